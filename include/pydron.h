@@ -1,0 +1,641 @@
+/*
+ * pydron.h - the only public header of libpydron.
+ *
+ * libpydron holds a data-flow graph of tasks and values, lets a frontend
+ * refine it while it runs, and schedules its tasks onto pluggable executors
+ * (in-process inline / threads, local worker processes, remote workers).
+ *
+ * Conventions (see docs/c-api.md for the full contracts):
+ *  - Every function that can fail returns int: 0 (PYDRON_OK) or a negative
+ *    PYDRON_E* code. Results come back through out-parameters. After a failure
+ *    pydron_error_last() returns a detailed, thread-local message.
+ *  - Handles are opaque pointers (pydron_runtime *, pydron_graph *); tasks and
+ *    values are small id structs. A stale or foreign id is an error
+ *    (PYDRON_ESTALE), never a crash.
+ *  - Options structs carry a version; initialise them with the _INIT macro or
+ *    the _init() function so that fields can be added without breaking ABI.
+ *  - Unless a function says otherwise, it is thread-safe.
+ */
+#ifndef PYDRON_H
+#define PYDRON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PYDRON_STATIC)
+#define PYDRON_API
+#elif defined(_WIN32)
+#ifdef PYDRON_BUILDING
+#define PYDRON_API __declspec(dllexport)
+#else
+#define PYDRON_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define PYDRON_API __attribute__((visibility("default")))
+#else
+#define PYDRON_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------ */
+#define PYDRON_VERSION_MAJOR 0
+#define PYDRON_VERSION_MINOR 1
+#define PYDRON_VERSION_PATCH 0
+#define PYDRON_VERSION_NUMBER \
+    (PYDRON_VERSION_MAJOR * 10000 + PYDRON_VERSION_MINOR * 100 + PYDRON_VERSION_PATCH)
+#define PYDRON_VERSION_STRING "0.1.0"
+
+/* Version of the library actually linked (compare with PYDRON_VERSION_NUMBER). */
+PYDRON_API int pydron_version(void);
+PYDRON_API const char *pydron_version_string(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+typedef enum pydron_error {
+    PYDRON_OK = 0,
+    PYDRON_EINVAL = -1,     /* invalid argument (NULL, bad port, bad flags) */
+    PYDRON_ENOMEM = -2,     /* out of memory */
+    PYDRON_ESTALE = -3,     /* task/value id unknown, freed or from another graph */
+    PYDRON_ESTATE = -4,     /* wrong state (graph closed, value already set, ...) */
+    PYDRON_ECYCLE = -5,     /* the operation would create a cycle */
+    PYDRON_ETIMEDOUT = -6,  /* a wait ran out of time */
+    PYDRON_ETASK = -7,      /* the task producing a value failed (see message) */
+    PYDRON_ECANCELED = -8,  /* the graph was stopped before the value was made */
+    PYDRON_ENOTFOUND = -9,  /* no such kind/executor/policy/runner/symbol */
+    PYDRON_EIO = -10,       /* system or transport error */
+    PYDRON_EPROTO = -11,    /* malformed or incompatible wire message */
+    PYDRON_EAUTH = -12,     /* authentication failed */
+    PYDRON_ECLOSED = -13,   /* connection or object closed */
+    PYDRON_ENOTSUP = -14,   /* not supported by this build or component */
+    PYDRON_ERANGE = -15,    /* value out of range (e.g. tick order, sizes) */
+    PYDRON_EEXIST = -16,    /* already exists (kind name, value already produced) */
+    PYDRON_EBUSY = -17,     /* resource busy (e.g. freeing a running graph) */
+    PYDRON_EINTR = -18      /* interrupted by pydron_graph_interrupt() */
+} pydron_error;
+
+/* Static English description of an error code; never NULL. */
+PYDRON_API const char *pydron_strerror(int rc);
+
+/* Detailed message for the last error on the calling thread ("" if none).
+ * Valid until the next pydron_* call on this thread. */
+PYDRON_API const char *pydron_error_last(void);
+
+/* Free memory that libpydron allocated and handed to the caller
+ * (DOT text, copied value bytes, ...). NULL is fine. */
+PYDRON_API void pydron_free(void *p);
+
+/* ------------------------------------------------------------------------
+ * Ids
+ * ------------------------------------------------------------------------ */
+/* 0 is never a valid id. Ids are not reused within a graph's lifetime. */
+typedef struct pydron_task { uint64_t id; } pydron_task;
+typedef struct pydron_value { uint64_t id; } pydron_value;
+
+#define PYDRON_TASK_NONE ((pydron_task){0})
+#define PYDRON_VALUE_NONE ((pydron_value){0})
+
+/* ------------------------------------------------------------------------
+ * Forward declarations
+ * ------------------------------------------------------------------------ */
+typedef struct pydron_runtime pydron_runtime;   /* executor + policy + kinds */
+typedef struct pydron_graph pydron_graph;       /* one graph run on a runtime */
+typedef struct pydron_task_ctx pydron_task_ctx; /* a running task body's view */
+typedef struct pydron_refine pydron_refine;     /* a refinement in progress */
+
+/* ------------------------------------------------------------------------
+ * Task bodies: runners
+ *
+ * A runner executes the body of one task. It reads its inputs and payload
+ * and writes its outputs through the pydron_task_ctx. The same runner code
+ * serves in-process executors (inline, threads) and worker processes.
+ * ------------------------------------------------------------------------ */
+
+/* Number of inputs / outputs of the running task. */
+PYDRON_API size_t pydron_ctx_ninputs(const pydron_task_ctx *ctx);
+PYDRON_API size_t pydron_ctx_noutputs(const pydron_task_ctx *ctx);
+/* Borrowed view of input i; valid until the body returns. */
+PYDRON_API int pydron_ctx_input(const pydron_task_ctx *ctx, size_t i,
+                                const void **data, size_t *len);
+/* Borrowed view of the task's payload (the bytes given at pydron_task_add). */
+PYDRON_API int pydron_ctx_payload(const pydron_task_ctx *ctx,
+                                  const void **data, size_t *len);
+/* Allocate output i with len bytes and return a writable pointer to it
+ * (zero-copy). Calling it again for the same i replaces the output. */
+PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i,
+                                       size_t len, void **data);
+/* Copy len bytes into output i. */
+PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i,
+                                     const void *data, size_t len);
+/* Hand an existing buffer to output i without copying; free_fn(free_arg)
+ * is called exactly once, from any thread, when the bytes are no longer
+ * needed (free_fn may be NULL for static data). */
+PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i,
+                                      const void *data, size_t len,
+                                      void (*free_fn)(void *), void *free_arg);
+/* Mark the task as failed with a message (printf-style; copied). The runner
+ * should then return PYDRON_ETASK. An optional detail (e.g. a traceback or
+ * a pickled exception) travels with the error as opaque bytes. */
+PYDRON_API int pydron_ctx_fail(pydron_task_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+PYDRON_API int pydron_ctx_fail_detail(pydron_task_ctx *ctx, const void *detail,
+                                      size_t len);
+/* Kind name and attempt number (0 on first run, incremented on retries). */
+PYDRON_API const char *pydron_ctx_kind_name(const pydron_task_ctx *ctx);
+PYDRON_API unsigned pydron_ctx_attempt(const pydron_task_ctx *ctx);
+
+/* A C task body linked into the host program (the "C runner").
+ * Return 0 on success; on failure call pydron_ctx_fail and return a negative
+ * code. Called on an executor thread; it may block (it occupies the thread). */
+typedef int (*pydron_c_fn)(pydron_task_ctx *ctx, void *user);
+
+/* Runner ops table. Contract:
+ *  - run() is called on an executor thread (inline: the thread calling
+ *    pydron_graph_wait*/pydron_graph_run; threads: a pool thread; worker
+ *    process: the worker's task thread). It may block; it must write every
+ *    output or fail. Concurrent run() calls on the same self must be safe
+ *    unless the kind sets PYDRON_KIND_SERIAL.
+ *  - destroy() is called once when the runtime/worker that owns it is freed.
+ */
+#define PYDRON_RUNNER_OPS_VERSION 1
+typedef struct pydron_runner_ops {
+    unsigned version;                 /* PYDRON_RUNNER_OPS_VERSION */
+    int (*run)(void *self, pydron_task_ctx *ctx);
+    void (*destroy)(void *self);      /* may be NULL */
+} pydron_runner_ops;
+
+/* ------------------------------------------------------------------------
+ * Runtime: kinds, executor and policy
+ * ------------------------------------------------------------------------ */
+
+/* Refine callback: called on the driver thread (inside pydron_graph_run /
+ * pydron_graph_wait*) when a REFINABLE task's inputs are all ready. It reads
+ * the inputs with pydron_refine_input(), adds the replacement subgraph with
+ * pydron_refine_add_task() and binds every output of the replaced task with
+ * pydron_refine_bind_output(). Returning non-zero (after pydron_refine_fail)
+ * fails the task like a failing body. It must not call pydron_graph_wait*. */
+typedef int (*pydron_refine_fn)(pydron_refine *r, void *user);
+
+/* Kind flags */
+#define PYDRON_KIND_SERIAL 0x1u /* run() of this kind is never called concurrently */
+
+#define PYDRON_KIND_DESC_VERSION 1
+typedef struct pydron_kind_desc {
+    unsigned version;            /* PYDRON_KIND_DESC_VERSION */
+    const char *name;            /* unique within the runtime; workers look up
+                                    their runner by this name */
+    const pydron_runner_ops *runner; /* NULL: tasks of this kind are refined or
+                                        run by a worker-side runner only */
+    void *runner_self;
+    pydron_refine_fn refine;     /* NULL unless tasks of this kind are REFINABLE */
+    void *refine_user;
+    unsigned flags;              /* PYDRON_KIND_* */
+} pydron_kind_desc;
+#define PYDRON_KIND_DESC_INIT {PYDRON_KIND_DESC_VERSION, NULL, NULL, NULL, NULL, NULL, 0}
+
+/* Built-in kind names (registered in every runtime and worker):
+ *   "pydron.ffi": call a C function from a shared object through libffi; the
+ *                 payload is made by pydron_ffi_payload(). */
+#define PYDRON_KIND_FFI "pydron.ffi"
+
+typedef enum pydron_executor_kind {
+    PYDRON_EXECUTOR_INLINE = 0,  /* on the thread that waits; deterministic */
+    PYDRON_EXECUTOR_THREADS = 1, /* in-process thread pool */
+    PYDRON_EXECUTOR_LOCAL = 2,   /* worker processes on this machine */
+    PYDRON_EXECUTOR_REMOTE = 3,  /* workers that dial in over tcp/tls */
+    PYDRON_EXECUTOR_CUSTOM = 4   /* set by pydron_runtime_set_executor */
+} pydron_executor_kind;
+
+typedef enum pydron_policy_kind {
+    PYDRON_POLICY_FIFO = 0,
+    PYDRON_POLICY_CRITICAL_PATH = 1,
+    PYDRON_POLICY_LOCALITY = 2,
+    PYDRON_POLICY_CUSTOM = 3
+} pydron_policy_kind;
+
+#define PYDRON_RUNTIME_OPTIONS_VERSION 1
+typedef struct pydron_runtime_options {
+    unsigned version;           /* PYDRON_RUNTIME_OPTIONS_VERSION */
+    pydron_executor_kind executor;
+    pydron_policy_kind policy;
+    unsigned workers;           /* threads or worker processes; 0 = cores */
+    unsigned max_retries;       /* per task after a worker loss; 0 = default (3) */
+    /* local executor */
+    const char *worker_command; /* argv[0] of workers; NULL = "pydron-worker"
+                                   found next to the library or on PATH */
+    const char *const *worker_args; /* extra args, NULL-terminated, or NULL */
+    /* remote executor */
+    const char *listen_url;     /* "tcp://127.0.0.1:0" by default */
+    const char *secret;         /* shared secret; required for remote */
+    const char *tls_cert_file;  /* PEM; enables tls+tcp:// with tls_key_file */
+    const char *tls_key_file;
+    const char *launch_command; /* template run once per worker, with {url}
+                                   {secret_file} {id} {host} replaced; NULL: none */
+    const char *const *launch_hosts; /* NULL-terminated hosts for {host} */
+    unsigned heartbeat_ms;      /* 0 = default (1000) */
+    unsigned in_flight;         /* tasks in flight per worker; 0 = default */
+} pydron_runtime_options;
+
+#define PYDRON_RUNTIME_OPTIONS_INIT \
+    {PYDRON_RUNTIME_OPTIONS_VERSION, PYDRON_EXECUTOR_INLINE, PYDRON_POLICY_FIFO, \
+     0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts);
+
+/* Create a runtime. opts may be NULL (inline executor, FIFO policy). The
+ * executor starts lazily, when the first graph starts. */
+PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts);
+/* Stop the executor (workers exit) and free everything. Graphs on this
+ * runtime must have been freed before (else PYDRON_EBUSY). NULL is fine. */
+PYDRON_API int pydron_runtime_free(pydron_runtime *rt);
+
+/* Register a task kind; *out_kind receives its small integer id. */
+PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
+                                            uint32_t *out_kind);
+/* Convenience: a kind whose body is the C function fn (the C runner). */
+PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name,
+                                         pydron_c_fn fn, void *user, uint32_t *out_kind);
+/* Look up a registered kind by name. */
+PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_t *out_kind);
+
+/* Number of places tasks can run (threads count as one location;
+ * processes count one each). Valid after the first graph started. */
+PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out);
+
+/* ------------------------------------------------------------------------
+ * Graph
+ * ------------------------------------------------------------------------ */
+
+/* Task flags */
+#define PYDRON_TASK_PURE 0x1u      /* no side effects: may run on any worker */
+#define PYDRON_TASK_SYNC 0x2u      /* runs on the driver thread in tick order */
+#define PYDRON_TASK_REFINABLE 0x4u /* replaced via its kind's refine callback */
+
+/* Tick modes for tasks added during refinement */
+#define PYDRON_TICK_CHILD 0        /* tick = replaced task's tick + given components */
+#define PYDRON_TICK_SUCCESSOR 1    /* tick = replaced task's tick with its last
+                                      component incremented (loops: keeps depth
+                                      constant); the given components must be empty */
+
+#define PYDRON_TICK_MAX_DEPTH 32
+
+#define PYDRON_TASK_DESC_VERSION 1
+typedef struct pydron_task_desc {
+    unsigned version;            /* PYDRON_TASK_DESC_VERSION */
+    uint32_t kind;               /* from pydron_runtime_register_kind */
+    unsigned flags;              /* PYDRON_TASK_*; PURE if 0 */
+    size_t ninputs;
+    const pydron_value *inputs;  /* values consumed, in port order */
+    size_t noutputs;             /* number of output ports (values created) */
+    const void *payload;         /* copied; interpreted by the runner/refiner */
+    size_t payload_len;
+    /* Tick: hierarchical position in the sequential program. At top level the
+     * components are absolute; an empty tick gets the next top-level number.
+     * Inside a refinement they are relative (see tick_mode). */
+    const uint32_t *tick;
+    size_t tick_len;
+    int tick_mode;               /* PYDRON_TICK_CHILD / PYDRON_TICK_SUCCESSOR */
+    double duration_hint;        /* seconds, for critical-path; 0 = unknown */
+    const char *label;           /* for DOT/trace; copied; may be NULL */
+} pydron_task_desc;
+#define PYDRON_TASK_DESC_INIT \
+    {PYDRON_TASK_DESC_VERSION, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, PYDRON_TICK_CHILD, 0.0, NULL}
+
+/* Create an empty graph on a runtime. Not started yet: tasks can be added. */
+PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out);
+/* Cancel what is still pending, wait for running tasks to come back, free.
+ * Must not be called from a task body or callback. NULL is fine. */
+PYDRON_API int pydron_graph_free(pydron_graph *g);
+
+/* Add a task. out_task may be NULL. out_values must have room for
+ * desc->noutputs values (may be NULL if noutputs == 0). Each created output
+ * value carries one reference owned by the caller (release it with
+ * pydron_value_release when no longer needed). Each input gains a reference
+ * held until the task has run. Errors: EINVAL (bad desc), ESTALE (input id),
+ * ENOTFOUND (kind), ESTATE (graph closed), ERANGE (SYNC tick smaller than an
+ * already-started SYNC task). */
+PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
+                               pydron_task *out_task, pydron_value *out_values);
+
+/* A constant value: bytes copied now; ready immediately. Caller owns one ref. */
+PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t len,
+                                     pydron_value *out);
+/* Same without copying: free_fn(free_arg) is called once, from any thread,
+ * when the bytes are no longer needed. */
+PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, size_t len,
+                                          void (*free_fn)(void *), void *free_arg,
+                                          pydron_value *out);
+/* An input supplied later with pydron_value_set / pydron_value_set_failed. */
+PYDRON_API int pydron_value_input(pydron_graph *g, pydron_value *out);
+PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *data, size_t len);
+PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const char *message);
+
+/* References: a value's bytes are released once it has no reference left
+ * (the caller's and those of consumers that have not run). */
+PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v);
+PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v);
+
+typedef enum pydron_value_state {
+    PYDRON_VALUE_PENDING = 0,  /* not produced yet */
+    PYDRON_VALUE_READY = 1,    /* produced; bytes available (maybe remote) */
+    PYDRON_VALUE_FAILED = 2,   /* its producer failed or was canceled */
+    PYDRON_VALUE_RELEASED = 3  /* produced, and its bytes were freed */
+} pydron_value_state;
+
+PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_value_state *out);
+/* Size in bytes of a ready value. */
+PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out);
+
+/* Borrowed view of a ready value's bytes, fetched to the driver if they live
+ * on a worker. The view stays valid while the caller holds a reference to v.
+ * Errors: ESTATE if pending, ETASK if failed (message names task and error). */
+PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len);
+
+/* Failure details of a FAILED value: the failed task, its message (copied into
+ * *message, free with pydron_free) and the optional detail bytes (may be NULL;
+ * free with pydron_free). Any out-parameter may be NULL. */
+PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *task,
+                                  char **message, void **detail, size_t *detail_len);
+
+/* The producer task of a value and the kind/flags/label of a task. */
+PYDRON_API int pydron_value_producer(pydron_graph *g, pydron_value v, pydron_task *out);
+
+typedef enum pydron_task_state {
+    PYDRON_TASK_WAITING = 0,   /* inputs not ready */
+    PYDRON_TASK_READY = 1,     /* queued for an executor or the driver */
+    PYDRON_TASK_RUNNING = 2,
+    PYDRON_TASK_DONE = 3,
+    PYDRON_TASK_FAILED = 4,
+    PYDRON_TASK_REFINED = 5,   /* replaced by a subgraph */
+    PYDRON_TASK_CANCELED = 6
+} pydron_task_state;
+PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task_state *out);
+
+/* ------------------------------------------------------------------------
+ * Running
+ *
+ * The "driver thread" is the thread that calls pydron_graph_run or
+ * pydron_graph_wait*; SYNC task bodies, refine callbacks and (with the inline
+ * executor) all task bodies run on it, inside those calls. Other tasks run
+ * on executor threads or workers as soon as they are ready.
+ * ------------------------------------------------------------------------ */
+
+/* Start scheduling. Tasks may still be added after this. */
+PYDRON_API int pydron_graph_start(pydron_graph *g);
+/* Wait until value v is READY or FAILED, running driver work meanwhile.
+ * timeout_ms < 0 waits forever. Returns 0, ETASK (failed), ETIMEDOUT,
+ * ECANCELED, EINTR. Starts the graph if needed. */
+PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms);
+/* Wait for every task added so far (and the ones they spawn) to finish.
+ * Returns 0 even if tasks failed (failures live in their values). */
+PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms);
+/* No more tasks will be added (adding fails with ESTATE afterwards). */
+PYDRON_API int pydron_graph_close(pydron_graph *g);
+/* Cancel everything not yet running; pending values become FAILED with
+ * ECANCELED. */
+PYDRON_API int pydron_graph_cancel(pydron_graph *g);
+/* Make a concurrent pydron_graph_wait*/run on another thread return EINTR
+ * (safe from signal-handling threads; not async-signal-safe). */
+PYDRON_API int pydron_graph_interrupt(pydron_graph *g);
+
+/* ------------------------------------------------------------------------
+ * Refinement (only valid inside a refine callback)
+ * ------------------------------------------------------------------------ */
+PYDRON_API pydron_graph *pydron_refine_graph(pydron_refine *r);
+PYDRON_API pydron_task pydron_refine_task(pydron_refine *r);       /* replaced task */
+PYDRON_API size_t pydron_refine_ninputs(pydron_refine *r);
+PYDRON_API size_t pydron_refine_noutputs(pydron_refine *r);
+/* Input value ids of the replaced task (usable as inputs of new tasks). */
+PYDRON_API int pydron_refine_input_value(pydron_refine *r, size_t i, pydron_value *out);
+/* Bytes of input i (ready by construction). */
+PYDRON_API int pydron_refine_input(pydron_refine *r, size_t i, const void **data, size_t *len);
+PYDRON_API int pydron_refine_payload(pydron_refine *r, const void **data, size_t *len);
+/* Add a task of the replacement subgraph; its tick is relative to the
+ * replaced task (desc->tick_mode). Output refs belong to the callback (release
+ * what you do not bind). */
+PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *desc,
+                                      pydron_task *out_task, pydron_value *out_values);
+/* A constant inside the refinement (caller owns one ref). */
+PYDRON_API int pydron_refine_constant(pydron_refine *r, const void *data, size_t len,
+                                      pydron_value *out);
+/* Output i of the replaced task becomes value v (a subgraph output, a
+ * constant or one of the replaced task's inputs). Every output must be bound
+ * before the callback returns 0. */
+PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_value v);
+PYDRON_API int pydron_refine_fail(pydron_refine *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------
+ * Scheduling policies
+ *
+ * Contract: all policy ops are called with the graph's scheduler lock held,
+ * on any thread; they must not block or call back into pydron_graph_* or
+ * pydron_task_*. push() gets every task that became ready (PURE tasks only:
+ * SYNC tasks and refinements go to the driver in tick order). pick() is
+ * asked for a task to send to a worker that has room; it returns 1 and sets
+ * *out, or 0 if it has none for that worker.
+ * ------------------------------------------------------------------------ */
+typedef struct pydron_sched_task {
+    pydron_task task;
+    uint32_t kind;
+    double duration;        /* declared hint, else measured mean of its kind, else 0 */
+    double bottom_level;    /* longest remaining path in seconds (estimate) */
+    uint64_t seq;           /* order in which tasks became ready */
+    size_t ninputs;
+    const uint64_t *input_sizes;  /* bytes of each input */
+    const int32_t *input_where;   /* worker holding each input, -1 = driver/any */
+} pydron_sched_task;
+
+#define PYDRON_POLICY_OPS_VERSION 1
+typedef struct pydron_policy_ops {
+    unsigned version;        /* PYDRON_POLICY_OPS_VERSION */
+    const char *name;
+    int (*push)(void *self, const pydron_sched_task *t);
+    /* worker: 0..nworkers-1. */
+    int (*pick)(void *self, unsigned worker, pydron_task *out);
+    /* remove a task that was canceled before it was picked (may be NULL) */
+    void (*remove)(void *self, pydron_task t);
+    void (*destroy)(void *self);  /* may be NULL */
+} pydron_policy_ops;
+
+/* Replace the runtime's policy (before the first graph starts). */
+PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
+                                         void *self);
+
+/* ------------------------------------------------------------------------
+ * Executors
+ *
+ * Contract (docs/c-api.md has the long form):
+ *  - start(self, host) is called once, on the driver thread, before the first
+ *    submit. It returns the number of workers (locations) and the number of
+ *    jobs each may hold in flight.
+ *  - submit(self, jobs, n, worker) hands over a batch of jobs for one worker;
+ *    it must not block on task execution. The executor owns nothing of the
+ *    job except the right to read it until it calls pydron_job_done().
+ *  - The executor reports each job with pydron_job_done(), exactly once,
+ *    from any thread (also inside submit, for the inline executor via
+ *    poll()). pydron_job_done takes the scheduler lock briefly; it never
+ *    blocks on task execution.
+ *  - poll(self, timeout_ms) is called on the driver thread while it waits;
+ *    executors that run work on the driver thread (inline) do it there.
+ *    May be NULL.
+ *  - fetch(self, value, worker, done): bring a remote value's bytes to the
+ *    driver; release(self, value, worker): forget a remote value. Both may
+ *    be NULL for in-process executors (values are always local).
+ *  - stop(self) ends all work and joins threads/processes; destroy(self)
+ *    frees it. Neither is called while a job is outstanding... except stop,
+ *    which must make outstanding jobs come back (done with ECANCELED).
+ * ------------------------------------------------------------------------ */
+typedef struct pydron_job pydron_job;          /* one task handed to an executor */
+typedef struct pydron_exec_host pydron_exec_host; /* the core, as seen by executors */
+
+/* What an executor may read of a job. */
+PYDRON_API pydron_task pydron_job_task(const pydron_job *j);
+PYDRON_API const char *pydron_job_kind_name(const pydron_job *j);
+PYDRON_API unsigned pydron_job_attempt(const pydron_job *j);
+PYDRON_API int pydron_job_payload(const pydron_job *j, const void **data, size_t *len);
+PYDRON_API size_t pydron_job_ninputs(const pydron_job *j);
+PYDRON_API size_t pydron_job_noutputs(const pydron_job *j);
+/* Input i: its value id, size, the worker holding it (-1: bytes are on the
+ * driver, then data/len are set), borrowed until pydron_job_done. */
+PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, size_t *size,
+                                int32_t *where, const void **data, size_t *len);
+/* Output value ids (so a worker can store outputs under them). */
+PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out);
+/* Run the job's body right here with the runtime's runner for its kind
+ * (in-process executors). Fills the job's outputs or error; then call
+ * pydron_job_done(j, rc). */
+PYDRON_API int pydron_job_run_local(pydron_job *j);
+/* Record a remote result before pydron_job_done: output i lives on worker
+ * `where` with `size` bytes. */
+PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t where, size_t size);
+PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *data, size_t len,
+                                           void (*free_fn)(void *), void *free_arg);
+PYDRON_API int pydron_job_set_error(pydron_job *j, const char *message, const void *detail,
+                                    size_t detail_len);
+/* Timings measured where the job ran (ns, CLOCK_REALTIME-independent
+ * durations are fine; 0 = unknown). */
+PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t end_ns);
+/* rc: 0 = success (outputs set), PYDRON_ETASK = body failed (error set),
+ * PYDRON_ECANCELED = not run, PYDRON_EIO = worker lost (the core retries
+ * up to max_retries). After this call the job must not be touched. */
+PYDRON_API void pydron_job_done(pydron_job *j, int rc);
+
+/* Host services for executors */
+/* A worker is gone: the core re-runs its jobs in flight and recomputes values
+ * that lived only there and are still needed. */
+PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker);
+/* Wake the driver thread (e.g. from an I/O thread after a job completed). */
+PYDRON_API void pydron_exec_wake(pydron_exec_host *h);
+/* Called by fetch() implementations when bytes arrived (or rc < 0). */
+PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
+                                    const void *data, size_t len,
+                                    void (*free_fn)(void *), void *free_arg);
+
+#define PYDRON_EXECUTOR_OPS_VERSION 1
+typedef struct pydron_executor_ops {
+    unsigned version;   /* PYDRON_EXECUTOR_OPS_VERSION */
+    const char *name;
+    int (*start)(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight);
+    int (*submit)(void *self, pydron_job *const *jobs, size_t n, unsigned worker);
+    int (*poll)(void *self, int timeout_ms);              /* may be NULL */
+    int (*fetch)(void *self, pydron_value v, unsigned worker); /* may be NULL */
+    void (*release)(void *self, pydron_value v, unsigned worker); /* may be NULL */
+    void (*stop)(void *self);
+    void (*destroy)(void *self);                          /* may be NULL */
+} pydron_executor_ops;
+
+/* Use a custom executor (before the first graph starts). */
+PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
+                                           void *self);
+
+/* ------------------------------------------------------------------------
+ * Observability
+ * ------------------------------------------------------------------------ */
+/* Graphviz DOT text of the current graph (tasks, values, states); free the
+ * string with pydron_free. */
+PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len);
+
+typedef struct pydron_task_timing {
+    pydron_task task;
+    uint32_t kind;
+    pydron_task_state state;
+    uint64_t queued_ns;     /* monotonic clock, ns */
+    uint64_t started_ns;
+    uint64_t finished_ns;
+    int32_t worker;         /* -1: driver thread */
+    const char *executor;   /* static name */
+    const char *label;      /* borrowed until the graph is freed */
+} pydron_task_timing;
+
+PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
+/* Call fn for every task that has finished, in finish order. fn must not call
+ * back into the graph. */
+PYDRON_API int pydron_graph_timings(pydron_graph *g,
+                                    void (*fn)(const pydron_task_timing *t, void *user),
+                                    void *user);
+
+typedef struct pydron_graph_stats {
+    uint64_t tasks_added, tasks_done, tasks_failed, tasks_refined, tasks_retried;
+    uint64_t values_live, bytes_live, bytes_peak;
+} pydron_graph_stats;
+PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
+
+/* ------------------------------------------------------------------------
+ * C functions in workers (dlopen + libffi)
+ * ------------------------------------------------------------------------ */
+/* Build the payload of a PYDRON_KIND_FFI task: the function `symbol` in the
+ * shared object `library` with the signature
+ *     int symbol(pydron_task_ctx *ctx)          when signature is NULL or "ctx"
+ * or a plain C signature over scalars, e.g. "d(dd)" = double f(double,double):
+ * each input is one scalar in native byte order, the result is output 0.
+ * Letters: i=int32 l=int64 u=uint32 L=uint64 f=float d=double.
+ * Free *out with pydron_free. */
+PYDRON_API int pydron_ffi_payload(const char *library, const char *symbol, const char *signature,
+                                  void **out, size_t *len);
+
+/* ------------------------------------------------------------------------
+ * Workers (the loop behind `pydron-worker` and `python -m pydron.worker`)
+ * ------------------------------------------------------------------------ */
+typedef struct pydron_worker_runner {
+    const char *kind_name;
+    const pydron_runner_ops *ops;
+    void *self;
+} pydron_worker_runner;
+
+#define PYDRON_WORKER_OPTIONS_VERSION 1
+typedef struct pydron_worker_options {
+    unsigned version;           /* PYDRON_WORKER_OPTIONS_VERSION */
+    const char *url;            /* driver address to dial (ipc://, tcp://, tls+tcp://) */
+    const char *secret;         /* shared secret (NULL: read PYDRON_SECRET) */
+    const char *tls_ca_file;    /* PEM CA to verify the driver (tls+tcp://) */
+    int32_t worker_id;          /* assigned by the launcher; -1 = ask the driver */
+    unsigned threads;           /* task threads; 0 = 1 */
+    const pydron_worker_runner *runners; /* extra runners (the FFI one is built in) */
+    size_t nrunners;
+    int exit_with_parent;       /* 1: die when the parent process dies */
+    const char *listen_peer_url; /* where peers fetch our values; NULL = automatic */
+} pydron_worker_options;
+#define PYDRON_WORKER_OPTIONS_INIT \
+    {PYDRON_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, -1, 0, NULL, 0, 1, NULL}
+PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
+
+/* Run the worker loop until the driver says shutdown or the connection is
+ * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown. */
+PYDRON_API int pydron_worker_main(const pydron_worker_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYDRON_H */
