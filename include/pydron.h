@@ -159,7 +159,7 @@ typedef int (*pydron_c_fn)(pydron_task_ctx *ctx, void *user);
 
 /* Runner ops table. Contract:
  *  - run() is called on an executor thread (inline: the thread calling
- *    pydron_graph_wait*/pydron_graph_run; threads: a pool thread; worker
+ *    pydron_graph_wait or pydron_graph_run; threads: a pool thread; worker
  *    process: the worker's task thread). It may block; it must write every
  *    output or fail. Concurrent run() calls on the same self must be safe
  *    unless the kind sets PYDRON_KIND_SERIAL.
@@ -401,7 +401,7 @@ PYDRON_API int pydron_graph_close(pydron_graph *g);
 /* Cancel everything not yet running; pending values become FAILED with
  * ECANCELED. */
 PYDRON_API int pydron_graph_cancel(pydron_graph *g);
-/* Make a concurrent pydron_graph_wait*/run on another thread return EINTR
+/* Make a concurrent pydron_graph_wait or pydron_graph_run on another thread return EINTR
  * (safe from signal-handling threads; not async-signal-safe). */
 PYDRON_API int pydron_graph_interrupt(pydron_graph *g);
 
