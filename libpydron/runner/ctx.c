@@ -1,0 +1,290 @@
+#include <stdio.h>
+
+#include "runner/ctx.h"
+#include "util/util.h"
+
+void pdi_out_release(pdi_out *o)
+{
+    if (o->set && !o->is_inline && o->free_fn)
+        o->free_fn(o->free_arg);
+    memset(o, 0, sizeof *o);
+}
+
+int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
+                 const void *payload, size_t payload_len, const pdi_buf *inputs, size_t nin,
+                 size_t nout)
+{
+    if (!ctx || (nin && !inputs) || (payload_len && !payload))
+        return pdi_err(PYDRON_EINVAL, "pdi_ctx_init: invalid arguments");
+    ctx->kind_name = kind_name ? kind_name : "";
+    ctx->attempt = attempt;
+    ctx->payload = payload;
+    ctx->payload_len = payload_len;
+    ctx->inputs = inputs;
+    ctx->nin = nin;
+    ctx->nout = nout;
+    ctx->error = NULL;
+    ctx->detail = NULL;
+    ctx->detail_len = 0;
+    ctx->failed = 0;
+    ctx->user = NULL;
+    if (nout <= PDI_CTX_OUT_STACK) {
+        ctx->outs = ctx->outs_stack;
+        memset(ctx->outs_stack, 0, nout * sizeof(pdi_out));
+    } else {
+        ctx->outs = calloc(nout, sizeof(pdi_out));
+        if (!ctx->outs) {
+            ctx->nout = 0;
+            return pdi_err(PYDRON_ENOMEM, "pdi_ctx_init: cannot allocate %zu outputs", nout);
+        }
+    }
+    return 0;
+}
+
+void pdi_ctx_cleanup(pydron_task_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->outs) {
+        for (size_t i = 0; i < ctx->nout; i++)
+            pdi_out_release(&ctx->outs[i]);
+        if (ctx->outs != ctx->outs_stack)
+            free(ctx->outs);
+    }
+    ctx->outs = NULL;
+    ctx->nout = 0;
+    free(ctx->error);
+    free(ctx->detail);
+    ctx->error = NULL;
+    ctx->detail = NULL;
+    ctx->detail_len = 0;
+}
+
+pdi_out *pdi_ctx_output(pydron_task_ctx *ctx, size_t i)
+{
+    return (ctx && i < ctx->nout) ? &ctx->outs[i] : NULL;
+}
+
+int pdi_ctx_output_move(pydron_task_ctx *ctx, size_t i, pdi_out *dst)
+{
+    pdi_out *o = pdi_ctx_output(ctx, i);
+    if (!o || !dst)
+        return pdi_err(PYDRON_EINVAL, "output %zu out of range", i);
+    *dst = *o;
+    memset(o, 0, sizeof *o);
+    return 0;
+}
+
+const char *pdi_ctx_error(const pydron_task_ctx *ctx, const void **detail, size_t *detail_len)
+{
+    if (detail)
+        *detail = ctx->detail;
+    if (detail_len)
+        *detail_len = ctx->detail_len;
+    return ctx->error ? ctx->error : "";
+}
+
+void pdi_ctx_error_take(pydron_task_ctx *ctx, char **message, void **detail, size_t *detail_len)
+{
+    if (message)
+        *message = ctx->error;
+    else
+        free(ctx->error);
+    if (detail) {
+        *detail = ctx->detail;
+        if (detail_len)
+            *detail_len = ctx->detail_len;
+    } else {
+        free(ctx->detail);
+    }
+    ctx->error = NULL;
+    ctx->detail = NULL;
+    ctx->detail_len = 0;
+}
+
+static void set_msg(pydron_task_ctx *ctx, const char *fmt, ...) PDI_PRINTF(2, 3);
+static void set_msg(pydron_task_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = pdi_vasprintf(fmt, ap);
+    va_end(ap);
+    free(ctx->error);
+    ctx->error = m;
+    ctx->failed = 1;
+}
+
+int pdi_ctx_finish(pydron_task_ctx *ctx, int rc)
+{
+    if (rc == 0 && !ctx->failed) {
+        for (size_t i = 0; i < ctx->nout; i++) {
+            if (!ctx->outs[i].set) {
+                set_msg(ctx, "task of kind '%s' returned without setting output %zu of %zu",
+                        ctx->kind_name, i, ctx->nout);
+                break;
+            }
+        }
+    } else if (rc == 0) {
+        /* pydron_ctx_fail but returned 0: the failure wins */
+    } else if (!ctx->failed || !ctx->error) {
+        set_msg(ctx, "task of kind '%s' failed with code %d (%s)", ctx->kind_name, rc,
+                pydron_strerror(rc));
+    }
+    if (ctx->failed) {
+        if (!ctx->error)
+            ctx->error = pdi_strdup("task failed");
+        for (size_t i = 0; i < ctx->nout; i++)
+            pdi_out_release(&ctx->outs[i]);
+        return PYDRON_ETASK;
+    }
+    return 0;
+}
+
+int pdi_ctx_run(pydron_task_ctx *ctx, const pydron_runner_ops *ops, void *self)
+{
+    int rc;
+    if (!ops || !ops->run)
+        rc = pdi_err(PYDRON_ENOTFOUND, "kind '%s' has no runner", ctx->kind_name);
+    else
+        rc = ops->run(self, ctx);
+    return pdi_ctx_finish(ctx, rc);
+}
+
+/* ---- public accessors used by task bodies ---- */
+
+PYDRON_API size_t pydron_ctx_ninputs(const pydron_task_ctx *ctx) { return ctx ? ctx->nin : 0; }
+PYDRON_API size_t pydron_ctx_noutputs(const pydron_task_ctx *ctx) { return ctx ? ctx->nout : 0; }
+
+PYDRON_API int pydron_ctx_input(const pydron_task_ctx *ctx, size_t i, const void **data,
+                                size_t *len)
+{
+    if (!ctx || !data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_input: NULL argument");
+    if (i >= ctx->nin)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_input: input %zu out of range (task has %zu)",
+                       i, ctx->nin);
+    *data = ctx->inputs[i].data;
+    *len = ctx->inputs[i].len;
+    return 0;
+}
+
+PYDRON_API int pydron_ctx_payload(const pydron_task_ctx *ctx, const void **data, size_t *len)
+{
+    if (!ctx || !data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_payload: NULL argument");
+    *data = ctx->payload;
+    *len = ctx->payload_len;
+    return 0;
+}
+
+static pdi_out *out_slot(pydron_task_ctx *ctx, size_t i, const char *fn)
+{
+    if (!ctx) {
+        pdi_err(PYDRON_EINVAL, "%s: NULL ctx", fn);
+        return NULL;
+    }
+    if (i >= ctx->nout) {
+        pdi_err(PYDRON_EINVAL, "%s: output %zu out of range (task has %zu)", fn, i, ctx->nout);
+        return NULL;
+    }
+    pdi_out *o = &ctx->outs[i];
+    pdi_out_release(o);
+    return o;
+}
+
+static void free_self(void *p) { free(p); }
+
+PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t len, void **data)
+{
+    if (!data)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_alloc: NULL data");
+    pdi_out *o = out_slot(ctx, i, "pydron_ctx_output_alloc");
+    if (!o)
+        return PYDRON_EINVAL;
+    if (len <= PDI_OUT_INLINE) {
+        o->is_inline = 1;
+        *data = o->inl;
+    } else {
+        void *p = malloc(len);
+        if (!p)
+            return pdi_err(PYDRON_ENOMEM, "cannot allocate %zu bytes for output %zu", len, i);
+        o->data = p;
+        o->free_fn = free_self;
+        o->free_arg = p;
+        *data = p;
+    }
+    o->len = len;
+    o->set = 1;
+    return 0;
+}
+
+PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
+{
+    if (len && !data)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_set: NULL data");
+    void *p;
+    int rc = pydron_ctx_output_alloc(ctx, i, len, &p);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(p, data, len);
+    return 0;
+}
+
+PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void *data,
+                                      size_t len, void (*free_fn)(void *), void *free_arg)
+{
+    if (len && !data) {
+        if (free_fn)
+            free_fn(free_arg);
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_take: NULL data");
+    }
+    pdi_out *o = out_slot(ctx, i, "pydron_ctx_output_take");
+    if (!o) {
+        /* the buffer was handed over: honour "free_fn called exactly once" */
+        if (free_fn)
+            free_fn(free_arg);
+        return PYDRON_EINVAL;
+    }
+    o->data = data;
+    o->len = len;
+    o->free_fn = free_fn;
+    o->free_arg = free_arg;
+    o->set = 1;
+    return 0;
+}
+
+PYDRON_API int pydron_ctx_fail(pydron_task_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx || !fmt)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_fail: NULL argument");
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = pdi_vasprintf(fmt, ap);
+    va_end(ap);
+    free(ctx->error);
+    ctx->error = m;
+    ctx->failed = 1;
+    return 0;
+}
+
+PYDRON_API int pydron_ctx_fail_detail(pydron_task_ctx *ctx, const void *detail, size_t len)
+{
+    if (!ctx || (len && !detail))
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_fail_detail: NULL argument");
+    void *d = len ? pdi_memdup(detail, len) : NULL;
+    if (len && !d)
+        return pdi_err(PYDRON_ENOMEM, "cannot copy %zu detail bytes", len);
+    free(ctx->detail);
+    ctx->detail = d;
+    ctx->detail_len = len;
+    ctx->failed = 1;
+    return 0;
+}
+
+PYDRON_API const char *pydron_ctx_kind_name(const pydron_task_ctx *ctx)
+{
+    return ctx ? ctx->kind_name : "";
+}
+
+PYDRON_API unsigned pydron_ctx_attempt(const pydron_task_ctx *ctx) { return ctx ? ctx->attempt : 0; }

@@ -1,0 +1,149 @@
+#include <stdio.h>
+#include <time.h>
+
+#include "util/util.h"
+
+/* One buffer per thread: pydron_error_last() is valid until the next call
+ * that fails on this thread. */
+static _Thread_local char tls_msg[1024];
+
+int pdi_verr(int rc, const char *fmt, va_list ap)
+{
+    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    return rc;
+}
+
+int pdi_err(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pdi_verr(rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void pdi_err_clear(void) { tls_msg[0] = '\0'; }
+
+PYDRON_API const char *pydron_error_last(void) { return tls_msg; }
+
+PYDRON_API const char *pydron_strerror(int rc)
+{
+    switch (rc) {
+    case PYDRON_OK: return "success";
+    case PYDRON_EINVAL: return "invalid argument";
+    case PYDRON_ENOMEM: return "out of memory";
+    case PYDRON_ESTALE: return "unknown, freed or foreign id";
+    case PYDRON_ESTATE: return "operation not valid in the current state";
+    case PYDRON_ECYCLE: return "operation would create a cycle";
+    case PYDRON_ETIMEDOUT: return "timed out";
+    case PYDRON_ETASK: return "task failed";
+    case PYDRON_ECANCELED: return "canceled";
+    case PYDRON_ENOTFOUND: return "not found";
+    case PYDRON_EIO: return "system or transport error";
+    case PYDRON_EPROTO: return "malformed or incompatible message";
+    case PYDRON_EAUTH: return "authentication failed";
+    case PYDRON_ECLOSED: return "closed";
+    case PYDRON_ENOTSUP: return "not supported";
+    case PYDRON_ERANGE: return "value out of range";
+    case PYDRON_EEXIST: return "already exists";
+    case PYDRON_EBUSY: return "busy";
+    case PYDRON_EINTR: return "interrupted";
+    default: return "unknown error code";
+    }
+}
+
+PYDRON_API void pydron_free(void *p) { free(p); }
+
+PYDRON_API int pydron_version(void) { return PYDRON_VERSION_NUMBER; }
+PYDRON_API const char *pydron_version_string(void) { return PYDRON_VERSION_STRING; }
+
+char *pdi_vasprintf(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        n = 0;
+    char *s = malloc((size_t)n + 1);
+    if (s)
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+char *pdi_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = pdi_vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *pdi_strdup(const char *s)
+{
+    return s ? pdi_memdup(s, strlen(s) + 1) : NULL;
+}
+
+void *pdi_memdup(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+uint64_t pdi_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz)
+{
+    if (n <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 8;
+    while (nc < n)
+        nc *= 2;
+    void *p = realloc(*buf, nc * esz);
+    if (!p)
+        return PYDRON_ENOMEM;
+    *buf = p;
+    *cap = nc;
+    return 0;
+}
+
+void pdi_str_printf(pdi_str *s, const char *fmt, ...)
+{
+    if (s->oom)
+        return;
+    va_list ap;
+    for (;;) {
+        size_t room = s->cap - s->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(s->buf ? s->buf + s->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            s->oom = 1;
+            return;
+        }
+        if ((size_t)n < room) {
+            s->len += (size_t)n;
+            return;
+        }
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        while (nc - s->len <= (size_t)n)
+            nc *= 2;
+        char *p = realloc(s->buf, nc);
+        if (!p) {
+            s->oom = 1;
+            return;
+        }
+        s->buf = p;
+        s->cap = nc;
+    }
+}
+
+void pdi_str_puts(pdi_str *s, const char *text) { pdi_str_printf(s, "%s", text); }

@@ -1,0 +1,55 @@
+/* util.h - internal helpers shared by all of libpydron: error reporting,
+ * allocation, monotonic clock. Nothing here is exported. */
+#ifndef PDI_UTIL_H
+#define PDI_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pydron.h"
+
+#if defined(__GNUC__)
+#define PDI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define PDI_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PDI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PDI_WEAK __attribute__((weak))
+#else
+#define PDI_PRINTF(a, b)
+#define PDI_LIKELY(x) (x)
+#define PDI_UNLIKELY(x) (x)
+#define PDI_WEAK
+#endif
+
+/* Record a detailed message for pydron_error_last() and return rc, so that
+ * error paths read `return pdi_err(PYDRON_EINVAL, "...")`. */
+int pdi_err(int rc, const char *fmt, ...) PDI_PRINTF(2, 3);
+int pdi_verr(int rc, const char *fmt, va_list ap);
+/* Clear the thread's last error (successful public calls do not clear it:
+ * the message stays valid until the next failing call). */
+void pdi_err_clear(void);
+
+/* printf into a fresh malloc'd string (NULL on ENOMEM). */
+char *pdi_vasprintf(const char *fmt, va_list ap);
+char *pdi_asprintf(const char *fmt, ...) PDI_PRINTF(1, 2);
+char *pdi_strdup(const char *s);
+void *pdi_memdup(const void *p, size_t n);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t pdi_now_ns(void);
+
+/* Grow *buf (element size esz, capacity *cap) to hold at least n elements. */
+int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz);
+
+/* Growable byte string for text output (DOT). */
+typedef struct pdi_str {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} pdi_str;
+void pdi_str_printf(pdi_str *s, const char *fmt, ...) PDI_PRINTF(2, 3);
+void pdi_str_puts(pdi_str *s, const char *text);
+
+#endif
