@@ -192,7 +192,7 @@ static pdi_out *out_slot(pydron_task_ctx *ctx, size_t i, const char *fn)
     return o;
 }
 
-static void free_self(void *p) { free(p); }
+void pdi_free_cb(void *p) { free(p); }
 
 PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t len, void **data)
 {
@@ -209,7 +209,7 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t le
         if (!p)
             return pdi_err(PYDRON_ENOMEM, "cannot allocate %zu bytes for output %zu", len, i);
         o->data = p;
-        o->free_fn = free_self;
+        o->free_fn = pdi_free_cb;
         o->free_arg = p;
         *data = p;
     }

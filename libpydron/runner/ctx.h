@@ -46,6 +46,8 @@ static inline const void *pdi_out_data(const pdi_out *o)
 {
     return o->is_inline ? (const void *)o->inl : o->data;
 }
+/* free(p), usable as free_fn (the core recognises it and skips a wrapper). */
+void pdi_free_cb(void *p);
 /* Free the bytes of o (calls free_fn once) and reset it to "not set". */
 void pdi_out_release(pdi_out *o);
 

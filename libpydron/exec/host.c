@@ -1,0 +1,145 @@
+/* Host services for executors: wake, remote fetch, worker loss. */
+#include "graph/core.h"
+
+PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
+{
+    if (!h)
+        return;
+    pydron_runtime *rt = h->rt;
+    pthread_mutex_lock(&rt->mu);
+    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt)
+        pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* Lock order: rt->mu, then g->mu. */
+static pydron_graph *lock_graph_of(pydron_runtime *rt, uint64_t id)
+{
+    pthread_mutex_lock(&rt->mu);
+    pydron_graph *g = pdi_rt_graph_by_tag(rt, pdi_id_tag(id));
+    if (g)
+        pthread_mutex_lock(&g->mu);
+    pthread_mutex_unlock(&rt->mu);
+    return g;
+}
+
+PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc, const void *data,
+                                    size_t len, void (*free_fn)(void *), void *free_arg)
+{
+    pydron_graph *g = h ? lock_graph_of(h->rt, v.id) : NULL;
+    if (!g) {
+        if (free_fn)
+            free_fn(free_arg);
+        return;
+    }
+    pdi_value *val = pdi_value_get(g, v.id, NULL);
+    if (!val || !(val->vf & VF_FETCHING) || val->state != PYDRON_VALUE_READY) {
+        if (free_fn)
+            free_fn(free_arg);
+    } else {
+        val->vf &= (uint8_t)~VF_FETCHING;
+        if (rc < 0 || (len && !data)) {
+            g->fetch_fail_id = v.id;
+            g->fetch_fail_rc = rc < 0 ? rc : PYDRON_EPROTO;
+            if (free_fn)
+                free_fn(free_arg);
+        } else {
+            pdi_out o = {data, len, free_fn, free_arg, 1, 0, {0}};
+            if (pdi_value_set_bytes(g, val, &o) == 0) {
+                val->vf |= VF_LOCAL;
+            } else {
+                g->fetch_fail_id = v.id;
+                g->fetch_fail_rc = PYDRON_ENOMEM;
+            }
+        }
+    }
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
+{
+    pydron_runtime *rt = g->rt;
+    uint32_t ri = 0;
+    /* find root's index: it is the value reached by following aliases; the
+     * caller passes the record, so recompute the id from its slab position */
+    for (size_t c = 0; c < g->nvchunks; c++) {
+        pdi_value *base = g->vchunks[c];
+        if (root >= base && root < base + PDI_CHUNK) {
+            ri = (uint32_t)(c * PDI_CHUNK + (size_t)(root - base));
+            break;
+        }
+    }
+    uint64_t id = pdi_vid(g, ri);
+    if (!rt->xops->fetch)
+        return pdi_err(PYDRON_ENOTSUP, "value %#llx lives on worker %d and executor '%s' cannot fetch",
+                       (unsigned long long)id, root->where, rt->xops->name ? rt->xops->name : "?");
+    if (!(root->vf & VF_FETCHING)) {
+        root->vf |= VF_FETCHING;
+        root->refs++;   /* keep the record while we wait */
+        pthread_mutex_unlock(&g->mu);
+        int rc = rt->xops->fetch(rt->xself, (pydron_value){id}, (unsigned)root->where);
+        pthread_mutex_lock(&g->mu);
+        if (rc < 0) {
+            root->vf &= (uint8_t)~VF_FETCHING;
+            pdi_value_unref(g, ri);
+            return pdi_err(rc, "fetching value %#llx from worker %d failed: %s",
+                           (unsigned long long)id, root->where, pydron_strerror(rc));
+        }
+        pdi_value_unref(g, ri);
+    }
+    root->refs++;
+    while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
+        g->waiters++;
+        pthread_cond_wait(&g->cv, &g->mu);
+        g->waiters--;
+    }
+    int rc = 0;
+    if (root->state != PYDRON_VALUE_READY) {
+        rc = pdi_err(PYDRON_ETASK, "value %#llx was lost while fetching it", (unsigned long long)id);
+    } else if (!pdi_value_has_bytes(root)) {
+        int frc = g->fetch_fail_id == id ? g->fetch_fail_rc : PYDRON_EIO;
+        rc = pdi_err(frc, "fetching value %#llx from worker %d failed: %s", (unsigned long long)id,
+                     root->where, pydron_strerror(frc));
+    }
+    pdi_value_unref(g, ri);
+    return rc;
+}
+
+/* Values whose only copy was on the lost worker fail (with a message that
+ * says so); running jobs of that worker come back through pydron_job_done
+ * with PYDRON_EIO and are retried by the core. */
+PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
+{
+    if (!h)
+        return;
+    pydron_runtime *rt = h->rt;
+    pthread_mutex_lock(&rt->mu);
+    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
+        pthread_mutex_lock(&g->mu);
+        pdi_error *e = NULL;
+        for (uint32_t i = 1; i <= g->vcount; i++) {
+            pdi_value *v = pdi_V(g, i);
+            if (v->state != PYDRON_VALUE_READY || (v->vf & VF_ALIAS) || !(v->vf & VF_REMOTE) ||
+                (v->vf & VF_LOCAL) || v->where != (int16_t)worker)
+                continue;
+            if (!e) {
+                e = pdi_error_new(0, PYDRON_ETASK,
+                                  pdi_asprintf("value lost with worker %u (its only copy)", worker),
+                                  NULL, 0);
+                if (!e)
+                    break;
+            }
+            e->task = v->producer;
+            v->state = PYDRON_VALUE_FAILED;
+            v->vf &= (uint8_t)~(VF_REMOTE | VF_FETCHING);
+            v->u.err = e;
+            e->refs++;
+        }
+        if (e)
+            pdi_error_unref(e);
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+    }
+    pthread_mutex_unlock(&rt->mu);
+}

@@ -1,0 +1,367 @@
+/* Jobs: one task handed to an executor (or run on the driver thread). */
+#include "graph/core.h"
+
+pydron_job *pdi_job_get(pydron_graph *g)
+{
+    pydron_job *j = g->jfree;
+    if (j)
+        g->jfree = j->next;
+    else if (!(j = malloc(sizeof *j)))
+        return NULL;
+    return j;
+}
+
+void pdi_job_put(pydron_graph *g, pydron_job *j)
+{
+    j->next = g->jfree;
+    g->jfree = j;
+}
+
+void pdi_job_clear(pydron_job *j)
+{
+    for (size_t i = 0; i < j->nout; i++)
+        pdi_out_release(&j->outs[i].out);
+    if (j->ins != j->ins_inl)
+        free(j->ins);
+    if (j->outs != j->outs_inl)
+        free(j->outs);
+    free(j->err);
+    free(j->detail);
+    j->ins = NULL;
+    j->outs = NULL;
+    j->err = NULL;
+    j->detail = NULL;
+    j->nin = j->nout = 0;
+}
+
+int pdi_job_is_canceled(const pydron_job *j) { return j->g->canceled; }
+
+/* Fill j for task ti. If an input has failed meanwhile (a value lost with
+ * its worker), the task fails here and PYDRON_ETASK is returned. */
+int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
+{
+    pdi_task *t = pdi_T(g, ti);
+    uint32_t *ins = pdi_task_ins(t);
+    for (uint16_t i = 0; i < t->nin; i++) {
+        pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
+        if (r->state == PYDRON_VALUE_FAILED) {
+            pdi_task_failed(g, ti, r->u.err, PYDRON_TASK_FAILED, NULL);
+            return PYDRON_ETASK;
+        }
+    }
+    j->g = g;
+    j->task = pdi_tid(g, ti);
+    j->kind = g->rt->kinds[t->kind];
+    j->attempt = t->attempt;
+    j->worker = worker;
+    j->canceled = 0;
+    j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
+    j->payload_len = t->payload_len;
+    j->nin = t->nin;
+    j->nout = t->nout;
+    j->err = NULL;
+    j->detail = NULL;
+    j->detail_len = 0;
+    j->start_ns = j->end_ns = 0;
+    j->ins = t->nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(t->nin * sizeof(pdi_jin));
+    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_jout));
+    if (!j->ins || !j->outs) {
+        if (j->ins != j->ins_inl)
+            free(j->ins);
+        if (j->outs != j->outs_inl)
+            free(j->outs);
+        j->ins = NULL;
+        j->outs = NULL;
+        j->nin = j->nout = 0;
+        pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, pdi_strdup("out of memory"), NULL, 0);
+        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
+        if (e)
+            pdi_error_unref(e);
+        return PYDRON_ENOMEM;
+    }
+    if (j->outs == j->outs_inl)
+        memset(j->outs, 0, t->nout * sizeof(pdi_jout));
+    for (uint16_t i = 0; i < t->nin; i++) {
+        pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
+        pdi_jin *in = &j->ins[i];
+        in->value = pdi_vid(g, (uint32_t)(ins[i]));
+        /* the id the bytes are stored under is that of the root */
+        for (uint32_t vi = ins[i]; pdi_V(g, vi)->vf & VF_ALIAS; vi = pdi_V(g, vi)->u.cin[0])
+            in->value = pdi_vid(g, pdi_V(g, vi)->u.cin[0]);
+        in->size = r->len;
+        in->where = (r->vf & VF_REMOTE) ? r->where : -1;
+        in->data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
+    }
+    for (uint16_t i = 0; i < t->nout; i++)
+        j->outs[i].where = -1;
+    t->state = PYDRON_TASK_RUNNING;
+    j->prev = NULL;
+    j->next = g->jlive;
+    if (g->jlive)
+        g->jlive->prev = j;
+    g->jlive = j;
+    if (worker >= 0)
+        g->inflight++;
+    return 0;
+}
+
+static void unlink_live(pydron_graph *g, pydron_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        g->jlive = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+}
+
+void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
+{
+    uint32_t ti = pdi_id_idx(j->task);
+    pdi_task *t = pdi_T(g, ti);
+    unlink_live(g, j);
+    if (g->inflight)
+        g->inflight--;
+    if (j->worker >= 0)
+        atomic_fetch_sub(&g->rt->inflight[j->worker], 1);
+    if (rc == 0) {
+        for (size_t i = 0; i < j->nout; i++) {
+            if (!j->outs[i].out.set && j->outs[i].where < 0) {
+                rc = PYDRON_ETASK;
+                free(j->err);
+                j->err = pdi_asprintf("the executor reported success but output %zu was not set", i);
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        pdi_task_succeeded(g, ti, j);
+    } else if (rc == PYDRON_EIO && !g->canceled) {
+        t->attempt++;
+        g->stats.tasks_retried++;
+        if (t->attempt > g->rt->opts.max_retries) {
+            char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u)%s%s",
+                                   (unsigned long long)j->task, pdi_task_name(g, t),
+                                   (unsigned)t->attempt, g->rt->opts.max_retries,
+                                   j->err ? "; last error: " : "", j->err ? j->err : "");
+            pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
+            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, j);
+            if (e)
+                pdi_error_unref(e);
+        } else {
+            pdi_task_became_ready(g, ti);
+        }
+    } else {
+        int canceled = rc == PYDRON_ECANCELED && g->canceled;
+        char *m;
+        if (canceled)
+            m = pdi_strdup("the graph was canceled");
+        else if (j->err)
+            m = j->err, j->err = NULL;
+        else
+            m = pdi_asprintf("the executor reported %s (%d)", pydron_strerror(rc), rc);
+        void *d = j->detail;
+        j->detail = NULL;
+        pdi_error *e = pdi_error_new(j->task, canceled ? PYDRON_ECANCELED : PYDRON_ETASK, m, d,
+                                     j->detail_len);
+        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, j);
+        if (e)
+            pdi_error_unref(e);
+    }
+    pdi_job_clear(j);
+    pdi_job_put(g, j);
+    pdi_wake(g);
+}
+
+/* ---------------------------------------------------------------- public */
+
+PYDRON_API pydron_task pydron_job_task(const pydron_job *j)
+{
+    return j ? (pydron_task){j->task} : PYDRON_TASK_NONE;
+}
+PYDRON_API const char *pydron_job_kind_name(const pydron_job *j) { return j ? j->kind->name : ""; }
+PYDRON_API unsigned pydron_job_attempt(const pydron_job *j) { return j ? j->attempt : 0; }
+PYDRON_API size_t pydron_job_ninputs(const pydron_job *j) { return j ? j->nin : 0; }
+PYDRON_API size_t pydron_job_noutputs(const pydron_job *j) { return j ? j->nout : 0; }
+
+PYDRON_API int pydron_job_payload(const pydron_job *j, const void **data, size_t *len)
+{
+    if (!j || !data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_payload: NULL argument");
+    *data = j->payload;
+    *len = j->payload_len;
+    return 0;
+}
+
+PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, size_t *size,
+                                int32_t *where, const void **data, size_t *len)
+{
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_input: NULL job");
+    if (i >= j->nin)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_input: input %zu out of range (%zu)", i, j->nin);
+    const pdi_jin *in = &j->ins[i];
+    if (v)
+        v->id = in->value;
+    if (size)
+        *size = (size_t)in->size;
+    if (where)
+        *where = in->where;
+    if (data)
+        *data = in->data;
+    if (len)
+        *len = in->data ? (size_t)in->size : 0;
+    return 0;
+}
+
+PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out)
+{
+    if (!j || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_output_value: NULL argument");
+    if (i >= j->nout)
+        return pdi_err(PYDRON_EINVAL, "output %zu out of range (%zu)", i, j->nout);
+    pydron_graph *g = j->g;
+    /* output value ids do not change while the job runs; read under lock */
+    pthread_mutex_lock(&g->mu);
+    pdi_task *t = pdi_T(g, pdi_id_idx(j->task));
+    out->id = pdi_vid(g, pdi_task_outs(t)[i]);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_job_run_local(pydron_job *j)
+{
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
+    pdi_buf bst[PDI_JOB_INLINE];
+    pdi_buf *bufs = j->nin <= PDI_JOB_INLINE ? bst : malloc(j->nin * sizeof *bufs);
+    j->start_ns = pdi_now_ns();
+    if (!bufs) {
+        j->err = pdi_strdup("out of memory");
+        j->end_ns = pdi_now_ns();
+        return PYDRON_ETASK;
+    }
+    for (size_t i = 0; i < j->nin; i++) {
+        bufs[i].data = j->ins[i].data;
+        bufs[i].len = (size_t)j->ins[i].size;
+        if (!bufs[i].data && j->ins[i].size) {
+            free(j->err);
+            j->err = pdi_asprintf("input %zu is not available in this process", i);
+            if (bufs != bst)
+                free(bufs);
+            j->end_ns = pdi_now_ns();
+            return PYDRON_ETASK;
+        }
+    }
+    pydron_task_ctx ctx;
+    int rc = pdi_ctx_init(&ctx, j->kind->name, j->attempt, j->payload, j->payload_len, bufs,
+                          j->nin, j->nout);
+    if (rc == 0) {
+        pydron_graph *prev = pdi_tls_cb_graph;
+        pdi_tls_cb_graph = j->g;
+        int serial = (j->kind->flags & PYDRON_KIND_SERIAL) != 0;
+        if (serial)
+            pthread_mutex_lock(&j->kind->serial);
+        rc = pdi_ctx_run(&ctx, j->kind->runner, j->kind->runner_self);
+        if (serial)
+            pthread_mutex_unlock(&j->kind->serial);
+        pdi_tls_cb_graph = prev;
+        if (rc == 0) {
+            for (size_t i = 0; i < j->nout; i++) {
+                pdi_out_release(&j->outs[i].out);
+                pdi_ctx_output_move(&ctx, i, &j->outs[i].out);
+                j->outs[i].where = -1;
+            }
+        } else {
+            free(j->err);
+            free(j->detail);
+            pdi_ctx_error_take(&ctx, &j->err, &j->detail, &j->detail_len);
+            if (!j->kind->runner && j->err) {
+                free(j->err);
+                j->err = pdi_asprintf("kind '%s' has no runner in this process", j->kind->name);
+            }
+        }
+        pdi_ctx_cleanup(&ctx);
+    } else {
+        j->err = pdi_strdup(pydron_error_last());
+        rc = PYDRON_ETASK;
+    }
+    if (bufs != bst)
+        free(bufs);
+    j->end_ns = pdi_now_ns();
+    return rc;
+}
+
+PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t where, size_t size)
+{
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "NULL job");
+    if (i >= j->nout)
+        return pdi_err(PYDRON_EINVAL, "output %zu out of range (%zu)", i, j->nout);
+    if (where < 0 || where > 32767)
+        return pdi_err(PYDRON_EINVAL, "worker %d out of range", (int)where);
+    pdi_out_release(&j->outs[i].out);
+    j->outs[i].where = where;
+    j->outs[i].size = size;
+    return 0;
+}
+
+PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *data, size_t len,
+                                           void (*free_fn)(void *), void *free_arg)
+{
+    if (!j || i >= j->nout || (len && !data)) {
+        if (free_fn)
+            free_fn(free_arg);
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_output_bytes: bad job, output or data");
+    }
+    pdi_out *o = &j->outs[i].out;
+    pdi_out_release(o);
+    o->data = data;
+    o->len = len;
+    o->free_fn = free_fn;
+    o->free_arg = free_arg;
+    o->set = 1;
+    j->outs[i].where = -1;
+    return 0;
+}
+
+PYDRON_API int pydron_job_set_error(pydron_job *j, const char *message, const void *detail,
+                                    size_t detail_len)
+{
+    if (!j || (detail_len && !detail))
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_error: NULL argument");
+    char *m = pdi_strdup(message ? message : "task failed");
+    void *d = detail_len ? pdi_memdup(detail, detail_len) : NULL;
+    if (!m || (detail_len && !d)) {
+        free(m);
+        free(d);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    free(j->err);
+    free(j->detail);
+    j->err = m;
+    j->detail = d;
+    j->detail_len = detail_len;
+    return 0;
+}
+
+PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t end_ns)
+{
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "NULL job");
+    j->start_ns = start_ns;
+    j->end_ns = end_ns;
+    return 0;
+}
+
+PYDRON_API void pydron_job_done(pydron_job *j, int rc)
+{
+    if (!j)
+        return;
+    pydron_graph *g = j->g;
+    pthread_mutex_lock(&g->mu);
+    pdi_job_complete_locked(g, j, rc);
+    if (!g->canceled)
+        pdi_dispatch(g);
+    pthread_mutex_unlock(&g->mu);
+}

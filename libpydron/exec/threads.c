@@ -1,0 +1,146 @@
+/* The threads executor: a fixed pool of threads sharing one job queue
+ * (mutex + condvar). Bodies run on pool threads; pydron_job_done is called
+ * from there. Size: opts.workers, else the number of online CPUs. */
+#include "exec/exec.h"
+#include "graph/core.h"
+
+typedef struct thr {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pydron_job **q;
+    size_t head, len, cap;
+    pthread_t *th;
+    unsigned n, started;
+    unsigned in_flight;
+    int stop;
+} thr;
+
+static void *worker_main(void *arg)
+{
+    thr *x = arg;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        while (!x->stop && !x->len)
+            pthread_cond_wait(&x->cv, &x->mu);
+        if (!x->len)
+            break;   /* stopping and drained */
+        pydron_job *j = x->q[x->head];
+        x->head = (x->head + 1) % x->cap;
+        x->len--;
+        int stopping = x->stop;
+        pthread_mutex_unlock(&x->mu);
+        if (stopping || pdi_job_is_canceled(j))
+            pydron_job_done(j, PYDRON_ECANCELED);
+        else
+            pydron_job_done(j, pydron_job_run_local(j));
+        pthread_mutex_lock(&x->mu);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
+{
+    (void)host;
+    thr *x = self;
+    x->th = calloc(x->n, sizeof *x->th);
+    if (!x->th)
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate the thread pool");
+    for (unsigned i = 0; i < x->n; i++) {
+        if (pthread_create(&x->th[i], NULL, worker_main, x) != 0) {
+            pthread_mutex_lock(&x->mu);
+            x->stop = 1;
+            pthread_cond_broadcast(&x->cv);
+            pthread_mutex_unlock(&x->mu);
+            for (unsigned k = 0; k < i; k++)
+                pthread_join(x->th[k], NULL);
+            free(x->th);
+            x->th = NULL;
+            return pdi_err(PYDRON_EIO, "cannot start pool thread %u", i);
+        }
+        x->started++;
+    }
+    *nworkers = 1;   /* one location: all threads share the address space */
+    *in_flight = x->in_flight;
+    return 0;
+}
+
+static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    (void)worker;
+    thr *x = self;
+    pthread_mutex_lock(&x->mu);
+    if (x->stop) {
+        pthread_mutex_unlock(&x->mu);
+        return pdi_err(PYDRON_ECLOSED, "the thread pool is stopping");
+    }
+    if (x->len + n > x->cap) {
+        size_t nc = x->cap ? x->cap : 64;
+        while (nc < x->len + n)
+            nc *= 2;
+        pydron_job **q = malloc(nc * sizeof *q);
+        if (!q) {
+            pthread_mutex_unlock(&x->mu);
+            return pdi_err(PYDRON_ENOMEM, "cannot grow the job queue");
+        }
+        for (size_t k = 0; k < x->len; k++)
+            q[k] = x->q[(x->head + k) % x->cap];
+        free(x->q);
+        x->q = q;
+        x->cap = nc;
+        x->head = 0;
+    }
+    for (size_t k = 0; k < n; k++)
+        x->q[(x->head + x->len++) % x->cap] = jobs[k];
+    if (n == 1)
+        pthread_cond_signal(&x->cv);
+    else
+        pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+static void thr_stop(void *self)
+{
+    thr *x = self;
+    pthread_mutex_lock(&x->mu);
+    x->stop = 1;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    for (unsigned i = 0; i < x->started; i++)
+        pthread_join(x->th[i], NULL);
+    x->started = 0;
+    /* nothing can remain: threads drain the queue (as canceled) before exiting */
+}
+
+static void thr_destroy(void *self)
+{
+    thr *x = self;
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+    free(x->q);
+    free(x->th);
+    free(x);
+}
+
+static const pydron_executor_ops threads_ops = {
+    PYDRON_EXECUTOR_OPS_VERSION, "threads", thr_start, thr_submit, NULL, NULL, NULL,
+    thr_stop, thr_destroy};
+
+int pdi_exec_create_threads(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
+                            void **self)
+{
+    thr *x = calloc(1, sizeof *x);
+    if (!x)
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate the threads executor");
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    x->n = opts && opts->workers ? opts->workers : pdi_ncpus();
+    if (x->n > 4096)
+        x->n = 4096;
+    unsigned inf = opts && opts->in_flight ? opts->in_flight : 4 * x->n;
+    x->in_flight = inf < 64 ? 64 : inf;
+    *ops = &threads_ops;
+    *self = x;
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* Graphviz export of the live part of a graph. */
+#include "graph/core.h"
+
+static const char *tstate(uint8_t s)
+{
+    static const char *n[] = {"waiting", "ready", "running", "done", "failed", "refined", "canceled"};
+    return s < 7 ? n[s] : "?";
+}
+
+static void put_escaped(pdi_str *s, const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '"' || *text == '\\')
+            pdi_str_printf(s, "\\%c", *text);
+        else if ((unsigned char)*text >= 0x20)
+            pdi_str_printf(s, "%c", *text);
+    }
+}
+
+PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
+{
+    if (!g || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_dot: NULL argument");
+    pdi_str s = {0};
+    pthread_mutex_lock(&g->mu);
+    pdi_str_puts(&s, "digraph pydron {\n  rankdir=TB;\n  node [fontsize=10];\n");
+    for (uint32_t i = 1; i <= g->tcount; i++) {
+        pdi_task *t = pdi_T(g, i);
+        if (t->state == PDI_T_FREE || (t->bits & TB_ZOMBIE))
+            continue;
+        pdi_str_printf(&s, "  t%u [shape=box, label=\"", i);
+        put_escaped(&s, pdi_task_name(g, t));
+        pdi_str_puts(&s, "\\n");
+        uint32_t *tick = pdi_task_tick(t);
+        for (uint8_t k = 0; k < t->tick_len; k++)
+            pdi_str_printf(&s, "%s%u", k ? "." : "", tick[k]);
+        pdi_str_printf(&s, " %s%s%s%s\"];\n", tstate(t->state),
+                       (t->flags & PYDRON_TASK_SYNC) ? " sync" : "",
+                       (t->flags & PYDRON_TASK_REFINABLE) ? " refinable" : "",
+                       (t->flags & PYDRON_TASK_PURE) ? "" : "");
+        for (uint16_t k = 0; k < t->nin; k++)
+            pdi_str_printf(&s, "  v%u -> t%u [label=\"%u\"];\n", pdi_task_ins(t)[k], i, k);
+        for (uint16_t k = 0; k < t->nout; k++)
+            pdi_str_printf(&s, "  t%u -> v%u [label=\"%u\"];\n", i, pdi_task_outs(t)[k], k);
+    }
+    static const char *vs[] = {"pending", "ready", "failed", "released"};
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        pdi_value *v = pdi_V(g, i);
+        if (v->state == PDI_V_FREE)
+            continue;
+        pdi_str_printf(&s, "  v%u [shape=ellipse, label=\"v%u %s", i, i, vs[v->state & 3]);
+        if (v->state == PYDRON_VALUE_READY)
+            pdi_str_printf(&s, " %lluB", (unsigned long long)pdi_value_root(g, v)->len);
+        if (v->vf & VF_REMOTE)
+            pdi_str_printf(&s, " @w%d", v->where);
+        pdi_str_puts(&s, "\"");
+        if (v->state == PYDRON_VALUE_FAILED)
+            pdi_str_puts(&s, ", color=red");
+        pdi_str_puts(&s, "];\n");
+        if (v->state == PYDRON_VALUE_READY && (v->vf & VF_ALIAS))
+            pdi_str_printf(&s, "  v%u -> v%u [style=dashed, label=\"alias\"];\n", i, v->u.cin[0]);
+    }
+    pdi_str_puts(&s, "}\n");
+    pthread_mutex_unlock(&g->mu);
+    if (s.oom) {
+        free(s.buf);
+        return pdi_err(PYDRON_ENOMEM, "out of memory writing DOT");
+    }
+    *out = s.buf;
+    if (len)
+        *len = s.len;
+    return 0;
+}

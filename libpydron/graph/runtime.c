@@ -1,0 +1,291 @@
+/* Runtime: kind registry, executor and policy selection. */
+#include "exec/exec.h"
+#include "graph/core.h"
+#include "runner/runner.h"
+
+PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts)
+{
+    if (opts) {
+        pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+        *opts = o;
+    }
+}
+
+static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, uint32_t *out)
+{
+    uint32_t n = atomic_load(&rt->nkinds);
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(rt->kinds[i]->name, d->name) == 0)
+            return pdi_err(PYDRON_EEXIST, "kind '%s' is already registered", d->name);
+    if (n >= PDI_MAX_KINDS)
+        return pdi_err(PYDRON_ERANGE, "too many kinds (max %d)", PDI_MAX_KINDS);
+    pdi_kind *k = calloc(1, sizeof *k);
+    if (!k || !(k->name = pdi_strdup(d->name))) {
+        free(k);
+        return pdi_err(PYDRON_ENOMEM, "cannot register kind");
+    }
+    k->runner = d->runner;
+    k->runner_self = d->runner_self;
+    k->refine = d->refine;
+    k->refine_user = d->refine_user;
+    k->flags = d->flags;
+    pthread_mutex_init(&k->serial, NULL);
+    rt->kinds[n] = k;
+    atomic_store(&rt->nkinds, n + 1);   /* publish after the slot is filled */
+    if (out)
+        *out = n;
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
+                                            uint32_t *out_kind)
+{
+    if (!rt || !desc)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_kind: NULL argument");
+    if (desc->version != PYDRON_KIND_DESC_VERSION)
+        return pdi_err(PYDRON_EINVAL, "pydron_kind_desc.version is %u, expected %u",
+                       desc->version, PYDRON_KIND_DESC_VERSION);
+    if (!desc->name || !desc->name[0])
+        return pdi_err(PYDRON_EINVAL, "a kind needs a non-empty name");
+    if (desc->runner && (desc->runner->version != PYDRON_RUNNER_OPS_VERSION || !desc->runner->run))
+        return pdi_err(PYDRON_EINVAL, "kind '%s': runner ops need version %u and run()",
+                       desc->name, PYDRON_RUNNER_OPS_VERSION);
+    if (desc->flags & ~PYDRON_KIND_SERIAL)
+        return pdi_err(PYDRON_EINVAL, "kind '%s': unknown flags 0x%x", desc->name, desc->flags);
+    pthread_mutex_lock(&rt->mu);
+    int rc = register_kind_locked(rt, desc, out_kind);
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, pydron_c_fn fn,
+                                         void *user, uint32_t *out_kind)
+{
+    if (!rt || !name || !fn)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_c: NULL argument");
+    pdi_c_runner *r = malloc(sizeof *r);
+    if (!r)
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate C runner");
+    r->fn = fn;
+    r->user = user;
+    pydron_kind_desc d = PYDRON_KIND_DESC_INIT;
+    d.name = name;
+    d.runner = &pdi_c_runner_ops;
+    d.runner_self = r;
+    int rc = pydron_runtime_register_kind(rt, &d, out_kind);
+    if (rc)
+        free(r);
+    return rc;
+}
+
+PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_t *out_kind)
+{
+    if (!rt || !name || !out_kind)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_kind: NULL argument");
+    uint32_t n = atomic_load(&rt->nkinds);
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(rt->kinds[i]->name, name) == 0) {
+            *out_kind = i;
+            return 0;
+        }
+    }
+    return pdi_err(PYDRON_ENOTFOUND, "no kind named '%s'", name);
+}
+
+PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts)
+{
+    if (!out)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_new: NULL out");
+    *out = NULL;
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    if (opts) {
+        if (opts->version != PYDRON_RUNTIME_OPTIONS_VERSION)
+            return pdi_err(PYDRON_EINVAL, "pydron_runtime_options.version is %u, expected %u",
+                           opts->version, PYDRON_RUNTIME_OPTIONS_VERSION);
+        o = *opts;
+    }
+    if ((unsigned)o.policy > PYDRON_POLICY_LOCALITY)
+        return pdi_err(PYDRON_EINVAL, "unknown policy %d (custom policies: pydron_runtime_set_policy)",
+                       (int)o.policy);
+    if ((unsigned)o.executor > PYDRON_EXECUTOR_REMOTE)
+        return pdi_err(PYDRON_EINVAL,
+                       "unknown executor %d (custom executors: pydron_runtime_set_executor)",
+                       (int)o.executor);
+    if (o.max_retries == 0)
+        o.max_retries = 3;
+    pydron_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate runtime");
+    pthread_mutex_init(&rt->mu, NULL);
+    rt->host.rt = rt;
+    int rc;
+    switch (o.executor) {
+    case PYDRON_EXECUTOR_INLINE: rc = pdi_exec_create_inline(&o, &rt->xops, &rt->xself); break;
+    case PYDRON_EXECUTOR_THREADS: rc = pdi_exec_create_threads(&o, &rt->xops, &rt->xself); break;
+    case PYDRON_EXECUTOR_LOCAL: rc = pdi_exec_create_local(&o, &rt->xops, &rt->xself); break;
+    default: rc = pdi_exec_create_remote(&o, &rt->xops, &rt->xself); break;
+    }
+    if (rc) {
+        pthread_mutex_destroy(&rt->mu);
+        free(rt);
+        return rc;
+    }
+    rt->xkind = o.executor;
+    /* keep only scalar options; strings belonged to the caller */
+    o.worker_command = NULL;
+    o.worker_args = NULL;
+    o.listen_url = o.secret = o.tls_cert_file = o.tls_key_file = o.launch_command = NULL;
+    o.launch_hosts = NULL;
+    rt->opts = o;
+    void *ffi_self = NULL;
+    const pydron_runner_ops *ffi = pdi_runner_ffi_get(&ffi_self);
+    if (ffi) {
+        pydron_kind_desc d = PYDRON_KIND_DESC_INIT;
+        d.name = PYDRON_KIND_FFI;
+        d.runner = ffi;
+        d.runner_self = ffi_self;
+        if ((rc = pydron_runtime_register_kind(rt, &d, NULL)) != 0) {
+            pydron_runtime_free(rt);
+            return rc;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
+{
+    if (!rt)
+        return 0;
+    pthread_mutex_lock(&rt->mu);
+    if (rt->ngraphs) {
+        unsigned n = rt->ngraphs;
+        pthread_mutex_unlock(&rt->mu);
+        return pdi_err(PYDRON_EBUSY, "runtime still has %u graph(s); free them first", n);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (rt->xops) {
+        if (rt->xstarted && rt->xops->stop)
+            rt->xops->stop(rt->xself);
+        if (rt->xops->destroy)
+            rt->xops->destroy(rt->xself);
+    }
+    if (rt->pops && rt->pops->destroy)
+        rt->pops->destroy(rt->pself);
+    uint32_t n = atomic_load(&rt->nkinds);
+    for (uint32_t i = 0; i < n; i++) {
+        pdi_kind *k = rt->kinds[i];
+        if (k->runner && k->runner->destroy) {
+            /* one destroy per (ops, self) pair even if shared by kinds */
+            int seen = 0;
+            for (uint32_t j = 0; j < i && !seen; j++)
+                seen = rt->kinds[j]->runner == k->runner &&
+                       rt->kinds[j]->runner_self == k->runner_self;
+            if (!seen)
+                k->runner->destroy(k->runner_self);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pdi_kind *k = rt->kinds[i];
+        pthread_mutex_destroy(&k->serial);
+        free(k->name);
+        free(k);
+    }
+    free((void *)rt->inflight);
+    pthread_mutex_destroy(&rt->mu);
+    free(rt);
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
+                                         void *self)
+{
+    if (!rt || !ops)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy: NULL argument");
+    if (ops->version != PYDRON_POLICY_OPS_VERSION || !ops->push || !ops->pick)
+        return pdi_err(PYDRON_EINVAL, "policy ops need version %u, push() and pick()",
+                       PYDRON_POLICY_OPS_VERSION);
+    pthread_mutex_lock(&rt->mu);
+    if (rt->ngraphs) {
+        pthread_mutex_unlock(&rt->mu);
+        return pdi_err(PYDRON_ESTATE, "set the policy before creating graphs");
+    }
+    if (rt->pops && rt->pops->destroy)
+        rt->pops->destroy(rt->pself);
+    rt->pops = ops;
+    rt->pself = self;
+    rt->opts.policy = PYDRON_POLICY_CUSTOM;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
+                                           void *self)
+{
+    if (!rt || !ops)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_executor: NULL argument");
+    if (ops->version != PYDRON_EXECUTOR_OPS_VERSION || !ops->start || !ops->submit || !ops->stop)
+        return pdi_err(PYDRON_EINVAL, "executor ops need version %u, start(), submit(), stop()",
+                       PYDRON_EXECUTOR_OPS_VERSION);
+    pthread_mutex_lock(&rt->mu);
+    if (rt->xstarted || rt->ngraphs) {
+        pthread_mutex_unlock(&rt->mu);
+        return pdi_err(PYDRON_ESTATE, "set the executor before creating graphs");
+    }
+    if (rt->xops && rt->xops->destroy)
+        rt->xops->destroy(rt->xself);
+    rt->xops = ops;
+    rt->xself = self;
+    rt->xkind = PYDRON_EXECUTOR_CUSTOM;
+    rt->opts.executor = PYDRON_EXECUTOR_CUSTOM;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+int pdi_rt_start_executor(pydron_runtime *rt)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rt->mu);
+    if (!rt->xstarted) {
+        unsigned nw = 0, inf = 0;
+        rc = rt->xops->start(rt->xself, &rt->host, &nw, &inf);
+        if (rc == 0) {
+            if (nw == 0)
+                nw = 1;
+            if (inf == 0)
+                inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
+            rt->inflight = calloc(nw, sizeof *rt->inflight);
+            if (!rt->inflight) {
+                rt->xops->stop(rt->xself);
+                rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
+            } else {
+                rt->nworkers = nw;
+                rt->in_flight = inf;
+                rt->xstarted = 1;
+            }
+        } else if (!pydron_error_last()[0]) {
+            pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
+{
+    if (!rt || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_nworkers: NULL argument");
+    pthread_mutex_lock(&rt->mu);
+    int started = rt->xstarted;
+    *out = rt->nworkers;
+    pthread_mutex_unlock(&rt->mu);
+    return started ? 0 : pdi_err(PYDRON_ESTATE, "the executor has not started yet");
+}
+
+pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
+{
+    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt)
+        if (g->tag == tag)
+            return g;
+    return NULL;
+}
