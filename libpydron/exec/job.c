@@ -134,6 +134,7 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
             }
         }
     }
+    g->now_hint = j->end_ns;   /* saves a clock read per newly ready task */
     if (rc == 0) {
         pdi_task_succeeded(g, ti, j);
     } else if (rc == PYDRON_EIO && !g->canceled) {
@@ -168,6 +169,7 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         if (e)
             pdi_error_unref(e);
     }
+    g->now_hint = 0;
     pdi_job_clear(j);
     pdi_job_put(g, j);
     pdi_wake(g);

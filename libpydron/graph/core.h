@@ -140,15 +140,20 @@ static inline uint32_t *pdi_task_tick(pdi_task *t) { return (t->bits & TB_TICK_H
 static inline void *pdi_task_payload(pdi_task *t) { return (t->bits & TB_PAY_HEAP) ? t->payload.p : t->payload.in; }
 
 /* finished-task log entry (timings) */
-typedef struct pdi_tlog {
+typedef struct pdi_tlog {  /* 40 bytes: it is kept for every finished task */
     uint64_t task;
     uint64_t queued_ns, started_ns, finished_ns;
-    uint32_t kind;
-    uint32_t label;
+    uint32_t kind;      /* PDI_TLOG_LABEL set: index into g->labels (which has the kind) */
     int16_t worker;
     uint8_t state;
     uint8_t exec;       /* 0: driver, 1: executor */
 } pdi_tlog;
+#define PDI_TLOG_LABEL 0x80000000u
+
+typedef struct pdi_label {
+    char *text;
+    uint32_t kind;
+} pdi_label;
 
 /* ---- kinds ---- */
 #define PDI_MAX_KINDS 4096
@@ -279,8 +284,9 @@ struct pydron_graph {
     pdi_tlog **lchunks;
     size_t nlchunks;
     uint64_t nlog;
-    char **labels;
+    pdi_label *labels;
     size_t nlabels, caplabels;
+    uint64_t now_hint;     /* a fresh clock reading, valid during a completion */
     pydron_graph_stats stats;
     uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
     int fetch_fail_rc;
@@ -339,7 +345,7 @@ int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 const char *pdi_task_name(pydron_graph *g, pdi_task *t);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);
-uint32_t pdi_label_add(pydron_graph *g, const char *label);
+uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
 
 /* ---- sched/driver.c ---- */
 void pdi_task_became_ready(pydron_graph *g, uint32_t ti);

@@ -173,7 +173,7 @@ static pdi_error *err_or_oom(pdi_error *e) { return e ? e : &oom_error; }
 const char *pdi_task_name(pydron_graph *g, pdi_task *t)
 {
     if (t->label)
-        return g->labels[t->label - 1];
+        return g->labels[t->label - 1].text;
     uint32_t n = atomic_load(&g->rt->nkinds);
     return t->kind < n ? g->rt->kinds[t->kind]->name : "?";
 }
@@ -319,67 +319,80 @@ int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o)
     return 0;
 }
 
-/* ---- failure propagation: a worklist so long chains do not recurse ---- */
+/* ---- propagation worklist: failures and forwards travel along chains that
+ * can be millions long (a while loop refined once per iteration), so they
+ * are queued and processed by the outermost call instead of recursing. ---- */
 
-typedef struct fail_item {
-    uint32_t ti;
+enum { W_FAIL = 1, W_FWD = 2 };
+typedef struct work_item {
+    uint8_t kind;
+    uint32_t a, b;      /* W_FAIL: task; W_FWD: output value a bound to value b */
     pdi_error *err;
-} fail_item;
+} work_item;
 
-static _Thread_local fail_item *fq;
-static _Thread_local size_t fq_len, fq_cap;
-static _Thread_local int fq_active;
+static _Thread_local work_item *wq;
+static _Thread_local size_t wq_len, wq_cap;
+static _Thread_local int wq_active;
 
-static void fail_push(uint32_t ti, pdi_error *err)
+static void wq_push(uint8_t kind, uint32_t a, uint32_t b, pdi_error *err)
 {
-    if (pdi_grow((void **)&fq, &fq_cap, fq_len + 1, sizeof *fq) != 0)
+    if (pdi_grow((void **)&wq, &wq_cap, wq_len + 1, sizeof *wq) != 0)
         abort();   /* cannot continue consistently without memory */
-    err->refs++;
-    fq[fq_len].ti = ti;
-    fq[fq_len].err = err;
-    fq_len++;
+    if (err)
+        err->refs++;
+    wq[wq_len].kind = kind;
+    wq[wq_len].a = a;
+    wq[wq_len].b = b;
+    wq[wq_len].err = err;
+    wq_len++;
 }
 
 static void task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi);
 
-static void fail_drain(pydron_graph *g)
+static void wq_drain(pydron_graph *g)
 {
-    if (fq_active)
+    if (wq_active)
         return;
-    fq_active = 1;
-    while (fq_len) {
-        fail_item it = fq[--fq_len];
-        pdi_task *t = pdi_T(g, it.ti);
-        if (t->state == PYDRON_TASK_WAITING || t->state == PYDRON_TASK_READY)
-            pdi_task_failed(g, it.ti, it.err,
-                            it.err->code == PYDRON_ECANCELED ? PYDRON_TASK_CANCELED
-                                                             : PYDRON_TASK_FAILED,
-                            NULL);
-        pdi_error_unref(it.err);
+    wq_active = 1;
+    while (wq_len) {
+        work_item it = wq[--wq_len];
+        if (it.kind == W_FAIL) {
+            pdi_task *t = pdi_T(g, it.a);
+            if ((t->state == PYDRON_TASK_WAITING || t->state == PYDRON_TASK_READY) &&
+                !(t->bits & TB_ZOMBIE))
+                pdi_task_failed(g, it.a, it.err,
+                                it.err->code == PYDRON_ECANCELED ? PYDRON_TASK_CANCELED
+                                                                 : PYDRON_TASK_FAILED,
+                                NULL);
+            pdi_error_unref(it.err);
+        } else {
+            pdi_value_forward(g, it.a, it.b);
+            pdi_value_unref(g, it.b);   /* the pending forward's hold on b */
+            pdi_value_unref(g, it.a);   /* the consumer entry's hold on a */
+        }
     }
-    fq_active = 0;
-    if (fq_cap > 1024) {
-        free(fq);
-        fq = NULL;
-        fq_cap = 0;
+    wq_active = 0;
+    if (wq_cap > 4096) {
+        free(wq);
+        wq = NULL;
+        wq_cap = 0;
     }
 }
+
+static void fail_drain(pydron_graph *g) { wq_drain(g); }
 
 static void notify(pydron_graph *g, uint32_t vi, cons_list *c, pdi_error *err)
 {
     for (size_t k = 0; k < c->n; k++) {
         uint32_t e = c->p[k];
         if (e & PDI_CONS_FWD) {
-            uint32_t oi = e & ~PDI_CONS_FWD;
-            pdi_value_forward(g, oi, vi);
-            pdi_value_unref(g, vi);   /* the pending forward's hold on vi */
-            pdi_value_unref(g, oi);   /* the consumer entry's hold on oi */
+            wq_push(W_FWD, e & ~PDI_CONS_FWD, vi, NULL);
         } else {
             pdi_task *t = pdi_T(g, e);
             if (err && !(t->bits & TB_ZOMBIE)) {
-                /* the task fails with err; the entry still counts */
+                /* the task fails with err (its input refs go in pdi_task_failed) */
                 t->npending--;
-                fail_push(e, err);
+                wq_push(W_FAIL, e, 0, err);
             } else {
                 task_dec_pending(g, e, vi);
             }
@@ -387,6 +400,7 @@ static void notify(pydron_graph *g, uint32_t vi, cons_list *c, pdi_error *err)
     }
     if (c->heap)
         free(c->p);
+    wq_drain(g);
 }
 
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
@@ -421,11 +435,16 @@ void pdi_value_forward(pydron_graph *g, uint32_t oi, uint32_t ti)
     if (t->state == PYDRON_VALUE_READY) {
         cons_list c;
         cons_take(o, &c);
-        pdi_value *r = pdi_value_root(g, t);
+        /* alias the root directly so alias chains stay one hop long and
+         * intermediate values of long refinement chains can be freed */
+        uint32_t ri = ti;
+        while (pdi_V(g, ri)->vf & VF_ALIAS)
+            ri = pdi_V(g, ri)->u.cin[0];
+        pdi_value *r = pdi_V(g, ri);
         o->vf |= VF_ALIAS;
         o->vf &= (uint8_t)~VF_FWD;
-        o->u.cin[0] = ti;
-        t->refs++;
+        o->u.cin[0] = ri;
+        r->refs++;
         o->len = r->len;
         o->where = r->where;
         value_ready(g, oi, &c);
@@ -455,17 +474,18 @@ int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
     return na < nb ? -1 : na > nb ? 1 : 0;
 }
 
-uint32_t pdi_label_add(pydron_graph *g, const char *label)
+uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 {
     if (!label)
         return 0;
-    if (pdi_grow((void **)&g->labels, &g->caplabels, g->nlabels + 1, sizeof(char *)) != 0)
+    if (pdi_grow((void **)&g->labels, &g->caplabels, g->nlabels + 1, sizeof(pdi_label)) != 0)
         return 0;
     char *s = pdi_strdup(label);
     if (!s)
         return 0;
-    g->labels[g->nlabels++] = s;
-    return (uint32_t)g->nlabels;
+    g->labels[g->nlabels].text = s;
+    g->labels[g->nlabels].kind = kind;
+    return (uint32_t)++g->nlabels;
 }
 
 /* Log a finished task (timings) into the chunked log. */
@@ -487,8 +507,7 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, pydron_job *j)
     e->queued_ns = t->queued_ns;
     e->started_ns = j ? j->start_ns : 0;
     e->finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns();
-    e->kind = t->kind;
-    e->label = t->label;
+    e->kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind;
     e->worker = (int16_t)(j ? j->worker : -1);
     e->state = state;
     e->exec = (uint8_t)(j && j->worker >= 0);
@@ -709,7 +728,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     }
     t->payload_len = (uint32_t)d->payload_len;
     if (d->label)
-        t->label = pdi_label_add(g, d->label);
+        t->label = pdi_label_add(g, d->label, d->kind);
     uint64_t tid = pdi_tid(g, ti);
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);
@@ -878,7 +897,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
         return pdi_err(PYDRON_EINVAL, "pydron_value_constant: NULL argument");
     }
     pthread_mutex_lock(&g->mu);
-    uint32_t vi;
+    uint32_t vi = 0;
     int rc = add_value(g, &vi, out);
     if (rc == 0) {
         pdi_out o = {data, len, free_fn, free_arg, 1, 0, {0}};
@@ -914,7 +933,7 @@ PYDRON_API int pydron_value_input(pydron_graph *g, pydron_value *out)
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_input: NULL argument");
     pthread_mutex_lock(&g->mu);
-    uint32_t vi;
+    uint32_t vi = 0;
     int rc = add_value(g, &vi, out);
     if (rc == 0)
         pdi_V(g, vi)->vf |= VF_INPUT;
@@ -1184,6 +1203,16 @@ PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task
     return rc;
 }
 
+static uint32_t tlog_kind(pydron_graph *g, const pdi_tlog *e)
+{
+    return (e->kind & PDI_TLOG_LABEL) ? g->labels[(e->kind & ~PDI_TLOG_LABEL) - 1].kind : e->kind;
+}
+
+static const char *tlog_label(pydron_graph *g, const pdi_tlog *e)
+{
+    return (e->kind & PDI_TLOG_LABEL) ? g->labels[(e->kind & ~PDI_TLOG_LABEL) - 1].text : NULL;
+}
+
 static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
 {
     if (!e->exec)
@@ -1208,16 +1237,16 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
         out->queued_ns = r->queued_ns;
         out->worker = -1;
         out->executor = "";
-        out->label = r->label ? g->labels[r->label - 1] : NULL;
+        out->label = r->label ? g->labels[r->label - 1].text : NULL;
     } else if (pdi_id_tag(t.id) == g->tag && log_find(g, t.id, &e)) {
-        out->kind = e->kind;
+        out->kind = tlog_kind(g, e);
         out->state = (pydron_task_state)e->state;
         out->queued_ns = e->queued_ns;
         out->started_ns = e->started_ns;
         out->finished_ns = e->finished_ns;
         out->worker = e->worker;
         out->executor = exec_name(g, e);
-        out->label = e->label ? g->labels[e->label - 1] : NULL;
+        out->label = tlog_label(g, e);
     } else {
         rc = PYDRON_ESTALE;
     }
@@ -1234,9 +1263,9 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
         return PYDRON_EINVAL;
     for (uint64_t k = 0; k < g->nlog; k++) {
         pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
-        pydron_task_timing tt = {{e->task}, e->kind, (pydron_task_state)e->state,
+        pydron_task_timing tt = {{e->task}, tlog_kind(g, e), (pydron_task_state)e->state,
                                  e->queued_ns, e->started_ns, e->finished_ns, e->worker,
-                                 exec_name(g, e), e->label ? g->labels[e->label - 1] : NULL};
+                                 exec_name(g, e), tlog_label(g, e)};
         fn(&tt, user);
     }
     pthread_mutex_unlock(&g->mu);
@@ -1383,7 +1412,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->vchunks);
     free(g->lchunks);
     for (size_t i = 0; i < g->nlabels; i++)
-        free(g->labels[i]);
+        free(g->labels[i].text);
     free(g->labels);
     free(g->heap);
     free(g->refq);

@@ -156,7 +156,7 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
     t->state = PYDRON_TASK_READY;
-    t->queued_ns = pdi_now_ns();
+    t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
     if (t->flags & PYDRON_TASK_REFINABLE) {
         if (g->refq_len + 1 > g->refq_cap) {
             /* compact then grow the ring */
