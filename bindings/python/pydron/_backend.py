@@ -1,0 +1,327 @@
+"""The interface the translator uses: ``session()``, ``Session``, ``Future``.
+
+A Session owns one libpydron runtime and one long-lived graph. ``submit``
+pickles the arguments at once (snapshot semantics), turns Futures found in
+them into task inputs and adds one pure task of kind "python".
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import pickle
+import sys
+import threading
+import weakref
+
+from . import _core, _serialize
+from ._serialize import HDR, F_FN_INPUT, OOB_MIN
+
+log = logging.getLogger("pydron")
+
+_keys = itertools.count(1)
+
+
+class _HasFuture(Exception):
+    """Raised by Future.__reduce_ex__ so that the fast plain-pickle path
+    falls back to the pickler that maps Futures to task inputs."""
+
+
+class Future:
+    """Placeholder for the result of a task. Cheap to create."""
+
+    __slots__ = ("_v", "_fn", "_state", "_value", "_err", "__weakref__")
+
+    def __init__(self, v, fn):
+        self._v = v          # _core.Value (one reference on the graph value)
+        self._fn = fn
+        self._state = 0      # 0 unknown, 1 value cached, 2 failed
+        self._value = None
+        self._err = None     # (message, detail) of a failed task
+
+    def __reduce_ex__(self, protocol):
+        raise _HasFuture()
+
+    def __repr__(self):
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        st = {0: "pending" if not self._v.done() else "finished", 1: "finished", 2: "failed"}[self._state]
+        return f"<pydron Future {name}() {st}>"
+
+    def done(self) -> bool:
+        return self._state != 0 or self._v.done()
+
+    def _wait(self, timeout):
+        if self._state:
+            return
+        try:
+            self._v.wait(timeout)
+        except _core.TaskError as e:
+            self._err = (e.args[0], e.args[1])
+            self._state = 2
+            return
+        self._value = _serialize.decode_result(self._v, True)
+        self._state = 1
+
+    def result(self, timeout=None):
+        """The task's value, or raise its original exception (a fresh copy,
+        with the remote traceback as __cause__)."""
+        if self._state == 1:
+            return self._value
+        self._wait(timeout)
+        if self._state == 2:
+            raise _serialize.decode_exception(*self._err)
+        return self._value
+
+    def exception(self, timeout=None):
+        self._wait(timeout)
+        if self._state == 2:
+            return _serialize.decode_exception(*self._err)
+        return None
+
+
+def _describe_arg(fn, args, kwargs, err):
+    """TypeError naming the function and the argument that cannot be pickled."""
+    import cloudpickle
+
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    try:
+        import inspect
+
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    for i, a in enumerate(args):
+        try:
+            _dumps_probe(a, cloudpickle)
+        except Exception as e:  # noqa: BLE001 - reported to the user
+            pname = params[i] if i < len(params) else f"#{i}"
+            return TypeError(f"{name}(): argument '{pname}' (position {i}) cannot be pickled: "
+                             f"{type(e).__name__}: {e}")
+    for k, a in kwargs.items():
+        try:
+            _dumps_probe(a, cloudpickle)
+        except Exception as e:  # noqa: BLE001
+            return TypeError(f"{name}(): argument '{k}' cannot be pickled: {type(e).__name__}: {e}")
+    return TypeError(f"{name}(): arguments cannot be pickled: {type(err).__name__}: {err}")
+
+
+class _Probe(pickle.Pickler):
+    def persistent_id(self, obj):
+        return 0 if type(obj) is Future else None
+
+
+def _dumps_probe(obj, cloudpickle):
+    import io
+
+    try:
+        _Probe(io.BytesIO(), 5).dump(obj)
+    except Exception:
+        p = cloudpickle.Pickler(io.BytesIO(), 5)
+        p.persistent_id = lambda o: 0 if type(o) is Future else None
+        p.dump(obj)
+
+
+class Session:
+    """One runtime + one graph; created by session() on first use."""
+
+    def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
+                 max_retries=0):
+        self.executor = executor
+        kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
+                  max_retries=int(max_retries or 0))
+        if policy:
+            kw["policy"] = policy
+        if executor in ("local", "remote"):
+            kw["worker_command"] = sys.executable
+            kw["worker_args"] = ["-m", "pydron.worker"]
+        if executor == "remote":
+            if address:
+                kw["listen_url"] = address
+            if secret:
+                kw["secret"] = secret
+        self._rt = _core.Runtime(**kw)
+        self._graph = _core.Graph(self._rt)
+        self._kind = self._rt.python_kind
+        self._in_process = executor in ("inline", "threads")
+        self._fns = weakref.WeakKeyDictionary()
+        self._fns_strong: dict = {}
+        self._closed = False
+        self._graph.start()  # starts the executor (workers) now, so failures show here
+
+    # -- functions -----------------------------------------------------------
+    def _fn_entry(self, fn):
+        try:
+            ent = self._fns.get(fn)
+        except TypeError:
+            ent = self._fns_strong.get(id(fn))
+        if ent is not None:
+            return ent
+        key = next(_keys)
+        if self._in_process:
+            # Same process: the runner finds the function object by its key.
+            _serialize._FUNCS[key] = fn
+            ent = (key, 0, ())
+        else:
+            import cloudpickle
+
+            try:
+                data = cloudpickle.dumps(fn, 5)
+            except Exception as e:
+                name = getattr(fn, "__qualname__", repr(fn))
+                raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
+            ent = (key, F_FN_INPUT, (self._graph.constant(data),))
+        try:
+            self._fns[fn] = ent
+        except TypeError:
+            self._fns_strong[id(fn)] = ent
+            ent = ent + (fn,)  # keep fn alive while its id is a key
+            self._fns_strong[id(fn)] = ent
+        return ent
+
+    # -- tasks ---------------------------------------------------------------
+    def submit(self, fn, args: tuple, kwargs: dict) -> Future:
+        """Snapshot args/kwargs now and add a task; Futures inside become inputs."""
+        if self._closed:
+            raise _core.ClosedError("pydron session is closed")
+        ent = self._fn_entry(fn)
+        bufs = []
+
+        def cb(pb):
+            return pb.raw().nbytes < OOB_MIN or bufs.append(pb)
+
+        futs = None
+        try:
+            data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
+        except _HasFuture:
+            del bufs[:]
+            futs = []
+            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
+        except Exception as e:
+            del bufs[:]
+            futs = []
+            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True, first=e)
+        g = self._graph
+        inputs = ent[2]
+        if bufs:
+            inputs = inputs + tuple(g.constant(pb.raw()) for pb in bufs)
+        if futs:
+            for f in futs:
+                if f._v.graph is not g:
+                    raise _core.StateError("a Future from another pydron session was passed")
+            inputs = inputs + tuple(f._v for f in futs)
+        payload = HDR.pack(ent[0], ent[1], len(bufs), len(futs) if futs else 0) + data
+        return Future(g.task(self._kind, payload, inputs), fn)
+
+    def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
+        import io
+
+        index = {}
+
+        def pid(obj):
+            if type(obj) is Future:
+                i = index.get(id(obj))
+                if i is None:
+                    i = index[id(obj)] = len(futs)
+                    futs.append(obj)
+                return i
+            return None
+
+        def dump(pickler_cls):
+            f = io.BytesIO()
+            p = pickler_cls(f, 5, buffer_callback=cb)
+            p.persistent_id = pid
+            p.dump((args, kwargs))
+            return f.getvalue()
+
+        if not cloud:
+            try:
+                return dump(pickle.Pickler)
+            except Exception as e:
+                first = e
+                del bufs[:], futs[:]
+                index.clear()
+        import cloudpickle
+
+        try:
+            return dump(cloudpickle.Pickler)
+        except Exception as e:
+            raise _describe_arg(fn, args, kwargs, first or e) from None
+
+    def wait_all(self, futures) -> None:
+        """Wait for every future; never raises for failed tasks."""
+        for f in futures:
+            if not f._state:
+                try:
+                    f._v.wait()
+                except _core.TaskError:
+                    pass
+
+    def stats(self):
+        return self._graph.stats()
+
+    def nworkers(self) -> int:
+        return self._rt.nworkers()
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._graph.cancel()
+        except _core.PydronError:
+            pass
+        self._graph.close()
+        self._rt.close()
+
+
+_session: Session | None = None
+_lock = threading.Lock()
+_atexit_done = False
+
+
+def session() -> Session:
+    """The current session; the first call starts the configured runtime."""
+    s = _session
+    if s is not None:
+        return s
+    return _start()
+
+
+def _start() -> Session:
+    global _session, _atexit_done
+    from . import config
+
+    with _lock:
+        if _session is not None:
+            return _session
+        cfg = config.resolved()
+        ex = cfg["executor"]
+        try:
+            s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
+                        cfg["max_retries"])
+        except _core.PydronError as e:
+            if ex != "local" or cfg["explicit_executor"]:
+                raise
+            log.warning("pydron: local workers cannot start (%s); using the threads executor", e)
+            s = Session("threads", cfg["workers"], cfg["policy"])
+        _session = s
+        if not _atexit_done:
+            atexit.register(shutdown)
+            _atexit_done = True
+        return s
+
+
+def shutdown():
+    """Stop the current session (workers exit). The next use starts anew."""
+    global _session
+    with _lock:
+        s, _session = _session, None
+    if s is not None:
+        s.close()
+
+
+def current():
+    """The running session or None (does not start one)."""
+    return _session

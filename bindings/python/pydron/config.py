@@ -1,0 +1,81 @@
+"""Configuration without code: ``pydron.configure(...)`` and PYDRON_* variables.
+
+Explicit ``configure()`` arguments win over environment variables, which win
+over the defaults (executor ``local``, one worker per core, FIFO policy).
+Nothing starts here: the first ``@schedule`` call starts the runtime.
+
+Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
+PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
+the driver listens on), PYDRON_SECRET (remote: shared secret),
+PYDRON_MAX_RETRIES.
+"""
+
+from __future__ import annotations
+
+import os
+
+EXECUTORS = ("local", "threads", "inline", "remote")
+POLICIES = ("fifo", "critical-path", "locality")
+
+_settings: dict = {}
+
+
+def configure(executor: str | None = None, workers: int | None = None, policy: str | None = None,
+              address: str | None = None, secret: str | None = None,
+              max_retries: int | None = None) -> None:
+    """Choose where tasks run. Stops a running session, if any, so that the
+    next ``@schedule`` call starts with the new settings."""
+    new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
+               max_retries=max_retries)
+    for k, v in new.items():
+        if v is not None:
+            _settings[k] = v
+    resolved()  # validate now, at the call
+    from . import _backend
+
+    if _backend.current() is not None:
+        _backend.shutdown()
+
+
+def reset() -> None:
+    """Forget configure() settings (environment variables still apply)."""
+    _settings.clear()
+
+
+def _env_int(name):
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {v!r}") from None
+
+
+def resolved() -> dict:
+    """The effective settings (configure() > environment > defaults)."""
+    env = os.environ
+    ex = _settings.get("executor") or env.get("PYDRON_EXECUTOR") or None
+    explicit = ex is not None
+    ex = (ex or "local").lower()
+    if ex not in EXECUTORS:
+        raise ValueError(f"pydron executor must be one of {', '.join(EXECUTORS)}, not {ex!r}")
+    workers = _settings.get("workers")
+    if workers is None:
+        workers = _env_int("PYDRON_WORKERS")
+    if workers is not None and int(workers) < 0:
+        raise ValueError("pydron workers must be >= 0 (0 = one per core)")
+    policy = _settings.get("policy") or env.get("PYDRON_POLICY") or None
+    if policy is not None:
+        policy = policy.lower().replace("_", "-")
+        if policy not in POLICIES:
+            raise ValueError(f"pydron policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    address = _settings.get("address") or env.get("PYDRON_ADDRESS") or None
+    secret = _settings.get("secret") or env.get("PYDRON_SECRET") or None
+    if ex == "remote" and not secret:
+        raise ValueError("the remote executor needs a secret (configure(secret=...) or PYDRON_SECRET)")
+    retries = _settings.get("max_retries")
+    if retries is None:
+        retries = _env_int("PYDRON_MAX_RETRIES")
+    return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
+                secret=secret, max_retries=int(retries or 0), explicit_executor=explicit)

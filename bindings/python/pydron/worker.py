@@ -1,0 +1,58 @@
+"""``python -m pydron.worker --connect URL``: a Python worker process.
+
+Runs the C worker loop (pydron_worker_main) - the same as the
+``pydron-worker`` executable - with the Python runner registered as kind
+"python". The local executor starts it with ``sys.executable -m
+pydron.worker``; on other hosts start it by hand, with ssh, srun, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pydron.worker",
+                                description="pydron worker process (Python tasks and C tasks)")
+    p.add_argument("--connect", "-c", required=True, metavar="URL",
+                   help="driver address (ipc://, tcp://, tls+tcp://)")
+    p.add_argument("--secret", help="shared secret (default: $PYDRON_SECRET)")
+    p.add_argument("--secret-file", help="read the shared secret from this file")
+    p.add_argument("--id", type=int, default=-1, help="worker id (-1: assigned by the driver)")
+    p.add_argument("--threads", type=int, default=0, help="task threads (default 1)")
+    p.add_argument("--tls-ca", help="PEM CA file to verify the driver (tls+tcp://)")
+    p.add_argument("--peer-url", help="where peers fetch this worker's values")
+    p.add_argument("--no-exit-with-parent", action="store_true",
+                   help="keep running if the parent process dies")
+    args, unknown = p.parse_known_args(argv)
+    logging.basicConfig(level=os.environ.get("PYDRON_LOG", "WARNING").upper(),
+                        format="pydron-worker[%(process)d] %(message)s")
+    if unknown:
+        logging.getLogger("pydron").info("ignoring worker arguments %s", unknown)
+    secret = args.secret
+    if args.secret_file:
+        with open(args.secret_file, encoding="utf-8") as f:
+            secret = f.read().strip()
+    # Ctrl-C in a terminal reaches the whole process group: the driver
+    # decides when workers stop, a task must not die of KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from . import _core
+    from ._serialize import run_task
+
+    try:
+        _core.worker_main(args.connect, secret=secret, worker_id=args.id, threads=args.threads,
+                          runner=run_task, tls_ca_file=args.tls_ca,
+                          exit_with_parent=not args.no_exit_with_parent,
+                          listen_peer_url=args.peer_url)
+    except _core.PydronError as e:
+        print(f"pydron worker: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1506 @@
+/*
+ * pydron._core - CPython extension over include/pydron.h.
+ *
+ * Low level on purpose: pydron._backend is its only user. Three heap types:
+ *   Runtime  - executor + policy + the "python" kind whose runner calls a
+ *              Python callable (pydron._serialize.run_task);
+ *   Graph    - one running graph on a runtime;
+ *   Value    - one reference to a graph value (released on dealloc); exports
+ *              the value's bytes through the buffer protocol.
+ * Every call that can block (waits, running, freeing, the worker loop) drops
+ * the GIL; runner callbacks from library threads take it with
+ * PyGILState_Ensure.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pydron.h"
+
+/* Waits are cut into slices so that Ctrl-C (a pending Python signal) is
+ * noticed while the library waits with the GIL released. */
+#define WAIT_SLICE_MS 50
+/* Copies bigger than this run with the GIL released. */
+#define BIG_COPY (1u << 20)
+
+static PyObject *PydronError;
+static PyObject *TaskError;
+static PyObject *TaskFailed; /* raised by a Python runner to fail a task */
+static PyObject *ErrTypes[20]; /* index: -rc */
+
+static PyTypeObject *RuntimeType;
+static PyTypeObject *GraphType;
+static PyTypeObject *ValueType;
+
+static int is_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* Raise the exception for a pydron error code, with the thread-local
+ * detail message. Returns NULL for convenience. */
+static PyObject *raise_rc(int rc)
+{
+    const char *msg = pydron_error_last();
+    if (!msg || !*msg)
+        msg = pydron_strerror(rc);
+    if (rc == PYDRON_ENOMEM)
+        return PyErr_NoMemory();
+    PyObject *type = PydronError;
+    if (rc < 0 && -rc < (int)(sizeof ErrTypes / sizeof ErrTypes[0]) && ErrTypes[-rc])
+        type = ErrTypes[-rc];
+    PyObject *exc = PyObject_CallFunction(type, "s", msg);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    if (code) {
+        PyObject_SetAttrString(exc, "code", code);
+        Py_DECREF(code);
+    }
+    PyErr_SetObject(type, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The Python runner: kind "python" calls run_task(payload, inputs).
+ * ------------------------------------------------------------------------ */
+typedef struct pyrunner {
+    PyObject *fn; /* strong ref */
+} pyrunner;
+
+/* Invalidate memoryviews over borrowed task memory once the body returned,
+ * so a view kept by user code raises instead of reading freed memory. A view
+ * with live exports (e.g. a numpy array) cannot be released; that is the
+ * documented "do not keep arguments past return" rule for pure tasks. */
+static void release_view(PyObject *mv)
+{
+    PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+    if (r)
+        Py_DECREF(r);
+    else
+        PyErr_Clear();
+}
+
+typedef struct outpart {
+    Py_buffer view;
+} outpart;
+
+static int write_output(pydron_task_ctx *ctx, PyObject *res)
+{
+    int rc;
+    if (PyList_Check(res) || PyTuple_Check(res)) {
+        PyObject *seq = PySequence_Fast(res, "result parts");
+        if (!seq)
+            return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        outpart *parts = PyMem_Calloc(n ? (size_t)n : 1, sizeof *parts);
+        if (!parts) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            return -1;
+        }
+        Py_ssize_t got = 0;
+        size_t total = 0;
+        int ok = 1;
+        for (; got < n; got++) {
+            if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &parts[got].view,
+                                   PyBUF_C_CONTIGUOUS) < 0) {
+                ok = 0;
+                break;
+            }
+            total += (size_t)parts[got].view.len;
+        }
+        if (ok) {
+            void *dst = NULL;
+            rc = pydron_ctx_output_alloc(ctx, 0, total, &dst);
+            if (rc < 0) {
+                raise_rc(rc);
+                ok = 0;
+            } else {
+                char *p = dst;
+                if (total > BIG_COPY) {
+                    Py_BEGIN_ALLOW_THREADS
+                    for (Py_ssize_t i = 0; i < n; i++) {
+                        memcpy(p, parts[i].view.buf, (size_t)parts[i].view.len);
+                        p += parts[i].view.len;
+                    }
+                    Py_END_ALLOW_THREADS
+                } else {
+                    for (Py_ssize_t i = 0; i < n; i++) {
+                        if (parts[i].view.len)
+                            memcpy(p, parts[i].view.buf, (size_t)parts[i].view.len);
+                        p += parts[i].view.len;
+                    }
+                }
+            }
+        }
+        for (Py_ssize_t i = 0; i < got; i++)
+            PyBuffer_Release(&parts[i].view);
+        PyMem_Free(parts);
+        Py_DECREF(seq);
+        return ok ? 0 : -1;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(res, &view, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    rc = pydron_ctx_output_set(ctx, 0, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        raise_rc(rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Turn the current Python exception into a task failure. A TaskFailed
+ * carries (message, detail bytes) made by pydron._serialize; anything else
+ * is a bug in the runner itself and is reported with its repr. */
+static void fail_from_exception(pydron_task_ctx *ctx)
+{
+    PyObject *type, *val, *tb;
+    PyErr_Fetch(&type, &val, &tb);
+    PyErr_NormalizeException(&type, &val, &tb);
+    if (val && PyErr_GivenExceptionMatches(val, TaskFailed)) {
+        PyObject *args = PyObject_GetAttrString(val, "args");
+        PyObject *msg = NULL, *detail = NULL;
+        if (args && PyTuple_Check(args) && PyTuple_GET_SIZE(args) >= 1)
+            msg = PyTuple_GET_ITEM(args, 0);
+        if (args && PyTuple_Check(args) && PyTuple_GET_SIZE(args) >= 2)
+            detail = PyTuple_GET_ITEM(args, 1);
+        const char *m = msg && PyUnicode_Check(msg) ? PyUnicode_AsUTF8(msg) : NULL;
+        if (!m) {
+            PyErr_Clear();
+            m = "task failed";
+        }
+        pydron_ctx_fail(ctx, "%s", m);
+        Py_buffer view;
+        if (detail && detail != Py_None && PyObject_GetBuffer(detail, &view, PyBUF_SIMPLE) == 0) {
+            pydron_ctx_fail_detail(ctx, view.buf, (size_t)view.len);
+            PyBuffer_Release(&view);
+        }
+        PyErr_Clear();
+        Py_XDECREF(args);
+    } else {
+        PyObject *s = val ? PyObject_Repr(val) : NULL;
+        const char *m = s ? PyUnicode_AsUTF8(s) : NULL;
+        if (!m)
+            PyErr_Clear();
+        pydron_ctx_fail(ctx, "pydron runner error: %s", m ? m : "unknown");
+        Py_XDECREF(s);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(val);
+    Py_XDECREF(tb);
+}
+
+static int pyrunner_run(void *self, pydron_task_ctx *ctx)
+{
+    pyrunner *r = self;
+    if (is_finalizing()) {
+        pydron_ctx_fail(ctx, "python interpreter is shutting down");
+        return PYDRON_ETASK;
+    }
+    PyGILState_STATE gs = PyGILState_Ensure();
+    int rc = PYDRON_ETASK;
+    const void *data;
+    size_t len;
+    size_t n = pydron_ctx_ninputs(ctx);
+    PyObject *payload = NULL, *inputs = NULL, *res = NULL;
+
+    if (pydron_ctx_payload(ctx, &data, &len) < 0) {
+        pydron_ctx_fail(ctx, "no payload: %s", pydron_error_last());
+        goto out;
+    }
+    payload = PyMemoryView_FromMemory((char *)data, (Py_ssize_t)len, PyBUF_READ);
+    inputs = PyList_New((Py_ssize_t)n);
+    if (!payload || !inputs)
+        goto pyfail;
+    for (size_t i = 0; i < n; i++) {
+        if (pydron_ctx_input(ctx, i, &data, &len) < 0) {
+            pydron_ctx_fail(ctx, "input %zu unavailable: %s", i, pydron_error_last());
+            goto out;
+        }
+        PyObject *mv = PyMemoryView_FromMemory((char *)(data ? data : ""), (Py_ssize_t)len,
+                                               PyBUF_READ);
+        if (!mv)
+            goto pyfail;
+        PyList_SET_ITEM(inputs, (Py_ssize_t)i, mv);
+    }
+    res = PyObject_CallFunctionObjArgs(r->fn, payload, inputs, NULL);
+    if (!res)
+        goto pyfail;
+    if (write_output(ctx, res) < 0)
+        goto pyfail;
+    rc = 0;
+    goto out;
+pyfail:
+    fail_from_exception(ctx);
+out:
+    Py_XDECREF(res);
+    if (payload) {
+        release_view(payload);
+        Py_DECREF(payload);
+    }
+    if (inputs) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(inputs); i++) {
+            PyObject *mv = PyList_GET_ITEM(inputs, i);
+            if (mv)
+                release_view(mv);
+        }
+        Py_DECREF(inputs);
+    }
+    PyGILState_Release(gs);
+    return rc;
+}
+
+static void pyrunner_destroy(void *self)
+{
+    pyrunner *r = self;
+    if (!r)
+        return;
+    if (!is_finalizing()) {
+        PyGILState_STATE gs = PyGILState_Ensure();
+        Py_CLEAR(r->fn);
+        PyGILState_Release(gs);
+    } /* else: leak one reference rather than touch a dying interpreter */
+    free(r);
+}
+
+static const pydron_runner_ops pyrunner_ops = {PYDRON_RUNNER_OPS_VERSION, pyrunner_run,
+                                               pyrunner_destroy};
+
+static pyrunner *pyrunner_new(PyObject *fn)
+{
+    pyrunner *r = calloc(1, sizeof *r);
+    if (!r) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_INCREF(fn);
+    r->fn = fn;
+    return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Runtime
+ * ------------------------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    pydron_runtime *rt;
+    uint32_t python_kind;
+    int has_python_kind;
+    int executor;
+} RuntimeObject;
+
+static int parse_executor(PyObject *o, int *out)
+{
+    if (PyLong_Check(o)) {
+        *out = (int)PyLong_AsLong(o);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    if (!s) {
+        PyErr_SetString(PyExc_TypeError, "executor must be a name or an int");
+        return -1;
+    }
+    static const char *names[] = {"inline", "threads", "local", "remote"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    PyErr_Format(PyExc_ValueError, "unknown executor %R (inline, threads, local, remote)", o);
+    return -1;
+}
+
+static int parse_policy(PyObject *o, int *out)
+{
+    if (PyLong_Check(o)) {
+        *out = (int)PyLong_AsLong(o);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    if (!s) {
+        PyErr_SetString(PyExc_TypeError, "policy must be a name or an int");
+        return -1;
+    }
+    static const char *names[] = {"fifo", "critical-path", "locality"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    if (strcmp(s, "critical_path") == 0) {
+        *out = 1;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "unknown policy %R (fifo, critical-path, locality)", o);
+    return -1;
+}
+
+/* NULL-terminated C array of UTF-8 strings borrowed from a list of str that
+ * the caller keeps alive. */
+static const char **str_array(PyObject *seq, PyObject **keep)
+{
+    *keep = NULL;
+    if (!seq || seq == Py_None)
+        return NULL;
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of str");
+    if (!fast)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    const char **arr = PyMem_Calloc((size_t)n + 1, sizeof *arr);
+    if (!arr) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(fast, i);
+        arr[i] = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+        if (!arr[i]) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "expected a sequence of str");
+            PyMem_Free(arr);
+            Py_DECREF(fast);
+            return NULL;
+        }
+    }
+    *keep = fast;
+    return arr;
+}
+
+static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"executor", "policy", "workers", "runner", "worker_command",
+                             "worker_args", "listen_url", "secret", "tls_cert_file",
+                             "tls_key_file", "launch_command", "launch_hosts", "max_retries",
+                             "heartbeat_ms", "in_flight", NULL};
+    PyObject *executor = NULL, *policy = NULL, *runner = Py_None, *wargs = Py_None,
+             *hosts = Py_None;
+    unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0;
+    const char *wcmd = NULL, *listen = NULL, *secret = NULL, *cert = NULL, *key = NULL,
+               *launch = NULL;
+    if (self->rt) {
+        PyErr_SetString(PyExc_RuntimeError, "Runtime already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIII", kwlist, &executor, &policy,
+                                     &workers, &runner, &wcmd, &wargs, &listen, &secret, &cert,
+                                     &key, &launch, &hosts, &max_retries, &heartbeat,
+                                     &in_flight))
+        return -1;
+    pydron_runtime_options o;
+    pydron_runtime_options_init(&o);
+    int ex = 0, pol = 0;
+    if (executor && parse_executor(executor, &ex) < 0)
+        return -1;
+    if (policy && policy != Py_None && parse_policy(policy, &pol) < 0)
+        return -1;
+    o.executor = (pydron_executor_kind)ex;
+    o.policy = (pydron_policy_kind)pol;
+    o.workers = workers;
+    o.max_retries = max_retries;
+    o.worker_command = wcmd;
+    o.listen_url = listen;
+    o.secret = secret;
+    o.tls_cert_file = cert;
+    o.tls_key_file = key;
+    o.launch_command = launch;
+    o.heartbeat_ms = heartbeat;
+    o.in_flight = in_flight;
+    PyObject *keep_args = NULL, *keep_hosts = NULL;
+    const char **a = str_array(wargs, &keep_args);
+    if (!a && PyErr_Occurred())
+        return -1;
+    const char **h = str_array(hosts, &keep_hosts);
+    if (!h && PyErr_Occurred()) {
+        PyMem_Free(a);
+        Py_XDECREF(keep_args);
+        return -1;
+    }
+    o.worker_args = a;
+    o.launch_hosts = h;
+    pydron_runtime *rt = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_runtime_new(&rt, &o);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(a);
+    PyMem_Free(h);
+    Py_XDECREF(keep_args);
+    Py_XDECREF(keep_hosts);
+    if (rc < 0) {
+        raise_rc(rc);
+        return -1;
+    }
+    self->rt = rt;
+    self->executor = ex;
+    if (runner != Py_None) {
+        if (!PyCallable_Check(runner)) {
+            PyErr_SetString(PyExc_TypeError, "runner must be callable");
+            return -1;
+        }
+        pyrunner *r = pyrunner_new(runner);
+        if (!r)
+            return -1;
+        pydron_kind_desc d = PYDRON_KIND_DESC_INIT;
+        d.name = "python";
+        d.runner = &pyrunner_ops;
+        d.runner_self = r;
+        rc = pydron_runtime_register_kind(rt, &d, &self->python_kind);
+        if (rc < 0) {
+            Py_DECREF(r->fn);
+            free(r);
+            raise_rc(rc);
+            return -1;
+        }
+        self->has_python_kind = 1;
+    }
+    return 0;
+}
+
+static int runtime_free_now(RuntimeObject *self)
+{
+    int rc = 0;
+    if (self->rt) {
+        pydron_runtime *rt = self->rt;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_runtime_free(rt);
+        Py_END_ALLOW_THREADS
+        if (rc == 0)
+            self->rt = NULL;
+    }
+    return rc;
+}
+
+static void Runtime_dealloc(RuntimeObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->rt && !is_finalizing())
+        runtime_free_now(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int Runtime_traverse(RuntimeObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int rt_check(RuntimeObject *self)
+{
+    if (!self->rt) {
+        PyErr_SetString(ErrTypes[-PYDRON_ECLOSED], "runtime is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Runtime_close(RuntimeObject *self, PyObject *unused)
+{
+    int rc = runtime_free_now(self);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Runtime_kind(RuntimeObject *self, PyObject *arg)
+{
+    if (rt_check(self) < 0)
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    uint32_t k;
+    int rc = pydron_runtime_kind(self->rt, name, &k);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyLong_FromUnsignedLong(k);
+}
+
+static PyObject *Runtime_nworkers(RuntimeObject *self, PyObject *unused)
+{
+    if (rt_check(self) < 0)
+        return NULL;
+    unsigned n = 0;
+    int rc = pydron_runtime_nworkers(self->rt, &n);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyLong_FromUnsignedLong(n);
+}
+
+static PyObject *Runtime_get_python_kind(RuntimeObject *self, void *c)
+{
+    if (!self->has_python_kind)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(self->python_kind);
+}
+
+static PyObject *Runtime_get_closed(RuntimeObject *self, void *c)
+{
+    return PyBool_FromLong(self->rt == NULL);
+}
+
+static PyObject *Runtime_get_executor(RuntimeObject *self, void *c)
+{
+    static const char *names[] = {"inline", "threads", "local", "remote", "custom"};
+    if (self->executor >= 0 && self->executor <= 4)
+        return PyUnicode_FromString(names[self->executor]);
+    return PyLong_FromLong(self->executor);
+}
+
+static PyMethodDef Runtime_methods[] = {
+    {"close", (PyCFunction)Runtime_close, METH_NOARGS,
+     "Stop the executor (workers exit) and free the runtime."},
+    {"kind", (PyCFunction)Runtime_kind, METH_O, "Id of a registered kind by name."},
+    {"nworkers", (PyCFunction)Runtime_nworkers, METH_NOARGS,
+     "Number of places tasks run (valid once a graph started)."},
+    {NULL}};
+
+static PyGetSetDef Runtime_getset[] = {
+    {"python_kind", (getter)Runtime_get_python_kind, NULL, "kind id of 'python' or None", NULL},
+    {"closed", (getter)Runtime_get_closed, NULL, "True after close()", NULL},
+    {"executor", (getter)Runtime_get_executor, NULL, "executor name", NULL},
+    {NULL}};
+
+static PyType_Slot Runtime_slots[] = {
+    {Py_tp_doc, "Runtime(executor='inline', policy='fifo', workers=0, runner=None, ...)\n"
+                "A libpydron runtime. runner: callable run_task(payload, inputs) registered "
+                "as kind 'python'."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Runtime_init},
+    {Py_tp_dealloc, Runtime_dealloc},
+    {Py_tp_traverse, Runtime_traverse},
+    {Py_tp_methods, Runtime_methods},
+    {Py_tp_getset, Runtime_getset},
+    {0, NULL}};
+
+static PyType_Spec Runtime_spec = {"pydron._core.Runtime", sizeof(RuntimeObject), 0,
+                                   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Runtime_slots};
+
+/* ------------------------------------------------------------------------
+ * Graph
+ * ------------------------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    RuntimeObject *runtime; /* strong ref: the runtime outlives its graphs */
+    pydron_graph *g;
+} GraphObject;
+
+typedef struct {
+    PyObject_HEAD
+    GraphObject *graph; /* strong ref */
+    uint64_t id;
+    int owned; /* holds one reference on the C value */
+} ValueObject;
+
+static int graph_check(GraphObject *self)
+{
+    if (!self->g) {
+        PyErr_SetString(ErrTypes[-PYDRON_ECLOSED], "graph is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static int Graph_init(GraphObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"runtime", NULL};
+    PyObject *rto;
+    if (self->g) {
+        PyErr_SetString(PyExc_RuntimeError, "Graph already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!", kwlist, RuntimeType, &rto))
+        return -1;
+    RuntimeObject *rt = (RuntimeObject *)rto;
+    if (rt_check(rt) < 0)
+        return -1;
+    pydron_graph *g = NULL;
+    int rc = pydron_graph_new(rt->rt, &g);
+    if (rc < 0) {
+        raise_rc(rc);
+        return -1;
+    }
+    Py_INCREF(rt);
+    Py_XSETREF(self->runtime, rt);
+    self->g = g;
+    return 0;
+}
+
+static int graph_free_now(GraphObject *self)
+{
+    int rc = 0;
+    if (self->g) {
+        pydron_graph *g = self->g;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_graph_free(g);
+        Py_END_ALLOW_THREADS
+        if (rc == 0)
+            self->g = NULL;
+    }
+    return rc;
+}
+
+static void Graph_dealloc(GraphObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->g && !is_finalizing())
+        graph_free_now(self);
+    Py_CLEAR(self->runtime);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int Graph_traverse(GraphObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->runtime);
+    return 0;
+}
+
+static PyObject *value_new(GraphObject *g, uint64_t id)
+{
+    ValueObject *v = PyObject_New(ValueObject, ValueType);
+    if (!v) {
+        pydron_value_release(g->g, (pydron_value){id});
+        return NULL;
+    }
+    Py_INCREF(g);
+    v->graph = g;
+    v->id = id;
+    v->owned = 1;
+    return (PyObject *)v;
+}
+
+static PyObject *Graph_close(GraphObject *self, PyObject *unused)
+{
+    int rc = graph_free_now(self);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Graph_start(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    int rc;
+    pydron_graph *g = self->g;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_graph_start(g);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Graph_cancel(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    int rc;
+    pydron_graph *g = self->g;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_graph_cancel(g);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Graph_interrupt(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    int rc = pydron_graph_interrupt(self->g);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Deadline-sliced wait loop shared by Value.wait and Graph.run. which: a
+ * value to wait for, or 0 for the whole graph. timeout < 0: forever. */
+static int wait_loop(GraphObject *self, uint64_t which, double timeout)
+{
+    int64_t deadline = 0;
+    if (timeout >= 0)
+        deadline = mono_ns() + (int64_t)(timeout * 1e9);
+    for (;;) {
+        int slice = WAIT_SLICE_MS;
+        if (timeout >= 0) {
+            int64_t left = deadline - mono_ns();
+            if (left <= 0)
+                left = 0;
+            if (left < (int64_t)slice * 1000000)
+                slice = (int)(left / 1000000);
+        }
+        int rc;
+        pydron_graph *g = self->g;
+        Py_BEGIN_ALLOW_THREADS
+        if (which)
+            rc = pydron_graph_wait(g, (pydron_value){which}, slice);
+        else
+            rc = pydron_graph_run(g, slice);
+        Py_END_ALLOW_THREADS
+        if (rc != PYDRON_ETIMEDOUT)
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return 1; /* Python exception set (KeyboardInterrupt) */
+        if (timeout >= 0 && mono_ns() >= deadline)
+            return PYDRON_ETIMEDOUT;
+        if (!self->g) {
+            PyErr_SetString(ErrTypes[-PYDRON_ECLOSED], "graph closed while waiting");
+            return 1;
+        }
+    }
+}
+
+static double parse_timeout(PyObject *o, int *err)
+{
+    *err = 0;
+    if (!o || o == Py_None)
+        return -1.0;
+    double t = PyFloat_AsDouble(o);
+    if (t == -1.0 && PyErr_Occurred()) {
+        *err = 1;
+        return 0;
+    }
+    return t < 0 ? 0 : t;
+}
+
+static PyObject *Graph_run(GraphObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *to = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &to))
+        return NULL;
+    if (graph_check(self) < 0)
+        return NULL;
+    int err;
+    double t = parse_timeout(to, &err);
+    if (err)
+        return NULL;
+    int rc = wait_loop(self, 0, t);
+    if (rc == 1)
+        return NULL;
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+/* Graph.task(kind, payload, inputs=(), noutputs=1, flags=PURE, label=None,
+ *            duration=0.0) -> Value (noutputs == 1), tuple of Values, or None */
+static PyObject *Graph_task(GraphObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    if (nargs < 2 || nargs > 3 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        /* Slow path with keywords. */
+        static char *kwlist[] = {"kind", "payload", "inputs", "noutputs", "flags", "label",
+                                 "duration", NULL};
+        PyObject *targs = PyTuple_New(nargs);
+        if (!targs)
+            return NULL;
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            Py_INCREF(args[i]);
+            PyTuple_SET_ITEM(targs, i, args[i]);
+        }
+        PyObject *kwd = NULL;
+        if (kwnames && PyTuple_GET_SIZE(kwnames)) {
+            kwd = PyDict_New();
+            for (Py_ssize_t i = 0; kwd && i < PyTuple_GET_SIZE(kwnames); i++)
+                PyDict_SetItem(kwd, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]);
+        }
+        unsigned kind = 0, flags = PYDRON_TASK_PURE;
+        Py_ssize_t nout = 1;
+        PyObject *payload = NULL, *inputs = NULL;
+        const char *label = NULL;
+        double dur = 0;
+        int ok = PyArg_ParseTupleAndKeywords(targs, kwd, "IO|OnIzd", kwlist, &kind, &payload,
+                                             &inputs, &nout, &flags, &label, &dur);
+        Py_DECREF(targs);
+        Py_XDECREF(kwd);
+        if (!ok)
+            return NULL;
+        Py_buffer pb;
+        if (PyObject_GetBuffer(payload, &pb, PyBUF_SIMPLE) < 0)
+            return NULL;
+        PyObject *res = NULL;
+        PyObject *fast = inputs && inputs != Py_None
+                             ? PySequence_Fast(inputs, "inputs must be a sequence of Value")
+                             : PyTuple_New(0);
+        if (!fast) {
+            PyBuffer_Release(&pb);
+            return NULL;
+        }
+        Py_ssize_t ni = PySequence_Fast_GET_SIZE(fast);
+        pydron_value stackin[16], stackout[4];
+        pydron_value *in = ni <= 16 ? stackin : PyMem_Malloc(sizeof *in * (size_t)ni);
+        pydron_value *out = nout <= 4 ? stackout : PyMem_Malloc(sizeof *out * (size_t)nout);
+        if (nout < 0 || !in || !out) {
+            PyErr_SetString(PyExc_ValueError, "bad noutputs or out of memory");
+            goto slowdone;
+        }
+        for (Py_ssize_t i = 0; i < ni; i++) {
+            PyObject *it = PySequence_Fast_GET_ITEM(fast, i);
+            if (!PyObject_TypeCheck(it, ValueType)) {
+                PyErr_Format(PyExc_TypeError, "inputs[%zd] is not a Value", i);
+                goto slowdone;
+            }
+            in[i].id = ((ValueObject *)it)->id;
+        }
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = kind;
+        d.flags = flags;
+        d.ninputs = (size_t)ni;
+        d.inputs = in;
+        d.noutputs = (size_t)nout;
+        d.payload = pb.buf;
+        d.payload_len = (size_t)pb.len;
+        d.label = label;
+        d.duration_hint = dur;
+        int rc = pydron_task_add(self->g, &d, NULL, out);
+        if (rc < 0) {
+            raise_rc(rc);
+            goto slowdone;
+        }
+        if (nout == 1) {
+            res = value_new(self, out[0].id);
+        } else if (nout == 0) {
+            res = Py_None;
+            Py_INCREF(res);
+        } else {
+            res = PyTuple_New(nout);
+            for (Py_ssize_t i = 0; i < nout; i++) {
+                PyObject *v = res ? value_new(self, out[i].id) : NULL;
+                if (!v) {
+                    for (Py_ssize_t j = i + (res ? 1 : 0); j < nout; j++)
+                        pydron_value_release(self->g, out[j]);
+                    Py_CLEAR(res);
+                    break;
+                }
+                PyTuple_SET_ITEM(res, i, v);
+            }
+        }
+    slowdone:
+        if (in && in != stackin)
+            PyMem_Free(in);
+        if (out && out != stackout)
+            PyMem_Free(out);
+        Py_DECREF(fast);
+        PyBuffer_Release(&pb);
+        return res;
+    }
+
+    /* Fast path: task(kind, payload[, inputs]) positional, the
+     * per-task hot call of pydron._backend. */
+    unsigned long kind = PyLong_AsUnsignedLong(args[0]);
+    if (kind == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer pb;
+    if (PyObject_GetBuffer(args[1], &pb, PyBUF_SIMPLE) < 0)
+        return NULL;
+    pydron_value stackin[16];
+    pydron_value *in = stackin;
+    Py_ssize_t ni = 0;
+    PyObject *inputs = nargs >= 3 ? args[2] : NULL;
+    if (inputs && inputs != Py_None) {
+        if (!PyTuple_Check(inputs) && !PyList_Check(inputs)) {
+            PyBuffer_Release(&pb);
+            PyErr_SetString(PyExc_TypeError, "inputs must be a tuple or list of Value");
+            return NULL;
+        }
+        ni = PySequence_Fast_GET_SIZE(inputs);
+        if (ni > 16) {
+            in = PyMem_Malloc(sizeof *in * (size_t)ni);
+            if (!in) {
+                PyBuffer_Release(&pb);
+                return PyErr_NoMemory();
+            }
+        }
+        PyObject **items = PySequence_Fast_ITEMS(inputs);
+        for (Py_ssize_t i = 0; i < ni; i++) {
+            if (Py_TYPE(items[i]) != ValueType && !PyObject_TypeCheck(items[i], ValueType)) {
+                PyErr_Format(PyExc_TypeError, "inputs[%zd] is not a Value", i);
+                if (in != stackin)
+                    PyMem_Free(in);
+                PyBuffer_Release(&pb);
+                return NULL;
+            }
+            in[i].id = ((ValueObject *)items[i])->id;
+        }
+    }
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = (uint32_t)kind;
+    d.flags = PYDRON_TASK_PURE;
+    d.ninputs = (size_t)ni;
+    d.inputs = in;
+    d.noutputs = 1;
+    d.payload = pb.buf;
+    d.payload_len = (size_t)pb.len;
+    pydron_value out;
+    int rc = pydron_task_add(self->g, &d, NULL, &out);
+    if (in != stackin)
+        PyMem_Free(in);
+    PyBuffer_Release(&pb);
+    if (rc < 0)
+        return raise_rc(rc);
+    return value_new(self, out.id);
+}
+
+static void free_malloced(void *p) { free(p); }
+
+/* Graph.constant(data) -> Value. The bytes are copied now (a snapshot):
+ * large copies run with the GIL released, and the copy is handed to the
+ * library without a second copy. */
+static PyObject *Graph_constant(GraphObject *self, PyObject *arg)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    Py_buffer pb;
+    if (PyObject_GetBuffer(arg, &pb, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    int rc;
+    pydron_value v;
+    if ((size_t)pb.len <= BIG_COPY) {
+        rc = pydron_value_constant(self->g, pb.buf, (size_t)pb.len, &v);
+    } else {
+        void *copy = malloc((size_t)pb.len);
+        if (!copy) {
+            PyBuffer_Release(&pb);
+            return PyErr_NoMemory();
+        }
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(copy, pb.buf, (size_t)pb.len);
+        Py_END_ALLOW_THREADS
+        rc = pydron_value_constant_take(self->g, copy, (size_t)pb.len, free_malloced, copy, &v);
+        if (rc < 0)
+            free(copy);
+    }
+    PyBuffer_Release(&pb);
+    if (rc < 0)
+        return raise_rc(rc);
+    return value_new(self, v.id);
+}
+
+static PyObject *Graph_input(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    pydron_value v;
+    int rc = pydron_value_input(self->g, &v);
+    if (rc < 0)
+        return raise_rc(rc);
+    return value_new(self, v.id);
+}
+
+static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    char *s = NULL;
+    size_t len = 0;
+    int rc = pydron_graph_dot(self->g, &s, &len);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+    pydron_free(s);
+    return r;
+}
+
+static PyObject *Graph_stats(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    pydron_graph_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = pydron_graph_stats_get(self->g, &st);
+    if (rc < 0)
+        return raise_rc(rc);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "tasks_added", st.tasks_added, "tasks_done",
+                         st.tasks_done, "tasks_failed", st.tasks_failed, "tasks_refined",
+                         st.tasks_refined, "tasks_retried", st.tasks_retried, "values_live",
+                         st.values_live, "bytes_live", st.bytes_live, "bytes_peak",
+                         st.bytes_peak);
+}
+
+static PyObject *Graph_get_closed(GraphObject *self, void *c)
+{
+    return PyBool_FromLong(self->g == NULL);
+}
+
+static PyObject *Graph_get_runtime(GraphObject *self, void *c)
+{
+    PyObject *r = self->runtime ? (PyObject *)self->runtime : Py_None;
+    Py_INCREF(r);
+    return r;
+}
+
+static PyMethodDef Graph_methods[] = {
+    {"task", (PyCFunction)(void (*)(void))Graph_task, METH_FASTCALL | METH_KEYWORDS,
+     "task(kind, payload, inputs=(), noutputs=1, flags=PURE, label=None, duration=0.0)\n"
+     "Add a task; returns its output Value (a tuple if noutputs > 1)."},
+    {"constant", (PyCFunction)Graph_constant, METH_O,
+     "constant(data) -> Value holding a copy of the bytes."},
+    {"input", (PyCFunction)Graph_input, METH_NOARGS, "input() -> Value set later."},
+    {"start", (PyCFunction)Graph_start, METH_NOARGS, "Start scheduling."},
+    {"run", (PyCFunction)(void (*)(void))Graph_run, METH_VARARGS | METH_KEYWORDS,
+     "run(timeout=None): wait for every task added so far (GIL released)."},
+    {"cancel", (PyCFunction)Graph_cancel, METH_NOARGS, "Cancel pending tasks."},
+    {"interrupt", (PyCFunction)Graph_interrupt, METH_NOARGS,
+     "Make a wait on another thread raise Interrupted."},
+    {"close", (PyCFunction)Graph_close, METH_NOARGS,
+     "Cancel what is pending, wait for running tasks, free the graph."},
+    {"dot", (PyCFunction)Graph_dot, METH_NOARGS, "Graphviz DOT text."},
+    {"stats", (PyCFunction)Graph_stats, METH_NOARGS, "Counters as a dict."},
+    {NULL}};
+
+static PyGetSetDef Graph_getset[] = {
+    {"closed", (getter)Graph_get_closed, NULL, "True after close()", NULL},
+    {"runtime", (getter)Graph_get_runtime, NULL, "the Runtime", NULL},
+    {NULL}};
+
+static PyType_Slot Graph_slots[] = {
+    {Py_tp_doc, "Graph(runtime): a data-flow graph run on a Runtime."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Graph_init},
+    {Py_tp_dealloc, Graph_dealloc},
+    {Py_tp_traverse, Graph_traverse},
+    {Py_tp_methods, Graph_methods},
+    {Py_tp_getset, Graph_getset},
+    {0, NULL}};
+
+static PyType_Spec Graph_spec = {"pydron._core.Graph", sizeof(GraphObject), 0,
+                                 Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Graph_slots};
+
+/* ------------------------------------------------------------------------
+ * Value
+ * ------------------------------------------------------------------------ */
+static void Value_dealloc(ValueObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->owned && self->graph && self->graph->g)
+        pydron_value_release(self->graph->g, (pydron_value){self->id});
+    Py_CLEAR(self->graph);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static int value_check(ValueObject *self)
+{
+    return graph_check(self->graph);
+}
+
+static PyObject *task_error(ValueObject *self)
+{
+    pydron_task t = {0};
+    char *msg = NULL;
+    void *detail = NULL;
+    size_t dlen = 0;
+    int rc = pydron_value_error(self->graph->g, (pydron_value){self->id}, &t, &msg, &detail,
+                                &dlen);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *m = PyUnicode_DecodeUTF8(msg ? msg : "", msg ? (Py_ssize_t)strlen(msg) : 0,
+                                       "replace");
+    PyObject *d = detail ? PyBytes_FromStringAndSize(detail, (Py_ssize_t)dlen) : Py_None;
+    if (!detail)
+        Py_INCREF(Py_None);
+    pydron_free(msg);
+    pydron_free(detail);
+    if (!m || !d) {
+        Py_XDECREF(m);
+        Py_XDECREF(d);
+        return NULL;
+    }
+    PyObject *exc = PyObject_CallFunction(TaskError, "OOK", m, d, (unsigned long long)t.id);
+    Py_DECREF(m);
+    Py_DECREF(d);
+    if (!exc)
+        return NULL;
+    PyErr_SetObject(TaskError, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *Value_wait(ValueObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *to = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &to))
+        return NULL;
+    if (value_check(self) < 0)
+        return NULL;
+    int err;
+    double t = parse_timeout(to, &err);
+    if (err)
+        return NULL;
+    int rc = wait_loop(self->graph, self->id, t);
+    if (rc == 1)
+        return NULL;
+    if (rc == PYDRON_ETASK || rc == PYDRON_ECANCELED) {
+        pydron_value_state st;
+        if (pydron_value_state_get(self->graph->g, (pydron_value){self->id}, &st) == 0 &&
+            st == PYDRON_VALUE_FAILED && rc == PYDRON_ETASK)
+            return task_error(self);
+    }
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Value_state(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    pydron_value_state st;
+    int rc = pydron_value_state_get(self->graph->g, (pydron_value){self->id}, &st);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyLong_FromLong((long)st);
+}
+
+/* done(): ready or failed, without waiting. */
+static PyObject *Value_done(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    pydron_value_state st;
+    int rc = pydron_value_state_get(self->graph->g, (pydron_value){self->id}, &st);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyBool_FromLong(st != PYDRON_VALUE_PENDING);
+}
+
+static PyObject *Value_error(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    pydron_task t = {0};
+    char *msg = NULL;
+    void *detail = NULL;
+    size_t dlen = 0;
+    int rc = pydron_value_error(self->graph->g, (pydron_value){self->id}, &t, &msg, &detail,
+                                &dlen);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *r = Py_BuildValue("(sy#K)", msg ? msg : "", detail ? (const char *)detail : "",
+                                (Py_ssize_t)(detail ? dlen : 0), (unsigned long long)t.id);
+    pydron_free(msg);
+    pydron_free(detail);
+    return r;
+}
+
+static PyObject *Value_size(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    size_t n = 0;
+    int rc = pydron_value_size(self->graph->g, (pydron_value){self->id}, &n);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyLong_FromSize_t(n);
+}
+
+/* bytes(): a copy of the value's bytes (fetches them if remote). */
+static PyObject *Value_bytes(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    const void *data = NULL;
+    size_t len = 0;
+    int rc;
+    pydron_graph *g = self->graph->g;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
+    Py_END_ALLOW_THREADS
+    if (rc == PYDRON_ETASK)
+        return task_error(self);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+}
+
+static int Value_getbuffer(ValueObject *self, Py_buffer *view, int flags)
+{
+    if (value_check(self) < 0)
+        return -1;
+    if (flags & PyBUF_WRITABLE) {
+        PyErr_SetString(PyExc_BufferError, "pydron values are read-only");
+        return -1;
+    }
+    const void *data = NULL;
+    size_t len = 0;
+    int rc;
+    pydron_graph *g = self->graph->g;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        if (rc == PYDRON_ETASK)
+            task_error(self);
+        else
+            raise_rc(rc);
+        return -1;
+    }
+    /* The view stays valid while we hold our reference; the exporter (self)
+     * is kept alive by the view. */
+    return PyBuffer_FillInfo(view, (PyObject *)self, (void *)(data ? data : ""),
+                             (Py_ssize_t)len, 1, flags);
+}
+
+static PyObject *Value_get_id(ValueObject *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->id);
+}
+
+static PyObject *Value_get_graph(ValueObject *self, void *c)
+{
+    Py_INCREF(self->graph);
+    return (PyObject *)self->graph;
+}
+
+static PyObject *Value_repr(ValueObject *self)
+{
+    return PyUnicode_FromFormat("<pydron._core.Value %llu>", (unsigned long long)self->id);
+}
+
+static PyMethodDef Value_methods[] = {
+    {"wait", (PyCFunction)(void (*)(void))Value_wait, METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None): block (GIL released) until ready; raises TaskError if the "
+     "producer failed, WaitTimeout on timeout."},
+    {"state", (PyCFunction)Value_state, METH_NOARGS,
+     "0 pending, 1 ready, 2 failed, 3 released"},
+    {"done", (PyCFunction)Value_done, METH_NOARGS, "True once ready or failed."},
+    {"error", (PyCFunction)Value_error, METH_NOARGS,
+     "(message, detail bytes, task id) of a failed value."},
+    {"size", (PyCFunction)Value_size, METH_NOARGS, "Size in bytes of a ready value."},
+    {"bytes", (PyCFunction)Value_bytes, METH_NOARGS, "A copy of the ready value's bytes."},
+    {NULL}};
+
+static PyGetSetDef Value_getset[] = {{"id", (getter)Value_get_id, NULL, "value id", NULL},
+                                     {"graph", (getter)Value_get_graph, NULL, "the Graph", NULL},
+                                     {NULL}};
+
+static PyType_Slot Value_slots[] = {
+    {Py_tp_doc, "One reference to a graph value; exports its bytes (buffer protocol)."},
+    {Py_tp_dealloc, Value_dealloc},
+    {Py_tp_methods, Value_methods},
+    {Py_tp_getset, Value_getset},
+    {Py_tp_repr, Value_repr},
+#if PY_VERSION_HEX >= 0x03090000
+    {Py_bf_getbuffer, Value_getbuffer},
+#endif
+    {0, NULL}};
+
+static PyType_Spec Value_spec = {"pydron._core.Value", sizeof(ValueObject), 0,
+                                 Py_TPFLAGS_DEFAULT, Value_slots};
+
+/* ------------------------------------------------------------------------
+ * Module functions
+ * ------------------------------------------------------------------------ */
+static PyObject *mod_version(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromLong(pydron_version());
+}
+
+static PyObject *mod_strerror(PyObject *m, PyObject *arg)
+{
+    long rc = PyLong_AsLong(arg);
+    if (rc == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(pydron_strerror((int)rc));
+}
+
+/* worker_main(url, secret=None, worker_id=-1, threads=0, runner=None,
+ *             tls_ca_file=None, exit_with_parent=True, listen_peer_url=None) */
+static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"url", "secret", "worker_id", "threads", "runner", "tls_ca_file",
+                             "exit_with_parent", "listen_peer_url", NULL};
+    const char *url, *secret = NULL, *ca = NULL, *peer = NULL;
+    int wid = -1, ewp = 1;
+    unsigned threads = 0;
+    PyObject *runner = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpz", kwlist, &url, &secret, &wid,
+                                     &threads, &runner, &ca, &ewp, &peer))
+        return NULL;
+    pydron_worker_options o;
+    pydron_worker_options_init(&o);
+    o.url = url;
+    o.secret = secret;
+    o.tls_ca_file = ca;
+    o.worker_id = wid;
+    o.threads = threads;
+    o.exit_with_parent = ewp;
+    o.listen_peer_url = peer;
+    pyrunner *r = NULL;
+    pydron_worker_runner wr;
+    if (runner != Py_None) {
+        if (!PyCallable_Check(runner)) {
+            PyErr_SetString(PyExc_TypeError, "runner must be callable");
+            return NULL;
+        }
+        r = pyrunner_new(runner);
+        if (!r)
+            return NULL;
+        wr.kind_name = "python";
+        wr.ops = &pyrunner_ops;
+        wr.self = r;
+        o.runners = &wr;
+        o.nrunners = 1;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_worker_main(&o);
+    Py_END_ALLOW_THREADS
+    if (r) {
+        Py_CLEAR(r->fn);
+        free(r);
+    }
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
+    {"strerror", mod_strerror, METH_O, "Description of a pydron error code."},
+    {"worker_main", (PyCFunction)(void (*)(void))mod_worker_main, METH_VARARGS | METH_KEYWORDS,
+     "Run the worker loop (pydron_worker_main) with runner registered as kind 'python'."},
+    {NULL}};
+
+static struct PyModuleDef coremodule = {PyModuleDef_HEAD_INIT, "pydron._core",
+                                        "CPython binding of libpydron (include/pydron.h).", -1,
+                                        module_methods};
+
+static PyObject *new_exc(PyObject *m, const char *name, PyObject *bases, const char *doc)
+{
+    char full[128];
+    snprintf(full, sizeof full, "pydron._core.%s", name);
+    PyObject *e = PyErr_NewExceptionWithDoc(full, doc, bases, NULL);
+    if (!e)
+        return NULL;
+    Py_INCREF(e);
+    if (PyModule_AddObject(m, name, e) < 0) {
+        Py_DECREF(e);
+        Py_DECREF(e);
+        return NULL;
+    }
+    return e;
+}
+
+static PyObject *bases2(PyObject *a, PyObject *b)
+{
+    return PyTuple_Pack(2, a, b);
+}
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    /* Version gate: the compiled-against header must match the library. */
+    int lib = pydron_version();
+    if (lib / 100 != PYDRON_VERSION_NUMBER / 100) {
+        PyErr_Format(PyExc_ImportError,
+                     "pydron._core was built for libpydron %s (%d) but libpydron %s (%d) is "
+                     "loaded",
+                     PYDRON_VERSION_STRING, PYDRON_VERSION_NUMBER, pydron_version_string(), lib);
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&coremodule);
+    if (!m)
+        return NULL;
+    PydronError = new_exc(m, "PydronError", NULL, "Base class of pydron errors.");
+    if (!PydronError)
+        goto fail;
+    struct {
+        int rc;
+        const char *name;
+        PyObject *builtin;
+    } map[] = {
+        {PYDRON_EINVAL, "InvalidArgumentError", PyExc_ValueError},
+        {PYDRON_ESTALE, "StaleIdError", PyExc_LookupError},
+        {PYDRON_ESTATE, "StateError", NULL},
+        {PYDRON_ECYCLE, "CycleError", NULL},
+        {PYDRON_ETIMEDOUT, "WaitTimeout", PyExc_TimeoutError},
+        {PYDRON_ECANCELED, "CanceledError", NULL},
+        {PYDRON_ENOTFOUND, "NotFoundError", PyExc_LookupError},
+        {PYDRON_EIO, "TransportError", PyExc_OSError},
+        {PYDRON_EPROTO, "ProtocolError", NULL},
+        {PYDRON_EAUTH, "AuthError", NULL},
+        {PYDRON_ECLOSED, "ClosedError", NULL},
+        {PYDRON_ENOTSUP, "NotSupportedError", NULL},
+        {PYDRON_ERANGE, "RangeError", PyExc_ValueError},
+        {PYDRON_EEXIST, "ExistsError", NULL},
+        {PYDRON_EBUSY, "BusyError", NULL},
+        {PYDRON_EINTR, "Interrupted", NULL},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        PyObject *bases = map[i].builtin ? bases2(PydronError, map[i].builtin)
+                                         : PyTuple_Pack(1, PydronError);
+        if (!bases)
+            goto fail;
+        PyObject *e = new_exc(m, map[i].name, bases, NULL);
+        Py_DECREF(bases);
+        if (!e)
+            goto fail;
+        ErrTypes[-map[i].rc] = e;
+    }
+    /* TaskError(message, detail, task): a task failed; detail is the opaque
+     * bytes the runner attached (pickled exception + traceback). */
+    TaskError = new_exc(m, "TaskError", PydronError,
+                        "A task failed: args are (message, detail bytes or None, task id).");
+    if (!TaskError)
+        goto fail;
+    ErrTypes[-PYDRON_ETASK] = TaskError;
+    TaskFailed = new_exc(m, "TaskFailed", NULL,
+                         "Raised by a runner callable: TaskFailed(message, detail bytes).");
+    if (!TaskFailed)
+        goto fail;
+
+    RuntimeType = (PyTypeObject *)PyType_FromSpec(&Runtime_spec);
+    GraphType = (PyTypeObject *)PyType_FromSpec(&Graph_spec);
+    ValueType = (PyTypeObject *)PyType_FromSpec(&Value_spec);
+    if (!RuntimeType || !GraphType || !ValueType)
+        goto fail;
+    Py_INCREF(RuntimeType);
+    Py_INCREF(GraphType);
+    Py_INCREF(ValueType);
+    if (PyModule_AddObject(m, "Runtime", (PyObject *)RuntimeType) < 0 ||
+        PyModule_AddObject(m, "Graph", (PyObject *)GraphType) < 0 ||
+        PyModule_AddObject(m, "Value", (PyObject *)ValueType) < 0)
+        goto fail;
+    PyModule_AddIntConstant(m, "VERSION_NUMBER", PYDRON_VERSION_NUMBER);
+    PyModule_AddStringConstant(m, "VERSION_STRING", PYDRON_VERSION_STRING);
+    PyModule_AddIntConstant(m, "PURE", PYDRON_TASK_PURE);
+    PyModule_AddIntConstant(m, "SYNC", PYDRON_TASK_SYNC);
+    PyModule_AddIntConstant(m, "REFINABLE", PYDRON_TASK_REFINABLE);
+    PyModule_AddIntConstant(m, "PENDING", PYDRON_VALUE_PENDING);
+    PyModule_AddIntConstant(m, "READY", PYDRON_VALUE_READY);
+    PyModule_AddIntConstant(m, "FAILED", PYDRON_VALUE_FAILED);
+    PyModule_AddIntConstant(m, "RELEASED", PYDRON_VALUE_RELEASED);
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,198 @@
+"""pydron._backend: Session.submit / Future on inline, threads and local."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from pydron import _backend, _core, _serialize
+
+
+def add(a, b=0):
+    return a + b
+
+
+def total(xs):
+    return sum(xs)
+
+
+def walk(obj):
+    """Sum numbers in nested lists/tuples/dicts."""
+    if isinstance(obj, dict):
+        return sum(walk(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(walk(v) for v in obj)
+    return obj
+
+
+def calibrate(raw, bias=None):
+    return raw
+
+
+class Oops(Exception):
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
+
+
+def fails(code):
+    raise Oops(f"bad thing {code}", code)
+
+
+def fails_key(d):
+    return d["missing"]
+
+
+class Unpicklable(Exception):
+    def __init__(self, msg):
+        super().__init__(msg)
+        self.lock = threading.Lock()
+
+
+def fails_unpicklable():
+    raise Unpicklable("cannot travel")
+
+
+def double(a):
+    return a * 2
+
+
+def same(a):
+    return a
+
+
+def stats(a):
+    return float(a.sum()), a.shape, a.dtype.str
+
+
+def test_submit_result(session):
+    f = session.submit(add, (1, 2), {})
+    assert f.result() == 3
+    assert f.done()
+    assert session.submit(add, (1,), {"b": 5}).result() == 6
+
+
+def test_many_tasks_and_chains(session):
+    fs = [session.submit(add, (i, 1), {}) for i in range(200)]
+    g = session.submit(total, (fs,), {})
+    assert g.result() == sum(range(1, 201))
+
+
+def test_futures_nested_in_containers(session):
+    a = session.submit(add, (1, 2), {})
+    b = session.submit(add, (10, 20), {})
+    f = session.submit(walk, ([a, (b, a)], {"x": {"y": b}}), {})
+    assert f.result() == 3 + 30 + 3 + 30
+    assert session.submit(walk, ([a, (b, a), {"x": {"y": b}}],), {}).result() == 3 + 30 + 3 + 30
+
+
+def test_snapshot_semantics(session):
+    data = [1, 2, 3]
+    arr = np.arange(200_000, dtype=np.float64)  # out-of-band buffer
+    f = session.submit(total, (data,), {})
+    g = session.submit(stats, (arr,), {})
+    data.append(1000)
+    arr[:] = -1
+    assert f.result() == 6
+    assert g.result()[0] == float(np.arange(200_000).sum())
+
+
+def test_unpicklable_argument_names_function_and_argument(session):
+    lock = threading.Lock()
+    with pytest.raises(TypeError) as ei:
+        session.submit(calibrate, (lock,), {})
+    msg = str(ei.value)
+    assert "calibrate()" in msg and "'raw'" in msg and "position 0" in msg
+    with pytest.raises(TypeError, match=r"calibrate\(\): argument 'bias'"):
+        session.submit(calibrate, (1,), {"bias": lock})
+    assert session.stats()["tasks_added"] == 0
+
+
+def test_lambda_and_closure(session):
+    k = 7
+    f = session.submit(lambda x: x + k, (1,), {})
+    assert f.result() == 8
+
+
+def test_exception_keeps_type_message_attributes(session):
+    f = session.submit(fails, (42,), {})
+    with pytest.raises(Oops) as ei:
+        f.result()
+    e = ei.value
+    assert str(e) == "bad thing 42" and e.code == 42
+    assert isinstance(e.__cause__, _serialize.RemoteTraceback)
+    assert "fails" in str(e.__cause__) and "bad thing 42" in str(e.__cause__)
+    with pytest.raises(Oops) as ei2:
+        f.result()
+    assert ei2.value is not e  # a fresh copy each time
+    assert isinstance(f.exception(), Oops)
+    with pytest.raises(KeyError):
+        session.submit(fails_key, ({},), {}).result()
+
+
+def test_unpicklable_exception_degrades(session):
+    f = session.submit(fails_unpicklable, (), {})
+    with pytest.raises(_core.PydronError) as ei:
+        f.result()
+    assert "cannot travel" in str(ei.value)
+    assert isinstance(ei.value, RuntimeError)
+
+
+def test_failure_propagates_to_dependents(session):
+    f = session.submit(fails, (1,), {})
+    g = session.submit(add, (f, 1), {})
+    with pytest.raises(Exception):
+        g.result()
+    session.wait_all([f, g])  # never raises
+
+
+@pytest.mark.parametrize("dtype", ["f8", "i4", "u1", "c16"])
+def test_numpy_round_trip(session, dtype):
+    small = (np.arange(12) % 7).astype(dtype).reshape(3, 4)
+    big = (np.arange(300_000) % 251).astype(dtype).reshape(600, 500)
+    for a in (small, big):
+        r = session.submit(double, (a,), {}).result()
+        np.testing.assert_array_equal(r, a * 2)
+        assert r.dtype == a.dtype and r.shape == a.shape
+        r += 1  # results are writable in the driver
+    chained = session.submit(double, (session.submit(same, (big,), {}),), {}).result()
+    np.testing.assert_array_equal(chained, big * 2)
+
+
+def test_64mb_array(session):
+    a = np.random.default_rng(1).random(8 * 1024 * 1024)  # 64 MiB of float64
+    f = session.submit(same, (a,), {})
+    s = session.submit(stats, (f,), {})
+    back = f.result()
+    assert back.nbytes == 64 * 1024 * 1024
+    np.testing.assert_array_equal(back, a)
+    assert s.result()[0] == pytest.approx(float(a.sum()))
+
+
+def test_result_timeout(session):
+    import time
+
+    f = session.submit(time.sleep, (0.5,), {})
+    if session.executor != "inline":
+        with pytest.raises(TimeoutError):
+            f.result(timeout=0.05)
+    assert f.result(timeout=10) is None
+
+
+def test_session_singleton_and_configure(monkeypatch):
+    from pydron import config
+
+    monkeypatch.setenv("PYDRON_EXECUTOR", "inline")
+    config.reset()
+    _backend.shutdown()
+    s = _backend.session()
+    assert s is _backend.session() and s.executor == "inline"
+    assert s.submit(add, (2, 3), {}).result() == 5
+    config.configure(executor="threads", workers=2)
+    assert _backend.current() is None
+    s2 = _backend.session()
+    assert s2.executor == "threads"
+    with pytest.raises(ValueError):
+        config.configure(executor="nope")
+    config.reset()
+    _backend.shutdown()
