@@ -135,7 +135,10 @@ class Session:
             kw["policy"] = policy
         if executor in ("local", "remote"):
             kw["worker_command"] = sys.executable
-            kw["worker_args"] = ["-m", "pydron.worker"]
+            # Workers import what the driver can import (script directory,
+            # pytest's rootdir, a build tree on sys.path, ...).
+            path = os.pathsep.join(p for p in sys.path if p)
+            kw["worker_args"] = ["-m", "pydron.worker", "--path", path]
         if executor == "remote":
             if address:
                 kw["listen_url"] = address

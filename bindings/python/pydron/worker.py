@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="task threads (default 1)")
     p.add_argument("--tls-ca", help="PEM CA file to verify the driver (tls+tcp://)")
     p.add_argument("--peer-url", help="where peers fetch this worker's values")
+    p.add_argument("--path", help="entries to add to sys.path (os.pathsep separated)")
     p.add_argument("--no-exit-with-parent", action="store_true",
                    help="keep running if the parent process dies")
     args, unknown = p.parse_known_args(argv)
@@ -33,6 +34,10 @@ def main(argv=None) -> int:
                         format="pydron-worker[%(process)d] %(message)s")
     if unknown:
         logging.getLogger("pydron").info("ignoring worker arguments %s", unknown)
+    if args.path:
+        for entry in reversed(args.path.split(os.pathsep)):
+            if entry and entry not in sys.path:
+                sys.path.insert(0, entry)
     secret = args.secret
     if args.secret_file:
         with open(args.secret_file, encoding="utf-8") as f:

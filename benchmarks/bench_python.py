@@ -1,0 +1,221 @@
+"""Python frontend benchmarks. Prints `BENCH <name> <value> <unit>` lines.
+
+    python benchmarks/bench_python.py [--tasks 5000] [--workers 2]
+
+Figures (all ratios measured in this same run):
+  - per-task overhead of N tiny @functional calls in a @schedule loop, end to
+    end, against plain sequential calls, concurrent.futures'
+    ProcessPoolExecutor, joblib and dask.distributed (peers are skipped with
+    a SKIP line when not installed: pip install .[bench]);
+  - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential;
+  - time of the first @schedule call in a fresh process, worker start included.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from pydron import functional, schedule
+
+
+def bench(name, value, unit):
+    print(f"BENCH {name} {value:.6g} {unit}", flush=True)
+
+
+def skip(name, why):
+    print(f"SKIP {name}: {why}", flush=True)
+
+
+@functional
+def tiny(x):
+    return x + 1
+
+
+def tiny_plain(x):
+    return x + 1
+
+
+@schedule
+def tiny_loop(n):
+    out = []
+    for i in range(n):
+        out.append(tiny(i))
+    return out
+
+
+def burn(n):
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+burn_task = functional(burn)
+
+
+@schedule
+def burn_all(sizes):
+    return [burn_task(n) for n in sizes]
+
+
+def per_task(fn, n, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(n)
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e6
+
+
+def overhead(args):
+    n, w = args.tasks, args.workers
+    expect = list(range(1, n + 1))
+    assert tiny_loop(n) == expect  # warm: workers started, function shipped
+    pyd = per_task(tiny_loop, n)
+    bench("py_schedule_tiny_per_task", pyd, "us")
+    seq = per_task(lambda k: [tiny_plain(i) for i in range(k)], n)
+    bench("py_sequential_tiny_per_task", seq, "us")
+
+    from pydron import _backend
+
+    s = _backend.session()
+
+    def backend_loop(k):
+        fs = [s.submit(tiny_plain, (i,), {}) for i in range(k)]
+        return [f.result() for f in fs]
+
+    assert backend_loop(100) == list(range(1, 101))
+    bench("py_backend_submit_per_task", per_task(backend_loop, n), "us")
+
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(w) as ex:
+        list(ex.map(tiny_plain, range(100)))
+
+        def ppe(k):
+            fs = [ex.submit(tiny_plain, i) for i in range(k)]
+            return [f.result() for f in fs]
+
+        t = per_task(ppe, n, repeat=1)
+    bench("py_processpool_tiny_per_task", t, "us")
+    bench("py_ratio_processpool_over_pydron", t / pyd, "x")
+
+    try:
+        from joblib import Parallel, delayed
+    except ImportError:
+        skip("py_joblib_tiny_per_task", "joblib not installed (pip install .[bench])")
+    else:
+        with Parallel(n_jobs=w) as par:
+            par(delayed(tiny_plain)(i) for i in range(100))
+            t = per_task(lambda k: par(delayed(tiny_plain)(i) for i in range(k)), n, repeat=1)
+        bench("py_joblib_tiny_per_task", t, "us")
+        bench("py_ratio_joblib_over_pydron", t / pyd, "x")
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        skip("py_dask_tiny_per_task", "dask.distributed not installed (pip install .[bench])")
+    else:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            client.gather(client.map(tiny_plain, range(100)))
+
+            def dsk(k):
+                return client.gather(client.map(tiny_plain, range(k), pure=False))
+
+            t = per_task(dsk, n, repeat=1)
+        bench("py_dask_tiny_per_task", t, "us")
+        bench("py_ratio_dask_over_pydron", t / pyd, "x")
+    return pyd
+
+
+def speedup(args):
+    # calibrate one task to ~0.5 s on this machine
+    n = 200_000
+    while True:
+        t0 = time.perf_counter()
+        burn(n)
+        dt = time.perf_counter() - t0
+        if dt > 0.05:
+            break
+        n *= 2
+    n = int(n * 0.5 / dt)
+    sizes = [n] * 8
+    t0 = time.perf_counter()
+    seq = [burn(k) for k in sizes]
+    t_seq = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    par = burn_all(sizes)
+    t_par = time.perf_counter() - t0
+    assert par == seq
+    bench("py_cpu_8x0.5s_sequential", t_seq, "s")
+    bench("py_cpu_8x0.5s_pydron", t_par, "s")
+    bench("py_cpu_8x0.5s_speedup", t_seq / t_par, "x")
+
+
+FIRST = textwrap.dedent("""
+    import sys, time
+    t0 = time.perf_counter()
+    from pydron import functional, schedule
+
+    @functional
+    def one(x):
+        return x + 1
+
+    @schedule
+    def main():
+        return one(1)
+
+    t1 = time.perf_counter()
+    assert main() == 2
+    t2 = time.perf_counter()
+    print(t1 - t0, t2 - t1)
+""")
+
+
+def first_call(args):
+    env = dict(os.environ)
+    env.setdefault("PYDRON_WORKERS", str(args.workers))
+    best = None
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", FIRST], env=env, capture_output=True,
+                             text=True, timeout=120, cwd=os.path.dirname(os.path.abspath(__file__)))
+        if out.returncode != 0:
+            skip("py_first_schedule_call", out.stderr.strip().splitlines()[-1:])
+            return
+        imp, first = map(float, out.stdout.split())
+        best = (imp, first) if best is None or first < best[1] else best
+    bench("py_import_pydron", best[0] * 1e3, "ms")
+    bench("py_first_schedule_call", best[1] * 1e3, "ms")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="pydron Python benchmarks")
+    ap.add_argument("--tasks", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", choices=["overhead", "speedup", "first"], default=None)
+    args = ap.parse_args()
+    import pydron
+
+    os.environ.setdefault("PYDRON_WORKERS", str(args.workers))
+    pydron.configure(workers=args.workers)
+    from pydron import _backend
+
+    s = _backend.session()
+    print(f"# executor {s.executor}, {args.workers} workers, {os.cpu_count()} cores", flush=True)
+    if args.only in (None, "overhead"):
+        overhead(args)
+    if args.only in (None, "speedup"):
+        speedup(args)
+    if args.only in (None, "first"):
+        first_call(args)
+
+
+if __name__ == "__main__":
+    main()
