@@ -12,6 +12,9 @@ if _extra:
     for p in reversed(_extra.split(os.pathsep)):
         if p and p not in sys.path:
             sys.path.insert(0, p)
+    # subprocesses (driver scripts, workers) import the same tree
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_extra] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
 
 
 def local_available() -> bool:

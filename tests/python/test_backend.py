@@ -81,7 +81,7 @@ def test_many_tasks_and_chains(session):
 def test_futures_nested_in_containers(session):
     a = session.submit(add, (1, 2), {})
     b = session.submit(add, (10, 20), {})
-    f = session.submit(walk, ([a, (b, a)], {"x": {"y": b}}), {})
+    f = session.submit(walk, (([a, (b, a)], {"x": {"y": b}}),), {})
     assert f.result() == 3 + 30 + 3 + 30
     assert session.submit(walk, ([a, (b, a), {"x": {"y": b}}],), {}).result() == 3 + 30 + 3 + 30
 

@@ -17,7 +17,7 @@ import threading
 import weakref
 
 from . import _core, _serialize
-from ._serialize import HDR, F_FN_INPUT, OOB_MIN
+from ._serialize import HDR, F_FN_INPUT
 
 log = logging.getLogger("pydron")
 
@@ -32,53 +32,47 @@ class _HasFuture(Exception):
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
-    __slots__ = ("_v", "_fn", "_state", "_value", "_err", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "__weakref__")
 
     def __init__(self, v, fn):
-        self._v = v          # _core.Value (one reference on the graph value)
+        self._v = v      # _core.Value: one reference on the graph value
         self._fn = fn
-        self._state = 0      # 0 unknown, 1 value cached, 2 failed
-        self._value = None
-        self._err = None     # (message, detail) of a failed task
+        self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
 
     def __reduce_ex__(self, protocol):
         raise _HasFuture()
 
     def __repr__(self):
         name = getattr(self._fn, "__qualname__", repr(self._fn))
-        st = {0: "pending" if not self._v.done() else "finished", 1: "finished", 2: "failed"}[self._state]
+        if self._r is not None:
+            st = "finished" if self._r[0] else "failed"
+        else:
+            st = "finished" if self._v.done() else "pending"
         return f"<pydron Future {name}() {st}>"
 
     def done(self) -> bool:
-        return self._state != 0 or self._v.done()
+        return self._r is not None or self._v.done()
 
     def _wait(self, timeout):
-        if self._state:
-            return
         try:
             self._v.wait(timeout)
         except _core.TaskError as e:
-            self._err = (e.args[0], e.args[1])
-            self._state = 2
-            return
-        self._value = _serialize.decode_result(self._v, True)
-        self._state = 1
+            self._r = (False, (e.args[0], e.args[1]))
+            return self._r
+        self._r = (True, _serialize.decode_result(self._v, True))
+        return self._r
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
         with the remote traceback as __cause__)."""
-        if self._state == 1:
-            return self._value
-        self._wait(timeout)
-        if self._state == 2:
-            raise _serialize.decode_exception(*self._err)
-        return self._value
+        r = self._r or self._wait(timeout)
+        if r[0]:
+            return r[1]
+        raise _serialize.decode_exception(*r[1])
 
     def exception(self, timeout=None):
-        self._wait(timeout)
-        if self._state == 2:
-            return _serialize.decode_exception(*self._err)
-        return None
+        r = self._r or self._wait(timeout)
+        return None if r[0] else _serialize.decode_exception(*r[1])
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -148,24 +142,22 @@ class Session:
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
-        self._fns = weakref.WeakKeyDictionary()
-        self._fns_strong: dict = {}
+        self._fcache: dict = {}
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
     # -- functions -----------------------------------------------------------
     def _fn_entry(self, fn):
-        try:
-            ent = self._fns.get(fn)
-        except TypeError:
-            ent = self._fns_strong.get(id(fn))
-        if ent is not None:
+        """(key, flags, inputs) of a function: pickled once per session."""
+        ent = self._fcache.get(id(fn))
+        if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn:
             return ent
         key = next(_keys)
         if self._in_process:
             # Same process: the runner finds the function object by its key.
             _serialize._FUNCS[key] = fn
-            ent = (key, 0, ())
+            inputs = ()
+            flags = 0
         else:
             import cloudpickle
 
@@ -174,13 +166,15 @@ class Session:
             except Exception as e:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
-            ent = (key, F_FN_INPUT, (self._graph.constant(data),))
+            inputs = (self._graph.constant(data),)
+            flags = F_FN_INPUT
+        i = id(fn)
         try:
-            self._fns[fn] = ent
-        except TypeError:
-            self._fns_strong[id(fn)] = ent
-            ent = ent + (fn,)  # keep fn alive while its id is a key
-            self._fns_strong[id(fn)] = ent
+            ref = weakref.ref(fn, lambda _, i=i, c=self._fcache: c.pop(i, None))
+            ent = (key, flags, inputs, ref, True)
+        except TypeError:  # builtins: keep them (they live forever anyway)
+            ent = (key, flags, inputs, fn, False)
+        self._fcache[i] = ent
         return ent
 
     # -- tasks ---------------------------------------------------------------
@@ -189,11 +183,7 @@ class Session:
         if self._closed:
             raise _core.ClosedError("pydron session is closed")
         ent = self._fn_entry(fn)
-        bufs = []
-
-        def cb(pb):
-            return pb.raw().nbytes < OOB_MIN or bufs.append(pb)
-
+        bufs = cb = _serialize._OOB()
         futs = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
@@ -255,7 +245,7 @@ class Session:
     def wait_all(self, futures) -> None:
         """Wait for every future; never raises for failed tasks."""
         for f in futures:
-            if not f._state:
+            if f._r is None:
                 try:
                     f._v.wait()
                 except _core.TaskError:

@@ -9,7 +9,8 @@ A task of kind "python" has
   another process), one input per out-of-band buffer (large numpy arrays
   travel as their own values, not inside the pickle), one input per Future
   that was an argument (referenced from the pickle by persistent id);
-* one output: a *result blob* (``encode_result``).
+* one output: a *result blob* (``encode_result``): a pickle, followed by
+  the out-of-band buffers if there are any.
 
 A failing task raises ``_core.TaskFailed(message, detail)`` where detail is
 a pickled dict holding the pickled exception (if it pickles and unpickles)
@@ -31,7 +32,7 @@ from . import _core
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
 
-RHDR = struct.Struct("<II")  # result blob: nbuf, pickle length; then nbuf u64 lengths
+TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
 ALIGN = 64
 
@@ -44,62 +45,87 @@ def _align(n: int) -> int:
 
 
 # -- results -----------------------------------------------------------------
+#
+# A result blob is a pickle (protocol 5). When the value holds large buffers
+# (numpy arrays), they follow the pickle out-of-band, each 64-byte aligned,
+# then a table of (offset, length) u64 pairs, their count (u32) and TRAILER.
+# pickle.loads ignores bytes after the pickle's STOP, so the common small
+# result is decoded with one pickle.loads on the value's bytes.
+
+_PLAIN = frozenset([int, float, str, bytes, bool, type(None), complex])
+
+
+class _OOB(list):
+    """buffer_callback: small buffers stay in-band (True), large ones are
+    collected (None) and travel out-of-band."""
+
+    __slots__ = ()
+
+    def __call__(self, pb):
+        if pb.raw().nbytes < OOB_MIN:
+            return True
+        self.append(pb)
+        return None
+
 
 def _dumps_any(obj, bufs):
     """Pickle with out-of-band buffers; cloudpickle only if plain pickle fails."""
-
-    def cb(pb):
-        # True keeps a small buffer in-band; None (append) makes it out-of-band.
-        return pb.raw().nbytes < OOB_MIN or bufs.append(pb)
-
     try:
-        return pickle.dumps(obj, 5, buffer_callback=cb)
+        return pickle.dumps(obj, 5, buffer_callback=bufs)
     except Exception:
         del bufs[:]
         import cloudpickle
 
-        return cloudpickle.dumps(obj, 5, buffer_callback=cb)
+        return cloudpickle.dumps(obj, 5, buffer_callback=bufs)
 
 
 def encode_result(obj):
-    """Result blob as a list of parts (the C runner concatenates them once)."""
-    bufs: list = []
+    """Result blob: bytes, or a list of parts the C runner concatenates once."""
+    if type(obj) in _PLAIN:
+        return pickle.dumps(obj, 5)
+    bufs = _OOB()
     data = _dumps_any(obj, bufs)
     if not bufs:
-        return RHDR.pack(0, len(data)) + data
-    raws = [pb.raw() for pb in bufs]
-    head = RHDR.pack(len(raws), len(data)) + struct.pack(f"<{len(raws)}Q", *(r.nbytes for r in raws))
-    parts = [head, data]
-    off = len(head) + len(data)
-    for r in raws:
+        return data
+    parts = [data]
+    off = len(data)
+    table = []
+    for pb in bufs:
+        r = pb.raw()
         pad = _align(off) - off
         if pad:
             parts.append(bytes(pad))
+        off += pad
+        table += (off, r.nbytes)
         parts.append(r)
-        off += pad + r.nbytes
+        off += r.nbytes
+    parts.append(struct.pack(f"<{len(table)}QI", *table, len(bufs)) + TRAILER)
     return parts
 
 
-def decode_result(mv, writable: bool):
+def _oob_views(mv):
+    if mv[-4:] != TRAILER:
+        return None
+    end = len(mv) - 8
+    (nbuf,) = struct.unpack_from("<I", mv, end)
+    table = struct.unpack_from(f"<{2 * nbuf}Q", mv, end - 16 * nbuf)
+    return [mv[table[i]:table[i] + table[i + 1]] for i in range(0, 2 * nbuf, 2)]
+
+
+def decode_result(buf, writable: bool):
     """Inverse of encode_result. writable=True copies out-of-band buffers
     (driver side: the program may modify what it gets back); False hands
     out read-only zero-copy views (task side: arguments are snapshots)."""
-    mv = memoryview(mv)
-    nbuf, plen = RHDR.unpack_from(mv, 0)
-    off = RHDR.size
-    if not nbuf:
-        return pickle.loads(mv[off:off + plen])
-    lens = struct.unpack_from(f"<{nbuf}Q", mv, off)
-    off += 8 * nbuf
-    data = mv[off:off + plen]
-    off += plen
-    bufs = []
-    for n in lens:
-        off = _align(off)
-        b = mv[off:off + n]
-        bufs.append(bytearray(b) if writable else b)
-        off += n
-    return pickle.loads(data, buffers=bufs)
+    try:
+        return pickle.loads(buf)
+    except pickle.UnpicklingError:
+        mv = memoryview(buf)
+        views = _oob_views(mv)
+        if views is None:
+            raise
+    if writable:
+        views = [bytearray(v) for v in views]
+    return pickle.loads(mv, buffers=views)
 
 
 # -- exceptions --------------------------------------------------------------
@@ -124,18 +150,49 @@ class RemoteTaskError(_core.PydronError, RuntimeError):
         self.remote_type = remote_type
 
 
+def _rebuild_exception(cls, args, state):
+    """Rebuild an exception whose __init__ does not accept its own args
+    (e.g. ``Oops(msg, code)`` calling ``super().__init__(msg)``)."""
+    e = cls.__new__(cls, *args)
+    e.args = args
+    if state:
+        e.__dict__.update(state)
+    return e
+
+
+def _pickle_exception(e, by_state):
+    class P(pickle.Pickler):
+        def reducer_override(self, obj):
+            if obj is e:
+                return _rebuild_exception, (type(e), e.args, getattr(e, "__dict__", None))
+            return NotImplemented
+
+    f = io.BytesIO()
+    try:
+        (P if by_state else pickle.Pickler)(f, 5).dump(e)
+    except Exception:
+        import cloudpickle
+
+        class CP(cloudpickle.Pickler):
+            def reducer_override(self, obj):
+                if by_state and obj is e:
+                    return _rebuild_exception, (type(e), e.args, getattr(e, "__dict__", None))
+                return super().reducer_override(obj)
+
+        f = io.BytesIO()
+        CP(f, 5).dump(e)
+    data = f.getvalue()
+    pickle.loads(data)  # must load here, or it would not load in the driver
+    return data
+
+
 def encode_exception(e: BaseException) -> bytes:
     tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     exc = None
-    try:
-        exc = pickle.dumps(e, 5)
-        pickle.loads(exc)  # exceptions with odd __init__ pickle but do not load
-    except Exception:
+    for by_state in (False, True):
         try:
-            import cloudpickle
-
-            exc = cloudpickle.dumps(e, 5)
-            pickle.loads(exc)
+            exc = _pickle_exception(e, by_state)
+            break
         except Exception:
             exc = None
     t = type(e)
@@ -192,11 +249,12 @@ def decode_args(payload, inputs):
     elif fn is None:
         raise RuntimeError("pydron: task function not available in this process")
     body = payload[HDR.size:]
-    bufs = inputs[i:i + nbuf]
     if nfut:
-        args, kwargs = _ArgUnpickler(body, bufs, inputs[i + nbuf:]).load()
+        args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:]).load()
+    elif nbuf:
+        args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
     else:
-        args, kwargs = pickle.loads(body, buffers=bufs)
+        args, kwargs = pickle.loads(body)
     return fn, args, kwargs
 
 

@@ -20,6 +20,13 @@
 
 #include "pydron.h"
 
+/* The worker loop ships with the process executors; a build without it
+ * still imports (worker_main then raises NotSupportedError). */
+#if defined(__GNUC__)
+#pragma weak pydron_worker_main
+#pragma weak pydron_worker_options_init
+#endif
+
 /* Waits are cut into slices so that Ctrl-C (a pending Python signal) is
  * noticed while the library waits with the GIL released. */
 #define WAIT_SLICE_MS 50
@@ -1346,6 +1353,10 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpz", kwlist, &url, &secret, &wid,
                                      &threads, &runner, &ca, &ewp, &peer))
         return NULL;
+    if (!pydron_worker_main || !pydron_worker_options_init) {
+        PyErr_SetString(ErrTypes[-PYDRON_ENOTSUP], "this libpydron has no worker loop");
+        return NULL;
+    }
     pydron_worker_options o;
     pydron_worker_options_init(&o);
     o.url = url;
