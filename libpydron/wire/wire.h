@@ -1,0 +1,135 @@
+/* wire.h - frames of proto/pydron.proto over nng byte streams.
+ *
+ * A frame is [20-byte prefix][protobuf Frame header][raw payload segments]
+ * (docs/wire.md). Connections are nng streams (ipc://, tcp://, tls+tcp://)
+ * rather than SP sockets: each worker connection is its own object whose
+ * loss is seen at once, sends to one worker never get dropped (pair1's
+ * polyamorous mode drops when a peer is slow), and large payloads are read
+ * straight into the buffer that becomes the value (no copy into an nng_msg).
+ * Limits on header and payload sizes are set on purpose per connection
+ * state (tiny before authentication).
+ */
+#ifndef PDI_WIRE_H
+#define PDI_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pydron.h"
+#include "pydron.pb-c.h"
+
+#define PDI_WIRE_MAGIC0 'P'
+#define PDI_WIRE_MAGIC1 'D'
+#define PDI_WIRE_MAGIC2 'R'
+#define PDI_WIRE_MAGIC3 'N'
+#define PDI_WIRE_VERSION 1u
+#define PDI_WIRE_PREFIX 20u
+#define PDI_NONCE_LEN 32u
+
+typedef struct pdi_wire_limits {
+    uint32_t max_header;    /* protobuf header bytes */
+    uint64_t max_payload;   /* sum of raw segments */
+    uint32_t max_segments;
+} pdi_wire_limits;
+
+/* Before authentication: handshake frames only, no payload. */
+extern const pdi_wire_limits pdi_wire_limits_handshake;
+/* After authentication: large values allowed (PYDRON_MAX_PAYLOAD env, bytes). */
+const pdi_wire_limits *pdi_wire_limits_session(void);
+
+/* A received frame. Segments are separate malloc'd buffers so that each can be
+ * handed over (pdi_frame_take) to become a value without copying. */
+typedef struct pdi_frame {
+    Pydron__Frame *hdr;
+    size_t nseg;
+    uint8_t **seg;
+    size_t *seglen;
+} pdi_frame;
+
+void pdi_frame_free(pdi_frame *f);
+/* Take ownership of segment i (NULL for an empty one); free it with free(). */
+void *pdi_frame_take(pdi_frame *f, size_t i, size_t *len);
+/* Borrowed view of segment idx, checked: PYDRON_EPROTO if out of range. */
+int pdi_frame_seg(const pdi_frame *f, int64_t idx, const void **data, size_t *len);
+/* Name of the frame's body type ("hello", "tasks", ...). */
+const char *pdi_frame_type_name(const Pydron__Frame *hdr);
+
+/* Parsing, shared by the stream reader, the tests and the fuzzer. Each
+ * returns 0 or PYDRON_EPROTO with a pydron_error_last() message. */
+int pdi_wire_parse_prefix(const uint8_t *p, size_t len, const pdi_wire_limits *lim,
+                          uint32_t *hlen, uint64_t *plen);
+int pdi_wire_parse_header(const uint8_t *buf, size_t hlen, uint64_t plen,
+                          const pdi_wire_limits *lim, Pydron__Frame **out);
+/* Decode a whole frame held in memory (segments are copied). */
+int pdi_wire_decode(const void *buf, size_t len, const pdi_wire_limits *lim, pdi_frame *out);
+
+typedef struct pdi_seg {
+    const void *data;
+    size_t len;
+} pdi_seg;
+
+/* Encode a frame into one malloc'd buffer (tests, small frames). hdr's
+ * segments field is filled from segs. */
+int pdi_wire_encode(Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs, uint8_t **out,
+                    size_t *len);
+
+/* ---- connections ---- */
+typedef struct pdi_conn pdi_conn;
+typedef struct pdi_listener pdi_listener;
+
+/* Dial url; tls_ca_file (may be NULL) verifies a tls+tcp:// server. */
+int pdi_conn_dial(const char *url, const char *tls_ca_file, int timeout_ms, pdi_conn **out);
+/* Receive one frame. timeout_ms < 0: forever. On EPROTO the stream is out of
+ * sync: the caller must drop the connection. */
+int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_frame *out);
+/* Send one frame (thread-safe; frames never interleave). Segments are written
+ * from the caller's buffers (no copy for large ones). */
+int pdi_conn_send(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs);
+/* Send raw bytes (tests of malformed input). */
+int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len);
+/* Abort pending I/O (any thread); later calls fail with ECLOSED. */
+void pdi_conn_close(pdi_conn *c);
+void pdi_conn_free(pdi_conn *c);
+/* Peer description for log lines ("ipc", "tcp 10.0.0.2:41234"). */
+const char *pdi_conn_peer(pdi_conn *c);
+
+/* Listen on url (tcp port 0 picks one). cert/key: PEM files for tls+tcp://. */
+int pdi_listener_open(const char *url, const char *cert_file, const char *key_file,
+                      pdi_listener **out);
+/* The address peers dial (port resolved). Borrowed. */
+const char *pdi_listener_url(pdi_listener *l);
+/* Block until a connection arrives; ECLOSED after pdi_listener_close. */
+int pdi_listener_accept(pdi_listener *l, pdi_conn **out);
+void pdi_listener_close(pdi_listener *l);
+void pdi_listener_free(pdi_listener *l);
+
+/* ---- handshake (wire/auth.c) ---- */
+/* Dialer: sends hello (version and nonce filled in), checks the listener's
+ * proof, answers its challenge. Returns 0, EAUTH, EPROTO, EIO, ECLOSED. */
+int pdi_auth_dial(pdi_conn *c, Pydron__Hello *hello, const void *secret, size_t secret_len,
+                  int timeout_ms);
+/* Listener: reads Hello (tiny limits, timeout), challenges, verifies. On
+ * success *hello owns the Hello frame. On failure a Refused frame is sent
+ * (best effort) and the caller must drop the connection. */
+int pdi_auth_accept(pdi_conn *c, const void *secret, size_t secret_len, int timeout_ms,
+                    pdi_frame *hello);
+/* Read a secret file (trailing newline stripped). Caller frees. */
+int pdi_secret_read_file(const char *path, char **out, size_t *len);
+
+/* ---- logging: one line to stderr, "pydron[pid] <who>: ..." ---- */
+void pdi_log(const char *who, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Debug lines only when PYDRON_DEBUG is set. */
+void pdi_debug(const char *who, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* map an nng error code to PYDRON_E* (and record a message) */
+int pdi_nng_err(int nrv, const char *what);
+
+#endif
