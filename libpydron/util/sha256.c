@@ -21,7 +21,7 @@ static const uint32_t K[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void block(pdi_sha256 *s, const uint8_t *p)
+static void block(pdi_sha256_ctx *s, const uint8_t *p)
 {
     uint32_t w[64], a, b, c, d, e, f, g, h;
     for (int i = 0; i < 16; i++)
@@ -44,7 +44,7 @@ static void block(pdi_sha256 *s, const uint8_t *p)
     s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
-void pdi_sha256_init(pdi_sha256 *s)
+void pdi_sha256_init(pdi_sha256_ctx *s)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -53,7 +53,7 @@ void pdi_sha256_init(pdi_sha256 *s)
     s->nbuf = 0;
 }
 
-void pdi_sha256_update(pdi_sha256 *s, const void *data, size_t len)
+void pdi_sha256_update(pdi_sha256_ctx *s, const void *data, size_t len)
 {
     const uint8_t *p = data;
     s->total += len;
@@ -78,7 +78,7 @@ void pdi_sha256_update(pdi_sha256 *s, const void *data, size_t len)
     }
 }
 
-void pdi_sha256_final(pdi_sha256 *s, uint8_t out[PDI_SHA256_LEN])
+void pdi_sha256_final(pdi_sha256_ctx *s, uint8_t out[PDI_SHA256_LEN])
 {
     uint64_t bits = s->total * 8;
     uint8_t pad = 0x80, zero = 0, lenb[8];
@@ -98,7 +98,7 @@ void pdi_sha256_final(pdi_sha256 *s, uint8_t out[PDI_SHA256_LEN])
 
 void pdi_sha256(const void *data, size_t len, uint8_t out[PDI_SHA256_LEN])
 {
-    pdi_sha256 s;
+    pdi_sha256_ctx s;
     pdi_sha256_init(&s);
     pdi_sha256_update(&s, data, len);
     pdi_sha256_final(&s, out);
@@ -108,7 +108,7 @@ void pdi_hmac_sha256(const void *key, size_t keylen, const void *const *parts,
                      const size_t *lens, size_t n, uint8_t out[PDI_SHA256_LEN])
 {
     uint8_t k[64] = {0}, pad[64], inner[PDI_SHA256_LEN];
-    pdi_sha256 s;
+    pdi_sha256_ctx s;
     if (keylen > 64)
         pdi_sha256(key, keylen, k);
     else if (keylen > 0)

@@ -14,11 +14,11 @@ typedef struct pdi_sha256 {
     uint64_t total;
     uint8_t buf[64];
     size_t nbuf;
-} pdi_sha256;
+} pdi_sha256_ctx;
 
-void pdi_sha256_init(pdi_sha256 *s);
-void pdi_sha256_update(pdi_sha256 *s, const void *data, size_t len);
-void pdi_sha256_final(pdi_sha256 *s, uint8_t out[PDI_SHA256_LEN]);
+void pdi_sha256_init(pdi_sha256_ctx *s);
+void pdi_sha256_update(pdi_sha256_ctx *s, const void *data, size_t len);
+void pdi_sha256_final(pdi_sha256_ctx *s, uint8_t out[PDI_SHA256_LEN]);
 void pdi_sha256(const void *data, size_t len, uint8_t out[PDI_SHA256_LEN]);
 
 /* HMAC-SHA256 over the concatenation of n parts. */

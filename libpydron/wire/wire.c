@@ -434,6 +434,16 @@ static int conn_wrap(nng_stream *s, pdi_conn **out)
 
 const char *pdi_conn_peer(pdi_conn *c) { return c ? c->peer : "?"; }
 
+int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n)
+{
+    nng_sockaddr sa;
+    if (nng_stream_get_addr(c->s, NNG_OPT_LOCADDR, &sa) != 0 || sa.s_family != NNG_AF_INET)
+        return PYDRON_ENOTSUP;
+    const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+    snprintf(buf, n, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    return 0;
+}
+
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -90,6 +90,8 @@ int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len);
 /* Abort pending I/O (any thread); later calls fail with ECLOSED. */
 void pdi_conn_close(pdi_conn *c);
 void pdi_conn_free(pdi_conn *c);
+/* Our IPv4 address on this (tcp) connection, as text. */
+int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n);
 /* Peer description for log lines ("ipc", "tcp 10.0.0.2:41234"). */
 const char *pdi_conn_peer(pdi_conn *c);
 

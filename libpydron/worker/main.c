@@ -1,0 +1,85 @@
+/* pydron-worker: a worker process for the local and remote executors.
+ *   pydron-worker --connect URL [--secret-file F] [--id N] [--threads N]
+ *                 [--tls-ca F] [--peer-url URL] [--exit-with-parent]
+ * The secret comes from --secret-file or the PYDRON_SECRET variable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pydron.h"
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: pydron-worker --connect URL [--secret-file FILE] [--id N] [--threads N]\n"
+            "                     [--tls-ca FILE] [--peer-url URL] [--exit-with-parent]\n"
+            "  URL: ipc:///path, tcp://host:port or tls+tcp://host:port of the driver\n"
+            "  the shared secret is read from FILE or from $PYDRON_SECRET\n");
+}
+
+static char *read_secret(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = 0;
+    return n ? buf : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    pydron_worker_options o;
+    pydron_worker_options_init(&o);
+    o.exit_with_parent = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--connect") == 0 && v) {
+            o.url = v;
+            i++;
+        } else if (strcmp(a, "--secret-file") == 0 && v) {
+            o.secret = read_secret(v);
+            if (!o.secret) {
+                fprintf(stderr, "pydron-worker: cannot read a secret from %s\n", v);
+                return 2;
+            }
+            i++;
+        } else if (strcmp(a, "--id") == 0 && v) {
+            o.worker_id = atoi(v);
+            i++;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            o.threads = (unsigned)atoi(v);
+            i++;
+        } else if (strcmp(a, "--tls-ca") == 0 && v) {
+            o.tls_ca_file = v;
+            i++;
+        } else if (strcmp(a, "--peer-url") == 0 && v) {
+            o.listen_peer_url = v;
+            i++;
+        } else if (strcmp(a, "--exit-with-parent") == 0) {
+            o.exit_with_parent = 1;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "pydron-worker: unknown or incomplete argument %s\n", a);
+            usage();
+            return 2;
+        }
+    }
+    if (!o.url) {
+        usage();
+        return 2;
+    }
+    int rc = pydron_worker_main(&o);
+    if (rc != 0 && rc != PYDRON_ECLOSED) {
+        fprintf(stderr, "pydron-worker: %s: %s\n", pydron_strerror(rc), pydron_error_last());
+        return 1;
+    }
+    return 0;
+}
