@@ -251,3 +251,13 @@ static int ffi_run(void *self, pydron_task_ctx *ctx)
 }
 
 const pydron_runner_ops pdi_ffi_runner_ops = {PYDRON_RUNNER_OPS_VERSION, ffi_run, NULL};
+
+/* Strong definition of the core's hook (runner/runner.h): in-process
+ * executors run "pydron.ffi" tasks with the same runner as workers. */
+const pydron_runner_ops *pdi_runner_ffi_get(void **self);
+const pydron_runner_ops *pdi_runner_ffi_get(void **self)
+{
+    if (self)
+        *self = NULL;
+    return &pdi_ffi_runner_ops;
+}
