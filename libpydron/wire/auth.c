@@ -74,6 +74,8 @@ int pdi_auth_dial(pdi_conn *c, Pydron__Hello *hello, const void *secret, size_t 
     proof(secret, slen, "pydron-listener", nd, ch->nonce.data, expect);
     if (pdi_ct_memcmp(expect, ch->proof.data, PDI_SHA256_LEN) != 0) {
         pdi_frame_free(&in);
+        /* tell the listener why, so that its log line says so */
+        refuse(c, PYDRON_EAUTH, "wrong shared secret (the listener's proof did not match)");
         return pdi_err(PYDRON_EAUTH,
                        "%s does not know the shared secret (wrong secret on one side?)",
                        pdi_conn_peer(c));

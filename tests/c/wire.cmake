@@ -1,0 +1,13 @@
+# Tests of the wire layer (included from tests/c/CMakeLists.txt). test_wire.c
+# exercises internal modules (wire/, store/), so it links the static library
+# with the internal include paths, in an executable of its own.
+add_executable(pydron_wiretests ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
+target_link_libraries(pydron_wiretests PRIVATE pydron_static ${CRITERION_LIB} Threads::Threads m)
+target_include_directories(pydron_wiretests PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
+                           ${PROJECT_BINARY_DIR}/proto)
+target_compile_definitions(pydron_wiretests PRIVATE _GNU_SOURCE
+                           PYDRON_WORKER_PATH="$<TARGET_FILE:pydron-worker>")
+target_compile_options(pydron_wiretests PRIVATE ${PYDRON_WARNINGS})
+add_dependencies(pydron_wiretests pydron-worker)
+add_test(NAME c_wire COMMAND pydron_wiretests -j2)
+set_tests_properties(c_wire PROPERTIES TIMEOUT 300)
