@@ -60,6 +60,8 @@ typedef struct pworker {
     pid_t pid;           /* local: the child process, else 0 */
     char *peer_url;
     char host[64];
+    char **kinds;        /* runner kind names the worker announced */
+    size_t nkinds;
     atomic_uint_fast64_t last_recv_ns;
     uint64_t *rel;       /* pending releases */
     size_t nrel, caprel;
@@ -95,6 +97,14 @@ struct pdi_proc {
     int nhandshakes;     /* handshake threads running */
     pid_t *launched;     /* launcher processes (remote) */
     size_t nlaunched;
+
+    /* jobs whose kind no worker runs (C functions registered in the host
+     * program) run here, in-process, like the threads executor would */
+    pthread_t *lt;
+    unsigned nlt;
+    pydron_job **lq;
+    size_t lq_head, lq_len, lq_cap;
+    pthread_cond_t lcond;
 };
 
 /* ------------------------------------------------------------- jobs map */
@@ -462,6 +472,14 @@ static void *handshake_thread(void *arg)
     free(w->peer_url);
     w->peer_url = pdi_strdup(h->peer_url);
     snprintf(w->host, sizeof w->host, "%s", h->hostname);
+    for (size_t i = 0; i < w->nkinds; i++)
+        free(w->kinds[i]);
+    free(w->kinds);
+    w->nkinds = 0;
+    w->kinds = calloc(h->n_kinds ? h->n_kinds : 1, sizeof *w->kinds);
+    for (size_t i = 0; w->kinds && i < h->n_kinds; i++)
+        if ((w->kinds[w->nkinds] = pdi_strdup(h->kinds[i])) != NULL)
+            w->nkinds++;
     w->gen++;
     w->nrel = 0;
     if (!p->remote)
@@ -923,6 +941,7 @@ int pdi_proc_new(const pydron_runtime_options *o, int remote, pdi_proc **out)
     p->jb = calloc(p->njb, sizeof *p->jb);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    pthread_cond_init(&p->lcond, NULL);
     if (remote) {
         const char *s = o->secret && *o->secret ? o->secret : getenv("PYDRON_SECRET");
         p->secret = pdi_strdup(s);
@@ -1071,11 +1090,119 @@ fail:
     return rc;
 }
 
-static int proc_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wi)
+static void *local_thread(void *arg)
+{
+    pdi_proc *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->lq_len == 0 && !p->stopping)
+            pthread_cond_wait(&p->lcond, &p->lock);
+        if (p->lq_len == 0 && p->stopping)
+            break;
+        pydron_job *j = p->lq[p->lq_head];
+        p->lq_head = (p->lq_head + 1) % p->lq_cap;
+        p->lq_len--;
+        int stopping = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        pydron_job_done(j, stopping ? PYDRON_ECANCELED : pydron_job_run_local(j));
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* lock held */
+static int local_push(pdi_proc *p, pydron_job *j)
+{
+    if (p->lq_len == p->lq_cap) {
+        size_t nc = p->lq_cap ? p->lq_cap * 2 : 256;
+        pydron_job **nq = malloc(nc * sizeof *nq);
+        if (!nq)
+            return PYDRON_ENOMEM;
+        for (size_t i = 0; i < p->lq_len; i++)
+            nq[i] = p->lq[(p->lq_head + i) % p->lq_cap];
+        free(p->lq);
+        p->lq = nq;
+        p->lq_cap = nc;
+        p->lq_head = 0;
+    }
+    if (!p->lt) {
+        p->lt = calloc(p->nw, sizeof *p->lt);
+        for (unsigned i = 0; p->lt && i < p->nw; i++)
+            if (pthread_create(&p->lt[i], NULL, local_thread, p) == 0)
+                p->nlt++;
+        if (p->nlt == 0)
+            return PYDRON_ENOMEM;
+    }
+    p->lq[(p->lq_head + p->lq_len) % p->lq_cap] = j;
+    p->lq_len++;
+    pthread_cond_signal(&p->lcond);
+    return 0;
+}
+
+static int worker_has_kind(const pworker *w, const char *kind)
+{
+    for (size_t i = 0; i < w->nkinds; i++)
+        if (strcmp(w->kinds[i], kind) == 0)
+            return 1;
+    return 0;
+}
+
+/* Jobs the worker cannot run: run them in-process when their inputs are
+ * here, else fail them with a message that says what to do. Returns how
+ * many of jobs[] were kept for the worker (compacted to the front). */
+static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, size_t n)
+{
+    size_t keep = 0;
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    for (size_t i = 0; i < n; i++) {
+        pydron_job *j = jobs[i];
+        const char *kind = pydron_job_kind_name(j);
+        if (!w->alive || worker_has_kind(w, kind)) {
+            jobs[keep++] = j;
+            continue;
+        }
+        int local = 1;
+        for (size_t x = 0; x < pydron_job_ninputs(j) && local; x++) {
+            pydron_value v;
+            size_t size, len;
+            int32_t where;
+            const void *d;
+            pydron_job_input(j, x, &v, &size, &where, &d, &len);
+            local = where < 0;
+        }
+        if (local && local_push(p, j) == 0)
+            continue;
+        pthread_mutex_unlock(&p->lock);
+        char *m = pdi_asprintf("kind '%s' has no runner in the worker processes and its inputs "
+                               "are not in the driver; use pydron.ffi or a worker runner",
+                               kind);
+        pydron_job_set_error(j, m ? m : "no runner for this kind in the workers", NULL, 0);
+        free(m);
+        pydron_job_done(j, PYDRON_ETASK);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return keep;
+}
+
+static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
 {
     pdi_proc *p = self;
     if (wi >= p->nw)
         return pdi_err(PYDRON_EINVAL, "no worker %u", wi);
+    pydron_job *stackj[64];
+    pydron_job **jobs = n <= 64 ? stackj : malloc(n * sizeof *jobs);
+    if (!jobs)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    memcpy(jobs, jobs_in, n * sizeof *jobs);
+    n = divert_unrunnable(p, wi, jobs, n);
+    if (n == 0) {
+        if (jobs != stackj)
+            free(jobs);
+        return 0;
+    }
     size_t nin = 0, nout = 0;
     for (size_t i = 0; i < n; i++) {
         nin += pydron_job_ninputs(jobs[i]);
@@ -1204,6 +1331,8 @@ out:
     free(outs);
     free(segs);
     free(ents);
+    if (jobs != stackj)
+        free(jobs);
     return rc;
 }
 
@@ -1274,6 +1403,12 @@ static void proc_stop(void *self)
             (void)send_simple(p->w[i].c, &f);
     pthread_mutex_unlock(&p->lock);
 
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->lcond);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->nlt; i++)
+        pthread_join(p->lt[i], NULL);
+    p->nlt = 0;
     if (p->l)
         pdi_listener_close(p->l);
     if (p->have_acceptor)
@@ -1352,9 +1487,15 @@ static void proc_destroy(void *self)
             pdi_conn_free(p->w[i].c);
         free(p->w[i].peer_url);
         free(p->w[i].rel);
+        for (size_t k = 0; k < p->w[i].nkinds; k++)
+            free(p->w[i].kinds[k]);
+        free(p->w[i].kinds);
     }
     free(p->w);
     free(p->jb);
+    free(p->lt);
+    free(p->lq);
+    pthread_cond_destroy(&p->lcond);
     free(p->launched);
     free(p->worker_command);
     freev(p->worker_args);
