@@ -1,0 +1,431 @@
+/* test_local.c - the local executor with real worker processes: results
+ * equal to inline, 10,000 tasks, 64 MB values moved between workers and to
+ * the driver, a worker SIGKILLed mid-run, a driver SIGKILLed (its workers
+ * and its private directory must disappear), tasks that kill their worker
+ * every time, and C functions of the host program (run in-process). */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pydron.h"
+
+#define OK(expr)                                                                          \
+    do {                                                                                  \
+        int rc_ = (expr);                                                                 \
+        cr_assert_eq(rc_, 0, "%s -> %d: %s", #expr, rc_, pydron_error_last());            \
+    } while (0)
+
+#define LIB PYDRON_TEST_FFI_LIB
+
+static pydron_runtime *runtime(pydron_executor_kind ex, unsigned workers)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = ex;
+    o.workers = workers;
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    return rt;
+}
+
+static pydron_value u64c(pydron_graph *g, uint64_t x)
+{
+    pydron_value v;
+    OK(pydron_value_constant(g, &x, 8, &v));
+    return v;
+}
+
+static pydron_value ffi(pydron_graph *g, pydron_runtime *rt, const char *sym, const char *sig,
+                        const pydron_value *in, size_t nin)
+{
+    uint32_t k;
+    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
+    void *pl;
+    size_t pll;
+    OK(pydron_ffi_payload(LIB, sym, sig, &pl, &pll));
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.flags = PYDRON_TASK_PURE;
+    d.inputs = in;
+    d.ninputs = nin;
+    d.noutputs = 1;
+    d.payload = pl;
+    d.payload_len = pll;
+    pydron_value out = PYDRON_VALUE_NONE;
+    OK(pydron_task_add(g, &d, NULL, &out));
+    pydron_free(pl);
+    return out;
+}
+
+static uint64_t getu(pydron_graph *g, pydron_value v)
+{
+    OK(pydron_graph_wait(g, v, 120000));
+    const void *p;
+    size_t l;
+    OK(pydron_value_bytes(g, v, &p, &l));
+    cr_assert_eq(l, 8);
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* A two-level reduction over n leaves: leaf i = (i*i + 7) computed by a
+ * worker, groups of `fan` summed, then the group sums summed. */
+static uint64_t reduction(pydron_executor_kind ex, unsigned workers, size_t n, size_t fan,
+                          const char *leaf_sym)
+{
+    pydron_runtime *rt = runtime(ex, workers);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    size_t ngroups = (n + fan - 1) / fan;
+    pydron_value *groups = calloc(ngroups, sizeof *groups);
+    pydron_value *leaves = calloc(fan, sizeof *leaves);
+    for (size_t gi = 0; gi < ngroups; gi++) {
+        size_t m = 0;
+        for (size_t i = gi * fan; i < n && i < (gi + 1) * fan; i++, m++) {
+            pydron_value in[2] = {u64c(g, (uint64_t)i * i), u64c(g, 7)};
+            leaves[m] = ffi(g, rt, leaf_sym, leaf_sym[3] == 'a' ? "L(LL)" : NULL, in, 2);
+            OK(pydron_value_release(g, in[0]));
+            OK(pydron_value_release(g, in[1]));
+        }
+        groups[gi] = ffi(g, rt, "tl_sum_ctx", NULL, leaves, m);
+        for (size_t i = 0; i < m; i++)
+            OK(pydron_value_release(g, leaves[i]));
+    }
+    pydron_value total = ffi(g, rt, "tl_sum_ctx", NULL, groups, ngroups);
+    uint64_t r = getu(g, total);
+    pydron_graph_stats st;
+    OK(pydron_graph_stats_get(g, &st));
+    cr_assert_geq(st.tasks_done, n + ngroups + 1);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+    free(groups);
+    free(leaves);
+    return r;
+}
+
+static uint64_t expected(size_t n)
+{
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++)
+        s += i * i + 7;
+    return s;
+}
+
+Test(local, same_result_as_inline, .timeout = 120)
+{
+    uint64_t a = reduction(PYDRON_EXECUTOR_INLINE, 0, 500, 10, "tl_add_u64");
+    uint64_t b = reduction(PYDRON_EXECUTOR_LOCAL, 2, 500, 10, "tl_add_u64");
+    cr_assert_eq(a, expected(500));
+    cr_assert_eq(b, a);
+}
+
+Test(local, ten_thousand_tasks, .timeout = 300)
+{
+    cr_assert_eq(reduction(PYDRON_EXECUTOR_LOCAL, 2, 10000, 100, "tl_add_u64"), expected(10000));
+}
+
+Test(local, nworkers_and_where_tasks_ran, .timeout = 60)
+{
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value pids[40];
+    for (int i = 0; i < 40; i++)
+        pids[i] = ffi(g, rt, "tl_pid_ctx", NULL, NULL, 0);
+    uint64_t seen[2] = {0, 0};
+    int distinct = 0;
+    for (int i = 0; i < 40; i++) {
+        uint64_t pid = getu(g, pids[i]);
+        cr_assert_neq(pid, (uint64_t)getpid(), "FFI tasks must run in worker processes");
+        if (pid != seen[0] && pid != seen[1] && distinct < 2)
+            seen[distinct++] = pid;
+    }
+    unsigned nw;
+    OK(pydron_runtime_nworkers(rt, &nw));
+    cr_assert_eq(nw, 2);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+static uint64_t checksum(size_t n, uint64_t seed)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)(i * 31 + seed)) * 1099511628211ULL;
+    return h ^ n;
+}
+
+Test(local, values_of_64_mb, .timeout = 300)
+{
+    const uint64_t n = 64ull << 20;
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value big[2], sums[4];
+    for (int k = 0; k < 2; k++) {
+        pydron_value in[2] = {u64c(g, n), u64c(g, (uint64_t)k + 1)};
+        big[k] = ffi(g, rt, "tl_make_big", NULL, in, 2);
+    }
+    /* several consumers per value: some run where it is, some fetch it
+     * from the other worker */
+    for (int k = 0; k < 4; k++)
+        sums[k] = ffi(g, rt, "tl_checksum", NULL, &big[k % 2], 1);
+    for (int k = 0; k < 4; k++)
+        cr_assert_eq(getu(g, sums[k]), checksum(n, (uint64_t)(k % 2) + 1), "consumer %d", k);
+    size_t sz;
+    OK(pydron_value_size(g, big[1], &sz));
+    cr_assert_eq(sz, n);
+    /* the driver pulls the bytes only when it asks */
+    const void *p;
+    size_t l;
+    OK(pydron_value_bytes(g, big[1], &p, &l));
+    cr_assert_eq(l, n);
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i += 4099)
+        cr_assert_eq(b[i], (uint8_t)(i * 31 + 2), "byte %zu", i);
+    cr_assert_eq(b[n - 1], (uint8_t)((n - 1) * 31 + 2));
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* pids of our children running pydron-worker */
+static int worker_children(pid_t parent, pid_t *out, int max)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < max) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        char *rp = strrchr(buf, ')');
+        if (!rp || !strstr(buf, "(pydron-worker)"))
+            continue;
+        char state;
+        int ppid;
+        if (sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z')
+            out[n++] = pid;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+Test(local, sigkill_a_worker_mid_run_same_result, .timeout = 300)
+{
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    const size_t n = 300;
+    pydron_value *leaves = calloc(n, sizeof *leaves);
+    for (size_t i = 0; i < n; i++) {
+        pydron_value in[2] = {u64c(g, (uint64_t)i * i), u64c(g, 7)};
+        leaves[i] = ffi(g, rt, "tl_slow_sum_ctx", NULL, in, 2); /* 20 ms each */
+    }
+    pydron_value total = ffi(g, rt, "tl_sum_ctx", NULL, leaves, n);
+    OK(pydron_graph_start(g));
+    struct timespec ts = {0, 500 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    pid_t w[8];
+    int nw = worker_children(getpid(), w, 8);
+    cr_assert_eq(nw, 2, "expected 2 worker processes, found %d", nw);
+    cr_assert_eq(kill(w[0], SIGKILL), 0);
+    cr_assert_eq(getu(g, total), expected(n));
+    pydron_graph_stats st;
+    OK(pydron_graph_stats_get(g, &st));
+    cr_assert_gt(st.tasks_retried, 0, "the killed worker's tasks must have been re-run");
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+    free(leaves);
+}
+
+Test(local, task_that_kills_its_worker_fails_after_retries, .timeout = 300)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 2;
+    o.max_retries = 2;
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value bad = ffi(g, rt, "tl_crash_ctx", NULL, NULL, 0);
+    pydron_value in[2] = {u64c(g, 40), u64c(g, 2)};
+    pydron_value good = ffi(g, rt, "tl_sum_ctx", NULL, in, 2);
+    int rc = pydron_graph_wait(g, bad, 120000);
+    cr_assert_eq(rc, PYDRON_ETASK, "%d %s", rc, pydron_error_last());
+    char *msg = NULL;
+    OK(pydron_value_error(g, bad, NULL, &msg, NULL, NULL));
+    cr_assert(msg && strstr(msg, "worker"), "%s", msg);
+    pydron_free(msg);
+    /* other tasks go on (on replacement workers) */
+    cr_assert_eq(getu(g, good), 42);
+    pydron_value in2[2] = {u64c(g, 1), u64c(g, 2)};
+    cr_assert_eq(getu(g, ffi(g, rt, "tl_sum_ctx", NULL, in2, 2)), 3);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+static int host_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *p;
+    size_t n;
+    uint64_t x = 0;
+    if (pydron_ctx_input(ctx, 0, &p, &n) == 0 && n == 8)
+        memcpy(&x, p, 8);
+    x = x * 2 + 1;
+    return pydron_ctx_output_set(ctx, 0, &x, 8);
+}
+
+Test(local, host_program_c_functions_still_run, .timeout = 60)
+{
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    uint32_t k;
+    OK(pydron_runtime_register_c(rt, "test.host_fn", host_fn, NULL, &k));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 20), u64c(g, 0)};
+    pydron_value s = ffi(g, rt, "tl_sum_ctx", NULL, in, 2); /* in a worker */
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.inputs = &s;
+    d.ninputs = 1;
+    d.noutputs = 1;
+    pydron_value out;
+    OK(pydron_task_add(g, &d, NULL, &out)); /* in the driver process */
+    cr_assert_eq(getu(g, out), 41);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+Test(local, driver_sigkilled_workers_and_sockets_gone, .timeout = 120)
+{
+    char tmp[] = "/tmp/pydron-kill-XXXXXX";
+    cr_assert(mkdtemp(tmp));
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t drv = fork();
+    cr_assert_neq(drv, -1);
+    if (drv == 0) {
+        /* the driver: private directory under tmp, long-running tasks */
+        close(fd[0]);
+        setenv("TMPDIR", tmp, 1);
+        unsetenv("XDG_RUNTIME_DIR");
+        pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+        pydron_graph *g;
+        if (pydron_graph_new(rt, &g) != 0)
+            _exit(2);
+        pydron_value leaves[200];
+        for (size_t i = 0; i < 200; i++) {
+            pydron_value in[2] = {u64c(g, i), u64c(g, 1)};
+            leaves[i] = ffi(g, rt, "tl_slow_sum_ctx", NULL, in, 2);
+        }
+        (void)leaves;
+        pydron_graph_start(g);
+        /* wait until the workers are up, then tell the parent their pids */
+        pid_t w[8];
+        int n = 0;
+        for (int i = 0; i < 500 && n < 2; i++) {
+            n = worker_children(getpid(), w, 8);
+            usleep(10000);
+        }
+        ssize_t wr = write(fd[1], w, sizeof(pid_t) * (size_t)n);
+        (void)wr;
+        close(fd[1]);
+        pydron_graph_run(g, -1);
+        _exit(0);
+    }
+    close(fd[1]);
+    pid_t w[8];
+    ssize_t r = read(fd[0], w, sizeof w);
+    close(fd[0]);
+    int n = (int)(r / (ssize_t)sizeof(pid_t));
+    cr_assert_eq(n, 2, "driver reported %d workers", n);
+    cr_assert_eq(count_entries(tmp), 1, "the private directory exists while running");
+    cr_assert_eq(kill(drv, SIGKILL), 0);
+    waitpid(drv, NULL, 0);
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) { /* 5 s */
+        gone = !alive(w[0]) && !alive(w[1]);
+        if (!gone)
+            usleep(10000);
+    }
+    cr_assert(gone, "workers %d %d still alive 5 s after the driver was killed", (int)w[0],
+              (int)w[1]);
+    int left = -1;
+    for (int i = 0; i < 200 && left != 0; i++) { /* cleanup may trail the exit */
+        left = count_entries(tmp);
+        if (left)
+            usleep(10000);
+    }
+    cr_assert_eq(left, 0, "the driver's private directory (sockets, secret) was left in %s", tmp);
+    rmdir(tmp);
+}
+
+Test(local, stop_leaves_no_processes_or_files, .timeout = 60)
+{
+    char tmp[] = "/tmp/pydron-stop-XXXXXX";
+    cr_assert(mkdtemp(tmp));
+    setenv("TMPDIR", tmp, 1);
+    unsetenv("XDG_RUNTIME_DIR");
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 1), u64c(g, 2)};
+    cr_assert_eq(getu(g, ffi(g, rt, "tl_sum_ctx", NULL, in, 2)), 3);
+    pid_t w[8];
+    cr_assert_eq(worker_children(getpid(), w, 8), 2);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+    cr_assert_eq(worker_children(getpid(), w, 8), 0);
+    cr_assert_eq(count_entries(tmp), 0);
+    rmdir(tmp);
+}
