@@ -95,8 +95,9 @@ struct pdi_proc {
     pthread_t acceptor, service;
     int have_acceptor, have_service;
     int nhandshakes;     /* handshake threads running */
-    pid_t *launched;     /* launcher processes (remote) */
+    pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
     size_t nlaunched;
+    unsigned respawns;
 
     /* jobs whose kind no worker runs (C functions registered in the host
      * program) run here, in-process, like the threads executor would */
@@ -203,6 +204,36 @@ static void send_peer_update(pdi_proc *p, unsigned except, int32_t id, const cha
 
 /* ---------------------------------------------------------- worker loss */
 
+static int spawn_local(pdi_proc *p, unsigned id, pid_t *pid);
+
+/* Local: start a replacement in the same slot, so that the number of
+ * workers stays what the core was told (bounded, against crash loops). */
+static void respawn(pdi_proc *p, unsigned wi)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping || p->respawns >= 16u * p->nw || wi >= p->nlaunched) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    p->respawns++;
+    pid_t old = p->launched[wi];
+    pthread_mutex_unlock(&p->lock);
+    if (old > 0) {
+        /* the old process may still be alive (connection dropped): make sure */
+        kill(old, SIGKILL);
+        waitpid(old, NULL, 0);
+    }
+    pid_t pid;
+    int rc = spawn_local(p, wi, &pid);
+    pthread_mutex_lock(&p->lock);
+    p->launched[wi] = rc == 0 ? pid : 0;
+    pthread_mutex_unlock(&p->lock);
+    if (rc)
+        pdi_log(WHO, "cannot replace worker %u: %s", wi, pydron_error_last());
+    else
+        pdi_debug(WHO, "worker %u replaced by pid %d", wi, (int)pid);
+}
+
 static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
 {
     pthread_mutex_lock(&p->lock);
@@ -247,6 +278,8 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
     if (!stopping) {
         pydron_exec_worker_lost(p->host, wi);
         send_peer_update(p, wi, (int32_t)wi, "");
+        if (!p->remote)
+            respawn(p, wi);
         pydron_exec_wake(p->host);
     }
 }
