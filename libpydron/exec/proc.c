@@ -9,6 +9,7 @@
  * reply, so many tasks are in flight per worker (credit = in_flight). */
 #include "exec/proc.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,7 @@ typedef struct pworker {
     pid_t pid;           /* local: the child process, else 0 */
     char *peer_url;
     char host[64];
+    unsigned threads;    /* task threads the worker announced */
     char **kinds;        /* runner kind names the worker announced */
     size_t nkinds;
     atomic_uint_fast64_t last_recv_ns;
@@ -98,6 +100,8 @@ struct pdi_proc {
     pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
     size_t nlaunched;
     unsigned respawns;
+    struct { pthread_t th; pdi_conn *c; } *old_readers; /* replaced workers */
+    size_t nold, cap_old;
 
     /* jobs whose kind no worker runs (C functions registered in the host
      * program) run here, in-process, like the threads executor would */
@@ -205,6 +209,13 @@ static void send_peer_update(pdi_proc *p, unsigned except, int32_t id, const cha
 /* ---------------------------------------------------------- worker loss */
 
 static int spawn_local(pdi_proc *p, unsigned id, pid_t *pid);
+static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const jobent *x = *(jobent *const *)a, *y = *(jobent *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
 
 /* Local: start a replacement in the same slot, so that the number of
  * workers stays what the core was told (bounded, against crash loops). */
@@ -243,6 +254,7 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
         return;
     }
     w->alive = 0;
+    pdi_conn *gone_c = w->c; /* the slot may get a new connection soon */
     int stopping = p->stopping;
     jobent *jobs = jobs_take_worker(p, wi);
     fetchent *fl = NULL;
@@ -260,15 +272,38 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
     pthread_mutex_unlock(&p->lock);
     if (!stopping)
         pdi_log(WHO, "worker %u lost (%s)", wi, why);
-    pdi_conn_close(w->c);
+    pdi_conn_close(gone_c);
+    /* The worker runs its queue in order on `threads` threads: only the
+     * oldest unfinished jobs can have been running. They come back as lost
+     * (an attempt is charged); the others never started and go to another
+     * worker uncharged, so that one crashing task does not use up the
+     * retries of the innocent tasks queued behind it. */
     size_t n = 0;
-    while (jobs) {
-        jobent *e = jobs;
-        jobs = e->next;
-        pydron_job_done(e->job, stopping ? PYDRON_ECANCELED : PYDRON_EIO);
-        free(e);
+    for (jobent *e = jobs; e; e = e->next)
         n++;
+    jobent **arr = n ? calloc(n, sizeof *arr) : NULL;
+    if (arr) {
+        size_t k = 0;
+        for (jobent *e = jobs; e; e = e->next)
+            arr[k++] = e;
+        qsort(arr, n, sizeof *arr, cmp_seq);
     }
+    unsigned charged = w->threads ? w->threads : 1;
+    pydron_job **again = NULL;
+    size_t nagain = 0;
+    if (arr && !stopping && n > charged)
+        again = calloc(n - charged, sizeof *again);
+    for (size_t k = 0; k < n; k++) {
+        jobent *e = arr ? arr[k] : jobs;
+        if (!arr)
+            jobs = jobs->next;
+        if (again && k >= charged)
+            again[nagain++] = e->job;
+        else
+            pydron_job_done(e->job, stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        free(e);
+    }
+    free(arr);
     while (fl) {
         fetchent *e = fl;
         fl = e->next;
@@ -280,8 +315,11 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
         send_peer_update(p, wi, (int32_t)wi, "");
         if (!p->remote)
             respawn(p, wi);
+        if (nagain)
+            (void)proc_submit(p, again, nagain, wi); /* reroutes: wi is gone */
         pydron_exec_wake(p->host);
     }
+    free(again);
 }
 
 /* ---------------------------------------------------------------- reader */
@@ -385,6 +423,7 @@ static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
 typedef struct rd_arg {
     pdi_proc *p;
     unsigned wi, gen;
+    pdi_conn *c;
 } rd_arg;
 
 static void *reader_thread(void *arg)
@@ -397,7 +436,7 @@ static void *reader_thread(void *arg)
     char buf[512];
     for (;;) {
         pdi_frame in;
-        int rc = pdi_conn_recv(w->c, pdi_wire_limits_session(), -1, &in);
+        int rc = pdi_conn_recv(a.c, pdi_wire_limits_session(), -1, &in);
         if (rc) {
             if (rc == PYDRON_EPROTO)
                 pdi_log(WHO, "worker %u sent a bad frame, dropping it: %s", a.wi,
@@ -491,14 +530,18 @@ static void *handshake_thread(void *arg)
         goto out;
     }
     pworker *w = &p->w[slot];
-    /* the previous occupant's reader must be finished before reuse */
-    pthread_t old = w->reader;
-    int had = w->have_reader;
-    w->have_reader = 0;
-    pthread_mutex_unlock(&p->lock);
-    if (had)
-        pthread_join(old, NULL);
-    pthread_mutex_lock(&p->lock);
+    /* the previous occupant's reader may still be finishing (it may even be
+     * the thread that started this replacement): join it at stop, and keep
+     * its connection until then */
+    if (w->have_reader) {
+        if (pdi_grow((void **)&p->old_readers, &p->cap_old, p->nold + 1,
+                     sizeof *p->old_readers) == 0) {
+            p->old_readers[p->nold].th = w->reader;
+            p->old_readers[p->nold++].c = w->c;
+            w->c = NULL;
+        }
+        w->have_reader = 0;
+    }
     if (w->c)
         pdi_conn_free(w->c);
     w->c = a.c;
@@ -513,6 +556,7 @@ static void *handshake_thread(void *arg)
     for (size_t i = 0; w->kinds && i < h->n_kinds; i++)
         if ((w->kinds[w->nkinds] = pdi_strdup(h->kinds[i])) != NULL)
             w->nkinds++;
+    w->threads = h->threads ? h->threads : 1;
     w->gen++;
     w->nrel = 0;
     if (!p->remote)
@@ -550,6 +594,7 @@ static void *handshake_thread(void *arg)
             ra->p = p;
             ra->wi = (unsigned)slot;
             ra->gen = w->gen;
+            ra->c = w->c;
             w->used = 1;
             w->alive = 1;
             if (pthread_create(&w->reader, NULL, reader_thread, ra) == 0) {
@@ -929,14 +974,19 @@ static void remove_private_dir(pdi_proc *p)
 {
     if (!p->dir[0])
         return;
-    unlink(p->secret_path);
-    unlink(p->sock_path);
-    /* peer sockets of workers that were killed before they could unlink */
-    for (unsigned i = 0; i < p->nw; i++) {
-        const char *u = p->w ? p->w[i].peer_url : NULL;
-        if (u && strncmp(u, "ipc://", 6) == 0 && strncmp(u + 6, p->dir, strlen(p->dir)) == 0)
-            unlink(u + 6);
+    /* everything in it is ours: sockets of workers that were killed before
+     * they could unlink them, the secret, the listening socket */
+    DIR *d = opendir(p->dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+    while (d && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", p->dir, e->d_name);
+        unlink(path);
     }
+    if (d)
+        closedir(d);
     if (rmdir(p->dir) != 0 && errno != ENOENT)
         pdi_log(WHO, "cannot remove %s: %s", p->dir, strerror(errno));
     p->dir[0] = 0;
@@ -1220,6 +1270,37 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
     return keep;
 }
 
+/* The worker to send to: wi if alive, else another live one (the core may
+ * pick a worker whose loss it has not processed yet); a local executor
+ * waits a little for a replacement when none is left. */
+static unsigned route(pdi_proc *p, unsigned wi)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t deadline = pdi_now_ns() + 10000000000ull;
+    while (!p->w[wi].alive && !p->stopping) {
+        unsigned alt = UINT_MAX;
+        for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
+            if (p->w[(wi + k) % p->nw].alive)
+                alt = (wi + k) % p->nw;
+        if (alt != UINT_MAX) {
+            wi = alt;
+            break;
+        }
+        if (p->remote || pdi_now_ns() > deadline)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return wi;
+}
+
 static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
 {
     pdi_proc *p = self;
@@ -1230,6 +1311,7 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
     if (!jobs)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     memcpy(jobs, jobs_in, n * sizeof *jobs);
+    wi = route(p, wi);
     n = divert_unrunnable(p, wi, jobs, n);
     if (n == 0) {
         if (jobs != stackj)
@@ -1267,6 +1349,7 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
         t->seq = seq0 + i + 1;
         t->kind = (char *)pydron_job_kind_name(j);
         t->attempt = pydron_job_attempt(j);
+        t->flush_before = t->attempt > 0; /* a retry: it may be the one that kills workers */
         const void *pl;
         size_t plen;
         t->payload_segment = -1;
@@ -1484,6 +1567,12 @@ static void proc_stop(void *self)
             p->w[i].have_reader = 0;
         }
     }
+    for (size_t i = 0; i < p->nold; i++) {
+        pdi_conn_close(p->old_readers[i].c);
+        pthread_join(p->old_readers[i].th, NULL);
+        pdi_conn_free(p->old_readers[i].c);
+    }
+    p->nold = 0;
     /* anything still registered comes back canceled */
     pthread_mutex_lock(&p->lock);
     jobent *left = jobs_take_worker(p, UINT_MAX);
@@ -1528,6 +1617,7 @@ static void proc_destroy(void *self)
     free(p->jb);
     free(p->lt);
     free(p->lq);
+    free(p->old_readers);
     pthread_cond_destroy(&p->lcond);
     free(p->launched);
     free(p->worker_command);

@@ -91,6 +91,8 @@ typedef struct worker {
     pthread_cond_t ocond;
     done_item *ohead, *otail;
     int ostop;
+    uint64_t pushed, sent;   /* completions queued / written to the driver */
+    pthread_cond_t sentcond;
 
     pthread_mutex_t plock;
     peer *peers;
@@ -375,7 +377,19 @@ static void done_push(worker *w, done_item *d)
     else
         w->ohead = d;
     w->otail = d;
+    w->pushed++;
     pthread_cond_signal(&w->ocond);
+    pthread_mutex_unlock(&w->olock);
+}
+
+/* Wait until every completion queued so far has been written. */
+static void flush_completions(worker *w)
+{
+    pthread_mutex_lock(&w->olock);
+    uint64_t target = w->pushed;
+    pthread_cond_signal(&w->ocond);
+    while (w->sent < target && !w->ostop && !atomic_load(&w->lost))
+        pthread_cond_wait(&w->sentcond, &w->olock);
     pthread_mutex_unlock(&w->olock);
 }
 
@@ -459,6 +473,8 @@ static void run_task(worker *w, task_item *it)
             goto out;
         }
     }
+    if (t->flush_before)
+        flush_completions(w);
     pydron_task_ctx ctx;
     if (pdi_ctx_init(&ctx, t->kind, t->attempt, payload, plen, in, nin, t->n_outputs) != 0) {
         fail_item(d, PYDRON_ENOMEM, pydron_error_last());
@@ -631,6 +647,9 @@ static void *sender_thread(void *arg)
         done_item *list = w->ohead;
         w->ohead = w->otail = NULL;
         int stop = w->ostop;
+        uint64_t batch = 0;
+        for (done_item *d = list; d; d = d->next)
+            batch++;
         pthread_mutex_unlock(&w->olock);
         if (list) {
             if (send_completions(w, list) != 0 && !atomic_load(&w->lost)) {
@@ -639,6 +658,10 @@ static void *sender_thread(void *arg)
                 pdi_conn_close(w->drv);
             }
             last_send = pdi_now_ns();
+            pthread_mutex_lock(&w->olock);
+            w->sent += batch;
+            pthread_cond_broadcast(&w->sentcond);
+            pthread_mutex_unlock(&w->olock);
         }
         if (stop)
             break;
@@ -680,9 +703,16 @@ static void cleanup_paths(void)
         rmdir(cleanup_dir);
 }
 
+static volatile pid_t parent_pid;
+
 static void on_term(int sig)
 {
     (void)sig;
+    /* PR_SET_PDEATHSIG fires when the parent *thread* that spawned us ends
+     * (e.g. a driver thread that replaced a lost worker); only a dead
+     * parent process means the driver is gone. */
+    if (parent_pid > 1 && getppid() == parent_pid)
+        return;
     cleanup_paths(); /* unlink/rmdir are async-signal-safe */
     _exit(3);
 }
@@ -794,6 +824,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
     pthread_cond_init(&w->qcond, NULL);
     pthread_mutex_init(&w->olock, NULL);
     pthread_cond_init(&w->ocond, NULL);
+    pthread_cond_init(&w->sentcond, NULL);
     pthread_mutex_init(&w->plock, NULL);
     pthread_cond_init(&w->pcond, NULL);
 
@@ -864,6 +895,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
         if (pd)
             snprintf(cleanup_dir, sizeof cleanup_dir, "%s", pd);
         struct sigaction sa, old;
+        parent_pid = getppid();
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_term;
         if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
@@ -984,6 +1016,7 @@ stop:
         pthread_mutex_lock(&w->olock);
         w->ostop = 1;
         pthread_cond_signal(&w->ocond);
+        pthread_cond_broadcast(&w->sentcond);
         pthread_mutex_unlock(&w->olock);
         pthread_join(sender, NULL);
     }

@@ -22,6 +22,7 @@ static pydron_runtime *runtime(pydron_executor_kind ex)
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
     o.executor = ex;
     o.workers = 2;
+    o.worker_command = PYDRON_WORKER_PATH;
     pydron_runtime *rt;
     OK(pydron_runtime_new(&rt, &o));
     return rt;

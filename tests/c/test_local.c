@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -348,58 +349,43 @@ static int count_entries(const char *dir)
 
 Test(local, driver_sigkilled_workers_and_sockets_gone, .timeout = 120)
 {
+    /* the driver is a separate program (nng must not be used across fork) */
     char tmp[] = "/tmp/pydron-kill-XXXXXX";
     cr_assert(mkdtemp(tmp));
     int fd[2];
     cr_assert_eq(pipe(fd), 0);
-    pid_t drv = fork();
-    cr_assert_neq(drv, -1);
-    if (drv == 0) {
-        /* the driver: private directory under tmp, long-running tasks */
-        close(fd[0]);
-        setenv("TMPDIR", tmp, 1);
-        unsetenv("XDG_RUNTIME_DIR");
-        pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
-        pydron_graph *g;
-        if (pydron_graph_new(rt, &g) != 0)
-            _exit(2);
-        pydron_value leaves[200];
-        for (size_t i = 0; i < 200; i++) {
-            pydron_value in[2] = {u64c(g, i), u64c(g, 1)};
-            leaves[i] = ffi(g, rt, "tl_slow_sum_ctx", NULL, in, 2);
-        }
-        (void)leaves;
-        pydron_graph_start(g);
-        /* wait until the workers are up, then tell the parent their pids */
-        pid_t w[8];
-        int n = 0;
-        for (int i = 0; i < 500 && n < 2; i++) {
-            n = worker_children(getpid(), w, 8);
-            usleep(10000);
-        }
-        ssize_t wr = write(fd[1], w, sizeof(pid_t) * (size_t)n);
-        (void)wr;
-        close(fd[1]);
-        pydron_graph_run(g, -1);
-        _exit(0);
-    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    char envtmp[64];
+    snprintf(envtmp, sizeof envtmp, "TMPDIR=%s", tmp);
+    char *envp[] = {envtmp, NULL};
+    const char *argv[] = {PYDRON_WIRE_DRIVER, "--executor", "local", "--workers", "2",
+                          "--tasks", "400", "--slow", "--print-pids", NULL};
+    pid_t drv;
+    cr_assert_eq(posix_spawn(&drv, PYDRON_WIRE_DRIVER, &fa, NULL, (char *const *)argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
-    pid_t w[8];
-    ssize_t r = read(fd[0], w, sizeof w);
-    close(fd[0]);
-    int n = (int)(r / (ssize_t)sizeof(pid_t));
-    cr_assert_eq(n, 2, "driver reported %d workers", n);
+    FILE *f = fdopen(fd[0], "r");
+    char line[256] = "";
+    cr_assert(fgets(line, sizeof line, f), "the driver printed nothing");
+    int w[2] = {0, 0};
+    int n = sscanf(line, "pids %d %d", &w[0], &w[1]);
+    cr_assert_eq(n, 2, "driver said: %s", line);
     cr_assert_eq(count_entries(tmp), 1, "the private directory exists while running");
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* mid-run */
     cr_assert_eq(kill(drv, SIGKILL), 0);
     waitpid(drv, NULL, 0);
+    fclose(f);
     int gone = 0;
     for (int i = 0; i < 500 && !gone; i++) { /* 5 s */
         gone = !alive(w[0]) && !alive(w[1]);
         if (!gone)
             usleep(10000);
     }
-    cr_assert(gone, "workers %d %d still alive 5 s after the driver was killed", (int)w[0],
-              (int)w[1]);
+    cr_assert(gone, "workers %d %d still alive 5 s after the driver was killed", w[0], w[1]);
     int left = -1;
     for (int i = 0; i < 200 && left != 0; i++) { /* cleanup may trail the exit */
         left = count_entries(tmp);

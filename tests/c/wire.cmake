@@ -1,25 +1,49 @@
-# Tests of the wire layer (included from tests/c/CMakeLists.txt). test_wire.c
-# exercises internal modules (wire/, store/), so it links the static library
-# with the internal include paths, in an executable of its own.
-add_executable(pydron_wiretests ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
-target_link_libraries(pydron_wiretests PRIVATE pydron_static ${CRITERION_LIB} Threads::Threads m)
-target_include_directories(pydron_wiretests PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
-                           ${PROJECT_BINARY_DIR}/proto)
-target_compile_definitions(pydron_wiretests PRIVATE _GNU_SOURCE
-                           PYDRON_WORKER_PATH="$<TARGET_FILE:pydron-worker>")
-target_compile_options(pydron_wiretests PRIVATE ${PYDRON_WARNINGS})
-add_dependencies(pydron_wiretests pydron-worker)
-add_test(NAME c_wire COMMAND pydron_wiretests -j2)
-set_tests_properties(c_wire PROPERTIES TIMEOUT 300)
-
-# A shared object whose functions tests and benchmarks call through the
-# "pydron.ffi" runner (dlopen'ed by the workers).
+# Wire-layer test settings, included at the end of tests/c/CMakeLists.txt.
+#  - test_wire.c exercises internal modules (wire/, store/): it needs the
+#    static library and the internal include paths.
+#  - test_ffi.c / test_local.c call functions of pydron_test_ffi through the
+#    "pydron.ffi" runner and start real pydron-worker processes.
 add_library(pydron_test_ffi SHARED ${CMAKE_CURRENT_SOURCE_DIR}/ffi_testlib.c)
 target_link_libraries(pydron_test_ffi PRIVATE pydron)
 set_target_properties(pydron_test_ffi PROPERTIES C_VISIBILITY_PRESET default)
-if(TARGET pydron_ctests)
-  target_compile_definitions(pydron_ctests PRIVATE
-    PYDRON_TEST_FFI_LIB="$<TARGET_FILE:pydron_test_ffi>"
-    PYDRON_WORKER_PATH="$<TARGET_FILE:pydron-worker>")
-  add_dependencies(pydron_ctests pydron_test_ffi pydron-worker)
+
+set(PYDRON_WIRE_TEST_DEFS
+  _GNU_SOURCE
+  PYDRON_TEST_FFI_LIB="$<TARGET_FILE:pydron_test_ffi>"
+  PYDRON_WORKER_PATH="$<TARGET_FILE:pydron-worker>")
+
+if(NOT TARGET test_wire)
+  add_executable(test_wire ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
+  target_link_libraries(test_wire PRIVATE pydron_static ${CRITERION_LIB} Threads::Threads)
+  target_compile_options(test_wire PRIVATE ${PYDRON_WARNINGS})
+  add_test(NAME test_wire COMMAND test_wire)
 endif()
+target_link_libraries(test_wire PRIVATE m)
+target_include_directories(test_wire PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
+                           ${PROJECT_BINARY_DIR}/proto)
+
+foreach(t test_wire test_ffi test_local pydron_ctests)
+  if(TARGET ${t})
+    target_compile_definitions(${t} PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+    target_link_libraries(${t} PRIVATE m)
+    add_dependencies(${t} pydron_test_ffi pydron-worker)
+  endif()
+endforeach()
+foreach(t test_wire test_ffi test_local)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 600)
+  endif()
+endforeach()
+
+# A driver program for process-level tests (driver SIGKILL, netns remote).
+add_executable(pydron_wire_driver ${CMAKE_CURRENT_SOURCE_DIR}/wire_driver.c)
+target_link_libraries(pydron_wire_driver PRIVATE pydron)
+target_compile_definitions(pydron_wire_driver PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+add_dependencies(pydron_wire_driver pydron_test_ffi pydron-worker)
+foreach(t test_local pydron_ctests)
+  if(TARGET ${t})
+    target_compile_definitions(${t} PRIVATE
+      PYDRON_WIRE_DRIVER="$<TARGET_FILE:pydron_wire_driver>")
+    add_dependencies(${t} pydron_wire_driver)
+  endif()
+endforeach()
