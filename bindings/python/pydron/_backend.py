@@ -257,7 +257,13 @@ class Session:
     def nworkers(self) -> int:
         return self._rt.nworkers()
 
-    def close(self):
+    def close(self, timeout=None):
+        """Cancel pending tasks, stop the executor (workers exit), free all.
+
+        With worker processes and a timeout, tasks still running after it
+        are abandoned: the graph is not freed (that would wait for them) and
+        the workers die with this process (parent-death signal and lost
+        connection). Used at interpreter exit, e.g. after Ctrl-C."""
         if self._closed:
             return
         self._closed = True
@@ -265,11 +271,19 @@ class Session:
             self._graph.cancel()
         except _core.PydronError:
             pass
+        if timeout is not None and not self._in_process:
+            try:
+                self._graph.run(timeout)
+            except (_core.WaitTimeout, _core.Interrupted):
+                log.debug("pydron: tasks still running at exit; workers stop with the process")
+                _ABANDONED.append((self._graph, self._rt))  # freeing would wait
+                return
         self._graph.close()
         self._rt.close()
 
 
 _session: Session | None = None
+_ABANDONED: list = []  # graphs with tasks still running at exit; never freed
 _lock = threading.Lock()
 _atexit_done = False
 
@@ -301,18 +315,24 @@ def _start() -> Session:
             s = Session("threads", cfg["workers"], cfg["policy"])
         _session = s
         if not _atexit_done:
-            atexit.register(shutdown)
+            atexit.register(_at_exit)
             _atexit_done = True
         return s
 
 
-def shutdown():
+def shutdown(timeout=None):
     """Stop the current session (workers exit). The next use starts anew."""
     global _session
     with _lock:
         s, _session = _session, None
     if s is not None:
-        s.close()
+        s.close(timeout)
+
+
+def _at_exit():
+    # Do not wait minutes for running worker tasks when the program ends
+    # (e.g. Ctrl-C): after a short grace period the workers go with us.
+    shutdown(timeout=1.0)
 
 
 def current():

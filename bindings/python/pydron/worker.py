@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--tls-ca", help="PEM CA file to verify the driver (tls+tcp://)")
     p.add_argument("--peer-url", help="where peers fetch this worker's values")
     p.add_argument("--path", help="entries to add to sys.path (os.pathsep separated)")
+    p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-exit-with-parent", action="store_true",
                    help="keep running if the parent process dies")
     args, unknown = p.parse_known_args(argv)
