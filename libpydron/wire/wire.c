@@ -110,8 +110,10 @@ int pdi_nng_err(int nrv, const char *what)
         break;
     case NNG_EPEERAUTH:
     case NNG_ECRYPTO:
-        rc = PYDRON_EAUTH;
-        break;
+        return pdi_err(PYDRON_EAUTH,
+                       "%s: TLS failed (%s): is the certificate trusted (--tls-ca) and made "
+                       "for this host name?",
+                       what, nng_strerror(nrv));
     default:
         rc = PYDRON_EIO;
     }
