@@ -1,11 +1,75 @@
 """pydron: run a sequential Python program as a parallel data-flow graph.
 
-(Minimal package init from the pyext helper; the translator's decorators
-schedule/functional come with pytrans.)
+    from pydron import schedule, functional
+
+    @functional
+    def calibrate(raw, bias, ft): ...     # pure: runs as a task, anywhere
+
+    @schedule
+    def main(images): ...                 # body translated; same results as plain Python
+
+Set PYDRON_DISABLE=1 to turn both decorators into no-ops.
 """
 
+import functools
+import os
+
 __version__ = "0.1.0"
-__all__ = ["configure", "PydronError", "__version__"]
+__all__ = ["schedule", "functional", "configure", "PydronError", "TranslationError", "__version__"]
+
+from ._translate.validate import TranslationError  # noqa: E402
+
+
+def _disabled():
+    return os.environ.get("PYDRON_DISABLE", "") not in ("", "0")
+
+
+def functional(fn):
+    """Mark `fn` pure: inside a @schedule function a call becomes a task that may run
+    on any worker, in any order the data allows. Called elsewhere, it is a plain call."""
+    if _disabled():
+        return fn
+    if isinstance(fn, (staticmethod, classmethod)):
+        return type(fn)(functional(fn.__func__))
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    wrapper.__pydron_kind__ = "functional"
+    wrapper.__pydron_functional__ = fn
+    return wrapper
+
+
+def schedule(fn):
+    """Translate `fn` so that its @functional calls run in parallel while everything
+    else keeps the behaviour of the sequential program (see docs/python.md)."""
+    if _disabled():
+        return fn
+    if isinstance(fn, (staticmethod, classmethod)):
+        return type(fn)(schedule(fn.__func__))
+    from . import _runtime
+    from ._translate import RT, translate
+
+    inner, generator, codes = translate(fn)
+    _runtime._translated_codes.update(codes)
+    fn.__globals__.setdefault(RT, _runtime)
+    _runtime.raise_recursion_limit()
+    if generator:
+        # Generator bodies run eagerly (every call completes where it is made).
+        inner.__pydron_kind__ = "schedule"
+        inner.__pydron_lazy__ = inner
+        inner.__wrapped__ = fn
+        return inner
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return _runtime.run_strict(inner, args, kwargs)
+
+    wrapper.__pydron_kind__ = "schedule"
+    wrapper.__pydron_lazy__ = functools.partial(_runtime.run_lazy, inner)
+    wrapper.__pydron_translated__ = inner
+    return wrapper
 
 
 def __getattr__(name):

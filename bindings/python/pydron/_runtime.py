@@ -1,0 +1,652 @@
+"""What translated @schedule code calls (reached through the global `__pydron__`).
+
+The translated body runs on the driver thread in program order and builds the
+graph as it goes: a @functional call submits a task and returns its Future (a
+placeholder) at once; the placeholder is resolved only where Python would look at
+the value. Everything else that may observe or cause effects waits behind a
+*barrier* (all tasks submitted so far, in submission order = program order).
+
+State is per driver (module globals): the driver is one thread.
+"""
+
+import collections
+import itertools
+import logging
+import math
+import operator
+import sys
+import types
+
+log = logging.getLogger("pydron")
+
+_FunctionType = types.FunctionType
+_MethodType = types.MethodType
+_BuiltinType = types.BuiltinFunctionType
+
+# Tasks submitted and not yet known to have succeeded, oldest first: (seq, future).
+_pending = collections.deque()
+_seq = itertools.count(1)
+_last_seq = 0
+# Undo entries for container/attribute mutations done while tasks were pending:
+# (seq of the last task submitted before the mutation, undo callable).
+_undo = []
+# Containers that may hold Futures and that code other than the translated one may
+# reach (id -> container); resolved in place before unknown code runs.
+_tainted = {}
+# How many pending tasks before the driver waits for the oldest (keeps memory flat).
+WINDOW = 10000
+
+
+class _NoFuture:
+    pass
+
+
+_Future = _NoFuture  # the backend's Future class, set when the session starts
+_session = None
+# Code objects produced by the translator (nested defs and lambdas of @schedule
+# bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
+_translated_codes = set()
+
+
+def session():
+    global _session, _Future
+    if _session is None:
+        from . import _backend
+
+        _Future = _backend.Future
+        _session = _backend.session()
+    return _session
+
+
+# --------------------------------------------------------------------------
+# Resolution
+
+
+def r(v):
+    """Shallow resolve: the value a placeholder stands for."""
+    if isinstance(v, _Future):
+        return _resolve(v)
+    return v
+
+
+def _resolve(fut):
+    try:
+        val = fut.result()
+    except BaseException:
+        failed = True
+    else:
+        failed = False
+    if failed:
+        # An earlier task's failure comes first in program order.
+        barrier()
+        return fut.result()  # not pending any more: raise its own exception
+    _poll()
+    return val
+
+
+def rdeep(v, _seen=None):
+    """Resolve placeholders inside list/tuple/dict values too (lists and dicts in
+    place, so aliases see the values; tuples are rebuilt)."""
+    t = type(v)
+    if t is list:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        for i, x in enumerate(v):
+            y = rdeep(x, _seen)
+            if y is not x:
+                v[i] = y
+        return v
+    if t is dict:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        for k, x in v.items():
+            y = rdeep(x, _seen)
+            if y is not x:
+                v[k] = y
+        return v
+    if t is tuple:
+        if _seen is None:
+            _seen = set()
+        items = [rdeep(x, _seen) for x in v]
+        if any(a is not b for a, b in zip(items, v)):
+            return tuple(items)
+        return v
+    if isinstance(v, _Future):
+        return _resolve(v)
+    return v
+
+
+def _has_future(v, _seen=None):
+    t = type(v)
+    if t is list or t is tuple or t is dict:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return False
+        _seen.add(id(v))
+        return any(_has_future(x, _seen) for x in (v.values() if t is dict else v))
+    return isinstance(v, _Future)
+
+
+def _taint(container, value):
+    if _has_future(value):
+        _tainted[id(container)] = container
+
+
+# --------------------------------------------------------------------------
+# Barriers, failures, undo
+
+
+def _poll():
+    """Drop finished tasks from the front; raise the first failure once every task
+    before it has finished."""
+    while _pending:
+        fut = _pending[0][1]
+        if not fut.done():
+            return
+        if fut.exception() is not None:
+            barrier()
+        _pending.popleft()
+    _undo.clear()
+
+
+def barrier():
+    """Wait for every task submitted so far, in program order; raise the first
+    failure (after rolling back mutations made after that task was called)."""
+    while _pending:
+        seq, fut = _pending[0]
+        if fut.exception() is None:
+            _pending.popleft()
+            continue
+        while _undo and _undo[-1][0] >= seq:
+            _undo.pop()[1]()
+        _undo.clear()
+        _pending.clear()
+        fut.result()  # raises a fresh copy of the original exception
+        raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
+    _undo.clear()
+
+
+def sync():
+    """Barrier, then make every placeholder reachable by other code a value."""
+    if _pending:
+        barrier()
+    while _tainted:
+        rdeep(_tainted.popitem()[1])
+
+
+def _settle_tainted():
+    """After a failure: containers the caller may still see get the values of the
+    tasks that succeeded (those of later, abandoned tasks were undone)."""
+    def settle(v, seen):
+        t = type(v)
+        if t is list or t is dict:
+            if id(v) in seen:
+                return v
+            seen.add(id(v))
+            for k, x in (enumerate(v) if t is list else list(v.items())):
+                y = settle(x, seen)
+                if y is not x:
+                    v[k] = y
+            return v
+        if t is tuple:
+            items = tuple(settle(x, seen) for x in v)
+            return items if any(a is not b for a, b in zip(items, v)) else v
+        if isinstance(v, _Future) and v.done() and v.exception() is None:
+            return v.result()
+        return v
+    while _tainted:
+        settle(_tainted.popitem()[1], set())
+
+
+def _log(undo):
+    if _pending:
+        _undo.append((_last_seq, undo))
+
+
+def _log_snapshot(c):
+    if not _pending:
+        return
+    if type(c) is list:
+        saved = c[:]
+
+        def undo():
+            c[:] = saved
+    else:
+        saved = c.copy()
+
+        def undo():
+            c.clear()
+            c.update(saved)
+    _undo.append((_last_seq, undo))
+
+
+# --------------------------------------------------------------------------
+# Calls
+
+
+def _submit(fn, args, kwargs):
+    global _last_seq
+    fut = session().submit(fn, args, kwargs)
+    _last_seq = next(_seq)
+    _pending.append((_last_seq, fut))
+    if len(_pending) > WINDOW:
+        _pending[0][1].exception()
+        _poll()
+    return fut
+
+
+def call(f, /, *args, **kwargs):
+    """A call in the body of a @schedule function; what it does depends on the callee."""
+    f = r(f)
+    tf = type(f)
+    if tf is _FunctionType or tf is _MethodType:
+        kind = getattr(f, "__pydron_kind__", None)
+        if kind == "functional":
+            if tf is _MethodType:
+                return _submit(f.__func__.__pydron_functional__, (f.__self__,) + args, kwargs)
+            return _submit(f.__pydron_functional__, args, kwargs)
+        if kind == "schedule":
+            if tf is _MethodType:
+                return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
+            return f.__pydron_lazy__(*args, **kwargs)
+    elif tf is _BuiltinType:
+        st = type(f.__self__)
+        if st is list or st is dict:
+            op = _CONTAINER_OPS.get((st, f.__name__))
+            if op is not None:
+                return op(f.__self__, *args, **kwargs)
+    if tf is _BuiltinType or tf is type:
+        if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            args = tuple(rdeep(a) for a in args)
+            for k, v in kwargs.items():
+                kwargs[k] = rdeep(v)
+            wrap = _SAFE_WRAP.get(id(f))
+            if wrap is not None:
+                return wrap(*args, **kwargs)
+            return f(*args, **kwargs)
+    return _unknown(f, args, kwargs)
+
+
+def _unknown(f, args, kwargs):
+    # Code we know nothing about: everything before it in program order happens
+    # first, and it never sees a placeholder.
+    sync()
+    args = tuple(rdeep(a) for a in args)
+    for k, v in kwargs.items():
+        kwargs[k] = rdeep(v)
+    s = getattr(f, "__self__", None) if type(f) in (_MethodType, _BuiltinType) else None
+    if type(s) in (list, dict, tuple):
+        rdeep(s)
+    return f(*args, **kwargs)
+
+
+def ecall(f, /, *args, **kwargs):
+    """A call where parallelism is not safe (try/with bodies, nested functions,
+    lambdas, generators): runs to completion, exceptions raised right here."""
+    if _pending:
+        barrier()
+    f = r(f)
+    if type(f) in (_FunctionType, _MethodType) and getattr(f, "__pydron_kind__", None) == "schedule":
+        res = f(*args, **kwargs)  # the strict entry: waits and resolves at exit
+    else:
+        res = call(f, *args, **kwargs)
+    if _pending:
+        barrier()
+    return rdeep(res)
+
+
+def run_strict(inner, args, kwargs):
+    """Entry of a @schedule function called by code that expects plain values."""
+    try:
+        res = inner(*args, **kwargs)
+    except BaseException as e:
+        exc = e
+    else:
+        exc = None
+    if exc is not None:
+        try:
+            _exit_error(exc)
+        finally:
+            _settle_tainted()
+        raise exc
+    sync()
+    return rdeep(res)
+
+
+def run_lazy(inner, /, *args, **kwargs):
+    """Entry of a @schedule function called from another one outside try/with:
+    the return value may hold placeholders; failures still surface in order."""
+    try:
+        return inner(*args, **kwargs)
+    except BaseException as e:
+        exc = e
+    _exit_error(exc)
+    raise exc
+
+
+def _exit_error(exc):
+    # A task called before the exception was raised fails first in program order.
+    if not isinstance(exc, KeyboardInterrupt) and _pending:
+        barrier()
+
+
+# --------------------------------------------------------------------------
+# Builtins that neither look at placeholders inside containers they are not
+# given nor have effects: no barrier, arguments resolved.
+
+_PURE = [
+    abs, all, any, ascii, bin, bool, bytes, callable, chr, complex, dict, divmod,
+    enumerate, float, format, frozenset, hash, hex, id, int, isinstance, issubclass,
+    len, list, max, min, oct, ord, pow, range, repr, reversed, round, set, slice,
+    sorted, str, sum, tuple, type, zip,
+] + [v for v in vars(math).values() if type(v) is _BuiltinType]
+_PURE_IDS = {id(f) for f in _PURE}
+
+
+class _Enumerate(enumerate):
+    """enumerate over a safe iterable: iterating it runs no user code."""
+
+
+class _Zip(zip):
+    """zip over safe iterables."""
+
+
+def _wrap_enumerate(it, *a, **k):
+    return _Enumerate(it, *a, **k) if _safe_iterable(it) else enumerate(it, *a, **k)
+
+
+def _wrap_zip(*its, **k):
+    return _Zip(*its, **k) if all(map(_safe_iterable, its)) else zip(*its, **k)
+
+
+_SAFE_WRAP = {id(enumerate): _wrap_enumerate, id(zip): _wrap_zip}
+
+_SAFE_ITER = {
+    list, tuple, dict, set, frozenset, str, bytes, bytearray, range,
+    type({}.keys()), type({}.values()), type({}.items()),
+    type(iter([])), type(reversed([])), type(iter(())), type(iter(range(1))),
+    _Enumerate, _Zip,
+}
+_SCALARS = {int, float, complex, bool, str, bytes, type(None), type(Ellipsis), slice}
+
+
+def _safe_iterable(v):
+    t = type(v)
+    return t in _SAFE_ITER or (t.__name__ == "ndarray" and t.__module__ == "numpy")
+
+
+def _plain(v):
+    """May a pure builtin be given `v` without running unknown code?"""
+    t = type(v)
+    if t in _SCALARS or t in _SAFE_ITER or isinstance(v, _Future):
+        return True
+    if t is _FunctionType:
+        return v.__code__ in _translated_codes
+    return t.__module__ == "numpy"
+
+
+# --------------------------------------------------------------------------
+# Iteration
+
+
+def it(v):
+    """An iterable about to be iterated (for, unpacking, comprehension, *args)."""
+    v = r(v)
+    if _safe_iterable(v):
+        return v
+    return _guarded(iter(_sync_then(v)))
+
+
+def _sync_then(v):
+    sync()
+    return v
+
+
+def _guarded(iterator):
+    # Each step may run user code (a generator, __next__): barrier before it.
+    while True:
+        if _pending or _tainted:
+            sync()
+        try:
+            v = next(iterator)
+        except StopIteration:
+            return
+        yield v
+
+
+# --------------------------------------------------------------------------
+# Stores into containers and objects
+
+
+def setitem(obj, key, value):
+    obj = r(obj)
+    key = rdeep(key)
+    t = type(obj)
+    if t is list:
+        if _pending:
+            if type(key) is slice:
+                _log_snapshot(obj)
+            else:
+                old = obj[key]
+
+                def undo():
+                    obj[key] = old
+                _log(undo)
+        obj[key] = value
+        _taint(obj, value)
+    elif t is dict:
+        if _pending:
+            if key in obj:
+                old = obj[key]
+
+                def undo():
+                    obj[key] = old
+            else:
+                def undo():
+                    del obj[key]
+            _log(undo)
+        obj[key] = value
+        _taint(obj, value)
+    else:
+        sync()
+        obj[key] = rdeep(value)
+
+
+def delitem(obj, key):
+    obj = r(obj)
+    key = rdeep(key)
+    t = type(obj)
+    if t is list or t is dict:
+        _log_snapshot(obj)
+        del obj[key]
+    else:
+        sync()
+        del obj[key]
+
+
+def setattr_(obj, name, value):
+    obj = r(obj)
+    value = rdeep(value)
+    if _pending:
+        try:
+            old = getattr(obj, name)
+        except AttributeError:
+            def undo():
+                delattr(obj, name)
+        else:
+            def undo():
+                setattr(obj, name, old)
+        _log(undo)
+    setattr(obj, name, value)
+
+
+def delattr_(obj, name):
+    obj = r(obj)
+    sync()
+    delattr(obj, name)
+
+
+_AUG = {
+    "+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": operator.itruediv,
+    "//": operator.ifloordiv, "%": operator.imod, "**": operator.ipow,
+    "<<": operator.ilshift, ">>": operator.irshift, "&": operator.iand,
+    "|": operator.ior, "^": operator.ixor, "@": operator.imatmul,
+}
+
+
+def aug(op, a, b):
+    """`a op= b`; returns the new value to bind."""
+    a = r(a)
+    if op == "+" and type(a) is list:
+        b = r(b)
+        if type(b) in (list, tuple):
+            _list_extend(a, b)
+            return a
+    b = rdeep(b) if op == "%" else r(b)
+    return _AUG[op](a, b)
+
+
+# --------------------------------------------------------------------------
+# list and dict methods that accept placeholders without looking at them
+
+
+def _list_append(lst, v, /):
+    if _pending:
+        _log(lst.pop)
+    lst.append(v)
+    _taint(lst, v)
+
+
+def _list_extend(lst, iterable, /):
+    iterable = r(iterable)
+    if not _safe_iterable(iterable):
+        return _unknown(lst.extend, (iterable,), {})
+    if _pending:
+        n = len(lst)
+
+        def undo():
+            del lst[n:]
+        _log(undo)
+    lst.extend(iterable)
+    if type(iterable) in (list, tuple) or type(iterable) is type({}.values()):
+        _taint(lst, list(iterable))
+
+
+def _list_insert(lst, i, v, /):
+    _log_snapshot(lst)
+    lst.insert(r(i), v)
+    _taint(lst, v)
+
+
+def _list_pop(lst, *i):
+    _log_snapshot(lst) if i else _log(lambda v=lst[-1] if lst else None: lst.append(v))
+    return lst.pop(*map(r, i))
+
+
+def _list_clear(lst, /):
+    _log_snapshot(lst)
+    lst.clear()
+
+
+def _list_reverse(lst, /):
+    _log(lst.reverse)
+    lst.reverse()
+
+
+def _list_copy(lst, /):
+    c = lst.copy()
+    if id(lst) in _tainted:
+        _tainted[id(c)] = c
+    return c
+
+
+def _dict_setitem(d, k, v, /):
+    setitem(d, k, v)
+
+
+def _dict_update(d, *other, **kw):
+    other = tuple(r(o) for o in other)
+    if other and type(other[0]) is not dict:
+        if not (type(other[0]) in (list, tuple) and all(type(p) is tuple for p in other[0])):
+            return _unknown(d.update, other, kw)
+        other = ({rdeep(k): v for k, v in other[0]},)
+    other = tuple({rdeep(k): v for k, v in o.items()} for o in other)
+    _log_snapshot(d)
+    d.update(*other, **kw)
+    for o in other:
+        _taint(d, list(o.values()))
+    _taint(d, list(kw.values()))
+
+
+def _dict_setdefault(d, k, v=None, /):
+    k = rdeep(k)
+    if k not in d:
+        if _pending:
+            _log(lambda: d.pop(k, None))
+        _taint(d, v)
+    return d.setdefault(k, v)
+
+
+def _dict_pop(d, k, *default):
+    k = rdeep(k)
+    _log_snapshot(d)
+    return d.pop(k, *default)
+
+
+def _dict_popitem(d, /):
+    _log_snapshot(d)
+    return d.popitem()
+
+
+def _dict_clear(d, /):
+    _log_snapshot(d)
+    d.clear()
+
+
+def _dict_get(d, k, default=None, /):
+    return d.get(rdeep(k), default)
+
+
+def _dict_copy(d, /):
+    c = d.copy()
+    if id(d) in _tainted:
+        _tainted[id(c)] = c
+    return c
+
+
+_CONTAINER_OPS = {
+    (list, "append"): _list_append,
+    (list, "extend"): _list_extend,
+    (list, "insert"): _list_insert,
+    (list, "pop"): _list_pop,
+    (list, "clear"): _list_clear,
+    (list, "reverse"): _list_reverse,
+    (list, "copy"): _list_copy,
+    (dict, "__setitem__"): _dict_setitem,
+    (dict, "update"): _dict_update,
+    (dict, "setdefault"): _dict_setdefault,
+    (dict, "pop"): _dict_pop,
+    (dict, "popitem"): _dict_popitem,
+    (dict, "clear"): _dict_clear,
+    (dict, "get"): _dict_get,
+    (dict, "copy"): _dict_copy,
+    (dict, "keys"): dict.keys,
+    (dict, "values"): dict.values,
+    (dict, "items"): dict.items,
+}
+
+
+slice_ = slice
+
+
+def raise_recursion_limit():
+    # Each @schedule level adds a frame for the runtime's dispatch.
+    if sys.getrecursionlimit() < 3000:
+        sys.setrecursionlimit(3000)

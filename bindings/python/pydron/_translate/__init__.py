@@ -1,0 +1,118 @@
+"""Translate a @schedule function: source -> AST -> passes -> a new function.
+
+The passes, in order (each one job, each its own module and tests):
+  validate  reject async constructs, before anything runs
+  mangle    private names of methods (the new def is compiled outside its class)
+  targets   stores into items/attributes, unpacking, augmented assignment, del
+  barriers  barriers before try/with/import/class; resolve global/nonlocal stores
+  resolve   resolve placeholders where Python looks at a value
+  calls     every call dispatched by the runtime (eager inside try/with/nested defs)
+"""
+
+import ast
+import inspect
+import textwrap
+import types
+
+from .barriers import insert_barriers
+from .calls import dispatch_calls
+from .mangle import mangle
+from .resolve import insert_resolution
+from .targets import lower_targets
+from .util import RT
+from .validate import TranslationError, validate
+
+__all__ = ["translate", "translate_source", "TranslationError", "RT"]
+
+_INNER = "__pydron_inner__"
+_OUTER = "__pydron_outer__"
+
+
+def _parse(fn):
+    filename = fn.__code__.co_filename
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError) as e:
+        raise TranslationError(
+            f"{filename}:{fn.__code__.co_firstlineno}: @schedule needs the source of "
+            f"'{fn.__qualname__}' and it is not available ({e})") from None
+    tree = ast.parse(textwrap.dedent(src))
+    ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
+    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise TranslationError(
+            f"{filename}:{fn.__code__.co_firstlineno}: @schedule applies to a 'def' "
+            f"statement, not to '{fn.__name__}'")
+    return tree
+
+
+def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
+    """Run the passes over a FunctionDef node; returns the new node. (Also used by tests.)"""
+    validate(fdef, filename, fdef.name)
+    mangle(fdef, qualname)
+    fdef = lower_targets(fdef)
+    fdef = insert_barriers(fdef)
+    fdef = insert_resolution(fdef, generator)
+    fdef = dispatch_calls(fdef, generator)
+    return fdef
+
+
+def _code_objects(code):
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            yield c
+            yield from _code_objects(c)
+
+
+def translate(fn):
+    """Returns (new function, is_generator, set of nested code objects)."""
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"@schedule expects a function, got {type(fn).__name__}")
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        raise TranslationError(
+            f"{code.co_filename}:{code.co_firstlineno}: @schedule function '{fn.__name__}' "
+            "is 'async def', which pydron cannot translate")
+    generator = bool(code.co_flags & inspect.CO_GENERATOR)
+    tree = _parse(fn)
+    fdef = tree.body[0]
+    validate(fdef, code.co_filename, fn.__name__)
+    # The original function already holds its defaults and annotations.
+    fdef.decorator_list = []
+    fdef.returns = None
+    a = fdef.args
+    a.defaults = []
+    a.kw_defaults = [None] * len(a.kwonlyargs)
+    for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if arg is not None:
+            arg.annotation = None
+    fdef.name = _INNER
+    fdef = translate_source(fdef, fn.__qualname__, code.co_filename, generator)
+
+    # Compile the def nested in a function that binds the same free variables, so
+    # that they stay free variables and take the original closure cells.
+    outer_body = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(value=None))
+                  for v in code.co_freevars]
+    outer_body.append(fdef)
+    outer = ast.FunctionDef(name=_OUTER, args=ast.arguments(posonlyargs=[], args=[], vararg=None,
+                            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+                            body=outer_body, decorator_list=[], returns=None, type_comment=None)
+    module = ast.Module(body=[outer], type_ignores=[])
+    ast.fix_missing_locations(module)
+    try:
+        compiled = compile(module, code.co_filename, "exec")
+    except SyntaxError as e:  # a pass produced something Python rejects: our bug
+        raise TranslationError(f"{code.co_filename}:{e.lineno}: pydron failed to translate "
+                               f"'{fn.__qualname__}': {e.msg}") from e
+    outer_code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
+    inner = next(c for c in outer_code.co_consts if isinstance(c, types.CodeType) and c.co_name == _INNER)
+    inner = inner.replace(co_name=code.co_name, co_qualname=fn.__qualname__)
+    cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    closure = tuple(cells[v] for v in inner.co_freevars) or None
+    new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__ = fn.__qualname__
+    new.__module__ = fn.__module__
+    new.__doc__ = fn.__doc__
+    new.__annotations__ = fn.__annotations__
+    new.__dict__.update(fn.__dict__)
+    return new, generator, set(_code_objects(inner))

@@ -1,0 +1,61 @@
+"""Pass: barriers at the statements whose meaning depends on what ran before.
+
+- before `try` and `with`: a task called earlier must fail *outside* the handler,
+  as it would sequentially; inside, calls run eagerly (see the calls pass);
+- before `import` and `class`: they run code pydron does not see;
+- a value bound to a `global`/`nonlocal` name is resolved: other code may read it."""
+
+import ast
+
+from .util import rt, stmt
+
+
+class Barriers(ast.NodeTransformer):
+    def __init__(self):
+        self.outer = []  # names declared global/nonlocal in the current function
+
+    def _function(self, node):
+        declared = set()
+        for n in ast.walk(node):
+            if isinstance(n, (ast.Global, ast.Nonlocal)):
+                declared.update(n.names)
+        self.outer.append(declared)
+        self.generic_visit(node)
+        self.outer.pop()
+        return node
+
+    visit_FunctionDef = _function
+
+    def _before(self, node, helper):
+        self.generic_visit(node)
+        return [stmt(rt(helper)), node]
+
+    def visit_Try(self, node):
+        return self._before(node, "barrier")
+
+    visit_TryStar = visit_Try
+
+    def visit_With(self, node):
+        return self._before(node, "barrier")
+
+    def visit_Import(self, node):
+        return self._before(node, "sync")
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ClassDef(self, node):
+        self.outer.append(set())
+        self.generic_visit(node)
+        self.outer.pop()
+        return [stmt(rt("sync")), node]
+
+    def visit_Assign(self, node):
+        self.generic_visit(node)
+        declared = self.outer[-1] if self.outer else set()
+        if any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
+            node.value = rt("rdeep", node.value)
+        return node
+
+
+def insert_barriers(tree):
+    return Barriers().visit(tree)

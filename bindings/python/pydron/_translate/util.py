@@ -1,0 +1,42 @@
+"""Small AST helpers shared by the passes."""
+
+import ast
+
+RT = "__pydron__"  # the one global name translated code uses to reach pydron._runtime
+
+
+def rt(name, *args):
+    """`__pydron__.name(*args)` as an expression node."""
+    return ast.Call(
+        func=ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=name, ctx=ast.Load()),
+        args=list(args),
+        keywords=[],
+    )
+
+
+def is_rt(node):
+    """Is `node` a call of a runtime helper inserted by a pass?"""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == RT
+    )
+
+
+def stmt(expr):
+    return ast.Expr(value=expr)
+
+
+class Temps:
+    """Fresh local names for values a pass must evaluate once."""
+
+    def __init__(self):
+        self.n = 0
+
+    def new(self):
+        self.n += 1
+        return f"_pd_t{self.n}"
+
+
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)

@@ -1,0 +1,117 @@
+"""Differential suite: every program in programs/ runs as a script once with the
+decorators as no-ops (PYDRON_DISABLE=1, the oracle) and once per executor; stdout,
+the last line of stderr (exception type and message) and the exit status must match.
+
+All subprocesses are started from one pool the first time a test needs a result,
+so the suite keeps both cores busy."""
+
+import concurrent.futures
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import pydron
+
+HERE = pathlib.Path(__file__).parent
+PROGRAMS = sorted((HERE / "programs").glob("*.py"))
+EXECUTORS = ["inline", "threads", "local"]
+PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
+TIMEOUT = 120
+
+
+def _env(mode):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PKG_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYDRON_DISABLE", None)
+    if mode == "oracle":
+        env["PYDRON_DISABLE"] = "1"
+    else:
+        env["PYDRON_EXECUTOR"] = mode
+        env.setdefault("PYDRON_WORKERS", "2")
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def _run(path, mode):
+    try:
+        p = subprocess.run([sys.executable, str(path)], env=_env(mode), cwd=str(path.parent),
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        return ("<timeout>", f"timeout after {TIMEOUT}s\n{(e.stderr or b'')[-2000:]!r}", -999)
+    return (p.stdout, p.stderr, p.returncode)
+
+
+def _directive(path, key):
+    for line in path.read_text().splitlines():
+        if line.startswith("# " + key + ":"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def _last_line(stderr):
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+_pool = None
+_jobs = {}
+_lock = threading.Lock()
+_local_probe = None
+
+
+def _local_available():
+    """The `local` executor needs worker processes; skip it (with the reason) when
+    the backend cannot start them."""
+    global _local_probe
+    if _local_probe is None:
+        code = ("import pydron\n"
+                "@pydron.functional\ndef f(x): return x + 1\n"
+                "@pydron.schedule\ndef m(): return f(1)\n"
+                "assert m() == 2\n")
+        try:
+            p = subprocess.run([sys.executable, "-c", code], env=_env("local"), capture_output=True,
+                               text=True, timeout=60)
+            _local_probe = (p.returncode == 0, _last_line(p.stderr))
+        except subprocess.TimeoutExpired:
+            _local_probe = (False, "probe timed out")
+    return _local_probe
+
+
+def _result(path, mode):
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1)
+            modes = ["oracle", "inline", "threads"] + (["local"] if _local_available()[0] else [])
+            # Interleave programs so that early tests find their results early.
+            for prog in PROGRAMS:
+                for m in modes:
+                    _jobs[(prog, m)] = _pool.submit(_run, prog, m)
+        job = _jobs.get((path, mode))
+    return job.result() if job is not None else _run(path, mode)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def test_program(program, executor):
+    if executor == "local":
+        ok, why = _local_available()
+        if not ok:
+            pytest.skip(f"local executor cannot start workers: {why}")
+    want_out, want_err, want_rc = _result(program, "oracle")
+    got_out, got_err, got_rc = _result(program, executor)
+    assert want_out or want_rc, f"oracle shows nothing to compare: {want_err[-2000:]}"
+    assert got_out == want_out, f"stdout differs; stderr:\n{got_err[-3000:]}"
+    expect = _directive(program, "differential-stderr")
+    if expect is not None:
+        # Intended divergence (e.g. unpicklable arguments fail at the call under
+        # pydron only): the last stderr line must match the given pattern.
+        assert re.search(expect, _last_line(got_err)), f"stderr:\n{got_err[-3000:]}"
+    else:
+        assert _last_line(got_err) == _last_line(want_err), f"stderr differs:\n{got_err[-3000:]}"
+    assert got_rc == want_rc, f"exit status differs; stderr:\n{got_err[-3000:]}"
