@@ -42,20 +42,21 @@ class _NoFuture:
 
 
 _Future = _NoFuture  # the backend's Future class, set when the session starts
-_session = None
+_backend = None
 # Code objects produced by the translator (nested defs and lambdas of @schedule
 # bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
 _translated_codes = set()
 
 
 def session():
-    global _session, _Future
-    if _session is None:
-        from . import _backend
+    # Not cached: pydron.configure() may replace the session between calls.
+    global _backend, _Future
+    if _backend is None:
+        from . import _backend as backend
 
-        _Future = _backend.Future
-        _session = _backend.session()
-    return _session
+        _Future = backend.Future
+        _backend = backend
+    return _backend.session()
 
 
 # --------------------------------------------------------------------------
@@ -316,8 +317,12 @@ def run_strict(inner, args, kwargs):
         finally:
             _settle_tainted()
         raise exc
-    sync()
-    return rdeep(res)
+    try:
+        sync()
+        return rdeep(res)
+    except BaseException:
+        _settle_tainted()
+        raise
 
 
 def run_lazy(inner, /, *args, **kwargs):

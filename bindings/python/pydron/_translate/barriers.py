@@ -7,7 +7,7 @@
 
 import ast
 
-from .util import rt, stmt
+from .util import SCOPES, rt, stmt
 
 
 class Barriers(ast.NodeTransformer):
@@ -16,9 +16,13 @@ class Barriers(ast.NodeTransformer):
 
     def _function(self, node):
         declared = set()
-        for n in ast.walk(node):
+        todo = list(node.body)
+        while todo:  # this function's own scope, not nested ones
+            n = todo.pop()
             if isinstance(n, (ast.Global, ast.Nonlocal)):
                 declared.update(n.names)
+            elif not isinstance(n, SCOPES):
+                todo.extend(ast.iter_child_nodes(n))
         self.outer.append(declared)
         self.generic_visit(node)
         self.outer.pop()

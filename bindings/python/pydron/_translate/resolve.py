@@ -173,9 +173,11 @@ class Resolve(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node):
-        self.generic_visit(node)
         if is_rt(node):
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
             return node
+        self.generic_visit(node)
         for kw in node.keywords:
             if kw.arg is None:
                 kw.value = r(kw.value)

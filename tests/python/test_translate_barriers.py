@@ -1,0 +1,26 @@
+from pydron._translate.barriers import insert_barriers
+from _passes import apply
+
+
+def b(src):
+    return apply(insert_barriers, src)
+
+
+def test_barrier_before_try_and_with():
+    out = b("def f():\n    x = g()\n    try:\n        h()\n    except E:\n        pass\n    with m():\n        pass\n")
+    assert "x = g()\n    __pydron__.barrier()\n    try:" in out
+    assert "__pydron__.barrier()\n    with m():" in out
+
+
+def test_sync_before_import_and_class():
+    out = b("def f():\n    import os\n    from a import b\n    class C:\n        pass\n")
+    assert "__pydron__.sync()\n    import os" in out
+    assert "__pydron__.sync()\n    from a import b" in out
+    assert "__pydron__.sync()\n\n    class C:" in out
+
+
+def test_global_and_nonlocal_stores_resolved_local_not():
+    out = b("def f():\n    global G\n    G = t()\n    x = t()\n    def g():\n        nonlocal x\n        x = t()\n")
+    assert "G = __pydron__.rdeep(t())" in out
+    assert "    x = t()" in out
+    assert "        x = __pydron__.rdeep(t())" in out

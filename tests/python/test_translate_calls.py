@@ -1,0 +1,50 @@
+from pydron._translate.calls import dispatch_calls
+from _passes import apply
+
+
+def c(src, generator=False):
+    return apply(dispatch_calls, src, generator)
+
+
+def test_calls_dispatched_lazily_at_top_level():
+    out = c("def f():\n    x = g(1, k=2)\n    h(*a, **b)\n")
+    assert "x = __pydron__.call(g, 1, k=2)" in out
+    assert "__pydron__.call(h, *a, **b)" in out
+
+
+def test_eager_inside_try_with_nested_lambda_genexp_class():
+    out = c("def f():\n"
+            "    try:\n        a()\n    except E:\n        b()\n    finally:\n        c2()\n"
+            "    with m():\n        d()\n"
+            "    def g():\n        e()\n"
+            "    l = lambda: q()\n"
+            "    s = sum((w(i) for i in z))\n"
+            "    class C:\n        v = u()\n"
+            "    after()\n")
+    for name in ["a", "b", "c2", "d", "e", "q", "w", "u"]:
+        assert f"__pydron__.ecall({name})" in out or f"__pydron__.ecall({name}, i)" in out, name
+    assert "__pydron__.call(after)" in out
+    assert "__pydron__.call(sum" in out
+    # `with m()`: the context manager expression itself is inside the with statement
+    assert "__pydron__.ecall(m)" in out
+
+
+def test_generator_function_is_eager_everywhere():
+    out = c("def f():\n    yield g()\n", True)
+    assert "__pydron__.ecall(g)" in out and ".call(" not in out
+
+
+def test_frame_sensitive_builtins_stay_direct():
+    out = c("def f():\n    super().m()\n    return locals()\n")
+    assert "super()" in out and "locals()" in out
+
+
+def test_nested_def_defaults_and_decorators_run_in_enclosing_scope():
+    out = c("def f():\n    @dec(1)\n    def g(x=h()):\n        pass\n")
+    assert "@__pydron__.call(dec, 1)" in out
+    assert "x=__pydron__.call(h)" in out
+
+
+def test_runtime_calls_not_dispatched():
+    out = c("def f():\n    __pydron__.setitem(a, k(), v)\n")
+    assert "__pydron__.setitem(a, __pydron__.call(k), v)" in out
