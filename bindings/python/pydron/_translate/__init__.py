@@ -56,6 +56,16 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     return fdef
 
 
+def _requalify(code, old, new):
+    """Qualified names as if the def had been compiled where it was written."""
+    consts = tuple(_requalify(c, old, new) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    qual = code.co_qualname
+    if qual.startswith(old):
+        qual = new + qual[len(old):]
+    return code.replace(co_qualname=qual, co_consts=consts)
+
+
 def _code_objects(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
@@ -105,7 +115,8 @@ def translate(fn):
                                f"'{fn.__qualname__}': {e.msg}") from e
     outer_code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
     inner = next(c for c in outer_code.co_consts if isinstance(c, types.CodeType) and c.co_name == _INNER)
-    inner = inner.replace(co_name=code.co_name, co_qualname=fn.__qualname__)
+    inner = _requalify(inner, f"{_OUTER}.<locals>.{_INNER}", fn.__qualname__)
+    inner = inner.replace(co_name=code.co_name)
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
     closure = tuple(cells[v] for v in inner.co_freevars) or None
     new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)

@@ -1,0 +1,27 @@
+from pydron import schedule, functional
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def add(a, b):
+    return a + b
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+@schedule
+def main():
+    try:
+        fail("root cause")
+    except ValueError as e:
+        raise RuntimeError("wrapped") from e
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+from pydron import schedule, functional
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def add(a, b):
+    return a + b
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+@schedule
+def main():
+    try:
+        fail("one")
+    except ValueError:
+        print("handling")
+        fail("two")
+
+if __name__ == "__main__":
+    main()

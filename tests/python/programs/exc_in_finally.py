@@ -1,0 +1,29 @@
+from pydron import schedule, functional
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def add(a, b):
+    return a + b
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+@schedule
+def main():
+    try:
+        x = sq(3)
+    finally:
+        print("finally")
+        y = fail("in finally")
+    return x
+
+if __name__ == "__main__":
+    main()

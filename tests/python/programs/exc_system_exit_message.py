@@ -1,0 +1,25 @@
+from pydron import schedule, functional
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def add(a, b):
+    return a + b
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+@schedule
+def main():
+    v = ident("bye")
+    raise SystemExit(v)
+
+if __name__ == "__main__":
+    main()
