@@ -16,7 +16,9 @@ import math
 import operator
 import sys
 import types
+import warnings
 
+_warn = warnings.warn
 log = logging.getLogger("pydron")
 
 _FunctionType = types.FunctionType
@@ -265,7 +267,11 @@ def call(f, /, *args, **kwargs):
                 return op(f.__self__, *args, **kwargs)
     if tf is _BuiltinType or tf is type:
         if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
-            args = tuple(rdeep(a) for a in args)
+            if id(f) in _CONSUMER_IDS:
+                # zip/enumerate over placeholders: the consumer looks at the items.
+                args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else rdeep(a) for a in args)
+            else:
+                args = tuple(rdeep(a) for a in args)
             for k, v in kwargs.items():
                 kwargs[k] = rdeep(v)
             wrap = _SAFE_WRAP.get(id(f))
@@ -285,7 +291,20 @@ def _unknown(f, args, kwargs):
     s = getattr(f, "__self__", None) if type(f) in (_MethodType, _BuiltinType) else None
     if type(s) in (list, dict, tuple):
         rdeep(s)
+    if f is _warn:
+        _warn_stacklevel(args, kwargs)
     return f(*args, **kwargs)
+
+
+def _warn_stacklevel(args, kwargs):
+    # warnings.warn blames the frame `stacklevel` up: skip the runtime's own frames.
+    n, frame = 0, sys._getframe(1)
+    while frame is not None and frame.f_globals is globals():
+        n += 1
+        frame = frame.f_back
+    if len(args) >= 3:
+        return
+    kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + n
 
 
 def ecall(f, /, *args, **kwargs):
@@ -353,6 +372,7 @@ _PURE = [
     sorted, str, sum, tuple, type, zip,
 ] + [v for v in vars(math).values() if type(v) is _BuiltinType]
 _PURE_IDS = {id(f) for f in _PURE}
+_CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all)}
 
 
 class _Enumerate(enumerate):
@@ -643,8 +663,9 @@ _CONTAINER_OPS = {
     (dict, "get"): _dict_get,
     (dict, "copy"): _dict_copy,
     (dict, "keys"): dict.keys,
-    (dict, "values"): dict.values,
-    (dict, "items"): dict.items,
+    # A view hands out the values to whoever iterates it.
+    (dict, "values"): lambda d: rdeep(d).values(),
+    (dict, "items"): lambda d: rdeep(d).items(),
 }
 
 
