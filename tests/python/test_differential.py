@@ -69,13 +69,9 @@ def _local_available():
     the backend cannot start them."""
     global _local_probe
     if _local_probe is None:
-        code = ("import pydron\n"
-                "@pydron.functional\ndef f(x): return x + 1\n"
-                "@pydron.schedule\ndef m(): return f(1)\n"
-                "assert m() == 2\n")
         try:
-            p = subprocess.run([sys.executable, "-c", code], env=_env("local"), capture_output=True,
-                               text=True, timeout=60)
+            p = subprocess.run([sys.executable, str(HERE / "programs" / "call_plain.py")],
+                               env=_env("local"), capture_output=True, text=True, timeout=60)
             _local_probe = (p.returncode == 0, _last_line(p.stderr))
         except subprocess.TimeoutExpired:
             _local_probe = (False, "probe timed out")
