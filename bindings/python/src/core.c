@@ -208,6 +208,36 @@ static void fail_from_exception(pydron_task_ctx *ctx)
     Py_XDECREF(tb);
 }
 
+/* Library threads (thread pool, worker task threads) run many tasks: give
+ * each one thread state for its lifetime instead of creating and deleting
+ * one per task as PyGILState_Ensure/Release would. Threads that already
+ * have a thread state (the driver thread under the inline executor) use
+ * PyGILState_Ensure as usual. */
+static _Thread_local PyThreadState *tls_tstate;
+
+static int gil_take(PyGILState_STATE *gs)
+{
+    if (tls_tstate) {
+        PyEval_RestoreThread(tls_tstate);
+        return 1;
+    }
+    if (PyGILState_GetThisThreadState() == NULL) {
+        PyGILState_Ensure(); /* never released: the thread state stays */
+        tls_tstate = PyThreadState_Get();
+        return 1;
+    }
+    *gs = PyGILState_Ensure();
+    return 0;
+}
+
+static void gil_drop(int persistent, PyGILState_STATE gs)
+{
+    if (persistent)
+        PyEval_SaveThread();
+    else
+        PyGILState_Release(gs);
+}
+
 static int pyrunner_run(void *self, pydron_task_ctx *ctx)
 {
     pyrunner *r = self;
@@ -215,7 +245,8 @@ static int pyrunner_run(void *self, pydron_task_ctx *ctx)
         pydron_ctx_fail(ctx, "python interpreter is shutting down");
         return PYDRON_ETASK;
     }
-    PyGILState_STATE gs = PyGILState_Ensure();
+    PyGILState_STATE gs = PyGILState_UNLOCKED;
+    int persistent = gil_take(&gs);
     int rc = PYDRON_ETASK;
     const void *data;
     size_t len;
@@ -264,7 +295,7 @@ out:
         }
         Py_DECREF(inputs);
     }
-    PyGILState_Release(gs);
+    gil_drop(persistent, gs);
     return rc;
 }
 
