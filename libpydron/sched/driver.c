@@ -242,11 +242,23 @@ void pdi_dispatch(pydron_graph *g)
     g->dispatching = 1;
     pydron_job *batch[BATCH];
     int progress = 1;
+    int any_level = 0;
     while (progress && g->nqueued) {
         progress = 0;
+        /* Fill workers evenly: none gets more than its share of what is in
+         * flight plus queued, so tasks that become ready one at a time
+         * alternate between workers instead of piling onto worker 0 (8
+         * CPU-bound tasks on 2 workers ran 8/0). A burst still fills whole
+         * batches. If the policy gives nothing to the workers below the
+         * level, a second pass allows up to in_flight. */
+        size_t total = g->nqueued + rt->nworkers - 1;
+        for (unsigned w = 0; w < rt->nworkers; w++)
+            total += atomic_load(&rt->inflight[w]);
+        size_t share = rt->nworkers ? total / rt->nworkers : 0;
+        unsigned level = any_level || share > rt->in_flight ? rt->in_flight : (unsigned)share;
         for (unsigned w = 0; w < rt->nworkers && g->nqueued; w++) {
             size_t n = 0;
-            while (n < BATCH && atomic_load(&rt->inflight[w]) < rt->in_flight && g->nqueued) {
+            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && g->nqueued) {
                 pydron_task pt;
                 if (g->pops->pick(g->pself, w, &pt) != 1)
                     break;
@@ -283,6 +295,10 @@ void pdi_dispatch(pydron_graph *g)
                     pdi_job_complete_locked(g, j, PYDRON_ETASK);
                 }
             }
+        }
+        if (!progress && !any_level && level < rt->in_flight && g->nqueued) {
+            any_level = 1;
+            progress = 1;
         }
     }
     g->dispatching = 0;

@@ -54,6 +54,8 @@ def main(argv=None) -> int:
                           runner=run_task, tls_ca_file=args.tls_ca,
                           exit_with_parent=not args.no_exit_with_parent,
                           listen_peer_url=args.peer_url)
+    except _core.ClosedError:
+        return 0  # the driver went away: the normal end of a worker
     except _core.PydronError as e:
         print(f"pydron worker: {e}", file=sys.stderr)
         return 1
