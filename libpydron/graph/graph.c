@@ -1346,14 +1346,16 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     }
     g->freeing = 1;
     pdi_graph_cancel_locked(g);
-    /* running jobs must come back before their memory goes */
+    /* running jobs must come back before their memory goes, and a
+     * pdi_dispatch running on an executor thread (from pydron_job_done) must
+     * have left: it relocks g->mu after submit() returns */
     pydron_runtime *rt = g->rt;
-    while (g->inflight) {
+    while (g->inflight || g->dispatching) {
         if (rt->xops->poll) {
             pthread_mutex_unlock(&g->mu);
             rt->xops->poll(rt->xself, 0);
             pthread_mutex_lock(&g->mu);
-            if (!g->inflight)
+            if (!g->inflight && !g->dispatching)
                 break;
         }
         struct timespec ts;
