@@ -62,6 +62,7 @@ typedef struct pworker {
     char *peer_url;
     char host[64];
     unsigned threads;    /* task threads the worker announced */
+    int need_respawn;    /* local: start a replacement (service thread) */
     char **kinds;        /* runner kind names the worker announced */
     size_t nkinds;
     atomic_uint_fast64_t last_recv_ns;
@@ -313,8 +314,14 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
     if (!stopping) {
         pydron_exec_worker_lost(p->host, wi);
         send_peer_update(p, wi, (int32_t)wi, "");
-        if (!p->remote)
-            respawn(p, wi);
+        if (!p->remote) {
+            /* from the long-lived service thread: PR_SET_PDEATHSIG follows
+             * the spawning thread, and this reader thread ends now */
+            pthread_mutex_lock(&p->lock);
+            p->w[wi].need_respawn = 1;
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
+        }
         if (nagain)
             (void)proc_submit(p, again, nagain, wi); /* reroutes: wi is gone */
         pydron_exec_wake(p->host);
@@ -738,6 +745,14 @@ static void *service_thread(void *arg)
                         (unsigned long long)((now - lr) / 1000000ull));
                 pdi_conn_close(w->c); /* its reader reports the loss */
                 atomic_store(&w->last_recv_ns, now);
+            }
+        }
+        for (unsigned i = 0; i < p->nw && !p->remote; i++) {
+            if (p->w[i].need_respawn) {
+                p->w[i].need_respawn = 0;
+                pthread_mutex_unlock(&p->lock);
+                respawn(p, i);
+                pthread_mutex_lock(&p->lock);
             }
         }
         /* reap exited children (no zombies); the connection drop reports loss */

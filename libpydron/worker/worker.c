@@ -854,6 +854,14 @@ int pydron_worker_main(const pydron_worker_options *opts)
 
     if (opts->exit_with_parent) {
         const char *pp = getenv("PYDRON_PARENT_PID");
+        /* the handler first: PR_SET_PDEATHSIG may fire as soon as it is set
+         * (when the parent *thread* that spawned us has already ended) */
+        struct sigaction sa, old;
+        parent_pid = getppid();
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_term;
+        if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+            sigaction(SIGTERM, &sa, NULL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         /* the parent may have died before prctl took effect */
         if ((pp && atoi(pp) > 0 && getppid() != (pid_t)atoi(pp)) || getppid() == 1) {
@@ -894,12 +902,6 @@ int pydron_worker_main(const pydron_worker_options *opts)
         const char *pd = getenv("PYDRON_PRIVATE_DIR");
         if (pd)
             snprintf(cleanup_dir, sizeof cleanup_dir, "%s", pd);
-        struct sigaction sa, old;
-        parent_pid = getppid();
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_term;
-        if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-            sigaction(SIGTERM, &sa, NULL);
     }
 
     /* handshake */
