@@ -1,0 +1,192 @@
+/* A custom executor that behaves like a remote one: outputs stay in the
+ * executor's own store (pydron_job_set_output_remote), the driver fetches
+ * them through fetch() + pydron_exec_fetched() from another thread, and
+ * release() is called when the core no longer needs a value. Also checks
+ * retries after PYDRON_EIO (worker lost). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "pydron.h"
+
+#define MAXV 4096
+typedef struct fake {
+    pydron_exec_host *host;
+    pthread_mutex_t mu;
+    uint64_t ids[MAXV];
+    int64_t vals[MAXV];
+    int nvals;
+    int releases;
+    int fail_first;     /* report EIO on the first attempt of every job */
+    int lost_total;
+} fake;
+
+static int f_start(void *self, pydron_exec_host *host, unsigned *nw, unsigned *inf)
+{
+    fake *f = self;
+    f->host = host;
+    *nw = 2;
+    *inf = 4;
+    return 0;
+}
+
+static int64_t lookup(fake *f, uint64_t id)
+{
+    for (int i = 0; i < f->nvals; i++)
+        if (f->ids[i] == id)
+            return f->vals[i];
+    cr_assert_fail("value %llx not in the fake store", (unsigned long long)id);
+    return 0;
+}
+
+/* runs synchronously inside submit: allowed by the contract */
+static int f_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    fake *f = self;
+    for (size_t k = 0; k < n; k++) {
+        pydron_job *j = jobs[k];
+        if ((f->fail_first == 1 && pydron_job_attempt(j) == 0) || f->fail_first == 2) {
+            f->lost_total++;
+            pydron_job_done(j, PYDRON_EIO);
+            continue;
+        }
+        int64_t sum = 1;
+        for (size_t i = 0; i < pydron_job_ninputs(j); i++) {
+            pydron_value v;
+            size_t size;
+            int32_t where;
+            const void *data;
+            size_t len;
+            cr_assert_eq(pydron_job_input(j, i, &v, &size, &where, &data, &len), 0);
+            cr_assert_eq(size, 8);
+            if (where >= 0) {
+                pthread_mutex_lock(&f->mu);
+                sum += lookup(f, v.id);
+                pthread_mutex_unlock(&f->mu);
+            } else {
+                int64_t x;
+                memcpy(&x, data, 8);
+                sum += x;
+            }
+        }
+        pydron_value out;
+        cr_assert_eq(pydron_job_output_value(j, 0, &out), 0);
+        pthread_mutex_lock(&f->mu);
+        cr_assert_lt(f->nvals, MAXV);
+        f->ids[f->nvals] = out.id;
+        f->vals[f->nvals++] = sum;
+        pthread_mutex_unlock(&f->mu);
+        cr_assert_eq(pydron_job_set_output_remote(j, 0, (int32_t)worker, 8), 0);
+        pydron_job_done(j, 0);
+    }
+    return 0;
+}
+
+typedef struct fetch_req {
+    fake *f;
+    pydron_value v;
+} fetch_req;
+
+static void *fetch_thread(void *arg)
+{
+    fetch_req *r = arg;
+    pthread_mutex_lock(&r->f->mu);
+    int64_t *x = malloc(8);
+    *x = lookup(r->f, r->v.id);
+    pthread_mutex_unlock(&r->f->mu);
+    pydron_exec_fetched(r->f->host, r->v, 0, x, 8, free, x);
+    free(r);
+    return NULL;
+}
+
+static int f_fetch(void *self, pydron_value v, unsigned worker)
+{
+    (void)worker;
+    fetch_req *r = malloc(sizeof *r);
+    r->f = self;
+    r->v = v;
+    pthread_t t;
+    pthread_create(&t, NULL, fetch_thread, r);
+    pthread_detach(t);
+    return 0;
+}
+
+static void f_release(void *self, pydron_value v, unsigned worker)
+{
+    (void)v;
+    (void)worker;
+    fake *f = self;
+    f->releases++;
+}
+
+static void f_stop(void *self) { (void)self; }
+
+static const pydron_executor_ops fake_ops = {PYDRON_EXECUTOR_OPS_VERSION, "fake-remote", f_start,
+                                             f_submit, NULL, f_fetch, f_release, f_stop, NULL};
+
+static int never(pydron_task_ctx *ctx, void *u)
+{
+    (void)ctx;
+    (void)u;
+    cr_assert_fail("bodies run in the fake executor, not here");
+    return 0;
+}
+
+static void run(int fail_first, unsigned max_retries)
+{
+    static fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.mu, NULL);
+    f.fail_first = fail_first;
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.max_retries = max_retries;
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, &o), 0);
+    cr_assert_eq(pydron_runtime_set_executor(rt, &fake_ops, &f), 0);
+    uint32_t k;
+    pydron_runtime_register_c(rt, "k", never, NULL, &k);
+    pydron_graph *g;
+    cr_assert_eq(pydron_graph_new(rt, &g), 0);
+    int64_t zero = 0;
+    pydron_value cur;
+    pydron_value_constant(g, &zero, 8, &cur);
+    for (int i = 0; i < 100; i++) {
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = k;
+        d.ninputs = 1;
+        d.inputs = &cur;
+        d.noutputs = 1;
+        pydron_value out;
+        cr_assert_eq(pydron_task_add(g, &d, NULL, &out), 0);
+        pydron_value_release(g, cur);
+        cur = out;
+    }
+    int rc = pydron_graph_wait(g, cur, 10000);
+    if (fail_first < 2) {
+        cr_assert_eq(rc, 0, "%s", pydron_error_last());
+        const void *d;
+        size_t n;
+        cr_assert_eq(pydron_value_bytes(g, cur, &d, &n), 0, "%s", pydron_error_last());
+        int64_t x;
+        memcpy(&x, d, 8);
+        cr_assert_eq(x, 100);
+        pydron_graph_stats st;
+        pydron_graph_stats_get(g, &st);
+        cr_assert_eq(st.tasks_retried, fail_first ? 100u : 0u);
+        /* intermediate remote values were released as soon as they were consumed */
+        cr_assert_eq(f.releases, 99);
+    } else {
+        cr_assert_eq(rc, PYDRON_ETASK);
+        cr_assert(strstr(pydron_error_last(), "lost its worker 2 times (max_retries=1)"), "%s",
+                  pydron_error_last());
+        cr_assert_eq(f.lost_total, 2);   /* first task: 2 attempts, then its consumers fail */
+    }
+    pydron_value_release(g, cur);
+    cr_assert_eq(pydron_graph_free(g), 0);
+    cr_assert_eq(pydron_runtime_free(rt), 0);
+    pthread_mutex_destroy(&f.mu);
+}
+
+Test(core_remote, remote_values_fetch_and_release) { run(0, 0); }
+Test(core_remote, retry_after_worker_loss) { run(1, 0); }
+Test(core_remote, give_up_after_max_retries) { run(2, 1); }
