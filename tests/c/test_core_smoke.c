@@ -323,3 +323,45 @@ Test(core_smoke, misuse)
     pydron_graph_free(g2);
     cr_assert_eq(pydron_runtime_free(rt), 0);
 }
+
+/* 100,000 tasks on the thread pool: 1,000 independent chains of 100, then
+ * every chain end is summed by one task. */
+Test(core_smoke, threads_stress_100k, .timeout = 100)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_THREADS;
+    o.policy = PYDRON_POLICY_CRITICAL_PATH;
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, &o), 0);
+    uint32_t k;
+    pydron_runtime_register_c(rt, "add_one", add_one, NULL, &k);
+    pydron_graph *g;
+    pydron_graph_new(rt, &g);
+    cr_assert_eq(pydron_graph_start(g), 0);
+    int64_t zero = 0;
+    pydron_value c;
+    pydron_value_constant(g, &zero, 8, &c);
+    static pydron_value ends[1000];
+    for (int i = 0; i < 1000; i++)
+        ends[i] = chain(g, k, c, 100);   /* runs while we keep adding */
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.ninputs = 1000;
+    d.inputs = ends;
+    d.noutputs = 1;
+    pydron_value sum;
+    cr_assert_eq(pydron_task_add(g, &d, NULL, &sum), 0);
+    for (int i = 0; i < 1000; i++)
+        pydron_value_release(g, ends[i]);
+    cr_assert_eq(pydron_graph_wait(g, sum, 90000), 0, "%s", pydron_error_last());
+    cr_assert_eq(get_i64(g, sum), 100 * 1000 + 1);
+    pydron_value_release(g, sum);
+    pydron_value_release(g, c);
+    cr_assert_eq(pydron_graph_run(g, 10000), 0);
+    pydron_graph_stats st;
+    pydron_graph_stats_get(g, &st);
+    cr_assert_eq(st.tasks_done, 100001);
+    cr_assert_eq(st.values_live, 0);
+    pydron_graph_free(g);
+    pydron_runtime_free(rt);
+}
