@@ -7,8 +7,13 @@ PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
         return;
     pydron_runtime *rt = h->rt;
     pthread_mutex_lock(&rt->mu);
-    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt)
+    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
+        /* under g->mu so that a driver about to wait cannot miss it */
+        pthread_mutex_lock(&g->mu);
+        g->events++;
         pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+    }
     pthread_mutex_unlock(&rt->mu);
 }
 

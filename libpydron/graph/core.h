@@ -52,6 +52,7 @@ typedef struct pdi_error {
     uint32_t refs;
     int code;              /* PYDRON_ETASK or PYDRON_ECANCELED */
     uint64_t task;         /* task that failed (0: an input set failed) */
+    char *who;             /* label or kind name of that task */
     char *msg;
     void *detail;
     size_t detail_len;
@@ -107,7 +108,9 @@ enum {
     TB_TICK_HEAP = 0x04,
     TB_PAY_HEAP = 0x08,
     TB_ZOMBIE = 0x10,   /* finished early; still listed as consumer of pending inputs */
-    TB_QUEUED = 0x20    /* handed to the policy (READY, PURE) */
+    TB_QUEUED = 0x20,   /* handed to the policy (READY, PURE) */
+    TB_RETAINED = 0x40  /* finished, kept while the caller holds one of its outputs;
+                           ins then holds input ids (uint64_t) */
 };
 #define PDI_NOPOS 0xffffffffu
 
@@ -251,6 +254,7 @@ struct pydron_graph {
     _Atomic int interrupt;
     int driving;           /* a thread runs the driver loop */
     unsigned waiters;      /* threads blocked on cv */
+    uint64_t events;       /* bumped on every completion/readiness change */
     uint64_t pending;      /* tasks not finished */
     uint32_t seq;
     uint32_t top_tick;
@@ -270,6 +274,10 @@ struct pydron_graph {
     int need_bl;           /* policy wants bottom levels */
     uint64_t ready_seq;
     uint64_t nqueued;      /* tasks handed to the policy not yet picked */
+    uint64_t *newready;    /* PURE tasks ready but not yet pushed to the policy:
+                              pushing at dispatch time lets the critical-path
+                              policy see the graph built meanwhile */
+    size_t nnewready, capnewready;
     uint64_t inflight;     /* jobs of this graph held by the executor */
     pydron_job *jfree;     /* job free list */
     pydron_job *jlive;     /* jobs handed out (for worker loss) */
@@ -323,6 +331,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *desc, const uin
                         uint32_t *out_tidx);
 int pdi_value_new_locked(pydron_graph *g, uint32_t *idx);
 void pdi_value_unref(pydron_graph *g, uint32_t vi);      /* internal ref */
+/* The caller's last reference to vi went (its producer may be unretained). */
+void pdi_value_release_hook(pydron_graph *g, uint32_t vi);
 void pdi_value_ref(pydron_graph *g, uint32_t vi);
 int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o);
 /* Value vi (pending) resolves: ready (err NULL) or failed; notifies consumers. */
@@ -359,6 +369,7 @@ int pdi_graph_start_locked(pydron_graph *g);
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
 double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
+void pdi_flush_ready(pydron_graph *g);
 /* ---- sched/policy.c ---- */
 int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
 

@@ -38,10 +38,24 @@ PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
                        (t->flags & PYDRON_TASK_SYNC) ? " sync" : "",
                        (t->flags & PYDRON_TASK_REFINABLE) ? " refinable" : "",
                        (t->flags & PYDRON_TASK_PURE) ? "" : "");
-        for (uint16_t k = 0; k < t->nin; k++)
-            pdi_str_printf(&s, "  v%u -> t%u [label=\"%u\"];\n", pdi_task_ins(t)[k], i, k);
-        for (uint16_t k = 0; k < t->nout; k++)
-            pdi_str_printf(&s, "  t%u -> v%u [label=\"%u\"];\n", i, pdi_task_outs(t)[k], k);
+        uint64_t tid = pdi_tid(g, i);
+        for (uint16_t k = 0; k < t->nin; k++) {
+            if (t->bits & TB_RETAINED) {
+                /* finished: inputs are ids; draw those still alive */
+                const uint64_t *ids = t->nin == 1 ? (const uint64_t *)(const void *)&t->ins : (const uint64_t *)(const void *)t->ins.p;
+                uint32_t vi;
+                if (pdi_value_get(g, ids[k], &vi))
+                    pdi_str_printf(&s, "  v%u -> t%u [label=\"%u\"];\n", vi, i, k);
+            } else {
+                pdi_str_printf(&s, "  v%u -> t%u [label=\"%u\"];\n", pdi_task_ins(t)[k], i, k);
+            }
+        }
+        for (uint16_t k = 0; k < t->nout; k++) {
+            uint32_t vi = pdi_task_outs(t)[k];
+            pdi_value *v = pdi_V(g, vi);
+            if (v->state != PDI_V_FREE && v->producer == tid)
+                pdi_str_printf(&s, "  t%u -> v%u [label=\"%u\"];\n", i, vi, k);
+        }
     }
     static const char *vs[] = {"pending", "ready", "failed", "released"};
     for (uint32_t i = 1; i <= g->vcount; i++) {

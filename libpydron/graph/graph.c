@@ -159,6 +159,7 @@ pdi_error *pdi_error_new(uint64_t task, int code, char *msg, void *detail, size_
 void pdi_error_unref(pdi_error *e)
 {
     if (e && --e->refs == 0) {
+        free(e->who);
         free(e->msg);
         free(e->detail);
         free(e);
@@ -166,7 +167,7 @@ void pdi_error_unref(pdi_error *e)
 }
 
 /* A static error for out-of-memory during failure handling. */
-static pdi_error oom_error = {1u << 30, PYDRON_ETASK, 0, (char *)"out of memory", NULL, 0};
+static pdi_error oom_error = {1u << 30, PYDRON_ETASK, 0, NULL, (char *)"out of memory", NULL, 0};
 
 static pdi_error *err_or_oom(pdi_error *e) { return e ? e : &oom_error; }
 
@@ -185,14 +186,19 @@ char *pdi_fail_message(pydron_graph *g, pdi_error *e)
         return pdi_asprintf("canceled: %s", e->msg);
     if (!e->task)
         return pdi_asprintf("input failed: %s", e->msg);
-    return pdi_asprintf("task %#llx failed: %s", (unsigned long long)e->task, e->msg);
+    return pdi_asprintf("task '%s' (id %llu) failed: %s", e->who ? e->who : "?",
+                        (unsigned long long)e->task, e->msg);
 }
 
 /* ------------------------------------------------------------------ values */
 
+static void task_free(pydron_graph *g, uint32_t ti);
+static void maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi);
+
 static void value_drop(pydron_graph *g, uint32_t vi)
 {
     pdi_value *v = pdi_V(g, vi);
+    uint64_t producer = v->producer;
     if (v->state == PYDRON_VALUE_READY) {
         if (v->vf & VF_ALIAS) {
             pdi_value_unref(g, v->u.cin[0]);
@@ -221,11 +227,95 @@ static void value_drop(pydron_graph *g, uint32_t vi)
     }
     v->state = PDI_V_FREE;
     v->vf = 0;
+    v->producer = 0;
     g->stats.values_live--;
-    if (++v->gen > PDI_GEN_MASK)
-        return;   /* retire the slot */
-    v->u.cin[0] = g->vfree;
-    g->vfree = vi;
+    if (++v->gen <= PDI_GEN_MASK) {   /* else retire the slot */
+        v->u.cin[0] = g->vfree;
+        g->vfree = vi;
+    }
+    if (producer && !g->freeing)
+        maybe_unretain(g, producer, 0);
+}
+
+/* A finished task is kept (for state queries and DOT) while the caller
+ * holds a reference to one of its outputs; free it once none is held. */
+static int holds_output(pydron_graph *g, pdi_task *t, uint64_t tid, uint32_t except_vi)
+{
+    uint32_t *outs = pdi_task_outs(t);
+    for (uint16_t i = 0; i < t->nout; i++) {
+        pdi_value *o = pdi_V(g, outs[i]);
+        if (outs[i] != except_vi && o->state != PDI_V_FREE && o->producer == tid && o->urefs)
+            return 1;
+    }
+    return 0;
+}
+
+static void maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi)
+{
+    uint32_t ti = pdi_id_idx(producer);
+    if (pdi_id_tag(producer) != g->tag || !ti || ti > g->tcount)
+        return;
+    pdi_task *t = pdi_T(g, ti);
+    if (t->gen != pdi_id_gen(producer) || !(t->bits & TB_RETAINED))
+        return;
+    if (!holds_output(g, t, producer, except_vi))
+        task_free(g, ti);
+}
+
+void pdi_value_release_hook(pydron_graph *g, uint32_t vi)
+{
+    maybe_unretain(g, pdi_V(g, vi)->producer, 0);
+}
+
+/* Called when a task has finished and released its inputs' references
+ * (ids computed before). Returns 1 if the record was kept. */
+static int task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids)
+{
+    pdi_task *t = pdi_T(g, ti);
+    if (g->freeing || !holds_output(g, t, pdi_tid(g, ti), 0))
+        return 0;
+    if (t->bits & TB_IN_HEAP) {
+        free(t->ins.p);
+        t->bits &= (uint8_t)~TB_IN_HEAP;
+    }
+    if (t->nin == 1) {
+        memcpy(&t->ins, ids, sizeof(uint64_t));
+    } else if (t->nin > 1) {
+        void *p = pdi_memdup(ids, t->nin * sizeof(uint64_t));
+        if (!p)
+            return 0;
+        t->ins.p = p;
+        t->bits |= TB_IN_HEAP;
+    }
+    t->bits |= TB_RETAINED;
+    return 1;
+}
+
+/* ids of a task's inputs, before its references go */
+static uint64_t *input_ids(pydron_graph *g, pdi_task *t, uint64_t *stack, size_t nstack)
+{
+    uint64_t *ids = t->nin <= nstack ? stack : malloc(t->nin * sizeof(uint64_t));
+    if (ids) {
+        uint32_t *ins = pdi_task_ins(t);
+        for (uint16_t i = 0; i < t->nin; i++)
+            ids[i] = pdi_vid(g, ins[i]);
+    }
+    return ids;
+}
+
+/* Release a finished task's input references and free or retain it. */
+static void task_release(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
+    uint64_t st[8];
+    uint64_t *ids = input_ids(g, t, st, 8);
+    uint32_t *ins = pdi_task_ins(t);
+    for (uint16_t i = 0; i < t->nin; i++)
+        pdi_value_unref(g, ins[i]);
+    if (!ids || !task_retain(g, ti, ids))
+        task_free(g, ti);
+    if (ids != st)
+        free(ids);
 }
 
 void pdi_value_ref(pydron_graph *g, uint32_t vi) { pdi_V(g, vi)->refs++; }
@@ -288,7 +378,10 @@ static void cons_take(pdi_value *v, cons_list *c)
 int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o)
 {
     size_t len = o->len;
-    if (len <= sizeof v->u.in) {
+    /* copy small bytes inline, unless a caller's free_fn must see its buffer
+     * live until the value is released */
+    if (len <= sizeof v->u.in &&
+        (o->is_inline || !o->free_fn || (o->free_fn == pdi_free_cb && o->free_arg == o->data))) {
         if (len)
             memcpy(v->u.in, pdi_out_data(o), len);
         v->vf |= VF_INLINE;
@@ -561,21 +654,20 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
         }
     }
     t = pdi_T(g, ti);
+    (void)ins;
     for (uint16_t i = 0; i < t->nout; i++)
         pdi_value_unref(g, pdi_task_outs(t)[i]);
-    for (uint16_t i = 0; i < t->nin; i++)
-        pdi_value_unref(g, ins[i]);
-    task_free(g, ti);
+    task_release(g, ti);
 }
 
 void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state, pydron_job *j)
 {
     pdi_task *t = pdi_T(g, ti);
     err = err_or_oom(err);
+    if (err != &oom_error && !err->who && err->task == pdi_tid(g, ti))
+        err->who = pdi_strdup(pdi_task_name(g, t));
     t->state = state;
-    if (state == PYDRON_TASK_CANCELED)
-        ;
-    else
+    if (state != PYDRON_TASK_CANCELED)
         g->stats.tasks_failed++;
     pdi_task_log(g, ti, state, j);
     task_finish_common(g, ti);
@@ -585,6 +677,8 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     t = pdi_T(g, ti);
     for (uint16_t i = 0; i < t->nout; i++)
         pdi_value_unref(g, pdi_task_outs(t)[i]);
+    uint64_t st[8];
+    uint64_t *ids = input_ids(g, t, st, 8);
     uint32_t zombie = 0;
     uint32_t *ins = pdi_task_ins(t);
     for (uint16_t i = 0; i < t->nin; i++) {
@@ -596,9 +690,11 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     if (zombie) {
         t->bits |= TB_ZOMBIE;
         t->npending = zombie;
-    } else {
-        task_free(g, ti);
+    } else if (!ids || !task_retain(g, ti, ids)) {
+        task_free(g, ti);   /* kept above if the caller holds one of its outputs */
     }
+    if (ids != st)
+        free(ids);
     pdi_error_unref(err);
 }
 
@@ -611,9 +707,7 @@ void pdi_task_refined(pydron_graph *g, uint32_t ti)
     task_finish_common(g, ti);
     for (uint16_t i = 0; i < t->nout; i++)
         pdi_value_unref(g, pdi_task_outs(t)[i]);
-    for (uint16_t i = 0; i < t->nin; i++)
-        pdi_value_unref(g, pdi_task_ins(t)[i]);
-    task_free(g, ti);
+    task_release(g, ti);
 }
 
 static void task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
@@ -657,7 +751,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     if (d->payload_len > 0xffffffffu)
         return pdi_err(PYDRON_ERANGE, "payload too large");
     if (tick_len > PYDRON_TICK_MAX_DEPTH)
-        return pdi_err(PYDRON_ERANGE, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
+        return pdi_err(PYDRON_EINVAL, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
     if (!(d->duration_hint >= 0))
         return pdi_err(PYDRON_EINVAL, "negative duration hint");
     for (size_t i = 0; i < d->ninputs; i++)
@@ -665,9 +759,11 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
             return pdi_err(PYDRON_ESTALE, "input %zu: value id %#llx is unknown or released", i,
                            (unsigned long long)d->inputs[i].id);
     if ((flags & PYDRON_TASK_SYNC) && g->last_sync_len &&
-        pdi_tick_cmp(tick, tick_len, g->last_sync_tick, g->last_sync_len) < 0)
-        return pdi_err(PYDRON_ERANGE,
-                       "SYNC task tick is smaller than that of an already started SYNC task");
+        (pdi_tick_cmp(tick, tick_len, g->last_sync_tick, g->last_sync_len) < 0 ||
+         (tick_len > g->last_sync_len &&
+          memcmp(tick, g->last_sync_tick, g->last_sync_len * sizeof(uint32_t)) == 0)))
+        return pdi_err(PYDRON_ERANGE, "SYNC task tick is before (or nested under) that of an "
+                                      "already started SYNC task");
 
     /* allocate everything first, so that failure leaves the graph untouched */
     uint32_t *hin = NULL, *hout = NULL, *htick = NULL;
@@ -950,7 +1046,7 @@ static pdi_value *get_input(pydron_graph *g, pydron_value v, uint32_t *vi, int *
         *rc = pdi_err(PYDRON_ESTATE, "value %#llx is not an input (made by pydron_value_input)",
                       (unsigned long long)v.id);
     else if (r->state != PYDRON_VALUE_PENDING)
-        *rc = pdi_err(PYDRON_EEXIST, "input value %#llx was already set", (unsigned long long)v.id);
+        *rc = pdi_err(PYDRON_ESTATE, "input value %#llx was already set", (unsigned long long)v.id);
     else
         return r;
     return NULL;
@@ -1027,6 +1123,8 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
                      (unsigned long long)v.id);
     else if (--r->urefs == 0 && r->refs == 0)
         value_drop(g, vi);
+    else if (r->urefs == 0 && r->producer)
+        maybe_unretain(g, r->producer, 0);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -1231,6 +1329,8 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
     pdi_tlog *e;
     memset(out, 0, sizeof *out);
     out->task = t;
+    if (r && (r->bits & TB_RETAINED))
+        r = NULL;   /* finished: the log has its timings */
     if (r) {
         out->kind = r->kind;
         out->state = (pydron_task_state)r->state;
@@ -1297,7 +1397,7 @@ void pdi_graph_cancel_locked(pydron_graph *g)
         if (t->bits & TB_ZOMBIE)
             continue;
         if ((t->bits & TB_QUEUED) && g->pops->remove)
-            g->pops->remove(g->pself, (pydron_task){pdi_tid(g, i)});
+            g->pops->remove(g->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
         if (t->bits & TB_QUEUED) {
             t->bits &= (uint8_t)~TB_QUEUED;
             g->nqueued--;
@@ -1418,6 +1518,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->refq);
+    free(g->newready);
     free(g->last_sync_tick);
     free(g->ksum);
     free(g->kcnt);

@@ -188,11 +188,11 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
     } else if (desc->tick_mode == PYDRON_TICK_CHILD) {
         if (desc->tick_len == 0) {
             if (tl + 1 > PYDRON_TICK_MAX_DEPTH)
-                return pdi_err(PYDRON_ERANGE, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
+                return pdi_err(PYDRON_EINVAL, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
             tick[tl++] = ++r->child;
         } else {
             if (tl + desc->tick_len > PYDRON_TICK_MAX_DEPTH)
-                return pdi_err(PYDRON_ERANGE, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
+                return pdi_err(PYDRON_EINVAL, "tick deeper than %d", PYDRON_TICK_MAX_DEPTH);
             memcpy(tick + tl, desc->tick, desc->tick_len * sizeof(uint32_t));
             tl += desc->tick_len;
             if (desc->tick[0] > r->child)
@@ -262,14 +262,25 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
             ok = pdi_task_ins(t)[k] == vi;
         for (size_t k = r->ncreated; k-- > 0 && !ok;)
             ok = r->created[k] == vi;
+        int created = 0;
+        for (size_t k = r->ncreated; k-- > 0 && !created;)
+            created = r->created[k] == vi;
         if (!ok) {
             rc = pdi_err(PYDRON_EINVAL, "output %zu: value %#llx is neither an input of the "
                                         "refined task nor made inside this refinement", i,
                          (unsigned long long)v.id);
+        } else if (r->bound[i]) {
+            rc = pdi_err(PYDRON_ESTATE, "output %zu is already bound", i);
         } else {
-            pdi_value_ref(g, vi);
-            if (r->bound[i])
-                pdi_value_unref(g, r->bound[i]);
+            /* binding takes over the callback's reference to a value made in
+             * this refinement; an input of the replaced task gets a new one */
+            pdi_value *bv = pdi_V(g, vi);
+            bv->refs++;
+            if (created && bv->urefs) {
+                bv->urefs--;
+                if (!bv->urefs && bv->producer)
+                    pdi_value_release_hook(g, vi);
+            }
             r->bound[i] = vi;
         }
     }

@@ -61,7 +61,7 @@ PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kin
 PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, pydron_c_fn fn,
                                          void *user, uint32_t *out_kind)
 {
-    if (!rt || !name || !fn)
+    if (!rt || !name || !fn || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_c: NULL argument");
     pdi_c_runner *r = malloc(sizeof *r);
     if (!r)

@@ -84,6 +84,7 @@ void pdi_heap_remove(pydron_graph *g, uint32_t ti)
 
 void pdi_wake(pydron_graph *g)
 {
+    g->events++;
     if (g->waiters)
         pthread_cond_broadcast(&g->cv);
 }
@@ -179,6 +180,17 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
         pdi_wake(g);
         return;
     }
+    /* PURE: queue for the policy; pushed at the next dispatch */
+    if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0)
+        abort();
+    g->newready[g->nnewready++] = pdi_tid(g, ti);
+    t->bits |= TB_QUEUED;
+    g->nqueued++;
+}
+
+static void push_policy(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
     uint64_t sizes_st[16];
     int32_t where_st[16];
     uint64_t *sizes = sizes_st;
@@ -211,8 +223,6 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
     }
     int budget = 256;
     st.bottom_level = g->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
-    t->bits |= TB_QUEUED;
-    g->nqueued++;
     if (g->pops->push(g->pself, &st) != 0) {
         t->bits &= (uint8_t)~TB_QUEUED;
         g->nqueued--;
@@ -230,6 +240,23 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
     }
 }
 
+void pdi_flush_ready(pydron_graph *g)
+{
+    /* in readiness order; pushing may fail a task, which never adds here */
+    for (size_t k = 0; k < g->nnewready; k++) {
+        uint32_t ti;
+        pdi_task *t = pdi_task_get(g, g->newready[k], &ti);
+        if (t && t->state == PYDRON_TASK_READY && (t->bits & TB_QUEUED))
+            push_policy(g, ti);
+    }
+    g->nnewready = 0;
+    if (g->capnewready > 65536) {
+        free(g->newready);
+        g->newready = NULL;
+        g->capnewready = 0;
+    }
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 #define BATCH 64
@@ -240,11 +267,13 @@ void pdi_dispatch(pydron_graph *g)
     if (!g->started || g->dispatching || !rt->xstarted)
         return;
     g->dispatching = 1;
+    pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int progress = 1;
     int any_level = 0;
     while (progress && g->nqueued) {
         progress = 0;
+        pdi_flush_ready(g);
         /* Fill workers evenly: none gets more than its share of what is in
          * flight plus queued, so tasks that become ready one at a time
          * alternate between workers instead of piling onto worker 0 (8
@@ -481,12 +510,16 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
         if (driver) {
             did = driver_step(g);
             if (!did) {
+                uint64_t ev = g->events;
                 pdi_dispatch(g);
                 if (rt->xops->poll && g->inflight) {
                     pthread_mutex_unlock(&g->mu);
-                    did = rt->xops->poll(rt->xself, 0) > 0;
+                    int prc = rt->xops->poll(rt->xself, 0);
                     pthread_mutex_lock(&g->mu);
+                    did = prc > 0;
                 }
+                /* do not trust poll's return value alone: did anything change? */
+                did = did || g->events != ev;
             }
         }
         if (did)
@@ -496,10 +529,18 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
                 rc = pdi_err(PYDRON_ETIMEDOUT, "timed out after %d ms", timeout_ms);
             break;
         }
-        if (driver && !g->refq_len && g->nheap) {
-            /* nothing to do until a task finishes or someone adds/sets */
+        if (driver && rt->xops->poll && g->inflight) {
+            /* the executor may need the driver thread: give it a short slice */
+            uint64_t ev = g->events;
+            pthread_mutex_unlock(&g->mu);
+            rt->xops->poll(rt->xself, 1);
+            pthread_mutex_lock(&g->mu);
+            if (g->events != ev)
+                continue;
+            wait_cv(g, deadline, 1);
+        } else {
+            wait_cv(g, deadline, driver ? 50 : 10);
         }
-        wait_cv(g, deadline, driver ? 50 : 10);
     }
     if (driver) {
         g->driving = 0;

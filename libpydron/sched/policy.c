@@ -55,7 +55,9 @@ static void fifo_destroy(void *self)
 static const pydron_policy_ops fifo_ops = {PYDRON_POLICY_OPS_VERSION, "fifo", fifo_push,
                                            fifo_pick, NULL, fifo_destroy};
 
-/* ---- critical path: max-heap on bottom level, FIFO among equals ---- */
+/* ---- critical path: max-heap on bottom level; among equals the task that
+ * became ready last goes first (depth-first: follow the chain just
+ * extended, which keeps fewer intermediate values alive) ---- */
 typedef struct cp_ent {
     double bl;
     uint64_t seq;
@@ -68,7 +70,7 @@ typedef struct cp {
 
 static int cp_before(const cp_ent *a, const cp_ent *b)
 {
-    return a->bl > b->bl || (a->bl == b->bl && a->seq < b->seq);
+    return a->bl > b->bl || (a->bl == b->bl && a->seq > b->seq);
 }
 
 static int cp_push(void *self, const pydron_sched_task *t)
