@@ -99,7 +99,8 @@ _MAIN_CLASSES = ("backend: an argument that is an instance of a class defined in
 KNOWN = {
     (name, "local"): _MAIN_CLASSES
     for name in ["class_in_script", "dataclass_values", "functional_staticmethod",
-                 "methods_schedule", "namedtuple_results", "snapshot_object_mutation"]
+                 "methods_schedule", "namedtuple_results", "snapshot_object_mutation",
+                 "dataclass_built_in_loop"]
 }
 
 

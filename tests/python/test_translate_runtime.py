@@ -184,3 +184,77 @@ def test_eager_inside_try_catches_exactly(executor):
 
     with pytest.raises(ValueError, match="outside"):
         f()
+
+
+@functional
+def apply_fn(f, x):
+    return f(x)
+
+
+def test_translated_lambda_inside_a_task_runs_plain(executor):
+    # The lambda's body is translated (it calls a @functional); run by the task it
+    # must be a plain call, not a submission from inside the task.
+    @schedule
+    def f():
+        return [apply_fn(lambda v: ident(v) * 2, i) for i in range(3)]
+
+    assert f() == [0, 2, 4]
+
+
+def test_dataclass_constructor_needs_no_barrier(monkeypatch):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Frame:
+        data: int
+        tags: list = dataclasses.field(default_factory=list)
+
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    @schedule
+    def f():
+        out = []
+        for i in range(4):
+            out.append(slow(Frame(i), 0.3))
+        return [fr.data for fr in out]
+
+    assert f() == [0, 1, 2, 3]
+    assert log.done_at_submit == [0, 0, 0, 0]
+
+
+def test_class_with_custom_init_gets_a_barrier(monkeypatch):
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    class Noisy:
+        def __init__(self, v):
+            self.v = v
+
+    @schedule
+    def f():
+        a = slow(1, 0.2)
+        n = Noisy(2)  # unknown code: waits for `a` first
+        b = slow(n.v, 0)
+        return a + b
+
+    assert f() == 3
+    assert log.done_at_submit == [0, 1]
+
+
+def test_schedule_called_from_another_thread_is_plain():
+    pydron.configure(executor="threads", workers=2)
+    out = []
+
+    @schedule
+    def g(x):
+        return ident(x) + 1
+
+    @schedule
+    def f():
+        t = threading.Thread(target=lambda: out.append(g(1)))
+        t.start()
+        t.join()
+        return g(10)
+
+    assert f() == 11 and out == [2]

@@ -10,11 +10,13 @@ State is per driver (module globals): the driver is one thread.
 """
 
 import collections
+import dataclasses
 import itertools
 import logging
 import math
 import operator
 import sys
+import threading
 import types
 import warnings
 
@@ -27,6 +29,10 @@ _BuiltinType = types.BuiltinFunctionType
 
 # Tasks submitted and not yet known to have succeeded, oldest first: (seq, future).
 _pending = collections.deque()
+# The thread running the outermost @schedule call; translated code run by any
+# other thread (or by no @schedule call) is plain Python.
+_driver = None
+_get_ident = threading.get_ident
 _seq = itertools.count(1)
 _last_seq = 0
 # Undo entries for container/attribute mutations done while tasks were pending:
@@ -62,6 +68,30 @@ def session():
 
 
 # --------------------------------------------------------------------------
+# Calls into the backend. The inline executor runs task bodies inside them, on
+# this thread: translated code reached from a task body must run as plain Python.
+
+_in_backend = False
+
+
+def _in_backend_call(fn, *args):
+    global _in_backend
+    prev, _in_backend = _in_backend, True
+    try:
+        return fn(*args)
+    finally:
+        _in_backend = prev
+
+
+def _result(fut):
+    return _in_backend_call(fut.result)
+
+
+def _exception(fut):
+    return _in_backend_call(fut.exception)
+
+
+# --------------------------------------------------------------------------
 # Resolution
 
 
@@ -74,7 +104,7 @@ def r(v):
 
 def _resolve(fut):
     try:
-        val = fut.result()
+        val = _result(fut)
     except BaseException:
         failed = True
     else:
@@ -82,7 +112,7 @@ def _resolve(fut):
     if failed:
         # An earlier task's failure comes first in program order.
         barrier()
-        return fut.result()  # not pending any more: raise its own exception
+        return _result(fut)  # not pending any more: raise its own exception
     _poll()
     return val
 
@@ -153,7 +183,7 @@ def _poll():
         fut = _pending[0][1]
         if not fut.done():
             return
-        if fut.exception() is not None:
+        if _exception(fut) is not None:
             barrier()
         _pending.popleft()
     _undo.clear()
@@ -164,14 +194,14 @@ def barrier():
     failure (after rolling back mutations made after that task was called)."""
     while _pending:
         seq, fut = _pending[0]
-        if fut.exception() is None:
+        if _exception(fut) is None:
             _pending.popleft()
             continue
         while _undo and _undo[-1][0] >= seq:
             _undo.pop()[1]()
         _undo.clear()
         _pending.clear()
-        fut.result()  # raises a fresh copy of the original exception
+        _result(fut)  # raises a fresh copy of the original exception
         raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
     _undo.clear()
 
@@ -201,8 +231,8 @@ def _settle_tainted():
         if t is tuple:
             items = tuple(settle(x, seen) for x in v)
             return items if any(a is not b for a, b in zip(items, v)) else v
-        if isinstance(v, _Future) and v.done() and v.exception() is None:
-            return v.result()
+        if isinstance(v, _Future) and v.done() and _exception(v) is None:
+            return _result(v)
         return v
     while _tainted:
         settle(_tainted.popitem()[1], set())
@@ -236,17 +266,21 @@ def _log_snapshot(c):
 
 def _submit(fn, args, kwargs):
     global _last_seq
-    fut = session().submit(fn, args, kwargs)
+    fut = _in_backend_call(session().submit, fn, args, kwargs)
     _last_seq = next(_seq)
     _pending.append((_last_seq, fut))
     if len(_pending) > WINDOW:
-        _pending[0][1].exception()
+        _exception(_pending[0][1])
         _poll()
     return fut
 
 
 def call(f, /, *args, **kwargs):
     """A call in the body of a @schedule function; what it does depends on the callee."""
+    if _driver != _get_ident() or _in_backend:
+        # Translated code run elsewhere (a closure called by a task thread, after
+        # the @schedule call returned, in a worker): plain Python.
+        return f(*args, **kwargs)
     f = r(f)
     tf = type(f)
     if tf is _FunctionType or tf is _MethodType:
@@ -278,7 +312,33 @@ def call(f, /, *args, **kwargs):
             if wrap is not None:
                 return wrap(*args, **kwargs)
             return f(*args, **kwargs)
+    if tf is type and _plain_constructor(f):
+        args = tuple(rdeep(a) for a in args)
+        for k, v in kwargs.items():
+            kwargs[k] = rdeep(v)
+        return f(*args, **kwargs)
     return _unknown(f, args, kwargs)
+
+
+_constructors = {}
+_MISSING = dataclasses.MISSING
+
+
+def _plain_constructor(cls):
+    """A dataclass whose generated __init__ only stores fields runs no user code:
+    building one in a loop needs no barrier."""
+    ok = _constructors.get(cls)
+    if ok is None:
+        init = cls.__dict__.get("__init__")
+        fields = cls.__dict__.get("__dataclass_fields__")
+        ok = (fields is not None and init is not None
+              and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+              and not hasattr(cls, "__post_init__") and cls.__new__ is object.__new__
+              and all(type(b).__name__ == "type" for b in cls.__mro__)
+              and all(f.default_factory in (list, dict, set, _MISSING) for f in fields.values())
+              and all(_constructors.get(b, True) for b in cls.__mro__[1:-1]))
+        _constructors[cls] = ok
+    return ok
 
 
 def _unknown(f, args, kwargs):
@@ -310,6 +370,8 @@ def _warn_stacklevel(args, kwargs):
 def ecall(f, /, *args, **kwargs):
     """A call where parallelism is not safe (try/with bodies, nested functions,
     lambdas, generators): runs to completion, exceptions raised right here."""
+    if _driver != _get_ident() or _in_backend:
+        return f(*args, **kwargs)
     if _pending:
         barrier()
     f = r(f)
@@ -324,6 +386,28 @@ def ecall(f, /, *args, **kwargs):
 
 def run_strict(inner, args, kwargs):
     """Entry of a @schedule function called by code that expects plain values."""
+    global _driver
+    me = _get_ident()
+    if _driver is None:
+        if _in_worker():
+            return inner(*args, **kwargs)  # inside a task: plain Python
+        _driver = me
+        try:
+            return _run_strict(inner, args, kwargs)
+        finally:
+            _driver = None
+    if _driver != me or _in_backend:
+        return inner(*args, **kwargs)  # another thread or a task body: plain Python
+    return _run_strict(inner, args, kwargs)
+
+
+def _in_worker():
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec is not None and spec.name == "pydron.worker"
+
+
+def _run_strict(inner, args, kwargs):
     try:
         res = inner(*args, **kwargs)
     except BaseException as e:
