@@ -1,0 +1,202 @@
+/*
+ * bench_core.c - cost of one task through add + schedule + complete in the
+ * C core, on the inline and on the threads executor, and memory per task.
+ *
+ * Shapes: independent tasks (each reads one shared constant) and chains
+ * (each reads its predecessor's output). Output references are released
+ * right after adding, as a frontend that does not look at them would.
+ * A baseline -- calling the same computation as a plain C function through
+ * a pointer -- is measured in the same run.
+ *
+ * Prints lines "BENCH <name> <value> <unit>".
+ * usage: bench_core [--tasks N] [--chain L] [--workers W]
+ */
+#include <pydron.h>
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc) {
+        fprintf(stderr, "bench_core: %s: %s (%s)\n", what, pydron_strerror(rc), pydron_error_last());
+        exit(1);
+    }
+}
+
+/* The work of one task: x + 1. */
+static uint64_t work(uint64_t x) { return x + 1; }
+static uint64_t (*volatile work_ptr)(uint64_t) = work;
+
+static int task_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *p;
+    size_t n;
+    uint64_t x;
+    int rc = pydron_ctx_input(ctx, 0, &p, &n);
+    if (rc || n != sizeof x)
+        return pydron_ctx_fail(ctx, "bad input"), PYDRON_ETASK;
+    memcpy(&x, p, sizeof x);
+    x = work(x);
+    return pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+typedef struct run_result {
+    double add_ns, run_ns; /* per task */
+    uint64_t heap_per_task; /* malloc'd bytes per pending task (graph alive) */
+    uint64_t kept_per_task; /* malloc'd bytes per finished task still in the graph */
+    uint64_t done;
+} run_result;
+
+static size_t heap_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* chain == 0: independent tasks; else chains of that length. */
+static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks, uint64_t chain,
+                      uint64_t *checksum)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = ex;
+    o.workers = workers;
+    pydron_runtime *rt;
+    check(pydron_runtime_new(&rt, &o), "runtime");
+    uint32_t k;
+    check(pydron_runtime_register_c(rt, "bench.inc", task_fn, NULL, &k), "kind");
+    pydron_graph *g;
+    check(pydron_graph_new(rt, &g), "graph");
+
+    uint64_t zero = 0;
+    pydron_value c, cur, out, last = PYDRON_VALUE_NONE;
+    check(pydron_value_constant(g, &zero, sizeof zero, &c), "constant");
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.flags = PYDRON_TASK_PURE;
+    d.ninputs = 1;
+    d.noutputs = 1;
+
+    malloc_trim(0);
+    size_t heap0 = heap_used();
+    uint64_t t0 = now_ns();
+    cur = c;
+    for (uint64_t i = 0; i < ntasks; i++) {
+        if (chain && i % chain == 0)
+            cur = c;
+        d.inputs = chain ? &cur : &c;
+        check(pydron_task_add(g, &d, NULL, &out), "task_add");
+        if (chain) {
+            if (cur.id != c.id)
+                check(pydron_value_release(g, cur), "release");
+            cur = out;
+            /* keep the end of the last chain to read the result */
+            if ((i + 1) % chain == 0 && i + 1 < ntasks)
+                check(pydron_value_release(g, out), "release");
+        } else if (i + 1 < ntasks) {
+            check(pydron_value_release(g, out), "release");
+        }
+    }
+    last = out;
+    uint64_t t1 = now_ns();
+    size_t heap1 = heap_used();
+    check(pydron_graph_run(g, -1), "run");
+    uint64_t t2 = now_ns();
+    size_t heap2 = heap_used();
+
+    const void *p;
+    size_t n;
+    check(pydron_value_bytes(g, last, &p, &n), "result");
+    memcpy(checksum, p, sizeof *checksum);
+    pydron_graph_stats s;
+    check(pydron_graph_stats_get(g, &s), "stats");
+
+    run_result r;
+    r.add_ns = (double)(t1 - t0) / (double)ntasks;
+    r.run_ns = (double)(t2 - t1) / (double)ntasks;
+    r.heap_per_task = heap1 > heap0 ? (heap1 - heap0) / ntasks : 0;
+    r.kept_per_task = heap2 > heap0 ? (heap2 - heap0) / ntasks : 0;
+    r.done = s.tasks_done;
+    check(pydron_value_release(g, last), "release");
+    check(pydron_value_release(g, c), "release");
+    check(pydron_graph_free(g), "graph_free");
+    check(pydron_runtime_free(rt), "runtime_free");
+    if (r.done != ntasks) {
+        fprintf(stderr, "bench_core: %llu of %llu tasks done\n", (unsigned long long)r.done,
+                (unsigned long long)ntasks);
+        exit(1);
+    }
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t ntasks = 1000000, chain = 100;
+    unsigned workers = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--tasks"))
+            ntasks = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--chain"))
+            chain = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--workers"))
+            workers = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else {
+            fprintf(stderr, "usage: bench_core [--tasks N] [--chain L] [--workers W]\n");
+            return 2;
+        }
+    }
+    if (ntasks < chain || chain < 1) {
+        fprintf(stderr, "bench_core: need --tasks >= --chain >= 1\n");
+        return 2;
+    }
+
+    /* baseline: the same work as a plain call through a pointer */
+    uint64_t x = 0, t0 = now_ns();
+    for (uint64_t i = 0; i < ntasks; i++)
+        x = work_ptr(x);
+    double base = (double)(now_ns() - t0) / (double)ntasks;
+    if (x != ntasks)
+        return 1;
+
+    uint64_t sum;
+    run_result ii = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0, &sum);
+    if (sum != 1)
+        return fprintf(stderr, "bench_core: wrong result %llu\n", (unsigned long long)sum), 1;
+    run_result ic = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+    if (sum != (ntasks % chain ? ntasks % chain : chain))
+        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    run_result ti = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, 0, &sum);
+    if (sum != 1)
+        return 1;
+    run_result tc = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain, &sum);
+    if (sum != (ntasks % chain ? ntasks % chain : chain))
+        return 1;
+
+    printf("# %llu tasks per run; chains of %llu; add = building the graph, run = "
+           "schedule + execute + complete\n",
+           (unsigned long long)ntasks, (unsigned long long)chain);
+    printf("BENCH baseline_call %.1f ns\n", base);
+    printf("BENCH core_inline_per_task %.0f ns\n", ii.add_ns + ii.run_ns);
+    printf("BENCH core_inline_add_per_task %.0f ns\n", ii.add_ns);
+    printf("BENCH core_inline_run_per_task %.0f ns\n", ii.run_ns);
+    printf("BENCH core_inline_chain_per_task %.0f ns\n", ic.add_ns + ic.run_ns);
+    printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
+    printf("BENCH core_threads_chain_per_task %.0f ns\n", tc.add_ns + tc.run_ns);
+    printf("BENCH core_bytes_per_task %llu B\n", (unsigned long long)ii.heap_per_task);
+    printf("BENCH core_bytes_per_task_chain %llu B\n", (unsigned long long)ic.heap_per_task);
+    printf("BENCH core_bytes_kept_per_done_task %llu B\n", (unsigned long long)ii.kept_per_task);
+    printf("BENCH core_inline_vs_call %.1f x\n", (ii.add_ns + ii.run_ns) / (base > 0 ? base : 1));
+    return 0;
+}

@@ -1,0 +1,413 @@
+/*
+ * jacobi.c - a C host application using libpydron as a user would.
+ *
+ * It solves A x = b by Jacobi iteration until the residual ||b - A x||inf
+ * drops below a tolerance. The number of iterations is not known in
+ * advance, so the loop is a REFINABLE task: each time its inputs are ready,
+ * its refine callback replaces it by one iteration -- several independent
+ * PURE tasks, one per block of rows, and a task that combines the blocks
+ * and computes the residual -- plus a new loop task (successor tick), or,
+ * once converged, by its input. A SYNC task per iteration prints progress
+ * (with --verbose) in program order, whatever order the blocks finish in.
+ *
+ * usage: pydron-jacobi [--executor inline|threads|local|remote] [--workers N]
+ *                      [--n N] [--blocks B] [--tol T] [--max-iter K]
+ *                      [--policy fifo|critical-path] [--verbose]
+ */
+#include <pydron.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "problem.h"
+
+/* Value layouts (native doubles, 8-byte aligned buffers):
+ *   problem: int64 n, double A[n*n], double b[n]
+ *   state:   int64 iter, double residual, double x[n]
+ *   block:   double x_new[hi - lo]            payload: int64 lo, hi */
+
+typedef struct app {
+    uint32_t k_block, k_combine, k_loop, k_report;
+    double tol;
+    int64_t max_iter;
+    int verbose;
+    int nblocks;
+} app;
+
+static int view_doubles(const void *p, size_t len, size_t want, const double **out)
+{
+    if (len != want * sizeof(double) || ((uintptr_t)p % sizeof(double)) != 0)
+        return -1;
+    *out = (const double *)p;
+    return 0;
+}
+
+/* Input i as a problem: n, A, b. */
+static int read_problem(const void *p, size_t len, int64_t *n, const double **a, const double **b)
+{
+    if (len < 8)
+        return -1;
+    memcpy(n, p, 8);
+    const double *d;
+    if (*n <= 0 || view_doubles(p, len, 1 + (size_t)(*n * *n + *n), &d))
+        return -1;
+    *a = d + 1;
+    *b = d + 1 + *n * *n;
+    return 0;
+}
+
+static int read_state(const void *p, size_t len, int64_t n, int64_t *iter, double *res,
+                      const double **x)
+{
+    const double *d;
+    if (view_doubles(p, len, 2 + (size_t)n, &d))
+        return -1;
+    memcpy(iter, p, 8);
+    *res = d[1];
+    *x = d + 2;
+    return 0;
+}
+
+/* PURE: new values of rows [lo, hi) from the previous x. */
+static int block_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *pp, *ps, *pay;
+    size_t lp, ls, lpay;
+    int64_t n, iter, lohi[2];
+    const double *a, *b, *x;
+    double res;
+    if (pydron_ctx_input(ctx, 0, &pp, &lp) || pydron_ctx_input(ctx, 1, &ps, &ls) ||
+        pydron_ctx_payload(ctx, &pay, &lpay) || lpay != sizeof lohi ||
+        read_problem(pp, lp, &n, &a, &b) || read_state(ps, ls, n, &iter, &res, &x)) {
+        pydron_ctx_fail(ctx, "jacobi block: malformed inputs");
+        return PYDRON_ETASK;
+    }
+    memcpy(lohi, pay, sizeof lohi);
+    double *out;
+    int rc = pydron_ctx_output_alloc(ctx, 0, (size_t)(lohi[1] - lohi[0]) * sizeof(double),
+                                     (void **)&out);
+    if (rc)
+        return rc;
+    for (int64_t i = lohi[0]; i < lohi[1]; i++) {
+        double s = b[i];
+        const double *row = a + i * n;
+        for (int64_t j = 0; j < n; j++)
+            if (j != i)
+                s -= row[j] * x[j];
+        out[i - lohi[0]] = s / row[i];
+    }
+    return 0;
+}
+
+/* PURE: concatenate the blocks into the next state and compute its residual. */
+static int combine_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *pp, *ps;
+    size_t lp, ls;
+    int64_t n, iter;
+    const double *a, *b, *x;
+    double res;
+    if (pydron_ctx_input(ctx, 0, &pp, &lp) || pydron_ctx_input(ctx, 1, &ps, &ls) ||
+        read_problem(pp, lp, &n, &a, &b) || read_state(ps, ls, n, &iter, &res, &x)) {
+        pydron_ctx_fail(ctx, "jacobi combine: malformed inputs");
+        return PYDRON_ETASK;
+    }
+    double *st;
+    int rc = pydron_ctx_output_alloc(ctx, 0, (2 + (size_t)n) * sizeof(double), (void **)&st);
+    if (rc)
+        return rc;
+    double *xn = st + 2;
+    size_t at = 0;
+    for (size_t i = 2; i < pydron_ctx_ninputs(ctx); i++) {
+        const void *pb;
+        size_t lb;
+        if (pydron_ctx_input(ctx, i, &pb, &lb) || lb % sizeof(double) ||
+            at + lb / sizeof(double) > (size_t)n) {
+            pydron_ctx_fail(ctx, "jacobi combine: block %zu malformed", i - 2);
+            return PYDRON_ETASK;
+        }
+        memcpy(xn + at, pb, lb);
+        at += lb / sizeof(double);
+    }
+    if (at != (size_t)n) {
+        pydron_ctx_fail(ctx, "jacobi combine: blocks cover %zu of %lld rows", at, (long long)n);
+        return PYDRON_ETASK;
+    }
+    double r = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double s = b[i];
+        for (int64_t j = 0; j < n; j++)
+            s -= a[i * n + j] * xn[j];
+        if (fabs(s) > r)
+            r = fabs(s);
+    }
+    int64_t next = iter + 1;
+    memcpy(st, &next, 8);
+    st[1] = r;
+    return 0;
+}
+
+/* SYNC: progress line, printed on the driver in iteration order. */
+static int report_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *p;
+    size_t len;
+    int64_t iter;
+    double r;
+    if (pydron_ctx_input(ctx, 0, &p, &len) || len < 16) {
+        pydron_ctx_fail(ctx, "report: malformed state");
+        return PYDRON_ETASK;
+    }
+    memcpy(&iter, p, 8);
+    memcpy(&r, (const char *)p + 8, 8);
+    printf("iteration %lld: residual %.6e\n", (long long)iter, r);
+    return 0;
+}
+
+static int add(pydron_refine *r, uint32_t kind, unsigned flags, const pydron_value *in, size_t nin,
+               size_t nout, pydron_value *out, const void *payload, size_t plen, uint32_t tick,
+               int tick_mode)
+{
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = kind;
+    d.flags = flags;
+    d.ninputs = nin;
+    d.inputs = in;
+    d.noutputs = nout;
+    d.payload = payload;
+    d.payload_len = plen;
+    if (tick_mode == PYDRON_TICK_CHILD) {
+        d.tick = &tick;
+        d.tick_len = 1;
+    }
+    d.tick_mode = tick_mode;
+    return pydron_refine_add_task(r, &d, NULL, out);
+}
+
+/* The loop: inputs (problem, state). Converged or out of iterations: the
+ * loop's result is the state. Otherwise one iteration and a new loop. */
+static int loop_refine(pydron_refine *r, void *user)
+{
+    app *A = (app *)user;
+    const void *pp, *ps;
+    size_t lp, ls;
+    int64_t n, iter;
+    const double *a, *b, *x;
+    double res;
+    if (pydron_refine_input(r, 0, &pp, &lp) || pydron_refine_input(r, 1, &ps, &ls) ||
+        read_problem(pp, lp, &n, &a, &b) || read_state(ps, ls, n, &iter, &res, &x)) {
+        pydron_refine_fail(r, "jacobi loop: malformed inputs");
+        return PYDRON_ETASK;
+    }
+    pydron_value problem, state;
+    pydron_refine_input_value(r, 0, &problem);
+    pydron_refine_input_value(r, 1, &state);
+    if (res < A->tol || iter >= A->max_iter)
+        return pydron_refine_bind_output(r, 0, state);
+
+    pydron_graph *g = pydron_refine_graph(r);
+    int nb = A->nblocks < n ? A->nblocks : (int)n;
+    pydron_value in[2 + 256], blocks[256];
+    in[0] = problem;
+    in[1] = state;
+    int rc = 0;
+    for (int k = 0; k < nb && !rc; k++) {
+        int64_t lohi[2] = {n * k / nb, n * (k + 1) / nb};
+        rc = add(r, A->k_block, PYDRON_TASK_PURE, in, 2, 1, &blocks[k], lohi, sizeof lohi,
+                 (uint32_t)k + 1, PYDRON_TICK_CHILD);
+        in[2 + k] = blocks[k];
+    }
+    pydron_value next, loop_out;
+    if (!rc)
+        rc = add(r, A->k_combine, PYDRON_TASK_PURE, in, 2 + (size_t)nb, 1, &next, NULL, 0,
+                 (uint32_t)nb + 1, PYDRON_TICK_CHILD);
+    if (!rc && A->verbose)
+        rc = add(r, A->k_report, PYDRON_TASK_SYNC, &next, 1, 0, NULL, NULL, 0, (uint32_t)nb + 2,
+                 PYDRON_TICK_CHILD);
+    pydron_value lin[2] = {problem, next};
+    if (!rc)
+        rc = add(r, A->k_loop, PYDRON_TASK_REFINABLE, lin, 2, 1, &loop_out, NULL, 0, 0,
+                 PYDRON_TICK_SUCCESSOR);
+    if (rc)
+        return rc;
+    /* references we do not bind go back (their consumers hold their own) */
+    for (int k = 0; k < nb; k++)
+        pydron_value_release(g, blocks[k]);
+    pydron_value_release(g, next);
+    return pydron_refine_bind_output(r, 0, loop_out);
+}
+
+static int die(const char *what, int rc)
+{
+    fprintf(stderr, "pydron-jacobi: %s: %s (%s)\n", what, pydron_strerror(rc), pydron_error_last());
+    return 2;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pydron-jacobi [--executor inline|threads|local|remote] [--workers N]\n"
+                    "                     [--n N] [--blocks B] [--tol T] [--max-iter K]\n"
+                    "                     [--policy fifo|critical-path] [--verbose]\n");
+}
+
+int main(int argc, char **argv)
+{
+    pydron_runtime_options opts = PYDRON_RUNTIME_OPTIONS_INIT;
+    opts.executor = PYDRON_EXECUTOR_THREADS;
+    app A = {0, 0, 0, 0, 1e-10, 10000, 0, 4};
+    int64_t n = 64;
+    const char *exname = "threads";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--verbose")) {
+            A.verbose = 1;
+            continue;
+        }
+        if (!val) {
+            usage();
+            return 2;
+        }
+        i++;
+        if (!strcmp(arg, "--executor")) {
+            exname = val;
+            if (!strcmp(val, "inline"))
+                opts.executor = PYDRON_EXECUTOR_INLINE;
+            else if (!strcmp(val, "threads"))
+                opts.executor = PYDRON_EXECUTOR_THREADS;
+            else if (!strcmp(val, "local"))
+                opts.executor = PYDRON_EXECUTOR_LOCAL;
+            else if (!strcmp(val, "remote"))
+                opts.executor = PYDRON_EXECUTOR_REMOTE;
+            else {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(arg, "--policy")) {
+            if (!strcmp(val, "fifo"))
+                opts.policy = PYDRON_POLICY_FIFO;
+            else if (!strcmp(val, "critical-path"))
+                opts.policy = PYDRON_POLICY_CRITICAL_PATH;
+            else {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(arg, "--workers")) {
+            opts.workers = (unsigned)strtoul(val, NULL, 10);
+        } else if (!strcmp(arg, "--n")) {
+            n = strtoll(val, NULL, 10);
+        } else if (!strcmp(arg, "--blocks")) {
+            A.nblocks = atoi(val);
+        } else if (!strcmp(arg, "--tol")) {
+            A.tol = strtod(val, NULL);
+        } else if (!strcmp(arg, "--max-iter")) {
+            A.max_iter = strtoll(val, NULL, 10);
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (n < 1 || n > 4096 || A.nblocks < 1 || A.nblocks > 256 || !(A.tol > 0)) {
+        fprintf(stderr, "pydron-jacobi: need 1 <= n <= 4096, 1 <= blocks <= 256, tol > 0\n");
+        return 2;
+    }
+    /* remote workers need a shared secret; take it from the environment */
+    opts.secret = getenv("PYDRON_SECRET");
+    opts.listen_url = getenv("PYDRON_LISTEN_URL");
+
+    pydron_runtime *rt = NULL;
+    int rc = pydron_runtime_new(&rt, &opts);
+    if (rc)
+        return die("creating the runtime", rc);
+    if ((rc = pydron_runtime_register_c(rt, "jacobi.block", block_fn, NULL, &A.k_block)) ||
+        (rc = pydron_runtime_register_c(rt, "jacobi.combine", combine_fn, NULL, &A.k_combine)) ||
+        (rc = pydron_runtime_register_c(rt, "jacobi.report", report_fn, NULL, &A.k_report)))
+        return die("registering kinds", rc);
+    pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
+    kd.name = "jacobi.loop";
+    kd.refine = loop_refine;
+    kd.refine_user = &A;
+    if ((rc = pydron_runtime_register_kind(rt, &kd, &A.k_loop)))
+        return die("registering the loop kind", rc);
+
+    pydron_graph *g = NULL;
+    if ((rc = pydron_graph_new(rt, &g)))
+        return die("creating the graph", rc);
+
+    /* problem and initial state (x = 0) as constants */
+    size_t plen = (1 + (size_t)(n * n + n)) * sizeof(double);
+    double *prob = calloc(1, plen), *st = calloc(2 + (size_t)n, sizeof(double));
+    if (!prob || !st) {
+        fprintf(stderr, "pydron-jacobi: out of memory\n");
+        return 2;
+    }
+    memcpy(prob, &n, 8);
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < n; j++)
+            prob[1 + i * n + j] = problem_a((int)n, (int)i, (int)j);
+        prob[1 + n * n + i] = problem_b((int)i);
+    }
+    int64_t zero = 0;
+    memcpy(st, &zero, 8);
+    st[1] = INFINITY;
+    pydron_value in[2], out;
+    if ((rc = pydron_value_constant_take(g, prob, plen, free, prob, &in[0])) ||
+        (rc = pydron_value_constant_take(g, st, (2 + (size_t)n) * sizeof(double), free, st,
+                                         &in[1])))
+        return die("adding constants", rc);
+
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = A.k_loop;
+    d.flags = PYDRON_TASK_REFINABLE;
+    d.ninputs = 2;
+    d.inputs = in;
+    d.noutputs = 1;
+    d.label = "jacobi loop";
+    uint32_t tick[2] = {1, 1}; /* statement 1, first check of its loop */
+    d.tick = tick;
+    d.tick_len = 2;
+    if ((rc = pydron_task_add(g, &d, NULL, &out)))
+        return die("adding the loop", rc);
+    pydron_value_release(g, in[0]);
+    pydron_value_release(g, in[1]);
+    pydron_graph_close(g);
+
+    printf("jacobi: n=%lld blocks=%d tol=%g\n", (long long)n, A.nblocks, A.tol);
+    if ((rc = pydron_graph_wait(g, out, -1)))
+        return die("running", rc);
+    const void *p;
+    size_t len;
+    int64_t iter;
+    double res;
+    const double *x;
+    if ((rc = pydron_value_bytes(g, out, &p, &len)))
+        return die("reading the result", rc);
+    if (read_state(p, len, n, &iter, &res, &x)) {
+        fprintf(stderr, "pydron-jacobi: malformed result\n");
+        return 2;
+    }
+    int ok = res < A.tol;
+    printf("converged: %s\n", ok ? "yes" : "no");
+    printf("iterations: %lld\n", (long long)iter);
+    printf("residual: %.3e\n", res);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        printf("x[%lld] = %.12f\n", (long long)i, x[i]);
+        sum += x[i];
+    }
+    printf("sum(x) = %.12f\n", sum);
+    pydron_graph_stats s;
+    if (pydron_graph_stats_get(g, &s) == 0)
+        fprintf(stderr, "pydron-jacobi: %llu tasks (%llu refined) on the %s executor\n",
+                (unsigned long long)s.tasks_added, (unsigned long long)s.tasks_refined, exname);
+    pydron_value_release(g, out);
+    pydron_graph_free(g);
+    pydron_runtime_free(rt);
+    return ok ? 0 : 1;
+}

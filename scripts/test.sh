@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test.sh - build and test everything, as CI does (.ci/run calls this).
+#
+#   1. build/      -DPYDRON_WERROR=ON, full ctest suite
+#   2. build-asan/ -DPYDRON_SANITIZE=ON (AddressSanitizer + UBSan), full ctest suite
+#   3. valgrind on a few test executables from build/
+#   4. the Python test suite (pytest)  [added by the Python helpers]
+#
+# Every stage runs even if an earlier one failed; the summary at the end
+# lists each stage and the script exits non-zero if any failed.
+# Knobs: PYDRON_JOBS (default 2), PYDRON_TEST_SKIP="asan valgrind python".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${PYDRON_JOBS:-2}
+SKIP=" ${PYDRON_TEST_SKIP:-} "
+LOGDIR=$ROOT/build/test-logs
+
+scripts/deps.sh test
+
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+
+declare -a STAGES=() RESULTS=()
+record() { STAGES+=("$1"); RESULTS+=("$2"); }
+
+# run_ctest NAME BUILD_DIR CMAKE_ARGS...: configure, build, ctest
+run_ctest() {
+    local name=$1 dir=$2
+    shift 2
+    local log=$LOGDIR/ctest-$name.log
+    if ! cmake -S "$ROOT" -B "$dir" "${gen[@]}" -DPYDRON_WERROR=ON "$@"; then
+        record "$name: configure" FAIL; return 0
+    fi
+    if ! cmake --build "$dir" -j "$JOBS"; then
+        record "$name: build" FAIL; return 0
+    fi
+    mkdir -p "$LOGDIR"
+    if (cd "$dir" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$log"; then
+        record "$name: ctest" PASS
+    else
+        record "$name: ctest" FAIL
+    fi
+}
+
+# ---- 1. warnings as errors ----------------------------------------------
+mkdir -p "$LOGDIR"
+run_ctest default "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# ---- 2. AddressSanitizer + UndefinedBehaviorSanitizer --------------------
+if [[ $SKIP != *" asan "* ]]; then
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    run_ctest asan "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPYDRON_SANITIZE=ON
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# ---- 3. valgrind ---------------------------------------------------------
+# Criterion runs each test in a child process, so valgrind follows children
+# (--trace-children=yes) and every process writes its own log; a stage
+# passes when every log reports 0 errors (definite leaks count as errors).
+if [[ $SKIP != *" valgrind "* ]]; then
+    vgdir=$LOGDIR/valgrind
+    rm -rf "$vgdir"; mkdir -p "$vgdir"
+    vg=(valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
+        --error-exitcode=97 --num-callers=30)
+    ok=PASS
+    ctests=$ROOT/build/tests/c/pydron_ctests
+    for suite in graph refine errors memory observe; do
+        if ! "${vg[@]}" --log-file="$vgdir/$suite.%p.log" "$ctests" --filter "$suite/*" -j1 \
+             >"$vgdir/$suite.out" 2>&1; then
+            echo "valgrind: suite $suite failed, see $vgdir/$suite.out"; ok=FAIL
+        fi
+        tail -n 1 "$vgdir/$suite.out"
+    done
+    if ! "${vg[@]}" --log-file="$vgdir/jacobi.%p.log" "$ROOT/build/bindings/c-example/pydron-jacobi" \
+         --executor threads --n 24 --blocks 3 >"$vgdir/jacobi.out" 2>&1; then
+        echo "valgrind: pydron-jacobi failed"; ok=FAIL
+    fi
+    if ! "${vg[@]}" --log-file="$vgdir/bench.%p.log" "$ROOT/build/benchmarks/bench_core" \
+         --tasks 2000 --chain 50 >"$vgdir/bench.out" 2>&1; then
+        echo "valgrind: bench_core failed"; ok=FAIL
+    fi
+    bad=$(grep -L "ERROR SUMMARY: 0 errors" "$vgdir"/*.log || true)
+    if [[ -n $bad ]]; then
+        echo "valgrind reported errors in:"; echo "$bad"
+        for f in $bad; do sed -n '1,80p' "$f"; done
+        ok=FAIL
+    fi
+    echo "valgrind: $(ls "$vgdir"/*.log | wc -l) process logs checked"
+    record "valgrind" $ok
+fi
+
+# ---- 4. Python test suite (pytest) -------------------------------------------
+# >>> PYTHON TESTS: the Python helpers append their stage here. Pattern:
+# if [[ $SKIP != *" python "* ]]; then
+#     ... create a venv under build/, pip install, run pytest ...
+#     record "pytest" PASS|FAIL
+# fi
+# <<< PYTHON TESTS
+
+# ---- summary -------------------------------------------------------------
+echo
+echo "==================== pydron test summary ===================="
+for f in "$LOGDIR"/ctest-*.log; do
+    [[ -f $f ]] || continue
+    echo "--- $(basename "$f" .log):"
+    grep -E "tests passed|tests failed out of|Total Test time" "$f" || true
+done
+status=0
+for i in "${!STAGES[@]}"; do
+    printf '%-28s %s\n' "${STAGES[$i]}" "${RESULTS[$i]}"
+    [[ ${RESULTS[$i]} == PASS ]] || status=1
+done
+exit $status
