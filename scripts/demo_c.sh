@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# demo.sh - the main job, for now: the C example (Jacobi iteration until it
+# demo_c.sh - the C example (Jacobi iteration until it
 # converges; the loop is refined at run time, each iteration runs its blocks
 # in parallel) on the threads executor. Extra arguments go to pydron-jacobi,
-# e.g. scripts/demo.sh --n 200 --blocks 8.
+# e.g. scripts/demo_c.sh --n 200 --blocks 8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build

@@ -381,6 +381,10 @@ int main(int argc, char **argv)
     printf("jacobi: n=%lld blocks=%d tol=%g\n", (long long)n, A.nblocks, A.tol);
     if ((rc = pydron_graph_wait(g, out, -1)))
         return die("running", rc);
+    /* the result can be ready before the last progress line (a SYNC task)
+     * ran; finish all driver work so output keeps program order */
+    if ((rc = pydron_graph_run(g, -1)))
+        return die("running", rc);
     const void *p;
     size_t len;
     int64_t iter;

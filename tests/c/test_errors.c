@@ -39,11 +39,12 @@ static void check_failed(pydron_graph *g, pydron_value v, pydron_task culprit, c
     TU_ERR(PYDRON_ETASK, pydron_value_bytes(g, v, &p, &n));
     const char *m = pydron_error_last();
     cr_assert(strstr(m, needle), "bytes: '%s' lacks '%s'", m, needle);
-    /* "message names task and error": by label or by id */
-    char idbuf[32];
+    /* "message names task and error": by label or by id (decimal or hex) */
+    char idbuf[32], hexbuf[32];
     snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)culprit.id);
-    cr_assert(strstr(m, label) || strstr(m, idbuf), "bytes: '%s' names neither '%s' nor task %s",
-              m, label, idbuf);
+    snprintf(hexbuf, sizeof hexbuf, "%llx", (unsigned long long)culprit.id);
+    cr_assert(strstr(m, label) || strstr(m, idbuf) || strstr(m, hexbuf),
+              "bytes: '%s' names neither '%s' nor task %s", m, label, idbuf);
 
     pydron_task t = PYDRON_TASK_NONE;
     char *msg = NULL;

@@ -99,17 +99,31 @@ Test(policy, fifo_readiness_order)
 
 /* A graph where the policy matters: 4 short independent tasks added first,
  * then a chain of 6. Critical path starts the chain (longest remaining
- * path) and keeps following it; FIFO starts with the independent ones. */
-static void build_chain_vs_independent(pol_graph *p, pydron_task *ind, pydron_task *chain)
+ * path) and keeps following it; FIFO starts with the independent ones.
+ * gate: all of it hangs off an input set once everything was added. */
+static pydron_value build_chain_vs_independent(pol_graph *p, pydron_task *ind, pydron_task *chain,
+                                               int gate)
 {
-    pydron_value c = tu_const_u64(p->g, 1), out, prev;
-    for (int i = 0; i < 4; i++)
-        ind[i] = add_hint(p, &c, 1, &out, 0.010);
+    pydron_value c = tu_const_u64(p->g, 1), out, prev, in = PYDRON_VALUE_NONE;
+    if (gate) {
+        TU_OK(pydron_value_input(p->g, &in));
+        c = in;
+    }
+    for (int i = 0; i < 4; i++) /* shorter than any chain task: no ties */
+        ind[i] = add_hint(p, &c, 1, &out, 0.005);
     prev = c;
     for (int i = 0; i < 6; i++) {
         chain[i] = add_hint(p, &prev, 1, &out, 0.010);
         prev = out;
     }
+    return in;
+}
+
+static void open_gate(pol_graph *p, pydron_value gate)
+{
+    uint64_t one = 1;
+    TU_OK(pydron_graph_start(p->g));
+    TU_OK(pydron_value_set(p->g, gate, &one, sizeof one));
 }
 
 Test(policy, critical_path_longest_first)
@@ -117,7 +131,7 @@ Test(policy, critical_path_longest_first)
     pol_graph p;
     pol_open(&p, PYDRON_POLICY_CRITICAL_PATH);
     pydron_task ind[4], chain[6], want[10];
-    build_chain_vs_independent(&p, ind, chain);
+    open_gate(&p, build_chain_vs_independent(&p, ind, chain, 1));
     TU_OK(pydron_graph_run(p.g, 60000));
     for (int i = 0; i < 6; i++)
         want[i] = chain[i];
@@ -130,7 +144,7 @@ Test(policy, critical_path_longest_first)
     pol_close(&p);
 
     pol_open(&p, PYDRON_POLICY_FIFO);
-    build_chain_vs_independent(&p, ind, chain);
+    open_gate(&p, build_chain_vs_independent(&p, ind, chain, 1));
     TU_OK(pydron_graph_run(p.g, 60000));
     cr_assert_eq(p.x.order[0], ind[0].id, "fifo should start with the first independent task");
     cr_assert_neq(p.x.order[0], want[0].id);

@@ -320,13 +320,16 @@ static inline int tuex_poll(void *self, int timeout_ms)
         usleep(timeout_ms == 0 ? 0 : 200);
         return 0;
     }
+    /* complete one random queued job; return how many completed */
+    int done = 0;
     pthread_mutex_lock(&x->mu);
     if (x->nq > 0) {
         size_t idx = tu_below(&x->rng, (unsigned)x->nq);
         tuex_complete_one(x, idx);
+        done = 1;
     }
     pthread_mutex_unlock(&x->mu);
-    return 0;
+    return done;
 }
 
 static inline void tuex_stop(void *self)
