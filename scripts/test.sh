@@ -65,9 +65,8 @@ if [[ $SKIP != *" valgrind "* ]]; then
     vg=(valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
         --error-exitcode=97 --num-callers=30)
     ok=PASS
-    ctests=$ROOT/build/tests/c/pydron_ctests
     for suite in graph refine errors memory observe; do
-        if ! "${vg[@]}" --log-file="$vgdir/$suite.%p.log" "$ctests" --filter "$suite/*" -j1 \
+        if ! "${vg[@]}" --log-file="$vgdir/$suite.%p.log" "$ROOT/build/tests/c/test_$suite" -j1 \
              >"$vgdir/$suite.out" 2>&1; then
             echo "valgrind: suite $suite failed, see $vgdir/$suite.out"; ok=FAIL
         fi

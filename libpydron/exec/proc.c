@@ -789,11 +789,10 @@ static int find_worker_command(pdi_proc *p, char *out, size_t n)
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = 0;
-            snprintf(out, n, "%s/pydron-worker", dir);
-            if (access(out, X_OK) == 0)
+            if (snprintf(out, n, "%s/pydron-worker", dir) < (int)n && access(out, X_OK) == 0)
                 return 0;
-            snprintf(out, n, "%s/../bin/pydron-worker", dir);
-            if (access(out, X_OK) == 0)
+            if (snprintf(out, n, "%s/../bin/pydron-worker", dir) < (int)n &&
+                access(out, X_OK) == 0)
                 return 0;
         }
     }

@@ -176,7 +176,7 @@ static int ffi_run(void *self, pydron_task_ctx *ctx)
         pydron_ctx_fail(ctx, "%s", pydron_error_last());
         return PYDRON_ETASK;
     }
-    void *fn;
+    void *fn = NULL; /* set by resolve() on success; silences -Wmaybe-uninitialized at -O2 */
     if (resolve(lib, sym, &fn) != 0) {
         pydron_ctx_fail(ctx, "%s", pydron_error_last());
         return PYDRON_ETASK;

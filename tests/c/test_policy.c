@@ -397,3 +397,4 @@ Test(policy, shipped_policies_compute_the_same)
         TU_OK(pydron_runtime_free(rt));
     }
 }
+

@@ -8,6 +8,11 @@
 #ifndef PYDRON_TESTUTIL_H
 #define PYDRON_TESTUTIL_H
 
+/* POSIX clocks, usleep, pthreads: include this header first. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <criterion/criterion.h>
 #include <pydron.h>
 
