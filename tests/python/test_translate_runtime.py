@@ -274,3 +274,28 @@ def test_schedule_called_from_another_thread_is_plain():
         return g(10)
 
     assert f() == 11 and out == [2]
+
+
+def test_str_methods_need_no_barrier(monkeypatch):
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    @schedule
+    def f():
+        a = slow("a", 0.3)
+        name = "-".join(["x", "y"]).upper()
+        b = slow(name, 0)
+        return a + b
+
+    assert f() == "aX-Y"
+    assert log.done_at_submit == [0, 0]
+
+
+def test_list_store_errors_are_pythons(executor):
+    @schedule
+    def f():
+        lst = [ident(1)]
+        lst[5] = ident(2)
+
+    with pytest.raises(IndexError, match="list assignment index out of range"):
+        f()

@@ -299,6 +299,12 @@ def call(f, /, *args, **kwargs):
             op = _CONTAINER_OPS.get((st, f.__name__))
             if op is not None:
                 return op(f.__self__, *args, **kwargs)
+        elif st in _IMMUTABLE and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            # "-".join(parts), "{}".format(x), (1.5).is_integer(): no user code runs.
+            args = tuple(rdeep(a) for a in args)
+            for k, v in kwargs.items():
+                kwargs[k] = rdeep(v)
+            return f(*args, **kwargs)
     if tf is _BuiltinType or tf is type:
         if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
             if id(f) in _CONSUMER_IDS:
@@ -483,6 +489,7 @@ _SAFE_ITER = {
     type(iter([])), type(reversed([])), type(iter(())), type(iter(range(1))),
     _Enumerate, _Zip,
 }
+_IMMUTABLE = {str, bytes, int, float, complex, bool, tuple, frozenset, range}
 _SCALARS = {int, float, complex, bool, str, bytes, type(None), type(Ellipsis), slice}
 
 
@@ -543,11 +550,14 @@ def setitem(obj, key, value):
             if type(key) is slice:
                 _log_snapshot(obj)
             else:
-                old = obj[key]
-
-                def undo():
-                    obj[key] = old
-                _log(undo)
+                try:
+                    old = obj[key]
+                except (IndexError, TypeError):
+                    pass  # the store below raises Python's own error
+                else:
+                    def undo():
+                        obj[key] = old
+                    _log(undo)
         obj[key] = value
         _taint(obj, value)
     elif t is dict:
@@ -655,7 +665,10 @@ def _list_insert(lst, i, v, /):
 
 
 def _list_pop(lst, *i):
-    _log_snapshot(lst) if i else _log(lambda v=lst[-1] if lst else None: lst.append(v))
+    if i:
+        _log_snapshot(lst)
+    elif lst and _pending:
+        _log(lambda v=lst[-1]: lst.append(v))
     return lst.pop(*map(r, i))
 
 

@@ -1,0 +1,29 @@
+from pydron import schedule, functional
+
+import time
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def slow_fail(msg):
+    time.sleep(0.1)
+    raise ValueError(msg)
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+@schedule
+def main():
+    a = slow_fail("task first")
+    b = [1, 2][5]
+    return a, b
+
+if __name__ == "__main__":
+    main()

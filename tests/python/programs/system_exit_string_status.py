@@ -1,0 +1,31 @@
+from pydron import schedule, functional
+
+import time
+
+@functional
+def sq(x):
+    return x * x
+
+@functional
+def slow_fail(msg):
+    time.sleep(0.1)
+    raise ValueError(msg)
+
+@functional
+def fail(msg):
+    raise ValueError(msg)
+
+@functional
+def ident(x):
+    return x
+
+import sys
+
+@schedule
+def main():
+    code = ident("fatal: stopping")
+    print("stopping")
+    sys.exit(code)
+
+if __name__ == "__main__":
+    main()
