@@ -437,7 +437,8 @@ static void run_task(worker *w, task_item *it)
         fail_item(d, PYDRON_ENOMEM, "worker out of memory");
         goto out;
     }
-    memcpy(d->ids, t->outputs, t->n_outputs * sizeof *d->ids);
+    if (t->n_outputs)
+        memcpy(d->ids, t->outputs, t->n_outputs * sizeof *d->ids);
     const pydron_worker_runner *r = find_runner(w, t->kind);
     if (!r) {
         char msg[300];

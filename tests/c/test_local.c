@@ -272,6 +272,42 @@ Test(local, sigkill_a_worker_mid_run_same_result, .timeout = 300)
     free(leaves);
 }
 
+Test(local, silent_worker_missing_heartbeats_is_replaced, .timeout = 300)
+{
+    /* a worker that stops answering (SIGSTOP: its socket stays open) is
+     * declared lost after missed heartbeats; its tasks run elsewhere */
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 2;
+    o.heartbeat_ms = 100;
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    const size_t n = 200;
+    pydron_value *leaves = calloc(n, sizeof *leaves);
+    for (size_t i = 0; i < n; i++) {
+        pydron_value in[2] = {u64c(g, (uint64_t)i * i), u64c(g, 7)};
+        leaves[i] = ffi(g, rt, "tl_slow_sum_ctx", NULL, in, 2);
+    }
+    pydron_value total = ffi(g, rt, "tl_sum_ctx", NULL, leaves, n);
+    OK(pydron_graph_start(g));
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    pid_t w[8];
+    cr_assert_eq(worker_children(getpid(), w, 8), 2);
+    cr_assert_eq(kill(w[0], SIGSTOP), 0);
+    cr_assert_eq(getu(g, total), expected(n));
+    pydron_graph_stats st;
+    OK(pydron_graph_stats_get(g, &st));
+    cr_assert_gt(st.tasks_retried, 0);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+    cr_assert(!alive(w[0]), "the silent worker %d was left behind", (int)w[0]);
+    free(leaves);
+}
+
 Test(local, task_that_kills_its_worker_fails_after_retries, .timeout = 300)
 {
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
