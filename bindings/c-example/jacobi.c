@@ -12,10 +12,19 @@
  *
  * usage: pydron-jacobi [--executor inline|threads|local|remote] [--workers N]
  *                      [--n N] [--blocks B] [--tol T] [--max-iter K]
- *                      [--policy fifo|critical-path] [--verbose]
+ *                      [--policy fifo|critical-path] [--launch CMD] [--verbose]
+ *
+ * With --executor local or remote the PURE tasks run in worker processes,
+ * which load libjacobi_tasks.so (pydron-worker --load). Remote: the driver
+ * listens on $PYDRON_LISTEN_URL (default tcp://127.0.0.1:0) with the secret
+ * $PYDRON_SECRET; --launch runs a command per worker with {url}, {id},
+ * {host}, {secret_file} and {load} (the path of libjacobi_tasks.so)
+ * replaced, e.g.
+ *   --launch 'pydron-worker --connect {url} --secret-file {secret_file} --load {load}'
  */
 #include <pydron.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -23,12 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jacobi_tasks.h"
 #include "problem.h"
 
-/* Value layouts (native doubles, 8-byte aligned buffers):
- *   problem: int64 n, double A[n*n], double b[n]
- *   state:   int64 iter, double residual, double x[n]
- *   block:   double x_new[hi - lo]            payload: int64 lo, hi */
+/* Value layouts: see jacobi_tasks.h (the PURE bodies live there, in a
+ * shared object that worker processes load). */
 
 typedef struct app {
     uint32_t k_block, k_combine, k_loop, k_report;
@@ -37,121 +45,6 @@ typedef struct app {
     int verbose;
     int nblocks;
 } app;
-
-static int view_doubles(const void *p, size_t len, size_t want, const double **out)
-{
-    if (len != want * sizeof(double) || ((uintptr_t)p % sizeof(double)) != 0)
-        return -1;
-    *out = (const double *)p;
-    return 0;
-}
-
-/* Input i as a problem: n, A, b. */
-static int read_problem(const void *p, size_t len, int64_t *n, const double **a, const double **b)
-{
-    if (len < 8)
-        return -1;
-    memcpy(n, p, 8);
-    const double *d;
-    if (*n <= 0 || view_doubles(p, len, 1 + (size_t)(*n * *n + *n), &d))
-        return -1;
-    *a = d + 1;
-    *b = d + 1 + *n * *n;
-    return 0;
-}
-
-static int read_state(const void *p, size_t len, int64_t n, int64_t *iter, double *res,
-                      const double **x)
-{
-    const double *d;
-    if (view_doubles(p, len, 2 + (size_t)n, &d))
-        return -1;
-    memcpy(iter, p, 8);
-    *res = d[1];
-    *x = d + 2;
-    return 0;
-}
-
-/* PURE: new values of rows [lo, hi) from the previous x. */
-static int block_fn(pydron_task_ctx *ctx, void *user)
-{
-    (void)user;
-    const void *pp, *ps, *pay;
-    size_t lp, ls, lpay;
-    int64_t n, iter, lohi[2];
-    const double *a, *b, *x;
-    double res;
-    if (pydron_ctx_input(ctx, 0, &pp, &lp) || pydron_ctx_input(ctx, 1, &ps, &ls) ||
-        pydron_ctx_payload(ctx, &pay, &lpay) || lpay != sizeof lohi ||
-        read_problem(pp, lp, &n, &a, &b) || read_state(ps, ls, n, &iter, &res, &x)) {
-        pydron_ctx_fail(ctx, "jacobi block: malformed inputs");
-        return PYDRON_ETASK;
-    }
-    memcpy(lohi, pay, sizeof lohi);
-    double *out;
-    int rc = pydron_ctx_output_alloc(ctx, 0, (size_t)(lohi[1] - lohi[0]) * sizeof(double),
-                                     (void **)&out);
-    if (rc)
-        return rc;
-    for (int64_t i = lohi[0]; i < lohi[1]; i++) {
-        double s = b[i];
-        const double *row = a + i * n;
-        for (int64_t j = 0; j < n; j++)
-            if (j != i)
-                s -= row[j] * x[j];
-        out[i - lohi[0]] = s / row[i];
-    }
-    return 0;
-}
-
-/* PURE: concatenate the blocks into the next state and compute its residual. */
-static int combine_fn(pydron_task_ctx *ctx, void *user)
-{
-    (void)user;
-    const void *pp, *ps;
-    size_t lp, ls;
-    int64_t n, iter;
-    const double *a, *b, *x;
-    double res;
-    if (pydron_ctx_input(ctx, 0, &pp, &lp) || pydron_ctx_input(ctx, 1, &ps, &ls) ||
-        read_problem(pp, lp, &n, &a, &b) || read_state(ps, ls, n, &iter, &res, &x)) {
-        pydron_ctx_fail(ctx, "jacobi combine: malformed inputs");
-        return PYDRON_ETASK;
-    }
-    double *st;
-    int rc = pydron_ctx_output_alloc(ctx, 0, (2 + (size_t)n) * sizeof(double), (void **)&st);
-    if (rc)
-        return rc;
-    double *xn = st + 2;
-    size_t at = 0;
-    for (size_t i = 2; i < pydron_ctx_ninputs(ctx); i++) {
-        const void *pb;
-        size_t lb;
-        if (pydron_ctx_input(ctx, i, &pb, &lb) || lb % sizeof(double) ||
-            at + lb / sizeof(double) > (size_t)n) {
-            pydron_ctx_fail(ctx, "jacobi combine: block %zu malformed", i - 2);
-            return PYDRON_ETASK;
-        }
-        memcpy(xn + at, pb, lb);
-        at += lb / sizeof(double);
-    }
-    if (at != (size_t)n) {
-        pydron_ctx_fail(ctx, "jacobi combine: blocks cover %zu of %lld rows", at, (long long)n);
-        return PYDRON_ETASK;
-    }
-    double r = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        double s = b[i];
-        for (int64_t j = 0; j < n; j++)
-            s -= a[i * n + j] * xn[j];
-        if (fabs(s) > r)
-            r = fabs(s);
-    }
-    int64_t next = iter + 1;
-    memcpy(st, &next, 8);
-    st[1] = r;
-    return 0;
-}
 
 /* SYNC: progress line, printed on the driver in iteration order. */
 static int report_fn(pydron_task_ctx *ctx, void *user)
@@ -254,7 +147,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: pydron-jacobi [--executor inline|threads|local|remote] [--workers N]\n"
                     "                     [--n N] [--blocks B] [--tol T] [--max-iter K]\n"
-                    "                     [--policy fifo|critical-path] [--verbose]\n");
+                    "                     [--policy fifo|critical-path] [--launch CMD] [--verbose]\n");
 }
 
 int main(int argc, char **argv)
@@ -264,6 +157,7 @@ int main(int argc, char **argv)
     app A = {0, 0, 0, 0, 1e-10, 10000, 0, 4};
     int64_t n = 64;
     const char *exname = "threads";
+    const char *launch = NULL;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(arg, "--verbose")) {
@@ -306,6 +200,8 @@ int main(int argc, char **argv)
             A.nblocks = atoi(val);
         } else if (!strcmp(arg, "--tol")) {
             A.tol = strtod(val, NULL);
+        } else if (!strcmp(arg, "--launch")) {
+            launch = val;
         } else if (!strcmp(arg, "--max-iter")) {
             A.max_iter = strtoll(val, NULL, 10);
         } else {
@@ -320,13 +216,40 @@ int main(int argc, char **argv)
     /* remote workers need a shared secret; take it from the environment */
     opts.secret = getenv("PYDRON_SECRET");
     opts.listen_url = getenv("PYDRON_LISTEN_URL");
+    /* worker processes load the task bodies from the shared object that
+     * holds them (found from one of its functions) */
+    Dl_info di;
+    const char *tasks_so = dladdr((void *)jacobi_block, &di) && di.dli_fname ? di.dli_fname : "";
+    const char *wargs[] = {"--load", tasks_so, NULL};
+    opts.worker_args = wargs;
+    char *launch_cmd = NULL;
+    if (launch) {
+        /* {load} is ours; the library replaces the other placeholders */
+        size_t cap = strlen(launch) + 16 * strlen(tasks_so) + 1, k = 0;
+        launch_cmd = malloc(cap);
+        for (const char *c = launch; launch_cmd && *c;) {
+            if (!strncmp(c, "{load}", 6) && k + strlen(tasks_so) < cap) {
+                memcpy(launch_cmd + k, tasks_so, strlen(tasks_so));
+                k += strlen(tasks_so);
+                c += 6;
+            } else if (k + 1 < cap) {
+                launch_cmd[k++] = *c++;
+            } else {
+                break;
+            }
+        }
+        if (launch_cmd)
+            launch_cmd[k] = 0;
+        opts.launch_command = launch_cmd;
+    }
 
     pydron_runtime *rt = NULL;
     int rc = pydron_runtime_new(&rt, &opts);
     if (rc)
         return die("creating the runtime", rc);
-    if ((rc = pydron_runtime_register_c(rt, "jacobi.block", block_fn, NULL, &A.k_block)) ||
-        (rc = pydron_runtime_register_c(rt, "jacobi.combine", combine_fn, NULL, &A.k_combine)) ||
+    if ((rc = pydron_runtime_register_c(rt, "jacobi.block", jacobi_block, NULL, &A.k_block)) ||
+        (rc = pydron_runtime_register_c(rt, "jacobi.combine", jacobi_combine, NULL,
+                                        &A.k_combine)) ||
         (rc = pydron_runtime_register_c(rt, "jacobi.report", report_fn, NULL, &A.k_report)))
         return die("registering kinds", rc);
     pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
@@ -413,5 +336,6 @@ int main(int argc, char **argv)
     pydron_value_release(g, out);
     pydron_graph_free(g);
     pydron_runtime_free(rt);
+    free(launch_cmd);
     return ok ? 0 : 1;
 }

@@ -1,8 +1,21 @@
-# cmake -DEXAMPLE=... -DCHECK=... -DOUT=dir -P run_example_test.cmake
-# Runs the example on the inline and the threads executor, requires the same
-# stdout from both, and checks the solution against a direct solve.
-foreach(ex inline threads)
-  execute_process(COMMAND ${EXAMPLE} --executor ${ex} --n 48 --blocks 4 --verbose
+# cmake -DEXAMPLE=... -DCHECK=... -DOUT=dir [-DWORKER=pydron-worker] -P run_example_test.cmake
+# Runs the example on the inline, threads and local executors (and, given
+# WORKER, remote workers started by --launch on loopback), requires the same
+# stdout from all, and checks the solution against a direct solve.
+set(executors inline threads local)
+if(WORKER)
+  list(APPEND executors remote)
+endif()
+set(ENV{PYDRON_SECRET} "c-example-test-secret")
+foreach(ex ${executors})
+  set(extra "")
+  if(ex STREQUAL "remote")
+    set(extra --workers 2 --launch
+        "${WORKER} --connect {url} --secret-file {secret_file} --id {id} --load {load}")
+  elseif(ex STREQUAL "local")
+    set(extra --workers 2)
+  endif()
+  execute_process(COMMAND ${EXAMPLE} --executor ${ex} --n 48 --blocks 4 --verbose ${extra}
                   OUTPUT_VARIABLE out_${ex} ERROR_VARIABLE err_${ex} RESULT_VARIABLE rc_${ex}
                   TIMEOUT 100)
   if(NOT rc_${ex} EQUAL 0)
@@ -11,9 +24,11 @@ foreach(ex inline threads)
   file(WRITE ${OUT}/jacobi_${ex}.txt "${out_${ex}}")
   message(STATUS "${ex}: ${err_${ex}}")
 endforeach()
-if(NOT out_inline STREQUAL out_threads)
-  message(FATAL_ERROR "inline and threads outputs differ:\n--- inline\n${out_inline}\n--- threads\n${out_threads}")
-endif()
+foreach(ex ${executors})
+  if(NOT out_inline STREQUAL out_${ex})
+    message(FATAL_ERROR "inline and ${ex} outputs differ:\n--- inline\n${out_inline}\n--- ${ex}\n${out_${ex}}")
+  endif()
+endforeach()
 # progress lines come from SYNC tasks: they must be in iteration order
 string(REGEX MATCHALL "iteration [0-9]+:" iters "${out_inline}")
 set(i 1)

@@ -101,6 +101,7 @@ struct pdi_proc {
     pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
     size_t nlaunched;
     unsigned respawns;
+    int warned_divert;
     struct { pthread_t th; pdi_conn *c; } *old_readers; /* replaced workers */
     size_t nold, cap_old;
 
@@ -1269,8 +1270,14 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
             pydron_job_input(j, x, &v, &size, &where, &d, &len);
             local = where < 0;
         }
-        if (local && local_push(p, j) == 0)
+        if (local && local_push(p, j) == 0) {
+            if (!p->warned_divert) {
+                p->warned_divert = 1;
+                pdi_debug(WHO, "kind '%s' has no runner in worker %u: running it in-process",
+                          kind, wi);
+            }
             continue;
+        }
         pthread_mutex_unlock(&p->lock);
         char *m = pdi_asprintf("kind '%s' has no runner in the worker processes and its inputs "
                                "are not in the driver; use pydron.ffi or a worker runner",

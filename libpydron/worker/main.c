@@ -1,7 +1,15 @@
 /* pydron-worker: a worker process for the local and remote executors.
  *   pydron-worker --connect URL [--secret-file F] [--id N] [--threads N]
  *                 [--tls-ca F] [--peer-url URL] [--exit-with-parent]
- * The secret comes from --secret-file or the PYDRON_SECRET variable. */
+ *                 [--load LIB]...
+ * The secret comes from --secret-file or the PYDRON_SECRET variable.
+ * --load dlopens a shared object that exports the runners of its task
+ * kinds as
+ *     const pydron_worker_runner pydron_worker_runners[]
+ * terminated by an entry whose kind_name is NULL; tasks of those kinds
+ * then run in this worker (e.g. C functions a host program registered
+ * with pydron_runtime_register_c under the same names). */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +21,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: pydron-worker --connect URL [--secret-file FILE] [--id N] [--threads N]\n"
             "                     [--tls-ca FILE] [--peer-url URL] [--exit-with-parent]\n"
+            "                     [--load LIB]...\n"
             "  URL: ipc:///path, tcp://host:port or tls+tcp://host:port of the driver\n"
             "  the shared secret is read from FILE or from $PYDRON_SECRET\n");
 }
@@ -31,8 +40,36 @@ static char *read_secret(const char *path)
     return n ? buf : NULL;
 }
 
+#define MAX_RUNNERS 256
+
+/* Add the runners exported by a shared object. */
+static int load_runners(const char *path, pydron_worker_runner *rs, size_t *n)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "pydron-worker: cannot load %s: %s\n", path, dlerror());
+        return -1;
+    }
+    const pydron_worker_runner *tab = dlsym(h, "pydron_worker_runners");
+    if (!tab) {
+        fprintf(stderr, "pydron-worker: %s exports no pydron_worker_runners table\n", path);
+        return -1;
+    }
+    for (size_t i = 0; tab[i].kind_name; i++) {
+        if (*n == MAX_RUNNERS || !tab[i].ops || !tab[i].ops->run) {
+            fprintf(stderr, "pydron-worker: %s: runner %zu (%s) is invalid or one too many\n",
+                    path, i, tab[i].kind_name);
+            return -1;
+        }
+        rs[(*n)++] = tab[i];
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    static pydron_worker_runner runners[MAX_RUNNERS];
+    size_t nrunners = 0;
     pydron_worker_options o;
     pydron_worker_options_init(&o);
     o.exit_with_parent = 0;
@@ -61,6 +98,10 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--peer-url") == 0 && v) {
             o.listen_peer_url = v;
             i++;
+        } else if (strcmp(a, "--load") == 0 && v) {
+            if (load_runners(v, runners, &nrunners) != 0)
+                return 2;
+            i++;
         } else if (strcmp(a, "--exit-with-parent") == 0) {
             o.exit_with_parent = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -76,6 +117,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    o.runners = runners;
+    o.nrunners = nrunners;
     int rc = pydron_worker_main(&o);
     if (rc != 0 && rc != PYDRON_ECLOSED) {
         fprintf(stderr, "pydron-worker: %s: %s\n", pydron_strerror(rc), pydron_error_last());
