@@ -299,8 +299,8 @@ static int frame_alloc_segs(pdi_frame *f)
 int pdi_wire_decode(const void *buf, size_t len, const pdi_wire_limits *lim, pdi_frame *out)
 {
     const uint8_t *p = buf;
-    uint32_t hlen;
-    uint64_t plen;
+    uint32_t hlen = 0;
+    uint64_t plen = 0;
     int rc;
     memset(out, 0, sizeof *out);
     if ((rc = pdi_wire_parse_prefix(p, len, lim, &hlen, &plen)) != 0)
@@ -625,8 +625,8 @@ static int write_all(pdi_conn *c, const void *src, size_t n)
 int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_frame *out)
 {
     uint8_t pre[PDI_WIRE_PREFIX];
-    uint32_t hlen;
-    uint64_t plen;
+    uint32_t hlen = 0;
+    uint64_t plen = 0;
     int rc;
     memset(out, 0, sizeof *out);
     if ((rc = read_exact(c, pre, sizeof pre, timeout_ms)) != 0)
