@@ -183,6 +183,22 @@ Test(local, values_of_64_mb, .timeout = 300)
         sums[k] = ffi(g, rt, "tl_checksum", NULL, &big[k % 2], 1);
     for (int k = 0; k < 4; k++)
         cr_assert_eq(getu(g, sums[k]), checksum(n, (uint64_t)(k % 2) + 1), "consumer %d", k);
+    /* where did they run? a consumer on another worker than its producer
+     * got the 64 MB from that worker directly (the driver has not asked
+     * for the bytes yet) */
+    int cross = 0;
+    for (int k = 0; k < 4; k++) {
+        pydron_task tp, tc;
+        pydron_task_timing a, b;
+        OK(pydron_value_producer(g, big[k % 2], &tp));
+        OK(pydron_value_producer(g, sums[k], &tc));
+        OK(pydron_task_timing_get(g, tp, &a));
+        OK(pydron_task_timing_get(g, tc, &b));
+        cr_assert_geq(a.worker, 0);
+        cr_assert_geq(b.worker, 0);
+        cross += a.worker != b.worker;
+    }
+    cr_log_info("%d of 4 consumers fetched their input peer to peer", cross);
     size_t sz;
     OK(pydron_value_size(g, big[1], &sz));
     cr_assert_eq(sz, n);

@@ -454,15 +454,27 @@ typedef struct tdrv {
     int32_t id;
 } tdrv;
 
-static void tdrv_start(tdrv *d, uint64_t inline_max)
+static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *shared);
+
+static void tdrv_start(tdrv *d, uint64_t inline_max) { tdrv_start_id(d, inline_max, 3, NULL); }
+
+static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *shared)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/pydron-wt-XXXXXX");
-    cr_assert(mkdtemp(d->dir));
     char url[128];
-    snprintf(url, sizeof url, "ipc://%s/d.sock", d->dir);
-    cr_assert_eq(pdi_listener_open(url, NULL, NULL, &d->l), 0, "%s", pydron_error_last());
+    if (shared) {
+        d->dir[0] = 0;
+        d->l = shared;
+        snprintf(url, sizeof url, "%s", pdi_listener_url(shared));
+    } else {
+        snprintf(d->dir, sizeof d->dir, "/tmp/pydron-wt-XXXXXX");
+        cr_assert(mkdtemp(d->dir));
+        snprintf(url, sizeof url, "ipc://%s/d.sock", d->dir);
+        cr_assert_eq(pdi_listener_open(url, NULL, NULL, &d->l), 0, "%s", pydron_error_last());
+    }
     setenv("PYDRON_SECRET", "test-secret", 1);
-    const char *argv[] = {PYDRON_WORKER_PATH, "--connect", url, "--id", "3", "--threads", "2",
+    char ids[16];
+    snprintf(ids, sizeof ids, "%d", id);
+    const char *argv[] = {PYDRON_WORKER_PATH, "--connect", url, "--id", ids, "--threads", "2",
                           NULL};
     cr_assert_eq(posix_spawn(&d->pid, PYDRON_WORKER_PATH, NULL, NULL, (char *const *)argv,
                              environ),
@@ -471,7 +483,7 @@ static void tdrv_start(tdrv *d, uint64_t inline_max)
     pdi_frame h;
     cr_assert_eq(pdi_auth_accept(d->c, "test-secret", 11, 5000, &h), 0, "%s",
                  pydron_error_last());
-    cr_assert_eq(h.hdr->hello->worker_id, 3);
+    cr_assert_eq(h.hdr->hello->worker_id, id);
     int has_ffi = 0;
     for (size_t i = 0; i < h.hdr->hello->n_kinds; i++)
         has_ffi |= strcmp(h.hdr->hello->kinds[i], "pydron.ffi") == 0;
@@ -481,7 +493,7 @@ static void tdrv_start(tdrv *d, uint64_t inline_max)
     cr_assert(strncmp(d->peer_url, "ipc://", 6) == 0, "%s", d->peer_url);
     pdi_frame_free(&h);
     Pydron__Welcome w = PYDRON__WELCOME__INIT;
-    w.worker_id = d->id = 3;
+    w.worker_id = d->id = id;
     w.heartbeat_ms = 200;
     w.inline_max = inline_max;
     Pydron__Frame f = PYDRON__FRAME__INIT;
@@ -513,10 +525,12 @@ static int tdrv_stop(tdrv *d, int say_shutdown)
     }
     pdi_conn_free(d->c);
     pdi_listener_free(d->l);
-    char p[128];
-    snprintf(p, sizeof p, "%s/d.sock", d->dir);
-    unlink(p);
-    rmdir(d->dir);
+    if (d->dir[0]) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/d.sock", d->dir);
+        unlink(p);
+        rmdir(d->dir);
+    }
     return st;
 }
 
@@ -845,4 +859,129 @@ Test(wire, worker_exits_when_driver_goes_away, .timeout = 60)
     pdi_conn_close(d.c);
     int st = tdrv_stop(&d, 0);
     cr_assert(st != -1, "worker did not exit after the driver connection closed");
+}
+
+Test(wire, peer_to_peer_fetch_between_two_workers, .timeout = 60)
+{
+    /* worker 5 makes a value that stays in its store; worker 6 gets a task
+     * that reads it with where = 5: it must fetch it from worker 5 itself */
+    char dir[] = "/tmp/pydron-p2p-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char url[128];
+    snprintf(url, sizeof url, "ipc://%s/d.sock", dir);
+    pdi_listener *l;
+    cr_assert_eq(pdi_listener_open(url, NULL, NULL, &l), 0);
+    tdrv a, b;
+    tdrv_start_id(&a, 0, 5, l);
+    tdrv_start_id(&b, 0, 6, l);
+    /* tell worker 6 where worker 5 serves its values */
+    Pydron__Peer pe = PYDRON__PEER__INIT;
+    Pydron__Peer *pp = &pe;
+    pe.worker_id = 5;
+    pe.url = a.peer_url;
+    Pydron__PeerUpdate pu = PYDRON__PEER_UPDATE__INIT;
+    pu.peers = &pp;
+    pu.n_peers = 1;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_PEER_UPDATE;
+    f.peer_update = &pu;
+    cr_assert_eq(pdi_conn_send(b.c, &f, NULL, 0), 0);
+    /* value 2000001 = cos(0.01) on worker 5 */
+    send_cos_tasks(&a, 1, 1);
+    cr_assert_eq(recv_cos_completions(&a, 1, 1), 1);
+    /* worker 6: cos(input) where input lives on worker 5 */
+    void *pl;
+    size_t pll;
+    cr_assert_eq(pydron_ffi_payload("libm.so.6", "cos", "d(d)", &pl, &pll), 0);
+    Pydron__Input in = PYDRON__INPUT__INIT;
+    Pydron__Input *ins = &in;
+    in.value_id = 2000001;
+    in.size = 8;
+    in.where = 5;
+    in.segment = -1;
+    uint64_t out = 7777;
+    Pydron__Task t = PYDRON__TASK__INIT;
+    Pydron__Task *ts = &t;
+    t.seq = 1;
+    t.kind = PYDRON_KIND_FFI;
+    t.payload_segment = 0;
+    t.inputs = &ins;
+    t.n_inputs = 1;
+    t.outputs = &out;
+    t.n_outputs = 1;
+    Pydron__TaskBatch tb = PYDRON__TASK_BATCH__INIT;
+    tb.tasks = &ts;
+    tb.n_tasks = 1;
+    Pydron__Frame tf = PYDRON__FRAME__INIT;
+    tf.body_case = PYDRON__FRAME__BODY_TASKS;
+    tf.tasks = &tb;
+    pdi_seg seg = {pl, pll};
+    cr_assert_eq(pdi_conn_send(b.c, &tf, &seg, 1), 0);
+    pydron_free(pl);
+    for (;;) {
+        pdi_frame r;
+        cr_assert_eq(pdi_conn_recv(b.c, pdi_wire_limits_session(), 10000, &r), 0, "%s",
+                     pydron_error_last());
+        if (r.hdr->body_case != PYDRON__FRAME__BODY_COMPLETIONS) {
+            pdi_frame_free(&r);
+            continue;
+        }
+        Pydron__Completion *c = r.hdr->completions->done[0];
+        cr_assert_eq(c->status, 0, "%s", c->error);
+        cr_assert_eq(c->outputs[0]->where, 6); /* stays on worker 6 (inline_max 0) */
+        pdi_frame_free(&r);
+        break;
+    }
+    /* fetch the result from worker 6 and check cos(cos(0.01)) */
+    Pydron__Fetch fe = PYDRON__FETCH__INIT;
+    fe.value_id = 7777;
+    Pydron__Frame ff = PYDRON__FRAME__INIT;
+    ff.body_case = PYDRON__FRAME__BODY_FETCH;
+    ff.fetch = &fe;
+    cr_assert_eq(pdi_conn_send(b.c, &ff, NULL, 0), 0);
+    for (;;) {
+        pdi_frame r;
+        cr_assert_eq(pdi_conn_recv(b.c, pdi_wire_limits_session(), 10000, &r), 0);
+        if (r.hdr->body_case != PYDRON__FRAME__BODY_FETCH_REPLY) {
+            pdi_frame_free(&r);
+            continue;
+        }
+        cr_assert_eq(r.hdr->fetch_reply->status, 0, "%s", r.hdr->fetch_reply->error);
+        double v;
+        cr_assert_eq(r.seglen[0], 8);
+        memcpy(&v, r.seg[0], 8);
+        cr_assert_float_eq(v, cos(cos(0.01)), 1e-12);
+        pdi_frame_free(&r);
+        break;
+    }
+    /* an input on a worker nobody announced: EIO (the driver retries) */
+    in.where = 9;
+    t.seq = 2;
+    cr_assert_eq(pydron_ffi_payload("libm.so.6", "cos", "d(d)", &pl, &pll), 0);
+    seg.data = pl;
+    seg.len = pll;
+    cr_assert_eq(pdi_conn_send(b.c, &tf, &seg, 1), 0);
+    pydron_free(pl);
+    for (;;) {
+        pdi_frame r;
+        cr_assert_eq(pdi_conn_recv(b.c, pdi_wire_limits_session(), 10000, &r), 0);
+        if (r.hdr->body_case != PYDRON__FRAME__BODY_COMPLETIONS) {
+            pdi_frame_free(&r);
+            continue;
+        }
+        Pydron__Completion *c = r.hdr->completions->done[0];
+        cr_assert_eq(c->status, PYDRON_EIO);
+        cr_assert(strstr(c->error, "worker 9"), "%s", c->error);
+        pdi_frame_free(&r);
+        break;
+    }
+    a.l = b.l = NULL;
+    int sa = tdrv_stop(&a, 1), sb = tdrv_stop(&b, 1);
+    cr_assert(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
+    cr_assert(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+    pdi_listener_free(l);
+    char p[160];
+    snprintf(p, sizeof p, "%s/d.sock", dir);
+    unlink(p);
+    rmdir(dir);
 }
