@@ -299,3 +299,47 @@ def test_list_store_errors_are_pythons(executor):
 
     with pytest.raises(IndexError, match="list assignment index out of range"):
         f()
+
+
+def test_undo_log_stays_bounded_while_tasks_keep_finishing():
+    pydron.configure(executor="threads", workers=2)
+
+    @schedule
+    def f(n):
+        out, biggest = [], 0
+        for i in range(n):
+            out.append(slow(i, 0.001))
+            if i >= 20:
+                _ = out[i - 20] + 0  # resolves an older task: the front finishes
+            biggest = max(biggest, len(_runtime._undo))
+        return biggest, len(_runtime._pending)
+
+    biggest, _ = f(600)
+    # Only mutations made while an unfinished task was pending are kept.
+    assert biggest < 100, biggest
+
+
+def test_partial_of_functional_is_a_task(monkeypatch):
+    import functools
+
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    @schedule
+    def f():
+        p = functools.partial(slow, t=0.2)
+        return [p(i) for i in range(3)]
+
+    assert f() == [0, 1, 2]
+    assert log.done_at_submit == [0, 0, 0]
+
+
+def test_translated_source_logged_at_debug(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="pydron"):
+        @schedule
+        def shown(x):
+            return ident(x)
+
+    assert any("__pydron__.call(ident, x)" in r.getMessage() for r in caplog.records)

@@ -11,6 +11,7 @@ State is per driver (module globals): the driver is one thread.
 
 import collections
 import dataclasses
+import functools
 import itertools
 import logging
 import math
@@ -33,11 +34,12 @@ _pending = collections.deque()
 # other thread (or by no @schedule call) is plain Python.
 _driver = None
 _get_ident = threading.get_ident
+_partial = functools.partial
 _seq = itertools.count(1)
 _last_seq = 0
 # Undo entries for container/attribute mutations done while tasks were pending:
 # (seq of the last task submitted before the mutation, undo callable).
-_undo = []
+_undo = collections.deque()
 # Containers that may hold Futures and that code other than the translated one may
 # reach (id -> container); resolved in place before unknown code runs.
 _tainted = {}
@@ -186,7 +188,13 @@ def _poll():
         if _exception(fut) is not None:
             barrier()
         _pending.popleft()
-    _undo.clear()
+    if not _pending:
+        _undo.clear()
+        return
+    # Mutations made when only finished tasks had been called can no longer be undone.
+    oldest = _pending[0][0]
+    while _undo and _undo[0][0] < oldest:
+        _undo.popleft()
 
 
 def barrier():
@@ -318,6 +326,9 @@ def call(f, /, *args, **kwargs):
             if wrap is not None:
                 return wrap(*args, **kwargs)
             return f(*args, **kwargs)
+    if tf is _partial and type(f.func) in (_FunctionType, _MethodType) \
+            and getattr(f.func, "__pydron_kind__", None) is not None:
+        return call(f.func, *f.args, *args, **{**f.keywords, **kwargs})
     if tf is type and _plain_constructor(f):
         args = tuple(rdeep(a) for a in args)
         for k, v in kwargs.items():

@@ -11,6 +11,7 @@ The passes, in order (each one job, each its own module and tests):
 
 import ast
 import inspect
+import logging
 import textwrap
 import types
 
@@ -23,6 +24,8 @@ from .util import RT
 from .validate import TranslationError, validate
 
 __all__ = ["translate", "translate_source", "TranslationError", "RT"]
+
+log = logging.getLogger("pydron")
 
 _INNER = "__pydron_inner__"
 _OUTER = "__pydron_outer__"
@@ -97,6 +100,9 @@ def translate(fn):
             arg.annotation = None
     fdef.name = _INNER
     fdef = translate_source(fdef, fn.__qualname__, code.co_filename, generator)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("translated %s (%s:%d):\n%s", fn.__qualname__, code.co_filename,
+                  code.co_firstlineno, ast.unparse(fdef))
 
     # Compile the def nested in a function that binds the same free variables, so
     # that they stay free variables and take the original closure cells.
