@@ -30,6 +30,8 @@ _BuiltinType = types.BuiltinFunctionType
 
 # Tasks submitted and not yet known to have succeeded, oldest first: (seq, future).
 _pending = collections.deque()
+# dict types whose item stores and methods run no user code
+_DICTS = {dict, collections.defaultdict, collections.OrderedDict, collections.Counter}
 # The thread running the outermost @schedule call; translated code run by any
 # other thread (or by no @schedule call) is plain Python.
 _driver = None
@@ -134,7 +136,7 @@ def rdeep(v, _seen=None):
             if y is not x:
                 v[i] = y
         return v
-    if t is dict:
+    if t in _DICTS:
         if _seen is None:
             _seen = set()
         elif id(v) in _seen:
@@ -159,13 +161,13 @@ def rdeep(v, _seen=None):
 
 def _has_future(v, _seen=None):
     t = type(v)
-    if t is list or t is tuple or t is dict:
+    if t is list or t is tuple or t in _DICTS:
         if _seen is None:
             _seen = set()
         elif id(v) in _seen:
             return False
         _seen.add(id(v))
-        return any(_has_future(x, _seen) for x in (v.values() if t is dict else v))
+        return any(_has_future(x, _seen) for x in (v.values() if t in _DICTS else v))
     return isinstance(v, _Future)
 
 
@@ -227,7 +229,7 @@ def _settle_tainted():
     tasks that succeeded (those of later, abandoned tasks were undone)."""
     def settle(v, seen):
         t = type(v)
-        if t is list or t is dict:
+        if t is list or t in _DICTS:
             if id(v) in seen:
                 return v
             seen.add(id(v))
@@ -260,11 +262,11 @@ def _log_snapshot(c):
         def undo():
             c[:] = saved
     else:
-        saved = c.copy()
+        saved = dict(c)
 
         def undo():
             c.clear()
-            c.update(saved)
+            dict.update(c, saved)
     _undo.append((_last_seq, undo))
 
 
@@ -303,8 +305,11 @@ def call(f, /, *args, **kwargs):
             return f.__pydron_lazy__(*args, **kwargs)
     elif tf is _BuiltinType:
         st = type(f.__self__)
-        if st is list or st is dict:
-            op = _CONTAINER_OPS.get((st, f.__name__))
+        if st is list or st in _DICTS:
+            op = _CONTAINER_OPS.get((st if st is list else dict, f.__name__))
+            if op is not None and st is not list and st is not dict \
+                    and getattr(st, f.__name__, None) is not getattr(dict, f.__name__, None):
+                op = None  # overridden by the subclass
             if op is not None:
                 return op(f.__self__, *args, **kwargs)
         elif st in _IMMUTABLE and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
@@ -571,7 +576,7 @@ def setitem(obj, key, value):
                     _log(undo)
         obj[key] = value
         _taint(obj, value)
-    elif t is dict:
+    elif t in _DICTS:
         if _pending:
             if key in obj:
                 old = obj[key]
@@ -593,7 +598,7 @@ def delitem(obj, key):
     obj = r(obj)
     key = rdeep(key)
     t = type(obj)
-    if t is list or t is dict:
+    if t is list or t in _DICTS:
         _log_snapshot(obj)
         del obj[key]
     else:
