@@ -69,6 +69,10 @@ Test(observe, dot_export)
     TU_OK(pydron_graph_dot(g, &dot, &len)); /* after: still a valid graph */
     cr_assert(strstr(dot, "digraph"), "not a digraph after running:\n%s", dot);
     cr_assert_eq(unescaped_quotes(dot) % 2, 0);
+    /* we still hold every output, so their producers are still part of it */
+    cr_assert(strstr(dot, "alpha_task") && strstr(dot, "beta_task") && strstr(dot, "gamma_task"),
+              "finished tasks with held outputs missing:\n%s", dot);
+    cr_assert_geq(count(dot, "->"), 4, "too few edges after running:\n%s", dot);
     pydron_free(dot);
 
     /* a label with characters DOT must escape stays one well-formed line */

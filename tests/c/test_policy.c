@@ -398,3 +398,20 @@ Test(policy, shipped_policies_compute_the_same)
     }
 }
 
+/* The same choice when the whole graph was added before the run started
+ * (no gate): the chain head became ready when it was added, before its
+ * successors existed, but by the first pick they are all known. */
+Test(policy, critical_path_graph_added_before_start)
+{
+    pol_graph p;
+    pol_open(&p, PYDRON_POLICY_CRITICAL_PATH);
+    pydron_task ind[4], chain[6];
+    build_chain_vs_independent(&p, ind, chain, 0);
+    TU_OK(pydron_graph_run(p.g, 60000));
+    cr_assert_eq(p.x.norder, 10);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(p.x.order[i], chain[i].id,
+                     "critical path: pick %d is not chain task %d (bottom level computed before "
+                     "the successors were added?)", i, i);
+    pol_close(&p);
+}

@@ -362,6 +362,13 @@ static void run_fib(pydron_executor_kind ex, uint64_t n)
     cr_assert_eq(s.tasks_refined, 2 * f1 - 1);
     cr_assert_eq(s.tasks_failed, 0);
     TU_OK(pydron_value_release(g, out));
+    /* every reference is gone: so are all values, however deep the
+     * forwarding (leaf calls bind their output to their input) */
+    TU_OK(pydron_graph_stats_get(g, &s));
+    cr_assert_eq(s.bytes_live, 0, "bytes_live %llu after the last release",
+                 (unsigned long long)s.bytes_live);
+    cr_assert_eq(s.values_live, 0, "values_live %llu after the last release",
+                 (unsigned long long)s.values_live);
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
