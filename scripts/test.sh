@@ -44,6 +44,7 @@ run_ctest() {
 }
 
 # ---- 1. warnings as errors ----------------------------------------------
+rm -rf "$LOGDIR"   # the summary reads only this run's logs
 mkdir -p "$LOGDIR"
 run_ctest default "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
