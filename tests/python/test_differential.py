@@ -94,14 +94,8 @@ def _result(path, mode):
 
 # Divergences owned by other parts, tracked here so the suite stays green and a fix
 # shows up as XPASS (strict: then remove the entry).
-_MAIN_CLASSES = ("backend: an argument that is an instance of a class defined in __main__ "
-                 "is pickled by reference; worker processes cannot import __main__")
-KNOWN = {
-    (name, "local"): _MAIN_CLASSES
-    for name in ["class_in_script", "dataclass_values", "functional_staticmethod",
-                 "methods_schedule", "namedtuple_results", "snapshot_object_mutation",
-                 "dataclass_built_in_loop"]
-}
+# (__main__ classes on local workers: fixed in the backend, they travel by value.)
+KNOWN: dict = {}
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)

@@ -17,7 +17,7 @@ import threading
 import weakref
 
 from . import _core, _serialize
-from ._serialize import HDR, F_FN_INPUT
+from ._serialize import HDR, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -187,6 +187,11 @@ class Session:
         futs = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
+            if not self._in_process and MAIN in data:
+                # objects of __main__ classes: by value for the workers
+                del bufs[:]
+                futs = []
+                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True)
         except _HasFuture:
             del bufs[:]
             futs = []
@@ -230,11 +235,13 @@ class Session:
 
         if not cloud:
             try:
-                return dump(pickle.Pickler)
+                data = dump(pickle.Pickler)
+                if self._in_process or MAIN not in data:
+                    return data
             except Exception as e:
                 first = e
-                del bufs[:], futs[:]
-                index.clear()
+            del bufs[:], futs[:]
+            index.clear()
         import cloudpickle
 
         try:

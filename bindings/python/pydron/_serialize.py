@@ -36,6 +36,8 @@ TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
 ALIGN = 64
 
+MAIN = b"__main__"  # in a pickle: something refers to the __main__ module
+
 _FUNCS: dict = {}  # function key -> callable (this process)
 _FUNCS_MAX = 4096
 
@@ -71,12 +73,17 @@ class _OOB(list):
 def _dumps_any(obj, bufs):
     """Pickle with out-of-band buffers; cloudpickle only if plain pickle fails."""
     try:
-        return pickle.dumps(obj, 5, buffer_callback=bufs)
+        data = pickle.dumps(obj, 5, buffer_callback=bufs)
+        if MAIN not in data:
+            return data
     except Exception:
-        del bufs[:]
-        import cloudpickle
+        pass
+    # Classes and functions of the program's __main__ travel by value (the
+    # other process's __main__ is a different module).
+    del bufs[:]
+    import cloudpickle
 
-        return cloudpickle.dumps(obj, 5, buffer_callback=bufs)
+    return cloudpickle.dumps(obj, 5, buffer_callback=bufs)
 
 
 def encode_result(obj):
@@ -170,6 +177,8 @@ def _pickle_exception(e, by_state):
     f = io.BytesIO()
     try:
         (P if by_state else pickle.Pickler)(f, 5).dump(e)
+        if MAIN in f.getbuffer():
+            raise pickle.PicklingError("by value")
     except Exception:
         import cloudpickle
 
