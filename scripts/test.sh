@@ -92,11 +92,26 @@ if [[ $SKIP != *" valgrind "* ]]; then
 fi
 
 # ---- 4. Python test suite (pytest) -------------------------------------------
-# >>> PYTHON TESTS: the Python helpers append their stage here. Pattern:
-# if [[ $SKIP != *" python "* ]]; then
-#     ... create a venv under build/, pip install, run pytest ...
-#     record "pytest" PASS|FAIL
-# fi
+# >>> PYTHON TESTS
+# A fresh venv under build/, `pip install .[test]` (builds libpydron and the
+# extension with scikit-build-core, like a user's install), then pytest on
+# the installed package (run from tests/python, so the sources are not on
+# sys.path).
+if [[ $SKIP != *" python "* ]]; then
+    venv=$ROOT/build/venv
+    log=$LOGDIR/pytest.log
+    ok=PASS
+    if [[ ! -x $venv/bin/python ]] && ! "${PYTHON:-python3}" -m venv "$venv"; then
+        ok=FAIL
+    elif ! "$venv/bin/python" -m pip install -q --upgrade pip ||
+         ! "$venv/bin/python" -m pip install -q "$ROOT[test]"; then
+        echo "python: pip install .[test] failed"; ok=FAIL
+    elif ! (cd "$ROOT/tests/python" &&
+            "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=5 .) 2>&1 | tee "$log"; then
+        ok=FAIL
+    fi
+    record "pytest" $ok
+fi
 # <<< PYTHON TESTS
 
 # ---- summary -------------------------------------------------------------
@@ -107,6 +122,9 @@ for f in "$LOGDIR"/ctest-*.log; do
     echo "--- $(basename "$f" .log):"
     grep -E "tests passed|tests failed out of|Total Test time" "$f" || true
 done
+if [[ -f $LOGDIR/pytest.log ]]; then
+    echo "--- pytest:"; tail -n 1 "$LOGDIR/pytest.log"
+fi
 status=0
 for i in "${!STAGES[@]}"; do
     printf '%-28s %s\n' "${STAGES[$i]}" "${RESULTS[$i]}"
