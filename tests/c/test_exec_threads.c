@@ -194,3 +194,124 @@ Test(exec_threads, several_graphs_share_a_runtime)
         TU_OK(pydron_graph_free(g[i]));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* The API is thread-safe: graphs of one runtime driven from two threads at
+ * once, and tasks added from a thread while another thread waits. */
+typedef struct drv_arg {
+    pydron_runtime *rt;
+    uint32_t k;
+    uint64_t base, got;
+    int rc;
+} drv_arg;
+
+static void *drive_own_graph(void *p)
+{
+    drv_arg *a = (drv_arg *)p;
+    pydron_graph *g = NULL;
+    a->rc = pydron_graph_new(a->rt, &g);
+    if (a->rc)
+        return NULL;
+    pydron_value v, nv;
+    uint64_t one = 1;
+    a->rc = pydron_value_constant(g, &a->base, sizeof a->base, &v);
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = a->k;
+    d.ninputs = 1;
+    d.noutputs = 1;
+    d.payload = &one;
+    d.payload_len = sizeof one;
+    for (int i = 0; i < 2000 && !a->rc; i++) {
+        d.inputs = &v;
+        a->rc = pydron_task_add(g, &d, NULL, &nv);
+        if (!a->rc)
+            a->rc = pydron_value_release(g, v);
+        v = nv;
+        if (i % 500 == 0 && !a->rc)
+            a->rc = pydron_graph_wait(g, v, 60000);
+    }
+    const void *b;
+    size_t n;
+    if (!a->rc)
+        a->rc = pydron_graph_wait(g, v, 60000);
+    if (!a->rc)
+        a->rc = pydron_value_bytes(g, v, &b, &n);
+    if (!a->rc)
+        memcpy(&a->got, b, sizeof a->got);
+    pydron_graph_free(g);
+    return NULL;
+}
+
+Test(exec_threads, two_driver_threads_share_a_runtime)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    drv_arg a[2] = {{rt, k, 100, 0, 0}, {rt, k, 7000, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, drive_own_graph, &a[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(a[i].rc, 0, "driver %d: %s", i, pydron_strerror(a[i].rc));
+        cr_assert_eq(a[i].got, a[i].base + 2000);
+    }
+    TU_OK(pydron_runtime_free(rt));
+}
+
+typedef struct feeder {
+    pydron_graph *g;
+    uint32_t k;
+    pydron_value in, last;
+    int rc;
+} feeder;
+
+static void *feed(void *p)
+{
+    feeder *f = (feeder *)p;
+    usleep(20000); /* the main thread is already waiting */
+    pydron_value v = f->in, nv;
+    uint64_t one = 1;
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = f->k;
+    d.ninputs = 1;
+    d.noutputs = 1;
+    d.payload = &one;
+    d.payload_len = sizeof one;
+    for (int i = 0; i < 1000 && !f->rc; i++) {
+        d.inputs = &v;
+        f->rc = pydron_task_add(f->g, &d, NULL, &nv);
+        if (v.id != f->in.id && !f->rc)
+            f->rc = pydron_value_release(f->g, v);
+        v = nv;
+    }
+    /* the value the main thread waits for: 5 + 1000 */
+    uint64_t five = 5;
+    if (!f->rc)
+        f->rc = pydron_value_set(f->g, f->in, &five, sizeof five);
+    d.inputs = &v;
+    d.payload_len = 0;
+    if (!f->rc)
+        f->rc = pydron_task_add(f->g, &d, NULL, &f->last);
+    if (!f->rc)
+        f->rc = pydron_value_release(f->g, v);
+    return NULL;
+}
+
+Test(exec_threads, add_from_another_thread_while_waiting)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    feeder f;
+    memset(&f, 0, sizeof f);
+    f.k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    f.g = tu_graph(rt);
+    TU_OK(pydron_value_input(f.g, &f.in));
+    pthread_t th;
+    pthread_create(&th, NULL, feed, &f);
+    /* wait for the input; the feeder sets it after adding 1000 tasks */
+    TU_OK(pydron_graph_wait(f.g, f.in, 60000));
+    pthread_join(th, NULL);
+    cr_assert_eq(f.rc, 0, "feeder: %s", pydron_strerror(f.rc));
+    cr_assert_eq(tu_get_u64(f.g, f.last), 1005);
+    TU_OK(pydron_graph_free(f.g));
+    TU_OK(pydron_runtime_free(rt));
+}
