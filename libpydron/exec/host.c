@@ -111,9 +111,10 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
     return rc;
 }
 
-/* Values whose only copy was on the lost worker fail (with a message that
- * says so); running jobs of that worker come back through pydron_job_done
- * with PYDRON_EIO and are retried by the core. */
+/* Values whose only copy was on the lost worker are recomputed when their
+ * producer can run again, else they fail (graph/graph.c); jobs in flight on
+ * that worker come back through pydron_job_done with PYDRON_EIO and are
+ * retried by the core. */
 PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
 {
     if (!h)
@@ -122,27 +123,9 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
     pthread_mutex_lock(&rt->mu);
     for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
         pthread_mutex_lock(&g->mu);
-        pdi_error *e = NULL;
-        for (uint32_t i = 1; i <= g->vcount; i++) {
-            pdi_value *v = pdi_V(g, i);
-            if (v->state != PYDRON_VALUE_READY || (v->vf & VF_ALIAS) || !(v->vf & VF_REMOTE) ||
-                (v->vf & VF_LOCAL) || v->where != (int16_t)worker)
-                continue;
-            if (!e) {
-                e = pdi_error_new(0, PYDRON_ETASK,
-                                  pdi_asprintf("value lost with worker %u (its only copy)", worker),
-                                  NULL, 0);
-                if (!e)
-                    break;
-            }
-            e->task = v->producer;
-            v->state = PYDRON_VALUE_FAILED;
-            v->vf &= (uint8_t)~(VF_REMOTE | VF_FETCHING);
-            v->u.err = e;
-            e->refs++;
-        }
-        if (e)
-            pdi_error_unref(e);
+        pdi_worker_lost_locked(g, worker);
+        if (g->started && !g->canceled && !g->freeing)
+            g->events++;
         pthread_cond_broadcast(&g->cv);
         pthread_mutex_unlock(&g->mu);
     }

@@ -48,6 +48,16 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
             pdi_task_failed(g, ti, r->u.err, PYDRON_TASK_FAILED, NULL);
             return PYDRON_ETASK;
         }
+        if (r->state != PYDRON_VALUE_READY) {
+            /* read through an alias whose bytes were lost with a worker */
+            pdi_error *e = pdi_error_new(pdi_tid(g, ti), PYDRON_ETASK,
+                                         pdi_asprintf("input %u was lost with its worker", i),
+                                         NULL, 0);
+            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
+            if (e)
+                pdi_error_unref(e);
+            return PYDRON_ETASK;
+        }
     }
     j->g = g;
     j->task = pdi_tid(g, ti);
@@ -150,7 +160,7 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
             if (e)
                 pdi_error_unref(e);
         } else {
-            pdi_task_became_ready(g, ti);
+            pdi_task_requeue(g, ti);   /* its inputs may be pending again */
         }
     } else {
         int canceled = rc == PYDRON_ECANCELED && g->canceled;

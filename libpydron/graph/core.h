@@ -341,6 +341,11 @@ void pdi_value_fail(pydron_graph *g, uint32_t vi, pdi_error *err);
 /* Bind pending/ready output value oi of a refined task to value ti. */
 void pdi_value_forward(pydron_graph *g, uint32_t oi, uint32_t ti);
 
+/* Retry/recompute: back to WAITING or READY depending on its inputs. */
+void pdi_task_requeue(pydron_graph *g, uint32_t ti);
+/* Worker w is gone (g->mu held): recompute or fail values only it had. */
+void pdi_worker_lost_locked(pydron_graph *g, unsigned w);
+
 pdi_error *pdi_error_new(uint64_t task, int code, char *msg, void *detail, size_t dlen);
 void pdi_error_unref(pdi_error *e);
 

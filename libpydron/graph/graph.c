@@ -244,7 +244,10 @@ static int holds_output(pydron_graph *g, pdi_task *t, uint64_t tid, uint32_t exc
     uint32_t *outs = pdi_task_outs(t);
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);
-        if (outs[i] != except_vi && o->state != PDI_V_FREE && o->producer == tid && o->urefs)
+        /* a caller's reference, or remote bytes that may have to be
+         * recomputed after a worker loss (pydron_exec_worker_lost) */
+        if (outs[i] != except_vi && o->state != PDI_V_FREE && o->producer == tid &&
+            (o->urefs || (o->state == PYDRON_VALUE_READY && (o->vf & VF_REMOTE))))
             return 1;
     }
     return 0;
@@ -627,9 +630,25 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
     if (j && j->end_ns > j->start_ns && j->start_ns)
         pdi_kstat_add(g, t->kind, (double)(j->end_ns - j->start_ns) * 1e-9);
     task_finish_common(g, ti);
+    uint64_t tid = pdi_tid(g, ti);
+    /* which outputs we hold (all, except after a partial recomputation) */
+    uint8_t held_st[64];
+    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
+    if (!held)
+        abort();
+    for (uint16_t i = 0; i < t->nout; i++) {
+        pdi_value *o = pdi_V(g, outs[i]);
+        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+    }
     for (uint16_t i = 0; i < t->nout; i++) {
         uint32_t oi = outs[i];
         pdi_value *o = pdi_V(g, oi);
+        if (o->state != PYDRON_VALUE_PENDING || o->producer != tid) {
+            /* a recomputation: this output survived the worker loss */
+            if (j)
+                pdi_out_release(&j->outs[i].out);
+            continue;
+        }
         cons_list c;
         cons_take(o, &c);
         int rc = 0;
@@ -656,7 +675,10 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
     t = pdi_T(g, ti);
     (void)ins;
     for (uint16_t i = 0; i < t->nout; i++)
-        pdi_value_unref(g, pdi_task_outs(t)[i]);
+        if (held[i])
+            pdi_value_unref(g, pdi_task_outs(t)[i]);
+    if (held != held_st)
+        free(held);
     task_release(g, ti);
 }
 
@@ -672,11 +694,24 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     pdi_task_log(g, ti, state, j);
     task_finish_common(g, ti);
     err->refs++;   /* keep err alive while we propagate */
+    uint64_t tid = pdi_tid(g, ti);
+    uint8_t held_st[64];
+    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
+    if (!held)
+        abort();
+    for (uint16_t i = 0; i < t->nout; i++) {
+        pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
+        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+    }
     for (uint16_t i = 0; i < t->nout; i++)
-        pdi_value_fail(g, pdi_task_outs(t)[i], err);
+        if (held[i])
+            pdi_value_fail(g, pdi_task_outs(t)[i], err);
     t = pdi_T(g, ti);
     for (uint16_t i = 0; i < t->nout; i++)
-        pdi_value_unref(g, pdi_task_outs(t)[i]);
+        if (held[i])
+            pdi_value_unref(g, pdi_task_outs(t)[i]);
+    if (held != held_st)
+        free(held);
     uint64_t st[8];
     uint64_t *ids = input_ids(g, t, st, 8);
     uint32_t zombie = 0;
@@ -1531,4 +1566,209 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     pthread_mutex_destroy(&g->mu);
     free(g);
     return 0;
+}
+
+/* ------------------------------------------------------------ worker loss */
+
+/* A task goes back to the queue (retry after PYDRON_EIO, or recompute):
+ * inputs that are pending again (lost and being recomputed) make it wait. */
+void pdi_task_requeue(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
+    uint32_t *ins = pdi_task_ins(t);
+    t->npending = 0;
+    t->state = PYDRON_TASK_WAITING;
+    for (uint16_t i = 0; i < t->nin; i++) {
+        pdi_value *v = pdi_V(g, ins[i]);
+        if (v->state == PYDRON_VALUE_PENDING) {
+            if (cons_add(v, ti) != 0) {
+                pdi_task_failed(g, ti, &oom_error, PYDRON_TASK_FAILED, NULL);
+                return;
+            }
+            t->npending++;
+        }
+    }
+    if (t->npending == 0)
+        pdi_task_became_ready(g, ti);
+}
+
+/* Can the finished producer of a lost value run again? Its record must be
+ * retained and every input still alive: ready (with bytes somewhere else
+ * than on the lost worker) or itself about to be recomputed. */
+static uint32_t root_idx(pydron_graph *g, uint32_t vi)
+{
+    while (pdi_V(g, vi)->vf & VF_ALIAS)
+        vi = pdi_V(g, vi)->u.cin[0];
+    return vi;
+}
+
+static const uint64_t *retained_ids(pdi_task *p)
+{
+    return p->nin == 1 ? (const uint64_t *)(const void *)&p->ins
+                       : (const uint64_t *)(const void *)p->ins.p;
+}
+
+static int recomputable(pydron_graph *g, uint64_t producer, const uint8_t *lost)
+{
+    uint32_t pi = pdi_id_idx(producer);
+    if (!producer || pdi_id_tag(producer) != g->tag || !pi || pi > g->tcount)
+        return 0;
+    pdi_task *p = pdi_T(g, pi);
+    if (p->gen != pdi_id_gen(producer) || !(p->bits & TB_RETAINED) || p->state != PYDRON_TASK_DONE)
+        return 0;
+    const uint64_t *ids = retained_ids(p);
+    for (uint16_t i = 0; i < p->nin; i++) {
+        uint32_t vi = pdi_id_idx(ids[i]);
+        pdi_value *v = (vi && vi <= g->vcount) ? pdi_V(g, vi) : NULL;
+        if (!v || v->state == PDI_V_FREE || v->gen != pdi_id_gen(ids[i]))
+            return 0;   /* the input is gone */
+        if (v->state != PYDRON_VALUE_READY)
+            return 0;
+        /* lost inputs are fine if they are recomputed themselves (fixpoint below) */
+        (void)lost;
+    }
+    return 1;
+}
+
+/* Worker w is gone: every value whose only copy was there is recomputed
+ * when its producer can run again, else it fails with a message saying
+ * why. Tasks that consumed it and have not run wait for the new copy. */
+void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
+{
+    uint8_t *lost = calloc((size_t)g->vcount + 1, 1);
+    if (!lost)
+        return;
+    size_t nlost = 0;
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        pdi_value *v = pdi_V(g, i);
+        if (v->state == PYDRON_VALUE_READY && !(v->vf & VF_ALIAS) && (v->vf & VF_REMOTE) &&
+            !(v->vf & VF_LOCAL) && v->where == (int16_t)w) {
+            lost[i] = 1;
+            nlost++;
+        }
+    }
+    if (!nlost) {
+        free(lost);
+        return;
+    }
+    /* decide; values that cannot be recomputed fail */
+    pdi_error *e = NULL;
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        if (lost[i] && !recomputable(g, pdi_V(g, i)->producer, lost)) {
+            lost[i] = 2;
+        }
+    }
+    /* lost[i] == 2 may make others unrecomputable: iterate to a fixpoint */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (uint32_t i = 1; i <= g->vcount; i++) {
+            if (lost[i] != 1)
+                continue;
+            pdi_task *p = pdi_T(g, pdi_id_idx(pdi_V(g, i)->producer));
+            const uint64_t *ids = retained_ids(p);
+            for (uint16_t k = 0; k < p->nin; k++) {
+                uint32_t ri = root_idx(g, pdi_id_idx(ids[k]));
+                /* an input whose root is lost is usable only if that root is
+                 * recomputed and the input is the root itself (aliases are
+                 * not re-awaited) */
+                if (lost[ri] == 2 || (lost[ri] && ri != pdi_id_idx(ids[k]))) {
+                    lost[i] = 2;
+                    changed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        if (lost[i] != 2)
+            continue;
+        pdi_value *v = pdi_V(g, i);
+        if (!e && !(e = pdi_error_new(v->producer, PYDRON_ETASK,
+                                      pdi_asprintf("value lost with worker %u (its only copy) and "
+                                                   "its producer cannot run again (inputs gone)",
+                                                   w), NULL, 0)))
+            break;
+        /* a READY value becomes FAILED: its consumers fail when they are prepared */
+        v->state = PYDRON_VALUE_FAILED;
+        v->vf &= (uint8_t)~(VF_REMOTE | VF_FETCHING);
+        v->u.err = e;
+        e->refs++;
+    }
+    if (e)
+        pdi_error_unref(e);
+    /* the rest goes back to PENDING */
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        if (lost[i] != 1)
+            continue;
+        pdi_value *v = pdi_V(g, i);
+        v->state = PYDRON_VALUE_PENDING;
+        v->vf &= (uint8_t)~(VF_REMOTE | VF_LOCAL | VF_FETCHING | VF_INLINE);
+        v->where = -1;
+        v->len = 0;   /* no consumers listed yet */
+        v->refs++;    /* the producer's hold, as for a fresh output */
+    }
+    /* consumers that have not run yet wait again */
+    for (uint32_t ti = 1; ti <= g->tcount; ti++) {
+        pdi_task *t = pdi_T(g, ti);
+        if (t->state == PDI_T_FREE || (t->bits & (TB_RETAINED | TB_ZOMBIE)))
+            continue;
+        if (t->state != PYDRON_TASK_WAITING && t->state != PYDRON_TASK_READY)
+            continue;
+        uint32_t *ins = pdi_task_ins(t);
+        uint32_t add = 0;
+        for (uint16_t k = 0; k < t->nin; k++) {
+            /* only direct inputs are re-awaited; a consumer reading a lost
+             * value through a refinement alias fails when it is prepared */
+            if (lost[ins[k]] == 1 && cons_add(pdi_V(g, ins[k]), ti) == 0)
+                add++;
+        }
+        if (!add)
+            continue;
+        if (t->state == PYDRON_TASK_READY) {
+            if (t->bits & TB_QUEUED) {
+                t->bits &= (uint8_t)~TB_QUEUED;   /* a later pick of it is skipped */
+                g->nqueued--;
+            }
+            t->state = PYDRON_TASK_WAITING;
+        }
+        t->npending += add;
+    }
+    /* producers run again (once each) */
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        if (lost[i] != 1)
+            continue;
+        uint32_t pi = pdi_id_idx(pdi_V(g, i)->producer);
+        pdi_task *p = pdi_T(g, pi);
+        if (!(p->bits & TB_RETAINED))
+            continue;   /* already reset for another output */
+        uint64_t st[8];
+        uint64_t *ids = p->nin <= 8 ? st : malloc(p->nin * sizeof(uint64_t));
+        if (!ids)
+            abort();
+        memcpy(ids, p->nin == 1 ? (const void *)&p->ins : (const void *)p->ins.p,
+               p->nin * sizeof(uint64_t));
+        if (p->bits & TB_IN_HEAP)
+            free(p->ins.p);
+        p->bits &= (uint8_t)~(TB_RETAINED | TB_IN_HEAP);
+        uint32_t *ins = p->ins.in;
+        if (p->nin > 2) {
+            ins = malloc(p->nin * sizeof(uint32_t));
+            if (!ins)
+                abort();
+            p->ins.p = ins;
+            p->bits |= TB_IN_HEAP;
+        }
+        for (uint16_t k = 0; k < p->nin; k++) {
+            ins[k] = pdi_id_idx(ids[k]);
+            pdi_V(g, ins[k])->refs++;
+        }
+        if (ids != st)
+            free(ids);
+        p->attempt++;
+        g->pending++;
+        g->stats.tasks_retried++;
+        pdi_task_requeue(g, pi);
+    }
+    free(lost);
+    pdi_wake(g);
 }

@@ -15,6 +15,7 @@ typedef struct fake {
     pthread_mutex_t mu;
     uint64_t ids[MAXV];
     int64_t vals[MAXV];
+    int wk[MAXV];
     int nvals;
     int releases;
     int fail_first;     /* report EIO on the first attempt of every job */
@@ -32,8 +33,8 @@ static int f_start(void *self, pydron_exec_host *host, unsigned *nw, unsigned *i
 
 static int64_t lookup(fake *f, uint64_t id)
 {
-    for (int i = 0; i < f->nvals; i++)
-        if (f->ids[i] == id)
+    for (int i = f->nvals; i-- > 0;)
+        if (f->ids[i] == id && f->wk[i] >= 0)
             return f->vals[i];
     cr_assert_fail("value %llx not in the fake store", (unsigned long long)id);
     return 0;
@@ -74,6 +75,7 @@ static int f_submit(void *self, pydron_job *const *jobs, size_t n, unsigned work
         pthread_mutex_lock(&f->mu);
         cr_assert_lt(f->nvals, MAXV);
         f->ids[f->nvals] = out.id;
+        f->wk[f->nvals] = (int)worker;
         f->vals[f->nvals++] = sum;
         pthread_mutex_unlock(&f->mu);
         cr_assert_eq(pydron_job_set_output_remote(j, 0, (int32_t)worker, 8), 0);
@@ -190,3 +192,75 @@ static void run(int fail_first, unsigned max_retries)
 Test(core_remote, remote_values_fetch_and_release) { run(0, 0); }
 Test(core_remote, retry_after_worker_loss) { run(1, 0); }
 Test(core_remote, give_up_after_max_retries) { run(2, 1); }
+
+/* Worker 1 dies after the chain ran: values only it had are recomputed
+ * from their producers' inputs (kept alive here), or fail with a message
+ * when those inputs are gone. */
+static void lose_worker(int keep_all)
+{
+    static fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.mu, NULL);
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, NULL), 0);
+    cr_assert_eq(pydron_runtime_set_executor(rt, &fake_ops, &f), 0);
+    uint32_t k;
+    pydron_runtime_register_c(rt, "k", never, NULL, &k);
+    pydron_graph *g;
+    pydron_graph_new(rt, &g);
+    int64_t zero = 0;
+    static pydron_value vals[41];
+    pydron_value_constant(g, &zero, 8, &vals[0]);
+    for (int i = 1; i <= 40; i++) {
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = k;
+        d.ninputs = 1;
+        d.inputs = &vals[i - 1];
+        d.noutputs = 1;
+        cr_assert_eq(pydron_task_add(g, &d, NULL, &vals[i]), 0);
+        if (!keep_all && i > 1 && i < 40)
+            pydron_value_release(g, vals[i - 1]);
+    }
+    cr_assert_eq(pydron_graph_run(g, 10000), 0);
+    /* find a worker that holds the last value and kill it */
+    int victim = -1;
+    for (int i = 0; i < f.nvals; i++)
+        if (f.ids[i] == vals[40].id)
+            victim = f.wk[i];
+    cr_assert_geq(victim, 0);
+    pthread_mutex_lock(&f.mu);
+    for (int i = 0; i < f.nvals; i++)
+        if (f.wk[i] == victim)
+            f.wk[i] = -1;
+    pthread_mutex_unlock(&f.mu);
+    pydron_exec_worker_lost(f.host, (unsigned)victim);
+    int rc = pydron_graph_wait(g, vals[40], 10000);
+    if (keep_all) {
+        cr_assert_eq(rc, 0, "%s", pydron_error_last());
+        const void *d;
+        size_t n;
+        cr_assert_eq(pydron_value_bytes(g, vals[40], &d, &n), 0, "%s", pydron_error_last());
+        int64_t x;
+        memcpy(&x, d, 8);
+        cr_assert_eq(x, 40);
+        pydron_graph_stats st;
+        pydron_graph_stats_get(g, &st);
+        cr_assert_geq(st.tasks_retried, 1);
+    } else {
+        cr_assert_eq(rc, PYDRON_ETASK);
+        cr_assert(strstr(pydron_error_last(), "cannot run again"), "%s", pydron_error_last());
+    }
+    for (int i = 0; i <= 40; i++)
+        if (keep_all || i == 0 || i == 39 || i == 40)
+            pydron_value_release(g, vals[i]);
+    cr_assert_eq(pydron_graph_run(g, 10000), 0);
+    pydron_graph_stats st;
+    pydron_graph_stats_get(g, &st);
+    cr_assert_eq(st.values_live, 0, "%llu values live", (unsigned long long)st.values_live);
+    cr_assert_eq(pydron_graph_free(g), 0);
+    cr_assert_eq(pydron_runtime_free(rt), 0);
+    pthread_mutex_destroy(&f.mu);
+}
+
+Test(core_remote, worker_lost_recompute) { lose_worker(1); }
+Test(core_remote, worker_lost_inputs_gone) { lose_worker(0); }
