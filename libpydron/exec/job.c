@@ -182,7 +182,9 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     g->now_hint = 0;
     pdi_job_clear(j);
     pdi_job_put(g, j);
-    pdi_wake(g);
+    g->events++;
+    if (g->waiters > (unsigned)g->drv_waiting)
+        pthread_cond_broadcast(&g->cv);   /* e.g. pydron_graph_free waiting for inflight */
 }
 
 /* ---------------------------------------------------------------- public */

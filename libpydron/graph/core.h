@@ -255,6 +255,10 @@ struct pydron_graph {
     int driving;           /* a thread runs the driver loop */
     unsigned waiters;      /* threads blocked on cv */
     uint64_t events;       /* bumped on every completion/readiness change */
+    int drv_waiting;       /* the driving thread sleeps on cv for drv_vi ... */
+    uint32_t drv_vi;       /* ... (0: for every task to finish) */
+    uint64_t nretained;    /* finished task records kept (TB_RETAINED) */
+    int need_loc;          /* the policy reads input sizes/locations */
     uint64_t pending;      /* tasks not finished */
     uint32_t seq;
     uint32_t top_tick;
@@ -370,6 +374,10 @@ void pdi_heap_remove(pydron_graph *g, uint32_t ti);
  * and re-acquire it around submit). */
 void pdi_dispatch(pydron_graph *g);
 void pdi_wake(pydron_graph *g);
+/* Narrower wake-ups: only threads that may care are woken, so that a
+ * driver waiting for one value is not woken by every completion. */
+void pdi_wake_value(pydron_graph *g, uint32_t vi);
+void pdi_wake_done(pydron_graph *g, const pdi_task *t);
 int pdi_graph_start_locked(pydron_graph *g);
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
 double pdi_task_duration(pydron_graph *g, pdi_task *t);

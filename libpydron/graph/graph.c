@@ -233,7 +233,7 @@ static void value_drop(pydron_graph *g, uint32_t vi)
         v->u.cin[0] = g->vfree;
         g->vfree = vi;
     }
-    if (producer && !g->freeing)
+    if (producer && g->nretained && !g->freeing)
         maybe_unretain(g, producer, 0);
 }
 
@@ -261,13 +261,16 @@ static void maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_v
     pdi_task *t = pdi_T(g, ti);
     if (t->gen != pdi_id_gen(producer) || !(t->bits & TB_RETAINED))
         return;
-    if (!holds_output(g, t, producer, except_vi))
+    if (!holds_output(g, t, producer, except_vi)) {
+        g->nretained--;
         task_free(g, ti);
+    }
 }
 
 void pdi_value_release_hook(pydron_graph *g, uint32_t vi)
 {
-    maybe_unretain(g, pdi_V(g, vi)->producer, 0);
+    if (g->nretained)
+        maybe_unretain(g, pdi_V(g, vi)->producer, 0);
 }
 
 /* Called when a task has finished and released its inputs' references
@@ -291,6 +294,7 @@ static int task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids)
         t->bits |= TB_IN_HEAP;
     }
     t->bits |= TB_RETAINED;
+    g->nretained++;
     return 1;
 }
 
@@ -504,7 +508,7 @@ static void value_ready(pydron_graph *g, uint32_t vi, cons_list *c)
 {
     pdi_V(g, vi)->state = PYDRON_VALUE_READY;
     notify(g, vi, c, NULL);
-    pdi_wake(g);
+    pdi_wake_value(g, vi);
 }
 
 void pdi_value_fail(pydron_graph *g, uint32_t vi, pdi_error *err)
@@ -518,7 +522,7 @@ void pdi_value_fail(pydron_graph *g, uint32_t vi, pdi_error *err)
     v->u.err = err;
     err->refs++;
     notify(g, vi, &c, err);
-    pdi_wake(g);
+    pdi_wake_value(g, vi);
     fail_drain(g);
 }
 
@@ -617,7 +621,7 @@ static void task_finish_common(pydron_graph *g, uint32_t ti)
         pdi_heap_remove(g, ti);
     if (g->pending)
         g->pending--;
-    pdi_wake(g);
+    pdi_wake_done(g, t);
 }
 
 void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
@@ -946,10 +950,12 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
             g->pself = rt->pself;
         }
         g->need_bl = 1;
+        g->need_loc = 1;
     } else {
         rc = pdi_policy_create(rt->opts.policy, &g->pops, &g->pself);
         g->own_policy = 1;
         g->need_bl = rt->opts.policy == PYDRON_POLICY_CRITICAL_PATH;
+        g->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
     }
     if (rc == 0) {
         do {
@@ -1158,7 +1164,7 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
                      (unsigned long long)v.id);
     else if (--r->urefs == 0 && r->refs == 0)
         value_drop(g, vi);
-    else if (r->urefs == 0 && r->producer)
+    else if (r->urefs == 0 && r->producer && g->nretained)
         maybe_unretain(g, r->producer, 0);
     pthread_mutex_unlock(&g->mu);
     return rc;
@@ -1750,6 +1756,7 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
         if (p->bits & TB_IN_HEAP)
             free(p->ins.p);
         p->bits &= (uint8_t)~(TB_RETAINED | TB_IN_HEAP);
+        g->nretained--;
         uint32_t *ins = p->ins.in;
         if (p->nin > 2) {
             ins = malloc(p->nin * sizeof(uint32_t));

@@ -89,6 +89,21 @@ void pdi_wake(pydron_graph *g)
         pthread_cond_broadcast(&g->cv);
 }
 
+void pdi_wake_value(pydron_graph *g, uint32_t vi)
+{
+    g->events++;
+    if (g->waiters > (unsigned)g->drv_waiting || (g->drv_waiting && g->drv_vi == vi))
+        pthread_cond_broadcast(&g->cv);
+}
+
+void pdi_wake_done(pydron_graph *g, const pdi_task *t)
+{
+    g->events++;
+    if (g->waiters > (unsigned)g->drv_waiting ||
+        (g->drv_waiting && (g->pending == 0 || (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)))))
+        pthread_cond_broadcast(&g->cv);
+}
+
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 {
     if (kind >= g->kcap) {
@@ -210,6 +225,8 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     st.kind = t->kind;
     st.duration = pdi_task_duration(g, t);
     st.seq = ++g->ready_seq;
+    if (!g->need_loc && sizes == sizes_st)
+        sizes = NULL;   /* fifo / critical path do not read them */
     st.ninputs = sizes ? t->nin : 0;
     st.input_sizes = sizes;
     st.input_where = where;
@@ -234,7 +251,7 @@ static void push_policy(pydron_graph *g, uint32_t ti)
         if (e)
             pdi_error_unref(e);
     }
-    if (sizes != sizes_st) {
+    if (sizes && sizes != sizes_st) {
         free(sizes);
         free(where);
     }
@@ -538,8 +555,13 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
             if (g->events != ev)
                 continue;
             wait_cv(g, deadline, 1);
+        } else if (driver) {
+            g->drv_waiting = 1;
+            g->drv_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
+            wait_cv(g, deadline, 50);
+            g->drv_waiting = 0;
         } else {
-            wait_cv(g, deadline, driver ? 50 : 10);
+            wait_cv(g, deadline, 10);
         }
     }
     if (driver) {
