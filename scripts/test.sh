@@ -3,12 +3,13 @@
 #
 #   1. build/      -DPYDRON_WERROR=ON, full ctest suite
 #   2. build-asan/ -DPYDRON_SANITIZE=ON (AddressSanitizer + UBSan), full ctest suite
+#   2b. build-fuzz/ clang -DPYDRON_FUZZ=ON: ctest, including 20 s of libFuzzer on the decoder
 #   3. valgrind on a few test executables from build/
 #   4. the Python test suite (pytest)  [added by the Python helpers]
 #
 # Every stage runs even if an earlier one failed; the summary at the end
 # lists each stage and the script exits non-zero if any failed.
-# Knobs: PYDRON_JOBS (default 2), PYDRON_TEST_SKIP="asan valgrind python".
+# Knobs: PYDRON_JOBS (default 2), PYDRON_TEST_SKIP="asan fuzz valgrind python".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,6 +57,23 @@ if [[ $SKIP != *" asan "* ]]; then
     unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
+# ---- 2b. libFuzzer on the wire decoder (clang) ---------------------------
+if [[ $SKIP != *" fuzz "* ]]; then
+    if command -v clang >/dev/null; then
+        fz=$ROOT/build-fuzz
+        if cmake -S "$ROOT" -B "$fz" "${gen[@]}" -DCMAKE_C_COMPILER=clang -DPYDRON_FUZZ=ON \
+                 -DPYDRON_BENCHMARKS=OFF -DPYDRON_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug &&
+           cmake --build "$fz" -j "$JOBS" --target fuzz_wire &&
+           (cd "$fz" && ctest --output-on-failure -R fuzz_wire) 2>&1 | tee "$LOGDIR/ctest-fuzz.log"; then
+            record "fuzz (20 s)" PASS
+        else
+            record "fuzz (20 s)" FAIL
+        fi
+    else
+        echo "fuzz: clang not installed, stage skipped"
+    fi
+fi
+
 # ---- 3. valgrind ---------------------------------------------------------
 # Criterion runs each test in a child process, so valgrind follows children
 # (--trace-children=yes) and every process writes its own log; a stage
@@ -66,7 +84,7 @@ if [[ $SKIP != *" valgrind "* ]]; then
     vg=(valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
         --error-exitcode=97 --num-callers=30)
     ok=PASS
-    for suite in graph refine errors memory observe exec_api; do
+    for suite in graph refine errors memory observe exec_api wire; do
         if ! "${vg[@]}" --log-file="$vgdir/$suite.%p.log" "$ROOT/build/tests/c/test_$suite" -j1 \
              >"$vgdir/$suite.out" 2>&1; then
             echo "valgrind: suite $suite failed, see $vgdir/$suite.out"; ok=FAIL

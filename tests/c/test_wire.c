@@ -494,7 +494,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
     pdi_frame_free(&h);
     Pydron__Welcome w = PYDRON__WELCOME__INIT;
     w.worker_id = d->id = id;
-    w.heartbeat_ms = 200;
+    w.heartbeat_ms = 0; /* this test driver sends no heartbeats: no silence timeout */
     w.inline_max = inline_max;
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_WELCOME;
