@@ -677,9 +677,13 @@ static void *sender_thread(void *arg)
             (void)pdi_conn_send(w->drv, &f, NULL, 0);
             last_send = now;
         }
-        if (hb_ns && now - atomic_load(&w->last_recv_ns) > dead_ns && !atomic_load(&w->lost)) {
+        /* the reader thread may have stamped last_recv after `now` was read:
+         * without the ordering check the difference wraps and a busy worker
+         * gave up on a live driver */
+        uint64_t lr = atomic_load(&w->last_recv_ns);
+        if (hb_ns && now > lr && now - lr > dead_ns && !atomic_load(&w->lost)) {
             pdi_log(WHO, "worker %d: no word from the driver for %llu ms, giving up", w->id,
-                    (unsigned long long)((now - atomic_load(&w->last_recv_ns)) / 1000000ull));
+                    (unsigned long long)((now - lr) / 1000000ull));
             atomic_store(&w->lost, 1);
             pdi_conn_close(w->drv);
         }
