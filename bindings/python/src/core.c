@@ -1194,6 +1194,12 @@ static PyObject *Value_wait(ValueObject *self, PyObject *args, PyObject *kw)
     double t = parse_timeout(to, &err);
     if (err)
         return NULL;
+    /* Already produced: no need to drop the GIL (and maybe wait to get it
+     * back from another Python thread). */
+    pydron_value_state st0;
+    if (pydron_value_state_get(self->graph->g, (pydron_value){self->id}, &st0) == 0 &&
+        st0 == PYDRON_VALUE_READY)
+        Py_RETURN_NONE;
     int rc = wait_loop(self->graph, self->id, t);
     if (rc == 1)
         return NULL;
