@@ -872,8 +872,12 @@ static int spawn_local(pdi_proc *p, unsigned id, pid_t *pid)
     argv[k] = NULL;
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
-    /* workers ignore the driver's terminal Ctrl-C: the driver stops them */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* own process group: a Ctrl-C at the driver's terminal reaches the
+     * driver only (it decides; workers stop with it, through the
+     * connection and the parent-death signal) */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     sigset_t none, def;
     sigemptyset(&none);
     sigemptyset(&def);
