@@ -78,18 +78,27 @@ def _local_available():
     return _local_probe
 
 
-def _result(path, mode):
+def _result(path, mode, session=None):
     global _pool
     with _lock:
         if _pool is None:
             _pool = concurrent.futures.ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1)
-            modes = ["oracle", "inline", "threads"] + (["local"] if _local_available()[0] else [])
-            # Interleave programs so that early tests find their results early.
-            for prog in PROGRAMS:
-                for m in modes:
-                    _jobs[(prog, m)] = _pool.submit(_run, prog, m)
+            # Start every selected run now, in test order, so both cores stay busy.
+            wanted = []
+            for item in (session.items if session is not None else []):
+                cs = getattr(item, "callspec", None)
+                if cs is None or "program" not in cs.params:
+                    continue
+                prog, ex = cs.params["program"], cs.params["executor"]
+                if ex == "local" and not _local_available()[0]:
+                    continue
+                wanted += [(prog, "oracle"), (prog, ex)]
+            for key in dict.fromkeys(wanted):
+                _jobs[key] = _pool.submit(_run, *key)
         job = _jobs.get((path, mode))
-    return job.result() if job is not None else _run(path, mode)
+        if job is None:
+            job = _jobs[(path, mode)] = _pool.submit(_run, path, mode)
+    return job.result()
 
 
 # Divergences owned by other parts, tracked here so the suite stays green and a fix
@@ -108,8 +117,8 @@ def test_program(program, executor, request):
     known = KNOWN.get((program.stem, executor))
     if known:
         request.applymarker(pytest.mark.xfail(reason=known, strict=True))
-    want_out, want_err, want_rc = _result(program, "oracle")
-    got_out, got_err, got_rc = _result(program, executor)
+    want_out, want_err, want_rc = _result(program, "oracle", request.session)
+    got_out, got_err, got_rc = _result(program, executor, request.session)
     assert want_out or want_rc, f"oracle shows nothing to compare: {want_err[-2000:]}"
     assert got_out == want_out, f"stdout differs; stderr:\n{got_err[-3000:]}"
     expect = _directive(program, "differential-stderr")

@@ -80,14 +80,10 @@ def test_seed_loop_submits_everything_before_any_task_finishes(monkeypatch, wher
 
 
 @pytest.mark.parametrize("where", ["threads", "local"])
-def test_seed_loop_runs_in_parallel_on_two_workers(where, request):
+def test_seed_loop_runs_in_parallel_on_two_workers(where):
     if where == "local":
         from conftest import require_local
         require_local()
-        # Measured 16 x 0.2 s tasks taking 3.2 s on 2 local workers, also with raw
-        # Session.submit (no translator involved): the backend's to fix.
-        request.applymarker(pytest.mark.xfail(
-            reason="backend: local executor ran one task at a time when measured", strict=False))
     pydron.configure(executor=where, workers=2)
     seed_loop([0], 0)  # workers started
     n, t = 8, 0.2
