@@ -198,14 +198,20 @@ static void send_peer_update(pdi_proc *p, unsigned except, int32_t id, const cha
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_PEER_UPDATE;
     f.peer_update = &u;
+    pdi_conn **cs = calloc(p->nw, sizeof *cs);
+    size_t nc = 0;
+    if (!cs)
+        return;
     pthread_mutex_lock(&p->lock);
-    for (unsigned i = 0; i < p->nw; i++) {
-        if (i == except || !p->w[i].alive)
-            continue;
-        pdi_conn *c = p->w[i].c;
-        (void)send_simple(c, &f); /* a failure shows up in that worker's reader */
-    }
+    for (unsigned i = 0; i < p->nw; i++)
+        if (i != except && p->w[i].alive)
+            cs[nc++] = p->w[i].c;
     pthread_mutex_unlock(&p->lock);
+    /* never write while holding p->lock: a write can wait for the worker,
+     * and the worker may be waiting for our reader, which needs the lock */
+    for (size_t i = 0; i < nc; i++)
+        (void)send_simple(cs[i], &f); /* a failure shows up in that worker's reader */
+    free(cs);
 }
 
 /* ---------------------------------------------------------- worker loss */
@@ -688,20 +694,33 @@ static void *acceptor_thread(void *arg)
 
 /* ---------------------------------------------------------------- service */
 
-static int flush_releases_locked(pdi_proc *p, unsigned wi)
+/* Move worker wi's pending releases out (lock held); *n = 0 if none. */
+static uint64_t *take_releases_locked(pdi_proc *p, unsigned wi, size_t *n)
 {
     pworker *w = &p->w[wi];
+    *n = 0;
     if (!w->alive || w->nrel == 0)
-        return 0;
-    Pydron__Release r = PYDRON__RELEASE__INIT;
-    r.value_ids = w->rel;
-    r.n_value_ids = w->nrel;
-    Pydron__Frame f = PYDRON__FRAME__INIT;
-    f.body_case = PYDRON__FRAME__BODY_RELEASE;
-    f.release = &r;
-    int rc = send_simple(w->c, &f);
-    w->nrel = 0;
-    return rc;
+        return NULL;
+    uint64_t *ids = w->rel;
+    *n = w->nrel;
+    w->rel = NULL;
+    w->nrel = w->caprel = 0;
+    return ids;
+}
+
+/* Send (lock NOT held) and free a taken release list. */
+static void send_releases(pdi_conn *c, uint64_t *ids, size_t n)
+{
+    if (n) {
+        Pydron__Release r = PYDRON__RELEASE__INIT;
+        r.value_ids = ids;
+        r.n_value_ids = n;
+        Pydron__Frame f = PYDRON__FRAME__INIT;
+        f.body_case = PYDRON__FRAME__BODY_RELEASE;
+        f.release = &r;
+        (void)send_simple(c, &f);
+    }
+    free(ids);
 }
 
 static void *service_thread(void *arg)
@@ -709,6 +728,13 @@ static void *service_thread(void *arg)
     pdi_proc *p = arg;
     uint64_t hb_ns = (uint64_t)p->hb_ms * 1000000ull, last_hb = pdi_now_ns(), seq = 0;
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
+    struct {
+        pdi_conn *c;
+        uint64_t *rel;
+        size_t nrel;
+    } *out = calloc(p->nw, sizeof *out);
+    if (!out)
+        return NULL;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
         struct timespec ts;
@@ -721,16 +747,20 @@ static void *service_thread(void *arg)
         pthread_cond_timedwait(&p->cond, &p->lock, &ts);
         if (p->stopping)
             break;
-        for (unsigned i = 0; i < p->nw; i++)
-            (void)flush_releases_locked(p, i);
         uint64_t now = pdi_now_ns();
         int beat = now - last_hb >= hb_ns;
         if (beat)
             last_hb = now;
+        /* collect under the lock, write without it */
         for (unsigned i = 0; i < p->nw; i++) {
-            pworker *w = &p->w[i];
-            if (!w->alive)
+            out[i].c = p->w[i].alive ? p->w[i].c : NULL;
+            out[i].rel = take_releases_locked(p, i, &out[i].nrel);
+        }
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned i = 0; i < p->nw; i++) {
+            if (!out[i].c)
                 continue;
+            send_releases(out[i].c, out[i].rel, out[i].nrel);
             if (beat) {
                 Pydron__Heartbeat h = PYDRON__HEARTBEAT__INIT;
                 h.seq = ++seq;
@@ -738,8 +768,14 @@ static void *service_thread(void *arg)
                 Pydron__Frame f = PYDRON__FRAME__INIT;
                 f.body_case = PYDRON__FRAME__BODY_HEARTBEAT;
                 f.heartbeat = &h;
-                (void)send_simple(w->c, &f);
+                (void)send_simple(out[i].c, &f);
             }
+        }
+        pthread_mutex_lock(&p->lock);
+        for (unsigned i = 0; i < p->nw; i++) {
+            pworker *w = &p->w[i];
+            if (!w->alive)
+                continue;
             uint64_t lr = atomic_load(&w->last_recv_ns);
             if (now > lr && now - lr > dead_ns) {
                 pdi_log(WHO, "worker %u missed its heartbeats (%llu ms silent)", i,
@@ -766,6 +802,7 @@ static void *service_thread(void *arg)
         }
     }
     pthread_mutex_unlock(&p->lock);
+    free(out);
     return NULL;
 }
 
@@ -1454,14 +1491,17 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
         job_put(p, ents[i]);
     }
     /* piggy-back pending releases */
-    f.releases = w->rel;
-    f.n_releases = w->nrel;
+    size_t nrel;
+    uint64_t *rel = take_releases_locked(p, wi, &nrel);
+    f.releases = rel;
+    f.n_releases = nrel;
     pdi_conn *c = w->c;
-    /* sending under the lock keeps releases ordered with tasks and lets
-     * worker_gone see a consistent job set; writes do not wait for replies */
-    int src = pdi_conn_send(c, &f, segs, ks);
-    w->nrel = 0;
     pthread_mutex_unlock(&p->lock);
+    /* written without p->lock (the worker may be waiting for our reader,
+     * which needs it); the jobs are registered, so a loss in between
+     * returns them through worker_gone */
+    int src = pdi_conn_send(c, &f, segs, ks);
+    free(rel);
     if (src)
         pdi_conn_close(c); /* the reader reports the loss and returns the jobs */
 out:
@@ -1503,9 +1543,8 @@ static int proc_fetch(void *self, pydron_value v, unsigned wi)
     f.body_case = PYDRON__FRAME__BODY_FETCH;
     f.fetch = &fe;
     pdi_conn *c = p->w[wi].c;
-    int rc = send_simple(c, &f);
     pthread_mutex_unlock(&p->lock);
-    if (rc)
+    if (send_simple(c, &f) != 0)
         pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
     return 0;
 }
@@ -1519,9 +1558,12 @@ static void proc_release(void *self, pydron_value v, unsigned wi)
     pworker *w = &p->w[wi];
     if (w->alive && pdi_grow((void **)&w->rel, &w->caprel, w->nrel + 1, sizeof *w->rel) == 0)
         w->rel[w->nrel++] = v.id;
-    if (w->nrel >= 4096)
-        (void)flush_releases_locked(p, wi);
+    size_t n = 0;
+    uint64_t *ids = w->nrel >= 4096 ? take_releases_locked(p, wi, &n) : NULL;
+    pdi_conn *c = w->c;
     pthread_mutex_unlock(&p->lock);
+    if (ids)
+        send_releases(c, ids, n);
 }
 
 static void proc_stop(void *self)
@@ -1539,10 +1581,15 @@ static void proc_stop(void *self)
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_SHUTDOWN;
     f.shutdown = &sd;
-    for (unsigned i = 0; i < p->nw; i++)
+    pdi_conn **cs = calloc(p->nw, sizeof *cs);
+    size_t nc = 0;
+    for (unsigned i = 0; cs && i < p->nw; i++)
         if (p->w[i].alive)
-            (void)send_simple(p->w[i].c, &f);
+            cs[nc++] = p->w[i].c;
     pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < nc; i++)
+        (void)send_simple(cs[i], &f);
+    free(cs);
 
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->lcond);
