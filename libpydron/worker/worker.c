@@ -1004,6 +1004,13 @@ int pydron_worker_main(const pydron_worker_options *opts)
     }
 
 stop:
+    if (w->store) {
+        size_t nv = 0;
+        uint64_t nb = 0;
+        pdi_store_stats(w->store, &nv, &nb);
+        pdi_debug(WHO, "worker %d stopping with %zu values (%llu bytes) in its store", w->id, nv,
+                  (unsigned long long)nb);
+    }
     /* stop task threads (queued tasks are dropped: the driver asked us to
      * stop or is gone), flush completions, stop the sender */
     pthread_mutex_lock(&w->qlock);
