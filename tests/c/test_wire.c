@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pydron.h"
@@ -455,6 +456,7 @@ typedef struct tdrv {
 } tdrv;
 
 static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *shared);
+static unsigned tdrv_hb_ms = 0;
 
 static void tdrv_start(tdrv *d, uint64_t inline_max) { tdrv_start_id(d, inline_max, 3, NULL); }
 
@@ -494,7 +496,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
     pdi_frame_free(&h);
     Pydron__Welcome w = PYDRON__WELCOME__INIT;
     w.worker_id = d->id = id;
-    w.heartbeat_ms = 0; /* this test driver sends no heartbeats: no silence timeout */
+    w.heartbeat_ms = tdrv_hb_ms; /* 0: this test driver sends no heartbeats, no timeout */
     w.inline_max = inline_max;
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_WELCOME;
@@ -984,4 +986,35 @@ Test(wire, peer_to_peer_fetch_between_two_workers, .timeout = 60)
     snprintf(p, sizeof p, "%s/d.sock", dir);
     unlink(p);
     rmdir(dir);
+}
+
+Test(wire, worker_leaves_a_silent_driver, .timeout = 60)
+{
+    /* heartbeats every 100 ms announced, none sent: after 3 s of silence
+     * the worker gives up on its own (a hung or stopped driver) */
+    tdrv d;
+    tdrv_hb_ms = 100;
+    tdrv_start(&d, 4096);
+    uint64_t t0 = (uint64_t)time(NULL);
+    int st = -1;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(d.pid, &st, WNOHANG) == d.pid)
+            break;
+        /* read (and drop) its heartbeats so that only our silence counts */
+        pdi_frame in;
+        if (pdi_conn_recv(d.c, pdi_wire_limits_session(), 10, &in) == 0) {
+            cr_assert_eq(in.hdr->body_case, PYDRON__FRAME__BODY_HEARTBEAT);
+            pdi_frame_free(&in);
+        }
+        st = -1;
+    }
+    cr_assert_neq(st, -1, "the worker did not leave a silent driver");
+    cr_assert_geq((uint64_t)time(NULL) - t0, 2, "left too early");
+    d.pid = 0;
+    pdi_conn_free(d.c);
+    pdi_listener_free(d.l);
+    char p[128];
+    snprintf(p, sizeof p, "%s/d.sock", d.dir);
+    unlink(p);
+    rmdir(d.dir);
 }
