@@ -17,8 +17,6 @@ import os
 __version__ = "0.1.0"
 __all__ = ["schedule", "functional", "configure", "PydronError", "TranslationError", "__version__"]
 
-from ._translate.validate import TranslationError  # noqa: E402
-
 
 def _disabled():
     return os.environ.get("PYDRON_DISABLE", "") not in ("", "0")
@@ -74,6 +72,10 @@ def schedule(fn):
 
 def __getattr__(name):
     # Lazy: `import pydron` must not load the extension or start anything.
+    if name == "TranslationError":
+        # lazy too: worker processes import this package but never translate
+        from ._translate.validate import TranslationError
+        return TranslationError
     if name == "configure":
         from .config import configure
         return configure
