@@ -8,6 +8,7 @@ Figures (all ratios measured in this same run):
     ProcessPoolExecutor, joblib and dask.distributed (peers are skipped with
     a SKIP line when not installed: pip install .[bench]);
   - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential;
+  - a 32 MB numpy argument through a worker, against memcpy of it;
   - time of the first @schedule call in a fresh process, worker start included.
 """
 
@@ -159,6 +160,36 @@ def speedup(args):
     bench("py_cpu_8x0.5s_speedup", t_seq / t_par, "x")
 
 
+def array_sum(a):
+    return float(a[::4096].sum())
+
+
+def big_array(args):
+    """32 MB numpy argument to a worker: submit + run + result, against a
+    memcpy of the same bytes in this process."""
+    import numpy as np
+    from pydron import _backend
+
+    s = _backend.session()
+    a = np.random.default_rng(0).random(4 * 1024 * 1024)  # 32 MiB
+    s.submit(array_sum, (a[:10],), {}).result()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        r = s.submit(array_sum, (a,), {}).result()
+        best = min(best, time.perf_counter() - t0)
+    assert r == float(a[::4096].sum())
+    cp = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        b = a.copy()
+        cp = min(cp, time.perf_counter() - t0)
+    del b
+    bench("py_numpy_32mb_arg_roundtrip", best * 1e3, "ms")
+    bench("py_memcpy_32mb", cp * 1e3, "ms")
+    bench("py_numpy_32mb_arg_over_memcpy", best / cp, "x")
+
+
 FIRST = textwrap.dedent("""
     import sys, time
     t0 = time.perf_counter()
@@ -206,7 +237,7 @@ def main():
     ap = argparse.ArgumentParser(description="pydron Python benchmarks")
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--only", choices=["overhead", "speedup", "first"], default=None)
+    ap.add_argument("--only", choices=["overhead", "speedup", "array", "first"], default=None)
     args = ap.parse_args()
     import pydron
 
@@ -220,6 +251,11 @@ def main():
         overhead(args)
     if args.only in (None, "speedup"):
         speedup(args)
+    if args.only in (None, "array"):
+        try:
+            big_array(args)
+        except ImportError:
+            skip("py_numpy_32mb_arg_roundtrip", "numpy not installed")
     if args.only in (None, "first"):
         first_call(args)
 
