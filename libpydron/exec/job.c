@@ -34,7 +34,11 @@ void pdi_job_clear(pydron_job *j)
     j->nin = j->nout = 0;
 }
 
-int pdi_job_is_canceled(const pydron_job *j) { return j->g->canceled; }
+int pdi_job_is_canceled(const pydron_job *j)
+{
+    /* read by executor threads without the graph lock */
+    return __atomic_load_n(&j->g->canceled, __ATOMIC_RELAXED);
+}
 
 /* Fill j for task ti. If an input has failed meanwhile (a value lost with
  * its worker), the task fails here and PYDRON_ETASK is returned. */

@@ -1427,7 +1427,7 @@ PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out)
 /* Cancel every task that has not started; pending inputs fail too. */
 void pdi_graph_cancel_locked(pydron_graph *g)
 {
-    g->canceled = 1;
+    __atomic_store_n(&g->canceled, 1, __ATOMIC_RELAXED);
     g->closed = 1;
     pdi_error *e = pdi_error_new(0, PYDRON_ECANCELED, pdi_strdup("the graph was canceled"), NULL, 0);
     e = err_or_oom(e);
