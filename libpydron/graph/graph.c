@@ -472,11 +472,11 @@ static void wq_drain(pydron_graph *g)
         }
     }
     wq_active = 0;
-    if (wq_cap > 4096) {
-        free(wq);
-        wq = NULL;
-        wq_cap = 0;
-    }
+    /* thread-local: free it now, pool threads may exit without a hook
+     * (only forwards and failures use it, not the per-task hot path) */
+    free(wq);
+    wq = NULL;
+    wq_cap = 0;
 }
 
 static void fail_drain(pydron_graph *g) { wq_drain(g); }
