@@ -51,6 +51,7 @@ def schedule(fn):
 
     inner, generator, codes = translate(fn)
     _runtime._translated_codes.update(codes)
+    _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
     fn.__globals__.setdefault(RT, _runtime)
     _runtime.raise_recursion_limit()
     if generator:

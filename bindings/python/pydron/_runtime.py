@@ -58,6 +58,9 @@ _backend = None
 # Code objects produced by the translator (nested defs and lambdas of @schedule
 # bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
 _translated_codes = set()
+# Nested defs of @schedule bodies wrapped by the nested pass (enter_nested/leave).
+_lazy_codes = set()
+_next_lazy = False
 
 
 def session():
@@ -303,6 +306,8 @@ def call(f, /, *args, **kwargs):
             if tf is _MethodType:
                 return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
             return f.__pydron_lazy__(*args, **kwargs)
+        if (f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)) in _lazy_codes:
+            return _call_nested(f, args, kwargs)
     elif tf is _BuiltinType:
         st = type(f.__self__)
         if st is list or st in _DICTS:
@@ -340,6 +345,42 @@ def call(f, /, *args, **kwargs):
             kwargs[k] = rdeep(v)
         return f(*args, **kwargs)
     return _unknown(f, args, kwargs)
+
+
+def _call_nested(f, args, kwargs):
+    # Tell the nested def (its first statement asks) that its caller takes placeholders.
+    global _next_lazy
+    _next_lazy = True
+    try:
+        return f(*args, **kwargs)
+    finally:
+        _next_lazy = False
+
+
+def enter_nested():
+    """First statement of a nested def: was it called by translated code?"""
+    global _next_lazy
+    lazy, _next_lazy = _next_lazy, False
+    return lazy
+
+
+def leave(lazy, value):
+    """Return of a nested def: plain values for callers that are not translated code."""
+    if lazy:
+        return value
+    if _driver == _get_ident() and not _in_backend:
+        sync()
+    return rdeep(value)
+
+
+def nested_error(exc):
+    """An exception leaves a nested def: a task called before it fails first."""
+    if _driver == _get_ident() and not _in_backend and _pending and not isinstance(exc, KeyboardInterrupt):
+        try:
+            barrier()
+        except BaseException as first:
+            first.__suppress_context__ = True
+            raise
 
 
 _constructors = {}

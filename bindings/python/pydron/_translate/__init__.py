@@ -6,7 +6,8 @@ The passes, in order (each one job, each its own module and tests):
   targets   stores into items/attributes, unpacking, augmented assignment, del
   barriers  barriers before try/with/import/class; resolve global/nonlocal stores
   resolve   resolve placeholders where Python looks at a value
-  calls     every call dispatched by the runtime (eager inside try/with/nested defs)
+  calls     every call dispatched by the runtime (eager inside try/with/lambdas/genexps)
+  nested    nested defs return placeholders only to translated code
 """
 
 import ast
@@ -18,6 +19,7 @@ import types
 from .barriers import insert_barriers
 from .calls import dispatch_calls
 from .mangle import mangle
+from .nested import wrap_nested
 from .resolve import insert_resolution
 from .targets import lower_targets
 from .util import RT
@@ -56,6 +58,7 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     fdef = insert_barriers(fdef)
     fdef = insert_resolution(fdef, generator)
     fdef = dispatch_calls(fdef, generator)
+    fdef = wrap_nested(fdef)
     return fdef
 
 

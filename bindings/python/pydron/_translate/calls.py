@@ -2,14 +2,14 @@
 
 `f(a, k=b)` -> `__pydron__.call(f, a, k=b)`: a @functional callee becomes a task
 (its Future is returned at once), a @schedule callee runs its translated body,
-anything else waits behind a barrier. Inside try/with statements, nested
-functions, lambdas, generator expressions, class bodies and generator functions
+anything else waits behind a barrier. Inside try/with statements, lambdas, generator expressions, class bodies and generator functions
 the call is `ecall` instead: it runs to completion right there, so exceptions,
-`__exit__` and lazily consumed code see sequential behaviour."""
+`__exit__` and lazily consumed code see sequential behaviour. Nested (non-generator)
+defs have lazy bodies; the nested pass decides at each call how they return."""
 
 import ast
 
-from .util import RT, is_rt
+from .util import RT, is_generator, is_rt
 
 # Calls whose meaning depends on the calling frame stay direct calls.
 _FRAME_SENSITIVE = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint"}
@@ -35,9 +35,11 @@ class Calls(ast.NodeTransformer):
         node.decorator_list = [self.visit(d) for d in node.decorator_list]
         node.args.defaults = [self.visit(d) for d in node.args.defaults]
         node.args.kw_defaults = [self.visit(d) if d is not None else None for d in node.args.kw_defaults]
-        self.eager += 1
+        # A nested def's body runs when it is called: lazily when translated code
+        # calls it (see the nested pass), to completion otherwise. Generators stay eager.
+        saved, self.eager = self.eager, 1 if is_generator(node) else 0
         node.body = [self.visit(s) for s in node.body]
-        self.eager -= 1
+        self.eager = saved
         return node
 
     def visit_Lambda(self, node):

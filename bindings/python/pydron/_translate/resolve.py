@@ -7,7 +7,7 @@ and returns from the @schedule function itself are not resolution points."""
 
 import ast
 
-from .util import is_rt, rt
+from .util import is_generator, is_rt, rt
 
 
 def r(node):
@@ -20,26 +20,31 @@ def rdeep(node):
 
 class Resolve(ast.NodeTransformer):
     def __init__(self, generator):
-        self.depth = 0  # nesting of defs/lambdas inside the @schedule function
+        self.depth = 0  # nesting of defs inside the @schedule function
         self.generator = generator
+        self.gen = []  # per enclosing def: is it a generator?
 
     # -- scopes: values leaving nested functions may reach unknown code
-    def visit_FunctionDef(self, node):
-        self.depth += 1
-        self.generic_visit(node)
-        self.depth -= 1
-        return node
 
     def visit_Lambda(self, node):
-        self.depth += 1
+        self.gen.append(False)
         self.generic_visit(node)
-        self.depth -= 1
+        self.gen.pop()
         node.body = rdeep(node.body)
         return node
 
-    def visit_Return(self, node):
+    def visit_FunctionDef(self, node):
+        self.depth += 1
+        self.gen.append(self.generator if self.depth == 1 else is_generator(node))
         self.generic_visit(node)
-        if node.value is not None and (self.depth > 1 or self.generator):
+        self.gen.pop()
+        self.depth -= 1
+        return node
+
+    def visit_Return(self, node):
+        # Returns of nested non-generator defs are handled by the nested pass.
+        self.generic_visit(node)
+        if node.value is not None and self.gen and self.gen[-1]:
             node.value = rdeep(node.value)
         return node
 

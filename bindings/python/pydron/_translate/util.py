@@ -40,3 +40,17 @@ class Temps:
 
 
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def own_scope(node):
+    """The nodes of a function's own scope (not those of nested defs/lambdas/classes)."""
+    todo = list(ast.iter_child_nodes(node))
+    while todo:
+        n = todo.pop()
+        yield n
+        if not isinstance(n, SCOPES):
+            todo.extend(ast.iter_child_nodes(n))
+
+
+def is_generator(fdef):
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_scope(fdef))
