@@ -210,6 +210,8 @@ class Session:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
         payload = HDR.pack(ent[0], ent[1], len(bufs), len(futs) if futs else 0) + data
+        if bufs:  # large inputs: adding may send them to a worker now
+            return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):

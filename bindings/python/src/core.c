@@ -856,7 +856,7 @@ static PyObject *Graph_task(GraphObject *self, PyObject *const *args, Py_ssize_t
     if (nargs < 2 || nargs > 3 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
         /* Slow path with keywords. */
         static char *kwlist[] = {"kind", "payload", "inputs", "noutputs", "flags", "label",
-                                 "duration", NULL};
+                                 "duration", "nogil", NULL};
         PyObject *targs = PyTuple_New(nargs);
         if (!targs)
             return NULL;
@@ -875,8 +875,9 @@ static PyObject *Graph_task(GraphObject *self, PyObject *const *args, Py_ssize_t
         PyObject *payload = NULL, *inputs = NULL;
         const char *label = NULL;
         double dur = 0;
-        int ok = PyArg_ParseTupleAndKeywords(targs, kwd, "IO|OnIzd", kwlist, &kind, &payload,
-                                             &inputs, &nout, &flags, &label, &dur);
+        int nogil = 0;
+        int ok = PyArg_ParseTupleAndKeywords(targs, kwd, "IO|OnIzdp", kwlist, &kind, &payload,
+                                             &inputs, &nout, &flags, &label, &dur, &nogil);
         Py_DECREF(targs);
         Py_XDECREF(kwd);
         if (!ok)
@@ -918,7 +919,17 @@ static PyObject *Graph_task(GraphObject *self, PyObject *const *args, Py_ssize_t
         d.payload_len = (size_t)pb.len;
         d.label = label;
         d.duration_hint = dur;
-        int rc = pydron_task_add(self->g, &d, NULL, out);
+        int rc;
+        if (nogil) {
+            /* adding may dispatch at once, and sending large inputs to a
+             * worker takes a while: let other Python threads run */
+            pydron_graph *g = self->g;
+            Py_BEGIN_ALLOW_THREADS
+            rc = pydron_task_add(g, &d, NULL, out);
+            Py_END_ALLOW_THREADS
+        } else {
+            rc = pydron_task_add(self->g, &d, NULL, out);
+        }
         if (rc < 0) {
             raise_rc(rc);
             goto slowdone;
