@@ -115,6 +115,8 @@ def overhead(args):
         bench("py_joblib_tiny_per_task", t, "us")
         bench("py_ratio_joblib_over_pydron", t / pyd, "x")
 
+    # dask's workers log heartbeat errors while the cluster shuts down
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
