@@ -143,10 +143,11 @@ def test_other_thread_runs_while_task_runs():
     ticks = []
     t = threading.Thread(target=lambda: [ticks.append(1) or time.sleep(0.01) for _ in range(20)])
     t.start()
-    v.wait()
+    v.wait(timeout=30)
+    during = len(ticks)  # ticks made while the main thread waited in C
     t.join()
     assert v.bytes() == b"slept"
-    assert len(ticks) == 20
+    assert during >= 3
     g.close()
     r.close()
 
