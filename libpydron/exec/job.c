@@ -242,7 +242,7 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
     /* output value ids do not change while the job runs; read under lock */
     pthread_mutex_lock(&g->mu);
     pdi_task *t = pdi_T(g, pdi_id_idx(j->task));
-    out->id = pdi_vid(g, pdi_task_outs(t)[i]);
+    out->id = pdi_job_out_id(g, j->task, pdi_task_outs(t)[i]);
     pthread_mutex_unlock(&g->mu);
     return 0;
 }

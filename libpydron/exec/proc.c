@@ -296,6 +296,11 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
             arr[k++] = e;
         qsort(arr, n, sizeof *arr, cmp_seq);
     }
+    /* values only this worker had are recomputed or failed first, so that
+     * the jobs returned below wait for inputs that are pending again
+     * instead of being sent off to fetch them from a dead peer */
+    if (!stopping)
+        pydron_exec_worker_lost(p->host, wi);
     unsigned charged = w->threads ? w->threads : 1;
     pydron_job **again = NULL;
     size_t nagain = 0;
@@ -319,7 +324,6 @@ static void worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
         free(e);
     }
     if (!stopping) {
-        pydron_exec_worker_lost(p->host, wi);
         send_peer_update(p, wi, (int32_t)wi, "");
         if (!p->remote) {
             /* from the long-lived service thread: PR_SET_PDEATHSIG follows

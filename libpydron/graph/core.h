@@ -65,7 +65,12 @@ typedef struct pdi_owner {
 } pdi_owner;
 
 /* ---- value record (48 bytes) ---- */
-enum { PDI_V_FREE = 255 };
+/* PDI_V_PARKED: no reference is left, but a finished task kept for
+ * recomputation (TB_LINEAGE) reads it: its remote bytes were released and
+ * the record stays so that it can be recomputed from its own producer
+ * (lineage). A value in any state with refs == urefs == 0 is such a
+ * lineage-only record: invisible to the API (it reads as released). */
+enum { PDI_V_FREE = 255, PDI_V_PARKED = 254 };
 enum {
     VF_INLINE = 0x01,   /* bytes in u.in */
     VF_REMOTE = 0x02,   /* bytes live on worker `where` */
@@ -109,8 +114,11 @@ enum {
     TB_PAY_HEAP = 0x08,
     TB_ZOMBIE = 0x10,   /* finished early; still listed as consumer of pending inputs */
     TB_QUEUED = 0x20,   /* handed to the policy (READY, PURE) */
-    TB_RETAINED = 0x40  /* finished, kept while the caller holds one of its outputs;
+    TB_RETAINED = 0x40, /* finished, kept while the caller holds one of its outputs;
                            ins then holds input ids (uint64_t) */
+    TB_LINEAGE = 0x80   /* retained PURE task with a remote output: can run again
+                           after a worker loss; ins holds the ids of its inputs'
+                           roots, each counted in g->lin (kept alive) */
 };
 #define PDI_NOPOS 0xffffffffu
 
@@ -258,6 +266,9 @@ struct pydron_graph {
     int drv_waiting;       /* the driving thread sleeps on cv for drv_vi ... */
     uint32_t drv_vi;       /* ... (0: for every task to finish) */
     uint64_t nretained;    /* finished task records kept (TB_RETAINED) */
+    uint32_t *lin;         /* per value index: TB_LINEAGE tasks reading it (NULL until
+                              a remote output exists: in-process executors pay nothing) */
+    size_t lincap;
     int need_loc;          /* the policy reads input sizes/locations */
     uint64_t pending;      /* tasks not finished */
     uint32_t seq;
@@ -325,6 +336,20 @@ static inline const void *pdi_value_data(pdi_value *v)
 {
     return (v->vf & VF_INLINE) ? (const void *)v->u.in : v->u.ext.data;
 }
+/* Id under which a job stores output slot oi of task tid. A task that runs
+ * again (recomputation) may have outputs whose records were freed and
+ * recycled: those get generation 0, which no live value has, so that a
+ * worker never overwrites another value's bytes. */
+static inline uint64_t pdi_job_out_id(pydron_graph *g, uint64_t tid, uint32_t oi)
+{
+    pdi_value *o = pdi_V(g, oi);
+    if (o->state == PDI_V_FREE || o->producer != tid)
+        return pdi_mkid(g->tag, 0, oi);
+    return pdi_vid(g, oi);
+}
+
+/* lineage-only record (see PDI_V_PARKED) */
+static inline int pdi_value_hidden(const pdi_value *v) { return v->refs == 0 && v->urefs == 0; }
 static inline int pdi_value_has_bytes(const pdi_value *v)
 {
     return !(v->vf & VF_REMOTE) || (v->vf & VF_LOCAL);

@@ -60,8 +60,8 @@ PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
     static const char *vs[] = {"pending", "ready", "failed", "released"};
     for (uint32_t i = 1; i <= g->vcount; i++) {
         pdi_value *v = pdi_V(g, i);
-        if (v->state == PDI_V_FREE)
-            continue;
+        if (v->state == PDI_V_FREE || pdi_value_hidden(v))
+            continue;   /* free, or a lineage-only record */
         pdi_str_printf(&s, "  v%u [shape=ellipse, label=\"v%u %s", i, i, vs[v->state & 3]);
         if (v->state == PYDRON_VALUE_READY)
             pdi_str_printf(&s, " %lluB", (unsigned long long)pdi_value_root(g, v)->len);
