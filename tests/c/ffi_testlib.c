@@ -107,3 +107,33 @@ EXPORT int tl_pid_ctx(pydron_task_ctx *ctx)
     uint64_t pid = (uint64_t)getpid();
     return pydron_ctx_output_set(ctx, 0, &pid, sizeof pid);
 }
+
+/* Lineage tests: input 0 = u64 n, input 1 = u64 seed (or any bytes: its
+ * first 8); output 0 = n bytes of a pattern (stays on the worker),
+ * output 1 = pid of the worker that made it. */
+EXPORT int tl_make_big_pid(pydron_task_ctx *ctx)
+{
+    int rc = tl_make_big(ctx);
+    if (rc)
+        return rc;
+    uint64_t pid = (uint64_t)getpid();
+    return pydron_ctx_output_set(ctx, 1, &pid, sizeof pid);
+}
+
+/* input 0 = bytes, input 1 = u64 shift: output 0 = the bytes + shift each
+ * (same size), output 1 = pid */
+EXPORT int tl_shift_pid(pydron_task_ctx *ctx)
+{
+    const void *p;
+    size_t n;
+    pydron_ctx_input(ctx, 0, &p, &n);
+    uint64_t k = in_u64(ctx, 1);
+    void *out;
+    int rc = pydron_ctx_output_alloc(ctx, 0, n, &out);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        ((uint8_t *)out)[i] = (uint8_t)(((const uint8_t *)p)[i] + k);
+    uint64_t pid = (uint64_t)getpid();
+    return pydron_ctx_output_set(ctx, 1, &pid, sizeof pid);
+}

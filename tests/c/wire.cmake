@@ -47,3 +47,10 @@ foreach(t test_local pydron_ctests)
     add_dependencies(${t} pydron_wire_driver)
   endif()
 endforeach()
+
+# test_lineage.c: real workers SIGKILLed, values recomputed from lineage
+if(TARGET test_lineage)
+  target_compile_definitions(test_lineage PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+  add_dependencies(test_lineage pydron_test_ffi pydron-worker)
+  set_tests_properties(test_lineage PROPERTIES TIMEOUT 300)
+endif()
