@@ -339,3 +339,28 @@ def test_translated_source_logged_at_debug(caplog):
             return ident(x)
 
     assert any("__pydron__.call(ident, x)" in r.getMessage() for r in caplog.records)
+
+
+def test_local_tainted_list_not_fetched_at_exit(executor, monkeypatch):
+    fetched = []
+    real = _runtime._resolve
+
+    def spy(fut):
+        fetched.append(fut)
+        return real(fut)
+
+    monkeypatch.setattr(_runtime, "_resolve", spy)
+
+    @schedule
+    def f(keep):
+        local = []
+        for i in range(5):
+            local.append(ident(i))
+            keep.append(ident(-i))
+        return len(local)
+
+    keep = []
+    assert f(keep) == 5
+    assert keep == [0, -1, -2, -3, -4]
+    # the caller's list was resolved; the dead local one was not
+    assert len(fetched) == 5

@@ -36,6 +36,7 @@ _DICTS = {dict, collections.defaultdict, collections.OrderedDict, collections.Co
 # other thread (or by no @schedule call) is plain Python.
 _driver = None
 _get_ident = threading.get_ident
+_getrefcount = sys.getrefcount
 _partial = functools.partial
 _seq = itertools.count(1)
 _last_seq = 0
@@ -224,7 +225,9 @@ def sync():
     if _pending:
         barrier()
     while _tainted:
-        rdeep(_tainted.popitem()[1])
+        c = _tainted.popitem()[1]
+        if _getrefcount(c) > 2:  # else only `c` held it: garbage, nobody can look
+            rdeep(c)
 
 
 def _settle_tainted():
@@ -325,6 +328,9 @@ def call(f, /, *args, **kwargs):
             return f(*args, **kwargs)
     if tf is _BuiltinType or tf is type:
         if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            if id(f) in _SHALLOW_IDS:
+                # len(lst) does not look at the items.
+                return f(*map(r, args), **kwargs)
             if id(f) in _CONSUMER_IDS:
                 # zip/enumerate over placeholders: the consumer looks at the items.
                 args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else rdeep(a) for a in args)
@@ -519,6 +525,7 @@ _PURE = [
     sorted, str, sum, tuple, type, zip,
 ] + [v for v in vars(math).values() if type(v) is _BuiltinType]
 _PURE_IDS = {id(f) for f in _PURE}
+_SHALLOW_IDS = {id(f) for f in (len, isinstance, issubclass, type, id, callable)}
 _CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all)}
 
 
