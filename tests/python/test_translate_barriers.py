@@ -21,6 +21,16 @@ def test_sync_before_import_and_class():
 
 def test_global_and_nonlocal_stores_resolved_local_not():
     out = b("def f():\n    global G\n    G = t()\n    x = t()\n    def g():\n        nonlocal x\n        x = t()\n")
-    assert "G = __pydron__.rdeep(t())" in out
+    assert "G = __pydron__.gstore(globals(), 'G', t())" in out
     assert "    x = t()" in out
     assert "        x = __pydron__.rdeep(t())" in out
+
+
+def test_unpacking_into_declared_name_resolved():
+    out = b("def f():\n    global a\n    a, b = v\n")
+    assert "a, b = __pydron__.rdeep(v)" in out
+
+
+def test_class_body_item_store_left_alone():
+    out = b("def f():\n    class C:\n        x[0] = 1\n")
+    assert "x[0] = 1" in out

@@ -670,6 +670,22 @@ def setattr_(obj, name, value):
     setattr(obj, name, value)
 
 
+def gstore(g, name, value):
+    """The value for `name = value` where `name` is declared global."""
+    value = rdeep(value)
+    if _pending:
+        if name in g:
+            old = g[name]
+
+            def undo():
+                g[name] = old
+        else:
+            def undo():
+                g.pop(name, None)
+        _log(undo)
+    return value
+
+
 def delattr_(obj, name):
     obj = r(obj)
     sync()

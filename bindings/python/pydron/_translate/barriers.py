@@ -15,12 +15,12 @@ class Barriers(ast.NodeTransformer):
         self.outer = []  # names declared global/nonlocal in the current function
 
     def _function(self, node):
-        declared = set()
+        declared = {}
         todo = list(node.body)
         while todo:  # this function's own scope, not nested ones
             n = todo.pop()
             if isinstance(n, (ast.Global, ast.Nonlocal)):
-                declared.update(n.names)
+                declared.update(dict.fromkeys(n.names, type(n).__name__))
             elif not isinstance(n, SCOPES):
                 todo.extend(ast.iter_child_nodes(n))
         self.outer.append(declared)
@@ -48,15 +48,20 @@ class Barriers(ast.NodeTransformer):
     visit_ImportFrom = visit_Import
 
     def visit_ClassDef(self, node):
-        self.outer.append(set())
+        self.outer.append({})
         self.generic_visit(node)
         self.outer.pop()
         return [stmt(rt("sync")), node]
 
     def visit_Assign(self, node):
         self.generic_visit(node)
-        declared = self.outer[-1] if self.outer else set()
-        if any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
+        declared = self.outer[-1] if self.outer else {}
+        names = [t.id for t in node.targets if isinstance(t, ast.Name) and t.id in declared]
+        if len(node.targets) == 1 and names and declared[names[0]] == "Global":
+            # Resolved, and undone if a task called earlier fails.
+            globs = ast.Call(func=ast.Name(id="globals", ctx=ast.Load()), args=[], keywords=[])
+            node.value = rt("gstore", globs, ast.Constant(value=names[0]), node.value)
+        elif any(isinstance(n, ast.Name) and n.id in declared for t in node.targets for n in ast.walk(t)):
             node.value = rt("rdeep", node.value)
         return node
 
