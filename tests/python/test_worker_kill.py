@@ -1,9 +1,11 @@
 """A worker killed with SIGKILL mid-run does not change the result."""
 
+import gc
 import os
 import signal
 import time
 
+import pytest
 from conftest import descendants, require_local
 
 from pydron import _backend
@@ -29,5 +31,45 @@ def test_sigkill_worker_mid_run():
         os.kill(workers[0], signal.SIGKILL)
         assert [f.result(timeout=60) for f in fs] == [i * i for i in range(60)]
         assert s.stats()["tasks_retried"] >= 1
+    finally:
+        s.close()
+
+
+def make_big(seed):
+    import numpy as np
+
+    return np.full(1 << 20, seed, dtype=np.uint8)  # 1 MiB: stays on its worker
+
+
+def shift(a, k):
+    return a + k
+
+
+def total(a):
+    return int(a.sum(dtype="uint64"))
+
+
+def test_large_intermediates_lost_with_their_worker_are_recomputed():
+    """Lineage: x (released after use) -> y (still needed) both lived only
+    on the killed worker; y's consumer runs after the kill, so y is made
+    again from x, and x first from its own producer."""
+    require_local()
+    pytest.importorskip("numpy")
+    s = _backend.Session("local", workers=1)
+    try:
+        x = s.submit(make_big, (7,), {})
+        y = s.submit(shift, (x, 3), {})
+        s.wait_all([y])  # waits without pulling the bytes to the driver
+        del x  # only y's lineage keeps its record now
+        gc.collect()
+        workers = descendants(os.getpid())
+        assert len(workers) == 1
+        before = s.stats()["tasks_retried"]
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(0.5)  # the driver sees the connection drop
+        r = s.submit(total, (y,), {})
+        assert r.result(timeout=60) == 10 * (1 << 20)
+        # both producers ran again on the replacement worker
+        assert s.stats()["tasks_retried"] - before >= 2
     finally:
         s.close()
