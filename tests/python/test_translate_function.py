@@ -151,3 +151,15 @@ def test_import_pydron_loads_nothing_heavy():
     assert out.stdout.strip() == "['pydron', 'pydron._translate.validate', 'pydron._translate']" \
         or "pydron._core" not in out.stdout, out.stdout + out.stderr
     assert "pydron._core" not in out.stdout and "pydron._backend" not in out.stdout
+
+
+def test_traceback_line_of_lowered_item_store():
+    @schedule
+    def f():
+        xs = [inc(0)]
+        xs[5] = inc(1)  # the store line
+
+    with pytest.raises(IndexError) as e:
+        f()
+    lines = traceback.format_tb(e.value.__traceback__)
+    assert any("xs[5] = inc(1)  # the store line" in l for l in lines), lines

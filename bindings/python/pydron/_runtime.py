@@ -610,6 +610,8 @@ def setitem(obj, key, value):
     key = rdeep(key)
     t = type(obj)
     if t is list:
+        if type(key) is slice:
+            value = r(value)  # a slice store iterates the value
         if _pending:
             if type(key) is slice:
                 _log_snapshot(obj)

@@ -7,10 +7,10 @@
 
 import ast
 
-from .util import SCOPES, rt, stmt
+from .util import Located, SCOPES, rt, stmt
 
 
-class Barriers(ast.NodeTransformer):
+class Barriers(Located):
     def __init__(self):
         self.outer = []  # names declared global/nonlocal in the current function
 

@@ -19,7 +19,7 @@ called before it, as at the exit of a @schedule function:
 
 import ast
 
-from .util import is_generator, rt, stmt
+from .util import Located, is_generator, rt, stmt
 
 MODE = "_pd_mode"
 
@@ -37,7 +37,7 @@ class _Returns(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
 
 
-class Nested(ast.NodeTransformer):
+class Nested(Located):
     def __init__(self):
         self.top = True
 

@@ -8,7 +8,7 @@ The value is always evaluated before the target, as Python does."""
 
 import ast
 
-from .util import Temps, rt, stmt
+from .util import Located, Temps, rt, stmt
 
 
 def slice_expr(node):
@@ -33,7 +33,7 @@ def _simple(target):
     return False
 
 
-class Targets(ast.NodeTransformer):
+class Targets(Located):
     def __init__(self):
         self.temps = Temps()
 

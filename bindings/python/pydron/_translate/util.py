@@ -54,3 +54,23 @@ def own_scope(node):
 
 def is_generator(fdef):
     return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_scope(fdef))
+
+
+def locate(new, old):
+    """Give generated nodes the source position of the node they replace, so that
+    tracebacks point at the user's line."""
+    for stmt_ in (new if isinstance(new, list) else [new]):
+        for n in ast.walk(stmt_):
+            if "lineno" in n._attributes and not hasattr(n, "lineno"):
+                ast.copy_location(n, old)
+    return new
+
+
+class Located(ast.NodeTransformer):
+    """A NodeTransformer whose replacement statements keep the original position."""
+
+    def visit(self, node):
+        new = super().visit(node)
+        if isinstance(node, ast.stmt) and new is not node and new is not None:
+            locate(new, node)
+        return new
