@@ -291,3 +291,98 @@ static void lose_worker(int mode)
 Test(core_remote, worker_lost_recompute) { lose_worker(1); }
 Test(core_remote, worker_lost_inputs_released_recomputed_recursively) { lose_worker(0); }
 Test(core_remote, worker_lost_twice_past_max_retries_fails_saying_why) { lose_worker(2); }
+
+/* A refinement binds its output to a value made on a worker (an alias).
+ * That worker dies before the alias's consumer runs: the alias resolves
+ * again when the value has been made again, and the consumer waits for it
+ * instead of failing. */
+static uint32_t k_plain;
+
+static int refine_to_remote(pydron_refine *r, void *user)
+{
+    (void)user;
+    pydron_value in, out;
+    pydron_refine_input_value(r, 0, &in);
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k_plain;
+    d.ninputs = 1;
+    d.inputs = &in;
+    d.noutputs = 1;
+    int rc = pydron_refine_add_task(r, &d, NULL, &out);
+    if (rc)
+        return rc;
+    return pydron_refine_bind_output(r, 0, out);
+}
+
+Test(core_remote, worker_lost_alias_resolves_again)
+{
+    static fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.mu, NULL);
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, NULL), 0);
+    cr_assert_eq(pydron_runtime_set_executor(rt, &fake_ops, &f), 0);
+    pydron_runtime_register_c(rt, "k", never, NULL, &k_plain);
+    pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
+    kd.name = "r";
+    kd.refine = refine_to_remote;
+    uint32_t kr;
+    cr_assert_eq(pydron_runtime_register_kind(rt, &kd, &kr), 0);
+    pydron_graph *g;
+    cr_assert_eq(pydron_graph_new(rt, &g), 0);
+    int64_t five = 5;
+    pydron_value c, alias, gate, res;
+    cr_assert_eq(pydron_value_constant(g, &five, 8, &c), 0);
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = kr;
+    d.flags = PYDRON_TASK_REFINABLE;
+    d.ninputs = 1;
+    d.inputs = &c;
+    d.noutputs = 1;
+    cr_assert_eq(pydron_task_add(g, &d, NULL, &alias), 0);   /* alias of 1 + 5 */
+    cr_assert_eq(pydron_value_input(g, &gate), 0);
+    pydron_value cin[2] = {alias, gate};
+    pydron_task_desc dc = PYDRON_TASK_DESC_INIT;
+    dc.kind = k_plain;
+    dc.ninputs = 2;
+    dc.inputs = cin;
+    dc.noutputs = 1;
+    cr_assert_eq(pydron_task_add(g, &dc, NULL, &res), 0);
+    pydron_value_release(g, c);
+    cr_assert_eq(pydron_graph_wait(g, alias, 10000), 0, "%s", pydron_error_last());
+    /* the alias's root lives on one worker: kill it */
+    int victim;
+    pthread_mutex_lock(&f.mu);
+    cr_assert_eq(f.nvals, 1);
+    victim = f.wk[0];
+    f.wk[0] = -1;
+    pthread_mutex_unlock(&f.mu);
+    pydron_exec_worker_lost(f.host, (unsigned)victim);
+    pydron_value_state vs;
+    cr_assert_eq(pydron_value_state_get(g, alias, &vs), 0);
+    cr_assert_eq(vs, PYDRON_VALUE_PENDING, "the alias waits for the new copy");
+    int64_t ten = 10;
+    cr_assert_eq(pydron_value_set(g, gate, &ten, 8), 0);
+    cr_assert_eq(pydron_graph_wait(g, res, 10000), 0, "%s", pydron_error_last());
+    const void *p;
+    size_t n;
+    int64_t x;
+    cr_assert_eq(pydron_value_bytes(g, res, &p, &n), 0, "%s", pydron_error_last());
+    memcpy(&x, p, 8);
+    cr_assert_eq(x, 1 + 6 + 10);
+    cr_assert_eq(pydron_value_bytes(g, alias, &p, &n), 0, "%s", pydron_error_last());
+    memcpy(&x, p, 8);
+    cr_assert_eq(x, 6);
+    pydron_graph_stats st;
+    pydron_graph_stats_get(g, &st);
+    cr_assert_eq(st.tasks_retried, 1);
+    pydron_value_release(g, alias);
+    pydron_value_release(g, gate);
+    pydron_value_release(g, res);
+    cr_assert_eq(pydron_graph_run(g, 10000), 0);
+    pydron_graph_stats_get(g, &st);
+    cr_assert_eq(st.values_live, 0, "%llu values live", (unsigned long long)st.values_live);
+    cr_assert_eq(pydron_graph_free(g), 0);
+    cr_assert_eq(pydron_runtime_free(rt), 0);
+    pthread_mutex_destroy(&f.mu);
+}
