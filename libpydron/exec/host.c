@@ -100,7 +100,9 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
         g->waiters--;
     }
     int rc = 0;
-    if (root->state != PYDRON_VALUE_READY) {
+    if (root->state == PYDRON_VALUE_PENDING) {
+        rc = 1;   /* lost with its worker and being recomputed */
+    } else if (root->state != PYDRON_VALUE_READY) {
         rc = pdi_err(PYDRON_ETASK, "value %#llx was lost while fetching it", (unsigned long long)id);
     } else if (!pdi_value_has_bytes(root)) {
         int frc = g->fetch_fail_id == id ? g->fetch_fail_rc : PYDRON_EIO;

@@ -1363,13 +1363,29 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
         return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
     if (lock_graph(g, "pydron_value_bytes"))
         return PYDRON_EINVAL;
-    int rc = 0;
+    int rc = 0, lost = 0;
     for (;;) {
         uint32_t vi;
         pdi_value *r = pdi_value_get(g, v.id, &vi);
         if (!r) {
             rc = PYDRON_ESTALE;
             break;
+        }
+        if (r->state == PYDRON_VALUE_PENDING && lost) {
+            /* lost with its worker while we fetched it: its producers run
+             * again (PURE tasks only, so dispatching is all it takes) */
+            pdi_dispatch(g);
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            g->waiters++;
+            pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+            g->waiters--;
+            continue;
         }
         if (r->state == PYDRON_VALUE_PENDING) {
             rc = pdi_err(PYDRON_ESTATE, "value %#llx is still pending (wait for it first)",
@@ -1391,6 +1407,11 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
         }
         /* remote: ask the executor and wait for pydron_exec_fetched */
         rc = pdi_fetch_wait(g, root);
+        if (rc == 1) {   /* lost meanwhile and being made again: wait for it */
+            rc = 0;
+            lost = 1;
+            continue;
+        }
         if (rc)
             break;
     }

@@ -20,6 +20,7 @@ typedef struct fake {
     int releases;
     int fail_first;     /* report EIO on the first attempt of every job */
     int lost_total;
+    int lose_on_fetch;  /* the next fetch loses the worker holding the value */
 } fake;
 
 static int f_start(void *self, pydron_exec_host *host, unsigned *nw, unsigned *inf)
@@ -93,6 +94,22 @@ static void *fetch_thread(void *arg)
 {
     fetch_req *r = arg;
     pthread_mutex_lock(&r->f->mu);
+    if (r->f->lose_on_fetch) {
+        r->f->lose_on_fetch = 0;
+        int victim = -1;
+        for (int i = 0; i < r->f->nvals; i++)
+            if (r->f->ids[i] == r->v.id && r->f->wk[i] >= 0)
+                victim = r->f->wk[i];
+        for (int i = 0; i < r->f->nvals; i++)
+            if (r->f->wk[i] == victim)
+                r->f->wk[i] = -1;
+        pthread_mutex_unlock(&r->f->mu);
+        /* as the process executor does: the loss first, then the fetch fails */
+        pydron_exec_worker_lost(r->f->host, (unsigned)victim);
+        pydron_exec_fetched(r->f->host, r->v, PYDRON_EIO, NULL, 0, NULL, NULL);
+        free(r);
+        return NULL;
+    }
     int64_t *x = malloc(8);
     *x = lookup(r->f, r->v.id);
     pthread_mutex_unlock(&r->f->mu);
@@ -382,6 +399,51 @@ Test(core_remote, worker_lost_alias_resolves_again)
     cr_assert_eq(pydron_graph_run(g, 10000), 0);
     pydron_graph_stats_get(g, &st);
     cr_assert_eq(st.values_live, 0, "%llu values live", (unsigned long long)st.values_live);
+    cr_assert_eq(pydron_graph_free(g), 0);
+    cr_assert_eq(pydron_runtime_free(rt), 0);
+    pthread_mutex_destroy(&f.mu);
+}
+
+/* The worker holding a value dies while the driver fetches it: the fetch
+ * waits for the value to be made again instead of failing. */
+Test(core_remote, worker_lost_during_fetch_value_bytes_waits_for_recompute)
+{
+    static fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.mu, NULL);
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, NULL), 0);
+    cr_assert_eq(pydron_runtime_set_executor(rt, &fake_ops, &f), 0);
+    uint32_t k;
+    pydron_runtime_register_c(rt, "k", never, NULL, &k);
+    pydron_graph *g;
+    cr_assert_eq(pydron_graph_new(rt, &g), 0);
+    int64_t zero = 0;
+    pydron_value cur;
+    pydron_value_constant(g, &zero, 8, &cur);
+    for (int i = 0; i < 5; i++) {
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = k;
+        d.ninputs = 1;
+        d.inputs = &cur;
+        d.noutputs = 1;
+        pydron_value out;
+        cr_assert_eq(pydron_task_add(g, &d, NULL, &out), 0);
+        pydron_value_release(g, cur);
+        cur = out;
+    }
+    cr_assert_eq(pydron_graph_wait(g, cur, 10000), 0, "%s", pydron_error_last());
+    f.lose_on_fetch = 1;
+    const void *p;
+    size_t n;
+    cr_assert_eq(pydron_value_bytes(g, cur, &p, &n), 0, "%s", pydron_error_last());
+    int64_t x;
+    memcpy(&x, p, 8);
+    cr_assert_eq(x, 5);
+    pydron_graph_stats st;
+    pydron_graph_stats_get(g, &st);
+    cr_assert_geq(st.tasks_retried, 1);
+    pydron_value_release(g, cur);
     cr_assert_eq(pydron_graph_free(g), 0);
     cr_assert_eq(pydron_runtime_free(rt), 0);
     pthread_mutex_destroy(&f.mu);
