@@ -10,16 +10,18 @@ def rs(src, generator=False):
 
 R = "__pydron__.r"
 D = "__pydron__.rdeep"
+O = "__pydron__.ro"
+DO = "__pydron__.rdo"
 
 
 @pytest.mark.parametrize("src, expect", [
-    ("x = a + b", f"x = {R}(a) + {R}(b)"),
-    ("x = -a", f"x = -{R}(a)"),
-    ("x = '%s' % a", f"x = {R}('%s') % {D}(a)"),
-    ("x = a < b", f"x = {D}(a) < {D}(b)"),
-    ("x = a in b", f"x = {D}(a) in {D}(b)"),
-    ("x = a and b", f"x = {R}(a) and {R}(b)"),
-    ("x = a if c else b", f"x = a if {R}(c) else b"),
+    ("x = a + b", f"x = {O}(a) + {O}(b)"),
+    ("x = -a", f"x = -{O}(a)"),
+    ("x = '%s' % a", f"x = {O}('%s') % {DO}(a)"),
+    ("x = a < b", f"x = {DO}(a) < {DO}(b)"),
+    ("x = a in b", f"x = {DO}(a) in {DO}(b)"),
+    ("x = a and b", f"x = {O}(a) and {O}(b)"),
+    ("x = a if c else b", f"x = a if {O}(c) else b"),
     ("x = a.b", f"x = {R}(a).b"),
     ("x = a[i]", f"x = {R}(a)[{D}(i)]"),
     ("x = a[i:j]", f"x = {R}(a)[{R}(i):{R}(j)]"),
@@ -44,7 +46,7 @@ def test_resolution_points(src, expect):
 def test_statement_tests_and_iteration():
     out = rs("def f():\n    if a:\n        pass\n    while b:\n        pass\n    for x in c:\n        pass\n"
              "    with m as n:\n        pass\n")
-    assert f"if {R}(a):" in out and f"while {R}(b):" in out
+    assert f"if {O}(a):" in out and f"while {O}(b):" in out
     assert "for x in __pydron__.it(c):" in out
     assert f"with {R}(m) as n:" in out
 

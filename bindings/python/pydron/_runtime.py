@@ -125,6 +125,27 @@ def _resolve(fut):
     return val
 
 
+def ro(v):
+    """An operand of an operator or a truth test."""
+    if isinstance(v, _Future):
+        v = _resolve(v)
+    if _pending and type(v) not in _OPERAND_TYPES and not _numpy_type(type(v)):
+        sync()  # a user-defined dunder method may have effects
+    return v
+
+
+def rdo(v):
+    """A deep-resolved operand (comparisons, `%`)."""
+    v = rdeep(v)
+    if _pending and type(v) not in _OPERAND_TYPES and not _numpy_type(type(v)):
+        sync()
+    return v
+
+
+def _numpy_type(t):
+    return t.__module__ == "numpy"
+
+
 def rdeep(v, _seen=None):
     """Resolve placeholders inside list/tuple/dict values too (lists and dicts in
     place, so aliases see the values; tuples are rebuilt)."""
@@ -553,6 +574,11 @@ _SAFE_ITER = {
     type(iter([])), type(reversed([])), type(iter(())), type(iter(range(1))),
     _Enumerate, _Zip,
 }
+_OPERAND_TYPES = {int, float, complex, bool, str, bytes, bytearray, type(None), list, tuple, dict,
+                  set, frozenset, range, slice, type, type({}.keys()), type({}.values()),
+                  type({}.items()), type(Ellipsis), types.FunctionType, types.BuiltinFunctionType,
+                  types.MethodType, collections.defaultdict, collections.OrderedDict,
+                  collections.Counter}
 _IMMUTABLE = {str, bytes, int, float, complex, bool, tuple, frozenset, range}
 _SCALARS = {int, float, complex, bool, str, bytes, type(None), type(Ellipsis), slice}
 

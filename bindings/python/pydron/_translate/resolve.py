@@ -18,6 +18,16 @@ def rdeep(node):
     return rt("rdeep", node)
 
 
+def ro(node):
+    """An operand: resolved, and a barrier first if it is of a user-defined type
+    (its __add__/__eq__/__bool__ is code pydron does not see)."""
+    return rt("ro", node)
+
+
+def rdo(node):
+    return rt("rdo", node)
+
+
 class Resolve(ast.NodeTransformer):
     def __init__(self, generator):
         self.depth = 0  # nesting of defs inside the @schedule function
@@ -62,35 +72,35 @@ class Resolve(ast.NodeTransformer):
     # -- operators
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        node.left = r(node.left)
-        node.right = rdeep(node.right) if isinstance(node.op, ast.Mod) else r(node.right)
+        node.left = ro(node.left)
+        node.right = rdo(node.right) if isinstance(node.op, ast.Mod) else ro(node.right)
         return node
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
-        node.operand = r(node.operand)
+        node.operand = ro(node.operand)
         return node
 
     def visit_BoolOp(self, node):
         self.generic_visit(node)
-        node.values = [r(v) for v in node.values]
+        node.values = [ro(v) for v in node.values]
         return node
 
     def visit_Compare(self, node):
         self.generic_visit(node)
-        node.left = rdeep(node.left)
-        node.comparators = [rdeep(c) for c in node.comparators]
+        node.left = rdo(node.left)
+        node.comparators = [rdo(c) for c in node.comparators]
         return node
 
     def visit_IfExp(self, node):
         self.generic_visit(node)
-        node.test = r(node.test)
+        node.test = ro(node.test)
         return node
 
     # -- statements that test or consume a value
     def _test(self, node):
         self.generic_visit(node)
-        node.test = r(node.test)
+        node.test = ro(node.test)
         return node
 
     visit_If = visit_While = _test
