@@ -20,11 +20,13 @@ def slow_square(x):
 
 def test_sigkill_worker_mid_run():
     require_local()
+    # workers of sessions other tests abandoned may still be around
+    others = set(descendants(os.getpid()))
     s = _backend.Session("local", workers=2)
     try:
         warm = [s.submit(slow_square, (i,), {}) for i in range(4)]
         s.wait_all(warm)
-        workers = descendants(os.getpid())
+        workers = [p for p in descendants(os.getpid()) if p not in others]
         assert len(workers) >= 2
         fs = [s.submit(slow_square, (i,), {}) for i in range(60)]
         time.sleep(0.3)  # tasks are in flight on both workers
@@ -55,6 +57,7 @@ def test_large_intermediates_lost_with_their_worker_are_recomputed():
     again from x, and x first from its own producer."""
     require_local()
     pytest.importorskip("numpy")
+    others = set(descendants(os.getpid()))
     s = _backend.Session("local", workers=1)
     try:
         x = s.submit(make_big, (7,), {})
@@ -62,7 +65,7 @@ def test_large_intermediates_lost_with_their_worker_are_recomputed():
         s.wait_all([y])  # waits without pulling the bytes to the driver
         del x  # only y's lineage keeps its record now
         gc.collect()
-        workers = descendants(os.getpid())
+        workers = [p for p in descendants(os.getpid()) if p not in others]
         assert len(workers) == 1
         before = s.stats()["tasks_retried"]
         os.kill(workers[0], signal.SIGKILL)
