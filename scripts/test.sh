@@ -37,7 +37,8 @@ run_ctest() {
         record "$name: build" FAIL; return 0
     fi
     mkdir -p "$LOGDIR"
-    if (cd "$dir" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$log"; then
+    # --timeout: the default for any test without a TIMEOUT property
+    if (cd "$dir" && ctest --output-on-failure --timeout 600 -j "$JOBS") 2>&1 | tee "$log"; then
         record "$name: ctest" PASS
     else
         record "$name: ctest" FAIL
@@ -81,7 +82,8 @@ fi
 if [[ $SKIP != *" valgrind "* ]]; then
     vgdir=$LOGDIR/valgrind
     rm -rf "$vgdir"; mkdir -p "$vgdir"
-    vg=(valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
+    # bounded like every other stage: a hang fails the stage, not the CI run
+    vg=(timeout -k 10 900 valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
         --error-exitcode=97 --num-callers=30)
     ok=PASS
     for suite in graph refine errors memory observe exec_api wire; do

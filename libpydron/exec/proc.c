@@ -34,6 +34,13 @@ extern char **environ;
 
 #define WHO "driver"
 #define HANDSHAKE_MS 10000
+/* Stop closes every connection, so its threads end at once. If one does
+ * not (an nng operation that escaped the close), stop closes again every
+ * STOP_NUDGE_MS and gives up after STOP_GIVEUP_MS, logging it and leaving
+ * the executor's memory behind: a leak is better than a hang. */
+#define STOP_NUDGE_MS 100
+#define STOP_GIVEUP_MS 30000
+#define SHUTDOWN_SEND_MS 1000
 #define DEFAULT_IN_FLIGHT 64
 #define DEFAULT_HB_MS 1000
 #define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
@@ -98,6 +105,9 @@ struct pdi_proc {
     pthread_t acceptor, service;
     int have_acceptor, have_service;
     int nhandshakes;     /* handshake threads running */
+    pdi_conn **hs_conns; /* their connections, closed by stop */
+    size_t nhs, cap_hs;
+    atomic_int abandoned; /* stop gave up on a thread: never free our memory */
     pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
     size_t nlaunched;
     unsigned respawns;
@@ -455,6 +465,12 @@ static void *reader_thread(void *arg)
     for (;;) {
         pdi_frame in;
         int rc = pdi_conn_recv(a.c, pdi_wire_limits_session(), -1, &in);
+        if (atomic_load(&p->abandoned)) {
+            /* stop gave up on us and went on: the host may be gone */
+            if (rc == 0)
+                pdi_frame_free(&in);
+            return NULL;
+        }
         if (rc) {
             if (rc == PYDRON_EPROTO)
                 pdi_log(WHO, "worker %u sent a bad frame, dropping it: %s", a.wi,
@@ -495,6 +511,17 @@ typedef struct hs_arg {
     pdi_conn *c;
 } hs_arg;
 
+/* Lock held: c is no longer in handshake (stop must not close it). */
+static void hs_forget(pdi_proc *p, pdi_conn *c)
+{
+    for (size_t i = 0; i < p->nhs; i++) {
+        if (p->hs_conns[i] == c) {
+            p->hs_conns[i] = p->hs_conns[--p->nhs];
+            return;
+        }
+    }
+}
+
 static void refuse(pdi_conn *c, int code, const char *msg)
 {
     Pydron__Refused r = PYDRON__REFUSED__INIT;
@@ -513,6 +540,11 @@ static void *handshake_thread(void *arg)
     pdi_proc *p = a.p;
     pdi_frame hello;
     int rc = pdi_auth_accept(a.c, p->secret, p->secret_len, HANDSHAKE_MS, &hello);
+    /* from here on stop no longer closes a.c for us: it is freed below, or
+     * becomes a worker's connection (under the lock, checking stopping) */
+    pthread_mutex_lock(&p->lock);
+    hs_forget(p, a.c);
+    pthread_mutex_unlock(&p->lock);
     if (rc) {
         pdi_log(WHO, "refused connection from %s: %s", pdi_conn_peer(a.c), pydron_error_last());
         pdi_conn_free(a.c);
@@ -680,6 +712,13 @@ static void *acceptor_thread(void *arg)
             free(a);
             break;
         }
+        if (pdi_grow((void **)&p->hs_conns, &p->cap_hs, p->nhs + 1, sizeof *p->hs_conns) != 0) {
+            pthread_mutex_unlock(&p->lock);
+            pdi_conn_free(c);
+            free(a);
+            continue;
+        }
+        p->hs_conns[p->nhs++] = c;
         p->nhandshakes++;
         pthread_mutex_unlock(&p->lock);
         pthread_attr_init(&at);
@@ -687,6 +726,7 @@ static void *acceptor_thread(void *arg)
         if (pthread_create(&th, &at, handshake_thread, a) != 0) {
             pthread_mutex_lock(&p->lock);
             p->nhandshakes--;
+            hs_forget(p, c);
             pthread_mutex_unlock(&p->lock);
             pdi_conn_free(c);
             free(a);
@@ -1570,6 +1610,79 @@ static void proc_release(void *self, pydron_value v, unsigned wi)
         send_releases(c, ids, n);
 }
 
+/* Stop's helpers for threads that must end: close what they may be
+ * waiting on (again: harmless, and it catches an operation that slipped
+ * past an earlier close). */
+static void close_workers(pdi_proc *p, void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&p->lock);
+    for (unsigned i = 0; i < p->nw; i++)
+        if (p->w[i].c)
+            pdi_conn_close(p->w[i].c);
+    for (size_t i = 0; i < p->nold; i++)
+        pdi_conn_close(p->old_readers[i].c);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void close_handshakes(pdi_proc *p, void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->nhs; i++)
+        pdi_conn_close(p->hs_conns[i]);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void close_listener(pdi_proc *p, void *unused)
+{
+    (void)unused;
+    if (p->l)
+        pdi_listener_close(p->l);
+}
+
+static void close_conn(pdi_proc *p, void *c)
+{
+    (void)p;
+    pdi_conn_close(c);
+}
+
+static struct timespec abs_in_ms(unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    return ts;
+}
+
+/* Join th: after a second, nudge every STOP_NUDGE_MS; after giveup_ns
+ * (one more nudge at least) leave it behind: logged, detached, p marked
+ * abandoned. */
+static void join_bounded(pdi_proc *p, pthread_t th, const char *what, uint64_t giveup_ns,
+                         void (*nudge)(pdi_proc *, void *), void *arg)
+{
+    for (int tries = 0;; tries++) {
+        struct timespec ts = abs_in_ms(tries == 0 ? 1000 : STOP_NUDGE_MS);
+        int r = pthread_timedjoin_np(th, NULL, &ts);
+        if (r != ETIMEDOUT)
+            return;
+        if (tries > 0 && pdi_now_ns() > giveup_ns) {
+            pdi_log(WHO, "%s did not stop within %u s; leaving it behind (its memory is not "
+                         "freed)", what, STOP_GIVEUP_MS / 1000);
+            pthread_detach(th);
+            atomic_store(&p->abandoned, 1);
+            return;
+        }
+        if (tries == 0)
+            pdi_log(WHO, "stopping: %s is still running after 1 s; closing its connections "
+                         "again", what);
+        if (nudge)
+            nudge(p, arg);
+    }
+}
+
 static void proc_stop(void *self)
 {
     pdi_proc *p = self;
@@ -1591,8 +1704,11 @@ static void proc_stop(void *self)
         if (p->w[i].alive)
             cs[nc++] = p->w[i].c;
     pthread_mutex_unlock(&p->lock);
+    /* bounded: a worker that does not read (stopped, or its host gone)
+     * must not hold up the stop; it loses its connection instead */
     for (size_t i = 0; i < nc; i++)
-        (void)send_simple(cs[i], &f);
+        if (pdi_conn_send_timeout(cs[i], &f, NULL, 0, SHUTDOWN_SEND_MS) != 0)
+            pdi_conn_close(cs[i]);
     free(cs);
 
     pthread_mutex_lock(&p->lock);
@@ -1601,18 +1717,35 @@ static void proc_stop(void *self)
     for (unsigned i = 0; i < p->nlt; i++)
         pthread_join(p->lt[i], NULL);
     p->nlt = 0;
+    uint64_t giveup = pdi_now_ns() + (uint64_t)STOP_GIVEUP_MS * 1000000ull;
     if (p->l)
         pdi_listener_close(p->l);
     if (p->have_acceptor)
-        pthread_join(p->acceptor, NULL);
+        join_bounded(p, p->acceptor, "the acceptor thread", giveup, close_listener, NULL);
     p->have_acceptor = 0;
+    /* the service thread may be writing to a worker that does not read:
+     * after a moment, its connection is closed */
     if (p->have_service)
-        pthread_join(p->service, NULL);
+        join_bounded(p, p->service, "the service thread", giveup, close_workers, NULL);
     p->have_service = 0;
-    /* wait for handshakes in progress to give up */
+    /* handshakes in progress: close them rather than wait out their
+     * timeout (a peer with the wrong secret may be slow to go) */
+    close_handshakes(p, NULL);
     pthread_mutex_lock(&p->lock);
-    while (p->nhandshakes > 0)
-        pthread_cond_wait(&p->cond, &p->lock);
+    while (p->nhandshakes > 0) {
+        struct timespec ts = abs_in_ms(STOP_NUDGE_MS);
+        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        if (p->nhandshakes == 0)
+            break;
+        if (pdi_now_ns() > giveup) {
+            pdi_log(WHO, "%d handshake thread(s) did not stop within %u s; leaving them behind",
+                    p->nhandshakes, STOP_GIVEUP_MS / 1000);
+            atomic_store(&p->abandoned, 1);
+            break;
+        }
+        for (size_t i = 0; i < p->nhs; i++)
+            pdi_conn_close(p->hs_conns[i]);
+    }
     pthread_mutex_unlock(&p->lock);
 
     /* give workers a moment to exit on their own, then insist */
@@ -1634,19 +1767,21 @@ static void proc_stop(void *self)
             usleep(2000);
         }
     }
-    for (unsigned i = 0; i < p->nw; i++)
-        if (p->w[i].c)
-            pdi_conn_close(p->w[i].c);
+    close_workers(p, NULL);
     for (unsigned i = 0; i < p->nw; i++) {
         if (p->w[i].have_reader) {
-            pthread_join(p->w[i].reader, NULL);
+            char what[64];
+            snprintf(what, sizeof what, "the reader of worker %u", i);
+            join_bounded(p, p->w[i].reader, what, giveup, close_conn, p->w[i].c);
             p->w[i].have_reader = 0;
         }
     }
     for (size_t i = 0; i < p->nold; i++) {
         pdi_conn_close(p->old_readers[i].c);
-        pthread_join(p->old_readers[i].th, NULL);
-        pdi_conn_free(p->old_readers[i].c);
+        join_bounded(p, p->old_readers[i].th, "the reader of a replaced worker", giveup,
+                     close_conn, p->old_readers[i].c);
+        if (!atomic_load(&p->abandoned))
+            pdi_conn_free(p->old_readers[i].c);
     }
     p->nold = 0;
     /* anything still registered comes back canceled */
@@ -1678,6 +1813,11 @@ static void proc_destroy(void *self)
         return;
     if (p->started)
         proc_stop(p);
+    if (atomic_load(&p->abandoned)) {
+        /* a thread that did not stop may still use any of it */
+        pdi_log(WHO, "executor state left allocated: a thread did not stop");
+        return;
+    }
     if (p->l)
         pdi_listener_free(p->l);
     for (unsigned i = 0; p->w && i < p->nw; i++) {
@@ -1694,6 +1834,7 @@ static void proc_destroy(void *self)
     free(p->lt);
     free(p->lq);
     free(p->old_readers);
+    free(p->hs_conns);
     pthread_cond_destroy(&p->lcond);
     free(p->launched);
     free(p->worker_command);

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -388,13 +390,27 @@ int pdi_wire_encode(Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs, uint8
  * are written from the caller's memory. */
 #define COPY_MAX (32u * 1024u)
 
+/* Test hook (tests/c/test_wire.c): microseconds to sleep between the
+ * closed check and the start of a stream operation, i.e. exactly where a
+ * concurrent pdi_conn_close used to slip in. 0 in production. */
+atomic_uint pdi_wire_test_io_delay_us;
+
 struct pdi_conn {
     nng_stream *s;
     nng_aio *raio, *waio;
     pthread_mutex_t wlock;
+    /* Orders "start an operation" against pdi_conn_close: nng 1.5's tcp and
+     * ipc streams never complete a recv/send started after
+     * nng_stream_close (tcp_doread returns early on a closed conn and the
+     * aio waits forever), and nng_aio_abort only cancels an operation that
+     * has already started. Under this lock either the operation is queued
+     * in the stream before close (and close fails it) or the check below
+     * sees closed. */
+    pthread_mutex_t iolock;
+    int have_locks;
     uint8_t *rbuf;
     size_t rpos, rlen;
-    int closed;
+    atomic_int closed;
     char peer[96];
 };
 
@@ -406,6 +422,9 @@ static int conn_wrap(nng_stream *s, pdi_conn **out)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
     c->s = s;
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->iolock, NULL);
+    c->have_locks = 1;
     c->rbuf = malloc(RBUF_SIZE);
     int nrv;
     if (!c->rbuf || (nrv = nng_aio_alloc(&c->raio, NULL, NULL)) != 0 ||
@@ -413,7 +432,6 @@ static int conn_wrap(nng_stream *s, pdi_conn **out)
         pdi_conn_free(c);
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
-    pthread_mutex_init(&c->wlock, NULL);
     nng_sockaddr sa;
     snprintf(c->peer, sizeof c->peer, "peer");
     if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &sa) == 0) {
@@ -558,14 +576,21 @@ static int do_io(pdi_conn *c, nng_aio *aio, int send, void *buf, size_t len, int
                  size_t *moved)
 {
     nng_iov iov = {buf, len};
-    if (c->closed)
+    pthread_mutex_lock(&c->iolock);
+    if (atomic_load(&c->closed)) {
+        pthread_mutex_unlock(&c->iolock);
         return pdi_err(PYDRON_ECLOSED, "connection closed");
+    }
+    unsigned delay = atomic_load_explicit(&pdi_wire_test_io_delay_us, memory_order_relaxed);
+    if (delay)
+        usleep(delay);
     nng_aio_set_iov(aio, 1, &iov);
     nng_aio_set_timeout(aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     if (send)
         nng_stream_send(c->s, aio);
     else
         nng_stream_recv(c->s, aio);
+    pthread_mutex_unlock(&c->iolock);
     nng_aio_wait(aio);
     int nrv = nng_aio_result(aio);
     if (nrv)
@@ -608,12 +633,24 @@ static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
     return 0;
 }
 
-static int write_all(pdi_conn *c, const void *src, size_t n)
+/* Milliseconds left until deadline_ns (0: none, -1 returned = forever). */
+static int ms_left(uint64_t deadline_ns)
+{
+    if (!deadline_ns)
+        return -1;
+    uint64_t now = pdi_now_ns();
+    return now >= deadline_ns ? 0 : (int)((deadline_ns - now + 999999u) / 1000000u);
+}
+
+static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
 {
     const uint8_t *p = src;
     while (n > 0) {
         size_t put;
-        int rc = do_io(c, c->waio, 1, (void *)p, n, -1, &put);
+        int ms = ms_left(deadline_ns);
+        if (ms == 0)
+            return pdi_err(PYDRON_ETIMEDOUT, "send: timed out");
+        int rc = do_io(c, c->waio, 1, (void *)p, n, ms, &put);
         if (rc)
             return rc;
         p += put;
@@ -659,6 +696,13 @@ int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_f
 
 int pdi_conn_send(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs)
 {
+    return pdi_conn_send_timeout(c, hdr, segs, nsegs, -1);
+}
+
+int pdi_conn_send_timeout(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs,
+                          int timeout_ms)
+{
+    uint64_t deadline = timeout_ms < 0 ? 0 : pdi_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
     uint64_t stack[16];
     uint64_t *lens = nsegs <= 16 ? stack : malloc(nsegs * sizeof *lens);
     if (!lens)
@@ -686,21 +730,35 @@ int pdi_conn_send(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t n
     put_prefix(buf, (uint32_t)hlen, plen);
     pydron__frame__pack(hdr, buf + PDI_WIRE_PREFIX);
     size_t blen = PDI_WIRE_PREFIX + hlen;
-    pthread_mutex_lock(&c->wlock);
+    if (deadline) {
+        /* another sender may be stuck on a peer that does not read */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        if (pthread_mutex_timedlock(&c->wlock, &ts) != 0) {
+            rc = pdi_err(PYDRON_ETIMEDOUT, "send: connection busy");
+            free(buf);
+            goto out;
+        }
+    } else {
+        pthread_mutex_lock(&c->wlock);
+    }
     for (size_t i = 0; i < nsegs && rc == 0; i++) {
         if (segs[i].len < COPY_MAX) {
             if (segs[i].len)
                 memcpy(buf + blen, segs[i].data, segs[i].len);
             blen += segs[i].len;
         } else {
-            rc = write_all(c, buf, blen);
+            rc = write_all(c, buf, blen, deadline);
             blen = 0;
             if (rc == 0)
-                rc = write_all(c, segs[i].data, segs[i].len);
+                rc = write_all(c, segs[i].data, segs[i].len, deadline);
         }
     }
     if (rc == 0 && blen)
-        rc = write_all(c, buf, blen);
+        rc = write_all(c, buf, blen, deadline);
     pthread_mutex_unlock(&c->wlock);
     free(buf);
 out:
@@ -714,7 +772,7 @@ out:
 int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len)
 {
     pthread_mutex_lock(&c->wlock);
-    int rc = write_all(c, data, len);
+    int rc = write_all(c, data, len, 0);
     pthread_mutex_unlock(&c->wlock);
     return rc;
 }
@@ -723,7 +781,11 @@ void pdi_conn_close(pdi_conn *c)
 {
     if (!c)
         return;
-    c->closed = 1;
+    /* after this no operation starts; the ones already started are queued
+     * in the stream, which fails them as it closes */
+    pthread_mutex_lock(&c->iolock);
+    atomic_store(&c->closed, 1);
+    pthread_mutex_unlock(&c->iolock);
     if (c->s)
         nng_stream_close(c->s);
     if (c->raio)
@@ -745,8 +807,10 @@ void pdi_conn_free(pdi_conn *c)
         nng_aio_free(c->waio);
     if (c->s)
         nng_stream_free(c->s);
-    if (c->rbuf)
+    if (c->have_locks) {
         pthread_mutex_destroy(&c->wlock);
+        pthread_mutex_destroy(&c->iolock);
+    }
     free(c->rbuf);
     free(c);
 }
@@ -756,6 +820,8 @@ void pdi_conn_free(pdi_conn *c)
 struct pdi_listener {
     nng_stream_listener *l;
     nng_aio *aio;
+    pthread_mutex_t lock; /* accept start vs close, as for connections */
+    int closed;
     char url[512];
 };
 
@@ -765,8 +831,10 @@ int pdi_listener_open(const char *url, const char *cert_file, const char *key_fi
     pdi_listener *l = calloc(1, sizeof *l);
     if (!l)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->lock, NULL);
     int nrv = nng_stream_listener_alloc(&l->l, url);
     if (nrv) {
+        pthread_mutex_destroy(&l->lock);
         free(l);
         return pdi_nng_err(nrv, url);
     }
@@ -816,7 +884,13 @@ const char *pdi_listener_url(pdi_listener *l) { return l->url; }
 
 int pdi_listener_accept(pdi_listener *l, pdi_conn **out)
 {
+    pthread_mutex_lock(&l->lock);
+    if (l->closed) {
+        pthread_mutex_unlock(&l->lock);
+        return pdi_err(PYDRON_ECLOSED, "accept: listener closed");
+    }
     nng_stream_listener_accept(l->l, l->aio);
+    pthread_mutex_unlock(&l->lock);
     nng_aio_wait(l->aio);
     int nrv = nng_aio_result(l->aio);
     if (nrv)
@@ -828,6 +902,9 @@ void pdi_listener_close(pdi_listener *l)
 {
     if (!l)
         return;
+    pthread_mutex_lock(&l->lock);
+    l->closed = 1;
+    pthread_mutex_unlock(&l->lock);
     if (l->aio)
         nng_aio_abort(l->aio, NNG_ECLOSED);
     if (l->l)
@@ -844,5 +921,6 @@ void pdi_listener_free(pdi_listener *l)
         nng_aio_free(l->aio);
     if (l->l)
         nng_stream_listener_free(l->l);
+    pthread_mutex_destroy(&l->lock);
     free(l);
 }

@@ -12,6 +12,7 @@
 #ifndef PDI_WIRE_H
 #define PDI_WIRE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,10 +86,19 @@ int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_f
 /* Send one frame (thread-safe; frames never interleave). Segments are written
  * from the caller's buffers (no copy for large ones). */
 int pdi_conn_send(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs);
+/* The same, giving up after timeout_ms (ETIMEDOUT; waiting for another
+ * sender counts). After a timeout the peer may have part of a frame: the
+ * caller must close the connection. */
+int pdi_conn_send_timeout(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs,
+                          int timeout_ms);
 /* Send raw bytes (tests of malformed input). */
 int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len);
-/* Abort pending I/O (any thread); later calls fail with ECLOSED. */
+/* Abort pending I/O (any thread, never blocks); an operation that races
+ * with it fails too, and later calls fail with ECLOSED. */
 void pdi_conn_close(pdi_conn *c);
+/* Tests only: sleep this many microseconds right before each stream
+ * operation starts (widens the window a concurrent close must handle). */
+extern atomic_uint pdi_wire_test_io_delay_us;
 void pdi_conn_free(pdi_conn *c);
 /* Our IPv4 address on this (tcp) connection, as text. */
 int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n);

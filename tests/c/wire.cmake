@@ -54,3 +54,13 @@ if(TARGET test_lineage)
   add_dependencies(test_lineage pydron_test_ffi pydron-worker)
   set_tests_properties(test_lineage PROPERTIES TIMEOUT 300)
 endif()
+
+# test_remote_stop.c: stop never hangs (wire test hook, real workers dialing in)
+if(TARGET test_remote_stop)
+  target_compile_definitions(test_remote_stop PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+  target_include_directories(test_remote_stop PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
+                             ${PROJECT_BINARY_DIR}/proto)
+  target_link_libraries(test_remote_stop PRIVATE m)
+  add_dependencies(test_remote_stop pydron_test_ffi pydron-worker)
+  set_tests_properties(test_remote_stop PROPERTIES TIMEOUT 300)
+endif()
