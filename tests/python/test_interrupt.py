@@ -12,6 +12,10 @@ import pytest
 
 from conftest import procs_with_env
 
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 DRIVER = textwrap.dedent("""
     import sys, time
     from pydron import _backend, config
@@ -40,8 +44,12 @@ def test_sigint_stops_driver_and_workers(executor):
     # A thread cannot be stopped mid-task: the threads driver exits once the
     # running tasks return; worker processes are stopped at once.
     sleep = "2" if executor == "threads" else "60"
+    # A terminal delivers SIGINT with its default disposition; a test run
+    # started in the background (CI, nohup, `cmd &`) inherits SIG_IGN, and
+    # Python then installs no KeyboardInterrupt handler. Restore the default.
     p = subprocess.Popen([sys.executable, "-c", DRIVER, executor, sleep], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_default_sigint)
     try:
         assert p.stdout.readline().strip() == "running"
         time.sleep(0.5)
