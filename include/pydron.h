@@ -358,6 +358,19 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out);
  * Errors: ESTATE if pending, ETASK if failed (message names task and error). */
 PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len);
 
+/* A fresh private, writable, copy-on-write mapping of a ready value's bytes
+ * (fetched to the driver first, like pydron_value_bytes), without copying
+ * them: writes go to private copies of the touched pages and never reach
+ * the value or other mappings. Only for values held in shared memory
+ * (large ones, docs/wire.md "Shared memory"); others: PYDRON_ENOTSUP (the
+ * caller copies pydron_value_bytes instead). The mapping stays valid after
+ * the value and the graph are gone; undo it with pydron_value_unmap(*addr,
+ * *len). Thread-safe. Errors as pydron_value_bytes, plus ENOTSUP, ENOMEM. */
+PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **addr,
+                                        size_t *len);
+/* Unmap a mapping made by pydron_value_map_private (EINVAL if it is not one). */
+PYDRON_API int pydron_value_unmap(void *addr, size_t len);
+
 /* Failure details of a FAILED value: the failed task, its message (copied into
  * *message, free with pydron_free) and the optional detail bytes (may be NULL;
  * free with pydron_free). Any out-parameter may be NULL. */
