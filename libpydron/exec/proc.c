@@ -69,6 +69,7 @@ typedef struct pworker {
     char *peer_url;
     char host[64];
     unsigned threads;    /* task threads the worker announced */
+    int shm;             /* same host: inputs and fetches go by shared memory */
     int need_respawn;    /* local: start a replacement (service thread) */
     char **kinds;        /* runner kind names the worker announced */
     size_t nkinds;
@@ -370,6 +371,13 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         pydron_job *j = e->job;
         free(e);
         int rc = c->status;
+        if (c->shm_failed) {
+            /* it cannot map our memory after all: bytes from now on */
+            pdi_debug(WHO, "worker %u cannot map the driver's shared memory: %s", wi, c->error);
+            pthread_mutex_lock(&p->lock);
+            p->w[wi].shm = 0;
+            pthread_mutex_unlock(&p->lock);
+        }
         if (rc == 0) {
             size_t nout = pydron_job_noutputs(j);
             if (c->n_outputs != nout) {
@@ -416,24 +424,60 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
     return 0;
 }
 
+static int send_fetch(pdi_conn *c, uint64_t value, int no_shm)
+{
+    Pydron__Fetch fe = PYDRON__FETCH__INIT;
+    fe.request_id = value;
+    fe.value_id = value;
+    fe.no_shm = no_shm != 0;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_FETCH;
+    f.fetch = &fe;
+    return send_simple(c, &f);
+}
+
 static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
 {
     Pydron__FetchReply *r = in->hdr->fetch_reply;
-    int found = 0;
+    fetchent *e = NULL;
     pthread_mutex_lock(&p->lock);
     for (fetchent **pp = &p->fetches; *pp; pp = &(*pp)->next) {
         if ((*pp)->value == r->value_id && (*pp)->worker == wi) {
-            fetchent *e = *pp;
+            e = *pp;
             *pp = e->next;
-            free(e);
-            found = 1;
             break;
         }
     }
     pthread_mutex_unlock(&p->lock);
-    if (!found)
+    if (!e)
         return 0;
     pydron_value v = {r->value_id};
+    if (r->status == 0 && r->shm) {
+        pdi_shm_ref ref;
+        void *d;
+        pdi_shm_ref_from_pb(r->shm, &ref);
+        int mrc = pdi_shm_map(&ref, &d);
+        if (mrc == 0) {
+            /* our own mapping (and fd): it outlives the worker */
+            free(e);
+            pydron_exec_fetched(p->host, v, 0, d, (size_t)ref.len, pdi_shm_free, d);
+            pydron_exec_wake(p->host);
+            return 0;
+        }
+        pdi_debug(WHO, "worker %u: value %llu by bytes: %s", wi, (unsigned long long)v.id,
+                  pydron_error_last());
+        /* fall back to the bytes: the fetch stays pending */
+        pthread_mutex_lock(&p->lock);
+        p->w[wi].shm = 0;
+        e->next = p->fetches;
+        p->fetches = e;
+        pdi_conn *c = p->w[wi].c;
+        pthread_mutex_unlock(&p->lock);
+        if (send_fetch(c, v.id, 1) != 0)
+            pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
+        return 0;
+    }
+    free(e);
     if (r->status != 0) {
         pdi_err(r->status, "worker %u: %s", wi, r->error);
         pydron_exec_fetched(p->host, v, r->status, NULL, 0, NULL, NULL);
@@ -607,6 +651,7 @@ static void *handshake_thread(void *arg)
         if ((w->kinds[w->nkinds] = pdi_strdup(h->kinds[i])) != NULL)
             w->nkinds++;
     w->threads = h->threads ? h->threads : 1;
+    w->shm = pdi_shm_same_host(h->host_id);
     w->gen++;
     w->nrel = 0;
     if (!p->remote)
@@ -628,6 +673,7 @@ static void *handshake_thread(void *arg)
     Pydron__Welcome wm = PYDRON__WELCOME__INIT;
     wm.worker_id = slot;
     wm.heartbeat_ms = p->hb_ms;
+    wm.host_id = (char *)pdi_shm_host_id();
     wm.peers = pps;
     wm.n_peers = np;
     wm.inline_max = INLINE_MAX;
@@ -1433,11 +1479,12 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
     Pydron__Task **tps = calloc(n ? n : 1, sizeof *tps);
     Pydron__Input *is = calloc(nin ? nin : 1, sizeof *is);
     Pydron__Input **ips = calloc(nin ? nin : 1, sizeof *ips);
+    Pydron__ShmRef *refs = calloc(nin ? nin : 1, sizeof *refs);
     uint64_t *outs = calloc(nout ? nout : 1, sizeof *outs);
     pdi_seg *segs = calloc(n + nin + 1, sizeof *segs);
     jobent **ents = NULL;
     int rc = 0;
-    if (!ts || !tps || !is || !ips || !outs || !segs) {
+    if (!ts || !tps || !is || !ips || !outs || !segs || !refs) {
         rc = pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");
         goto out;
     }
@@ -1445,6 +1492,7 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
     pthread_mutex_lock(&p->lock);
     uint64_t seq0 = p->next_seq;
     p->next_seq += n;
+    int shm = p->w[wi].shm;
     pthread_mutex_unlock(&p->lock);
     for (size_t i = 0; i < n; i++) {
         pydron_job *j = jobs[i];
@@ -1480,7 +1528,13 @@ static int proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigne
             in->size = size;
             in->where = where;
             in->segment = -1;
-            if (where < 0) {
+            pdi_shm_ref ref;
+            if (where < 0 && shm && pdi_shm_ref_of(data, len, &ref)) {
+                /* the worker maps our copy: no bytes on the socket */
+                pdi_shm_ref_to_pb(&ref, &refs[ki]);
+                in->shm = &refs[ki];
+                pdi_shm_note_sent();
+            } else if (where < 0) {
                 in->segment = (int32_t)ks;
                 segs[ks].data = data;
                 segs[ks++].len = len;
@@ -1553,6 +1607,7 @@ out:
     free(tps);
     free(is);
     free(ips);
+    free(refs);
     free(outs);
     free(segs);
     free(ents);
@@ -1580,15 +1635,10 @@ static int proc_fetch(void *self, pydron_value v, unsigned wi)
     }
     e->next = p->fetches;
     p->fetches = e;
-    Pydron__Fetch fe = PYDRON__FETCH__INIT;
-    fe.request_id = v.id;
-    fe.value_id = v.id;
-    Pydron__Frame f = PYDRON__FRAME__INIT;
-    f.body_case = PYDRON__FRAME__BODY_FETCH;
-    f.fetch = &fe;
     pdi_conn *c = p->w[wi].c;
+    int no_shm = !p->w[wi].shm;
     pthread_mutex_unlock(&p->lock);
-    if (send_simple(c, &f) != 0)
+    if (send_fetch(c, v.id, no_shm) != 0)
         pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
     return 0;
 }

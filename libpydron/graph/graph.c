@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "graph/core.h"
+#include "store/shm.h"
 
 _Thread_local pydron_graph *pdi_tls_cb_graph;
 static _Atomic uint32_t tag_counter;
@@ -1199,6 +1200,15 @@ PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t l
         return pdi_err(PYDRON_EINVAL, "pydron_value_constant: NULL argument");
     if (len <= 16)
         return pydron_value_constant_take(g, data, len, NULL, NULL, out);
+    if (len >= pdi_shm_min()) {
+        /* the snapshot copy goes into shared memory: workers on this host
+         * map it, so this memcpy is the whole transfer */
+        void *shm = pdi_shm_alloc(len);
+        if (!shm)
+            return pdi_err(PYDRON_ENOMEM, "cannot copy %zu bytes", len);
+        memcpy(shm, data, len);
+        return pydron_value_constant_take(g, shm, len, pdi_shm_free, shm, out);
+    }
     void *copy = pdi_memdup(data, len);
     if (!copy)
         return pdi_err(PYDRON_ENOMEM, "cannot copy %zu bytes", len);
@@ -1417,6 +1427,32 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
     }
     pthread_mutex_unlock(&g->mu);
     return rc;
+}
+
+PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **addr,
+                                        size_t *len)
+{
+    if (!addr || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_map_private: NULL argument");
+    const void *d;
+    size_t n;
+    int rc = pydron_value_bytes(g, v, &d, &n);
+    if (rc)
+        return rc;
+    /* the caller's reference keeps the buffer (and its registry entry) alive */
+    void *m;
+    if ((rc = pdi_shm_map_private(d, n, &m)) != 0)
+        return rc;
+    *addr = m;
+    *len = n;
+    return 0;
+}
+
+PYDRON_API int pydron_value_unmap(void *addr, size_t len)
+{
+    if (!addr || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_unmap: NULL argument");
+    return pdi_shm_unmap_private(addr, len);
 }
 
 PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *task,

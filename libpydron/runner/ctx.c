@@ -1,6 +1,7 @@
 #include <stdio.h>
 
 #include "runner/ctx.h"
+#include "store/shm.h"
 #include "util/util.h"
 
 void pdi_out_release(pdi_out *o)
@@ -204,6 +205,16 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t le
     if (len <= PDI_OUT_INLINE) {
         o->is_inline = 1;
         *data = o->inl;
+    } else if (len >= pdi_shm_min()) {
+        /* large: in shared memory, so that a process on this host that
+         * needs it maps it instead of receiving a copy */
+        void *p = pdi_shm_alloc(len);
+        if (!p)
+            return pdi_err(PYDRON_ENOMEM, "cannot allocate %zu bytes for output %zu", len, i);
+        o->data = p;
+        o->free_fn = pdi_shm_free;
+        o->free_arg = p;
+        *data = p;
     } else {
         void *p = malloc(len);
         if (!p)

@@ -48,6 +48,7 @@ typedef struct done_item {
     struct done_item *next;
     uint64_t task_id, seq, start_ns, end_ns;
     int status;
+    int shm_failed;     /* an input ShmRef could not be mapped */
     char *error;
     void *detail;
     size_t detail_len;
@@ -67,6 +68,7 @@ typedef struct peer {
 
 typedef struct peer_srv {
     pdi_conn *c;
+    int shm;            /* the fetching peer is on this host */
     struct peer_srv *next;
 } peer_srv;
 
@@ -77,6 +79,7 @@ typedef struct worker {
     int32_t id;
     unsigned hb_ms;
     uint64_t inline_max;
+    int shm_drv;        /* the driver is on this host: fetch replies may be ShmRefs */
     pdi_conn *drv;
     pdi_store *store;
     pydron_worker_runner *runners;
@@ -155,7 +158,9 @@ static void peers_update(worker *w, Pydron__Peer **ps, size_t n)
     pthread_mutex_unlock(&w->plock);
 }
 
-/* Fetch value id from worker `where`, peer to peer. *data is malloc'd. */
+/* Fetch value id from worker `where`, peer to peer: a mapping of the
+ * peer's shared memory when it can, else the bytes. Free *data with
+ * pdi_shm_free. */
 static int peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t *len)
 {
     pthread_mutex_lock(&w->plock);
@@ -178,6 +183,7 @@ static int peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
                 h.worker_id = w->id;
                 h.role = 1;
                 h.pid = (int32_t)getpid();
+                h.host_id = (char *)pdi_shm_host_id();
                 rc = pdi_auth_dial(p->c, &h, w->secret, w->secret_len, HANDSHAKE_MS);
                 if (rc) {
                     pdi_conn_free(p->c);
@@ -194,6 +200,7 @@ static int peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
         fr.body_case = PYDRON__FRAME__BODY_FETCH;
         fr.fetch = &f;
         pdi_frame in;
+    again:
         rc = pdi_conn_send(p->c, &fr, NULL, 0);
         if (rc == 0)
             rc = pdi_conn_recv(p->c, pdi_wire_limits_session(), -1, &in);
@@ -202,6 +209,27 @@ static int peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
             pdi_conn_free(p->c);
             p->c = NULL;
             continue;
+        }
+        if (in.hdr->body_case == PYDRON__FRAME__BODY_FETCH_REPLY &&
+            in.hdr->fetch_reply->value_id == id && in.hdr->fetch_reply->status == 0 &&
+            in.hdr->fetch_reply->shm) {
+            pdi_shm_ref ref;
+            pdi_shm_ref_from_pb(in.hdr->fetch_reply->shm, &ref);
+            rc = pdi_shm_map(&ref, data);
+            pdi_frame_free(&in);
+            if (rc == 0) {
+                *len = (size_t)ref.len;
+                break;
+            }
+            /* cannot map it here: ask for the bytes instead */
+            pdi_debug(WHO, "worker %d: value %llu from peer %d by bytes: %s", w->id,
+                      (unsigned long long)id, where, pydron_error_last());
+            if (f.no_shm) {
+                rc = pdi_err(PYDRON_EPROTO, "peer %d sent a ShmRef after no_shm", where);
+                break;
+            }
+            f.no_shm = 1;
+            goto again;
         }
         if (in.hdr->body_case != PYDRON__FRAME__BODY_FETCH_REPLY ||
             in.hdr->fetch_reply->value_id != id) {
@@ -229,8 +257,9 @@ out:
     return rc;
 }
 
-/* Answer a Fetch from the store on connection c. */
-static int serve_fetch(worker *w, pdi_conn *c, const Pydron__Fetch *f)
+/* Answer a Fetch from the store on connection c; shm: the fetcher is on
+ * this host, so a memfd-backed value goes as a ShmRef. */
+static int serve_fetch(worker *w, pdi_conn *c, const Pydron__Fetch *f, int shm)
 {
     Pydron__FetchReply r = PYDRON__FETCH_REPLY__INIT;
     Pydron__Frame fr = PYDRON__FRAME__INIT;
@@ -249,8 +278,21 @@ static int serve_fetch(worker *w, pdi_conn *c, const Pydron__Fetch *f)
         r.error = msg;
         return pdi_conn_send(c, &fr, NULL, 0);
     }
+    pdi_shm_ref ref;
+    Pydron__ShmRef mref;
+    int rc;
+    if (shm && !f->no_shm && pdi_shm_ref_of(seg.data, seg.len, &ref)) {
+        /* the fetcher maps it and keeps its own fd: no bytes move */
+        pdi_shm_ref_to_pb(&ref, &mref);
+        r.shm = &mref;
+        rc = pdi_conn_send(c, &fr, NULL, 0);
+        if (rc == 0)
+            pdi_shm_note_sent();
+        pdi_store_unpin(w->store, v);
+        return rc;
+    }
     r.segment = 0;
-    int rc = pdi_conn_send(c, &fr, &seg, 1); /* straight from the store, no copy */
+    rc = pdi_conn_send(c, &fr, &seg, 1); /* straight from the store, no copy */
     pdi_store_unpin(w->store, v);
     return rc;
 }
@@ -272,6 +314,7 @@ static void *peer_server_thread(void *arg)
         pdi_log(WHO, "refused peer connection from %s: %s", pdi_conn_peer(s->c),
                 pydron_error_last());
     } else {
+        s->shm = pdi_shm_same_host(hello.hdr->hello->host_id);
         pdi_frame_free(&hello);
         for (;;) {
             pdi_frame in;
@@ -281,7 +324,7 @@ static void *peer_server_thread(void *arg)
                 break;
             }
             if (in.hdr->body_case == PYDRON__FRAME__BODY_FETCH) {
-                rc = serve_fetch(w, s->c, in.hdr->fetch);
+                rc = serve_fetch(w, s->c, in.hdr->fetch, s->shm);
             } else {
                 pdi_log(WHO, "dropping peer %s: unexpected %s frame", pdi_conn_peer(s->c),
                         pdi_frame_type_name(in.hdr));
@@ -455,7 +498,16 @@ static void run_task(worker *w, task_item *it)
     for (size_t i = 0; i < nin; i++) {
         Pydron__Input *x = t->inputs[i];
         int rc = 0;
-        if (x->where < 0) {
+        if (x->where < 0 && x->shm) {
+            /* the driver's bytes in its shared memory: map them */
+            pdi_shm_ref ref;
+            pdi_shm_ref_from_pb(x->shm, &ref);
+            rc = pdi_shm_map(&ref, &fetched[i]);
+            in[i].data = fetched[i];
+            in[i].len = (size_t)ref.len;
+            if (rc == PYDRON_EIO)
+                d->shm_failed = 1;
+        } else if (x->where < 0) {
             rc = pdi_frame_seg(&it->sf->f, x->segment, &in[i].data, &in[i].len);
         } else if (x->where == w->id) {
             rc = pdi_store_get(w->store, x->value_id, &pins[i], &in[i].data, &in[i].len);
@@ -518,7 +570,7 @@ out:
     for (size_t i = 0; i < nin && pins && fetched; i++) {
         if (pins[i])
             pdi_store_unpin(w->store, pins[i]);
-        free(fetched[i]);
+        pdi_shm_free(fetched[i]);
     }
     free(in);
     free(pins);
@@ -578,6 +630,7 @@ static int send_completions(worker *w, done_item *list)
         c->start_ns = d->start_ns;
         c->end_ns = d->end_ns;
         c->detail_segment = -1;
+        c->shm_failed = d->shm_failed != 0;
         if (d->status != 0) {
             c->error = d->error ? d->error : (char *)"";
             if (d->detail_len) {
@@ -791,7 +844,7 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         break;
     }
     case PYDRON__FRAME__BODY_FETCH:
-        return serve_fetch(w, w->drv, h->fetch);
+        return serve_fetch(w, w->drv, h->fetch, w->shm_drv);
     case PYDRON__FRAME__BODY_RELEASE:
         for (size_t i = 0; i < h->release->n_value_ids; i++)
             pdi_store_release(w->store, h->release->value_ids[i]);
@@ -929,6 +982,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
         h.capabilities = 1;
         h.pid = (int32_t)getpid();
         h.hostname = hostname;
+        h.host_id = (char *)pdi_shm_host_id();
         rc = pdi_auth_dial(w->drv, &h, w->secret, w->secret_len, HANDSHAKE_MS);
         free(kinds);
         if (rc)
@@ -949,6 +1003,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
         w->id = in.hdr->welcome->worker_id;
         w->hb_ms = in.hdr->welcome->heartbeat_ms;
         w->inline_max = in.hdr->welcome->inline_max;
+        w->shm_drv = pdi_shm_same_host(in.hdr->welcome->host_id);
         peers_update(w, in.hdr->welcome->peers, in.hdr->welcome->n_peers);
         pdi_frame_free(&in);
     }

@@ -2,6 +2,7 @@
 /* ffi_testlib.c - functions called through the "pydron.ffi" runner by
  * test_ffi.c, test_local.c and the benchmarks (dlopen'ed by workers). */
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,4 +137,44 @@ EXPORT int tl_shift_pid(pydron_task_ctx *ctx)
         ((uint8_t *)out)[i] = (uint8_t)(((const uint8_t *)p)[i] + k);
     uint64_t pid = (uint64_t)getpid();
     return pydron_ctx_output_set(ctx, 1, &pid, sizeof pid);
+}
+
+/* 1 if addr lies in a mapping of one of pydron's memfds (shared memory). */
+static int in_pydron_memfd(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int found = 0;
+    uintptr_t a = (uintptr_t)addr;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi)
+            found = strstr(line, "/memfd:pydron") != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+/* input 0 = bytes: output 0 = u64 checksum (as tl_checksum), output 1 = u64
+ * 1 if the input was mapped from shared memory rather than received as
+ * bytes, output 2 = pid */
+EXPORT int tl_checksum_shm(pydron_task_ctx *ctx)
+{
+    const void *p;
+    size_t n;
+    pydron_ctx_input(ctx, 0, &p, &n);
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    h ^= n;
+    uint64_t shm = (uint64_t)in_pydron_memfd(p), pid = (uint64_t)getpid();
+    int rc = pydron_ctx_output_set(ctx, 0, &h, sizeof h);
+    if (rc == 0)
+        rc = pydron_ctx_output_set(ctx, 1, &shm, sizeof shm);
+    if (rc == 0)
+        rc = pydron_ctx_output_set(ctx, 2, &pid, sizeof pid);
+    return rc;
 }

@@ -22,14 +22,20 @@ target_link_libraries(test_wire PRIVATE m)
 target_include_directories(test_wire PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
                            ${PROJECT_BINARY_DIR}/proto)
 
-foreach(t test_wire test_ffi test_local pydron_ctests)
+# test_shm.c: store/shm.c (internal) and the local executor over shared memory
+if(TARGET test_shm)
+  target_include_directories(test_shm PRIVATE ${PROJECT_SOURCE_DIR}/libpydron
+                             ${PROJECT_BINARY_DIR}/proto)
+endif()
+
+foreach(t test_wire test_ffi test_local test_shm pydron_ctests)
   if(TARGET ${t})
     target_compile_definitions(${t} PRIVATE ${PYDRON_WIRE_TEST_DEFS})
     target_link_libraries(${t} PRIVATE m)
     add_dependencies(${t} pydron_test_ffi pydron-worker)
   endif()
 endforeach()
-foreach(t test_wire test_ffi test_local)
+foreach(t test_wire test_ffi test_local test_shm)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES TIMEOUT 600)
   endif()

@@ -1,0 +1,350 @@
+/* shm.c - memfd-backed value buffers and their registry (see shm.h). */
+#include "store/shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "wire/wire.h"
+
+#define WHO "shm"
+#define DEFAULT_MIN (1u << 20)
+#define NBUCKETS 1024
+
+enum { K_OWN = 1, K_MAPPED = 2, K_PRIVATE = 3 };
+
+typedef struct ent {
+    uintptr_t addr;
+    size_t len;
+    int fd;          /* -1: not shareable (mapped without keeping an fd) */
+    uint64_t ino;
+    int kind;
+    struct ent *next;
+} ent;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static ent *buckets[NBUCKETS];
+static atomic_size_t nlive;   /* entries: lets pdi_shm_free skip the lock */
+static size_t nfds;           /* fds we hold (lock) */
+
+static atomic_uint_fast64_t c_allocs, c_fallbacks, c_sent, c_maps, c_mapfail;
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static size_t min_bytes = SIZE_MAX;
+static size_t max_fds;
+static char host_id[128];
+
+static void init(void)
+{
+    const char *e = getenv("PYDRON_SHM");
+    if (e && strcmp(e, "0") == 0)
+        return;
+    size_t m = DEFAULT_MIN;
+    const char *s = getenv("PYDRON_SHM_MIN");
+    if (s && *s) {
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*end == 0)
+            m = v ? (size_t)v : 1;
+    }
+    /* never take more than about half the fd table: sockets need the rest */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t cur = rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
+        max_fds = cur > 256 ? (size_t)(cur / 2 - 64) : 0;
+    }
+    char boot[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = 0;
+        fclose(f);
+        boot[strcspn(boot, "\n")] = 0;
+    }
+    struct stat ns;
+    if (!boot[0] || stat("/proc/self/ns/pid", &ns) != 0 || max_fds == 0) {
+        pdi_debug(WHO, "shared memory off (no boot id, pid namespace or fds)");
+        return;
+    }
+    snprintf(host_id, sizeof host_id, "%s:%llu:%u", boot, (unsigned long long)ns.st_ino,
+             (unsigned)getuid());
+    min_bytes = m;
+}
+
+size_t pdi_shm_min(void)
+{
+    pthread_once(&once, init);
+    return min_bytes;
+}
+
+const char *pdi_shm_host_id(void)
+{
+    pthread_once(&once, init);
+    return host_id;
+}
+
+int pdi_shm_same_host(const char *peer)
+{
+    const char *me = pdi_shm_host_id();
+    return peer && *peer && *me && strcmp(peer, me) == 0;
+}
+
+static size_t bucket(uintptr_t a) { return (size_t)((a >> 12) * 0x9E3779B97F4A7C15ULL >> 54) % NBUCKETS; }
+
+/* Register; on failure (ENOMEM) the caller undoes the mapping. */
+static int reg(void *addr, size_t len, int fd, uint64_t ino, int kind)
+{
+    ent *e = malloc(sizeof *e);
+    if (!e)
+        return -1;
+    e->addr = (uintptr_t)addr;
+    e->len = len;
+    e->fd = fd;
+    e->ino = ino;
+    e->kind = kind;
+    size_t b = bucket(e->addr);
+    pthread_mutex_lock(&lock);
+    e->next = buckets[b];
+    buckets[b] = e;
+    atomic_fetch_add(&nlive, 1);
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+/* Unlink the entry at addr (of the given kind, 0 = any non-private). Lock held. */
+static ent *unreg_locked(uintptr_t addr, int kind)
+{
+    for (ent **pp = &buckets[bucket(addr)]; *pp; pp = &(*pp)->next) {
+        ent *e = *pp;
+        if (e->addr == addr && (kind ? e->kind == kind : e->kind != K_PRIVATE)) {
+            *pp = e->next;
+            atomic_fetch_sub(&nlive, 1);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static ent *find_locked(uintptr_t addr)
+{
+    for (ent *e = buckets[bucket(addr)]; e; e = e->next)
+        if (e->addr == addr && e->kind != K_PRIVATE)
+            return e;
+    return NULL;
+}
+
+/* Reserve one fd slot of our budget. */
+static int take_fd_slot(void)
+{
+    pthread_mutex_lock(&lock);
+    int ok = nfds < max_fds;
+    if (ok)
+        nfds++;
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+static void put_fd_slot(void)
+{
+    pthread_mutex_lock(&lock);
+    nfds--;
+    pthread_mutex_unlock(&lock);
+}
+
+void *pdi_shm_alloc_memfd(size_t len)
+{
+    pthread_once(&once, init);
+    if (!len || !host_id[0] || !take_fd_slot())
+        return NULL;
+    int fd = memfd_create("pydron", MFD_CLOEXEC);
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0 || fstat(fd, &st) != 0 ||
+        (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        pdi_debug(WHO, "memfd of %zu bytes failed (%s): using malloc", len, strerror(errno));
+        goto fail;
+    }
+    if (reg(p, len, fd, (uint64_t)st.st_ino, K_OWN) != 0)
+        goto fail;
+    atomic_fetch_add(&c_allocs, 1);
+    return p;
+fail:
+    if (p != MAP_FAILED)
+        munmap(p, len);
+    if (fd >= 0)
+        close(fd);
+    put_fd_slot();
+    return NULL;
+}
+
+void *pdi_shm_alloc(size_t len)
+{
+    if (len >= pdi_shm_min() && len > 0) {
+        void *p = pdi_shm_alloc_memfd(len);
+        if (p)
+            return p;
+        atomic_fetch_add(&c_fallbacks, 1);
+    }
+    return malloc(len ? len : 1);
+}
+
+void pdi_shm_free(void *p)
+{
+    if (!p)
+        return;
+    ent *e = NULL;
+    if (atomic_load(&nlive)) {
+        pthread_mutex_lock(&lock);
+        e = unreg_locked((uintptr_t)p, 0);
+        if (e && e->fd >= 0)
+            nfds--;
+        pthread_mutex_unlock(&lock);
+    }
+    if (!e) {
+        free(p);
+        return;
+    }
+    munmap(p, e->len);
+    if (e->fd >= 0)
+        close(e->fd);
+    free(e);
+}
+
+int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out)
+{
+    if (!p || !atomic_load(&nlive))
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&lock);
+    ent *e = find_locked((uintptr_t)p);
+    if (e && e->fd >= 0 && e->len >= len && len > 0) {
+        out->pid = (uint32_t)getpid();
+        out->fd = e->fd;
+        out->ino = e->ino;
+        out->len = len;
+        found = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+int pdi_shm_map(const pdi_shm_ref *r, void **out)
+{
+    pthread_once(&once, init);
+    *out = NULL;
+    if (!r || r->pid == 0 || r->pid > INT32_MAX || r->fd < 0 || r->ino == 0 || r->len == 0 ||
+        r->len > (uint64_t)PTRDIFF_MAX)
+        return pdi_err(PYDRON_EPROTO, "malformed shared memory reference (pid %u, fd %d, len %llu)",
+                       r ? r->pid : 0, r ? r->fd : -1, r ? (unsigned long long)r->len : 0ull);
+    if (!host_id[0]) {
+        atomic_fetch_add(&c_mapfail, 1);
+        return pdi_err(PYDRON_EIO, "shared memory is disabled in this process");
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/fd/%d", r->pid, r->fd);
+    int keep = take_fd_slot();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *p = MAP_FAILED;
+    int rc;
+    if (fd < 0) {
+        rc = pdi_err(PYDRON_EIO, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    /* fd numbers are reused: the inode says it is still the same memfd */
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != r->ino || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size < r->len) {
+        rc = pdi_err(PYDRON_EIO, "%s is not the shared value it should be (inode/size differ)",
+                     path);
+        goto fail;
+    }
+    p = mmap(NULL, (size_t)r->len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        rc = pdi_err(PYDRON_EIO, "cannot map %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!keep) {
+        /* out of fd budget: the mapping alone keeps the memory */
+        close(fd);
+        fd = -1;
+    }
+    if (reg(p, (size_t)r->len, fd, r->ino, K_MAPPED) != 0) {
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory");
+        goto fail;
+    }
+    atomic_fetch_add(&c_maps, 1);
+    *out = p;
+    return 0;
+fail:
+    if (p != MAP_FAILED)
+        munmap(p, (size_t)r->len);
+    if (fd >= 0)
+        close(fd);
+    if (keep)
+        put_fd_slot();
+    atomic_fetch_add(&c_mapfail, 1);
+    return rc;
+}
+
+int pdi_shm_map_private(const void *p, size_t len, void **out)
+{
+    *out = NULL;
+    if (!p || !len || !atomic_load(&nlive))
+        return pdi_err(PYDRON_ENOTSUP, "not a shared-memory value");
+    pthread_mutex_lock(&lock);
+    ent *e = find_locked((uintptr_t)p);
+    int fd = e && e->fd >= 0 && e->len >= len ? dup(e->fd) : -1;
+    pthread_mutex_unlock(&lock);
+    if (fd < 0)
+        return pdi_err(PYDRON_ENOTSUP, "not a shared-memory value");
+    /* MAP_PRIVATE: writes go to private copies of the touched pages */
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return pdi_err(PYDRON_ENOMEM, "cannot map %zu bytes privately: %s", len, strerror(errno));
+    if (reg(m, len, -1, 0, K_PRIVATE) != 0) {
+        munmap(m, len);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    *out = m;
+    return 0;
+}
+
+int pdi_shm_unmap_private(void *p, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    ent *e = NULL;
+    for (ent **pp = &buckets[bucket((uintptr_t)p)]; *pp; pp = &(*pp)->next) {
+        if ((*pp)->addr == (uintptr_t)p && (*pp)->kind == K_PRIVATE && (*pp)->len == len) {
+            e = *pp;
+            *pp = e->next;
+            atomic_fetch_sub(&nlive, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    if (!e)
+        return pdi_err(PYDRON_EINVAL, "%p (%zu bytes) is not a private value mapping", p, len);
+    munmap(p, len);
+    free(e);
+    return 0;
+}
+
+void pdi_shm_note_sent(void) { atomic_fetch_add(&c_sent, 1); }
+
+void pdi_shm_get_counters(pdi_shm_counters *out)
+{
+    out->allocs = atomic_load(&c_allocs);
+    out->fallbacks = atomic_load(&c_fallbacks);
+    out->refs_sent = atomic_load(&c_sent);
+    out->maps = atomic_load(&c_maps);
+    out->map_failures = atomic_load(&c_mapfail);
+    out->live = atomic_load(&nlive);
+}

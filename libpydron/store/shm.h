@@ -1,0 +1,70 @@
+/* shm.h - large value buffers in memfd shared memory, so that processes on
+ * one host hand values over by reference instead of copying bytes through
+ * a socket (docs/wire.md, "Shared memory").
+ *
+ * A buffer of at least pdi_shm_min() bytes is a memfd_create() file mapped
+ * MAP_SHARED. A registry (address -> fd, inode, length; thread-safe) lets
+ * any layer ask whether a buffer is memfd-backed and name it to another
+ * process as a pdi_shm_ref {pid, fd, ino, len}. The receiver opens
+ * /proc/<pid>/fd/<fd>, checks the inode (fd numbers are reused) and the
+ * size, and maps it; it keeps its own fd, so the memory outlives the
+ * sender. memfds vanish with their last fd and mapping: a killed process
+ * leaks nothing. Any failure falls back to malloc (allocation) or to byte
+ * transfer (the caller's job). PYDRON_SHM=0 disables all of it;
+ * PYDRON_SHM_MIN sets the threshold in bytes (default 1 MiB). */
+#ifndef PDI_SHM_H
+#define PDI_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pdi_shm_ref {
+    uint32_t pid;
+    int32_t fd;
+    uint64_t ino;
+    uint64_t len;
+} pdi_shm_ref;
+
+/* Smallest buffer worth a memfd; SIZE_MAX when shared memory is disabled. */
+size_t pdi_shm_min(void);
+/* "boot id:pid namespace:uid" of this process, "" when disabled. Two
+ * processes with equal non-empty ids may exchange pdi_shm_refs. */
+const char *pdi_shm_host_id(void);
+/* Equal and non-empty. */
+int pdi_shm_same_host(const char *peer_host_id);
+
+/* len bytes: in a memfd when len >= pdi_shm_min() and possible, else
+ * malloc. NULL only when out of memory. Free with pdi_shm_free. */
+void *pdi_shm_alloc(size_t len);
+/* Always a memfd (no threshold, no fallback): NULL on failure (tests). */
+void *pdi_shm_alloc_memfd(size_t len);
+/* Free a buffer of pdi_shm_alloc or pdi_shm_map, or any malloc'd one. */
+void pdi_shm_free(void *p);
+
+/* 1 and *out filled if p is the start of a memfd-backed buffer of at least
+ * len bytes that other processes can map, else 0. */
+int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out);
+/* Map another process's buffer read-only (registered: free with
+ * pdi_shm_free). PYDRON_EPROTO for a malformed ref, PYDRON_EIO when it
+ * cannot be opened or names another file (message in pydron_error_last). */
+int pdi_shm_map(const pdi_shm_ref *r, void **out);
+/* A fresh copy-on-write, writable mapping of the memfd-backed buffer p
+ * (len bytes). PYDRON_ENOTSUP if p is not memfd-backed. */
+int pdi_shm_map_private(const void *p, size_t len, void **out);
+/* Undo pdi_shm_map_private; PYDRON_EINVAL if (p, len) is not one. */
+int pdi_shm_unmap_private(void *p, size_t len);
+
+/* Debug counters (process-wide, monotonic) so tests can check that values
+ * really went by shared memory. */
+typedef struct pdi_shm_counters {
+    uint64_t allocs;      /* memfd buffers made */
+    uint64_t fallbacks;   /* wanted a memfd, got malloc */
+    uint64_t refs_sent;   /* refs put in frames instead of bytes */
+    uint64_t maps;        /* refs mapped */
+    uint64_t map_failures;
+    uint64_t live;        /* registered buffers now */
+} pdi_shm_counters;
+void pdi_shm_get_counters(pdi_shm_counters *out);
+void pdi_shm_note_sent(void);
+
+#endif

@@ -1,0 +1,541 @@
+/* test_shm.c - store/shm.c (memfd value buffers, their registry, mapping
+ * another process's buffer through /proc) and the local executor moving
+ * 64 MB values by shared memory: driver -> worker, worker -> worker,
+ * worker -> driver; byte-identical, checked to have gone by shared memory
+ * (counters and /proc/self/maps), and the same with PYDRON_SHM=0.
+ * Criterion runs each test in its own process, so PYDRON_SHM* set at the
+ * start of a test apply to it alone. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pydron.h"
+#include "store/shm.h"
+#include "wire/wire.h"
+
+#define OK(expr)                                                                          \
+    do {                                                                                  \
+        int rc_ = (expr);                                                                 \
+        cr_assert_eq(rc_, 0, "%s -> %d: %s", #expr, rc_, pydron_error_last());            \
+    } while (0)
+
+#define MB (1u << 20)
+
+/* the fd's /proc link names a pydron memfd */
+static int is_pydron_memfd(int fd)
+{
+    char path[64], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0)
+        return 0;
+    target[n] = 0;
+    return strncmp(target, "/memfd:pydron", 13) == 0;
+}
+
+/* addr lies in a mapping of a pydron memfd */
+static int mapped_from_memfd(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert(f);
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)addr >= lo &&
+            (uintptr_t)addr < hi)
+            found = strstr(line, "/memfd:pydron") != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 131 + seed);
+}
+
+static int check(const uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (uint8_t)(i * 131 + seed))
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------ the module */
+
+Test(shm, alloc_registry_free)
+{
+    pdi_shm_counters c0, c1, c2;
+    pdi_shm_get_counters(&c0);
+    uint8_t *p = pdi_shm_alloc(2 * MB);
+    cr_assert(p);
+    fill(p, 2 * MB, 1);
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, 2 * MB, &r), 1, "a 2 MB buffer is memfd-backed");
+    cr_assert_eq(r.pid, (uint32_t)getpid());
+    cr_assert_eq(r.len, 2 * MB);
+    cr_assert(is_pydron_memfd(r.fd));
+    cr_assert(mapped_from_memfd(p + MB));
+    /* a shorter prefix may be named, a longer length may not; nor the middle */
+    cr_assert_eq(pdi_shm_ref_of(p, 100, &r), 1);
+    cr_assert_eq(pdi_shm_ref_of(p, 2 * MB + 1, &r), 0);
+    cr_assert_eq(pdi_shm_ref_of(p + 4096, 100, &r), 0);
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.allocs, c0.allocs + 1);
+    cr_assert_eq(c1.live, c0.live + 1);
+    int fd = r.fd;
+    pdi_shm_free(p);
+    cr_assert_eq(fcntl(fd, F_GETFD), -1, "free closes the memfd");
+    cr_assert_eq(errno, EBADF);
+    pdi_shm_get_counters(&c2);
+    cr_assert_eq(c2.live, c0.live);
+}
+
+Test(shm, small_buffers_are_malloc)
+{
+    cr_assert_eq(pdi_shm_min(), (size_t)MB, "default threshold");
+    void *p = pdi_shm_alloc(MB - 1);
+    cr_assert(p);
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, 10, &r), 0);
+    cr_assert(!mapped_from_memfd(p));
+    pdi_shm_free(p); /* a malloc'd pointer: free() (ASan/valgrind check it) */
+    pdi_shm_free(NULL);
+    void *m = malloc(100);
+    pdi_shm_free(m);
+}
+
+Test(shm, threshold_from_the_environment)
+{
+    setenv("PYDRON_SHM_MIN", "4096", 1);
+    cr_assert_eq(pdi_shm_min(), 4096u);
+    void *p = pdi_shm_alloc(4096);
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, 4096, &r), 1);
+    pdi_shm_free(p);
+}
+
+Test(shm, disabled_by_pydron_shm_0)
+{
+    setenv("PYDRON_SHM", "0", 1);
+    cr_assert_eq(pdi_shm_min(), SIZE_MAX);
+    cr_assert_str_empty(pdi_shm_host_id());
+    cr_assert_eq(pdi_shm_same_host(""), 0);
+    cr_assert_null(pdi_shm_alloc_memfd(MB));
+    void *p = pdi_shm_alloc(4 * MB);
+    cr_assert(p);
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, 4 * MB, &r), 0);
+    pdi_shm_free(p);
+    pdi_shm_ref any = {(uint32_t)getpid(), 0, 1, 1};
+    void *m;
+    cr_assert_eq(pdi_shm_map(&any, &m), PYDRON_EIO);
+}
+
+Test(shm, host_id_names_this_host)
+{
+    const char *id = pdi_shm_host_id();
+    cr_assert(strlen(id) > 36, "boot id, pid namespace and uid: '%s'", id);
+    cr_assert(pdi_shm_same_host(id));
+    char other[160];
+    snprintf(other, sizeof other, "%sx", id);
+    cr_assert_eq(pdi_shm_same_host(other), 0);
+    cr_assert_eq(pdi_shm_same_host(NULL), 0);
+    cr_assert_eq(pdi_shm_same_host(""), 0);
+}
+
+/* A child process makes a buffer and names it; the parent maps it through
+ * /proc, and the memory stays after the child is gone. */
+Test(shm, map_from_another_process_outlives_it)
+{
+    int to_parent[2], to_child[2];
+    cr_assert_eq(pipe(to_parent), 0);
+    cr_assert_eq(pipe(to_child), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        uint8_t *p = pdi_shm_alloc(8 * MB);
+        pdi_shm_ref r;
+        if (!p || !pdi_shm_ref_of(p, 8 * MB, &r))
+            _exit(2);
+        fill(p, 8 * MB, 7);
+        if (write(to_parent[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(3);
+        char go;
+        if (read(to_child[0], &go, 1) != 1)
+            _exit(4);
+        _exit(0); /* without freeing: exit drops the fd and mapping */
+    }
+    pdi_shm_ref r;
+    cr_assert_eq(read(to_parent[0], &r, sizeof r), (ssize_t)sizeof r);
+    cr_assert_eq(r.pid, (uint32_t)pid);
+    void *m;
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+    OK(pdi_shm_map(&r, &m));
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.maps, c0.maps + 1);
+    cr_assert(check(m, 8 * MB, 7));
+    /* read-only: the receiver cannot scribble on the sender's value */
+    pid_t wr = fork();
+    if (wr == 0) {
+        ((volatile uint8_t *)m)[0] = 1;
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(wr, &st, 0), wr);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a write to the mapping faults");
+    /* the child goes away; our fd and mapping keep the memory */
+    cr_assert_eq(write(to_child[1], "x", 1), 1);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    cr_assert(check(m, 8 * MB, 7));
+    /* the mapping can be named again (our own fd) and mapped privately */
+    pdi_shm_ref again;
+    cr_assert_eq(pdi_shm_ref_of(m, 8 * MB, &again), 1);
+    cr_assert_eq(again.pid, (uint32_t)getpid());
+    void *priv;
+    OK(pdi_shm_map_private(m, 8 * MB, &priv));
+    cr_assert(check(priv, 8 * MB, 7));
+    pdi_shm_free(m);
+    cr_assert(check(priv, 8 * MB, 7), "a private mapping outlives the value");
+    OK(pdi_shm_unmap_private(priv, 8 * MB));
+    close(to_parent[0]);
+    close(to_parent[1]);
+    close(to_child[0]);
+    close(to_child[1]);
+}
+
+Test(shm, stale_or_wrong_refs_are_rejected)
+{
+    uint8_t *p = pdi_shm_alloc(2 * MB);
+    cr_assert(p);
+    pdi_shm_ref r, bad;
+    cr_assert(pdi_shm_ref_of(p, 2 * MB, &r));
+    void *m;
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+    /* fd number reused by another memfd: the inode differs */
+    bad = r;
+    bad.ino++;
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    cr_assert_null(m);
+    cr_assert(strstr(pydron_error_last(), "inode"), "%s", pydron_error_last());
+    /* longer than the file */
+    bad = r;
+    bad.len = 3 * MB;
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    /* an fd that is not open, a process that does not exist */
+    bad = r;
+    bad.fd = 1000000;
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    bad = r;
+    bad.pid = 0x7ffffff0;
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    /* an fd that is not a regular file (a pipe) */
+    int pp[2];
+    cr_assert_eq(pipe(pp), 0);
+    bad = r;
+    bad.fd = pp[0];
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    close(pp[0]);
+    close(pp[1]);
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.map_failures, c0.map_failures + 5);
+    cr_assert_eq(c1.maps, c0.maps);
+    /* the right one maps (ourselves, through /proc) */
+    OK(pdi_shm_map(&r, &m));
+    pdi_shm_free(m);
+    pdi_shm_free(p);
+}
+
+Test(shm, malformed_refs_are_protocol_errors)
+{
+    pdi_shm_ref ok = {(uint32_t)getpid(), 3, 12345, 4096};
+    pdi_shm_ref cases[] = {
+        {0, 3, 12345, 4096},                           /* pid 0 */
+        {0x80000000u, 3, 12345, 4096},                 /* pid beyond pid_t */
+        {(uint32_t)getpid(), -1, 12345, 4096},         /* fd */
+        {(uint32_t)getpid(), 3, 0, 4096},              /* inode */
+        {(uint32_t)getpid(), 3, 12345, 0},             /* empty */
+        {(uint32_t)getpid(), 3, 12345, UINT64_MAX},    /* huge */
+    };
+    (void)ok;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        void *m = (void *)1;
+        cr_assert_eq(pdi_shm_map(&cases[i], &m), PYDRON_EPROTO, "case %zu", i);
+        cr_assert_null(m);
+    }
+    void *m;
+    cr_assert_eq(pdi_shm_map(NULL, &m), PYDRON_EPROTO);
+}
+
+Test(shm, private_mapping_is_copy_on_write)
+{
+    uint8_t *p = pdi_shm_alloc(4 * MB);
+    fill(p, 4 * MB, 3);
+    void *a, *b;
+    OK(pdi_shm_map_private(p, 4 * MB, &a));
+    OK(pdi_shm_map_private(p, 4 * MB, &b));
+    cr_assert(check(a, 4 * MB, 3));
+    memset(a, 0xee, MB);
+    ((uint8_t *)a)[4 * MB - 1] = 0xee;
+    cr_assert(check(p, 4 * MB, 3), "the value is unchanged");
+    cr_assert(check(b, 4 * MB, 3), "other mappings are unchanged");
+    cr_assert_eq(((uint8_t *)a)[10], 0xee);
+    /* only what was mapped can be unmapped */
+    cr_assert_eq(pdi_shm_unmap_private(a, 4 * MB - 1), PYDRON_EINVAL);
+    cr_assert_eq(pdi_shm_unmap_private(p, 4 * MB), PYDRON_EINVAL);
+    OK(pdi_shm_unmap_private(a, 4 * MB));
+    cr_assert_eq(pdi_shm_unmap_private(a, 4 * MB), PYDRON_EINVAL, "twice");
+    OK(pdi_shm_unmap_private(b, 4 * MB));
+    /* not shared memory */
+    void *m = malloc(100), *x;
+    cr_assert_eq(pdi_shm_map_private(m, 100, &x), PYDRON_ENOTSUP);
+    free(m);
+    pdi_shm_free(p);
+}
+
+/* ShmRefs survive the wire codec, and a frame without one decodes as before */
+Test(shm, wire_fields_round_trip)
+{
+    pdi_shm_ref r = {1234, 7, 99, 64 * MB};
+    Pydron__ShmRef m;
+    pdi_shm_ref_to_pb(&r, &m);
+    Pydron__FetchReply rep = PYDRON__FETCH_REPLY__INIT;
+    rep.value_id = 5;
+    rep.segment = -1;
+    rep.shm = &m;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_FETCH_REPLY;
+    f.fetch_reply = &rep;
+    uint8_t *buf;
+    size_t len;
+    OK(pdi_wire_encode(&f, NULL, 0, &buf, &len));
+    pdi_frame in;
+    OK(pdi_wire_decode(buf, len, pdi_wire_limits_session(), &in));
+    cr_assert(in.hdr->fetch_reply->shm);
+    pdi_shm_ref back;
+    pdi_shm_ref_from_pb(in.hdr->fetch_reply->shm, &back);
+    cr_assert_eq(memcmp(&r, &back, sizeof r), 0);
+    pdi_frame_free(&in);
+    free(buf);
+    rep.shm = NULL;
+    OK(pdi_wire_encode(&f, NULL, 0, &buf, &len));
+    OK(pdi_wire_decode(buf, len, pdi_wire_limits_session(), &in));
+    cr_assert_null(in.hdr->fetch_reply->shm);
+    pdi_frame_free(&in);
+    free(buf);
+}
+
+/* ------------------------------------------------- the local executor */
+
+#define LIB PYDRON_TEST_FFI_LIB
+#define BIG (64ull << 20)
+
+static pydron_value task(pydron_graph *g, pydron_runtime *rt, const char *sym,
+                         const pydron_value *in, size_t nin, size_t nout, pydron_value *outs)
+{
+    uint32_t k;
+    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
+    void *pl;
+    size_t pll;
+    OK(pydron_ffi_payload(LIB, sym, NULL, &pl, &pll));
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.flags = PYDRON_TASK_PURE;
+    d.inputs = in;
+    d.ninputs = nin;
+    d.noutputs = nout;
+    d.payload = pl;
+    d.payload_len = pll;
+    OK(pydron_task_add(g, &d, NULL, outs));
+    pydron_free(pl);
+    return outs[0];
+}
+
+static uint64_t getu(pydron_graph *g, pydron_value v)
+{
+    OK(pydron_graph_wait(g, v, 120000));
+    const void *p;
+    size_t l;
+    OK(pydron_value_bytes(g, v, &p, &l));
+    cr_assert_eq(l, 8);
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static uint64_t fnv(const uint8_t *b, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h ^ n;
+}
+
+static uint64_t pattern_sum(size_t n, uint64_t seed)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)(i * 31 + seed)) * 1099511628211ULL;
+    return h ^ n;
+}
+
+/* 64 MB driver constant -> 4 consumers on 2 workers; a 64 MB value made on
+ * a worker -> 6 consumers (some on the other worker) and the driver.
+ * shm: whether shared memory is expected to carry them. */
+static void sixty_four_mb(int shm)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 2;
+    o.policy = PYDRON_POLICY_FIFO; /* spread consumers over both workers */
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+
+    /* driver -> workers */
+    uint8_t *src = malloc(BIG);
+    cr_assert(src);
+    fill(src, BIG, 5);
+    pydron_value cst;
+    OK(pydron_value_constant(g, src, BIG, &cst));
+    const void *cp;
+    size_t cl;
+    OK(pydron_value_bytes(g, cst, &cp, &cl));
+    cr_assert_eq(mapped_from_memfd(cp), shm, "the constant's snapshot is in a memfd");
+    memset(src, 0, BIG); /* a snapshot: what the tasks see is the old data */
+    pydron_value c_out[4][3];
+    for (int k = 0; k < 4; k++)
+        task(g, rt, "tl_checksum_shm", &cst, 1, 3, c_out[k]);
+    fill(src, BIG, 5);
+    uint64_t want = fnv(src, BIG);
+    pydron_value n8, seed;
+    uint64_t n = BIG, s = 9;
+    OK(pydron_value_constant(g, &n, 8, &n8));
+    OK(pydron_value_constant(g, &s, 8, &seed));
+    pydron_value mk_in[2] = {n8, seed}, big;
+    task(g, rt, "tl_make_big", mk_in, 2, 1, &big);
+    pydron_value b_out[6][3];
+    for (int k = 0; k < 6; k++)
+        task(g, rt, "tl_checksum_shm", &big, 1, 3, b_out[k]);
+
+    uint64_t pids[2] = {0, 0};
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(getu(g, c_out[k][0]), want, "constant consumer %d", k);
+        cr_assert_eq(getu(g, c_out[k][1]), (uint64_t)shm, "constant consumer %d mapped it", k);
+        uint64_t pid = getu(g, c_out[k][2]);
+        if (!pids[0] || pids[0] == pid)
+            pids[0] = pid;
+        else
+            pids[1] = pid;
+    }
+    cr_assert(pids[1], "the constant went to both workers");
+    uint64_t wb = pattern_sum(BIG, 9);
+    pydron_task tp;
+    pydron_task_timing tmp;
+    OK(pydron_value_producer(g, big, &tp));
+    OK(pydron_task_timing_get(g, tp, &tmp));
+    int cross = 0;
+    for (int k = 0; k < 6; k++) {
+        cr_assert_eq(getu(g, b_out[k][0]), wb, "consumer %d", k);
+        cr_assert_eq(getu(g, b_out[k][1]), (uint64_t)shm, "consumer %d: input in shm", k);
+        pydron_task tc;
+        pydron_task_timing tmc;
+        OK(pydron_value_producer(g, b_out[k][0], &tc));
+        OK(pydron_task_timing_get(g, tc, &tmc));
+        cross += tmc.worker != tmp.worker;
+    }
+    /* FIFO hands the six consumers to whichever worker asks: both do */
+    cr_assert_gt(cross, 0, "some consumer ran on the other worker (peer to peer)");
+
+    /* worker -> driver */
+    const void *bp;
+    size_t bl;
+    OK(pydron_value_bytes(g, big, &bp, &bl));
+    cr_assert_eq(bl, BIG);
+    cr_assert_eq(fnv(bp, bl), wb);
+    cr_assert_eq(mapped_from_memfd(bp), shm, "fetched to the driver by mapping");
+    pdi_shm_get_counters(&c1);
+    if (shm) {
+        cr_assert_geq(c1.refs_sent - c0.refs_sent, 4, "driver sent the constant as refs");
+        cr_assert_geq(c1.maps - c0.maps, 1, "driver mapped the worker's value");
+        cr_assert_eq(c1.map_failures, c0.map_failures);
+        /* a private writable view, copy on write */
+        void *pa;
+        size_t pl;
+        OK(pydron_value_map_private(g, big, &pa, &pl));
+        cr_assert_eq(pl, BIG);
+        memset(pa, 0, 4096);
+        cr_assert_eq(fnv(bp, bl), wb, "the value is unchanged");
+        OK(pydron_value_unmap(pa, pl));
+    } else {
+        cr_assert_eq(c1.refs_sent, c0.refs_sent);
+        cr_assert_eq(c1.maps, c0.maps);
+        cr_assert_eq(c1.allocs, c0.allocs);
+        void *pa;
+        size_t pl;
+        cr_assert_eq(pydron_value_map_private(g, big, &pa, &pl), PYDRON_ENOTSUP);
+    }
+    free(src);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+Test(shm_local, values_of_64_mb_go_by_shared_memory, .timeout = 300)
+{
+    sixty_four_mb(1);
+}
+
+Test(shm_local, values_of_64_mb_with_pydron_shm_0, .timeout = 300)
+{
+    setenv("PYDRON_SHM", "0", 1); /* the workers inherit it */
+    sixty_four_mb(0);
+}
+
+Test(shm_local, map_private_errors)
+{
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, NULL));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    uint64_t x = 5;
+    pydron_value v;
+    OK(pydron_value_constant(g, &x, 8, &v));
+    void *a;
+    size_t l;
+    cr_assert_eq(pydron_value_map_private(g, v, &a, &l), PYDRON_ENOTSUP);
+    cr_assert_eq(pydron_value_map_private(g, v, NULL, &l), PYDRON_EINVAL);
+    cr_assert_eq(pydron_value_map_private(g, (pydron_value){12345678}, &a, &l), PYDRON_ESTALE);
+    cr_assert_eq(pydron_value_unmap(NULL, 10), PYDRON_EINVAL);
+    cr_assert_eq(pydron_value_unmap(&x, 8), PYDRON_EINVAL);
+    /* a large constant is in shared memory: its private view outlives the graph */
+    uint8_t *big = malloc(2 * MB);
+    fill(big, 2 * MB, 4);
+    OK(pydron_value_constant(g, big, 2 * MB, &v));
+    OK(pydron_value_map_private(g, v, &a, &l));
+    cr_assert_eq(l, 2 * MB);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+    cr_assert(check(a, 2 * MB, 4));
+    ((uint8_t *)a)[0] ^= 1;
+    OK(pydron_value_unmap(a, l));
+    free(big);
+}
