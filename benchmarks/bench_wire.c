@@ -180,8 +180,11 @@ static double memcpy_mb_s(void)
 }
 
 /* One pydron-worker driven over the wire by this process: it makes a 64 MB
- * value that stays in its store; then we fetch it as a peer would. */
-static double transfer_mb_s(void)
+ * value that stays in its store; then we fetch it as a peer would: as bytes
+ * (a peer on another host), or (shm) as a peer on this host, which maps the
+ * worker's memfd; the time then includes reading one byte of every page,
+ * so that the mapping is really populated. */
+static double transfer_mb_s(int shm)
 {
     char dir[] = "/tmp/pydron-bw-XXXXXX";
     if (!mkdtemp(dir))
@@ -256,6 +259,8 @@ static double transfer_mb_s(void)
     pdi_conn *pc;
     Pydron__Hello hp = PYDRON__HELLO__INIT;
     hp.role = 1;
+    if (shm)
+        hp.host_id = (char *)pdi_shm_host_id();
     if ((rc = pdi_conn_dial(peer, NULL, 5000, &pc)) || (rc = pdi_auth_dial(pc, &hp, "bench", 5, 5000)))
         die("peer", rc);
     double best = 0;
@@ -271,7 +276,27 @@ static double transfer_mb_s(void)
         if ((rc = pdi_conn_recv(pc, pdi_wire_limits_session(), 30000, &rep)) != 0)
             die("fetch", rc);
         double mbs = BIG / 1048576.0 / (now_s() - t0);
-        if (rep.nseg != 1 || rep.seglen[0] != BIG || rep.seg[0][BIG - 1] != 0x5a) {
+        if (shm) {
+            void *m;
+            pdi_shm_ref ref;
+            if (!rep.hdr->fetch_reply->shm) {
+                fprintf(stderr, "bench_wire: no shared memory reference\n");
+                exit(1);
+            }
+            pdi_shm_ref_from_pb(rep.hdr->fetch_reply->shm, &ref);
+            if ((rc = pdi_shm_map(&ref, &m)) != 0)
+                die("map", rc);
+            volatile const uint8_t *mb = m;
+            unsigned sum = 0;
+            for (size_t i = 0; i < ref.len; i += 4096)
+                sum += mb[i];
+            if (ref.len != BIG || sum != 0x5a * (BIG / 4096)) {
+                fprintf(stderr, "bench_wire: bad shared value\n");
+                exit(1);
+            }
+            pdi_shm_free(m);
+            mbs = BIG / 1048576.0 / (now_s() - t0);
+        } else if (rep.nseg != 1 || rep.seglen[0] != BIG || rep.seg[0][BIG - 1] != 0x5a) {
             fprintf(stderr, "bench_wire: bad fetch reply\n");
             exit(1);
         }
@@ -360,9 +385,14 @@ int main(int argc, char **argv)
     double mc = memcpy_mb_s();
     printf("BENCH memcpy_64mb %.0f MB/s\n", mc);
     fflush(stdout);
-    double tr = transfer_mb_s();
+    double tr = transfer_mb_s(0);
     printf("BENCH transfer_64mb %.0f MB/s\n", tr);
     fflush(stdout);
+    if (*pdi_shm_host_id()) {
+        tr = transfer_mb_s(1);
+        printf("BENCH transfer_64mb_shm %.0f MB/s\n", tr);
+        fflush(stdout);
+    }
     double df = driver_fetch_mb_s();
     printf("BENCH fetch_64mb_driver %.0f MB/s\n", df);
     return 0;

@@ -249,9 +249,16 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/fd/%d", r->pid, r->fd);
-    int keep = take_fd_slot();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
+    /* look before opening: only a regular file (a memfd) with that inode is
+     * opened, never a device or FIFO another fd number may name now */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != r->ino) {
+        atomic_fetch_add(&c_mapfail, 1);
+        return pdi_err(PYDRON_EIO, "%s is not the shared value it should be (inode %s)", path,
+                       errno == ENOENT ? "gone" : "differs");
+    }
+    int keep = take_fd_slot();
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     void *p = MAP_FAILED;
     int rc;
     if (fd < 0) {

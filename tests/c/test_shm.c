@@ -59,6 +59,27 @@ static int mapped_from_memfd(const void *addr)
     return found;
 }
 
+/* permissions of the mapping holding addr ("r--s"), "" if none */
+static const char *map_perms(const void *addr)
+{
+    static char perms[8];
+    perms[0] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert(f);
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char pr[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && (uintptr_t)addr >= lo &&
+            (uintptr_t)addr < hi) {
+            snprintf(perms, sizeof perms, "%s", pr);
+            break;
+        }
+    }
+    fclose(f);
+    return perms;
+}
+
 static void fill(uint8_t *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -166,6 +187,9 @@ Test(shm, map_from_another_process_outlives_it)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        /* only our ends: if the test dies, read() below sees EOF */
+        close(to_parent[0]);
+        close(to_child[1]);
         uint8_t *p = pdi_shm_alloc(8 * MB);
         pdi_shm_ref r;
         if (!p || !pdi_shm_ref_of(p, 8 * MB, &r))
@@ -178,6 +202,8 @@ Test(shm, map_from_another_process_outlives_it)
             _exit(4);
         _exit(0); /* without freeing: exit drops the fd and mapping */
     }
+    close(to_parent[1]);
+    close(to_child[0]);
     pdi_shm_ref r;
     cr_assert_eq(read(to_parent[0], &r, sizeof r), (ssize_t)sizeof r);
     cr_assert_eq(r.pid, (uint32_t)pid);
@@ -189,14 +215,8 @@ Test(shm, map_from_another_process_outlives_it)
     cr_assert_eq(c1.maps, c0.maps + 1);
     cr_assert(check(m, 8 * MB, 7));
     /* read-only: the receiver cannot scribble on the sender's value */
-    pid_t wr = fork();
-    if (wr == 0) {
-        ((volatile uint8_t *)m)[0] = 1;
-        _exit(0);
-    }
+    cr_assert_str_eq(map_perms(m), "r--s");
     int st;
-    cr_assert_eq(waitpid(wr, &st, 0), wr);
-    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a write to the mapping faults");
     /* the child goes away; our fd and mapping keep the memory */
     cr_assert_eq(write(to_child[1], "x", 1), 1);
     cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -213,8 +233,6 @@ Test(shm, map_from_another_process_outlives_it)
     cr_assert(check(priv, 8 * MB, 7), "a private mapping outlives the value");
     OK(pdi_shm_unmap_private(priv, 8 * MB));
     close(to_parent[0]);
-    close(to_parent[1]);
-    close(to_child[0]);
     close(to_child[1]);
 }
 
@@ -290,6 +308,7 @@ Test(shm, private_mapping_is_copy_on_write)
     OK(pdi_shm_map_private(p, 4 * MB, &a));
     OK(pdi_shm_map_private(p, 4 * MB, &b));
     cr_assert(check(a, 4 * MB, 3));
+    cr_assert_str_eq(map_perms(a), "rw-p");
     memset(a, 0xee, MB);
     ((uint8_t *)a)[4 * MB - 1] = 0xee;
     cr_assert(check(p, 4 * MB, 3), "the value is unchanged");

@@ -30,9 +30,12 @@ static void walk(pdi_frame *f)
                 if (pdi_ffi_parse(d, l, &a, &b, &c) == 0)
                     sink += strlen(a) + strlen(b) + strlen(c);
             }
-            for (size_t k = 0; k < t->n_inputs; k++)
+            for (size_t k = 0; k < t->n_inputs; k++) {
                 if (t->inputs[k]->where < 0 && pdi_frame_seg(f, t->inputs[k]->segment, &d, &l) == 0)
                     sink += l;
+                if (t->inputs[k]->shm)
+                    sink += t->inputs[k]->shm->len + (size_t)t->inputs[k]->shm->fd;
+            }
         }
         break;
     case PYDRON__FRAME__BODY_COMPLETIONS:
@@ -52,6 +55,8 @@ static void walk(pdi_frame *f)
     case PYDRON__FRAME__BODY_FETCH_REPLY:
         if (pdi_frame_seg(f, h->fetch_reply->segment, &d, &l) == 0)
             sink += l;
+        if (h->fetch_reply->shm)
+            sink += h->fetch_reply->shm->len + h->fetch_reply->shm->ino;
         break;
     default:
         break;
