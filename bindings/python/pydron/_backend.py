@@ -29,18 +29,72 @@ class _HasFuture(Exception):
     falls back to the pickler that maps Futures to task inputs."""
 
 
+_NOVALUE = object()
+_IMMUTABLE = frozenset([int, float, complex, bool, str, bytes, type(None), range, type(Ellipsis)])
+
+
+def _immutable(v, depth=0):
+    t = type(v)
+    if t in _IMMUTABLE:
+        return True
+    if (t is tuple or t is frozenset) and depth < 4:
+        return all(_immutable(x, depth + 1) for x in v)
+    return False
+
+
+# Categories of values whose methods and dunders pydron knows to be free of
+# effects: "nd" (numpy arrays and scalars), "num", "str", "seq" (list/tuple of
+# such items), "none". The driver may run statements that look at a value of
+# these categories later, in program order, instead of waiting for it now
+# (see _runtime's deferred operations). Each @functional function's last
+# result category is remembered: feedback, like a JIT's type profile.
+_NUM = frozenset([int, float, complex, bool])
+_STR = frozenset([str, bytes])
+RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
+
+
+def category(v, depth=0):
+    t = type(v)
+    if t in _NUM:
+        return "num"
+    if t in _STR:
+        return "str"
+    if v is None:
+        return "none"
+    if t.__module__ == "numpy" and (t.__name__ == "ndarray" or hasattr(v, "dtype")):
+        return "nd" if v.dtype.hasobject is False else None
+    if (t is tuple or t is list) and depth < 2 and len(v) <= 64:
+        return "seq" if all(category(x, depth + 1) is not None for x in v) else None
+    return None
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
-    __slots__ = ("_v", "_fn", "_r", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
         self._fn = fn
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
+        self._x = False  # the value was handed to driver code (which may change it)
+        self._q = 0      # program-order number of the last deferred operation reading it
 
     def __reduce_ex__(self, protocol):
+        v = self._driver_value()
+        if v is not _NOVALUE:
+            return (_serialize.identity, (v,))
         raise _HasFuture()
+
+    def _driver_value(self):
+        """The driver's object for this result once driver code has been handed
+        it and may have changed it (a method, an item store): later tasks must
+        see that object, not the task's original output. _NOVALUE when the
+        graph value still stands for it (never handed out, failed, immutable)."""
+        r = self._r
+        if not self._x or r is None or not r[0] or _immutable(r[1]):
+            return _NOVALUE
+        return r[1]
 
     def __repr__(self):
         name = getattr(self._fn, "__qualname__", repr(self._fn))
@@ -59,13 +113,31 @@ class Future:
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
             return self._r
-        self._r = (True, _serialize.decode_result(self._v, True))
+        v = _serialize.decode_result(self._v, True)
+        self._r = (True, v)
+        RESULT_CATS[self._fn] = category(v)
         return self._r
+
+    def category(self):
+        """Expected category of the value (feedback), None if unknown."""
+        r = self._r
+        if r is not None:
+            return category(r[1]) if r[0] else None
+        return RESULT_CATS.get(self._fn)
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
         with the remote traceback as __cause__)."""
         r = self._r or self._wait(timeout)
+        if r[0]:
+            self._x = True
+            return r[1]
+        raise _serialize.decode_exception(*r[1])
+
+    def peek(self):
+        """The value for a deferred operation, which only reads it: unlike
+        result(), later tasks given this Future still take the graph value."""
+        r = self._r or self._wait(None)
         if r[0]:
             return r[1]
         raise _serialize.decode_exception(*r[1])
@@ -220,7 +292,7 @@ class Session:
         index = {}
 
         def pid(obj):
-            if type(obj) is Future:
+            if type(obj) is Future and obj._driver_value() is _NOVALUE:
                 i = index.get(id(obj))
                 if i is None:
                     i = index[id(obj)] = len(futs)
@@ -347,3 +419,79 @@ def _at_exit():
 def current():
     """The running session or None (does not start one)."""
     return _session
+
+
+# Installed by _runtime: runs every earlier task and deferred operation, in
+# program order, up to and including the given number (raises the first failure).
+drain_to = None
+
+
+class Lazy(Future):
+    """Placeholder for a deferred driver operation: a statement part that looks
+    at values not computed yet (``print(i, x.mean())``, ``total += y.sum()``).
+    It runs on the driver, in program order, once every task and operation
+    before it has finished; the driver meanwhile goes on adding later tasks
+    (look-ahead). Only operations on values of known effect-free categories
+    are deferred (see _runtime)."""
+
+    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc")
+
+    def __init__(self, seq, op, args, kw, key, cat):
+        Future.__init__(self, None, op)
+        self.seq, self.op, self.args, self.kw, self.key, self.cat = seq, op, args, kw, key, cat
+        self.ran = False
+        self.val = self.exc = None
+
+    def __repr__(self):
+        return f"<pydron deferred {self.key[0]} #{self.seq} {'done' if self.ran else 'pending'}>"
+
+    def done(self) -> bool:
+        return self.ran
+
+    def category(self):
+        if self.ran:
+            return category(self.val) if self.exc is None else None
+        return self.cat
+
+    def run(self):
+        """Called by the runtime once it is this operation's turn."""
+        if self.ran:
+            return
+        try:
+            args = [a.peek() if isinstance(a, Future) else a for a in self.args]
+            kw = {k: (v.peek() if isinstance(v, Future) else v) for k, v in self.kw.items()} \
+                if self.kw else {}
+            self.val = self.op(*args, **kw)
+            RESULT_CATS[self.key] = category(self.val)
+        except BaseException as e:  # raised where the sequential program raises it
+            self.exc = e
+        self.ran = True
+        self.args = self.kw = None
+
+    def peek(self):
+        if not self.ran:
+            drain_to(self.seq)
+        if self.exc is not None:
+            raise self.exc
+        if not self.ran:
+            raise RuntimeError("pydron: a statement abandoned after an earlier exception")
+        return self.val
+
+    def result(self, timeout=None):
+        v = self.peek()
+        self._x = True
+        return v
+
+    def exception(self, timeout=None):
+        self.run()
+        return self.exc
+
+    def _driver_value(self):
+        if not self.ran:
+            drain_to(self.seq)
+        if self.exc is not None:
+            raise self.exc
+        return self.val
+
+    def __reduce_ex__(self, protocol):
+        return (_serialize.identity, (self._driver_value(),))

@@ -42,6 +42,11 @@ _FUNCS: dict = {}  # function key -> callable (this process)
 _FUNCS_MAX = 4096
 
 
+def identity(v):
+    """Unpickles a Future resolved on the driver as the driver's object."""
+    return v
+
+
 def _align(n: int) -> int:
     return (n + ALIGN - 1) & ~(ALIGN - 1)
 
