@@ -55,6 +55,7 @@ class _NoFuture:
 
 
 _Future = _NoFuture  # the backend's Future class, set when the session starts
+_Lazy = _NoFuture    # the backend's Lazy class (deferred driver operations)
 _backend = None
 # Code objects produced by the translator (nested defs and lambdas of @schedule
 # bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
@@ -66,11 +67,13 @@ _next_lazy = False
 
 def session():
     # Not cached: pydron.configure() may replace the session between calls.
-    global _backend, _Future
+    global _backend, _Future, _Lazy
     if _backend is None:
         from . import _backend as backend
 
         _Future = backend.Future
+        _Lazy = backend.Lazy
+        backend.drain_to = _drain_to
         _backend = backend
     return _backend.session()
 
@@ -111,6 +114,14 @@ def r(v):
 
 
 def _resolve(fut):
+    if type(fut) is _Lazy:
+        val = fut.result()  # runs everything before it first, raising in order
+        _poll()
+        return val
+    if fut._q and _pending and _pending[0][0] <= fut._q:
+        # deferred operations still read this value: they run before the
+        # driver gets the object (and may change it)
+        _drain_to(fut._q)
     try:
         val = _result(fut)
     except BaseException:
@@ -206,13 +217,18 @@ def _taint(container, value):
 
 
 def _poll():
-    """Drop finished tasks from the front; raise the first failure once every task
-    before it has finished."""
+    """Drop finished tasks from the front, running deferred operations whose
+    turn has come; raise the first failure once every task before it has
+    finished."""
     while _pending:
         fut = _pending[0][1]
-        if not fut.done():
-            return
-        if _exception(fut) is not None:
+        if type(fut) is _Lazy:
+            # Every task and operation before it has finished: its turn.
+            if fut.exception() is not None:
+                barrier()
+        elif not fut.done():
+            break
+        elif _exception(fut) is not None:
             barrier()
         _pending.popleft()
     if not _pending:
@@ -224,21 +240,37 @@ def _poll():
         _undo.popleft()
 
 
+def _fail(seq, fut):
+    while _undo and _undo[-1][0] >= seq:
+        _undo.pop()[1]()
+    _undo.clear()
+    _pending.clear()
+    _result(fut)  # raises a fresh copy of the original exception
+    raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
+
+
 def barrier():
-    """Wait for every task submitted so far, in program order; raise the first
-    failure (after rolling back mutations made after that task was called)."""
+    """Wait for every task submitted so far and run every deferred operation,
+    in program order; raise the first failure (after rolling back mutations
+    made after that task was called)."""
     while _pending:
         seq, fut = _pending[0]
         if _exception(fut) is None:
             _pending.popleft()
             continue
-        while _undo and _undo[-1][0] >= seq:
-            _undo.pop()[1]()
-        _undo.clear()
-        _pending.clear()
-        _result(fut)  # raises a fresh copy of the original exception
-        raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
+        _fail(seq, fut)
     _undo.clear()
+
+
+def _drain_to(upto):
+    """barrier() up to program-order number `upto` (inclusive)."""
+    while _pending and _pending[0][0] <= upto:
+        seq, fut = _pending[0]
+        if _exception(fut) is None:
+            _pending.popleft()
+            continue
+        _fail(seq, fut)
+    _poll()
 
 
 def sync():
@@ -309,6 +341,10 @@ def _submit(fn, args, kwargs):
     if len(_pending) > WINDOW:
         _exception(_pending[0][1])
         _poll()
+    else:
+        front = _pending[0][1]
+        if type(front) is _Lazy or front.done():
+            _poll()  # deferred operations whose turn has come run now
     return fut
 
 
@@ -320,6 +356,18 @@ def call(f, /, *args, **kwargs):
         return f(*args, **kwargs)
     f = r(f)
     tf = type(f)
+    if _pending and tf is not _FunctionType and tf is not _MethodType:
+        if f is _print:
+            lz = _defer_print(args, kwargs)
+            if lz is not None:
+                return lz
+        else:
+            ids = _deferrable_ids or _deferrable_funcs()
+            name = ids.get(id(f))
+            if name is not None and not (kwargs and "out" in kwargs):
+                lz = _defer_func(f, name, args, kwargs)
+                if lz is not None:
+                    return lz
     if tf is _FunctionType or tf is _MethodType:
         kind = getattr(f, "__pydron_kind__", None)
         if kind == "functional":
@@ -372,6 +420,224 @@ def call(f, /, *args, **kwargs):
             kwargs[k] = rdeep(v)
         return f(*args, **kwargs)
     return _unknown(f, args, kwargs)
+
+
+# --------------------------------------------------------------------------
+# Deferred driver operations (look-ahead)
+#
+# A statement part that looks at a value not computed yet would make the driver
+# wait, and no later task would be added meanwhile: `print(i, x.mean())` or
+# `total += y.sum()` in a loop would run the loop one task at a time. Instead
+# such an operation becomes a Lazy placeholder queued in _pending with the
+# tasks, in program order; it runs on the driver when everything before it has
+# finished (so output order, and which exception comes first, stay sequential).
+# Only operations that cannot change what later driver code sees are deferred:
+# print to the current sys.stdout/sys.stderr, formatting, and reading methods
+# and builtins over values of known effect-free categories (numpy, numbers,
+# strings). Everything they read is a placeholder or an immutable value.
+
+_NP_METHODS = frozenset("""
+    all any argmax argmin argsort astype conj conjugate copy cumprod cumsum diagonal dot
+    flatten item max mean min nonzero prod ptp ravel repeat reshape round squeeze std sum
+    swapaxes take tobytes tolist trace transpose var view __len__ __getitem__ __abs__
+    __neg__ __float__ __int__
+""".split())
+_STR_METHODS = frozenset("""
+    capitalize casefold center count encode endswith find format index isalnum isalpha
+    isdigit islower isnumeric isspace istitle isupper join ljust lower lstrip partition
+    removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip split
+    splitlines startswith strip swapcase title upper zfill decode hex
+""".split())
+_NUM_METHODS = frozenset("as_integer_ratio bit_length conjugate hex is_integer __round__".split())
+_SEQ_METHODS = frozenset("count index copy __len__ __getitem__".split())
+_SAFE_METHODS = {"nd": _NP_METHODS, "str": _STR_METHODS, "num": _NUM_METHODS, "seq": _SEQ_METHODS}
+_TRUSTED = frozenset(_SAFE_METHODS) | {"none"}
+_print = print
+_method_ops = {}
+_deferrable_ids = None  # id(builtin or numpy function) -> name
+_NP_FUNCS = """
+    abs absolute all allclose amax amin any argmax argmin argsort around array_equal average
+    ceil clip concatenate count_nonzero cumsum diff dot exp floor hstack isclose isfinite
+    isinf isnan linspace log log10 max mean median min nanmax nanmean nanmedian nanmin
+    nanstd nansum percentile polyfit prod quantile round sign sin cos sort sqrt square stack
+    std sum unique var vstack where
+""".split()
+
+
+_base_ids = {id(f): f.__name__ for f in (float, int, str, bool, abs, len, round, min, max, sum,
+                                         repr, format, sorted, tuple)}
+
+
+def _deferrable_funcs():
+    global _deferrable_ids
+    np = sys.modules.get("numpy")
+    if np is None:
+        return _base_ids
+    ids = dict(_base_ids)
+    for name in _NP_FUNCS:
+        f = getattr(np, name, None)
+        if f is not None:
+            ids[id(f)] = name
+    _deferrable_ids = ids  # complete: numpy is loaded
+    return ids
+
+
+def _method_op(name):
+    op = _method_ops.get(name)
+    if op is None:
+        def op(obj, *args, **kwargs):
+            return getattr(obj, name)(*args, **kwargs)
+        _method_ops[name] = op
+    return op
+
+
+def _capture(v):
+    """1: a placeholder not computed yet (of a trusted category); 0: a value a
+    deferred operation may read later, unchanged; -1: neither."""
+    if type(v) is _Lazy:
+        if not v.ran:
+            return 1  # the result of a reading operation on trusted values
+        if v._x and v.exc is None and not _backend._immutable(v.val):
+            return -1
+        return 0
+    if isinstance(v, _Future):
+        if not v.done():
+            return 1 if v.category() in _TRUSTED else -1
+        if v._x:  # driver code holds the object and may change it
+            return 0 if _backend._immutable(v._r[1]) else -1
+        return 0 if v.category() in _TRUSTED else -1
+    t = type(v)
+    if t in _SCALARS:
+        return 0
+    if (t is tuple or t is frozenset) and _backend._immutable(v):
+        return 0
+    if t.__module__ == "numpy" and t.__name__ != "ndarray" and hasattr(v, "dtype") \
+            and not v.dtype.hasobject:
+        return 0  # numpy scalars are immutable
+    return -1
+
+
+def _scan(args, kwargs):
+    """Max over _capture of the arguments, -1 if any cannot be captured."""
+    st = 0
+    for a in args:
+        c = _capture(a)
+        if c < 0:
+            return -1
+        st |= c
+    if kwargs:
+        for a in kwargs.values():
+            c = _capture(a)
+            if c < 0:
+                return -1
+            st |= c
+    return st
+
+
+def _defer(op, args, kwargs, key, cat):
+    global _last_seq
+    seq = _last_seq = next(_seq)
+    lz = _Lazy(seq, op, args, kwargs, key, cat)
+    for a in args:
+        if type(a) is _Future:
+            a._q = seq
+    if kwargs:
+        for a in kwargs.values():
+            if type(a) is _Future:
+                a._q = seq
+    _pending.append((seq, lz))
+    return lz
+
+
+def _on_driver():
+    return _driver == _get_ident() and not _in_backend
+
+
+def mcall(obj, name, /, *args, **kwargs):
+    """`obj.name(...)`: deferred if obj is a placeholder not computed yet whose
+    category makes `name` a reading method; else an ordinary call."""
+    if isinstance(obj, _Future) and not obj.done() and _on_driver():
+        c = obj.category()
+        if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
+            key = ("m", c, name)
+            return _defer(_method_op(name), (obj,) + args, kwargs, key, _backend.RESULT_CATS.get(key))
+    return call(getattr(r(obj), name), *args, **kwargs)
+
+
+def _format_op(v, conv, spec):
+    if conv == 115:
+        v = str(v)
+    elif conv == 114:
+        v = repr(v)
+    elif conv == 97:
+        v = ascii(v)
+    return format(v, spec)
+
+
+def fv(v, conv=-1, spec=""):
+    """One `{v!conv:spec}` of an f-string, formatted now (the f-string's own
+    order of evaluation) or deferred if v is a placeholder not computed yet."""
+    if isinstance(v, _Future) or type(spec) is _Lazy:
+        if _pending and _on_driver() and (_capture(v) | _capture(spec)) == 1:
+            return _defer(_format_op, (v, conv, spec), None, ("f",), "str")
+        v = rdeep(v)
+        spec = r(spec)
+    elif type(v) in _RDEEP_FORMAT:
+        v = rdeep(v)
+    return _format_op(v, conv, spec)
+
+
+_RDEEP_FORMAT = {list, tuple, dict, collections.defaultdict, collections.OrderedDict,
+                 collections.Counter}
+
+
+def _join_op(*parts):
+    return "".join(parts)
+
+
+def fjoin(*parts):
+    """The f-string of formatted parts (some may be deferred)."""
+    for p in parts:
+        if type(p) is _Lazy:
+            return _defer(_join_op, parts, None, ("j",), "str")
+    return "".join(parts)
+
+
+def _print_op(*args, **kwargs):
+    _print(*args, **kwargs)
+
+
+def _defer_print(args, kwargs):
+    """print() while tasks or operations are pending: queued in program order,
+    unless an argument is something that may change before its turn."""
+    for k, v in kwargs.items():
+        if k == "file":
+            if v is not None and v is not sys.stdout and v is not sys.stderr:
+                return None
+        elif k in ("sep", "end"):
+            if v is not None and type(v) is not str:
+                return None
+        elif k != "flush":
+            return None
+    out = []
+    for a in args:
+        c = _capture(a)
+        if c < 0:
+            if isinstance(a, _Future) or _backend.category(a) is None:
+                return None
+            a = str(a)  # a value of an effect-free category: its text now
+        out.append(a)
+    kw = dict(kwargs)
+    if kw.get("file") is None:
+        kw["file"] = sys.stdout  # the stream print would write to now
+    return _defer(_print_op, tuple(out), kw, ("p",), "none")
+
+
+def _defer_func(f, name, args, kwargs):
+    if _scan(args, kwargs) != 1:
+        return None
+    key = ("c", name)
+    return _defer(f, args, kwargs, key, _backend.RESULT_CATS.get(key))
 
 
 def _call_nested(f, args, kwargs):
@@ -730,6 +996,15 @@ _AUG = {
 
 def aug(op, a, b):
     """`a op= b`; returns the new value to bind."""
+    if _pending and (type(a) is _Lazy or type(b) is _Lazy or isinstance(a, _Future)
+                     or isinstance(b, _Future)) and _on_driver():
+        ca, cb = _capture(a), _capture(b)
+        # the left operand must not be an array a task returned (+= would change
+        # it in place, under aliases of the same Future)
+        if ca >= 0 and cb >= 0 and (ca | cb) == 1 and op != "%" and not (
+                type(a) is _Future and a.category() in ("nd", "seq")):
+            key = ("a", op)
+            return _defer(_AUG[op], (a, b), None, key, _backend.RESULT_CATS.get(key))
     a = r(a)
     if op == "+" and type(a) is list:
         b = r(b)

@@ -9,7 +9,7 @@ defs have lazy bodies; the nested pass decides at each call how they return."""
 
 import ast
 
-from .util import RT, is_generator, is_rt
+from .util import RT, is_generator, is_rt, rt
 
 # Calls whose meaning depends on the calling frame stay direct calls.
 _FRAME_SENSITIVE = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint"}
@@ -51,6 +51,12 @@ class Calls(ast.NodeTransformer):
 
     visit_Try = visit_TryStar = visit_With = visit_ClassDef = visit_GeneratorExp = _eager
 
+    def visit_JoinedStr(self, node):
+        self.generic_visit(node)
+        if self.eager:
+            return node
+        return _fstring(node)
+
     def visit_Call(self, node):
         self.generic_visit(node)
         if is_rt(node):
@@ -58,8 +64,36 @@ class Calls(ast.NodeTransformer):
         if isinstance(node.func, ast.Name) and node.func.id in _FRAME_SENSITIVE:
             return node
         helper = "ecall" if self.eager else "call"
+        f = node.func
+        if not self.eager and isinstance(f, ast.Attribute) and _is_helper(f.value, "r"):
+            # obj.name(...): the runtime may defer a reading method of a value
+            # not computed yet (mcall), else it calls as usual.
+            func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr="mcall", ctx=ast.Load())
+            return ast.Call(func=func, args=[f.value.args[0], ast.Constant(value=f.attr)] + node.args,
+                            keywords=node.keywords)
         func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=helper, ctx=ast.Load())
         return ast.Call(func=func, args=[node.func] + node.args, keywords=node.keywords)
+
+
+def _is_helper(node, name):
+    return is_rt(node) and node.func.attr == name and len(node.args) == 1
+
+
+def _fstring(node):
+    """f"a{x!r:>{w}}b" -> fjoin("a", fv(x, 114, fjoin(fv(w))), "b"): each value is
+    formatted in the f-string's own order, or deferred while it is not computed."""
+    parts = []
+    for v in node.values:
+        if isinstance(v, ast.FormattedValue):
+            value = v.value.args[0] if _is_helper(v.value, "rdeep") else v.value
+            args = [value, ast.Constant(value=v.conversion)]
+            spec = v.format_spec
+            if spec is not None:  # a nested f-string, maybe already rewritten
+                args.append(_fstring(spec) if isinstance(spec, ast.JoinedStr) else spec)
+            parts.append(rt("fv", *args))
+        else:
+            parts.append(v)
+    return ast.copy_location(rt("fjoin", *parts), node)
 
 
 def dispatch_calls(tree, generator):

@@ -1,0 +1,209 @@
+"""Look-ahead past driver statements that look at results: print, f-strings,
+reading methods, builtins and `+=` over values not computed yet become
+deferred operations, so the driver goes on adding later tasks."""
+
+import time
+
+import numpy as np
+import pytest
+
+import pydron
+from pydron import _backend, _runtime, functional, schedule
+
+
+@pytest.fixture(params=["threads", "local"])
+def executor(request):
+    if request.param == "local":
+        from conftest import require_local
+        require_local()
+    pydron.configure(executor=request.param, workers=2)
+    yield request.param
+
+
+class SubmitLog:
+    """Counts submissions and how many earlier tasks had finished at each one."""
+
+    def __init__(self, monkeypatch):
+        self.futures = []
+        self.done_at_submit = []
+        self.done_flags = []  # per submission: which earlier tasks had finished
+        real = _runtime._submit
+
+        def spy(fn, args, kwargs):
+            self.done_flags.append([f.done() for f in self.futures])
+            self.done_at_submit.append(sum(self.done_flags[-1]))
+            fut = real(fn, args, kwargs)
+            self.futures.append(fut)
+            return fut
+
+        monkeypatch.setattr(_runtime, "_submit", spy)
+
+
+@functional
+def frame(i, t):
+    time.sleep(t)
+    return np.full(4, float(i))
+
+
+@schedule
+def report_loop(n, t):
+    total = 0
+    for i in range(n):
+        f = frame(i, t)
+        total += f.sum()
+        print("frame", i, f.mean(), f"{f.max():.1f}", round(float(f.min()), 1))
+    print("total", total)
+    return total
+
+
+def test_loop_that_prints_results_adds_every_task_first(executor, monkeypatch, capsys):
+    report_loop(2, 0)  # the driver learns what frame() returns (feedback)
+    capsys.readouterr()
+    log = SubmitLog(monkeypatch)
+    n = 6
+    assert report_loop(n, 0.3) == sum(4.0 * i for i in range(n))
+    assert log.done_at_submit == [0] * n  # no task waited for an earlier one
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"frame {i} {float(i)} {i:.1f} {float(i)}" for i in range(n)] + [f"total {4.0 * sum(range(n))}"]
+
+
+def test_first_call_waits_until_the_result_category_is_known(monkeypatch, capsys):
+    pydron.configure(executor="threads", workers=2)
+
+    @functional
+    def fresh(i):
+        time.sleep(0.05)
+        return float(i)
+
+    @schedule
+    def loop(n):
+        for i in range(n):
+            x = fresh(i)
+            print(x.is_integer(), x.hex())
+
+    log = SubmitLog(monkeypatch)
+    loop(4)
+    # The first result's category is unknown: the driver waits for it once,
+    # then runs ahead of the others.
+    assert log.done_at_submit[:2] == [0, 1]
+    assert log.done_at_submit[2:] == [1, 1]
+    assert capsys.readouterr().out == "".join(f"True {float(i).hex()}\n" for i in range(4))
+
+
+@functional
+def cond(x):
+    return x < 12
+
+
+@functional
+def step(x):
+    return x + 3
+
+
+@functional
+def slow_sq(x, t):
+    time.sleep(t)
+    return x * x
+
+
+@schedule
+def seed_while(x, t):
+    s = 0
+    while cond(x):
+        x = step(x)
+        s += slow_sq(x, t)
+    return x, s
+
+
+def test_seed_while_loop_does_not_wait_for_h(monkeypatch):
+    # enough workers that a sleeping slow_sq never holds up cond/step
+    pydron.configure(executor="threads", workers=8)
+    seed_while(10, 0)
+    log = SubmitLog(monkeypatch)
+    x, s = seed_while(0, 0.4)
+    assert (x, s) == (12, sum(v * v for v in (3, 6, 9, 12)))
+    sq = [i for i, f in enumerate(log.futures) if f._fn is slow_sq.__pydron_functional__]
+    assert len(sq) == 4
+    # The loop waits for cond() each round, never for slow_sq(): when the
+    # last slow_sq was added, the first one (0.4 s) had not finished.
+    assert log.done_flags[sq[-1]][sq[0]] is False
+
+
+@functional
+def text(i):
+    return "x" if i == 4 else str(i)
+
+
+@schedule
+def parse_all(n, out):
+    s = 0
+    for i in range(n):
+        t = text(i)
+        s += int(t)
+        print("parsed", i, t.upper())
+        out.append(i)
+    return s
+
+
+def test_failing_deferred_operation_raises_in_order_and_undoes(executor, capsys):
+    parse_all(3, [])
+    capsys.readouterr()
+    out = []
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        parse_all(8, out)
+    # sequential: items 0..3 were appended and printed, the fifth int() raised
+    assert out == [0, 1, 2, 3]
+    assert capsys.readouterr().out == "".join(f"parsed {i} {i}\n" for i in range(4))
+
+
+class Counter:
+    calls = []
+
+    def mean(self):
+        Counter.calls.append(len(Counter.calls))
+        return len(Counter.calls)
+
+
+@functional
+def mk_counter(i):
+    time.sleep(0.05)
+    return Counter()
+
+
+@schedule
+def count_loop(n):
+    res = []
+    for i in range(n):
+        c = mk_counter(i)
+        print("mean", c.mean(), len(Counter.calls))
+        res.append(len(Counter.calls))
+    return res
+
+
+def test_deferred_operations_are_not_used_for_unknown_result_types(executor, capsys):
+    # a user-defined class: its method runs at its place in the program
+    del Counter.calls[:]
+    assert count_loop(3) == [1, 2, 3]
+    assert capsys.readouterr().out == "mean 1 1\nmean 2 2\nmean 3 3\n"
+    assert _backend.category(Counter()) is None
+
+
+def test_driver_changes_after_a_deferred_read_are_not_seen_by_it(executor, capsys):
+    @functional
+    def arr(n):
+        time.sleep(0.1)
+        return np.arange(n, dtype=float)
+
+    @schedule
+    def f():
+        out = []
+        for _ in range(3):
+            a = arr(4)
+            out.append(a.sum())
+            print(a.sum())
+            a[0] = 10.0
+            print(a.sum())
+        return out
+
+    assert f() == [6.0, 6.0, 6.0]
+    assert capsys.readouterr().out == "6.0\n16.0\n" * 3
