@@ -125,9 +125,11 @@ def _oob_views(mv):
 
 
 def decode_result(buf, writable: bool):
-    """Inverse of encode_result. writable=True copies out-of-band buffers
-    (driver side: the program may modify what it gets back); False hands
-    out read-only zero-copy views (task side: arguments are snapshots)."""
+    """Inverse of encode_result. writable=True (driver side: the program may
+    modify what it gets back) maps large results privately, copy-on-write
+    (``Value.private_buffer``), and copies out-of-band buffers only when
+    that is not possible; False hands out read-only zero-copy views (task
+    side: arguments are snapshots)."""
     try:
         return pickle.loads(buf)
     except pickle.UnpicklingError:
@@ -136,6 +138,13 @@ def decode_result(buf, writable: bool):
         if views is None:
             raise
     if writable:
+        priv = getattr(buf, "private_buffer", None)
+        pb = priv() if priv is not None else None
+        if pb is not None:
+            # writes touch private pages only: the value (and other tasks
+            # that read it) never see them
+            mv = memoryview(pb)
+            return pickle.loads(mv, buffers=_oob_views(mv))
         views = [bytearray(v) for v in views]
     return pickle.loads(mv, buffers=views)
 

@@ -41,6 +41,7 @@ static PyObject *ErrTypes[20]; /* index: -rc */
 static PyTypeObject *RuntimeType;
 static PyTypeObject *GraphType;
 static PyTypeObject *ValueType;
+static PyTypeObject *PrivateBufferType;
 
 static int is_finalizing(void)
 {
@@ -1018,11 +1019,9 @@ static PyObject *Graph_task(GraphObject *self, PyObject *const *args, Py_ssize_t
     return value_new(self, out.id);
 }
 
-static void free_malloced(void *p) { free(p); }
-
 /* Graph.constant(data) -> Value. The bytes are copied now (a snapshot):
- * large copies run with the GIL released, and the copy is handed to the
- * library without a second copy. */
+ * large copies run with the GIL released; the library copies large values
+ * into shared memory, so that copy is also the transfer to local workers. */
 static PyObject *Graph_constant(GraphObject *self, PyObject *arg)
 {
     if (graph_check(self) < 0)
@@ -1035,17 +1034,10 @@ static PyObject *Graph_constant(GraphObject *self, PyObject *arg)
     if ((size_t)pb.len <= BIG_COPY) {
         rc = pydron_value_constant(self->g, pb.buf, (size_t)pb.len, &v);
     } else {
-        void *copy = malloc((size_t)pb.len);
-        if (!copy) {
-            PyBuffer_Release(&pb);
-            return PyErr_NoMemory();
-        }
+        pydron_graph *g = self->g;
         Py_BEGIN_ALLOW_THREADS
-        memcpy(copy, pb.buf, (size_t)pb.len);
+        rc = pydron_value_constant(g, pb.buf, (size_t)pb.len, &v);
         Py_END_ALLOW_THREADS
-        rc = pydron_value_constant_take(self->g, copy, (size_t)pb.len, free_malloced, copy, &v);
-        if (rc < 0)
-            free(copy);
     }
     PyBuffer_Release(&pb);
     if (rc < 0)
@@ -1325,6 +1317,74 @@ static int Value_getbuffer(ValueObject *self, Py_buffer *view, int flags)
                              (Py_ssize_t)len, 1, flags);
 }
 
+/* ---- PrivateBuffer: a writable copy-on-write mapping of a value
+ * (pydron_value_map_private), unmapped when the object goes; a memoryview
+ * or numpy array over it keeps it alive. */
+typedef struct {
+    PyObject_HEAD
+    void *addr;
+    size_t len;
+} PrivateBufferObject;
+
+static int PrivateBuffer_getbuffer(PrivateBufferObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->addr, (Py_ssize_t)self->len, 0, flags);
+}
+
+static void PrivateBuffer_dealloc(PrivateBufferObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->addr)
+        pydron_value_unmap(self->addr, self->len);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static Py_ssize_t PrivateBuffer_len(PrivateBufferObject *self) { return (Py_ssize_t)self->len; }
+
+static PyType_Slot PrivateBuffer_slots[] = {
+    {Py_tp_doc, "A private writable (copy-on-write) mapping of a value's bytes."},
+    {Py_tp_dealloc, PrivateBuffer_dealloc},
+    {Py_sq_length, PrivateBuffer_len},
+#if PY_VERSION_HEX >= 0x03090000
+    {Py_bf_getbuffer, PrivateBuffer_getbuffer},
+#endif
+    {0, NULL}};
+
+static PyType_Spec PrivateBuffer_spec = {"pydron._core.PrivateBuffer",
+                                         sizeof(PrivateBufferObject), 0, Py_TPFLAGS_DEFAULT,
+                                         PrivateBuffer_slots};
+
+/* private_buffer() -> PrivateBuffer or None: the value's bytes, writable,
+ * without a copy (pages are copied as they are written); None when the
+ * value is not in shared memory (copy bytes() instead). */
+static PyObject *Value_private_buffer(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    void *addr = NULL;
+    size_t len = 0;
+    int rc;
+    pydron_graph *g = self->graph->g;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_value_map_private(g, (pydron_value){self->id}, &addr, &len);
+    Py_END_ALLOW_THREADS
+    if (rc == PYDRON_ENOTSUP)
+        Py_RETURN_NONE;
+    if (rc == PYDRON_ETASK)
+        return task_error(self);
+    if (rc < 0)
+        return raise_rc(rc);
+    PrivateBufferObject *b = PyObject_New(PrivateBufferObject, PrivateBufferType);
+    if (!b) {
+        pydron_value_unmap(addr, len);
+        return NULL;
+    }
+    b->addr = addr;
+    b->len = len;
+    return (PyObject *)b;
+}
+
 static PyObject *Value_get_id(ValueObject *self, void *c)
 {
     return PyLong_FromUnsignedLongLong(self->id);
@@ -1352,6 +1412,9 @@ static PyMethodDef Value_methods[] = {
      "(message, detail bytes, task id) of a failed value."},
     {"size", (PyCFunction)Value_size, METH_NOARGS, "Size in bytes of a ready value."},
     {"bytes", (PyCFunction)Value_bytes, METH_NOARGS, "A copy of the ready value's bytes."},
+    {"private_buffer", (PyCFunction)Value_private_buffer, METH_NOARGS,
+     "A writable copy-on-write mapping of the ready value's bytes (no copy), or None "
+     "if the value is not in shared memory."},
     {NULL}};
 
 static PyGetSetDef Value_getset[] = {{"id", (getter)Value_get_id, NULL, "value id", NULL},
@@ -1540,7 +1603,8 @@ PyMODINIT_FUNC PyInit__core(void)
     RuntimeType = (PyTypeObject *)PyType_FromSpec(&Runtime_spec);
     GraphType = (PyTypeObject *)PyType_FromSpec(&Graph_spec);
     ValueType = (PyTypeObject *)PyType_FromSpec(&Value_spec);
-    if (!RuntimeType || !GraphType || !ValueType)
+    PrivateBufferType = (PyTypeObject *)PyType_FromSpec(&PrivateBuffer_spec);
+    if (!RuntimeType || !GraphType || !ValueType || !PrivateBufferType)
         goto fail;
     Py_INCREF(RuntimeType);
     Py_INCREF(GraphType);
@@ -1548,6 +1612,9 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddObject(m, "Runtime", (PyObject *)RuntimeType) < 0 ||
         PyModule_AddObject(m, "Graph", (PyObject *)GraphType) < 0 ||
         PyModule_AddObject(m, "Value", (PyObject *)ValueType) < 0)
+        goto fail;
+    Py_INCREF(PrivateBufferType);
+    if (PyModule_AddObject(m, "PrivateBuffer", (PyObject *)PrivateBufferType) < 0)
         goto fail;
     PyModule_AddIntConstant(m, "VERSION_NUMBER", PYDRON_VERSION_NUMBER);
     PyModule_AddStringConstant(m, "VERSION_STRING", PYDRON_VERSION_STRING);
