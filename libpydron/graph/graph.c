@@ -1203,10 +1203,9 @@ PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t l
     if (len >= pdi_shm_min()) {
         /* the snapshot copy goes into shared memory: workers on this host
          * map it, so this memcpy is the whole transfer */
-        void *shm = pdi_shm_alloc(len);
+        void *shm = pdi_shm_copy(data, len);
         if (!shm)
             return pdi_err(PYDRON_ENOMEM, "cannot copy %zu bytes", len);
-        memcpy(shm, data, len);
         return pydron_value_constant_take(g, shm, len, pdi_shm_free, shm, out);
     }
     void *copy = pdi_memdup(data, len);

@@ -233,6 +233,12 @@ PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void 
 {
     if (len && !data)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_set: NULL data");
+    if (len > PDI_OUT_INLINE && len >= pdi_shm_min() && ctx && i < ctx->nout) {
+        void *c = pdi_shm_copy(data, len); /* written into the memfd, not faulted in */
+        if (!c)
+            return pdi_err(PYDRON_ENOMEM, "cannot allocate %zu bytes for output %zu", len, i);
+        return pydron_ctx_output_take(ctx, i, c, len, pdi_shm_free, c);
+    }
     void *p;
     int rc = pydron_ctx_output_alloc(ctx, i, len, &p);
     if (rc)

@@ -184,6 +184,44 @@ fail:
     return NULL;
 }
 
+void *pdi_shm_copy(const void *src, size_t len)
+{
+    pthread_once(&once, init);
+    if (len && len >= min_bytes && take_fd_slot()) {
+        /* write() fills the file without a page fault per 4 KiB page, which
+         * is most of the cost of a memcpy into a fresh mapping */
+        int fd = memfd_create("pydron", MFD_CLOEXEC);
+        size_t done = 0;
+        while (fd >= 0 && done < len) {
+            ssize_t w = pwrite(fd, (const char *)src + done, len - done, (off_t)done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+        struct stat st;
+        void *p = MAP_FAILED;
+        if (done == len && fstat(fd, &st) == 0 &&
+            (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED &&
+            reg(p, len, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
+            atomic_fetch_add(&c_allocs, 1);
+            return p;
+        }
+        pdi_debug(WHO, "memfd copy of %zu bytes failed (%s): using malloc", len, strerror(errno));
+        if (p != MAP_FAILED)
+            munmap(p, len);
+        if (fd >= 0)
+            close(fd);
+        put_fd_slot();
+        atomic_fetch_add(&c_fallbacks, 1);
+    }
+    void *m = malloc(len ? len : 1);
+    if (m && len)
+        memcpy(m, src, len);
+    return m;
+}
+
 void *pdi_shm_alloc(size_t len)
 {
     if (len >= pdi_shm_min() && len > 0) {

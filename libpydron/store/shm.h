@@ -36,6 +36,8 @@ int pdi_shm_same_host(const char *peer_host_id);
 /* len bytes: in a memfd when len >= pdi_shm_min() and possible, else
  * malloc. NULL only when out of memory. Free with pdi_shm_free. */
 void *pdi_shm_alloc(size_t len);
+/* pdi_shm_alloc + copy of src, faster for a memfd (written, not faulted in). */
+void *pdi_shm_copy(const void *src, size_t len);
 /* Always a memfd (no threshold, no fallback): NULL on failure (tests). */
 void *pdi_shm_alloc_memfd(size_t len);
 /* Free a buffer of pdi_shm_alloc or pdi_shm_map, or any malloc'd one. */

@@ -124,6 +124,25 @@ Test(shm, alloc_registry_free)
     cr_assert_eq(c2.live, c0.live);
 }
 
+Test(shm, copy_into_shared_memory)
+{
+    uint8_t *src = malloc(3 * MB);
+    fill(src, 3 * MB, 2);
+    uint8_t *p = pdi_shm_copy(src, 3 * MB);
+    cr_assert(p);
+    cr_assert(check(p, 3 * MB, 2));
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, 3 * MB, &r), 1);
+    cr_assert(mapped_from_memfd(p));
+    p[0] ^= 1; /* writable like any allocation */
+    pdi_shm_free(p);
+    uint8_t *q = pdi_shm_copy(src, 1000); /* below the threshold: malloc */
+    cr_assert(check(q, 1000, 2));
+    cr_assert_eq(pdi_shm_ref_of(q, 1000, &r), 0);
+    pdi_shm_free(q);
+    free(src);
+}
+
 Test(shm, small_buffers_are_malloc)
 {
     cr_assert_eq(pdi_shm_min(), (size_t)MB, "default threshold");
