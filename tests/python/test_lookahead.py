@@ -51,6 +51,7 @@ def report_loop(n, t):
     for i in range(n):
         f = frame(i, t)
         total += f.sum()
+        total = total + f[0] * f.shape[0] - f.size
         print("frame", i, f.mean(), f"{f.max():.1f}", round(float(f.min()), 1))
     print("total", total)
     return total
@@ -61,10 +62,10 @@ def test_loop_that_prints_results_adds_every_task_first(executor, monkeypatch, c
     capsys.readouterr()
     log = SubmitLog(monkeypatch)
     n = 6
-    assert report_loop(n, 0.3) == sum(4.0 * i for i in range(n))
+    assert report_loop(n, 0.3) == sum(8.0 * i - 4 for i in range(n))
     assert log.done_at_submit == [0] * n  # no task waited for an earlier one
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"frame {i} {float(i)} {i:.1f} {float(i)}" for i in range(n)] + [f"total {4.0 * sum(range(n))}"]
+    assert out == [f"frame {i} {float(i)} {i:.1f} {float(i)}" for i in range(n)] + [f"total {sum(8.0 * i - 4 for i in range(n))}"]
 
 
 def test_first_call_waits_until_the_result_category_is_known(monkeypatch, capsys):

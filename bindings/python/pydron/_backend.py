@@ -71,7 +71,7 @@ def category(v, depth=0):
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -79,6 +79,7 @@ class Future:
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)
         self._q = 0      # program-order number of the last deferred operation reading it
+        self._a = False  # a deferred operation may hand out part of it (x.T, x[0])
 
     def __reduce_ex__(self, protocol):
         v = self._driver_value()
@@ -91,6 +92,13 @@ class Future:
         it and may have changed it (a method, an item store): later tasks must
         see that object, not the task's original output. _NOVALUE when the
         graph value still stands for it (never handed out, failed, immutable)."""
+        if self._a:
+            # Views or items of it were handed out by deferred operations and
+            # may be changed by statements before this point: run them all.
+            drain_to(None)
+            self._x = True
+            if self._r is None:
+                self._wait(None)
         r = self._r
         if not self._x or r is None or not r[0] or _immutable(r[1]):
             return _NOVALUE
@@ -434,12 +442,12 @@ class Lazy(Future):
     (look-ahead). Only operations on values of known effect-free categories
     are deferred (see _runtime)."""
 
-    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc")
+    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc", "alias")
 
     def __init__(self, seq, op, args, kw, key, cat):
         Future.__init__(self, None, op)
         self.seq, self.op, self.args, self.kw, self.key, self.cat = seq, op, args, kw, key, cat
-        self.ran = False
+        self.ran = self.alias = False
         self.val = self.exc = None
 
     def __repr__(self):

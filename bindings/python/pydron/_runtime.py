@@ -115,7 +115,11 @@ def r(v):
 
 def _resolve(fut):
     if type(fut) is _Lazy:
-        val = fut.result()  # runs everything before it first, raising in order
+        # Everything before it runs first, raising in order; so do the
+        # operations that read it (the driver may change the object), and all
+        # pending ones if it may be part of a task result (x.T).
+        _drain_to(None if fut.alias else max(fut.seq, fut._q))
+        val = fut.result()
         _poll()
         return val
     if fut._q and _pending and _pending[0][0] <= fut._q:
@@ -263,7 +267,9 @@ def barrier():
 
 
 def _drain_to(upto):
-    """barrier() up to program-order number `upto` (inclusive)."""
+    """barrier() up to program-order number `upto` (inclusive; None: all)."""
+    if upto is None:
+        upto = _last_seq
     while _pending and _pending[0][0] <= upto:
         seq, fut = _pending[0]
         if _exception(fut) is None:
@@ -534,16 +540,41 @@ def _scan(args, kwargs):
     return st
 
 
+_FRESH_METHODS = frozenset("""
+    all any argmax argmin argsort astype conj conjugate copy cumprod cumsum dot item max mean
+    min nonzero prod ptp round std sum tobytes tolist trace var count index __len__ __abs__
+    __neg__ __float__ __int__ is_integer as_integer_ratio bit_length hex __round__
+""".split()) | _STR_METHODS
+
+
+def _aliasing(key, args):
+    """May the operation's result share (mutable) parts with a task result it
+    reads? (x.T, x[0], x.reshape(...), max of a list of lists)."""
+    kind = key[0]
+    if kind == "m":
+        return key[1] != "str" and key[2] not in _FRESH_METHODS
+    if kind == "g":
+        return key[1] in ("T", "real", "imag")
+    if kind == "i":
+        return key[1] != "str"
+    if kind in ("b", "a", "c"):
+        return any(type(a) is _Future and a.category() == "seq" for a in args)
+    return False
+
+
 def _defer(op, args, kwargs, key, cat):
     global _last_seq
     seq = _last_seq = next(_seq)
     lz = _Lazy(seq, op, args, kwargs, key, cat)
+    alias = lz.alias = _aliasing(key, args)
     for a in args:
-        if type(a) is _Future:
+        if isinstance(a, _Future):
             a._q = seq
+            if alias and type(a) is _Future:
+                a._a = True
     if kwargs:
         for a in kwargs.values():
-            if type(a) is _Future:
+            if isinstance(a, _Future):
                 a._q = seq
     _pending.append((seq, lz))
     return lz
@@ -562,6 +593,42 @@ def mcall(obj, name, /, *args, **kwargs):
             key = ("m", c, name)
             return _defer(_method_op(name), (obj,) + args, kwargs, key, _backend.RESULT_CATS.get(key))
     return call(getattr(r(obj), name), *args, **kwargs)
+
+
+_BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+         "//": operator.floordiv, "**": operator.pow, "@": operator.matmul}
+_ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split())
+
+
+def bop(op, a, b):
+    """`a op b` (not %): deferred while an operand is a placeholder not computed
+    yet and the other can be read later; else both resolved, as `ro(a) op ro(b)`."""
+    if _pending and (isinstance(a, _Future) or isinstance(b, _Future)) and _on_driver():
+        ca, cb = _capture(a), _capture(b)
+        if ca >= 0 and cb >= 0 and (ca | cb) == 1:
+            key = ("b", op)
+            return _defer(_BOPS[op], (a, b), None, key, _backend.RESULT_CATS.get(key))
+    a = ro(a)
+    return _BOPS[op](a, ro(b))
+
+
+def item(obj, index):
+    """`obj[index]` (a load)."""
+    if isinstance(obj, _Future) and not obj.done() and _on_driver():
+        c = obj.category()
+        if c in ("nd", "seq", "str") and _capture(index) == 0:
+            key = ("i", c)
+            return _defer(operator.getitem, (obj, index), None, key, _backend.RESULT_CATS.get(key))
+    return r(obj)[index]
+
+
+def attr(obj, name):
+    """`obj.name` (a load, not a call)."""
+    if isinstance(obj, _Future) and not obj.done() and name in _ND_ATTRS and _on_driver() \
+            and obj.category() == "nd":
+        key = ("g", name)
+        return _defer(getattr, (obj, name), None, key, _backend.RESULT_CATS.get(key))
+    return getattr(r(obj), name)
 
 
 def _format_op(v, conv, spec):

@@ -37,6 +37,8 @@ def main(n):
         print("to stderr", i, float(f.min()), file=sys.stderr)
         print(i, round(f.std(), 4), len(name), sep=" | ", end=" ;\n")
         print(np.mean(f), np.sum(f) / 2, abs(k - 10), str(k), sep=",")
+        total = total + f.sum() * 2 - k / 3
+        print(f[1], f.shape, f.T[0], name[0], f[1:3].sum(), f.dtype, -f[2], k ** 2)
         names.append(name)
     print("total", total, "names", names)
     avg = total / n

@@ -51,6 +51,34 @@ class Calls(ast.NodeTransformer):
 
     visit_Try = visit_TryStar = visit_With = visit_ClassDef = visit_GeneratorExp = _eager
 
+    def visit_BinOp(self, node):
+        # `ro(a) + ro(b)` (resolve pass) -> `bop("+", a, b)`: deferred while an
+        # operand is a placeholder not computed yet (total = total + x.sum()).
+        self.generic_visit(node)
+        if self.eager or not (_is_helper(node.left, "ro") and
+                              (_is_helper(node.right, "ro") or _is_helper(node.right, "rdo"))):
+            return node
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            return node
+        return ast.copy_location(rt("bop", ast.Constant(value=op), node.left.args[0],
+                                    node.right.args[0]), node)
+
+    def visit_Subscript(self, node):
+        # `r(x)[i]` -> `item(x, i)`: deferred like a reading method
+        self.generic_visit(node)
+        if self.eager or not isinstance(node.ctx, ast.Load) or not _is_helper(node.value, "r") \
+                or isinstance(node.slice, ast.Slice) or _has_slice(node.slice):
+            return node
+        return ast.copy_location(rt("item", node.value.args[0], node.slice), node)
+
+    def visit_Attribute(self, node):
+        # `r(x).shape` -> `attr(x, "shape")` (calls are handled by visit_Call)
+        self.generic_visit(node)
+        if self.eager or not isinstance(node.ctx, ast.Load) or not _is_helper(node.value, "r"):
+            return node
+        return ast.copy_location(rt("attr", node.value.args[0], ast.Constant(value=node.attr)), node)
+
     def visit_JoinedStr(self, node):
         self.generic_visit(node)
         if self.eager:
@@ -58,13 +86,20 @@ class Calls(ast.NodeTransformer):
         return _fstring(node)
 
     def visit_Call(self, node):
-        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and not self.eager and _is_helper(f.value, "r"):
+            # obj.name(...): keep the attribute node (mcall below), visit the rest
+            f.value = self.visit(f.value)
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+        else:
+            self.generic_visit(node)
+            f = node.func
         if is_rt(node):
             return node
         if isinstance(node.func, ast.Name) and node.func.id in _FRAME_SENSITIVE:
             return node
         helper = "ecall" if self.eager else "call"
-        f = node.func
         if not self.eager and isinstance(f, ast.Attribute) and _is_helper(f.value, "r"):
             # obj.name(...): the runtime may defer a reading method of a value
             # not computed yet (mcall), else it calls as usual.
@@ -73,6 +108,14 @@ class Calls(ast.NodeTransformer):
                             keywords=node.keywords)
         func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=helper, ctx=ast.Load())
         return ast.Call(func=func, args=[node.func] + node.args, keywords=node.keywords)
+
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+           ast.Pow: "**", ast.MatMult: "@"}
+
+
+def _has_slice(node):
+    return isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.elts)
 
 
 def _is_helper(node, name):
