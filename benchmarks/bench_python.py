@@ -7,7 +7,8 @@ Figures (all ratios measured in this same run):
     end, against plain sequential calls, concurrent.futures'
     ProcessPoolExecutor, joblib and dask.distributed (peers are skipped with
     a SKIP line when not installed: pip install .[bench]);
-  - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential;
+  - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential,
+    and of the same loop printing and summing each result (look-ahead on/off);
   - a 32 MB numpy argument through a worker, against memcpy of it;
   - time of the first @schedule call in a fresh process, worker start included.
 """
@@ -167,6 +168,64 @@ def speedup(args):
     bench("py_cpu_8x0.5s_pydron", t_par, "s")
     bench("py_cpu_8x0.5s_speedup_incl_worker_start", t_seq / t_cold, "x")
     bench("py_cpu_8x0.5s_speedup", t_seq / t_par, "x")
+    lookahead(args, n)
+
+
+@schedule
+def burn_report(sizes):
+    # a scientist's loop: each result is looked at (printed, accumulated)
+    total = 0
+    for i, n in enumerate(sizes):
+        r = burn_task(n)
+        total += r
+        print(f"task {i}: {r} (running total {total})")
+    return total
+
+
+def burn_report_plain(sizes):
+    total = 0
+    for i, n in enumerate(sizes):
+        r = burn(n)
+        total += r
+        print(f"task {i}: {r} (running total {total})")
+    return total
+
+
+def lookahead(args, n):
+    """The speedup loop with a print and a += per iteration: look-ahead
+    (deferred operations) against the same run with it switched off."""
+    import io
+
+    from pydron import _runtime
+
+    sizes = [n] * 8
+
+    def timed(fn):
+        out, sys.stdout = sys.stdout, io.StringIO()
+        try:
+            t0 = time.perf_counter()
+            res = fn(sizes)
+            dt = time.perf_counter() - t0
+            text = sys.stdout.getvalue()
+        finally:
+            sys.stdout = out
+        return res, dt, text
+
+    seq, t_seq, text_seq = timed(burn_report_plain)
+    timed(lambda s: burn_report(s[:2]))  # the driver learns burn's result category
+    par, t_par, text_par = timed(burn_report)
+    assert (par, text_par) == (seq, text_seq)
+    real = _runtime._capture
+    _runtime._capture = lambda v: -1  # nothing can be deferred: waits as before
+    try:
+        off, t_off, text_off = timed(burn_report)
+    finally:
+        _runtime._capture = real
+    assert (off, text_off) == (seq, text_seq)
+    bench("py_lookahead_8x0.5s_sequential", t_seq, "s")
+    bench("py_lookahead_8x0.5s_pydron", t_par, "s")
+    bench("py_lookahead_8x0.5s_speedup", t_seq / t_par, "x")
+    bench("py_lookahead_off_8x0.5s_speedup", t_seq / t_off, "x")
 
 
 def array_sum(a):
