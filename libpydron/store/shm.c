@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -233,6 +234,68 @@ void *pdi_shm_alloc(size_t len)
     return malloc(len ? len : 1);
 }
 
+/* Unmapping a large buffer frees its pages, which takes milliseconds (5 ms
+ * for 32 MB here): a reaper thread does it, off the path of the task or
+ * driver call that released the value. The fd is closed at once. */
+#define REAP_MIN (4u << 20)
+static pthread_mutex_t rlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rcond = PTHREAD_COND_INITIALIZER;
+static ent *rhead;      /* mappings waiting for the reaper */
+static int reaper;      /* 1: running in this process, -1: could not start */
+static pid_t reaper_pid;
+
+static void *reap_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&rlock);
+    for (;;) {
+        while (!rhead)
+            pthread_cond_wait(&rcond, &rlock);
+        ent *e = rhead;
+        rhead = NULL;
+        pthread_mutex_unlock(&rlock);
+        while (e) {
+            ent *n = e->next;
+            munmap((void *)e->addr, e->len);
+            free(e);
+            e = n;
+        }
+        pthread_mutex_lock(&rlock);
+    }
+    return NULL;
+}
+
+/* 1 if e's mapping was handed to the reaper (which frees e too). */
+static int reap_later(ent *e)
+{
+    if (e->len < REAP_MIN)
+        return 0;
+    pthread_mutex_lock(&rlock);
+    if (reaper_pid != getpid()) {
+        /* first use, or a forked child (threads do not survive fork) */
+        reaper_pid = getpid();
+        pthread_t th;
+        pthread_attr_t at;
+        sigset_t all, old;
+        sigfillset(&all);
+        /* the reaper takes no signals: they belong to the program's threads */
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        reaper = pthread_create(&th, &at, reap_thread, NULL) == 0 ? 1 : -1;
+        pthread_attr_destroy(&at);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    int ok = reaper == 1;
+    if (ok) {
+        e->next = rhead;
+        rhead = e;
+        pthread_cond_signal(&rcond);
+    }
+    pthread_mutex_unlock(&rlock);
+    return ok;
+}
+
 void pdi_shm_free(void *p)
 {
     if (!p)
@@ -249,10 +312,12 @@ void pdi_shm_free(void *p)
         free(p);
         return;
     }
-    munmap(p, e->len);
     if (e->fd >= 0)
         close(e->fd);
-    free(e);
+    if (!reap_later(e)) {
+        munmap(p, e->len);
+        free(e);
+    }
 }
 
 int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out)

@@ -124,6 +124,42 @@ Test(shm, alloc_registry_free)
     cr_assert_eq(c2.live, c0.live);
 }
 
+/* wait up to 5 s for addr to be unmapped (the reaper thread) */
+static int unmapped_soon(const void *addr)
+{
+    for (int i = 0; i < 500; i++) {
+        if (!map_perms(addr)[0])
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+Test(shm, large_buffers_are_unmapped_in_the_background)
+{
+    uint8_t *p = pdi_shm_alloc(16 * MB);
+    fill(p, 16 * MB, 1);
+    pdi_shm_ref r;
+    cr_assert(pdi_shm_ref_of(p, 16 * MB, &r));
+    pdi_shm_free(p);
+    cr_assert_eq(fcntl(r.fd, F_GETFD), -1, "the fd is closed at once");
+    cr_assert_eq(pdi_shm_ref_of(p, 1, &r), 0, "and the buffer unregistered");
+    cr_assert(unmapped_soon(p), "the reaper unmaps it");
+    /* in a forked child too (threads do not survive fork) */
+    uint8_t *q = pdi_shm_alloc(16 * MB);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pdi_shm_free(q);
+        _exit(unmapped_soon(q) ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    cr_assert(map_perms(q)[0], "the parent's mapping stays");
+    pdi_shm_free(q);
+    cr_assert(unmapped_soon(q));
+}
+
 Test(shm, copy_into_shared_memory)
 {
     uint8_t *src = malloc(3 * MB);
