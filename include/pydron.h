@@ -132,6 +132,16 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i,
 /* Copy len bytes into output i. */
 PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i,
                                      const void *data, size_t len);
+/* One byte range of pydron_ctx_output_setv. */
+typedef struct pydron_iov {
+    const void *data;
+    size_t len;
+} pydron_iov;
+/* Copy the concatenation of n byte ranges into output i (parts may be NULL
+ * if n == 0). A large output is written straight into shared memory, which
+ * is faster than pydron_ctx_output_alloc followed by memcpy. */
+PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i,
+                                      const pydron_iov *parts, size_t n);
 /* Hand an existing buffer to output i without copying; free_fn(free_arg)
  * is called exactly once, from any thread, when the bytes are no longer
  * needed (free_fn may be NULL for static data). */
