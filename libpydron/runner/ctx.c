@@ -248,6 +248,35 @@ PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void 
     return 0;
 }
 
+PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i, const pydron_iov *parts,
+                                      size_t n)
+{
+    if (n && !parts)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_setv: NULL parts");
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (parts[k].len && !parts[k].data)
+            return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_setv: part %zu has NULL data", k);
+        if (total + parts[k].len < total)
+            return pdi_err(PYDRON_ERANGE, "pydron_ctx_output_setv: sizes overflow");
+        total += parts[k].len;
+    }
+    if (total > PDI_OUT_INLINE && total >= pdi_shm_min() && ctx && i < ctx->nout) {
+        void *c = pdi_shm_copyv(parts, n);
+        if (!c)
+            return pdi_err(PYDRON_ENOMEM, "cannot allocate %zu bytes for output %zu", total, i);
+        return pydron_ctx_output_take(ctx, i, c, total, pdi_shm_free, c);
+    }
+    void *p;
+    int rc = pydron_ctx_output_alloc(ctx, i, total, &p);
+    if (rc)
+        return rc;
+    for (size_t k = 0, off = 0; k < n; off += parts[k].len, k++)
+        if (parts[k].len)
+            memcpy((char *)p + off, parts[k].data, parts[k].len);
+    return 0;
+}
+
 PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void *data,
                                       size_t len, void (*free_fn)(void *), void *free_arg)
 {

@@ -185,42 +185,71 @@ fail:
     return NULL;
 }
 
-void *pdi_shm_copy(const void *src, size_t len)
+/* A memfd holding the concatenation of parts (total bytes), or NULL. */
+static void *memfd_copyv(const pydron_iov *parts, size_t n, size_t total)
 {
-    pthread_once(&once, init);
-    if (len && len >= min_bytes && take_fd_slot()) {
-        /* write() fills the file without a page fault per 4 KiB page, which
-         * is most of the cost of a memcpy into a fresh mapping */
-        int fd = memfd_create("pydron", MFD_CLOEXEC);
+    if (!take_fd_slot())
+        return NULL;
+    /* write() fills the file without a page fault per 4 KiB page, which
+     * is most of the cost of a memcpy into a fresh mapping */
+    int fd = memfd_create("pydron", MFD_CLOEXEC);
+    size_t off = 0;
+    int ok = fd >= 0;
+    for (size_t k = 0; ok && k < n; k++) {
         size_t done = 0;
-        while (fd >= 0 && done < len) {
-            ssize_t w = pwrite(fd, (const char *)src + done, len - done, (off_t)done);
+        while (done < parts[k].len) {
+            ssize_t w = pwrite(fd, (const char *)parts[k].data + done, parts[k].len - done,
+                               (off_t)(off + done));
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0)
+            if (w <= 0) {
+                ok = 0;
                 break;
+            }
             done += (size_t)w;
         }
-        struct stat st;
-        void *p = MAP_FAILED;
-        if (done == len && fstat(fd, &st) == 0 &&
-            (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED &&
-            reg(p, len, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
-            atomic_fetch_add(&c_allocs, 1);
-            return p;
-        }
-        pdi_debug(WHO, "memfd copy of %zu bytes failed (%s): using malloc", len, strerror(errno));
-        if (p != MAP_FAILED)
-            munmap(p, len);
-        if (fd >= 0)
-            close(fd);
-        put_fd_slot();
-        atomic_fetch_add(&c_fallbacks, 1);
+        off += done;
     }
-    void *m = malloc(len ? len : 1);
-    if (m && len)
-        memcpy(m, src, len);
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (ok && off == total && fstat(fd, &st) == 0 &&
+        (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED &&
+        reg(p, total, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
+        atomic_fetch_add(&c_allocs, 1);
+        return p;
+    }
+    pdi_debug(WHO, "memfd copy of %zu bytes failed (%s): using malloc", total, strerror(errno));
+    if (p != MAP_FAILED)
+        munmap(p, total);
+    if (fd >= 0)
+        close(fd);
+    put_fd_slot();
+    atomic_fetch_add(&c_fallbacks, 1);
+    return NULL;
+}
+
+void *pdi_shm_copyv(const pydron_iov *parts, size_t n)
+{
+    pthread_once(&once, init);
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += parts[k].len;
+    if (total && total >= min_bytes) {
+        void *p = memfd_copyv(parts, n, total);
+        if (p)
+            return p;
+    }
+    char *m = malloc(total ? total : 1);
+    for (size_t k = 0, off = 0; m && k < n; off += parts[k].len, k++)
+        if (parts[k].len)
+            memcpy(m + off, parts[k].data, parts[k].len);
     return m;
+}
+
+void *pdi_shm_copy(const void *src, size_t len)
+{
+    pydron_iov one = {src, len};
+    return pdi_shm_copyv(&one, 1);
 }
 
 void *pdi_shm_alloc(size_t len)

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pydron.h"
+
 typedef struct pdi_shm_ref {
     uint32_t pid;
     int32_t fd;
@@ -38,6 +40,8 @@ int pdi_shm_same_host(const char *peer_host_id);
 void *pdi_shm_alloc(size_t len);
 /* pdi_shm_alloc + copy of src, faster for a memfd (written, not faulted in). */
 void *pdi_shm_copy(const void *src, size_t len);
+/* The same for the concatenation of n parts. */
+void *pdi_shm_copyv(const pydron_iov *parts, size_t n);
 /* Always a memfd (no threshold, no fallback): NULL on failure (tests). */
 void *pdi_shm_alloc_memfd(size_t len);
 /* Free a buffer of pdi_shm_alloc or pdi_shm_map, or any malloc'd one. */

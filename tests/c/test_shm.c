@@ -613,3 +613,68 @@ Test(shm_local, map_private_errors)
     OK(pydron_value_unmap(a, l));
     free(big);
 }
+
+/* output 0 = input 0 + "|" + input 0 (setv with three parts); output 1 =
+ * the same small (setv of 2 parts of 3 bytes); errors checked on output 2 */
+static int setv_fn(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *p;
+    size_t n;
+    int rc = pydron_ctx_input(ctx, 0, &p, &n);
+    if (rc)
+        return rc;
+    pydron_iov parts[3] = {{p, n}, {"|", 1}, {p, n}};
+    if ((rc = pydron_ctx_output_setv(ctx, 0, parts, 3)) != 0)
+        return rc;
+    pydron_iov small[2] = {{"abc", 3}, {"def", 3}};
+    if ((rc = pydron_ctx_output_setv(ctx, 1, small, 2)) != 0)
+        return rc;
+    pydron_iov bad = {NULL, 5};
+    if (pydron_ctx_output_setv(ctx, 2, NULL, 1) != PYDRON_EINVAL ||
+        pydron_ctx_output_setv(ctx, 2, &bad, 1) != PYDRON_EINVAL ||
+        pydron_ctx_output_setv(ctx, 3, small, 2) != PYDRON_EINVAL)
+        return pydron_ctx_fail(ctx, "bad arguments were accepted"), PYDRON_ETASK;
+    return pydron_ctx_output_setv(ctx, 2, NULL, 0); /* empty */
+}
+
+Test(shm_local, output_setv_writes_parts_into_shared_memory)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_THREADS;
+    o.workers = 2;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    uint32_t k;
+    OK(pydron_runtime_register_c(rt, "test.setv", setv_fn, NULL, &k));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    uint8_t *src = malloc(3 * MB);
+    fill(src, 3 * MB, 8);
+    pydron_value in;
+    OK(pydron_value_constant(g, src, 3 * MB, &in));
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.inputs = &in;
+    d.ninputs = 1;
+    d.noutputs = 3;
+    pydron_value out[3];
+    OK(pydron_task_add(g, &d, NULL, out));
+    OK(pydron_graph_wait(g, out[0], 60000));
+    const uint8_t *p;
+    size_t l;
+    OK(pydron_value_bytes(g, out[0], (const void **)&p, &l));
+    cr_assert_eq(l, 6 * MB + 1);
+    cr_assert(check(p, 3 * MB, 8));
+    cr_assert_eq(p[3 * MB], '|');
+    cr_assert(check(p + 3 * MB + 1, 3 * MB, 8));
+    cr_assert(mapped_from_memfd(p), "a large output is in shared memory");
+    OK(pydron_value_bytes(g, out[1], (const void **)&p, &l));
+    cr_assert_eq(l, 6);
+    cr_assert_eq(memcmp(p, "abcdef", 6), 0);
+    OK(pydron_value_bytes(g, out[2], (const void **)&p, &l));
+    cr_assert_eq(l, 0);
+    free(src);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}

@@ -127,26 +127,27 @@ static int write_output(pydron_task_ctx *ctx, PyObject *res)
             total += (size_t)parts[got].view.len;
         }
         if (ok) {
-            void *dst = NULL;
-            rc = pydron_ctx_output_alloc(ctx, 0, total, &dst);
-            if (rc < 0) {
-                raise_rc(rc);
+            /* one pass: large results are written straight into shared memory */
+            pydron_iov *iov = PyMem_Calloc(n ? (size_t)n : 1, sizeof *iov);
+            if (!iov) {
+                PyErr_NoMemory();
                 ok = 0;
             } else {
-                char *p = dst;
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    iov[i].data = parts[i].view.buf;
+                    iov[i].len = (size_t)parts[i].view.len;
+                }
                 if (total > BIG_COPY) {
                     Py_BEGIN_ALLOW_THREADS
-                    for (Py_ssize_t i = 0; i < n; i++) {
-                        memcpy(p, parts[i].view.buf, (size_t)parts[i].view.len);
-                        p += parts[i].view.len;
-                    }
+                    rc = pydron_ctx_output_setv(ctx, 0, iov, (size_t)n);
                     Py_END_ALLOW_THREADS
                 } else {
-                    for (Py_ssize_t i = 0; i < n; i++) {
-                        if (parts[i].view.len)
-                            memcpy(p, parts[i].view.buf, (size_t)parts[i].view.len);
-                        p += parts[i].view.len;
-                    }
+                    rc = pydron_ctx_output_setv(ctx, 0, iov, (size_t)n);
+                }
+                PyMem_Free(iov);
+                if (rc < 0) {
+                    raise_rc(rc);
+                    ok = 0;
                 }
             }
         }
