@@ -347,7 +347,7 @@ def _submit(fn, args, kwargs):
     if len(_pending) > WINDOW:
         _exception(_pending[0][1])
         _poll()
-    else:
+    elif _pending[0][0] <= _last_lazy:
         front = _pending[0][1]
         if type(front) is _Lazy or front.done():
             _poll()  # deferred operations whose turn has come run now
@@ -562,9 +562,12 @@ def _aliasing(key, args):
     return False
 
 
+_last_lazy = 0  # program-order number of the newest deferred operation
+
+
 def _defer(op, args, kwargs, key, cat):
-    global _last_seq
-    seq = _last_seq = next(_seq)
+    global _last_seq, _last_lazy
+    seq = _last_seq = _last_lazy = next(_seq)
     lz = _Lazy(seq, op, args, kwargs, key, cat)
     alias = lz.alias = _aliasing(key, args)
     for a in args:
@@ -587,12 +590,15 @@ def _on_driver():
 def mcall(obj, name, /, *args, **kwargs):
     """`obj.name(...)`: deferred if obj is a placeholder not computed yet whose
     category makes `name` a reading method; else an ordinary call."""
-    if isinstance(obj, _Future) and not obj.done() and _on_driver():
-        c = obj.category()
-        if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
-            key = ("m", c, name)
-            return _defer(_method_op(name), (obj,) + args, kwargs, key, _backend.RESULT_CATS.get(key))
-    return call(getattr(r(obj), name), *args, **kwargs)
+    if isinstance(obj, _Future):
+        if not obj.done() and _on_driver():
+            c = obj.category()
+            if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
+                key = ("m", c, name)
+                return _defer(_method_op(name), (obj,) + args, kwargs, key,
+                              _backend.RESULT_CATS.get(key))
+        obj = r(obj)
+    return call(getattr(obj, name), *args, **kwargs)
 
 
 _BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
