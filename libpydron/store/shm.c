@@ -41,12 +41,15 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static size_t min_bytes = SIZE_MAX;
 static size_t max_fds;
 static char host_id[128];
+static int test_unmappable; /* PYDRON_SHM_TEST_UNMAPPABLE=1: refuse every ref */
 
 static void init(void)
 {
     const char *e = getenv("PYDRON_SHM");
     if (e && strcmp(e, "0") == 0)
         return;
+    e = getenv("PYDRON_SHM_TEST_UNMAPPABLE");
+    test_unmappable = e && strcmp(e, "1") == 0;
     size_t m = DEFAULT_MIN;
     const char *s = getenv("PYDRON_SHM_MIN");
     if (s && *s) {
@@ -375,9 +378,10 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
         r->len > (uint64_t)PTRDIFF_MAX)
         return pdi_err(PYDRON_EPROTO, "malformed shared memory reference (pid %u, fd %d, len %llu)",
                        r ? r->pid : 0, r ? r->fd : -1, r ? (unsigned long long)r->len : 0ull);
-    if (!host_id[0]) {
+    if (!host_id[0] || test_unmappable) {
         atomic_fetch_add(&c_mapfail, 1);
-        return pdi_err(PYDRON_EIO, "shared memory is disabled in this process");
+        return pdi_err(PYDRON_EIO, "shared memory is disabled in this process%s",
+                       test_unmappable ? " (PYDRON_SHM_TEST_UNMAPPABLE)" : "");
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/fd/%d", r->pid, r->fd);

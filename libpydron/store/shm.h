@@ -11,7 +11,9 @@
  * sender. memfds vanish with their last fd and mapping: a killed process
  * leaks nothing. Any failure falls back to malloc (allocation) or to byte
  * transfer (the caller's job). PYDRON_SHM=0 disables all of it;
- * PYDRON_SHM_MIN sets the threshold in bytes (default 1 MiB). */
+ * PYDRON_SHM_MIN sets the threshold in bytes (default 1 MiB). Tests set
+ * PYDRON_SHM_TEST_UNMAPPABLE=1 to make every pdi_shm_map fail (EIO), which
+ * exercises the fallbacks to byte transfer. */
 #ifndef PDI_SHM_H
 #define PDI_SHM_H
 

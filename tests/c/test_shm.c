@@ -470,7 +470,8 @@ static uint64_t pattern_sum(size_t n, uint64_t seed)
 
 /* 64 MB driver constant -> 4 consumers on 2 workers; a 64 MB value made on
  * a worker -> 6 consumers (some on the other worker) and the driver.
- * shm: whether shared memory is expected to carry them. */
+ * shm: whether shared memory is expected to carry them; 2: refs are sent
+ * but cannot be mapped, so every transfer falls back to bytes. */
 static void sixty_four_mb(int shm)
 {
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
@@ -485,6 +486,22 @@ static void sixty_four_mb(int shm)
     pdi_shm_counters c0, c1;
     pdi_shm_get_counters(&c0);
 
+    pydron_value n8, seed;
+    uint64_t n = BIG, s = 9;
+    OK(pydron_value_constant(g, &n, 8, &n8));
+    OK(pydron_value_constant(g, &s, 8, &seed));
+    pydron_value mk_in[2] = {n8, seed}, big;
+    task(g, rt, "tl_make_big", mk_in, 2, 1, &big);
+    if (shm == 2) {
+        /* fetched while the driver still believes in shared memory with
+         * that worker (a failed input mapping below makes it stop) */
+        const void *bp0;
+        size_t bl0;
+        OK(pydron_graph_wait(g, big, 120000));
+        OK(pydron_value_bytes(g, big, &bp0, &bl0));
+        cr_assert_eq(bl0, BIG);
+    }
+
     /* driver -> workers */
     uint8_t *src = malloc(BIG);
     cr_assert(src);
@@ -494,19 +511,13 @@ static void sixty_four_mb(int shm)
     const void *cp;
     size_t cl;
     OK(pydron_value_bytes(g, cst, &cp, &cl));
-    cr_assert_eq(mapped_from_memfd(cp), shm, "the constant's snapshot is in a memfd");
+    cr_assert_eq(mapped_from_memfd(cp), shm != 0, "the constant's snapshot is in a memfd");
     memset(src, 0, BIG); /* a snapshot: what the tasks see is the old data */
     pydron_value c_out[4][3];
     for (int k = 0; k < 4; k++)
         task(g, rt, "tl_checksum_shm", &cst, 1, 3, c_out[k]);
     fill(src, BIG, 5);
     uint64_t want = fnv(src, BIG);
-    pydron_value n8, seed;
-    uint64_t n = BIG, s = 9;
-    OK(pydron_value_constant(g, &n, 8, &n8));
-    OK(pydron_value_constant(g, &s, 8, &seed));
-    pydron_value mk_in[2] = {n8, seed}, big;
-    task(g, rt, "tl_make_big", mk_in, 2, 1, &big);
     pydron_value b_out[6][3];
     for (int k = 0; k < 6; k++)
         task(g, rt, "tl_checksum_shm", &big, 1, 3, b_out[k]);
@@ -514,7 +525,8 @@ static void sixty_four_mb(int shm)
     uint64_t pids[2] = {0, 0};
     for (int k = 0; k < 4; k++) {
         cr_assert_eq(getu(g, c_out[k][0]), want, "constant consumer %d", k);
-        cr_assert_eq(getu(g, c_out[k][1]), (uint64_t)shm, "constant consumer %d mapped it", k);
+        cr_assert_eq(getu(g, c_out[k][1]), (uint64_t)(shm == 1), "constant consumer %d mapped it",
+                     k);
         uint64_t pid = getu(g, c_out[k][2]);
         if (!pids[0] || pids[0] == pid)
             pids[0] = pid;
@@ -530,11 +542,13 @@ static void sixty_four_mb(int shm)
     int cross = 0;
     for (int k = 0; k < 6; k++) {
         cr_assert_eq(getu(g, b_out[k][0]), wb, "consumer %d", k);
-        cr_assert_eq(getu(g, b_out[k][1]), (uint64_t)shm, "consumer %d: input in shm", k);
+        /* a consumer on the producer's worker reads its store (a memfd) */
         pydron_task tc;
         pydron_task_timing tmc;
         OK(pydron_value_producer(g, b_out[k][0], &tc));
         OK(pydron_task_timing_get(g, tc, &tmc));
+        cr_assert_eq(getu(g, b_out[k][1]), (uint64_t)(shm == 1 || (shm && tmc.worker == tmp.worker)),
+                     "consumer %d: input in shm", k);
         cross += tmc.worker != tmp.worker;
     }
     /* FIFO hands the six consumers to whichever worker asks: both do */
@@ -546,9 +560,17 @@ static void sixty_four_mb(int shm)
     OK(pydron_value_bytes(g, big, &bp, &bl));
     cr_assert_eq(bl, BIG);
     cr_assert_eq(fnv(bp, bl), wb);
-    cr_assert_eq(mapped_from_memfd(bp), shm, "fetched to the driver by mapping");
+    cr_assert_eq(mapped_from_memfd(bp), shm == 1, "fetched to the driver by mapping");
     pdi_shm_get_counters(&c1);
-    if (shm) {
+    if (shm == 2) {
+        /* refs went out and came in, none could be mapped: bytes instead */
+        cr_assert_geq(c1.refs_sent - c0.refs_sent, 1);
+        cr_assert_geq(c1.map_failures - c0.map_failures, 1, "the driver's fetch fell back");
+        cr_assert_eq(c1.maps, c0.maps);
+        pydron_graph_stats st;
+        OK(pydron_graph_stats_get(g, &st));
+        cr_assert_geq(st.tasks_retried, 1, "an input the worker could not map: run again");
+    } else if (shm) {
         cr_assert_geq(c1.refs_sent - c0.refs_sent, 4, "driver sent the constant as refs");
         cr_assert_geq(c1.maps - c0.maps, 1, "driver mapped the worker's value");
         cr_assert_eq(c1.map_failures, c0.map_failures);
@@ -582,6 +604,12 @@ Test(shm_local, values_of_64_mb_with_pydron_shm_0, .timeout = 300)
 {
     setenv("PYDRON_SHM", "0", 1); /* the workers inherit it */
     sixty_four_mb(0);
+}
+
+Test(shm_local, unmappable_refs_fall_back_to_bytes, .timeout = 300)
+{
+    setenv("PYDRON_SHM_TEST_UNMAPPABLE", "1", 1); /* here and in the workers */
+    sixty_four_mb(2);
 }
 
 Test(shm_local, map_private_errors)
