@@ -398,6 +398,8 @@ void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */
 void pdi_dispatch(pydron_graph *g);
+/* Should pydron_task_add dispatch now, or leave it to the next completion? */
+int pdi_dispatch_on_add(pydron_graph *g);
 void pdi_wake(pydron_graph *g);
 /* Narrower wake-ups: only threads that may care are woken, so that a
  * driver waiting for one value is not woken by every completion. */

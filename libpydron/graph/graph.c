@@ -1146,7 +1146,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];
-        if (rc == 0 && g->started && !g->dispatching)
+        if (rc == 0 && g->started && !g->dispatching && pdi_dispatch_on_add(g))
             pdi_dispatch(g);
     }
     pthread_mutex_unlock(&g->mu);

@@ -277,6 +277,25 @@ void pdi_flush_ready(pydron_graph *g)
 /* ------------------------------------------------------------ dispatch */
 
 #define BATCH 64
+/* Jobs in flight on every worker above which a task added by the host waits
+ * in the queue instead of being sent on its own (see pdi_dispatch_on_add). */
+#define COALESCE_LOW 4
+
+int pdi_dispatch_on_add(pydron_graph *g)
+{
+    /* Send at once while some worker is short of work (latency), or when a
+     * whole batch is queued. Otherwise every worker has COALESCE_LOW jobs
+     * in flight, so a completion will come and dispatch the queue as one
+     * batch per worker: one message for many adds instead of one each (the
+     * per-task cost of a tight submit loop is the send). */
+    pydron_runtime *rt = g->rt;
+    if (g->nqueued >= BATCH || rt->nworkers == 0)
+        return 1;
+    for (unsigned w = 0; w < rt->nworkers; w++)
+        if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
+            return 1;
+    return 0;
+}
 
 void pdi_dispatch(pydron_graph *g)
 {
