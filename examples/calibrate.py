@@ -19,7 +19,7 @@ OVERSCAN = 32  # columns of overscan at the right edge of each raw frame
 
 
 @functional
-def observe(frame, size):
+def observe(frame, size) -> np.ndarray:
     """A synthetic raw frame: bias + vignetted sky + stars + read noise."""
     rng = np.random.default_rng(frame)
     y, x = np.mgrid[0:size, 0:size] / size - 0.5
@@ -37,7 +37,7 @@ def observe(frame, size):
 
 
 @functional
-def measure_bias(raw):
+def measure_bias(raw) -> float:
     """Bias level: robust mean of the overscan strip."""
     strip = raw[:, -OVERSCAN:]
     med = np.median(strip)
@@ -73,13 +73,17 @@ def background(image):
 
 
 @schedule
-def pipeline(frames, size):
+def pipeline(frames, size, verbose=False):
     calibrated = []
     for frame in frames:
         raw = observe(frame, size)
         bias = measure_bias(raw)
         flat = measure_flat(raw)
         calibrated.append(calibrate(raw, bias, flat))
+        if verbose:
+            # printed in order as the frames finish; the loop does not wait
+            # for it (the annotations tell pydron what the tasks return)
+            print(f"frame {frame:3d}: bias {bias:7.2f} ADU, raw level {raw.mean():8.2f} ADU")
     stats = [background(c) for c in calibrated]
     return stats
 
@@ -92,7 +96,7 @@ def main():
     frames = list(range(args.frames))
 
     t0 = time.perf_counter()
-    par = pipeline(frames, args.size)
+    par = pipeline(frames, args.size, verbose=True)
     t_par = time.perf_counter() - t0
     for frame, (level, noise) in zip(frames, par):
         print(f"frame {frame:3d}: flat-fielded sky {level:8.2f} ADU, noise {noise:6.2f} ADU")

@@ -208,3 +208,31 @@ def test_driver_changes_after_a_deferred_read_are_not_seen_by_it(executor, capsy
 
     assert f() == [6.0, 6.0, 6.0]
     assert capsys.readouterr().out == "6.0\n16.0\n" * 3
+
+
+def test_return_annotation_gives_the_category_before_any_result(monkeypatch, capsys):
+    pydron.configure(executor="threads", workers=2)
+
+    @functional
+    def measured(i) -> float:
+        time.sleep(0.2)
+        return i * 0.5
+
+    @functional
+    def image(i) -> np.ndarray:
+        time.sleep(0.2)
+        return np.full(3, i)
+
+    @schedule
+    def loop(n):
+        for i in range(n):
+            x = measured(i)
+            a = image(i)
+            print(round(x, 1), a.sum(), f"{x:.2f}")
+
+    log = SubmitLog(monkeypatch)
+    loop(3)
+    # nothing waited, not even for the first results
+    assert log.done_at_submit == [0] * 6
+    assert capsys.readouterr().out == "".join(f"{round(i * 0.5, 1)} {3 * i} {i * 0.5:.2f}\n"
+                                              for i in range(3))

@@ -68,6 +68,43 @@ def category(v, depth=0):
     return None
 
 
+_ANNOTATED: dict = {}
+_ANN_NAMES = {"float": "num", "int": "num", "complex": "num", "bool": "num", "str": "str",
+              "bytes": "str", "None": "none", "ndarray": "nd", "np.ndarray": "nd",
+              "numpy.ndarray": "nd", "np.float64": "nd", "numpy.float64": "nd"}
+
+
+def annotated_category(fn):
+    """Category promised by `def f(...) -> float` (or np.ndarray, str, ...):
+    lets the driver defer reading the first result too, before any feedback.
+    The annotation is trusted, as a type checker would."""
+    try:
+        return _ANNOTATED[fn]
+    except (KeyError, TypeError):
+        pass
+    c = None
+    try:
+        ann = getattr(fn, "__annotations__", {}).get("return")
+    except Exception:  # noqa: BLE001 - odd callables have no usable annotations
+        ann = None
+    if isinstance(ann, str):
+        c = _ANN_NAMES.get(ann.strip())
+    elif ann is None and "return" in getattr(fn, "__annotations__", {}):
+        c = "none"
+    elif isinstance(ann, type):
+        if ann in _NUM:
+            c = "num"
+        elif ann in _STR:
+            c = "str"
+        elif ann.__module__ == "numpy" and (ann.__name__ == "ndarray" or hasattr(ann, "dtype")):
+            c = "nd"
+    try:
+        _ANNOTATED[fn] = c
+    except TypeError:
+        pass
+    return c
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -127,11 +164,14 @@ class Future:
         return self._r
 
     def category(self):
-        """Expected category of the value (feedback), None if unknown."""
+        """Expected category of the value (feedback, else the function's return
+        annotation), None if unknown."""
         r = self._r
         if r is not None:
             return category(r[1]) if r[0] else None
-        return RESULT_CATS.get(self._fn)
+        fn = self._fn
+        c = RESULT_CATS.get(fn, _NOVALUE)
+        return annotated_category(fn) if c is _NOVALUE else c
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
