@@ -236,3 +236,35 @@ def test_return_annotation_gives_the_category_before_any_result(monkeypatch, cap
     assert log.done_at_submit == [0] * 6
     assert capsys.readouterr().out == "".join(f"{round(i * 0.5, 1)} {3 * i} {i * 0.5:.2f}\n"
                                               for i in range(3))
+
+
+@functional
+def maybe_fail(i, t):
+    time.sleep(t)
+    if i == 4:
+        raise ValueError(f"bad {i}")
+    return i
+
+
+@schedule
+def try_loop(n, t):
+    out = []
+    try:
+        for i in range(n):
+            x = maybe_fail(i, t)
+            out.append(x)
+    except ValueError as e:
+        return "failed", i, x, out, str(e)
+    return out
+
+
+def test_try_body_runs_its_loop_in_parallel(executor, monkeypatch):
+    log = SubmitLog(monkeypatch)
+    assert try_loop(4, 0.3) == [0, 1, 2, 3]
+    assert log.done_at_submit == [0] * 4  # no task waited inside the try body
+
+
+def test_try_body_failure_rolls_back_locals_to_its_point(executor):
+    # sequential: the loop stops at i == 4; x keeps the value of i == 3 and
+    # out holds 0..3 (appends made after the failing call are undone)
+    assert try_loop(8, 0.05) == ("failed", 4, 3, [0, 1, 2, 3], "bad 4")

@@ -21,14 +21,33 @@ def test_eager_inside_try_with_lambda_genexp_class_lazy_nested_def():
             "    s = sum((w(i) for i in z))\n"
             "    class C:\n        v = u()\n"
             "    after()\n")
-    for name in ["a", "b", "c2", "d", "q", "w", "u"]:
+    for name in ["b", "c2", "d", "q", "w", "u"]:
         assert f"__pydron__.ecall({name})" in out or f"__pydron__.ecall({name}, i)" in out, name
     assert "__pydron__.call(after)" in out
+    # a try body runs lazily (its failures are brought back to their point)
+    assert "__pydron__.call(a)" in out and "__pydron__.try_exit(" in out
     # a nested def's body is lazy (the nested pass decides how it returns)
     assert "__pydron__.call(e)" in out
     assert "__pydron__.call(sum" in out
     # `with m()`: the context manager expression itself is inside the with statement
     assert "__pydron__.ecall(m)" in out
+
+
+def test_try_body_lazy_with_local_store_log_and_rollback():
+    out = c("def f(xs):\n    try:\n        for x in xs:\n            y = g(x)\n"
+            "    except E:\n        h(x, y)\n")
+    assert "__pydron__.try_enter()" in out and "__pydron__.try_fail(" in out
+    assert "__pydron__.call(g, x)" in out and "__pydron__.ecall(h, x, y)" in out
+    # stores of x and y are logged, and restored from the log on failure
+    assert "lsave(_pd_tk" in out and "('x',)" in out and "('y',)" in out
+    assert "del x" in out and "del y" in out
+
+
+def test_try_body_with_stores_the_log_cannot_follow_stays_eager():
+    for body in ["(y := g())", "del z", "import m", "with m():\n            g()",
+                 "def k():\n            pass"]:
+        out = c("def f(z):\n    try:\n        " + body + "\n    except E:\n        pass\n")
+        assert "try_enter" not in out and "__pydron__.call(" not in out, body
 
 
 def test_generator_function_is_eager_everywhere():

@@ -244,13 +244,67 @@ def _poll():
         _undo.popleft()
 
 
+_last_failure = None  # (program-order number, exception) of the last failure raised
+
+
 def _fail(seq, fut):
+    global _last_failure
     while _undo and _undo[-1][0] >= seq:
         _undo.pop()[1]()
     _undo.clear()
     _pending.clear()
-    _result(fut)  # raises a fresh copy of the original exception
+    try:
+        _result(fut)  # raises a fresh copy of the original exception
+    except BaseException as e:
+        _last_failure = (seq, e)  # a lazy try body rolls its locals back to here
+        raise
     raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------
+# try bodies that run in parallel (see _translate/trybody.py)
+
+UNBOUND = object()  # a local that had no value before a store that is rolled back
+
+
+def try_enter():
+    """The log of local stores of one run of a lazy try body."""
+    return []
+
+
+def lsave(tk, loc, names):
+    """Before storing `names` while tasks are pending: their current values,
+    tagged with the last task called before the store."""
+    s = _last_seq
+    for n in names:
+        tk.append((s, n, loc.get(n, UNBOUND)))
+
+
+def try_exit(tk):
+    """End of a lazy try body (or a return/break leaving it): a task called in
+    it fails here, inside the try, so the handlers see it."""
+    if _pending:
+        barrier()
+    tk.clear()
+
+
+def try_fail(tk, exc):
+    """An exception leaves a lazy try body: the one to raise (a task called
+    earlier fails first) and the locals to roll back to that point."""
+    if not isinstance(exc, KeyboardInterrupt) and _pending:
+        try:
+            barrier()
+        except BaseException as first:  # earlier in program order
+            first.__suppress_context__ = True
+            exc = first
+    rb = {}
+    lf = _last_failure
+    if lf is not None and lf[1] is exc:
+        for seq, name, old in tk:
+            if seq >= lf[0] and name not in rb:
+                rb[name] = old
+    tk.clear()
+    return rb, exc
 
 
 def barrier():

@@ -9,7 +9,8 @@ defs have lazy bodies; the nested pass decides at each call how they return."""
 
 import ast
 
-from .util import RT, is_generator, is_rt, rt
+from .trybody import lazy_ok, lazy_try
+from .util import RT, SCOPES, is_generator, is_rt, rt
 
 # Calls whose meaning depends on the calling frame stay direct calls.
 _FRAME_SENSITIVE = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint"}
@@ -19,6 +20,39 @@ class Calls(ast.NodeTransformer):
     def __init__(self, generator):
         self.eager = 1 if generator else 0
         self.top = True
+        self.outer = [{}]  # per function: names declared global/nonlocal
+        self.n = 0
+
+    def _new(self, prefix):
+        self.n += 1
+        return f"_pd_{prefix}{self.n}"
+
+    def visit_Try(self, node):
+        if self.eager or not lazy_ok(node, self.outer[-1]):
+            return self._eager(node)
+        # The body runs in parallel; its failures are brought back to their
+        # sequential point (trybody.py). Handlers, else and finally stay eager.
+        node.body = [self.visit(s) for s in node.body]
+        self.eager += 1
+        node.handlers = [self.visit(h) for h in node.handlers]
+        node.orelse = [self.visit(s) for s in node.orelse]
+        node.finalbody = [self.visit(s) for s in node.finalbody]
+        self.eager -= 1
+        temps = _Temps(self)
+        return lazy_try(node, self._new("tk"), self._new("e"), self._new("rb"), self._new("x"),
+                        temps, self.outer[-1])
+
+    @staticmethod
+    def _declared(fdef):
+        declared = {}
+        todo = list(fdef.body)
+        while todo:
+            n = todo.pop()
+            if isinstance(n, (ast.Global, ast.Nonlocal)):
+                declared.update(dict.fromkeys(n.names, type(n).__name__))
+            elif not isinstance(n, SCOPES):
+                todo.extend(ast.iter_child_nodes(n))
+        return declared
 
     def _eager(self, node):
         self.eager += 1
@@ -27,6 +61,13 @@ class Calls(ast.NodeTransformer):
         return node
 
     def visit_FunctionDef(self, node):
+        self.outer.append(self._declared(node))
+        try:
+            return self._function(node)
+        finally:
+            self.outer.pop()
+
+    def _function(self, node):
         if self.top:
             self.top = False
             self.generic_visit(node)
@@ -49,7 +90,7 @@ class Calls(ast.NodeTransformer):
         self.eager -= 1
         return node
 
-    visit_Try = visit_TryStar = visit_With = visit_ClassDef = visit_GeneratorExp = _eager
+    visit_TryStar = visit_With = visit_ClassDef = visit_GeneratorExp = _eager
 
     def visit_BinOp(self, node):
         # `ro(a) + ro(b)` (resolve pass) -> `bop("+", a, b)`: deferred while an
@@ -116,6 +157,14 @@ _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv
 
 def _has_slice(node):
     return isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.elts)
+
+
+class _Temps:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def new(self):
+        return self.calls._new("y")
 
 
 def _is_helper(node, name):
