@@ -268,3 +268,19 @@ def test_try_body_failure_rolls_back_locals_to_its_point(executor):
     # sequential: the loop stops at i == 4; x keeps the value of i == 3 and
     # out holds 0..3 (appends made after the failing call are undone)
     assert try_loop(8, 0.05) == ("failed", 4, 3, [0, 1, 2, 3], "bad 4")
+
+
+@schedule
+def with_loop(n, t):
+    out = []
+    with open(__file__) as fh:  # any context manager
+        first = fh.readline()
+        for i in range(n):
+            out.append(maybe_fail(i, t))
+    return out, first.startswith('"""')
+
+
+def test_with_body_runs_its_loop_in_parallel(executor, monkeypatch):
+    log = SubmitLog(monkeypatch)
+    assert with_loop(4, 0.3) == ([0, 1, 2, 3], True)
+    assert log.done_at_submit == [0] * 4

@@ -21,11 +21,13 @@ def test_eager_inside_try_with_lambda_genexp_class_lazy_nested_def():
             "    s = sum((w(i) for i in z))\n"
             "    class C:\n        v = u()\n"
             "    after()\n")
-    for name in ["b", "c2", "d", "q", "w", "u"]:
+    for name in ["b", "c2", "q", "w", "u"]:
         assert f"__pydron__.ecall({name})" in out or f"__pydron__.ecall({name}, i)" in out, name
     assert "__pydron__.call(after)" in out
     # a try body runs lazily (its failures are brought back to their point)
     assert "__pydron__.call(a)" in out and "__pydron__.try_exit(" in out
+    # so does a with body (its failure is raised inside the block)
+    assert "__pydron__.call(d)" in out
     # a nested def's body is lazy (the nested pass decides how it returns)
     assert "__pydron__.call(e)" in out
     assert "__pydron__.call(sum" in out
@@ -45,7 +47,7 @@ def test_try_body_lazy_with_local_store_log_and_rollback():
 
 def test_try_body_with_stores_the_log_cannot_follow_stays_eager():
     for body in ["(y := g())", "del z", "import m", "with m():\n            g()",
-                 "def k():\n            pass"]:
+                 "def k():\n            pass", "try:\n            g()\n        finally:\n            pass"]:
         out = c("def f(z):\n    try:\n        " + body + "\n    except E:\n        pass\n")
         assert "try_enter" not in out and "__pydron__.call(" not in out, body
 

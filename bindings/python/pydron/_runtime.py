@@ -276,6 +276,11 @@ def lsave(tk, loc, names):
     """Before storing `names` while tasks are pending: their current values,
     tagged with the last task called before the store."""
     s = _last_seq
+    if tk and tk[0][0] < _pending[0][0]:
+        # stores made when only finished tasks had been called stay: forget
+        # them (a long loop keeps the log, and the old values, small)
+        oldest = _pending[0][0]
+        del tk[:next((i for i, e in enumerate(tk) if e[0] >= oldest), len(tk))]
     for n in names:
         tk.append((s, n, loc.get(n, UNBOUND)))
 

@@ -90,7 +90,19 @@ class Calls(ast.NodeTransformer):
         self.eager -= 1
         return node
 
-    visit_TryStar = visit_With = visit_ClassDef = visit_GeneratorExp = _eager
+    def visit_With(self, node):
+        if self.eager or not lazy_ok(node, self.outer[-1]):
+            return self._eager(node)
+        # __enter__ (the items) one at a time; the body in parallel, its
+        # failure raised inside the block so that __exit__ sees it (trybody.py)
+        self.eager += 1
+        node.items = [self.visit(i) for i in node.items]
+        self.eager -= 1
+        node.body = [self.visit(s) for s in node.body]
+        return lazy_try(node, self._new("tk"), self._new("e"), self._new("rb"), self._new("x"),
+                        _Temps(self), self.outer[-1])
+
+    visit_TryStar = visit_ClassDef = visit_GeneratorExp = _eager
 
     def visit_BinOp(self, node):
         # `ro(a) + ro(b)` (resolve pass) -> `bop("+", a, b)`: deferred while an

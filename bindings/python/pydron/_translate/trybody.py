@@ -55,8 +55,8 @@ def _stored(target):
 
 
 def lazy_ok(node, outer_names):
-    """May this Try's body run lazily? outer_names: global/nonlocal names."""
-    if isinstance(node, ast.TryStar):
+    """May this Try's (or With's) body run lazily? outer_names: global/nonlocal names."""
+    if isinstance(node, (ast.TryStar, ast.AsyncWith)):
         return False
     for s in node.body:
         for n in _walk_scope(s):
@@ -143,7 +143,7 @@ class _Body:
 
 
 def lazy_try(node, tk, err, rb, exc, temps, outer_names):
-    """The statements replacing Try `node` (whose body was already visited)."""
+    """The statements replacing Try or With `node` (whose body was already visited)."""
     b = _Body(tk, temps, outer_names)
     body = b.stmts(node.body, False) + [b._exit()]
     restore = []
@@ -168,6 +168,10 @@ def lazy_try(node, tk, err, rb, exc, temps, outer_names):
                                 body=[fail] + restore + [ast.Raise(exc=ast.Name(id=exc, ctx=ast.Load()),
                                                                    cause=None)])
     inner = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
-    node.body = [inner]
     enter = ast.Assign(targets=[ast.Name(id=tk, ctx=ast.Store())], value=rt("try_enter"))
+    if isinstance(node, ast.With):
+        # `with`: the same, inside the block, so that __exit__ sees the failure
+        node.body = [enter, inner]
+        return [node]
+    node.body = [inner]
     return [enter, node]
