@@ -275,6 +275,8 @@ def try_enter():
 def lsave(tk, loc, names):
     """Before storing `names` while tasks are pending: their current values,
     tagged with the last task called before the store."""
+    if not _pending or not _on_driver():
+        return  # plain Python (another thread, a task): nothing to roll back
     s = _last_seq
     if tk and tk[0][0] < _pending[0][0]:
         # stores made when only finished tasks had been called stay: forget
@@ -288,7 +290,7 @@ def lsave(tk, loc, names):
 def try_exit(tk):
     """End of a lazy try body (or a return/break leaving it): a task called in
     it fails here, inside the try, so the handlers see it."""
-    if _pending:
+    if _pending and _on_driver():
         barrier()
     tk.clear()
 
@@ -296,7 +298,7 @@ def try_exit(tk):
 def try_fail(tk, exc):
     """An exception leaves a lazy try body: the one to raise (a task called
     earlier fails first) and the locals to roll back to that point."""
-    if not isinstance(exc, KeyboardInterrupt) and _pending:
+    if not isinstance(exc, KeyboardInterrupt) and _pending and _on_driver():
         try:
             barrier()
         except BaseException as first:  # earlier in program order
