@@ -651,7 +651,12 @@ def _on_driver():
 def mcall(obj, name, /, *args, **kwargs):
     """`obj.name(...)`: deferred if obj is a placeholder not computed yet whose
     category makes `name` a reading method; else an ordinary call."""
-    if isinstance(obj, _Future):
+    if type(obj) is list and _driver == _get_ident() and not _in_backend:
+        # lst.append(x) in a loop: straight to the placeholder-aware list op
+        op = _LIST_OPS.get(name)
+        if op is not None:
+            return op(obj, *args, **kwargs)
+    elif isinstance(obj, _Future):
         if not obj.done() and _on_driver():
             c = obj.category()
             if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
@@ -1290,3 +1295,6 @@ def raise_recursion_limit():
     # Each @schedule level adds a frame for the runtime's dispatch.
     if sys.getrecursionlimit() < 3000:
         sys.setrecursionlimit(3000)
+
+
+_LIST_OPS = {name: op for (t, name), op in _CONTAINER_OPS.items() if t is list}
