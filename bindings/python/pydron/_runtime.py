@@ -664,6 +664,9 @@ def mcall(obj, name, /, *args, **kwargs):
                 return _defer(_method_op(name), (obj,) + args, kwargs, key,
                               _backend.RESULT_CATS.get(key))
         obj = r(obj)
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
+            and _on_driver():
+        sync()  # looking the method up runs a property or __getattr__
     return call(getattr(obj, name), *args, **kwargs)
 
 
@@ -696,11 +699,58 @@ def item(obj, index):
 
 def attr(obj, name):
     """`obj.name` (a load, not a call)."""
-    if isinstance(obj, _Future) and not obj.done() and name in _ND_ATTRS and _on_driver() \
-            and obj.category() == "nd":
-        key = ("g", name)
-        return _defer(getattr, (obj, name), None, key, _backend.RESULT_CATS.get(key))
-    return getattr(r(obj), name)
+    if isinstance(obj, _Future):
+        if not obj.done() and name in _ND_ATTRS and _on_driver() and obj.category() == "nd":
+            key = ("g", name)
+            return _defer(getattr, (obj, name), None, key, _backend.RESULT_CATS.get(key))
+        obj = r(obj)
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
+            and _on_driver():
+        sync()  # a property or __getattr__: code pydron does not see
+    return getattr(obj, name)
+
+
+# Types whose attribute access runs no user code.
+_PLAIN_ATTR = {types.ModuleType, type, int, float, complex, str, bytes, list, tuple, dict, set,
+               frozenset, bool, type(None), types.FunctionType, types.MethodType,
+               types.BuiltinFunctionType}
+_attr_code = {}
+_PLAIN_DESCR = (types.FunctionType, staticmethod, classmethod, types.MemberDescriptorType,
+                types.GetSetDescriptorType, types.BuiltinFunctionType, types.WrapperDescriptorType,
+                types.MethodDescriptorType, types.ClassMethodDescriptorType)
+
+
+def _runs_code(t, name, store):
+    """Does reading (store=False) or setting attribute `name` of a `t` run code
+    of the program: a property or other descriptor, __getattr__,
+    __getattribute__, __setattr__? Types of C extensions (numpy, ...) do not."""
+    k = (t, name, store)
+    v = _attr_code.get(k)
+    if v is not None:
+        return v
+    v = False
+    if getattr(t, "__module__", "builtins") not in ("builtins", "numpy") \
+            and type(t).__module__ == "builtins" and hasattr(t, "__dict__"):
+        if store:
+            v = t.__setattr__ is not object.__setattr__
+        else:
+            v = t.__getattribute__ is not object.__getattribute__
+        found = False
+        for c in t.__mro__:
+            d = c.__dict__.get(name, _MISSING)
+            if d is not _MISSING:
+                found = True
+                if not isinstance(d, _PLAIN_DESCR) and (
+                        hasattr(type(d), "__set__" if store else "__get__")):
+                    v = True
+                break
+        if not found and not store and hasattr(t, "__getattr__"):
+            v = True  # an instance attribute, or __getattr__
+    try:
+        _attr_code[k] = v
+    except TypeError:
+        pass
+    return v
 
 
 def _format_op(v, conv, spec):
@@ -1058,6 +1108,8 @@ def setitem(obj, key, value):
         obj[key] = value
         _taint(obj, value)
     elif t in _DICTS:
+        if _pending and type(key) not in _SCALARS and type(key) is not tuple:
+            sync()  # a key's __hash__/__eq__ may be code of the program
         if _pending:
             if key in obj:
                 old = obj[key]
@@ -1090,6 +1142,8 @@ def delitem(obj, key):
 def setattr_(obj, name, value):
     obj = r(obj)
     value = rdeep(value)
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, True):
+        sync()  # a property setter or __setattr__
     if _pending:
         try:
             old = getattr(obj, name)
