@@ -98,6 +98,8 @@ def annotated_category(fn):
             c = "str"
         elif ann.__module__ == "numpy" and (ann.__name__ == "ndarray" or hasattr(ann, "dtype")):
             c = "nd"
+    if len(_ANNOTATED) > 4096:
+        _ANNOTATED.clear()
     try:
         _ANNOTATED[fn] = c
     except TypeError:
@@ -160,6 +162,8 @@ class Future:
             return self._r
         v = _serialize.decode_result(self._v, True)
         self._r = (True, v)
+        if len(RESULT_CATS) > 4096:  # functions made on the fly: keep it bounded
+            RESULT_CATS.clear()
         RESULT_CATS[self._fn] = category(v)
         return self._r
 

@@ -746,6 +746,8 @@ def _runs_code(t, name, store):
                 break
         if not found and not store and hasattr(t, "__getattr__"):
             v = True  # an instance attribute, or __getattr__
+    if len(_attr_code) > 4096:
+        _attr_code.clear()
     try:
         _attr_code[k] = v
     except TypeError:
