@@ -113,8 +113,12 @@ def overhead(args):
         with Parallel(n_jobs=w) as par:
             par(delayed(tiny_plain)(i) for i in range(100))
             t = per_task(lambda k: par(delayed(tiny_plain)(i) for i in range(k)), n, repeat=1)
+            # pairs run back to back (the machine's speed drifts): median ratio
+            pairs = sorted(per_task(lambda k: par(delayed(tiny_plain)(i) for i in range(k)), n, 1)
+                           / per_task(tiny_loop, n, 1) for _ in range(5))
         bench("py_joblib_tiny_per_task", t, "us")
         bench("py_ratio_joblib_over_pydron", t / pyd, "x")
+        bench("py_ratio_joblib_over_pydron_paired", pairs[2], "x")
 
     # dask's workers log heartbeat errors while the cluster shuts down
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
