@@ -284,3 +284,33 @@ def test_with_body_runs_its_loop_in_parallel(executor, monkeypatch):
     log = SubmitLog(monkeypatch)
     assert with_loop(4, 0.3) == ([0, 1, 2, 3], True)
     assert log.done_at_submit == [0] * 4
+
+
+@functional
+def arange(n) -> np.ndarray:
+    return np.arange(n, dtype=float)
+
+
+def test_reading_method_of_a_finished_result_waits_for_nothing():
+    # c.mean() when c is already done: a reading method of a numpy result has no
+    # effects, so no barrier, and the driver does not take the object (later
+    # tasks given c still take the task's own value)
+    import threading
+
+    pydron.configure(executor="threads", workers=2)
+    _runtime.session()
+    _runtime._driver = threading.get_ident()
+    try:
+        sleeper = _runtime._submit(maybe_fail.__pydron_functional__, (0, 0.6), {})
+        a = _runtime._submit(arange.__pydron_functional__, (4,), {})
+        a._v.wait()
+        assert _runtime.mcall(a, "sum") == 6.0
+        assert _runtime.mcall(a, "max") == 3.0
+        assert not sleeper.done()
+        assert a._x is False
+        # a method that may hand out the object itself resolves it as before
+        assert _runtime.mcall(a, "reshape", 2, 2).shape == (2, 2)
+        assert a._x is True
+    finally:
+        _runtime.barrier()
+        _runtime._driver = None

@@ -657,12 +657,21 @@ def mcall(obj, name, /, *args, **kwargs):
         if op is not None:
             return op(obj, *args, **kwargs)
     elif isinstance(obj, _Future):
-        if not obj.done() and _on_driver():
-            c = obj.category()
-            if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
-                key = ("m", c, name)
-                return _defer(_method_op(name), (obj,) + args, kwargs, key,
-                              _backend.RESULT_CATS.get(key))
+        if not obj.done():
+            if _on_driver():
+                c = obj.category()
+                if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
+                    key = ("m", c, name)
+                    return _defer(_method_op(name), (obj,) + args, kwargs, key,
+                                  _backend.RESULT_CATS.get(key))
+        elif type(obj) is _Future and name in _FRESH_METHODS and not obj._x and _on_driver() \
+                and _scan(args, kwargs) == 0 and _exception(obj) is None \
+                and name in _SAFE_METHODS.get(obj.category(), ()):
+            # A reading method of a finished result (c.mean() when c is done):
+            # no effects, so no barrier, and the driver never holds the object,
+            # so later tasks given c still take the task's own value.
+            return _method_op(name)(obj.peek(), *[_peek(a) for a in args],
+                                    **{k: _peek(v) for k, v in kwargs.items()})
         obj = r(obj)
     if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
             and _on_driver():
@@ -753,6 +762,10 @@ def _runs_code(t, name, store):
     except TypeError:
         pass
     return v
+
+
+def _peek(v):
+    return v.peek() if isinstance(v, _Future) else v
 
 
 def _format_op(v, conv, spec):
