@@ -1,6 +1,7 @@
 /* test_ffi.c - the "pydron.ffi" runner: payloads, every scalar signature,
  * ctx functions, and clear errors for missing libraries, symbols and bad
  * signatures; in-process (inline) and in worker processes (local). */
+#include "testutil.h"
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -38,22 +39,8 @@ static pydron_value konst(pydron_graph *g, const void *p, size_t n)
 static pydron_value ffi(pydron_graph *g, pydron_runtime *rt, const char *lib, const char *sym,
                         const char *sig, const pydron_value *in, size_t nin, size_t nout)
 {
-    uint32_t k;
-    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
-    void *pl;
-    size_t pll;
-    OK(pydron_ffi_payload(lib, sym, sig, &pl, &pll));
-    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
-    d.kind = k;
-    d.flags = PYDRON_TASK_PURE;
-    d.inputs = in;
-    d.ninputs = nin;
-    d.noutputs = nout;
-    d.payload = pl;
-    d.payload_len = pll;
     pydron_value out[1] = {PYDRON_VALUE_NONE};
-    OK(pydron_task_add(g, &d, NULL, nout ? out : NULL));
-    pydron_free(pl);
+    tu_ffi_task(g, rt, lib, sym, sig, in, nin, nout, nout ? out : NULL);
     return out[0];
 }
 

@@ -8,6 +8,7 @@
  * One worker: every value lives on it, and the local executor starts a
  * replacement in its slot, which does the recomputation. Consumers wait on
  * a "gate" input set only after the kill, so that they cannot run before. */
+#include "testutil.h"
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -42,48 +43,16 @@ static pydron_runtime *runtime(unsigned max_retries)
     return rt;
 }
 
-static pydron_value u64c(pydron_graph *g, uint64_t x)
-{
-    pydron_value v;
-    OK(pydron_value_constant(g, &x, 8, &v));
-    return v;
-}
+static pydron_value u64c(pydron_graph *g, uint64_t x) { return tu_const_u64(g, x); }
 
 /* an ffi task with nout outputs; returns its task id */
 static pydron_task ffi(pydron_graph *g, pydron_runtime *rt, const char *sym,
                        const pydron_value *in, size_t nin, pydron_value *out, size_t nout)
 {
-    uint32_t k;
-    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
-    void *pl;
-    size_t pll;
-    OK(pydron_ffi_payload(LIB, sym, NULL, &pl, &pll));
-    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
-    d.kind = k;
-    d.flags = PYDRON_TASK_PURE;
-    d.inputs = in;
-    d.ninputs = nin;
-    d.noutputs = nout;
-    d.payload = pl;
-    d.payload_len = pll;
-    d.label = sym;
-    pydron_task t;
-    OK(pydron_task_add(g, &d, &t, out));
-    pydron_free(pl);
-    return t;
+    return tu_ffi_task(g, rt, LIB, sym, NULL, in, nin, nout, out);
 }
 
-static uint64_t getu(pydron_graph *g, pydron_value v)
-{
-    OK(pydron_graph_wait(g, v, 120000));
-    const void *p;
-    size_t l;
-    OK(pydron_value_bytes(g, v, &p, &l));
-    cr_assert_eq(l, 8);
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
+static uint64_t getu(pydron_graph *g, pydron_value v) { return tu_get_u64(g, v); }
 
 /* same as tl_checksum over the pattern of tl_make_big (+ shift) */
 static uint64_t expect_sum(uint64_t n, uint64_t seed, uint8_t shift)

@@ -3,6 +3,7 @@
  * the driver, a worker SIGKILLed mid-run, a driver SIGKILLed (its workers
  * and its private directory must disappear), tasks that kill their worker
  * every time, and C functions of the host program (run in-process). */
+#include "testutil.h"
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -38,46 +39,17 @@ static pydron_runtime *runtime(pydron_executor_kind ex, unsigned workers)
     return rt;
 }
 
-static pydron_value u64c(pydron_graph *g, uint64_t x)
-{
-    pydron_value v;
-    OK(pydron_value_constant(g, &x, 8, &v));
-    return v;
-}
+static pydron_value u64c(pydron_graph *g, uint64_t x) { return tu_const_u64(g, x); }
 
 static pydron_value ffi(pydron_graph *g, pydron_runtime *rt, const char *sym, const char *sig,
                         const pydron_value *in, size_t nin)
 {
-    uint32_t k;
-    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
-    void *pl;
-    size_t pll;
-    OK(pydron_ffi_payload(LIB, sym, sig, &pl, &pll));
-    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
-    d.kind = k;
-    d.flags = PYDRON_TASK_PURE;
-    d.inputs = in;
-    d.ninputs = nin;
-    d.noutputs = 1;
-    d.payload = pl;
-    d.payload_len = pll;
     pydron_value out = PYDRON_VALUE_NONE;
-    OK(pydron_task_add(g, &d, NULL, &out));
-    pydron_free(pl);
+    tu_ffi_task(g, rt, LIB, sym, sig, in, nin, 1, &out);
     return out;
 }
 
-static uint64_t getu(pydron_graph *g, pydron_value v)
-{
-    OK(pydron_graph_wait(g, v, 120000));
-    const void *p;
-    size_t l;
-    OK(pydron_value_bytes(g, v, &p, &l));
-    cr_assert_eq(l, 8);
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
+static uint64_t getu(pydron_graph *g, pydron_value v) { return tu_get_u64(g, v); }
 
 /* A two-level reduction over n leaves: leaf i = (i*i + 7) computed by a
  * worker, groups of `fan` summed, then the group sums summed. */

@@ -5,6 +5,7 @@
  * (counters and /proc/self/maps), and the same with PYDRON_SHM=0.
  * Criterion runs each test in its own process, so PYDRON_SHM* set at the
  * start of a test apply to it alone. */
+#include "testutil.h"
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -422,35 +423,11 @@ Test(shm, wire_fields_round_trip)
 static pydron_value task(pydron_graph *g, pydron_runtime *rt, const char *sym,
                          const pydron_value *in, size_t nin, size_t nout, pydron_value *outs)
 {
-    uint32_t k;
-    OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
-    void *pl;
-    size_t pll;
-    OK(pydron_ffi_payload(LIB, sym, NULL, &pl, &pll));
-    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
-    d.kind = k;
-    d.flags = PYDRON_TASK_PURE;
-    d.inputs = in;
-    d.ninputs = nin;
-    d.noutputs = nout;
-    d.payload = pl;
-    d.payload_len = pll;
-    OK(pydron_task_add(g, &d, NULL, outs));
-    pydron_free(pl);
+    tu_ffi_task(g, rt, LIB, sym, NULL, in, nin, nout, outs);
     return outs[0];
 }
 
-static uint64_t getu(pydron_graph *g, pydron_value v)
-{
-    OK(pydron_graph_wait(g, v, 120000));
-    const void *p;
-    size_t l;
-    OK(pydron_value_bytes(g, v, &p, &l));
-    cr_assert_eq(l, 8);
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
+static uint64_t getu(pydron_graph *g, pydron_value v) { return tu_get_u64(g, v); }
 
 static uint64_t fnv(const uint8_t *b, size_t n)
 {

@@ -100,7 +100,7 @@ static inline pydron_value tu_const_u64(pydron_graph *g, uint64_t x)
 /* Wait for v and return it as a u64 (asserting it is 8 bytes). */
 static inline uint64_t tu_get_u64(pydron_graph *g, pydron_value v)
 {
-    TU_OK(pydron_graph_wait(g, v, 60000));
+    TU_OK(pydron_graph_wait(g, v, 120000)); /* worker processes under ASan/valgrind */
     const void *p = NULL;
     size_t n = 0;
     TU_OK(pydron_value_bytes(g, v, &p, &n));
@@ -393,6 +393,34 @@ static inline void tuex_fini(tuex *x)
     free(x->outstanding);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
+}
+
+
+/* A PURE task of the libffi runner calling `sym` in shared library `lib`
+ * (sig: NULL for the ctx signature, else e.g. "u64(u64,u64)"). `outs` gets
+ * its nout output values (may be NULL if nout == 0). */
+static inline pydron_task tu_ffi_task(pydron_graph *g, pydron_runtime *rt, const char *lib,
+                                      const char *sym, const char *sig, const pydron_value *in,
+                                      size_t nin, size_t nout, pydron_value *outs)
+{
+    uint32_t k;
+    TU_OK(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &k));
+    void *pl;
+    size_t pll;
+    TU_OK(pydron_ffi_payload(lib, sym, sig, &pl, &pll));
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.flags = PYDRON_TASK_PURE;
+    d.inputs = in;
+    d.ninputs = nin;
+    d.noutputs = nout;
+    d.payload = pl;
+    d.payload_len = pll;
+    d.label = sym;
+    pydron_task t;
+    TU_OK(pydron_task_add(g, &d, &t, outs));
+    pydron_free(pl);
+    return t;
 }
 
 #endif /* PYDRON_TESTUTIL_H */
