@@ -578,8 +578,7 @@ def _capture(v):
         return 0
     if (t is tuple or t is frozenset) and _backend._immutable(v):
         return 0
-    if t.__module__ == "numpy" and t.__name__ != "ndarray" and hasattr(v, "dtype") \
-            and not v.dtype.hasobject:
+    if t.__name__ != "ndarray" and _backend.category(v) == "nd":
         return 0  # numpy scalars are immutable
     return -1
 
@@ -673,10 +672,7 @@ def mcall(obj, name, /, *args, **kwargs):
             return _method_op(name)(obj.peek(), *[_peek(a) for a in args],
                                     **{k: _peek(v) for k, v in kwargs.items()})
         obj = r(obj)
-    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
-            and _on_driver():
-        sync()  # looking the method up runs a property or __getattr__
-    return call(getattr(obj, name), *args, **kwargs)
+    return call(_getattr(obj, name), *args, **kwargs)
 
 
 _BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -713,9 +709,15 @@ def attr(obj, name):
             key = ("g", name)
             return _defer(getattr, (obj, name), None, key, _backend.RESULT_CATS.get(key))
         obj = r(obj)
+    return _getattr(obj, name)
+
+
+def _getattr(obj, name):
+    """getattr, after a barrier if it runs code of the program (a property,
+    __getattr__): code pydron does not see."""
     if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
             and _on_driver():
-        sync()  # a property or __getattr__: code pydron does not see
+        sync()
     return getattr(obj, name)
 
 
