@@ -2,7 +2,7 @@
  * pydron_graph_wait/run (poll), in the order they were submitted.
  * Deterministic; meant for tests, debugging and the C benchmark. */
 #include "exec/exec.h"
-#include "graph/core.h"
+#include "sched/sched.h"
 
 typedef struct inl {
     pthread_mutex_t mu;

@@ -2,7 +2,7 @@
  * (mutex + condvar). Bodies run on pool threads; pydron_job_done is called
  * from there. Size: opts.workers, else the number of online CPUs. */
 #include "exec/exec.h"
-#include "graph/core.h"
+#include "sched/sched.h"
 
 typedef struct thr {
     pthread_mutex_t mu;

@@ -1,5 +1,5 @@
 /* Graphviz export of the live part of a graph. */
-#include "graph/core.h"
+#include "graph/graph.h"
 
 static const char *tstate(uint8_t s)
 {

@@ -3,7 +3,9 @@
  * unless the function is a public entry point (which takes it). */
 #include <stdio.h>
 
-#include "graph/core.h"
+#include "graph/graph.h"
+#include "sched/sched.h"
+#include "api/runtime.h"
 #include "store/shm.h"
 
 _Thread_local pydron_graph *pdi_tls_cb_graph;

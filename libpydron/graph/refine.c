@@ -2,7 +2,9 @@
  * kind's refine callback on the driver thread. */
 #include <stdio.h>
 
-#include "graph/core.h"
+#include "graph/graph.h"
+#include "sched/sched.h"
+#include "api/runtime.h"
 
 struct pydron_refine {
     pydron_graph *g;

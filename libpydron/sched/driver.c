@@ -7,7 +7,8 @@
  * inputs are ready (they run ahead of the tasks they create). */
 #include <errno.h>
 
-#include "graph/core.h"
+#include "api/runtime.h"
+#include "sched/sched.h"
 
 /* ------------------------------------------------------------ driver heap */
 

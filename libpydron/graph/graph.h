@@ -1,5 +1,5 @@
-/* core.h - internal data structures of the libpydron core: runtime, graph,
- * task and value records, jobs. Shared by graph/, sched/ and exec/.
+/* graph.h - the graph data structure: task and value records, ids, the
+ * per-graph slabs and the functions that change them (graph/).
  *
  * Memory layout is chosen for the 1M-task benchmark (<= 200 B per task):
  * task and value records live in chunked slabs (stable addresses, no copy
@@ -14,8 +14,8 @@
  * it. The runtime mutex (rt->mu) protects the kind registry growth, the
  * graph list and executor start; it is never taken while holding g->mu
  * except in documented places (pdi_rt_* helpers take it alone). */
-#ifndef PDI_CORE_H
-#define PDI_CORE_H
+#ifndef PDI_GRAPH_H
+#define PDI_GRAPH_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -178,67 +178,6 @@ typedef struct pdi_kind {
     pthread_mutex_t serial;   /* held around run() for PYDRON_KIND_SERIAL */
 } pdi_kind;
 
-/* ---- jobs ---- */
-#define PDI_JOB_INLINE 4
-typedef struct pdi_jin {
-    uint64_t value;
-    uint64_t size;
-    int32_t where;
-    const void *data;   /* NULL when the bytes are not on the driver */
-} pdi_jin;
-
-typedef struct pdi_jout {
-    pdi_out out;        /* local bytes */
-    int32_t where;      /* >= 0: remote output */
-    uint64_t size;
-} pdi_jout;
-
-struct pydron_job {
-    pydron_graph *g;
-    uint64_t task;        /* task id */
-    pdi_kind *kind;
-    unsigned attempt;
-    int32_t worker;       /* -1: driver thread */
-    int canceled;         /* graph asked to cancel before it ran */
-    const void *payload;
-    size_t payload_len;
-    size_t nin, nout;
-    pdi_jin *ins;
-    pdi_jout *outs;
-    pdi_jin ins_inl[PDI_JOB_INLINE];
-    pdi_jout outs_inl[PDI_JOB_INLINE];
-    char *err;
-    void *detail;
-    size_t detail_len;
-    uint64_t start_ns, end_ns;
-    struct pydron_job *next;  /* free list / in-flight list */
-    struct pydron_job *prev;
-};
-
-/* ---- runtime ---- */
-struct pydron_exec_host {
-    pydron_runtime *rt;
-};
-
-struct pydron_runtime {
-    pthread_mutex_t mu;
-    pdi_kind *kinds[PDI_MAX_KINDS];
-    _Atomic uint32_t nkinds;
-    pydron_runtime_options opts;        /* strings not kept beyond creation hooks */
-    const pydron_executor_ops *xops;
-    void *xself;
-    pydron_executor_kind xkind;
-    int xstarted;
-    unsigned nworkers, in_flight;
-    _Atomic unsigned *inflight;         /* per worker, shared by graphs */
-    const pydron_policy_ops *pops;      /* custom policy or NULL */
-    void *pself;
-    int policy_users;                   /* graphs running with the custom policy */
-    pydron_exec_host host;
-    pydron_graph *graphs;               /* list of live graphs */
-    unsigned ngraphs;
-};
-
 /* driver-ordered heap entry ordering helpers live in sched/ */
 struct pydron_graph {
     pydron_runtime *rt;
@@ -390,51 +329,5 @@ const char *pdi_task_name(pydron_graph *g, pdi_task *t);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
-
-/* ---- sched/driver.c ---- */
-void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
-void pdi_heap_insert(pydron_graph *g, uint32_t ti);
-void pdi_heap_remove(pydron_graph *g, uint32_t ti);
-/* Hand ready tasks to the executor (called with g->mu held; may release
- * and re-acquire it around submit). */
-void pdi_dispatch(pydron_graph *g);
-/* Should pydron_task_add dispatch now, or leave it to the next completion? */
-int pdi_dispatch_on_add(pydron_graph *g);
-void pdi_wake(pydron_graph *g);
-/* Narrower wake-ups: only threads that may care are woken, so that a
- * driver waiting for one value is not woken by every completion. */
-void pdi_wake_value(pydron_graph *g, uint32_t vi);
-void pdi_wake_done(pydron_graph *g, const pdi_task *t);
-int pdi_graph_start_locked(pydron_graph *g);
-void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
-double pdi_task_duration(pydron_graph *g, pdi_task *t);
-
-void pdi_flush_ready(pydron_graph *g);
-/* ---- sched/policy.c ---- */
-int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
-
-/* ---- exec/job.c ---- */
-pydron_job *pdi_job_get(pydron_graph *g);
-void pdi_job_put(pydron_graph *g, pydron_job *j);
-int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
-void pdi_job_clear(pydron_job *j);
-int pdi_job_is_canceled(const pydron_job *j);
-
-/* Fetch a remote value's bytes to the driver (g->mu held; waits). Returns
- * 1 if the value was lost with its worker meanwhile and is pending again
- * (being recomputed). */
-int pdi_fetch_wait(pydron_graph *g, pdi_value *root);
-/* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
-void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
-/* Run the refine callback of task ti on the driver thread (g->mu held,
- * released around the callback). */
-void pdi_refine_run(pydron_graph *g, uint32_t ti);
-
-/* thread-local: graph whose callback/body runs on this thread (misuse checks) */
-extern _Thread_local pydron_graph *pdi_tls_cb_graph;
-
-/* ---- runtime helpers ---- */
-pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
-int pdi_rt_start_executor(pydron_runtime *rt);
 
 #endif

@@ -1,7 +1,8 @@
 /* Runtime: kind registry, executor and policy selection. */
+#include "api/runtime.h"
 #include "exec/exec.h"
-#include "graph/core.h"
 #include "runner/runner.h"
+#include "sched/sched.h"
 
 PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts)
 {

@@ -1,5 +1,6 @@
 /* Host services for executors: wake, remote fetch, worker loss. */
-#include "graph/core.h"
+#include "api/runtime.h"
+#include "sched/sched.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
 {

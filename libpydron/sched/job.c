@@ -1,5 +1,6 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
-#include "graph/core.h"
+#include "api/runtime.h"
+#include "sched/sched.h"
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {

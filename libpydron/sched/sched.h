@@ -1,0 +1,88 @@
+/* sched.h - scheduling: jobs, readiness, dispatch to the executor, the
+ * driver loop, refinement runs, policies and the host side of the executor
+ * contract (sched/). */
+#ifndef PDI_SCHED_H
+#define PDI_SCHED_H
+
+#include "graph/graph.h"
+
+/* ---- jobs ---- */
+#define PDI_JOB_INLINE 4
+typedef struct pdi_jin {
+    uint64_t value;
+    uint64_t size;
+    int32_t where;
+    const void *data;   /* NULL when the bytes are not on the driver */
+} pdi_jin;
+
+typedef struct pdi_jout {
+    pdi_out out;        /* local bytes */
+    int32_t where;      /* >= 0: remote output */
+    uint64_t size;
+} pdi_jout;
+
+struct pydron_job {
+    pydron_graph *g;
+    uint64_t task;        /* task id */
+    pdi_kind *kind;
+    unsigned attempt;
+    int32_t worker;       /* -1: driver thread */
+    int canceled;         /* graph asked to cancel before it ran */
+    const void *payload;
+    size_t payload_len;
+    size_t nin, nout;
+    pdi_jin *ins;
+    pdi_jout *outs;
+    pdi_jin ins_inl[PDI_JOB_INLINE];
+    pdi_jout outs_inl[PDI_JOB_INLINE];
+    char *err;
+    void *detail;
+    size_t detail_len;
+    uint64_t start_ns, end_ns;
+    struct pydron_job *next;  /* free list / in-flight list */
+    struct pydron_job *prev;
+};
+
+/* ---- sched/driver.c ---- */
+void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
+void pdi_heap_insert(pydron_graph *g, uint32_t ti);
+void pdi_heap_remove(pydron_graph *g, uint32_t ti);
+/* Hand ready tasks to the executor (called with g->mu held; may release
+ * and re-acquire it around submit). */
+void pdi_dispatch(pydron_graph *g);
+/* Should pydron_task_add dispatch now, or leave it to the next completion? */
+int pdi_dispatch_on_add(pydron_graph *g);
+void pdi_wake(pydron_graph *g);
+/* Narrower wake-ups: only threads that may care are woken, so that a
+ * driver waiting for one value is not woken by every completion. */
+void pdi_wake_value(pydron_graph *g, uint32_t vi);
+void pdi_wake_done(pydron_graph *g, const pdi_task *t);
+int pdi_graph_start_locked(pydron_graph *g);
+void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
+double pdi_task_duration(pydron_graph *g, pdi_task *t);
+
+void pdi_flush_ready(pydron_graph *g);
+/* ---- sched/policy.c ---- */
+int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
+
+/* ---- exec/job.c ---- */
+pydron_job *pdi_job_get(pydron_graph *g);
+void pdi_job_put(pydron_graph *g, pydron_job *j);
+int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
+void pdi_job_clear(pydron_job *j);
+int pdi_job_is_canceled(const pydron_job *j);
+
+/* Fetch a remote value's bytes to the driver (g->mu held; waits). Returns
+ * 1 if the value was lost with its worker meanwhile and is pending again
+ * (being recomputed). */
+int pdi_fetch_wait(pydron_graph *g, pdi_value *root);
+/* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
+void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
+/* Run the refine callback of task ti on the driver thread (g->mu held,
+ * released around the callback). */
+void pdi_refine_run(pydron_graph *g, uint32_t ti);
+
+/* thread-local: graph whose callback/body runs on this thread (misuse checks) */
+extern _Thread_local pydron_graph *pdi_tls_cb_graph;
+
+#endif
