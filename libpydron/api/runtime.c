@@ -1,5 +1,5 @@
 /* Runtime: kind registry, executor and policy selection. */
-#include "api/runtime.h"
+#include "api/api.h"
 #include "exec/exec.h"
 #include "runner/runner.h"
 #include "sched/sched.h"

@@ -330,4 +330,35 @@ char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
 
+
+/* ---- shared by the files of graph/ (and the api/ facade) ---- */
+/* A consumer list detached from a pending value (pdi_cons_take). */
+typedef struct pdi_cons_list {
+    uint32_t inl[PDI_VCONS_INLINE];
+    uint32_t *p;
+    size_t n;
+    int heap;
+} pdi_cons_list;
+void pdi_cons_take(pdi_value *v, pdi_cons_list *c);
+int pdi_cons_add(pdi_value *v, uint32_t entry);
+int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
+void pdi_task_free(pydron_graph *g, uint32_t ti);
+/* Free value vi's record (no reference left), or park it for lineage. */
+void pdi_value_drop(pydron_graph *g, uint32_t vi);
+/* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
+void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);
+void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi);
+/* A static error for out-of-memory during failure handling. */
+extern pdi_error pdi_oom_error;
+pdi_error *pdi_err_or_oom(pdi_error *e);
+/* Run queued failures and forwards (outermost call only). */
+void pdi_fail_drain(pydron_graph *g);
+void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi);
+void pdi_task_release(pydron_graph *g, uint32_t ti);
+int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);
+uint64_t *pdi_input_ids(pydron_graph *g, pdi_task *t, uint64_t *one, int roots);
+int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out);
+uint32_t pdi_tlog_kind(pydron_graph *g, const pdi_tlog *e);
+const char *pdi_tlog_label(pydron_graph *g, const pdi_tlog *e);
+
 #endif

@@ -7,8 +7,10 @@
  * inputs are ready (they run ahead of the tasks they create). */
 #include <errno.h>
 
-#include "api/runtime.h"
+#include "api/api.h"
 #include "sched/sched.h"
+
+_Thread_local pydron_graph *pdi_tls_cb_graph;
 
 /* ------------------------------------------------------------ driver heap */
 
@@ -384,26 +386,7 @@ int pdi_graph_start_locked(pydron_graph *g)
     return 0;
 }
 
-PYDRON_API int pydron_graph_start(pydron_graph *g)
-{
-    if (!g)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
-    pthread_mutex_lock(&g->mu);
-    int rc = g->freeing ? pdi_err(PYDRON_ESTATE, "the graph is being freed") : pdi_graph_start_locked(g);
-    pthread_mutex_unlock(&g->mu);
-    return rc;
-}
 
-PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
-{
-    if (!g)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
-    atomic_store(&g->interrupt, 1);
-    pthread_mutex_lock(&g->mu);
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-}
 
 /* ------------------------------------------------------------ driver loop */
 
@@ -440,13 +423,8 @@ static void run_sync(pydron_graph *g, uint32_t ti)
     pdi_job_complete_locked(g, j, j->err ? PYDRON_ETASK : 0);
 }
 
-typedef struct target {
-    int is_value;
-    uint64_t id;
-} target;
-
 /* 1 = reached (rc set), 0 = not yet */
-static int target_reached(pydron_graph *g, const target *tg, int *rc)
+static int target_reached(pydron_graph *g, const pdi_target *tg, int *rc)
 {
     if (!tg->is_value) {
         if (g->pending == 0) {
@@ -512,7 +490,7 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     g->waiters--;
 }
 
-static int drive(pydron_graph *g, target tg, int timeout_ms)
+int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
 {
     if (!g)
         return pdi_err(PYDRON_EINVAL, "NULL graph");
@@ -591,16 +569,4 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
 out:
     pthread_mutex_unlock(&g->mu);
     return rc;
-}
-
-PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
-{
-    target tg = {1, v.id};
-    return drive(g, tg, timeout_ms);
-}
-
-PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
-{
-    target tg = {0, 0};
-    return drive(g, tg, timeout_ms);
 }

@@ -1,5 +1,5 @@
 /* Host services for executors: wake, remote fetch, worker loss. */
-#include "api/runtime.h"
+#include "api/api.h"
 #include "sched/sched.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)

@@ -58,6 +58,13 @@ void pdi_wake(pydron_graph *g);
 void pdi_wake_value(pydron_graph *g, uint32_t vi);
 void pdi_wake_done(pydron_graph *g, const pdi_task *t);
 int pdi_graph_start_locked(pydron_graph *g);
+/* What pydron_graph_wait/run drive the graph to: one value, or every task. */
+typedef struct pdi_target {
+    int is_value;
+    uint64_t id;
+} pdi_target;
+/* The driver loop of pydron_graph_wait/run (takes g->mu). */
+int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms);
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
 double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
@@ -81,6 +88,22 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
 /* Run the refine callback of task ti on the driver thread (g->mu held,
  * released around the callback). */
 void pdi_refine_run(pydron_graph *g, uint32_t ti);
+
+/* The refinement under way (public handle of a refine callback). */
+struct pydron_refine {
+    pydron_graph *g;
+    uint32_t ti;
+    uint64_t tid;
+    uint32_t tick[PYDRON_TICK_MAX_DEPTH];
+    size_t tick_len;
+    uint32_t child;
+    size_t nin, nout;
+    uint32_t *created;     /* value indices made inside this refinement */
+    size_t ncreated, capcreated;
+    uint32_t *bound;       /* per output: bound value index (held), 0 = none */
+    char *fail;
+    int active;
+};
 
 /* thread-local: graph whose callback/body runs on this thread (misuse checks) */
 extern _Thread_local pydron_graph *pdi_tls_cb_graph;

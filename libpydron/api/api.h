@@ -1,7 +1,7 @@
-/* runtime.h - the runtime: kind registry, executor and policy selection,
- * the list of live graphs (api/). */
-#ifndef PDI_API_RUNTIME_H
-#define PDI_API_RUNTIME_H
+/* api.h - the composition root: the runtime (kind registry, executor and policy selection,
+ * the list of live graphs) and helpers of the public facade (api/). */
+#ifndef PDI_API_H
+#define PDI_API_H
 
 #include "graph/graph.h"
 
@@ -32,5 +32,8 @@ struct pydron_runtime {
 /* ---- runtime helpers ---- */
 pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
 int pdi_rt_start_executor(pydron_runtime *rt);
+
+/* Lock g->mu; PYDRON_EINVAL (message names fn) for a NULL graph. */
+int pdi_lock_graph(pydron_graph *g, const char *fn);
 
 #endif

@@ -1,0 +1,351 @@
+/* Public graph functions: create, add tasks, cancel, close, free, states
+ * and timings. A thin layer over graph/ and sched/ that checks arguments
+ * and takes the graph lock. */
+#include <stdio.h>
+
+#include "api/api.h"
+#include "graph/graph.h"
+#include "sched/sched.h"
+
+static _Atomic uint32_t tag_counter;
+
+/* ------------------------------------------------------------------ public */
+
+int pdi_lock_graph(pydron_graph *g, const char *fn)
+{
+    if (!g)
+        return pdi_err(PYDRON_EINVAL, "%s: NULL graph", fn);
+    pthread_mutex_lock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
+{
+    if (!rt || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_new: NULL argument");
+    *out = NULL;
+    pydron_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
+    g->rt = rt;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&rt->mu);
+    int rc = 0;
+    if (rt->pops) {
+        if (rt->policy_users) {
+            rc = pdi_err(PYDRON_EBUSY, "the custom policy of this runtime already serves a graph");
+        } else {
+            rt->policy_users++;
+            g->pops = rt->pops;
+            g->pself = rt->pself;
+        }
+        g->need_bl = 1;
+        g->need_loc = 1;
+    } else {
+        rc = pdi_policy_create(rt->opts.policy, &g->pops, &g->pself);
+        g->own_policy = 1;
+        g->need_bl = rt->opts.policy == PYDRON_POLICY_CRITICAL_PATH;
+        g->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
+    }
+    if (rc == 0) {
+        do {
+            g->tag = atomic_fetch_add(&tag_counter, 1) % 4095u + 1u;
+        } while (pdi_rt_graph_by_tag(rt, g->tag));
+        g->next_in_rt = rt->graphs;
+        if (rt->graphs)
+            rt->graphs->prev_in_rt = g;
+        rt->graphs = g;
+        rt->ngraphs++;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (rc) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
+                               pydron_task *out_task, pydron_value *out_values)
+{
+    if (!g || !desc)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
+    if (desc->tick_len && !desc->tick)
+        return pdi_err(PYDRON_EINVAL, "tick_len > 0 with NULL tick");
+    if (desc->tick_mode != PYDRON_TICK_CHILD)
+        return pdi_err(PYDRON_EINVAL, "tick_mode SUCCESSOR is only valid inside a refinement");
+    pthread_mutex_lock(&g->mu);
+    int rc;
+    if (g->closed || g->freeing) {
+        rc = pdi_err(PYDRON_ESTATE, "the graph is %s: no more tasks can be added",
+                     g->canceled ? "canceled" : "closed");
+    } else {
+        uint32_t auto_tick;
+        const uint32_t *tick = desc->tick;
+        size_t tick_len = desc->tick_len;
+        if (!tick_len) {
+            auto_tick = ++g->top_tick;
+            tick = &auto_tick;
+            tick_len = 1;
+        }
+        uint32_t ti;
+        rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
+        if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
+            g->top_tick = tick[0];
+        if (rc == 0 && g->started && !g->dispatching && pdi_dispatch_on_add(g))
+            pdi_dispatch(g);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task_state *out)
+{
+    if (!out)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_state_get: NULL out");
+    if (pdi_lock_graph(g, "pydron_task_state_get"))
+        return PYDRON_EINVAL;
+    int rc = 0;
+    pdi_task *r = pdi_task_get(g, t.id, NULL);
+    pdi_tlog *e;
+    if (r)
+        *out = (pydron_task_state)r->state;
+    else if (pdi_id_tag(t.id) == g->tag && pdi_log_find(g, t.id, &e))
+        *out = (pydron_task_state)e->state;   /* finished and recycled */
+    else
+        rc = PYDRON_ESTALE;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
+{
+    if (!e->exec)
+        return "driver";
+    return g->rt->xops->name ? g->rt->xops->name : "executor";
+}
+
+PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out)
+{
+    if (!out)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: NULL out");
+    if (pdi_lock_graph(g, "pydron_task_timing_get"))
+        return PYDRON_EINVAL;
+    int rc = 0;
+    pdi_task *r = pdi_task_get(g, t.id, NULL);
+    pdi_tlog *e;
+    memset(out, 0, sizeof *out);
+    out->task = t;
+    if (r && (r->bits & TB_RETAINED))
+        r = NULL;   /* finished: the log has its timings */
+    if (r) {
+        out->kind = r->kind;
+        out->state = (pydron_task_state)r->state;
+        out->queued_ns = r->queued_ns;
+        out->worker = -1;
+        out->executor = "";
+        out->label = r->label ? g->labels[r->label - 1].text : NULL;
+    } else if (pdi_id_tag(t.id) == g->tag && pdi_log_find(g, t.id, &e)) {
+        out->kind = pdi_tlog_kind(g, e);
+        out->state = (pydron_task_state)e->state;
+        out->queued_ns = e->queued_ns;
+        out->started_ns = e->started_ns;
+        out->finished_ns = e->finished_ns;
+        out->worker = e->worker;
+        out->executor = exec_name(g, e);
+        out->label = pdi_tlog_label(g, e);
+    } else {
+        rc = PYDRON_ESTALE;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_graph_timings(pydron_graph *g,
+                                    void (*fn)(const pydron_task_timing *t, void *user), void *user)
+{
+    if (!fn)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_timings: NULL fn");
+    if (pdi_lock_graph(g, "pydron_graph_timings"))
+        return PYDRON_EINVAL;
+    for (uint64_t k = 0; k < g->nlog; k++) {
+        pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
+        pydron_task_timing tt = {{e->task}, pdi_tlog_kind(g, e), (pydron_task_state)e->state,
+                                 e->queued_ns, e->started_ns, e->finished_ns, e->worker,
+                                 exec_name(g, e), pdi_tlog_label(g, e)};
+        fn(&tt, user);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out)
+{
+    if (!out)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: NULL out");
+    if (pdi_lock_graph(g, "pydron_graph_stats_get"))
+        return PYDRON_EINVAL;
+    *out = g->stats;
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_cancel(pydron_graph *g)
+{
+    if (pdi_lock_graph(g, "pydron_graph_cancel"))
+        return PYDRON_EINVAL;
+    pdi_graph_cancel_locked(g);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_close(pydron_graph *g)
+{
+    if (pdi_lock_graph(g, "pydron_graph_close"))
+        return PYDRON_EINVAL;
+    g->closed = 1;
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_free(pydron_graph *g)
+{
+    if (!g)
+        return 0;
+    if (pdi_tls_cb_graph)
+        return pdi_err(PYDRON_EBUSY, "pydron_graph_free must not be called from a task body or callback");
+    pthread_mutex_lock(&g->mu);
+    if (g->freeing || g->driving) {
+        pthread_mutex_unlock(&g->mu);
+        return pdi_err(PYDRON_EBUSY, "the graph is in use by another thread (wait/run/free)");
+    }
+    g->freeing = 1;
+    pdi_graph_cancel_locked(g);
+    /* running jobs must come back before their memory goes, and a
+     * pdi_dispatch running on an executor thread (from pydron_job_done) must
+     * have left: it relocks g->mu after submit() returns */
+    pydron_runtime *rt = g->rt;
+    while (g->inflight || g->dispatching) {
+        if (rt->xops->poll) {
+            pthread_mutex_unlock(&g->mu);
+            rt->xops->poll(rt->xself, 0);
+            pthread_mutex_lock(&g->mu);
+            if (!g->inflight && !g->dispatching)
+                break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        g->waiters++;
+        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        g->waiters--;
+    }
+    pthread_mutex_unlock(&g->mu);
+
+    pthread_mutex_lock(&rt->mu);
+    if (g->prev_in_rt)
+        g->prev_in_rt->next_in_rt = g->next_in_rt;
+    else
+        rt->graphs = g->next_in_rt;
+    if (g->next_in_rt)
+        g->next_in_rt->prev_in_rt = g->prev_in_rt;
+    rt->ngraphs--;
+    if (!g->own_policy && g->pops)
+        rt->policy_users--;
+    pthread_mutex_unlock(&rt->mu);
+
+    /* every value still alive: free its bytes without following references */
+    pthread_mutex_lock(&g->mu);
+    for (uint32_t i = 1; i <= g->vcount; i++) {
+        pdi_value *v = pdi_V(g, i);
+        if (v->state == PDI_V_FREE)
+            continue;
+        if (v->state == PYDRON_VALUE_READY && (v->vf & VF_ALIAS)) {
+            v->state = PDI_V_FREE;
+            continue;
+        }
+        v->refs = v->urefs = 0;
+        pdi_value_drop(g, i);
+    }
+    for (uint32_t i = 1; i <= g->tcount; i++) {
+        pdi_task *t = pdi_T(g, i);
+        if (t->state != PDI_T_FREE)
+            pdi_task_free(g, i);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (g->own_policy && g->pops && g->pops->destroy)
+        g->pops->destroy(g->pself);
+    for (size_t c = 0; c < g->ntchunks; c++)
+        free(g->tchunks[c]);
+    for (size_t c = 0; c < g->nvchunks; c++)
+        free(g->vchunks[c]);
+    for (size_t c = 0; c < g->nlchunks; c++)
+        free(g->lchunks[c]);
+    free(g->tchunks);
+    free(g->vchunks);
+    free(g->lchunks);
+    for (size_t i = 0; i < g->nlabels; i++)
+        free(g->labels[i].text);
+    free(g->labels);
+    free(g->heap);
+    free(g->lin);
+    free(g->refq);
+    free(g->newready);
+    free(g->last_sync_tick);
+    free(g->ksum);
+    free(g->kcnt);
+    while (g->jfree) {
+        pydron_job *j = g->jfree;
+        g->jfree = j->next;
+        free(j);
+    }
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_start(pydron_graph *g)
+{
+    if (!g)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
+    pthread_mutex_lock(&g->mu);
+    int rc = g->freeing ? pdi_err(PYDRON_ESTATE, "the graph is being freed") : pdi_graph_start_locked(g);
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
+{
+    if (!g)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
+    atomic_store(&g->interrupt, 1);
+    pthread_mutex_lock(&g->mu);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
+{
+    pdi_target tg = {1, v.id};
+    return pdi_drive(g, tg, timeout_ms);
+}
+
+PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
+{
+    pdi_target tg = {0, 0};
+    return pdi_drive(g, tg, timeout_ms);
+}
