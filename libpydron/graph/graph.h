@@ -325,6 +325,9 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, pydron_job *j);
 int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
+/* The tick heap (g->heap) of unfinished SYNC and unrefined REFINABLE tasks. */
+void pdi_heap_insert(pydron_graph *g, uint32_t ti);
+void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 const char *pdi_task_name(pydron_graph *g, pdi_task *t);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);

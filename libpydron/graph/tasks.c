@@ -8,14 +8,6 @@
 
 /* ------------------------------------------------------------------ tasks */
 
-int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
-{
-    size_t n = na < nb ? na : nb;
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return a[i] < b[i] ? -1 : 1;
-    return na < nb ? -1 : na > nb ? 1 : 0;
-}
 
 static void task_finish_common(pydron_graph *g, uint32_t ti)
 {

@@ -45,8 +45,6 @@ struct pydron_job {
 
 /* ---- sched/driver.c ---- */
 void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
-void pdi_heap_insert(pydron_graph *g, uint32_t ti);
-void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */
 void pdi_dispatch(pydron_graph *g);
