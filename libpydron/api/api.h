@@ -12,8 +12,7 @@ struct pydron_exec_host {
 
 struct pydron_runtime {
     pthread_mutex_t mu;
-    pdi_kind *kinds[PDI_MAX_KINDS];
-    _Atomic uint32_t nkinds;
+    pdi_kindtab kt;                     /* kinds (read by graphs without rt->mu) */
     pydron_runtime_options opts;        /* strings not kept beyond creation hooks */
     const pydron_executor_ops *xops;
     void *xself;

@@ -28,6 +28,9 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     if (!g)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
     g->rt = rt;
+    g->kt = &rt->kt;
+    g->max_retries = rt->opts.max_retries;
+    g->can_release = rt->xops->release != NULL;
     pthread_mutex_init(&g->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -98,6 +101,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         }
         uint32_t ti;
         rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
+        pdi_sched_drain(g);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];
         if (rc == 0 && g->started && !g->dispatching && pdi_dispatch_on_add(g))
@@ -202,7 +206,7 @@ PYDRON_API int pydron_graph_cancel(pydron_graph *g)
 {
     if (pdi_lock_graph(g, "pydron_graph_cancel"))
         return PYDRON_EINVAL;
-    pdi_graph_cancel_locked(g);
+    pdi_sched_cancel_locked(g);
     pthread_mutex_unlock(&g->mu);
     return 0;
 }
@@ -228,7 +232,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
         return pdi_err(PYDRON_EBUSY, "the graph is in use by another thread (wait/run/free)");
     }
     g->freeing = 1;
-    pdi_graph_cancel_locked(g);
+    pdi_sched_cancel_locked(g);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
      * have left: it relocks g->mu after submit() returns */
@@ -284,6 +288,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
         if (t->state != PDI_T_FREE)
             pdi_task_free(g, i);
     }
+    pdi_sched_drain(g);   /* remote bytes of the values dropped above */
     pthread_mutex_unlock(&g->mu);
     if (g->own_policy && g->pops && g->pops->destroy)
         g->pops->destroy(g->pself);
@@ -303,6 +308,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->lin);
     free(g->refq);
     free(g->newready);
+    free(g->chg.ready);
+    free(g->chg.done);
+    free(g->chg.rel);
     free(g->last_sync_tick);
     free(g->ksum);
     free(g->kcnt);

@@ -134,6 +134,7 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
             remember(r, pdi_id_idx(out_values[i].id));
         pdi_dispatch(g);
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -197,6 +198,7 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
             r->bound[i] = vi;
         }
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }

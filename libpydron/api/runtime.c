@@ -14,9 +14,9 @@ PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts)
 
 static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, uint32_t *out)
 {
-    uint32_t n = atomic_load(&rt->nkinds);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++)
-        if (strcmp(rt->kinds[i]->name, d->name) == 0)
+        if (strcmp(rt->kt.kinds[i]->name, d->name) == 0)
             return pdi_err(PYDRON_EEXIST, "kind '%s' is already registered", d->name);
     if (n >= PDI_MAX_KINDS)
         return pdi_err(PYDRON_ERANGE, "too many kinds (max %d)", PDI_MAX_KINDS);
@@ -31,8 +31,8 @@ static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, u
     k->refine_user = d->refine_user;
     k->flags = d->flags;
     pthread_mutex_init(&k->serial, NULL);
-    rt->kinds[n] = k;
-    atomic_store(&rt->nkinds, n + 1);   /* publish after the slot is filled */
+    rt->kt.kinds[n] = k;
+    atomic_store(&rt->kt.n, n + 1);   /* publish after the slot is filled */
     if (out)
         *out = n;
     return 0;
@@ -83,9 +83,9 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
 {
     if (!rt || !name || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_kind: NULL argument");
-    uint32_t n = atomic_load(&rt->nkinds);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
-        if (strcmp(rt->kinds[i]->name, name) == 0) {
+        if (strcmp(rt->kt.kinds[i]->name, name) == 0) {
             *out_kind = i;
             return 0;
         }
@@ -173,21 +173,21 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
     }
     if (rt->pops && rt->pops->destroy)
         rt->pops->destroy(rt->pself);
-    uint32_t n = atomic_load(&rt->nkinds);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
-        pdi_kind *k = rt->kinds[i];
+        pdi_kind *k = rt->kt.kinds[i];
         if (k->runner && k->runner->destroy) {
             /* one destroy per (ops, self) pair even if shared by kinds */
             int seen = 0;
             for (uint32_t j = 0; j < i && !seen; j++)
-                seen = rt->kinds[j]->runner == k->runner &&
-                       rt->kinds[j]->runner_self == k->runner_self;
+                seen = rt->kt.kinds[j]->runner == k->runner &&
+                       rt->kt.kinds[j]->runner_self == k->runner_self;
             if (!seen)
                 k->runner->destroy(k->runner_self);
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        pdi_kind *k = rt->kinds[i];
+        pdi_kind *k = rt->kt.kinds[i];
         pthread_mutex_destroy(&k->serial);
         free(k->name);
         free(k);

@@ -42,6 +42,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
     } else if (free_fn) {
         free_fn(free_arg);
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -116,6 +117,7 @@ PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *dat
         if (g->started)
             pdi_dispatch(g);
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     free(copy);
     return rc;
@@ -134,6 +136,7 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
         if (e)
             pdi_error_unref(e);
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -168,6 +171,7 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
         pdi_value_drop(g, vi);
     else if (r->urefs == 0 && r->producer && g->nretained)
         pdi_maybe_unretain(g, r->producer, 0);
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -277,6 +281,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
         if (rc)
             break;
     }
+    pdi_sched_drain(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }

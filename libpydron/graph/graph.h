@@ -113,7 +113,8 @@ enum {
     TB_TICK_HEAP = 0x04,
     TB_PAY_HEAP = 0x08,
     TB_ZOMBIE = 0x10,   /* finished early; still listed as consumer of pending inputs */
-    TB_QUEUED = 0x20,   /* handed to the policy (READY, PURE) */
+    TB_QUEUED = 0x20,   /* handed to the policy (PURE); owned by sched/: graph/ only
+                           hands it back when the task finishes (pdi_done.queued) */
     TB_RETAINED = 0x40, /* finished, kept while the caller holds one of its outputs;
                            ins then holds input ids (uint64_t) */
     TB_LINEAGE = 0x80   /* retained PURE task with a remote output: can run again
@@ -178,12 +179,78 @@ typedef struct pdi_kind {
     pthread_mutex_t serial;   /* held around run() for PYDRON_KIND_SERIAL */
 } pdi_kind;
 
+/* The kinds of a runtime, shared by its graphs (append-only: a slot is
+ * filled before n is published, so readers need no lock). */
+typedef struct pdi_kindtab {
+    pdi_kind *kinds[PDI_MAX_KINDS];
+    _Atomic uint32_t n;
+} pdi_kindtab;
+
+/* ---- what the graph reports (graph/ never calls up) ----
+ * Every change that someone above the graph must act on is appended here
+ * under the graph lock; sched/ drains the queues (pdi_sched_drain) before
+ * it releases the lock:
+ *   ready     tasks that became READY (ids): sched hands PURE ones to the
+ *             policy, REFINABLE ones to the refinement queue, and wakes the
+ *             driver for SYNC ones;
+ *   done      tasks that finished (any outcome): measured durations, and
+ *             whom to wake;
+ *   released  remote bytes nobody needs any more: sched asks the executor
+ *             to release them.
+ * Plus counters for values that resolved and a watched value (the one the
+ * driver waits for), so that only threads that care are woken. */
+typedef struct pdi_done {
+    uint64_t task;
+    uint32_t kind;
+    uint8_t flags;      /* PYDRON_TASK_* */
+    uint8_t state;
+    uint8_t queued;     /* it still had TB_QUEUED (cleared here): the policy's
+                           entry is stale */
+    float seconds;      /* measured run time, 0 = unknown */
+} pdi_done;
+
+typedef struct pdi_released {
+    uint64_t value;     /* id the bytes are stored under */
+    int32_t where;      /* worker holding them */
+} pdi_released;
+
+typedef struct pdi_changes {
+    uint64_t *ready;
+    size_t nready, capready;
+    pdi_done *done;
+    size_t ndone, capdone;
+    pdi_released *rel;
+    size_t nrel, caprel;
+    uint64_t resolved;  /* values resolved (ready or failed) since the last drain */
+    uint32_t watch_vi;  /* set by the caller: value index it waits for, 0 = none */
+    int watch_hit;      /* watch_vi resolved since the last drain */
+    int wake;           /* a change every waiter must see (cancel, worker loss) */
+} pdi_changes;
+
+/* One output of a run: bytes on the driver, or where they stay. */
+typedef struct pdi_tout {
+    pdi_out out;        /* local bytes */
+    int32_t where;      /* >= 0: remote output */
+    uint64_t size;
+} pdi_tout;
+
+/* How a task ran (for its outcome and the log); NULL when it did not run. */
+typedef struct pdi_run {
+    int32_t worker;     /* -1: driver thread */
+    uint64_t start_ns, end_ns;
+    pdi_tout *outs;     /* per output (success only; NULL: all outputs already set) */
+} pdi_run;
+
 /* driver-ordered heap entry ordering helpers live in sched/ */
 struct pydron_graph {
     pydron_runtime *rt;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint32_t tag;
+    const pdi_kindtab *kt;  /* the runtime's kinds */
+    unsigned max_retries;   /* runs of a task lost with its worker */
+    int can_release;        /* the executor releases remote bytes (lineage parks values) */
+    pdi_changes chg;        /* reported changes, drained by sched/ */
     pydron_graph *next_in_rt, *prev_in_rt;
 
     /* slabs */
@@ -202,8 +269,8 @@ struct pydron_graph {
     int driving;           /* a thread runs the driver loop */
     unsigned waiters;      /* threads blocked on cv */
     uint64_t events;       /* bumped on every completion/readiness change */
-    int drv_waiting;       /* the driving thread sleeps on cv for drv_vi ... */
-    uint32_t drv_vi;       /* ... (0: for every task to finish) */
+    int drv_waiting;       /* the driving thread sleeps on cv for chg.watch_vi
+                              (0: for every task to finish) */
     uint64_t nretained;    /* finished task records kept (TB_RETAINED) */
     uint32_t *lin;         /* per value index: TB_LINEAGE tasks reading it (NULL until
                               a remote output exists: in-process executors pay nothing) */
@@ -317,13 +384,17 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w);
 pdi_error *pdi_error_new(uint64_t task, int code, char *msg, void *detail, size_t dlen);
 void pdi_error_unref(pdi_error *e);
 
-/* Task outcome: success (outputs from job j, or NULL when all outputs are
+/* Task outcome: success (outputs from run->outs, or none when all outputs are
  * already set) / failure / refined / canceled. All release the task. */
-void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j);
+void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run);
 void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state,
-                     pydron_job *j);
+                     const pdi_run *run);
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
-void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, pydron_job *j);
+void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
+/* Task ti's inputs are all there: READY, reported in g->chg.ready. */
+void pdi_task_ready(pydron_graph *g, uint32_t ti);
+/* Remote bytes of value id on worker where are not needed: report them. */
+void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);
 int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 /* The tick heap (g->heap) of unfinished SYNC and unrefined REFINABLE tasks. */
 void pdi_heap_insert(pydron_graph *g, uint32_t ti);

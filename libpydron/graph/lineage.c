@@ -3,8 +3,6 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
-#include "sched/sched.h"
-#include "api/api.h"
 
 /* A finished task is kept (for state queries and DOT) while the caller
  * holds a reference to one of its outputs, and (lineage) while one of its
@@ -262,7 +260,7 @@ static void lineage_decide(pydron_graph *g, uint8_t *mark, uint32_t seed, unsign
             mark[x] = LS_VISIT;
             if (!p) {
                 mark[x] = LS_FAIL_GONE;
-            } else if (p->attempt >= g->rt->opts.max_retries) {
+            } else if (p->attempt >= g->max_retries) {
                 mark[x] = LS_FAIL_RETRY;
             } else {
                 const uint64_t *ids = retained_ids(p);
@@ -299,7 +297,7 @@ static pdi_error *lost_error(pydron_graph *g, pdi_value *v, unsigned w, uint8_t 
         m = pdi_asprintf("value lost with worker %u (its only copy); task '%s' that makes it "
                          "already ran %u times and may not run again (max_retries=%u)",
                          w, p ? pdi_task_name(g, p) : "?", p ? (unsigned)p->attempt + 1 : 0,
-                         g->rt->opts.max_retries);
+                         g->max_retries);
     else if (why == LS_FAIL_INPUT)
         m = pdi_asprintf("value lost with worker %u (its only copy) and its producer cannot run "
                          "again (an input it needs is gone and cannot be recomputed)", w);
@@ -411,13 +409,8 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
         }
         if (!add)
             continue;
-        if (t->state == PYDRON_TASK_READY) {
-            if (t->bits & TB_QUEUED) {
-                t->bits &= (uint8_t)~TB_QUEUED;   /* a later pick of it is skipped */
-                g->nqueued--;
-            }
-            t->state = PYDRON_TASK_WAITING;
-        }
+        if (t->state == PYDRON_TASK_READY)
+            t->state = PYDRON_TASK_WAITING;   /* a pick of it meanwhile is skipped (sched/) */
         t->npending += add;
     }
     /* producers run again (once each, counted as a retry): their lineage
@@ -457,5 +450,6 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
     }
     free(stk);
     free(mark);
-    pdi_wake(g);
+    g->events++;
+    g->chg.wake = 1;
 }

@@ -2,8 +2,6 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
-#include "sched/sched.h"
-#include "api/api.h"
 
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 {
@@ -20,7 +18,7 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 }
 
 /* Log a finished task (timings) into the chunked log. */
-void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, pydron_job *j)
+void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
     size_t c = g->nlog >> PDI_CHUNK_BITS;

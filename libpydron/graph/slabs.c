@@ -3,8 +3,6 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
-#include "sched/sched.h"
-#include "api/api.h"
 
 /* ------------------------------------------------------------------ slabs */
 

@@ -3,32 +3,60 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
-#include "sched/sched.h"
-#include "api/api.h"
 
 /* ------------------------------------------------------------------ tasks */
 
 
-static void task_finish_common(pydron_graph *g, uint32_t ti)
+/* Report a finished task (g->chg.done). */
+static void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
+{
+    pdi_task *t = pdi_T(g, ti);
+    if (pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0)
+        abort();   /* the scheduler would never learn of it */
+    pdi_done *d = &g->chg.done[g->chg.ndone++];
+    d->task = pdi_tid(g, ti);
+    d->kind = t->kind;
+    d->flags = t->flags;
+    d->state = t->state;
+    d->queued = (t->bits & TB_QUEUED) != 0;
+    t->bits &= (uint8_t)~TB_QUEUED;
+    d->seconds = run && run->end_ns > run->start_ns && run->start_ns
+                     ? (float)((double)(run->end_ns - run->start_ns) * 1e-9)
+                     : 0.0f;
+}
+
+static void task_finish_common(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
     if (t->hpos != PDI_NOPOS)
         pdi_heap_remove(g, ti);
     if (g->pending)
         g->pending--;
-    pdi_wake_done(g, t);
+    g->events++;
+    report_done(g, ti, run);
 }
 
-void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
+void pdi_task_ready(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
+    t->state = PYDRON_TASK_READY;
+    t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
+    if (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
+        g->events++;
+    if (pdi_grow((void **)&g->chg.ready, &g->chg.capready, g->chg.nready + 1, sizeof(uint64_t)) != 0)
+        abort();   /* the task would never run */
+    g->chg.ready[g->chg.nready++] = pdi_tid(g, ti);
+}
+
+void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
     uint32_t *outs = pdi_task_outs(t), *ins = pdi_task_ins(t);
+    pdi_tout *jo = run ? run->outs : NULL;
     t->state = PYDRON_TASK_DONE;
     g->stats.tasks_done++;
-    pdi_task_log(g, ti, PYDRON_TASK_DONE, j);
-    if (j && j->end_ns > j->start_ns && j->start_ns)
-        pdi_kstat_add(g, t->kind, (double)(j->end_ns - j->start_ns) * 1e-9);
-    task_finish_common(g, ti);
+    pdi_task_log(g, ti, PYDRON_TASK_DONE, run);
+    task_finish_common(g, ti, run);
     uint64_t tid = pdi_tid(g, ti);
     /* which outputs we hold (all, except after a partial recomputation) */
     uint8_t held_st[64];
@@ -46,24 +74,23 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
             /* a recomputation: this output survived the worker loss (or
              * was released meanwhile); forget the new copy where it ran,
              * unless it replaced the surviving one there */
-            if (j)
-                pdi_out_release(&j->outs[i].out);
-            if (j && j->outs[i].where >= 0 && g->rt->xops->release &&
+            if (jo)
+                pdi_out_release(&jo[i].out);
+            if (jo && jo[i].where >= 0 && g->can_release &&
                 !(o->state == PYDRON_VALUE_READY && (o->vf & VF_REMOTE) &&
-                  o->where == (int16_t)j->outs[i].where && o->producer == tid))
-                g->rt->xops->release(g->rt->xself, (pydron_value){pdi_job_out_id(g, tid, oi)},
-                                     (unsigned)j->outs[i].where);
+                  o->where == (int16_t)jo[i].where && o->producer == tid))
+                pdi_report_release(g, pdi_job_out_id(g, tid, oi), jo[i].where);
             continue;
         }
         pdi_cons_list c;
         pdi_cons_take(o, &c);
         int rc = 0;
-        if (j && j->outs[i].where >= 0) {
+        if (jo && jo[i].where >= 0) {
             o->vf |= VF_REMOTE;
-            o->where = (int16_t)j->outs[i].where;
-            o->len = j->outs[i].size;
-        } else if (j) {
-            rc = pdi_value_set_bytes(g, o, &j->outs[i].out);
+            o->where = (int16_t)jo[i].where;
+            o->len = jo[i].size;
+        } else if (jo) {
+            rc = pdi_value_set_bytes(g, o, &jo[i].out);
         }
         if (rc) {
             o->len = c.n;   /* put the consumers back and fail instead */
@@ -88,7 +115,8 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
     pdi_task_release(g, ti);
 }
 
-void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state, pydron_job *j)
+void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state,
+                     const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
     err = pdi_err_or_oom(err);
@@ -97,8 +125,8 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     t->state = state;
     if (state != PYDRON_TASK_CANCELED)
         g->stats.tasks_failed++;
-    pdi_task_log(g, ti, state, j);
-    task_finish_common(g, ti);
+    pdi_task_log(g, ti, state, run);
+    task_finish_common(g, ti, run);
     err->refs++;   /* keep err alive while we propagate */
     uint64_t tid = pdi_tid(g, ti);
     uint8_t held_st[64];
@@ -145,7 +173,7 @@ void pdi_task_refined(pydron_graph *g, uint32_t ti)
     t->state = PYDRON_TASK_REFINED;
     g->stats.tasks_refined++;
     pdi_task_log(g, ti, PYDRON_TASK_REFINED, NULL);
-    task_finish_common(g, ti);
+    task_finish_common(g, ti, NULL);
     for (uint16_t i = 0; i < t->nout; i++)
         pdi_value_unref(g, pdi_task_outs(t)[i]);
     pdi_task_release(g, ti);
@@ -161,25 +189,24 @@ void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
         return;
     }
     if (--t->npending == 0 && t->state == PYDRON_TASK_WAITING)
-        pdi_task_became_ready(g, ti);
+        pdi_task_ready(g, ti);
 }
 
 int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx)
 {
-    pydron_runtime *rt = g->rt;
     if (d->version != PYDRON_TASK_DESC_VERSION)
         return pdi_err(PYDRON_EINVAL, "pydron_task_desc.version is %u, expected %u", d->version,
                        PYDRON_TASK_DESC_VERSION);
-    if (d->kind >= atomic_load(&rt->nkinds))
+    if (d->kind >= atomic_load(&g->kt->n))
         return pdi_err(PYDRON_ENOTFOUND, "no kind %u registered", d->kind);
     unsigned flags = d->flags ? d->flags : PYDRON_TASK_PURE;
     if (flags & ~(PYDRON_TASK_PURE | PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
         return pdi_err(PYDRON_EINVAL, "unknown task flags 0x%x", d->flags);
     if ((flags & PYDRON_TASK_PURE) && (flags & PYDRON_TASK_SYNC))
         return pdi_err(PYDRON_EINVAL, "a task cannot be both PURE and SYNC");
-    pdi_kind *k = rt->kinds[d->kind];
+    pdi_kind *k = g->kt->kinds[d->kind];
     if ((flags & PYDRON_TASK_REFINABLE) && !k->refine)
         return pdi_err(PYDRON_EINVAL, "task is REFINABLE but kind '%s' has no refine callback",
                        k->name);
@@ -305,7 +332,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
                         NULL);
         pdi_fail_drain(g);
     } else if (t->npending == 0) {
-        pdi_task_became_ready(g, ti);
+        pdi_task_ready(g, ti);
     }
     return 0;
 oom:
@@ -316,7 +343,8 @@ oom:
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
 }
 
-/* Cancel every task that has not started; pending inputs fail too. */
+/* Cancel every task that has not started; pending inputs fail too. The
+ * caller has taken the tasks back from the policy (sched/). */
 void pdi_graph_cancel_locked(pydron_graph *g)
 {
     __atomic_store_n(&g->canceled, 1, __ATOMIC_RELAXED);
@@ -329,12 +357,6 @@ void pdi_graph_cancel_locked(pydron_graph *g)
             continue;
         if (t->bits & TB_ZOMBIE)
             continue;
-        if ((t->bits & TB_QUEUED) && g->pops->remove)
-            g->pops->remove(g->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
-        if (t->bits & TB_QUEUED) {
-            t->bits &= (uint8_t)~TB_QUEUED;
-            g->nqueued--;
-        }
         pdi_task_failed(g, i, e, PYDRON_TASK_CANCELED, NULL);
         pdi_fail_drain(g);
     }
@@ -344,8 +366,8 @@ void pdi_graph_cancel_locked(pydron_graph *g)
             pdi_value_fail(g, i, e);
     }
     pdi_error_unref(e);
-    g->refq_len = 0;
-    pdi_wake(g);
+    g->events++;
+    g->chg.wake = 1;
 }
 
 /* ------------------------------------------------------------ worker loss */
@@ -369,5 +391,5 @@ void pdi_task_requeue(pydron_graph *g, uint32_t ti)
         }
     }
     if (t->npending == 0)
-        pdi_task_became_ready(g, ti);
+        pdi_task_ready(g, ti);
 }

@@ -3,8 +3,6 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
-#include "sched/sched.h"
-#include "api/api.h"
 
 static pdi_owner owner_none = {NULL, NULL};   /* static bytes: nothing to free */
 
@@ -46,8 +44,8 @@ const char *pdi_task_name(pydron_graph *g, pdi_task *t)
 {
     if (t->label)
         return g->labels[t->label - 1].text;
-    uint32_t n = atomic_load(&g->rt->nkinds);
-    return t->kind < n ? g->rt->kinds[t->kind]->name : "?";
+    uint32_t n = atomic_load(&g->kt->n);
+    return t->kind < n ? g->kt->kinds[t->kind]->name : "?";
 }
 
 char *pdi_fail_message(pydron_graph *g, pdi_error *e)
@@ -84,11 +82,11 @@ static void value_park(pydron_graph *g, uint32_t vi)
 {
     pdi_value *v = pdi_V(g, vi);
     if (v->state != PYDRON_VALUE_READY || (v->vf & (VF_ALIAS | VF_FETCHING)) ||
-        !(v->vf & VF_REMOTE) || !g->rt->xops->release)
+        !(v->vf & VF_REMOTE) || !g->can_release)
         return;
     if (v->vf & VF_LOCAL)
         free_local_bytes(g, v);
-    g->rt->xops->release(g->rt->xself, (pydron_value){pdi_vid(g, vi)}, (unsigned)v->where);
+    pdi_report_release(g, pdi_vid(g, vi), v->where);
     v->vf &= (uint8_t)~(VF_LOCAL | VF_INLINE);
     v->state = PDI_V_PARKED;
 }
@@ -107,9 +105,8 @@ void pdi_value_drop(pydron_graph *g, uint32_t vi)
         } else {
             if (pdi_value_has_bytes(v))
                 free_local_bytes(g, v);
-            if ((v->vf & VF_REMOTE) && g->rt->xops->release)
-                g->rt->xops->release(g->rt->xself, (pydron_value){pdi_vid(g, vi)},
-                                     (unsigned)v->where);
+            if ((v->vf & VF_REMOTE) && g->can_release)
+                pdi_report_release(g, pdi_vid(g, vi), v->where);
         }
     } else if (v->state == PYDRON_VALUE_FAILED) {
         pdi_error_unref(v->u.err);
@@ -297,12 +294,30 @@ static void notify(pydron_graph *g, uint32_t vi, pdi_cons_list *c, pdi_error *er
     wq_drain(g);
 }
 
+void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where)
+{
+    if (pdi_grow((void **)&g->chg.rel, &g->chg.caprel, g->chg.nrel + 1, sizeof(pdi_released)) != 0)
+        abort();   /* the bytes would stay on the worker for good */
+    g->chg.rel[g->chg.nrel].value = id;
+    g->chg.rel[g->chg.nrel].where = where;
+    g->chg.nrel++;
+}
+
+/* Count a resolution (ready or failed) for whoever waits. */
+static void value_resolved(pydron_graph *g, uint32_t vi)
+{
+    g->events++;
+    g->chg.resolved++;
+    if (vi == g->chg.watch_vi)
+        g->chg.watch_hit = 1;
+}
+
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
 void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c)
 {
     pdi_V(g, vi)->state = PYDRON_VALUE_READY;
     notify(g, vi, c, NULL);
-    pdi_wake_value(g, vi);
+    value_resolved(g, vi);
 }
 
 void pdi_value_fail(pydron_graph *g, uint32_t vi, pdi_error *err)
@@ -316,7 +331,7 @@ void pdi_value_fail(pydron_graph *g, uint32_t vi, pdi_error *err)
     v->u.err = err;
     err->refs++;
     notify(g, vi, &c, err);
-    pdi_wake_value(g, vi);
+    value_resolved(g, vi);
     pdi_fail_drain(g);
 }
 

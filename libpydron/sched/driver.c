@@ -21,21 +21,6 @@ void pdi_wake(pydron_graph *g)
         pthread_cond_broadcast(&g->cv);
 }
 
-void pdi_wake_value(pydron_graph *g, uint32_t vi)
-{
-    g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting || (g->drv_waiting && g->drv_vi == vi))
-        pthread_cond_broadcast(&g->cv);
-}
-
-void pdi_wake_done(pydron_graph *g, const pdi_task *t)
-{
-    g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting ||
-        (g->drv_waiting && (g->pending == 0 || (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)))))
-        pthread_cond_broadcast(&g->cv);
-}
-
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 {
     if (kind >= g->kcap) {
@@ -100,11 +85,16 @@ static double bottom_level(pydron_graph *g, uint32_t ti, int depth, int *budget)
     return d + best;
 }
 
-void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
+/* Task ti (READY, reported by the graph) goes where its kind of work is
+ * done: refinements to the refinement queue, SYNC tasks wait for the driver
+ * at the top of the tick heap, PURE tasks to the policy at the next
+ * dispatch. Returns 1 if the driver must look. */
+static int take_ready(pydron_graph *g, uint64_t id)
 {
-    pdi_task *t = pdi_T(g, ti);
-    t->state = PYDRON_TASK_READY;
-    t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
+    uint32_t ti;
+    pdi_task *t = pdi_task_get(g, id, &ti);
+    if (!t || t->state != PYDRON_TASK_READY)
+        return 0;   /* canceled, failed or waiting again since */
     if (t->flags & PYDRON_TASK_REFINABLE) {
         if (g->refq_len + 1 > g->refq_cap) {
             /* compact then grow the ring */
@@ -120,19 +110,66 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
             g->refq_head = 0;
         }
         g->refq[(g->refq_head + g->refq_len++) % g->refq_cap] = ti;
-        pdi_wake(g);
-        return;
+        return 1;
     }
-    if (t->flags & PYDRON_TASK_SYNC) {
-        pdi_wake(g);
-        return;
-    }
+    if (t->flags & PYDRON_TASK_SYNC)
+        return 1;
+    if (t->bits & TB_QUEUED)
+        return 0;   /* ready again before the policy gave it out: its entry stands */
     /* PURE: queue for the policy; pushed at the next dispatch */
     if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0)
         abort();
-    g->newready[g->nnewready++] = pdi_tid(g, ti);
+    g->newready[g->nnewready++] = id;
     t->bits |= TB_QUEUED;
     g->nqueued++;
+    return 0;
+}
+
+void pdi_sched_drain_slow(pydron_graph *g)
+{
+    pdi_changes *c = &g->chg;
+    pydron_runtime *rt = g->rt;
+    int driver = c->wake, all = c->wake;
+    for (size_t k = 0; k < c->ndone; k++) {
+        pdi_done *d = &c->done[k];
+        if (d->seconds > 0)
+            pdi_kstat_add(g, d->kind, d->seconds);
+        if (d->queued)
+            g->nqueued--;   /* its entry in the policy is skipped when picked */
+        if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
+            driver = 1;
+    }
+    if (c->ndone && g->pending == 0)
+        driver = 1;
+    int any = c->ndone || c->resolved || c->wake;
+    if (c->watch_hit)
+        driver = 1;
+    c->ndone = 0;
+    c->resolved = 0;
+    c->watch_hit = 0;
+    c->wake = 0;
+    /* readiness in the order the graph reported it; taking a task may not
+     * add to the queue (nothing here changes the graph) */
+    for (size_t k = 0; k < c->nready; k++)
+        all |= take_ready(g, c->ready[k]);
+    c->nready = 0;
+    for (size_t k = 0; k < c->nrel; k++)
+        rt->xops->release(rt->xself, (pydron_value){c->rel[k].value}, (unsigned)c->rel[k].where);
+    c->nrel = 0;
+    if (c->capready > 65536 || c->capdone > 65536 || c->caprel > 65536) {
+        free(c->ready);
+        free(c->done);
+        free(c->rel);
+        c->ready = NULL;
+        c->done = NULL;
+        c->rel = NULL;
+        c->capready = c->capdone = c->caprel = 0;
+    }
+    /* wake only threads that may care: a driver waiting for one value is
+     * not woken by every completion */
+    if (all ? g->waiters != 0
+            : any && (g->waiters > (unsigned)g->drv_waiting || (g->drv_waiting && driver)))
+        pthread_cond_broadcast(&g->cv);
 }
 
 static void push_policy(pydron_graph *g, uint32_t ti)
@@ -191,6 +228,7 @@ static void push_policy(pydron_graph *g, uint32_t ti)
 
 void pdi_flush_ready(pydron_graph *g)
 {
+    pdi_sched_drain(g);
     /* in readiness order; pushing may fail a task, which never adds here */
     for (size_t k = 0; k < g->nnewready; k++) {
         uint32_t ti;
@@ -232,6 +270,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
 void pdi_dispatch(pydron_graph *g)
 {
     pydron_runtime *rt = g->rt;
+    pdi_sched_drain(g);
     if (!g->started || g->dispatching || !rt->xstarted)
         return;
     g->dispatching = 1;
@@ -261,8 +300,15 @@ void pdi_dispatch(pydron_graph *g)
                     break;
                 uint32_t ti;
                 pdi_task *t = pdi_task_get(g, pt.id, &ti);
-                if (!t || !(t->bits & TB_QUEUED) || t->state != PYDRON_TASK_READY)
+                if (!t || !(t->bits & TB_QUEUED))
                     continue;   /* canceled or stale pick */
+                if (t->state != PYDRON_TASK_READY) {
+                    /* waiting again (an input was lost with its worker): it
+                     * is pushed anew when it is ready */
+                    t->bits &= (uint8_t)~TB_QUEUED;
+                    g->nqueued--;
+                    continue;
+                }
                 t->bits &= (uint8_t)~TB_QUEUED;
                 g->nqueued--;
                 pydron_job *j = pdi_job_get(g);
@@ -299,6 +345,24 @@ void pdi_dispatch(pydron_graph *g)
         }
     }
     g->dispatching = 0;
+    pdi_sched_drain(g);   /* tasks failed in prepare or refused by the executor */
+}
+
+void pdi_sched_cancel_locked(pydron_graph *g)
+{
+    pdi_sched_drain(g);   /* tasks reported ready meanwhile are queued first */
+    for (uint32_t i = 1; i <= g->tcount; i++) {
+        pdi_task *t = pdi_T(g, i);
+        if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
+            continue;
+        if (g->pops->remove)
+            g->pops->remove(g->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
+        t->bits &= (uint8_t)~TB_QUEUED;
+        g->nqueued--;
+    }
+    pdi_graph_cancel_locked(g);
+    g->refq_len = 0;
+    pdi_sched_drain(g);
 }
 
 int pdi_graph_start_locked(pydron_graph *g)
@@ -440,6 +504,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     pydron_runtime *rt = g->rt;
     int driver = 0;
     for (;;) {
+        pdi_sched_drain(g);
         if (atomic_exchange(&g->interrupt, 0)) {
             rc = pdi_err(PYDRON_EINTR, "interrupted by pydron_graph_interrupt");
             break;
@@ -484,7 +549,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
             wait_cv(g, deadline, 1);
         } else if (driver) {
             g->drv_waiting = 1;
-            g->drv_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
+            g->chg.watch_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
             wait_cv(g, deadline, 50);
             g->drv_waiting = 0;
         } else {

@@ -127,6 +127,7 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
     for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
         pthread_mutex_lock(&g->mu);
         pdi_worker_lost_locked(g, worker);
+        pdi_sched_drain(g);
         if (g->started && !g->canceled && !g->freeing)
             g->events++;
         pthread_cond_broadcast(&g->cv);

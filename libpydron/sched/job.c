@@ -66,7 +66,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     }
     j->g = g;
     j->task = pdi_tid(g, ti);
-    j->kind = g->rt->kinds[t->kind];
+    j->kind = g->kt->kinds[t->kind];
     j->attempt = t->attempt;
     j->worker = worker;
     j->canceled = 0;
@@ -79,7 +79,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->detail_len = 0;
     j->start_ns = j->end_ns = 0;
     j->ins = t->nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(t->nin * sizeof(pdi_jin));
-    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_jout));
+    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_tout));
     if (!j->ins || !j->outs) {
         if (j->ins != j->ins_inl)
             free(j->ins);
@@ -95,7 +95,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         return PYDRON_ENOMEM;
     }
     if (j->outs == j->outs_inl)
-        memset(j->outs, 0, t->nout * sizeof(pdi_jout));
+        memset(j->outs, 0, t->nout * sizeof(pdi_tout));
     for (uint16_t i = 0; i < t->nin; i++) {
         pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
         pdi_jin *in = &j->ins[i];
@@ -150,8 +150,9 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         }
     }
     g->now_hint = j->end_ns;   /* saves a clock read per newly ready task */
+    pdi_run run = {j->worker, j->start_ns, j->end_ns, j->outs};
     if (rc == 0) {
-        pdi_task_succeeded(g, ti, j);
+        pdi_task_succeeded(g, ti, &run);
     } else if (rc == PYDRON_EIO && !g->canceled) {
         t->attempt++;
         g->stats.tasks_retried++;
@@ -161,7 +162,7 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
                                    (unsigned)t->attempt, g->rt->opts.max_retries,
                                    j->err ? "; last error: " : "", j->err ? j->err : "");
             pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
-            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, j);
+            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
             if (e)
                 pdi_error_unref(e);
         } else {
@@ -180,13 +181,14 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         j->detail = NULL;
         pdi_error *e = pdi_error_new(j->task, canceled ? PYDRON_ECANCELED : PYDRON_ETASK, m, d,
                                      j->detail_len);
-        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, j);
+        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, &run);
         if (e)
             pdi_error_unref(e);
     }
     g->now_hint = 0;
     pdi_job_clear(j);
     pdi_job_put(g, j);
+    pdi_sched_drain(g);
     g->events++;
     if (g->waiters > (unsigned)g->drv_waiting)
         pthread_cond_broadcast(&g->cv);   /* e.g. pydron_graph_free waiting for inflight */

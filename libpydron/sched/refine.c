@@ -6,7 +6,7 @@
 void pdi_refine_run(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
-    pdi_kind *k = g->rt->kinds[t->kind];
+    pdi_kind *k = g->kt->kinds[t->kind];
     pydron_refine r;
     memset(&r, 0, sizeof r);
     r.g = g;
@@ -45,11 +45,7 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
             }
         }
     }
-    pydron_job fake;   /* carries the timing into the log */
-    memset(&fake, 0, sizeof fake);
-    fake.worker = -1;
-    fake.start_ns = start;
-    fake.end_ns = pdi_now_ns();
+    pdi_run run = {-1, start, pdi_now_ns(), NULL};   /* the timing, for the log */
     if (rc == 0 && !r.fail) {
         uint32_t *outs = pdi_task_outs(t);
         for (size_t i = 0; i < r.nout; i++) {
@@ -66,7 +62,7 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
                                         k->name, rc, pydron_strerror(rc));
         r.fail = NULL;
         pdi_error *e = pdi_error_new(r.tid, PYDRON_ETASK, m, NULL, 0);
-        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &fake);
+        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
         if (e)
             pdi_error_unref(e);
     }

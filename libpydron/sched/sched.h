@@ -15,12 +15,6 @@ typedef struct pdi_jin {
     const void *data;   /* NULL when the bytes are not on the driver */
 } pdi_jin;
 
-typedef struct pdi_jout {
-    pdi_out out;        /* local bytes */
-    int32_t where;      /* >= 0: remote output */
-    uint64_t size;
-} pdi_jout;
-
 struct pydron_job {
     pydron_graph *g;
     uint64_t task;        /* task id */
@@ -32,9 +26,9 @@ struct pydron_job {
     size_t payload_len;
     size_t nin, nout;
     pdi_jin *ins;
-    pdi_jout *outs;
+    pdi_tout *outs;
     pdi_jin ins_inl[PDI_JOB_INLINE];
-    pdi_jout outs_inl[PDI_JOB_INLINE];
+    pdi_tout outs_inl[PDI_JOB_INLINE];
     char *err;
     void *detail;
     size_t detail_len;
@@ -44,18 +38,25 @@ struct pydron_job {
 };
 
 /* ---- sched/driver.c ---- */
-void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
+/* Act on what the graph reported (g->chg): readiness, finished tasks,
+ * released bytes, wake-ups. Called with g->mu held after every change to
+ * the graph and before the lock is released. */
+void pdi_sched_drain_slow(pydron_graph *g);
+static inline void pdi_sched_drain(pydron_graph *g)
+{
+    pdi_changes *c = &g->chg;
+    if (c->nready | c->ndone | c->nrel | c->resolved | (uint64_t)c->watch_hit | (uint64_t)c->wake)
+        pdi_sched_drain_slow(g);
+}
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */
 void pdi_dispatch(pydron_graph *g);
 /* Should pydron_task_add dispatch now, or leave it to the next completion? */
 int pdi_dispatch_on_add(pydron_graph *g);
 void pdi_wake(pydron_graph *g);
-/* Narrower wake-ups: only threads that may care are woken, so that a
- * driver waiting for one value is not woken by every completion. */
-void pdi_wake_value(pydron_graph *g, uint32_t vi);
-void pdi_wake_done(pydron_graph *g, const pdi_task *t);
 int pdi_graph_start_locked(pydron_graph *g);
+/* Cancel: take queued tasks back from the policy, cancel the graph, drain. */
+void pdi_sched_cancel_locked(pydron_graph *g);
 /* What pydron_graph_wait/run drive the graph to: one value, or every task. */
 typedef struct pdi_target {
     int is_value;
