@@ -15,7 +15,7 @@ int pdi_lock_graph(pydron_graph *g, const char *fn)
 {
     if (!g)
         return pdi_err(PYDRON_EINVAL, "%s: NULL graph", fn);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -24,18 +24,19 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_new: NULL argument");
     *out = NULL;
-    pydron_graph *g = calloc(1, sizeof *g);
+    pdi_sgraph *sg = calloc(1, sizeof *sg);
+    pydron_graph *g = sg ? &sg->g : NULL;
     if (!g)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
-    g->rt = rt;
+    pdi_S(g)->rt = rt;
     g->kt = &rt->kt;
     g->max_retries = rt->opts.max_retries;
     g->can_release = rt->xops->release != NULL;
-    pthread_mutex_init(&g->mu, NULL);
+    pthread_mutex_init(&pdi_S(g)->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
+    pthread_cond_init(&pdi_S(g)->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&rt->mu);
     int rc = 0;
@@ -44,31 +45,31 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
             rc = pdi_err(PYDRON_EBUSY, "the custom policy of this runtime already serves a graph");
         } else {
             rt->policy_users++;
-            g->pops = rt->pops;
-            g->pself = rt->pself;
+            pdi_S(g)->pops = rt->pops;
+            pdi_S(g)->pself = rt->pself;
         }
-        g->need_bl = 1;
-        g->need_loc = 1;
+        pdi_S(g)->need_bl = 1;
+        pdi_S(g)->need_loc = 1;
     } else {
-        rc = pdi_policy_create(rt->opts.policy, &g->pops, &g->pself);
-        g->own_policy = 1;
-        g->need_bl = rt->opts.policy == PYDRON_POLICY_CRITICAL_PATH;
-        g->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
+        rc = pdi_policy_create(rt->opts.policy, &pdi_S(g)->pops, &pdi_S(g)->pself);
+        pdi_S(g)->own_policy = 1;
+        pdi_S(g)->need_bl = rt->opts.policy == PYDRON_POLICY_CRITICAL_PATH;
+        pdi_S(g)->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
     }
     if (rc == 0) {
         do {
             g->tag = atomic_fetch_add(&tag_counter, 1) % 4095u + 1u;
         } while (pdi_rt_graph_by_tag(rt, g->tag));
-        g->next_in_rt = rt->graphs;
+        pdi_S(g)->next_in_rt = rt->graphs;
         if (rt->graphs)
-            rt->graphs->prev_in_rt = g;
+            pdi_S(rt->graphs)->prev_in_rt = g;
         rt->graphs = g;
         rt->ngraphs++;
     }
     pthread_mutex_unlock(&rt->mu);
     if (rc) {
-        pthread_cond_destroy(&g->cv);
-        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&pdi_S(g)->cv);
+        pthread_mutex_destroy(&pdi_S(g)->mu);
         free(g);
         return rc;
     }
@@ -85,7 +86,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         return pdi_err(PYDRON_EINVAL, "tick_len > 0 with NULL tick");
     if (desc->tick_mode != PYDRON_TICK_CHILD)
         return pdi_err(PYDRON_EINVAL, "tick_mode SUCCESSOR is only valid inside a refinement");
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     int rc;
     if (g->closed || g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is %s: no more tasks can be added",
@@ -104,10 +105,10 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         pdi_sched_drain(g);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];
-        if (rc == 0 && g->started && !g->dispatching && pdi_dispatch_on_add(g))
+        if (rc == 0 && g->started && !pdi_S(g)->dispatching && pdi_dispatch_on_add(g))
             pdi_dispatch(g);
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -126,7 +127,7 @@ PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task
         *out = (pydron_task_state)e->state;   /* finished and recycled */
     else
         rc = PYDRON_ESTALE;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -134,7 +135,7 @@ static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
 {
     if (!e->exec)
         return "driver";
-    return g->rt->xops->name ? g->rt->xops->name : "executor";
+    return pdi_S(g)->rt->xops->name ? pdi_S(g)->rt->xops->name : "executor";
 }
 
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out)
@@ -169,7 +170,7 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
     } else {
         rc = PYDRON_ESTALE;
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -187,7 +188,7 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
                                  exec_name(g, e), pdi_tlog_label(g, e)};
         fn(&tt, user);
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -198,7 +199,7 @@ PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out)
     if (pdi_lock_graph(g, "pydron_graph_stats_get"))
         return PYDRON_EINVAL;
     *out = g->stats;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -207,7 +208,7 @@ PYDRON_API int pydron_graph_cancel(pydron_graph *g)
     if (pdi_lock_graph(g, "pydron_graph_cancel"))
         return PYDRON_EINVAL;
     pdi_sched_cancel_locked(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -216,7 +217,7 @@ PYDRON_API int pydron_graph_close(pydron_graph *g)
     if (pdi_lock_graph(g, "pydron_graph_close"))
         return PYDRON_EINVAL;
     g->closed = 1;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -226,23 +227,23 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
         return 0;
     if (pdi_tls_cb_graph)
         return pdi_err(PYDRON_EBUSY, "pydron_graph_free must not be called from a task body or callback");
-    pthread_mutex_lock(&g->mu);
-    if (g->freeing || g->driving) {
-        pthread_mutex_unlock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
+    if (g->freeing || pdi_S(g)->driving) {
+        pthread_mutex_unlock(&pdi_S(g)->mu);
         return pdi_err(PYDRON_EBUSY, "the graph is in use by another thread (wait/run/free)");
     }
     g->freeing = 1;
     pdi_sched_cancel_locked(g);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
-     * have left: it relocks g->mu after submit() returns */
-    pydron_runtime *rt = g->rt;
-    while (g->inflight || g->dispatching) {
+     * have left: it relocks pdi_S(g)->mu after submit() returns */
+    pydron_runtime *rt = pdi_S(g)->rt;
+    while (pdi_S(g)->inflight || pdi_S(g)->dispatching) {
         if (rt->xops->poll) {
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&pdi_S(g)->mu);
             rt->xops->poll(rt->xself, 0);
-            pthread_mutex_lock(&g->mu);
-            if (!g->inflight && !g->dispatching)
+            pthread_mutex_lock(&pdi_S(g)->mu);
+            if (!pdi_S(g)->inflight && !pdi_S(g)->dispatching)
                 break;
         }
         struct timespec ts;
@@ -252,26 +253,26 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        g->waiters++;
-        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-        g->waiters--;
+        pdi_S(g)->waiters++;
+        pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
+        pdi_S(g)->waiters--;
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
 
     pthread_mutex_lock(&rt->mu);
-    if (g->prev_in_rt)
-        g->prev_in_rt->next_in_rt = g->next_in_rt;
+    if (pdi_S(g)->prev_in_rt)
+        pdi_S(pdi_S(g)->prev_in_rt)->next_in_rt = pdi_S(g)->next_in_rt;
     else
-        rt->graphs = g->next_in_rt;
-    if (g->next_in_rt)
-        g->next_in_rt->prev_in_rt = g->prev_in_rt;
+        rt->graphs = pdi_S(g)->next_in_rt;
+    if (pdi_S(g)->next_in_rt)
+        pdi_S(pdi_S(g)->next_in_rt)->prev_in_rt = pdi_S(g)->prev_in_rt;
     rt->ngraphs--;
-    if (!g->own_policy && g->pops)
+    if (!pdi_S(g)->own_policy && pdi_S(g)->pops)
         rt->policy_users--;
     pthread_mutex_unlock(&rt->mu);
 
     /* every value still alive: free its bytes without following references */
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     for (uint32_t i = 1; i <= g->vcount; i++) {
         pdi_value *v = pdi_V(g, i);
         if (v->state == PDI_V_FREE)
@@ -289,9 +290,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             pdi_task_free(g, i);
     }
     pdi_sched_drain(g);   /* remote bytes of the values dropped above */
-    pthread_mutex_unlock(&g->mu);
-    if (g->own_policy && g->pops && g->pops->destroy)
-        g->pops->destroy(g->pself);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    if (pdi_S(g)->own_policy && pdi_S(g)->pops && pdi_S(g)->pops->destroy)
+        pdi_S(g)->pops->destroy(pdi_S(g)->pself);
     for (size_t c = 0; c < g->ntchunks; c++)
         free(g->tchunks[c]);
     for (size_t c = 0; c < g->nvchunks; c++)
@@ -306,21 +307,21 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->lin);
-    free(g->refq);
-    free(g->newready);
+    free(pdi_S(g)->refq);
+    free(pdi_S(g)->newready);
     free(g->chg.ready);
     free(g->chg.done);
     free(g->chg.rel);
     free(g->last_sync_tick);
-    free(g->ksum);
-    free(g->kcnt);
-    while (g->jfree) {
-        pydron_job *j = g->jfree;
-        g->jfree = j->next;
+    free(pdi_S(g)->ksum);
+    free(pdi_S(g)->kcnt);
+    while (pdi_S(g)->jfree) {
+        pydron_job *j = pdi_S(g)->jfree;
+        pdi_S(g)->jfree = j->next;
         free(j);
     }
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&pdi_S(g)->cv);
+    pthread_mutex_destroy(&pdi_S(g)->mu);
     free(g);
     return 0;
 }
@@ -329,9 +330,9 @@ PYDRON_API int pydron_graph_start(pydron_graph *g)
 {
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     int rc = g->freeing ? pdi_err(PYDRON_ESTATE, "the graph is being freed") : pdi_graph_start_locked(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -339,10 +340,10 @@ PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 {
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
-    atomic_store(&g->interrupt, 1);
-    pthread_mutex_lock(&g->mu);
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    atomic_store(&pdi_S(g)->interrupt, 1);
+    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_cond_broadcast(&pdi_S(g)->cv);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 

@@ -37,10 +37,10 @@ PYDRON_API int pydron_refine_input_value(pydron_refine *r, size_t i, pydron_valu
         return pdi_err(PYDRON_EINVAL, "pydron_refine_input_value: NULL out");
     if (i >= r->nin)
         return pdi_err(PYDRON_EINVAL, "input %zu out of range (task has %zu)", i, r->nin);
-    pthread_mutex_lock(&r->g->mu);
+    pthread_mutex_lock(&pdi_S(r->g)->mu);
     pdi_task *t = pdi_T(r->g, r->ti);
     out->id = pdi_vid(r->g, pdi_task_ins(t)[i]);
-    pthread_mutex_unlock(&r->g->mu);
+    pthread_mutex_unlock(&pdi_S(r->g)->mu);
     return 0;
 }
 
@@ -60,11 +60,11 @@ PYDRON_API int pydron_refine_payload(pydron_refine *r, const void **data, size_t
         return rc;
     if (!data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_refine_payload: NULL argument");
-    pthread_mutex_lock(&r->g->mu);
+    pthread_mutex_lock(&pdi_S(r->g)->mu);
     pdi_task *t = pdi_T(r->g, r->ti);
     *data = t->payload_len ? pdi_task_payload(t) : NULL;
     *len = t->payload_len;
-    pthread_mutex_unlock(&r->g->mu);
+    pthread_mutex_unlock(&pdi_S(r->g)->mu);
     return 0;
 }
 
@@ -115,15 +115,15 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
         return pdi_err(PYDRON_EINVAL, "unknown tick_mode %d", desc->tick_mode);
     }
     pydron_graph *g = r->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     if (g->canceled || g->freeing) {
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
         return pdi_err(PYDRON_ECANCELED, "the graph was canceled");
     }
     for (size_t i = 0; i < desc->ninputs && desc->inputs; i++) {
         uint32_t vi;
         if (pdi_value_get(g, desc->inputs[i].id, &vi) && is_output(r, vi)) {
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&pdi_S(g)->mu);
             return pdi_err(PYDRON_ECYCLE,
                            "input %zu is an output of the task being refined (a cycle)", i);
         }
@@ -135,7 +135,7 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
         pdi_dispatch(g);
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -147,9 +147,9 @@ PYDRON_API int pydron_refine_constant(pydron_refine *r, const void *data, size_t
         return rc;
     rc = pydron_value_constant(r->g, data, len, out);
     if (rc == 0) {
-        pthread_mutex_lock(&r->g->mu);
+        pthread_mutex_lock(&pdi_S(r->g)->mu);
         remember(r, pdi_id_idx(out->id));
-        pthread_mutex_unlock(&r->g->mu);
+        pthread_mutex_unlock(&pdi_S(r->g)->mu);
     }
     return rc;
 }
@@ -162,7 +162,7 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
     if (i >= r->nout)
         return pdi_err(PYDRON_EINVAL, "output %zu out of range (task has %zu)", i, r->nout);
     pydron_graph *g = r->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi;
     if (!pdi_value_get(g, v.id, &vi)) {
         rc = PYDRON_ESTALE;
@@ -199,7 +199,7 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
         }
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 

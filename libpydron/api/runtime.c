@@ -285,7 +285,7 @@ PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
 
 pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
 {
-    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt)
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt)
         if (g->tag == tag)
             return g;
     return NULL;

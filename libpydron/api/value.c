@@ -27,7 +27,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
             free_fn(free_arg);
         return pdi_err(PYDRON_EINVAL, "pydron_value_constant: NULL argument");
     }
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi = 0;
     int rc = add_value(g, &vi, out);
     if (rc == 0) {
@@ -43,7 +43,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
         free_fn(free_arg);
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -72,12 +72,12 @@ PYDRON_API int pydron_value_input(pydron_graph *g, pydron_value *out)
 {
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_input: NULL argument");
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi = 0;
     int rc = add_value(g, &vi, out);
     if (rc == 0)
         pdi_V(g, vi)->vf |= VF_INPUT;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -103,7 +103,7 @@ PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *dat
     void *copy = NULL;
     if (len > 16 && !(copy = pdi_memdup(data, len)))
         return pdi_err(PYDRON_ENOMEM, "cannot copy %zu bytes", len);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi;
     int rc = 0;
     pdi_value *r = get_input(g, v, &vi, &rc);
@@ -118,7 +118,7 @@ PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *dat
             pdi_dispatch(g);
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     free(copy);
     return rc;
 }
@@ -127,7 +127,7 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
 {
     if (!g || !message)
         return pdi_err(PYDRON_EINVAL, "pydron_value_set_failed: NULL argument");
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi;
     int rc = 0;
     if (get_input(g, v, &vi, &rc)) {
@@ -137,7 +137,7 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
             pdi_error_unref(e);
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -151,7 +151,7 @@ PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v)
         rc = PYDRON_ESTALE;
     else
         r->urefs++;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -172,7 +172,7 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
     else if (r->urefs == 0 && r->producer && g->nretained)
         pdi_maybe_unretain(g, r->producer, 0);
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -196,7 +196,7 @@ PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_va
         else
             rc = PYDRON_ESTALE;
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -219,7 +219,7 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
         free(m);
     } else
         *out = (size_t)pdi_value_root(g, r)->len;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -248,9 +248,9 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            g->waiters++;
-            pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-            g->waiters--;
+            pdi_S(g)->waiters++;
+            pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
+            pdi_S(g)->waiters--;
             continue;
         }
         if (r->state == PYDRON_VALUE_PENDING) {
@@ -282,7 +282,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
             break;
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -346,7 +346,7 @@ PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *
                 *detail_len = e->detail_len;
         }
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -362,6 +362,6 @@ PYDRON_API int pydron_value_producer(pydron_graph *g, pydron_value v, pydron_tas
         rc = PYDRON_ESTALE;
     else
         out->id = r->producer;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }

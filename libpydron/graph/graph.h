@@ -241,17 +241,16 @@ typedef struct pdi_run {
     pdi_tout *outs;     /* per output (success only; NULL: all outputs already set) */
 } pdi_run;
 
-/* driver-ordered heap entry ordering helpers live in sched/ */
+/* The graph: records, indexes and what changed. The public handle
+ * pydron_graph * points at a pdi_sgraph (sched/sched.h) whose first member
+ * this is; graph/ never reads the rest. Everything here is protected by the
+ * caller's lock (the scheduler's g->mu). */
 struct pydron_graph {
-    pydron_runtime *rt;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     uint32_t tag;
     const pdi_kindtab *kt;  /* the runtime's kinds */
     unsigned max_retries;   /* runs of a task lost with its worker */
     int can_release;        /* the executor releases remote bytes (lineage parks values) */
     pdi_changes chg;        /* reported changes, drained by sched/ */
-    pydron_graph *next_in_rt, *prev_in_rt;
 
     /* slabs */
     pdi_task **tchunks;
@@ -265,49 +264,20 @@ struct pydron_graph {
 
     /* state */
     int started, closed, canceled, freeing;
-    _Atomic int interrupt;
-    int driving;           /* a thread runs the driver loop */
-    unsigned waiters;      /* threads blocked on cv */
     uint64_t events;       /* bumped on every completion/readiness change */
-    int drv_waiting;       /* the driving thread sleeps on cv for chg.watch_vi
-                              (0: for every task to finish) */
     uint64_t nretained;    /* finished task records kept (TB_RETAINED) */
     uint32_t *lin;         /* per value index: TB_LINEAGE tasks reading it (NULL until
                               a remote output exists: in-process executors pay nothing) */
     size_t lincap;
-    int need_loc;          /* the policy reads input sizes/locations */
     uint64_t pending;      /* tasks not finished */
     uint32_t seq;
     uint32_t top_tick;
-    uint32_t *last_sync_tick;
+    uint32_t *last_sync_tick;  /* tick of the last SYNC task started */
     size_t last_sync_len;
 
-    /* driver work */
-    uint32_t *heap;        /* SYNC + unrefined REFINABLE tasks, by tick */
+    /* tick heap: SYNC + unrefined REFINABLE tasks, by tick (graph/ticks.c) */
+    uint32_t *heap;
     size_t nheap, capheap;
-    uint32_t *refq;        /* REFINABLE tasks ready for their callback */
-    size_t refq_head, refq_len, refq_cap;
-
-    /* dispatch */
-    const pydron_policy_ops *pops;
-    void *pself;
-    int own_policy;        /* pself is ours to destroy */
-    int need_bl;           /* policy wants bottom levels */
-    uint64_t ready_seq;
-    uint64_t nqueued;      /* tasks handed to the policy not yet picked */
-    uint64_t *newready;    /* PURE tasks ready but not yet pushed to the policy:
-                              pushing at dispatch time lets the critical-path
-                              policy see the graph built meanwhile */
-    size_t nnewready, capnewready;
-    uint64_t inflight;     /* jobs of this graph held by the executor */
-    pydron_job *jfree;     /* job free list */
-    pydron_job *jlive;     /* jobs handed out (for worker loss) */
-    int dispatching;
-
-    /* measured durations per kind (seconds) */
-    double *ksum;
-    uint32_t *kcnt;
-    size_t kcap;
 
     /* observability */
     pdi_tlog **lchunks;
@@ -315,10 +285,8 @@ struct pydron_graph {
     uint64_t nlog;
     pdi_label *labels;
     size_t nlabels, caplabels;
-    uint64_t now_hint;     /* a fresh clock reading, valid during a completion */
+    uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
     pydron_graph_stats stats;
-    uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
-    int fetch_fail_rc;
 };
 
 /* ---- internal API (graph/graph.c) ---- */

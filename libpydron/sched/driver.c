@@ -17,38 +17,38 @@ _Thread_local pydron_graph *pdi_tls_cb_graph;
 void pdi_wake(pydron_graph *g)
 {
     g->events++;
-    if (g->waiters)
-        pthread_cond_broadcast(&g->cv);
+    if (pdi_S(g)->waiters)
+        pthread_cond_broadcast(&pdi_S(g)->cv);
 }
 
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 {
-    if (kind >= g->kcap) {
-        size_t nc = g->kcap ? g->kcap : 16;
+    if (kind >= pdi_S(g)->kcap) {
+        size_t nc = pdi_S(g)->kcap ? pdi_S(g)->kcap : 16;
         while (nc <= kind)
             nc *= 2;
-        double *s = realloc(g->ksum, nc * sizeof *s);
+        double *s = realloc(pdi_S(g)->ksum, nc * sizeof *s);
         if (!s)
             return;
-        g->ksum = s;
-        uint32_t *c = realloc(g->kcnt, nc * sizeof *c);
+        pdi_S(g)->ksum = s;
+        uint32_t *c = realloc(pdi_S(g)->kcnt, nc * sizeof *c);
         if (!c)
             return;
-        g->kcnt = c;
-        memset(g->ksum + g->kcap, 0, (nc - g->kcap) * sizeof *s);
-        memset(g->kcnt + g->kcap, 0, (nc - g->kcap) * sizeof *c);
-        g->kcap = nc;
+        pdi_S(g)->kcnt = c;
+        memset(pdi_S(g)->ksum + pdi_S(g)->kcap, 0, (nc - pdi_S(g)->kcap) * sizeof *s);
+        memset(pdi_S(g)->kcnt + pdi_S(g)->kcap, 0, (nc - pdi_S(g)->kcap) * sizeof *c);
+        pdi_S(g)->kcap = nc;
     }
-    g->ksum[kind] += seconds;
-    g->kcnt[kind]++;
+    pdi_S(g)->ksum[kind] += seconds;
+    pdi_S(g)->kcnt[kind]++;
 }
 
 double pdi_task_duration(pydron_graph *g, pdi_task *t)
 {
     if (t->duration > 0)
         return t->duration;
-    if (t->kind < g->kcap && g->kcnt[t->kind])
-        return g->ksum[t->kind] / g->kcnt[t->kind];
+    if (t->kind < pdi_S(g)->kcap && pdi_S(g)->kcnt[t->kind])
+        return pdi_S(g)->ksum[t->kind] / pdi_S(g)->kcnt[t->kind];
     return 0;
 }
 
@@ -96,20 +96,20 @@ static int take_ready(pydron_graph *g, uint64_t id)
     if (!t || t->state != PYDRON_TASK_READY)
         return 0;   /* canceled, failed or waiting again since */
     if (t->flags & PYDRON_TASK_REFINABLE) {
-        if (g->refq_len + 1 > g->refq_cap) {
+        if (pdi_S(g)->refq_len + 1 > pdi_S(g)->refq_cap) {
             /* compact then grow the ring */
-            size_t nc = g->refq_cap ? g->refq_cap * 2 : 16;
+            size_t nc = pdi_S(g)->refq_cap ? pdi_S(g)->refq_cap * 2 : 16;
             uint32_t *q = malloc(nc * sizeof *q);
             if (!q)
                 abort();
-            for (size_t k = 0; k < g->refq_len; k++)
-                q[k] = g->refq[(g->refq_head + k) % g->refq_cap];
-            free(g->refq);
-            g->refq = q;
-            g->refq_cap = nc;
-            g->refq_head = 0;
+            for (size_t k = 0; k < pdi_S(g)->refq_len; k++)
+                q[k] = pdi_S(g)->refq[(pdi_S(g)->refq_head + k) % pdi_S(g)->refq_cap];
+            free(pdi_S(g)->refq);
+            pdi_S(g)->refq = q;
+            pdi_S(g)->refq_cap = nc;
+            pdi_S(g)->refq_head = 0;
         }
-        g->refq[(g->refq_head + g->refq_len++) % g->refq_cap] = ti;
+        pdi_S(g)->refq[(pdi_S(g)->refq_head + pdi_S(g)->refq_len++) % pdi_S(g)->refq_cap] = ti;
         return 1;
     }
     if (t->flags & PYDRON_TASK_SYNC)
@@ -117,25 +117,25 @@ static int take_ready(pydron_graph *g, uint64_t id)
     if (t->bits & TB_QUEUED)
         return 0;   /* ready again before the policy gave it out: its entry stands */
     /* PURE: queue for the policy; pushed at the next dispatch */
-    if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0)
+    if (pdi_grow((void **)&pdi_S(g)->newready, &pdi_S(g)->capnewready, pdi_S(g)->nnewready + 1, sizeof(uint64_t)) != 0)
         abort();
-    g->newready[g->nnewready++] = id;
+    pdi_S(g)->newready[pdi_S(g)->nnewready++] = id;
     t->bits |= TB_QUEUED;
-    g->nqueued++;
+    pdi_S(g)->nqueued++;
     return 0;
 }
 
 void pdi_sched_drain_slow(pydron_graph *g)
 {
     pdi_changes *c = &g->chg;
-    pydron_runtime *rt = g->rt;
+    pydron_runtime *rt = pdi_S(g)->rt;
     int driver = c->wake, all = c->wake;
     for (size_t k = 0; k < c->ndone; k++) {
         pdi_done *d = &c->done[k];
         if (d->seconds > 0)
             pdi_kstat_add(g, d->kind, d->seconds);
         if (d->queued)
-            g->nqueued--;   /* its entry in the policy is skipped when picked */
+            pdi_S(g)->nqueued--;   /* its entry in the policy is skipped when picked */
         if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
             driver = 1;
     }
@@ -167,9 +167,9 @@ void pdi_sched_drain_slow(pydron_graph *g)
     }
     /* wake only threads that may care: a driver waiting for one value is
      * not woken by every completion */
-    if (all ? g->waiters != 0
-            : any && (g->waiters > (unsigned)g->drv_waiting || (g->drv_waiting && driver)))
-        pthread_cond_broadcast(&g->cv);
+    if (all ? pdi_S(g)->waiters != 0
+            : any && (pdi_S(g)->waiters > (unsigned)pdi_S(g)->drv_waiting || (pdi_S(g)->drv_waiting && driver)))
+        pthread_cond_broadcast(&pdi_S(g)->cv);
 }
 
 static void push_policy(pydron_graph *g, uint32_t ti)
@@ -193,8 +193,8 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     st.task.id = pdi_tid(g, ti);
     st.kind = t->kind;
     st.duration = pdi_task_duration(g, t);
-    st.seq = ++g->ready_seq;
-    if (!g->need_loc && sizes == sizes_st)
+    st.seq = ++pdi_S(g)->ready_seq;
+    if (!pdi_S(g)->need_loc && sizes == sizes_st)
         sizes = NULL;   /* fifo / critical path do not read them */
     st.ninputs = sizes ? t->nin : 0;
     st.input_sizes = sizes;
@@ -208,13 +208,13 @@ static void push_policy(pydron_graph *g, uint32_t ti)
         }
     }
     int budget = 256;
-    st.bottom_level = g->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
-    if (g->pops->push(g->pself, &st) != 0) {
+    st.bottom_level = pdi_S(g)->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
+    if (pdi_S(g)->pops->push(pdi_S(g)->pself, &st) != 0) {
         t->bits &= (uint8_t)~TB_QUEUED;
-        g->nqueued--;
+        pdi_S(g)->nqueued--;
         pdi_error *e = pdi_error_new(st.task.id, PYDRON_ETASK,
                                      pdi_asprintf("the scheduling policy '%s' refused the task",
-                                                  g->pops->name ? g->pops->name : "?"),
+                                                  pdi_S(g)->pops->name ? pdi_S(g)->pops->name : "?"),
                                      NULL, 0);
         pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
         if (e)
@@ -230,17 +230,17 @@ void pdi_flush_ready(pydron_graph *g)
 {
     pdi_sched_drain(g);
     /* in readiness order; pushing may fail a task, which never adds here */
-    for (size_t k = 0; k < g->nnewready; k++) {
+    for (size_t k = 0; k < pdi_S(g)->nnewready; k++) {
         uint32_t ti;
-        pdi_task *t = pdi_task_get(g, g->newready[k], &ti);
+        pdi_task *t = pdi_task_get(g, pdi_S(g)->newready[k], &ti);
         if (t && t->state == PYDRON_TASK_READY && (t->bits & TB_QUEUED))
             push_policy(g, ti);
     }
-    g->nnewready = 0;
-    if (g->capnewready > 65536) {
-        free(g->newready);
-        g->newready = NULL;
-        g->capnewready = 0;
+    pdi_S(g)->nnewready = 0;
+    if (pdi_S(g)->capnewready > 65536) {
+        free(pdi_S(g)->newready);
+        pdi_S(g)->newready = NULL;
+        pdi_S(g)->capnewready = 0;
     }
 }
 
@@ -258,8 +258,8 @@ int pdi_dispatch_on_add(pydron_graph *g)
      * in flight, so a completion will come and dispatch the queue as one
      * batch per worker: one message for many adds instead of one each (the
      * per-task cost of a tight submit loop is the send). */
-    pydron_runtime *rt = g->rt;
-    if (g->nqueued >= BATCH || rt->nworkers == 0)
+    pydron_runtime *rt = pdi_S(g)->rt;
+    if (pdi_S(g)->nqueued >= BATCH || rt->nworkers == 0)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
         if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
@@ -269,16 +269,16 @@ int pdi_dispatch_on_add(pydron_graph *g)
 
 void pdi_dispatch(pydron_graph *g)
 {
-    pydron_runtime *rt = g->rt;
+    pydron_runtime *rt = pdi_S(g)->rt;
     pdi_sched_drain(g);
-    if (!g->started || g->dispatching || !rt->xstarted)
+    if (!g->started || pdi_S(g)->dispatching || !rt->xstarted)
         return;
-    g->dispatching = 1;
+    pdi_S(g)->dispatching = 1;
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int progress = 1;
     int any_level = 0;
-    while (progress && g->nqueued) {
+    while (progress && pdi_S(g)->nqueued) {
         progress = 0;
         pdi_flush_ready(g);
         /* Fill workers evenly: none gets more than its share of what is in
@@ -287,16 +287,16 @@ void pdi_dispatch(pydron_graph *g)
          * CPU-bound tasks on 2 workers ran 8/0). A burst still fills whole
          * batches. If the policy gives nothing to the workers below the
          * level, a second pass allows up to in_flight. */
-        size_t total = g->nqueued + rt->nworkers - 1;
+        size_t total = pdi_S(g)->nqueued + rt->nworkers - 1;
         for (unsigned w = 0; w < rt->nworkers; w++)
             total += atomic_load(&rt->inflight[w]);
         size_t share = rt->nworkers ? total / rt->nworkers : 0;
         unsigned level = any_level || share > rt->in_flight ? rt->in_flight : (unsigned)share;
-        for (unsigned w = 0; w < rt->nworkers && g->nqueued; w++) {
+        for (unsigned w = 0; w < rt->nworkers && pdi_S(g)->nqueued; w++) {
             size_t n = 0;
-            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && g->nqueued) {
+            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && pdi_S(g)->nqueued) {
                 pydron_task pt;
-                if (g->pops->pick(g->pself, w, &pt) != 1)
+                if (pdi_S(g)->pops->pick(pdi_S(g)->pself, w, &pt) != 1)
                     break;
                 uint32_t ti;
                 pdi_task *t = pdi_task_get(g, pt.id, &ti);
@@ -306,11 +306,11 @@ void pdi_dispatch(pydron_graph *g)
                     /* waiting again (an input was lost with its worker): it
                      * is pushed anew when it is ready */
                     t->bits &= (uint8_t)~TB_QUEUED;
-                    g->nqueued--;
+                    pdi_S(g)->nqueued--;
                     continue;
                 }
                 t->bits &= (uint8_t)~TB_QUEUED;
-                g->nqueued--;
+                pdi_S(g)->nqueued--;
                 pydron_job *j = pdi_job_get(g);
                 int rc = j ? pdi_job_prepare(g, j, ti, (int32_t)w) : PYDRON_ENOMEM;
                 if (rc) {
@@ -324,9 +324,9 @@ void pdi_dispatch(pydron_graph *g)
             if (!n)
                 continue;
             progress = 1;
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&pdi_S(g)->mu);
             int rc = rt->xops->submit(rt->xself, batch, n, w);
-            pthread_mutex_lock(&g->mu);
+            pthread_mutex_lock(&pdi_S(g)->mu);
             if (rc < 0) {
                 /* the executor took none of them: fail them here */
                 for (size_t k = 0; k < n; k++) {
@@ -339,12 +339,12 @@ void pdi_dispatch(pydron_graph *g)
                 }
             }
         }
-        if (!progress && !any_level && level < rt->in_flight && g->nqueued) {
+        if (!progress && !any_level && level < rt->in_flight && pdi_S(g)->nqueued) {
             any_level = 1;
             progress = 1;
         }
     }
-    g->dispatching = 0;
+    pdi_S(g)->dispatching = 0;
     pdi_sched_drain(g);   /* tasks failed in prepare or refused by the executor */
 }
 
@@ -355,13 +355,13 @@ void pdi_sched_cancel_locked(pydron_graph *g)
         pdi_task *t = pdi_T(g, i);
         if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
             continue;
-        if (g->pops->remove)
-            g->pops->remove(g->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
+        if (pdi_S(g)->pops->remove)
+            pdi_S(g)->pops->remove(pdi_S(g)->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
         t->bits &= (uint8_t)~TB_QUEUED;
-        g->nqueued--;
+        pdi_S(g)->nqueued--;
     }
     pdi_graph_cancel_locked(g);
-    g->refq_len = 0;
+    pdi_S(g)->refq_len = 0;
     pdi_sched_drain(g);
 }
 
@@ -369,9 +369,9 @@ int pdi_graph_start_locked(pydron_graph *g)
 {
     if (g->started)
         return 0;
-    pthread_mutex_unlock(&g->mu);
-    int rc = pdi_rt_start_executor(g->rt);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    int rc = pdi_rt_start_executor(pdi_S(g)->rt);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     if (rc)
         return rc;
     g->started = 1;
@@ -383,7 +383,7 @@ int pdi_graph_start_locked(pydron_graph *g)
 
 /* ------------------------------------------------------------ driver loop */
 
-/* Run the SYNC task ti on this thread (g->mu held, released around the body). */
+/* Run the SYNC task ti on this thread (pdi_S(g)->mu held, released around the body). */
 static void run_sync(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
@@ -409,10 +409,10 @@ static void run_sync(pydron_graph *g, uint32_t ti)
         }
         return;
     }
-    g->inflight++;
-    pthread_mutex_unlock(&g->mu);
+    pdi_S(g)->inflight++;
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     pydron_job_run_local(j);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_job_complete_locked(g, j, j->err ? PYDRON_ETASK : 0);
 }
 
@@ -448,10 +448,10 @@ static int target_reached(pydron_graph *g, const pdi_target *tg, int *rc)
 /* One step of driver work; returns 1 if something was done. */
 static int driver_step(pydron_graph *g)
 {
-    while (g->refq_len) {
-        uint32_t ti = g->refq[g->refq_head];
-        g->refq_head = (g->refq_head + 1) % g->refq_cap;
-        g->refq_len--;
+    while (pdi_S(g)->refq_len) {
+        uint32_t ti = pdi_S(g)->refq[pdi_S(g)->refq_head];
+        pdi_S(g)->refq_head = (pdi_S(g)->refq_head + 1) % pdi_S(g)->refq_cap;
+        pdi_S(g)->refq_len--;
         pdi_task *t = pdi_T(g, ti);
         if (t->state != PYDRON_TASK_READY || !(t->flags & PYDRON_TASK_REFINABLE))
             continue;
@@ -478,9 +478,9 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     if (deadline && deadline < until)
         until = deadline;
     struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
-    g->waiters++;
-    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-    g->waiters--;
+    pdi_S(g)->waiters++;
+    pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
+    pdi_S(g)->waiters--;
 }
 
 int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
@@ -493,7 +493,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     uint64_t deadline = timeout_ms >= 0 ? pdi_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     if (timeout_ms == 0)
         deadline = 1;   /* poll once */
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     int rc = 0;
     if (g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is being freed");
@@ -501,19 +501,19 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     }
     if ((rc = pdi_graph_start_locked(g)) != 0)
         goto out;
-    pydron_runtime *rt = g->rt;
+    pydron_runtime *rt = pdi_S(g)->rt;
     int driver = 0;
     for (;;) {
         pdi_sched_drain(g);
-        if (atomic_exchange(&g->interrupt, 0)) {
+        if (atomic_exchange(&pdi_S(g)->interrupt, 0)) {
             rc = pdi_err(PYDRON_EINTR, "interrupted by pydron_graph_interrupt");
             break;
         }
         if (target_reached(g, &tg, &rc))
             break;
-        if (!driver && !g->driving) {
+        if (!driver && !pdi_S(g)->driving) {
             driver = 1;
-            g->driving = 1;
+            pdi_S(g)->driving = 1;
         }
         int did = 0;
         if (driver) {
@@ -521,10 +521,10 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
             if (!did) {
                 uint64_t ev = g->events;
                 pdi_dispatch(g);
-                if (rt->xops->poll && g->inflight) {
-                    pthread_mutex_unlock(&g->mu);
+                if (rt->xops->poll && pdi_S(g)->inflight) {
+                    pthread_mutex_unlock(&pdi_S(g)->mu);
                     int prc = rt->xops->poll(rt->xself, 0);
-                    pthread_mutex_lock(&g->mu);
+                    pthread_mutex_lock(&pdi_S(g)->mu);
                     did = prc > 0;
                 }
                 /* do not trust poll's return value alone: did anything change? */
@@ -538,29 +538,29 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
                 rc = pdi_err(PYDRON_ETIMEDOUT, "timed out after %d ms", timeout_ms);
             break;
         }
-        if (driver && rt->xops->poll && g->inflight) {
+        if (driver && rt->xops->poll && pdi_S(g)->inflight) {
             /* the executor may need the driver thread: give it a short slice */
             uint64_t ev = g->events;
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&pdi_S(g)->mu);
             rt->xops->poll(rt->xself, 1);
-            pthread_mutex_lock(&g->mu);
+            pthread_mutex_lock(&pdi_S(g)->mu);
             if (g->events != ev)
                 continue;
             wait_cv(g, deadline, 1);
         } else if (driver) {
-            g->drv_waiting = 1;
+            pdi_S(g)->drv_waiting = 1;
             g->chg.watch_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
             wait_cv(g, deadline, 50);
-            g->drv_waiting = 0;
+            pdi_S(g)->drv_waiting = 0;
         } else {
             wait_cv(g, deadline, 10);
         }
     }
     if (driver) {
-        g->driving = 0;
-        pthread_cond_broadcast(&g->cv);   /* another waiter may take over */
+        pdi_S(g)->driving = 0;
+        pthread_cond_broadcast(&pdi_S(g)->cv);   /* another waiter may take over */
     }
 out:
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }

@@ -4,9 +4,9 @@
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {
-    pydron_job *j = g->jfree;
+    pydron_job *j = pdi_S(g)->jfree;
     if (j)
-        g->jfree = j->next;
+        pdi_S(g)->jfree = j->next;
     else if (!(j = malloc(sizeof *j)))
         return NULL;
     return j;
@@ -14,8 +14,8 @@ pydron_job *pdi_job_get(pydron_graph *g)
 
 void pdi_job_put(pydron_graph *g, pydron_job *j)
 {
-    j->next = g->jfree;
-    g->jfree = j;
+    j->next = pdi_S(g)->jfree;
+    pdi_S(g)->jfree = j;
 }
 
 void pdi_job_clear(pydron_job *j)
@@ -111,12 +111,12 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         j->outs[i].where = -1;
     t->state = PYDRON_TASK_RUNNING;
     j->prev = NULL;
-    j->next = g->jlive;
-    if (g->jlive)
-        g->jlive->prev = j;
-    g->jlive = j;
+    j->next = pdi_S(g)->jlive;
+    if (pdi_S(g)->jlive)
+        pdi_S(g)->jlive->prev = j;
+    pdi_S(g)->jlive = j;
     if (worker >= 0)
-        g->inflight++;
+        pdi_S(g)->inflight++;
     return 0;
 }
 
@@ -125,7 +125,7 @@ static void unlink_live(pydron_graph *g, pydron_job *j)
     if (j->prev)
         j->prev->next = j->next;
     else
-        g->jlive = j->next;
+        pdi_S(g)->jlive = j->next;
     if (j->next)
         j->next->prev = j->prev;
 }
@@ -135,10 +135,10 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     uint32_t ti = pdi_id_idx(j->task);
     pdi_task *t = pdi_T(g, ti);
     unlink_live(g, j);
-    if (g->inflight)
-        g->inflight--;
+    if (pdi_S(g)->inflight)
+        pdi_S(g)->inflight--;
     if (j->worker >= 0)
-        atomic_fetch_sub(&g->rt->inflight[j->worker], 1);
+        atomic_fetch_sub(&pdi_S(g)->rt->inflight[j->worker], 1);
     if (rc == 0) {
         for (size_t i = 0; i < j->nout; i++) {
             if (!j->outs[i].out.set && j->outs[i].where < 0) {
@@ -156,10 +156,10 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     } else if (rc == PYDRON_EIO && !g->canceled) {
         t->attempt++;
         g->stats.tasks_retried++;
-        if (t->attempt > g->rt->opts.max_retries) {
+        if (t->attempt > pdi_S(g)->rt->opts.max_retries) {
             char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u)%s%s",
                                    (unsigned long long)j->task, pdi_task_name(g, t),
-                                   (unsigned)t->attempt, g->rt->opts.max_retries,
+                                   (unsigned)t->attempt, pdi_S(g)->rt->opts.max_retries,
                                    j->err ? "; last error: " : "", j->err ? j->err : "");
             pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
             pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
@@ -190,8 +190,8 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     pdi_job_put(g, j);
     pdi_sched_drain(g);
     g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting)
-        pthread_cond_broadcast(&g->cv);   /* e.g. pydron_graph_free waiting for inflight */
+    if (pdi_S(g)->waiters > (unsigned)pdi_S(g)->drv_waiting)
+        pthread_cond_broadcast(&pdi_S(g)->cv);   /* e.g. pydron_graph_free waiting for inflight */
 }
 
 /* ---------------------------------------------------------------- public */
@@ -243,10 +243,10 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
         return pdi_err(PYDRON_EINVAL, "output %zu out of range (%zu)", i, j->nout);
     pydron_graph *g = j->g;
     /* output value ids do not change while the job runs; read under lock */
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_task *t = pdi_T(g, pdi_id_idx(j->task));
     out->id = pdi_job_out_id(g, j->task, pdi_task_outs(t)[i]);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -380,9 +380,9 @@ PYDRON_API void pydron_job_done(pydron_job *j, int rc)
     if (!j)
         return;
     pydron_graph *g = j->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_job_complete_locked(g, j, rc);
     if (!g->canceled)
         pdi_dispatch(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
 }

@@ -25,14 +25,14 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
         r.fail = pdi_strdup("out of memory");
     } else {
         r.active = 1;
-        g->inflight++;
-        pthread_mutex_unlock(&g->mu);
+        pdi_S(g)->inflight++;
+        pthread_mutex_unlock(&pdi_S(g)->mu);
         pydron_graph *prev = pdi_tls_cb_graph;
         pdi_tls_cb_graph = g;
         rc = k->refine(&r, k->refine_user);
         pdi_tls_cb_graph = prev;
-        pthread_mutex_lock(&g->mu);
-        g->inflight--;
+        pthread_mutex_lock(&pdi_S(g)->mu);
+        pdi_S(g)->inflight--;
         r.active = 0;
     }
     t = pdi_T(g, ti);

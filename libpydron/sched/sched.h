@@ -6,6 +6,54 @@
 
 #include "graph/graph.h"
 
+/* ---- the scheduler's side of a graph ----
+ * pydron_graph_new (api/) allocates a pdi_sgraph; the public handle points
+ * at its first member, the graph data structure. */
+typedef struct pdi_sgraph {
+    struct pydron_graph g;  /* first */
+    pydron_runtime *rt;
+    pthread_mutex_t mu;     /* the graph lock: everything in g and here */
+    pthread_cond_t cv;
+    pydron_graph *next_in_rt, *prev_in_rt;   /* the runtime's list (under rt->mu) */
+
+    _Atomic int interrupt;
+    int driving;           /* a thread runs the driver loop */
+    unsigned waiters;      /* threads blocked on cv */
+    int drv_waiting;       /* the driving thread sleeps on cv for g.chg.watch_vi
+                              (0: for every task to finish) */
+
+    /* driver work */
+    uint32_t *refq;        /* REFINABLE tasks ready for their callback */
+    size_t refq_head, refq_len, refq_cap;
+
+    /* dispatch */
+    const pydron_policy_ops *pops;
+    void *pself;
+    int own_policy;        /* pself is ours to destroy */
+    int need_bl;           /* policy wants bottom levels */
+    int need_loc;          /* the policy reads input sizes/locations */
+    uint64_t ready_seq;
+    uint64_t nqueued;      /* tasks handed to the policy not yet picked */
+    uint64_t *newready;    /* PURE tasks ready but not yet pushed to the policy:
+                              pushing at dispatch time lets the critical-path
+                              policy see the graph built meanwhile */
+    size_t nnewready, capnewready;
+    uint64_t inflight;     /* jobs of this graph held by the executor */
+    pydron_job *jfree;     /* job free list */
+    pydron_job *jlive;     /* jobs handed out (for worker loss) */
+    int dispatching;
+
+    /* measured durations per kind (seconds) */
+    double *ksum;
+    uint32_t *kcnt;
+    size_t kcap;
+
+    uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
+    int fetch_fail_rc;
+} pdi_sgraph;
+
+static inline pdi_sgraph *pdi_S(pydron_graph *g) { return (pdi_sgraph *)(void *)g; }
+
 /* ---- jobs ---- */
 #define PDI_JOB_INLINE 4
 typedef struct pdi_jin {
