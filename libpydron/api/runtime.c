@@ -243,34 +243,6 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
     return 0;
 }
 
-int pdi_rt_start_executor(pydron_runtime *rt)
-{
-    int rc = 0;
-    pthread_mutex_lock(&rt->mu);
-    if (!rt->xstarted) {
-        unsigned nw = 0, inf = 0;
-        rc = rt->xops->start(rt->xself, &rt->host, &nw, &inf);
-        if (rc == 0) {
-            if (nw == 0)
-                nw = 1;
-            if (inf == 0)
-                inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
-            rt->inflight = calloc(nw, sizeof *rt->inflight);
-            if (!rt->inflight) {
-                rt->xops->stop(rt->xself);
-                rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
-            } else {
-                rt->nworkers = nw;
-                rt->in_flight = inf;
-                rt->xstarted = 1;
-            }
-        } else if (!pydron_error_last()[0]) {
-            pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");
-        }
-    }
-    pthread_mutex_unlock(&rt->mu);
-    return rc;
-}
 
 PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
 {
@@ -281,12 +253,4 @@ PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
     *out = rt->nworkers;
     pthread_mutex_unlock(&rt->mu);
     return started ? 0 : pdi_err(PYDRON_ESTATE, "the executor has not started yet");
-}
-
-pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
-{
-    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt)
-        if (g->tag == tag)
-            return g;
-    return NULL;
 }

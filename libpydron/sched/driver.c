@@ -7,7 +7,6 @@
  * inputs are ready (they run ahead of the tasks they create). */
 #include <errno.h>
 
-#include "api/api.h"
 #include "sched/sched.h"
 
 _Thread_local pydron_graph *pdi_tls_cb_graph;

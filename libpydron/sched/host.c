@@ -1,5 +1,4 @@
 /* Host services for executors: wake, remote fetch, worker loss. */
-#include "api/api.h"
 #include "sched/sched.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
@@ -134,4 +133,41 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
         pthread_mutex_unlock(&pdi_S(g)->mu);
     }
     pthread_mutex_unlock(&rt->mu);
+}
+
+int pdi_rt_start_executor(pydron_runtime *rt)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rt->mu);
+    if (!rt->xstarted) {
+        unsigned nw = 0, inf = 0;
+        rc = rt->xops->start(rt->xself, &rt->host, &nw, &inf);
+        if (rc == 0) {
+            if (nw == 0)
+                nw = 1;
+            if (inf == 0)
+                inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
+            rt->inflight = calloc(nw, sizeof *rt->inflight);
+            if (!rt->inflight) {
+                rt->xops->stop(rt->xself);
+                rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
+            } else {
+                rt->nworkers = nw;
+                rt->in_flight = inf;
+                rt->xstarted = 1;
+            }
+        } else if (!pydron_error_last()[0]) {
+            pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
+{
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt)
+        if (g->tag == tag)
+            return g;
+    return NULL;
 }

@@ -1,5 +1,4 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
-#include "api/api.h"
 #include "sched/sched.h"
 
 pydron_job *pdi_job_get(pydron_graph *g)

@@ -1,6 +1,5 @@
 /* Refinement runs: a REFINABLE task is replaced by a subgraph built by its
  * kind's refine callback on the driver thread. */
-#include "api/api.h"
 #include "sched/sched.h"
 
 void pdi_refine_run(pydron_graph *g, uint32_t ti)

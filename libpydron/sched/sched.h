@@ -155,4 +155,31 @@ struct pydron_refine {
 /* thread-local: graph whose callback/body runs on this thread (misuse checks) */
 extern _Thread_local pydron_graph *pdi_tls_cb_graph;
 
+/* ---- runtime (made by api/runtime.c, the composition root) ---- */
+struct pydron_exec_host {
+    pydron_runtime *rt;
+};
+
+struct pydron_runtime {
+    pthread_mutex_t mu;
+    pdi_kindtab kt;                     /* kinds (read by graphs without rt->mu) */
+    pydron_runtime_options opts;        /* strings not kept beyond creation hooks */
+    const pydron_executor_ops *xops;
+    void *xself;
+    pydron_executor_kind xkind;
+    int xstarted;
+    unsigned nworkers, in_flight;
+    _Atomic unsigned *inflight;         /* per worker, shared by graphs */
+    const pydron_policy_ops *pops;      /* custom policy or NULL */
+    void *pself;
+    int policy_users;                   /* graphs running with the custom policy */
+    pydron_exec_host host;
+    pydron_graph *graphs;               /* list of live graphs */
+    unsigned ngraphs;
+};
+
+/* ---- runtime helpers ---- */
+pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
+int pdi_rt_start_executor(pydron_runtime *rt);
+
 #endif
