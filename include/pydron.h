@@ -263,10 +263,12 @@ PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts);
  * executor starts lazily, when the first graph starts. */
 PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts);
 /* Stop the executor (workers exit) and free everything. Graphs on this
- * runtime must have been freed before (else PYDRON_EBUSY). NULL is fine. */
+ * runtime must have been freed before (else PYDRON_EBUSY). NULL is fine; a
+ * runtime that was freed already gives PYDRON_ESTALE. */
 PYDRON_API int pydron_runtime_free(pydron_runtime *rt);
 
-/* Register a task kind; *out_kind receives its small integer id. */
+/* Register a task kind; *out_kind receives its id. Kind ids are opaque and
+ * belong to their runtime: another runtime refuses them (PYDRON_ENOTFOUND). */
 PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
                                             uint32_t *out_kind);
 /* Convenience: a kind whose body is the C function fn (the C runner). */
@@ -318,10 +320,15 @@ typedef struct pydron_task_desc {
 #define PYDRON_TASK_DESC_INIT \
     {PYDRON_TASK_DESC_VERSION, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, PYDRON_TICK_CHILD, 0.0, NULL}
 
-/* Create an empty graph on a runtime. Not started yet: tasks can be added. */
+/* Create an empty graph on a runtime. Not started yet: tasks can be added.
+ * Task and value ids are unique among the live graphs of the process (at
+ * most 4095 at once: PYDRON_ERANGE), so an id of another graph is
+ * PYDRON_ESTALE. A freed runtime gives PYDRON_ESTALE. */
 PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out);
 /* Cancel what is still pending, wait for running tasks to come back, free.
- * Must not be called from a task body or callback. NULL is fine. */
+ * Must not be called from a task body or callback. NULL is fine; a graph
+ * that was freed already gives PYDRON_ESTALE (as long as its address was
+ * not reused by a new graph). */
 PYDRON_API int pydron_graph_free(pydron_graph *g);
 
 /* Add a task. out_task may be NULL. out_values must have room for

@@ -7,7 +7,6 @@
 #include "graph/graph.h"
 #include "sched/sched.h"
 
-static _Atomic uint32_t tag_counter;
 
 /* ------------------------------------------------------------------ public */
 
@@ -24,10 +23,17 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_new: NULL argument");
     *out = NULL;
+    if (!pdi_handle_runtime_live(rt))
+        return pdi_err(PYDRON_ESTALE, "pydron_graph_new: not a live runtime (freed already?)");
     pdi_sgraph *sg = calloc(1, sizeof *sg);
     pydron_graph *g = sg ? &sg->g : NULL;
     if (!g)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
+    int rc = pdi_handle_graph_add(g);   /* its tag */
+    if (rc) {
+        free(g);
+        return rc;
+    }
     pdi_S(g)->rt = rt;
     g->kt = &rt->kt;
     g->max_retries = rt->opts.max_retries;
@@ -39,7 +45,6 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     pthread_cond_init(&pdi_S(g)->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&rt->mu);
-    int rc = 0;
     if (rt->pops) {
         if (rt->policy_users) {
             rc = pdi_err(PYDRON_EBUSY, "the custom policy of this runtime already serves a graph");
@@ -57,9 +62,6 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
         pdi_S(g)->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
     }
     if (rc == 0) {
-        do {
-            g->tag = atomic_fetch_add(&tag_counter, 1) % 4095u + 1u;
-        } while (pdi_rt_graph_by_tag(rt, g->tag));
         pdi_S(g)->next_in_rt = rt->graphs;
         if (rt->graphs)
             pdi_S(rt->graphs)->prev_in_rt = g;
@@ -68,6 +70,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     }
     pthread_mutex_unlock(&rt->mu);
     if (rc) {
+        pdi_handle_graph_remove(g);
         pthread_cond_destroy(&pdi_S(g)->cv);
         pthread_mutex_destroy(&pdi_S(g)->mu);
         free(g);
@@ -152,14 +155,14 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
     if (r && (r->bits & TB_RETAINED))
         r = NULL;   /* finished: the log has its timings */
     if (r) {
-        out->kind = r->kind;
+        out->kind = pdi_kind_id(g->kt, r->kind);
         out->state = (pydron_task_state)r->state;
         out->queued_ns = r->queued_ns;
         out->worker = -1;
         out->executor = "";
         out->label = r->label ? g->labels[r->label - 1].text : NULL;
     } else if (pdi_id_tag(t.id) == g->tag && pdi_log_find(g, t.id, &e)) {
-        out->kind = pdi_tlog_kind(g, e);
+        out->kind = pdi_kind_id(g->kt, pdi_tlog_kind(g, e));
         out->state = (pydron_task_state)e->state;
         out->queued_ns = e->queued_ns;
         out->started_ns = e->started_ns;
@@ -183,7 +186,7 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
         return PYDRON_EINVAL;
     for (uint64_t k = 0; k < g->nlog; k++) {
         pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
-        pydron_task_timing tt = {{e->task}, pdi_tlog_kind(g, e), (pydron_task_state)e->state,
+        pydron_task_timing tt = {{e->task}, pdi_kind_id(g->kt, pdi_tlog_kind(g, e)), (pydron_task_state)e->state,
                                  e->queued_ns, e->started_ns, e->finished_ns, e->worker,
                                  exec_name(g, e), pdi_tlog_label(g, e)};
         fn(&tt, user);
@@ -227,6 +230,8 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
         return 0;
     if (pdi_tls_cb_graph)
         return pdi_err(PYDRON_EBUSY, "pydron_graph_free must not be called from a task body or callback");
+    if (!pdi_handle_graph_live(g))
+        return pdi_err(PYDRON_ESTALE, "pydron_graph_free: not a live graph (freed already?)");
     pthread_mutex_lock(&pdi_S(g)->mu);
     if (g->freeing || pdi_S(g)->driving) {
         pthread_mutex_unlock(&pdi_S(g)->mu);
@@ -267,6 +272,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     if (pdi_S(g)->next_in_rt)
         pdi_S(pdi_S(g)->next_in_rt)->prev_in_rt = pdi_S(g)->prev_in_rt;
     rt->ngraphs--;
+    pdi_handle_graph_remove(g);
     if (!pdi_S(g)->own_policy && pdi_S(g)->pops)
         rt->policy_users--;
     pthread_mutex_unlock(&rt->mu);

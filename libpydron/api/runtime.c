@@ -34,7 +34,7 @@ static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, u
     rt->kt.kinds[n] = k;
     atomic_store(&rt->kt.n, n + 1);   /* publish after the slot is filled */
     if (out)
-        *out = n;
+        *out = pdi_kind_id(&rt->kt, n);
     return 0;
 }
 
@@ -86,7 +86,7 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
     uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
         if (strcmp(rt->kt.kinds[i]->name, name) == 0) {
-            *out_kind = i;
+            *out_kind = pdi_kind_id(&rt->kt, i);
             return 0;
         }
     }
@@ -117,9 +117,13 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     pydron_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate runtime");
+    int rc = pdi_handle_runtime_add(rt, &rt->kt.tag);
+    if (rc) {
+        free(rt);
+        return rc;
+    }
     pthread_mutex_init(&rt->mu, NULL);
     rt->host.rt = rt;
-    int rc;
     switch (o.executor) {
     case PYDRON_EXECUTOR_INLINE: rc = pdi_exec_create_inline(&o, &rt->xops, &rt->xself); break;
     case PYDRON_EXECUTOR_THREADS: rc = pdi_exec_create_threads(&o, &rt->xops, &rt->xself); break;
@@ -127,6 +131,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     default: rc = pdi_exec_create_remote(&o, &rt->xops, &rt->xself); break;
     }
     if (rc) {
+        pdi_handle_runtime_remove(rt);
         pthread_mutex_destroy(&rt->mu);
         free(rt);
         return rc;
@@ -158,6 +163,8 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
 {
     if (!rt)
         return 0;
+    if (!pdi_handle_runtime_live(rt))
+        return pdi_err(PYDRON_ESTALE, "pydron_runtime_free: not a live runtime (freed already?)");
     pthread_mutex_lock(&rt->mu);
     if (rt->ngraphs) {
         unsigned n = rt->ngraphs;
@@ -165,6 +172,7 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
         return pdi_err(PYDRON_EBUSY, "runtime still has %u graph(s); free them first", n);
     }
     pthread_mutex_unlock(&rt->mu);
+    pdi_handle_runtime_remove(rt);
     if (rt->xops) {
         if (rt->xstarted && rt->xops->stop)
             rt->xops->stop(rt->xself);

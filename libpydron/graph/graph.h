@@ -184,7 +184,26 @@ typedef struct pdi_kind {
 typedef struct pdi_kindtab {
     pdi_kind *kinds[PDI_MAX_KINDS];
     _Atomic uint32_t n;
+    uint32_t tag;       /* the runtime's tag (api/handles.c), 1..2^20-1 */
 } pdi_kindtab;
+
+/* Kind ids: | runtime tag:20 | index:12 |, so that a kind id of another
+ * runtime is refused instead of naming a different kind. Records store
+ * the index. */
+#define PDI_KIND_IDX_BITS 12
+static inline uint32_t pdi_kind_id(const pdi_kindtab *kt, uint32_t idx)
+{
+    return (kt->tag << PDI_KIND_IDX_BITS) | idx;
+}
+/* 1 and *idx if id names a registered kind of kt, else 0. */
+static inline int pdi_kind_idx(const pdi_kindtab *kt, uint32_t id, uint32_t *idx)
+{
+    uint32_t i = id & (PDI_MAX_KINDS - 1);
+    if ((id >> PDI_KIND_IDX_BITS) != kt->tag || i >= atomic_load(&kt->n))
+        return 0;
+    *idx = i;
+    return 1;
+}
 
 /* ---- what the graph reports (graph/ never calls up) ----
  * Every change that someone above the graph must act on is appended here

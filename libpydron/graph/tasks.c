@@ -199,14 +199,16 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     if (d->version != PYDRON_TASK_DESC_VERSION)
         return pdi_err(PYDRON_EINVAL, "pydron_task_desc.version is %u, expected %u", d->version,
                        PYDRON_TASK_DESC_VERSION);
-    if (d->kind >= atomic_load(&g->kt->n))
-        return pdi_err(PYDRON_ENOTFOUND, "no kind %u registered", d->kind);
+    uint32_t kind;
+    if (!pdi_kind_idx(g->kt, d->kind, &kind))
+        return pdi_err(PYDRON_ENOTFOUND, "no kind %#x registered in this graph's runtime",
+                       d->kind);
     unsigned flags = d->flags ? d->flags : PYDRON_TASK_PURE;
     if (flags & ~(PYDRON_TASK_PURE | PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
         return pdi_err(PYDRON_EINVAL, "unknown task flags 0x%x", d->flags);
     if ((flags & PYDRON_TASK_PURE) && (flags & PYDRON_TASK_SYNC))
         return pdi_err(PYDRON_EINVAL, "a task cannot be both PURE and SYNC");
-    pdi_kind *k = g->kt->kinds[d->kind];
+    pdi_kind *k = g->kt->kinds[kind];
     if ((flags & PYDRON_TASK_REFINABLE) && !k->refine)
         return pdi_err(PYDRON_EINVAL, "task is REFINABLE but kind '%s' has no refine callback",
                        k->name);
@@ -263,7 +265,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     }
     t = pdi_T(g, ti);
     t->flags = (uint8_t)flags;
-    t->kind = d->kind;
+    t->kind = kind;
     t->nin = (uint16_t)d->ninputs;
     t->nout = (uint16_t)d->noutputs;
     t->duration = (float)d->duration_hint;
@@ -292,7 +294,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     }
     t->payload_len = (uint32_t)d->payload_len;
     if (d->label)
-        t->label = pdi_label_add(g, d->label, d->kind);
+        t->label = pdi_label_add(g, d->label, kind);
     uint64_t tid = pdi_tid(g, ti);
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);

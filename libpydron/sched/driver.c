@@ -190,7 +190,7 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     }
     pydron_sched_task st;
     st.task.id = pdi_tid(g, ti);
-    st.kind = t->kind;
+    st.kind = pdi_kind_id(g->kt, t->kind);
     st.duration = pdi_task_duration(g, t);
     st.seq = ++pdi_S(g)->ready_seq;
     if (!pdi_S(g)->need_loc && sizes == sizes_st)
