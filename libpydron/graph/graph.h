@@ -255,7 +255,8 @@ typedef struct pdi_tout {
 
 /* How a task ran (for its outcome and the log); NULL when it did not run. */
 typedef struct pdi_run {
-    int32_t worker;     /* -1: driver thread */
+    int32_t worker;     /* where it ran: -1 = the driver thread */
+    int exec;           /* 1: through the executor (0: on the driver by sched/) */
     uint64_t start_ns, end_ns;
     pdi_tout *outs;     /* per output (success only; NULL: all outputs already set) */
 } pdi_run;

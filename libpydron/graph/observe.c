@@ -39,7 +39,7 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
     e->kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind;
     e->worker = (int16_t)(j ? j->worker : -1);
     e->state = state;
-    e->exec = (uint8_t)(j && j->worker >= 0);
+    e->exec = (uint8_t)(j && j->exec);
     g->nlog++;
 }
 

@@ -10,6 +10,7 @@
 #include "sched/sched.h"
 
 _Thread_local pydron_graph *pdi_tls_cb_graph;
+_Thread_local pydron_graph *pdi_tls_driver;
 
 /* ------------------------------------------------------------ readiness */
 
@@ -502,6 +503,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         goto out;
     pydron_runtime *rt = pdi_S(g)->rt;
     int driver = 0;
+    pydron_graph *prev_driver = NULL;
     for (;;) {
         pdi_sched_drain(g);
         if (atomic_exchange(&pdi_S(g)->interrupt, 0)) {
@@ -513,6 +515,8 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         if (!driver && !pdi_S(g)->driving) {
             driver = 1;
             pdi_S(g)->driving = 1;
+            prev_driver = pdi_tls_driver;
+            pdi_tls_driver = g;
         }
         int did = 0;
         if (driver) {
@@ -556,6 +560,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         }
     }
     if (driver) {
+        pdi_tls_driver = prev_driver;
         pdi_S(g)->driving = 0;
         pthread_cond_broadcast(&pdi_S(g)->cv);   /* another waiter may take over */
     }

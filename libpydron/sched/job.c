@@ -69,6 +69,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->attempt = t->attempt;
     j->worker = worker;
     j->canceled = 0;
+    j->on_driver = 0;
     j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
     j->payload_len = t->payload_len;
     j->nin = t->nin;
@@ -149,7 +150,9 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         }
     }
     g->now_hint = j->end_ns;   /* saves a clock read per newly ready task */
-    pdi_run run = {j->worker, j->start_ns, j->end_ns, j->outs};
+    /* an executor that runs jobs on the driver thread (inline) reports -1,
+     * as a SYNC task does: the worker index was only its slot */
+    pdi_run run = {j->on_driver ? -1 : j->worker, j->worker >= 0, j->start_ns, j->end_ns, j->outs};
     if (rc == 0) {
         pdi_task_succeeded(g, ti, &run);
     } else if (rc == PYDRON_EIO && !g->canceled) {
@@ -278,6 +281,7 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
                           j->nin, j->nout);
     if (rc == 0) {
         pydron_graph *prev = pdi_tls_cb_graph;
+        j->on_driver = pdi_tls_driver == j->g;
         pdi_tls_cb_graph = j->g;
         int serial = (j->kind->flags & PYDRON_KIND_SERIAL) != 0;
         if (serial)

@@ -70,6 +70,7 @@ struct pydron_job {
     unsigned attempt;
     int32_t worker;       /* -1: driver thread */
     int canceled;         /* graph asked to cancel before it ran */
+    int on_driver;        /* ran on the thread that drives its graph (inline) */
     const void *payload;
     size_t payload_len;
     size_t nin, nout;
@@ -154,6 +155,8 @@ struct pydron_refine {
 
 /* thread-local: graph whose callback/body runs on this thread (misuse checks) */
 extern _Thread_local pydron_graph *pdi_tls_cb_graph;
+/* thread-local: graph this thread drives (inside pydron_graph_wait/run) */
+extern _Thread_local pydron_graph *pdi_tls_driver;
 
 /* ---- runtime (made by api/runtime.c, the composition root) ---- */
 struct pydron_exec_host {
