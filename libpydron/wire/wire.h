@@ -19,6 +19,7 @@
 #include "pydron.h"
 #include "pydron.pb-c.h"
 #include "store/shm.h"
+#include "util/log.h" /* wire's users log; kept for them */
 
 #define PDI_WIRE_MAGIC0 'P'
 #define PDI_WIRE_MAGIC1 'D'
@@ -145,19 +146,6 @@ static inline void pdi_shm_ref_from_pb(const Pydron__ShmRef *m, pdi_shm_ref *r)
     r->ino = m->ino;
     r->len = m->len;
 }
-
-/* ---- logging: one line to stderr, "pydron[pid] <who>: ..." ---- */
-void pdi_log(const char *who, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Debug lines only when PYDRON_DEBUG is set. */
-void pdi_debug(const char *who, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
 
 /* map an nng error code to PYDRON_E* (and record a message) */
 int pdi_nng_err(int nrv, const char *what);
