@@ -18,7 +18,6 @@
 
 #include "pydron.h"
 #include "pydron.pb-c.h"
-#include "store/shm.h"
 #include "util/log.h" /* wire's users log; kept for them */
 
 #define PDI_WIRE_MAGIC0 'P'
@@ -129,23 +128,6 @@ int pdi_auth_accept(pdi_conn *c, const void *secret, size_t secret_len, int time
                     pdi_frame *hello);
 /* Read a secret file (trailing newline stripped). Caller frees. */
 int pdi_secret_read_file(const char *path, char **out, size_t *len);
-
-/* ---- shared memory references (store/shm.h) on the wire ---- */
-static inline void pdi_shm_ref_to_pb(const pdi_shm_ref *r, Pydron__ShmRef *m)
-{
-    pydron__shm_ref__init(m);
-    m->pid = r->pid;
-    m->fd = r->fd;
-    m->ino = r->ino;
-    m->len = r->len;
-}
-static inline void pdi_shm_ref_from_pb(const Pydron__ShmRef *m, pdi_shm_ref *r)
-{
-    r->pid = m->pid;
-    r->fd = m->fd;
-    r->ino = m->ino;
-    r->len = m->len;
-}
 
 /* map an nng error code to PYDRON_E* (and record a message) */
 int pdi_nng_err(int nrv, const char *what);

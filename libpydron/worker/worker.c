@@ -26,6 +26,7 @@
 #include "runner/ffi.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 #define WHO "worker"
