@@ -1075,11 +1075,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
     g->rt = rt;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pdi_cond_init_monotonic(&g->cv);
     pthread_mutex_lock(&rt->mu);
     int rc = 0;
     if (rt->pops) {
@@ -1384,13 +1380,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
             /* lost with its worker while we fetched it: its producers run
              * again (PURE tasks only, so dispatching is all it takes) */
             pdi_dispatch(g);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 20 * 1000000u);
             g->waiters++;
             pthread_cond_timedwait(&g->cv, &g->mu, &ts);
             g->waiters--;
@@ -1696,13 +1686,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             if (!g->inflight && !g->dispatching)
                 break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 10 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 10 * 1000000u);
         g->waiters++;
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         g->waiters--;

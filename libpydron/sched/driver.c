@@ -505,7 +505,7 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     uint64_t until = pdi_now_ns() + (uint64_t)max_ms * 1000000u;
     if (deadline && deadline < until)
         until = deadline;
-    struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    struct timespec ts = pdi_timespec_mono(until);
     g->waiters++;
     pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     g->waiters--;

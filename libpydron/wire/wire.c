@@ -594,21 +594,12 @@ static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
     return 0;
 }
 
-/* Milliseconds left until deadline_ns (0: none, -1 returned = forever). */
-static int ms_left(uint64_t deadline_ns)
-{
-    if (!deadline_ns)
-        return -1;
-    uint64_t now = pdi_now_ns();
-    return now >= deadline_ns ? 0 : (int)((deadline_ns - now + 999999u) / 1000000u);
-}
-
 static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
 {
     const uint8_t *p = src;
     while (n > 0) {
         size_t put;
-        int ms = ms_left(deadline_ns);
+        int ms = pdi_ms_left(deadline_ns);
         if (ms == 0)
             return pdi_err(PYDRON_ETIMEDOUT, "send: timed out");
         int rc = do_io(c, c->waio, 1, (void *)p, n, ms, &put);
@@ -693,11 +684,7 @@ int pdi_conn_send_timeout(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, 
     size_t blen = PDI_WIRE_PREFIX + hlen;
     if (deadline) {
         /* another sender may be stuck on a peer that does not read */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000u);
         if (pthread_mutex_timedlock(&c->wlock, &ts) != 0) {
             rc = pdi_err(PYDRON_ETIMEDOUT, "send: connection busy");
             free(buf);

@@ -691,11 +691,7 @@ static void *sender_thread(void *arg)
     for (;;) {
         pthread_mutex_lock(&w->olock);
         while (!w->ohead && !w->ostop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + (hb_ns ? hb_ns / 2 : 500000000ull);
-            ts.tv_sec += (time_t)(ns / 1000000000ull);
-            ts.tv_nsec = (long)(ns % 1000000000ull);
+            struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, hb_ns ? hb_ns / 2 : 500000000ull);
             if (pthread_cond_timedwait(&w->ocond, &w->olock, &ts) == ETIMEDOUT)
                 break;
         }
