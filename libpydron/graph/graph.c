@@ -1639,7 +1639,7 @@ void pdi_graph_cancel_locked(pydron_graph *g)
             pdi_value_fail(g, i, e);
     }
     pdi_error_unref(e);
-    g->refq_len = 0;
+    pdi_ring_clear(&g->refq);
     pdi_wake(g);
 }
 
@@ -1740,7 +1740,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->lin);
-    free(g->refq);
+    pdi_ring_free(&g->refq);
     free(g->newready);
     free(g->last_sync_tick);
     free(g->ksum);
