@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "graph/graph.h"
 #include "sched/sched.h"
+#include "util/abi.h"
 
 
 /* ------------------------------------------------------------------ public */
@@ -39,11 +40,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     g->max_retries = rt->opts.max_retries;
     g->can_release = rt->xops->release != NULL;
     pthread_mutex_init(&pdi_S(g)->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pdi_S(g)->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pdi_cond_init_monotonic(&pdi_S(g)->cv);
     pthread_mutex_lock(&rt->mu);
     if (rt->pops) {
         if (rt->policy_users) {
@@ -141,16 +138,22 @@ static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
     return pdi_S(g)->rt->xops->name ? pdi_S(g)->rt->xops->name : "executor";
 }
 
-PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out)
+PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
+                                              pydron_task_timing *user_out, unsigned version)
 {
-    if (!out)
-        return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: NULL out");
+    size_t size = pdi_task_timing_size(version);
+    if (!user_out || !size)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: %s",
+                       user_out ? "unknown struct version" : "NULL out");
     if (pdi_lock_graph(g, "pydron_task_timing_get"))
         return PYDRON_EINVAL;
     int rc = 0;
     pdi_task *r = pdi_task_get(g, t.id, NULL);
     pdi_tlog *e;
+    /* filled here, then only the caller's version of it is copied out */
+    pydron_task_timing full, *out = &full;
     memset(out, 0, sizeof *out);
+    out->version = version;
     out->task = t;
     if (r && (r->bits & TB_RETAINED))
         r = NULL;   /* finished: the log has its timings */
@@ -174,6 +177,8 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
         rc = PYDRON_ESTALE;
     }
     pthread_mutex_unlock(&pdi_S(g)->mu);
+    if (rc == 0)
+        memcpy(user_out, out, size);
     return rc;
 }
 
@@ -188,21 +193,26 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
         pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
         pydron_task_timing tt = {{e->task}, pdi_kind_id(g->kt, pdi_tlog_kind(g, e)), (pydron_task_state)e->state,
                                  e->queued_ns, e->started_ns, e->finished_ns, e->worker,
-                                 exec_name(g, e), pdi_tlog_label(g, e)};
+                                 exec_name(g, e), pdi_tlog_label(g, e), PYDRON_TASK_TIMING_VERSION};
         fn(&tt, user);
     }
     pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
-PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out)
+PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stats *out,
+                                              unsigned version)
 {
-    if (!out)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: NULL out");
+    size_t size = pdi_graph_stats_size(version);
+    if (!out || !size)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: %s",
+                       out ? "unknown struct version" : "NULL out");
     if (pdi_lock_graph(g, "pydron_graph_stats_get"))
         return PYDRON_EINVAL;
-    *out = g->stats;
+    pydron_graph_stats s = g->stats;
     pthread_mutex_unlock(&pdi_S(g)->mu);
+    s.version = version;
+    memcpy(out, &s, size); /* only what the caller's version knows */
     return 0;
 }
 
@@ -251,13 +261,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             if (!pdi_S(g)->inflight && !pdi_S(g)->dispatching)
                 break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 10 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 10 * 1000000u);
         pdi_S(g)->waiters++;
         pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
         pdi_S(g)->waiters--;
@@ -313,7 +317,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->lin);
-    free(pdi_S(g)->refq);
+    pdi_ring_free(&pdi_S(g)->refq);
     free(pdi_S(g)->newready);
     free(g->chg.ready);
     free(g->chg.done);

@@ -241,13 +241,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
             /* lost with its worker while we fetched it: its producers run
              * again (PURE tasks only, so dispatching is all it takes) */
             pdi_dispatch(g);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 20 * 1000000u);
             pdi_S(g)->waiters++;
             pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
             pdi_S(g)->waiters--;

@@ -23,6 +23,7 @@
 
 #include "pydron.h"
 #include "runner/ctx.h"
+#include "util/ring.h"
 #include "util/util.h"
 
 /* ---- ids: | tag:12 | gen:26 | index:26 | ---- */

@@ -96,20 +96,8 @@ static int take_ready(pydron_graph *g, uint64_t id)
     if (!t || t->state != PYDRON_TASK_READY)
         return 0;   /* canceled, failed or waiting again since */
     if (t->flags & PYDRON_TASK_REFINABLE) {
-        if (pdi_S(g)->refq_len + 1 > pdi_S(g)->refq_cap) {
-            /* compact then grow the ring */
-            size_t nc = pdi_S(g)->refq_cap ? pdi_S(g)->refq_cap * 2 : 16;
-            uint32_t *q = malloc(nc * sizeof *q);
-            if (!q)
-                abort();
-            for (size_t k = 0; k < pdi_S(g)->refq_len; k++)
-                q[k] = pdi_S(g)->refq[(pdi_S(g)->refq_head + k) % pdi_S(g)->refq_cap];
-            free(pdi_S(g)->refq);
-            pdi_S(g)->refq = q;
-            pdi_S(g)->refq_cap = nc;
-            pdi_S(g)->refq_head = 0;
-        }
-        pdi_S(g)->refq[(pdi_S(g)->refq_head + pdi_S(g)->refq_len++) % pdi_S(g)->refq_cap] = ti;
+        if (pdi_ring_push(&pdi_S(g)->refq, &ti, sizeof ti))
+            abort();
         return 1;
     }
     if (t->flags & PYDRON_TASK_SYNC)
@@ -361,7 +349,7 @@ void pdi_sched_cancel_locked(pydron_graph *g)
         pdi_S(g)->nqueued--;
     }
     pdi_graph_cancel_locked(g);
-    pdi_S(g)->refq_len = 0;
+    pdi_ring_clear(&pdi_S(g)->refq);
     pdi_sched_drain(g);
 }
 
@@ -448,14 +436,12 @@ static int target_reached(pydron_graph *g, const pdi_target *tg, int *rc)
 /* One step of driver work; returns 1 if something was done. */
 static int driver_step(pydron_graph *g)
 {
-    while (pdi_S(g)->refq_len) {
-        uint32_t ti = pdi_S(g)->refq[pdi_S(g)->refq_head];
-        pdi_S(g)->refq_head = (pdi_S(g)->refq_head + 1) % pdi_S(g)->refq_cap;
-        pdi_S(g)->refq_len--;
-        pdi_task *t = pdi_T(g, ti);
+    uint32_t ri;
+    while (pdi_ring_pop(&pdi_S(g)->refq, &ri, sizeof ri)) {
+        pdi_task *t = pdi_T(g, ri);
         if (t->state != PYDRON_TASK_READY || !(t->flags & PYDRON_TASK_REFINABLE))
             continue;
-        pdi_refine_run(g, ti);
+        pdi_refine_run(g, ri);
         return 1;
     }
     if (g->nheap) {
@@ -477,7 +463,7 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     uint64_t until = pdi_now_ns() + (uint64_t)max_ms * 1000000u;
     if (deadline && deadline < until)
         until = deadline;
-    struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    struct timespec ts = pdi_timespec_mono(until);
     pdi_S(g)->waiters++;
     pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
     pdi_S(g)->waiters--;

@@ -5,6 +5,7 @@
 #define PDI_SCHED_H
 
 #include "graph/graph.h"
+#include "util/ring.h"
 
 /* ---- the scheduler's side of a graph ----
  * pydron_graph_new (api/) allocates a pdi_sgraph; the public handle points
@@ -23,8 +24,7 @@ typedef struct pdi_sgraph {
                               (0: for every task to finish) */
 
     /* driver work */
-    uint32_t *refq;        /* REFINABLE tasks ready for their callback */
-    size_t refq_head, refq_len, refq_cap;
+    pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
 
     /* dispatch */
     const pydron_policy_ops *pops;
