@@ -46,8 +46,6 @@ ALLOWED = {
     # pdi_job_is_canceled: the public pydron_job_canceled() replaces it (l9-exec)
     ("exec/inline.c", "sched/sched.h"): "l9-exec",
     ("exec/threads.c", "sched/sched.h"): "l9-exec",
-    # logging moves to util/ (l9-split)
-    ("store/shm.c", "wire/wire.h"): "l9-split",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
