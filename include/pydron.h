@@ -498,9 +498,35 @@ typedef struct pydron_policy_ops {
     void (*destroy)(void *self);  /* may be NULL */
 } pydron_policy_ops;
 
-/* Replace the runtime's policy (before the first graph starts). */
+/* Replace the runtime's policy (before the first graph starts). The one
+ * instance serves one graph at a time (a second graph: PYDRON_EBUSY); use a
+ * factory for a policy that serves several graphs. */
 PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
                                          void *self);
+
+/* A policy factory makes one policy instance per graph, so that one custom
+ * policy serves any number of graphs, each with its own state (the built-in
+ * policies work this way).
+ *   create(user, g, ops, self): called by pydron_graph_new on the calling
+ *     thread, no lock held; sets *ops (same contract as above) and *self for
+ *     graph g (which only names the graph here: do not call functions on
+ *     it), or returns a negative PYDRON_E... (pydron_graph_new fails with
+ *     it). ops->destroy(self), if set, is called when g is freed.
+ *   destroy(user): called when the runtime is freed or the factory
+ *     replaced (may be NULL).
+ * Set it before the first graph is created (else PYDRON_ESTATE); it replaces
+ * a policy set with pydron_runtime_set_policy and vice versa. */
+#define PYDRON_POLICY_FACTORY_VERSION 1
+typedef struct pydron_policy_factory {
+    unsigned version;        /* PYDRON_POLICY_FACTORY_VERSION */
+    const char *name;
+    int (*create)(void *user, pydron_graph *g, const pydron_policy_ops **ops, void **self);
+    void (*destroy)(void *user);
+} pydron_policy_factory;
+
+PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
+                                                 const pydron_policy_factory *factory,
+                                                 void *user);
 
 /* ------------------------------------------------------------------------
  * Executors

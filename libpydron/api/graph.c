@@ -41,8 +41,41 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     g->can_release = rt->xops->release != NULL;
     pthread_mutex_init(&pdi_S(g)->mu, NULL);
     pdi_cond_init_monotonic(&pdi_S(g)->cv);
+    /* a policy factory runs user code: not under rt->mu */
     pthread_mutex_lock(&rt->mu);
-    if (rt->pops) {
+    const pydron_policy_factory *pf = rt->pfac;
+    void *pf_user = rt->pfac_user;
+    pthread_mutex_unlock(&rt->mu);
+    const pydron_policy_ops *fops = NULL;
+    void *fself = NULL;
+    if (pf) {
+        pdi_err_clear();
+        rc = pf->create(pf_user, g, &fops, &fself);
+        if (rc == 0 && (!fops || fops->version != PYDRON_POLICY_OPS_VERSION || !fops->push ||
+                        !fops->pick)) {
+            if (fops && fops->version == PYDRON_POLICY_OPS_VERSION && fops->destroy)
+                fops->destroy(fself);
+            rc = pdi_err(PYDRON_EINVAL, "policy factory '%s' made ops without version %u, "
+                                        "push() and pick()",
+                         pf->name ? pf->name : "?", PYDRON_POLICY_OPS_VERSION);
+        } else if (rc) {
+            if (rc > 0)
+                rc = PYDRON_EINVAL;
+            if (!pydron_error_last()[0])
+                pdi_err(rc, "policy factory '%s' failed: %s", pf->name ? pf->name : "?",
+                        pydron_strerror(rc));
+        }
+    }
+    pthread_mutex_lock(&rt->mu);
+    if (rc) {
+        /* the factory failed */
+    } else if (pf) {
+        pdi_S(g)->pops = fops;
+        pdi_S(g)->pself = fself;
+        pdi_S(g)->own_policy = 1;
+        pdi_S(g)->need_bl = 1;
+        pdi_S(g)->need_loc = 1;
+    } else if (rt->pops) {
         if (rt->policy_users) {
             rc = pdi_err(PYDRON_EBUSY, "the custom policy of this runtime already serves a graph");
         } else {

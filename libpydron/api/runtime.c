@@ -197,6 +197,8 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
     }
     if (rt->pops && rt->pops->destroy)
         rt->pops->destroy(rt->pself);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
     uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
         pdi_kind *k = rt->kt.kinds[i];
@@ -237,8 +239,38 @@ PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy
     }
     if (rt->pops && rt->pops->destroy)
         rt->pops->destroy(rt->pself);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
+    rt->pfac = NULL;
+    rt->pfac_user = NULL;
     rt->pops = ops;
     rt->pself = self;
+    rt->opts.policy = PYDRON_POLICY_CUSTOM;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
+                                                 const pydron_policy_factory *f, void *user)
+{
+    if (!rt || !f)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy_factory: NULL argument");
+    if (f->version != PYDRON_POLICY_FACTORY_VERSION || !f->create)
+        return pdi_err(PYDRON_EINVAL, "a policy factory needs version %u and create()",
+                       PYDRON_POLICY_FACTORY_VERSION);
+    pthread_mutex_lock(&rt->mu);
+    if (rt->ngraphs) {
+        pthread_mutex_unlock(&rt->mu);
+        return pdi_err(PYDRON_ESTATE, "set the policy factory before creating graphs");
+    }
+    if (rt->pops && rt->pops->destroy)
+        rt->pops->destroy(rt->pself);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
+    rt->pops = NULL;
+    rt->pself = NULL;
+    rt->pfac = f;
+    rt->pfac_user = user;
     rt->opts.policy = PYDRON_POLICY_CUSTOM;
     pthread_mutex_unlock(&rt->mu);
     return 0;

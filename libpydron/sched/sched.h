@@ -176,6 +176,8 @@ struct pydron_runtime {
     const pydron_policy_ops *pops;      /* custom policy or NULL */
     void *pself;
     int policy_users;                   /* graphs running with the custom policy */
+    const pydron_policy_factory *pfac;  /* custom policy factory or NULL */
+    void *pfac_user;
     pydron_exec_host host;
     pydron_graph *graphs;               /* list of live graphs */
     unsigned ngraphs;
