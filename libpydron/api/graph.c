@@ -113,13 +113,14 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
 PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
                                pydron_task *out_task, pydron_value *out_values)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!g || !desc)
         return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
     if (desc->tick_len && !desc->tick)
         return pdi_err(PYDRON_EINVAL, "tick_len > 0 with NULL tick");
     if (desc->tick_mode != PYDRON_TICK_CHILD)
         return pdi_err(PYDRON_EINVAL, "tick_mode SUCCESSOR is only valid inside a refinement");
-    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_mutex_lock(&sg->mu);
     int rc;
     if (g->closed || g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is %s: no more tasks can be added",
@@ -138,10 +139,10 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         pdi_sched_drain(g);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];
-        if (rc == 0 && g->started && !pdi_S(g)->dispatching && pdi_dispatch_on_add(g))
+        if (rc == 0 && g->started && !sg->dispatching && pdi_dispatch_on_add(g))
             pdi_dispatch(g);
     }
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    pthread_mutex_unlock(&sg->mu);
     return rc;
 }
 
@@ -269,53 +270,54 @@ PYDRON_API int pydron_graph_close(pydron_graph *g)
 
 PYDRON_API int pydron_graph_free(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return 0;
     if (pdi_tls_cb_graph)
         return pdi_err(PYDRON_EBUSY, "pydron_graph_free must not be called from a task body or callback");
     if (!pdi_handle_graph_live(g))
         return pdi_err(PYDRON_ESTALE, "pydron_graph_free: not a live graph (freed already?)");
-    pthread_mutex_lock(&pdi_S(g)->mu);
-    if (g->freeing || pdi_S(g)->driving) {
-        pthread_mutex_unlock(&pdi_S(g)->mu);
+    pthread_mutex_lock(&sg->mu);
+    if (g->freeing || sg->driving) {
+        pthread_mutex_unlock(&sg->mu);
         return pdi_err(PYDRON_EBUSY, "the graph is in use by another thread (wait/run/free)");
     }
     g->freeing = 1;
     pdi_sched_cancel_locked(g);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
-     * have left: it relocks pdi_S(g)->mu after submit() returns */
-    pydron_runtime *rt = pdi_S(g)->rt;
-    while (pdi_S(g)->inflight || pdi_S(g)->dispatching) {
+     * have left: it relocks sg->mu after submit() returns */
+    pydron_runtime *rt = sg->rt;
+    while (sg->inflight || sg->dispatching) {
         if (rt->xops->poll) {
-            pthread_mutex_unlock(&pdi_S(g)->mu);
+            pthread_mutex_unlock(&sg->mu);
             rt->xops->poll(rt->xself, 0);
-            pthread_mutex_lock(&pdi_S(g)->mu);
-            if (!pdi_S(g)->inflight && !pdi_S(g)->dispatching)
+            pthread_mutex_lock(&sg->mu);
+            if (!sg->inflight && !sg->dispatching)
                 break;
         }
         struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 10 * 1000000u);
-        pdi_S(g)->waiters++;
-        pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
-        pdi_S(g)->waiters--;
+        sg->waiters++;
+        pthread_cond_timedwait(&sg->cv, &sg->mu, &ts);
+        sg->waiters--;
     }
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    pthread_mutex_unlock(&sg->mu);
 
     pthread_mutex_lock(&rt->mu);
-    if (pdi_S(g)->prev_in_rt)
-        pdi_S(pdi_S(g)->prev_in_rt)->next_in_rt = pdi_S(g)->next_in_rt;
+    if (sg->prev_in_rt)
+        pdi_S(sg->prev_in_rt)->next_in_rt = sg->next_in_rt;
     else
-        rt->graphs = pdi_S(g)->next_in_rt;
-    if (pdi_S(g)->next_in_rt)
-        pdi_S(pdi_S(g)->next_in_rt)->prev_in_rt = pdi_S(g)->prev_in_rt;
+        rt->graphs = sg->next_in_rt;
+    if (sg->next_in_rt)
+        pdi_S(sg->next_in_rt)->prev_in_rt = sg->prev_in_rt;
     rt->ngraphs--;
     pdi_handle_graph_remove(g);
-    if (!pdi_S(g)->own_policy && pdi_S(g)->pops)
+    if (!sg->own_policy && sg->pops)
         rt->policy_users--;
     pthread_mutex_unlock(&rt->mu);
 
     /* every value still alive: free its bytes without following references */
-    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_mutex_lock(&sg->mu);
     for (uint32_t i = 1; i <= g->vcount; i++) {
         pdi_value *v = pdi_V(g, i);
         if (v->state == PDI_V_FREE)
@@ -333,9 +335,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             pdi_task_free(g, i);
     }
     pdi_sched_drain(g);   /* remote bytes of the values dropped above */
-    pthread_mutex_unlock(&pdi_S(g)->mu);
-    if (pdi_S(g)->own_policy && pdi_S(g)->pops && pdi_S(g)->pops->destroy)
-        pdi_S(g)->pops->destroy(pdi_S(g)->pself);
+    pthread_mutex_unlock(&sg->mu);
+    if (sg->own_policy && sg->pops && sg->pops->destroy)
+        sg->pops->destroy(sg->pself);
     for (size_t c = 0; c < g->ntchunks; c++)
         free(g->tchunks[c]);
     for (size_t c = 0; c < g->nvchunks; c++)
@@ -350,21 +352,21 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->lin);
-    pdi_ring_free(&pdi_S(g)->refq);
-    free(pdi_S(g)->newready);
+    pdi_ring_free(&sg->refq);
+    free(sg->newready);
     free(g->chg.ready);
     free(g->chg.done);
     free(g->chg.rel);
     free(g->last_sync_tick);
-    free(pdi_S(g)->ksum);
-    free(pdi_S(g)->kcnt);
-    while (pdi_S(g)->jfree) {
-        pydron_job *j = pdi_S(g)->jfree;
-        pdi_S(g)->jfree = j->next;
+    free(sg->ksum);
+    free(sg->kcnt);
+    while (sg->jfree) {
+        pydron_job *j = sg->jfree;
+        sg->jfree = j->next;
         free(j);
     }
-    pthread_cond_destroy(&pdi_S(g)->cv);
-    pthread_mutex_destroy(&pdi_S(g)->mu);
+    pthread_cond_destroy(&sg->cv);
+    pthread_mutex_destroy(&sg->mu);
     free(g);
     return 0;
 }
@@ -381,12 +383,13 @@ PYDRON_API int pydron_graph_start(pydron_graph *g)
 
 PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
-    atomic_store(&pdi_S(g)->interrupt, 1);
-    pthread_mutex_lock(&pdi_S(g)->mu);
-    pthread_cond_broadcast(&pdi_S(g)->cv);
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    atomic_store(&sg->interrupt, 1);
+    pthread_mutex_lock(&sg->mu);
+    pthread_cond_broadcast(&sg->cv);
+    pthread_mutex_unlock(&sg->mu);
     return 0;
 }
 

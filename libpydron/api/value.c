@@ -225,6 +225,7 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
 
 PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
     if (pdi_lock_graph(g, "pydron_value_bytes"))
@@ -242,9 +243,9 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
              * again (PURE tasks only, so dispatching is all it takes) */
             pdi_dispatch(g);
             struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 20 * 1000000u);
-            pdi_S(g)->waiters++;
-            pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
-            pdi_S(g)->waiters--;
+            sg->waiters++;
+            pthread_cond_timedwait(&sg->cv, &sg->mu, &ts);
+            sg->waiters--;
             continue;
         }
         if (r->state == PYDRON_VALUE_PENDING) {
@@ -276,7 +277,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
             break;
     }
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    pthread_mutex_unlock(&sg->mu);
     return rc;
 }
 

@@ -23,32 +23,34 @@ void pdi_wake(pydron_graph *g)
 
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 {
-    if (kind >= pdi_S(g)->kcap) {
-        size_t nc = pdi_S(g)->kcap ? pdi_S(g)->kcap : 16;
+    pdi_sgraph *sg = pdi_S(g);
+    if (kind >= sg->kcap) {
+        size_t nc = sg->kcap ? sg->kcap : 16;
         while (nc <= kind)
             nc *= 2;
-        double *s = realloc(pdi_S(g)->ksum, nc * sizeof *s);
+        double *s = realloc(sg->ksum, nc * sizeof *s);
         if (!s)
             return;
-        pdi_S(g)->ksum = s;
-        uint32_t *c = realloc(pdi_S(g)->kcnt, nc * sizeof *c);
+        sg->ksum = s;
+        uint32_t *c = realloc(sg->kcnt, nc * sizeof *c);
         if (!c)
             return;
-        pdi_S(g)->kcnt = c;
-        memset(pdi_S(g)->ksum + pdi_S(g)->kcap, 0, (nc - pdi_S(g)->kcap) * sizeof *s);
-        memset(pdi_S(g)->kcnt + pdi_S(g)->kcap, 0, (nc - pdi_S(g)->kcap) * sizeof *c);
-        pdi_S(g)->kcap = nc;
+        sg->kcnt = c;
+        memset(sg->ksum + sg->kcap, 0, (nc - sg->kcap) * sizeof *s);
+        memset(sg->kcnt + sg->kcap, 0, (nc - sg->kcap) * sizeof *c);
+        sg->kcap = nc;
     }
-    pdi_S(g)->ksum[kind] += seconds;
-    pdi_S(g)->kcnt[kind]++;
+    sg->ksum[kind] += seconds;
+    sg->kcnt[kind]++;
 }
 
 double pdi_task_duration(pydron_graph *g, pdi_task *t)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (t->duration > 0)
         return t->duration;
-    if (t->kind < pdi_S(g)->kcap && pdi_S(g)->kcnt[t->kind])
-        return pdi_S(g)->ksum[t->kind] / pdi_S(g)->kcnt[t->kind];
+    if (t->kind < sg->kcap && sg->kcnt[t->kind])
+        return sg->ksum[t->kind] / sg->kcnt[t->kind];
     return 0;
 }
 
@@ -91,12 +93,13 @@ static double bottom_level(pydron_graph *g, uint32_t ti, int depth, int *budget)
  * dispatch. Returns 1 if the driver must look. */
 static int take_ready(pydron_graph *g, uint64_t id)
 {
+    pdi_sgraph *sg = pdi_S(g);
     uint32_t ti;
     pdi_task *t = pdi_task_get(g, id, &ti);
     if (!t || t->state != PYDRON_TASK_READY)
         return 0;   /* canceled, failed or waiting again since */
     if (t->flags & PYDRON_TASK_REFINABLE) {
-        if (pdi_ring_push(&pdi_S(g)->refq, &ti, sizeof ti))
+        if (pdi_ring_push(&sg->refq, &ti, sizeof ti))
             abort();
         return 1;
     }
@@ -105,25 +108,26 @@ static int take_ready(pydron_graph *g, uint64_t id)
     if (t->bits & TB_QUEUED)
         return 0;   /* ready again before the policy gave it out: its entry stands */
     /* PURE: queue for the policy; pushed at the next dispatch */
-    if (pdi_grow((void **)&pdi_S(g)->newready, &pdi_S(g)->capnewready, pdi_S(g)->nnewready + 1, sizeof(uint64_t)) != 0)
+    if (pdi_grow((void **)&sg->newready, &sg->capnewready, sg->nnewready + 1, sizeof(uint64_t)) != 0)
         abort();
-    pdi_S(g)->newready[pdi_S(g)->nnewready++] = id;
+    sg->newready[sg->nnewready++] = id;
     t->bits |= TB_QUEUED;
-    pdi_S(g)->nqueued++;
+    sg->nqueued++;
     return 0;
 }
 
 void pdi_sched_drain_slow(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_changes *c = &g->chg;
-    pydron_runtime *rt = pdi_S(g)->rt;
+    pydron_runtime *rt = sg->rt;
     int driver = c->wake, all = c->wake;
     for (size_t k = 0; k < c->ndone; k++) {
         pdi_done *d = &c->done[k];
         if (d->seconds > 0)
             pdi_kstat_add(g, d->kind, d->seconds);
         if (d->queued)
-            pdi_S(g)->nqueued--;   /* its entry in the policy is skipped when picked */
+            sg->nqueued--;   /* its entry in the policy is skipped when picked */
         if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
             driver = 1;
     }
@@ -155,13 +159,14 @@ void pdi_sched_drain_slow(pydron_graph *g)
     }
     /* wake only threads that may care: a driver waiting for one value is
      * not woken by every completion */
-    if (all ? pdi_S(g)->waiters != 0
-            : any && (pdi_S(g)->waiters > (unsigned)pdi_S(g)->drv_waiting || (pdi_S(g)->drv_waiting && driver)))
-        pthread_cond_broadcast(&pdi_S(g)->cv);
+    if (all ? sg->waiters != 0
+            : any && (sg->waiters > (unsigned)sg->drv_waiting || (sg->drv_waiting && driver)))
+        pthread_cond_broadcast(&sg->cv);
 }
 
 static void push_policy(pydron_graph *g, uint32_t ti)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     uint64_t sizes_st[16];
     int32_t where_st[16];
@@ -181,8 +186,8 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     st.task.id = pdi_tid(g, ti);
     st.kind = pdi_kind_id(g->kt, t->kind);
     st.duration = pdi_task_duration(g, t);
-    st.seq = ++pdi_S(g)->ready_seq;
-    if (!pdi_S(g)->need_loc && sizes == sizes_st)
+    st.seq = ++sg->ready_seq;
+    if (!sg->need_loc && sizes == sizes_st)
         sizes = NULL;   /* fifo / critical path do not read them */
     st.ninputs = sizes ? t->nin : 0;
     st.input_sizes = sizes;
@@ -196,13 +201,13 @@ static void push_policy(pydron_graph *g, uint32_t ti)
         }
     }
     int budget = 256;
-    st.bottom_level = pdi_S(g)->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
-    if (pdi_S(g)->pops->push(pdi_S(g)->pself, &st) != 0) {
+    st.bottom_level = sg->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
+    if (sg->pops->push(sg->pself, &st) != 0) {
         t->bits &= (uint8_t)~TB_QUEUED;
-        pdi_S(g)->nqueued--;
+        sg->nqueued--;
         pdi_error *e = pdi_error_new(st.task.id, PYDRON_ETASK,
                                      pdi_asprintf("the scheduling policy '%s' refused the task",
-                                                  pdi_S(g)->pops->name ? pdi_S(g)->pops->name : "?"),
+                                                  sg->pops->name ? sg->pops->name : "?"),
                                      NULL, 0);
         pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
         if (e)
@@ -216,19 +221,20 @@ static void push_policy(pydron_graph *g, uint32_t ti)
 
 void pdi_flush_ready(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_sched_drain(g);
     /* in readiness order; pushing may fail a task, which never adds here */
-    for (size_t k = 0; k < pdi_S(g)->nnewready; k++) {
+    for (size_t k = 0; k < sg->nnewready; k++) {
         uint32_t ti;
-        pdi_task *t = pdi_task_get(g, pdi_S(g)->newready[k], &ti);
+        pdi_task *t = pdi_task_get(g, sg->newready[k], &ti);
         if (t && t->state == PYDRON_TASK_READY && (t->bits & TB_QUEUED))
             push_policy(g, ti);
     }
-    pdi_S(g)->nnewready = 0;
-    if (pdi_S(g)->capnewready > 65536) {
-        free(pdi_S(g)->newready);
-        pdi_S(g)->newready = NULL;
-        pdi_S(g)->capnewready = 0;
+    sg->nnewready = 0;
+    if (sg->capnewready > 65536) {
+        free(sg->newready);
+        sg->newready = NULL;
+        sg->capnewready = 0;
     }
 }
 
@@ -257,16 +263,17 @@ int pdi_dispatch_on_add(pydron_graph *g)
 
 void pdi_dispatch(pydron_graph *g)
 {
-    pydron_runtime *rt = pdi_S(g)->rt;
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
     pdi_sched_drain(g);
-    if (!g->started || pdi_S(g)->dispatching || !rt->xstarted)
+    if (!g->started || sg->dispatching || !rt->xstarted)
         return;
-    pdi_S(g)->dispatching = 1;
+    sg->dispatching = 1;
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int progress = 1;
     int any_level = 0;
-    while (progress && pdi_S(g)->nqueued) {
+    while (progress && sg->nqueued) {
         progress = 0;
         pdi_flush_ready(g);
         /* Fill workers evenly: none gets more than its share of what is in
@@ -275,16 +282,16 @@ void pdi_dispatch(pydron_graph *g)
          * CPU-bound tasks on 2 workers ran 8/0). A burst still fills whole
          * batches. If the policy gives nothing to the workers below the
          * level, a second pass allows up to in_flight. */
-        size_t total = pdi_S(g)->nqueued + rt->nworkers - 1;
+        size_t total = sg->nqueued + rt->nworkers - 1;
         for (unsigned w = 0; w < rt->nworkers; w++)
             total += atomic_load(&rt->inflight[w]);
         size_t share = rt->nworkers ? total / rt->nworkers : 0;
         unsigned level = any_level || share > rt->in_flight ? rt->in_flight : (unsigned)share;
-        for (unsigned w = 0; w < rt->nworkers && pdi_S(g)->nqueued; w++) {
+        for (unsigned w = 0; w < rt->nworkers && sg->nqueued; w++) {
             size_t n = 0;
-            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && pdi_S(g)->nqueued) {
+            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && sg->nqueued) {
                 pydron_task pt;
-                if (pdi_S(g)->pops->pick(pdi_S(g)->pself, w, &pt) != 1)
+                if (sg->pops->pick(sg->pself, w, &pt) != 1)
                     break;
                 uint32_t ti;
                 pdi_task *t = pdi_task_get(g, pt.id, &ti);
@@ -294,11 +301,11 @@ void pdi_dispatch(pydron_graph *g)
                     /* waiting again (an input was lost with its worker): it
                      * is pushed anew when it is ready */
                     t->bits &= (uint8_t)~TB_QUEUED;
-                    pdi_S(g)->nqueued--;
+                    sg->nqueued--;
                     continue;
                 }
                 t->bits &= (uint8_t)~TB_QUEUED;
-                pdi_S(g)->nqueued--;
+                sg->nqueued--;
                 pydron_job *j = pdi_job_get(g);
                 int rc = j ? pdi_job_prepare(g, j, ti, (int32_t)w) : PYDRON_ENOMEM;
                 if (rc) {
@@ -312,9 +319,9 @@ void pdi_dispatch(pydron_graph *g)
             if (!n)
                 continue;
             progress = 1;
-            pthread_mutex_unlock(&pdi_S(g)->mu);
+            pthread_mutex_unlock(&sg->mu);
             int rc = rt->xops->submit(rt->xself, batch, n, w);
-            pthread_mutex_lock(&pdi_S(g)->mu);
+            pthread_mutex_lock(&sg->mu);
             if (rc < 0) {
                 /* the executor took none of them: fail them here */
                 for (size_t k = 0; k < n; k++) {
@@ -327,39 +334,41 @@ void pdi_dispatch(pydron_graph *g)
                 }
             }
         }
-        if (!progress && !any_level && level < rt->in_flight && pdi_S(g)->nqueued) {
+        if (!progress && !any_level && level < rt->in_flight && sg->nqueued) {
             any_level = 1;
             progress = 1;
         }
     }
-    pdi_S(g)->dispatching = 0;
+    sg->dispatching = 0;
     pdi_sched_drain(g);   /* tasks failed in prepare or refused by the executor */
 }
 
 void pdi_sched_cancel_locked(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_sched_drain(g);   /* tasks reported ready meanwhile are queued first */
     for (uint32_t i = 1; i <= g->tcount; i++) {
         pdi_task *t = pdi_T(g, i);
         if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
             continue;
-        if (pdi_S(g)->pops->remove)
-            pdi_S(g)->pops->remove(pdi_S(g)->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
+        if (sg->pops->remove)
+            sg->pops->remove(sg->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
         t->bits &= (uint8_t)~TB_QUEUED;
-        pdi_S(g)->nqueued--;
+        sg->nqueued--;
     }
     pdi_graph_cancel_locked(g);
-    pdi_ring_clear(&pdi_S(g)->refq);
+    pdi_ring_clear(&sg->refq);
     pdi_sched_drain(g);
 }
 
 int pdi_graph_start_locked(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (g->started)
         return 0;
-    pthread_mutex_unlock(&pdi_S(g)->mu);
-    int rc = pdi_rt_start_executor(pdi_S(g)->rt);
-    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_mutex_unlock(&sg->mu);
+    int rc = pdi_rt_start_executor(sg->rt);
+    pthread_mutex_lock(&sg->mu);
     if (rc)
         return rc;
     g->started = 1;
@@ -374,6 +383,7 @@ int pdi_graph_start_locked(pydron_graph *g)
 /* Run the SYNC task ti on this thread (pdi_S(g)->mu held, released around the body). */
 static void run_sync(pydron_graph *g, uint32_t ti)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     /* remember the tick: SYNC tasks added later must not come before it */
     if (t->tick_len > g->last_sync_len || !g->last_sync_tick) {
@@ -397,10 +407,10 @@ static void run_sync(pydron_graph *g, uint32_t ti)
         }
         return;
     }
-    pdi_S(g)->inflight++;
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    sg->inflight++;
+    pthread_mutex_unlock(&sg->mu);
     pydron_job_run_local(j);
-    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_mutex_lock(&sg->mu);
     pdi_job_complete_locked(g, j, j->err ? PYDRON_ETASK : 0);
 }
 
@@ -460,17 +470,19 @@ static int deadline_passed(uint64_t deadline) { return deadline && pdi_now_ns() 
 
 static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
 {
+    pdi_sgraph *sg = pdi_S(g);
     uint64_t until = pdi_now_ns() + (uint64_t)max_ms * 1000000u;
     if (deadline && deadline < until)
         until = deadline;
     struct timespec ts = pdi_timespec_mono(until);
-    pdi_S(g)->waiters++;
-    pthread_cond_timedwait(&pdi_S(g)->cv, &pdi_S(g)->mu, &ts);
-    pdi_S(g)->waiters--;
+    sg->waiters++;
+    pthread_cond_timedwait(&sg->cv, &sg->mu, &ts);
+    sg->waiters--;
 }
 
 int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return pdi_err(PYDRON_EINVAL, "NULL graph");
     if (pdi_tls_cb_graph)
@@ -479,7 +491,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     uint64_t deadline = timeout_ms >= 0 ? pdi_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     if (timeout_ms == 0)
         deadline = 1;   /* poll once */
-    pthread_mutex_lock(&pdi_S(g)->mu);
+    pthread_mutex_lock(&sg->mu);
     int rc = 0;
     if (g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is being freed");
@@ -487,20 +499,20 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     }
     if ((rc = pdi_graph_start_locked(g)) != 0)
         goto out;
-    pydron_runtime *rt = pdi_S(g)->rt;
+    pydron_runtime *rt = sg->rt;
     int driver = 0;
     pydron_graph *prev_driver = NULL;
     for (;;) {
         pdi_sched_drain(g);
-        if (atomic_exchange(&pdi_S(g)->interrupt, 0)) {
+        if (atomic_exchange(&sg->interrupt, 0)) {
             rc = pdi_err(PYDRON_EINTR, "interrupted by pydron_graph_interrupt");
             break;
         }
         if (target_reached(g, &tg, &rc))
             break;
-        if (!driver && !pdi_S(g)->driving) {
+        if (!driver && !sg->driving) {
             driver = 1;
-            pdi_S(g)->driving = 1;
+            sg->driving = 1;
             prev_driver = pdi_tls_driver;
             pdi_tls_driver = g;
         }
@@ -510,10 +522,10 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
             if (!did) {
                 uint64_t ev = g->events;
                 pdi_dispatch(g);
-                if (rt->xops->poll && pdi_S(g)->inflight) {
-                    pthread_mutex_unlock(&pdi_S(g)->mu);
+                if (rt->xops->poll && sg->inflight) {
+                    pthread_mutex_unlock(&sg->mu);
                     int prc = rt->xops->poll(rt->xself, 0);
-                    pthread_mutex_lock(&pdi_S(g)->mu);
+                    pthread_mutex_lock(&sg->mu);
                     did = prc > 0;
                 }
                 /* do not trust poll's return value alone: did anything change? */
@@ -527,30 +539,30 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
                 rc = pdi_err(PYDRON_ETIMEDOUT, "timed out after %d ms", timeout_ms);
             break;
         }
-        if (driver && rt->xops->poll && pdi_S(g)->inflight) {
+        if (driver && rt->xops->poll && sg->inflight) {
             /* the executor may need the driver thread: give it a short slice */
             uint64_t ev = g->events;
-            pthread_mutex_unlock(&pdi_S(g)->mu);
+            pthread_mutex_unlock(&sg->mu);
             rt->xops->poll(rt->xself, 1);
-            pthread_mutex_lock(&pdi_S(g)->mu);
+            pthread_mutex_lock(&sg->mu);
             if (g->events != ev)
                 continue;
             wait_cv(g, deadline, 1);
         } else if (driver) {
-            pdi_S(g)->drv_waiting = 1;
+            sg->drv_waiting = 1;
             g->chg.watch_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
             wait_cv(g, deadline, 50);
-            pdi_S(g)->drv_waiting = 0;
+            sg->drv_waiting = 0;
         } else {
             wait_cv(g, deadline, 10);
         }
     }
     if (driver) {
         pdi_tls_driver = prev_driver;
-        pdi_S(g)->driving = 0;
-        pthread_cond_broadcast(&pdi_S(g)->cv);   /* another waiter may take over */
+        sg->driving = 0;
+        pthread_cond_broadcast(&sg->cv);   /* another waiter may take over */
     }
 out:
-    pthread_mutex_unlock(&pdi_S(g)->mu);
+    pthread_mutex_unlock(&sg->mu);
     return rc;
 }

@@ -64,7 +64,8 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
 
 int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
 {
-    pydron_runtime *rt = pdi_S(g)->rt;
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
     uint32_t ri = 0;
     /* find root's index: it is the value reached by following aliases; the
      * caller passes the record, so recompute the id from its slab position */
@@ -82,9 +83,9 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
     if (!(root->vf & VF_FETCHING)) {
         root->vf |= VF_FETCHING;
         root->refs++;   /* keep the record while we wait */
-        pthread_mutex_unlock(&pdi_S(g)->mu);
+        pthread_mutex_unlock(&sg->mu);
         int rc = rt->xops->fetch(rt->xself, (pydron_value){id}, (unsigned)root->where);
-        pthread_mutex_lock(&pdi_S(g)->mu);
+        pthread_mutex_lock(&sg->mu);
         if (rc < 0) {
             root->vf &= (uint8_t)~VF_FETCHING;
             pdi_value_unref(g, ri);
@@ -95,9 +96,9 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
     }
     root->refs++;
     while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
-        pdi_S(g)->waiters++;
-        pthread_cond_wait(&pdi_S(g)->cv, &pdi_S(g)->mu);
-        pdi_S(g)->waiters--;
+        sg->waiters++;
+        pthread_cond_wait(&sg->cv, &sg->mu);
+        sg->waiters--;
     }
     int rc = 0;
     if (root->state == PYDRON_VALUE_PENDING) {
@@ -105,7 +106,7 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
     } else if (root->state != PYDRON_VALUE_READY) {
         rc = pdi_err(PYDRON_ETASK, "value %#llx was lost while fetching it", (unsigned long long)id);
     } else if (!pdi_value_has_bytes(root)) {
-        int frc = pdi_S(g)->fetch_fail_id == id ? pdi_S(g)->fetch_fail_rc : PYDRON_EIO;
+        int frc = sg->fetch_fail_id == id ? sg->fetch_fail_rc : PYDRON_EIO;
         rc = pdi_err(frc, "fetching value %#llx from worker %d failed: %s", (unsigned long long)id,
                      root->where, pydron_strerror(frc));
     }

@@ -44,6 +44,7 @@ int pdi_job_is_canceled(const pydron_job *j)
  * its worker), the task fails here and PYDRON_ETASK is returned. */
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     uint32_t *ins = pdi_task_ins(t);
     for (uint16_t i = 0; i < t->nin; i++) {
@@ -111,12 +112,12 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         j->outs[i].where = -1;
     t->state = PYDRON_TASK_RUNNING;
     j->prev = NULL;
-    j->next = pdi_S(g)->jlive;
-    if (pdi_S(g)->jlive)
-        pdi_S(g)->jlive->prev = j;
-    pdi_S(g)->jlive = j;
+    j->next = sg->jlive;
+    if (sg->jlive)
+        sg->jlive->prev = j;
+    sg->jlive = j;
     if (worker >= 0)
-        pdi_S(g)->inflight++;
+        sg->inflight++;
     return 0;
 }
 
@@ -132,13 +133,14 @@ static void unlink_live(pydron_graph *g, pydron_job *j)
 
 void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
 {
+    pdi_sgraph *sg = pdi_S(g);
     uint32_t ti = pdi_id_idx(j->task);
     pdi_task *t = pdi_T(g, ti);
     unlink_live(g, j);
-    if (pdi_S(g)->inflight)
-        pdi_S(g)->inflight--;
+    if (sg->inflight)
+        sg->inflight--;
     if (j->worker >= 0)
-        atomic_fetch_sub(&pdi_S(g)->rt->inflight[j->worker], 1);
+        atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
     if (rc == 0) {
         for (size_t i = 0; i < j->nout; i++) {
             if (!j->outs[i].out.set && j->outs[i].where < 0) {
@@ -158,10 +160,10 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     } else if (rc == PYDRON_EIO && !g->canceled) {
         t->attempt++;
         g->stats.tasks_retried++;
-        if (t->attempt > pdi_S(g)->rt->opts.max_retries) {
+        if (t->attempt > sg->rt->opts.max_retries) {
             char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u)%s%s",
                                    (unsigned long long)j->task, pdi_task_name(g, t),
-                                   (unsigned)t->attempt, pdi_S(g)->rt->opts.max_retries,
+                                   (unsigned)t->attempt, sg->rt->opts.max_retries,
                                    j->err ? "; last error: " : "", j->err ? j->err : "");
             pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
             pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
@@ -192,8 +194,8 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     pdi_job_put(g, j);
     pdi_sched_drain(g);
     g->events++;
-    if (pdi_S(g)->waiters > (unsigned)pdi_S(g)->drv_waiting)
-        pthread_cond_broadcast(&pdi_S(g)->cv);   /* e.g. pydron_graph_free waiting for inflight */
+    if (sg->waiters > (unsigned)sg->drv_waiting)
+        pthread_cond_broadcast(&sg->cv);   /* e.g. pydron_graph_free waiting for inflight */
 }
 
 /* ---------------------------------------------------------------- public */

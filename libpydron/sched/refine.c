@@ -4,6 +4,7 @@
 
 void pdi_refine_run(pydron_graph *g, uint32_t ti)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     pdi_kind *k = g->kt->kinds[t->kind];
     pydron_refine r;
@@ -24,14 +25,14 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
         r.fail = pdi_strdup("out of memory");
     } else {
         r.active = 1;
-        pdi_S(g)->inflight++;
-        pthread_mutex_unlock(&pdi_S(g)->mu);
+        sg->inflight++;
+        pthread_mutex_unlock(&sg->mu);
         pydron_graph *prev = pdi_tls_cb_graph;
         pdi_tls_cb_graph = g;
         rc = k->refine(&r, k->refine_user);
         pdi_tls_cb_graph = prev;
-        pthread_mutex_lock(&pdi_S(g)->mu);
-        pdi_S(g)->inflight--;
+        pthread_mutex_lock(&sg->mu);
+        sg->inflight--;
         r.active = 0;
     }
     t = pdi_T(g, ti);
