@@ -273,7 +273,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return 0;
-    if (pdi_tls_cb_graph)
+    if (pdi_tls.cb_graph)
         return pdi_err(PYDRON_EBUSY, "pydron_graph_free must not be called from a task body or callback");
     if (!pdi_handle_graph_live(g))
         return pdi_err(PYDRON_ESTALE, "pydron_graph_free: not a live graph (freed already?)");
@@ -353,7 +353,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->heap);
     free(g->lin);
     pdi_ring_free(&sg->refq);
-    free(sg->newready);
+    free(g->chg.ready_drv);
     free(g->chg.ready);
     free(g->chg.done);
     free(g->chg.rel);

@@ -114,7 +114,7 @@ enum {
     TB_TICK_HEAP = 0x04,
     TB_PAY_HEAP = 0x08,
     TB_ZOMBIE = 0x10,   /* finished early; still listed as consumer of pending inputs */
-    TB_QUEUED = 0x20,   /* handed to the policy (PURE); owned by sched/: graph/ only
+    TB_QUEUED = 0x20,   /* pushed to the policy (PURE); owned by sched/: graph/ only
                            hands it back when the task finishes (pdi_done.queued) */
     TB_RETAINED = 0x40, /* finished, kept while the caller holds one of its outputs;
                            ins then holds input ids (uint64_t) */
@@ -210,9 +210,11 @@ static inline int pdi_kind_idx(const pdi_kindtab *kt, uint32_t id, uint32_t *idx
  * Every change that someone above the graph must act on is appended here
  * under the graph lock; sched/ drains the queues (pdi_sched_drain) before
  * it releases the lock:
- *   ready     tasks that became READY (ids): sched hands PURE ones to the
- *             policy, REFINABLE ones to the refinement queue, and wakes the
- *             driver for SYNC ones;
+ *   ready     PURE tasks that became READY (ids): sched pushes them to the
+ *             policy when it next dispatches (late, so that the critical-path
+ *             policy sees the graph built meanwhile);
+ *   ready_drv SYNC and REFINABLE tasks that became READY: sched queues the
+ *             refinements and wakes the driver;
  *   done      tasks that finished (any outcome): measured durations, and
  *             whom to wake;
  *   released  remote bytes nobody needs any more: sched asks the executor
@@ -237,6 +239,8 @@ typedef struct pdi_released {
 typedef struct pdi_changes {
     uint64_t *ready;
     size_t nready, capready;
+    uint64_t *ready_drv;
+    size_t nready_drv, capready_drv;
     pdi_done *done;
     size_t ndone, capdone;
     pdi_released *rel;
@@ -245,6 +249,7 @@ typedef struct pdi_changes {
     uint32_t watch_vi;  /* set by the caller: value index it waits for, 0 = none */
     int watch_hit;      /* watch_vi resolved since the last drain */
     int wake;           /* a change every waiter must see (cancel, worker loss) */
+    int dirty;          /* any of the above since the last drain (one test for sched/) */
 } pdi_changes;
 
 /* One output of a run: bytes on the driver, or where they stay. */
@@ -354,10 +359,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *desc, const uin
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx);
 int pdi_value_new_locked(pydron_graph *g, uint32_t *idx);
-void pdi_value_unref(pydron_graph *g, uint32_t vi);      /* internal ref */
 /* The caller's last reference to vi went (its producer may be unretained). */
 void pdi_value_release_hook(pydron_graph *g, uint32_t vi);
-void pdi_value_ref(pydron_graph *g, uint32_t vi);
 int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o);
 /* Value vi (pending) resolves: ready (err NULL) or failed; notifies consumers. */
 void pdi_value_resolved(pydron_graph *g, uint32_t vi);
@@ -380,7 +383,7 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
                      const pdi_run *run);
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
-/* Task ti's inputs are all there: READY, reported in g->chg.ready. */
+/* Task ti's inputs are all there: READY, reported in g->chg.ready(_drv). */
 void pdi_task_ready(pydron_graph *g, uint32_t ti);
 /* Remote bytes of value id on worker where are not needed: report them. */
 void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);
@@ -402,12 +405,33 @@ typedef struct pdi_cons_list {
     size_t n;
     int heap;
 } pdi_cons_list;
-void pdi_cons_take(pdi_value *v, pdi_cons_list *c);
 int pdi_cons_add(pdi_value *v, uint32_t entry);
+/* Detach the consumer list of a pending value (hot: inline). */
+static inline void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
+{
+    c->n = (size_t)v->len;
+    c->heap = (v->vf & VF_CONSHEAP) != 0;
+    if (c->heap) {
+        c->p = v->u.cp;
+    } else {
+        memcpy(c->inl, v->u.cin, sizeof c->inl);
+        c->p = c->inl;
+    }
+    v->vf &= (uint8_t)~VF_CONSHEAP;
+    v->len = 0;
+}
 int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
 void pdi_task_free(pydron_graph *g, uint32_t ti);
 /* Free value vi's record (no reference left), or park it for lineage. */
 void pdi_value_drop(pydron_graph *g, uint32_t vi);
+/* Internal references (consumers, producer, aliases); hot: inline. */
+static inline void pdi_value_ref(pydron_graph *g, uint32_t vi) { pdi_V(g, vi)->refs++; }
+static inline void pdi_value_unref(pydron_graph *g, uint32_t vi)
+{
+    pdi_value *v = pdi_V(g, vi);
+    if (--v->refs == 0 && v->urefs == 0)
+        pdi_value_drop(g, vi);
+}
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
 void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);
 void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi);

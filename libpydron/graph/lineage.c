@@ -452,4 +452,5 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
     free(mark);
     g->events++;
     g->chg.wake = 1;
+    g->chg.dirty = 1;
 }

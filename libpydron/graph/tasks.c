@@ -11,8 +11,10 @@
 static void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
-    if (pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0)
+    if (g->chg.ndone == g->chg.capdone &&
+        pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0)
         abort();   /* the scheduler would never learn of it */
+    g->chg.dirty = 1;
     pdi_done *d = &g->chg.done[g->chg.ndone++];
     d->task = pdi_tid(g, ti);
     d->kind = t->kind;
@@ -25,7 +27,7 @@ static void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
                      : 0.0f;
 }
 
-static void task_finish_common(pydron_graph *g, uint32_t ti, const pdi_run *run)
+static inline void task_finish_common(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
     if (t->hpos != PDI_NOPOS)
@@ -41,11 +43,20 @@ void pdi_task_ready(pydron_graph *g, uint32_t ti)
     pdi_task *t = pdi_T(g, ti);
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
-    if (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
+    pdi_changes *c = &g->chg;
+    if (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) {
         g->events++;
-    if (pdi_grow((void **)&g->chg.ready, &g->chg.capready, g->chg.nready + 1, sizeof(uint64_t)) != 0)
+        if (pdi_grow((void **)&c->ready_drv, &c->capready_drv, c->nready_drv + 1,
+                     sizeof(uint64_t)) != 0)
+            abort();   /* the task would never run */
+        c->ready_drv[c->nready_drv++] = pdi_tid(g, ti);
+        c->dirty = 1;
+        return;
+    }
+    if (c->nready == c->capready &&
+        pdi_grow((void **)&c->ready, &c->capready, c->nready + 1, sizeof(uint64_t)) != 0)
         abort();   /* the task would never run */
-    g->chg.ready[g->chg.nready++] = pdi_tid(g, ti);
+    c->ready[c->nready++] = pdi_tid(g, ti);
 }
 
 void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
@@ -370,6 +381,7 @@ void pdi_graph_cancel_locked(pydron_graph *g)
     pdi_error_unref(e);
     g->events++;
     g->chg.wake = 1;
+    g->chg.dirty = 1;
 }
 
 /* ------------------------------------------------------------ worker loss */

@@ -125,15 +125,6 @@ void pdi_value_drop(pydron_graph *g, uint32_t vi)
         pdi_maybe_unretain(g, producer, 0);
 }
 
-void pdi_value_ref(pydron_graph *g, uint32_t vi) { pdi_V(g, vi)->refs++; }
-
-void pdi_value_unref(pydron_graph *g, uint32_t vi)
-{
-    pdi_value *v = pdi_V(g, vi);
-    if (--v->refs == 0 && v->urefs == 0)
-        pdi_value_drop(g, vi);
-}
-
 int pdi_cons_add(pdi_value *v, uint32_t entry)
 {
     uint64_t n = v->len;
@@ -160,20 +151,6 @@ int pdi_cons_add(pdi_value *v, uint32_t entry)
     return 0;
 }
 
-
-void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
-{
-    c->n = (size_t)v->len;
-    c->heap = (v->vf & VF_CONSHEAP) != 0;
-    if (c->heap) {
-        c->p = v->u.cp;
-    } else {
-        memcpy(c->inl, v->u.cin, sizeof c->inl);
-        c->p = c->inl;
-    }
-    v->vf &= (uint8_t)~VF_CONSHEAP;
-    v->len = 0;
-}
 
 int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o)
 {
@@ -301,6 +278,7 @@ void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where)
     g->chg.rel[g->chg.nrel].value = id;
     g->chg.rel[g->chg.nrel].where = where;
     g->chg.nrel++;
+    g->chg.dirty = 1;
 }
 
 /* Count a resolution (ready or failed) for whoever waits. */
@@ -308,6 +286,7 @@ static void value_resolved(pydron_graph *g, uint32_t vi)
 {
     g->events++;
     g->chg.resolved++;
+    g->chg.dirty = 1;
     if (vi == g->chg.watch_vi)
         g->chg.watch_hit = 1;
 }

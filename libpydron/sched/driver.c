@@ -9,8 +9,7 @@
 
 #include "sched/sched.h"
 
-_Thread_local pydron_graph *pdi_tls_cb_graph;
-_Thread_local pydron_graph *pdi_tls_driver;
+_Thread_local pdi_tls_state pdi_tls;
 
 /* ------------------------------------------------------------ readiness */
 
@@ -87,33 +86,16 @@ static double bottom_level(pydron_graph *g, uint32_t ti, int depth, int *budget)
     return d + best;
 }
 
-/* Task ti (READY, reported by the graph) goes where its kind of work is
- * done: refinements to the refinement queue, SYNC tasks wait for the driver
- * at the top of the tick heap, PURE tasks to the policy at the next
- * dispatch. Returns 1 if the driver must look. */
-static int take_ready(pydron_graph *g, uint64_t id)
+/* A SYNC or REFINABLE task became READY: refinements go to their queue;
+ * either way the driver must look. */
+static void take_ready_drv(pydron_graph *g, uint64_t id)
 {
-    pdi_sgraph *sg = pdi_S(g);
-    uint32_t ti;
-    pdi_task *t = pdi_task_get(g, id, &ti);
-    if (!t || t->state != PYDRON_TASK_READY)
-        return 0;   /* canceled, failed or waiting again since */
-    if (t->flags & PYDRON_TASK_REFINABLE) {
-        if (pdi_ring_push(&sg->refq, &ti, sizeof ti))
-            abort();
-        return 1;
-    }
-    if (t->flags & PYDRON_TASK_SYNC)
-        return 1;
-    if (t->bits & TB_QUEUED)
-        return 0;   /* ready again before the policy gave it out: its entry stands */
-    /* PURE: queue for the policy; pushed at the next dispatch */
-    if (pdi_grow((void **)&sg->newready, &sg->capnewready, sg->nnewready + 1, sizeof(uint64_t)) != 0)
+    uint32_t ti = pdi_id_idx(id);   /* reported by this graph: index in range */
+    pdi_task *t = pdi_T(g, ti);
+    if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY)
+        return;   /* canceled or failed since */
+    if ((t->flags & PYDRON_TASK_REFINABLE) && pdi_ring_push(&pdi_S(g)->refq, &ti, sizeof ti))
         abort();
-    sg->newready[sg->nnewready++] = id;
-    t->bits |= TB_QUEUED;
-    sg->nqueued++;
-    return 0;
 }
 
 void pdi_sched_drain_slow(pydron_graph *g)
@@ -122,6 +104,7 @@ void pdi_sched_drain_slow(pydron_graph *g)
     pdi_changes *c = &g->chg;
     pydron_runtime *rt = sg->rt;
     int driver = c->wake, all = c->wake;
+    c->dirty = 0;
     for (size_t k = 0; k < c->ndone; k++) {
         pdi_done *d = &c->done[k];
         if (d->seconds > 0)
@@ -140,22 +123,20 @@ void pdi_sched_drain_slow(pydron_graph *g)
     c->resolved = 0;
     c->watch_hit = 0;
     c->wake = 0;
-    /* readiness in the order the graph reported it; taking a task may not
-     * add to the queue (nothing here changes the graph) */
-    for (size_t k = 0; k < c->nready; k++)
-        all |= take_ready(g, c->ready[k]);
-    c->nready = 0;
+    /* SYNC and REFINABLE readiness: the driver must look */
+    for (size_t k = 0; k < c->nready_drv; k++)
+        take_ready_drv(g, c->ready_drv[k]);
+    all |= c->nready_drv != 0;
+    c->nready_drv = 0;
     for (size_t k = 0; k < c->nrel; k++)
         rt->xops->release(rt->xself, (pydron_value){c->rel[k].value}, (unsigned)c->rel[k].where);
     c->nrel = 0;
-    if (c->capready > 65536 || c->capdone > 65536 || c->caprel > 65536) {
-        free(c->ready);
+    if (c->capdone > 65536 || c->caprel > 65536) {
         free(c->done);
         free(c->rel);
-        c->ready = NULL;
         c->done = NULL;
         c->rel = NULL;
-        c->capready = c->capdone = c->caprel = 0;
+        c->capdone = c->caprel = 0;
     }
     /* wake only threads that may care: a driver waiting for one value is
      * not woken by every completion */
@@ -223,18 +204,24 @@ void pdi_flush_ready(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
     pdi_sched_drain(g);
-    /* in readiness order; pushing may fail a task, which never adds here */
-    for (size_t k = 0; k < sg->nnewready; k++) {
-        uint32_t ti;
-        pdi_task *t = pdi_task_get(g, sg->newready[k], &ti);
-        if (t && t->state == PYDRON_TASK_READY && (t->bits & TB_QUEUED))
-            push_policy(g, ti);
+    /* PURE tasks in readiness order (pushing may fail a task, which never
+     * adds here; the array is re-read in case it does) */
+    pdi_changes *c = &g->chg;
+    for (size_t k = 0; k < c->nready; k++) {
+        uint64_t id = c->ready[k];
+        uint32_t ti = pdi_id_idx(id);   /* reported by this graph: index in range */
+        pdi_task *t = pdi_T(g, ti);
+        if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY || (t->bits & TB_QUEUED))
+            continue;   /* gone, waiting again, or ready twice with its entry still queued */
+        t->bits |= TB_QUEUED;
+        sg->nqueued++;
+        push_policy(g, ti);
     }
-    sg->nnewready = 0;
-    if (sg->capnewready > 65536) {
-        free(sg->newready);
-        sg->newready = NULL;
-        sg->capnewready = 0;
+    c->nready = 0;
+    if (c->capready > 65536) {
+        free(c->ready);
+        c->ready = NULL;
+        c->capready = 0;
     }
 }
 
@@ -253,7 +240,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
      * batch per worker: one message for many adds instead of one each (the
      * per-task cost of a tight submit loop is the send). */
     pydron_runtime *rt = pdi_S(g)->rt;
-    if (pdi_S(g)->nqueued >= BATCH || rt->nworkers == 0)
+    if (pdi_S(g)->nqueued + g->chg.nready >= BATCH || rt->nworkers == 0)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
         if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
@@ -346,7 +333,7 @@ void pdi_dispatch(pydron_graph *g)
 void pdi_sched_cancel_locked(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
-    pdi_sched_drain(g);   /* tasks reported ready meanwhile are queued first */
+    pdi_sched_drain(g);   /* PURE tasks not pushed yet are not in the policy: nothing to take back */
     for (uint32_t i = 1; i <= g->tcount; i++) {
         pdi_task *t = pdi_T(g, i);
         if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
@@ -485,7 +472,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return pdi_err(PYDRON_EINVAL, "NULL graph");
-    if (pdi_tls_cb_graph)
+    if (pdi_tls.cb_graph)
         return pdi_err(PYDRON_ESTATE,
                        "pydron_graph_wait/run must not be called from a task body or callback");
     uint64_t deadline = timeout_ms >= 0 ? pdi_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
@@ -513,8 +500,8 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         if (!driver && !sg->driving) {
             driver = 1;
             sg->driving = 1;
-            prev_driver = pdi_tls_driver;
-            pdi_tls_driver = g;
+            prev_driver = pdi_tls.driver;
+            pdi_tls.driver = g;
         }
         int did = 0;
         if (driver) {
@@ -558,7 +545,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         }
     }
     if (driver) {
-        pdi_tls_driver = prev_driver;
+        pdi_tls.driver = prev_driver;
         sg->driving = 0;
         pthread_cond_broadcast(&sg->cv);   /* another waiter may take over */
     }

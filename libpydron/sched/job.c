@@ -282,16 +282,17 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
     int rc = pdi_ctx_init(&ctx, j->kind->name, j->attempt, j->payload, j->payload_len, bufs,
                           j->nin, j->nout);
     if (rc == 0) {
-        pydron_graph *prev = pdi_tls_cb_graph;
-        j->on_driver = pdi_tls_driver == j->g;
-        pdi_tls_cb_graph = j->g;
+        pdi_tls_state *tls = &pdi_tls;   /* one TLS lookup */
+        pydron_graph *prev = tls->cb_graph;
+        j->on_driver = tls->driver == j->g;
+        tls->cb_graph = j->g;
         int serial = (j->kind->flags & PYDRON_KIND_SERIAL) != 0;
         if (serial)
             pthread_mutex_lock(&j->kind->serial);
         rc = pdi_ctx_run(&ctx, j->kind->runner, j->kind->runner_self);
         if (serial)
             pthread_mutex_unlock(&j->kind->serial);
-        pdi_tls_cb_graph = prev;
+        tls->cb_graph = prev;
         if (rc == 0) {
             for (size_t i = 0; i < j->nout; i++) {
                 pdi_out_release(&j->outs[i].out);

@@ -27,10 +27,10 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
         r.active = 1;
         sg->inflight++;
         pthread_mutex_unlock(&sg->mu);
-        pydron_graph *prev = pdi_tls_cb_graph;
-        pdi_tls_cb_graph = g;
+        pydron_graph *prev = pdi_tls.cb_graph;
+        pdi_tls.cb_graph = g;
         rc = k->refine(&r, k->refine_user);
-        pdi_tls_cb_graph = prev;
+        pdi_tls.cb_graph = prev;
         pthread_mutex_lock(&sg->mu);
         sg->inflight--;
         r.active = 0;

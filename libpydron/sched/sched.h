@@ -34,10 +34,6 @@ typedef struct pdi_sgraph {
     int need_loc;          /* the policy reads input sizes/locations */
     uint64_t ready_seq;
     uint64_t nqueued;      /* tasks handed to the policy not yet picked */
-    uint64_t *newready;    /* PURE tasks ready but not yet pushed to the policy:
-                              pushing at dispatch time lets the critical-path
-                              policy see the graph built meanwhile */
-    size_t nnewready, capnewready;
     uint64_t inflight;     /* jobs of this graph held by the executor */
     pydron_job *jfree;     /* job free list */
     pydron_job *jlive;     /* jobs handed out (for worker loss) */
@@ -87,14 +83,14 @@ struct pydron_job {
 };
 
 /* ---- sched/driver.c ---- */
-/* Act on what the graph reported (g->chg): readiness, finished tasks,
- * released bytes, wake-ups. Called with g->mu held after every change to
- * the graph and before the lock is released. */
+/* Act on what the graph reported (g->chg): SYNC/REFINABLE readiness,
+ * finished tasks, released bytes, wake-ups. Called with g->mu held after
+ * every change to the graph and before the lock is released. PURE
+ * readiness waits for the next dispatch (pdi_flush_ready). */
 void pdi_sched_drain_slow(pydron_graph *g);
 static inline void pdi_sched_drain(pydron_graph *g)
 {
-    pdi_changes *c = &g->chg;
-    if (c->nready | c->ndone | c->nrel | c->resolved | (uint64_t)c->watch_hit | (uint64_t)c->wake)
+    if (g->chg.dirty)
         pdi_sched_drain_slow(g);
 }
 /* Hand ready tasks to the executor (called with g->mu held; may release
@@ -153,10 +149,13 @@ struct pydron_refine {
     int active;
 };
 
-/* thread-local: graph whose callback/body runs on this thread (misuse checks) */
-extern _Thread_local pydron_graph *pdi_tls_cb_graph;
-/* thread-local: graph this thread drives (inside pydron_graph_wait/run) */
-extern _Thread_local pydron_graph *pdi_tls_driver;
+/* Thread-local state, one struct so that a function reaches it with one TLS
+ * lookup (in a shared library each costs a call). */
+typedef struct pdi_tls_state {
+    pydron_graph *cb_graph;   /* graph whose callback/body runs here (misuse checks) */
+    pydron_graph *driver;     /* graph this thread drives (inside wait/run) */
+} pdi_tls_state;
+extern _Thread_local pdi_tls_state pdi_tls;
 
 /* ---- runtime (made by api/runtime.c, the composition root) ---- */
 struct pydron_exec_host {
