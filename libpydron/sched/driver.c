@@ -102,46 +102,60 @@ void pdi_sched_drain_slow(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
     pdi_changes *c = &g->chg;
-    pydron_runtime *rt = sg->rt;
-    int driver = c->wake, all = c->wake;
     c->dirty = 0;
-    for (size_t k = 0; k < c->ndone; k++) {
-        pdi_done *d = &c->done[k];
-        if (d->seconds > 0)
-            pdi_kstat_add(g, d->kind, d->seconds);
-        if (d->queued)
-            sg->nqueued--;   /* its entry in the policy is skipped when picked */
-        if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
-            driver = 1;
-    }
-    if (c->ndone && g->pending == 0)
-        driver = 1;
+    int driver = c->wake || c->watch_hit, all = c->wake;
     int any = c->ndone || c->resolved || c->wake;
-    if (c->watch_hit)
-        driver = 1;
-    c->ndone = 0;
+    if (c->ndone) {
+        for (size_t k = 0; k < c->ndone; k++) {
+            pdi_done *d = &c->done[k];
+            if (d->seconds > 0) {
+                if (d->kind < sg->kcap) {   /* the common case, without a call */
+                    sg->ksum[d->kind] += d->seconds;
+                    sg->kcnt[d->kind]++;
+                } else {
+                    pdi_kstat_add(g, d->kind, d->seconds);
+                }
+            }
+            if (d->queued)
+                sg->nqueued--;   /* its entry in the policy is skipped when picked */
+            if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
+                driver = 1;
+        }
+        c->ndone = 0;
+        if (g->pending == 0)
+            driver = 1;
+        if (c->capdone > 65536) {
+            free(c->done);
+            c->done = NULL;
+            c->capdone = 0;
+        }
+    }
     c->resolved = 0;
     c->watch_hit = 0;
     c->wake = 0;
     /* SYNC and REFINABLE readiness: the driver must look */
-    for (size_t k = 0; k < c->nready_drv; k++)
-        take_ready_drv(g, c->ready_drv[k]);
-    all |= c->nready_drv != 0;
-    c->nready_drv = 0;
-    for (size_t k = 0; k < c->nrel; k++)
-        rt->xops->release(rt->xself, (pydron_value){c->rel[k].value}, (unsigned)c->rel[k].where);
-    c->nrel = 0;
-    if (c->capdone > 65536 || c->caprel > 65536) {
-        free(c->done);
-        free(c->rel);
-        c->done = NULL;
-        c->rel = NULL;
-        c->capdone = c->caprel = 0;
+    if (c->nready_drv) {
+        for (size_t k = 0; k < c->nready_drv; k++)
+            take_ready_drv(g, c->ready_drv[k]);
+        c->nready_drv = 0;
+        all = 1;
+    }
+    if (c->nrel) {
+        pydron_runtime *rt = sg->rt;
+        for (size_t k = 0; k < c->nrel; k++)
+            rt->xops->release(rt->xself, (pydron_value){c->rel[k].value},
+                              (unsigned)c->rel[k].where);
+        c->nrel = 0;
+        if (c->caprel > 65536) {
+            free(c->rel);
+            c->rel = NULL;
+            c->caprel = 0;
+        }
     }
     /* wake only threads that may care: a driver waiting for one value is
      * not woken by every completion */
-    if (all ? sg->waiters != 0
-            : any && (sg->waiters > (unsigned)sg->drv_waiting || (sg->drv_waiting && driver)))
+    if (sg->waiters &&
+        (all || (any && (sg->waiters > (unsigned)sg->drv_waiting || (sg->drv_waiting && driver)))))
         pthread_cond_broadcast(&sg->cv);
 }
 
