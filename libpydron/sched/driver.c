@@ -373,6 +373,7 @@ int pdi_graph_start_locked(pydron_graph *g)
 
 PYDRON_API int pydron_graph_start(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
     pthread_mutex_lock(&g->mu);
@@ -383,6 +384,7 @@ PYDRON_API int pydron_graph_start(pydron_graph *g)
 
 PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
     atomic_store(&g->interrupt, 1);
@@ -580,12 +582,14 @@ out:
 
 PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
 {
+    pdi_err_clear();
     target tg = {1, v.id};
     return drive(g, tg, timeout_ms);
 }
 
 PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
 {
+    pdi_err_clear();
     target tg = {0, 0};
     return drive(g, tg, timeout_ms);
 }

@@ -29,8 +29,8 @@
  * error paths read `return pdi_err(PYDRON_EINVAL, "...")`. */
 int pdi_err(int rc, const char *fmt, ...) PDI_PRINTF(2, 3);
 int pdi_verr(int rc, const char *fmt, va_list ap);
-/* Clear the thread's last error (successful public calls do not clear it:
- * the message stays valid until the next failing call). */
+/* Clear the thread's last error. Every public function that returns an
+ * error code calls it first (pydron.h, pydron_error_last). */
 void pdi_err_clear(void);
 
 /* printf into a fresh malloc'd string (NULL on ENOMEM). */
