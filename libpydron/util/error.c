@@ -106,10 +106,14 @@ void *pdi_memdup(const void *p, size_t n)
     return q;
 }
 
+int pdi_test_fail_grow;
+
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz)
 {
     if (n <= *cap)
         return 0;
+    if (pdi_test_grow_fails())
+        return PYDRON_ENOMEM;
     size_t nc = *cap ? *cap : 8;
     while (nc < n)
         nc *= 2;
