@@ -281,6 +281,8 @@ struct pydron_graph {
     uint32_t *heap;        /* SYNC + unrefined REFINABLE tasks, by tick */
     size_t nheap, capheap;
     pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
+    size_t refq_promised;  /* REFINABLE tasks added, not yet in refq: each has room
+                              reserved there (pydron_task_add) */
 
     /* dispatch */
     const pydron_policy_ops *pops;
@@ -398,6 +400,7 @@ void pdi_heap_insert(pydron_graph *g, uint32_t ti);
  * pydron_task_add so that inserting later never allocates (0 or ENOMEM). */
 int pdi_heap_reserve(pydron_graph *g);
 int pdi_ready_reserve(pydron_graph *g);
+int pdi_refq_reserve(pydron_graph *g);
 void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */

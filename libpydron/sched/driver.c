@@ -181,8 +181,11 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
     if (t->flags & PYDRON_TASK_REFINABLE) {
+        /* room was reserved when the task was added (pdi_refq_reserve) */
+        if (g->refq_promised)
+            g->refq_promised--;
         if (pdi_ring_push(&g->refq, &ti, sizeof ti))
-            abort();
+            abort();   /* broken invariant: the push had to allocate, and failed */
         pdi_wake(g);
         return;
     }
@@ -272,6 +275,14 @@ void pdi_flush_ready(pydron_graph *g)
             g->capnewready = nc;
         }
     }
+}
+
+int pdi_refq_reserve(pydron_graph *g)
+{
+    /* every REFINABLE task is queued once at most (it is refined, or fails,
+     * and never becomes ready again) */
+    return pdi_ring_reserve(&g->refq, pdi_ring_len(&g->refq) + g->refq_promised + 1,
+                            sizeof(uint32_t));
 }
 
 int pdi_ready_reserve(pydron_graph *g)
