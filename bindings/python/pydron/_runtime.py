@@ -350,28 +350,35 @@ def sync():
             rdeep(c)
 
 
+def _settle(v, seen):
+    """Placeholders of tasks that finished well replaced by their values."""
+    t = type(v)
+    if t is list or t in _DICTS:
+        if id(v) in seen:
+            return v
+        seen.add(id(v))
+        for k, x in (enumerate(v) if t is list else list(v.items())):
+            y = _settle(x, seen)
+            if y is not x:
+                v[k] = y
+        return v
+    if t is tuple:
+        items = tuple(_settle(x, seen) for x in v)
+        return items if any(a is not b for a, b in zip(items, v)) else v
+    if isinstance(v, _Future) and v.done() and _exception(v) is None:
+        return _result(v)
+    return v
+
+
+def _settle_done(v):
+    return _settle(v, set())
+
+
 def _settle_tainted():
     """After a failure: containers the caller may still see get the values of the
     tasks that succeeded (those of later, abandoned tasks were undone)."""
-    def settle(v, seen):
-        t = type(v)
-        if t is list or t in _DICTS:
-            if id(v) in seen:
-                return v
-            seen.add(id(v))
-            for k, x in (enumerate(v) if t is list else list(v.items())):
-                y = settle(x, seen)
-                if y is not x:
-                    v[k] = y
-            return v
-        if t is tuple:
-            items = tuple(settle(x, seen) for x in v)
-            return items if any(a is not b for a, b in zip(items, v)) else v
-        if isinstance(v, _Future) and v.done() and _exception(v) is None:
-            return _result(v)
-        return v
     while _tainted:
-        settle(_tainted.popitem()[1], set())
+        _settle(_tainted.popitem()[1], set())
 
 
 def _log(undo):
@@ -677,6 +684,7 @@ def mcall(obj, name, /, *args, **kwargs):
 
 _BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "**": operator.pow, "@": operator.matmul}
+_FN_STATE = frozenset(("__defaults__", "__kwdefaults__", "__closure__"))
 _ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split())
 
 
@@ -704,6 +712,8 @@ def item(obj, index):
 
 def attr(obj, name):
     """`obj.name` (a load, not a call)."""
+    if type(obj) is _FunctionType and name in _FN_STATE:
+        _settled(obj)
     if isinstance(obj, _Future):
         if not obj.done() and name in _ND_ATTRS and _on_driver() and obj.category() == "nd":
             key = ("g", name)
@@ -907,9 +917,9 @@ def _unknown(f, args, kwargs):
     # Code we know nothing about: everything before it in program order happens
     # first, and it never sees a placeholder.
     sync()
-    args = tuple(rdeep(a) for a in args)
+    args = tuple(_settled(rdeep(a)) for a in args)
     for k, v in kwargs.items():
-        kwargs[k] = rdeep(v)
+        kwargs[k] = _settled(rdeep(v))
     s = getattr(f, "__self__", None) if type(f) in (_MethodType, _BuiltinType) else None
     if type(s) in (list, dict, tuple):
         rdeep(s)
@@ -958,6 +968,7 @@ def run_strict(inner, args, kwargs):
             return _run_strict(inner, args, kwargs)
         finally:
             _driver = None
+            _closures.clear()
     if _driver != me or _in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     return _run_strict(inner, args, kwargs)
@@ -981,12 +992,15 @@ def _run_strict(inner, args, kwargs):
             _exit_error(exc)
         finally:
             _settle_tainted()
+            _settle_closures(_settle_done)
         raise exc
     try:
         sync()
+        _settle_closures()
         return rdeep(res)
     except BaseException:
         _settle_tainted()
+        _settle_closures(_settle_done)
         raise
 
 
@@ -1039,6 +1053,9 @@ def _wrap_zip(*its, **k):
 
 
 _SAFE_WRAP = {id(enumerate): _wrap_enumerate, id(zip): _wrap_zip}
+for _cls, _like in ((_Enumerate, enumerate), (_Zip, zip)):
+    _cls.__name__ = _cls.__qualname__ = _like.__name__  # what the program sees
+    _cls.__module__ = "builtins"
 
 _SAFE_ITER = {
     list, tuple, dict, set, frozenset, str, bytes, bytearray, range,
@@ -1078,6 +1095,11 @@ def it(v):
     """An iterable about to be iterated (for, unpacking, comprehension, *args)."""
     v = r(v)
     if _safe_iterable(v):
+        return v
+    t = type(v)
+    if getattr(t, "__iter__", None) is None and not hasattr(t, "__getitem__"):
+        # not iterable: Python's own message where it iterates ("cannot unpack
+        # non-iterable int object", "argument after * must be an iterable")
         return v
     return _guarded(iter(_sync_then(v)))
 
@@ -1369,3 +1391,162 @@ def raise_recursion_limit():
 
 
 _LIST_OPS = {name: op for (t, name), op in _CONTAINER_OPS.items() if t is list}
+
+
+# --------------------------------------------------------------------------
+# What the program sees of its frame and of the functions it made: nothing of
+# pydron's (internal names, placeholders). See _translate/calls.py, closures.py.
+
+import weakref as _weakref
+
+
+def _internal_name(name):
+    return name.startswith("_pd_") or name == "__pydron__"
+
+
+def locals_(loc):
+    """locals()/vars() in translated code: the program's names, with values."""
+    return {k: rdeep(v) for k, v in loc.items() if not _internal_name(k)}
+
+
+def dir_(loc):
+    """dir() in translated code."""
+    return sorted(k for k in loc if not _internal_name(k))
+
+
+def _code_namespaces(g, loc, args, kwargs):
+    """eval/exec arguments with the caller's namespaces where Python would take them."""
+    if kwargs or not args or len(args) > 3:
+        return args  # Python's own error, or keywords it knows (closure=)
+    src = rdeep(args[0])
+    gl = args[1] if len(args) > 1 else None
+    lo = args[2] if len(args) > 2 else None
+    if gl is None:
+        gl = g
+        if lo is None:
+            lo = loc
+    elif lo is None:
+        lo = gl
+    if lo is loc:  # the frame's own: drop what is pydron's
+        for k in [k for k in loc if _internal_name(k)]:
+            del loc[k]
+        for k, v in loc.items():
+            if isinstance(v, _Future) or type(v) in (list, tuple, dict):
+                loc[k] = rdeep(v)
+    return (src, gl, lo)
+
+
+def eval_(g, loc, /, *args, **kwargs):
+    """eval(...) in translated code (the caller's globals() and locals() first)."""
+    if _on_driver():
+        sync()
+    return eval(*_code_namespaces(g, loc, args, kwargs), **kwargs)
+
+
+def exec_(g, loc, /, *args, **kwargs):
+    """exec(...) in translated code."""
+    if _on_driver():
+        sync()
+    return exec(*_code_namespaces(g, loc, args, kwargs), **kwargs)
+
+
+class _Star:
+    """`f(*a, **k)` in translated code is `star(f)(*a, **k)`: Python checks `*` and
+    `**` while building the call and names the callee in its message
+    (`f() argument after * must be an iterable, not int`); this object carries
+    f's name for it, then calls through `call`/`ecall`."""
+
+    __slots__ = ("f", "how")
+
+    def __init__(self, f, how):
+        self.f = f
+        self.how = how
+
+    def __call__(self, /, *args, **kwargs):
+        return self.how(self.f, *args, **kwargs)
+
+    # what CPython's message reads (_PyObject_FunctionStr): only on the error path
+    __module__ = property(lambda self: getattr(r(self.f), "__module__", None))
+
+    def __getattr__(self, name):
+        if name == "__qualname__":
+            return getattr(r(self.f), name)
+        raise AttributeError(name)
+
+    def __str__(self):
+        return str(r(self.f))
+
+
+def star(f):
+    return _Star(f, call)
+
+
+def estar(f):
+    return _Star(f, ecall)
+
+
+def deco(d):
+    """`@d` in translated code: applying the decorator is a call like any other
+    (unknown code waits for earlier tasks and sees values)."""
+    return _partial(call, d)
+
+
+def edeco(d):
+    return _partial(ecall, d)
+
+
+# Functions made by translated code while a @schedule call runs (id -> weak
+# reference): their defaults and the cells they close over may hold
+# placeholders; they get values before code that is not translated can look.
+_closures = {}
+_closures_prune = 1024
+
+
+def closure(fn):
+    global _closures_prune
+    if _driver is not None and _on_driver():
+        _closures[id(fn)] = _weakref.ref(fn)
+        if len(_closures) > _closures_prune:
+            for k in [k for k, w in _closures.items() if w() is None]:
+                del _closures[k]
+            _closures_prune = max(1024, 2 * len(_closures))
+    return fn
+
+
+def _settle_fn(fn, value):
+    """Defaults and closure cells of `fn` with `value(v)` in place of placeholders."""
+    d = fn.__defaults__
+    if d and _has_future(d):
+        fn.__defaults__ = tuple(value(v) for v in d)
+    kd = fn.__kwdefaults__
+    if kd and _has_future(kd):
+        fn.__kwdefaults__ = {k: value(v) for k, v in kd.items()}
+    for c in fn.__closure__ or ():
+        try:
+            v = c.cell_contents
+        except ValueError:  # not bound yet
+            continue
+        if _has_future(v):
+            new = value(v)
+            if new is not v:
+                c.cell_contents = new
+
+
+def _settle_closures(value=None, only=None):
+    """Give registered functions values (rdeep: wait; after a failure, `value`
+    gives those of finished tasks only)."""
+    value = value or rdeep
+    for k, w in list(_closures.items() if only is None else
+                     ((id(f), _closures.get(id(f))) for f in only)):
+        fn = w() if w is not None else None
+        if fn is None:
+            _closures.pop(k, None)
+            continue
+        _settle_fn(fn, value)
+
+
+def _settled(v):
+    """A registered function is about to be looked at by other code."""
+    if type(v) is _FunctionType and id(v) in _closures:
+        _settle_closures(only=(v,))
+    return v

@@ -8,7 +8,9 @@ The passes, in order (each one job, each its own module and tests):
   resolve    resolve placeholders where Python looks at a value (marks its wrappers)
   trybody    try/with bodies that run lazily, their failures brought back in order
   lookahead  operations over marked operands that may be deferred (bop, item, mcall, ...)
-  calls      every call dispatched by the runtime (`ecall` in eager zones, zones.py)
+  calls      every call dispatched by the runtime (`ecall` in eager zones, zones.py);
+             frame builtins (locals, dir, eval, ...) see nothing of pydron's
+  closures   nested defs and lambdas registered: their defaults and cells get values
   nested     nested defs return placeholders only to translated code
 """
 
@@ -20,6 +22,7 @@ import types
 
 from .barriers import insert_barriers
 from .calls import dispatch_calls
+from .closures import register_closures
 from .lookahead import look_ahead
 from .mangle import mangle
 from .nested import wrap_nested
@@ -64,6 +67,7 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     fdef = lazy_bodies(fdef, generator)
     fdef = look_ahead(fdef, generator)
     fdef = dispatch_calls(fdef, generator)
+    fdef = register_closures(fdef)
     fdef = wrap_nested(fdef)
     return fdef
 
@@ -113,9 +117,11 @@ def translate(fn):
                   code.co_firstlineno, ast.unparse(fdef))
 
     # Compile the def nested in a function that binds the same free variables, so
-    # that they stay free variables and take the original closure cells.
+    # that they stay free variables and take the original closure cells. The
+    # runtime is reached the same way (a free variable `__pydron__`), so that the
+    # program's globals hold nothing of pydron's.
     outer_body = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(value=None))
-                  for v in code.co_freevars]
+                  for v in code.co_freevars + (RT,)]
     outer_body.append(fdef)
     outer = ast.FunctionDef(name=_OUTER, args=ast.arguments(posonlyargs=[], args=[], vararg=None,
                             kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
@@ -131,7 +137,10 @@ def translate(fn):
     inner = next(c for c in outer_code.co_consts if isinstance(c, types.CodeType) and c.co_name == _INNER)
     inner = _requalify(inner, f"{_OUTER}.<locals>.{_INNER}", fn.__qualname__)
     inner = inner.replace(co_name=code.co_name)
+    from .. import _runtime
+
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    cells[RT] = types.CellType(_runtime)
     closure = tuple(cells[v] for v in inner.co_freevars) or None
     new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
     new.__kwdefaults__ = fn.__kwdefaults__

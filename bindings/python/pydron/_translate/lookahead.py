@@ -17,6 +17,8 @@ import ast
 from .util import RT, operand, rt
 from .zones import Zones
 
+# a function's state the runtime settles before the program reads it (closures.py)
+_FN_STATE = {"__defaults__", "__kwdefaults__", "__closure__"}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
            ast.Pow: "**", ast.MatMult: "@"}
 
@@ -46,7 +48,9 @@ class LookAhead(Zones):
         # (method calls are handled by visit_Call)
         self.generic_visit(node)
         obj = operand(node.value, "r")
-        if self.eager or obj is None or not isinstance(node.ctx, ast.Load):
+        if obj is None or not isinstance(node.ctx, ast.Load):
+            return node
+        if self.eager and node.attr not in _FN_STATE:
             return node
         return ast.copy_location(rt("attr", obj, ast.Constant(value=node.attr)), node)
 

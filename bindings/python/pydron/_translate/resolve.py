@@ -72,6 +72,18 @@ class Resolve(ast.NodeTransformer):
         node.value = r(node.value)
         return node
 
+    def visit_ClassDef(self, node):
+        # The class namespace is read by anyone (C.x, vars(C), methods): the
+        # values bound in the body, its bases and keywords are values.
+        self.generic_visit(node)
+        node.bases = [b if isinstance(b, ast.Starred) else r(b) for b in node.bases]
+        for k in node.keywords:
+            k.value = r(k.value)
+        for s in node.body:
+            if isinstance(s, (ast.Assign, ast.AugAssign)) or (isinstance(s, ast.AnnAssign) and s.value):
+                s.value = rdeep(s.value)
+        return node
+
     # -- operators
     def visit_BinOp(self, node):
         self.generic_visit(node)
