@@ -925,6 +925,8 @@ def _unknown(f, args, kwargs):
         rdeep(s)
     if f is _warn:
         _warn_stacklevel(args, kwargs)
+    elif _looks_at_caller(f):
+        return _as_caller(f, args, kwargs)
     return f(*args, **kwargs)
 
 
@@ -1550,3 +1552,58 @@ def _settled(v):
     if type(v) is _FunctionType and id(v) in _closures:
         _settle_closures(only=(v,))
     return v
+
+
+# Code that looks at its caller's frame (logging's funcName/lineno, sys._getframe,
+# inspect.currentframe/stack, traceback.print_stack) is called by the runtime:
+# it must see the program's frame, not pydron's.
+
+def _pydron_frames():
+    """(the program's frame, how many pydron frames lie above it), from the caller's caller."""
+    n, frame = 0, sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("pydron."):
+        n += 1
+        frame = frame.f_back
+    return frame, n
+
+
+_LOG_METHODS = frozenset("debug info warning warn error exception critical fatal log".split())
+
+
+def _looks_at_caller(f):
+    if f is sys._getframe:
+        return True
+    m = sys.modules
+    t = type(f)
+    if t is _MethodType or t is _FunctionType:
+        name = f.__name__
+        if name in _LOG_METHODS and "logging" in m:
+            lg = m["logging"]
+            return (t is _MethodType and isinstance(f.__self__, (lg.Logger, lg.LoggerAdapter))) \
+                or f is getattr(lg, name, None)
+        ins, tb = m.get("inspect"), m.get("traceback")
+        return (ins is not None and (f is ins.currentframe or f is ins.stack)) or \
+            (tb is not None and (f is tb.print_stack or f is tb.extract_stack or f is tb.format_stack))
+    return False
+
+
+def _as_caller(f, args, kwargs):
+    frame, n = _pydron_frames()
+    if f is sys._getframe or f is sys.modules["inspect"].__dict__.get("currentframe"):
+        depth = args[0] if args else kwargs.get("depth", 0)
+        if f is not sys._getframe or type(depth) is not int or depth < 0:
+            depth = 0 if f is not sys._getframe else depth
+        for _ in range(depth):
+            frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return f(*args, **kwargs) if f is sys._getframe else None  # Python's own error
+        return frame
+    if f.__name__ in _LOG_METHODS:
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + n + 1  # and _as_caller itself
+        return f(*args, **kwargs)
+    if f.__name__ == "stack":
+        return sys.modules["inspect"].getouterframes(frame, *args, **kwargs)
+    # traceback.print_stack/extract_stack/format_stack(f=None, limit=None, ...)
+    if not args and kwargs.get("f") is None:
+        kwargs["f"] = frame
+    return f(*args, **kwargs)
