@@ -28,7 +28,7 @@ class SubmitLog:
     def __init__(self, monkeypatch):
         self.futures = []
         self.done_at_submit = []
-        real = _runtime._submit
+        real = _runtime.calls._submit
 
         def spy(fn, args, kwargs):
             self.done_at_submit.append(sum(f.done() for f in self.futures))
@@ -36,7 +36,7 @@ class SubmitLog:
             self.futures.append(fut)
             return fut
 
-        monkeypatch.setattr(_runtime, "_submit", spy)
+        monkeypatch.setattr(_runtime.calls, "_submit", spy)
 
 
 @functional
