@@ -16,7 +16,7 @@ import sys
 import threading
 import weakref
 
-from . import _core, _serialize
+from . import _core, _serialize, _state
 from ._serialize import HDR, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
@@ -159,6 +159,7 @@ class Future:
             self._v.wait(timeout)
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
+            _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
         self._r = (True, v)
@@ -267,26 +268,39 @@ class Session:
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
         self._fcache: dict = {}
+        self._keys_used: list = []  # in-process: function versions in _serialize._FUNCS
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
     # -- functions -----------------------------------------------------------
     def _fn_entry(self, fn):
-        """(key, flags, inputs) of a function: pickled once per session."""
+        """(key, flags, inputs, ...) of the function's version for a call now:
+        pickled once per version, a new version when the globals it reads
+        or the process settings changed since the last one (see _state)."""
+        gen, snap = _state.settings()
         ent = self._fcache.get(id(fn))
-        if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn:
+        if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn and ent[6] == gen \
+                and (ent[5] is None or not ent[5].changed()):
             return ent
         key = next(_keys)
+        fst = _state.fn_state(fn)
         if self._in_process:
-            # Same process: the runner finds the function object by its key.
-            _serialize._FUNCS[key] = fn
+            # Same process: the runner finds the function object by its key;
+            # a copy holding its globals as of now if it reads any.
+            run = fn
+            if fst is not None:
+                try:
+                    run = _serialize.driver_loads(_state.dumps_function(fn, None))[0]
+                except Exception as e:  # noqa: BLE001 - runs with live globals
+                    log.debug("pydron: %r cannot be copied (%s); its task reads the "
+                              "globals when it runs", fn, e)
+            _serialize._FUNCS[key] = _state.with_settings(run, snap)
+            self._keys_used.append(key)
             inputs = ()
             flags = 0
         else:
-            import cloudpickle
-
             try:
-                data = cloudpickle.dumps(fn, 5)
+                data = _state.dumps_function(fn, snap)
             except Exception as e:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
@@ -295,9 +309,9 @@ class Session:
         i = id(fn)
         try:
             ref = weakref.ref(fn, lambda _, i=i, c=self._fcache: c.pop(i, None))
-            ent = (key, flags, inputs, ref, True)
+            ent = (key, flags, inputs, ref, True, fst, gen)
         except TypeError:  # builtins: keep them (they live forever anyway)
-            ent = (key, flags, inputs, fn, False)
+            ent = (key, flags, inputs, fn, False, fst, gen)
         self._fcache[i] = ent
         return ent
 
@@ -413,6 +427,8 @@ class Session:
                 return
         self._graph.close()
         self._rt.close()
+        for k in self._keys_used:
+            _serialize._FUNCS.pop(k, None)
 
 
 _session: Session | None = None

@@ -1,0 +1,32 @@
+from pydron import schedule, functional
+
+import time
+
+# A method of a class of the script reads a module-level setting; the task
+# runs late (it waits for a slow input), after the driver changed it.
+THRESHOLD = 0.5
+
+class Rule:
+    def passes(self, x):
+        return x > THRESHOLD
+
+@functional
+def slow(x):
+    time.sleep(0.3)
+    return x
+
+@functional
+def judge(x):
+    return Rule().passes(x)
+
+@schedule
+def main():
+    global THRESHOLD
+    r = [judge(slow(0.7))]
+    THRESHOLD = 0.9
+    r.append(judge(slow(0.7)))
+    THRESHOLD = 0.1
+    return r
+
+if __name__ == "__main__":
+    print(main())
