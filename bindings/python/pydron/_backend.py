@@ -16,8 +16,8 @@ import sys
 import threading
 import weakref
 
-from . import _core, _serialize, _state
-from ._serialize import HDR, F_FN_INPUT, MAIN
+from . import _core, _purity, _serialize, _state
+from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -269,6 +269,7 @@ class Session:
         self._in_process = executor in ("inline", "threads")
         self._fcache: dict = {}
         self._keys_used: list = []  # in-process: function versions in _serialize._FUNCS
+        self._check = F_CHECK if _purity.check_mode() else 0
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
@@ -281,6 +282,8 @@ class Session:
         ent = self._fcache.get(id(fn))
         if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn and ent[6] == gen \
                 and (ent[5] is None or not ent[5].changed()):
+            if ent[5] is not None and ent[5].rngs:  # same generator state again
+                _purity.rng_global(fn, ent[5].rngs)
             return ent
         key = next(_keys)
         fst = _state.fn_state(fn)
@@ -321,6 +324,14 @@ class Session:
         if self._closed:
             raise _core.ClosedError("pydron session is closed")
         ent = self._fn_entry(fn)
+        rngs = _purity.rng_types()
+        for i, a in enumerate(args):
+            if type(a) in rngs:
+                _purity.rng_argument(fn, a, i)
+        if kwargs:
+            for k, a in kwargs.items():
+                if type(a) in rngs:
+                    _purity.rng_argument(fn, a, k)
         bufs = cb = _serialize._OOB()
         futs = None
         try:
@@ -347,7 +358,7 @@ class Session:
                 if f._v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1], len(bufs), len(futs) if futs else 0) + data
+        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)

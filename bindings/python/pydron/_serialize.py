@@ -33,6 +33,7 @@ from . import _core, _state
 
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
+F_CHECK = 2  # check mode (PYDRON_CHECK=1): report arguments the task changed
 
 TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
@@ -134,22 +135,28 @@ def _oob_start(mv):
 
 
 class _Logged:
-    """A task's result with the log records the task made (worker processes):
-    the driver hands the records to its own loggers when it gets the value."""
+    """A task's result with the log records the task made (worker processes)
+    and, in check mode, the arguments it changed: the driver hands the
+    records to its own loggers and warns when it gets the value."""
 
-    __slots__ = ("value", "records")
+    __slots__ = ("value", "records", "notes")
 
-    def __init__(self, value, records):
-        self.value, self.records = value, records
+    def __init__(self, value, records, notes=None):
+        self.value, self.records, self.notes = value, records, notes
 
     def __reduce__(self):
-        return _Logged, (self.value, self.records)
+        return _Logged, (self.value, self.records, self.notes)
 
 
 def _unwrap(v, driver):
     if type(v) is _Logged:
         if driver:
-            _state.forward(v.records)
+            if v.records:
+                _state.forward(v.records)
+            if v.notes:
+                from . import _purity
+
+                _purity.report_mutations(v.notes)
         v = v.value
     return v
 
@@ -162,11 +169,14 @@ def decode_result(buf, writable: bool):
     program are the driver's own. False hands out read-only zero-copy views
     (task side: arguments are snapshots)."""
     mv = memoryview(buf)
-    views = _oob_views(mv) if mv.nbytes >= 4 else None
-    if views is None:
+    if mv[-4:] != TRAILER:  # a pickle ends with STOP: no out-of-band buffers
         if writable:
-            return _unwrap(driver_loads(mv), True)
-        return _unwrap(pickle.loads(mv), False)
+            v = pickle.loads(mv) if _NEEDS_DRIVER.search(mv) is None else \
+                _DriverUnpickler(io.BytesIO(mv)).load()
+        else:
+            v = pickle.loads(mv)
+        return _unwrap(v, writable) if type(v) is _Logged else v
+    views = _oob_views(mv)
     if writable:
         priv = getattr(buf, "private_buffer", None)
         pb = priv() if priv is not None else None
@@ -380,6 +390,7 @@ class _ArgUnpickler(pickle.Unpickler):
 
 
 def decode_args(payload, inputs):
+    """(fn, args, kwargs, flags) of a task."""
     key, flags, nbuf, nfut = HDR.unpack_from(payload, 0)
     i = 0
     fn = _FUNCS.get(key)
@@ -400,7 +411,7 @@ def decode_args(payload, inputs):
         args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
     else:
         args, kwargs = pickle.loads(body)
-    return fn, args, kwargs
+    return fn, args, kwargs, flags
 
 
 def run_task(payload, inputs):
@@ -409,13 +420,17 @@ def run_task(payload, inputs):
     if _state.CAPTURE:  # a worker process: log records travel to the driver
         _state.capture_start()
     try:
-        fn, args, kwargs = decode_args(payload, inputs)
+        fn, args, kwargs, flags = decode_args(payload, inputs)
+        if flags & F_CHECK:
+            from . import _purity
+
+            snap = _purity.before(args, kwargs)
         res = fn(*args, **kwargs)
+        notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
-        if _state.CAPTURE:
-            recs = _state.capture_end()
-            if recs:
-                res = _Logged(res, recs)
+        recs = _state.capture_end() if _state.CAPTURE else None
+        if recs or notes:
+            res = _Logged(res, recs, notes)
         return encode_result(res)
     except BaseException as e:  # the task's exception travels to the driver
         recs = _state.capture_end() if _state.CAPTURE else None

@@ -212,11 +212,16 @@ class FnState:
     """The globals a by-value function reads and their tokens at its last
     pickled version."""
 
-    __slots__ = ("deps", "tokens")
+    __slots__ = ("deps", "tokens", "rngs")
 
     def __init__(self, fn):
+        from ._purity import rng_types
+
         self.deps = _deps(fn)
-        self.tokens = [_token(_get(d)) for d in self.deps]
+        vals = [_get(d) for d in self.deps]
+        self.tokens = [_token(v) for v in vals]
+        rt = rng_types()
+        self.rngs = [d[1] for d, v in zip(self.deps, vals) if type(v) in rt and d[1]]
 
     def changed(self) -> bool:
         for d, old in zip(self.deps, self.tokens):
@@ -387,6 +392,7 @@ def with_settings(fn, snap):
                 st.enter_context(numpy.errstate(**err))
             return fn(*args, **kwargs)
 
+    task_with_program_settings.__wrapped__ = fn
     return task_with_program_settings
 
 
