@@ -293,7 +293,7 @@ class Session:
             run = fn
             if fst is not None:
                 try:
-                    run = _serialize.driver_loads(_state.dumps_function(fn, None))[0]
+                    run = _serialize.driver_loads(_state.dumps_function(fn, None, fst))[0]
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
@@ -303,7 +303,7 @@ class Session:
             flags = 0
         else:
             try:
-                data = _state.dumps_function(fn, snap)
+                data = _state.dumps_function(fn, snap, fst)
             except Exception as e:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e

@@ -148,10 +148,48 @@ def _by_value(obj, progmods) -> bool:
         return False
 
 
-def _deps(fn):
+_ATTR_OPS = frozenset(["LOAD_ATTR", "LOAD_METHOD"])
+_mod_attrs_cache: dict = {}
+
+
+def _module_attrs(code):
+    """Chains `name.attr1.attr2...` read by the code (and the code nested in
+    it), as tuples: attributes of modules the code reads through them."""
+    r = _mod_attrs_cache.get(code)
+    if r is not None:
+        return r
+    import dis
+
+    chains = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        chain = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "LOAD_GLOBAL":
+                chain = [ins.argval]
+            elif chain is not None and ins.opname in _ATTR_OPS:
+                chain.append(ins.argval)
+                continue
+            if chain is not None and len(chain) > 1:
+                chains.add(tuple(chain))
+            if ins.opname != "LOAD_GLOBAL":
+                chain = None
+        if chain is not None and len(chain) > 1:
+            chains.add(tuple(chain))
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    r = frozenset(chains)
+    if len(_mod_attrs_cache) > 4096:
+        _mod_attrs_cache.clear()
+    _mod_attrs_cache[code] = r
+    return r
+
+
+def _deps(fn, modattrs=None):
     """(holder, key) pairs whose values the pickled function carries: the
     globals read by fn and by every function/class it reaches by value,
-    closure cells and defaults."""
+    closure cells and defaults, and attributes of the program's modules read
+    as `module.name` (collected in modattrs: module name -> names)."""
     from cloudpickle import cloudpickle as cp
 
     progmods = program_modules()
@@ -183,6 +221,18 @@ def _deps(fn):
             if name in g:
                 out.append((g, name))
                 push(g[name])
+        if progmods:
+            for chain in _module_attrs(f.__code__):
+                m = g.get(chain[0])
+                for attr in chain[1:]:
+                    if type(m) is not types.ModuleType or m.__name__ not in progmods \
+                            or attr not in m.__dict__:
+                        break
+                    out.append((m.__dict__, attr))
+                    if modattrs is not None:
+                        modattrs.setdefault(m.__name__, set()).add(attr)
+                    m = m.__dict__[attr]
+                    push(m)
         for c in f.__closure__ or ():
             out.append((c, None))
             try:
@@ -212,12 +262,13 @@ class FnState:
     """The globals a by-value function reads and their tokens at its last
     pickled version."""
 
-    __slots__ = ("deps", "tokens", "rngs")
+    __slots__ = ("deps", "tokens", "rngs", "modattrs")
 
     def __init__(self, fn):
         from ._purity import rng_types
 
-        self.deps = _deps(fn)
+        self.modattrs = {}
+        self.deps = _deps(fn, self.modattrs)
         vals = [_get(d) for d in self.deps]
         self.tokens = [_token(v) for v in vals]
         rt = rng_types()
@@ -239,19 +290,37 @@ def fn_state(fn):
     return st if st.deps else None
 
 
-def dumps_function(fn, settings) -> bytes:
+def _module_view(name, attrs):
+    """The module `name` as the task sees it: the attributes the task's code
+    reads, as of the call, over the module as imported here."""
+    import importlib
+
+    real = importlib.import_module(name)
+    m = types.ModuleType(name)
+    m.__dict__.update(real.__dict__)
+    m.__dict__.update(attrs)
+    return m
+
+
+def dumps_function(fn, settings, fst=None) -> bytes:
     """Pickle (fn, settings): functions of the program's modules by value, so
-    their globals travel as of now."""
+    their globals travel as of now, and so do the attributes of the program's
+    modules read as `module.name` (fst.modattrs)."""
     import io
 
     import cloudpickle
 
     progmods = program_modules()
+    modattrs = fst.modattrs if fst is not None else {}
 
     class P(cloudpickle.Pickler):
         def reducer_override(self, obj):
-            if type(obj) is types.FunctionType and obj.__module__ in progmods:
+            t = type(obj)
+            if t is types.FunctionType and obj.__module__ in progmods:
                 return self._dynamic_function_reduce(obj)
+            if t is types.ModuleType and obj.__name__ in modattrs:
+                d = obj.__dict__
+                return _module_view, (obj.__name__, {a: d[a] for a in modattrs[obj.__name__] if a in d})
             return super().reducer_override(obj)
 
     f = io.BytesIO()
