@@ -221,18 +221,23 @@ def _deps(fn, modattrs=None):
             if name in g:
                 out.append((g, name))
                 push(g[name])
-        if progmods:
-            for chain in _module_attrs(f.__code__):
-                m = g.get(chain[0])
-                for attr in chain[1:]:
-                    if type(m) is not types.ModuleType or m.__name__ not in progmods \
-                            or attr not in m.__dict__:
-                        break
-                    out.append((m.__dict__, attr))
-                    if modattrs is not None:
-                        modattrs.setdefault(m.__name__, set()).add(attr)
-                    m = m.__dict__[attr]
-                    push(m)
+        for chain in _module_attrs(f.__code__):
+            m = g.get(chain[0])
+            for attr in chain[1:]:
+                if isinstance(m, type):
+                    # Class.attr of a class travelling by value (with its
+                    # attributes as of now): a change must make a new version
+                    if attr in m.__dict__ and _by_value(m, progmods):
+                        out.append((m, attr))
+                    break
+                if type(m) is not types.ModuleType or m.__name__ not in progmods \
+                        or attr not in m.__dict__:
+                    break
+                out.append((m.__dict__, attr))
+                if modattrs is not None:
+                    modattrs.setdefault(m.__name__, set()).add(attr)
+                m = m.__dict__[attr]
+                push(m)
         for c in f.__closure__ or ():
             out.append((c, None))
             try:
