@@ -8,6 +8,7 @@ them into task inputs and adds one pure task of kind "python".
 from __future__ import annotations
 
 import atexit
+import collections
 import itertools
 import logging
 import os
@@ -22,6 +23,7 @@ from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
 log = logging.getLogger("pydron")
 
 _keys = itertools.count(1)
+_KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
 
 
 class _HasFuture(Exception):
@@ -268,7 +270,9 @@ class Session:
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
         self._fcache: dict = {}
-        self._keys_used: list = []  # in-process: function versions in _serialize._FUNCS
+        # in-process: function versions in _serialize._FUNCS (current ones in
+        # _fcache, superseded ones here, dropped once far behind)
+        self._old_keys: collections.deque = collections.deque()
         self._check = F_CHECK if _purity.check_mode() else 0
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
@@ -298,7 +302,8 @@ class Session:
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
             _serialize._FUNCS[key] = _state.with_settings(run, snap)
-            self._keys_used.append(key)
+            if ent is not None:
+                self._retire(ent[0])
             inputs = ()
             flags = 0
         else:
@@ -317,6 +322,14 @@ class Session:
             ent = (key, flags, inputs, fn, False, fst, gen)
         self._fcache[i] = ent
         return ent
+
+    def _retire(self, key):
+        """A superseded in-process version: kept while tasks may still use it
+        (at most the runtime's window of pending tasks), then dropped."""
+        old = self._old_keys
+        old.append(key)
+        if len(old) > _KEEP_VERSIONS:
+            _serialize._FUNCS.pop(old.popleft(), None)
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -438,8 +451,9 @@ class Session:
                 return
         self._graph.close()
         self._rt.close()
-        for k in self._keys_used:
-            _serialize._FUNCS.pop(k, None)
+        if self._in_process:
+            for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
+                _serialize._FUNCS.pop(k, None)
 
 
 _session: Session | None = None

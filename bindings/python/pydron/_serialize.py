@@ -421,6 +421,8 @@ def run_task(payload, inputs):
         _state.capture_start()
     try:
         fn, args, kwargs, flags = decode_args(payload, inputs)
+        if _state._applied_log is not None:
+            _state.restore_logging(fn)
         if flags & F_CHECK:
             from . import _purity
 

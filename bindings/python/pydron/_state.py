@@ -438,15 +438,17 @@ def _apply_logging(st):
 def with_settings(fn, snap):
     """fn itself, or a function running fn under the settings of its call.
     In a worker process the logging levels are set too (the driver's handlers
-    see the records)."""
+    see the records); see also restore_logging."""
     dec = err = lg = None
     if snap is not None:
         dec, err, lg = snap.get("decimal"), snap.get("numpy"), snap.get("log")
-    if dec is None and err is None and not CAPTURE:
+    if not CAPTURE:
+        lg = None  # same process as the driver: its own levels apply
+    if dec is None and err is None and lg is None:
         return fn
 
     def task_with_program_settings(*args, **kwargs):
-        if CAPTURE:
+        if lg is not None:
             _apply_logging(lg)
         if dec is None and err is None:
             return fn(*args, **kwargs)
@@ -467,7 +469,15 @@ def with_settings(fn, snap):
             return fn(*args, **kwargs)
 
     task_with_program_settings.__wrapped__ = fn
+    task_with_program_settings._pd_log = lg is not None
     return task_with_program_settings
+
+
+def restore_logging(fn):
+    """Worker: before a task whose call had the default logging levels, undo
+    the levels an earlier task's call had set."""
+    if _applied_log is not None and not getattr(fn, "_pd_log", False):
+        _apply_logging(None)
 
 
 # -- log records of tasks in worker processes ----------------------------------
