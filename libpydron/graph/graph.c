@@ -968,10 +968,9 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
         goto oom;
     if (d->payload_len > 8 && !(hpay = pdi_memdup(d->payload, d->payload_len)))
         goto oom;
-    /* and the queue slots the task will take, so that it never has to
-     * allocate when it becomes ready (nothing to undo: spare room) */
-    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ? pdi_heap_reserve(g) != 0
-                                                              : pdi_ready_reserve(g) != 0)
+    /* and the driver-queue slots the task will take, so that it never has
+     * to allocate when it becomes ready (nothing to undo: spare room) */
+    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) && pdi_heap_reserve(g) != 0)
         goto oom;
     if ((flags & PYDRON_TASK_REFINABLE) && pdi_refq_reserve(g) != 0)
         goto oom;
@@ -2089,8 +2088,6 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
             free(ids);
         p->attempt++;
         g->pending++;
-        if (pdi_ready_reserve(g) != 0)
-            abort();   /* worker-loss bookkeeping cannot be half done */
         g->stats.tasks_retried++;
         pdi_task_requeue(g, pi);
     }

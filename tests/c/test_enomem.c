@@ -29,7 +29,9 @@ static int refine_sum(pydron_refine *r, void *user)
     return rc ? rc : pydron_refine_bind_output(r, 0, c);
 }
 
-static void add_with_failing_growth(unsigned flags, int ntasks)
+/* absorbed: growths that may fail inside an add without failing it (the
+ * library recovers later); counted into *nabsorbed. */
+static void add_with_failing_growth_ex(unsigned flags, int ntasks, int *nabsorbed)
 {
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
     uint32_t k = tu_kind_c(rt, "sum", fn_sum, NULL);
@@ -72,12 +74,17 @@ static void add_with_failing_growth(unsigned flags, int ntasks)
                 continue;
             }
             cr_assert_eq(rc, 0, "task %d: %d (%s)", i, rc, pydron_error_last());
+            if (!armed && nabsorbed) {
+                ++*nabsorbed;   /* a growth failed, and the add went on */
+                continue;
+            }
             cr_assert(armed, "task %d: growth %d failed and the add succeeded anyway", i, nth);
             break;
         }
     }
-    cr_assert_gt(enomem, 0, "no growth failed: the hook never fired inside pydron_task_add");
-    TU_OK(pydron_graph_run(g, 60000));
+    cr_assert_gt(enomem + (nabsorbed ? *nabsorbed : 0), 0,
+                 "no growth failed: the hook never fired inside pydron_task_add");
+    TU_OK(pydron_graph_run(g, 20000));
     for (int i = 0; i < ntasks; i++)
         cr_assert_eq(tu_get_u64(g, outs[i]), 1 + (uint64_t)i, "task %d", i);
     free(outs);
@@ -85,7 +92,19 @@ static void add_with_failing_growth(unsigned flags, int ntasks)
     TU_OK(pydron_runtime_free(rt));
 }
 
-Test(enomem, pure_tasks_reserve_their_ready_slot) { add_with_failing_growth(PYDRON_TASK_PURE, 200); }
+static void add_with_failing_growth(unsigned flags, int ntasks)
+{
+    add_with_failing_growth_ex(flags, ntasks, NULL);
+}
+
+/* A PURE task that becomes ready when the ready queue cannot grow is not
+ * lost: the next dispatch finds it (the add itself succeeds). */
+Test(enomem, pure_tasks_ready_without_queue_room_still_run)
+{
+    int absorbed = 0;
+    add_with_failing_growth_ex(PYDRON_TASK_PURE, 200, &absorbed);
+    cr_assert_gt(absorbed, 0, "the ready queue never failed to grow");
+}
 
 Test(enomem, sync_tasks_reserve_their_tick_heap_slot) { add_with_failing_growth(PYDRON_TASK_SYNC, 200); }
 
