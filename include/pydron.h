@@ -535,6 +535,10 @@ PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, 
                                 int32_t *where, const void **data, size_t *len);
 /* Output value ids (so a worker can store outputs under them). */
 PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out);
+/* 1 if the job's graph was canceled or is being freed: the executor should
+ * then report the job with pydron_job_done(j, PYDRON_ECANCELED) instead of
+ * running it. Any thread, no lock needed; a job not yet done only. */
+PYDRON_API int pydron_job_canceled(const pydron_job *j);
 /* Run the job's body right here with the runtime's runner for its kind
  * (in-process executors). Fills the job's outputs or error; then call
  * pydron_job_done(j, rc). */
@@ -581,6 +585,37 @@ typedef struct pydron_executor_ops {
 /* Use a custom executor (before the first graph starts). */
 PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
                                            void *self);
+
+/* Executor registry (process-wide). An executor is registered under a name
+ * with a factory; a runtime then uses it by name. The shipped executors
+ * ("inline", "threads", "local", "remote") are registered when the first
+ * runtime is created; pydron_runtime_options.executor selects one of them.
+ *
+ * create() is called by pydron_runtime_new (for the shipped ones) or by
+ * pydron_runtime_use_executor, on the caller's thread. It reads opts (never
+ * NULL; the generic options) and exec_options (executor-specific, may be
+ * NULL; for the process executors a pydron_process_options *), copies what
+ * it keeps, and returns the ops table and a fresh self. The runtime then
+ * owns self: it calls stop() (if started) and destroy() when it is freed or
+ * the executor is replaced. */
+typedef int (*pydron_executor_create_fn)(void *user, const pydron_runtime_options *opts,
+                                         const void *exec_options,
+                                         const pydron_executor_ops **ops, void **self);
+#define PYDRON_EXECUTOR_DESC_VERSION 1
+typedef struct pydron_executor_desc {
+    unsigned version;                 /* PYDRON_EXECUTOR_DESC_VERSION */
+    const char *name;                 /* unique in the process; copied */
+    pydron_executor_create_fn create;
+    void *user;                       /* passed to create(); not owned */
+} pydron_executor_desc;
+#define PYDRON_EXECUTOR_DESC_INIT {PYDRON_EXECUTOR_DESC_VERSION, NULL, NULL, NULL}
+
+/* Register an executor factory. PYDRON_EEXIST if the name is taken. */
+PYDRON_API int pydron_executor_register(const pydron_executor_desc *desc);
+/* Replace rt's executor by a new instance of the registered executor `name`
+ * (before the first graph is created; PYDRON_ENOTFOUND if unknown). */
+PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
+                                           const void *exec_options);
 
 /* ------------------------------------------------------------------------
  * Observability

@@ -1,8 +1,11 @@
 /* The inline executor: jobs run on the driver thread, inside
  * pydron_graph_wait/run (poll), in the order they were submitted.
- * Deterministic; meant for tests, debugging and the C benchmark. */
-#include "exec/exec.h"
-#include "graph/core.h"
+ * Deterministic; meant for tests, debugging and the C benchmark.
+ * Written against pydron.h alone (plus util/), like an outside executor. */
+#include <pthread.h>
+
+#include "pydron.h"
+#include "util/util.h"
 
 typedef struct inl {
     pthread_mutex_t mu;
@@ -59,7 +62,7 @@ static int inl_poll(void *self, int timeout_ms)
     pthread_mutex_unlock(&x->mu);
     for (size_t i = 0; i < n; i++) {
         pydron_job *j = batch[i];
-        if (pdi_job_is_canceled(j)) {
+        if (pydron_job_canceled(j)) {
             pydron_job_done(j, PYDRON_ECANCELED);
             continue;
         }
@@ -111,9 +114,11 @@ static const pydron_executor_ops inline_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "inline", inl_start, inl_submit, inl_poll, NULL, NULL,
     inl_stop, inl_destroy};
 
-int pdi_exec_create_inline(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                           void **self)
+int pdi_exec_create_inline(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
+    (void)user;
+    (void)exec_options;
     (void)opts;
     inl *x = calloc(1, sizeof *x);
     if (!x)

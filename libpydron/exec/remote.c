@@ -1,12 +1,14 @@
 /* remote.c - the `remote` executor: workers on other machines dial the
  * driver over tcp:// or tls+tcp:// and authenticate with the shared secret
- * (see exec/proc.c). Strong definition of the core's hook in exec/hooks.c. */
+ * (see exec/proc.c). */
 #include "exec/exec.h"
 #include "exec/proc.h"
 
-int pdi_exec_create_remote(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                           void **self)
+int pdi_exec_create_remote(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
+    (void)user;
+    (void)exec_options;
     pdi_proc *p;
     int rc = pdi_proc_new(opts, 1, &p);
     if (rc)

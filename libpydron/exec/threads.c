@@ -1,8 +1,12 @@
 /* The threads executor: a fixed pool of threads sharing one job queue
  * (mutex + condvar). Bodies run on pool threads; pydron_job_done is called
- * from there. Size: opts.workers, else the number of online CPUs. */
-#include "exec/exec.h"
-#include "graph/core.h"
+ * from there. Size: opts.workers, else the number of online CPUs.
+ * Written against pydron.h alone (plus util/), like an outside executor. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "pydron.h"
+#include "util/util.h"
 
 typedef struct thr {
     pthread_mutex_t mu;
@@ -29,7 +33,7 @@ static void *worker_main(void *arg)
         x->len--;
         int stopping = x->stop;
         pthread_mutex_unlock(&x->mu);
-        if (stopping || pdi_job_is_canceled(j))
+        if (stopping || pydron_job_canceled(j))
             pydron_job_done(j, PYDRON_ECANCELED);
         else
             pydron_job_done(j, pydron_job_run_local(j));
@@ -127,15 +131,18 @@ static const pydron_executor_ops threads_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "threads", thr_start, thr_submit, NULL, NULL, NULL,
     thr_stop, thr_destroy};
 
-int pdi_exec_create_threads(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                            void **self)
+int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
+    (void)user;
+    (void)exec_options;
     thr *x = calloc(1, sizeof *x);
     if (!x)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate the threads executor");
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
-    x->n = opts && opts->workers ? opts->workers : pdi_ncpus();
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    x->n = opts && opts->workers ? opts->workers : ncpu > 0 ? (unsigned)ncpu : 1u;
     if (x->n > 4096)
         x->n = 4096;
     unsigned inf = opts && opts->in_flight ? opts->in_flight : 4 * x->n;
