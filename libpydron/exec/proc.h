@@ -1,11 +1,24 @@
 /* proc.h - the driver side of worker processes, shared by the local and
  * remote executors: accepting and authenticating workers, sending task
  * batches, receiving completions on one reader thread per worker, fetch,
- * release, heartbeats and worker loss. */
+ * release, heartbeats and worker loss.
+ *
+ * Files: proc.c (create, start, stop, destroy), proc_jobs.c (job map,
+ * worker loss), proc_accept.c (acceptor, handshake, peer updates),
+ * proc_reader.c (one reader per worker), proc_service.c (heartbeats,
+ * releases, reaping), pdi_proc_submit.c (submit, fetch, release),
+ * privdir.c (private directory, secret file, child environment),
+ * launch_spawn.c (local worker processes), pdi_proc_launch_remote.c (launch
+ * command template). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
 #include "pydron.h"
+#include "wire/wire.h"
 
 typedef struct pdi_proc pdi_proc;
 
@@ -13,5 +26,137 @@ extern const pydron_executor_ops pdi_proc_ops_local;
 extern const pydron_executor_ops pdi_proc_ops_remote;
 
 int pdi_proc_new(const pydron_runtime_options *opts, int remote, pdi_proc **out);
+
+#define WHO "driver"
+#define HANDSHAKE_MS 10000
+/* Stop closes every connection, so its threads end at once. If one does
+ * not (an nng operation that escaped the close), stop closes again every
+ * STOP_NUDGE_MS and gives up after STOP_GIVEUP_MS, logging it and leaving
+ * the executor's memory behind: a leak is better than a hang. */
+#define STOP_NUDGE_MS 100
+#define STOP_GIVEUP_MS 30000
+#define SHUTDOWN_SEND_MS 1000
+#define DEFAULT_IN_FLIGHT 64
+#define DEFAULT_HB_MS 1000
+#define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
+
+typedef struct jobent {
+    uint64_t seq;
+    pydron_job *job;
+    unsigned worker;
+    struct jobent *next;
+} jobent;
+
+typedef struct fetchent {
+    uint64_t value;
+    unsigned worker;
+    struct fetchent *next;
+} fetchent;
+
+typedef struct pworker {
+    int used;            /* slot taken by a connected worker */
+    int alive;
+    unsigned gen;        /* bumped when the slot's worker changes */
+    pdi_conn *c;
+    pthread_t reader;
+    int have_reader;
+    pid_t pid;           /* local: the child process, else 0 */
+    char *peer_url;
+    char host[64];
+    unsigned threads;    /* task threads the worker announced */
+    int shm;             /* same host: inputs and fetches go by shared memory */
+    int need_respawn;    /* local: start a replacement (service thread) */
+    char **kinds;        /* runner kind names the worker announced */
+    size_t nkinds;
+    atomic_uint_fast64_t last_recv_ns;
+    uint64_t *rel;       /* pending releases */
+    size_t nrel, caprel;
+} pworker;
+
+struct pdi_proc {
+    int remote;
+    pydron_exec_host *host;
+    /* options (copied) */
+    unsigned nw, in_flight, hb_ms, max_wait_ms;
+    char *worker_command;
+    char **worker_args;
+    char *listen_url, *cert, *key, *launch_command;
+    char **launch_hosts;
+    char *secret;
+    size_t secret_len;
+    /* local private directory */
+    char dir[256], sock_path[320], secret_path[320];
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pworker *w;
+    unsigned nconnected;
+    int stopping, started;
+    uint64_t next_seq;
+    jobent **jb;
+    size_t njb;
+    fetchent *fetches;
+
+    pdi_listener *l;
+    pthread_t acceptor, service;
+    int have_acceptor, have_service;
+    int nhandshakes;     /* handshake threads running */
+    pdi_conn **hs_conns; /* their connections, closed by stop */
+    size_t nhs, cap_hs;
+    atomic_int abandoned; /* stop gave up on a thread: never free our memory */
+    pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
+    size_t nlaunched;
+    unsigned respawns;
+    int warned_divert;
+    struct { pthread_t th; pdi_conn *c; } *old_readers; /* replaced workers */
+    size_t nold, cap_old;
+
+    /* jobs whose kind no worker runs (C functions registered in the host
+     * program) run here, in-process, like the threads executor would */
+    pthread_t *lt;
+    unsigned nlt;
+    pydron_job **lq;
+    size_t lq_head, lq_len, lq_cap;
+    pthread_cond_t lcond;
+};
+
+typedef struct rd_arg {
+    pdi_proc *p;
+    unsigned wi, gen;
+    pdi_conn *c;
+} rd_arg;
+
+inline int pdi_proc_send(pdi_conn *c, Pydron__Frame *f) { return pdi_conn_send(c, f, NULL, 0); }
+
+/* proc_jobs.c: the map seq -> job (lock held), worker loss */
+void pdi_proc_job_put(pdi_proc *p, jobent *e);
+jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker);
+jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker);
+void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why);
+/* proc_accept.c */
+void *pdi_proc_acceptor_thread(void *arg);
+void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);
+/* proc_reader.c */
+void *pdi_proc_reader_thread(void *arg);
+int pdi_proc_send_fetch(pdi_conn *c, uint64_t value, int no_shm);
+/* proc_service.c */
+void *pdi_proc_service_thread(void *arg);
+uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n);
+void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n);
+/* pdi_proc_submit.c */
+int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
+int pdi_proc_fetch(void *self, pydron_value v, unsigned wi);
+void pdi_proc_release(void *self, pydron_value v, unsigned wi);
+/* privdir.c */
+int pdi_proc_make_private_dir(pdi_proc *p);
+int pdi_proc_write_secret_file(pdi_proc *p);
+void pdi_proc_remove_private_dir(pdi_proc *p);
+char **pdi_proc_child_env(pdi_proc *p);
+void pdi_proc_free_child_env(char **e);
+/* launch_spawn.c */
+int pdi_proc_spawn_local(pdi_proc *p, unsigned id, pid_t *pid);
+void pdi_proc_respawn(pdi_proc *p, unsigned wi);
+/* pdi_proc_launch_remote.c */
+int pdi_proc_launch_remote(pdi_proc *p);
 
 #endif

@@ -1,0 +1,134 @@
+/* launch_spawn.c - the spawn-local launcher: pydron-worker processes on this
+ * machine, started with posix_spawn, and their replacement when one is
+ * lost. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/proc.h"
+#include "util/util.h"
+
+/* ------------------------------------------------------------ launching */
+
+static int find_worker_command(pdi_proc *p, char *out, size_t n)
+{
+    const char *env = getenv("PYDRON_WORKER");
+    if (p->worker_command) {
+        snprintf(out, n, "%s", p->worker_command);
+        return 0;
+    }
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return 0;
+    }
+    /* next to the library (build tree) or in ../bin (installed) */
+    Dl_info di;
+    if (dladdr((void *)&pdi_proc_new, &di) && di.dli_fname) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", di.dli_fname);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = 0;
+            if (snprintf(out, n, "%s/pydron-worker", dir) < (int)n && access(out, X_OK) == 0)
+                return 0;
+            if (snprintf(out, n, "%s/../bin/pydron-worker", dir) < (int)n &&
+                access(out, X_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, n, "pydron-worker"); /* PATH */
+    return 0;
+}
+int pdi_proc_spawn_local(pdi_proc *p, unsigned id, pid_t *pid)
+{
+    char cmd[PATH_MAX], ids[16];
+    find_worker_command(p, cmd, sizeof cmd);
+    snprintf(ids, sizeof ids, "%u", id);
+    size_t na = 0;
+    while (p->worker_args && p->worker_args[na])
+        na++;
+    const char **argv = calloc(na + 12, sizeof *argv);
+    char **env = pdi_proc_child_env(p);
+    if (!argv || !env) {
+        free(argv);
+        pdi_proc_free_child_env(env);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    argv[k++] = cmd;
+    for (size_t i = 0; i < na; i++)
+        argv[k++] = p->worker_args[i];
+    char url[400];
+    snprintf(url, sizeof url, "ipc://%s", p->sock_path);
+    argv[k++] = "--connect";
+    argv[k++] = url;
+    argv[k++] = "--secret-file";
+    argv[k++] = p->secret_path;
+    argv[k++] = "--id";
+    argv[k++] = ids;
+    argv[k++] = "--exit-with-parent";
+    argv[k] = NULL;
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    /* own process group: a Ctrl-C at the driver's terminal reaches the
+     * driver only (it decides; workers stop with it, through the
+     * connection and the parent-death signal) */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &def);
+    int err = posix_spawnp(pid, cmd, NULL, &at, (char *const *)argv, env);
+    posix_spawnattr_destroy(&at);
+    free(argv);
+    pdi_proc_free_child_env(env);
+    if (err)
+        return pdi_err(PYDRON_EIO, "cannot start worker %s: %s", cmd, strerror(err));
+    return 0;
+}
+
+/* Substitute {url} {id} {host} {secret_file} in the launch template. */
+
+/* Local: start a replacement in the same slot, so that the number of
+ * workers stays what the core was told (bounded, against crash loops). */
+void pdi_proc_respawn(pdi_proc *p, unsigned wi)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping || p->respawns >= 16u * p->nw || wi >= p->nlaunched) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    p->respawns++;
+    pid_t old = p->launched[wi];
+    pthread_mutex_unlock(&p->lock);
+    if (old > 0) {
+        /* the old process may still be alive (connection dropped): make sure */
+        kill(old, SIGKILL);
+        waitpid(old, NULL, 0);
+    }
+    pid_t pid;
+    int rc = pdi_proc_spawn_local(p, wi, &pid);
+    pthread_mutex_lock(&p->lock);
+    p->launched[wi] = rc == 0 ? pid : 0;
+    pthread_mutex_unlock(&p->lock);
+    if (rc)
+        pdi_log(WHO, "cannot replace worker %u: %s", wi, pydron_error_last());
+    else
+        pdi_debug(WHO, "worker %u replaced by pid %d", wi, (int)pid);
+}
+

@@ -1,0 +1,358 @@
+/* proc_submit.c - handing jobs to workers (one frame per batch, written on
+ * the caller's thread), fetch and release; jobs of kinds no worker runs. */
+#include <limits.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/proc.h"
+#include "util/util.h"
+
+static void *local_thread(void *arg)
+{
+    pdi_proc *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->lq_len == 0 && !p->stopping)
+            pthread_cond_wait(&p->lcond, &p->lock);
+        if (p->lq_len == 0 && p->stopping)
+            break;
+        pydron_job *j = p->lq[p->lq_head];
+        p->lq_head = (p->lq_head + 1) % p->lq_cap;
+        p->lq_len--;
+        int stopping = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        pydron_job_done(j, stopping ? PYDRON_ECANCELED : pydron_job_run_local(j));
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* lock held */
+static int local_push(pdi_proc *p, pydron_job *j)
+{
+    if (p->lq_len == p->lq_cap) {
+        size_t nc = p->lq_cap ? p->lq_cap * 2 : 256;
+        pydron_job **nq = malloc(nc * sizeof *nq);
+        if (!nq)
+            return PYDRON_ENOMEM;
+        for (size_t i = 0; i < p->lq_len; i++)
+            nq[i] = p->lq[(p->lq_head + i) % p->lq_cap];
+        free(p->lq);
+        p->lq = nq;
+        p->lq_cap = nc;
+        p->lq_head = 0;
+    }
+    if (!p->lt) {
+        p->lt = calloc(p->nw, sizeof *p->lt);
+        for (unsigned i = 0; p->lt && i < p->nw; i++)
+            if (pthread_create(&p->lt[i], NULL, local_thread, p) == 0)
+                p->nlt++;
+        if (p->nlt == 0)
+            return PYDRON_ENOMEM;
+    }
+    p->lq[(p->lq_head + p->lq_len) % p->lq_cap] = j;
+    p->lq_len++;
+    pthread_cond_signal(&p->lcond);
+    return 0;
+}
+
+static int worker_has_kind(const pworker *w, const char *kind)
+{
+    for (size_t i = 0; i < w->nkinds; i++)
+        if (strcmp(w->kinds[i], kind) == 0)
+            return 1;
+    return 0;
+}
+
+/* Jobs the worker cannot run: run them in-process when their inputs are
+ * here, else fail them with a message that says what to do. Returns how
+ * many of jobs[] were kept for the worker (compacted to the front). */
+static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, size_t n)
+{
+    size_t keep = 0;
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    for (size_t i = 0; i < n; i++) {
+        pydron_job *j = jobs[i];
+        const char *kind = pydron_job_kind_name(j);
+        if (!w->alive || worker_has_kind(w, kind)) {
+            jobs[keep++] = j;
+            continue;
+        }
+        int local = 1;
+        for (size_t x = 0; x < pydron_job_ninputs(j) && local; x++) {
+            pydron_value v;
+            size_t size, len;
+            int32_t where;
+            const void *d;
+            pydron_job_input(j, x, &v, &size, &where, &d, &len);
+            local = where < 0;
+        }
+        if (local && local_push(p, j) == 0) {
+            if (!p->warned_divert) {
+                p->warned_divert = 1;
+                pdi_debug(WHO, "kind '%s' has no runner in worker %u: running it in-process",
+                          kind, wi);
+            }
+            continue;
+        }
+        pthread_mutex_unlock(&p->lock);
+        char *m = pdi_asprintf("kind '%s' has no runner in the worker processes and its inputs "
+                               "are not in the driver; use pydron.ffi or a worker runner",
+                               kind);
+        pydron_job_set_error(j, m ? m : "no runner for this kind in the workers", NULL, 0);
+        free(m);
+        pydron_job_done(j, PYDRON_ETASK);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return keep;
+}
+
+/* The worker to send to: wi if alive, else another live one (the core may
+ * pick a worker whose loss it has not processed yet); a local executor
+ * waits a little for a replacement when none is left. */
+static unsigned route(pdi_proc *p, unsigned wi)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t deadline = pdi_now_ns() + 10000000000ull;
+    while (!p->w[wi].alive && !p->stopping) {
+        unsigned alt = UINT_MAX;
+        for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
+            if (p->w[(wi + k) % p->nw].alive)
+                alt = (wi + k) % p->nw;
+        if (alt != UINT_MAX) {
+            wi = alt;
+            break;
+        }
+        if (p->remote || pdi_now_ns() > deadline)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return wi;
+}
+
+int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
+{
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return pdi_err(PYDRON_EINVAL, "no worker %u", wi);
+    pydron_job *stackj[64];
+    pydron_job **jobs = n <= 64 ? stackj : malloc(n * sizeof *jobs);
+    if (!jobs)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    memcpy(jobs, jobs_in, n * sizeof *jobs);
+    wi = route(p, wi);
+    n = divert_unrunnable(p, wi, jobs, n);
+    if (n == 0) {
+        if (jobs != stackj)
+            free(jobs);
+        return 0;
+    }
+    size_t nin = 0, nout = 0;
+    for (size_t i = 0; i < n; i++) {
+        nin += pydron_job_ninputs(jobs[i]);
+        nout += pydron_job_noutputs(jobs[i]);
+    }
+    Pydron__Task *ts = calloc(n ? n : 1, sizeof *ts);
+    Pydron__Task **tps = calloc(n ? n : 1, sizeof *tps);
+    Pydron__Input *is = calloc(nin ? nin : 1, sizeof *is);
+    Pydron__Input **ips = calloc(nin ? nin : 1, sizeof *ips);
+    Pydron__ShmRef *refs = calloc(nin ? nin : 1, sizeof *refs);
+    uint64_t *outs = calloc(nout ? nout : 1, sizeof *outs);
+    pdi_seg *segs = calloc(n + nin + 1, sizeof *segs);
+    jobent **ents = NULL;
+    int rc = 0;
+    if (!ts || !tps || !is || !ips || !outs || !segs || !refs) {
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");
+        goto out;
+    }
+    size_t ks = 0, ki = 0, ko = 0;
+    pthread_mutex_lock(&p->lock);
+    uint64_t seq0 = p->next_seq;
+    p->next_seq += n;
+    int shm = p->w[wi].shm;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < n; i++) {
+        pydron_job *j = jobs[i];
+        Pydron__Task *t = &ts[i];
+        pydron__task__init(t);
+        tps[i] = t;
+        t->task_id = pydron_job_task(j).id;
+        t->seq = seq0 + i + 1;
+        t->kind = (char *)pydron_job_kind_name(j);
+        t->attempt = pydron_job_attempt(j);
+        t->flush_before = t->attempt > 0; /* a retry: it may be the one that kills workers */
+        const void *pl;
+        size_t plen;
+        t->payload_segment = -1;
+        if (pydron_job_payload(j, &pl, &plen) == 0 && plen) {
+            t->payload_segment = (int32_t)ks;
+            segs[ks].data = pl;
+            segs[ks++].len = plen;
+        }
+        size_t ni = pydron_job_ninputs(j);
+        t->inputs = &ips[ki];
+        t->n_inputs = ni;
+        for (size_t x = 0; x < ni; x++, ki++) {
+            Pydron__Input *in = &is[ki];
+            pydron__input__init(in);
+            ips[ki] = in;
+            pydron_value v;
+            size_t size, len = 0;
+            int32_t where;
+            const void *data = NULL;
+            pydron_job_input(j, x, &v, &size, &where, &data, &len);
+            in->value_id = v.id;
+            in->size = size;
+            in->where = where;
+            in->segment = -1;
+            pdi_shm_ref ref;
+            if (where < 0 && shm && pdi_shm_ref_of(data, len, &ref)) {
+                /* the worker maps our copy: no bytes on the socket */
+                pdi_shm_ref_to_pb(&ref, &refs[ki]);
+                in->shm = &refs[ki];
+                pdi_shm_note_sent();
+            } else if (where < 0) {
+                in->segment = (int32_t)ks;
+                segs[ks].data = data;
+                segs[ks++].len = len;
+            }
+        }
+        size_t no = pydron_job_noutputs(j);
+        t->outputs = &outs[ko];
+        t->n_outputs = no;
+        for (size_t x = 0; x < no; x++) {
+            pydron_value v = PYDRON_VALUE_NONE;
+            pydron_job_output_value(j, x, &v);
+            outs[ko++] = v.id;
+        }
+    }
+    Pydron__TaskBatch b = PYDRON__TASK_BATCH__INIT;
+    b.tasks = tps;
+    b.n_tasks = n;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_TASKS;
+    f.tasks = &b;
+
+    /* register the jobs before sending: the reply can beat us back */
+    ents = calloc(n ? n : 1, sizeof *ents);
+    for (size_t i = 0; ents && i < n; i++) {
+        if (!(ents[i] = malloc(sizeof **ents))) {
+            for (size_t x = 0; x < i; x++)
+                free(ents[x]);
+            free(ents);
+            ents = NULL;
+        }
+    }
+    if (!ents) {
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    if (!w->alive || p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        for (size_t i = 0; i < n; i++)
+            free(ents[i]);
+        /* the core hears about the loss through worker_lost; these come
+         * back to be re-run elsewhere */
+        for (size_t i = 0; i < n; i++)
+            pydron_job_done(jobs[i], p->stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ents[i]->seq = seq0 + i + 1;
+        ents[i]->job = jobs[i];
+        ents[i]->worker = wi;
+        pdi_proc_job_put(p, ents[i]);
+    }
+    /* piggy-back pending releases */
+    size_t nrel;
+    uint64_t *rel = pdi_proc_take_releases_locked(p, wi, &nrel);
+    f.releases = rel;
+    f.n_releases = nrel;
+    pdi_conn *c = w->c;
+    pthread_mutex_unlock(&p->lock);
+    /* written without p->lock (the worker may be waiting for our reader,
+     * which needs it); the jobs are registered, so a loss in between
+     * returns them through pdi_proc_worker_gone */
+    int src = pdi_conn_send(c, &f, segs, ks);
+    free(rel);
+    if (src)
+        pdi_conn_close(c); /* the reader reports the loss and returns the jobs */
+out:
+    free(ts);
+    free(tps);
+    free(is);
+    free(ips);
+    free(refs);
+    free(outs);
+    free(segs);
+    free(ents);
+    if (jobs != stackj)
+        free(jobs);
+    return rc;
+}
+
+int pdi_proc_fetch(void *self, pydron_value v, unsigned wi)
+{
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return pdi_err(PYDRON_EINVAL, "no worker %u", wi);
+    fetchent *e = malloc(sizeof *e);
+    if (!e)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    e->value = v.id;
+    e->worker = wi;
+    pthread_mutex_lock(&p->lock);
+    if (!p->w[wi].alive) {
+        pthread_mutex_unlock(&p->lock);
+        free(e);
+        return pdi_err(PYDRON_EIO, "worker %u holding value %llu is gone", wi,
+                       (unsigned long long)v.id);
+    }
+    e->next = p->fetches;
+    p->fetches = e;
+    pdi_conn *c = p->w[wi].c;
+    int no_shm = !p->w[wi].shm;
+    pthread_mutex_unlock(&p->lock);
+    if (pdi_proc_send_fetch(c, v.id, no_shm) != 0)
+        pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
+    return 0;
+}
+
+void pdi_proc_release(void *self, pydron_value v, unsigned wi)
+{
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return;
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    if (w->alive && pdi_grow((void **)&w->rel, &w->caprel, w->nrel + 1, sizeof *w->rel) == 0)
+        w->rel[w->nrel++] = v.id;
+    size_t n = 0;
+    uint64_t *ids = w->nrel >= 4096 ? pdi_proc_take_releases_locked(p, wi, &n) : NULL;
+    pdi_conn *c = w->c;
+    pthread_mutex_unlock(&p->lock);
+    if (ids)
+        pdi_proc_send_releases(c, ids, n);
+}
+
+/* Stop's helpers for threads that must end: close what they may be
+ * waiting on (again: harmless, and it catches an operation that slipped
+ * past an earlier close). */
