@@ -49,7 +49,7 @@ static int find_worker_command(pdi_proc *p, char *out, size_t n)
     snprintf(out, n, "pydron-worker"); /* PATH */
     return 0;
 }
-int pdi_proc_spawn_local(pdi_proc *p, unsigned id, pid_t *pid)
+static int spawn_one(pdi_proc *p, unsigned id, pid_t *pid)
 {
     char cmd[PATH_MAX], ids[16];
     find_worker_command(p, cmd, sizeof cmd);
@@ -106,7 +106,7 @@ int pdi_proc_spawn_local(pdi_proc *p, unsigned id, pid_t *pid)
 
 /* Local: start a replacement in the same slot, so that the number of
  * workers stays what the core was told (bounded, against crash loops). */
-void pdi_proc_respawn(pdi_proc *p, unsigned wi)
+static void spawn_lost(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
     if (p->stopping || p->respawns >= 16u * p->nw || wi >= p->nlaunched) {
@@ -122,7 +122,7 @@ void pdi_proc_respawn(pdi_proc *p, unsigned wi)
         waitpid(old, NULL, 0);
     }
     pid_t pid;
-    int rc = pdi_proc_spawn_local(p, wi, &pid);
+    int rc = spawn_one(p, wi, &pid);
     pthread_mutex_lock(&p->lock);
     p->launched[wi] = rc == 0 ? pid : 0;
     pthread_mutex_unlock(&p->lock);
@@ -132,3 +132,62 @@ void pdi_proc_respawn(pdi_proc *p, unsigned wi)
         pdi_debug(WHO, "worker %u replaced by pid %d", wi, (int)pid);
 }
 
+
+/* The workers dial a socket in the private directory with a fresh secret. */
+static int spawn_listen(pdi_proc *p)
+{
+    int rc;
+    if ((rc = pdi_proc_make_private_dir(p)) != 0 || (rc = pdi_proc_write_secret_file(p)) != 0)
+        return rc;
+    char url[400];
+    snprintf(url, sizeof url, "ipc://%s", p->sock_path);
+    return pdi_listener_open(url, NULL, NULL, &p->l);
+}
+
+static int spawn_launch(pdi_proc *p)
+{
+    int rc;
+    p->launched = calloc(p->nw, sizeof *p->launched);
+    if (!p->launched)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < p->nw; i++) {
+        pid_t pid;
+        if ((rc = spawn_one(p, i, &pid)) != 0)
+            return rc;
+        pthread_mutex_lock(&p->lock);
+        p->launched[p->nlaunched++] = pid;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return 0;
+}
+
+/* A child that died before joining: say why now, not at timeout. */
+static int spawn_joining(pdi_proc *p)
+{
+    int st = 0;
+    for (size_t i = 0; i < p->nlaunched; i++) {
+        if (p->launched[i] > 0 && !p->w[i].used &&
+            waitpid(p->launched[i], &st, WNOHANG) == p->launched[i]) {
+            p->launched[i] = -p->launched[i];
+            return pdi_err(PYDRON_EIO, "a worker process exited before joining (status %d%s)",
+                           WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                           WIFEXITED(st) && WEXITSTATUS(st) == 127
+                               ? ": pydron-worker not found; set worker_command"
+                               : "");
+        }
+    }
+    return 0;
+}
+
+const pdi_launcher_ops pdi_launcher_spawn = {
+    .name = "local",
+    .default_workers = 0,
+    .join_ms = 15000,
+    .user_secret = 0,
+    .refill_slots = 0,
+    .check = NULL,
+    .listen = spawn_listen,
+    .launch = spawn_launch,
+    .joining = spawn_joining,
+    .lost = spawn_lost,
+};

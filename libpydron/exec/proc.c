@@ -52,26 +52,25 @@ static void freev(char **v)
     free(v);
 }
 
-int pdi_proc_new(const pydron_runtime_options *o, int remote, pdi_proc **out)
+int pdi_proc_new(const pydron_runtime_options *o, const pdi_launcher_ops *launcher,
+                 pdi_proc **out)
 {
     pydron_runtime_options d = PYDRON_RUNTIME_OPTIONS_INIT;
+    int rc;
     if (!o)
         o = &d;
-    if (remote && (!o->secret || !*o->secret) && !getenv("PYDRON_SECRET"))
-        return pdi_err(PYDRON_EINVAL,
-                       "the remote executor needs a shared secret (options.secret or "
-                       "PYDRON_SECRET)");
-    if (remote && ((o->tls_cert_file != NULL) != (o->tls_key_file != NULL)))
-        return pdi_err(PYDRON_EINVAL, "TLS needs both tls_cert_file and tls_key_file");
+    if (launcher->check && (rc = launcher->check(o)) != 0)
+        return rc;
     pdi_proc *p = calloc(1, sizeof *p);
     if (!p)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
-    p->remote = remote;
-    p->nw = o->workers ? o->workers : (remote ? 1 : pdi_ncpus());
+    p->launcher = launcher;
+    p->nw = o->workers ? o->workers
+                       : launcher->default_workers ? launcher->default_workers : pdi_ncpus();
     p->in_flight = o->in_flight ? o->in_flight : DEFAULT_IN_FLIGHT;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
-    p->max_wait_ms = mw && atoi(mw) > 0 ? (unsigned)atoi(mw) : (remote ? 60000u : 15000u);
+    p->max_wait_ms = mw && atoi(mw) > 0 ? (unsigned)atoi(mw) : launcher->join_ms;
     p->worker_command = dupstr(o->worker_command);
     p->worker_args = dupv(o->worker_args);
     p->listen_url = dupstr(o->listen_url ? o->listen_url : "tcp://127.0.0.1:0");
@@ -85,7 +84,7 @@ int pdi_proc_new(const pydron_runtime_options *o, int remote, pdi_proc **out)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_cond_init(&p->lcond, NULL);
-    if (remote) {
+    if (launcher->user_secret) {
         const char *s = o->secret && *o->secret ? o->secret : getenv("PYDRON_SECRET");
         p->secret = pdi_strdup(s);
         p->secret_len = strlen(s);
@@ -104,8 +103,7 @@ int pdi_proc_new(const pydron_runtime_options *o, int remote, pdi_proc **out)
         }
     }
     if (!p->w || !p->jb || !p->secret || !p->listen_url) {
-        pydron_executor_ops const *ops = remote ? &pdi_proc_ops_remote : &pdi_proc_ops_local;
-        ops->destroy(p);
+        pdi_proc_destroy(p);
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
     *out = p;
@@ -114,9 +112,7 @@ int pdi_proc_new(const pydron_runtime_options *o, int remote, pdi_proc **out)
 
 /* ------------------------------------------------------------------- ops */
 
-static void proc_stop(void *self);
-
-static int proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
+int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
 {
     pdi_proc *p = self;
     int rc;
@@ -126,25 +122,8 @@ static int proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, un
     p->host = host;
     /* a worker that dies must not take the driver down with SIGPIPE */
     signal(SIGPIPE, SIG_IGN);
-    if (!p->remote) {
-        if ((rc = pdi_proc_make_private_dir(p)) != 0 || (rc = pdi_proc_write_secret_file(p)) != 0)
-            goto fail;
-        char url[400];
-        snprintf(url, sizeof url, "ipc://%s", p->sock_path);
-        if ((rc = pdi_listener_open(url, NULL, NULL, &p->l)) != 0)
-            goto fail;
-    } else {
-        if ((rc = pdi_listener_open(p->listen_url, p->cert, p->key, &p->l)) != 0)
-            goto fail;
-        if (p->launch_command) {
-            /* the secret reaches launched workers through a private file */
-            if ((rc = pdi_proc_make_private_dir(p)) != 0 || (rc = pdi_proc_write_secret_file(p)) != 0)
-                goto fail;
-        }
-        pdi_log(WHO, "remote executor listening on %s; start workers with: pydron-worker "
-                     "--connect %s (secret in PYDRON_SECRET or --secret-file)",
-                pdi_listener_url(p->l), pdi_listener_url(p->l));
-    }
+    if ((rc = p->launcher->listen(p)) != 0)
+        goto fail;
     if (pthread_create(&p->acceptor, NULL, pdi_proc_acceptor_thread, p) != 0) {
         rc = pdi_err(PYDRON_ENOMEM, "cannot start the acceptor thread");
         goto fail;
@@ -155,27 +134,8 @@ static int proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, un
         goto fail;
     }
     p->have_service = 1;
-    if (!p->remote) {
-        p->launched = calloc(p->nw, sizeof *p->launched);
-        if (!p->launched) {
-            rc = pdi_err(PYDRON_ENOMEM, "out of memory");
-            goto fail;
-        }
-        for (unsigned i = 0; i < p->nw; i++) {
-            pid_t pid;
-            if ((rc = pdi_proc_spawn_local(p, i, &pid)) != 0)
-                goto fail;
-            pthread_mutex_lock(&p->lock);
-            p->launched[p->nlaunched++] = pid;
-            pthread_mutex_unlock(&p->lock);
-        }
-    } else if (p->launch_command) {
-        pthread_mutex_lock(&p->lock);
-        rc = pdi_proc_launch_remote(p);
-        pthread_mutex_unlock(&p->lock);
-        if (rc)
-            goto fail;
-    }
+    if ((rc = p->launcher->launch(p)) != 0)
+        goto fail;
     /* wait until every worker has joined */
     uint64_t deadline = pdi_now_ns() + (uint64_t)p->max_wait_ms * 1000000ull;
     pthread_mutex_lock(&p->lock);
@@ -183,26 +143,9 @@ static int proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, un
         uint64_t now = pdi_now_ns();
         if (now >= deadline)
             break;
-        if (!p->remote) {
-            /* a child that died before joining: say why now, not at timeout */
-            int dead = 0, st = 0;
-            for (size_t i = 0; i < p->nlaunched; i++) {
-                if (p->launched[i] > 0 && !p->w[i].used &&
-                    waitpid(p->launched[i], &st, WNOHANG) == p->launched[i]) {
-                    p->launched[i] = -p->launched[i];
-                    dead = 1;
-                    break;
-                }
-            }
-            if (dead) {
-                pthread_mutex_unlock(&p->lock);
-                rc = pdi_err(PYDRON_EIO, "a worker process exited before joining (status %d%s)",
-                             WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                             WIFEXITED(st) && WEXITSTATUS(st) == 127
-                                 ? ": pydron-worker not found; set worker_command"
-                                 : "");
-                goto fail;
-            }
+        if (p->launcher->joining && (rc = p->launcher->joining(p)) != 0) {
+            pthread_mutex_unlock(&p->lock);
+            goto fail;
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -226,7 +169,7 @@ static int proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, un
 fail:
     {
         char *msg = pdi_strdup(pydron_error_last());
-        proc_stop(p);
+        pdi_proc_stop(p);
         pdi_err(rc, "%s", msg ? msg : "cannot start workers");
         free(msg);
     }
@@ -303,7 +246,7 @@ static void join_bounded(pdi_proc *p, pthread_t th, const char *what, uint64_t g
     }
 }
 
-static void proc_stop(void *self)
+void pdi_proc_stop(void *self)
 {
     pdi_proc *p = self;
     pthread_mutex_lock(&p->lock);
@@ -426,13 +369,13 @@ static void proc_stop(void *self)
     pdi_proc_remove_private_dir(p);
 }
 
-static void proc_destroy(void *self)
+void pdi_proc_destroy(void *self)
 {
     pdi_proc *p = self;
     if (!p)
         return;
     if (p->started)
-        proc_stop(p);
+        pdi_proc_stop(p);
     if (atomic_load(&p->abandoned)) {
         /* a thread that did not stop may still use any of it */
         pdi_log(WHO, "executor state left allocated: a thread did not stop");
@@ -472,12 +415,3 @@ static void proc_destroy(void *self)
     pthread_cond_destroy(&p->cond);
     free(p);
 }
-
-const pydron_executor_ops pdi_proc_ops_local = {
-    PYDRON_EXECUTOR_OPS_VERSION, "local", proc_start, pdi_proc_submit, NULL,
-    pdi_proc_fetch, pdi_proc_release, proc_stop, proc_destroy};
-
-const pydron_executor_ops pdi_proc_ops_remote = {
-    PYDRON_EXECUTOR_OPS_VERSION, "remote", proc_start, pdi_proc_submit, NULL,
-    pdi_proc_fetch, pdi_proc_release, proc_stop, proc_destroy};
-

@@ -8,8 +8,7 @@
  * proc_reader.c (one reader per worker), proc_service.c (heartbeats,
  * releases, reaping), pdi_proc_submit.c (submit, fetch, release),
  * privdir.c (private directory, secret file, child environment),
- * launch_spawn.c (local worker processes), pdi_proc_launch_remote.c (launch
- * command template). */
+ * launch_spawn.c and launch_accept.c (the launchers). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
@@ -22,10 +21,43 @@
 
 typedef struct pdi_proc pdi_proc;
 
-extern const pydron_executor_ops pdi_proc_ops_local;
-extern const pydron_executor_ops pdi_proc_ops_remote;
+/* A launcher: how the workers of a process executor come to be and how
+ * they reach the driver. The shared core (proc*.c) does everything else:
+ * handshake, job map, reader, service thread, submit, worker loss. The
+ * local executor is core + spawn-local, the remote one core + accept-remote;
+ * ssh, slurm or mpi launchers are more tables like these.
+ * Every function gets the executor; none is called with p->lock held
+ * unless it says so. */
+typedef struct pdi_launcher_ops {
+    const char *name;            /* the executor's name ("local", "remote") */
+    unsigned default_workers;    /* when opts.workers is 0; 0 = one per CPU */
+    unsigned join_ms;            /* default wait for every worker to join */
+    int user_secret;             /* the secret comes from the options or
+                                    PYDRON_SECRET; else a fresh one is made */
+    int refill_slots;            /* a new worker may take a lost worker's slot */
+    /* options are usable (may be NULL) */
+    int (*check)(const pydron_runtime_options *o);
+    /* open p->l and whatever the workers need to reach it (start) */
+    int (*listen)(pdi_proc *p);
+    /* start the workers (start, after the acceptor runs); may do nothing */
+    int (*launch)(pdi_proc *p);
+    /* lock held, while start waits for workers: fail if a launched worker
+     * can no longer join (may be NULL) */
+    int (*joining)(pdi_proc *p);
+    /* service thread: worker wi was lost, replace it (may be NULL: lost
+     * workers are not replaced by the launcher) */
+    void (*lost)(pdi_proc *p, unsigned wi);
+} pdi_launcher_ops;
 
-int pdi_proc_new(const pydron_runtime_options *opts, int remote, pdi_proc **out);
+extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
+extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
+
+int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight);
+void pdi_proc_stop(void *self);
+void pdi_proc_destroy(void *self);
+
+int pdi_proc_new(const pydron_runtime_options *opts, const pdi_launcher_ops *launcher,
+                 pdi_proc **out);
 
 #define WHO "driver"
 #define HANDSHAKE_MS 10000
@@ -74,7 +106,7 @@ typedef struct pworker {
 } pworker;
 
 struct pdi_proc {
-    int remote;
+    const pdi_launcher_ops *launcher;
     pydron_exec_host *host;
     /* options (copied) */
     unsigned nw, in_flight, hb_ms, max_wait_ms;
@@ -153,10 +185,5 @@ int pdi_proc_write_secret_file(pdi_proc *p);
 void pdi_proc_remove_private_dir(pdi_proc *p);
 char **pdi_proc_child_env(pdi_proc *p);
 void pdi_proc_free_child_env(char **e);
-/* launch_spawn.c */
-int pdi_proc_spawn_local(pdi_proc *p, unsigned id, pid_t *pid);
-void pdi_proc_respawn(pdi_proc *p, unsigned wi);
-/* pdi_proc_launch_remote.c */
-int pdi_proc_launch_remote(pdi_proc *p);
 
 #endif

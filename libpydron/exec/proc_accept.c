@@ -100,7 +100,7 @@ static void *handshake_thread(void *arg)
             if (!p->w[i].alive && !p->w[i].used)
                 slot = (int)i;
         /* a replacement for a lost worker */
-        for (unsigned i = 0; slot < 0 && p->remote && i < p->nw; i++)
+        for (unsigned i = 0; slot < 0 && p->launcher->refill_slots && i < p->nw; i++)
             if (!p->w[i].alive)
                 slot = (int)i;
     }
@@ -144,8 +144,7 @@ static void *handshake_thread(void *arg)
     w->shm = pdi_shm_same_host(h->host_id);
     w->gen++;
     w->nrel = 0;
-    if (!p->remote)
-        w->pid = h->pid; /* informative; the spawned pid is kept in launched */
+    w->pid = h->pid; /* informative; a spawned pid is kept in launched */
 
     /* welcome with the peers known so far */
     Pydron__Peer *pe = calloc(p->nw, sizeof *pe);

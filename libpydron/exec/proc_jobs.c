@@ -131,7 +131,7 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     }
     if (!stopping) {
         pdi_proc_send_peer_update(p, wi, (int32_t)wi, "");
-        if (!p->remote) {
+        if (p->launcher->lost) {
             /* from the long-lived service thread: PR_SET_PDEATHSIG follows
              * the spawning thread, and this reader thread ends now */
             pthread_mutex_lock(&p->lock);

@@ -105,11 +105,11 @@ void *pdi_proc_service_thread(void *arg)
                 atomic_store(&w->last_recv_ns, now);
             }
         }
-        for (unsigned i = 0; i < p->nw && !p->remote; i++) {
+        for (unsigned i = 0; i < p->nw && p->launcher->lost; i++) {
             if (p->w[i].need_respawn) {
                 p->w[i].need_respawn = 0;
                 pthread_mutex_unlock(&p->lock);
-                pdi_proc_respawn(p, i);
+                p->launcher->lost(p, i);
                 pthread_mutex_lock(&p->lock);
             }
         }

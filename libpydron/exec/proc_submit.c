@@ -131,7 +131,7 @@ static unsigned route(pdi_proc *p, unsigned wi)
             wi = alt;
             break;
         }
-        if (p->remote || pdi_now_ns() > deadline)
+        if (!p->launcher->lost || pdi_now_ns() > deadline)
             break;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

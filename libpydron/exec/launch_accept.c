@@ -1,5 +1,7 @@
-/* launch_remote.c - the launch-command launcher of the remote executor: a
- * shell command template run once per worker. */
+/* launch_accept.c - the accept-remote launcher: workers on other machines
+ * dial the driver over tcp:// or tls+tcp:// and authenticate with the
+ * shared secret; optionally a shell command template is run once per worker
+ * to start them. */
 #include <spawn.h>
 
 #include <pthread.h>
@@ -42,7 +44,19 @@ static char *expand(const char *tpl, const char *url, unsigned id, const char *h
     return s.buf ? s.buf : pdi_strdup("");
 }
 
-int pdi_proc_launch_remote(pdi_proc *p)
+static int launch_command(pdi_proc *p);
+
+static int accept_launch(pdi_proc *p)
+{
+    if (!p->launch_command)
+        return 0; /* they dial in by themselves */
+    pthread_mutex_lock(&p->lock);
+    int rc = launch_command(p);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int launch_command(pdi_proc *p)
 {
     size_t nh = 0;
     while (p->launch_hosts && p->launch_hosts[nh])
@@ -73,3 +87,43 @@ int pdi_proc_launch_remote(pdi_proc *p)
     return 0;
 }
 
+
+static int accept_check(const pydron_runtime_options *o)
+{
+    if ((!o->secret || !*o->secret) && !getenv("PYDRON_SECRET"))
+        return pdi_err(PYDRON_EINVAL,
+                       "the remote executor needs a shared secret (options.secret or "
+                       "PYDRON_SECRET)");
+    if ((o->tls_cert_file != NULL) != (o->tls_key_file != NULL))
+        return pdi_err(PYDRON_EINVAL, "TLS needs both tls_cert_file and tls_key_file");
+    return 0;
+}
+
+static int accept_listen(pdi_proc *p)
+{
+    int rc;
+    if ((rc = pdi_listener_open(p->listen_url, p->cert, p->key, &p->l)) != 0)
+        return rc;
+    if (p->launch_command) {
+        /* the secret reaches launched workers through a private file */
+        if ((rc = pdi_proc_make_private_dir(p)) != 0 || (rc = pdi_proc_write_secret_file(p)) != 0)
+            return rc;
+    }
+    pdi_log(WHO, "remote executor listening on %s; start workers with: pydron-worker "
+                 "--connect %s (secret in PYDRON_SECRET or --secret-file)",
+            pdi_listener_url(p->l), pdi_listener_url(p->l));
+    return 0;
+}
+
+const pdi_launcher_ops pdi_launcher_accept = {
+    .name = "remote",
+    .default_workers = 1,
+    .join_ms = 60000,
+    .user_secret = 1,
+    .refill_slots = 1,
+    .check = accept_check,
+    .listen = accept_listen,
+    .launch = accept_launch,
+    .joining = NULL,
+    .lost = NULL,
+};
