@@ -350,9 +350,16 @@ void pdi_proc_stop(void *self)
     /* anything still registered comes back canceled */
     pthread_mutex_lock(&p->lock);
     jobent *left = pdi_proc_jobs_take_worker(p, UINT_MAX);
+    pydron_job **parked = p->parked;
+    size_t nparked = p->nparked;
+    p->parked = NULL;
+    p->nparked = p->capparked = 0;
     fetchent *fl = p->fetches;
     p->fetches = NULL;
     pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < nparked; i++)
+        pydron_job_done(parked[i], PYDRON_ECANCELED);
+    free(parked);
     while (left) {
         jobent *e = left;
         left = e->next;
@@ -388,12 +395,14 @@ void pdi_proc_destroy(void *self)
             pdi_conn_free(p->w[i].c);
         free(p->w[i].peer_url);
         free(p->w[i].rel);
+        free(p->w[i].rcl);
         for (size_t k = 0; k < p->w[i].nkinds; k++)
             free(p->w[i].kinds[k]);
         free(p->w[i].kinds);
     }
     free(p->w);
     free(p->jb);
+    free(p->parked);
     free(p->lt);
     free(p->lq);
     free(p->old_readers);

@@ -70,6 +70,7 @@ int pdi_proc_new(const pydron_runtime_options *opts, const pdi_launcher_ops *lau
 #define SHUTDOWN_SEND_MS 1000
 #define DEFAULT_IN_FLIGHT 64
 #define DEFAULT_HB_MS 1000
+#define PARK_MS 10000 /* jobs wait this long for a replacement worker */
 #define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
 
 typedef struct jobent {
@@ -103,6 +104,8 @@ typedef struct pworker {
     atomic_uint_fast64_t last_recv_ns;
     uint64_t *rel;       /* pending releases */
     size_t nrel, caprel;
+    uint64_t *rcl;       /* recalled seqs, for the service thread to send */
+    size_t nrcl, caprcl;
 } pworker;
 
 struct pdi_proc {
@@ -150,6 +153,12 @@ struct pdi_proc {
     pydron_job **lq;
     size_t lq_head, lq_len, lq_cap;
     pthread_cond_t lcond;
+
+    /* jobs submitted while no worker was alive and a replacement is on
+     * its way: the service thread hands them on (submit never waits) */
+    pydron_job **parked;
+    size_t nparked, capparked;
+    uint64_t parked_deadline;
 };
 
 typedef struct rd_arg {
@@ -165,6 +174,7 @@ void pdi_proc_job_put(pdi_proc *p, jobent *e);
 jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker);
 jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker);
 void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why);
+void pdi_proc_recall(void *self);
 /* proc_accept.c */
 void *pdi_proc_acceptor_thread(void *arg);
 void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);
@@ -175,8 +185,12 @@ int pdi_proc_send_fetch(pdi_conn *c, uint64_t value, int no_shm);
 void *pdi_proc_service_thread(void *arg);
 uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n);
 void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n);
+void pdi_proc_send_recalls(pdi_conn *c, uint64_t *seqs, size_t n);
 /* pdi_proc_submit.c */
 int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
+/* service thread, lock held: hand parked jobs to a live worker, or fail
+ * them when none came back in time (unlocks around the hand-over) */
+void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now);
 int pdi_proc_fetch(void *self, pydron_value v, unsigned wi);
 void pdi_proc_release(void *self, pydron_value v, unsigned wi);
 /* privdir.c */

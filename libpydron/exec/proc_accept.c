@@ -144,6 +144,7 @@ static void *handshake_thread(void *arg)
     w->shm = pdi_shm_same_host(h->host_id);
     w->gen++;
     w->nrel = 0;
+    w->nrcl = 0;
     w->pid = h->pid; /* informative; a spawned pid is kept in launched */
 
     /* welcome with the peers known so far */

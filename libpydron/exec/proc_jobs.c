@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+
 #include "exec/proc.h"
 #include "util/util.h"
 
@@ -83,6 +85,7 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         }
     }
     w->nrel = 0;
+    w->nrcl = 0;
     pthread_mutex_unlock(&p->lock);
     if (!stopping)
         pdi_log(WHO, "worker %u lost (%s)", wi, why);
@@ -146,3 +149,76 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     free(again);
 }
 
+
+static int cmp_worker_seq(const void *a, const void *b)
+{
+    const jobent *x = *(jobent *const *)a, *y = *(jobent *const *)b;
+    if (x->worker != y->worker)
+        return x->worker < y->worker ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Jobs of a canceled graph come back now, as ECANCELED: those parked, and
+ * those queued on a worker behind the `threads` oldest ones (which may be
+ * running: they finish normally). The workers are told to drop the
+ * recalled ones (a Recall frame, sent by the service thread: recall must
+ * not block); if one already ran, its completion is ignored and its
+ * outputs released (proc_reader.c). */
+void pdi_proc_recall(void *self)
+{
+    pdi_proc *p = self;
+    pydron_job **back = NULL;
+    size_t nback = 0, capback = 0;
+    pthread_mutex_lock(&p->lock);
+    if (!p->started || p->stopping) {
+        pthread_mutex_unlock(&p->lock); /* stop returns everything anyway */
+        return;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < p->nparked; i++) {
+        pydron_job *j = p->parked[i];
+        if (pydron_job_canceled(j) && pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) == 0)
+            back[nback++] = j;
+        else
+            p->parked[keep++] = j;
+    }
+    p->nparked = keep;
+    size_t n = 0;
+    for (size_t k = 0; k < p->njb; k++)
+        for (jobent *e = p->jb[k]; e; e = e->next)
+            n++;
+    jobent **all = n ? malloc(n * sizeof *all) : NULL;
+    if (all) {
+        size_t m = 0;
+        for (size_t k = 0; k < p->njb; k++)
+            for (jobent *e = p->jb[k]; e; e = e->next)
+                all[m++] = e;
+        qsort(all, n, sizeof *all, cmp_worker_seq);
+        unsigned cur = UINT_MAX, pos = 0;
+        for (size_t i = 0; i < n; i++) {
+            jobent *e = all[i];
+            if (e->worker != cur) {
+                cur = e->worker;
+                pos = 0;
+            }
+            pworker *w = &p->w[cur];
+            unsigned running = w->threads ? w->threads : 1;
+            if (pos++ < running || !w->alive || !pydron_job_canceled(e->job))
+                continue;
+            if (pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) != 0 ||
+                pdi_grow((void **)&w->rcl, &w->caprcl, w->nrcl + 1, sizeof *w->rcl) != 0)
+                continue;
+            (void)pdi_proc_job_take(p, e->seq, cur);
+            w->rcl[w->nrcl++] = e->seq;
+            back[nback++] = e->job;
+            free(e);
+        }
+        free(all);
+    }
+    if (nback)
+        pthread_cond_broadcast(&p->cond); /* the service thread sends the recalls */
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < nback; i++)
+        pydron_job_done(back[i], PYDRON_ECANCELED);
+    free(back);
+}

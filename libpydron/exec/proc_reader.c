@@ -23,8 +23,17 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         jobent *e = pdi_proc_job_take(p, c->seq, wi);
         pthread_mutex_unlock(&p->lock);
         if (!e) {
+            /* a recalled job that had started after all: nobody wants its
+             * outputs, so the worker forgets the ones it stored */
             pdi_debug(WHO, "worker %u: completion for unknown job %llu ignored", wi,
                       (unsigned long long)c->seq);
+            pthread_mutex_lock(&p->lock);
+            pworker *w = &p->w[wi];
+            for (size_t i = 0; c->status == 0 && w->alive && i < c->n_outputs; i++)
+                if (c->outputs[i]->where == (int32_t)wi &&
+                    pdi_grow((void **)&w->rel, &w->caprel, w->nrel + 1, sizeof *w->rel) == 0)
+                    w->rel[w->nrel++] = c->outputs[i]->value_id;
+            pthread_mutex_unlock(&p->lock);
             continue;
         }
         pydron_job *j = e->job;

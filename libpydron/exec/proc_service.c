@@ -44,6 +44,21 @@ void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n)
     free(ids);
 }
 
+/* Send (lock NOT held) and free a taken recall list. */
+void pdi_proc_send_recalls(pdi_conn *c, uint64_t *seqs, size_t n)
+{
+    if (n) {
+        Pydron__Recall r = PYDRON__RECALL__INIT;
+        r.seqs = seqs;
+        r.n_seqs = n;
+        Pydron__Frame f = PYDRON__FRAME__INIT;
+        f.body_case = PYDRON__FRAME__BODY_RECALL;
+        f.recall = &r;
+        (void)pdi_proc_send(c, &f);
+    }
+    free(seqs);
+}
+
 void *pdi_proc_service_thread(void *arg)
 {
     pdi_proc *p = arg;
@@ -51,8 +66,8 @@ void *pdi_proc_service_thread(void *arg)
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
     struct {
         pdi_conn *c;
-        uint64_t *rel;
-        size_t nrel;
+        uint64_t *rel, *rcl;
+        size_t nrel, nrcl;
     } *out = calloc(p->nw, sizeof *out);
     if (!out)
         return NULL;
@@ -76,11 +91,18 @@ void *pdi_proc_service_thread(void *arg)
         for (unsigned i = 0; i < p->nw; i++) {
             out[i].c = p->w[i].alive ? p->w[i].c : NULL;
             out[i].rel = pdi_proc_take_releases_locked(p, i, &out[i].nrel);
+            out[i].rcl = p->w[i].alive ? p->w[i].rcl : NULL;
+            out[i].nrcl = p->w[i].alive ? p->w[i].nrcl : 0;
+            if (p->w[i].alive) {
+                p->w[i].rcl = NULL;
+                p->w[i].nrcl = p->w[i].caprcl = 0;
+            }
         }
         pthread_mutex_unlock(&p->lock);
         for (unsigned i = 0; i < p->nw; i++) {
             if (!out[i].c)
                 continue;
+            pdi_proc_send_recalls(out[i].c, out[i].rcl, out[i].nrcl);
             pdi_proc_send_releases(out[i].c, out[i].rel, out[i].nrel);
             if (beat) {
                 Pydron__Heartbeat h = PYDRON__HEARTBEAT__INIT;
@@ -113,6 +135,7 @@ void *pdi_proc_service_thread(void *arg)
                 pthread_mutex_lock(&p->lock);
             }
         }
+        pdi_proc_unpark_locked(p, now);
         /* reap exited children (no zombies); the connection drop reports loss */
         for (size_t i = 0; i < p->nlaunched; i++) {
             if (p->launched[i] > 0) {

@@ -116,34 +116,68 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
 }
 
 /* The worker to send to: wi if alive, else another live one (the core may
- * pick a worker whose loss it has not processed yet); a local executor
- * waits a little for a replacement when none is left. */
+ * pick a worker whose loss it has not processed yet). UINT_MAX: none is
+ * alive but the launcher is replacing one, so the jobs wait (parked). */
 static unsigned route(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
-    uint64_t deadline = pdi_now_ns() + 10000000000ull;
-    while (!p->w[wi].alive && !p->stopping) {
+    if (!p->w[wi].alive && !p->stopping) {
         unsigned alt = UINT_MAX;
         for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
             if (p->w[(wi + k) % p->nw].alive)
                 alt = (wi + k) % p->nw;
-        if (alt != UINT_MAX) {
+        if (alt != UINT_MAX)
             wi = alt;
-            break;
-        }
-        if (!p->launcher->lost || pdi_now_ns() > deadline)
-            break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        else if (p->launcher->lost)
+            wi = UINT_MAX;
     }
     pthread_mutex_unlock(&p->lock);
     return wi;
+}
+
+/* Keep jobs until a worker is back (the service thread hands them on):
+ * submit must not wait for one. */
+static int park(pdi_proc *p, pydron_job *const *jobs, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = pdi_grow((void **)&p->parked, &p->capparked, p->nparked + n, sizeof *p->parked);
+    if (rc == 0) {
+        if (!p->nparked)
+            p->parked_deadline = pdi_now_ns() + PARK_MS * 1000000ull;
+        memcpy(p->parked + p->nparked, jobs, n * sizeof *jobs);
+        p->nparked += n;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc ? pdi_err(PYDRON_ENOMEM, "out of memory") : 0;
+}
+
+void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now)
+{
+    if (!p->nparked)
+        return;
+    unsigned alive = UINT_MAX;
+    for (unsigned i = 0; i < p->nw && alive == UINT_MAX; i++)
+        if (p->w[i].alive)
+            alive = i;
+    if (alive == UINT_MAX && now < p->parked_deadline && !p->stopping)
+        return;
+    pydron_job **jobs = p->parked;
+    size_t n = p->nparked;
+    p->parked = NULL;
+    p->nparked = p->capparked = 0;
+    pthread_mutex_unlock(&p->lock);
+    if (alive != UINT_MAX) {
+        int rc = pdi_proc_submit(p, jobs, n, alive);
+        for (size_t i = 0; rc < 0 && i < n; i++)
+            pydron_job_done(jobs[i], PYDRON_EIO);
+    } else {
+        /* no replacement came: lost, as if sent to the dead worker */
+        for (size_t i = 0; i < n; i++)
+            pydron_job_done(jobs[i], p->stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+    }
+    free(jobs);
+    pthread_mutex_lock(&p->lock);
 }
 
 int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
@@ -157,6 +191,12 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     memcpy(jobs, jobs_in, n * sizeof *jobs);
     wi = route(p, wi);
+    if (wi == UINT_MAX) {
+        int prc = park(p, jobs, n);
+        if (jobs != stackj)
+            free(jobs);
+        return prc;
+    }
     n = divert_unrunnable(p, wi, jobs, n);
     if (n == 0) {
         if (jobs != stackj)
@@ -338,6 +378,8 @@ int pdi_proc_fetch(void *self, pydron_value v, unsigned wi)
 
 void pdi_proc_release(void *self, pydron_value v, unsigned wi)
 {
+    /* called with the graph lock held: never write here; the service
+     * thread sends the batch (at once when it is large) */
     pdi_proc *p = self;
     if (wi >= p->nw)
         return;
@@ -345,12 +387,9 @@ void pdi_proc_release(void *self, pydron_value v, unsigned wi)
     pworker *w = &p->w[wi];
     if (w->alive && pdi_grow((void **)&w->rel, &w->caprel, w->nrel + 1, sizeof *w->rel) == 0)
         w->rel[w->nrel++] = v.id;
-    size_t n = 0;
-    uint64_t *ids = w->nrel >= 4096 ? pdi_proc_take_releases_locked(p, wi, &n) : NULL;
-    pdi_conn *c = w->c;
+    if (w->nrel >= 4096)
+        pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    if (ids)
-        pdi_proc_send_releases(c, ids, n);
 }
 
 /* Stop's helpers for threads that must end: close what they may be

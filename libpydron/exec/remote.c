@@ -6,7 +6,7 @@
 
 static const pydron_executor_ops remote_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "remote", pdi_proc_start, pdi_proc_submit, NULL,
-    pdi_proc_fetch, pdi_proc_release, pdi_proc_stop, pdi_proc_destroy};
+    pdi_proc_fetch, pdi_proc_release, pdi_proc_stop, pdi_proc_destroy, pdi_proc_recall};
 
 int pdi_exec_create_remote(void *user, const pydron_runtime_options *opts,
                            const void *exec_options, const pydron_executor_ops **ops, void **self)

@@ -104,6 +104,31 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     return 0;
 }
 
+/* Queued jobs of a canceled graph come back now (not when a pool thread
+ * reaches them), so that pydron_graph_cancel is synchronous. */
+static void thr_recall(void *self)
+{
+    thr *x = self;
+    pydron_job *back[64];
+    for (;;) {
+        size_t nb = 0, keep = 0;
+        pthread_mutex_lock(&x->mu);
+        for (size_t k = 0; k < x->len; k++) {
+            pydron_job *j = x->q[(x->head + k) % x->cap];
+            if (nb < 64 && pydron_job_canceled(j))
+                back[nb++] = j;
+            else
+                x->q[(x->head + keep++) % x->cap] = j;
+        }
+        x->len = keep;
+        pthread_mutex_unlock(&x->mu);
+        for (size_t k = 0; k < nb; k++)
+            pydron_job_done(back[k], PYDRON_ECANCELED);
+        if (nb < 64)
+            break;
+    }
+}
+
 static void thr_stop(void *self)
 {
     thr *x = self;
@@ -129,7 +154,7 @@ static void thr_destroy(void *self)
 
 static const pydron_executor_ops threads_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "threads", thr_start, thr_submit, NULL, NULL, NULL,
-    thr_stop, thr_destroy};
+    thr_stop, thr_destroy, thr_recall};
 
 int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
                           const void *exec_options, const pydron_executor_ops **ops, void **self)

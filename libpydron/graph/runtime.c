@@ -219,8 +219,9 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
 {
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_executor: NULL argument");
-    if (ops->version != PYDRON_EXECUTOR_OPS_VERSION || !ops->start || !ops->submit || !ops->stop)
-        return pdi_err(PYDRON_EINVAL, "executor ops need version %u, start(), submit(), stop()",
+    if (ops->version < 1 || ops->version > PYDRON_EXECUTOR_OPS_VERSION || !ops->start ||
+        !ops->submit || !ops->stop)
+        return pdi_err(PYDRON_EINVAL, "executor ops need version 1..%u, start(), submit(), stop()",
                        PYDRON_EXECUTOR_OPS_VERSION);
     pthread_mutex_lock(&rt->mu);
     if (rt->xstarted || rt->ngraphs) {
