@@ -650,6 +650,43 @@ PYDRON_API int pydron_executor_register(const pydron_executor_desc *desc);
 PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
                                            const void *exec_options);
 
+/* Options of the process executors ("local", "remote"), passed as
+ * exec_options to pydron_runtime_use_executor. They replace the
+ * process-only fields of pydron_runtime_options (worker_command ...
+ * heartbeat_ms), which are still honoured when exec_options is NULL, so that
+ * callers built against 0.1 keep working. Strings are copied. Initialise
+ * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
+ * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
+ * that the given version has. */
+#define PYDRON_PROCESS_OPTIONS_VERSION 1
+typedef struct pydron_process_options {
+    unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
+    /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
+     * next to libpydron or the executable, in ../bin, in the install
+     * prefix, then on PATH (a clear error names the places tried) */
+    const char *worker_command;
+    const char *const *worker_args;  /* extra args, NULL-terminated, or NULL */
+    /* remote */
+    const char *listen_url;          /* "tcp://127.0.0.1:0" by default */
+    const char *secret;              /* shared secret; required for remote
+                                        (else $PYDRON_SECRET) */
+    const char *tls_cert_file;       /* PEM; enables tls+tcp:// with tls_key_file */
+    const char *tls_key_file;
+    const char *launch_command;      /* template run once per worker, with {url}
+                                        {secret_file} {id} {host} replaced */
+    const char *const *launch_hosts; /* NULL-terminated hosts for {host} */
+    unsigned heartbeat_ms;           /* 0 = default (1000) */
+    /* A task whose kind no worker has a runner for (a C function of the
+     * host program) fails with a message saying so (0, the default). 1: it
+     * runs in the driver process instead, after a one-time warning. */
+    int run_unknown_kinds_in_driver;
+} pydron_process_options;
+#define PYDRON_PROCESS_OPTIONS_INIT \
+    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+/* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
+ * writing only the fields that version has. */
+PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
+
 /* ------------------------------------------------------------------------
  * Observability
  * ------------------------------------------------------------------------ */

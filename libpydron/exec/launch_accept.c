@@ -88,7 +88,7 @@ static int launch_command(pdi_proc *p)
 }
 
 
-static int accept_check(const pydron_runtime_options *o)
+static int accept_check(const pydron_process_options *o)
 {
     if ((!o->secret || !*o->secret) && !getenv("PYDRON_SECRET"))
         return pdi_err(PYDRON_EINVAL,

@@ -12,9 +12,8 @@ int pdi_exec_create_local(void *user, const pydron_runtime_options *opts,
                           const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
     (void)user;
-    (void)exec_options;
     pdi_proc *p;
-    int rc = pdi_proc_new(opts, &pdi_launcher_spawn, &p);
+    int rc = pdi_proc_new(opts, exec_options, &pdi_launcher_spawn, &p);
     if (rc)
         return rc;
     *ops = &local_ops;

@@ -52,22 +52,66 @@ static void freev(char **v)
     free(v);
 }
 
-int pdi_proc_new(const pydron_runtime_options *o, const pdi_launcher_ops *launcher,
-                 pdi_proc **out)
+PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version)
+{
+    if (!o || version < 1 || version > PYDRON_PROCESS_OPTIONS_VERSION)
+        return pdi_err(PYDRON_EINVAL, "pydron_process_options_init: NULL or version %u not in 1..%d",
+                       version, PYDRON_PROCESS_OPTIONS_VERSION);
+    pydron_process_options d = PYDRON_PROCESS_OPTIONS_INIT;
+    d.version = version;
+    *o = d; /* version 1 is the whole struct; later versions: only their prefix */
+    return 0;
+}
+
+/* The process options to use: exec_options when given (a
+ * pydron_process_options of a version we know), else the process fields of
+ * the runtime options (callers built against 0.1). */
+static int process_options(const pydron_runtime_options *o, const void *exec_options,
+                           pydron_process_options *out)
+{
+    pydron_process_options d = PYDRON_PROCESS_OPTIONS_INIT;
+    if (exec_options) {
+        const pydron_process_options *po = exec_options;
+        if (po->version < 1 || po->version > PYDRON_PROCESS_OPTIONS_VERSION)
+            return pdi_err(PYDRON_EINVAL, "pydron_process_options.version is %u, expected 1..%d",
+                           po->version, PYDRON_PROCESS_OPTIONS_VERSION);
+        d = *po;
+    } else {
+        d.worker_command = o->worker_command;
+        d.worker_args = o->worker_args;
+        d.listen_url = o->listen_url;
+        d.secret = o->secret;
+        d.tls_cert_file = o->tls_cert_file;
+        d.tls_key_file = o->tls_key_file;
+        d.launch_command = o->launch_command;
+        d.launch_hosts = o->launch_hosts;
+        d.heartbeat_ms = o->heartbeat_ms;
+    }
+    *out = d;
+    return 0;
+}
+
+int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
+                 const pdi_launcher_ops *launcher, pdi_proc **out)
 {
     pydron_runtime_options d = PYDRON_RUNTIME_OPTIONS_INIT;
+    pydron_process_options po;
     int rc;
-    if (!o)
-        o = &d;
+    if (!ro)
+        ro = &d;
+    if ((rc = process_options(ro, exec_options, &po)) != 0)
+        return rc;
+    const pydron_process_options *o = &po;
     if (launcher->check && (rc = launcher->check(o)) != 0)
         return rc;
     pdi_proc *p = calloc(1, sizeof *p);
     if (!p)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     p->launcher = launcher;
-    p->nw = o->workers ? o->workers
-                       : launcher->default_workers ? launcher->default_workers : pdi_ncpus();
-    p->in_flight = o->in_flight ? o->in_flight : DEFAULT_IN_FLIGHT;
+    p->nw = ro->workers ? ro->workers
+                        : launcher->default_workers ? launcher->default_workers : pdi_ncpus();
+    p->in_flight = ro->in_flight ? ro->in_flight : DEFAULT_IN_FLIGHT;
+    p->unknown_in_driver = o->run_unknown_kinds_in_driver != 0;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
     p->max_wait_ms = mw && atoi(mw) > 0 ? (unsigned)atoi(mw) : launcher->join_ms;

@@ -36,7 +36,7 @@ typedef struct pdi_launcher_ops {
                                     PYDRON_SECRET; else a fresh one is made */
     int refill_slots;            /* a new worker may take a lost worker's slot */
     /* options are usable (may be NULL) */
-    int (*check)(const pydron_runtime_options *o);
+    int (*check)(const pydron_process_options *o);
     /* open p->l and whatever the workers need to reach it (start) */
     int (*listen)(pdi_proc *p);
     /* start the workers (start, after the acceptor runs); may do nothing */
@@ -56,8 +56,10 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
 void pdi_proc_stop(void *self);
 void pdi_proc_destroy(void *self);
 
-int pdi_proc_new(const pydron_runtime_options *opts, const pdi_launcher_ops *launcher,
-                 pdi_proc **out);
+/* opts: the generic options; exec_options: a pydron_process_options or
+ * NULL (then the process fields of opts are used). */
+int pdi_proc_new(const pydron_runtime_options *opts, const void *exec_options,
+                 const pdi_launcher_ops *launcher, pdi_proc **out);
 
 #define WHO "driver"
 #define HANDSHAKE_MS 10000
@@ -143,6 +145,7 @@ struct pdi_proc {
     size_t nlaunched;
     unsigned respawns;
     int warned_divert;
+    int unknown_in_driver; /* run kinds no worker has in this process */
     struct { pthread_t th; pdi_conn *c; } *old_readers; /* replaced workers */
     size_t nold, cap_old;
 

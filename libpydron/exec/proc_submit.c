@@ -70,8 +70,9 @@ static int worker_has_kind(const pworker *w, const char *kind)
     return 0;
 }
 
-/* Jobs the worker cannot run: run them in-process when their inputs are
- * here, else fail them with a message that says what to do. Returns how
+/* Jobs the worker cannot run: fail them with a message that says what to
+ * do, or (run_unknown_kinds_in_driver) run them in-process when their
+ * inputs are here. Returns how
  * many of jobs[] were kept for the worker (compacted to the front). */
 static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, size_t n)
 {
@@ -85,7 +86,7 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
             jobs[keep++] = j;
             continue;
         }
-        int local = 1;
+        int local = p->unknown_in_driver;
         for (size_t x = 0; x < pydron_job_ninputs(j) && local; x++) {
             pydron_value v;
             size_t size, len;
@@ -97,15 +98,21 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
         if (local && local_push(p, j) == 0) {
             if (!p->warned_divert) {
                 p->warned_divert = 1;
-                pdi_debug(WHO, "kind '%s' has no runner in worker %u: running it in-process",
-                          kind, wi);
+                pdi_log(WHO, "warning: kind '%s' has no runner in worker %u: running it in the "
+                             "driver process (run_unknown_kinds_in_driver)", kind, wi);
             }
             continue;
         }
         pthread_mutex_unlock(&p->lock);
-        char *m = pdi_asprintf("kind '%s' has no runner in the worker processes and its inputs "
-                               "are not in the driver; use pydron.ffi or a worker runner",
-                               kind);
+        char *m = p->unknown_in_driver
+                      ? pdi_asprintf("kind '%s' has no runner in the worker processes and its "
+                                     "inputs are not in the driver; use pydron.ffi or a worker "
+                                     "runner", kind)
+                      : pdi_asprintf("kind '%s' has no runner in the worker processes (a "
+                                     "function of the driver program?); use pydron.ffi, give "
+                                     "the workers a runner for it, or set "
+                                     "pydron_process_options.run_unknown_kinds_in_driver",
+                                     kind);
         pydron_job_set_error(j, m ? m : "no runner for this kind in the workers", NULL, 0);
         free(m);
         pydron_job_done(j, PYDRON_ETASK);

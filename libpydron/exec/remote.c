@@ -12,9 +12,8 @@ int pdi_exec_create_remote(void *user, const pydron_runtime_options *opts,
                            const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
     (void)user;
-    (void)exec_options;
     pdi_proc *p;
-    int rc = pdi_proc_new(opts, &pdi_launcher_accept, &p);
+    int rc = pdi_proc_new(opts, exec_options, &pdi_launcher_accept, &p);
     if (rc)
         return rc;
     *ops = &remote_ops;
