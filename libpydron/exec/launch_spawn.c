@@ -20,39 +20,79 @@
 
 /* ------------------------------------------------------------ launching */
 
+static int executable(const char *path) { return access(path, X_OK) == 0; }
+
+/* pydron-worker in dir or dir/../bin. */
+static int worker_near(const char *file, char *out, size_t n)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    *slash = 0;
+    return (snprintf(out, n, "%s/pydron-worker", dir) < (int)n && executable(out)) ||
+           (snprintf(out, n, "%s/../bin/pydron-worker", dir) < (int)n && executable(out));
+}
+
+/* The worker program: the option, $PYDRON_WORKER, next to libpydron (or to
+ * the executable, for a host linked with the static library) or in its
+ * ../bin, the install prefix, the build tree, then PATH. Not found: an
+ * error that names the places tried. */
 static int find_worker_command(pdi_proc *p, char *out, size_t n)
 {
     const char *env = getenv("PYDRON_WORKER");
-    if (p->worker_command) {
-        snprintf(out, n, "%s", p->worker_command);
+    const char *given = p->worker_command ? p->worker_command : env && *env ? env : NULL;
+    if (given) {
+        snprintf(out, n, "%s", given);
+        if (strchr(given, '/') && !executable(given))
+            return pdi_err(PYDRON_ENOTFOUND, "pydron-worker not found: %s '%s' is not an "
+                                             "executable file",
+                           p->worker_command ? "worker_command" : "PYDRON_WORKER", given);
         return 0;
     }
-    if (env && *env) {
-        snprintf(out, n, "%s", env);
-        return 0;
-    }
-    /* next to the library (build tree) or in ../bin (installed) */
     Dl_info di;
-    if (dladdr((void *)&pdi_proc_new, &di) && di.dli_fname) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", di.dli_fname);
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = 0;
-            if (snprintf(out, n, "%s/pydron-worker", dir) < (int)n && access(out, X_OK) == 0)
-                return 0;
-            if (snprintf(out, n, "%s/../bin/pydron-worker", dir) < (int)n &&
-                access(out, X_OK) == 0)
-                return 0;
-        }
+    if (dladdr((void *)&pdi_proc_new, &di) && di.dli_fname && worker_near(di.dli_fname, out, n))
+        return 0;
+    char exe[PATH_MAX];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el > 0) {
+        exe[el] = 0;
+        if (worker_near(exe, out, n))
+            return 0;
     }
-    snprintf(out, n, "pydron-worker"); /* PATH */
-    return 0;
+#ifdef PYDRON_WORKER_INSTALL_PATH
+    if (snprintf(out, n, "%s", PYDRON_WORKER_INSTALL_PATH) < (int)n && executable(out))
+        return 0;
+#endif
+#ifdef PYDRON_WORKER_BUILD_PATH
+    if (snprintf(out, n, "%s", PYDRON_WORKER_BUILD_PATH) < (int)n && executable(out))
+        return 0;
+#endif
+    const char *path = getenv("PATH");
+    for (const char *d = path; d && *d;) {
+        const char *e = strchr(d, ':');
+        size_t dl = e ? (size_t)(e - d) : strlen(d);
+        if (dl && snprintf(out, n, "%.*s/pydron-worker", (int)dl, d) < (int)n && executable(out))
+            return 0;
+        d = e ? e + 1 : d + dl;
+    }
+    snprintf(out, n, "pydron-worker");
+    return pdi_err(PYDRON_ENOTFOUND,
+                   "pydron-worker not found (looked next to %s and %s, in their ../bin"
+#ifdef PYDRON_WORKER_INSTALL_PATH
+                   ", at " PYDRON_WORKER_INSTALL_PATH
+#endif
+                   " and on PATH); install it, set PYDRON_WORKER or "
+                   "pydron_process_options.worker_command",
+                   di.dli_fname ? di.dli_fname : "libpydron", el > 0 ? exe : "the executable");
 }
 static int spawn_one(pdi_proc *p, unsigned id, pid_t *pid)
 {
     char cmd[PATH_MAX], ids[16];
-    find_worker_command(p, cmd, sizeof cmd);
+    int frc = find_worker_command(p, cmd, sizeof cmd);
+    if (frc)
+        return frc;
     snprintf(ids, sizeof ids, "%u", id);
     size_t na = 0;
     while (p->worker_args && p->worker_args[na])

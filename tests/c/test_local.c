@@ -412,6 +412,43 @@ Test(local, process_options_are_versioned)
     OK(pydron_runtime_free(rt));
 }
 
+/* This test program is linked with the static library (a "static host"):
+ * nothing tells it where pydron-worker is, and it is not next to it. */
+Test(local, static_host_finds_the_worker, .timeout = 60)
+{
+    unsetenv("PYDRON_WORKER");
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 1;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 40), u64c(g, 2)};
+    cr_assert_eq(getu(g, ffi(g, rt, "tl_sum_ctx", NULL, in, 2)), 42);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* A worker program that is not there: a clear error naming it. */
+Test(local, missing_worker_is_a_clear_error, .timeout = 60)
+{
+    setenv("PYDRON_WORKER", "/nonexistent/pydron-worker", 1);
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 1;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    TU_ERR(PYDRON_ENOTFOUND, pydron_graph_start(g));
+    cr_assert(strstr(pydron_error_last(), "PYDRON_WORKER") &&
+                  strstr(pydron_error_last(), "/nonexistent/pydron-worker"),
+              "%s", pydron_error_last());
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
