@@ -128,6 +128,8 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_cond_init(&p->lcond, NULL);
+    for (unsigned i = 0; p->w && i < p->nw; i++)
+        pthread_cond_init(&p->w[i].scv, NULL);
     if (launcher->user_secret) {
         const char *s = o->secret && *o->secret ? o->secret : getenv("PYDRON_SECRET");
         p->secret = pdi_strdup(s);
@@ -178,6 +180,19 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
         goto fail;
     }
     p->have_service = 1;
+    for (unsigned i = 0; i < p->nw; i++) {
+        sd_arg *sa = malloc(sizeof *sa);
+        if (sa) {
+            sa->p = p;
+            sa->wi = i;
+        }
+        if (!sa || pthread_create(&p->w[i].sender, NULL, pdi_proc_sender_thread, sa) != 0) {
+            free(sa);
+            rc = pdi_err(PYDRON_ENOMEM, "cannot start the sender threads");
+            goto fail;
+        }
+        p->w[i].have_sender = 1;
+    }
     if ((rc = p->launcher->launch(p)) != 0)
         goto fail;
     /* wait until every worker has joined */
@@ -300,6 +315,8 @@ void pdi_proc_stop(void *self)
     }
     p->stopping = 1;
     pthread_cond_broadcast(&p->cond);
+    for (unsigned i = 0; i < p->nw; i++)
+        pthread_cond_broadcast(&p->w[i].scv);
     Pydron__Shutdown sd = PYDRON__SHUTDOWN__INIT;
     sd.reason = "driver stopping";
     Pydron__Frame f = PYDRON__FRAME__INIT;
@@ -334,6 +351,15 @@ void pdi_proc_stop(void *self)
      * after a moment, its connection is closed */
     if (p->have_service)
         join_bounded(p, p->service, "the service thread", giveup, close_workers, NULL);
+    /* a sender may be writing to a worker that does not read */
+    for (unsigned i = 0; i < p->nw; i++) {
+        if (p->w[i].have_sender) {
+            char what[64];
+            snprintf(what, sizeof what, "the sender of worker %u", i);
+            join_bounded(p, p->w[i].sender, what, giveup, close_workers, NULL);
+            p->w[i].have_sender = 0;
+        }
+    }
     p->have_service = 0;
     /* handshakes in progress: close them rather than wait out their
      * timeout (a peer with the wrong secret may be slow to go) */
@@ -440,6 +466,8 @@ void pdi_proc_destroy(void *self)
         free(p->w[i].peer_url);
         free(p->w[i].rel);
         free(p->w[i].rcl);
+        pdi_proc_sendq_free(&p->w[i]);
+        pthread_cond_destroy(&p->w[i].scv);
         for (size_t k = 0; k < p->w[i].nkinds; k++)
             free(p->w[i].kinds[k]);
         free(p->w[i].kinds);

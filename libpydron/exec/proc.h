@@ -108,6 +108,10 @@ typedef struct pworker {
     size_t nrel, caprel;
     uint64_t *rcl;       /* recalled seqs, for the service thread to send */
     size_t nrcl, caprcl;
+    struct pdi_sendq *sq_head, *sq_tail; /* frames for the sender thread */
+    pthread_cond_t scv;
+    pthread_t sender;
+    int have_sender;
 } pworker;
 
 struct pdi_proc {
@@ -164,6 +168,11 @@ struct pdi_proc {
     uint64_t parked_deadline;
 };
 
+typedef struct sd_arg {
+    pdi_proc *p;
+    unsigned wi;
+} sd_arg;
+
 typedef struct rd_arg {
     pdi_proc *p;
     unsigned wi, gen;
@@ -183,12 +192,19 @@ void *pdi_proc_acceptor_thread(void *arg);
 void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);
 /* proc_reader.c */
 void *pdi_proc_reader_thread(void *arg);
-int pdi_proc_send_fetch(pdi_conn *c, uint64_t value, int no_shm);
+void pdi_proc_send_fetch_locked(pdi_proc *p, unsigned wi, uint64_t value, int no_shm);
+/* proc_sender.c: frames a caller must not wait for (task batches, fetch
+ * requests, releases, recalls, heartbeats) are encoded by the caller and
+ * written by the worker's sender thread, in queue order. Lock held; a
+ * frame queued for a worker that is then lost is dropped (its jobs come
+ * back through worker loss). enqueue takes buf. */
+void pdi_proc_enqueue_locked(pdi_proc *p, unsigned wi, uint8_t *buf, size_t len);
+int pdi_proc_enqueue_frame_locked(pdi_proc *p, unsigned wi, Pydron__Frame *f);
+void *pdi_proc_sender_thread(void *arg);
+void pdi_proc_sendq_free(pworker *w);
 /* proc_service.c */
 void *pdi_proc_service_thread(void *arg);
 uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n);
-void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n);
-void pdi_proc_send_recalls(pdi_conn *c, uint64_t *seqs, size_t n);
 /* pdi_proc_submit.c */
 int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
 /* service thread, lock held: hand parked jobs to a live worker, or fail

@@ -92,7 +92,8 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
     return 0;
 }
 
-int pdi_proc_send_fetch(pdi_conn *c, uint64_t value, int no_shm)
+/* Lock held: queue a fetch request for worker wi (its sender writes it). */
+void pdi_proc_send_fetch_locked(pdi_proc *p, unsigned wi, uint64_t value, int no_shm)
 {
     Pydron__Fetch fe = PYDRON__FETCH__INIT;
     fe.request_id = value;
@@ -101,7 +102,7 @@ int pdi_proc_send_fetch(pdi_conn *c, uint64_t value, int no_shm)
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_FETCH;
     f.fetch = &fe;
-    return pdi_proc_send(c, &f);
+    pdi_proc_enqueue_frame_locked(p, wi, &f); /* a failure: loss -> the fetch fails with EIO */
 }
 
 static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
@@ -139,10 +140,8 @@ static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
         p->w[wi].shm = 0;
         e->next = p->fetches;
         p->fetches = e;
-        pdi_conn *c = p->w[wi].c;
+        pdi_proc_send_fetch_locked(p, wi, v.id, 1);
         pthread_mutex_unlock(&p->lock);
-        if (pdi_proc_send_fetch(c, v.id, 1) != 0)
-            pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
         return 0;
     }
     free(e);

@@ -1,4 +1,5 @@
-/* proc_service.c - the service thread: batched releases, heartbeats, dead
+/* proc_service.c - the service thread: batched releases and recalls,
+ * heartbeats (all queued for the senders: it never writes), dead
  * workers (silent too long), replacements of lost local workers, reaping
  * exited children. */
 #include <sys/wait.h>
@@ -29,9 +30,22 @@ uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n)
     return ids;
 }
 
-/* Send (lock NOT held) and free a taken release list. */
-void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n)
+/* Lock held: queue worker wi's pending releases and recalls. */
+static void queue_releases_locked(pdi_proc *p, unsigned wi)
 {
+    pworker *w = &p->w[wi];
+    if (w->nrcl) {
+        Pydron__Recall r = PYDRON__RECALL__INIT;
+        r.seqs = w->rcl;
+        r.n_seqs = w->nrcl;
+        Pydron__Frame f = PYDRON__FRAME__INIT;
+        f.body_case = PYDRON__FRAME__BODY_RECALL;
+        f.recall = &r;
+        (void)pdi_proc_enqueue_frame_locked(p, wi, &f);
+        w->nrcl = 0;
+    }
+    size_t n;
+    uint64_t *ids = pdi_proc_take_releases_locked(p, wi, &n);
     if (n) {
         Pydron__Release r = PYDRON__RELEASE__INIT;
         r.value_ids = ids;
@@ -39,24 +53,9 @@ void pdi_proc_send_releases(pdi_conn *c, uint64_t *ids, size_t n)
         Pydron__Frame f = PYDRON__FRAME__INIT;
         f.body_case = PYDRON__FRAME__BODY_RELEASE;
         f.release = &r;
-        (void)pdi_proc_send(c, &f);
+        (void)pdi_proc_enqueue_frame_locked(p, wi, &f);
     }
     free(ids);
-}
-
-/* Send (lock NOT held) and free a taken recall list. */
-void pdi_proc_send_recalls(pdi_conn *c, uint64_t *seqs, size_t n)
-{
-    if (n) {
-        Pydron__Recall r = PYDRON__RECALL__INIT;
-        r.seqs = seqs;
-        r.n_seqs = n;
-        Pydron__Frame f = PYDRON__FRAME__INIT;
-        f.body_case = PYDRON__FRAME__BODY_RECALL;
-        f.recall = &r;
-        (void)pdi_proc_send(c, &f);
-    }
-    free(seqs);
 }
 
 void *pdi_proc_service_thread(void *arg)
@@ -64,13 +63,6 @@ void *pdi_proc_service_thread(void *arg)
     pdi_proc *p = arg;
     uint64_t hb_ns = (uint64_t)p->hb_ms * 1000000ull, last_hb = pdi_now_ns(), seq = 0;
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
-    struct {
-        pdi_conn *c;
-        uint64_t *rel, *rcl;
-        size_t nrel, nrcl;
-    } *out = calloc(p->nw, sizeof *out);
-    if (!out)
-        return NULL;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
         struct timespec ts;
@@ -87,23 +79,11 @@ void *pdi_proc_service_thread(void *arg)
         int beat = now - last_hb >= hb_ns;
         if (beat)
             last_hb = now;
-        /* collect under the lock, write without it */
+        /* queued for the senders: this thread never writes */
         for (unsigned i = 0; i < p->nw; i++) {
-            out[i].c = p->w[i].alive ? p->w[i].c : NULL;
-            out[i].rel = pdi_proc_take_releases_locked(p, i, &out[i].nrel);
-            out[i].rcl = p->w[i].alive ? p->w[i].rcl : NULL;
-            out[i].nrcl = p->w[i].alive ? p->w[i].nrcl : 0;
-            if (p->w[i].alive) {
-                p->w[i].rcl = NULL;
-                p->w[i].nrcl = p->w[i].caprcl = 0;
-            }
-        }
-        pthread_mutex_unlock(&p->lock);
-        for (unsigned i = 0; i < p->nw; i++) {
-            if (!out[i].c)
+            if (!p->w[i].alive)
                 continue;
-            pdi_proc_send_recalls(out[i].c, out[i].rcl, out[i].nrcl);
-            pdi_proc_send_releases(out[i].c, out[i].rel, out[i].nrel);
+            queue_releases_locked(p, i);
             if (beat) {
                 Pydron__Heartbeat h = PYDRON__HEARTBEAT__INIT;
                 h.seq = ++seq;
@@ -111,10 +91,9 @@ void *pdi_proc_service_thread(void *arg)
                 Pydron__Frame f = PYDRON__FRAME__INIT;
                 f.body_case = PYDRON__FRAME__BODY_HEARTBEAT;
                 f.heartbeat = &h;
-                (void)pdi_proc_send(out[i].c, &f);
+                (void)pdi_proc_enqueue_frame_locked(p, i, &f);
             }
         }
-        pthread_mutex_lock(&p->lock);
         for (unsigned i = 0; i < p->nw; i++) {
             pworker *w = &p->w[i];
             if (!w->alive)
@@ -146,7 +125,6 @@ void *pdi_proc_service_thread(void *arg)
         }
     }
     pthread_mutex_unlock(&p->lock);
-    free(out);
     return NULL;
 }
 

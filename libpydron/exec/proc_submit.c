@@ -296,7 +296,11 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
     f.body_case = PYDRON__FRAME__BODY_TASKS;
     f.tasks = &b;
 
-    /* register the jobs before sending: the reply can beat us back */
+    /* encoded here, written by the worker's sender thread: submit must not
+     * block on a worker that does not read (and a reader thread calling
+     * submit through pydron_job_done must never wait for its own worker) */
+    uint8_t *buf = NULL;
+    size_t blen = 0;
     ents = calloc(n ? n : 1, sizeof *ents);
     for (size_t i = 0; ents && i < n; i++) {
         if (!(ents[i] = malloc(sizeof **ents))) {
@@ -306,42 +310,36 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
             ents = NULL;
         }
     }
-    if (!ents) {
-        rc = pdi_err(PYDRON_ENOMEM, "out of memory");
+    if (!ents || pdi_wire_encode(&f, segs, ks, &buf, &blen) != 0) {
+        for (size_t i = 0; ents && i < n; i++)
+            free(ents[i]);
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");
         goto out;
     }
     pthread_mutex_lock(&p->lock);
     pworker *w = &p->w[wi];
     if (!w->alive || p->stopping) {
+        int stopping = p->stopping;
         pthread_mutex_unlock(&p->lock);
+        free(buf);
         for (size_t i = 0; i < n; i++)
             free(ents[i]);
         /* the core hears about the loss through worker_lost; these come
          * back to be re-run elsewhere */
         for (size_t i = 0; i < n; i++)
-            pydron_job_done(jobs[i], p->stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+            pydron_job_done(jobs[i], stopping ? PYDRON_ECANCELED : PYDRON_EIO);
         goto out;
     }
+    /* registered before the frame can leave: the reply can beat us back;
+     * a loss from here on returns them through pdi_proc_worker_gone */
     for (size_t i = 0; i < n; i++) {
         ents[i]->seq = seq0 + i + 1;
         ents[i]->job = jobs[i];
         ents[i]->worker = wi;
         pdi_proc_job_put(p, ents[i]);
     }
-    /* piggy-back pending releases */
-    size_t nrel;
-    uint64_t *rel = pdi_proc_take_releases_locked(p, wi, &nrel);
-    f.releases = rel;
-    f.n_releases = nrel;
-    pdi_conn *c = w->c;
+    pdi_proc_enqueue_locked(p, wi, buf, blen);
     pthread_mutex_unlock(&p->lock);
-    /* written without p->lock (the worker may be waiting for our reader,
-     * which needs it); the jobs are registered, so a loss in between
-     * returns them through pdi_proc_worker_gone */
-    int src = pdi_conn_send(c, &f, segs, ks);
-    free(rel);
-    if (src)
-        pdi_conn_close(c); /* the reader reports the loss and returns the jobs */
 out:
     free(ts);
     free(tps);
@@ -375,11 +373,8 @@ int pdi_proc_fetch(void *self, pydron_value v, unsigned wi)
     }
     e->next = p->fetches;
     p->fetches = e;
-    pdi_conn *c = p->w[wi].c;
-    int no_shm = !p->w[wi].shm;
+    pdi_proc_send_fetch_locked(p, wi, v.id, !p->w[wi].shm);
     pthread_mutex_unlock(&p->lock);
-    if (pdi_proc_send_fetch(c, v.id, no_shm) != 0)
-        pdi_conn_close(c); /* reader: loss -> pending fetch fails with EIO */
     return 0;
 }
 
@@ -399,6 +394,3 @@ void pdi_proc_release(void *self, pydron_value v, unsigned wi)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Stop's helpers for threads that must end: close what they may be
- * waiting on (again: harmless, and it catches an operation that slipped
- * past an earlier close). */
