@@ -412,6 +412,49 @@ Test(local, process_options_are_versioned)
     OK(pydron_runtime_free(rt));
 }
 
+static uint64_t fnv(const uint8_t *b, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h ^ n;
+}
+
+/* submit must not block (pydron.h, "Executors"): with the only worker
+ * stopped (it reads nothing) and inputs sent as bytes, adding tasks whose
+ * batches are far larger than a socket buffer returns at once. Before, the
+ * thread adding them blocked in the write until the worker read again. */
+Test(local, submit_does_not_block_on_a_worker_that_does_not_read, .timeout = 60)
+{
+    setenv("PYDRON_SHM", "0", 1); /* bytes on the socket, not shared memory */
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 1);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pid_t pid = (pid_t)getu(g, ffi(g, rt, "tl_pid_ctx", NULL, NULL, 0));
+    cr_assert_gt(pid, 0);
+    enum { N = 16, SZ = 4 << 20 };
+    uint8_t *big = malloc(SZ);
+    for (size_t i = 0; i < SZ; i++)
+        big[i] = (uint8_t)(i * 7 + 3);
+    pydron_value in, out[N];
+    OK(pydron_value_constant(g, big, SZ, &in));
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
+    uint64_t t0 = tu_now_ns();
+    for (int i = 0; i < N; i++)
+        out[i] = ffi(g, rt, "tl_checksum", NULL, &in, 1); /* dispatched right away */
+    int rc = pydron_graph_wait(g, out[N - 1], 100);
+    double ms = (double)(tu_now_ns() - t0) / 1e6;
+    kill(pid, SIGCONT);
+    cr_assert_eq(rc, PYDRON_ETIMEDOUT, "wait -> %d (%s)", rc, pydron_error_last());
+    cr_assert_lt(ms, 2500, "adding %d tasks took %.0f ms with the worker stopped", N, ms);
+    uint64_t want = fnv(big, SZ);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(getu(g, out[i]), want);
+    free(big);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
 /* This test program is linked with the static library (a "static host"):
  * nothing tells it where pydron-worker is, and it is not next to it. */
 Test(local, static_host_finds_the_worker, .timeout = 60)
