@@ -179,7 +179,7 @@ typedef struct rd_arg {
     pdi_conn *c;
 } rd_arg;
 
-inline int pdi_proc_send(pdi_conn *c, Pydron__Frame *f) { return pdi_conn_send(c, f, NULL, 0); }
+static inline int pdi_proc_send(pdi_conn *c, Pydron__Frame *f) { return pdi_conn_send(c, f, NULL, 0); }
 
 /* proc_jobs.c: the map seq -> job (lock held), worker loss */
 void pdi_proc_job_put(pdi_proc *p, jobent *e);
