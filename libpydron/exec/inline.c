@@ -92,7 +92,8 @@ static int inl_poll(void *self, int timeout_ms)
         size_t rest = n - i;
         if (pdi_grow((void **)&batch, &bcap, rest + x->len, sizeof *batch) == 0) {
             memmove(batch, batch + i, rest * sizeof *batch);
-            memcpy(batch + rest, x->q, x->len * sizeof *batch);
+            if (x->len)
+                memcpy(batch + rest, x->q, x->len * sizeof *batch);
             pydron_job **old = x->q;
             size_t oldcap = x->cap;
             x->q = batch;
