@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "pydron.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 typedef struct pdi_proc pdi_proc;

@@ -27,7 +27,7 @@ class SubmitLog:
         self.futures = []
         self.done_at_submit = []
         self.done_flags = []  # per submission: which earlier tasks had finished
-        real = _runtime._submit
+        real = _runtime.calls._submit
 
         def spy(fn, args, kwargs):
             self.done_flags.append([f.done() for f in self.futures])
@@ -36,7 +36,7 @@ class SubmitLog:
             self.futures.append(fut)
             return fut
 
-        monkeypatch.setattr(_runtime, "_submit", spy)
+        monkeypatch.setattr(_runtime.calls, "_submit", spy)
 
 
 @functional
@@ -299,10 +299,10 @@ def test_reading_method_of_a_finished_result_waits_for_nothing():
 
     pydron.configure(executor="threads", workers=2)
     _runtime.session()
-    _runtime._driver = threading.get_ident()
+    _runtime.state.S.driver = threading.get_ident()
     try:
-        sleeper = _runtime._submit(maybe_fail.__pydron_functional__, (0, 0.6), {})
-        a = _runtime._submit(arange.__pydron_functional__, (4,), {})
+        sleeper = _runtime.calls._submit(maybe_fail.__pydron_functional__, (0, 0.6), {})
+        a = _runtime.calls._submit(arange.__pydron_functional__, (4,), {})
         a._v.wait()
         assert _runtime.mcall(a, "sum") == 6.0
         assert _runtime.mcall(a, "max") == 3.0
@@ -313,4 +313,4 @@ def test_reading_method_of_a_finished_result_waits_for_nothing():
         assert a._x is True
     finally:
         _runtime.barrier()
-        _runtime._driver = None
+        _runtime.state.S.driver = None

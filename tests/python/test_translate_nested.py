@@ -34,7 +34,7 @@ def fail(msg):
 class SubmitLog:
     def __init__(self, monkeypatch):
         self.futures, self.done_at_submit = [], []
-        real = _runtime._submit
+        real = _runtime.calls._submit
 
         def spy(fn, args, kwargs):
             self.done_at_submit.append(sum(f.done() for f in self.futures))
@@ -42,7 +42,7 @@ class SubmitLog:
             self.futures.append(fut)
             return fut
 
-        monkeypatch.setattr(_runtime, "_submit", spy)
+        monkeypatch.setattr(_runtime.calls, "_submit", spy)
 
 
 @pytest.fixture(params=["inline", "threads"])
@@ -133,4 +133,4 @@ def test_flag_not_left_set_when_arguments_do_not_bind(executor):
         return sorted([3, 1], key=lambda v: helper(v))
 
     assert main() == [1, 3]
-    assert _runtime._next_lazy is False
+    assert _runtime.state.S.next_lazy is False

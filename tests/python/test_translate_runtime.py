@@ -41,7 +41,7 @@ class SubmitLog:
     def __init__(self, monkeypatch):
         self.futures = []
         self.done_at_submit = []
-        real = _runtime._submit
+        real = _runtime.calls._submit
 
         def spy(fn, args, kwargs):
             self.done_at_submit.append(sum(f.done() for f in self.futures))
@@ -49,7 +49,7 @@ class SubmitLog:
             self.futures.append(fut)
             return fut
 
-        monkeypatch.setattr(_runtime, "_submit", spy)
+        monkeypatch.setattr(_runtime.calls, "_submit", spy)
 
 
 @schedule
@@ -171,7 +171,7 @@ def test_functional_placeholder_passed_as_input_not_resolved(monkeypatch):
 
 
 def test_window_bounds_pending(monkeypatch, executor):
-    monkeypatch.setattr(_runtime, "WINDOW", 5)
+    monkeypatch.setattr(_runtime.state.S, "window", 5)
 
     @schedule
     def f():
@@ -307,7 +307,7 @@ def test_undo_log_stays_bounded_while_tasks_keep_finishing():
             out.append(slow(i, 0.001))
             if i >= 20:
                 _ = out[i - 20] + 0  # resolves an older task: the front finishes
-            biggest = max(biggest, len(_runtime._undo))
+            biggest = max(biggest, len(_runtime.state.undo))
         return biggest, len(_runtime._pending)
 
     biggest, _ = f(600)
@@ -343,13 +343,13 @@ def test_translated_source_logged_at_debug(caplog):
 
 def test_local_tainted_list_not_fetched_at_exit(executor, monkeypatch):
     fetched = []
-    real = _runtime._resolve
+    real = _runtime.barriers._resolve
 
     def spy(fut):
         fetched.append(fut)
         return real(fut)
 
-    monkeypatch.setattr(_runtime, "_resolve", spy)
+    monkeypatch.setattr(_runtime.barriers, "_resolve", spy)
 
     @schedule
     def f(keep):

@@ -1,0 +1,42 @@
+"""What translated @schedule code calls (reached through the global `__pydron__`).
+
+The translated body runs on the driver thread in program order and builds the
+graph as it goes: a @functional call submits a task and returns its Future (a
+placeholder) at once; the placeholder is resolved only where Python would look at
+the value. Everything else that may observe or cause effects waits behind a
+*barrier* (all tasks submitted so far, in submission order = program order).
+
+State is per driver (`state.S` and the containers of `state`): the driver is one
+thread. The modules, each with one job:
+
+| module | job |
+|---|---|
+| `state` | the driver state object, the pending queue, undo log, tainted containers; calls into the backend |
+| `tables` | which types and builtins run no code of the program |
+| `barriers` | resolution, barriers, failures and undo, unknown code behind a barrier |
+| `trybody` | try bodies that run in parallel: the log of local stores |
+| `lookahead` | deferred driver operations (print, reading methods, operators, f-strings) |
+| `stores` | iteration, item/attribute/global stores, placeholder-aware list and dict methods |
+| `calls` | call()/mcall()/ecall(), @schedule entries, nested defs |
+
+This module exports the helpers the translator emits (`__pydron__.<name>`).
+"""
+
+from .barriers import r, rdeep, rdo, ro, sync, barrier
+from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
+                    run_strict)
+from .lookahead import attr, bop, fjoin, fv, item
+from .state import session
+from .state import lazy_codes as _lazy_codes, pending as _pending
+from .state import translated_codes as _translated_codes
+from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
+                     setitem, slice_)
+from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
+
+__all__ = [
+    "r", "rdeep", "rdo", "ro", "sync", "barrier", "call", "ecall", "enter_nested", "leave",
+    "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "fjoin", "fv", "item",
+    "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
+    "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
+    "_pending", "_translated_codes", "_lazy_codes",
+]

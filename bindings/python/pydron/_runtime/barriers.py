@@ -1,0 +1,275 @@
+"""Resolution (a placeholder's value where Python looks at it), barriers
+(wait for every task so far, in program order), failures and the undo log, and
+unknown code, which runs behind a barrier and never sees a placeholder."""
+
+import sys
+import warnings
+
+from .state import S, _exception, _result
+from .state import pending as _pending, tainted as _tainted, undo as _undo
+from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
+
+_warn = warnings.warn
+_getrefcount = sys.getrefcount
+
+
+# --------------------------------------------------------------------------
+# Resolution
+
+
+def r(v):
+    """Shallow resolve: the value a placeholder stands for."""
+    if isinstance(v, S.Future):
+        return _resolve(v)
+    return v
+
+
+def _resolve(fut):
+    if type(fut) is S.Lazy:
+        # Everything before it runs first, raising in order; so do the
+        # operations that read it (the driver may change the object), and all
+        # pending ones if it may be part of a task result (x.T).
+        _drain_to(None if fut.alias else max(fut.seq, fut._q))
+        val = fut.result()
+        _poll()
+        return val
+    if fut._q and _pending and _pending[0][0] <= fut._q:
+        # deferred operations still read this value: they run before the
+        # driver gets the object (and may change it)
+        _drain_to(fut._q)
+    try:
+        val = _result(fut)
+    except BaseException:
+        failed = True
+    else:
+        failed = False
+    if failed:
+        # An earlier task's failure comes first in program order.
+        barrier()
+        return _result(fut)  # not pending any more: raise its own exception
+    _poll()
+    return val
+
+
+def ro(v):
+    """An operand of an operator or a truth test."""
+    if isinstance(v, S.Future):
+        v = _resolve(v)
+    if _pending and type(v) not in _OPERAND_TYPES and not _numpy_type(type(v)):
+        sync()  # a user-defined dunder method may have effects
+    return v
+
+
+def rdo(v):
+    """A deep-resolved operand (comparisons, `%`)."""
+    v = rdeep(v)
+    if _pending and type(v) not in _OPERAND_TYPES and not _numpy_type(type(v)):
+        sync()
+    return v
+
+
+def rdeep(v, _seen=None):
+    """Resolve placeholders inside list/tuple/dict values too (lists and dicts in
+    place, so aliases see the values; tuples are rebuilt)."""
+    t = type(v)
+    if t is list:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        for i, x in enumerate(v):
+            y = rdeep(x, _seen)
+            if y is not x:
+                v[i] = y
+        return v
+    if t in _DICTS:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        for k, x in v.items():
+            y = rdeep(x, _seen)
+            if y is not x:
+                v[k] = y
+        return v
+    if t is tuple:
+        if _seen is None:
+            _seen = set()
+        items = [rdeep(x, _seen) for x in v]
+        if any(a is not b for a, b in zip(items, v)):
+            return tuple(items)
+        return v
+    if isinstance(v, S.Future):
+        return _resolve(v)
+    return v
+
+
+def _has_future(v, _seen=None):
+    t = type(v)
+    if t is list or t is tuple or t in _DICTS:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return False
+        _seen.add(id(v))
+        return any(_has_future(x, _seen) for x in (v.values() if t in _DICTS else v))
+    return isinstance(v, S.Future)
+
+
+def _taint(container, value):
+    if _has_future(value):
+        _tainted[id(container)] = container
+
+
+# --------------------------------------------------------------------------
+# Barriers, failures, undo
+
+
+def _poll():
+    """Drop finished tasks from the front, running deferred operations whose
+    turn has come; raise the first failure once every task before it has
+    finished."""
+    while _pending:
+        fut = _pending[0][1]
+        if type(fut) is S.Lazy:
+            # Every task and operation before it has finished: its turn.
+            if fut.exception() is not None:
+                barrier()
+        elif not fut.done():
+            break
+        elif _exception(fut) is not None:
+            barrier()
+        _pending.popleft()
+    if not _pending:
+        _undo.clear()
+        return
+    # Mutations made when only finished tasks had been called can no longer be undone.
+    oldest = _pending[0][0]
+    while _undo and _undo[0][0] < oldest:
+        _undo.popleft()
+
+
+def _fail(seq, fut):
+    while _undo and _undo[-1][0] >= seq:
+        _undo.pop()[1]()
+    _undo.clear()
+    _pending.clear()
+    try:
+        _result(fut)  # raises a fresh copy of the original exception
+    except BaseException as e:
+        S.last_failure = (seq, e)  # a lazy try body rolls its locals back to here
+        raise
+    raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
+
+
+def barrier():
+    """Wait for every task submitted so far and run every deferred operation,
+    in program order; raise the first failure (after rolling back mutations
+    made after that task was called)."""
+    while _pending:
+        seq, fut = _pending[0]
+        if _exception(fut) is None:
+            _pending.popleft()
+            continue
+        _fail(seq, fut)
+    _undo.clear()
+
+
+def _drain_to(upto):
+    """barrier() up to program-order number `upto` (inclusive; None: all)."""
+    if upto is None:
+        upto = S.last_seq
+    while _pending and _pending[0][0] <= upto:
+        seq, fut = _pending[0]
+        if _exception(fut) is None:
+            _pending.popleft()
+            continue
+        _fail(seq, fut)
+    _poll()
+
+
+def sync():
+    """Barrier, then make every placeholder reachable by other code a value."""
+    if _pending:
+        barrier()
+    while _tainted:
+        c = _tainted.popitem()[1]
+        if _getrefcount(c) > 2:  # else only `c` held it: garbage, nobody can look
+            rdeep(c)
+
+
+def _settle_tainted():
+    """After a failure: containers the caller may still see get the values of the
+    tasks that succeeded (those of later, abandoned tasks were undone)."""
+    def settle(v, seen):
+        t = type(v)
+        if t is list or t in _DICTS:
+            if id(v) in seen:
+                return v
+            seen.add(id(v))
+            for k, x in (enumerate(v) if t is list else list(v.items())):
+                y = settle(x, seen)
+                if y is not x:
+                    v[k] = y
+            return v
+        if t is tuple:
+            items = tuple(settle(x, seen) for x in v)
+            return items if any(a is not b for a, b in zip(items, v)) else v
+        if isinstance(v, S.Future) and v.done() and _exception(v) is None:
+            return _result(v)
+        return v
+    while _tainted:
+        settle(_tainted.popitem()[1], set())
+
+
+def _log(undo):
+    if _pending:
+        _undo.append((S.last_seq, undo))
+
+
+def _log_snapshot(c):
+    if not _pending:
+        return
+    if type(c) is list:
+        saved = c[:]
+
+        def undo():
+            c[:] = saved
+    else:
+        saved = dict(c)
+
+        def undo():
+            c.clear()
+            dict.update(c, saved)
+    _undo.append((S.last_seq, undo))
+
+
+def _unknown(f, args, kwargs):
+    # Code we know nothing about: everything before it in program order happens
+    # first, and it never sees a placeholder.
+    sync()
+    args = tuple(rdeep(a) for a in args)
+    for k, v in kwargs.items():
+        kwargs[k] = rdeep(v)
+    s = getattr(f, "__self__", None) if type(f) in (_MethodType, _BuiltinType) else None
+    if type(s) in (list, dict, tuple):
+        rdeep(s)
+    if f is _warn:
+        _warn_stacklevel(args, kwargs)
+    return f(*args, **kwargs)
+
+
+def _warn_stacklevel(args, kwargs):
+    # warnings.warn blames the frame `stacklevel` up: skip the runtime's own frames
+    # (those of every module of this package).
+    n, frame = 0, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__package__") == __package__:
+        n += 1
+        frame = frame.f_back
+    if len(args) >= 3:
+        return
+    kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + n
+
+

@@ -1,0 +1,306 @@
+"""Calls: what a call in a @schedule body does depends on the callee; the
+entries of @schedule functions (strict and lazy) and of nested defs."""
+
+import functools
+import math
+import sys
+
+from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
+from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
+                        _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
+from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, session
+from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
+from .state import translated_codes as _translated_codes
+from .stores import _CONTAINER_OPS, _LIST_OPS
+from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
+                     _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
+
+_partial = functools.partial
+
+
+# --------------------------------------------------------------------------
+# Calls
+
+
+def _submit(fn, args, kwargs):
+    fut = _in_backend_call(session().submit, fn, args, kwargs)
+    S.last_seq = next(_seq)
+    _pending.append((S.last_seq, fut))
+    if len(_pending) > S.window:
+        _exception(_pending[0][1])
+        _poll()
+    elif _pending[0][0] <= S.last_lazy:
+        front = _pending[0][1]
+        if type(front) is S.Lazy or front.done():
+            _poll()  # deferred operations whose turn has come run now
+    return fut
+
+
+def call(f, /, *args, **kwargs):
+    """A call in the body of a @schedule function; what it does depends on the callee."""
+    if S.driver != _get_ident() or S.in_backend:
+        # Translated code run elsewhere (a closure called by a task thread, after
+        # the @schedule call returned, in a worker): plain Python.
+        return f(*args, **kwargs)
+    f = r(f)
+    tf = type(f)
+    if _pending and tf is not _FunctionType and tf is not _MethodType:
+        if f is _print:
+            lz = _defer_print(args, kwargs)
+            if lz is not None:
+                return lz
+        else:
+            ids = S.deferrable_ids or _deferrable_funcs()
+            name = ids.get(id(f))
+            if name is not None and not (kwargs and "out" in kwargs):
+                lz = _defer_func(f, name, args, kwargs)
+                if lz is not None:
+                    return lz
+    if tf is _FunctionType or tf is _MethodType:
+        kind = getattr(f, "__pydron_kind__", None)
+        if kind == "functional":
+            if tf is _MethodType:
+                return _submit(f.__func__.__pydron_functional__, (f.__self__,) + args, kwargs)
+            return _submit(f.__pydron_functional__, args, kwargs)
+        if kind == "schedule":
+            if tf is _MethodType:
+                return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
+            return f.__pydron_lazy__(*args, **kwargs)
+        if (f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)) in _lazy_codes:
+            return _call_nested(f, args, kwargs)
+    elif tf is _BuiltinType:
+        st = type(f.__self__)
+        if st is list or st in _DICTS:
+            op = _CONTAINER_OPS.get((st if st is list else dict, f.__name__))
+            if op is not None and st is not list and st is not dict \
+                    and getattr(st, f.__name__, None) is not getattr(dict, f.__name__, None):
+                op = None  # overridden by the subclass
+            if op is not None:
+                return op(f.__self__, *args, **kwargs)
+        elif st in _IMMUTABLE and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            # "-".join(parts), "{}".format(x), (1.5).is_integer(): no user code runs.
+            args = tuple(rdeep(a) for a in args)
+            for k, v in kwargs.items():
+                kwargs[k] = rdeep(v)
+            return f(*args, **kwargs)
+    if tf is _BuiltinType or tf is type:
+        if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            if id(f) in _SHALLOW_IDS:
+                # len(lst) does not look at the items.
+                return f(*map(r, args), **kwargs)
+            if id(f) in _CONSUMER_IDS:
+                # zip/enumerate over placeholders: the consumer looks at the items.
+                args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else rdeep(a) for a in args)
+            else:
+                args = tuple(rdeep(a) for a in args)
+            for k, v in kwargs.items():
+                kwargs[k] = rdeep(v)
+            wrap = _SAFE_WRAP.get(id(f))
+            if wrap is not None:
+                return wrap(*args, **kwargs)
+            return f(*args, **kwargs)
+    if tf is _partial and type(f.func) in (_FunctionType, _MethodType) \
+            and getattr(f.func, "__pydron_kind__", None) is not None:
+        return call(f.func, *f.args, *args, **{**f.keywords, **kwargs})
+    if tf is type and _plain_constructor(f):
+        args = tuple(rdeep(a) for a in args)
+        for k, v in kwargs.items():
+            kwargs[k] = rdeep(v)
+        return f(*args, **kwargs)
+    return _unknown(f, args, kwargs)
+
+
+def mcall(obj, name, /, *args, **kwargs):
+    """`obj.name(...)`: deferred if obj is a placeholder not computed yet whose
+    category makes `name` a reading method; else an ordinary call."""
+    if type(obj) is list and S.driver == _get_ident() and not S.in_backend:
+        # lst.append(x) in a loop: straight to the placeholder-aware list op
+        op = _LIST_OPS.get(name)
+        if op is not None:
+            return op(obj, *args, **kwargs)
+    elif isinstance(obj, S.Future):
+        if not obj.done():
+            if _on_driver():
+                c = obj.category()
+                if c is not None and name in _SAFE_METHODS.get(c, ()) and _scan(args, kwargs) >= 0:
+                    key = ("m", c, name)
+                    return _defer(_method_op(name), (obj,) + args, kwargs, key,
+                                  S.backend.RESULT_CATS.get(key))
+        elif type(obj) is S.Future and name in _FRESH_METHODS and not obj._x and _on_driver() \
+                and _scan(args, kwargs) == 0 and _exception(obj) is None \
+                and name in _SAFE_METHODS.get(obj.category(), ()):
+            # A reading method of a finished result (c.mean() when c is done):
+            # no effects, so no barrier, and the driver never holds the object,
+            # so later tasks given c still take the task's own value.
+            return _method_op(name)(obj.peek(), *[_peek(a) for a in args],
+                                    **{k: _peek(v) for k, v in kwargs.items()})
+        obj = r(obj)
+    return call(_getattr(obj, name), *args, **kwargs)
+
+
+def _call_nested(f, args, kwargs):
+    # Tell the nested def (its first statement asks) that its caller takes placeholders.
+    S.next_lazy = True
+    try:
+        return f(*args, **kwargs)
+    finally:
+        S.next_lazy = False
+
+
+def enter_nested():
+    """First statement of a nested def: was it called by translated code?"""
+    lazy, S.next_lazy = S.next_lazy, False
+    return lazy
+
+
+def leave(lazy, value):
+    """Return of a nested def: plain values for callers that are not translated code."""
+    if lazy:
+        return value
+    if S.driver == _get_ident() and not S.in_backend:
+        sync()
+    return rdeep(value)
+
+
+def nested_error(exc):
+    """An exception leaves a nested def: a task called before it fails first."""
+    if S.driver == _get_ident() and not S.in_backend and _pending and not isinstance(exc, KeyboardInterrupt):
+        try:
+            barrier()
+        except BaseException as first:
+            first.__suppress_context__ = True
+            raise
+
+
+_constructors = {}
+
+
+def _plain_constructor(cls):
+    """A dataclass whose generated __init__ only stores fields runs no user code:
+    building one in a loop needs no barrier."""
+    ok = _constructors.get(cls)
+    if ok is None:
+        init = cls.__dict__.get("__init__")
+        fields = cls.__dict__.get("__dataclass_fields__")
+        ok = (fields is not None and init is not None
+              and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+              and not hasattr(cls, "__post_init__") and cls.__new__ is object.__new__
+              and all(type(b).__name__ == "type" for b in cls.__mro__)
+              and all(f.default_factory in (list, dict, set, _MISSING) for f in fields.values())
+              and all(_constructors.get(b, True) for b in cls.__mro__[1:-1]))
+        _constructors[cls] = ok
+    return ok
+
+
+def ecall(f, /, *args, **kwargs):
+    """A call where parallelism is not safe (try/with bodies, nested functions,
+    lambdas, generators): runs to completion, exceptions raised right here."""
+    if S.driver != _get_ident() or S.in_backend:
+        return f(*args, **kwargs)
+    if _pending:
+        barrier()
+    f = r(f)
+    if type(f) in (_FunctionType, _MethodType) and getattr(f, "__pydron_kind__", None) == "schedule":
+        res = f(*args, **kwargs)  # the strict entry: waits and resolves at exit
+    else:
+        res = call(f, *args, **kwargs)
+    if _pending:
+        barrier()
+    return rdeep(res)
+
+
+def run_strict(inner, args, kwargs):
+    """Entry of a @schedule function called by code that expects plain values."""
+    me = _get_ident()
+    if S.driver is None:
+        if _in_worker():
+            return inner(*args, **kwargs)  # inside a task: plain Python
+        S.driver = me
+        try:
+            return _run_strict(inner, args, kwargs)
+        finally:
+            S.driver = None
+    if S.driver != me or S.in_backend:
+        return inner(*args, **kwargs)  # another thread or a task body: plain Python
+    return _run_strict(inner, args, kwargs)
+
+
+def _in_worker():
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec is not None and spec.name == "pydron.worker"
+
+
+def _run_strict(inner, args, kwargs):
+    try:
+        res = inner(*args, **kwargs)
+    except BaseException as e:
+        exc = e
+    else:
+        exc = None
+    if exc is not None:
+        try:
+            _exit_error(exc)
+        finally:
+            _settle_tainted()
+        raise exc
+    try:
+        sync()
+        return rdeep(res)
+    except BaseException:
+        _settle_tainted()
+        raise
+
+
+def run_lazy(inner, /, *args, **kwargs):
+    """Entry of a @schedule function called from another one outside try/with:
+    the return value may hold placeholders; failures still surface in order."""
+    try:
+        return inner(*args, **kwargs)
+    except BaseException as e:
+        exc = e
+    _exit_error(exc)
+    raise exc
+
+
+def _exit_error(exc):
+    # A task called before the exception was raised fails first in program order.
+    if not isinstance(exc, KeyboardInterrupt) and _pending:
+        barrier()
+
+
+# --------------------------------------------------------------------------
+# Builtins that neither look at placeholders inside containers they are not
+# given nor have effects: no barrier, arguments resolved.
+
+_PURE = [
+    abs, all, any, ascii, bin, bool, bytes, callable, chr, complex, dict, divmod,
+    enumerate, float, format, frozenset, hash, hex, id, int, isinstance, issubclass,
+    len, list, max, min, oct, ord, pow, range, repr, reversed, round, set, slice,
+    sorted, str, sum, tuple, type, zip,
+] + [v for v in vars(math).values() if type(v) is _BuiltinType]
+_PURE_IDS = {id(f) for f in _PURE}
+_SHALLOW_IDS = {id(f) for f in (len, isinstance, issubclass, type, id, callable)}
+_CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all)}
+
+
+def _wrap_enumerate(it, *a, **k):
+    return _Enumerate(it, *a, **k) if _safe_iterable(it) else enumerate(it, *a, **k)
+
+
+def _wrap_zip(*its, **k):
+    return _Zip(*its, **k) if all(map(_safe_iterable, its)) else zip(*its, **k)
+
+
+_SAFE_WRAP = {id(enumerate): _wrap_enumerate, id(zip): _wrap_zip}
+
+def _plain(v):
+    """May a pure builtin be given `v` without running unknown code?"""
+    t = type(v)
+    if t in _SCALARS or t in _SAFE_ITER or isinstance(v, S.Future):
+        return True
+    if t is _FunctionType:
+        return v.__code__ in _translated_codes
+    return t.__module__ == "numpy"
+
+

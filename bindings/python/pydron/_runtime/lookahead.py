@@ -1,0 +1,330 @@
+"""Deferred driver operations (look-ahead)."""
+
+import collections
+import operator
+import sys
+import types
+
+from .barriers import r, rdeep, ro, sync
+from .state import S, _on_driver
+from .state import pending as _pending, seq as _seq
+from .tables import _MISSING, _SCALARS
+
+
+# --------------------------------------------------------------------------
+# Deferred driver operations (look-ahead)
+#
+# A statement part that looks at a value not computed yet would make the driver
+# wait, and no later task would be added meanwhile: `print(i, x.mean())` or
+# `total += y.sum()` in a loop would run the loop one task at a time. Instead
+# such an operation becomes a Lazy placeholder queued in _pending with the
+# tasks, in program order; it runs on the driver when everything before it has
+# finished (so output order, and which exception comes first, stay sequential).
+# Only operations that cannot change what later driver code sees are deferred:
+# print to the current sys.stdout/sys.stderr, formatting, and reading methods
+# and builtins over values of known effect-free categories (numpy, numbers,
+# strings). Everything they read is a placeholder or an immutable value.
+
+_NP_METHODS = frozenset("""
+    all any argmax argmin argsort astype conj conjugate copy cumprod cumsum diagonal dot
+    flatten item max mean min nonzero prod ptp ravel repeat reshape round squeeze std sum
+    swapaxes take tobytes tolist trace transpose var view __len__ __getitem__ __abs__
+    __neg__ __float__ __int__
+""".split())
+_STR_METHODS = frozenset("""
+    capitalize casefold center count encode endswith find format index isalnum isalpha
+    isdigit islower isnumeric isspace istitle isupper join ljust lower lstrip partition
+    removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip split
+    splitlines startswith strip swapcase title upper zfill decode hex
+""".split())
+_NUM_METHODS = frozenset("as_integer_ratio bit_length conjugate hex is_integer __round__".split())
+_SEQ_METHODS = frozenset("count index copy __len__ __getitem__".split())
+_SAFE_METHODS = {"nd": _NP_METHODS, "str": _STR_METHODS, "num": _NUM_METHODS, "seq": _SEQ_METHODS}
+_TRUSTED = frozenset(_SAFE_METHODS) | {"none"}
+_print = print
+_method_ops = {}
+_NP_FUNCS = """
+    abs absolute all allclose amax amin any argmax argmin argsort around array_equal average
+    ceil clip concatenate count_nonzero cumsum diff dot exp floor hstack isclose isfinite
+    isinf isnan linspace log log10 max mean median min nanmax nanmean nanmedian nanmin
+    nanstd nansum percentile polyfit prod quantile round sign sin cos sort sqrt square stack
+    std sum unique var vstack where
+""".split()
+
+
+_base_ids = {id(f): f.__name__ for f in (float, int, str, bool, abs, len, round, min, max, sum,
+                                         repr, format, sorted, tuple)}
+
+
+def _deferrable_funcs():
+    np = sys.modules.get("numpy")
+    if np is None:
+        return _base_ids
+    ids = dict(_base_ids)
+    for name in _NP_FUNCS:
+        f = getattr(np, name, None)
+        if f is not None:
+            ids[id(f)] = name
+    S.deferrable_ids = ids  # complete: numpy is loaded
+    return ids
+
+
+def _method_op(name):
+    op = _method_ops.get(name)
+    if op is None:
+        def op(obj, *args, **kwargs):
+            return getattr(obj, name)(*args, **kwargs)
+        _method_ops[name] = op
+    return op
+
+
+def _capture(v):
+    """1: a placeholder not computed yet (of a trusted category); 0: a value a
+    deferred operation may read later, unchanged; -1: neither."""
+    if type(v) is S.Lazy:
+        if not v.ran:
+            return 1  # the result of a reading operation on trusted values
+        if v._x and v.exc is None and not S.backend._immutable(v.val):
+            return -1
+        return 0
+    if isinstance(v, S.Future):
+        if not v.done():
+            return 1 if v.category() in _TRUSTED else -1
+        if v._x:  # driver code holds the object and may change it
+            return 0 if S.backend._immutable(v._r[1]) else -1
+        return 0 if v.category() in _TRUSTED else -1
+    t = type(v)
+    if t in _SCALARS:
+        return 0
+    if (t is tuple or t is frozenset) and S.backend._immutable(v):
+        return 0
+    if t.__name__ != "ndarray" and S.backend.category(v) == "nd":
+        return 0  # numpy scalars are immutable
+    return -1
+
+
+def _scan(args, kwargs):
+    """Max over _capture of the arguments, -1 if any cannot be captured."""
+    st = 0
+    for a in args:
+        c = _capture(a)
+        if c < 0:
+            return -1
+        st |= c
+    if kwargs:
+        for a in kwargs.values():
+            c = _capture(a)
+            if c < 0:
+                return -1
+            st |= c
+    return st
+
+
+_FRESH_METHODS = frozenset("""
+    all any argmax argmin argsort astype conj conjugate copy cumprod cumsum dot item max mean
+    min nonzero prod ptp round std sum tobytes tolist trace var count index __len__ __abs__
+    __neg__ __float__ __int__ is_integer as_integer_ratio bit_length hex __round__
+""".split()) | _STR_METHODS
+
+
+def _aliasing(key, args):
+    """May the operation's result share (mutable) parts with a task result it
+    reads? (x.T, x[0], x.reshape(...), max of a list of lists)."""
+    kind = key[0]
+    if kind == "m":
+        return key[1] != "str" and key[2] not in _FRESH_METHODS
+    if kind == "g":
+        return key[1] in ("T", "real", "imag")
+    if kind == "i":
+        return key[1] != "str"
+    if kind in ("b", "a", "c"):
+        return any(type(a) is S.Future and a.category() == "seq" for a in args)
+    return False
+
+
+def _defer(op, args, kwargs, key, cat):
+    seq = S.last_seq = S.last_lazy = next(_seq)
+    lz = S.Lazy(seq, op, args, kwargs, key, cat)
+    alias = lz.alias = _aliasing(key, args)
+    for a in args:
+        if isinstance(a, S.Future):
+            a._q = seq
+            if alias and type(a) is S.Future:
+                a._a = True
+    if kwargs:
+        for a in kwargs.values():
+            if isinstance(a, S.Future):
+                a._q = seq
+    _pending.append((seq, lz))
+    return lz
+_BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+         "//": operator.floordiv, "**": operator.pow, "@": operator.matmul}
+_ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split())
+
+
+def bop(op, a, b):
+    """`a op b` (not %): deferred while an operand is a placeholder not computed
+    yet and the other can be read later; else both resolved, as `ro(a) op ro(b)`."""
+    if _pending and (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
+        ca, cb = _capture(a), _capture(b)
+        if ca >= 0 and cb >= 0 and (ca | cb) == 1:
+            key = ("b", op)
+            return _defer(_BOPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+    a = ro(a)
+    return _BOPS[op](a, ro(b))
+
+
+def item(obj, index):
+    """`obj[index]` (a load)."""
+    if isinstance(obj, S.Future) and not obj.done() and _on_driver():
+        c = obj.category()
+        if c in ("nd", "seq", "str") and _capture(index) == 0:
+            key = ("i", c)
+            return _defer(operator.getitem, (obj, index), None, key, S.backend.RESULT_CATS.get(key))
+    return r(obj)[index]
+
+
+def attr(obj, name):
+    """`obj.name` (a load, not a call)."""
+    if isinstance(obj, S.Future):
+        if not obj.done() and name in _ND_ATTRS and _on_driver() and obj.category() == "nd":
+            key = ("g", name)
+            return _defer(getattr, (obj, name), None, key, S.backend.RESULT_CATS.get(key))
+        obj = r(obj)
+    return _getattr(obj, name)
+
+
+def _getattr(obj, name):
+    """getattr, after a barrier if it runs code of the program (a property,
+    __getattr__): code pydron does not see."""
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
+            and _on_driver():
+        sync()
+    return getattr(obj, name)
+
+
+# Types whose attribute access runs no user code.
+_PLAIN_ATTR = {types.ModuleType, type, int, float, complex, str, bytes, list, tuple, dict, set,
+               frozenset, bool, type(None), types.FunctionType, types.MethodType,
+               types.BuiltinFunctionType}
+_attr_code = {}
+_PLAIN_DESCR = (types.FunctionType, staticmethod, classmethod, types.MemberDescriptorType,
+                types.GetSetDescriptorType, types.BuiltinFunctionType, types.WrapperDescriptorType,
+                types.MethodDescriptorType, types.ClassMethodDescriptorType)
+
+
+def _runs_code(t, name, store):
+    """Does reading (store=False) or setting attribute `name` of a `t` run code
+    of the program: a property or other descriptor, __getattr__,
+    __getattribute__, __setattr__? Types of C extensions (numpy, ...) do not."""
+    k = (t, name, store)
+    v = _attr_code.get(k)
+    if v is not None:
+        return v
+    v = False
+    if getattr(t, "__module__", "builtins") not in ("builtins", "numpy") \
+            and type(t).__module__ == "builtins" and hasattr(t, "__dict__"):
+        if store:
+            v = t.__setattr__ is not object.__setattr__
+        else:
+            v = t.__getattribute__ is not object.__getattribute__
+        found = False
+        for c in t.__mro__:
+            d = c.__dict__.get(name, _MISSING)
+            if d is not _MISSING:
+                found = True
+                if not isinstance(d, _PLAIN_DESCR) and (
+                        hasattr(type(d), "__set__" if store else "__get__")):
+                    v = True
+                break
+        if not found and not store and hasattr(t, "__getattr__"):
+            v = True  # an instance attribute, or __getattr__
+    if len(_attr_code) > 4096:
+        _attr_code.clear()
+    try:
+        _attr_code[k] = v
+    except TypeError:
+        pass
+    return v
+
+
+def _peek(v):
+    return v.peek() if isinstance(v, S.Future) else v
+
+
+def _format_op(v, conv, spec):
+    if conv == 115:
+        v = str(v)
+    elif conv == 114:
+        v = repr(v)
+    elif conv == 97:
+        v = ascii(v)
+    return format(v, spec)
+
+
+def fv(v, conv=-1, spec=""):
+    """One `{v!conv:spec}` of an f-string, formatted now (the f-string's own
+    order of evaluation) or deferred if v is a placeholder not computed yet."""
+    if isinstance(v, S.Future) or type(spec) is S.Lazy:
+        if _pending and _on_driver() and (_capture(v) | _capture(spec)) == 1:
+            return _defer(_format_op, (v, conv, spec), None, ("f",), "str")
+        v = rdeep(v)
+        spec = r(spec)
+    elif type(v) in _RDEEP_FORMAT:
+        v = rdeep(v)
+    return _format_op(v, conv, spec)
+
+
+_RDEEP_FORMAT = {list, tuple, dict, collections.defaultdict, collections.OrderedDict,
+                 collections.Counter}
+
+
+def _join_op(*parts):
+    return "".join(parts)
+
+
+def fjoin(*parts):
+    """The f-string of formatted parts (some may be deferred)."""
+    for p in parts:
+        if type(p) is S.Lazy:
+            return _defer(_join_op, parts, None, ("j",), "str")
+    return "".join(parts)
+
+
+def _print_op(*args, **kwargs):
+    _print(*args, **kwargs)
+
+
+def _defer_print(args, kwargs):
+    """print() while tasks or operations are pending: queued in program order,
+    unless an argument is something that may change before its turn."""
+    for k, v in kwargs.items():
+        if k == "file":
+            if v is not None and v is not sys.stdout and v is not sys.stderr:
+                return None
+        elif k in ("sep", "end"):
+            if v is not None and type(v) is not str:
+                return None
+        elif k != "flush":
+            return None
+    out = []
+    for a in args:
+        c = _capture(a)
+        if c < 0:
+            if isinstance(a, S.Future) or S.backend.category(a) is None:
+                return None
+            a = str(a)  # a value of an effect-free category: its text now
+        out.append(a)
+    kw = dict(kwargs)
+    if kw.get("file") is None:
+        kw["file"] = sys.stdout  # the stream print would write to now
+    return _defer(_print_op, tuple(out), kw, ("p",), "none")
+
+
+def _defer_func(f, name, args, kwargs):
+    if _scan(args, kwargs) != 1:
+        return None
+    key = ("c", name)
+    return _defer(f, args, kwargs, key, S.backend.RESULT_CATS.get(key))
+
+

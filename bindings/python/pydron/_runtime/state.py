@@ -1,0 +1,97 @@
+"""The driver's state: one object for what the runtime's functions change, and
+the containers they share (never rebound, so every module may hold them).
+
+The driver is one thread: the thread running the outermost @schedule call.
+"""
+
+import collections
+import itertools
+import threading
+
+
+class _NoFuture:
+    pass
+
+
+class Driver:
+    """What changes while a @schedule call runs (formerly module globals)."""
+
+    __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
+                 "Future", "Lazy", "backend", "deferrable_ids", "window")
+
+    def __init__(self):
+        # The thread running the outermost @schedule call; translated code run by
+        # any other thread (or by no @schedule call) is plain Python.
+        self.driver = None
+        # Inside a call into the backend: the inline executor runs task bodies
+        # there, on this thread, and translated code reached from them is plain Python.
+        self.in_backend = False
+        self.last_seq = 0       # program-order number of the newest task or operation
+        self.last_lazy = 0      # program-order number of the newest deferred operation
+        self.last_failure = None  # (program-order number, exception) of the last failure raised
+        self.next_lazy = False  # the next nested def is called by translated code
+        self.Future = _NoFuture  # the backend's Future class, set when the session starts
+        self.Lazy = _NoFuture    # the backend's Lazy class (deferred driver operations)
+        self.backend = None
+        self.deferrable_ids = None  # id(builtin or numpy function) -> name, once numpy is loaded
+        # How many pending tasks before the driver waits for the oldest (keeps memory flat).
+        self.window = 10000
+
+
+S = Driver()
+
+# Tasks submitted and not yet known to have succeeded, oldest first: (seq, future).
+pending = collections.deque()
+# Undo entries for container/attribute mutations done while tasks were pending:
+# (seq of the last task submitted before the mutation, undo callable).
+undo = collections.deque()
+# Containers that may hold Futures and that code other than the translated one may
+# reach (id -> container); resolved in place before unknown code runs.
+tainted = {}
+seq = itertools.count(1)
+# Code objects produced by the translator (nested defs and lambdas of @schedule
+# bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
+translated_codes = set()
+# Nested defs of @schedule bodies wrapped by the nested pass (enter_nested/leave).
+lazy_codes = set()
+
+_get_ident = threading.get_ident
+
+
+def session():
+    # Not cached: pydron.configure() may replace the session between calls.
+    if S.backend is None:
+        from .. import _backend as backend
+
+        S.Future = backend.Future
+        S.Lazy = backend.Lazy
+        from .barriers import _drain_to
+
+        backend.drain_to = _drain_to
+        S.backend = backend
+    return S.backend.session()
+
+
+# --------------------------------------------------------------------------
+# Calls into the backend. The inline executor runs task bodies inside them, on
+# this thread: translated code reached from a task body must run as plain Python.
+
+
+def _in_backend_call(fn, *args):
+    prev, S.in_backend = S.in_backend, True
+    try:
+        return fn(*args)
+    finally:
+        S.in_backend = prev
+
+
+def _result(fut):
+    return _in_backend_call(fut.result)
+
+
+def _exception(fut):
+    return _in_backend_call(fut.exception)
+
+
+def _on_driver():
+    return S.driver == _get_ident() and not S.in_backend

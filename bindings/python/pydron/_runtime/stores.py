@@ -1,0 +1,312 @@
+"""Iteration, stores into containers and objects, and the list and dict
+methods that accept placeholders without looking at them."""
+
+import operator
+import sys
+
+from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
+from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
+from .state import S, _on_driver
+from .state import pending as _pending, tainted as _tainted
+from .tables import _DICTS, _SCALARS, _safe_iterable
+
+
+# --------------------------------------------------------------------------
+# Iteration
+
+
+def it(v):
+    """An iterable about to be iterated (for, unpacking, comprehension, *args)."""
+    v = r(v)
+    if _safe_iterable(v):
+        return v
+    return _guarded(iter(_sync_then(v)))
+
+
+def _sync_then(v):
+    sync()
+    return v
+
+
+def _guarded(iterator):
+    # Each step may run user code (a generator, __next__): barrier before it.
+    while True:
+        if _pending or _tainted:
+            sync()
+        try:
+            v = next(iterator)
+        except StopIteration:
+            return
+        yield v
+
+
+# --------------------------------------------------------------------------
+# Stores into containers and objects
+
+
+def setitem(obj, key, value):
+    obj = r(obj)
+    key = rdeep(key)
+    t = type(obj)
+    if t is list:
+        if type(key) is slice:
+            value = r(value)  # a slice store iterates the value
+        if _pending:
+            if type(key) is slice:
+                _log_snapshot(obj)
+            else:
+                try:
+                    old = obj[key]
+                except (IndexError, TypeError):
+                    pass  # the store below raises Python's own error
+                else:
+                    def undo():
+                        obj[key] = old
+                    _log(undo)
+        obj[key] = value
+        _taint(obj, value)
+    elif t in _DICTS:
+        if _pending and type(key) not in _SCALARS and type(key) is not tuple:
+            sync()  # a key's __hash__/__eq__ may be code of the program
+        if _pending:
+            if key in obj:
+                old = obj[key]
+
+                def undo():
+                    obj[key] = old
+            else:
+                def undo():
+                    del obj[key]
+            _log(undo)
+        obj[key] = value
+        _taint(obj, value)
+    else:
+        sync()
+        obj[key] = rdeep(value)
+
+
+def delitem(obj, key):
+    obj = r(obj)
+    key = rdeep(key)
+    t = type(obj)
+    if t is list or t in _DICTS:
+        _log_snapshot(obj)
+        del obj[key]
+    else:
+        sync()
+        del obj[key]
+
+
+def setattr_(obj, name, value):
+    obj = r(obj)
+    value = rdeep(value)
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, True):
+        sync()  # a property setter or __setattr__
+    if _pending:
+        try:
+            old = getattr(obj, name)
+        except AttributeError:
+            def undo():
+                delattr(obj, name)
+        else:
+            def undo():
+                setattr(obj, name, old)
+        _log(undo)
+    setattr(obj, name, value)
+
+
+def gstore(g, name, value):
+    """The value for `name = value` where `name` is declared global."""
+    value = rdeep(value)
+    if _pending:
+        if name in g:
+            old = g[name]
+
+            def undo():
+                g[name] = old
+        else:
+            def undo():
+                g.pop(name, None)
+        _log(undo)
+    return value
+
+
+def delattr_(obj, name):
+    obj = r(obj)
+    sync()
+    delattr(obj, name)
+
+
+_AUG = {
+    "+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": operator.itruediv,
+    "//": operator.ifloordiv, "%": operator.imod, "**": operator.ipow,
+    "<<": operator.ilshift, ">>": operator.irshift, "&": operator.iand,
+    "|": operator.ior, "^": operator.ixor, "@": operator.imatmul,
+}
+
+
+def aug(op, a, b):
+    """`a op= b`; returns the new value to bind."""
+    if _pending and (type(a) is S.Lazy or type(b) is S.Lazy or isinstance(a, S.Future)
+                     or isinstance(b, S.Future)) and _on_driver():
+        ca, cb = _capture(a), _capture(b)
+        # the left operand must not be an array a task returned (+= would change
+        # it in place, under aliases of the same Future)
+        if ca >= 0 and cb >= 0 and (ca | cb) == 1 and op != "%" and not (
+                type(a) is S.Future and a.category() in ("nd", "seq")):
+            key = ("a", op)
+            return _defer(_AUG[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+    a = r(a)
+    if op == "+" and type(a) is list:
+        b = r(b)
+        if type(b) in (list, tuple):
+            _list_extend(a, b)
+            return a
+    b = rdeep(b) if op == "%" else r(b)
+    return _AUG[op](a, b)
+
+
+# --------------------------------------------------------------------------
+# list and dict methods that accept placeholders without looking at them
+
+
+def _list_append(lst, v, /):
+    if _pending:
+        _log(lst.pop)
+    lst.append(v)
+    _taint(lst, v)
+
+
+def _list_extend(lst, iterable, /):
+    iterable = r(iterable)
+    if not _safe_iterable(iterable):
+        return _unknown(lst.extend, (iterable,), {})
+    if _pending:
+        n = len(lst)
+
+        def undo():
+            del lst[n:]
+        _log(undo)
+    lst.extend(iterable)
+    if type(iterable) in (list, tuple) or type(iterable) is type({}.values()):
+        _taint(lst, list(iterable))
+
+
+def _list_insert(lst, i, v, /):
+    _log_snapshot(lst)
+    lst.insert(r(i), v)
+    _taint(lst, v)
+
+
+def _list_pop(lst, *i):
+    if i:
+        _log_snapshot(lst)
+    elif lst and _pending:
+        _log(lambda v=lst[-1]: lst.append(v))
+    return lst.pop(*map(r, i))
+
+
+def _list_clear(lst, /):
+    _log_snapshot(lst)
+    lst.clear()
+
+
+def _list_reverse(lst, /):
+    _log(lst.reverse)
+    lst.reverse()
+
+
+def _list_copy(lst, /):
+    c = lst.copy()
+    if id(lst) in _tainted:
+        _tainted[id(c)] = c
+    return c
+
+
+def _dict_setitem(d, k, v, /):
+    setitem(d, k, v)
+
+
+def _dict_update(d, *other, **kw):
+    other = tuple(r(o) for o in other)
+    if other and type(other[0]) is not dict:
+        if not (type(other[0]) in (list, tuple) and all(type(p) is tuple for p in other[0])):
+            return _unknown(d.update, other, kw)
+        other = ({rdeep(k): v for k, v in other[0]},)
+    other = tuple({rdeep(k): v for k, v in o.items()} for o in other)
+    _log_snapshot(d)
+    d.update(*other, **kw)
+    for o in other:
+        _taint(d, list(o.values()))
+    _taint(d, list(kw.values()))
+
+
+def _dict_setdefault(d, k, v=None, /):
+    k = rdeep(k)
+    if k not in d:
+        if _pending:
+            _log(lambda: d.pop(k, None))
+        _taint(d, v)
+    return d.setdefault(k, v)
+
+
+def _dict_pop(d, k, *default):
+    k = rdeep(k)
+    _log_snapshot(d)
+    return d.pop(k, *default)
+
+
+def _dict_popitem(d, /):
+    _log_snapshot(d)
+    return d.popitem()
+
+
+def _dict_clear(d, /):
+    _log_snapshot(d)
+    d.clear()
+
+
+def _dict_get(d, k, default=None, /):
+    return d.get(rdeep(k), default)
+
+
+def _dict_copy(d, /):
+    c = d.copy()
+    if id(d) in _tainted:
+        _tainted[id(c)] = c
+    return c
+
+
+_CONTAINER_OPS = {
+    (list, "append"): _list_append,
+    (list, "extend"): _list_extend,
+    (list, "insert"): _list_insert,
+    (list, "pop"): _list_pop,
+    (list, "clear"): _list_clear,
+    (list, "reverse"): _list_reverse,
+    (list, "copy"): _list_copy,
+    (dict, "__setitem__"): _dict_setitem,
+    (dict, "update"): _dict_update,
+    (dict, "setdefault"): _dict_setdefault,
+    (dict, "pop"): _dict_pop,
+    (dict, "popitem"): _dict_popitem,
+    (dict, "clear"): _dict_clear,
+    (dict, "get"): _dict_get,
+    (dict, "copy"): _dict_copy,
+    (dict, "keys"): dict.keys,
+    # A view hands out the values to whoever iterates it.
+    (dict, "values"): lambda d: rdeep(d).values(),
+    (dict, "items"): lambda d: rdeep(d).items(),
+}
+
+
+slice_ = slice
+
+
+def raise_recursion_limit():
+    # Each @schedule level adds a frame for the runtime's dispatch.
+    if sys.getrecursionlimit() < 3000:
+        sys.setrecursionlimit(3000)
+
+
+_LIST_OPS = {name: op for (t, name), op in _CONTAINER_OPS.items() if t is list}
