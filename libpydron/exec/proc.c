@@ -476,7 +476,7 @@ void pdi_proc_destroy(void *self)
     free(p->jb);
     free(p->parked);
     free(p->lt);
-    free(p->lq);
+    pdi_ring_free(&p->lq);
     free(p->old_readers);
     free(p->hs_conns);
     pthread_cond_destroy(&p->lcond);

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "pydron.h"
+#include "util/ring.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 
@@ -158,8 +159,7 @@ struct pdi_proc {
      * program) run here, in-process, like the threads executor would */
     pthread_t *lt;
     unsigned nlt;
-    pydron_job **lq;
-    size_t lq_head, lq_len, lq_cap;
+    pdi_ring lq;         /* of pydron_job *, for the threads lt */
     pthread_cond_t lcond;
 
     /* jobs submitted while no worker was alive and a replacement is on

@@ -183,6 +183,15 @@ void pdi_proc_recall(void *self)
             p->parked[keep++] = j;
     }
     p->nparked = keep;
+    /* jobs waiting to run in this process (run_unknown_kinds_in_driver) */
+    for (size_t k = 0, len = pdi_ring_len(&p->lq); k < len; k++) {
+        pydron_job *j = NULL;
+        (void)pdi_ring_pop(&p->lq, &j, sizeof j);
+        if (pydron_job_canceled(j) && pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) == 0)
+            back[nback++] = j;
+        else
+            (void)pdi_ring_push(&p->lq, &j, sizeof j);
+    }
     size_t n = 0;
     for (size_t k = 0; k < p->njb; k++)
         for (jobent *e = p->jb[k]; e; e = e->next)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "exec/proc.h"
+#include "util/ring.h"
 #include "util/util.h"
 
 static void *local_thread(void *arg)
@@ -17,13 +18,11 @@ static void *local_thread(void *arg)
     pdi_proc *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->lq_len == 0 && !p->stopping)
+        while (!pdi_ring_len(&p->lq) && !p->stopping)
             pthread_cond_wait(&p->lcond, &p->lock);
-        if (p->lq_len == 0 && p->stopping)
-            break;
-        pydron_job *j = p->lq[p->lq_head];
-        p->lq_head = (p->lq_head + 1) % p->lq_cap;
-        p->lq_len--;
+        pydron_job *j;
+        if (!pdi_ring_pop(&p->lq, &j, sizeof j))
+            break; /* stopping and drained */
         int stopping = p->stopping;
         pthread_mutex_unlock(&p->lock);
         pydron_job_done(j, stopping ? PYDRON_ECANCELED : pydron_job_run_local(j));
@@ -36,18 +35,6 @@ static void *local_thread(void *arg)
 /* lock held */
 static int local_push(pdi_proc *p, pydron_job *j)
 {
-    if (p->lq_len == p->lq_cap) {
-        size_t nc = p->lq_cap ? p->lq_cap * 2 : 256;
-        pydron_job **nq = malloc(nc * sizeof *nq);
-        if (!nq)
-            return PYDRON_ENOMEM;
-        for (size_t i = 0; i < p->lq_len; i++)
-            nq[i] = p->lq[(p->lq_head + i) % p->lq_cap];
-        free(p->lq);
-        p->lq = nq;
-        p->lq_cap = nc;
-        p->lq_head = 0;
-    }
     if (!p->lt) {
         p->lt = calloc(p->nw, sizeof *p->lt);
         for (unsigned i = 0; p->lt && i < p->nw; i++)
@@ -56,8 +43,8 @@ static int local_push(pdi_proc *p, pydron_job *j)
         if (p->nlt == 0)
             return PYDRON_ENOMEM;
     }
-    p->lq[(p->lq_head + p->lq_len) % p->lq_cap] = j;
-    p->lq_len++;
+    if (pdi_ring_push(&p->lq, &j, sizeof j) != 0)
+        return PYDRON_ENOMEM;
     pthread_cond_signal(&p->lcond);
     return 0;
 }

@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include "pydron.h"
+#include "util/ring.h"
 #include "util/util.h"
 
 typedef struct thr {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pydron_job **q;
-    size_t head, len, cap;
+    pdi_ring q;          /* of pydron_job * */
     pthread_t *th;
     unsigned n, started;
     unsigned in_flight;
@@ -24,13 +24,11 @@ static void *worker_main(void *arg)
     thr *x = arg;
     pthread_mutex_lock(&x->mu);
     for (;;) {
-        while (!x->stop && !x->len)
+        while (!x->stop && !pdi_ring_len(&x->q))
             pthread_cond_wait(&x->cv, &x->mu);
-        if (!x->len)
+        pydron_job *j;
+        if (!pdi_ring_pop(&x->q, &j, sizeof j))
             break;   /* stopping and drained */
-        pydron_job *j = x->q[x->head];
-        x->head = (x->head + 1) % x->cap;
-        x->len--;
         int stopping = x->stop;
         pthread_mutex_unlock(&x->mu);
         if (stopping || pydron_job_canceled(j))
@@ -78,24 +76,15 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
         pthread_mutex_unlock(&x->mu);
         return pdi_err(PYDRON_ECLOSED, "the thread pool is stopping");
     }
-    if (x->len + n > x->cap) {
-        size_t nc = x->cap ? x->cap : 64;
-        while (nc < x->len + n)
-            nc *= 2;
-        pydron_job **q = malloc(nc * sizeof *q);
-        if (!q) {
+    /* room for all of them first: the core fails the whole batch on error */
+    while (x->q.cap - pdi_ring_len(&x->q) < n) {
+        if (pdi_ring_grow(&x->q, sizeof(pydron_job *)) != 0) {
             pthread_mutex_unlock(&x->mu);
             return pdi_err(PYDRON_ENOMEM, "cannot grow the job queue");
         }
-        for (size_t k = 0; k < x->len; k++)
-            q[k] = x->q[(x->head + k) % x->cap];
-        free(x->q);
-        x->q = q;
-        x->cap = nc;
-        x->head = 0;
     }
     for (size_t k = 0; k < n; k++)
-        x->q[(x->head + x->len++) % x->cap] = jobs[k];
+        (void)pdi_ring_push(&x->q, &jobs[k], sizeof jobs[k]);
     if (n == 1)
         pthread_cond_signal(&x->cv);
     else
@@ -111,16 +100,18 @@ static void thr_recall(void *self)
     thr *x = self;
     pydron_job *back[64];
     for (;;) {
-        size_t nb = 0, keep = 0;
+        size_t nb = 0;
         pthread_mutex_lock(&x->mu);
-        for (size_t k = 0; k < x->len; k++) {
-            pydron_job *j = x->q[(x->head + k) % x->cap];
+        /* once around the ring: canceled ones out, the rest back in order
+         * (a push after a pop never needs to grow) */
+        for (size_t k = 0, len = pdi_ring_len(&x->q); k < len; k++) {
+            pydron_job *j = NULL;
+            (void)pdi_ring_pop(&x->q, &j, sizeof j);
             if (nb < 64 && pydron_job_canceled(j))
                 back[nb++] = j;
             else
-                x->q[(x->head + keep++) % x->cap] = j;
+                (void)pdi_ring_push(&x->q, &j, sizeof j);
         }
-        x->len = keep;
         pthread_mutex_unlock(&x->mu);
         for (size_t k = 0; k < nb; k++)
             pydron_job_done(back[k], PYDRON_ECANCELED);
@@ -147,7 +138,7 @@ static void thr_destroy(void *self)
     thr *x = self;
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
-    free(x->q);
+    pdi_ring_free(&x->q);
     free(x->th);
     free(x);
 }
