@@ -85,3 +85,7 @@ if(TARGET test_exec_suite)
   add_dependencies(test_exec_suite pydron_test_ffi pydron-worker)
   set_tests_properties(test_exec_suite PROPERTIES TIMEOUT 600)
 endif()
+# ... and it includes nothing of libpydron: only <pydron.h>, the C library
+# and its own header (a relative path into libpydron/ would defeat the point)
+add_test(NAME oot_executor_uses_only_pydron_h
+  COMMAND sh -c "! grep -nE '#[[:space:]]*include[[:space:]]*\"' ${CMAKE_CURRENT_SOURCE_DIR}/oot/oot_executor.c ${CMAKE_CURRENT_SOURCE_DIR}/oot/oot_executor.h | grep -v '\"oot_executor.h\"'")
