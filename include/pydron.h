@@ -247,9 +247,13 @@ typedef struct pydron_runtime_options {
     pydron_policy_kind policy;
     unsigned workers;           /* threads or worker processes; 0 = cores */
     unsigned max_retries;       /* per task after a worker loss; 0 = default (3) */
+    /* Process executors (local, remote) only: the fields from here to
+     * heartbeat_ms are kept for callers built against 0.1 and read only
+     * when no pydron_process_options is given; new code passes a
+     * pydron_process_options to pydron_runtime_use_executor. */
     /* local executor */
-    const char *worker_command; /* argv[0] of workers; NULL = "pydron-worker"
-                                   found next to the library or on PATH */
+    const char *worker_command; /* argv[0] of workers; NULL: see
+                                   pydron_process_options.worker_command */
     const char *const *worker_args; /* extra args, NULL-terminated, or NULL */
     /* remote executor */
     const char *listen_url;     /* "tcp://127.0.0.1:0" by default */
