@@ -221,3 +221,52 @@ def test_the_wrapper_counter_is_undone_when_an_earlier_task_fails():
         run()
     # sequentially the loop stopped at i == 1, before the counter passed 1
     assert bar.n == 1
+
+
+def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch):
+    tqdm = pytest.importorskip("tqdm").tqdm  # optional test dependency
+    import io
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    @schedule
+    def run(bar):
+        out = []
+        for i in bar:
+            out.append(work(i))
+        return out
+
+    bar = tqdm(range(4), file=io.StringIO())
+    assert run(bar) == [0, 10, 20, 30]
+    assert log.done_at_submit == [0] * 4
+    assert bar.n == 4
+
+    @functional
+    def maybe_fail(i):
+        time.sleep(0.1 if i == 1 else 0.3)
+        if i == 1:
+            raise ValueError(i)
+        return i
+
+    @schedule
+    def run_failing(bar):
+        out = []
+        for i in bar:
+            out.append(maybe_fail(i))
+        return out
+
+    def sequential():
+        bar = tqdm(range(5), file=io.StringIO())
+        try:
+            for i in bar:
+                maybe_fail.__wrapped__(i)
+        except ValueError:
+            pass
+        return bar.n
+
+    bar = tqdm(range(5), file=io.StringIO())
+    with pytest.raises(ValueError):
+        run_failing(bar)
+    import gc
+    gc.collect()
+    assert bar.n == sequential() == 1

@@ -170,6 +170,8 @@ def _step_ahead(iterator, depth=0):
     frame = iterator.gi_frame
     if frame is None:
         return True  # finished: next() raises StopIteration
+    if code.co_qualname == "tqdm.__iter__" and frame.f_globals.get("__name__", "").startswith("tqdm"):
+        return _progress_bar_ahead(iterator, code, frame, depth)
     static = _gen_code_check(code)
     if static is not None:
         _why(code, lambda: static)
@@ -178,14 +180,49 @@ def _step_ahead(iterator, depth=0):
     if why is not None:
         _why(code, lambda: why, once=False)
         return False
-    if code in _STORES_SELF and _pending:
-        obj = frame.f_locals[code.co_varnames[0]]
-        saved = dict(obj.__dict__)
+    if code in _STORES_SELF:
+        _log_state(iterator, frame.f_locals[code.co_varnames[0]])
+    return True
 
-        def undo():
-            obj.__dict__.clear()
-            obj.__dict__.update(saved)
-        _log(undo)
+
+def _log_state(gen, obj, closed_with=None):
+    """Before a step that may store attributes of `obj`: if a task called
+    earlier fails, the generator is closed (as the abandoned loop would close it,
+    running its `finally`) and then `obj` gets back its attributes of before
+    the step (the undo log runs newest first, so the oldest such step wins)."""
+    if not _pending:
+        return
+    saved = dict(obj.__dict__)
+
+    def undo():
+        if gen is not None:
+            try:
+                gen.close()
+            except Exception:
+                pass
+        obj.__dict__.clear()
+        obj.__dict__.update(saved)
+        if closed_with:  # what the generator's `finally` would have left at that point
+            obj.__dict__.update(closed_with)
+    _log(undo)
+
+
+def _progress_bar_ahead(gen, code, frame, depth):
+    """tqdm's own __iter__: it yields the items of its iterable unchanged; its
+    effects are the display (time-driven, so never the same twice) and its
+    counters, which the undo log restores if an earlier task fails. So it may
+    run ahead when its iterable may: the bar then shows the loop's progress in
+    adding tasks."""
+    bar = frame.f_locals.get("self")
+    inner = getattr(bar, "iterable", None) if bar is not None else None
+    if bar is None or not hasattr(bar, "__dict__"):
+        return False
+    if not _plain_value(inner, depth) and not (type(inner) is _GeneratorType and depth < 3
+                                                and _step_ahead(inner, depth + 1)):
+        _why(code, lambda: f"its iterable is a {type(inner).__qualname__} that must wait", once=False)
+        return False
+    # tqdm counts in a local `n` that its `finally` writes to bar.n at close
+    _log_state(gen, bar, {"n": frame.f_locals["n"]} if "n" in frame.f_locals else None)
     return True
 
 
