@@ -15,7 +15,8 @@ import functools
 import os
 
 __version__ = "0.1.0"
-__all__ = ["schedule", "functional", "configure", "PydronError", "TranslationError", "__version__"]
+__all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
+           "TranslationError", "__version__"]
 
 
 def _disabled():
@@ -79,6 +80,9 @@ def __getattr__(name):
     if name == "configure":
         from .config import configure
         return configure
+    if name == "PurityWarning":
+        from ._purity import PurityWarning
+        return PurityWarning
     if name == "PydronError":
         from ._core import PydronError
         return PydronError
