@@ -235,7 +235,7 @@ def _why(key, why, once=True):
         where = key
         if isinstance(key, types.CodeType):
             where = f"{key.co_qualname} ({key.co_filename}:{key.co_firstlineno})"
-        log.debug("pydron: a loop over %s waits for earlier tasks at each step: %s", where, reason)
+        log.debug("a loop over %s waits for earlier tasks at each step: %s", where, reason)
 
 
 _FORBIDDEN_OPS = {
