@@ -68,6 +68,24 @@ class Progress:
             self.n += 1
 
 
+class Dataset:
+    """Iterates over its items, reading its own attributes."""
+
+    def __init__(self, items):
+        self.items = items
+        self.scale = 1
+
+    def __iter__(self):
+        for x in self.items:
+            yield x * self.scale
+
+
+@schedule
+def over_dataset(n):
+    ds = Dataset(list(range(n)))  # (made before any task)
+    return [work(i) for i in ds] + [work(i) for i in ds]
+
+
 @schedule
 def over_generator(n):
     return [work(i) for i in frames(n)]
@@ -129,6 +147,7 @@ def consumed_by_builtins(n):
 
 @pytest.mark.parametrize("fn, n, expect", [
     (over_generator, 4, [0, 10, 20, 30]),
+    (over_dataset, 2, [0, 10, 0, 10]),
     (over_generator_loop, 4, [0, 10, 20, 30]),
     (over_batches, [1, 2, 3, 4, 5, 6, 7], [10, 30, 50, 70]),
     (over_map, 4, [0, 10, 20, 30]),

@@ -77,3 +77,26 @@ def test_every_helper_emitted_for_the_differential_programs_exists():
                     used.add(n.attr)
     assert len(used) > 20  # the programs exercise most of the translator
     assert sorted(n for n in used if not hasattr(runtime, n)) == []
+
+
+
+def _lazy_try_loop(xs):
+    try:
+        for x in xs:
+            y = len(x)
+    except ValueError:
+        pass
+    return y
+
+
+def test_translation_with_the_debug_log_on(caplog):
+    # The "pydron" logger at DEBUG prints each translated function (ast.unparse):
+    # every node the passes make must have a position, or @schedule fails.
+    import logging
+
+    from pydron._translate import translate
+
+    with caplog.at_level(logging.DEBUG, logger="pydron"):
+        fn, _, _ = translate(_lazy_try_loop)
+    assert "translated _lazy_try_loop" in caplog.text and "try_enter" in caplog.text
+    assert fn(["ab", "c"]) == 1

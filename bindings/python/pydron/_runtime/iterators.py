@@ -331,15 +331,17 @@ def _plain_value(v, depth):
 
 def _gen_state_check(code, frame, depth):
     """Run-time part of _step_ahead: the generator's locals, the attributes of
-    its first argument (if it stores them) and the globals it reads."""
+    its first argument (a method's `self`) and the globals it reads."""
     loc = frame.f_locals
-    stores_self = code in _STORES_SELF
+    first = code.co_varnames[0] if code.co_argcount else None
     for k, v in loc.items():
-        if stores_self and k == code.co_varnames[0]:
+        if k == first and hasattr(v, "__dict__") and type(v).__module__ not in ("builtins", "numpy") \
+                and type(v) is not _MODULE:
             t = type(v)
-            if not hasattr(v, "__dict__") or t.__setattr__ is not object.__setattr__ or \
-                    t.__getattribute__ is not object.__getattribute__ or \
-                    any(_runs_code(t, n, True) or _runs_code(t, n, False) for n in v.__dict__):
+            if t.__setattr__ is not object.__setattr__ or t.__getattribute__ is not object.__getattribute__ \
+                    or any(_runs_code(t, n, False) for n in code.co_names if n not in v.__dict__ and
+                           hasattr(t, n)) \
+                    or any(_runs_code(t, n, True) or _runs_code(t, n, False) for n in v.__dict__):
                 return f"its first argument {k!r} is an object whose attributes run code"
             for n, a in v.__dict__.items():
                 if not _plain_value(a, depth):
