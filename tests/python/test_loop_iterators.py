@@ -289,3 +289,22 @@ def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch):
     import gc
     gc.collect()
     assert bar.n == sequential() == 1
+
+
+@schedule
+def after_tasks_enumerate_zip(n):
+    first = [work(i) for i in range(2)]  # pending when the loops start
+    out = []
+    for k, i in enumerate(frames(n)):
+        out.append(work(k + i))
+    for i, j in zip(frames(n), range(n)):
+        out.append(work(i + j))
+    for y in map(work, frames(n)):
+        out.append(y)
+    return first + out
+
+
+def test_loops_starting_while_tasks_are_pending_do_not_wait(executor, monkeypatch):
+    log = SubmitLog(monkeypatch)
+    assert after_tasks_enumerate_zip(2) == [0, 10, 0, 20, 0, 20, 0, 10]
+    assert log.done_at_submit == [0] * 8

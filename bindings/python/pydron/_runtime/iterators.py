@@ -24,6 +24,17 @@ def _sync_then(v):
     return v
 
 
+def _iter_of(v):
+    """iter(v) for a translated loop: behind a barrier when that runs code of the
+    program (a user __iter__), but calling a generator function (a generator
+    __iter__) runs none of its code yet."""
+    t = type(v)
+    if t is _GeneratorType:
+        return v
+    itf = getattr(t, "__iter__", None)
+    if type(itf) is _FunctionType and itf.__code__.co_flags & _CO_GENERATOR:
+        return itf(v)
+    return iter(_sync_then(v))
 
 
 def _tuple_args(*items):
@@ -104,17 +115,19 @@ def _lazy_iter(v):
         return v._lazy()
     if _safe_iterable(v):
         return v
-    return _guarded(iter(_sync_then(v)))
+    return _guarded(_iter_of(v))
 
 
 def _step_source(v):
     """An iterable map()/zip() steps: itself if that runs no code of the program."""
     if _safe_iterable(v) or type(v) is _Map or isinstance(v, _Steps):
         return v
-    return _guarded(iter(v))
+    return _guarded(_iter_of(v))
 
 
 _GeneratorType = types.GeneratorType
+_FunctionType = types.FunctionType
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 def _make_map(args):

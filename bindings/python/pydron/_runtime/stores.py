@@ -1,16 +1,14 @@
 """Iteration, stores into containers and objects, and the list and dict
 methods that accept placeholders without looking at them."""
 
-import inspect
 import operator
 import sys
-import types
 
 from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
-from .iterators import _Map, _Steps, _guarded, _sync_then
+from .iterators import _Map, _Steps, _guarded, _iter_of
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
@@ -30,14 +28,7 @@ def it(v):
         # not iterable: Python's own message where it iterates ("cannot unpack
         # non-iterable int object", "argument after * must be an iterable")
         return v
-    itf = getattr(t, "__iter__", None)
-    if type(itf) is _FunctionType and itf.__code__.co_flags & _CO_GENERATOR:
-        return _guarded(itf(v))  # a generator method: calling it runs none of its code yet
-    return _guarded(iter(_sync_then(v)))
-
-
-_FunctionType = types.FunctionType
-_CO_GENERATOR = inspect.CO_GENERATOR
+    return _guarded(_iter_of(v))
 
 
 # --------------------------------------------------------------------------
