@@ -5,7 +5,8 @@
   with the globals it reads, and so are the helpers and script classes it
   reaches. ``FnState`` remembers those globals (transitively) and a cheap
   token of their values: the object itself for numbers, strings, functions,
-  classes and modules, the pickled bytes (large buffers hashed) for anything
+  classes and modules, the pickled bytes (large buffers hashed, and hashed
+  again only after driver code that may have changed them) for anything
   mutable. A call whose tokens match the last ones reuses the pickled
   function; otherwise a new version is pickled. In-process executors run a
   copy made from those bytes, so a change after the call is not seen either.
@@ -92,37 +93,76 @@ _BYID = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
 _MAX_FUNCS = 500  # bound on the functions walked for one task function
 
 
-class _Snap(bytes):
-    """Token of a mutable value: its pickle (large buffers as hashes)."""
+# Large buffers (numpy arrays of 64 KiB and more) are hashed, not copied, and
+# not even hashed again while nothing could have changed them: EPOCH counts
+# the driver events that may change an object in place (unknown code behind a
+# barrier, `x op= y`, attribute stores, `out=` arguments, code outside
+# @schedule functions), TRACKING says the calls come from translated code
+# (which reports those events; see pydron._runtime).
+EPOCH = 0
+TRACKING = False
 
-    __slots__ = ()
+
+def touch():
+    """The driver may have changed objects in place (see EPOCH)."""
+    global EPOCH
+    EPOCH += 1
 
 
-class _Hash(list):
-    """buffer_callback: buffers of 64 KiB and more are hashed, not copied."""
+class _Snap:
+    """Token of a mutable value: its pickle, large buffers as their owners
+    and hashes."""
+
+    __slots__ = ("data", "owners", "digests", "epoch", "top")
+
+    def __eq__(self, other):  # pragma: no cover - compared through _same
+        return NotImplemented
+
+
+class _Collect(list):
+    """buffer_callback: buffers of 64 KiB and more are kept out of the pickle."""
 
     __slots__ = ()
 
     def __call__(self, pb):
-        raw = pb.raw()
-        if raw.nbytes < 65536:
+        if pb.raw().nbytes < 65536:
             return True
-        self.append(hashlib.blake2b(raw, digest_size=16).digest())
+        self.append(pb)
         return False
+
+
+def _snap(v, prev=None):
+    bufs = _Collect()
+    try:
+        data = pickle.dumps(v, 5, buffer_callback=bufs)
+    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
+        return v
+    sn = _Snap()
+    sn.data = data
+    sn.epoch = EPOCH
+    sn.top = v
+    raws = [pb.raw() for pb in bufs]
+    sn.owners = [r.obj for r in raws]
+    if (prev is not None and TRACKING and prev.epoch == EPOCH and len(prev.owners) == len(raws)
+            and all(a is b for a, b in zip(prev.owners, sn.owners))):
+        sn.digests = prev.digests  # the same arrays, nothing ran that could change them
+    else:
+        sn.digests = [hashlib.sha1(r).digest() for r in raws]
+    return sn
+
+
+def _plain_array(v):
+    """A numpy array of numbers: changed in place only by what EPOCH counts
+    (an object array's items are objects that list operations change)."""
+    t = type(v)
+    return t.__name__ == "ndarray" and t.__module__ == "numpy" and not v.dtype.hasobject
 
 
 def _token(v):
     t = type(v)
     if t in _ATOMIC or isinstance(v, _BYID):
         return v
-    h = _Hash()
-    try:
-        data = pickle.dumps(v, 5, buffer_callback=h)
-    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
-        return v
-    if h:
-        data += b"".join(h)
-    return _Snap(data)
+    return _snap(v)
 
 
 def _same(old, v):
@@ -130,7 +170,20 @@ def _same(old, v):
         return True
     t = type(old)
     if t is _Snap:
-        return old == _token(v)
+        if old.top is v and TRACKING and old.epoch == EPOCH and _plain_array(v):
+            return True  # the same array, and nothing ran that could change it
+        if not old.owners:
+            # no large buffers last time: the plain pickle is the same bytes
+            # (a large buffer now would be in it: different bytes)
+            try:
+                return pickle.dumps(v, 5) == old.data
+            except Exception:  # noqa: BLE001
+                return False
+        new = _snap(v, old)
+        if type(new) is not _Snap or new.data != old.data or new.digests != old.digests:
+            return False
+        old.epoch, old.owners, old.top = new.epoch, new.owners, v
+        return True
     return t in _ATOMIC and type(v) is t and old == v
 
 
