@@ -274,6 +274,8 @@ class Session:
         # _fcache, superseded ones here, dropped once far behind)
         self._old_keys: collections.deque = collections.deque()
         self._check = F_CHECK if _purity.check_mode() else 0
+        if self._in_process:
+            _state.install_collect()
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
