@@ -53,12 +53,11 @@ def schedule(fn):
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
-    from ._translate import RT, translate
+    from ._translate import translate
 
     inner, generator, codes = translate(fn)
     _runtime._translated_codes.update(codes)
     _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
-    fn.__globals__.setdefault(RT, _runtime)
     _runtime.raise_recursion_limit()
     if generator:
         # Generator bodies run eagerly (every call completes where it is made).
