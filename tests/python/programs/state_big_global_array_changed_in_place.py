@@ -5,7 +5,7 @@ import numpy as np
 # A large module-level array (1 MiB: its bytes are hashed, not pickled, to see
 # whether it changed) read by a task, changed in place between calls in every
 # way a program can: item store, +=, out=, a method, a helper function, plain
-# code between two @schedule calls. Each task sees the array as of its call.
+# code between two @schedule calls, a generator stepped by a loop. Each task sees the array as of its call.
 BIG = np.zeros(1 << 17)
 TABLE = {"w": np.ones(1 << 14)}
 
@@ -15,6 +15,11 @@ def probe(tag):
 
 def bump_helper():
     BIG[1] += 100
+
+def frames():
+    for i in range(2):
+        BIG[5] = 10 + i  # a generator of the program changes it between items
+        yield i
 
 @schedule
 def main():
@@ -36,6 +41,8 @@ def main():
     out.append(probe("nested item"))
     for i in range(3):
         out.append(probe(f"loop {i}"))
+    for i in frames():
+        out.append(probe(f"generator {i}"))
     return out
 
 if __name__ == "__main__":
