@@ -43,9 +43,6 @@ PUBLIC = {"pydron.h", "pydron.pb-c.h"}
 
 # (file, included header): known, and who removes it.
 ALLOWED = {
-    # pdi_job_is_canceled: the public pydron_job_canceled() replaces it (l9-exec)
-    ("exec/inline.c", "sched/sched.h"): "l9-exec",
-    ("exec/threads.c", "sched/sched.h"): "l9-exec",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

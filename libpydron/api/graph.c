@@ -21,6 +21,7 @@ int pdi_lock_graph(pydron_graph *g, const char *fn)
 
 PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
 {
+    pdi_err_clear();
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_new: NULL argument");
     *out = NULL;
@@ -114,6 +115,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
                                pydron_task *out_task, pydron_value *out_values)
 {
     pdi_sgraph *sg = pdi_S(g);
+    pdi_err_clear();
     if (!g || !desc)
         return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
     if (desc->tick_len && !desc->tick)
@@ -135,7 +137,13 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
             tick_len = 1;
         }
         uint32_t ti;
-        rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
+        /* room in the refinement queue for a REFINABLE task ready at once, so
+         * that taking it never allocates inside this call */
+        if ((desc->flags & PYDRON_TASK_REFINABLE) &&
+            pdi_ring_reserve(&pdi_S(g)->refq, pdi_ring_len(&pdi_S(g)->refq) + 1, sizeof(uint32_t)))
+            rc = pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+        else
+            rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
         pdi_sched_drain(g);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];
@@ -148,6 +156,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
 
 PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task_state *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_task_state_get: NULL out");
     if (pdi_lock_graph(g, "pydron_task_state_get"))
@@ -175,6 +184,7 @@ static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
 PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
                                               pydron_task_timing *user_out, unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_task_timing_size(version);
     if (!user_out || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: %s",
@@ -219,6 +229,7 @@ PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
 PYDRON_API int pydron_graph_timings(pydron_graph *g,
                                     void (*fn)(const pydron_task_timing *t, void *user), void *user)
 {
+    pdi_err_clear();
     if (!fn)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_timings: NULL fn");
     if (pdi_lock_graph(g, "pydron_graph_timings"))
@@ -237,6 +248,7 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
 PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stats *out,
                                               unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_graph_stats_size(version);
     if (!out || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: %s",
@@ -252,15 +264,18 @@ PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stat
 
 PYDRON_API int pydron_graph_cancel(pydron_graph *g)
 {
+    pdi_err_clear();
     if (pdi_lock_graph(g, "pydron_graph_cancel"))
         return PYDRON_EINVAL;
     pdi_sched_cancel_locked(g);
     pthread_mutex_unlock(&pdi_S(g)->mu);
+    pdi_exec_recall(pdi_S(g)->rt);   /* jobs queued on the executor come back now */
     return 0;
 }
 
 PYDRON_API int pydron_graph_close(pydron_graph *g)
 {
+    pdi_err_clear();
     if (pdi_lock_graph(g, "pydron_graph_close"))
         return PYDRON_EINVAL;
     g->closed = 1;
@@ -271,6 +286,7 @@ PYDRON_API int pydron_graph_close(pydron_graph *g)
 PYDRON_API int pydron_graph_free(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
+    pdi_err_clear();
     if (!g)
         return 0;
     if (pdi_tls.cb_graph)
@@ -284,6 +300,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     }
     g->freeing = 1;
     pdi_sched_cancel_locked(g);
+    pthread_mutex_unlock(&sg->mu);
+    pdi_exec_recall(sg->rt);
+    pthread_mutex_lock(&sg->mu);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
      * have left: it relocks sg->mu after submit() returns */
@@ -373,6 +392,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
 
 PYDRON_API int pydron_graph_start(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
     pthread_mutex_lock(&pdi_S(g)->mu);
@@ -384,6 +404,7 @@ PYDRON_API int pydron_graph_start(pydron_graph *g)
 PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
     atomic_store(&sg->interrupt, 1);
@@ -395,12 +416,14 @@ PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 
 PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
 {
+    pdi_err_clear();
     pdi_target tg = {1, v.id};
     return pdi_drive(g, tg, timeout_ms);
 }
 
 PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
 {
+    pdi_err_clear();
     pdi_target tg = {0, 0};
     return pdi_drive(g, tg, timeout_ms);
 }

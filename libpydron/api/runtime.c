@@ -8,6 +8,7 @@
 PYDRON_API int pydron_runtime_options_init_version(pydron_runtime_options *opts,
                                                    unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_runtime_options_size(version);
     if (!opts || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_options_init_version: %s",
@@ -55,6 +56,7 @@ static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, u
 PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
                                             uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !desc)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_kind: NULL argument");
     if (desc->version != PYDRON_KIND_DESC_VERSION)
@@ -76,6 +78,7 @@ PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kin
 PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, pydron_c_fn fn,
                                          void *user, uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !name || !fn || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_c: NULL argument");
     pdi_c_runner *r = malloc(sizeof *r);
@@ -95,6 +98,7 @@ PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, p
 
 PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !name || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_kind: NULL argument");
     uint32_t n = atomic_load(&rt->kt.n);
@@ -109,6 +113,7 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
 
 PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_new: NULL out");
     *out = NULL;
@@ -140,12 +145,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     }
     pthread_mutex_init(&rt->mu, NULL);
     rt->host.rt = rt;
-    switch (o.executor) {
-    case PYDRON_EXECUTOR_INLINE: rc = pdi_exec_create_inline(&o, &rt->xops, &rt->xself); break;
-    case PYDRON_EXECUTOR_THREADS: rc = pdi_exec_create_threads(&o, &rt->xops, &rt->xself); break;
-    case PYDRON_EXECUTOR_LOCAL: rc = pdi_exec_create_local(&o, &rt->xops, &rt->xself); break;
-    default: rc = pdi_exec_create_remote(&o, &rt->xops, &rt->xself); break;
-    }
+    rc = pdi_exec_create(pdi_exec_name_of(o.executor), &o, NULL, &rt->xops, &rt->xself);
     if (rc) {
         pdi_handle_runtime_remove(rt);
         pthread_mutex_destroy(&rt->mu);
@@ -177,6 +177,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
 
 PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
 {
+    pdi_err_clear();
     if (!rt)
         return 0;
     if (!pdi_handle_runtime_live(rt))
@@ -227,6 +228,7 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
 PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
                                          void *self)
 {
+    pdi_err_clear();
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy: NULL argument");
     if (ops->version != PYDRON_POLICY_OPS_VERSION || !ops->push || !ops->pick)
@@ -279,10 +281,12 @@ PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
 PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
                                            void *self)
 {
+    pdi_err_clear();
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_executor: NULL argument");
-    if (ops->version != PYDRON_EXECUTOR_OPS_VERSION || !ops->start || !ops->submit || !ops->stop)
-        return pdi_err(PYDRON_EINVAL, "executor ops need version %u, start(), submit(), stop()",
+    if (ops->version < 1 || ops->version > PYDRON_EXECUTOR_OPS_VERSION || !ops->start ||
+        !ops->submit || !ops->stop)
+        return pdi_err(PYDRON_EINVAL, "executor ops need version 1..%u, start(), submit(), stop()",
                        PYDRON_EXECUTOR_OPS_VERSION);
     pthread_mutex_lock(&rt->mu);
     if (rt->xstarted || rt->ngraphs) {
@@ -300,8 +304,30 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
 }
 
 
+PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
+                                           const void *exec_options)
+{
+    if (!rt || !name)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_use_executor: NULL argument");
+    pthread_mutex_lock(&rt->mu);
+    int busy = rt->xstarted || rt->ngraphs;
+    pydron_runtime_options o = rt->opts;
+    pthread_mutex_unlock(&rt->mu);
+    if (busy)
+        return pdi_err(PYDRON_ESTATE, "set the executor before creating graphs");
+    const pydron_executor_ops *ops;
+    void *self;
+    int rc = pdi_exec_create(name, &o, exec_options, &ops, &self);
+    if (rc)
+        return rc;
+    if ((rc = pydron_runtime_set_executor(rt, ops, self)) != 0 && ops->destroy)
+        ops->destroy(self);
+    return rc;
+}
+
 PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
 {
+    pdi_err_clear();
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_nworkers: NULL argument");
     pthread_mutex_lock(&rt->mu);

@@ -22,6 +22,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
                                           void (*free_fn)(void *), void *free_arg,
                                           pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out || (len && !data)) {
         if (free_fn)
             free_fn(free_arg);
@@ -50,6 +51,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
 PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t len,
                                      pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out || (len && !data))
         return pdi_err(PYDRON_EINVAL, "pydron_value_constant: NULL argument");
     if (len <= 16)
@@ -70,6 +72,7 @@ PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t l
 
 PYDRON_API int pydron_value_input(pydron_graph *g, pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_input: NULL argument");
     pthread_mutex_lock(&pdi_S(g)->mu);
@@ -98,6 +101,7 @@ static pdi_value *get_input(pydron_graph *g, pydron_value v, uint32_t *vi, int *
 
 PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *data, size_t len)
 {
+    pdi_err_clear();
     if (!g || (len && !data))
         return pdi_err(PYDRON_EINVAL, "pydron_value_set: NULL argument");
     void *copy = NULL;
@@ -125,6 +129,7 @@ PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *dat
 
 PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const char *message)
 {
+    pdi_err_clear();
     if (!g || !message)
         return pdi_err(PYDRON_EINVAL, "pydron_value_set_failed: NULL argument");
     pthread_mutex_lock(&pdi_S(g)->mu);
@@ -143,6 +148,7 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
 
 PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v)
 {
+    pdi_err_clear();
     if (pdi_lock_graph(g, "pydron_value_retain"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -157,6 +163,7 @@ PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v)
 
 PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
 {
+    pdi_err_clear();
     if (pdi_lock_graph(g, "pydron_value_release"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -178,6 +185,7 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
 
 PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_value_state *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_state_get: NULL out");
     if (pdi_lock_graph(g, "pydron_value_state_get"))
@@ -202,6 +210,7 @@ PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_va
 
 PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_size: NULL out");
     if (pdi_lock_graph(g, "pydron_value_size"))
@@ -226,6 +235,7 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
 PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len)
 {
     pdi_sgraph *sg = pdi_S(g);
+    pdi_err_clear();
     if (!data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
     if (pdi_lock_graph(g, "pydron_value_bytes"))
@@ -284,6 +294,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
 PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **addr,
                                         size_t *len)
 {
+    pdi_err_clear();
     if (!addr || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_map_private: NULL argument");
     const void *d;
@@ -302,6 +313,7 @@ PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **
 
 PYDRON_API int pydron_value_unmap(void *addr, size_t len)
 {
+    pdi_err_clear();
     if (!addr || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_unmap: NULL argument");
     return pdi_shm_unmap_private(addr, len);
@@ -310,6 +322,7 @@ PYDRON_API int pydron_value_unmap(void *addr, size_t len)
 PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *task,
                                   char **message, void **detail, size_t *detail_len)
 {
+    pdi_err_clear();
     if (pdi_lock_graph(g, "pydron_value_error"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -347,6 +360,7 @@ PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *
 
 PYDRON_API int pydron_value_producer(pydron_graph *g, pydron_value v, pydron_task *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_producer: NULL out");
     if (pdi_lock_graph(g, "pydron_value_producer"))

@@ -250,6 +250,8 @@ typedef struct pdi_changes {
     int watch_hit;      /* watch_vi resolved since the last drain */
     int wake;           /* a change every waiter must see (cancel, worker loss) */
     int dirty;          /* any of the above since the last drain (one test for sched/) */
+    int ready_lost;     /* a READY task is in no queue (out of memory): sched/
+                           finds it by a scan of the records at its next dispatch */
 } pdi_changes;
 
 /* One output of a run: bytes on the driver, or where they stay. */
@@ -390,6 +392,9 @@ void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);
 int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 /* The tick heap (g->heap) of unfinished SYNC and unrefined REFINABLE tasks. */
 void pdi_heap_insert(pydron_graph *g, uint32_t ti);
+/* Room for one more tick-heap entry, reserved by pdi_task_add_locked so that
+ * inserting later never allocates (0 or ENOMEM). */
+int pdi_heap_reserve(pydron_graph *g);
 void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 const char *pdi_task_name(pydron_graph *g, pdi_task *t);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);

@@ -59,8 +59,11 @@ static void lin_dec(pydron_graph *g, uint64_t id)
     if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id))
         return;
     if (--g->lin[vi] == 0 && pdi_value_hidden(v)) {
+        /* out of memory: the record is not freed now but stays, unreachable
+         * (hidden, no lineage count), until pydron_graph_free frees every
+         * record - memory held longer, nothing inconsistent */
         if (pdi_grow((void **)&lq, &lq_cap, lq_len + 1, sizeof *lq) != 0)
-            abort();   /* a record would leak: cannot continue consistently */
+            return;
         lq[lq_len++] = vi;
     }
 }

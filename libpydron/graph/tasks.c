@@ -11,10 +11,14 @@
 static void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
-    if (g->chg.ndone == g->chg.capdone &&
-        pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0)
-        abort();   /* the scheduler would never learn of it */
     g->chg.dirty = 1;
+    if (g->chg.ndone == g->chg.capdone &&
+        pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0) {
+        /* out of memory: one duration sample is lost and a stale policy
+         * entry stays counted; every waiter looks again */
+        g->chg.wake = 1;
+        return;
+    }
     pdi_done *d = &g->chg.done[g->chg.ndone++];
     d->task = pdi_tid(g, ti);
     d->kind = t->kind;
@@ -44,20 +48,40 @@ void pdi_task_ready(pydron_graph *g, uint32_t ti)
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
     pdi_changes *c = &g->chg;
+    /* out of memory for a queue: the task stays READY in no queue, and the
+     * scheduler finds it by a scan (ready_lost) - no allocation can fail it */
     if (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) {
         g->events++;
-        if (pdi_grow((void **)&c->ready_drv, &c->capready_drv, c->nready_drv + 1,
-                     sizeof(uint64_t)) != 0)
-            abort();   /* the task would never run */
-        c->ready_drv[c->nready_drv++] = pdi_tid(g, ti);
         c->dirty = 1;
+        if (pdi_grow((void **)&c->ready_drv, &c->capready_drv, c->nready_drv + 1,
+                     sizeof(uint64_t)) != 0) {
+            c->ready_lost = 1;
+            c->wake = 1;
+            return;
+        }
+        c->ready_drv[c->nready_drv++] = pdi_tid(g, ti);
         return;
     }
     if (c->nready == c->capready &&
-        pdi_grow((void **)&c->ready, &c->capready, c->nready + 1, sizeof(uint64_t)) != 0)
-        abort();   /* the task would never run */
+        pdi_grow((void **)&c->ready, &c->capready, c->nready + 1, sizeof(uint64_t)) != 0) {
+        c->ready_lost = 1;
+        c->dirty = 1;
+        return;
+    }
     c->ready[c->nready++] = pdi_tid(g, ti);
 }
+
+/* A bitmap of a task's outputs (at most 65535: 8 KiB on the stack at most,
+ * 8 bytes for tasks with up to 64 outputs). */
+#define HELD_WORDS(n) ((n) ? ((size_t)(n) + 63) / 64 : 1)
+static inline void held_set(uint64_t *b, size_t i, int on)
+{
+    if (on)
+        b[i / 64] |= (uint64_t)1 << (i % 64);
+    else
+        b[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+static inline int held_get(const uint64_t *b, size_t i) { return (int)(b[i / 64] >> (i % 64)) & 1; }
 
 void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
@@ -69,14 +93,13 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
     pdi_task_log(g, ti, PYDRON_TASK_DONE, run);
     task_finish_common(g, ti, run);
     uint64_t tid = pdi_tid(g, ti);
-    /* which outputs we hold (all, except after a partial recomputation) */
-    uint8_t held_st[64];
-    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
-    if (!held)
-        abort();
+    /* which outputs we hold (all, except after a partial recomputation):
+     * one bit each, on the stack - nothing to allocate here, where running
+     * out of memory could not be reported */
+    uint64_t held[HELD_WORDS(t->nout)];
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);
-        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
     for (uint16_t i = 0; i < t->nout; i++) {
         uint32_t oi = outs[i];
@@ -119,10 +142,8 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
     t = pdi_T(g, ti);
     (void)ins;
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_unref(g, pdi_task_outs(t)[i]);
-    if (held != held_st)
-        free(held);
     pdi_task_release(g, ti);
 }
 
@@ -140,23 +161,20 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     task_finish_common(g, ti, run);
     err->refs++;   /* keep err alive while we propagate */
     uint64_t tid = pdi_tid(g, ti);
-    uint8_t held_st[64];
-    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
-    if (!held)
-        abort();
+    /* one bit per output, on the stack: nothing to allocate here, where
+     * running out of memory could not be reported */
+    uint64_t held[HELD_WORDS(t->nout)];
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
-        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_fail(g, pdi_task_outs(t)[i], err);
     t = pdi_T(g, ti);
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_unref(g, pdi_task_outs(t)[i]);
-    if (held != held_st)
-        free(held);
     uint64_t one;
     uint64_t *ids = pdi_input_ids(g, t, &one, 0);
     uint32_t zombie = 0;
@@ -257,6 +275,13 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
         goto oom;
     if (d->payload_len > 8 && !(hpay = pdi_memdup(d->payload, d->payload_len)))
         goto oom;
+    /* and the tick-heap slot the task will take, so that inserting it
+     * never allocates (nothing to undo: spare room) */
+    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) &&
+        (pdi_heap_reserve(g) != 0 ||
+         pdi_grow((void **)&g->chg.ready_drv, &g->chg.capready_drv, g->chg.nready_drv + 1,
+                  sizeof(uint64_t)) != 0))
+        goto oom;   /* (and the ready report, if it is ready at once) */
     uint32_t ti;
     if (pdi_task_alloc(g, &ti) != 0)
         goto oom;

@@ -58,10 +58,17 @@ static void heap_down(pydron_graph *g, size_t pos)
     heap_set(g, pos, ti);
 }
 
+int pdi_heap_reserve(pydron_graph *g)
+{
+    return pdi_grow((void **)&g->heap, &g->capheap, g->nheap + 1, sizeof(uint32_t));
+}
+
 void pdi_heap_insert(pydron_graph *g, uint32_t ti)
 {
-    if (pdi_grow((void **)&g->heap, &g->capheap, g->nheap + 1, sizeof(uint32_t)) != 0)
-        abort();   /* ordering cannot be kept without memory */
+    /* the slot was reserved when the task was added (pdi_heap_reserve), where
+     * running out of memory is an error of pydron_task_add */
+    if (g->nheap >= g->capheap)
+        abort();   /* broken invariant, not an allocation failure */
     g->heap[g->nheap] = ti;
     heap_up(g, g->nheap++);
 }

@@ -274,7 +274,7 @@ static void notify(pydron_graph *g, uint32_t vi, pdi_cons_list *c, pdi_error *er
 void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where)
 {
     if (pdi_grow((void **)&g->chg.rel, &g->chg.caprel, g->chg.nrel + 1, sizeof(pdi_released)) != 0)
-        abort();   /* the bytes would stay on the worker for good */
+        return;   /* out of memory: the bytes stay on the worker until it exits */
     g->chg.rel[g->chg.nrel].value = id;
     g->chg.rel[g->chg.nrel].where = where;
     g->chg.nrel++;

@@ -95,7 +95,7 @@ static void take_ready_drv(pydron_graph *g, uint64_t id)
     if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY)
         return;   /* canceled or failed since */
     if ((t->flags & PYDRON_TASK_REFINABLE) && pdi_ring_push(&pdi_S(g)->refq, &ti, sizeof ti))
-        abort();
+        g->chg.ready_lost = 1;   /* out of memory: found by the next scan */
 }
 
 void pdi_sched_drain_slow(pydron_graph *g)
@@ -152,6 +152,8 @@ void pdi_sched_drain_slow(pydron_graph *g)
             c->caprel = 0;
         }
     }
+    if (c->ready_lost)
+        all = 1;   /* the driver's next dispatch scans for it */
     /* wake only threads that may care: a driver waiting for one value is
      * not woken by every completion */
     if (sg->waiters &&
@@ -237,6 +239,26 @@ void pdi_flush_ready(pydron_graph *g)
         c->ready = NULL;
         c->capready = 0;
     }
+    if (c->ready_lost) {
+        /* tasks that became ready while a queue could not grow (or whose job
+         * could not be allocated): READY and in no queue. A scan of the
+         * records, only after running out of memory. */
+        c->ready_lost = 0;
+        for (uint32_t i = 1; i <= g->tcount; i++) {
+            pdi_task *t = pdi_T(g, i);
+            if (t->state != PYDRON_TASK_READY || (t->bits & (TB_QUEUED | TB_ZOMBIE)) ||
+                (t->flags & PYDRON_TASK_SYNC))
+                continue;   /* SYNC tasks are found at the top of the tick heap */
+            if (t->flags & PYDRON_TASK_REFINABLE) {
+                if (pdi_ring_push(&sg->refq, &i, sizeof i))
+                    c->ready_lost = 1;   /* still no memory: next time */
+                continue;
+            }
+            t->bits |= TB_QUEUED;
+            sg->nqueued++;
+            push_policy(g, i);
+        }
+    }
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -254,7 +276,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
      * batch per worker: one message for many adds instead of one each (the
      * per-task cost of a tight submit loop is the send). */
     pydron_runtime *rt = pdi_S(g)->rt;
-    if (pdi_S(g)->nqueued + g->chg.nready >= BATCH || rt->nworkers == 0)
+    if (pdi_S(g)->nqueued + g->chg.nready >= BATCH || rt->nworkers == 0 || g->chg.ready_lost)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
         if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
@@ -312,6 +334,8 @@ void pdi_dispatch(pydron_graph *g)
                 if (rc) {
                     if (j)
                         pdi_job_put(g, j);
+                    else
+                        g->chg.ready_lost = 1;   /* no job: still READY, found again */
                     continue;   /* task failed inside prepare (or OOM) */
                 }
                 atomic_fetch_add(&rt->inflight[w], 1);
@@ -533,7 +557,9 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
                 did = did || g->events != ev;
             }
         }
-        if (did)
+        /* the deadline holds while work keeps coming (a chain of slow
+         * inline tasks); timeout 0 (deadline 1) still does all it can */
+        if (did && !(deadline > 1 && deadline_passed(deadline)))
             continue;
         if (deadline_passed(deadline)) {
             if (!target_reached(g, &tg, &rc))

@@ -172,3 +172,14 @@ pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
             return g;
     return NULL;
 }
+
+/* A graph was canceled: queued jobs come back now (ECANCELED), through the
+ * executor's recall (ops version 2). Called without any lock. */
+void pdi_exec_recall(pydron_runtime *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    int started = rt->xstarted;
+    pthread_mutex_unlock(&rt->mu);
+    if (started && rt->xops->version >= 2 && rt->xops->recall)
+        rt->xops->recall(rt->xself);
+}

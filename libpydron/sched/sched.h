@@ -185,5 +185,7 @@ struct pydron_runtime {
 /* ---- runtime helpers ---- */
 pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
 int pdi_rt_start_executor(pydron_runtime *rt);
+/* A graph was canceled: the executor recalls queued jobs (no lock held). */
+void pdi_exec_recall(pydron_runtime *rt);
 
 #endif

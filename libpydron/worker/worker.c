@@ -138,6 +138,9 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         break;
     case PYDRON__FRAME__BODY_HEARTBEAT:
         break;
+    case PYDRON__FRAME__BODY_RECALL:
+        pdi_wk_recall(w, h->recall->seqs, h->recall->n_seqs);
+        break;
     case PYDRON__FRAME__BODY_SHUTDOWN:
         pdi_debug(WHO, "worker %d: shutdown (%s)", w->id, h->shutdown->reason);
         *shutdown = 1;
@@ -151,6 +154,7 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
 
 int pydron_worker_main(const pydron_worker_options *opts)
 {
+    pdi_err_clear();
     if (!opts || opts->version != PYDRON_WORKER_OPTIONS_VERSION || !opts->url)
         return pdi_err(PYDRON_EINVAL, "pydron_worker_main: options with a url are required");
     worker *w = calloc(1, sizeof *w);

@@ -13,9 +13,15 @@ Set PYDRON_DISABLE=1 to turn both decorators into no-ops.
 
 import functools
 import os
+import warnings
+
+# The warnings filters the program started with: tasks get the program's
+# filters when they differ (pydron._state).
+_WARN_FILTERS = tuple(warnings.filters)
 
 __version__ = "0.1.0"
-__all__ = ["schedule", "functional", "configure", "PydronError", "TranslationError", "__version__"]
+__all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
+           "TranslationError", "__version__"]
 
 
 def _disabled():
@@ -47,12 +53,11 @@ def schedule(fn):
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
-    from ._translate import RT, translate
+    from ._translate import translate
 
     inner, generator, codes = translate(fn)
     _runtime._translated_codes.update(codes)
     _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
-    fn.__globals__.setdefault(RT, _runtime)
     _runtime.raise_recursion_limit()
     if generator:
         # Generator bodies run eagerly (every call completes where it is made).
@@ -80,6 +85,9 @@ def __getattr__(name):
     if name == "configure":
         from .config import configure
         return configure
+    if name == "PurityWarning":
+        from ._purity import PurityWarning
+        return PurityWarning
     if name == "PydronError":
         from ._core import PydronError
         return PydronError
