@@ -255,6 +255,7 @@ PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy
 PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
                                                  const pydron_policy_factory *f, void *user)
 {
+    pdi_err_clear();
     if (!rt || !f)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy_factory: NULL argument");
     if (f->version != PYDRON_POLICY_FACTORY_VERSION || !f->create)
