@@ -5,6 +5,7 @@ import functools
 import math
 import sys
 
+from .. import _state
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
@@ -46,6 +47,8 @@ def call(f, /, *args, **kwargs):
         # Translated code run elsewhere (a closure called by a task thread, after
         # the @schedule call returned, in a worker): plain Python.
         return f(*args, **kwargs)
+    if kwargs and "out" in kwargs:
+        _state.touch()  # np.add(a, b, out=c) changes c in place
     f = r(f)
     tf = type(f)
     if _pending and tf is not _FunctionType and tf is not _MethodType:
@@ -237,14 +240,19 @@ def run_strict(inner, args, kwargs):
         if _in_worker():
             return inner(*args, **kwargs)  # inside a task: plain Python
         S.driver = me
+        # translated code reports what may change objects in place (see _state)
+        _state.touch()
+        _state.TRACKING = True
         try:
             return _run_strict(inner, args, kwargs)
         finally:
             S.driver = None
+            _state.TRACKING = False
             _closures.clear()
             _wrapped.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
+    _state.touch()  # from plain code that ran inside the @schedule call
     return _run_strict(inner, args, kwargs)
 
 

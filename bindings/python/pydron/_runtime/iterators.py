@@ -10,6 +10,7 @@ import io as _io
 import logging
 import types
 
+from .._state import touch as _touch
 from .barriers import _fail, _log, barrier, rdeep, sync
 from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
@@ -140,9 +141,12 @@ def _guarded(iterator):
     """Step an iterator of the program: without waiting when that is provably the
     same as sequential (_step_ahead), else behind a barrier; a failure of an
     earlier task comes before the iterator's own exception."""
+    safe = type(iterator) in _SAFE_ITER or type(iterator) in _FILE_ITERS
     while True:
         if (_pending or _tainted) and _on_driver() and not _step_ahead(iterator):
             sync()
+        elif not safe:
+            _touch()  # the program's code runs: it may change objects in place
         try:
             v = next(iterator)
         except StopIteration:

@@ -4,6 +4,7 @@ methods that accept placeholders without looking at them."""
 import operator
 import sys
 
+from .._state import touch as _touch
 from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
@@ -89,6 +90,7 @@ def delitem(obj, key):
 
 
 def setattr_(obj, name, value):
+    _touch()  # may change an object in place (an array's shape, ...)
     obj = r(obj)
     value = rdeep(value)
     if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, True):
@@ -138,6 +140,7 @@ _AUG = {
 
 def aug(op, a, b):
     """`a op= b`; returns the new value to bind."""
+    _touch()  # in place for arrays, lists, ...
     if _pending and (type(a) is S.Lazy or type(b) is S.Lazy or isinstance(a, S.Future)
                      or isinstance(b, S.Future)) and _on_driver():
         ca, cb = _capture(a), _capture(b)
