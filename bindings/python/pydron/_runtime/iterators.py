@@ -291,7 +291,7 @@ def _gen_code_check(code):
         if op == "LOAD_ATTR" and x.argrepr.startswith("NULL|self"):
             why = f"it calls a method (line {line})"
             break
-        if op == "CALL":
+        if op in ("CALL", "CALL_KW"):  # (CALL_KW: Python 3.13's call with keywords)
             calls += 1
         elif op == "LOAD_GLOBAL":
             (called if x.arg & 1 else read).add(x.argval)
