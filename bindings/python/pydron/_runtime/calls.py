@@ -20,6 +20,7 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
 
 _partial = functools.partial
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 # --------------------------------------------------------------------------
@@ -72,8 +73,13 @@ def call(f, /, *args, **kwargs):
             if tf is _MethodType:
                 return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
             return f.__pydron_lazy__(*args, **kwargs)
-        if (f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)) in _lazy_codes:
+        code = f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)
+        if code in _lazy_codes:
             return _call_nested(f, args, kwargs)
+        if code is not None and code.co_flags & _CO_GENERATOR and kind is None:
+            # Calling a generator function runs none of its code: no barrier; its
+            # steps are taken by the loop (iterators._step_ahead decides).
+            return f(*[rdeep(a) for a in args], **{k: rdeep(v) for k, v in kwargs.items()})
     elif tf is _BuiltinType:
         st = type(f.__self__)
         if st is list or st in _DICTS:

@@ -9,7 +9,7 @@ from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
-from .iterators import _Map, _Steps, _guarded, _sync_then
+from .iterators import _Map, _Steps, _guarded, _iter_of
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
@@ -29,7 +29,7 @@ def it(v):
         # not iterable: Python's own message where it iterates ("cannot unpack
         # non-iterable int object", "argument after * must be an iterable")
         return v
-    return _guarded(iter(_sync_then(v)))
+    return _guarded(_iter_of(v))
 
 
 # --------------------------------------------------------------------------
