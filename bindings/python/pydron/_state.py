@@ -230,11 +230,21 @@ def _module_attrs(code):
     return r
 
 
-def _deps(fn, modattrs=None):
+def _draws_global(v):
+    """v draws from the process-wide state of `random` or `numpy.random`
+    (random.random, np.random.rand: methods of the modules' hidden generator)."""
+    from ._purity import rng_types
+
+    s = getattr(v, "__self__", None)
+    return s is not None and type(s) in rng_types()
+
+
+def _deps(fn, modattrs=None, globalrng=None):
     """(holder, key) pairs whose values the pickled function carries: the
     globals read by fn and by every function/class it reaches by value,
     closure cells and defaults, and attributes of the program's modules read
-    as `module.name` (collected in modattrs: module name -> names)."""
+    as `module.name` (collected in modattrs: module name -> names). Names of
+    functions drawing from the global random state go to globalrng."""
     from cloudpickle import cloudpickle as cp
 
     progmods = program_modules()
@@ -266,7 +276,18 @@ def _deps(fn, modattrs=None):
             if name in g:
                 out.append((g, name))
                 push(g[name])
+                if globalrng is not None and _draws_global(g[name]):
+                    globalrng.append(name)  # from random import random
         for chain in _module_attrs(f.__code__):
+            if globalrng is not None:
+                m = g.get(chain[0])
+                for i, attr in enumerate(chain[1:]):
+                    if type(m) is not types.ModuleType:
+                        break
+                    m = m.__dict__.get(attr)
+                    if _draws_global(m):
+                        globalrng.append(".".join(chain[:i + 2]))  # random.random, np.random.rand
+                        break
             m = g.get(chain[0])
             for attr in chain[1:]:
                 if isinstance(m, type):
@@ -318,7 +339,12 @@ class FnState:
         from ._purity import rng_types
 
         self.modattrs = {}
-        self.deps = _deps(fn, self.modattrs)
+        draws = []
+        self.deps = _deps(fn, self.modattrs, draws)
+        if draws:
+            from ._purity import rng_module_state
+
+            rng_module_state(fn, draws)
         vals = [_get(d) for d in self.deps]
         self.tokens = [_token(v) for v in vals]
         rt = rng_types()
