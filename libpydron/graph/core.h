@@ -427,6 +427,7 @@ void pdi_job_put(pydron_graph *g, pydron_job *j);
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
 void pdi_job_clear(pydron_job *j);
 int pdi_job_is_canceled(const pydron_job *j);
+void pdi_exec_recall(pydron_runtime *rt);
 
 /* Fetch a remote value's bytes to the driver (g->mu held; waits). Returns
  * 1 if the value was lost with its worker meanwhile and is pending again

@@ -1703,6 +1703,7 @@ PYDRON_API int pydron_graph_cancel(pydron_graph *g)
         return PYDRON_EINVAL;
     pdi_graph_cancel_locked(g);
     pthread_mutex_unlock(&g->mu);
+    pdi_exec_recall(g->rt);   /* jobs queued on the executor come back now */
     return 0;
 }
 
@@ -1730,6 +1731,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     }
     g->freeing = 1;
     pdi_graph_cancel_locked(g);
+    pthread_mutex_unlock(&g->mu);
+    pdi_exec_recall(g->rt);
+    pthread_mutex_lock(&g->mu);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
      * have left: it relocks g->mu after submit() returns */

@@ -586,7 +586,9 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
                 did = did || g->events != ev;
             }
         }
-        if (did)
+        /* the deadline holds while work keeps coming (a chain of slow
+         * inline tasks); timeout 0 (deadline 1) still does all it can */
+        if (did && !(deadline > 1 && deadline_passed(deadline)))
             continue;
         if (deadline_passed(deadline)) {
             if (!target_reached(g, &tg, &rc))

@@ -417,7 +417,7 @@ def decode_args(payload, inputs):
 def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
-    if _state.CAPTURE:  # a worker process: log records travel to the driver
+    if _state.COLLECT:  # log records and warnings travel to the driver
         _state.capture_start()
     try:
         fn, args, kwargs, flags = decode_args(payload, inputs)
@@ -430,10 +430,10 @@ def run_task(payload, inputs):
         res = fn(*args, **kwargs)
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
-        recs = _state.capture_end() if _state.CAPTURE else None
+        recs = _state.capture_end() if _state.COLLECT else None
         if recs or notes:
             res = _Logged(res, recs, notes)
         return encode_result(res)
     except BaseException as e:  # the task's exception travels to the driver
-        recs = _state.capture_end() if _state.CAPTURE else None
+        recs = _state.capture_end() if _state.COLLECT else None
         raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs)) from None

@@ -27,7 +27,7 @@ This module exports the helpers the translator emits (`__pydron__.<name>`).
 from .barriers import r, rdeep, rdo, ro, sync, barrier
 from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
                     run_strict)
-from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, star
+from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
 from .lookahead import attr, bop, fjoin, fv, item
 from .state import session
 from .state import lazy_codes as _lazy_codes, pending as _pending
@@ -42,5 +42,5 @@ __all__ = [
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "_translated_codes", "_lazy_codes",
-    "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "star",
+    "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
 ]

@@ -5,6 +5,7 @@ import functools
 import math
 import sys
 
+from .. import _state
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
@@ -19,6 +20,7 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
 
 _partial = functools.partial
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 # --------------------------------------------------------------------------
@@ -45,6 +47,8 @@ def call(f, /, *args, **kwargs):
         # Translated code run elsewhere (a closure called by a task thread, after
         # the @schedule call returned, in a worker): plain Python.
         return f(*args, **kwargs)
+    if kwargs and "out" in kwargs:
+        _state.touch()  # np.add(a, b, out=c) changes c in place
     f = r(f)
     tf = type(f)
     if _pending and tf is not _FunctionType and tf is not _MethodType:
@@ -69,8 +73,13 @@ def call(f, /, *args, **kwargs):
             if tf is _MethodType:
                 return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
             return f.__pydron_lazy__(*args, **kwargs)
-        if (f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)) in _lazy_codes:
+        code = f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)
+        if code in _lazy_codes:
             return _call_nested(f, args, kwargs)
+        if code is not None and code.co_flags & _CO_GENERATOR and kind is None:
+            # Calling a generator function runs none of its code: no barrier; its
+            # steps are taken by the loop (iterators._step_ahead decides).
+            return f(*[rdeep(a) for a in args], **{k: rdeep(v) for k, v in kwargs.items()})
     elif tf is _BuiltinType:
         st = type(f.__self__)
         if st is list or st in _DICTS:
@@ -227,13 +236,18 @@ def run_strict(inner, args, kwargs):
         if _in_worker():
             return inner(*args, **kwargs)  # inside a task: plain Python
         S.driver = me
+        # translated code reports what may change objects in place (see _state)
+        _state.touch()
+        _state.TRACKING = True
         try:
             return _run_strict(inner, args, kwargs)
         finally:
             S.driver = None
+            _state.TRACKING = False
             _closures.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
+    _state.touch()  # from plain code that ran inside the @schedule call
     return _run_strict(inner, args, kwargs)
 
 
