@@ -294,6 +294,7 @@ int pdi_rt_start_executor(pydron_runtime *rt)
 PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
                                            const void *exec_options)
 {
+    pdi_err_clear();
     if (!rt || !name)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_use_executor: NULL argument");
     pthread_mutex_lock(&rt->mu);
