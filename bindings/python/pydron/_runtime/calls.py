@@ -13,8 +13,8 @@ from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, sess
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
-from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed, _make_map,
-                        _steppable)
+from .iterators import (_ITERTOOLS, _LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
+                        _make_map, _steppable, _wrap_itertools, _wrapped)
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
@@ -122,6 +122,10 @@ def call(f, /, *args, **kwargs):
         return call(f.func, *f.args, *args, **{**f.keywords, **kwargs})
     if f is map and not kwargs:
         return _make_map(args)
+    if id(f) in _ITERTOOLS and _ITERTOOLS[id(f)] is f:
+        obj = _wrap_itertools(f, args, kwargs)
+        if obj is not None:
+            return obj
     if tf is type and _plain_constructor(f):
         args = tuple(rdeep(a) for a in args)
         for k, v in kwargs.items():
@@ -245,6 +249,7 @@ def run_strict(inner, args, kwargs):
             S.driver = None
             _state.TRACKING = False
             _closures.clear()
+            _wrapped.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     _state.touch()  # from plain code that ran inside the @schedule call
