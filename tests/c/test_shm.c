@@ -61,6 +61,25 @@ static int mapped_from_memfd(const void *addr)
     return found;
 }
 
+/* the /proc/self/maps line of the mapping holding addr, 0 if none */
+static int map_line(const void *addr, char *out, size_t cap)
+{
+    int found = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert(f);
+    char line[512];
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)addr >= lo &&
+            (uintptr_t)addr < hi) {
+            snprintf(out, cap, "%s", line);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 /* permissions of the mapping holding addr ("r--s"), "" if none */
 static const char *map_perms(const void *addr)
 {
@@ -131,11 +150,15 @@ Test(shm, alloc_registry_free)
  * leave the reaper unscheduled for more than the 5 s this used to allow. */
 static int unmapped_soon(const void *addr)
 {
+    char line[512] = "";
     for (int i = 0; i < 6000; i++) {
-        if (!map_perms(addr)[0])
+        /* gone, or the address already reused by a mapping that is not
+         * our memfd (a thread stack, malloc): either way ours is unmapped */
+        if (!map_line(addr, line, sizeof line) || !strstr(line, "/memfd:pydron"))
             return 1;
         usleep(10000);
     }
+    fprintf(stderr, "still mapped at %p: %s", addr, line);
     return 0;
 }
 

@@ -24,8 +24,14 @@ PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 TIMEOUT = 120
 
 
+# Taken once, on the main thread: _env runs on a thread pool while pytest sets
+# and deletes PYTEST_CURRENT_TEST in os.environ, and copying a mapping that
+# changes under the copy can raise KeyError.
+_BASE_ENV = dict(os.environ)
+
+
 def _env(mode):
-    env = dict(os.environ)
+    env = dict(_BASE_ENV)
     env["PYTHONPATH"] = PKG_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("PYDRON_DISABLE", None)
     if mode == "oracle":
