@@ -44,6 +44,13 @@ typedef struct task_item {
     Pydron__Task *t;
 } task_item;
 
+/* A fetch from the driver, answered by the sender thread (the reader must
+ * never wait on a write: see handle_frame). */
+typedef struct fetch_item {
+    struct fetch_item *next;
+    Pydron__Fetch f;
+} fetch_item;
+
 typedef struct done_item {
     struct done_item *next;
     uint64_t task_id, seq, start_ns, end_ns;
@@ -93,6 +100,7 @@ typedef struct worker {
     pthread_mutex_t olock;
     pthread_cond_t ocond;
     done_item *ohead, *otail;
+    fetch_item *fhead, *ftail; /* fetches from the driver, oldest first */
     int ostop;
     uint64_t pushed, sent;   /* completions queued / written to the driver */
     pthread_cond_t sentcond;
@@ -689,7 +697,7 @@ static void *sender_thread(void *arg)
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
     for (;;) {
         pthread_mutex_lock(&w->olock);
-        while (!w->ohead && !w->ostop) {
+        while (!w->ohead && !w->fhead && !w->ostop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t ns = (uint64_t)ts.tv_nsec + (hb_ns ? hb_ns / 2 : 500000000ull);
@@ -700,6 +708,8 @@ static void *sender_thread(void *arg)
         }
         done_item *list = w->ohead;
         w->ohead = w->otail = NULL;
+        fetch_item *fl = w->fhead;
+        w->fhead = w->ftail = NULL;
         int stop = w->ostop;
         uint64_t batch = 0;
         for (done_item *d = list; d; d = d->next)
@@ -716,6 +726,19 @@ static void *sender_thread(void *arg)
             w->sent += batch;
             pthread_cond_broadcast(&w->sentcond);
             pthread_mutex_unlock(&w->olock);
+        }
+        /* after the completions: the driver asks only for values it knows */
+        while (fl) {
+            fetch_item *fi = fl;
+            fl = fi->next;
+            if (!atomic_load(&w->lost) && serve_fetch(w, w->drv, &fi->f, w->shm_drv) != 0 &&
+                !atomic_load(&w->lost)) {
+                pdi_log(WHO, "cannot answer a fetch: %s", pydron_error_last());
+                atomic_store(&w->lost, 1);
+                pdi_conn_close(w->drv);
+            }
+            last_send = pdi_now_ns();
+            free(fi);
         }
         if (stop)
             break;
@@ -843,8 +866,29 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         }
         break;
     }
-    case PYDRON__FRAME__BODY_FETCH:
-        return serve_fetch(w, w->drv, h->fetch, w->shm_drv);
+    case PYDRON__FRAME__BODY_FETCH: {
+        /* Answered by the sender thread. The reader must never wait on a
+         * write: the driver's reader may itself be writing a large task
+         * batch to us, and it reads our reply only when that write is done;
+         * a reply written from here (160 KB-1 MiB, below the shared-memory
+         * threshold) filled both sockets and hung both processes. */
+        fetch_item *fi = calloc(1, sizeof *fi);
+        if (!fi)
+            return pdi_err(PYDRON_ENOMEM, "out of memory for a fetch");
+        pydron__fetch__init(&fi->f);
+        fi->f.request_id = h->fetch->request_id;
+        fi->f.value_id = h->fetch->value_id;
+        fi->f.no_shm = h->fetch->no_shm;
+        pthread_mutex_lock(&w->olock);
+        if (w->ftail)
+            w->ftail->next = fi;
+        else
+            w->fhead = fi;
+        w->ftail = fi;
+        pthread_cond_signal(&w->ocond);
+        pthread_mutex_unlock(&w->olock);
+        break;
+    }
     case PYDRON__FRAME__BODY_RELEASE:
         for (size_t i = 0; i < h->release->n_value_ids; i++)
             pdi_store_release(w->store, h->release->value_ids[i]);
@@ -1131,6 +1175,11 @@ done:
             done_item *d = w->ohead;
             w->ohead = d->next;
             done_free(d);
+        }
+        while (w->fhead) {
+            fetch_item *fi = w->fhead;
+            w->fhead = fi->next;
+            free(fi);
         }
         pdi_store_free(w->store);
         free(w->runners);
