@@ -22,6 +22,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "pydron.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 extern char **environ;

@@ -609,11 +609,15 @@ typedef struct pydron_task_timing {
     int32_t worker;         /* -1: driver thread */
     const char *executor;   /* static name */
     const char *label;      /* borrowed until the graph is freed */
+    /* version 2 */
+    unsigned version;       /* set by the library: the version it filled */
 } pydron_task_timing;
+#define PYDRON_TASK_TIMING_VERSION 2
 
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
 /* Call fn for every task that has finished, in finish order. fn must not call
- * back into the graph. */
+ * back into the graph. t is filled to this library's version (t->version);
+ * a callback reads only the fields its pydron.h knows. */
 PYDRON_API int pydron_graph_timings(pydron_graph *g,
                                     void (*fn)(const pydron_task_timing *t, void *user),
                                     void *user);
@@ -621,7 +625,10 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
 typedef struct pydron_graph_stats {
     uint64_t tasks_added, tasks_done, tasks_failed, tasks_refined, tasks_retried;
     uint64_t values_live, bytes_live, bytes_peak;
+    /* version 2 */
+    unsigned version;       /* set by the library: the version it filled */
 } pydron_graph_stats;
+#define PYDRON_GRAPH_STATS_VERSION 2
 PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
 
 /* ------------------------------------------------------------------------
@@ -666,6 +673,41 @@ PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
 /* Run the worker loop until the driver says shutdown or the connection is
  * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown. */
 PYDRON_API int pydron_worker_main(const pydron_worker_options *opts);
+
+/* ------------------------------------------------------------------------
+ * Growing structs (the libgit2 way)
+ *
+ * pydron_runtime_options (input) and pydron_graph_stats / pydron_task_timing
+ * (output) gain fields at their end in later releases; each version of the
+ * library reads or writes only the part of such a struct that the caller's
+ * version knows, so a program built against an older pydron.h keeps
+ * working with a newer library. Version 1 is the 0.1.0 layout. These
+ * functions accept any 0 < version <= the current *_VERSION (else
+ * PYDRON_EINVAL, nothing written) and never touch a byte past the end of
+ * that version's struct.
+ *
+ * The one-argument names of 0.1.0 stay exported for programs built against
+ * it and write version 1; in code compiled against this header they are
+ * macros that ask for the current version.
+ * ------------------------------------------------------------------------ */
+
+/* Fill opts with the defaults of `version` (PYDRON_RUNTIME_OPTIONS_VERSION
+ * for the fields this header knows); opts->version = version. */
+PYDRON_API int pydron_runtime_options_init_version(pydron_runtime_options *opts,
+                                                   unsigned version);
+/* As pydron_graph_stats_get / pydron_task_timing_get, filling `version`'s
+ * fields; out->version (from version 2 on) tells which version was filled. */
+PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stats *out,
+                                              unsigned version);
+PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
+                                              pydron_task_timing *out, unsigned version);
+
+#define pydron_runtime_options_init(opts) \
+    ((void)pydron_runtime_options_init_version((opts), PYDRON_RUNTIME_OPTIONS_VERSION))
+#define pydron_graph_stats_get(g, out) \
+    pydron_graph_stats_get_version((g), (out), PYDRON_GRAPH_STATS_VERSION)
+#define pydron_task_timing_get(g, t, out) \
+    pydron_task_timing_get_version((g), (t), (out), PYDRON_TASK_TIMING_VERSION)
 
 #ifdef __cplusplus
 }

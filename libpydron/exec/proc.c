@@ -28,6 +28,7 @@
 #include "exec/exec.h"
 #include "util/sha256.h"
 #include "util/util.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 extern char **environ;

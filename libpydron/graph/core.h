@@ -23,6 +23,7 @@
 
 #include "pydron.h"
 #include "runner/ctx.h"
+#include "util/ring.h"
 #include "util/util.h"
 
 /* ---- ids: | tag:12 | gen:26 | index:26 | ---- */
@@ -279,8 +280,7 @@ struct pydron_graph {
     /* driver work */
     uint32_t *heap;        /* SYNC + unrefined REFINABLE tasks, by tick */
     size_t nheap, capheap;
-    uint32_t *refq;        /* REFINABLE tasks ready for their callback */
-    size_t refq_head, refq_len, refq_cap;
+    pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
 
     /* dispatch */
     const pydron_policy_ops *pops;

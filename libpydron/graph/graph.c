@@ -5,6 +5,7 @@
 
 #include "graph/core.h"
 #include "store/shm.h"
+#include "util/abi.h"
 
 _Thread_local pydron_graph *pdi_tls_cb_graph;
 static _Atomic uint32_t tag_counter;
@@ -1075,11 +1076,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate graph");
     g->rt = rt;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pdi_cond_init_monotonic(&g->cv);
     pthread_mutex_lock(&rt->mu);
     int rc = 0;
     if (rt->pops) {
@@ -1388,13 +1385,7 @@ static int value_bytes_locked(pydron_graph *g, pydron_value v, const void **data
             /* lost with its worker while we fetched it: its producers run
              * again (PURE tasks only, so dispatching is all it takes) */
             pdi_dispatch(g);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 20 * 1000000u);
             g->waiters++;
             pthread_cond_timedwait(&g->cv, &g->mu, &ts);
             g->waiters--;
@@ -1582,16 +1573,22 @@ static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
     return g->rt->xops->name ? g->rt->xops->name : "executor";
 }
 
-PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out)
+PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
+                                              pydron_task_timing *user_out, unsigned version)
 {
-    if (!out)
-        return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: NULL out");
+    size_t size = pdi_task_timing_size(version);
+    if (!user_out || !size)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: %s",
+                       user_out ? "unknown struct version" : "NULL out");
     if (lock_graph(g, "pydron_task_timing_get"))
         return PYDRON_EINVAL;
     int rc = 0;
     pdi_task *r = pdi_task_get(g, t.id, NULL);
     pdi_tlog *e;
+    /* filled here, then only the caller's version of it is copied out */
+    pydron_task_timing full, *out = &full;
     memset(out, 0, sizeof *out);
+    out->version = version;
     out->task = t;
     if (r && (r->bits & TB_RETAINED))
         r = NULL;   /* finished: the log has its timings */
@@ -1615,6 +1612,8 @@ PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_tas
         rc = PYDRON_ESTALE;
     }
     pthread_mutex_unlock(&g->mu);
+    if (rc == 0)
+        memcpy(user_out, out, size);
     return rc;
 }
 
@@ -1629,21 +1628,26 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
         pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
         pydron_task_timing tt = {{e->task}, tlog_kind(g, e), (pydron_task_state)e->state,
                                  e->queued_ns, e->started_ns, e->finished_ns, e->worker,
-                                 exec_name(g, e), tlog_label(g, e)};
+                                 exec_name(g, e), tlog_label(g, e), PYDRON_TASK_TIMING_VERSION};
         fn(&tt, user);
     }
     pthread_mutex_unlock(&g->mu);
     return 0;
 }
 
-PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out)
+PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stats *out,
+                                              unsigned version)
 {
-    if (!out)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: NULL out");
+    size_t size = pdi_graph_stats_size(version);
+    if (!out || !size)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: %s",
+                       out ? "unknown struct version" : "NULL out");
     if (lock_graph(g, "pydron_graph_stats_get"))
         return PYDRON_EINVAL;
-    *out = g->stats;
+    pydron_graph_stats s = g->stats;
     pthread_mutex_unlock(&g->mu);
+    s.version = version;
+    memcpy(out, &s, size); /* only what the caller's version knows */
     return 0;
 }
 
@@ -1675,7 +1679,7 @@ void pdi_graph_cancel_locked(pydron_graph *g)
             pdi_value_fail(g, i, e);
     }
     pdi_error_unref(e);
-    g->refq_len = 0;
+    pdi_ring_clear(&g->refq);
     pdi_wake(g);
 }
 
@@ -1722,13 +1726,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
             if (!g->inflight && !g->dispatching)
                 break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 10 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = pdi_abstime_after(CLOCK_MONOTONIC, 10 * 1000000u);
         g->waiters++;
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         g->waiters--;
@@ -1782,7 +1780,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->labels);
     free(g->heap);
     free(g->lin);
-    free(g->refq);
+    pdi_ring_free(&g->refq);
     free(g->newready);
     free(g->last_sync_tick);
     free(g->ksum);

@@ -2,13 +2,27 @@
 #include "exec/exec.h"
 #include "graph/core.h"
 #include "runner/runner.h"
+#include "util/abi.h"
 
-PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts)
+PYDRON_API int pydron_runtime_options_init_version(pydron_runtime_options *opts,
+                                                   unsigned version)
 {
-    if (opts) {
-        pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
-        *opts = o;
-    }
+    size_t size = pdi_runtime_options_size(version);
+    if (!opts || !size)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_options_init_version: %s",
+                       opts ? "unknown struct version" : "NULL opts");
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.version = version;
+    memcpy(opts, &o, size); /* only what the caller's version knows */
+    return 0;
+}
+
+/* The 0.1.0 symbol, for programs built against it: version 1 (pydron.h
+ * makes the name a macro for the current version). */
+PYDRON_API void (pydron_runtime_options_init)(pydron_runtime_options *opts)
+{
+    if (opts)
+        (void)pydron_runtime_options_init_version(opts, 1);
 }
 
 static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, uint32_t *out)
@@ -99,10 +113,12 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     *out = NULL;
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
     if (opts) {
-        if (opts->version != PYDRON_RUNTIME_OPTIONS_VERSION)
-            return pdi_err(PYDRON_EINVAL, "pydron_runtime_options.version is %u, expected %u",
+        size_t size = pdi_runtime_options_size(opts->version);
+        if (!size)
+            return pdi_err(PYDRON_EINVAL,
+                           "pydron_runtime_options.version is %u, this library knows 1 to %u",
                            opts->version, PYDRON_RUNTIME_OPTIONS_VERSION);
-        o = *opts;
+        memcpy(&o, opts, size); /* later fields keep their defaults */
     }
     if ((unsigned)o.policy > PYDRON_POLICY_LOCALITY)
         return pdi_err(PYDRON_EINVAL, "unknown policy %d (custom policies: pydron_runtime_set_policy)",

@@ -174,20 +174,8 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
     if (t->flags & PYDRON_TASK_REFINABLE) {
-        if (g->refq_len + 1 > g->refq_cap) {
-            /* compact then grow the ring */
-            size_t nc = g->refq_cap ? g->refq_cap * 2 : 16;
-            uint32_t *q = malloc(nc * sizeof *q);
-            if (!q)
-                abort();
-            for (size_t k = 0; k < g->refq_len; k++)
-                q[k] = g->refq[(g->refq_head + k) % g->refq_cap];
-            free(g->refq);
-            g->refq = q;
-            g->refq_cap = nc;
-            g->refq_head = 0;
-        }
-        g->refq[(g->refq_head + g->refq_len++) % g->refq_cap] = ti;
+        if (pdi_ring_push(&g->refq, &ti, sizeof ti))
+            abort();
         pdi_wake(g);
         return;
     }
@@ -476,14 +464,12 @@ static int target_reached(pydron_graph *g, const target *tg, int *rc)
 /* One step of driver work; returns 1 if something was done. */
 static int driver_step(pydron_graph *g)
 {
-    while (g->refq_len) {
-        uint32_t ti = g->refq[g->refq_head];
-        g->refq_head = (g->refq_head + 1) % g->refq_cap;
-        g->refq_len--;
-        pdi_task *t = pdi_T(g, ti);
+    uint32_t ri;
+    while (pdi_ring_pop(&g->refq, &ri, sizeof ri)) {
+        pdi_task *t = pdi_T(g, ri);
         if (t->state != PYDRON_TASK_READY || !(t->flags & PYDRON_TASK_REFINABLE))
             continue;
-        pdi_refine_run(g, ti);
+        pdi_refine_run(g, ri);
         return 1;
     }
     if (g->nheap) {
@@ -505,7 +491,7 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     uint64_t until = pdi_now_ns() + (uint64_t)max_ms * 1000000u;
     if (deadline && deadline < until)
         until = deadline;
-    struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    struct timespec ts = pdi_timespec_mono(until);
     g->waiters++;
     pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     g->waiters--;

@@ -1,40 +1,12 @@
 /* Built-in scheduling policies: FIFO, critical path, locality. One
  * instance per graph; all calls happen under that graph's lock. */
 #include "graph/core.h"
+#include "util/ring.h"
 
-/* ---- a growable ring of task ids ---- */
-typedef struct ring {
-    uint64_t *a;
-    size_t head, len, cap;
-} ring;
-
-static int ring_push(ring *r, uint64_t v)
-{
-    if (r->len == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 64;
-        uint64_t *a = malloc(nc * sizeof *a);
-        if (!a)
-            return PYDRON_ENOMEM;
-        for (size_t k = 0; k < r->len; k++)
-            a[k] = r->a[(r->head + k) % r->cap];
-        free(r->a);
-        r->a = a;
-        r->cap = nc;
-        r->head = 0;
-    }
-    r->a[(r->head + r->len++) % r->cap] = v;
-    return 0;
-}
-
-static int ring_pop(ring *r, uint64_t *v)
-{
-    if (!r->len)
-        return 0;
-    *v = r->a[r->head];
-    r->head = (r->head + 1) % r->cap;
-    r->len--;
-    return 1;
-}
+/* ---- a ring of task ids (util/ring.h) ---- */
+typedef pdi_ring ring;
+static int ring_push(ring *r, uint64_t v) { return pdi_ring_push(r, &v, sizeof v); }
+static int ring_pop(ring *r, uint64_t *v) { return pdi_ring_pop(r, v, sizeof *v); }
 
 /* ---- FIFO ---- */
 static int fifo_push(void *self, const pydron_sched_task *t)
@@ -49,7 +21,7 @@ static int fifo_pick(void *self, unsigned worker, pydron_task *out)
 static void fifo_destroy(void *self)
 {
     ring *r = self;
-    free(r->a);
+    pdi_ring_free(r);
     free(r);
 }
 static const pydron_policy_ops fifo_ops = {PYDRON_POLICY_OPS_VERSION, "fifo", fifo_push,
@@ -173,9 +145,9 @@ static int loc_pick(void *self, unsigned worker, pydron_task *out)
 static void loc_destroy(void *self)
 {
     loc *l = self;
-    free(l->shared.a);
+    pdi_ring_free(&l->shared);
     for (size_t w = 0; w < l->nper; w++)
-        free(l->per[w].a);
+        pdi_ring_free(&l->per[w]);
     free(l->per);
     free(l);
 }

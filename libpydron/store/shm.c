@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "util/util.h"
-#include "wire/wire.h"
+#include "util/log.h"
 
 #define WHO "shm"
 #define DEFAULT_MIN (1u << 20)

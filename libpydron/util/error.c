@@ -93,13 +93,6 @@ void *pdi_memdup(const void *p, size_t n)
     return q;
 }
 
-uint64_t pdi_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz)
 {
     if (n <= *cap)

@@ -1,5 +1,6 @@
 /* util.h - internal helpers shared by all of libpydron: error reporting,
- * allocation, monotonic clock. Nothing here is exported. */
+ * allocation; the monotonic clock comes with util/time.h. Nothing here is
+ * exported. */
 #ifndef PDI_UTIL_H
 #define PDI_UTIL_H
 
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "pydron.h"
+#include "util/time.h" /* pdi_now_ns, used everywhere */
 
 #if defined(__GNUC__)
 #define PDI_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -36,9 +38,6 @@ char *pdi_vasprintf(const char *fmt, va_list ap);
 char *pdi_asprintf(const char *fmt, ...) PDI_PRINTF(1, 2);
 char *pdi_strdup(const char *s);
 void *pdi_memdup(const void *p, size_t n);
-
-/* Monotonic clock in nanoseconds. */
-uint64_t pdi_now_ns(void);
 
 /* Grow *buf (element size esz, capacity *cap) to hold at least n elements. */
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz);

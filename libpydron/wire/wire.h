@@ -18,62 +18,8 @@
 
 #include "pydron.h"
 #include "pydron.pb-c.h"
-#include "store/shm.h"
-
-#define PDI_WIRE_MAGIC0 'P'
-#define PDI_WIRE_MAGIC1 'D'
-#define PDI_WIRE_MAGIC2 'R'
-#define PDI_WIRE_MAGIC3 'N'
-#define PDI_WIRE_VERSION 1u
-#define PDI_WIRE_PREFIX 20u
-#define PDI_NONCE_LEN 32u
-
-typedef struct pdi_wire_limits {
-    uint32_t max_header;    /* protobuf header bytes */
-    uint64_t max_payload;   /* sum of raw segments */
-    uint32_t max_segments;
-} pdi_wire_limits;
-
-/* Before authentication: handshake frames only, no payload. */
-extern const pdi_wire_limits pdi_wire_limits_handshake;
-/* After authentication: large values allowed (PYDRON_MAX_PAYLOAD env, bytes). */
-const pdi_wire_limits *pdi_wire_limits_session(void);
-
-/* A received frame. Segments are separate malloc'd buffers so that each can be
- * handed over (pdi_frame_take) to become a value without copying. */
-typedef struct pdi_frame {
-    Pydron__Frame *hdr;
-    size_t nseg;
-    uint8_t **seg;
-    size_t *seglen;
-} pdi_frame;
-
-void pdi_frame_free(pdi_frame *f);
-/* Take ownership of segment i (NULL for an empty one); free it with free(). */
-void *pdi_frame_take(pdi_frame *f, size_t i, size_t *len);
-/* Borrowed view of segment idx, checked: PYDRON_EPROTO if out of range. */
-int pdi_frame_seg(const pdi_frame *f, int64_t idx, const void **data, size_t *len);
-/* Name of the frame's body type ("hello", "tasks", ...). */
-const char *pdi_frame_type_name(const Pydron__Frame *hdr);
-
-/* Parsing, shared by the stream reader, the tests and the fuzzer. Each
- * returns 0 or PYDRON_EPROTO with a pydron_error_last() message. */
-int pdi_wire_parse_prefix(const uint8_t *p, size_t len, const pdi_wire_limits *lim,
-                          uint32_t *hlen, uint64_t *plen);
-int pdi_wire_parse_header(const uint8_t *buf, size_t hlen, uint64_t plen,
-                          const pdi_wire_limits *lim, Pydron__Frame **out);
-/* Decode a whole frame held in memory (segments are copied). */
-int pdi_wire_decode(const void *buf, size_t len, const pdi_wire_limits *lim, pdi_frame *out);
-
-typedef struct pdi_seg {
-    const void *data;
-    size_t len;
-} pdi_seg;
-
-/* Encode a frame into one malloc'd buffer (tests, small frames). hdr's
- * segments field is filled from segs. */
-int pdi_wire_encode(Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs, uint8_t **out,
-                    size_t *len);
+#include "wire/frame.h"
+#include "util/log.h" /* wire's users log; kept for them */
 
 /* ---- connections ---- */
 typedef struct pdi_conn pdi_conn;
@@ -128,36 +74,6 @@ int pdi_auth_accept(pdi_conn *c, const void *secret, size_t secret_len, int time
                     pdi_frame *hello);
 /* Read a secret file (trailing newline stripped). Caller frees. */
 int pdi_secret_read_file(const char *path, char **out, size_t *len);
-
-/* ---- shared memory references (store/shm.h) on the wire ---- */
-static inline void pdi_shm_ref_to_pb(const pdi_shm_ref *r, Pydron__ShmRef *m)
-{
-    pydron__shm_ref__init(m);
-    m->pid = r->pid;
-    m->fd = r->fd;
-    m->ino = r->ino;
-    m->len = r->len;
-}
-static inline void pdi_shm_ref_from_pb(const Pydron__ShmRef *m, pdi_shm_ref *r)
-{
-    r->pid = m->pid;
-    r->fd = m->fd;
-    r->ino = m->ino;
-    r->len = m->len;
-}
-
-/* ---- logging: one line to stderr, "pydron[pid] <who>: ..." ---- */
-void pdi_log(const char *who, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Debug lines only when PYDRON_DEBUG is set. */
-void pdi_debug(const char *who, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
 
 /* map an nng error code to PYDRON_E* (and record a message) */
 int pdi_nng_err(int nrv, const char *what);

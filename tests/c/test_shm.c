@@ -21,6 +21,7 @@
 
 #include "pydron.h"
 #include "store/shm.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 #define OK(expr)                                                                          \

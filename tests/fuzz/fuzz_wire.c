@@ -9,7 +9,7 @@
 
 #include "pydron.h"
 #include "runner/ffi.h"
-#include "wire/wire.h"
+#include "wire/frame.h"
 
 static void walk(pdi_frame *f)
 {

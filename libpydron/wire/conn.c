@@ -1,0 +1,471 @@
+/* conn.c - connections: blocking frame I/O over nng byte streams (dial,
+ * receive, send, close), TLS configuration and the nng error mapping. */
+#include "wire/wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "wire/conn_internal.h"
+
+int pdi_nng_err(int nrv, const char *what)
+{
+    int rc;
+    switch (nrv) {
+    case 0:
+        return 0;
+    case NNG_ENOMEM:
+        rc = PYDRON_ENOMEM;
+        break;
+    case NNG_ETIMEDOUT:
+        rc = PYDRON_ETIMEDOUT;
+        break;
+    case NNG_ECLOSED:
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECANCELED:
+        rc = PYDRON_ECLOSED;
+        break;
+    case NNG_ENOTSUP:
+        rc = PYDRON_ENOTSUP;
+        break;
+    case NNG_EINVAL:
+    case NNG_EADDRINVAL:
+        rc = PYDRON_EINVAL;
+        break;
+    case NNG_EPEERAUTH:
+    case NNG_ECRYPTO:
+        return pdi_err(PYDRON_EAUTH,
+                       "%s: TLS failed (%s): is the certificate trusted (--tls-ca) and made "
+                       "for this host name?",
+                       what, nng_strerror(nrv));
+    default:
+        rc = PYDRON_EIO;
+    }
+    return pdi_err(rc, "%s: %s", what, nng_strerror(nrv));
+}
+
+/* ---------------------------------------------------------- connections */
+
+#define RBUF_SIZE (64u * 1024u)
+/* Segments below this are copied into the frame's send buffer; larger ones
+ * are written from the caller's memory. */
+#define COPY_MAX (32u * 1024u)
+
+/* Test hook (tests/c/test_wire.c): microseconds to sleep between the
+ * closed check and the start of a stream operation, i.e. exactly where a
+ * concurrent pdi_conn_close used to slip in. 0 in production. */
+atomic_uint pdi_wire_test_io_delay_us;
+
+struct pdi_conn {
+    nng_stream *s;
+    nng_aio *raio, *waio;
+    pthread_mutex_t wlock;
+    /* Orders "start an operation" against pdi_conn_close: nng 1.5's tcp and
+     * ipc streams never complete a recv/send started after
+     * nng_stream_close (tcp_doread returns early on a closed conn and the
+     * aio waits forever), and nng_aio_abort only cancels an operation that
+     * has already started. Under this lock either the operation is queued
+     * in the stream before close (and close fails it) or the check below
+     * sees closed. */
+    pthread_mutex_t iolock;
+    int have_locks;
+    uint8_t *rbuf;
+    size_t rpos, rlen;
+    atomic_int closed;
+    char peer[96];
+};
+
+int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
+{
+    pdi_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        nng_stream_free(s);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    c->s = s;
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->iolock, NULL);
+    c->have_locks = 1;
+    c->rbuf = malloc(RBUF_SIZE);
+    int nrv;
+    if (!c->rbuf || (nrv = nng_aio_alloc(&c->raio, NULL, NULL)) != 0 ||
+        (nrv = nng_aio_alloc(&c->waio, NULL, NULL)) != 0) {
+        pdi_conn_free(c);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    nng_sockaddr sa;
+    snprintf(c->peer, sizeof c->peer, "peer");
+    if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &sa) == 0) {
+        if (sa.s_family == NNG_AF_INET) {
+            const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+            unsigned port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
+            snprintf(c->peer, sizeof c->peer, "tcp %u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
+                     port);
+        } else if (sa.s_family == NNG_AF_IPC) {
+            snprintf(c->peer, sizeof c->peer, "ipc");
+        }
+    }
+    int pid;
+    if (nng_stream_get_int(s, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+        snprintf(c->peer, sizeof c->peer, "ipc pid %d", pid);
+    (void)nng_stream_set_bool(s, NNG_OPT_TCP_NODELAY, true);
+    *out = c;
+    return 0;
+}
+
+const char *pdi_conn_peer(pdi_conn *c) { return c ? c->peer : "?"; }
+
+int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n)
+{
+    nng_sockaddr sa;
+    if (nng_stream_get_addr(c->s, NNG_OPT_LOCADDR, &sa) != 0 || sa.s_family != NNG_AF_INET)
+        return PYDRON_ENOTSUP;
+    const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+    snprintf(buf, n, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    return 0;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *nb = realloc(b, cap *= 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+        } else {
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (b)
+        b[n] = 0;
+    return b;
+}
+
+int pdi_tls_config(nng_tls_mode mode, const char *cert, const char *key, const char *ca,
+                   const char *server_name, nng_tls_config **out)
+{
+    nng_tls_config *cfg;
+    int nrv = nng_tls_config_alloc(&cfg, mode);
+    if (nrv)
+        return pdi_nng_err(nrv, "TLS configuration");
+    if (cert && key) {
+        /* nng wants certificate and key as PEM strings (or both in one file) */
+        char *c = read_text(cert), *k = read_text(key);
+        nrv = (c && k) ? nng_tls_config_own_cert(cfg, c, k, NULL) : NNG_ENOENT;
+        free(c);
+        free(k);
+        if (nrv) {
+            nng_tls_config_free(cfg);
+            return pdi_nng_err(nrv, "loading TLS certificate/key");
+        }
+    }
+    if (ca) {
+        if ((nrv = nng_tls_config_ca_file(cfg, ca)) != 0) {
+            nng_tls_config_free(cfg);
+            return pdi_nng_err(nrv, "loading TLS CA file");
+        }
+        nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+    } else {
+        /* Without a CA the HMAC handshake still authenticates both sides;
+         * TLS then gives confidentiality. */
+        nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
+    }
+    if (server_name)
+        nng_tls_config_server_name(cfg, server_name);
+    *out = cfg;
+    return 0;
+}
+
+int pdi_conn_dial(const char *url, const char *tls_ca_file, int timeout_ms, pdi_conn **out)
+{
+    nng_stream_dialer *d;
+    nng_aio *aio;
+    int nrv = nng_stream_dialer_alloc(&d, url);
+    if (nrv)
+        return pdi_nng_err(nrv, url);
+    if (strncmp(url, "tls+", 4) == 0) {
+        nng_tls_config *cfg;
+        char host[256] = "";
+        const char *h = strstr(url, "://");
+        if (h) {
+            h += 3;
+            size_t n = strcspn(h, ":/");
+            if (n < sizeof host) {
+                memcpy(host, h, n);
+                host[n] = 0;
+            }
+        }
+        int rc = pdi_tls_config(NNG_TLS_MODE_CLIENT, NULL, NULL, tls_ca_file, host, &cfg);
+        if (rc) {
+            nng_stream_dialer_free(d);
+            return rc;
+        }
+        nrv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+        nng_tls_config_free(cfg); /* the dialer holds its own reference */
+        if (nrv) {
+            nng_stream_dialer_free(d);
+            return pdi_nng_err(nrv, "TLS dialer");
+        }
+    }
+    if ((nrv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+        nng_stream_dialer_free(d);
+        return pdi_nng_err(nrv, "aio");
+    }
+    nng_aio_set_timeout(aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    nng_stream_dialer_dial(d, aio);
+    nng_aio_wait(aio);
+    nrv = nng_aio_result(aio);
+    nng_stream *s = nrv == 0 ? nng_aio_get_output(aio, 0) : NULL;
+    nng_aio_free(aio);
+    nng_stream_dialer_free(d);
+    if (nrv)
+        return pdi_nng_err(nrv, url);
+    return pdi_conn_wrap(s, out);
+}
+
+/* One blocking stream operation on aio with iov; returns bytes moved. */
+static int do_io(pdi_conn *c, nng_aio *aio, int send, void *buf, size_t len, int timeout_ms,
+                 size_t *moved)
+{
+    nng_iov iov = {buf, len};
+    pthread_mutex_lock(&c->iolock);
+    if (atomic_load(&c->closed)) {
+        pthread_mutex_unlock(&c->iolock);
+        return pdi_err(PYDRON_ECLOSED, "connection closed");
+    }
+    unsigned delay = atomic_load_explicit(&pdi_wire_test_io_delay_us, memory_order_relaxed);
+    if (delay)
+        usleep(delay);
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_aio_set_timeout(aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    if (send)
+        nng_stream_send(c->s, aio);
+    else
+        nng_stream_recv(c->s, aio);
+    pthread_mutex_unlock(&c->iolock);
+    nng_aio_wait(aio);
+    int nrv = nng_aio_result(aio);
+    if (nrv)
+        return pdi_nng_err(nrv, send ? "send" : "receive");
+    *moved = nng_aio_count(aio);
+    if (*moved == 0)
+        return pdi_err(PYDRON_ECLOSED, "connection closed by peer");
+    return 0;
+}
+
+static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
+{
+    uint8_t *d = dst;
+    while (n > 0) {
+        if (c->rpos < c->rlen) {
+            size_t k = c->rlen - c->rpos;
+            if (k > n)
+                k = n;
+            memcpy(d, c->rbuf + c->rpos, k);
+            c->rpos += k;
+            d += k;
+            n -= k;
+            continue;
+        }
+        size_t got;
+        int rc;
+        if (n >= RBUF_SIZE) {
+            /* large: straight into the destination, no staging copy */
+            if ((rc = do_io(c, c->raio, 0, d, n, timeout_ms, &got)) != 0)
+                return rc;
+            d += got;
+            n -= got;
+        } else {
+            if ((rc = do_io(c, c->raio, 0, c->rbuf, RBUF_SIZE, timeout_ms, &got)) != 0)
+                return rc;
+            c->rpos = 0;
+            c->rlen = got;
+        }
+    }
+    return 0;
+}
+
+static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
+{
+    const uint8_t *p = src;
+    while (n > 0) {
+        size_t put;
+        int ms = pdi_ms_left(deadline_ns);
+        if (ms == 0)
+            return pdi_err(PYDRON_ETIMEDOUT, "send: timed out");
+        int rc = do_io(c, c->waio, 1, (void *)p, n, ms, &put);
+        if (rc)
+            return rc;
+        p += put;
+        n -= put;
+    }
+    return 0;
+}
+
+int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_frame *out)
+{
+    uint8_t pre[PDI_WIRE_PREFIX];
+    uint32_t hlen = 0;
+    uint64_t plen = 0;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if ((rc = read_exact(c, pre, sizeof pre, timeout_ms)) != 0)
+        return rc;
+    if ((rc = pdi_wire_parse_prefix(pre, sizeof pre, lim, &hlen, &plen)) != 0)
+        return rc;
+    uint8_t *h = malloc(hlen);
+    if (!h)
+        return pdi_err(PYDRON_ENOMEM, "out of memory for a %u-byte header", hlen);
+    if ((rc = read_exact(c, h, hlen, timeout_ms)) != 0) {
+        free(h);
+        return rc;
+    }
+    rc = pdi_wire_parse_header(h, hlen, plen, lim, &out->hdr);
+    free(h);
+    if (rc)
+        return rc;
+    if ((rc = pdi_frame_alloc_segs(out)) != 0) {
+        pdi_frame_free(out);
+        return rc;
+    }
+    for (size_t i = 0; i < out->nseg; i++) {
+        if (out->seglen[i] && (rc = read_exact(c, out->seg[i], out->seglen[i], timeout_ms)) != 0) {
+            pdi_frame_free(out);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int pdi_conn_send(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs)
+{
+    return pdi_conn_send_timeout(c, hdr, segs, nsegs, -1);
+}
+
+int pdi_conn_send_timeout(pdi_conn *c, Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs,
+                          int timeout_ms)
+{
+    uint64_t deadline = timeout_ms < 0 ? 0 : pdi_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
+    uint64_t stack[16];
+    uint64_t *lens = nsegs <= 16 ? stack : malloc(nsegs * sizeof *lens);
+    if (!lens)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    uint64_t plen = 0;
+    size_t small = 0;
+    for (size_t i = 0; i < nsegs; i++) {
+        lens[i] = segs[i].len;
+        plen += segs[i].len;
+        if (segs[i].len < COPY_MAX)
+            small += segs[i].len;
+    }
+    size_t save_n = hdr->n_segments;
+    uint64_t *save = hdr->segments;
+    hdr->n_segments = nsegs;
+    hdr->segments = lens;
+    size_t hlen = pydron__frame__get_packed_size(hdr);
+    size_t cap = PDI_WIRE_PREFIX + hlen + small;
+    uint8_t *buf = malloc(cap);
+    int rc = 0;
+    if (!buf) {
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory for a frame");
+        goto out;
+    }
+    pdi_wire_put_prefix(buf, (uint32_t)hlen, plen);
+    pydron__frame__pack(hdr, buf + PDI_WIRE_PREFIX);
+    size_t blen = PDI_WIRE_PREFIX + hlen;
+    if (deadline) {
+        /* another sender may be stuck on a peer that does not read */
+        struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000u);
+        if (pthread_mutex_timedlock(&c->wlock, &ts) != 0) {
+            rc = pdi_err(PYDRON_ETIMEDOUT, "send: connection busy");
+            free(buf);
+            goto out;
+        }
+    } else {
+        pthread_mutex_lock(&c->wlock);
+    }
+    for (size_t i = 0; i < nsegs && rc == 0; i++) {
+        if (segs[i].len < COPY_MAX) {
+            if (segs[i].len)
+                memcpy(buf + blen, segs[i].data, segs[i].len);
+            blen += segs[i].len;
+        } else {
+            rc = write_all(c, buf, blen, deadline);
+            blen = 0;
+            if (rc == 0)
+                rc = write_all(c, segs[i].data, segs[i].len, deadline);
+        }
+    }
+    if (rc == 0 && blen)
+        rc = write_all(c, buf, blen, deadline);
+    pthread_mutex_unlock(&c->wlock);
+    free(buf);
+out:
+    hdr->n_segments = save_n;
+    hdr->segments = save;
+    if (lens != stack)
+        free(lens);
+    return rc;
+}
+
+int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len)
+{
+    pthread_mutex_lock(&c->wlock);
+    int rc = write_all(c, data, len, 0);
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
+}
+
+void pdi_conn_close(pdi_conn *c)
+{
+    if (!c)
+        return;
+    /* after this no operation starts; the ones already started are queued
+     * in the stream, which fails them as it closes */
+    pthread_mutex_lock(&c->iolock);
+    atomic_store(&c->closed, 1);
+    pthread_mutex_unlock(&c->iolock);
+    if (c->s)
+        nng_stream_close(c->s);
+    if (c->raio)
+        nng_aio_abort(c->raio, NNG_ECLOSED);
+    if (c->waio)
+        nng_aio_abort(c->waio, NNG_ECLOSED);
+}
+
+void pdi_conn_free(pdi_conn *c)
+{
+    if (!c)
+        return;
+    if (c->s) {
+        nng_stream_close(c->s);
+    }
+    if (c->raio)
+        nng_aio_free(c->raio);
+    if (c->waio)
+        nng_aio_free(c->waio);
+    if (c->s)
+        nng_stream_free(c->s);
+    if (c->have_locks) {
+        pthread_mutex_destroy(&c->wlock);
+        pthread_mutex_destroy(&c->iolock);
+    }
+    free(c->rbuf);
+    free(c);
+}

@@ -1,0 +1,26 @@
+/* shmref.h - shared memory references (store/shm.h) in wire frames: the
+ * conversion between pdi_shm_ref and its protobuf message. Kept out of
+ * wire.h so that the frame codec does not depend on the store. */
+#ifndef PDI_WIRE_SHMREF_H
+#define PDI_WIRE_SHMREF_H
+
+#include "pydron.pb-c.h"
+#include "store/shm.h"
+
+static inline void pdi_shm_ref_to_pb(const pdi_shm_ref *r, Pydron__ShmRef *m)
+{
+    pydron__shm_ref__init(m);
+    m->pid = r->pid;
+    m->fd = r->fd;
+    m->ino = r->ino;
+    m->len = r->len;
+}
+static inline void pdi_shm_ref_from_pb(const Pydron__ShmRef *m, pdi_shm_ref *r)
+{
+    r->pid = m->pid;
+    r->fd = m->fd;
+    r->ino = m->ino;
+    r->len = m->len;
+}
+
+#endif
