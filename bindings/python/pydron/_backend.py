@@ -396,7 +396,8 @@ class Session:
         With worker processes and a timeout, tasks still running after it
         are abandoned: the graph is not freed (that would wait for them) and
         the workers die with this process (parent-death signal and lost
-        connection). Used at interpreter exit, e.g. after Ctrl-C."""
+        connection). Used at interpreter exit. timeout=0 (after Ctrl-C)
+        abandons tasks running on threads of this process too."""
         if self._closed:
             return
         self._closed = True
@@ -404,6 +405,11 @@ class Session:
             self._graph.cancel()
         except _core.PydronError:
             pass
+        if timeout == 0:
+            # after Ctrl-C: nothing more runs (the inline executor would run
+            # tasks inside graph.run); tasks running on threads are abandoned
+            _ABANDONED.append((self._graph, self._rt))
+            return
         if timeout is not None and not self._in_process:
             try:
                 self._graph.run(timeout)
@@ -463,9 +469,13 @@ def shutdown(timeout=None):
 
 
 def _at_exit():
-    # Do not wait minutes for running worker tasks when the program ends
-    # (e.g. Ctrl-C): after a short grace period the workers go with us.
-    shutdown(timeout=1.0)
+    # Do not wait minutes for running worker tasks when the program ends:
+    # after a short grace period the workers go with us; after Ctrl-C at
+    # once, as plain Python stops at once (tasks on threads are abandoned,
+    # worker processes die with this one).
+    last = getattr(sys, "last_type", None)
+    interrupted = isinstance(last, type) and issubclass(last, KeyboardInterrupt)
+    shutdown(timeout=0 if interrupted else 1.0)
 
 
 def current():
@@ -515,6 +525,8 @@ class Lazy(Future):
                 if self.kw else {}
             self.val = self.op(*args, **kw)
             RESULT_CATS[self.key] = category(self.val)
+        except KeyboardInterrupt:
+            raise  # Ctrl-C while it waited for its inputs: now, not in program order
         except BaseException as e:  # raised where the sequential program raises it
             self.exc = e
         self.ran = True

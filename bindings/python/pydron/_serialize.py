@@ -26,6 +26,7 @@ import io
 import pickle
 import struct
 import traceback
+import sys
 
 from . import _core
 
@@ -289,5 +290,21 @@ def run_task(payload, inputs):
         res = fn(*args, **kwargs)
         del args, kwargs
         return encode_result(res)
-    except BaseException as e:  # the task's exception travels to the driver
+    except BaseException as e:
+        if type(e) is KeyboardInterrupt and _interrupts_driver():
+            # Ctrl-C reached a task run by the inline executor on the
+            # driver's main thread: the program is interrupted, not the task
+            # failed (the runner passes it on to the driver's wait)
+            raise
+        # the task's exception travels to the driver
         raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e)) from None
+
+
+def _interrupts_driver():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec is None or spec.name != "pydron.worker"

@@ -282,7 +282,17 @@ static int pyrunner_run(void *self, pydron_task_ctx *ctx)
     rc = 0;
     goto out;
 pyfail:
-    fail_from_exception(ctx);
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        /* Ctrl-C in a task the inline executor runs on the driver's main
+         * thread: the program is interrupted. Trip the signal again so that
+         * the driver's wait raises KeyboardInterrupt at its next check (and
+         * tasks run meanwhile stop at their first line). */
+        PyErr_Clear();
+        pydron_ctx_fail(ctx, "KeyboardInterrupt: interrupted");
+        PyErr_SetInterrupt();
+    } else {
+        fail_from_exception(ctx);
+    }
 out:
     Py_XDECREF(res);
     if (payload) {
@@ -802,6 +812,8 @@ static int wait_loop(GraphObject *self, uint64_t which, double timeout)
         else
             rc = pydron_graph_run(g, slice);
         Py_END_ALLOW_THREADS
+        if (rc == PYDRON_EINTR && PyErr_CheckSignals() < 0)
+            return 1; /* interrupted for a signal (Ctrl-C in an inline task) */
         if (rc != PYDRON_ETIMEDOUT)
             return rc;
         if (PyErr_CheckSignals() < 0)

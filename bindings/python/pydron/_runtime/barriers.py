@@ -39,6 +39,8 @@ def _resolve(fut):
         _drain_to(fut._q)
     try:
         val = _result(fut)
+    except KeyboardInterrupt:
+        raise  # Ctrl-C while waiting: not the task's failure
     except BaseException:
         failed = True
     else:
