@@ -61,9 +61,14 @@ def schedule(fn):
         inner.__wrapped__ = fn
         return inner
 
+    run, tidy = _runtime.run_strict, _runtime.hide_internal
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return _runtime.run_strict(inner, args, kwargs)
+        try:
+            return run(inner, args, kwargs)
+        except BaseException as e:
+            raise tidy(e)  # the traceback shows the program's frames, not pydron's
 
     wrapper.__pydron_kind__ = "schedule"
     wrapper.__pydron_lazy__ = functools.partial(_runtime.run_lazy, inner)

@@ -18,11 +18,13 @@ thread. The modules, each with one job:
 | `lookahead` | deferred driver operations (print, reading methods, operators, f-strings) |
 | `stores` | iteration, item/attribute/global stores, placeholder-aware list and dict methods |
 | `calls` | call()/mcall()/ecall(), @schedule entries, nested defs |
+| `errors` | tracebacks without pydron's frames |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
 
 from .barriers import r, rdeep, rdo, ro, sync, barrier
+from .errors import hide_internal
 from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
                     run_strict)
 from .lookahead import attr, bop, fjoin, fv, item
@@ -38,5 +40,5 @@ __all__ = [
     "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "fjoin", "fv", "item",
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
-    "_pending", "_translated_codes", "_lazy_codes",
+    "_pending", "_translated_codes", "_lazy_codes", "hide_internal",
 ]
