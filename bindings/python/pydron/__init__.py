@@ -47,9 +47,13 @@ def schedule(fn):
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
-    from ._translate import RT, translate
+    from ._translate import RT, TranslationError, translate
 
-    inner, generator, codes = translate(fn)
+    tidy = _runtime.hide_internal
+    try:
+        inner, generator, codes = translate(fn)
+    except TranslationError as e:
+        raise tidy(e)  # the traceback shows the program's frames, not pydron's
     _runtime._translated_codes.update(codes)
     _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
     fn.__globals__.setdefault(RT, _runtime)
@@ -61,7 +65,7 @@ def schedule(fn):
         inner.__wrapped__ = fn
         return inner
 
-    run, tidy = _runtime.run_strict, _runtime.hide_internal
+    run = _runtime.run_strict
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -110,7 +110,8 @@ def annotated_category(fn):
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "__weakref__")
+    # _site: where the driver called it (set by the runtime, read with getattr)
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -283,10 +284,8 @@ class Session:
             inputs = ()
             flags = 0
         else:
-            import cloudpickle
-
             try:
-                data = cloudpickle.dumps(fn, 5)
+                data = _serialize.cloud_dumps(fn)
             except Exception as e:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
@@ -368,10 +367,8 @@ class Session:
                 first = e
             del bufs[:], futs[:]
             index.clear()
-        import cloudpickle
-
         try:
-            return dump(cloudpickle.Pickler)
+            return dump(_serialize.cloud_pickler())
         except Exception as e:
             raise _describe_arg(fn, args, kwargs, first or e) from None
 

@@ -48,9 +48,20 @@ def _resolve(fut):
     if failed:
         # An earlier task's failure comes first in program order.
         barrier()
-        return _result(fut)  # not pending any more: raise its own exception
+        try:
+            return _result(fut)  # not pending any more: raise its own exception
+        except BaseException as e:
+            _note_site(e, fut)
+            raise
     _poll()
     return val
+
+
+def _note_site(exc, fut):
+    """The traceback of a task's failure will point at the call that made it."""
+    site = getattr(fut, "_site", None)
+    if site is not None and not isinstance(exc, KeyboardInterrupt):
+        S.failure_site = (exc, site)
 
 
 def ro(v):
@@ -162,6 +173,7 @@ def _fail(seq, fut):
         _result(fut)  # raises a fresh copy of the original exception
     except BaseException as e:
         S.last_failure = (seq, e)  # a lazy try body rolls its locals back to here
+        _note_site(e, fut)
         raise
     raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
 

@@ -17,7 +17,7 @@ class Driver:
     """What changes while a @schedule call runs (formerly module globals)."""
 
     __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
-                 "Future", "Lazy", "backend", "deferrable_ids", "window")
+                 "Future", "Lazy", "backend", "deferrable_ids", "window", "failure_site")
 
     def __init__(self):
         # The thread running the outermost @schedule call; translated code run by
@@ -29,6 +29,9 @@ class Driver:
         self.last_seq = 0       # program-order number of the newest task or operation
         self.last_lazy = 0      # program-order number of the newest deferred operation
         self.last_failure = None  # (program-order number, exception) of the last failure raised
+        # (exception, call site) of the last task failure raised: its traceback
+        # points at the call (errors.hide_internal)
+        self.failure_site = None
         self.next_lazy = False  # the next nested def is called by translated code
         self.Future = _NoFuture  # the backend's Future class, set when the session starts
         self.Lazy = _NoFuture    # the backend's Lazy class (deferred driver operations)
