@@ -7,8 +7,8 @@
  *
  * Conventions (see docs/c-api.md for the full contracts):
  *  - Every function that can fail returns int: 0 (PYDRON_OK) or a negative
- *    PYDRON_E* code. Results come back through out-parameters. After a failure
- *    pydron_error_last() returns a detailed, thread-local message.
+ *    PYDRON_E* code. Results come back through out-parameters.
+ *    pydron_error_last() gives the detail (see there for its lifetime).
  *  - Handles are opaque pointers (pydron_runtime *, pydron_graph *); tasks and
  *    values are small id structs. A stale or foreign id is an error
  *    (PYDRON_ESTALE), never a crash.
@@ -82,8 +82,17 @@ typedef enum pydron_error {
 /* Static English description of an error code; never NULL. */
 PYDRON_API const char *pydron_strerror(int rc);
 
-/* Detailed message for the last error on the calling thread ("" if none).
- * Valid until the next pydron_* call on this thread. */
+/* Detailed message of the calling thread's most recent call of a pydron_*
+ * function that returns an error code (every int-returning function but
+ * pydron_version): such a call clears it when it starts and sets it when it
+ * fails. So right after a call returned 0 it is "", and after a failure it
+ * describes that failure ("" if there is no more to say than
+ * pydron_strerror(rc)); an older message never survives. Thread-local:
+ * calls on other threads do not change it, but pydron_* calls made on this
+ * thread by callbacks (task bodies run inline, refine callbacks) do. Never
+ * NULL; the string stays readable during the next pydron_* call on this
+ * thread (it may be passed to it, as in pydron_ctx_fail(ctx, "%s",
+ * pydron_error_last())) and is overwritten by the one after. */
 PYDRON_API const char *pydron_error_last(void);
 
 /* Free memory that libpydron allocated and handed to the caller

@@ -204,6 +204,7 @@ PYDRON_API size_t pydron_job_noutputs(const pydron_job *j) { return j ? j->nout 
 
 PYDRON_API int pydron_job_payload(const pydron_job *j, const void **data, size_t *len)
 {
+    pdi_err_clear();
     if (!j || !data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_job_payload: NULL argument");
     *data = j->payload;
@@ -214,6 +215,7 @@ PYDRON_API int pydron_job_payload(const pydron_job *j, const void **data, size_t
 PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, size_t *size,
                                 int32_t *where, const void **data, size_t *len)
 {
+    pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_input: NULL job");
     if (i >= j->nin)
@@ -234,6 +236,7 @@ PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, 
 
 PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out)
 {
+    pdi_err_clear();
     if (!j || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_job_output_value: NULL argument");
     if (i >= j->nout)
@@ -249,6 +252,7 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
 
 PYDRON_API int pydron_job_run_local(pydron_job *j)
 {
+    pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
     pdi_buf bst[PDI_JOB_INLINE];
@@ -312,6 +316,7 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
 
 PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t where, size_t size)
 {
+    pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "NULL job");
     if (i >= j->nout)
@@ -327,6 +332,7 @@ PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t whe
 PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *data, size_t len,
                                            void (*free_fn)(void *), void *free_arg)
 {
+    pdi_err_clear();
     if (!j || i >= j->nout || (len && !data)) {
         if (free_fn)
             free_fn(free_arg);
@@ -346,6 +352,7 @@ PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *
 PYDRON_API int pydron_job_set_error(pydron_job *j, const char *message, const void *detail,
                                     size_t detail_len)
 {
+    pdi_err_clear();
     if (!j || (detail_len && !detail))
         return pdi_err(PYDRON_EINVAL, "pydron_job_set_error: NULL argument");
     char *m = pdi_strdup(message ? message : "task failed");
@@ -365,6 +372,7 @@ PYDRON_API int pydron_job_set_error(pydron_job *j, const char *message, const vo
 
 PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t end_ns)
 {
+    pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "NULL job");
     j->start_ns = start_ns;

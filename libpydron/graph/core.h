@@ -394,6 +394,10 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
 /* ---- sched/driver.c ---- */
 void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
 void pdi_heap_insert(pydron_graph *g, uint32_t ti);
+/* Room for one more tick-heap entry / one more ready task, reserved by
+ * pydron_task_add so that inserting later never allocates (0 or ENOMEM). */
+int pdi_heap_reserve(pydron_graph *g);
+int pdi_ready_reserve(pydron_graph *g);
 void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */

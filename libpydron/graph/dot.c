@@ -19,6 +19,7 @@ static void put_escaped(pdi_str *s, const char *text)
 
 PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
 {
+    pdi_err_clear();
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_dot: NULL argument");
     pdi_str s = {0};

@@ -957,6 +957,11 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
         goto oom;
     if (d->payload_len > 8 && !(hpay = pdi_memdup(d->payload, d->payload_len)))
         goto oom;
+    /* and the queue slots the task will take, so that it never has to
+     * allocate when it becomes ready (nothing to undo: spare room) */
+    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ? pdi_heap_reserve(g) != 0
+                                                              : pdi_ready_reserve(g) != 0)
+        goto oom;
     uint32_t ti;
     if (task_alloc(g, &ti) != 0)
         goto oom;
@@ -1068,6 +1073,7 @@ static int lock_graph(pydron_graph *g, const char *fn)
 
 PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
 {
+    pdi_err_clear();
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_new: NULL argument");
     *out = NULL;
@@ -1119,6 +1125,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
 PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
                                pydron_task *out_task, pydron_value *out_values)
 {
+    pdi_err_clear();
     if (!g || !desc)
         return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
     if (desc->tick_len && !desc->tick)
@@ -1166,6 +1173,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
                                           void (*free_fn)(void *), void *free_arg,
                                           pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out || (len && !data)) {
         if (free_fn)
             free_fn(free_arg);
@@ -1193,6 +1201,7 @@ PYDRON_API int pydron_value_constant_take(pydron_graph *g, const void *data, siz
 PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t len,
                                      pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out || (len && !data))
         return pdi_err(PYDRON_EINVAL, "pydron_value_constant: NULL argument");
     if (len <= 16)
@@ -1213,6 +1222,7 @@ PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t l
 
 PYDRON_API int pydron_value_input(pydron_graph *g, pydron_value *out)
 {
+    pdi_err_clear();
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_input: NULL argument");
     pthread_mutex_lock(&g->mu);
@@ -1241,6 +1251,7 @@ static pdi_value *get_input(pydron_graph *g, pydron_value v, uint32_t *vi, int *
 
 PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *data, size_t len)
 {
+    pdi_err_clear();
     if (!g || (len && !data))
         return pdi_err(PYDRON_EINVAL, "pydron_value_set: NULL argument");
     void *copy = NULL;
@@ -1267,6 +1278,7 @@ PYDRON_API int pydron_value_set(pydron_graph *g, pydron_value v, const void *dat
 
 PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const char *message)
 {
+    pdi_err_clear();
     if (!g || !message)
         return pdi_err(PYDRON_EINVAL, "pydron_value_set_failed: NULL argument");
     pthread_mutex_lock(&g->mu);
@@ -1284,6 +1296,7 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
 
 PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_value_retain"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -1298,6 +1311,7 @@ PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v)
 
 PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_value_release"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -1318,6 +1332,7 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
 
 PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_value_state *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_state_get: NULL out");
     if (lock_graph(g, "pydron_value_state_get"))
@@ -1342,6 +1357,7 @@ PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_va
 
 PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_size: NULL out");
     if (lock_graph(g, "pydron_value_size"))
@@ -1424,6 +1440,7 @@ static int value_bytes_locked(pydron_graph *g, pydron_value v, const void **data
 
 PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len)
 {
+    pdi_err_clear();
     if (!data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
     if (lock_graph(g, "pydron_value_bytes"))
@@ -1435,6 +1452,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
 
 PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_ms)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_value_fetch"))
         return PYDRON_EINVAL;
     const void *d;
@@ -1448,6 +1466,7 @@ PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_m
 PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **addr,
                                         size_t *len)
 {
+    pdi_err_clear();
     if (!addr || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_map_private: NULL argument");
     const void *d;
@@ -1466,6 +1485,7 @@ PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **
 
 PYDRON_API int pydron_value_unmap(void *addr, size_t len)
 {
+    pdi_err_clear();
     if (!addr || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_value_unmap: NULL argument");
     return pdi_shm_unmap_private(addr, len);
@@ -1474,6 +1494,7 @@ PYDRON_API int pydron_value_unmap(void *addr, size_t len)
 PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *task,
                                   char **message, void **detail, size_t *detail_len)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_value_error"))
         return PYDRON_EINVAL;
     int rc = 0;
@@ -1511,6 +1532,7 @@ PYDRON_API int pydron_value_error(pydron_graph *g, pydron_value v, pydron_task *
 
 PYDRON_API int pydron_value_producer(pydron_graph *g, pydron_value v, pydron_task *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_value_producer: NULL out");
     if (lock_graph(g, "pydron_value_producer"))
@@ -1539,6 +1561,7 @@ static int log_find(pydron_graph *g, uint64_t id, pdi_tlog **out)
 
 PYDRON_API int pydron_task_state_get(pydron_graph *g, pydron_task t, pydron_task_state *out)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_task_state_get: NULL out");
     if (lock_graph(g, "pydron_task_state_get"))
@@ -1576,6 +1599,7 @@ static const char *exec_name(pydron_graph *g, const pdi_tlog *e)
 PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
                                               pydron_task_timing *user_out, unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_task_timing_size(version);
     if (!user_out || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_task_timing_get: %s",
@@ -1620,6 +1644,7 @@ PYDRON_API int pydron_task_timing_get_version(pydron_graph *g, pydron_task t,
 PYDRON_API int pydron_graph_timings(pydron_graph *g,
                                     void (*fn)(const pydron_task_timing *t, void *user), void *user)
 {
+    pdi_err_clear();
     if (!fn)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_timings: NULL fn");
     if (lock_graph(g, "pydron_graph_timings"))
@@ -1638,6 +1663,7 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
 PYDRON_API int pydron_graph_stats_get_version(pydron_graph *g, pydron_graph_stats *out,
                                               unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_graph_stats_size(version);
     if (!out || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_stats_get: %s",
@@ -1685,6 +1711,7 @@ void pdi_graph_cancel_locked(pydron_graph *g)
 
 PYDRON_API int pydron_graph_cancel(pydron_graph *g)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_graph_cancel"))
         return PYDRON_EINVAL;
     pdi_graph_cancel_locked(g);
@@ -1694,6 +1721,7 @@ PYDRON_API int pydron_graph_cancel(pydron_graph *g)
 
 PYDRON_API int pydron_graph_close(pydron_graph *g)
 {
+    pdi_err_clear();
     if (lock_graph(g, "pydron_graph_close"))
         return PYDRON_EINVAL;
     g->closed = 1;
@@ -1703,6 +1731,7 @@ PYDRON_API int pydron_graph_close(pydron_graph *g)
 
 PYDRON_API int pydron_graph_free(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return 0;
     if (pdi_tls_cb_graph)
@@ -2072,6 +2101,8 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
             free(ids);
         p->attempt++;
         g->pending++;
+        if (pdi_ready_reserve(g) != 0)
+            abort();   /* worker-loss bookkeeping cannot be half done */
         g->stats.tasks_retried++;
         pdi_task_requeue(g, pi);
     }

@@ -117,6 +117,7 @@ PYDRON_API size_t pydron_refine_noutputs(pydron_refine *r) { return r ? r->nout 
 
 PYDRON_API int pydron_refine_input_value(pydron_refine *r, size_t i, pydron_value *out)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_input_value");
     if (rc)
         return rc;
@@ -133,6 +134,7 @@ PYDRON_API int pydron_refine_input_value(pydron_refine *r, size_t i, pydron_valu
 
 PYDRON_API int pydron_refine_input(pydron_refine *r, size_t i, const void **data, size_t *len)
 {
+    pdi_err_clear();
     pydron_value v;
     int rc = pydron_refine_input_value(r, i, &v);
     if (rc)
@@ -142,6 +144,7 @@ PYDRON_API int pydron_refine_input(pydron_refine *r, size_t i, const void **data
 
 PYDRON_API int pydron_refine_payload(pydron_refine *r, const void **data, size_t *len)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_payload");
     if (rc)
         return rc;
@@ -167,6 +170,7 @@ static int is_output(pydron_refine *r, uint32_t vi)
 PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *desc,
                                       pydron_task *out_task, pydron_value *out_values)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_add_task");
     if (rc)
         return rc;
@@ -228,6 +232,7 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
 PYDRON_API int pydron_refine_constant(pydron_refine *r, const void *data, size_t len,
                                       pydron_value *out)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_constant");
     if (rc)
         return rc;
@@ -242,6 +247,7 @@ PYDRON_API int pydron_refine_constant(pydron_refine *r, const void *data, size_t
 
 PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_value v)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_bind_output");
     if (rc)
         return rc;
@@ -290,6 +296,7 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
 
 PYDRON_API int pydron_refine_fail(pydron_refine *r, const char *fmt, ...)
 {
+    pdi_err_clear();
     int rc = check(r, "pydron_refine_fail");
     if (rc)
         return rc;

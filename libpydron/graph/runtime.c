@@ -7,6 +7,7 @@
 PYDRON_API int pydron_runtime_options_init_version(pydron_runtime_options *opts,
                                                    unsigned version)
 {
+    pdi_err_clear();
     size_t size = pdi_runtime_options_size(version);
     if (!opts || !size)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_options_init_version: %s",
@@ -54,6 +55,7 @@ static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, u
 PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
                                             uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !desc)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_kind: NULL argument");
     if (desc->version != PYDRON_KIND_DESC_VERSION)
@@ -75,6 +77,7 @@ PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kin
 PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, pydron_c_fn fn,
                                          void *user, uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !name || !fn || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_register_c: NULL argument");
     pdi_c_runner *r = malloc(sizeof *r);
@@ -94,6 +97,7 @@ PYDRON_API int pydron_runtime_register_c(pydron_runtime *rt, const char *name, p
 
 PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_t *out_kind)
 {
+    pdi_err_clear();
     if (!rt || !name || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_kind: NULL argument");
     uint32_t n = atomic_load(&rt->nkinds);
@@ -108,6 +112,7 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
 
 PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts)
 {
+    pdi_err_clear();
     if (!out)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_new: NULL out");
     *out = NULL;
@@ -171,6 +176,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
 
 PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
 {
+    pdi_err_clear();
     if (!rt)
         return 0;
     pthread_mutex_lock(&rt->mu);
@@ -216,6 +222,7 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
 PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
                                          void *self)
 {
+    pdi_err_clear();
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy: NULL argument");
     if (ops->version != PYDRON_POLICY_OPS_VERSION || !ops->push || !ops->pick)
@@ -238,6 +245,7 @@ PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy
 PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
                                            void *self)
 {
+    pdi_err_clear();
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_executor: NULL argument");
     if (ops->version != PYDRON_EXECUTOR_OPS_VERSION || !ops->start || !ops->submit || !ops->stop)
@@ -289,6 +297,7 @@ int pdi_rt_start_executor(pydron_runtime *rt)
 
 PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
 {
+    pdi_err_clear();
     if (!rt || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_nworkers: NULL argument");
     pthread_mutex_lock(&rt->mu);

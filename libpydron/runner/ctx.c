@@ -159,6 +159,7 @@ PYDRON_API size_t pydron_ctx_noutputs(const pydron_task_ctx *ctx) { return ctx ?
 PYDRON_API int pydron_ctx_input(const pydron_task_ctx *ctx, size_t i, const void **data,
                                 size_t *len)
 {
+    pdi_err_clear();
     if (!ctx || !data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_input: NULL argument");
     if (i >= ctx->nin)
@@ -171,6 +172,7 @@ PYDRON_API int pydron_ctx_input(const pydron_task_ctx *ctx, size_t i, const void
 
 PYDRON_API int pydron_ctx_payload(const pydron_task_ctx *ctx, const void **data, size_t *len)
 {
+    pdi_err_clear();
     if (!ctx || !data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_payload: NULL argument");
     *data = ctx->payload;
@@ -197,6 +199,7 @@ void pdi_free_cb(void *p) { free(p); }
 
 PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t len, void **data)
 {
+    pdi_err_clear();
     if (!data)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_alloc: NULL data");
     pdi_out *o = out_slot(ctx, i, "pydron_ctx_output_alloc");
@@ -231,6 +234,7 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t le
 
 PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
 {
+    pdi_err_clear();
     if (len && !data)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_set: NULL data");
     if (len > PDI_OUT_INLINE && len >= pdi_shm_min() && ctx && i < ctx->nout) {
@@ -251,6 +255,7 @@ PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void 
 PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i, const pydron_iov *parts,
                                       size_t n)
 {
+    pdi_err_clear();
     if (n && !parts)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_setv: NULL parts");
     size_t total = 0;
@@ -280,6 +285,7 @@ PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i, const pydr
 PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void *data,
                                       size_t len, void (*free_fn)(void *), void *free_arg)
 {
+    pdi_err_clear();
     if (len && !data) {
         if (free_fn)
             free_fn(free_arg);
@@ -302,6 +308,7 @@ PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void
 
 PYDRON_API int pydron_ctx_fail(pydron_task_ctx *ctx, const char *fmt, ...)
 {
+    pdi_err_clear();
     if (!ctx || !fmt)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_fail: NULL argument");
     va_list ap;
@@ -316,6 +323,7 @@ PYDRON_API int pydron_ctx_fail(pydron_task_ctx *ctx, const char *fmt, ...)
 
 PYDRON_API int pydron_ctx_fail_detail(pydron_task_ctx *ctx, const void *detail, size_t len)
 {
+    pdi_err_clear();
     if (!ctx || (len && !detail))
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_fail_detail: NULL argument");
     void *d = len ? pdi_memdup(detail, len) : NULL;

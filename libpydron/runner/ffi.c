@@ -57,6 +57,7 @@ static int check_sig(const char *sig, size_t *nargs)
 int pydron_ffi_payload(const char *library, const char *symbol, const char *signature,
                        void **out, size_t *len)
 {
+    pdi_err_clear();
     if (!library || !*library || !symbol || !*symbol || !out || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_ffi_payload: library and symbol are required");
     if (!signature)

@@ -57,10 +57,17 @@ static void heap_down(pydron_graph *g, size_t pos)
     heap_set(g, pos, ti);
 }
 
+int pdi_heap_reserve(pydron_graph *g)
+{
+    return pdi_grow((void **)&g->heap, &g->capheap, g->nheap + 1, sizeof(uint32_t));
+}
+
 void pdi_heap_insert(pydron_graph *g, uint32_t ti)
 {
-    if (pdi_grow((void **)&g->heap, &g->capheap, g->nheap + 1, sizeof(uint32_t)) != 0)
-        abort();   /* ordering cannot be kept without memory */
+    /* the slot was reserved when the task was added (pdi_heap_reserve), where
+     * running out of memory is an error of pydron_task_add */
+    if (g->nheap >= g->capheap)
+        abort();   /* broken invariant, not an allocation failure */
     g->heap[g->nheap] = ti;
     heap_up(g, g->nheap++);
 }
@@ -183,9 +190,10 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
         pdi_wake(g);
         return;
     }
-    /* PURE: queue for the policy; pushed at the next dispatch */
-    if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0)
-        abort();
+    /* PURE: queue for the policy; pushed at the next dispatch. The slot was
+     * reserved when the task was added (pdi_ready_reserve). */
+    if (g->nnewready >= g->capnewready)
+        abort();   /* broken invariant, not an allocation failure */
     g->newready[g->nnewready++] = pdi_tid(g, ti);
     t->bits |= TB_QUEUED;
     g->nqueued++;
@@ -255,11 +263,25 @@ void pdi_flush_ready(pydron_graph *g)
             push_policy(g, ti);
     }
     g->nnewready = 0;
-    if (g->capnewready > 65536) {
-        free(g->newready);
-        g->newready = NULL;
-        g->capnewready = 0;
+    if (g->capnewready > 65536 && g->pending < g->capnewready / 4) {
+        /* shrink, keeping room for every unfinished task (pdi_ready_reserve) */
+        size_t nc = g->pending + 1;
+        uint64_t *q = realloc(g->newready, nc * sizeof *q);
+        if (q) {
+            g->newready = q;
+            g->capnewready = nc;
+        }
     }
+}
+
+int pdi_ready_reserve(pydron_graph *g)
+{
+    /* Each unfinished task is queued at most once between two flushes
+     * (again only after it ran, i.e. after a dispatch flushed the queue), so
+     * room for the queued ones plus every unfinished task plus the new one
+     * means that becoming ready never allocates. */
+    return pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + g->pending + 1,
+                    sizeof(uint64_t));
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -373,6 +395,7 @@ int pdi_graph_start_locked(pydron_graph *g)
 
 PYDRON_API int pydron_graph_start(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
     pthread_mutex_lock(&g->mu);
@@ -383,6 +406,7 @@ PYDRON_API int pydron_graph_start(pydron_graph *g)
 
 PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
 {
+    pdi_err_clear();
     if (!g)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
     atomic_store(&g->interrupt, 1);
@@ -580,12 +604,14 @@ out:
 
 PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
 {
+    pdi_err_clear();
     target tg = {1, v.id};
     return drive(g, tg, timeout_ms);
 }
 
 PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
 {
+    pdi_err_clear();
     target tg = {0, 0};
     return drive(g, tg, timeout_ms);
 }

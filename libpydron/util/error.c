@@ -3,13 +3,26 @@
 
 #include "util/util.h"
 
-/* One buffer per thread: pydron_error_last() is valid until the next call
- * that fails on this thread. */
-static _Thread_local char tls_msg[1024];
+/* Per thread. Public functions that return an error code clear the
+ * message first (pdi_err_clear) and set it when they fail (pdi_err), so it
+ * always describes the thread's most recent such call (pydron.h).
+ *
+ * Two buffers: a new message is written into the one not shown, and a
+ * clear only hides the shown one. So the string pydron_error_last() gave
+ * stays intact while it is an argument of the next call, which clears
+ * first and may fail with a message of its own - e.g.
+ * pydron_ctx_fail(ctx, "%s", pydron_error_last()) or
+ * pdi_err(rc, "...: %s", pydron_error_last()). */
+static _Thread_local char tls_msg[2][1024];
+static _Thread_local unsigned char tls_cur; /* buffer holding the message */
+static _Thread_local unsigned char tls_set; /* 0: cleared */
 
 int pdi_verr(int rc, const char *fmt, va_list ap)
 {
-    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    unsigned next = tls_cur ^ 1u;
+    vsnprintf(tls_msg[next], sizeof tls_msg[next], fmt, ap);
+    tls_cur = (unsigned char)next;
+    tls_set = 1;
     return rc;
 }
 
@@ -22,9 +35,9 @@ int pdi_err(int rc, const char *fmt, ...)
     return rc;
 }
 
-void pdi_err_clear(void) { tls_msg[0] = '\0'; }
+void pdi_err_clear(void) { tls_set = 0; }
 
-PYDRON_API const char *pydron_error_last(void) { return tls_msg; }
+PYDRON_API const char *pydron_error_last(void) { return tls_set ? tls_msg[tls_cur] : ""; }
 
 PYDRON_API const char *pydron_strerror(int rc)
 {
@@ -93,10 +106,14 @@ void *pdi_memdup(const void *p, size_t n)
     return q;
 }
 
+int pdi_test_fail_grow;
+
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz)
 {
     if (n <= *cap)
         return 0;
+    if (pdi_test_grow_fails())
+        return PYDRON_ENOMEM;
     size_t nc = *cap ? *cap : 8;
     while (nc < n)
         nc *= 2;

@@ -9,7 +9,7 @@
 int pdi_ring_grow(pdi_ring *r, size_t esz)
 {
     size_t nc = r->cap ? r->cap * 2 : 16;
-    if (nc < r->cap || nc > SIZE_MAX / esz)
+    if (nc < r->cap || nc > SIZE_MAX / esz || pdi_test_grow_fails())
         return PYDRON_ENOMEM;
     unsigned char *b = malloc(nc * esz);
     if (!b)

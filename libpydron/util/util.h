@@ -29,8 +29,8 @@
  * error paths read `return pdi_err(PYDRON_EINVAL, "...")`. */
 int pdi_err(int rc, const char *fmt, ...) PDI_PRINTF(2, 3);
 int pdi_verr(int rc, const char *fmt, va_list ap);
-/* Clear the thread's last error (successful public calls do not clear it:
- * the message stays valid until the next failing call). */
+/* Clear the thread's last error. Every public function that returns an
+ * error code calls it first (pydron.h, pydron_error_last). */
 void pdi_err_clear(void);
 
 /* printf into a fresh malloc'd string (NULL on ENOMEM). */
@@ -41,6 +41,16 @@ void *pdi_memdup(const void *p, size_t n);
 
 /* Grow *buf (element size esz, capacity *cap) to hold at least n elements. */
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz);
+/* Tests only: when > 0, the pdi_test_fail_grow-th growth from now on (of
+ * pdi_grow or pdi_ring_grow, on any thread) fails with ENOMEM, as if the
+ * allocator had. 0 in production. */
+extern int pdi_test_fail_grow;
+/* 1 if this growth is to fail (the test hook above). */
+static inline int pdi_test_grow_fails(void)
+{
+    return PDI_UNLIKELY(__atomic_load_n(&pdi_test_fail_grow, __ATOMIC_RELAXED) > 0) &&
+           __atomic_sub_fetch(&pdi_test_fail_grow, 1, __ATOMIC_RELAXED) == 0;
+}
 
 /* Growable byte string for text output (DOT). */
 typedef struct pdi_str {

@@ -156,6 +156,7 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
 
 int pydron_worker_main(const pydron_worker_options *opts)
 {
+    pdi_err_clear();
     if (!opts || opts->version != PYDRON_WORKER_OPTIONS_VERSION || !opts->url)
         return pdi_err(PYDRON_EINVAL, "pydron_worker_main: options with a url are required");
     worker *w = calloc(1, sizeof *w);

@@ -217,3 +217,259 @@ Test(errors, many_concurrent_failures)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* ---- pydron_error_last(): cleared by every successful call ---------------
+ * (pydron.h, "Errors"): after a call that returns 0 the message is "", so
+ * an earlier failure's text never survives into a later success, and a
+ * failure without a message of its own does not show an older one. */
+
+#define SEED "no-such-kind-xyzzy"
+
+/* A failure with a recognizable message. */
+static void seed_failure(pydron_runtime *rt)
+{
+    uint32_t k;
+    cr_assert_eq(pydron_runtime_kind(rt, SEED, &k), PYDRON_ENOTFOUND);
+    cr_assert(strstr(pydron_error_last(), SEED), "seed message: \"%s\"", pydron_error_last());
+}
+
+#define CLEARED(rt, expr)                                                                 \
+    do {                                                                                  \
+        seed_failure(rt);                                                                 \
+        int cl_rc_ = (expr);                                                              \
+        cr_assert_eq(cl_rc_, 0, "%s -> %d: %s", #expr, cl_rc_, pydron_error_last());       \
+        cr_assert_str_eq(pydron_error_last(), "", "after %s succeeded: \"%s\"", #expr,    \
+                         pydron_error_last());                                            \
+    } while (0)
+
+/* A failure that leaves no detail of its own must not show the seed. */
+#define NOT_STALE(rt, code, expr)                                                         \
+    do {                                                                                  \
+        seed_failure(rt);                                                                 \
+        int ns_rc_ = (expr);                                                              \
+        cr_assert_eq(ns_rc_, (code), "%s -> %d", #expr, ns_rc_);                          \
+        cr_assert_null(strstr(pydron_error_last(), SEED), "after %s failed: \"%s\"", #expr, \
+                       pydron_error_last());                                              \
+    } while (0)
+
+static int body_results[4];
+
+/* In a task body: ctx calls clear too. */
+static int fn_ctx_clears(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    const void *d;
+    size_t n;
+    int bad = pydron_ctx_input(ctx, 99, &d, &n);            /* fails, sets a message */
+    body_results[0] = bad < 0 && pydron_error_last()[0] != 0;
+    int ok = pydron_ctx_input(ctx, 0, &d, &n);
+    body_results[1] = ok == 0 && pydron_error_last()[0] == 0;
+    (void)pydron_ctx_input(ctx, 99, &d, &n);
+    uint64_t x = 7;
+    ok = pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+    body_results[2] = ok == 0 && pydron_error_last()[0] == 0;
+    body_results[3] = 1;
+    return 0;
+}
+
+static void timing_cb(const pydron_task_timing *t, void *user)
+{
+    (void)t;
+    (*(int *)user)++;
+}
+
+Test(error_last, cleared_by_every_successful_call)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t ksum = 0, kctx = 0, k = 0;
+    CLEARED(rt, pydron_runtime_register_c(rt, "sum", tu_fn_sum, NULL, &ksum));
+    CLEARED(rt, pydron_runtime_register_c(rt, "ctx", fn_ctx_clears, NULL, &kctx));
+    CLEARED(rt, pydron_runtime_kind(rt, "sum", &k));
+    pydron_graph *g = NULL;
+    CLEARED(rt, pydron_graph_new(rt, &g));
+    uint64_t one = 1, two = 2;
+    pydron_value a, b, in, out, o2;
+    CLEARED(rt, pydron_value_constant(g, &one, sizeof one, &a));
+    CLEARED(rt, pydron_value_input(g, &in));
+    CLEARED(rt, pydron_value_set(g, in, &two, sizeof two));
+    CLEARED(rt, pydron_value_retain(g, in));
+    CLEARED(rt, pydron_value_release(g, in));
+    b = in;
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    pydron_value ins[2] = {a, b};
+    d.kind = ksum;
+    d.flags = PYDRON_TASK_PURE;
+    d.ninputs = 2;
+    d.inputs = ins;
+    d.noutputs = 1;
+    pydron_task t;
+    CLEARED(rt, pydron_task_add(g, &d, &t, &out));
+    d.kind = kctx;
+    pydron_task t2;
+    CLEARED(rt, pydron_task_add(g, &d, &t2, &o2));
+    CLEARED(rt, pydron_graph_start(g));
+    CLEARED(rt, pydron_graph_wait(g, out, 60000));
+    CLEARED(rt, pydron_graph_run(g, 60000));
+    cr_assert(body_results[3], "the ctx body ran");
+    cr_assert(body_results[0], "a failing ctx call left a message");
+    cr_assert(body_results[1], "pydron_ctx_input succeeded and cleared it");
+    cr_assert(body_results[2], "pydron_ctx_output_set succeeded and cleared it");
+    pydron_value_state vs;
+    size_t n;
+    const void *p;
+    pydron_task prod;
+    pydron_task_state ts;
+    CLEARED(rt, pydron_value_state_get(g, out, &vs));
+    CLEARED(rt, pydron_value_size(g, out, &n));
+    CLEARED(rt, pydron_value_bytes(g, out, &p, &n));
+    CLEARED(rt, pydron_value_producer(g, out, &prod));
+    CLEARED(rt, pydron_task_state_get(g, t, &ts));
+    char *dot = NULL;
+    CLEARED(rt, pydron_graph_dot(g, &dot, &n));
+    pydron_free(dot);
+    pydron_task_timing tt;
+    pydron_graph_stats st;
+    int ntimings = 0;
+    CLEARED(rt, pydron_task_timing_get(g, t, &tt));
+    CLEARED(rt, pydron_graph_timings(g, timing_cb, &ntimings));
+    CLEARED(rt, pydron_graph_stats_get(g, &st));
+    unsigned nw;
+    CLEARED(rt, pydron_runtime_nworkers(rt, &nw));
+    pydron_runtime_options o;
+    CLEARED(rt, pydron_runtime_options_init_version(&o, 1));
+    void *pl = NULL;
+    CLEARED(rt, pydron_ffi_payload("libm.so.6", "cos", "d(d)", &pl, &n));
+    pydron_free(pl);
+    CLEARED(rt, pydron_graph_close(g));
+    CLEARED(rt, pydron_graph_free(g));
+    seed_failure(rt);
+    TU_OK(pydron_runtime_free(rt));
+    cr_assert_str_eq(pydron_error_last(), "");
+}
+
+Test(error_last, failure_without_detail_shows_no_older_message)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_graph *g = tu_graph(rt);
+    pydron_task bogus = {12345};
+    pydron_value vbogus = {12345};
+    pydron_task_state ts;
+    pydron_task_timing tt;
+    size_t n;
+    NOT_STALE(rt, PYDRON_ESTALE, pydron_task_state_get(g, bogus, &ts));
+    NOT_STALE(rt, PYDRON_ESTALE, pydron_task_timing_get(g, bogus, &tt));
+    NOT_STALE(rt, PYDRON_ESTALE, pydron_value_size(g, vbogus, &n));
+    NOT_STALE(rt, PYDRON_EINVAL, pydron_value_unmap(NULL, 0));
+    pydron_value in;
+    TU_OK(pydron_value_input(g, &in));
+    TU_OK(pydron_value_set_failed(g, in, "the input failed"));
+    const void *p;
+    NOT_STALE(rt, PYDRON_ETASK, pydron_value_bytes(g, in, &p, &n));
+    NOT_STALE(rt, PYDRON_ETASK, pydron_graph_wait(g, in, 1000));
+    char *msg = NULL;
+    pydron_value c = tu_const_u64(g, 1);
+    NOT_STALE(rt, PYDRON_ESTATE, pydron_value_error(g, c, NULL, &msg, NULL, NULL));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* The message is per thread: a failure on another thread does not show
+ * here, and a success here does not clear the other thread's. */
+static void *fail_on_thread(void *arg)
+{
+    uint32_t k;
+    int rc = pydron_runtime_kind(arg, "other-thread-kind", &k);
+    return (void *)(intptr_t)(rc == PYDRON_ENOTFOUND && strstr(pydron_error_last(), "other-thread-kind"));
+}
+
+Test(error_last, per_thread)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    seed_failure(rt);
+    pthread_t th;
+    void *ok = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, fail_on_thread, rt), 0);
+    pthread_join(th, &ok);
+    cr_assert(ok, "the other thread saw its own message");
+    cr_assert(strstr(pydron_error_last(), SEED), "ours is untouched: \"%s\"", pydron_error_last());
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* The message may be an argument of the next call, which clears first. */
+Test(error_last, readable_as_argument_of_the_next_call)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value in;
+    TU_OK(pydron_value_input(g, &in));
+    seed_failure(rt);
+    TU_OK(pydron_value_set_failed(g, in, pydron_error_last()));
+    cr_assert_str_eq(pydron_error_last(), "");
+    char *msg = NULL;
+    TU_OK(pydron_value_error(g, in, NULL, &msg, NULL, NULL));
+    cr_assert(msg && strstr(msg, SEED), "the value's message: \"%s\"", msg ? msg : "(null)");
+    pydron_free(msg);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* pydron_job_run_local reports a failing body only through the job (the
+ * message travels with the value), so its ETASK has no message of its own:
+ * an executor that reads pydron_error_last() after it must not find an
+ * older one. */
+static pydron_runtime *jx_rt;
+static atomic_int jx_checked, jx_stale;
+
+static int jx_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
+{
+    (void)self;
+    (void)host;
+    *nworkers = 1;
+    *in_flight = 4;
+    return 0;
+}
+
+static int jx_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    (void)self;
+    (void)worker;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k;
+        (void)pydron_runtime_kind(jx_rt, SEED, &k); /* an older message */
+        int rc = pydron_job_run_local(jobs[i]);
+        if (rc == PYDRON_ETASK) {
+            atomic_fetch_add(&jx_checked, 1);
+            if (strstr(pydron_error_last(), SEED))
+                atomic_fetch_add(&jx_stale, 1);
+        }
+        pydron_job_done(jobs[i], rc);
+    }
+    return 0;
+}
+
+static void jx_stop(void *self) { (void)self; }
+
+static int fn_just_fail(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    pydron_ctx_fail(ctx, "body failed on purpose");
+    return PYDRON_ETASK;
+}
+
+Test(error_last, job_run_local_failure_is_not_stale)
+{
+    static const pydron_executor_ops ops = {PYDRON_EXECUTOR_OPS_VERSION, "jx", jx_start,
+                                            jx_submit, NULL, NULL, NULL, jx_stop, NULL};
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    jx_rt = rt;
+    TU_OK(pydron_runtime_set_executor(rt, &ops, NULL));
+    uint32_t kf = tu_kind_c(rt, "just-fail", fn_just_fail, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value out;
+    tu_add(g, kf, PYDRON_TASK_PURE, NULL, 0, 1, &out, NULL);
+    TU_ERR(PYDRON_ETASK, pydron_graph_wait(g, out, 60000));
+    cr_assert_eq(atomic_load(&jx_checked), 1, "the executor ran the failing job");
+    cr_assert_eq(atomic_load(&jx_stale), 0, "ETASK of pydron_job_run_local showed an older message");
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}

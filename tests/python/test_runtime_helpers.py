@@ -32,9 +32,9 @@ def _names_in_passes():
     for path in sorted(PASSES.glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            # rt("name", ...) and _is_helper(x, "name")
+            # rt("name", ...), _is_helper(x, "name"), operand(x, "name"), resolved(x, "name")
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id in ("rt", "_is_helper") and node.args:
+                    and node.func.id in ("rt", "_is_helper", "operand", "resolved") and node.args:
                 arg = node.args[0] if node.func.id == "rt" else node.args[-1]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     names.add(arg.value)

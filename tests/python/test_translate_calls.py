@@ -1,15 +1,18 @@
 from pydron._translate.calls import dispatch_calls
+from pydron._translate.trybody import lazy_bodies
 from _passes import apply
 
 
 def c(src, generator=False):
-    return apply(dispatch_calls, src, generator)
+    # the trybody pass marks the lazy try/with statements the calls pass sees
+    return apply(lambda t, g: dispatch_calls(lazy_bodies(t, g), g), src, generator)
 
 
 def test_calls_dispatched_lazily_at_top_level():
     out = c("def f():\n    x = g(1, k=2)\n    h(*a, **b)\n")
     assert "x = __pydron__.call(g, 1, k=2)" in out
-    assert "__pydron__.call(h, *a, **b)" in out
+    # `*`/`**`: through star(f), so that Python's message names f
+    assert "__pydron__.star(h)(*a, **b)" in out
 
 
 def test_eager_inside_try_with_lambda_genexp_class_lazy_nested_def():
@@ -35,36 +38,37 @@ def test_eager_inside_try_with_lambda_genexp_class_lazy_nested_def():
     assert "__pydron__.ecall(m)" in out
 
 
-def test_try_body_lazy_with_local_store_log_and_rollback():
-    out = c("def f(xs):\n    try:\n        for x in xs:\n            y = g(x)\n"
-            "    except E:\n        h(x, y)\n")
-    assert "__pydron__.try_enter()" in out and "__pydron__.try_fail(" in out
-    assert "__pydron__.call(g, x)" in out and "__pydron__.ecall(h, x, y)" in out
-    # stores of x and y are logged, and restored from the log on failure
-    assert "lsave(_pd_tk" in out and "('x',)" in out and "('y',)" in out
-    assert "del x" in out and "del y" in out
-
-
-def test_try_body_with_stores_the_log_cannot_follow_stays_eager():
-    for body in ["(y := g())", "del z", "import m", "with m():\n            g()",
-                 "def k():\n            pass", "try:\n            g()\n        finally:\n            pass"]:
-        out = c("def f(z):\n    try:\n        " + body + "\n    except E:\n        pass\n")
-        assert "try_enter" not in out and "__pydron__.call(" not in out, body
-
-
 def test_generator_function_is_eager_everywhere():
     out = c("def f():\n    yield g()\n", True)
     assert "__pydron__.ecall(g)" in out and ".call(" not in out
 
 
-def test_frame_sensitive_builtins_stay_direct():
-    out = c("def f():\n    super().m()\n    return locals()\n")
-    assert "super()" in out and "locals()" in out
+def test_frame_sensitive_builtins_get_the_frame_and_hide_pydron():
+    out = c("def f():\n    super().m()\n    g = globals()\n    a = locals()\n    b = vars()\n"
+            "    d = dir()\n    e = eval('x')\n    exec('y', None, n)\n    v = vars(o)\n    w = dir(o)\n")
+    assert "super()" in out and "g = globals()" in out
+    assert "a = __pydron__.locals_(locals())" in out and "b = __pydron__.locals_(locals())" in out
+    assert "d = __pydron__.dir_(locals())" in out
+    assert "e = __pydron__.eval_(globals(), locals(), 'x')" in out
+    assert "__pydron__.exec_(globals(), locals(), 'y', None, n)" in out
+    # with an object they are ordinary calls
+    assert "__pydron__.call(vars, o)" in out and "__pydron__.call(dir, o)" in out
+
+
+def test_class_body_locals_is_the_namespace_itself():
+    out = c("def f():\n    class C:\n        ns = locals()\n        def m(self):\n            return locals()\n")
+    assert "ns = locals()" in out and "return __pydron__.locals_(locals())" in out
+
+
+def test_eager_star_calls_and_decorators():
+    out = c("def f():\n    l = lambda: g(*a)\n    class C:\n        @property\n        def p(self):\n"
+            "            return 1\n")
+    assert "__pydron__.estar(g)(*a)" in out and "@__pydron__.edeco(property)" in out
 
 
 def test_nested_def_defaults_and_decorators_run_in_enclosing_scope():
     out = c("def f():\n    @dec(1)\n    def g(x=h()):\n        pass\n")
-    assert "@__pydron__.call(dec, 1)" in out
+    assert "@__pydron__.deco(__pydron__.call(dec, 1))" in out
     assert "x=__pydron__.call(h)" in out
 
 

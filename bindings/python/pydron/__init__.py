@@ -15,7 +15,8 @@ import functools
 import os
 
 __version__ = "0.1.0"
-__all__ = ["schedule", "functional", "configure", "PydronError", "TranslationError", "__version__"]
+__all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
+           "TranslationError", "__version__"]
 
 
 def _disabled():
@@ -47,7 +48,7 @@ def schedule(fn):
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
-    from ._translate import RT, TranslationError, translate
+    from ._translate import TranslationError, translate
 
     tidy = _runtime.hide_internal
     try:
@@ -56,7 +57,6 @@ def schedule(fn):
         raise tidy(e)  # the traceback shows the program's frames, not pydron's
     _runtime._translated_codes.update(codes)
     _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
-    fn.__globals__.setdefault(RT, _runtime)
     _runtime.raise_recursion_limit()
     if generator:
         # Generator bodies run eagerly (every call completes where it is made).
@@ -89,6 +89,9 @@ def __getattr__(name):
     if name == "configure":
         from .config import configure
         return configure
+    if name == "PurityWarning":
+        from ._purity import PurityWarning
+        return PurityWarning
     if name == "PydronError":
         from ._core import PydronError
         return PydronError

@@ -8,6 +8,7 @@ them into task inputs and adds one pure task of kind "python".
 from __future__ import annotations
 
 import atexit
+import collections
 import itertools
 import logging
 import os
@@ -16,12 +17,13 @@ import sys
 import threading
 import weakref
 
-from . import _core, _serialize
-from ._serialize import HDR, F_FN_INPUT, MAIN
+from . import _core, _purity, _serialize, _state
+from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
 
 _keys = itertools.count(1)
+_KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
 
 
 class _HasFuture(Exception):
@@ -160,6 +162,7 @@ class Future:
             self._v.wait(timeout)
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
+            _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
         self._r = (True, v)
@@ -268,24 +271,45 @@ class Session:
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
         self._fcache: dict = {}
+        # in-process: function versions in _serialize._FUNCS (current ones in
+        # _fcache, superseded ones here, dropped once far behind)
+        self._old_keys: collections.deque = collections.deque()
+        self._check = F_CHECK if _purity.check_mode() else 0
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
     # -- functions -----------------------------------------------------------
     def _fn_entry(self, fn):
-        """(key, flags, inputs) of a function: pickled once per session."""
+        """(key, flags, inputs, ...) of the function's version for a call now:
+        pickled once per version, a new version when the globals it reads
+        or the process settings changed since the last one (see _state)."""
+        gen, snap = _state.settings()
         ent = self._fcache.get(id(fn))
-        if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn:
+        if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn and ent[6] == gen \
+                and (ent[5] is None or not ent[5].changed()):
+            if ent[5] is not None and ent[5].rngs:  # same generator state again
+                _purity.rng_global(fn, ent[5].rngs)
             return ent
         key = next(_keys)
+        fst = _state.fn_state(fn)
         if self._in_process:
-            # Same process: the runner finds the function object by its key.
-            _serialize._FUNCS[key] = fn
+            # Same process: the runner finds the function object by its key;
+            # a copy holding its globals as of now if it reads any.
+            run = fn
+            if fst is not None:
+                try:
+                    run = _serialize.driver_loads(_state.dumps_function(fn, None, fst))[0]
+                except Exception as e:  # noqa: BLE001 - runs with live globals
+                    log.debug("pydron: %r cannot be copied (%s); its task reads the "
+                              "globals when it runs", fn, e)
+            _serialize._FUNCS[key] = _state.with_settings(run, snap)
+            if ent is not None:
+                self._retire(ent[0])
             inputs = ()
             flags = 0
         else:
             try:
-                data = _serialize.cloud_dumps(fn)
+                data = _state.dumps_function(fn, snap, fst)
             except Exception as e:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
@@ -294,11 +318,19 @@ class Session:
         i = id(fn)
         try:
             ref = weakref.ref(fn, lambda _, i=i, c=self._fcache: c.pop(i, None))
-            ent = (key, flags, inputs, ref, True)
+            ent = (key, flags, inputs, ref, True, fst, gen)
         except TypeError:  # builtins: keep them (they live forever anyway)
-            ent = (key, flags, inputs, fn, False)
+            ent = (key, flags, inputs, fn, False, fst, gen)
         self._fcache[i] = ent
         return ent
+
+    def _retire(self, key):
+        """A superseded in-process version: kept while tasks may still use it
+        (at most the runtime's window of pending tasks), then dropped."""
+        old = self._old_keys
+        old.append(key)
+        if len(old) > _KEEP_VERSIONS:
+            _serialize._FUNCS.pop(old.popleft(), None)
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -306,6 +338,14 @@ class Session:
         if self._closed:
             raise _core.ClosedError("pydron session is closed")
         ent = self._fn_entry(fn)
+        rngs = _purity.rng_types()
+        for i, a in enumerate(args):
+            if type(a) in rngs:
+                _purity.rng_argument(fn, a, i)
+        if kwargs:
+            for k, a in kwargs.items():
+                if type(a) in rngs:
+                    _purity.rng_argument(fn, a, k)
         bufs = cb = _serialize._OOB()
         futs = None
         try:
@@ -332,7 +372,7 @@ class Session:
                 if f._v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1], len(bufs), len(futs) if futs else 0) + data
+        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)
@@ -416,6 +456,9 @@ class Session:
                 return
         self._graph.close()
         self._rt.close()
+        if self._in_process:
+            for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
+                _serialize._FUNCS.pop(k, None)
 
 
 _session: Session | None = None

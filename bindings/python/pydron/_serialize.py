@@ -25,15 +25,18 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import struct
 import sys
 import traceback
 import types
+import weakref
 
-from . import _core
+from . import _core, _state
 
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
+F_CHECK = 2  # check mode (PYDRON_CHECK=1): report arguments the task changed
 
 TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
@@ -161,19 +164,56 @@ def _oob_views(mv):
     return [mv[table[i]:table[i] + table[i + 1]] for i in range(0, 2 * nbuf, 2)]
 
 
+def _oob_start(mv):
+    """Offset of the first out-of-band buffer (the end of the pickle)."""
+    end = len(mv) - 8
+    (nbuf,) = struct.unpack_from("<I", mv, end)
+    return struct.unpack_from("<Q", mv, end - 16 * nbuf)[0] if nbuf else end
+
+
+class _Logged:
+    """A task's result with the log records the task made (worker processes)
+    and, in check mode, the arguments it changed: the driver hands the
+    records to its own loggers and warns when it gets the value."""
+
+    __slots__ = ("value", "records", "notes")
+
+    def __init__(self, value, records, notes=None):
+        self.value, self.records, self.notes = value, records, notes
+
+    def __reduce__(self):
+        return _Logged, (self.value, self.records, self.notes)
+
+
+def _unwrap(v, driver):
+    if type(v) is _Logged:
+        if driver:
+            if v.records:
+                _state.forward(v.records)
+            if v.notes:
+                from . import _purity
+
+                _purity.report_mutations(v.notes)
+        v = v.value
+    return v
+
+
 def decode_result(buf, writable: bool):
     """Inverse of encode_result. writable=True (driver side: the program may
     modify what it gets back) maps large results privately, copy-on-write
     (``Value.private_buffer``), and copies out-of-band buffers only when
-    that is not possible; False hands out read-only zero-copy views (task
-    side: arguments are snapshots)."""
-    try:
-        return pickle.loads(buf)
-    except pickle.UnpicklingError:
-        mv = memoryview(buf)
-        views = _oob_views(mv)
-        if views is None:
-            raise
+    that is not possible; arrays always come back writable, and classes of the
+    program are the driver's own. False hands out read-only zero-copy views
+    (task side: arguments are snapshots)."""
+    mv = memoryview(buf)
+    if mv[-4:] != TRAILER:  # a pickle ends with STOP: no out-of-band buffers
+        if writable:
+            v = pickle.loads(mv) if _NEEDS_DRIVER.search(mv) is None else \
+                _DriverUnpickler(io.BytesIO(mv)).load()
+        else:
+            v = pickle.loads(mv)
+        return _unwrap(v, writable) if type(v) is _Logged else v
+    views = _oob_views(mv)
     if writable:
         priv = getattr(buf, "private_buffer", None)
         pb = priv() if priv is not None else None
@@ -181,9 +221,86 @@ def decode_result(buf, writable: bool):
             # writes touch private pages only: the value (and other tasks
             # that read it) never see them
             mv = memoryview(pb)
-            return pickle.loads(mv, buffers=_oob_views(mv))
-        views = [bytearray(v) for v in views]
-    return pickle.loads(mv, buffers=views)
+            views = _oob_views(mv)
+        else:
+            views = [memoryview(bytearray(v)) for v in views]
+        # PickleBuffer: an array whose pickle says "read-only" can still get
+        # the writable memory (see _writable_frombuffer)
+        return _unwrap(driver_loads(mv, [pickle.PickleBuffer(v) for v in views],
+                                    mv[:_oob_start(mv)]), True)
+    return _unwrap(pickle.loads(mv, buffers=views), False)
+
+
+# -- the driver's unpickler ----------------------------------------------------
+#
+# Results come back to the process that defined the program's classes. Two
+# things differ from a plain pickle.loads there:
+# * cloudpickle rebuilds a class that travelled by value with its skeleton,
+#   which in the driver is the driver's own class (tracked by id), and then
+#   sets its attributes again: that would replace the driver's methods by
+#   copies and fails for enums (IntFlag with a zero member: "cannot reassign
+#   member"). The driver's classes are left as they are.
+# * numpy keeps a buffer's read-only flag (an array a task returns unchanged
+#   is its read-only argument): the driver's arrays are always writable.
+
+_NEEDS_DRIVER = re.compile(rb"cloudpickle|_frombuffer")
+_reused: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _skeleton(make):
+    def skeleton(*args):
+        from cloudpickle import cloudpickle as cp
+
+        tid = args[-2]  # class_tracker_id, then extra, in both
+        known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+        cls = make(*args)
+        if known is not None and cls is known:
+            _reused.add(cls)
+        return cls
+    return skeleton
+
+
+def _class_setstate(obj, state):
+    if obj in _reused:
+        return obj
+    from cloudpickle import cloudpickle as cp
+
+    return cp._class_setstate(obj, state)
+
+
+def _writable_frombuffer(buf, dtype, shape, order):
+    import numpy as np
+
+    if isinstance(buf, memoryview) and buf.readonly:
+        o = buf.obj
+        if type(o) is memoryview and not o.readonly and o.nbytes == buf.nbytes:
+            buf = o
+        else:
+            buf = bytearray(buf)
+    elif isinstance(buf, bytes):
+        buf = bytearray(buf)
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+class _DriverUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "cloudpickle.cloudpickle":
+            if name == "_class_setstate":
+                return _class_setstate
+            if name in ("_make_skeleton_class", "_make_skeleton_enum"):
+                return _skeleton(super().find_class(module, name))
+        elif name == "_frombuffer" and module in ("numpy._core.numeric", "numpy.core.numeric"):
+            return _writable_frombuffer
+        return super().find_class(module, name)
+
+
+def driver_loads(data, buffers=None, head=None):
+    """pickle.loads for the driver's side (results, exceptions, functions
+    copied for in-process executors). head: the pickle's own bytes when data
+    also holds out-of-band buffers."""
+    if _NEEDS_DRIVER.search(data if head is None else head) is None:
+        return pickle.loads(data, buffers=buffers)
+    return _DriverUnpickler(io.BytesIO(data), buffers=buffers).load()
 
 
 # -- exceptions --------------------------------------------------------------
@@ -261,7 +378,7 @@ def _program_frames(tb):
     return new
 
 
-def encode_exception(e: BaseException) -> bytes:
+def encode_exception(e: BaseException, records=None) -> bytes:
     tb = "".join(traceback.format_exception(type(e), e, _program_frames(e.__traceback__)))
     exc = None
     for by_state in (False, True):
@@ -271,8 +388,22 @@ def encode_exception(e: BaseException) -> bytes:
         except Exception:
             exc = None
     t = type(e)
-    return pickle.dumps({"exc": exc, "type": f"{t.__module__}.{t.__qualname__}",
-                         "message": str(e), "tb": tb}, 5)
+    d = {"exc": exc, "type": f"{t.__module__}.{t.__qualname__}", "message": str(e), "tb": tb}
+    if records:
+        d["log"] = records
+    return pickle.dumps(d, 5)
+
+
+def forward_failure_logs(detail) -> None:
+    """Driver: the log records a failed task made before it raised."""
+    if not detail:
+        return
+    try:
+        recs = pickle.loads(detail).get("log")
+    except Exception:  # noqa: BLE001 - not ours: nothing to forward
+        return
+    if recs:
+        _state.forward(recs)
 
 
 def decode_exception(message: str, detail) -> BaseException:
@@ -286,7 +417,7 @@ def decode_exception(message: str, detail) -> BaseException:
     exc = None
     if d.get("exc") is not None:
         try:
-            exc = pickle.loads(d["exc"])
+            exc = driver_loads(d["exc"])
         except Exception:
             exc = None
     if not isinstance(exc, BaseException):
@@ -311,13 +442,15 @@ class _ArgUnpickler(pickle.Unpickler):
 
 
 def decode_args(payload, inputs):
+    """(fn, args, kwargs, flags) of a task."""
     key, flags, nbuf, nfut = HDR.unpack_from(payload, 0)
     i = 0
     fn = _FUNCS.get(key)
     if flags & F_FN_INPUT:
         i = 1
         if fn is None:
-            fn = pickle.loads(inputs[0])
+            fn, settings = pickle.loads(inputs[0])
+            fn = _state.with_settings(fn, settings)
             if len(_FUNCS) >= _FUNCS_MAX:
                 _FUNCS.clear()
             _FUNCS[key] = fn
@@ -330,25 +463,38 @@ def decode_args(payload, inputs):
         args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
     else:
         args, kwargs = pickle.loads(body)
-    return fn, args, kwargs
+    return fn, args, kwargs, flags
 
 
 def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
     fn = None
+    if _state.CAPTURE:  # a worker process: log records travel to the driver
+        _state.capture_start()
     try:
-        fn, args, kwargs = decode_args(payload, inputs)
+        fn, args, kwargs, flags = decode_args(payload, inputs)
+        if _state._applied_log is not None:
+            _state.restore_logging(fn)
+        if flags & F_CHECK:
+            from . import _purity
+
+            snap = _purity.before(args, kwargs)
         res = fn(*args, **kwargs)
+        notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
+        recs = _state.capture_end() if _state.CAPTURE else None
+        if recs or notes:
+            res = _Logged(res, recs, notes)
     except BaseException as e:
+        recs = _state.capture_end() if _state.CAPTURE else None
         if type(e) is KeyboardInterrupt and _interrupts_driver():
             # Ctrl-C reached a task run by the inline executor on the
             # driver's main thread: the program is interrupted, not the task
             # failed (the runner passes it on to the driver's wait)
             raise
         # the task's exception travels to the driver
-        raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e)) from None
+        raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs)) from None
     try:
         return encode_result(res)
     except Exception as e:

@@ -31,8 +31,13 @@ def main(argv=None) -> int:
     p.add_argument("--no-exit-with-parent", action="store_true",
                    help="keep running if the parent process dies")
     args, unknown = p.parse_known_args(argv)
-    logging.basicConfig(level=os.environ.get("PYDRON_LOG", "WARNING").upper(),
-                        format="pydron-worker[%(process)d] %(message)s")
+    # Records logged by tasks go to the driver, which formats and filters
+    # them with its own handlers (levels as set in the driver at the call);
+    # the worker's own diagnostics ("pydron" logger) go to stderr.
+    from ._state import install_capture
+
+    install_capture()
+    logging.getLogger("pydron").setLevel(os.environ.get("PYDRON_LOG", "WARNING").upper())
     if unknown:
         logging.getLogger("pydron").info("ignoring worker arguments %s", unknown)
     if args.path:

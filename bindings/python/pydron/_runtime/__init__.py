@@ -19,6 +19,8 @@ thread. The modules, each with one job:
 | `stores` | iteration, item/attribute/global stores, placeholder-aware list and dict methods |
 | `calls` | call()/mcall()/ecall(), @schedule entries, nested defs |
 | `errors` | tracebacks without pydron's frames |
+| `escapes` | what the program sees of its frame and of the functions it made (locals(), closures, `*` calls, callers' frames) |
+| `iterators` | loops over generators, map(...), wrappers: stepped ahead where provably the same |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
@@ -27,6 +29,7 @@ from .barriers import r, rdeep, rdo, ro, sync, barrier
 from .errors import hide_internal
 from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
                     run_strict)
+from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, star
 from .lookahead import attr, bop, fjoin, fv, item
 from .state import session
 from .state import lazy_codes as _lazy_codes, pending as _pending
@@ -41,4 +44,5 @@ __all__ = [
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "_translated_codes", "_lazy_codes", "hide_internal",
+    "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "star",
 ]

@@ -214,28 +214,31 @@ def sync():
             rdeep(c)
 
 
+def _settle(v, seen):
+    """Placeholders of tasks that finished well replaced by their values."""
+    t = type(v)
+    if t is list or t in _DICTS:
+        if id(v) in seen:
+            return v
+        seen.add(id(v))
+        for k, x in (enumerate(v) if t is list else list(v.items())):
+            y = _settle(x, seen)
+            if y is not x:
+                v[k] = y
+        return v
+    if t is tuple:
+        items = tuple(_settle(x, seen) for x in v)
+        return items if any(a is not b for a, b in zip(items, v)) else v
+    if isinstance(v, S.Future) and v.done() and _exception(v) is None:
+        return _result(v)
+    return v
+
+
 def _settle_tainted():
     """After a failure: containers the caller may still see get the values of the
     tasks that succeeded (those of later, abandoned tasks were undone)."""
-    def settle(v, seen):
-        t = type(v)
-        if t is list or t in _DICTS:
-            if id(v) in seen:
-                return v
-            seen.add(id(v))
-            for k, x in (enumerate(v) if t is list else list(v.items())):
-                y = settle(x, seen)
-                if y is not x:
-                    v[k] = y
-            return v
-        if t is tuple:
-            items = tuple(settle(x, seen) for x in v)
-            return items if any(a is not b for a, b in zip(items, v)) else v
-        if isinstance(v, S.Future) and v.done() and _exception(v) is None:
-            return _result(v)
-        return v
     while _tainted:
-        settle(_tainted.popitem()[1], set())
+        _settle(_tainted.popitem()[1], set())
 
 
 def _log(undo):
@@ -264,14 +267,16 @@ def _unknown(f, args, kwargs):
     # Code we know nothing about: everything before it in program order happens
     # first, and it never sees a placeholder.
     sync()
-    args = tuple(rdeep(a) for a in args)
+    args = tuple(_settled(rdeep(a)) for a in args)
     for k, v in kwargs.items():
-        kwargs[k] = rdeep(v)
+        kwargs[k] = _settled(rdeep(v))
     s = getattr(f, "__self__", None) if type(f) in (_MethodType, _BuiltinType) else None
     if type(s) in (list, dict, tuple):
         rdeep(s)
     if f is _warn:
         _warn_stacklevel(args, kwargs)
+    elif _looks_at_caller(f):
+        return _as_caller(f, args, kwargs)
     return f(*args, **kwargs)
 
 
@@ -287,3 +292,6 @@ def _warn_stacklevel(args, kwargs):
     kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + n
 
 
+
+
+from .escapes import _as_caller, _looks_at_caller, _settled  # noqa: E402  (escapes imports this module)

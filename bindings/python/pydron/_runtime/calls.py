@@ -12,6 +12,9 @@ from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _def
 from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, session
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
+from .escapes import _closures, _settle_closures, _settle_done
+from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed, _make_map,
+                        _steppable)
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
@@ -37,7 +40,7 @@ def _submit(fn, args, kwargs):
     if len(_pending) > S.window:
         _exception(_pending[0][1])
         _poll()
-    elif _pending[0][0] <= S.last_lazy:
+    elif _pending[0][0] <= S.last_lazy and not S.batching:
         front = _pending[0][1]
         if type(front) is S.Lazy or front.done():
             _poll()  # deferred operations whose turn has come run now
@@ -91,6 +94,8 @@ def call(f, /, *args, **kwargs):
             for k, v in kwargs.items():
                 kwargs[k] = rdeep(v)
             return f(*args, **kwargs)
+    if tf is type and id(f) in _SAFE_WRAP and all(_plain(a) or _steppable(a) for a in args):
+        return _SAFE_WRAP[id(f)](*args, **kwargs)  # enumerate(gen), zip(gen, lst): stepped later
     if tf is _BuiltinType or tf is type:
         if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
             if id(f) in _SHALLOW_IDS:
@@ -98,7 +103,9 @@ def call(f, /, *args, **kwargs):
                 return f(*map(r, args), **kwargs)
             if id(f) in _CONSUMER_IDS:
                 # zip/enumerate over placeholders: the consumer looks at the items.
-                args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else rdeep(a) for a in args)
+                args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
+                             _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else rdeep(a)
+                             for a in args)
             else:
                 args = tuple(rdeep(a) for a in args)
             for k, v in kwargs.items():
@@ -106,10 +113,14 @@ def call(f, /, *args, **kwargs):
             wrap = _SAFE_WRAP.get(id(f))
             if wrap is not None:
                 return wrap(*args, **kwargs)
+            if id(f) in _CONSUMER_IDS:
+                return _consume(f, args, kwargs)
             return f(*args, **kwargs)
     if tf is _partial and type(f.func) in (_FunctionType, _MethodType) \
             and getattr(f.func, "__pydron_kind__", None) is not None:
         return call(f.func, *f.args, *args, **{**f.keywords, **kwargs})
+    if f is map and not kwargs:
+        return _make_map(args)
     if tf is type and _plain_constructor(f):
         args = tuple(rdeep(a) for a in args)
         for k, v in kwargs.items():
@@ -228,6 +239,7 @@ def run_strict(inner, args, kwargs):
             return _run_strict(inner, args, kwargs)
         finally:
             S.driver = None
+            _closures.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     return _run_strict(inner, args, kwargs)
@@ -251,12 +263,15 @@ def _run_strict(inner, args, kwargs):
             _exit_error(exc)
         finally:
             _settle_tainted()
+            _settle_closures(_settle_done)
         raise exc
     try:
         sync()
+        _settle_closures()
         return rdeep(res)
     except BaseException:
         _settle_tainted()
+        _settle_closures(_settle_done)
         raise
 
 
@@ -293,11 +308,19 @@ _CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum,
 
 
 def _wrap_enumerate(it, *a, **k):
-    return _Enumerate(it, *a, **k) if _safe_iterable(it) else enumerate(it, *a, **k)
+    if _safe_iterable(it):
+        return _Enumerate(it, *a, **k)
+    if _steppable(it) and not k and len(a) <= 1:
+        return _LazyEnumerate(it, *a)
+    return enumerate(it, *a, **k)
 
 
 def _wrap_zip(*its, **k):
-    return _Zip(*its, **k) if all(map(_safe_iterable, its)) else zip(*its, **k)
+    if all(map(_safe_iterable, its)):
+        return _Zip(*its, **k)
+    if any(map(_steppable, its)) and all(_safe_iterable(i) or _steppable(i) for i in its):
+        return _LazyZip(*its, **k)
+    return zip(*its, **k)
 
 
 _SAFE_WRAP = {id(enumerate): _wrap_enumerate, id(zip): _wrap_zip}
@@ -306,6 +329,8 @@ def _plain(v):
     """May a pure builtin be given `v` without running unknown code?"""
     t = type(v)
     if t in _SCALARS or t in _SAFE_ITER or isinstance(v, S.Future):
+        return True
+    if t is _Map or isinstance(v, _Steps):
         return True
     if t is _FunctionType:
         return v.__code__ in _translated_codes

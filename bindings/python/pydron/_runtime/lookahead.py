@@ -159,6 +159,8 @@ def _defer(op, args, kwargs, key, cat):
     return lz
 _BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "**": operator.pow, "@": operator.matmul}
+_FN_STATE = frozenset(("__defaults__", "__kwdefaults__", "__closure__"))
+_FunctionType = types.FunctionType
 _ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split())
 
 
@@ -186,6 +188,8 @@ def item(obj, index):
 
 def attr(obj, name):
     """`obj.name` (a load, not a call)."""
+    if type(obj) is _FunctionType and name in _FN_STATE:
+        _settled(obj)  # a function made by translated code: defaults and cells with values
     if isinstance(obj, S.Future):
         if not obj.done() and name in _ND_ATTRS and _on_driver() and obj.category() == "nd":
             key = ("g", name)
@@ -328,3 +332,6 @@ def _defer_func(f, name, args, kwargs):
     return _defer(f, args, kwargs, key, S.backend.RESULT_CATS.get(key))
 
 
+
+
+from .escapes import _settled  # noqa: E402  (escapes imports barriers, which this module imports)

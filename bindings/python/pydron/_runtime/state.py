@@ -17,7 +17,8 @@ class Driver:
     """What changes while a @schedule call runs (formerly module globals)."""
 
     __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
-                 "Future", "Lazy", "backend", "deferrable_ids", "window", "failure_site")
+                 "Future", "Lazy", "backend", "deferrable_ids", "window", "batching",
+                 "failure_site")
 
     def __init__(self):
         # The thread running the outermost @schedule call; translated code run by
@@ -39,6 +40,9 @@ class Driver:
         self.deferrable_ids = None  # id(builtin or numpy function) -> name, once numpy is loaded
         # How many pending tasks before the driver waits for the oldest (keeps memory flat).
         self.window = 10000
+        # Taking the steps of a map a builtin consumes: no failure is raised
+        # meanwhile, the consumer comes first (iterators._consumed).
+        self.batching = False
 
 
 S = Driver()

@@ -8,6 +8,7 @@ from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
+from .iterators import _Map, _Steps, _guarded, _sync_then
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
@@ -20,24 +21,14 @@ def it(v):
     v = r(v)
     if _safe_iterable(v):
         return v
+    t = type(v)
+    if t is _Map or isinstance(v, _Steps):
+        return v._lazy() if _on_driver() else v
+    if getattr(t, "__iter__", None) is None and not hasattr(t, "__getitem__"):
+        # not iterable: Python's own message where it iterates ("cannot unpack
+        # non-iterable int object", "argument after * must be an iterable")
+        return v
     return _guarded(iter(_sync_then(v)))
-
-
-def _sync_then(v):
-    sync()
-    return v
-
-
-def _guarded(iterator):
-    # Each step may run user code (a generator, __next__): barrier before it.
-    while True:
-        if _pending or _tainted:
-            sync()
-        try:
-            v = next(iterator)
-        except StopIteration:
-            return
-        yield v
 
 
 # --------------------------------------------------------------------------

@@ -19,6 +19,11 @@ class _Enumerate(enumerate):
 class _Zip(zip):
     """zip over safe iterables."""
 
+
+for _cls, _like in ((_Enumerate, enumerate), (_Zip, zip)):
+    _cls.__name__ = _cls.__qualname__ = _like.__name__  # what the program sees
+    _cls.__module__ = "builtins"
+
 _SAFE_ITER = {
     list, tuple, dict, set, frozenset, str, bytes, bytearray, range,
     type({}.keys()), type({}.values()), type({}.items()),

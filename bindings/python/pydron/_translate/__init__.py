@@ -1,13 +1,17 @@
 """Translate a @schedule function: source -> AST -> passes -> a new function.
 
 The passes, in order (each one job, each its own module and tests):
-  validate  reject async constructs, before anything runs
-  mangle    private names of methods (the new def is compiled outside its class)
-  targets   stores into items/attributes, unpacking, augmented assignment, del
-  barriers  barriers before try/with/import/class; resolve global/nonlocal stores
-  resolve   resolve placeholders where Python looks at a value
-  calls     every call dispatched by the runtime (eager inside try/with/lambdas/genexps)
-  nested    nested defs return placeholders only to translated code
+  validate   reject async constructs, before anything runs
+  mangle     private names of methods (the new def is compiled outside its class)
+  targets    stores into items/attributes, unpacking, augmented assignment, del
+  barriers   barriers before try/with/import/class; resolve global/nonlocal stores
+  resolve    resolve placeholders where Python looks at a value (marks its wrappers)
+  trybody    try/with bodies that run lazily, their failures brought back in order
+  lookahead  operations over marked operands that may be deferred (bop, item, mcall, ...)
+  calls      every call dispatched by the runtime (`ecall` in eager zones, zones.py);
+             frame builtins (locals, dir, eval, ...) see nothing of pydron's
+  closures   nested defs and lambdas registered: their defaults and cells get values
+  nested     nested defs return placeholders only to translated code
 """
 
 import ast
@@ -18,10 +22,13 @@ import types
 
 from .barriers import insert_barriers
 from .calls import dispatch_calls
+from .closures import register_closures
+from .lookahead import look_ahead
 from .mangle import mangle
 from .nested import wrap_nested
 from .resolve import insert_resolution
 from .targets import lower_targets
+from .trybody import lazy_bodies
 from .util import RT
 from .validate import TranslationError, validate
 
@@ -59,7 +66,10 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     fdef = lower_targets(fdef)
     fdef = insert_barriers(fdef)
     fdef = insert_resolution(fdef, generator)
+    fdef = lazy_bodies(fdef, generator)
+    fdef = look_ahead(fdef, generator)
     fdef = dispatch_calls(fdef, generator)
+    fdef = register_closures(fdef)
     fdef = wrap_nested(fdef)
     return fdef
 
@@ -93,7 +103,6 @@ def translate(fn):
     generator = bool(code.co_flags & inspect.CO_GENERATOR)
     tree = _parse(fn)
     fdef = tree.body[0]
-    validate(fdef, code.co_filename, fn.__name__)
     # The original function already holds its defaults and annotations.
     fdef.decorator_list = []
     fdef.returns = None
@@ -103,16 +112,18 @@ def translate(fn):
     for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
         if arg is not None:
             arg.annotation = None
-    fdef.name = _INNER
     fdef = translate_source(fdef, fn.__qualname__, code.co_filename, generator)
+    fdef.name = _INNER
     if log.isEnabledFor(logging.DEBUG):
         log.debug("translated %s (%s:%d):\n%s", fn.__qualname__, code.co_filename,
                   code.co_firstlineno, ast.unparse(fdef))
 
     # Compile the def nested in a function that binds the same free variables, so
-    # that they stay free variables and take the original closure cells.
+    # that they stay free variables and take the original closure cells. The
+    # runtime is reached the same way (a free variable `__pydron__`), so that the
+    # program's globals hold nothing of pydron's.
     outer_body = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(value=None))
-                  for v in code.co_freevars]
+                  for v in code.co_freevars + (RT,)]
     outer_body.append(fdef)
     outer = ast.FunctionDef(name=_OUTER, args=ast.arguments(posonlyargs=[], args=[], vararg=None,
                             kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
@@ -128,7 +139,10 @@ def translate(fn):
     inner = next(c for c in outer_code.co_consts if isinstance(c, types.CodeType) and c.co_name == _INNER)
     inner = _requalify(inner, f"{_OUTER}.<locals>.{_INNER}", fn.__qualname__)
     inner = inner.replace(co_name=code.co_name)
+    from .. import _runtime
+
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    cells[RT] = types.CellType(_runtime)
     closure = tuple(cells[v] for v in inner.co_freevars) or None
     new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
     new.__kwdefaults__ = fn.__kwdefaults__

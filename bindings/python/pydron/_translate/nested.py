@@ -49,11 +49,15 @@ class Nested(Located):
         self.generic_visit(node)
         if is_generator(node):
             return node
-        body = [_Returns().visit(s) for s in node.body]
+        doc = []
+        if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            doc = [node.body.pop(0)]  # stays the docstring
+        body = [_Returns().visit(s) for s in node.body] or [ast.Pass()]
         handler = ast.ExceptHandler(
             type=ast.Name(id="BaseException", ctx=ast.Load()), name="_pd_e",
             body=[stmt(rt("nested_error", ast.Name(id="_pd_e", ctx=ast.Load()))), ast.Raise(exc=None, cause=None)])
-        node.body = [
+        node.body = doc + [
             ast.Assign(targets=[ast.Name(id=MODE, ctx=ast.Store())], value=rt("enter_nested")),
             ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[]),
             ast.Return(value=rt("leave", ast.Name(id=MODE, ctx=ast.Load()), ast.Constant(value=None))),

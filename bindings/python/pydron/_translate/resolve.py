@@ -7,25 +7,28 @@ and returns from the @schedule function itself are not resolution points."""
 
 import ast
 
-from .util import is_generator, is_rt, rt
+from .util import is_generator, is_rt, resolved, rt
 
+
+# Each wrapper is marked (util.resolved) so that later passes (look-ahead) can
+# find the operands without matching this pass's output.
 
 def r(node):
-    return rt("r", node)
+    return resolved(node, "r")
 
 
 def rdeep(node):
-    return rt("rdeep", node)
+    return resolved(node, "rdeep")
 
 
 def ro(node):
     """An operand: resolved, and a barrier first if it is of a user-defined type
     (its __add__/__eq__/__bool__ is code pydron does not see)."""
-    return rt("ro", node)
+    return resolved(node, "ro")
 
 
 def rdo(node):
-    return rt("rdo", node)
+    return resolved(node, "rdo")
 
 
 class Resolve(ast.NodeTransformer):
@@ -67,6 +70,18 @@ class Resolve(ast.NodeTransformer):
     def visit_YieldFrom(self, node):
         self.generic_visit(node)
         node.value = r(node.value)
+        return node
+
+    def visit_ClassDef(self, node):
+        # The class namespace is read by anyone (C.x, vars(C), methods): the
+        # values bound in the body, its bases and keywords are values.
+        self.generic_visit(node)
+        node.bases = [b if isinstance(b, ast.Starred) else r(b) for b in node.bases]
+        for k in node.keywords:
+            k.value = r(k.value)
+        for s in node.body:
+            if isinstance(s, (ast.Assign, ast.AugAssign)) or (isinstance(s, ast.AnnAssign) and s.value):
+                s.value = rdeep(s.value)
         return node
 
     # -- operators

@@ -1,4 +1,4 @@
-"""`try` bodies that run in parallel (used by the calls pass).
+"""Pass: `try` and `with` bodies that run in parallel.
 
 A `try` body used to run its calls one at a time, so that a task's exception
 reaches the handlers at the right point. Here the body runs like any other
@@ -30,7 +30,8 @@ calls one at a time.
 
 import ast
 
-from .util import RT, rt, stmt
+from .util import RT, SCOPES, internal, rt, stmt
+from .zones import LAZY, TRANSPARENT, Zones
 
 _REJECT = (ast.Yield, ast.YieldFrom, ast.Await, ast.NamedExpr, ast.FunctionDef,
            ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Global,
@@ -85,7 +86,7 @@ class _Body:
             if n not in self.names:
                 self.names.append(n)
         call = rt("lsave", ast.Name(id=self.tk, ctx=ast.Load()),
-                  ast.Call(func=ast.Name(id="locals", ctx=ast.Load()), args=[], keywords=[]),
+                  internal(ast.Call(func=ast.Name(id="locals", ctx=ast.Load()), args=[], keywords=[])),
                   ast.Tuple(elts=[ast.Constant(value=n) for n in names], ctx=ast.Load()))
         test = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr="_pending", ctx=ast.Load())
         return [ast.If(test=test, body=[stmt(call)], orelse=[])]
@@ -168,6 +169,7 @@ def lazy_try(node, tk, err, rb, exc, temps, outer_names):
                                 body=[fail] + restore + [ast.Raise(exc=ast.Name(id=exc, ctx=ast.Load()),
                                                                    cause=None)])
     inner = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
+    setattr(inner, TRANSPARENT, True)
     enter = ast.Assign(targets=[ast.Name(id=tk, ctx=ast.Store())], value=rt("try_enter"))
     if isinstance(node, ast.With):
         # `with`: the same, inside the block, so that __exit__ sees the failure
@@ -175,3 +177,61 @@ def lazy_try(node, tk, err, rb, exc, temps, outer_names):
         return [node]
     node.body = [inner]
     return [enter, node]
+
+
+class TryBodies(Zones):
+    """Marks the try/with statements whose body runs lazily (zones.LAZY) and
+    rewrites them (lazy_try); the others stay eager."""
+
+    def __init__(self, generator):
+        super().__init__(generator)
+        self.outer = [{}]  # per function: names declared global/nonlocal
+        self.n = 0
+
+    def new(self, prefix="y"):
+        self.n += 1
+        return f"_pd_{prefix}{self.n}"
+
+    def visit_FunctionDef(self, node):
+        self.outer.append(_declared(node))
+        try:
+            return super().visit_FunctionDef(node)
+        finally:
+            self.outer.pop()
+
+    def _lazy(self, node):
+        return not self.eager and lazy_ok(node, self.outer[-1])
+
+    def visit_Try(self, node):
+        if not self._lazy(node):
+            return self._eager(node)
+        setattr(node, LAZY, True)
+        node = super().visit_Try(node)
+        return self._rewrite(node)
+
+    def visit_With(self, node):
+        if not self._lazy(node):
+            return self._eager(node)
+        setattr(node, LAZY, True)
+        node = super().visit_With(node)
+        return self._rewrite(node)
+
+    def _rewrite(self, node):
+        return lazy_try(node, self.new("tk"), self.new("e"), self.new("rb"), self.new("x"),
+                        self, self.outer[-1])
+
+
+def _declared(fdef):
+    declared = {}
+    todo = list(fdef.body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.Global, ast.Nonlocal)):
+            declared.update(dict.fromkeys(n.names, type(n).__name__))
+        elif not isinstance(n, SCOPES):
+            todo.extend(ast.iter_child_nodes(n))
+    return declared
+
+
+def lazy_bodies(tree, generator):
+    return TryBodies(generator).visit(tree)

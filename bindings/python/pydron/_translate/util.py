@@ -74,3 +74,32 @@ class Located(ast.NodeTransformer):
         if isinstance(node, ast.stmt) and new is not node and new is not None:
             locate(new, node)
         return new
+
+
+# Marks: attributes set on AST nodes by one pass and read by a later one, so that
+# no pass has to recognise another's output by its shape.
+INTERNAL = "pd_internal"  # a node made by a pass for the runtime (not the program's)
+RESOLVED = "pd_resolved"  # on a runtime call the resolve pass wrapped around an operand
+
+
+def internal(node):
+    setattr(node, INTERNAL, True)
+    return node
+
+
+def is_internal(node):
+    return getattr(node, INTERNAL, False)
+
+
+def resolved(node, how):
+    """`__pydron__.how(node)`, marked as made by the resolve pass."""
+    call = rt(how, node)
+    setattr(call, RESOLVED, how)
+    return call
+
+
+def operand(node, *hows):
+    """The operand the resolve pass wrapped in `node` with one of `hows`, else None."""
+    if getattr(node, RESOLVED, None) in hows:
+        return node.args[0]
+    return None

@@ -1,0 +1,422 @@
+"""Loops over iterators of the program (generators, map(...), progress-bar
+wrappers): the iterator is driver code and runs in program order; a step need
+not wait for earlier tasks when that is provably the same as waiting
+(docs/python.md "Loops over iterators"). Where it is not, the step waits and
+the "pydron" logger says why (once per iterator code)."""
+
+import builtins as _builtins
+import dis as _dis
+import io as _io
+import logging
+import types
+
+from .barriers import _fail, _log, barrier, rdeep, sync
+from .lookahead import _runs_code
+from .state import S, _exception, _on_driver, _result
+from .state import pending as _pending, tainted as _tainted, translated_codes as _translated_codes
+from .tables import (_BuiltinType, _DICTS, _IMMUTABLE, _SAFE_ITER, _SCALARS, _safe_iterable)
+
+log = logging.getLogger("pydron")
+
+
+def _sync_then(v):
+    sync()
+    return v
+
+
+
+
+def _tuple_args(*items):
+    return items
+
+
+class _Map(map):
+    """map(f, *iterables) made by translated code. A translated loop (it())
+    steps it as a loop body would call f, through call(): a @functional f
+    submits its task without waiting. Anyone else iterating it gets values."""
+
+    def __new__(cls, f, *iterables):
+        srcs = tuple(_step_source(i) for i in iterables)
+        self = map.__new__(cls, _tuple_args, *srcs)
+        self._f = f
+        return self
+
+    def __next__(self):
+        items = map.__next__(self)
+        if _on_driver():
+            return rdeep(_calls.call(self._f, *items))
+        return self._f(*items)
+
+    def _lazy(self):
+        f = self._f
+        while True:
+            try:
+                items = map.__next__(self)
+            except StopIteration:
+                return
+            yield _calls.call(f, *items)
+
+
+class _Steps:
+    """enumerate(...)/zip(...) over iterators that a translated loop steps lazily."""
+
+
+class _LazyEnumerate(enumerate, _Steps):
+    def __new__(cls, inner, start=0):
+        self = enumerate.__new__(cls, _values(inner), start)
+        self._inner, self._start = inner, start
+        return self
+
+    def _lazy(self):
+        return enumerate(_lazy_iter(self._inner), self._start)
+
+
+class _LazyZip(zip, _Steps):
+    def __new__(cls, *inner, **kw):
+        self = zip.__new__(cls, *map(_values, inner), **kw)
+        self._inner, self._kw = inner, kw
+        return self
+
+    def _lazy(self):
+        return zip(*map(_lazy_iter, self._inner), **self._kw)
+
+
+for _cls, _like in ((_Map, map), (_LazyEnumerate, enumerate), (_LazyZip, zip)):
+    _cls.__name__ = _cls.__qualname__ = _like.__name__  # what the program sees
+    _cls.__module__ = "builtins"
+
+
+def _values(inner):
+    """What code that is not translated iterates: values."""
+    return inner if type(inner) is not _Map else iter(inner)
+
+
+def _steppable(v):
+    """Is `v` an iterator whose steps a translated loop can take lazily?"""
+    t = type(v)
+    return t is _Map or isinstance(v, _Steps) or t is _GeneratorType
+
+
+def _lazy_iter(v):
+    """The placeholders-allowed iteration of `v` (for translated loops)."""
+    t = type(v)
+    if t is _Map or isinstance(v, _Steps):
+        return v._lazy()
+    if _safe_iterable(v):
+        return v
+    return _guarded(iter(_sync_then(v)))
+
+
+def _step_source(v):
+    """An iterable map()/zip() steps: itself if that runs no code of the program."""
+    if _safe_iterable(v) or type(v) is _Map or isinstance(v, _Steps):
+        return v
+    return _guarded(iter(v))
+
+
+_GeneratorType = types.GeneratorType
+
+
+def _make_map(args):
+    if len(args) < 2:
+        return map(*args)  # Python's own error
+    return _Map(*args)
+
+
+def _guarded(iterator):
+    """Step an iterator of the program: without waiting when that is provably the
+    same as sequential (_step_ahead), else behind a barrier; a failure of an
+    earlier task comes before the iterator's own exception."""
+    while True:
+        if (_pending or _tainted) and not _step_ahead(iterator):
+            sync()
+        try:
+            v = next(iterator)
+        except StopIteration:
+            return
+        except BaseException as e:
+            if _pending and _on_driver() and not isinstance(e, KeyboardInterrupt):
+                try:
+                    barrier()
+                except BaseException as first:
+                    first.__suppress_context__ = True
+                    raise
+            raise
+        yield v
+
+
+_ahead_why = {}  # code or type -> why its steps wait (None: they need not)
+
+
+def _step_ahead(iterator, depth=0):
+    """May the next step of `iterator` run before earlier tasks finish? Yes for
+    iterators that run no code of the program (list, file, ...), for translated
+    generators (they wait where they must themselves), and for generators
+    whose code stores only its own locals (or attributes of its first argument,
+    logged so that an earlier failure undoes them), calls only builtins without
+    effects, imports nothing, and whose locals and globals hold no placeholder."""
+    t = type(iterator)
+    if t in _SAFE_ITER or t in _FILE_ITERS:
+        return True
+    if t is _Map or isinstance(iterator, _Steps):
+        return True  # it steps its sources through _guarded itself
+    if t is not _GeneratorType:
+        _why(t, lambda: f"iterator of type {t.__qualname__} runs code pydron does not see "
+                        f"(its __next__)")
+        return False
+    code = iterator.gi_code
+    if code in _translated_codes:
+        return True
+    frame = iterator.gi_frame
+    if frame is None:
+        return True  # finished: next() raises StopIteration
+    static = _gen_code_check(code)
+    if static is not None:
+        _why(code, lambda: static)
+        return False
+    why = _gen_state_check(code, frame, depth)
+    if why is not None:
+        _why(code, lambda: why, once=False)
+        return False
+    if code in _STORES_SELF and _pending:
+        obj = frame.f_locals[code.co_varnames[0]]
+        saved = dict(obj.__dict__)
+
+        def undo():
+            obj.__dict__.clear()
+            obj.__dict__.update(saved)
+        _log(undo)
+    return True
+
+
+def _why(key, why, once=True):
+    if key in _ahead_why and once:
+        return
+    reason = why()
+    _ahead_why[key] = reason
+    if log.isEnabledFor(logging.DEBUG):
+        where = key
+        if isinstance(key, types.CodeType):
+            where = f"{key.co_qualname} ({key.co_filename}:{key.co_firstlineno})"
+        log.debug("pydron: a loop over %s waits for earlier tasks at each step: %s", where, reason)
+
+
+_FORBIDDEN_OPS = {
+    "STORE_GLOBAL": "stores a global", "DELETE_GLOBAL": "deletes a global",
+    "STORE_DEREF": "stores a variable of an enclosing function",
+    "DELETE_DEREF": "deletes a variable of an enclosing function",
+    "STORE_SUBSCR": "stores into an item", "DELETE_SUBSCR": "deletes an item",
+    "DELETE_ATTR": "deletes an attribute", "IMPORT_NAME": "imports", "IMPORT_FROM": "imports",
+    "IMPORT_STAR": "imports", "LOAD_BUILD_CLASS": "makes a class",
+    "SETUP_ANNOTATIONS": "annotates", "BEFORE_WITH": "uses 'with'",
+    "PRINT_EXPR": "prints", "LOAD_METHOD": "calls a method", "PUSH_NULL": "calls a function",
+    "CALL_FUNCTION_EX": "calls a function", "GET_AWAITABLE": "awaits",
+}
+_gen_static = {}
+_STORES_SELF = set()  # generator codes that store attributes of their first argument
+_GEN_GLOBALS = {}     # code -> (names read, names called)
+
+
+def _gen_code_check(code):
+    """Static part of _step_ahead (cached per code object): None or why not."""
+    if code in _gen_static:
+        return _gen_static[code]
+    why = None
+    calls = 0
+    called, read = set(), set()
+    ins = list(_dis.get_instructions(code))
+    self_name = code.co_varnames[0] if code.co_argcount else None
+    for i, x in enumerate(ins):
+        op = x.opname
+        line = x.positions.lineno if x.positions else None
+        if op in _FORBIDDEN_OPS:
+            why = f"it {_FORBIDDEN_OPS[op]} (line {line})"
+            break
+        if op == "LOAD_ATTR" and x.argrepr.startswith("NULL|self"):
+            why = f"it calls a method (line {line})"
+            break
+        if op == "CALL":
+            calls += 1
+        elif op == "LOAD_GLOBAL":
+            (called if x.arg & 1 else read).add(x.argval)
+        elif op == "STORE_ATTR":
+            if self_name is None or not _stores_self(ins, i, self_name):
+                why = f"it stores an attribute of an object other than its first argument (line {line})"
+                break
+            _STORES_SELF.add(code)
+        elif op == "MAKE_FUNCTION":
+            why = f"it makes a function (line {line})"
+            break
+    if why is None and calls != sum(1 for x in ins if x.opname == "LOAD_GLOBAL" and x.arg & 1):
+        why = "it calls something other than a builtin"
+    _gen_static[code] = why
+    _GEN_GLOBALS[code] = (read, called)
+    return why
+
+
+def _stores_self(ins, i, self_name):
+    prev = ins[i - 1] if i else None
+    if prev is not None and prev.opname == "LOAD_FAST" and prev.argval == self_name:
+        return True  # self.x = value
+    if prev is not None and prev.opname == "SWAP":  # self.x op= value
+        name = ins[i].argval
+        for j in range(i - 1, 1, -1):
+            if ins[j].opname == "LOAD_ATTR" and ins[j].argval == name and ins[j - 1].opname == "COPY" \
+                    and ins[j - 2].opname == "LOAD_FAST" and ins[j - 2].argval == self_name:
+                return True
+    return False
+
+
+_MODULE = types.ModuleType
+
+
+def _plain_value(v, depth):
+    """Can code running ahead read `v` without seeing a placeholder or running
+    code of the program (shallow, as the barrier of other builtins: items of
+    containers are not looked into)?"""
+    t = type(v)
+    if t in _SCALARS or t is _MODULE or t in _IMMUTABLE:
+        return t is not tuple or all(not isinstance(x, S.Future) for x in v)
+    if t is list or t in _DICTS or t is set:
+        return id(v) not in _tainted
+    if t in _SAFE_ITER or t in _FILE_ITERS or _safe_iterable(v):
+        return True
+    if isinstance(v, S.Future):
+        return False
+    if t is _Map or isinstance(v, _Steps):
+        return True
+    if t is _GeneratorType:
+        return depth < 3 and _step_ahead(v, depth + 1)
+    if t is _BuiltinType and id(v) in _calls._PURE_IDS:
+        return True
+    return False
+
+
+def _gen_state_check(code, frame, depth):
+    """Run-time part of _step_ahead: the generator's locals, the attributes of
+    its first argument (if it stores them) and the globals it reads."""
+    loc = frame.f_locals
+    stores_self = code in _STORES_SELF
+    for k, v in loc.items():
+        if stores_self and k == code.co_varnames[0]:
+            t = type(v)
+            if not hasattr(v, "__dict__") or t.__setattr__ is not object.__setattr__ or \
+                    t.__getattribute__ is not object.__getattribute__ or \
+                    any(_runs_code(t, n, True) or _runs_code(t, n, False) for n in v.__dict__):
+                return f"its first argument {k!r} is an object whose attributes run code"
+            for n, a in v.__dict__.items():
+                if not _plain_value(a, depth):
+                    return f"{k}.{n} is a {type(a).__qualname__} (may run code or hold a placeholder)"
+            continue
+        if not _plain_value(v, depth):
+            return f"its variable {k!r} is a {type(v).__qualname__} (may run code or hold a placeholder)"
+    read, called = _GEN_GLOBALS[code]
+    g = frame.f_globals
+    b = g.get("__builtins__", builtins_dict)
+    b = b if type(b) is dict else vars(b)
+    for n in called:
+        f = g.get(n, b.get(n))
+        if id(f) not in _calls._PURE_IDS or f is _iter or f is _next:
+            return f"it calls {n}, which is not a builtin without effects"
+    for n in read:
+        v = g.get(n, b.get(n))
+        if n not in g and n in b:
+            continue
+        if not _plain_value(v, depth):
+            return f"it reads the global {n!r}, a {type(v).__qualname__}"
+    return None
+
+
+
+builtins_dict = vars(_builtins)
+_iter, _next = iter, next
+# Reading a file runs no code of the program and sees no placeholder.
+_FILE_ITERS = {_io.TextIOWrapper, _io.BufferedReader, _io.BytesIO, _io.StringIO}
+
+
+_SHORT_CIRCUIT = {id(any), id(all)}
+
+
+def _consumed(consumer, it):
+    """A lazily stepped iterator given to a builtin that consumes it whole (list,
+    sum, sorted, ...): every step is taken first (all tasks submitted), then the
+    values are read in order. any/all may stop early: one step at a time."""
+    if not _on_driver():
+        return it
+    if id(consumer) in _SHORT_CIRCUIT:
+        return map(rdeep, it._lazy())
+    if consumer is list or consumer is tuple:
+        return it._lazy()  # a list of placeholders, as a display would hold
+    before = S.last_seq
+    S.batching = True  # no failure raised while the steps are taken: the consumer comes first
+    try:
+        steps = list(it._lazy())
+    finally:
+        S.batching = False
+    return _InOrder(before, steps)
+
+
+
+class _InOrder:
+    """The values of steps already taken, read in program order: the consumer
+    sits between step i and step i + 1, so a later step's failure must not be
+    raised while it reads step i (no _poll here)."""
+
+    def __init__(self, before, steps):
+        self.before = before  # program-order number of the last task before the steps
+        self.steps = steps
+        self.i = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.i >= len(self.steps):
+            raise StopIteration
+        x = self.steps[self.i]
+        if type(x) is S.Future:
+            try:
+                v = _result(x)
+            except BaseException:
+                _wait_upto(self.before)  # an earlier task's failure comes first
+                self.i += 1
+                self.abandon()
+                raise
+        else:
+            v = rdeep(x)
+        self.i += 1
+        return v
+
+    def abandon(self):
+        """The consumer stopped at step i: sequential code never took the later
+        steps, so their tasks are forgotten (no failure of theirs is raised)."""
+        later = {id(x) for x in self.steps[self.i:] if isinstance(x, S.Future)}
+        if later:
+            kept = [e for e in _pending if id(e[1]) not in later]
+            _pending.clear()
+            _pending.extend(kept)
+
+
+def _consume(f, args, kwargs):
+    try:
+        return f(*args, **kwargs)
+    except BaseException:
+        for a in args:
+            if type(a) is _InOrder:
+                _wait_upto(a.before)  # an earlier task's failure comes first
+                a.abandon()
+        raise
+
+
+def _wait_upto(upto):
+    """Raise the first failure of the tasks up to `upto` (program order), and no
+    later one (unlike _drain_to, which then polls)."""
+    while _pending and _pending[0][0] <= upto:
+        seq, fut = _pending[0]
+        if _exception(fut) is None:
+            _pending.popleft()
+            continue
+        _fail(seq, fut)
+
+
+from . import calls as _calls  # noqa: E402  (calls imports this module)

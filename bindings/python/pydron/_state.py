@@ -1,0 +1,551 @@
+"""The program's state as of a @functional call, carried to its task.
+
+* **Module globals.** A function that travels by value (defined in
+  ``__main__`` or in a module of the program, a closure, a lambda) is pickled
+  with the globals it reads, and so are the helpers and script classes it
+  reaches. ``FnState`` remembers those globals (transitively) and a cheap
+  token of their values: the object itself for numbers, strings, functions,
+  classes and modules, the pickled bytes (large buffers hashed) for anything
+  mutable. A call whose tokens match the last ones reuses the pickled
+  function; otherwise a new version is pickled. In-process executors run a
+  copy made from those bytes, so a change after the call is not seen either.
+* **Process settings** that change results: the decimal context, numpy's
+  floating-point error handling (``np.seterr``/``np.errstate``) and the
+  logging levels. ``settings()`` returns a snapshot (None while all are at
+  their defaults) and a generation that changes when it does; each function
+  version carries the snapshot of its call and ``with_settings`` applies it
+  around the task.
+* **Log records** logged by a task in a worker process are captured (not
+  formatted) and travel with the task's result; the driver hands them to its
+  own loggers (``forward``), in program order, where its handlers format them.
+
+The program's modules are those whose file lies under the directory of the
+main script, outside the interpreter's and site-packages' directories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import threading
+import types
+
+# -- the program's own modules ---------------------------------------------
+
+_prog_n = -1
+_prog_names: frozenset = frozenset()
+_prog_seen: dict = {}  # module name -> bool
+
+
+def _program_root():
+    main = sys.modules.get("__main__")
+    f = getattr(main, "__file__", None)
+    if not f:
+        return None
+    d = os.path.dirname(os.path.realpath(f))
+    parent = getattr(getattr(main, "__spec__", None), "parent", None)
+    if parent:  # python -m pkg.mod: the directory holding the top package
+        for _ in parent.split("."):
+            d = os.path.dirname(d)
+    return None if d == os.path.dirname(d) else d
+
+
+def program_modules() -> frozenset:
+    """Names of the imported modules that belong to the program (their
+    functions travel by value, with the globals they read)."""
+    global _prog_n, _prog_names
+    n = len(sys.modules)
+    if n == _prog_n:
+        return _prog_names
+    root = _program_root()
+    names = set()
+    if root is not None:
+        root += os.sep
+        here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        excl = tuple({os.path.realpath(p) + os.sep for p in
+                      (sys.prefix, sys.base_prefix, sys.exec_prefix, here)})
+        for name, m in list(sys.modules.items()):
+            ok = _prog_seen.get(name)
+            if ok is None:
+                f = getattr(m, "__file__", None)
+                ok = False
+                if f and name != "__main__":
+                    f = os.path.realpath(f)
+                    ok = (f.startswith(root) and not f.startswith(excl)
+                          and "site-packages" not in f and "dist-packages" not in f)
+                _prog_seen[name] = ok
+            if ok:
+                names.add(name)
+    _prog_n, _prog_names = n, frozenset(names)
+    return _prog_names
+
+
+# -- globals a function reads -------------------------------------------------
+
+_MISSING = object()
+_ATOMIC = frozenset([int, float, complex, bool, str, bytes, type(None)])
+_BYID = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
+         types.MethodDescriptorType, types.WrapperDescriptorType, logging.Logger)
+_MAX_FUNCS = 500  # bound on the functions walked for one task function
+
+
+class _Snap(bytes):
+    """Token of a mutable value: its pickle (large buffers as hashes)."""
+
+    __slots__ = ()
+
+
+class _Hash(list):
+    """buffer_callback: buffers of 64 KiB and more are hashed, not copied."""
+
+    __slots__ = ()
+
+    def __call__(self, pb):
+        raw = pb.raw()
+        if raw.nbytes < 65536:
+            return True
+        self.append(hashlib.blake2b(raw, digest_size=16).digest())
+        return False
+
+
+def _token(v):
+    t = type(v)
+    if t in _ATOMIC or isinstance(v, _BYID):
+        return v
+    h = _Hash()
+    try:
+        data = pickle.dumps(v, 5, buffer_callback=h)
+    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
+        return v
+    if h:
+        data += b"".join(h)
+    return _Snap(data)
+
+
+def _same(old, v):
+    if old is v:
+        return True
+    t = type(old)
+    if t is _Snap:
+        return old == _token(v)
+    return t in _ATOMIC and type(v) is t and old == v
+
+
+def _by_value(obj, progmods) -> bool:
+    mod = getattr(obj, "__module__", None)
+    if mod == "__main__":
+        return True
+    if isinstance(obj, types.FunctionType) and mod in progmods:
+        return True
+    try:
+        from cloudpickle import cloudpickle as cp
+
+        return not cp._should_pickle_by_reference(obj)
+    except Exception:  # noqa: BLE001 - odd objects: assume by reference
+        return False
+
+
+_ATTR_OPS = frozenset(["LOAD_ATTR", "LOAD_METHOD"])
+_mod_attrs_cache: dict = {}
+
+
+def _module_attrs(code):
+    """Chains `name.attr1.attr2...` read by the code (and the code nested in
+    it), as tuples: attributes of modules the code reads through them."""
+    r = _mod_attrs_cache.get(code)
+    if r is not None:
+        return r
+    import dis
+
+    chains = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        chain = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "LOAD_GLOBAL":
+                chain = [ins.argval]
+            elif chain is not None and ins.opname in _ATTR_OPS:
+                chain.append(ins.argval)
+                continue
+            if chain is not None and len(chain) > 1:
+                chains.add(tuple(chain))
+            if ins.opname != "LOAD_GLOBAL":
+                chain = None
+        if chain is not None and len(chain) > 1:
+            chains.add(tuple(chain))
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    r = frozenset(chains)
+    if len(_mod_attrs_cache) > 4096:
+        _mod_attrs_cache.clear()
+    _mod_attrs_cache[code] = r
+    return r
+
+
+def _deps(fn, modattrs=None):
+    """(holder, key) pairs whose values the pickled function carries: the
+    globals read by fn and by every function/class it reaches by value,
+    closure cells and defaults, and attributes of the program's modules read
+    as `module.name` (collected in modattrs: module name -> names)."""
+    from cloudpickle import cloudpickle as cp
+
+    progmods = program_modules()
+    out = []
+    seen = set()
+    todo = [fn]
+
+    def push(v):
+        if isinstance(v, (types.FunctionType, type)) and id(v) not in seen and _by_value(v, progmods):
+            todo.append(v)
+
+    while todo and len(seen) < _MAX_FUNCS:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if isinstance(f, type):
+            for v in list(vars(f).values()):
+                if isinstance(v, (staticmethod, classmethod)):
+                    v = v.__func__
+                if isinstance(v, property):
+                    for a in (v.fget, v.fset, v.fdel):
+                        push(a)
+                else:
+                    push(v)
+            continue
+        g = f.__globals__
+        for name in cp._extract_code_globals(f.__code__):
+            if name in g:
+                out.append((g, name))
+                push(g[name])
+        for chain in _module_attrs(f.__code__):
+            m = g.get(chain[0])
+            for attr in chain[1:]:
+                if isinstance(m, type):
+                    # Class.attr of a class travelling by value (with its
+                    # attributes as of now): a change must make a new version
+                    if attr in m.__dict__ and _by_value(m, progmods):
+                        out.append((m, attr))
+                    break
+                if type(m) is not types.ModuleType or m.__name__ not in progmods \
+                        or attr not in m.__dict__:
+                    break
+                out.append((m.__dict__, attr))
+                if modattrs is not None:
+                    modattrs.setdefault(m.__name__, set()).add(attr)
+                m = m.__dict__[attr]
+                push(m)
+        for c in f.__closure__ or ():
+            out.append((c, None))
+            try:
+                push(c.cell_contents)
+            except ValueError:
+                pass
+        if f.__defaults__:
+            out.append((f, "__defaults__"))
+        if f.__kwdefaults__:
+            out.append((f, "__kwdefaults__"))
+    return out
+
+
+def _get(dep):
+    holder, key = dep
+    if key is None:
+        try:
+            return holder.cell_contents
+        except ValueError:
+            return _MISSING
+    if type(holder) is dict:
+        return holder.get(key, _MISSING)
+    return getattr(holder, key, _MISSING)
+
+
+class FnState:
+    """The globals a by-value function reads and their tokens at its last
+    pickled version."""
+
+    __slots__ = ("deps", "tokens", "rngs", "modattrs")
+
+    def __init__(self, fn):
+        from ._purity import rng_types
+
+        self.modattrs = {}
+        self.deps = _deps(fn, self.modattrs)
+        vals = [_get(d) for d in self.deps]
+        self.tokens = [_token(v) for v in vals]
+        rt = rng_types()
+        self.rngs = [d[1] for d, v in zip(self.deps, vals) if type(v) in rt and d[1]]
+
+    def changed(self) -> bool:
+        for d, old in zip(self.deps, self.tokens):
+            if not _same(old, _get(d)):
+                return True
+        return False
+
+
+def fn_state(fn):
+    """FnState of fn, or None when fn travels by reference (nothing to snapshot)
+    or reads no globals."""
+    if not isinstance(fn, types.FunctionType) or not _by_value(fn, program_modules()):
+        return None
+    st = FnState(fn)
+    return st if st.deps else None
+
+
+def _module_view(name, attrs):
+    """The module `name` as the task sees it: the attributes the task's code
+    reads, as of the call, over the module as imported here."""
+    import importlib
+
+    real = importlib.import_module(name)
+    m = types.ModuleType(name)
+    m.__dict__.update(real.__dict__)
+    m.__dict__.update(attrs)
+    return m
+
+
+def dumps_function(fn, settings, fst=None) -> bytes:
+    """Pickle (fn, settings): functions of the program's modules by value, so
+    their globals travel as of now, and so do the attributes of the program's
+    modules read as `module.name` (fst.modattrs)."""
+    import io
+
+    from ._serialize import cloud_pickler
+
+    progmods = program_modules()
+    modattrs = fst.modattrs if fst is not None else {}
+
+    class P(cloud_pickler()):  # keeps file names for the tasks' tracebacks
+        def reducer_override(self, obj):
+            t = type(obj)
+            if t is types.FunctionType and obj.__module__ in progmods:
+                return self._dynamic_function_reduce(obj)
+            if t is types.ModuleType and obj.__name__ in modattrs:
+                d = obj.__dict__
+                return _module_view, (obj.__name__, {a: d[a] for a in modattrs[obj.__name__] if a in d})
+            return super().reducer_override(obj)
+
+    f = io.BytesIO()
+    P(f, 5).dump((fn, settings))
+    return f.getvalue()
+
+
+# -- process settings -------------------------------------------------------
+
+_DEC_DEFAULT = (28, "ROUND_HALF_EVEN", -999999, 999999, 1, 0,
+                ("DivisionByZero", "InvalidOperation", "Overflow"))
+_NP_DEFAULT = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
+
+_gen = 0
+_snapshot = None
+_last_dec = None
+_last_np = None
+_last_log = None
+_log_probe = None
+_log_state = None
+_PROBE_KEY = -1  # never a level: present in the probe's cache until a level changes
+
+
+def _decimal_state():
+    dec = sys.modules.get("decimal")
+    if dec is None:
+        return None
+    c = dec.getcontext()
+    traps = tuple(sorted(k.__name__ for k, v in c.traps.items() if v))
+    return (c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps)
+
+
+def _numpy_token():
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    try:
+        return np._core._ufunc_config._extobj_contextvar.get()
+    except AttributeError:  # numpy 1.x: no context variable
+        return tuple(sorted(np.geterr().items()))
+
+
+def _logging_state():
+    """(disable, root level, explicit levels) of the driver's loggers, None at
+    the defaults; recomputed only after a level changed (setLevel and
+    logging.disable clear every logger's cache, the probe's too)."""
+    global _log_probe, _log_state
+    p = _log_probe
+    c = getattr(p, "_cache", None)
+    if c is not None and _PROBE_KEY in c:
+        return _log_state
+    if p is None:
+        p = _log_probe = logging.getLogger("pydron.state")
+    mgr = logging.Logger.manager
+    levels = tuple(sorted((n, lg.level) for n, lg in list(mgr.loggerDict.items())
+                          if isinstance(lg, logging.Logger) and lg.level))
+    st = (mgr.disable, logging.root.level, levels)
+    _log_state = None if st == (0, logging.WARNING, ()) else st
+    if getattr(p, "_cache", None) is not None:
+        p._cache[_PROBE_KEY] = False
+    return _log_state
+
+
+def settings():
+    """(generation, snapshot) of the process settings now; snapshot is None
+    while every setting is at its default."""
+    global _gen, _snapshot, _last_dec, _last_np, _last_log
+    dec = _decimal_state() if "decimal" in sys.modules else None
+    nptok = _numpy_token()
+    lg = _logging_state()
+    if dec == _last_dec and lg is _last_log and (nptok is _last_np or nptok == _last_np):
+        return _gen, _snapshot
+    _last_dec, _last_np, _last_log = dec, nptok, lg
+    snap = {}
+    if dec is not None and dec != _DEC_DEFAULT:
+        snap["decimal"] = dec
+    if nptok is not None:
+        err = sys.modules["numpy"].geterr()
+        if err != _NP_DEFAULT:
+            snap["numpy"] = err
+    if lg is not None:
+        snap["log"] = lg
+    snap = snap or None
+    if snap != _snapshot:
+        _gen += 1
+        _snapshot = snap
+    return _gen, _snapshot
+
+
+_applied_log = None  # logging state applied in this (worker) process
+
+
+def _apply_logging(st):
+    global _applied_log
+    if st == _applied_log:
+        return
+    prev = _applied_log[2] if _applied_log else ()
+    disable, root, levels = st if st is not None else (0, logging.WARNING, ())
+    names = dict(levels)
+    for n, _lvl in prev:
+        if n not in names:
+            logging.getLogger(n).setLevel(logging.NOTSET)
+    for n, lvl in levels:
+        logging.getLogger(n).setLevel(lvl)
+    logging.root.setLevel(root)
+    logging.disable(disable)
+    _applied_log = st
+
+
+def with_settings(fn, snap):
+    """fn itself, or a function running fn under the settings of its call.
+    In a worker process the logging levels are set too (the driver's handlers
+    see the records); see also restore_logging."""
+    dec = err = lg = None
+    if snap is not None:
+        dec, err, lg = snap.get("decimal"), snap.get("numpy"), snap.get("log")
+    if not CAPTURE:
+        lg = None  # same process as the driver: its own levels apply
+    if dec is None and err is None and lg is None:
+        return fn
+
+    def task_with_program_settings(*args, **kwargs):
+        if lg is not None:
+            _apply_logging(lg)
+        if dec is None and err is None:
+            return fn(*args, **kwargs)
+        import contextlib
+
+        with contextlib.ExitStack() as st:
+            if dec is not None:
+                import decimal
+
+                prec, rounding, emin, emax, capitals, clamp, traps = dec
+                st.enter_context(decimal.localcontext(decimal.Context(
+                    prec=prec, rounding=rounding, Emin=emin, Emax=emax, capitals=capitals,
+                    clamp=clamp, flags=[], traps=[getattr(decimal, t) for t in traps])))
+            if err is not None:
+                import numpy
+
+                st.enter_context(numpy.errstate(**err))
+            return fn(*args, **kwargs)
+
+    task_with_program_settings.__wrapped__ = fn
+    task_with_program_settings._pd_log = lg is not None
+    return task_with_program_settings
+
+
+def restore_logging(fn):
+    """Worker: before a task whose call had the default logging levels, undo
+    the levels an earlier task's call had set."""
+    if _applied_log is not None and not getattr(fn, "_pd_log", False):
+        _apply_logging(None)
+
+
+# -- log records of tasks in worker processes ----------------------------------
+
+CAPTURE = False  # set in worker processes: records of tasks travel to the driver
+_tl = threading.local()
+_STD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class _Capture(logging.Handler):
+    """Root handler of a worker process: a task's records are kept for the
+    driver; records outside tasks are written to stderr."""
+
+    def __init__(self):
+        super().__init__(logging.NOTSET)
+        self._fmt = logging.Formatter()
+        self._other = logging.StreamHandler()
+        self._other.setFormatter(logging.Formatter("pydron-worker[%(process)d] %(message)s"))
+
+    def handle(self, record):
+        buf = getattr(_tl, "records", None)
+        if buf is None:
+            return self._other.handle(record)
+        d = dict(record.__dict__)
+        d["msg"] = record.getMessage()
+        d["args"] = None
+        if record.exc_info:
+            d["exc_text"] = self._fmt.formatException(record.exc_info)
+        d["exc_info"] = None
+        d.pop("message", None)
+        for k, v in list(d.items()):
+            if k not in _STD and type(v) not in _ATOMIC:
+                try:
+                    pickle.dumps(v, 5)
+                except Exception:  # noqa: BLE001 - an extra= the driver cannot get
+                    d[k] = repr(v)
+        buf.append(d)
+        return True
+
+    def emit(self, record):  # pragma: no cover - handle() does the work
+        pass
+
+
+def install_capture():
+    """In a worker process: tasks' records go to the driver."""
+    global CAPTURE
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(_Capture())
+    CAPTURE = True
+
+
+def capture_start():
+    _tl.records = []
+
+
+def capture_end():
+    recs = getattr(_tl, "records", None)
+    _tl.records = None
+    return recs or None
+
+
+def forward(records):
+    """Driver: hand a task's records to the driver's loggers (their handlers,
+    formats and filters), as if they had been logged here."""
+    for d in records:
+        rec = logging.makeLogRecord(d)
+        name = rec.name
+        lg = logging.root if name in ("root", "") else logging.getLogger(name)
+        lg.handle(rec)

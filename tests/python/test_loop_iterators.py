@@ -1,0 +1,223 @@
+"""Loops over iterators of the program (a generator, map(...), a progress-bar
+wrapper, enumerate/zip of these) submit every task of the loop before the
+first one finishes where stepping the iterator early is provably the same as
+sequential; where it is not, the "pydron" logger says why at debug level.
+Measured with a submission spy, never with timings."""
+
+import logging
+import time
+
+import pytest
+
+import pydron
+from pydron import _runtime, functional, schedule
+
+
+@pytest.fixture(params=["threads", "local"])
+def executor(request):
+    if request.param == "local":
+        from conftest import require_local
+        require_local()
+    pydron.configure(executor=request.param, workers=2)
+    yield request.param
+
+
+class SubmitLog:
+    """How many earlier tasks had finished at each submission."""
+
+    def __init__(self, monkeypatch):
+        self.futures = []
+        self.done_at_submit = []
+        real = _runtime.calls._submit
+
+        def spy(fn, args, kwargs):
+            self.done_at_submit.append(sum(f.done() for f in self.futures))
+            fut = real(fn, args, kwargs)
+            self.futures.append(fut)
+            return fut
+
+        monkeypatch.setattr(_runtime.calls, "_submit", spy)
+
+
+@functional
+def work(i):
+    time.sleep(0.25)
+    return i * 10
+
+
+def frames(n):
+    for i in range(n):
+        yield i
+
+
+def batches(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class Progress:
+    """A tqdm-like wrapper: counts what was taken from the inner iterable."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.n = 0
+
+    def __iter__(self):
+        for x in self.inner:
+            yield x
+            self.n += 1
+
+
+@schedule
+def over_generator(n):
+    return [work(i) for i in frames(n)]
+
+
+@schedule
+def over_generator_loop(n):
+    out = []
+    for i in frames(n):
+        out.append(work(i))
+    return out
+
+
+@schedule
+def over_batches(items):
+    out = []
+    for b in batches(items, 2):
+        out.append(work(b[0]))
+    return out
+
+
+@schedule
+def over_map(n):
+    out = []
+    for y in map(work, range(n)):
+        out.append(y)
+    return out
+
+
+@schedule
+def over_progress(n):
+    bar = Progress(range(n))
+    out = []
+    for i in bar:
+        out.append(work(i))
+    return out, bar.n
+
+
+@schedule
+def over_enumerate_map(n):
+    out = []
+    for k, y in enumerate(map(work, range(n)), 1):
+        out.append((k, y))
+    return out
+
+
+@schedule
+def over_zip_generator_list(n):
+    out = []
+    for i, name in zip(frames(n), [str(j) for j in range(n)]):
+        out.append((name, work(i)))
+    return out
+
+
+@schedule
+def consumed_by_builtins(n):
+    return list(map(work, range(n))), sum(map(work, range(n)))
+
+
+@pytest.mark.parametrize("fn, n, expect", [
+    (over_generator, 4, [0, 10, 20, 30]),
+    (over_generator_loop, 4, [0, 10, 20, 30]),
+    (over_batches, [1, 2, 3, 4, 5, 6, 7], [10, 30, 50, 70]),
+    (over_map, 4, [0, 10, 20, 30]),
+    (over_progress, 4, ([0, 10, 20, 30], 4)),
+    (over_enumerate_map, 3, [(1, 0), (2, 10), (3, 20)]),
+    (over_zip_generator_list, 3, [("0", 0), ("1", 10), ("2", 20)]),
+    (consumed_by_builtins, 3, ([0, 10, 20], 30)),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_every_task_is_submitted_before_the_first_finishes(executor, monkeypatch, fn, n, expect):
+    log = SubmitLog(monkeypatch)
+    assert fn(n) == expect
+    assert log.futures and log.done_at_submit == [0] * len(log.futures)
+
+
+def noisy(n):
+    for i in range(n):
+        print("step", i)
+        yield i
+
+
+class Countdown:
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n == 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+
+def reads_results(n):
+    for i in range(n):
+        yield len(RESULTS)
+
+
+RESULTS = []
+
+
+@schedule
+def over(it):
+    out = RESULTS if type(it).__name__ == "generator" and it.gi_code is reads_results.__code__ else []
+    for i in it:
+        out.append(work(i))  # RESULTS holds placeholders: reads_results must not run ahead
+    return list(out)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: noisy(3), "calls print"),
+    (lambda: Countdown(3), "iterator of type Countdown runs code pydron does not see"),
+    (lambda: reads_results(3), "reads the global 'RESULTS'"),
+])
+def test_a_loop_that_must_wait_says_why(monkeypatch, caplog, capsys, make, why):
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+    with caplog.at_level(logging.DEBUG, logger="pydron"):
+        RESULTS.clear()
+        out = over(make())
+    assert out == [0, 10, 20] or out == [20, 10, 0]  # (Countdown counts down)
+    assert log.done_at_submit[1:] == [1, 2]  # each step waited for the task before it
+    msgs = [r.getMessage() for r in caplog.records if "waits for earlier tasks" in r.getMessage()]
+    assert msgs, caplog.text
+    import re
+    assert re.search(why, msgs[-1]), msgs
+
+
+def test_the_wrapper_counter_is_undone_when_an_earlier_task_fails():
+    pydron.configure(executor="threads", workers=2)
+
+    @functional
+    def maybe_fail(i):
+        time.sleep(0.1 if i == 1 else 0.3)
+        if i == 1:
+            raise ValueError(i)
+        return i
+
+    bar = Progress(range(5))
+
+    @schedule
+    def run():
+        out = []
+        for i in bar:
+            out.append(maybe_fail(i))
+        return out
+
+    with pytest.raises(ValueError):
+        run()
+    # sequentially the loop stopped at i == 1, before the counter passed 1
+    assert bar.n == 1
