@@ -49,14 +49,14 @@ def schedule(fn):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
     from ._translate import TranslationError, translate
+    from ._translate.nested import MODE
 
     tidy = _runtime.hide_internal
     try:
         inner, generator, codes = translate(fn)
     except TranslationError as e:
         raise tidy(e)  # the traceback shows the program's frames, not pydron's
-    _runtime._translated_codes.update(codes)
-    _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
+    _runtime.register(codes, [c for c in codes if MODE in c.co_varnames])
     _runtime.raise_recursion_limit()
     if generator:
         # Generator bodies run eagerly (every call completes where it is made).

@@ -31,9 +31,8 @@ from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_l
                     run_strict)
 from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, star
 from .lookahead import attr, bop, fjoin, fv, item
-from .state import session
-from .state import lazy_codes as _lazy_codes, pending as _pending
-from .state import translated_codes as _translated_codes
+from .state import register, session
+from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
                      setitem, slice_)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
@@ -43,6 +42,6 @@ __all__ = [
     "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "fjoin", "fv", "item",
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
-    "_pending", "_translated_codes", "_lazy_codes", "hide_internal",
+    "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "star",
 ]

@@ -65,16 +65,23 @@ lazy_codes = set()
 _get_ident = threading.get_ident
 
 
+def register(codes, lazy):
+    """The code objects the translator made for one @schedule function (its
+    body, nested defs, lambdas), and those of its nested defs with a lazy
+    body (they return placeholders to translated callers)."""
+    translated_codes.update(codes)
+    lazy_codes.update(lazy)
+
+
 def session():
     # Not cached: pydron.configure() may replace the session between calls.
     if S.backend is None:
         from .. import _backend as backend
 
-        S.Future = backend.Future
-        S.Lazy = backend.Lazy
-        from .barriers import _drain_to
+        from .lookahead import Lazy
 
-        backend.drain_to = _drain_to
+        S.Future = backend.Future
+        S.Lazy = Lazy
         S.backend = backend
     return S.backend.session()
 
