@@ -26,7 +26,10 @@ class Box:
         return 3 * x
 
 
-def test_each_callee_is_classified_once(monkeypatch, executor):
+def test_each_builtin_callee_is_classified_once(monkeypatch, executor):
+    """Builtins, classes, methods of builtin objects: once (the program's
+    own functions are classified by two lookups at each call, without a
+    table that would keep them and their closures alive)."""
     seen = collections.Counter()
     real = calls._classify
 
@@ -36,7 +39,6 @@ def test_each_callee_is_classified_once(monkeypatch, executor):
 
     monkeypatch.setattr(calls, "_classify", counting)
     calls._kinds.clear()
-    calls._method_kinds.clear()
     box = Box()
 
     @schedule
@@ -51,8 +53,6 @@ def test_each_callee_is_classified_once(monkeypatch, executor):
         return sum(out)
 
     assert main() == sum(2 * i + 3 * i for i in range(50)) + sum(range(2, 151, 3))
-    assert seen["twice"] == 1
-    assert seen["Box.scaled"] == 1
     assert seen["len"] == 1
     assert seen["dict"] == 1
     assert seen["dict.update"] == 1, seen  # d.update: one entry for (dict, "update")

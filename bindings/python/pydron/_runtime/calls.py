@@ -57,24 +57,27 @@ def call(f, /, *args, **kwargs):
         return f(*args, **kwargs)
     f = r(f)
     tf = type(f)
-    # The key: the callee itself for functions, builtins and classes; the
-    # function of a bound method; (type, name) for a method of a builtin
-    # object (lst.append is a new object each time). Other callables
-    # (instances with __call__, partials, ufuncs) are classified at each
-    # call: hashing them could run code of the program.
-    if tf is _FunctionType or tf is type or tf in _C_CALLABLES:
+    if tf is _FunctionType or tf is _MethodType:
+        # The program's functions and methods: classified by their mark
+        # (@functional, @schedule) and code at each call, two lookups; a
+        # table would keep them and their closures alive.
+        return _classify(f, tf)(f, args, kwargs)
+    # The key: the callee itself for builtins, classes and numpy's
+    # callables; (type, name) for a method of a builtin object (lst.append
+    # is a new object each time). Other callables (instances with __call__,
+    # partials) are classified at each call: hashing them could run code of
+    # the program.
+    if tf is type or tf in _C_CALLABLES:
         key = f
-    elif tf is _MethodType:
-        key = f.__func__
-        if type(key) is not _FunctionType:
-            return _classify(f, tf)(f, args, kwargs)
-        h = _method_kinds.get(key)
-        if h is None:
-            h = _remember(_method_kinds, key, _classify(f, tf))
-        return h(f, args, kwargs)
     elif tf is _BuiltinType:
         s = f.__self__
-        key = f if s is None or type(s) is _ModuleType else (type(s), f.__name__)
+        st = type(s)
+        if s is None or st is _ModuleType:
+            key = f
+        elif type(st) is type:  # (a metaclass's __hash__ would be the program's)
+            key = (st, f.__name__)
+        else:
+            return _classify(f, tf)(f, args, kwargs)
     elif getattr(tf, "__module__", None) == "numpy" and tf.__hash__ is object.__hash__:
         _C_CALLABLES.add(tf)
         key = f
@@ -91,11 +94,9 @@ _kinds = {}         # callee (or (type, method name)) -> handler(f, args, kwargs
 # (numpy's functions and ufuncs): remembered like builtins.
 _C_CALLABLES = set()
 
-_method_kinds = {}  # function of a bound method -> handler
-
 
 def _remember(table, key, h):
-    if len(table) > 8192:  # functions made on the fly: keep it bounded
+    if len(table) > 8192:  # classes made on the fly: keep it bounded
         table.clear()
     table[key] = h
     return h
