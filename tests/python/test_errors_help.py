@@ -169,3 +169,77 @@ def test_translation_error_is_the_public_class():
 
     assert pydron.TranslationError is TranslationError
     assert TranslationError.__module__ == "pydron"
+
+
+DEFERRED = textwrap.dedent("""\
+    from pydron import functional, schedule
+
+
+    @functional
+    def word(i):
+        return "x" if i == 2 else str(i)
+
+
+    @schedule
+    def main():
+        total = 0
+        for i in range(4):
+            w = word(i)
+            total += int(w)
+            print("step", i)
+        return total
+
+
+    print(main())
+""")
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "local"])
+def test_failing_deferred_statement_points_at_its_line(tmp_path, executor):
+    """int(w) over a result not computed yet is deferred (look-ahead); when it
+    fails, the traceback shows its line, as plain Python's does."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(DEFERRED)
+    p = _run([str(prog)], executor)
+    assert p.returncode == 1
+    assert p.stdout == "step 0\nstep 1\n"
+    assert p.stderr.splitlines()[-1] == "ValueError: invalid literal for int() with base 10: 'x'"
+    fr = _frames(p.stderr)
+    assert fr[0] == (str(prog), 19, "<module>"), p.stderr
+    assert fr[-1] == (str(prog), 14, "main"), p.stderr
+    assert "_runtime" not in p.stderr and "_backend" not in p.stderr, p.stderr
+
+
+RETURNED = textwrap.dedent("""\
+    from pydron import functional, schedule
+
+
+    @functional
+    def divide(x):
+        return 1 / x
+
+
+    @schedule
+    def main():
+        a = divide(0)
+        return a
+
+
+    print(main())
+""")
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_failure_surfacing_after_return_points_at_the_call(tmp_path, executor):
+    """The result is only needed once main() has returned (its frame is gone):
+    the traceback still ends at the call, in main, as plain Python's does."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(RETURNED)
+    p = _run([str(prog)], executor)
+    assert p.returncode == 1
+    remote, _, driver = p.stderr.partition("The above exception was the direct cause")
+    fr = _frames(driver)
+    assert fr[0] == (str(prog), 15, "<module>"), p.stderr
+    assert fr[-1] == (str(prog), 11, "main"), p.stderr
+    assert "a = divide(0)" in driver, p.stderr
+    assert "_runtime" not in p.stderr and "_backend" not in p.stderr, p.stderr

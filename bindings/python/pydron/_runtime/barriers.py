@@ -30,7 +30,11 @@ def _resolve(fut):
         # operations that read it (the driver may change the object), and all
         # pending ones if it may be part of a task result (x.T).
         _drain_to(None if fut.alias else max(fut.seq, fut._q))
-        val = fut.result()
+        try:
+            val = fut.result()
+        except BaseException as e:
+            _note_site(e, fut)
+            raise
         _poll()
         return val
     if fut._q and _pending and _pending[0][0] <= fut._q:

@@ -5,7 +5,7 @@ import functools
 import math
 import sys
 
-from .errors import internal
+from .errors import call_site
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
@@ -21,7 +21,6 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
 
 _partial = functools.partial
 _ModuleType = type(sys)
-_getframe = sys._getframe
 
 
 # --------------------------------------------------------------------------
@@ -30,12 +29,7 @@ _getframe = sys._getframe
 
 def _submit(fn, args, kwargs):
     fut = _in_backend_call(session().submit, fn, args, kwargs)
-    f = _getframe(1)
-    while f is not None and internal(f.f_code):
-        f = f.f_back
-    if f is not None:
-        # where the program called it: its failure's traceback points there
-        fut._site = (id(f), f.f_code, f.f_lasti, f.f_lineno)
+    fut._site = call_site()  # its failure's traceback points at the call
     S.last_seq = next(_seq)
     _pending.append((S.last_seq, fut))
     if len(_pending) > S.window:

@@ -3,6 +3,7 @@ runtime's dispatch, the backend's waits) are dropped from an exception
 leaving a @schedule function, as pytest and Jinja hide theirs."""
 
 import os
+import sys
 import types
 
 from .state import S
@@ -17,6 +18,18 @@ def internal(code):
     return code.co_filename.startswith(_PKG)
 
 
+def call_site():
+    """Where the program made the current call into the runtime: (frame id,
+    code, instruction, line) of the nearest frame that is not pydron's."""
+    f = _getframe(2)
+    while f is not None and internal(f.f_code):
+        f = f.f_back
+    return None if f is None else (id(f), f.f_code, f.f_lasti, f.f_lineno)
+
+
+_getframe = sys._getframe
+
+
 def _strip(tb, site=None):
     kept = []
     while tb is not None:
@@ -24,15 +37,65 @@ def _strip(tb, site=None):
             kept.append(tb)
         tb = tb.tb_next
     new = None
+    placed = site is None
     for t in reversed(kept):
         lasti, lineno = t.tb_lasti, t.tb_lineno
-        if site is not None and id(t.tb_frame) == site[0] and t.tb_frame.f_code is site[1]:
+        if not placed and id(t.tb_frame) == site[0] and t.tb_frame.f_code is site[1]:
             # a task's failure, raised where the driver first needed its
             # result: show the call instead, as sequential Python does
             lasti, lineno = site[2], site[3]
+            placed = True
         # new traceback objects: the old ones may be shared with other exceptions
         new = types.TracebackType(new, t.tb_frame, lasti, lineno)
+    if not placed:
+        # The frame that made the call has returned (the failure surfaced
+        # when its result was returned or used later): a stand-in frame of
+        # the same function at the call's line, as Jinja does for templates.
+        fake = _stand_in(site[1], site[3])
+        if fake is not None:
+            head = new
+            if head is None:
+                return fake
+            last = head
+            chain = [head]
+            while last.tb_next is not None:
+                last = last.tb_next
+                chain.append(last)
+            new = fake
+            for t in reversed(chain):
+                new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
     return new
+
+
+def _stand_in(code, lineno):
+    """A traceback entry for a frame of `code` (gone) at line `lineno`: the
+    file's source line shows, without column marks."""
+    import ast
+    import linecache
+
+    line = linecache.getline(code.co_filename, lineno)
+    start = len(line) - len(line.lstrip())
+    end = max(len(line.rstrip()), start + 1)
+    pos = dict(lineno=lineno, end_lineno=lineno, col_offset=start, end_col_offset=end)
+    body = [ast.Raise(exc=ast.Name(id="_stand_in", ctx=ast.Load(), **pos), cause=None, **pos)]
+    fdef = ast.FunctionDef(name=code.co_name, args=ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+        defaults=[]), body=body, decorator_list=[], returns=None, type_comment=None, **pos)
+    mod = ast.Module(body=[fdef], type_ignores=[])
+    ns = {"_stand_in": _StandIn}
+    try:
+        exec(compile(mod, code.co_filename, "exec"), ns)
+        ns[code.co_name]()
+    except _StandIn as e:
+        t = e.__traceback__.tb_next
+        return types.TracebackType(None, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    except Exception:  # noqa: BLE001 - an odd name or file: no stand-in
+        return None
+    return None
+
+
+class _StandIn(Exception):
+    pass
 
 
 def hide_internal(exc):

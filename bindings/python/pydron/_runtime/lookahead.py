@@ -8,6 +8,7 @@ import types
 from .. import _serialize
 from .._backend import RESULT_CATS, Future, category
 from .barriers import _drain_to, r, rdeep, ro, sync
+from .errors import call_site
 from .state import S, _on_driver
 from .state import pending as _pending, seq as _seq
 from .tables import _MISSING, _SCALARS
@@ -226,6 +227,7 @@ def _aliasing(key, args):
 def _defer(op, args, kwargs, key, cat):
     seq = S.last_seq = S.last_lazy = next(_seq)
     lz = S.Lazy(seq, op, args, kwargs, key, cat)
+    lz._site = call_site()  # its failure's traceback points at the statement
     alias = lz.alias = _aliasing(key, args)
     for a in args:
         if isinstance(a, S.Future):
