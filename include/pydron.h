@@ -247,9 +247,13 @@ typedef struct pydron_runtime_options {
     pydron_policy_kind policy;
     unsigned workers;           /* threads or worker processes; 0 = cores */
     unsigned max_retries;       /* per task after a worker loss; 0 = default (3) */
+    /* Process executors (local, remote) only: the fields from here to
+     * heartbeat_ms are kept for callers built against 0.1 and read only
+     * when no pydron_process_options is given; new code passes a
+     * pydron_process_options to pydron_runtime_use_executor. */
     /* local executor */
-    const char *worker_command; /* argv[0] of workers; NULL = "pydron-worker"
-                                   found next to the library or on PATH */
+    const char *worker_command; /* argv[0] of workers; NULL: see
+                                   pydron_process_options.worker_command */
     const char *const *worker_args; /* extra args, NULL-terminated, or NULL */
     /* remote executor */
     const char *listen_url;     /* "tcp://127.0.0.1:0" by default */
@@ -517,26 +521,58 @@ PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy
 /* ------------------------------------------------------------------------
  * Executors
  *
- * Contract (docs/c-api.md has the long form):
- *  - start(self, host) is called once, on the driver thread, before the first
- *    submit. It returns the number of workers (locations) and the number of
- *    jobs each may hold in flight.
- *  - submit(self, jobs, n, worker) hands over a batch of jobs for one worker;
- *    it must not block on task execution. The executor owns nothing of the
- *    job except the right to read it until it calls pydron_job_done().
- *  - The executor reports each job with pydron_job_done(), exactly once,
- *    from any thread (also inside submit, for the inline executor via
- *    poll()). pydron_job_done takes the scheduler lock briefly; it never
- *    blocks on task execution.
- *  - poll(self, timeout_ms) is called on the driver thread while it waits;
- *    executors that run work on the driver thread (inline) do it there.
- *    May be NULL.
- *  - fetch(self, value, worker, done): bring a remote value's bytes to the
- *    driver; release(self, value, worker): forget a remote value. Both may
- *    be NULL for in-process executors (values are always local).
- *  - stop(self) ends all work and joins threads/processes; destroy(self)
- *    frees it. Neither is called while a job is outstanding... except stop,
- *    which must make outstanding jobs come back (done with ECANCELED).
+ * An executor runs jobs (one task each) somewhere: on the driver thread, a
+ * thread pool, worker processes, another engine. The core talks to it only
+ * through the ops table below, and an executor written outside libpydron
+ * against this header alone works like a shipped one (the test suite runs
+ * one: tests/c/oot_executor.c).
+ *
+ * Ownership. The core owns every pydron_job. Between submit() and
+ * pydron_job_done() the executor may read the job (pydron_job_*) and set
+ * its results; input bytes are borrowed until then; after pydron_job_done()
+ * it must not touch the job. `self` belongs to the runtime once it has been
+ * handed over (pydron_runtime_set_executor, or a registered factory):
+ * destroy() frees it.
+ *
+ * Threads, locks and blocking (no pydron lock is held during an op unless
+ * it says so):
+ *  - start(self, host, &nworkers, &in_flight): once, on the thread that
+ *    starts the first graph, before any submit. It returns the number of
+ *    workers (locations) and the jobs each may hold in flight. May block
+ *    (spawning processes, waiting for them to join).
+ *  - submit(self, jobs, n, worker): on any thread that dispatches (a driver
+ *    thread, or an executor thread inside pydron_job_done). MUST NOT BLOCK:
+ *    not on task execution, not on a worker coming back, not on I/O; hand
+ *    the work to the executor's own threads. A negative return means none
+ *    was taken (the core fails them); else every job comes back through
+ *    pydron_job_done().
+ *  - pydron_job_done(j, rc): exactly once per job, from any thread (also
+ *    inside submit or poll). It takes the graph lock briefly and may call
+ *    submit() again on the same thread: do not hold a lock of your own that
+ *    submit() takes while calling it.
+ *  - poll(self, timeout_ms): on the driver thread while it waits (may be
+ *    NULL). An executor that runs work on the driver thread (inline) does it
+ *    here and returns within about max(timeout_ms, 1) ms (after at least one
+ *    job, if any), so that pydron_graph_wait keeps its deadline. Returns the
+ *    number of jobs it finished.
+ *  - fetch(self, v, worker): any thread, no lock held; start bringing a
+ *    remote value's bytes to the driver and report them later with
+ *    pydron_exec_fetched() (from any thread). Must not wait for the bytes.
+ *  - release(self, v, worker): called WITH the graph lock held, on any
+ *    thread: forget a remote value. MUST NOT BLOCK and must not call into
+ *    pydron; queue it for the executor's own thread.
+ *  - recall(self) (ops version >= 2, may be NULL): a graph was canceled or is
+ *    being freed. Report every job of yours that has not started and for
+ *    which pydron_job_canceled() is true with pydron_job_done(j,
+ *    PYDRON_ECANCELED) BEFORE returning (so that pydron_graph_cancel is
+ *    synchronous); jobs already running may finish normally. Called on the
+ *    canceling thread, no lock held; must not wait for running jobs.
+ *  - stop(self): once, when the runtime is freed; ends all work and joins
+ *    threads and processes; jobs still outstanding come back with
+ *    PYDRON_ECANCELED. May block. destroy(self): frees self (after stop, or
+ *    without start); may be NULL.
+ *  - fetch and release may be NULL for in-process executors (values are
+ *    always in the driver's memory).
  * ------------------------------------------------------------------------ */
 typedef struct pydron_job pydron_job;          /* one task handed to an executor */
 typedef struct pydron_exec_host pydron_exec_host; /* the core, as seen by executors */
@@ -554,6 +590,10 @@ PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, 
                                 int32_t *where, const void **data, size_t *len);
 /* Output value ids (so a worker can store outputs under them). */
 PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out);
+/* 1 if the job's graph was canceled or is being freed: the executor should
+ * then report the job with pydron_job_done(j, PYDRON_ECANCELED) instead of
+ * running it. Any thread, no lock needed; a job not yet done only. */
+PYDRON_API int pydron_job_canceled(const pydron_job *j);
 /* Run the job's body right here with the runtime's runner for its kind
  * (in-process executors). Fills the job's outputs or error; then call
  * pydron_job_done(j, rc). */
@@ -584,9 +624,9 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
                                     const void *data, size_t len,
                                     void (*free_fn)(void *), void *free_arg);
 
-#define PYDRON_EXECUTOR_OPS_VERSION 1
+#define PYDRON_EXECUTOR_OPS_VERSION 2
 typedef struct pydron_executor_ops {
-    unsigned version;   /* PYDRON_EXECUTOR_OPS_VERSION */
+    unsigned version;   /* PYDRON_EXECUTOR_OPS_VERSION (1: no recall) */
     const char *name;
     int (*start)(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight);
     int (*submit)(void *self, pydron_job *const *jobs, size_t n, unsigned worker);
@@ -595,11 +635,80 @@ typedef struct pydron_executor_ops {
     void (*release)(void *self, pydron_value v, unsigned worker); /* may be NULL */
     void (*stop)(void *self);
     void (*destroy)(void *self);                          /* may be NULL */
+    void (*recall)(void *self);                           /* version >= 2; may be NULL */
 } pydron_executor_ops;
 
 /* Use a custom executor (before the first graph starts). */
 PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_executor_ops *ops,
                                            void *self);
+
+/* Executor registry (process-wide). An executor is registered under a name
+ * with a factory; a runtime then uses it by name. The shipped executors
+ * ("inline", "threads", "local", "remote") are registered when the first
+ * runtime is created; pydron_runtime_options.executor selects one of them.
+ *
+ * create() is called by pydron_runtime_new (for the shipped ones) or by
+ * pydron_runtime_use_executor, on the caller's thread. It reads opts (never
+ * NULL; the generic options) and exec_options (executor-specific, may be
+ * NULL; for the process executors a pydron_process_options *), copies what
+ * it keeps, and returns the ops table and a fresh self. The runtime then
+ * owns self: it calls stop() (if started) and destroy() when it is freed or
+ * the executor is replaced. */
+typedef int (*pydron_executor_create_fn)(void *user, const pydron_runtime_options *opts,
+                                         const void *exec_options,
+                                         const pydron_executor_ops **ops, void **self);
+#define PYDRON_EXECUTOR_DESC_VERSION 1
+typedef struct pydron_executor_desc {
+    unsigned version;                 /* PYDRON_EXECUTOR_DESC_VERSION */
+    const char *name;                 /* unique in the process; copied */
+    pydron_executor_create_fn create;
+    void *user;                       /* passed to create(); not owned */
+} pydron_executor_desc;
+#define PYDRON_EXECUTOR_DESC_INIT {PYDRON_EXECUTOR_DESC_VERSION, NULL, NULL, NULL}
+
+/* Register an executor factory. PYDRON_EEXIST if the name is taken. */
+PYDRON_API int pydron_executor_register(const pydron_executor_desc *desc);
+/* Replace rt's executor by a new instance of the registered executor `name`
+ * (before the first graph is created; PYDRON_ENOTFOUND if unknown). */
+PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
+                                           const void *exec_options);
+
+/* Options of the process executors ("local", "remote"), passed as
+ * exec_options to pydron_runtime_use_executor. They replace the
+ * process-only fields of pydron_runtime_options (worker_command ...
+ * heartbeat_ms), which are still honoured when exec_options is NULL, so that
+ * callers built against 0.1 keep working. Strings are copied. Initialise
+ * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
+ * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
+ * that the given version has. */
+#define PYDRON_PROCESS_OPTIONS_VERSION 1
+typedef struct pydron_process_options {
+    unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
+    /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
+     * next to libpydron or the executable, in ../bin, in the install
+     * prefix, then on PATH (a clear error names the places tried) */
+    const char *worker_command;
+    const char *const *worker_args;  /* extra args, NULL-terminated, or NULL */
+    /* remote */
+    const char *listen_url;          /* "tcp://127.0.0.1:0" by default */
+    const char *secret;              /* shared secret; required for remote
+                                        (else $PYDRON_SECRET) */
+    const char *tls_cert_file;       /* PEM; enables tls+tcp:// with tls_key_file */
+    const char *tls_key_file;
+    const char *launch_command;      /* template run once per worker, with {url}
+                                        {secret_file} {id} {host} replaced */
+    const char *const *launch_hosts; /* NULL-terminated hosts for {host} */
+    unsigned heartbeat_ms;           /* 0 = default (1000) */
+    /* A task whose kind no worker has a runner for (a C function of the
+     * host program) fails with a message saying so (0, the default). 1: it
+     * runs in the driver process instead, after a one-time warning. */
+    int run_unknown_kinds_in_driver;
+} pydron_process_options;
+#define PYDRON_PROCESS_OPTIONS_INIT \
+    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+/* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
+ * writing only the fields that version has. */
+PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
 
 /* ------------------------------------------------------------------------
  * Observability

@@ -1,27 +1,32 @@
-/* exec.h - creation hooks of the shipped executors.
+/* exec.h - the executor registry and the factories of the shipped
+ * executors (inline, threads, local, remote).
  *
- * The in-process executors (inline, threads) live in this folder. The
- * process executors (local worker processes, remote workers) are written by
- * the wire layer: it provides STRONG definitions of pdi_exec_create_local /
- * pdi_exec_create_remote (e.g. in libpydron/exec/local.c) that override the
- * WEAK defaults in exec/hooks.c, which fail with PYDRON_ENOTSUP.
- * pydron_runtime_new() calls the hook that matches opts->executor; the
- * returned ops/self become the runtime's executor exactly as if the user had
- * called pydron_runtime_set_executor (the runtime calls stop + destroy when
- * it is freed). opts is only valid during the call: copy what you keep. */
+ * pydron_runtime_new() creates its executor by name through
+ * pdi_exec_create(); the returned ops/self become the runtime's executor
+ * exactly as if the user had called pydron_runtime_set_executor (the
+ * runtime calls stop + destroy when it is freed). opts is only valid during
+ * the call: factories copy what they keep. */
 #ifndef PDI_EXEC_H
 #define PDI_EXEC_H
 
 #include "pydron.h"
 
-int pdi_exec_create_inline(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                           void **self);
-int pdi_exec_create_threads(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                            void **self);
-int pdi_exec_create_local(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                          void **self);
-int pdi_exec_create_remote(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                           void **self);
+/* Register the shipped executors (once per process; idempotent). */
+void pdi_exec_registry_init(void);
+/* Create an instance of the registered executor `name`. */
+int pdi_exec_create(const char *name, const pydron_runtime_options *opts, const void *exec_options,
+                    const pydron_executor_ops **ops, void **self);
+/* Name of a shipped executor kind, NULL for CUSTOM or unknown. */
+const char *pdi_exec_name_of(pydron_executor_kind k);
+
+int pdi_exec_create_inline(void *user, const pydron_runtime_options *opts,
+                           const void *exec_options, const pydron_executor_ops **ops, void **self);
+int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
+                            const void *exec_options, const pydron_executor_ops **ops, void **self);
+int pdi_exec_create_local(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self);
+int pdi_exec_create_remote(void *user, const pydron_runtime_options *opts,
+                           const void *exec_options, const pydron_executor_ops **ops, void **self);
 
 /* Number of online CPUs (>= 1). */
 unsigned pdi_ncpus(void);

@@ -150,3 +150,14 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
     }
     pthread_mutex_unlock(&rt->mu);
 }
+
+/* A graph was canceled: queued jobs come back now (ECANCELED), through the
+ * executor's recall (ops version 2). Called without any lock. */
+void pdi_exec_recall(pydron_runtime *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    int started = rt->xstarted;
+    pthread_mutex_unlock(&rt->mu);
+    if (started && rt->xops->version >= 2 && rt->xops->recall)
+        rt->xops->recall(rt->xself);
+}

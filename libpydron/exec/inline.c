@@ -1,8 +1,12 @@
 /* The inline executor: jobs run on the driver thread, inside
  * pydron_graph_wait/run (poll), in the order they were submitted.
- * Deterministic; meant for tests, debugging and the C benchmark. */
-#include "exec/exec.h"
-#include "graph/core.h"
+ * Deterministic; meant for tests, debugging and the C benchmark.
+ * Written against pydron.h alone (plus util/), like an outside executor. */
+#include <pthread.h>
+#include <time.h>
+
+#include "pydron.h"
+#include "util/util.h"
 
 typedef struct inl {
     pthread_mutex_t mu;
@@ -36,11 +40,22 @@ static int inl_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     return rc;
 }
 
-/* Run the jobs queued at entry; returns how many ran. Only one thread
- * polls at a time per batch (a concurrent poller finds an empty queue). */
+static uint64_t coarse_ns(void)
+{
+    /* a cheap clock (a few ms resolution): read once per job */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Run the jobs queued at entry, for about max(timeout_ms, 1) ms at most
+ * (at least one job): the driver checks its deadline between polls, so a
+ * chain of slow tasks cannot keep pydron_graph_wait past its timeout.
+ * Jobs not reached go back to the front of the queue. Returns how many
+ * ran. Only one thread polls at a time per batch (a concurrent poller finds
+ * an empty queue). */
 static int inl_poll(void *self, int timeout_ms)
 {
-    (void)timeout_ms;
     inl *x = self;
     pthread_mutex_lock(&x->mu);
     size_t n = x->len;
@@ -57,9 +72,14 @@ static int inl_poll(void *self, int timeout_ms)
     x->run = NULL;
     x->runcap = 0;
     pthread_mutex_unlock(&x->mu);
-    for (size_t i = 0; i < n; i++) {
+    uint64_t slice = (uint64_t)(timeout_ms > 1 ? timeout_ms : 1) * 1000000u;
+    uint64_t t0 = coarse_ns();
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (i > 0 && coarse_ns() - t0 >= slice)
+            break;
         pydron_job *j = batch[i];
-        if (pdi_job_is_canceled(j)) {
+        if (pydron_job_canceled(j)) {
             pydron_job_done(j, PYDRON_ECANCELED);
             continue;
         }
@@ -67,6 +87,30 @@ static int inl_poll(void *self, int timeout_ms)
         pydron_job_done(j, rc);
     }
     pthread_mutex_lock(&x->mu);
+    if (i < n) {
+        /* the rest first, then what was submitted meanwhile */
+        size_t rest = n - i;
+        if (pdi_grow((void **)&batch, &bcap, rest + x->len, sizeof *batch) == 0) {
+            memmove(batch, batch + i, rest * sizeof *batch);
+            if (x->len)
+                memcpy(batch + rest, x->q, x->len * sizeof *batch);
+            pydron_job **old = x->q;
+            size_t oldcap = x->cap;
+            x->q = batch;
+            x->cap = bcap;
+            x->len += rest;
+            batch = old;
+            bcap = oldcap;
+        } else {
+            /* cannot requeue: finish the batch (late, but nothing is lost) */
+            pthread_mutex_unlock(&x->mu);
+            for (; i < n; i++)
+                pydron_job_done(batch[i], pydron_job_canceled(batch[i])
+                                              ? PYDRON_ECANCELED
+                                              : pydron_job_run_local(batch[i]));
+            pthread_mutex_lock(&x->mu);
+        }
+    }
     if (!x->run) {
         x->run = batch;
         x->runcap = bcap;
@@ -74,7 +118,32 @@ static int inl_poll(void *self, int timeout_ms)
         free(batch);
     }
     pthread_mutex_unlock(&x->mu);
-    return (int)n;
+    return (int)i;
+}
+
+/* Queued jobs of a canceled graph come back now. */
+static void inl_recall(void *self)
+{
+    inl *x = self;
+    pydron_job *back[64];
+    for (;;) {
+        size_t nb = 0;
+        pthread_mutex_lock(&x->mu);
+        size_t keep = 0;
+        for (size_t k = 0; k < x->len; k++) {
+            if (nb < 64 && pydron_job_canceled(x->q[k]))
+                back[nb++] = x->q[k];
+            else
+                x->q[keep++] = x->q[k];
+        }
+        x->len = keep;
+        pthread_mutex_unlock(&x->mu);
+        /* outside our lock: done may submit again */
+        for (size_t k = 0; k < nb; k++)
+            pydron_job_done(back[k], PYDRON_ECANCELED);
+        if (nb < 64)
+            break;
+    }
 }
 
 static void inl_stop(void *self)
@@ -109,11 +178,13 @@ static void inl_destroy(void *self)
 
 static const pydron_executor_ops inline_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "inline", inl_start, inl_submit, inl_poll, NULL, NULL,
-    inl_stop, inl_destroy};
+    inl_stop, inl_destroy, inl_recall};
 
-int pdi_exec_create_inline(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                           void **self)
+int pdi_exec_create_inline(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
+    (void)user;
+    (void)exec_options;
     (void)opts;
     inl *x = calloc(1, sizeof *x);
     if (!x)

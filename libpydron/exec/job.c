@@ -234,6 +234,8 @@ PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, 
     return 0;
 }
 
+PYDRON_API int pydron_job_canceled(const pydron_job *j) { return j ? pdi_job_is_canceled(j) : 0; }
+
 PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_value *out)
 {
     pdi_err_clear();

@@ -1,17 +1,223 @@
 /* proc.h - the driver side of worker processes, shared by the local and
  * remote executors: accepting and authenticating workers, sending task
  * batches, receiving completions on one reader thread per worker, fetch,
- * release, heartbeats and worker loss. */
+ * release, heartbeats and worker loss.
+ *
+ * Files: proc.c (create, start, stop, destroy), proc_jobs.c (job map,
+ * worker loss), proc_accept.c (acceptor, handshake, peer updates),
+ * proc_reader.c (one reader per worker), proc_service.c (heartbeats,
+ * releases, reaping), pdi_proc_submit.c (submit, fetch, release),
+ * privdir.c (private directory, secret file, child environment),
+ * launch_spawn.c and launch_accept.c (the launchers). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
 #include "pydron.h"
+#include "util/ring.h"
+#include "wire/shmref.h"
+#include "wire/wire.h"
 
 typedef struct pdi_proc pdi_proc;
 
-extern const pydron_executor_ops pdi_proc_ops_local;
-extern const pydron_executor_ops pdi_proc_ops_remote;
+/* A launcher: how the workers of a process executor come to be and how
+ * they reach the driver. The shared core (proc*.c) does everything else:
+ * handshake, job map, reader, service thread, submit, worker loss. The
+ * local executor is core + spawn-local, the remote one core + accept-remote;
+ * ssh, slurm or mpi launchers are more tables like these.
+ * Every function gets the executor; none is called with p->lock held
+ * unless it says so. */
+typedef struct pdi_launcher_ops {
+    const char *name;            /* the executor's name ("local", "remote") */
+    unsigned default_workers;    /* when opts.workers is 0; 0 = one per CPU */
+    unsigned join_ms;            /* default wait for every worker to join */
+    int user_secret;             /* the secret comes from the options or
+                                    PYDRON_SECRET; else a fresh one is made */
+    int refill_slots;            /* a new worker may take a lost worker's slot */
+    /* options are usable (may be NULL) */
+    int (*check)(const pydron_process_options *o);
+    /* open p->l and whatever the workers need to reach it (start) */
+    int (*listen)(pdi_proc *p);
+    /* start the workers (start, after the acceptor runs); may do nothing */
+    int (*launch)(pdi_proc *p);
+    /* lock held, while start waits for workers: fail if a launched worker
+     * can no longer join (may be NULL) */
+    int (*joining)(pdi_proc *p);
+    /* service thread: worker wi was lost, replace it (may be NULL: lost
+     * workers are not replaced by the launcher) */
+    void (*lost)(pdi_proc *p, unsigned wi);
+} pdi_launcher_ops;
 
-int pdi_proc_new(const pydron_runtime_options *opts, int remote, pdi_proc **out);
+extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
+extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
+
+int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight);
+void pdi_proc_stop(void *self);
+void pdi_proc_destroy(void *self);
+
+/* opts: the generic options; exec_options: a pydron_process_options or
+ * NULL (then the process fields of opts are used). */
+int pdi_proc_new(const pydron_runtime_options *opts, const void *exec_options,
+                 const pdi_launcher_ops *launcher, pdi_proc **out);
+
+#define WHO "driver"
+#define HANDSHAKE_MS 10000
+/* Stop closes every connection, so its threads end at once. If one does
+ * not (an nng operation that escaped the close), stop closes again every
+ * STOP_NUDGE_MS and gives up after STOP_GIVEUP_MS, logging it and leaving
+ * the executor's memory behind: a leak is better than a hang. */
+#define STOP_NUDGE_MS 100
+#define STOP_GIVEUP_MS 30000
+#define SHUTDOWN_SEND_MS 1000
+#define DEFAULT_IN_FLIGHT 64
+#define DEFAULT_HB_MS 1000
+#define PARK_MS 10000 /* jobs wait this long for a replacement worker */
+#define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
+
+typedef struct jobent {
+    uint64_t seq;
+    pydron_job *job;
+    unsigned worker;
+    struct jobent *next;
+} jobent;
+
+typedef struct fetchent {
+    uint64_t value;
+    unsigned worker;
+    struct fetchent *next;
+} fetchent;
+
+typedef struct pworker {
+    int used;            /* slot taken by a connected worker */
+    int alive;
+    unsigned gen;        /* bumped when the slot's worker changes */
+    pdi_conn *c;
+    pthread_t reader;
+    int have_reader;
+    pid_t pid;           /* local: the child process, else 0 */
+    char *peer_url;
+    char host[64];
+    unsigned threads;    /* task threads the worker announced */
+    int shm;             /* same host: inputs and fetches go by shared memory */
+    int need_respawn;    /* local: start a replacement (service thread) */
+    char **kinds;        /* runner kind names the worker announced */
+    size_t nkinds;
+    atomic_uint_fast64_t last_recv_ns;
+    uint64_t *rel;       /* pending releases */
+    size_t nrel, caprel;
+    uint64_t *rcl;       /* recalled seqs, for the service thread to send */
+    size_t nrcl, caprcl;
+    struct pdi_sendq *sq_head, *sq_tail; /* frames for the sender thread */
+    pthread_cond_t scv;
+    pthread_t sender;
+    int have_sender;
+} pworker;
+
+struct pdi_proc {
+    const pdi_launcher_ops *launcher;
+    pydron_exec_host *host;
+    /* options (copied) */
+    unsigned nw, in_flight, hb_ms, max_wait_ms;
+    char *worker_command;
+    char **worker_args;
+    char *listen_url, *cert, *key, *launch_command;
+    char **launch_hosts;
+    char *secret;
+    size_t secret_len;
+    /* local private directory */
+    char dir[256], sock_path[320], secret_path[320];
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pworker *w;
+    unsigned nconnected;
+    int stopping, started;
+    uint64_t next_seq;
+    jobent **jb;
+    size_t njb;
+    fetchent *fetches;
+
+    pdi_listener *l;
+    pthread_t acceptor, service;
+    int have_acceptor, have_service;
+    int nhandshakes;     /* handshake threads running */
+    pdi_conn **hs_conns; /* their connections, closed by stop */
+    size_t nhs, cap_hs;
+    atomic_int abandoned; /* stop gave up on a thread: never free our memory */
+    pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */
+    size_t nlaunched;
+    unsigned respawns;
+    int warned_divert;
+    int unknown_in_driver; /* run kinds no worker has in this process */
+    struct { pthread_t th; pdi_conn *c; } *old_readers; /* replaced workers */
+    size_t nold, cap_old;
+
+    /* jobs whose kind no worker runs (C functions registered in the host
+     * program) run here, in-process, like the threads executor would */
+    pthread_t *lt;
+    unsigned nlt;
+    pdi_ring lq;         /* of pydron_job *, for the threads lt */
+    pthread_cond_t lcond;
+
+    /* jobs submitted while no worker was alive and a replacement is on
+     * its way: the service thread hands them on (submit never waits) */
+    pydron_job **parked;
+    size_t nparked, capparked;
+    uint64_t parked_deadline;
+};
+
+typedef struct sd_arg {
+    pdi_proc *p;
+    unsigned wi;
+} sd_arg;
+
+typedef struct rd_arg {
+    pdi_proc *p;
+    unsigned wi, gen;
+    pdi_conn *c;
+} rd_arg;
+
+static inline int pdi_proc_send(pdi_conn *c, Pydron__Frame *f) { return pdi_conn_send(c, f, NULL, 0); }
+
+/* proc_jobs.c: the map seq -> job (lock held), worker loss */
+void pdi_proc_job_put(pdi_proc *p, jobent *e);
+jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker);
+jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker);
+void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why);
+void pdi_proc_recall(void *self);
+/* proc_accept.c */
+void *pdi_proc_acceptor_thread(void *arg);
+void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);
+/* proc_reader.c */
+void *pdi_proc_reader_thread(void *arg);
+void pdi_proc_send_fetch_locked(pdi_proc *p, unsigned wi, uint64_t value, int no_shm);
+/* proc_sender.c: frames a caller must not wait for (task batches, fetch
+ * requests, releases, recalls, heartbeats) are encoded by the caller and
+ * written by the worker's sender thread, in queue order. Lock held; a
+ * frame queued for a worker that is then lost is dropped (its jobs come
+ * back through worker loss). enqueue takes buf. */
+void pdi_proc_enqueue_locked(pdi_proc *p, unsigned wi, uint8_t *buf, size_t len);
+int pdi_proc_enqueue_frame_locked(pdi_proc *p, unsigned wi, Pydron__Frame *f);
+void *pdi_proc_sender_thread(void *arg);
+void pdi_proc_sendq_free(pworker *w);
+/* proc_service.c */
+void *pdi_proc_service_thread(void *arg);
+uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n);
+/* pdi_proc_submit.c */
+int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
+/* service thread, lock held: hand parked jobs to a live worker, or fail
+ * them when none came back in time (unlocks around the hand-over) */
+void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now);
+int pdi_proc_fetch(void *self, pydron_value v, unsigned wi);
+void pdi_proc_release(void *self, pydron_value v, unsigned wi);
+/* privdir.c */
+int pdi_proc_make_private_dir(pdi_proc *p);
+int pdi_proc_write_secret_file(pdi_proc *p);
+void pdi_proc_remove_private_dir(pdi_proc *p);
+char **pdi_proc_child_env(pdi_proc *p);
+void pdi_proc_free_child_env(char **e);
 
 #endif

@@ -1,14 +1,18 @@
 /* The threads executor: a fixed pool of threads sharing one job queue
  * (mutex + condvar). Bodies run on pool threads; pydron_job_done is called
- * from there. Size: opts.workers, else the number of online CPUs. */
-#include "exec/exec.h"
-#include "graph/core.h"
+ * from there. Size: opts.workers, else the number of online CPUs.
+ * Written against pydron.h alone (plus util/), like an outside executor. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "pydron.h"
+#include "util/ring.h"
+#include "util/util.h"
 
 typedef struct thr {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pydron_job **q;
-    size_t head, len, cap;
+    pdi_ring q;          /* of pydron_job * */
     pthread_t *th;
     unsigned n, started;
     unsigned in_flight;
@@ -20,16 +24,14 @@ static void *worker_main(void *arg)
     thr *x = arg;
     pthread_mutex_lock(&x->mu);
     for (;;) {
-        while (!x->stop && !x->len)
+        while (!x->stop && !pdi_ring_len(&x->q))
             pthread_cond_wait(&x->cv, &x->mu);
-        if (!x->len)
+        pydron_job *j;
+        if (!pdi_ring_pop(&x->q, &j, sizeof j))
             break;   /* stopping and drained */
-        pydron_job *j = x->q[x->head];
-        x->head = (x->head + 1) % x->cap;
-        x->len--;
         int stopping = x->stop;
         pthread_mutex_unlock(&x->mu);
-        if (stopping || pdi_job_is_canceled(j))
+        if (stopping || pydron_job_canceled(j))
             pydron_job_done(j, PYDRON_ECANCELED);
         else
             pydron_job_done(j, pydron_job_run_local(j));
@@ -74,30 +76,48 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
         pthread_mutex_unlock(&x->mu);
         return pdi_err(PYDRON_ECLOSED, "the thread pool is stopping");
     }
-    if (x->len + n > x->cap) {
-        size_t nc = x->cap ? x->cap : 64;
-        while (nc < x->len + n)
-            nc *= 2;
-        pydron_job **q = malloc(nc * sizeof *q);
-        if (!q) {
+    /* room for all of them first: the core fails the whole batch on error */
+    while (x->q.cap - pdi_ring_len(&x->q) < n) {
+        if (pdi_ring_grow(&x->q, sizeof(pydron_job *)) != 0) {
             pthread_mutex_unlock(&x->mu);
             return pdi_err(PYDRON_ENOMEM, "cannot grow the job queue");
         }
-        for (size_t k = 0; k < x->len; k++)
-            q[k] = x->q[(x->head + k) % x->cap];
-        free(x->q);
-        x->q = q;
-        x->cap = nc;
-        x->head = 0;
     }
     for (size_t k = 0; k < n; k++)
-        x->q[(x->head + x->len++) % x->cap] = jobs[k];
+        (void)pdi_ring_push(&x->q, &jobs[k], sizeof jobs[k]);
     if (n == 1)
         pthread_cond_signal(&x->cv);
     else
         pthread_cond_broadcast(&x->cv);
     pthread_mutex_unlock(&x->mu);
     return 0;
+}
+
+/* Queued jobs of a canceled graph come back now (not when a pool thread
+ * reaches them), so that pydron_graph_cancel is synchronous. */
+static void thr_recall(void *self)
+{
+    thr *x = self;
+    pydron_job *back[64];
+    for (;;) {
+        size_t nb = 0;
+        pthread_mutex_lock(&x->mu);
+        /* once around the ring: canceled ones out, the rest back in order
+         * (a push after a pop never needs to grow) */
+        for (size_t k = 0, len = pdi_ring_len(&x->q); k < len; k++) {
+            pydron_job *j = NULL;
+            (void)pdi_ring_pop(&x->q, &j, sizeof j);
+            if (nb < 64 && pydron_job_canceled(j))
+                back[nb++] = j;
+            else
+                (void)pdi_ring_push(&x->q, &j, sizeof j);
+        }
+        pthread_mutex_unlock(&x->mu);
+        for (size_t k = 0; k < nb; k++)
+            pydron_job_done(back[k], PYDRON_ECANCELED);
+        if (nb < 64)
+            break;
+    }
 }
 
 static void thr_stop(void *self)
@@ -118,24 +138,27 @@ static void thr_destroy(void *self)
     thr *x = self;
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
-    free(x->q);
+    pdi_ring_free(&x->q);
     free(x->th);
     free(x);
 }
 
 static const pydron_executor_ops threads_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "threads", thr_start, thr_submit, NULL, NULL, NULL,
-    thr_stop, thr_destroy};
+    thr_stop, thr_destroy, thr_recall};
 
-int pdi_exec_create_threads(const pydron_runtime_options *opts, const pydron_executor_ops **ops,
-                            void **self)
+int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
+                          const void *exec_options, const pydron_executor_ops **ops, void **self)
 {
+    (void)user;
+    (void)exec_options;
     thr *x = calloc(1, sizeof *x);
     if (!x)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate the threads executor");
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
-    x->n = opts && opts->workers ? opts->workers : pdi_ncpus();
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    x->n = opts && opts->workers ? opts->workers : ncpu > 0 ? (unsigned)ncpu : 1u;
     if (x->n > 4096)
         x->n = 4096;
     unsigned inf = opts && opts->in_flight ? opts->in_flight : 4 * x->n;

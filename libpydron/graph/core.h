@@ -281,6 +281,8 @@ struct pydron_graph {
     uint32_t *heap;        /* SYNC + unrefined REFINABLE tasks, by tick */
     size_t nheap, capheap;
     pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
+    size_t refq_promised;  /* REFINABLE tasks added, not yet in refq: each has room
+                              reserved there (pydron_task_add) */
 
     /* dispatch */
     const pydron_policy_ops *pops;
@@ -293,6 +295,8 @@ struct pydron_graph {
                               pushing at dispatch time lets the critical-path
                               policy see the graph built meanwhile */
     size_t nnewready, capnewready;
+    int ready_lost;        /* a READY PURE task is in no queue (out of memory):
+                              the next pdi_flush_ready scans for it */
     uint64_t inflight;     /* jobs of this graph held by the executor */
     pydron_job *jfree;     /* job free list */
     pydron_job *jlive;     /* jobs handed out (for worker loss) */
@@ -394,10 +398,10 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
 /* ---- sched/driver.c ---- */
 void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
 void pdi_heap_insert(pydron_graph *g, uint32_t ti);
-/* Room for one more tick-heap entry / one more ready task, reserved by
+/* Room for one more tick-heap entry / refinement-queue entry, reserved by
  * pydron_task_add so that inserting later never allocates (0 or ENOMEM). */
 int pdi_heap_reserve(pydron_graph *g);
-int pdi_ready_reserve(pydron_graph *g);
+int pdi_refq_reserve(pydron_graph *g);
 void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */
@@ -423,6 +427,7 @@ void pdi_job_put(pydron_graph *g, pydron_job *j);
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
 void pdi_job_clear(pydron_job *j);
 int pdi_job_is_canceled(const pydron_job *j);
+void pdi_exec_recall(pydron_runtime *rt);
 
 /* Fetch a remote value's bytes to the driver (g->mu held; waits until
  * deadline_ns on pdi_now_ns's clock, 0 = no deadline: PYDRON_ETIMEDOUT then,

@@ -319,8 +319,11 @@ static void lin_dec(pydron_graph *g, uint64_t id)
     if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id))
         return;
     if (--g->lin[vi] == 0 && pdi_value_hidden(v)) {
+        /* out of memory: the record is not freed now but stays, unreachable
+         * (hidden, no lineage count), until pydron_graph_free frees every
+         * record - memory held longer, nothing inconsistent */
         if (pdi_grow((void **)&lq, &lq_cap, lq_len + 1, sizeof *lq) != 0)
-            abort();   /* a record would leak: cannot continue consistently */
+            return;
         lq[lq_len++] = vi;
     }
 }
@@ -759,6 +762,18 @@ static void task_finish_common(pydron_graph *g, uint32_t ti)
     pdi_wake_done(g, t);
 }
 
+/* A bitmap of a task's outputs (at most 65535: 8 KiB on the stack at most,
+ * 8 bytes for tasks with up to 64 outputs). */
+#define HELD_WORDS(n) ((n) ? ((size_t)(n) + 63) / 64 : 1)
+static inline void held_set(uint64_t *b, size_t i, int on)
+{
+    if (on)
+        b[i / 64] |= (uint64_t)1 << (i % 64);
+    else
+        b[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+static inline int held_get(const uint64_t *b, size_t i) { return (int)(b[i / 64] >> (i % 64)) & 1; }
+
 void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
 {
     pdi_task *t = pdi_T(g, ti);
@@ -770,14 +785,13 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
         pdi_kstat_add(g, t->kind, (double)(j->end_ns - j->start_ns) * 1e-9);
     task_finish_common(g, ti);
     uint64_t tid = pdi_tid(g, ti);
-    /* which outputs we hold (all, except after a partial recomputation) */
-    uint8_t held_st[64];
-    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
-    if (!held)
-        abort();
+    /* which outputs we hold (all, except after a partial recomputation):
+     * one bit each, on the stack - nothing to allocate here, where running
+     * out of memory could not be reported */
+    uint64_t held[HELD_WORDS(t->nout)];
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);
-        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
     for (uint16_t i = 0; i < t->nout; i++) {
         uint32_t oi = outs[i];
@@ -821,10 +835,8 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j)
     t = pdi_T(g, ti);
     (void)ins;
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_unref(g, pdi_task_outs(t)[i]);
-    if (held != held_st)
-        free(held);
     task_release(g, ti);
 }
 
@@ -834,6 +846,8 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     err = err_or_oom(err);
     if (err != &oom_error && !err->who && err->task == pdi_tid(g, ti))
         err->who = pdi_strdup(pdi_task_name(g, t));
+    if ((t->flags & PYDRON_TASK_REFINABLE) && t->state == PYDRON_TASK_WAITING && g->refq_promised)
+        g->refq_promised--;   /* never queued: its reserved refq room is free again */
     t->state = state;
     if (state != PYDRON_TASK_CANCELED)
         g->stats.tasks_failed++;
@@ -841,23 +855,20 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
     task_finish_common(g, ti);
     err->refs++;   /* keep err alive while we propagate */
     uint64_t tid = pdi_tid(g, ti);
-    uint8_t held_st[64];
-    uint8_t *held = t->nout <= 64 ? held_st : malloc(t->nout);
-    if (!held)
-        abort();
+    /* one bit per output, on the stack: nothing to allocate here, where
+     * running out of memory could not be reported */
+    uint64_t held[HELD_WORDS(t->nout)];
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
-        held[i] = o->state == PYDRON_VALUE_PENDING && o->producer == tid;
+        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_fail(g, pdi_task_outs(t)[i], err);
     t = pdi_T(g, ti);
     for (uint16_t i = 0; i < t->nout; i++)
-        if (held[i])
+        if (held_get(held, i))
             pdi_value_unref(g, pdi_task_outs(t)[i]);
-    if (held != held_st)
-        free(held);
     uint64_t one;
     uint64_t *ids = input_ids(g, t, &one, 0);
     uint32_t zombie = 0;
@@ -957,10 +968,11 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
         goto oom;
     if (d->payload_len > 8 && !(hpay = pdi_memdup(d->payload, d->payload_len)))
         goto oom;
-    /* and the queue slots the task will take, so that it never has to
-     * allocate when it becomes ready (nothing to undo: spare room) */
-    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ? pdi_heap_reserve(g) != 0
-                                                              : pdi_ready_reserve(g) != 0)
+    /* and the driver-queue slots the task will take, so that it never has
+     * to allocate when it becomes ready (nothing to undo: spare room) */
+    if ((flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) && pdi_heap_reserve(g) != 0)
+        goto oom;
+    if ((flags & PYDRON_TASK_REFINABLE) && pdi_refq_reserve(g) != 0)
         goto oom;
     uint32_t ti;
     if (task_alloc(g, &ti) != 0)
@@ -1044,6 +1056,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     }
     if (flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
         pdi_heap_insert(g, ti);
+    if (flags & PYDRON_TASK_REFINABLE)
+        g->refq_promised++;
     if (failed) {
         pdi_task_failed(g, ti, failed,
                         failed->code == PYDRON_ECANCELED ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED,
@@ -1716,6 +1730,7 @@ PYDRON_API int pydron_graph_cancel(pydron_graph *g)
         return PYDRON_EINVAL;
     pdi_graph_cancel_locked(g);
     pthread_mutex_unlock(&g->mu);
+    pdi_exec_recall(g->rt);   /* jobs queued on the executor come back now */
     return 0;
 }
 
@@ -1743,6 +1758,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     }
     g->freeing = 1;
     pdi_graph_cancel_locked(g);
+    pthread_mutex_unlock(&g->mu);
+    pdi_exec_recall(g->rt);
+    pthread_mutex_lock(&g->mu);
     /* running jobs must come back before their memory goes, and a
      * pdi_dispatch running on an executor thread (from pydron_job_done) must
      * have left: it relocks g->mu after submit() returns */
@@ -2101,8 +2119,6 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w)
             free(ids);
         p->attempt++;
         g->pending++;
-        if (pdi_ready_reserve(g) != 0)
-            abort();   /* worker-loss bookkeeping cannot be half done */
         g->stats.tasks_retried++;
         pdi_task_requeue(g, pi);
     }

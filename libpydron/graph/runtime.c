@@ -140,12 +140,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     pthread_mutex_init(&rt->mu, NULL);
     rt->host.rt = rt;
     int rc;
-    switch (o.executor) {
-    case PYDRON_EXECUTOR_INLINE: rc = pdi_exec_create_inline(&o, &rt->xops, &rt->xself); break;
-    case PYDRON_EXECUTOR_THREADS: rc = pdi_exec_create_threads(&o, &rt->xops, &rt->xself); break;
-    case PYDRON_EXECUTOR_LOCAL: rc = pdi_exec_create_local(&o, &rt->xops, &rt->xself); break;
-    default: rc = pdi_exec_create_remote(&o, &rt->xops, &rt->xself); break;
-    }
+    rc = pdi_exec_create(pdi_exec_name_of(o.executor), &o, NULL, &rt->xops, &rt->xself);
     if (rc) {
         pthread_mutex_destroy(&rt->mu);
         free(rt);
@@ -248,8 +243,9 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
     pdi_err_clear();
     if (!rt || !ops)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_executor: NULL argument");
-    if (ops->version != PYDRON_EXECUTOR_OPS_VERSION || !ops->start || !ops->submit || !ops->stop)
-        return pdi_err(PYDRON_EINVAL, "executor ops need version %u, start(), submit(), stop()",
+    if (ops->version < 1 || ops->version > PYDRON_EXECUTOR_OPS_VERSION || !ops->start ||
+        !ops->submit || !ops->stop)
+        return pdi_err(PYDRON_EINVAL, "executor ops need version 1..%u, start(), submit(), stop()",
                        PYDRON_EXECUTOR_OPS_VERSION);
     pthread_mutex_lock(&rt->mu);
     if (rt->xstarted || rt->ngraphs) {
@@ -292,6 +288,27 @@ int pdi_rt_start_executor(pydron_runtime *rt)
         }
     }
     pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
+                                           const void *exec_options)
+{
+    if (!rt || !name)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_use_executor: NULL argument");
+    pthread_mutex_lock(&rt->mu);
+    int busy = rt->xstarted || rt->ngraphs;
+    pydron_runtime_options o = rt->opts;
+    pthread_mutex_unlock(&rt->mu);
+    if (busy)
+        return pdi_err(PYDRON_ESTATE, "set the executor before creating graphs");
+    const pydron_executor_ops *ops;
+    void *self;
+    int rc = pdi_exec_create(name, &o, exec_options, &ops, &self);
+    if (rc)
+        return rc;
+    if ((rc = pydron_runtime_set_executor(rt, ops, self)) != 0 && ops->destroy)
+        ops->destroy(self);
     return rc;
 }
 

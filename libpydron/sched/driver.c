@@ -181,8 +181,11 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
     if (t->flags & PYDRON_TASK_REFINABLE) {
+        /* room was reserved when the task was added (pdi_refq_reserve) */
+        if (g->refq_promised)
+            g->refq_promised--;
         if (pdi_ring_push(&g->refq, &ti, sizeof ti))
-            abort();
+            abort();   /* broken invariant: the push had to allocate, and failed */
         pdi_wake(g);
         return;
     }
@@ -190,10 +193,13 @@ void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
         pdi_wake(g);
         return;
     }
-    /* PURE: queue for the policy; pushed at the next dispatch. The slot was
-     * reserved when the task was added (pdi_ready_reserve). */
-    if (g->nnewready >= g->capnewready)
-        abort();   /* broken invariant, not an allocation failure */
+    /* PURE: queue for the policy; pushed at the next dispatch. Out of memory
+     * for the queue: the task stays READY but unqueued, and the next
+     * dispatch finds it (pdi_flush_ready) - no allocation can fail it. */
+    if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0) {
+        g->ready_lost = 1;
+        return;
+    }
     g->newready[g->nnewready++] = pdi_tid(g, ti);
     t->bits |= TB_QUEUED;
     g->nqueued++;
@@ -263,25 +269,35 @@ void pdi_flush_ready(pydron_graph *g)
             push_policy(g, ti);
     }
     g->nnewready = 0;
-    if (g->capnewready > 65536 && g->pending < g->capnewready / 4) {
-        /* shrink, keeping room for every unfinished task (pdi_ready_reserve) */
-        size_t nc = g->pending + 1;
-        uint64_t *q = realloc(g->newready, nc * sizeof *q);
-        if (q) {
-            g->newready = q;
-            g->capnewready = nc;
+    if (g->capnewready > 65536) {
+        free(g->newready);
+        g->newready = NULL;
+        g->capnewready = 0;
+    }
+    if (g->ready_lost) {
+        /* tasks that became ready while the queue could not grow (or whose
+         * job could not be allocated): READY, not SYNC or REFINABLE, and in
+         * no queue. A scan of the records, only after running out of memory. */
+        g->ready_lost = 0;
+        for (uint32_t i = 1; i <= g->tcount; i++) {
+            pdi_task *t = pdi_T(g, i);
+            if (t->state != PYDRON_TASK_READY ||
+                (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ||
+                (t->bits & (TB_QUEUED | TB_ZOMBIE)))
+                continue;
+            t->bits |= TB_QUEUED;
+            g->nqueued++;
+            push_policy(g, i);
         }
     }
 }
 
-int pdi_ready_reserve(pydron_graph *g)
+int pdi_refq_reserve(pydron_graph *g)
 {
-    /* Each unfinished task is queued at most once between two flushes
-     * (again only after it ran, i.e. after a dispatch flushed the queue), so
-     * room for the queued ones plus every unfinished task plus the new one
-     * means that becoming ready never allocates. */
-    return pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + g->pending + 1,
-                    sizeof(uint64_t));
+    /* every REFINABLE task is queued once at most (it is refined, or fails,
+     * and never becomes ready again) */
+    return pdi_ring_reserve(&g->refq, pdi_ring_len(&g->refq) + g->refq_promised + 1,
+                            sizeof(uint32_t));
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -299,7 +315,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
      * batch per worker: one message for many adds instead of one each (the
      * per-task cost of a tight submit loop is the send). */
     pydron_runtime *rt = g->rt;
-    if (g->nqueued >= BATCH || rt->nworkers == 0)
+    if (g->nqueued >= BATCH || rt->nworkers == 0 || g->ready_lost)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
         if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
@@ -348,6 +364,8 @@ void pdi_dispatch(pydron_graph *g)
                 if (rc) {
                     if (j)
                         pdi_job_put(g, j);
+                    else
+                        g->ready_lost = 1;   /* no job: still READY, found again */
                     continue;   /* task failed inside prepare (or OOM) */
                 }
                 atomic_fetch_add(&rt->inflight[w], 1);
@@ -568,7 +586,9 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
                 did = did || g->events != ev;
             }
         }
-        if (did)
+        /* the deadline holds while work keeps coming (a chain of slow
+         * inline tasks); timeout 0 (deadline 1) still does all it can */
+        if (did && !(deadline > 1 && deadline_passed(deadline)))
             continue;
         if (deadline_passed(deadline)) {
             if (!target_reached(g, &tg, &rc))

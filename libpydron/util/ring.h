@@ -29,6 +29,18 @@ int pdi_ring_grow(pdi_ring *r, size_t esz);
 
 static inline size_t pdi_ring_len(const pdi_ring *r) { return r->len; }
 
+/* Room for n elements in all, so that pushes up to n never allocate; 0 or
+ * PYDRON_ENOMEM (the ring is unchanged then). */
+static inline int pdi_ring_reserve(pdi_ring *r, size_t n, size_t esz)
+{
+    while (r->cap < n) {
+        int rc = pdi_ring_grow(r, esz);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Element i from the front (i < len), in place. */
 static inline void *pdi_ring_at(const pdi_ring *r, size_t i, size_t esz)
 {

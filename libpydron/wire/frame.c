@@ -184,6 +184,7 @@ const char *pdi_frame_type_name(const Pydron__Frame *hdr)
     case PYDRON__FRAME__BODY_HEARTBEAT: return "heartbeat";
     case PYDRON__FRAME__BODY_SHUTDOWN: return "shutdown";
     case PYDRON__FRAME__BODY_REFUSED: return "refused";
+    case PYDRON__FRAME__BODY_RECALL: return "recall";
     default: return "unknown";
     }
 }

@@ -184,3 +184,51 @@ void *pdi_wk_task_thread(void *arg)
     }
     return NULL;
 }
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The driver took these jobs back (their graph was canceled): drop the ones
+ * still queued. Running or finished ones are past recalling; the driver
+ * ignores their completions (and releases their outputs). */
+void pdi_wk_recall(worker *w, const uint64_t *seqs, size_t n)
+{
+    uint64_t *s = n ? malloc(n * sizeof *s) : NULL;
+    if (!s)
+        return;
+    memcpy(s, seqs, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    task_item *drop = NULL;
+    size_t ndrop = 0;
+    pthread_mutex_lock(&w->qlock);
+    task_item *prev = NULL;
+    for (task_item *it = w->qhead; it;) {
+        task_item *next = it->next;
+        if (bsearch(&it->t->seq, s, n, sizeof *s, cmp_u64)) {
+            if (prev)
+                prev->next = next;
+            else
+                w->qhead = next;
+            if (w->qtail == it)
+                w->qtail = prev;
+            it->next = drop;
+            drop = it;
+            ndrop++;
+        } else {
+            prev = it;
+        }
+        it = next;
+    }
+    pthread_mutex_unlock(&w->qlock);
+    while (drop) {
+        task_item *it = drop;
+        drop = it->next;
+        pdi_wk_sf_unref(it->sf);
+        free(it);
+    }
+    free(s);
+    pdi_debug(WHO, "worker %d: %zu of %zu recalled jobs dropped", w->id, ndrop, n);
+}

@@ -143,6 +143,9 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         break;
     case PYDRON__FRAME__BODY_HEARTBEAT:
         break;
+    case PYDRON__FRAME__BODY_RECALL:
+        pdi_wk_recall(w, h->recall->seqs, h->recall->n_seqs);
+        break;
     case PYDRON__FRAME__BODY_SHUTDOWN:
         pdi_debug(WHO, "worker %d: shutdown (%s)", w->id, h->shutdown->reason);
         *shutdown = 1;

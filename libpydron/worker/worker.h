@@ -137,6 +137,8 @@ void pdi_wk_sf_unref(shared_frame *sf);
 void pdi_wk_fail_item(done_item *d, int status, const char *msg);
 /* Thread: take tasks from the queue (qlock) and run them. */
 void *pdi_wk_task_thread(void *arg);
+/* Drop the queued tasks with these seqs (a Recall from the driver; qlock). */
+void pdi_wk_recall(worker *w, const uint64_t *seqs, size_t n);
 
 /* ---- sender.c: completions and heartbeats to the driver ---- */
 /* Queue a completion for the sender (olock). */

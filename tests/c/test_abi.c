@@ -242,3 +242,87 @@ Test(abi, runtime_options_old_caller)
     TU_ERR(PYDRON_EINVAL, pydron_runtime_new(&rt, (const pydron_runtime_options *)heap));
     free(heap);
 }
+
+/* ------------------------------------------------------------------------
+ * pydron_executor_ops grew recall() (version 2). A program built against
+ * 0.1.0 hands over a version-1 table without it: the library must not read
+ * past it. The table ends exactly at an inaccessible page, so a read of
+ * recall crashes the test; cancel and free (which recall on version 2)
+ * run with it. */
+#include <sys/mman.h>
+
+typedef struct v1x {
+    pydron_job *q[64];
+    size_t n;
+} v1x;
+
+static int v1_start(void *self, pydron_exec_host *h, unsigned *nw, unsigned *inf)
+{
+    (void)self;
+    (void)h;
+    *nw = 1;
+    *inf = 64;
+    return 0;
+}
+
+static int v1_submit(void *self, pydron_job *const *jobs, size_t n, unsigned w)
+{
+    (void)w;
+    v1x *x = self;
+    for (size_t i = 0; i < n; i++)
+        x->q[x->n++] = jobs[i];
+    return 0;
+}
+
+static int v1_poll(void *self, int ms)
+{
+    (void)ms;
+    v1x *x = self;
+    int done = 0;
+    while (x->n) {
+        pydron_job *j = x->q[--x->n];
+        pydron_job_done(j, pydron_job_canceled(j) ? PYDRON_ECANCELED : pydron_job_run_local(j));
+        done++;
+    }
+    return done;
+}
+
+static void v1_stop(void *self)
+{
+    v1x *x = self;
+    while (x->n)
+        pydron_job_done(x->q[--x->n], PYDRON_ECANCELED);
+}
+
+Test(abi, executor_ops_version_1_table_is_not_read_past)
+{
+    size_t v1size = offsetof(pydron_executor_ops, recall);
+    long pg = sysconf(_SC_PAGESIZE);
+    unsigned char *mem = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(mem, MAP_FAILED);
+    cr_assert_eq(mprotect(mem + pg, (size_t)pg, PROT_NONE), 0);
+    pydron_executor_ops *ops = (pydron_executor_ops *)(void *)(mem + pg - v1size);
+    memset(ops, 0, v1size);
+    ops->version = 1;
+    ops->name = "v1";
+    ops->start = v1_start;
+    ops->submit = v1_submit;
+    ops->poll = v1_poll;
+    ops->stop = v1_stop;
+    static v1x x;
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 1);
+    TU_OK(pydron_runtime_set_executor(rt, ops, &x));
+    uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value a = tu_const_u64(g, 1), b = tu_const_u64(g, 2), in[2] = {a, b}, out, late;
+    tu_add(g, k, PYDRON_TASK_PURE, in, 2, 1, &out, NULL);
+    cr_assert_eq(tu_get_u64(g, out), 3);
+    tu_add(g, k, PYDRON_TASK_PURE, in, 2, 1, &late, NULL);
+    TU_OK(pydron_graph_start(g));
+    TU_OK(pydron_graph_cancel(g)); /* no recall() in a version-1 table */
+    TU_ERR(PYDRON_ECANCELED, pydron_graph_wait(g, late, 1000));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    munmap(mem, 2 * (size_t)pg);
+}

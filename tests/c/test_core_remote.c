@@ -141,7 +141,7 @@ static void f_release(void *self, pydron_value v, unsigned worker)
 static void f_stop(void *self) { (void)self; }
 
 static const pydron_executor_ops fake_ops = {PYDRON_EXECUTOR_OPS_VERSION, "fake-remote", f_start,
-                                             f_submit, NULL, f_fetch, f_release, f_stop, NULL};
+                                             f_submit, NULL, f_fetch, f_release, f_stop, NULL, NULL};
 
 static int never(pydron_task_ctx *ctx, void *u)
 {

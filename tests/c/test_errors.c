@@ -459,7 +459,7 @@ static int fn_just_fail(pydron_task_ctx *ctx, void *user)
 Test(error_last, job_run_local_failure_is_not_stale)
 {
     static const pydron_executor_ops ops = {PYDRON_EXECUTOR_OPS_VERSION, "jx", jx_start,
-                                            jx_submit, NULL, NULL, NULL, jx_stop, NULL};
+                                            jx_submit, NULL, NULL, NULL, jx_stop, NULL, NULL};
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
     jx_rt = rt;
     TU_OK(pydron_runtime_set_executor(rt, &ops, NULL));

@@ -119,8 +119,9 @@ static void jx_stop(void *self)
         pydron_job_done(x->held[--x->nheld], PYDRON_ECANCELED);
 }
 
-static const pydron_executor_ops jx_ops = {PYDRON_EXECUTOR_OPS_VERSION, "handmade-exec", jx_start,
-                                           jx_submit, jx_poll, NULL, NULL, jx_stop, NULL};
+/* version 1: an executor built against the first ops table (no recall) */
+static const pydron_executor_ops jx_ops = {1, "handmade-exec", jx_start,
+                                           jx_submit, jx_poll, NULL, NULL, jx_stop, NULL, NULL};
 
 Test(exec_api, custom_executor_completes_by_hand)
 {

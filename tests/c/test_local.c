@@ -2,7 +2,8 @@
  * equal to inline, 10,000 tasks, 64 MB values moved between workers and to
  * the driver, a worker SIGKILLed mid-run, a driver SIGKILLed (its workers
  * and its private directory must disappear), tasks that kill their worker
- * every time, and C functions of the host program (run in-process). */
+ * every time, and C functions of the host program (an error unless asked
+ * to run them in the driver). */
 #include "testutil.h"
 #include <criterion/criterion.h>
 
@@ -368,23 +369,157 @@ static int host_fn(pydron_task_ctx *ctx, void *user)
     return pydron_ctx_output_set(ctx, 0, &x, 8);
 }
 
-Test(local, host_program_c_functions_still_run, .timeout = 60)
+/* A C function of the host program: no worker has a runner for it. */
+static pydron_value host_task(pydron_graph *g, pydron_runtime *rt, pydron_value *in2)
 {
-    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
     uint32_t k;
     OK(pydron_runtime_register_c(rt, "test.host_fn", host_fn, NULL, &k));
-    pydron_graph *g;
-    OK(pydron_graph_new(rt, &g));
-    pydron_value in[2] = {u64c(g, 20), u64c(g, 0)};
-    pydron_value s = ffi(g, rt, "tl_sum_ctx", NULL, in, 2); /* in a worker */
+    pydron_value s = ffi(g, rt, "tl_sum_ctx", NULL, in2, 2); /* in a worker */
     pydron_task_desc d = PYDRON_TASK_DESC_INIT;
     d.kind = k;
     d.inputs = &s;
     d.ninputs = 1;
     d.noutputs = 1;
     pydron_value out;
-    OK(pydron_task_add(g, &d, NULL, &out)); /* in the driver process */
+    OK(pydron_task_add(g, &d, NULL, &out));
+    return out;
+}
+
+/* It is an error, not a silent run in the driver with worker=0 timings. */
+Test(local, kind_without_worker_runner_is_an_error, .timeout = 60)
+{
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 2);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 20), u64c(g, 0)};
+    pydron_value out = host_task(g, rt, in);
+    TU_ERR(PYDRON_ETASK, pydron_graph_wait(g, out, 60000));
+    cr_assert(strstr(pydron_error_last(), "test.host_fn") &&
+                  strstr(pydron_error_last(), "no runner in the worker processes") &&
+                  strstr(pydron_error_last(), "run_unknown_kinds_in_driver"),
+              "%s", pydron_error_last());
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* With the explicit option (pydron_process_options, the executor-specific
+ * options) they run in the driver process, as before, after a warning. */
+Test(local, host_program_c_functions_run_in_driver_when_asked, .timeout = 60)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.workers = 2;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_process_options po = PYDRON_PROCESS_OPTIONS_INIT;
+    po.worker_command = PYDRON_WORKER_PATH;
+    po.run_unknown_kinds_in_driver = 1;
+    OK(pydron_runtime_use_executor(rt, "local", &po));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 20), u64c(g, 0)};
+    pydron_value out = host_task(g, rt, in);
     cr_assert_eq(getu(g, out), 41);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* Process options of an unknown version are refused, the init function
+ * fills the defaults. */
+Test(local, process_options_are_versioned)
+{
+    pydron_process_options po;
+    memset(&po, 0xab, sizeof po);
+    OK(pydron_process_options_init(&po, PYDRON_PROCESS_OPTIONS_VERSION));
+    cr_assert_eq(po.version, PYDRON_PROCESS_OPTIONS_VERSION);
+    cr_assert_null(po.worker_command);
+    cr_assert_eq(po.run_unknown_kinds_in_driver, 0);
+    TU_ERR(PYDRON_EINVAL, pydron_process_options_init(&po, 0));
+    TU_ERR(PYDRON_EINVAL, pydron_process_options_init(&po, 99));
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_INLINE, 1);
+    po.version = 99;
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_use_executor(rt, "local", &po));
+    po.version = PYDRON_PROCESS_OPTIONS_VERSION;
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_use_executor(rt, "remote", &po)); /* no secret */
+    cr_assert(strstr(pydron_error_last(), "secret"), "%s", pydron_error_last());
+    OK(pydron_runtime_free(rt));
+}
+
+static uint64_t fnv(const uint8_t *b, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h ^ n;
+}
+
+/* submit must not block (pydron.h, "Executors"): with the only worker
+ * stopped (it reads nothing) and inputs sent as bytes, adding tasks whose
+ * batches are far larger than a socket buffer returns at once. Before, the
+ * thread adding them blocked in the write until the worker read again. */
+Test(local, submit_does_not_block_on_a_worker_that_does_not_read, .timeout = 60)
+{
+    setenv("PYDRON_SHM", "0", 1); /* bytes on the socket, not shared memory */
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 1);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pid_t pid = (pid_t)getu(g, ffi(g, rt, "tl_pid_ctx", NULL, NULL, 0));
+    cr_assert_gt(pid, 0);
+    enum { N = 16, SZ = 4 << 20 };
+    uint8_t *big = malloc(SZ);
+    for (size_t i = 0; i < SZ; i++)
+        big[i] = (uint8_t)(i * 7 + 3);
+    pydron_value in, out[N];
+    OK(pydron_value_constant(g, big, SZ, &in));
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
+    uint64_t t0 = tu_now_ns();
+    for (int i = 0; i < N; i++)
+        out[i] = ffi(g, rt, "tl_checksum", NULL, &in, 1); /* dispatched right away */
+    int rc = pydron_graph_wait(g, out[N - 1], 100);
+    double ms = (double)(tu_now_ns() - t0) / 1e6;
+    kill(pid, SIGCONT);
+    cr_assert_eq(rc, PYDRON_ETIMEDOUT, "wait -> %d (%s)", rc, pydron_error_last());
+    cr_assert_lt(ms, 2500, "adding %d tasks took %.0f ms with the worker stopped", N, ms);
+    uint64_t want = fnv(big, SZ);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(getu(g, out[i]), want);
+    free(big);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* This test program is linked with the static library (a "static host"):
+ * nothing tells it where pydron-worker is, and it is not next to it. */
+Test(local, static_host_finds_the_worker, .timeout = 60)
+{
+    unsetenv("PYDRON_WORKER");
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 1;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 40), u64c(g, 2)};
+    cr_assert_eq(getu(g, ffi(g, rt, "tl_sum_ctx", NULL, in, 2)), 42);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
+/* A worker program that is not there: a clear error naming it. */
+Test(local, missing_worker_is_a_clear_error, .timeout = 60)
+{
+    setenv("PYDRON_WORKER", "/nonexistent/pydron-worker", 1);
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 1;
+    pydron_runtime *rt;
+    OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    TU_ERR(PYDRON_ENOTFOUND, pydron_graph_start(g));
+    cr_assert(strstr(pydron_error_last(), "PYDRON_WORKER") &&
+                  strstr(pydron_error_last(), "/nonexistent/pydron-worker"),
+              "%s", pydron_error_last());
     OK(pydron_graph_free(g));
     OK(pydron_runtime_free(rt));
 }

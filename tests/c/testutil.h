@@ -368,7 +368,7 @@ static inline void tuex_destroy(void *self)
 
 static const pydron_executor_ops tuex_ops = {
     PYDRON_EXECUTOR_OPS_VERSION, "tuex", tuex_start, tuex_submit, tuex_poll,
-    NULL, NULL, tuex_stop, tuex_destroy,
+    NULL, NULL, tuex_stop, tuex_destroy, NULL,
 };
 
 static inline void tuex_init(tuex *x, uint64_t seed, unsigned nworkers, unsigned in_flight,

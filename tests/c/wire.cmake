@@ -70,3 +70,22 @@ if(TARGET test_remote_stop)
   add_dependencies(test_remote_stop pydron_test_ffi pydron-worker)
   set_tests_properties(test_remote_stop PROPERTIES TIMEOUT 300)
 endif()
+
+# The executor conformance suite: every shipped executor and "oot", an
+# executor built in tests/c/oot/ against pydron.h ALONE (no libpydron
+# include path, so an internal header cannot creep in).
+add_library(pydron_test_oot STATIC ${CMAKE_CURRENT_SOURCE_DIR}/oot/oot_executor.c)
+target_include_directories(pydron_test_oot PRIVATE ${PROJECT_SOURCE_DIR}/include)
+target_compile_definitions(pydron_test_oot PRIVATE PYDRON_STATIC)
+target_compile_options(pydron_test_oot PRIVATE ${PYDRON_WARNINGS})
+target_link_libraries(pydron_test_oot PRIVATE Threads::Threads)
+if(TARGET test_exec_suite)
+  target_link_libraries(test_exec_suite PRIVATE pydron_test_oot m)
+  target_compile_definitions(test_exec_suite PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+  add_dependencies(test_exec_suite pydron_test_ffi pydron-worker)
+  set_tests_properties(test_exec_suite PROPERTIES TIMEOUT 600)
+endif()
+# ... and it includes nothing of libpydron: only <pydron.h>, the C library
+# and its own header (a relative path into libpydron/ would defeat the point)
+add_test(NAME oot_executor_uses_only_pydron_h
+  COMMAND sh -c "! grep -nE '#[[:space:]]*include[[:space:]]*\"' ${CMAKE_CURRENT_SOURCE_DIR}/oot/oot_executor.c ${CMAKE_CURRENT_SOURCE_DIR}/oot/oot_executor.h | grep -v '\"oot_executor.h\"'")

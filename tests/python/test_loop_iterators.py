@@ -68,6 +68,24 @@ class Progress:
             self.n += 1
 
 
+class Dataset:
+    """Iterates over its items, reading its own attributes."""
+
+    def __init__(self, items):
+        self.items = items
+        self.scale = 1
+
+    def __iter__(self):
+        for x in self.items:
+            yield x * self.scale
+
+
+@schedule
+def over_dataset(n):
+    ds = Dataset(list(range(n)))  # (made before any task)
+    return [work(i) for i in ds] + [work(i) for i in ds]
+
+
 @schedule
 def over_generator(n):
     return [work(i) for i in frames(n)]
@@ -129,6 +147,7 @@ def consumed_by_builtins(n):
 
 @pytest.mark.parametrize("fn, n, expect", [
     (over_generator, 4, [0, 10, 20, 30]),
+    (over_dataset, 2, [0, 10, 0, 10]),
     (over_generator_loop, 4, [0, 10, 20, 30]),
     (over_batches, [1, 2, 3, 4, 5, 6, 7], [10, 30, 50, 70]),
     (over_map, 4, [0, 10, 20, 30]),
@@ -221,3 +240,71 @@ def test_the_wrapper_counter_is_undone_when_an_earlier_task_fails():
         run()
     # sequentially the loop stopped at i == 1, before the counter passed 1
     assert bar.n == 1
+
+
+def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch):
+    tqdm = pytest.importorskip("tqdm").tqdm  # optional test dependency
+    import io
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+
+    @schedule
+    def run(bar):
+        out = []
+        for i in bar:
+            out.append(work(i))
+        return out
+
+    bar = tqdm(range(4), file=io.StringIO())
+    assert run(bar) == [0, 10, 20, 30]
+    assert log.done_at_submit == [0] * 4
+    assert bar.n == 4
+
+    @functional
+    def maybe_fail(i):
+        time.sleep(0.1 if i == 1 else 0.3)
+        if i == 1:
+            raise ValueError(i)
+        return i
+
+    @schedule
+    def run_failing(bar):
+        out = []
+        for i in bar:
+            out.append(maybe_fail(i))
+        return out
+
+    def sequential():
+        bar = tqdm(range(5), file=io.StringIO())
+        try:
+            for i in bar:
+                maybe_fail.__wrapped__(i)
+        except ValueError:
+            pass
+        return bar.n
+
+    bar = tqdm(range(5), file=io.StringIO())
+    with pytest.raises(ValueError):
+        run_failing(bar)
+    import gc
+    gc.collect()
+    assert bar.n == sequential() == 1
+
+
+@schedule
+def after_tasks_enumerate_zip(n):
+    first = [work(i) for i in range(2)]  # pending when the loops start
+    out = []
+    for k, i in enumerate(frames(n)):
+        out.append(work(k + i))
+    for i, j in zip(frames(n), range(n)):
+        out.append(work(i + j))
+    for y in map(work, frames(n)):
+        out.append(y)
+    return first + out
+
+
+def test_loops_starting_while_tasks_are_pending_do_not_wait(executor, monkeypatch):
+    log = SubmitLog(monkeypatch)
+    assert after_tasks_enumerate_zip(2) == [0, 10, 0, 20, 0, 20, 0, 10]
+    assert log.done_at_submit == [0] * 8

@@ -159,3 +159,33 @@ def test_without_check_mode_mutation_is_silent(executor):
         warnings.simplefilter("error", pydron.PurityWarning)
         got = mutating_calls()
     assert got == ([3, 3, 3], 8.0, [1, 2], 4.0, 3)
+
+
+@functional
+def draw_from(params):
+    return [float(x) for x in params["rng"].random(2)]
+
+
+class Params:
+    def __init__(self, rng):
+        self.rng = rng
+
+
+@functional
+def draw_attr(p, scale=1):
+    return float(p.rng.random()) * scale
+
+
+@schedule
+def nested_draws(rng, k):
+    return [draw_from({"rng": rng}) for _ in range(k)], [draw_attr(Params(rng)) for _ in range(k)]
+
+
+def test_generator_inside_containers_and_objects_warns(executor):
+    with pytest.warns(pydron.PurityWarning) as record:
+        a, b = nested_draws(np.random.default_rng(5), 3)
+    msgs = sorted(str(w.message) for w in _purity_warnings(record))
+    assert len(msgs) == 2, msgs
+    assert "draw_attr() as 'p.rng'" in msgs[0]
+    assert "draw_from() as 'params['rng']'" in msgs[1]
+    assert a[0] == a[1] == a[2] and b[0] == b[1] == b[2]

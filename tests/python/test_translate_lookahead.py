@@ -30,9 +30,10 @@ def test_eager_zones_keep_plain_resolution():
     assert "mcall" not in out
 
 
-def test_starred_method_calls_are_left_to_the_calls_pass():
-    out = la("def f():\n    x = a.reshape(*s)\n")
-    assert "mcall" not in out and "__pydron__.attr(a, 'reshape')(*__pydron__.it(s))" in out
+def test_starred_method_calls_keep_the_method_name_for_pythons_messages():
+    out = la("def f():\n    x = a.reshape(*s)\n    y = a.m(**k)\n")
+    assert "x = __pydron__.mstar(a, 'reshape')(*__pydron__.it(s))" in out
+    assert "y = __pydron__.mstar(a, 'm')(**__pydron__.r(k))" in out
 
 
 def test_only_marked_operands_are_taken():

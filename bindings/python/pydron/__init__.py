@@ -13,6 +13,11 @@ Set PYDRON_DISABLE=1 to turn both decorators into no-ops.
 
 import functools
 import os
+import warnings
+
+# The warnings filters the program started with: tasks get the program's
+# filters when they differ (pydron._state).
+_WARN_FILTERS = tuple(warnings.filters)
 
 __version__ = "0.1.0"
 __all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",

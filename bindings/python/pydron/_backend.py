@@ -277,6 +277,8 @@ class Session:
         # _fcache, superseded ones here, dropped once far behind)
         self._old_keys: collections.deque = collections.deque()
         self._check = F_CHECK if _purity.check_mode() else 0
+        if self._in_process:
+            _state.install_collect()
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
@@ -340,14 +342,6 @@ class Session:
         if self._closed:
             raise _core.ClosedError("pydron session is closed")
         ent = self._fn_entry(fn)
-        rngs = _purity.rng_types()
-        for i, a in enumerate(args):
-            if type(a) in rngs:
-                _purity.rng_argument(fn, a, i)
-        if kwargs:
-            for k, a in kwargs.items():
-                if type(a) in rngs:
-                    _purity.rng_argument(fn, a, k)
         bufs = cb = _serialize._OOB()
         futs = None
         try:
@@ -365,6 +359,9 @@ class Session:
             del bufs[:]
             futs = []
             data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True, first=e)
+        if _purity.RNG_MARK.search(data) is not None:
+            for rng, where in _purity.find_generators(args, kwargs, fn):
+                _purity.rng_argument(fn, rng, where)
         g = self._graph
         inputs = ent[2]
         if bufs:

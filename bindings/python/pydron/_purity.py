@@ -88,6 +88,45 @@ def rng_state(rng):
         return b""
 
 
+# In the pickle of a call's arguments: a generator somewhere inside (the check
+# costs one search of the pickle; the arguments are walked only on a hit).
+RNG_MARK = __import__("re").compile(rb"numpy\.random\._pickle|\x8c\x06random\x94")
+
+
+def find_generators(args, kwargs, fn):
+    """(generator, where) for every generator inside the arguments (lists,
+    tuples, dicts, sets, object attributes, a few levels deep)."""
+    rt = rng_types()
+    out = []
+    seen = set()
+
+    def walk(v, where, depth):
+        if type(v) in rt or isinstance(v, tuple(rt)):
+            out.append((v, where))
+            return
+        if depth > 4 or id(v) in seen:
+            return
+        seen.add(id(v))
+        t = type(v)
+        if t in (list, tuple, set, frozenset):
+            for i, x in enumerate(list(v)[:1000]):
+                walk(x, f"{where}[{i}]" if t in (list, tuple) else where, depth + 1)
+        elif t is dict:
+            for k, x in list(v.items())[:1000]:
+                walk(x, f"{where}[{k!r}]", depth + 1)
+        else:
+            d = getattr(v, "__dict__", None)
+            if type(d) is dict:
+                for k, x in list(d.items())[:1000]:
+                    walk(x, f"{where}.{k}", depth + 1)
+
+    for i, a in enumerate(args):
+        walk(a, param_name(fn, i), 0)
+    for k, a in kwargs.items():
+        walk(a, k, 0)
+    return out
+
+
 _given: dict = {}  # id(generator) -> (state, function name, argument name)
 _GIVEN_MAX = 100_000
 
@@ -97,7 +136,7 @@ def rng_argument(fn, rng, where):
     state, was already given to a task (that task got the same copy)."""
     st = rng_state(rng)
     prev = _given.get(id(rng))
-    arg = where if isinstance(where, str) else param_name(fn, where)
+    arg = where
     name = fn_name(fn)
     if prev is not None and prev[0] == st:
         first = f"{prev[1]}() argument '{prev[2]}'"

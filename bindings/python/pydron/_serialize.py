@@ -470,7 +470,7 @@ def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
     fn = None
-    if _state.CAPTURE:  # a worker process: log records travel to the driver
+    if _state.COLLECT:  # log records and warnings travel to the driver
         _state.capture_start()
     try:
         fn, args, kwargs, flags = decode_args(payload, inputs)
@@ -483,11 +483,11 @@ def run_task(payload, inputs):
         res = fn(*args, **kwargs)
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
-        recs = _state.capture_end() if _state.CAPTURE else None
+        recs = _state.capture_end() if _state.COLLECT else None
         if recs or notes:
             res = _Logged(res, recs, notes)
     except BaseException as e:
-        recs = _state.capture_end() if _state.CAPTURE else None
+        recs = _state.capture_end() if _state.COLLECT else None
         if type(e) is KeyboardInterrupt and _interrupts_driver():
             # Ctrl-C reached a task run by the inline executor on the
             # driver's main thread: the program is interrupted, not the task

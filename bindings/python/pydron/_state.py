@@ -5,7 +5,8 @@
   with the globals it reads, and so are the helpers and script classes it
   reaches. ``FnState`` remembers those globals (transitively) and a cheap
   token of their values: the object itself for numbers, strings, functions,
-  classes and modules, the pickled bytes (large buffers hashed) for anything
+  classes and modules, the pickled bytes (large buffers hashed, and hashed
+  again only after driver code that may have changed them) for anything
   mutable. A call whose tokens match the last ones reuses the pickled
   function; otherwise a new version is pickled. In-process executors run a
   copy made from those bytes, so a change after the call is not seen either.
@@ -92,37 +93,76 @@ _BYID = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
 _MAX_FUNCS = 500  # bound on the functions walked for one task function
 
 
-class _Snap(bytes):
-    """Token of a mutable value: its pickle (large buffers as hashes)."""
+# Large buffers (numpy arrays of 64 KiB and more) are hashed, not copied, and
+# not even hashed again while nothing could have changed them: EPOCH counts
+# the driver events that may change an object in place (unknown code behind a
+# barrier, `x op= y`, attribute stores, `out=` arguments, code outside
+# @schedule functions), TRACKING says the calls come from translated code
+# (which reports those events; see pydron._runtime).
+EPOCH = 0
+TRACKING = False
 
-    __slots__ = ()
+
+def touch():
+    """The driver may have changed objects in place (see EPOCH)."""
+    global EPOCH
+    EPOCH += 1
 
 
-class _Hash(list):
-    """buffer_callback: buffers of 64 KiB and more are hashed, not copied."""
+class _Snap:
+    """Token of a mutable value: its pickle, large buffers as their owners
+    and hashes."""
+
+    __slots__ = ("data", "owners", "digests", "epoch", "top")
+
+    def __eq__(self, other):  # pragma: no cover - compared through _same
+        return NotImplemented
+
+
+class _Collect(list):
+    """buffer_callback: buffers of 64 KiB and more are kept out of the pickle."""
 
     __slots__ = ()
 
     def __call__(self, pb):
-        raw = pb.raw()
-        if raw.nbytes < 65536:
+        if pb.raw().nbytes < 65536:
             return True
-        self.append(hashlib.blake2b(raw, digest_size=16).digest())
+        self.append(pb)
         return False
+
+
+def _snap(v, prev=None):
+    bufs = _Collect()
+    try:
+        data = pickle.dumps(v, 5, buffer_callback=bufs)
+    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
+        return v
+    sn = _Snap()
+    sn.data = data
+    sn.epoch = EPOCH
+    sn.top = v
+    raws = [pb.raw() for pb in bufs]
+    sn.owners = [r.obj for r in raws]
+    if (prev is not None and TRACKING and prev.epoch == EPOCH and len(prev.owners) == len(raws)
+            and all(a is b for a, b in zip(prev.owners, sn.owners))):
+        sn.digests = prev.digests  # the same arrays, nothing ran that could change them
+    else:
+        sn.digests = [hashlib.sha1(r).digest() for r in raws]
+    return sn
+
+
+def _plain_array(v):
+    """A numpy array of numbers: changed in place only by what EPOCH counts
+    (an object array's items are objects that list operations change)."""
+    t = type(v)
+    return t.__name__ == "ndarray" and t.__module__ == "numpy" and not v.dtype.hasobject
 
 
 def _token(v):
     t = type(v)
     if t in _ATOMIC or isinstance(v, _BYID):
         return v
-    h = _Hash()
-    try:
-        data = pickle.dumps(v, 5, buffer_callback=h)
-    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
-        return v
-    if h:
-        data += b"".join(h)
-    return _Snap(data)
+    return _snap(v)
 
 
 def _same(old, v):
@@ -130,7 +170,20 @@ def _same(old, v):
         return True
     t = type(old)
     if t is _Snap:
-        return old == _token(v)
+        if old.top is v and TRACKING and old.epoch == EPOCH and _plain_array(v):
+            return True  # the same array, and nothing ran that could change it
+        if not old.owners:
+            # no large buffers last time: the plain pickle is the same bytes
+            # (a large buffer now would be in it: different bytes)
+            try:
+                return pickle.dumps(v, 5) == old.data
+            except Exception:  # noqa: BLE001
+                return False
+        new = _snap(v, old)
+        if type(new) is not _Snap or new.data != old.data or new.digests != old.digests:
+            return False
+        old.epoch, old.owners, old.top = new.epoch, new.owners, v
+        return True
     return t in _ATOMIC and type(v) is t and old == v
 
 
@@ -307,6 +360,17 @@ def _module_view(name, attrs):
     return m
 
 
+def _code_reduce(code):
+    """cloudpickle's reduction of a code object with its real file name kept
+    (cloudpickle writes "<dynamic-code>"): tracebacks and warnings of tasks
+    name the program's file and line, and show the source line."""
+    from cloudpickle import cloudpickle as cp
+
+    ctor, args = cp._code_reduce(code)
+    args = tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
+    return ctor, args
+
+
 def dumps_function(fn, settings, fst=None) -> bytes:
     """Pickle (fn, settings): functions of the program's modules by value, so
     their globals travel as of now, and so do the attributes of the program's
@@ -326,6 +390,8 @@ def dumps_function(fn, settings, fst=None) -> bytes:
             if t is types.ModuleType and obj.__name__ in modattrs:
                 d = obj.__dict__
                 return _module_view, (obj.__name__, {a: d[a] for a in modattrs[obj.__name__] if a in d})
+            if t is types.CodeType:
+                return _code_reduce(obj)
             return super().reducer_override(obj)
 
     f = io.BytesIO()
@@ -389,16 +455,40 @@ def _logging_state():
     return _log_state
 
 
+_last_warn = None
+
+
+def _warn_filters():
+    """The warnings filters for tasks, None while they are those the program
+    started with (then the worker's, from the same interpreter and options,
+    are the same): "default", "once" and "module" become "always" in the
+    worker, so the driver's filters and registries decide what is shown."""
+    import warnings
+
+    from . import _WARN_FILTERS
+
+    f = tuple(warnings.filters)
+    if f == _WARN_FILTERS:
+        return None
+    return tuple(("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
+                 for a, m, c, mod, ln in f)
+
+
 def settings():
     """(generation, snapshot) of the process settings now; snapshot is None
     while every setting is at its default."""
-    global _gen, _snapshot, _last_dec, _last_np, _last_log
+    global _gen, _snapshot, _last_dec, _last_np, _last_log, _last_warn
+    import warnings
+
     dec = _decimal_state() if "decimal" in sys.modules else None
     nptok = _numpy_token()
     lg = _logging_state()
-    if dec == _last_dec and lg is _last_log and (nptok is _last_np or nptok == _last_np):
+    wf = warnings.filters
+    if dec == _last_dec and lg is _last_log and (nptok is _last_np or nptok == _last_np) \
+            and _last_warn is not None and _last_warn[0] is wf and _last_warn[1] == tuple(wf):
         return _gen, _snapshot
     _last_dec, _last_np, _last_log = dec, nptok, lg
+    _last_warn = (wf, tuple(wf))
     snap = {}
     if dec is not None and dec != _DEC_DEFAULT:
         snap["decimal"] = dec
@@ -408,6 +498,9 @@ def settings():
             snap["numpy"] = err
     if lg is not None:
         snap["log"] = lg
+    w = _warn_filters()
+    if w is not None:
+        snap["warn"] = w
     snap = snap or None
     if snap != _snapshot:
         _gen += 1
@@ -418,12 +511,23 @@ def settings():
 _applied_log = None  # logging state applied in this (worker) process
 
 
+_worker_filters = None  # the worker's own warnings filters, made "always"
+
+
 def _apply_logging(st):
+    """Worker: set the process-wide part of a call's settings, (logging
+    state, warnings filters), or the worker's defaults for None."""
     global _applied_log
     if st == _applied_log:
         return
-    prev = _applied_log[2] if _applied_log else ()
-    disable, root, levels = st if st is not None else (0, logging.WARNING, ())
+    import warnings
+
+    lg, wf = st if st is not None else (None, None)
+    warnings.filters[:] = wf if wf is not None else _worker_filters
+    warnings._filters_mutated()
+    prev_lg = _applied_log[0] if _applied_log else None
+    prev = prev_lg[2] if prev_lg else ()
+    disable, root, levels = lg if lg is not None else (0, logging.WARNING, ())
     names = dict(levels)
     for n, _lvl in prev:
         if n not in names:
@@ -441,9 +545,11 @@ def with_settings(fn, snap):
     see the records); see also restore_logging."""
     dec = err = lg = None
     if snap is not None:
-        dec, err, lg = snap.get("decimal"), snap.get("numpy"), snap.get("log")
+        dec, err = snap.get("decimal"), snap.get("numpy")
+        if snap.get("log") is not None or snap.get("warn") is not None:
+            lg = (snap.get("log"), snap.get("warn"))
     if not CAPTURE:
-        lg = None  # same process as the driver: its own levels apply
+        lg = None  # same process as the driver: its own levels and filters apply
     if dec is None and err is None and lg is None:
         return fn
 
@@ -487,48 +593,97 @@ _tl = threading.local()
 _STD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-class _Capture(logging.Handler):
-    """Root handler of a worker process: a task's records are kept for the
-    driver; records outside tasks are written to stderr."""
+def _prepare(record, fmt=logging.Formatter()):
+    """A record as a picklable dict (as logging.handlers.QueueHandler does)."""
+    d = dict(record.__dict__)
+    d["msg"] = record.getMessage()
+    d["args"] = None
+    if record.exc_info:
+        d["exc_text"] = fmt.formatException(record.exc_info)
+    d["exc_info"] = None
+    d.pop("message", None)
+    for k, v in list(d.items()):
+        if k not in _STD and type(v) not in _ATOMIC:
+            try:
+                pickle.dumps(v, 5)
+            except Exception:  # noqa: BLE001 - an extra= the driver cannot get
+                d[k] = repr(v)
+    return d
 
-    def __init__(self):
-        super().__init__(logging.NOTSET)
-        self._fmt = logging.Formatter()
-        self._other = logging.StreamHandler()
-        self._other.setFormatter(logging.Formatter("pydron-worker[%(process)d] %(message)s"))
+
+def _warning_module(filename, lineno):
+    f = sys._getframe(2)
+    for _ in range(30):  # the frame that warned: its module, for the filters
+        if f is None:
+            break
+        if f.f_code.co_filename == filename and f.f_lineno == lineno:
+            return f.f_globals.get("__name__")
+        f = f.f_back
+    return None
+
+
+def _hook():
+    """While a task runs on this thread (_tl.records is a list), log records
+    (at the logger they are logged to, before its filters and handlers) and
+    warnings that would be shown are kept for the driver instead."""
+    import warnings
+
+    if getattr(logging.Logger.handle, "_pd_hook", False):
+        return
+    orig_handle = logging.Logger.handle
+    orig_show = warnings._showwarnmsg
+    orig_impl = warnings._showwarnmsg_impl
 
     def handle(self, record):
         buf = getattr(_tl, "records", None)
         if buf is None:
-            return self._other.handle(record)
-        d = dict(record.__dict__)
-        d["msg"] = record.getMessage()
-        d["args"] = None
-        if record.exc_info:
-            d["exc_text"] = self._fmt.formatException(record.exc_info)
-        d["exc_info"] = None
-        d.pop("message", None)
-        for k, v in list(d.items()):
-            if k not in _STD and type(v) not in _ATOMIC:
-                try:
-                    pickle.dumps(v, 5)
-                except Exception:  # noqa: BLE001 - an extra= the driver cannot get
-                    d[k] = repr(v)
-        buf.append(d)
+            return orig_handle(self, record)
+        buf.append(_prepare(record))
         return True
 
-    def emit(self, record):  # pragma: no cover - handle() does the work
-        pass
+    def _showwarnmsg(msg):
+        buf = getattr(_tl, "records", None)
+        if buf is None or warnings._showwarnmsg_impl is not orig_impl or msg.file is not None:
+            # not in a task, or catch_warnings(record=True) is collecting them
+            return orig_show(msg)
+        buf.append(("w", str(msg.message), msg.category, msg.filename, msg.lineno,
+                    _warning_module(msg.filename, msg.lineno)))
+
+    handle._pd_hook = True
+    logging.Logger.handle = handle
+    warnings._showwarnmsg = _showwarnmsg
+
+
+COLLECT = False  # tasks' log records and warnings go to the driver in program order
+
+
+def install_collect():
+    """Driver process with an in-process executor: tasks run on other threads
+    (or later, inline); their records and warnings are shown in program order
+    by the driver like those of worker processes."""
+    global COLLECT
+    _hook()
+    COLLECT = True
 
 
 def install_capture():
-    """In a worker process: tasks' records go to the driver."""
-    global CAPTURE
+    """In a worker process: tasks' log records and warnings go to the driver,
+    the worker's own diagnostics to stderr."""
+    global CAPTURE, COLLECT, _worker_filters
+    import warnings
+
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    root.addHandler(_Capture())
-    CAPTURE = True
+    h = logging.StreamHandler()
+    h.setFormatter(logging.Formatter("pydron-worker[%(process)d] %(message)s"))
+    root.addHandler(h)
+    _hook()
+    _worker_filters = [("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
+                       for a, m, c, mod, ln in warnings.filters]
+    warnings.filters[:] = _worker_filters
+    warnings._filters_mutated()
+    CAPTURE = COLLECT = True
 
 
 def capture_start():
@@ -541,10 +696,21 @@ def capture_end():
     return recs or None
 
 
+_registries: dict = {}  # filename -> warnings registry ("default": once per place)
+
+
 def forward(records):
     """Driver: hand a task's records to the driver's loggers (their handlers,
-    formats and filters), as if they had been logged here."""
+    formats and filters), as if they had been logged here, and its warnings to
+    the driver's warnings filters."""
     for d in records:
+        if type(d) is tuple:
+            import warnings
+
+            _, msg, cat, filename, lineno, module = d
+            reg = _registries.setdefault(filename, {})
+            warnings.warn_explicit(msg, cat, filename, lineno, module=module, registry=reg)
+            continue
         rec = logging.makeLogRecord(d)
         name = rec.name
         lg = logging.root if name in ("root", "") else logging.getLogger(name)

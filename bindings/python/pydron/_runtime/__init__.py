@@ -29,7 +29,7 @@ from .barriers import r, rdeep, rdo, ro, sync, barrier
 from .errors import hide_internal
 from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
                     run_strict)
-from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, star
+from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
 from .lookahead import attr, bop, fjoin, fv, item
 from .state import register, session
 from .state import pending as _pending
@@ -43,5 +43,5 @@ __all__ = [
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "hide_internal", "register",
-    "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "star",
+    "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
 ]

@@ -5,6 +5,7 @@ unknown code, which runs behind a barrier and never sees a placeholder."""
 import sys
 import warnings
 
+from .._state import touch as _touch
 from .state import S, _exception, _result
 from .state import pending as _pending, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
@@ -210,6 +211,7 @@ def _drain_to(upto):
 
 def sync():
     """Barrier, then make every placeholder reachable by other code a value."""
+    _touch()  # code that may change objects in place runs next
     if _pending:
         barrier()
     while _tainted:

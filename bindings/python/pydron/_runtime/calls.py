@@ -6,6 +6,7 @@ import math
 import sys
 
 from .errors import call_site
+from .. import _state
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
@@ -21,6 +22,7 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
 
 _partial = functools.partial
 _ModuleType = type(sys)
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 # --------------------------------------------------------------------------
@@ -49,6 +51,8 @@ def call(f, /, *args, **kwargs):
         # Translated code run elsewhere (a closure called by a task thread, after
         # the @schedule call returned, in a worker): plain Python.
         return f(*args, **kwargs)
+    if kwargs and "out" in kwargs:
+        _state.touch()  # np.add(a, b, out=c) changes c in place
     f = r(f)
     tf = type(f)
     if tf is _FunctionType or tf is _MethodType:
@@ -106,7 +110,11 @@ def _classify(f, tf):
         if kind == "schedule":
             return _h_schedule_method if method else _h_schedule
         code = getattr(f.__func__, "__code__", None) if method else f.__code__
-        return _h_nested if code in _lazy_codes else _h_unknown
+        if code in _lazy_codes:
+            return _h_nested
+        if code is not None and code.co_flags & _CO_GENERATOR and kind is None:
+            return _h_generator
+        return _h_unknown
     h = _classify_value(f, tf)
     # print and the pure builtins/numpy functions over results not computed
     # yet are deferred while tasks are pending (look-ahead)
@@ -174,6 +182,12 @@ def _h_schedule_method(f, args, kwargs):
 
 def _h_nested(f, args, kwargs):
     return _call_nested(f, args, kwargs)
+
+
+def _h_generator(f, args, kwargs):
+    # Calling a generator function runs none of its code: no barrier; its
+    # steps are taken by the loop (iterators._step_ahead decides).
+    return f(*[rdeep(a) for a in args], **{k: rdeep(v) for k, v in kwargs.items()})
 
 
 def _deferring(defer, h):
@@ -370,13 +384,18 @@ def run_strict(inner, args, kwargs):
         if _in_worker():
             return inner(*args, **kwargs)  # inside a task: plain Python
         S.driver = me
+        # translated code reports what may change objects in place (see _state)
+        _state.touch()
+        _state.TRACKING = True
         try:
             return _run_strict(inner, args, kwargs)
         finally:
             S.driver = None
+            _state.TRACKING = False
             _closures.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
+    _state.touch()  # from plain code that ran inside the @schedule call
     return _run_strict(inner, args, kwargs)
 
 

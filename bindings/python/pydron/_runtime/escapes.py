@@ -91,6 +91,36 @@ class _Star:
         return str(r(self.f))
 
 
+class _MStar:
+    """`obj.name(*a, **k)` in translated code: as _Star, for mcall."""
+
+    __slots__ = ("obj", "name")
+
+    def __init__(self, obj, name):
+        self.obj = obj
+        self.name = name
+
+    def __call__(self, /, *args, **kwargs):
+        return _calls.mcall(self.obj, self.name, *args, **kwargs)
+
+    def _method(self):  # only on the error path
+        return getattr(r(self.obj), self.name)
+
+    __module__ = property(lambda self: getattr(self._method(), "__module__", None))
+
+    def __getattr__(self, name):
+        if name == "__qualname__":
+            return getattr(self._method(), name)
+        raise AttributeError(name)
+
+    def __str__(self):
+        return str(self._method())
+
+
+def mstar(obj, name):
+    return _MStar(obj, name)
+
+
 def star(f):
     return _Star(f, _calls.call)
 

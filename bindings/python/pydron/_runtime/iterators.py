@@ -10,6 +10,7 @@ import io as _io
 import logging
 import types
 
+from .._state import touch as _touch
 from .barriers import _fail, _log, barrier, rdeep, sync
 from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
@@ -24,6 +25,17 @@ def _sync_then(v):
     return v
 
 
+def _iter_of(v):
+    """iter(v) for a translated loop: behind a barrier when that runs code of the
+    program (a user __iter__), but calling a generator function (a generator
+    __iter__) runs none of its code yet."""
+    t = type(v)
+    if t is _GeneratorType:
+        return v
+    itf = getattr(t, "__iter__", None)
+    if type(itf) is _FunctionType and itf.__code__.co_flags & _CO_GENERATOR:
+        return itf(v)
+    return iter(_sync_then(v))
 
 
 def _tuple_args(*items):
@@ -104,17 +116,19 @@ def _lazy_iter(v):
         return v._lazy()
     if _safe_iterable(v):
         return v
-    return _guarded(iter(_sync_then(v)))
+    return _guarded(_iter_of(v))
 
 
 def _step_source(v):
     """An iterable map()/zip() steps: itself if that runs no code of the program."""
     if _safe_iterable(v) or type(v) is _Map or isinstance(v, _Steps):
         return v
-    return _guarded(iter(v))
+    return _guarded(_iter_of(v))
 
 
 _GeneratorType = types.GeneratorType
+_FunctionType = types.FunctionType
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 def _make_map(args):
@@ -127,9 +141,12 @@ def _guarded(iterator):
     """Step an iterator of the program: without waiting when that is provably the
     same as sequential (_step_ahead), else behind a barrier; a failure of an
     earlier task comes before the iterator's own exception."""
+    safe = type(iterator) in _SAFE_ITER or type(iterator) in _FILE_ITERS
     while True:
         if (_pending or _tainted) and not _step_ahead(iterator):
             sync()
+        elif not safe:
+            _touch()  # the program's code runs: it may change objects in place
         try:
             v = next(iterator)
         except StopIteration:
@@ -170,6 +187,8 @@ def _step_ahead(iterator, depth=0):
     frame = iterator.gi_frame
     if frame is None:
         return True  # finished: next() raises StopIteration
+    if code.co_qualname == "tqdm.__iter__" and frame.f_globals.get("__name__", "").startswith("tqdm"):
+        return _progress_bar_ahead(iterator, code, frame, depth)
     static = _gen_code_check(code)
     if static is not None:
         _why(code, lambda: static)
@@ -178,14 +197,49 @@ def _step_ahead(iterator, depth=0):
     if why is not None:
         _why(code, lambda: why, once=False)
         return False
-    if code in _STORES_SELF and _pending:
-        obj = frame.f_locals[code.co_varnames[0]]
-        saved = dict(obj.__dict__)
+    if code in _STORES_SELF:
+        _log_state(iterator, frame.f_locals[code.co_varnames[0]])
+    return True
 
-        def undo():
-            obj.__dict__.clear()
-            obj.__dict__.update(saved)
-        _log(undo)
+
+def _log_state(gen, obj, closed_with=None):
+    """Before a step that may store attributes of `obj`: if a task called
+    earlier fails, the generator is closed (as the abandoned loop would close it,
+    running its `finally`) and then `obj` gets back its attributes of before
+    the step (the undo log runs newest first, so the oldest such step wins)."""
+    if not _pending:
+        return
+    saved = dict(obj.__dict__)
+
+    def undo():
+        if gen is not None:
+            try:
+                gen.close()
+            except Exception:
+                pass
+        obj.__dict__.clear()
+        obj.__dict__.update(saved)
+        if closed_with:  # what the generator's `finally` would have left at that point
+            obj.__dict__.update(closed_with)
+    _log(undo)
+
+
+def _progress_bar_ahead(gen, code, frame, depth):
+    """tqdm's own __iter__: it yields the items of its iterable unchanged; its
+    effects are the display (time-driven, so never the same twice) and its
+    counters, which the undo log restores if an earlier task fails. So it may
+    run ahead when its iterable may: the bar then shows the loop's progress in
+    adding tasks."""
+    bar = frame.f_locals.get("self")
+    inner = getattr(bar, "iterable", None) if bar is not None else None
+    if bar is None or not hasattr(bar, "__dict__"):
+        return False
+    if not _plain_value(inner, depth) and not (type(inner) is _GeneratorType and depth < 3
+                                                and _step_ahead(inner, depth + 1)):
+        _why(code, lambda: f"its iterable is a {type(inner).__qualname__} that must wait", once=False)
+        return False
+    # tqdm counts in a local `n` that its `finally` writes to bar.n at close
+    _log_state(gen, bar, {"n": frame.f_locals["n"]} if "n" in frame.f_locals else None)
     return True
 
 
@@ -198,7 +252,7 @@ def _why(key, why, once=True):
         where = key
         if isinstance(key, types.CodeType):
             where = f"{key.co_qualname} ({key.co_filename}:{key.co_firstlineno})"
-        log.debug("pydron: a loop over %s waits for earlier tasks at each step: %s", where, reason)
+        log.debug("a loop over %s waits for earlier tasks at each step: %s", where, reason)
 
 
 _FORBIDDEN_OPS = {
@@ -294,15 +348,17 @@ def _plain_value(v, depth):
 
 def _gen_state_check(code, frame, depth):
     """Run-time part of _step_ahead: the generator's locals, the attributes of
-    its first argument (if it stores them) and the globals it reads."""
+    its first argument (a method's `self`) and the globals it reads."""
     loc = frame.f_locals
-    stores_self = code in _STORES_SELF
+    first = code.co_varnames[0] if code.co_argcount else None
     for k, v in loc.items():
-        if stores_self and k == code.co_varnames[0]:
+        if k == first and hasattr(v, "__dict__") and type(v).__module__ not in ("builtins", "numpy") \
+                and type(v) is not _MODULE:
             t = type(v)
-            if not hasattr(v, "__dict__") or t.__setattr__ is not object.__setattr__ or \
-                    t.__getattribute__ is not object.__getattribute__ or \
-                    any(_runs_code(t, n, True) or _runs_code(t, n, False) for n in v.__dict__):
+            if t.__setattr__ is not object.__setattr__ or t.__getattribute__ is not object.__getattribute__ \
+                    or any(_runs_code(t, n, False) for n in code.co_names if n not in v.__dict__ and
+                           hasattr(t, n)) \
+                    or any(_runs_code(t, n, True) or _runs_code(t, n, False) for n in v.__dict__):
                 return f"its first argument {k!r} is an object whose attributes run code"
             for n, a in v.__dict__.items():
                 if not _plain_value(a, depth):

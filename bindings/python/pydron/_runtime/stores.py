@@ -4,11 +4,12 @@ methods that accept placeholders without looking at them."""
 import operator
 import sys
 
+from .._state import touch as _touch
 from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
-from .iterators import _Map, _Steps, _guarded, _sync_then
+from .iterators import _Map, _Steps, _guarded, _iter_of
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
@@ -28,7 +29,7 @@ def it(v):
         # not iterable: Python's own message where it iterates ("cannot unpack
         # non-iterable int object", "argument after * must be an iterable")
         return v
-    return _guarded(iter(_sync_then(v)))
+    return _guarded(_iter_of(v))
 
 
 # --------------------------------------------------------------------------
@@ -89,6 +90,7 @@ def delitem(obj, key):
 
 
 def setattr_(obj, name, value):
+    _touch()  # may change an object in place (an array's shape, ...)
     obj = r(obj)
     value = rdeep(value)
     if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, True):
@@ -138,6 +140,7 @@ _AUG = {
 
 def aug(op, a, b):
     """`a op= b`; returns the new value to bind."""
+    _touch()  # in place for arrays, lists, ...
     if _pending and (type(a) is S.Lazy or type(b) is S.Lazy or isinstance(a, S.Future)
                      or isinstance(b, S.Future)) and _on_driver():
         ca, cb = _capture(a), _capture(b)

@@ -114,6 +114,7 @@ def translate(fn):
             arg.annotation = None
     fdef = translate_source(fdef, fn.__qualname__, code.co_filename, generator)
     fdef.name = _INNER
+    ast.fix_missing_locations(fdef)  # (ast.unparse below needs them too)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("translated %s (%s:%d):\n%s", fn.__qualname__, code.co_filename,
                   code.co_firstlineno, ast.unparse(fdef))

@@ -24,6 +24,7 @@ from .zones import Zones
 _DIRECT = {"super", "globals", "breakpoint"}
 # name -> runtime helper, when called with no arguments
 _NO_ARGS = {"locals": "locals_", "vars": "locals_", "dir": "dir_"}
+_CODE = {"eval": "eval_", "exec": "exec_"}
 
 
 def _frame_call(name):
@@ -87,9 +88,9 @@ class Calls(Zones):
                 if self.in_class[-1]:
                     return node  # a class body's namespace: the real dict, nothing of pydron's
                 return ast.copy_location(rt(_NO_ARGS[f.id], _frame_call("locals")), node)
-            if f.id in ("eval", "exec"):
+            if f.id in _CODE:
                 # with the frame's namespaces, for the arguments that leave them out
-                call = rt(f.id + "_", _frame_call("globals"), _frame_call("locals"))
+                call = rt(_CODE[f.id], _frame_call("globals"), _frame_call("locals"))
                 call.args += node.args
                 call.keywords = node.keywords
                 return ast.copy_location(call, node)

@@ -8,6 +8,7 @@ docs/python.md "Look-ahead"):
     r(x)[i]            -> __pydron__.item(x, i)
     r(x).shape         -> __pydron__.attr(x, "shape")
     r(x).name(args)    -> __pydron__.mcall(x, "name", args)
+    r(x).name(*args)   -> __pydron__.mstar(x, "name")(*args)
     f"a{rdeep(x)}"     -> __pydron__.fjoin("a", __pydron__.fv(x, -1))
 
 Eager zones keep the plain resolution."""
@@ -62,8 +63,7 @@ class LookAhead(Zones):
 
     def visit_Call(self, node):
         f = node.func
-        if self.eager or not isinstance(f, ast.Attribute) or operand(f.value, "r") is None \
-                or _starred(node):
+        if self.eager or not isinstance(f, ast.Attribute) or operand(f.value, "r") is None:
             self.generic_visit(node)
             return node
         # obj.name(...): the runtime may defer a reading method of a value not
@@ -71,15 +71,19 @@ class LookAhead(Zones):
         f.value = self.visit(f.value)
         node.args = self._visit_list(node.args)
         node.keywords = self._visit_list(node.keywords)
+        obj, name = operand(f.value, "r"), ast.Constant(value=f.attr)
+        if _starred(node):
+            # Python checks `*`/`**` while building the call and names the
+            # method in its message: mstar(obj, "name") carries that name
+            return ast.copy_location(ast.Call(func=rt("mstar", obj, name), args=node.args,
+                                              keywords=node.keywords), node)
         func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr="mcall", ctx=ast.Load())
-        return ast.copy_location(
-            ast.Call(func=func, args=[operand(f.value, "r"), ast.Constant(value=f.attr)] + node.args,
-                     keywords=node.keywords), node)
+        return ast.copy_location(ast.Call(func=func, args=[obj, name] + node.args,
+                                          keywords=node.keywords), node)
 
 
 def _starred(call):
-    """Python checks `*a`/`**k` while building the call (its message names the
-    callee): such calls go through the calls pass's `star` instead."""
+    """Does the call have `*a`/`**k` arguments?"""
     return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
 
 

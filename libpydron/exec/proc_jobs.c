@@ -1,0 +1,233 @@
+/* proc_jobs.c - the map from sequence number to job (every job handed to a
+ * worker and not yet back) and what happens to those jobs when a worker is
+ * lost. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <limits.h>
+
+#include "exec/proc.h"
+#include "util/util.h"
+
+/* ------------------------------------------------------------- jobs map */
+
+static size_t jslot(const pdi_proc *p, uint64_t seq) { return (size_t)(seq * 0x9E3779B97F4A7C15ULL >> 40) & (p->njb - 1); }
+
+void pdi_proc_job_put(pdi_proc *p, jobent *e)
+{
+    size_t k = jslot(p, e->seq);
+    e->next = p->jb[k];
+    p->jb[k] = e;
+}
+
+jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker)
+{
+    for (jobent **pp = &p->jb[jslot(p, seq)]; *pp; pp = &(*pp)->next) {
+        if ((*pp)->seq == seq && (*pp)->worker == worker) {
+            jobent *e = *pp;
+            *pp = e->next;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* All jobs of one worker (or all when worker == UINT_MAX), unlinked. */
+jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker)
+{
+    jobent *out = NULL;
+    for (size_t k = 0; k < p->njb; k++) {
+        for (jobent **pp = &p->jb[k]; *pp;) {
+            jobent *e = *pp;
+            if (worker == UINT_MAX || e->worker == worker) {
+                *pp = e->next;
+                e->next = out;
+                out = e;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    return out;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const jobent *x = *(jobent *const *)a, *y = *(jobent *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+
+void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
+{
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    if (!w->alive || w->gen != gen) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    w->alive = 0;
+    pdi_conn *gone_c = w->c; /* the slot may get a new connection soon */
+    int stopping = p->stopping;
+    jobent *jobs = pdi_proc_jobs_take_worker(p, wi);
+    fetchent *fl = NULL;
+    for (fetchent **pp = &p->fetches; *pp;) {
+        fetchent *e = *pp;
+        if (e->worker == wi) {
+            *pp = e->next;
+            e->next = fl;
+            fl = e;
+        } else {
+            pp = &e->next;
+        }
+    }
+    w->nrel = 0;
+    w->nrcl = 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!stopping)
+        pdi_log(WHO, "worker %u lost (%s)", wi, why);
+    pdi_conn_close(gone_c);
+    /* The worker runs its queue in order on `threads` threads: only the
+     * oldest unfinished jobs can have been running. They come back as lost
+     * (an attempt is charged); the others never started and go to another
+     * worker uncharged, so that one crashing task does not use up the
+     * retries of the innocent tasks queued behind it. */
+    size_t n = 0;
+    for (jobent *e = jobs; e; e = e->next)
+        n++;
+    jobent **arr = n ? calloc(n, sizeof *arr) : NULL;
+    if (arr) {
+        size_t k = 0;
+        for (jobent *e = jobs; e; e = e->next)
+            arr[k++] = e;
+        qsort(arr, n, sizeof *arr, cmp_seq);
+    }
+    /* values only this worker had are recomputed or failed first, so that
+     * the jobs returned below wait for inputs that are pending again
+     * instead of being sent off to fetch them from a dead peer */
+    if (!stopping)
+        pydron_exec_worker_lost(p->host, wi);
+    unsigned charged = w->threads ? w->threads : 1;
+    pydron_job **again = NULL;
+    size_t nagain = 0;
+    if (arr && !stopping && n > charged)
+        again = calloc(n - charged, sizeof *again);
+    for (size_t k = 0; k < n; k++) {
+        jobent *e = arr ? arr[k] : jobs;
+        if (!arr)
+            jobs = jobs->next;
+        if (again && k >= charged)
+            again[nagain++] = e->job;
+        else
+            pydron_job_done(e->job, stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        free(e);
+    }
+    free(arr);
+    while (fl) {
+        fetchent *e = fl;
+        fl = e->next;
+        pydron_exec_fetched(p->host, (pydron_value){e->value}, PYDRON_EIO, NULL, 0, NULL, NULL);
+        free(e);
+    }
+    if (!stopping) {
+        pdi_proc_send_peer_update(p, wi, (int32_t)wi, "");
+        if (p->launcher->lost) {
+            /* from the long-lived service thread: PR_SET_PDEATHSIG follows
+             * the spawning thread, and this reader thread ends now */
+            pthread_mutex_lock(&p->lock);
+            p->w[wi].need_respawn = 1;
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (nagain)
+            (void)pdi_proc_submit(p, again, nagain, wi); /* reroutes: wi is gone */
+        pydron_exec_wake(p->host);
+    }
+    free(again);
+}
+
+
+static int cmp_worker_seq(const void *a, const void *b)
+{
+    const jobent *x = *(jobent *const *)a, *y = *(jobent *const *)b;
+    if (x->worker != y->worker)
+        return x->worker < y->worker ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Jobs of a canceled graph come back now, as ECANCELED: those parked, and
+ * those queued on a worker behind the `threads` oldest ones (which may be
+ * running: they finish normally). The workers are told to drop the
+ * recalled ones (a Recall frame, sent by the service thread: recall must
+ * not block); if one already ran, its completion is ignored and its
+ * outputs released (proc_reader.c). */
+void pdi_proc_recall(void *self)
+{
+    pdi_proc *p = self;
+    pydron_job **back = NULL;
+    size_t nback = 0, capback = 0;
+    pthread_mutex_lock(&p->lock);
+    if (!p->started || p->stopping) {
+        pthread_mutex_unlock(&p->lock); /* stop returns everything anyway */
+        return;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < p->nparked; i++) {
+        pydron_job *j = p->parked[i];
+        if (pydron_job_canceled(j) && pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) == 0)
+            back[nback++] = j;
+        else
+            p->parked[keep++] = j;
+    }
+    p->nparked = keep;
+    /* jobs waiting to run in this process (run_unknown_kinds_in_driver) */
+    for (size_t k = 0, len = pdi_ring_len(&p->lq); k < len; k++) {
+        pydron_job *j = NULL;
+        (void)pdi_ring_pop(&p->lq, &j, sizeof j);
+        if (pydron_job_canceled(j) && pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) == 0)
+            back[nback++] = j;
+        else
+            (void)pdi_ring_push(&p->lq, &j, sizeof j);
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < p->njb; k++)
+        for (jobent *e = p->jb[k]; e; e = e->next)
+            n++;
+    jobent **all = n ? malloc(n * sizeof *all) : NULL;
+    if (all) {
+        size_t m = 0;
+        for (size_t k = 0; k < p->njb; k++)
+            for (jobent *e = p->jb[k]; e; e = e->next)
+                all[m++] = e;
+        qsort(all, n, sizeof *all, cmp_worker_seq);
+        unsigned cur = UINT_MAX, pos = 0;
+        for (size_t i = 0; i < n; i++) {
+            jobent *e = all[i];
+            if (e->worker != cur) {
+                cur = e->worker;
+                pos = 0;
+            }
+            pworker *w = &p->w[cur];
+            unsigned running = w->threads ? w->threads : 1;
+            if (pos++ < running || !w->alive || !pydron_job_canceled(e->job))
+                continue;
+            if (pdi_grow((void **)&back, &capback, nback + 1, sizeof *back) != 0 ||
+                pdi_grow((void **)&w->rcl, &w->caprcl, w->nrcl + 1, sizeof *w->rcl) != 0)
+                continue;
+            (void)pdi_proc_job_take(p, e->seq, cur);
+            w->rcl[w->nrcl++] = e->seq;
+            back[nback++] = e->job;
+            free(e);
+        }
+        free(all);
+    }
+    if (nback)
+        pthread_cond_broadcast(&p->cond); /* the service thread sends the recalls */
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < nback; i++)
+        pydron_job_done(back[i], PYDRON_ECANCELED);
+    free(back);
+}

@@ -1,0 +1,130 @@
+/* proc_service.c - the service thread: batched releases and recalls,
+ * heartbeats (all queued for the senders: it never writes), dead
+ * workers (silent too long), replacements of lost local workers, reaping
+ * exited children. */
+#include <sys/wait.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/proc.h"
+#include "util/util.h"
+
+/* ---------------------------------------------------------------- service */
+
+/* Move worker wi's pending releases out (lock held); *n = 0 if none. */
+uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n)
+{
+    pworker *w = &p->w[wi];
+    *n = 0;
+    if (!w->alive || w->nrel == 0)
+        return NULL;
+    uint64_t *ids = w->rel;
+    *n = w->nrel;
+    w->rel = NULL;
+    w->nrel = w->caprel = 0;
+    return ids;
+}
+
+/* Lock held: queue worker wi's pending releases and recalls. */
+static void queue_releases_locked(pdi_proc *p, unsigned wi)
+{
+    pworker *w = &p->w[wi];
+    if (w->nrcl) {
+        Pydron__Recall r = PYDRON__RECALL__INIT;
+        r.seqs = w->rcl;
+        r.n_seqs = w->nrcl;
+        Pydron__Frame f = PYDRON__FRAME__INIT;
+        f.body_case = PYDRON__FRAME__BODY_RECALL;
+        f.recall = &r;
+        (void)pdi_proc_enqueue_frame_locked(p, wi, &f);
+        w->nrcl = 0;
+    }
+    size_t n;
+    uint64_t *ids = pdi_proc_take_releases_locked(p, wi, &n);
+    if (n) {
+        Pydron__Release r = PYDRON__RELEASE__INIT;
+        r.value_ids = ids;
+        r.n_value_ids = n;
+        Pydron__Frame f = PYDRON__FRAME__INIT;
+        f.body_case = PYDRON__FRAME__BODY_RELEASE;
+        f.release = &r;
+        (void)pdi_proc_enqueue_frame_locked(p, wi, &f);
+    }
+    free(ids);
+}
+
+void *pdi_proc_service_thread(void *arg)
+{
+    pdi_proc *p = arg;
+    uint64_t hb_ns = (uint64_t)p->hb_ms * 1000000ull, last_hb = pdi_now_ns(), seq = 0;
+    uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        if (p->stopping)
+            break;
+        uint64_t now = pdi_now_ns();
+        int beat = now - last_hb >= hb_ns;
+        if (beat)
+            last_hb = now;
+        /* queued for the senders: this thread never writes */
+        for (unsigned i = 0; i < p->nw; i++) {
+            if (!p->w[i].alive)
+                continue;
+            queue_releases_locked(p, i);
+            if (beat) {
+                Pydron__Heartbeat h = PYDRON__HEARTBEAT__INIT;
+                h.seq = ++seq;
+                h.time_ns = now;
+                Pydron__Frame f = PYDRON__FRAME__INIT;
+                f.body_case = PYDRON__FRAME__BODY_HEARTBEAT;
+                f.heartbeat = &h;
+                (void)pdi_proc_enqueue_frame_locked(p, i, &f);
+            }
+        }
+        for (unsigned i = 0; i < p->nw; i++) {
+            pworker *w = &p->w[i];
+            if (!w->alive)
+                continue;
+            uint64_t lr = atomic_load(&w->last_recv_ns);
+            if (now > lr && now - lr > dead_ns) {
+                pdi_log(WHO, "worker %u missed its heartbeats (%llu ms silent)", i,
+                        (unsigned long long)((now - lr) / 1000000ull));
+                pdi_conn_close(w->c); /* its reader reports the loss */
+                atomic_store(&w->last_recv_ns, now);
+            }
+        }
+        for (unsigned i = 0; i < p->nw && p->launcher->lost; i++) {
+            if (p->w[i].need_respawn) {
+                p->w[i].need_respawn = 0;
+                pthread_mutex_unlock(&p->lock);
+                p->launcher->lost(p, i);
+                pthread_mutex_lock(&p->lock);
+            }
+        }
+        pdi_proc_unpark_locked(p, now);
+        /* reap exited children (no zombies); the connection drop reports loss */
+        for (size_t i = 0; i < p->nlaunched; i++) {
+            if (p->launched[i] > 0) {
+                int st;
+                if (waitpid(p->launched[i], &st, WNOHANG) == p->launched[i])
+                    p->launched[i] = -p->launched[i];
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+

@@ -1,0 +1,383 @@
+/* proc_submit.c - handing jobs to workers (one frame per batch, written on
+ * the caller's thread), fetch and release; jobs of kinds no worker runs. */
+#include <limits.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/proc.h"
+#include "util/ring.h"
+#include "util/util.h"
+
+static void *local_thread(void *arg)
+{
+    pdi_proc *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!pdi_ring_len(&p->lq) && !p->stopping)
+            pthread_cond_wait(&p->lcond, &p->lock);
+        pydron_job *j;
+        if (!pdi_ring_pop(&p->lq, &j, sizeof j))
+            break; /* stopping and drained */
+        int stopping = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        pydron_job_done(j, stopping ? PYDRON_ECANCELED : pydron_job_run_local(j));
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* lock held */
+static int local_push(pdi_proc *p, pydron_job *j)
+{
+    if (!p->lt) {
+        p->lt = calloc(p->nw, sizeof *p->lt);
+        for (unsigned i = 0; p->lt && i < p->nw; i++)
+            if (pthread_create(&p->lt[i], NULL, local_thread, p) == 0)
+                p->nlt++;
+        if (p->nlt == 0)
+            return PYDRON_ENOMEM;
+    }
+    if (pdi_ring_push(&p->lq, &j, sizeof j) != 0)
+        return PYDRON_ENOMEM;
+    pthread_cond_signal(&p->lcond);
+    return 0;
+}
+
+static int worker_has_kind(const pworker *w, const char *kind)
+{
+    for (size_t i = 0; i < w->nkinds; i++)
+        if (strcmp(w->kinds[i], kind) == 0)
+            return 1;
+    return 0;
+}
+
+/* Jobs the worker cannot run: fail them with a message that says what to
+ * do, or (run_unknown_kinds_in_driver) run them in-process when their
+ * inputs are here. Returns how
+ * many of jobs[] were kept for the worker (compacted to the front). */
+static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, size_t n)
+{
+    size_t keep = 0;
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    for (size_t i = 0; i < n; i++) {
+        pydron_job *j = jobs[i];
+        const char *kind = pydron_job_kind_name(j);
+        if (!w->alive || worker_has_kind(w, kind)) {
+            jobs[keep++] = j;
+            continue;
+        }
+        int local = p->unknown_in_driver;
+        for (size_t x = 0; x < pydron_job_ninputs(j) && local; x++) {
+            pydron_value v;
+            size_t size, len;
+            int32_t where;
+            const void *d;
+            pydron_job_input(j, x, &v, &size, &where, &d, &len);
+            local = where < 0;
+        }
+        if (local && local_push(p, j) == 0) {
+            if (!p->warned_divert) {
+                p->warned_divert = 1;
+                pdi_log(WHO, "warning: kind '%s' has no runner in worker %u: running it in the "
+                             "driver process (run_unknown_kinds_in_driver)", kind, wi);
+            }
+            continue;
+        }
+        pthread_mutex_unlock(&p->lock);
+        char *m = p->unknown_in_driver
+                      ? pdi_asprintf("kind '%s' has no runner in the worker processes and its "
+                                     "inputs are not in the driver; use pydron.ffi or a worker "
+                                     "runner", kind)
+                      : pdi_asprintf("kind '%s' has no runner in the worker processes (a "
+                                     "function of the driver program?); use pydron.ffi, give "
+                                     "the workers a runner for it, or set "
+                                     "pydron_process_options.run_unknown_kinds_in_driver",
+                                     kind);
+        pydron_job_set_error(j, m ? m : "no runner for this kind in the workers", NULL, 0);
+        free(m);
+        pydron_job_done(j, PYDRON_ETASK);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return keep;
+}
+
+/* The worker to send to: wi if alive, else another live one (the core may
+ * pick a worker whose loss it has not processed yet). UINT_MAX: none is
+ * alive but the launcher is replacing one, so the jobs wait (parked). */
+static unsigned route(pdi_proc *p, unsigned wi)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->w[wi].alive && !p->stopping) {
+        unsigned alt = UINT_MAX;
+        for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
+            if (p->w[(wi + k) % p->nw].alive)
+                alt = (wi + k) % p->nw;
+        if (alt != UINT_MAX)
+            wi = alt;
+        else if (p->launcher->lost)
+            wi = UINT_MAX;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return wi;
+}
+
+/* Keep jobs until a worker is back (the service thread hands them on):
+ * submit must not wait for one. */
+static int park(pdi_proc *p, pydron_job *const *jobs, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = pdi_grow((void **)&p->parked, &p->capparked, p->nparked + n, sizeof *p->parked);
+    if (rc == 0) {
+        if (!p->nparked)
+            p->parked_deadline = pdi_now_ns() + PARK_MS * 1000000ull;
+        memcpy(p->parked + p->nparked, jobs, n * sizeof *jobs);
+        p->nparked += n;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc ? pdi_err(PYDRON_ENOMEM, "out of memory") : 0;
+}
+
+void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now)
+{
+    if (!p->nparked)
+        return;
+    unsigned alive = UINT_MAX;
+    for (unsigned i = 0; i < p->nw && alive == UINT_MAX; i++)
+        if (p->w[i].alive)
+            alive = i;
+    if (alive == UINT_MAX && now < p->parked_deadline && !p->stopping)
+        return;
+    pydron_job **jobs = p->parked;
+    size_t n = p->nparked;
+    p->parked = NULL;
+    p->nparked = p->capparked = 0;
+    pthread_mutex_unlock(&p->lock);
+    if (alive != UINT_MAX) {
+        int rc = pdi_proc_submit(p, jobs, n, alive);
+        for (size_t i = 0; rc < 0 && i < n; i++)
+            pydron_job_done(jobs[i], PYDRON_EIO);
+    } else {
+        /* no replacement came: lost, as if sent to the dead worker */
+        for (size_t i = 0; i < n; i++)
+            pydron_job_done(jobs[i], p->stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+    }
+    free(jobs);
+    pthread_mutex_lock(&p->lock);
+}
+
+int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
+{
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return pdi_err(PYDRON_EINVAL, "no worker %u", wi);
+    pydron_job *stackj[64];
+    pydron_job **jobs = n <= 64 ? stackj : malloc(n * sizeof *jobs);
+    if (!jobs)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    memcpy(jobs, jobs_in, n * sizeof *jobs);
+    wi = route(p, wi);
+    if (wi == UINT_MAX) {
+        int prc = park(p, jobs, n);
+        if (jobs != stackj)
+            free(jobs);
+        return prc;
+    }
+    n = divert_unrunnable(p, wi, jobs, n);
+    if (n == 0) {
+        if (jobs != stackj)
+            free(jobs);
+        return 0;
+    }
+    size_t nin = 0, nout = 0;
+    for (size_t i = 0; i < n; i++) {
+        nin += pydron_job_ninputs(jobs[i]);
+        nout += pydron_job_noutputs(jobs[i]);
+    }
+    Pydron__Task *ts = calloc(n ? n : 1, sizeof *ts);
+    Pydron__Task **tps = calloc(n ? n : 1, sizeof *tps);
+    Pydron__Input *is = calloc(nin ? nin : 1, sizeof *is);
+    Pydron__Input **ips = calloc(nin ? nin : 1, sizeof *ips);
+    Pydron__ShmRef *refs = calloc(nin ? nin : 1, sizeof *refs);
+    uint64_t *outs = calloc(nout ? nout : 1, sizeof *outs);
+    pdi_seg *segs = calloc(n + nin + 1, sizeof *segs);
+    jobent **ents = NULL;
+    int rc = 0;
+    if (!ts || !tps || !is || !ips || !outs || !segs || !refs) {
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");
+        goto out;
+    }
+    size_t ks = 0, ki = 0, ko = 0;
+    pthread_mutex_lock(&p->lock);
+    uint64_t seq0 = p->next_seq;
+    p->next_seq += n;
+    int shm = p->w[wi].shm;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < n; i++) {
+        pydron_job *j = jobs[i];
+        Pydron__Task *t = &ts[i];
+        pydron__task__init(t);
+        tps[i] = t;
+        t->task_id = pydron_job_task(j).id;
+        t->seq = seq0 + i + 1;
+        t->kind = (char *)pydron_job_kind_name(j);
+        t->attempt = pydron_job_attempt(j);
+        t->flush_before = t->attempt > 0; /* a retry: it may be the one that kills workers */
+        const void *pl;
+        size_t plen;
+        t->payload_segment = -1;
+        if (pydron_job_payload(j, &pl, &plen) == 0 && plen) {
+            t->payload_segment = (int32_t)ks;
+            segs[ks].data = pl;
+            segs[ks++].len = plen;
+        }
+        size_t ni = pydron_job_ninputs(j);
+        t->inputs = &ips[ki];
+        t->n_inputs = ni;
+        for (size_t x = 0; x < ni; x++, ki++) {
+            Pydron__Input *in = &is[ki];
+            pydron__input__init(in);
+            ips[ki] = in;
+            pydron_value v;
+            size_t size, len = 0;
+            int32_t where;
+            const void *data = NULL;
+            pydron_job_input(j, x, &v, &size, &where, &data, &len);
+            in->value_id = v.id;
+            in->size = size;
+            in->where = where;
+            in->segment = -1;
+            pdi_shm_ref ref;
+            if (where < 0 && shm && pdi_shm_ref_of(data, len, &ref)) {
+                /* the worker maps our copy: no bytes on the socket */
+                pdi_shm_ref_to_pb(&ref, &refs[ki]);
+                in->shm = &refs[ki];
+                pdi_shm_note_sent();
+            } else if (where < 0) {
+                in->segment = (int32_t)ks;
+                segs[ks].data = data;
+                segs[ks++].len = len;
+            }
+        }
+        size_t no = pydron_job_noutputs(j);
+        t->outputs = &outs[ko];
+        t->n_outputs = no;
+        for (size_t x = 0; x < no; x++) {
+            pydron_value v = PYDRON_VALUE_NONE;
+            pydron_job_output_value(j, x, &v);
+            outs[ko++] = v.id;
+        }
+    }
+    Pydron__TaskBatch b = PYDRON__TASK_BATCH__INIT;
+    b.tasks = tps;
+    b.n_tasks = n;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_TASKS;
+    f.tasks = &b;
+
+    /* encoded here, written by the worker's sender thread: submit must not
+     * block on a worker that does not read (and a reader thread calling
+     * submit through pydron_job_done must never wait for its own worker) */
+    uint8_t *buf = NULL;
+    size_t blen = 0;
+    ents = calloc(n ? n : 1, sizeof *ents);
+    for (size_t i = 0; ents && i < n; i++) {
+        if (!(ents[i] = malloc(sizeof **ents))) {
+            for (size_t x = 0; x < i; x++)
+                free(ents[x]);
+            free(ents);
+            ents = NULL;
+        }
+    }
+    if (!ents || pdi_wire_encode(&f, segs, ks, &buf, &blen) != 0) {
+        for (size_t i = 0; ents && i < n; i++)
+            free(ents[i]);
+        rc = pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");
+        goto out;
+    }
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    if (!w->alive || p->stopping) {
+        int stopping = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        free(buf);
+        for (size_t i = 0; i < n; i++)
+            free(ents[i]);
+        /* the core hears about the loss through worker_lost; these come
+         * back to be re-run elsewhere */
+        for (size_t i = 0; i < n; i++)
+            pydron_job_done(jobs[i], stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        goto out;
+    }
+    /* registered before the frame can leave: the reply can beat us back;
+     * a loss from here on returns them through pdi_proc_worker_gone */
+    for (size_t i = 0; i < n; i++) {
+        ents[i]->seq = seq0 + i + 1;
+        ents[i]->job = jobs[i];
+        ents[i]->worker = wi;
+        pdi_proc_job_put(p, ents[i]);
+    }
+    pdi_proc_enqueue_locked(p, wi, buf, blen);
+    pthread_mutex_unlock(&p->lock);
+out:
+    free(ts);
+    free(tps);
+    free(is);
+    free(ips);
+    free(refs);
+    free(outs);
+    free(segs);
+    free(ents);
+    if (jobs != stackj)
+        free(jobs);
+    return rc;
+}
+
+int pdi_proc_fetch(void *self, pydron_value v, unsigned wi)
+{
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return pdi_err(PYDRON_EINVAL, "no worker %u", wi);
+    fetchent *e = malloc(sizeof *e);
+    if (!e)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    e->value = v.id;
+    e->worker = wi;
+    pthread_mutex_lock(&p->lock);
+    if (!p->w[wi].alive) {
+        pthread_mutex_unlock(&p->lock);
+        free(e);
+        return pdi_err(PYDRON_EIO, "worker %u holding value %llu is gone", wi,
+                       (unsigned long long)v.id);
+    }
+    e->next = p->fetches;
+    p->fetches = e;
+    pdi_proc_send_fetch_locked(p, wi, v.id, !p->w[wi].shm);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+void pdi_proc_release(void *self, pydron_value v, unsigned wi)
+{
+    /* called with the graph lock held: never write here; the service
+     * thread sends the batch (at once when it is large) */
+    pdi_proc *p = self;
+    if (wi >= p->nw)
+        return;
+    pthread_mutex_lock(&p->lock);
+    pworker *w = &p->w[wi];
+    if (w->alive && pdi_grow((void **)&w->rel, &w->caprel, w->nrel + 1, sizeof *w->rel) == 0)
+        w->rel[w->nrel++] = v.id;
+    if (w->nrel >= 4096)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
