@@ -276,10 +276,12 @@ PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts);
  * executor starts lazily, when the first graph starts. */
 PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_options *opts);
 /* Stop the executor (workers exit) and free everything. Graphs on this
- * runtime must have been freed before (else PYDRON_EBUSY). NULL is fine. */
+ * runtime must have been freed before (else PYDRON_EBUSY). NULL is fine; a
+ * runtime that was freed already gives PYDRON_ESTALE. */
 PYDRON_API int pydron_runtime_free(pydron_runtime *rt);
 
-/* Register a task kind; *out_kind receives its small integer id. */
+/* Register a task kind; *out_kind receives its id. Kind ids are opaque and
+ * belong to their runtime: another runtime refuses them (PYDRON_ENOTFOUND). */
 PYDRON_API int pydron_runtime_register_kind(pydron_runtime *rt, const pydron_kind_desc *desc,
                                             uint32_t *out_kind);
 /* Convenience: a kind whose body is the C function fn (the C runner). */
@@ -331,10 +333,15 @@ typedef struct pydron_task_desc {
 #define PYDRON_TASK_DESC_INIT \
     {PYDRON_TASK_DESC_VERSION, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, PYDRON_TICK_CHILD, 0.0, NULL}
 
-/* Create an empty graph on a runtime. Not started yet: tasks can be added. */
+/* Create an empty graph on a runtime. Not started yet: tasks can be added.
+ * Task and value ids are unique among the live graphs of the process (at
+ * most 4095 at once: PYDRON_ERANGE), so an id of another graph is
+ * PYDRON_ESTALE. A freed runtime gives PYDRON_ESTALE. */
 PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out);
 /* Cancel what is still pending, wait for running tasks to come back, free.
- * Must not be called from a task body or callback. NULL is fine. */
+ * Must not be called from a task body or callback. NULL is fine; a graph
+ * that was freed already gives PYDRON_ESTALE (as long as its address was
+ * not reused by a new graph). */
 PYDRON_API int pydron_graph_free(pydron_graph *g);
 
 /* Add a task. out_task may be NULL. out_values must have room for
@@ -514,9 +521,35 @@ typedef struct pydron_policy_ops {
     void (*destroy)(void *self);  /* may be NULL */
 } pydron_policy_ops;
 
-/* Replace the runtime's policy (before the first graph starts). */
+/* Replace the runtime's policy (before the first graph starts). The one
+ * instance serves one graph at a time (a second graph: PYDRON_EBUSY); use a
+ * factory for a policy that serves several graphs. */
 PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy_ops *ops,
                                          void *self);
+
+/* A policy factory makes one policy instance per graph, so that one custom
+ * policy serves any number of graphs, each with its own state (the built-in
+ * policies work this way).
+ *   create(user, g, ops, self): called by pydron_graph_new on the calling
+ *     thread, no lock held; sets *ops (same contract as above) and *self for
+ *     graph g (which only names the graph here: do not call functions on
+ *     it), or returns a negative PYDRON_E... (pydron_graph_new fails with
+ *     it). ops->destroy(self), if set, is called when g is freed.
+ *   destroy(user): called when the runtime is freed or the factory
+ *     replaced (may be NULL).
+ * Set it before the first graph is created (else PYDRON_ESTATE); it replaces
+ * a policy set with pydron_runtime_set_policy and vice versa. */
+#define PYDRON_POLICY_FACTORY_VERSION 1
+typedef struct pydron_policy_factory {
+    unsigned version;        /* PYDRON_POLICY_FACTORY_VERSION */
+    const char *name;
+    int (*create)(void *user, pydron_graph *g, const pydron_policy_ops **ops, void **self);
+    void (*destroy)(void *user);
+} pydron_policy_factory;
+
+PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
+                                                 const pydron_policy_factory *factory,
+                                                 void *user);
 
 /* ------------------------------------------------------------------------
  * Executors

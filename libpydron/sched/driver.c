@@ -7,138 +7,49 @@
  * inputs are ready (they run ahead of the tasks they create). */
 #include <errno.h>
 
-#include "graph/core.h"
+#include "sched/sched.h"
 
-/* ------------------------------------------------------------ driver heap */
-
-static int heap_less(pydron_graph *g, uint32_t a, uint32_t b)
-{
-    pdi_task *ta = pdi_T(g, a), *tb = pdi_T(g, b);
-    int c = pdi_tick_cmp(pdi_task_tick(ta), ta->tick_len, pdi_task_tick(tb), tb->tick_len);
-    if (c)
-        return c < 0;
-    return (int32_t)(ta->seq - tb->seq) < 0;
-}
-
-static void heap_set(pydron_graph *g, size_t pos, uint32_t ti)
-{
-    g->heap[pos] = ti;
-    pdi_T(g, ti)->hpos = (uint32_t)pos;
-}
-
-static void heap_up(pydron_graph *g, size_t pos)
-{
-    uint32_t ti = g->heap[pos];
-    while (pos > 0) {
-        size_t parent = (pos - 1) / 2;
-        if (!heap_less(g, ti, g->heap[parent]))
-            break;
-        heap_set(g, pos, g->heap[parent]);
-        pos = parent;
-    }
-    heap_set(g, pos, ti);
-}
-
-static void heap_down(pydron_graph *g, size_t pos)
-{
-    uint32_t ti = g->heap[pos];
-    for (;;) {
-        size_t l = 2 * pos + 1, m = pos;
-        uint32_t best = ti;
-        if (l < g->nheap && heap_less(g, g->heap[l], best))
-            m = l, best = g->heap[l];
-        if (l + 1 < g->nheap && heap_less(g, g->heap[l + 1], best))
-            m = l + 1, best = g->heap[l + 1];
-        if (m == pos)
-            break;
-        heap_set(g, pos, best);
-        pos = m;
-    }
-    heap_set(g, pos, ti);
-}
-
-int pdi_heap_reserve(pydron_graph *g)
-{
-    return pdi_grow((void **)&g->heap, &g->capheap, g->nheap + 1, sizeof(uint32_t));
-}
-
-void pdi_heap_insert(pydron_graph *g, uint32_t ti)
-{
-    /* the slot was reserved when the task was added (pdi_heap_reserve), where
-     * running out of memory is an error of pydron_task_add */
-    if (g->nheap >= g->capheap)
-        abort();   /* broken invariant, not an allocation failure */
-    g->heap[g->nheap] = ti;
-    heap_up(g, g->nheap++);
-}
-
-void pdi_heap_remove(pydron_graph *g, uint32_t ti)
-{
-    pdi_task *t = pdi_T(g, ti);
-    size_t pos = t->hpos;
-    t->hpos = PDI_NOPOS;
-    if (pos >= g->nheap || g->heap[pos] != ti)
-        return;
-    uint32_t last = g->heap[--g->nheap];
-    if (pos == g->nheap)
-        return;
-    heap_set(g, pos, last);
-    heap_up(g, pos);
-    heap_down(g, pdi_T(g, last)->hpos);
-}
+_Thread_local pdi_tls_state pdi_tls;
 
 /* ------------------------------------------------------------ readiness */
 
 void pdi_wake(pydron_graph *g)
 {
     g->events++;
-    if (g->waiters)
-        pthread_cond_broadcast(&g->cv);
-}
-
-void pdi_wake_value(pydron_graph *g, uint32_t vi)
-{
-    g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting || (g->drv_waiting && g->drv_vi == vi))
-        pthread_cond_broadcast(&g->cv);
-}
-
-void pdi_wake_done(pydron_graph *g, const pdi_task *t)
-{
-    g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting ||
-        (g->drv_waiting && (g->pending == 0 || (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)))))
-        pthread_cond_broadcast(&g->cv);
+    if (pdi_S(g)->waiters)
+        pthread_cond_broadcast(&pdi_S(g)->cv);
 }
 
 void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 {
-    if (kind >= g->kcap) {
-        size_t nc = g->kcap ? g->kcap : 16;
+    pdi_sgraph *sg = pdi_S(g);
+    if (kind >= sg->kcap) {
+        size_t nc = sg->kcap ? sg->kcap : 16;
         while (nc <= kind)
             nc *= 2;
-        double *s = realloc(g->ksum, nc * sizeof *s);
+        double *s = realloc(sg->ksum, nc * sizeof *s);
         if (!s)
             return;
-        g->ksum = s;
-        uint32_t *c = realloc(g->kcnt, nc * sizeof *c);
+        sg->ksum = s;
+        uint32_t *c = realloc(sg->kcnt, nc * sizeof *c);
         if (!c)
             return;
-        g->kcnt = c;
-        memset(g->ksum + g->kcap, 0, (nc - g->kcap) * sizeof *s);
-        memset(g->kcnt + g->kcap, 0, (nc - g->kcap) * sizeof *c);
-        g->kcap = nc;
+        sg->kcnt = c;
+        memset(sg->ksum + sg->kcap, 0, (nc - sg->kcap) * sizeof *s);
+        memset(sg->kcnt + sg->kcap, 0, (nc - sg->kcap) * sizeof *c);
+        sg->kcap = nc;
     }
-    g->ksum[kind] += seconds;
-    g->kcnt[kind]++;
+    sg->ksum[kind] += seconds;
+    sg->kcnt[kind]++;
 }
 
 double pdi_task_duration(pydron_graph *g, pdi_task *t)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (t->duration > 0)
         return t->duration;
-    if (t->kind < g->kcap && g->kcnt[t->kind])
-        return g->ksum[t->kind] / g->kcnt[t->kind];
+    if (t->kind < sg->kcap && sg->kcnt[t->kind])
+        return sg->ksum[t->kind] / sg->kcnt[t->kind];
     return 0;
 }
 
@@ -175,38 +86,84 @@ static double bottom_level(pydron_graph *g, uint32_t ti, int depth, int *budget)
     return d + best;
 }
 
-void pdi_task_became_ready(pydron_graph *g, uint32_t ti)
+/* A SYNC or REFINABLE task became READY: refinements go to their queue;
+ * either way the driver must look. */
+static void take_ready_drv(pydron_graph *g, uint64_t id)
 {
+    uint32_t ti = pdi_id_idx(id);   /* reported by this graph: index in range */
     pdi_task *t = pdi_T(g, ti);
-    t->state = PYDRON_TASK_READY;
-    t->queued_ns = g->now_hint ? g->now_hint : pdi_now_ns();
-    if (t->flags & PYDRON_TASK_REFINABLE) {
-        /* room was reserved when the task was added (pdi_refq_reserve) */
-        if (g->refq_promised)
-            g->refq_promised--;
-        if (pdi_ring_push(&g->refq, &ti, sizeof ti))
-            abort();   /* broken invariant: the push had to allocate, and failed */
-        pdi_wake(g);
-        return;
+    if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY)
+        return;   /* canceled or failed since */
+    if ((t->flags & PYDRON_TASK_REFINABLE) && pdi_ring_push(&pdi_S(g)->refq, &ti, sizeof ti))
+        g->chg.ready_lost = 1;   /* out of memory: found by the next scan */
+}
+
+void pdi_sched_drain_slow(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_changes *c = &g->chg;
+    c->dirty = 0;
+    int driver = c->wake || c->watch_hit, all = c->wake;
+    int any = c->ndone || c->resolved || c->wake;
+    if (c->ndone) {
+        for (size_t k = 0; k < c->ndone; k++) {
+            pdi_done *d = &c->done[k];
+            if (d->seconds > 0) {
+                if (d->kind < sg->kcap) {   /* the common case, without a call */
+                    sg->ksum[d->kind] += d->seconds;
+                    sg->kcnt[d->kind]++;
+                } else {
+                    pdi_kstat_add(g, d->kind, d->seconds);
+                }
+            }
+            if (d->queued)
+                sg->nqueued--;   /* its entry in the policy is skipped when picked */
+            if (d->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
+                driver = 1;
+        }
+        c->ndone = 0;
+        if (g->pending == 0)
+            driver = 1;
+        if (c->capdone > 65536) {
+            free(c->done);
+            c->done = NULL;
+            c->capdone = 0;
+        }
     }
-    if (t->flags & PYDRON_TASK_SYNC) {
-        pdi_wake(g);
-        return;
+    c->resolved = 0;
+    c->watch_hit = 0;
+    c->wake = 0;
+    /* SYNC and REFINABLE readiness: the driver must look */
+    if (c->nready_drv) {
+        for (size_t k = 0; k < c->nready_drv; k++)
+            take_ready_drv(g, c->ready_drv[k]);
+        c->nready_drv = 0;
+        all = 1;
     }
-    /* PURE: queue for the policy; pushed at the next dispatch. Out of memory
-     * for the queue: the task stays READY but unqueued, and the next
-     * dispatch finds it (pdi_flush_ready) - no allocation can fail it. */
-    if (pdi_grow((void **)&g->newready, &g->capnewready, g->nnewready + 1, sizeof(uint64_t)) != 0) {
-        g->ready_lost = 1;
-        return;
+    if (c->nrel) {
+        pydron_runtime *rt = sg->rt;
+        for (size_t k = 0; k < c->nrel; k++)
+            rt->xops->release(rt->xself, (pydron_value){c->rel[k].value},
+                              (unsigned)c->rel[k].where);
+        c->nrel = 0;
+        if (c->caprel > 65536) {
+            free(c->rel);
+            c->rel = NULL;
+            c->caprel = 0;
+        }
     }
-    g->newready[g->nnewready++] = pdi_tid(g, ti);
-    t->bits |= TB_QUEUED;
-    g->nqueued++;
+    if (c->ready_lost)
+        all = 1;   /* the driver's next dispatch scans for it */
+    /* wake only threads that may care: a driver waiting for one value is
+     * not woken by every completion */
+    if (sg->waiters &&
+        (all || (any && (sg->waiters > (unsigned)sg->drv_waiting || (sg->drv_waiting && driver)))))
+        pthread_cond_broadcast(&sg->cv);
 }
 
 static void push_policy(pydron_graph *g, uint32_t ti)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     uint64_t sizes_st[16];
     int32_t where_st[16];
@@ -224,10 +181,10 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     }
     pydron_sched_task st;
     st.task.id = pdi_tid(g, ti);
-    st.kind = t->kind;
+    st.kind = pdi_kind_id(g->kt, t->kind);
     st.duration = pdi_task_duration(g, t);
-    st.seq = ++g->ready_seq;
-    if (!g->need_loc && sizes == sizes_st)
+    st.seq = ++sg->ready_seq;
+    if (!sg->need_loc && sizes == sizes_st)
         sizes = NULL;   /* fifo / critical path do not read them */
     st.ninputs = sizes ? t->nin : 0;
     st.input_sizes = sizes;
@@ -241,13 +198,13 @@ static void push_policy(pydron_graph *g, uint32_t ti)
         }
     }
     int budget = 256;
-    st.bottom_level = g->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
-    if (g->pops->push(g->pself, &st) != 0) {
+    st.bottom_level = sg->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
+    if (sg->pops->push(sg->pself, &st) != 0) {
         t->bits &= (uint8_t)~TB_QUEUED;
-        g->nqueued--;
+        sg->nqueued--;
         pdi_error *e = pdi_error_new(st.task.id, PYDRON_ETASK,
                                      pdi_asprintf("the scheduling policy '%s' refused the task",
-                                                  g->pops->name ? g->pops->name : "?"),
+                                                  sg->pops->name ? sg->pops->name : "?"),
                                      NULL, 0);
         pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
         if (e)
@@ -261,43 +218,47 @@ static void push_policy(pydron_graph *g, uint32_t ti)
 
 void pdi_flush_ready(pydron_graph *g)
 {
-    /* in readiness order; pushing may fail a task, which never adds here */
-    for (size_t k = 0; k < g->nnewready; k++) {
-        uint32_t ti;
-        pdi_task *t = pdi_task_get(g, g->newready[k], &ti);
-        if (t && t->state == PYDRON_TASK_READY && (t->bits & TB_QUEUED))
-            push_policy(g, ti);
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_sched_drain(g);
+    /* PURE tasks in readiness order (pushing may fail a task, which never
+     * adds here; the array is re-read in case it does) */
+    pdi_changes *c = &g->chg;
+    for (size_t k = 0; k < c->nready; k++) {
+        uint64_t id = c->ready[k];
+        uint32_t ti = pdi_id_idx(id);   /* reported by this graph: index in range */
+        pdi_task *t = pdi_T(g, ti);
+        if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY || (t->bits & TB_QUEUED))
+            continue;   /* gone, waiting again, or ready twice with its entry still queued */
+        t->bits |= TB_QUEUED;
+        sg->nqueued++;
+        push_policy(g, ti);
     }
-    g->nnewready = 0;
-    if (g->capnewready > 65536) {
-        free(g->newready);
-        g->newready = NULL;
-        g->capnewready = 0;
+    c->nready = 0;
+    if (c->capready > 65536) {
+        free(c->ready);
+        c->ready = NULL;
+        c->capready = 0;
     }
-    if (g->ready_lost) {
-        /* tasks that became ready while the queue could not grow (or whose
-         * job could not be allocated): READY, not SYNC or REFINABLE, and in
-         * no queue. A scan of the records, only after running out of memory. */
-        g->ready_lost = 0;
+    if (c->ready_lost) {
+        /* tasks that became ready while a queue could not grow (or whose job
+         * could not be allocated): READY and in no queue. A scan of the
+         * records, only after running out of memory. */
+        c->ready_lost = 0;
         for (uint32_t i = 1; i <= g->tcount; i++) {
             pdi_task *t = pdi_T(g, i);
-            if (t->state != PYDRON_TASK_READY ||
-                (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ||
-                (t->bits & (TB_QUEUED | TB_ZOMBIE)))
+            if (t->state != PYDRON_TASK_READY || (t->bits & (TB_QUEUED | TB_ZOMBIE)) ||
+                (t->flags & PYDRON_TASK_SYNC))
+                continue;   /* SYNC tasks are found at the top of the tick heap */
+            if (t->flags & PYDRON_TASK_REFINABLE) {
+                if (pdi_ring_push(&sg->refq, &i, sizeof i))
+                    c->ready_lost = 1;   /* still no memory: next time */
                 continue;
+            }
             t->bits |= TB_QUEUED;
-            g->nqueued++;
+            sg->nqueued++;
             push_policy(g, i);
         }
     }
-}
-
-int pdi_refq_reserve(pydron_graph *g)
-{
-    /* every REFINABLE task is queued once at most (it is refined, or fails,
-     * and never becomes ready again) */
-    return pdi_ring_reserve(&g->refq, pdi_ring_len(&g->refq) + g->refq_promised + 1,
-                            sizeof(uint32_t));
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -314,8 +275,8 @@ int pdi_dispatch_on_add(pydron_graph *g)
      * in flight, so a completion will come and dispatch the queue as one
      * batch per worker: one message for many adds instead of one each (the
      * per-task cost of a tight submit loop is the send). */
-    pydron_runtime *rt = g->rt;
-    if (g->nqueued >= BATCH || rt->nworkers == 0 || g->ready_lost)
+    pydron_runtime *rt = pdi_S(g)->rt;
+    if (pdi_S(g)->nqueued + g->chg.nready >= BATCH || rt->nworkers == 0 || g->chg.ready_lost)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
         if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
@@ -325,15 +286,17 @@ int pdi_dispatch_on_add(pydron_graph *g)
 
 void pdi_dispatch(pydron_graph *g)
 {
-    pydron_runtime *rt = g->rt;
-    if (!g->started || g->dispatching || !rt->xstarted)
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
+    pdi_sched_drain(g);
+    if (!g->started || sg->dispatching || !rt->xstarted)
         return;
-    g->dispatching = 1;
+    sg->dispatching = 1;
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int progress = 1;
     int any_level = 0;
-    while (progress && g->nqueued) {
+    while (progress && sg->nqueued) {
         progress = 0;
         pdi_flush_ready(g);
         /* Fill workers evenly: none gets more than its share of what is in
@@ -342,30 +305,37 @@ void pdi_dispatch(pydron_graph *g)
          * CPU-bound tasks on 2 workers ran 8/0). A burst still fills whole
          * batches. If the policy gives nothing to the workers below the
          * level, a second pass allows up to in_flight. */
-        size_t total = g->nqueued + rt->nworkers - 1;
+        size_t total = sg->nqueued + rt->nworkers - 1;
         for (unsigned w = 0; w < rt->nworkers; w++)
             total += atomic_load(&rt->inflight[w]);
         size_t share = rt->nworkers ? total / rt->nworkers : 0;
         unsigned level = any_level || share > rt->in_flight ? rt->in_flight : (unsigned)share;
-        for (unsigned w = 0; w < rt->nworkers && g->nqueued; w++) {
+        for (unsigned w = 0; w < rt->nworkers && sg->nqueued; w++) {
             size_t n = 0;
-            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && g->nqueued) {
+            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && sg->nqueued) {
                 pydron_task pt;
-                if (g->pops->pick(g->pself, w, &pt) != 1)
+                if (sg->pops->pick(sg->pself, w, &pt) != 1)
                     break;
                 uint32_t ti;
                 pdi_task *t = pdi_task_get(g, pt.id, &ti);
-                if (!t || !(t->bits & TB_QUEUED) || t->state != PYDRON_TASK_READY)
+                if (!t || !(t->bits & TB_QUEUED))
                     continue;   /* canceled or stale pick */
+                if (t->state != PYDRON_TASK_READY) {
+                    /* waiting again (an input was lost with its worker): it
+                     * is pushed anew when it is ready */
+                    t->bits &= (uint8_t)~TB_QUEUED;
+                    sg->nqueued--;
+                    continue;
+                }
                 t->bits &= (uint8_t)~TB_QUEUED;
-                g->nqueued--;
+                sg->nqueued--;
                 pydron_job *j = pdi_job_get(g);
                 int rc = j ? pdi_job_prepare(g, j, ti, (int32_t)w) : PYDRON_ENOMEM;
                 if (rc) {
                     if (j)
                         pdi_job_put(g, j);
                     else
-                        g->ready_lost = 1;   /* no job: still READY, found again */
+                        g->chg.ready_lost = 1;   /* no job: still READY, found again */
                     continue;   /* task failed inside prepare (or OOM) */
                 }
                 atomic_fetch_add(&rt->inflight[w], 1);
@@ -374,9 +344,9 @@ void pdi_dispatch(pydron_graph *g)
             if (!n)
                 continue;
             progress = 1;
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&sg->mu);
             int rc = rt->xops->submit(rt->xself, batch, n, w);
-            pthread_mutex_lock(&g->mu);
+            pthread_mutex_lock(&sg->mu);
             if (rc < 0) {
                 /* the executor took none of them: fail them here */
                 for (size_t k = 0; k < n; k++) {
@@ -389,21 +359,41 @@ void pdi_dispatch(pydron_graph *g)
                 }
             }
         }
-        if (!progress && !any_level && level < rt->in_flight && g->nqueued) {
+        if (!progress && !any_level && level < rt->in_flight && sg->nqueued) {
             any_level = 1;
             progress = 1;
         }
     }
-    g->dispatching = 0;
+    sg->dispatching = 0;
+    pdi_sched_drain(g);   /* tasks failed in prepare or refused by the executor */
+}
+
+void pdi_sched_cancel_locked(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_sched_drain(g);   /* PURE tasks not pushed yet are not in the policy: nothing to take back */
+    for (uint32_t i = 1; i <= g->tcount; i++) {
+        pdi_task *t = pdi_T(g, i);
+        if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
+            continue;
+        if (sg->pops->remove)
+            sg->pops->remove(sg->pself, (pydron_task){pdi_tid(g, i)});   /* a hint */
+        t->bits &= (uint8_t)~TB_QUEUED;
+        sg->nqueued--;
+    }
+    pdi_graph_cancel_locked(g);
+    pdi_ring_clear(&sg->refq);
+    pdi_sched_drain(g);
 }
 
 int pdi_graph_start_locked(pydron_graph *g)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (g->started)
         return 0;
-    pthread_mutex_unlock(&g->mu);
-    int rc = pdi_rt_start_executor(g->rt);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_unlock(&sg->mu);
+    int rc = pdi_rt_start_executor(sg->rt);
+    pthread_mutex_lock(&sg->mu);
     if (rc)
         return rc;
     g->started = 1;
@@ -411,34 +401,14 @@ int pdi_graph_start_locked(pydron_graph *g)
     return 0;
 }
 
-PYDRON_API int pydron_graph_start(pydron_graph *g)
-{
-    pdi_err_clear();
-    if (!g)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_start: NULL graph");
-    pthread_mutex_lock(&g->mu);
-    int rc = g->freeing ? pdi_err(PYDRON_ESTATE, "the graph is being freed") : pdi_graph_start_locked(g);
-    pthread_mutex_unlock(&g->mu);
-    return rc;
-}
 
-PYDRON_API int pydron_graph_interrupt(pydron_graph *g)
-{
-    pdi_err_clear();
-    if (!g)
-        return pdi_err(PYDRON_EINVAL, "pydron_graph_interrupt: NULL graph");
-    atomic_store(&g->interrupt, 1);
-    pthread_mutex_lock(&g->mu);
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-}
 
 /* ------------------------------------------------------------ driver loop */
 
-/* Run the SYNC task ti on this thread (g->mu held, released around the body). */
+/* Run the SYNC task ti on this thread (pdi_S(g)->mu held, released around the body). */
 static void run_sync(pydron_graph *g, uint32_t ti)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     /* remember the tick: SYNC tasks added later must not come before it */
     if (t->tick_len > g->last_sync_len || !g->last_sync_tick) {
@@ -462,20 +432,15 @@ static void run_sync(pydron_graph *g, uint32_t ti)
         }
         return;
     }
-    g->inflight++;
-    pthread_mutex_unlock(&g->mu);
+    sg->inflight++;
+    pthread_mutex_unlock(&sg->mu);
     pydron_job_run_local(j);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&sg->mu);
     pdi_job_complete_locked(g, j, j->err ? PYDRON_ETASK : 0);
 }
 
-typedef struct target {
-    int is_value;
-    uint64_t id;
-} target;
-
 /* 1 = reached (rc set), 0 = not yet */
-static int target_reached(pydron_graph *g, const target *tg, int *rc)
+static int target_reached(pydron_graph *g, const pdi_target *tg, int *rc)
 {
     if (!tg->is_value) {
         if (g->pending == 0) {
@@ -507,7 +472,7 @@ static int target_reached(pydron_graph *g, const target *tg, int *rc)
 static int driver_step(pydron_graph *g)
 {
     uint32_t ri;
-    while (pdi_ring_pop(&g->refq, &ri, sizeof ri)) {
+    while (pdi_ring_pop(&pdi_S(g)->refq, &ri, sizeof ri)) {
         pdi_task *t = pdi_T(g, ri);
         if (t->state != PYDRON_TASK_READY || !(t->flags & PYDRON_TASK_REFINABLE))
             continue;
@@ -530,26 +495,28 @@ static int deadline_passed(uint64_t deadline) { return deadline && pdi_now_ns() 
 
 static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
 {
+    pdi_sgraph *sg = pdi_S(g);
     uint64_t until = pdi_now_ns() + (uint64_t)max_ms * 1000000u;
     if (deadline && deadline < until)
         until = deadline;
     struct timespec ts = pdi_timespec_mono(until);
-    g->waiters++;
-    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-    g->waiters--;
+    sg->waiters++;
+    pthread_cond_timedwait(&sg->cv, &sg->mu, &ts);
+    sg->waiters--;
 }
 
-static int drive(pydron_graph *g, target tg, int timeout_ms)
+int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
 {
+    pdi_sgraph *sg = pdi_S(g);
     if (!g)
         return pdi_err(PYDRON_EINVAL, "NULL graph");
-    if (pdi_tls_cb_graph)
+    if (pdi_tls.cb_graph)
         return pdi_err(PYDRON_ESTATE,
                        "pydron_graph_wait/run must not be called from a task body or callback");
     uint64_t deadline = timeout_ms >= 0 ? pdi_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     if (timeout_ms == 0)
         deadline = 1;   /* poll once */
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&sg->mu);
     int rc = 0;
     if (g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is being freed");
@@ -557,18 +524,22 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
     }
     if ((rc = pdi_graph_start_locked(g)) != 0)
         goto out;
-    pydron_runtime *rt = g->rt;
+    pydron_runtime *rt = sg->rt;
     int driver = 0;
+    pydron_graph *prev_driver = NULL;
     for (;;) {
-        if (atomic_exchange(&g->interrupt, 0)) {
+        pdi_sched_drain(g);
+        if (atomic_exchange(&sg->interrupt, 0)) {
             rc = pdi_err(PYDRON_EINTR, "interrupted by pydron_graph_interrupt");
             break;
         }
         if (target_reached(g, &tg, &rc))
             break;
-        if (!driver && !g->driving) {
+        if (!driver && !sg->driving) {
             driver = 1;
-            g->driving = 1;
+            sg->driving = 1;
+            prev_driver = pdi_tls.driver;
+            pdi_tls.driver = g;
         }
         int did = 0;
         if (driver) {
@@ -576,10 +547,10 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
             if (!did) {
                 uint64_t ev = g->events;
                 pdi_dispatch(g);
-                if (rt->xops->poll && g->inflight) {
-                    pthread_mutex_unlock(&g->mu);
+                if (rt->xops->poll && sg->inflight) {
+                    pthread_mutex_unlock(&sg->mu);
                     int prc = rt->xops->poll(rt->xself, 0);
-                    pthread_mutex_lock(&g->mu);
+                    pthread_mutex_lock(&sg->mu);
                     did = prc > 0;
                 }
                 /* do not trust poll's return value alone: did anything change? */
@@ -595,43 +566,30 @@ static int drive(pydron_graph *g, target tg, int timeout_ms)
                 rc = pdi_err(PYDRON_ETIMEDOUT, "timed out after %d ms", timeout_ms);
             break;
         }
-        if (driver && rt->xops->poll && g->inflight) {
+        if (driver && rt->xops->poll && sg->inflight) {
             /* the executor may need the driver thread: give it a short slice */
             uint64_t ev = g->events;
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&sg->mu);
             rt->xops->poll(rt->xself, 1);
-            pthread_mutex_lock(&g->mu);
+            pthread_mutex_lock(&sg->mu);
             if (g->events != ev)
                 continue;
             wait_cv(g, deadline, 1);
         } else if (driver) {
-            g->drv_waiting = 1;
-            g->drv_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
+            sg->drv_waiting = 1;
+            g->chg.watch_vi = tg.is_value ? pdi_id_idx(tg.id) : 0;
             wait_cv(g, deadline, 50);
-            g->drv_waiting = 0;
+            sg->drv_waiting = 0;
         } else {
             wait_cv(g, deadline, 10);
         }
     }
     if (driver) {
-        g->driving = 0;
-        pthread_cond_broadcast(&g->cv);   /* another waiter may take over */
+        pdi_tls.driver = prev_driver;
+        sg->driving = 0;
+        pthread_cond_broadcast(&sg->cv);   /* another waiter may take over */
     }
 out:
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&sg->mu);
     return rc;
-}
-
-PYDRON_API int pydron_graph_wait(pydron_graph *g, pydron_value v, int timeout_ms)
-{
-    pdi_err_clear();
-    target tg = {1, v.id};
-    return drive(g, tg, timeout_ms);
-}
-
-PYDRON_API int pydron_graph_run(pydron_graph *g, int timeout_ms)
-{
-    pdi_err_clear();
-    target tg = {0, 0};
-    return drive(g, tg, timeout_ms);
 }

@@ -1,6 +1,6 @@
 /* Built-in scheduling policies: FIFO, critical path, locality. One
  * instance per graph; all calls happen under that graph's lock. */
-#include "graph/core.h"
+#include "sched/sched.h"
 #include "util/ring.h"
 
 /* ---- a ring of task ids (util/ring.h) ---- */

@@ -140,6 +140,8 @@ static void run_timings(pydron_executor_kind ex, const char *exname)
         cr_assert_str_eq(tt.label, label);
         if (ex == PYDRON_EXECUTOR_THREADS)
             cr_assert_geq(tt.worker, 0, "a pool task reported the driver as its worker");
+        if (ex == PYDRON_EXECUTOR_INLINE) /* documented: -1 = the driver thread */
+            cr_assert_eq(tt.worker, -1, "an inline PURE task reported worker %d", (int)tt.worker);
         if (i > 0) { /* a chain: each starts after its predecessor finished */
             pydron_task_timing prev;
             TU_OK(pydron_task_timing_get(g, tasks[i - 1], &prev));

@@ -363,6 +363,141 @@ Test(policy, set_policy_misuse)
     free(l);
 }
 
+/* ------------------------------------------------------- policy factory */
+
+/* A factory of LIFO instances: one per graph, all recorded so the test can
+ * check what each graph's instance saw. */
+typedef struct lifo_factory {
+    lifo *made[8];
+    pydron_graph *graphs[8];
+    int nmade;
+    int fail;           /* create fails with this code */
+    int bad_ops;        /* create returns ops without pick() */
+    int destroyed;
+    uint32_t kind;
+} lifo_factory;
+
+static const pydron_policy_ops lifo_ops_nopick = {PYDRON_POLICY_OPS_VERSION, "lifo-nopick",
+                                                  lifo_push, NULL, NULL, NULL};
+
+static int lifo_factory_create(void *user, pydron_graph *g, const pydron_policy_ops **ops,
+                               void **self)
+{
+    lifo_factory *f = (lifo_factory *)user;
+    if (f->fail)
+        return f->fail;
+    if (f->nmade >= 8)
+        return PYDRON_ERANGE;
+    lifo *l = lifo_new(1, 0.0);
+    l->kind = f->kind;
+    f->graphs[f->nmade] = g;
+    f->made[f->nmade++] = l;
+    *ops = f->bad_ops ? &lifo_ops_nopick : &lifo_ops;
+    *self = l;
+    return 0;
+}
+
+static void lifo_factory_destroy(void *user) { ((lifo_factory *)user)->destroyed++; }
+
+static const pydron_policy_factory lifo_factory_ops = {
+    PYDRON_POLICY_FACTORY_VERSION, "lifo-factory", lifo_factory_create, lifo_factory_destroy};
+
+/* One custom policy serves several graphs at once, each with its own
+ * instance (pydron_runtime_set_policy allowed one graph only). */
+Test(policy, factory_serves_several_graphs)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    lifo_factory f;
+    memset(&f, 0, sizeof f);
+    TU_OK(pydron_runtime_set_policy_factory(rt, &lifo_factory_ops, &f));
+    f.kind = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g[3];
+    pydron_value outs[3][50];
+    for (int k = 0; k < 3; k++)
+        g[k] = tu_graph(rt);
+    cr_assert_eq(f.nmade, 3, "one instance per graph");
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(f.graphs[k], g[k]);
+        pydron_value c = tu_const_u64(g[k], (uint64_t)k);
+        for (int i = 0; i < 10 * (k + 1); i++) {
+            uint64_t pay = (uint64_t)i;
+            tu_add(g[k], f.kind, 0, &c, 1, 1, &outs[k][i], &pay);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 10 * (k + 1); i++)
+            cr_assert_eq(tu_get_u64(g[k], outs[k][i]), (uint64_t)(k + i));
+    for (int k = 0; k < 3; k++) {
+        lifo *l = f.made[k];
+        cr_assert_eq(l->pushes, (uint64_t)(10 * (k + 1)), "graph %d's instance saw %llu tasks", k,
+                     (unsigned long long)l->pushes);
+        cr_assert_eq(l->picks, l->pushes);
+        cr_assert_eq(l->bad_fields, 0);
+        /* every task it saw is one of its own graph's */
+        for (size_t i = 0; i < l->npushed; i++) {
+            pydron_task_state st;
+            TU_OK(pydron_task_state_get(g[k], l->pushed[i], &st));
+        }
+    }
+    TU_OK(pydron_graph_free(g[1]));
+    cr_assert_eq(f.made[1]->destroyed, 1, "the instance goes with its graph");
+    cr_assert_eq(f.made[0]->destroyed, 0);
+    pydron_graph *g4 = tu_graph(rt);   /* still serves new graphs */
+    cr_assert_eq(f.nmade, 4);
+    TU_OK(pydron_graph_free(g4));
+    TU_OK(pydron_graph_free(g[0]));
+    TU_OK(pydron_graph_free(g[2]));
+    cr_assert_eq(f.destroyed, 0);
+    TU_OK(pydron_runtime_free(rt));
+    cr_assert_eq(f.destroyed, 1, "factory destroy not called by runtime_free");
+    for (int k = 0; k < f.nmade; k++) {
+        cr_assert_eq(f.made[k]->destroyed, 1);
+        free(f.made[k]);
+    }
+}
+
+Test(policy, factory_misuse)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 1);
+    lifo_factory f;
+    memset(&f, 0, sizeof f);
+    pydron_policy_factory bad = lifo_factory_ops;
+    bad.version = 999;
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_set_policy_factory(rt, &bad, &f));
+    bad = lifo_factory_ops;
+    bad.create = NULL;
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_set_policy_factory(rt, &bad, &f));
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_set_policy_factory(rt, NULL, &f));
+    TU_ERR(PYDRON_EINVAL, pydron_runtime_set_policy_factory(NULL, &lifo_factory_ops, &f));
+    TU_OK(pydron_runtime_set_policy_factory(rt, &lifo_factory_ops, &f));
+    pydron_graph *g = NULL;
+    f.fail = PYDRON_ENOMEM;
+    TU_ERR(PYDRON_ENOMEM, pydron_graph_new(rt, &g));
+    cr_assert_null(g);
+    f.fail = 0;
+    f.bad_ops = 1;
+    TU_ERR(PYDRON_EINVAL, pydron_graph_new(rt, &g));
+    cr_assert_null(g);
+    f.bad_ops = 0;
+    g = tu_graph(rt);
+    TU_ERR(PYDRON_ESTATE, pydron_runtime_set_policy_factory(rt, &lifo_factory_ops, &f));
+    TU_ERR(PYDRON_ESTATE, pydron_runtime_set_policy(rt, &lifo_ops, f.made[0]));
+    TU_OK(pydron_graph_free(g));
+    /* the old one-instance policy replaces the factory (destroyed) */
+    lifo *one = lifo_new(1, 0.0);
+    TU_OK(pydron_runtime_set_policy(rt, &lifo_ops, one));
+    cr_assert_eq(f.destroyed, 1);
+    g = tu_graph(rt);
+    pydron_graph *g2 = NULL;
+    TU_ERR(PYDRON_EBUSY, pydron_graph_new(rt, &g2));   /* one graph at a time, as before */
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    cr_assert_eq(one->destroyed, 1);
+    for (int k = 0; k < f.nmade; k++)
+        free(f.made[k]);
+    free(one);
+}
+
 /* Every shipped policy runs a mixed graph to the right result. */
 Test(policy, shipped_policies_compute_the_same)
 {

@@ -141,6 +141,19 @@ def over_zip_generator_list(n):
 
 
 @schedule
+def over_itertools(n):
+    import itertools
+    out = []
+    for i in itertools.islice(frames(100), n):
+        out.append(work(i))
+    for i in itertools.chain(frames(1), [5]):
+        out.append(work(i))
+    for a, b in itertools.zip_longest(frames(2), [7], fillvalue=0):
+        out.append(work(a + b))
+    return out
+
+
+@schedule
 def consumed_by_builtins(n):
     return list(map(work, range(n))), sum(map(work, range(n)))
 
@@ -155,6 +168,7 @@ def consumed_by_builtins(n):
     (over_enumerate_map, 3, [(1, 0), (2, 10), (3, 20)]),
     (over_zip_generator_list, 3, [("0", 0), ("1", 10), ("2", 20)]),
     (consumed_by_builtins, 3, ([0, 10, 20], 30)),
+    (over_itertools, 2, [0, 10, 0, 50, 70, 10]),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_is_submitted_before_the_first_finishes(executor, monkeypatch, fn, n, expect):
     log = SubmitLog(monkeypatch)

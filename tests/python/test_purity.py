@@ -189,3 +189,28 @@ def test_generator_inside_containers_and_objects_warns(executor):
     assert "draw_attr() as 'p.rng'" in msgs[0]
     assert "draw_from() as 'params['rng']'" in msgs[1]
     assert a[0] == a[1] == a[2] and b[0] == b[1] == b[2]
+
+
+@functional
+def jitter_np(x):
+    return x + float(np.random.rand())
+
+
+@functional
+def jitter_random(x):
+    return x + random.random()
+
+
+@schedule
+def jitters(k):
+    return [jitter_np(i) for i in range(k)], [jitter_random(i) for i in range(k)]
+
+
+def test_drawing_from_the_module_random_state_warns(executor):
+    with pytest.warns(pydron.PurityWarning) as record:
+        a, b = jitters(3)
+    msgs = sorted(str(w.message) for w in _purity_warnings(record))
+    assert len(msgs) == 2, msgs
+    assert "jitter_np() calls np.random.rand()" in msgs[0]
+    assert "jitter_random() calls random.random()" in msgs[1]
+    assert len(a) == len(b) == 3

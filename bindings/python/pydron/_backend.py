@@ -17,7 +17,7 @@ import sys
 import threading
 import weakref
 
-from . import _core, _purity, _serialize, _state
+from . import _core, _purity, _serialize, _settings, _state
 from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
@@ -278,7 +278,7 @@ class Session:
         self._old_keys: collections.deque = collections.deque()
         self._check = F_CHECK if _purity.check_mode() else 0
         if self._in_process:
-            _state.install_collect()
+            _settings.install_collect()
         self._closed = False
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
@@ -287,7 +287,7 @@ class Session:
         """(key, flags, inputs, ...) of the function's version for a call now:
         pickled once per version, a new version when the globals it reads
         or the process settings changed since the last one (see _state)."""
-        gen, snap = _state.settings()
+        gen, snap = _settings.settings()
         ent = self._fcache.get(id(fn))
         if ent is not None and (ent[3]() if ent[4] else ent[3]) is fn and ent[6] == gen \
                 and (ent[5] is None or not ent[5].changed()):
@@ -306,7 +306,7 @@ class Session:
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
-            _serialize._FUNCS[key] = _state.with_settings(run, snap)
+            _serialize._FUNCS[key] = _settings.with_settings(run, snap)
             if ent is not None:
                 self._retire(ent[0])
             inputs = ()

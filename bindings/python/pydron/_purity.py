@@ -160,6 +160,19 @@ def rng_global(fn, names):
                   "tasks run. Pass each task its own generator (rng.spawn(n)) or a seed.")
 
 
+def rng_module_state(fn, names):
+    """fn draws from the module-level random state (random.random(),
+    np.random.rand()): each worker process has its own, which the program's
+    random.seed()/np.random.seed() does not reach."""
+    name = fn_name(fn)
+    for g in sorted(set(names)):
+        warn_once(("rng-module", name, g),
+                  f"{name}() calls {g}(), which draws from the random state of the process "
+                  "running the task: each worker has its own, not seeded by the program, so "
+                  "results differ from run to run and from the sequential program. Pass "
+                  "each task a generator (np.random.default_rng(seed).spawn(n)) or a seed.")
+
+
 # -- argument mutation (check mode) ---------------------------------------------
 
 def _dump(v):

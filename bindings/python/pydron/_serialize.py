@@ -32,7 +32,7 @@ import traceback
 import types
 import weakref
 
-from . import _core, _state
+from . import _core, _settings
 
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
@@ -189,7 +189,7 @@ def _unwrap(v, driver):
     if type(v) is _Logged:
         if driver:
             if v.records:
-                _state.forward(v.records)
+                _settings.forward(v.records)
             if v.notes:
                 from . import _purity
 
@@ -403,7 +403,7 @@ def forward_failure_logs(detail) -> None:
     except Exception:  # noqa: BLE001 - not ours: nothing to forward
         return
     if recs:
-        _state.forward(recs)
+        _settings.forward(recs)
 
 
 def decode_exception(message: str, detail) -> BaseException:
@@ -450,7 +450,7 @@ def decode_args(payload, inputs):
         i = 1
         if fn is None:
             fn, settings = pickle.loads(inputs[0])
-            fn = _state.with_settings(fn, settings)
+            fn = _settings.with_settings(fn, settings)
             if len(_FUNCS) >= _FUNCS_MAX:
                 _FUNCS.clear()
             _FUNCS[key] = fn
@@ -470,12 +470,12 @@ def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
     fn = None
-    if _state.COLLECT:  # log records and warnings travel to the driver
-        _state.capture_start()
+    if _settings.COLLECT:  # log records and warnings travel to the driver
+        _settings.capture_start()
     try:
         fn, args, kwargs, flags = decode_args(payload, inputs)
-        if _state._applied_log is not None:
-            _state.restore_logging(fn)
+        if _settings._applied_log is not None:
+            _settings.restore_logging(fn)
         if flags & F_CHECK:
             from . import _purity
 
@@ -483,11 +483,11 @@ def run_task(payload, inputs):
         res = fn(*args, **kwargs)
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
-        recs = _state.capture_end() if _state.COLLECT else None
+        recs = _settings.capture_end() if _settings.COLLECT else None
         if recs or notes:
             res = _Logged(res, recs, notes)
     except BaseException as e:
-        recs = _state.capture_end() if _state.COLLECT else None
+        recs = _settings.capture_end() if _settings.COLLECT else None
         if type(e) is KeyboardInterrupt and _interrupts_driver():
             # Ctrl-C reached a task run by the inline executor on the
             # driver's main thread: the program is interrupted, not the task

@@ -10,15 +10,8 @@
   mutable. A call whose tokens match the last ones reuses the pickled
   function; otherwise a new version is pickled. In-process executors run a
   copy made from those bytes, so a change after the call is not seen either.
-* **Process settings** that change results: the decimal context, numpy's
-  floating-point error handling (``np.seterr``/``np.errstate``) and the
-  logging levels. ``settings()`` returns a snapshot (None while all are at
-  their defaults) and a generation that changes when it does; each function
-  version carries the snapshot of its call and ``with_settings`` applies it
-  around the task.
-* **Log records** logged by a task in a worker process are captured (not
-  formatted) and travel with the task's result; the driver hands them to its
-  own loggers (``forward``), in program order, where its handlers format them.
+
+Process settings, log records and warnings of tasks: ``pydron._settings``.
 
 The program's modules are those whose file lies under the directory of the
 main script, outside the interpreter's and site-packages' directories.
@@ -31,7 +24,6 @@ import logging
 import os
 import pickle
 import sys
-import threading
 import types
 
 # -- the program's own modules ---------------------------------------------
@@ -238,11 +230,21 @@ def _module_attrs(code):
     return r
 
 
-def _deps(fn, modattrs=None):
+def _draws_global(v):
+    """v draws from the process-wide state of `random` or `numpy.random`
+    (random.random, np.random.rand: methods of the modules' hidden generator)."""
+    from ._purity import rng_types
+
+    s = getattr(v, "__self__", None)
+    return s is not None and type(s) in rng_types()
+
+
+def _deps(fn, modattrs=None, globalrng=None):
     """(holder, key) pairs whose values the pickled function carries: the
     globals read by fn and by every function/class it reaches by value,
     closure cells and defaults, and attributes of the program's modules read
-    as `module.name` (collected in modattrs: module name -> names)."""
+    as `module.name` (collected in modattrs: module name -> names). Names of
+    functions drawing from the global random state go to globalrng."""
     from cloudpickle import cloudpickle as cp
 
     progmods = program_modules()
@@ -274,7 +276,18 @@ def _deps(fn, modattrs=None):
             if name in g:
                 out.append((g, name))
                 push(g[name])
+                if globalrng is not None and _draws_global(g[name]):
+                    globalrng.append(name)  # from random import random
         for chain in _module_attrs(f.__code__):
+            if globalrng is not None:
+                m = g.get(chain[0])
+                for i, attr in enumerate(chain[1:]):
+                    if type(m) is not types.ModuleType:
+                        break
+                    m = m.__dict__.get(attr)
+                    if _draws_global(m):
+                        globalrng.append(".".join(chain[:i + 2]))  # random.random, np.random.rand
+                        break
             m = g.get(chain[0])
             for attr in chain[1:]:
                 if isinstance(m, type):
@@ -326,7 +339,12 @@ class FnState:
         from ._purity import rng_types
 
         self.modattrs = {}
-        self.deps = _deps(fn, self.modattrs)
+        draws = []
+        self.deps = _deps(fn, self.modattrs, draws)
+        if draws:
+            from ._purity import rng_module_state
+
+            rng_module_state(fn, draws)
         vals = [_get(d) for d in self.deps]
         self.tokens = [_token(v) for v in vals]
         rt = rng_types()
@@ -397,321 +415,3 @@ def dumps_function(fn, settings, fst=None) -> bytes:
     f = io.BytesIO()
     P(f, 5).dump((fn, settings))
     return f.getvalue()
-
-
-# -- process settings -------------------------------------------------------
-
-_DEC_DEFAULT = (28, "ROUND_HALF_EVEN", -999999, 999999, 1, 0,
-                ("DivisionByZero", "InvalidOperation", "Overflow"))
-_NP_DEFAULT = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
-
-_gen = 0
-_snapshot = None
-_last_dec = None
-_last_np = None
-_last_log = None
-_log_probe = None
-_log_state = None
-_PROBE_KEY = -1  # never a level: present in the probe's cache until a level changes
-
-
-def _decimal_state():
-    dec = sys.modules.get("decimal")
-    if dec is None:
-        return None
-    c = dec.getcontext()
-    traps = tuple(sorted(k.__name__ for k, v in c.traps.items() if v))
-    return (c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps)
-
-
-def _numpy_token():
-    np = sys.modules.get("numpy")
-    if np is None:
-        return None
-    try:
-        return np._core._ufunc_config._extobj_contextvar.get()
-    except AttributeError:  # numpy 1.x: no context variable
-        return tuple(sorted(np.geterr().items()))
-
-
-def _logging_state():
-    """(disable, root level, explicit levels) of the driver's loggers, None at
-    the defaults; recomputed only after a level changed (setLevel and
-    logging.disable clear every logger's cache, the probe's too)."""
-    global _log_probe, _log_state
-    p = _log_probe
-    c = getattr(p, "_cache", None)
-    if c is not None and _PROBE_KEY in c:
-        return _log_state
-    if p is None:
-        p = _log_probe = logging.getLogger("pydron.state")
-    mgr = logging.Logger.manager
-    levels = tuple(sorted((n, lg.level) for n, lg in list(mgr.loggerDict.items())
-                          if isinstance(lg, logging.Logger) and lg.level))
-    st = (mgr.disable, logging.root.level, levels)
-    _log_state = None if st == (0, logging.WARNING, ()) else st
-    if getattr(p, "_cache", None) is not None:
-        p._cache[_PROBE_KEY] = False
-    return _log_state
-
-
-_last_warn = None
-
-
-def _warn_filters():
-    """The warnings filters for tasks, None while they are those the program
-    started with (then the worker's, from the same interpreter and options,
-    are the same): "default", "once" and "module" become "always" in the
-    worker, so the driver's filters and registries decide what is shown."""
-    import warnings
-
-    from . import _WARN_FILTERS
-
-    f = tuple(warnings.filters)
-    if f == _WARN_FILTERS:
-        return None
-    return tuple(("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
-                 for a, m, c, mod, ln in f)
-
-
-def settings():
-    """(generation, snapshot) of the process settings now; snapshot is None
-    while every setting is at its default."""
-    global _gen, _snapshot, _last_dec, _last_np, _last_log, _last_warn
-    import warnings
-
-    dec = _decimal_state() if "decimal" in sys.modules else None
-    nptok = _numpy_token()
-    lg = _logging_state()
-    wf = warnings.filters
-    if dec == _last_dec and lg is _last_log and (nptok is _last_np or nptok == _last_np) \
-            and _last_warn is not None and _last_warn[0] is wf and _last_warn[1] == tuple(wf):
-        return _gen, _snapshot
-    _last_dec, _last_np, _last_log = dec, nptok, lg
-    _last_warn = (wf, tuple(wf))
-    snap = {}
-    if dec is not None and dec != _DEC_DEFAULT:
-        snap["decimal"] = dec
-    if nptok is not None:
-        err = sys.modules["numpy"].geterr()
-        if err != _NP_DEFAULT:
-            snap["numpy"] = err
-    if lg is not None:
-        snap["log"] = lg
-    w = _warn_filters()
-    if w is not None:
-        snap["warn"] = w
-    snap = snap or None
-    if snap != _snapshot:
-        _gen += 1
-        _snapshot = snap
-    return _gen, _snapshot
-
-
-_applied_log = None  # logging state applied in this (worker) process
-
-
-_worker_filters = None  # the worker's own warnings filters, made "always"
-
-
-def _apply_logging(st):
-    """Worker: set the process-wide part of a call's settings, (logging
-    state, warnings filters), or the worker's defaults for None."""
-    global _applied_log
-    if st == _applied_log:
-        return
-    import warnings
-
-    lg, wf = st if st is not None else (None, None)
-    warnings.filters[:] = wf if wf is not None else _worker_filters
-    warnings._filters_mutated()
-    prev_lg = _applied_log[0] if _applied_log else None
-    prev = prev_lg[2] if prev_lg else ()
-    disable, root, levels = lg if lg is not None else (0, logging.WARNING, ())
-    names = dict(levels)
-    for n, _lvl in prev:
-        if n not in names:
-            logging.getLogger(n).setLevel(logging.NOTSET)
-    for n, lvl in levels:
-        logging.getLogger(n).setLevel(lvl)
-    logging.root.setLevel(root)
-    logging.disable(disable)
-    _applied_log = st
-
-
-def with_settings(fn, snap):
-    """fn itself, or a function running fn under the settings of its call.
-    In a worker process the logging levels are set too (the driver's handlers
-    see the records); see also restore_logging."""
-    dec = err = lg = None
-    if snap is not None:
-        dec, err = snap.get("decimal"), snap.get("numpy")
-        if snap.get("log") is not None or snap.get("warn") is not None:
-            lg = (snap.get("log"), snap.get("warn"))
-    if not CAPTURE:
-        lg = None  # same process as the driver: its own levels and filters apply
-    if dec is None and err is None and lg is None:
-        return fn
-
-    def task_with_program_settings(*args, **kwargs):
-        if lg is not None:
-            _apply_logging(lg)
-        if dec is None and err is None:
-            return fn(*args, **kwargs)
-        import contextlib
-
-        with contextlib.ExitStack() as st:
-            if dec is not None:
-                import decimal
-
-                prec, rounding, emin, emax, capitals, clamp, traps = dec
-                st.enter_context(decimal.localcontext(decimal.Context(
-                    prec=prec, rounding=rounding, Emin=emin, Emax=emax, capitals=capitals,
-                    clamp=clamp, flags=[], traps=[getattr(decimal, t) for t in traps])))
-            if err is not None:
-                import numpy
-
-                st.enter_context(numpy.errstate(**err))
-            return fn(*args, **kwargs)
-
-    task_with_program_settings.__wrapped__ = fn
-    task_with_program_settings._pd_log = lg is not None
-    return task_with_program_settings
-
-
-def restore_logging(fn):
-    """Worker: before a task whose call had the default logging levels, undo
-    the levels an earlier task's call had set."""
-    if _applied_log is not None and not getattr(fn, "_pd_log", False):
-        _apply_logging(None)
-
-
-# -- log records of tasks in worker processes ----------------------------------
-
-CAPTURE = False  # set in worker processes: records of tasks travel to the driver
-_tl = threading.local()
-_STD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-def _prepare(record, fmt=logging.Formatter()):
-    """A record as a picklable dict (as logging.handlers.QueueHandler does)."""
-    d = dict(record.__dict__)
-    d["msg"] = record.getMessage()
-    d["args"] = None
-    if record.exc_info:
-        d["exc_text"] = fmt.formatException(record.exc_info)
-    d["exc_info"] = None
-    d.pop("message", None)
-    for k, v in list(d.items()):
-        if k not in _STD and type(v) not in _ATOMIC:
-            try:
-                pickle.dumps(v, 5)
-            except Exception:  # noqa: BLE001 - an extra= the driver cannot get
-                d[k] = repr(v)
-    return d
-
-
-def _warning_module(filename, lineno):
-    f = sys._getframe(2)
-    for _ in range(30):  # the frame that warned: its module, for the filters
-        if f is None:
-            break
-        if f.f_code.co_filename == filename and f.f_lineno == lineno:
-            return f.f_globals.get("__name__")
-        f = f.f_back
-    return None
-
-
-def _hook():
-    """While a task runs on this thread (_tl.records is a list), log records
-    (at the logger they are logged to, before its filters and handlers) and
-    warnings that would be shown are kept for the driver instead."""
-    import warnings
-
-    if getattr(logging.Logger.handle, "_pd_hook", False):
-        return
-    orig_handle = logging.Logger.handle
-    orig_show = warnings._showwarnmsg
-    orig_impl = warnings._showwarnmsg_impl
-
-    def handle(self, record):
-        buf = getattr(_tl, "records", None)
-        if buf is None:
-            return orig_handle(self, record)
-        buf.append(_prepare(record))
-        return True
-
-    def _showwarnmsg(msg):
-        buf = getattr(_tl, "records", None)
-        if buf is None or warnings._showwarnmsg_impl is not orig_impl or msg.file is not None:
-            # not in a task, or catch_warnings(record=True) is collecting them
-            return orig_show(msg)
-        buf.append(("w", str(msg.message), msg.category, msg.filename, msg.lineno,
-                    _warning_module(msg.filename, msg.lineno)))
-
-    handle._pd_hook = True
-    logging.Logger.handle = handle
-    warnings._showwarnmsg = _showwarnmsg
-
-
-COLLECT = False  # tasks' log records and warnings go to the driver in program order
-
-
-def install_collect():
-    """Driver process with an in-process executor: tasks run on other threads
-    (or later, inline); their records and warnings are shown in program order
-    by the driver like those of worker processes."""
-    global COLLECT
-    _hook()
-    COLLECT = True
-
-
-def install_capture():
-    """In a worker process: tasks' log records and warnings go to the driver,
-    the worker's own diagnostics to stderr."""
-    global CAPTURE, COLLECT, _worker_filters
-    import warnings
-
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    h = logging.StreamHandler()
-    h.setFormatter(logging.Formatter("pydron-worker[%(process)d] %(message)s"))
-    root.addHandler(h)
-    _hook()
-    _worker_filters = [("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
-                       for a, m, c, mod, ln in warnings.filters]
-    warnings.filters[:] = _worker_filters
-    warnings._filters_mutated()
-    CAPTURE = COLLECT = True
-
-
-def capture_start():
-    _tl.records = []
-
-
-def capture_end():
-    recs = getattr(_tl, "records", None)
-    _tl.records = None
-    return recs or None
-
-
-_registries: dict = {}  # filename -> warnings registry ("default": once per place)
-
-
-def forward(records):
-    """Driver: hand a task's records to the driver's loggers (their handlers,
-    formats and filters), as if they had been logged here, and its warnings to
-    the driver's warnings filters."""
-    for d in records:
-        if type(d) is tuple:
-            import warnings
-
-            _, msg, cat, filename, lineno, module = d
-            reg = _registries.setdefault(filename, {})
-            warnings.warn_explicit(msg, cat, filename, lineno, module=module, registry=reg)
-            continue
-        rec = logging.makeLogRecord(d)
-        name = rec.name
-        lg = logging.root if name in ("root", "") else logging.getLogger(name)
-        lg.handle(rec)

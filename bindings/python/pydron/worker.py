@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     # Records logged by tasks go to the driver, which formats and filters
     # them with its own handlers (levels as set in the driver at the call);
     # the worker's own diagnostics ("pydron" logger) go to stderr.
-    from ._state import install_capture
+    from ._settings import install_capture
 
     install_capture()
     logging.getLogger("pydron").setLevel(os.environ.get("PYDRON_LOG", "WARNING").upper())

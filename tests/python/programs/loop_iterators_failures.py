@@ -1,6 +1,7 @@
 # Failures in loops over iterators stepped ahead of their tasks: the first
 # failure in program order wins, the wrapper's counter is what sequential code
 # left, output keeps its order, a consumer's error hides later steps' failures.
+import itertools
 import time
 
 from pydron import schedule, functional
@@ -73,6 +74,11 @@ def main():
             out.append(work(i - 4))  # work(1) fails before the generator does
     except (ValueError, ZeroDivisionError) as e:
         print("first", type(e).__name__, e)
+    try:
+        for i in itertools.islice(failing_frames(4), 3):
+            out.append(work(i - 4))  # work(1) fails before the generator does
+    except (ValueError, ZeroDivisionError) as e:
+        print("islice first", type(e).__name__, e)
     for i in noisy(3):
         print("body", i, work(i + 2))
     try:

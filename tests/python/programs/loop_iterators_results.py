@@ -1,5 +1,6 @@
 # Loops over generators, map(...), a progress-bar wrapper, enumerate/zip of
 # these, and builtins consuming map(...): same values and output as Python.
+import itertools
 import os
 
 from pydron import schedule, functional
@@ -70,6 +71,15 @@ def main():
                 out.append(work(len(line)))
     g = map(work, range(3))
     print(next(g), list(g))
+    sl = itertools.islice(frames(10), 1, 7, 2)
+    print(type(sl).__name__)
+    for i in sl:
+        out.append(work(i))
+    for i in itertools.chain(frames(2), [9], batches([1, 2, 3], 2)):
+        print("chain", i, work(len(i) if isinstance(i, list) else i))
+    for a, b in itertools.zip_longest(frames(3), "ab", fillvalue="-"):
+        print(a, b, work(a))
+    print(list(itertools.islice(frames(5), 2)), sorted(itertools.chain(frames(2), frames(2))))
     return out
 
 

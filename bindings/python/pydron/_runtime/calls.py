@@ -14,8 +14,8 @@ from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, sess
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
-from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed, _make_map,
-                        _steppable)
+from .iterators import (_ITERTOOLS, _LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
+                        _make_map, _steppable, _wrap_itertools, _wrapped)
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
@@ -149,12 +149,14 @@ def _classify_value(f, tf):
             if wrap is not None:
                 return functools.partial(_h_safe_wrap, wrap)
             return h
-        if tf is type and _plain_constructor(f):
-            return _h_plain_constructor
     if tf is _partial:
         return _h_partial
     if f is map:
         return _h_map
+    if id(f) in _ITERTOOLS and _ITERTOOLS[id(f)] is f:
+        return _h_itertools
+    if tf is type and _plain_constructor(f):
+        return _h_plain_constructor
     return _h_unknown
 
 
@@ -272,6 +274,13 @@ def _h_map(f, args, kwargs):
     if kwargs:
         return _unknown(f, args, kwargs)
     return _make_map(args)
+
+
+def _h_itertools(f, args, kwargs):
+    obj = _wrap_itertools(f, args, kwargs)  # islice(gen, n), chain(...): stepped later
+    if obj is not None:
+        return obj
+    return _unknown(f, args, kwargs)
 
 
 def _h_plain_constructor(f, args, kwargs):
@@ -393,6 +402,7 @@ def run_strict(inner, args, kwargs):
             S.driver = None
             _state.TRACKING = False
             _closures.clear()
+            _wrapped.clear()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     _state.touch()  # from plain code that ran inside the @schedule call

@@ -30,7 +30,7 @@ def _iter_of(v):
     program (a user __iter__), but calling a generator function (a generator
     __iter__) runs none of its code yet."""
     t = type(v)
-    if t is _GeneratorType:
+    if t is _GeneratorType or _wrapped.get(id(v)) is v:
         return v
     itf = getattr(t, "__iter__", None)
     if type(itf) is _FunctionType and itf.__code__.co_flags & _CO_GENERATOR:
@@ -143,7 +143,7 @@ def _guarded(iterator):
     earlier task comes before the iterator's own exception."""
     safe = type(iterator) in _SAFE_ITER or type(iterator) in _FILE_ITERS
     while True:
-        if (_pending or _tainted) and not _step_ahead(iterator):
+        if (_pending or _tainted) and _on_driver() and not _step_ahead(iterator):
             sync()
         elif not safe:
             _touch()  # the program's code runs: it may change objects in place
@@ -175,6 +175,8 @@ def _step_ahead(iterator, depth=0):
     t = type(iterator)
     if t in _SAFE_ITER or t in _FILE_ITERS:
         return True
+    if _wrapped.get(id(iterator)) is iterator:
+        return True  # itertools over guarded sources (_wrap_itertools)
     if t is _Map or isinstance(iterator, _Steps):
         return True  # it steps its sources through _guarded itself
     if t is not _GeneratorType:
@@ -289,7 +291,7 @@ def _gen_code_check(code):
         if op == "LOAD_ATTR" and x.argrepr.startswith("NULL|self"):
             why = f"it calls a method (line {line})"
             break
-        if op == "CALL":
+        if op in ("CALL", "CALL_KW"):  # (CALL_KW: Python 3.13's call with keywords)
             calls += 1
         elif op == "LOAD_GLOBAL":
             (called if x.arg & 1 else read).add(x.argval)
@@ -476,3 +478,39 @@ def _wait_upto(upto):
 
 
 from . import calls as _calls  # noqa: E402  (calls imports this module)
+
+
+# itertools objects made by translated code over iterators of the program:
+# their sources are stepped through _guarded, so stepping them needs no barrier
+# of its own (id -> object; forgotten when the outermost @schedule call ends).
+import itertools as _itertools
+
+_wrapped = {}
+_ITERTOOLS = {id(f): f for f in (_itertools.islice, _itertools.chain, _itertools.zip_longest,
+                                  getattr(_itertools, "pairwise", _itertools.chain))}
+_ITERABLE_ARGS = {id(_itertools.islice): 1, id(getattr(_itertools, "pairwise", None)): 1}
+
+
+def _wrap_itertools(f, args, kwargs):
+    """islice(gen, n), chain(gen, lst), zip_longest(...), pairwise(gen) in
+    translated code, or None when an argument is not an iterable of known kind."""
+    n = _ITERABLE_ARGS.get(id(f), len(args))  # how many leading arguments are iterables
+    srcs = []
+    for i, a in enumerate(args):
+        if i >= n or _safe_iterable(a):
+            srcs.append(a)
+        elif type(a) is _GeneratorType:
+            srcs.append(_guarded(a))
+        else:
+            return None  # a map (its consumer is unknown here) or an object of the program
+    obj = f(*srcs, **kwargs)
+    if len(_wrapped) > 4096:
+        for k in [k for k, o in _wrapped.items() if _getrefcount(o) <= 3]:
+            del _wrapped[k]
+    _wrapped[id(obj)] = obj
+    return obj
+
+
+import sys as _sys  # noqa: E402
+
+_getrefcount = _sys.getrefcount

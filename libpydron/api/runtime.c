@@ -1,7 +1,8 @@
 /* Runtime: kind registry, executor and policy selection. */
+#include "api/api.h"
 #include "exec/exec.h"
-#include "graph/core.h"
 #include "runner/runner.h"
+#include "sched/sched.h"
 #include "util/abi.h"
 
 PYDRON_API int pydron_runtime_options_init_version(pydron_runtime_options *opts,
@@ -28,9 +29,9 @@ PYDRON_API void (pydron_runtime_options_init)(pydron_runtime_options *opts)
 
 static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, uint32_t *out)
 {
-    uint32_t n = atomic_load(&rt->nkinds);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++)
-        if (strcmp(rt->kinds[i]->name, d->name) == 0)
+        if (strcmp(rt->kt.kinds[i]->name, d->name) == 0)
             return pdi_err(PYDRON_EEXIST, "kind '%s' is already registered", d->name);
     if (n >= PDI_MAX_KINDS)
         return pdi_err(PYDRON_ERANGE, "too many kinds (max %d)", PDI_MAX_KINDS);
@@ -45,10 +46,10 @@ static int register_kind_locked(pydron_runtime *rt, const pydron_kind_desc *d, u
     k->refine_user = d->refine_user;
     k->flags = d->flags;
     pthread_mutex_init(&k->serial, NULL);
-    rt->kinds[n] = k;
-    atomic_store(&rt->nkinds, n + 1);   /* publish after the slot is filled */
+    rt->kt.kinds[n] = k;
+    atomic_store(&rt->kt.n, n + 1);   /* publish after the slot is filled */
     if (out)
-        *out = n;
+        *out = pdi_kind_id(&rt->kt, n);
     return 0;
 }
 
@@ -100,10 +101,10 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
     pdi_err_clear();
     if (!rt || !name || !out_kind)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_kind: NULL argument");
-    uint32_t n = atomic_load(&rt->nkinds);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
-        if (strcmp(rt->kinds[i]->name, name) == 0) {
-            *out_kind = i;
+        if (strcmp(rt->kt.kinds[i]->name, name) == 0) {
+            *out_kind = pdi_kind_id(&rt->kt, i);
             return 0;
         }
     }
@@ -137,11 +138,16 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
     pydron_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate runtime");
+    int rc = pdi_handle_runtime_add(rt, &rt->kt.tag);
+    if (rc) {
+        free(rt);
+        return rc;
+    }
     pthread_mutex_init(&rt->mu, NULL);
     rt->host.rt = rt;
-    int rc;
     rc = pdi_exec_create(pdi_exec_name_of(o.executor), &o, NULL, &rt->xops, &rt->xself);
     if (rc) {
+        pdi_handle_runtime_remove(rt);
         pthread_mutex_destroy(&rt->mu);
         free(rt);
         return rc;
@@ -174,6 +180,8 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
     pdi_err_clear();
     if (!rt)
         return 0;
+    if (!pdi_handle_runtime_live(rt))
+        return pdi_err(PYDRON_ESTALE, "pydron_runtime_free: not a live runtime (freed already?)");
     pthread_mutex_lock(&rt->mu);
     if (rt->ngraphs) {
         unsigned n = rt->ngraphs;
@@ -181,6 +189,7 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
         return pdi_err(PYDRON_EBUSY, "runtime still has %u graph(s); free them first", n);
     }
     pthread_mutex_unlock(&rt->mu);
+    pdi_handle_runtime_remove(rt);
     if (rt->xops) {
         if (rt->xstarted && rt->xops->stop)
             rt->xops->stop(rt->xself);
@@ -189,21 +198,23 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
     }
     if (rt->pops && rt->pops->destroy)
         rt->pops->destroy(rt->pself);
-    uint32_t n = atomic_load(&rt->nkinds);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
+    uint32_t n = atomic_load(&rt->kt.n);
     for (uint32_t i = 0; i < n; i++) {
-        pdi_kind *k = rt->kinds[i];
+        pdi_kind *k = rt->kt.kinds[i];
         if (k->runner && k->runner->destroy) {
             /* one destroy per (ops, self) pair even if shared by kinds */
             int seen = 0;
             for (uint32_t j = 0; j < i && !seen; j++)
-                seen = rt->kinds[j]->runner == k->runner &&
-                       rt->kinds[j]->runner_self == k->runner_self;
+                seen = rt->kt.kinds[j]->runner == k->runner &&
+                       rt->kt.kinds[j]->runner_self == k->runner_self;
             if (!seen)
                 k->runner->destroy(k->runner_self);
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        pdi_kind *k = rt->kinds[i];
+        pdi_kind *k = rt->kt.kinds[i];
         pthread_mutex_destroy(&k->serial);
         free(k->name);
         free(k);
@@ -230,8 +241,39 @@ PYDRON_API int pydron_runtime_set_policy(pydron_runtime *rt, const pydron_policy
     }
     if (rt->pops && rt->pops->destroy)
         rt->pops->destroy(rt->pself);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
+    rt->pfac = NULL;
+    rt->pfac_user = NULL;
     rt->pops = ops;
     rt->pself = self;
+    rt->opts.policy = PYDRON_POLICY_CUSTOM;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
+                                                 const pydron_policy_factory *f, void *user)
+{
+    pdi_err_clear();
+    if (!rt || !f)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_set_policy_factory: NULL argument");
+    if (f->version != PYDRON_POLICY_FACTORY_VERSION || !f->create)
+        return pdi_err(PYDRON_EINVAL, "a policy factory needs version %u and create()",
+                       PYDRON_POLICY_FACTORY_VERSION);
+    pthread_mutex_lock(&rt->mu);
+    if (rt->ngraphs) {
+        pthread_mutex_unlock(&rt->mu);
+        return pdi_err(PYDRON_ESTATE, "set the policy factory before creating graphs");
+    }
+    if (rt->pops && rt->pops->destroy)
+        rt->pops->destroy(rt->pself);
+    if (rt->pfac && rt->pfac->destroy)
+        rt->pfac->destroy(rt->pfac_user);
+    rt->pops = NULL;
+    rt->pself = NULL;
+    rt->pfac = f;
+    rt->pfac_user = user;
     rt->opts.policy = PYDRON_POLICY_CUSTOM;
     pthread_mutex_unlock(&rt->mu);
     return 0;
@@ -262,34 +304,6 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
     return 0;
 }
 
-int pdi_rt_start_executor(pydron_runtime *rt)
-{
-    int rc = 0;
-    pthread_mutex_lock(&rt->mu);
-    if (!rt->xstarted) {
-        unsigned nw = 0, inf = 0;
-        rc = rt->xops->start(rt->xself, &rt->host, &nw, &inf);
-        if (rc == 0) {
-            if (nw == 0)
-                nw = 1;
-            if (inf == 0)
-                inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
-            rt->inflight = calloc(nw, sizeof *rt->inflight);
-            if (!rt->inflight) {
-                rt->xops->stop(rt->xself);
-                rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
-            } else {
-                rt->nworkers = nw;
-                rt->in_flight = inf;
-                rt->xstarted = 1;
-            }
-        } else if (!pydron_error_last()[0]) {
-            pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");
-        }
-    }
-    pthread_mutex_unlock(&rt->mu);
-    return rc;
-}
 
 PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
                                            const void *exec_options)
@@ -322,12 +336,4 @@ PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
     *out = rt->nworkers;
     pthread_mutex_unlock(&rt->mu);
     return started ? 0 : pdi_err(PYDRON_ESTATE, "the executor has not started yet");
-}
-
-pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
-{
-    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt)
-        if (g->tag == tag)
-            return g;
-    return NULL;
 }

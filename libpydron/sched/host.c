@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "graph/core.h"
+#include "sched/sched.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
 {
@@ -10,23 +10,23 @@ PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
         return;
     pydron_runtime *rt = h->rt;
     pthread_mutex_lock(&rt->mu);
-    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
-        /* under g->mu so that a driver about to wait cannot miss it */
-        pthread_mutex_lock(&g->mu);
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt) {
+        /* under pdi_S(g)->mu so that a driver about to wait cannot miss it */
+        pthread_mutex_lock(&pdi_S(g)->mu);
         g->events++;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
+        pthread_cond_broadcast(&pdi_S(g)->cv);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
     }
     pthread_mutex_unlock(&rt->mu);
 }
 
-/* Lock order: rt->mu, then g->mu. */
+/* Lock order: rt->mu, then pdi_S(g)->mu. */
 static pydron_graph *lock_graph_of(pydron_runtime *rt, uint64_t id)
 {
     pthread_mutex_lock(&rt->mu);
     pydron_graph *g = pdi_rt_graph_by_tag(rt, pdi_id_tag(id));
     if (g)
-        pthread_mutex_lock(&g->mu);
+        pthread_mutex_lock(&pdi_S(g)->mu);
     pthread_mutex_unlock(&rt->mu);
     return g;
 }
@@ -47,8 +47,8 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
     } else {
         val->vf &= (uint8_t)~VF_FETCHING;
         if (rc < 0 || (len && !data)) {
-            g->fetch_fail_id = v.id;
-            g->fetch_fail_rc = rc < 0 ? rc : PYDRON_EPROTO;
+            pdi_S(g)->fetch_fail_id = v.id;
+            pdi_S(g)->fetch_fail_rc = rc < 0 ? rc : PYDRON_EPROTO;
             if (free_fn)
                 free_fn(free_arg);
         } else {
@@ -56,18 +56,19 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
             if (pdi_value_set_bytes(g, val, &o) == 0) {
                 val->vf |= VF_LOCAL;
             } else {
-                g->fetch_fail_id = v.id;
-                g->fetch_fail_rc = PYDRON_ENOMEM;
+                pdi_S(g)->fetch_fail_id = v.id;
+                pdi_S(g)->fetch_fail_rc = PYDRON_ENOMEM;
             }
         }
     }
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    pthread_cond_broadcast(&pdi_S(g)->cv);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
 }
 
 int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
 {
-    pydron_runtime *rt = g->rt;
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
     uint32_t ri = 0;
     /* find root's index: it is the value reached by following aliases; the
      * caller passes the record, so recompute the id from its slab position */
@@ -85,9 +86,9 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
     if (!(root->vf & VF_FETCHING)) {
         root->vf |= VF_FETCHING;
         root->refs++;   /* keep the record while we wait */
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&sg->mu);
         int rc = rt->xops->fetch(rt->xself, (pydron_value){id}, (unsigned)root->where);
-        pthread_mutex_lock(&g->mu);
+        pthread_mutex_lock(&sg->mu);
         if (rc < 0) {
             root->vf &= (uint8_t)~VF_FETCHING;
             pdi_value_unref(g, ri);
@@ -99,16 +100,16 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
     root->refs++;
     int timed_out = 0;
     while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
-        g->waiters++;
+        sg->waiters++;
         if (deadline_ns) {
             struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
                                   (long)(deadline_ns % 1000000000u)};
-            /* g->cv runs on CLOCK_MONOTONIC, as pdi_now_ns */
-            timed_out = pthread_cond_timedwait(&g->cv, &g->mu, &ts) == ETIMEDOUT;
+            /* sg->cv runs on CLOCK_MONOTONIC, as pdi_now_ns */
+            timed_out = pthread_cond_timedwait(&sg->cv, &sg->mu, &ts) == ETIMEDOUT;
         } else {
-            pthread_cond_wait(&g->cv, &g->mu);
+            pthread_cond_wait(&sg->cv, &sg->mu);
         }
-        g->waiters--;
+        sg->waiters--;
         if (timed_out)
             break;
     }
@@ -122,7 +123,7 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
     } else if (root->state != PYDRON_VALUE_READY) {
         rc = pdi_err(PYDRON_ETASK, "value %#llx was lost while fetching it", (unsigned long long)id);
     } else if (!pdi_value_has_bytes(root)) {
-        int frc = g->fetch_fail_id == id ? g->fetch_fail_rc : PYDRON_EIO;
+        int frc = sg->fetch_fail_id == id ? sg->fetch_fail_rc : PYDRON_EIO;
         rc = pdi_err(frc, "fetching value %#llx from worker %d failed: %s", (unsigned long long)id,
                      root->where, pydron_strerror(frc));
     }
@@ -140,15 +141,53 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
         return;
     pydron_runtime *rt = h->rt;
     pthread_mutex_lock(&rt->mu);
-    for (pydron_graph *g = rt->graphs; g; g = g->next_in_rt) {
-        pthread_mutex_lock(&g->mu);
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt) {
+        pthread_mutex_lock(&pdi_S(g)->mu);
         pdi_worker_lost_locked(g, worker);
+        pdi_sched_drain(g);
         if (g->started && !g->canceled && !g->freeing)
             g->events++;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
+        pthread_cond_broadcast(&pdi_S(g)->cv);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
     }
     pthread_mutex_unlock(&rt->mu);
+}
+
+int pdi_rt_start_executor(pydron_runtime *rt)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rt->mu);
+    if (!rt->xstarted) {
+        unsigned nw = 0, inf = 0;
+        rc = rt->xops->start(rt->xself, &rt->host, &nw, &inf);
+        if (rc == 0) {
+            if (nw == 0)
+                nw = 1;
+            if (inf == 0)
+                inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
+            rt->inflight = calloc(nw, sizeof *rt->inflight);
+            if (!rt->inflight) {
+                rt->xops->stop(rt->xself);
+                rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
+            } else {
+                rt->nworkers = nw;
+                rt->in_flight = inf;
+                rt->xstarted = 1;
+            }
+        } else if (!pydron_error_last()[0]) {
+            pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag)
+{
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt)
+        if (g->tag == tag)
+            return g;
+    return NULL;
 }
 
 /* A graph was canceled: queued jobs come back now (ECANCELED), through the

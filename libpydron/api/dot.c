@@ -1,5 +1,6 @@
 /* Graphviz export of the live part of a graph. */
-#include "graph/core.h"
+#include "graph/graph.h"
+#include "sched/sched.h"
 
 static const char *tstate(uint8_t s)
 {
@@ -23,7 +24,7 @@ PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
     if (!g || !out)
         return pdi_err(PYDRON_EINVAL, "pydron_graph_dot: NULL argument");
     pdi_str s = {0};
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_str_puts(&s, "digraph pydron {\n  rankdir=TB;\n  node [fontsize=10];\n");
     for (uint32_t i = 1; i <= g->tcount; i++) {
         pdi_task *t = pdi_T(g, i);
@@ -76,7 +77,7 @@ PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
             pdi_str_printf(&s, "  v%u -> v%u [style=dashed, label=\"alias\"];\n", i, v->u.cin[0]);
     }
     pdi_str_puts(&s, "}\n");
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     if (s.oom) {
         free(s.buf);
         return pdi_err(PYDRON_ENOMEM, "out of memory writing DOT");

@@ -1,5 +1,5 @@
-/* core.h - internal data structures of the libpydron core: runtime, graph,
- * task and value records, jobs. Shared by graph/, sched/ and exec/.
+/* graph.h - the graph data structure: task and value records, ids, the
+ * per-graph slabs and the functions that change them (graph/).
  *
  * Memory layout is chosen for the 1M-task benchmark (<= 200 B per task):
  * task and value records live in chunked slabs (stable addresses, no copy
@@ -14,8 +14,8 @@
  * it. The runtime mutex (rt->mu) protects the kind registry growth, the
  * graph list and executor start; it is never taken while holding g->mu
  * except in documented places (pdi_rt_* helpers take it alone). */
-#ifndef PDI_CORE_H
-#define PDI_CORE_H
+#ifndef PDI_GRAPH_H
+#define PDI_GRAPH_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -114,7 +114,8 @@ enum {
     TB_TICK_HEAP = 0x04,
     TB_PAY_HEAP = 0x08,
     TB_ZOMBIE = 0x10,   /* finished early; still listed as consumer of pending inputs */
-    TB_QUEUED = 0x20,   /* handed to the policy (READY, PURE) */
+    TB_QUEUED = 0x20,   /* pushed to the policy (PURE); owned by sched/: graph/ only
+                           hands it back when the task finishes (pdi_done.queued) */
     TB_RETAINED = 0x40, /* finished, kept while the caller holds one of its outputs;
                            ins then holds input ids (uint64_t) */
     TB_LINEAGE = 0x80   /* retained PURE task with a remote output: can run again
@@ -179,74 +180,105 @@ typedef struct pdi_kind {
     pthread_mutex_t serial;   /* held around run() for PYDRON_KIND_SERIAL */
 } pdi_kind;
 
-/* ---- jobs ---- */
-#define PDI_JOB_INLINE 4
-typedef struct pdi_jin {
-    uint64_t value;
-    uint64_t size;
-    int32_t where;
-    const void *data;   /* NULL when the bytes are not on the driver */
-} pdi_jin;
+/* The kinds of a runtime, shared by its graphs (append-only: a slot is
+ * filled before n is published, so readers need no lock). */
+typedef struct pdi_kindtab {
+    pdi_kind *kinds[PDI_MAX_KINDS];
+    _Atomic uint32_t n;
+    uint32_t tag;       /* the runtime's tag (api/handles.c), 1..2^20-1 */
+} pdi_kindtab;
 
-typedef struct pdi_jout {
+/* Kind ids: | runtime tag:20 | index:12 |, so that a kind id of another
+ * runtime is refused instead of naming a different kind. Records store
+ * the index. */
+#define PDI_KIND_IDX_BITS 12
+static inline uint32_t pdi_kind_id(const pdi_kindtab *kt, uint32_t idx)
+{
+    return (kt->tag << PDI_KIND_IDX_BITS) | idx;
+}
+/* 1 and *idx if id names a registered kind of kt, else 0. */
+static inline int pdi_kind_idx(const pdi_kindtab *kt, uint32_t id, uint32_t *idx)
+{
+    uint32_t i = id & (PDI_MAX_KINDS - 1);
+    if ((id >> PDI_KIND_IDX_BITS) != kt->tag || i >= atomic_load(&kt->n))
+        return 0;
+    *idx = i;
+    return 1;
+}
+
+/* ---- what the graph reports (graph/ never calls up) ----
+ * Every change that someone above the graph must act on is appended here
+ * under the graph lock; sched/ drains the queues (pdi_sched_drain) before
+ * it releases the lock:
+ *   ready     PURE tasks that became READY (ids): sched pushes them to the
+ *             policy when it next dispatches (late, so that the critical-path
+ *             policy sees the graph built meanwhile);
+ *   ready_drv SYNC and REFINABLE tasks that became READY: sched queues the
+ *             refinements and wakes the driver;
+ *   done      tasks that finished (any outcome): measured durations, and
+ *             whom to wake;
+ *   released  remote bytes nobody needs any more: sched asks the executor
+ *             to release them.
+ * Plus counters for values that resolved and a watched value (the one the
+ * driver waits for), so that only threads that care are woken. */
+typedef struct pdi_done {
+    uint64_t task;
+    uint32_t kind;
+    uint8_t flags;      /* PYDRON_TASK_* */
+    uint8_t state;
+    uint8_t queued;     /* it still had TB_QUEUED (cleared here): the policy's
+                           entry is stale */
+    float seconds;      /* measured run time, 0 = unknown */
+} pdi_done;
+
+typedef struct pdi_released {
+    uint64_t value;     /* id the bytes are stored under */
+    int32_t where;      /* worker holding them */
+} pdi_released;
+
+typedef struct pdi_changes {
+    uint64_t *ready;
+    size_t nready, capready;
+    uint64_t *ready_drv;
+    size_t nready_drv, capready_drv;
+    pdi_done *done;
+    size_t ndone, capdone;
+    pdi_released *rel;
+    size_t nrel, caprel;
+    uint64_t resolved;  /* values resolved (ready or failed) since the last drain */
+    uint32_t watch_vi;  /* set by the caller: value index it waits for, 0 = none */
+    int watch_hit;      /* watch_vi resolved since the last drain */
+    int wake;           /* a change every waiter must see (cancel, worker loss) */
+    int dirty;          /* any of the above since the last drain (one test for sched/) */
+    int ready_lost;     /* a READY task is in no queue (out of memory): sched/
+                           finds it by a scan of the records at its next dispatch */
+} pdi_changes;
+
+/* One output of a run: bytes on the driver, or where they stay. */
+typedef struct pdi_tout {
     pdi_out out;        /* local bytes */
     int32_t where;      /* >= 0: remote output */
     uint64_t size;
-} pdi_jout;
+} pdi_tout;
 
-struct pydron_job {
-    pydron_graph *g;
-    uint64_t task;        /* task id */
-    pdi_kind *kind;
-    unsigned attempt;
-    int32_t worker;       /* -1: driver thread */
-    int canceled;         /* graph asked to cancel before it ran */
-    const void *payload;
-    size_t payload_len;
-    size_t nin, nout;
-    pdi_jin *ins;
-    pdi_jout *outs;
-    pdi_jin ins_inl[PDI_JOB_INLINE];
-    pdi_jout outs_inl[PDI_JOB_INLINE];
-    char *err;
-    void *detail;
-    size_t detail_len;
+/* How a task ran (for its outcome and the log); NULL when it did not run. */
+typedef struct pdi_run {
+    int32_t worker;     /* where it ran: -1 = the driver thread */
+    int exec;           /* 1: through the executor (0: on the driver by sched/) */
     uint64_t start_ns, end_ns;
-    struct pydron_job *next;  /* free list / in-flight list */
-    struct pydron_job *prev;
-};
+    pdi_tout *outs;     /* per output (success only; NULL: all outputs already set) */
+} pdi_run;
 
-/* ---- runtime ---- */
-struct pydron_exec_host {
-    pydron_runtime *rt;
-};
-
-struct pydron_runtime {
-    pthread_mutex_t mu;
-    pdi_kind *kinds[PDI_MAX_KINDS];
-    _Atomic uint32_t nkinds;
-    pydron_runtime_options opts;        /* strings not kept beyond creation hooks */
-    const pydron_executor_ops *xops;
-    void *xself;
-    pydron_executor_kind xkind;
-    int xstarted;
-    unsigned nworkers, in_flight;
-    _Atomic unsigned *inflight;         /* per worker, shared by graphs */
-    const pydron_policy_ops *pops;      /* custom policy or NULL */
-    void *pself;
-    int policy_users;                   /* graphs running with the custom policy */
-    pydron_exec_host host;
-    pydron_graph *graphs;               /* list of live graphs */
-    unsigned ngraphs;
-};
-
-/* driver-ordered heap entry ordering helpers live in sched/ */
+/* The graph: records, indexes and what changed. The public handle
+ * pydron_graph * points at a pdi_sgraph (sched/sched.h) whose first member
+ * this is; graph/ never reads the rest. Everything here is protected by the
+ * caller's lock (the scheduler's g->mu). */
 struct pydron_graph {
-    pydron_runtime *rt;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     uint32_t tag;
-    pydron_graph *next_in_rt, *prev_in_rt;
+    const pdi_kindtab *kt;  /* the runtime's kinds */
+    unsigned max_retries;   /* runs of a task lost with its worker */
+    int can_release;        /* the executor releases remote bytes (lineage parks values) */
+    pdi_changes chg;        /* reported changes, drained by sched/ */
 
     /* slabs */
     pdi_task **tchunks;
@@ -260,52 +292,20 @@ struct pydron_graph {
 
     /* state */
     int started, closed, canceled, freeing;
-    _Atomic int interrupt;
-    int driving;           /* a thread runs the driver loop */
-    unsigned waiters;      /* threads blocked on cv */
     uint64_t events;       /* bumped on every completion/readiness change */
-    int drv_waiting;       /* the driving thread sleeps on cv for drv_vi ... */
-    uint32_t drv_vi;       /* ... (0: for every task to finish) */
     uint64_t nretained;    /* finished task records kept (TB_RETAINED) */
     uint32_t *lin;         /* per value index: TB_LINEAGE tasks reading it (NULL until
                               a remote output exists: in-process executors pay nothing) */
     size_t lincap;
-    int need_loc;          /* the policy reads input sizes/locations */
     uint64_t pending;      /* tasks not finished */
     uint32_t seq;
     uint32_t top_tick;
-    uint32_t *last_sync_tick;
+    uint32_t *last_sync_tick;  /* tick of the last SYNC task started */
     size_t last_sync_len;
 
-    /* driver work */
-    uint32_t *heap;        /* SYNC + unrefined REFINABLE tasks, by tick */
+    /* tick heap: SYNC + unrefined REFINABLE tasks, by tick (graph/ticks.c) */
+    uint32_t *heap;
     size_t nheap, capheap;
-    pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
-    size_t refq_promised;  /* REFINABLE tasks added, not yet in refq: each has room
-                              reserved there (pydron_task_add) */
-
-    /* dispatch */
-    const pydron_policy_ops *pops;
-    void *pself;
-    int own_policy;        /* pself is ours to destroy */
-    int need_bl;           /* policy wants bottom levels */
-    uint64_t ready_seq;
-    uint64_t nqueued;      /* tasks handed to the policy not yet picked */
-    uint64_t *newready;    /* PURE tasks ready but not yet pushed to the policy:
-                              pushing at dispatch time lets the critical-path
-                              policy see the graph built meanwhile */
-    size_t nnewready, capnewready;
-    int ready_lost;        /* a READY PURE task is in no queue (out of memory):
-                              the next pdi_flush_ready scans for it */
-    uint64_t inflight;     /* jobs of this graph held by the executor */
-    pydron_job *jfree;     /* job free list */
-    pydron_job *jlive;     /* jobs handed out (for worker loss) */
-    int dispatching;
-
-    /* measured durations per kind (seconds) */
-    double *ksum;
-    uint32_t *kcnt;
-    size_t kcap;
 
     /* observability */
     pdi_tlog **lchunks;
@@ -313,10 +313,8 @@ struct pydron_graph {
     uint64_t nlog;
     pdi_label *labels;
     size_t nlabels, caplabels;
-    uint64_t now_hint;     /* a fresh clock reading, valid during a completion */
+    uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
     pydron_graph_stats stats;
-    uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
-    int fetch_fail_rc;
 };
 
 /* ---- internal API (graph/graph.c) ---- */
@@ -363,10 +361,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *desc, const uin
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx);
 int pdi_value_new_locked(pydron_graph *g, uint32_t *idx);
-void pdi_value_unref(pydron_graph *g, uint32_t vi);      /* internal ref */
 /* The caller's last reference to vi went (its producer may be unretained). */
 void pdi_value_release_hook(pydron_graph *g, uint32_t vi);
-void pdi_value_ref(pydron_graph *g, uint32_t vi);
 int pdi_value_set_bytes(pydron_graph *g, pdi_value *v, pdi_out *o);
 /* Value vi (pending) resolves: ready (err NULL) or failed; notifies consumers. */
 void pdi_value_resolved(pydron_graph *g, uint32_t vi);
@@ -382,69 +378,79 @@ void pdi_worker_lost_locked(pydron_graph *g, unsigned w);
 pdi_error *pdi_error_new(uint64_t task, int code, char *msg, void *detail, size_t dlen);
 void pdi_error_unref(pdi_error *e);
 
-/* Task outcome: success (outputs from job j, or NULL when all outputs are
+/* Task outcome: success (outputs from run->outs, or none when all outputs are
  * already set) / failure / refined / canceled. All release the task. */
-void pdi_task_succeeded(pydron_graph *g, uint32_t ti, pydron_job *j);
+void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run);
 void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state,
-                     pydron_job *j);
+                     const pdi_run *run);
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
-void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, pydron_job *j);
+void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
+/* Task ti's inputs are all there: READY, reported in g->chg.ready(_drv). */
+void pdi_task_ready(pydron_graph *g, uint32_t ti);
+/* Remote bytes of value id on worker where are not needed: report them. */
+void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);
 int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
+/* The tick heap (g->heap) of unfinished SYNC and unrefined REFINABLE tasks. */
+void pdi_heap_insert(pydron_graph *g, uint32_t ti);
+/* Room for one more tick-heap entry, reserved by pdi_task_add_locked so that
+ * inserting later never allocates (0 or ENOMEM). */
+int pdi_heap_reserve(pydron_graph *g);
+void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 const char *pdi_task_name(pydron_graph *g, pdi_task *t);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);
 
-/* ---- sched/driver.c ---- */
-void pdi_task_became_ready(pydron_graph *g, uint32_t ti);
-void pdi_heap_insert(pydron_graph *g, uint32_t ti);
-/* Room for one more tick-heap entry / refinement-queue entry, reserved by
- * pydron_task_add so that inserting later never allocates (0 or ENOMEM). */
-int pdi_heap_reserve(pydron_graph *g);
-int pdi_refq_reserve(pydron_graph *g);
-void pdi_heap_remove(pydron_graph *g, uint32_t ti);
-/* Hand ready tasks to the executor (called with g->mu held; may release
- * and re-acquire it around submit). */
-void pdi_dispatch(pydron_graph *g);
-/* Should pydron_task_add dispatch now, or leave it to the next completion? */
-int pdi_dispatch_on_add(pydron_graph *g);
-void pdi_wake(pydron_graph *g);
-/* Narrower wake-ups: only threads that may care are woken, so that a
- * driver waiting for one value is not woken by every completion. */
-void pdi_wake_value(pydron_graph *g, uint32_t vi);
-void pdi_wake_done(pydron_graph *g, const pdi_task *t);
-int pdi_graph_start_locked(pydron_graph *g);
-void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
-double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
-void pdi_flush_ready(pydron_graph *g);
-/* ---- sched/policy.c ---- */
-int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
-
-/* ---- exec/job.c ---- */
-pydron_job *pdi_job_get(pydron_graph *g);
-void pdi_job_put(pydron_graph *g, pydron_job *j);
-int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
-void pdi_job_clear(pydron_job *j);
-int pdi_job_is_canceled(const pydron_job *j);
-void pdi_exec_recall(pydron_runtime *rt);
-
-/* Fetch a remote value's bytes to the driver (g->mu held; waits until
- * deadline_ns on pdi_now_ns's clock, 0 = no deadline: PYDRON_ETIMEDOUT then,
- * and the fetch goes on). Returns 1 if the value was lost with its worker
- * meanwhile and is pending again (being recomputed). */
-int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns);
-/* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
-void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
-/* Run the refine callback of task ti on the driver thread (g->mu held,
- * released around the callback). */
-void pdi_refine_run(pydron_graph *g, uint32_t ti);
-
-/* thread-local: graph whose callback/body runs on this thread (misuse checks) */
-extern _Thread_local pydron_graph *pdi_tls_cb_graph;
-
-/* ---- runtime helpers ---- */
-pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
-int pdi_rt_start_executor(pydron_runtime *rt);
+/* ---- shared by the files of graph/ (and the api/ facade) ---- */
+/* A consumer list detached from a pending value (pdi_cons_take). */
+typedef struct pdi_cons_list {
+    uint32_t inl[PDI_VCONS_INLINE];
+    uint32_t *p;
+    size_t n;
+    int heap;
+} pdi_cons_list;
+int pdi_cons_add(pdi_value *v, uint32_t entry);
+/* Detach the consumer list of a pending value (hot: inline). */
+static inline void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
+{
+    c->n = (size_t)v->len;
+    c->heap = (v->vf & VF_CONSHEAP) != 0;
+    if (c->heap) {
+        c->p = v->u.cp;
+    } else {
+        memcpy(c->inl, v->u.cin, sizeof c->inl);
+        c->p = c->inl;
+    }
+    v->vf &= (uint8_t)~VF_CONSHEAP;
+    v->len = 0;
+}
+int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
+void pdi_task_free(pydron_graph *g, uint32_t ti);
+/* Free value vi's record (no reference left), or park it for lineage. */
+void pdi_value_drop(pydron_graph *g, uint32_t vi);
+/* Internal references (consumers, producer, aliases); hot: inline. */
+static inline void pdi_value_ref(pydron_graph *g, uint32_t vi) { pdi_V(g, vi)->refs++; }
+static inline void pdi_value_unref(pydron_graph *g, uint32_t vi)
+{
+    pdi_value *v = pdi_V(g, vi);
+    if (--v->refs == 0 && v->urefs == 0)
+        pdi_value_drop(g, vi);
+}
+/* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
+void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);
+void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi);
+/* A static error for out-of-memory during failure handling. */
+extern pdi_error pdi_oom_error;
+pdi_error *pdi_err_or_oom(pdi_error *e);
+/* Run queued failures and forwards (outermost call only). */
+void pdi_fail_drain(pydron_graph *g);
+void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi);
+void pdi_task_release(pydron_graph *g, uint32_t ti);
+int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);
+uint64_t *pdi_input_ids(pydron_graph *g, pdi_task *t, uint64_t *one, int roots);
+int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out);
+uint32_t pdi_tlog_kind(pydron_graph *g, const pdi_tlog *e);
+const char *pdi_tlog_label(pydron_graph *g, const pdi_tlog *e);
 
 #endif

@@ -1,23 +1,9 @@
-/* Refinement: a REFINABLE task is replaced by a subgraph built by its
- * kind's refine callback on the driver thread. */
+/* Public refinement functions, valid inside a refine callback (which
+ * sched/refine.c runs): the subgraph that replaces the refined task. */
 #include <stdio.h>
 
-#include "graph/core.h"
-
-struct pydron_refine {
-    pydron_graph *g;
-    uint32_t ti;
-    uint64_t tid;
-    uint32_t tick[PYDRON_TICK_MAX_DEPTH];
-    size_t tick_len;
-    uint32_t child;
-    size_t nin, nout;
-    uint32_t *created;     /* value indices made inside this refinement */
-    size_t ncreated, capcreated;
-    uint32_t *bound;       /* per output: bound value index (held), 0 = none */
-    char *fail;
-    int active;
-};
+#include "graph/graph.h"
+#include "sched/sched.h"
 
 static int check(pydron_refine *r, const char *fn)
 {
@@ -32,79 +18,6 @@ static void remember(pydron_refine *r, uint32_t vi)
 {
     if (pdi_grow((void **)&r->created, &r->capcreated, r->ncreated + 1, sizeof(uint32_t)) == 0)
         r->created[r->ncreated++] = vi;
-}
-
-void pdi_refine_run(pydron_graph *g, uint32_t ti)
-{
-    pdi_task *t = pdi_T(g, ti);
-    pdi_kind *k = g->rt->kinds[t->kind];
-    pydron_refine r;
-    memset(&r, 0, sizeof r);
-    r.g = g;
-    r.ti = ti;
-    r.tid = pdi_tid(g, ti);
-    r.tick_len = t->tick_len;
-    memcpy(r.tick, pdi_task_tick(t), t->tick_len * sizeof(uint32_t));
-    r.nin = t->nin;
-    r.nout = t->nout;
-    r.bound = calloc(t->nout ? t->nout : 1, sizeof(uint32_t));
-    t->state = PYDRON_TASK_RUNNING;
-    uint64_t start = pdi_now_ns();
-    int rc;
-    if (!r.bound) {
-        rc = PYDRON_ENOMEM;
-        r.fail = pdi_strdup("out of memory");
-    } else {
-        r.active = 1;
-        g->inflight++;
-        pthread_mutex_unlock(&g->mu);
-        pydron_graph *prev = pdi_tls_cb_graph;
-        pdi_tls_cb_graph = g;
-        rc = k->refine(&r, k->refine_user);
-        pdi_tls_cb_graph = prev;
-        pthread_mutex_lock(&g->mu);
-        g->inflight--;
-        r.active = 0;
-    }
-    t = pdi_T(g, ti);
-    if (rc == 0 && !r.fail) {
-        for (size_t i = 0; i < r.nout; i++) {
-            if (!r.bound[i]) {
-                r.fail = pdi_asprintf("refine callback of kind '%s' returned without binding "
-                                      "output %zu of %zu", k->name, i, r.nout);
-                break;
-            }
-        }
-    }
-    pydron_job fake;   /* carries the timing into the log */
-    memset(&fake, 0, sizeof fake);
-    fake.worker = -1;
-    fake.start_ns = start;
-    fake.end_ns = pdi_now_ns();
-    if (rc == 0 && !r.fail) {
-        uint32_t *outs = pdi_task_outs(t);
-        for (size_t i = 0; i < r.nout; i++) {
-            pdi_value_forward(g, outs[i], r.bound[i]);
-            pdi_value_unref(g, r.bound[i]);
-        }
-        pdi_task_refined(g, ti);
-    } else {
-        for (size_t i = 0; i < r.nout; i++)
-            if (r.bound && r.bound[i])
-                pdi_value_unref(g, r.bound[i]);
-        char *m = r.fail ? r.fail
-                         : pdi_asprintf("refine callback of kind '%s' failed with %d (%s)",
-                                        k->name, rc, pydron_strerror(rc));
-        r.fail = NULL;
-        pdi_error *e = pdi_error_new(r.tid, PYDRON_ETASK, m, NULL, 0);
-        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &fake);
-        if (e)
-            pdi_error_unref(e);
-    }
-    free(r.fail);
-    free(r.bound);
-    free(r.created);
-    pdi_dispatch(g);
 }
 
 PYDRON_API pydron_graph *pydron_refine_graph(pydron_refine *r) { return r ? r->g : NULL; }
@@ -125,10 +38,10 @@ PYDRON_API int pydron_refine_input_value(pydron_refine *r, size_t i, pydron_valu
         return pdi_err(PYDRON_EINVAL, "pydron_refine_input_value: NULL out");
     if (i >= r->nin)
         return pdi_err(PYDRON_EINVAL, "input %zu out of range (task has %zu)", i, r->nin);
-    pthread_mutex_lock(&r->g->mu);
+    pthread_mutex_lock(&pdi_S(r->g)->mu);
     pdi_task *t = pdi_T(r->g, r->ti);
     out->id = pdi_vid(r->g, pdi_task_ins(t)[i]);
-    pthread_mutex_unlock(&r->g->mu);
+    pthread_mutex_unlock(&pdi_S(r->g)->mu);
     return 0;
 }
 
@@ -150,11 +63,11 @@ PYDRON_API int pydron_refine_payload(pydron_refine *r, const void **data, size_t
         return rc;
     if (!data || !len)
         return pdi_err(PYDRON_EINVAL, "pydron_refine_payload: NULL argument");
-    pthread_mutex_lock(&r->g->mu);
+    pthread_mutex_lock(&pdi_S(r->g)->mu);
     pdi_task *t = pdi_T(r->g, r->ti);
     *data = t->payload_len ? pdi_task_payload(t) : NULL;
     *len = t->payload_len;
-    pthread_mutex_unlock(&r->g->mu);
+    pthread_mutex_unlock(&pdi_S(r->g)->mu);
     return 0;
 }
 
@@ -206,15 +119,15 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
         return pdi_err(PYDRON_EINVAL, "unknown tick_mode %d", desc->tick_mode);
     }
     pydron_graph *g = r->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     if (g->canceled || g->freeing) {
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
         return pdi_err(PYDRON_ECANCELED, "the graph was canceled");
     }
     for (size_t i = 0; i < desc->ninputs && desc->inputs; i++) {
         uint32_t vi;
         if (pdi_value_get(g, desc->inputs[i].id, &vi) && is_output(r, vi)) {
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&pdi_S(g)->mu);
             return pdi_err(PYDRON_ECYCLE,
                            "input %zu is an output of the task being refined (a cycle)", i);
         }
@@ -225,7 +138,8 @@ PYDRON_API int pydron_refine_add_task(pydron_refine *r, const pydron_task_desc *
             remember(r, pdi_id_idx(out_values[i].id));
         pdi_dispatch(g);
     }
-    pthread_mutex_unlock(&g->mu);
+    pdi_sched_drain(g);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 
@@ -238,9 +152,9 @@ PYDRON_API int pydron_refine_constant(pydron_refine *r, const void *data, size_t
         return rc;
     rc = pydron_value_constant(r->g, data, len, out);
     if (rc == 0) {
-        pthread_mutex_lock(&r->g->mu);
+        pthread_mutex_lock(&pdi_S(r->g)->mu);
         remember(r, pdi_id_idx(out->id));
-        pthread_mutex_unlock(&r->g->mu);
+        pthread_mutex_unlock(&pdi_S(r->g)->mu);
     }
     return rc;
 }
@@ -254,7 +168,7 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
     if (i >= r->nout)
         return pdi_err(PYDRON_EINVAL, "output %zu out of range (task has %zu)", i, r->nout);
     pydron_graph *g = r->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     uint32_t vi;
     if (!pdi_value_get(g, v.id, &vi)) {
         rc = PYDRON_ESTALE;
@@ -290,7 +204,8 @@ PYDRON_API int pydron_refine_bind_output(pydron_refine *r, size_t i, pydron_valu
             r->bound[i] = vi;
         }
     }
-    pthread_mutex_unlock(&g->mu);
+    pdi_sched_drain(g);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 

@@ -1,11 +1,11 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
-#include "graph/core.h"
+#include "sched/sched.h"
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {
-    pydron_job *j = g->jfree;
+    pydron_job *j = pdi_S(g)->jfree;
     if (j)
-        g->jfree = j->next;
+        pdi_S(g)->jfree = j->next;
     else if (!(j = malloc(sizeof *j)))
         return NULL;
     return j;
@@ -13,8 +13,8 @@ pydron_job *pdi_job_get(pydron_graph *g)
 
 void pdi_job_put(pydron_graph *g, pydron_job *j)
 {
-    j->next = g->jfree;
-    g->jfree = j;
+    j->next = pdi_S(g)->jfree;
+    pdi_S(g)->jfree = j;
 }
 
 void pdi_job_clear(pydron_job *j)
@@ -44,6 +44,7 @@ int pdi_job_is_canceled(const pydron_job *j)
  * its worker), the task fails here and PYDRON_ETASK is returned. */
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
 {
+    pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     uint32_t *ins = pdi_task_ins(t);
     for (uint16_t i = 0; i < t->nin; i++) {
@@ -65,10 +66,11 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     }
     j->g = g;
     j->task = pdi_tid(g, ti);
-    j->kind = g->rt->kinds[t->kind];
+    j->kind = g->kt->kinds[t->kind];
     j->attempt = t->attempt;
     j->worker = worker;
     j->canceled = 0;
+    j->on_driver = 0;
     j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
     j->payload_len = t->payload_len;
     j->nin = t->nin;
@@ -78,7 +80,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->detail_len = 0;
     j->start_ns = j->end_ns = 0;
     j->ins = t->nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(t->nin * sizeof(pdi_jin));
-    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_jout));
+    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_tout));
     if (!j->ins || !j->outs) {
         if (j->ins != j->ins_inl)
             free(j->ins);
@@ -94,7 +96,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         return PYDRON_ENOMEM;
     }
     if (j->outs == j->outs_inl)
-        memset(j->outs, 0, t->nout * sizeof(pdi_jout));
+        memset(j->outs, 0, t->nout * sizeof(pdi_tout));
     for (uint16_t i = 0; i < t->nin; i++) {
         pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
         pdi_jin *in = &j->ins[i];
@@ -110,12 +112,12 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         j->outs[i].where = -1;
     t->state = PYDRON_TASK_RUNNING;
     j->prev = NULL;
-    j->next = g->jlive;
-    if (g->jlive)
-        g->jlive->prev = j;
-    g->jlive = j;
+    j->next = sg->jlive;
+    if (sg->jlive)
+        sg->jlive->prev = j;
+    sg->jlive = j;
     if (worker >= 0)
-        g->inflight++;
+        sg->inflight++;
     return 0;
 }
 
@@ -124,20 +126,21 @@ static void unlink_live(pydron_graph *g, pydron_job *j)
     if (j->prev)
         j->prev->next = j->next;
     else
-        g->jlive = j->next;
+        pdi_S(g)->jlive = j->next;
     if (j->next)
         j->next->prev = j->prev;
 }
 
 void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
 {
+    pdi_sgraph *sg = pdi_S(g);
     uint32_t ti = pdi_id_idx(j->task);
     pdi_task *t = pdi_T(g, ti);
     unlink_live(g, j);
-    if (g->inflight)
-        g->inflight--;
+    if (sg->inflight)
+        sg->inflight--;
     if (j->worker >= 0)
-        atomic_fetch_sub(&g->rt->inflight[j->worker], 1);
+        atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
     if (rc == 0) {
         for (size_t i = 0; i < j->nout; i++) {
             if (!j->outs[i].out.set && j->outs[i].where < 0) {
@@ -149,18 +152,21 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         }
     }
     g->now_hint = j->end_ns;   /* saves a clock read per newly ready task */
+    /* an executor that runs jobs on the driver thread (inline) reports -1,
+     * as a SYNC task does: the worker index was only its slot */
+    pdi_run run = {j->on_driver ? -1 : j->worker, j->worker >= 0, j->start_ns, j->end_ns, j->outs};
     if (rc == 0) {
-        pdi_task_succeeded(g, ti, j);
+        pdi_task_succeeded(g, ti, &run);
     } else if (rc == PYDRON_EIO && !g->canceled) {
         t->attempt++;
         g->stats.tasks_retried++;
-        if (t->attempt > g->rt->opts.max_retries) {
+        if (t->attempt > sg->rt->opts.max_retries) {
             char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u)%s%s",
                                    (unsigned long long)j->task, pdi_task_name(g, t),
-                                   (unsigned)t->attempt, g->rt->opts.max_retries,
+                                   (unsigned)t->attempt, sg->rt->opts.max_retries,
                                    j->err ? "; last error: " : "", j->err ? j->err : "");
             pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
-            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, j);
+            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
             if (e)
                 pdi_error_unref(e);
         } else {
@@ -179,16 +185,17 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
         j->detail = NULL;
         pdi_error *e = pdi_error_new(j->task, canceled ? PYDRON_ECANCELED : PYDRON_ETASK, m, d,
                                      j->detail_len);
-        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, j);
+        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, &run);
         if (e)
             pdi_error_unref(e);
     }
     g->now_hint = 0;
     pdi_job_clear(j);
     pdi_job_put(g, j);
+    pdi_sched_drain(g);
     g->events++;
-    if (g->waiters > (unsigned)g->drv_waiting)
-        pthread_cond_broadcast(&g->cv);   /* e.g. pydron_graph_free waiting for inflight */
+    if (sg->waiters > (unsigned)sg->drv_waiting)
+        pthread_cond_broadcast(&sg->cv);   /* e.g. pydron_graph_free waiting for inflight */
 }
 
 /* ---------------------------------------------------------------- public */
@@ -245,10 +252,10 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
         return pdi_err(PYDRON_EINVAL, "output %zu out of range (%zu)", i, j->nout);
     pydron_graph *g = j->g;
     /* output value ids do not change while the job runs; read under lock */
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_task *t = pdi_T(g, pdi_id_idx(j->task));
     out->id = pdi_job_out_id(g, j->task, pdi_task_outs(t)[i]);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return 0;
 }
 
@@ -281,15 +288,17 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
     int rc = pdi_ctx_init(&ctx, j->kind->name, j->attempt, j->payload, j->payload_len, bufs,
                           j->nin, j->nout);
     if (rc == 0) {
-        pydron_graph *prev = pdi_tls_cb_graph;
-        pdi_tls_cb_graph = j->g;
+        pdi_tls_state *tls = &pdi_tls;   /* one TLS lookup */
+        pydron_graph *prev = tls->cb_graph;
+        j->on_driver = tls->driver == j->g;
+        tls->cb_graph = j->g;
         int serial = (j->kind->flags & PYDRON_KIND_SERIAL) != 0;
         if (serial)
             pthread_mutex_lock(&j->kind->serial);
         rc = pdi_ctx_run(&ctx, j->kind->runner, j->kind->runner_self);
         if (serial)
             pthread_mutex_unlock(&j->kind->serial);
-        pdi_tls_cb_graph = prev;
+        tls->cb_graph = prev;
         if (rc == 0) {
             for (size_t i = 0; i < j->nout; i++) {
                 pdi_out_release(&j->outs[i].out);
@@ -387,9 +396,9 @@ PYDRON_API void pydron_job_done(pydron_job *j, int rc)
     if (!j)
         return;
     pydron_graph *g = j->g;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_job_complete_locked(g, j, rc);
     if (!g->canceled)
         pdi_dispatch(g);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
 }

@@ -1,0 +1,66 @@
+/* Observation: labels and the log of finished tasks (timings). */
+#include <stdio.h>
+
+#include "graph/graph.h"
+
+uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
+{
+    if (!label)
+        return 0;
+    if (pdi_grow((void **)&g->labels, &g->caplabels, g->nlabels + 1, sizeof(pdi_label)) != 0)
+        return 0;
+    char *s = pdi_strdup(label);
+    if (!s)
+        return 0;
+    g->labels[g->nlabels].text = s;
+    g->labels[g->nlabels].kind = kind;
+    return (uint32_t)++g->nlabels;
+}
+
+/* Log a finished task (timings) into the chunked log. */
+void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
+{
+    pdi_task *t = pdi_T(g, ti);
+    size_t c = g->nlog >> PDI_CHUNK_BITS;
+    if (c >= g->nlchunks) {
+        pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
+        if (!nc)
+            return;
+        g->lchunks = nc;
+        if (!(nc[c] = malloc(PDI_CHUNK * sizeof(pdi_tlog))))
+            return;
+        g->nlchunks = c + 1;
+    }
+    pdi_tlog *e = &g->lchunks[c][g->nlog & (PDI_CHUNK - 1)];
+    e->task = pdi_tid(g, ti);
+    e->queued_ns = t->queued_ns;
+    e->started_ns = j ? j->start_ns : 0;
+    e->finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns();
+    e->kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind;
+    e->worker = (int16_t)(j ? j->worker : -1);
+    e->state = state;
+    e->exec = (uint8_t)(j && j->exec);
+    g->nlog++;
+}
+
+int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out)
+{
+    for (uint64_t k = g->nlog; k-- > 0;) {
+        pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
+        if (e->task == id) {
+            *out = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint32_t pdi_tlog_kind(pydron_graph *g, const pdi_tlog *e)
+{
+    return (e->kind & PDI_TLOG_LABEL) ? g->labels[(e->kind & ~PDI_TLOG_LABEL) - 1].kind : e->kind;
+}
+
+const char *pdi_tlog_label(pydron_graph *g, const pdi_tlog *e)
+{
+    return (e->kind & PDI_TLOG_LABEL) ? g->labels[(e->kind & ~PDI_TLOG_LABEL) - 1].text : NULL;
+}

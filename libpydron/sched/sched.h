@@ -1,0 +1,192 @@
+/* sched.h - scheduling: jobs, readiness, dispatch to the executor, the
+ * driver loop, refinement runs, policies and the host side of the executor
+ * contract (sched/). */
+#ifndef PDI_SCHED_H
+#define PDI_SCHED_H
+
+#include "graph/graph.h"
+#include "util/ring.h"
+
+/* ---- the scheduler's side of a graph ----
+ * pydron_graph_new (api/) allocates a pdi_sgraph; the public handle points
+ * at its first member, the graph data structure. */
+typedef struct pdi_sgraph {
+    struct pydron_graph g;  /* first */
+    pydron_runtime *rt;
+    pthread_mutex_t mu;     /* the graph lock: everything in g and here */
+    pthread_cond_t cv;
+    pydron_graph *next_in_rt, *prev_in_rt;   /* the runtime's list (under rt->mu) */
+
+    _Atomic int interrupt;
+    int driving;           /* a thread runs the driver loop */
+    unsigned waiters;      /* threads blocked on cv */
+    int drv_waiting;       /* the driving thread sleeps on cv for g.chg.watch_vi
+                              (0: for every task to finish) */
+
+    /* driver work */
+    pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
+
+    /* dispatch */
+    const pydron_policy_ops *pops;
+    void *pself;
+    int own_policy;        /* pself is ours to destroy */
+    int need_bl;           /* policy wants bottom levels */
+    int need_loc;          /* the policy reads input sizes/locations */
+    uint64_t ready_seq;
+    uint64_t nqueued;      /* tasks handed to the policy not yet picked */
+    uint64_t inflight;     /* jobs of this graph held by the executor */
+    pydron_job *jfree;     /* job free list */
+    pydron_job *jlive;     /* jobs handed out (for worker loss) */
+    int dispatching;
+
+    /* measured durations per kind (seconds) */
+    double *ksum;
+    uint32_t *kcnt;
+    size_t kcap;
+
+    uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
+    int fetch_fail_rc;
+} pdi_sgraph;
+
+static inline pdi_sgraph *pdi_S(pydron_graph *g) { return (pdi_sgraph *)(void *)g; }
+
+/* ---- jobs ---- */
+#define PDI_JOB_INLINE 4
+typedef struct pdi_jin {
+    uint64_t value;
+    uint64_t size;
+    int32_t where;
+    const void *data;   /* NULL when the bytes are not on the driver */
+} pdi_jin;
+
+struct pydron_job {
+    pydron_graph *g;
+    uint64_t task;        /* task id */
+    pdi_kind *kind;
+    unsigned attempt;
+    int32_t worker;       /* -1: driver thread */
+    int canceled;         /* graph asked to cancel before it ran */
+    int on_driver;        /* ran on the thread that drives its graph (inline) */
+    const void *payload;
+    size_t payload_len;
+    size_t nin, nout;
+    pdi_jin *ins;
+    pdi_tout *outs;
+    pdi_jin ins_inl[PDI_JOB_INLINE];
+    pdi_tout outs_inl[PDI_JOB_INLINE];
+    char *err;
+    void *detail;
+    size_t detail_len;
+    uint64_t start_ns, end_ns;
+    struct pydron_job *next;  /* free list / in-flight list */
+    struct pydron_job *prev;
+};
+
+/* ---- sched/driver.c ---- */
+/* Act on what the graph reported (g->chg): SYNC/REFINABLE readiness,
+ * finished tasks, released bytes, wake-ups. Called with g->mu held after
+ * every change to the graph and before the lock is released. PURE
+ * readiness waits for the next dispatch (pdi_flush_ready). */
+void pdi_sched_drain_slow(pydron_graph *g);
+static inline void pdi_sched_drain(pydron_graph *g)
+{
+    if (g->chg.dirty)
+        pdi_sched_drain_slow(g);
+}
+/* Hand ready tasks to the executor (called with g->mu held; may release
+ * and re-acquire it around submit). */
+void pdi_dispatch(pydron_graph *g);
+/* Should pydron_task_add dispatch now, or leave it to the next completion? */
+int pdi_dispatch_on_add(pydron_graph *g);
+void pdi_wake(pydron_graph *g);
+int pdi_graph_start_locked(pydron_graph *g);
+/* Cancel: take queued tasks back from the policy, cancel the graph, drain. */
+void pdi_sched_cancel_locked(pydron_graph *g);
+/* What pydron_graph_wait/run drive the graph to: one value, or every task. */
+typedef struct pdi_target {
+    int is_value;
+    uint64_t id;
+} pdi_target;
+/* The driver loop of pydron_graph_wait/run (takes g->mu). */
+int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms);
+void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
+double pdi_task_duration(pydron_graph *g, pdi_task *t);
+
+void pdi_flush_ready(pydron_graph *g);
+/* ---- sched/policy.c ---- */
+int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
+
+/* ---- exec/job.c ---- */
+pydron_job *pdi_job_get(pydron_graph *g);
+void pdi_job_put(pydron_graph *g, pydron_job *j);
+int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
+void pdi_job_clear(pydron_job *j);
+int pdi_job_is_canceled(const pydron_job *j);
+
+/* Fetch a remote value's bytes to the driver (g->mu held; waits until
+ * deadline_ns on pdi_now_ns's clock, 0 = no deadline: PYDRON_ETIMEDOUT then,
+ * and the fetch goes on). Returns 1 if the value was lost with its worker
+ * meanwhile and is pending again (being recomputed). */
+int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns);
+/* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
+void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
+/* Run the refine callback of task ti on the driver thread (g->mu held,
+ * released around the callback). */
+void pdi_refine_run(pydron_graph *g, uint32_t ti);
+
+/* The refinement under way (public handle of a refine callback). */
+struct pydron_refine {
+    pydron_graph *g;
+    uint32_t ti;
+    uint64_t tid;
+    uint32_t tick[PYDRON_TICK_MAX_DEPTH];
+    size_t tick_len;
+    uint32_t child;
+    size_t nin, nout;
+    uint32_t *created;     /* value indices made inside this refinement */
+    size_t ncreated, capcreated;
+    uint32_t *bound;       /* per output: bound value index (held), 0 = none */
+    char *fail;
+    int active;
+};
+
+/* Thread-local state, one struct so that a function reaches it with one TLS
+ * lookup (in a shared library each costs a call). */
+typedef struct pdi_tls_state {
+    pydron_graph *cb_graph;   /* graph whose callback/body runs here (misuse checks) */
+    pydron_graph *driver;     /* graph this thread drives (inside wait/run) */
+} pdi_tls_state;
+extern _Thread_local pdi_tls_state pdi_tls;
+
+/* ---- runtime (made by api/runtime.c, the composition root) ---- */
+struct pydron_exec_host {
+    pydron_runtime *rt;
+};
+
+struct pydron_runtime {
+    pthread_mutex_t mu;
+    pdi_kindtab kt;                     /* kinds (read by graphs without rt->mu) */
+    pydron_runtime_options opts;        /* strings not kept beyond creation hooks */
+    const pydron_executor_ops *xops;
+    void *xself;
+    pydron_executor_kind xkind;
+    int xstarted;
+    unsigned nworkers, in_flight;
+    _Atomic unsigned *inflight;         /* per worker, shared by graphs */
+    const pydron_policy_ops *pops;      /* custom policy or NULL */
+    void *pself;
+    int policy_users;                   /* graphs running with the custom policy */
+    const pydron_policy_factory *pfac;  /* custom policy factory or NULL */
+    void *pfac_user;
+    pydron_exec_host host;
+    pydron_graph *graphs;               /* list of live graphs */
+    unsigned ngraphs;
+};
+
+/* ---- runtime helpers ---- */
+pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);
+int pdi_rt_start_executor(pydron_runtime *rt);
+/* A graph was canceled: the executor recalls queued jobs (no lock held). */
+void pdi_exec_recall(pydron_runtime *rt);
+
+#endif
