@@ -308,6 +308,7 @@ PYDRON_API int pydron_runtime_set_executor(pydron_runtime *rt, const pydron_exec
 PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
                                            const void *exec_options)
 {
+    pdi_err_clear();
     if (!rt || !name)
         return pdi_err(PYDRON_EINVAL, "pydron_runtime_use_executor: NULL argument");
     pthread_mutex_lock(&rt->mu);

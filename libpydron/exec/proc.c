@@ -54,6 +54,7 @@ static void freev(char **v)
 
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version)
 {
+    pdi_err_clear();
     if (!o || version < 1 || version > PYDRON_PROCESS_OPTIONS_VERSION)
         return pdi_err(PYDRON_EINVAL, "pydron_process_options_init: NULL or version %u not in 1..%d",
                        version, PYDRON_PROCESS_OPTIONS_VERSION);

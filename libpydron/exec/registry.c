@@ -56,6 +56,7 @@ void pdi_exec_registry_init(void) { pthread_once(&reg_once, register_shipped); }
 
 PYDRON_API int pydron_executor_register(const pydron_executor_desc *desc)
 {
+    pdi_err_clear();
     if (!desc)
         return pdi_err(PYDRON_EINVAL, "pydron_executor_register: NULL desc");
     if (desc->version != PYDRON_EXECUTOR_DESC_VERSION)

@@ -206,10 +206,9 @@ def decode_result(buf, writable: bool):
     program are the driver's own. False hands out read-only zero-copy views
     (task side: arguments are snapshots)."""
     mv = memoryview(buf)
-    if mv[-4:] != TRAILER:  # a pickle ends with STOP: no out-of-band buffers
-        if writable:
-            v = pickle.loads(mv) if _NEEDS_DRIVER.search(mv) is None else \
-                _DriverUnpickler(io.BytesIO(mv)).load()
+    if mv[-1] == 46:  # ends with STOP ("."): a pickle without out-of-band buffers
+        if writable and mv.nbytes > 32 and _NEEDS_DRIVER.search(mv) is not None:
+            v = _DriverUnpickler(io.BytesIO(mv)).load()
         else:
             v = pickle.loads(mv)
         return _unwrap(v, writable) if type(v) is _Logged else v

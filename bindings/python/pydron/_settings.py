@@ -45,12 +45,19 @@ def _decimal_state():
     return (c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps)
 
 
+_np_var = None
+
+
 def _numpy_token():
+    global _np_var
+    if _np_var is not None:
+        return _np_var.get()
     np = sys.modules.get("numpy")
     if np is None:
         return None
     try:
-        return np._core._ufunc_config._extobj_contextvar.get()
+        _np_var = np._core._ufunc_config._extobj_contextvar
+        return _np_var.get()
     except AttributeError:  # numpy 1.x: no context variable
         return tuple(sorted(np.geterr().items()))
 
@@ -105,11 +112,14 @@ def settings():
     nptok = _numpy_token()
     lg = _logging_state()
     wf = warnings.filters
+    # simplefilter/filterwarnings put a new tuple first, resetwarnings empties
+    # the list, catch_warnings swaps it: (list, length, first entry) changes
+    wt = _last_warn
     if dec == _last_dec and lg is _last_log and (nptok is _last_np or nptok == _last_np) \
-            and _last_warn is not None and _last_warn[0] is wf and _last_warn[1] == tuple(wf):
+            and wt is not None and wt[0] is wf and wt[1] == len(wf) and (not wf or wt[2] is wf[0]):
         return _gen, _snapshot
     _last_dec, _last_np, _last_log = dec, nptok, lg
-    _last_warn = (wf, tuple(wf))
+    _last_warn = (wf, len(wf), wf[0] if wf else None)
     snap = {}
     if dec is not None and dec != _DEC_DEFAULT:
         snap["decimal"] = dec
