@@ -388,6 +388,16 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out);
  * Errors: ESTATE if pending, ETASK if failed (message names task and error). */
 PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len);
 
+/* Bring a ready value's bytes to the driver, waiting at most timeout_ms
+ * (-1: as long as it takes): 0 once they are here (pydron_value_bytes then
+ * returns at once), PYDRON_ETIMEDOUT if they are still on their way (the
+ * fetch goes on; call again). For callers that must stay responsive while
+ * a value crosses, e.g. to signals: wait in slices. Errors as
+ * pydron_value_bytes (ESTATE if pending: wait for it first, also after a
+ * value lost with its worker is being made again). Any thread but a task
+ * body's. */
+PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_ms);
+
 /* A fresh private, writable, copy-on-write mapping of a ready value's bytes
  * (fetched to the driver first, like pydron_value_bytes), without copying
  * them: writes go to private copies of the touched pages and never reach

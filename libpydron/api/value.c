@@ -232,20 +232,24 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
     return rc;
 }
 
-PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len)
+/* pydron_value_bytes and pydron_value_fetch: the graph lock held; deadline_ns
+ * 0 = none. */
+static int value_bytes_locked(pydron_graph *g, pydron_value v, const void **data, size_t *len,
+                              uint64_t deadline_ns)
 {
     pdi_sgraph *sg = pdi_S(g);
-    pdi_err_clear();
-    if (!data || !len)
-        return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
-    if (pdi_lock_graph(g, "pydron_value_bytes"))
-        return PYDRON_EINVAL;
     int rc = 0, lost = 0;
     for (;;) {
         uint32_t vi;
         pdi_value *r = pdi_value_get(g, v.id, &vi);
         if (!r) {
             rc = PYDRON_ESTALE;
+            break;
+        }
+        if (r->state == PYDRON_VALUE_PENDING && lost && deadline_ns &&
+            pdi_now_ns() >= deadline_ns) {
+            rc = pdi_err(PYDRON_ETIMEDOUT, "value %#llx is being made again",
+                         (unsigned long long)v.id);
             break;
         }
         if (r->state == PYDRON_VALUE_PENDING && lost) {
@@ -277,7 +281,7 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
             break;
         }
         /* remote: ask the executor and wait for pydron_exec_fetched */
-        rc = pdi_fetch_wait(g, root);
+        rc = pdi_fetch_wait(g, root, deadline_ns);
         if (rc == 1) {   /* lost meanwhile and being made again: wait for it */
             rc = 0;
             lost = 1;
@@ -286,8 +290,33 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
         if (rc)
             break;
     }
+    return rc;
+}
+
+PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **data, size_t *len)
+{
+    pdi_err_clear();
+    if (!data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_bytes: NULL argument");
+    if (pdi_lock_graph(g, "pydron_value_bytes"))
+        return PYDRON_EINVAL;
+    int rc = value_bytes_locked(g, v, data, len, 0);
     pdi_sched_drain(g);
-    pthread_mutex_unlock(&sg->mu);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_ms)
+{
+    pdi_err_clear();
+    if (pdi_lock_graph(g, "pydron_value_fetch"))
+        return PYDRON_EINVAL;
+    const void *d;
+    size_t n;
+    uint64_t deadline = timeout_ms < 0 ? 0 : pdi_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
+    int rc = value_bytes_locked(g, v, &d, &n, deadline);
+    pdi_sched_drain(g);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }
 

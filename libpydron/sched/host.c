@@ -1,4 +1,7 @@
 /* Host services for executors: wake, remote fetch, worker loss. */
+#include <errno.h>
+#include <time.h>
+
 #include "sched/sched.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
@@ -62,7 +65,7 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
     pthread_mutex_unlock(&pdi_S(g)->mu);
 }
 
-int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
+int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
 {
     pdi_sgraph *sg = pdi_S(g);
     pydron_runtime *rt = sg->rt;
@@ -95,13 +98,27 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root)
         pdi_value_unref(g, ri);
     }
     root->refs++;
+    int timed_out = 0;
     while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
         sg->waiters++;
-        pthread_cond_wait(&sg->cv, &sg->mu);
+        if (deadline_ns) {
+            struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+                                  (long)(deadline_ns % 1000000000u)};
+            /* sg->cv runs on CLOCK_MONOTONIC, as pdi_now_ns */
+            timed_out = pthread_cond_timedwait(&sg->cv, &sg->mu, &ts) == ETIMEDOUT;
+        } else {
+            pthread_cond_wait(&sg->cv, &sg->mu);
+        }
         sg->waiters--;
+        if (timed_out)
+            break;
     }
     int rc = 0;
-    if (root->state == PYDRON_VALUE_PENDING) {
+    if (timed_out && (root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
+        /* still on its way: the fetch goes on, a later call picks it up */
+        rc = pdi_err(PYDRON_ETIMEDOUT, "value %#llx is still being fetched from worker %d",
+                     (unsigned long long)id, root->where);
+    } else if (root->state == PYDRON_VALUE_PENDING) {
         rc = 1;   /* lost with its worker and being recomputed */
     } else if (root->state != PYDRON_VALUE_READY) {
         rc = pdi_err(PYDRON_ETASK, "value %#llx was lost while fetching it", (unsigned long long)id);

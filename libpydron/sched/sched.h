@@ -123,10 +123,11 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
 void pdi_job_clear(pydron_job *j);
 int pdi_job_is_canceled(const pydron_job *j);
 
-/* Fetch a remote value's bytes to the driver (g->mu held; waits). Returns
- * 1 if the value was lost with its worker meanwhile and is pending again
- * (being recomputed). */
-int pdi_fetch_wait(pydron_graph *g, pdi_value *root);
+/* Fetch a remote value's bytes to the driver (g->mu held; waits until
+ * deadline_ns on pdi_now_ns's clock, 0 = no deadline: PYDRON_ETIMEDOUT then,
+ * and the fetch goes on). Returns 1 if the value was lost with its worker
+ * meanwhile and is pending again (being recomputed). */
+int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns);
 /* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
 void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
 /* Run the refine callback of task ti on the driver thread (g->mu held,

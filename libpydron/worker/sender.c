@@ -131,6 +131,26 @@ out:
     return rc;
 }
 
+int pdi_wk_fetch_push(worker *w, const Pydron__Fetch *f)
+{
+    fetch_item *fi = calloc(1, sizeof *fi);
+    if (!fi)
+        return pdi_err(PYDRON_ENOMEM, "out of memory for a fetch");
+    pydron__fetch__init(&fi->f);
+    fi->f.request_id = f->request_id;
+    fi->f.value_id = f->value_id;
+    fi->f.no_shm = f->no_shm;
+    pthread_mutex_lock(&w->olock);
+    if (w->ftail)
+        w->ftail->next = fi;
+    else
+        w->fhead = fi;
+    w->ftail = fi;
+    pthread_cond_signal(&w->ocond);
+    pthread_mutex_unlock(&w->olock);
+    return 0;
+}
+
 void *pdi_wk_sender_thread(void *arg)
 {
     worker *w = arg;
@@ -140,13 +160,15 @@ void *pdi_wk_sender_thread(void *arg)
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
     for (;;) {
         pthread_mutex_lock(&w->olock);
-        while (!w->ohead && !w->ostop) {
+        while (!w->ohead && !w->fhead && !w->ostop) {
             struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, hb_ns ? hb_ns / 2 : 500000000ull);
             if (pthread_cond_timedwait(&w->ocond, &w->olock, &ts) == ETIMEDOUT)
                 break;
         }
         done_item *list = w->ohead;
         w->ohead = w->otail = NULL;
+        fetch_item *fl = w->fhead;
+        w->fhead = w->ftail = NULL;
         int stop = w->ostop;
         uint64_t batch = 0;
         for (done_item *d = list; d; d = d->next)
@@ -163,6 +185,19 @@ void *pdi_wk_sender_thread(void *arg)
             w->sent += batch;
             pthread_cond_broadcast(&w->sentcond);
             pthread_mutex_unlock(&w->olock);
+        }
+        /* after the completions: the driver asks only for values it knows */
+        while (fl) {
+            fetch_item *fi = fl;
+            fl = fi->next;
+            if (!atomic_load(&w->lost) && pdi_wk_serve_fetch(w, w->drv, &fi->f, w->shm_drv) != 0 &&
+                !atomic_load(&w->lost)) {
+                pdi_log(WHO, "cannot answer a fetch: %s", pydron_error_last());
+                atomic_store(&w->lost, 1);
+                pdi_conn_close(w->drv);
+            }
+            last_send = pdi_now_ns();
+            free(fi);
         }
         if (stop)
             break;

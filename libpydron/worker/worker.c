@@ -128,7 +128,12 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         break;
     }
     case PYDRON__FRAME__BODY_FETCH:
-        return pdi_wk_serve_fetch(w, w->drv, h->fetch, w->shm_drv);
+        /* Answered by the sender thread. The reader must never wait on a
+         * write: the driver's reader may itself be writing a large task
+         * batch to us, and it reads our reply only when that write is done;
+         * a reply written from here (160 KB-1 MiB, below the shared-memory
+         * threshold) filled both sockets and hung both processes. */
+        return pdi_wk_fetch_push(w, h->fetch);
     case PYDRON__FRAME__BODY_RELEASE:
         for (size_t i = 0; i < h->release->n_value_ids; i++)
             pdi_store_release(w->store, h->release->value_ids[i]);
@@ -414,6 +419,11 @@ done:
             free(p->url);
             pthread_mutex_destroy(&p->lock);
             free(p);
+        }
+        while (w->fhead) {
+            fetch_item *fi = w->fhead;
+            w->fhead = fi->next;
+            free(fi);
         }
         while (w->ohead) {
             done_item *d = w->ohead;

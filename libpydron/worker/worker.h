@@ -21,7 +21,7 @@
  *
  *   plock  (peers, peer servers)  ->  peer.lock  ->  the connection's locks
  *   qlock  (task queue)           leaf
- *   olock  (completion queue)     leaf
+ *   olock  (completion and fetch queues)  leaf
  *
  * plock is taken before a peer's lock (pdi_wk_peers_update) and never while
  * one is held; a peer's lock is held across a fetch round trip on that
@@ -43,6 +43,13 @@ typedef struct task_item {
     shared_frame *sf;
     Pydron__Task *t;
 } task_item;
+
+/* A fetch from the driver, answered by the sender thread (the reader must
+ * never wait on a write: see handle_frame in worker.c). */
+typedef struct fetch_item {
+    struct fetch_item *next;
+    Pydron__Fetch f;
+} fetch_item;
 
 typedef struct done_item {
     struct done_item *next;
@@ -93,6 +100,7 @@ typedef struct worker {
     pthread_mutex_t olock;
     pthread_cond_t ocond;
     done_item *ohead, *otail;
+    fetch_item *fhead, *ftail; /* fetches from the driver, oldest first */
     int ostop;
     uint64_t pushed, sent;   /* completions queued / written to the driver */
     pthread_cond_t sentcond;
@@ -135,11 +143,13 @@ void pdi_wk_recall(worker *w, const uint64_t *seqs, size_t n);
 /* ---- sender.c: completions and heartbeats to the driver ---- */
 /* Queue a completion for the sender (olock). */
 void pdi_wk_done_push(worker *w, done_item *d);
+/* Queue a fetch from the driver for the sender (olock); ENOMEM. */
+int pdi_wk_fetch_push(worker *w, const Pydron__Fetch *f);
 /* Wait until every completion queued so far has been written. */
 void pdi_wk_flush_completions(worker *w);
 void pdi_wk_done_free(done_item *d);
-/* Thread: batch completions into frames, send heartbeats, notice a silent
- * driver. */
+/* Thread: batch completions into frames, answer the driver's fetches,
+ * send heartbeats, notice a silent driver. */
 void *pdi_wk_sender_thread(void *arg);
 
 #endif

@@ -188,6 +188,38 @@ Test(local, values_of_64_mb, .timeout = 300)
     OK(pydron_runtime_free(rt));
 }
 
+/* pydron_value_fetch: a value on a worker (512 KB: bytes on the socket, no
+ * shared memory) brought to the driver in 0 ms slices, as the Python binding
+ * does to stay responsive to Ctrl-C; a pending value is ESTATE. */
+Test(local, fetch_in_slices, .timeout = 120)
+{
+    const uint64_t n = 512u << 10;
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 1);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, n), u64c(g, 3)};
+    pydron_value big = ffi(g, rt, "tl_make_big", NULL, in, 2);
+    int rc = pydron_value_fetch(g, big, 0);
+    cr_assert(rc == PYDRON_ESTATE || rc == 0 || rc == PYDRON_ETIMEDOUT, "rc %d", rc);
+    OK(pydron_graph_wait(g, big, 60000));
+    int slices = 0;
+    while ((rc = pydron_value_fetch(g, big, 0)) == PYDRON_ETIMEDOUT)
+        slices++;
+    cr_assert_eq(rc, 0, "%d: %s", rc, pydron_error_last());
+    cr_log_info("fetched after %d empty slices", slices);
+    OK(pydron_value_fetch(g, big, -1)); /* here now: at once */
+    const void *p;
+    size_t l;
+    OK(pydron_value_bytes(g, big, &p, &l));
+    cr_assert_eq(l, n);
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i += 977)
+        cr_assert_eq(b[i], (uint8_t)(i * 31 + 3), "byte %zu", i);
+    cr_assert_eq(pydron_value_fetch(NULL, big, 0), PYDRON_EINVAL);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
 /* pids of our children running pydron-worker */
 static int worker_children(pid_t parent, pid_t *out, int max)
 {

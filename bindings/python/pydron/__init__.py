@@ -53,11 +53,15 @@ def schedule(fn):
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(schedule(fn.__func__))
     from . import _runtime
-    from ._translate import translate
+    from ._translate import TranslationError, translate
+    from ._translate.nested import MODE
 
-    inner, generator, codes = translate(fn)
-    _runtime._translated_codes.update(codes)
-    _runtime._lazy_codes.update(c for c in codes if "_pd_mode" in c.co_varnames)
+    tidy = _runtime.hide_internal
+    try:
+        inner, generator, codes = translate(fn)
+    except TranslationError as e:
+        raise tidy(e)  # the traceback shows the program's frames, not pydron's
+    _runtime.register(codes, [c for c in codes if MODE in c.co_varnames])
     _runtime.raise_recursion_limit()
     if generator:
         # Generator bodies run eagerly (every call completes where it is made).
@@ -66,9 +70,14 @@ def schedule(fn):
         inner.__wrapped__ = fn
         return inner
 
+    run = _runtime.run_strict
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return _runtime.run_strict(inner, args, kwargs)
+        try:
+            return run(inner, args, kwargs)
+        except BaseException as e:
+            raise tidy(e)  # the traceback shows the program's frames, not pydron's
 
     wrapper.__pydron_kind__ = "schedule"
     wrapper.__pydron_lazy__ = functools.partial(_runtime.run_lazy, inner)

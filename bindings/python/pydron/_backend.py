@@ -112,7 +112,8 @@ def annotated_category(fn):
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "__weakref__")
+    # _site: where the driver called it (set by the runtime, read with getattr)
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -120,7 +121,9 @@ class Future:
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)
         self._q = 0      # program-order number of the last deferred operation reading it
-        self._a = False  # a deferred operation may hand out part of it (x.T, x[0])
+        # Set by the runtime when a deferred operation may hand out part of it
+        # (x.T, x[0]): the function that runs every deferred operation first.
+        self._a = None
 
     def __reduce_ex__(self, protocol):
         v = self._driver_value()
@@ -133,10 +136,10 @@ class Future:
         it and may have changed it (a method, an item store): later tasks must
         see that object, not the task's original output. _NOVALUE when the
         graph value still stands for it (never handed out, failed, immutable)."""
-        if self._a:
+        if self._a is not None:
             # Views or items of it were handed out by deferred operations and
             # may be changed by statements before this point: run them all.
-            drain_to(None)
+            self._a()
             self._x = True
             if self._r is None:
                 self._wait(None)
@@ -403,10 +406,8 @@ class Session:
                 first = e
             del bufs[:], futs[:]
             index.clear()
-        import cloudpickle
-
         try:
-            return dump(cloudpickle.Pickler)
+            return dump(_serialize.cloud_pickler())
         except Exception as e:
             raise _describe_arg(fn, args, kwargs, first or e) from None
 
@@ -431,7 +432,8 @@ class Session:
         With worker processes and a timeout, tasks still running after it
         are abandoned: the graph is not freed (that would wait for them) and
         the workers die with this process (parent-death signal and lost
-        connection). Used at interpreter exit, e.g. after Ctrl-C."""
+        connection). Used at interpreter exit. timeout=0 (after Ctrl-C)
+        abandons tasks running on threads of this process too."""
         if self._closed:
             return
         self._closed = True
@@ -439,6 +441,11 @@ class Session:
             self._graph.cancel()
         except _core.PydronError:
             pass
+        if timeout == 0:
+            # after Ctrl-C: nothing more runs (the inline executor would run
+            # tasks inside graph.run); tasks running on threads are abandoned
+            _ABANDONED.append((self._graph, self._rt))
+            return
         if timeout is not None and not self._in_process:
             try:
                 self._graph.run(timeout)
@@ -501,87 +508,15 @@ def shutdown(timeout=None):
 
 
 def _at_exit():
-    # Do not wait minutes for running worker tasks when the program ends
-    # (e.g. Ctrl-C): after a short grace period the workers go with us.
-    shutdown(timeout=1.0)
+    # Do not wait minutes for running worker tasks when the program ends:
+    # after a short grace period the workers go with us; after Ctrl-C at
+    # once, as plain Python stops at once (tasks on threads are abandoned,
+    # worker processes die with this one).
+    last = getattr(sys, "last_type", None)
+    interrupted = isinstance(last, type) and issubclass(last, KeyboardInterrupt)
+    shutdown(timeout=0 if interrupted else 1.0)
 
 
 def current():
     """The running session or None (does not start one)."""
     return _session
-
-
-# Installed by _runtime: runs every earlier task and deferred operation, in
-# program order, up to and including the given number (raises the first failure).
-drain_to = None
-
-
-class Lazy(Future):
-    """Placeholder for a deferred driver operation: a statement part that looks
-    at values not computed yet (``print(i, x.mean())``, ``total += y.sum()``).
-    It runs on the driver, in program order, once every task and operation
-    before it has finished; the driver meanwhile goes on adding later tasks
-    (look-ahead). Only operations on values of known effect-free categories
-    are deferred (see _runtime)."""
-
-    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc", "alias")
-
-    def __init__(self, seq, op, args, kw, key, cat):
-        Future.__init__(self, None, op)
-        self.seq, self.op, self.args, self.kw, self.key, self.cat = seq, op, args, kw, key, cat
-        self.ran = self.alias = False
-        self.val = self.exc = None
-
-    def __repr__(self):
-        return f"<pydron deferred {self.key[0]} #{self.seq} {'done' if self.ran else 'pending'}>"
-
-    def done(self) -> bool:
-        return self.ran
-
-    def category(self):
-        if self.ran:
-            return category(self.val) if self.exc is None else None
-        return self.cat
-
-    def run(self):
-        """Called by the runtime once it is this operation's turn."""
-        if self.ran:
-            return
-        try:
-            args = [a.peek() if isinstance(a, Future) else a for a in self.args]
-            kw = {k: (v.peek() if isinstance(v, Future) else v) for k, v in self.kw.items()} \
-                if self.kw else {}
-            self.val = self.op(*args, **kw)
-            RESULT_CATS[self.key] = category(self.val)
-        except BaseException as e:  # raised where the sequential program raises it
-            self.exc = e
-        self.ran = True
-        self.args = self.kw = None
-
-    def peek(self):
-        if not self.ran:
-            drain_to(self.seq)
-        if self.exc is not None:
-            raise self.exc
-        if not self.ran:
-            raise RuntimeError("pydron: a statement abandoned after an earlier exception")
-        return self.val
-
-    def result(self, timeout=None):
-        v = self.peek()
-        self._x = True
-        return v
-
-    def exception(self, timeout=None):
-        self.run()
-        return self.exc
-
-    def _driver_value(self):
-        if not self.ran:
-            drain_to(self.seq)
-        if self.exc is not None:
-            raise self.exc
-        return self.val
-
-    def __reduce_ex__(self, protocol):
-        return (_serialize.identity, (self._driver_value(),))

@@ -23,10 +23,13 @@ The same ``run_task`` runs in-process (inline/threads executors) and in
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import re
 import struct
+import sys
 import traceback
+import types
 import weakref
 
 from . import _core, _settings
@@ -78,6 +81,42 @@ class _OOB(list):
         return None
 
 
+_CloudPickler = None
+
+
+def cloud_pickler():
+    """cloudpickle's Pickler, but code keeps its file name (cloudpickle writes
+    "<dynamic-code>"), so that a task's traceback names the program's file
+    and line, and shows the source line where the file exists."""
+    global _CloudPickler
+    if _CloudPickler is None:
+        import collections
+        import types
+
+        import cloudpickle
+        from cloudpickle import cloudpickle as cp
+
+        reduce_code = cp._code_reduce
+
+        def code_reduce(code):
+            cls, args = reduce_code(code)
+            return cls, tuple(code.co_filename if type(a) is str and a == "<dynamic-code>" else a
+                              for a in args)
+
+        class CloudPickler(cloudpickle.Pickler):
+            dispatch_table = collections.ChainMap({types.CodeType: code_reduce},
+                                                  cloudpickle.Pickler.dispatch_table)
+
+        _CloudPickler = CloudPickler
+    return _CloudPickler
+
+
+def cloud_dumps(obj, buffer_callback=None):
+    f = io.BytesIO()
+    cloud_pickler()(f, 5, buffer_callback=buffer_callback).dump(obj)
+    return f.getvalue()
+
+
 def _dumps_any(obj, bufs):
     """Pickle with out-of-band buffers; cloudpickle only if plain pickle fails."""
     try:
@@ -89,9 +128,7 @@ def _dumps_any(obj, bufs):
     # Classes and functions of the program's __main__ travel by value (the
     # other process's __main__ is a different module).
     del bufs[:]
-    import cloudpickle
-
-    return cloudpickle.dumps(obj, 5, buffer_callback=bufs)
+    return cloud_dumps(obj, bufs)
 
 
 def encode_result(obj):
@@ -310,9 +347,7 @@ def _pickle_exception(e, by_state):
         if MAIN in f.getbuffer():
             raise pickle.PicklingError("by value")
     except Exception:
-        import cloudpickle
-
-        class CP(cloudpickle.Pickler):
+        class CP(cloud_pickler()):
             def reducer_override(self, obj):
                 if by_state and obj is e:
                     return _rebuild_exception, (type(e), e.args, getattr(e, "__dict__", None))
@@ -325,8 +360,25 @@ def _pickle_exception(e, by_state):
     return data
 
 
+# Frames of code in this package are pydron's (run_task, decode_args): a
+# task's traceback shows the program's frames only.
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _program_frames(tb):
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PKG):
+            kept.append(tb)
+        tb = tb.tb_next
+    new = None
+    for t in reversed(kept):
+        new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return new
+
+
 def encode_exception(e: BaseException, records=None) -> bytes:
-    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    tb = "".join(traceback.format_exception(type(e), e, _program_frames(e.__traceback__)))
     exc = None
     for by_state in (False, True):
         try:
@@ -416,6 +468,7 @@ def decode_args(payload, inputs):
 def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
+    fn = None
     if _settings.COLLECT:  # log records and warnings travel to the driver
         _settings.capture_start()
     try:
@@ -432,7 +485,29 @@ def run_task(payload, inputs):
         recs = _settings.capture_end() if _settings.COLLECT else None
         if recs or notes:
             res = _Logged(res, recs, notes)
-        return encode_result(res)
-    except BaseException as e:  # the task's exception travels to the driver
+    except BaseException as e:
         recs = _settings.capture_end() if _settings.COLLECT else None
+        if type(e) is KeyboardInterrupt and _interrupts_driver():
+            # Ctrl-C reached a task run by the inline executor on the
+            # driver's main thread: the program is interrupted, not the task
+            # failed (the runner passes it on to the driver's wait)
+            raise
+        # the task's exception travels to the driver
         raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs)) from None
+    try:
+        return encode_result(res)
+    except Exception as e:
+        # as for arguments: say which function, not 60 lines of pickler
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        err = TypeError(f"{name}(): its result cannot be pickled: {type(e).__name__}: {e}")
+        raise _core.TaskFailed(f"TypeError: {err}", encode_exception(err)) from None
+
+
+def _interrupts_driver():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec is None or spec.name != "pydron.worker"

@@ -395,12 +395,12 @@ def dumps_function(fn, settings, fst=None) -> bytes:
     modules read as `module.name` (fst.modattrs)."""
     import io
 
-    import cloudpickle
+    from ._serialize import cloud_pickler
 
     progmods = program_modules()
     modattrs = fst.modattrs if fst is not None else {}
 
-    class P(cloudpickle.Pickler):
+    class P(cloud_pickler()):  # keeps file names for the tasks' tracebacks
         def reducer_override(self, obj):
             t = type(obj)
             if t is types.FunctionType and obj.__module__ in progmods:

@@ -282,7 +282,17 @@ static int pyrunner_run(void *self, pydron_task_ctx *ctx)
     rc = 0;
     goto out;
 pyfail:
-    fail_from_exception(ctx);
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        /* Ctrl-C in a task the inline executor runs on the driver's main
+         * thread: the program is interrupted. Trip the signal again so that
+         * the driver's wait raises KeyboardInterrupt at its next check (and
+         * tasks run meanwhile stop at their first line). */
+        PyErr_Clear();
+        pydron_ctx_fail(ctx, "KeyboardInterrupt: interrupted");
+        PyErr_SetInterrupt();
+    } else {
+        fail_from_exception(ctx);
+    }
 out:
     Py_XDECREF(res);
     if (payload) {
@@ -802,6 +812,8 @@ static int wait_loop(GraphObject *self, uint64_t which, double timeout)
         else
             rc = pydron_graph_run(g, slice);
         Py_END_ALLOW_THREADS
+        if (rc == PYDRON_EINTR && PyErr_CheckSignals() < 0)
+            return 1; /* interrupted for a signal (Ctrl-C in an inline task) */
         if (rc != PYDRON_ETIMEDOUT)
             return rc;
         if (PyErr_CheckSignals() < 0)
@@ -1271,6 +1283,41 @@ static PyObject *Value_size(ValueObject *self, PyObject *unused)
     return PyLong_FromSize_t(n);
 }
 
+/* Bring a value's bytes to the driver in slices of WAIT_SLICE_MS, the GIL
+ * released, checking for signals between slices (Ctrl-C works while a value
+ * crosses; a fetch that never completes no longer hangs the program beyond
+ * reach). Returns 0 when the bytes are here, 1 with a Python exception set,
+ * or a negative PYDRON_E... code for the caller to map. */
+static int fetch_loop(ValueObject *self)
+{
+    int waited = 0;
+    for (;;) {
+        pydron_graph *g = self->graph->g;
+        if (!g) {
+            PyErr_SetString(ErrTypes[-PYDRON_ECLOSED], "graph closed while fetching a value");
+            return 1;
+        }
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_value_fetch(g, (pydron_value){self->id}, WAIT_SLICE_MS);
+        Py_END_ALLOW_THREADS
+        if (rc == PYDRON_ESTATE && waited) {
+            /* lost with its worker while we fetched it and being made
+             * again: wait for it (sliced too), then fetch anew */
+            rc = wait_loop(self->graph, self->id, -1.0);
+            if (rc == 1)
+                return 1;
+            if (rc == 0)
+                continue;
+        }
+        if (rc != PYDRON_ETIMEDOUT)
+            return rc;
+        waited = 1;
+        if (PyErr_CheckSignals() < 0)
+            return 1;
+    }
+}
+
 /* bytes(): a copy of the value's bytes (fetches them if remote). */
 static PyObject *Value_bytes(ValueObject *self, PyObject *unused)
 {
@@ -1278,11 +1325,15 @@ static PyObject *Value_bytes(ValueObject *self, PyObject *unused)
         return NULL;
     const void *data = NULL;
     size_t len = 0;
-    int rc;
-    pydron_graph *g = self->graph->g;
-    Py_BEGIN_ALLOW_THREADS
-    rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
-    Py_END_ALLOW_THREADS
+    int rc = fetch_loop(self);
+    if (rc == 1)
+        return NULL;
+    if (rc == 0) {
+        pydron_graph *g = self->graph->g;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
+        Py_END_ALLOW_THREADS
+    }
     if (rc == PYDRON_ETASK)
         return task_error(self);
     if (rc < 0)
@@ -1300,11 +1351,15 @@ static int Value_getbuffer(ValueObject *self, Py_buffer *view, int flags)
     }
     const void *data = NULL;
     size_t len = 0;
-    int rc;
-    pydron_graph *g = self->graph->g;
-    Py_BEGIN_ALLOW_THREADS
-    rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
-    Py_END_ALLOW_THREADS
+    int rc = fetch_loop(self);
+    if (rc == 1)
+        return -1;
+    if (rc == 0) {
+        pydron_graph *g = self->graph->g;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_value_bytes(g, (pydron_value){self->id}, &data, &len);
+        Py_END_ALLOW_THREADS
+    }
     if (rc < 0) {
         if (rc == PYDRON_ETASK)
             task_error(self);
@@ -1365,11 +1420,15 @@ static PyObject *Value_private_buffer(ValueObject *self, PyObject *unused)
         return NULL;
     void *addr = NULL;
     size_t len = 0;
-    int rc;
-    pydron_graph *g = self->graph->g;
-    Py_BEGIN_ALLOW_THREADS
-    rc = pydron_value_map_private(g, (pydron_value){self->id}, &addr, &len);
-    Py_END_ALLOW_THREADS
+    int rc = fetch_loop(self);
+    if (rc == 1)
+        return NULL;
+    if (rc == 0) {
+        pydron_graph *g = self->graph->g;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pydron_value_map_private(g, (pydron_value){self->id}, &addr, &len);
+        Py_END_ALLOW_THREADS
+    }
     if (rc == PYDRON_ENOTSUP)
         Py_RETURN_NONE;
     if (rc == PYDRON_ETASK)

@@ -18,6 +18,7 @@ thread. The modules, each with one job:
 | `lookahead` | deferred driver operations (print, reading methods, operators, f-strings) |
 | `stores` | iteration, item/attribute/global stores, placeholder-aware list and dict methods |
 | `calls` | call()/mcall()/ecall(), @schedule entries, nested defs |
+| `errors` | tracebacks without pydron's frames |
 | `escapes` | what the program sees of its frame and of the functions it made (locals(), closures, `*` calls, callers' frames) |
 | `iterators` | loops over generators, map(...), wrappers: stepped ahead where provably the same |
 
@@ -25,13 +26,13 @@ This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
 
 from .barriers import r, rdeep, rdo, ro, sync, barrier
+from .errors import hide_internal
 from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
                     run_strict)
 from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
 from .lookahead import attr, bop, fjoin, fv, item
-from .state import session
-from .state import lazy_codes as _lazy_codes, pending as _pending
-from .state import translated_codes as _translated_codes
+from .state import register, session
+from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
                      setitem, slice_)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
@@ -41,6 +42,6 @@ __all__ = [
     "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "fjoin", "fv", "item",
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
-    "_pending", "_translated_codes", "_lazy_codes",
+    "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
 ]

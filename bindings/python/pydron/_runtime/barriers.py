@@ -31,7 +31,11 @@ def _resolve(fut):
         # operations that read it (the driver may change the object), and all
         # pending ones if it may be part of a task result (x.T).
         _drain_to(None if fut.alias else max(fut.seq, fut._q))
-        val = fut.result()
+        try:
+            val = fut.result()
+        except BaseException as e:
+            _note_site(e, fut)
+            raise
         _poll()
         return val
     if fut._q and _pending and _pending[0][0] <= fut._q:
@@ -40,6 +44,8 @@ def _resolve(fut):
         _drain_to(fut._q)
     try:
         val = _result(fut)
+    except KeyboardInterrupt:
+        raise  # Ctrl-C while waiting: not the task's failure
     except BaseException:
         failed = True
     else:
@@ -47,9 +53,20 @@ def _resolve(fut):
     if failed:
         # An earlier task's failure comes first in program order.
         barrier()
-        return _result(fut)  # not pending any more: raise its own exception
+        try:
+            return _result(fut)  # not pending any more: raise its own exception
+        except BaseException as e:
+            _note_site(e, fut)
+            raise
     _poll()
     return val
+
+
+def _note_site(exc, fut):
+    """The traceback of a task's failure will point at the call that made it."""
+    site = getattr(fut, "_site", None)
+    if site is not None and not isinstance(exc, KeyboardInterrupt):
+        S.failure_site = (exc, site)
 
 
 def ro(v):
@@ -161,6 +178,7 @@ def _fail(seq, fut):
         _result(fut)  # raises a fresh copy of the original exception
     except BaseException as e:
         S.last_failure = (seq, e)  # a lazy try body rolls its locals back to here
+        _note_site(e, fut)
         raise
     raise AssertionError("pydron: failed task did not raise")  # pragma: no cover
 

@@ -5,6 +5,7 @@ import functools
 import math
 import sys
 
+from .errors import call_site
 from .. import _state
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
@@ -20,6 +21,7 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
 
 _partial = functools.partial
+_ModuleType = type(sys)
 _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
@@ -29,6 +31,7 @@ _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 def _submit(fn, args, kwargs):
     fut = _in_backend_call(session().submit, fn, args, kwargs)
+    fut._site = call_site()  # its failure's traceback points at the call
     S.last_seq = next(_seq)
     _pending.append((S.last_seq, fut))
     if len(_pending) > S.window:
@@ -42,7 +45,8 @@ def _submit(fn, args, kwargs):
 
 
 def call(f, /, *args, **kwargs):
-    """A call in the body of a @schedule function; what it does depends on the callee."""
+    """A call in the body of a @schedule function; what it does depends on the
+    callee, classified once (_classify) and remembered in a table."""
     if S.driver != _get_ident() or S.in_backend:
         # Translated code run elsewhere (a closure called by a task thread, after
         # the @schedule call returned, in a worker): plain Python.
@@ -51,87 +55,236 @@ def call(f, /, *args, **kwargs):
         _state.touch()  # np.add(a, b, out=c) changes c in place
     f = r(f)
     tf = type(f)
-    if _pending and tf is not _FunctionType and tf is not _MethodType:
-        if f is _print:
-            lz = _defer_print(args, kwargs)
-            if lz is not None:
-                return lz
+    if tf is _FunctionType or tf is _MethodType:
+        # The program's functions and methods: classified by their mark
+        # (@functional, @schedule) and code at each call, two lookups; a
+        # table would keep them and their closures alive.
+        return _classify(f, tf)(f, args, kwargs)
+    # The key: the callee itself for builtins, classes and numpy's
+    # callables; (type, name) for a method of a builtin object (lst.append
+    # is a new object each time). Other callables (instances with __call__,
+    # partials) are classified at each call: hashing them could run code of
+    # the program.
+    if tf is type or tf in _C_CALLABLES:
+        key = f
+    elif tf is _BuiltinType:
+        s = f.__self__
+        st = type(s)
+        if s is None or st is _ModuleType:
+            key = f
+        elif type(st) is type:  # (a metaclass's __hash__ would be the program's)
+            key = (st, f.__name__)
         else:
-            ids = S.deferrable_ids or _deferrable_funcs()
-            name = ids.get(id(f))
-            if name is not None and not (kwargs and "out" in kwargs):
-                lz = _defer_func(f, name, args, kwargs)
-                if lz is not None:
-                    return lz
+            return _classify(f, tf)(f, args, kwargs)
+    elif getattr(tf, "__module__", None) == "numpy" and tf.__hash__ is object.__hash__:
+        _C_CALLABLES.add(tf)
+        key = f
+    else:
+        return _classify(f, tf)(f, args, kwargs)
+    h = _kinds.get(key)
+    if h is None:
+        h = _remember(_kinds, key, _classify(f, tf))
+    return h(f, args, kwargs)
+
+
+_kinds = {}         # callee (or (type, method name)) -> handler(f, args, kwargs)
+# Types of callables of C extensions whose hash runs no code of the program
+# (numpy's functions and ufuncs): remembered like builtins.
+_C_CALLABLES = set()
+
+
+def _remember(table, key, h):
+    if len(table) > 8192:  # classes made on the fly: keep it bounded
+        table.clear()
+    table[key] = h
+    return h
+
+
+def _classify(f, tf):
+    """The handler for callee f: what a call of it does."""
     if tf is _FunctionType or tf is _MethodType:
         kind = getattr(f, "__pydron_kind__", None)
+        method = tf is _MethodType
         if kind == "functional":
-            if tf is _MethodType:
-                return _submit(f.__func__.__pydron_functional__, (f.__self__,) + args, kwargs)
-            return _submit(f.__pydron_functional__, args, kwargs)
+            return _h_functional_method if method else _h_functional
         if kind == "schedule":
-            if tf is _MethodType:
-                return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
-            return f.__pydron_lazy__(*args, **kwargs)
-        code = f.__code__ if tf is _FunctionType else getattr(f.__func__, "__code__", None)
+            return _h_schedule_method if method else _h_schedule
+        code = getattr(f.__func__, "__code__", None) if method else f.__code__
         if code in _lazy_codes:
-            return _call_nested(f, args, kwargs)
+            return _h_nested
         if code is not None and code.co_flags & _CO_GENERATOR and kind is None:
-            # Calling a generator function runs none of its code: no barrier; its
-            # steps are taken by the loop (iterators._step_ahead decides).
-            return f(*[rdeep(a) for a in args], **{k: rdeep(v) for k, v in kwargs.items()})
-    elif tf is _BuiltinType:
-        st = type(f.__self__)
-        if st is list or st in _DICTS:
-            op = _CONTAINER_OPS.get((st if st is list else dict, f.__name__))
-            if op is not None and st is not list and st is not dict \
-                    and getattr(st, f.__name__, None) is not getattr(dict, f.__name__, None):
-                op = None  # overridden by the subclass
-            if op is not None:
-                return op(f.__self__, *args, **kwargs)
-        elif st in _IMMUTABLE and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
-            # "-".join(parts), "{}".format(x), (1.5).is_integer(): no user code runs.
-            args = tuple(rdeep(a) for a in args)
-            for k, v in kwargs.items():
-                kwargs[k] = rdeep(v)
-            return f(*args, **kwargs)
-    if tf is type and id(f) in _SAFE_WRAP and all(_plain(a) or _steppable(a) for a in args):
-        return _SAFE_WRAP[id(f)](*args, **kwargs)  # enumerate(gen), zip(gen, lst): stepped later
+            return _h_generator
+        return _h_unknown
+    h = _classify_value(f, tf)
+    # print and the pure builtins/numpy functions over results not computed
+    # yet are deferred while tasks are pending (look-ahead)
+    if f is _print:
+        return _deferring(_h_defer_print, h)
+    name = (S.deferrable_ids or _deferrable_funcs()).get(id(f))
+    if name is not None:
+        return _deferring(functools.partial(_h_defer_func, name), h)
+    return h
+
+
+def _classify_value(f, tf):
+    if tf is _BuiltinType:
+        s = f.__self__
+        st = type(s)
+        if s is not None and st is not _ModuleType:
+            if st is list or st in _DICTS:
+                op = _CONTAINER_OPS.get((st if st is list else dict, f.__name__))
+                if op is not None and st is not list and st is not dict \
+                        and getattr(st, f.__name__, None) is not getattr(dict, f.__name__, None):
+                    op = None  # overridden by the subclass
+                if op is not None:
+                    return functools.partial(_h_container, op)
+            elif st in _IMMUTABLE:
+                return _h_immutable_method
+            return _h_unknown
     if tf is _BuiltinType or tf is type:
-        if id(f) in _PURE_IDS and all(map(_plain, args)) and all(map(_plain, kwargs.values())):
-            if id(f) in _SHALLOW_IDS:
-                # len(lst) does not look at the items.
-                return f(*map(r, args), **kwargs)
-            if id(f) in _CONSUMER_IDS:
-                # zip/enumerate over placeholders: the consumer looks at the items.
-                args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
-                             _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else rdeep(a)
-                             for a in args)
-            else:
-                args = tuple(rdeep(a) for a in args)
-            for k, v in kwargs.items():
-                kwargs[k] = rdeep(v)
+        if id(f) in _PURE_IDS:
+            h = (_h_pure_shallow if id(f) in _SHALLOW_IDS else
+                 _h_pure_consumer if id(f) in _CONSUMER_IDS else _h_pure)
             wrap = _SAFE_WRAP.get(id(f))
             if wrap is not None:
-                return wrap(*args, **kwargs)
-            if id(f) in _CONSUMER_IDS:
-                return _consume(f, args, kwargs)
-            return f(*args, **kwargs)
-    if tf is _partial and type(f.func) in (_FunctionType, _MethodType) \
+                return functools.partial(_h_safe_wrap, wrap)
+            return h
+    if tf is _partial:
+        return _h_partial
+    if f is map:
+        return _h_map
+    if id(f) in _ITERTOOLS and _ITERTOOLS[id(f)] is f:
+        return _h_itertools
+    if tf is type and _plain_constructor(f):
+        return _h_plain_constructor
+    return _h_unknown
+
+
+# Handlers: (callee, args tuple, kwargs dict) -> the call's value.
+
+def _h_unknown(f, args, kwargs):
+    return _unknown(f, args, kwargs)
+
+
+def _h_functional(f, args, kwargs):
+    return _submit(f.__pydron_functional__, args, kwargs)
+
+
+def _h_functional_method(f, args, kwargs):
+    return _submit(f.__func__.__pydron_functional__, (f.__self__,) + args, kwargs)
+
+
+def _h_schedule(f, args, kwargs):
+    return f.__pydron_lazy__(*args, **kwargs)
+
+
+def _h_schedule_method(f, args, kwargs):
+    return f.__func__.__pydron_lazy__(f.__self__, *args, **kwargs)
+
+
+def _h_nested(f, args, kwargs):
+    return _call_nested(f, args, kwargs)
+
+
+def _h_generator(f, args, kwargs):
+    # Calling a generator function runs none of its code: no barrier; its
+    # steps are taken by the loop (iterators._step_ahead decides).
+    return f(*[rdeep(a) for a in args], **{k: rdeep(v) for k, v in kwargs.items()})
+
+
+def _deferring(defer, h):
+    def handler(f, args, kwargs):
+        if _pending:
+            lz = defer(f, args, kwargs)
+            if lz is not None:
+                return lz
+        return h(f, args, kwargs)
+    return handler
+
+
+def _h_defer_print(f, args, kwargs):
+    return _defer_print(args, kwargs)
+
+
+def _h_defer_func(name, f, args, kwargs):
+    if kwargs and "out" in kwargs:
+        return None
+    return _defer_func(f, name, args, kwargs)
+
+
+def _h_container(op, f, args, kwargs):
+    # lst.append(fut), d[k] = fut, ...: placeholders accepted without waiting
+    return op(f.__self__, *args, **kwargs)
+
+
+def _all_plain(args, kwargs):
+    return all(map(_plain, args)) and all(map(_plain, kwargs.values()))
+
+
+def _rdeep_kwargs(kwargs):
+    for k, v in kwargs.items():
+        kwargs[k] = rdeep(v)
+    return kwargs
+
+
+def _h_immutable_method(f, args, kwargs):
+    if not _all_plain(args, kwargs):
+        return _unknown(f, args, kwargs)
+    # "-".join(parts), "{}".format(x), (1.5).is_integer(): no user code runs.
+    return f(*(rdeep(a) for a in args), **_rdeep_kwargs(kwargs))
+
+
+def _h_pure(f, args, kwargs):
+    if not _all_plain(args, kwargs):
+        return _unknown(f, args, kwargs)
+    return f(*(rdeep(a) for a in args), **_rdeep_kwargs(kwargs))
+
+
+def _h_pure_shallow(f, args, kwargs):
+    if not _all_plain(args, kwargs):
+        return _unknown(f, args, kwargs)
+    # len(lst) does not look at the items.
+    return f(*map(r, args), **kwargs)
+
+
+def _h_pure_consumer(f, args, kwargs):
+    if not _all_plain(args, kwargs):
+        return _unknown(f, args, kwargs)
+    # zip/enumerate over placeholders: the consumer looks at the items.
+    args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
+                 _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else rdeep(a)
+                 for a in args)
+    return _consume(f, args, _rdeep_kwargs(kwargs))
+
+
+def _h_safe_wrap(wrap, f, args, kwargs):
+    if all(_plain(a) or _steppable(a) for a in args):
+        return wrap(*args, **kwargs)  # enumerate(gen), zip(gen, lst): stepped later
+    return _unknown(f, args, kwargs)
+
+
+def _h_partial(f, args, kwargs):
+    if type(f.func) in (_FunctionType, _MethodType) \
             and getattr(f.func, "__pydron_kind__", None) is not None:
         return call(f.func, *f.args, *args, **{**f.keywords, **kwargs})
-    if f is map and not kwargs:
-        return _make_map(args)
-    if id(f) in _ITERTOOLS and _ITERTOOLS[id(f)] is f:
-        obj = _wrap_itertools(f, args, kwargs)
-        if obj is not None:
-            return obj
-    if tf is type and _plain_constructor(f):
-        args = tuple(rdeep(a) for a in args)
-        for k, v in kwargs.items():
-            kwargs[k] = rdeep(v)
-        return f(*args, **kwargs)
     return _unknown(f, args, kwargs)
+
+
+def _h_map(f, args, kwargs):
+    if kwargs:
+        return _unknown(f, args, kwargs)
+    return _make_map(args)
+
+
+def _h_itertools(f, args, kwargs):
+    obj = _wrap_itertools(f, args, kwargs)  # islice(gen, n), chain(...): stepped later
+    if obj is not None:
+        return obj
+    return _unknown(f, args, kwargs)
+
+
+def _h_plain_constructor(f, args, kwargs):
+    return f(*(rdeep(a) for a in args), **_rdeep_kwargs(kwargs))
 
 
 def mcall(obj, name, /, *args, **kwargs):

@@ -5,7 +5,10 @@ import operator
 import sys
 import types
 
-from .barriers import r, rdeep, ro, sync
+from .. import _serialize
+from .._backend import RESULT_CATS, Future, category
+from .barriers import _drain_to, r, rdeep, ro, sync
+from .errors import call_site
 from .state import S, _on_driver
 from .state import pending as _pending, seq as _seq
 from .tables import _MISSING, _SCALARS
@@ -24,6 +27,85 @@ from .tables import _MISSING, _SCALARS
 # print to the current sys.stdout/sys.stderr, formatting, and reading methods
 # and builtins over values of known effect-free categories (numpy, numbers,
 # strings). Everything they read is a placeholder or an immutable value.
+
+
+class Lazy(Future):
+    """Placeholder for a deferred driver operation: a statement part that looks
+    at values not computed yet (``print(i, x.mean())``, ``total += y.sum()``).
+    It runs on the driver, in program order, once every task and operation
+    before it has finished; the driver meanwhile goes on adding later tasks
+    (look-ahead). Only operations on values of known effect-free categories
+    are deferred (below)."""
+
+    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc", "alias")
+
+    def __init__(self, seq, op, args, kw, key, cat):
+        Future.__init__(self, None, op)
+        self.seq, self.op, self.args, self.kw, self.key, self.cat = seq, op, args, kw, key, cat
+        self.ran = self.alias = False
+        self.val = self.exc = None
+
+    def __repr__(self):
+        return f"<pydron deferred {self.key[0]} #{self.seq} {'done' if self.ran else 'pending'}>"
+
+    def done(self) -> bool:
+        return self.ran
+
+    def category(self):
+        if self.ran:
+            return category(self.val) if self.exc is None else None
+        return self.cat
+
+    def run(self):
+        """Called by the runtime once it is this operation's turn."""
+        if self.ran:
+            return
+        try:
+            args = [a.peek() if isinstance(a, Future) else a for a in self.args]
+            kw = {k: (v.peek() if isinstance(v, Future) else v) for k, v in self.kw.items()} \
+                if self.kw else {}
+            self.val = self.op(*args, **kw)
+            RESULT_CATS[self.key] = category(self.val)
+        except KeyboardInterrupt:
+            raise  # Ctrl-C while it waited for its inputs: now, not in program order
+        except BaseException as e:  # raised where the sequential program raises it
+            self.exc = e
+        self.ran = True
+        self.args = self.kw = None
+
+    def peek(self):
+        if not self.ran:
+            _drain_to(self.seq)
+        if self.exc is not None:
+            raise self.exc
+        if not self.ran:
+            raise RuntimeError("pydron: a statement abandoned after an earlier exception")
+        return self.val
+
+    def result(self, timeout=None):
+        v = self.peek()
+        self._x = True
+        return v
+
+    def exception(self, timeout=None):
+        self.run()
+        return self.exc
+
+    def _driver_value(self):
+        if not self.ran:
+            _drain_to(self.seq)
+        if self.exc is not None:
+            raise self.exc
+        return self.val
+
+    def __reduce_ex__(self, protocol):
+        return (_serialize.identity, (self._driver_value(),))
+
+
+def _drain_all():
+    """Run every task and deferred operation so far (a result a deferred
+    operation may have handed out part of is about to be shared)."""
+    _drain_to(None)
 
 _NP_METHODS = frozenset("""
     all any argmax argmin argsort astype conj conjugate copy cumprod cumsum diagonal dot
@@ -145,12 +227,13 @@ def _aliasing(key, args):
 def _defer(op, args, kwargs, key, cat):
     seq = S.last_seq = S.last_lazy = next(_seq)
     lz = S.Lazy(seq, op, args, kwargs, key, cat)
+    lz._site = call_site()  # its failure's traceback points at the statement
     alias = lz.alias = _aliasing(key, args)
     for a in args:
         if isinstance(a, S.Future):
             a._q = seq
             if alias and type(a) is S.Future:
-                a._a = True
+                a._a = _drain_all
     if kwargs:
         for a in kwargs.values():
             if isinstance(a, S.Future):

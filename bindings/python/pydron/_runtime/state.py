@@ -17,7 +17,8 @@ class Driver:
     """What changes while a @schedule call runs (formerly module globals)."""
 
     __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
-                 "Future", "Lazy", "backend", "deferrable_ids", "window", "batching")
+                 "Future", "Lazy", "backend", "deferrable_ids", "window", "batching",
+                 "failure_site")
 
     def __init__(self):
         # The thread running the outermost @schedule call; translated code run by
@@ -29,6 +30,9 @@ class Driver:
         self.last_seq = 0       # program-order number of the newest task or operation
         self.last_lazy = 0      # program-order number of the newest deferred operation
         self.last_failure = None  # (program-order number, exception) of the last failure raised
+        # (exception, call site) of the last task failure raised: its traceback
+        # points at the call (errors.hide_internal)
+        self.failure_site = None
         self.next_lazy = False  # the next nested def is called by translated code
         self.Future = _NoFuture  # the backend's Future class, set when the session starts
         self.Lazy = _NoFuture    # the backend's Lazy class (deferred driver operations)
@@ -61,16 +65,23 @@ lazy_codes = set()
 _get_ident = threading.get_ident
 
 
+def register(codes, lazy):
+    """The code objects the translator made for one @schedule function (its
+    body, nested defs, lambdas), and those of its nested defs with a lazy
+    body (they return placeholders to translated callers)."""
+    translated_codes.update(codes)
+    lazy_codes.update(lazy)
+
+
 def session():
     # Not cached: pydron.configure() may replace the session between calls.
     if S.backend is None:
         from .. import _backend as backend
 
-        S.Future = backend.Future
-        S.Lazy = backend.Lazy
-        from .barriers import _drain_to
+        from .lookahead import Lazy
 
-        backend.drain_to = _drain_to
+        S.Future = backend.Future
+        S.Lazy = Lazy
         S.backend = backend
     return S.backend.session()
 

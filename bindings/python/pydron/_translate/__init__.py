@@ -44,10 +44,12 @@ def _parse(fn):
     filename = fn.__code__.co_filename
     try:
         src = inspect.getsource(fn)
-    except (OSError, TypeError) as e:
+    except (OSError, TypeError):
         raise TranslationError(
-            f"{filename}:{fn.__code__.co_firstlineno}: @schedule needs the source of "
-            f"'{fn.__qualname__}' and it is not available ({e})") from None
+            f"{filename}:{fn.__code__.co_firstlineno}: @schedule needs the source code of "
+            f"'{fn.__qualname__}', and a function typed into `python -c`, `python -`, exec() "
+            f"or the interactive prompt has none: put it in a .py file and run or import "
+            f"that file, or set PYDRON_DISABLE=1 to run it as plain Python") from None
     tree = ast.parse(textwrap.dedent(src))
     ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
     if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):

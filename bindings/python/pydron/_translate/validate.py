@@ -7,6 +7,10 @@ class TranslationError(TypeError):
     """A @schedule function uses something pydron cannot run."""
 
 
+# public as pydron.TranslationError (the name tracebacks print)
+TranslationError.__module__ = "pydron"
+
+
 class Validate(ast.NodeVisitor):
     def __init__(self, filename, funcname):
         self.filename = filename

@@ -1,0 +1,118 @@
+"""Tracebacks that show the program, not pydron: pydron's own frames (the
+runtime's dispatch, the backend's waits) are dropped from an exception
+leaving a @schedule function, as pytest and Jinja hide theirs."""
+
+import os
+import sys
+import types
+
+from .state import S
+
+# The pydron package directory: frames of code compiled from files under it
+# are pydron's. Translated functions keep the program's file name.
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def internal(code):
+    """Is this code object pydron's own?"""
+    return code.co_filename.startswith(_PKG)
+
+
+def call_site():
+    """Where the program made the current call into the runtime: (frame id,
+    code, instruction, line) of the nearest frame that is not pydron's."""
+    f = _getframe(2)
+    while f is not None and internal(f.f_code):
+        f = f.f_back
+    return None if f is None else (id(f), f.f_code, f.f_lasti, f.f_lineno)
+
+
+_getframe = sys._getframe
+
+
+def _strip(tb, site=None):
+    kept = []
+    while tb is not None:
+        if not internal(tb.tb_frame.f_code):
+            kept.append(tb)
+        tb = tb.tb_next
+    new = None
+    placed = site is None
+    for t in reversed(kept):
+        lasti, lineno = t.tb_lasti, t.tb_lineno
+        if not placed and id(t.tb_frame) == site[0] and t.tb_frame.f_code is site[1]:
+            # a task's failure, raised where the driver first needed its
+            # result: show the call instead, as sequential Python does
+            lasti, lineno = site[2], site[3]
+            placed = True
+        # new traceback objects: the old ones may be shared with other exceptions
+        new = types.TracebackType(new, t.tb_frame, lasti, lineno)
+    if not placed:
+        # The frame that made the call has returned (the failure surfaced
+        # when its result was returned or used later): a stand-in frame of
+        # the same function at the call's line, as Jinja does for templates.
+        fake = _stand_in(site[1], site[3])
+        if fake is not None:
+            head = new
+            if head is None:
+                return fake
+            last = head
+            chain = [head]
+            while last.tb_next is not None:
+                last = last.tb_next
+                chain.append(last)
+            new = fake
+            for t in reversed(chain):
+                new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return new
+
+
+def _stand_in(code, lineno):
+    """A traceback entry for a frame of `code` (gone) at line `lineno`: the
+    file's source line shows, without column marks."""
+    import ast
+    import linecache
+
+    line = linecache.getline(code.co_filename, lineno)
+    start = len(line) - len(line.lstrip())
+    end = max(len(line.rstrip()), start + 1)
+    pos = dict(lineno=lineno, end_lineno=lineno, col_offset=start, end_col_offset=end)
+    body = [ast.Raise(exc=ast.Name(id="_stand_in", ctx=ast.Load(), **pos), cause=None, **pos)]
+    fdef = ast.FunctionDef(name=code.co_name, args=ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+        defaults=[]), body=body, decorator_list=[], returns=None, type_comment=None, **pos)
+    mod = ast.Module(body=[fdef], type_ignores=[])
+    ns = {"_stand_in": _StandIn}
+    try:
+        exec(compile(mod, code.co_filename, "exec"), ns)
+        ns[code.co_name]()
+    except _StandIn as e:
+        t = e.__traceback__.tb_next
+        return types.TracebackType(None, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    except Exception:  # noqa: BLE001 - an odd name or file: no stand-in
+        return None
+    return None
+
+
+class _StandIn(Exception):
+    pass
+
+
+def hide_internal(exc):
+    """Drop pydron's frames from the traceback of `exc` and of the exceptions
+    chained to it; returns `exc`."""
+    fs = S.failure_site
+    site = fs[1] if fs is not None and fs[0] is exc else None
+    S.failure_site = None
+    seen = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.__traceback__ is not None:
+            e.__traceback__ = _strip(e.__traceback__, site if e is exc else None)
+        todo.append(e.__cause__)
+        todo.append(e.__context__)
+    return exc

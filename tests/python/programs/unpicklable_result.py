@@ -1,0 +1,27 @@
+# differential-stderr: ^TypeError: numbers\(\): its result cannot be pickled: .*generator
+# The oracle pickles what the function returned; pydron must fail at the task,
+# with a TypeError naming the function (as for an unpicklable argument).
+import pickle
+
+from pydron import functional, schedule
+
+
+@functional
+def numbers(n):
+    return (i * i for i in range(n))
+
+
+def keep(x):
+    return pickle.dumps(x)
+
+
+@schedule
+def main():
+    print("before")
+    g = numbers(3)
+    keep(g)
+    print("after")
+
+
+if __name__ == "__main__":
+    main()
