@@ -207,13 +207,7 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
             pthread_mutex_unlock(&p->lock);
             goto fail;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, 20 * 1000000ull);
         pthread_cond_timedwait(&p->cond, &p->lock, &ts);
     }
     unsigned got = p->nconnected;
@@ -272,12 +266,7 @@ static void close_conn(pdi_proc *p, void *c)
 
 static struct timespec abs_in_ms(unsigned ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000ull;
-    ts.tv_sec += (time_t)(ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
-    return ts;
+    return pdi_abstime_after(CLOCK_REALTIME, (uint64_t)ms * 1000000ull);
 }
 
 /* Join th: after a second, nudge every STOP_NUDGE_MS; after giveup_ns

@@ -65,13 +65,7 @@ void *pdi_proc_service_thread(void *arg)
     uint64_t dead_ns = hb_ns * 10 < 3000000000ull ? 3000000000ull : hb_ns * 10;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, 20 * 1000000ull);
         pthread_cond_timedwait(&p->cond, &p->lock, &ts);
         if (p->stopping)
             break;
