@@ -302,7 +302,9 @@ class Session:
             run = fn
             if fst is not None:
                 try:
-                    run = _serialize.driver_loads(_state.dumps_function(fn, None, fst))[0]
+                    (run, _), cmap = _serialize.copy_loads(_state.dumps_function(fn, None, fst))
+                    if cmap:  # its classes are copies too (see _serialize.CLASSMAPS)
+                        _serialize.CLASSMAPS[key] = cmap
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
@@ -334,7 +336,9 @@ class Session:
         old = self._old_keys
         old.append(key)
         if len(old) > _KEEP_VERSIONS:
-            _serialize._FUNCS.pop(old.popleft(), None)
+            k = old.popleft()
+            _serialize._FUNCS.pop(k, None)
+            _serialize.CLASSMAPS.pop(k, None)
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -346,8 +350,9 @@ class Session:
         futs = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
-            if not self._in_process and MAIN in data:
-                # objects of __main__ classes: by value for the workers
+            if MAIN in data:
+                # objects of __main__ classes: by value, as of the call (in
+                # process, the task gets copies of the classes: _serialize)
                 del bufs[:]
                 futs = []
                 data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True)
@@ -400,7 +405,7 @@ class Session:
         if not cloud:
             try:
                 data = dump(pickle.Pickler)
-                if self._in_process or MAIN not in data:
+                if MAIN not in data:
                     return data
             except Exception as e:
                 first = e
@@ -458,6 +463,7 @@ class Session:
         if self._in_process:
             for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
                 _serialize._FUNCS.pop(k, None)
+                _serialize.CLASSMAPS.pop(k, None)
 
 
 _session: Session | None = None

@@ -198,17 +198,19 @@ def _unwrap(v, driver):
     return v
 
 
-def decode_result(buf, writable: bool):
+def decode_result(buf, writable: bool, cmap=None, copy=False):
     """Inverse of encode_result. writable=True (driver side: the program may
     modify what it gets back) maps large results privately, copy-on-write
     (``Value.private_buffer``), and copies out-of-band buffers only when
     that is not possible; arrays always come back writable, and classes of the
     program are the driver's own. False hands out read-only zero-copy views
-    (task side: arguments are snapshots)."""
+    (task side: arguments are snapshots; cmap and copy: see _TaskUnpickler)."""
     mv = memoryview(buf)
     if mv[-1] == 46:  # ends with STOP ("."): a pickle without out-of-band buffers
         if writable and mv.nbytes > 32 and _NEEDS_DRIVER.search(mv) is not None:
             v = _DriverUnpickler(io.BytesIO(mv)).load()
+        elif not writable:
+            v = task_loads(mv, cmap=cmap, copy=copy, update=False)
         else:
             v = pickle.loads(mv)
         return _unwrap(v, writable) if type(v) is _Logged else v
@@ -227,7 +229,7 @@ def decode_result(buf, writable: bool):
         # the writable memory (see _writable_frombuffer)
         return _unwrap(driver_loads(mv, [pickle.PickleBuffer(v) for v in views],
                                     mv[:_oob_start(mv)]), True)
-    return _unwrap(pickle.loads(mv, buffers=views), False)
+    return _unwrap(task_loads(mv, views, cmap, mv[:_oob_start(mv)], copy, False), False)
 
 
 # -- the driver's unpickler ----------------------------------------------------
@@ -291,6 +293,128 @@ class _DriverUnpickler(pickle.Unpickler):
         elif name == "_frombuffer" and module in ("numpy._core.numeric", "numpy.core.numeric"):
             return _writable_frombuffer
         return super().find_class(module, name)
+
+
+# -- the task's side: classes as of the call ------------------------------------
+#
+# A task sees the program's classes as of its call: its function's version
+# carries the classes it reaches, and arguments made by the driver carry
+# theirs (both pickled by value at the call). Results of earlier tasks also
+# carry classes by value, but as they were when that task ran: loading them
+# must not set that older state on a class this process already has
+# (cloudpickle would: the last pickle loaded wins), so there known classes
+# are reused as they are, as in the driver.
+#
+# In-process executors (inline, threads) run a copy of the function made
+# from its pickle (copy_loads). Its classes are copies too (the driver's
+# class keeps reading live module globals): CLASSMAPS[key] maps each driver
+# class to the version's copy, and the task's data is loaded with it, so
+# arguments, earlier results and the function agree on the class
+# (isinstance works); a class the function does not reach gets a copy of
+# its own from the data. A copy pickles under its driver class's tracker
+# id: a result comes back to the driver as an instance of the driver's own
+# class.
+
+_SETSTATE = re.compile(rb"_class_setstate")
+CLASSMAPS: dict = {}  # function key -> {driver class: copy} (in-process)
+
+
+class _TaskUnpickler(pickle.Unpickler):
+    """Loads a task's data. copy (in-process): the driver's classes become
+    copies (cmap: those of the function's version). Otherwise a class this
+    process knows takes the data's state only if update (arguments made at
+    the call), never from results of earlier tasks."""
+
+    def __init__(self, file, buffers=None, cmap=None, copy=False, update=True):
+        super().__init__(file, buffers=buffers)
+        self._cmap = cmap or {}
+        self._copy = copy
+        self._update = update
+        self._own = None  # copies made by this load (classes the function does not reach)
+        self._kept = set()
+
+    def find_class(self, module, name):
+        obj = super().find_class(module, name)
+        if module == "cloudpickle.cloudpickle":
+            if name == "_class_setstate":
+                kept = self._kept
+
+                def setstate(cls, state):
+                    return cls if id(cls) in kept else obj(cls, state)
+                return setstate
+            if name in ("_make_skeleton_class", "_make_skeleton_enum"):
+                return self._skeleton(obj)
+            return obj
+        if self._copy and isinstance(obj, type):
+            return self._cmap.get(obj) or (self._own or {}).get(obj) or obj
+        return obj
+
+    def _skeleton(self, make):
+        def skeleton(*args):
+            from cloudpickle import cloudpickle as cp
+
+            tid = args[-2]
+            known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+            if known is None:
+                return make(*args)
+            if self._copy:
+                cls = self._cmap.get(known)
+                if cls is None:
+                    own = self._own = self._own or {}
+                    cls = own[known] = _new_copy(make, args, known)
+                    return cls  # its state: the data's
+            else:
+                cls = known
+                if self._update:
+                    return cls
+            self._kept.add(id(cls))
+            return cls
+        return skeleton
+
+
+def _new_copy(make, args, known):
+    """A fresh class from a cloudpickle skeleton, pickled (and so sent back
+    to the driver) as the driver's class `known`."""
+    from cloudpickle import cloudpickle as cp
+
+    tid = args[-2]
+    copy = make(*args[:-2], None, args[-1])
+    with cp._DYNAMIC_CLASS_TRACKER_LOCK:
+        cp._DYNAMIC_CLASS_TRACKER_BY_CLASS[copy] = tid
+    return copy
+
+
+def task_loads(data, buffers=None, cmap=None, head=None, copy=False, update=True):
+    """pickle.loads for a task's data (see _TaskUnpickler). head: the
+    pickle's own bytes when data also holds out-of-band buffers."""
+    if not cmap and _SETSTATE.search(data if head is None else head) is None:
+        return pickle.loads(data, buffers=buffers)
+    return _TaskUnpickler(io.BytesIO(data), buffers, cmap, copy, update).load()
+
+
+def copy_loads(data):
+    """(object, {driver class: copy}): data (a function pickled by value with
+    the classes it reaches) loaded as fresh copies of those classes, as a
+    worker would have them, not the driver's own (in-process executors)."""
+    from cloudpickle import cloudpickle as cp
+
+    cmap = {}
+
+    class U(pickle.Unpickler):
+        def find_class(self, module, name):
+            obj = super().find_class(module, name)
+            if module == "cloudpickle.cloudpickle" and name in ("_make_skeleton_class",
+                                                                "_make_skeleton_enum"):
+                def skeleton(*args):
+                    known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(args[-2])
+                    if known is None:
+                        return obj(*args[:-2], None, args[-1])
+                    copy = cmap[known] = _new_copy(obj, args, known)
+                    return copy
+                return skeleton
+            return obj
+
+    return U(io.BytesIO(data)).load(), cmap
 
 
 def driver_loads(data, buffers=None, head=None):
@@ -427,16 +551,16 @@ def decode_exception(message: str, detail) -> BaseException:
 
 # -- the runner body ---------------------------------------------------------
 
-class _ArgUnpickler(pickle.Unpickler):
-    def __init__(self, data, buffers, futs):
-        super().__init__(io.BytesIO(data), buffers=buffers)
+class _ArgUnpickler(_TaskUnpickler):
+    def __init__(self, data, buffers, futs, cmap, copy):
+        super().__init__(io.BytesIO(data), buffers, cmap, copy)
         self._futs = futs
         self._cache = {}
 
     def persistent_load(self, pid):
         v = self._cache.get(pid)
         if v is None:
-            v = self._cache[pid] = decode_result(self._futs[pid], False)
+            v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
         return v
 
 
@@ -456,12 +580,13 @@ def decode_args(payload, inputs):
     elif fn is None:
         raise RuntimeError("pydron: task function not available in this process")
     body = payload[HDR.size:]
+    # in-process (the function is not an input): the driver's classes become copies
+    copy = not (flags & F_FN_INPUT)
+    cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     if nfut:
-        args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:]).load()
-    elif nbuf:
-        args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
+        args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:], cmap, copy).load()
     else:
-        args, kwargs = pickle.loads(body)
+        args, kwargs = task_loads(body, inputs[i:i + nbuf] if nbuf else None, cmap, copy=copy)
     return fn, args, kwargs, flags
 
 
