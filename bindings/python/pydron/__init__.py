@@ -21,7 +21,7 @@ _WARN_FILTERS = tuple(warnings.filters)
 
 __version__ = "0.1.0"
 __all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
-           "TranslationError", "__version__"]
+           "TranslationError", "TaskError", "__version__"]
 
 
 def _disabled():
@@ -97,6 +97,9 @@ def __getattr__(name):
     if name == "PurityWarning":
         from ._purity import PurityWarning
         return PurityWarning
+    if name == "TaskError":
+        from ._serialize import TaskError
+        return TaskError
     if name == "PydronError":
         from ._core import PydronError
         return PydronError

@@ -190,7 +190,7 @@ class Future:
         if r[0]:
             self._x = True
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def peek(self):
         """The value for a deferred operation, which only reads it: unlike
@@ -198,11 +198,11 @@ class Future:
         r = self._r or self._wait(None)
         if r[0]:
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def exception(self, timeout=None):
         r = self._r or self._wait(timeout)
-        return None if r[0] else _serialize.decode_exception(*r[1])
+        return None if r[0] else _serialize.decode_exception(*r[1], self._fn)
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -251,10 +251,12 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0):
+                 max_retries=0, heartbeat_ms=0):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
+        if heartbeat_ms:
+            kw["heartbeat_ms"] = int(heartbeat_ms)
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -491,7 +493,7 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"])
+                        cfg["max_retries"], cfg["heartbeat_ms"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -529,14 +529,34 @@ def forward_failure_logs(detail) -> None:
         _settings.forward(recs)
 
 
-def decode_exception(message: str, detail) -> BaseException:
+class TaskError(_core.TaskError):
+    """A task failed for a reason outside its code (it lost its worker more
+    often than max_retries allows, the run was canceled): the message names
+    the function."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+TaskError.__module__ = "pydron"
+_CORE_TASK = re.compile(r"^task 0x[0-9a-f]+ \('[^']*'\) ")
+
+
+def _task_error(message, detail, fn):
+    name = getattr(fn, "__qualname__", None) if fn is not None else None
+    if name:
+        message = _CORE_TASK.sub(f"{name}(): its task ", str(message), count=1)
+    return TaskError(message, detail, 0)
+
+
+def decode_exception(message: str, detail, fn=None) -> BaseException:
     """A fresh exception object for a failed task (each call a new copy)."""
     if not detail:
-        return _core.TaskError(message, detail, 0)
+        return _task_error(message, detail, fn)
     try:
         d = pickle.loads(detail)
     except Exception:
-        return _core.TaskError(message, detail, 0)
+        return _task_error(message, detail, fn)
     exc = None
     if d.get("exc") is not None:
         try:
