@@ -14,8 +14,9 @@ from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, sess
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
-from .iterators import (_ITERTOOLS, _LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
-                        _make_map, _steppable, _wrap_itertools, _wrapped)
+from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
+                        _make_map, _steppable, _wrapped)
+from .iterwrap import _ITERTOOLS, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)

@@ -480,37 +480,8 @@ def _wait_upto(upto):
 from . import calls as _calls  # noqa: E402  (calls imports this module)
 
 
-# itertools objects made by translated code over iterators of the program:
-# their sources are stepped through _guarded, so stepping them needs no barrier
-# of its own (id -> object; forgotten when the outermost @schedule call ends).
-import itertools as _itertools
-
+# itertools objects made by translated code over iterators of the program
+# (iterwrap): their sources are stepped through _guarded, so stepping them
+# needs no barrier of its own (id -> object; forgotten when the outermost
+# @schedule call ends).
 _wrapped = {}
-_ITERTOOLS = {id(f): f for f in (_itertools.islice, _itertools.chain, _itertools.zip_longest,
-                                  getattr(_itertools, "pairwise", _itertools.chain))}
-_ITERABLE_ARGS = {id(_itertools.islice): 1, id(getattr(_itertools, "pairwise", None)): 1}
-
-
-def _wrap_itertools(f, args, kwargs):
-    """islice(gen, n), chain(gen, lst), zip_longest(...), pairwise(gen) in
-    translated code, or None when an argument is not an iterable of known kind."""
-    n = _ITERABLE_ARGS.get(id(f), len(args))  # how many leading arguments are iterables
-    srcs = []
-    for i, a in enumerate(args):
-        if i >= n or _safe_iterable(a):
-            srcs.append(a)
-        elif type(a) is _GeneratorType:
-            srcs.append(_guarded(a))
-        else:
-            return None  # a map (its consumer is unknown here) or an object of the program
-    obj = f(*srcs, **kwargs)
-    if len(_wrapped) > 4096:
-        for k in [k for k, o in _wrapped.items() if _getrefcount(o) <= 3]:
-            del _wrapped[k]
-    _wrapped[id(obj)] = obj
-    return obj
-
-
-import sys as _sys  # noqa: E402
-
-_getrefcount = _sys.getrefcount
