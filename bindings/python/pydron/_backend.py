@@ -185,7 +185,7 @@ class Future:
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
-        with the remote traceback as __cause__)."""
+        whose traceback ends with the task's frames)."""
         r = self._r or self._wait(timeout)
         if r[0]:
             self._x = True

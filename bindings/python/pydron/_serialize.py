@@ -13,8 +13,9 @@ A task of kind "python" has
   the out-of-band buffers if there are any.
 
 A failing task raises ``_core.TaskFailed(message, detail)`` where detail is
-a pickled dict holding the pickled exception (if it pickles and unpickles)
-and the formatted remote traceback.
+a pickled dict holding the pickled exception (if it pickles and unpickles),
+its frames in the program and the exceptions chained to it; the driver
+raises it with those frames at the end of its traceback.
 
 The same ``run_task`` runs in-process (inline/threads executors) and in
 ``python -m pydron.worker``.
@@ -428,18 +429,6 @@ def driver_loads(data, buffers=None, head=None):
 
 # -- exceptions --------------------------------------------------------------
 
-class RemoteTraceback(Exception):
-    """Carries the formatted traceback of a task as the __cause__ of the
-    exception re-raised in the driver (like concurrent.futures)."""
-
-    def __init__(self, tb: str):
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self):
-        return self.tb
-
-
 class RemoteTaskError(_core.PydronError, RuntimeError):
     """A task raised an exception that could not be pickled; same message."""
 
@@ -501,8 +490,11 @@ def _program_frames(tb):
     return new
 
 
-def encode_exception(e: BaseException, records=None) -> bytes:
-    tb = "".join(traceback.format_exception(type(e), e, _program_frames(e.__traceback__)))
+def _exception_part(e, depth=0):
+    """What the driver needs to raise e as sequential code would show it: the
+    pickled exception (None if it does not pickle), its type and message, its
+    frames in the program (file, line, end line, columns, function), and the
+    exception it was raised from or while handling (as Python prints them)."""
     exc = None
     for by_state in (False, True):
         try:
@@ -511,7 +503,20 @@ def encode_exception(e: BaseException, records=None) -> bytes:
         except Exception:
             exc = None
     t = type(e)
-    d = {"exc": exc, "type": f"{t.__module__}.{t.__qualname__}", "message": str(e), "tb": tb}
+    frames = [(f.filename, f.lineno, f.end_lineno, f.colno, f.end_colno, f.name)
+              for f in traceback.extract_tb(_program_frames(e.__traceback__))]
+    d = {"exc": exc, "type": f"{t.__module__}.{t.__qualname__}", "message": str(e),
+         "frames": frames}
+    if depth < 8:
+        if e.__cause__ is not None:
+            d["cause"] = _exception_part(e.__cause__, depth + 1)
+        elif e.__context__ is not None and not e.__suppress_context__:
+            d["context"] = _exception_part(e.__context__, depth + 1)
+    return d
+
+
+def encode_exception(e: BaseException, records=None) -> bytes:
+    d = _exception_part(e)
     if records:
         d["log"] = records
     return pickle.dumps(d, 5)
@@ -550,13 +555,19 @@ def _task_error(message, detail, fn):
 
 
 def decode_exception(message: str, detail, fn=None) -> BaseException:
-    """A fresh exception object for a failed task (each call a new copy)."""
+    """A fresh exception object for a failed task (each call a new copy),
+    whose traceback ends with the task's frames: raised at the call, it reads
+    as sequential Python's (the driver's frames, then the task's)."""
     if not detail:
         return _task_error(message, detail, fn)
     try:
         d = pickle.loads(detail)
     except Exception:
         return _task_error(message, detail, fn)
+    return _rebuild(d, message)
+
+
+def _rebuild(d, message):
     exc = None
     if d.get("exc") is not None:
         try:
@@ -565,8 +576,66 @@ def decode_exception(message: str, detail, fn=None) -> BaseException:
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteTaskError(d.get("message", message), d.get("type", ""))
-    exc.__cause__ = RemoteTraceback('\n"""\n' + d.get("tb", "") + '"""')
+    tb = _task_traceback(d.get("frames") or ())
+    if tb is not None:
+        exc.__traceback__ = tb
+    if d.get("cause") is not None:
+        exc.__cause__ = _rebuild(d["cause"], "")
+    elif d.get("context") is not None:
+        exc.__context__ = _rebuild(d["context"], "")
     return exc
+
+
+# A task's frames in the driver: a stand-in frame per frame of the task, a
+# function of the same name in the same file raising at the same place (as
+# Jinja shows template frames), so that the traceback shows the file, line,
+# source line and column marks of the task's code. TASK_FRAME marks them
+# (their globals) for the runtime's traceback tidying.
+TASK_FRAME = "__pydron_task_frame__"
+
+
+class _Here(Exception):
+    pass
+
+
+def _task_frame(filename, lineno, end_lineno, colno, end_colno, name):
+    import ast
+    import linecache
+
+    if colno is None or end_colno is None or end_lineno is None:
+        line = linecache.getline(filename, lineno)
+        colno = len(line) - len(line.lstrip())
+        end_colno, end_lineno = max(len(line.rstrip()), colno + 1), lineno
+    pos = dict(lineno=lineno, end_lineno=end_lineno, col_offset=colno, end_col_offset=end_colno)
+    body = [ast.Raise(exc=ast.Name(id="_here", ctx=ast.Load(), **pos), cause=None, **pos)]
+    fdef = ast.FunctionDef(name="_task", args=ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+        defaults=[]), body=body, decorator_list=[], returns=None, type_comment=None, **pos)
+    ns = {"_here": _Here, TASK_FRAME: True}
+    exec(compile(ast.Module(body=[fdef], type_ignores=[]), filename, "exec"), ns)
+    fn = ns["_task"]
+    code = fn.__code__.replace(co_name=name)
+    if hasattr(code, "co_qualname"):
+        code = code.replace(co_qualname=name)
+    fn.__code__ = code
+    try:
+        fn()
+    except _Here as e:
+        t = e.__traceback__.tb_next
+        return t.tb_frame, t.tb_lasti, t.tb_lineno
+    return None
+
+
+def _task_traceback(frames):
+    tb = None
+    for fr in reversed(frames):
+        try:
+            got = _task_frame(*fr)
+        except Exception:  # noqa: BLE001 - an odd position: this frame is left out
+            got = None
+        if got is not None:
+            tb = types.TracebackType(tb, *got)
+    return tb
 
 
 # -- the runner body ---------------------------------------------------------
