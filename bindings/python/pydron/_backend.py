@@ -18,7 +18,7 @@ import threading
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state
-from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
+from ._serialize import HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -378,7 +378,10 @@ class Session:
                 if f._v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+        # F_SLOW: not the plain pickle of plain arguments (classes by value or
+        # placeholders may be inside: the task loads it with care)
+        flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
+        payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)
