@@ -19,7 +19,8 @@ import warnings
 # filters when they differ (pydron._state).
 _WARN_FILTERS = tuple(warnings.filters)
 
-__version__ = "0.1.0"
+from ._version import __version__  # generated from include/pydron.h at build time
+
 __all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
            "TranslationError", "__version__"]
 
