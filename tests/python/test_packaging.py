@@ -118,7 +118,10 @@ def test_other_python_wheel_and_differential_programs(version, tmp_path):
                                build_dir=wheels.ROOT / "build" / f"wheel-{tag}")
     fixed = wheels.repair(wheel, tmp_path / "fixed")
     _check_repaired(fixed)
-    py = wheels.fresh_venv(exe, fixed, tmp_path / "venv")
+    try:
+        py = wheels.fresh_venv(exe, fixed, tmp_path / "venv")
+    except wheels.NoDependencies as e:
+        pytest.skip(f"numpy/cloudpickle for Python %d.%d cannot be installed here: {e}" % version)
     _run_demo_hidden(py, tmp_path)
     # Differential programs on this Python: no-op decorators vs local workers.
     failures = []

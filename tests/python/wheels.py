@@ -69,12 +69,25 @@ def repair(wheel: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
     return fixed
 
 
+class NoDependencies(Exception):
+    pass
+
+
 def fresh_venv(python, wheel: pathlib.Path, where: pathlib.Path) -> pathlib.Path:
-    """A new venv with only the wheel installed (and numpy/cloudpickle, linked
-    from the test venv: no network). Returns its python."""
+    """A new venv with only the wheel installed, and numpy/cloudpickle: linked
+    from the test venv when it is the same Python (no network), else from the
+    package index (NoDependencies if that fails). Returns its python."""
     run([python, "-m", "venv", where])
     py = where / "bin" / "python"
     run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel])
+    same = run([py, "-c", "import sys; print(sys.version_info[:2])"]).stdout.strip() == \
+        str(sys.version_info[:2])
+    if not same:
+        r = subprocess.run([py, "-m", "pip", "install", "-q", "numpy", "cloudpickle"],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise NoDependencies(r.stderr.strip().splitlines()[-1:])
+        return py
     site = run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
     deps = _link_packages(["numpy", "cloudpickle"], where / "deps")
     # after site-packages on sys.path: the wheel's pydron is the only pydron
