@@ -87,6 +87,7 @@ typedef struct jobent {
 typedef struct fetchent {
     uint64_t value;
     unsigned worker;
+    int no_shm;          /* asked for bytes: a ShmRef in the reply is refused */
     struct fetchent *next;
 } fetchent;
 

@@ -121,6 +121,17 @@ static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
     if (!e)
         return 0;
     pydron_value v = {r->value_id};
+    if (r->shm && e->no_shm) {
+        /* a reference we did not ask for (a worker of another host, or
+         * after asking for bytes): never opened; the worker is dropped and
+         * its values are recomputed, so a fetch is not repeated forever */
+        pthread_mutex_lock(&p->lock);
+        e->next = p->fetches;
+        p->fetches = e;
+        pthread_mutex_unlock(&p->lock);
+        return pdi_err(PYDRON_EPROTO, "worker %u sent a shared memory reference it was not asked for",
+                       wi);
+    }
     if (r->status == 0 && r->shm) {
         pdi_shm_ref ref;
         void *d;
@@ -138,6 +149,7 @@ static int on_fetch_reply(pdi_proc *p, unsigned wi, pdi_frame *in)
         /* fall back to the bytes: the fetch stays pending */
         pthread_mutex_lock(&p->lock);
         p->w[wi].shm = 0;
+        e->no_shm = 1; /* once: a second reference is refused (above) */
         e->next = p->fetches;
         p->fetches = e;
         pdi_proc_send_fetch_locked(p, wi, v.id, 1);
@@ -191,6 +203,10 @@ void *pdi_proc_reader_thread(void *arg)
             break;
         case PYDRON__FRAME__BODY_FETCH_REPLY:
             rc = on_fetch_reply(p, a.wi, &in);
+            if (rc) {
+                snprintf(buf, sizeof buf, "%s", pydron_error_last());
+                why = buf;
+            }
             break;
         case PYDRON__FRAME__BODY_HEARTBEAT:
             break;

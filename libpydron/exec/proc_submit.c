@@ -358,9 +358,10 @@ int pdi_proc_fetch(void *self, pydron_value v, unsigned wi)
         return pdi_err(PYDRON_EIO, "worker %u holding value %llu is gone", wi,
                        (unsigned long long)v.id);
     }
+    e->no_shm = !p->w[wi].shm; /* shared memory only from a worker on this host */
     e->next = p->fetches;
     p->fetches = e;
-    pdi_proc_send_fetch_locked(p, wi, v.id, !p->w[wi].shm);
+    pdi_proc_send_fetch_locked(p, wi, v.id, e->no_shm);
     pthread_mutex_unlock(&p->lock);
     return 0;
 }

@@ -162,15 +162,22 @@ static void put_fd_slot(void)
     pthread_mutex_unlock(&lock);
 }
 
+/* Its size is final: a reader's mapping cannot be cut short (SIGBUS), and
+ * readers refuse a memfd without these seals (pdi_shm_map). */
+static int seal(int fd)
+{
+    return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+}
+
 void *pdi_shm_alloc_memfd(size_t len)
 {
     pthread_once(&once, init);
     if (!len || !host_id[0] || !take_fd_slot())
         return NULL;
-    int fd = memfd_create("pydron", MFD_CLOEXEC);
+    int fd = memfd_create("pydron", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     struct stat st;
     void *p = MAP_FAILED;
-    if (fd < 0 || ftruncate(fd, (off_t)len) != 0 || fstat(fd, &st) != 0 ||
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0 || seal(fd) != 0 || fstat(fd, &st) != 0 ||
         (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         pdi_debug(WHO, "memfd of %zu bytes failed (%s): using malloc", len, strerror(errno));
         goto fail;
@@ -195,7 +202,7 @@ static void *memfd_copyv(const pydron_iov *parts, size_t n, size_t total)
         return NULL;
     /* write() fills the file without a page fault per 4 KiB page, which
      * is most of the cost of a memcpy into a fresh mapping */
-    int fd = memfd_create("pydron", MFD_CLOEXEC);
+    int fd = memfd_create("pydron", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     size_t off = 0;
     int ok = fd >= 0;
     for (size_t k = 0; ok && k < n; k++) {
@@ -215,7 +222,7 @@ static void *memfd_copyv(const pydron_iov *parts, size_t n, size_t total)
     }
     struct stat st;
     void *p = MAP_FAILED;
-    if (ok && off == total && fstat(fd, &st) == 0 &&
+    if (ok && off == total && seal(fd) == 0 && fstat(fd, &st) == 0 &&
         (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED &&
         reg(p, total, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
         atomic_fetch_add(&c_allocs, 1);
@@ -386,26 +393,39 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/fd/%d", r->pid, r->fd);
     struct stat st;
-    /* look before opening: only a regular file (a memfd) with that inode is
-     * opened, never a device or FIFO another fd number may name now */
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != r->ino) {
+    /* O_PATH finds what the name points to without opening it (a FIFO or a
+     * device is never opened); the checks look at what was found, and the
+     * file is then opened through that descriptor, not by the name again
+     * (which another file may take in between) */
+    int pfd = open(path, O_PATH | O_CLOEXEC);
+    if (pfd < 0 || fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_ino != r->ino || st.st_uid != geteuid() || (uint64_t)st.st_size < r->len) {
+        int gone = pfd < 0 && errno == ENOENT;
+        if (pfd >= 0)
+            close(pfd);
         atomic_fetch_add(&c_mapfail, 1);
-        return pdi_err(PYDRON_EIO, "%s is not the shared value it should be (inode %s)", path,
-                       errno == ENOENT ? "gone" : "differs");
+        return pdi_err(PYDRON_EIO, "%s is not the shared value it should be (%s)", path,
+                       gone ? "gone" : "inode, owner, type or size differ");
     }
     int keep = take_fd_slot();
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+    int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    close(pfd);
     void *p = MAP_FAILED;
     int rc;
     if (fd < 0) {
         rc = pdi_err(PYDRON_EIO, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    /* fd numbers are reused: the inode says it is still the same memfd */
+    /* a memfd sealed against shrinking (its maker seals it): the mapping
+     * cannot lose its pages under us (SIGBUS); a plain file has no seals */
+    int seals = fcntl(fd, F_GET_SEALS);
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != r->ino || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size < r->len) {
-        rc = pdi_err(PYDRON_EIO, "%s is not the shared value it should be (inode/size differ)",
-                     path);
+        (uint64_t)st.st_size < r->len || seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        rc = pdi_err(PYDRON_EIO, "%s is not the shared value it should be (%s)", path,
+                     seals < 0 || !(seals & F_SEAL_SHRINK) ? "not a sealed memfd"
+                                                           : "inode or size differ");
         goto fail;
     }
     p = mmap(NULL, (size_t)r->len, PROT_READ, MAP_SHARED, fd, 0);

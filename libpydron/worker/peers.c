@@ -91,6 +91,8 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
         Pydron__Fetch f = PYDRON__FETCH__INIT;
         f.request_id = id;
         f.value_id = id;
+        /* shared memory only from a peer on this host (an ipc socket) */
+        f.no_shm = strncmp(p->url, "ipc://", 6) != 0;
         Pydron__Frame fr = PYDRON__FRAME__INIT;
         fr.body_case = PYDRON__FRAME__BODY_FETCH;
         fr.fetch = &f;
@@ -110,19 +112,25 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
             in.hdr->fetch_reply->shm) {
             pdi_shm_ref ref;
             pdi_shm_ref_from_pb(in.hdr->fetch_reply->shm, &ref);
+            if (f.no_shm) {
+                /* not asked for (another host, or after asking for bytes):
+                 * never opened, and not asked again */
+                pdi_frame_free(&in);
+                rc = pdi_err(PYDRON_EPROTO, "peer %d sent a shared memory reference it was not asked for",
+                             where);
+                pdi_conn_free(p->c);
+                p->c = NULL;
+                break;
+            }
             rc = pdi_shm_map(&ref, data);
             pdi_frame_free(&in);
             if (rc == 0) {
                 *len = (size_t)ref.len;
                 break;
             }
-            /* cannot map it here: ask for the bytes instead */
+            /* cannot map it here: ask for the bytes instead (once) */
             pdi_debug(WHO, "worker %d: value %llu from peer %d by bytes: %s", w->id,
                       (unsigned long long)id, where, pydron_error_last());
-            if (f.no_shm) {
-                rc = pdi_err(PYDRON_EPROTO, "peer %d sent a ShmRef after no_shm", where);
-                break;
-            }
             f.no_shm = 1;
             goto again;
         }

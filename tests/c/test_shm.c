@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -359,6 +360,67 @@ Test(shm, stale_or_wrong_refs_are_rejected)
     OK(pdi_shm_map(&r, &m));
     pdi_shm_free(m);
     pdi_shm_free(p);
+}
+
+/* A ref that names a file of ours which is not a sealed pydron memfd: a
+ * 0600 regular file (it was mapped: the inode matched), an unsealed memfd
+ * (its maker could shrink it under the mapping: SIGBUS), a FIFO (never
+ * opened: opening one for reading blocks or has effects). */
+static pdi_shm_ref ref_to(int fd)
+{
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    pdi_shm_ref r = {(uint32_t)getpid(), fd, (uint64_t)st.st_ino, 4096};
+    return r;
+}
+
+Test(shm, files_that_are_not_sealed_memfds_are_refused)
+{
+    char dir[] = "/tmp/pydron-shm-test-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char file[96], fifo[96];
+    snprintf(file, sizeof file, "%s/secret", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    int ffd = open(file, O_RDWR | O_CREAT | O_EXCL, 0600);
+    cr_assert(ffd >= 0);
+    cr_assert_eq(ftruncate(ffd, 8192), 0);
+    int mfd = memfd_create("unsealed", MFD_CLOEXEC);
+    cr_assert(mfd >= 0);
+    cr_assert_eq(ftruncate(mfd, 8192), 0);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int qfd = open(fifo, O_RDWR | O_NONBLOCK); /* held open, as a peer would */
+    cr_assert(qfd >= 0);
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+    int fds[] = {ffd, mfd, qfd};
+    const char *why[] = {"not a sealed memfd", "not a sealed memfd", "type"};
+    for (size_t i = 0; i < 3; i++) {
+        pdi_shm_ref r = ref_to(fds[i]);
+        void *m = (void *)1;
+        cr_assert_eq(pdi_shm_map(&r, &m), PYDRON_EIO, "case %zu", i);
+        cr_assert_null(m);
+        cr_assert(strstr(pydron_error_last(), why[i]), "case %zu: %s", i, pydron_error_last());
+    }
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.maps, c0.maps);
+    cr_assert_eq(c1.map_failures, c0.map_failures + 3);
+    /* a memfd of ours carries the seals, and maps */
+    uint8_t *p = pdi_shm_alloc(2 * MB);
+    cr_assert(p);
+    pdi_shm_ref ok;
+    cr_assert(pdi_shm_ref_of(p, 2 * MB, &ok));
+    int seals = fcntl(ok.fd, F_GET_SEALS);
+    cr_assert(seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW), "seals %d", seals);
+    void *m;
+    OK(pdi_shm_map(&ok, &m));
+    pdi_shm_free(m);
+    pdi_shm_free(p);
+    close(ffd);
+    close(mfd);
+    close(qfd);
+    unlink(file);
+    unlink(fifo);
+    rmdir(dir);
 }
 
 Test(shm, malformed_refs_are_protocol_errors)
