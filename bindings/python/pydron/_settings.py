@@ -44,8 +44,8 @@ def _decimal_state():
     """The decimal context's settings (prec, rounding, Emin, Emax, capitals,
     clamp, trapped signals). Read through the context's __reduce__ (one C
     call): its `traps` mapping iterates through Python's Mapping mix-ins,
-    ~10 us per call, paid by every task of any program that imports numpy
-    (numpy imports decimal)."""
+    ~10 us per call, paid by every task of any program that imports decimal
+    (also through fractions or statistics)."""
     global _dec_key, _dec_state
     dec = sys.modules.get("decimal")
     if dec is None:
