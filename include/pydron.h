@@ -649,6 +649,14 @@ PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t e
  * PYDRON_ECANCELED = not run, PYDRON_EIO = worker lost (the core retries
  * up to max_retries). After this call the job must not be touched. */
 PYDRON_API void pydron_job_done(pydron_job *j, int rc);
+/* pydron_job_done for n jobs at once: jobs[i] finished with rcs[i] (NULL
+ * entries are skipped). Same contract as n calls in that order, but the
+ * graph lock is taken, changes are acted on and more work is submitted once
+ * per run of consecutive jobs of the same graph, not once per job: the way
+ * to report tiny tasks that finished together (a batch run on one thread, a
+ * completion frame with many results). After this call none of the jobs
+ * may be touched. Any thread; hold no lock that submit() takes. */
+PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t n);
 
 /* Host services for executors */
 /* A worker is gone: the core re-runs its jobs in flight and recomputes values

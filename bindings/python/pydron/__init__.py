@@ -35,7 +35,7 @@ _WARN_FILTERS = tuple(warnings.filters)
 from ._version import __version__  # generated from include/pydron.h at build time
 
 __all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
-           "TranslationError", "__version__"]
+           "TranslationError", "TaskError", "__version__"]
 
 
 def _disabled():
@@ -111,6 +111,9 @@ def __getattr__(name):
     if name == "PurityWarning":
         from ._purity import PurityWarning
         return PurityWarning
+    if name == "TaskError":
+        from ._serialize import TaskError
+        return TaskError
     if name == "PydronError":
         from ._core import PydronError
         return PydronError
