@@ -773,7 +773,12 @@ typedef struct pydron_task_timing {
 #define PYDRON_TASK_TIMING_VERSION 2
 
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
-/* Call fn for every task that has finished, in finish order. fn must not call
+/* Call fn for every task that has finished, in finish order. The graph keeps
+ * the timings of its last 65,536 finished tasks ($PYDRON_TIMING_LOG_MAX to
+ * change it), so that its memory does not grow with every task: older
+ * ones are forgotten (pydron_task_timing_get and pydron_task_state_get then
+ * give PYDRON_ESTALE for a finished task whose record was recycled), while
+ * pydron_graph_stats keeps counting all of them. fn must not call
  * back into the graph. t is filled to this library's version (t->version);
  * a callback reads only the fields its pydron.h knows. */
 PYDRON_API int pydron_graph_timings(pydron_graph *g,
