@@ -7,9 +7,10 @@ Nothing starts here: the first ``@schedule`` call starts the runtime.
 Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on), PYDRON_SECRET (remote: shared secret),
-PYDRON_MAX_RETRIES, PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a
-live worker when every worker is gone, then fail saying capacity is gone;
-default 30).
+PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
+period; a side silent for 10 periods, at least 3 s, counts as gone),
+PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
+worker is gone, then fail saying capacity is gone; default 30).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def resolved() -> dict:
                                  f"not {v!r}") from None
     if wait is not None and not float(wait) > 0:
         raise ValueError("pydron worker_wait_timeout must be > 0 seconds")
+    hb = _env_int("PYDRON_HEARTBEAT_MS")
+    if hb is not None and not 0 < hb <= 3600_000:
+        raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                worker_wait_timeout=None if wait is None else float(wait))
+                heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait))
