@@ -109,6 +109,17 @@ def annotated_category(fn):
     return c
 
 
+def _name_function(message, fn):
+    """The library names a task by its kind ('python'); a message about the
+    task itself (e.g. it killed its workers) names the Python function."""
+    if isinstance(message, str) and message.startswith("task ") and "('python')" in message:
+        mod = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        full = f"{mod}.{name}" if mod and mod != "builtins" else name
+        return message.replace("('python')", f"(function {full})", 1)
+    return message
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -163,7 +174,7 @@ class Future:
         try:
             self._v.wait(timeout)
         except _core.TaskError as e:
-            self._r = (False, (e.args[0], e.args[1]))
+            self._r = (False, (_name_function(e.args[0], self._fn), e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
@@ -251,12 +262,15 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, heartbeat_ms=0):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
         if heartbeat_ms:
             kw["heartbeat_ms"] = int(heartbeat_ms)
+        if worker_wait_timeout is not None and executor in ("local", "remote"):
+            # seconds; at least 1 ms (0 would mean the library default)
+            kw["worker_wait_ms"] = max(1, int(float(worker_wait_timeout) * 1000))
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -496,7 +510,7 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"], cfg["heartbeat_ms"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise
