@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "graph/graph.h"
+#include "util/trace.h"
 
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 {
@@ -21,6 +22,10 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
+    /* the trace streams every task that ran, whatever the log keeps */
+    if (PDI_UNLIKELY(pdi_tracing()) && j && j->start_ns)
+        pdi_trace_task(pdi_task_name(g, t), pdi_tid(g, ti), j->worker, state, t->attempt,
+                       t->queued_ns, j->start_ns, j->end_ns);
     size_t c = g->nlog >> PDI_CHUNK_BITS;
     if (c >= g->nlchunks) {
         pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
