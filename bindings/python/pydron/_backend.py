@@ -13,11 +13,13 @@ import itertools
 import logging
 import os
 import pickle
+import subprocess
 import sys
 import threading
+import time
 import weakref
 
-from . import _core, _purity, _serialize, _settings, _state
+from . import _core, _purity, _serialize, _settings, _state, _view
 from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
@@ -113,7 +115,8 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
+    # _n: its node in the picture of the run (_view.RunGraph), when drawn
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "_n", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -251,8 +254,10 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0):
+                 max_retries=0, view=None):
         self.executor = executor
+        self._started = time.monotonic()
+        view = view or {}
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
         if policy:
@@ -280,7 +285,13 @@ class Session:
         if self._in_process:
             _settings.install_collect()
         self._closed = False
+        if view.get("trace") and not _core.trace_active():
+            _core.trace_start(view["trace"])
         self._graph.start()  # starts the executor (workers) now, so failures show here
+        self._rungraph = _view.RunGraph() if view.get("graph") else None
+        self._progress = None
+        if _view.progress_wanted(view.get("progress"), sys.stderr):
+            self._progress = _view.Progress(self._graph)
 
     # -- functions -----------------------------------------------------------
     def _fn_entry(self, fn):
@@ -373,8 +384,12 @@ class Session:
             inputs = inputs + tuple(f._v for f in futs)
         payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
-            return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
-        return Future(g.task(self._kind, payload, inputs), fn)
+            fut = Future(g.task(self._kind, payload, inputs, nogil=True), fn)
+        else:
+            fut = Future(g.task(self._kind, payload, inputs), fn)
+        if self._rungraph is not None:
+            self._rungraph.add(fut, fn, futs or ())
+        return fut
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
         import io
@@ -421,7 +436,12 @@ class Session:
                     pass
 
     def stats(self):
-        return self._graph.stats()
+        """Counters of the run so far (see pydron.stats)."""
+        try:
+            n = self._rt.nworkers()
+        except _core.PydronError:
+            n = 0
+        return _view.make_stats(self._graph.stats(), self._started, n, self.executor)
 
     def nworkers(self) -> int:
         return self._rt.nworkers()
@@ -437,6 +457,13 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        global _last_stats
+        if self._progress is not None:
+            self._progress.stop()
+        try:
+            _last_stats = self.stats()
+        except _core.PydronError:
+            pass
         try:
             self._graph.cancel()
         except _core.PydronError:
@@ -461,6 +488,7 @@ class Session:
 
 
 _session: Session | None = None
+_last_stats: dict | None = None  # of the last session closed
 _ABANDONED: list = []  # graphs with tasks still running at exit; never freed
 _lock = threading.Lock()
 _atexit_done = False
@@ -485,12 +513,12 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"])
+                        cfg["max_retries"], cfg["view"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise
             log.warning("pydron: local workers cannot start (%s); using the threads executor", e)
-            s = Session("threads", cfg["workers"], cfg["policy"])
+            s = Session("threads", cfg["workers"], cfg["policy"], view=cfg["view"])
         _session = s
         if not _atexit_done:
             atexit.register(_at_exit)
@@ -514,7 +542,38 @@ def _at_exit():
     # worker processes die with this one).
     last = getattr(sys, "last_type", None)
     interrupted = isinstance(last, type) and issubclass(last, KeyboardInterrupt)
+    s = _session
+    if s is not None and not interrupted:
+        _exit_view(s)
     shutdown(timeout=0 if interrupted else 1.0)
+    try:
+        _core.trace_stop()  # PYDRON_TRACE / configure(trace=): a complete file now
+    except _core.PydronError as e:
+        log.warning("pydron: the trace could not be written: %s", e)
+
+
+def _exit_view(s):
+    """What the program asked to see at its end: the summary line, the graph."""
+    from . import config
+
+    try:
+        view = config.resolved()["view"]
+    except ValueError:
+        return
+    if s._progress is not None:
+        s._progress.stop()
+        s._progress = None
+    if _view.stats_wanted(view.get("stats")):
+        try:
+            sys.stderr.write(_view.summary_line(s.stats()) + "\n")
+            sys.stderr.flush()
+        except (_core.PydronError, OSError, ValueError):
+            pass
+    if s._rungraph is not None and view.get("graph"):
+        try:
+            s._rungraph.write(view["graph"])
+        except (OSError, subprocess.SubprocessError) as e:
+            log.warning("pydron: the graph of the run could not be written: %s", e)
 
 
 def current():

@@ -7,7 +7,9 @@ Nothing starts here: the first ``@schedule`` call starts the runtime.
 Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on), PYDRON_SECRET (remote: shared secret),
-PYDRON_MAX_RETRIES.
+PYDRON_MAX_RETRIES; what you see of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS
+(1: a summary line at exit), PYDRON_TRACE (a Chrome/Perfetto trace file),
+PYDRON_GRAPH (the graph of the whole run, .dot or .svg).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ _settings: dict = {}
 
 def configure(executor: str | None = None, workers: int | None = None, policy: str | None = None,
               address: str | None = None, secret: str | None = None,
-              max_retries: int | None = None) -> None:
-    """Choose where tasks run. Stops a running session, if any, so that the
-    next ``@schedule`` call starts with the new settings."""
+              max_retries: int | None = None, progress: bool | None = None,
+              stats: bool | None = None, trace: str | None = None,
+              graph: str | None = None) -> None:
+    """Choose where tasks run and what you see of a run (progress bar, summary
+    line at exit, trace file, picture of the graph; docs/python.md "Seeing a
+    run"). Stops a running session, if any, so that the next ``@schedule`` call
+    starts with the new settings."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
-               max_retries=max_retries)
+               max_retries=max_retries, progress=progress, stats=stats, trace=trace, graph=graph)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
@@ -77,5 +83,13 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
+                trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
+                graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
+    from . import _view
+
+    _view.progress_wanted(view["progress"], None)  # bad PYDRON_PROGRESS: a clear error now
+    _view.stats_wanted(view["stats"])
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
-                secret=secret, max_retries=int(retries or 0), explicit_executor=explicit)
+                secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
+                view=view)

@@ -1,0 +1,271 @@
+"""A view of the run: progress on the terminal, stats, the one-line summary
+at exit, the trace file and the picture of the whole graph.
+
+Settings (``configure()`` wins over the environment):
+
+- ``PYDRON_PROGRESS``: unset = a progress bar on stderr when it is a terminal
+  (after half a second, so that short programs look unchanged); ``0`` = never;
+  ``1`` = also when stderr is not a terminal (logs, CI).
+- ``PYDRON_STATS=1``: one line of counters on stderr when the program ends.
+- ``PYDRON_TRACE=trace.json``: a Chrome/Perfetto trace of the run (written by
+  libpydron, see docs/python.md "Seeing a run").
+- ``PYDRON_GRAPH=run.dot`` (or ``.svg``): the graph of every task the run
+  made, written at exit; SVG through Graphviz ``dot`` when it is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import weakref
+
+# ---------------------------------------------------------------- settings
+
+
+def _flag(name, value):
+    """True/False from configure() or the environment; None = automatic."""
+    if value is not None:
+        return bool(value)
+    v = os.environ.get(name, "").strip().lower()
+    if v in ("", "auto"):
+        return None
+    if v in ("0", "false", "no", "off"):
+        return False
+    if v in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 0 or 1, not {v!r}")
+
+
+def progress_wanted(setting, stream) -> bool:
+    on = _flag("PYDRON_PROGRESS", setting)
+    if on is None:  # automatic: only where a person watches
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+    return on
+
+
+def stats_wanted(setting) -> bool:
+    return bool(_flag("PYDRON_STATS", setting))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+# ---------------------------------------------------------------- stats
+
+
+def make_stats(raw: dict, started: float, workers: int, executor: str) -> dict:
+    """The user's view of the counters of libpydron's graph."""
+    moved = raw["bytes_to_workers"] + raw["bytes_between_workers"] + raw["bytes_to_driver"]
+    return {
+        "tasks": raw["tasks_added"],
+        "done": raw["tasks_done"],
+        "failed": raw["tasks_failed"],
+        "retried": raw["tasks_retried"],
+        "bytes_moved": moved,
+        "bytes_to_workers": raw["bytes_to_workers"],
+        "bytes_between_workers": raw["bytes_between_workers"],
+        "bytes_to_driver": raw["bytes_to_driver"],
+        "driver_wait_s": raw["wait_ns"] / 1e9,
+        "elapsed_s": time.monotonic() - started,
+        "workers": workers,
+        "executor": executor,
+    }
+
+
+def summary_line(st: dict) -> str:
+    return (f"pydron: {st['tasks']} tasks ({st['done']} done, {st['failed']} failed, "
+            f"{st['retried']} retried) on {st['workers']} {st['executor']} worker"
+            f"{'' if st['workers'] == 1 else 's'} in {st['elapsed_s']:.2f} s; "
+            f"{_size(st['bytes_moved'])} moved; driver waited {st['driver_wait_s']:.2f} s")
+
+
+# ---------------------------------------------------------------- progress
+
+
+class _PlainBar:
+    """The display when tqdm is not installed: one line redrawn in place."""
+
+    def __init__(self, stream):
+        self._s = stream
+        self._t0 = time.monotonic()
+        self._w = 0
+
+    def show(self, done, total, failed):
+        dt = time.monotonic() - self._t0
+        rate = done / dt if dt > 0 else 0.0
+        eta = f", ETA {int((total - done) / rate)} s" if rate > 0 and total > done else ""
+        bad = f", {failed} failed" if failed else ""
+        line = f"pydron: {done}/{total} tasks, {rate:.1f} tasks/s{eta}{bad}"
+        self._s.write("\r" + line.ljust(self._w))
+        self._s.flush()
+        self._w = len(line)
+
+    def close(self):
+        self._s.write("\r" + " " * self._w + "\r")
+        self._s.flush()
+
+
+class _TqdmBar:
+    def __init__(self, stream, tqdm):
+        self._b = tqdm(total=0, unit="task", desc="pydron", file=stream, leave=False,
+                       dynamic_ncols=True, mininterval=0.1)
+
+    def show(self, done, total, failed):
+        b = self._b
+        b.total = total
+        if failed:
+            b.set_postfix(failed=failed, refresh=False)
+        b.update(done - b.n)
+        b.refresh()
+
+    def close(self):
+        self._b.close()
+
+
+class Progress:
+    """A thread that shows tasks done / submitted of a graph, with their
+    rate and the time left, until stop()."""
+
+    DELAY = 0.5
+    INTERVAL = 0.2
+
+    def __init__(self, graph, stream=None):
+        self._g = graph
+        self._s = stream or sys.stderr
+        self._stop = threading.Event()
+        self._bar = None
+        self._t = threading.Thread(target=self._run, name="pydron-progress", daemon=True)
+        self._t.start()
+
+    def _make_bar(self):
+        try:
+            from tqdm import tqdm
+        except ImportError:  # optional: a plain line does the same job
+            return _PlainBar(self._s)
+        return _TqdmBar(self._s, tqdm)
+
+    def _counts(self):
+        st = self._g.stats()
+        return (st["tasks_done"] + st["tasks_failed"], st["tasks_added"], st["tasks_failed"])
+
+    def _run(self):
+        if self._stop.wait(self.DELAY):
+            return
+        while True:
+            try:
+                self._draw()
+            except Exception:  # noqa: BLE001 - the graph closed under us: stop showing
+                return
+            if self._stop.wait(self.INTERVAL):
+                return
+
+    def _draw(self):
+        done, total, failed = self._counts()
+        if total == 0:
+            return
+        if self._bar is None:
+            self._bar = self._make_bar()
+        self._bar.show(done, total, failed)
+
+    def stop(self):
+        """Last picture (if shown at all), then clear the line."""
+        self._stop.set()
+        self._t.join()
+        if self._bar is not None:
+            try:
+                self._draw()
+            except Exception:  # noqa: BLE001
+                pass
+            self._bar.close()
+
+
+# ---------------------------------------------------------------- the graph of a whole run
+
+
+class RunGraph:
+    """Every task the session made, with its inputs, kept as the driver
+    submits them (finished ones too, unlike libpydron's DOT of what is
+    live). A task's state (done, failed, pending) is shown while the program
+    holds its result. Bounded: past `limit` tasks it stops recording and
+    says how many more there were."""
+
+    def __init__(self, limit=20_000):
+        self.limit = limit
+        self.names: list = []      # node -> function name
+        self.edges: list = []      # (from node, to node)
+        self.futs: list = []       # node -> weakref to its Future
+        self.truncated = 0
+
+    def add(self, fut, fn, inputs):
+        n = len(self.names)
+        if n >= self.limit:
+            self.truncated += 1
+            return
+        self.names.append(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+                          or repr(fn))
+        for f in inputs:
+            src = getattr(f, "_n", None)
+            if src is not None:
+                self.edges.append((src, n))
+        fut._n = n
+        # no reference to the Future or its value (that would keep the
+        # value's bytes alive): the program may drop it, then its state
+        # is no longer known here
+        self.futs.append(weakref.ref(fut))
+
+    def dot(self) -> str:
+        out = ["digraph pydron_run {", "  rankdir=TB;", "  node [shape=box, fontsize=10];"]
+        for n, name in enumerate(self.names):
+            f = self.futs[n]()
+            st = _state_of(f._v) if f is not None else ""
+            color = {"failed": ", color=red", "pending": ", style=dashed"}.get(st, "")
+            label = name.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'  t{n} [label="{label}\\n#{n}{" " if st else ""}{st}"{color}];')
+        for a, b in self.edges:
+            out.append(f"  t{a} -> t{b};")
+        if self.truncated:
+            out.append(f'  more [shape=note, label="{self.truncated} more tasks not drawn"];')
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def write(self, path: str) -> str:
+        """Write DOT, or SVG/PNG/PDF (by the extension) through Graphviz
+        `dot` when it is installed (else DOT next to it, with a warning)."""
+        text = self.dot()
+        ext = os.path.splitext(path)[1].lower().lstrip(".")
+        if ext in ("", "dot", "gv"):
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        exe = shutil.which("dot")
+        if exe is None:
+            alt = os.path.splitext(path)[0] + ".dot"
+            with open(alt, "w") as f:
+                f.write(text)
+            sys.stderr.write(f"pydron: Graphviz 'dot' is not installed; wrote {alt} instead "
+                             f"of {path}\n")
+            return alt
+        subprocess.run([exe, f"-T{ext}", "-o", path], input=text.encode(), check=True)
+        return path
+
+
+def _state_of(v) -> str:
+    """State of a task from its output value (a _core.Value)."""
+    try:
+        s = v.state()
+    except Exception:  # noqa: BLE001 - graph closed: it finished before
+        return "done"
+    # PENDING 0, READY 1, FAILED 2, RELEASED 3
+    return ("pending", "done", "failed", "done")[s] if 0 <= s <= 3 else "done"
