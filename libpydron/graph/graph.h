@@ -313,6 +313,8 @@ struct pydron_graph {
     uint64_t nlog;
     pdi_label *labels;
     size_t nlabels, caplabels;
+    uint32_t *lhash;       /* open addressing: label index (1-based) by (text, kind), 0 = empty */
+    size_t lhcap;          /* power of two, > 2 * nlabels */
     uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
     pydron_graph_stats stats;
 };

@@ -180,9 +180,12 @@ static int lane_for(int32_t group, uint64_t start, uint64_t end)
         T.ngroups = n;
     }
     lanes *L = &T.groups[gi];
-    unsigned k = 0;
-    while (k < L->n && L->end[k] > start)
-        k++;
+    /* best fit: the lane that became free last before start (spans come in
+     * finish order, not start order: first fit would open lanes needlessly) */
+    unsigned k = L->n;
+    for (unsigned i = 0; i < L->n; i++)
+        if (L->end[i] <= start && (k == L->n || L->end[i] > L->end[k]))
+            k = i;
     if (k == L->n) {
         if (L->n == MAX_LANES) {
             k = MAX_LANES - 1;  /* absurd overlap: share the last lane */

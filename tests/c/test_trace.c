@@ -285,3 +285,56 @@ Test(trace, bounded_buffer_many_tasks, .timeout = 120)
     free(s);
     unlink(path);
 }
+
+static void collect_label(const pydron_task_timing *t, void *user)
+{
+    const char **seen = user;
+    if (!seen[0])
+        seen[0] = t->label;
+    else if (t->label != seen[0])
+        seen[1] = t->label;
+}
+
+/* A frontend labels every task by its function: labels are kept once per
+ * distinct (label, kind), not once per task. */
+Test(trace, labels_are_interned)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 1);
+    char label[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(label, sizeof label, "same");  /* a fresh buffer each time */
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = k;
+        d.ninputs = 1;
+        d.inputs = &c;
+        d.noutputs = 1;
+        d.label = label;
+        pydron_value out;
+        TU_OK(pydron_task_add(g, &d, NULL, &out));
+        TU_OK(pydron_value_release(g, out));
+    }
+    TU_OK(pydron_graph_run(g, 60000));
+    const char *seen[2] = {NULL, NULL};
+    TU_OK(pydron_graph_timings(g, collect_label, seen));
+    cr_assert_str_eq(seen[0], "same");
+    cr_assert_null(seen[1], "1000 tasks with one label got more than one copy of it");
+    /* distinct labels stay distinct */
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.ninputs = 1;
+    d.inputs = &c;
+    d.noutputs = 1;
+    d.label = "other";
+    pydron_task t;
+    pydron_value out;
+    TU_OK(pydron_task_add(g, &d, &t, &out));
+    TU_OK(pydron_graph_wait(g, out, 60000));
+    pydron_task_timing tt;
+    TU_OK(pydron_task_timing_get(g, t, &tt));
+    cr_assert_str_eq(tt.label, "other");
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}

@@ -4,14 +4,17 @@ pydron.stats() and the summary line (PYDRON_STATS), and the graph of the
 whole run (PYDRON_GRAPH). Real programs in child processes."""
 
 import ast
+import fcntl
 import os
 import pathlib
 import pty
 import re
 import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 
 import pytest
@@ -146,9 +149,10 @@ def _program(tmp_path, sleep=0.05):
     return f
 
 
-def _run_pty(argv, env, timeout=120):
+def _run_pty(argv, env, timeout=120, size=(30, 100)):
     """Run with stdout and stderr on a pseudo-terminal: what a person sees."""
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
     out = b""
@@ -180,6 +184,15 @@ def test_progress_on_a_terminal(tmp_path):
     # tqdm's bar: counts against the tasks submitted (30 slow + 30 add)
     assert re.search(r"pydron: .*\b60/60\b", out), out
     assert "task/s" in out or "s/task" in out, out
+
+
+def test_progress_on_a_terminal_without_size(tmp_path):
+    """A terminal that reports 0 columns (some CI consoles) still gets a bar."""
+    prog = _program(tmp_path)
+    rc, out = _run_pty([sys.executable, str(prog), "30"],
+                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2), size=(0, 0))
+    assert rc == 0, out
+    assert re.search(r"pydron: .*\b60/60\b", out), out
 
 
 def test_progress_quiet_when_not_a_terminal_or_off(tmp_path):

@@ -383,10 +383,13 @@ class Session:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
         payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+        # the label names the task in the trace, DOT and timings (libpydron
+        # keeps one copy per distinct label)
+        label = getattr(fn, "__qualname__", None) or type(fn).__name__
         if bufs:  # large inputs: adding may send them to a worker now
-            fut = Future(g.task(self._kind, payload, inputs, nogil=True), fn)
+            fut = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
         else:
-            fut = Future(g.task(self._kind, payload, inputs), fn)
+            fut = Future(g.task(self._kind, payload, inputs, label=label), fn)
         if self._rungraph is not None:
             self._rungraph.add(fut, fn, futs or ())
         return fut

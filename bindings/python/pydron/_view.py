@@ -119,11 +119,17 @@ class _PlainBar:
 
 class _TqdmBar:
     def __init__(self, stream, tqdm):
-        self._b = tqdm(total=0, unit="task", desc="pydron", file=stream, leave=False,
-                       dynamic_ncols=True, mininterval=0.1)
+        self._tqdm = tqdm
+        self._s = stream
+        self._b = None
 
     def show(self, done, total, failed):
         b = self._b
+        if b is None:
+            # from what is done already: the rate counts from here on
+            self._b = b = self._tqdm(total=total, initial=done, unit="task", desc="pydron",
+                                     file=self._s, leave=False, mininterval=0.1,
+                                     **_width(self._s))
         b.total = total
         if failed:
             b.set_postfix(failed=failed, refresh=False)
@@ -131,7 +137,22 @@ class _TqdmBar:
         b.refresh()
 
     def close(self):
-        self._b.close()
+        if self._b is not None:
+            self._b.close()
+
+
+def _width(stream):
+    """Follow the terminal's size; a terminal that reports none (0 columns
+    or lines, e.g. some CI consoles) gets 80x24, where tqdm would draw
+    nothing."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return {"ncols": 80, "nrows": 24}
+    kw = {"dynamic_ncols": True} if size.columns > 0 else {"ncols": 80}
+    if size.lines <= 0:
+        kw["nrows"] = 24
+    return kw
 
 
 class Progress:
