@@ -7,9 +7,11 @@ Nothing starts here: the first ``@schedule`` call starts the runtime.
 Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on), PYDRON_SECRET (remote: shared secret),
-PYDRON_MAX_RETRIES; what you see of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS
-(1: a summary line at exit), PYDRON_TRACE (a Chrome/Perfetto trace file),
-PYDRON_GRAPH (the graph of the whole run, .dot or .svg).
+PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
+period; a side silent for 10 periods, at least 3 s, counts as gone); what you
+see of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
+PYDRON_TRACE (a Chrome/Perfetto trace file), PYDRON_GRAPH (the graph of the
+whole run, .dot or .svg).
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    hb = _env_int("PYDRON_HEARTBEAT_MS")
+    if hb is not None and not 0 < hb <= 3600_000:
+        raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
     view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
                 trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
                 graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
@@ -92,4 +97,4 @@ def resolved() -> dict:
     _view.stats_wanted(view["stats"])
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                view=view)
+                heartbeat_ms=hb or 0, view=view)

@@ -1505,6 +1505,11 @@ static PyObject *mod_version(PyObject *m, PyObject *unused)
     return PyLong_FromLong(pydron_version());
 }
 
+static PyObject *mod_version_string(PyObject *m, PyObject *unused)
+{
+    return PyUnicode_FromString(pydron_version_string());
+}
+
 static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 {
     long rc = PyLong_AsLong(arg);
@@ -1622,6 +1627,8 @@ static PyObject *mod_trace_span(PyObject *m, PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
+    {"version_string", mod_version_string, METH_NOARGS,
+     "Version of the linked libpydron, as pydron_version_string() gives it."},
     {"trace_start", (PyCFunction)(void (*)(void))mod_trace_start, METH_VARARGS | METH_KEYWORDS,
      "trace_start(path, buffer_bytes=0): write the process's trace (pydron_trace_start)."},
     {"trace_stop", mod_trace_stop, METH_NOARGS, "Finish and close the trace file, if any."},
