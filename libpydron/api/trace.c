@@ -55,7 +55,11 @@ PYDRON_API int pydron_trace_span(const char *category, const char *name, uint64_
     return 0;
 }
 
-PYDRON_API int pydron_trace_active(void) { return pdi_tracing(); }
+PYDRON_API int pydron_trace_active(void)
+{
+    pdi_err_clear();
+    return pdi_tracing();
+}
 
 static void stop_at_exit(void) { (void)pdi_trace_stop(); }
 
