@@ -761,6 +761,18 @@ PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned v
 /* Graphviz DOT text of the current graph (tasks, values, states); free the
  * string with pydron_free. */
 PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len);
+/* Record the graph of the whole run from now on, for pydron_graph_dot_run:
+ * every task added (its label, else its kind), the tasks whose outputs it
+ * reads, and how it ended (state, worker), kept after the task's own record
+ * is recycled. At most max_tasks tasks (0: 100,000); later ones are only
+ * counted. Calling it again changes max_tasks. Memory: about 40 bytes per
+ * task and edge, freed with the graph. */
+PYDRON_API int pydron_graph_record(pydron_graph *g, size_t max_tasks);
+/* Graphviz DOT text of the recorded run (free with pydron_free): one node
+ * per task with its name, state and worker (failed in red, unfinished
+ * dashed), an edge from each task to each task that read its outputs.
+ * PYDRON_ESTATE if pydron_graph_record was not called. */
+PYDRON_API int pydron_graph_dot_run(pydron_graph *g, char **out, size_t *len);
 
 typedef struct pydron_task_timing {
     pydron_task task;

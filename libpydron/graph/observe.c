@@ -59,6 +59,8 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
+    if (PDI_UNLIKELY(g->rec != NULL))
+        pdi_rec_done(g, ti, state, j ? j->worker : -2);  /* -2: did not run */
     /* the trace streams every task that ran, whatever the log keeps */
     if (PDI_UNLIKELY(pdi_tracing()) && j && j->start_ns)
         pdi_trace_task(pdi_task_name(g, t), pdi_tid(g, ti), j->worker, state, t->attempt,

@@ -291,8 +291,8 @@ def test_stats_before_any_run_are_zero():
 
 
 def _dot_graph(text):
-    nodes = dict(re.findall(r'^\s*(t\d+) \[label="([^"]*)"', text, re.M))
-    edges = re.findall(r"^\s*(t\d+) -> (t\d+);", text, re.M)
+    nodes = dict(re.findall(r'^\s*(r\d+) \[label="([^"]*)"', text, re.M))
+    edges = re.findall(r"^\s*(r\d+) -> (r\d+);", text, re.M)
     return nodes, edges
 
 
@@ -304,14 +304,49 @@ def test_graph_of_the_whole_run(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     nodes, edges = _dot_graph(out.read_text())
-    # every task of the run, finished ones included: 5 slow, 5 add
-    labels = [l.split("\\n")[0] for l in nodes.values()]
-    assert sorted(labels) == ["add"] * 5 + ["slow"] * 5
-    # add #k reads slow #k and the previous add: 5 + 4 edges
+    # every task of the run, finished ones included (the program dropped
+    # every result): 5 slow, 5 add, all done on the worker
+    labels = sorted(l.split("\\n")[0] for l in nodes.values())
+    assert labels == ["add"] * 5 + ["slow"] * 5, nodes
+    assert all(l.split("\\n")[1].startswith("done @w") for l in nodes.values()), nodes
+    # add #k reads slow #k and the previous add (the first add reads 0): 5 + 4 edges
     assert len(edges) == 9
     by = {n: l.split("\\n")[0] for n, l in nodes.items()}
-    for a, b in edges:
-        assert by[b] == "add"
+    assert all(by[b] == "add" for a, b in edges)
+    assert sorted(by[a] for a, b in edges) == ["add"] * 4 + ["slow"] * 5
+
+
+def test_graph_shows_failures(tmp_path):
+    f = tmp_path / "p.py"
+    f.write_text(textwrap.dedent("""
+        from pydron import schedule, functional
+
+        @functional
+        def boom(x):
+            raise ValueError(x)
+
+        @functional
+        def inc(x):
+            return x + 1
+
+        @schedule
+        def main():
+            try:
+                return inc(boom(1))
+            except ValueError:
+                return -1
+
+        print(main())
+    """))
+    out = tmp_path / "run.dot"
+    p = subprocess.run([sys.executable, str(f)],
+                       env=_env(PYDRON_EXECUTOR="threads", PYDRON_GRAPH=out),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    text = out.read_text()
+    nodes, edges = _dot_graph(text)
+    assert sorted(nodes.values()) == ["boom\\nfailed @w0", "inc\\nfailed"], nodes
+    assert len(edges) == 1 and text.count("color=red") == 2
 
 
 def test_graph_as_svg(tmp_path):

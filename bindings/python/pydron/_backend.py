@@ -115,8 +115,7 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    # _n: its node in the picture of the run (_view.RunGraph), when drawn
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "_n", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -290,7 +289,8 @@ class Session:
         if view.get("trace") and not _core.trace_active():
             _core.trace_start(view["trace"])
         self._graph.start()  # starts the executor (workers) now, so failures show here
-        self._rungraph = _view.RunGraph() if view.get("graph") else None
+        if view.get("graph"):  # the whole run's graph, for PYDRON_GRAPH at exit
+            self._graph.record(_view.GRAPH_MAX_TASKS)
         self._progress = None
         if _view.progress_wanted(view.get("progress"), sys.stderr):
             self._progress = _view.Progress(self._graph)
@@ -397,8 +397,6 @@ class Session:
             fut = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
         else:
             fut = Future(g.task(self._kind, payload, inputs, label=label), fn)
-        if self._rungraph is not None:
-            self._rungraph.add(fut, fn, futs or ())
         return fut
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
@@ -580,10 +578,10 @@ def _exit_view(s):
             sys.stderr.flush()
         except (_core.PydronError, OSError, ValueError):
             pass
-    if s._rungraph is not None and view.get("graph"):
+    if view.get("graph"):
         try:
-            s._rungraph.write(view["graph"])
-        except (OSError, subprocess.SubprocessError) as e:
+            _view.write_graph(s._graph.dot_run(), view["graph"])
+        except (OSError, subprocess.SubprocessError, _core.PydronError) as e:
             log.warning("pydron: the graph of the run could not be written: %s", e)
 
 

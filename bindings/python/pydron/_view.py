@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 
 # ---------------------------------------------------------------- settings
 
@@ -214,79 +213,28 @@ class Progress:
 
 # ---------------------------------------------------------------- the graph of a whole run
 
+# libpydron records every task of the run (pydron_graph_record); past this
+# many the picture says how many more there were
+GRAPH_MAX_TASKS = 20_000
 
-class RunGraph:
-    """Every task the session made, with its inputs, kept as the driver
-    submits them (finished ones too, unlike libpydron's DOT of what is
-    live). A task's state (done, failed, pending) is shown while the program
-    holds its result. Bounded: past `limit` tasks it stops recording and
-    says how many more there were."""
 
-    def __init__(self, limit=20_000):
-        self.limit = limit
-        self.names: list = []      # node -> function name
-        self.edges: list = []      # (from node, to node)
-        self.futs: list = []       # node -> weakref to its Future
-        self.truncated = 0
-
-    def add(self, fut, fn, inputs):
-        n = len(self.names)
-        if n >= self.limit:
-            self.truncated += 1
-            return
-        self.names.append(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-                          or repr(fn))
-        for f in inputs:
-            src = getattr(f, "_n", None)
-            if src is not None:
-                self.edges.append((src, n))
-        fut._n = n
-        # no reference to the Future or its value (that would keep the
-        # value's bytes alive): the program may drop it, then its state
-        # is no longer known here
-        self.futs.append(weakref.ref(fut))
-
-    def dot(self) -> str:
-        out = ["digraph pydron_run {", "  rankdir=TB;", "  node [shape=box, fontsize=10];"]
-        for n, name in enumerate(self.names):
-            f = self.futs[n]()
-            st = _state_of(f._v) if f is not None else ""
-            color = {"failed": ", color=red", "pending": ", style=dashed"}.get(st, "")
-            label = name.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'  t{n} [label="{label}\\n#{n}{" " if st else ""}{st}"{color}];')
-        for a, b in self.edges:
-            out.append(f"  t{a} -> t{b};")
-        if self.truncated:
-            out.append(f'  more [shape=note, label="{self.truncated} more tasks not drawn"];')
-        out.append("}")
-        return "\n".join(out) + "\n"
-
-    def write(self, path: str) -> str:
-        """Write DOT, or SVG/PNG/PDF (by the extension) through Graphviz
-        `dot` when it is installed (else DOT next to it, with a warning)."""
-        text = self.dot()
-        ext = os.path.splitext(path)[1].lower().lstrip(".")
-        if ext in ("", "dot", "gv"):
-            with open(path, "w") as f:
-                f.write(text)
-            return path
-        exe = shutil.which("dot")
-        if exe is None:
-            alt = os.path.splitext(path)[0] + ".dot"
-            with open(alt, "w") as f:
-                f.write(text)
-            sys.stderr.write(f"pydron: Graphviz 'dot' is not installed; wrote {alt} instead "
-                             f"of {path}\n")
-            return alt
-        subprocess.run([exe, f"-T{ext}", "-o", path], input=text.encode(), check=True)
+def write_graph(text: str, path) -> str:
+    """Write DOT text to path, or an image (SVG, PNG, PDF by the extension)
+    through Graphviz `dot` when it is installed (else the DOT text next to
+    it, with a message). Returns the path written."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext in ("", "dot", "gv"):
+        with open(path, "w") as f:
+            f.write(text)
         return path
-
-
-def _state_of(v) -> str:
-    """State of a task from its output value (a _core.Value)."""
-    try:
-        s = v.state()
-    except Exception:  # noqa: BLE001 - graph closed: it finished before
-        return "done"
-    # PENDING 0, READY 1, FAILED 2, RELEASED 3
-    return ("pending", "done", "failed", "done")[s] if 0 <= s <= 3 else "done"
+    exe = shutil.which("dot")
+    if exe is None:
+        alt = os.path.splitext(path)[0] + ".dot"
+        with open(alt, "w") as f:
+            f.write(text)
+        sys.stderr.write(f"pydron: Graphviz 'dot' is not installed; wrote {alt} instead "
+                         f"of {path}\n")
+        return alt
+    subprocess.run([exe, f"-T{ext}", "-o", path], input=text.encode(), check=True)
+    return path

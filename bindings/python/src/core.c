@@ -1083,6 +1083,37 @@ static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
     return r;
 }
 
+static PyObject *Graph_dot_run(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    char *s = NULL;
+    size_t len = 0;
+    int rc = pydron_graph_dot_run(self->g, &s, &len);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+    pydron_free(s);
+    return r;
+}
+
+static PyObject *Graph_record(GraphObject *self, PyObject *arg)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_tasks must be >= 0");
+        return NULL;
+    }
+    int rc = pydron_graph_record(self->g, (size_t)n);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Graph_stats(GraphObject *self, PyObject *unused)
 {
     if (graph_check(self) < 0)
@@ -1129,6 +1160,10 @@ static PyMethodDef Graph_methods[] = {
     {"close", (PyCFunction)Graph_close, METH_NOARGS,
      "Cancel what is pending, wait for running tasks, free the graph."},
     {"dot", (PyCFunction)Graph_dot, METH_NOARGS, "Graphviz DOT text."},
+    {"record", (PyCFunction)Graph_record, METH_O,
+     "record(max_tasks): keep the graph of the whole run from now on (0: 100,000 tasks)."},
+    {"dot_run", (PyCFunction)Graph_dot_run, METH_NOARGS,
+     "Graphviz DOT text of the recorded run (finished tasks included)."},
     {"stats", (PyCFunction)Graph_stats, METH_NOARGS, "Counters as a dict."},
     {NULL}};
 
