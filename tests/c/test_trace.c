@@ -262,7 +262,7 @@ Test(trace, bounded_buffer_many_tasks, .timeout = 120)
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
     uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
     pydron_graph *g = tu_graph(rt);
-    enum { N = 20000 };
+    enum { N = 8000 };
     pydron_value c = tu_const_u64(g, 1);
     for (int i = 0; i < N; i++) {
         pydron_value out;
