@@ -8,8 +8,10 @@ Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on), PYDRON_SECRET (remote: shared secret),
 PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
-period; a side silent for 10 periods, at least 3 s, counts as gone); what you
-see of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
+period; a side silent for 10 periods, at least 3 s, counts as gone),
+PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
+worker is gone, then fail saying capacity is gone; default 30); what you see
+of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
 PYDRON_TRACE (a Chrome/Perfetto trace file), PYDRON_GRAPH (the graph of the
 whole run, .dot or .svg).
 """
@@ -26,15 +28,25 @@ _settings: dict = {}
 
 def configure(executor: str | None = None, workers: int | None = None, policy: str | None = None,
               address: str | None = None, secret: str | None = None,
-              max_retries: int | None = None, progress: bool | None = None,
+              max_retries: int | None = None,
+              worker_wait_timeout: float | None = None, progress: bool | None = None,
               stats: bool | None = None, trace: str | None = None,
               graph: str | None = None) -> None:
-    """Choose where tasks run and what you see of a run (progress bar, summary
-    line at exit, trace file, picture of the graph; docs/python.md "Seeing a
-    run"). Stops a running session, if any, so that the next ``@schedule`` call
-    starts with the new settings."""
+    """Choose where tasks run and what you see of a run. Stops a running
+    session, if any, so that the next ``@schedule`` call starts with the new
+    settings.
+
+    ``max_retries``: a task running on a worker that dies is run again up
+    to this many times (default 3); only runs that started count. One that
+    was running every time is failed alone, as the likely cause.
+    ``worker_wait_timeout``: seconds tasks wait for a live worker when all
+    are gone (default 30), then they fail saying worker capacity is gone.
+    ``progress``, ``stats``, ``trace``, ``graph``: the progress bar, the
+    summary line at exit, the trace file and the picture of the whole run
+    (docs/python.md "Seeing a run")."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
-               max_retries=max_retries, progress=progress, stats=stats, trace=trace, graph=graph)
+               max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
+               progress=progress, stats=stats, trace=trace, graph=graph)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
@@ -85,6 +97,17 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    wait = _settings.get("worker_wait_timeout")
+    if wait is None:
+        v = env.get("PYDRON_WORKER_WAIT_TIMEOUT")
+        if v:
+            try:
+                wait = float(v)
+            except ValueError:
+                raise ValueError(f"PYDRON_WORKER_WAIT_TIMEOUT must be a number of seconds, "
+                                 f"not {v!r}") from None
+    if wait is not None and not float(wait) > 0:
+        raise ValueError("pydron worker_wait_timeout must be > 0 seconds")
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
@@ -97,4 +120,5 @@ def resolved() -> dict:
     _view.stats_wanted(view["stats"])
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                heartbeat_ms=hb or 0, view=view)
+                heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
+                view=view)
