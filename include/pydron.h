@@ -768,6 +768,18 @@ PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned v
 /* Graphviz DOT text of the current graph (tasks, values, states); free the
  * string with pydron_free. */
 PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len);
+/* Record the graph of the whole run from now on, for pydron_graph_dot_run:
+ * every task added (its label, else its kind), the tasks whose outputs it
+ * reads, and how it ended (state, worker), kept after the task's own record
+ * is recycled. At most max_tasks tasks (0: 100,000); later ones are only
+ * counted. Calling it again changes max_tasks. Memory: about 40 bytes per
+ * task and edge, freed with the graph. */
+PYDRON_API int pydron_graph_record(pydron_graph *g, size_t max_tasks);
+/* Graphviz DOT text of the recorded run (free with pydron_free): one node
+ * per task with its name, state and worker (failed in red, unfinished
+ * dashed), an edge from each task to each task that read its outputs.
+ * PYDRON_ESTATE if pydron_graph_record was not called. */
+PYDRON_API int pydron_graph_dot_run(pydron_graph *g, char **out, size_t *len);
 
 typedef struct pydron_task_timing {
     pydron_task task;
@@ -805,9 +817,62 @@ typedef struct pydron_graph_stats {
     uint64_t values_live, bytes_live, bytes_peak;
     /* version 2 */
     unsigned version;       /* set by the library: the version it filled */
+    /* version 3: data moved and time the driver waited. Bytes count the
+     * task inputs that had to reach the worker a task was sent to (from the
+     * driver's memory, by socket or shared memory, or from another worker)
+     * and the values brought to the driver; in-process executors move
+     * nothing. */
+    uint64_t bytes_to_workers;      /* inputs sent from the driver */
+    uint64_t bytes_between_workers; /* inputs a worker took from another worker */
+    uint64_t bytes_to_driver;       /* values fetched to the driver */
+    uint64_t wait_ns;               /* time callers spent in pydron_graph_wait/run
+                                       before what they waited for was there (ns) */
 } pydron_graph_stats;
-#define PYDRON_GRAPH_STATS_VERSION 2
+#define PYDRON_GRAPH_STATS_VERSION 3
 PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
+
+/* Trace of the run in the Chrome/Perfetto Trace Event Format (a JSON file
+ * that ui.perfetto.dev and chrome://tracing open): one track per worker
+ * with the spans of the tasks it ran, named by their label (else their
+ * kind); a "driver" process with the driver thread's waits (and spans a
+ * frontend adds with pydron_trace_span, e.g. barriers), the tasks run on
+ * the driver thread, and the transfers of values to the driver; instants
+ * on a worker for inputs it had to receive.
+ *
+ * One trace per process, for every runtime and graph in it. Events are
+ * streamed to the file by a thread of the library, through a bounded
+ * buffer (buffer_bytes): if the writer falls behind, events are dropped
+ * and the file says how many ("otherData"), so a trace of any length
+ * costs bounded memory. Setting PYDRON_TRACE=file in the environment
+ * starts a trace at the first pydron_runtime_new of the process and stops
+ * it at exit. Times of tasks that ran on other hosts are put on the
+ * driver's clock by keeping their duration and ending them when their
+ * completion arrived. */
+#define PYDRON_TRACE_OPTIONS_VERSION 1
+typedef struct pydron_trace_options {
+    unsigned version;       /* PYDRON_TRACE_OPTIONS_VERSION */
+    const char *path;       /* file to write (created or truncated); copied */
+    size_t buffer_bytes;    /* bound on events not yet written; 0 = 8 MiB */
+} pydron_trace_options;
+#define PYDRON_TRACE_OPTIONS_INIT {PYDRON_TRACE_OPTIONS_VERSION, NULL, 0}
+/* Fill o with the defaults of `version` (1..PYDRON_TRACE_OPTIONS_VERSION). */
+PYDRON_API int pydron_trace_options_init(pydron_trace_options *o, unsigned version);
+/* Start the process's trace. Errors: EINVAL (no path, bad version), EBUSY
+ * (a trace is on), EIO (the file cannot be written). Any thread. */
+PYDRON_API int pydron_trace_start(const pydron_trace_options *o);
+/* Write what is buffered and close the file (a complete JSON document).
+ * 0 if no trace was on; EIO if writing failed. Any thread; it waits for
+ * the writer (do not call it from a task body or callback). */
+PYDRON_API int pydron_trace_stop(void);
+/* Add a span to the driver thread's track, e.g. a frontend's barrier:
+ * times on CLOCK_MONOTONIC in ns (as pydron_task_timing); category and
+ * name are copied (NULL category: "driver"). Nothing happens when no trace
+ * is on. Spans on this track should nest (a span that encloses others ends
+ * after them), as calls on one thread do. */
+PYDRON_API int pydron_trace_span(const char *category, const char *name, uint64_t start_ns,
+                                 uint64_t end_ns);
+/* 1 while a trace is being written, else 0 (lets a frontend skip work). */
+PYDRON_API int pydron_trace_active(void);
 
 /* ------------------------------------------------------------------------
  * C functions in workers (dlopen + libffi)

@@ -19,6 +19,9 @@ int pdi_handle_runtime_add(pydron_runtime *rt, uint32_t *tag);
 int pdi_handle_runtime_live(const pydron_runtime *rt);
 void pdi_handle_runtime_remove(pydron_runtime *rt);
 
+/* PYDRON_TRACE: start the process's trace at the first runtime (api/trace.c). */
+void pdi_trace_env_once(void);
+
 /* Lock g->mu; PYDRON_EINVAL (message names fn) for a NULL graph. */
 int pdi_lock_graph(pydron_graph *g, const char *fn);
 

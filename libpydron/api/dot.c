@@ -1,4 +1,5 @@
 /* Graphviz export of the live part of a graph. */
+#include "api/api.h"
 #include "graph/graph.h"
 #include "sched/sched.h"
 
@@ -78,6 +79,40 @@ PYDRON_API int pydron_graph_dot(pydron_graph *g, char **out, size_t *len)
     }
     pdi_str_puts(&s, "}\n");
     pthread_mutex_unlock(&pdi_S(g)->mu);
+    if (s.oom) {
+        free(s.buf);
+        return pdi_err(PYDRON_ENOMEM, "out of memory writing DOT");
+    }
+    *out = s.buf;
+    if (len)
+        *len = s.len;
+    return 0;
+}
+
+PYDRON_API int pydron_graph_record(pydron_graph *g, size_t max_tasks)
+{
+    pdi_err_clear();
+    if (pdi_lock_graph(g, "pydron_graph_record"))
+        return PYDRON_EINVAL;
+    int rc = pdi_rec_start(g, max_tasks ? max_tasks : 100000);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc ? pdi_err(rc, "out of memory starting the record of the run") : 0;
+}
+
+PYDRON_API int pydron_graph_dot_run(pydron_graph *g, char **out, size_t *len)
+{
+    pdi_err_clear();
+    if (!out)
+        return pdi_err(PYDRON_EINVAL, "pydron_graph_dot_run: NULL out");
+    if (pdi_lock_graph(g, "pydron_graph_dot_run"))
+        return PYDRON_EINVAL;
+    pdi_str s = {0};
+    int rc = pdi_rec_dot(g, &s);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    if (rc) {
+        free(s.buf);
+        return pdi_err(rc, "the run is not recorded: call pydron_graph_record first");
+    }
     if (s.oom) {
         free(s.buf);
         return pdi_err(PYDRON_ENOMEM, "out of memory writing DOT");

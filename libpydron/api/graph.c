@@ -369,6 +369,8 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     for (size_t i = 0; i < g->nlabels; i++)
         free(g->labels[i].text);
     free(g->labels);
+    free(g->lhash);
+    pdi_rec_free(g);
     free(g->heap);
     free(g->lin);
     pdi_ring_free(&sg->refq);

@@ -135,6 +135,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
                        (int)o.executor);
     if (o.max_retries == 0)
         o.max_retries = 3;
+    pdi_trace_env_once();
     pydron_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate runtime");

@@ -163,6 +163,8 @@ typedef struct pdi_tlog {  /* 40 bytes: it is kept for every finished task */
 } pdi_tlog;
 #define PDI_TLOG_LABEL 0x80000000u
 
+typedef struct pdi_rec pdi_rec;  /* graph/record.c */
+
 typedef struct pdi_label {
     char *text;
     uint32_t kind;
@@ -314,6 +316,9 @@ struct pydron_graph {
     uint64_t logcap;       /* 0 until the first entry */
     pdi_label *labels;
     size_t nlabels, caplabels;
+    uint32_t *lhash;       /* open addressing: label index (1-based) by (text, kind), 0 = empty */
+    size_t lhcap;          /* power of two, > 2 * nlabels */
+    pdi_rec *rec;          /* the whole run's graph, when recorded (graph/record.c) */
     uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
     pydron_graph_stats stats;
 };
@@ -398,6 +403,14 @@ void pdi_heap_insert(pydron_graph *g, uint32_t ti);
 int pdi_heap_reserve(pydron_graph *g);
 void pdi_heap_remove(pydron_graph *g, uint32_t ti);
 const char *pdi_task_name(pydron_graph *g, pdi_task *t);
+
+/* The whole run's graph (graph/record.c): start (or change max_tasks),
+ * free, a task added / finished (g->rec set), its DOT text. */
+int pdi_rec_start(pydron_graph *g, size_t max_tasks);
+void pdi_rec_free(pydron_graph *g);
+void pdi_rec_add(pydron_graph *g, uint32_t ti);
+void pdi_rec_done(pydron_graph *g, uint32_t ti, uint8_t state, int32_t worker);
+int pdi_rec_dot(pydron_graph *g, pdi_str *s);
 char *pdi_fail_message(pydron_graph *g, pdi_error *e);
 void pdi_graph_cancel_locked(pydron_graph *g);
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind);

@@ -3,11 +3,48 @@
 #include <stdlib.h>
 
 #include "graph/graph.h"
+#include "util/trace.h"
 
+static uint64_t label_hash(const char *s, uint32_t kind)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ kind;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static int label_rehash(pydron_graph *g, size_t cap)
+{
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < g->nlabels; i++) {
+        size_t k = label_hash(g->labels[i].text, g->labels[i].kind) & (cap - 1);
+        while (t[k])
+            k = (k + 1) & (cap - 1);
+        t[k] = (uint32_t)i + 1;
+    }
+    free(g->lhash);
+    g->lhash = t;
+    g->lhcap = cap;
+    return 0;
+}
+
+/* Labels are interned: tasks with the same label and kind share one entry,
+ * so that a frontend may label every task (by its function) and a long run
+ * keeps one copy per distinct label. */
 uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 {
     if (!label)
         return 0;
+    if (2 * (g->nlabels + 1) >= g->lhcap && label_rehash(g, g->lhcap ? 2 * g->lhcap : 64) != 0)
+        return 0;
+    size_t k = label_hash(label, kind) & (g->lhcap - 1);
+    for (; g->lhash[k]; k = (k + 1) & (g->lhcap - 1)) {
+        pdi_label *l = &g->labels[g->lhash[k] - 1];
+        if (l->kind == kind && strcmp(l->text, label) == 0)
+            return g->lhash[k];
+    }
     if (pdi_grow((void **)&g->labels, &g->caplabels, g->nlabels + 1, sizeof(pdi_label)) != 0)
         return 0;
     char *s = pdi_strdup(label);
@@ -15,7 +52,8 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
         return 0;
     g->labels[g->nlabels].text = s;
     g->labels[g->nlabels].kind = kind;
-    return (uint32_t)++g->nlabels;
+    g->lhash[k] = (uint32_t)++g->nlabels;
+    return (uint32_t)g->nlabels;
 }
 
 /* Capacity of the timing log, a multiple of PDI_CHUNK: a driver that runs
@@ -53,6 +91,12 @@ pdi_tlog *pdi_log_at(pydron_graph *g, uint64_t k)
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
+    if (PDI_UNLIKELY(g->rec != NULL))
+        pdi_rec_done(g, ti, state, j ? j->worker : -2);  /* -2: did not run */
+    /* the trace streams every task that ran, whatever the log keeps */
+    if (PDI_UNLIKELY(pdi_tracing()) && j && j->start_ns)
+        pdi_trace_task(pdi_task_name(g, t), pdi_tid(g, ti), j->worker, state, t->attempt,
+                       t->queued_ns, j->start_ns, j->end_ns);
     if (!g->logcap)
         g->logcap = log_capacity();
     uint64_t slot = g->nlog % g->logcap;

@@ -362,6 +362,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
             failed = v->u.err;
         }
     }
+    if (PDI_UNLIKELY(g->rec != NULL))
+        pdi_rec_add(g, ti);    /* inputs known; before it may finish below */
     if (flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
         pdi_heap_insert(g, ti);
     if (failed) {

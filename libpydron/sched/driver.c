@@ -6,8 +6,10 @@
  * tasks and unrefined REFINABLE tasks. Refinements run as soon as their
  * inputs are ready (they run ahead of the tasks they create). */
 #include <errno.h>
+#include <stdio.h>
 
 #include "sched/sched.h"
+#include "util/trace.h"
 
 _Thread_local pdi_tls_state pdi_tls;
 
@@ -505,6 +507,60 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
     sg->waiters--;
 }
 
+/* Name of the task a wait is for: its producer's label or kind. */
+static const char *wait_name(pydron_graph *g, const pdi_target *tg)
+{
+    if (!tg->is_value)
+        return NULL;
+    uint32_t vi = pdi_id_idx(tg->id);
+    if (!vi || vi > g->vcount || pdi_V(g, vi)->gen != pdi_id_gen(tg->id))
+        return NULL;
+    uint64_t p = pdi_V(g, vi)->producer;
+    uint32_t ti = pdi_id_idx(p);
+    if (!p || !ti || ti > g->tcount)
+        return NULL;
+    pdi_task *t = pdi_T(g, ti);
+    if (t->gen != pdi_id_gen(p) || t->state == PDI_T_FREE)
+        return NULL;
+    return pdi_task_name(g, t);
+}
+
+static void trace_wait_emit(pdi_sgraph *sg, uint64_t end)
+{
+    int all = sg->tw_target == ~(uint64_t)0;
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", all ? "wait for all tasks" : "wait ",
+             all ? "" : sg->tw_name ? sg->tw_name : "value");
+    char args[64];
+    snprintf(args, sizeof args, "\"value\":\"%#llx\"", (unsigned long long)sg->tw_target);
+    pdi_trace_driver_span("wait", name, sg->tw_start, end, all ? NULL : args);
+    sg->tw_target = 0;
+}
+
+/* A wait that started at t0 ends (rc); g->mu held. Counts the time and
+ * traces it, merging the slices a caller waits in. */
+static void wait_ended(pydron_graph *g, const pdi_target *tg, uint64_t t0, int rc)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    uint64_t now = pdi_now_ns();
+    g->stats.wait_ns += now - t0;
+    if (!pdi_tracing()) {
+        sg->tw_target = 0;
+        return;
+    }
+    uint64_t target = tg->is_value ? tg->id : ~(uint64_t)0;
+    if (sg->tw_target && sg->tw_target != target)
+        trace_wait_emit(sg, sg->tw_end);
+    if (!sg->tw_target) {
+        sg->tw_target = target;
+        sg->tw_start = t0;
+        sg->tw_name = wait_name(g, tg);
+    }
+    sg->tw_end = now;
+    if (rc != PYDRON_ETIMEDOUT)
+        trace_wait_emit(sg, now);
+}
+
 int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
 {
     pdi_sgraph *sg = pdi_S(g);
@@ -527,6 +583,7 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
     pydron_runtime *rt = sg->rt;
     int driver = 0;
     pydron_graph *prev_driver = NULL;
+    uint64_t waited_from = 0;   /* when the target was first found missing */
     for (;;) {
         pdi_sched_drain(g);
         if (atomic_exchange(&sg->interrupt, 0)) {
@@ -535,6 +592,8 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         }
         if (target_reached(g, &tg, &rc))
             break;
+        if (!waited_from)
+            waited_from = pdi_now_ns();
         if (!driver && !sg->driving) {
             driver = 1;
             sg->driving = 1;
@@ -589,6 +648,8 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
         sg->driving = 0;
         pthread_cond_broadcast(&sg->cv);   /* another waiter may take over */
     }
+    if (waited_from)
+        wait_ended(g, &tg, waited_from, rc);
 out:
     pthread_mutex_unlock(&sg->mu);
     return rc;

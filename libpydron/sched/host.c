@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "sched/sched.h"
+#include "util/trace.h"
 
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h)
 {
@@ -55,6 +56,7 @@ PYDRON_API void pydron_exec_fetched(pydron_exec_host *h, pydron_value v, int rc,
             pdi_out o = {data, len, free_fn, free_arg, 1, 0, {0}};
             if (pdi_value_set_bytes(g, val, &o) == 0) {
                 val->vf |= VF_LOCAL;
+                g->stats.bytes_to_driver += len;
             } else {
                 pdi_S(g)->fetch_fail_id = v.id;
                 pdi_S(g)->fetch_fail_rc = PYDRON_ENOMEM;
@@ -80,6 +82,7 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
         }
     }
     uint64_t id = pdi_vid(g, ri);
+    uint64_t t0 = pdi_now_ns();
     if (!rt->xops->fetch)
         return pdi_err(PYDRON_ENOTSUP, "value %#llx lives on worker %d and executor '%s' cannot fetch",
                        (unsigned long long)id, root->where, rt->xops->name ? rt->xops->name : "?");
@@ -99,6 +102,7 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
     }
     root->refs++;
     int timed_out = 0;
+    int was_fetching = (root->vf & VF_FETCHING) != 0;
     while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
         sg->waiters++;
         if (deadline_ns) {
@@ -127,6 +131,8 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
         rc = pdi_err(frc, "fetching value %#llx from worker %d failed: %s", (unsigned long long)id,
                      root->where, pydron_strerror(frc));
     }
+    if (PDI_UNLIKELY(pdi_tracing()) && was_fetching && rc == 0)
+        pdi_trace_transfer("fetch to driver", t0, pdi_now_ns(), root->len, root->where, -1);
     pdi_value_unref(g, ri);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
 #include "sched/sched.h"
+#include "util/trace.h"
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {
@@ -97,6 +98,9 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     }
     if (j->outs == j->outs_inl)
         memset(j->outs, 0, t->nout * sizeof(pdi_tout));
+    /* executors that can fetch keep values elsewhere than the driver:
+     * in-process ones (no fetch) move nothing */
+    int moves = sg->rt->xops && sg->rt->xops->fetch;
     for (uint16_t i = 0; i < t->nin; i++) {
         pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
         pdi_jin *in = &j->ins[i];
@@ -107,6 +111,15 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         in->size = r->len;
         in->where = (r->vf & VF_REMOTE) ? r->where : -1;
         in->data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
+        if (worker >= 0 && in->where != worker && moves) {
+            /* the input must travel to the worker (stats, trace) */
+            if (in->where < 0)
+                g->stats.bytes_to_workers += in->size;
+            else
+                g->stats.bytes_between_workers += in->size;
+            if (PDI_UNLIKELY(pdi_tracing()))
+                pdi_trace_input_moved(in->value, in->size, in->where, worker);
+        }
     }
     for (uint16_t i = 0; i < t->nout; i++)
         j->outs[i].where = -1;

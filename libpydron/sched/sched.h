@@ -46,6 +46,12 @@ typedef struct pdi_sgraph {
 
     uint64_t fetch_fail_id;   /* last failed fetch (id, rc) */
     int fetch_fail_rc;
+
+    /* a wait that timed out and may go on (callers wait in slices): traced
+     * as one span when it ends (sched/driver.c) */
+    uint64_t tw_target;       /* value id, ~0 for "every task", 0 = none */
+    uint64_t tw_start, tw_end;
+    const char *tw_name;      /* task label or kind name: lives as long as g */
 } pdi_sgraph;
 
 static inline pdi_sgraph *pdi_S(pydron_graph *g) { return (pdi_sgraph *)(void *)g; }

@@ -26,6 +26,7 @@ static inline size_t pdi_graph_stats_size(unsigned version)
     switch (version) {
     case 1: return PDI_END_OF(pydron_graph_stats, bytes_peak);
     case 2: return PDI_END_OF(pydron_graph_stats, version);
+    case 3: return PDI_END_OF(pydron_graph_stats, wait_ns);
     default: return 0;
     }
 }
@@ -35,6 +36,14 @@ static inline size_t pdi_task_timing_size(unsigned version)
     switch (version) {
     case 1: return PDI_END_OF(pydron_task_timing, label);
     case 2: return PDI_END_OF(pydron_task_timing, version);
+    default: return 0;
+    }
+}
+
+static inline size_t pdi_trace_options_size(unsigned version)
+{
+    switch (version) {
+    case 1: return PDI_END_OF(pydron_trace_options, buffer_bytes);
     default: return 0;
     }
 }

@@ -199,3 +199,68 @@ Test(observe, timing_of_waiting_task)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* The graph of the whole run: finished tasks stay in it (pydron_graph_dot
+ * shows only what is live), with their states and the edges between them;
+ * bounded by max_tasks. */
+Test(observe, dot_of_the_whole_run)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    uint32_t kf = tu_kind_c(rt, "fail", tu_fn_fail, NULL);
+    pydron_graph *g = tu_graph(rt);
+    char *dot = NULL;
+    size_t len = 0;
+    TU_ERR(PYDRON_ESTATE, pydron_graph_dot_run(g, &dot, &len));
+    pydron_value c = tu_const_u64(g, 1), before;
+    add_labeled(g, k, 0, &c, 1, &before, "before_recording");
+    TU_OK(pydron_graph_record(g, 0));
+    /* a chain a -> b -> d and a -> d, then one that fails and one it feeds */
+    pydron_value a, b, d, f, after;
+    add_labeled(g, k, 0, &before, 1, &a, "rec_a");
+    add_labeled(g, k, 0, &a, 1, &b, "rec_b");
+    pydron_value ab[3] = {a, b, a};   /* a read twice: still one edge */
+    add_labeled(g, k, 0, ab, 3, &d, "rec_d");
+    add_labeled(g, kf, 0, &c, 1, &f, "rec_fail");
+    add_labeled(g, k, 0, &f, 1, &after, "rec_after_fail");
+    pydron_value all[5] = {before, a, b, d, f};
+    TU_OK(pydron_graph_run(g, 60000));
+    for (int i = 0; i < 5; i++)   /* nothing held: the records are recycled */
+        TU_OK(pydron_value_release(g, all[i]));
+    TU_OK(pydron_value_release(g, after));
+
+    TU_OK(pydron_graph_dot(g, &dot, &len));
+    cr_assert_null(strstr(dot, "rec_a"), "the live DOT still has a released task:\n%s", dot);
+    pydron_free(dot);
+
+    TU_OK(pydron_graph_dot_run(g, &dot, &len));
+    cr_assert_eq(strlen(dot), len);
+    cr_assert(strstr(dot, "digraph"));
+    cr_assert_eq(unescaped_quotes(dot) % 2, 0);
+    cr_assert_null(strstr(dot, "before_recording"), "recorded before recording:\n%s", dot);
+    cr_assert_eq(count(dot, "[label="), 5, "one node per recorded task:\n%s", dot);
+    cr_assert(strstr(dot, "rec_a\\ndone @w0"), "state and worker of a finished task:\n%s", dot);
+    cr_assert(strstr(dot, "rec_fail\\nfailed"), "%s", dot);
+    cr_assert(strstr(dot, "color=red"), "%s", dot);
+    cr_assert(strstr(dot, "rec_after_fail\\nfailed"), "its consumer fails too:\n%s", dot);
+    /* a->b, a->d, b->d, fail->after: the producer before recording is not drawn */
+    cr_assert_eq(count(dot, "->"), 4, "edges:\n%s", dot);
+    pydron_free(dot);
+
+    /* bounded: past max_tasks tasks are counted, not kept */
+    TU_OK(pydron_graph_record(g, 6));
+    for (int i = 0; i < 3; i++) {
+        pydron_value o;
+        add_labeled(g, k, 0, &c, 1, &o, "late");
+        TU_OK(pydron_value_release(g, o));
+    }
+    TU_OK(pydron_graph_run(g, 60000));
+    TU_OK(pydron_graph_dot_run(g, &dot, &len));
+    cr_assert_eq(count(dot, "late"), 1, "%s", dot);
+    cr_assert(strstr(dot, "2 more tasks not recorded"), "%s", dot);
+    pydron_free(dot);
+    TU_OK(pydron_value_release(g, c));
+    TU_ERR(PYDRON_EINVAL, pydron_graph_dot_run(g, NULL, &len));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}

@@ -34,7 +34,7 @@ _WARN_FILTERS = tuple(warnings.filters)
 
 from ._version import __version__  # generated from include/pydron.h at build time
 
-__all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
+__all__ = ["schedule", "functional", "configure", "stats", "PydronError", "PurityWarning",
            "TranslationError", "TaskError", "__version__"]
 
 
@@ -97,6 +97,30 @@ def schedule(fn):
     wrapper.__pydron_lazy__ = functools.partial(_runtime.run_lazy, inner)
     wrapper.__pydron_translated__ = inner
     return wrapper
+
+
+def stats() -> dict:
+    """Counters of the current run (or of the last one, after it stopped):
+    tasks submitted, done, failed and retried; bytes moved to workers, between
+    workers and to the driver (``bytes_moved`` is their sum); seconds the
+    driver waited for results (``driver_wait_s``) and since the run started
+    (``elapsed_s``); workers and executor. All zero before the first run.
+    PYDRON_STATS=1 prints them as one line when the program ends."""
+    from . import _backend
+
+    s = _backend.current()
+    if s is not None:
+        return s.stats()
+    if _backend._last_stats is not None:
+        return dict(_backend._last_stats)
+    from ._view import make_stats
+
+    zero = dict.fromkeys(("tasks_added", "tasks_done", "tasks_failed", "tasks_retried",
+                          "bytes_to_workers", "bytes_between_workers", "bytes_to_driver",
+                          "wait_ns"), 0)
+    st = make_stats(zero, 0.0, 0, "")
+    st["elapsed_s"] = 0.0
+    return st
 
 
 def __getattr__(name):

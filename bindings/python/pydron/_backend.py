@@ -13,11 +13,13 @@ import itertools
 import logging
 import os
 import pickle
+import subprocess
 import sys
 import threading
+import time
 import weakref
 
-from . import _core, _purity, _serialize, _settings, _state
+from . import _core, _purity, _serialize, _settings, _state, _view
 from ._serialize import HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
@@ -262,8 +264,10 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None):
         self.executor = executor
+        self._started = time.monotonic()
+        view = view or {}
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
         if heartbeat_ms:
@@ -296,7 +300,14 @@ class Session:
         if self._in_process:
             _settings.install_collect()
         self._closed = False
+        if view.get("trace") and not _core.trace_active():
+            _core.trace_start(view["trace"])
         self._graph.start()  # starts the executor (workers) now, so failures show here
+        if view.get("graph"):  # the whole run's graph, for PYDRON_GRAPH at exit
+            self._graph.record(_view.GRAPH_MAX_TASKS)
+        self._progress = None
+        if _view.progress_wanted(view.get("progress"), sys.stderr):
+            self._progress = _view.Progress(self._graph)
 
     # -- functions -----------------------------------------------------------
     def _fn_entry(self, fn):
@@ -396,9 +407,14 @@ class Session:
         # placeholders may be inside: the task loads it with care)
         flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
         payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
+        # the label names the task in the trace, DOT and timings (libpydron
+        # keeps one copy per distinct label)
+        label = getattr(fn, "__qualname__", None) or type(fn).__name__
         if bufs:  # large inputs: adding may send them to a worker now
-            return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
-        return Future(g.task(self._kind, payload, inputs), fn)
+            fut = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
+        else:
+            fut = Future(g.task(self._kind, payload, inputs, label=label), fn)
+        return fut
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
         import io
@@ -445,7 +461,12 @@ class Session:
                     pass
 
     def stats(self):
-        return self._graph.stats()
+        """Counters of the run so far (see pydron.stats)."""
+        try:
+            n = self._rt.nworkers()
+        except _core.PydronError:
+            n = 0
+        return _view.make_stats(self._graph.stats(), self._started, n, self.executor)
 
     def nworkers(self) -> int:
         return self._rt.nworkers()
@@ -461,6 +482,13 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        global _last_stats
+        if self._progress is not None:
+            self._progress.stop()
+        try:
+            _last_stats = self.stats()
+        except _core.PydronError:
+            pass
         try:
             self._graph.cancel()
         except _core.PydronError:
@@ -486,6 +514,7 @@ class Session:
 
 
 _session: Session | None = None
+_last_stats: dict | None = None  # of the last session closed
 _ABANDONED: list = []  # graphs with tasks still running at exit; never freed
 _lock = threading.Lock()
 _atexit_done = False
@@ -510,12 +539,13 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
+                        cfg["view"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise
             log.warning("pydron: local workers cannot start (%s); using the threads executor", e)
-            s = Session("threads", cfg["workers"], cfg["policy"])
+            s = Session("threads", cfg["workers"], cfg["policy"], view=cfg["view"])
         _session = s
         if not _atexit_done:
             atexit.register(_at_exit)
@@ -539,7 +569,38 @@ def _at_exit():
     # worker processes die with this one).
     last = getattr(sys, "last_type", None)
     interrupted = isinstance(last, type) and issubclass(last, KeyboardInterrupt)
+    s = _session
+    if s is not None and not interrupted:
+        _exit_view(s)
     shutdown(timeout=0 if interrupted else 1.0)
+    try:
+        _core.trace_stop()  # PYDRON_TRACE / configure(trace=): a complete file now
+    except _core.PydronError as e:
+        log.warning("pydron: the trace could not be written: %s", e)
+
+
+def _exit_view(s):
+    """What the program asked to see at its end: the summary line, the graph."""
+    from . import config
+
+    try:
+        view = config.resolved()["view"]
+    except ValueError:
+        return
+    if s._progress is not None:
+        s._progress.stop()
+        s._progress = None
+    if _view.stats_wanted(view.get("stats")):
+        try:
+            sys.stderr.write(_view.summary_line(s.stats()) + "\n")
+            sys.stderr.flush()
+        except (_core.PydronError, OSError, ValueError):
+            pass
+    if view.get("graph"):
+        try:
+            _view.write_graph(s._graph.dot_run(), view["graph"])
+        except (OSError, subprocess.SubprocessError, _core.PydronError) as e:
+            log.warning("pydron: the graph of the run could not be written: %s", e)
 
 
 def current():

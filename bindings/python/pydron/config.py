@@ -10,7 +10,10 @@ the driver listens on), PYDRON_SECRET (remote: shared secret),
 PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
 period; a side silent for 10 periods, at least 3 s, counts as gone),
 PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
-worker is gone, then fail saying capacity is gone; default 30).
+worker is gone, then fail saying capacity is gone; default 30); what you see
+of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
+PYDRON_TRACE (a Chrome/Perfetto trace file), PYDRON_GRAPH (the graph of the
+whole run, .dot or .svg).
 """
 
 from __future__ import annotations
@@ -26,17 +29,24 @@ _settings: dict = {}
 def configure(executor: str | None = None, workers: int | None = None, policy: str | None = None,
               address: str | None = None, secret: str | None = None,
               max_retries: int | None = None,
-              worker_wait_timeout: float | None = None) -> None:
-    """Choose where tasks run. Stops a running session, if any, so that the
-    next ``@schedule`` call starts with the new settings.
+              worker_wait_timeout: float | None = None, progress: bool | None = None,
+              stats: bool | None = None, trace: str | None = None,
+              graph: str | None = None) -> None:
+    """Choose where tasks run and what you see of a run. Stops a running
+    session, if any, so that the next ``@schedule`` call starts with the new
+    settings.
 
     ``max_retries``: a task running on a worker that dies is run again up
     to this many times (default 3); only runs that started count. One that
     was running every time is failed alone, as the likely cause.
     ``worker_wait_timeout``: seconds tasks wait for a live worker when all
-    are gone (default 30), then they fail saying worker capacity is gone."""
+    are gone (default 30), then they fail saying worker capacity is gone.
+    ``progress``, ``stats``, ``trace``, ``graph``: the progress bar, the
+    summary line at exit, the trace file and the picture of the whole run
+    (docs/python.md "Seeing a run")."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
-               max_retries=max_retries, worker_wait_timeout=worker_wait_timeout)
+               max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
+               progress=progress, stats=stats, trace=trace, graph=graph)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
@@ -101,6 +111,14 @@ def resolved() -> dict:
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
+    view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
+                trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
+                graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
+    from . import _view
+
+    _view.progress_wanted(view["progress"], None)  # bad PYDRON_PROGRESS: a clear error now
+    _view.stats_wanted(view["stats"])
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait))
+                heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
+                view=view)

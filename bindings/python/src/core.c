@@ -1103,6 +1103,37 @@ static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
     return r;
 }
 
+static PyObject *Graph_dot_run(GraphObject *self, PyObject *unused)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    char *s = NULL;
+    size_t len = 0;
+    int rc = pydron_graph_dot_run(self->g, &s, &len);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+    pydron_free(s);
+    return r;
+}
+
+static PyObject *Graph_record(GraphObject *self, PyObject *arg)
+{
+    if (graph_check(self) < 0)
+        return NULL;
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_tasks must be >= 0");
+        return NULL;
+    }
+    int rc = pydron_graph_record(self->g, (size_t)n);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Graph_stats(GraphObject *self, PyObject *unused)
 {
     if (graph_check(self) < 0)
@@ -1112,11 +1143,13 @@ static PyObject *Graph_stats(GraphObject *self, PyObject *unused)
     int rc = pydron_graph_stats_get(self->g, &st);
     if (rc < 0)
         return raise_rc(rc);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "tasks_added", st.tasks_added, "tasks_done",
-                         st.tasks_done, "tasks_failed", st.tasks_failed, "tasks_refined",
-                         st.tasks_refined, "tasks_retried", st.tasks_retried, "values_live",
-                         st.values_live, "bytes_live", st.bytes_live, "bytes_peak",
-                         st.bytes_peak);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsK}", "tasks_added", st.tasks_added,
+                         "tasks_done", st.tasks_done, "tasks_failed", st.tasks_failed,
+                         "tasks_refined", st.tasks_refined, "tasks_retried", st.tasks_retried,
+                         "values_live", st.values_live, "bytes_live", st.bytes_live,
+                         "bytes_peak", st.bytes_peak, "bytes_to_workers", st.bytes_to_workers,
+                         "bytes_between_workers", st.bytes_between_workers, "bytes_to_driver",
+                         st.bytes_to_driver, "wait_ns", st.wait_ns);
 }
 
 static PyObject *Graph_get_closed(GraphObject *self, void *c)
@@ -1147,6 +1180,10 @@ static PyMethodDef Graph_methods[] = {
     {"close", (PyCFunction)Graph_close, METH_NOARGS,
      "Cancel what is pending, wait for running tasks, free the graph."},
     {"dot", (PyCFunction)Graph_dot, METH_NOARGS, "Graphviz DOT text."},
+    {"record", (PyCFunction)Graph_record, METH_O,
+     "record(max_tasks): keep the graph of the whole run from now on (0: 100,000 tasks)."},
+    {"dot_run", (PyCFunction)Graph_dot_run, METH_NOARGS,
+     "Graphviz DOT text of the recorded run (finished tasks included)."},
     {"stats", (PyCFunction)Graph_stats, METH_NOARGS, "Counters as a dict."},
     {NULL}};
 
@@ -1591,10 +1628,69 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+/* trace_start(path, buffer_bytes=0) */
+static PyObject *mod_trace_start(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "buffer_bytes", NULL};
+    PyObject *path;
+    Py_ssize_t buf = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|n", kwlist, PyUnicode_FSConverter, &path, &buf))
+        return NULL;
+    if (buf < 0) {
+        Py_DECREF(path);
+        PyErr_SetString(PyExc_ValueError, "buffer_bytes must be >= 0");
+        return NULL;
+    }
+    pydron_trace_options o = PYDRON_TRACE_OPTIONS_INIT;
+    o.path = PyBytes_AS_STRING(path);
+    o.buffer_bytes = (size_t)buf;
+    int rc = pydron_trace_start(&o);
+    Py_DECREF(path);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_trace_stop(PyObject *m, PyObject *unused)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_trace_stop();
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_trace_active(PyObject *m, PyObject *unused)
+{
+    return PyBool_FromLong(pydron_trace_active());
+}
+
+/* trace_span(category, name, start_ns, end_ns): time.monotonic_ns() values */
+static PyObject *mod_trace_span(PyObject *m, PyObject *args)
+{
+    const char *cat, *name;
+    unsigned long long t0, t1;
+    if (!PyArg_ParseTuple(args, "zsKK", &cat, &name, &t0, &t1))
+        return NULL;
+    int rc = pydron_trace_span(cat, name, (uint64_t)t0, (uint64_t)t1);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
     {"version_string", mod_version_string, METH_NOARGS,
      "Version of the linked libpydron, as pydron_version_string() gives it."},
+    {"trace_start", (PyCFunction)(void (*)(void))mod_trace_start, METH_VARARGS | METH_KEYWORDS,
+     "trace_start(path, buffer_bytes=0): write the process's trace (pydron_trace_start)."},
+    {"trace_stop", mod_trace_stop, METH_NOARGS, "Finish and close the trace file, if any."},
+    {"trace_active", mod_trace_active, METH_NOARGS, "True while a trace is being written."},
+    {"trace_span", mod_trace_span, METH_VARARGS,
+     "trace_span(category, name, start_ns, end_ns): a span on the driver's track "
+     "(times from time.monotonic_ns())."},
     {"strerror", mod_strerror, METH_O, "Description of a pydron error code."},
     {"worker_main", (PyCFunction)(void (*)(void))mod_worker_main, METH_VARARGS | METH_KEYWORDS,
      "Run the worker loop (pydron_worker_main) with runner registered as kind 'python'."},

@@ -4,6 +4,9 @@ unknown code, which runs behind a barrier and never sees a placeholder."""
 
 import sys
 import warnings
+from time import monotonic_ns as _monotonic_ns
+
+from .. import _core
 
 from .._state import touch as _touch
 from .state import S, _exception, _result
@@ -187,6 +190,18 @@ def barrier():
     """Wait for every task submitted so far and run every deferred operation,
     in program order; raise the first failure (after rolling back mutations
     made after that task was called)."""
+    if _pending and _core.trace_active():
+        n = len(_pending)
+        t0 = _monotonic_ns()
+        try:
+            _barrier()
+        finally:  # a span on the driver's track of the trace, around its waits
+            _core.trace_span("barrier", f"barrier ({n} pending)", t0, _monotonic_ns())
+        return
+    _barrier()
+
+
+def _barrier():
     while _pending:
         seq, fut = _pending[0]
         if _exception(fut) is None:
