@@ -37,6 +37,13 @@
 static char cleanup_files[4][512];
 static char cleanup_dir[512];
 
+static volatile pid_t parent_pid;
+
+/* The driver's files are ours to remove only when the driver process is
+ * gone: a driver that is alive but was silent (stopped, overloaded) still
+ * needs its secret file for the replacement it starts. */
+static int parent_gone(void) { return parent_pid <= 1 || getppid() != parent_pid; }
+
 static void cleanup_paths(void)
 {
     for (int i = 0; i < 4; i++)
@@ -45,8 +52,6 @@ static void cleanup_paths(void)
     if (cleanup_dir[0])
         rmdir(cleanup_dir);
 }
-
-static volatile pid_t parent_pid;
 
 static void on_term(int sig)
 {
@@ -80,7 +85,7 @@ static void join_task_threads(worker *w, pthread_t *tt, size_t n)
                      "worker process so that the task does not run on", w->id,
                 atomic_load(&w->lost) ? "the driver is gone" : "the driver said shutdown",
                 (unsigned long long)grace_ms);
-        if (w->o.exit_with_parent)
+        if (w->o.exit_with_parent && parent_gone())
             cleanup_paths();
         fflush(NULL);
         _exit(0);
@@ -420,7 +425,7 @@ stop:
     while (w->nservers > 0)
         pthread_cond_wait(&w->pcond, &w->plock);
     pthread_mutex_unlock(&w->plock);
-    if (atomic_load(&w->lost) && opts->exit_with_parent) {
+    if (atomic_load(&w->lost) && opts->exit_with_parent && parent_gone()) {
         if (w->pl) {
             pdi_listener_free(w->pl); /* nng unlinks our ipc socket */
             w->pl = NULL;

@@ -132,5 +132,6 @@ def test_worker_giving_up_too_often_is_an_exception(tmp_path):
     assert run.p.returncode == 1, err
     assert out == ""
     exc = [l for l in err.splitlines() if l.startswith("pydron.TaskError:")]
-    assert exc == ["pydron.TaskError: slow(): its task lost its worker 2 times (max_retries=1)"], err
+    assert len(exc) == 1 and exc[0].startswith(
+        "pydron.TaskError: slow(): its task lost its worker 2 times (max_retries=1)"), err
     assert time.monotonic() - t0 < 30, err  # not the task's 60 s: the driver did not wait for it

@@ -111,17 +111,6 @@ def annotated_category(fn):
     return c
 
 
-def _name_function(message, fn):
-    """The library names a task by its kind ('python'); a message about the
-    task itself (e.g. it killed its workers) names the Python function."""
-    if isinstance(message, str) and message.startswith("task ") and "('python')" in message:
-        mod = getattr(fn, "__module__", None)
-        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-        full = f"{mod}.{name}" if mod and mod != "builtins" else name
-        return message.replace("('python')", f"(function {full})", 1)
-    return message
-
-
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -176,7 +165,7 @@ class Future:
         try:
             self._v.wait(timeout)
         except _core.TaskError as e:
-            self._r = (False, (_name_function(e.args[0], self._fn), e.args[1]))
+            self._r = (False, (e.args[0], e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
