@@ -18,12 +18,20 @@ import threading
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state
-from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
+from ._serialize import BATCH_M, BATCH_N, F_BATCH, HDR, F_CHECK, F_FN_INPUT, MAIN
 
 log = logging.getLogger("pydron")
 
 _keys = itertools.count(1)
 _KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
+
+# Adaptive granularity: calls of a function whose tasks are measured to run
+# far below the per-task cost are gathered into one batch task (one output per
+# call) of about BATCH_SECONDS of work, at most BATCH_MAX calls. Until a
+# function's duration is known its calls go one task each; a function of
+# seconds keeps one task per call.
+BATCH_SECONDS = 1e-3
+BATCH_MAX = 256
 
 
 class _HasFuture(Exception):
@@ -113,10 +121,11 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
+        self._b = None   # the batch still being filled that will hold this call
         self._fn = fn
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)
@@ -153,20 +162,35 @@ class Future:
         if self._r is not None:
             st = "finished" if self._r[0] else "failed"
         else:
-            st = "finished" if self._v.done() else "pending"
+            st = "finished" if self._v is not None and self._v.done() else "pending"
         return f"<pydron Future {name}() {st}>"
 
+    def _val(self):
+        """The graph value; a call still in the batch being filled sends the
+        batch now."""
+        v = self._v
+        if v is None and self._b is not None:
+            self._b.flush()
+            v = self._v
+        return v
+
     def done(self) -> bool:
-        return self._r is not None or self._v.done()
+        # a call in a batch not sent yet is not done
+        return self._r is not None or (self._v is not None and self._v.done())
 
     def _wait(self, timeout):
+        val = self._val()
         try:
-            self._v.wait(timeout)
+            val.wait(timeout)
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
-        v = _serialize.decode_result(self._v, True)
+        v = _serialize.decode_result(val, True)
+        if type(v) is _serialize._MemberFailed:  # this call of a batch raised
+            self._r = (False, (v.message, v.detail))
+            _serialize.forward_failure_logs(v.detail)
+            return self._r
         self._r = (True, v)
         if len(RESULT_CATS) > 4096:  # functions made on the fly: keep it bounded
             RESULT_CATS.clear()
@@ -247,6 +271,75 @@ def _dumps_probe(obj, cloudpickle):
         p.dump(obj)
 
 
+class _Batch:
+    """Calls of one function version gathered into one task (one output
+    each). Each call's arguments were pickled when it was made (snapshot);
+    flush adds the task and hands each call's Future its own value."""
+
+    __slots__ = ("s", "ent", "heads", "datas", "inputs", "futs")
+
+    def __init__(self, s, ent):
+        self.s, self.ent = s, ent
+        self.heads, self.datas, self.futs = [], [], []
+        self.inputs = list(ent[2])
+
+    def add(self, fut, data, nfut, inputs):
+        self.futs.append(fut)
+        self.heads.append(BATCH_M.pack(0, nfut, len(data)))
+        self.datas.append(data)
+        if inputs:
+            self.inputs.extend(inputs)
+
+    def flush(self):
+        s = self.s
+        if s._open is self:
+            s._open = None
+        futs, self.futs = self.futs, []
+        if not futs:
+            return
+        ent, n = self.ent, len(futs)
+        g = s._graph
+        try:
+            if n == 1:
+                (nfut,) = struct_nfut(self.heads[0])
+                payload = HDR.pack(ent[0], ent[1], 0, nfut) + self.datas[0]
+                vals = (g.task(s._kind, payload, self.inputs),)
+            else:
+                payload = b"".join([HDR.pack(ent[0], ent[1] | F_BATCH, 0, 0), BATCH_N.pack(n)]
+                                   + self.heads + self.datas)
+                vals = g.task(s._kind, payload, self.inputs, noutputs=n)
+        except BaseException as e:
+            err = _FailedBatch(e)
+            for f in futs:
+                f._b = err
+            raise
+        for f, v in zip(futs, vals):
+            f._v = v
+            f._b = None
+        st = s._dur.get(id(futs[0]._fn))
+        if st is not None and not s._in_process:
+            st[2] += 1
+            if st[2] & 7 == 2 and len(st[1]) < 8:
+                st[1].append((vals[0], n))  # its run time tells how long a call takes
+        self.heads = self.datas = self.inputs = None
+
+
+def struct_nfut(head):
+    return (BATCH_M.unpack(head)[1],)
+
+
+class _FailedBatch:
+    """A batch that could not be added: its calls raise that error."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def flush(self):
+        raise self.exc
+
+
 class Session:
     """One runtime + one graph; created by session() on first use."""
 
@@ -280,6 +373,8 @@ class Session:
         if self._in_process:
             _settings.install_collect()
         self._closed = False
+        self._open = None  # _Batch being filled
+        self._dur: dict = {}  # id(fn) -> [seconds per call, probe Value, calls in it]
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
     # -- functions -----------------------------------------------------------
@@ -367,14 +462,76 @@ class Session:
         if bufs:
             inputs = inputs + tuple(g.constant(pb.raw()) for pb in bufs)
         if futs:
-            for f in futs:
-                if f._v.graph is not g:
+            fvals = tuple(f._val() for f in futs)  # sends the open batch if it holds one
+            for v in fvals:
+                if v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
-            inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+            inputs = inputs + fvals
         if bufs:  # large inputs: adding may send them to a worker now
+            payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
-        return Future(g.task(self._kind, payload, inputs), fn)
+        k = self._batch_size(fn, ent[0]) if not self._check else 1
+        b = self._open
+        if b is not None and (k <= 1 or b.ent is not ent):
+            b.flush()
+            b = None
+        if k > 1:
+            if b is None:
+                b = self._open = _Batch(self, ent)
+            f = Future(None, fn)
+            f._b = b
+            b.add(f, data, len(futs) if futs else 0, inputs[len(ent[2]):])
+            if len(b.futs) >= k:
+                b.flush()
+            return f
+        payload = HDR.pack(ent[0], ent[1] | self._check, 0, len(futs) if futs else 0) + data
+        f = Future(g.task(self._kind, payload, inputs), fn)
+        st = self._dur.get(id(fn))
+        if st is not None and not self._in_process:
+            st[2] += 1
+            # every 8th task (not the first: it also unpickles the function)
+            # tells how long fn takes
+            if st[2] & 7 == 2 and len(st[1]) < 8:
+                st[1].append((f._v, 1))
+        return f
+
+    def _batch_size(self, fn, key):
+        """How many calls of fn go into one task: learned from the run time
+        of earlier tasks of fn (Value.seconds; in-process executors time the
+        call itself, as the task's time includes waiting for the GIL), 1
+        until known."""
+        st = self._dur.get(id(fn))
+        if st is None:
+            if len(self._dur) > 4096:  # functions made on the fly: keep it bounded
+                self._dur.clear()
+            # seconds per call, probes [(Value, calls in its task)], tasks sent
+            st = self._dur[id(fn)] = [None, [], 0]
+            return 1
+        if self._in_process:
+            d = _serialize.SECONDS.get(key)
+            if d is not None:
+                st[0] = d
+        else:
+            probes = st[1]
+            while probes and probes[0][0].done():
+                v, n = probes.pop(0)
+                sec = v.seconds()
+                if sec is not None:
+                    d = sec / n
+                    st[0] = d if st[0] is None else 0.5 * (st[0] + d)
+        d = st[0]
+        if d is None:
+            return 1
+        if d <= 0:
+            return BATCH_MAX
+        return max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+
+    def flush(self):
+        """Send the batch being filled (the runtime calls this before the
+        driver waits)."""
+        b = self._open
+        if b is not None:
+            b.flush()
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
         import io
@@ -416,7 +573,7 @@ class Session:
         for f in futures:
             if f._r is None:
                 try:
-                    f._v.wait()
+                    f._val().wait()
                 except _core.TaskError:
                     pass
 
@@ -437,6 +594,7 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        self._open = None  # calls never sent: waiting for one raises ClosedError
         try:
             self._graph.cancel()
         except _core.PydronError:
