@@ -121,11 +121,15 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_site", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
         self._b = None   # the batch still being filled that will hold this call
+        # (id of the list, index) where the program appended it: once it has finished
+        # with an immutable value, the value takes its place there (the
+        # placeholder and its graph value are freed: flat driver memory)
+        self._l = None
         self._fn = fn
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)

@@ -6,6 +6,7 @@ import sys
 import warnings
 
 from .._state import touch as _touch
+from .._backend import _immutable
 from .state import S, _exception, _result
 from .state import pending as _pending, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
@@ -159,6 +160,8 @@ def _poll():
             break
         elif _exception(fut) is not None:
             barrier()
+        elif fut._l is not None:
+            _settle_place(fut)
         _pending.popleft()
     if not _pending:
         _undo.clear()
@@ -167,6 +170,21 @@ def _poll():
     oldest = _pending[0][0]
     while _undo and _undo[0][0] < oldest:
         _undo.popleft()
+
+
+def _settle_place(fut):
+    """A finished task's immutable value takes the place of its placeholder in
+    the list the program appended it to (if it is still there): a million
+    calls keep a million values, not a million placeholders and graph values.
+    Immutable only: a mutable result stays behind its placeholder, so later
+    tasks given it still take the graph value (no copy through the driver)."""
+    lid, i = fut._l
+    fut._l = None
+    lst = _tainted.get(lid)
+    r = fut._r
+    if r is not None and r[0] and type(lst) is list and i < len(lst) and lst[i] is fut \
+            and _immutable(r[1]):
+        lst[i] = r[1]
 
 
 def _fail(seq, fut):
