@@ -61,6 +61,14 @@ def _immutable(v, depth=0):
 _NUM = frozenset([int, float, complex, bool])
 _STR = frozenset([str, bytes])
 RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
+RESULT_BYTES: dict = {}  # function -> size of its last result (the look-ahead's byte budget)
+
+
+def _result_bytes(fn):
+    try:
+        return RESULT_BYTES.get(fn, 0)
+    except TypeError:  # unhashable callable
+        return 0
 
 
 def category(v, depth=0):
@@ -121,7 +129,7 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_site", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_n", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -130,6 +138,7 @@ class Future:
         # with an immutable value, the value takes its place there (the
         # placeholder and its graph value are freed: flat driver memory)
         self._l = None
+        self._n = 0      # bytes it holds while pending: arguments + expected result
         self._fn = fn
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)
@@ -196,6 +205,12 @@ class Future:
             _serialize.forward_failure_logs(v.detail)
             return self._r
         self._r = (True, v)
+        if len(RESULT_BYTES) > 4096:
+            RESULT_BYTES.clear()
+        try:
+            RESULT_BYTES[self._fn] = val.size()
+        except (_core.PydronError, TypeError):
+            pass
         if len(RESULT_CATS) > 4096:  # functions made on the fly: keep it bounded
             RESULT_CATS.clear()
         RESULT_CATS[self._fn] = category(v)
@@ -473,7 +488,9 @@ class Session:
             inputs = inputs + fvals
         if bufs:  # large inputs: adding may send them to a worker now
             payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
-            return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
+            f = Future(g.task(self._kind, payload, inputs, nogil=True), fn)
+            f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
+            return f
         k = self._batch_size(fn, ent[0]) if not self._check else 1
         b = self._open
         if b is not None and (k <= 1 or b.ent is not ent):
@@ -484,12 +501,14 @@ class Session:
                 b = self._open = _Batch(self, ent)
             f = Future(None, fn)
             f._b = b
+            f._n = len(data) + _result_bytes(fn)
             b.add(f, data, len(futs) if futs else 0, inputs[len(ent[2]):])
             if len(b.futs) >= k:
                 b.flush()
             return f
         payload = HDR.pack(ent[0], ent[1] | self._check, 0, len(futs) if futs else 0) + data
         f = Future(g.task(self._kind, payload, inputs), fn)
+        f._n = len(payload) + _result_bytes(fn)
         st = self._dur.get(id(fn))
         if st is not None and not self._in_process:
             st[2] += 1

@@ -162,6 +162,7 @@ def _poll():
             barrier()
         elif fut._l is not None:
             _settle_place(fut)
+        S.pbytes -= fut._n
         _pending.popleft()
     if not _pending:
         _undo.clear()
@@ -192,6 +193,7 @@ def _fail(seq, fut):
         _undo.pop()[1]()
     _undo.clear()
     _pending.clear()
+    S.pbytes = 0
     try:
         _result(fut)  # raises a fresh copy of the original exception
     except BaseException as e:
@@ -208,9 +210,11 @@ def barrier():
     while _pending:
         seq, fut = _pending[0]
         if _exception(fut) is None:
+            S.pbytes -= fut._n
             _pending.popleft()
             continue
         _fail(seq, fut)
+    S.pbytes = 0
     _undo.clear()
 
 
