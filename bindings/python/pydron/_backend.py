@@ -32,6 +32,12 @@ _KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDO
 # seconds keeps one task per call.
 BATCH_SECONDS = 1e-3
 BATCH_MAX = 256
+# Large argument buffers (>= _SHARE_MIN) keep their constant for reuse by the
+# next calls given the same unchanged memory: at most _SHARE_KEEP of them and
+# _SHARE_BYTES in all (the newest win).
+_SHARE_MIN = 1 << 20
+_SHARE_KEEP = 8
+_SHARE_BYTES = 256 << 20
 
 
 class _HasFuture(Exception):
@@ -393,6 +399,9 @@ class Session:
             _settings.install_collect()
         self._closed = False
         self._open = None  # _Batch being filled
+        # (address, length) -> [constant, the buffer's object (kept: its memory
+        # is not reused meanwhile), EPOCH when its bytes were known equal]; newest last
+        self._consts: dict = {}
         self._dur: dict = {}  # id(fn) -> [seconds per call, probe Value, calls in it]
         self._graph.start()  # starts the executor (workers) now, so failures show here
 
@@ -479,7 +488,7 @@ class Session:
         g = self._graph
         inputs = ent[2]
         if bufs:
-            inputs = inputs + tuple(g.constant(pb.raw()) for pb in bufs)
+            inputs = inputs + tuple(self._constant(pb.raw()) for pb in bufs)
         if futs:
             fvals = tuple(f._val() for f in futs)  # sends the open batch if it holds one
             for v in fvals:
@@ -517,6 +526,37 @@ class Session:
             if st[2] & 7 == 2 and len(st[1]) < 8:
                 st[1].append((f._v, 1))
         return f
+
+    def _constant(self, raw):
+        """The graph constant (snapshot) of a large argument buffer. The same
+        unchanged array handed to many calls is copied once: the constant made
+        from the same memory last time is reused when every byte still
+        matches (memcmp: sound, and several times cheaper than the copy)."""
+        n = raw.nbytes
+        if n < _SHARE_MIN:
+            return self._graph.constant(raw)
+        key = _core.buffer_key(raw)
+        c = self._consts.get(key)
+        if c is not None and c[1] is raw.obj:
+            # Same memory of the same (kept alive) object. Unchanged for sure
+            # while no driver event that may change an object in place has
+            # happened since it was checked (_state.EPOCH, reported by the
+            # translated code); otherwise compare every byte.
+            if _state.TRACKING and c[2] == _state.EPOCH:
+                return c[0]
+            if _core.same_bytes(c[0], raw):
+                c[2] = _state.EPOCH
+                return c[0]
+        v = self._graph.constant(raw)
+        consts = self._consts
+        consts.pop(key, None)
+        consts[key] = [v, raw.obj, _state.EPOCH]
+        held = sum(k[1] for k in consts)
+        while len(consts) > 1 and (len(consts) > _SHARE_KEEP or held > _SHARE_BYTES):
+            old = next(iter(consts))
+            held -= old[1]
+            del consts[old]
+        return v
 
     def _batch_size(self, fn, key):
         """How many calls of fn go into one task: learned from the run time
@@ -618,6 +658,7 @@ class Session:
             return
         self._closed = True
         self._open = None  # calls never sent: waiting for one raises ClosedError
+        self._consts.clear()
         try:
             self._graph.cancel()
         except _core.PydronError:

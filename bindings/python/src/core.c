@@ -1603,7 +1603,48 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+/* buffer_key(obj) -> (address, length) of a C-contiguous buffer: which memory
+ * an argument is (the runtime's cache of large constants is keyed by it). */
+static PyObject *mod_buffer_key(PyObject *m, PyObject *arg)
+{
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    PyObject *r = Py_BuildValue("(Kn)", (unsigned long long)(uintptr_t)v.buf, v.len);
+    PyBuffer_Release(&v);
+    return r;
+}
+
+/* same_bytes(a, b) -> bool: equal length and content (memcmp with the GIL
+ * released). Sound change detection for a large argument handed again: the
+ * constant made from it last time is reused only when every byte matches. */
+static PyObject *mod_same_bytes(PyObject *m, PyObject *args)
+{
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b))
+        return NULL;
+    Py_buffer x, y;
+    if (PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int same = x.len == y.len;
+    if (same && x.buf != y.buf && x.len) {
+        Py_BEGIN_ALLOW_THREADS
+        same = memcmp(x.buf, y.buf, (size_t)x.len) == 0;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    return PyBool_FromLong(same);
+}
+
 static PyMethodDef module_methods[] = {
+    {"buffer_key", mod_buffer_key, METH_O, "(address, length) of a contiguous buffer."},
+    {"same_bytes", mod_same_bytes, METH_VARARGS,
+     "Whether two contiguous buffers hold the same bytes (memcmp, GIL released)."},
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
     {"strerror", mod_strerror, METH_O, "Description of a pydron error code."},
     {"worker_main", (PyCFunction)(void (*)(void))mod_worker_main, METH_VARARGS | METH_KEYWORDS,
