@@ -7,7 +7,8 @@ Nothing starts here: the first ``@schedule`` call starts the runtime.
 Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on), PYDRON_SECRET (remote: shared secret),
-PYDRON_MAX_RETRIES.
+PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
+period; a side silent for 10 periods, at least 3 s, counts as gone).
 """
 
 from __future__ import annotations
@@ -77,5 +78,9 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    hb = _env_int("PYDRON_HEARTBEAT_MS")
+    if hb is not None and not 0 < hb <= 3600_000:
+        raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
-                secret=secret, max_retries=int(retries or 0), explicit_executor=explicit)
+                secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
+                heartbeat_ms=hb or 0)
