@@ -445,6 +445,19 @@ def peers(args):
                      _best(lambda: array_fanout(big)) * 1e3,
                      t_seq_burn / (time.perf_counter() - t0)]
 
+    # the same without adaptive granularity and snapshot reuse (one task per
+    # call, a copy per large argument): what they gain, in this same run
+    from pydron import _backend
+
+    saved = _backend.BATCH_MAX, _backend._SHARE_MIN
+    _backend.BATCH_MAX, _backend._SHARE_MIN = 1, 1 << 62
+    try:
+        res["pydron-unbatched"] = [_best(lambda: tiny_loop(n)) / n * 1e6,
+                                   _best(lambda: tree_sum(ntree)) / tree_tasks * 1e6,
+                                   _best(lambda: array_fanout(big)) * 1e3, float("nan")]
+    finally:
+        _backend.BATCH_MAX, _backend._SHARE_MIN = saved
+
     try:
         from joblib import Parallel, delayed
     except ImportError:
@@ -546,14 +559,14 @@ def peers(args):
     for i, name in enumerate(names):
         _row(name, [("—" if v != v else f"{v:.3g}") for v in (res[c][i] for c in cols)])
     for c in cols:
-        key = c.replace(".", "_").lower()
+        key = c.replace(".", "_").replace("-", "_").lower()
         for i, unit in enumerate(["us", "us", "ms", "x"]):
             metric = ["tiny_per_task", "tree_per_task", "array32_to_8", "cpu8_speedup"][i]
             if res[c][i] == res[c][i]:
                 bench(f"peers_{key}_{metric}", res[c][i], unit)
     for c in cols:
         if c != "pydron":
-            key = c.replace(".", "_").lower()
+            key = c.replace(".", "_").replace("-", "_").lower()
             bench(f"peers_ratio_{key}_tiny_over_pydron", res[c][0] / res["pydron"][0], "x")
     bench("peers_ratio_pydron_array_over_sequential", res["pydron"][2] / res["sequential"][2], "x")
     if args.million:
