@@ -18,7 +18,7 @@ import threading
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state
-from ._serialize import BATCH_M, BATCH_N, F_BATCH, HDR, F_CHECK, F_FN_INPUT, MAIN
+from ._serialize import BATCH_M, BATCH_N, F_BATCH, HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -131,6 +131,17 @@ def annotated_category(fn):
     return c
 
 
+def _name_function(message, fn):
+    """The library names a task by its kind ('python'); a message about the
+    task itself (e.g. it killed its workers) names the Python function."""
+    if isinstance(message, str) and message.startswith("task ") and "('python')" in message:
+        mod = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        full = f"{mod}.{name}" if mod and mod != "builtins" else name
+        return message.replace("('python')", f"(function {full})", 1)
+    return message
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -202,7 +213,7 @@ class Future:
         try:
             val.wait(timeout)
         except _core.TaskError as e:
-            self._r = (False, (e.args[0], e.args[1]))
+            self._r = (False, (_name_function(e.args[0], self._fn), e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(val, True)
@@ -327,7 +338,8 @@ class _Batch:
         try:
             if n == 1:
                 (nfut,) = struct_nfut(self.heads[0])
-                payload = HDR.pack(ent[0], ent[1], 0, nfut) + self.datas[0]
+                # F_SLOW: a member's pickle may hold classes by value (loaded with care)
+                payload = HDR.pack(ent[0], ent[1] | F_SLOW, 0, nfut) + self.datas[0]
                 vals = (g.task(s._kind, payload, self.inputs),)
             else:
                 payload = b"".join([HDR.pack(ent[0], ent[1] | F_BATCH, 0, 0), BATCH_N.pack(n)]
@@ -369,12 +381,15 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, heartbeat_ms=0):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
         if heartbeat_ms:
             kw["heartbeat_ms"] = int(heartbeat_ms)
+        if worker_wait_timeout is not None and executor in ("local", "remote"):
+            # seconds; at least 1 ms (0 would mean the library default)
+            kw["worker_wait_ms"] = max(1, int(float(worker_wait_timeout) * 1000))
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -502,8 +517,11 @@ class Session:
                 if v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + fvals
+        # F_SLOW: not the plain pickle of plain arguments (classes by value or
+        # placeholders may be inside: the task loads it with care)
+        flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
         if bufs:  # large inputs: adding may send them to a worker now
-            payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+            payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
             f = Future(g.task(self._kind, payload, inputs, nogil=True), fn)
             f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
             return f
@@ -522,7 +540,7 @@ class Session:
             if len(b.futs) >= k:
                 b.flush()
             return f
-        payload = HDR.pack(ent[0], ent[1] | self._check, 0, len(futs) if futs else 0) + data
+        payload = HDR.pack(ent[0], flags, 0, len(futs) if futs else 0) + data
         f = Future(g.task(self._kind, payload, inputs), fn)
         f._n = len(payload) + _result_bytes(fn)
         st = self._dur.get(id(fn))
@@ -715,7 +733,7 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"], cfg["heartbeat_ms"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -38,12 +38,14 @@ from . import _core, _settings
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
 F_CHECK = 2  # check mode (PYDRON_CHECK=1): report arguments the task changed
+F_SLOW = 4  # the arguments were not pickled plainly (see decode_args)
 # A batch of calls of one function (adaptive granularity): after HDR (nbuf =
 # nfut = 0) come BATCH_N (member count) and one BATCH_M (nbuf, nfut, body
 # length) per member, then the members' bodies; the inputs after the function
 # are each member's buffers and futures in turn. The task has one output per
 # member: its result blob, or a _MemberFailed blob when that call raised.
-F_BATCH = 4
+# Members are loaded with care (as F_SLOW).
+F_BATCH = 8
 BATCH_N = struct.Struct("<I")
 BATCH_M = struct.Struct("<III")
 
@@ -709,8 +711,12 @@ def decode_args(payload, inputs):
     cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     if nfut:
         args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:], cmap, copy).load()
-    else:
+    elif cmap or flags & F_SLOW:
         args, kwargs = task_loads(body, inputs[i:i + nbuf] if nbuf else None, cmap, copy=copy)
+    elif nbuf:
+        args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
+    else:
+        args, kwargs = pickle.loads(body)  # plain arguments: no class by value inside
     return key, fn, args, kwargs, flags
 
 
