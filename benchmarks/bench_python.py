@@ -349,11 +349,307 @@ def first_call(args):
     bench("py_first_schedule_call", best[1] * 1e3, "ms")
 
 
+# -- --peers: the table of issue 12, every system in one run ------------------
+
+
+def leaf(i):
+    return i
+
+
+def add2(a, b):
+    return a + b
+
+
+leaf_task = functional(leaf)
+add_task = functional(add2)
+
+
+@schedule
+def tree_sum(n):
+    xs = [leaf_task(i) for i in range(n)]
+    while len(xs) > 1:
+        xs = [add_task(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)]
+    return xs[0]
+
+
+def array_head(a, k):
+    return float(a.max()) + k  # reads all of it; exact in any order (a sum is not)
+
+
+array_task = functional(array_head)
+
+
+@schedule
+def array_fanout(a):
+    return [array_task(a, k) for k in range(8)]
+
+
+def _best(fn, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _levels(n, mapper):
+    """The pairwise tree level by level for systems without task
+    dependencies (joblib, ProcessPoolExecutor): one parallel map per level."""
+    xs = mapper(leaf, [(i,) for i in range(n)])
+    tasks = n
+    while len(xs) > 1:
+        xs = mapper(add2, [(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)])
+        tasks += len(xs)
+    return xs[0], tasks
+
+
+def _row(name, cells):
+    print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+def peers(args):
+    """The four workloads of issue 12 on pydron, joblib, Ray, dask.distributed,
+    ProcessPoolExecutor and plain sequential Python, in this one run (ratios
+    are what to compare: absolute times on a shared machine drift)."""
+    import numpy as np
+
+    n, w = args.tasks, args.workers
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
+    ntree = 1024
+    tree_tasks = 2 * ntree - 1
+    big = np.random.default_rng(0).random(4 * 1024 * 1024)  # 32 MiB
+    want_arr = [array_head(big, k) for k in range(8)]
+    burn_n = _calibrate(0.4)
+    sizes = [burn_n] * 8
+    res = {}  # system -> [tiny us, tree us, array ms, speedup]
+
+    # sequential
+    t_seq_tiny = _best(lambda: [tiny_plain(i) for i in range(n)]) / n * 1e6
+    t_seq_tree = _best(lambda: _levels(ntree, lambda f, a: [f(*x) for x in a])) / tree_tasks * 1e6
+    t_seq_arr = _best(lambda: [array_head(big, k) for k in range(8)]) * 1e3
+    t0 = time.perf_counter()
+    seq_burn = [burn(k) for k in sizes]
+    t_seq_burn = time.perf_counter() - t0
+    res["sequential"] = [t_seq_tiny, t_seq_tree, t_seq_arr, 1.0]
+
+    # pydron (@schedule loops, warm workers)
+    assert tiny_loop(n) == list(range(1, n + 1))
+    assert tree_sum(ntree) == ntree * (ntree - 1) // 2
+    assert array_fanout(big) == want_arr
+    burn_all(sizes[:2])
+    t0 = time.perf_counter()
+    assert burn_all(sizes) == seq_burn
+    res["pydron"] = [_best(lambda: tiny_loop(n)) / n * 1e6,
+                     _best(lambda: tree_sum(ntree)) / tree_tasks * 1e6,
+                     _best(lambda: array_fanout(big)) * 1e3,
+                     t_seq_burn / (time.perf_counter() - t0)]
+
+    # the same without adaptive granularity and snapshot reuse (one task per
+    # call, a copy per large argument): what they gain, in this same run
+    from pydron import _backend
+
+    saved = _backend.BATCH_MAX, _backend._SHARE_MIN
+    _backend.BATCH_MAX, _backend._SHARE_MIN = 1, 1 << 62
+    try:
+        res["pydron-unbatched"] = [_best(lambda: tiny_loop(n)) / n * 1e6,
+                                   _best(lambda: tree_sum(ntree)) / tree_tasks * 1e6,
+                                   _best(lambda: array_fanout(big)) * 1e3, float("nan")]
+    finally:
+        _backend.BATCH_MAX, _backend._SHARE_MIN = saved
+
+    try:
+        from joblib import Parallel, delayed
+    except ImportError:
+        skip("peers joblib", "not installed (pip install joblib)")
+    else:
+        with Parallel(n_jobs=w) as par:
+            def jmap(f, a):
+                return par(delayed(f)(*x) for x in a)
+            jmap(tiny_plain, [(i,) for i in range(100)])
+            t_tiny = _best(lambda: jmap(tiny_plain, [(i,) for i in range(n)])) / n * 1e6
+            t_tree = _best(lambda: _levels(ntree, jmap)) / tree_tasks * 1e6
+            assert jmap(array_head, [(big, k) for k in range(8)]) == want_arr
+            t_arr = _best(lambda: jmap(array_head, [(big, k) for k in range(8)])) * 1e3
+            t0 = time.perf_counter()
+            assert jmap(burn, [(k,) for k in sizes]) == seq_burn
+            res["joblib"] = [t_tiny, t_tree, t_arr, t_seq_burn / (time.perf_counter() - t0)]
+
+    try:
+        import ray
+    except ImportError:
+        skip("peers ray", "not installed (pip install ray)")
+    else:
+        ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False)
+        try:
+            r_tiny, r_leaf, r_add = ray.remote(tiny_plain), ray.remote(leaf), ray.remote(add2)
+            r_arr, r_burn = ray.remote(array_head), ray.remote(burn)
+            ray.get([r_tiny.remote(i) for i in range(100)])
+
+            def rtree():
+                xs = [r_leaf.remote(i) for i in range(ntree)]
+                while len(xs) > 1:
+                    xs = [r_add.remote(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)]
+                return ray.get(xs[0])
+
+            def rarr():
+                ref = ray.put(big)
+                return ray.get([r_arr.remote(ref, k) for k in range(8)])
+            assert rarr() == want_arr
+            t_tiny = _best(lambda: ray.get([r_tiny.remote(i) for i in range(n)])) / n * 1e6
+            t_tree = _best(rtree) / tree_tasks * 1e6
+            t_arr = _best(rarr) * 1e3
+            t0 = time.perf_counter()
+            assert ray.get([r_burn.remote(k) for k in sizes]) == seq_burn
+            res["ray"] = [t_tiny, t_tree, t_arr, t_seq_burn / (time.perf_counter() - t0)]
+        finally:
+            ray.shutdown()
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        skip("peers dask", "not installed (pip install 'dask[distributed]')")
+    else:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            client.gather(client.map(tiny_plain, range(100)))
+
+            def dtree():
+                xs = client.map(leaf, range(ntree), pure=False)
+                while len(xs) > 1:
+                    xs = [client.submit(add2, xs[i], xs[i + 1], pure=False)
+                          for i in range(0, len(xs), 2)]
+                return xs[0].result()
+
+            def darr():
+                return client.gather([client.submit(array_head, big, k, pure=False)
+                                      for k in range(8)])
+            assert darr() == want_arr
+            t_tiny = _best(lambda: client.gather(client.map(tiny_plain, range(n), pure=False)),
+                           1) / n * 1e6
+            t_tree = _best(dtree, 1) / tree_tasks * 1e6
+            t_arr = _best(darr, 2) * 1e3
+            res["dask.distributed"] = [t_tiny, t_tree, t_arr, float("nan")]
+
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(w) as ex:
+        def pmap(f, a):
+            return [x.result() for x in [ex.submit(f, *y) for y in a]]
+        pmap(tiny_plain, [(i,) for i in range(100)])
+        t_tiny = _best(lambda: pmap(tiny_plain, [(i,) for i in range(n)]), 1) / n * 1e6
+        t_tree = _best(lambda: _levels(ntree, pmap), 1) / tree_tasks * 1e6
+        assert pmap(array_head, [(big, k) for k in range(8)]) == want_arr
+        t_arr = _best(lambda: pmap(array_head, [(big, k) for k in range(8)]), 2) * 1e3
+        t0 = time.perf_counter()
+        assert list(ex.map(burn, sizes)) == seq_burn
+        res["ProcessPool"] = [t_tiny, t_tree, t_arr, t_seq_burn / (time.perf_counter() - t0)]
+
+    cols = list(res)
+    print(f"# peers: {n} tiny calls, {ntree}-leaf tree ({tree_tasks} tasks), 32 MiB array to 8 "
+          f"tasks, 8 x {t_seq_burn / 8:.2f} s CPU tasks; {w} workers, {os.cpu_count()} cores",
+          flush=True)
+    _row("workload", cols)
+    _row("---", ["---"] * len(cols))
+    names = ["tiny calls, us per task", "pairwise tree, us per task", "32 MB array to 8 tasks, ms",
+             "8 CPU tasks, speedup"]
+    for i, name in enumerate(names):
+        _row(name, [("—" if v != v else f"{v:.3g}") for v in (res[c][i] for c in cols)])
+    for c in cols:
+        key = c.replace(".", "_").replace("-", "_").lower()
+        for i, unit in enumerate(["us", "us", "ms", "x"]):
+            metric = ["tiny_per_task", "tree_per_task", "array32_to_8", "cpu8_speedup"][i]
+            if res[c][i] == res[c][i]:
+                bench(f"peers_{key}_{metric}", res[c][i], unit)
+    for c in cols:
+        if c != "pydron":
+            key = c.replace(".", "_").replace("-", "_").lower()
+            bench(f"peers_ratio_{key}_tiny_over_pydron", res[c][0] / res["pydron"][0], "x")
+    bench("peers_ratio_pydron_array_over_sequential", res["pydron"][2] / res["sequential"][2], "x")
+    if args.million:
+        million(args)
+
+
+def _calibrate(seconds):
+    n = 200_000
+    while True:
+        t0 = time.perf_counter()
+        burn(n)
+        dt = time.perf_counter() - t0
+        if dt > 0.05:
+            return int(n * seconds / dt)
+        n *= 2
+
+
+MILLION = textwrap.dedent("""
+    import sys, time
+    from pydron import functional, schedule
+
+    @functional
+    def tiny(x):
+        return x + 1
+
+    def plain(n):
+        out = []
+        for i in range(n):
+            out.append(i + 1)
+        return out
+
+    @schedule
+    def loop(n):
+        out = []
+        for i in range(n):
+            out.append(tiny(i))
+        return out
+
+    n = int(sys.argv[1])
+    t0 = time.perf_counter()
+    r = (plain if sys.argv[2] == "plain" else loop)(n)
+    dt = time.perf_counter() - t0
+    assert r[-1] == n
+    # VmHWM: this process's peak (ru_maxrss keeps the parent's across exec)
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+    print(dt / n * 1e6, int(hwm) / 1024)
+""")
+
+
+def million(args):
+    """Driver peak memory (max RSS) of 10k and 1M tiny calls in one @schedule
+    append loop, each in a fresh process, against the plain loop."""
+    import tempfile
+
+    env = dict(os.environ)
+    env.setdefault("PYDRON_WORKERS", str(args.workers))
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(MILLION)
+    try:
+        for n, mode in ((10_000, "pydron"), (1_000_000, "pydron"), (1_000_000, "plain")):
+            out = subprocess.run([sys.executable, f.name, str(n), mode], env=env,
+                                 capture_output=True, text=True, timeout=1800)
+            if out.returncode != 0:
+                skip(f"py_{mode}_{n}_tiny", out.stderr.strip().splitlines()[-1:])
+                continue
+            us, mb = map(float, out.stdout.split())
+            tag = f"{mode}_{n // 1000}k"
+            bench(f"py_{tag}_tiny_per_task", us, "us")
+            bench(f"py_{tag}_driver_maxrss", mb, "MB")
+    finally:
+        os.unlink(f.name)
+
+
 def main():
     ap = argparse.ArgumentParser(description="pydron Python benchmarks")
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=["overhead", "speedup", "array", "first"], default=None)
+    ap.add_argument("--peers", action="store_true",
+                    help="issue 12's table: pydron, joblib, Ray, dask, ProcessPoolExecutor, "
+                         "sequential on the same four workloads in this one run")
+    ap.add_argument("--million", action="store_true",
+                    help="with --peers: driver memory of 1M tiny calls (fresh processes)")
     args = ap.parse_args()
     import pydron
 
@@ -363,6 +659,9 @@ def main():
 
     s = _backend.session()
     print(f"# executor {s.executor}, {args.workers} workers, {os.cpu_count()} cores", flush=True)
+    if args.peers:
+        peers(args)
+        return
     if args.only in (None, "overhead"):
         overhead(args)
     if args.only in (None, "speedup"):

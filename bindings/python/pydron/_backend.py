@@ -20,12 +20,26 @@ import time
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state, _view
-from ._serialize import HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
+from ._serialize import BATCH_M, BATCH_N, F_BATCH, HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
 
 _keys = itertools.count(1)
 _KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
+
+# Adaptive granularity: calls of a function whose tasks are measured to run
+# far below the per-task cost are gathered into one batch task (one output per
+# call) of about BATCH_SECONDS of work, at most BATCH_MAX calls. Until a
+# function's duration is known its calls go one task each; a function of
+# seconds keeps one task per call.
+BATCH_SECONDS = 1e-3
+BATCH_MAX = 256
+# Large argument buffers (>= _SHARE_MIN) keep their constant for reuse by the
+# next calls given the same unchanged memory: at most _SHARE_KEEP of them and
+# _SHARE_BYTES in all (the newest win).
+_SHARE_MIN = 1 << 20
+_SHARE_KEEP = 8
+_SHARE_BYTES = 256 << 20
 
 
 class _HasFuture(Exception):
@@ -55,6 +69,14 @@ def _immutable(v, depth=0):
 _NUM = frozenset([int, float, complex, bool])
 _STR = frozenset([str, bytes])
 RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
+RESULT_BYTES: dict = {}  # function -> size of its last result (the look-ahead's byte budget)
+
+
+def _result_bytes(fn):
+    try:
+        return RESULT_BYTES.get(fn, 0)
+    except TypeError:  # unhashable callable
+        return 0
 
 
 def category(v, depth=0):
@@ -115,10 +137,16 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_site", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_n", "_site", "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
+        self._b = None   # the batch still being filled that will hold this call
+        # (id of the list, index) where the program appended it: once it has finished
+        # with an immutable value, the value takes its place there (the
+        # placeholder and its graph value are freed: flat driver memory)
+        self._l = None
+        self._n = 0      # bytes it holds while pending: arguments + expected result
         self._fn = fn
         self._r = None   # (True, value) once fetched, (False, (message, detail)) if failed
         self._x = False  # the value was handed to driver code (which may change it)
@@ -155,21 +183,42 @@ class Future:
         if self._r is not None:
             st = "finished" if self._r[0] else "failed"
         else:
-            st = "finished" if self._v.done() else "pending"
+            st = "finished" if self._v is not None and self._v.done() else "pending"
         return f"<pydron Future {name}() {st}>"
 
+    def _val(self):
+        """The graph value; a call still in the batch being filled sends the
+        batch now."""
+        v = self._v
+        if v is None and self._b is not None:
+            self._b.flush()
+            v = self._v
+        return v
+
     def done(self) -> bool:
-        return self._r is not None or self._v.done()
+        # a call in a batch not sent yet is not done
+        return self._r is not None or (self._v is not None and self._v.done())
 
     def _wait(self, timeout):
+        val = self._val()
         try:
-            self._v.wait(timeout)
+            val.wait(timeout)
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
-        v = _serialize.decode_result(self._v, True)
+        v = _serialize.decode_result(val, True)
+        if type(v) is _serialize._MemberFailed:  # this call of a batch raised
+            self._r = (False, (v.message, v.detail))
+            _serialize.forward_failure_logs(v.detail)
+            return self._r
         self._r = (True, v)
+        if len(RESULT_BYTES) > 4096:
+            RESULT_BYTES.clear()
+        try:
+            RESULT_BYTES[self._fn] = val.size()
+        except (_core.PydronError, TypeError):
+            pass
         if len(RESULT_CATS) > 4096:  # functions made on the fly: keep it bounded
             RESULT_CATS.clear()
         RESULT_CATS[self._fn] = category(v)
@@ -249,6 +298,78 @@ def _dumps_probe(obj, cloudpickle):
         p.dump(obj)
 
 
+class _Batch:
+    """Calls of one function version gathered into one task (one output
+    each). Each call's arguments were pickled when it was made (snapshot);
+    flush adds the task and hands each call's Future its own value."""
+
+    __slots__ = ("s", "ent", "heads", "datas", "inputs", "futs")
+
+    def __init__(self, s, ent):
+        self.s, self.ent = s, ent
+        self.heads, self.datas, self.futs = [], [], []
+        self.inputs = list(ent[2])
+
+    def add(self, fut, data, nfut, inputs):
+        self.futs.append(fut)
+        self.heads.append(BATCH_M.pack(0, nfut, len(data)))
+        self.datas.append(data)
+        if inputs:
+            self.inputs.extend(inputs)
+
+    def flush(self):
+        s = self.s
+        if s._open is self:
+            s._open = None
+        futs, self.futs = self.futs, []
+        if not futs:
+            return
+        ent, n = self.ent, len(futs)
+        g = s._graph
+        fn = futs[0]._fn
+        label = getattr(fn, "__qualname__", None) or type(fn).__name__
+        try:
+            if n == 1:
+                (nfut,) = struct_nfut(self.heads[0])
+                # F_SLOW: a member's pickle may hold classes by value (loaded with care)
+                payload = HDR.pack(ent[0], ent[1] | F_SLOW, 0, nfut) + self.datas[0]
+                vals = (g.task(s._kind, payload, self.inputs, label=label),)
+            else:
+                payload = b"".join([HDR.pack(ent[0], ent[1] | F_BATCH, 0, 0), BATCH_N.pack(n)]
+                                   + self.heads + self.datas)
+                vals = g.task(s._kind, payload, self.inputs, noutputs=n, label=label)
+        except BaseException as e:
+            err = _FailedBatch(e)
+            for f in futs:
+                f._b = err
+            raise
+        for f, v in zip(futs, vals):
+            f._v = v
+            f._b = None
+        st = s._dur.get(id(futs[0]._fn))
+        if st is not None and not s._in_process:
+            st[2] += 1
+            if st[2] & 7 == 2 and len(st[1]) < 8:
+                st[1].append((vals[0], n))  # its run time tells how long a call takes
+        self.heads = self.datas = self.inputs = None
+
+
+def struct_nfut(head):
+    return (BATCH_M.unpack(head)[1],)
+
+
+class _FailedBatch:
+    """A batch that could not be added: its calls raise that error."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def flush(self):
+        raise self.exc
+
+
 class Session:
     """One runtime + one graph; created by session() on first use."""
 
@@ -291,6 +412,11 @@ class Session:
         self._closed = False
         if view.get("trace") and not _core.trace_active():
             _core.trace_start(view["trace"])
+        self._open = None  # _Batch being filled
+        # (address, length) -> [constant, the buffer's object (kept: its memory
+        # is not reused meanwhile), EPOCH when its bytes were known equal]; newest last
+        self._consts: dict = {}
+        self._dur: dict = {}  # id(fn) -> [seconds per call, probe Value, calls in it]
         self._graph.start()  # starts the executor (workers) now, so failures show here
         if view.get("graph"):  # the whole run's graph, for PYDRON_GRAPH at exit
             self._graph.record(_view.GRAPH_MAX_TASKS)
@@ -386,24 +512,119 @@ class Session:
         g = self._graph
         inputs = ent[2]
         if bufs:
-            inputs = inputs + tuple(g.constant(pb.raw()) for pb in bufs)
+            inputs = inputs + tuple(self._constant(pb.raw()) for pb in bufs)
         if futs:
-            for f in futs:
-                if f._v.graph is not g:
+            fvals = tuple(f._val() for f in futs)  # sends the open batch if it holds one
+            for v in fvals:
+                if v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
-            inputs = inputs + tuple(f._v for f in futs)
+            inputs = inputs + fvals
         # F_SLOW: not the plain pickle of plain arguments (classes by value or
         # placeholders may be inside: the task loads it with care)
         flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
-        payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
         # the label names the task in the trace, DOT and timings (libpydron
         # keeps one copy per distinct label)
         label = getattr(fn, "__qualname__", None) or type(fn).__name__
         if bufs:  # large inputs: adding may send them to a worker now
-            fut = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
+            payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
+            f = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
+            f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
+            return f
+        k = self._batch_size(fn, ent[0]) if not self._check else 1
+        b = self._open
+        if b is not None and (k <= 1 or b.ent is not ent):
+            b.flush()
+            b = None
+        if k > 1:
+            if b is None:
+                b = self._open = _Batch(self, ent)
+            f = Future(None, fn)
+            f._b = b
+            f._n = len(data) + _result_bytes(fn)
+            b.add(f, data, len(futs) if futs else 0, inputs[len(ent[2]):])
+            if len(b.futs) >= k:
+                b.flush()
+            return f
+        payload = HDR.pack(ent[0], flags, 0, len(futs) if futs else 0) + data
+        f = Future(g.task(self._kind, payload, inputs, label=label), fn)
+        f._n = len(payload) + _result_bytes(fn)
+        st = self._dur.get(id(fn))
+        if st is not None and not self._in_process:
+            st[2] += 1
+            # every 8th task (not the first: it also unpickles the function)
+            # tells how long fn takes
+            if st[2] & 7 == 2 and len(st[1]) < 8:
+                st[1].append((f._v, 1))
+        return f
+
+    def _constant(self, raw):
+        """The graph constant (snapshot) of a large argument buffer. The same
+        unchanged array handed to many calls is copied once: the constant made
+        from the same memory last time is reused when every byte still
+        matches (memcmp: sound, and several times cheaper than the copy)."""
+        n = raw.nbytes
+        if n < _SHARE_MIN:
+            return self._graph.constant(raw)
+        key = _core.buffer_key(raw)
+        c = self._consts.get(key)
+        if c is not None and c[1] is raw.obj:
+            # Same memory of the same (kept alive) object. Unchanged for sure
+            # while no driver event that may change an object in place has
+            # happened since it was checked (_state.EPOCH, reported by the
+            # translated code); otherwise compare every byte.
+            if _state.TRACKING and c[2] == _state.EPOCH:
+                return c[0]
+            if _core.same_bytes(c[0], raw):
+                c[2] = _state.EPOCH
+                return c[0]
+        v = self._graph.constant(raw)
+        consts = self._consts
+        consts.pop(key, None)
+        consts[key] = [v, raw.obj, _state.EPOCH]
+        held = sum(k[1] for k in consts)
+        while len(consts) > 1 and (len(consts) > _SHARE_KEEP or held > _SHARE_BYTES):
+            old = next(iter(consts))
+            held -= old[1]
+            del consts[old]
+        return v
+
+    def _batch_size(self, fn, key):
+        """How many calls of fn go into one task: learned from the run time
+        of earlier tasks of fn (Value.seconds; in-process executors time the
+        call itself, as the task's time includes waiting for the GIL), 1
+        until known."""
+        st = self._dur.get(id(fn))
+        if st is None:
+            if len(self._dur) > 4096:  # functions made on the fly: keep it bounded
+                self._dur.clear()
+            # seconds per call, probes [(Value, calls in its task)], tasks sent
+            st = self._dur[id(fn)] = [None, [], 0]
+            return 1
+        if self._in_process:
+            d = _serialize.SECONDS.get(key)
+            if d is not None:
+                st[0] = d
         else:
-            fut = Future(g.task(self._kind, payload, inputs, label=label), fn)
-        return fut
+            probes = st[1]
+            while probes and probes[0][0].done():
+                v, n = probes.pop(0)
+                sec = v.seconds()
+                if sec is not None:
+                    d = sec / n
+                    st[0] = d if st[0] is None else 0.5 * (st[0] + d)
+        d = st[0]
+        if d is None:
+            return 1
+        if d <= 0:
+            return BATCH_MAX
+        return max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+
+    def flush(self):
+        """Send the batch being filled (the runtime calls this before the
+        driver waits)."""
+        b = self._open
+        if b is not None:
+            b.flush()
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
         import io
@@ -445,7 +666,7 @@ class Session:
         for f in futures:
             if f._r is None:
                 try:
-                    f._v.wait()
+                    f._val().wait()
                 except _core.TaskError:
                     pass
 
@@ -478,6 +699,8 @@ class Session:
             _last_stats = self.stats()
         except _core.PydronError:
             pass
+        self._open = None  # calls never sent: waiting for one raises ClosedError
+        self._consts.clear()
         try:
             self._graph.cancel()
         except _core.PydronError:

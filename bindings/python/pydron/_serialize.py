@@ -39,6 +39,15 @@ HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
 F_CHECK = 2  # check mode (PYDRON_CHECK=1): report arguments the task changed
 F_SLOW = 4  # the arguments were not pickled plainly (see decode_args)
+# A batch of calls of one function (adaptive granularity): after HDR (nbuf =
+# nfut = 0) come BATCH_N (member count) and one BATCH_M (nbuf, nfut, body
+# length) per member, then the members' bodies; the inputs after the function
+# are each member's buffers and futures in turn. The task has one output per
+# member: its result blob, or a _MemberFailed blob when that call raised.
+# Members are loaded with care (as F_SLOW).
+F_BATCH = 8
+BATCH_N = struct.Struct("<I")
+BATCH_M = struct.Struct("<III")
 
 TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
@@ -47,6 +56,11 @@ ALIGN = 64
 MAIN = b"__main__"  # in a pickle: something refers to the __main__ module
 
 _FUNCS: dict = {}  # function key -> callable (this process)
+# function key -> seconds of its last call run in this process: the driver of
+# an in-process executor learns from it how long a call takes (adaptive
+# granularity); a worker process's tasks are timed by the library instead.
+SECONDS: dict = {}
+_clock = __import__("time").perf_counter
 _FUNCS_MAX = 4096
 
 
@@ -641,6 +655,20 @@ def _task_traceback(frames):
 
 # -- the runner body ---------------------------------------------------------
 
+class _MemberFailed:
+    """The result blob of a call in a batch that raised: the same (message,
+    detail) a task of its own would have failed with. The driver raises it
+    for that call alone; a task given it as an argument fails with it."""
+
+    __slots__ = ("message", "detail")
+
+    def __init__(self, message, detail):
+        self.message, self.detail = message, detail
+
+    def __reduce__(self):
+        return _MemberFailed, (self.message, self.detail)
+
+
 class _ArgUnpickler(_TaskUnpickler):
     def __init__(self, data, buffers, futs, cmap, copy):
         super().__init__(io.BytesIO(data), buffers, cmap, copy)
@@ -651,6 +679,10 @@ class _ArgUnpickler(_TaskUnpickler):
         v = self._cache.get(pid)
         if v is None:
             v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
+        if type(v) is _MemberFailed:
+            # as a task whose input failed: the same failure (the driver
+            # raises the earlier call's in program order anyway)
+            raise _core.TaskFailed(v.message, v.detail)
         return v
 
 
@@ -669,6 +701,10 @@ def decode_args(payload, inputs):
             _FUNCS[key] = fn
     elif fn is None:
         raise RuntimeError("pydron: task function not available in this process")
+    if len(SECONDS) >= _FUNCS_MAX:
+        SECONDS.clear()
+    if flags & F_BATCH:
+        return key, fn, None, None, flags
     body = payload[HDR.size:]
     # in-process (the function is not an input): the driver's classes become copies
     copy = not (flags & F_FN_INPUT)
@@ -681,7 +717,7 @@ def decode_args(payload, inputs):
         args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
     else:
         args, kwargs = pickle.loads(body)  # plain arguments: no class by value inside
-    return fn, args, kwargs, flags
+    return key, fn, args, kwargs, flags
 
 
 def run_task(payload, inputs):
@@ -691,14 +727,20 @@ def run_task(payload, inputs):
     if _settings.COLLECT:  # log records and warnings travel to the driver
         _settings.capture_start()
     try:
-        fn, args, kwargs, flags = decode_args(payload, inputs)
+        key, fn, args, kwargs, flags = decode_args(payload, inputs)
+        if flags & F_BATCH:
+            if _settings.COLLECT:
+                _settings.capture_end()
+            return _run_batch(key, fn, flags, payload, inputs)
         if _settings._applied_log is not None:
             _settings.restore_logging(fn)
         if flags & F_CHECK:
             from . import _purity
 
             snap = _purity.before(args, kwargs)
+        t0 = _clock()
         res = fn(*args, **kwargs)
+        SECONDS[key] = _clock() - t0
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
         recs = _settings.capture_end() if _settings.COLLECT else None
@@ -711,6 +753,8 @@ def run_task(payload, inputs):
             # driver's main thread: the program is interrupted, not the task
             # failed (the runner passes it on to the driver's wait)
             raise
+        if type(e) is _core.TaskFailed:
+            raise  # an argument was a failed call of a batch: its failure
         # the task's exception travels to the driver
         raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs)) from None
     try:
@@ -730,3 +774,54 @@ def _interrupts_driver():
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return spec is None or spec.name != "pydron.worker"
+
+
+def _run_batch(key, fn, flags, payload, inputs):
+    """Body of a batch task: each call as run_task would run it alone (its
+    own log records, its own exception), one output each."""
+    i = 1 if flags & F_FN_INPUT else 0
+    copy = not (flags & F_FN_INPUT)
+    cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
+    (n,) = BATCH_N.unpack_from(payload, HDR.size)
+    pos = HDR.size + BATCH_N.size
+    body = pos + BATCH_M.size * n
+    out = []
+    collect = _settings.COLLECT
+    t0 = _clock()
+    for k in range(n):
+        nbuf, nfut, ln = BATCH_M.unpack_from(payload, pos + BATCH_M.size * k)
+        data = payload[body:body + ln]
+        body += ln
+        bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
+        i += nbuf + nfut
+        if collect:
+            _settings.capture_start()
+        try:
+            if nfut:
+                args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
+            else:
+                args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
+            if _settings._applied_log is not None:
+                _settings.restore_logging(fn)
+            res = fn(*args, **kwargs)
+            del args, kwargs
+            recs = _settings.capture_end() if collect else None
+            if recs:
+                res = _Logged(res, recs)
+            try:
+                out.append(encode_result(res))
+            except Exception as e:
+                name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+                err = TypeError(f"{name}(): its result cannot be pickled: {type(e).__name__}: {e}")
+                out.append(pickle.dumps(_MemberFailed(f"TypeError: {err}", encode_exception(err)), 5))
+        except BaseException as e:
+            recs = _settings.capture_end() if collect else None
+            if type(e) is KeyboardInterrupt and _interrupts_driver():
+                raise
+            if type(e) is _core.TaskFailed:
+                failed = _MemberFailed(e.args[0], e.args[1] if len(e.args) > 1 else None)
+            else:
+                failed = _MemberFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs))
+            out.append(pickle.dumps(failed, 5))
+    SECONDS[key] = (_clock() - t0) / n
+    return out

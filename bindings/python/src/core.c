@@ -101,7 +101,7 @@ typedef struct outpart {
     Py_buffer view;
 } outpart;
 
-static int write_output(pydron_task_ctx *ctx, PyObject *res)
+static int write_output(pydron_task_ctx *ctx, size_t oi, PyObject *res)
 {
     int rc;
     if (PyList_Check(res) || PyTuple_Check(res)) {
@@ -139,10 +139,10 @@ static int write_output(pydron_task_ctx *ctx, PyObject *res)
                 }
                 if (total > BIG_COPY) {
                     Py_BEGIN_ALLOW_THREADS
-                    rc = pydron_ctx_output_setv(ctx, 0, iov, (size_t)n);
+                    rc = pydron_ctx_output_setv(ctx, oi, iov, (size_t)n);
                     Py_END_ALLOW_THREADS
                 } else {
-                    rc = pydron_ctx_output_setv(ctx, 0, iov, (size_t)n);
+                    rc = pydron_ctx_output_setv(ctx, oi, iov, (size_t)n);
                 }
                 PyMem_Free(iov);
                 if (rc < 0) {
@@ -160,12 +160,31 @@ static int write_output(pydron_task_ctx *ctx, PyObject *res)
     Py_buffer view;
     if (PyObject_GetBuffer(res, &view, PyBUF_C_CONTIGUOUS) < 0)
         return -1;
-    rc = pydron_ctx_output_set(ctx, 0, view.buf, (size_t)view.len);
+    rc = pydron_ctx_output_set(ctx, oi, view.buf, (size_t)view.len);
     PyBuffer_Release(&view);
     if (rc < 0) {
         raise_rc(rc);
         return -1;
     }
+    return 0;
+}
+
+/* A task with one output: res is its result blob (bytes-like, or a list of
+ * parts written as one). A task with n > 1 outputs (a batch of small calls,
+ * pydron._serialize.run_task): res is a list of n such blobs, one each. */
+static int write_outputs(pydron_task_ctx *ctx, PyObject *res)
+{
+    size_t n = pydron_ctx_noutputs(ctx);
+    if (n <= 1)
+        return write_output(ctx, 0, res);
+    if (!PyList_Check(res) || (size_t)PyList_GET_SIZE(res) != n) {
+        PyErr_Format(PyExc_TypeError, "a task with %zu outputs must return a list of %zu results",
+                     n, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (write_output(ctx, i, PyList_GET_ITEM(res, (Py_ssize_t)i)) < 0)
+            return -1;
     return 0;
 }
 
@@ -277,7 +296,7 @@ static int pyrunner_run(void *self, pydron_task_ctx *ctx)
     res = PyObject_CallFunctionObjArgs(r->fn, payload, inputs, NULL);
     if (!res)
         goto pyfail;
-    if (write_output(ctx, res) < 0)
+    if (write_outputs(ctx, res) < 0)
         goto pyfail;
     rc = 0;
     goto out;
@@ -1329,6 +1348,22 @@ static PyObject *Value_error(ValueObject *self, PyObject *unused)
     return r;
 }
 
+/* seconds(): how long the value's producer ran (worker clock), or None when
+ * it has not finished or its timing is gone. The runtime learns each
+ * function's task duration from it (adaptive granularity). */
+static PyObject *Value_seconds(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    pydron_task t;
+    pydron_task_timing tt;
+    if (pydron_value_producer(self->graph->g, (pydron_value){self->id}, &t) < 0 ||
+        pydron_task_timing_get(self->graph->g, t, &tt) < 0 || !tt.finished_ns ||
+        tt.finished_ns < tt.started_ns || !tt.started_ns)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble((double)(tt.finished_ns - tt.started_ns) * 1e-9);
+}
+
 static PyObject *Value_size(ValueObject *self, PyObject *unused)
 {
     if (value_check(self) < 0)
@@ -1528,6 +1563,8 @@ static PyMethodDef Value_methods[] = {
     {"error", (PyCFunction)Value_error, METH_NOARGS,
      "(message, detail bytes, task id) of a failed value."},
     {"size", (PyCFunction)Value_size, METH_NOARGS, "Size in bytes of a ready value."},
+    {"seconds", (PyCFunction)Value_seconds, METH_NOARGS,
+     "How long the value's producer task ran (seconds), or None if unknown."},
     {"bytes", (PyCFunction)Value_bytes, METH_NOARGS, "A copy of the ready value's bytes."},
     {"private_buffer", (PyCFunction)Value_private_buffer, METH_NOARGS,
      "A writable copy-on-write mapping of the ready value's bytes (no copy), or None "
@@ -1678,9 +1715,49 @@ static PyObject *mod_trace_span(PyObject *m, PyObject *args)
     if (rc < 0)
         return raise_rc(rc);
     Py_RETURN_NONE;
+
+/* buffer_key(obj) -> (address, length) of a C-contiguous buffer: which memory
+ * an argument is (the runtime's cache of large constants is keyed by it). */
+static PyObject *mod_buffer_key(PyObject *m, PyObject *arg)
+{
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    PyObject *r = Py_BuildValue("(Kn)", (unsigned long long)(uintptr_t)v.buf, v.len);
+    PyBuffer_Release(&v);
+    return r;
+}
+
+/* same_bytes(a, b) -> bool: equal length and content (memcmp with the GIL
+ * released). Sound change detection for a large argument handed again: the
+ * constant made from it last time is reused only when every byte matches. */
+static PyObject *mod_same_bytes(PyObject *m, PyObject *args)
+{
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b))
+        return NULL;
+    Py_buffer x, y;
+    if (PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int same = x.len == y.len;
+    if (same && x.buf != y.buf && x.len) {
+        Py_BEGIN_ALLOW_THREADS
+        same = memcmp(x.buf, y.buf, (size_t)x.len) == 0;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    return PyBool_FromLong(same);
 }
 
 static PyMethodDef module_methods[] = {
+    {"buffer_key", mod_buffer_key, METH_O, "(address, length) of a contiguous buffer."},
+    {"same_bytes", mod_same_bytes, METH_VARARGS,
+     "Whether two contiguous buffers hold the same bytes (memcmp, GIL released)."},
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
     {"version_string", mod_version_string, METH_NOARGS,
      "Version of the linked libpydron, as pydron_version_string() gives it."},

@@ -9,6 +9,7 @@ from time import monotonic_ns as _monotonic_ns
 from .. import _core
 
 from .._state import touch as _touch
+from .._backend import _immutable
 from .state import S, _exception, _result
 from .state import pending as _pending, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
@@ -162,6 +163,9 @@ def _poll():
             break
         elif _exception(fut) is not None:
             barrier()
+        elif fut._l is not None:
+            _settle_place(fut)
+        S.pbytes -= fut._n
         _pending.popleft()
     if not _pending:
         _undo.clear()
@@ -172,11 +176,27 @@ def _poll():
         _undo.popleft()
 
 
+def _settle_place(fut):
+    """A finished task's immutable value takes the place of its placeholder in
+    the list the program appended it to (if it is still there): a million
+    calls keep a million values, not a million placeholders and graph values.
+    Immutable only: a mutable result stays behind its placeholder, so later
+    tasks given it still take the graph value (no copy through the driver)."""
+    lid, i = fut._l
+    fut._l = None
+    lst = _tainted.get(lid)
+    r = fut._r
+    if r is not None and r[0] and type(lst) is list and i < len(lst) and lst[i] is fut \
+            and _immutable(r[1]):
+        lst[i] = r[1]
+
+
 def _fail(seq, fut):
     while _undo and _undo[-1][0] >= seq:
         _undo.pop()[1]()
     _undo.clear()
     _pending.clear()
+    S.pbytes = 0
     try:
         _result(fut)  # raises a fresh copy of the original exception
     except BaseException as e:
@@ -205,9 +225,11 @@ def _barrier():
     while _pending:
         seq, fut = _pending[0]
         if _exception(fut) is None:
+            S.pbytes -= fut._n
             _pending.popleft()
             continue
         _fail(seq, fut)
+    S.pbytes = 0
     _undo.clear()
 
 

@@ -35,14 +35,28 @@ def _submit(fn, args, kwargs):
     fut._site = call_site()  # its failure's traceback points at the call
     S.last_seq = next(_seq)
     _pending.append((S.last_seq, fut))
-    if len(_pending) > S.window:
-        _exception(_pending[0][1])
-        _poll()
+    S.pbytes += fut._n
+    if len(_pending) > S.window or S.pbytes > S.window_bytes:
+        _shrink()
     elif _pending[0][0] <= S.last_lazy and not S.batching:
         front = _pending[0][1]
         if type(front) is S.Lazy or front.done():
             _poll()  # deferred operations whose turn has come run now
     return fut
+
+
+def _shrink():
+    """Too many tasks or bytes pending: wait for the oldest until both the
+    count and the byte budget hold again (the producer pauses; results not
+    yet consumed do not pile up)."""
+    S.pbytes = sum(f._n for _, f in _pending)  # exact again (pops elsewhere only subtract)
+    while _pending and (len(_pending) > S.window or S.pbytes > S.window_bytes):
+        front = _pending[0][1]
+        _exception(front)
+        _poll()
+        if _pending and _pending[0][1] is front:
+            break  # a deferred operation's turn has not come (cannot happen at the front)
+        S.pbytes = sum(f._n for _, f in _pending)
 
 
 def call(f, /, *args, **kwargs):

@@ -6,7 +6,19 @@ The driver is one thread: the thread running the outermost @schedule call.
 
 import collections
 import itertools
+import os
 import threading
+
+
+def _window_bytes():
+    v = os.environ.get("PYDRON_WINDOW_BYTES", "")
+    try:
+        n = int(v) if v else 1 << 30
+    except ValueError:
+        raise ValueError(f"PYDRON_WINDOW_BYTES must be an integer, not {v!r}") from None
+    if n <= 0:
+        raise ValueError("PYDRON_WINDOW_BYTES must be > 0")
+    return n
 
 
 class _NoFuture:
@@ -18,6 +30,7 @@ class Driver:
 
     __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
                  "Future", "Lazy", "backend", "deferrable_ids", "window", "batching",
+                 "window_bytes", "pbytes",
                  "failure_site")
 
     def __init__(self):
@@ -40,6 +53,12 @@ class Driver:
         self.deferrable_ids = None  # id(builtin or numpy function) -> name, once numpy is loaded
         # How many pending tasks before the driver waits for the oldest (keeps memory flat).
         self.window = 10000
+        # ... and how many bytes they may hold (arguments in the driver's
+        # shared memory, results not yet consumed, in the driver or in worker
+        # stores): past it the driver waits for the oldest, instead of memory
+        # growing with the look-ahead. PYDRON_WINDOW_BYTES, default 1 GiB.
+        self.window_bytes = _window_bytes()
+        self.pbytes = 0  # bytes of the pending tasks (Future._n), an upper bound
         # Taking the steps of a map a builtin consumes: no failure is raised
         # meanwhile, the consumer comes first (iterators._consumed).
         self.batching = False

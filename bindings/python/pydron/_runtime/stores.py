@@ -167,6 +167,12 @@ def aug(op, a, b):
 def _list_append(lst, v, /):
     if _pending:
         _log(lst.pop)
+    if type(v) is S.Future:
+        # the value replaces it there once it has finished (barriers._poll)
+        v._l = (id(lst), len(lst))  # ids: no reference cycle, the list's refcount tells if it is dead
+        lst.append(v)
+        _tainted[id(lst)] = lst
+        return
     lst.append(v)
     _taint(lst, v)
 
