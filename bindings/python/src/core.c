@@ -1715,6 +1715,7 @@ static PyObject *mod_trace_span(PyObject *m, PyObject *args)
     if (rc < 0)
         return raise_rc(rc);
     Py_RETURN_NONE;
+}
 
 /* buffer_key(obj) -> (address, length) of a C-contiguous buffer: which memory
  * an argument is (the runtime's cache of large constants is keyed by it). */
