@@ -110,7 +110,7 @@ def stats() -> dict:
 
     s = _backend.current()
     if s is not None:
-        return s.stats()
+        return s.view_stats()
     if _backend._last_stats is not None:
         return dict(_backend._last_stats)
     from ._view import make_stats

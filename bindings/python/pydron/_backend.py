@@ -671,7 +671,11 @@ class Session:
                     pass
 
     def stats(self):
-        """Counters of the run so far (see pydron.stats)."""
+        """libpydron's counters of the graph (pydron_graph_stats)."""
+        return self._graph.stats()
+
+    def view_stats(self):
+        """Counters of the run so far, as the user sees them (pydron.stats)."""
         try:
             n = self._rt.nworkers()
         except _core.PydronError:
@@ -696,7 +700,7 @@ class Session:
         if self._progress is not None:
             self._progress.stop()
         try:
-            _last_stats = self.stats()
+            _last_stats = self.view_stats()
         except _core.PydronError:
             pass
         self._open = None  # calls never sent: waiting for one raises ClosedError
@@ -804,7 +808,7 @@ def _exit_view(s):
         s._progress = None
     if _view.stats_wanted(view.get("stats")):
         try:
-            sys.stderr.write(_view.summary_line(s.stats()) + "\n")
+            sys.stderr.write(_view.summary_line(s.view_stats()) + "\n")
             sys.stderr.flush()
         except (_core.PydronError, OSError, ValueError):
             pass
