@@ -21,6 +21,8 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
+    if (g->rec_id)
+        pdi_record_task(g, ti, state, j);
     size_t c = g->nlog >> PDI_CHUNK_BITS;
     if (c >= g->nlchunks) {
         pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
