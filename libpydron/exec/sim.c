@@ -21,7 +21,7 @@
 #include "pydron.h"
 #include "util/util.h"
 
-enum { EV_ARRIVE, EV_FLOW_START, EV_FLOW_END, EV_FINISH, EV_REPORT };
+enum { EV_ARRIVE, EV_FLOW_START, EV_NET, EV_FINISH, EV_REPORT };
 enum { SJ_SENT, SJ_QUEUED, SJ_FETCHING, SJ_RUNNING, SJ_DONE };
 
 typedef struct sjob {
@@ -85,8 +85,14 @@ typedef struct sim {
     flow **act;            /* flows in their bandwidth phase */
     size_t nact, capact;
     int net_dirty;
-    double *rem_up, *rem_dn;
-    unsigned *n_up, *n_dn;
+    uint64_t net_ver;      /* the EV_NET event that is current */
+    /* max-min scratch, per link (up link of node i: i; down link: N+1+i) */
+    double *lrem;
+    unsigned *ln, *lstart, *lstamp, *lseen, *touched;
+    flow **lflows;         /* flows grouped by link (two entries per flow) */
+    size_t caplflows;
+    struct lh { double share; unsigned link, stamp; } *lheap;
+    size_t nlheap, caplheap;
     sjob *live;
     sjob *freelist;
     sjob *all;
@@ -333,70 +339,151 @@ static int flow_new(sim *x, sjob *s, unsigned src, unsigned dst, uint64_t bytes,
     return rc;
 }
 
+/* A heap of links by fair share (lazy: an entry whose stamp is old is
+ * skipped). */
+static int lh_before(const struct lh *a, const struct lh *b)
+{
+    return a->share < b->share || (a->share == b->share && a->link < b->link);
+}
+
+static void lh_push(sim *x, double share, unsigned link)
+{
+    if (pdi_grow((void **)&x->lheap, &x->caplheap, x->nlheap + 1, sizeof *x->lheap))
+        return;
+    struct lh e = {share, link, x->lstamp[link]};
+    size_t i = x->nlheap++;
+    while (i > 0 && lh_before(&e, &x->lheap[(i - 1) / 2])) {
+        x->lheap[i] = x->lheap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    x->lheap[i] = e;
+}
+
+static int lh_pop(sim *x, struct lh *out)
+{
+    if (!x->nlheap)
+        return 0;
+    *out = x->lheap[0];
+    struct lh e = x->lheap[--x->nlheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        const struct lh *best = &e;
+        if (l < x->nlheap && lh_before(&x->lheap[l], best))
+            m = l, best = &x->lheap[l];
+        if (l + 1 < x->nlheap && lh_before(&x->lheap[l + 1], best))
+            m = l + 1;
+        if (m == i)
+            break;
+        x->lheap[i] = x->lheap[m];
+        i = m;
+    }
+    if (x->nlheap)
+        x->lheap[i] = e;
+    return 1;
+}
+
+static inline unsigned up_link(const flow *f) { return f->src; }
+static inline unsigned dn_link(const sim *x, const flow *f) { return x->n + 1 + f->dst; }
+
 /* Max-min fair rates of the active flows (progressive filling): every
- * node has an up and a down link of `bandwidth`; the most constrained link
- * fixes the rate of its flows, whose share is taken from their other link,
- * and so on. Then each flow's end is (re)scheduled. */
+ * node has an up and a down link of `bandwidth`. The link with the
+ * smallest fair share (capacity left / flows not yet fixed) fixes the rate
+ * of its flows at that share, which is taken from their other link; then
+ * the next one, in O((F + L) log L). Afterwards one EV_NET event stands for
+ * the earliest end of a flow. */
 static void net_update(sim *x)
 {
     x->net_dirty = 0;
+    x->net_ver++;
     double bw = x->o.bandwidth;
-    for (size_t k = 0; k < x->nact; k++) {
+    size_t F = x->nact;
+    if (!F)
+        return;
+    for (size_t k = 0; k < F; k++) {
         flow *f = x->act[k];
         f->remaining -= f->rate * (x->now - f->last);
         if (f->remaining < 0)
             f->remaining = 0;
         f->last = x->now;
         f->fixed = 0;
-        x->rem_up[f->src] = bw;
-        x->rem_dn[f->dst] = bw;
-        x->n_up[f->src] = 0;
-        x->n_dn[f->dst] = 0;
+        unsigned u = up_link(f), d = dn_link(x, f);
+        x->ln[u] = x->ln[d] = 0;
+        x->lrem[u] = x->lrem[d] = bw;
     }
-    for (size_t k = 0; k < x->nact; k++) {
-        x->n_up[x->act[k]->src]++;
-        x->n_dn[x->act[k]->dst]++;
+    for (size_t k = 0; k < F; k++) {
+        x->ln[up_link(x->act[k])]++;
+        x->ln[dn_link(x, x->act[k])]++;
     }
-    size_t left = x->nact;
-    while (left) {
-        double share = INFINITY;
-        int up = 0;
-        unsigned node = 0;
-        for (size_t k = 0; k < x->nact; k++) {
-            flow *f = x->act[k];
-            if (f->fixed)
-                continue;
-            double su = x->rem_up[f->src] / x->n_up[f->src];
-            double sd = x->rem_dn[f->dst] / x->n_dn[f->dst];
-            if (su < share)
-                share = su, up = 1, node = f->src;
-            if (sd < share)
-                share = sd, up = 0, node = f->dst;
+    if (pdi_grow((void **)&x->lflows, &x->caplflows, 2 * F, sizeof *x->lflows))
+        return;
+    /* group flows by link: lstart[l] = first slot (counting sort) */
+    size_t pos = 0, nt = 0;
+    unsigned mark = (unsigned)x->net_ver;
+    for (size_t k = 0; k < F; k++) {
+        unsigned ls[2] = {up_link(x->act[k]), dn_link(x, x->act[k])};
+        for (int j = 0; j < 2; j++) {
+            unsigned l = ls[j];
+            if (x->lseen[l] != mark) {
+                x->lseen[l] = mark;
+                x->touched[nt++] = l;
+                x->lstart[l] = (unsigned)pos;
+                pos += x->ln[l];
+                x->ln[l] = 0;   /* refilled below */
+            }
         }
+    }
+    for (size_t k = 0; k < F; k++) {
+        flow *f = x->act[k];
+        unsigned u = up_link(f), d = dn_link(x, f);
+        x->lflows[x->lstart[u] + x->ln[u]++] = f;
+        x->lflows[x->lstart[d] + x->ln[d]++] = f;
+    }
+    x->nlheap = 0;
+    for (size_t k = 0; k < nt; k++) {
+        unsigned l = x->touched[k];
+        x->lstamp[l]++;
+        lh_push(x, x->lrem[l] / x->ln[l], l);
+    }
+    /* ln[] now counts the flows of a link not yet fixed */
+    struct lh e;
+    while (lh_pop(x, &e)) {
+        unsigned l = e.link;
+        if (e.stamp != x->lstamp[l] || !x->ln[l])
+            continue;
+        double share = x->lrem[l] / x->ln[l];
         if (share < 0)
             share = 0;
-        for (size_t k = 0; k < x->nact; k++) {
-            flow *f = x->act[k];
-            if (f->fixed || (up ? f->src != node : f->dst != node))
+        /* every unfixed flow on l: its slots are lstart[l] .. until ln[l]
+         * unfixed ones were seen */
+        for (size_t k = x->lstart[l]; x->ln[l]; k++) {
+            flow *f = x->lflows[k];
+            if (f->fixed)
                 continue;
             f->fixed = 1;
             f->rate = share;
-            x->rem_up[f->src] -= share;
-            x->rem_dn[f->dst] -= share;
-            x->n_up[f->src]--;
-            x->n_dn[f->dst]--;
-            left--;
+            unsigned u = up_link(f), d = dn_link(x, f);
+            unsigned other = u == l ? d : u;
+            x->lrem[l] -= share;
+            x->ln[l]--;
+            x->lrem[other] -= share;
+            x->ln[other]--;
+            x->lstamp[other]++;
+            if (x->ln[other])
+                lh_push(x, x->lrem[other] / x->ln[other], other);
         }
     }
-    for (size_t k = 0; k < x->nact; k++) {
+    double next = INFINITY;
+    for (size_t k = 0; k < F; k++) {
         flow *f = x->act[k];
-        f->ver++;
         double t = f->rate > 0 ? x->now + f->remaining / f->rate : INFINITY;
         if (f->remaining <= 0)
             t = x->now;
-        if (isfinite(t) && ev_push(x, t, EV_FLOW_END, f, f->ver) == 0)
-            f->evrefs++;
+        if (t < next)
+            next = t;
     }
+    if (isfinite(next))
+        (void)ev_push(x, next, EV_NET, NULL, x->net_ver);
 }
 
 /* ------------------------------------------------------------ the model */
@@ -523,13 +610,21 @@ static void handle(sim *x, const ev *e, acts *q)
         x->net_dirty = 1;
         break;
     }
-    case EV_FLOW_END: {
-        flow *f = e->p;
-        f->evrefs--;
-        if (e->ver != f->ver || f->ended)
-            flow_free(x, f);   /* rescheduled since */
-        else
-            flow_done(x, f, q);
+    case EV_NET: {
+        if (e->ver != x->net_ver)
+            break;   /* the rates changed since */
+        /* flows whose last byte arrives now end; the rest go on */
+        for (size_t k = 0; k < x->nact;) {
+            flow *f = x->act[k];
+            f->remaining -= f->rate * (x->now - f->last);
+            f->last = x->now;
+            if (f->remaining <= 1e-6 * (1 + f->rate * 1e-9)) {
+                flow_done(x, f, q);   /* moves the last flow into slot k */
+                continue;
+            }
+            k++;
+        }
+        x->net_dirty = 1;
         break;
     }
     case EV_FINISH: {
@@ -660,11 +755,14 @@ static int sim_start(void *self, pydron_exec_host *host, unsigned *nworkers, uns
     sim *x = self;
     x->host = host;
     x->w = calloc(x->n, sizeof *x->w);
-    x->rem_up = calloc(x->n + 1, sizeof(double));
-    x->rem_dn = calloc(x->n + 1, sizeof(double));
-    x->n_up = calloc(x->n + 1, sizeof(unsigned));
-    x->n_dn = calloc(x->n + 1, sizeof(unsigned));
-    if (!x->w || !x->rem_up || !x->rem_dn || !x->n_up || !x->n_dn)
+    size_t nl = 2 * ((size_t)x->n + 1);
+    x->lrem = calloc(nl, sizeof(double));
+    x->ln = calloc(nl, sizeof(unsigned));
+    x->lstart = calloc(nl, sizeof(unsigned));
+    x->lstamp = calloc(nl, sizeof(unsigned));
+    x->lseen = calloc(nl, sizeof(unsigned));
+    x->touched = calloc(nl, sizeof(unsigned));
+    if (!x->w || !x->lrem || !x->ln || !x->lstart || !x->lstamp || !x->lseen || !x->touched)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate %u simulated workers", x->n);
     for (unsigned i = 0; i < x->n; i++)
         x->w[i].free_cores = x->o.cores;
@@ -740,7 +838,9 @@ static int sim_poll(void *self, int timeout_ms)
     int done = 0, ran_body = 0;
     pthread_mutex_lock(&x->mu);
     for (unsigned k = 0; k < 65536; k++) {
-        if (x->net_dirty)
+        /* rates matter once time moves on: update after the last event of
+         * this instant */
+        if (x->net_dirty && (!x->nheap || x->heap[0].t > x->now))
             net_update(x);
         ev e;
         if (!ev_pop(x, &e))
@@ -852,10 +952,14 @@ static void sim_destroy(void *self)
     free(x->heap);
     free(x->act);
     free(x->w);
-    free(x->rem_up);
-    free(x->rem_dn);
-    free(x->n_up);
-    free(x->n_dn);
+    free(x->lrem);
+    free(x->ln);
+    free(x->lstart);
+    free(x->lstamp);
+    free(x->lseen);
+    free(x->touched);
+    free(x->lflows);
+    free(x->lheap);
     free(x->vt);
     free(x);
 }
