@@ -48,7 +48,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: pydron-bench [--pattern NAME --width N --steps N --duration S --bytes B\n"
-            "                     --radix R --seed S --imbalance F | --replay FILE [--graph G]]\n"
+            "                     --radix R --seed S --imbalance F --kernel busy|sleep\n"
+            "                     | --replay FILE [--graph G]]\n"
             "                    [--executor inline|threads|local|sim] [--policy NAME]\n"
             "                    [--workers N] [--repeat N]\n"
             "                    [sim: --cores C --latency S --bandwidth B/s --task-overhead S\n"
@@ -142,6 +143,8 @@ static size_t pairs(const char *line, const char *name, uint64_t *ids, uint64_t 
     return n;
 }
 
+static unsigned replay_kernel = PYDRON_BENCH_BUSY;
+
 /* Add the tasks of graph `which` (0: the first) of a PYDRON_RECORD file as
  * bench tasks with their measured durations and output sizes. */
 static size_t replay(pydron_runtime *rt, pydron_graph *g, const char *path, unsigned which,
@@ -190,7 +193,8 @@ static size_t replay(pydron_runtime *rt, pydron_graph *g, const char *path, unsi
         uint64_t ob = 0;
         for (size_t o = 0; o < no; o++)
             ob = osz[o] > ob ? osz[o] : ob;
-        pydron_bench_task bt = {PYDRON_BENCH_MAGIC, 1, (uint64_t)llround(d * 1e9), ob, ntasks};
+        pydron_bench_task bt = {PYDRON_BENCH_MAGIC, 1, (uint64_t)llround(d * 1e9), ob, ntasks,
+                                replay_kernel, 0};
         pydron_task_desc td = PYDRON_TASK_DESC_INIT;
         td.kind = bk;
         td.flags = PYDRON_TASK_PURE;
@@ -251,6 +255,8 @@ int main(int argc, char **argv)
             p.radix = (unsigned)strtoul(v, NULL, 10);
         else if (OPT("--seed"))
             p.seed = strtoull(v, NULL, 10);
+        else if (OPT("--kernel"))
+            p.kernel = replay_kernel = !strcmp(v, "sleep") ? PYDRON_BENCH_SLEEP : PYDRON_BENCH_BUSY;
         else if (OPT("--imbalance"))
             p.imbalance = strtod(v, NULL);
         else if (OPT("--replay"))
@@ -360,11 +366,12 @@ int main(int argc, char **argv)
             cores = workers ? workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);   /* one location */
         printf("{\"pattern\":\"%s\",\"executor\":\"%s\",\"policy\":\"%s\",\"workers\":%u,"
                "\"cores\":%u,\"width\":%u,\"steps\":%u,\"duration\":%.9g,\"bytes\":%" PRIu64
-               ",\"tasks\":%zu,\"failed\":%" PRIu64 ",\"work\":%.9g,\"makespan\":%.9g,"
+               ",\"kernel\":\"%s\",\"tasks\":%zu,\"failed\":%" PRIu64 ",\"work\":%.9g,\"makespan\":%.9g,"
                "\"efficiency\":%.6g,\"build_s\":%.6g,\"wall_s\":%.6g,\"digest\":\"%016" PRIx64
                "\"",
                replay_path ? "replay" : p.name, executor, pydron_policy_name(pk), nworkers, cores,
-               p.width, p.steps, p.duration, p.output_bytes, ntasks, gs.tasks_failed, work,
+               p.width, p.steps, p.duration, p.output_bytes,
+               p.kernel == PYDRON_BENCH_SLEEP ? "sleep" : "busy", ntasks, gs.tasks_failed, work,
                makespan, makespan > 0 ? work / (makespan * cores) : 0, built - t0, t2 - t1,
                digest);
         if (sim)

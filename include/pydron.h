@@ -760,7 +760,7 @@ PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned v
  * Benchmark tasks, graph patterns and the simulated executor
  *
  * "pydron.bench" is a built-in kind (registered in every runtime and
- * worker, like "pydron.ffi") whose task waits (busy, wall clock) for a given
+ * worker, like "pydron.ffi") whose task waits (busy or asleep) for a given
  * time and writes outputs of a given size: the synthetic task of Task Bench
  * (Slaughter et al., SC'20). Its payload is a pydron_bench_task. Every
  * output i is output_bytes long; its first min(8, output_bytes) bytes are
@@ -776,7 +776,12 @@ typedef struct pydron_bench_task {
     uint64_t duration_ns;    /* busy wait (wall clock) */
     uint64_t output_bytes;   /* size of every output */
     uint64_t seed;           /* mixed into the output digests */
+    uint32_t kernel;         /* PYDRON_BENCH_BUSY or PYDRON_BENCH_SLEEP */
+    uint32_t reserved;       /* 0 */
 } pydron_bench_task;
+#define PYDRON_BENCH_BUSY 0u  /* spin on the clock (Task Bench's busy_wait): uses a core */
+#define PYDRON_BENCH_SLEEP 1u /* sleep: the task's time without using a core, so that
+                                 runs on a shared machine measure the runtime, not the load */
 /* Digest of output `out` of a bench task: mixes seed, out and the digests
  * of its inputs (an input's digest is its first 8 bytes, little endian,
  * zero-padded; an empty input counts as 0). Pure function. */
@@ -806,8 +811,9 @@ typedef struct pydron_pattern {
     uint64_t seed;           /* random pattern, imbalance and digests */
     double imbalance;        /* 0: every task takes `duration`; f in (0,1]: uniform
                                 in [duration*(1-f), duration*(1+f)], seeded */
+    unsigned kernel;         /* PYDRON_BENCH_BUSY (0) or PYDRON_BENCH_SLEEP */
 } pydron_pattern;
-#define PYDRON_PATTERN_INIT {PYDRON_PATTERN_VERSION, "trivial", 1, 1, 0.0, 8, 0, 1, 0.0}
+#define PYDRON_PATTERN_INIT {PYDRON_PATTERN_VERSION, "trivial", 1, 1, 0.0, 8, 0, 1, 0.0, 0}
 
 /* Add pattern p to graph g of runtime rt (PURE "pydron.bench" tasks, each
  * with its duration as hint and a label "name[t,x]"). The values of the last

@@ -128,6 +128,9 @@ PYDRON_API int pydron_pattern_build(pydron_runtime *rt, pydron_graph *g, const p
     if ((uint64_t)p->width * p->steps > ((uint64_t)1 << 26))
         return pdi_err(PYDRON_ERANGE, "pattern '%s': %u x %u tasks is more than a graph holds",
                        pnames[kind], p->width, p->steps);
+    if (p->kernel > PYDRON_BENCH_SLEEP)
+        return pdi_err(PYDRON_EINVAL, "pattern kernel %u is not PYDRON_BENCH_BUSY or _SLEEP",
+                       p->kernel);
     unsigned radix = p->radix ? p->radix : 3;
     if (radix > 64)
         return pdi_err(PYDRON_EINVAL, "pattern radix %u is more than 64", radix);
@@ -155,7 +158,8 @@ PYDRON_API int pydron_pattern_build(pydron_runtime *rt, pydron_graph *g, const p
             if (p->imbalance > 0)
                 d *= 1 + p->imbalance * (2.0 * (double)(splitmix(&drng) >> 11) / 9007199254740992.0 - 1);
             pydron_bench_task bt = {PYDRON_BENCH_MAGIC, 1, (uint64_t)llround(d * 1e9),
-                                    p->output_bytes, p->seed * 1000003u + (uint64_t)t * 65537u + x};
+                                    p->output_bytes, p->seed * 1000003u + (uint64_t)t * 65537u + x,
+                                    p->kernel, 0};
             snprintf(label, sizeof label, "%s[%u,%zu]", pnames[kind], t, x);
             pydron_task_desc td = PYDRON_TASK_DESC_INIT;
             td.kind = bk;

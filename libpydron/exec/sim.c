@@ -618,7 +618,10 @@ static void handle(sim *x, const ev *e, acts *q)
             flow *f = x->act[k];
             f->remaining -= f->rate * (x->now - f->last);
             f->last = x->now;
-            if (f->remaining <= 1e-6 * (1 + f->rate * 1e-9)) {
+            /* within a nanosecond (the resolution of reported times): done, so
+             * that flows that end together by the model end in one event
+             * whatever the rounding */
+            if (f->remaining <= f->rate * 1e-9 + 1e-9) {
                 flow_done(x, f, q);   /* moves the last flow into slot k */
                 continue;
             }

@@ -44,7 +44,8 @@ int pdi_bench_parse(const void *payload, size_t len, pydron_bench_task *out)
     if (len < sizeof *out)
         return -1;
     memcpy(out, payload, sizeof *out);
-    return out->magic == PYDRON_BENCH_MAGIC && out->version == 1 ? 0 : -1;
+    return out->magic == PYDRON_BENCH_MAGIC && out->version == 1 &&
+                   out->kernel <= PYDRON_BENCH_SLEEP ? 0 : -1;
 }
 
 static uint64_t now_ns(void)
@@ -96,8 +97,15 @@ static int bench_run(void *self, pydron_task_ctx *ctx)
         pydron_ctx_fail(ctx, "cannot allocate %llu output bytes", (unsigned long long)bt.output_bytes);
         return PYDRON_ETASK;
     }
-    while (now_ns() - t0 < bt.duration_ns)
-        ;   /* busy wait: Task Bench's busy_wait kernel */
+    if (bt.kernel == PYDRON_BENCH_SLEEP) {
+        uint64_t end = t0 + bt.duration_ns;
+        struct timespec ts = {(time_t)(end / 1000000000u), (long)(end % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+            ;   /* EINTR: sleep on to the same end */
+    } else {
+        while (now_ns() - t0 < bt.duration_ns)
+            ;   /* busy wait: Task Bench's busy_wait kernel */
+    }
     return 0;
 }
 

@@ -31,7 +31,7 @@ static pydron_value bench(pydron_runtime *rt, pydron_graph *g, double seconds, u
 {
     uint32_t k;
     TU_OK(pydron_runtime_kind(rt, PYDRON_KIND_BENCH, &k));
-    pydron_bench_task bt = {PYDRON_BENCH_MAGIC, 1, (uint64_t)llround(seconds * 1e9), bytes, 42};
+    pydron_bench_task bt = {PYDRON_BENCH_MAGIC, 1, (uint64_t)llround(seconds * 1e9), bytes, 42, 0, 0};
     pydron_task_desc d = PYDRON_TASK_DESC_INIT;
     d.kind = k;
     d.flags = PYDRON_TASK_PURE;
