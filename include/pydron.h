@@ -283,6 +283,8 @@ typedef struct pydron_runtime_options {
 #define PYDRON_RUNTIME_OPTIONS_INIT \
     {PYDRON_RUNTIME_OPTIONS_VERSION, PYDRON_EXECUTOR_INLINE, PYDRON_POLICY_FIFO, \
      0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+/* Fill opts with this header's defaults, as PYDRON_RUNTIME_OPTIONS_INIT does
+ * (a macro over pydron_runtime_options_init_version, see "Growing structs"). */
 PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts);
 
 /* Create a runtime. opts may be NULL (inline executor, FIFO policy). The
@@ -560,6 +562,8 @@ typedef struct pydron_policy_factory {
     void (*destroy)(void *user);
 } pydron_policy_factory;
 
+/* Give every graph rt creates from now on a policy made by factory (the
+ * contract above); user is passed to its create and destroy. */
 PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
                                                  const pydron_policy_factory *factory,
                                                  void *user);
@@ -658,6 +662,14 @@ PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t e
  * PYDRON_ECANCELED = not run, PYDRON_EIO = worker lost (the core retries
  * up to max_retries). After this call the job must not be touched. */
 PYDRON_API void pydron_job_done(pydron_job *j, int rc);
+/* pydron_job_done for n jobs at once: jobs[i] finished with rcs[i] (NULL
+ * entries are skipped). Same contract as n calls in that order, but the
+ * graph lock is taken, changes are acted on and more work is submitted once
+ * per run of consecutive jobs of the same graph, not once per job: the way
+ * to report tiny tasks that finished together (a batch run on one thread, a
+ * completion frame with many results). After this call none of the jobs
+ * may be touched. Any thread; hold no lock that submit() takes. */
+PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t n);
 
 /* Host services for executors */
 /* A worker is gone: the core re-runs its jobs in flight and recomputes values
@@ -727,7 +739,7 @@ PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
  * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
  * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
  * that the given version has. */
-#define PYDRON_PROCESS_OPTIONS_VERSION 1
+#define PYDRON_PROCESS_OPTIONS_VERSION 2
 typedef struct pydron_process_options {
     unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
     /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
@@ -749,9 +761,16 @@ typedef struct pydron_process_options {
      * host program) fails with a message saying so (0, the default). 1: it
      * runs in the driver process instead, after a one-time warning. */
     int run_unknown_kinds_in_driver;
+    /* Version 2. How long tasks wait for a live worker when every worker
+     * is gone (a lost remote worker may be restarted by whoever started
+     * it, a local one is restarted by the driver); after that they fail
+     * with a message saying that worker capacity is gone. 0 = default:
+     * $PYDRON_WORKER_WAIT_MS, else 30000. Only runs that started on a
+     * worker count against max_retries; waiting costs no attempt. */
+    unsigned worker_wait_ms;
 } pydron_process_options;
 #define PYDRON_PROCESS_OPTIONS_INIT \
-    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0}
 /* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
  * writing only the fields that version has. */
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
@@ -909,8 +928,16 @@ typedef struct pydron_task_timing {
 } pydron_task_timing;
 #define PYDRON_TASK_TIMING_VERSION 2
 
+/* Fill *out with task t's timing so far: when it was queued, started and
+ * finished, on which worker and executor (a macro over
+ * pydron_task_timing_get_version, see "Growing structs"). */
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
-/* Call fn for every task that has finished, in finish order. fn must not call
+/* Call fn for every task that has finished, in finish order. The graph keeps
+ * the timings of its last 65,536 finished tasks ($PYDRON_TIMING_LOG_MAX to
+ * change it), so that its memory does not grow with every task: older
+ * ones are forgotten (pydron_task_timing_get and pydron_task_state_get then
+ * give PYDRON_ESTALE for a finished task whose record was recycled), while
+ * pydron_graph_stats keeps counting all of them. fn must not call
  * back into the graph. t is filled to this library's version (t->version);
  * a callback reads only the fields its pydron.h knows. */
 PYDRON_API int pydron_graph_timings(pydron_graph *g,

@@ -18,7 +18,7 @@ import threading
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state
-from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
+from ._serialize import HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -109,6 +109,17 @@ def annotated_category(fn):
     return c
 
 
+def _name_function(message, fn):
+    """The library names a task by its kind ('python'); a message about the
+    task itself (e.g. it killed its workers) names the Python function."""
+    if isinstance(message, str) and message.startswith("task ") and "('python')" in message:
+        mod = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        full = f"{mod}.{name}" if mod and mod != "builtins" else name
+        return message.replace("('python')", f"(function {full})", 1)
+    return message
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -163,7 +174,7 @@ class Future:
         try:
             self._v.wait(timeout)
         except _core.TaskError as e:
-            self._r = (False, (e.args[0], e.args[1]))
+            self._r = (False, (_name_function(e.args[0], self._fn), e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
@@ -185,12 +196,12 @@ class Future:
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
-        with the remote traceback as __cause__)."""
+        whose traceback ends with the task's frames)."""
         r = self._r or self._wait(timeout)
         if r[0]:
             self._x = True
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def peek(self):
         """The value for a deferred operation, which only reads it: unlike
@@ -198,11 +209,11 @@ class Future:
         r = self._r or self._wait(None)
         if r[0]:
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def exception(self, timeout=None):
         r = self._r or self._wait(timeout)
-        return None if r[0] else _serialize.decode_exception(*r[1])
+        return None if r[0] else _serialize.decode_exception(*r[1], self._fn)
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -251,10 +262,15 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
+        if heartbeat_ms:
+            kw["heartbeat_ms"] = int(heartbeat_ms)
+        if worker_wait_timeout is not None and executor in ("local", "remote"):
+            # seconds; at least 1 ms (0 would mean the library default)
+            kw["worker_wait_ms"] = max(1, int(float(worker_wait_timeout) * 1000))
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -302,7 +318,9 @@ class Session:
             run = fn
             if fst is not None:
                 try:
-                    run = _serialize.driver_loads(_state.dumps_function(fn, None, fst))[0]
+                    (run, _), cmap = _serialize.copy_loads(_state.dumps_function(fn, None, fst))
+                    if cmap:  # its classes are copies too (see _serialize.CLASSMAPS)
+                        _serialize.CLASSMAPS[key] = cmap
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
@@ -334,7 +352,9 @@ class Session:
         old = self._old_keys
         old.append(key)
         if len(old) > _KEEP_VERSIONS:
-            _serialize._FUNCS.pop(old.popleft(), None)
+            k = old.popleft()
+            _serialize._FUNCS.pop(k, None)
+            _serialize.CLASSMAPS.pop(k, None)
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -346,8 +366,9 @@ class Session:
         futs = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
-            if not self._in_process and MAIN in data:
-                # objects of __main__ classes: by value for the workers
+            if MAIN in data:
+                # objects of __main__ classes: by value, as of the call (in
+                # process, the task gets copies of the classes: _serialize)
                 del bufs[:]
                 futs = []
                 data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True)
@@ -371,7 +392,10 @@ class Session:
                 if f._v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+        # F_SLOW: not the plain pickle of plain arguments (classes by value or
+        # placeholders may be inside: the task loads it with care)
+        flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
+        payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)
@@ -400,7 +424,7 @@ class Session:
         if not cloud:
             try:
                 data = dump(pickle.Pickler)
-                if self._in_process or MAIN not in data:
+                if MAIN not in data:
                     return data
             except Exception as e:
                 first = e
@@ -458,6 +482,7 @@ class Session:
         if self._in_process:
             for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
                 _serialize._FUNCS.pop(k, None)
+                _serialize.CLASSMAPS.pop(k, None)
 
 
 _session: Session | None = None
@@ -485,7 +510,7 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise
