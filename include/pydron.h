@@ -237,8 +237,21 @@ typedef enum pydron_policy_kind {
     PYDRON_POLICY_FIFO = 0,
     PYDRON_POLICY_CRITICAL_PATH = 1,
     PYDRON_POLICY_LOCALITY = 2,
-    PYDRON_POLICY_CUSTOM = 3
+    PYDRON_POLICY_CUSTOM = 3,       /* set by pydron_runtime_set_policy[_factory] */
+    PYDRON_POLICY_HEFT = 4,         /* b-level (durations from the kind's history)
+                                       with an earliest-start choice of task per worker */
+    PYDRON_POLICY_WORK_STEALING = 5,/* a deque per worker (the one holding the largest
+                                       input); idle workers steal the oldest task */
+    PYDRON_POLICY_RANDOM = 6        /* any ready task, uniformly at random: a floor */
 } pydron_policy_kind;
+
+/* The built-in policy named `name` ("fifo", "critical-path", "locality",
+ * "heft", "work-stealing", "random"; '_' may stand for '-'):
+ * PYDRON_ENOTFOUND if there is none. */
+PYDRON_API int pydron_policy_from_name(const char *name, pydron_policy_kind *out);
+/* Static name of a built-in policy kind ("custom" for PYDRON_POLICY_CUSTOM,
+ * NULL if unknown). */
+PYDRON_API const char *pydron_policy_name(pydron_policy_kind kind);
 
 #define PYDRON_RUNTIME_OPTIONS_VERSION 1
 typedef struct pydron_runtime_options {
@@ -761,6 +774,137 @@ typedef struct pydron_process_options {
 /* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
  * writing only the fields that version has. */
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
+
+/* ------------------------------------------------------------------------
+ * Benchmark tasks, graph patterns and the simulated executor
+ *
+ * "pydron.bench" is a built-in kind (registered in every runtime and
+ * worker, like "pydron.ffi") whose task waits (busy or asleep) for a given
+ * time and writes outputs of a given size: the synthetic task of Task Bench
+ * (Slaughter et al., SC'20). Its payload is a pydron_bench_task. Every
+ * output i is output_bytes long; its first min(8, output_bytes) bytes are
+ * the little-endian digest pydron_bench_digest(seed, i, inputs) and the
+ * rest are zero, so a run's results depend on every edge of the graph and
+ * any two executors or policies must agree on them.
+ * ------------------------------------------------------------------------ */
+#define PYDRON_KIND_BENCH "pydron.bench"
+#define PYDRON_BENCH_MAGIC 0x48434e42u /* "BNCH" */
+typedef struct pydron_bench_task {
+    uint32_t magic;          /* PYDRON_BENCH_MAGIC */
+    uint32_t version;        /* 1 */
+    uint64_t duration_ns;    /* busy wait (wall clock) */
+    uint64_t output_bytes;   /* size of every output */
+    uint64_t seed;           /* mixed into the output digests */
+    uint32_t kernel;         /* PYDRON_BENCH_BUSY or PYDRON_BENCH_SLEEP */
+    uint32_t reserved;       /* 0 */
+} pydron_bench_task;
+#define PYDRON_BENCH_BUSY 0u  /* spin on the clock (Task Bench's busy_wait): uses a core */
+#define PYDRON_BENCH_SLEEP 1u /* sleep: the task's time without using a core, so that
+                                 runs on a shared machine measure the runtime, not the load */
+/* Digest of output `out` of a bench task: mixes seed, out and the digests
+ * of its inputs (an input's digest is its first 8 bytes, little endian,
+ * zero-padded; an empty input counts as 0). Pure function. */
+PYDRON_API uint64_t pydron_bench_digest(uint64_t seed, size_t out, const uint64_t *inputs,
+                                        size_t ninputs);
+
+/* Task Bench's dependence patterns, built from bench tasks.
+ *   trivial     width x steps independent tasks
+ *   no-comm     width chains: point x of step t reads point x of step t-1
+ *   stencil-1d  x reads x-1, x, x+1 of the step before
+ *   nearest     x reads the `radix` points centred on x of the step before
+ *   spread      x reads `radix` points spread over the width (x + i*width/radix
+ *               + a shift that changes with the step), wrapping around
+ *   fft         butterfly: x reads x and x +- 2^(t-1 mod log2 width)
+ *   tree        fan-out: step t has min(width, 2^t) points, x reads x/2
+ *   random      x reads 1..radix random points of the step before (seeded)
+ * Tasks of step 0 have no inputs. */
+#define PYDRON_PATTERN_VERSION 1
+typedef struct pydron_pattern {
+    unsigned version;        /* PYDRON_PATTERN_VERSION */
+    const char *name;        /* one of the names above ('_' for '-' is fine) */
+    unsigned width;          /* points per step (>= 1) */
+    unsigned steps;          /* steps (>= 1) */
+    double duration;         /* seconds per task (busy wait) */
+    uint64_t output_bytes;   /* size of every task's output */
+    unsigned radix;          /* nearest/spread/random: inputs per task; 0 = 3 */
+    uint64_t seed;           /* random pattern, imbalance and digests */
+    double imbalance;        /* 0: every task takes `duration`; f in (0,1]: uniform
+                                in [duration*(1-f), duration*(1+f)], seeded */
+    unsigned kernel;         /* PYDRON_BENCH_BUSY (0) or PYDRON_BENCH_SLEEP */
+} pydron_pattern;
+#define PYDRON_PATTERN_INIT {PYDRON_PATTERN_VERSION, "trivial", 1, 1, 0.0, 8, 0, 1, 0.0, 0}
+
+/* Add pattern p to graph g of runtime rt (PURE "pydron.bench" tasks, each
+ * with its duration as hint and a label "name[t,x]"). The values of the last
+ * step go to last[0..min(nlast, width of the last step)-1] (the caller owns
+ * one reference to each); the rest are released. *ntasks (may be NULL)
+ * receives the number of tasks added. EINVAL for an unknown name or bad
+ * sizes (the message says which). */
+PYDRON_API int pydron_pattern_build(pydron_runtime *rt, pydron_graph *g, const pydron_pattern *p,
+                                    pydron_value *last, size_t nlast, size_t *ntasks);
+
+/* The simulated executor ("sim", registered with the shipped ones): the
+ * real scheduler and policy drive it, but tasks run on N simulated workers
+ * of C cores each against a virtual clock, with a network model (latency +
+ * max-min fair sharing of each node's up and down bandwidth). Deterministic:
+ * the same graph, options and seed give the same virtual times.
+ *  - A "pydron.bench" task takes its payload's duration and makes its
+ *    outputs on its worker (the driver can still read them: their bytes are
+ *    made on demand from the digests), without running anything.
+ *  - Other tasks run their body on the driver thread inside
+ *    pydron_graph_wait/run (like the inline executor); their virtual duration
+ *    is what cost() says, else the measured run time; their outputs stay on
+ *    the driver (a task of another kind that reads a bench output fails).
+ *  - A job sent to a worker arrives after driver_overhead (the driver
+ *    handles one job at a time) + latency; a worker runs its jobs in arrival
+ *    order, each on a free core: it fetches the inputs that are elsewhere
+ *    (latency + size over the shared bandwidth; inputs held by the driver
+ *    travel with the job), then runs for task_overhead + duration; the
+ *    completion reaches the driver after latency.
+ * Task timings (pydron_graph_timings) carry virtual times in ns. */
+#define PYDRON_SIM_OPTIONS_VERSION 1
+typedef struct pydron_sim_options {
+    unsigned version;            /* PYDRON_SIM_OPTIONS_VERSION */
+    unsigned workers;            /* 0: pydron_runtime_options.workers, else 4 */
+    unsigned cores;              /* per worker; 0 = 1 */
+    unsigned in_flight;          /* jobs per worker; 0: runtime option, else 64 */
+    double latency;              /* seconds per message / transfer; < 0: 0; default 50e-6 */
+    double bandwidth;            /* bytes/s of each node's up and down link; 0 = 1e9 */
+    double task_overhead;        /* seconds a core spends per task besides its body */
+    double driver_overhead;      /* seconds the driver spends per job it sends */
+    double jitter;               /* each duration times 1 + jitter*u, u uniform in [-1,1) */
+    uint64_t seed;               /* for jitter */
+    /* Virtual duration of a job that is not a bench task (may be NULL):
+     * return seconds >= 0, or < 0 to use the measured run time. Called on
+     * the driver thread; must not call into pydron but pydron_job_*. */
+    double (*cost)(void *user, const pydron_job *j);
+    void *cost_user;
+} pydron_sim_options;
+#define PYDRON_SIM_OPTIONS_INIT \
+    {PYDRON_SIM_OPTIONS_VERSION, 0, 0, 0, 50e-6, 1e9, 0.0, 0.0, 0.0, 1, NULL, NULL}
+
+typedef struct pydron_sim_stats {
+    double clock;                /* virtual seconds since the executor started */
+    uint64_t jobs;               /* jobs completed */
+    uint64_t transfers;          /* inputs moved between nodes */
+    uint64_t bytes_moved;
+    double busy;                 /* core-seconds spent running jobs */
+    uint64_t events;             /* events processed */
+} pydron_sim_stats;
+/* Statistics of rt's executor if it is the simulated one (ENOTSUP if not). */
+PYDRON_API int pydron_sim_stats_get(pydron_runtime *rt, pydron_sim_stats *out);
+
+/* ------------------------------------------------------------------------
+ * Recording a run (PYDRON_RECORD=file)
+ *
+ * With PYDRON_RECORD set, every graph made in the process appends one JSON
+ * object per line to that file for each task that finishes (docs/schedulers.md
+ * "Recorded graphs" describes the fields: graph, task, kind, label, state,
+ * worker, start_ns, end_ns, inputs [[value, bytes]...], outputs [[value,
+ * bytes]...]). The file is truncated by the first graph of the process.
+ * pydron_record_open does the same for graphs created afterwards (path NULL:
+ * stop recording). */
+PYDRON_API int pydron_record_open(const char *path);
 
 /* ------------------------------------------------------------------------
  * Observability

@@ -40,6 +40,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     g->kt = &rt->kt;
     g->max_retries = rt->opts.max_retries;
     g->can_release = rt->xops->release != NULL;
+    g->rec_id = pdi_record_graph_id();
     pthread_mutex_init(&pdi_S(g)->mu, NULL);
     pdi_cond_init_monotonic(&pdi_S(g)->cv);
     /* a policy factory runs user code: not under rt->mu */
@@ -89,8 +90,7 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     } else {
         rc = pdi_policy_create(rt->opts.policy, &pdi_S(g)->pops, &pdi_S(g)->pself);
         pdi_S(g)->own_policy = 1;
-        pdi_S(g)->need_bl = rt->opts.policy == PYDRON_POLICY_CRITICAL_PATH;
-        pdi_S(g)->need_loc = rt->opts.policy == PYDRON_POLICY_LOCALITY;
+        pdi_policy_needs(rt->opts.policy, &pdi_S(g)->need_bl, &pdi_S(g)->need_loc);
     }
     if (rc == 0) {
         pdi_S(g)->next_in_rt = rt->graphs;
@@ -331,6 +331,8 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
         pdi_S(sg->next_in_rt)->prev_in_rt = sg->prev_in_rt;
     rt->ngraphs--;
     pdi_handle_graph_remove(g);
+    if (g->rec_id)
+        pdi_record_flush();
     if (!sg->own_policy && sg->pops)
         rt->policy_users--;
     pthread_mutex_unlock(&rt->mu);

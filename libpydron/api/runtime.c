@@ -126,7 +126,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
                            opts->version, PYDRON_RUNTIME_OPTIONS_VERSION);
         memcpy(&o, opts, size); /* later fields keep their defaults */
     }
-    if ((unsigned)o.policy > PYDRON_POLICY_LOCALITY)
+    if ((unsigned)o.policy > PYDRON_POLICY_RANDOM || o.policy == PYDRON_POLICY_CUSTOM)
         return pdi_err(PYDRON_EINVAL, "unknown policy %d (custom policies: pydron_runtime_set_policy)",
                        (int)o.policy);
     if ((unsigned)o.executor > PYDRON_EXECUTOR_REMOTE)
@@ -167,6 +167,15 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
         d.name = PYDRON_KIND_FFI;
         d.runner = ffi;
         d.runner_self = ffi_self;
+        if ((rc = pydron_runtime_register_kind(rt, &d, NULL)) != 0) {
+            pydron_runtime_free(rt);
+            return rc;
+        }
+    }
+    {
+        pydron_kind_desc d = PYDRON_KIND_DESC_INIT;
+        d.name = PYDRON_KIND_BENCH;
+        d.runner = &pdi_bench_runner_ops;
         if ((rc = pydron_runtime_register_kind(rt, &d, NULL)) != 0) {
             pydron_runtime_free(rt);
             return rc;
@@ -338,4 +347,18 @@ PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
     *out = rt->nworkers;
     pthread_mutex_unlock(&rt->mu);
     return started ? 0 : pdi_err(PYDRON_ESTATE, "the executor has not started yet");
+}
+
+PYDRON_API int pydron_sim_stats_get(pydron_runtime *rt, pydron_sim_stats *out)
+{
+    pdi_err_clear();
+    if (!rt || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_sim_stats_get: NULL argument");
+    if (!pdi_handle_runtime_live(rt))
+        return pdi_err(PYDRON_ESTALE, "pydron_sim_stats_get: not a live runtime");
+    pthread_mutex_lock(&rt->mu);
+    const pydron_executor_ops *ops = rt->xops;
+    void *self = rt->xself;
+    pthread_mutex_unlock(&rt->mu);
+    return pdi_sim_stats(ops, self, out);
 }

@@ -29,6 +29,11 @@ int pdi_exec_create_remote(void *user, const pydron_runtime_options *opts,
                            const void *exec_options, const pydron_executor_ops **ops, void **self);
 
 /* Number of online CPUs (>= 1). */
+int pdi_exec_create_sim(void *user, const pydron_runtime_options *opts,
+                        const void *exec_options, const pydron_executor_ops **ops, void **self);
+/* Statistics of the simulated executor (ENOTSUP if ops are not its). */
+int pdi_sim_stats(const pydron_executor_ops *ops, void *self, pydron_sim_stats *out);
+
 unsigned pdi_ncpus(void);
 
 #endif

@@ -50,6 +50,7 @@ static void register_shipped(void)
     (void)reg_add("threads", pdi_exec_create_threads, NULL);
     (void)reg_add("local", pdi_exec_create_local, NULL);
     (void)reg_add("remote", pdi_exec_create_remote, NULL);
+    (void)reg_add("sim", pdi_exec_create_sim, NULL);
 }
 
 void pdi_exec_registry_init(void) { pthread_once(&reg_once, register_shipped); }

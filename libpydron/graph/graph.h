@@ -320,6 +320,7 @@ struct pydron_graph {
     size_t lhcap;          /* power of two, > 2 * nlabels */
     pdi_rec *rec;          /* the whole run's graph, when recorded (graph/record.c) */
     uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
+    uint32_t rec_id;       /* PYDRON_RECORD: this graph's number in the record, 0 = off */
     pydron_graph_stats stats;
 };
 
@@ -391,6 +392,11 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
                      const pdi_run *run);
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
+/* graph/runlog.c (PYDRON_RECORD): a number for a new graph (0 = not
+ * recording), a JSON line per finished task, flush the file. */
+uint32_t pdi_record_graph_id(void);
+void pdi_record_task(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
+void pdi_record_flush(void);
 /* Task ti's inputs are all there: READY, reported in g->chg.ready(_drv). */
 void pdi_task_ready(pydron_graph *g, uint32_t ti);
 /* Remote bytes of value id on worker where are not needed: report them. */

@@ -97,6 +97,8 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
     if (PDI_UNLIKELY(pdi_tracing()) && j && j->start_ns)
         pdi_trace_task(pdi_task_name(g, t), pdi_tid(g, ti), j->worker, state, t->attempt,
                        t->queued_ns, j->start_ns, j->end_ns);
+    if (g->rec_id)
+        pdi_record_task(g, ti, state, j);
     if (!g->logcap)
         g->logcap = log_capacity();
     uint64_t slot = g->nlog % g->logcap;

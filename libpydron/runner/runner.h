@@ -18,4 +18,10 @@ extern const pydron_runner_ops pdi_c_runner_ops;   /* destroy frees self */
  * is freed). */
 const pydron_runner_ops *pdi_runner_ffi_get(void **self);
 
+/* The built-in "pydron.bench" kind (runner/bench.c), registered in every
+ * runtime and worker. pdi_bench_parse: 0 if payload is a valid
+ * pydron_bench_task (copied to *out), else -1. */
+extern const pydron_runner_ops pdi_bench_runner_ops;
+int pdi_bench_parse(const void *payload, size_t len, pydron_bench_task *out);
+
 #endif

@@ -169,8 +169,50 @@ int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, vo
         *ops = &loc_ops;
         *self = calloc(1, sizeof(loc));
         break;
+    case PYDRON_POLICY_HEFT:
+        return pdi_policy_heft(ops, self);
+    case PYDRON_POLICY_WORK_STEALING:
+        return pdi_policy_steal(ops, self);
+    case PYDRON_POLICY_RANDOM:
+        return pdi_policy_random(ops, self);
     default:
         return pdi_err(PYDRON_EINVAL, "unknown policy %d", (int)kind);
     }
     return *self ? 0 : pdi_err(PYDRON_ENOMEM, "cannot allocate policy");
+}
+
+void pdi_policy_needs(pydron_policy_kind kind, int *bottom_level, int *locality)
+{
+    *bottom_level = kind == PYDRON_POLICY_CRITICAL_PATH || kind == PYDRON_POLICY_HEFT;
+    *locality = kind == PYDRON_POLICY_LOCALITY || kind == PYDRON_POLICY_HEFT ||
+                kind == PYDRON_POLICY_WORK_STEALING;
+}
+
+static const char *const policy_names[] = {"fifo", "critical-path", "locality", "custom",
+                                           "heft", "work-stealing", "random"};
+
+PYDRON_API const char *pydron_policy_name(pydron_policy_kind kind)
+{
+    unsigned k = (unsigned)kind;
+    return k < sizeof policy_names / sizeof *policy_names ? policy_names[k] : NULL;
+}
+
+PYDRON_API int pydron_policy_from_name(const char *name, pydron_policy_kind *out)
+{
+    pdi_err_clear();
+    if (!name || !out)
+        return pdi_err(PYDRON_EINVAL, "pydron_policy_from_name: NULL argument");
+    for (unsigned k = 0; k < sizeof policy_names / sizeof *policy_names; k++) {
+        const char *a = name, *b = policy_names[k];
+        if (k == PYDRON_POLICY_CUSTOM)
+            continue;
+        while (*a && *b && (*a == *b || (*a == '_' && *b == '-')))
+            a++, b++;
+        if (!*a && !*b) {
+            *out = (pydron_policy_kind)k;
+            return 0;
+        }
+    }
+    return pdi_err(PYDRON_ENOTFOUND, "no policy named '%s' (fifo, critical-path, locality, heft, "
+                                     "work-stealing, random)", name);
 }

@@ -121,6 +121,14 @@ double pdi_task_duration(pydron_graph *g, pdi_task *t);
 void pdi_flush_ready(pydron_graph *g);
 /* ---- sched/policy.c ---- */
 int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
+/* Which inputs of push() a built-in policy reads (the core skips the rest). */
+void pdi_policy_needs(pydron_policy_kind kind, int *bottom_level, int *locality);
+/* sched/policy_heft.c, policy_steal.c, policy_random.c */
+int pdi_policy_heft(const pydron_policy_ops **ops, void **self);
+int pdi_policy_steal(const pydron_policy_ops **ops, void **self);
+int pdi_policy_random(const pydron_policy_ops **ops, void **self);
+/* PYDRON_SEED (else 1), scrambled, never 0 */
+uint64_t pdi_policy_seed(void);
 
 /* ---- exec/job.c ---- */
 pydron_job *pdi_job_get(pydron_graph *g);

@@ -23,6 +23,7 @@
 
 #include "runner/ctx.h"
 #include "runner/ffi.h"
+#include "runner/runner.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "wire/shmref.h"
@@ -220,7 +221,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
     w->secret = pdi_strdup(secret);
     w->secret_len = strlen(secret);
     w->store = pdi_store_new();
-    w->nrunners = 1 + opts->nrunners;
+    w->nrunners = 2 + opts->nrunners;
     w->runners = calloc(w->nrunners, sizeof *w->runners);
     if (!w->secret || !w->store || !w->runners) {
         rc = pdi_err(PYDRON_ENOMEM, "out of memory");
@@ -228,12 +229,14 @@ int pydron_worker_main(const pydron_worker_options *opts)
     }
     w->runners[0].kind_name = PYDRON_KIND_FFI;
     w->runners[0].ops = &pdi_ffi_runner_ops;
+    w->runners[1].kind_name = PYDRON_KIND_BENCH;
+    w->runners[1].ops = &pdi_bench_runner_ops;
     for (size_t i = 0; i < opts->nrunners; i++) {
         if (!opts->runners[i].kind_name || !opts->runners[i].ops || !opts->runners[i].ops->run) {
             rc = pdi_err(PYDRON_EINVAL, "runner %zu has no kind name or run function", i);
             goto done;
         }
-        w->runners[1 + i] = opts->runners[i];
+        w->runners[2 + i] = opts->runners[i];
     }
 
     if (opts->exit_with_parent) {

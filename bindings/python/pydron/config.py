@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 EXECUTORS = ("local", "threads", "inline", "remote")
-POLICIES = ("fifo", "critical-path", "locality")
+POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
 _settings: dict = {}
 

@@ -401,17 +401,13 @@ static int parse_policy(PyObject *o, int *out)
         PyErr_SetString(PyExc_TypeError, "policy must be a name or an int");
         return -1;
     }
-    static const char *names[] = {"fifo", "critical-path", "locality"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    if (strcmp(s, "critical_path") == 0) {
-        *out = 1;
+    pydron_policy_kind k;
+    if (pydron_policy_from_name(s, &k) == 0) {
+        *out = (int)k;
         return 0;
     }
-    PyErr_Format(PyExc_ValueError, "unknown policy %R (fifo, critical-path, locality)", o);
+    PyErr_Format(PyExc_ValueError, "unknown policy %R (fifo, critical-path, locality, heft, "
+                                   "work-stealing, random)", o);
     return -1;
 }
 
