@@ -48,6 +48,20 @@ static void cleanup_paths(void)
 
 static volatile pid_t parent_pid;
 
+/* After the link to the driver is lost: the driver's files (its socket, the
+ * secret file, its private directory) go only if the driver process is gone.
+ * A driver that was merely silent (stopped, busy past the heartbeats) needs
+ * them to start a replacement; our own peer socket goes either way. */
+static void cleanup_after_loss(void)
+{
+    if (parent_pid > 1 && getppid() == parent_pid) {
+        if (cleanup_files[0][0])
+            unlink(cleanup_files[0]);
+        return;
+    }
+    cleanup_paths();
+}
+
 static void on_term(int sig)
 {
     (void)sig;
@@ -81,7 +95,7 @@ static void join_task_threads(worker *w, pthread_t *tt, size_t n)
                 atomic_load(&w->lost) ? "the driver is gone" : "the driver said shutdown",
                 (unsigned long long)grace_ms);
         if (w->o.exit_with_parent)
-            cleanup_paths();
+            cleanup_after_loss();
         fflush(NULL);
         _exit(0);
     }
@@ -425,7 +439,7 @@ stop:
             pdi_listener_free(w->pl); /* nng unlinks our ipc socket */
             w->pl = NULL;
         }
-        cleanup_paths();
+        cleanup_after_loss();
     }
 done:
     if (rc && rc != PYDRON_ECLOSED)

@@ -131,6 +131,6 @@ def test_worker_giving_up_too_often_is_an_exception(tmp_path):
     assert err.count("giving up") == 2, err
     assert run.p.returncode == 1, err
     assert out == ""
-    exc = [l for l in err.splitlines() if l.startswith("pydron.TaskError:")]
-    assert exc == ["pydron.TaskError: slow(): its task lost its worker 2 times (max_retries=1)"], err
+    exc = [l for l in err.splitlines() if l.startswith("pydron.TaskError: ")]
+    assert len(exc) == 1 and "slow" in exc[0] and "lost its worker 2 times (max_retries=1)" in exc[0], err
     assert time.monotonic() - t0 < 30, err  # not the task's 60 s: the driver did not wait for it
