@@ -4,7 +4,7 @@
 set -euo pipefail
 
 want=(cmake ninja-build gcc g++ make pkg-config binutils
-      libcriterion-dev libffi-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler)
+      libcriterion-dev libffi-dev libnng-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler)
 if [[ "${1:-test}" == test ]]; then
     want+=(valgrind python3 python3-dev python3-venv python3-pip iproute2 openssl clang libclang-rt-dev abigail-tools)
 fi

@@ -473,7 +473,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
         snprintf(url, sizeof url, "ipc://%s/d.sock", d->dir);
         cr_assert_eq(pdi_listener_open(url, NULL, NULL, &d->l), 0, "%s", pydron_error_last());
     }
-    setenv("PYDRON_SECRET", "test-secret", 1);
+    setenv("PYDRON_SECRET", "test-secret-0123456789abcdefghijk", 1);
     char ids[16];
     snprintf(ids, sizeof ids, "%d", id);
     const char *argv[] = {PYDRON_WORKER_PATH, "--connect", url, "--id", ids, "--threads", "2",
@@ -483,7 +483,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
                  0);
     cr_assert_eq(pdi_listener_accept(d->l, &d->c), 0, "%s", pydron_error_last());
     pdi_frame h;
-    cr_assert_eq(pdi_auth_accept(d->c, "test-secret", 11, 5000, &h), 0, "%s",
+    cr_assert_eq(pdi_auth_accept(d->c, "test-secret-0123456789abcdefghijk", 33, 5000, &h), 0, "%s",
                  pydron_error_last());
     cr_assert_eq(h.hdr->hello->worker_id, id);
     int has_ffi = 0;
@@ -785,7 +785,7 @@ Test(wire, worker_drops_malformed_peers_and_keeps_serving, .timeout = 120)
         cr_assert_eq(pdi_conn_dial(d.peer_url, NULL, 5000, &c), 0);
         Pydron__Hello h = PYDRON__HELLO__INIT;
         h.role = 1;
-        cr_assert_eq(pdi_auth_dial(c, &h, "test-secret", 11, 5000), 0, "%s",
+        cr_assert_eq(pdi_auth_dial(c, &h, "test-secret-0123456789abcdefghijk", 33, 5000), 0, "%s",
                      pydron_error_last());
         Pydron__Fetch fe = PYDRON__FETCH__INIT;
         fe.request_id = 77;
