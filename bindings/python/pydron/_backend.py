@@ -251,7 +251,7 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0):
+                 max_retries=0, tls_cert=None, tls_key=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
@@ -268,6 +268,9 @@ class Session:
                 kw["listen_url"] = address
             if secret:
                 kw["secret"] = secret
+            if tls_cert:
+                kw["tls_cert_file"] = tls_cert
+                kw["tls_key_file"] = tls_key
         self._rt = _core.Runtime(**kw)
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
@@ -485,7 +488,7 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"])
+                        cfg["max_retries"], cfg["tls_cert"], cfg["tls_key"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise
