@@ -21,6 +21,7 @@
 
 #include "exec/exec.h"
 #include "exec/proc.h"
+#include "wire/guard.h"
 #include "util/sha256.h"
 #include "util/util.h"
 
@@ -148,7 +149,8 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
             p->secret = NULL;
         }
     }
-    if (!p->w || !p->jb || !p->secret || !p->listen_url) {
+    p->guard = pdi_guard_new(WHO);
+    if (!p->w || !p->jb || !p->secret || !p->listen_url || !p->guard) {
         pdi_proc_destroy(p);
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
@@ -468,6 +470,7 @@ void pdi_proc_destroy(void *self)
     pdi_ring_free(&p->lq);
     free(p->old_readers);
     free(p->hs_conns);
+    pdi_guard_free(p->guard);
     pthread_cond_destroy(&p->lcond);
     free(p->launched);
     free(p->worker_command);

@@ -87,6 +87,7 @@ struct pdi_conn {
     crypto_generichash_state *ts;
     /* during the handshake: no operation waits past this (0: none) */
     uint64_t deadline_ns;
+    uint64_t addr_key;
     char peer[96];
 };
 
@@ -116,6 +117,8 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
             unsigned port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
             snprintf(c->peer, sizeof c->peer, "tcp %u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
                      port);
+            c->addr_key = (uint64_t)1 << 32 | (uint64_t)a[0] << 24 | (uint64_t)a[1] << 16 |
+                          (uint64_t)a[2] << 8 | a[3];
         } else if (sa.s_family == NNG_AF_IPC) {
             snprintf(c->peer, sizeof c->peer, "ipc");
         }
@@ -129,6 +132,8 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
 }
 
 const char *pdi_conn_peer(pdi_conn *c) { return c ? c->peer : "?"; }
+
+uint64_t pdi_conn_addr_key(pdi_conn *c) { return c->addr_key; }
 
 int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n)
 {

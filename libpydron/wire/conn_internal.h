@@ -15,6 +15,8 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out);
 int pdi_tls_config(nng_tls_mode mode, const char *cert, const char *key, const char *ca,
                    const char *server_name, nng_tls_config **out);
 
+/* The peer's IPv4 address as a key (1 << 32 | addr); 0 for other peers. */
+uint64_t pdi_conn_addr_key(pdi_conn *c);
 /* Handshake (wire/auth.c): hash every byte sent and received from now on. */
 int pdi_conn_transcript_start(pdi_conn *c);
 /* The hash of the bytes so far (the transcript goes on). */

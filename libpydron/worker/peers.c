@@ -12,6 +12,7 @@
 #include "runner/ctx.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "wire/guard.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 #include "worker/worker.h"
@@ -204,10 +205,11 @@ static void *peer_server_thread(void *arg)
     peer_srv *s = a->s;
     free(a);
     pdi_frame hello;
-    int rc = pdi_auth_accept(s->c, w->secret, w->secret_len, HANDSHAKE_MS, &hello);
+    int rc = pdi_auth_accept(s->c, w->secret, w->secret_len, pdi_handshake_ms(), &hello);
+    pdi_guard_leave(w->guard, s->c);
     if (rc) {
-        pdi_log(WHO, "refused peer connection from %s: %s", pdi_conn_peer(s->c),
-                pydron_error_last());
+        pdi_guard_log(w->guard, "refused peer connection from %s: %s", pdi_conn_peer(s->c),
+                      pydron_error_last());
     } else {
         s->shm = pdi_shm_same_host(hello.hdr->hello->host_id);
         pdi_frame_free(&hello);
@@ -254,6 +256,12 @@ void *pdi_wk_peer_accept_thread(void *arg)
         if (rc) {
             if (rc == PYDRON_ECLOSED)
                 break;
+            pdi_guard_accept_failed(w->guard, pydron_error_last());
+            continue;
+        }
+        pdi_guard_accept_ok(w->guard);
+        if (pdi_guard_enter(w->guard, c) != 0) {
+            pdi_conn_free(c);
             continue;
         }
         peer_srv *s = calloc(1, sizeof *s);
@@ -263,6 +271,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
         if (!s || !a) {
             free(s);
             free(a);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             continue;
         }
@@ -272,6 +281,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
         pthread_mutex_lock(&w->plock);
         if (w->stopping) {
             pthread_mutex_unlock(&w->plock);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             free(s);
             free(a);
@@ -288,6 +298,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
             w->servers = s->next;
             w->nservers--;
             pthread_mutex_unlock(&w->plock);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             free(s);
             free(a);

@@ -24,6 +24,7 @@
 #include "runner/ffi.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "wire/guard.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 #include "worker/worker.h"
@@ -182,9 +183,10 @@ int pydron_worker_main(const pydron_worker_options *opts)
     if ((rc = pdi_secret_resolve(opts->secret, &w->secret, &w->secret_len)) != 0)
         goto done;
     w->store = pdi_store_new();
+    w->guard = pdi_guard_new(WHO);
     w->nrunners = 1 + opts->nrunners;
     w->runners = calloc(w->nrunners, sizeof *w->runners);
-    if (!w->secret || !w->store || !w->runners) {
+    if (!w->secret || !w->store || !w->runners || !w->guard) {
         rc = pdi_err(PYDRON_ENOMEM, "out of memory");
         goto done;
     }
@@ -432,6 +434,7 @@ done:
             pdi_wk_done_free(d);
         }
         pdi_store_free(w->store);
+        pdi_guard_free(w->guard);
         free(w->runners);
         pdi_secret_free(w->secret, w->secret_len);
         free(w);
