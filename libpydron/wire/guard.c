@@ -83,12 +83,12 @@ int pdi_guard_enter(pdi_guard *g, pdi_conn *c)
                          "already in progress", pdi_conn_peer(c), same);
         return PYDRON_EBUSY;
     }
+    char evicted[96] = "";
     if (g->n == g->max_total) {
         /* the evicted thread fails its I/O, then calls leave (this lock)
          * before it frees its connection */
         pdi_conn *old = g->e[oldest].c;
-        pdi_guard_log(g, "closing the handshake of %s: %u handshakes in progress",
-                      pdi_conn_peer(old), g->n);
+        snprintf(evicted, sizeof evicted, "%s", pdi_conn_peer(old));
         pdi_conn_close(old);
         g->e[oldest] = g->e[--g->n];
     }
@@ -96,7 +96,11 @@ int pdi_guard_enter(pdi_guard *g, pdi_conn *c)
     g->e[g->n].addr = addr;
     g->e[g->n].since_ns = now;
     g->n++;
+    unsigned n = g->n;
     pthread_mutex_unlock(&g->lock);
+    if (evicted[0])
+        pdi_guard_log(g, "closed the handshake of %s to make room: %u handshakes in progress",
+                      evicted, n);
     return 0;
 }
 

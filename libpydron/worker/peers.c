@@ -101,7 +101,11 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
         if (rc == 0)
             rc = pdi_conn_recv(p->c, pdi_wire_limits_session(), -1, &in);
         if (rc) {
-            /* a cached connection may have died with an earlier peer: redial once */
+            /* a cached connection may have died with an earlier peer: redial
+             * once; a frame that failed its checks is worth a line */
+            if (rc == PYDRON_EPROTO)
+                pdi_log(WHO, "worker %d: dropping the link to peer %d: %s", w->id, where,
+                        pydron_error_last());
             pdi_conn_free(p->c);
             p->c = NULL;
             continue;
