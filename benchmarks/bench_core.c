@@ -5,8 +5,11 @@
  * Shapes: independent tasks (each reads one shared constant) and chains
  * (each reads its predecessor's output). Output references are released
  * right after adding, as a frontend that does not look at them would.
- * A baseline -- calling the same computation as a plain C function through
- * a pointer -- is measured in the same run.
+ * Baselines measured in the same run: calling the same computation as a
+ * plain C function through a pointer; a plain mutex/condvar thread pool
+ * (bench_pool.c); oneTBB's task_group (bench_tbb.cpp, when built with TBB).
+ * The *_vs_tbb and *_vs_pool lines are the ratios the C core is judged by
+ * (issue 12: within 2x of TBB on empty and on chained tasks).
  *
  * Prints lines "BENCH <name> <value> <unit>".
  * usage: bench_core [--tasks N] [--chain L] [--workers W]
@@ -19,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "bench_peers.h"
 
 static uint64_t now_ns(void)
 {
@@ -184,9 +189,35 @@ int main(int argc, char **argv)
     if (sum != (ntasks % chain ? ntasks % chain : chain))
         return 1;
 
+    /* the peers, same shapes, same thread count as the threads executor */
+    double pool_i, pool_c;
+    uint64_t chk;
+    unsigned pool_n = (unsigned)bench_pool_run(workers, ntasks, 0, work_ptr, &pool_i, &chk);
+    if (chk != 1)
+        return fprintf(stderr, "bench_core: pool: wrong result\n"), 1;
+    bench_pool_run(workers, ntasks, chain, work_ptr, &pool_c, &chk);
+    if (chk != (ntasks % chain ? ntasks % chain : chain))
+        return fprintf(stderr, "bench_core: pool: wrong chain result\n"), 1;
+#ifdef PYDRON_BENCH_TBB
+    double tbb_i, tbb_c;
+    unsigned tbb_n = (unsigned)bench_tbb_run(workers, ntasks, 0, work_ptr, &tbb_i, &chk);
+    if (chk != 1)
+        return fprintf(stderr, "bench_core: tbb: wrong result\n"), 1;
+    bench_tbb_run(workers, ntasks, chain, work_ptr, &tbb_c, &chk);
+    if (chk != (ntasks % chain ? ntasks % chain : chain))
+        return fprintf(stderr, "bench_core: tbb: wrong chain result\n"), 1;
+#endif
+
     printf("# %llu tasks per run; chains of %llu; add = building the graph, run = "
            "schedule + execute + complete\n",
            (unsigned long long)ntasks, (unsigned long long)chain);
+    printf("# pool: %u threads", pool_n);
+#ifdef PYDRON_BENCH_TBB
+    printf("; tbb task_group: %u threads", tbb_n);
+#else
+    printf("; tbb: not built (install libtbb-dev: scripts/deps.sh bench)");
+#endif
+    printf("\n");
     printf("BENCH baseline_call %.1f ns\n", base);
     printf("BENCH core_inline_per_task %.0f ns\n", ii.add_ns + ii.run_ns);
     printf("BENCH core_inline_add_per_task %.0f ns\n", ii.add_ns);
@@ -198,5 +229,21 @@ int main(int argc, char **argv)
     printf("BENCH core_bytes_per_task_chain %llu B\n", (unsigned long long)ic.heap_per_task);
     printf("BENCH core_bytes_kept_per_done_task %llu B\n", (unsigned long long)ii.kept_per_task);
     printf("BENCH core_inline_vs_call %.1f x\n", (ii.add_ns + ii.run_ns) / (base > 0 ? base : 1));
+    double ci = ii.add_ns + ii.run_ns, cc = ic.add_ns + ic.run_ns;
+    double ti_ = ti.add_ns + ti.run_ns, tc_ = tc.add_ns + tc.run_ns;
+    printf("BENCH pool_per_task %.0f ns\n", pool_i);
+    printf("BENCH pool_chain_per_task %.0f ns\n", pool_c);
+    printf("BENCH core_inline_vs_pool %.2f x\n", ci / pool_i);
+    printf("BENCH core_inline_chain_vs_pool %.2f x\n", cc / pool_c);
+    printf("BENCH core_threads_vs_pool %.2f x\n", ti_ / pool_i);
+    printf("BENCH core_threads_chain_vs_pool %.2f x\n", tc_ / pool_c);
+#ifdef PYDRON_BENCH_TBB
+    printf("BENCH tbb_per_task %.0f ns\n", tbb_i);
+    printf("BENCH tbb_chain_per_task %.0f ns\n", tbb_c);
+    printf("BENCH core_inline_vs_tbb %.2f x\n", ci / tbb_i);
+    printf("BENCH core_inline_chain_vs_tbb %.2f x\n", cc / tbb_c);
+    printf("BENCH core_threads_vs_tbb %.2f x\n", ti_ / tbb_i);
+    printf("BENCH core_threads_chain_vs_tbb %.2f x\n", tc_ / tbb_c);
+#endif
     return 0;
 }

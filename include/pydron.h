@@ -270,6 +270,8 @@ typedef struct pydron_runtime_options {
 #define PYDRON_RUNTIME_OPTIONS_INIT \
     {PYDRON_RUNTIME_OPTIONS_VERSION, PYDRON_EXECUTOR_INLINE, PYDRON_POLICY_FIFO, \
      0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+/* Fill opts with this header's defaults, as PYDRON_RUNTIME_OPTIONS_INIT does
+ * (a macro over pydron_runtime_options_init_version, see "Growing structs"). */
 PYDRON_API void pydron_runtime_options_init(pydron_runtime_options *opts);
 
 /* Create a runtime. opts may be NULL (inline executor, FIFO policy). The
@@ -547,6 +549,8 @@ typedef struct pydron_policy_factory {
     void (*destroy)(void *user);
 } pydron_policy_factory;
 
+/* Give every graph rt creates from now on a policy made by factory (the
+ * contract above); user is passed to its create and destroy. */
 PYDRON_API int pydron_runtime_set_policy_factory(pydron_runtime *rt,
                                                  const pydron_policy_factory *factory,
                                                  void *user);
@@ -645,6 +649,14 @@ PYDRON_API int pydron_job_set_times(pydron_job *j, uint64_t start_ns, uint64_t e
  * PYDRON_ECANCELED = not run, PYDRON_EIO = worker lost (the core retries
  * up to max_retries). After this call the job must not be touched. */
 PYDRON_API void pydron_job_done(pydron_job *j, int rc);
+/* pydron_job_done for n jobs at once: jobs[i] finished with rcs[i] (NULL
+ * entries are skipped). Same contract as n calls in that order, but the
+ * graph lock is taken, changes are acted on and more work is submitted once
+ * per run of consecutive jobs of the same graph, not once per job: the way
+ * to report tiny tasks that finished together (a batch run on one thread, a
+ * completion frame with many results). After this call none of the jobs
+ * may be touched. Any thread; hold no lock that submit() takes. */
+PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t n);
 
 /* Host services for executors */
 /* A worker is gone: the core re-runs its jobs in flight and recomputes values
@@ -765,6 +777,9 @@ typedef struct pydron_task_timing {
 } pydron_task_timing;
 #define PYDRON_TASK_TIMING_VERSION 2
 
+/* Fill *out with task t's timing so far: when it was queued, started and
+ * finished, on which worker and executor (a macro over
+ * pydron_task_timing_get_version, see "Growing structs"). */
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
 /* Call fn for every task that has finished, in finish order. fn must not call
  * back into the graph. t is filled to this library's version (t->version);

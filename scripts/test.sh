@@ -9,7 +9,9 @@
 #
 # Every stage runs even if an earlier one failed; the summary at the end
 # lists each stage and the script exits non-zero if any failed.
-# Knobs: PYDRON_JOBS (default 2), PYDRON_TEST_SKIP="asan fuzz valgrind python".
+# Knobs: PYDRON_JOBS (default 2), PYDRON_TEST_SKIP="asan fuzz valgrind python",
+# PYDRON_TEST_PYTHONS="3.12 3.13" or "none": which other installed Pythons
+# test_packaging builds wheels for and runs (default: every supported one found).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

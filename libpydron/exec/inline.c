@@ -8,6 +8,9 @@
 #include "pydron.h"
 #include "util/util.h"
 
+/* jobs run before they are reported together */
+#define INL_GROUP 64
+
 typedef struct inl {
     pthread_mutex_t mu;
     pydron_job **q;
@@ -74,17 +77,26 @@ static int inl_poll(void *self, int timeout_ms)
     pthread_mutex_unlock(&x->mu);
     uint64_t slice = (uint64_t)(timeout_ms > 1 ? timeout_ms : 1) * 1000000u;
     uint64_t t0 = coarse_ns();
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (i > 0 && coarse_ns() - t0 >= slice)
-            break;
-        pydron_job *j = batch[i];
-        if (pydron_job_canceled(j)) {
-            pydron_job_done(j, PYDRON_ECANCELED);
-            continue;
+    size_t i = 0;
+    /* run a group, then report it with one pydron_jobs_done (one graph lock
+     * and one dispatch per group instead of per job); a group ends early
+     * when the slice is used up */
+    int rcs[INL_GROUP];
+    while (i < n) {
+        size_t m = 0;
+        int late = 0;
+        while (m < INL_GROUP && i + m < n) {
+            if ((i > 0 || m > 0) && coarse_ns() - t0 >= slice) {
+                late = 1;
+                break;
+            }
+            pydron_job *j = batch[i + m];
+            rcs[m++] = pydron_job_canceled(j) ? PYDRON_ECANCELED : pydron_job_run_local(j);
         }
-        int rc = pydron_job_run_local(j);
-        pydron_job_done(j, rc);
+        pydron_jobs_done(batch + i, rcs, m);
+        i += m;
+        if (late)
+            break;
     }
     pthread_mutex_lock(&x->mu);
     if (i < n) {

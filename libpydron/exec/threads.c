@@ -1,40 +1,135 @@
 /* The threads executor: a fixed pool of threads sharing one job queue
- * (mutex + condvar). Bodies run on pool threads; pydron_job_done is called
- * from there. Size: opts.workers, else the number of online CPUs.
+ * (mutex + condvar). Bodies run on pool threads; completions are reported
+ * from there, a group at a time (pydron_jobs_done). Size: opts.workers,
+ * else the number of online CPUs.
  * Written against pydron.h alone (plus util/), like an outside executor. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "pydron.h"
 #include "util/ring.h"
 #include "util/util.h"
 
+/* A pool thread takes up to TH_GROUP queued jobs at a time into its slots
+ * and reports them with one pydron_jobs_done (one graph lock and one
+ * dispatch per group): tiny tasks then cost a fraction of a lock each. It
+ * takes at most its share of the queue, and one job at a time once its
+ * jobs take longer than TH_TINY_NS each. A job waiting in a slot is still
+ * everyone's: the owner, recall (cancel) and idle threads (stealing) each
+ * take it with an atomic exchange, so cancel stays synchronous and a long
+ * job does not hold the ones behind it for long (an idle thread steals from
+ * a group that has run TH_STEAL_NS, and naps no longer than that while
+ * jobs wait in a group; one that went to sleep just before a group was
+ * taken wakes at the next submit). */
+#define TH_GROUP 16
+#define TH_TINY_NS 20000u
+
+struct thr;
+/* An idle thread steals from a group only when that group has run this
+ * long (tiny groups finish sooner than stealing would help: taking their
+ * jobs one by one would cost a completion each), and naps this long at
+ * most while jobs wait in a group. */
+#define TH_STEAL_NS 100000u
+
+typedef struct tslots {
+    struct thr *x;
+    _Atomic uint64_t since;                /* when the current group started */
+    _Atomic(pydron_job *) job[TH_GROUP];   /* taken from the queue, not started */
+} tslots;
+
 typedef struct thr {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pdi_ring q;          /* of pydron_job * */
     pthread_t *th;
+    tslots *slots;       /* one per thread */
     unsigned n, started;
     unsigned in_flight;
     int stop;
 } thr;
 
+/* Take a job waiting in another thread's slots behind a group that has
+ * run for TH_STEAL_NS (x->mu not needed); *waiting: jobs were left. */
+static pydron_job *steal(thr *x, const tslots *mine, int *waiting)
+{
+    uint64_t now = 0;
+    for (unsigned t = 0; t < x->n; t++) {   /* slots of threads not started are empty */
+        tslots *s = &x->slots[t];
+        if (s == mine)
+            continue;
+        for (unsigned k = TH_GROUP; k-- > 0;) {
+            if (!atomic_load_explicit(&s->job[k], memory_order_relaxed))
+                continue;
+            if (!now)
+                now = pdi_now_ns();
+            if (now - atomic_load_explicit(&s->since, memory_order_relaxed) < TH_STEAL_NS) {
+                *waiting = 1;
+                break;
+            }
+            pydron_job *j = atomic_exchange(&s->job[k], NULL);
+            if (j)
+                return j;
+        }
+    }
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
-    thr *x = arg;
+    tslots *me = arg;
+    thr *x = me->x;
+    pydron_job *jobs[TH_GROUP];
+    int rcs[TH_GROUP];
+    int tiny = 1;   /* the last group's jobs were tiny */
     pthread_mutex_lock(&x->mu);
     for (;;) {
-        while (!x->stop && !pdi_ring_len(&x->q))
-            pthread_cond_wait(&x->cv, &x->mu);
-        pydron_job *j;
-        if (!pdi_ring_pop(&x->q, &j, sizeof j))
-            break;   /* stopping and drained */
+        size_t m = 0, len;
+        while (!x->stop && !(len = pdi_ring_len(&x->q))) {
+            int waiting = 0;
+            pthread_mutex_unlock(&x->mu);
+            pydron_job *j = steal(x, me, &waiting);
+            pthread_mutex_lock(&x->mu);
+            if (j) {
+                atomic_store(&me->job[0], j);
+                m = 1;
+                break;
+            }
+            if (x->stop || pdi_ring_len(&x->q))
+                continue;
+            if (waiting) {
+                struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, TH_STEAL_NS);
+                pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+            } else {
+                pthread_cond_wait(&x->cv, &x->mu);
+            }
+        }
+        if (!m) {
+            len = pdi_ring_len(&x->q);
+            if (!len)
+                break;   /* stopping and drained */
+            size_t share = (len + 2 * (size_t)x->n - 1) / (2 * (size_t)x->n);
+            m = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
+            for (size_t k = 0; k < m; k++) {
+                pydron_job *j = NULL;
+                (void)pdi_ring_pop(&x->q, &j, sizeof j);
+                atomic_store_explicit(&me->job[k], j, memory_order_release);
+            }
+        }
         int stopping = x->stop;
         pthread_mutex_unlock(&x->mu);
-        if (stopping || pydron_job_canceled(j))
-            pydron_job_done(j, PYDRON_ECANCELED);
-        else
-            pydron_job_done(j, pydron_job_run_local(j));
+        uint64_t t0 = pdi_now_ns();
+        atomic_store_explicit(&me->since, t0, memory_order_relaxed);
+        size_t n = 0;
+        for (size_t k = 0; k < m; k++) {
+            pydron_job *j = atomic_exchange(&me->job[k], NULL);
+            if (!j)
+                continue;   /* recalled or stolen */
+            rcs[n] = stopping || pydron_job_canceled(j) ? PYDRON_ECANCELED : pydron_job_run_local(j);
+            jobs[n++] = j;
+        }
+        tiny = pdi_now_ns() - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;
+        pydron_jobs_done(jobs, rcs, n);
         pthread_mutex_lock(&x->mu);
     }
     pthread_mutex_unlock(&x->mu);
@@ -46,10 +141,18 @@ static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, uns
     (void)host;
     thr *x = self;
     x->th = calloc(x->n, sizeof *x->th);
-    if (!x->th)
+    x->slots = calloc(x->n, sizeof *x->slots);
+    if (!x->th || !x->slots) {
+        free(x->th);
+        free(x->slots);
+        x->th = NULL;
+        x->slots = NULL;
         return pdi_err(PYDRON_ENOMEM, "cannot allocate the thread pool");
+    }
+    for (unsigned i = 0; i < x->n; i++)
+        x->slots[i].x = x;
     for (unsigned i = 0; i < x->n; i++) {
-        if (pthread_create(&x->th[i], NULL, worker_main, x) != 0) {
+        if (pthread_create(&x->th[i], NULL, worker_main, &x->slots[i]) != 0) {
             pthread_mutex_lock(&x->mu);
             x->stop = 1;
             pthread_cond_broadcast(&x->cv);
@@ -112,6 +215,14 @@ static void thr_recall(void *self)
             else
                 (void)pdi_ring_push(&x->q, &j, sizeof j);
         }
+        /* and those waiting in the threads' slots */
+        for (unsigned t = 0; t < x->n && nb < 64; t++) {
+            for (unsigned k = 0; k < TH_GROUP && nb < 64; k++) {
+                pydron_job *j = atomic_load(&x->slots[t].job[k]);
+                if (j && pydron_job_canceled(j) && atomic_exchange(&x->slots[t].job[k], NULL) == j)
+                    back[nb++] = j;
+            }
+        }
         pthread_mutex_unlock(&x->mu);
         for (size_t k = 0; k < nb; k++)
             pydron_job_done(back[k], PYDRON_ECANCELED);
@@ -140,6 +251,7 @@ static void thr_destroy(void *self)
     pthread_cond_destroy(&x->cv);
     pdi_ring_free(&x->q);
     free(x->th);
+    free(x->slots);
     free(x);
 }
 

@@ -131,7 +131,9 @@ static void unlink_live(pydron_graph *g, pydron_job *j)
         j->next->prev = j->prev;
 }
 
-void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
+/* Complete one job without acting on what it changed (the caller drains:
+ * once per batch of completions). */
+static void job_complete(pydron_graph *g, pydron_job *j, int rc)
 {
     pdi_sgraph *sg = pdi_S(g);
     uint32_t ti = pdi_id_idx(j->task);
@@ -192,10 +194,22 @@ void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
     g->now_hint = 0;
     pdi_job_clear(j);
     pdi_job_put(g, j);
-    pdi_sched_drain(g);
     g->events++;
+}
+
+/* After a batch of completions: act on the changes, wake who cares. */
+static void jobs_completed(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_sched_drain(g);
     if (sg->waiters > (unsigned)sg->drv_waiting)
         pthread_cond_broadcast(&sg->cv);   /* e.g. pydron_graph_free waiting for inflight */
+}
+
+void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc)
+{
+    job_complete(g, j, rc);
+    jobs_completed(g);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -401,4 +415,30 @@ PYDRON_API void pydron_job_done(pydron_job *j, int rc)
     if (!g->canceled)
         pdi_dispatch(g);
     pthread_mutex_unlock(&pdi_S(g)->mu);
+}
+
+/* Batched completions: one graph lock, one drain and one dispatch for each
+ * run of consecutive jobs of the same graph, instead of one per job (the
+ * per-task cost of tiny tasks is mostly this bookkeeping). */
+PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t n)
+{
+    if (!jobs || !rcs)
+        return;
+    size_t i = 0;
+    while (i < n) {
+        if (!jobs[i]) {
+            i++;
+            continue;
+        }
+        /* a job not yet done keeps its graph alive (graph_free waits for it) */
+        pydron_graph *g = jobs[i]->g;
+        pthread_mutex_lock(&pdi_S(g)->mu);
+        for (; i < n && (!jobs[i] || jobs[i]->g == g); i++)
+            if (jobs[i])
+                job_complete(g, jobs[i], rcs[i]);
+        jobs_completed(g);
+        if (!g->canceled)
+            pdi_dispatch(g);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
+    }
 }

@@ -213,3 +213,138 @@ Test(exec_api, null_job)
     TU_ERR(PYDRON_EINVAL, pydron_job_set_times(NULL, 1, 2));
     pydron_job_done(NULL, 0); /* ignored */
 }
+
+/* ---- batched completions: pydron_jobs_done ---- */
+
+typedef struct bx {
+    pydron_job *held[64];
+    size_t nheld;
+} bx;
+
+static int bx_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
+{
+    (void)self;
+    (void)host;
+    *nworkers = 1;
+    *in_flight = 64;
+    return 0;
+}
+
+static int bx_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    bx *x = (bx *)self;
+    (void)worker;
+    for (size_t i = 0; i < n && x->nheld < 64; i++)
+        x->held[x->nheld++] = jobs[i];
+    return 0;
+}
+
+static void bx_stop(void *self)
+{
+    bx *x = (bx *)self;
+    while (x->nheld > 0)
+        pydron_job_done(x->held[--x->nheld], PYDRON_ECANCELED);
+}
+
+static const pydron_executor_ops bx_ops = {PYDRON_EXECUTOR_OPS_VERSION, "batch-exec", bx_start,
+                                           bx_submit, NULL, NULL, NULL, bx_stop, NULL, NULL};
+
+/* Finish every held job in one pydron_jobs_done, in the order held (jobs of
+ * two graphs interleaved, a NULL entry in the middle): payload "fail" fails,
+ * else output 0 = 1 + the sum of the u64 inputs. */
+static size_t bx_finish_all(bx *x)
+{
+    pydron_job *jobs[65];
+    int rcs[65];
+    size_t n = 0;
+    size_t held = x->nheld;
+    for (size_t i = 0; i < held; i++) {
+        if (n == 2)
+            jobs[n] = NULL, rcs[n++] = 12345;   /* skipped, rc unused */
+        pydron_job *j = x->held[i];
+        const void *pay;
+        size_t plen;
+        pydron_job_payload(j, &pay, &plen);
+        uint64_t s = 1;
+        for (size_t k = 0; k < pydron_job_ninputs(j); k++) {
+            const void *data;
+            size_t len;
+            uint64_t u = 0;
+            if (pydron_job_input(j, k, NULL, NULL, NULL, &data, &len) == 0 && len == 8)
+                memcpy(&u, data, 8);
+            s += u;
+        }
+        if (plen == 4 && memcmp(pay, "fail", 4) == 0) {
+            pydron_job_set_error(j, "batched failure", NULL, 0);
+            rcs[n] = PYDRON_ETASK;
+        } else {
+            uint64_t *b = (uint64_t *)malloc(sizeof *b);
+            *b = s;
+            pydron_job_set_output_bytes(j, 0, b, sizeof *b, free, b);
+            rcs[n] = 0;
+        }
+        jobs[n++] = j;
+    }
+    x->nheld = 0;   /* jobs_done may submit more (held anew) */
+    pydron_jobs_done(jobs, rcs, n);
+    return held;
+}
+
+Test(exec_api, jobs_done_completes_a_batch_across_graphs)
+{
+    bx x;
+    memset(&x, 0, sizeof x);
+    pydron_runtime *rt;
+    TU_OK(pydron_runtime_new(&rt, NULL));
+    TU_OK(pydron_runtime_set_executor(rt, &bx_ops, &x));
+    pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
+    kd.name = "batched";
+    uint32_t k;
+    TU_OK(pydron_runtime_register_kind(rt, &kd, &k));
+    pydron_graph *g1 = tu_graph(rt), *g2 = tu_graph(rt);
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.noutputs = 1;
+    /* g1: a, b (fails), c = a + 1 (dispatched by the batch that finishes a);
+     * g2: p, q */
+    pydron_value a, b, c, p, q;
+    d.payload = "ok";
+    d.payload_len = 2;
+    TU_OK(pydron_task_add(g1, &d, NULL, &a));
+    d.payload = "fail";
+    d.payload_len = 4;
+    TU_OK(pydron_task_add(g1, &d, NULL, &b));
+    d.payload = "ok";
+    d.payload_len = 2;
+    d.ninputs = 1;
+    d.inputs = &a;
+    TU_OK(pydron_task_add(g1, &d, NULL, &c));
+    d.ninputs = 0;
+    d.inputs = NULL;
+    TU_OK(pydron_task_add(g2, &d, NULL, &p));
+    TU_OK(pydron_task_add(g2, &d, NULL, &q));
+    /* start both graphs: their ready tasks are submitted */
+    TU_ERR(PYDRON_ETIMEDOUT, pydron_graph_wait(g1, c, 0));
+    TU_ERR(PYDRON_ETIMEDOUT, pydron_graph_wait(g2, q, 0));
+    cr_assert_eq(x.nheld, 4, "held %zu", x.nheld);
+    /* interleave the graphs: g1 a, g2 p, NULL, g1 b, g2 q */
+    pydron_job *t = x.held[1];
+    x.held[1] = x.held[2];
+    x.held[2] = t;
+    cr_assert_eq(bx_finish_all(&x), 4);
+    /* c became ready and was submitted inside the batch */
+    cr_assert_eq(x.nheld, 1, "held %zu after the batch", x.nheld);
+    cr_assert_eq(bx_finish_all(&x), 1);
+    cr_assert_eq(tu_get_u64(g1, a), 1);
+    cr_assert_eq(tu_get_u64(g1, c), 2);
+    cr_assert_eq(tu_get_u64(g2, p), 1);
+    cr_assert_eq(tu_get_u64(g2, q), 1);
+    TU_ERR(PYDRON_ETASK, pydron_graph_wait(g1, b, 1000));
+    cr_assert(strstr(pydron_error_last(), "batched failure"), "%s", pydron_error_last());
+    TU_OK(pydron_graph_run(g1, 1000));
+    TU_OK(pydron_graph_run(g2, 1000));
+    pydron_jobs_done(NULL, NULL, 3);   /* ignored */
+    TU_OK(pydron_graph_free(g1));
+    TU_OK(pydron_graph_free(g2));
+    TU_OK(pydron_runtime_free(rt));
+}

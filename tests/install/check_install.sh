@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the build tree into a scratch prefix and build a small host program
 # against it twice: with CMake's find_package(pydron) -> pydron::pydron and
-# with pkg-config. Both must compile, link and run.
+# with pkg-config. Both must compile, link and run, and every version the
+# installed files carry (CMake package, pkg-config, SONAME, the library's
+# pydron_version_string()) must be include/pydron.h's.
 #   check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -11,6 +13,12 @@ trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name 'libpydron.so*' | head -n 1)")
+# the one source of truth
+version=$(sed -n 's/^#define PYDRON_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/pydron.h")
+[[ -n $version ]] || { echo "no PYDRON_VERSION_STRING in pydron.h" >&2; exit 1; }
+soname=$(objdump -p "$libdir/libpydron.so" | awk '$1 == "SONAME" {print $2}')
+echo "header: $version  SONAME: $soname"
+[[ $soname == "libpydron.so.${version%%.*}" ]] || { echo "SONAME $soname does not match $version" >&2; exit 1; }
 
 mkdir -p "$work/app"
 cat >"$work/app/main.c" <<'C'
@@ -45,18 +53,22 @@ C
 cat >"$work/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.20)
 project(app C)
-find_package(pydron REQUIRED)
+find_package(pydron ${want} EXACT REQUIRED)
+message(STATUS "pydron_VERSION=${pydron_VERSION}")
 add_executable(app main.c)
 target_link_libraries(app PRIVATE pydron::pydron)
 CM
-cmake -S "$work/app" -B "$work/app/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake -S "$work/app" -B "$work/app/b" -DCMAKE_PREFIX_PATH="$prefix" -Dwant="$version" >"$work/cfg.log"
+grep -q "pydron_VERSION=$version\$" "$work/cfg.log" || { cat "$work/cfg.log"; echo "CMake package version is not $version" >&2; exit 1; }
 cmake --build "$work/app/b" >/dev/null
 out1=$(LD_LIBRARY_PATH=$libdir "$work/app/b/app")
 echo "find_package: $out1"
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+pcv=$(pkg-config --modversion pydron)
+[[ $pcv == "$version" ]] || { echo "pkg-config says $pcv, header $version" >&2; exit 1; }
 # shellcheck disable=SC2046
 cc "$work/app/main.c" $(pkg-config --cflags --libs pydron) -o "$work/app/pc"
 out2=$(LD_LIBRARY_PATH=$libdir "$work/app/pc")
 echo "pkg-config:   $out2"
-[[ $out1 == "0.1.0 42" && $out2 == "0.1.0 42" ]]
+[[ $out1 == "$version 42" && $out2 == "$version 42" ]]

@@ -108,14 +108,8 @@ def _result(path, mode, session=None):
 
 
 # Divergences owned by other parts, tracked here so the suite stays green and a fix
-# shows up as XPASS (strict: then remove the entry).
-# (__main__ classes on local workers: fixed in the backend, they travel by value.)
-_CLASS_LIVE = ("in-process executors run the driver's own class (same identity): its "
-               "methods read module globals when the task runs (docs/python.md)")
-KNOWN: dict = {
-    ("state_class_method_reads_global", "inline"): _CLASS_LIVE,
-    ("state_class_method_reads_global", "threads"): _CLASS_LIVE,
-}
+# shows up as XPASS (strict: then remove the entry). None at the moment.
+KNOWN: dict = {}
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)

@@ -53,7 +53,9 @@ def _env(executor=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = PKG_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("PYDRON_DISABLE", None)
-    if executor:
+    if executor == "oracle":
+        env["PYDRON_DISABLE"] = "1"
+    elif executor:
         env["PYDRON_EXECUTOR"] = executor
         env["PYDRON_WORKERS"] = "2"
     return env
@@ -76,30 +78,106 @@ def _frames(text):
     return out
 
 
+def _without_decorator(text):
+    """The traceback without the @schedule wrapper's frame (its 'File' line and
+    the lines under it up to the next 'File' line)."""
+    out, skip = [], False
+    for line in text.splitlines():
+        if line.strip().startswith('File "'):
+            skip = line.strip().startswith(f'File "{PKG_DIR}')
+        if not skip:
+            out.append(line)
+    return out
+
+
+def _code_lines(lines):
+    """The traceback's lines without column marks (^^^ ~~^~~): pydron's call
+    site shows the call's line, not where in it the call is."""
+    return [l for l in lines if l.strip() and set(l.strip()) - set("^~")]
+
+
 @pytest.mark.parametrize("executor", ["inline", "threads", "local"])
 def test_task_failure_traceback(tmp_path, executor):
     prog = tmp_path / "prog.py"
     prog.write_text(FAILING)
     p = _run([str(prog)], executor)
+    want = _run([str(prog)], "oracle")
     assert p.returncode == 1
     err = p.stderr
     assert err.splitlines()[-1] == "ZeroDivisionError: division by zero", err
     assert "<dynamic-code>" not in err, err
-    remote, _, driver = err.partition("The above exception was the direct cause")
-    # the task's frames: the program's file and lines, with their source lines
-    assert _frames(remote) == [(str(prog), 11, "divide"), (str(prog), 5, "helper")], err
-    assert "return helper(y - y)" in remote and "return 1 / x" in remote, err
-    # the driver's part: the call that failed (line 16), not the first read
-    # of its result (line 19), and no runtime frames
-    fr = _frames(driver)
-    assert fr[0] == (str(prog), 23, "<module>"), err
-    assert fr[-1] == (str(prog), 16, "main"), err
-    assert "a = divide(1)" in driver, err
-    assert "total = a + b" not in driver, err
+    # read like Python's own: one traceback, the task's frames after the call
+    # that failed, with their source lines; no pydron module or class named
+    assert "The above exception" not in err and "RemoteTraceback" not in err, err
+    assert "pydron." not in err and '"""' not in err, err
+    fr = _frames(err)
+    assert [f for f in fr if not f[0].startswith(PKG_DIR)] == [
+        (str(prog), 23, "<module>"), (str(prog), 16, "main"), (str(prog), 11, "divide"),
+        (str(prog), 5, "helper")], err
+    assert _code_lines(_without_decorator(err)) == _code_lines(want.stderr.splitlines()), err
     internal = [f for f in fr if f[0].startswith(PKG_DIR)]
     assert len(internal) <= 1, err  # the decorator's one line
     assert "_runtime" not in err and "_backend" not in err, err
     assert "before" not in p.stdout  # as sequential: it fails before the print
+
+
+CHAINED = textwrap.dedent("""\
+    from pydron import functional, schedule
+
+
+    def parse(text):
+        return int(text)
+
+
+    @functional
+    def load(text):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise KeyError(text) from e
+
+
+    @functional
+    def scale(x):
+        try:
+            return 1 / x
+        except ZeroDivisionError:
+            raise ArithmeticError("no scale")
+
+
+    @schedule
+    def main():
+        a = scale(1)
+        b = load("x")
+        return a, b
+
+
+    @schedule
+    def other():
+        return scale(0)
+
+
+    try:
+        main()
+    except KeyError:
+        import traceback
+        traceback.print_exc()
+    other()
+""")
+
+
+@pytest.mark.parametrize("executor", ["threads", "local"])
+def test_chained_task_exceptions_read_as_sequential(tmp_path, executor):
+    """`raise ... from e` and an exception raised while handling another, in
+    a task: the chain Python prints, each part with the task's frames."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(CHAINED)
+    p = _run([str(prog)], executor)
+    want = _run([str(prog)], "oracle")
+    assert p.returncode == want.returncode == 1
+    assert _code_lines(_without_decorator(p.stderr)) == _code_lines(want.stderr.splitlines()), \
+        p.stderr + "\n---- sequential:\n" + want.stderr
+    assert "pydron." not in p.stderr, p.stderr
 
 
 UNPICKLABLE = textwrap.dedent("""\
@@ -237,9 +315,9 @@ def test_failure_surfacing_after_return_points_at_the_call(tmp_path, executor):
     prog.write_text(RETURNED)
     p = _run([str(prog)], executor)
     assert p.returncode == 1
-    remote, _, driver = p.stderr.partition("The above exception was the direct cause")
-    fr = _frames(driver)
-    assert fr[0] == (str(prog), 15, "<module>"), p.stderr
-    assert fr[-1] == (str(prog), 11, "main"), p.stderr
-    assert "a = divide(0)" in driver, p.stderr
+    fr = [f for f in _frames(p.stderr) if not f[0].startswith(PKG_DIR)]
+    # the driver's frames end at the call, then the task's frame
+    assert fr == [(str(prog), 15, "<module>"), (str(prog), 11, "main"), (str(prog), 6, "divide")], \
+        p.stderr
+    assert "a = divide(0)" in p.stderr and "return 1 / x" in p.stderr, p.stderr
     assert "_runtime" not in p.stderr and "_backend" not in p.stderr, p.stderr

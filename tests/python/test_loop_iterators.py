@@ -153,6 +153,88 @@ def over_itertools(n):
     return out
 
 
+def is_even(x):
+    return x % 2 == 0
+
+
+class Countdown:
+    """An iterator class whose __next__ only updates its own attributes."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n == 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+
+@schedule
+def over_filter(n):
+    out = []
+    for i in filter(is_even, frames(2 * n)):
+        out.append(work(i))
+    for i in filter(lambda x: x % 2, range(2 * n)):
+        out.append(work(i))
+    for i in filter(None, frames(n)):
+        out.append(work(i))
+    return out
+
+
+@schedule
+def over_more_itertools(n):
+    import itertools
+    import operator
+    out = []
+    for i in itertools.count(1):
+        if i > n:
+            break
+        out.append(work(i))
+    for i in itertools.repeat(2, n):
+        out.append(work(i))
+    for a, b in itertools.product(frames(n), range(2)):
+        out.append(work(a + b))
+    for c in itertools.combinations(frames(n), 2):
+        out.append(work(c[0] + c[1]))
+    for s in itertools.accumulate(frames(n)):
+        out.append(work(s))
+    for s in itertools.accumulate(frames(n), operator.mul, initial=1):
+        out.append(work(s))
+    for i in itertools.takewhile(lambda x: x < n, itertools.count()):
+        out.append(work(i))
+    for i in itertools.dropwhile(is_even, frames(n)):
+        out.append(work(i))
+    for i in itertools.compress(frames(n), [1, 0, 1]):
+        out.append(work(i))
+    for k, g in itertools.groupby(frames(2 * n), key=lambda x: x // 2):
+        out.append(work(k + sum(g)))
+    for y in itertools.starmap(work, [(i,) for i in range(n)]):
+        out.append(y)
+    for i in itertools.chain.from_iterable([frames(n), [9]]):
+        out.append(work(i))
+    a, b = itertools.tee(frames(n))
+    for x, y in zip(a, b):
+        out.append(work(x + y))
+    for k, i in enumerate(filter(is_even, frames(2 * n))):
+        out.append(work(k + i))
+    for y in map(lambda x: x + 1, frames(n)):
+        out.append(work(y))
+    return out
+
+
+@schedule
+def over_iterator_class(n):
+    c = Countdown(n)
+    out = []
+    for i in c:
+        out.append(work(i))
+    return out, c.n
+
+
 @schedule
 def consumed_by_builtins(n):
     return list(map(work, range(n))), sum(map(work, range(n)))
@@ -169,6 +251,10 @@ def consumed_by_builtins(n):
     (over_zip_generator_list, 3, [("0", 0), ("1", 10), ("2", 20)]),
     (consumed_by_builtins, 3, ([0, 10, 20], 30)),
     (over_itertools, 2, [0, 10, 0, 50, 70, 10]),
+    (over_filter, 2, [0, 20, 10, 30, 10]),
+    (over_more_itertools, 2, [10, 20, 20, 20, 0, 10, 10, 20, 10, 0, 10, 10, 0, 0, 0, 10, 10, 0,
+                              10, 60, 0, 10, 0, 10, 90, 0, 20, 0, 30, 10, 20]),
+    (over_iterator_class, 3, ([20, 10, 0], 0)),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_is_submitted_before_the_first_finishes(executor, monkeypatch, fn, n, expect):
     log = SubmitLog(monkeypatch)
@@ -182,18 +268,18 @@ def noisy(n):
         yield i
 
 
-class Countdown:
-    def __init__(self, n):
-        self.n = n
-
-    def __iter__(self):
-        return self
-
+class TalkativeCountdown(Countdown):
     def __next__(self):
+        print("step", self.n)
         if self.n == 0:
             raise StopIteration
         self.n -= 1
         return self.n
+
+
+def noisy_even(x):
+    print("checking", x)
+    return True
 
 
 def reads_results(n):
@@ -214,8 +300,10 @@ def over(it):
 
 @pytest.mark.parametrize("make, why", [
     (lambda: noisy(3), "calls print"),
-    (lambda: Countdown(3), "iterator of type Countdown runs code pydron does not see"),
+    (lambda: TalkativeCountdown(3), "calls print"),
     (lambda: reads_results(3), "reads the global 'RESULTS'"),
+    (lambda: iter(["end", 2, 1, 0].pop, "end"),
+     "iterator of type callable_iterator runs code pydron does not see"),
 ])
 def test_a_loop_that_must_wait_says_why(monkeypatch, caplog, capsys, make, why):
     pydron.configure(executor="threads", workers=2)
@@ -229,6 +317,34 @@ def test_a_loop_that_must_wait_says_why(monkeypatch, caplog, capsys, make, why):
     assert msgs, caplog.text
     import re
     assert re.search(why, msgs[-1]), msgs
+
+
+@schedule
+def predicates_that_must_wait(n):
+    import itertools
+    out = []
+    for i in filter(noisy_even, range(n)):  # prints
+        out.append(work(i))
+    done = [work(i) for i in range(n)]
+    for v in filter(lambda v: v > 0, done):  # looks at results
+        out.append(work(v // 10))
+    for v in itertools.takewhile(lambda v: v < 100, done):
+        out.append(work(v // 10))
+    return out
+
+
+def test_predicates_that_must_wait_say_why(monkeypatch, caplog, capsys):
+    pydron.configure(executor="threads", workers=2)
+    log = SubmitLog(monkeypatch)
+    with caplog.at_level(logging.DEBUG, logger="pydron"):
+        out = predicates_that_must_wait(3)
+    assert out == [0, 10, 20, 10, 20, 0, 10, 20]
+    assert capsys.readouterr().out == "checking 0\nchecking 1\nchecking 2\n"
+    # the printing predicate: each step waited for the task before it
+    assert log.done_at_submit[:3] == [0, 1, 2]
+    msgs = [r.getMessage() for r in caplog.records if "waits for earlier tasks" in r.getMessage()]
+    assert any("noisy_even: it calls print" in m for m in msgs), msgs
+    assert any("is given a Future" in m for m in msgs), msgs
 
 
 def test_the_wrapper_counter_is_undone_when_an_earlier_task_fails():

@@ -11,6 +11,19 @@
 Set PYDRON_DISABLE=1 to turn both decorators into no-ops.
 """
 
+import sys
+
+# The gate comes first and uses only old syntax, so an unsupported Python gets
+# this message rather than a SyntaxError or an AttributeError from the
+# translator (it needs ast.TryStar and co_qualname, both 3.11). pip refuses
+# these Pythons already (requires-python); this covers copied or
+# PYTHONPATH-shared installs.
+if sys.version_info < (3, 11):
+    raise ImportError(
+        "pydron needs Python 3.11 or newer; this is Python %d.%d.%d (%s). "
+        "Install pydron into a Python 3.11, 3.12 or 3.13 environment."
+        % (sys.version_info[0], sys.version_info[1], sys.version_info[2], sys.executable))
+
 import functools
 import os
 import warnings
@@ -19,9 +32,10 @@ import warnings
 # filters when they differ (pydron._state).
 _WARN_FILTERS = tuple(warnings.filters)
 
-__version__ = "0.1.0"
+from ._version import __version__  # generated from include/pydron.h at build time
+
 __all__ = ["schedule", "functional", "configure", "PydronError", "PurityWarning",
-           "TranslationError", "__version__"]
+           "TranslationError", "TaskError", "__version__"]
 
 
 def _disabled():
@@ -97,6 +111,9 @@ def __getattr__(name):
     if name == "PurityWarning":
         from ._purity import PurityWarning
         return PurityWarning
+    if name == "TaskError":
+        from ._serialize import TaskError
+        return TaskError
     if name == "PydronError":
         from ._core import PydronError
         return PydronError

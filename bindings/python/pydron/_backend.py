@@ -185,12 +185,12 @@ class Future:
 
     def result(self, timeout=None):
         """The task's value, or raise its original exception (a fresh copy,
-        with the remote traceback as __cause__)."""
+        whose traceback ends with the task's frames)."""
         r = self._r or self._wait(timeout)
         if r[0]:
             self._x = True
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def peek(self):
         """The value for a deferred operation, which only reads it: unlike
@@ -198,11 +198,11 @@ class Future:
         r = self._r or self._wait(None)
         if r[0]:
             return r[1]
-        raise _serialize.decode_exception(*r[1])
+        raise _serialize.decode_exception(*r[1], self._fn)
 
     def exception(self, timeout=None):
         r = self._r or self._wait(timeout)
-        return None if r[0] else _serialize.decode_exception(*r[1])
+        return None if r[0] else _serialize.decode_exception(*r[1], self._fn)
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -251,10 +251,12 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, tls_cert=None, tls_key=None):
+                 max_retries=0, heartbeat_ms=0, tls_cert=None, tls_key=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
+        if heartbeat_ms:
+            kw["heartbeat_ms"] = int(heartbeat_ms)
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -305,7 +307,9 @@ class Session:
             run = fn
             if fst is not None:
                 try:
-                    run = _serialize.driver_loads(_state.dumps_function(fn, None, fst))[0]
+                    (run, _), cmap = _serialize.copy_loads(_state.dumps_function(fn, None, fst))
+                    if cmap:  # its classes are copies too (see _serialize.CLASSMAPS)
+                        _serialize.CLASSMAPS[key] = cmap
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
@@ -337,7 +341,9 @@ class Session:
         old = self._old_keys
         old.append(key)
         if len(old) > _KEEP_VERSIONS:
-            _serialize._FUNCS.pop(old.popleft(), None)
+            k = old.popleft()
+            _serialize._FUNCS.pop(k, None)
+            _serialize.CLASSMAPS.pop(k, None)
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -349,8 +355,9 @@ class Session:
         futs = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
-            if not self._in_process and MAIN in data:
-                # objects of __main__ classes: by value for the workers
+            if MAIN in data:
+                # objects of __main__ classes: by value, as of the call (in
+                # process, the task gets copies of the classes: _serialize)
                 del bufs[:]
                 futs = []
                 data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True)
@@ -403,7 +410,7 @@ class Session:
         if not cloud:
             try:
                 data = dump(pickle.Pickler)
-                if self._in_process or MAIN not in data:
+                if MAIN not in data:
                     return data
             except Exception as e:
                 first = e
@@ -461,6 +468,7 @@ class Session:
         if self._in_process:
             for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
                 _serialize._FUNCS.pop(k, None)
+                _serialize.CLASSMAPS.pop(k, None)
 
 
 _session: Session | None = None
@@ -488,7 +496,8 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"], cfg["tls_cert"], cfg["tls_key"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["tls_cert"],
+                        cfg["tls_key"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -13,8 +13,9 @@ A task of kind "python" has
   the out-of-band buffers if there are any.
 
 A failing task raises ``_core.TaskFailed(message, detail)`` where detail is
-a pickled dict holding the pickled exception (if it pickles and unpickles)
-and the formatted remote traceback.
+a pickled dict holding the pickled exception (if it pickles and unpickles),
+its frames in the program and the exceptions chained to it; the driver
+raises it with those frames at the end of its traceback.
 
 The same ``run_task`` runs in-process (inline/threads executors) and in
 ``python -m pydron.worker``.
@@ -198,17 +199,19 @@ def _unwrap(v, driver):
     return v
 
 
-def decode_result(buf, writable: bool):
+def decode_result(buf, writable: bool, cmap=None, copy=False):
     """Inverse of encode_result. writable=True (driver side: the program may
     modify what it gets back) maps large results privately, copy-on-write
     (``Value.private_buffer``), and copies out-of-band buffers only when
     that is not possible; arrays always come back writable, and classes of the
     program are the driver's own. False hands out read-only zero-copy views
-    (task side: arguments are snapshots)."""
+    (task side: arguments are snapshots; cmap and copy: see _TaskUnpickler)."""
     mv = memoryview(buf)
     if mv[-1] == 46:  # ends with STOP ("."): a pickle without out-of-band buffers
         if writable and mv.nbytes > 32 and _NEEDS_DRIVER.search(mv) is not None:
             v = _DriverUnpickler(io.BytesIO(mv)).load()
+        elif not writable:
+            v = task_loads(mv, cmap=cmap, copy=copy, update=False)
         else:
             v = pickle.loads(mv)
         return _unwrap(v, writable) if type(v) is _Logged else v
@@ -227,7 +230,7 @@ def decode_result(buf, writable: bool):
         # the writable memory (see _writable_frombuffer)
         return _unwrap(driver_loads(mv, [pickle.PickleBuffer(v) for v in views],
                                     mv[:_oob_start(mv)]), True)
-    return _unwrap(pickle.loads(mv, buffers=views), False)
+    return _unwrap(task_loads(mv, views, cmap, mv[:_oob_start(mv)], copy, False), False)
 
 
 # -- the driver's unpickler ----------------------------------------------------
@@ -293,6 +296,128 @@ class _DriverUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# -- the task's side: classes as of the call ------------------------------------
+#
+# A task sees the program's classes as of its call: its function's version
+# carries the classes it reaches, and arguments made by the driver carry
+# theirs (both pickled by value at the call). Results of earlier tasks also
+# carry classes by value, but as they were when that task ran: loading them
+# must not set that older state on a class this process already has
+# (cloudpickle would: the last pickle loaded wins), so there known classes
+# are reused as they are, as in the driver.
+#
+# In-process executors (inline, threads) run a copy of the function made
+# from its pickle (copy_loads). Its classes are copies too (the driver's
+# class keeps reading live module globals): CLASSMAPS[key] maps each driver
+# class to the version's copy, and the task's data is loaded with it, so
+# arguments, earlier results and the function agree on the class
+# (isinstance works); a class the function does not reach gets a copy of
+# its own from the data. A copy pickles under its driver class's tracker
+# id: a result comes back to the driver as an instance of the driver's own
+# class.
+
+_SETSTATE = re.compile(rb"_class_setstate")
+CLASSMAPS: dict = {}  # function key -> {driver class: copy} (in-process)
+
+
+class _TaskUnpickler(pickle.Unpickler):
+    """Loads a task's data. copy (in-process): the driver's classes become
+    copies (cmap: those of the function's version). Otherwise a class this
+    process knows takes the data's state only if update (arguments made at
+    the call), never from results of earlier tasks."""
+
+    def __init__(self, file, buffers=None, cmap=None, copy=False, update=True):
+        super().__init__(file, buffers=buffers)
+        self._cmap = cmap or {}
+        self._copy = copy
+        self._update = update
+        self._own = None  # copies made by this load (classes the function does not reach)
+        self._kept = set()
+
+    def find_class(self, module, name):
+        obj = super().find_class(module, name)
+        if module == "cloudpickle.cloudpickle":
+            if name == "_class_setstate":
+                kept = self._kept
+
+                def setstate(cls, state):
+                    return cls if id(cls) in kept else obj(cls, state)
+                return setstate
+            if name in ("_make_skeleton_class", "_make_skeleton_enum"):
+                return self._skeleton(obj)
+            return obj
+        if self._copy and isinstance(obj, type):
+            return self._cmap.get(obj) or (self._own or {}).get(obj) or obj
+        return obj
+
+    def _skeleton(self, make):
+        def skeleton(*args):
+            from cloudpickle import cloudpickle as cp
+
+            tid = args[-2]
+            known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+            if known is None:
+                return make(*args)
+            if self._copy:
+                cls = self._cmap.get(known)
+                if cls is None:
+                    own = self._own = self._own or {}
+                    cls = own[known] = _new_copy(make, args, known)
+                    return cls  # its state: the data's
+            else:
+                cls = known
+                if self._update:
+                    return cls
+            self._kept.add(id(cls))
+            return cls
+        return skeleton
+
+
+def _new_copy(make, args, known):
+    """A fresh class from a cloudpickle skeleton, pickled (and so sent back
+    to the driver) as the driver's class `known`."""
+    from cloudpickle import cloudpickle as cp
+
+    tid = args[-2]
+    copy = make(*args[:-2], None, args[-1])
+    with cp._DYNAMIC_CLASS_TRACKER_LOCK:
+        cp._DYNAMIC_CLASS_TRACKER_BY_CLASS[copy] = tid
+    return copy
+
+
+def task_loads(data, buffers=None, cmap=None, head=None, copy=False, update=True):
+    """pickle.loads for a task's data (see _TaskUnpickler). head: the
+    pickle's own bytes when data also holds out-of-band buffers."""
+    if not cmap and _SETSTATE.search(data if head is None else head) is None:
+        return pickle.loads(data, buffers=buffers)
+    return _TaskUnpickler(io.BytesIO(data), buffers, cmap, copy, update).load()
+
+
+def copy_loads(data):
+    """(object, {driver class: copy}): data (a function pickled by value with
+    the classes it reaches) loaded as fresh copies of those classes, as a
+    worker would have them, not the driver's own (in-process executors)."""
+    from cloudpickle import cloudpickle as cp
+
+    cmap = {}
+
+    class U(pickle.Unpickler):
+        def find_class(self, module, name):
+            obj = super().find_class(module, name)
+            if module == "cloudpickle.cloudpickle" and name in ("_make_skeleton_class",
+                                                                "_make_skeleton_enum"):
+                def skeleton(*args):
+                    known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(args[-2])
+                    if known is None:
+                        return obj(*args[:-2], None, args[-1])
+                    copy = cmap[known] = _new_copy(obj, args, known)
+                    return copy
+                return skeleton
+            return obj
+
+    return U(io.BytesIO(data)).load(), cmap
+
+
 def driver_loads(data, buffers=None, head=None):
     """pickle.loads for the driver's side (results, exceptions, functions
     copied for in-process executors). head: the pickle's own bytes when data
@@ -303,18 +428,6 @@ def driver_loads(data, buffers=None, head=None):
 
 
 # -- exceptions --------------------------------------------------------------
-
-class RemoteTraceback(Exception):
-    """Carries the formatted traceback of a task as the __cause__ of the
-    exception re-raised in the driver (like concurrent.futures)."""
-
-    def __init__(self, tb: str):
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self):
-        return self.tb
-
 
 class RemoteTaskError(_core.PydronError, RuntimeError):
     """A task raised an exception that could not be pickled; same message."""
@@ -377,8 +490,11 @@ def _program_frames(tb):
     return new
 
 
-def encode_exception(e: BaseException, records=None) -> bytes:
-    tb = "".join(traceback.format_exception(type(e), e, _program_frames(e.__traceback__)))
+def _exception_part(e, depth=0):
+    """What the driver needs to raise e as sequential code would show it: the
+    pickled exception (None if it does not pickle), its type and message, its
+    frames in the program (file, line, end line, columns, function), and the
+    exception it was raised from or while handling (as Python prints them)."""
     exc = None
     for by_state in (False, True):
         try:
@@ -387,7 +503,20 @@ def encode_exception(e: BaseException, records=None) -> bytes:
         except Exception:
             exc = None
     t = type(e)
-    d = {"exc": exc, "type": f"{t.__module__}.{t.__qualname__}", "message": str(e), "tb": tb}
+    frames = [(f.filename, f.lineno, f.end_lineno, f.colno, f.end_colno, f.name)
+              for f in traceback.extract_tb(_program_frames(e.__traceback__))]
+    d = {"exc": exc, "type": f"{t.__module__}.{t.__qualname__}", "message": str(e),
+         "frames": frames}
+    if depth < 8:
+        if e.__cause__ is not None:
+            d["cause"] = _exception_part(e.__cause__, depth + 1)
+        elif e.__context__ is not None and not e.__suppress_context__:
+            d["context"] = _exception_part(e.__context__, depth + 1)
+    return d
+
+
+def encode_exception(e: BaseException, records=None) -> bytes:
+    d = _exception_part(e)
     if records:
         d["log"] = records
     return pickle.dumps(d, 5)
@@ -405,14 +534,40 @@ def forward_failure_logs(detail) -> None:
         _settings.forward(recs)
 
 
-def decode_exception(message: str, detail) -> BaseException:
-    """A fresh exception object for a failed task (each call a new copy)."""
+class TaskError(_core.TaskError):
+    """A task failed for a reason outside its code (it lost its worker more
+    often than max_retries allows, the run was canceled): the message names
+    the function."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+TaskError.__module__ = "pydron"
+_CORE_TASK = re.compile(r"^task 0x[0-9a-f]+ \('[^']*'\) ")
+
+
+def _task_error(message, detail, fn):
+    name = getattr(fn, "__qualname__", None) if fn is not None else None
+    if name:
+        message = _CORE_TASK.sub(f"{name}(): its task ", str(message), count=1)
+    return TaskError(message, detail, 0)
+
+
+def decode_exception(message: str, detail, fn=None) -> BaseException:
+    """A fresh exception object for a failed task (each call a new copy),
+    whose traceback ends with the task's frames: raised at the call, it reads
+    as sequential Python's (the driver's frames, then the task's)."""
     if not detail:
-        return _core.TaskError(message, detail, 0)
+        return _task_error(message, detail, fn)
     try:
         d = pickle.loads(detail)
     except Exception:
-        return _core.TaskError(message, detail, 0)
+        return _task_error(message, detail, fn)
+    return _rebuild(d, message)
+
+
+def _rebuild(d, message):
     exc = None
     if d.get("exc") is not None:
         try:
@@ -421,22 +576,80 @@ def decode_exception(message: str, detail) -> BaseException:
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteTaskError(d.get("message", message), d.get("type", ""))
-    exc.__cause__ = RemoteTraceback('\n"""\n' + d.get("tb", "") + '"""')
+    tb = _task_traceback(d.get("frames") or ())
+    if tb is not None:
+        exc.__traceback__ = tb
+    if d.get("cause") is not None:
+        exc.__cause__ = _rebuild(d["cause"], "")
+    elif d.get("context") is not None:
+        exc.__context__ = _rebuild(d["context"], "")
     return exc
+
+
+# A task's frames in the driver: a stand-in frame per frame of the task, a
+# function of the same name in the same file raising at the same place (as
+# Jinja shows template frames), so that the traceback shows the file, line,
+# source line and column marks of the task's code. TASK_FRAME marks them
+# (their globals) for the runtime's traceback tidying.
+TASK_FRAME = "__pydron_task_frame__"
+
+
+class _Here(Exception):
+    pass
+
+
+def _task_frame(filename, lineno, end_lineno, colno, end_colno, name):
+    import ast
+    import linecache
+
+    if colno is None or end_colno is None or end_lineno is None:
+        line = linecache.getline(filename, lineno)
+        colno = len(line) - len(line.lstrip())
+        end_colno, end_lineno = max(len(line.rstrip()), colno + 1), lineno
+    pos = dict(lineno=lineno, end_lineno=end_lineno, col_offset=colno, end_col_offset=end_colno)
+    body = [ast.Raise(exc=ast.Name(id="_here", ctx=ast.Load(), **pos), cause=None, **pos)]
+    fdef = ast.FunctionDef(name="_task", args=ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+        defaults=[]), body=body, decorator_list=[], returns=None, type_comment=None, **pos)
+    ns = {"_here": _Here, TASK_FRAME: True}
+    exec(compile(ast.Module(body=[fdef], type_ignores=[]), filename, "exec"), ns)
+    fn = ns["_task"]
+    code = fn.__code__.replace(co_name=name)
+    if hasattr(code, "co_qualname"):
+        code = code.replace(co_qualname=name)
+    fn.__code__ = code
+    try:
+        fn()
+    except _Here as e:
+        t = e.__traceback__.tb_next
+        return t.tb_frame, t.tb_lasti, t.tb_lineno
+    return None
+
+
+def _task_traceback(frames):
+    tb = None
+    for fr in reversed(frames):
+        try:
+            got = _task_frame(*fr)
+        except Exception:  # noqa: BLE001 - an odd position: this frame is left out
+            got = None
+        if got is not None:
+            tb = types.TracebackType(tb, *got)
+    return tb
 
 
 # -- the runner body ---------------------------------------------------------
 
-class _ArgUnpickler(pickle.Unpickler):
-    def __init__(self, data, buffers, futs):
-        super().__init__(io.BytesIO(data), buffers=buffers)
+class _ArgUnpickler(_TaskUnpickler):
+    def __init__(self, data, buffers, futs, cmap, copy):
+        super().__init__(io.BytesIO(data), buffers, cmap, copy)
         self._futs = futs
         self._cache = {}
 
     def persistent_load(self, pid):
         v = self._cache.get(pid)
         if v is None:
-            v = self._cache[pid] = decode_result(self._futs[pid], False)
+            v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
         return v
 
 
@@ -456,12 +669,13 @@ def decode_args(payload, inputs):
     elif fn is None:
         raise RuntimeError("pydron: task function not available in this process")
     body = payload[HDR.size:]
+    # in-process (the function is not an input): the driver's classes become copies
+    copy = not (flags & F_FN_INPUT)
+    cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     if nfut:
-        args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:]).load()
-    elif nbuf:
-        args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
+        args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:], cmap, copy).load()
     else:
-        args, kwargs = pickle.loads(body)
+        args, kwargs = task_loads(body, inputs[i:i + nbuf] if nbuf else None, cmap, copy=copy)
     return fn, args, kwargs, flags
 
 

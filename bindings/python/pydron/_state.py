@@ -239,6 +239,12 @@ def _draws_global(v):
     return s is not None and type(s) in rng_types()
 
 
+def _is_enum(cls):
+    import enum
+
+    return isinstance(cls, enum.EnumMeta)
+
+
 def _deps(fn, modattrs=None, globalrng=None):
     """(holder, key) pairs whose values the pickled function carries: the
     globals read by fn and by every function/class it reaches by value,
@@ -262,7 +268,12 @@ def _deps(fn, modattrs=None, globalrng=None):
             continue
         seen.add(id(f))
         if isinstance(f, type):
-            for v in list(vars(f).values()):
+            plain = not _is_enum(f)
+            for k, v in list(vars(f).items()):
+                if plain and not k.startswith("_") and not isinstance(
+                        v, (types.FunctionType, staticmethod, classmethod, property)):
+                    # a class attribute (`self.weight`): a change makes a new version
+                    out.append((f, k))
                 if isinstance(v, (staticmethod, classmethod)):
                     v = v.__func__
                 if isinstance(v, property):

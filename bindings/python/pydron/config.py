@@ -10,7 +10,8 @@ the driver listens on), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
 secret, at least 32 random characters: ``python -m pydron secret > FILE``),
 PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
-PYDRON_MAX_RETRIES.
+PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
+period; a side silent for 10 periods, at least 3 s, counts as gone).
 
 Every link is encrypted and authenticated with keys derived from the
 secret, whatever the transport; TLS adds that workers verify the driver's
@@ -96,9 +97,12 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    hb = _env_int("PYDRON_HEARTBEAT_MS")
+    if hb is not None and not 0 < hb <= 3600_000:
+        raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                tls_cert=tls_cert, tls_key=tls_key)
+                heartbeat_ms=hb or 0, tls_cert=tls_cert, tls_key=tls_key)
 
 
 def _secret(ex):

@@ -1506,6 +1506,11 @@ static PyObject *mod_version(PyObject *m, PyObject *unused)
     return PyLong_FromLong(pydron_version());
 }
 
+static PyObject *mod_version_string(PyObject *m, PyObject *unused)
+{
+    return PyUnicode_FromString(pydron_version_string());
+}
+
 static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 {
     long rc = PyLong_AsLong(arg);
@@ -1630,6 +1635,8 @@ static PyMethodDef module_methods[] = {
     {"secret_generate", mod_secret_generate, METH_NOARGS,
      "A new random shared secret (64 hex characters)."},
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
+    {"version_string", mod_version_string, METH_NOARGS,
+     "Version of the linked libpydron, as pydron_version_string() gives it."},
     {"strerror", mod_strerror, METH_O, "Description of a pydron error code."},
     {"worker_main", (PyCFunction)(void (*)(void))mod_worker_main, METH_VARARGS | METH_KEYWORDS,
      "Run the worker loop (pydron_worker_main) with runner registered as kind 'python'."},

@@ -21,6 +21,7 @@ thread. The modules, each with one job:
 | `errors` | tracebacks without pydron's frames |
 | `escapes` | what the program sees of its frame and of the functions it made (locals(), closures, `*` calls, callers' frames) |
 | `iterators` | loops over generators, map(...), wrappers: stepped ahead where provably the same |
+| `iterwrap` | itertools objects over the program's iterators: sources stepped through `iterators` |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """

@@ -14,8 +14,9 @@ from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, sess
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
-from .iterators import (_ITERTOOLS, _LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
-                        _make_map, _steppable, _wrap_itertools, _wrapped)
+from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
+                        _make_map, _steppable, _wrapped)
+from .iterwrap import _ITERTOOLS, _is_chain_from_iterable, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
@@ -127,6 +128,8 @@ def _classify(f, tf):
 
 
 def _classify_value(f, tf):
+    if _is_chain_from_iterable(f):
+        return _h_itertools
     if tf is _BuiltinType:
         s = f.__self__
         st = type(s)
@@ -252,7 +255,8 @@ def _h_pure_consumer(f, args, kwargs):
         return _unknown(f, args, kwargs)
     # zip/enumerate over placeholders: the consumer looks at the items.
     args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
-                 _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else rdeep(a)
+                 _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else
+                 map(rdeep, a) if _wrapped.get(id(a)) is a else rdeep(a)
                  for a in args)
     return _consume(f, args, _rdeep_kwargs(kwargs))
 
@@ -494,7 +498,7 @@ def _plain(v):
     t = type(v)
     if t in _SCALARS or t in _SAFE_ITER or isinstance(v, S.Future):
         return True
-    if t is _Map or isinstance(v, _Steps):
+    if t is _Map or isinstance(v, _Steps) or _wrapped.get(id(v)) is v:
         return True
     if t is _FunctionType:
         return v.__code__ in _translated_codes

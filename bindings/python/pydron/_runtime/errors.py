@@ -6,6 +6,7 @@ import os
 import sys
 import types
 
+from .._serialize import TASK_FRAME
 from .state import S
 
 # The pydron package directory: frames of code compiled from files under it
@@ -31,39 +32,35 @@ _getframe = sys._getframe
 
 
 def _strip(tb, site=None):
-    kept = []
+    kept, task = [], []
     while tb is not None:
-        if not internal(tb.tb_frame.f_code):
+        if tb.tb_frame.f_globals.get(TASK_FRAME):
+            task.append(tb)  # a task's frames (_serialize): the innermost part
+        elif not internal(tb.tb_frame.f_code):
             kept.append(tb)
         tb = tb.tb_next
-    new = None
     placed = site is None
-    for t in reversed(kept):
+    entries = []
+    for t in kept:
         lasti, lineno = t.tb_lasti, t.tb_lineno
         if not placed and id(t.tb_frame) == site[0] and t.tb_frame.f_code is site[1]:
             # a task's failure, raised where the driver first needed its
             # result: show the call instead, as sequential Python does
             lasti, lineno = site[2], site[3]
             placed = True
-        # new traceback objects: the old ones may be shared with other exceptions
-        new = types.TracebackType(new, t.tb_frame, lasti, lineno)
+        entries.append((t.tb_frame, lasti, lineno))
     if not placed:
         # The frame that made the call has returned (the failure surfaced
         # when its result was returned or used later): a stand-in frame of
         # the same function at the call's line, as Jinja does for templates.
         fake = _stand_in(site[1], site[3])
         if fake is not None:
-            head = new
-            if head is None:
-                return fake
-            last = head
-            chain = [head]
-            while last.tb_next is not None:
-                last = last.tb_next
-                chain.append(last)
-            new = fake
-            for t in reversed(chain):
-                new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
+            entries.append((fake.tb_frame, fake.tb_lasti, fake.tb_lineno))
+    entries += [(t.tb_frame, t.tb_lasti, t.tb_lineno) for t in task]
+    # new traceback objects: the old ones may be shared with other exceptions
+    new = None
+    for frame, lasti, lineno in reversed(entries):
+        new = types.TracebackType(new, frame, lasti, lineno)
     return new
 
 

@@ -15,6 +15,7 @@ from .barriers import _fail, _log, barrier, rdeep, sync
 from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
 from .state import pending as _pending, tainted as _tainted, translated_codes as _translated_codes
+from .state import lazy_codes as _lazy_codes
 from .tables import (_BuiltinType, _DICTS, _IMMUTABLE, _SAFE_ITER, _SCALARS, _safe_iterable)
 
 log = logging.getLogger("pydron")
@@ -33,9 +34,25 @@ def _iter_of(v):
     if t is _GeneratorType or _wrapped.get(id(v)) is v:
         return v
     itf = getattr(t, "__iter__", None)
-    if type(itf) is _FunctionType and itf.__code__.co_flags & _CO_GENERATOR:
-        return itf(v)
+    if type(itf) is _FunctionType:
+        if itf.__code__.co_flags & _CO_GENERATOR:
+            return itf(v)
+        if _returns_self(itf.__code__) and getattr(t, "__next__", None) is not None:
+            return v  # `def __iter__(self): return self` runs nothing to wait for
     return iter(_sync_then(v))
+
+
+_self_returning = {}
+
+
+def _returns_self(code):
+    r = _self_returning.get(code)
+    if r is None:
+        ops = [(x.opname, x.argval) for x in _dis.get_instructions(code)
+               if x.opname not in ("RESUME", "NOP")]
+        r = code.co_argcount == 1 and ops == [("LOAD_FAST", code.co_varnames[0]), ("RETURN_VALUE", None)]
+        _self_returning[code] = r
+    return r
 
 
 def _tuple_args(*items):
@@ -61,12 +78,19 @@ class _Map(map):
 
     def _lazy(self):
         f = self._f
+        step = _calls.call
+        if type(f) is _FunctionType and f.__code__ in _translated_codes \
+                and f.__code__ not in _lazy_codes and getattr(f, "__pydron_kind__", None) is None:
+            # a lambda of the @schedule body: its translated code waits where
+            # it must itself (no barrier around the whole call)
+            from .iterwrap import _Guard
+            step = _Guard(f)
         while True:
             try:
                 items = map.__next__(self)
             except StopIteration:
                 return
-            yield _calls.call(f, *items)
+            yield step(f, *items) if step is _calls.call else step(*items)
 
 
 class _Steps:
@@ -106,7 +130,7 @@ def _values(inner):
 def _steppable(v):
     """Is `v` an iterator whose steps a translated loop can take lazily?"""
     t = type(v)
-    return t is _Map or isinstance(v, _Steps) or t is _GeneratorType
+    return t is _Map or isinstance(v, _Steps) or t is _GeneratorType or _wrapped.get(id(v)) is v
 
 
 def _lazy_iter(v):
@@ -180,9 +204,7 @@ def _step_ahead(iterator, depth=0):
     if t is _Map or isinstance(iterator, _Steps):
         return True  # it steps its sources through _guarded itself
     if t is not _GeneratorType:
-        _why(t, lambda: f"iterator of type {t.__qualname__} runs code pydron does not see "
-                        f"(its __next__)")
-        return False
+        return _next_ahead(iterator, t, depth)
     code = iterator.gi_code
     if code in _translated_codes:
         return True
@@ -195,12 +217,42 @@ def _step_ahead(iterator, depth=0):
     if static is not None:
         _why(code, lambda: static)
         return False
-    why = _gen_state_check(code, frame, depth)
+    why = _gen_state_check(code, frame.f_locals, frame.f_globals, depth,
+                           code.co_varnames[0] if code.co_argcount else None)
     if why is not None:
         _why(code, lambda: why, once=False)
         return False
     if code in _STORES_SELF:
         _log_state(iterator, frame.f_locals[code.co_varnames[0]])
+    return True
+
+
+def _next_ahead(iterator, t, depth):
+    """An iterator class of the program: its __next__ is checked as a
+    generator's code is (it may store attributes of self: logged, undone if
+    an earlier task fails)."""
+    nxt = getattr(t, "__next__", None)
+    if type(nxt) is not _FunctionType or t.__getattribute__ is not object.__getattribute__ \
+            or t.__setattr__ is not object.__setattr__:
+        _why(t, lambda: f"iterator of type {t.__qualname__} runs code pydron does not see "
+                        f"(its __next__)")
+        return False
+    code = nxt.__code__
+    if code in _translated_codes:
+        return True
+    static = _gen_code_check(code)
+    if static is not None:
+        _why(code, lambda: static)
+        return False
+    first = code.co_varnames[0] if code.co_argcount else None
+    why = _gen_state_check(code, {first: iterator}, nxt.__globals__, depth, first)
+    if why is None and nxt.__closure__:
+        why = "its __next__ reads variables of an enclosing function"
+    if why is not None:
+        _why(code, lambda: why, once=False)
+        return False
+    if code in _STORES_SELF:
+        _log_state(None, iterator)
     return True
 
 
@@ -348,11 +400,9 @@ def _plain_value(v, depth):
     return False
 
 
-def _gen_state_check(code, frame, depth):
+def _gen_state_check(code, loc, g, depth, first):
     """Run-time part of _step_ahead: the generator's locals, the attributes of
-    its first argument (a method's `self`) and the globals it reads."""
-    loc = frame.f_locals
-    first = code.co_varnames[0] if code.co_argcount else None
+    its first argument `first` (a method's `self`) and the globals it reads."""
     for k, v in loc.items():
         if k == first and hasattr(v, "__dict__") and type(v).__module__ not in ("builtins", "numpy") \
                 and type(v) is not _MODULE:
@@ -369,12 +419,11 @@ def _gen_state_check(code, frame, depth):
         if not _plain_value(v, depth):
             return f"its variable {k!r} is a {type(v).__qualname__} (may run code or hold a placeholder)"
     read, called = _GEN_GLOBALS[code]
-    g = frame.f_globals
     b = g.get("__builtins__", builtins_dict)
     b = b if type(b) is dict else vars(b)
     for n in called:
         f = g.get(n, b.get(n))
-        if id(f) not in _calls._PURE_IDS or f is _iter or f is _next:
+        if (id(f) not in _calls._PURE_IDS or f is _iter or f is _next) and not _builtin_exception(f):
             return f"it calls {n}, which is not a builtin without effects"
     for n in read:
         v = g.get(n, b.get(n))
@@ -384,6 +433,31 @@ def _gen_state_check(code, frame, depth):
             return f"it reads the global {n!r}, a {type(v).__qualname__}"
     return None
 
+
+
+def _builtin_exception(f):
+    """raise StopIteration(), ValueError(...): making a builtin exception runs
+    no code of the program."""
+    return isinstance(f, type) and issubclass(f, BaseException) and f.__module__ == "builtins"
+
+
+def _fn_state_check(fn, depth=0):
+    """_gen_state_check for a plain function about to be called (a predicate):
+    its closure variables, defaults and the globals it reads."""
+    code = fn.__code__
+    if code not in _GEN_GLOBALS:
+        _gen_code_check(code)
+    loc = {}
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            loc[name] = cell.cell_contents
+        except ValueError:
+            pass
+    for i, d in enumerate(fn.__defaults__ or ()):
+        loc[f"<default {i}>"] = d
+    for k, d in (fn.__kwdefaults__ or {}).items():
+        loc[k] = d
+    return _gen_state_check(code, loc, fn.__globals__, depth, None)
 
 
 builtins_dict = vars(_builtins)
@@ -480,37 +554,8 @@ def _wait_upto(upto):
 from . import calls as _calls  # noqa: E402  (calls imports this module)
 
 
-# itertools objects made by translated code over iterators of the program:
-# their sources are stepped through _guarded, so stepping them needs no barrier
-# of its own (id -> object; forgotten when the outermost @schedule call ends).
-import itertools as _itertools
-
+# itertools objects made by translated code over iterators of the program
+# (iterwrap): their sources are stepped through _guarded, so stepping them
+# needs no barrier of its own (id -> object; forgotten when the outermost
+# @schedule call ends).
 _wrapped = {}
-_ITERTOOLS = {id(f): f for f in (_itertools.islice, _itertools.chain, _itertools.zip_longest,
-                                  getattr(_itertools, "pairwise", _itertools.chain))}
-_ITERABLE_ARGS = {id(_itertools.islice): 1, id(getattr(_itertools, "pairwise", None)): 1}
-
-
-def _wrap_itertools(f, args, kwargs):
-    """islice(gen, n), chain(gen, lst), zip_longest(...), pairwise(gen) in
-    translated code, or None when an argument is not an iterable of known kind."""
-    n = _ITERABLE_ARGS.get(id(f), len(args))  # how many leading arguments are iterables
-    srcs = []
-    for i, a in enumerate(args):
-        if i >= n or _safe_iterable(a):
-            srcs.append(a)
-        elif type(a) is _GeneratorType:
-            srcs.append(_guarded(a))
-        else:
-            return None  # a map (its consumer is unknown here) or an object of the program
-    obj = f(*srcs, **kwargs)
-    if len(_wrapped) > 4096:
-        for k in [k for k, o in _wrapped.items() if _getrefcount(o) <= 3]:
-            del _wrapped[k]
-    _wrapped[id(obj)] = obj
-    return obj
-
-
-import sys as _sys  # noqa: E402
-
-_getrefcount = _sys.getrefcount
