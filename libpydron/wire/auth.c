@@ -169,6 +169,9 @@ int pdi_auth_dial(pdi_conn *c, Pydron__Hello *hello, const void *secret, size_t 
     }
     rc = start_sealing(c, k, 1);
 out:
+    if (rc == PYDRON_ETIMEDOUT)
+        rc = pdi_err(rc, "handshake with %s not finished in time (%d ms for all of it)",
+                     pdi_conn_peer(c), timeout_ms);
     pdi_conn_set_deadline(c, 0);
     sodium_memzero(k, sizeof k);
     return rc;
@@ -191,6 +194,20 @@ static int check_hello(const Pydron__Hello *h)
     return 0;
 }
 
+int pdi_auth_check_hello(const Pydron__Frame *hdr)
+{
+    if (hdr->body_case != PYDRON__FRAME__BODY_HELLO)
+        return pdi_err(PYDRON_EPROTO, "expected hello, got a %s frame", pdi_frame_type_name(hdr));
+    const Pydron__Hello *h = hdr->hello;
+    if (h->protocol_version != AUTH_VERSION)
+        return pdi_err(PYDRON_EPROTO, "peer speaks protocol version %u, this build speaks %u",
+                       h->protocol_version, AUTH_VERSION);
+    if (h->nonce.len != PDI_NONCE_LEN)
+        return pdi_err(PYDRON_EPROTO, "hello carries a %zu-byte nonce, expected %u",
+                       h->nonce.len, PDI_NONCE_LEN);
+    return check_hello(h);
+}
+
 int pdi_auth_accept(pdi_conn *c, const void *secret, size_t slen, int timeout_ms,
                     pdi_frame *hello)
 {
@@ -207,23 +224,7 @@ int pdi_auth_accept(pdi_conn *c, const void *secret, size_t slen, int timeout_ms
             refuse(c, rc, pydron_error_last());
         goto fail_quiet;
     }
-    Pydron__Hello *h = hello->hdr->hello;
-    if (hello->hdr->body_case != PYDRON__FRAME__BODY_HELLO) {
-        rc = pdi_err(PYDRON_EPROTO, "expected hello, got a %s frame",
-                     pdi_frame_type_name(hello->hdr));
-        goto fail;
-    }
-    if (h->protocol_version != AUTH_VERSION) {
-        rc = pdi_err(PYDRON_EPROTO, "peer speaks protocol version %u, this build speaks %u",
-                     h->protocol_version, AUTH_VERSION);
-        goto fail;
-    }
-    if (h->nonce.len != PDI_NONCE_LEN) {
-        rc = pdi_err(PYDRON_EPROTO, "hello carries a %zu-byte nonce, expected %u", h->nonce.len,
-                     PDI_NONCE_LEN);
-        goto fail;
-    }
-    if ((rc = check_hello(h)) != 0)
+    if ((rc = pdi_auth_check_hello(hello->hdr)) != 0)
         goto fail;
     if ((rc = pdi_random_bytes(nl, sizeof nl)) != 0) {
         rc = pdi_err(rc, "no random bytes for the handshake");
@@ -261,6 +262,8 @@ int pdi_auth_accept(pdi_conn *c, const void *secret, size_t slen, int timeout_ms
 fail:
     refuse(c, rc, pydron_error_last());
 fail_quiet:
+    if (rc == PYDRON_ETIMEDOUT)
+        rc = pdi_err(rc, "handshake not finished in time (%d ms for all of it)", timeout_ms);
     pdi_conn_set_deadline(c, 0);
     sodium_memzero(k, sizeof k);
     pdi_frame_free(hello);

@@ -72,6 +72,9 @@ int pdi_auth_dial(pdi_conn *c, Pydron__Hello *hello, const void *secret, size_t 
  * (best effort) and the caller must drop the connection. */
 int pdi_auth_accept(pdi_conn *c, const void *secret, size_t secret_len, int timeout_ms,
                     pdi_frame *hello);
+/* Listener: is this the Hello of a dialer of this version, within bounds?
+ * 0 or EPROTO (pure: the fuzzer drives it). */
+int pdi_auth_check_hello(const Pydron__Frame *hdr);
 /* Bounds on a Hello's fields, checked before the dialer has proved anything
  * (the handshake header limit bounds the whole frame). */
 #define PDI_HELLO_MAX_KINDS 256u
