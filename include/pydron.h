@@ -726,7 +726,7 @@ PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
  * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
  * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
  * that the given version has. */
-#define PYDRON_PROCESS_OPTIONS_VERSION 1
+#define PYDRON_PROCESS_OPTIONS_VERSION 2
 typedef struct pydron_process_options {
     unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
     /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
@@ -748,9 +748,16 @@ typedef struct pydron_process_options {
      * host program) fails with a message saying so (0, the default). 1: it
      * runs in the driver process instead, after a one-time warning. */
     int run_unknown_kinds_in_driver;
+    /* Version 2. How long tasks wait for a live worker when every worker
+     * is gone (a lost remote worker may be restarted by whoever started
+     * it, a local one is restarted by the driver); after that they fail
+     * with a message saying that worker capacity is gone. 0 = default:
+     * $PYDRON_WORKER_WAIT_MS, else 30000. Only runs that started on a
+     * worker count against max_retries; waiting costs no attempt. */
+    unsigned worker_wait_ms;
 } pydron_process_options;
 #define PYDRON_PROCESS_OPTIONS_INIT \
-    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0}
+    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0}
 /* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
  * writing only the fields that version has. */
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
@@ -781,7 +788,12 @@ typedef struct pydron_task_timing {
  * finished, on which worker and executor (a macro over
  * pydron_task_timing_get_version, see "Growing structs"). */
 PYDRON_API int pydron_task_timing_get(pydron_graph *g, pydron_task t, pydron_task_timing *out);
-/* Call fn for every task that has finished, in finish order. fn must not call
+/* Call fn for every task that has finished, in finish order. The graph keeps
+ * the timings of its last 65,536 finished tasks ($PYDRON_TIMING_LOG_MAX to
+ * change it), so that its memory does not grow with every task: older
+ * ones are forgotten (pydron_task_timing_get and pydron_task_state_get then
+ * give PYDRON_ESTALE for a finished task whose record was recycled), while
+ * pydron_graph_stats keeps counting all of them. fn must not call
  * back into the graph. t is filled to this library's version (t->version);
  * a callback reads only the fields its pydron.h knows. */
 PYDRON_API int pydron_graph_timings(pydron_graph *g,

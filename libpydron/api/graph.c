@@ -234,8 +234,8 @@ PYDRON_API int pydron_graph_timings(pydron_graph *g,
         return pdi_err(PYDRON_EINVAL, "pydron_graph_timings: NULL fn");
     if (pdi_lock_graph(g, "pydron_graph_timings"))
         return PYDRON_EINVAL;
-    for (uint64_t k = 0; k < g->nlog; k++) {
-        pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
+    for (uint64_t k = pdi_log_first(g); k < g->nlog; k++) {
+        pdi_tlog *e = pdi_log_at(g, k);
         pydron_task_timing tt = {{e->task}, pdi_kind_id(g->kt, pdi_tlog_kind(g, e)), (pydron_task_state)e->state,
                                  e->queued_ns, e->started_ns, e->finished_ns, e->worker,
                                  exec_name(g, e), pdi_tlog_label(g, e), PYDRON_TASK_TIMING_VERSION};

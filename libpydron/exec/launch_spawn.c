@@ -150,6 +150,11 @@ static void spawn_lost(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
     if (p->stopping || p->respawns >= 16u * p->nw || wi >= p->nlaunched) {
+        if (!p->stopping && !p->launcher_gave_up) {
+            p->launcher_gave_up = 1;
+            pdi_log(WHO, "worker %u is not replaced: %u workers were started again already "
+                         "(they keep dying)", wi, p->respawns);
+        }
         pthread_mutex_unlock(&p->lock);
         return;
     }
@@ -165,6 +170,8 @@ static void spawn_lost(pdi_proc *p, unsigned wi)
     int rc = spawn_one(p, wi, &pid);
     pthread_mutex_lock(&p->lock);
     p->launched[wi] = rc == 0 ? pid : 0;
+    if (rc)
+        p->launcher_gave_up = 1; /* parked jobs fail instead of waiting */
     pthread_mutex_unlock(&p->lock);
     if (rc)
         pdi_log(WHO, "cannot replace worker %u: %s", wi, pydron_error_last());

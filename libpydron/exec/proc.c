@@ -9,6 +9,7 @@
  * reply, so many tasks are in flight per worker (credit = in_flight). */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -77,7 +78,10 @@ static int process_options(const pydron_runtime_options *o, const void *exec_opt
         if (po->version < 1 || po->version > PYDRON_PROCESS_OPTIONS_VERSION)
             return pdi_err(PYDRON_EINVAL, "pydron_process_options.version is %u, expected 1..%d",
                            po->version, PYDRON_PROCESS_OPTIONS_VERSION);
-        d = *po;
+        /* only the fields the caller's version has */
+        size_t have = po->version >= 2 ? sizeof d
+                                       : offsetof(pydron_process_options, worker_wait_ms);
+        memcpy(&d, po, have);
     } else {
         d.worker_command = o->worker_command;
         d.worker_args = o->worker_args;
@@ -117,6 +121,10 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
     p->max_wait_ms = mw && atoi(mw) > 0 ? (unsigned)atoi(mw) : launcher->join_ms;
+    const char *ww = getenv("PYDRON_WORKER_WAIT_MS");
+    p->worker_wait_ms = o->worker_wait_ms           ? o->worker_wait_ms
+                        : ww && atoi(ww) > 0 ? (unsigned)atoi(ww)
+                                             : DEFAULT_WORKER_WAIT_MS;
     p->worker_command = dupstr(o->worker_command);
     p->worker_args = dupv(o->worker_args);
     p->listen_url = dupstr(o->listen_url ? o->listen_url : "tcp://127.0.0.1:0");

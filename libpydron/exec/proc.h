@@ -74,7 +74,7 @@ int pdi_proc_new(const pydron_runtime_options *opts, const void *exec_options,
 #define SHUTDOWN_SEND_MS 1000
 #define DEFAULT_IN_FLIGHT 64
 #define DEFAULT_HB_MS 1000
-#define PARK_MS 10000 /* jobs wait this long for a replacement worker */
+#define DEFAULT_WORKER_WAIT_MS 30000 /* jobs wait this long for a live worker */
 #define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
 
 typedef struct jobent {
@@ -103,6 +103,8 @@ typedef struct pworker {
     unsigned threads;    /* task threads the worker announced */
     int shm;             /* same host: inputs and fetches go by shared memory */
     int need_respawn;    /* local: start a replacement (service thread) */
+    int exit_status;     /* local: wait status of the slot's last process */
+    int exit_known;      /* exit_status is set (reaped) */
     char **kinds;        /* runner kind names the worker announced */
     size_t nkinds;
     atomic_uint_fast64_t last_recv_ns;
@@ -121,6 +123,7 @@ struct pdi_proc {
     pydron_exec_host *host;
     /* options (copied) */
     unsigned nw, in_flight, hb_ms, max_wait_ms;
+    unsigned worker_wait_ms; /* parked jobs wait this long for a live worker */
     char *worker_command;
     char **worker_args;
     char *listen_url, *cert, *key, *launch_command;
@@ -167,7 +170,8 @@ struct pdi_proc {
      * its way: the service thread hands them on (submit never waits) */
     pydron_job **parked;
     size_t nparked, capparked;
-    uint64_t parked_deadline;
+    uint64_t none_alive_since; /* 0: a worker is alive (or none joined yet) */
+    int launcher_gave_up;      /* local: no more replacements will come */
 };
 
 typedef struct sd_arg {
@@ -188,6 +192,11 @@ void pdi_proc_job_put(pdi_proc *p, jobent *e);
 jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker);
 jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker);
 void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why);
+/* Lock held: reap local worker process i if it exited (WNOHANG), keeping
+ * its wait status for the loss message. */
+void pdi_proc_reap_locked(pdi_proc *p, size_t i);
+/* "killed by SIGSEGV", "exited with status 3" (buf of n bytes) */
+const char *pdi_proc_describe_status(int st, char *buf, size_t n);
 void pdi_proc_recall(void *self);
 /* proc_accept.c */
 void *pdi_proc_acceptor_thread(void *arg);

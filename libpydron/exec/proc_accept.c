@@ -188,7 +188,9 @@ static void *handshake_thread(void *arg)
             w->alive = 1;
             if (pthread_create(&w->reader, NULL, pdi_proc_reader_thread, ra) == 0) {
                 w->have_reader = 1;
+                w->exit_known = 0;
                 p->nconnected++;
+                p->none_alive_since = 0; /* parked jobs go to it (service thread) */
             } else {
                 w->alive = 0;
                 free(ra);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <limits.h>
 
@@ -61,6 +62,34 @@ static int cmp_seq(const void *a, const void *b)
 }
 
 
+/* How worker wi ended, for the log and the error of the task it ran: a
+ * local worker's exit status (waited for briefly: its connection drops a
+ * moment before the process is gone), else what the connection said. */
+static void describe_loss(pdi_proc *p, unsigned wi, const char *why, char *out, size_t n)
+{
+    char st[64];
+    int known = 0, status = 0;
+    if (p->launcher == &pdi_launcher_spawn) {
+        for (int tries = 0; tries < 100 && !known; tries++) {
+            pthread_mutex_lock(&p->lock);
+            if (wi < p->nlaunched && p->launched[wi] > 0)
+                pdi_proc_reap_locked(p, wi);
+            known = p->w[wi].exit_known;
+            status = p->w[wi].exit_status;
+            int running = wi < p->nlaunched && p->launched[wi] > 0;
+            pthread_mutex_unlock(&p->lock);
+            if (!running)
+                break;
+            if (!known)
+                usleep(5000);
+        }
+    }
+    if (known)
+        snprintf(out, n, "%s", pdi_proc_describe_status(status, st, sizeof st));
+    else
+        snprintf(out, n, "lost its connection (%s)", why);
+}
+
 void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
 {
     pthread_mutex_lock(&p->lock);
@@ -70,6 +99,11 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         return;
     }
     w->alive = 0;
+    int any_alive = 0;
+    for (unsigned i = 0; i < p->nw; i++)
+        any_alive |= p->w[i].alive;
+    if (!any_alive && p->none_alive_since == 0)
+        p->none_alive_since = pdi_now_ns(); /* parked jobs wait from now */
     pdi_conn *gone_c = w->c; /* the slot may get a new connection soon */
     int stopping = p->stopping;
     jobent *jobs = pdi_proc_jobs_take_worker(p, wi);
@@ -87,9 +121,13 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     w->nrel = 0;
     w->nrcl = 0;
     pthread_mutex_unlock(&p->lock);
-    if (!stopping)
-        pdi_log(WHO, "worker %u lost (%s)", wi, why);
     pdi_conn_close(gone_c);
+    char how[160], what[400];
+    describe_loss(p, wi, why, how, sizeof how);
+    if (!stopping)
+        pdi_log(WHO, "worker %u lost: %s", wi, how);
+    snprintf(what, sizeof what, "worker %u (pid %d on %s) %s while running it", wi, (int)w->pid,
+             w->host[0] ? w->host : "?", how);
     /* The worker runs its queue in order on `threads` threads: only the
      * oldest unfinished jobs can have been running. They come back as lost
      * (an attempt is charged); the others never started and go to another
@@ -119,10 +157,13 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         jobent *e = arr ? arr[k] : jobs;
         if (!arr)
             jobs = jobs->next;
-        if (again && k >= charged)
+        if (again && k >= charged) {
             again[nagain++] = e->job;
-        else
+        } else {
+            if (!stopping)
+                pydron_job_set_error(e->job, what, NULL, 0); /* named if it was the last loss */
             pydron_job_done(e->job, stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        }
         free(e);
     }
     free(arr);

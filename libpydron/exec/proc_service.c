@@ -2,6 +2,7 @@
  * heartbeats (all queued for the senders: it never writes), dead
  * workers (silent too long), replacements of lost local workers, reaping
  * exited children. */
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -110,15 +111,64 @@ void *pdi_proc_service_thread(void *arg)
         }
         pdi_proc_unpark_locked(p, now);
         /* reap exited children (no zombies); the connection drop reports loss */
-        for (size_t i = 0; i < p->nlaunched; i++) {
-            if (p->launched[i] > 0) {
-                int st;
-                if (waitpid(p->launched[i], &st, WNOHANG) == p->launched[i])
-                    p->launched[i] = -p->launched[i];
-            }
-        }
+        for (size_t i = 0; i < p->nlaunched; i++)
+            pdi_proc_reap_locked(p, i);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
+
+void pdi_proc_reap_locked(pdi_proc *p, size_t i)
+{
+    int st;
+    if (i >= p->nlaunched || p->launched[i] <= 0 ||
+        waitpid(p->launched[i], &st, WNOHANG) != p->launched[i])
+        return;
+    p->launched[i] = -p->launched[i];
+    /* slots are launch indices only for the spawn launcher (the accept
+     * launcher's are shells running a launch template) */
+    if (p->launcher == &pdi_launcher_spawn && i < p->nw) {
+        p->w[i].exit_status = st;
+        p->w[i].exit_known = 1;
+    }
+}
+
+static const char *signame(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    case SIGKILL: return "SIGKILL";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGSYS: return "SIGSYS";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    default: return NULL;
+    }
+}
+
+const char *pdi_proc_describe_status(int st, char *buf, size_t n)
+{
+    if (WIFSIGNALED(st)) {
+        const char *s = signame(WTERMSIG(st));
+        if (s)
+            snprintf(buf, n, "killed by %s%s", s, WCOREDUMP(st) ? " (core dumped)" : "");
+        else
+            snprintf(buf, n, "killed by signal %d", WTERMSIG(st));
+    } else if (WIFEXITED(st)) {
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
+    } else {
+        snprintf(buf, n, "ended (wait status %#x)", (unsigned)st);
+    }
+    return buf;
+}

@@ -111,7 +111,8 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
 
 /* The worker to send to: wi if alive, else another live one (the core may
  * pick a worker whose loss it has not processed yet). UINT_MAX: none is
- * alive but the launcher is replacing one, so the jobs wait (parked). */
+ * alive, so the jobs wait (parked) for one to join or come back: they never
+ * ran, so they must not be charged an attempt. */
 static unsigned route(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
@@ -120,29 +121,66 @@ static unsigned route(pdi_proc *p, unsigned wi)
         for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
             if (p->w[(wi + k) % p->nw].alive)
                 alt = (wi + k) % p->nw;
-        if (alt != UINT_MAX)
-            wi = alt;
-        else if (p->launcher->lost)
-            wi = UINT_MAX;
+        wi = alt;
     }
     pthread_mutex_unlock(&p->lock);
     return wi;
 }
 
+/* Lock held: the message for jobs that waited in vain, or NULL while they
+ * may still wait. */
+static char *capacity_gone_locked(pdi_proc *p, uint64_t now)
+{
+    if (p->none_alive_since == 0)
+        return NULL;
+    uint64_t waited = now > p->none_alive_since ? now - p->none_alive_since : 0;
+    if (p->launcher_gave_up)
+        return pdi_asprintf("no %s worker is left and none will be started again (workers "
+                            "kept dying; see the log): worker capacity is gone",
+                            p->launcher->name);
+    if (waited < (uint64_t)p->worker_wait_ms * 1000000ull)
+        return NULL;
+    return pdi_asprintf("no %s worker has been alive for %.1f s (worker_wait_ms=%u, "
+                        "PYDRON_WORKER_WAIT_MS): worker capacity is gone; start or restart "
+                        "workers (e.g. python -m pydron.worker --restart)",
+                        p->launcher->name, (double)waited / 1e9, p->worker_wait_ms);
+}
+
+static void fail_jobs(pydron_job *const *jobs, size_t n, const char *msg)
+{
+    for (size_t i = 0; i < n; i++) {
+        pydron_job_set_error(jobs[i], msg ? msg : "worker capacity is gone", NULL, 0);
+        pydron_job_done(jobs[i], PYDRON_ETASK);
+    }
+}
+
 /* Keep jobs until a worker is back (the service thread hands them on):
- * submit must not wait for one. */
+ * submit must not wait for one. Past the deadline they fail at once. */
 static int park(pdi_proc *p, pydron_job *const *jobs, size_t n)
 {
     pthread_mutex_lock(&p->lock);
-    int rc = pdi_grow((void **)&p->parked, &p->capparked, p->nparked + n, sizeof *p->parked);
-    if (rc == 0) {
-        if (!p->nparked)
-            p->parked_deadline = pdi_now_ns() + PARK_MS * 1000000ull;
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        for (size_t i = 0; i < n; i++)
+            pydron_job_done(jobs[i], PYDRON_ECANCELED);
+        return 0;
+    }
+    if (p->none_alive_since == 0)
+        p->none_alive_since = pdi_now_ns(); /* not one has joined since start */
+    char *gone = capacity_gone_locked(p, pdi_now_ns());
+    int rc = gone ? 0
+                  : pdi_grow((void **)&p->parked, &p->capparked, p->nparked + n,
+                             sizeof *p->parked);
+    if (!gone && rc == 0) {
         memcpy(p->parked + p->nparked, jobs, n * sizeof *jobs);
         p->nparked += n;
         pthread_cond_broadcast(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);
+    if (gone) {
+        fail_jobs(jobs, n, gone);
+        free(gone);
+    }
     return rc ? pdi_err(PYDRON_ENOMEM, "out of memory") : 0;
 }
 
@@ -154,22 +192,27 @@ void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now)
     for (unsigned i = 0; i < p->nw && alive == UINT_MAX; i++)
         if (p->w[i].alive)
             alive = i;
-    if (alive == UINT_MAX && now < p->parked_deadline && !p->stopping)
+    char *gone = NULL;
+    if (alive == UINT_MAX && !p->stopping && !(gone = capacity_gone_locked(p, now)))
         return;
     pydron_job **jobs = p->parked;
     size_t n = p->nparked;
     p->parked = NULL;
     p->nparked = p->capparked = 0;
+    int stopping = p->stopping;
     pthread_mutex_unlock(&p->lock);
-    if (alive != UINT_MAX) {
-        int rc = pdi_proc_submit(p, jobs, n, alive);
-        for (size_t i = 0; rc < 0 && i < n; i++)
-            pydron_job_done(jobs[i], PYDRON_EIO);
-    } else {
-        /* no replacement came: lost, as if sent to the dead worker */
+    if (stopping) {
         for (size_t i = 0; i < n; i++)
-            pydron_job_done(jobs[i], p->stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+            pydron_job_done(jobs[i], PYDRON_ECANCELED);
+    } else if (alive != UINT_MAX) {
+        /* submit reroutes (or parks again) if that worker is lost meanwhile */
+        if (pdi_proc_submit(p, jobs, n, alive) < 0)
+            fail_jobs(jobs, n, pydron_error_last());
+    } else {
+        pdi_log(WHO, "%s", gone);
+        fail_jobs(jobs, n, gone);
     }
+    free(gone);
     free(jobs);
     pthread_mutex_lock(&p->lock);
 }
@@ -311,10 +354,17 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
         free(buf);
         for (size_t i = 0; i < n; i++)
             free(ents[i]);
-        /* the core hears about the loss through worker_lost; these come
-         * back to be re-run elsewhere */
-        for (size_t i = 0; i < n; i++)
-            pydron_job_done(jobs[i], stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+        if (stopping) {
+            for (size_t i = 0; i < n; i++)
+                pydron_job_done(jobs[i], PYDRON_ECANCELED);
+        } else {
+            /* lost while we encoded: none of these ran, so they go to
+             * another worker (or wait for one) without being charged */
+            rc = pdi_proc_submit(p, jobs, n, wi);
+            if (rc < 0)
+                fail_jobs(jobs, n, pydron_error_last());
+            rc = 0;
+        }
         goto out;
     }
     /* registered before the frame can leave: the reply can beat us back;

@@ -308,9 +308,10 @@ struct pydron_graph {
     size_t nheap, capheap;
 
     /* observability */
-    pdi_tlog **lchunks;
+    pdi_tlog **lchunks;    /* a ring of the last logcap entries (graph/observe.c) */
     size_t nlchunks;
-    uint64_t nlog;
+    uint64_t nlog;         /* entries ever logged; the oldest ones are overwritten */
+    uint64_t logcap;       /* 0 until the first entry */
     pdi_label *labels;
     size_t nlabels, caplabels;
     uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
@@ -450,6 +451,11 @@ void pdi_task_release(pydron_graph *g, uint32_t ti);
 int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);
 uint64_t *pdi_input_ids(pydron_graph *g, pdi_task *t, uint64_t *one, int roots);
 int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out);
+/* The timing log keeps the last PDI_TLOG_DEFAULT_MAX finished tasks (or
+ * $PYDRON_TIMING_LOG_MAX, rounded up to a chunk): entries [first, nlog). */
+#define PDI_TLOG_DEFAULT_MAX 65536u
+uint64_t pdi_log_first(const pydron_graph *g);
+pdi_tlog *pdi_log_at(pydron_graph *g, uint64_t k);
 uint32_t pdi_tlog_kind(pydron_graph *g, const pdi_tlog *e);
 const char *pdi_tlog_label(pydron_graph *g, const pdi_tlog *e);
 

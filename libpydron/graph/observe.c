@@ -1,5 +1,6 @@
 /* Observation: labels and the log of finished tasks (timings). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "graph/graph.h"
 
@@ -17,11 +18,45 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
     return (uint32_t)++g->nlabels;
 }
 
-/* Log a finished task (timings) into the chunked log. */
+/* Capacity of the timing log, a multiple of PDI_CHUNK: a driver that runs
+ * millions of tasks keeps the recent ones (aggregate counts and per-kind
+ * durations live elsewhere and are kept whole), not 40 bytes per task
+ * forever. */
+static uint64_t log_capacity(void)
+{
+    static uint64_t cap;   /* read once: same for every graph of the process */
+    uint64_t c = __atomic_load_n(&cap, __ATOMIC_RELAXED);
+    if (c)
+        return c;
+    const char *e = getenv("PYDRON_TIMING_LOG_MAX");
+    long long v = e ? atoll(e) : 0;
+    c = v > 0 ? (uint64_t)v : PDI_TLOG_DEFAULT_MAX;
+    if (c > (1ull << 32))
+        c = 1ull << 32;
+    c = (c + PDI_CHUNK - 1) & ~(uint64_t)(PDI_CHUNK - 1);
+    __atomic_store_n(&cap, c, __ATOMIC_RELAXED);
+    return c;
+}
+
+uint64_t pdi_log_first(const pydron_graph *g)
+{
+    return g->nlog > g->logcap ? g->nlog - g->logcap : 0;
+}
+
+pdi_tlog *pdi_log_at(pydron_graph *g, uint64_t k)
+{
+    uint64_t slot = k % g->logcap;
+    return &g->lchunks[slot >> PDI_CHUNK_BITS][slot & (PDI_CHUNK - 1)];
+}
+
+/* Log a finished task (timings) into the ring. */
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 {
     pdi_task *t = pdi_T(g, ti);
-    size_t c = g->nlog >> PDI_CHUNK_BITS;
+    if (!g->logcap)
+        g->logcap = log_capacity();
+    uint64_t slot = g->nlog % g->logcap;
+    size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
     if (c >= g->nlchunks) {
         pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
         if (!nc)
@@ -31,7 +66,7 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
             return;
         g->nlchunks = c + 1;
     }
-    pdi_tlog *e = &g->lchunks[c][g->nlog & (PDI_CHUNK - 1)];
+    pdi_tlog *e = &g->lchunks[c][slot & (PDI_CHUNK - 1)];
     e->task = pdi_tid(g, ti);
     e->queued_ns = t->queued_ns;
     e->started_ns = j ? j->start_ns : 0;
@@ -45,8 +80,8 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
 
 int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out)
 {
-    for (uint64_t k = g->nlog; k-- > 0;) {
-        pdi_tlog *e = &g->lchunks[k >> PDI_CHUNK_BITS][k & (PDI_CHUNK - 1)];
+    for (uint64_t k = g->nlog, first = pdi_log_first(g); k-- > first;) {
+        pdi_tlog *e = pdi_log_at(g, k);
         if (e->task == id) {
             *out = e;
             return 1;

@@ -219,8 +219,8 @@ static void wq_push(uint8_t kind, uint32_t a, uint32_t b, pdi_error *err)
 
 static void wq_drain(pydron_graph *g)
 {
-    if (wq_active)
-        return;
+    if (wq_active || !wq_len)
+        return;   /* (nothing queued: the common case of every completion) */
     wq_active = 1;
     while (wq_len) {
         work_item it = wq[--wq_len];

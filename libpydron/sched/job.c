@@ -163,10 +163,16 @@ static void job_complete(pydron_graph *g, pydron_job *j, int rc)
         t->attempt++;
         g->stats.tasks_retried++;
         if (t->attempt > sg->rt->opts.max_retries) {
-            char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u)%s%s",
+            /* only runs that started are charged (executors send jobs that
+             * never ran elsewhere, uncharged): this task was running each
+             * time a worker died, so it is the likely cause and fails alone,
+             * as Dask's KilledWorker */
+            char *m = pdi_asprintf("task %#llx ('%s') lost its worker %u times (max_retries=%u): "
+                                   "it was running each time, so it is failed as the likely "
+                                   "cause; last time: %s",
                                    (unsigned long long)j->task, pdi_task_name(g, t),
                                    (unsigned)t->attempt, sg->rt->opts.max_retries,
-                                   j->err ? "; last error: " : "", j->err ? j->err : "");
+                                   j->err ? j->err : "the executor reported the worker lost");
             pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, m, NULL, 0);
             pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, &run);
             if (e)

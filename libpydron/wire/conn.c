@@ -477,12 +477,15 @@ int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_f
     free(h);
     if (rc)
         return rc;
-    if ((rc = pdi_frame_alloc_segs(out)) != 0) {
+    /* each segment's buffer is made when its bytes are due, not all up
+     * front from what the header announces */
+    if ((rc = pdi_frame_alloc_seg_table(out)) != 0) {
         pdi_frame_free(out);
         return rc;
     }
     for (size_t i = 0; i < out->nseg; i++) {
-        if (out->seglen[i] && (rc = read_exact(c, out->seg[i], out->seglen[i], timeout_ms)) != 0) {
+        if (out->seglen[i] && ((rc = pdi_frame_alloc_seg(out, i)) != 0 ||
+                               (rc = read_exact(c, out->seg[i], out->seglen[i], timeout_ms)) != 0)) {
             pdi_frame_free(out);
             return rc;
         }

@@ -22,9 +22,10 @@ static pthread_once_t session_once = PTHREAD_ONCE_INIT;
 static void session_init(void)
 {
     /* Large values are the point: 1 TiB by default (allocation failure of an
-     * absurd size is reported as an error, not a crash). Header: task
-     * batches of thousands of tasks fit easily in 64 MiB. */
-    session_limits.max_header = 64u * 1024u * 1024u;
+     * absurd size is reported as an error, not a crash). Header: a batch
+     * of 10,000 tasks takes about 1 MiB; 16 MiB unpack into at most
+     * 16 x 16 MiB (see PDI_UNPACK_RATIO). */
+    session_limits.max_header = 16u * 1024u * 1024u;
     session_limits.max_payload = (uint64_t)1 << 40;
     session_limits.max_segments = 1u << 20;
     const char *e = getenv("PYDRON_MAX_PAYLOAD");
@@ -95,11 +96,146 @@ int pdi_wire_parse_prefix(const uint8_t *p, size_t len, const pdi_wire_limits *l
     return 0;
 }
 
+/* ------------------------------------------------- header memory bound
+ *
+ * protobuf-c turns every entry of a repeated message field into a struct
+ * of its own: an empty entry is 2 bytes on the wire and 80-160 bytes
+ * unpacked (an 8 MiB header of empty tasks cost 460 MB). So before
+ * unpacking, the header's bytes are walked with the message descriptors
+ * and what protobuf-c would allocate is added up (structs, pointer
+ * arrays, strings, repeated scalars, unknown fields); a header that would
+ * take more than PDI_UNPACK_RATIO times its size (legitimate frames take
+ * 1-8 times) is refused before anything is allocated. The allocator given
+ * to protobuf-c enforces the same budget, in case the walk underestimates. */
+#define PDI_UNPACK_RATIO 16u
+#define PDI_UNPACK_SLACK (64u * 1024u)
+#define PDI_UNPACK_DEPTH 16
+
+static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static size_t scalar_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 8;
+    }
+}
+
+/* Upper estimate of what unpacking message `d` from [p, end) allocates,
+ * added to *total; -1 if the bytes are not a valid encoding. */
+static int predict(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+                   int depth, uint64_t *total)
+{
+    if (depth > PDI_UNPACK_DEPTH)
+        return -1;
+    *total += d->sizeof_message;
+    while (p < end) {
+        uint64_t key, v;
+        if (rd_varint(&p, end, &key) != 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+            return -1;
+        unsigned wt = (unsigned)(key & 7);
+        const uint8_t *data = p;
+        uint64_t len = 0;
+        switch (wt) {
+        case 0: if (rd_varint(&p, end, &v) != 0) return -1; break;
+        case 1: if (end - p < 8) return -1; p += 8; break;
+        case 5: if (end - p < 4) return -1; p += 4; break;
+        case 2:
+            if (rd_varint(&p, end, &len) != 0 || len > (uint64_t)(end - p))
+                return -1;
+            data = p;
+            p += len;
+            break;
+        default: return -1; /* groups: not in our protocol */
+        }
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+        if (!fd) {
+            /* kept by protobuf-c as an unknown field, bytes copied */
+            *total += sizeof(ProtobufCMessageUnknownField) + (uint64_t)(p - data) + 16;
+            continue;
+        }
+        int rep = fd->label == PROTOBUF_C_LABEL_REPEATED;
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (wt != 2)
+                return -1;
+            *total += rep ? sizeof(void *) : 0;
+            if (predict(fd->descriptor, data, data + len, depth + 1, total) != 0)
+                return -1;
+        } else if (fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_BYTES) {
+            if (wt != 2)
+                return -1;
+            *total += len + 1 + (rep ? sizeof(ProtobufCBinaryData) : 0);
+        } else if (rep && wt == 2) {
+            /* packed: a varint element takes at least one byte on the wire */
+            ProtobufCType t = fd->type;
+            uint64_t n = t == PROTOBUF_C_TYPE_FIXED64 || t == PROTOBUF_C_TYPE_SFIXED64 ||
+                                 t == PROTOBUF_C_TYPE_DOUBLE
+                             ? len / 8
+                         : t == PROTOBUF_C_TYPE_FIXED32 || t == PROTOBUF_C_TYPE_SFIXED32 ||
+                                 t == PROTOBUF_C_TYPE_FLOAT
+                             ? len / 4
+                             : len;
+            *total += n * scalar_size(t);
+        } else {
+            *total += rep ? scalar_size(fd->type) : 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct unpack_budget {
+    uint64_t left;
+} unpack_budget;
+
+static void *budget_alloc(void *data, size_t n)
+{
+    unpack_budget *b = data;
+    if (n > b->left)
+        return NULL;
+    b->left -= n;
+    return malloc(n);
+}
+
+static void budget_free(void *data, void *ptr)
+{
+    (void)data;
+    free(ptr); /* freed later with the default allocator too: plain malloc */
+}
+
 int pdi_wire_parse_header(const uint8_t *buf, size_t hlen, uint64_t plen,
                           const pdi_wire_limits *lim, Pydron__Frame **out)
 {
     *out = NULL;
-    Pydron__Frame *f = pydron__frame__unpack(NULL, hlen, buf);
+    uint64_t budget = (uint64_t)hlen * PDI_UNPACK_RATIO + PDI_UNPACK_SLACK, need = 0;
+    if (predict(&pydron__frame__descriptor, buf, buf + hlen, 0, &need) != 0)
+        return pdi_err(PYDRON_EPROTO, "malformed frame header (%zu bytes of protobuf)", hlen);
+    if (need > budget)
+        return pdi_err(PYDRON_EPROTO,
+                       "frame header of %zu bytes would unpack into %llu bytes (limit %llu): "
+                       "too many (empty?) entries",
+                       hlen, (unsigned long long)need, (unsigned long long)budget);
+    unpack_budget ub = {budget};
+    ProtobufCAllocator al = {budget_alloc, budget_free, &ub};
+    Pydron__Frame *f = pydron__frame__unpack(&al, hlen, buf);
     if (!f)
         return pdi_err(PYDRON_EPROTO, "malformed frame header (%zu bytes of protobuf)", hlen);
     if (f->body_case == PYDRON__FRAME__BODY__NOT_SET) {
@@ -189,6 +325,37 @@ const char *pdi_frame_type_name(const Pydron__Frame *hdr)
     case PYDRON__FRAME__BODY_RECALL: return "recall";
     default: return "unknown";
     }
+}
+
+int pdi_frame_alloc_seg_table(pdi_frame *f)
+{
+    size_t n = f->hdr->n_segments;
+    f->nseg = 0;
+    if (n == 0)
+        return 0;
+    f->seg = calloc(n, sizeof *f->seg);
+    f->seglen = calloc(n, sizeof *f->seglen);
+    if (!f->seg || !f->seglen)
+        return pdi_err(PYDRON_ENOMEM, "out of memory for %zu frame segments", n);
+    for (size_t i = 0; i < n; i++) {
+        if (f->hdr->segments[i] > SIZE_MAX)
+            return pdi_err(PYDRON_ENOMEM, "segment of %llu bytes",
+                           (unsigned long long)f->hdr->segments[i]);
+        f->seglen[i] = (size_t)f->hdr->segments[i];
+    }
+    f->nseg = n; /* buffers NULL until pdi_frame_alloc_seg */
+    return 0;
+}
+
+int pdi_frame_alloc_seg(pdi_frame *f, size_t i)
+{
+    if (i >= f->nseg)
+        return pdi_err(PYDRON_EINVAL, "no segment %zu", i);
+    if (f->seg[i] || !f->seglen[i])
+        return 0;
+    if (!(f->seg[i] = malloc(f->seglen[i])))
+        return pdi_err(PYDRON_ENOMEM, "cannot allocate a %zu-byte segment", f->seglen[i]);
+    return 0;
 }
 
 int pdi_frame_alloc_segs(pdi_frame *f)

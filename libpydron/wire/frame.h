@@ -68,6 +68,12 @@ int pdi_wire_encode(Pydron__Frame *hdr, const pdi_seg *segs, size_t nsegs, uint8
 /* Inside wire/: allocate the segment buffers the header announces; fill the
  * prefix for a header of hlen bytes and a payload of plen bytes. */
 int pdi_frame_alloc_segs(pdi_frame *f);
+/* For streams, where the payload has not arrived yet: the segment table
+ * only (lengths set, buffers NULL), then each buffer just before its bytes
+ * are read, so that a header announcing many large segments costs memory
+ * only as their bytes come in. */
+int pdi_frame_alloc_seg_table(pdi_frame *f);
+int pdi_frame_alloc_seg(pdi_frame *f, size_t i);
 void pdi_wire_put_prefix(uint8_t *p, uint32_t hlen, uint64_t plen);
 
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/ctx.h"
@@ -58,6 +59,33 @@ static void on_term(int sig)
         return;
     cleanup_paths(); /* unlink/rmdir are async-signal-safe */
     _exit(3);
+}
+
+/* The driver is gone or said shutdown: nobody wants what the running
+ * tasks make. They get a short grace to finish; a task still running after
+ * it (one that never returns, or waits for something that will not come)
+ * must not keep this process, its CPU and its memory: the worker process
+ * ends. It is a worker process (pydron-worker, python -m pydron.worker):
+ * nothing else of the program runs in it. */
+#define STOP_GRACE_MS 2000
+
+static void join_task_threads(worker *w, pthread_t *tt, size_t n)
+{
+    const char *g = getenv("PYDRON_WORKER_STOP_GRACE_MS");
+    uint64_t grace_ms = g && atoi(g) > 0 ? (uint64_t)atoi(g) : STOP_GRACE_MS;
+    struct timespec until = pdi_abstime_after(CLOCK_REALTIME, grace_ms * 1000000ull);
+    for (size_t i = 0; i < n; i++) {
+        if (pthread_timedjoin_np(tt[i], NULL, &until) == 0)
+            continue;
+        pdi_log(WHO, "worker %d: %s, and a task is still running %llu ms later: ending the "
+                     "worker process so that the task does not run on", w->id,
+                atomic_load(&w->lost) ? "the driver is gone" : "the driver said shutdown",
+                (unsigned long long)grace_ms);
+        if (w->o.exit_with_parent)
+            cleanup_paths();
+        fflush(NULL);
+        _exit(0);
+    }
 }
 
 static void ipc_path(const char *url, char *out, size_t n)
@@ -368,8 +396,7 @@ stop:
     w->stopping = 1;
     pthread_cond_broadcast(&w->qcond);
     pthread_mutex_unlock(&w->qlock);
-    for (size_t i = 0; i < nthreads; i++)
-        pthread_join(tt[i], NULL);
+    join_task_threads(w, tt, nthreads);
     free(tt);
     while (w->qhead) {
         task_item *it = w->qhead;

@@ -315,3 +315,43 @@ Test(exec_threads, add_from_another_thread_while_waiting)
     TU_OK(pydron_graph_free(f.g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* A pool thread takes queued jobs in groups; a job that blocks must not
+ * hold the rest of its group: the other thread takes them. The blocking
+ * body waits until every tiny task has finished (bounded: 20 s). */
+static _Atomic int blocker_release;
+static int fn_blocker(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    uint64_t t0 = tu_now_ns(), one = 1;
+    while (!atomic_load(&blocker_release) && tu_now_ns() - t0 < 20000000000ull)
+        usleep(1000);
+    return pydron_ctx_output_set(ctx, 0, &one, sizeof one);
+}
+
+Test(exec_threads, a_blocked_job_does_not_hold_its_group, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t kb = tu_kind_c(rt, "blocker", fn_blocker, NULL);
+    uint32_t ks = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    atomic_store(&blocker_release, 0);
+    enum { N = 40 };
+    pydron_value b, out[N];
+    /* added before the graph starts: all are queued at once, so that pool
+     * threads take several each */
+    tu_add(g, kb, PYDRON_TASK_PURE, NULL, 0, 1, &b, NULL);
+    for (int i = 0; i < N; i++) {
+        uint64_t p = (uint64_t)i;
+        tu_add(g, ks, PYDRON_TASK_PURE, NULL, 0, 1, &out[i], &p);
+    }
+    int stuck = -1;
+    for (int i = 0; i < N && stuck < 0; i++)
+        if (pydron_graph_wait(g, out[i], 10000) != 0)
+            stuck = i;
+    atomic_store(&blocker_release, 1);
+    cr_assert_eq(stuck, -1, "task %d waited behind the blocked job", stuck);
+    cr_assert_eq(tu_get_u64(g, b), 1);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}

@@ -18,7 +18,7 @@ import threading
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state
-from ._serialize import HDR, F_CHECK, F_FN_INPUT, MAIN
+from ._serialize import HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
 
 log = logging.getLogger("pydron")
 
@@ -109,6 +109,17 @@ def annotated_category(fn):
     return c
 
 
+def _name_function(message, fn):
+    """The library names a task by its kind ('python'); a message about the
+    task itself (e.g. it killed its workers) names the Python function."""
+    if isinstance(message, str) and message.startswith("task ") and "('python')" in message:
+        mod = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        full = f"{mod}.{name}" if mod and mod != "builtins" else name
+        return message.replace("('python')", f"(function {full})", 1)
+    return message
+
+
 class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
@@ -163,7 +174,7 @@ class Future:
         try:
             self._v.wait(timeout)
         except _core.TaskError as e:
-            self._r = (False, (e.args[0], e.args[1]))
+            self._r = (False, (_name_function(e.args[0], self._fn), e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
         v = _serialize.decode_result(self._v, True)
@@ -251,12 +262,16 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, heartbeat_ms=0, tls_cert=None, tls_key=None):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, tls_cert=None,
+                 tls_key=None):
         self.executor = executor
         kw = dict(executor=executor, workers=int(workers or 0), runner=_serialize.run_task,
                   max_retries=int(max_retries or 0))
         if heartbeat_ms:
             kw["heartbeat_ms"] = int(heartbeat_ms)
+        if worker_wait_timeout is not None and executor in ("local", "remote"):
+            # seconds; at least 1 ms (0 would mean the library default)
+            kw["worker_wait_ms"] = max(1, int(float(worker_wait_timeout) * 1000))
         if policy:
             kw["policy"] = policy
         if executor in ("local", "remote"):
@@ -381,7 +396,10 @@ class Session:
                 if f._v.graph is not g:
                     raise _core.StateError("a Future from another pydron session was passed")
             inputs = inputs + tuple(f._v for f in futs)
-        payload = HDR.pack(ent[0], ent[1] | self._check, len(bufs), len(futs) if futs else 0) + data
+        # F_SLOW: not the plain pickle of plain arguments (classes by value or
+        # placeholders may be inside: the task loads it with care)
+        flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
+        payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
         if bufs:  # large inputs: adding may send them to a worker now
             return Future(g.task(self._kind, payload, inputs, nogil=True), fn)
         return Future(g.task(self._kind, payload, inputs), fn)
@@ -496,8 +514,8 @@ def _start() -> Session:
         ex = cfg["executor"]
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
-                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["tls_cert"],
-                        cfg["tls_key"])
+                        cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
+                        cfg["tls_cert"], cfg["tls_key"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

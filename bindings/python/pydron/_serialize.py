@@ -38,6 +38,7 @@ from . import _core, _settings
 HDR = struct.Struct("<QIII")  # function key, flags, nbuf, nfut
 F_FN_INPUT = 1  # input 0 is the pickled function
 F_CHECK = 2  # check mode (PYDRON_CHECK=1): report arguments the task changed
+F_SLOW = 4  # the arguments were not pickled plainly (see decode_args)
 
 TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
@@ -674,8 +675,12 @@ def decode_args(payload, inputs):
     cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     if nfut:
         args, kwargs = _ArgUnpickler(body, inputs[i:i + nbuf], inputs[i + nbuf:], cmap, copy).load()
-    else:
+    elif cmap or flags & F_SLOW:
         args, kwargs = task_loads(body, inputs[i:i + nbuf] if nbuf else None, cmap, copy=copy)
+    elif nbuf:
+        args, kwargs = pickle.loads(body, buffers=inputs[i:i + nbuf])
+    else:
+        args, kwargs = pickle.loads(body)  # plain arguments: no class by value inside
     return fn, args, kwargs, flags
 
 

@@ -36,13 +36,26 @@ _log_state = None
 _PROBE_KEY = -1  # never a level: present in the probe's cache until a level changes
 
 
+_dec_key = None
+_dec_state = None
+
+
 def _decimal_state():
+    """The decimal context's settings (prec, rounding, Emin, Emax, capitals,
+    clamp, trapped signals). Read through the context's __reduce__ (one C
+    call): its `traps` mapping iterates through Python's Mapping mix-ins,
+    ~10 us per call, paid by every task of any program that imports numpy
+    (numpy imports decimal)."""
+    global _dec_key, _dec_state
     dec = sys.modules.get("decimal")
     if dec is None:
         return None
-    c = dec.getcontext()
-    traps = tuple(sorted(k.__name__ for k, v in c.traps.items() if v))
-    return (c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps)
+    a = dec.getcontext().__reduce__()[1]  # (prec, rounding, Emin, Emax, capitals, clamp, flags, traps)
+    key = a[:6] + tuple(a[7])
+    if key != _dec_key:
+        _dec_key = key
+        _dec_state = a[:6] + (tuple(sorted(k.__name__ for k in a[7])),)
+    return _dec_state
 
 
 _np_var = None

@@ -11,7 +11,9 @@ secret, at least 32 random characters: ``python -m pydron secret > FILE``),
 PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
 PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
-period; a side silent for 10 periods, at least 3 s, counts as gone).
+period; a side silent for 10 periods, at least 3 s, counts as gone),
+PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
+worker is gone, then fail saying capacity is gone; default 30).
 
 Every link is encrypted and authenticated with keys derived from the
 secret, whatever the transport; TLS adds that workers verify the driver's
@@ -30,17 +32,23 @@ _settings: dict = {}
 
 def configure(executor: str | None = None, workers: int | None = None, policy: str | None = None,
               address: str | None = None, secret: str | None = None,
-              max_retries: int | None = None, *, secret_file: str | None = None,
+              max_retries: int | None = None,
+              worker_wait_timeout: float | None = None, *, secret_file: str | None = None,
               tls_cert: str | None = None, tls_key: str | None = None) -> None:
     """Choose where tasks run. Stops a running session, if any, so that the
     next ``@schedule`` call starts with the new settings.
 
+    ``max_retries``: a task running on a worker that dies is run again up
+    to this many times (default 3); only runs that started count. One that
+    was running every time is failed alone, as the likely cause.
+    ``worker_wait_timeout``: seconds tasks wait for a live worker when all
+    are gone (default 30), then they fail saying worker capacity is gone.
     remote: ``secret`` (text) or ``secret_file`` (a file only you can read)
     is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
     files) make the driver listen with ``tls+tcp://`` addresses."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
-               max_retries=max_retries, secret_file=secret_file, tls_cert=tls_cert,
-               tls_key=tls_key)
+               max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
@@ -97,12 +105,24 @@ def resolved() -> dict:
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
+    wait = _settings.get("worker_wait_timeout")
+    if wait is None:
+        v = env.get("PYDRON_WORKER_WAIT_TIMEOUT")
+        if v:
+            try:
+                wait = float(v)
+            except ValueError:
+                raise ValueError(f"PYDRON_WORKER_WAIT_TIMEOUT must be a number of seconds, "
+                                 f"not {v!r}") from None
+    if wait is not None and not float(wait) > 0:
+        raise ValueError("pydron worker_wait_timeout must be > 0 seconds")
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
-                heartbeat_ms=hb or 0, tls_cert=tls_cert, tls_key=tls_key)
+                heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
+                tls_cert=tls_cert, tls_key=tls_key)
 
 
 def _secret(ex):

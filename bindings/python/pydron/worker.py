@@ -33,7 +33,13 @@ def main(argv=None) -> int:
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-exit-with-parent", action="store_true",
                    help="keep running if the parent process dies")
+    p.add_argument("--restart", action="store_true",
+                   help="supervise: start the worker in a child process and start it again "
+                        "when it dies (e.g. a task crashed it); stop when it ends normally")
     args, unknown = p.parse_known_args(argv)
+    if args.restart:
+        return supervise([a for a in (sys.argv[1:] if argv is None else argv)
+                          if a != "--restart"])
     # Records logged by tasks go to the driver, which formats and filters
     # them with its own handlers (levels as set in the driver at the call);
     # the worker's own diagnostics ("pydron" logger) go to stderr.
@@ -78,6 +84,64 @@ def main(argv=None) -> int:
         print(f"pydron worker: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _describe(rc: int) -> str:
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exited with status {rc}"
+
+
+# A worker that ends by itself: 0 = the driver said shutdown or is gone,
+# 1 = refused or cannot connect, 2 = bad arguments. Anything else (a signal,
+# os._exit in a task, an interpreter abort) is a crash, and it is restarted.
+_FINAL = (0, 1, 2)
+
+
+def supervise(child_args) -> int:
+    """Run ``python -m pydron.worker child_args`` again each time it crashes,
+    so that a task that kills its worker costs the driver one run, not the
+    worker. Quick crashes in a row back off (0.5 s doubling to 10 s); after
+    20 in a row the supervisor gives up. SIGTERM/SIGINT stop the child and
+    the supervisor."""
+    import subprocess
+    import time
+
+    log = logging.getLogger("pydron")
+    logging.basicConfig(format="pydron worker supervisor: %(message)s")
+    child = None
+    stop = False
+
+    def on_signal(signum, frame):
+        nonlocal stop
+        stop = True
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    quick, delay = 0, 0.5
+    while True:
+        t0 = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args])
+        rc = child.wait()
+        if stop:
+            return 0
+        if rc in _FINAL:
+            return rc
+        lived = time.monotonic() - t0
+        quick = quick + 1 if lived < 5 else 0
+        delay = min(delay * 2, 10.0) if quick > 1 else 0.5
+        if quick >= 20:
+            log.error("worker process (pid %d) %s; it crashed %d times in a row within "
+                      "seconds: giving up", child.pid, _describe(rc), quick)
+            return 1
+        log.warning("worker process (pid %d) %s; starting it again", child.pid, _describe(rc))
+        if quick > 1:
+            time.sleep(delay)
 
 
 if __name__ == "__main__":

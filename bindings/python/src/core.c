@@ -436,20 +436,20 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"executor", "policy", "workers", "runner", "worker_command",
                              "worker_args", "listen_url", "secret", "tls_cert_file",
                              "tls_key_file", "launch_command", "launch_hosts", "max_retries",
-                             "heartbeat_ms", "in_flight", NULL};
+                             "heartbeat_ms", "in_flight", "worker_wait_ms", NULL};
     PyObject *executor = NULL, *policy = NULL, *runner = Py_None, *wargs = Py_None,
              *hosts = Py_None;
-    unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0;
+    unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0, worker_wait = 0;
     const char *wcmd = NULL, *listen = NULL, *secret = NULL, *cert = NULL, *key = NULL,
                *launch = NULL;
     if (self->rt) {
         PyErr_SetString(PyExc_RuntimeError, "Runtime already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIII", kwlist, &executor, &policy,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIIII", kwlist, &executor, &policy,
                                      &workers, &runner, &wcmd, &wargs, &listen, &secret, &cert,
                                      &key, &launch, &hosts, &max_retries, &heartbeat,
-                                     &in_flight))
+                                     &in_flight, &worker_wait))
         return -1;
     pydron_runtime_options o;
     pydron_runtime_options_init(&o);
@@ -486,6 +486,24 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = pydron_runtime_new(&rt, &o);
+    if (rc == 0 && worker_wait &&
+        (o.executor == PYDRON_EXECUTOR_LOCAL || o.executor == PYDRON_EXECUTOR_REMOTE)) {
+        /* options only the process executors have: the same settings as a
+         * pydron_process_options, plus these */
+        pydron_process_options po = PYDRON_PROCESS_OPTIONS_INIT;
+        po.worker_command = o.worker_command;
+        po.worker_args = o.worker_args;
+        po.listen_url = o.listen_url;
+        po.secret = o.secret;
+        po.tls_cert_file = o.tls_cert_file;
+        po.tls_key_file = o.tls_key_file;
+        po.launch_command = o.launch_command;
+        po.launch_hosts = o.launch_hosts;
+        po.heartbeat_ms = o.heartbeat_ms;
+        po.worker_wait_ms = worker_wait;
+        rc = pydron_runtime_use_executor(
+            rt, o.executor == PYDRON_EXECUTOR_LOCAL ? "local" : "remote", &po);
+    }
     Py_END_ALLOW_THREADS
     PyMem_Free(a);
     PyMem_Free(h);
@@ -493,6 +511,8 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     Py_XDECREF(keep_hosts);
     if (rc < 0) {
         raise_rc(rc);
+        if (rt)
+            pydron_runtime_free(rt); /* made, but its process options were refused */
         return -1;
     }
     self->rt = rt;
