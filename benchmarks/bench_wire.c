@@ -196,14 +196,14 @@ static double transfer_mb_s(int shm)
     int rc;
     if ((rc = pdi_listener_open(url, NULL, NULL, &l)) != 0)
         die("listen", rc);
-    setenv("PYDRON_SECRET", "bench", 1);
+    setenv("PYDRON_SECRET", "bench-secret-0123456789abcdefghij", 1);
     const char *argv[] = {PYDRON_WORKER_PATH, "--connect", url, "--id", "0", NULL};
     pid_t pid;
     if (posix_spawn(&pid, PYDRON_WORKER_PATH, NULL, NULL, (char *const *)argv, environ))
         exit(1);
     pdi_conn *c;
     pdi_frame h;
-    if ((rc = pdi_listener_accept(l, &c)) || (rc = pdi_auth_accept(c, "bench", 5, 5000, &h)))
+    if ((rc = pdi_listener_accept(l, &c)) || (rc = pdi_auth_accept(c, "bench-secret-0123456789abcdefghij", 33, 5000, &h)))
         die("accept", rc);
     char peer[512];
     snprintf(peer, sizeof peer, "%s", h.hdr->hello->peer_url);
@@ -262,7 +262,7 @@ static double transfer_mb_s(int shm)
     hp.role = 1;
     if (shm)
         hp.host_id = (char *)pdi_shm_host_id();
-    if ((rc = pdi_conn_dial(peer, NULL, 5000, &pc)) || (rc = pdi_auth_dial(pc, &hp, "bench", 5, 5000)))
+    if ((rc = pdi_conn_dial(peer, NULL, 5000, &pc)) || (rc = pdi_auth_dial(pc, &hp, "bench-secret-0123456789abcdefghij", 33, 5000)))
         die("peer", rc);
     double best = 0;
     for (int r = 0; r < 5; r++) {

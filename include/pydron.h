@@ -1062,6 +1062,30 @@ PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
 PYDRON_API int pydron_worker_main(const pydron_worker_options *opts);
 
 /* ------------------------------------------------------------------------
+ * The shared secret (docs/wire.md, "Trust model")
+ *
+ * Whoever holds the secret can run code on the driver and on every worker.
+ * A secret is text of PYDRON_SECRET_MIN..PYDRON_SECRET_MAX bytes (32 hex
+ * characters are 128 bits); it is never taken from a command line.
+ * ------------------------------------------------------------------------ */
+#define PYDRON_SECRET_MIN 32
+#define PYDRON_SECRET_MAX 1024
+
+/* 0 when secret (len bytes) is strong enough; PYDRON_EINVAL with a message
+ * saying how to make a good one otherwise (too short, too few different
+ * characters, NUL bytes). Any thread. */
+PYDRON_API int pydron_secret_check(const char *secret, size_t len);
+/* Read a secret file into buf (cap bytes, NUL-terminated; *len = length,
+ * may be NULL): its bytes without trailing whitespace. Refuses (EINVAL) a
+ * regular file that group or others may read ("run `chmod 600 FILE`") and
+ * a weak secret (as pydron_secret_check); EIO when it cannot be read. The
+ * C and the Python worker both read secrets with this function. */
+PYDRON_API int pydron_secret_read_file(const char *path, char *buf, size_t cap, size_t *len);
+/* A fresh secret: 64 hex characters (256 random bits) and a NUL in buf
+ * (cap >= 65, else EINVAL). `pydron-secret` prints one. */
+PYDRON_API int pydron_secret_generate(char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------
  * Growing structs (the libgit2 way)
  *
  * pydron_runtime_options (input) and pydron_graph_stats / pydron_task_timing

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(cmake ninja-build pkg-config gcc libnng-dev libprotobuf-c-dev protobuf-c-compiler libffi-dev python3-venv python3-dev)
+pkgs=(cmake ninja-build pkg-config gcc libnng-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler libffi-dev python3-venv python3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

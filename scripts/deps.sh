@@ -5,7 +5,7 @@
 set -euo pipefail
 
 want=(cmake ninja-build gcc g++ make pkg-config binutils
-      libcriterion-dev libffi-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler)
+      libcriterion-dev libffi-dev libnng-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler)
 if [[ "${1:-test}" == bench ]]; then
     want+=(g++ libtbb-dev)
 fi

@@ -90,10 +90,14 @@ static int launch_command(pdi_proc *p)
 
 static int accept_check(const pydron_process_options *o)
 {
-    if ((!o->secret || !*o->secret) && !getenv("PYDRON_SECRET"))
-        return pdi_err(PYDRON_EINVAL,
-                       "the remote executor needs a shared secret (options.secret or "
-                       "PYDRON_SECRET)");
+    char *s;
+    size_t n;
+    int rc = pdi_secret_resolve(o->secret, &s, &n);
+    if (rc)
+        return pdi_err(rc == PYDRON_EAUTH ? PYDRON_EINVAL : rc,
+                       "the remote executor needs a strong shared secret (options.secret, "
+                       "PYDRON_SECRET or PYDRON_SECRET_FILE): %s", pydron_error_last());
+    pdi_secret_free(s, n);
     if ((o->tls_cert_file != NULL) != (o->tls_key_file != NULL))
         return pdi_err(PYDRON_EINVAL, "TLS needs both tls_cert_file and tls_key_file");
     return 0;
@@ -110,7 +114,7 @@ static int accept_listen(pdi_proc *p)
             return rc;
     }
     pdi_log(WHO, "remote executor listening on %s; start workers with: pydron-worker "
-                 "--connect %s (secret in PYDRON_SECRET or --secret-file)",
+                 "--connect %s --secret-file FILE (or PYDRON_SECRET_FILE)",
             pdi_listener_url(p->l), pdi_listener_url(p->l));
     return 0;
 }

@@ -22,6 +22,7 @@
 
 #include "exec/exec.h"
 #include "exec/proc.h"
+#include "wire/guard.h"
 #include "util/sha256.h"
 #include "util/util.h"
 
@@ -127,8 +128,8 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     p->worker_command = dupstr(o->worker_command);
     p->worker_args = dupv(o->worker_args);
     p->listen_url = dupstr(o->listen_url ? o->listen_url : "tcp://127.0.0.1:0");
-    p->cert = dupstr(o->tls_cert_file);
-    p->key = dupstr(o->tls_key_file);
+    p->cert = dupstr(o->tls_cert_file ? o->tls_cert_file : getenv("PYDRON_TLS_CERT"));
+    p->key = dupstr(o->tls_key_file ? o->tls_key_file : getenv("PYDRON_TLS_KEY"));
     p->launch_command = dupstr(o->launch_command);
     p->launch_hosts = dupv(o->launch_hosts);
     p->w = calloc(p->nw, sizeof *p->w);
@@ -140,24 +141,24 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     for (unsigned i = 0; p->w && i < p->nw; i++)
         pthread_cond_init(&p->w[i].scv, NULL);
     if (launcher->user_secret) {
-        const char *s = o->secret && *o->secret ? o->secret : getenv("PYDRON_SECRET");
-        p->secret = pdi_strdup(s);
-        p->secret_len = strlen(s);
+        rc = pdi_secret_resolve(o->secret, &p->secret, &p->secret_len);
+        if (rc) {
+            pdi_proc_destroy(p);
+            return rc;
+        }
     } else {
         /* a fresh secret per executor: other local users cannot connect
          * even if they could reach the socket */
-        uint8_t r[24];
-        p->secret = malloc(2 * sizeof r + 1);
-        if (p->secret && pdi_random_bytes(r, sizeof r) == 0) {
-            for (size_t i = 0; i < sizeof r; i++)
-                snprintf(p->secret + 2 * i, 3, "%02x", r[i]);
-            p->secret_len = 2 * sizeof r;
+        p->secret = malloc(PYDRON_SECRET_MAX + 1);
+        if (p->secret && pydron_secret_generate(p->secret, PYDRON_SECRET_MAX + 1) == 0) {
+            p->secret_len = strlen(p->secret);
         } else {
             free(p->secret);
             p->secret = NULL;
         }
     }
-    if (!p->w || !p->jb || !p->secret || !p->listen_url) {
+    p->guard = pdi_guard_new(WHO);
+    if (!p->w || !p->jb || !p->secret || !p->listen_url || !p->guard) {
         pdi_proc_destroy(p);
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
@@ -477,6 +478,7 @@ void pdi_proc_destroy(void *self)
     pdi_ring_free(&p->lq);
     free(p->old_readers);
     free(p->hs_conns);
+    pdi_guard_free(p->guard);
     pthread_cond_destroy(&p->lcond);
     free(p->launched);
     free(p->worker_command);
@@ -486,10 +488,7 @@ void pdi_proc_destroy(void *self)
     free(p->key);
     free(p->launch_command);
     freev(p->launch_hosts);
-    if (p->secret) {
-        memset(p->secret, 0, p->secret_len);
-        free(p->secret);
-    }
+    pdi_secret_free(p->secret, p->secret_len);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p);

@@ -149,6 +149,7 @@ struct pdi_proc {
     int have_acceptor, have_service;
     int nhandshakes;     /* handshake threads running */
     pdi_conn **hs_conns; /* their connections, closed by stop */
+    struct pdi_guard *guard; /* caps on handshakes, accept back-off (wire/guard.h) */
     size_t nhs, cap_hs;
     atomic_int abandoned; /* stop gave up on a thread: never free our memory */
     pid_t *launched;     /* worker processes (local, by slot) or launchers (remote) */

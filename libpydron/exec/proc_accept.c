@@ -9,6 +9,7 @@
 
 #include "exec/proc.h"
 #include "util/util.h"
+#include "wire/guard.h"
 
 void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url)
 {
@@ -73,14 +74,16 @@ static void *handshake_thread(void *arg)
     free(arg);
     pdi_proc *p = a.p;
     pdi_frame hello;
-    int rc = pdi_auth_accept(a.c, p->secret, p->secret_len, HANDSHAKE_MS, &hello);
+    int rc = pdi_auth_accept(a.c, p->secret, p->secret_len, pdi_handshake_ms(), &hello);
+    pdi_guard_leave(p->guard, a.c);
     /* from here on stop no longer closes a.c for us: it is freed below, or
      * becomes a worker's connection (under the lock, checking stopping) */
     pthread_mutex_lock(&p->lock);
     hs_forget(p, a.c);
     pthread_mutex_unlock(&p->lock);
     if (rc) {
-        pdi_log(WHO, "refused connection from %s: %s", pdi_conn_peer(a.c), pydron_error_last());
+        pdi_guard_log(p->guard, "refused connection from %s: %s", pdi_conn_peer(a.c),
+                      pydron_error_last());
         pdi_conn_free(a.c);
         goto out;
     }
@@ -232,12 +235,19 @@ void *pdi_proc_acceptor_thread(void *arg)
             pthread_mutex_unlock(&p->lock);
             if (st)
                 break;
+            pdi_guard_accept_failed(p->guard, pydron_error_last());
+            continue;
+        }
+        pdi_guard_accept_ok(p->guard);
+        if (pdi_guard_enter(p->guard, c) != 0) {
+            pdi_conn_free(c);
             continue;
         }
         hs_arg *a = malloc(sizeof *a);
         pthread_t th;
         pthread_attr_t at;
         if (!a) {
+            pdi_guard_leave(p->guard, c);
             pdi_conn_free(c);
             continue;
         }
@@ -246,12 +256,14 @@ void *pdi_proc_acceptor_thread(void *arg)
         pthread_mutex_lock(&p->lock);
         if (p->stopping) {
             pthread_mutex_unlock(&p->lock);
+            pdi_guard_leave(p->guard, c);
             pdi_conn_free(c);
             free(a);
             break;
         }
         if (pdi_grow((void **)&p->hs_conns, &p->cap_hs, p->nhs + 1, sizeof *p->hs_conns) != 0) {
             pthread_mutex_unlock(&p->lock);
+            pdi_guard_leave(p->guard, c);
             pdi_conn_free(c);
             free(a);
             continue;
@@ -266,6 +278,7 @@ void *pdi_proc_acceptor_thread(void *arg)
             p->nhandshakes--;
             hs_forget(p, c);
             pthread_mutex_unlock(&p->lock);
+            pdi_guard_leave(p->guard, c);
             pdi_conn_free(c);
             free(a);
         }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "util/util.h"
 #include "wire/conn_internal.h"
+#include "wire/seal.h"
 
 int pdi_nng_err(int nrv, const char *what)
 {
@@ -79,6 +81,13 @@ struct pdi_conn {
     uint8_t *rbuf;
     size_t rpos, rlen;
     atomic_int closed;
+    /* after the handshake: every byte goes through the record layer */
+    pdi_seal *seal;
+    /* during the handshake: every byte sent and received, in order */
+    crypto_generichash_state *ts;
+    /* during the handshake: no operation waits past this (0: none) */
+    uint64_t deadline_ns;
+    uint64_t addr_key;
     char peer[96];
 };
 
@@ -108,6 +117,8 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
             unsigned port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
             snprintf(c->peer, sizeof c->peer, "tcp %u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
                      port);
+            c->addr_key = (uint64_t)1 << 32 | (uint64_t)a[0] << 24 | (uint64_t)a[1] << 16 |
+                          (uint64_t)a[2] << 8 | a[3];
         } else if (sa.s_family == NNG_AF_IPC) {
             snprintf(c->peer, sizeof c->peer, "ipc");
         }
@@ -121,6 +132,8 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
 }
 
 const char *pdi_conn_peer(pdi_conn *c) { return c ? c->peer : "?"; }
+
+uint64_t pdi_conn_addr_key(pdi_conn *c) { return c->addr_key; }
 
 int pdi_conn_local_ip(pdi_conn *c, char *buf, size_t n)
 {
@@ -182,8 +195,7 @@ int pdi_tls_config(nng_tls_mode mode, const char *cert, const char *key, const c
         }
         nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
     } else {
-        /* Without a CA the HMAC handshake still authenticates both sides;
-         * TLS then gives confidentiality. */
+        /* a server: clients are authenticated by the shared secret */
         nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
     }
     if (server_name)
@@ -200,6 +212,18 @@ int pdi_conn_dial(const char *url, const char *tls_ca_file, int timeout_ms, pdi_
     if (nrv)
         return pdi_nng_err(nrv, url);
     if (strncmp(url, "tls+", 4) == 0) {
+        if (!tls_ca_file || !*tls_ca_file)
+            tls_ca_file = getenv("PYDRON_TLS_CA");
+        if (!tls_ca_file || !*tls_ca_file) {
+            /* TLS that verifies nothing would only hide a relay: refuse */
+            nng_stream_dialer_free(d);
+            return pdi_err(PYDRON_EINVAL,
+                           "%s: TLS needs the CA certificate that signed the driver's "
+                           "certificate to verify it (--tls-ca FILE or PYDRON_TLS_CA); "
+                           "plain tcp:// links are encrypted and authenticated with the "
+                           "shared secret as well",
+                           url);
+        }
         nng_tls_config *cfg;
         char host[256] = "";
         const char *h = strstr(url, "://");
@@ -249,6 +273,16 @@ static int do_io(pdi_conn *c, nng_aio *aio, int send, void *buf, size_t len, int
         pthread_mutex_unlock(&c->iolock);
         return pdi_err(PYDRON_ECLOSED, "connection closed");
     }
+    if (c->deadline_ns) {
+        int left = pdi_ms_left(c->deadline_ns);
+        if (left == 0) {
+            pthread_mutex_unlock(&c->iolock);
+            return pdi_err(PYDRON_ETIMEDOUT, "%s: handshake not finished in time",
+                           send ? "send" : "receive");
+        }
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = left;
+    }
     unsigned delay = atomic_load_explicit(&pdi_wire_test_io_delay_us, memory_order_relaxed);
     if (delay)
         usleep(delay);
@@ -269,7 +303,7 @@ static int do_io(pdi_conn *c, nng_aio *aio, int send, void *buf, size_t len, int
     return 0;
 }
 
-static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
+static int raw_read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
 {
     uint8_t *d = dst;
     while (n > 0) {
@@ -301,7 +335,7 @@ static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
     return 0;
 }
 
-static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
+static int raw_write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
 {
     const uint8_t *p = src;
     while (n > 0) {
@@ -317,6 +351,109 @@ static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_n
     }
     return 0;
 }
+
+/* Sealed: read records, open each (in place when the destination takes the
+ * whole record, else through the seal's buffer), hand out plaintext. */
+static int sealed_read(pdi_conn *c, uint8_t *d, size_t n, int timeout_ms)
+{
+    pdi_seal *s = c->seal;
+    while (n > 0) {
+        if (s->ppos < s->plen) {
+            size_t k = s->plen - s->ppos;
+            if (k > n)
+                k = n;
+            memcpy(d, s->pbuf + s->ppos, k);
+            s->ppos += k;
+            d += k;
+            n -= k;
+            continue;
+        }
+        uint8_t hdr[PDI_SEAL_HDR], tag[PDI_SEAL_TAG];
+        int rc = raw_read_exact(c, hdr, sizeof hdr, timeout_ms);
+        if (rc)
+            return rc;
+        size_t len = pdi_seal_hdr_len(hdr);
+        if (len == 0)
+            return pdi_err(PYDRON_EPROTO, "bad record length from %s: link dropped", c->peer);
+        uint8_t *into = len <= n ? d : s->pbuf;
+        if ((rc = raw_read_exact(c, into, len, timeout_ms)) != 0 ||
+            (rc = raw_read_exact(c, tag, sizeof tag, timeout_ms)) != 0 ||
+            (rc = pdi_seal_open(s, hdr, into, len, tag, c->peer)) != 0)
+            return rc;
+        if (into == d) {
+            d += len;
+            n -= len;
+        } else {
+            s->ppos = 0;
+            s->plen = len;
+        }
+    }
+    return 0;
+}
+
+static int read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
+{
+    if (c->seal)
+        return sealed_read(c, dst, n, timeout_ms);
+    int rc = raw_read_exact(c, dst, n, timeout_ms);
+    if (rc == 0 && c->ts)
+        crypto_generichash_update(c->ts, dst, n);
+    return rc;
+}
+
+/* Caller holds wlock (the seal's record buffer is the writers'). */
+static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_ns)
+{
+    if (!c->seal) {
+        if (c->ts)
+            crypto_generichash_update(c->ts, src, n);
+        return raw_write_all(c, src, n, deadline_ns);
+    }
+    const uint8_t *p = src;
+    while (n > 0) {
+        size_t k = n < PDI_SEAL_REC_MAX ? n : PDI_SEAL_REC_MAX;
+        size_t rec = pdi_seal_record(c->seal, p, k);
+        int rc = raw_write_all(c, c->seal->tbuf, rec, deadline_ns);
+        if (rc)
+            return rc;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int pdi_conn_transcript_start(pdi_conn *c)
+{
+    if (!pdi_sodium_ready())
+        return pdi_err(PYDRON_EIO, "libsodium cannot start (no entropy?)");
+    if (!c->ts && !(c->ts = aligned_alloc(64, (sizeof *c->ts + 63) / 64 * 64)))
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    crypto_generichash_init(c->ts, NULL, 0, PDI_KDF_LEN);
+    return 0;
+}
+
+void pdi_conn_transcript(pdi_conn *c, uint8_t out[32])
+{
+    crypto_generichash_state st = *c->ts;
+    crypto_generichash_final(&st, out, PDI_KDF_LEN);
+}
+
+int pdi_conn_seal(pdi_conn *c, const uint8_t tx[32], const uint8_t rx[32])
+{
+    pdi_seal *s = pdi_seal_new(tx, rx);
+    if (!s)
+        return pdi_err(PYDRON_ENOMEM, "out of memory for the record layer");
+    pthread_mutex_lock(&c->wlock);
+    c->seal = s;
+    pthread_mutex_unlock(&c->wlock);
+    free(c->ts);
+    c->ts = NULL;
+    return 0;
+}
+
+int pdi_conn_sealed(pdi_conn *c) { return c->seal != NULL; }
+
+void pdi_conn_set_deadline(pdi_conn *c, uint64_t deadline_ns) { c->deadline_ns = deadline_ns; }
 
 int pdi_conn_recv(pdi_conn *c, const pdi_wire_limits *lim, int timeout_ms, pdi_frame *out)
 {
@@ -470,5 +607,7 @@ void pdi_conn_free(pdi_conn *c)
         pthread_mutex_destroy(&c->iolock);
     }
     free(c->rbuf);
+    pdi_seal_free(c->seal);
+    free(c->ts);
     free(c);
 }

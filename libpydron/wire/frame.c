@@ -12,7 +12,9 @@
 
 /* Handshake frames are tiny; a peer that has not authenticated cannot make
  * us allocate more than this. */
-const pdi_wire_limits pdi_wire_limits_handshake = {64u * 1024u, 0, 0};
+/* 16 KiB: a Hello with 256 runner kind names fits; no payload before the
+ * proof. */
+const pdi_wire_limits pdi_wire_limits_handshake = {16u * 1024u, 0, 0};
 
 static pdi_wire_limits session_limits;
 static pthread_once_t session_once = PTHREAD_ONCE_INIT;

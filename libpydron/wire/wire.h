@@ -72,8 +72,19 @@ int pdi_auth_dial(pdi_conn *c, Pydron__Hello *hello, const void *secret, size_t 
  * (best effort) and the caller must drop the connection. */
 int pdi_auth_accept(pdi_conn *c, const void *secret, size_t secret_len, int timeout_ms,
                     pdi_frame *hello);
-/* Read a secret file (trailing newline stripped). Caller frees. */
-int pdi_secret_read_file(const char *path, char **out, size_t *len);
+/* Listener: is this the Hello of a dialer of this version, within bounds?
+ * 0 or EPROTO (pure: the fuzzer drives it). */
+int pdi_auth_check_hello(const Pydron__Frame *hdr);
+/* Bounds on a Hello's fields, checked before the dialer has proved anything
+ * (the handshake header limit bounds the whole frame). */
+#define PDI_HELLO_MAX_KINDS 256u
+#define PDI_HELLO_MAX_NAME 256u
+#define PDI_HELLO_MAX_URL 512u
+/* The secret a process was given: options, else $PYDRON_SECRET, else the
+ * file named by $PYDRON_SECRET_FILE; checked for strength. Caller frees
+ * (pdi_secret_free wipes it). */
+int pdi_secret_resolve(const char *given, char **out, size_t *len);
+void pdi_secret_free(char *s, size_t len);
 
 /* map an nng error code to PYDRON_E* (and record a message) */
 int pdi_nng_err(int nrv, const char *what);

@@ -2,7 +2,8 @@
  *   pydron-worker --connect URL [--secret-file F] [--id N] [--threads N]
  *                 [--tls-ca F] [--peer-url URL] [--exit-with-parent]
  *                 [--load LIB]...
- * The secret comes from --secret-file or the PYDRON_SECRET variable.
+ * The secret comes from --secret-file, $PYDRON_SECRET_FILE or $PYDRON_SECRET,
+ * never from the command line (every local user can read that in ps).
  * --load dlopens a shared object that exports the runners of its task
  * kinds as
  *     const pydron_worker_runner pydron_worker_runners[]
@@ -23,21 +24,8 @@ static void usage(void)
             "                     [--tls-ca FILE] [--peer-url URL] [--exit-with-parent]\n"
             "                     [--load LIB]...\n"
             "  URL: ipc:///path, tcp://host:port or tls+tcp://host:port of the driver\n"
-            "  the shared secret is read from FILE or from $PYDRON_SECRET\n");
-}
-
-static char *read_secret(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = 0;
-    return n ? buf : NULL;
+            "  the shared secret is read from FILE, $PYDRON_SECRET_FILE or $PYDRON_SECRET\n"
+            "  (make one with: pydron-secret > FILE; chmod 600 FILE)\n");
 }
 
 #define MAX_RUNNERS 256
@@ -69,6 +57,7 @@ static int load_runners(const char *path, pydron_worker_runner *rs, size_t *n)
 int main(int argc, char **argv)
 {
     static pydron_worker_runner runners[MAX_RUNNERS];
+    static char secret[PYDRON_SECRET_MAX + 1];
     size_t nrunners = 0;
     pydron_worker_options o;
     pydron_worker_options_init(&o);
@@ -80,12 +69,18 @@ int main(int argc, char **argv)
             o.url = v;
             i++;
         } else if (strcmp(a, "--secret-file") == 0 && v) {
-            o.secret = read_secret(v);
-            if (!o.secret) {
-                fprintf(stderr, "pydron-worker: cannot read a secret from %s\n", v);
+            if (pydron_secret_read_file(v, secret, sizeof secret, NULL) != 0) {
+                fprintf(stderr, "pydron-worker: %s\n", pydron_error_last());
                 return 2;
             }
+            o.secret = secret;
             i++;
+        } else if (strcmp(a, "--secret") == 0 || strncmp(a, "--secret=", 9) == 0) {
+            fprintf(stderr, "pydron-worker: --secret is not accepted: a command line is "
+                            "visible to every local user (ps). Put the secret in a file "
+                            "(pydron-secret > FILE; chmod 600 FILE) and pass --secret-file "
+                            "FILE, or set PYDRON_SECRET_FILE or PYDRON_SECRET\n");
+            return 2;
         } else if (strcmp(a, "--id") == 0 && v) {
             o.worker_id = atoi(v);
             i++;

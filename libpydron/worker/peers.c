@@ -12,6 +12,7 @@
 #include "runner/ctx.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "wire/guard.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 #include "worker/worker.h"
@@ -102,7 +103,11 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
         if (rc == 0)
             rc = pdi_conn_recv(p->c, pdi_wire_limits_session(), -1, &in);
         if (rc) {
-            /* a cached connection may have died with an earlier peer: redial once */
+            /* a cached connection may have died with an earlier peer: redial
+             * once; a frame that failed its checks is worth a line */
+            if (rc == PYDRON_EPROTO)
+                pdi_log(WHO, "worker %d: dropping the link to peer %d: %s", w->id, where,
+                        pydron_error_last());
             pdi_conn_free(p->c);
             p->c = NULL;
             continue;
@@ -212,10 +217,11 @@ static void *peer_server_thread(void *arg)
     peer_srv *s = a->s;
     free(a);
     pdi_frame hello;
-    int rc = pdi_auth_accept(s->c, w->secret, w->secret_len, HANDSHAKE_MS, &hello);
+    int rc = pdi_auth_accept(s->c, w->secret, w->secret_len, pdi_handshake_ms(), &hello);
+    pdi_guard_leave(w->guard, s->c);
     if (rc) {
-        pdi_log(WHO, "refused peer connection from %s: %s", pdi_conn_peer(s->c),
-                pydron_error_last());
+        pdi_guard_log(w->guard, "refused peer connection from %s: %s", pdi_conn_peer(s->c),
+                      pydron_error_last());
     } else {
         s->shm = pdi_shm_same_host(hello.hdr->hello->host_id);
         pdi_frame_free(&hello);
@@ -262,6 +268,12 @@ void *pdi_wk_peer_accept_thread(void *arg)
         if (rc) {
             if (rc == PYDRON_ECLOSED)
                 break;
+            pdi_guard_accept_failed(w->guard, pydron_error_last());
+            continue;
+        }
+        pdi_guard_accept_ok(w->guard);
+        if (pdi_guard_enter(w->guard, c) != 0) {
+            pdi_conn_free(c);
             continue;
         }
         peer_srv *s = calloc(1, sizeof *s);
@@ -271,6 +283,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
         if (!s || !a) {
             free(s);
             free(a);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             continue;
         }
@@ -280,6 +293,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
         pthread_mutex_lock(&w->plock);
         if (w->stopping) {
             pthread_mutex_unlock(&w->plock);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             free(s);
             free(a);
@@ -296,6 +310,7 @@ void *pdi_wk_peer_accept_thread(void *arg)
             w->servers = s->next;
             w->nservers--;
             pthread_mutex_unlock(&w->plock);
+            pdi_guard_leave(w->guard, c);
             pdi_conn_free(c);
             free(s);
             free(a);

@@ -26,6 +26,7 @@
 #include "runner/runner.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "wire/guard.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 #include "worker/worker.h"
@@ -213,17 +214,13 @@ int pydron_worker_main(const pydron_worker_options *opts)
     pthread_mutex_init(&w->plock, NULL);
     pthread_cond_init(&w->pcond, NULL);
 
-    const char *secret = opts->secret ? opts->secret : getenv("PYDRON_SECRET");
-    if (!secret || !*secret) {
-        rc = pdi_err(PYDRON_EAUTH, "no shared secret (set it in the options or PYDRON_SECRET)");
+    if ((rc = pdi_secret_resolve(opts->secret, &w->secret, &w->secret_len)) != 0)
         goto done;
-    }
-    w->secret = pdi_strdup(secret);
-    w->secret_len = strlen(secret);
     w->store = pdi_store_new();
+    w->guard = pdi_guard_new(WHO);
     w->nrunners = 2 + opts->nrunners;
     w->runners = calloc(w->nrunners, sizeof *w->runners);
-    if (!w->secret || !w->store || !w->runners) {
+    if (!w->secret || !w->store || !w->runners || !w->guard) {
         rc = pdi_err(PYDRON_ENOMEM, "out of memory");
         goto done;
     }
@@ -279,6 +276,11 @@ int pydron_worker_main(const pydron_worker_options *opts)
         goto done;
     }
     snprintf(w->peer_url, sizeof w->peer_url, "%s", pdi_listener_url(w->pl));
+    /* PYDRON_PEER_ADVERTISE: the address peers reach us at when it is not
+     * the one we listen on (NAT, a port forward, a relay in the tests) */
+    const char *adv = getenv("PYDRON_PEER_ADVERTISE");
+    if (adv && *adv)
+        snprintf(w->peer_url, sizeof w->peer_url, "%s", adv);
     if (opts->exit_with_parent) {
         /* files to remove if the driver dies without cleaning up */
         ipc_path(w->peer_url, cleanup_files[0], sizeof cleanup_files[0]);
@@ -317,7 +319,8 @@ int pydron_worker_main(const pydron_worker_options *opts)
         if (rc)
             goto done;
         pdi_frame in;
-        if ((rc = pdi_conn_recv(w->drv, &pdi_wire_limits_handshake, HANDSHAKE_MS, &in)) != 0)
+        /* sealed and authenticated from here on; a Welcome lists every peer */
+        if ((rc = pdi_conn_recv(w->drv, pdi_wire_limits_session(), HANDSHAKE_MS, &in)) != 0)
             goto done;
         if (in.hdr->body_case != PYDRON__FRAME__BODY_WELCOME) {
             if (in.hdr->body_case == PYDRON__FRAME__BODY_REFUSED)
@@ -466,11 +469,9 @@ done:
             pdi_wk_done_free(d);
         }
         pdi_store_free(w->store);
+        pdi_guard_free(w->guard);
         free(w->runners);
-        if (w->secret) {
-            memset(w->secret, 0, w->secret_len);
-            free(w->secret);
-        }
+        pdi_secret_free(w->secret, w->secret_len);
         free(w);
         if (keep)
             pdi_err(keep, "%s", saved ? saved : "worker failed");

@@ -112,6 +112,7 @@ typedef struct worker {
     pthread_cond_t pcond;
 
     pdi_listener *pl;
+    struct pdi_guard *guard; /* caps on peers' handshakes (wire/guard.h) */
     char peer_url[512];
     atomic_uint_fast64_t last_recv_ns;
     atomic_int lost;

@@ -53,7 +53,7 @@ static pydron_runtime *suite_runtime(const char *name)
     } else {
         /* workers started by the launch template, dialing in over loopback */
         o.executor = PYDRON_EXECUTOR_REMOTE;
-        o.secret = "executor-suite-secret";
+        o.secret = "executor-suite-secret-0123456789abcdef";
         snprintf(cmd, sizeof cmd,
                  "exec %s --connect {url} --secret-file {secret_file} --id {id}",
                  PYDRON_WORKER_PATH);

@@ -624,7 +624,7 @@ Test(local, remote_executor_launch_command_on_loopback, .timeout = 120)
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
     o.executor = PYDRON_EXECUTOR_REMOTE;
     o.workers = 2;
-    o.secret = "launch-test-secret";
+    o.secret = "launch-test-secret-0123456789abcdef";
     o.launch_command = cmd;
     o.launch_hosts = hosts;
     pydron_runtime *rt;

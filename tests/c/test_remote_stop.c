@@ -241,12 +241,13 @@ Test(remote_stop, stop_with_workers_dialing_in_never_hangs, .timeout = 280)
     for (int it = 0; it < iters; it++) {
         char url[64];
         snprintf(url, sizeof url, "tcp://127.0.0.1:%d", free_port());
-        pid_t w[3] = {start_worker(url, "wrong"), start_worker(url, "stop-test-secret"),
-                      start_worker(url, "stop-test-secret")};
+        pid_t w[3] = {start_worker(url, "wrong-secret-0123456789abcdefghijk"),
+                      start_worker(url, "stop-test-secret-0123456789abcdef"),
+                      start_worker(url, "stop-test-secret-0123456789abcdef")};
         pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
         o.executor = PYDRON_EXECUTOR_REMOTE;
         o.workers = 2;
-        o.secret = "stop-test-secret";
+        o.secret = "stop-test-secret-0123456789abcdef";
         o.listen_url = url;
         o.heartbeat_ms = 5;
         pydron_runtime *rt;

@@ -444,6 +444,89 @@ Test(wire, handshake_right_and_wrong_secret)
     pdi_listener_free(l);
 }
 
+/* The listener shows nothing derived from the secret before the dialer has
+ * proved it knows it: a Challenge carries no proof, a wrong Auth gets a
+ * Refused and nothing else (before: the Challenge held the listener's HMAC,
+ * enough to test guesses offline). */
+Test(wire, listener_proves_nothing_before_the_dialer)
+{
+    pdi_listener *l;
+    cr_assert_eq(pdi_listener_open("tcp://127.0.0.1:0", NULL, NULL, &l), 0, "%s",
+                 pydron_error_last());
+    acc_arg a = {l, "test-secret-0123456789abcdefghijk", 0, ""};
+    pthread_t th;
+    pthread_create(&th, NULL, accept_one, &a);
+    pdi_conn *c;
+    cr_assert_eq(pdi_conn_dial(pdi_listener_url(l), NULL, 5000, &c), 0);
+    uint8_t nonce[PDI_NONCE_LEN] = {7};
+    Pydron__Hello h = PYDRON__HELLO__INIT;
+    h.protocol_version = 2;
+    h.nonce.data = nonce;
+    h.nonce.len = sizeof nonce;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_HELLO;
+    f.hello = &h;
+    cr_assert_eq(pdi_conn_send(c, &f, NULL, 0), 0);
+    pdi_frame in;
+    cr_assert_eq(pdi_conn_recv(c, &pdi_wire_limits_handshake, 5000, &in), 0);
+    cr_assert_eq(in.hdr->body_case, PYDRON__FRAME__BODY_CHALLENGE);
+    cr_assert_eq(in.hdr->challenge->nonce.len, PDI_NONCE_LEN);
+    cr_assert_eq(in.hdr->challenge->proof.len, 0, "the listener proved first");
+    pdi_frame_free(&in);
+    uint8_t guess[32] = {0};
+    Pydron__Auth au = PYDRON__AUTH__INIT;
+    au.proof.data = guess;
+    au.proof.len = sizeof guess;
+    Pydron__Frame g = PYDRON__FRAME__INIT;
+    g.body_case = PYDRON__FRAME__BODY_AUTH;
+    g.auth = &au;
+    cr_assert_eq(pdi_conn_send(c, &g, NULL, 0), 0);
+    cr_assert_eq(pdi_conn_recv(c, &pdi_wire_limits_handshake, 5000, &in), 0);
+    cr_assert_eq(in.hdr->body_case, PYDRON__FRAME__BODY_REFUSED, "got %s",
+                 pdi_frame_type_name(in.hdr));
+    pdi_frame_free(&in);
+    /* and then the connection ends: no listener proof follows */
+    cr_assert_neq(pdi_conn_recv(c, &pdi_wire_limits_handshake, 5000, &in), 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(a.rc, PYDRON_EAUTH, "%s", a.msg);
+    pdi_conn_free(c);
+    pdi_listener_free(l);
+}
+
+Test(wire, secret_file_rules)
+{
+    char dir[] = "/tmp/pydron-sec-XXXXXX", path[64], buf[PYDRON_SECRET_MAX + 1];
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/s", dir);
+    size_t n = 0;
+    FILE *f = fopen(path, "w");
+    fputs("0123456789abcdef0123456789abcdef \r\n\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    cr_assert_eq(pydron_secret_read_file(path, buf, sizeof buf, &n), 0, "%s", pydron_error_last());
+    cr_assert_str_eq(buf, "0123456789abcdef0123456789abcdef");
+    cr_assert_eq(n, 32);
+    chmod(path, 0644);
+    cr_assert_eq(pydron_secret_read_file(path, buf, sizeof buf, &n), PYDRON_EINVAL);
+    cr_assert(strstr(pydron_error_last(), "chmod 600"), "%s", pydron_error_last());
+    f = fopen(path, "w");
+    fputs("hunter2\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    cr_assert_eq(pydron_secret_read_file(path, buf, sizeof buf, &n), PYDRON_EINVAL);
+    cr_assert(strstr(pydron_error_last(), "too weak"), "%s", pydron_error_last());
+    cr_assert_eq(pydron_secret_check("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 40), PYDRON_EINVAL);
+    char g1[65], g2[65];
+    cr_assert_eq(pydron_secret_generate(g1, sizeof g1), 0);
+    cr_assert_eq(pydron_secret_generate(g2, sizeof g2), 0);
+    cr_assert_eq(strlen(g1), 64);
+    cr_assert_str_neq(g1, g2);
+    cr_assert_eq(pydron_secret_check(g1, 64), 0);
+    cr_assert_eq(pydron_secret_generate(g1, 64), PYDRON_EINVAL);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ------------------------------------------------ a real worker process */
 
 typedef struct tdrv {
@@ -473,7 +556,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
         snprintf(url, sizeof url, "ipc://%s/d.sock", d->dir);
         cr_assert_eq(pdi_listener_open(url, NULL, NULL, &d->l), 0, "%s", pydron_error_last());
     }
-    setenv("PYDRON_SECRET", "test-secret", 1);
+    setenv("PYDRON_SECRET", "test-secret-0123456789abcdefghijk", 1);
     char ids[16];
     snprintf(ids, sizeof ids, "%d", id);
     const char *argv[] = {PYDRON_WORKER_PATH, "--connect", url, "--id", ids, "--threads", "2",
@@ -483,7 +566,7 @@ static void tdrv_start_id(tdrv *d, uint64_t inline_max, int id, pdi_listener *sh
                  0);
     cr_assert_eq(pdi_listener_accept(d->l, &d->c), 0, "%s", pydron_error_last());
     pdi_frame h;
-    cr_assert_eq(pdi_auth_accept(d->c, "test-secret", 11, 5000, &h), 0, "%s",
+    cr_assert_eq(pdi_auth_accept(d->c, "test-secret-0123456789abcdefghijk", 33, 5000, &h), 0, "%s",
                  pydron_error_last());
     cr_assert_eq(h.hdr->hello->worker_id, id);
     int has_ffi = 0;
@@ -785,7 +868,7 @@ Test(wire, worker_drops_malformed_peers_and_keeps_serving, .timeout = 120)
         cr_assert_eq(pdi_conn_dial(d.peer_url, NULL, 5000, &c), 0);
         Pydron__Hello h = PYDRON__HELLO__INIT;
         h.role = 1;
-        cr_assert_eq(pdi_auth_dial(c, &h, "test-secret", 11, 5000), 0, "%s",
+        cr_assert_eq(pdi_auth_dial(c, &h, "test-secret-0123456789abcdefghijk", 33, 5000), 0, "%s",
                      pydron_error_last());
         Pydron__Fetch fe = PYDRON__FETCH__INIT;
         fe.request_id = 77;

@@ -1,5 +1,7 @@
-/* fuzz_wire.c - libFuzzer target for the frame decoder (and the FFI payload
- * parser). Build with -DPYDRON_FUZZ=ON -DCMAKE_C_COMPILER=clang; run e.g.
+/* fuzz_wire.c - libFuzzer target for the frame decoder, the handshake's
+ * checks (frames under the pre-authentication limits, Hello bounds,
+ * Challenge and Auth shapes), the sealed-record reader and the FFI payload
+ * parser. Build with -DPYDRON_FUZZ=ON -DCMAKE_C_COMPILER=clang; run e.g.
  *   build-fuzz/tests/fuzz/fuzz_wire -max_total_time=60 tests/fuzz/corpus
  * Every input must decode to a frame or fail with PYDRON_EPROTO/ENOMEM;
  * a decoded frame is walked completely (segment references checked). */
@@ -10,6 +12,62 @@
 #include "pydron.h"
 #include "runner/ffi.h"
 #include "wire/frame.h"
+#include "wire/seal.h"
+#include "wire/wire.h"
+
+/* The handshake as a listener or dialer sees it before anyone is
+ * authenticated: tiny limits, then the checks pdi_auth_* make. */
+static void handshake(const uint8_t *data, size_t size)
+{
+    pdi_frame f;
+    int rc = pdi_wire_decode(data, size, &pdi_wire_limits_handshake, &f);
+    if (rc != 0) {
+        if (rc != PYDRON_EPROTO && rc != PYDRON_ENOMEM)
+            abort();
+        return;
+    }
+    if (f.nseg != 0)
+        abort(); /* no payload may pass before the proof */
+    volatile size_t sink = 0;
+    rc = pdi_auth_check_hello(f.hdr);
+    if (rc == 0) {
+        const Pydron__Hello *h = f.hdr->hello;
+        if (h->n_kinds > PDI_HELLO_MAX_KINDS || h->nonce.len != PDI_NONCE_LEN)
+            abort();
+        for (size_t i = 0; i < h->n_kinds; i++)
+            sink += strlen(h->kinds[i]);
+    } else if (rc != PYDRON_EPROTO) {
+        abort();
+    }
+    if (f.hdr->body_case == PYDRON__FRAME__BODY_CHALLENGE)
+        sink += f.hdr->challenge->nonce.len;
+    if (f.hdr->body_case == PYDRON__FRAME__BODY_AUTH)
+        sink += f.hdr->auth->proof.len;
+    (void)sink;
+    pdi_frame_free(&f);
+}
+
+/* Sealed records after the handshake: every record an attacker makes must
+ * fail to open (they have no key), and reading never goes out of bounds. */
+static void records(const uint8_t *data, size_t size)
+{
+    static const uint8_t key[PDI_SEAL_KEY] = {1, 2, 3};
+    pdi_seal *s = pdi_seal_new(key, key);
+    if (!s)
+        return;
+    uint8_t buf[PDI_SEAL_REC_MAX];
+    while (size >= PDI_SEAL_HDR) {
+        size_t n = pdi_seal_hdr_len(data);
+        if (n == 0 || size < PDI_SEAL_HDR + n + PDI_SEAL_TAG)
+            break;
+        memcpy(buf, data + PDI_SEAL_HDR, n);
+        if (pdi_seal_open(s, data, buf, n, data + PDI_SEAL_HDR + n, "fuzz") == 0)
+            abort(); /* a forged record opened */
+        data += PDI_SEAL_HDR + n + PDI_SEAL_TAG;
+        size -= PDI_SEAL_HDR + n + PDI_SEAL_TAG;
+    }
+    pdi_seal_free(s);
+}
 
 static void walk(pdi_frame *f)
 {
@@ -75,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != PYDRON_EPROTO && rc != PYDRON_ENOMEM) {
         abort();
     }
+    handshake(data, size);
+    records(data, size);
     const char *a, *b, *c;
     (void)pdi_ffi_parse(data, size, &a, &b, &c);
     return 0;

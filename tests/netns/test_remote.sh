@@ -46,8 +46,9 @@ ip -n $NS1 link set $VD up
 ip -n $NS2 link set $VW up
 ip -n $NS2 route get 10.77.0.1 >/dev/null || fail "no route between the namespaces"
 
-echo "right-secret" > "$T/secret"
-echo "wrong-secret" > "$T/wrong"
+pydron_secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n"; echo; }
+pydron_secret > "$T/secret"
+pydron_secret > "$T/wrong"
 chmod 600 "$T/secret" "$T/wrong"
 
 # wait until something listens on port $2 in namespace $1
@@ -61,8 +62,8 @@ wait_port() {
 
 run_case() { # name url extra-driver-args extra-worker-args
     local name=$1 url=$2 dargs=$3 wargs=$4 port=${2##*:}
-    ip netns exec $NS1 "$DRIVER" --executor remote --workers 2 --tasks 3000 --listen "$url" \
-        --secret right-secret $dargs >"$T/$name-driver.out" 2>"$T/$name-driver.log" &
+    ip netns exec $NS1 env PYDRON_SECRET_FILE="$T/secret" "$DRIVER" --executor remote \
+        --workers 2 --tasks 3000 --listen "$url" $dargs >"$T/$name-driver.out" 2>"$T/$name-driver.log" &
     local dpid=$!
     PIDS+=($dpid)
     wait_port $NS1 "$port" || fail "$name: driver does not listen on $url"
@@ -113,8 +114,8 @@ run_case tls tls+tcp://10.77.0.1:7102 "--tls-cert $T/cert.pem --tls-key $T/key.p
 
 # (mbedtls 2.x matches an IP host against the CN, not IP subjectAltNames)
 # a worker that does not trust the driver's certificate never connects
-ip netns exec $NS1 "$DRIVER" --executor remote --workers 1 --tasks 10 \
-    --listen tls+tcp://10.77.0.1:7103 --secret right-secret \
+ip netns exec $NS1 env PYDRON_SECRET_FILE="$T/secret" "$DRIVER" --executor remote \
+    --workers 1 --tasks 10 --listen tls+tcp://10.77.0.1:7103 \
     --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" >"$T/untrusted-driver.out" 2>&1 &
 DP=$!
 PIDS+=($DP)

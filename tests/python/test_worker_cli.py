@@ -27,13 +27,16 @@ def whoami(x):
 def test_python_workers_dial_in(tmp_path):
     url = f"tcp://127.0.0.1:{free_port()}"
     secret_file = tmp_path / "secret"
-    secret_file.write_text("s3cret-for-test\n")
+    secret = "s3cret-for-test-0123456789abcdefghij"
+    secret_file.write_text(secret + "\n")
+    secret_file.chmod(0o600)
     procs = []
 
     def launch():
         time.sleep(0.3)  # the driver listens once its graph starts
-        bad = subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url,
-                                "--secret", "wrong"], stderr=subprocess.PIPE, text=True)
+        bad = subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url],
+                               env=dict(os.environ, PYDRON_SECRET="wrong-secret-0123456789abcdefghij"),
+                               stderr=subprocess.PIPE, text=True)
         procs.append(bad)
         for _ in range(2):
             # a remote host imports the test module from its own path
@@ -44,7 +47,7 @@ def test_python_workers_dial_in(tmp_path):
     t = threading.Thread(target=launch)
     t.start()
     try:
-        s = _backend.Session("remote", workers=2, address=url, secret="s3cret-for-test")
+        s = _backend.Session("remote", workers=2, address=url, secret=secret)
         t.join()
         fs = [s.submit(whoami, (i,), {}) for i in range(40)]
         res = [f.result(timeout=60) for f in fs]

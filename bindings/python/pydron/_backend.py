@@ -374,7 +374,8 @@ class Session:
     """One runtime + one graph; created by session() on first use."""
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
-                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None):
+                 max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None,
+                 tls_cert=None, tls_key=None):
         self.executor = executor
         self._started = time.monotonic()
         view = view or {}
@@ -398,6 +399,9 @@ class Session:
                 kw["listen_url"] = address
             if secret:
                 kw["secret"] = secret
+            if tls_cert:
+                kw["tls_cert_file"] = tls_cert
+                kw["tls_key_file"] = tls_key
         self._rt = _core.Runtime(**kw)
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
@@ -756,7 +760,7 @@ def _start() -> Session:
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
                         cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
-                        cfg["view"])
+                        cfg["view"], cfg["tls_cert"], cfg["tls_key"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -6,7 +6,10 @@ Nothing starts here: the first ``@schedule`` call starts the runtime.
 
 Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
-the driver listens on), PYDRON_SECRET (remote: shared secret),
+the driver listens on), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
+secret, at least 32 random characters: ``python -m pydron secret > FILE``),
+PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
+certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
 PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
 period; a side silent for 10 periods, at least 3 s, counts as gone),
 PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
@@ -14,6 +17,10 @@ worker is gone, then fail saying capacity is gone; default 30); what you see
 of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
 PYDRON_TRACE (a Chrome/Perfetto trace file), PYDRON_GRAPH (the graph of the
 whole run, .dot or .svg).
+
+Every link is encrypted and authenticated with keys derived from the
+secret, whatever the transport; TLS adds that workers verify the driver's
+certificate (see the trust model in docs/wire.md).
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               max_retries: int | None = None,
               worker_wait_timeout: float | None = None, progress: bool | None = None,
               stats: bool | None = None, trace: str | None = None,
-              graph: str | None = None) -> None:
+              graph: str | None = None, *, secret_file: str | None = None,
+              tls_cert: str | None = None, tls_key: str | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -43,10 +51,15 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     are gone (default 30), then they fail saying worker capacity is gone.
     ``progress``, ``stats``, ``trace``, ``graph``: the progress bar, the
     summary line at exit, the trace file and the picture of the whole run
-    (docs/python.md "Seeing a run")."""
+    (docs/python.md "Seeing a run").
+
+    remote: ``secret`` (text) or ``secret_file`` (a file only you can read)
+    is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
+    files) make the driver listen with ``tls+tcp://`` addresses."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
-               progress=progress, stats=stats, trace=trace, graph=graph)
+               progress=progress, stats=stats, trace=trace, graph=graph,
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
@@ -91,9 +104,15 @@ def resolved() -> dict:
         if policy not in POLICIES:
             raise ValueError(f"pydron policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     address = _settings.get("address") or env.get("PYDRON_ADDRESS") or None
-    secret = _settings.get("secret") or env.get("PYDRON_SECRET") or None
-    if ex == "remote" and not secret:
-        raise ValueError("the remote executor needs a secret (configure(secret=...) or PYDRON_SECRET)")
+    secret = _secret(ex)
+    tls_cert = _settings.get("tls_cert") or env.get("PYDRON_TLS_CERT") or None
+    tls_key = _settings.get("tls_key") or env.get("PYDRON_TLS_KEY") or None
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("TLS needs both a certificate and its key (tls_cert= and tls_key=, "
+                         "or PYDRON_TLS_CERT and PYDRON_TLS_KEY)")
+    if address and address.startswith("tls+") and ex == "remote" and not tls_cert:
+        raise ValueError(f"{address} needs a TLS certificate and key (configure(tls_cert=..., "
+                         "tls_key=...) or PYDRON_TLS_CERT and PYDRON_TLS_KEY)")
     retries = _settings.get("max_retries")
     if retries is None:
         retries = _env_int("PYDRON_MAX_RETRIES")
@@ -121,4 +140,30 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view)
+                view=view, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def _secret(ex):
+    """The shared secret (configure() > PYDRON_SECRET_FILE/PYDRON_SECRET),
+    checked by the library's own parser: weak secrets and files others can
+    read are refused with a message saying how to fix them."""
+    from . import _core
+
+    env = os.environ
+    secret = _settings.get("secret")
+    path = _settings.get("secret_file")
+    if ex != "remote" and secret is None and path is None:
+        return None  # only a remote session uses a secret of the user's
+    if secret is None and path is None:
+        secret = env.get("PYDRON_SECRET") or None
+        path = None if secret else (env.get("PYDRON_SECRET_FILE") or None)
+    if path is not None:
+        return _core.secret_read_file(path)
+    if secret is not None:
+        _core.secret_check(secret)
+        return secret
+    if ex == "remote":
+        raise ValueError("the remote executor needs a shared secret: configure(secret_file=...) "
+                         "or PYDRON_SECRET_FILE, with a file made by `python -m pydron secret > "
+                         "FILE` (or configure(secret=...) / PYDRON_SECRET)")
+    return None

@@ -20,11 +20,14 @@ def main(argv=None) -> int:
                                 description="pydron worker process (Python tasks and C tasks)")
     p.add_argument("--connect", "-c", required=True, metavar="URL",
                    help="driver address (ipc://, tcp://, tls+tcp://)")
-    p.add_argument("--secret", help="shared secret (default: $PYDRON_SECRET)")
-    p.add_argument("--secret-file", help="read the shared secret from this file")
+    p.add_argument("--secret", help=argparse.SUPPRESS)  # refused below, with the reason
+    p.add_argument("--secret-file",
+                   help="read the shared secret from this file (mode 600; default: "
+                        "$PYDRON_SECRET_FILE, else $PYDRON_SECRET)")
     p.add_argument("--id", type=int, default=-1, help="worker id (-1: assigned by the driver)")
     p.add_argument("--threads", type=int, default=0, help="task threads (default 1)")
-    p.add_argument("--tls-ca", help="PEM CA file to verify the driver (tls+tcp://)")
+    p.add_argument("--tls-ca",
+                   help="PEM CA file to verify the driver (tls+tcp://; default: $PYDRON_TLS_CA)")
     p.add_argument("--peer-url", help="where peers fetch this worker's values")
     p.add_argument("--path", help="entries to add to sys.path (os.pathsep separated)")
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
@@ -50,14 +53,24 @@ def main(argv=None) -> int:
         for entry in reversed(args.path.split(os.pathsep)):
             if entry and entry not in sys.path:
                 sys.path.insert(0, entry)
-    secret = args.secret
+    if args.secret is not None:
+        print("pydron worker: --secret is not accepted: a command line is visible to every "
+              "local user (ps). Put the secret in a file (python -m pydron secret > FILE) and "
+              "pass --secret-file FILE, or set PYDRON_SECRET_FILE or PYDRON_SECRET",
+              file=sys.stderr)
+        return 2
+    from . import _core
+
+    secret = None
     if args.secret_file:
-        with open(args.secret_file, encoding="utf-8") as f:
-            secret = f.read().strip()
+        try:  # the library's parser: the C worker reads the same file the same way
+            secret = _core.secret_read_file(args.secret_file)
+        except _core.PydronError as e:
+            print(f"pydron worker: {e}", file=sys.stderr)
+            return 2
     # Ctrl-C in a terminal reaches the whole process group: the driver
     # decides when workers stop, a task must not die of KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import _core
     from ._serialize import run_task
 
     try:

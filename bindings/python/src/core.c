@@ -25,6 +25,9 @@
 #if defined(__GNUC__)
 #pragma weak pydron_worker_main
 #pragma weak pydron_worker_options_init
+#pragma weak pydron_secret_check
+#pragma weak pydron_secret_read_file
+#pragma weak pydron_secret_generate
 #endif
 
 /* Waits are cut into slices so that Ctrl-C (a pending Python signal) is
@@ -1751,10 +1754,69 @@ static PyObject *mod_same_bytes(PyObject *m, PyObject *args)
     return PyBool_FromLong(same);
 }
 
+/* The shared secret: the Python worker and configure() use the library's
+ * own parser and checks, so C and Python accept exactly the same secrets. */
+static int have_secret_api(void)
+{
+    if (pydron_secret_check && pydron_secret_read_file && pydron_secret_generate)
+        return 1;
+    PyErr_SetString(ErrTypes[-PYDRON_ENOTSUP], "this libpydron has no secret functions");
+    return 0;
+}
+
+static PyObject *mod_secret_read_file(PyObject *m, PyObject *arg)
+{
+    PyObject *b;
+    if (!have_secret_api() || !PyUnicode_FSConverter(arg, &b))
+        return NULL;
+    char buf[PYDRON_SECRET_MAX + 1];
+    size_t n = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pydron_secret_read_file(PyBytes_AS_STRING(b), buf, sizeof buf, &n);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(b);
+    if (rc < 0)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)n, "surrogateescape");
+    memset(buf, 0, sizeof buf);
+    return r;
+}
+
+static PyObject *mod_secret_check(PyObject *m, PyObject *arg)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (!s || !have_secret_api())
+        return NULL;
+    int rc = pydron_secret_check(s, (size_t)n);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_secret_generate(PyObject *m, PyObject *unused)
+{
+    char buf[PYDRON_SECRET_MAX + 1];
+    if (!have_secret_api())
+        return NULL;
+    int rc = pydron_secret_generate(buf, sizeof buf);
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyUnicode_FromString(buf);
+}
+
 static PyMethodDef module_methods[] = {
     {"buffer_key", mod_buffer_key, METH_O, "(address, length) of a contiguous buffer."},
     {"same_bytes", mod_same_bytes, METH_VARARGS,
      "Whether two contiguous buffers hold the same bytes (memcmp, GIL released)."},
+    {"secret_read_file", mod_secret_read_file, METH_O,
+     "Read a shared secret file (pydron_secret_read_file): refuses files others can read "
+     "and weak secrets."},
+    {"secret_check", mod_secret_check, METH_O,
+     "Raise InvalidArgumentError if a secret is too weak (pydron_secret_check)."},
+    {"secret_generate", mod_secret_generate, METH_NOARGS,
+     "A new random shared secret (64 hex characters)."},
     {"version", mod_version, METH_NOARGS, "Version number of the linked libpydron."},
     {"version_string", mod_version_string, METH_NOARGS,
      "Version of the linked libpydron, as pydron_version_string() gives it."},

@@ -18,6 +18,7 @@ COMMANDS = [
     ("run", "pydron._cli.run", "run a Python script; its @schedule functions run in parallel"),
     ("worker", "pydron._cli.worker", "start a worker process that connects to a driver"),
     ("info", "pydron._cli.info", "show versions, executors, workers found and where logs go"),
+    ("secret", "pydron._cli.secret", "print a new shared secret for remote workers"),
 ]
 
 DESCRIPTION = """\
@@ -30,12 +31,13 @@ examples:
   python -m pydron run examples/transits.py                  # one worker per core
   python -m pydron run --executor threads --workers 4 prog.py arg1
   python -m pydron run --trace trace.json --progress prog.py
+  umask 077; python -m pydron secret > ~/.pydron/secret
   python -m pydron worker --connect tls+tcp://driver:7070 --secret-file ~/.pydron/secret
   python -m pydron info
 
 `python -m pydron COMMAND --help` describes each command. Settings can also
 come from the environment (PYDRON_EXECUTOR, PYDRON_WORKERS, PYDRON_POLICY,
-PYDRON_ADDRESS, PYDRON_SECRET, PYDRON_LOG, PYDRON_DISABLE=1); see the
+PYDRON_ADDRESS, PYDRON_SECRET_FILE, PYDRON_LOG, PYDRON_DISABLE=1); see the
 deployment page of the documentation."""
 
 
