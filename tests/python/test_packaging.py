@@ -1,5 +1,5 @@
 """Self-contained wheels (issue 15): the sdist builds a wheel, auditwheel
-bundles libnng, protobuf-c, libffi and mbedTLS into it with a manylinux tag,
+bundles libnng, protobuf-c, libffi, mbedTLS and libsodium into it with a manylinux tag,
 and a fresh venv with only that wheel runs the transit demo (driver and local
 workers) and the C worker in a mount namespace where the system's copies of
 those libraries are empty files - so nothing outside the wheel is loaded.
@@ -69,7 +69,7 @@ def _run_demo_hidden(py, where):
              "import pydron._core\n"
              "maps = open('/proc/self/maps').read().split()\n"
              "libs = sorted({p for p in maps if p.startswith('/') and '.so' in p and "
-             "any(n in p for n in ('nng', 'protobuf-c', 'ffi', 'mbed'))})\n"
+             "any(n in p for n in ('nng', 'protobuf-c', 'ffi', 'mbed', 'sodium'))})\n"
              "print('\\n'.join(libs))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYDRON_") and k != "PYTHONPATH"}
     env.update(PYDRON_EXECUTOR="local", PYDRON_WORKERS="2")

