@@ -57,7 +57,7 @@ def test_run_passes_options_as_environment(prog, tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines == [
-        "argv ['10', '--not-ours']",   # options after the script are the script's
+        "argv ['10', '--not-ours']",   # other options after the script are the script's
         "path0 True",
         "PYDRON_EXECUTOR threads",
         "PYDRON_WORKERS 3",
@@ -67,6 +67,19 @@ def test_run_passes_options_as_environment(prog, tmp_path):
         "PYDRON_DISABLE None",
         f"result {sum(i * i for i in range(10))}",
     ]
+
+
+def test_run_takes_its_long_options_after_the_script_too(prog, tmp_path):
+    # `python -m pydron run examples/transits.py --trace t.json`: pydron's long
+    # options after the script are pydron's; after `--` they are the script's
+    r = cli("run", str(prog), "10", "--trace", "t.json", "--executor=threads", "--progress",
+            "--workers", "2", "--not-ours", "--", "--trace", "x",
+            cwd=tmp_path, env={"PYDRON_DISABLE": "1"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "argv ['10', '--not-ours', '--trace', 'x']"
+    assert "PYDRON_EXECUTOR threads" in lines and "PYDRON_WORKERS 2" in lines
+    assert f"PYDRON_TRACE {tmp_path / 't.json'}" in lines and "PYDRON_PROGRESS 1" in lines
 
 
 def test_run_default_executor_runs_tasks_on_local_workers(prog, tmp_path):
@@ -95,6 +108,9 @@ def test_run_module(tmp_path):
     (["run"], "give a script (or -m MODULE) to run"),
     (["run", "--executor", "gpu", "x.py"], "invalid choice: 'gpu'"),
     (["run", "--workers", "-1", "x.py"], "--workers must be >= 0"),
+    (["run", "x.py", "--workers", "many"], "--workers needs a number, not 'many'"),
+    (["run", "x.py", "--executor", "gpu"], "--executor must be one of"),
+    (["run", "x.py", "--trace"], "--trace needs a value"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_gets_a_clear_error(args, message, tmp_path):

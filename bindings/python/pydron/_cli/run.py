@@ -13,7 +13,10 @@ in parallel on the chosen executor. The script sees its own arguments in
 sys.argv, its directory first on sys.path, and the exit status is its own.
 
 Each option sets the environment variable in brackets for the script (and
-overrides it); pydron.configure() inside the script still wins over both."""
+overrides it); pydron.configure() inside the script still wins over both.
+The long options may also follow the script (`run script.py --trace t.json`);
+the script gets an option of the same name only after `--`
+(`run script.py -- --trace mine.txt`)."""
 
 EPILOG = """\
 executors:
@@ -64,7 +67,55 @@ def environment(args, base=None) -> dict:
     return env
 
 
+_LATE = {"--executor": "executor", "--workers": "workers", "--policy": "policy",
+         "--trace": "trace", "--progress": "progress"}
+
+
+def take_late_options(args) -> str | None:
+    """pydron's long options written after the script: taken out of the
+    script's arguments up to a `--` (which is dropped; what follows it is the
+    script's). Returns an error message, or None."""
+    from ..config import EXECUTORS, POLICIES
+
+    rest, out = list(args.args), []
+    while rest:
+        a = rest.pop(0)
+        if a == "--":
+            out += rest
+            break
+        name, eq, val = a.partition("=")
+        dest = _LATE.get(name)
+        if dest is None:
+            out.append(a)
+            continue
+        if dest == "progress":
+            if eq:
+                return "--progress takes no value"
+            args.progress = True
+            continue
+        if not eq:
+            if not rest:
+                return f"{name} needs a value"
+            val = rest.pop(0)
+        if dest == "workers":
+            try:
+                val = int(val)
+            except ValueError:
+                return f"--workers needs a number, not {val!r}"
+        if dest == "executor" and val not in EXECUTORS:
+            return f"--executor must be one of {', '.join(EXECUTORS)}, not {val!r}"
+        if dest == "policy" and val not in POLICIES:
+            return f"--policy must be one of {', '.join(POLICIES)}, not {val!r}"
+        setattr(args, dest, val)
+    args.args = out
+    return None
+
+
 def main(args) -> int:
+    err = take_late_options(args)
+    if err:
+        print(f"python -m pydron run: {err}", file=sys.stderr)
+        return 2
     if args.workers is not None and args.workers < 0:
         print("python -m pydron run: --workers must be >= 0 (0 = one per core)", file=sys.stderr)
         return 2
