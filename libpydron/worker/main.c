@@ -11,21 +11,56 @@
  * then run in this worker (e.g. C functions a host program registered
  * with pydron_runtime_register_c under the same names). */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pydron.h"
 
-static void usage(void)
+/* The options in the same words as `python -m pydron worker --help`
+ * (tests/python/test_cli.py compares the two). */
+static void usage(FILE *f)
 {
-    fprintf(stderr,
-            "usage: pydron-worker --connect URL [--secret-file FILE] [--id N] [--threads N]\n"
-            "                     [--tls-ca FILE] [--peer-url URL] [--exit-with-parent]\n"
-            "                     [--load LIB]...\n"
-            "  URL: ipc:///path, tcp://host:port or tls+tcp://host:port of the driver\n"
-            "  the shared secret is read from FILE, $PYDRON_SECRET_FILE or $PYDRON_SECRET\n"
-            "  (make one with: pydron-secret > FILE; chmod 600 FILE)\n");
+    fprintf(f,
+            "usage: pydron-worker --connect URL [--secret-file SECRET_FILE] [--id ID]\n"
+            "                     [--threads THREADS] [--tls-ca TLS_CA] [--peer-url PEER_URL]\n"
+            "                     [--exit-with-parent] [--load LIB]...\n"
+            "\n"
+            "pydron worker process (C tasks; `python -m pydron worker` runs Python tasks too)\n"
+            "\n"
+            "options:\n"
+            "  -h, --help            show this help message and exit\n"
+            "  --connect URL, -c URL\n"
+            "                        driver address (ipc://, tcp://, tls+tcp://)\n"
+            "  --secret-file SECRET_FILE\n"
+            "                        read the shared secret from this file (mode 600;\n"
+            "                        default: $PYDRON_SECRET_FILE, else $PYDRON_SECRET)\n"
+            "  --id ID               worker id (-1: assigned by the driver)\n"
+            "  --threads THREADS     task threads (default 1)\n"
+            "  --tls-ca TLS_CA       PEM CA file to verify the driver (tls+tcp://; default:\n"
+            "                        $PYDRON_TLS_CA)\n"
+            "  --peer-url PEER_URL   where peers fetch this worker's values\n"
+            "  --exit-with-parent    exit when the parent process dies\n"
+            "  --load LIB            run the task kinds a shared object exports (its\n"
+            "                        pydron_worker_runners table); may be repeated\n"
+            "\n"
+            "Make a secret file with: pydron-secret > FILE; chmod 600 FILE\n");
+}
+
+/* A whole decimal number in [lo, hi], or a clear error. */
+static int parse_int(const char *opt, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "pydron-worker: %s needs a whole number from %ld to %ld, not '%s'\n",
+                opt, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
 }
 
 #define MAX_RUNNERS 256
@@ -65,7 +100,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--connect") == 0 && v) {
+        long num;
+        if ((strcmp(a, "--connect") == 0 || strcmp(a, "-c") == 0) && v) {
             o.url = v;
             i++;
         } else if (strcmp(a, "--secret-file") == 0 && v) {
@@ -82,10 +118,14 @@ int main(int argc, char **argv)
                             "FILE, or set PYDRON_SECRET_FILE or PYDRON_SECRET\n");
             return 2;
         } else if (strcmp(a, "--id") == 0 && v) {
-            o.worker_id = atoi(v);
+            if (parse_int(a, v, -1, 65535, &num) != 0)
+                return 2;
+            o.worker_id = (int)num;
             i++;
         } else if (strcmp(a, "--threads") == 0 && v) {
-            o.threads = (unsigned)atoi(v);
+            if (parse_int(a, v, 0, 1024, &num) != 0)
+                return 2;
+            o.threads = (unsigned)num;
             i++;
         } else if (strcmp(a, "--tls-ca") == 0 && v) {
             o.tls_ca_file = v;
@@ -100,16 +140,17 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--exit-with-parent") == 0) {
             o.exit_with_parent = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage();
+            usage(stdout);
             return 0;
         } else {
             fprintf(stderr, "pydron-worker: unknown or incomplete argument %s\n", a);
-            usage();
+            usage(stderr);
             return 2;
         }
     }
     if (!o.url) {
-        usage();
+        fprintf(stderr, "pydron-worker: --connect URL is required\n");
+        usage(stderr);
         return 2;
     }
     o.runners = runners;

@@ -170,3 +170,45 @@ def test_worker_subcommand_is_the_worker():
                         capture_output=True, text=True, timeout=60)
     assert r.returncode == r2.returncode != 0
     assert r.stderr.splitlines()[-1:] == r2.stderr.splitlines()[-1:]
+
+
+def _option_help(text):
+    """{option: its description, whitespace folded} from an argparse-style
+    --help (an option line, its description on the same or following lines)."""
+    import re
+
+    opts, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"  (-\S+)(.*)$", line)
+        if m:
+            names = [w.strip(",") for w in re.split(r"\s+", (m.group(1) + m.group(2)).split("  ")[0])]
+            cur = next(n for n in names if n.startswith("--"))
+            rest = (m.group(1) + m.group(2))[len((m.group(1) + m.group(2)).split("  ")[0]):]
+            opts[cur] = rest.split()
+        elif cur and line.startswith("    ") and line.strip():
+            opts[cur] += line.split()
+        else:
+            cur = None
+    return {k: " ".join(v) for k, v in opts.items()}
+
+
+def test_c_worker_help_uses_the_same_words_as_the_python_worker():
+    import pathlib
+
+    exe = pathlib.Path(pydron.__file__).parent / "bin" / "pydron-worker"
+    if not exe.exists():
+        pytest.skip("this install has no C worker")
+    c = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    py = cli("worker", "--help", env={"COLUMNS": "80"})
+    assert c.returncode == 0 and py.returncode == 0, c.stderr + py.stderr
+    copts, pyopts = _option_help(c.stdout), _option_help(py.stdout)
+    common = set(copts) & set(pyopts)
+    assert {"--help", "--connect", "--secret-file", "--id", "--threads", "--tls-ca",
+            "--peer-url"} <= common, (copts, pyopts)
+    for opt in sorted(common):
+        assert copts[opt] == pyopts[opt], (opt, copts[opt], pyopts[opt])
+    # the C worker's own options are described too, and bad numbers are refused
+    assert copts.get("--load") and copts.get("--exit-with-parent")
+    r = subprocess.run([exe, "--threads", "many", "--connect", "ipc:///x"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "--threads needs a whole number" in r.stderr, r.stderr
