@@ -896,8 +896,8 @@ PYDRON_API int pydron_sim_stats_get(pydron_runtime *rt, pydron_sim_stats *out);
 
 /* ------------------------------------------------------------------------
  * Recording a run (PYDRON_RECORD=file)
- *
- * With PYDRON_RECORD set, every graph made in the process appends one JSON
+ * ------------------------------------------------------------------------ */
+/* With PYDRON_RECORD set, every graph made in the process appends one JSON
  * object per line to that file for each task that finishes (docs/schedulers.md
  * "Recorded graphs" describes the fields: graph, task, kind, label, state,
  * worker, start_ns, end_ns, inputs [[value, bytes]...], outputs [[value,

@@ -552,17 +552,23 @@ def forward_failure_logs(detail) -> None:
 class TaskError(_core.TaskError):
     """A task failed for a reason outside its code (it lost its worker more
     often than max_retries allows, no worker was left, the run was
-    canceled): printed as its message (the core names the function), not as
-    the tuple of its arguments."""
+    canceled): printed as its message, which names the function, not as the
+    tuple of its arguments."""
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""
 
 
 TaskError.__module__ = "pydron"
+# the core names a task "task 0x<id> ('<label>') ..."; the program knows it
+# as a call of its function
+_CORE_TASK = re.compile(r"^task 0x[0-9a-f]+ \('[^']*'\) ")
 
 
 def _task_error(message, detail, fn):
+    name = getattr(fn, "__qualname__", None) if fn is not None else None
+    if name:
+        message = _CORE_TASK.sub(f"{name}(): its task ", str(message), count=1)
     return TaskError(message, detail, 0)
 
 
