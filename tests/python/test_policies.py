@@ -50,6 +50,13 @@ def test_every_policy_gives_sequential_results(policy, executor):
         pydron.configure()
 
 
-def test_unknown_policy_is_a_clear_error():
-    with pytest.raises(ValueError, match="policy must be one of .*heft.*not 'fastest'"):
-        pydron.configure(policy="fastest")
+def test_unknown_policy_is_a_clear_error_and_changes_nothing():
+    pydron.configure(executor="threads", workers=2, policy="heft")
+    try:
+        with pytest.raises(ValueError, match="policy must be one of .*heft.*not 'fastest'"):
+            pydron.configure(policy="fastest")
+        assert config.resolved()["policy"] == "heft"  # the earlier settings stay
+        assert program(10) == sequential(10)
+    finally:
+        pydron.reset() if hasattr(pydron, "reset") else config.reset()
+        pydron.configure()

@@ -60,10 +60,17 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
                secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key)
+    before = dict(_settings)
     for k, v in new.items():
         if v is not None:
             _settings[k] = v
-    resolved()  # validate now, at the call
+    try:
+        resolved()  # validate now, at the call
+    except BaseException:
+        # a bad setting changes nothing: the earlier ones stay in force
+        _settings.clear()
+        _settings.update(before)
+        raise
     from . import _backend
 
     if _backend.current() is not None:
