@@ -360,30 +360,10 @@ int pdi_frame_alloc_seg(pdi_frame *f, size_t i)
 
 int pdi_frame_alloc_segs(pdi_frame *f)
 {
-    size_t n = f->hdr->n_segments;
-    f->nseg = 0;
-    if (n == 0)
-        return 0;
-    f->seg = calloc(n, sizeof *f->seg);
-    f->seglen = calloc(n, sizeof *f->seglen);
-    if (!f->seg || !f->seglen)
-        return pdi_err(PYDRON_ENOMEM, "out of memory for %zu frame segments", n);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t l = f->hdr->segments[i];
-        if (l > SIZE_MAX)
-            return pdi_err(PYDRON_ENOMEM, "segment of %llu bytes", (unsigned long long)l);
-        f->seglen[i] = (size_t)l;
-        if (l) {
-            f->seg[i] = malloc((size_t)l);
-            if (!f->seg[i]) {
-                f->nseg = i;
-                return pdi_err(PYDRON_ENOMEM, "cannot allocate a %llu-byte segment",
-                               (unsigned long long)l);
-            }
-        }
-        f->nseg = i + 1;
-    }
-    return 0;
+    int rc = pdi_frame_alloc_seg_table(f);
+    for (size_t i = 0; rc == 0 && i < f->nseg; i++)
+        rc = pdi_frame_alloc_seg(f, i);
+    return rc;
 }
 
 int pdi_wire_decode(const void *buf, size_t len, const pdi_wire_limits *lim, pdi_frame *out)

@@ -1107,13 +1107,15 @@ static PyObject *Graph_input(GraphObject *self, PyObject *unused)
     return value_new(self, v.id);
 }
 
-static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
+/* DOT text from pydron_graph_dot or pydron_graph_dot_run */
+static PyObject *graph_dot_text(GraphObject *self,
+                                int (*dot)(pydron_graph *, char **, size_t *))
 {
     if (graph_check(self) < 0)
         return NULL;
     char *s = NULL;
     size_t len = 0;
-    int rc = pydron_graph_dot(self->g, &s, &len);
+    int rc = dot(self->g, &s, &len);
     if (rc < 0)
         return raise_rc(rc);
     PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
@@ -1121,18 +1123,14 @@ static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
     return r;
 }
 
+static PyObject *Graph_dot(GraphObject *self, PyObject *unused)
+{
+    return graph_dot_text(self, pydron_graph_dot);
+}
+
 static PyObject *Graph_dot_run(GraphObject *self, PyObject *unused)
 {
-    if (graph_check(self) < 0)
-        return NULL;
-    char *s = NULL;
-    size_t len = 0;
-    int rc = pydron_graph_dot_run(self->g, &s, &len);
-    if (rc < 0)
-        return raise_rc(rc);
-    PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
-    pydron_free(s);
-    return r;
+    return graph_dot_text(self, pydron_graph_dot_run);
 }
 
 static PyObject *Graph_record(GraphObject *self, PyObject *arg)
