@@ -59,8 +59,18 @@ class Host:
         return subprocess.run(self.argv(argv), timeout=timeout, check=check, **kw)
 
     def pids(self):
+        """Live processes in the namespace (zombies waiting for their
+        parent do not count)."""
         r = _ip("netns", "pids", self.name, check=False)
-        return [int(p) for p in r.stdout.split()]
+        live = []
+        for p in r.stdout.split():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        live.append(int(p))
+            except (OSError, IndexError):
+                pass
+        return live
 
     def __repr__(self):
         return f"Host({self.index}, {self.name}, {self.ip})"
