@@ -10,7 +10,8 @@ if [[ "${1:-test}" == bench ]]; then
     want+=(g++ libtbb-dev)
 fi
 if [[ "${1:-test}" == test ]]; then
-    want+=(valgrind python3 python3-dev python3-venv python3-pip iproute2 openssl clang libclang-rt-dev abigail-tools)
+    want+=(valgrind python3 python3-dev python3-venv python3-pip iproute2 openssl clang libclang-rt-dev abigail-tools
+                openssh-server openssh-client)
 fi
 
 missing=()

@@ -142,6 +142,15 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
         pdi_proc_destroy(p);
         return rc;
     }
+    if (!p->nw && launcher == &pdi_launcher_accept) {
+        /* remote, workers not given: as many as dial in, up to a cap
+         * (PYDRON_MAX_WORKERS, default 64); start waits for the first and
+         * for those that come with it; slots without a worker hand their
+         * jobs to the live ones (proc_submit.c: route) */
+        const char *mx = getenv("PYDRON_MAX_WORKERS");
+        p->nw = mx && atoi(mx) > 0 && atoi(mx) <= 4096 ? (unsigned)atoi(mx) : 64;
+        p->open_ended = 1;
+    }
     if (!p->nw)
         p->nw = launcher->default_workers ? launcher->default_workers : pdi_ncpus();
     p->in_flight = ro->in_flight ? ro->in_flight : DEFAULT_IN_FLIGHT;
@@ -232,11 +241,20 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
     }
     if ((rc = p->launcher->launch(p)) != 0)
         goto fail;
-    /* wait until every worker has joined */
+    /* wait until every worker has joined (open-ended: the first, and the
+     * others that join with it, until none came for SETTLE_MS) */
     uint64_t deadline = pdi_now_ns() + (uint64_t)p->max_wait_ms * 1000000ull;
     pthread_mutex_lock(&p->lock);
+    unsigned seen = 0;
+    uint64_t last_join = 0;
     while (p->nconnected < p->nw) {
         uint64_t now = pdi_now_ns();
+        if (p->nconnected != seen) {
+            seen = p->nconnected;
+            last_join = now;
+        }
+        if (p->open_ended && seen > 0 && now - last_join >= SETTLE_MS * 1000000ull)
+            break;
         if (now >= deadline)
             break;
         if (p->launcher->joining && (rc = p->launcher->joining(p)) != 0) {
@@ -248,7 +266,9 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
     }
     unsigned got = p->nconnected;
     pthread_mutex_unlock(&p->lock);
-    if (got < p->nw) {
+    if (p->open_ended && got > 0) {
+        pdi_debug(WHO, "%u worker(s) joined; up to %u may join later", got, p->nw);
+    } else if (got < p->nw) {
         pthread_mutex_lock(&p->lock);
         if (p->launcher->missing)
             rc = p->launcher->missing(p);

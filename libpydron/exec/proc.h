@@ -174,6 +174,7 @@ int pdi_proc_new(const pydron_runtime_options *opts, const void *exec_options,
 #define STOP_GIVEUP_MS 30000
 #define SHUTDOWN_SEND_MS 1000
 #define DEFAULT_IN_FLIGHT 64
+#define SETTLE_MS 1000 /* open-ended start: no new worker for this long, go */
 #define DEFAULT_HB_MS 1000
 #define DEFAULT_WORKER_WAIT_MS 30000 /* jobs wait this long for a live worker */
 #define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
@@ -233,6 +234,7 @@ struct pdi_proc {
     /* command launchers (launch_cmd.c) */
     char **launch_args, **required_kinds;
     int listen_given;    /* the user chose listen_url */
+    int open_ended;      /* remote without a worker count: nw is a cap, not a target */
     pdi_launch_group *groups;
     size_t ngroups, capgroups;
     pthread_t errth;     /* reads the groups' stderr */

@@ -117,10 +117,16 @@ static unsigned route(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
     if (!p->w[wi].alive && !p->stopping) {
-        unsigned alt = UINT_MAX;
-        for (unsigned k = 1; k <= p->nw && alt == UINT_MAX; k++)
-            if (p->w[(wi + k) % p->nw].alive)
-                alt = (wi + k) % p->nw;
+        /* the (wi mod alive)-th live worker: slots without a worker (an
+         * open-ended remote executor has many) spread over the live ones */
+        unsigned nalive = 0, alt = UINT_MAX;
+        for (unsigned k = 0; k < p->nw; k++)
+            nalive += p->w[k].alive;
+        for (unsigned k = 0, want = nalive ? wi % nalive : 0; k < p->nw && nalive; k++)
+            if (p->w[k].alive && want-- == 0) {
+                alt = k;
+                break;
+            }
         wi = alt;
     }
     pthread_mutex_unlock(&p->lock);

@@ -131,7 +131,7 @@ static int dial_driver(worker *w, const pydron_worker_options *opts)
         if (tries == 1)
             pdi_debug(WHO, "driver at %s not reachable yet (%s); trying again for %u ms",
                       opts->url, pydron_error_last(), opts->connect_timeout_ms);
-        struct timespec ts = {0, (long)delay_ms * 1000000L};
+        struct timespec ts = {(time_t)(delay_ms / 1000), (long)(delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         delay_ms = delay_ms < 500 ? delay_ms * 2 : 1000;
     }

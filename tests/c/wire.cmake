@@ -28,7 +28,7 @@ if(TARGET test_shm)
                              ${PROJECT_BINARY_DIR}/proto)
 endif()
 
-foreach(t test_wire test_ffi test_local test_shm test_trace pydron_ctests)
+foreach(t test_wire test_ffi test_local test_shm test_trace test_launch pydron_ctests)
   if(TARGET ${t})
     target_compile_definitions(${t} PRIVATE ${PYDRON_WIRE_TEST_DEFS})
     target_link_libraries(${t} PRIVATE m)

@@ -1,0 +1,119 @@
+/* test_launch.c - the command launchers through the public C API
+ * (pydron_process_options version 3: cluster, launch_args,
+ * join_timeout_ms): real worker processes started by a template with the
+ * secret on their stdin, and the messages when a launch fails or workers
+ * stay away. The ssh launcher is tested with real sshd hosts in
+ * tests/python/test_cluster_launch.py. */
+#include "testutil.h"
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pydron.h"
+
+#include <time.h>
+
+#define LIB PYDRON_TEST_FFI_LIB
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int start_remote(const char *tpl, unsigned workers, unsigned join_ms, const char *cluster,
+                        pydron_runtime **rt, pydron_graph **g)
+{
+    /* made inline, then given the remote executor with its process
+     * options (a remote runtime made directly would want a user secret) */
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_INLINE;
+    o.workers = workers;
+    TU_OK(pydron_runtime_new(rt, &o));
+    pydron_process_options po;
+    TU_OK(pydron_process_options_init(&po, PYDRON_PROCESS_OPTIONS_VERSION));
+    po.cluster = cluster;
+    po.launch_command = tpl;
+    po.join_timeout_ms = join_ms;
+    int rc = pydron_runtime_use_executor(*rt, "remote", &po);
+    if (rc)
+        return rc;
+    TU_OK(pydron_graph_new(*rt, g));
+    return pydron_graph_start(*g);
+}
+
+Test(launch, template_workers_get_the_secret_on_stdin, .timeout = 120)
+{
+    unsetenv("PYDRON_SECRET");
+    unsetenv("PYDRON_SECRET_FILE");
+    char tpl[1024];
+    snprintf(tpl, sizeof tpl, "exec %s --connect {url} --secret-file - --id {id}",
+             PYDRON_WORKER_PATH);
+    pydron_runtime *rt;
+    pydron_graph *g;
+    TU_OK(start_remote(tpl, 2, 60000, "command", &rt, &g));
+    unsigned nw = 0;
+    TU_OK(pydron_runtime_nworkers(rt, &nw));
+    cr_assert_eq(nw, 2);
+    pydron_value in[2] = {tu_const_u64(g, 40), tu_const_u64(g, 2)}, out;
+    tu_ffi_task(g, rt, LIB, "tl_sum_ctx", NULL, in, 2, 1, &out);
+    cr_assert_eq(tu_get_u64(g, out), 42);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+Test(launch, a_failing_command_ends_the_wait_at_once_with_its_words, .timeout = 60)
+{
+    pydron_runtime *rt;
+    pydron_graph *g = NULL;
+    uint64_t t0 = now_ms();
+    int rc = start_remote("echo 'no route to the moon' >&2; exit 7", 2, 50000, "command", &rt,
+                          &g);
+    cr_assert_eq(rc, PYDRON_EIO, "%d %s", rc, pydron_error_last());
+    const char *m = pydron_error_last();
+    cr_assert(strstr(m, "0 of 2 workers joined") && strstr(m, "no route to the moon") &&
+                  strstr(m, "status 7"),
+              "%s", m);
+    cr_assert_lt(now_ms() - t0, 40000, "the failure waited for the deadline");
+    if (g)
+        pydron_graph_free(g);
+    pydron_runtime_free(rt);
+}
+
+Test(launch, workers_that_stay_away_are_named_at_the_deadline, .timeout = 60)
+{
+    pydron_runtime *rt;
+    pydron_graph *g = NULL;
+    int rc = start_remote("echo 'booting a VM' >&2; sleep 30", 1, 1500, "command", &rt, &g);
+    cr_assert_eq(rc, PYDRON_ETIMEDOUT, "%d %s", rc, pydron_error_last());
+    const char *m = pydron_error_last();
+    cr_assert(strstr(m, "0 of 1 workers joined after") && strstr(m, "booting a VM"), "%s", m);
+    if (g)
+        pydron_graph_free(g);
+    pydron_runtime_free(rt);
+}
+
+Test(launch, unknown_launchers_and_missing_templates_are_refused)
+{
+    pydron_runtime *rt;
+    pydron_graph *g = NULL;
+    int rc = start_remote(NULL, 1, 0, "nope", &rt, &g);
+    cr_assert_eq(rc, PYDRON_EINVAL);
+    cr_assert(strstr(pydron_error_last(), "unknown cluster launcher 'nope'") &&
+                  strstr(pydron_error_last(), "ssh"),
+              "%s", pydron_error_last());
+    pydron_runtime_free(rt);
+    rc = start_remote(NULL, 1, 0, "command", &rt, &g);
+    cr_assert_eq(rc, PYDRON_EINVAL);
+    cr_assert(strstr(pydron_error_last(), "needs launch_command"), "%s", pydron_error_last());
+    pydron_runtime_free(rt);
+    setenv("PYDRON_HOSTS", "", 1);
+    rc = start_remote(NULL, 0, 0, "ssh", &rt, &g);
+    cr_assert_eq(rc, PYDRON_EINVAL);
+    cr_assert(strstr(pydron_error_last(), "needs hosts"), "%s", pydron_error_last());
+    pydron_runtime_free(rt);
+    unsetenv("PYDRON_HOSTS");
+}
