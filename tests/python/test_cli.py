@@ -164,9 +164,10 @@ def test_info_reports_what_is_here():
 def test_worker_subcommand_is_the_worker():
     # A worker pointed at a driver that is not there fails with the worker's own error.
     r = cli("worker", "--connect", "ipc:///nonexistent/pydron-cli-test", "--no-exit-with-parent",
-            timeout=60)
+            "--connect-timeout", "1", timeout=60)
     r2 = subprocess.run([sys.executable, "-m", "pydron.worker", "--connect",
-                         "ipc:///nonexistent/pydron-cli-test", "--no-exit-with-parent"],
+                         "ipc:///nonexistent/pydron-cli-test", "--no-exit-with-parent",
+                         "--connect-timeout", "1"],
                         capture_output=True, text=True, timeout=60)
     assert r.returncode == r2.returncode != 0
     assert r.stderr.splitlines()[-1:] == r2.stderr.splitlines()[-1:]

@@ -375,7 +375,7 @@ class Session:
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
                  max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None,
-                 tls_cert=None, tls_key=None):
+                 tls_cert=None, tls_key=None, launch=None):
         self.executor = executor
         self._started = time.monotonic()
         view = view or {}
@@ -402,6 +402,19 @@ class Session:
             if tls_cert:
                 kw["tls_cert_file"] = tls_cert
                 kw["tls_key_file"] = tls_key
+            # a C pydron-worker has no Python runner: refused at its handshake
+            kw["required_kinds"] = ["python"]
+            launch = launch or {}
+            if launch.get("cluster"):
+                kw["cluster"] = launch["cluster"]
+            if launch.get("hosts"):
+                kw["launch_hosts"] = list(launch["hosts"])
+            if launch.get("launch_command"):
+                kw["launch_command"] = launch["launch_command"]
+            if launch.get("launch_args"):
+                kw["launch_args"] = list(launch["launch_args"])
+            if launch.get("join_timeout"):
+                kw["join_timeout_ms"] = max(1, int(launch["join_timeout"] * 1000))
         self._rt = _core.Runtime(**kw)
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
@@ -760,7 +773,9 @@ def _start() -> Session:
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
                         cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
-                        cfg["view"], cfg["tls_cert"], cfg["tls_key"])
+                        cfg["view"], cfg["tls_cert"], cfg["tls_key"],
+                        {k: cfg[k] for k in ("cluster", "hosts", "launch_command", "launch_args",
+                                             "join_timeout")})
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

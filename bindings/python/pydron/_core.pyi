@@ -34,6 +34,7 @@ def worker_main(
     tls_ca_file: str | None = ...,
     exit_with_parent: bool = ...,
     listen_peer_url: str | None = ...,
+    connect_timeout_ms: int = ...,
 ) -> None: ...
 
 class PydronError(Exception):
@@ -83,6 +84,10 @@ class Runtime:
         heartbeat_ms: int = ...,
         in_flight: int = ...,
         worker_wait_ms: int = ...,
+        cluster: str | None = ...,
+        launch_args: Sequence[str] | None = ...,
+        join_timeout_ms: int = ...,
+        required_kinds: Sequence[str] | None = ...,
     ) -> None: ...
     def close(self) -> None: ...
     def kind(self, name: str) -> int: ...

@@ -18,6 +18,14 @@ of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
 PYDRON_TRACE (a Chrome/Perfetto trace file), PYDRON_GRAPH (the graph of the
 whole run, .dot or .svg).
 
+Starting workers (docs/cluster.md): PYDRON_CLUSTER (ssh|command|slurm|mpi:
+who starts the remote workers; implies the remote executor), PYDRON_HOSTS
+(ssh: hosts as "a,b:4" or the name of a file with one host per line),
+PYDRON_LAUNCH_COMMAND (command: the template), PYDRON_LAUNCH_ARGS (extra
+arguments of the launcher's program, e.g. ssh options, split like a shell
+does), PYDRON_JOIN_TIMEOUT (seconds to wait for the launched workers,
+default 60).
+
 Every link is encrypted and authenticated with keys derived from the
 secret, whatever the transport; TLS adds that workers verify the driver's
 certificate (see the trust model in docs/wire.md).
@@ -28,6 +36,7 @@ from __future__ import annotations
 import os
 
 EXECUTORS = ("local", "threads", "inline", "remote")
+CLUSTERS = ("ssh", "command", "slurm", "mpi")  # launchers of remote workers
 POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
 _settings: dict = {}
@@ -39,7 +48,9 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               worker_wait_timeout: float | None = None, progress: bool | None = None,
               stats: bool | None = None, trace: str | None = None,
               graph: str | None = None, *, secret_file: str | None = None,
-              tls_cert: str | None = None, tls_key: str | None = None) -> None:
+              tls_cert: str | None = None, tls_key: str | None = None,
+              cluster: str | None = None, hosts=None, launch_command: str | None = None,
+              launch_args=None, join_timeout: float | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -55,11 +66,22 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
 
     remote: ``secret`` (text) or ``secret_file`` (a file only you can read)
     is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
-    files) make the driver listen with ``tls+tcp://`` addresses."""
+    files) make the driver listen with ``tls+tcp://`` addresses.
+
+    Workers started for you (docs/cluster.md): ``cluster`` names who starts
+    them - "ssh" (``hosts=["a", "b:4"]`` or a host file; ``workers=0``: every
+    CPU of every host), "command" (``launch_command``, a shell template with
+    {url} {secret_file} {n} {host} {id}), "slurm", "mpi" - and implies
+    ``executor="remote"``; they stop with the program. ``launch_args``: extra
+    arguments of the launcher's program (ssh options); ``join_timeout``:
+    seconds to wait for them (default 60). A secret is made for the run
+    when none is given."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
-               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key)
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, cluster=cluster,
+               hosts=hosts, launch_command=launch_command, launch_args=launch_args,
+               join_timeout=join_timeout)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -97,9 +119,15 @@ def resolved() -> dict:
     env = os.environ
     ex = _settings.get("executor") or env.get("PYDRON_EXECUTOR") or None
     explicit = ex is not None
+    launch = _launch_settings()
+    if launch["cluster"] and ex is None:
+        ex = "remote"  # a launcher starts remote workers
     ex = (ex or "local").lower()
     if ex not in EXECUTORS:
         raise ValueError(f"pydron executor must be one of {', '.join(EXECUTORS)}, not {ex!r}")
+    if launch["cluster"] and ex != "remote":
+        raise ValueError(f"cluster={launch['cluster']!r} starts remote workers: it needs "
+                         f"executor='remote', not {ex!r}")
     workers = _settings.get("workers")
     if workers is None:
         workers = _env_int("PYDRON_WORKERS")
@@ -111,7 +139,7 @@ def resolved() -> dict:
         if policy not in POLICIES:
             raise ValueError(f"pydron policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     address = _settings.get("address") or env.get("PYDRON_ADDRESS") or None
-    secret = _secret(ex)
+    secret = _secret(ex, launch["cluster"])
     tls_cert = _settings.get("tls_cert") or env.get("PYDRON_TLS_CERT") or None
     tls_key = _settings.get("tls_key") or env.get("PYDRON_TLS_KEY") or None
     if (tls_cert is None) != (tls_key is None):
@@ -147,10 +175,89 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view, tls_cert=tls_cert, tls_key=tls_key)
+                view=view, tls_cert=tls_cert, tls_key=tls_key, **launch)
 
 
-def _secret(ex):
+def _launch_settings():
+    """cluster, hosts, launch_command, launch_args, join_timeout: who starts
+    the remote workers, checked here so that a typo fails at configure()."""
+    import shlex
+
+    env = os.environ
+    cluster = _settings.get("cluster") or env.get("PYDRON_CLUSTER") or None
+    if cluster is not None:
+        cluster = cluster.lower()
+        if cluster == "none":
+            cluster = None
+        elif cluster not in CLUSTERS:
+            raise ValueError(f"pydron cluster must be one of {', '.join(CLUSTERS)}, not "
+                             f"{cluster!r}")
+    hosts = _settings.get("hosts")
+    if hosts is None and env.get("PYDRON_HOSTS"):
+        hosts = env["PYDRON_HOSTS"]
+    hosts = _host_list(hosts) if hosts is not None else None
+    command = _settings.get("launch_command") or env.get("PYDRON_LAUNCH_COMMAND") or None
+    if cluster == "ssh" and not hosts:
+        raise ValueError("cluster='ssh' needs hosts: configure(hosts=['a', 'b:4']), a host file "
+                         "(configure(hosts='hosts.txt')) or PYDRON_HOSTS")
+    if cluster == "command" and not command:
+        raise ValueError("cluster='command' needs launch_command, a shell command with {url} "
+                         "{secret_file} {n} {host} {id} (or PYDRON_LAUNCH_COMMAND)")
+    if command is not None and cluster is None:
+        cluster = "command"
+    args = _settings.get("launch_args")
+    if args is None and env.get("PYDRON_LAUNCH_ARGS"):
+        args = shlex.split(env["PYDRON_LAUNCH_ARGS"])
+    if isinstance(args, str):
+        args = shlex.split(args)
+    if args is not None and not all(isinstance(a, str) for a in args):
+        raise ValueError("pydron launch_args must be a list of str")
+    join = _settings.get("join_timeout")
+    if join is None and env.get("PYDRON_JOIN_TIMEOUT"):
+        try:
+            join = float(env["PYDRON_JOIN_TIMEOUT"])
+        except ValueError:
+            raise ValueError(f"PYDRON_JOIN_TIMEOUT must be a number of seconds, not "
+                             f"{env['PYDRON_JOIN_TIMEOUT']!r}") from None
+    if join is not None and not float(join) > 0:
+        raise ValueError("pydron join_timeout must be > 0 seconds")
+    return dict(cluster=cluster, hosts=hosts, launch_command=command,
+                launch_args=list(args) if args is not None else None,
+                join_timeout=None if join is None else float(join))
+
+
+def _host_list(hosts):
+    """A list of "host", "user@host" or "host:N"; a str is a host file when
+    such a file exists, else names separated by commas or spaces."""
+    if isinstance(hosts, (str, os.PathLike)):
+        path = os.fspath(hosts)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                items = [ln.split("#", 1)[0].strip() for ln in f]
+            items = [h for ln in items for h in ln.split()]
+            if not items:
+                raise ValueError(f"the host file {path} names no host")
+        elif "/" in path:
+            raise ValueError(f"the host file {path} does not exist")
+        else:
+            items = path.replace(",", " ").split()
+    else:
+        items = list(hosts)
+    out = []
+    for h in items:
+        if not isinstance(h, str) or not h.strip() or h.startswith("-"):
+            raise ValueError(f"pydron hosts: {h!r} is not a host name")
+        name, sep, n = h.strip().rpartition(":")
+        if sep and ":" not in name and not (n.isdigit() and 0 < int(n) <= 4096):
+            raise ValueError(f"pydron hosts: {h!r}: the worker count after ':' must be a "
+                             "whole number from 1 to 4096")
+        out.append(h.strip())
+    if not out:
+        raise ValueError("pydron hosts: the list is empty")
+    return out
+
+
+def _secret(ex, cluster=None):
     """The shared secret (configure() > PYDRON_SECRET_FILE/PYDRON_SECRET),
     checked by the library's own parser: weak secrets and files others can
     read are refused with a message saying how to fix them."""
@@ -169,7 +276,7 @@ def _secret(ex):
     if secret is not None:
         _core.secret_check(secret)
         return secret
-    if ex == "remote":
+    if ex == "remote" and cluster is None:  # a launcher makes one for the run
         raise ValueError("the remote executor needs a shared secret: configure(secret_file=...) "
                          "or PYDRON_SECRET_FILE, with a file made by `python -m pydron secret > "
                          "FILE` (or configure(secret=...) / PYDRON_SECRET)")

@@ -22,17 +22,22 @@ def main(argv=None) -> int:
                    help="driver address (ipc://, tcp://, tls+tcp://)")
     p.add_argument("--secret", help=argparse.SUPPRESS)  # refused below, with the reason
     p.add_argument("--secret-file",
-                   help="read the shared secret from this file (mode 600; default: "
-                        "$PYDRON_SECRET_FILE, else $PYDRON_SECRET)")
+                   help="read the shared secret from this file (mode 600; -: one line on "
+                        "stdin; default: $PYDRON_SECRET_FILE, else $PYDRON_SECRET)")
     p.add_argument("--id", type=int, default=-1, help="worker id (-1: assigned by the driver)")
     p.add_argument("--threads", type=int, default=0, help="task threads (default 1)")
     p.add_argument("--tls-ca",
                    help="PEM CA file to verify the driver (tls+tcp://; default: $PYDRON_TLS_CA)")
     p.add_argument("--peer-url", help="where peers fetch this worker's values")
+    p.add_argument("--connect-timeout", type=int, default=60, metavar="SECONDS",
+                   help="keep trying to reach a driver that does not listen yet for this long "
+                        "(default 60; 0: one attempt)")
     p.add_argument("--path", help="entries to add to sys.path (os.pathsep separated)")
+    # only for a worker its driver spawned itself (the local executor); a
+    # worker started through a shell, nohup, ssh, srun or mpirun has another
+    # parent and keeps running (it still ends when its driver is gone)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--no-exit-with-parent", action="store_true",
-                   help="keep running if the parent process dies")
+    p.add_argument("--no-exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--restart", action="store_true",
                    help="supervise: start the worker in a child process and start it again "
                         "when it dies (e.g. a task crashed it); stop when it ends normally")
@@ -61,10 +66,15 @@ def main(argv=None) -> int:
         return 2
     from . import _core
 
+    if not 0 <= args.connect_timeout <= 86400:
+        print("pydron worker: --connect-timeout needs a whole number from 0 to 86400, not "
+              f"{args.connect_timeout}", file=sys.stderr)
+        return 2
     secret = None
     if args.secret_file:
+        path = "/dev/stdin" if args.secret_file == "-" else args.secret_file
         try:  # the library's parser: the C worker reads the same file the same way
-            secret = _core.secret_read_file(args.secret_file)
+            secret = _core.secret_read_file(path)
         except _core.PydronError as e:
             print(f"pydron worker: {e}", file=sys.stderr)
             return 2
@@ -76,10 +86,11 @@ def main(argv=None) -> int:
     try:
         _core.worker_main(args.connect, secret=secret, worker_id=args.id, threads=args.threads,
                           runner=run_task, tls_ca_file=args.tls_ca,
-                          exit_with_parent=not args.no_exit_with_parent,
-                          listen_peer_url=args.peer_url)
+                          exit_with_parent=args.exit_with_parent and not args.no_exit_with_parent,
+                          listen_peer_url=args.peer_url,
+                          connect_timeout_ms=args.connect_timeout * 1000)
     except _core.ClosedError:
-        return 0  # the driver went away: the normal end of a worker
+        return 0  # the driver ended the session or went away: the normal end of a worker
     except _core.PydronError as e:
         print(f"pydron worker: {e}", file=sys.stderr)
         return 1

@@ -452,20 +452,23 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"executor", "policy", "workers", "runner", "worker_command",
                              "worker_args", "listen_url", "secret", "tls_cert_file",
                              "tls_key_file", "launch_command", "launch_hosts", "max_retries",
-                             "heartbeat_ms", "in_flight", "worker_wait_ms", NULL};
+                             "heartbeat_ms", "in_flight", "worker_wait_ms", "cluster",
+                             "launch_args", "join_timeout_ms", "required_kinds", NULL};
     PyObject *executor = NULL, *policy = NULL, *runner = Py_None, *wargs = Py_None,
-             *hosts = Py_None;
-    unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0, worker_wait = 0;
+             *hosts = Py_None, *largs = Py_None, *rkinds = Py_None;
+    unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0, worker_wait = 0,
+             join_ms = 0;
     const char *wcmd = NULL, *listen = NULL, *secret = NULL, *cert = NULL, *key = NULL,
-               *launch = NULL;
+               *launch = NULL, *cluster = NULL;
     if (self->rt) {
         PyErr_SetString(PyExc_RuntimeError, "Runtime already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIIII", kwlist, &executor, &policy,
-                                     &workers, &runner, &wcmd, &wargs, &listen, &secret, &cert,
-                                     &key, &launch, &hosts, &max_retries, &heartbeat,
-                                     &in_flight, &worker_wait))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIIIIzOIO", kwlist, &executor,
+                                     &policy, &workers, &runner, &wcmd, &wargs, &listen, &secret,
+                                     &cert, &key, &launch, &hosts, &max_retries, &heartbeat,
+                                     &in_flight, &worker_wait, &cluster, &largs, &join_ms,
+                                     &rkinds))
         return -1;
     pydron_runtime_options o;
     pydron_runtime_options_init(&o);
@@ -486,23 +489,36 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     o.launch_command = launch;
     o.heartbeat_ms = heartbeat;
     o.in_flight = in_flight;
-    PyObject *keep_args = NULL, *keep_hosts = NULL;
+    PyObject *keep_args = NULL, *keep_hosts = NULL, *keep_largs = NULL, *keep_kinds = NULL;
     const char **a = str_array(wargs, &keep_args);
     if (!a && PyErr_Occurred())
         return -1;
     const char **h = str_array(hosts, &keep_hosts);
-    if (!h && PyErr_Occurred()) {
+    const char **la = h || !PyErr_Occurred() ? str_array(largs, &keep_largs) : NULL;
+    const char **rk = !PyErr_Occurred() ? str_array(rkinds, &keep_kinds) : NULL;
+    if (PyErr_Occurred()) {
         PyMem_Free(a);
+        PyMem_Free(h);
+        PyMem_Free(la);
+        PyMem_Free(rk);
         Py_XDECREF(keep_args);
+        Py_XDECREF(keep_hosts);
+        Py_XDECREF(keep_largs);
+        Py_XDECREF(keep_kinds);
         return -1;
     }
     o.worker_args = a;
     o.launch_hosts = h;
     pydron_runtime *rt = NULL;
     int rc;
+    int later = cluster && o.executor == PYDRON_EXECUTOR_REMOTE;
+    if (later)
+        o.executor = PYDRON_EXECUTOR_INLINE; /* a launcher's remote executor: made below */
     Py_BEGIN_ALLOW_THREADS
     rc = pydron_runtime_new(&rt, &o);
-    if (rc == 0 && worker_wait &&
+    if (later)
+        o.executor = PYDRON_EXECUTOR_REMOTE;
+    if (rc == 0 && (worker_wait || cluster || la || join_ms || rk) &&
         (o.executor == PYDRON_EXECUTOR_LOCAL || o.executor == PYDRON_EXECUTOR_REMOTE)) {
         /* options only the process executors have: the same settings as a
          * pydron_process_options, plus these */
@@ -517,14 +533,22 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
         po.launch_hosts = o.launch_hosts;
         po.heartbeat_ms = o.heartbeat_ms;
         po.worker_wait_ms = worker_wait;
+        po.cluster = cluster;
+        po.launch_args = la;
+        po.join_timeout_ms = join_ms;
+        po.required_kinds = rk;
         rc = pydron_runtime_use_executor(
             rt, o.executor == PYDRON_EXECUTOR_LOCAL ? "local" : "remote", &po);
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(a);
     PyMem_Free(h);
+    PyMem_Free(la);
+    PyMem_Free(rk);
     Py_XDECREF(keep_args);
     Py_XDECREF(keep_hosts);
+    Py_XDECREF(keep_largs);
+    Py_XDECREF(keep_kinds);
     if (rc < 0) {
         raise_rc(rc);
         if (rt)
@@ -1613,13 +1637,14 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"url", "secret", "worker_id", "threads", "runner", "tls_ca_file",
-                             "exit_with_parent", "listen_peer_url", NULL};
+                             "exit_with_parent", "listen_peer_url", "connect_timeout_ms",
+                             NULL};
     const char *url, *secret = NULL, *ca = NULL, *peer = NULL;
     int wid = -1, ewp = 1;
-    unsigned threads = 0;
+    unsigned threads = 0, connect_ms = 0;
     PyObject *runner = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpz", kwlist, &url, &secret, &wid,
-                                     &threads, &runner, &ca, &ewp, &peer))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpzI", kwlist, &url, &secret, &wid,
+                                     &threads, &runner, &ca, &ewp, &peer, &connect_ms))
         return NULL;
     if (!pydron_worker_main || !pydron_worker_options_init_version) {
         PyErr_SetString(ErrTypes[-PYDRON_ENOTSUP], "this libpydron has no worker loop");
@@ -1634,6 +1659,7 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     o.threads = threads;
     o.exit_with_parent = ewp;
     o.listen_peer_url = peer;
+    o.connect_timeout_ms = connect_ms;
     pyrunner *r = NULL;
     pydron_worker_runner wr;
     if (runner != Py_None) {

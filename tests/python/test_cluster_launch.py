@@ -1,0 +1,369 @@
+"""Workers started for the user (issue 14, launchers), with real parts: an
+OpenSSH server in each of three network-namespace hosts (keys made here),
+the command template, workers that start before their driver, through
+`sh -c`/nohup, a C worker that a Python session must refuse, and the
+remote executor taking every worker that dials in. Each driver is a real
+program run in its own process (configure() + @schedule, as a user runs it)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import pydron
+from nethosts import NetHosts
+
+SECRET = "launch-test-secret-0123456789abcdef-XYZ"  # looked for in `ps`
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _program(tmp_path, body, name="prog.py"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def _run(prog, *args, env=None, timeout=240):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("PYDRON_"):
+            del e[k]
+    e.update(env or {})
+    return subprocess.run([sys.executable, str(prog), *args], capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+# A program run on several hosts: each task says which network namespace
+# (= which host) it ran in; the driver checks `ps` for the secret meanwhile.
+WHERE = """
+    import os, subprocess, sys
+    import pydron
+    from pydron import functional, schedule
+
+    @functional
+    def square(x):
+        import os, time
+        time.sleep(0.05)
+        return x * x, os.readlink("/proc/self/ns/net"), os.getpid()
+
+    @schedule
+    def main(n):
+        out = []
+        for i in range(n):
+            out.append(square(i))
+        return out
+
+    if __name__ == "__main__":
+        pydron.configure(**eval(sys.argv[1]))
+        res = main(int(sys.argv[2]))
+        assert [r[0] for r in res] == [i * i for i in range(int(sys.argv[2]))], res
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        secret = os.environ.get("PYDRON_SECRET", "")
+        print("SECRET_IN_PS", bool(secret) and secret in ps)
+        print("WORKER_PROCS", sum("pydron.worker" in l for l in ps.splitlines()))
+        print("HOSTS", len({r[1] for r in res}))
+        print("HERE", os.readlink("/proc/self/ns/net") in {r[1] for r in res})
+        print("PIDS", len({r[2] for r in res}))
+        print("NWORKERS", pydron.stats()["workers"] if hasattr(pydron, "stats") else -1)
+"""
+
+
+def _field(out, key):
+    for line in out.splitlines():
+        if line.startswith(key + " "):
+            return line.split(" ", 1)[1]
+    raise AssertionError(f"{key} not in output:\n{out}")
+
+
+def _worker_procs_left(marker):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [l for l in ps.splitlines() if "pydron.worker" in l and marker in l]
+
+
+# ------------------------------------------------------------------ ssh
+
+
+@pytest.fixture
+def ssh_cluster(tmp_path):
+    ok, why = NetHosts.available()
+    if not ok:
+        pytest.skip(why)
+    if not os.path.exists(SSHD) or not shutil.which("ssh"):
+        pytest.skip("openssh-server is not installed (scripts/deps.sh test)")
+    d = tmp_path / "ssh"
+    d.mkdir(mode=0o700)
+    for key in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)],
+                       check=True)
+    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
+    os.chmod(d / "authorized_keys", 0o600)
+    os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
+    port = 22022
+    with NetHosts(3) as net:
+        hostpub = (d / "host_key.pub").read_text().split()[:2]
+        (d / "known_hosts").write_text("".join(f"[{h.ip}]:{port} {' '.join(hostpub)}\n"
+                                               for h in net.hosts))
+        (d / "ssh_config").write_text(textwrap.dedent(f"""\
+            Host *
+              Port {port}
+              User root
+              IdentityFile {d}/user_key
+              IdentitiesOnly yes
+              UserKnownHostsFile {d}/known_hosts
+              StrictHostKeyChecking yes
+            """))
+        daemons = []
+        for h in net.hosts[:2] + net.hosts[2:]:
+            cfg = d / f"sshd_{h.index}.conf"
+            cfg.write_text(textwrap.dedent(f"""\
+                Port {port}
+                ListenAddress {h.ip}
+                HostKey {d}/host_key
+                PidFile {d}/sshd_{h.index}.pid
+                AuthorizedKeysFile {d}/authorized_keys
+                PermitRootLogin prohibit-password
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                UsePAM no
+                StrictModes no
+                """))
+            daemons.append(h.popen([SSHD, "-D", "-e", "-f", str(cfg)], stderr=subprocess.PIPE,
+                                   text=True))
+        # wait until every sshd answers
+        for h in net.hosts:
+            for _ in range(100):
+                r = subprocess.run(["ssh", "-F", str(d / "ssh_config"), "-o", "BatchMode=yes",
+                                    h.ip, "true"], capture_output=True, text=True, timeout=30)
+                if r.returncode == 0:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"sshd on {h.ip} does not answer: {r.stderr}")
+        yield net, ["-F", str(d / "ssh_config")]
+        for p in daemons:
+            p.kill()
+            p.wait()
+
+
+def test_ssh_launcher_runs_a_program_on_three_hosts_and_stops_the_workers(ssh_cluster, tmp_path):
+    net, ssh_args = ssh_cluster
+    h0, h1, h2 = net.hosts
+    # workers=0: every CPU of every host (host 1 says 2 itself; the others
+    # are asked for nproc over ssh)
+    cfg = dict(cluster="ssh", hosts=[h0.ip, f"{h1.ip}:2", h2.ip], workers=0,
+               launch_args=ssh_args, join_timeout=180)
+    prog = _program(tmp_path, WHERE)
+    r = _run(prog, repr(cfg), "30", env={"PYDRON_SECRET": SECRET})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "HOSTS") == "3", r.stdout
+    assert _field(r.stdout, "HERE") == "False"  # no task ran in the driver's namespace
+    assert _field(r.stdout, "SECRET_IN_PS") == "False"  # stdin, never argv
+    assert int(_field(r.stdout, "WORKER_PROCS")) >= 3
+    # the workers stopped with the program
+    deadline = time.monotonic() + 20
+    while _worker_procs_left(str(prog.parent)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _worker_procs_left(str(prog.parent))
+
+
+def test_ssh_launcher_names_the_host_and_ssh_s_error(ssh_cluster, tmp_path):
+    net, ssh_args = ssh_cluster
+    # a port where nothing listens on host 1: ssh's own "Connection refused"
+    cfg = dict(cluster="ssh", hosts=[net.hosts[0].ip, net.hosts[1].ip], workers=2,
+               launch_args=ssh_args + ["-p", "1"], join_timeout=60)
+    prog = _program(tmp_path, WHERE)
+    t0 = time.monotonic()
+    r = _run(prog, repr(cfg), "4")
+    took = time.monotonic() - t0
+    assert r.returncode != 0
+    assert f"host {net.hosts[0].ip}" in r.stderr or f"host {net.hosts[1].ip}" in r.stderr, r.stderr
+    assert "ssh" in r.stderr and "onnection refused" in r.stderr, r.stderr
+    assert took < 55, f"the failure came after {took:.0f} s, not at once"
+
+
+def test_ssh_launcher_needs_hosts():
+    from pydron import config
+
+    config.reset()
+    with pytest.raises(ValueError, match="needs hosts"):
+        config.configure(cluster="ssh")
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        config.configure(cluster="sshh", hosts=["a"])
+    with pytest.raises(ValueError, match="needs executor='remote'"):
+        config.configure(executor="local", cluster="ssh", hosts=["a"])
+    with pytest.raises(ValueError, match="worker count"):
+        config.configure(cluster="ssh", hosts=["a:0"])
+    config.reset()
+
+
+def test_host_file_and_pydron_hosts(tmp_path, monkeypatch):
+    from pydron import config
+
+    f = tmp_path / "hosts.txt"
+    f.write_text("# my hosts\nnode-a\nnode-b:4  # the big one\n\n")
+    config.reset()
+    monkeypatch.setenv("PYDRON_CLUSTER", "ssh")
+    monkeypatch.setenv("PYDRON_HOSTS", str(f))
+    r = config.resolved()
+    assert r["executor"] == "remote" and r["cluster"] == "ssh"
+    assert r["hosts"] == ["node-a", "node-b:4"]
+    assert r["secret"] is None  # the launcher makes one
+    monkeypatch.setenv("PYDRON_HOSTS", "a, b:2 c")
+    assert config.resolved()["hosts"] == ["a", "b:2", "c"]
+    monkeypatch.setenv("PYDRON_HOSTS", str(tmp_path / "nope.txt"))
+    with pytest.raises(ValueError, match="does not exist"):
+        config.resolved()
+    config.reset()
+
+
+# ------------------------------------------------------------- template
+
+WORKER = f"{sys.executable} -m pydron.worker"
+
+
+def test_command_template_per_worker_and_per_host(tmp_path):
+    prog = _program(tmp_path, WHERE)
+    log = tmp_path / "launch.log"
+    # without {n}: once per worker, with {id} and {host}
+    tpl = (f"echo {{host}} {{id}} >> {log}; exec {WORKER} --connect {{url}} "
+           f"--secret-file {{secret_file}} --id {{id}}")
+    cfg = dict(cluster="command", launch_command=tpl, hosts=["node-a", "node-b"], workers=2,
+               join_timeout=120)
+    r = _run(prog, repr(cfg), "8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(log.read_text().split("\n")[:2]) == ["node-a 0", "node-b 1"]
+    assert _field(r.stdout, "PIDS") == "2"
+    # with {n}: once per host (here: once, no hosts), the secret on stdin
+    tpl = (f"read -r s; i=0; while [ $i -lt {{n}} ]; do printf '%s\\n' \"$s\" | "
+           f"{WORKER} --connect {{url}} --secret-file - & i=$((i+1)); done; wait")
+    cfg = dict(cluster="command", launch_command=tpl, workers=3, join_timeout=120)
+    r = _run(prog, repr(cfg), "9")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "PIDS") == "3"
+
+
+def test_command_template_failure_is_reported_at_once_with_its_stderr(tmp_path):
+    prog = _program(tmp_path, WHERE)
+    cfg = dict(cluster="command", launch_command="echo 'cloud says: quota exceeded' >&2; exit 3",
+               workers=2, join_timeout=100)
+    t0 = time.monotonic()
+    r = _run(prog, repr(cfg), "2")
+    assert r.returncode != 0
+    assert "0 of 2 workers joined" in r.stderr and "quota exceeded" in r.stderr, r.stderr
+    assert "status 3" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 60
+
+
+def test_detached_nohup_worker_with_a_foreign_parent_pid_runs(tmp_path):
+    # srun/mpirun export the environment: PYDRON_PARENT_PID of someone else;
+    # nohup + & detaches the worker (its parent becomes init)
+    prog = _program(tmp_path, WHERE)
+    tpl = (f"nohup {WORKER} --connect {{url}} --secret-file {{secret_file}} --id {{id}} "
+           f"> {tmp_path}/w{{id}}.log 2>&1 &")
+    cfg = dict(cluster="command", launch_command=tpl, workers=2, join_timeout=120)
+    r = _run(prog, repr(cfg), "6", env={"PYDRON_PARENT_PID": "12345"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "PIDS") == "2"
+
+
+# ------------------------------------------------- workers dialling in
+
+
+def _start_worker(url, secret_file, *extra, c=False):
+    if c:
+        exe = pathlib.Path(pydron.__file__).parent / "bin" / "pydron-worker"
+        if not exe.exists():
+            pytest.skip("this install has no C worker")
+        argv = [str(exe)]
+    else:
+        argv = [sys.executable, "-m", "pydron.worker"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYDRON_")}
+    return subprocess.Popen([*argv, "--connect", url, "--secret-file", str(secret_file), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    f = tmp_path / "secret"
+    f.write_text(SECRET + "\n")
+    f.chmod(0o600)
+    return f
+
+
+def test_workers_started_before_the_driver_join_and_all_are_taken(tmp_path, secret_file):
+    # three workers first (they retry), then a driver without workers=
+    url = f"tcp://127.0.0.1:{_free_port()}"
+    ws = [_start_worker(url, secret_file) for _ in range(3)]
+    time.sleep(2.0)
+    assert all(w.poll() is None for w in ws), [w.communicate() for w in ws if w.poll() is not None]
+    prog = _program(tmp_path, WHERE)
+    cfg = dict(executor="remote", address=url, secret_file=str(secret_file))
+    r = _run(prog, repr(cfg), "30")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "PIDS") == "3", r.stdout + r.stderr
+    assert "all worker slots are taken" not in r.stderr
+    for w in ws:
+        out, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err
+
+
+def test_worker_without_a_driver_says_why_and_fails(secret_file):
+    t0 = time.monotonic()
+    w = _start_worker(f"tcp://127.0.0.1:{_free_port()}", secret_file, "--connect-timeout", "2")
+    out, err = w.communicate(timeout=60)
+    assert w.returncode != 0
+    assert "cannot reach the driver" in err and "Connection refused" in err, err
+    assert time.monotonic() - t0 >= 1.5  # it did try again
+
+
+def test_c_worker_is_refused_by_a_python_session(tmp_path, secret_file):
+    url = f"tcp://127.0.0.1:{_free_port()}"
+    cw = _start_worker(url, secret_file, c=True)
+    pw = _start_worker(url, secret_file)
+    prog = _program(tmp_path, WHERE)
+    cfg = dict(executor="remote", address=url, secret_file=str(secret_file))
+    r = _run(prog, repr(cfg), "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out, err = cw.communicate(timeout=60)
+    assert cw.returncode != 0
+    assert "cannot run 'python' tasks" in err and "python -m pydron worker" in err, err
+    assert "cannot run 'python' tasks" in r.stderr  # the driver says so too
+    pw.communicate(timeout=60)
+
+
+def test_a_wildcard_listener_tells_workers_a_dialable_address(tmp_path, secret_file):
+    port = _free_port()
+    prog = _program(tmp_path, WHERE)
+    cfg = dict(executor="remote", address=f"tcp://0.0.0.0:{port}", secret_file=str(secret_file),
+               workers=1)
+    p = subprocess.Popen([sys.executable, str(prog), repr(cfg), "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "start workers with" not in line and time.monotonic() < deadline:
+            line = p.stderr.readline()
+        assert "start workers with" in line, line
+        hint = line.split("--connect ", 1)[1].split()[0]
+        assert "0.0.0.0" not in hint and hint.endswith(f":{port}"), line
+        w = _start_worker(hint, secret_file)  # the hint works as given
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, out + err
+        w.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
