@@ -314,41 +314,54 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 _finder = None
-_installed: set = set()
+_bundles: dict = {}  # hash -> its modules (decoded), on this worker
+_active = None  # hash of the bundle the finder serves now
 _install_lock = threading.Lock()
 
 
 def install(blob):
-    """Make a bundle's modules importable here (once per hash)."""
+    """Make a bundle's modules importable here: checked and decoded once per
+    hash; a task of another bundle (another program, or the same one edited)
+    switches the finder to that bundle's modules."""
     h = bytes(blob[_HASH])
-    if h in _installed:
+    if h == _active:
         return
     with _install_lock:
-        if h in _installed:
+        if h == _active:
             return
-        if bytes(blob[:len(MAGIC)]) != MAGIC:
-            raise ImportError("pydron: the program's code bundle is not readable by this "
-                              "worker (a different pydron version?)")
-        d = pickle.loads(zlib.decompress(blob[_HASH.stop:]))
-        check_versions(d.get("requires", {}))
-        global _finder
-        if _finder is None:
-            _finder = _Finder()
-        if _finder not in sys.meta_path:
-            sys.meta_path.insert(0, _finder)
-        mods = d["modules"]
-        old = _finder.mods
-        stale = [n for n, e in mods.items() if n in old and old[n][2] != e[2]]
-        # what this worker imported from its own sys.path differs from the driver's
-        stale += [n for n, e in mods.items() if n not in old and n in sys.modules
-                  and getattr(sys.modules[n], "__loader__", None) is not None
-                  and _source_of(sys.modules[n]) != e[2]]
-        _finder.mods = {**old, **mods}
-        for n in stale:
-            for m in [k for k in sys.modules if k == n or k.startswith(n + ".")]:
-                sys.modules.pop(m, None)
-        importlib.invalidate_caches()
-        _installed.add(h)
+        mods = _bundles.get(h)
+        if mods is None:
+            if bytes(blob[:len(MAGIC)]) != MAGIC:
+                raise ImportError("pydron: the program's code bundle is not readable by "
+                                  "this worker (a different pydron version?)")
+            d = pickle.loads(zlib.decompress(blob[_HASH.stop:]))
+            check_versions(d.get("requires", {}))
+            mods = d["modules"]
+            if len(_bundles) >= 64:
+                _bundles.clear()
+            _bundles[h] = mods
+        _switch(h, mods)
+
+
+def _switch(h, mods):
+    global _finder, _active
+    if _finder is None:
+        _finder = _Finder()
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+    old = _finder.mods
+    stale = [n for n, e in mods.items() if n in old and old[n][2] != e[2]]
+    # what this worker imported from its own sys.path differs from the driver's
+    stale += [n for n, e in mods.items() if n not in old and n in sys.modules
+              and _source_of(sys.modules[n]) != e[2]]
+    _finder.mods = {**old, **mods}
+    # a changed module of a package: the whole package loads anew (its
+    # parents hold the old submodules as attributes: `from p import sub`)
+    for top in {n.partition(".")[0] for n in stale}:
+        for m in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+            sys.modules.pop(m, None)
+    importlib.invalidate_caches()
+    _active = h
 
 
 def _source_of(mod):
