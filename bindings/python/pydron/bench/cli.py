@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                      "image_prefix": a.image_prefix},
         h.skipped, h.notes, h.calibration, images, getattr(h, "replayed", None))
     with open(os.path.join(a.out, "summary.md"), "w", encoding="utf-8") as f:
-        f.write(summary + "\n")
-    print(summary)
+        f.write(summary)
+    print(summary, end="")
     print(f"\n{len(rows)} measurements in {time.time() - t0:.0f} s; written to {a.out}/ "
           f"(results.csv, summary.md" + (", efficiency/makespan .png/.svg" if images else "")
           + ")", file=sys.stderr)

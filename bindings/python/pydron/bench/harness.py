@@ -259,7 +259,9 @@ class Harness:
                 why = peers.available(s)
                 if why:
                     self.skip(s, why)
-        if ("pydron-sim" in c.systems or "sim" in c.policy_executors) and "latency" not in c.sim:
+        uses_sim = "pydron-sim" in c.systems or ("sim" in c.policy_executors and c.policies
+                                                 and not c.replay)
+        if uses_sim and "latency" not in c.sim:
             self.calibrate()
         if c.replay:
             self.replay_study()

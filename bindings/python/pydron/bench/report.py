@@ -298,4 +298,4 @@ def markdown(rows, info, cfg, skipped, notes, calibration, images, replayed=None
             name = os.path.basename(img)
             say(f"![{name[:-4]}]({cfg.get('image_prefix', '')}{name})")
             say("")
-    return "\n".join(L)
+    return "\n".join(L).rstrip() + "\n"
