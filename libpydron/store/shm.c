@@ -396,12 +396,17 @@ int pdi_shm_dup_registered(uintptr_t addr, uint64_t ino)
     return fd;
 }
 
+int pdi_shm_ref_valid(const pdi_shm_ref *r)
+{
+    return r && r->pid != 0 && r->pid <= INT32_MAX && r->sock != 0 && r->offer_a != 0 &&
+           r->ino != 0 && r->len != 0 && r->len <= (uint64_t)PTRDIFF_MAX;
+}
+
 int pdi_shm_map(const pdi_shm_ref *r, void **out)
 {
     pthread_once(&once, init);
     *out = NULL;
-    if (!r || r->pid == 0 || r->pid > INT32_MAX || r->sock == 0 || r->offer_a == 0 ||
-        r->ino == 0 || r->len == 0 || r->len > (uint64_t)PTRDIFF_MAX)
+    if (!pdi_shm_ref_valid(r))
         return pdi_err(PYDRON_EPROTO, "malformed shared memory reference (pid %u, len %llu)",
                        r ? r->pid : 0, r ? (unsigned long long)r->len : 0ull);
     if (!host_id[0] || test_unmappable) {

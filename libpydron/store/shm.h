@@ -57,6 +57,9 @@ void pdi_shm_free(void *p);
  * len bytes that other processes can map, else 0. Each call makes a new
  * one-use offer: one ref per frame that carries it. */
 int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out);
+/* 1 if r is well formed (a process, a ticket, an inode, a length that
+ * fits): what pdi_shm_map checks before it makes any system call. */
+int pdi_shm_ref_valid(const pdi_shm_ref *r);
 /* Map another process's buffer read-only (registered: free with
  * pdi_shm_free): its descriptor is claimed from that process with the ref's
  * ticket. PYDRON_EPROTO for a malformed ref, PYDRON_EIO when the offer is
