@@ -4,9 +4,9 @@ Explicit ``configure()`` arguments win over environment variables, which win
 over the defaults (executor ``local``, one worker per core, FIFO policy).
 Nothing starts here: the first ``@schedule`` call starts the runtime.
 
-Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
+Environment: PYDRON_EXECUTOR (local|threads|inline|remote|dask), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
-the driver listens on), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
+the driver listens on; dask: the Dask scheduler's address), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
 secret, at least 32 random characters: ``python -m pydron secret > FILE``),
 PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 
-EXECUTORS = ("local", "threads", "inline", "remote")
+EXECUTORS = ("local", "threads", "inline", "remote", "dask")
 CLUSTERS = ("ssh", "command", "slurm", "mpi")  # launchers of remote workers
 POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
@@ -49,8 +49,9 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               stats: bool | None = None, trace: str | None = None,
               graph: str | None = None, *, secret_file: str | None = None,
               tls_cert: str | None = None, tls_key: str | None = None,
-              cluster: str | None = None, hosts=None, launch_command: str | None = None,
-              launch_args=None, join_timeout: float | None = None) -> None:
+              client=None, cluster: str | None = None, hosts=None,
+              launch_command: str | None = None, launch_args=None,
+              join_timeout: float | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -68,6 +69,10 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
     files) make the driver listen with ``tls+tcp://`` addresses.
 
+    dask: tasks run on an existing Dask cluster: ``address`` is its
+    scheduler (``tcp://host:8786``), or ``client`` a ``distributed.Client``
+    already connected (docs/cluster.md, "An existing Dask cluster").
+
     Workers started for you (docs/cluster.md): ``cluster`` names who starts
     them - "ssh" (``hosts=["a", "b:4"]`` or a host file; ``workers=0``: every
     CPU of every host), "command" (``launch_command``, a shell template with
@@ -79,9 +84,9 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
-               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, cluster=cluster,
-               hosts=hosts, launch_command=launch_command, launch_args=launch_args,
-               join_timeout=join_timeout)
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, client=client,
+               cluster=cluster, hosts=hosts, launch_command=launch_command,
+               launch_args=launch_args, join_timeout=join_timeout)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -165,6 +170,14 @@ def resolved() -> dict:
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
+    client = _settings.get("client")
+    if client is not None and ex != "dask":
+        raise ValueError("configure(client=...) is for the dask executor "
+                         "(configure(executor='dask', client=...))")
+    if ex == "dask" and client is None and not address:
+        raise ValueError("the dask executor needs the Dask scheduler's address "
+                         "(configure(address='tcp://host:8786') or PYDRON_ADDRESS) or a "
+                         "distributed.Client (configure(client=...))")
     view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
                 trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
                 graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
@@ -175,7 +188,7 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view, tls_cert=tls_cert, tls_key=tls_key, **launch)
+                view=view, tls_cert=tls_cert, tls_key=tls_key, client=client, **launch)
 
 
 def _launch_settings():
