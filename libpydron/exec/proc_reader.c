@@ -25,6 +25,11 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         unsigned win = 0;
         if (e && c->status == 0 && c->end_ns >= c->start_ns && c->start_ns)
             win = pdi_proc_window_sample_locked(p, e, now, c->end_ns - c->start_ns);
+        if (e && c->shm_failed) {
+            /* it cannot map our memory after all: bytes from now on */
+            pdi_debug(WHO, "worker %u cannot map the driver's shared memory: %s", wi, c->error);
+            p->w[wi].shm = 0;
+        }
         if (e && c->status == PYDRON_EIO) {
             /* an input was unreachable: the job did not run. It goes back
              * to the core uncharged, a moment later (or as soon as a loss
@@ -57,13 +62,6 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         pydron_job *j = e->job;
         free(e);
         int rc = c->status;
-        if (c->shm_failed) {
-            /* it cannot map our memory after all: bytes from now on */
-            pdi_debug(WHO, "worker %u cannot map the driver's shared memory: %s", wi, c->error);
-            pthread_mutex_lock(&p->lock);
-            p->w[wi].shm = 0;
-            pthread_mutex_unlock(&p->lock);
-        }
         if (rc == 0) {
             size_t nout = pydron_job_noutputs(j);
             if (c->n_outputs != nout) {

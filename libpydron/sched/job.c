@@ -237,6 +237,11 @@ static void job_requeue(pydron_graph *g, pydron_job *j)
         return;
     }
     t->requeues++;
+    /* one that reached a worker and came back with a reason (an input it
+     * could not fetch or map) is run again: counted, though not charged;
+     * one that never started (its worker lost, parked, taken back) is not */
+    if (j->err)
+        g->stats.tasks_retried++;
     unlink_live(g, j);
     if (sg->inflight)
         sg->inflight--;
