@@ -4,9 +4,9 @@ Explicit ``configure()`` arguments win over environment variables, which win
 over the defaults (executor ``local``, one worker per core, FIFO policy).
 Nothing starts here: the first ``@schedule`` call starts the runtime.
 
-Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
+Environment: PYDRON_EXECUTOR (local|threads|inline|remote|dask), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
-the driver listens on), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
+the driver listens on; dask: the Dask scheduler's address), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
 secret, at least 32 random characters: ``python -m pydron secret > FILE``),
 PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-EXECUTORS = ("local", "threads", "inline", "remote")
+EXECUTORS = ("local", "threads", "inline", "remote", "dask")
 POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
 _settings: dict = {}
@@ -42,7 +42,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               stats: bool | None = None, trace: str | None = None,
               graph: str | None = None, *, secret_file: str | None = None,
               tls_cert: str | None = None, tls_key: str | None = None,
-              window: int | None = None, heartbeat: float | None = None) -> None:
+              client=None, window: int | None = None,
+              heartbeat: float | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -64,11 +65,15 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
 
     remote: ``secret`` (text) or ``secret_file`` (a file only you can read)
     is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
-    files) make the driver listen with ``tls+tcp://`` addresses."""
+    files) make the driver listen with ``tls+tcp://`` addresses.
+
+    dask: tasks run on an existing Dask cluster: ``address`` is its
+    scheduler (``tcp://host:8786``), or ``client`` a ``distributed.Client``
+    already connected (docs/cluster.md, "An existing Dask cluster")."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
-               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key,
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, client=client,
                window=window, heartbeat=heartbeat)
     before = dict(_settings)
     for k, v in new.items():
@@ -163,6 +168,14 @@ def resolved() -> dict:
         if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 1 << 20:
             raise ValueError(f"pydron window must be a whole number of tasks between 0 and "
                              f"{1 << 20} (0: measured), not {window!r}")
+    client = _settings.get("client")
+    if client is not None and ex != "dask":
+        raise ValueError("configure(client=...) is for the dask executor "
+                         "(configure(executor='dask', client=...))")
+    if ex == "dask" and client is None and not address:
+        raise ValueError("the dask executor needs the Dask scheduler's address "
+                         "(configure(address='tcp://host:8786') or PYDRON_ADDRESS) or a "
+                         "distributed.Client (configure(client=...))")
     view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
                 trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
                 graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
@@ -173,7 +186,8 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view, tls_cert=tls_cert, tls_key=tls_key, window=int(window or 0))
+                view=view, tls_cert=tls_cert, tls_key=tls_key, client=client,
+                window=int(window or 0))
 
 
 def _secret(ex):
