@@ -277,7 +277,10 @@ typedef struct pydron_runtime_options {
                                    {secret_file} {id} {host} replaced; NULL: none */
     const char *const *launch_hosts; /* NULL-terminated hosts for {host} */
     unsigned heartbeat_ms;      /* 0 = default (1000) */
-    unsigned in_flight;         /* tasks in flight per worker; 0 = default */
+    unsigned in_flight;         /* tasks in flight per worker; 0 = default (64; the
+                                   process executors then follow what they measure:
+                                   enough to cover the round trip, few for long
+                                   tasks; PYDRON_WINDOW fixes it there too) */
 } pydron_runtime_options;
 
 #define PYDRON_RUNTIME_OPTIONS_INIT \
@@ -308,6 +311,12 @@ PYDRON_API int pydron_runtime_kind(pydron_runtime *rt, const char *name, uint32_
 /* Number of places tasks can run (threads count as one location;
  * processes count one each). Valid after the first graph started. */
 PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out);
+/* Worker `worker`'s in-flight window now: how many jobs the core keeps
+ * sent and not yet done there (what the executor measured it needs, else
+ * in_flight), and whether it is down (lost, no replacement yet). ESTATE
+ * before the executor started, EINVAL for a worker out of range. */
+PYDRON_API int pydron_runtime_worker_window(pydron_runtime *rt, unsigned worker, unsigned *window,
+                                            int *down);
 
 /* ------------------------------------------------------------------------
  * Graph
@@ -670,11 +679,34 @@ PYDRON_API void pydron_job_done(pydron_job *j, int rc);
  * completion frame with many results). After this call none of the jobs
  * may be touched. Any thread; hold no lock that submit() takes. */
 PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t n);
+/* The job did not run and goes back to the scheduler uncharged (no
+ * attempt counted): its worker was lost before it started, an input it
+ * needs could not be reached, or it was taken back from a busy worker for
+ * an idle one. The core prepares it again with its inputs' current places
+ * (a value lost with its worker is made again first) and sends it to a
+ * worker that is up. A task returned more than 64 times counts each
+ * further return as a lost run (PYDRON_EIO), so that it cannot go round
+ * for ever. After this call the job must not be touched. Any thread; hold
+ * no lock that submit() takes. */
+PYDRON_API void pydron_job_requeue(pydron_job *j);
 
 /* Host services for executors */
 /* A worker is gone: the core re-runs its jobs in flight and recomputes values
  * that lived only there and are still needed. */
 PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker);
+/* Worker slot `worker`, lost before (pydron_exec_worker_lost), has a
+ * replacement: it gets work again (queued tasks are sent to it now). Until
+ * then the core gives a lost worker nothing, unless every worker is lost
+ * (the executor then keeps the jobs until one is back). Any thread; hold no
+ * lock that submit() takes. */
+PYDRON_API void pydron_exec_worker_ready(pydron_exec_host *h, unsigned worker);
+/* How many jobs the core keeps in flight on `worker` (sent and not yet
+ * done); 0 = the runtime's in_flight. An executor that measures its round
+ * trip and task durations sets it (the process executors keep enough jobs
+ * in flight to cover the round trip, and few when tasks are long). Valid
+ * once start() has returned; any thread, no lock. EINVAL for a worker out
+ * of range or before start. */
+PYDRON_API int pydron_exec_set_window(pydron_exec_host *h, unsigned worker, unsigned depth);
 /* Wake the driver thread (e.g. from an I/O thread after a job completed). */
 PYDRON_API void pydron_exec_wake(pydron_exec_host *h);
 /* Called by fetch() implementations when bytes arrived (or rc < 0). */

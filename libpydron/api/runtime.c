@@ -230,6 +230,8 @@ PYDRON_API int pydron_runtime_free(pydron_runtime *rt)
         free(k);
     }
     free((void *)rt->inflight);
+    free((void *)rt->window);
+    free((void *)rt->down);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
     return 0;
@@ -347,6 +349,27 @@ PYDRON_API int pydron_runtime_nworkers(pydron_runtime *rt, unsigned *out)
     *out = rt->nworkers;
     pthread_mutex_unlock(&rt->mu);
     return started ? 0 : pdi_err(PYDRON_ESTATE, "the executor has not started yet");
+}
+
+PYDRON_API int pydron_runtime_worker_window(pydron_runtime *rt, unsigned worker, unsigned *window,
+                                            int *down)
+{
+    pdi_err_clear();
+    if (!rt || !window)
+        return pdi_err(PYDRON_EINVAL, "pydron_runtime_worker_window: NULL argument");
+    pthread_mutex_lock(&rt->mu);
+    int rc = 0;
+    if (!rt->xstarted)
+        rc = pdi_err(PYDRON_ESTATE, "the executor has not started yet");
+    else if (worker >= rt->nworkers)
+        rc = pdi_err(PYDRON_EINVAL, "no worker %u (%u workers)", worker, rt->nworkers);
+    else {
+        *window = pdi_worker_window(rt, worker);
+        if (down)
+            *down = atomic_load(&rt->down[worker]) != 0;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
 }
 
 PYDRON_API int pydron_sim_stats_get(pydron_runtime *rt, pydron_sim_stats *out)

@@ -153,7 +153,12 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     }
     if (!p->nw)
         p->nw = launcher->default_workers ? launcher->default_workers : pdi_ncpus();
-    p->in_flight = ro->in_flight ? ro->in_flight : DEFAULT_IN_FLIGHT;
+    /* the user's in_flight (configure(window=...), PYDRON_WINDOW) is kept
+     * as it is; else each worker's window follows what is measured */
+    const char *wv = getenv("PYDRON_WINDOW");
+    unsigned env_win = wv && atoi(wv) > 0 ? (unsigned)atoi(wv) : 0;
+    p->in_flight = ro->in_flight ? ro->in_flight : env_win ? env_win : DEFAULT_IN_FLIGHT;
+    p->fixed_window = ro->in_flight || env_win;
     p->unknown_in_driver = o->run_unknown_kinds_in_driver != 0;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
@@ -477,12 +482,19 @@ void pdi_proc_stop(void *self)
     size_t nparked = p->nparked;
     p->parked = NULL;
     p->nparked = p->capparked = 0;
+    laterent *later = p->later;
+    size_t nlater = p->nlater;
+    p->later = NULL;
+    p->nlater = p->caplater = 0;
     fetchent *fl = p->fetches;
     p->fetches = NULL;
     pthread_mutex_unlock(&p->lock);
     for (size_t i = 0; i < nparked; i++)
         pydron_job_done(parked[i], PYDRON_ECANCELED);
     free(parked);
+    for (size_t i = 0; i < nlater; i++)
+        pydron_job_done(later[i].job, PYDRON_ECANCELED);
+    free(later);
     while (left) {
         jobent *e = left;
         left = e->next;
@@ -528,6 +540,7 @@ void pdi_proc_destroy(void *self)
     free(p->w);
     free(p->jb);
     free(p->parked);
+    free(p->later);
     free(p->lt);
     pdi_ring_free(&p->lq);
     free(p->old_readers);

@@ -6,7 +6,8 @@
  * Files: proc.c (create, start, stop, destroy), proc_jobs.c (job map,
  * worker loss), proc_accept.c (acceptor, handshake, peer updates),
  * proc_reader.c (one reader per worker), proc_service.c (heartbeats,
- * releases, reaping), pdi_proc_submit.c (submit, fetch, release),
+ * releases, reaping), proc_submit.c (submit, fetch, release),
+ * proc_window.c (in-flight window by measurement, stealing),
  * privdir.c (private directory, secret file, child environment),
  * launch_spawn.c and launch_accept.c (the launchers), launch_cmd.c (what
  * every command launcher shares), launch_ssh.c, launch_template.c,
@@ -173,8 +174,10 @@ int pdi_proc_new(const pydron_runtime_options *opts, const void *exec_options,
 #define STOP_NUDGE_MS 100
 #define STOP_GIVEUP_MS 30000
 #define SHUTDOWN_SEND_MS 1000
-#define DEFAULT_IN_FLIGHT 64
 #define SETTLE_MS 1000 /* open-ended start: no new worker for this long, go */
+#define DEFAULT_IN_FLIGHT 64  /* until a window is measured (or the user's in_flight) */
+#define WINDOW_MAX 4096       /* the most a measured window grows to */
+#define LATER_NS 20000000ull  /* an unreachable input: its job comes back after this */
 #define DEFAULT_HB_MS 1000
 #define DEFAULT_WORKER_WAIT_MS 30000 /* jobs wait this long for a live worker */
 #define INLINE_MAX 4096 /* outputs up to this size come back with the completion */
@@ -183,8 +186,19 @@ typedef struct jobent {
     uint64_t seq;
     pydron_job *job;
     unsigned worker;
+    int first;           /* the worker had a free thread when it was sent: its
+                            time in flight minus its run time is a round trip */
+    uint64_t sent_ns;
     struct jobent *next;
 } jobent;
+
+/* Jobs returned to the core a moment later (an input was unreachable: at
+ * once, it would come straight back while its source's loss is not known
+ * yet). */
+typedef struct laterent {
+    pydron_job *job;
+    uint64_t due_ns;
+} laterent;
 
 typedef struct fetchent {
     uint64_t value;
@@ -215,6 +229,11 @@ typedef struct pworker {
     size_t nrel, caprel;
     uint64_t *rcl;       /* recalled seqs, for the service thread to send */
     size_t nrcl, caprcl;
+    unsigned njobs;      /* jobs sent to it and not back (the map's entries) */
+    /* in-flight window (proc_window.c): measured round trip (ns, 0 =
+     * unknown), mean task run time (ns), the depth last given to the core */
+    uint64_t rtt_ns, dur_ns;
+    unsigned window;
     struct pdi_sendq *sq_head, *sq_tail; /* frames for the sender thread */
     pthread_cond_t scv;
     pthread_t sender;
@@ -226,6 +245,7 @@ struct pdi_proc {
     pydron_exec_host *host;
     /* options (copied) */
     unsigned nw, in_flight, hb_ms, max_wait_ms;
+    int fixed_window;    /* in_flight was set by the user: no measured window */
     unsigned worker_wait_ms; /* parked jobs wait this long for a live worker */
     char *worker_command;
     char **worker_args;
@@ -282,6 +302,10 @@ struct pdi_proc {
      * its way: the service thread hands them on (submit never waits) */
     pydron_job **parked;
     size_t nparked, capparked;
+    laterent *later;     /* returned to the core by the service thread */
+    size_t nlater, caplater;
+    int later_now;       /* a worker loss: return every held job now */
+    uint64_t last_steal_ns;
     uint64_t none_alive_since; /* 0: a worker is alive (or none joined yet) */
     int launcher_gave_up;      /* local: no more replacements will come */
 };
@@ -310,6 +334,20 @@ void pdi_proc_reap_locked(pdi_proc *p, size_t i);
 /* "killed by SIGSEGV", "exited with status 3" (buf of n bytes) */
 const char *pdi_proc_describe_status(int st, char *buf, size_t n);
 void pdi_proc_recall(void *self);
+/* Lock held: job j comes back to the core soon (service thread). */
+void pdi_proc_later_locked(pdi_proc *p, pydron_job *j, uint64_t delay_ns);
+/* Service thread, lock held (released around the calls): return the jobs
+ * whose time has come (all if `all`). */
+void pdi_proc_flush_later_locked(pdi_proc *p, int all);
+/* proc_window.c: the in-flight window of each worker and stealing */
+/* A completion of e arrived at now_ns, run time run_ns (lock held):
+ * updates the worker's round trip and duration. Returns the new window if
+ * the core should be told, else 0. */
+unsigned pdi_proc_window_sample_locked(pdi_proc *p, const jobent *e, uint64_t now_ns,
+                                       uint64_t run_ns);
+/* Service thread, lock held (released around the calls): idle workers
+ * take queued, not started jobs of busy ones. */
+void pdi_proc_steal_locked(pdi_proc *p, uint64_t now);
 /* proc_accept.c */
 void *pdi_proc_acceptor_thread(void *arg);
 void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);

@@ -138,6 +138,7 @@ static void *handshake_thread(void *arg)
         goto out;
     }
     pworker *w = &p->w[slot];
+    int replacement = w->used; /* the slot had a worker that was lost */
     /* the previous occupant's reader may still be finishing (it may even be
      * the thread that started this replacement): join it at stop, and keep
      * its connection until then */
@@ -170,6 +171,9 @@ static void *handshake_thread(void *arg)
     w->nrel = 0;
     w->nrcl = 0;
     w->pid = h->pid; /* informative; a spawned pid is kept in launched */
+    w->njobs = 0;
+    w->rtt_ns = w->dur_ns = 0;
+    w->window = 0;
 
     /* welcome with the peers known so far */
     Pydron__Peer *pe = calloc(p->nw, sizeof *pe);
@@ -228,6 +232,8 @@ static void *handshake_thread(void *arg)
         pdi_debug(WHO, "worker %d joined from %s (%s, pid %d, peers at %s)", slot,
                   pdi_conn_peer(a.c), h->hostname, h->pid, h->peer_url);
         pdi_proc_send_peer_update(p, (unsigned)slot, slot, url);
+        if (replacement && p->host)
+            pydron_exec_worker_ready(p->host, (unsigned)slot); /* work goes to it now */
     } else {
         pdi_log(WHO, "could not welcome worker from %s: %s", pdi_conn_peer(a.c),
                 pydron_error_last());

@@ -22,6 +22,7 @@ void pdi_proc_job_put(pdi_proc *p, jobent *e)
     size_t k = jslot(p, e->seq);
     e->next = p->jb[k];
     p->jb[k] = e;
+    p->w[e->worker].njobs++;
 }
 
 jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker)
@@ -30,6 +31,7 @@ jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker)
         if ((*pp)->seq == seq && (*pp)->worker == worker) {
             jobent *e = *pp;
             *pp = e->next;
+            p->w[worker].njobs--;
             return e;
         }
     }
@@ -45,6 +47,7 @@ jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker)
             jobent *e = *pp;
             if (worker == UINT_MAX || e->worker == worker) {
                 *pp = e->next;
+                p->w[e->worker].njobs--;
                 e->next = out;
                 out = e;
             } else {
@@ -120,8 +123,16 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     }
     w->nrel = 0;
     w->nrcl = 0;
+    w->rtt_ns = w->dur_ns = 0;
+    w->window = 0;
     pthread_mutex_unlock(&p->lock);
     pdi_conn_close(gone_c);
+    /* First the core: no more work for this slot, and values only this
+     * worker had are recomputed (or failed), so that the jobs returned
+     * below are prepared again with inputs that are pending again instead
+     * of being sent off to fetch them from a dead peer. */
+    if (!stopping)
+        pydron_exec_worker_lost(p->host, wi);
     char how[160], what[400];
     describe_loss(p, wi, why, how, sizeof how);
     if (!stopping)
@@ -130,9 +141,10 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
              w->host[0] ? w->host : "?", how);
     /* The worker runs its queue in order on `threads` threads: only the
      * oldest unfinished jobs can have been running. They come back as lost
-     * (an attempt is charged); the others never started and go to another
-     * worker uncharged, so that one crashing task does not use up the
-     * retries of the innocent tasks queued behind it. */
+     * (an attempt is charged); the others never started and go back to the
+     * core uncharged (pydron_job_requeue), so that one crashing task does
+     * not use up the retries of the innocent tasks queued behind it, and
+     * so that the core sends them where its workers are now. */
     size_t n = 0;
     for (jobent *e = jobs; e; e = e->next)
         n++;
@@ -143,26 +155,18 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
             arr[k++] = e;
         qsort(arr, n, sizeof *arr, cmp_seq);
     }
-    /* values only this worker had are recomputed or failed first, so that
-     * the jobs returned below wait for inputs that are pending again
-     * instead of being sent off to fetch them from a dead peer */
-    if (!stopping)
-        pydron_exec_worker_lost(p->host, wi);
     unsigned charged = w->threads ? w->threads : 1;
-    pydron_job **again = NULL;
-    size_t nagain = 0;
-    if (arr && !stopping && n > charged)
-        again = calloc(n - charged, sizeof *again);
     for (size_t k = 0; k < n; k++) {
         jobent *e = arr ? arr[k] : jobs;
         if (!arr)
             jobs = jobs->next;
-        if (again && k >= charged) {
-            again[nagain++] = e->job;
+        if (stopping) {
+            pydron_job_done(e->job, PYDRON_ECANCELED);
+        } else if (arr && k >= charged) {
+            pydron_job_requeue(e->job);
         } else {
-            if (!stopping)
-                pydron_job_set_error(e->job, what, NULL, 0); /* named if it was the last loss */
-            pydron_job_done(e->job, stopping ? PYDRON_ECANCELED : PYDRON_EIO);
+            pydron_job_set_error(e->job, what, NULL, 0); /* named if it was the last loss */
+            pydron_job_done(e->job, PYDRON_EIO);
         }
         free(e);
     }
@@ -175,19 +179,18 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     }
     if (!stopping) {
         pdi_proc_send_peer_update(p, wi, (int32_t)wi, "");
+        pthread_mutex_lock(&p->lock);
         if (p->launcher->lost) {
             /* from the long-lived service thread: PR_SET_PDEATHSIG follows
              * the spawning thread, and this reader thread ends now */
-            pthread_mutex_lock(&p->lock);
             p->w[wi].need_respawn = 1;
-            pthread_cond_broadcast(&p->cond);
-            pthread_mutex_unlock(&p->lock);
         }
-        if (nagain)
-            (void)pdi_proc_submit(p, again, nagain, wi); /* reroutes: wi is gone */
+        p->later_now = 1; /* jobs held back for an unreachable input: their
+                             source may be this worker, now known lost */
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
         pydron_exec_wake(p->host);
     }
-    free(again);
 }
 
 

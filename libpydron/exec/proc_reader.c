@@ -40,11 +40,34 @@ static void trace_fetch(pydron_job *j, unsigned wi, const Pydron__Completion *c)
 static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
 {
     Pydron__CompletionBatch *b = in->hdr->completions;
+    uint64_t now = pdi_now_ns();
     for (size_t k = 0; k < b->n_done; k++) {
         Pydron__Completion *c = b->done[k];
         pthread_mutex_lock(&p->lock);
         jobent *e = pdi_proc_job_take(p, c->seq, wi);
+        unsigned win = 0;
+        if (e && c->status == 0 && c->end_ns >= c->start_ns && c->start_ns)
+            win = pdi_proc_window_sample_locked(p, e, now, c->end_ns - c->start_ns);
+        if (e && c->shm_failed) {
+            /* it cannot map our memory after all: bytes from now on */
+            pdi_debug(WHO, "worker %u cannot map the driver's shared memory: %s", wi, c->error);
+            p->w[wi].shm = 0;
+        }
+        if (e && c->status == PYDRON_EIO) {
+            /* an input was unreachable: the job did not run. It goes back
+             * to the core uncharged, a moment later (or as soon as a loss
+             * is known), to be prepared again with its inputs' places then */
+            pdi_debug(WHO, "worker %u: job %llu: %s", wi, (unsigned long long)c->seq, c->error);
+            pydron_job_set_error(e->job, c->error && *c->error ? c->error : "an input was "
+                                 "unreachable", NULL, 0);
+            pdi_proc_later_locked(p, e->job, LATER_NS);
+            pthread_mutex_unlock(&p->lock);
+            free(e);
+            continue;
+        }
         pthread_mutex_unlock(&p->lock);
+        if (win)
+            (void)pydron_exec_set_window(p->host, wi, win);
         if (!e) {
             /* a recalled job that had started after all: nobody wants its
              * outputs, so the worker forgets the ones it stored */
@@ -62,13 +85,6 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         pydron_job *j = e->job;
         free(e);
         int rc = c->status;
-        if (c->shm_failed) {
-            /* it cannot map our memory after all: bytes from now on */
-            pdi_debug(WHO, "worker %u cannot map the driver's shared memory: %s", wi, c->error);
-            pthread_mutex_lock(&p->lock);
-            p->w[wi].shm = 0;
-            pthread_mutex_unlock(&p->lock);
-        }
         if (rc == 0) {
             size_t nout = pydron_job_noutputs(j);
             if (c->n_outputs != nout) {
@@ -96,9 +112,6 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
                     pydron_job_set_output_remote(j, i, o->where, (size_t)o->size);
                 }
             }
-        } else if (rc == PYDRON_EIO) {
-            /* an input was unreachable: the core retries (and recomputes) */
-            pdi_debug(WHO, "worker %u: job %llu: %s", wi, (unsigned long long)c->seq, c->error);
         } else {
             const void *det = NULL;
             size_t dlen = 0;

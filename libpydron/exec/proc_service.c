@@ -110,6 +110,13 @@ void *pdi_proc_service_thread(void *arg)
             }
         }
         pdi_proc_unpark_locked(p, now);
+        if (p->later_now) {
+            p->later_now = 0;
+            pdi_proc_flush_later_locked(p, 1);
+        } else {
+            pdi_proc_flush_later_locked(p, 0);
+        }
+        pdi_proc_steal_locked(p, now);
         /* reap exited children (no zombies); the connection drop reports loss */
         for (size_t i = 0; i < p->nlaunched; i++)
             pdi_proc_reap_locked(p, i);

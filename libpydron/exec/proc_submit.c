@@ -117,16 +117,14 @@ static unsigned route(pdi_proc *p, unsigned wi)
 {
     pthread_mutex_lock(&p->lock);
     if (!p->w[wi].alive && !p->stopping) {
-        /* the (wi mod alive)-th live worker: slots without a worker (an
-         * open-ended remote executor has many) spread over the live ones */
-        unsigned nalive = 0, alt = UINT_MAX;
-        for (unsigned k = 0; k < p->nw; k++)
-            nalive += p->w[k].alive;
-        for (unsigned k = 0, want = nalive ? wi % nalive : 0; k < p->nw && nalive; k++)
-            if (p->w[k].alive && want-- == 0) {
-                alt = k;
-                break;
-            }
+        /* the least loaded one, not always the next: a lost worker's share
+         * must not pile up on one survivor */
+        unsigned alt = UINT_MAX;
+        for (unsigned k = 1; k <= p->nw; k++) {
+            unsigned x = (wi + k) % p->nw;
+            if (p->w[x].alive && (alt == UINT_MAX || p->w[x].njobs < p->w[alt].njobs))
+                alt = x;
+        }
         wi = alt;
     }
     pthread_mutex_unlock(&p->lock);
@@ -211,9 +209,11 @@ void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now)
         for (size_t i = 0; i < n; i++)
             pydron_job_done(jobs[i], PYDRON_ECANCELED);
     } else if (alive != UINT_MAX) {
-        /* submit reroutes (or parks again) if that worker is lost meanwhile */
-        if (pdi_proc_submit(p, jobs, n, alive) < 0)
-            fail_jobs(jobs, n, pydron_error_last());
+        /* back to the core, uncharged: it spreads them over the workers
+         * that are up now (not all on the first to come back) and prepares
+         * them again (their inputs may have been lost meanwhile) */
+        for (size_t i = 0; i < n; i++)
+            pydron_job_requeue(jobs[i]);
     } else {
         pdi_log(WHO, "%s", gone);
         fail_jobs(jobs, n, gone);
@@ -375,10 +375,13 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
     }
     /* registered before the frame can leave: the reply can beat us back;
      * a loss from here on returns them through pdi_proc_worker_gone */
+    uint64_t now = pdi_now_ns();
     for (size_t i = 0; i < n; i++) {
         ents[i]->seq = seq0 + i + 1;
         ents[i]->job = jobs[i];
         ents[i]->worker = wi;
+        ents[i]->first = w->njobs < (w->threads ? w->threads : 1);
+        ents[i]->sent_ns = now;
         pdi_proc_job_put(p, ents[i]);
     }
     pdi_proc_enqueue_locked(p, wi, buf, blen);
@@ -438,3 +441,41 @@ void pdi_proc_release(void *self, pydron_value v, unsigned wi)
     pthread_mutex_unlock(&p->lock);
 }
 
+
+void pdi_proc_later_locked(pdi_proc *p, pydron_job *j, uint64_t delay_ns)
+{
+    if (pdi_grow((void **)&p->later, &p->caplater, p->nlater + 1, sizeof *p->later) != 0) {
+        /* no memory to hold it back: back now */
+        pthread_mutex_unlock(&p->lock);
+        pydron_job_requeue(j);
+        pthread_mutex_lock(&p->lock);
+        return;
+    }
+    p->later[p->nlater].job = j;
+    p->later[p->nlater++].due_ns = pdi_now_ns() + delay_ns;
+}
+
+void pdi_proc_flush_later_locked(pdi_proc *p, int all)
+{
+    if (!p->nlater)
+        return;
+    uint64_t now = pdi_now_ns();
+    pydron_job *stackj[64];
+    size_t n = 0, keep = 0;
+    for (size_t i = 0; i < p->nlater; i++) {
+        if ((all || p->later[i].due_ns <= now) && n < 64)
+            stackj[n++] = p->later[i].job;
+        else
+            p->later[keep++] = p->later[i];
+    }
+    p->nlater = keep;
+    int stopping = p->stopping;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (stopping)
+            pydron_job_done(stackj[i], PYDRON_ECANCELED);
+        else
+            pydron_job_requeue(stackj[i]);
+    }
+    pthread_mutex_lock(&p->lock);
+}

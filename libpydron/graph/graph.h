@@ -139,7 +139,7 @@ typedef struct pdi_task {
     float duration;     /* hint in seconds, 0 = unknown */
     uint32_t label;     /* index into g->labels, 0 = none */
     uint16_t attempt;
-    uint16_t pad_;
+    uint16_t requeues;  /* uncharged returns by the executor (sched/job.c) */
     union { uint32_t in[2]; uint32_t *p; } ins;   /* value indices */
     union { uint32_t in[2]; uint32_t *p; } outs;  /* value indices */
     union { uint32_t in[2]; uint32_t *p; } tick;

@@ -281,7 +281,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
     if (pdi_S(g)->nqueued + g->chg.nready >= BATCH || rt->nworkers == 0 || g->chg.ready_lost)
         return 1;
     for (unsigned w = 0; w < rt->nworkers; w++)
-        if (atomic_load(&rt->inflight[w]) < COALESCE_LOW)
+        if (atomic_load(&rt->inflight[w]) < COALESCE_LOW && pdi_worker_usable(rt, w))
             return 1;
     return 0;
 }
@@ -306,13 +306,23 @@ void pdi_dispatch(pydron_graph *g)
          * alternate between workers instead of piling onto worker 0 (8
          * CPU-bound tasks on 2 workers ran 8/0). A burst still fills whole
          * batches. If the policy gives nothing to the workers below the
-         * level, a second pass allows up to in_flight. */
-        size_t total = sg->nqueued + rt->nworkers - 1;
-        for (unsigned w = 0; w < rt->nworkers; w++)
+         * level, a second pass allows up to each worker's window (what the
+         * executor measured it needs to stay busy, else in_flight). Lost
+         * workers get nothing until their replacement is there. */
+        unsigned nup = 0;
+        size_t total = sg->nqueued;
+        for (unsigned w = 0; w < rt->nworkers; w++) {
+            if (!pdi_worker_usable(rt, w))
+                continue;
+            nup++;
             total += atomic_load(&rt->inflight[w]);
-        size_t share = rt->nworkers ? total / rt->nworkers : 0;
-        unsigned level = any_level || share > rt->in_flight ? rt->in_flight : (unsigned)share;
+        }
+        size_t share = nup ? (total + nup - 1) / nup : 0;
         for (unsigned w = 0; w < rt->nworkers && sg->nqueued; w++) {
+            if (!pdi_worker_usable(rt, w))
+                continue;
+            unsigned win = pdi_worker_window(rt, w);
+            unsigned level = any_level || share > win ? win : (unsigned)share;
             size_t n = 0;
             while (n < BATCH && atomic_load(&rt->inflight[w]) < level && sg->nqueued) {
                 pydron_task pt;
@@ -361,7 +371,7 @@ void pdi_dispatch(pydron_graph *g)
                 }
             }
         }
-        if (!progress && !any_level && level < rt->in_flight && sg->nqueued) {
+        if (!progress && !any_level && sg->nqueued) {
             any_level = 1;
             progress = 1;
         }

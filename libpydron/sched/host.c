@@ -147,6 +147,11 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
         return;
     pydron_runtime *rt = h->rt;
     pthread_mutex_lock(&rt->mu);
+    /* no more work for it until the executor says a replacement is there:
+     * its share goes to the others, not to whichever one the executor
+     * would divert it to */
+    if (rt->xstarted && worker < rt->nworkers && !atomic_exchange(&rt->down[worker], 1))
+        atomic_fetch_add(&rt->ndown, 1);
     for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt) {
         pthread_mutex_lock(&pdi_S(g)->mu);
         pdi_worker_lost_locked(g, worker);
@@ -157,6 +162,44 @@ PYDRON_API void pydron_exec_worker_lost(pydron_exec_host *h, unsigned worker)
         pthread_mutex_unlock(&pdi_S(g)->mu);
     }
     pthread_mutex_unlock(&rt->mu);
+}
+
+PYDRON_API void pydron_exec_worker_ready(pydron_exec_host *h, unsigned worker)
+{
+    if (!h)
+        return;
+    pydron_runtime *rt = h->rt;
+    pthread_mutex_lock(&rt->mu);
+    if (!rt->xstarted || worker >= rt->nworkers || !atomic_exchange(&rt->down[worker], 0)) {
+        pthread_mutex_unlock(&rt->mu);
+        return;
+    }
+    atomic_fetch_sub(&rt->ndown, 1);
+    atomic_store(&rt->window[worker], 0); /* a new worker: measured afresh */
+    /* work queued meanwhile goes to it now, not at the next completion
+     * (which, with tasks of seconds, may be seconds away) */
+    for (pydron_graph *g = rt->graphs; g; g = pdi_S(g)->next_in_rt) {
+        pthread_mutex_lock(&pdi_S(g)->mu);
+        if (g->started && !g->canceled && !g->freeing)
+            pdi_dispatch(g);
+        g->events++;
+        pthread_cond_broadcast(&pdi_S(g)->cv);
+        pthread_mutex_unlock(&pdi_S(g)->mu);
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
+PYDRON_API int pydron_exec_set_window(pydron_exec_host *h, unsigned worker, unsigned depth)
+{
+    pdi_err_clear();
+    if (!h)
+        return pdi_err(PYDRON_EINVAL, "pydron_exec_set_window: NULL host");
+    pydron_runtime *rt = h->rt;
+    /* the arrays exist from start on and never move: no lock needed */
+    if (!atomic_load(&rt->window_ready) || worker >= rt->nworkers)
+        return pdi_err(PYDRON_EINVAL, "pydron_exec_set_window: no worker %u", worker);
+    atomic_store(&rt->window[worker], depth);
+    return 0;
 }
 
 int pdi_rt_start_executor(pydron_runtime *rt)
@@ -172,13 +215,22 @@ int pdi_rt_start_executor(pydron_runtime *rt)
             if (inf == 0)
                 inf = rt->opts.in_flight ? rt->opts.in_flight : 64;
             rt->inflight = calloc(nw, sizeof *rt->inflight);
-            if (!rt->inflight) {
+            rt->window = calloc(nw, sizeof *rt->window);
+            rt->down = calloc(nw, sizeof *rt->down);
+            if (!rt->inflight || !rt->window || !rt->down) {
+                free((void *)rt->inflight);
+                free((void *)rt->window);
+                free((void *)rt->down);
+                rt->inflight = NULL;
+                rt->window = NULL;
+                rt->down = NULL;
                 rt->xops->stop(rt->xself);
                 rc = pdi_err(PYDRON_ENOMEM, "cannot allocate worker table");
             } else {
                 rt->nworkers = nw;
                 rt->in_flight = inf;
                 rt->xstarted = 1;
+                atomic_store(&rt->window_ready, 1);
             }
         } else if (!pydron_error_last()[0]) {
             pdi_err(rc, "executor '%s' failed to start", rt->xops->name ? rt->xops->name : "?");

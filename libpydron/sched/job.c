@@ -216,6 +216,43 @@ static void job_complete(pydron_graph *g, pydron_job *j, int rc)
     g->events++;
 }
 
+/* The job did not run: back to the scheduler, uncharged, to be prepared
+ * again with its inputs' current places (pydron_job_requeue). */
+static void job_requeue(pydron_graph *g, pydron_job *j)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    uint32_t ti = pdi_id_idx(j->task);
+    pdi_task *t = pdi_T(g, ti);
+    if (g->canceled) {
+        job_complete(g, j, PYDRON_ECANCELED);
+        return;
+    }
+    if (t->requeues >= PDI_MAX_REQUEUES) {
+        /* it keeps coming back (an input nobody can reach, a worker that
+         * takes jobs and drops them): from now on each return is a run */
+        if (!j->err)
+            j->err = pdi_asprintf("the executor returned it unrun %u times",
+                                  (unsigned)t->requeues);
+        job_complete(g, j, PYDRON_EIO);
+        return;
+    }
+    t->requeues++;
+    /* one that reached a worker and came back with a reason (an input it
+     * could not fetch or map) is run again: counted, though not charged;
+     * one that never started (its worker lost, parked, taken back) is not */
+    if (j->err)
+        g->stats.tasks_retried++;
+    unlink_live(g, j);
+    if (sg->inflight)
+        sg->inflight--;
+    if (j->worker >= 0)
+        atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
+    pdi_job_clear(j);
+    pdi_job_put(g, j);
+    pdi_task_requeue(g, ti);   /* its inputs may be pending again */
+    g->events++;
+}
+
 /* After a batch of completions: act on the changes, wake who cares. */
 static void jobs_completed(pydron_graph *g)
 {
@@ -431,6 +468,19 @@ PYDRON_API void pydron_job_done(pydron_job *j, int rc)
     pydron_graph *g = j->g;
     pthread_mutex_lock(&pdi_S(g)->mu);
     pdi_job_complete_locked(g, j, rc);
+    if (!g->canceled)
+        pdi_dispatch(g);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+}
+
+PYDRON_API void pydron_job_requeue(pydron_job *j)
+{
+    if (!j)
+        return;
+    pydron_graph *g = j->g;
+    pthread_mutex_lock(&pdi_S(g)->mu);
+    job_requeue(g, j);
+    jobs_completed(g);
     if (!g->canceled)
         pdi_dispatch(g);
     pthread_mutex_unlock(&pdi_S(g)->mu);

@@ -135,6 +135,14 @@ pydron_job *pdi_job_get(pydron_graph *g);
 void pdi_job_put(pydron_graph *g, pydron_job *j);
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
 void pdi_job_clear(pydron_job *j);
+/* Uncharged returns of one task (pydron_job_requeue) after which the next
+ * one counts as a lost run: a job whose inputs stay unreachable must not
+ * go round for ever. */
+#define PDI_MAX_REQUEUES 64
+/* Workers the dispatcher may give work to: every one that is not down, or
+ * all of them when every one is down (the executor then keeps the jobs
+ * until a worker is back, or fails them after its deadline). */
+static inline int pdi_worker_usable(const pydron_runtime *rt, unsigned w);
 int pdi_job_is_canceled(const pydron_job *j);
 
 /* Fetch a remote value's bytes to the driver (g->mu held; waits until
@@ -187,6 +195,13 @@ struct pydron_runtime {
     int xstarted;
     unsigned nworkers, in_flight;
     _Atomic unsigned *inflight;         /* per worker, shared by graphs */
+    _Atomic unsigned *window;           /* per worker: jobs kept in flight there, set by
+                                           the executor from what it measures
+                                           (pydron_exec_set_window); in_flight until then */
+    _Atomic unsigned char *down;        /* per worker: lost, no replacement yet
+                                           (pydron_exec_worker_lost / _ready) */
+    _Atomic unsigned ndown;
+    _Atomic int window_ready;           /* the arrays above exist (executor started) */
     const pydron_policy_ops *pops;      /* custom policy or NULL */
     void *pself;
     int policy_users;                   /* graphs running with the custom policy */
@@ -196,6 +211,17 @@ struct pydron_runtime {
     pydron_graph *graphs;               /* list of live graphs */
     unsigned ngraphs;
 };
+
+static inline int pdi_worker_usable(const pydron_runtime *rt, unsigned w)
+{
+    return !atomic_load_explicit(&rt->down[w], memory_order_relaxed) ||
+           atomic_load_explicit(&rt->ndown, memory_order_relaxed) >= rt->nworkers;
+}
+static inline unsigned pdi_worker_window(const pydron_runtime *rt, unsigned w)
+{
+    unsigned n = atomic_load_explicit(&rt->window[w], memory_order_relaxed);
+    return n ? n : rt->in_flight;
+}
 
 /* ---- runtime helpers ---- */
 pydron_graph *pdi_rt_graph_by_tag(pydron_runtime *rt, uint32_t tag);

@@ -25,6 +25,44 @@ static peer *peer_find(worker *w, int32_t id)
     return NULL;
 }
 
+/* p->c is set and dropped under p->clk as well as p->lock, so that a peer
+ * update can close the connection of a fetch that waits on it. */
+static void peer_set_conn(peer *p, pdi_conn *c)
+{
+    pthread_mutex_lock(&p->clk);
+    p->c = c;
+    pthread_mutex_unlock(&p->clk);
+}
+
+static void peer_drop_conn(peer *p)
+{
+    pthread_mutex_lock(&p->clk);
+    pdi_conn *c = p->c;
+    p->c = NULL;
+    pthread_mutex_unlock(&p->clk);
+    if (c)
+        pdi_conn_free(c);
+}
+
+/* p->lock held: a url the update could not set while a fetch held the
+ * lock (next_url) takes effect */
+static void peer_apply_next(peer *p)
+{
+    pthread_mutex_lock(&p->clk);
+    char *nu = p->next_url;
+    p->next_url = NULL;
+    pthread_mutex_unlock(&p->clk);
+    if (!nu)
+        return;
+    if (!p->url || strcmp(p->url, nu) != 0) {
+        free(p->url);
+        p->url = nu;
+        peer_drop_conn(p);
+    } else {
+        free(nu);
+    }
+}
+
 void pdi_wk_peers_update(worker *w, Pydron__Peer **ps, size_t n)
 {
     pthread_mutex_lock(&w->plock);
@@ -36,20 +74,33 @@ void pdi_wk_peers_update(worker *w, Pydron__Peer **ps, size_t n)
                 continue;
             p->id = ps[i]->worker_id;
             pthread_mutex_init(&p->lock, NULL);
+            pthread_mutex_init(&p->clk, NULL);
             p->next = w->peers;
             w->peers = p;
         }
-        /* url changes are rare (a respawned worker): swap under the peer lock */
-        pthread_mutex_lock(&p->lock);
-        if (!p->url || strcmp(p->url, ps[i]->url) != 0) {
-            free(p->url);
-            p->url = pdi_strdup(ps[i]->url);
-            if (p->c) {
-                pdi_conn_free(p->c);
-                p->c = NULL;
+        /* url changes are rare (a respawned or lost worker): swap under the
+         * peer lock. A fetch may hold it, waiting on a peer that does not
+         * answer (stopped, its host cut off): this thread (the worker's
+         * reader) must not wait for it; the fetch's connection is closed
+         * instead, and the fetch takes the new url when it lets go. */
+        if (pthread_mutex_trylock(&p->lock) == 0) {
+            if (!p->url || strcmp(p->url, ps[i]->url) != 0) {
+                free(p->url);
+                p->url = pdi_strdup(ps[i]->url);
+                peer_drop_conn(p);
             }
+            pthread_mutex_unlock(&p->lock);
+        } else {
+            char *nu = pdi_strdup(ps[i]->url);
+            pthread_mutex_lock(&p->clk);
+            if (nu) {
+                free(p->next_url);
+                p->next_url = nu;
+            }
+            if (p->c)
+                pdi_conn_close(p->c); /* the fetch's recv returns */
+            pthread_mutex_unlock(&p->clk);
         }
-        pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&w->plock);
 }
@@ -67,24 +118,25 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
                        (unsigned long long)id, where);
     pthread_mutex_lock(&p->lock);
     int rc = 0;
-    if (!p->url || !*p->url) {
-        rc = pdi_err(PYDRON_EIO, "worker %d is gone", where);
-        goto out;
-    }
     for (int attempt = 0; attempt < 2; attempt++) {
+        peer_apply_next(p);
+        if (!p->url || !*p->url) {
+            rc = pdi_err(PYDRON_EIO, "worker %d is gone", where);
+            goto out;
+        }
         if (!p->c) {
-            rc = pdi_conn_dial(p->url, w->o.tls_ca_file, HANDSHAKE_MS, &p->c);
+            pdi_conn *c = NULL;
+            rc = pdi_conn_dial(p->url, w->o.tls_ca_file, HANDSHAKE_MS, &c);
             if (rc == 0) {
+                peer_set_conn(p, c); /* from here a peer update can close it */
                 Pydron__Hello h = PYDRON__HELLO__INIT;
                 h.worker_id = w->id;
                 h.role = 1;
                 h.pid = (int32_t)getpid();
                 h.host_id = (char *)pdi_shm_host_id();
-                rc = pdi_auth_dial(p->c, &h, w->secret, w->secret_len, HANDSHAKE_MS);
-                if (rc) {
-                    pdi_conn_free(p->c);
-                    p->c = NULL;
-                }
+                rc = pdi_auth_dial(c, &h, w->secret, w->secret_len, HANDSHAKE_MS);
+                if (rc)
+                    peer_drop_conn(p);
             }
             if (rc)
                 goto out;
@@ -108,8 +160,7 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
             if (rc == PYDRON_EPROTO)
                 pdi_log(WHO, "worker %d: dropping the link to peer %d: %s", w->id, where,
                         pydron_error_last());
-            pdi_conn_free(p->c);
-            p->c = NULL;
+            peer_drop_conn(p);
             continue;
         }
         if (in.hdr->body_case == PYDRON__FRAME__BODY_FETCH_REPLY &&
@@ -123,8 +174,7 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
                 pdi_frame_free(&in);
                 rc = pdi_err(PYDRON_EPROTO, "peer %d sent a shared memory reference it was not asked for",
                              where);
-                pdi_conn_free(p->c);
-                p->c = NULL;
+                peer_drop_conn(p);
                 break;
             }
             rc = pdi_shm_map(&ref, data);
@@ -143,8 +193,7 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
             in.hdr->fetch_reply->value_id != id) {
             rc = pdi_err(PYDRON_EPROTO, "peer %d answered a fetch with a %s frame", where,
                          pdi_frame_type_name(in.hdr));
-            pdi_conn_free(p->c);
-            p->c = NULL;
+            peer_drop_conn(p);
         } else if (in.hdr->fetch_reply->status != 0) {
             rc = pdi_err(PYDRON_EIO, "peer %d cannot give value %llu: %s", where,
                          (unsigned long long)id, in.hdr->fetch_reply->error);
@@ -161,6 +210,7 @@ int pdi_wk_peer_fetch(worker *w, int32_t where, uint64_t id, void **data, size_t
         break;
     }
 out:
+    peer_apply_next(p);
     pthread_mutex_unlock(&p->lock);
     return rc;
 }

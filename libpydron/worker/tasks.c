@@ -112,11 +112,16 @@ static void run_task(worker *w, task_item *it)
             in[i].len = l;
         }
         if (rc) {
-            /* EIO: the driver re-runs the job (and recomputes a lost input) */
+            /* EIO: the driver sends the job again, uncharged (and
+             * recomputes an input lost with its worker). A peer that does
+             * not answer its handshake or sends a bad frame is as
+             * unreachable as a dead one: only the driver's own frame is
+             * wrong (EPROTO) when a segment of it is. */
             char msg[512];
-            snprintf(msg, sizeof msg, "input %zu (value %llu): %s", i,
-                     (unsigned long long)x->value_id, pydron_error_last());
-            pdi_wk_fail_item(d, rc == PYDRON_EPROTO ? PYDRON_EPROTO : PYDRON_EIO, msg);
+            snprintf(msg, sizeof msg, "input %zu (value %llu on worker %d): %s", i,
+                     (unsigned long long)x->value_id, (int)x->where, pydron_error_last());
+            int from_peer = x->where >= 0 && x->where != w->id;
+            pdi_wk_fail_item(d, rc == PYDRON_EPROTO && !from_peer ? PYDRON_EPROTO : PYDRON_EIO, msg);
             goto out;
         }
     }

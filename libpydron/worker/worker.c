@@ -518,7 +518,9 @@ done:
             if (p->c)
                 pdi_conn_free(p->c);
             free(p->url);
+            free(p->next_url);
             pthread_mutex_destroy(&p->lock);
+            pthread_mutex_destroy(&p->clk);
             free(p);
         }
         while (w->fhead) {

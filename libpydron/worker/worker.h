@@ -71,6 +71,8 @@ typedef struct peer {
     char *url;
     pdi_conn *c;
     pthread_mutex_t lock; /* one fetch at a time on c */
+    pthread_mutex_t clk;  /* c and next_url, for a peer update during a fetch */
+    char *next_url;       /* set by an update that found a fetch under way */
     struct peer *next;
 } peer;
 

@@ -256,8 +256,34 @@ class Future:
         raise _serialize.decode_exception(*r[1], self._fn)
 
     def exception(self, timeout=None):
-        r = self._r or self._wait(timeout)
+        r = self._r
+        if r is None:
+            if self._b is not _MEMBER and self._ok_in_place(timeout):
+                return None
+            r = self._wait(timeout)
         return None if r[0] else _serialize.decode_exception(*r[1], self._fn)
+
+    def _ok_in_place(self, timeout):
+        """True when the task finished well and its value is too large to
+        have come back with its completion: it stays on the worker that made
+        it, and a barrier, which only needs the status, does not pull its
+        bytes to the driver (result() does, when the program reads it).
+        Members of a batch are not asked: a member's failure is in its bytes."""
+        val = self._val()
+        try:
+            val.wait(timeout)
+        except _core.TaskError:
+            return False  # _wait records the failure
+        try:
+            n = val.size()
+        except (_core.PydronError, TypeError):
+            return False
+        if n <= INLINE_MAX:
+            return False  # already on the driver: decoding it costs nothing
+        if len(RESULT_BYTES) > 4096:
+            RESULT_BYTES.clear()
+        RESULT_BYTES[self._fn] = n
+        return True
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -347,9 +373,10 @@ class _Batch:
             for f in futs:
                 f._b = err
             raise
+        member = None if n == 1 else _MEMBER
         for f, v in zip(futs, vals):
             f._v = v
-            f._b = None
+            f._b = member
         st = s._dur.get(id(futs[0]._fn))
         if st is not None and not s._in_process:
             st[2] += 1
@@ -360,6 +387,22 @@ class _Batch:
 
 def struct_nfut(head):
     return (BATCH_M.unpack(head)[1],)
+
+
+class _Member:
+    """Future._b of a call sent in a batch of several: its failure is
+    recorded in its value's bytes, so its status needs them."""
+
+    __slots__ = ()
+
+    def flush(self):
+        pass
+
+
+_MEMBER = _Member()
+# Results up to this size come back inside their completion (the process
+# executors' inline limit); larger ones stay on their worker until read.
+INLINE_MAX = 4096
 
 
 class _FailedBatch:
@@ -379,7 +422,7 @@ class Session:
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
                  max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None,
-                 tls_cert=None, tls_key=None, client=None, launch=None):
+                 tls_cert=None, tls_key=None, client=None, launch=None, window=0):
         self.executor = executor
         self._started = time.monotonic()
         view = view or {}
@@ -387,6 +430,8 @@ class Session:
                   max_retries=int(max_retries or 0))
         if heartbeat_ms:
             kw["heartbeat_ms"] = int(heartbeat_ms)
+        if window:
+            kw["in_flight"] = int(window)  # fixed; 0: measured (process executors)
         if worker_wait_timeout is not None and executor in ("local", "remote"):
             # seconds; at least 1 ms (0 would mean the library default)
             kw["worker_wait_ms"] = max(1, int(float(worker_wait_timeout) * 1000))
@@ -827,7 +872,8 @@ def _start() -> Session:
                         cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
                         cfg["view"], cfg["tls_cert"], cfg["tls_key"], cfg.get("client"),
                         {k: cfg.get(k) for k in ("cluster", "hosts", "launch_command",
-                                                 "launch_args", "join_timeout")})
+                                                 "launch_args", "join_timeout")},
+                        window=cfg["window"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -12,6 +12,8 @@ PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
 PYDRON_MAX_RETRIES, PYDRON_HEARTBEAT_MS (worker processes: the heartbeat
 period; a side silent for 10 periods, at least 3 s, counts as gone),
+PYDRON_WINDOW (worker processes: tasks in flight per worker, fixed; unset,
+it follows the measured round trip and task duration),
 PYDRON_WORKER_WAIT_TIMEOUT (seconds tasks wait for a live worker when every
 worker is gone, then fail saying capacity is gone; default 30); what you see
 of a run: PYDRON_PROGRESS (0|1), PYDRON_STATS (1: a summary line at exit),
@@ -51,7 +53,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               tls_cert: str | None = None, tls_key: str | None = None,
               client=None, cluster: str | None = None, hosts=None,
               launch_command: str | None = None, launch_args=None,
-              join_timeout: float | None = None) -> None:
+              join_timeout: float | None = None, window: int | None = None,
+              heartbeat: float | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -61,6 +64,12 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     was running every time is failed alone, as the likely cause.
     ``worker_wait_timeout``: seconds tasks wait for a live worker when all
     are gone (default 30), then they fail saying worker capacity is gone.
+    ``window``: tasks kept in flight per worker process (sent, not yet
+    back); unset or 0, it follows what is measured: enough to cover the
+    round trip to the worker, about two per thread for long tasks.
+    ``heartbeat``: seconds between heartbeats of the driver and its worker
+    processes (default 1); a side silent for 10 of them (at least 3 s) is
+    taken as lost, so this sets how soon a dead host is noticed.
     ``progress``, ``stats``, ``trace``, ``graph``: the progress bar, the
     summary line at exit, the trace file and the picture of the whole run
     (docs/python.md "Seeing a run").
@@ -86,7 +95,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
                progress=progress, stats=stats, trace=trace, graph=graph,
                secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, client=client,
                cluster=cluster, hosts=hosts, launch_command=launch_command,
-               launch_args=launch_args, join_timeout=join_timeout)
+               launch_args=launch_args, join_timeout=join_timeout,
+               window=window, heartbeat=heartbeat)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -170,6 +180,22 @@ def resolved() -> dict:
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
+    if _settings.get("heartbeat") is not None:
+        try:
+            sec = float(_settings["heartbeat"])
+        except (TypeError, ValueError):
+            raise ValueError(f"pydron heartbeat must be a number of seconds, "
+                             f"not {_settings['heartbeat']!r}") from None
+        if not 0.001 <= sec <= 3600:
+            raise ValueError(f"pydron heartbeat must be between 0.001 and 3600 seconds, not {sec}")
+        hb = int(round(sec * 1000))
+    window = _settings.get("window")
+    if window is None:
+        window = _env_int("PYDRON_WINDOW")
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 1 << 20:
+            raise ValueError(f"pydron window must be a whole number of tasks between 0 and "
+                             f"{1 << 20} (0: measured), not {window!r}")
     client = _settings.get("client")
     if client is not None and ex != "dask":
         raise ValueError("configure(client=...) is for the dask executor "
@@ -188,7 +214,8 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view, tls_cert=tls_cert, tls_key=tls_key, client=client, **launch)
+                view=view, tls_cert=tls_cert, tls_key=tls_key, client=client,
+                window=int(window or 0), **launch)
 
 
 def _launch_settings():

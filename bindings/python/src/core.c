@@ -654,6 +654,21 @@ static PyObject *Runtime_nworkers(RuntimeObject *self, PyObject *unused)
     return PyLong_FromUnsignedLong(n);
 }
 
+static PyObject *Runtime_window(RuntimeObject *self, PyObject *arg)
+{
+    if (rt_check(self) < 0)
+        return NULL;
+    unsigned long w = PyLong_AsUnsignedLong(arg);
+    if (w == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    unsigned n = 0;
+    int down = 0;
+    int rc = pydron_runtime_worker_window(self->rt, (unsigned)w, &n, &down);
+    if (rc < 0)
+        return raise_rc(rc);
+    return Py_BuildValue("(kO)", (unsigned long)n, down ? Py_True : Py_False);
+}
+
 /* set_executor(obj, nworkers, in_flight): an executor written in Python
  * (pyexec.c); before the first graph starts. Returns its ExecBridge. */
 static PyObject *Runtime_set_executor(RuntimeObject *self, PyObject *args)
@@ -697,6 +712,9 @@ static PyMethodDef Runtime_methods[] = {
      "executor (pydron._dask)."},
     {"nworkers", (PyCFunction)Runtime_nworkers, METH_NOARGS,
      "Number of places tasks run (valid once a graph started)."},
+    {"window", (PyCFunction)Runtime_window, METH_O,
+     "window(worker) -> (jobs kept in flight there, down): the worker's in-flight window "
+     "(measured by the process executors) and whether it is lost."},
     {NULL}};
 
 static PyGetSetDef Runtime_getset[] = {
