@@ -82,7 +82,14 @@ static void run_task(worker *w, task_item *it)
     for (size_t i = 0; i < nin; i++) {
         Pydron__Input *x = t->inputs[i];
         int rc = 0;
-        if (x->where < 0 && x->shm) {
+        if (x->where < 0 && x->shm && !w->shm_drv) {
+            /* a driver on another host (its Welcome said so) cannot pass us
+             * a descriptor: nothing is claimed; the driver sends bytes
+             * from now on */
+            rc = pdi_err(PYDRON_EIO, "the driver sent a shared memory reference although it is "
+                         "on another host");
+            d->shm_failed = 1;
+        } else if (x->where < 0 && x->shm) {
             /* the driver's bytes in its shared memory: map them */
             pdi_shm_ref ref;
             pdi_shm_ref_from_pb(x->shm, &ref);
