@@ -1041,8 +1041,9 @@ PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
  * with the spans of the tasks it ran, named by their label (else their
  * kind); a "driver" process with the driver thread's waits (and spans a
  * frontend adds with pydron_trace_span, e.g. barriers), the tasks run on
- * the driver thread, and the transfers of values to the driver; instants
- * on a worker for inputs it had to receive.
+ * the driver thread, and the transfers of values to the driver; on a
+ * worker's track, a span for the inputs it took from other workers before
+ * a task, and instants for the inputs sent to it.
  *
  * One trace per process, for every runtime and graph in it. Events are
  * streamed to the file by a thread of the library, through a bounded

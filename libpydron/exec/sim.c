@@ -47,6 +47,7 @@ typedef struct flow {
     unsigned src, dst;     /* nodes: workers 0..N-1, the driver N */
     double remaining, rate, last;
     uint64_t ver;
+    uint64_t seq;          /* creation order: flows that end together are done in it */
     size_t slot;           /* index in the active array, or SIZE_MAX */
     int fixed, ended;
     unsigned evrefs;       /* events that point here */
@@ -84,6 +85,9 @@ typedef struct sim {
     uint64_t seq;
     flow **act;            /* flows in their bandwidth phase */
     size_t nact, capact;
+    flow **fin;            /* scratch: flows ending in one EV_NET */
+    size_t capfin;
+    uint64_t nflows;       /* flows made (their seq) */
     int net_dirty;
     uint64_t net_ver;      /* the EV_NET event that is current */
     /* max-min scratch, per link (up link of node i: i; down link: N+1+i) */
@@ -323,6 +327,7 @@ static int flow_new(sim *x, sjob *s, unsigned src, unsigned dst, uint64_t bytes,
     f->dst = dst;
     f->remaining = (double)bytes;
     f->slot = SIZE_MAX;
+    f->seq = x->nflows++;
     f->fnext = x->flows;
     if (x->flows)
         x->flows->fprev = f;
@@ -583,6 +588,12 @@ static void flow_done(sim *x, flow *f, acts *q)
     flow_free(x, f);
 }
 
+static int flow_cmp(const void *a, const void *b)
+{
+    const flow *x = *(flow *const *)a, *y = *(flow *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static void handle(sim *x, const ev *e, acts *q)
 {
     switch (e->type) {
@@ -614,7 +625,8 @@ static void handle(sim *x, const ev *e, acts *q)
         if (e->ver != x->net_ver)
             break;   /* the rates changed since */
         /* flows whose last byte arrives now end; the rest go on */
-        for (size_t k = 0; k < x->nact;) {
+        size_t nfin = 0;
+        for (size_t k = 0; k < x->nact; k++) {
             flow *f = x->act[k];
             f->remaining -= f->rate * (x->now - f->last);
             f->last = x->now;
@@ -622,11 +634,17 @@ static void handle(sim *x, const ev *e, acts *q)
              * that flows that end together by the model end in one event
              * whatever the rounding */
             if (f->remaining <= f->rate * 1e-9 + 1e-9) {
-                flow_done(x, f, q);   /* moves the last flow into slot k */
-                continue;
+                if (pdi_grow((void **)&x->fin, &x->capfin, nfin + 1, sizeof *x->fin) != 0)
+                    break;   /* the rest end at the next EV_NET */
+                x->fin[nfin++] = f;
             }
-            k++;
         }
+        /* in the order they started: the jobs they complete reach their
+         * workers' queues in the order the driver sent them, as over a
+         * real connection (not in the order of the active array) */
+        qsort(x->fin, nfin, sizeof *x->fin, flow_cmp);
+        for (size_t k = 0; k < nfin; k++)
+            flow_done(x, x->fin[k], q);
         x->net_dirty = 1;
         break;
     }
@@ -954,6 +972,7 @@ static void sim_destroy(void *self)
     pthread_mutex_destroy(&x->vmu);
     free(x->heap);
     free(x->act);
+    free(x->fin);
     free(x->w);
     free(x->lrem);
     free(x->ln);

@@ -177,10 +177,7 @@ ParameterizedTestParameters(exec_suite, cancel_recalls_queued_jobs)
 {
     size_t n;
     xname *xs = all_executors(&n);
-    /* KNOWN GAP: "sim" (last) passed this before main's batched completions
-     * were merged and fails since (a wait after cancel finds the last
-     * task's value ready); left out until that is understood. */
-    return cr_make_param_array(xname, xs, n - 1);
+    return cr_make_param_array(xname, xs, n);
 }
 
 ParameterizedTest(xname *x, exec_suite, cancel_recalls_queued_jobs, .timeout = 120)

@@ -186,6 +186,45 @@ def test_progress_on_a_terminal(tmp_path):
     assert "task/s" in out or "s/task" in out, out
 
 
+TWO_CALLS = textwrap.dedent("""
+    import time
+    from pydron import schedule, functional
+
+    @functional
+    def slow(i):
+        time.sleep(0.05)
+        return i
+
+    @schedule
+    def main(n):
+        return sum([slow(i) for i in range(n)])
+
+    print("FIRST", main(30), flush=True)
+    time.sleep(1.5)   # plain code between the calls: no bar over it
+    print("BETWEEN", flush=True)
+    print("SECOND", main(30), flush=True)
+""")
+
+
+def test_progress_cleared_between_schedule_calls(tmp_path):
+    """The bar belongs to a @schedule call: when the call returns the line
+    is cleared (the program's next print starts on a clean line) and
+    nothing is redrawn while plain code runs; the next call shows it again."""
+    prog = tmp_path / "two.py"
+    prog.write_text(TWO_CALLS)
+    rc, out = _run_pty([sys.executable, str(prog)],
+                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2, PYDRON_PROGRESS=1))
+    assert rc == 0, out
+    first, rest = out.split("FIRST 435", 1)
+    between, second = rest.split("BETWEEN", 1)
+    assert "pydron:" in first, "the first call showed a bar: " + repr(first)
+    assert "pydron:" not in between, "redrawn while plain code ran: " + repr(between)
+    # what the terminal shows on the print's line: nothing of the bar
+    lines = [ln.split("\r")[-1].rstrip() for ln in out.replace("\r\n", "\n").split("\n")]
+    assert "FIRST 435" in lines and "SECOND 435" in lines, lines
+    assert "pydron:" in second.split("SECOND 435")[0], "the second call showed its bar"
+
+
 def test_progress_on_a_terminal_without_size(tmp_path):
     """A terminal that reports 0 columns (some CI consoles) still gets a bar."""
     prog = _program(tmp_path)

@@ -939,3 +939,11 @@ def _exit_view(s):
 def current():
     """The running session or None (does not start one)."""
     return _session
+
+
+def call_returned():
+    """The outermost @schedule call returned: the progress line goes until
+    tasks are submitted again."""
+    s = _session
+    if s is not None and s._progress is not None:
+        s._progress.pause()

@@ -156,7 +156,10 @@ def _width(stream):
 
 class Progress:
     """A thread that shows tasks done / submitted of a graph, with their
-    rate and the time left, until stop()."""
+    rate and the time left, until stop(). Between @schedule calls (pause())
+    the line is cleared, so that the program's own output and its plain
+    code do not run under a finished bar; it comes back, again only after
+    DELAY, when tasks are submitted."""
 
     DELAY = 0.5
     INTERVAL = 0.2
@@ -165,7 +168,10 @@ class Progress:
         self._g = graph
         self._s = stream or sys.stderr
         self._stop = threading.Event()
+        self._lock = threading.Lock()   # the bar: this thread, pause() and stop()
         self._bar = None
+        self._paused = None   # tasks submitted when paused, while paused
+        self._since = time.monotonic()   # shown only DELAY after this
         self._t = threading.Thread(target=self._run, name="pydron-progress", daemon=True)
         self._t.start()
 
@@ -185,7 +191,8 @@ class Progress:
             return
         while True:
             try:
-                self._draw()
+                with self._lock:
+                    self._draw()
             except Exception:  # noqa: BLE001 - the graph closed under us: stop showing
                 return
             if self._stop.wait(self.INTERVAL):
@@ -193,22 +200,45 @@ class Progress:
 
     def _draw(self):
         done, total, failed = self._counts()
-        if total == 0:
+        if self._paused is not None:
+            if total <= self._paused:
+                return
+            self._paused = None   # a new call submitted tasks
+            self._since = time.monotonic()
+        if total == 0 or time.monotonic() - self._since < self.DELAY:
             return
         if self._bar is None:
             self._bar = self._make_bar()
         self._bar.show(done, total, failed)
 
+    def pause(self):
+        """The @schedule call returned: clear the line (after a last picture)
+        until tasks are submitted again."""
+        with self._lock:
+            if self._paused is not None:
+                return
+            try:
+                if self._bar is not None:
+                    self._draw()
+                self._paused = self._counts()[1]
+            except Exception:  # noqa: BLE001 - the graph closed: stop() follows
+                self._paused = 0
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
     def stop(self):
         """Last picture (if shown at all), then clear the line."""
         self._stop.set()
         self._t.join()
-        if self._bar is not None:
-            try:
-                self._draw()
-            except Exception:  # noqa: BLE001
-                pass
-            self._bar.close()
+        with self._lock:
+            if self._bar is not None:
+                try:
+                    self._draw()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._bar.close()
+                self._bar = None
 
 
 # ---------------------------------------------------------------- the graph of a whole run

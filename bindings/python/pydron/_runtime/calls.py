@@ -421,10 +421,16 @@ def run_strict(inner, args, kwargs):
             _state.TRACKING = False
             _closures.clear()
             _wrapped.clear()
+            _call_returned()
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     _state.touch()  # from plain code that ran inside the @schedule call
     return _run_strict(inner, args, kwargs)
+
+
+def _call_returned():
+    from .. import _backend
+    _backend.call_returned()
 
 
 def _in_worker():

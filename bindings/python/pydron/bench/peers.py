@@ -244,7 +244,8 @@ def available(name: str) -> str | None:
     if mod:
         import importlib.util
         if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not installed (pip install 'pydron[bench]' or pip install {mod})"
+            how = "pip install ray" if mod == "ray" else "pip install 'pydron[bench]'"
+            return f"{mod} is not installed ({how})"
     return None
 
 

@@ -85,8 +85,11 @@ def plots(rows, out_dir, title=""):
         fig, axes = plt.subplots(nrows, cols, figsize=(6.4 * cols, 4.2 * nrows), squeeze=False)
         for ax, pat in zip([a for row in axes for a in row], pats):
             for sysname in _order({r["system"] for r in sweep if r["pattern"] == pat}):
-                pts = sorted((r["granularity"], r["efficiency"]) for r in sweep
-                             if r["pattern"] == pat and r["system"] == sysname)
+                # in sweep order (coarse to fine): granularity need not fall
+                # with the duration once overhead dominates
+                pts = [(r["granularity"], r["efficiency"]) for r in
+                       sorted((r for r in sweep if r["pattern"] == pat and
+                               r["system"] == sysname), key=lambda r: -float(r["duration"]))]
                 ax.plot([p[0] * 1e6 for p in pts], [p[1] * 100 for p in pts], marker="o",
                         markersize=3, label=sysname,
                         linestyle="--" if sysname == "pydron-sim" else "-")
