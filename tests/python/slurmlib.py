@@ -312,3 +312,60 @@ exec {ip} netns exec "$ns" env TMPDIR="{d}/tmp-$ns" /bin/sh -c "$*"
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+# ---------------------------------------------------------------- a program to run on them
+PROGRAM = '''
+import json, subprocess, sys
+import pydron
+from pydron import schedule, functional
+
+
+@functional
+def square(i):
+    import subprocess, time
+    time.sleep(0.2)   # long enough that the work spreads over the workers
+    where = subprocess.run(["ip", "netns", "identify"], capture_output=True, text=True).stdout
+    return i * i, where.strip() or "-"
+
+
+@schedule
+def main(n):
+    out = []
+    for i in range(n):
+        out.append(square(i))
+    return out
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1])
+    pydron.configure(**json.loads(sys.argv[2]))
+    res = main(n)
+    print("squares", [r[0] for r in res] == [i * i for i in range(n)])
+    print("hosts", " ".join(sorted({r[1] for r in res})))
+    print("workers", pydron.stats()["workers"])
+'''
+
+
+def write_program(directory):
+    """PROGRAM as prog.py in directory: `python prog.py N '{configure kwargs}'`
+    runs N tasks and prints "squares True", the namespaces its tasks ran
+    in ("hosts a b"), and the number of workers."""
+    path = os.path.join(str(directory), "prog.py")
+    with open(path, "w") as f:
+        f.write(PROGRAM)
+    return path
+
+
+def program_results(out):
+    """{"squares": "True", "hosts": [...], "workers": 6} from its output."""
+    r = {}
+    for line in out.splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "squares":
+            r[key] = rest
+        elif key == "hosts":
+            r[key] = rest.split()
+        elif key == "workers":
+            r[key] = int(rest)
+    return r
