@@ -25,6 +25,7 @@
 #if defined(__GNUC__)
 #pragma weak pydron_worker_main
 #pragma weak pydron_worker_options_init
+#pragma weak pydron_worker_options_init_version
 #pragma weak pydron_secret_check
 #pragma weak pydron_secret_read_file
 #pragma weak pydron_secret_generate
@@ -1620,7 +1621,7 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpz", kwlist, &url, &secret, &wid,
                                      &threads, &runner, &ca, &ewp, &peer))
         return NULL;
-    if (!pydron_worker_main || !pydron_worker_options_init) {
+    if (!pydron_worker_main || !pydron_worker_options_init_version) {
         PyErr_SetString(ErrTypes[-PYDRON_ENOTSUP], "this libpydron has no worker loop");
         return NULL;
     }
