@@ -57,3 +57,46 @@ def test_test_cluster_refuses_an_unknown_partition(slurm):
     r = slurm.run(["salloc", "--no-shell", "-p", "nosuchpartition", "-N1"], timeout=60)
     assert r.returncode != 0
     assert "invalid partition" in r.stderr.lower(), r.stderr
+
+
+
+# ---------------------------------------------------------------- a C host program
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JACOBI = os.path.join(ROOT, "build", "bindings", "c-example", "pydron-jacobi")
+C_WORKER = os.path.join(ROOT, "build", "libpydron", "pydron-worker")
+JACOBI_ARGS = ["--n", "64", "--blocks", "6"]
+
+
+def jacobi_sum(out):
+    m = re.search(r"^sum\(x\) = (\S+)$", out, re.M)
+    return m and m.group(1)
+
+
+needs_jacobi = pytest.mark.skipif(not (os.access(JACOBI, os.X_OK) and os.access(C_WORKER, os.X_OK)),
+                                  reason="needs the C build tree (build/bindings/c-example)")
+
+
+@needs_jacobi
+def test_c_host_program_on_a_login_node_gets_an_allocation_and_gives_it_back(slurm):
+    want = subprocess.run([JACOBI, "--executor", "threads", *JACOBI_ARGS], capture_output=True,
+                          text=True, timeout=120)
+    assert jacobi_sum(want.stdout), want.stderr
+    env = dict(slurm.env, PYDRON_CLUSTER="slurm", PYDRON_WORKER=C_WORKER,
+               PYDRON_LAUNCH_ARGS="--nodes=3 --time=5")
+    r = slurm.run([JACOBI, "--executor", "remote", *JACOBI_ARGS], env=env, timeout=180)
+    assert r.returncode == 0, r.stderr + slurm.log()
+    assert jacobi_sum(r.stdout) == jacobi_sum(want.stdout)
+    m = re.search(r"slurm: got allocation (\d+): 6 CPUs on node\[1-3\]", r.stderr)
+    assert m, r.stderr
+    # given back: the job ended (scancel) with the program
+    assert slurm.jobs().get(m.group(1)) in ("CANCELLED", "COMPLETING", "COMPLETED"), slurm.jobs()
+
+
+@needs_jacobi
+def test_c_host_program_reports_a_bad_partition(slurm):
+    env = dict(slurm.env, PYDRON_CLUSTER="slurm", PYDRON_WORKER=C_WORKER,
+               PYDRON_LAUNCH_ARGS="--partition=nosuch")
+    r = slurm.run([JACOBI, "--executor", "remote", *JACOBI_ARGS], env=env, timeout=120)
+    assert r.returncode != 0
+    assert "slurm: could not get an allocation (salloc --exclusive --partition=nosuch)" in r.stderr
+    assert "invalid partition specified: nosuch" in r.stderr
