@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# deps.sh [build|test|bench] - install the Debian packages pydron needs, only
+# deps.sh [build|test|bench|cluster] - install the Debian packages pydron needs, only
 # those that are missing. Needs root (or sudo) when something is missing.
 # bench: also the optional peers of the benchmarks (oneTBB for bench_core).
+# cluster: also the batch systems the cluster tests start in network
+# namespaces (Slurm with munge, OpenMPI); without them those tests skip.
 set -euo pipefail
 
 want=(cmake ninja-build gcc g++ make pkg-config binutils
       libcriterion-dev libffi-dev libnng-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler)
 if [[ "${1:-test}" == bench ]]; then
     want+=(g++ libtbb-dev)
+fi
+if [[ "${1:-test}" == cluster ]]; then
+    want+=(slurm-wlm munge openmpi-bin)
 fi
 if [[ "${1:-test}" == test ]]; then
     want+=(valgrind python3 python3-dev python3-venv python3-pip iproute2 openssl clang libclang-rt-dev abigail-tools

@@ -493,6 +493,19 @@ static void sq(pdi_str *s, const char *arg)
     pdi_str_puts(s, "'");
 }
 
+void pdi_launch_worker_argv_sh(pdi_proc *p, pdi_str *s, const char *url)
+{
+    const char *cmd = p->worker_command;
+    const char *envw = getenv("PYDRON_WORKER");
+    sq(s, cmd ? cmd : envw && *envw ? envw : "pydron-worker");
+    for (size_t i = 0; p->worker_args && p->worker_args[i]; i++) {
+        pdi_str_puts(s, " ");
+        sq(s, p->worker_args[i]);
+    }
+    pdi_str_puts(s, " --connect ");
+    sq(s, url);
+}
+
 char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url)
 {
     pdi_launch_group *g = &p->groups[gi];
@@ -502,15 +515,7 @@ char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url)
     pdi_str_printf(&s, "IFS= read -r s || { echo 'pydron: no secret on stdin' >&2; exit 2; }; "
                        "i=%u; pids=; while [ $i -lt %u ]; do printf '%%s\\n' \"$s\" | ",
                    g->first, g->first + g->n);
-    const char *cmd = p->worker_command;
-    const char *envw = getenv("PYDRON_WORKER");
-    sq(&s, cmd ? cmd : envw && *envw ? envw : "pydron-worker");
-    for (size_t i = 0; p->worker_args && p->worker_args[i]; i++) {
-        pdi_str_puts(&s, " ");
-        sq(&s, p->worker_args[i]);
-    }
-    pdi_str_puts(&s, " --connect ");
-    sq(&s, url);
+    pdi_launch_worker_argv_sh(p, &s, url);
     pdi_str_puts(&s, " --secret-file - --id $i & pids=\"$pids $!\"; i=$((i+1)); done; st=0; "
                      "for q in $pids; do wait $q || st=$?; done; exit $st");
     if (s.oom) {

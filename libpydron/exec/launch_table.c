@@ -10,6 +10,8 @@
 
 extern const pdi_launcher_ops pdi_launcher_ssh;      /* launch_ssh.c */
 extern const pdi_launcher_ops pdi_launcher_template; /* launch_template.c */
+extern const pdi_launcher_ops pdi_launcher_slurm;    /* launch_slurm.c */
+extern const pdi_launcher_ops pdi_launcher_mpi;      /* launch_mpi.c */
 
 static const struct {
     const char *name;
@@ -17,6 +19,8 @@ static const struct {
 } launchers[] = {
     {"ssh", &pdi_launcher_ssh},
     {"command", &pdi_launcher_template},
+    {"slurm", &pdi_launcher_slurm},
+    {"mpi", &pdi_launcher_mpi},
 };
 
 const pdi_launcher_ops *pdi_launcher_find(const char *name)
@@ -29,5 +33,5 @@ const pdi_launcher_ops *pdi_launcher_find(const char *name)
 
 const char *pdi_launcher_names(void)
 {
-    return "ssh, command";
+    return "ssh, command, slurm, mpi";
 }

@@ -138,6 +138,10 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     p->worker_args = dupv(o->worker_args);
     p->listen_given = o->listen_url != NULL;
     p->nw = ro->workers;
+    const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
+    p->max_wait_ms = o->join_timeout_ms            ? o->join_timeout_ms
+                     : mw && atoi(mw) > 0 ? (unsigned)atoi(mw)
+                                          : launcher->join_ms;
     if (launcher->plan && (rc = launcher->plan(p)) != 0) {
         pdi_proc_destroy(p);
         return rc;
@@ -161,10 +165,6 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     p->fixed_window = ro->in_flight || env_win;
     p->unknown_in_driver = o->run_unknown_kinds_in_driver != 0;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
-    const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
-    p->max_wait_ms = o->join_timeout_ms            ? o->join_timeout_ms
-                     : mw && atoi(mw) > 0 ? (unsigned)atoi(mw)
-                                          : launcher->join_ms;
     const char *ww = getenv("PYDRON_WORKER_WAIT_MS");
     p->worker_wait_ms = o->worker_wait_ms           ? o->worker_wait_ms
                         : ww && atoi(ww) > 0 ? (unsigned)atoi(ww)
@@ -547,6 +547,8 @@ void pdi_proc_destroy(void *self)
     free(p->hs_conns);
     pdi_guard_free(p->guard);
     pthread_cond_destroy(&p->lcond);
+    if (p->launcher && p->launcher->release)
+        p->launcher->release(p);
     free(p->launched);
     free(p->worker_command);
     freev(p->worker_args);

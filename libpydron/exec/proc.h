@@ -21,6 +21,7 @@
 
 #include "pydron.h"
 #include "util/ring.h"
+#include "util/util.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 
@@ -63,6 +64,10 @@ typedef struct pdi_launcher_ops {
      * connections closed: end what launch started (NULL: wait for the pids
      * in p->launched, then kill them) */
     void (*stop)(pdi_proc *p);
+    /* destroy (also when start never ran or failed, and after a failed
+     * plan): give back what plan took (a Slurm allocation) and free
+     * p->lstate (may be NULL) */
+    void (*release)(pdi_proc *p);
 } pdi_launcher_ops;
 
 extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
@@ -151,6 +156,10 @@ int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[]);
  * worker_command worker_args --connect URL --secret-file - --id ID with
  * the line on the worker's stdin; exits with the first failure's status. */
 char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url);
+/* Append to s the worker's command line as /bin/sh words, quoted:
+ * worker_command worker_args --connect URL (for launchers that start one
+ * worker per task of their own, srun and mpirun, and add --id). */
+void pdi_launch_worker_argv_sh(pdi_proc *p, pdi_str *s, const char *url);
 /* Run argv and collect its stdout (*out, malloc'd) and stderr tail (err);
  * status = wait status. Lock not held; for plan steps (nproc). */
 int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *err, size_t errn,
@@ -255,6 +264,7 @@ struct pdi_proc {
     char **launch_args, **required_kinds;
     int listen_given;    /* the user chose listen_url */
     int open_ended;      /* remote without a worker count: nw is a cap, not a target */
+    void *lstate;        /* the launcher's own (plan sets, release frees) */
     pdi_launch_group *groups;
     size_t ngroups, capgroups;
     pthread_t errth;     /* reads the groups' stderr */

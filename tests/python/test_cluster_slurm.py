@@ -1,0 +1,102 @@
+"""The slurm launcher on a real Slurm cluster (slurm-wlm + munge) that the
+tests start in network namespaces (slurmlib.py): first the cluster itself,
+then pydron programs run with cluster="slurm"."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from nethosts import NetHosts
+from slurmlib import SlurmCluster
+
+ok, why = SlurmCluster.available()
+pytestmark = pytest.mark.skipif(not ok, reason=why)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    with NetHosts(3) as net, SlurmCluster(net, cpus=2) as cluster:
+        yield cluster
+
+
+# ---------------------------------------------------------------- the test cluster itself
+def test_test_cluster_srun_runs_one_task_on_each_node_in_its_namespace(slurm):
+    r = slurm.run(["srun", "-N3", "--ntasks-per-node=1", "sh", "-c",
+                   'echo "$SLURMD_NODENAME $(ip netns identify)"'], timeout=60)
+    assert r.returncode == 0, r.stderr + slurm.log()
+    seen = sorted(tuple(line.split()) for line in r.stdout.splitlines() if line.strip())
+    want = sorted((n, h.name) for n, h in zip(slurm.nodes, slurm.net.hosts))
+    assert seen == want
+
+
+def test_test_cluster_sbatch_runs_a_script_that_steps_onto_every_cpu(slurm, tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        echo "batch $SLURMD_NODENAME $(ip netns identify) job=$SLURM_JOB_ID cpus=$SLURM_JOB_CPUS_PER_NODE"
+        srun -n 6 sh -c 'echo "task $SLURM_PROCID $SLURMD_NODENAME"'
+        """))
+    out = tmp_path / "job.out"
+    r = slurm.run(["sbatch", "--wait", "-N3", "--exclusive", "-o", str(out), str(script)],
+                  timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr + slurm.log()
+    job = re.search(r"Submitted batch job (\d+)", r.stdout).group(1)
+    text = out.read_text()
+    # the batch script runs on the first node, in its namespace
+    assert f"batch node1 {slurm.net.hosts[0].name} job={job} cpus=2(x3)" in text
+    tasks = re.findall(r"^task (\d+) (node\d)$", text, re.M)
+    # --exclusive: every CPU of the three nodes, cpus=2 each
+    assert sorted(int(t) for t, _ in tasks) == list(range(6))
+    assert sorted(n for _, n in tasks) == sorted(slurm.nodes * 2)
+
+
+def test_test_cluster_refuses_an_unknown_partition(slurm):
+    r = slurm.run(["salloc", "--no-shell", "-p", "nosuchpartition", "-N1"], timeout=60)
+    assert r.returncode != 0
+    assert "invalid partition" in r.stderr.lower(), r.stderr
+
+
+
+# ---------------------------------------------------------------- a C host program
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JACOBI = os.path.join(ROOT, "build", "bindings", "c-example", "pydron-jacobi")
+C_WORKER = os.path.join(ROOT, "build", "libpydron", "pydron-worker")
+JACOBI_ARGS = ["--n", "64", "--blocks", "6"]
+
+
+def jacobi_sum(out):
+    m = re.search(r"^sum\(x\) = (\S+)$", out, re.M)
+    return m and m.group(1)
+
+
+needs_jacobi = pytest.mark.skipif(not (os.access(JACOBI, os.X_OK) and os.access(C_WORKER, os.X_OK)),
+                                  reason="needs the C build tree (build/bindings/c-example)")
+
+
+@needs_jacobi
+def test_c_host_program_on_a_login_node_gets_an_allocation_and_gives_it_back(slurm):
+    want = subprocess.run([JACOBI, "--executor", "threads", *JACOBI_ARGS], capture_output=True,
+                          text=True, timeout=120)
+    assert jacobi_sum(want.stdout), want.stderr
+    env = dict(slurm.env, PYDRON_CLUSTER="slurm", PYDRON_WORKER=C_WORKER,
+               PYDRON_LAUNCH_ARGS="--nodes=3 --time=5")
+    r = slurm.run([JACOBI, "--executor", "remote", *JACOBI_ARGS], env=env, timeout=180)
+    assert r.returncode == 0, r.stderr + slurm.log()
+    assert jacobi_sum(r.stdout) == jacobi_sum(want.stdout)
+    m = re.search(r"slurm: got allocation (\d+): 6 CPUs on node\[1-3\]", r.stderr)
+    assert m, r.stderr
+    # given back: the job ended (scancel) with the program
+    assert slurm.jobs().get(m.group(1)) in ("CANCELLED", "COMPLETING", "COMPLETED"), slurm.jobs()
+
+
+@needs_jacobi
+def test_c_host_program_reports_a_bad_partition(slurm):
+    env = dict(slurm.env, PYDRON_CLUSTER="slurm", PYDRON_WORKER=C_WORKER,
+               PYDRON_LAUNCH_ARGS="--partition=nosuch")
+    r = slurm.run([JACOBI, "--executor", "remote", *JACOBI_ARGS], env=env, timeout=120)
+    assert r.returncode != 0
+    assert "slurm: could not get an allocation (salloc --exclusive --partition=nosuch)" in r.stderr
+    assert "invalid partition specified: nosuch" in r.stderr
