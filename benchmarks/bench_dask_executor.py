@@ -141,7 +141,10 @@ def main():
         print(f"  pydron executor=dask   {t_p:7.2f} s  speedup {seq / t_p:5.2f}x")
         print(f"  dask map + gather      {t_d:7.2f} s  speedup {seq / t_d:5.2f}x   "
               f"pydron/dask = {t_p / t_d:.2f}")
-        pydron.configure(executor="threads")  # the Dask session ends here
+        from pydron import _backend
+
+        _backend.shutdown()  # the Dask session ends here
+        pydron.config.reset()
         client.close()
     finally:
         for p in reversed(procs):
