@@ -66,10 +66,18 @@ def _setup_worker():
     """Once per Dask worker process: log records and warnings of tasks go to
     the driver (as from pydron's own workers); Dask's logging is untouched."""
     global _worker_ready
+    import warnings
+
     from . import _settings
 
     _settings._hook()
-    _settings.COLLECT = True
+    # as in pydron's own workers (_settings.install_capture, without taking
+    # over the root logger's handlers, which are Dask's): each task runs with
+    # its call's logging levels and warnings filters, and the driver decides
+    # what is shown
+    _settings._worker_filters = [("always" if a in ("default", "once", "module") else a,
+                                  m, c, mod, ln) for a, m, c, mod, ln in warnings.filters]
+    _settings.CAPTURE = _settings.COLLECT = True
     _worker_ready = True
 
 
