@@ -20,6 +20,13 @@ import pydron
 HERE = pathlib.Path(__file__).parent
 PROGRAMS = sorted((HERE / "programs").glob("*.py"))
 EXECUTORS = ["inline", "threads", "local"]
+try:  # the Dask executor, on a real Dask cluster started for the suite
+    import daskcluster
+
+    if daskcluster.available()[0]:
+        EXECUTORS.append("dask")
+except ImportError:
+    pass
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 TIMEOUT = 120
 
@@ -28,6 +35,26 @@ TIMEOUT = 120
 # and deletes PYTEST_CURRENT_TEST in os.environ, and copying a mapping that
 # changes under the copy can raise KeyError.
 _BASE_ENV = dict(os.environ)
+
+
+_dask = None
+_dask_lock = threading.Lock()
+
+
+def _dask_address():
+    """One Dask cluster (scheduler and two one-thread workers, in a directory of
+    their own: they import the programs' modules only as pydron ships them),
+    started for the first dask run and stopped at exit."""
+    global _dask
+    with _dask_lock:
+        if _dask is None:
+            import atexit
+
+            c = daskcluster.DaskCluster(workers=2)
+            c.__enter__()
+            atexit.register(c.__exit__, None, None, None)
+            _dask = c
+    return _dask.address
 
 
 def _env(mode):
@@ -39,6 +66,8 @@ def _env(mode):
     else:
         env["PYDRON_EXECUTOR"] = mode
         env.setdefault("PYDRON_WORKERS", "2")
+        if mode == "dask":
+            env["PYDRON_ADDRESS"] = _dask_address()
     env["PYTHONHASHSEED"] = "0"
     return env
 

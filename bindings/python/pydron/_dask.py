@@ -31,6 +31,7 @@ import logging
 import re
 import threading
 import time
+import types
 import uuid
 
 from . import _core, _serialize
@@ -41,7 +42,7 @@ ETASK, ECANCELED, EIO = -7, -8, -10
 SCATTER_MIN = 8 * 1024  # driver bytes at least this big are scattered once, then shared
 _CONST_KEEP = 512  # scattered driver values kept (newest win)
 LABELS: dict = {}  # function key -> task name prefix (set by the driver's Session)
-_DURATION_EVERY = 0.25  # seconds between reads of Dask's per-function durations
+INLINE_MAX = 64 * 1024  # results up to this size (Dask's nbytes) come to the driver at once
 
 
 def _sanitize(name):
@@ -65,10 +66,18 @@ def _setup_worker():
     """Once per Dask worker process: log records and warnings of tasks go to
     the driver (as from pydron's own workers); Dask's logging is untouched."""
     global _worker_ready
+    import warnings
+
     from . import _settings
 
     _settings._hook()
-    _settings.COLLECT = True
+    # as in pydron's own workers (_settings.install_capture, without taking
+    # over the root logger's handlers, which are Dask's): each task runs with
+    # its call's logging levels and warnings filters, and the driver decides
+    # what is shown
+    _settings._worker_filters = [("always" if a in ("default", "once", "module") else a,
+                                  m, c, mod, ln) for a, m, c, mod, ln in warnings.filters]
+    _settings.CAPTURE = _settings.COLLECT = True
     _worker_ready = True
 
 
@@ -100,15 +109,30 @@ def worker_info():
             "python": "%d.%d" % sys.version_info[:2]}
 
 
-def _prefix_durations(dask_scheduler=None, prefixes=()):
-    out = {}
+def _task_info(dask_scheduler=None, keys=(), prefixes=()):
+    """On the scheduler: the size of each finished task's result and the mean
+    duration of each function's tasks (Dask's own measures)."""
+    tasks = dask_scheduler.tasks
+    nbytes = {}
+    for k in keys:
+        ts = tasks.get(k)
+        if ts is not None and ts.nbytes is not None:
+            nbytes[k] = ts.nbytes
+    dur = {}
     tp = getattr(dask_scheduler, "task_prefixes", {})
     for p in prefixes:
         t = tp.get(p)
         d = getattr(t, "duration_average", None) if t is not None else None
         if d is not None and d >= 0:
-            out[p] = d
-    return out
+            dur[p] = d
+    return nbytes, dur
+
+
+# run_on_scheduler pickles a function of a module by reference: the scheduler
+# would need pydron (this version) installed. A copy that belongs to no module
+# travels by value (it reads nothing but its arguments).
+_task_info_by_value = types.FunctionType(_task_info.__code__, {"__builtins__": __builtins__},
+                                         "pydron_task_info", _task_info.__defaults__)
 
 
 # -- on the driver ---------------------------------------------------------------
@@ -163,7 +187,6 @@ class DaskExecutor:
         self._consts: collections.OrderedDict = collections.OrderedDict()  # value id -> future
         self._jobs: dict = {}  # Dask key -> (job, number of outputs)
         self._dur: dict = {}  # key prefix -> mean seconds per task (Dask's measure)
-        self._dur_at = 0.0
         self._prefixes: set = set()
         self._fetcher = concurrent.futures.ThreadPoolExecutor(2, "pydron-dask-fetch")
         self._thread = None
@@ -186,21 +209,25 @@ class DaskExecutor:
                 return
             jobs = []
             fetch = []
+            finished = []
             for kind, x in evs:
                 if kind == "job":
                     jobs.append(x)
                     continue
+                if kind == "post":
+                    finished.append(x)
+                    continue
                 if jobs:  # in order: a release below never precedes a use above
                     self._submit(jobs)
                     jobs = []
-                if kind == "post":
-                    self._finished(x)
-                elif kind == "release":
+                if kind == "release":
                     self._vals.pop(x, None)
                 elif kind == "fetch":
                     fetch.append(x)
             if jobs:
                 self._submit(jobs)
+            if finished:
+                self._finished(finished)
             if fetch:
                 self._fetcher.submit(self._fetch, [(v, self._vals.get(v)) for v in fetch])
 
@@ -253,34 +280,54 @@ class DaskExecutor:
         if b is not None:
             b.post(fut)
 
-    def _durations(self):
-        now = time.monotonic()
-        if now - self._dur_at < _DURATION_EVERY:
-            return
-        self._dur_at = now
-        try:
-            self._dur = self.client.run_on_scheduler(_prefix_durations,
-                                                     prefixes=tuple(self._prefixes))
-        except Exception as e:  # noqa: BLE001 - durations are a hint only
-            log.debug("pydron: Dask task durations unavailable: %s", e)
+    def _finished(self, futs):
+        """Report Dask tasks that ended. Small results (Dask's nbytes, asked
+        with the function durations in one scheduler call) come to the driver
+        at once in one gather, as pydron's own workers send small outputs with
+        their completion: the driver reads them without a round trip each.
+        Large ones stay on the Dask workers until a fetch."""
+        done = []
+        for fut in futs:
+            ent = self._jobs.pop(fut.key, None)
+            if ent is not None:
+                done.append((fut, ent))
+        ok = [(f, e) for f, e in done if f.status == "finished"]
+        nbytes = {}
+        if ok:
+            try:
+                nbytes, dur = self.client.run_on_scheduler(
+                    _task_info_by_value, keys=[f.key for f, _ in ok], prefixes=tuple(self._prefixes))
+                self._dur.update(dur)
+            except Exception as e:  # noqa: BLE001 - then every value stays remote
+                log.debug("pydron: Dask task sizes unavailable: %s", e)
+        small = [f for f, _ in ok if 0 <= nbytes.get(f.key, -1) <= INLINE_MAX]
+        got = {}
+        if small:
+            try:
+                got = dict(zip([f.key for f in small], self.client.gather(small)))
+            except Exception as e:  # noqa: BLE001 - they stay remote
+                log.debug("pydron: Dask gather of small results failed: %s", e)
+        end = time.monotonic_ns()
+        for fut, (job, outs, prefix) in done:
+            if fut.status == "finished":
+                r = got.get(fut.key)
+                for i, vid in enumerate(outs):
+                    if r is not None:
+                        job.set_output_bytes(i, r if len(outs) == 1 else r[i])
+                        self._vals.pop(vid, None)  # the driver's now: Dask may forget it
+                    else:
+                        job.set_output_remote(i, 0, nbytes.get(fut.key, 0))
+                d = self._dur.get(prefix)
+                if d is not None:
+                    # Dask's mean for this function: the driver's adaptive
+                    # granularity batches tiny calls with it (the driver's clock)
+                    job.set_times(end - max(1, int(d * 1e9)), end)
+                job.done(0)
+            else:
+                self._failed(fut, job, outs)
 
-    def _finished(self, fut):
-        ent = self._jobs.pop(fut.key, None)
-        if ent is None:
-            return
-        job, outs, prefix = ent
+    def _failed(self, fut, job, outs):
         st = fut.status
-        if st == "finished":
-            for i in range(len(outs)):
-                job.set_output_remote(i, 0, 0)
-            self._durations()
-            d = self._dur.get(prefix)
-            if d is not None:
-                # Dask's mean for this function: the driver's adaptive
-                # granularity batches tiny calls with it
-                job.set_times(1, 1 + max(1, int(d * 1e9)))
-            job.done(0)
-            return
         for vid in outs:
             self._vals.pop(vid, None)
         if job.canceled():

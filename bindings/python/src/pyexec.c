@@ -313,6 +313,29 @@ static PyObject *Job_set_output_remote(JobObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_output_bytes(i, data): output i is these bytes, now the driver's (copied) */
+static PyObject *Job_set_output_bytes(JobObject *self, PyObject *args)
+{
+    Py_ssize_t i;
+    Py_buffer data;
+    if (job_check(self) < 0 || !PyArg_ParseTuple(args, "ny*", &i, &data))
+        return NULL;
+    void *copy = malloc(data.len ? (size_t)data.len : 1);
+    if (!copy) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    memcpy(copy, data.buf, (size_t)data.len);
+    size_t len = (size_t)data.len;
+    PyBuffer_Release(&data);
+    /* on failure the library has freed the copy already */
+    if (pydron_job_set_output_bytes(self->j, (size_t)i, copy, len, free, copy) < 0) {
+        PyErr_Format(PyExc_ValueError, "output %zd: %s", i, pydron_error_last());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *Job_set_error(JobObject *self, PyObject *args)
 {
     const char *msg;
@@ -361,6 +384,8 @@ static PyMethodDef Job_methods[] = {
     {"canceled", (PyCFunction)Job_canceled, METH_NOARGS, "The graph was canceled."},
     {"set_output_remote", (PyCFunction)Job_set_output_remote, METH_VARARGS,
      "set_output_remote(i, where, size): output i lives with this executor."},
+    {"set_output_bytes", (PyCFunction)Job_set_output_bytes, METH_VARARGS,
+     "set_output_bytes(i, data): output i is these bytes (copied), held by the driver."},
     {"set_error", (PyCFunction)Job_set_error, METH_VARARGS,
      "set_error(message, detail=None) before done(ETASK)."},
     {"set_times", (PyCFunction)Job_set_times, METH_VARARGS,
