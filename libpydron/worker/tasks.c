@@ -104,7 +104,10 @@ static void run_task(worker *w, task_item *it)
             rc = pdi_store_get(w->store, x->value_id, &pins[i], &in[i].data, &in[i].len);
         } else {
             size_t l = 0;
+            if (!d->fetch_start_ns)
+                d->fetch_start_ns = pdi_now_ns();
             rc = pdi_wk_peer_fetch(w, x->where, x->value_id, &fetched[i], &l);
+            d->fetch_end_ns = pdi_now_ns();
             in[i].data = fetched[i];
             in[i].len = l;
         }
