@@ -1108,3 +1108,165 @@ Test(wire, worker_leaves_a_silent_driver, .timeout = 60)
     unlink(p);
     rmdir(d.dir);
 }
+
+/* ------------------------------------- shared memory that was not asked for */
+
+/* A peer that answers every Fetch with a shared memory reference (a worker
+ * on another host, or one that lies): it counts the fetches it got. */
+typedef struct rogue {
+    pdi_listener *l;
+    pthread_t th;
+    int fetches;
+    int conns;
+} rogue;
+
+static void *rogue_thread(void *arg)
+{
+    rogue *r = arg;
+    pdi_conn *c;
+    while (pdi_listener_accept(r->l, &c) == 0) {
+        pdi_frame h;
+        if (pdi_auth_accept(c, "test-secret-0123456789abcdefghijk", 33, 5000, &h) != 0) {
+            pdi_conn_free(c);
+            continue;
+        }
+        pdi_frame_free(&h);
+        r->conns++;
+        pdi_frame in;
+        while (pdi_conn_recv(c, pdi_wire_limits_session(), 10000, &in) == 0) {
+            if (in.hdr->body_case == PYDRON__FRAME__BODY_FETCH) {
+                r->fetches++;
+                Pydron__ShmRef m = PYDRON__SHM_REF__INIT;
+                m.pid = (uint32_t)getpid();
+                m.ino = 1;
+                m.len = 8;
+                m.sock = m.offer_a = m.offer_b = 1;
+                Pydron__FetchReply rep = PYDRON__FETCH_REPLY__INIT;
+                rep.value_id = in.hdr->fetch->value_id;
+                rep.segment = -1;
+                rep.shm = &m;
+                Pydron__Frame f = PYDRON__FRAME__INIT;
+                f.body_case = PYDRON__FRAME__BODY_FETCH_REPLY;
+                f.fetch_reply = &rep;
+                pdi_conn_send(c, &f, NULL, 0);
+            }
+            pdi_frame_free(&in);
+        }
+        pdi_conn_free(c);
+    }
+    return NULL;
+}
+
+/* Send one cos task to d reading value 4242 held by worker `where`; return
+ * its completion's status and error text. */
+static int one_task_status(tdrv *d, int32_t where, Pydron__ShmRef *shm, uint64_t seq,
+                           char *err, size_t n, int *shm_failed)
+{
+    void *pl;
+    size_t pll;
+    cr_assert_eq(pydron_ffi_payload("libm.so.6", "cos", "d(d)", &pl, &pll), 0);
+    Pydron__Input in = PYDRON__INPUT__INIT;
+    Pydron__Input *ins = &in;
+    in.value_id = 4242;
+    in.size = 8;
+    in.where = where;
+    in.segment = -1;
+    in.shm = shm;
+    uint64_t out = 9000 + seq;
+    Pydron__Task t = PYDRON__TASK__INIT;
+    Pydron__Task *ts = &t;
+    t.seq = seq;
+    t.kind = PYDRON_KIND_FFI;
+    t.payload_segment = 0;
+    t.inputs = &ins;
+    t.n_inputs = 1;
+    t.outputs = &out;
+    t.n_outputs = 1;
+    Pydron__TaskBatch tb = PYDRON__TASK_BATCH__INIT;
+    tb.tasks = &ts;
+    tb.n_tasks = 1;
+    Pydron__Frame tf = PYDRON__FRAME__INIT;
+    tf.body_case = PYDRON__FRAME__BODY_TASKS;
+    tf.tasks = &tb;
+    pdi_seg seg = {pl, pll};
+    cr_assert_eq(pdi_conn_send(d->c, &tf, &seg, 1), 0);
+    pydron_free(pl);
+    for (;;) {
+        pdi_frame r;
+        cr_assert_eq(pdi_conn_recv(d->c, pdi_wire_limits_session(), 20000, &r), 0, "%s",
+                     pydron_error_last());
+        if (r.hdr->body_case != PYDRON__FRAME__BODY_COMPLETIONS) {
+            pdi_frame_free(&r);
+            continue;
+        }
+        Pydron__Completion *c = r.hdr->completions->done[0];
+        int st = c->status;
+        snprintf(err, n, "%s", c->error);
+        if (shm_failed)
+            *shm_failed = c->shm_failed;
+        pdi_frame_free(&r);
+        return st;
+    }
+}
+
+/* Before: a reference was opened whoever sent it (a FIFO named by a peer
+ * was refused and fetched again without limit, 74,527 round trips in 4 s).
+ * Now a worker asks a tcp peer for bytes only; a reference in the reply is
+ * never claimed, the link is dropped and the task fails at once, after one
+ * fetch. */
+Test(wire, worker_refuses_shared_memory_it_did_not_ask_for, .timeout = 60)
+{
+    rogue r = {0};
+    cr_assert_eq(pdi_listener_open("tcp://127.0.0.1:0", NULL, NULL, &r.l), 0, "%s",
+                 pydron_error_last());
+    cr_assert_eq(pthread_create(&r.th, NULL, rogue_thread, &r), 0);
+    tdrv d;
+    tdrv_start(&d, 0);
+    Pydron__Peer pe = PYDRON__PEER__INIT;
+    Pydron__Peer *pp = &pe;
+    pe.worker_id = 8;
+    pe.url = (char *)pdi_listener_url(r.l);
+    Pydron__PeerUpdate pu = PYDRON__PEER_UPDATE__INIT;
+    pu.peers = &pp;
+    pu.n_peers = 1;
+    Pydron__Frame f = PYDRON__FRAME__INIT;
+    f.body_case = PYDRON__FRAME__BODY_PEER_UPDATE;
+    f.peer_update = &pu;
+    cr_assert_eq(pdi_conn_send(d.c, &f, NULL, 0), 0);
+    char err[512];
+    int st = one_task_status(&d, 8, NULL, 1, err, sizeof err, NULL);
+    cr_assert_eq(st, PYDRON_EPROTO, "status %d: %s", st, err);
+    cr_assert(strstr(err, "not asked for"), "%s", err);
+    cr_assert_eq(r.fetches, 1, "one fetch, not a loop: %d", r.fetches);
+    /* and again: one more fetch per task, never more */
+    st = one_task_status(&d, 8, NULL, 2, err, sizeof err, NULL);
+    cr_assert_eq(st, PYDRON_EPROTO, "%s", err);
+    cr_assert_eq(r.fetches, 2, "%d", r.fetches);
+    int sd = tdrv_stop(&d, 1);
+    cr_assert(WIFEXITED(sd) && WEXITSTATUS(sd) == 0);
+    pdi_listener_close(r.l);
+    pthread_join(r.th, NULL);
+    pdi_listener_free(r.l);
+}
+
+/* A driver whose Welcome named no host (another host, or shared memory off)
+ * cannot pass descriptors: a reference in its task is not claimed; the
+ * task reports shm_failed so that the driver sends bytes from then on. */
+Test(wire, worker_refuses_driver_shared_memory_from_another_host, .timeout = 60)
+{
+    tdrv d;
+    tdrv_start(&d, 0); /* Welcome without host_id */
+    Pydron__ShmRef m = PYDRON__SHM_REF__INIT;
+    m.pid = (uint32_t)getpid();
+    m.ino = 1;
+    m.len = 8;
+    m.sock = m.offer_a = m.offer_b = 1;
+    char err[512];
+    int failed = 0;
+    int st = one_task_status(&d, -1, &m, 1, err, sizeof err, &failed);
+    cr_assert_eq(st, PYDRON_EIO, "status %d: %s", st, err);
+    cr_assert(failed, "shm_failed set");
+    cr_assert(strstr(err, "another host"), "%s", err);
+    int sd = tdrv_stop(&d, 1);
+    cr_assert(WIFEXITED(sd) && WEXITSTATUS(sd) == 0);
+}
