@@ -49,14 +49,16 @@ def _shrink():
     """Too many tasks or bytes pending: wait for the oldest until both the
     count and the byte budget hold again (the producer pauses; results not
     yet consumed do not pile up)."""
-    S.pbytes = sum(f._n for _, f in _pending)  # exact again (pops elsewhere only subtract)
+    if S.pbytes > S.window_bytes:
+        # exact again (an upper bound: a few rare removals do not subtract);
+        # not at every call past the count window (O(window) each)
+        S.pbytes = sum(f._n for _, f in _pending)
     while _pending and (len(_pending) > S.window or S.pbytes > S.window_bytes):
         front = _pending[0][1]
         _exception(front)
-        _poll()
+        _poll()  # subtracts what it removes
         if _pending and _pending[0][1] is front:
             break  # a deferred operation's turn has not come (cannot happen at the front)
-        S.pbytes = sum(f._n for _, f in _pending)
 
 
 def call(f, /, *args, **kwargs):
