@@ -739,7 +739,7 @@ PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
  * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
  * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
  * that the given version has. */
-#define PYDRON_PROCESS_OPTIONS_VERSION 2
+#define PYDRON_PROCESS_OPTIONS_VERSION 3
 typedef struct pydron_process_options {
     unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
     /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
@@ -768,9 +768,38 @@ typedef struct pydron_process_options {
      * $PYDRON_WORKER_WAIT_MS, else 30000. Only runs that started on a
      * worker count against max_retries; waiting costs no attempt. */
     unsigned worker_wait_ms;
+    /* Version 3. Who starts the remote executor's workers (its launcher):
+     * NULL = $PYDRON_CLUSTER, else nobody (workers dial in by themselves;
+     * launch_command, when set, is run per worker as with "command");
+     * "ssh": OpenSSH (BatchMode) to each of launch_hosts, given as "host",
+     * "user@host" or "host:N" (N workers; without N and with workers 0,
+     * the host is asked for its CPU count); "command": launch_command, a
+     * /bin/sh command with {url} {secret_file} {n} {host} {id} replaced,
+     * run once per host (or once in all, without hosts) when it contains
+     * {n}, else once per worker; other launchers (slurm, mpi) by name.
+     * Launched commands get the secret as one line on stdin (never in
+     * argv); a launcher makes a fresh secret when none is given; workers
+     * stop when the executor stops. A launcher listens on tcp://0.0.0.0:0
+     * unless listen_url is set, and hands each host an address it can
+     * dial. */
+    const char *cluster;
+    /* extra arguments for the launcher's program, NULL-terminated, or
+     * NULL: ssh options (-p PORT, -i KEY, -F CONFIG), srun options */
+    const char *const *launch_args;
+    /* how long start waits for every worker to join; 0 =
+     * $PYDRON_CONNECT_TIMEOUT_MS, else 60000 for remote, 15000 for local.
+     * A launched command that fails ends the wait at once, and the error
+     * says how many workers joined and what each host's command printed. */
+    unsigned join_timeout_ms;
+    /* kind names every worker must run, NULL-terminated, or NULL: a
+     * worker without a runner for one of them is refused at its handshake
+     * with a message naming the kind (the Python binding requires
+     * "python", so a C pydron-worker cannot take Python tasks) */
+    const char *const *required_kinds;
 } pydron_process_options;
 #define PYDRON_PROCESS_OPTIONS_INIT \
-    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0}
+    {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, \
+     NULL, NULL, 0, NULL}
 /* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
  * writing only the fields that version has. */
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);
@@ -1040,7 +1069,7 @@ typedef struct pydron_worker_runner {
     void *self;
 } pydron_worker_runner;
 
-#define PYDRON_WORKER_OPTIONS_VERSION 1
+#define PYDRON_WORKER_OPTIONS_VERSION 2
 typedef struct pydron_worker_options {
     unsigned version;           /* PYDRON_WORKER_OPTIONS_VERSION */
     const char *url;            /* driver address to dial (ipc://, tcp://, tls+tcp://) */
@@ -1052,10 +1081,21 @@ typedef struct pydron_worker_options {
     size_t nrunners;
     int exit_with_parent;       /* 1: die when the parent process dies */
     const char *listen_peer_url; /* where peers fetch our values; NULL = automatic */
+    /* Version 2. Keep dialling a driver that does not listen yet (refused,
+     * unreachable) for up to this long; 0 = one attempt. The command-line
+     * workers use 60000 (--connect-timeout). */
+    unsigned connect_timeout_ms;
 } pydron_worker_options;
 #define PYDRON_WORKER_OPTIONS_INIT \
-    {PYDRON_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, -1, 0, NULL, 0, 1, NULL}
+    {PYDRON_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, -1, 0, NULL, 0, 1, NULL, 0}
+/* Fill opts with the defaults of `version` (1..PYDRON_WORKER_OPTIONS_VERSION),
+ * writing only the fields that version has; EINVAL for NULL or another
+ * version. pydron_worker_options_init(opts) asks for the current one (a
+ * program built against 0.1.0 calls the symbol, which writes version 1). */
+PYDRON_API int pydron_worker_options_init_version(pydron_worker_options *opts, unsigned version);
 PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
+#define pydron_worker_options_init(opts) \
+    ((void)pydron_worker_options_init_version((opts), PYDRON_WORKER_OPTIONS_VERSION))
 
 /* Run the worker loop until the driver says shutdown or the connection is
  * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown. */

@@ -79,8 +79,9 @@ static int process_options(const pydron_runtime_options *o, const void *exec_opt
             return pdi_err(PYDRON_EINVAL, "pydron_process_options.version is %u, expected 1..%d",
                            po->version, PYDRON_PROCESS_OPTIONS_VERSION);
         /* only the fields the caller's version has */
-        size_t have = po->version >= 2 ? sizeof d
-                                       : offsetof(pydron_process_options, worker_wait_ms);
+        size_t have = po->version >= 3   ? sizeof d
+                      : po->version == 2 ? offsetof(pydron_process_options, cluster)
+                                         : offsetof(pydron_process_options, worker_wait_ms);
         memcpy(&d, po, have);
     } else {
         d.worker_command = o->worker_command;
@@ -108,39 +109,65 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     if ((rc = process_options(ro, exec_options, &po)) != 0)
         return rc;
     const pydron_process_options *o = &po;
+    if (launcher == &pdi_launcher_accept) {
+        /* the remote executor: who starts its workers */
+        const char *cl = o->cluster ? o->cluster : getenv("PYDRON_CLUSTER");
+        if (cl && *cl && strcmp(cl, "none") != 0) {
+            if (!(launcher = pdi_launcher_find(cl)))
+                return pdi_err(PYDRON_EINVAL, "unknown cluster launcher '%s' (known: %s)", cl,
+                               pdi_launcher_names());
+        } else if (o->launch_command) {
+            launcher = pdi_launcher_find("command");
+        }
+    }
     if (launcher->check && (rc = launcher->check(o)) != 0)
         return rc;
     pdi_proc *p = calloc(1, sizeof *p);
     if (!p)
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     p->launcher = launcher;
-    p->nw = ro->workers ? ro->workers
-                        : launcher->default_workers ? launcher->default_workers : pdi_ncpus();
+    p->errpipe[0] = p->errpipe[1] = -1;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    pthread_cond_init(&p->lcond, NULL);
+    p->launch_hosts = dupv(o->launch_hosts);
+    p->launch_args = dupv(o->launch_args);
+    p->required_kinds = dupv(o->required_kinds);
+    p->launch_command = dupstr(o->launch_command);
+    p->worker_command = dupstr(o->worker_command);
+    p->worker_args = dupv(o->worker_args);
+    p->listen_given = o->listen_url != NULL;
+    p->nw = ro->workers;
+    if (launcher->plan && (rc = launcher->plan(p)) != 0) {
+        pdi_proc_destroy(p);
+        return rc;
+    }
+    if (!p->nw)
+        p->nw = launcher->default_workers ? launcher->default_workers : pdi_ncpus();
     p->in_flight = ro->in_flight ? ro->in_flight : DEFAULT_IN_FLIGHT;
     p->unknown_in_driver = o->run_unknown_kinds_in_driver != 0;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *mw = getenv("PYDRON_CONNECT_TIMEOUT_MS");
-    p->max_wait_ms = mw && atoi(mw) > 0 ? (unsigned)atoi(mw) : launcher->join_ms;
+    p->max_wait_ms = o->join_timeout_ms            ? o->join_timeout_ms
+                     : mw && atoi(mw) > 0 ? (unsigned)atoi(mw)
+                                          : launcher->join_ms;
     const char *ww = getenv("PYDRON_WORKER_WAIT_MS");
     p->worker_wait_ms = o->worker_wait_ms           ? o->worker_wait_ms
                         : ww && atoi(ww) > 0 ? (unsigned)atoi(ww)
                                              : DEFAULT_WORKER_WAIT_MS;
-    p->worker_command = dupstr(o->worker_command);
-    p->worker_args = dupv(o->worker_args);
     p->listen_url = dupstr(o->listen_url ? o->listen_url : "tcp://127.0.0.1:0");
     p->cert = dupstr(o->tls_cert_file ? o->tls_cert_file : getenv("PYDRON_TLS_CERT"));
     p->key = dupstr(o->tls_key_file ? o->tls_key_file : getenv("PYDRON_TLS_KEY"));
-    p->launch_command = dupstr(o->launch_command);
-    p->launch_hosts = dupv(o->launch_hosts);
     p->w = calloc(p->nw, sizeof *p->w);
     p->njb = 1024;
     p->jb = calloc(p->njb, sizeof *p->jb);
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
-    pthread_cond_init(&p->lcond, NULL);
     for (unsigned i = 0; p->w && i < p->nw; i++)
         pthread_cond_init(&p->w[i].scv, NULL);
-    if (launcher->user_secret) {
+    const char *es = getenv("PYDRON_SECRET"), *ef = getenv("PYDRON_SECRET_FILE");
+    int have_secret = (o->secret && *o->secret) || (es && *es) || (ef && *ef);
+    /* user_secret 2: the user's when given, else a fresh one (a launcher
+     * hands it to the workers it starts) */
+    if (launcher->user_secret == 1 || (launcher->user_secret == 2 && have_secret)) {
         rc = pdi_secret_resolve(o->secret, &p->secret, &p->secret_len);
         if (rc) {
             pdi_proc_destroy(p);
@@ -222,8 +249,13 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
     unsigned got = p->nconnected;
     pthread_mutex_unlock(&p->lock);
     if (got < p->nw) {
-        rc = pdi_err(PYDRON_ETIMEDOUT, "only %u of %u workers joined within %u ms", got, p->nw,
-                     p->max_wait_ms);
+        pthread_mutex_lock(&p->lock);
+        if (p->launcher->missing)
+            rc = p->launcher->missing(p);
+        else
+            rc = pdi_err(PYDRON_ETIMEDOUT, "only %u of %u workers joined within %.0f s", got,
+                         p->nw, p->max_wait_ms / 1000.0);
+        pthread_mutex_unlock(&p->lock);
         goto fail;
     }
     *nworkers = p->nw;
@@ -382,6 +414,8 @@ void pdi_proc_stop(void *self)
 
     /* give workers a moment to exit on their own, then insist */
     uint64_t deadline = pdi_now_ns() + 2000000000ull;
+    if (p->launcher->stop)
+        p->launcher->stop(p);
     for (size_t i = 0; i < p->nlaunched; i++) {
         while (p->launched[i] > 0) {
             int st;
@@ -488,6 +522,11 @@ void pdi_proc_destroy(void *self)
     free(p->key);
     free(p->launch_command);
     freev(p->launch_hosts);
+    freev(p->launch_args);
+    freev(p->required_kinds);
+    for (size_t i = 0; i < p->ngroups; i++)
+        free(p->groups[i].host);
+    free(p->groups);
     pdi_secret_free(p->secret, p->secret_len);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);

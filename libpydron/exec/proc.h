@@ -8,7 +8,9 @@
  * proc_reader.c (one reader per worker), proc_service.c (heartbeats,
  * releases, reaping), pdi_proc_submit.c (submit, fetch, release),
  * privdir.c (private directory, secret file, child environment),
- * launch_spawn.c and launch_accept.c (the launchers). */
+ * launch_spawn.c and launch_accept.c (the launchers), launch_cmd.c (what
+ * every command launcher shares), launch_ssh.c, launch_template.c,
+ * launch_table.c (launchers by name). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
@@ -49,10 +51,109 @@ typedef struct pdi_launcher_ops {
     /* service thread: worker wi was lost, replace it (may be NULL: lost
      * workers are not replaced by the launcher) */
     void (*lost)(pdi_proc *p, unsigned wi);
+    /* --- added for the command launchers; every one may be NULL --- */
+    /* pdi_proc_new, before the worker slots exist: decide how many workers
+     * (p->nw, 0 when the user gave none) and where (pdi_launch_group_add) */
+    int (*plan)(pdi_proc *p);
+    /* lock held, start waited in vain for p->nw workers: set and return
+     * the error that says what is missing (NULL: a generic message) */
+    int (*missing)(pdi_proc *p);
+    /* stop, after the workers were told to shut down and their
+     * connections closed: end what launch started (NULL: wait for the pids
+     * in p->launched, then kill them) */
+    void (*stop)(pdi_proc *p);
 } pdi_launcher_ops;
 
 extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
 extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
+
+/* ------------------------------------------------------------------------
+ * Command launchers (launch_cmd.c): workers started by a command per host
+ * or group (ssh, a template, srun, mpirun). How a new one plugs in:
+ *
+ *  1. Write a pdi_launcher_ops in exec/launch_NAME.c with
+ *       .name = "remote", .user_secret = 2, .join_ms = 60000,
+ *       .check = pdi_launch_check, .listen = pdi_launch_listen,
+ *       .joining = pdi_launch_joining, .missing = pdi_launch_missing,
+ *       .stop = pdi_launch_stop,
+ *     and its own .plan and .launch. Add a line to launch_table.c so that
+ *     cluster="NAME" (C option, configure(cluster=), PYDRON_CLUSTER) finds
+ *     it.
+ *  2. plan: set p->nw when it is 0 (workers=0 means "every CPU the
+ *     launcher reports": ssh asks each host for nproc, slurm reads the
+ *     allocation) and split the workers into groups with
+ *     pdi_launch_group_add(p, host, n): one command starts the n workers
+ *     with ids first..first+n-1 (host may be NULL). p->launch_hosts and
+ *     p->launch_args hold the user's hosts and extra program arguments;
+ *     pdi_launch_parse_host splits "user@host:N".
+ *  3. launch: for each group, build its argv and call
+ *     pdi_launch_spawn(p, gi, argv). The command runs in its own process
+ *     group with the secret as one line on its stdin (never in argv); its
+ *     stderr is read by a thread, echoed with the host's name and its tail
+ *     kept for messages; p->groups[gi].must_live says that its end before
+ *     its workers joined is a failure (ssh; a template may be fire and
+ *     forget). pdi_launch_worker_script() gives a /bin/sh script that reads
+ *     the secret line and starts a group's workers with --secret-file -
+ *     and --id (for ssh, srun, mpirun); pdi_launch_url() the address a host
+ *     dials (a 0.0.0.0 listener replaced by our address on its route).
+ *  4. While start waits, pdi_launch_joining fails at once when a group's
+ *     command ended early (status and stderr tail named) or a joined
+ *     worker was lost; at the deadline pdi_launch_missing says per host how
+ *     many joined and what its command printed. pdi_launch_stop waits a
+ *     moment for the commands to end after the workers' shutdown, then
+ *     signals their process groups (TERM, then KILL).
+ * ------------------------------------------------------------------------ */
+typedef struct pdi_launch_group {
+    char *host;          /* "user@b" or NULL */
+    char prog[32];       /* its program's name, for messages ("ssh", "sh") */
+    unsigned first, n;   /* worker ids first..first+n-1 */
+    int must_live;       /* its command ending before its workers joined is a failure */
+    pid_t pid;           /* its command (leader of its process group); 0: not started */
+    int err_fd;          /* read end of its stderr, -1 once closed */
+    int exited, status;  /* reaped, wait status */
+    char tail[600];      /* the last lines of its stderr */
+    size_t ntail;
+    char line[400];      /* the stderr line being read */
+    size_t nline;
+} pdi_launch_group;
+
+/* Launchers by name ("ssh", "command", ...; launch_table.c), NULL if none. */
+const pdi_launcher_ops *pdi_launcher_find(const char *name);
+/* A comma-separated list of the names, for messages. */
+const char *pdi_launcher_names(void);
+
+int pdi_launch_check(const pydron_process_options *o);
+int pdi_launch_listen(pdi_proc *p);
+int pdi_launch_joining(pdi_proc *p);
+int pdi_launch_missing(pdi_proc *p);
+void pdi_launch_stop(pdi_proc *p);
+int pdi_launch_group_add(pdi_proc *p, const char *host, unsigned n);
+/* "user@host:N" -> host part ("user@host", in buf) and *n (0: not given).
+ * EINVAL for an empty host or a bad count. */
+int pdi_launch_parse_host(const char *spec, char *buf, size_t cap, unsigned *n);
+/* Fill p->launch_hosts from $PYDRON_HOSTS when the options gave none:
+ * names separated by commas or white space, or a file with one host per
+ * line (# comments). None: EINVAL naming launcher `who`, or 0 if who is
+ * NULL (hosts optional). */
+int pdi_launch_host_list(pdi_proc *p, const char *who);
+/* Groups from p->launch_hosts ("user@host:N"), one per host: with p->nw
+ * 0, each host's N, or ask(p, host, &n) for a host without one (NULL: an
+ * error); with p->nw given, spread round robin (a host:N takes N a
+ * round). */
+int pdi_launch_plan_hosts(pdi_proc *p, int (*ask)(pdi_proc *p, const char *host, unsigned *n));
+/* The listener's URL as host (NULL: any) can dial it. */
+void pdi_launch_url(pdi_proc *p, const char *host, char *out, size_t n);
+/* Start group gi's command (argv[0] looked up on PATH). Lock not held. */
+int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[]);
+/* /bin/sh script starting group gi's workers (malloc'd, NULL on ENOMEM):
+ * reads the secret line from stdin, then runs n times, in the background,
+ * worker_command worker_args --connect URL --secret-file - --id ID with
+ * the line on the worker's stdin; exits with the first failure's status. */
+char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url);
+/* Run argv and collect its stdout (*out, malloc'd) and stderr tail (err);
+ * status = wait status. Lock not held; for plan steps (nproc). */
+int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *err, size_t errn,
+                   int *status);
 
 int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight);
 void pdi_proc_stop(void *self);
@@ -129,6 +230,14 @@ struct pdi_proc {
     char **worker_args;
     char *listen_url, *cert, *key, *launch_command;
     char **launch_hosts;
+    /* command launchers (launch_cmd.c) */
+    char **launch_args, **required_kinds;
+    int listen_given;    /* the user chose listen_url */
+    pdi_launch_group *groups;
+    size_t ngroups, capgroups;
+    pthread_t errth;     /* reads the groups' stderr */
+    int have_errth;
+    int errpipe[2];      /* wakes errth */
     char *secret;
     size_t secret_len;
     /* local private directory */

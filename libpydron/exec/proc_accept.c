@@ -94,6 +94,27 @@ static void *handshake_thread(void *arg)
         pdi_conn_free(a.c);
         goto out;
     }
+    for (size_t k = 0; p->required_kinds && p->required_kinds[k]; k++) {
+        int has = 0;
+        for (size_t i = 0; i < h->n_kinds && !has; i++)
+            has = strcmp(h->kinds[i], p->required_kinds[k]) == 0;
+        if (!has) {
+            /* e.g. a C pydron-worker dialling a Python program's driver:
+             * it could run none of its tasks */
+            char msg[300];
+            snprintf(msg, sizeof msg, "this worker cannot run '%s' tasks%s", p->required_kinds[k],
+                     strcmp(p->required_kinds[k], "python") == 0
+                         ? ": start `python -m pydron worker` (the C pydron-worker has no "
+                           "Python runner)"
+                         : ": start a worker with a runner for them (pydron-worker --load LIB)");
+            pdi_log(WHO, "refused worker from %s (%s, pid %d): %s", pdi_conn_peer(a.c),
+                    h->hostname ? h->hostname : "?", h->pid, msg);
+            refuse(a.c, PYDRON_EINVAL, msg);
+            pdi_frame_free(&hello);
+            pdi_conn_free(a.c);
+            goto out;
+        }
+    }
     pthread_mutex_lock(&p->lock);
     int slot = -1;
     if (!p->stopping) {

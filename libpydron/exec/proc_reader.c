@@ -8,11 +8,34 @@
 #include <string.h>
 
 #include "exec/proc.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 /* ---------------------------------------------------------------- reader */
 
 static void free_seg(void *x) { free(x); }
+
+/* The worker took inputs from other workers before it ran the job: a span
+ * on its track (sizes and sources from the job's inputs). */
+static void trace_fetch(pydron_job *j, unsigned wi, const Pydron__Completion *c)
+{
+    uint64_t bytes = 0;
+    unsigned n = 0;
+    int32_t from = -1;
+    for (size_t i = 0, nin = pydron_job_ninputs(j); i < nin; i++) {
+        size_t size = 0;
+        int32_t where = -1;
+        if (pydron_job_input(j, i, NULL, &size, &where, NULL, NULL) != 0 || where < 0 ||
+            (unsigned)where == wi)
+            continue;
+        bytes += size;
+        n++;
+        from = from == -1 || from == where ? where : -2;
+    }
+    if (n)
+        pdi_trace_worker_fetch((int32_t)wi, from, n, bytes, c->fetch_start_ns, c->fetch_end_ns,
+                               c->start_ns, c->end_ns);
+}
 
 static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
 {
@@ -86,6 +109,8 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
             rc = PYDRON_ETASK;
         }
         pydron_job_set_times(j, c->start_ns, c->end_ns);
+        if (PDI_UNLIKELY(pdi_tracing()) && c->fetch_end_ns)
+            trace_fetch(j, wi, c);
         pydron_job_done(j, rc);
     }
     pydron_exec_wake(p->host);

@@ -1,6 +1,7 @@
 /* shm.c - memfd-backed value buffers and their registry (see shm.h). */
 #define POPULATE_MIN (1u << 20)
 #include "store/shm.h"
+#include "store/shm_pass.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,13 +74,16 @@ static void init(void)
         fclose(f);
         boot[strcspn(boot, "\n")] = 0;
     }
-    struct stat ns;
-    if (!boot[0] || stat("/proc/self/ns/pid", &ns) != 0 || max_fds == 0) {
+    /* descriptors are passed over abstract unix sockets, which live in a
+     * network namespace: a namespace is a host of its own */
+    struct stat ns, net;
+    if (!boot[0] || stat("/proc/self/ns/pid", &ns) != 0 || stat("/proc/self/ns/net", &net) != 0 ||
+        max_fds == 0) {
         pdi_debug(WHO, "shared memory off (no boot id, pid namespace or fds)");
         return;
     }
-    snprintf(host_id, sizeof host_id, "%s:%llu:%u", boot, (unsigned long long)ns.st_ino,
-             (unsigned)getuid());
+    snprintf(host_id, sizeof host_id, "%s:%llu:%llu:%u", boot, (unsigned long long)ns.st_ino,
+             (unsigned long long)net.st_ino, (unsigned)getuid());
     min_bytes = m;
 }
 
@@ -365,68 +369,72 @@ int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out)
     if (!p || !atomic_load(&nlive))
         return 0;
     int found = 0;
+    uint64_t ino = 0;
     pthread_mutex_lock(&lock);
     ent *e = find_locked((uintptr_t)p);
     if (e && e->fd >= 0 && e->len >= len && len > 0) {
-        out->pid = (uint32_t)getpid();
+        memset(out, 0, sizeof *out);
         out->fd = e->fd;
-        out->ino = e->ino;
+        out->ino = ino = e->ino;
         out->len = len;
         found = 1;
     }
     pthread_mutex_unlock(&lock);
-    return found;
+    /* the offer names the buffer by address and inode: if it is freed (and
+     * the address reused) before the claim, the claim finds nothing */
+    return found && pdi_shm_offer((uintptr_t)p, ino, out);
+}
+
+int pdi_shm_dup_registered(uintptr_t addr, uint64_t ino)
+{
+    int fd = -1;
+    pthread_mutex_lock(&lock);
+    ent *e = find_locked(addr);
+    if (e && e->fd >= 0 && e->ino == ino)
+        fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+    pthread_mutex_unlock(&lock);
+    return fd;
+}
+
+int pdi_shm_ref_valid(const pdi_shm_ref *r)
+{
+    return r && r->pid != 0 && r->pid <= INT32_MAX && r->sock != 0 && r->offer_a != 0 &&
+           r->ino != 0 && r->len != 0 && r->len <= (uint64_t)PTRDIFF_MAX;
 }
 
 int pdi_shm_map(const pdi_shm_ref *r, void **out)
 {
     pthread_once(&once, init);
     *out = NULL;
-    if (!r || r->pid == 0 || r->pid > INT32_MAX || r->fd < 0 || r->ino == 0 || r->len == 0 ||
-        r->len > (uint64_t)PTRDIFF_MAX)
-        return pdi_err(PYDRON_EPROTO, "malformed shared memory reference (pid %u, fd %d, len %llu)",
-                       r ? r->pid : 0, r ? r->fd : -1, r ? (unsigned long long)r->len : 0ull);
+    if (!pdi_shm_ref_valid(r))
+        return pdi_err(PYDRON_EPROTO, "malformed shared memory reference (pid %u, len %llu)",
+                       r ? r->pid : 0, r ? (unsigned long long)r->len : 0ull);
     if (!host_id[0] || test_unmappable) {
         atomic_fetch_add(&c_mapfail, 1);
         return pdi_err(PYDRON_EIO, "shared memory is disabled in this process%s",
                        test_unmappable ? " (PYDRON_SHM_TEST_UNMAPPABLE)" : "");
     }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/fd/%d", r->pid, r->fd);
-    struct stat st;
-    /* O_PATH finds what the name points to without opening it (a FIFO or a
-     * device is never opened); the checks look at what was found, and the
-     * file is then opened through that descriptor, not by the name again
-     * (which another file may take in between) */
-    int pfd = open(path, O_PATH | O_CLOEXEC);
-    if (pfd < 0 || fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_ino != r->ino || st.st_uid != geteuid() || (uint64_t)st.st_size < r->len) {
-        int gone = pfd < 0 && errno == ENOENT;
-        if (pfd >= 0)
-            close(pfd);
-        atomic_fetch_add(&c_mapfail, 1);
-        return pdi_err(PYDRON_EIO, "%s is not the shared value it should be (%s)", path,
-                       gone ? "gone" : "inode, owner, type or size differ");
-    }
     int keep = take_fd_slot();
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
-    int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    close(pfd);
+    int fd = -1;
     void *p = MAP_FAILED;
-    int rc;
-    if (fd < 0) {
-        rc = pdi_err(PYDRON_EIO, "cannot open %s: %s", path, strerror(errno));
+    /* the descriptor is passed by its holder (SCM_RIGHTS): no name is
+     * opened, so a FIFO, a device or another user's file cannot be slipped
+     * in by naming it; what arrives is checked on the descriptor itself */
+    int rc = pdi_shm_receive(r, &fd);
+    if (rc)
         goto fail;
-    }
     /* a memfd sealed against shrinking (its maker seals it): the mapping
      * cannot lose its pages under us (SIGBUS); a plain file has no seals */
+    struct stat st;
     int seals = fcntl(fd, F_GET_SEALS);
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != r->ino || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size < r->len || seals < 0 || !(seals & F_SEAL_SHRINK)) {
-        rc = pdi_err(PYDRON_EIO, "%s is not the shared value it should be (%s)", path,
-                     seals < 0 || !(seals & F_SEAL_SHRINK) ? "not a sealed memfd"
-                                                           : "inode or size differ");
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (uint64_t)st.st_ino != r->ino || (uint64_t)st.st_size < r->len || seals < 0 ||
+        !(seals & F_SEAL_SHRINK)) {
+        const char *why = !S_ISREG(st.st_mode)               ? "type"
+                          : seals < 0 || !(seals & F_SEAL_SHRINK) ? "not a sealed memfd"
+                                                                  : "inode, owner or size differ";
+        rc = pdi_err(PYDRON_EIO, "pid %u passed a descriptor that is not the shared value it "
+                     "should be (%s)", r->pid, why);
         goto fail;
     }
     /* A task maps a large input to read it: populating the page tables in
@@ -435,7 +443,8 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
     p = mmap(NULL, (size_t)r->len, PROT_READ,
              MAP_SHARED | (r->len >= POPULATE_MIN ? MAP_POPULATE : 0), fd, 0);
     if (p == MAP_FAILED) {
-        rc = pdi_err(PYDRON_EIO, "cannot map %s: %s", path, strerror(errno));
+        rc = pdi_err(PYDRON_EIO, "cannot map shared memory of pid %u: %s", r->pid,
+                     strerror(errno));
         goto fail;
     }
     if (!keep) {

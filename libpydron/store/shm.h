@@ -4,10 +4,11 @@
  *
  * A buffer of at least pdi_shm_min() bytes is a memfd_create() file mapped
  * MAP_SHARED. A registry (address -> fd, inode, length; thread-safe) lets
- * any layer ask whether a buffer is memfd-backed and name it to another
- * process as a pdi_shm_ref {pid, fd, ino, len}. The receiver opens
- * /proc/<pid>/fd/<fd>, checks the inode (fd numbers are reused) and the
- * size, and maps it; it keeps its own fd, so the memory outlives the
+ * any layer ask whether a buffer is memfd-backed and offer it to another
+ * process as a pdi_shm_ref {pid, ino, len, one-use ticket}. The receiver
+ * gets the descriptor passed by SCM_RIGHTS from that process (shm_pass.c;
+ * it never opens a name), checks that it is a sealed memfd of that inode
+ * and size, and maps it; it keeps its own fd, so the memory outlives the
  * sender. memfds vanish with their last fd and mapping: a killed process
  * leaks nothing. Any failure falls back to malloc (allocation) or to byte
  * transfer (the caller's job). PYDRON_SHM=0 disables all of it;
@@ -23,10 +24,13 @@
 #include "pydron.h"
 
 typedef struct pdi_shm_ref {
-    uint32_t pid;
-    int32_t fd;
+    uint32_t pid;     /* the process that holds the buffer */
+    int32_t fd;       /* its descriptor there (informative: never sent) */
     uint64_t ino;
     uint64_t len;
+    uint64_t sock;    /* with pid: names that process's passing socket */
+    uint64_t offer_a; /* one-use ticket for this buffer (shm_pass.c) */
+    uint64_t offer_b;
 } pdi_shm_ref;
 
 /* Smallest buffer worth a memfd; SIZE_MAX when shared memory is disabled. */
@@ -50,11 +54,17 @@ void *pdi_shm_alloc_memfd(size_t len);
 void pdi_shm_free(void *p);
 
 /* 1 and *out filled if p is the start of a memfd-backed buffer of at least
- * len bytes that other processes can map, else 0. */
+ * len bytes that other processes can map, else 0. Each call makes a new
+ * one-use offer: one ref per frame that carries it. */
 int pdi_shm_ref_of(const void *p, size_t len, pdi_shm_ref *out);
+/* 1 if r is well formed (a process, a ticket, an inode, a length that
+ * fits): what pdi_shm_map checks before it makes any system call. */
+int pdi_shm_ref_valid(const pdi_shm_ref *r);
 /* Map another process's buffer read-only (registered: free with
- * pdi_shm_free). PYDRON_EPROTO for a malformed ref, PYDRON_EIO when it
- * cannot be opened or names another file (message in pydron_error_last). */
+ * pdi_shm_free): its descriptor is claimed from that process with the ref's
+ * ticket. PYDRON_EPROTO for a malformed ref, PYDRON_EIO when the offer is
+ * gone or what was passed is not a sealed memfd of that inode and size
+ * (message in pydron_error_last). */
 int pdi_shm_map(const pdi_shm_ref *r, void **out);
 /* A fresh copy-on-write, writable mapping of the memfd-backed buffer p
  * (len bytes). PYDRON_ENOTSUP if p is not memfd-backed. */

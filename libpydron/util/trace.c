@@ -482,3 +482,49 @@ void pdi_trace_input_moved(uint64_t value, uint64_t bytes, int32_t from, int32_t
     emit_str(&s);
     pthread_mutex_unlock(&T.mu);
 }
+
+void pdi_trace_worker_fetch(int32_t worker, int32_t from, unsigned ninputs, uint64_t bytes,
+                            uint64_t start_ns, uint64_t end_ns, uint64_t task_start_ns,
+                            uint64_t task_end_ns)
+{
+    if (worker < 0 || end_ns < start_ns)
+        return;
+    uint64_t now = pdi_now_ns();
+    pthread_mutex_lock(&T.mu);
+    if (!T.on) {
+        pthread_mutex_unlock(&T.mu);
+        return;
+    }
+    if (task_end_ns > now || task_end_ns < task_start_ns || start_ns < T.t0) {
+        /* another clock (a remote host): as pdi_trace_task does for the
+         * task, end the task now and keep the fetch just before it */
+        uint64_t back = task_end_ns >= start_ns ? task_end_ns - start_ns : 0;
+        uint64_t d = end_ns - start_ns;
+        start_ns = now > back ? now - back : 0;
+        end_ns = start_ns + d;
+    }
+    uint64_t s0 = rel(start_ns), e0 = rel(end_ns);
+    int lane = lane_for(worker, s0, e0);
+    if (lane < 0) {
+        T.dropped++;
+        pthread_mutex_unlock(&T.mu);
+        return;
+    }
+    int pid, tid;
+    lane_ids(worker, (unsigned)lane, &pid, &tid);
+    pdi_str s = {0};
+    pdi_str_printf(&s, "{\"name\":\"fetch %u input%s from ", ninputs, ninputs == 1 ? "" : "s");
+    if (from >= 0)
+        pdi_str_printf(&s, "worker %d", (int)from);
+    else
+        pdi_str_puts(&s, "workers");
+    pdi_str_printf(&s, "\",\"cat\":\"transfer\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", pid,
+                   tid);
+    put_us(&s, s0);
+    pdi_str_puts(&s, ",\"dur\":");
+    put_us(&s, e0 - s0);
+    pdi_str_printf(&s, ",\"args\":{\"bytes\":%llu,\"inputs\":%u,\"from\":%d,\"to\":%d}}",
+                   (unsigned long long)bytes, ninputs, (int)from, (int)worker);
+    emit_str(&s);
+    pthread_mutex_unlock(&T.mu);
+}

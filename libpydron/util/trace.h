@@ -61,5 +61,13 @@ void pdi_trace_transfer(const char *name, uint64_t start_ns, uint64_t end_ns, ui
 /* An input that must travel to `to` (from a worker, -1 the driver) for a
  * task sent there now: an instant event on the receiving worker. */
 void pdi_trace_input_moved(uint64_t value, uint64_t bytes, int32_t from, int32_t to);
+/* Worker `worker` took `ninputs` inputs (`bytes` in all) of a task from
+ * other workers (`from`; -2: several) between start_ns and end_ns of its
+ * clock, before it ran the task from task_start_ns to task_end_ns: a span
+ * on that worker's track, placed like the task's span (when the worker's
+ * clock is not the driver's, both are moved by the same amount). */
+void pdi_trace_worker_fetch(int32_t worker, int32_t from, unsigned ninputs, uint64_t bytes,
+                            uint64_t start_ns, uint64_t end_ns, uint64_t task_start_ns,
+                            uint64_t task_end_ns);
 
 #endif

@@ -45,7 +45,8 @@ int pdi_nng_err(int nrv, const char *what)
     case NNG_ECRYPTO:
         return pdi_err(PYDRON_EAUTH,
                        "%s: TLS failed (%s): is the certificate trusted (--tls-ca) and made "
-                       "for this host name?",
+                       "for this host name, and did the other side dial tcp:// instead of "
+                       "tls+tcp://?",
                        what, nng_strerror(nrv));
     default:
         rc = PYDRON_EIO;

@@ -1,9 +1,13 @@
 /* pydron-worker: a worker process for the local and remote executors.
  *   pydron-worker --connect URL [--secret-file F] [--id N] [--threads N]
- *                 [--tls-ca F] [--peer-url URL] [--exit-with-parent]
- *                 [--load LIB]...
- * The secret comes from --secret-file, $PYDRON_SECRET_FILE or $PYDRON_SECRET,
- * never from the command line (every local user can read that in ps).
+ *                 [--tls-ca F] [--peer-url URL] [--connect-timeout S]
+ *                 [--exit-with-parent] [--load LIB]...
+ * The secret comes from --secret-file (- = one line on stdin, as launchers
+ * send it), $PYDRON_SECRET_FILE or $PYDRON_SECRET, never from the command
+ * line (every local user can read that in ps). A driver that does not
+ * listen yet is dialled again for --connect-timeout seconds (default 60).
+ * Every exit but the driver's orderly end prints why on stderr and has a
+ * non-zero status.
  * --load dlopens a shared object that exports the runners of its task
  * kinds as
  *     const pydron_worker_runner pydron_worker_runners[]
@@ -25,7 +29,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: pydron-worker --connect URL [--secret-file SECRET_FILE] [--id ID]\n"
             "                     [--threads THREADS] [--tls-ca TLS_CA] [--peer-url PEER_URL]\n"
-            "                     [--exit-with-parent] [--load LIB]...\n"
+            "                     [--connect-timeout SECONDS] [--exit-with-parent]\n"
+            "                     [--load LIB]...\n"
             "\n"
             "pydron worker process (C tasks; `python -m pydron worker` runs Python tasks too)\n"
             "\n"
@@ -34,13 +39,17 @@ static void usage(FILE *f)
             "  --connect URL, -c URL\n"
             "                        driver address (ipc://, tcp://, tls+tcp://)\n"
             "  --secret-file SECRET_FILE\n"
-            "                        read the shared secret from this file (mode 600;\n"
-            "                        default: $PYDRON_SECRET_FILE, else $PYDRON_SECRET)\n"
+            "                        read the shared secret from this file (mode 600; -:\n"
+            "                        one line on stdin; default: $PYDRON_SECRET_FILE, else\n"
+            "                        $PYDRON_SECRET)\n"
             "  --id ID               worker id (-1: assigned by the driver)\n"
             "  --threads THREADS     task threads (default 1)\n"
             "  --tls-ca TLS_CA       PEM CA file to verify the driver (tls+tcp://; default:\n"
             "                        $PYDRON_TLS_CA)\n"
             "  --peer-url PEER_URL   where peers fetch this worker's values\n"
+            "  --connect-timeout SECONDS\n"
+            "                        keep trying to reach a driver that does not listen\n"
+            "                        yet for this long (default 60; 0: one attempt)\n"
             "  --exit-with-parent    exit when the parent process dies\n"
             "  --load LIB            run the task kinds a shared object exports (its\n"
             "                        pydron_worker_runners table); may be repeated\n"
@@ -97,6 +106,7 @@ int main(int argc, char **argv)
     pydron_worker_options o;
     pydron_worker_options_init(&o);
     o.exit_with_parent = 0;
+    o.connect_timeout_ms = 60000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -105,7 +115,8 @@ int main(int argc, char **argv)
             o.url = v;
             i++;
         } else if (strcmp(a, "--secret-file") == 0 && v) {
-            if (pydron_secret_read_file(v, secret, sizeof secret, NULL) != 0) {
+            if (pydron_secret_read_file(strcmp(v, "-") == 0 ? "/dev/stdin" : v, secret,
+                                        sizeof secret, NULL) != 0) {
                 fprintf(stderr, "pydron-worker: %s\n", pydron_error_last());
                 return 2;
             }
@@ -126,6 +137,11 @@ int main(int argc, char **argv)
             if (parse_int(a, v, 0, 1024, &num) != 0)
                 return 2;
             o.threads = (unsigned)num;
+            i++;
+        } else if (strcmp(a, "--connect-timeout") == 0 && v) {
+            if (parse_int(a, v, 0, 86400, &num) != 0)
+                return 2;
+            o.connect_timeout_ms = (unsigned)num * 1000u;
             i++;
         } else if (strcmp(a, "--tls-ca") == 0 && v) {
             o.tls_ca_file = v;
@@ -156,7 +172,7 @@ int main(int argc, char **argv)
     o.runners = runners;
     o.nrunners = nrunners;
     int rc = pydron_worker_main(&o);
-    if (rc != 0 && rc != PYDRON_ECLOSED) {
+    if (rc != 0 && rc != PYDRON_ECLOSED) { /* ECLOSED: the driver ended the session */
         fprintf(stderr, "pydron-worker: %s: %s\n", pydron_strerror(rc), pydron_error_last());
         return 1;
     }

@@ -80,6 +80,8 @@ static int send_completions(worker *w, done_item *list)
         c->status = d->status;
         c->start_ns = d->start_ns;
         c->end_ns = d->end_ns;
+        c->fetch_start_ns = d->fetch_start_ns;
+        c->fetch_end_ns = d->fetch_end_ns;
         c->detail_segment = -1;
         c->shm_failed = d->shm_failed != 0;
         if (d->status != 0) {

@@ -82,7 +82,14 @@ static void run_task(worker *w, task_item *it)
     for (size_t i = 0; i < nin; i++) {
         Pydron__Input *x = t->inputs[i];
         int rc = 0;
-        if (x->where < 0 && x->shm) {
+        if (x->where < 0 && x->shm && !w->shm_drv) {
+            /* a driver on another host (its Welcome said so) cannot pass us
+             * a descriptor: nothing is claimed; the driver sends bytes
+             * from now on */
+            rc = pdi_err(PYDRON_EIO, "the driver sent a shared memory reference although it is "
+                         "on another host");
+            d->shm_failed = 1;
+        } else if (x->where < 0 && x->shm) {
             /* the driver's bytes in its shared memory: map them */
             pdi_shm_ref ref;
             pdi_shm_ref_from_pb(x->shm, &ref);
@@ -97,7 +104,10 @@ static void run_task(worker *w, task_item *it)
             rc = pdi_store_get(w->store, x->value_id, &pins[i], &in[i].data, &in[i].len);
         } else {
             size_t l = 0;
+            if (!d->fetch_start_ns)
+                d->fetch_start_ns = pdi_now_ns();
             rc = pdi_wk_peer_fetch(w, x->where, x->value_id, &fetched[i], &l);
+            d->fetch_end_ns = pdi_now_ns();
             in[i].data = fetched[i];
             in[i].len = l;
         }

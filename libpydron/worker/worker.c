@@ -10,6 +10,7 @@
  * The worker exits on Shutdown, when the driver connection is lost or
  * silent for too long, and (exit_with_parent) when its parent dies. */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -103,12 +104,55 @@ static void ipc_path(const char *url, char *out, size_t n)
 
 /* ------------------------------------------------------------------ main */
 
-void pydron_worker_options_init(pydron_worker_options *opts)
+/* Dial the driver; a driver that does not listen yet (refused,
+ * unreachable, timed out) is tried again for up to connect_timeout_ms, so
+ * that a worker may start before its driver. Other errors (a bad URL, TLS
+ * set-up) fail at once. */
+static int dial_driver(worker *w, const pydron_worker_options *opts)
 {
-    if (opts) {
-        pydron_worker_options d = PYDRON_WORKER_OPTIONS_INIT;
-        *opts = d;
+    uint64_t t0 = pdi_now_ns();
+    uint64_t until = t0 + (uint64_t)opts->connect_timeout_ms * 1000000ull;
+    unsigned delay_ms = 50;
+    for (int tries = 1;; tries++) {
+        int rc = pdi_conn_dial(opts->url, opts->tls_ca_file, HANDSHAKE_MS, &w->drv);
+        if (rc == 0)
+            return 0;
+        int again = rc == PYDRON_EIO || rc == PYDRON_ETIMEDOUT || rc == PYDRON_ECLOSED;
+        uint64_t now = pdi_now_ns();
+        if (!again || now >= until) {
+            if (opts->connect_timeout_ms && again) {
+                char *m = pdi_strdup(pydron_error_last());
+                rc = pdi_err(rc, "cannot reach the driver at %s after %d attempts in %.0f s: %s",
+                             opts->url, tries, (double)(now - t0) / 1e9, m ? m : "?");
+                free(m);
+            }
+            return rc;
+        }
+        if (tries == 1)
+            pdi_debug(WHO, "driver at %s not reachable yet (%s); trying again for %u ms",
+                      opts->url, pydron_error_last(), opts->connect_timeout_ms);
+        struct timespec ts = {0, (long)delay_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        delay_ms = delay_ms < 500 ? delay_ms * 2 : 1000;
     }
+}
+
+PYDRON_API int pydron_worker_options_init_version(pydron_worker_options *opts, unsigned version)
+{
+    pdi_err_clear();
+    if (!opts || version < 1 || version > PYDRON_WORKER_OPTIONS_VERSION)
+        return pdi_err(PYDRON_EINVAL, "pydron_worker_options_init: NULL or version %u not in 1..%d",
+                       version, PYDRON_WORKER_OPTIONS_VERSION);
+    pydron_worker_options d = PYDRON_WORKER_OPTIONS_INIT;
+    d.version = version;
+    memcpy(opts, &d, version >= 2 ? sizeof d : offsetof(pydron_worker_options, connect_timeout_ms));
+    return 0;
+}
+
+/* the 0.1.0 symbol (pydron.h makes the name a macro): version 1 */
+PYDRON_API void (pydron_worker_options_init)(pydron_worker_options *opts)
+{
+    (void)pydron_worker_options_init_version(opts, 1);
 }
 
 static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
@@ -195,7 +239,7 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
 int pydron_worker_main(const pydron_worker_options *opts)
 {
     pdi_err_clear();
-    if (!opts || opts->version != PYDRON_WORKER_OPTIONS_VERSION || !opts->url)
+    if (!opts || opts->version < 1 || opts->version > PYDRON_WORKER_OPTIONS_VERSION || !opts->url)
         return pdi_err(PYDRON_EINVAL, "pydron_worker_main: options with a url are required");
     worker *w = calloc(1, sizeof *w);
     if (!w)
@@ -204,7 +248,12 @@ int pydron_worker_main(const pydron_worker_options *opts)
     pthread_t *tt = NULL, sender, acceptor;
     int have_sender = 0, have_acceptor = 0;
     size_t nthreads = 0;
-    w->o = *opts;
+    int welcomed = 0;
+    /* only the fields the caller's version has */
+    w->o = (pydron_worker_options)PYDRON_WORKER_OPTIONS_INIT;
+    memcpy(&w->o, opts, opts->version >= 2 ? sizeof *opts
+                                           : offsetof(pydron_worker_options, connect_timeout_ms));
+    opts = &w->o;
     w->id = opts->worker_id;
     pthread_mutex_init(&w->qlock, NULL);
     pthread_cond_init(&w->qcond, NULL);
@@ -249,12 +298,17 @@ int pydron_worker_main(const pydron_worker_options *opts)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         /* the parent may have died before prctl took effect */
         if ((pp && atoi(pp) > 0 && getppid() != (pid_t)atoi(pp)) || getppid() == 1) {
-            rc = pdi_err(PYDRON_ECLOSED, "parent process is gone");
+            /* not ECLOSED (the quiet end of a worker): say why, fail */
+            rc = pdi_err(PYDRON_ESTATE,
+                         "--exit-with-parent: the process that started this worker (%s %s) is "
+                         "not its parent (%d); leave the option out for a worker started "
+                         "through a shell, nohup, srun or mpirun",
+                         pp ? "PYDRON_PARENT_PID" : "pid", pp ? pp : "1", (int)getppid());
             goto done;
         }
     }
 
-    if ((rc = pdi_conn_dial(opts->url, opts->tls_ca_file, HANDSHAKE_MS, &w->drv)) != 0)
+    if ((rc = dial_driver(w, opts)) != 0)
         goto done;
 
     /* Our peer address: next to the driver's socket for ipc, else our
@@ -338,6 +392,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
         w->shm_drv = pdi_shm_same_host(in.hdr->welcome->host_id);
         pdi_wk_peers_update(w, in.hdr->welcome->peers, in.hdr->welcome->n_peers);
         pdi_frame_free(&in);
+        welcomed = 1;
     }
     pdi_debug(WHO, "worker %d connected to %s, serving peers at %s", w->id, opts->url,
               w->peer_url);
@@ -439,6 +494,14 @@ stop:
         cleanup_paths();
     }
 done:
+    if (rc == PYDRON_ECLOSED && !welcomed) {
+        /* ECLOSED is the quiet end of a session; this one never began */
+        char *m = pdi_strdup(pydron_error_last());
+        rc = pdi_err(PYDRON_EIO, "the driver at %s closed the connection before welcoming this "
+                                 "worker (is it the right secret and address?): %s",
+                     opts->url, m ? m : "?");
+        free(m);
+    }
     if (rc && rc != PYDRON_ECLOSED)
         pdi_log(WHO, "worker %d: %s", w->id, pydron_error_last());
     {

@@ -54,6 +54,7 @@ typedef struct fetch_item {
 typedef struct done_item {
     struct done_item *next;
     uint64_t task_id, seq, start_ns, end_ns;
+    uint64_t fetch_start_ns, fetch_end_ns;   /* inputs from peers (0: none) */
     int status;
     int shm_failed;     /* an input ShmRef could not be mapped */
     char *error;

@@ -326,3 +326,59 @@ Test(abi, executor_ops_version_1_table_is_not_read_past)
     TU_OK(pydron_runtime_free(rt));
     munmap(mem, 2 * (size_t)pg);
 }
+
+/* pydron_worker_options as 0.1.0 had it (version 1) */
+typedef struct worker_options_v1 {
+    unsigned version;
+    const char *url, *secret, *tls_ca_file;
+    int32_t worker_id;
+    unsigned threads;
+    const pydron_worker_runner *runners;
+    size_t nrunners;
+    int exit_with_parent;
+    const char *listen_peer_url;
+} worker_options_v1;
+
+Test(abi, worker_options_old_caller)
+{
+    guarded buf;
+    size_t v1 = sizeof(worker_options_v1);
+    cr_assert_eq(offsetof(pydron_worker_options, listen_peer_url),
+                 offsetof(worker_options_v1, listen_peer_url));
+    guard_init(&buf, v1);
+    (pydron_worker_options_init)((pydron_worker_options *)buf.b);
+    guard_check(&buf, "pydron_worker_options_init (0.1.0 symbol)");
+    worker_options_v1 o1;
+    memcpy(&o1, buf.b, sizeof o1);
+    cr_assert_eq(o1.version, 1);
+    cr_assert_eq(o1.worker_id, -1);
+    cr_assert_eq(o1.exit_with_parent, 1);
+
+    guard_init(&buf, v1);
+    TU_OK(pydron_worker_options_init_version((pydron_worker_options *)buf.b, 1));
+    guard_check(&buf, "pydron_worker_options_init_version(1)");
+    guard_init(&buf, 0);
+    TU_ERR(PYDRON_EINVAL, pydron_worker_options_init_version((pydron_worker_options *)buf.b, 0));
+    TU_ERR(PYDRON_EINVAL, pydron_worker_options_init_version(
+                              (pydron_worker_options *)buf.b, PYDRON_WORKER_OPTIONS_VERSION + 1));
+    guard_check(&buf, "pydron_worker_options_init_version(bad version)");
+
+    /* today's callers get every field, the connect timeout at 0 */
+    pydron_worker_options o;
+    memset(&o, 0x5a, sizeof o);
+    pydron_worker_options_init(&o);
+    cr_assert_eq(o.version, PYDRON_WORKER_OPTIONS_VERSION);
+    cr_assert_eq(o.connect_timeout_ms, 0);
+
+    /* pydron_worker_main reads no further than version 1: a heap block of
+     * exactly that size (ASan reports a read past it); a bad URL fails */
+    worker_options_v1 *heap = malloc(sizeof *heap);
+    cr_assert_not_null(heap);
+    memcpy(heap, &o1, sizeof o1);
+    heap->url = "nosuchscheme://x";
+    heap->secret = "abi-test-secret-0123456789abcdef0123";
+    heap->exit_with_parent = 0;
+    int rc = pydron_worker_main((const pydron_worker_options *)heap);
+    cr_assert_lt(rc, 0);
+    free(heap);
+}

@@ -271,7 +271,7 @@ Test(memory, same_value_twice_as_input)
 /* The driver's memory after many tiny tasks stays flat: the timing log is a
  * ring of the recent tasks (it used to keep 40 bytes per finished task
  * forever, +8 MB per 200k tasks). Measured as the process's resident set,
- * after 100k tasks and after 1M, with a generous bound. */
+ * after 100k tasks and after 1M: within 10%. */
 static long rss_kib(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -317,8 +317,9 @@ Test(memory, many_tiny_tasks_memory_stays_flat, .timeout = 600)
     pydron_graph_stats s = stats(g);
     cr_assert_eq(s.tasks_done, 1000000u, "%llu tasks done", (unsigned long long)s.tasks_done);
     cr_log_info("RSS %ld KiB after 100k tiny tasks, %ld KiB after 1M", base, after);
-    /* the old log alone grew by 900k x 40 B = 35 MB here */
-    cr_assert_leq(after - base, base / 10 + 8192, "RSS %ld KiB after 100k tasks, %ld KiB after 1M",
+    /* within 10% (issue 11); the old log alone grew by 900k x 40 B = 35 MB
+     * here, more than twice the whole process */
+    cr_assert_leq(after, base + base / 10, "RSS %ld KiB after 100k tasks, %ld KiB after 1M",
                   base, after);
     /* the recent tasks' timings are still there, in finish order */
     TU_OK(pydron_value_release(g, c));

@@ -1,5 +1,5 @@
 /* test_shm.c - store/shm.c (memfd value buffers, their registry, mapping
- * another process's buffer through /proc) and the local executor moving
+ * another process's buffer passed by SCM_RIGHTS) and the local executor moving
  * 64 MB values by shared memory: driver -> worker, worker -> worker,
  * worker -> driver; byte-identical, checked to have gone by shared memory
  * (counters and /proc/self/maps), and the same with PYDRON_SHM=0.
@@ -22,6 +22,7 @@
 
 #include "pydron.h"
 #include "store/shm.h"
+#include "store/shm_pass.h"
 #include "wire/shmref.h"
 #include "wire/wire.h"
 
@@ -243,7 +244,7 @@ Test(shm, disabled_by_pydron_shm_0)
     pdi_shm_ref r;
     cr_assert_eq(pdi_shm_ref_of(p, 4 * MB, &r), 0);
     pdi_shm_free(p);
-    pdi_shm_ref any = {(uint32_t)getpid(), 0, 1, 1};
+    pdi_shm_ref any = {(uint32_t)getpid(), 0, 1, 1, 1, 1, 1};
     void *m;
     cr_assert_eq(pdi_shm_map(&any, &m), PYDRON_EIO);
 }
@@ -260,8 +261,9 @@ Test(shm, host_id_names_this_host)
     cr_assert_eq(pdi_shm_same_host(""), 0);
 }
 
-/* A child process makes a buffer and names it; the parent maps it through
- * /proc, and the memory stays after the child is gone. */
+/* A child process makes a buffer and offers it; the parent gets its memfd
+ * passed (SCM_RIGHTS) and maps it, and the memory stays after the child is
+ * gone. */
 Test(shm, map_from_another_process_outlives_it)
 {
     int to_parent[2], to_child[2];
@@ -319,61 +321,63 @@ Test(shm, map_from_another_process_outlives_it)
     close(to_child[1]);
 }
 
+static pdi_shm_ref fresh(const void *p, size_t len)
+{
+    pdi_shm_ref r;
+    cr_assert_eq(pdi_shm_ref_of(p, len, &r), 1);
+    return r;
+}
+
 Test(shm, stale_or_wrong_refs_are_rejected)
 {
     uint8_t *p = pdi_shm_alloc(2 * MB);
     cr_assert(p);
     pdi_shm_ref r, bad;
-    cr_assert(pdi_shm_ref_of(p, 2 * MB, &r));
     void *m;
     pdi_shm_counters c0, c1;
     pdi_shm_get_counters(&c0);
-    /* fd number reused by another memfd: the inode differs */
-    bad = r;
+    /* the inode of another buffer */
+    bad = fresh(p, 2 * MB);
     bad.ino++;
     cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
     cr_assert_null(m);
     cr_assert(strstr(pydron_error_last(), "inode"), "%s", pydron_error_last());
     /* longer than the file */
-    bad = r;
+    bad = fresh(p, 2 * MB);
     bad.len = 3 * MB;
     cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
-    /* an fd that is not open, a process that does not exist */
-    bad = r;
-    bad.fd = 1000000;
+    /* a ticket that was never offered, one of another process's socket,
+     * a process that does not exist */
+    bad = fresh(p, 2 * MB);
+    bad.offer_b ^= 1;
     cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
-    bad = r;
+    cr_assert(strstr(pydron_error_last(), "offer unknown"), "%s", pydron_error_last());
+    bad = fresh(p, 2 * MB);
+    bad.sock ^= 1;
+    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
+    bad = fresh(p, 2 * MB);
     bad.pid = 0x7ffffff0;
     cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
-    /* an fd that is not a regular file (a pipe) */
-    int pp[2];
-    cr_assert_eq(pipe(pp), 0);
-    bad = r;
-    bad.fd = pp[0];
-    cr_assert_eq(pdi_shm_map(&bad, &m), PYDRON_EIO);
-    close(pp[0]);
-    close(pp[1]);
-    pdi_shm_get_counters(&c1);
-    cr_assert_eq(c1.map_failures, c0.map_failures + 5);
-    cr_assert_eq(c1.maps, c0.maps);
-    /* the right one maps (ourselves, through /proc) */
+    /* a ticket is good once: a replayed reference gets nothing */
+    r = fresh(p, 2 * MB);
     OK(pdi_shm_map(&r, &m));
     pdi_shm_free(m);
+    cr_assert_eq(pdi_shm_map(&r, &m), PYDRON_EIO);
+    cr_assert(strstr(pydron_error_last(), "used"), "%s", pydron_error_last());
+    /* offered, then freed before the claim: nothing is passed */
+    uint8_t *q = pdi_shm_alloc(2 * MB);
+    pdi_shm_ref gone = fresh(q, 2 * MB);
+    pdi_shm_free(q);
+    cr_assert_eq(pdi_shm_map(&gone, &m), PYDRON_EIO);
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.map_failures, c0.map_failures + 7);
+    cr_assert_eq(c1.maps, c0.maps + 1);
     pdi_shm_free(p);
 }
 
-/* A ref that names a file of ours which is not a sealed pydron memfd: a
- * 0600 regular file (it was mapped: the inode matched), an unsealed memfd
- * (its maker could shrink it under the mapping: SIGBUS), a FIFO (never
- * opened: opening one for reading blocks or has effects). */
-static pdi_shm_ref ref_to(int fd)
-{
-    struct stat st;
-    cr_assert_eq(fstat(fd, &st), 0);
-    pdi_shm_ref r = {(uint32_t)getpid(), fd, (uint64_t)st.st_ino, 4096};
-    return r;
-}
-
+/* Descriptors passed that are not sealed pydron memfds: a 0600 regular
+ * file, an unsealed memfd (its maker could shrink it under the mapping:
+ * SIGBUS), a FIFO (never read). The receiver checks what it got. */
 Test(shm, files_that_are_not_sealed_memfds_are_refused)
 {
     char dir[] = "/tmp/pydron-shm-test-XXXXXX";
@@ -395,7 +399,8 @@ Test(shm, files_that_are_not_sealed_memfds_are_refused)
     int fds[] = {ffd, mfd, qfd};
     const char *why[] = {"not a sealed memfd", "not a sealed memfd", "type"};
     for (size_t i = 0; i < 3; i++) {
-        pdi_shm_ref r = ref_to(fds[i]);
+        pdi_shm_ref r;
+        cr_assert(pdi_shm_offer_fd_for_test(fds[i], 4096, &r));
         void *m = (void *)1;
         cr_assert_eq(pdi_shm_map(&r, &m), PYDRON_EIO, "case %zu", i);
         cr_assert_null(m);
@@ -423,18 +428,45 @@ Test(shm, files_that_are_not_sealed_memfds_are_refused)
     rmdir(dir);
 }
 
+/* A process of another user cannot claim an offer (SO_PEERCRED), even
+ * holding the ticket. Needs root to switch users (skipped otherwise). */
+Test(shm, other_users_get_nothing)
+{
+    if (geteuid() != 0) {
+        cr_skip_test("needs root to run a process as another user");
+    }
+    uint8_t *p = pdi_shm_alloc(2 * MB);
+    cr_assert(p);
+    pdi_shm_ref r = fresh(p, 2 * MB);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        int fd = -1;
+        _exit(pdi_shm_receive(&r, &fd) == PYDRON_EIO && fd < 0 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    /* and the offer was not used up by the refusal */
+    void *m;
+    OK(pdi_shm_map(&r, &m));
+    pdi_shm_free(m);
+    pdi_shm_free(p);
+}
+
 Test(shm, malformed_refs_are_protocol_errors)
 {
-    pdi_shm_ref ok = {(uint32_t)getpid(), 3, 12345, 4096};
+    uint32_t me = (uint32_t)getpid();
     pdi_shm_ref cases[] = {
-        {0, 3, 12345, 4096},                           /* pid 0 */
-        {0x80000000u, 3, 12345, 4096},                 /* pid beyond pid_t */
-        {(uint32_t)getpid(), -1, 12345, 4096},         /* fd */
-        {(uint32_t)getpid(), 3, 0, 4096},              /* inode */
-        {(uint32_t)getpid(), 3, 12345, 0},             /* empty */
-        {(uint32_t)getpid(), 3, 12345, UINT64_MAX},    /* huge */
+        {0, 3, 12345, 4096, 1, 1, 1},                  /* pid 0 */
+        {0x80000000u, 3, 12345, 4096, 1, 1, 1},        /* pid beyond pid_t */
+        {me, 3, 12345, 4096, 0, 1, 1},                 /* no socket */
+        {me, 3, 12345, 4096, 1, 0, 1},                 /* no ticket */
+        {me, 3, 0, 4096, 1, 1, 1},                     /* inode */
+        {me, 3, 12345, 0, 1, 1, 1},                    /* empty */
+        {me, 3, 12345, UINT64_MAX, 1, 1, 1},           /* huge */
     };
-    (void)ok;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         void *m = (void *)1;
         cr_assert_eq(pdi_shm_map(&cases[i], &m), PYDRON_EPROTO, "case %zu", i);
@@ -474,7 +506,7 @@ Test(shm, private_mapping_is_copy_on_write)
 /* ShmRefs survive the wire codec, and a frame without one decodes as before */
 Test(shm, wire_fields_round_trip)
 {
-    pdi_shm_ref r = {1234, 7, 99, 64 * MB};
+    pdi_shm_ref r = {1234, -1, 99, 64 * MB, 0x1122334455667788ull, 42, 0xfedcba9876543210ull};
     Pydron__ShmRef m;
     pdi_shm_ref_to_pb(&r, &m);
     Pydron__FetchReply rep = PYDRON__FETCH_REPLY__INIT;

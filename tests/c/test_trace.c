@@ -196,6 +196,47 @@ Test(trace, local_workers_transfers, .timeout = 120)
     unlink(path);
 }
 
+/* A worker that takes an input from another worker shows the fetch as a
+ * span on its own track: stencil-1d of width 2 on 2 workers makes every
+ * task of step 1 read the 1 MiB output of the task on the other worker. */
+Test(trace, worker_to_worker_fetch_span, .timeout = 120)
+{
+    char *path = tmp_path("peer.json");
+    start(path, 0);
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 2;
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    TU_OK(pydron_runtime_new(&rt, &o));
+    pydron_graph *g = tu_graph(rt);
+    pydron_pattern p = PYDRON_PATTERN_INIT;
+    p.name = "stencil-1d";
+    p.width = 2;
+    p.steps = 2;
+    p.duration = 0.005;
+    p.output_bytes = 1 << 20;
+    TU_OK(pydron_pattern_build(rt, g, &p, NULL, 0, NULL));
+    TU_OK(pydron_graph_run(g, 60000));
+    pydron_graph_stats st;
+    TU_OK(pydron_graph_stats_get(g, &st));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    TU_OK(pydron_trace_stop());
+    char *s = slurp(path);
+    assert_balanced(s);
+    cr_assert_geq(st.bytes_between_workers, 1u << 20, "no input went from worker to worker");
+    size_t n = count(s, "\"name\":\"fetch 1 input from worker ");
+    cr_assert_eq((uint64_t)n * (1u << 20), st.bytes_between_workers,
+                 "one fetch span per input moved between workers (%zu spans):\n%s", n, s);
+    cr_assert(strstr(s, "\"cat\":\"transfer\",\"ph\":\"X\",\"pid\":2,") ||
+                  strstr(s, "\"cat\":\"transfer\",\"ph\":\"X\",\"pid\":3,"),
+              "the fetch spans are not on a worker's track:\n%s", s);
+    cr_assert(strstr(s, "\"args\":{\"bytes\":1048576,\"inputs\":1,"), "no size:\n%s", s);
+    free(s);
+    unlink(path);
+}
+
 Test(trace, environment_variable, .timeout = 60)
 {
     char *path = tmp_path("env.json");

@@ -1,7 +1,9 @@
 /* fuzz_wire.c - libFuzzer target for the frame decoder, the handshake's
  * checks (frames under the pre-authentication limits, Hello bounds,
- * Challenge and Auth shapes), the sealed-record reader and the FFI payload
- * parser. Build with -DPYDRON_FUZZ=ON -DCMAKE_C_COMPILER=clang; run e.g.
+ * Challenge and Auth shapes), the sealed-record reader, shared memory
+ * references (tickets) and the FFI payload parser; every message type is
+ * walked. Seeds: tests/fuzz/corpus (tests/fuzz/make_corpus.py writes the
+ * handshake, Welcome, Recall, Refused and shared memory ones). Build with -DPYDRON_FUZZ=ON -DCMAKE_C_COMPILER=clang; run e.g.
  *   build-fuzz/tests/fuzz/fuzz_wire -max_total_time=60 tests/fuzz/corpus
  * Every input must decode to a frame or fail with PYDRON_EPROTO/ENOMEM;
  * a decoded frame is walked completely (segment references checked). */
@@ -11,8 +13,10 @@
 
 #include "pydron.h"
 #include "runner/ffi.h"
+#include "store/shm.h"
 #include "wire/frame.h"
 #include "wire/seal.h"
+#include "wire/shmref.h"
 #include "wire/wire.h"
 
 /* The handshake as a listener or dialer sees it before anyone is
@@ -69,6 +73,17 @@ static void records(const uint8_t *data, size_t size)
     pdi_seal_free(s);
 }
 
+/* A shared memory reference as a receiver sees it: converted and checked
+ * (pdi_shm_ref_valid is all pdi_shm_map does before any system call). */
+static size_t shm(const Pydron__ShmRef *m)
+{
+    pdi_shm_ref r;
+    pdi_shm_ref_from_pb(m, &r);
+    if (pdi_shm_ref_valid(&r) && (r.pid == 0 || r.offer_a == 0 || r.sock == 0 || r.len == 0))
+        abort();
+    return (size_t)(r.len + r.ino + r.sock + r.offer_a + r.offer_b);
+}
+
 static void walk(pdi_frame *f)
 {
     const void *d;
@@ -92,7 +107,7 @@ static void walk(pdi_frame *f)
                 if (t->inputs[k]->where < 0 && pdi_frame_seg(f, t->inputs[k]->segment, &d, &l) == 0)
                     sink += l;
                 if (t->inputs[k]->shm)
-                    sink += t->inputs[k]->shm->len + (size_t)t->inputs[k]->shm->fd;
+                    sink += shm(t->inputs[k]->shm);
             }
         }
         break;
@@ -114,7 +129,27 @@ static void walk(pdi_frame *f)
         if (pdi_frame_seg(f, h->fetch_reply->segment, &d, &l) == 0)
             sink += l;
         if (h->fetch_reply->shm)
-            sink += h->fetch_reply->shm->len + h->fetch_reply->shm->ino;
+            sink += shm(h->fetch_reply->shm);
+        sink += strlen(h->fetch_reply->error);
+        break;
+    case PYDRON__FRAME__BODY_WELCOME:
+        for (size_t i = 0; i < h->welcome->n_peers; i++)
+            sink += strlen(h->welcome->peers[i]->url);
+        sink += strlen(h->welcome->host_id);
+        break;
+    case PYDRON__FRAME__BODY_PEER_UPDATE:
+        for (size_t i = 0; i < h->peer_update->n_peers; i++)
+            sink += strlen(h->peer_update->peers[i]->url);
+        break;
+    case PYDRON__FRAME__BODY_RECALL:
+        for (size_t i = 0; i < h->recall->n_seqs; i++)
+            sink += h->recall->seqs[i];
+        break;
+    case PYDRON__FRAME__BODY_REFUSED:
+        sink += strlen(h->refused->message);
+        break;
+    case PYDRON__FRAME__BODY_SHUTDOWN:
+        sink += strlen(h->shutdown->reason);
         break;
     default:
         break;

@@ -1,9 +1,10 @@
 """A man in the middle for the security tests (run as its own process).
 
     python relay.py PORT TARGET_HOST:TARGET_PORT REPORT_FILE [--mode M] [--dir D]
-                    [--record K] [--marker TEXT]
+                    [--record K] [--marker TEXT] [--listen ADDR]
 
-Listens on 127.0.0.1:PORT and relays every connection to the target,
+Listens on ADDR:PORT (default 127.0.0.1; the network tests listen on the
+test's own address on the namespaces' network, between two hosts) and relays every connection to the target,
 passing the handshake through untouched. It understands the framing just
 enough to find where the handshake ends (two plain pydron frames each way)
 and the sealed records after it ([len:4][ciphertext:len][tag:16]). On the
@@ -110,7 +111,7 @@ def serve(args):
     host, port = args.target.rsplit(":", 1)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", args.port))
+    ls.bind((args.listen, args.port))
     ls.listen(64)
     print("ready", flush=True)
     while True:
@@ -136,6 +137,7 @@ def main():
     p.add_argument("--dir", default="up", choices=["up", "down"])
     p.add_argument("--record", type=int, default=0)
     p.add_argument("--marker", default="")
+    p.add_argument("--listen", default="127.0.0.1")
     serve(p.parse_args())
 
 

@@ -335,6 +335,225 @@ def test_flood_is_capped_and_a_real_worker_still_joins(tmp_path, capfd, monkeypa
     assert "were not logged" in err or err.count("refused connection from") <= 10
 
 
+# ---------------------------------------------------------------------- TLS
+
+def make_ca_and_cert(tmp_path, ip, name="ca"):
+    """A CA made by the test and a certificate for ip signed by it. mbedTLS
+    2.x (nng's TLS here) matches an IP against the CN and fails the whole
+    handshake on an iPAddress subjectAltName, so the certificate has none."""
+    d = str(tmp_path)
+
+    def ssl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, timeout=60)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/{name}.key", "-out",
+        f"{d}/{name}.pem", "-days", "1", "-subj", f"/CN=pydron test {name}")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/{name}-drv.key", "-out",
+        f"{d}/{name}-drv.csr", "-subj", f"/CN={ip}")
+    ssl("x509", "-req", "-in", f"{d}/{name}-drv.csr", "-CA", f"{d}/{name}.pem", "-CAkey",
+        f"{d}/{name}.key", "-CAcreateserial", "-out", f"{d}/{name}-drv.pem", "-days", "1")
+    os.chmod(f"{d}/{name}-drv.key", 0o600)
+    return f"{d}/{name}.pem", f"{d}/{name}-drv.pem", f"{d}/{name}-drv.key"
+
+
+TLS_DRIVER = """
+import sys
+import pydron
+from pydron import functional, schedule
+
+@functional
+def square(x):
+    return x * x
+
+@schedule
+def main(n):
+    return sum([square(i) for i in range(n)])
+
+url, sf, cert, key = sys.argv[1:5]
+pydron.configure(executor="remote", workers=2, address=url, secret_file=sf,
+                 tls_cert=cert, tls_key=key, worker_wait_timeout=60)
+print("result", main(100), flush=True)
+"""
+
+
+def test_tls_from_configure_end_to_end(tmp_path):
+    """A program turns TLS on with configure(tls_cert=, tls_key=) and a
+    secret file; two Python workers verify the driver's certificate against
+    the CA the test made (--tls-ca, PYDRON_TLS_CA) and prove the secret: the
+    program's result comes back. Each side's check bites: a worker trusting another CA, a
+    worker with the CA but a wrong secret, and a worker without a CA are
+    refused with a message saying why, and the run is not disturbed."""
+    if not shutil_which("openssl"):
+        pytest.skip("needs openssl to make a CA")
+    ca, cert, key = make_ca_and_cert(tmp_path, "127.0.0.1")
+    other_ca, _, _ = make_ca_and_cert(tmp_path, "127.0.0.1", name="other")
+    sf = secret_file(tmp_path)
+    wrong = secret_file(tmp_path, "another-secret-0123456789abcdef-xyz\n", name="wrong")
+    port = free_port()
+    url = f"tls+tcp://127.0.0.1:{port}"
+    (tmp_path / "drv.py").write_text(TLS_DRIVER)
+    drv = subprocess.Popen([sys.executable, str(tmp_path / "drv.py"), url, sf, cert, key],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, PYTHONPATH=HERE))
+    bad = []
+    good = []
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        run = dict(capture_output=True, text=True, timeout=60)
+        # the worker checks the driver: another CA's trust is not enough
+        bad.append(subprocess.run([_worker_exe(), "--connect", url, "--secret-file", sf,
+                                   "--tls-ca", other_ca], **run))
+        # the driver checks the worker: the CA without the secret is not enough
+        bad.append(subprocess.run([_worker_exe(), "--connect", url, "--secret-file", wrong,
+                                   "--tls-ca", ca], **run))
+        # no CA: the worker refuses to talk TLS it cannot verify
+        env = {k: v for k, v in os.environ.items() if k != "PYDRON_TLS_CA"}
+        bad.append(subprocess.run([sys.executable, "-m", "pydron", "worker", "--connect", url,
+                                   "--secret-file", sf], env=env, **run))
+        good.append(subprocess.Popen([sys.executable, "-m", "pydron", "worker", "--connect", url,
+                                      "--secret-file", sf, "--path", HERE, "--tls-ca", ca]))
+        good.append(subprocess.Popen([sys.executable, "-m", "pydron", "worker", "--connect", url,
+                                      "--secret-file", sf, "--path", HERE],
+                                     env=dict(os.environ, PYDRON_TLS_CA=ca)))
+        out, err = drv.communicate(timeout=120)
+    finally:
+        stop(good + [drv])
+    assert drv.returncode == 0, err
+    assert f"result {sum(i * i for i in range(100))}" in out, (out, err)
+    assert bad[0].returncode != 0 and "TLS failed" in bad[0].stderr, bad[0].stderr
+    assert "certificate" in bad[0].stderr
+    assert bad[1].returncode != 0 and "refused" in bad[1].stderr, bad[1].stderr
+    assert bad[2].returncode != 0 and "--tls-ca" in bad[2].stderr, bad[2].stderr
+    assert "wrong shared secret" in err, err
+
+
+@pytest.mark.parametrize("which", ["c", "python"])
+def test_worker_dialling_tcp_to_a_tls_port_says_so(tmp_path, capfd, monkeypatch, which):
+    """Before: the worker exited with status 0 and no message while the
+    driver blamed the certificate. Now both say the scheme may not match."""
+    monkeypatch.setenv("PYDRON_CONNECT_TIMEOUT_MS", "4000")
+    if not shutil_which("openssl"):
+        pytest.skip("needs openssl to make a certificate")
+    ca, cert, key = make_ca_and_cert(tmp_path, "127.0.0.1")
+    sf = secret_file(tmp_path)
+    port = free_port()
+    procs = []
+    cmd = ([_worker_exe()] if which == "c" else
+           [sys.executable, "-m", "pydron", "worker", "--path", HERE])
+
+    def launch():
+        r = subprocess.run(cmd + ["--connect", f"tcp://127.0.0.1:{port}", "--secret-file", sf],
+                           capture_output=True, text=True, timeout=60)
+        procs.append(r)
+
+    s = None
+    t = threading.Thread(target=lambda: (time.sleep(0.3), launch()))
+    t.start()
+    try:
+        with pytest.raises(_core.PydronError):
+            s = _backend.Session("remote", workers=1, address=f"tls+tcp://127.0.0.1:{port}",
+                                 secret=SECRET, tls_cert=cert, tls_key=key,
+                                 worker_wait_timeout=None)
+    finally:
+        t.join()
+        if s:
+            s.close()
+    r = procs[0]
+    assert r.returncode != 0, r
+    assert "does the scheme match" in r.stderr and "tls+tcp://" in r.stderr, r.stderr
+    err = capfd.readouterr().err
+    assert "tcp:// instead of tls+tcp://" in err, err
+
+
+def shutil_which(name):
+    import shutil
+
+    return shutil.which(name)
+
+
+# ------------------------------------------------------------ fd exhaustion
+
+EMFILE_DRIVER = """
+import os, resource, sys
+from pydron import _backend
+sys.path.insert(0, sys.argv[3])
+from test_security import echo_marker
+url, secret = sys.argv[1], sys.argv[2]
+# a real fd limit: what is open now plus a little for the session itself
+nfds = len(os.listdir("/proc/self/fd"))
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (nfds + 48, hard))
+print("limit", nfds + 48, flush=True)
+s = _backend.Session("remote", workers=1, address=url, secret=secret)
+print("joined", flush=True)
+print("result", s.submit(echo_marker, ("after",), {}).result(timeout=60), flush=True)
+s.close()
+"""
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_fd_limit_in_the_driver_backs_off_and_recovers(tmp_path):
+    """The driver runs with RLIMIT_NOFILE lowered to what it has open plus
+    48; silent connections use up the rest, so accept fails with EMFILE.
+    Before, the acceptor spun at 100% CPU on accept; now it logs the
+    failure (rate-limited) and waits, and once the connections go (the
+    handshake deadline closes them) a real worker joins and runs a task."""
+    sf = secret_file(tmp_path)
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    (tmp_path / "drv.py").write_text(EMFILE_DRIVER)
+    env = dict(os.environ, PYDRON_MAX_HANDSHAKES="1000", PYDRON_MAX_HANDSHAKES_PER_ADDR="1000",
+               PYDRON_HANDSHAKE_MS="6000")
+    drv = subprocess.Popen([sys.executable, str(tmp_path / "drv.py"), url, SECRET, HERE],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    flood, procs = [], []
+    try:
+        assert drv.stdout.readline().startswith("limit")
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        for _ in range(150):  # more than the driver has fds for
+            c = socket.socket()
+            c.settimeout(2)
+            try:
+                c.connect(("127.0.0.1", port))
+            except OSError:
+                c.close()
+                continue
+            flood.append(c)
+        time.sleep(0.5)
+        cpu0, t0 = cpu_seconds(drv.pid), time.monotonic()
+        time.sleep(3)
+        cpu = cpu_seconds(drv.pid) - cpu0
+        wall = time.monotonic() - t0
+        for c in flood:
+            c.close()
+        procs.append(worker(url, sf))
+        out, err = drv.communicate(timeout=120)
+    finally:
+        for c in flood:
+            c.close()
+        stop(procs + [drv])
+    assert "accept failed" in err and "waiting" in err, err
+    # a spinning acceptor takes a whole core; backing off takes next to none
+    assert cpu < 0.5 * wall, (cpu, wall)
+    assert err.count("accept failed") <= 12, err  # rate-limited
+    assert "joined" in out and f"result after|{MARKER}" in out, (out, err)
+
+
 # ------------------------------------------------------------------ secrets
 
 def test_weak_secret_refused_everywhere(tmp_path):

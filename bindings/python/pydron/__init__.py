@@ -35,7 +35,7 @@ _WARN_FILTERS = tuple(warnings.filters)
 from ._version import __version__  # generated from include/pydron.h at build time
 
 __all__ = ["schedule", "functional", "configure", "stats", "PydronError", "PurityWarning",
-           "TranslationError", "TaskError", "__version__"]
+           "TranslationError", "TaskError", "VersionMismatch", "__version__"]
 
 
 def _disabled():
@@ -141,4 +141,7 @@ def __getattr__(name):
     if name == "PydronError":
         from ._core import PydronError
         return PydronError
+    if name == "VersionMismatch":
+        from ._ship import VersionMismatch
+        return VersionMismatch
     raise AttributeError(f"module 'pydron' has no attribute {name!r}")

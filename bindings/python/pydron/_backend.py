@@ -20,11 +20,15 @@ import time
 import weakref
 
 from . import _core, _purity, _serialize, _settings, _state, _view
-from ._serialize import BATCH_M, BATCH_N, F_BATCH, HDR, F_CHECK, F_FN_INPUT, F_SLOW, MAIN
+from ._serialize import BATCH_M, BATCH_N, F_BATCH, F_CHECK, F_CODE, F_FN_INPUT, F_SLOW, HDR, MAIN
 
 log = logging.getLogger("pydron")
 
-_keys = itertools.count(1)
+# Function keys name a function version in workers' caches. Workers of the
+# Dask executor (and remote workers) outlive a session and serve several
+# programs: keys start at a random base per driver process, so that another
+# program's key 1 is never taken for this one's.
+_keys = itertools.count((int.from_bytes(os.urandom(4), "little") << 32) | 1)
 _KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
 
 # Adaptive granularity: calls of a function whose tasks are measured to run
@@ -382,7 +386,7 @@ class Session:
 
     def __init__(self, executor="threads", workers=0, policy=None, address=None, secret=None,
                  max_retries=0, heartbeat_ms=0, worker_wait_timeout=None, view=None,
-                 tls_cert=None, tls_key=None):
+                 tls_cert=None, tls_key=None, client=None):
         self.executor = executor
         self._started = time.monotonic()
         view = view or {}
@@ -409,7 +413,31 @@ class Session:
             if tls_cert:
                 kw["tls_cert_file"] = tls_cert
                 kw["tls_key_file"] = tls_key
+        dask = None
+        if executor == "dask":
+            from . import _dask
+
+            # the core with a Python executor in front of the Dask cluster
+            kw["executor"] = "inline"
+            dask_client, own = _dask.connect(address, client)
+            try:
+                _dask.check_workers(dask_client)
+            except BaseException:
+                if own:
+                    dask_client.close()
+                raise
+            dask = _dask.DaskExecutor(dask_client, own)
         self._rt = _core.Runtime(**kw)
+        if dask is not None:
+            dask.attach(self._rt)
+        # remote and Dask workers may not see the program's files: its
+        # modules travel with the tasks (see _ship)
+        self._ship = None
+        if executor in ("remote", "dask"):
+            from . import _ship
+
+            self._ship = _ship.Shipper()
+        self._codes: dict = {}  # bundle hash -> its graph constant
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
@@ -474,6 +502,15 @@ class Session:
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
             inputs = (self._graph.constant(data),)
             flags = F_FN_INPUT
+            if self._ship is not None:
+                code = self._code(data)
+                if code is not None:
+                    inputs = (code,) + inputs
+                    flags |= F_CODE
+            if self.executor == "dask":
+                from . import _dask
+
+                _dask.label_for(key, fn)
         i = id(fn)
         try:
             ref = weakref.ref(fn, lambda _, i=i, c=self._fcache: c.pop(i, None))
@@ -482,6 +519,20 @@ class Session:
             ent = (key, flags, inputs, fn, False, fst, gen)
         self._fcache[i] = ent
         return ent
+
+    def _code(self, fn_data):
+        """The graph constant of the program's code bundle as of now (one per
+        content hash in the session), None when there is nothing to ship."""
+        sh = self._ship
+        sh.note_and_check(fn_data)
+        b = sh.bundle()
+        if b is None:
+            return None
+        h, blob = b
+        c = self._codes.get(h)
+        if c is None:
+            c = self._codes[h] = self._graph.constant(blob)
+        return c
 
     def _retire(self, key):
         """A superseded in-process version: kept while tasks may still use it
@@ -713,6 +764,7 @@ class Session:
             pass
         self._open = None  # calls never sent: waiting for one raises ClosedError
         self._consts.clear()
+        self._codes.clear()
         try:
             self._graph.cancel()
         except _core.PydronError:
@@ -764,7 +816,7 @@ def _start() -> Session:
         try:
             s = Session(ex, cfg["workers"], cfg["policy"], cfg["address"], cfg["secret"],
                         cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
-                        cfg["view"], cfg["tls_cert"], cfg["tls_key"])
+                        cfg["view"], cfg["tls_cert"], cfg["tls_key"], cfg.get("client"))
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:
                 raise

@@ -46,6 +46,10 @@ F_SLOW = 4  # the arguments were not pickled plainly (see decode_args)
 # member: its result blob, or a _MemberFailed blob when that call raised.
 # Members are loaded with care (as F_SLOW).
 F_BATCH = 8
+# The program's own modules travel with the task (remote and Dask sessions):
+# input 0 is the code bundle (see _ship), installed once per content hash
+# before the function is unpickled; the function input, if any, follows it.
+F_CODE = 16
 BATCH_N = struct.Struct("<I")
 BATCH_M = struct.Struct("<III")
 
@@ -693,11 +697,16 @@ def decode_args(payload, inputs):
     """(fn, args, kwargs, flags) of a task."""
     key, flags, nbuf, nfut = HDR.unpack_from(payload, 0)
     i = 0
+    if flags & F_CODE:
+        from . import _ship
+
+        _ship.install(inputs[0])
+        i = 1
     fn = _FUNCS.get(key)
     if flags & F_FN_INPUT:
-        i = 1
+        i += 1
         if fn is None:
-            fn, settings = pickle.loads(inputs[0])
+            fn, settings = pickle.loads(inputs[i - 1])
             fn = _settings.with_settings(fn, settings)
             if len(_FUNCS) >= _FUNCS_MAX:
                 _FUNCS.clear()
@@ -782,7 +791,7 @@ def _interrupts_driver():
 def _run_batch(key, fn, flags, payload, inputs):
     """Body of a batch task: each call as run_task would run it alone (its
     own log records, its own exception), one output each."""
-    i = 1 if flags & F_FN_INPUT else 0
+    i = (1 if flags & F_FN_INPUT else 0) + (1 if flags & F_CODE else 0)
     copy = not (flags & F_FN_INPUT)
     cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     (n,) = BATCH_N.unpack_from(payload, HDR.size)

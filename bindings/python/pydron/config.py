@@ -4,9 +4,9 @@ Explicit ``configure()`` arguments win over environment variables, which win
 over the defaults (executor ``local``, one worker per core, FIFO policy).
 Nothing starts here: the first ``@schedule`` call starts the runtime.
 
-Environment: PYDRON_EXECUTOR (local|threads|inline|remote), PYDRON_WORKERS,
+Environment: PYDRON_EXECUTOR (local|threads|inline|remote|dask), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
-the driver listens on), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
+the driver listens on; dask: the Dask scheduler's address), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
 secret, at least 32 random characters: ``python -m pydron secret > FILE``),
 PYDRON_TLS_CERT and PYDRON_TLS_KEY (remote: serve ``tls+tcp://`` with this
 certificate; workers verify it with ``--tls-ca`` or PYDRON_TLS_CA),
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 
-EXECUTORS = ("local", "threads", "inline", "remote")
+EXECUTORS = ("local", "threads", "inline", "remote", "dask")
 POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
 _settings: dict = {}
@@ -39,7 +39,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               worker_wait_timeout: float | None = None, progress: bool | None = None,
               stats: bool | None = None, trace: str | None = None,
               graph: str | None = None, *, secret_file: str | None = None,
-              tls_cert: str | None = None, tls_key: str | None = None) -> None:
+              tls_cert: str | None = None, tls_key: str | None = None,
+              client=None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -55,11 +56,15 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
 
     remote: ``secret`` (text) or ``secret_file`` (a file only you can read)
     is the shared secret workers must know; ``tls_cert``/``tls_key`` (PEM
-    files) make the driver listen with ``tls+tcp://`` addresses."""
+    files) make the driver listen with ``tls+tcp://`` addresses.
+
+    dask: tasks run on an existing Dask cluster: ``address`` is its
+    scheduler (``tcp://host:8786``), or ``client`` a ``distributed.Client``
+    already connected (docs/cluster.md, "An existing Dask cluster")."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
-               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key)
+               secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, client=client)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -137,6 +142,14 @@ def resolved() -> dict:
     hb = _env_int("PYDRON_HEARTBEAT_MS")
     if hb is not None and not 0 < hb <= 3600_000:
         raise ValueError(f"PYDRON_HEARTBEAT_MS must be between 1 and 3600000, not {hb}")
+    client = _settings.get("client")
+    if client is not None and ex != "dask":
+        raise ValueError("configure(client=...) is for the dask executor "
+                         "(configure(executor='dask', client=...))")
+    if ex == "dask" and client is None and not address:
+        raise ValueError("the dask executor needs the Dask scheduler's address "
+                         "(configure(address='tcp://host:8786') or PYDRON_ADDRESS) or a "
+                         "distributed.Client (configure(client=...))")
     view = dict(progress=_settings.get("progress"), stats=_settings.get("stats"),
                 trace=_settings.get("trace") or env.get("PYDRON_TRACE") or None,
                 graph=_settings.get("graph") or env.get("PYDRON_GRAPH") or None)
@@ -147,7 +160,7 @@ def resolved() -> dict:
     return dict(executor=ex, workers=int(workers or 0), policy=policy, address=address,
                 secret=secret, max_retries=int(retries or 0), explicit_executor=explicit,
                 heartbeat_ms=hb or 0, worker_wait_timeout=None if wait is None else float(wait),
-                view=view, tls_cert=tls_cert, tls_key=tls_key)
+                view=view, tls_cert=tls_cert, tls_key=tls_key, client=client)
 
 
 def _secret(ex):

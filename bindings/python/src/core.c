@@ -19,12 +19,14 @@
 #include <time.h>
 
 #include "pydron.h"
+#include "pyexec.h"
 
 /* The worker loop ships with the process executors; a build without it
  * still imports (worker_main then raises NotSupportedError). */
 #if defined(__GNUC__)
 #pragma weak pydron_worker_main
 #pragma weak pydron_worker_options_init
+#pragma weak pydron_worker_options_init_version
 #pragma weak pydron_secret_check
 #pragma weak pydron_secret_read_file
 #pragma weak pydron_secret_generate
@@ -628,6 +630,20 @@ static PyObject *Runtime_nworkers(RuntimeObject *self, PyObject *unused)
     return PyLong_FromUnsignedLong(n);
 }
 
+/* set_executor(obj, nworkers, in_flight): an executor written in Python
+ * (pyexec.c); before the first graph starts. Returns its ExecBridge. */
+static PyObject *Runtime_set_executor(RuntimeObject *self, PyObject *args)
+{
+    PyObject *obj;
+    unsigned nworkers = 1, in_flight = 64;
+    if (rt_check(self) < 0 || !PyArg_ParseTuple(args, "O|II", &obj, &nworkers, &in_flight))
+        return NULL;
+    PyObject *b = pdy_pyexec_attach(self->rt, obj, nworkers, in_flight);
+    if (b)
+        self->executor = PYDRON_EXECUTOR_CUSTOM;
+    return b;
+}
+
 static PyObject *Runtime_get_python_kind(RuntimeObject *self, void *c)
 {
     if (!self->has_python_kind)
@@ -652,6 +668,9 @@ static PyMethodDef Runtime_methods[] = {
     {"close", (PyCFunction)Runtime_close, METH_NOARGS,
      "Stop the executor (workers exit) and free the runtime."},
     {"kind", (PyCFunction)Runtime_kind, METH_O, "Id of a registered kind by name."},
+    {"set_executor", (PyCFunction)Runtime_set_executor, METH_VARARGS,
+     "set_executor(obj, nworkers=1, in_flight=64) -> ExecBridge: tasks go to a Python "
+     "executor (pydron._dask)."},
     {"nworkers", (PyCFunction)Runtime_nworkers, METH_NOARGS,
      "Number of places tasks run (valid once a graph started)."},
     {NULL}};
@@ -1620,7 +1639,7 @@ static PyObject *mod_worker_main(PyObject *m, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|ziIOzpz", kwlist, &url, &secret, &wid,
                                      &threads, &runner, &ca, &ewp, &peer))
         return NULL;
-    if (!pydron_worker_main || !pydron_worker_options_init) {
+    if (!pydron_worker_main || !pydron_worker_options_init_version) {
         PyErr_SetString(ErrTypes[-PYDRON_ENOTSUP], "this libpydron has no worker loop");
         return NULL;
     }
@@ -1972,6 +1991,8 @@ PyMODINIT_FUNC PyInit__core(void)
         goto fail;
     Py_INCREF(PrivateBufferType);
     if (PyModule_AddObject(m, "PrivateBuffer", (PyObject *)PrivateBufferType) < 0)
+        goto fail;
+    if (pdy_pyexec_init(m) < 0)
         goto fail;
     PyModule_AddIntConstant(m, "VERSION_NUMBER", PYDRON_VERSION_NUMBER);
     PyModule_AddStringConstant(m, "VERSION_STRING", PYDRON_VERSION_STRING);

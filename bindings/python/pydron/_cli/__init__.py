@@ -19,6 +19,7 @@ COMMANDS = [
     ("worker", "pydron._cli.worker", "start a worker process that connects to a driver"),
     ("info", "pydron._cli.info", "show versions, executors, workers found and where logs go"),
     ("secret", "pydron._cli.secret", "print a new shared secret for remote workers"),
+    ("replay", "pydron._cli.replay", "read a PYDRON_RECORD file back and replay its graph"),
 ]
 
 DESCRIPTION = """\

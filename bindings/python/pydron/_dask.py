@@ -1,0 +1,349 @@
+"""The Dask executor: ``@functional`` tasks run on an existing Dask cluster.
+
+``configure(executor="dask", address="tcp://scheduler:8786")`` (or
+``client=`` a ``distributed.Client``) makes each pydron task one Dask task.
+The libpydron core still orders, retries and releases the tasks; this module
+is its executor (the C contract of include/pydron.h, through
+``Runtime.set_executor``):
+
+* a job becomes ``client.submit(_run, payload, ..., *inputs)``. An input
+  made by an earlier task is passed as that task's Dask future, so values
+  stay on Dask workers and move between them as Dask decides (its
+  scheduler, dashboard, spilling and resilience apply). Driver bytes (the
+  pickled function, large arguments, the program's code) are scattered once
+  and then passed as futures too; small ones travel inside the task.
+* every output is reported as living at the executor's one location (the
+  cluster); the core asks for bytes only when the driver reads a value
+  (``fetch``: a batched ``client.gather``), and ``release`` drops the future,
+  so Dask forgets the value.
+* a failed task is the task's own exception (``TaskFailed`` from
+  ``run_task``), shown by the driver exactly as on the other executors.
+
+One thread per session takes the core's events (``ExecBridge.take``) and
+Dask's completions (posted to the same queue from Dask's event loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import re
+import threading
+import time
+import uuid
+
+from . import _core, _serialize
+
+log = logging.getLogger("pydron")
+
+ETASK, ECANCELED, EIO = -7, -8, -10
+SCATTER_MIN = 8 * 1024  # driver bytes at least this big are scattered once, then shared
+_CONST_KEEP = 512  # scattered driver values kept (newest win)
+LABELS: dict = {}  # function key -> task name prefix (set by the driver's Session)
+_DURATION_EVERY = 0.25  # seconds between reads of Dask's per-function durations
+
+
+def _sanitize(name):
+    return re.sub(r"[^A-Za-z0-9_.]", "_", name)[:60] or "task"
+
+
+def label_for(key, fn):
+    """Remember fn's name for the Dask keys of its tasks (the dashboard's names)."""
+    if len(LABELS) > 8192:
+        LABELS.clear()
+    LABELS[key] = "pydron." + _sanitize(getattr(fn, "__qualname__", None)
+                                        or type(fn).__name__)
+
+
+# -- on the Dask workers ---------------------------------------------------------
+
+_worker_ready = False
+
+
+def _setup_worker():
+    """Once per Dask worker process: log records and warnings of tasks go to
+    the driver (as from pydron's own workers); Dask's logging is untouched."""
+    global _worker_ready
+    from . import _settings
+
+    _settings._hook()
+    _settings.COLLECT = True
+    _worker_ready = True
+
+
+def _join(blob):
+    return blob if type(blob) is bytes else b"".join(blob)
+
+
+def _run(payload, nout, specs, *vals):
+    """The body of a pydron task on a Dask worker: run_task as a pydron worker
+    runs it. An input given as (spec k >= 0) is output k of a batch task."""
+    if not _worker_ready:
+        _setup_worker()
+    inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
+    out = _serialize.run_task(memoryview(payload), inputs)
+    if nout == 1:
+        return _join(out)
+    return tuple(_join(o) for o in out)
+
+
+def worker_info():
+    """What a Dask worker has that must match the driver."""
+    import sys
+
+    import cloudpickle
+
+    from . import __version__
+
+    return {"pydron": __version__, "cloudpickle": cloudpickle.__version__,
+            "python": "%d.%d" % sys.version_info[:2]}
+
+
+def _prefix_durations(dask_scheduler=None, prefixes=()):
+    out = {}
+    tp = getattr(dask_scheduler, "task_prefixes", {})
+    for p in prefixes:
+        t = tp.get(p)
+        d = getattr(t, "duration_average", None) if t is not None else None
+        if d is not None and d >= 0:
+            out[p] = d
+    return out
+
+
+# -- on the driver ---------------------------------------------------------------
+
+def connect(address=None, client=None, timeout=30):
+    """The distributed.Client to use and whether pydron made it (and closes it)."""
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("the dask executor needs Dask distributed on the driver: "
+                          "pip install 'dask[distributed]'") from None
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise TypeError(f"client= must be a distributed.Client, not {type(client).__name__}")
+        return client, False
+    if not address:
+        raise ValueError("the dask executor needs the scheduler's address "
+                         "(configure(executor='dask', address='tcp://host:8786') or "
+                         "PYDRON_ADDRESS) or a distributed.Client (configure(client=...))")
+    try:
+        return distributed.Client(address, timeout=timeout, set_as_default=False), True
+    except OSError as e:
+        raise _core.TransportError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+
+
+def check_workers(client):
+    """Every Dask worker must run this pydron (and Python, cloudpickle): a
+    clear error naming the worker and both versions, not failing tasks."""
+    mine = worker_info()
+    try:
+        infos = client.run(worker_info)
+    except ModuleNotFoundError as e:
+        raise _core.StateError(f"a Dask worker cannot import pydron ({e}): install pydron "
+                               f"{mine['pydron']} where the Dask workers run") from None
+    if not infos:
+        log.warning("pydron: the Dask cluster has no workers yet; tasks wait for one")
+    for addr, info in sorted(infos.items()):
+        for k, v in mine.items():
+            if info.get(k) != v:
+                raise _core.StateError(f"Dask worker {addr} has {k} {info.get(k)}, the driver "
+                                       f"has {v}: install the same version on both")
+    return infos
+
+
+class DaskExecutor:
+    """The executor object behind Runtime.set_executor for one Session."""
+
+    def __init__(self, client, own_client):
+        self.client = client
+        self._own = own_client
+        self._vals: dict = {}  # value id -> (future, index in a batch's tuple or -1)
+        self._consts: collections.OrderedDict = collections.OrderedDict()  # value id -> future
+        self._jobs: dict = {}  # Dask key -> (job, number of outputs)
+        self._dur: dict = {}  # key prefix -> mean seconds per task (Dask's measure)
+        self._dur_at = 0.0
+        self._prefixes: set = set()
+        self._fetcher = concurrent.futures.ThreadPoolExecutor(2, "pydron-dask-fetch")
+        self._thread = None
+        self.bridge = None
+
+    def attach(self, rt):
+        nthreads = sum(self.client.nthreads().values()) or 1
+        # one location (the cluster): Dask places the tasks; enough in flight
+        # for every thread of the cluster to have work queued behind it
+        self.bridge = rt.set_executor(self, 1, max(1024, 32 * nthreads))
+        self._thread = threading.Thread(target=self._loop, name="pydron-dask", daemon=True)
+        self._thread.start()
+
+    # -- the executor thread ---------------------------------------------------
+    def _loop(self):
+        b = self.bridge
+        while True:
+            evs = b.take(0.5)
+            if evs is None:
+                return
+            jobs = []
+            fetch = []
+            for kind, x in evs:
+                if kind == "job":
+                    jobs.append(x)
+                    continue
+                if jobs:  # in order: a release below never precedes a use above
+                    self._submit(jobs)
+                    jobs = []
+                if kind == "post":
+                    self._finished(x)
+                elif kind == "release":
+                    self._vals.pop(x, None)
+                elif kind == "fetch":
+                    fetch.append(x)
+            if jobs:
+                self._submit(jobs)
+            if fetch:
+                self._fetcher.submit(self._fetch, [(v, self._vals.get(v)) for v in fetch])
+
+    def _const(self, vid, data):
+        fut = self._consts.get(vid)
+        if fut is None:
+            fut = self._consts[vid] = self.client.scatter(data, hash=False)
+            while len(self._consts) > _CONST_KEEP:
+                self._consts.popitem(last=False)
+        else:
+            self._consts.move_to_end(vid)
+        return fut
+
+    def _submit(self, jobs):
+        client = self.client
+        for job in jobs:
+            try:
+                payload = job.payload()
+                specs, vals = [], []
+                for vid, where, data in job.inputs():
+                    if where < 0:
+                        vals.append(self._const(vid, data) if len(data) >= SCATTER_MIN else data)
+                        specs.append(-1)
+                        continue
+                    ent = self._vals.get(vid)
+                    if ent is None:
+                        raise LookupError(f"input value {vid} is not on the Dask cluster")
+                    vals.append(ent[0])
+                    specs.append(ent[1])
+                outs = job.outputs()
+                fkey = _serialize.HDR.unpack_from(payload, 0)[0]
+                prefix = LABELS.get(fkey, "pydron.task")
+                key = f"{prefix}-{uuid.uuid4().hex}"
+                fut = client.submit(_run, payload, len(outs), tuple(specs), *vals, key=key,
+                                    pure=False)
+            except Exception as e:  # noqa: BLE001 - the job fails with the reason
+                job.set_error(f"pydron: the Dask executor cannot submit the task: "
+                              f"{type(e).__name__}: {e}")
+                job.done(EIO if isinstance(e, (LookupError, OSError)) else ETASK)
+                continue
+            n = len(outs)
+            for i, vid in enumerate(outs):
+                self._vals[vid] = (fut, -1 if n == 1 else i)
+            self._jobs[key] = (job, outs, prefix)
+            self._prefixes.add(prefix)
+            fut.add_done_callback(self._post)
+
+    def _post(self, fut):
+        b = self.bridge  # Dask's event loop thread: only queue it
+        if b is not None:
+            b.post(fut)
+
+    def _durations(self):
+        now = time.monotonic()
+        if now - self._dur_at < _DURATION_EVERY:
+            return
+        self._dur_at = now
+        try:
+            self._dur = self.client.run_on_scheduler(_prefix_durations,
+                                                     prefixes=tuple(self._prefixes))
+        except Exception as e:  # noqa: BLE001 - durations are a hint only
+            log.debug("pydron: Dask task durations unavailable: %s", e)
+
+    def _finished(self, fut):
+        ent = self._jobs.pop(fut.key, None)
+        if ent is None:
+            return
+        job, outs, prefix = ent
+        st = fut.status
+        if st == "finished":
+            for i in range(len(outs)):
+                job.set_output_remote(i, 0, 0)
+            self._durations()
+            d = self._dur.get(prefix)
+            if d is not None:
+                # Dask's mean for this function: the driver's adaptive
+                # granularity batches tiny calls with it
+                job.set_times(1, 1 + max(1, int(d * 1e9)))
+            job.done(0)
+            return
+        for vid in outs:
+            self._vals.pop(vid, None)
+        if job.canceled():
+            job.done(ECANCELED)
+            return
+        if st == "error":
+            try:
+                exc = fut.exception(timeout=30)
+            except Exception as e:  # noqa: BLE001
+                exc = e
+            if isinstance(exc, _core.TaskFailed) and len(exc.args) >= 2:
+                job.set_error(str(exc.args[0]), exc.args[1])
+            else:
+                # Dask's own reason (KilledWorker: it ran out of workers to try)
+                job.set_error(f"the Dask task failed: {type(exc).__name__}: {exc}",
+                              _serialize.encode_exception(exc))
+            job.done(ETASK)
+            return
+        job.set_error(f"the Dask task was {st}")
+        job.done(EIO)
+
+    def _fetch(self, wanted):
+        futs = [e[0] for _, e in wanted if e is not None]
+        try:
+            got = self.client.gather(futs, errors="raise") if futs else []
+        except Exception as e:  # noqa: BLE001 - each one is reported lost
+            log.debug("pydron: Dask gather failed: %s", e)
+            got = None
+        b = self.bridge
+        if b is None:
+            return
+        k = 0
+        for vid, e in wanted:
+            if e is None or got is None:
+                b.fetched(vid, EIO, None)
+                continue
+            r = got[k]
+            k += 1
+            b.fetched(vid, 0, r if e[1] < 0 else r[e[1]])
+
+    # -- called by the core (pyexec.c op_stop), GIL held -------------------------
+    def stop(self):
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join()
+        self._thread = None
+        futs = []
+        for job, outs, _ in self._jobs.values():
+            job.done(ECANCELED)
+        for key in list(self._jobs):
+            futs.append(key)
+        self._jobs.clear()
+        self._fetcher.shutdown(wait=True)
+        if futs:
+            try:
+                self.client.cancel(futs, force=True)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already
+                pass
+        self._vals.clear()
+        self._consts.clear()
+        self.bridge = None
+        if self._own:
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001
+                pass

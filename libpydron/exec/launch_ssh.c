@@ -1,0 +1,119 @@
+/* launch_ssh.c - the ssh launcher: one OpenSSH session per host (BatchMode:
+ * keys or an agent, never a password prompt) runs a small /bin/sh script
+ * that reads the secret line from its stdin and starts the host's workers
+ * with --secret-file - (the secret is in no command line, here or there).
+ * Hosts are "host", "user@host" or "host:N"; with workers=0 a host without
+ * N is asked for its CPU count (nproc). The sessions end with the workers
+ * when the executor stops; stop then signals any that linger. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "exec/proc.h"
+#include "util/util.h"
+
+#define NPROC_TIMEOUT_MS 30000
+#define MAX_ARGS 64
+
+/* ssh [options] [launch_args] host [command]; n = number of argv entries */
+static size_t ssh_argv(pdi_proc *p, const char *host, const char *command, const char **argv)
+{
+    const char *prog = getenv("PYDRON_SSH");
+    size_t k = 0;
+    argv[k++] = prog && *prog ? prog : "ssh";
+    argv[k++] = "-T";                       /* no terminal */
+    argv[k++] = "-o";
+    argv[k++] = "BatchMode=yes";            /* never ask for a password */
+    argv[k++] = "-o";
+    argv[k++] = "ConnectTimeout=15";
+    argv[k++] = "-o";
+    argv[k++] = "LogLevel=ERROR";           /* no "Warning: Permanently added" */
+    for (size_t i = 0; p->launch_args && p->launch_args[i] && k < MAX_ARGS - 4; i++)
+        argv[k++] = p->launch_args[i];
+    argv[k++] = "--";
+    argv[k++] = host;
+    argv[k++] = command;
+    argv[k] = NULL;
+    return k;
+}
+
+/* Ask host for its CPU count. */
+static int ask_ncpus(pdi_proc *p, const char *host, unsigned *n)
+{
+    const char *argv[MAX_ARGS];
+    ssh_argv(p, host, "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN", argv);
+    char *out = NULL, err[400];
+    int st = 0;
+    int rc = pdi_launch_run((char *const *)argv, NPROC_TIMEOUT_MS, &out, err, sizeof err, &st);
+    long v = out ? strtol(out, NULL, 10) : 0;
+    free(out);
+    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
+        *n = (unsigned)v;
+        return 0;
+    }
+    char how[160] = "";
+    if (rc)
+        snprintf(how, sizeof how, "%s", pydron_error_last());
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        snprintf(how, sizeof how, "it answered no CPU count");
+    else
+        pdi_proc_describe_status(st, how, sizeof how);
+    return pdi_err(PYDRON_EIO, "cannot ask host %s for its CPU count (workers=0): ssh %s%s%s",
+                   host, how, err[0] ? ": " : "", err);
+}
+
+static int ssh_plan(pdi_proc *p)
+{
+    int rc = pdi_launch_host_list(p, "ssh");
+    return rc ? rc : pdi_launch_plan_hosts(p, ask_ncpus);
+}
+
+static int ssh_launch(pdi_proc *p)
+{
+    for (size_t gi = 0; gi < p->ngroups; gi++) {
+        pdi_launch_group *g = &p->groups[gi];
+        char url[512];
+        pdi_launch_url(p, g->host, url, sizeof url);
+        char *script = pdi_launch_worker_script(p, gi, url);
+        /* the remote login shell runs `exec /bin/sh -c SCRIPT`: the
+         * script is POSIX sh whatever the user's shell is */
+        pdi_str cmd = {0};
+        pdi_str_puts(&cmd, "exec /bin/sh -c '");
+        for (const char *c = script ? script : ""; *c; c++)
+            pdi_str_puts(&cmd, *c == '\'' ? "'\\''" : (char[2]){*c, 0});
+        pdi_str_puts(&cmd, "'");
+        free(script);
+        if (!script || cmd.oom) {
+            free(cmd.buf);
+            return pdi_err(PYDRON_ENOMEM, "out of memory");
+        }
+        const char *argv[MAX_ARGS];
+        ssh_argv(p, g->host, cmd.buf, argv);
+        g->must_live = 1; /* the session lasts as long as its workers */
+        int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
+        free(cmd.buf);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+const pdi_launcher_ops pdi_launcher_ssh = {
+    .name = "remote",
+    .default_workers = 0,
+    .join_ms = 60000,
+    .user_secret = 2,
+    .refill_slots = 1,
+    .check = pdi_launch_check,
+    .listen = pdi_launch_listen,
+    .launch = ssh_launch,
+    .joining = pdi_launch_joining,
+    .lost = NULL,
+    .plan = ssh_plan,
+    .missing = pdi_launch_missing,
+    .stop = pdi_launch_stop,
+};
