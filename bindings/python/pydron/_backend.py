@@ -656,8 +656,9 @@ class Session:
         if st is None:
             if len(self._dur) > 4096:  # functions made on the fly: keep it bounded
                 self._dur.clear()
-            # seconds per call, probes [(Value, calls in its task)], tasks sent
-            st = self._dur[id(fn)] = [None, [], 0]
+            # seconds per call, probes [(Value, calls in its task)], tasks sent,
+            # (seconds, BATCH_MAX, BATCH_SECONDS, calls per batch) last computed
+            st = self._dur[id(fn)] = [None, [], 0, None]
             return 1
         if self._in_process:
             d = _serialize.SECONDS.get(key)
@@ -674,9 +675,12 @@ class Session:
         d = st[0]
         if d is None:
             return 1
-        if d <= 0:
-            return BATCH_MAX
-        return max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+        c = st[3]
+        if c is not None and c[0] is d and c[1] is BATCH_MAX and c[2] is BATCH_SECONDS:
+            return c[3]  # the same duration as last time (per task: no arithmetic)
+        k = BATCH_MAX if d <= 0 else max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+        st[3] = (d, BATCH_MAX, BATCH_SECONDS, k)
+        return k
 
     def flush(self):
         """Send the batch being filled (the runtime calls this before the

@@ -81,6 +81,8 @@ def call(f, /, *args, **kwargs):
         # The program's functions and methods: classified by their mark
         # (@functional, @schedule) and code at each call, two lookups; a
         # table would keep them and their closures alive.
+        if tf is _FunctionType and getattr(f, "__pydron_kind__", None) == "functional":
+            return _submit(f.__pydron_functional__, args, kwargs)  # _h_functional, per task
         return _classify(f, tf)(f, args, kwargs)
     # The key: the callee itself for builtins, classes and numpy's
     # callables; (type, name) for a method of a builtin object (lst.append
