@@ -385,6 +385,13 @@ class _Batch:
         self.heads = self.datas = self.inputs = None
 
 
+def _label(fn):
+    """The task's label: names it in the trace, DOT and timings (libpydron
+    keeps one copy per distinct label). Computed only for tasks added now, not
+    for calls gathered into a batch (the batch is labelled when sent)."""
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
 def struct_nfut(head):
     return (BATCH_M.unpack(head)[1],)
 
@@ -635,12 +642,9 @@ class Session:
         # F_SLOW: not the plain pickle of plain arguments (classes by value or
         # placeholders may be inside: the task loads it with care)
         flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
-        # the label names the task in the trace, DOT and timings (libpydron
-        # keeps one copy per distinct label)
-        label = getattr(fn, "__qualname__", None) or type(fn).__name__
         if bufs:  # large inputs: adding may send them to a worker now
             payload = HDR.pack(ent[0], flags, len(bufs), len(futs) if futs else 0) + data
-            f = Future(g.task(self._kind, payload, inputs, label=label, nogil=True), fn)
+            f = Future(g.task(self._kind, payload, inputs, label=_label(fn), nogil=True), fn)
             f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
             return f
         k = self._batch_size(fn, ent[0]) if not self._check else 1
@@ -659,7 +663,7 @@ class Session:
                 b.flush()
             return f
         payload = HDR.pack(ent[0], flags, 0, len(futs) if futs else 0) + data
-        f = Future(g.task(self._kind, payload, inputs, label=label), fn)
+        f = Future(g.task(self._kind, payload, inputs, label=_label(fn)), fn)
         f._n = len(payload) + _result_bytes(fn)
         st = self._dur.get(id(fn))
         if st is not None and not self._in_process:
@@ -710,8 +714,9 @@ class Session:
         if st is None:
             if len(self._dur) > 4096:  # functions made on the fly: keep it bounded
                 self._dur.clear()
-            # seconds per call, probes [(Value, calls in its task)], tasks sent
-            st = self._dur[id(fn)] = [None, [], 0]
+            # seconds per call, probes [(Value, calls in its task)], tasks sent,
+            # (seconds, BATCH_MAX, BATCH_SECONDS, calls per batch) last computed
+            st = self._dur[id(fn)] = [None, [], 0, None]
             return 1
         if self._in_process:
             d = _serialize.SECONDS.get(key)
@@ -728,9 +733,12 @@ class Session:
         d = st[0]
         if d is None:
             return 1
-        if d <= 0:
-            return BATCH_MAX
-        return max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+        c = st[3]
+        if c is not None and c[0] is d and c[1] is BATCH_MAX and c[2] is BATCH_SECONDS:
+            return c[3]  # the same duration as last time (per task: no arithmetic)
+        k = BATCH_MAX if d <= 0 else max(1, min(BATCH_MAX, int(BATCH_SECONDS / d)))
+        st[3] = (d, BATCH_MAX, BATCH_SECONDS, k)
+        return k
 
     def flush(self):
         """Send the batch being filled (the runtime calls this before the

@@ -17,6 +17,7 @@ import logging
 import pickle
 import sys
 import threading
+import warnings as _warnings
 
 from ._state import _ATOMIC
 
@@ -33,6 +34,7 @@ _last_np = None
 _last_log = None
 _log_probe = None
 _log_state = None
+_modules = sys.modules
 _PROBE_KEY = -1  # never a level: present in the probe's cache until a level changes
 
 
@@ -118,8 +120,30 @@ def _warn_filters():
 def settings():
     """(generation, snapshot) of the process settings now; snapshot is None
     while every setting is at its default."""
+    # Per task: the checks that nothing changed, cheapest first (the warnings
+    # list, the logging probe's cache, numpy's context variable, decimal's
+    # context), without a call each; any doubt takes the full path.
+    wt = _last_warn
+    if wt is not None:
+        wf = _warnings.filters
+        if wt[0] is wf and wt[1] == len(wf) and (not wf or wt[2] is wf[0]) \
+                and _log_state is _last_log:
+            c = getattr(_log_probe, "_cache", None)
+            if c is not None and _PROBE_KEY in c:
+                nv = _np_var
+                if nv.get() is _last_np if nv is not None else \
+                        _last_np is None and "numpy" not in _modules:
+                    if "decimal" not in _modules:
+                        if _last_dec is None:
+                            return _gen, _snapshot
+                    elif _decimal_state() == _last_dec:
+                        return _gen, _snapshot
+    return _settings_full()
+
+
+def _settings_full():
     global _gen, _snapshot, _last_dec, _last_np, _last_log, _last_warn
-    import warnings
+    warnings = _warnings
 
     dec = _decimal_state() if "decimal" in sys.modules else None
     nptok = _numpy_token()

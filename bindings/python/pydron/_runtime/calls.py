@@ -5,12 +5,12 @@ import functools
 import math
 import sys
 
-from .errors import call_site
-from .. import _state
+from .errors import _PKG
+from .. import _core, _state
 from .barriers import _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
-from .state import S, _exception, _get_ident, _in_backend_call, _on_driver, session
+from .state import S, _exception, _get_ident, _on_driver, session
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
@@ -22,6 +22,7 @@ from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE
                      _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
 
 _partial = functools.partial
+_call_site = _core.call_site
 _ModuleType = type(sys)
 _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
@@ -31,8 +32,12 @@ _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 def _submit(fn, args, kwargs):
-    fut = _in_backend_call(session().submit, fn, args, kwargs)
-    fut._site = call_site()  # its failure's traceback points at the call
+    prev, S.in_backend = S.in_backend, True  # _in_backend_call, inlined (per task)
+    try:
+        fut = session().submit(fn, args, kwargs)
+    finally:
+        S.in_backend = prev
+    fut._site = _call_site(_PKG)  # its failure's traceback points at the call
     S.last_seq = next(_seq)
     _pending.append((S.last_seq, fut))
     S.pbytes += fut._n
@@ -49,14 +54,16 @@ def _shrink():
     """Too many tasks or bytes pending: wait for the oldest until both the
     count and the byte budget hold again (the producer pauses; results not
     yet consumed do not pile up)."""
-    S.pbytes = sum(f._n for _, f in _pending)  # exact again (pops elsewhere only subtract)
+    if S.pbytes > S.window_bytes:
+        # exact again (an upper bound: a few rare removals do not subtract);
+        # not at every call past the count window (O(window) each)
+        S.pbytes = sum(f._n for _, f in _pending)
     while _pending and (len(_pending) > S.window or S.pbytes > S.window_bytes):
         front = _pending[0][1]
         _exception(front)
-        _poll()
+        _poll()  # subtracts what it removes
         if _pending and _pending[0][1] is front:
             break  # a deferred operation's turn has not come (cannot happen at the front)
-        S.pbytes = sum(f._n for _, f in _pending)
 
 
 def call(f, /, *args, **kwargs):
@@ -74,6 +81,8 @@ def call(f, /, *args, **kwargs):
         # The program's functions and methods: classified by their mark
         # (@functional, @schedule) and code at each call, two lookups; a
         # table would keep them and their closures alive.
+        if tf is _FunctionType and getattr(f, "__pydron_kind__", None) == "functional":
+            return _submit(f.__pydron_functional__, args, kwargs)  # _h_functional, per task
         return _classify(f, tf)(f, args, kwargs)
     # The key: the callee itself for builtins, classes and numpy's
     # callables; (type, name) for a method of a builtin object (lst.append

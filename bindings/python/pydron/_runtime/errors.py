@@ -6,6 +6,7 @@ import os
 import sys
 import types
 
+from .. import _core
 from .._serialize import TASK_FRAME
 from .state import S
 
@@ -22,13 +23,10 @@ def internal(code):
 def call_site():
     """Where the program made the current call into the runtime: (frame id,
     code, instruction, line) of the nearest frame that is not pydron's."""
-    f = _getframe(2)
-    while f is not None and f.f_code.co_filename.startswith(_PKG):  # internal(), inlined: per task
-        f = f.f_back
-    return None if f is None else (id(f), f.f_code, f.f_lasti, f.f_lineno)
+    return _c_call_site(_PKG)
 
 
-_getframe = sys._getframe
+_c_call_site = _core.call_site
 
 
 def _strip(tb, site=None):
