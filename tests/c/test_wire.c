@@ -1212,8 +1212,9 @@ static int one_task_status(tdrv *d, int32_t where, Pydron__ShmRef *shm, uint64_t
 /* Before: a reference was opened whoever sent it (a FIFO named by a peer
  * was refused and fetched again without limit, 74,527 round trips in 4 s).
  * Now a worker asks a tcp peer for bytes only; a reference in the reply is
- * never claimed, the link is dropped and the task fails at once, after one
- * fetch. */
+ * never claimed, the link is dropped and the task's input is reported
+ * unreachable (PYDRON_EIO: the driver requeues it, bounded, uncharged;
+ * a peer's bad reply is not the task's fault) after one fetch. */
 Test(wire, worker_refuses_shared_memory_it_did_not_ask_for, .timeout = 60)
 {
     rogue r = {0};
@@ -1235,12 +1236,12 @@ Test(wire, worker_refuses_shared_memory_it_did_not_ask_for, .timeout = 60)
     cr_assert_eq(pdi_conn_send(d.c, &f, NULL, 0), 0);
     char err[512];
     int st = one_task_status(&d, 8, NULL, 1, err, sizeof err, NULL);
-    cr_assert_eq(st, PYDRON_EPROTO, "status %d: %s", st, err);
+    cr_assert_eq(st, PYDRON_EIO, "status %d: %s", st, err);
     cr_assert(strstr(err, "not asked for"), "%s", err);
     cr_assert_eq(r.fetches, 1, "one fetch, not a loop: %d", r.fetches);
     /* and again: one more fetch per task, never more */
     st = one_task_status(&d, 8, NULL, 2, err, sizeof err, NULL);
-    cr_assert_eq(st, PYDRON_EPROTO, "%s", err);
+    cr_assert_eq(st, PYDRON_EIO, "%s", err);
     cr_assert_eq(r.fetches, 2, "%d", r.fetches);
     int sd = tdrv_stop(&d, 1);
     cr_assert(WIFEXITED(sd) && WEXITSTATUS(sd) == 0);
