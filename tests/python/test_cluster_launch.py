@@ -222,6 +222,12 @@ def test_host_file_and_pydron_hosts(tmp_path, monkeypatch):
     assert r["executor"] == "remote" and r["cluster"] == "ssh"
     assert r["hosts"] == ["node-a", "node-b:4"]
     assert r["secret"] is None  # the launcher makes one
+    # an Open MPI host file reads the same
+    f.write_text("node-a slots=2\nnode-b slots=4 max_slots=8\nnode-c\n")
+    assert config.resolved()["hosts"] == ["node-a:2", "node-b:4", "node-c"]
+    f.write_text("node-a slots=two\n")
+    with pytest.raises(ValueError, match="whole number"):
+        config.resolved()
     monkeypatch.setenv("PYDRON_HOSTS", "a, b:2 c")
     assert config.resolved()["hosts"] == ["a", "b:2", "c"]
     monkeypatch.setenv("PYDRON_HOSTS", str(tmp_path / "nope.txt"))

@@ -266,6 +266,18 @@ def _launch_settings():
                 join_timeout=None if join is None else float(join))
 
 
+def _hostfile_line(line):
+    """An mpirun/Open MPI host file line, "host slots=N [max_slots=M]", is
+    "host:N"; any other line is host names separated by spaces."""
+    words = line.split()
+    if len(words) > 1 and all("=" in w for w in words[1:]):
+        opts = dict(w.split("=", 1) for w in words[1:])
+        if "slots" in opts:
+            return f"{words[0]}:{opts['slots']}"
+        return words[0]
+    return line
+
+
 def _host_list(hosts):
     """A list of "host", "user@host" or "host:N"; a str is a host file when
     such a file exists, else names separated by commas or spaces."""
@@ -274,6 +286,7 @@ def _host_list(hosts):
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 items = [ln.split("#", 1)[0].strip() for ln in f]
+            items = [_hostfile_line(ln) for ln in items if ln]
             items = [h for ln in items for h in ln.split()]
             if not items:
                 raise ValueError(f"the host file {path} names no host")
