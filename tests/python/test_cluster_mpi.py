@@ -75,3 +75,21 @@ def test_c_host_program_reports_a_host_mpirun_cannot_reach(mpi):
     assert r.returncode != 0
     assert "0 of 2 workers joined" in r.stderr and "mpirun exited with status" in r.stderr
     assert "no test host 10.255.255.1" in r.stderr    # mpirun's own words, echoed
+
+
+# ---------------------------------------------------------------- a Python @schedule program
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from slurmlib import program_results, write_program  # noqa: E402
+
+
+def test_python_program_runs_its_tasks_on_every_host_through_mpirun(mpi, tmp_path):
+    prog = write_program(tmp_path)
+    cfg = {"cluster": "mpi", "hosts": mpi.hostfile, "workers": 0}
+    r = mpi.run([sys.executable, prog, "12", json.dumps(cfg)], timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = program_results(r.stdout)
+    assert res["squares"] == "True", r.stdout
+    assert res["workers"] == 3 * mpi.slots, r.stdout          # every slot of the host file
+    assert set(res["hosts"]) <= {h.name for h in mpi.net.hosts} and len(res["hosts"]) >= 2, r.stdout

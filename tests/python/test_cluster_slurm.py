@@ -100,3 +100,38 @@ def test_c_host_program_reports_a_bad_partition(slurm):
     assert r.returncode != 0
     assert "slurm: could not get an allocation (salloc --exclusive --partition=nosuch)" in r.stderr
     assert "invalid partition specified: nosuch" in r.stderr
+
+
+# ---------------------------------------------------------------- a Python @schedule program
+import json  # noqa: E402
+
+from slurmlib import program_results, write_program  # noqa: E402
+
+
+def test_python_program_on_a_login_node_gets_an_allocation_and_gives_it_back(slurm, tmp_path):
+    prog = write_program(tmp_path)
+    cfg = {"cluster": "slurm", "workers": 0, "launch_args": ["--nodes=3", "--time=5"]}
+    r = slurm.run([sys.executable, prog, "12", json.dumps(cfg)], timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr + slurm.log()
+    res = program_results(r.stdout)
+    assert res["squares"] == "True", r.stdout
+    assert res["workers"] == 6, r.stdout                     # one per CPU of the allocation
+    assert set(res["hosts"]) <= {h.name for h in slurm.net.hosts} and len(res["hosts"]) >= 2
+    m = re.search(r"slurm: got allocation (\d+)", r.stderr)
+    assert m, r.stderr
+    assert slurm.jobs().get(m.group(1)) in ("CANCELLED", "COMPLETING", "COMPLETED"), slurm.jobs()
+
+
+def test_python_program_in_a_batch_job_uses_every_cpu_of_it(slurm, tmp_path):
+    prog = write_program(tmp_path)
+    cfg = json.dumps({"cluster": "slurm", "workers": 0})
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} {prog} 12 '{cfg}'\n")
+    out = tmp_path / "job.out"
+    r = slurm.run(["sbatch", "--wait", "-N3", "--exclusive", "-o", str(out), str(script)],
+                  timeout=240)
+    text = out.read_text() if out.exists() else ""
+    assert r.returncode == 0, r.stdout + r.stderr + text + slurm.log()
+    res = program_results(text)
+    assert res["squares"] == "True" and res["workers"] == 6, text
+    assert len(res["hosts"]) >= 2, text
