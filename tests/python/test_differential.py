@@ -139,9 +139,6 @@ def _result(path, mode, session=None):
 # Divergences owned by other parts, tracked here so the suite stays green and a fix
 # shows up as XPASS (strict: then remove the entry). None at the moment.
 KNOWN: dict = {
-    ("loop_iterators_classes", "dask"): "dask executor: iterator classes diverge (issue 14)",
-    ("loop_iterators_failures", "dask"): "dask executor: iterator failures diverge in some runs (issue 14)",
-    ("unpicklable_result", "dask"): "dask executor: an unpicklable result's error differs (issue 14)",
 }
 
 # Programs of thousands of tiny tasks: on the dask executor each batch is a

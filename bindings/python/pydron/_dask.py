@@ -191,6 +191,11 @@ class DaskExecutor:
         self._fetcher = concurrent.futures.ThreadPoolExecutor(2, "pydron-dask-fetch")
         self._thread = None
         self.bridge = None
+        try:
+            from distributed.client import done_callback
+        except ImportError:  # a Dask without it: the thread-pool path below
+            done_callback = None
+        self._done_callback = done_callback
 
     def attach(self, rt):
         nthreads = sum(self.client.nthreads().values()) or 1
@@ -273,7 +278,21 @@ class DaskExecutor:
                 self._vals[vid] = (fut, -1 if n == 1 else i)
             self._jobs[key] = (job, outs, prefix)
             self._prefixes.add(prefix)
+            self._watch(fut)
+
+    def _watch(self, fut):
+        """Call _post when fut ends, on Dask's event loop thread.
+
+        Not Future.add_done_callback: that hands every callback to a class-wide
+        thread pool, which the interpreter shuts down before atexit handlers
+        run, so a task ending while pydron's session closes at exit made Dask
+        log "cannot schedule new futures after shutdown" into the program's
+        stderr. Dask's own done_callback coroutine, scheduled here directly,
+        waits for the same future state without that pool."""
+        if self._done_callback is None:
             fut.add_done_callback(self._post)
+        else:
+            self.client.loop.add_callback(self._done_callback, fut, self._post)
 
     def _post(self, fut):
         b = self.bridge  # Dask's event loop thread: only queue it

@@ -732,6 +732,15 @@ def decode_args(payload, inputs):
     return key, fn, args, kwargs, flags
 
 
+
+def _unpicklable_result(fn, e):
+    """The TypeError for a task whose result cannot be pickled, naming the
+    program's function (not a wrapper of pydron's, such as the one that
+    applies the program's settings: those set __wrapped__)."""
+    fn = getattr(fn, "__wrapped__", fn)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return TypeError(f"{name}(): its result cannot be pickled: {type(e).__name__}: {e}")
+
 def run_task(payload, inputs):
     """Body of kind "python": payload and inputs are memoryviews valid
     during the call. Returns the result blob (bytes or list of parts)."""
@@ -773,8 +782,7 @@ def run_task(payload, inputs):
         return encode_result(res)
     except Exception as e:
         # as for arguments: say which function, not 60 lines of pickler
-        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-        err = TypeError(f"{name}(): its result cannot be pickled: {type(e).__name__}: {e}")
+        err = _unpicklable_result(fn, e)
         raise _core.TaskFailed(f"TypeError: {err}", encode_exception(err)) from None
 
 
@@ -823,8 +831,7 @@ def _run_batch(key, fn, flags, payload, inputs):
             try:
                 out.append(encode_result(res))
             except Exception as e:
-                name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-                err = TypeError(f"{name}(): its result cannot be pickled: {type(e).__name__}: {e}")
+                err = _unpicklable_result(fn, e)
                 out.append(pickle.dumps(_MemberFailed(f"TypeError: {err}", encode_exception(err)), 5))
         except BaseException as e:
             recs = _settings.capture_end() if collect else None
