@@ -377,9 +377,14 @@ int pydron_worker_main(const pydron_worker_options *opts)
         if ((rc = pdi_conn_recv(w->drv, pdi_wire_limits_session(), HANDSHAKE_MS, &in)) != 0)
             goto done;
         if (in.hdr->body_case != PYDRON__FRAME__BODY_WELCOME) {
-            if (in.hdr->body_case == PYDRON__FRAME__BODY_REFUSED)
-                rc = pdi_err(PYDRON_EAUTH, "driver refused this worker: %s",
-                             in.hdr->refused->message);
+            if (in.hdr->body_case == PYDRON__FRAME__BODY_REFUSED) {
+                /* authenticated already: the driver's reason, not "authentication
+                 * failed" (e.g. EINVAL: a C worker for a Python program) */
+                int code = in.hdr->refused->code;
+                if (code > PYDRON_OK || code < PYDRON_EINTR)
+                    code = PYDRON_EAUTH;
+                rc = pdi_err(code, "driver refused this worker: %s", in.hdr->refused->message);
+            }
             else
                 rc = pdi_err(PYDRON_EPROTO, "expected welcome, got a %s frame",
                              pdi_frame_type_name(in.hdr));
