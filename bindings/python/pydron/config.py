@@ -275,42 +275,31 @@ def _launch_settings():
                 join_timeout=None if join is None else float(join))
 
 
-_SLURM_TIME = re.compile(r"(\d+(-\d+(:\d+){0,2})?|\d+(:\d+){1,2}|UNLIMITED|INFINITE)",
-                         re.IGNORECASE)
+# configure() name: (Slurm's format, positive int allowed, what it must be)
+_SLURM_NAMED = {
+    "partition": (r"[A-Za-z0-9_.,-]+", False, "a Slurm partition name (or a comma list)"),
+    "time": (r"(\d+(-\d+(:\d+){0,2})?|\d+(:\d+){1,2}|UNLIMITED|INFINITE)", True,
+             "Slurm's time limit: minutes (30), \"HH:MM:SS\" or \"D-HH:MM\""),
+    "nodes": (r"[1-9]\d*(-[1-9]\d*)?", True, "a node count (3) or a range (\"2-4\")"),
+}
 
 
 def _slurm_args(cluster):
     """partition=, time=, nodes= as the arguments of the allocation the slurm
     launcher asks for, checked here so that a typo fails at configure()
     rather than at salloc (Slurm's own formats: sbatch(1) --time, --nodes)."""
-    got = {k: _settings.get(k) for k in ("partition", "time", "nodes")}
-    got = {k: v for k, v in got.items() if v is not None}
-    if not got:
-        return []
-    if cluster != "slurm":
+    got = {k: _settings[k] for k in _SLURM_NAMED if _settings.get(k) is not None}
+    if got and cluster != "slurm":
         raise ValueError(f"pydron {', '.join(got)}: for cluster='slurm' only (the allocation it "
                          f"asks for), not cluster={cluster!r}")
     out = []
-    p = got.get("partition")
-    if p is not None:
-        if not isinstance(p, str) or not re.fullmatch(r"[A-Za-z0-9_.,-]+", p):
-            raise ValueError(f"pydron partition must be a Slurm partition name (or a comma "
-                             f"list), not {p!r}")
-        out.append(f"--partition={p}")
-    t = got.get("time")
-    if t is not None:
-        if isinstance(t, bool) or not (isinstance(t, int) and t > 0 or isinstance(t, str)
-                                       and _SLURM_TIME.fullmatch(t.strip())):
-            raise ValueError(f"pydron time must be Slurm's time limit: minutes (30), "
-                             f"\"HH:MM:SS\" or \"D-HH:MM\", not {t!r}")
-        out.append(f"--time={str(t).strip()}")
-    n = got.get("nodes")
-    if n is not None:
-        if isinstance(n, bool) or not (isinstance(n, int) and n > 0 or isinstance(n, str)
-                                       and re.fullmatch(r"[1-9]\d*(-[1-9]\d*)?", n.strip())):
-            raise ValueError(f"pydron nodes must be a node count (3) or a range (\"2-4\"), "
-                             f"not {n!r}")
-        out.append(f"--nodes={str(n).strip()}")
+    for k, v in got.items():
+        pattern, int_ok, what = _SLURM_NAMED[k]
+        ok = (int_ok and isinstance(v, int) and not isinstance(v, bool) and v > 0
+              or isinstance(v, str) and re.fullmatch(pattern, v.strip(), re.IGNORECASE))
+        if not ok:
+            raise ValueError(f"pydron {k} must be {what}, not {v!r}")
+        out.append(f"--{k}={str(v).strip()}")
     return out
 
 
