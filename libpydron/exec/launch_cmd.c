@@ -611,6 +611,29 @@ int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *er
     return 0;
 }
 
+int pdi_launch_ask_ncpus(char *const argv[], unsigned timeout_ms, const char *host,
+                         const char *prog, const char *who, const char *hint, unsigned *n)
+{
+    char *out = NULL, err[400];
+    int st = 0;
+    int rc = pdi_launch_run(argv, timeout_ms, &out, err, sizeof err, &st);
+    long v = out ? strtol(out, NULL, 10) : 0;
+    free(out);
+    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
+        *n = (unsigned)v;
+        return 0;
+    }
+    char how[160] = "";
+    if (rc)
+        snprintf(how, sizeof how, "%s", pydron_error_last());
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        snprintf(how, sizeof how, "it answered no CPU count");
+    else
+        pdi_proc_describe_status(st, how, sizeof how);
+    return pdi_err(PYDRON_EIO, "%scannot ask host %s for its CPU count (workers=0%s): %s %s%s%s",
+                   who, host, hint, prog, how, err[0] ? ": " : "", err);
+}
+
 /* ------------------------------------------------- joining, missing */
 
 static unsigned joined_of(pdi_proc *p, const pdi_launch_group *g)

@@ -54,25 +54,8 @@ static int ask_ncpus(pdi_proc *p, const char *host, unsigned *n)
     for (size_t i = 0; tail[i]; i++)
         argv[k++] = tail[i];
     argv[k] = NULL;
-    char *out = NULL, err[400];
-    int st = 0;
-    int rc = pdi_launch_run((char *const *)argv, QUERY_MS, &out, err, sizeof err, &st);
-    long v = out ? strtol(out, NULL, 10) : 0;
-    free(out);
-    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
-        *n = (unsigned)v;
-        return 0;
-    }
-    char how[160] = "";
-    if (rc)
-        snprintf(how, sizeof how, "%s", pydron_error_last());
-    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        snprintf(how, sizeof how, "it answered no CPU count");
-    else
-        pdi_proc_describe_status(st, how, sizeof how);
-    return pdi_err(PYDRON_EIO, "mpi: cannot ask host %s for its CPU count (workers=0; give "
-                               "host:N or 'host slots=N' instead): %s %s%s%s",
-                   host, mpirun_prog(), how, err[0] ? ": " : "", err);
+    return pdi_launch_ask_ncpus((char *const *)argv, QUERY_MS, host, mpirun_prog(), "mpi: ",
+                                "; give host:N or 'host slots=N' instead", n);
 }
 
 /* Lines of an mpirun host file ("host slots=N", "host:N", "host",

@@ -46,24 +46,7 @@ static int ask_ncpus(pdi_proc *p, const char *host, unsigned *n)
 {
     const char *argv[MAX_ARGS];
     ssh_argv(p, host, "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN", argv);
-    char *out = NULL, err[400];
-    int st = 0;
-    int rc = pdi_launch_run((char *const *)argv, NPROC_TIMEOUT_MS, &out, err, sizeof err, &st);
-    long v = out ? strtol(out, NULL, 10) : 0;
-    free(out);
-    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
-        *n = (unsigned)v;
-        return 0;
-    }
-    char how[160] = "";
-    if (rc)
-        snprintf(how, sizeof how, "%s", pydron_error_last());
-    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        snprintf(how, sizeof how, "it answered no CPU count");
-    else
-        pdi_proc_describe_status(st, how, sizeof how);
-    return pdi_err(PYDRON_EIO, "cannot ask host %s for its CPU count (workers=0): ssh %s%s%s",
-                   host, how, err[0] ? ": " : "", err);
+    return pdi_launch_ask_ncpus((char *const *)argv, NPROC_TIMEOUT_MS, host, "ssh", "", "", n);
 }
 
 static int ssh_plan(pdi_proc *p)

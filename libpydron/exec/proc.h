@@ -160,6 +160,12 @@ char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url);
  * worker_command worker_args --connect URL (for launchers that start one
  * worker per task of their own, srun and mpirun, and add --id). */
 void pdi_launch_worker_argv_sh(pdi_proc *p, pdi_str *s, const char *url);
+/* Ask a host for its CPU count: run argv (a command that prints it, e.g.
+ * ssh host nproc) and read the number. The error says "<who>cannot ask
+ * host HOST for its CPU count (workers=0<hint>): PROG <how>: <stderr>".
+ * For a launcher's plan (pdi_launch_plan_hosts' ask). Lock not held. */
+int pdi_launch_ask_ncpus(char *const argv[], unsigned timeout_ms, const char *host,
+                         const char *prog, const char *who, const char *hint, unsigned *n);
 /* Run argv and collect its stdout (*out, malloc'd) and stderr tail (err);
  * status = wait status. Lock not held; for plan steps (nproc). */
 int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *err, size_t errn,
