@@ -245,18 +245,10 @@ static void mpi_release(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_mpi = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = mpi_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = mpi_plan,
-    .missing = pdi_launch_missing,
+    .launch = mpi_launch,
     .stop = pdi_launch_stop,
     .release = mpi_release,
 };

@@ -330,18 +330,10 @@ static void slurm_release(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_slurm = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = slurm_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = slurm_plan,
-    .missing = pdi_launch_missing,
+    .launch = slurm_launch,
     .stop = slurm_stop,
     .release = slurm_release,
 };

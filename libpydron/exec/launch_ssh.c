@@ -86,17 +86,9 @@ static int ssh_launch(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_ssh = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = ssh_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = ssh_plan,
-    .missing = pdi_launch_missing,
+    .launch = ssh_launch,
     .stop = pdi_launch_stop,
 };

@@ -110,17 +110,9 @@ static int template_launch(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_template = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = template_check,
-    .listen = pdi_launch_listen,
-    .launch = template_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = template_plan,
-    .missing = pdi_launch_missing,
+    .launch = template_launch,
     .stop = pdi_launch_stop,
 };

@@ -77,12 +77,10 @@ extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
  * Command launchers (launch_cmd.c): workers started by a command per host
  * or group (ssh, a template, srun, mpirun). How a new one plugs in:
  *
- *  1. Write a pdi_launcher_ops in exec/launch_NAME.c with
- *       .name = "remote", .user_secret = 2, .join_ms = 60000,
- *       .check = pdi_launch_check, .listen = pdi_launch_listen,
- *       .joining = pdi_launch_joining, .missing = pdi_launch_missing,
- *       .stop = pdi_launch_stop,
- *     and its own .plan and .launch. Add a line to launch_table.c so that
+ *  1. Write a pdi_launcher_ops in exec/launch_NAME.c that starts with
+ *     PDI_LAUNCH_CMD_OPS (what every command launcher shares, below) and
+ *     adds .check, .stop and its own .plan and .launch (and .release if
+ *     it needs one). Add a line to launch_table.c so that
  *     cluster="NAME" (C option, configure(cluster=), PYDRON_CLUSTER) finds
  *     it.
  *  2. plan: set p->nw when it is 0 (workers=0 means "every CPU the
@@ -122,6 +120,16 @@ typedef struct pdi_launch_group {
     char line[400];      /* the stderr line being read */
     size_t nline;
 } pdi_launch_group;
+
+/* The fields every command launcher's ops table shares (launch_cmd.c):
+ *   const pdi_launcher_ops pdi_launcher_x = {PDI_LAUNCH_CMD_OPS, .plan = x_plan,
+ *                                            .launch = x_launch};
+ * and its .check (pdi_launch_check or one that calls it) and .stop
+ * (pdi_launch_stop or one that calls it). */
+#define PDI_LAUNCH_CMD_OPS                                                                 \
+    .name = "remote", .default_workers = 0, .join_ms = 60000, .user_secret = 2,            \
+    .refill_slots = 1, .listen = pdi_launch_listen, .joining = pdi_launch_joining,         \
+    .missing = pdi_launch_missing
 
 /* Launchers by name ("ssh", "command", ...; launch_table.c), NULL if none. */
 const pdi_launcher_ops *pdi_launcher_find(const char *name);
