@@ -393,23 +393,7 @@ static void *err_thread(void *arg)
 
 /* Our environment without the hints meant for directly spawned workers
  * (a launched worker's parent is a shell, sshd or srun, not us). */
-static char **launch_env(void)
-{
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **e = calloc(n + 1, sizeof *e);
-    if (!e)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "PYDRON_PARENT_PID=", 18) != 0 &&
-            strncmp(environ[i], "PYDRON_PRIVATE_DIR=", 19) != 0 &&
-            strncmp(environ[i], "PYDRON_SECRET_FILE_CLEANUP=", 27) != 0)
-            e[k++] = environ[i];
-    e[k] = NULL;
-    return e;
-}
+static char **launch_env(void) { return pdi_proc_env_without_hints(0, NULL); }
 
 int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[])
 {
@@ -432,20 +416,9 @@ int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[])
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
     /* own process group: stop signals the command and whatever it started
      * here; a Ctrl-C at our terminal reaches the driver only */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigemptyset(&def);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGPIPE);
-    sigaddset(&def, SIGINT);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &def);
+    pdi_proc_spawnattr_init(&at, 1);
     char **env = launch_env();
     pid_t pid = 0;
     int e = env ? posix_spawnp(&pid, argv[0], &fa, &at, argv, env) : ENOMEM;

@@ -16,6 +16,7 @@
 #define PDI_PROC_H
 
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -403,5 +404,14 @@ int pdi_proc_write_secret_file(pdi_proc *p);
 void pdi_proc_remove_private_dir(pdi_proc *p);
 char **pdi_proc_child_env(pdi_proc *p);
 void pdi_proc_free_child_env(char **e);
+/* A copy of environ (the strings are shared) without the hints meant for
+ * a directly spawned worker (PYDRON_PARENT_PID, PYDRON_PRIVATE_DIR,
+ * PYDRON_SECRET_FILE_CLEANUP), with room for `room` more entries after
+ * the *k copied ones; free() it. NULL on ENOMEM. */
+char **pdi_proc_env_without_hints(size_t room, size_t *k);
+/* launch_spawn.c: attributes for a child of ours: its own process group
+ * (a Ctrl-C at our terminal reaches the driver only), no blocked signals,
+ * SIGTERM and SIGPIPE (and SIGINT if sigint_default) at their defaults. */
+void pdi_proc_spawnattr_init(posix_spawnattr_t *at, int sigint_default);
 
 #endif
