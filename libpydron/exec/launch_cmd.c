@@ -618,7 +618,7 @@ static unsigned joined_of(pdi_proc *p, const pdi_launch_group *g)
 }
 
 /* The last line of the group's stderr (its most telling part), or "". */
-static const char *last_words(const pdi_launch_group *g)
+const char *pdi_launch_last_words(const pdi_launch_group *g)
 {
     const char *nl = strrchr(g->tail, '\n');
     return nl ? nl + 1 : g->tail;
@@ -640,7 +640,7 @@ static void describe_group(pdi_proc *p, pdi_launch_group *g, pdi_str *s)
 }
 
 /* Lock held: reap the groups' commands that ended. */
-static void reap(pdi_proc *p)
+void pdi_launch_reap_locked(pdi_proc *p)
 {
     for (size_t i = 0; i < p->ngroups; i++) {
         pdi_launch_group *g = &p->groups[i];
@@ -656,7 +656,7 @@ static void reap(pdi_proc *p)
 
 int pdi_launch_joining(pdi_proc *p)
 {
-    reap(p);
+    pdi_launch_reap_locked(p);
     for (size_t i = 0; i < p->ngroups; i++) {
         pdi_launch_group *g = &p->groups[i];
         unsigned got = joined_of(p, g);
@@ -684,7 +684,7 @@ int pdi_launch_joining(pdi_proc *p)
             return pdi_err(PYDRON_EIO, "worker %u (%s) joined and was lost before the others "
                                        "joined (%u of %u had joined)%s%s",
                            i, g && g->host ? g->host : p->w[i].host, p->nconnected, p->nw,
-                           g && g->tail[0] ? ": " : "", g ? last_words(g) : "");
+                           g && g->tail[0] ? ": " : "", g ? pdi_launch_last_words(g) : "");
         }
     }
     return 0;
@@ -692,7 +692,7 @@ int pdi_launch_joining(pdi_proc *p)
 
 int pdi_launch_missing(pdi_proc *p)
 {
-    reap(p);
+    pdi_launch_reap_locked(p);
     pdi_str s = {0};
     pdi_str_printf(&s, "%u of %u workers joined after %.0f s", p->nconnected, p->nw,
                    p->max_wait_ms / 1000.0);
@@ -726,7 +726,7 @@ void pdi_launch_stop(pdi_proc *p)
     for (;;) {
         int left = 0;
         pthread_mutex_lock(&p->lock);
-        reap(p);
+        pdi_launch_reap_locked(p);
         for (size_t i = 0; i < p->ngroups; i++)
             left += p->groups[i].pid > 0 && !p->groups[i].exited;
         pthread_mutex_unlock(&p->lock);
@@ -769,5 +769,7 @@ void pdi_launch_stop(pdi_proc *p)
             p->groups[i].err_fd = -1;
         }
     }
+    free(p->lslots); /* the service thread, which restarts workers, has ended */
+    p->lslots = NULL;
     pthread_mutex_unlock(&p->lock);
 }

@@ -251,4 +251,7 @@ const pdi_launcher_ops pdi_launcher_mpi = {
     .launch = mpi_launch,
     .stop = pdi_launch_stop,
     .release = mpi_release,
+    .relaunch = NULL,
+    .no_restart = "mpirun cannot add a process to its running job, so a lost mpi worker is "
+                  "not started again (use cluster=\"ssh\" or \"slurm\" for restarts)",
 };

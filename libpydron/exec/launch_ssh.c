@@ -55,30 +55,41 @@ static int ssh_plan(pdi_proc *p)
     return rc ? rc : pdi_launch_plan_hosts(p, ask_ncpus);
 }
 
+/* One ssh session for group gi (also a lost worker's replacement). */
+static int ssh_start(pdi_proc *p, size_t gi)
+{
+    pthread_mutex_lock(&p->lock);
+    pdi_launch_group *g = &p->groups[gi];
+    char host[300];
+    snprintf(host, sizeof host, "%s", g->host);
+    g->must_live = 1; /* the session lasts as long as its workers */
+    pthread_mutex_unlock(&p->lock);
+    char url[512];
+    pdi_launch_url(p, host, url, sizeof url);
+    char *script = pdi_launch_worker_script(p, gi, url);
+    /* the remote login shell runs `exec /bin/sh -c SCRIPT`: the
+     * script is POSIX sh whatever the user's shell is */
+    pdi_str cmd = {0};
+    pdi_str_puts(&cmd, "exec /bin/sh -c '");
+    for (const char *c = script ? script : ""; *c; c++)
+        pdi_str_puts(&cmd, *c == '\'' ? "'\\''" : (char[2]){*c, 0});
+    pdi_str_puts(&cmd, "'");
+    free(script);
+    if (!script || cmd.oom) {
+        free(cmd.buf);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    const char *argv[MAX_ARGS];
+    ssh_argv(p, host, cmd.buf, argv);
+    int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
+    free(cmd.buf);
+    return rc;
+}
+
 static int ssh_launch(pdi_proc *p)
 {
     for (size_t gi = 0; gi < p->ngroups; gi++) {
-        pdi_launch_group *g = &p->groups[gi];
-        char url[512];
-        pdi_launch_url(p, g->host, url, sizeof url);
-        char *script = pdi_launch_worker_script(p, gi, url);
-        /* the remote login shell runs `exec /bin/sh -c SCRIPT`: the
-         * script is POSIX sh whatever the user's shell is */
-        pdi_str cmd = {0};
-        pdi_str_puts(&cmd, "exec /bin/sh -c '");
-        for (const char *c = script ? script : ""; *c; c++)
-            pdi_str_puts(&cmd, *c == '\'' ? "'\\''" : (char[2]){*c, 0});
-        pdi_str_puts(&cmd, "'");
-        free(script);
-        if (!script || cmd.oom) {
-            free(cmd.buf);
-            return pdi_err(PYDRON_ENOMEM, "out of memory");
-        }
-        const char *argv[MAX_ARGS];
-        ssh_argv(p, g->host, cmd.buf, argv);
-        g->must_live = 1; /* the session lasts as long as its workers */
-        int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
-        free(cmd.buf);
+        int rc = ssh_start(p, gi);
         if (rc)
             return rc;
     }
@@ -91,4 +102,5 @@ const pdi_launcher_ops pdi_launcher_ssh = {
     .plan = ssh_plan,
     .launch = ssh_launch,
     .stop = pdi_launch_stop,
+    .relaunch = ssh_start,
 };

@@ -69,6 +69,13 @@ typedef struct pdi_launcher_ops {
      * plan): give back what plan took (a Slurm allocation) and free
      * p->lstate (may be NULL) */
     void (*release)(pdi_proc *p);
+    /* command launchers, for pdi_launch_lost (launch_restart.c): start
+     * group gi's command again, a group made for one lost worker (its
+     * host, first = the lost worker's slot, n = 1). Service thread, lock
+     * not held. NULL: this launcher cannot start one worker on its own;
+     * no_restart says why, for the "capacity is gone" message. */
+    int (*relaunch)(pdi_proc *p, size_t gi);
+    const char *no_restart;
 } pdi_launcher_ops;
 
 extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
@@ -101,6 +108,8 @@ extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
  *     the secret line and starts a group's workers with --secret-file -
  *     and --id (for ssh, srun, mpirun); pdi_launch_url() the address a host
  *     dials (a 0.0.0.0 listener replaced by our address on its route).
+ *     .relaunch (usually what launch does for one group) lets
+ *     pdi_launch_lost start a lost worker again on its host.
  *  4. While start waits, pdi_launch_joining fails at once when a group's
  *     command ended early (status and stderr tail named) or a joined
  *     worker was lost; at the deadline pdi_launch_missing says per host how
@@ -130,7 +139,7 @@ typedef struct pdi_launch_group {
 #define PDI_LAUNCH_CMD_OPS                                                                 \
     .name = "remote", .default_workers = 0, .join_ms = 60000, .user_secret = 2,            \
     .refill_slots = 1, .listen = pdi_launch_listen, .joining = pdi_launch_joining,         \
-    .missing = pdi_launch_missing
+    .missing = pdi_launch_missing, .lost = pdi_launch_lost
 
 /* Launchers by name ("ssh", "command", ...; launch_table.c), NULL if none. */
 const pdi_launcher_ops *pdi_launcher_find(const char *name);
@@ -142,6 +151,21 @@ int pdi_launch_listen(pdi_proc *p);
 int pdi_launch_joining(pdi_proc *p);
 int pdi_launch_missing(pdi_proc *p);
 void pdi_launch_stop(pdi_proc *p);
+/* launch_restart.c: worker wi of a started executor was lost (service
+ * thread, lock not held; called again every service pass while it sets
+ * p->w[wi].need_respawn again). Runs the launcher's relaunch for wi's
+ * host, within a budget per slot (PYDRON_WORKER_RESTARTS, default
+ * PDI_RESTARTS) and with back-off after a failed try; a slot whose
+ * replacements keep failing (PDI_RESTART_FAILS in a row: the command
+ * ended or its worker did not join within the join timeout) is given up
+ * with "capacity is gone: N of M workers, host H: <reason>" in the log. */
+void pdi_launch_lost(pdi_proc *p, unsigned wi);
+/* Lock held: reap the groups' commands that ended (their stderr read). */
+void pdi_launch_reap_locked(pdi_proc *p);
+/* The last line of group g's stderr, or "". */
+const char *pdi_launch_last_words(const pdi_launch_group *g);
+#define PDI_RESTARTS 8         /* replacements per worker slot and session */
+#define PDI_RESTART_FAILS 3    /* failed ones in a row: the slot is given up */
 int pdi_launch_group_add(pdi_proc *p, const char *host, unsigned n);
 /* "user@host:N" -> host part ("user@host", in buf) and *n (0: not given).
  * EINVAL for an empty host or a bad count. */
@@ -282,6 +306,8 @@ struct pdi_proc {
     void *lstate;        /* the launcher's own (plan sets, release frees) */
     pdi_launch_group *groups;
     size_t ngroups, capgroups;
+    struct pdi_launch_slot *lslots; /* restarts per slot (launch_restart.c) */
+    int running;         /* start returned 0: lost workers may be started again */
     pthread_t errth;     /* reads the groups' stderr */
     int have_errth;
     int errpipe[2];      /* wakes errth */
