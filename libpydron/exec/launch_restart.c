@@ -179,7 +179,7 @@ void pdi_launch_lost(pdi_proc *p, unsigned wi)
         goto out;
     }
     if (s->fails >= PDI_RESTART_FAILS) {
-        char why[480];
+        char why[600];
         snprintf(why, sizeof why, "%u tries to start it again failed; the last: %s", s->fails,
                  s->why);
         give_up_locked(p, wi, why);
@@ -187,7 +187,7 @@ void pdi_launch_lost(pdi_proc *p, unsigned wi)
     }
     unsigned max = budget();
     if (s->tries >= max) {
-        char why[480];
+        char why[600];
         snprintf(why, sizeof why, "it was started again %u times already "
                                   "(PYDRON_WORKER_RESTARTS=%u)%s%s",
                  s->tries, max, s->why[0] ? "; the last failure: " : "", s->why);
