@@ -188,9 +188,12 @@ void pdi_launch_lost(pdi_proc *p, unsigned wi)
     unsigned max = budget();
     if (s->tries >= max) {
         char why[600];
-        snprintf(why, sizeof why, "it was started again %u times already "
-                                  "(PYDRON_WORKER_RESTARTS=%u)%s%s",
-                 s->tries, max, s->why[0] ? "; the last failure: " : "", s->why);
+        if (max == 0)
+            snprintf(why, sizeof why, "restarts are off (PYDRON_WORKER_RESTARTS=0)");
+        else
+            snprintf(why, sizeof why, "it was started again %u times already "
+                                      "(PYDRON_WORKER_RESTARTS=%u)%s%s",
+                     s->tries, max, s->why[0] ? "; the last failure: " : "", s->why);
         give_up_locked(p, wi, why);
         goto out;
     }
