@@ -10,8 +10,9 @@
  * proc_window.c (in-flight window by measurement, stealing),
  * privdir.c (private directory, secret file, child environment),
  * launch_spawn.c and launch_accept.c (the launchers), launch_cmd.c (what
- * every command launcher shares), launch_ssh.c, launch_template.c,
- * launch_table.c (launchers by name). */
+ * every command launcher shares), launch_restart.c (a command launcher
+ * starting a lost worker again), launch_ssh.c, launch_template.c,
+ * launch_slurm.c, launch_mpi.c, launch_table.c (launchers by name). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
