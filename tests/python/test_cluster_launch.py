@@ -269,9 +269,9 @@ RESTART = """
             os.kill(victim, signal.SIGKILL)
 
         # killed while the tree's leaves run (and some of its values live there)
-        threading.Timer(0.8, kill).start()
-        total = tree(40, 0.1)
-        print("TREE", total == sum(range(40)), total)
+        threading.Timer(0.3, kill).start()
+        total = tree(48, 0.2)
+        print("TREE", total == sum(range(48)), total)
         assert killed_at, "the run ended before the kill"
         # later calls: a worker started after the kill on the victim's host takes work
         replacement = None
