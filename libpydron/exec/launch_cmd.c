@@ -393,23 +393,7 @@ static void *err_thread(void *arg)
 
 /* Our environment without the hints meant for directly spawned workers
  * (a launched worker's parent is a shell, sshd or srun, not us). */
-static char **launch_env(void)
-{
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **e = calloc(n + 1, sizeof *e);
-    if (!e)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "PYDRON_PARENT_PID=", 18) != 0 &&
-            strncmp(environ[i], "PYDRON_PRIVATE_DIR=", 19) != 0 &&
-            strncmp(environ[i], "PYDRON_SECRET_FILE_CLEANUP=", 27) != 0)
-            e[k++] = environ[i];
-    e[k] = NULL;
-    return e;
-}
+static char **launch_env(void) { return pdi_proc_env_without_hints(0, NULL); }
 
 int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[])
 {
@@ -432,20 +416,9 @@ int pdi_launch_spawn(pdi_proc *p, size_t gi, char *const argv[])
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
     /* own process group: stop signals the command and whatever it started
      * here; a Ctrl-C at our terminal reaches the driver only */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigemptyset(&def);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGPIPE);
-    sigaddset(&def, SIGINT);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &def);
+    pdi_proc_spawnattr_init(&at, 1);
     char **env = launch_env();
     pid_t pid = 0;
     int e = env ? posix_spawnp(&pid, argv[0], &fa, &at, argv, env) : ENOMEM;
@@ -611,6 +584,29 @@ int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *er
     return 0;
 }
 
+int pdi_launch_ask_ncpus(char *const argv[], unsigned timeout_ms, const char *host,
+                         const char *prog, const char *who, const char *hint, unsigned *n)
+{
+    char *out = NULL, err[400];
+    int st = 0;
+    int rc = pdi_launch_run(argv, timeout_ms, &out, err, sizeof err, &st);
+    long v = out ? strtol(out, NULL, 10) : 0;
+    free(out);
+    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
+        *n = (unsigned)v;
+        return 0;
+    }
+    char how[160] = "";
+    if (rc)
+        snprintf(how, sizeof how, "%s", pydron_error_last());
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        snprintf(how, sizeof how, "it answered no CPU count");
+    else
+        pdi_proc_describe_status(st, how, sizeof how);
+    return pdi_err(PYDRON_EIO, "%scannot ask host %s for its CPU count (workers=0%s): %s %s%s%s",
+                   who, host, hint, prog, how, err[0] ? ": " : "", err);
+}
+
 /* ------------------------------------------------- joining, missing */
 
 static unsigned joined_of(pdi_proc *p, const pdi_launch_group *g)
@@ -622,7 +618,7 @@ static unsigned joined_of(pdi_proc *p, const pdi_launch_group *g)
 }
 
 /* The last line of the group's stderr (its most telling part), or "". */
-static const char *last_words(const pdi_launch_group *g)
+const char *pdi_launch_last_words(const pdi_launch_group *g)
 {
     const char *nl = strrchr(g->tail, '\n');
     return nl ? nl + 1 : g->tail;
@@ -644,7 +640,7 @@ static void describe_group(pdi_proc *p, pdi_launch_group *g, pdi_str *s)
 }
 
 /* Lock held: reap the groups' commands that ended. */
-static void reap(pdi_proc *p)
+void pdi_launch_reap_locked(pdi_proc *p)
 {
     for (size_t i = 0; i < p->ngroups; i++) {
         pdi_launch_group *g = &p->groups[i];
@@ -660,7 +656,7 @@ static void reap(pdi_proc *p)
 
 int pdi_launch_joining(pdi_proc *p)
 {
-    reap(p);
+    pdi_launch_reap_locked(p);
     for (size_t i = 0; i < p->ngroups; i++) {
         pdi_launch_group *g = &p->groups[i];
         unsigned got = joined_of(p, g);
@@ -688,7 +684,7 @@ int pdi_launch_joining(pdi_proc *p)
             return pdi_err(PYDRON_EIO, "worker %u (%s) joined and was lost before the others "
                                        "joined (%u of %u had joined)%s%s",
                            i, g && g->host ? g->host : p->w[i].host, p->nconnected, p->nw,
-                           g && g->tail[0] ? ": " : "", g ? last_words(g) : "");
+                           g && g->tail[0] ? ": " : "", g ? pdi_launch_last_words(g) : "");
         }
     }
     return 0;
@@ -696,7 +692,7 @@ int pdi_launch_joining(pdi_proc *p)
 
 int pdi_launch_missing(pdi_proc *p)
 {
-    reap(p);
+    pdi_launch_reap_locked(p);
     pdi_str s = {0};
     pdi_str_printf(&s, "%u of %u workers joined after %.0f s", p->nconnected, p->nw,
                    p->max_wait_ms / 1000.0);
@@ -730,7 +726,7 @@ void pdi_launch_stop(pdi_proc *p)
     for (;;) {
         int left = 0;
         pthread_mutex_lock(&p->lock);
-        reap(p);
+        pdi_launch_reap_locked(p);
         for (size_t i = 0; i < p->ngroups; i++)
             left += p->groups[i].pid > 0 && !p->groups[i].exited;
         pthread_mutex_unlock(&p->lock);
@@ -773,5 +769,7 @@ void pdi_launch_stop(pdi_proc *p)
             p->groups[i].err_fd = -1;
         }
     }
+    free(p->lslots); /* the service thread, which restarts workers, has ended */
+    p->lslots = NULL;
     pthread_mutex_unlock(&p->lock);
 }

@@ -54,25 +54,8 @@ static int ask_ncpus(pdi_proc *p, const char *host, unsigned *n)
     for (size_t i = 0; tail[i]; i++)
         argv[k++] = tail[i];
     argv[k] = NULL;
-    char *out = NULL, err[400];
-    int st = 0;
-    int rc = pdi_launch_run((char *const *)argv, QUERY_MS, &out, err, sizeof err, &st);
-    long v = out ? strtol(out, NULL, 10) : 0;
-    free(out);
-    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
-        *n = (unsigned)v;
-        return 0;
-    }
-    char how[160] = "";
-    if (rc)
-        snprintf(how, sizeof how, "%s", pydron_error_last());
-    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        snprintf(how, sizeof how, "it answered no CPU count");
-    else
-        pdi_proc_describe_status(st, how, sizeof how);
-    return pdi_err(PYDRON_EIO, "mpi: cannot ask host %s for its CPU count (workers=0; give "
-                               "host:N or 'host slots=N' instead): %s %s%s%s",
-                   host, mpirun_prog(), how, err[0] ? ": " : "", err);
+    return pdi_launch_ask_ncpus((char *const *)argv, QUERY_MS, host, mpirun_prog(), "mpi: ",
+                                "; give host:N or 'host slots=N' instead", n);
 }
 
 /* Lines of an mpirun host file ("host slots=N", "host:N", "host",
@@ -262,18 +245,13 @@ static void mpi_release(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_mpi = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = mpi_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = mpi_plan,
-    .missing = pdi_launch_missing,
+    .launch = mpi_launch,
     .stop = pdi_launch_stop,
     .release = mpi_release,
+    .relaunch = NULL,
+    .no_restart = "mpirun cannot add a process to its running job, so a lost mpi worker is "
+                  "not started again (use cluster=\"ssh\" or \"slurm\" for restarts)",
 };

@@ -273,10 +273,32 @@ static int slurm_plan(pdi_proc *p)
     return pdi_launch_group_add(p, label, p->nw);
 }
 
-static int slurm_launch(pdi_proc *p)
+/* The srun step of group gi: every worker (gi 0), or a lost worker's
+ * replacement (one task on its node, or on a node Slurm picks; --overlap:
+ * the first step still holds its CPUs). */
+static int slurm_start(pdi_proc *p, size_t gi)
 {
     slurm_state *s = p->lstate;
-    pdi_launch_group *g = &p->groups[0];
+    pthread_mutex_lock(&p->lock);
+    pdi_launch_group *g = &p->groups[gi];
+    unsigned first = g->first, n = g->n;
+    g->must_live = 1; /* the step lasts as long as its workers */
+    char lost_host[64] = "";
+    if (gi > 0 && first < p->nw)
+        snprintf(lost_host, sizeof lost_host, "%s", p->w[first].host);
+    pthread_mutex_unlock(&p->lock);
+    /* a replacement goes to the lost worker's node when its host name is
+     * a node of the allocation (else Slurm picks one) */
+    char nodelist[96] = "--input=all";
+    if (lost_host[0]) {
+        const char *qv[] = {"scontrol", "show", "hostnames", s->nodes, NULL};
+        char *names = query((char *const *)qv, "list the allocation's nodes");
+        for (char *save = NULL, *t = names ? strtok_r(names, "\n", &save) : NULL; t;
+             t = strtok_r(NULL, "\n", &save))
+            if (strcmp(t, lost_host) == 0)
+                snprintf(nodelist, sizeof nodelist, "--nodelist=%s", lost_host);
+        free(names);
+    }
     char url[512];
     pdi_launch_url(p, s->addr, url, sizeof url);
     /* each task: the worker with id first + SLURM_PROCID, the secret line
@@ -284,27 +306,29 @@ static int slurm_launch(pdi_proc *p)
     pdi_str cmd = {0};
     pdi_str_puts(&cmd, "exec ");
     pdi_launch_worker_argv_sh(p, &cmd, url);
-    pdi_str_printf(&cmd, " --secret-file - --id $((%u + SLURM_PROCID))", g->first);
+    pdi_str_printf(&cmd, " --secret-file - --id $((%u + SLURM_PROCID))", first);
     if (cmd.oom) {
         free(cmd.buf);
         return pdi_err(PYDRON_ENOMEM, "out of memory");
     }
     char jobid[64], ntasks[32];
     snprintf(jobid, sizeof jobid, "--jobid=%s", s->job);
-    snprintf(ntasks, sizeof ntasks, "--ntasks=%u", g->n);
+    snprintf(ntasks, sizeof ntasks, "--ntasks=%u", n);
     /* the driver itself runs in a step (`srun python prog.py`): ours shares
      * its CPUs, else it waits for them forever */
     const char *step = getenv("SLURM_STEP_ID");
-    int overlap = !s->own && step && *step;
+    int overlap = gi > 0 || (!s->own && step && *step);
     const char *argv[] = {"srun", jobid, ntasks, "--cpus-per-task=1", "--input=all",
                           "--kill-on-bad-exit=0", "--job-name=pydron-workers",
                           overlap ? "--overlap" : "--input=all",
+                          gi > 0 ? "--nodes=1" : "--input=all", nodelist,
                           "/bin/sh", "-c", cmd.buf, NULL};
-    g->must_live = 1; /* the step lasts as long as its workers */
-    int rc = pdi_launch_spawn(p, 0, (char *const *)argv);
+    int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
     free(cmd.buf);
     return rc;
 }
+
+static int slurm_launch(pdi_proc *p) { return slurm_start(p, 0); }
 
 /* The allocation goes back as soon as the workers are gone (stop, also
  * after a failed start), or at destroy when start never ran. */
@@ -330,18 +354,11 @@ static void slurm_release(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_slurm = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = slurm_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = slurm_plan,
-    .missing = pdi_launch_missing,
+    .launch = slurm_launch,
     .stop = slurm_stop,
     .release = slurm_release,
+    .relaunch = slurm_start,
 };

@@ -87,6 +87,23 @@ static int find_worker_command(pdi_proc *p, char *out, size_t n)
                    "pydron_process_options.worker_command",
                    di.dli_fname ? di.dli_fname : "libpydron", el > 0 ? exe : "the executable");
 }
+void pdi_proc_spawnattr_init(posix_spawnattr_t *at, int sigint_default)
+{
+    posix_spawnattr_init(at);
+    posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                     POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(at, 0);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGPIPE);
+    if (sigint_default)
+        sigaddset(&def, SIGINT);
+    posix_spawnattr_setsigmask(at, &none);
+    posix_spawnattr_setsigdefault(at, &def);
+}
+
 static int spawn_one(pdi_proc *p, unsigned id, pid_t *pid)
 {
     char cmd[PATH_MAX], ids[16];
@@ -119,20 +136,10 @@ static int spawn_one(pdi_proc *p, unsigned id, pid_t *pid)
     argv[k++] = "--exit-with-parent";
     argv[k] = NULL;
     posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
     /* own process group: a Ctrl-C at the driver's terminal reaches the
      * driver only (it decides; workers stop with it, through the
      * connection and the parent-death signal) */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigemptyset(&def);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &def);
+    pdi_proc_spawnattr_init(&at, 0);
     int err = posix_spawnp(pid, cmd, NULL, &at, (char *const *)argv, env);
     posix_spawnattr_destroy(&at);
     free(argv);

@@ -46,24 +46,7 @@ static int ask_ncpus(pdi_proc *p, const char *host, unsigned *n)
 {
     const char *argv[MAX_ARGS];
     ssh_argv(p, host, "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN", argv);
-    char *out = NULL, err[400];
-    int st = 0;
-    int rc = pdi_launch_run((char *const *)argv, NPROC_TIMEOUT_MS, &out, err, sizeof err, &st);
-    long v = out ? strtol(out, NULL, 10) : 0;
-    free(out);
-    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && v > 0 && v <= 4096) {
-        *n = (unsigned)v;
-        return 0;
-    }
-    char how[160] = "";
-    if (rc)
-        snprintf(how, sizeof how, "%s", pydron_error_last());
-    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        snprintf(how, sizeof how, "it answered no CPU count");
-    else
-        pdi_proc_describe_status(st, how, sizeof how);
-    return pdi_err(PYDRON_EIO, "cannot ask host %s for its CPU count (workers=0): ssh %s%s%s",
-                   host, how, err[0] ? ": " : "", err);
+    return pdi_launch_ask_ncpus((char *const *)argv, NPROC_TIMEOUT_MS, host, "ssh", "", "", n);
 }
 
 static int ssh_plan(pdi_proc *p)
@@ -72,30 +55,41 @@ static int ssh_plan(pdi_proc *p)
     return rc ? rc : pdi_launch_plan_hosts(p, ask_ncpus);
 }
 
+/* One ssh session for group gi (also a lost worker's replacement). */
+static int ssh_start(pdi_proc *p, size_t gi)
+{
+    pthread_mutex_lock(&p->lock);
+    pdi_launch_group *g = &p->groups[gi];
+    char host[300];
+    snprintf(host, sizeof host, "%s", g->host);
+    g->must_live = 1; /* the session lasts as long as its workers */
+    pthread_mutex_unlock(&p->lock);
+    char url[512];
+    pdi_launch_url(p, host, url, sizeof url);
+    char *script = pdi_launch_worker_script(p, gi, url);
+    /* the remote login shell runs `exec /bin/sh -c SCRIPT`: the
+     * script is POSIX sh whatever the user's shell is */
+    pdi_str cmd = {0};
+    pdi_str_puts(&cmd, "exec /bin/sh -c '");
+    for (const char *c = script ? script : ""; *c; c++)
+        pdi_str_puts(&cmd, *c == '\'' ? "'\\''" : (char[2]){*c, 0});
+    pdi_str_puts(&cmd, "'");
+    free(script);
+    if (!script || cmd.oom) {
+        free(cmd.buf);
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    }
+    const char *argv[MAX_ARGS];
+    ssh_argv(p, host, cmd.buf, argv);
+    int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
+    free(cmd.buf);
+    return rc;
+}
+
 static int ssh_launch(pdi_proc *p)
 {
     for (size_t gi = 0; gi < p->ngroups; gi++) {
-        pdi_launch_group *g = &p->groups[gi];
-        char url[512];
-        pdi_launch_url(p, g->host, url, sizeof url);
-        char *script = pdi_launch_worker_script(p, gi, url);
-        /* the remote login shell runs `exec /bin/sh -c SCRIPT`: the
-         * script is POSIX sh whatever the user's shell is */
-        pdi_str cmd = {0};
-        pdi_str_puts(&cmd, "exec /bin/sh -c '");
-        for (const char *c = script ? script : ""; *c; c++)
-            pdi_str_puts(&cmd, *c == '\'' ? "'\\''" : (char[2]){*c, 0});
-        pdi_str_puts(&cmd, "'");
-        free(script);
-        if (!script || cmd.oom) {
-            free(cmd.buf);
-            return pdi_err(PYDRON_ENOMEM, "out of memory");
-        }
-        const char *argv[MAX_ARGS];
-        ssh_argv(p, g->host, cmd.buf, argv);
-        g->must_live = 1; /* the session lasts as long as its workers */
-        int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
-        free(cmd.buf);
+        int rc = ssh_start(p, gi);
         if (rc)
             return rc;
     }
@@ -103,17 +97,10 @@ static int ssh_launch(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_ssh = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = pdi_launch_check,
-    .listen = pdi_launch_listen,
-    .launch = ssh_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = ssh_plan,
-    .missing = pdi_launch_missing,
+    .launch = ssh_launch,
     .stop = pdi_launch_stop,
+    .relaunch = ssh_start,
 };

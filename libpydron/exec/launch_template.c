@@ -88,21 +88,34 @@ static int template_plan(pdi_proc *p)
     return rc;
 }
 
+/* Run the template for group gi (also a lost worker's replacement: n=1,
+ * id = its slot). */
+static int template_start(pdi_proc *p, size_t gi)
+{
+    pthread_mutex_lock(&p->lock);
+    pdi_launch_group *g = &p->groups[gi];
+    char host[300];
+    snprintf(host, sizeof host, "%s", g->host ? g->host : "localhost");
+    int has_host = g->host != NULL;
+    unsigned first = g->first, n = g->n;
+    g->must_live = 0; /* it may only have asked for machines */
+    pthread_mutex_unlock(&p->lock);
+    char url[512];
+    pdi_launch_url(p, has_host ? host : NULL, url, sizeof url);
+    char *cmd = expand(p->launch_command, url, first, n, host, p->secret_path);
+    if (!cmd)
+        return pdi_err(PYDRON_ENOMEM, "out of memory");
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pdi_debug(WHO, "launch: %s", cmd);
+    int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
+    free(cmd);
+    return rc;
+}
+
 static int template_launch(pdi_proc *p)
 {
     for (size_t gi = 0; gi < p->ngroups; gi++) {
-        pdi_launch_group *g = &p->groups[gi];
-        char url[512];
-        pdi_launch_url(p, g->host, url, sizeof url);
-        char *cmd = expand(p->launch_command, url, g->first, g->n,
-                           g->host ? g->host : "localhost", p->secret_path);
-        if (!cmd)
-            return pdi_err(PYDRON_ENOMEM, "out of memory");
-        const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-        g->must_live = 0; /* it may only have asked for machines */
-        pdi_debug(WHO, "launch: %s", cmd);
-        int rc = pdi_launch_spawn(p, gi, (char *const *)argv);
-        free(cmd);
+        int rc = template_start(p, gi);
         if (rc)
             return rc;
     }
@@ -110,17 +123,10 @@ static int template_launch(pdi_proc *p)
 }
 
 const pdi_launcher_ops pdi_launcher_template = {
-    .name = "remote",
-    .default_workers = 0,
-    .join_ms = 60000,
-    .user_secret = 2,
-    .refill_slots = 1,
+    PDI_LAUNCH_CMD_OPS,
     .check = template_check,
-    .listen = pdi_launch_listen,
-    .launch = template_launch,
-    .joining = pdi_launch_joining,
-    .lost = NULL,
     .plan = template_plan,
-    .missing = pdi_launch_missing,
+    .launch = template_launch,
     .stop = pdi_launch_stop,
+    .relaunch = template_start,
 };

@@ -18,13 +18,12 @@
 extern char **environ;
 
 
-/* Environment for children: ours plus the PYDRON_* cleanup hints. */
-char **pdi_proc_child_env(pdi_proc *p)
+char **pdi_proc_env_without_hints(size_t room, size_t *k_out)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **e = calloc(n + 4, sizeof *e);
+    char **e = calloc(n + room + 1, sizeof *e);
     if (!e)
         return NULL;
     size_t k = 0;
@@ -33,6 +32,19 @@ char **pdi_proc_child_env(pdi_proc *p)
             strncmp(environ[i], "PYDRON_PRIVATE_DIR=", 19) != 0 &&
             strncmp(environ[i], "PYDRON_SECRET_FILE_CLEANUP=", 27) != 0)
             e[k++] = environ[i];
+    e[k] = NULL;
+    if (k_out)
+        *k_out = k;
+    return e;
+}
+
+/* Environment for children: ours plus the PYDRON_* cleanup hints. */
+char **pdi_proc_child_env(pdi_proc *p)
+{
+    size_t k;
+    char **e = pdi_proc_env_without_hints(3, &k);
+    if (!e)
+        return NULL;
     e[k++] = pdi_asprintf("PYDRON_PARENT_PID=%d", (int)getpid());
     if (p->dir[0]) {
         e[k++] = pdi_asprintf("PYDRON_PRIVATE_DIR=%s", p->dir);

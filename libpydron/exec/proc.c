@@ -283,6 +283,9 @@ int pdi_proc_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsig
         pthread_mutex_unlock(&p->lock);
         goto fail;
     }
+    pthread_mutex_lock(&p->lock);
+    p->running = 1;
+    pthread_mutex_unlock(&p->lock);
     *nworkers = p->nw;
     *in_flight = p->in_flight;
     return 0;

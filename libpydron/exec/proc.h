@@ -10,12 +10,14 @@
  * proc_window.c (in-flight window by measurement, stealing),
  * privdir.c (private directory, secret file, child environment),
  * launch_spawn.c and launch_accept.c (the launchers), launch_cmd.c (what
- * every command launcher shares), launch_ssh.c, launch_template.c,
- * launch_table.c (launchers by name). */
+ * every command launcher shares), launch_restart.c (a command launcher
+ * starting a lost worker again), launch_ssh.c, launch_template.c,
+ * launch_slurm.c, launch_mpi.c, launch_table.c (launchers by name). */
 #ifndef PDI_PROC_H
 #define PDI_PROC_H
 
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -68,6 +70,13 @@ typedef struct pdi_launcher_ops {
      * plan): give back what plan took (a Slurm allocation) and free
      * p->lstate (may be NULL) */
     void (*release)(pdi_proc *p);
+    /* command launchers, for pdi_launch_lost (launch_restart.c): start
+     * group gi's command again, a group made for one lost worker (its
+     * host, first = the lost worker's slot, n = 1). Service thread, lock
+     * not held. NULL: this launcher cannot start one worker on its own;
+     * no_restart says why, for the "capacity is gone" message. */
+    int (*relaunch)(pdi_proc *p, size_t gi);
+    const char *no_restart;
 } pdi_launcher_ops;
 
 extern const pdi_launcher_ops pdi_launcher_spawn;  /* launch_spawn.c */
@@ -77,12 +86,10 @@ extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
  * Command launchers (launch_cmd.c): workers started by a command per host
  * or group (ssh, a template, srun, mpirun). How a new one plugs in:
  *
- *  1. Write a pdi_launcher_ops in exec/launch_NAME.c with
- *       .name = "remote", .user_secret = 2, .join_ms = 60000,
- *       .check = pdi_launch_check, .listen = pdi_launch_listen,
- *       .joining = pdi_launch_joining, .missing = pdi_launch_missing,
- *       .stop = pdi_launch_stop,
- *     and its own .plan and .launch. Add a line to launch_table.c so that
+ *  1. Write a pdi_launcher_ops in exec/launch_NAME.c that starts with
+ *     PDI_LAUNCH_CMD_OPS (what every command launcher shares, below) and
+ *     adds .check, .stop and its own .plan and .launch (and .release if
+ *     it needs one). Add a line to launch_table.c so that
  *     cluster="NAME" (C option, configure(cluster=), PYDRON_CLUSTER) finds
  *     it.
  *  2. plan: set p->nw when it is 0 (workers=0 means "every CPU the
@@ -102,6 +109,8 @@ extern const pdi_launcher_ops pdi_launcher_accept; /* launch_accept.c */
  *     the secret line and starts a group's workers with --secret-file -
  *     and --id (for ssh, srun, mpirun); pdi_launch_url() the address a host
  *     dials (a 0.0.0.0 listener replaced by our address on its route).
+ *     .relaunch (usually what launch does for one group) lets
+ *     pdi_launch_lost start a lost worker again on its host.
  *  4. While start waits, pdi_launch_joining fails at once when a group's
  *     command ended early (status and stderr tail named) or a joined
  *     worker was lost; at the deadline pdi_launch_missing says per host how
@@ -123,6 +132,16 @@ typedef struct pdi_launch_group {
     size_t nline;
 } pdi_launch_group;
 
+/* The fields every command launcher's ops table shares (launch_cmd.c):
+ *   const pdi_launcher_ops pdi_launcher_x = {PDI_LAUNCH_CMD_OPS, .plan = x_plan,
+ *                                            .launch = x_launch};
+ * and its .check (pdi_launch_check or one that calls it) and .stop
+ * (pdi_launch_stop or one that calls it). */
+#define PDI_LAUNCH_CMD_OPS                                                                 \
+    .name = "remote", .default_workers = 0, .join_ms = 60000, .user_secret = 2,            \
+    .refill_slots = 1, .listen = pdi_launch_listen, .joining = pdi_launch_joining,         \
+    .missing = pdi_launch_missing, .lost = pdi_launch_lost
+
 /* Launchers by name ("ssh", "command", ...; launch_table.c), NULL if none. */
 const pdi_launcher_ops *pdi_launcher_find(const char *name);
 /* A comma-separated list of the names, for messages. */
@@ -133,6 +152,21 @@ int pdi_launch_listen(pdi_proc *p);
 int pdi_launch_joining(pdi_proc *p);
 int pdi_launch_missing(pdi_proc *p);
 void pdi_launch_stop(pdi_proc *p);
+/* launch_restart.c: worker wi of a started executor was lost (service
+ * thread, lock not held; called again every service pass while it sets
+ * p->w[wi].need_respawn again). Runs the launcher's relaunch for wi's
+ * host, within a budget per slot (PYDRON_WORKER_RESTARTS, default
+ * PDI_RESTARTS) and with back-off after a failed try; a slot whose
+ * replacements keep failing (PDI_RESTART_FAILS in a row: the command
+ * ended or its worker did not join within the join timeout) is given up
+ * with "capacity is gone: N of M workers, host H: <reason>" in the log. */
+void pdi_launch_lost(pdi_proc *p, unsigned wi);
+/* Lock held: reap the groups' commands that ended (their stderr read). */
+void pdi_launch_reap_locked(pdi_proc *p);
+/* The last line of group g's stderr, or "". */
+const char *pdi_launch_last_words(const pdi_launch_group *g);
+#define PDI_RESTARTS 8         /* replacements per worker slot and session */
+#define PDI_RESTART_FAILS 3    /* failed ones in a row: the slot is given up */
 int pdi_launch_group_add(pdi_proc *p, const char *host, unsigned n);
 /* "user@host:N" -> host part ("user@host", in buf) and *n (0: not given).
  * EINVAL for an empty host or a bad count. */
@@ -160,6 +194,12 @@ char *pdi_launch_worker_script(pdi_proc *p, size_t gi, const char *url);
  * worker_command worker_args --connect URL (for launchers that start one
  * worker per task of their own, srun and mpirun, and add --id). */
 void pdi_launch_worker_argv_sh(pdi_proc *p, pdi_str *s, const char *url);
+/* Ask a host for its CPU count: run argv (a command that prints it, e.g.
+ * ssh host nproc) and read the number. The error says "<who>cannot ask
+ * host HOST for its CPU count (workers=0<hint>): PROG <how>: <stderr>".
+ * For a launcher's plan (pdi_launch_plan_hosts' ask). Lock not held. */
+int pdi_launch_ask_ncpus(char *const argv[], unsigned timeout_ms, const char *host,
+                         const char *prog, const char *who, const char *hint, unsigned *n);
 /* Run argv and collect its stdout (*out, malloc'd) and stderr tail (err);
  * status = wait status. Lock not held; for plan steps (nproc). */
 int pdi_launch_run(char *const argv[], unsigned timeout_ms, char **out, char *err, size_t errn,
@@ -267,6 +307,8 @@ struct pdi_proc {
     void *lstate;        /* the launcher's own (plan sets, release frees) */
     pdi_launch_group *groups;
     size_t ngroups, capgroups;
+    struct pdi_launch_slot *lslots; /* restarts per slot (launch_restart.c) */
+    int running;         /* start returned 0: lost workers may be started again */
     pthread_t errth;     /* reads the groups' stderr */
     int have_errth;
     int errpipe[2];      /* wakes errth */
@@ -389,5 +431,14 @@ int pdi_proc_write_secret_file(pdi_proc *p);
 void pdi_proc_remove_private_dir(pdi_proc *p);
 char **pdi_proc_child_env(pdi_proc *p);
 void pdi_proc_free_child_env(char **e);
+/* A copy of environ (the strings are shared) without the hints meant for
+ * a directly spawned worker (PYDRON_PARENT_PID, PYDRON_PRIVATE_DIR,
+ * PYDRON_SECRET_FILE_CLEANUP), with room for `room` more entries after
+ * the *k copied ones; free() it. NULL on ENOMEM. */
+char **pdi_proc_env_without_hints(size_t room, size_t *k);
+/* launch_spawn.c: attributes for a child of ours: its own process group
+ * (a Ctrl-C at our terminal reaches the driver only), no blocked signals,
+ * SIGTERM and SIGPIPE (and SIGINT if sigint_default) at their defaults. */
+void pdi_proc_spawnattr_init(posix_spawnattr_t *at, int sigint_default);
 
 #endif

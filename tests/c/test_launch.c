@@ -13,7 +13,9 @@
 
 #include "pydron.h"
 
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LIB PYDRON_TEST_FFI_LIB
 
@@ -116,4 +118,55 @@ Test(launch, unknown_launchers_and_missing_templates_are_refused)
     cr_assert(strstr(pydron_error_last(), "needs hosts"), "%s", pydron_error_last());
     pydron_runtime_free(rt);
     unsetenv("PYDRON_HOSTS");
+}
+
+static unsigned lines_in(const char *path, long *last)
+{
+    FILE *f = fopen(path, "r");
+    unsigned n = 0;
+    char line[64];
+    while (f && fgets(line, sizeof line, f)) {
+        n++;
+        *last = strtol(line, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A worker killed while its host is fine: the launcher runs its command
+ * again for that worker (same id, n=1), and the graph still computes. */
+Test(launch, a_killed_worker_is_started_again_by_its_template, .timeout = 120)
+{
+    unsetenv("PYDRON_SECRET");
+    unsetenv("PYDRON_SECRET_FILE");
+    unsetenv("PYDRON_WORKER_RESTARTS");
+    char dir[] = "/tmp/pydron-test-restart-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char tpl[1024], pids0[300];
+    snprintf(pids0, sizeof pids0, "%s/pids0", dir);
+    snprintf(tpl, sizeof tpl,
+             "echo $$ >> %s/pids{id}; exec %s --connect {url} --secret-file - --id {id}", dir,
+             PYDRON_WORKER_PATH);
+    pydron_runtime *rt;
+    pydron_graph *g;
+    TU_OK(start_remote(tpl, 2, 60000, "command", &rt, &g));
+    long pid = 0;
+    cr_assert_eq(lines_in(pids0, &pid), 1);
+    cr_assert_gt(pid, 1);
+    cr_assert_eq(kill((pid_t)pid, SIGKILL), 0);
+    long again = 0;
+    uint64_t t0 = now_ms();
+    while (lines_in(pids0, &again) < 2 && now_ms() - t0 < 60000)
+        usleep(20000);
+    cr_assert_eq(lines_in(pids0, &again), 2, "worker 0 was not started again");
+    cr_assert_neq(again, pid);
+    pydron_value in[2] = {tu_const_u64(g, 40), tu_const_u64(g, 2)}, out;
+    tu_ffi_task(g, rt, LIB, "tl_sum_ctx", NULL, in, 2, 1, &out);
+    cr_assert_eq(tu_get_u64(g, out), 42);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
 }

@@ -153,6 +153,7 @@ def ssh_cluster(tmp_path):
                 time.sleep(0.2)
             else:
                 raise AssertionError(f"sshd on {h.ip} does not answer: {r.stderr}")
+        net.sshd = daemons  # per host: its sshd (a test may stop one)
         yield net, ["-F", str(d / "ssh_config")]
         for p in daemons:
             p.kill()
@@ -193,6 +194,136 @@ def test_ssh_launcher_names_the_host_and_ssh_s_error(ssh_cluster, tmp_path):
     assert f"host {net.hosts[0].ip}" in r.stderr or f"host {net.hosts[1].ip}" in r.stderr, r.stderr
     assert "ssh" in r.stderr and "onnection refused" in r.stderr, r.stderr
     assert took < 55, f"the failure came after {took:.0f} s, not at once"
+
+
+# A worker lost while its host is fine (issue 11 item 5, issue 14): the
+# driver kills the worker process on one host (same pid namespace, other
+# network namespace) in the middle of a run whose later tasks need values
+# that lived on it; the launcher starts it again there, and later calls run
+# on the replacement. argv: config, the victim host's network namespace
+# ("*": any), then an sshd pid to stop first (0: none) and how long to wait
+# for a replacement at the end.
+RESTART = """
+    import os, signal, sys, threading, time
+    import pydron
+    from pydron import functional, schedule
+
+    @functional
+    def where(x, delay):
+        import os, time
+        time.sleep(delay)
+        return x, os.readlink("/proc/self/ns/net"), os.getpid()
+
+    @functional
+    def plus(a, b):
+        return (a[0] + b[0], a[1], a[2])
+
+    @schedule
+    def spread(n, delay):
+        out = []
+        for i in range(n):
+            out.append(where(i, delay))
+        return out
+
+    @schedule
+    def tree(n, delay):
+        xs = []
+        for i in range(n):
+            xs.append(where(i, delay))
+        while len(xs) > 1:
+            ys = []
+            for k in range(0, len(xs) - 1, 2):
+                ys.append(plus(xs[k], xs[k + 1]))
+            if len(xs) % 2:
+                ys.append(xs[-1])
+            xs = ys
+        return xs[0][0]
+
+    if __name__ == "__main__":
+        cfg, victim_ns, sshd_pid, wait_s = eval(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+        pydron.configure(**cfg)
+        first = spread(12, 0.05)
+        here = lambda ns: victim_ns in ("*", ns)  # "*": any worker, anywhere
+        victims = sorted({pid for _, ns, pid in first if here(ns)})
+        assert victims, first
+        victim = victims[0]
+        if sshd_pid:
+            os.kill(sshd_pid, signal.SIGKILL)  # no new session on that host
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def since_boot():
+            with open("/proc/uptime") as f:
+                return float(f.read().split()[0])
+
+        def started(pid):  # seconds after boot; None if gone
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+            except OSError:
+                return None
+
+        killed_at = []
+
+        def kill():
+            killed_at.append(since_boot())
+            os.kill(victim, signal.SIGKILL)
+
+        # killed while the tree's leaves run (and some of its values live there)
+        threading.Timer(0.3, kill).start()
+        total = tree(48, 0.2)
+        print("TREE", total == sum(range(48)), total)
+        assert killed_at, "the run ended before the kill"
+        # later calls: a worker started after the kill on the victim's host takes work
+        replacement = None
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and replacement is None:
+            for _, ns, pid in spread(12, 0.05):
+                t = started(pid)
+                if here(ns) and t is not None and t >= killed_at[0] - 0.05:
+                    replacement = pid
+            if replacement is None:
+                time.sleep(0.5)
+        print("REPLACED", replacement is not None)
+        print("LATER", [r[0] for r in spread(6, 0.0)] == list(range(6)))
+"""
+
+
+def _ns_of(host):
+    return host.run(["readlink", "/proc/self/ns/net"], check=True).stdout.strip()
+
+
+def test_ssh_launcher_restarts_a_killed_worker_on_its_host(ssh_cluster, tmp_path):
+    net, ssh_args = ssh_cluster
+    h0, h1, h2 = net.hosts
+    cfg = dict(cluster="ssh", hosts=[h0.ip, h1.ip, h2.ip], workers=3, launch_args=ssh_args,
+               join_timeout=120)
+    prog = _program(tmp_path, RESTART)
+    r = _run(prog, repr(cfg), _ns_of(h1), "0", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    assert _field(r.stdout, "REPLACED") == "True", r.stdout + r.stderr
+    assert _field(r.stdout, "LATER") == "True", r.stdout + r.stderr
+    assert f"worker 1 on host {h1.ip} was lost; starting it again" in r.stderr, r.stderr
+    assert "capacity is gone" not in r.stderr, r.stderr
+
+
+def test_ssh_launcher_says_capacity_is_gone_when_restarts_keep_failing(ssh_cluster, tmp_path):
+    net, ssh_args = ssh_cluster
+    h0, h1, h2 = net.hosts
+    cfg = dict(cluster="ssh", hosts=[h0.ip, h1.ip, h2.ip], workers=3, launch_args=ssh_args,
+               join_timeout=120)
+    prog = _program(tmp_path, RESTART)
+    # host 1's sshd is stopped before its worker is killed: every restart
+    # meets "Connection refused"; the run ends right on the other two
+    r = _run(prog, repr(cfg), _ns_of(h1), str(net.sshd[1].pid), "8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    assert _field(r.stdout, "REPLACED") == "False", r.stdout + r.stderr
+    assert _field(r.stdout, "LATER") == "True", r.stdout + r.stderr
+    gone = [l for l in r.stderr.splitlines() if "capacity is gone" in l]
+    assert gone, r.stderr
+    assert f"2 of 3 workers, host {h1.ip}" in gone[0], gone
+    assert "onnection refused" in gone[0] and "ssh exited with status 255" in gone[0], gone
 
 
 def test_ssh_launcher_needs_hosts():
@@ -260,6 +391,38 @@ def test_command_template_per_worker_and_per_host(tmp_path):
     r = _run(prog, repr(cfg), "9")
     assert r.returncode == 0, r.stdout + r.stderr
     assert _field(r.stdout, "PIDS") == "3"
+
+
+def test_command_template_runs_the_command_again_for_a_killed_worker(tmp_path):
+    # no hosts: every worker is here, in the driver's namespace
+    log = tmp_path / "launch.log"
+    tpl = (f"echo {{id}} >> {log}; exec {WORKER} --connect {{url}} "
+           f"--secret-file {{secret_file}} --id {{id}}")
+    cfg = dict(cluster="command", launch_command=tpl, workers=2, join_timeout=120)
+    prog = _program(tmp_path, RESTART)
+    r = _run(prog, repr(cfg), os.readlink("/proc/self/ns/net"), "0", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    assert _field(r.stdout, "REPLACED") == "True", r.stdout + r.stderr
+    lines = log.read_text().split("\n")
+    # started once per worker, then once more for the killed one, with its id
+    assert sorted(lines[:2]) == ["0", "1"] and lines[2] in ("0", "1"), lines
+
+
+def test_command_template_gives_up_on_a_worker_that_cannot_start_again(tmp_path):
+    # the worker command works once per id: its second start fails at once
+    tpl = (f"if [ -e {tmp_path}/started{{id}} ]; then echo 'no more machines' >&2; exit 7; fi; "
+           f"touch {tmp_path}/started{{id}}; exec {WORKER} --connect {{url}} "
+           f"--secret-file {{secret_file}} --id {{id}}")
+    cfg = dict(cluster="command", launch_command=tpl, workers=2, join_timeout=120)
+    prog = _program(tmp_path, RESTART)
+    r = _run(prog, repr(cfg), os.readlink("/proc/self/ns/net"), "0", "6")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    gone = [l for l in r.stderr.splitlines() if "capacity is gone" in l]
+    assert gone and "1 of 2 workers" in gone[0], r.stderr
+    assert "sh exited with status 7: no more machines" in gone[0], gone
+    assert "3 tries" in gone[0], gone
 
 
 def test_command_template_failure_is_reported_at_once_with_its_stderr(tmp_path):

@@ -93,3 +93,18 @@ def test_python_program_runs_its_tasks_on_every_host_through_mpirun(mpi, tmp_pat
     assert res["squares"] == "True", r.stdout
     assert res["workers"] == 3 * mpi.slots, r.stdout          # every slot of the host file
     assert set(res["hosts"]) <= {h.name for h in mpi.net.hosts} and len(res["hosts"]) >= 2, r.stdout
+
+
+def test_a_lost_mpi_worker_is_not_restarted_and_the_driver_says_why(mpi, tmp_path):
+    # mpirun cannot add a process to its running job (and OpenMPI ends the
+    # job when a rank is killed): the driver says that capacity is gone and
+    # why, instead of waiting for workers that will not come
+    from test_cluster_launch import RESTART, _program
+
+    prog = _program(tmp_path, RESTART)
+    cfg = {"cluster": "mpi", "hosts": mpi.hostfile, "workers": 0}
+    r = mpi.run([sys.executable, str(prog), repr(cfg), "*", "0", "2"], timeout=240)
+    gone = [l for l in r.stderr.splitlines() if "capacity is gone" in l]
+    assert gone, r.stdout + r.stderr
+    assert "mpirun cannot add a process to its running job" in gone[0], gone
+    assert "starting it again" not in r.stderr, r.stderr

@@ -181,3 +181,22 @@ def test_python_program_in_a_batch_job_uses_every_cpu_of_it(slurm, tmp_path):
     res = program_results(text)
     assert res["squares"] == "True" and res["workers"] == 6, text
     assert len(res["hosts"]) >= 2, text
+
+
+def test_python_program_gets_a_killed_worker_started_again_in_its_allocation(slurm, tmp_path):
+    # a worker killed mid-run: a new srun step of one task inside the same
+    # allocation starts it again; the tree's result is right and later calls
+    # use the replacement (on the lost worker's node if its host name is a
+    # node name; here all namespaces share one host name, so Slurm picks)
+    from test_cluster_launch import RESTART, _field, _program
+
+    prog = _program(tmp_path, RESTART)
+    cfg = {"cluster": "slurm", "workers": 3, "launch_args": ["--nodes=3", "--time=5"],
+           "join_timeout": 120}
+    r = slurm.run([sys.executable, str(prog), repr(cfg), "*", "0", "60"], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr + slurm.log()
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    assert _field(r.stdout, "REPLACED") == "True", r.stdout + r.stderr
+    assert _field(r.stdout, "LATER") == "True", r.stdout + r.stderr
+    assert "was lost; starting it again" in r.stderr, r.stderr
+    assert "capacity is gone" not in r.stderr, r.stderr
