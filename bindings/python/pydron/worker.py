@@ -135,9 +135,13 @@ def supervise(child_args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     quick, delay = 0, 0.5
+    # the worker's Hello tells the driver it is supervised and, after a
+    # crash, how its predecessor ended (named in the error of the task it
+    # was running); same variable as pydron-worker --restart
+    env = dict(os.environ, PYDRON_SUPERVISED="0")
     while True:
         t0 = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args])
+        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args], env=env)
         rc = child.wait()
         if stop:
             return 0
@@ -151,6 +155,7 @@ def supervise(child_args) -> int:
                       "seconds: giving up", child.pid, _describe(rc), quick)
             return 1
         log.warning("worker process (pid %d) %s; starting it again", child.pid, _describe(rc))
+        env["PYDRON_SUPERVISED"] = f"{child.pid} {_describe(rc)}"
         if quick > 1:
             time.sleep(delay)
 
