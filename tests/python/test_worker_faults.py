@@ -35,6 +35,13 @@ def free_port():
 
 def start_worker(url, *extra):
     env = dict(os.environ, PYDRON_SECRET=SECRET)
+    if "--secret-file" in extra:  # "-": the secret as one line on stdin, as launchers send it
+        env.pop("PYDRON_SECRET")
+        p = subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url,
+                              "--path", HERE, *extra], env=env, stdin=subprocess.PIPE)
+        p.stdin.write(SECRET.encode() + b"\n")
+        p.stdin.close()
+        return p
     return subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url,
                              "--path", HERE, *extra], env=env)
 
@@ -226,17 +233,20 @@ def test_remote_poison_task_with_supervised_workers():
         stop_all(procs)
 
 
-@pytest.mark.parametrize("fn,arg,how", [
-    (kill_self, signal.SIGSEGV, "killed by SIGSEGV"),
-    (exit_with, 3, "exited with status 3"),
+@pytest.mark.parametrize("fn,arg,how,stdin", [
+    (kill_self, signal.SIGSEGV, "killed by SIGSEGV", False),
+    (exit_with, 3, "exited with status 3", False),
+    # the secret on stdin, as launchers pass it: each replacement gets it too
+    (kill_self, signal.SIGSEGV, "killed by SIGSEGV", True),
 ])
-def test_remote_culprit_error_names_how_its_supervised_worker_ended(fn, arg, how):
+def test_remote_culprit_error_names_how_its_supervised_worker_ended(fn, arg, how, stdin):
     """Before: a remote worker's end was unknown to the driver, which only
     saw the connection drop ("lost its connection (...)"). Now the
     supervisor tells the replacement how its predecessor ended, the
     replacement's Hello carries it, and the culprit's error names it."""
     url = f"tcp://127.0.0.1:{free_port()}"
-    s, procs = remote_session(url, 1, worker_args=("--restart",), max_retries=1)
+    args = ("--restart", "--secret-file", "-") if stdin else ("--restart",)
+    s, procs = remote_session(url, 1, worker_args=args, max_retries=1)
     try:
         bad = s.submit(fn, (arg,), {})
         with pytest.raises(_core.TaskError) as ei:

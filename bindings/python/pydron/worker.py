@@ -139,9 +139,22 @@ def supervise(child_args) -> int:
     # crash, how its predecessor ended (named in the error of the task it
     # was running); same variable as pydron-worker --restart
     env = dict(os.environ, PYDRON_SUPERVISED="0")
+    # "--secret-file -" (launchers send the secret as one line on stdin):
+    # read it once and hand it to every worker process the same way, as
+    # the C supervisor does; a replacement would find stdin at its end
+    stdin_secret = None
+    if any(a == "--secret-file" and b == "-" for a, b in zip(child_args, child_args[1:])) or             "--secret-file=-" in child_args:
+        stdin_secret = sys.stdin.buffer.readline()
     while True:
         t0 = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args], env=env)
+        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args], env=env,
+                                 stdin=subprocess.PIPE if stdin_secret is not None else None)
+        if stdin_secret is not None:
+            try:
+                child.stdin.write(stdin_secret)
+                child.stdin.close()
+            except OSError:
+                pass  # it died at once: its status says why
         rc = child.wait()
         if stop:
             return 0
