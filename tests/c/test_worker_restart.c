@@ -36,8 +36,11 @@ static int free_port(void)
 static pid_t start_supervised(const char *url, const char *extra)
 {
     char cmd[1024];
+    /* under AddressSanitizer a SIGSEGV would become exit status 1, which
+     * is final for the supervisor: let the signal kill the worker */
     snprintf(cmd, sizeof cmd,
-             "sleep 0.3; PYDRON_SECRET='%s' exec %s --restart --connect %s %s", SECRET,
+             "sleep 0.3; ASAN_OPTIONS=\"handle_segv=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}\" "
+             "PYDRON_SECRET='%s' exec %s --restart --connect %s %s", SECRET,
              PYDRON_WORKER_PATH, url, extra ? extra : "");
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     pid_t pid;
