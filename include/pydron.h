@@ -1131,7 +1131,12 @@ PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
     ((void)pydron_worker_options_init_version((opts), PYDRON_WORKER_OPTIONS_VERSION))
 
 /* Run the worker loop until the driver says shutdown or the connection is
- * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown. */
+ * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown.
+ * A supervisor that restarts crashed workers (pydron-worker --restart,
+ * python -m pydron.worker --restart) sets $PYDRON_SUPERVISED: "0" for its
+ * first worker, "PID HOW" for a replacement ("4242 killed by SIGSEGV");
+ * the worker tells the driver, which names HOW in the error of the task
+ * that worker PID was running. */
 PYDRON_API int pydron_worker_main(const pydron_worker_options *opts);
 
 /* ------------------------------------------------------------------------

@@ -491,6 +491,7 @@ void pdi_proc_stop(void *self)
     p->nlater = p->caplater = 0;
     fetchent *fl = p->fetches;
     p->fetches = NULL;
+    pdi_proc_flush_held_locked(p, 0, 1); /* unlocks around the calls */
     pthread_mutex_unlock(&p->lock);
     for (size_t i = 0; i < nparked; i++)
         pydron_job_done(parked[i], PYDRON_ECANCELED);

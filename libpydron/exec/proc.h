@@ -271,6 +271,9 @@ typedef struct pworker {
     int need_respawn;    /* local: start a replacement (service thread) */
     int exit_status;     /* local: wait status of the slot's last process */
     int exit_known;      /* exit_status is set (reaped) */
+    int supervised;      /* its Hello said a supervisor restarts it (proc_jobs.c) */
+    char end[PDI_HELLO_MAX_END + 1]; /* how its process ended, as its supervisor's
+                                        replacement reported before the loss was seen */
     char **kinds;        /* runner kind names the worker announced */
     size_t nkinds;
     atomic_uint_fast64_t last_recv_ns;
@@ -360,6 +363,7 @@ struct pdi_proc {
     uint64_t last_steal_ns;
     uint64_t none_alive_since; /* 0: a worker is alive (or none joined yet) */
     int launcher_gave_up;      /* local: no more replacements will come */
+    struct pdi_held *held;     /* jobs of lost supervised workers (proc_jobs.c) */
 };
 
 typedef struct sd_arg {
@@ -380,6 +384,18 @@ void pdi_proc_job_put(pdi_proc *p, jobent *e);
 jobent *pdi_proc_job_take(pdi_proc *p, uint64_t seq, unsigned worker);
 jobent *pdi_proc_jobs_take_worker(pdi_proc *p, unsigned worker);
 void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why);
+/* A supervised worker (Hello capability 2) is lost: the jobs that may have
+ * been running wait up to HELD_MS for the replacement its supervisor starts
+ * to report how it ended, so that a task failed for killing its worker
+ * says "killed by SIGSEGV" rather than "lost its connection". */
+#define HELD_MS 10000
+/* Handshake thread, lock not held: the worker that just joined from `host`
+ * replaces process `pid`, which ended as `how`: finish the jobs held for
+ * it, or, when its loss is not seen yet, remember it for the message. */
+void pdi_proc_predecessor_ended(pdi_proc *p, const char *host, int32_t pid, const char *how);
+/* Service thread, lock held (released around the calls): jobs held for a
+ * report that did not come in time go back as lost (all: canceled, stop). */
+void pdi_proc_flush_held_locked(pdi_proc *p, uint64_t now, int all);
 /* Lock held: reap local worker process i if it exited (WNOHANG), keeping
  * its wait status for the loss message. */
 void pdi_proc_reap_locked(pdi_proc *p, size_t i);

@@ -167,6 +167,8 @@ static void *handshake_thread(void *arg)
             w->nkinds++;
     w->threads = h->threads ? h->threads : 1;
     w->shm = pdi_shm_same_host(h->host_id);
+    w->supervised = (h->capabilities & 2) != 0;
+    w->end[0] = 0;
     w->gen++;
     w->nrel = 0;
     w->nrcl = 0;
@@ -232,6 +234,7 @@ static void *handshake_thread(void *arg)
         pdi_debug(WHO, "worker %d joined from %s (%s, pid %d, peers at %s)", slot,
                   pdi_conn_peer(a.c), h->hostname, h->pid, h->peer_url);
         pdi_proc_send_peer_update(p, (unsigned)slot, slot, url);
+        pdi_proc_predecessor_ended(p, h->hostname, h->previous_pid, h->previous_end);
         if (replacement && p->host)
             pydron_exec_worker_ready(p->host, (unsigned)slot); /* work goes to it now */
     } else {

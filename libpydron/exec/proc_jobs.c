@@ -67,8 +67,10 @@ static int cmp_seq(const void *a, const void *b)
 
 /* How worker wi ended, for the log and the error of the task it ran: a
  * local worker's exit status (waited for briefly: its connection drops a
- * moment before the process is gone), else what the connection said. */
-static void describe_loss(pdi_proc *p, unsigned wi, const char *why, char *out, size_t n)
+ * moment before the process is gone), what a remote worker's supervisor
+ * reported (end, "" if nothing), else what the connection said. */
+static void describe_loss(pdi_proc *p, unsigned wi, const char *why, const char *end, char *out,
+                          size_t n)
 {
     char st[64];
     int known = 0, status = 0;
@@ -89,8 +91,119 @@ static void describe_loss(pdi_proc *p, unsigned wi, const char *why, char *out, 
     }
     if (known)
         snprintf(out, n, "%s", pdi_proc_describe_status(status, st, sizeof st));
+    else if (end && *end)
+        snprintf(out, n, "%s", end);
     else
         snprintf(out, n, "lost its connection (%s)", why);
+}
+
+/* ------------------------------------------ jobs held for a supervisor */
+
+/* The jobs a lost supervised worker may have been running, until its
+ * replacement says how it ended or HELD_MS pass. */
+typedef struct pdi_held {
+    unsigned wi;
+    int32_t pid;
+    char host[64];
+    char why[120];
+    uint64_t due_ns;
+    pydron_job **jobs;
+    size_t n;
+    struct pdi_held *next;
+} pdi_held;
+
+/* Lock not held: the jobs of h go back as lost runs, with how the worker
+ * ended (NULL: not known). Frees h. */
+static void held_finish(pdi_held *h, const char *how)
+{
+    char what[400];
+    if (how)
+        snprintf(what, sizeof what, "worker %u (pid %d on %s) %s while running it", h->wi,
+                 (int)h->pid, h->host[0] ? h->host : "?", how);
+    else
+        snprintf(what, sizeof what,
+                 "worker %u (pid %d on %s) lost its connection (%s) while running it; no "
+                 "replacement from its supervisor said how it ended within %u s",
+                 h->wi, (int)h->pid, h->host[0] ? h->host : "?", h->why, HELD_MS / 1000);
+    for (size_t i = 0; i < h->n; i++) {
+        pydron_job_set_error(h->jobs[i], what, NULL, 0);
+        pydron_job_done(h->jobs[i], PYDRON_EIO);
+    }
+    free(h->jobs);
+    free(h);
+}
+
+void pdi_proc_predecessor_ended(pdi_proc *p, const char *host, int32_t pid, const char *how)
+{
+    if (pid <= 0 || !how || !*how)
+        return;
+    pthread_mutex_lock(&p->lock);
+    pdi_held *found = NULL;
+    for (pdi_held **pp = &p->held; *pp; pp = &(*pp)->next) {
+        if ((*pp)->pid == pid && strcmp((*pp)->host, host) == 0) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+    }
+    if (!found) {
+        /* the replacement was faster than the loss of the old connection
+         * (or the old one went silent without closing): say so when it is
+         * seen, and see it now */
+        for (unsigned i = 0; i < p->nw; i++) {
+            pworker *w = &p->w[i];
+            if (w->alive && w->pid == pid && strcmp(w->host, host) == 0) {
+                snprintf(w->end, sizeof w->end, "%s", how);
+                pdi_conn_close(w->c); /* its reader reports the loss */
+                break;
+            }
+        }
+    }
+    int stopping = p->stopping;
+    pthread_mutex_unlock(&p->lock);
+    if (found) {
+        pdi_log(WHO, "worker %u (pid %d on %s) %s (its supervisor started a replacement)",
+                found->wi, (int)pid, host, how);
+        if (stopping) {
+            for (size_t i = 0; i < found->n; i++)
+                pydron_job_done(found->jobs[i], PYDRON_ECANCELED);
+            free(found->jobs);
+            free(found);
+        } else {
+            held_finish(found, how);
+        }
+    }
+}
+
+void pdi_proc_flush_held_locked(pdi_proc *p, uint64_t now, int all)
+{
+    pdi_held *due = NULL;
+    for (pdi_held **pp = &p->held; *pp;) {
+        pdi_held *h = *pp;
+        if (all || h->due_ns <= now) {
+            *pp = h->next;
+            h->next = due;
+            due = h;
+        } else {
+            pp = &h->next;
+        }
+    }
+    if (!due)
+        return;
+    pthread_mutex_unlock(&p->lock);
+    while (due) {
+        pdi_held *h = due;
+        due = h->next;
+        if (all) {
+            for (size_t i = 0; i < h->n; i++)
+                pydron_job_done(h->jobs[i], PYDRON_ECANCELED);
+            free(h->jobs);
+            free(h);
+        } else {
+            held_finish(h, NULL);
+        }
+    }
+    pthread_mutex_lock(&p->lock);
 }
 
 void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *why)
@@ -102,6 +215,13 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         return;
     }
     w->alive = 0;
+    /* copied now: a replacement may take the slot as soon as we unlock */
+    int32_t pid = (int32_t)w->pid;
+    char host[sizeof w->host], end[sizeof w->end];
+    snprintf(host, sizeof host, "%s", w->host);
+    snprintf(end, sizeof end, "%s", w->end);
+    w->end[0] = 0;
+    int hold = w->supervised && !end[0] && p->launcher != &pdi_launcher_spawn;
     int any_alive = 0;
     for (unsigned i = 0; i < p->nw; i++)
         any_alive |= p->w[i].alive;
@@ -134,11 +254,12 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
     if (!stopping)
         pydron_exec_worker_lost(p->host, wi);
     char how[160], what[400];
-    describe_loss(p, wi, why, how, sizeof how);
+    describe_loss(p, wi, why, end, how, sizeof how);
     if (!stopping)
-        pdi_log(WHO, "worker %u lost: %s", wi, how);
-    snprintf(what, sizeof what, "worker %u (pid %d on %s) %s while running it", wi, (int)w->pid,
-             w->host[0] ? w->host : "?", how);
+        pdi_log(WHO, "worker %u lost: %s%s", wi, how,
+                hold ? "; waiting for its supervisor to say how it ended" : "");
+    snprintf(what, sizeof what, "worker %u (pid %d on %s) %s while running it", wi, (int)pid,
+             host[0] ? host : "?", how);
     /* The worker runs its queue in order on `threads` threads: only the
      * oldest unfinished jobs can have been running. They come back as lost
      * (an attempt is charged); the others never started and go back to the
@@ -156,6 +277,19 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         qsort(arr, n, sizeof *arr, cmp_seq);
     }
     unsigned charged = w->threads ? w->threads : 1;
+    pdi_held *held = NULL;
+    if (hold && !stopping && n && (held = calloc(1, sizeof *held)) != NULL &&
+        (held->jobs = calloc(n, sizeof *held->jobs)) == NULL) {
+        free(held);
+        held = NULL;
+    }
+    if (held) {
+        held->wi = wi;
+        held->pid = pid;
+        snprintf(held->host, sizeof held->host, "%s", host);
+        snprintf(held->why, sizeof held->why, "%s", why);
+        held->due_ns = pdi_now_ns() + (uint64_t)HELD_MS * 1000000ull;
+    }
     for (size_t k = 0; k < n; k++) {
         jobent *e = arr ? arr[k] : jobs;
         if (!arr)
@@ -164,6 +298,8 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
             pydron_job_done(e->job, PYDRON_ECANCELED);
         } else if (arr && k >= charged) {
             pydron_job_requeue(e->job);
+        } else if (held) {
+            held->jobs[held->n++] = e->job; /* until its supervisor reports */
         } else {
             pydron_job_set_error(e->job, what, NULL, 0); /* named if it was the last loss */
             pydron_job_done(e->job, PYDRON_EIO);
@@ -171,6 +307,24 @@ void pdi_proc_worker_gone(pdi_proc *p, unsigned wi, unsigned gen, const char *wh
         free(e);
     }
     free(arr);
+    if (held && held->n) {
+        pthread_mutex_lock(&p->lock);
+        int late = p->stopping; /* stop has taken the list already */
+        if (!late) {
+            held->next = p->held;
+            p->held = held;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (late) {
+            for (size_t i = 0; i < held->n; i++)
+                pydron_job_done(held->jobs[i], PYDRON_ECANCELED);
+            free(held->jobs);
+            free(held);
+        }
+    } else if (held) {
+        free(held->jobs);
+        free(held);
+    }
     while (fl) {
         fetchent *e = fl;
         fl = e->next;

@@ -116,6 +116,7 @@ void *pdi_proc_service_thread(void *arg)
         } else {
             pdi_proc_flush_later_locked(p, 0);
         }
+        pdi_proc_flush_held_locked(p, now, 0);
         pdi_proc_steal_locked(p, now);
         /* reap exited children (no zombies); the connection drop reports loss */
         for (size_t i = 0; i < p->nlaunched; i++)

@@ -191,6 +191,16 @@ static int check_hello(const Pydron__Hello *h)
     if (strlen(h->peer_url) > PDI_HELLO_MAX_URL || strlen(h->hostname) > PDI_HELLO_MAX_NAME ||
         strlen(h->host_id) > PDI_HELLO_MAX_NAME)
         return pdi_err(PYDRON_EPROTO, "hello: peer URL, host name or host id too long");
+    size_t ne = strlen(h->previous_end);
+    if (ne > PDI_HELLO_MAX_END)
+        return pdi_err(PYDRON_EPROTO, "hello: previous worker's end is longer than %u bytes",
+                       PDI_HELLO_MAX_END);
+    for (size_t i = 0; i < ne; i++)
+        if (h->previous_end[i] < 0x20 || h->previous_end[i] > 0x7e)
+            return pdi_err(PYDRON_EPROTO, "hello: previous worker's end is not printable text");
+    if (h->previous_pid < 0 || (h->previous_pid == 0 && ne))
+        return pdi_err(PYDRON_EPROTO, "hello: previous worker's pid %d is not a pid",
+                       (int)h->previous_pid);
     return 0;
 }
 

@@ -80,6 +80,8 @@ int pdi_auth_check_hello(const Pydron__Frame *hdr);
 #define PDI_HELLO_MAX_KINDS 256u
 #define PDI_HELLO_MAX_NAME 256u
 #define PDI_HELLO_MAX_URL 512u
+/* Hello.previous_end: printable ASCII, it goes into logs and task errors */
+#define PDI_HELLO_MAX_END 128u
 /* The secret a process was given: options, else $PYDRON_SECRET, else the
  * file named by $PYDRON_SECRET_FILE; checked for strength. Caller frees
  * (pdi_secret_free wipes it). */

@@ -13,12 +13,19 @@
  *     const pydron_worker_runner pydron_worker_runners[]
  * terminated by an entry whose kind_name is NULL; tasks of those kinds
  * then run in this worker (e.g. C functions a host program registered
- * with pydron_runtime_register_c under the same names). */
+ * with pydron_runtime_register_c under the same names).
+ * --restart runs the worker in a child process and starts it again when it
+ * crashes (a task killed it): see supervise(). */
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "pydron.h"
 
@@ -30,7 +37,7 @@ static void usage(FILE *f)
             "usage: pydron-worker --connect URL [--secret-file SECRET_FILE] [--id ID]\n"
             "                     [--threads THREADS] [--tls-ca TLS_CA] [--peer-url PEER_URL]\n"
             "                     [--connect-timeout SECONDS] [--exit-with-parent]\n"
-            "                     [--load LIB]...\n"
+            "                     [--load LIB]... [--restart]\n"
             "\n"
             "pydron worker process (C tasks; `python -m pydron worker` runs Python tasks too)\n"
             "\n"
@@ -53,6 +60,9 @@ static void usage(FILE *f)
             "  --exit-with-parent    exit when the parent process dies\n"
             "  --load LIB            run the task kinds a shared object exports (its\n"
             "                        pydron_worker_runners table); may be repeated\n"
+            "  --restart             supervise: start the worker in a child process and\n"
+            "                        start it again when it dies (e.g. a task crashed it);\n"
+            "                        stop when it ends normally\n"
             "\n"
             "Make a secret file with: pydron-secret > FILE; chmod 600 FILE\n");
 }
@@ -98,11 +108,144 @@ static int load_runners(const char *path, pydron_worker_runner *rs, size_t *n)
     return 0;
 }
 
+/* ------------------------------------------------------------ --restart */
+
+/* Exit statuses that end a worker by itself, as in `python -m pydron.worker`
+ * (worker.py _FINAL): 0 = the driver said shutdown or is gone, 1 = refused
+ * or cannot connect, 2 = bad arguments. Anything else (a signal, _exit(3)
+ * in a task) is a crash, and the worker is started again. */
+static int final_status(int st) { return WIFEXITED(st) && WEXITSTATUS(st) <= 2; }
+
+static const char *signame(int sig)
+{
+    static const struct { int sig; const char *name; } t[] = {
+        {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGILL, "SIGILL"},
+        {SIGABRT, "SIGABRT"}, {SIGKILL, "SIGKILL"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
+        {SIGHUP, "SIGHUP"},   {SIGPIPE, "SIGPIPE"}, {SIGXCPU, "SIGXCPU"}, {SIGSYS, "SIGSYS"},
+        {SIGTRAP, "SIGTRAP"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"}, {SIGXFSZ, "SIGXFSZ"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].sig == sig)
+            return t[i].name;
+    return NULL;
+}
+
+/* The words of worker.py's _describe: "killed by SIGSEGV", "exited with status 3". */
+static void describe(int st, char *buf, size_t n)
+{
+    if (WIFSIGNALED(st) && signame(WTERMSIG(st)))
+        snprintf(buf, n, "killed by %s", signame(WTERMSIG(st)));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, n, "killed by signal %d", WTERMSIG(st));
+    else
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
+}
+
+static volatile sig_atomic_t stop_requested;
+static volatile pid_t child_pid;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (child_pid > 0)
+        kill(child_pid, SIGTERM);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run the worker (run(o), in a forked child: arguments, runners and the
+ * secret were read once, also from stdin) again each time it crashes, so
+ * that a task that kills its worker costs the driver one run, not the
+ * worker. The child learns through $PYDRON_SUPERVISED how its predecessor
+ * ended and says so in its Hello (the driver names it in the error of the
+ * task that was running). Quick crashes in a row (within 5 s of the start)
+ * back off, 0.5 s doubling to 10 s; after 20 in a row it gives up (status
+ * 1). SIGTERM/SIGINT stop the child and the supervisor (status 0). */
+static int supervise(const pydron_worker_options *o, int (*run)(const pydron_worker_options *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    setenv("PYDRON_SUPERVISED", "0", 1);
+    int quick = 0;
+    double delay = 0.5;
+    for (;;) {
+        double t0 = now_s();
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "pydron-worker supervisor: cannot start the worker: %s\n",
+                    strerror(errno));
+            return 1;
+        }
+        if (pid == 0) {
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the group: the driver decides */
+            int rc = run(o);
+            fflush(NULL);
+            _exit(rc);
+        }
+        child_pid = pid;
+        if (stop_requested) /* a signal before child_pid was set */
+            kill(pid, SIGTERM);
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        child_pid = 0;
+        if (stop_requested)
+            return 0;
+        if (final_status(st))
+            return WEXITSTATUS(st);
+        char how[64];
+        describe(st, how, sizeof how);
+        quick = now_s() - t0 < 5 ? quick + 1 : 0;
+        delay = quick > 1 ? (delay * 2 < 10 ? delay * 2 : 10) : 0.5;
+        if (quick >= 20) {
+            fprintf(stderr, "pydron-worker supervisor: worker process (pid %d) %s; it crashed "
+                            "%d times in a row within seconds: giving up\n", (int)pid, how, quick);
+            return 1;
+        }
+        fprintf(stderr, "pydron-worker supervisor: worker process (pid %d) %s; starting it "
+                        "again\n", (int)pid, how);
+        char env[96];
+        snprintf(env, sizeof env, "%d %s", (int)pid, how);
+        setenv("PYDRON_SUPERVISED", env, 1);
+        if (quick > 1) {
+            struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
+            while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+            if (stop_requested)
+                return 0;
+        }
+    }
+}
+
+/* The worker loop and main's exit status for it. */
+static int run_worker(const pydron_worker_options *o)
+{
+    int rc = pydron_worker_main(o);
+    if (rc != 0 && rc != PYDRON_ECLOSED) { /* ECLOSED: the driver ended the session */
+        fprintf(stderr, "pydron-worker: %s: %s\n", pydron_strerror(rc), pydron_error_last());
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static pydron_worker_runner runners[MAX_RUNNERS];
     static char secret[PYDRON_SECRET_MAX + 1];
     size_t nrunners = 0;
+    int restart = 0;
     pydron_worker_options o;
     pydron_worker_options_init(&o);
     o.exit_with_parent = 0;
@@ -155,6 +298,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--exit-with-parent") == 0) {
             o.exit_with_parent = 1;
+        } else if (strcmp(a, "--restart") == 0) {
+            restart = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
@@ -171,10 +316,5 @@ int main(int argc, char **argv)
     }
     o.runners = runners;
     o.nrunners = nrunners;
-    int rc = pydron_worker_main(&o);
-    if (rc != 0 && rc != PYDRON_ECLOSED) { /* ECLOSED: the driver ended the session */
-        fprintf(stderr, "pydron-worker: %s: %s\n", pydron_strerror(rc), pydron_error_last());
-        return 1;
-    }
-    return 0;
+    return restart ? supervise(&o, run_worker) : run_worker(&o);
 }

@@ -155,6 +155,39 @@ PYDRON_API void (pydron_worker_options_init)(pydron_worker_options *opts)
     (void)pydron_worker_options_init_version(opts, 1);
 }
 
+/* $PYDRON_SUPERVISED, set by a supervisor (pydron-worker --restart,
+ * python -m pydron.worker --restart) for the worker it runs: "0" for the
+ * first one, "PID HOW" for a replacement ("4242 killed by SIGSEGV"). The
+ * Hello then says the worker is supervised and, for a replacement, how its
+ * predecessor ended, so that the driver can name that in the error of the
+ * task it was running. Anything else is ignored (not supervised). */
+static int supervised_from_env(int32_t *prev_pid, char *prev_end, size_t n)
+{
+    const char *s = getenv("PYDRON_SUPERVISED");
+    *prev_pid = 0;
+    prev_end[0] = 0;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(s, &end, 10);
+    if (errno || end == s || pid < 0 || pid > INT32_MAX)
+        return 0;
+    if (pid == 0)
+        return *end == 0;
+    if (*end != ' ')
+        return 0;
+    size_t k = 0;
+    for (const char *c = end + 1; *c && k + 1 < n && k < PDI_HELLO_MAX_END; c++)
+        if (*c >= 0x20 && *c <= 0x7e)
+            prev_end[k++] = *c;
+    prev_end[k] = 0;
+    if (k == 0)
+        return 0;
+    *prev_pid = (int32_t)pid;
+    return 1;
+}
+
 static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
 {
     Pydron__Frame *h = in->hdr;
@@ -368,6 +401,11 @@ int pydron_worker_main(const pydron_worker_options *opts)
         h.pid = (int32_t)getpid();
         h.hostname = hostname;
         h.host_id = (char *)pdi_shm_host_id();
+        char prev_end[PDI_HELLO_MAX_END + 1];
+        if (supervised_from_env(&h.previous_pid, prev_end, sizeof prev_end)) {
+            h.capabilities |= 2;
+            h.previous_end = prev_end;
+        }
         rc = pdi_auth_dial(w->drv, &h, w->secret, w->secret_len, HANDSHAKE_MS);
         free(kinds);
         if (rc)

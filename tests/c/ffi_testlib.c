@@ -97,6 +97,21 @@ EXPORT int tl_crash_ctx(pydron_task_ctx *ctx)
     return 0;
 }
 
+/* kills its worker with SIGSEGV every time (test_worker_restart.c) */
+EXPORT int tl_segv_ctx(pydron_task_ctx *ctx)
+{
+    (void)ctx;
+    raise(SIGSEGV);
+    return 0;
+}
+
+/* ends its worker with status 3, no cleanup (test_worker_restart.c) */
+EXPORT int tl_exit3_ctx(pydron_task_ctx *ctx)
+{
+    (void)ctx;
+    _exit(3);
+}
+
 EXPORT int tl_noop_ctx(pydron_task_ctx *ctx)
 {
     (void)ctx;

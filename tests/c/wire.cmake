@@ -54,6 +54,13 @@ foreach(t test_local pydron_ctests)
   endif()
 endforeach()
 
+# test_worker_restart.c: pydron-worker --restart with crashing C tasks
+if(TARGET test_worker_restart)
+  target_compile_definitions(test_worker_restart PRIVATE ${PYDRON_WIRE_TEST_DEFS})
+  add_dependencies(test_worker_restart pydron_test_ffi pydron-worker)
+  set_tests_properties(test_worker_restart PROPERTIES TIMEOUT 300)
+endif()
+
 # test_lineage.c: real workers SIGKILLed, values recomputed from lineage
 if(TARGET test_lineage)
   target_compile_definitions(test_lineage PRIVATE ${PYDRON_WIRE_TEST_DEFS})

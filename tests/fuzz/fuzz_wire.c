@@ -40,6 +40,13 @@ static void handshake(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < h->n_kinds; i++)
             sink += strlen(h->kinds[i]);
+        /* the previous worker's end goes into logs and errors: bounded text */
+        size_t ne = strlen(h->previous_end);
+        if (ne > PDI_HELLO_MAX_END || h->previous_pid < 0)
+            abort();
+        for (size_t i = 0; i < ne; i++)
+            if ((unsigned char)h->previous_end[i] < 0x20 || (unsigned char)h->previous_end[i] > 0x7e)
+                abort();
     } else if (rc != PYDRON_EPROTO) {
         abort();
     }

@@ -57,6 +57,15 @@ SEEDS = {
                      f_bytes(3, f_varint(1, 1) + f_bytes(2, b"tcp://10.0.0.2:4000")) +
                      f_bytes(3, f_varint(1, 2) + f_bytes(2, b"")) + f_varint(4, 4096) +
                      f_bytes(5, b"boot:4026531836:4026531840:0")),
+    # Hello of a supervised replacement: version, worker id -1, nonce, kinds,
+    # threads, peer URL, capabilities 3, pid, hostname, role, host id, the
+    # previous worker's pid and end
+    "hello_supervised": frame(1, f_varint(1, 2) + f_varint(2, (1 << 64) - 1) +
+                              f_bytes(3, bytes(32)) + f_bytes(4, b"pydron.ffi") +
+                              f_varint(5, 1) + f_bytes(6, b"tcp://10.0.0.2:4001") +
+                              f_varint(7, 3) + f_varint(8, 4243) + f_bytes(9, b"b") +
+                              f_bytes(11, b"boot:4026531836:4026531840:0") +
+                              f_varint(12, 4242) + f_bytes(13, b"killed by SIGSEGV")),
     "recall": frame(14, f_varint(1, 17) + f_varint(1, 18) + f_varint(1, 1 << 40)),
     "heartbeat": frame(11, f_varint(1, 9) + f_varint(2, 123456789)),
     "shutdown": frame(12, f_bytes(1, b"driver stopping")),

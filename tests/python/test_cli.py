@@ -205,7 +205,7 @@ def test_c_worker_help_uses_the_same_words_as_the_python_worker():
     copts, pyopts = _option_help(c.stdout), _option_help(py.stdout)
     common = set(copts) & set(pyopts)
     assert {"--help", "--connect", "--secret-file", "--id", "--threads", "--tls-ca",
-            "--peer-url"} <= common, (copts, pyopts)
+            "--peer-url", "--restart"} <= common, (copts, pyopts)
     for opt in sorted(common):
         assert copts[opt] == pyopts[opt], (opt, copts[opt], pyopts[opt])
     # the C worker's own options are described too, and bad numbers are refused

@@ -35,6 +35,13 @@ def free_port():
 
 def start_worker(url, *extra):
     env = dict(os.environ, PYDRON_SECRET=SECRET)
+    if "--secret-file" in extra:  # "-": the secret as one line on stdin, as launchers send it
+        env.pop("PYDRON_SECRET")
+        p = subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url,
+                              "--path", HERE, *extra], env=env, stdin=subprocess.PIPE)
+        p.stdin.write(SECRET.encode() + b"\n")
+        p.stdin.close()
+        return p
     return subprocess.Popen([sys.executable, "-m", "pydron.worker", "--connect", url,
                              "--path", HERE, *extra], env=env)
 
@@ -78,6 +85,19 @@ def segv(x):
 
     ctypes.string_at(0)  # SIGSEGV: the worker process dies
     return x
+
+
+def kill_self(sig):
+    import os
+
+    os.kill(os.getpid(), sig)  # the worker process dies of it
+    return sig
+
+
+def exit_with(code):
+    import os
+
+    os._exit(code)  # no cleanup, no reply: the worker process is gone
 
 
 def forever(path):
@@ -196,6 +216,7 @@ def test_remote_poison_task_with_supervised_workers():
             bad.result(timeout=120)
         msg = str(ei.value)
         assert msg.startswith("segv(): its task lost its worker 4 times"), msg
+        assert "killed by SIGSEGV" in msg, msg  # reported by the supervisor's replacement
         assert [f.result(timeout=120) for f in good] == list(range(6))
         later = [s.submit(pid_of_task, (i,), {}) for i in range(6)]
         res = [f.result(timeout=60) for f in later]
@@ -209,6 +230,58 @@ def test_remote_poison_task_with_supervised_workers():
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 pass
+        stop_all(procs)
+
+
+@pytest.mark.parametrize("fn,arg,how,stdin", [
+    (kill_self, signal.SIGSEGV, "killed by SIGSEGV", False),
+    (exit_with, 3, "exited with status 3", False),
+    # the secret on stdin, as launchers pass it: each replacement gets it too
+    (kill_self, signal.SIGSEGV, "killed by SIGSEGV", True),
+])
+def test_remote_culprit_error_names_how_its_supervised_worker_ended(fn, arg, how, stdin):
+    """Before: a remote worker's end was unknown to the driver, which only
+    saw the connection drop ("lost its connection (...)"). Now the
+    supervisor tells the replacement how its predecessor ended, the
+    replacement's Hello carries it, and the culprit's error names it."""
+    url = f"tcp://127.0.0.1:{free_port()}"
+    args = ("--restart", "--secret-file", "-") if stdin else ("--restart",)
+    s, procs = remote_session(url, 1, worker_args=args, max_retries=1)
+    try:
+        bad = s.submit(fn, (arg,), {})
+        with pytest.raises(_core.TaskError) as ei:
+            bad.result(timeout=120)
+        msg = str(ei.value)
+        assert msg.startswith(f"{fn.__name__}(): its task lost its worker 2 times "
+                              "(max_retries=1)"), msg
+        assert how in msg and "lost its connection" not in msg, msg
+        # the replacement works
+        assert s.submit(slow, (4,), {}).result(timeout=60) == 4
+        assert procs[0].poll() is None
+    finally:
+        s.close()
+        try:
+            procs[0].wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_all(procs)
+
+
+def test_remote_culprit_error_without_supervisor_says_connection_lost():
+    """Nobody saw the unsupervised remote worker end: the error says the
+    connection was lost and makes up no signal."""
+    url = f"tcp://127.0.0.1:{free_port()}"
+    s, procs = remote_session(url, 2, max_retries=1)
+    try:
+        bad = s.submit(kill_self, (signal.SIGSEGV,), {})
+        with pytest.raises(_core.TaskError) as ei:
+            bad.result(timeout=120)
+        msg = str(ei.value)
+        assert msg.startswith("kill_self(): its task lost its worker 2 times"), msg
+        assert "lost its connection" in msg and "SIGSEGV" not in msg, msg
+        assert [p.wait(timeout=30) for p in procs] == [-signal.SIGSEGV] * 2
+    finally:
+        s.close()
         stop_all(procs)
 
 

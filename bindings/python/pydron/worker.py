@@ -135,9 +135,26 @@ def supervise(child_args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     quick, delay = 0, 0.5
+    # the worker's Hello tells the driver it is supervised and, after a
+    # crash, how its predecessor ended (named in the error of the task it
+    # was running); same variable as pydron-worker --restart
+    env = dict(os.environ, PYDRON_SUPERVISED="0")
+    # "--secret-file -" (launchers send the secret as one line on stdin):
+    # read it once and hand it to every worker process the same way, as
+    # the C supervisor does; a replacement would find stdin at its end
+    stdin_secret = None
+    if any(a == "--secret-file" and b == "-" for a, b in zip(child_args, child_args[1:])) or             "--secret-file=-" in child_args:
+        stdin_secret = sys.stdin.buffer.readline()
     while True:
         t0 = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args])
+        child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args], env=env,
+                                 stdin=subprocess.PIPE if stdin_secret is not None else None)
+        if stdin_secret is not None:
+            try:
+                child.stdin.write(stdin_secret)
+                child.stdin.close()
+            except OSError:
+                pass  # it died at once: its status says why
         rc = child.wait()
         if stop:
             return 0
@@ -151,6 +168,7 @@ def supervise(child_args) -> int:
                       "seconds: giving up", child.pid, _describe(rc), quick)
             return 1
         log.warning("worker process (pid %d) %s; starting it again", child.pid, _describe(rc))
+        env["PYDRON_SUPERVISED"] = f"{child.pid} {_describe(rc)}"
         if quick > 1:
             time.sleep(delay)
 
