@@ -193,7 +193,8 @@ def throughput(net, args):
             f"{pr / dr:.0f}x; {note}" if note else f"{pr / dr:.0f}x")
         if n == 4:
             row("16 x 0.5 s CPU, 4 workers: speedup", f"{pc:.2f}x", f"{dc:.2f}x",
-                "2 cores: at most 2x")
+                "2 cores: at most 2x when quiet; on a loaded machine more processes "
+                "get more of its CPU than the one-task baseline did")
 
 
 def cpu(run):
@@ -436,7 +437,7 @@ def losses(net, args):
 
         row(f"host {how.replace('_', ' ')}: loss noticed after (s)", f(dp), f(dd),
             "the connection resets" if how == "killed" else
-            "silence: pydron's heartbeat 1 s, Dask's defaults")
+            "silence: pydron's default heartbeat (1 s, lost after 10 s), Dask's defaults")
         row(f"host {how.replace('_', ' ')}: two-stage workload done in (s)",
             f"{tp:.1f}", f"{td:.1f}", "result checked")
 
