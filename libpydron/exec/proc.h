@@ -256,6 +256,12 @@ typedef struct fetchent {
     struct fetchent *next;
 } fetchent;
 
+/* Driver constants kept by workers (proc_submit.c) */
+#define PDI_KEEP_MAX 32
+#define PDI_KEEP_BYTES (256ull << 20)
+#define PDI_KEEP_ONE (65ull << 20) /* larger values always travel inline */
+#define PDI_SEEN_SLOTS 512
+
 typedef struct pworker {
     int used;            /* slot taken by a connected worker */
     int alive;
@@ -290,6 +296,13 @@ typedef struct pworker {
     pthread_cond_t scv;
     pthread_t sender;
     int have_sender;
+    /* driver constants this worker keeps (Input.keep; proc_submit.c): sent
+     * once, then named by id. Valid while keep_gen == gen (a new worker in
+     * the slot has none); never dropped before the connection ends, so
+     * capped at PDI_KEEP_MAX values and PDI_KEEP_BYTES */
+    uint64_t keep_ids[PDI_KEEP_MAX];
+    unsigned nkeep, keep_gen;
+    uint64_t keep_bytes;
 } pworker;
 
 struct pdi_proc {
@@ -364,6 +377,9 @@ struct pdi_proc {
     uint64_t none_alive_since; /* 0: a worker is alive (or none joined yet) */
     int launcher_gave_up;      /* local: no more replacements will come */
     struct pdi_held *held;     /* jobs of lost supervised workers (proc_jobs.c) */
+    /* driver-held inputs already sent to some worker (direct-mapped by id):
+     * seen again, a value is one many tasks read, and a worker keeps it */
+    uint64_t seen[PDI_SEEN_SLOTS];
 };
 
 typedef struct sd_arg {

@@ -223,6 +223,57 @@ void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now)
     pthread_mutex_lock(&p->lock);
 }
 
+/* Driver constants that workers keep (Input.keep): a driver-held input seen
+ * before (by any worker) is one that many tasks read (the task's function,
+ * the program's code bundle): the next frame to each worker carries it once
+ * with keep set, later frames name it by id with where == that worker. The
+ * keeps of a frame count only once it is queued, after frames that came
+ * before, so no frame can name a value ahead of the frame that carries it. */
+typedef struct keepset {
+    uint64_t id[PDI_KEEP_MAX];
+    uint64_t bytes;
+    unsigned n;
+} keepset;
+
+/* lock held: worker w (of generation gen) keeps id, or will once the frame
+ * being built (ks) is read */
+static int kept_locked(pworker *w, const keepset *ks, uint64_t id)
+{
+    if (w->keep_gen != w->gen) { /* a new worker in the slot keeps nothing */
+        w->keep_gen = w->gen;
+        w->nkeep = 0;
+        w->keep_bytes = 0;
+    }
+    for (unsigned i = 0; i < w->nkeep; i++)
+        if (w->keep_ids[i] == id)
+            return 1;
+    for (unsigned i = 0; i < ks->n; i++)
+        if (ks->id[i] == id)
+            return 1;
+    return 0;
+}
+
+/* lock held: how input id (len bytes on the driver) goes to worker w:
+ * 1 named (kept there), 2 inline and kept from now on, 0 inline */
+static int keep_decide(pdi_proc *p, pworker *w, keepset *ks, uint64_t id, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (kept_locked(w, ks, id))
+        return 1;
+    uint64_t *slot = &p->seen[id % PDI_SEEN_SLOTS];
+    if (*slot != id) {
+        *slot = id;
+        return 0;
+    }
+    if (len > PDI_KEEP_ONE || w->nkeep + ks->n >= PDI_KEEP_MAX ||
+        w->keep_bytes + ks->bytes + len > PDI_KEEP_BYTES)
+        return 0;
+    ks->id[ks->n++] = id;
+    ks->bytes += len;
+    return 2;
+}
+
 int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi)
 {
     pdi_proc *p = self;
@@ -269,7 +320,10 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
     uint64_t seq0 = p->next_seq;
     p->next_seq += n;
     int shm = p->w[wi].shm;
+    unsigned gen0 = p->w[wi].gen;
     pthread_mutex_unlock(&p->lock);
+    keepset keep = {.n = 0};
+    size_t named = 0; /* inputs named as kept by the worker */
     for (size_t i = 0; i < n; i++) {
         pydron_job *j = jobs[i];
         Pydron__Task *t = &ts[i];
@@ -311,9 +365,18 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
                 in->shm = &refs[ki];
                 pdi_shm_note_sent();
             } else if (where < 0) {
-                in->segment = (int32_t)ks;
-                segs[ks].data = data;
-                segs[ks++].len = len;
+                pthread_mutex_lock(&p->lock);
+                int k = keep_decide(p, &p->w[wi], &keep, v.id, len);
+                pthread_mutex_unlock(&p->lock);
+                if (k == 1) {
+                    in->where = (int32_t)wi;
+                    named++;
+                } else {
+                    in->keep = k == 2;
+                    in->segment = (int32_t)ks;
+                    segs[ks].data = data;
+                    segs[ks++].len = len;
+                }
             }
         }
         size_t no = pydron_job_noutputs(j);
@@ -354,7 +417,8 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
     }
     pthread_mutex_lock(&p->lock);
     pworker *w = &p->w[wi];
-    if (!w->alive || p->stopping) {
+    /* another worker took the slot while we encoded: it keeps nothing */
+    if (!w->alive || p->stopping || (w->gen != gen0 && (named || keep.n))) {
         int stopping = p->stopping;
         pthread_mutex_unlock(&p->lock);
         free(buf);
@@ -385,6 +449,13 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
         pdi_proc_job_put(p, ents[i]);
     }
     pdi_proc_enqueue_locked(p, wi, buf, blen);
+    if (keep.n && w->keep_gen == w->gen) {
+        keepset none = {.n = 0};
+        for (unsigned i = 0; i < keep.n && w->nkeep < PDI_KEEP_MAX; i++)
+            if (!kept_locked(w, &none, keep.id[i])) /* another submit kept it too */
+                w->keep_ids[w->nkeep++] = keep.id[i];
+        w->keep_bytes += keep.bytes;
+    }
     pthread_mutex_unlock(&p->lock);
 out:
     free(ts);

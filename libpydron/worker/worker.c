@@ -188,6 +188,29 @@ static int supervised_from_env(int32_t *prev_pid, char *prev_end, size_t n)
     return 1;
 }
 
+/* Inputs the driver asked us to keep (Input.keep): stored before any task
+ * of the frame is queued, so a task of this or a later frame that names the
+ * value with where == our id finds it whichever thread runs it first. */
+static void keep_inputs(worker *w, pdi_frame *f, const Pydron__TaskBatch *b)
+{
+    for (size_t i = 0; i < b->n_tasks; i++) {
+        const Pydron__Task *t = b->tasks[i];
+        for (size_t x = 0; x < t->n_inputs; x++) {
+            const Pydron__Input *in = t->inputs[x];
+            const void *data;
+            size_t len;
+            if (!in->keep || in->where >= 0 || in->shm || in->segment < 0 ||
+                pdi_frame_seg(f, in->segment, &data, &len) != 0 || len == 0)
+                continue;
+            void *copy = malloc(len);
+            if (!copy)
+                continue; /* a later task naming it fails with EIO: resent */
+            memcpy(copy, data, len);
+            pdi_store_put(w->store, in->value_id, copy, len, free, copy);
+        }
+    }
+}
+
 static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
 {
     Pydron__Frame *h = in->hdr;
@@ -198,6 +221,7 @@ static int handle_frame(worker *w, pdi_frame *in, int *shutdown)
         Pydron__TaskBatch *b = h->tasks;
         if (b->n_tasks == 0)
             break;
+        keep_inputs(w, in, b);
         shared_frame *sf = malloc(sizeof *sf);
         if (!sf)
             return pdi_err(PYDRON_ENOMEM, "out of memory for a task batch");

@@ -295,3 +295,121 @@ def test_bundle_is_made_once_per_content():
     assert "test_ship" in mods and mods["test_ship"][2] == pathlib.Path(__file__).read_bytes()
     assert not any(n == "pydron" or n.startswith("pydron.") for n in mods)
     assert "pytest" not in mods and "os" not in mods
+
+
+CACHED = """
+import os
+import sys
+import time
+
+import bigmod
+import pydron
+from pydron import _ship, functional, schedule
+
+pydron.configure(executor="remote", workers=2, address=sys.argv[1], secret_file=sys.argv[2])
+
+
+@functional
+def task(i):
+    time.sleep(0.01)
+    return bigmod.CHECK + i, os.getpid()
+
+
+@schedule
+def main(n):
+    return [task(i) for i in range(n)]
+
+
+def check(res, n):
+    assert [r[0] for r in res] == [bigmod.CHECK + i for i in range(n)], res
+
+
+print("bundle", len(_ship.Shipper().bundle()[1]), flush=True)
+res = main(80)
+check(res, 80)
+first = sorted(set(r[1] for r in res))
+print("phase1", len(res), *first, flush=True)
+sys.stdin.readline()  # the test killed a worker and started a replacement
+seen = set(first)
+new = set()
+for _ in range(200):
+    res = main(20)
+    check(res, 20)
+    new |= set(r[1] for r in res) - seen
+    if new:
+        break
+print("phase2", *sorted(new), flush=True)
+"""
+
+
+def rx_bytes(host):
+    """Bytes the host's network interfaces received (its /proc/net/dev)."""
+    r = host.run(["cat", "/proc/net/dev"], check=True)
+    total = 0
+    for line in r.stdout.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        if name.strip() != "lo":
+            total += int(rest.split()[0])
+    return total
+
+
+def test_remote_bundle_travels_once_per_worker(tmp_path):
+    """A program whose own module is large (a ~1 MB bundle) runs 80 tasks on
+    two remote workers, then one worker is killed and a replacement joins on
+    a third host. Every task of every worker imports the module (the workers
+    cannot), yet each host receives the bundle's bytes at most twice: the
+    driver sends it once per worker (the first task to reach any worker may
+    carry it once more), later tasks name it. Bytes counted on the hosts'
+    own interfaces."""
+    _net_or_skip()
+    import base64
+    import random
+
+    app = tmp_path / "app"
+    app.mkdir()
+    rnd = random.Random(14)
+    text = base64.b64encode(rnd.randbytes(1_200_000)).decode()
+    (app / "bigmod.py").write_text(f"PAD = {text!r}\nCHECK = len(PAD)\n")
+    (app / "prog.py").write_text(CACHED)
+    sec = secret_file(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with NetHosts(3) as net:
+        url = f"tcp://{net.driver_ip}:{free_port(net.driver_ip)}"
+        rx0 = [rx_bytes(h) for h in net.hosts]
+        drv = subprocess.Popen([sys.executable, str(app / "prog.py"), url, str(sec)],
+                               cwd=str(app), env=driver_env(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs = []
+        try:
+            assert "listening on" in drv.stderr.readline()
+            procs = start_workers(net.hosts[:2], url, sec, elsewhere)
+            bundle = int(drv.stdout.readline().split()[1])
+            phase1 = drv.stdout.readline().split()
+            assert phase1[:2] == ["phase1", "80"], phase1
+            pids1 = set(int(x) for x in phase1[2:])
+            assert len(pids1) == 2, phase1  # both workers ran tasks
+            procs[0].kill()
+            procs[0].wait()
+            procs += start_workers(net.hosts[2:], url, sec, elsewhere)
+            drv.stdin.write("go\n")
+            drv.stdin.flush()
+            out, err = drv.communicate(timeout=120)
+            assert drv.returncode == 0, err[-3000:]
+            phase2 = out.split()
+            assert phase2[0] == "phase2" and len(phase2) == 2, out  # the replacement ran tasks
+        finally:
+            if drv.poll() is None:
+                drv.kill()
+                drv.wait()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        got = [rx_bytes(h) - r0 for h, r0 in zip(net.hosts, rx0)]
+    assert bundle > 800_000
+    # without the cache each of the first two hosts received it with each of
+    # its tens of tasks (over 20 MB); now at most twice (+ 512 KB of the rest)
+    for i, b in enumerate(got):
+        assert b < 2 * bundle + 512 * 1024, (i, got, bundle)
+    assert got[2] > bundle  # the replacement did get it

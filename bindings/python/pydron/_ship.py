@@ -9,7 +9,10 @@ PYTHONPATH. ``__main__`` itself is not one: its functions and classes travel
 by value (cloudpickle). Installed packages the program's functions use are
 listed with their version instead. The bundle is a graph constant made once
 per content hash in a session; every task of a remote or Dask session has
-it as an input.
+it as an input. Its bytes do not travel with every task: a remote worker
+keeps a driver constant that many tasks read (Input.keep, proc_submit.c),
+so each worker receives the bundle once per hash (a replacement worker too),
+and Dask keeps it on its workers as one future.
 
 Worker (``install``): the first task with a bundle installs it (a dict lookup
 by hash for the next ones): each installed package's version is compared
