@@ -14,6 +14,7 @@ Figures (all ratios measured in this same run):
 """
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,6 +23,19 @@ import time
 
 from pydron import functional, schedule
 
+
+@contextlib.contextmanager
+def _dask_client(w):
+    """A local Dask cluster of w single-thread worker processes, warmed up."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.gather(client.map(tiny_plain, range(100)))
+        yield client
 
 def bench(name, value, unit):
     print(f"BENCH {name} {value:.6g} {unit}", flush=True)
@@ -123,16 +137,11 @@ def overhead(args):
     # dask's workers log heartbeat errors while the cluster shuts down
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     try:
-        from dask.distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError:
         skip("py_dask_tiny_per_task", "dask.distributed not installed (pip install .[bench])")
     else:
-        import logging
-
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            client.gather(client.map(tiny_plain, range(100)))
+        with _dask_client(w) as client:
 
             def dsk(k):
                 return client.gather(client.map(tiny_plain, range(k), pure=False))
@@ -506,16 +515,11 @@ def peers(args):
             ray.shutdown()
 
     try:
-        from dask.distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError:
         skip("peers dask", "not installed (pip install 'dask[distributed]')")
     else:
-        import logging
-
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            client.gather(client.map(tiny_plain, range(100)))
+        with _dask_client(w) as client:
 
             def dtree():
                 xs = client.map(leaf, range(ntree), pure=False)

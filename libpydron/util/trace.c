@@ -348,6 +348,39 @@ static const char *state_name(int s)
     return s >= 0 && s < 7 ? n[s] : "?";
 }
 
+/* Under T.mu: lock a trace that is on (0), or leave it unlocked (-1). */
+static int trace_lock(void)
+{
+    pthread_mutex_lock(&T.mu);
+    if (T.on)
+        return 0;
+    pthread_mutex_unlock(&T.mu);
+    return -1;
+}
+
+/* Under T.mu: a complete ("X") event from start_ns to end_ns on a free lane
+ * of group, written into s up to its duration: the caller adds
+ * ,"args":{...}} and emits. -1 (counted as dropped) when no lane is free. */
+static int span_begin(pdi_str *s, int32_t group, uint64_t start_ns, uint64_t end_ns,
+                      const char *name, const char *cat)
+{
+    uint64_t s0 = rel(start_ns), e0 = rel(end_ns);
+    int lane = lane_for(group, s0, e0);
+    if (lane < 0) {
+        T.dropped++;
+        return -1;
+    }
+    int pid, tid;
+    lane_ids(group, (unsigned)lane, &pid, &tid);
+    pdi_str_puts(s, "{\"name\":\"");
+    put_json(s, name, 200);
+    pdi_str_printf(s, "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", cat, pid, tid);
+    put_us(s, s0);
+    pdi_str_puts(s, ",\"dur\":");
+    put_us(s, e0 - s0);
+    return 0;
+}
+
 void pdi_trace_task(const char *name, uint64_t task, int32_t worker, int state, unsigned attempt,
                     uint64_t queued_ns, uint64_t start_ns, uint64_t end_ns)
 {
@@ -362,28 +395,14 @@ void pdi_trace_task(const char *name, uint64_t task, int32_t worker, int state, 
         end_ns = now;
         start_ns = now - (d < now ? d : 0);
     }
-    pthread_mutex_lock(&T.mu);
-    if (!T.on) {
-        pthread_mutex_unlock(&T.mu);
+    if (trace_lock())
         return;
-    }
-    uint64_t s0 = rel(start_ns), e0 = rel(end_ns);
-    int32_t group = worker >= 0 ? worker : PDI_TRACK_DRIVER_TASKS;
-    int lane = lane_for(group, s0, e0);
-    if (lane < 0) {
-        T.dropped++;
-        pthread_mutex_unlock(&T.mu);
-        return;
-    }
-    int pid, tid;
-    lane_ids(group, (unsigned)lane, &pid, &tid);
     pdi_str s = {0};
-    pdi_str_puts(&s, "{\"name\":\"");
-    put_json(&s, name ? name : "?", 200);
-    pdi_str_printf(&s, "\",\"cat\":\"task\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", pid, tid);
-    put_us(&s, s0);
-    pdi_str_puts(&s, ",\"dur\":");
-    put_us(&s, e0 - s0);
+    if (span_begin(&s, worker >= 0 ? worker : PDI_TRACK_DRIVER_TASKS, start_ns, end_ns,
+                   name ? name : "?", "task")) {
+        pthread_mutex_unlock(&T.mu);
+        return;
+    }
     pdi_str_printf(&s, ",\"args\":{\"task\":\"%#llx\",\"state\":\"%s\",\"attempt\":%u",
                    (unsigned long long)task, state_name(state), attempt);
     if (queued_ns && queued_ns <= start_ns) {
@@ -400,11 +419,8 @@ void pdi_trace_driver_span(const char *cat, const char *name, uint64_t start_ns,
 {
     if (end_ns < start_ns)
         end_ns = start_ns;
-    pthread_mutex_lock(&T.mu);
-    if (!T.on) {
-        pthread_mutex_unlock(&T.mu);
+    if (trace_lock())
         return;
-    }
     pdi_str s = {0};
     pdi_str_puts(&s, "{\"name\":\"");
     put_json(&s, name ? name : "?", 200);
@@ -426,27 +442,14 @@ void pdi_trace_transfer(const char *name, uint64_t start_ns, uint64_t end_ns, ui
 {
     if (end_ns < start_ns)
         end_ns = start_ns;
-    pthread_mutex_lock(&T.mu);
-    if (!T.on) {
-        pthread_mutex_unlock(&T.mu);
+    if (trace_lock())
         return;
-    }
-    uint64_t s0 = rel(start_ns), e0 = rel(end_ns);
-    int lane = lane_for(PDI_TRACK_TRANSFERS, s0, e0);
-    if (lane < 0) {
-        T.dropped++;
-        pthread_mutex_unlock(&T.mu);
-        return;
-    }
-    int pid, tid;
-    lane_ids(PDI_TRACK_TRANSFERS, (unsigned)lane, &pid, &tid);
     pdi_str s = {0};
-    pdi_str_puts(&s, "{\"name\":\"");
-    put_json(&s, name ? name : "transfer", 200);
-    pdi_str_printf(&s, "\",\"cat\":\"transfer\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", pid, tid);
-    put_us(&s, s0);
-    pdi_str_puts(&s, ",\"dur\":");
-    put_us(&s, e0 - s0);
+    if (span_begin(&s, PDI_TRACK_TRANSFERS, start_ns, end_ns, name ? name : "transfer",
+                   "transfer")) {
+        pthread_mutex_unlock(&T.mu);
+        return;
+    }
     pdi_str_printf(&s, ",\"args\":{\"bytes\":%llu,\"from\":%d,\"to\":%d}}",
                    (unsigned long long)bytes, (int)from, (int)to);
     emit_str(&s);
@@ -456,11 +459,8 @@ void pdi_trace_transfer(const char *name, uint64_t start_ns, uint64_t end_ns, ui
 void pdi_trace_input_moved(uint64_t value, uint64_t bytes, int32_t from, int32_t to)
 {
     uint64_t now = pdi_now_ns();
-    pthread_mutex_lock(&T.mu);
-    if (!T.on || to < 0) {
-        pthread_mutex_unlock(&T.mu);
+    if (to < 0 || trace_lock())
         return;
-    }
     /* on the receiving worker's first lane (named if new) */
     uint64_t t = rel(now);
     if ((size_t)(to + 2) >= T.ngroups || !T.groups[to + 2].n) {
@@ -490,11 +490,8 @@ void pdi_trace_worker_fetch(int32_t worker, int32_t from, unsigned ninputs, uint
     if (worker < 0 || end_ns < start_ns)
         return;
     uint64_t now = pdi_now_ns();
-    pthread_mutex_lock(&T.mu);
-    if (!T.on) {
-        pthread_mutex_unlock(&T.mu);
+    if (trace_lock())
         return;
-    }
     if (task_end_ns > now || task_end_ns < task_start_ns || start_ns < T.t0) {
         /* another clock (a remote host): as pdi_trace_task does for the
          * task, end the task now and keep the fetch just before it */
@@ -503,26 +500,18 @@ void pdi_trace_worker_fetch(int32_t worker, int32_t from, unsigned ninputs, uint
         start_ns = now > back ? now - back : 0;
         end_ns = start_ns + d;
     }
-    uint64_t s0 = rel(start_ns), e0 = rel(end_ns);
-    int lane = lane_for(worker, s0, e0);
-    if (lane < 0) {
-        T.dropped++;
+    char name[64];
+    if (from >= 0)
+        snprintf(name, sizeof name, "fetch %u input%s from worker %d", ninputs,
+                 ninputs == 1 ? "" : "s", (int)from);
+    else
+        snprintf(name, sizeof name, "fetch %u input%s from workers", ninputs,
+                 ninputs == 1 ? "" : "s");
+    pdi_str s = {0};
+    if (span_begin(&s, worker, start_ns, end_ns, name, "transfer")) {
         pthread_mutex_unlock(&T.mu);
         return;
     }
-    int pid, tid;
-    lane_ids(worker, (unsigned)lane, &pid, &tid);
-    pdi_str s = {0};
-    pdi_str_printf(&s, "{\"name\":\"fetch %u input%s from ", ninputs, ninputs == 1 ? "" : "s");
-    if (from >= 0)
-        pdi_str_printf(&s, "worker %d", (int)from);
-    else
-        pdi_str_puts(&s, "workers");
-    pdi_str_printf(&s, "\",\"cat\":\"transfer\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", pid,
-                   tid);
-    put_us(&s, s0);
-    pdi_str_puts(&s, ",\"dur\":");
-    put_us(&s, e0 - s0);
     pdi_str_printf(&s, ",\"args\":{\"bytes\":%llu,\"inputs\":%u,\"from\":%d,\"to\":%d}}",
                    (unsigned long long)bytes, ninputs, (int)from, (int)worker);
     emit_str(&s);

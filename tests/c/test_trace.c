@@ -74,6 +74,18 @@ static void start(const char *path, size_t buf)
     TU_OK(pydron_trace_start(&o));
 }
 
+/* A runtime with two local pydron-worker processes. */
+static pydron_runtime *two_local_workers(void)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_LOCAL;
+    o.workers = 2;
+    o.worker_command = PYDRON_WORKER_PATH;
+    pydron_runtime *rt;
+    TU_OK(pydron_runtime_new(&rt, &o));
+    return rt;
+}
+
 static int slow_sum(pydron_task_ctx *ctx, void *user)
 {
     (void)user;
@@ -149,12 +161,7 @@ Test(trace, local_workers_transfers, .timeout = 120)
 {
     char *path = tmp_path("local.json");
     start(path, 0);
-    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
-    o.executor = PYDRON_EXECUTOR_LOCAL;
-    o.workers = 2;
-    o.worker_command = PYDRON_WORKER_PATH;
-    pydron_runtime *rt;
-    TU_OK(pydron_runtime_new(&rt, &o));
+    pydron_runtime *rt = two_local_workers();
     pydron_graph *g = tu_graph(rt);
     /* 1 MiB made on the driver, read by tasks on the workers */
     enum { BIG = 1 << 20 };
@@ -203,12 +210,7 @@ Test(trace, worker_to_worker_fetch_span, .timeout = 120)
 {
     char *path = tmp_path("peer.json");
     start(path, 0);
-    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
-    o.executor = PYDRON_EXECUTOR_LOCAL;
-    o.workers = 2;
-    o.worker_command = PYDRON_WORKER_PATH;
-    pydron_runtime *rt;
-    TU_OK(pydron_runtime_new(&rt, &o));
+    pydron_runtime *rt = two_local_workers();
     pydron_graph *g = tu_graph(rt);
     pydron_pattern p = PYDRON_PATTERN_INIT;
     p.name = "stencil-1d";

@@ -122,6 +122,52 @@ def test_python_program_on_a_login_node_gets_an_allocation_and_gives_it_back(slu
     assert slurm.jobs().get(m.group(1)) in ("CANCELLED", "COMPLETING", "COMPLETED"), slurm.jobs()
 
 
+def test_python_program_names_partition_time_and_nodes_of_its_allocation(slurm, tmp_path):
+    """configure(partition=, time=, nodes=): the allocation asked for on a
+    login node has them (Slurm's own record says so), and a partition that
+    does not exist is named in the error."""
+    prog = write_program(tmp_path)
+    cfg = {"cluster": "slurm", "workers": 0, "partition": slurm.partition, "time": "0:07:00",
+           "nodes": 2}
+    r = slurm.run([sys.executable, prog, "8", json.dumps(cfg)], timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr + slurm.log()
+    res = program_results(r.stdout)
+    assert res["squares"] == "True" and res["workers"] == 4, r.stdout  # 2 nodes x 2 CPUs
+    m = re.search(r"slurm: got allocation (\d+)", r.stderr)
+    assert m, r.stderr
+    job = slurm.run(["scontrol", "show", "job", m.group(1)], timeout=60).stdout
+    assert "TimeLimit=00:07:00" in job and f"Partition={slurm.partition}" in job, job
+    assert re.search(r"NumNodes=2\b", job), job
+
+    cfg = {"cluster": "slurm", "workers": 0, "partition": "nosuch", "join_timeout": 30}
+    r = slurm.run([sys.executable, prog, "2", json.dumps(cfg)], timeout=180)
+    assert r.returncode != 0
+    assert "--partition=nosuch" in r.stderr and "invalid partition" in r.stderr.lower(), r.stderr
+
+
+def test_configure_checks_slurm_settings_at_the_call():
+    import pydron
+    from pydron import config
+
+    try:
+        pydron.configure(cluster="slurm", partition="short", time="1-02:00", nodes="2-4",
+                         launch_args=["--exclusive"])
+        assert config.resolved()["launch_args"] == [
+            "--partition=short", "--time=1-02:00", "--nodes=2-4", "--exclusive"]
+        pydron.configure(time=30, nodes=3)
+        assert config.resolved()["launch_args"][1:3] == ["--time=30", "--nodes=3"]
+        for bad in ({"time": "soon"}, {"time": 0}, {"nodes": 0}, {"nodes": "two"},
+                    {"partition": "a b"}, {"partition": "x;rm"}):
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                pydron.configure(**bad)
+        assert config.resolved()["launch_args"][0] == "--partition=short"  # unchanged
+        config.reset()
+        with pytest.raises(ValueError, match="cluster='slurm' only"):
+            pydron.configure(cluster="ssh", hosts=["a"], partition="short")
+    finally:
+        config.reset()
+
+
 def test_python_program_in_a_batch_job_uses_every_cpu_of_it(slurm, tmp_path):
     prog = write_program(tmp_path)
     cfg = json.dumps({"cluster": "slurm", "workers": 0})

@@ -36,6 +36,7 @@ certificate (see the trust model in docs/wire.md).
 from __future__ import annotations
 
 import os
+import re
 
 EXECUTORS = ("local", "threads", "inline", "remote", "dask")
 CLUSTERS = ("ssh", "command", "slurm", "mpi")  # launchers of remote workers
@@ -54,7 +55,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               client=None, cluster: str | None = None, hosts=None,
               launch_command: str | None = None, launch_args=None,
               join_timeout: float | None = None, window: int | None = None,
-              heartbeat: float | None = None) -> None:
+              heartbeat: float | None = None, partition: str | None = None,
+              time: str | int | None = None, nodes: int | str | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -89,14 +91,18 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     ``executor="remote"``; they stop with the program. ``launch_args``: extra
     arguments of the launcher's program (ssh options); ``join_timeout``:
     seconds to wait for them (default 60). A secret is made for the run
-    when none is given."""
+    when none is given. With "slurm" outside an allocation (a login node),
+    ``partition``, ``time`` (Slurm's limit: minutes, "HH:MM:SS",
+    "D-HH:MM") and ``nodes`` (a count or "min-max") shape the allocation
+    that is asked for; inside one (sbatch, salloc) that allocation is used."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
                secret_file=secret_file, tls_cert=tls_cert, tls_key=tls_key, client=client,
                cluster=cluster, hosts=hosts, launch_command=launch_command,
                launch_args=launch_args, join_timeout=join_timeout,
-               window=window, heartbeat=heartbeat)
+               window=window, heartbeat=heartbeat, partition=partition, time=time,
+               nodes=nodes)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -252,6 +258,9 @@ def _launch_settings():
         args = shlex.split(args)
     if args is not None and not all(isinstance(a, str) for a in args):
         raise ValueError("pydron launch_args must be a list of str")
+    named = _slurm_args(cluster)
+    if named:
+        args = named + list(args or [])
     join = _settings.get("join_timeout")
     if join is None and env.get("PYDRON_JOIN_TIMEOUT"):
         try:
@@ -264,6 +273,45 @@ def _launch_settings():
     return dict(cluster=cluster, hosts=hosts, launch_command=command,
                 launch_args=list(args) if args is not None else None,
                 join_timeout=None if join is None else float(join))
+
+
+_SLURM_TIME = re.compile(r"(\d+(-\d+(:\d+){0,2})?|\d+(:\d+){1,2}|UNLIMITED|INFINITE)",
+                         re.IGNORECASE)
+
+
+def _slurm_args(cluster):
+    """partition=, time=, nodes= as the arguments of the allocation the slurm
+    launcher asks for, checked here so that a typo fails at configure()
+    rather than at salloc (Slurm's own formats: sbatch(1) --time, --nodes)."""
+    got = {k: _settings.get(k) for k in ("partition", "time", "nodes")}
+    got = {k: v for k, v in got.items() if v is not None}
+    if not got:
+        return []
+    if cluster != "slurm":
+        raise ValueError(f"pydron {', '.join(got)}: for cluster='slurm' only (the allocation it "
+                         f"asks for), not cluster={cluster!r}")
+    out = []
+    p = got.get("partition")
+    if p is not None:
+        if not isinstance(p, str) or not re.fullmatch(r"[A-Za-z0-9_.,-]+", p):
+            raise ValueError(f"pydron partition must be a Slurm partition name (or a comma "
+                             f"list), not {p!r}")
+        out.append(f"--partition={p}")
+    t = got.get("time")
+    if t is not None:
+        if isinstance(t, bool) or not (isinstance(t, int) and t > 0 or isinstance(t, str)
+                                       and _SLURM_TIME.fullmatch(t.strip())):
+            raise ValueError(f"pydron time must be Slurm's time limit: minutes (30), "
+                             f"\"HH:MM:SS\" or \"D-HH:MM\", not {t!r}")
+        out.append(f"--time={str(t).strip()}")
+    n = got.get("nodes")
+    if n is not None:
+        if isinstance(n, bool) or not (isinstance(n, int) and n > 0 or isinstance(n, str)
+                                       and re.fullmatch(r"[1-9]\d*(-[1-9]\d*)?", n.strip())):
+            raise ValueError(f"pydron nodes must be a node count (3) or a range (\"2-4\"), "
+                             f"not {n!r}")
+        out.append(f"--nodes={str(n).strip()}")
+    return out
 
 
 def _hostfile_line(line):
