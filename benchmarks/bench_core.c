@@ -12,7 +12,13 @@
  * (issue 12: within 2x of TBB on empty and on chained tasks).
  *
  * Prints lines "BENCH <name> <value> <unit>".
- * usage: bench_core [--tasks N] [--chain L] [--workers W]
+ * usage: bench_core [--tasks N] [--chain L] [--workers W] [--only RUN]
+ *
+ * --only RUN runs one of inline, inline_chain, threads, threads_chain, pool,
+ * pool_chain, tbb, tbb_chain and prints nothing: for counting instructions
+ * per task on a loaded machine (valgrind --tool=callgrind at two task
+ * counts; the difference divided by the difference in tasks), where times
+ * are noise. benchmarks/core_instr.sh does that.
  */
 #include <pydron.h>
 
@@ -146,10 +152,36 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     return r;
 }
 
+/* --only: one run, checked, silent */
+static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_t chain)
+{
+    size_t len = strlen(name);
+    int is_chain = len > 6 && !strcmp(name + len - 6, "_chain");
+    uint64_t want = is_chain ? (ntasks % chain ? ntasks % chain : chain) : 1, sum = 0;
+    uint64_t sh = is_chain ? chain : 0;
+    double ns;
+    if (!strncmp(name, "inline", 6))
+        run(PYDRON_EXECUTOR_INLINE, 0, ntasks, sh, &sum);
+    else if (!strncmp(name, "threads", 7))
+        run(PYDRON_EXECUTOR_THREADS, workers, ntasks, sh, &sum);
+    else if (!strncmp(name, "pool", 4))
+        bench_pool_run(workers, ntasks, sh, work_ptr, &ns, &sum);
+#ifdef PYDRON_BENCH_TBB
+    else if (!strncmp(name, "tbb", 3))
+        bench_tbb_run(workers, ntasks, sh, work_ptr, &ns, &sum);
+#endif
+    else
+        return fprintf(stderr, "bench_core: unknown --only %s\n", name), 2;
+    if (sum != want)
+        return fprintf(stderr, "bench_core: %s: wrong result %llu\n", name, (unsigned long long)sum), 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t ntasks = 1000000, chain = 100;
     unsigned workers = 0;
+    const char *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--tasks"))
             ntasks = strtoull(argv[i + 1], NULL, 10);
@@ -157,8 +189,10 @@ int main(int argc, char **argv)
             chain = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--workers"))
             workers = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_core [--tasks N] [--chain L] [--workers W]\n");
+            fprintf(stderr, "usage: bench_core [--tasks N] [--chain L] [--workers W] [--only RUN]\n");
             return 2;
         }
     }
@@ -166,6 +200,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_core: need --tasks >= --chain >= 1\n");
         return 2;
     }
+
+    if (only)
+        return run_only(only, workers, ntasks, chain);
 
     /* baseline: the same work as a plain call through a pointer */
     uint64_t x = 0, t0 = now_ns();

@@ -314,6 +314,7 @@ struct pydron_graph {
     size_t nlchunks;
     uint64_t nlog;         /* entries ever logged; the oldest ones are overwritten */
     uint64_t logcap;       /* 0 until the first entry */
+    uint64_t logslot;      /* nlog % logcap, kept without a division per task */
     pdi_label *labels;
     size_t nlabels, caplabels;
     uint32_t *lhash;       /* open addressing: label index (1-based) by (text, kind), 0 = empty */

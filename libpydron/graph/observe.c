@@ -101,7 +101,7 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
         pdi_record_task(g, ti, state, j);
     if (!g->logcap)
         g->logcap = log_capacity();
-    uint64_t slot = g->nlog % g->logcap;
+    uint64_t slot = g->logslot;
     size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
     if (c >= g->nlchunks) {
         pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
@@ -122,6 +122,8 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
     e->state = state;
     e->exec = (uint8_t)(j && j->exec);
     g->nlog++;
+    if (++g->logslot == g->logcap)
+        g->logslot = 0;
 }
 
 int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out)

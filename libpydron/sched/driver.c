@@ -163,10 +163,34 @@ void pdi_sched_drain_slow(pydron_graph *g)
         pthread_cond_broadcast(&sg->cv);
 }
 
+/* The policy did not take task ti (id): it fails. */
+static void policy_refused(pydron_graph *g, uint32_t ti, uint64_t id)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_T(g, ti)->bits &= (uint8_t)~TB_QUEUED;
+    sg->nqueued--;
+    pdi_error *e = pdi_error_new(id, PYDRON_ETASK,
+                                 pdi_asprintf("the scheduling policy '%s' refused the task",
+                                              sg->pops->name ? sg->pops->name : "?"),
+                                 NULL, 0);
+    pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
+    if (e)
+        pdi_error_unref(e);
+}
+
 static void push_policy(pydron_graph *g, uint32_t ti)
 {
     pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
+    if (sg->pops == &pdi_fifo_ops) {
+        /* FIFO reads the id only */
+        uint64_t id = pdi_tid(g, ti);
+        ++sg->ready_seq;
+        if (PDI_LIKELY(pdi_ring_push(sg->pself, &id, sizeof id) == 0))
+            return;
+        policy_refused(g, ti, id);
+        return;
+    }
     uint64_t sizes_st[16];
     int32_t where_st[16];
     uint64_t *sizes = sizes_st;
@@ -201,17 +225,8 @@ static void push_policy(pydron_graph *g, uint32_t ti)
     }
     int budget = 256;
     st.bottom_level = sg->need_bl ? bottom_level(g, ti, 0, &budget) : st.duration;
-    if (sg->pops->push(sg->pself, &st) != 0) {
-        t->bits &= (uint8_t)~TB_QUEUED;
-        sg->nqueued--;
-        pdi_error *e = pdi_error_new(st.task.id, PYDRON_ETASK,
-                                     pdi_asprintf("the scheduling policy '%s' refused the task",
-                                                  sg->pops->name ? sg->pops->name : "?"),
-                                     NULL, 0);
-        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
-        if (e)
-            pdi_error_unref(e);
-    }
+    if (sg->pops->push(sg->pself, &st) != 0)
+        policy_refused(g, ti, st.task.id);
     if (sizes && sizes != sizes_st) {
         free(sizes);
         free(where);
@@ -296,6 +311,7 @@ void pdi_dispatch(pydron_graph *g)
     sg->dispatching = 1;
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
+    int fifo = sg->pops == &pdi_fifo_ops;
     int progress = 1;
     int any_level = 0;
     while (progress && sg->nqueued) {
@@ -326,7 +342,8 @@ void pdi_dispatch(pydron_graph *g)
             size_t n = 0;
             while (n < BATCH && atomic_load(&rt->inflight[w]) < level && sg->nqueued) {
                 pydron_task pt;
-                if (sg->pops->pick(sg->pself, w, &pt) != 1)
+                if (fifo ? !pdi_ring_pop(sg->pself, &pt.id, sizeof pt.id)
+                         : sg->pops->pick(sg->pself, w, &pt) != 1)
                     break;
                 uint32_t ti;
                 pdi_task *t = pdi_task_get(g, pt.id, &ti);

@@ -26,8 +26,10 @@ void pdi_job_clear(pydron_job *j)
         free(j->ins);
     if (j->outs != j->outs_inl)
         free(j->outs);
-    free(j->err);
-    free(j->detail);
+    if (PDI_UNLIKELY(j->err != NULL))   /* a call each saved per task */
+        free(j->err);
+    if (PDI_UNLIKELY(j->detail != NULL))
+        free(j->detail);
     j->ins = NULL;
     j->outs = NULL;
     j->err = NULL;

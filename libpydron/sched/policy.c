@@ -24,8 +24,8 @@ static void fifo_destroy(void *self)
     pdi_ring_free(r);
     free(r);
 }
-static const pydron_policy_ops fifo_ops = {PYDRON_POLICY_OPS_VERSION, "fifo", fifo_push,
-                                           fifo_pick, NULL, fifo_destroy};
+const pydron_policy_ops pdi_fifo_ops = {PYDRON_POLICY_OPS_VERSION, "fifo", fifo_push,
+                                        fifo_pick, NULL, fifo_destroy};
 
 /* ---- critical path: max-heap on bottom level; among equals the task that
  * became ready last goes first (depth-first: follow the chain just
@@ -158,7 +158,7 @@ int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, vo
 {
     switch (kind) {
     case PYDRON_POLICY_FIFO:
-        *ops = &fifo_ops;
+        *ops = &pdi_fifo_ops;
         *self = calloc(1, sizeof(ring));
         break;
     case PYDRON_POLICY_CRITICAL_PATH:

@@ -121,6 +121,10 @@ double pdi_task_duration(pydron_graph *g, pdi_task *t);
 void pdi_flush_ready(pydron_graph *g);
 /* ---- sched/policy.c ---- */
 int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
+/* The built-in FIFO (its self is a pdi_ring of task ids): the dispatcher
+ * pushes and picks on it directly, without building a pydron_sched_task
+ * that FIFO does not read (the per-task cost of tiny tasks). */
+extern const pydron_policy_ops pdi_fifo_ops;
 /* Which inputs of push() a built-in policy reads (the core skips the rest). */
 void pdi_policy_needs(pydron_policy_kind kind, int *bottom_level, int *locality);
 /* sched/policy_heft.c, policy_steal.c, policy_random.c */
