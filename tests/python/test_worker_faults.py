@@ -159,9 +159,17 @@ def test_no_live_worker_waits_then_fails_saying_capacity_is_gone():
         assert "lost its worker" not in msg  # it never ran
         assert waited >= 0.9  # it waited for a worker first (not asserted as a speed)
         # capacity back: a new worker takes new work
+        # (when it has joined: until then a submit still fails the same way)
         procs.append(start_worker(url))
-        time.sleep(0.5)
-        assert s.submit(slow, (3,), {}).result(timeout=60) == 3
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert s.submit(slow, (3,), {}).result(timeout=60) == 3
+                break
+            except _core.TaskError as e:
+                assert "capacity is gone" in str(e), str(e)
+                assert time.monotonic() < deadline, "the new worker never took work"
+                time.sleep(0.2)
     finally:
         s.close()
         stop_all(procs)
