@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "util/util.h"
@@ -104,6 +105,23 @@ void *pdi_memdup(const void *p, size_t n)
     if (q && n)
         memcpy(q, p, n);
     return q;
+}
+
+void *pdi_malloc_large(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+#ifdef MADV_HUGEPAGE
+    if (p && n >= PDI_MALLOC_LARGE) {
+        /* glibc serves this from its own mapping; advising a page-aligned
+         * part of it is harmless when THP is off or "never" */
+        const uintptr_t huge = (uintptr_t)2 << 20;
+        uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+        uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+        if (e > a)
+            (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+    }
+#endif
+    return p;
 }
 
 int pdi_test_fail_grow;

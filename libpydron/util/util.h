@@ -38,6 +38,12 @@ char *pdi_vasprintf(const char *fmt, va_list ap);
 char *pdi_asprintf(const char *fmt, ...) PDI_PRINTF(1, 2);
 char *pdi_strdup(const char *s);
 void *pdi_memdup(const void *p, size_t n);
+/* malloc for a buffer about to be written whole (a received value): from
+ * PDI_MALLOC_LARGE bytes on, its 2 MB-aligned interior is advised as
+ * transparent huge pages, so that the first write takes ~1/512 of the page
+ * faults (a fresh 50 MB buffer: 45 ms of faults otherwise). Free with free(). */
+#define PDI_MALLOC_LARGE (4u << 20)
+void *pdi_malloc_large(size_t n);
 
 /* Grow *buf (element size esz, capacity *cap) to hold at least n elements. */
 int pdi_grow(void **buf, size_t *cap, size_t n, size_t esz);

@@ -353,7 +353,7 @@ int pdi_frame_alloc_seg(pdi_frame *f, size_t i)
         return pdi_err(PYDRON_EINVAL, "no segment %zu", i);
     if (f->seg[i] || !f->seglen[i])
         return 0;
-    if (!(f->seg[i] = malloc(f->seglen[i])))
+    if (!(f->seg[i] = pdi_malloc_large(f->seglen[i])))
         return pdi_err(PYDRON_ENOMEM, "cannot allocate a %zu-byte segment", f->seglen[i]);
     return 0;
 }
