@@ -56,7 +56,16 @@ int pdi_nng_err(int nrv, const char *what)
 
 /* ---------------------------------------------------------- connections */
 
-#define RBUF_SIZE (64u * 1024u)
+/* The receive buffer holds at least one whole record (sealed_read opens
+ * records from it straight into the destination); a connection that
+ * receives a large segment grows it once to RBUF_BIG, so that a value
+ * arrives in few large stream reads instead of two or three per record. */
+#define RBUF_SIZE (PDI_SEAL_HDR + PDI_SEAL_REC_MAX + PDI_SEAL_TAG + 44u)
+#define RBUF_BIG (1u << 20)
+#define BIG_READ (256u * 1024u)
+/* A large write seals up to this many records into one buffer and writes
+ * them with one stream operation. */
+#define WBATCH 16u
 /* Segments below this are copied into the frame's send buffer; larger ones
  * are written from the caller's memory. */
 #define COPY_MAX (32u * 1024u)
@@ -80,7 +89,7 @@ struct pdi_conn {
     pthread_mutex_t iolock;
     int have_locks;
     uint8_t *rbuf;
-    size_t rpos, rlen;
+    size_t rpos, rlen, rcap;
     atomic_int closed;
     /* after the handshake: every byte goes through the record layer */
     pdi_seal *seal;
@@ -104,6 +113,7 @@ int pdi_conn_wrap(nng_stream *s, pdi_conn **out)
     pthread_mutex_init(&c->iolock, NULL);
     c->have_locks = 1;
     c->rbuf = malloc(RBUF_SIZE);
+    c->rcap = RBUF_SIZE;
     int nrv;
     if (!c->rbuf || (nrv = nng_aio_alloc(&c->raio, NULL, NULL)) != 0 ||
         (nrv = nng_aio_alloc(&c->waio, NULL, NULL)) != 0) {
@@ -320,14 +330,14 @@ static int raw_read_exact(pdi_conn *c, void *dst, size_t n, int timeout_ms)
         }
         size_t got;
         int rc;
-        if (n >= RBUF_SIZE) {
+        if (n >= c->rcap) {
             /* large: straight into the destination, no staging copy */
             if ((rc = do_io(c, c->raio, 0, d, n, timeout_ms, &got)) != 0)
                 return rc;
             d += got;
             n -= got;
         } else {
-            if ((rc = do_io(c, c->raio, 0, c->rbuf, RBUF_SIZE, timeout_ms, &got)) != 0)
+            if ((rc = do_io(c, c->raio, 0, c->rbuf, c->rcap, timeout_ms, &got)) != 0)
                 return rc;
             c->rpos = 0;
             c->rlen = got;
@@ -353,11 +363,41 @@ static int raw_write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadli
     return 0;
 }
 
-/* Sealed: read records, open each (in place when the destination takes the
- * whole record, else through the seal's buffer), hand out plaintext. */
+/* Make the receive buffer hold at least need (<= rcap) unread bytes:
+ * the unread rest moves to the front when the room after it is short,
+ * then one stream read takes whatever has arrived, up to the buffer's end. */
+static int raw_fill(pdi_conn *c, size_t need, int timeout_ms)
+{
+    while (c->rlen - c->rpos < need) {
+        if (c->rpos == c->rlen) {
+            c->rpos = c->rlen = 0;
+        } else if (c->rcap - c->rpos < need) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        size_t got;
+        int rc = do_io(c, c->raio, 0, c->rbuf + c->rlen, c->rcap - c->rlen, timeout_ms, &got);
+        if (rc)
+            return rc;
+        c->rlen += got;
+    }
+    return 0;
+}
+
+/* Sealed: read records into the receive buffer, open each from there
+ * straight into the destination when it takes the whole record (no copy of
+ * the ciphertext), else into the seal's buffer; hand out plaintext. */
 static int sealed_read(pdi_conn *c, uint8_t *d, size_t n, int timeout_ms)
 {
     pdi_seal *s = c->seal;
+    if (n >= BIG_READ && c->rcap < RBUF_BIG) {
+        uint8_t *nb = realloc(c->rbuf, RBUF_BIG); /* keeps the unread bytes */
+        if (nb) {
+            c->rbuf = nb;
+            c->rcap = RBUF_BIG;
+        } /* else: the small buffer works too, only slower */
+    }
     while (n > 0) {
         if (s->ppos < s->plen) {
             size_t k = s->plen - s->ppos;
@@ -369,17 +409,22 @@ static int sealed_read(pdi_conn *c, uint8_t *d, size_t n, int timeout_ms)
             n -= k;
             continue;
         }
-        uint8_t hdr[PDI_SEAL_HDR], tag[PDI_SEAL_TAG];
-        int rc = raw_read_exact(c, hdr, sizeof hdr, timeout_ms);
+        uint8_t hdr[PDI_SEAL_HDR];
+        int rc = raw_fill(c, sizeof hdr, timeout_ms);
         if (rc)
             return rc;
+        memcpy(hdr, c->rbuf + c->rpos, sizeof hdr);
         size_t len = pdi_seal_hdr_len(hdr);
         if (len == 0)
             return pdi_err(PYDRON_EPROTO, "bad record length from %s: link dropped", c->peer);
+        c->rpos += sizeof hdr;
+        if ((rc = raw_fill(c, len + PDI_SEAL_TAG, timeout_ms)) != 0)
+            return rc;
+        const uint8_t *ct = c->rbuf + c->rpos;
         uint8_t *into = len <= n ? d : s->pbuf;
-        if ((rc = raw_read_exact(c, into, len, timeout_ms)) != 0 ||
-            (rc = raw_read_exact(c, tag, sizeof tag, timeout_ms)) != 0 ||
-            (rc = pdi_seal_open(s, hdr, into, len, tag, c->peer)) != 0)
+        rc = pdi_seal_open_to(s, hdr, ct, len, ct + len, into, c->peer);
+        c->rpos += len + PDI_SEAL_TAG;
+        if (rc)
             return rc;
         if (into == d) {
             d += len;
@@ -411,16 +456,38 @@ static int write_all(pdi_conn *c, const void *src, size_t n, uint64_t deadline_n
         return raw_write_all(c, src, n, deadline_ns);
     }
     const uint8_t *p = src;
-    while (n > 0) {
-        size_t k = n < PDI_SEAL_REC_MAX ? n : PDI_SEAL_REC_MAX;
-        size_t rec = pdi_seal_record(c->seal, p, k);
-        int rc = raw_write_all(c, c->seal->tbuf, rec, deadline_ns);
-        if (rc)
-            return rc;
-        p += k;
-        n -= k;
+    uint8_t *batch = NULL;
+    size_t bcap = 0;
+    if (n > PDI_SEAL_REC_MAX) {
+        /* many records: seal a run of them into one buffer, one write each */
+        size_t nrec = (n + PDI_SEAL_REC_MAX - 1) / PDI_SEAL_REC_MAX;
+        if (nrec > WBATCH)
+            nrec = WBATCH;
+        bcap = nrec * (PDI_SEAL_HDR + PDI_SEAL_REC_MAX + PDI_SEAL_TAG);
+        batch = malloc(bcap); /* NULL: one record at a time below */
     }
-    return 0;
+    int rc = 0;
+    while (n > 0 && rc == 0) {
+        const uint8_t *out = c->seal->tbuf;
+        size_t used = 0;
+        if (batch) {
+            while (n > 0 && bcap - used >= PDI_SEAL_HDR + PDI_SEAL_REC_MAX + PDI_SEAL_TAG) {
+                size_t k = n < PDI_SEAL_REC_MAX ? n : PDI_SEAL_REC_MAX;
+                used += pdi_seal_record_to(c->seal, batch + used, p, k);
+                p += k;
+                n -= k;
+            }
+            out = batch;
+        } else {
+            size_t k = n < PDI_SEAL_REC_MAX ? n : PDI_SEAL_REC_MAX;
+            used = pdi_seal_record(c->seal, p, k);
+            p += k;
+            n -= k;
+        }
+        rc = raw_write_all(c, out, used, deadline_ns);
+    }
+    free(batch);
+    return rc;
 }
 
 int pdi_conn_transcript_start(pdi_conn *c)

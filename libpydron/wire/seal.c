@@ -65,12 +65,12 @@ size_t pdi_seal_hdr_len(const uint8_t hdr[PDI_SEAL_HDR])
     return n == 0 || n > PDI_SEAL_REC_MAX ? 0 : n;
 }
 
-size_t pdi_seal_record(pdi_seal *s, const void *src, size_t n)
+size_t pdi_seal_record_to(pdi_seal *s, uint8_t *dst, const void *src, size_t n)
 {
     uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
     if (n > PDI_SEAL_REC_MAX)
         n = PDI_SEAL_REC_MAX;
-    uint8_t *h = s->tbuf;
+    uint8_t *h = dst;
     h[0] = (uint8_t)n;
     h[1] = (uint8_t)(n >> 8);
     h[2] = (uint8_t)(n >> 16);
@@ -82,12 +82,17 @@ size_t pdi_seal_record(pdi_seal *s, const void *src, size_t n)
     return PDI_SEAL_HDR + n + PDI_SEAL_TAG;
 }
 
-int pdi_seal_open(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], uint8_t *buf, size_t len,
-                  const uint8_t tag[PDI_SEAL_TAG], const char *peer)
+size_t pdi_seal_record(pdi_seal *s, const void *src, size_t n)
+{
+    return pdi_seal_record_to(s, s->tbuf, src, n);
+}
+
+int pdi_seal_open_to(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], const uint8_t *ct, size_t len,
+                     const uint8_t tag[PDI_SEAL_TAG], uint8_t *out, const char *peer)
 {
     uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
     nonce_of(s->rxn, nonce);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf, len, tag, hdr,
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, ct, len, tag, hdr,
                                                            PDI_SEAL_HDR, nonce, s->rxkey) != 0)
         return pdi_err(PYDRON_EPROTO,
                        "record %llu from %s failed authentication (edited, injected, replayed "
@@ -95,6 +100,12 @@ int pdi_seal_open(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], uint8_t *buf, si
                        (unsigned long long)s->rxn, peer);
     s->rxn++;
     return 0;
+}
+
+int pdi_seal_open(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], uint8_t *buf, size_t len,
+                  const uint8_t tag[PDI_SEAL_TAG], const char *peer)
+{
+    return pdi_seal_open_to(s, hdr, buf, len, tag, buf, peer);
 }
 
 void pdi_kdf_root(const void *secret, size_t len, uint8_t k[PDI_KDF_LEN])

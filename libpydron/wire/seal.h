@@ -37,10 +37,17 @@ void pdi_seal_free(pdi_seal *s);
 /* Seal up to PDI_SEAL_REC_MAX bytes of src into s->tbuf; returns the record
  * length (header + ciphertext + tag). */
 size_t pdi_seal_record(pdi_seal *s, const void *src, size_t n);
+/* The same into dst (room for PDI_SEAL_HDR + n + PDI_SEAL_TAG bytes), so
+ * that many records can be sealed back to back and written at once. */
+size_t pdi_seal_record_to(pdi_seal *s, uint8_t *dst, const void *src, size_t n);
 /* Open a record in place: hdr (4 bytes as received), ciphertext buf of len
  * bytes, tag. 0, or PYDRON_EPROTO when it fails authentication. */
 int pdi_seal_open(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], uint8_t *buf, size_t len,
                   const uint8_t tag[PDI_SEAL_TAG], const char *peer);
+/* Open a record from ct (len bytes, left as is) into out (len bytes, not
+ * overlapping ct): the receiver's buffer straight into the destination. */
+int pdi_seal_open_to(pdi_seal *s, const uint8_t hdr[PDI_SEAL_HDR], const uint8_t *ct, size_t len,
+                     const uint8_t tag[PDI_SEAL_TAG], uint8_t *out, const char *peer);
 /* The plaintext length a record header announces; 0 when out of range. */
 size_t pdi_seal_hdr_len(const uint8_t hdr[PDI_SEAL_HDR]);
 
