@@ -444,6 +444,105 @@ Test(wire, handshake_right_and_wrong_secret)
     pdi_listener_free(l);
 }
 
+/* Large values over a sealed link: segments of every size around the
+ * boundaries of the record layer (64 KiB records), of the sender's batches
+ * (16 records), of the receiver's large-read threshold (256 KiB) and its
+ * 1 MiB buffer arrive whole and in order, with small frames between them
+ * (bytes read ahead into the receive buffer belong to the next frame). */
+#define REC (64u << 10)
+static const size_t sealed_sizes[] = {1, REC - 1, REC, REC + 1, 2 * REC + 7, (256u << 10) - 1,
+                                      256u << 10, (256u << 10) + 1, 16 * REC - 1, 16 * REC,
+                                      16 * REC + 1, (1u << 20) + 20, 3 * 16 * REC + 17,
+                                      (5u << 20) + 3};
+#define NSEALED (sizeof sealed_sizes / sizeof sealed_sizes[0])
+
+static uint8_t pattern(size_t i, size_t k) { return (uint8_t)(i * 131 + k * 7 + (i >> 16)); }
+
+typedef struct sealed_rx {
+    pdi_listener *l;
+    int rc;
+    char msg[256];
+} sealed_rx;
+
+static void *sealed_receiver(void *arg)
+{
+    sealed_rx *a = arg;
+    pdi_conn *c;
+    pdi_frame h;
+    if ((a->rc = pdi_listener_accept(a->l, &c)) != 0)
+        goto out;
+    if ((a->rc = pdi_auth_accept(c, "s3cret", 6, 5000, &h)) != 0) {
+        pdi_conn_free(c);
+        goto out;
+    }
+    pdi_frame_free(&h);
+    for (size_t k = 0; k < NSEALED && a->rc == 0; k++) {
+        for (int small = 0; small < 2 && a->rc == 0; small++) {
+            pdi_frame f;
+            if ((a->rc = pdi_conn_recv(c, &big, 10000, &f)) != 0)
+                break;
+            size_t want = small ? 3 : sealed_sizes[k];
+            if (f.hdr->body_case != PYDRON__FRAME__BODY_FETCH_REPLY ||
+                f.hdr->fetch_reply->value_id != k || f.nseg != 1 || f.seglen[0] != want) {
+                a->rc = -1;
+                snprintf(a->msg, sizeof a->msg, "frame %zu/%d: wrong header or length %zu", k,
+                         small, f.nseg ? f.seglen[0] : 0);
+            }
+            for (size_t i = 0; a->rc == 0 && i < want; i++) {
+                if (f.seg[0][i] != (small ? (uint8_t)(0xa0 + i) : pattern(i, k))) {
+                    a->rc = -1;
+                    snprintf(a->msg, sizeof a->msg, "frame %zu (%zu bytes): byte %zu differs", k,
+                             want, i);
+                }
+            }
+            pdi_frame_free(&f);
+        }
+    }
+    if (a->rc > 0 || (a->rc < 0 && !a->msg[0]))
+        snprintf(a->msg, sizeof a->msg, "%s", pydron_error_last());
+    pdi_conn_free(c);
+out:
+    if (a->rc && !a->msg[0])
+        snprintf(a->msg, sizeof a->msg, "%s", pydron_error_last());
+    return NULL;
+}
+
+Test(wire, sealed_large_segments_at_record_and_batch_boundaries, .timeout = 60)
+{
+    sealed_rx a = {0};
+    cr_assert_eq(pdi_listener_open("tcp://127.0.0.1:0", NULL, NULL, &a.l), 0, "%s",
+                 pydron_error_last());
+    pthread_t th;
+    pthread_create(&th, NULL, sealed_receiver, &a);
+    pdi_conn *c;
+    cr_assert_eq(pdi_conn_dial(pdi_listener_url(a.l), NULL, 5000, &c), 0, "%s",
+                 pydron_error_last());
+    Pydron__Hello h = PYDRON__HELLO__INIT;
+    h.worker_id = -1;
+    cr_assert_eq(pdi_auth_dial(c, &h, "s3cret", 6, 5000), 0, "%s", pydron_error_last());
+    uint8_t *buf = malloc((5u << 20) + 3);
+    cr_assert(buf);
+    uint8_t tiny[3] = {0xa0, 0xa1, 0xa2};
+    for (size_t k = 0; k < NSEALED; k++) {
+        for (size_t i = 0; i < sealed_sizes[k]; i++)
+            buf[i] = pattern(i, k);
+        Pydron__FetchReply r = PYDRON__FETCH_REPLY__INIT;
+        r.value_id = k;
+        Pydron__Frame fr = PYDRON__FRAME__INIT;
+        fr.body_case = PYDRON__FRAME__BODY_FETCH_REPLY;
+        fr.fetch_reply = &r;
+        pdi_seg seg = {buf, sealed_sizes[k]};
+        cr_assert_eq(pdi_conn_send(c, &fr, &seg, 1), 0, "%s", pydron_error_last());
+        pdi_seg one = {tiny, sizeof tiny};
+        cr_assert_eq(pdi_conn_send(c, &fr, &one, 1), 0, "%s", pydron_error_last());
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(a.rc, 0, "%s", a.msg);
+    free(buf);
+    pdi_conn_free(c);
+    pdi_listener_free(a.l);
+}
+
 /* The listener shows nothing derived from the secret before the dialer has
  * proved it knows it: a Challenge carries no proof, a wrong Auth gets a
  * Refused and nothing else (before: the Challenge held the listener's HMAC,
