@@ -771,7 +771,7 @@ PYDRON_API int pydron_runtime_use_executor(pydron_runtime *rt, const char *name,
  * with PYDRON_PROCESS_OPTIONS_INIT or pydron_process_options_init(o,
  * PYDRON_PROCESS_OPTIONS_VERSION): the library then reads only the fields
  * that the given version has. */
-#define PYDRON_PROCESS_OPTIONS_VERSION 3
+#define PYDRON_PROCESS_OPTIONS_VERSION 4
 typedef struct pydron_process_options {
     unsigned version;                /* PYDRON_PROCESS_OPTIONS_VERSION */
     /* local: the worker program. NULL: $PYDRON_WORKER, else pydron-worker
@@ -828,10 +828,16 @@ typedef struct pydron_process_options {
      * with a message naming the kind (the Python binding requires
      * "python", so a C pydron-worker cannot take Python tasks) */
     const char *const *required_kinds;
+    /* Version 4. How many times a lost worker's slot is restarted by the
+     * launcher that started it (ssh, command, slurm; local workers are
+     * always restarted), with a growing back-off: -1 = default
+     * ($PYDRON_WORKER_RESTARTS, else 8), 0 = never (a lost worker's
+     * capacity is gone at once). */
+    int worker_restarts;
 } pydron_process_options;
 #define PYDRON_PROCESS_OPTIONS_INIT \
     {PYDRON_PROCESS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, \
-     NULL, NULL, 0, NULL}
+     NULL, NULL, 0, NULL, -1}
 /* Fill o with the defaults of `version` (1..PYDRON_PROCESS_OPTIONS_VERSION),
  * writing only the fields that version has. */
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version);

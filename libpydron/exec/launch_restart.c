@@ -44,8 +44,10 @@ typedef struct pdi_launch_slot {
     char why[400];       /* why the last try failed */
 } pdi_launch_slot;
 
-static unsigned budget(void)
+static unsigned budget(const pdi_proc *p)
 {
+    if (p->restarts >= 0)
+        return (unsigned)p->restarts;
     const char *e = getenv("PYDRON_WORKER_RESTARTS");
     if (!e || !*e)
         return PDI_RESTARTS;
@@ -104,6 +106,7 @@ static void give_up_locked(pdi_proc *p, unsigned wi, const char *why)
                  "again)%s",
             alive, p->nw, host_of(p, wi), why, wi,
             alive ? "; the run goes on with the others" : "");
+    snprintf(p->gave_up_why, sizeof p->gave_up_why, "host %s: %s", host_of(p, wi), why);
     if (!alive && !coming) {
         p->launcher_gave_up = 1; /* jobs that wait for a worker fail now */
         pthread_cond_broadcast(&p->cond);
@@ -185,14 +188,14 @@ void pdi_launch_lost(pdi_proc *p, unsigned wi)
         give_up_locked(p, wi, why);
         goto out;
     }
-    unsigned max = budget();
+    unsigned max = budget(p);
     if (s->tries >= max) {
         char why[600];
         if (max == 0)
-            snprintf(why, sizeof why, "restarts are off (PYDRON_WORKER_RESTARTS=0)");
+            snprintf(why, sizeof why, "restarts are off (restarts=0: configure(restarts=) or PYDRON_WORKER_RESTARTS)");
         else
             snprintf(why, sizeof why, "it was started again %u times already "
-                                      "(PYDRON_WORKER_RESTARTS=%u)%s%s",
+                                      "(restarts=%u: configure(restarts=) or PYDRON_WORKER_RESTARTS)%s%s",
                      s->tries, max, s->why[0] ? "; the last failure: " : "", s->why);
         give_up_locked(p, wi, why);
         goto out;

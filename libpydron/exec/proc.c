@@ -54,6 +54,21 @@ static void freev(char **v)
     free(v);
 }
 
+/* The size of pydron_process_options as a caller of `version` has it. */
+static size_t options_size(unsigned version)
+{
+    switch (version) {
+    case 1:
+        return offsetof(pydron_process_options, worker_wait_ms);
+    case 2:
+        return offsetof(pydron_process_options, cluster);
+    case 3:
+        return offsetof(pydron_process_options, worker_restarts);
+    default:
+        return sizeof(pydron_process_options);
+    }
+}
+
 PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned version)
 {
     pdi_err_clear();
@@ -62,7 +77,7 @@ PYDRON_API int pydron_process_options_init(pydron_process_options *o, unsigned v
                        version, PYDRON_PROCESS_OPTIONS_VERSION);
     pydron_process_options d = PYDRON_PROCESS_OPTIONS_INIT;
     d.version = version;
-    *o = d; /* version 1 is the whole struct; later versions: only their prefix */
+    memcpy(o, &d, options_size(version)); /* a caller's older struct is shorter */
     return 0;
 }
 
@@ -79,10 +94,7 @@ static int process_options(const pydron_runtime_options *o, const void *exec_opt
             return pdi_err(PYDRON_EINVAL, "pydron_process_options.version is %u, expected 1..%d",
                            po->version, PYDRON_PROCESS_OPTIONS_VERSION);
         /* only the fields the caller's version has */
-        size_t have = po->version >= 3   ? sizeof d
-                      : po->version == 2 ? offsetof(pydron_process_options, cluster)
-                                         : offsetof(pydron_process_options, worker_wait_ms);
-        memcpy(&d, po, have);
+        memcpy(&d, po, options_size(po->version));
     } else {
         d.worker_command = o->worker_command;
         d.worker_args = o->worker_args;
@@ -169,6 +181,7 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     p->worker_wait_ms = o->worker_wait_ms           ? o->worker_wait_ms
                         : ww && atoi(ww) > 0 ? (unsigned)atoi(ww)
                                              : DEFAULT_WORKER_WAIT_MS;
+    p->restarts = o->worker_restarts;
     p->listen_url = dupstr(o->listen_url ? o->listen_url : "tcp://127.0.0.1:0");
     p->cert = dupstr(o->tls_cert_file ? o->tls_cert_file : getenv("PYDRON_TLS_CERT"));
     p->key = dupstr(o->tls_key_file ? o->tls_key_file : getenv("PYDRON_TLS_KEY"));

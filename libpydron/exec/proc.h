@@ -312,6 +312,7 @@ struct pdi_proc {
     unsigned nw, in_flight, hb_ms, max_wait_ms;
     int fixed_window;    /* in_flight was set by the user: no measured window */
     unsigned worker_wait_ms; /* parked jobs wait this long for a live worker */
+    int restarts;            /* worker_restarts: -1 = $PYDRON_WORKER_RESTARTS/default */
     char *worker_command;
     char **worker_args;
     char *listen_url, *cert, *key, *launch_command;
@@ -376,6 +377,7 @@ struct pdi_proc {
     uint64_t last_steal_ns;
     uint64_t none_alive_since; /* 0: a worker is alive (or none joined yet) */
     int launcher_gave_up;      /* local: no more replacements will come */
+    char gave_up_why[512];     /* launch_restart.c: why the last slot was given up */
     struct pdi_held *held;     /* jobs of lost supervised workers (proc_jobs.c) */
     /* driver-held inputs already sent to some worker (direct-mapped by id):
      * seen again, a value is one many tasks read, and a worker keeps it */

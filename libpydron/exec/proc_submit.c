@@ -138,6 +138,10 @@ static char *capacity_gone_locked(pdi_proc *p, uint64_t now)
     if (p->none_alive_since == 0)
         return NULL;
     uint64_t waited = now > p->none_alive_since ? now - p->none_alive_since : 0;
+    if (p->launcher_gave_up && p->gave_up_why[0])
+        return pdi_asprintf("no %s worker is left and none will be started again (%s): worker "
+                            "capacity is gone",
+                            p->launcher->name, p->gave_up_why);
     if (p->launcher_gave_up)
         return pdi_asprintf("no %s worker is left and none will be started again (workers "
                             "kept dying; see the log): worker capacity is gone",

@@ -26,6 +26,8 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static int g_restarts = -1, g_wait_ms = 0; /* worker_restarts, worker_wait_ms */
+
 static int start_remote(const char *tpl, unsigned workers, unsigned join_ms, const char *cluster,
                         pydron_runtime **rt, pydron_graph **g)
 {
@@ -40,6 +42,8 @@ static int start_remote(const char *tpl, unsigned workers, unsigned join_ms, con
     po.cluster = cluster;
     po.launch_command = tpl;
     po.join_timeout_ms = join_ms;
+    po.worker_restarts = g_restarts;
+    po.worker_wait_ms = (unsigned)g_wait_ms;
     int rc = pydron_runtime_use_executor(*rt, "remote", &po);
     if (rc)
         return rc;
@@ -169,4 +173,62 @@ Test(launch, a_killed_worker_is_started_again_by_its_template, .timeout = 120)
     char rm[400];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     cr_assert_eq(system(rm), 0);
+}
+
+/* worker_restarts = 0 in the options (configure(restarts=0)): a killed
+ * worker is not started again, and the next task fails saying that the
+ * capacity is gone because restarts are off, after worker_wait_ms. */
+Test(launch, restarts_off_in_the_options_leaves_a_killed_worker_gone, .timeout = 120)
+{
+    unsetenv("PYDRON_SECRET");
+    unsetenv("PYDRON_SECRET_FILE");
+    setenv("PYDRON_WORKER_RESTARTS", "5", 1); /* the option wins over it */
+    char dir[] = "/tmp/pydron-test-norestart-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char tpl[1024], pids0[300];
+    snprintf(pids0, sizeof pids0, "%s/pids0", dir);
+    snprintf(tpl, sizeof tpl,
+             "echo $$ >> %s/pids{id}; exec %s --connect {url} --secret-file - --id {id}", dir,
+             PYDRON_WORKER_PATH);
+    pydron_runtime *rt;
+    pydron_graph *g;
+    g_restarts = 0;
+    g_wait_ms = 1000;
+    int rc = start_remote(tpl, 1, 60000, "command", &rt, &g);
+    g_restarts = -1;
+    g_wait_ms = 0;
+    unsetenv("PYDRON_WORKER_RESTARTS");
+    TU_OK(rc);
+    long pid = 0;
+    cr_assert_eq(lines_in(pids0, &pid), 1);
+    cr_assert_eq(kill((pid_t)pid, SIGKILL), 0);
+    usleep(1500000); /* a restart would start within 0.5 s of the loss */
+    cr_assert_eq(lines_in(pids0, &pid), 1, "the worker was started again");
+    pydron_value in[2] = {tu_const_u64(g, 40), tu_const_u64(g, 2)}, out = PYDRON_VALUE_NONE;
+    tu_ffi_task(g, rt, LIB, "tl_sum_ctx", NULL, in, 2, 1, &out);
+    cr_assert_eq(pydron_graph_wait(g, out, 60000), PYDRON_ETASK, "%s", pydron_error_last());
+    char *msg = NULL;
+    TU_OK(pydron_value_error(g, out, NULL, &msg, NULL, NULL));
+    cr_assert(msg && strstr(msg, "capacity is gone") && strstr(msg, "restarts are off"), "%s", msg);
+    pydron_free(msg);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
+}
+
+/* pydron_process_options_init writes only the fields of the caller's
+ * version: a caller built against version 3 has a shorter struct. */
+Test(launch, options_init_writes_only_the_callers_version)
+{
+    unsigned char buf[sizeof(pydron_process_options) + 16];
+    memset(buf, 0xAB, sizeof buf);
+    TU_OK(pydron_process_options_init((pydron_process_options *)(void *)buf, 3));
+    size_t v3 = offsetof(pydron_process_options, worker_restarts);
+    for (size_t i = v3; i < sizeof buf; i++)
+        cr_assert_eq(buf[i], 0xAB, "byte %zu past a version-3 struct was written", i);
+    pydron_process_options o;
+    TU_OK(pydron_process_options_init(&o, PYDRON_PROCESS_OPTIONS_VERSION));
+    cr_assert_eq(o.worker_restarts, -1);
 }

@@ -409,6 +409,42 @@ def test_command_template_runs_the_command_again_for_a_killed_worker(tmp_path):
     assert sorted(lines[:2]) == ["0", "1"] and lines[2] in ("0", "1"), lines
 
 
+def test_restarts_zero_from_configure_leaves_a_killed_worker_gone(tmp_path):
+    # configure(restarts=0): the killed worker's command is not run again,
+    # the run ends right on the other worker, and the log says why
+    log = tmp_path / "launch.log"
+    tpl = (f"echo {{id}} >> {log}; exec {WORKER} --connect {{url}} "
+           f"--secret-file {{secret_file}} --id {{id}}")
+    cfg = dict(cluster="command", launch_command=tpl, workers=2, join_timeout=120, restarts=0)
+    prog = _program(tmp_path, RESTART)
+    r = _run(prog, repr(cfg), os.readlink("/proc/self/ns/net"), "0", "6")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _field(r.stdout, "TREE").startswith("True"), r.stdout + r.stderr
+    assert _field(r.stdout, "REPLACED") == "False", r.stdout + r.stderr
+    assert _field(r.stdout, "LATER") == "True", r.stdout + r.stderr
+    assert sorted(log.read_text().split()) == ["0", "1"]  # never started again
+    gone = [l for l in r.stderr.splitlines() if "capacity is gone" in l]
+    assert gone and "1 of 2 workers" in gone[0] and "restarts are off" in gone[0], r.stderr
+
+
+def test_configure_checks_restarts():
+    from pydron import config
+
+    config.reset()
+    try:
+        for bad in (-1, 1.5, True, "3"):
+            with pytest.raises(ValueError, match="restarts must be a whole number"):
+                config.configure(cluster="command", launch_command="true {url}", restarts=bad)
+            config.reset()
+        with pytest.raises(ValueError, match="for workers a launcher starts"):
+            config.configure(executor="local", restarts=2)
+        config.reset()
+        config.configure(cluster="command", launch_command="true {url}", restarts=3)
+        assert config.resolved()["restarts"] == 3
+    finally:
+        config.reset()
+
+
 def test_command_template_gives_up_on_a_worker_that_cannot_start_again(tmp_path):
     # the worker command works once per id: its second start fails at once
     tpl = (f"if [ -e {tmp_path}/started{{id}} ]; then echo 'no more machines' >&2; exit 7; fi; "

@@ -471,6 +471,8 @@ class Session:
                 kw["launch_args"] = list(launch["launch_args"])
             if launch.get("join_timeout"):
                 kw["join_timeout_ms"] = max(1, int(launch["join_timeout"] * 1000))
+            if launch.get("restarts") is not None:
+                kw["worker_restarts"] = int(launch["restarts"])
         dask = None
         if executor == "dask":
             from . import _dask
@@ -880,7 +882,8 @@ def _start() -> Session:
                         cfg["max_retries"], cfg["heartbeat_ms"], cfg["worker_wait_timeout"],
                         cfg["view"], cfg["tls_cert"], cfg["tls_key"], cfg.get("client"),
                         {k: cfg.get(k) for k in ("cluster", "hosts", "launch_command",
-                                                 "launch_args", "join_timeout")},
+                                                 "launch_args", "join_timeout",
+                                                 "restarts")},
                         window=cfg["window"])
         except _core.PydronError as e:
             if ex != "local" or cfg["explicit_executor"]:

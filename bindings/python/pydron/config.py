@@ -56,7 +56,8 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
               launch_command: str | None = None, launch_args=None,
               join_timeout: float | None = None, window: int | None = None,
               heartbeat: float | None = None, partition: str | None = None,
-              time: str | int | None = None, nodes: int | str | None = None) -> None:
+              time: str | int | None = None, nodes: int | str | None = None,
+              restarts: int | None = None) -> None:
     """Choose where tasks run and what you see of a run. Stops a running
     session, if any, so that the next ``@schedule`` call starts with the new
     settings.
@@ -94,7 +95,10 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     when none is given. With "slurm" outside an allocation (a login node),
     ``partition``, ``time`` (Slurm's limit: minutes, "HH:MM:SS",
     "D-HH:MM") and ``nodes`` (a count or "min-max") shape the allocation
-    that is asked for; inside one (sbatch, salloc) that allocation is used."""
+    that is asked for; inside one (sbatch, salloc) that allocation is used.
+    ``restarts``: how many times a lost worker is started again by its
+    launcher (default 8, or ``PYDRON_WORKER_RESTARTS``; 0: never), with a
+    growing back-off; after that its capacity is gone."""
     new = dict(executor=executor, workers=workers, policy=policy, address=address, secret=secret,
                max_retries=max_retries, worker_wait_timeout=worker_wait_timeout,
                progress=progress, stats=stats, trace=trace, graph=graph,
@@ -102,7 +106,7 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
                cluster=cluster, hosts=hosts, launch_command=launch_command,
                launch_args=launch_args, join_timeout=join_timeout,
                window=window, heartbeat=heartbeat, partition=partition, time=time,
-               nodes=nodes)
+               nodes=nodes, restarts=restarts)
     before = dict(_settings)
     for k, v in new.items():
         if v is not None:
@@ -270,9 +274,20 @@ def _launch_settings():
                              f"{env['PYDRON_JOIN_TIMEOUT']!r}") from None
     if join is not None and not float(join) > 0:
         raise ValueError("pydron join_timeout must be > 0 seconds")
+    restarts = _settings.get("restarts")
+    if restarts is not None:
+        if isinstance(restarts, bool) or not isinstance(restarts, int) or \
+                not 0 <= restarts <= 100000:
+            raise ValueError(f"pydron restarts must be a whole number between 0 and 100000 "
+                             f"(0: never restart a lost worker), not {restarts!r}")
+        if cluster is None:
+            raise ValueError("pydron restarts: for workers a launcher starts (configure("
+                             "cluster='ssh'|'command'|'slurm'|'mpi')); local workers are always "
+                             "restarted, and workers you start yourself restart with "
+                             "python -m pydron.worker --restart")
     return dict(cluster=cluster, hosts=hosts, launch_command=command,
                 launch_args=list(args) if args is not None else None,
-                join_timeout=None if join is None else float(join))
+                join_timeout=None if join is None else float(join), restarts=restarts)
 
 
 # configure() name: (Slurm's format, positive int allowed, what it must be)

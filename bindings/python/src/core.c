@@ -454,22 +454,24 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
                              "worker_args", "listen_url", "secret", "tls_cert_file",
                              "tls_key_file", "launch_command", "launch_hosts", "max_retries",
                              "heartbeat_ms", "in_flight", "worker_wait_ms", "cluster",
-                             "launch_args", "join_timeout_ms", "required_kinds", NULL};
+                             "launch_args", "join_timeout_ms", "required_kinds",
+                             "worker_restarts", NULL};
     PyObject *executor = NULL, *policy = NULL, *runner = Py_None, *wargs = Py_None,
              *hosts = Py_None, *largs = Py_None, *rkinds = Py_None;
     unsigned workers = 0, max_retries = 0, heartbeat = 0, in_flight = 0, worker_wait = 0,
              join_ms = 0;
+    int restarts = -1;
     const char *wcmd = NULL, *listen = NULL, *secret = NULL, *cert = NULL, *key = NULL,
                *launch = NULL, *cluster = NULL;
     if (self->rt) {
         PyErr_SetString(PyExc_RuntimeError, "Runtime already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIIIIzOIO", kwlist, &executor,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOIOzOzzzzzOIIIIzOIOi", kwlist, &executor,
                                      &policy, &workers, &runner, &wcmd, &wargs, &listen, &secret,
                                      &cert, &key, &launch, &hosts, &max_retries, &heartbeat,
                                      &in_flight, &worker_wait, &cluster, &largs, &join_ms,
-                                     &rkinds))
+                                     &rkinds, &restarts))
         return -1;
     pydron_runtime_options o;
     pydron_runtime_options_init(&o);
@@ -519,7 +521,7 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
     rc = pydron_runtime_new(&rt, &o);
     if (later)
         o.executor = PYDRON_EXECUTOR_REMOTE;
-    if (rc == 0 && (worker_wait || cluster || la || join_ms || rk) &&
+    if (rc == 0 && (worker_wait || cluster || la || join_ms || rk || restarts >= 0) &&
         (o.executor == PYDRON_EXECUTOR_LOCAL || o.executor == PYDRON_EXECUTOR_REMOTE)) {
         /* options only the process executors have: the same settings as a
          * pydron_process_options, plus these */
@@ -538,6 +540,7 @@ static int Runtime_init(RuntimeObject *self, PyObject *args, PyObject *kw)
         po.launch_args = la;
         po.join_timeout_ms = join_ms;
         po.required_kinds = rk;
+        po.worker_restarts = restarts < 0 ? -1 : restarts;
         rc = pydron_runtime_use_executor(
             rt, o.executor == PYDRON_EXECUTOR_LOCAL ? "local" : "remote", &po);
     }
