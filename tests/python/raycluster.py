@@ -112,5 +112,14 @@ class RayCluster:
                     continue
             self.proc = None
         if self.dir:
+            # Ray's workers put themselves in groups of their own: end those
+            # of this head (their command lines name its directory)
+            for pid in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if self.dir.encode() in f.read():
+                            os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
