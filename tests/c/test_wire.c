@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1270,4 +1273,159 @@ Test(wire, worker_refuses_driver_shared_memory_from_another_host, .timeout = 60)
     cr_assert(strstr(err, "another host"), "%s", err);
     int sd = tdrv_stop(&d, 1);
     cr_assert(WIFEXITED(sd) && WEXITSTATUS(sd) == 0);
+}
+
+/* A worker that answers the driver's request for bytes with a shared
+ * memory reference (it announced no host, so the driver can only ask for
+ * bytes): the driver never maps it, drops that worker with a protocol
+ * error, asks once (no fetch loop), and the value fails cleanly instead of
+ * the process dying. Real driver (remote executor), real socket; the
+ * worker is this test's thread speaking the wire protocol. */
+typedef struct rogue_worker {
+    char url[96];
+    int fetches, tasks, shm_asked;
+    int dropped; /* the driver closed the link after the reference */
+} rogue_worker;
+
+static void *rogue_worker_thread(void *arg)
+{
+    rogue_worker *r = arg;
+    pdi_conn *c = NULL;
+    for (int i = 0; i < 100 && pdi_conn_dial(r->url, NULL, 2000, &c) != 0; i++)
+        usleep(50000);
+    if (!c)
+        return NULL;
+    char *kinds[] = {PYDRON_KIND_FFI};
+    Pydron__Hello h = PYDRON__HELLO__INIT;
+    h.worker_id = -1;
+    h.kinds = kinds;
+    h.n_kinds = 1;
+    h.threads = 1;
+    h.pid = (int32_t)getpid();
+    h.hostname = "rogue";
+    if (pdi_auth_dial(c, &h, "test-secret-0123456789abcdefghijk", 33, 5000) != 0) {
+        pdi_conn_free(c);
+        return NULL;
+    }
+    int32_t me = -1;
+    pdi_frame in;
+    int rc;
+    while ((rc = pdi_conn_recv(c, pdi_wire_limits_session(), 20000, &in)) == 0) {
+        Pydron__Frame *f = in.hdr;
+        Pydron__Frame out = PYDRON__FRAME__INIT;
+        if (f->body_case == PYDRON__FRAME__BODY_WELCOME) {
+            me = f->welcome->worker_id;
+        } else if (f->body_case == PYDRON__FRAME__BODY_TASKS) {
+            /* every task "done", its outputs kept here */
+            for (size_t i = 0; i < f->tasks->n_tasks; i++) {
+                Pydron__Task *t = f->tasks->tasks[i];
+                r->tasks++;
+                Pydron__Output o[4], *op[4];
+                size_t no = t->n_outputs < 4 ? t->n_outputs : 4;
+                for (size_t k = 0; k < no; k++) {
+                    Pydron__Output x = PYDRON__OUTPUT__INIT;
+                    o[k] = x;
+                    o[k].value_id = t->outputs[k];
+                    o[k].size = 8;
+                    o[k].where = me;
+                    o[k].segment = -1;
+                    op[k] = &o[k];
+                }
+                Pydron__Completion d = PYDRON__COMPLETION__INIT, *dp = &d;
+                d.task_id = t->task_id;
+                d.seq = t->seq;
+                d.outputs = op;
+                d.n_outputs = no;
+                d.detail_segment = -1;
+                Pydron__CompletionBatch cb = PYDRON__COMPLETION_BATCH__INIT;
+                cb.done = &dp;
+                cb.n_done = 1;
+                out.body_case = PYDRON__FRAME__BODY_COMPLETIONS;
+                out.completions = &cb;
+                pdi_conn_send(c, &out, NULL, 0);
+            }
+        } else if (f->body_case == PYDRON__FRAME__BODY_FETCH) {
+            r->fetches++;
+            r->shm_asked += !f->fetch->no_shm;
+            Pydron__ShmRef m = PYDRON__SHM_REF__INIT;
+            m.pid = (uint32_t)getpid();
+            m.ino = 1;
+            m.len = 8;
+            m.sock = m.offer_a = m.offer_b = 1;
+            Pydron__FetchReply rep = PYDRON__FETCH_REPLY__INIT;
+            rep.request_id = f->fetch->request_id;
+            rep.value_id = f->fetch->value_id;
+            rep.segment = -1;
+            rep.shm = &m;
+            out.body_case = PYDRON__FRAME__BODY_FETCH_REPLY;
+            out.fetch_reply = &rep;
+            pdi_conn_send(c, &out, NULL, 0);
+        } else if (f->body_case == PYDRON__FRAME__BODY_HEARTBEAT) {
+            out.body_case = PYDRON__FRAME__BODY_HEARTBEAT;
+            out.heartbeat = f->heartbeat;
+            pdi_conn_send(c, &out, NULL, 0);
+        }
+        pdi_frame_free(&in);
+    }
+    r->dropped = rc == PYDRON_ECLOSED || rc == PYDRON_EIO || rc == PYDRON_EPROTO;
+    pdi_conn_free(c);
+    return NULL;
+}
+
+Test(wire, driver_refuses_shared_memory_it_did_not_ask_for, .timeout = 120)
+{
+    rogue_worker r = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    close(fd); /* a free port, given to the driver */
+    snprintf(r.url, sizeof r.url, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, rogue_worker_thread, &r), 0);
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_INLINE;
+    o.workers = 1;
+    pydron_runtime *rt;
+    cr_assert_eq(pydron_runtime_new(&rt, &o), 0, "%s", pydron_error_last());
+    pydron_process_options po;
+    cr_assert_eq(pydron_process_options_init(&po, PYDRON_PROCESS_OPTIONS_VERSION), 0);
+    po.listen_url = r.url;
+    po.secret = "test-secret-0123456789abcdefghijk";
+    po.worker_wait_ms = 1000;
+    po.join_timeout_ms = 30000;
+    cr_assert_eq(pydron_runtime_use_executor(rt, "remote", &po), 0, "%s", pydron_error_last());
+    pydron_graph *g;
+    cr_assert_eq(pydron_graph_new(rt, &g), 0, "%s", pydron_error_last());
+    cr_assert_eq(pydron_graph_start(g), 0, "%s", pydron_error_last());
+    void *pl;
+    size_t pll;
+    cr_assert_eq(pydron_ffi_payload("libm.so.6", "cos", "d(d)", &pl, &pll), 0);
+    double x = 0.5;
+    pydron_value in, out = PYDRON_VALUE_NONE;
+    cr_assert_eq(pydron_value_constant(g, &x, sizeof x, &in), 0, "%s", pydron_error_last());
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = 0;
+    cr_assert_eq(pydron_runtime_kind(rt, PYDRON_KIND_FFI, &d.kind), 0, "%s", pydron_error_last());
+    d.inputs = &in;
+    d.ninputs = 1;
+    d.noutputs = 1;
+    d.payload = pl;
+    d.payload_len = pll;
+    cr_assert_eq(pydron_task_add(g, &d, NULL, &out), 0, "%s", pydron_error_last());
+    pydron_free(pl);
+    int rc = pydron_graph_wait(g, out, 60000);
+    const void *p = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = pydron_value_bytes(g, out, &p, &n);
+    cr_assert_neq(rc, 0, "the driver took the value from an unasked shared memory reference");
+    pthread_join(th, NULL);
+    cr_assert_geq(r.tasks, 1);
+    cr_assert_eq(r.shm_asked, 0, "the driver asked a host-less worker for shared memory");
+    cr_assert_eq(r.fetches, 1, "one fetch, not a loop: %d", r.fetches);
+    cr_assert(r.dropped, "the driver kept the worker that sent the reference");
+    cr_assert_eq(pydron_graph_free(g), 0);
+    cr_assert_eq(pydron_runtime_free(rt), 0);
 }
