@@ -27,6 +27,13 @@ try:  # the Dask executor, on a real Dask cluster started for the suite
         EXECUTORS.append("dask")
 except ImportError:
     pass
+try:  # the Ray executor, on a real Ray head started for the suite (RAY_PROGRAMS only)
+    import raycluster
+
+    if raycluster.available()[0]:
+        EXECUTORS.append("ray")
+except ImportError:
+    pass
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 TIMEOUT = 120
 
@@ -57,6 +64,24 @@ def _dask_address():
     return _dask.address
 
 
+_ray = None
+
+
+def _ray_address():
+    """One Ray head (two CPUs, workers in a directory of their own), started
+    for the first ray run and stopped at exit."""
+    global _ray
+    with _dask_lock:
+        if _ray is None:
+            import atexit
+
+            c = raycluster.RayCluster(cpus=2)
+            c.__enter__()
+            atexit.register(c.__exit__, None, None, None)
+            _ray = c
+    return _ray.address
+
+
 def _env(mode):
     env = dict(_BASE_ENV)
     env["PYTHONPATH"] = PKG_ROOT + os.pathsep + env.get("PYTHONPATH", "")
@@ -68,6 +93,8 @@ def _env(mode):
         env.setdefault("PYDRON_WORKERS", "2")
         if mode == "dask":
             env["PYDRON_ADDRESS"] = _dask_address()
+        elif mode == "ray":
+            env["PYDRON_ADDRESS"] = _ray_address()
     env["PYTHONHASHSEED"] = "0"
     return env
 
@@ -149,8 +176,22 @@ DASK_TOO_SLOW = {"batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors
                  "settled_placeholders_in_lists"}
 
 
-@pytest.mark.parametrize("executor", EXECUTORS)
-@pytest.mark.parametrize("program", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+# On the ray executor, a selection (each run connects to Ray, seconds each):
+# results, task exceptions, log records and warnings, large values between
+# tasks, the program's own modules and classes, recursion.
+RAY_PROGRAMS = {"call_plain", "reduction_tree", "exc_uncaught_task", "exc_task_attributes",
+                "exc_zero_division_task", "try_except_task_error", "exc_in_nested_schedule",
+                "logging_to_stderr", "settings_warnings_from_tasks", "settings_decimal_context",
+                "numpy_large_array", "transfer_result_to_many_tasks",
+                "transfer_worker_to_worker_chains", "transfer_sizes_around_thresholds",
+                "state_module_attribute_read_by_task", "class_in_script",
+                "script_classes_come_back_as_driver_classes", "unpicklable_result",
+                "seed_calibration_loop", "mergesort_recursive", "print_before_failure",
+                "kitchen_sink"}
+CASES = [(p, ex) for p in PROGRAMS for ex in EXECUTORS if ex != "ray" or p.stem in RAY_PROGRAMS]
+
+
+@pytest.mark.parametrize("program,executor", CASES, ids=[f"{p.stem}-{ex}" for p, ex in CASES])
 def test_program(program, executor, request):
     if executor == "local":
         ok, why = _local_available()

@@ -473,7 +473,7 @@ class Session:
                 kw["join_timeout_ms"] = max(1, int(launch["join_timeout"] * 1000))
             if launch.get("restarts") is not None:
                 kw["worker_restarts"] = int(launch["restarts"])
-        dask = None
+        engine = None  # the Dask or Ray executor object
         if executor == "dask":
             from . import _dask
 
@@ -486,14 +486,27 @@ class Session:
                 if own:
                     dask_client.close()
                 raise
-            dask = _dask.DaskExecutor(dask_client, own)
+            engine = _dask.DaskExecutor(dask_client, own)
+        elif executor == "ray":
+            from . import _ray
+
+            kw["executor"] = "inline"  # the core with a Python executor in front of Ray
+            own = _ray.connect(address)
+            try:
+                _ray.check_workers(_ray._ray())
+                engine = _ray.RayExecutor(own)
+            except BaseException:
+                if own:
+                    _ray._ray().shutdown()
+                raise
         self._rt = _core.Runtime(**kw)
-        if dask is not None:
-            dask.attach(self._rt)
-        # remote and Dask workers may not see the program's files: its
+        self._engine = engine
+        if engine is not None:
+            engine.attach(self._rt)
+        # remote, Dask and Ray workers may not see the program's files: its
         # modules travel with the tasks (see _ship)
         self._ship = None
-        if executor in ("remote", "dask"):
+        if executor in ("remote", "dask", "ray"):
             from . import _ship
 
             self._ship = _ship.Shipper()
@@ -567,10 +580,10 @@ class Session:
                 if code is not None:
                     inputs = (code,) + inputs
                     flags |= F_CODE
-            if self.executor == "dask":
-                from . import _dask
+            if self.executor in ("dask", "ray"):
+                from . import _engine
 
-                _dask.label_for(key, fn)
+                _engine.label_for(key, fn)
         i = id(fn)
         try:
             ref = weakref.ref(fn, lambda _, i=i, c=self._fcache: c.pop(i, None))

@@ -28,86 +28,21 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import logging
-import re
 import threading
 import time
 import types
 import uuid
 
 from . import _core, _serialize
+from ._engine import (ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN,  # noqa: F401
+                      _run, label_for, worker_info)
 
 log = logging.getLogger("pydron")
 
-ETASK, ECANCELED, EIO = -7, -8, -10
-SCATTER_MIN = 8 * 1024  # driver bytes at least this big are scattered once, then shared
 _CONST_KEEP = 512  # scattered driver values kept (newest win)
-LABELS: dict = {}  # function key -> task name prefix (set by the driver's Session)
-INLINE_MAX = 64 * 1024  # results up to this size (Dask's nbytes) come to the driver at once
 
 
-def _sanitize(name):
-    return re.sub(r"[^A-Za-z0-9_.]", "_", name)[:60] or "task"
-
-
-def label_for(key, fn):
-    """Remember fn's name for the Dask keys of its tasks (the dashboard's names)."""
-    if len(LABELS) > 8192:
-        LABELS.clear()
-    LABELS[key] = "pydron." + _sanitize(getattr(fn, "__qualname__", None)
-                                        or type(fn).__name__)
-
-
-# -- on the Dask workers ---------------------------------------------------------
-
-_worker_ready = False
-
-
-def _setup_worker():
-    """Once per Dask worker process: log records and warnings of tasks go to
-    the driver (as from pydron's own workers); Dask's logging is untouched."""
-    global _worker_ready
-    import warnings
-
-    from . import _settings
-
-    _settings._hook()
-    # as in pydron's own workers (_settings.install_capture, without taking
-    # over the root logger's handlers, which are Dask's): each task runs with
-    # its call's logging levels and warnings filters, and the driver decides
-    # what is shown
-    _settings._worker_filters = [("always" if a in ("default", "once", "module") else a,
-                                  m, c, mod, ln) for a, m, c, mod, ln in warnings.filters]
-    _settings.CAPTURE = _settings.COLLECT = True
-    _worker_ready = True
-
-
-def _join(blob):
-    return blob if type(blob) is bytes else b"".join(blob)
-
-
-def _run(payload, nout, specs, *vals):
-    """The body of a pydron task on a Dask worker: run_task as a pydron worker
-    runs it. An input given as (spec k >= 0) is output k of a batch task."""
-    if not _worker_ready:
-        _setup_worker()
-    inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
-    out = _serialize.run_task(memoryview(payload), inputs)
-    if nout == 1:
-        return _join(out)
-    return tuple(_join(o) for o in out)
-
-
-def worker_info():
-    """What a Dask worker has that must match the driver."""
-    import sys
-
-    import cloudpickle
-
-    from . import __version__
-
-    return {"pydron": __version__, "cloudpickle": cloudpickle.__version__,
-            "python": "%d.%d" % sys.version_info[:2]}
-
+# -- on the Dask scheduler ------------------------------------------------------
 
 def _task_info(dask_scheduler=None, keys=(), prefixes=()):
     """On the scheduler: the size of each finished task's result and the mean

@@ -4,7 +4,7 @@ Explicit ``configure()`` arguments win over environment variables, which win
 over the defaults (executor ``local``, one worker per core, FIFO policy).
 Nothing starts here: the first ``@schedule`` call starts the runtime.
 
-Environment: PYDRON_EXECUTOR (local|threads|inline|remote|dask), PYDRON_WORKERS,
+Environment: PYDRON_EXECUTOR (local|threads|inline|remote|dask|ray), PYDRON_WORKERS,
 PYDRON_POLICY (fifo|critical-path|locality), PYDRON_ADDRESS (remote: the URL
 the driver listens on; dask: the Dask scheduler's address), PYDRON_SECRET_FILE or PYDRON_SECRET (remote: shared
 secret, at least 32 random characters: ``python -m pydron secret > FILE``),
@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import re
 
-EXECUTORS = ("local", "threads", "inline", "remote", "dask")
+EXECUTORS = ("local", "threads", "inline", "remote", "dask", "ray")
 CLUSTERS = ("ssh", "command", "slurm", "mpi")  # launchers of remote workers
 POLICIES = ("fifo", "critical-path", "locality", "heft", "work-stealing", "random")
 
@@ -84,6 +84,11 @@ def configure(executor: str | None = None, workers: int | None = None, policy: s
     dask: tasks run on an existing Dask cluster: ``address`` is its
     scheduler (``tcp://host:8786``), or ``client`` a ``distributed.Client``
     already connected (docs/cluster.md, "An existing Dask cluster").
+
+    ray: tasks run on an existing Ray cluster: ``address`` is what
+    ``ray.init`` takes (``host:6379``, ``auto``, ``ray://host:10001``);
+    without one, the Ray the program started with ``ray.init()``
+    (docs/cluster.md, "An existing Ray cluster").
 
     Workers started for you (docs/cluster.md): ``cluster`` names who starts
     them - "ssh" (``hosts=["a", "b:4"]`` or a host file; ``workers=0``: every
