@@ -46,12 +46,15 @@ def _ip(*args, check=True):
 class Host:
     def __init__(self, net, index, name, ip):
         self.net, self.index, self.name, self.ip = net, index, name, ip
+        self.started = []  # popen()'s processes: killed at exit even if not yet in the namespace
 
     def argv(self, argv):
         return [_IP, "netns", "exec", self.name, *argv]
 
     def popen(self, argv, **kw):
-        return subprocess.Popen(self.argv(argv), **kw)
+        p = subprocess.Popen(self.argv(argv), **kw)
+        self.started.append(p)
+        return p
 
     def run(self, argv, timeout=30, check=False, **kw):
         kw.setdefault("capture_output", True)
@@ -186,6 +189,12 @@ class NetHosts:
     # ------------------------------------------------------------ teardown
     def __exit__(self, *exc):
         for h in self.hosts:
+            # a process started just now may still be `ip netns exec` in the
+            # root namespace (not yet listed by `ip netns pids`)
+            for p in h.started:
+                if p.poll() is None:
+                    p.kill()
+            h.started.clear()
             if h.name in self._made:
                 for p in h.pids():
                     try:
