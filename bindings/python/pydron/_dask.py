@@ -34,7 +34,7 @@ import types
 import uuid
 
 from . import _core, _serialize
-from ._engine import (ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN,  # noqa: F401
+from ._engine import (BridgeLoop, ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN,  # noqa: F401
                       _run, label_for, worker_info)
 
 log = logging.getLogger("pydron")
@@ -112,7 +112,7 @@ def check_workers(client):
     return infos
 
 
-class DaskExecutor:
+class DaskExecutor(BridgeLoop):
     """The executor object behind Runtime.set_executor for one Session."""
 
     def __init__(self, client, own_client):
@@ -139,37 +139,6 @@ class DaskExecutor:
         self.bridge = rt.set_executor(self, 1, max(1024, 32 * nthreads))
         self._thread = threading.Thread(target=self._loop, name="pydron-dask", daemon=True)
         self._thread.start()
-
-    # -- the executor thread ---------------------------------------------------
-    def _loop(self):
-        b = self.bridge
-        while True:
-            evs = b.take(0.5)
-            if evs is None:
-                return
-            jobs = []
-            fetch = []
-            finished = []
-            for kind, x in evs:
-                if kind == "job":
-                    jobs.append(x)
-                    continue
-                if kind == "post":
-                    finished.append(x)
-                    continue
-                if jobs:  # in order: a release below never precedes a use above
-                    self._submit(jobs)
-                    jobs = []
-                if kind == "release":
-                    self._vals.pop(x, None)
-                elif kind == "fetch":
-                    fetch.append(x)
-            if jobs:
-                self._submit(jobs)
-            if finished:
-                self._finished(finished)
-            if fetch:
-                self._fetcher.submit(self._fetch, [(v, self._vals.get(v)) for v in fetch])
 
     def _const(self, vid, data):
         fut = self._consts.get(vid)

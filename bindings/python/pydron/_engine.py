@@ -78,3 +78,41 @@ def worker_info():
 
     return {"pydron": __version__, "cloudpickle": cloudpickle.__version__,
             "python": "%d.%d" % sys.version_info[:2]}
+
+
+class BridgeLoop:
+    """The executor thread of an engine executor (Dask, Ray): takes the
+    core's events from ``self.bridge`` and hands them, in order, to the
+    subclass's ``_submit(jobs)``, ``_finished(posted)``, ``_fetch`` (on
+    ``self._fetcher``) and ``self._vals`` (value id -> the engine's handle)."""
+
+    def _loop(self):
+        b = self.bridge
+        while True:
+            evs = b.take(0.5)
+            if evs is None:
+                return
+            jobs = []
+            fetch = []
+            finished = []
+            for kind, x in evs:
+                if kind == "job":
+                    jobs.append(x)
+                    continue
+                if kind == "post":
+                    finished.append(x)
+                    continue
+                if jobs:  # in order: a release below never precedes a use above
+                    self._submit(jobs)
+                    jobs = []
+                if kind == "release":
+                    self._vals.pop(x, None)
+                elif kind == "fetch":
+                    fetch.append(x)
+            if jobs:
+                self._submit(jobs)
+            if finished:
+                self._finished(finished)
+            if fetch:
+                self._fetcher.submit(self._fetch, [(v, self._vals.get(v)) for v in fetch])
+

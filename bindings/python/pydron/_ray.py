@@ -33,7 +33,8 @@ import queue
 import threading
 
 from . import _core, _serialize
-from ._engine import ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN, _run, worker_info
+from ._engine import (BridgeLoop, ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN, _run,
+                      worker_info)
 
 log = logging.getLogger("pydron")
 
@@ -90,7 +91,7 @@ def check_workers(ray, timeout=60):
     return info
 
 
-class RayExecutor:
+class RayExecutor(BridgeLoop):
     """The executor object behind Runtime.set_executor for one Session."""
 
     def __init__(self, own):
@@ -116,37 +117,6 @@ class RayExecutor:
         self._waiter = threading.Thread(target=self._wait, name="pydron-ray-wait", daemon=True)
         self._thread.start()
         self._waiter.start()
-
-    # -- the executor thread ---------------------------------------------------
-    def _loop(self):
-        b = self.bridge
-        while True:
-            evs = b.take(0.5)
-            if evs is None:
-                return
-            jobs = []
-            fetch = []
-            finished = []
-            for kind, x in evs:
-                if kind == "job":
-                    jobs.append(x)
-                    continue
-                if kind == "post":
-                    finished.append(x)
-                    continue
-                if jobs:  # in order: a release below never precedes a use above
-                    self._submit(jobs)
-                    jobs = []
-                if kind == "release":
-                    self._vals.pop(x, None)
-                elif kind == "fetch":
-                    fetch.append(x)
-            if jobs:
-                self._submit(jobs)
-            if finished:
-                self._finished(finished)
-            if fetch:
-                self._fetcher.submit(self._fetch, [(v, self._vals.get(v)) for v in fetch])
 
     def _const(self, vid, data):
         ref = self._consts.get(vid)
