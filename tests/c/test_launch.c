@@ -138,6 +138,17 @@ static unsigned lines_in(const char *path, long *last)
     return n;
 }
 
+/* A command template that appends each started worker's pid to
+ * dir/pids{id} before running it; pids0 names worker 0's file. */
+static void pid_logging_template(const char *dir, char *tpl, size_t ntpl, char *pids0,
+                                 size_t npids)
+{
+    snprintf(pids0, npids, "%s/pids0", dir);
+    snprintf(tpl, ntpl,
+             "echo $$ >> %s/pids{id}; exec %s --connect {url} --secret-file - --id {id}", dir,
+             PYDRON_WORKER_PATH);
+}
+
 /* A worker killed while its host is fine: the launcher runs its command
  * again for that worker (same id, n=1), and the graph still computes. */
 Test(launch, a_killed_worker_is_started_again_by_its_template, .timeout = 120)
@@ -148,10 +159,7 @@ Test(launch, a_killed_worker_is_started_again_by_its_template, .timeout = 120)
     char dir[] = "/tmp/pydron-test-restart-XXXXXX";
     cr_assert(mkdtemp(dir));
     char tpl[1024], pids0[300];
-    snprintf(pids0, sizeof pids0, "%s/pids0", dir);
-    snprintf(tpl, sizeof tpl,
-             "echo $$ >> %s/pids{id}; exec %s --connect {url} --secret-file - --id {id}", dir,
-             PYDRON_WORKER_PATH);
+    pid_logging_template(dir, tpl, sizeof tpl, pids0, sizeof pids0);
     pydron_runtime *rt;
     pydron_graph *g;
     TU_OK(start_remote(tpl, 2, 60000, "command", &rt, &g));
@@ -186,10 +194,7 @@ Test(launch, restarts_off_in_the_options_leaves_a_killed_worker_gone, .timeout =
     char dir[] = "/tmp/pydron-test-norestart-XXXXXX";
     cr_assert(mkdtemp(dir));
     char tpl[1024], pids0[300];
-    snprintf(pids0, sizeof pids0, "%s/pids0", dir);
-    snprintf(tpl, sizeof tpl,
-             "echo $$ >> %s/pids{id}; exec %s --connect {url} --secret-file - --id {id}", dir,
-             PYDRON_WORKER_PATH);
+    pid_logging_template(dir, tpl, sizeof tpl, pids0, sizeof pids0);
     pydron_runtime *rt;
     pydron_graph *g;
     g_restarts = 0;
