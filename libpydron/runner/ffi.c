@@ -238,9 +238,9 @@ static int ffi_run(void *self, pydron_task_ctx *ctx)
     } r;
     memset(&r, 0, sizeof r);
     ffi_call(&cif, FFI_FN(fn), &r, avals);
-    if (rsize == 0)
-        return 0;
     unsigned char out[8];
+    if (rsize <= 0 || (size_t)rsize > sizeof out) /* letter_size gives 0, 4 or 8 */
+        return 0;
     switch (sig[0]) {
     case 'i': { int32_t v = (int32_t)r.a; memcpy(out, &v, 4); break; }
     case 'u': { uint32_t v = (uint32_t)r.a; memcpy(out, &v, 4); break; }
