@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -29,6 +30,8 @@ typedef struct ent {
     int fd;          /* -1: not shareable (mapped without keeping an fd) */
     uint64_t ino;
     int kind;
+    uint64_t dev;    /* K_MAPPED: st_dev of the file (with ino: its identity) */
+    uint64_t since;  /* in the cache of released mappings: since when */
     struct ent *next;
 } ent;
 
@@ -37,7 +40,24 @@ static ent *buckets[NBUCKETS];
 static atomic_size_t nlive;   /* entries: lets pdi_shm_free skip the lock */
 static size_t nfds;           /* fds we hold (lock) */
 
-static atomic_uint_fast64_t c_allocs, c_fallbacks, c_sent, c_maps, c_mapfail;
+static atomic_uint_fast64_t c_allocs, c_fallbacks, c_sent, c_maps, c_mapfail, c_cache_hits;
+
+/* Released mappings of large values received from other processes, kept for
+ * a while (lock): the same unchanged array handed to task after task comes
+ * back as a new reference each time, and mapping 32 MiB with its page tables
+ * populated costs 4-8 ms here, more than reading it. A reference to a file
+ * still in the cache (same device and inode: the cache holds the file open,
+ * so its inode cannot be reused) gets the cached mapping back. What the
+ * cache holds keeps memory the value's owner may have freed: at most
+ * CACHE_MAX mappings, CACHE_BYTES in all, each for cache_ns after its
+ * release (PYDRON_SHM_CACHE_MS, 0 turns the cache off); the reaper thread
+ * drops expired ones. */
+#define CACHE_MAX 8
+#define CACHE_BYTES ((size_t)1 << 30)
+static ent *cache; /* most recently released first */
+static atomic_size_t ncache; /* read without the lock by pdi_shm_map */
+static size_t cache_bytes;
+static uint64_t cache_ns = 2000000000ull;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static size_t min_bytes = SIZE_MAX;
@@ -52,6 +72,13 @@ static void init(void)
         return;
     e = getenv("PYDRON_SHM_TEST_UNMAPPABLE");
     test_unmappable = e && strcmp(e, "1") == 0;
+    e = getenv("PYDRON_SHM_CACHE_MS");
+    if (e && *e) {
+        char *end;
+        unsigned long long ms = strtoull(e, &end, 10);
+        if (*end == 0)
+            cache_ns = ms > 3600000ull ? 3600000000000ull : ms * 1000000ull;
+    }
     size_t m = DEFAULT_MIN;
     const char *s = getenv("PYDRON_SHM_MIN");
     if (s && *s) {
@@ -107,8 +134,16 @@ int pdi_shm_same_host(const char *peer)
 
 static size_t bucket(uintptr_t a) { return (size_t)((a >> 12) * 0x9E3779B97F4A7C15ULL >> 54) % NBUCKETS; }
 
+static void link_locked(ent *e)
+{
+    size_t b = bucket(e->addr);
+    e->next = buckets[b];
+    buckets[b] = e;
+    atomic_fetch_add(&nlive, 1);
+}
+
 /* Register; on failure (ENOMEM) the caller undoes the mapping. */
-static int reg(void *addr, size_t len, int fd, uint64_t ino, int kind)
+static int reg_dev(void *addr, size_t len, int fd, uint64_t ino, uint64_t dev, int kind)
 {
     ent *e = malloc(sizeof *e);
     if (!e)
@@ -118,13 +153,17 @@ static int reg(void *addr, size_t len, int fd, uint64_t ino, int kind)
     e->fd = fd;
     e->ino = ino;
     e->kind = kind;
-    size_t b = bucket(e->addr);
+    e->dev = dev;
+    e->since = 0;
     pthread_mutex_lock(&lock);
-    e->next = buckets[b];
-    buckets[b] = e;
-    atomic_fetch_add(&nlive, 1);
+    link_locked(e);
     pthread_mutex_unlock(&lock);
     return 0;
+}
+
+static int reg(void *addr, size_t len, int fd, uint64_t ino, int kind)
+{
+    return reg_dev(addr, len, fd, ino, 0, kind);
 }
 
 /* Unlink the entry at addr (of the given kind, 0 = any non-private). Lock held. */
@@ -288,33 +327,83 @@ static ent *rhead;      /* mappings waiting for the reaper */
 static int reaper;      /* 1: running in this process, -1: could not start */
 static pid_t reaper_pid;
 
+static int cache_waiting; /* rlock: the cache holds mappings that will expire */
+
+static void drop_all(ent *e)
+{
+    while (e) {
+        ent *n = e->next;
+        munmap((void *)e->addr, e->len);
+        free(e);
+        e = n;
+    }
+}
+
+/* lock held: unlink cached mappings released before `before` (UINT64_MAX:
+ * none for their age) or beyond the caps, closing their fds; the caller
+ * unmaps what it gets */
+static ent *cache_expire_locked(uint64_t before)
+{
+    ent *gone = NULL, **pp = &cache;
+    size_t n = 0, bytes = 0;
+    while (*pp) {
+        ent *e = *pp;
+        if (e->since < before && n < CACHE_MAX && bytes + e->len <= CACHE_BYTES) {
+            n++;
+            bytes += e->len;
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        ncache--;
+        cache_bytes -= e->len;
+        close(e->fd);
+        nfds--;
+        e->next = gone;
+        gone = e;
+    }
+    return gone;
+}
+
 static void *reap_thread(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&rlock);
     for (;;) {
-        while (!rhead)
+        while (!rhead && !cache_waiting)
             pthread_cond_wait(&rcond, &rlock);
+        if (!rhead) {
+            /* wake when the oldest cached mapping may have expired */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t step = cache_ns / 4 + 1000000;
+            ts.tv_sec += (time_t)(step / 1000000000ull);
+            ts.tv_nsec += (long)(step % 1000000000ull);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_cond_timedwait(&rcond, &rlock, &ts);
+        }
         ent *e = rhead;
         rhead = NULL;
         pthread_mutex_unlock(&rlock);
-        while (e) {
-            ent *n = e->next;
-            munmap((void *)e->addr, e->len);
-            free(e);
-            e = n;
-        }
+        drop_all(e);
+        pthread_mutex_lock(&lock);
+        uint64_t now = pdi_now_ns();
+        ent *old = cache_expire_locked(now > cache_ns ? now - cache_ns : 0);
+        int left = ncache > 0;
+        pthread_mutex_unlock(&lock);
+        drop_all(old);
         pthread_mutex_lock(&rlock);
+        cache_waiting = left;
     }
     return NULL;
 }
 
-/* 1 if e's mapping was handed to the reaper (which frees e too). */
-static int reap_later(ent *e)
+/* rlock held: 1 if the reaper runs in this process */
+static int reaper_running_locked(void)
 {
-    if (e->len < REAP_MIN)
-        return 0;
-    pthread_mutex_lock(&rlock);
     if (reaper_pid != getpid()) {
         /* first use, or a forked child (threads do not survive fork) */
         reaper_pid = getpid();
@@ -330,7 +419,16 @@ static int reap_later(ent *e)
         pthread_attr_destroy(&at);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    int ok = reaper == 1;
+    return reaper == 1;
+}
+
+/* 1 if e's mapping was handed to the reaper (which frees e too). */
+static int reap_later(ent *e)
+{
+    if (e->len < REAP_MIN)
+        return 0;
+    pthread_mutex_lock(&rlock);
+    int ok = reaper_running_locked();
     if (ok) {
         e->next = rhead;
         rhead = e;
@@ -355,6 +453,28 @@ void pdi_shm_free(void *p)
     if (!e) {
         free(p);
         return;
+    }
+    if (e->kind == K_MAPPED && e->fd >= 0 && e->len >= POPULATE_MIN && cache_ns) {
+        /* kept for the next reference to the same file (see `cache`) */
+        pthread_mutex_lock(&rlock);
+        int ok = reaper_running_locked();
+        if (ok)
+            cache_waiting = 1;
+        pthread_mutex_unlock(&rlock);
+        if (ok) {
+            pthread_mutex_lock(&lock);
+            nfds++; /* the cache holds the fd */
+            e->since = pdi_now_ns();
+            e->next = cache;
+            cache = e;
+            ncache++;
+            cache_bytes += e->len;
+            ent *over = cache_expire_locked(UINT64_MAX);
+            pthread_mutex_unlock(&lock);
+            pthread_cond_signal(&rcond);
+            drop_all(over);
+            return;
+        }
     }
     if (e->fd >= 0)
         close(e->fd);
@@ -437,6 +557,33 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
                      "should be (%s)", r->pid, why);
         goto fail;
     }
+    if (ncache) { /* unlocked peek: a miss only costs a new mapping */
+        pthread_mutex_lock(&lock);
+        ent *c = NULL;
+        for (ent **pp = &cache; *pp; pp = &(*pp)->next) {
+            ent *x = *pp;
+            if (x->ino == (uint64_t)st.st_ino && x->dev == (uint64_t)st.st_dev &&
+                x->len == (size_t)r->len) {
+                *pp = x->next;
+                ncache--;
+                cache_bytes -= x->len;
+                c = x;
+                break;
+            }
+        }
+        if (c) {
+            link_locked(c); /* live again, with the fd (and slot) it had */
+            pthread_mutex_unlock(&lock);
+            close(fd);
+            if (keep)
+                put_fd_slot();
+            atomic_fetch_add(&c_maps, 1);
+            atomic_fetch_add(&c_cache_hits, 1);
+            *out = (void *)c->addr;
+            return 0;
+        }
+        pthread_mutex_unlock(&lock);
+    }
     /* A task maps a large input to read it: populating the page tables in
      * one call costs a fraction of one fault per 4 KiB page on first touch
      * (32 MiB: 8192 faults per task that reads it all). */
@@ -452,7 +599,7 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
         close(fd);
         fd = -1;
     }
-    if (reg(p, (size_t)r->len, fd, r->ino, K_MAPPED) != 0) {
+    if (reg_dev(p, (size_t)r->len, fd, r->ino, (uint64_t)st.st_dev, K_MAPPED) != 0) {
         rc = pdi_err(PYDRON_ENOMEM, "out of memory");
         goto fail;
     }
@@ -523,5 +670,9 @@ void pdi_shm_get_counters(pdi_shm_counters *out)
     out->refs_sent = atomic_load(&c_sent);
     out->maps = atomic_load(&c_maps);
     out->map_failures = atomic_load(&c_mapfail);
+    out->cache_hits = atomic_load(&c_cache_hits);
+    pthread_mutex_lock(&lock);
+    out->cached = ncache;
+    pthread_mutex_unlock(&lock);
     out->live = atomic_load(&nlive);
 }

@@ -321,6 +321,77 @@ Test(shm, map_from_another_process_outlives_it)
     close(to_child[1]);
 }
 
+/* Task after task gets the same unchanged array as a new reference: the
+ * mapping released after one is kept for a while and serves the next
+ * reference to the same file (mapping 32 MiB with its page tables costs
+ * more than reading it), never a reference to another file, and is
+ * unmapped once it expires. */
+Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
+{
+    setenv("PYDRON_SHM_CACHE_MS", "300", 1);
+    int to_parent[2], to_child[2];
+    cr_assert_eq(pipe(to_parent), 0);
+    cr_assert_eq(pipe(to_child), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(to_parent[0]);
+        close(to_child[1]);
+        /* two values; three one-use references: a, a again, then b */
+        uint8_t *a = pdi_shm_alloc(4 * MB), *b = pdi_shm_alloc(4 * MB);
+        pdi_shm_ref r[3];
+        if (!a || !b || !pdi_shm_ref_of(a, 4 * MB, &r[0]) || !pdi_shm_ref_of(a, 4 * MB, &r[1]) ||
+            !pdi_shm_ref_of(b, 4 * MB, &r[2]))
+            _exit(2);
+        fill(a, 4 * MB, 3);
+        fill(b, 4 * MB, 4);
+        if (write(to_parent[1], r, sizeof r) != (ssize_t)sizeof r)
+            _exit(3);
+        char go;
+        if (read(to_child[0], &go, 1) != 1)
+            _exit(4);
+        _exit(0);
+    }
+    close(to_parent[1]);
+    close(to_child[0]);
+    pdi_shm_ref r[3];
+    cr_assert_eq(read(to_parent[0], r, sizeof r), (ssize_t)sizeof r);
+    pdi_shm_counters c0, c1, c2, c3;
+    pdi_shm_get_counters(&c0);
+    void *m1, *m2, *m3;
+    OK(pdi_shm_map(&r[0], &m1));
+    cr_assert(check(m1, 4 * MB, 3));
+    pdi_shm_free(m1);
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.cached, c0.cached + 1, "the released mapping is kept");
+    cr_assert(map_perms(m1)[0], "and still mapped");
+    OK(pdi_shm_map(&r[1], &m2));
+    pdi_shm_get_counters(&c2);
+    cr_assert_eq(m2, m1, "the same file's next reference gets the kept mapping");
+    cr_assert_eq(c2.cache_hits, c1.cache_hits + 1);
+    cr_assert_eq(c2.cached, c0.cached);
+    cr_assert(check(m2, 4 * MB, 3));
+    OK(pdi_shm_map(&r[2], &m3));
+    pdi_shm_get_counters(&c3);
+    cr_assert_neq(m3, m2);
+    cr_assert_eq(c3.cache_hits, c2.cache_hits, "another file is mapped anew");
+    cr_assert(check(m3, 4 * MB, 4));
+    pdi_shm_free(m2);
+    pdi_shm_free(m3);
+    /* the owner goes away; the cache expires (300 ms) and unmaps both */
+    cr_assert_eq(write(to_child[1], "x", 1), 1);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    cr_assert(unmapped_soon(m2), "expired mappings are unmapped");
+    cr_assert(unmapped_soon(m3));
+    pdi_shm_counters c4;
+    pdi_shm_get_counters(&c4);
+    cr_assert_eq(c4.cached, 0);
+    close(to_parent[0]);
+    close(to_child[1]);
+}
+
 static pdi_shm_ref fresh(const void *p, size_t len)
 {
     pdi_shm_ref r;
