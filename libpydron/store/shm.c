@@ -339,16 +339,16 @@ static void drop_all(ent *e)
     }
 }
 
-/* lock held: unlink cached mappings released before `before` (UINT64_MAX:
- * none for their age) or beyond the caps, closing their fds; the caller
- * unmaps what it gets */
-static ent *cache_expire_locked(uint64_t before)
+/* lock held: unlink cached mappings released before `cutoff` (0: none for
+ * their age) or beyond the caps, closing their fds; the caller unmaps what
+ * it gets */
+static ent *cache_expire_locked(uint64_t cutoff)
 {
     ent *gone = NULL, **pp = &cache;
     size_t n = 0, bytes = 0;
     while (*pp) {
         ent *e = *pp;
-        if (e->since < before && n < CACHE_MAX && bytes + e->len <= CACHE_BYTES) {
+        if (e->since >= cutoff && n < CACHE_MAX && bytes + e->len <= CACHE_BYTES) {
             n++;
             bytes += e->len;
             pp = &e->next;
@@ -469,7 +469,7 @@ void pdi_shm_free(void *p)
             cache = e;
             ncache++;
             cache_bytes += e->len;
-            ent *over = cache_expire_locked(UINT64_MAX);
+            ent *over = cache_expire_locked(0);
             pthread_mutex_unlock(&lock);
             pthread_cond_signal(&rcond);
             drop_all(over);

@@ -328,7 +328,7 @@ Test(shm, map_from_another_process_outlives_it)
  * unmapped once it expires. */
 Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
 {
-    setenv("PYDRON_SHM_CACHE_MS", "300", 1);
+    setenv("PYDRON_SHM_CACHE_MS", "3000", 1);
     int to_parent[2], to_child[2];
     cr_assert_eq(pipe(to_parent), 0);
     cr_assert_eq(pipe(to_child), 0);
@@ -365,6 +365,9 @@ Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
     pdi_shm_get_counters(&c1);
     cr_assert_eq(c1.cached, c0.cached + 1, "the released mapping is kept");
     cr_assert(map_perms(m1)[0], "and still mapped");
+    usleep(100000); /* the reaper, woken by the release, keeps what is fresh */
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.cached, c0.cached + 1, "still kept after the reaper looked");
     OK(pdi_shm_map(&r[1], &m2));
     pdi_shm_get_counters(&c2);
     cr_assert_eq(m2, m1, "the same file's next reference gets the kept mapping");
@@ -378,7 +381,7 @@ Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
     cr_assert(check(m3, 4 * MB, 4));
     pdi_shm_free(m2);
     pdi_shm_free(m3);
-    /* the owner goes away; the cache expires (300 ms) and unmaps both */
+    /* the owner goes away; the cache expires (3 s) and unmaps both */
     cr_assert_eq(write(to_child[1], "x", 1), 1);
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
