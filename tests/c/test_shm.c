@@ -365,7 +365,7 @@ Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
     pdi_shm_get_counters(&c1);
     cr_assert_eq(c1.cached, c0.cached + 1, "the released mapping is kept");
     cr_assert(map_perms(m1)[0], "and still mapped");
-    usleep(100000); /* the reaper, woken by the release, keeps what is fresh */
+    usleep(1000000); /* the reaper looks every 750 ms: it keeps what is fresh */
     pdi_shm_get_counters(&c1);
     cr_assert_eq(c1.cached, c0.cached + 1, "still kept after the reaper looked");
     OK(pdi_shm_map(&r[1], &m2));
