@@ -261,10 +261,15 @@ Test(shm, host_id_names_this_host)
     cr_assert_eq(pdi_shm_same_host(""), 0);
 }
 
-/* A child process makes a buffer and offers it; the parent gets its memfd
- * passed (SCM_RIGHTS) and maps it, and the memory stays after the child is
- * gone. */
-Test(shm, map_from_another_process_outlives_it)
+/* A child process holding shared buffers: make() runs in it and fills the n
+ * references it offers, which reach the parent; the child stays (and keeps
+ * its buffers) until holder_end. */
+typedef struct holder {
+    pid_t pid;
+    int from_child, to_child;
+} holder;
+
+static holder holder_start(int (*make)(pdi_shm_ref *refs), pdi_shm_ref *refs, size_t n)
 {
     int to_parent[2], to_child[2];
     cr_assert_eq(pipe(to_parent), 0);
@@ -275,23 +280,49 @@ Test(shm, map_from_another_process_outlives_it)
         /* only our ends: if the test dies, read() below sees EOF */
         close(to_parent[0]);
         close(to_child[1]);
-        uint8_t *p = pdi_shm_alloc(8 * MB);
-        pdi_shm_ref r;
-        if (!p || !pdi_shm_ref_of(p, 8 * MB, &r))
+        if (make(refs) != 0)
             _exit(2);
-        fill(p, 8 * MB, 7);
-        if (write(to_parent[1], &r, sizeof r) != (ssize_t)sizeof r)
+        if (write(to_parent[1], refs, n * sizeof *refs) != (ssize_t)(n * sizeof *refs))
             _exit(3);
         char go;
         if (read(to_child[0], &go, 1) != 1)
             _exit(4);
-        _exit(0); /* without freeing: exit drops the fd and mapping */
+        _exit(0); /* without freeing: exit drops the fds and mappings */
     }
     close(to_parent[1]);
     close(to_child[0]);
+    cr_assert_eq(read(to_parent[0], refs, n * sizeof *refs), (ssize_t)(n * sizeof *refs));
+    return (holder){pid, to_parent[0], to_child[1]};
+}
+
+/* the holder exits (status 0) */
+static void holder_end(holder *h)
+{
+    cr_assert_eq(write(h->to_child, "x", 1), 1);
+    int st;
+    cr_assert_eq(waitpid(h->pid, &st, 0), h->pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    close(h->from_child);
+    close(h->to_child);
+}
+
+static int make_one_8mb(pdi_shm_ref *r)
+{
+    uint8_t *p = pdi_shm_alloc(8 * MB);
+    if (!p || !pdi_shm_ref_of(p, 8 * MB, r))
+        return -1;
+    fill(p, 8 * MB, 7);
+    return 0;
+}
+
+/* A child process makes a buffer and offers it; the parent gets its memfd
+ * passed (SCM_RIGHTS) and maps it, and the memory stays after the child is
+ * gone. */
+Test(shm, map_from_another_process_outlives_it)
+{
     pdi_shm_ref r;
-    cr_assert_eq(read(to_parent[0], &r, sizeof r), (ssize_t)sizeof r);
-    cr_assert_eq(r.pid, (uint32_t)pid);
+    holder h = holder_start(make_one_8mb, &r, 1);
+    cr_assert_eq(r.pid, (uint32_t)h.pid);
     void *m;
     pdi_shm_counters c0, c1;
     pdi_shm_get_counters(&c0);
@@ -301,11 +332,8 @@ Test(shm, map_from_another_process_outlives_it)
     cr_assert(check(m, 8 * MB, 7));
     /* read-only: the receiver cannot scribble on the sender's value */
     cr_assert_str_eq(map_perms(m), "r--s");
-    int st;
     /* the child goes away; our fd and mapping keep the memory */
-    cr_assert_eq(write(to_child[1], "x", 1), 1);
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    holder_end(&h);
     cr_assert(check(m, 8 * MB, 7));
     /* the mapping can be named again (our own fd) and mapped privately */
     pdi_shm_ref again;
@@ -317,8 +345,18 @@ Test(shm, map_from_another_process_outlives_it)
     pdi_shm_free(m);
     cr_assert(check(priv, 8 * MB, 7), "a private mapping outlives the value");
     OK(pdi_shm_unmap_private(priv, 8 * MB));
-    close(to_parent[0]);
-    close(to_child[1]);
+}
+
+/* two values; three one-use references: a, a again, then b */
+static int make_a_a_b(pdi_shm_ref *r)
+{
+    uint8_t *a = pdi_shm_alloc(4 * MB), *b = pdi_shm_alloc(4 * MB);
+    if (!a || !b || !pdi_shm_ref_of(a, 4 * MB, &r[0]) || !pdi_shm_ref_of(a, 4 * MB, &r[1]) ||
+        !pdi_shm_ref_of(b, 4 * MB, &r[2]))
+        return -1;
+    fill(a, 4 * MB, 3);
+    fill(b, 4 * MB, 4);
+    return 0;
 }
 
 /* Task after task gets the same unchanged array as a new reference: the
@@ -329,33 +367,8 @@ Test(shm, map_from_another_process_outlives_it)
 Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
 {
     setenv("PYDRON_SHM_CACHE_MS", "3000", 1);
-    int to_parent[2], to_child[2];
-    cr_assert_eq(pipe(to_parent), 0);
-    cr_assert_eq(pipe(to_child), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        close(to_parent[0]);
-        close(to_child[1]);
-        /* two values; three one-use references: a, a again, then b */
-        uint8_t *a = pdi_shm_alloc(4 * MB), *b = pdi_shm_alloc(4 * MB);
-        pdi_shm_ref r[3];
-        if (!a || !b || !pdi_shm_ref_of(a, 4 * MB, &r[0]) || !pdi_shm_ref_of(a, 4 * MB, &r[1]) ||
-            !pdi_shm_ref_of(b, 4 * MB, &r[2]))
-            _exit(2);
-        fill(a, 4 * MB, 3);
-        fill(b, 4 * MB, 4);
-        if (write(to_parent[1], r, sizeof r) != (ssize_t)sizeof r)
-            _exit(3);
-        char go;
-        if (read(to_child[0], &go, 1) != 1)
-            _exit(4);
-        _exit(0);
-    }
-    close(to_parent[1]);
-    close(to_child[0]);
     pdi_shm_ref r[3];
-    cr_assert_eq(read(to_parent[0], r, sizeof r), (ssize_t)sizeof r);
+    holder h = holder_start(make_a_a_b, r, 3);
     pdi_shm_counters c0, c1, c2, c3;
     pdi_shm_get_counters(&c0);
     void *m1, *m2, *m3;
@@ -382,17 +395,12 @@ Test(shm, released_mapping_serves_the_next_reference_to_the_same_file)
     pdi_shm_free(m2);
     pdi_shm_free(m3);
     /* the owner goes away; the cache expires (3 s) and unmaps both */
-    cr_assert_eq(write(to_child[1], "x", 1), 1);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    holder_end(&h);
     cr_assert(unmapped_soon(m2), "expired mappings are unmapped");
     cr_assert(unmapped_soon(m3));
     pdi_shm_counters c4;
     pdi_shm_get_counters(&c4);
     cr_assert_eq(c4.cached, 0);
-    close(to_parent[0]);
-    close(to_child[1]);
 }
 
 static pdi_shm_ref fresh(const void *p, size_t len)
