@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -38,18 +39,51 @@ char **pdi_proc_env_without_hints(size_t room, size_t *k_out)
     return e;
 }
 
-/* Environment for children: ours plus the PYDRON_* cleanup hints. */
+/* The thread pools of the libraries a task may call (OpenMP, OpenBLAS as
+ * numpy ships it, MKL, BLIS, Accelerate, numexpr) start a thread per core
+ * in every process. Local workers are one process per core already, so each
+ * gets cores / workers threads (at least 1) unless the user set the
+ * variable: no oversubscription, and no idle BLAS threads spinning beside
+ * the next task. joblib's loky and Ray limit their workers the same way. */
+static const char *const thread_vars[] = {"OMP_NUM_THREADS",  "OPENBLAS_NUM_THREADS",
+                                          "MKL_NUM_THREADS",  "BLIS_NUM_THREADS",
+                                          "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"};
+#define NTHREAD_VARS (sizeof thread_vars / sizeof *thread_vars)
+
+static unsigned worker_lib_threads(unsigned workers)
+{
+    cpu_set_t set;
+    long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                             : sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    unsigned n = workers ? (unsigned)cores / workers : (unsigned)cores;
+    return n ? n : 1;
+}
+
+/* Environment for children: ours plus the PYDRON_* cleanup hints and the
+ * library thread limits. */
 char **pdi_proc_child_env(pdi_proc *p)
 {
     size_t k;
-    char **e = pdi_proc_env_without_hints(3, &k);
+    char **e = pdi_proc_env_without_hints(3 + NTHREAD_VARS, &k);
     if (!e)
         return NULL;
+    /* every string our own (pdi_proc_free_child_env frees them all) */
+    for (size_t i = 0; i < k; i++)
+        if (!(e[i] = pdi_strdup(e[i]))) {
+            pdi_proc_free_child_env(e);
+            return NULL;
+        }
     e[k++] = pdi_asprintf("PYDRON_PARENT_PID=%d", (int)getpid());
     if (p->dir[0]) {
         e[k++] = pdi_asprintf("PYDRON_PRIVATE_DIR=%s", p->dir);
         e[k++] = pdi_asprintf("PYDRON_SECRET_FILE_CLEANUP=%s", p->secret_path);
     }
+    unsigned lib = worker_lib_threads(p->nw);
+    for (size_t i = 0; i < NTHREAD_VARS; i++)
+        if (!getenv(thread_vars[i]))
+            e[k++] = pdi_asprintf("%s=%u", thread_vars[i], lib);
     e[k] = NULL;
     return e;
 }
@@ -58,15 +92,8 @@ void pdi_proc_free_child_env(char **e)
 {
     if (!e)
         return;
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    /* only the entries we allocated (after the copied ones) */
     for (size_t i = 0; e[i]; i++)
-        if (strncmp(e[i], "PYDRON_PARENT_PID=", 18) == 0 ||
-            strncmp(e[i], "PYDRON_PRIVATE_DIR=", 19) == 0 ||
-            strncmp(e[i], "PYDRON_SECRET_FILE_CLEANUP=", 27) == 0)
-            free(e[i]);
+        free(e[i]);
     free(e);
 }
 
