@@ -706,8 +706,11 @@ static void window_sample(sim *x, sjob *s)
         else
             w->rtt += (rtt - w->rtt) / 16;
     }
-    w->dur = w->dur > 0 ? w->dur - w->dur / 8 + run / 8 : (run > 1e-9 ? run : 1e-9);
-    if (!(w->rtt > 0))
+    /* a job that took no virtual time (an empty task, no task_overhead)
+     * says nothing of the run time: it would ask for the largest window */
+    if (run > 0)
+        w->dur = w->dur > 0 ? w->dur - w->dur / 8 + run / 8 : run;
+    if (!(w->rtt > 0) || !(w->dur > 0))
         return;
     double d = w->dur > 1e-9 ? w->dur : 1e-9;
     double need = x->o.cores * (2 + ceil(w->rtt / d - 1e-9));
@@ -926,6 +929,13 @@ static int sim_poll(void *self, int timeout_ms)
         handle(x, &e, &q);
         if (q.n)
             done += run_acts(x, &q, &ran_body);
+        /* jobs were reported: let the core dispatch what they made ready
+         * before the clock moves on (a job it submits from its own loop,
+         * after poll returns, would otherwise start only after every event
+         * this call still pops: workers idle in virtual time while their
+         * window is short) */
+        if (done && (!x->nheap || x->heap[0].t > x->now))
+            break;
         if (ran_body) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             if ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9 >= slice)

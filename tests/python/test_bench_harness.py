@@ -203,6 +203,18 @@ def test_recorded_program_reads_back_and_replays(tmp_path):
         assert g.critical_path() * 0.99 <= x["makespan_s"] <= g.work * 1.5 + 0.01
     assert [x["policy"] for x in lines[1:]] == ["fifo", "heft"]
 
+    # --calibrate: driver overhead and latency measured on local workers, the
+    # task overhead from the record's own gaps between tasks
+    r = _run("-m", "pydron", "replay", str(rec), "--json", "--workers", "2",
+             "--policy", "fifo", "--calibrate")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    cal = lines[1]["calibration"]
+    assert set(cal) == {"latency", "driver_overhead", "task_overhead"}
+    assert cal["driver_overhead"] > 0 and cal["latency"] >= 0 and cal["task_overhead"] >= 0
+    assert lines[2]["policy"] == "fifo" and lines[2]["tasks"] == 12
+    assert g.critical_path() * 0.99 <= lines[2]["makespan_s"] <= g.work * 1.5 + 0.1
+
     out = tmp_path / "out"
     r = _run("-m", "pydron.bench", "--replay", str(rec), "--systems",
              "pydron-sim,pydron-threads,sequential", "--policies", "fifo,heft",
