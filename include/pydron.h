@@ -928,13 +928,21 @@ PYDRON_API int pydron_pattern_build(pydron_runtime *rt, pydron_graph *g, const p
  *    (latency + size over the shared bandwidth; inputs held by the driver
  *    travel with the job), then runs for task_overhead + duration; the
  *    completion reaches the driver after latency.
+ *  - The driver keeps as many jobs in flight per worker as the local and
+ *    remote executors would (in_flight below), so that dependent tasks wait
+ *    for their dispatch as they do there.
+ * python -m pydron.bench measures driver_overhead, latency and task_overhead
+ * on the local executor before it compares (docs/schedulers.md).
  * Task timings (pydron_graph_timings) carry virtual times in ns. */
 #define PYDRON_SIM_OPTIONS_VERSION 1
 typedef struct pydron_sim_options {
     unsigned version;            /* PYDRON_SIM_OPTIONS_VERSION */
     unsigned workers;            /* 0: pydron_runtime_options.workers, else 4 */
     unsigned cores;              /* per worker; 0 = 1 */
-    unsigned in_flight;          /* jobs per worker; 0: runtime option, else 64 */
+    unsigned in_flight;          /* jobs per worker; 0: the runtime's in_flight or
+                                    PYDRON_WINDOW if set, else a window measured as the
+                                    process executors do: cores x (2 + round trip / run
+                                    time), 64 until the first completion */
     double latency;              /* seconds per message / transfer; < 0: 0; default 50e-6 */
     double bandwidth;            /* bytes/s of each node's up and down link; 0 = 1e9 */
     double task_overhead;        /* seconds a core spends per task besides its body */

@@ -66,8 +66,12 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
             continue;
         }
         pthread_mutex_unlock(&p->lock);
-        if (win)
+        if (win) {
+            pdi_debug(WHO, "worker %u: window %u (round trip %llu us, run %llu us)", wi, win,
+                      (unsigned long long)(p->w[wi].rtt_ns / 1000),
+                      (unsigned long long)(p->w[wi].dur_ns / 1000));
             (void)pydron_exec_set_window(p->host, wi, win);
+        }
         if (!e) {
             /* a recalled job that had started after all: nobody wants its
              * outputs, so the worker forgets the ones it stored */

@@ -21,6 +21,8 @@
 #include "pydron.h"
 #include "util/util.h"
 
+#define WINDOW_MAX 4096   /* as the process executors' measured window */
+
 enum { EV_ARRIVE, EV_FLOW_START, EV_NET, EV_FINISH, EV_REPORT };
 enum { SJ_SENT, SJ_QUEUED, SJ_FETCHING, SJ_RUNNING, SJ_DONE };
 
@@ -31,10 +33,12 @@ typedef struct sjob {
     int bench;             /* pydron.bench: modelled, not run */
     int canceled;          /* reported canceled: events for it are ignored */
     int arrived;           /* the job message reached its worker */
+    int first;             /* sent while its worker had a free core (a round-trip sample) */
     int rc;                /* outcome of a body run here */
     unsigned pending;      /* transfers still to arrive */
     unsigned refs;         /* events and flows that point here, + 1 while live */
     double duration;       /* virtual seconds (bench; else set when run) */
+    double sent;           /* when the driver sent it */
     double start, end;
     uint64_t out_bytes, seed;
     struct sjob *qnext;    /* worker queue */
@@ -65,6 +69,9 @@ typedef struct ev {
 typedef struct swk {
     sjob *qhead, *qtail;
     unsigned free_cores;
+    unsigned njobs;        /* sent, not yet reported or canceled */
+    double rtt, dur;       /* measured window: round trip, mean run time */
+    unsigned window;       /* last depth given to the core (0: none yet) */
 } swk;
 
 typedef struct vent {
@@ -78,6 +85,7 @@ typedef struct sim {
     pydron_exec_host *host;
     unsigned n;            /* workers */
     unsigned in_flight;
+    int measured_window;   /* in_flight not set: a window from round trip and run time */
     swk *w;
     double now, driver_free;
     ev *heap;
@@ -271,6 +279,8 @@ static void sj_unref(sim *x, sjob *s)
 /* The job left the model (reported): off the live list, one ref less. */
 static void sj_retire(sim *x, sjob *s)
 {
+    if (x->w[s->worker].njobs)
+        x->w[s->worker].njobs--;
     if (s->lprev)
         s->lprev->lnext = s->lnext;
     else
@@ -673,6 +683,49 @@ static void handle(sim *x, const ev *e, acts *q)
     }
 }
 
+/* The window of the process executors (proc_window.c) on virtual time: a
+ * worker with C cores, tasks of d seconds and a round trip of r needs
+ * C * (2 + ceil(r/d)) jobs in flight to stay busy. r comes from jobs sent
+ * while the worker had a free core (the smallest recent one, moving up by
+ * 1/16 per sample), d is a moving average over ~8 run times. Without it
+ * the simulated driver kept 64 jobs queued on every worker, where the real
+ * one keeps a few: the dispatch delays of dependent tasks went unmodelled
+ * (x->mu held). */
+static void window_sample(sim *x, sjob *s)
+{
+    if (!x->measured_window || s->worker >= x->n)
+        return;
+    swk *w = &x->w[s->worker];
+    double run = s->end > s->start ? s->end - s->start : 0;
+    if (s->first) {
+        double rtt = x->now - s->sent - run;
+        if (rtt < 1e-9)
+            rtt = 1e-9;
+        if (!(w->rtt > 0) || rtt < w->rtt)
+            w->rtt = rtt;
+        else
+            w->rtt += (rtt - w->rtt) / 16;
+    }
+    /* a job that took no virtual time (an empty task, no task_overhead)
+     * says nothing of the run time: it would ask for the largest window */
+    if (run > 0)
+        w->dur = w->dur > 0 ? w->dur - w->dur / 8 + run / 8 : run;
+    if (!(w->rtt > 0) || !(w->dur > 0))
+        return;
+    double d = w->dur > 1e-9 ? w->dur : 1e-9;
+    double need = x->o.cores * (2 + ceil(w->rtt / d - 1e-9));
+    if (need > WINDOW_MAX)
+        need = WINDOW_MAX;
+    if (need < x->o.cores + 1.0)
+        need = x->o.cores + 1.0;
+    unsigned win = (unsigned)need, old = w->window;
+    /* as the process executors: tell the core only of a change of 1/8 */
+    if (old && win <= old + old / 8 && win + old / 8 >= old)
+        return;
+    w->window = win;
+    (void)pydron_exec_set_window(x->host, s->worker, win);
+}
+
 static uint64_t vns(double t)
 {
     double ns = t * 1e9;
@@ -748,6 +801,7 @@ static int run_acts(sim *x, acts *q, int *ran_body)
             continue;
         }
         /* report (the job is SJ_DONE: recall leaves it alone) */
+        window_sample(x, s);
         double start = s->start, end = s->end;
         int rc = s->bench ? 0 : s->rc;
         pthread_mutex_unlock(&x->mu);
@@ -833,6 +887,9 @@ static int sim_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
         }
         double sent = (x->now > x->driver_free ? x->now : x->driver_free) + x->o.driver_overhead;
         x->driver_free = sent;
+        s->sent = sent;
+        s->first = x->w[worker].njobs < x->o.cores;
+        x->w[worker].njobs++;
         /* inputs held by the driver travel with the job */
         size_t nin = pydron_job_ninputs(jobs[k]);
         for (size_t i = 0; i < nin; i++) {
@@ -872,6 +929,13 @@ static int sim_poll(void *self, int timeout_ms)
         handle(x, &e, &q);
         if (q.n)
             done += run_acts(x, &q, &ran_body);
+        /* jobs were reported: let the core dispatch what they made ready
+         * before the clock moves on (a job it submits from its own loop,
+         * after poll returns, would otherwise start only after every event
+         * this call still pops: workers idle in virtual time while their
+         * window is short) */
+        if (done && (!x->nheap || x->heap[0].t > x->now))
+            break;
         if (ran_body) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             if ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9 >= slice)
@@ -1015,6 +1079,10 @@ int pdi_exec_create_sim(void *user, const pydron_runtime_options *opts, const vo
                            u->version, PYDRON_SIM_OPTIONS_VERSION);
         o = *u;
     }
+    /* as the process executors: a window from what is measured unless
+     * in_flight is given (here, in the runtime options or PYDRON_WINDOW) */
+    const char *wv = getenv("PYDRON_WINDOW");
+    int measured_window = !o.in_flight && !(opts && opts->in_flight) && !(wv && atoi(wv) > 0);
     if (!o.workers)
         o.workers = opts && opts->workers ? opts->workers : 4;
     if (!o.cores)
@@ -1037,6 +1105,7 @@ int pdi_exec_create_sim(void *user, const pydron_runtime_options *opts, const vo
     x->o = o;
     x->n = o.workers;
     x->in_flight = o.in_flight;
+    x->measured_window = measured_window;
     x->rng = (o.seed + 1) * 0x9e3779b97f4a7c15ull;
     if (!x->rng)
         x->rng = 1;

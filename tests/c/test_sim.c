@@ -296,3 +296,60 @@ Test(sim_options, bad_options_are_refused)
     TU_ERR(PYDRON_ENOTSUP, pydron_sim_stats_get(rt, &st));   /* inline */
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* The window the process executors measure (cores x (2 + round trip / run
+ * time) jobs in flight), modelled: after an empty warm-up task, 400
+ * independent 1 ms tasks on 2 workers take 200 ms, half on each, as with a
+ * fixed in_flight (a window taken from the zero-length warm-up had sent 336
+ * of them to worker 0). */
+static void count_worker(const pydron_task_timing *t, void *user)
+{
+    unsigned *c = user;
+    c[t->worker == 0 ? 0 : t->worker == 1 ? 1 : 2]++;
+}
+
+static double trivial_after_warm_up(unsigned in_flight, unsigned *on0)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    pydron_runtime *rt = NULL;
+    TU_OK(pydron_runtime_new(&rt, &o));
+    pydron_sim_options so = PYDRON_SIM_OPTIONS_INIT;
+    so.workers = 2;
+    so.latency = 1e-4;
+    so.in_flight = in_flight;
+    TU_OK(pydron_runtime_use_executor(rt, "sim", &so));
+    pydron_graph *g = tu_graph(rt);
+    pydron_value w = bench(rt, g, 0, 8, NULL, 0);
+    TU_OK(pydron_graph_wait(g, w, -1));
+    TU_OK(pydron_value_release(g, w));
+    TU_OK(pydron_graph_free(g));
+    g = tu_graph(rt);
+    double t0 = clock_of(rt);
+    enum { N = 400 };
+    pydron_value v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = bench(rt, g, 1e-3, 8, NULL, 0);
+    TU_OK(pydron_graph_run(g, -1));
+    double t = clock_of(rt) - t0;
+    unsigned counts[3] = {0, 0, 0};   /* worker 0, worker 1, elsewhere */
+    TU_OK(pydron_graph_timings(g, count_worker, counts));
+    cr_assert_eq(counts[0] + counts[1], (unsigned)N, "%u tasks elsewhere", counts[2]);
+    *on0 = counts[0];
+    for (int i = 0; i < N; i++)
+        TU_OK(pydron_value_release(g, v[i]));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    return t;
+}
+
+Test(sim_window, independent_tasks_are_shared_after_an_empty_warm_up)
+{
+    unsigned on0 = 0;
+    double t = trivial_after_warm_up(0, &on0);
+    cr_assert_eq(on0, 200u, "worker 0 ran %u of 400 tasks", on0);
+    cr_assert_lt(t, 0.2 * 1.01, "400 x 1 ms on 2 workers took %.6f s", t);
+    /* the same with a fixed window of 64 */
+    t = trivial_after_warm_up(64, &on0);
+    cr_assert_eq(on0, 200u, "fixed window: worker 0 ran %u of 400 tasks", on0);
+    cr_assert_lt(t, 0.2 * 1.01);
+}

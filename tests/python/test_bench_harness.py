@@ -130,7 +130,7 @@ def test_quick_run_writes_csv_plots_and_summary(tmp_path):
     for s in systems:
         assert f"| {s} |" in summary
     assert "every system computed the same digests" in summary
-    assert "Simulator calibration" in summary
+    assert "Simulator calibration" in summary and "task_overhead per task duration" in summary
     for name in ("efficiency", "makespan"):
         png = (out / f"{name}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -203,6 +203,18 @@ def test_recorded_program_reads_back_and_replays(tmp_path):
         assert g.critical_path() * 0.99 <= x["makespan_s"] <= g.work * 1.5 + 0.01
     assert [x["policy"] for x in lines[1:]] == ["fifo", "heft"]
 
+    # --calibrate: driver overhead and latency measured on local workers, the
+    # task overhead from the record's own gaps between tasks
+    r = _run("-m", "pydron", "replay", str(rec), "--json", "--workers", "2",
+             "--policy", "fifo", "--calibrate")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    cal = lines[1]["calibration"]
+    assert set(cal) == {"latency", "driver_overhead", "task_overhead"}
+    assert cal["driver_overhead"] > 0 and cal["latency"] >= 0 and cal["task_overhead"] >= 0
+    assert lines[2]["policy"] == "fifo" and lines[2]["tasks"] == 12
+    assert g.critical_path() * 0.99 <= lines[2]["makespan_s"] <= g.work * 1.5 + 0.1
+
     out = tmp_path / "out"
     r = _run("-m", "pydron.bench", "--replay", str(rec), "--systems",
              "pydron-sim,pydron-threads,sequential", "--policies", "fifo,heft",
@@ -218,3 +230,43 @@ def test_recorded_program_reads_back_and_replays(tmp_path):
     assert float(seq["makespan"]) >= g.work * 0.9
     summary = (out / "summary.md").read_text()
     assert "Replayed graph" in summary and "12 tasks, 8 edges" in summary
+
+
+# ------------------------------------------------------------------ calibration
+
+
+def test_calibration_reads_late_and_gap_from_a_record(tmp_path):
+    """task_overhead = how late a task ended beyond its duration + the gap
+    between tasks on a worker that had its next task ready; medians, over
+    the largest graph (the one-task warm-up graph is not it)."""
+    from pydron.bench import calibrate
+
+    ms = 1_000_000
+    lines = [{"pydron_record": 1, "pid": 1},
+             {"graph": 1, "task": 1, "state": "done", "worker": 0, "queued_ns": 0,
+              "start_ns": 5 * ms, "end_ns": 50 * ms}]
+    # worker 0: four 1 ms tasks, each 0.1 ms late, 0.02 ms apart, all ready at 0
+    t = 100 * ms
+    for i in range(4):
+        lines.append({"graph": 2, "task": 10 + i, "state": "done", "worker": 0,
+                      "queued_ns": 100 * ms, "start_ns": t, "end_ns": t + 1_100_000})
+        t += 1_100_000 + 20_000
+    # worker 1: one task ready only after the last one ended (an idle wait: no gap)
+    lines.append({"graph": 2, "task": 20, "state": "done", "worker": 1, "queued_ns": 100 * ms,
+                  "start_ns": 100 * ms, "end_ns": 100 * ms + 1_100_000})
+    lines.append({"graph": 2, "task": 21, "state": "done", "worker": 1, "queued_ns": 103 * ms,
+                  "start_ns": 104 * ms, "end_ns": 104 * ms + 1_100_000})
+    # a task the driver ran, and a canceled one: not counted
+    lines.append({"graph": 2, "task": 30, "state": "done", "worker": -1, "queued_ns": 0,
+                  "start_ns": 0, "end_ns": 9 * ms})
+    lines.append({"graph": 2, "task": 31, "state": "canceled", "worker": 0, "queued_ns": 0,
+                  "start_ns": 0, "end_ns": 0})
+    path = tmp_path / "rec.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    late, gap, n = calibrate.record_costs(str(path), 0.001)
+    assert n == 6
+    assert late == pytest.approx(100e-6)
+    assert gap == pytest.approx(20e-6)
+    cal = calibrate.Calibration(task_overhead={0.0: 5e-6, 0.001: 120e-6, 0.01: 150e-6})
+    assert cal.overhead_for(0.0009) == 120e-6
+    assert cal.overhead_for(None) == 5e-6

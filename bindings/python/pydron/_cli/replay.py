@@ -36,7 +36,18 @@ def add_arguments(p) -> None:
     p.add_argument("--policy", default="fifo,critical-path,heft,work-stealing",
                    help="comma-separated policies (default %(default)s)")
     p.add_argument("--latency", type=float, default=None,
-                   help="simulator: seconds per message (default: the simulator's 50 us)")
+                   help="simulator: seconds per message (default: the simulator's 50 us, "
+                        "or measured with --calibrate)")
+    p.add_argument("--driver-overhead", type=float, default=None,
+                   help="simulator: seconds the driver spends per job sent (default 0, or "
+                        "measured with --calibrate)")
+    p.add_argument("--task-overhead", type=float, default=None,
+                   help="simulator: seconds a worker spends per task besides its body "
+                        "(default 0, or from the record with --calibrate)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="simulator: measure driver overhead and latency on the local "
+                        "executor (as python -m pydron.bench does) and take the task "
+                        "overhead from the record: the median gap between a worker's tasks")
     p.add_argument("--no-run", action="store_true", help="only describe the graph")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -81,11 +92,28 @@ def main(a) -> int:
     workers = a.workers or max(1, g.workers)
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYDRON_RECORD", "PYDRON_TRACE", "PYDRON_PROGRESS")}
+    sim = {"latency": a.latency, "driver_overhead": a.driver_overhead,
+           "task_overhead": a.task_overhead}
+    if a.calibrate and a.executor == "sim":
+        try:
+            cal = _calibrate(binary, env, workers, a.file)
+        except (RuntimeError, ValueError) as e:
+            print(f"python -m pydron replay: calibration failed: {e}", file=sys.stderr)
+            return 1
+        for k, v in cal.items():
+            if sim[k] is None:
+                sim[k] = v
+        if a.json:
+            print(json.dumps({"calibration": cal}))
+        else:
+            print("  calibrated: " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in cal.items()))
     for pol in [p.strip() for p in a.policy.split(",") if p.strip()]:
         cmd = [binary, "--replay", a.file, "--graph", str(num), "--executor", a.executor,
                "--workers", str(workers), "--policy", pol]
-        if a.latency is not None:
-            cmd += ["--latency", repr(a.latency)]
+        if a.executor == "sim":
+            for k, v in sim.items():
+                if v is not None:
+                    cmd += ["--" + k.replace("_", "-"), repr(float(v))]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode != 0:
             print(f"python -m pydron replay: {r.stderr.strip()}", file=sys.stderr)
@@ -98,3 +126,24 @@ def main(a) -> int:
             print(f"  {a.executor} x {out['workers']} workers, {pol:13s}: makespan "
                   f"{_fmt(out['makespan'])} ({out['tasks']} tasks)")
     return 0
+
+
+def _calibrate(binary: str, env: dict, workers: int, record: str) -> dict:
+    """driver_overhead and latency measured on the local executor; the task
+    overhead is the recorded run's own: its durations already hold what each
+    task took, so only the gap between tasks on a worker is added."""
+    from ..bench import calibrate
+
+    def run(args, record=None):
+        e = dict(env)
+        if record:
+            e["PYDRON_RECORD"] = record
+        r = subprocess.run([binary, *args], capture_output=True, text=True, env=e, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-300:])
+        return [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+
+    cal = calibrate.calibrate(run, workers, "busy", [])
+    _, gap, _ = calibrate.record_costs(record, 0.0)
+    return {"latency": cal.latency, "driver_overhead": cal.driver_overhead,
+            "task_overhead": gap}

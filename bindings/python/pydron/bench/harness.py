@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 
+from . import calibrate as calib
 from . import graph as graphs
 from . import metrics, peers, tools
 
@@ -56,7 +57,7 @@ class Harness:
         self.rows: list[dict] = []
         self.notes: list[str] = []
         self.skipped: dict[str, str] = {}
-        self.calibration: dict = {}
+        self.calibration: calib.Calibration | None = None
         self.tmp = tempfile.TemporaryDirectory(prefix="pydron-bench-")
         self.bin = tools.bench_binary()
 
@@ -65,17 +66,24 @@ class Harness:
 
     # -------------------------------------------------------- C executors
 
-    def sim_args(self) -> list[str]:
+    def sim_args(self, duration: float | None) -> list[str]:
+        opts = dict(self.cfg.sim)
+        if self.calibration and "task_overhead" not in opts:
+            # measured at this task duration (the nearest calibrated one)
+            opts["task_overhead"] = self.calibration.overhead_for(duration)
         out = []
-        for k, v in sorted(self.cfg.sim.items()):
+        for k, v in sorted(opts.items()):
             out += ["--" + k.replace("_", "-"), repr(float(v))]
         return out
 
-    def pydron_bench(self, args: list[str], timeout: float) -> list[dict]:
+    def pydron_bench(self, args: list[str], timeout: float = 120,
+                     record: str | None = None) -> list[dict]:
         cmd = [self.bin, *args]
         env = dict(os.environ)
         for k in ("PYDRON_RECORD", "PYDRON_TRACE", "PYDRON_PROGRESS"):
             env.pop(k, None)
+        if record:
+            env["PYDRON_RECORD"] = record
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -97,7 +105,7 @@ class Harness:
             args += ["--pattern", pattern, "--width", str(c.width), "--steps", str(c.steps),
                      "--duration", repr(duration), "--bytes", str(c.out_bytes)]
         if executor == "sim":
-            args += self.sim_args()
+            args += self.sim_args(duration)
         # generous: the work itself plus a margin for a loaded machine
         runs = self.pydron_bench(args, timeout=120 + 20 * c.max_seconds)
         best = min(runs, key=lambda r: r["makespan"])
@@ -165,24 +173,23 @@ class Harness:
     # -------------------------------------------------------- studies
 
     def calibrate(self):
-        """Sim parameters from two runs of the local executor with empty
-        tasks: the driver's cost per task (2,000 independent tasks) and the
-        round trip of a dependent task (a chain of 200)."""
+        """The simulator's options measured on the local executor (see
+        calibrate.py): driver cost per job, latency, and the per-task cost
+        on a worker at each task duration of this run, with its kernel.
+        Options given with --sim are kept."""
         c = self.cfg
-        base = ["--executor", "local", "--workers", str(c.workers), "--duration", "0",
-                "--repeat", "3"]
-        wide = self.pydron_bench(base + ["--pattern", "trivial", "--width", "2000",
-                                         "--steps", "1"], 120)
-        chain = self.pydron_bench(base + ["--pattern", "no-comm", "--width", "1",
-                                          "--steps", "200"], 120)
-        per_task = min(r["makespan"] for r in wide) / 2000
-        hop = min(r["makespan"] for r in chain) / 200
-        c.sim.setdefault("driver_overhead", per_task)
-        c.sim.setdefault("latency", max(0.0, (hop - per_task) / 2))
-        self.calibration = {"driver_overhead": per_task, "chain_per_task": hop,
-                            "latency": c.sim["latency"]}
-        self.say(f"  sim calibrated on the local executor: driver {per_task * 1e6:.1f} us/task, "
-                 f"dependent task {hop * 1e6:.0f} us -> latency {c.sim['latency'] * 1e6:.0f} us")
+        durs = list(c.durations)
+        if "sim" in c.policy_executors and c.policies:
+            durs.append(c.policy_duration)
+        cal = calib.calibrate(self.pydron_bench, c.workers, c.kernel, durs)
+        self.calibration = cal
+        c.sim.setdefault("driver_overhead", cal.driver_overhead)
+        c.sim.setdefault("latency", cal.latency)
+        per = ", ".join(f"{d * 1e3:g} ms: {cal.task_overhead[d] * 1e6:.0f} us"
+                        for d in sorted(cal.task_overhead, reverse=True))
+        self.say(f"  sim calibrated on the local executor: driver {cal.driver_overhead * 1e6:.1f} "
+                 f"us/task, chain {cal.chain_per_task * 1e6:.0f} us/task -> latency "
+                 f"{c.sim['latency'] * 1e6:.0f} us; task overhead {per}")
 
     def sweep_pattern(self, pattern: str):
         c = self.cfg
@@ -261,7 +268,7 @@ class Harness:
                     self.skip(s, why)
         uses_sim = "pydron-sim" in c.systems or ("sim" in c.policy_executors and c.policies
                                                  and not c.replay)
-        if uses_sim and "latency" not in c.sim:
+        if uses_sim and not {"latency", "driver_overhead", "task_overhead"} <= set(c.sim):
             self.calibrate()
         if c.replay:
             self.replay_study()

@@ -270,10 +270,19 @@ def markdown(rows, info, cfg, skipped, notes, calibration, images, replayed=None
                 f"{r['efficiency']:.0%} |")
         say("")
     if calibration:
-        say(f"Simulator calibration (local executor, empty tasks): driver "
-            f"{calibration['driver_overhead'] * 1e6:.1f} us per task (2,000 independent tasks), "
-            f"{calibration['chain_per_task'] * 1e6:.0f} us per task of a chain of 200, so "
-            f"latency {calibration['latency'] * 1e6:.0f} us.")
+        c = calibration
+        per = "; ".join(
+            f"{fmt_time(d) if d else 'empty'} tasks: {c.task_overhead[d] * 1e6:.0f} us "
+            f"({c.late[d] * 1e6:.0f} late + {c.gap[d] * 1e6:.0f} between tasks)"
+            for d in sorted(c.task_overhead, reverse=True))
+        say(f"Simulator calibration, measured on the local executor before the runs "
+            f"(python -m pydron.bench calibrates unless --sim gives all three): "
+            f"driver_overhead {c.driver_overhead * 1e6:.1f} us per job (2,000 independent "
+            f"empty tasks); latency {c.latency * 1e6:.0f} us (a chain of 200 empty tasks, "
+            f"{c.chain_per_task * 1e6:.0f} us per link); task_overhead per task duration, "
+            f"from a recorded run of {16 * cfg['workers']} independent tasks (the median "
+            f"time a task ran beyond its duration + the median gap between tasks on a "
+            f"worker): {per}.")
         say("")
     # agreement of results: the C systems share pydron_bench_digest, the
     # Python systems (pydron-python included) the kernel's digest
