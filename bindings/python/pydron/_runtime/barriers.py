@@ -15,6 +15,7 @@ from .state import pending as _pending, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
 
 _warn = warnings.warn
+_settle_ready = _core.settle_ready
 _getrefcount = sys.getrefcount
 
 
@@ -154,6 +155,9 @@ def _poll():
     turn has come; raise the first failure once every task before it has
     finished."""
     while _pending:
+        _settle_ready(True)  # the finished front, in C; what it leaves: below
+        if not _pending:
+            break
         fut = _pending[0][1]
         if type(fut) is S.Lazy:
             # Every task and operation before it has finished: its turn.
@@ -223,6 +227,9 @@ def barrier():
 
 def _barrier():
     while _pending:
+        _settle_ready(False)  # the finished front, in C (no placing: as below)
+        if not _pending:
+            break
         seq, fut = _pending[0]
         if _exception(fut) is None:
             S.pbytes -= fut._n
