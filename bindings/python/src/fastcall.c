@@ -58,18 +58,29 @@ static struct {
     Py_ssize_t s_driver, s_in_backend, s_last_seq, s_last_lazy, s_window, s_window_bytes,
         s_pbytes, s_batching, s_backend;
     /* taken from S.backend when it is first seen (pydron._backend) */
-    PyObject *backend, *bdict, *sdict; /* the module, its dict, _serialize's dict */
+    PyObject *backend, *bdict, *sdict, *setdict; /* the module, its dict, _serialize's, _settings' */
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
     PyObject *member, *immutable, *category, *unwrap;
     Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
     Py_ssize_t b_ent, b_heads, b_datas, b_futs;
 } F;
 
+/* What the fast path took and handed back (fast_counts(): tests check
+ * that a program took the path they mean to test). */
+static struct {
+    unsigned long long calls, handed, rest, appends, settled;
+} N;
+
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
     *str_closed, *str_check, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
-    *str_in_process;
+    *str_in_process, *str_fcache;
 static PyObject *int_five;
+/* keys of the backend's and _settings' module dicts */
+static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
+    *k_inline_max, *k_last_dec, *k_last_log, *k_last_np, *k_last_warn, *k_log_probe,
+    *k_log_state, *k_modules, *k_np_var, *k_numpy, *k_probe_key, *k_result_bytes,
+    *k_result_cats, *k_warnings;
 
 /* ---- slots of __slots__ classes, by offset ---------------------------- */
 
@@ -140,6 +151,10 @@ static int backend_sync(void)
     PyObject *sd = PyModule_GetDict(ser);
     if (!sd)
         return -1;
+    PyObject *setm = mod_get(bd, "_settings");
+    PyObject *setd = setm ? PyModule_GetDict(setm) : NULL;
+    if (!setd)
+        return -1;
     PyObject *logged = mod_get(sd, "_Logged"), *mf = mod_get(sd, "_MemberFailed"),
              *unwrap = mod_get(sd, "_unwrap");
     if (!logged || !mf || !unwrap)
@@ -164,6 +179,8 @@ static int backend_sync(void)
     Py_XSETREF(F.bdict, bd);
     Py_INCREF(sd);
     Py_XSETREF(F.sdict, sd);
+    Py_INCREF(setd);
+    Py_XSETREF(F.setdict, setd);
     Py_INCREF(fut);
     Py_XSETREF(F.Future, (PyTypeObject *)fut);
     Py_INCREF(batch);
@@ -229,7 +246,7 @@ static int plain(PyObject *o, int depth, int *budget)
 /* RESULT_BYTES.get(fn, 0) (_backend._result_bytes) */
 static Py_ssize_t result_bytes(PyObject *fn)
 {
-    PyObject *rb = PyDict_GetItemString(F.bdict, "RESULT_BYTES");
+    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
     if (!rb || !PyDict_Check(rb))
         return -1;
     PyObject *n = PyDict_GetItemWithError(rb, fn);
@@ -243,6 +260,130 @@ static Py_ssize_t result_bytes(PyObject *fn)
     }
     Py_ssize_t v = PyLong_AsSsize_t(n);
     return v == -1 && PyErr_Occurred() ? -1 : v;
+}
+
+/* _settings.settings()[0] while nothing changed (its first branch): a new
+ * reference to the generation, or NULL (an exception set, or not known
+ * here: ask Python). */
+static PyObject *settings_gen(void)
+{
+    PyObject *sd = F.setdict;
+    PyObject *wt = PyDict_GetItem(sd, k_last_warn);
+    PyObject *wmod = PyDict_GetItem(sd, k_warnings);
+    if (!wt || !wmod || !PyTuple_CheckExact(wt) || PyTuple_GET_SIZE(wt) != 3)
+        return NULL;
+    PyObject *wf = PyObject_GetAttr(wmod, k_filters);
+    if (!wf)
+        return NULL;
+    int same = PyTuple_GET_ITEM(wt, 0) == wf && PyList_CheckExact(wf) &&
+               PyLong_CheckExact(PyTuple_GET_ITEM(wt, 1)) &&
+               PyLong_AsSsize_t(PyTuple_GET_ITEM(wt, 1)) == PyList_GET_SIZE(wf) &&
+               (PyList_GET_SIZE(wf) == 0 || PyTuple_GET_ITEM(wt, 2) == PyList_GET_ITEM(wf, 0));
+    Py_DECREF(wf);
+    if (!same || PyErr_Occurred())
+        return NULL;
+    PyObject *ls = PyDict_GetItem(sd, k_log_state),
+             *ll = PyDict_GetItem(sd, k_last_log),
+             *probe = PyDict_GetItem(sd, k_log_probe),
+             *pkey = PyDict_GetItem(sd, k_probe_key),
+             *nv = PyDict_GetItem(sd, k_np_var),
+             *lnp = PyDict_GetItem(sd, k_last_np),
+             *mods = PyDict_GetItem(sd, k_modules),
+             *ldec = PyDict_GetItem(sd, k_last_dec),
+             *gen = PyDict_GetItem(sd, k_gen);
+    if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
+        !PyDict_Check(mods) || ldec != Py_None || !gen)
+        return NULL;
+    PyObject *cache = PyObject_GetAttr(probe, k_cache);
+    if (!cache) {
+        PyErr_Clear();
+        return NULL;
+    }
+    int has = PyDict_CheckExact(cache) ? PyDict_Contains(cache, pkey) : 0;
+    Py_DECREF(cache);
+    if (has <= 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (nv != Py_None) {
+        PyObject *cur = NULL;
+        if (!PyContextVar_CheckExact(nv) || PyContextVar_Get(nv, NULL, &cur) < 0 || !cur) {
+            PyErr_Clear();
+            return NULL;
+        }
+        same = cur == lnp;
+        Py_DECREF(cur);
+        if (!same)
+            return NULL;
+    } else if (lnp != Py_None || PyDict_GetItem(mods, k_numpy)) {
+        return NULL;
+    }
+    if (PyDict_GetItem(mods, k_decimal))
+        return NULL; /* _decimal_state(): Python's */
+    return Py_NewRef(gen);
+}
+
+/* 1 when the weak reference ref points at o */
+static int ref_is(PyObject *ref, PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *x = NULL;
+    if (PyWeakref_GetRef(ref, &x) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    int same = x == o;
+    Py_XDECREF(x);
+    return same;
+#else
+    return PyWeakref_GET_OBJECT(ref) == o;
+#endif
+}
+
+/* Session._fn_entry(fn) while fn's current version stands (its first
+ * branch, without globals to watch); otherwise the Python method. */
+static PyObject *fn_entry(PyObject *sess, PyObject *fn)
+{
+    PyObject *gen = settings_gen();
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *ent = NULL;
+    if (gen) {
+        PyObject *fc = PyObject_GetAttr(sess, str_fcache);
+        PyObject *idfn = fc ? PyLong_FromVoidPtr(fn) : NULL;
+        ent = idfn && PyDict_Check(fc) ? PyDict_GetItemWithError(fc, idfn) : NULL;
+        Py_XINCREF(ent);
+        Py_XDECREF(idfn);
+        Py_XDECREF(fc);
+        if (PyErr_Occurred()) {
+            Py_DECREF(gen);
+            Py_XDECREF(ent);
+            return NULL;
+        }
+        int ok = ent && PyTuple_CheckExact(ent) && PyTuple_GET_SIZE(ent) == 7 &&
+                 PyTuple_GET_ITEM(ent, 5) == Py_None;
+        if (ok) {
+            PyObject *ref = PyTuple_GET_ITEM(ent, 3), *obj = ref;
+            if (PyTuple_GET_ITEM(ent, 4) == Py_True)
+                obj = PyWeakref_CheckRefExact(ref) && ref_is(ref, fn) ? fn : NULL;
+            else if (PyTuple_GET_ITEM(ent, 4) != Py_False)
+                obj = NULL;
+            ok = obj == fn;
+        }
+        if (ok) {
+            ok = PyObject_RichCompareBool(PyTuple_GET_ITEM(ent, 6), gen, Py_EQ);
+            if (ok < 0) {
+                Py_DECREF(gen);
+                Py_DECREF(ent);
+                return NULL;
+            }
+        }
+        Py_DECREF(gen);
+        if (ok)
+            return ent;
+        Py_CLEAR(ent);
+    }
+    return PyObject_CallMethodOneArg(sess, str_fn_entry, fn);
 }
 
 /* Future(None, fn) with _b = batch and _n = n, as Future.__init__ sets it. */
@@ -288,8 +429,8 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
     } else if (inproc == Py_False && st && PyList_CheckExact(st) && PyList_GET_SIZE(st) == 4) {
         PyObject *probes = PyList_GET_ITEM(st, 1), *c = PyList_GET_ITEM(st, 3),
                  *d = PyList_GET_ITEM(st, 0);
-        PyObject *bmax = PyDict_GetItemString(F.bdict, "BATCH_MAX"),
-                 *bsec = PyDict_GetItemString(F.bdict, "BATCH_SECONDS");
+        PyObject *bmax = PyDict_GetItem(F.bdict, k_batch_max),
+                 *bsec = PyDict_GetItem(F.bdict, k_batch_seconds);
         if (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0 && d != Py_None &&
             PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 4 && PyTuple_GET_ITEM(c, 0) == d &&
             PyTuple_GET_ITEM(c, 1) == bmax && PyTuple_GET_ITEM(c, 2) == bsec &&
@@ -405,7 +546,7 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         PyTuple_SET_ITEM(argt, i, args[i]);
     }
     sset(F.S, F.s_in_backend, Py_True);
-    ent = PyObject_CallMethodOneArg(sess, str_fn_entry, fn);
+    ent = fn_entry(sess, fn);
     if (!ent)
         goto restore;
     if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) < 3)
@@ -478,11 +619,13 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         Py_DECREF(r);
     }
     sset(F.S, F.s_in_backend, prev);
+    N.calls++;
     res = track(fut);
     fut = NULL;
     goto out;
 rest:
     sset(F.S, F.s_in_backend, prev);
+    N.rest++;
     {
         PyObject *rargs[] = {fn, ent, kobj ? kobj : Py_None, argt, kw};
         res = PyObject_Vectorcall(F.submit_rest, rargs, 5, NULL);
@@ -561,6 +704,7 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     if (res || PyErr_Occurred() || !check)
         return res;
 slow:
+    N.handed++;
     return PyObject_Vectorcall(F.py_call, args, nargsf, kwnames);
 }
 
@@ -596,6 +740,7 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
             return NULL;
         Py_DECREF(r);
     }
+    N.appends++;
     if (!isfut) {
         if (PyList_Append(lst, v) < 0)
             return NULL;
@@ -660,8 +805,8 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     sset(fut, F.f_r, r);
     Py_DECREF(r);
     PyObject *fn = SLOT(fut, F.f_fn);
-    PyObject *rb = PyDict_GetItemString(F.bdict, "RESULT_BYTES");
-    PyObject *rc = PyDict_GetItemString(F.bdict, "RESULT_CATS");
+    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
+    PyObject *rc = PyDict_GetItem(F.bdict, k_result_cats);
     if (!fn || !rb || !rc || !PyDict_Check(rb) || !PyDict_Check(rc)) {
         PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
         return -1;
@@ -706,7 +851,7 @@ static int decode(PyObject *fut)
         return 0;
     }
     Py_ssize_t n = PyLong_AsSsize_t(size);
-    PyObject *inl = PyDict_GetItemString(F.bdict, "INLINE_MAX");
+    PyObject *inl = PyDict_GetItem(F.bdict, k_inline_max);
     Py_ssize_t inline_max = inl ? PyLong_AsSsize_t(inl) : -1;
     if (n <= 0 || inline_max < 0 || (b == Py_None && n > inline_max)) {
         PyErr_Clear();
@@ -829,6 +974,7 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
                 PyObject *x = PyObject_CallNoArgs(F.pending_popleft);
                 Py_XDECREF(x);
                 ok = x ? 1 : -1;
+                N.settled++;
             } else {
                 ok = -1;
             }
@@ -901,7 +1047,17 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+static PyObject *fc_counts(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("{sKsKsKsKsK}", "calls", N.calls, "handed_back", N.handed, "rest",
+                         N.rest, "appends", N.appends, "settled", N.settled);
+}
+
 static PyMethodDef fastcall_methods[] = {
+    {"fast_counts", fc_counts, METH_NOARGS,
+     "fast_counts() -> {calls, handed_back, rest, appends, settled}: what the fast path "
+     "took in this process (calls: submitted in C; handed_back: to calls.call at once; "
+     "rest: to calls._submit_rest after the function's version was known)."},
     {"fast_setup", (PyCFunction)(void (*)(void))fc_setup, METH_VARARGS | METH_KEYWORDS,
      "fast_setup(S, pending, undo, tainted, seq, call, mcall, submit_rest, shrink, front_poll, "
      "prefix): the driver state and the Python functions the fast path falls back to."},
@@ -939,6 +1095,27 @@ int pdy_fastcall_init(PyObject *m)
         {&str_none, "none"},
         {&str_dur, "_dur"},
         {&str_in_process, "_in_process"},
+        {&str_fcache, "_fcache"},
+        {&k_batch_max, "BATCH_MAX"},
+        {&k_batch_seconds, "BATCH_SECONDS"},
+        {&k_inline_max, "INLINE_MAX"},
+        {&k_result_bytes, "RESULT_BYTES"},
+        {&k_result_cats, "RESULT_CATS"},
+        {&k_probe_key, "_PROBE_KEY"},
+        {&k_cache, "_cache"},
+        {&k_gen, "_gen"},
+        {&k_last_dec, "_last_dec"},
+        {&k_last_log, "_last_log"},
+        {&k_last_np, "_last_np"},
+        {&k_last_warn, "_last_warn"},
+        {&k_log_probe, "_log_probe"},
+        {&k_log_state, "_log_state"},
+        {&k_modules, "_modules"},
+        {&k_np_var, "_np_var"},
+        {&k_warnings, "_warnings"},
+        {&k_decimal, "decimal"},
+        {&k_filters, "filters"},
+        {&k_numpy, "numpy"},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         *strs[i].s = PyUnicode_InternFromString(strs[i].text);
