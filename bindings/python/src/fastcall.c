@@ -74,13 +74,13 @@ static struct {
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
     *str_closed, *str_check, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
-    *str_in_process, *str_fcache;
+    *str_in_process, *str_fcache, *str_done;
 static PyObject *int_five;
 /* keys of the backend's and _settings' module dicts */
 static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
     *k_inline_max, *k_last_dec, *k_last_log, *k_last_np, *k_last_warn, *k_log_probe,
     *k_log_state, *k_modules, *k_np_var, *k_numpy, *k_probe_key, *k_result_bytes,
-    *k_result_cats, *k_warnings;
+    *k_result_cats, *k_warnings, *k_seconds;
 
 /* ---- slots of __slots__ classes, by offset ---------------------------- */
 
@@ -426,12 +426,32 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
     PyObject *st = idfn && PyDict_Check(dur) ? PyDict_GetItemWithError(dur, idfn) : NULL;
     if (!idfn || PyErr_Occurred()) {
         k = -1;
-    } else if (inproc == Py_False && st && PyList_CheckExact(st) && PyList_GET_SIZE(st) == 4) {
+    } else if ((inproc == Py_False || inproc == Py_True) && st && PyList_CheckExact(st) &&
+               PyList_GET_SIZE(st) == 4) {
+        if (inproc == Py_True) {
+            /* in process: the runner timed the call (_serialize.SECONDS) */
+            PyObject *secs = PyDict_GetItem(F.sdict, k_seconds);
+            PyObject *d = secs && PyDict_Check(secs) ? PyDict_GetItem(secs, key) : NULL;
+            if (d)
+                PyList_SetItem(st, 0, Py_NewRef(d));
+        }
         PyObject *probes = PyList_GET_ITEM(st, 1), *c = PyList_GET_ITEM(st, 3),
                  *d = PyList_GET_ITEM(st, 0);
         PyObject *bmax = PyDict_GetItem(F.bdict, k_batch_max),
                  *bsec = PyDict_GetItem(F.bdict, k_batch_seconds);
-        if (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0 && d != Py_None &&
+        /* probes whose task has not finished tell nothing yet */
+        int fresh = inproc == Py_True ||
+                    (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0);
+        if (!fresh && PyList_CheckExact(probes)) {
+            PyObject *p0 = PyList_GET_ITEM(probes, 0);
+            if (PyTuple_CheckExact(p0) && PyTuple_GET_SIZE(p0) == 2) {
+                PyObject *dn = PyObject_CallMethodNoArgs(PyTuple_GET_ITEM(p0, 0), str_done);
+                fresh = dn == Py_False;
+                Py_XDECREF(dn);
+                PyErr_Clear(); /* the Python method says what is wrong */
+            }
+        }
+        if (fresh && d != Py_None &&
             PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 4 && PyTuple_GET_ITEM(c, 0) == d &&
             PyTuple_GET_ITEM(c, 1) == bmax && PyTuple_GET_ITEM(c, 2) == bsec &&
             PyLong_CheckExact(PyTuple_GET_ITEM(c, 3))) {
@@ -1096,6 +1116,8 @@ int pdy_fastcall_init(PyObject *m)
         {&str_dur, "_dur"},
         {&str_in_process, "_in_process"},
         {&str_fcache, "_fcache"},
+        {&str_done, "done"},
+        {&k_seconds, "SECONDS"},
         {&k_batch_max, "BATCH_MAX"},
         {&k_batch_seconds, "BATCH_SECONDS"},
         {&k_inline_max, "INLINE_MAX"},

@@ -12,7 +12,7 @@ from .._state import touch as _touch
 from .._backend import _immutable
 from .state import S, _exception, _result
 from .state import pending as _pending, tainted as _tainted, undo as _undo
-from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
+from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _SCALARS, _numpy_type
 
 _warn = warnings.warn
 _settle_ready = _core.settle_ready
@@ -102,6 +102,8 @@ def rdeep(v, _seen=None):
             return v
         _seen.add(id(v))
         for i, x in enumerate(v):
+            if type(x) in _SCALARS:
+                continue  # (no call per item of a list of a million results)
             y = rdeep(x, _seen)
             if y is not x:
                 v[i] = y
