@@ -963,6 +963,12 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
     int pl = PyObject_IsTrue(place);
     if (pl < 0)
         return NULL;
+    PyObject *d = SLOT(F.S, F.s_driver);
+    unsigned long id = d && PyLong_CheckExact(d) ? PyLong_AsUnsignedLong(d) : 0;
+    if (PyErr_Occurred())
+        return NULL;
+    if (id != PyThread_get_thread_ident())
+        Py_RETURN_NONE; /* not the driver's queue to take: Python's loop does */
     for (;;) {
         Py_ssize_t n = PyObject_Size(F.pending);
         if (n <= 0)
