@@ -17,7 +17,11 @@ import pydron
 from pydron import _core, _runtime, functional, schedule
 
 HERE = pathlib.Path(__file__).parent
-PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py"))
+# written for it, and the differential programs of many tiny calls
+PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py")) + [
+    HERE / "programs" / f"{name}.py" for name in (
+        "batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
+        "thousands_tiny_tasks")]
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 
 # Runs a program as __main__ and writes what the fast path took to a file
@@ -53,7 +57,9 @@ def test_same_output_as_python_path(prog, executor, tmp_path):
     out0, err0, rc0, counts0 = _run(prog, executor, False, tmp_path)
     assert (out, err, rc) == (out0, err0, rc0)
     assert counts0["calls"] == 0  # off: nothing went through C
-    assert counts["calls"] > 100 and counts["settled"] > 100 and counts["appends"] > 100, counts
+    assert counts["calls"] > 100 and counts["settled"] > 100, counts
+    if prog.stem.startswith("fastcall_"):
+        assert counts["appends"] > 100, counts  # lst.append(placeholder) in C
     if "mixed" in prog.stem:
         assert counts["handed_back"] > 100 and counts["rest"] > 0, counts
     if "failures" in prog.stem:
