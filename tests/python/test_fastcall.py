@@ -93,3 +93,33 @@ def test_counts_show_the_path_taken():
     assert after["calls"] > before["calls"]
     # (the first call starts the session: the Python path)
     assert after["appends"] - before["appends"] >= 2990
+
+
+@pytest.mark.parametrize("executor", ["threads", "local"])
+def test_window_by_count_and_bytes(monkeypatch, executor):
+    """Calls batched by the fast path still pause the driver at the
+    look-ahead window's count and byte budget (the C path's own check)."""
+    from conftest import require_local, spy_tasks
+
+    if executor == "local":
+        require_local()
+    pydron.configure(executor=executor, workers=2)
+    try:
+        assert loop(3000) == list(range(1, 3001))  # the batch size is known now
+        seen = []
+        spy_tasks(monkeypatch, lambda: None, lambda _, fut: seen.append(
+            (len(_runtime._pending), sum(f._n for _, f in _runtime._pending))))
+        for window, budget in ((40, 1 << 30), (10000, 3000)):
+            monkeypatch.setattr(_runtime.state.S, "window", window)
+            monkeypatch.setattr(_runtime.state.S, "window_bytes", budget)
+            del seen[:]
+            before = _core.fast_counts()["calls"]
+            assert loop(3000) == list(range(1, 3001))
+            if _runtime.calls.fast_call is _core.call:
+                assert _core.fast_counts()["calls"] - before > 1000
+            assert max(n for n, _ in seen) <= window
+            assert max(b for _, b in seen) <= budget
+            # (the limit did bind)
+            assert max(n for n, _ in seen) > window // 2 or max(b for _, b in seen) > budget // 2
+    finally:
+        pydron.configure()
