@@ -475,10 +475,45 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
     return k < 1 ? 1 : k;
 }
 
+/* call_site(_PKG) (calls._track): calls in a loop come from one frame at
+ * one instruction, and the tuple is the same: the last one is kept and
+ * handed out again (one object less per task for the garbage collector to
+ * scan, and no line number to compute). It holds its code object, so the
+ * pointer compared cannot be another code's; a frame at a reused address
+ * with the same code and instruction makes an equal tuple. */
+static struct {
+    PyObject *site;
+    void *frame, *code;
+    int lasti;
+} C;
+
+static PyObject *site_now(void)
+{
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    PyCodeObject *co = f ? PyFrame_GetCode(f) : NULL;
+    int lasti = f ? PyFrame_GetLasti(f) : -1;
+    Py_XDECREF(co); /* only compared */
+    if (C.site && f && (void *)f == C.frame && (void *)co == C.code && lasti == C.lasti)
+        return Py_NewRef(C.site);
+    PyObject *site = PyObject_CallOneArg(F.call_site, F.prefix);
+    if (site && f && PyTuple_CheckExact(site) && PyTuple_GET_SIZE(site) == 4 &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(site, 0)) &&
+        PyLong_AsVoidPtr(PyTuple_GET_ITEM(site, 0)) == (void *)f &&
+        PyTuple_GET_ITEM(site, 1) == (PyObject *)co) {
+        Py_XSETREF(C.site, Py_NewRef(site));
+        C.frame = f;
+        C.code = co;
+        C.lasti = lasti;
+    }
+    if (site)
+        PyErr_Clear(); /* (PyLong_AsVoidPtr of a foreign value) */
+    return site;
+}
+
 /* calls._track: the call joins the pending queue. Steals fut. */
 static PyObject *track(PyObject *fut)
 {
-    PyObject *site = PyObject_CallOneArg(F.call_site, F.prefix);
+    PyObject *site = site_now();
     if (!site)
         goto fail;
     sset(fut, F.f_site, site);
@@ -768,11 +803,14 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
     }
     /* the value replaces it there once it has finished (settle_ready) */
     PyObject *lid = PyLong_FromVoidPtr(lst);
-    PyObject *at = lid ? Py_BuildValue("(On)", lid, PyList_GET_SIZE(lst)) : NULL;
+    PyObject *idx = lid ? PyLong_FromSsize_t(PyList_GET_SIZE(lst)) : NULL;
+    PyObject *at = idx ? PyTuple_Pack(2, lid, idx) : NULL;
+    Py_XDECREF(idx);
     if (!at) {
         Py_XDECREF(lid);
         return NULL;
     }
+    PyObject_GC_UnTrack(at); /* two ints: no cycle; the collector need not scan it */
     sset(v, F.f_l, at);
     Py_DECREF(at);
     int err = PyList_Append(lst, v) < 0 || PyDict_SetItem(F.tainted, lid, lst) < 0;
@@ -822,6 +860,8 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     PyObject *r = PyTuple_Pack(2, Py_True, v);
     if (!r)
         return -1;
+    if (is_scalar(v))
+        PyObject_GC_UnTrack(r); /* no cycle through it: as the collector would */
     sset(fut, F.f_r, r);
     Py_DECREF(r);
     PyObject *fn = SLOT(fut, F.f_fn);
