@@ -27,6 +27,25 @@ static int holds_output(pydron_graph *g, pdi_task *t, uint64_t tid, uint32_t exc
     return h;
 }
 
+/* Whether any output still holds the record (holds_output != 0), scanning
+ * from the last output: a batch task's outputs are released front first
+ * (the program consumes calls in order), so a held one is found at once
+ * instead of after the released ones (a scan per release made releasing a
+ * batch of n calls O(n^2)). */
+static int any_output_held(pydron_graph *g, pdi_task *t, uint64_t tid, uint32_t except_vi)
+{
+    uint32_t *outs = pdi_task_outs(t);
+    for (uint16_t i = t->nout; i-- > 0;) {
+        pdi_value *o = pdi_V(g, outs[i]);
+        if (outs[i] == except_vi || o->state == PDI_V_FREE || o->producer != tid)
+            continue;
+        if (o->urefs || ((o->state == PYDRON_VALUE_READY || o->state == PDI_V_PARKED) &&
+                         (o->vf & (VF_REMOTE | VF_ALIAS)) == VF_REMOTE))
+            return 1;
+    }
+    return 0;
+}
+
 /* Lineage counts: g->lin[vi] = TB_LINEAGE tasks that list vi. Dropping the
  * last count of an unreferenced record frees it, which may free its own
  * producer's record and so on up a long chain: queued, not recursed. */
@@ -115,7 +134,7 @@ void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi)
     pdi_task *t = pdi_T(g, ti);
     if (t->gen != pdi_id_gen(producer) || !(t->bits & TB_RETAINED))
         return;
-    if (!holds_output(g, t, producer, except_vi))
+    if (!any_output_held(g, t, producer, except_vi))
         unretain_free(g, ti);
 }
 

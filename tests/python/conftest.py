@@ -96,3 +96,29 @@ def procs_with_env(marker: str) -> list:
         if marker.encode() in env and state != "Z":
             found.append(int(d))
     return found
+
+
+def spy_tasks(monkeypatch, before, after):
+    """Watch the tasks a @schedule body adds: before() runs ahead of each
+    call that may add one, after(token, fut) once it did (token: what
+    before() returned, fut: the task's new Future). Translated code calls
+    through _runtime.call, whose C fast path does not go through
+    calls._submit; the runtime's own calls (steps of map(), partials) do."""
+    import weakref
+
+    from pydron import _runtime
+
+    seen = weakref.WeakSet()
+
+    def spying(real):
+        def spy(*a, **k):
+            token = before()
+            fut = real(*a, **k)
+            if type(fut) is _runtime.state.S.Future and fut not in seen:
+                seen.add(fut)  # a nested @schedule call hands back its own task's
+                after(token, fut)
+            return fut
+        return spy
+
+    monkeypatch.setattr(_runtime, "call", spying(_runtime.call))
+    monkeypatch.setattr(_runtime.calls, "_submit", spying(_runtime.calls._submit))

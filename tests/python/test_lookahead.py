@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import pydron
+from conftest import spy_tasks
 from pydron import _backend, _runtime, functional, schedule
 
 
@@ -27,16 +28,12 @@ class SubmitLog:
         self.futures = []
         self.done_at_submit = []
         self.done_flags = []  # per submission: which earlier tasks had finished
-        real = _runtime.calls._submit
-
-        def spy(fn, args, kwargs):
-            self.done_flags.append([f.done() for f in self.futures])
-            self.done_at_submit.append(sum(self.done_flags[-1]))
-            fut = real(fn, args, kwargs)
+        def added(flags, fut):
+            self.done_flags.append(flags)
+            self.done_at_submit.append(sum(flags))
             self.futures.append(fut)
-            return fut
 
-        monkeypatch.setattr(_runtime.calls, "_submit", spy)
+        spy_tasks(monkeypatch, lambda: [f.done() for f in self.futures], added)
 
 
 @functional

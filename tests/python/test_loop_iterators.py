@@ -10,6 +10,7 @@ import time
 import pytest
 
 import pydron
+from conftest import spy_tasks
 from pydron import _runtime, functional, schedule
 
 
@@ -28,15 +29,11 @@ class SubmitLog:
     def __init__(self, monkeypatch):
         self.futures = []
         self.done_at_submit = []
-        real = _runtime.calls._submit
-
-        def spy(fn, args, kwargs):
-            self.done_at_submit.append(sum(f.done() for f in self.futures))
-            fut = real(fn, args, kwargs)
+        def added(ndone, fut):
+            self.done_at_submit.append(ndone)
             self.futures.append(fut)
-            return fut
 
-        monkeypatch.setattr(_runtime.calls, "_submit", spy)
+        spy_tasks(monkeypatch, lambda: sum(f.done() for f in self.futures), added)
 
 
 @functional

@@ -55,15 +55,11 @@ def big_args(n, t):
 
 
 def _most_pending(monkeypatch, fn, *args):
+    from conftest import spy_tasks
+
     most = []
-    real = _runtime.calls._submit
-
-    def spy(f, a, k):
-        fut = real(f, a, k)
-        most.append(sum(1 for _, p in _runtime._pending if type(p) is not _runtime.state.S.Lazy))
-        return fut
-
-    monkeypatch.setattr(_runtime.calls, "_submit", spy)
+    spy_tasks(monkeypatch, lambda: None, lambda _, fut: most.append(
+        sum(1 for _, p in _runtime._pending if type(p) is not _runtime.state.S.Lazy)))
     res = fn(*args)
     monkeypatch.undo()
     return res, max(most)

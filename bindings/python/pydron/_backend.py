@@ -211,7 +211,12 @@ class Future:
             self._r = (False, (e.args[0], e.args[1]))
             _serialize.forward_failure_logs(e.args[1])
             return self._r
-        v = _serialize.decode_result(val, True)
+        return self._decoded(val, _serialize.decode_result(val, True))
+
+    def _decoded(self, val, v):
+        """Record the decoded result v of graph value val (the C fast path,
+        pydron._core.settle_ready, calls this for what it does not record
+        itself)."""
         if type(v) is _serialize._MemberFailed:  # this call of a batch raised
             self._r = (False, (v.message, v.detail))
             _serialize.forward_failure_logs(v.detail)
@@ -622,7 +627,12 @@ class Session:
         """Snapshot args/kwargs now and add a task; Futures inside become inputs."""
         if self._closed:
             raise _core.ClosedError("pydron session is closed")
-        ent = self._fn_entry(fn)
+        return self._submit_ent(fn, self._fn_entry(fn), args, kwargs)
+
+    def _submit_ent(self, fn, ent, args, kwargs, k=None):
+        """submit() once the function's version is known; k: the batch size
+        if already asked (the C fast path, pydron._core.call, falls back here
+        for what it does not take over)."""
         bufs = cb = _serialize._OOB()
         futs = None
         try:
@@ -662,7 +672,8 @@ class Session:
             f = Future(g.task(self._kind, payload, inputs, label=_label(fn), nogil=True), fn)
             f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
             return f
-        k = self._batch_size(fn, ent[0]) if not self._check else 1
+        if k is None:
+            k = self._batch_size(fn, ent[0]) if not self._check else 1
         b = self._open
         if b is not None and (k <= 1 or b.ent is not ent):
             b.flush()

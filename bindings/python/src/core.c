@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fastcall.h"
 #include "pydron.h"
 #include "pyexec.h"
 
@@ -1815,10 +1816,23 @@ static PyObject *mod_call_site(PyObject *m, PyObject *prefix)
             return NULL;
         }
         if (!own) {
-            PyObject *r = Py_BuildValue("(NOii)", PyLong_FromVoidPtr(f), (PyObject *)co,
-                                        PyFrame_GetLasti(f), PyFrame_GetLineNumber(f));
-            Py_DECREF(co);
+            /* (per task: a tuple built directly, Py_BuildValue parses its format) */
+            PyObject *r = PyTuple_New(4), *id = PyLong_FromVoidPtr(f),
+                     *lasti = PyLong_FromLong(PyFrame_GetLasti(f)),
+                     *line = PyLong_FromLong(PyFrame_GetLineNumber(f));
             Py_DECREF(f);
+            if (!r || !id || !lasti || !line) {
+                Py_XDECREF(r);
+                Py_XDECREF(id);
+                Py_XDECREF(lasti);
+                Py_XDECREF(line);
+                Py_DECREF(co);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(r, 0, id);
+            PyTuple_SET_ITEM(r, 1, (PyObject *)co); /* the reference PyFrame_GetCode gave */
+            PyTuple_SET_ITEM(r, 2, lasti);
+            PyTuple_SET_ITEM(r, 3, line);
             return r;
         }
         Py_DECREF(co);
@@ -2040,6 +2054,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddObject(m, "PrivateBuffer", (PyObject *)PrivateBufferType) < 0)
         goto fail;
     if (pdy_pyexec_init(m) < 0)
+        goto fail;
+    if (pdy_fastcall_init(m) < 0)
         goto fail;
     PyModule_AddIntConstant(m, "VERSION_NUMBER", PYDRON_VERSION_NUMBER);
     PyModule_AddStringConstant(m, "VERSION_STRING", PYDRON_VERSION_STRING);

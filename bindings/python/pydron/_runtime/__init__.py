@@ -28,8 +28,8 @@ This module exports the helpers the translator emits (`__pydron__.<name>`).
 
 from .barriers import r, rdeep, rdo, ro, sync, barrier
 from .errors import hide_internal
-from .calls import (call, ecall, enter_nested, leave, mcall, nested_error, run_lazy,
-                    run_strict)
+from .calls import (ecall, enter_nested, leave, nested_error, run_lazy, run_strict)
+from .calls import fast_call as call, fast_mcall as mcall  # C, falling back to calls.call/mcall
 from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
 from .lookahead import attr, bop, fjoin, fv, item
 from .state import register, session

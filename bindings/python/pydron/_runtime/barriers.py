@@ -12,9 +12,10 @@ from .._state import touch as _touch
 from .._backend import _immutable
 from .state import S, _exception, _result
 from .state import pending as _pending, tainted as _tainted, undo as _undo
-from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _numpy_type
+from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _SCALARS, _numpy_type
 
 _warn = warnings.warn
+_settle_ready = _core.settle_ready
 _getrefcount = sys.getrefcount
 
 
@@ -101,6 +102,8 @@ def rdeep(v, _seen=None):
             return v
         _seen.add(id(v))
         for i, x in enumerate(v):
+            if type(x) in _SCALARS:
+                continue  # (no call per item of a list of a million results)
             y = rdeep(x, _seen)
             if y is not x:
                 v[i] = y
@@ -154,6 +157,9 @@ def _poll():
     turn has come; raise the first failure once every task before it has
     finished."""
     while _pending:
+        _settle_ready(True)  # the finished front, in C; what it leaves: below
+        if not _pending:
+            break
         fut = _pending[0][1]
         if type(fut) is S.Lazy:
             # Every task and operation before it has finished: its turn.
@@ -223,6 +229,9 @@ def barrier():
 
 def _barrier():
     while _pending:
+        _settle_ready(False)  # the finished front, in C (no placing: as below)
+        if not _pending:
+            break
         seq, fut = _pending[0]
         if _exception(fut) is None:
             S.pbytes -= fut._n

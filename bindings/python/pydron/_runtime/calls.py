@@ -3,6 +3,7 @@ entries of @schedule functions (strict and lazy) and of nested defs."""
 
 import functools
 import math
+import os
 import sys
 
 from .errors import _PKG
@@ -12,6 +13,7 @@ from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _def
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
 from .state import S, _exception, _get_ident, _on_driver, session
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
+from .state import tainted as _tainted, undo as _undo
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
 from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
@@ -37,6 +39,24 @@ def _submit(fn, args, kwargs):
         fut = session().submit(fn, args, kwargs)
     finally:
         S.in_backend = prev
+    return _track(fut)
+
+
+def _submit_rest(fn, ent, k, args, kwargs):
+    """_submit once the function's version (ent) and batch size (k) are known:
+    where the C fast path (pydron._core.call) hands back a call it does not
+    take over after asking for them."""
+    prev, S.in_backend = S.in_backend, True
+    try:
+        fut = session()._submit_ent(fn, ent, args, kwargs, k)
+    finally:
+        S.in_backend = prev
+    return _track(fut)
+
+
+def _track(fut):
+    """A task just submitted joins the pending queue (the C fast path does
+    the same in C, and calls _front_poll for the last branch)."""
     fut._site = _call_site(_PKG)  # its failure's traceback points at the call
     S.last_seq = next(_seq)
     _pending.append((S.last_seq, fut))
@@ -44,10 +64,14 @@ def _submit(fn, args, kwargs):
     if len(_pending) > S.window or S.pbytes > S.window_bytes:
         _shrink()
     elif _pending[0][0] <= S.last_lazy and not S.batching:
-        front = _pending[0][1]
-        if type(front) is S.Lazy or front.done():
-            _poll()  # deferred operations whose turn has come run now
+        _front_poll()
     return fut
+
+
+def _front_poll():
+    front = _pending[0][1]
+    if type(front) is S.Lazy or front.done():
+        _poll()  # deferred operations whose turn has come run now
 
 
 def _shrink():
@@ -534,3 +558,19 @@ def _plain(v):
     return t.__module__ == "numpy"
 
 
+
+
+# --------------------------------------------------------------------------
+# The common path of call() and mcall() in C (pydron._core, fastcall.c): a
+# plain @functional call with scalar arguments and lst.append of its
+# placeholder, without a Python function per task. Everything else comes
+# back to call() and mcall() above, which stay the reference.
+# PYDRON_FASTCALL=0 turns it off (tests compare both paths).
+
+if os.environ.get("PYDRON_FASTCALL", "1") != "0":
+    _core.fast_setup(S=S, pending=_pending, undo=_undo, tainted=_tainted, seq=_seq, call=call,
+                     mcall=mcall, submit_rest=_submit_rest, shrink=_shrink,
+                     front_poll=_front_poll, prefix=_PKG)
+    fast_call, fast_mcall = _core.call, _core.mcall
+else:
+    fast_call, fast_mcall = call, mcall

@@ -1,0 +1,1226 @@
+/*
+ * fastcall.c - the common path of a @functional call in a @schedule body,
+ * in C: pydron._core.call, .mcall and .settle_ready.
+ *
+ * A tiny task cost the driver about a dozen Python functions per call
+ * (pydron._runtime.calls.call -> _submit -> Session.submit -> _Batch.add,
+ * the Future, the pending queue; mcall -> _list_append; _poll ->
+ * Future.exception -> _wait -> decode_result -> _settle_place). This file
+ * does the same steps for the plain case only:
+ *
+ *   call(f, *args)    f a plain function marked @functional, no keyword
+ *                     arguments, on the driver thread, not inside the
+ *                     backend, every argument a scalar (int, float, bool,
+ *                     None, str, bytes, complex) or a small tuple, list or
+ *                     dict of them (so: no Future, no __main__ class, no
+ *                     random generator, no large buffer, and pickling runs
+ *                     no code of the program), a session open and not in
+ *                     check mode, a batch of several calls;
+ *   mcall(lst, "append", v)   v a Future or a scalar;
+ *   settle_ready(place)       finished results at the front of the pending
+ *                     queue whose bytes are a plain pickle.
+ *
+ * Everything else goes to the Python functions handed to fast_setup
+ * (calls.call, calls.mcall, calls._submit_rest, ...), which stay the
+ * reference: each step here mirrors one line there, in the same order, and
+ * the Python objects (Session, _Batch, Future, the deque of pending calls)
+ * are the same ones, so both paths can take turns in one program. The
+ * Python helpers are asked for what is rare or long (a new function version,
+ * the batch size, sending a batch, waiting when the window is full).
+ *
+ * Threads: every function here runs with the GIL held, on the caller's
+ * thread; the driver check is the first thing call and mcall do.
+ */
+#define _GNU_SOURCE /* memmem */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX */
+
+#include <string.h>
+
+#include "fastcall.h"
+#include "fastpickle.h"
+#include "pydron.h"
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+/* How many scalars the arguments of a call on the fast path may hold in all
+ * (a larger argument takes the Python path: no gain to have here). */
+#define PLAIN_BUDGET 64
+#define PLAIN_DEPTH 4
+
+static struct {
+    int ready;
+    /* handed to fast_setup (pydron._runtime) */
+    PyObject *S; /* state.S: a Driver (__slots__) */
+    PyObject *pending, *pending_append, *pending_popleft, *undo, *undo_append, *tainted, *seq;
+    PyObject *py_call, *py_mcall, *submit_rest, *shrink, *front_poll, *prefix, *call_site;
+    PyObject *dumps, *loads;
+    /* Driver slot offsets */
+    Py_ssize_t s_driver, s_in_backend, s_last_seq, s_last_lazy, s_window, s_window_bytes,
+        s_pbytes, s_batching, s_backend;
+    /* taken from S.backend when it is first seen (pydron._backend) */
+    PyObject *backend, *bdict, *sdict, *setdict; /* the module, its dict, _serialize's, _settings' */
+    PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
+    PyObject *member, *immutable, *category, *unwrap;
+    Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
+    Py_ssize_t b_ent, b_heads, b_datas, b_futs;
+} F;
+
+/* What the fast path took and handed back (fast_counts(): tests check
+ * that a program took the path they mean to test). */
+static struct {
+    unsigned long long calls, handed, rest, appends, settled;
+} N;
+
+static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
+    *str_closed, *str_check, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
+    *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
+    *str_in_process, *str_fcache, *str_done;
+static PyObject *int_five;
+/* keys of the backend's and _settings' module dicts */
+static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
+    *k_inline_max, *k_last_dec, *k_last_log, *k_last_np, *k_last_warn, *k_log_probe,
+    *k_log_state, *k_modules, *k_np_var, *k_numpy, *k_probe_key, *k_result_bytes,
+    *k_result_cats, *k_warnings, *k_seconds;
+
+/* ---- slots of __slots__ classes, by offset ---------------------------- */
+
+static int slot_offset(PyObject *tp, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyObject_GetAttrString(tp, name);
+    if (!d)
+        return -1;
+    if (!Py_IS_TYPE(d, &PyMemberDescr_Type) ||
+        ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "fast_setup: %R.%s is not a __slots__ member", tp, name);
+        Py_DECREF(d);
+        return -1;
+    }
+    *off = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    return 0;
+}
+
+/* Store v (a new reference is taken) in a slot. */
+static void sset(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    Py_XINCREF(v);
+    Py_XSETREF(SLOT(o, off), v);
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+/* S.driver == threading.get_ident() and not S.in_backend */
+static int on_driver(void)
+{
+    PyObject *d = SLOT(F.S, F.s_driver);
+    if (!d || !PyLong_CheckExact(d))
+        return 0;
+    unsigned long id = PyLong_AsUnsignedLong(d);
+    if (id == (unsigned long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return id == PyThread_get_thread_ident() && SLOT(F.S, F.s_in_backend) == Py_False;
+}
+
+static PyObject *mod_get(PyObject *dict, const char *name)
+{
+    PyObject *v = PyDict_GetItemString(dict, name); /* borrowed */
+    if (!v)
+        PyErr_Format(PyExc_RuntimeError, "pydron fast path: %s is missing", name);
+    return v;
+}
+
+/* What the fast path needs of pydron._backend, once S.backend is set
+ * (session() sets it): 1 ready, 0 no backend yet, -1 error. */
+static int backend_sync(void)
+{
+    PyObject *be = SLOT(F.S, F.s_backend);
+    if (!be || be == Py_None)
+        return 0;
+    if (be == F.backend)
+        return 1;
+    PyObject *bd = PyModule_GetDict(be);
+    if (!bd)
+        return -1;
+    PyObject *fut = mod_get(bd, "Future"), *batch = mod_get(bd, "_Batch"),
+             *member = mod_get(bd, "_MEMBER"), *imm = mod_get(bd, "_immutable"),
+             *cat = mod_get(bd, "category"), *ser = mod_get(bd, "_serialize");
+    if (!fut || !batch || !member || !imm || !cat || !ser)
+        return -1;
+    PyObject *sd = PyModule_GetDict(ser);
+    if (!sd)
+        return -1;
+    PyObject *setm = mod_get(bd, "_settings");
+    PyObject *setd = setm ? PyModule_GetDict(setm) : NULL;
+    if (!setd)
+        return -1;
+    PyObject *logged = mod_get(sd, "_Logged"), *mf = mod_get(sd, "_MemberFailed"),
+             *unwrap = mod_get(sd, "_unwrap");
+    if (!logged || !mf || !unwrap)
+        return -1;
+    if (!PyType_Check(fut) || !PyType_Check(batch) || !PyType_Check(logged) ||
+        !PyType_Check(mf)) {
+        PyErr_SetString(PyExc_TypeError, "pydron fast path: unexpected backend classes");
+        return -1;
+    }
+    if (slot_offset(fut, "_v", &F.f_v) < 0 || slot_offset(fut, "_fn", &F.f_fn) < 0 ||
+        slot_offset(fut, "_r", &F.f_r) < 0 || slot_offset(fut, "_x", &F.f_x) < 0 ||
+        slot_offset(fut, "_q", &F.f_q) < 0 || slot_offset(fut, "_a", &F.f_a) < 0 ||
+        slot_offset(fut, "_b", &F.f_b) < 0 || slot_offset(fut, "_l", &F.f_l) < 0 ||
+        slot_offset(fut, "_n", &F.f_n) < 0 || slot_offset(fut, "_site", &F.f_site) < 0 ||
+        slot_offset(batch, "ent", &F.b_ent) < 0 || slot_offset(batch, "heads", &F.b_heads) < 0 ||
+        slot_offset(batch, "datas", &F.b_datas) < 0 ||
+        slot_offset(batch, "futs", &F.b_futs) < 0)
+        return -1;
+    Py_INCREF(be);
+    Py_XSETREF(F.backend, be);
+    Py_INCREF(bd);
+    Py_XSETREF(F.bdict, bd);
+    Py_INCREF(sd);
+    Py_XSETREF(F.sdict, sd);
+    Py_INCREF(setd);
+    Py_XSETREF(F.setdict, setd);
+    Py_INCREF(fut);
+    Py_XSETREF(F.Future, (PyTypeObject *)fut);
+    Py_INCREF(batch);
+    Py_XSETREF(F.Batch, (PyTypeObject *)batch);
+    Py_INCREF(logged);
+    Py_XSETREF(F.Logged, (PyTypeObject *)logged);
+    Py_INCREF(mf);
+    Py_XSETREF(F.MemberFailed, (PyTypeObject *)mf);
+    Py_INCREF(member);
+    Py_XSETREF(F.member, member);
+    Py_INCREF(imm);
+    Py_XSETREF(F.immutable, imm);
+    Py_INCREF(cat);
+    Py_XSETREF(F.category, cat);
+    Py_INCREF(unwrap);
+    Py_XSETREF(F.unwrap, unwrap);
+    return 1;
+}
+
+static int is_scalar(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    return t == &PyLong_Type || t == &PyFloat_Type || t == &PyUnicode_Type || o == Py_None ||
+           t == &PyBool_Type || t == &PyBytes_Type || t == &PyComplex_Type;
+}
+
+/* Pickling o runs no code of the program and yields a plain pickle without
+ * out-of-band buffers, Futures or generators. */
+static int plain(PyObject *o, int depth, int *budget)
+{
+    if (--*budget < 0)
+        return 0;
+    if (is_scalar(o))
+        return 1;
+    if (depth >= PLAIN_DEPTH)
+        return 0;
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyTuple_Type) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++)
+            if (!plain(PyTuple_GET_ITEM(o, i), depth + 1, budget))
+                return 0;
+        return 1;
+    }
+    if (t == &PyList_Type) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(o); i++)
+            if (!plain(PyList_GET_ITEM(o, i), depth + 1, budget))
+                return 0;
+        return 1;
+    }
+    if (t == &PyDict_Type) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(o, &pos, &k, &v))
+            if (!plain(k, depth + 1, budget) || !plain(v, depth + 1, budget))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- submit --------------------------------------------------------------- */
+
+/* RESULT_BYTES.get(fn, 0) (_backend._result_bytes) */
+static Py_ssize_t result_bytes(PyObject *fn)
+{
+    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
+    if (!rb || !PyDict_Check(rb))
+        return -1;
+    PyObject *n = PyDict_GetItemWithError(rb, fn);
+    if (!n) {
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return -1;
+            PyErr_Clear(); /* unhashable callable */
+        }
+        return 0;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(n);
+    return v == -1 && PyErr_Occurred() ? -1 : v;
+}
+
+/* _settings.settings()[0] while nothing changed (its first branch): a new
+ * reference to the generation, or NULL (an exception set, or not known
+ * here: ask Python). */
+static PyObject *settings_gen(void)
+{
+    PyObject *sd = F.setdict;
+    PyObject *wt = PyDict_GetItem(sd, k_last_warn);
+    PyObject *wmod = PyDict_GetItem(sd, k_warnings);
+    if (!wt || !wmod || !PyTuple_CheckExact(wt) || PyTuple_GET_SIZE(wt) != 3)
+        return NULL;
+    PyObject *wf = PyObject_GetAttr(wmod, k_filters);
+    if (!wf)
+        return NULL;
+    int same = PyTuple_GET_ITEM(wt, 0) == wf && PyList_CheckExact(wf) &&
+               PyLong_CheckExact(PyTuple_GET_ITEM(wt, 1)) &&
+               PyLong_AsSsize_t(PyTuple_GET_ITEM(wt, 1)) == PyList_GET_SIZE(wf) &&
+               (PyList_GET_SIZE(wf) == 0 || PyTuple_GET_ITEM(wt, 2) == PyList_GET_ITEM(wf, 0));
+    Py_DECREF(wf);
+    if (!same || PyErr_Occurred())
+        return NULL;
+    PyObject *ls = PyDict_GetItem(sd, k_log_state),
+             *ll = PyDict_GetItem(sd, k_last_log),
+             *probe = PyDict_GetItem(sd, k_log_probe),
+             *pkey = PyDict_GetItem(sd, k_probe_key),
+             *nv = PyDict_GetItem(sd, k_np_var),
+             *lnp = PyDict_GetItem(sd, k_last_np),
+             *mods = PyDict_GetItem(sd, k_modules),
+             *ldec = PyDict_GetItem(sd, k_last_dec),
+             *gen = PyDict_GetItem(sd, k_gen);
+    if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
+        !PyDict_Check(mods) || ldec != Py_None || !gen)
+        return NULL;
+    PyObject *cache = PyObject_GetAttr(probe, k_cache);
+    if (!cache) {
+        PyErr_Clear();
+        return NULL;
+    }
+    int has = PyDict_CheckExact(cache) ? PyDict_Contains(cache, pkey) : 0;
+    Py_DECREF(cache);
+    if (has <= 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (nv != Py_None) {
+        PyObject *cur = NULL;
+        if (!PyContextVar_CheckExact(nv) || PyContextVar_Get(nv, NULL, &cur) < 0 || !cur) {
+            PyErr_Clear();
+            return NULL;
+        }
+        same = cur == lnp;
+        Py_DECREF(cur);
+        if (!same)
+            return NULL;
+    } else if (lnp != Py_None || PyDict_GetItem(mods, k_numpy)) {
+        return NULL;
+    }
+    if (PyDict_GetItem(mods, k_decimal))
+        return NULL; /* _decimal_state(): Python's */
+    return Py_NewRef(gen);
+}
+
+/* 1 when the weak reference ref points at o */
+static int ref_is(PyObject *ref, PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *x = NULL;
+    if (PyWeakref_GetRef(ref, &x) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    int same = x == o;
+    Py_XDECREF(x);
+    return same;
+#else
+    return PyWeakref_GET_OBJECT(ref) == o;
+#endif
+}
+
+/* Session._fn_entry(fn) while fn's current version stands (its first
+ * branch, without globals to watch); otherwise the Python method. */
+static PyObject *fn_entry(PyObject *sess, PyObject *fn)
+{
+    PyObject *gen = settings_gen();
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *ent = NULL;
+    if (gen) {
+        PyObject *fc = PyObject_GetAttr(sess, str_fcache);
+        PyObject *idfn = fc ? PyLong_FromVoidPtr(fn) : NULL;
+        ent = idfn && PyDict_Check(fc) ? PyDict_GetItemWithError(fc, idfn) : NULL;
+        Py_XINCREF(ent);
+        Py_XDECREF(idfn);
+        Py_XDECREF(fc);
+        if (PyErr_Occurred()) {
+            Py_DECREF(gen);
+            Py_XDECREF(ent);
+            return NULL;
+        }
+        int ok = ent && PyTuple_CheckExact(ent) && PyTuple_GET_SIZE(ent) == 7 &&
+                 PyTuple_GET_ITEM(ent, 5) == Py_None;
+        if (ok) {
+            PyObject *ref = PyTuple_GET_ITEM(ent, 3), *obj = ref;
+            if (PyTuple_GET_ITEM(ent, 4) == Py_True)
+                obj = PyWeakref_CheckRefExact(ref) && ref_is(ref, fn) ? fn : NULL;
+            else if (PyTuple_GET_ITEM(ent, 4) != Py_False)
+                obj = NULL;
+            ok = obj == fn;
+        }
+        if (ok) {
+            ok = PyObject_RichCompareBool(PyTuple_GET_ITEM(ent, 6), gen, Py_EQ);
+            if (ok < 0) {
+                Py_DECREF(gen);
+                Py_DECREF(ent);
+                return NULL;
+            }
+        }
+        Py_DECREF(gen);
+        if (ok)
+            return ent;
+        Py_CLEAR(ent);
+    }
+    return PyObject_CallMethodOneArg(sess, str_fn_entry, fn);
+}
+
+/* Future(None, fn) with _b = batch and _n = n, as Future.__init__ sets it. */
+static PyObject *new_future(PyObject *fn, PyObject *batch, Py_ssize_t n)
+{
+    PyTypeObject *tp = F.Future;
+    PyObject *nobj = PyLong_FromSsize_t(n);
+    if (!nobj)
+        return NULL;
+    PyObject *f = tp->tp_alloc(tp, 0);
+    if (!f) {
+        Py_DECREF(nobj);
+        return NULL;
+    }
+    PyObject *zero = PyLong_FromLong(0);
+    sset(f, F.f_v, Py_None);
+    sset(f, F.f_b, batch);
+    sset(f, F.f_l, Py_None);
+    SLOT(f, F.f_n) = nobj;
+    sset(f, F.f_fn, fn);
+    sset(f, F.f_r, Py_None);
+    sset(f, F.f_x, Py_False);
+    SLOT(f, F.f_q) = zero;
+    sset(f, F.f_a, Py_None);
+    return f;
+}
+
+/* Session._batch_size(fn, key) while nothing new is known: the same
+ * duration as last time (st[3]); otherwise the Python method answers. */
+static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
+{
+    PyObject *dur = PyObject_GetAttr(sess, str_dur);
+    PyObject *inproc = dur ? PyObject_GetAttr(sess, str_in_process) : NULL;
+    if (!inproc) {
+        Py_XDECREF(dur);
+        return -1;
+    }
+    Py_ssize_t k = 0; /* 0: ask Python */
+    PyObject *idfn = PyLong_FromVoidPtr(fn);
+    PyObject *st = idfn && PyDict_Check(dur) ? PyDict_GetItemWithError(dur, idfn) : NULL;
+    if (!idfn || PyErr_Occurred()) {
+        k = -1;
+    } else if ((inproc == Py_False || inproc == Py_True) && st && PyList_CheckExact(st) &&
+               PyList_GET_SIZE(st) == 4) {
+        if (inproc == Py_True) {
+            /* in process: the runner timed the call (_serialize.SECONDS) */
+            PyObject *secs = PyDict_GetItem(F.sdict, k_seconds);
+            PyObject *d = secs && PyDict_Check(secs) ? PyDict_GetItem(secs, key) : NULL;
+            if (d)
+                PyList_SetItem(st, 0, Py_NewRef(d));
+        }
+        PyObject *probes = PyList_GET_ITEM(st, 1), *c = PyList_GET_ITEM(st, 3),
+                 *d = PyList_GET_ITEM(st, 0);
+        PyObject *bmax = PyDict_GetItem(F.bdict, k_batch_max),
+                 *bsec = PyDict_GetItem(F.bdict, k_batch_seconds);
+        /* probes whose task has not finished tell nothing yet */
+        int fresh = inproc == Py_True ||
+                    (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0);
+        if (!fresh && PyList_CheckExact(probes)) {
+            PyObject *p0 = PyList_GET_ITEM(probes, 0);
+            if (PyTuple_CheckExact(p0) && PyTuple_GET_SIZE(p0) == 2) {
+                PyObject *dn = PyObject_CallMethodNoArgs(PyTuple_GET_ITEM(p0, 0), str_done);
+                fresh = dn == Py_False;
+                Py_XDECREF(dn);
+                PyErr_Clear(); /* the Python method says what is wrong */
+            }
+        }
+        if (fresh && d != Py_None &&
+            PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 4 && PyTuple_GET_ITEM(c, 0) == d &&
+            PyTuple_GET_ITEM(c, 1) == bmax && PyTuple_GET_ITEM(c, 2) == bsec &&
+            PyLong_CheckExact(PyTuple_GET_ITEM(c, 3))) {
+            k = PyLong_AsSsize_t(PyTuple_GET_ITEM(c, 3));
+            if (k == -1 && PyErr_Occurred())
+                PyErr_Clear(), k = 0;
+        }
+    }
+    Py_XDECREF(idfn);
+    Py_DECREF(dur);
+    Py_DECREF(inproc);
+    if (k != 0)
+        return k;
+    PyObject *r = PyObject_CallMethodObjArgs(sess, str_batch_size, fn, key, NULL);
+    if (!r)
+        return -1;
+    k = PyLong_AsSsize_t(r);
+    Py_DECREF(r);
+    if (k == -1 && PyErr_Occurred())
+        return -1;
+    return k < 1 ? 1 : k;
+}
+
+/* call_site(_PKG) (calls._track): calls in a loop come from one frame at
+ * one instruction, and the tuple is the same: the last one is kept and
+ * handed out again (one object less per task for the garbage collector to
+ * scan, and no line number to compute). It holds its code object, so the
+ * pointer compared cannot be another code's; a frame at a reused address
+ * with the same code and instruction makes an equal tuple. */
+static struct {
+    PyObject *site;
+    void *frame, *code;
+    int lasti;
+} C;
+
+static PyObject *site_now(void)
+{
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    PyCodeObject *co = f ? PyFrame_GetCode(f) : NULL;
+    int lasti = f ? PyFrame_GetLasti(f) : -1;
+    Py_XDECREF(co); /* only compared */
+    if (C.site && f && (void *)f == C.frame && (void *)co == C.code && lasti == C.lasti)
+        return Py_NewRef(C.site);
+    PyObject *site = PyObject_CallOneArg(F.call_site, F.prefix);
+    if (site && f && PyTuple_CheckExact(site) && PyTuple_GET_SIZE(site) == 4 &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(site, 0)) &&
+        PyLong_AsVoidPtr(PyTuple_GET_ITEM(site, 0)) == (void *)f &&
+        PyTuple_GET_ITEM(site, 1) == (PyObject *)co) {
+        Py_XSETREF(C.site, Py_NewRef(site));
+        C.frame = f;
+        C.code = co;
+        C.lasti = lasti;
+    }
+    if (site)
+        PyErr_Clear(); /* (PyLong_AsVoidPtr of a foreign value) */
+    return site;
+}
+
+/* calls._track: the call joins the pending queue. Steals fut. */
+static PyObject *track(PyObject *fut)
+{
+    PyObject *site = site_now();
+    if (!site)
+        goto fail;
+    sset(fut, F.f_site, site);
+    Py_DECREF(site);
+    PyObject *seqn = PyIter_Next(F.seq);
+    if (!seqn) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "pydron: the call counter ended");
+        goto fail;
+    }
+    sset(F.S, F.s_last_seq, seqn);
+    PyObject *item = PyTuple_Pack(2, seqn, fut);
+    Py_DECREF(seqn);
+    if (!item)
+        goto fail;
+    PyObject *r = PyObject_CallOneArg(F.pending_append, item);
+    Py_DECREF(item);
+    if (!r)
+        goto fail;
+    Py_DECREF(r);
+    PyObject *pb = PyNumber_Add(SLOT(F.S, F.s_pbytes), SLOT(fut, F.f_n));
+    if (!pb)
+        goto fail;
+    sset(F.S, F.s_pbytes, pb);
+    Py_DECREF(pb);
+    Py_ssize_t n = PyObject_Size(F.pending);
+    if (n < 0)
+        goto fail;
+    PyObject *win = PyLong_FromSsize_t(n);
+    if (!win)
+        goto fail;
+    int over = PyObject_RichCompareBool(win, SLOT(F.S, F.s_window), Py_GT);
+    Py_DECREF(win);
+    if (over == 0)
+        over = PyObject_RichCompareBool(SLOT(F.S, F.s_pbytes), SLOT(F.S, F.s_window_bytes), Py_GT);
+    if (over < 0)
+        goto fail;
+    if (over) {
+        r = PyObject_CallNoArgs(F.shrink);
+    } else {
+        PyObject *front = PySequence_GetItem(F.pending, 0);
+        if (!front)
+            goto fail;
+        int due = PyTuple_Check(front) && PyTuple_GET_SIZE(front) == 2
+                      ? PyObject_RichCompareBool(PyTuple_GET_ITEM(front, 0),
+                                                 SLOT(F.S, F.s_last_lazy), Py_LE)
+                      : 1;
+        Py_DECREF(front);
+        if (due > 0) {
+            int batching = PyObject_IsTrue(SLOT(F.S, F.s_batching));
+            due = batching < 0 ? -1 : !batching;
+        }
+        if (due < 0)
+            goto fail;
+        r = due ? PyObject_CallNoArgs(F.front_poll) : (Py_INCREF(Py_None), Py_None);
+    }
+    if (!r)
+        goto fail;
+    Py_DECREF(r);
+    return fut;
+fail:
+    Py_DECREF(fut);
+    return NULL;
+}
+
+/* Session.submit and calls._submit for a plain call (see the top). */
+static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *argt = PyTuple_New(nargs), *kw = PyDict_New();
+    PyObject *ent = NULL, *data = NULL, *b = NULL, *fut = NULL, *kobj = NULL, *res = NULL;
+    PyObject *prev = SLOT(F.S, F.s_in_backend); /* Py_False: checked by on_driver */
+    Py_ssize_t k, nd;
+    if (!argt || !kw)
+        goto out;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(argt, i, args[i]);
+    }
+    sset(F.S, F.s_in_backend, Py_True);
+    ent = fn_entry(sess, fn);
+    if (!ent)
+        goto restore;
+    if (!PyTuple_CheckExact(ent) || PyTuple_GET_SIZE(ent) < 3)
+        goto rest; /* the Python path says what is wrong */
+    k = batch_size(sess, fn, PyTuple_GET_ITEM(ent, 0));
+    if (k < 0)
+        goto restore;
+    kobj = PyLong_FromSsize_t(k);
+    if (!kobj)
+        goto restore;
+    data = pdy_dumps_args(argt);
+    if (!data) {
+        PyObject *pair = PyErr_Occurred() ? NULL : PyTuple_Pack(2, argt, kw);
+        if (!pair)
+            goto restore;
+        PyObject *dargs[] = {pair, int_five};
+        data = PyObject_Vectorcall(F.dumps, dargs, 2, NULL);
+        Py_DECREF(pair);
+        if (!data)
+            goto restore;
+    }
+    if (!PyBytes_CheckExact(data))
+        goto rest;
+    nd = PyBytes_GET_SIZE(data);
+    /* "__main__" in the pickle (a str argument holding it): the Python path
+     * decides; one call per task otherwise: the Python path too */
+    if (k <= 1 || nd > (Py_ssize_t)UINT32_MAX ||
+        memmem(PyBytes_AS_STRING(data), (size_t)nd, "__main__", 8))
+        goto rest;
+    b = PyObject_GetAttr(sess, str_open);
+    if (!b)
+        goto restore;
+    if (b != Py_None && (!Py_IS_TYPE(b, F.Batch) || SLOT(b, F.b_ent) != ent)) {
+        if (!Py_IS_TYPE(b, F.Batch))
+            goto rest;
+        PyObject *r = PyObject_CallMethodNoArgs(b, str_flush);
+        if (!r)
+            goto restore;
+        Py_DECREF(r);
+        Py_SETREF(b, Py_NewRef(Py_None));
+    }
+    if (b == Py_None) {
+        PyObject *bargs[] = {sess, ent};
+        Py_SETREF(b, PyObject_Vectorcall((PyObject *)F.Batch, bargs, 2, NULL));
+        if (!b || PyObject_SetAttr(sess, str_open, b) < 0)
+            goto restore;
+    }
+    PyObject *futs = SLOT(b, F.b_futs), *heads = SLOT(b, F.b_heads), *datas = SLOT(b, F.b_datas);
+    if (!futs || !heads || !datas || !PyList_CheckExact(futs) || !PyList_CheckExact(heads) ||
+        !PyList_CheckExact(datas))
+        goto rest;
+    Py_ssize_t rb = result_bytes(fn);
+    if (rb < 0)
+        goto restore;
+    fut = new_future(fn, b, nd + rb);
+    if (!fut)
+        goto restore;
+    /* _Batch.add: BATCH_M.pack(0, nfut, len(data)), "<III" */
+    unsigned char head[12];
+    pdy_pack_u32(head, 0);
+    pdy_pack_u32(head + 4, 0);
+    pdy_pack_u32(head + 8, (uint32_t)nd);
+    PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
+    if (!hb)
+        goto restore;
+    int err = PyList_Append(futs, fut) < 0 || PyList_Append(heads, hb) < 0 ||
+              PyList_Append(datas, data) < 0;
+    Py_DECREF(hb);
+    if (err)
+        goto restore;
+    if (PyList_GET_SIZE(futs) >= k) {
+        PyObject *r = PyObject_CallMethodNoArgs(b, str_flush);
+        if (!r)
+            goto restore;
+        Py_DECREF(r);
+    }
+    sset(F.S, F.s_in_backend, prev);
+    N.calls++;
+    res = track(fut);
+    fut = NULL;
+    goto out;
+rest:
+    sset(F.S, F.s_in_backend, prev);
+    N.rest++;
+    {
+        PyObject *rargs[] = {fn, ent, kobj ? kobj : Py_None, argt, kw};
+        res = PyObject_Vectorcall(F.submit_rest, rargs, 5, NULL);
+    }
+    goto out;
+restore:
+    sset(F.S, F.s_in_backend, prev);
+out:
+    Py_XDECREF(argt);
+    Py_XDECREF(kw);
+    Py_XDECREF(ent);
+    Py_XDECREF(kobj);
+    Py_XDECREF(data);
+    Py_XDECREF(b);
+    Py_XDECREF(fut);
+    return res;
+}
+
+/* call(f, *args, **kwargs): calls.call, the plain @functional case in C. */
+static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!F.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "pydron._core.call before fast_setup");
+        return NULL;
+    }
+    if (kwnames || nargs < 1 || !on_driver())
+        goto slow;
+    PyObject *f = args[0];
+    if (!Py_IS_TYPE(f, &PyFunction_Type))
+        goto slow;
+    PyObject *fd = ((PyFunctionObject *)f)->func_dict;
+    if (!fd)
+        goto slow;
+    PyObject *kind = PyDict_GetItemWithError(fd, str_kind);
+    if (!kind) {
+        if (PyErr_Occurred())
+            return NULL;
+        goto slow;
+    }
+    if (!PyUnicode_CheckExact(kind) || PyUnicode_Compare(kind, str_functional) != 0)
+        goto slow;
+    int budget = PLAIN_BUDGET;
+    for (Py_ssize_t i = 1; i < nargs; i++)
+        if (!plain(args[i], 0, &budget))
+            goto slow;
+    int rc = backend_sync();
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        goto slow;
+    PyObject *fn = PyDict_GetItemWithError(fd, str_functional_attr);
+    if (!fn) {
+        if (PyErr_Occurred())
+            return NULL;
+        goto slow;
+    }
+    PyObject *sess = PyDict_GetItemWithError(F.bdict, str_session);
+    if (!sess || sess == Py_None) { /* not started: session() starts it */
+        if (PyErr_Occurred())
+            return NULL;
+        goto slow;
+    }
+    Py_INCREF(sess);
+    Py_INCREF(fn);
+    PyObject *closed = PyObject_GetAttr(sess, str_closed);
+    PyObject *check = closed ? PyObject_GetAttr(sess, str_check) : NULL;
+    PyObject *res = NULL;
+    int go = check && closed == Py_False && PyLong_CheckExact(check) && PyLong_AsLong(check) == 0;
+    if (check && go)
+        res = submit(sess, fn, args + 1, nargs - 1);
+    Py_XDECREF(closed);
+    Py_XDECREF(check);
+    Py_DECREF(sess);
+    Py_DECREF(fn);
+    if (res || PyErr_Occurred() || !check)
+        return res;
+slow:
+    N.handed++;
+    return PyObject_Vectorcall(F.py_call, args, nargsf, kwnames);
+}
+
+/* The lst.pop of the newest undo entry when it is this list's (appends in
+ * a loop: one bound method for all their entries instead of one each; the
+ * entries hold it, nothing else does). New reference or NULL. */
+static PyObject *last_pop(PyObject *lst)
+{
+    Py_ssize_t n = PyObject_Size(F.undo);
+    if (n <= 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *e = PySequence_GetItem(F.undo, n - 1);
+    if (!e) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *m = PyTuple_CheckExact(e) && PyTuple_GET_SIZE(e) == 2 ? PyTuple_GET_ITEM(e, 1) : NULL;
+    PyObject *r = NULL;
+    if (m && PyCFunction_CheckExact(m) && PyCFunction_GET_SELF(m) == lst &&
+        strcmp(((PyCFunctionObject *)m)->m_ml->ml_name, "pop") == 0)
+        r = Py_NewRef(m);
+    Py_DECREF(e);
+    return r;
+}
+
+/* mcall(obj, name, *args, **kwargs): calls.mcall; lst.append(v) of a Future
+ * or a scalar in C (stores._list_append). */
+static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!F.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "pydron._core.mcall before fast_setup");
+        return NULL;
+    }
+    if (kwnames || nargs != 3 || !PyList_CheckExact(args[0]) || !PyUnicode_CheckExact(args[1]))
+        goto slow;
+    if (args[1] != str_append && PyUnicode_Compare(args[1], str_append) != 0)
+        goto slow;
+    if (!on_driver())
+        goto slow;
+    PyObject *lst = args[0], *v = args[2];
+    int isfut = F.Future && Py_IS_TYPE(v, F.Future) && SLOT(F.S, F.s_backend) == F.backend;
+    if (!isfut && !is_scalar(v))
+        goto slow;
+    Py_ssize_t np = PyObject_Size(F.pending);
+    if (np < 0)
+        return NULL;
+    if (np) { /* barriers._log(lst.pop) */
+        PyObject *pop = last_pop(lst);
+        if (!pop && !PyErr_Occurred())
+            pop = PyObject_GetAttr(lst, str_pop);
+        PyObject *item = pop ? PyTuple_Pack(2, SLOT(F.S, F.s_last_seq), pop) : NULL;
+        Py_XDECREF(pop);
+        PyObject *r = item ? PyObject_CallOneArg(F.undo_append, item) : NULL;
+        Py_XDECREF(item);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
+    N.appends++;
+    if (!isfut) {
+        if (PyList_Append(lst, v) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    /* the value replaces it there once it has finished (settle_ready) */
+    PyObject *lid = PyLong_FromVoidPtr(lst);
+    PyObject *idx = lid ? PyLong_FromSsize_t(PyList_GET_SIZE(lst)) : NULL;
+    PyObject *at = idx ? PyTuple_Pack(2, lid, idx) : NULL;
+    Py_XDECREF(idx);
+    if (!at) {
+        Py_XDECREF(lid);
+        return NULL;
+    }
+    PyObject_GC_UnTrack(at); /* two ints: no cycle; the collector need not scan it */
+    sset(v, F.f_l, at);
+    Py_DECREF(at);
+    int err = PyList_Append(lst, v) < 0 || PyDict_SetItem(F.tainted, lid, lst) < 0;
+    Py_DECREF(lid);
+    if (err)
+        return NULL;
+    Py_RETURN_NONE;
+slow:
+    return PyObject_Vectorcall(F.py_mcall, args, nargsf, kwnames);
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+/* _backend._immutable(v): 1, 0, or -1 with an exception. */
+static int immutable(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (is_scalar(v) || t == &PyRange_Type || v == Py_Ellipsis)
+        return 1;
+    if (t != &PyTuple_Type && t != &PyFrozenSet_Type)
+        return 0;
+    PyObject *r = PyObject_CallOneArg(F.immutable, v);
+    if (!r)
+        return -1;
+    int ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return ok;
+}
+
+/* _backend.category(v) */
+static PyObject *category(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyLong_Type || t == &PyFloat_Type || t == &PyBool_Type || t == &PyComplex_Type)
+        return Py_NewRef(str_num);
+    if (t == &PyUnicode_Type || t == &PyBytes_Type)
+        return Py_NewRef(str_str);
+    if (v == Py_None)
+        return Py_NewRef(str_none);
+    return PyObject_CallOneArg(F.category, v);
+}
+
+/* Future._decoded(val, v) for a plain value: returns 1 recorded, 0 not
+ * taken here, -1 error. */
+static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
+{
+    PyObject *r = PyTuple_Pack(2, Py_True, v);
+    if (!r)
+        return -1;
+    if (is_scalar(v))
+        PyObject_GC_UnTrack(r); /* no cycle through it: as the collector would */
+    sset(fut, F.f_r, r);
+    Py_DECREF(r);
+    PyObject *fn = SLOT(fut, F.f_fn);
+    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
+    PyObject *rc = PyDict_GetItem(F.bdict, k_result_cats);
+    if (!fn || !rb || !rc || !PyDict_Check(rb) || !PyDict_Check(rc)) {
+        PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
+        return -1;
+    }
+    if (PyDict_GET_SIZE(rb) > 4096)
+        PyDict_Clear(rb);
+    if (PyDict_SetItem(rb, fn, size) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError))
+            return -1;
+        PyErr_Clear();
+    }
+    if (PyDict_GET_SIZE(rc) > 4096) /* functions made on the fly: keep it bounded */
+        PyDict_Clear(rc);
+    PyObject *c = category(v);
+    if (!c)
+        return -1;
+    int err = PyDict_SetItem(rc, fn, c);
+    Py_DECREF(c);
+    return err < 0 ? -1 : 1;
+}
+
+/* fut._r is None: decode its finished value as Future.exception() ->
+ * _wait() would. 1 ok (fut._r set, a success), 0 leave it to Python, -1
+ * error. */
+static int decode(PyObject *fut)
+{
+    PyObject *b = SLOT(fut, F.f_b), *val = SLOT(fut, F.f_v);
+    if (!b || !val || val == Py_None || (b != F.member && b != Py_None))
+        return 0;
+    PyObject *st = PyObject_CallMethodNoArgs(val, str_state);
+    if (!st)
+        return -1;
+    long s = PyLong_AsLong(st);
+    Py_DECREF(st);
+    if (s == -1 && PyErr_Occurred())
+        return -1;
+    if (s != PYDRON_VALUE_READY)
+        return 0;
+    PyObject *size = PyObject_CallMethodNoArgs(val, str_size);
+    if (!size) {
+        PyErr_Clear(); /* Python's path handles it (and says why) */
+        return 0;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(size);
+    PyObject *inl = PyDict_GetItem(F.bdict, k_inline_max);
+    Py_ssize_t inline_max = inl ? PyLong_AsSsize_t(inl) : -1;
+    if (n <= 0 || inline_max < 0 || (b == Py_None && n > inline_max)) {
+        PyErr_Clear();
+        Py_DECREF(size);
+        return 0; /* stays on its worker: _ok_in_place */
+    }
+    PyObject *mv = PyMemoryView_FromObject(val);
+    if (!mv) {
+        Py_DECREF(size);
+        return -1;
+    }
+    Py_buffer *view = PyMemoryView_GET_BUFFER(mv);
+    const char *p = view->buf;
+    size_t len = (size_t)view->len;
+    if (!len || p[len - 1] != '.' ||
+        (len > 32 && (memmem(p, len, "cloudpickle", 11) || memmem(p, len, "_frombuffer", 11)))) {
+        Py_DECREF(mv);
+        Py_DECREF(size);
+        return 0; /* out-of-band buffers or the driver's unpickler */
+    }
+    PyObject *prev = SLOT(F.S, F.s_in_backend);
+    Py_INCREF(prev);
+    sset(F.S, F.s_in_backend, Py_True);
+    PyObject *v = pdy_loads_scalar((const unsigned char *)p, len);
+    if (!v && !PyErr_Occurred())
+        v = PyObject_CallOneArg(F.loads, mv);
+    Py_DECREF(mv);
+    int ok = v ? 1 : -1;
+    if (v && Py_IS_TYPE(v, F.Logged)) {
+        PyObject *uargs[] = {v, Py_True};
+        Py_SETREF(v, PyObject_Vectorcall(F.unwrap, uargs, 2, NULL));
+        ok = v ? 1 : -1;
+    }
+    if (v && Py_IS_TYPE(v, F.MemberFailed)) {
+        /* this call of the batch raised: Future._decoded records it */
+        PyObject *r = PyObject_CallMethodObjArgs(fut, str_decoded, val, v, NULL);
+        Py_XDECREF(r);
+        ok = r ? 0 : -1;
+    } else if (v) {
+        ok = record(fut, val, v, size);
+    }
+    sset(F.S, F.s_in_backend, prev);
+    Py_DECREF(prev);
+    Py_XDECREF(v);
+    Py_DECREF(size);
+    return ok;
+}
+
+/* barriers._settle_place */
+static int settle_place(PyObject *fut)
+{
+    PyObject *l = SLOT(fut, F.f_l);
+    if (!l || l == Py_None)
+        return 0;
+    Py_INCREF(l);
+    sset(fut, F.f_l, Py_None);
+    int rc = 0;
+    PyObject *r = SLOT(fut, F.f_r);
+    if (PyTuple_CheckExact(l) && PyTuple_GET_SIZE(l) == 2 && r && PyTuple_CheckExact(r) &&
+        PyTuple_GET_SIZE(r) == 2 && PyTuple_GET_ITEM(r, 0) == Py_True) {
+        PyObject *lst = PyDict_GetItemWithError(F.tainted, PyTuple_GET_ITEM(l, 0));
+        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(l, 1));
+        if (PyErr_Occurred()) {
+            rc = -1;
+        } else if (lst && PyList_CheckExact(lst) && i >= 0 && i < PyList_GET_SIZE(lst) &&
+                   PyList_GET_ITEM(lst, i) == fut) {
+            PyObject *v = PyTuple_GET_ITEM(r, 1);
+            int imm = immutable(v);
+            if (imm < 0)
+                rc = -1;
+            else if (imm && PyList_SetItem(lst, i, Py_NewRef(v)) < 0)
+                rc = -1;
+        }
+    }
+    Py_DECREF(l);
+    return rc;
+}
+
+/* settle_ready(place): the front of the pending queue while it holds
+ * Futures that finished well, as barriers._poll (place=True: with
+ * _settle_place) and barriers._barrier (False) take them, without waiting.
+ * Stops at the first one it does not take (a deferred operation, one not
+ * finished, a failure, a value that needs the Python decoder). */
+static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
+{
+    if (!F.ready || backend_sync() <= 0) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    int pl = PyObject_IsTrue(place);
+    if (pl < 0)
+        return NULL;
+    PyObject *d = SLOT(F.S, F.s_driver);
+    unsigned long id = d && PyLong_CheckExact(d) ? PyLong_AsUnsignedLong(d) : 0;
+    if (PyErr_Occurred())
+        return NULL;
+    if (id != PyThread_get_thread_ident())
+        Py_RETURN_NONE; /* not the driver's queue to take: Python's loop does */
+    for (;;) {
+        Py_ssize_t n = PyObject_Size(F.pending);
+        if (n <= 0)
+            break;
+        PyObject *item = PySequence_GetItem(F.pending, 0);
+        if (!item)
+            return NULL;
+        PyObject *fut = PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2
+                            ? PyTuple_GET_ITEM(item, 1)
+                            : NULL;
+        if (!fut || !Py_IS_TYPE(fut, F.Future)) {
+            Py_DECREF(item);
+            break;
+        }
+        PyObject *r = SLOT(fut, F.f_r);
+        int ok;
+        if (r && r != Py_None)
+            ok = PyTuple_CheckExact(r) && PyTuple_GET_SIZE(r) == 2 &&
+                 PyTuple_GET_ITEM(r, 0) == Py_True;
+        else
+            ok = decode(fut);
+        if (ok > 0 && pl)
+            ok = settle_place(fut) < 0 ? -1 : 1;
+        if (ok > 0) {
+            PyObject *pb = PyNumber_Subtract(SLOT(F.S, F.s_pbytes), SLOT(fut, F.f_n));
+            if (pb) {
+                sset(F.S, F.s_pbytes, pb);
+                Py_DECREF(pb);
+                PyObject *x = PyObject_CallNoArgs(F.pending_popleft);
+                Py_XDECREF(x);
+                ok = x ? 1 : -1;
+                N.settled++;
+            } else {
+                ok = -1;
+            }
+        }
+        Py_DECREF(item);
+        if (ok < 0)
+            return NULL;
+        if (ok == 0)
+            break;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"S", "pending", "undo", "tainted", "seq", "call", "mcall",
+                             "submit_rest", "shrink", "front_poll", "prefix", NULL};
+    PyObject *S, *pending, *undo, *tainted, *seq, *call, *mcall, *rest, *shrink, *fpoll, *prefix;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO!OOOOOOU", kwlist, &S, &pending, &undo,
+                                     &PyDict_Type, &tainted, &seq, &call, &mcall, &rest, &shrink,
+                                     &fpoll, &prefix))
+        return NULL;
+    PyObject *tp = (PyObject *)Py_TYPE(S);
+    if (slot_offset(tp, "driver", &F.s_driver) < 0 ||
+        slot_offset(tp, "in_backend", &F.s_in_backend) < 0 ||
+        slot_offset(tp, "last_seq", &F.s_last_seq) < 0 ||
+        slot_offset(tp, "last_lazy", &F.s_last_lazy) < 0 ||
+        slot_offset(tp, "window", &F.s_window) < 0 ||
+        slot_offset(tp, "window_bytes", &F.s_window_bytes) < 0 ||
+        slot_offset(tp, "pbytes", &F.s_pbytes) < 0 ||
+        slot_offset(tp, "batching", &F.s_batching) < 0 ||
+        slot_offset(tp, "backend", &F.s_backend) < 0)
+        return NULL;
+    PyObject *pa = PyObject_GetAttrString(pending, "append");
+    PyObject *pp = pa ? PyObject_GetAttrString(pending, "popleft") : NULL;
+    PyObject *ua = pp ? PyObject_GetAttrString(undo, "append") : NULL;
+    PyObject *pickle = ua ? PyImport_ImportModule("pickle") : NULL;
+    PyObject *dumps = pickle ? PyObject_GetAttrString(pickle, "dumps") : NULL;
+    PyObject *loads = dumps ? PyObject_GetAttrString(pickle, "loads") : NULL;
+    PyObject *site = loads ? PyObject_GetAttrString(m, "call_site") : NULL;
+    Py_XDECREF(pickle);
+    if (!site) {
+        Py_XDECREF(pa);
+        Py_XDECREF(pp);
+        Py_XDECREF(ua);
+        Py_XDECREF(dumps);
+        Py_XDECREF(loads);
+        return NULL;
+    }
+    Py_XSETREF(F.S, Py_NewRef(S));
+    Py_XSETREF(F.pending, Py_NewRef(pending));
+    Py_XSETREF(F.pending_append, pa);
+    Py_XSETREF(F.pending_popleft, pp);
+    Py_XSETREF(F.undo, Py_NewRef(undo));
+    Py_XSETREF(F.undo_append, ua);
+    Py_XSETREF(F.tainted, Py_NewRef(tainted));
+    Py_XSETREF(F.seq, Py_NewRef(seq));
+    Py_XSETREF(F.py_call, Py_NewRef(call));
+    Py_XSETREF(F.py_mcall, Py_NewRef(mcall));
+    Py_XSETREF(F.submit_rest, Py_NewRef(rest));
+    Py_XSETREF(F.shrink, Py_NewRef(shrink));
+    Py_XSETREF(F.front_poll, Py_NewRef(fpoll));
+    Py_XSETREF(F.prefix, Py_NewRef(prefix));
+    Py_XSETREF(F.call_site, site);
+    Py_XSETREF(F.dumps, dumps);
+    Py_XSETREF(F.loads, loads);
+    Py_CLEAR(F.backend); /* taken again from S.backend */
+    F.ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *fc_counts(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("{sKsKsKsKsK}", "calls", N.calls, "handed_back", N.handed, "rest",
+                         N.rest, "appends", N.appends, "settled", N.settled);
+}
+
+static PyMethodDef fastcall_methods[] = {
+    {"fast_counts", fc_counts, METH_NOARGS,
+     "fast_counts() -> {calls, handed_back, rest, appends, settled}: what the fast path "
+     "took in this process (calls: submitted in C; handed_back: to calls.call at once; "
+     "rest: to calls._submit_rest after the function's version was known)."},
+    {"fast_setup", (PyCFunction)(void (*)(void))fc_setup, METH_VARARGS | METH_KEYWORDS,
+     "fast_setup(S, pending, undo, tainted, seq, call, mcall, submit_rest, shrink, front_poll, "
+     "prefix): the driver state and the Python functions the fast path falls back to."},
+    {"call", (PyCFunction)(void (*)(void))fc_call, METH_FASTCALL | METH_KEYWORDS,
+     "call(f, *args, **kwargs): pydron._runtime.calls.call, a plain @functional call in C."},
+    {"mcall", (PyCFunction)(void (*)(void))fc_mcall, METH_FASTCALL | METH_KEYWORDS,
+     "mcall(obj, name, *args, **kwargs): pydron._runtime.calls.mcall, list.append in C."},
+    {"settle_ready", fc_settle_ready, METH_O,
+     "settle_ready(place): take the finished front of the pending queue (barriers._poll)."},
+    {NULL}};
+
+int pdy_fastcall_init(PyObject *m)
+{
+    struct {
+        PyObject **s;
+        const char *text;
+    } strs[] = {
+        {&str_kind, "__pydron_kind__"},
+        {&str_functional_attr, "__pydron_functional__"},
+        {&str_functional, "functional"},
+        {&str_append, "append"},
+        {&str_session, "_session"},
+        {&str_closed, "_closed"},
+        {&str_check, "_check"},
+        {&str_fn_entry, "_fn_entry"},
+        {&str_batch_size, "_batch_size"},
+        {&str_open, "_open"},
+        {&str_flush, "flush"},
+        {&str_pop, "pop"},
+        {&str_state, "state"},
+        {&str_size, "size"},
+        {&str_decoded, "_decoded"},
+        {&str_num, "num"},
+        {&str_str, "str"},
+        {&str_none, "none"},
+        {&str_dur, "_dur"},
+        {&str_in_process, "_in_process"},
+        {&str_fcache, "_fcache"},
+        {&str_done, "done"},
+        {&k_seconds, "SECONDS"},
+        {&k_batch_max, "BATCH_MAX"},
+        {&k_batch_seconds, "BATCH_SECONDS"},
+        {&k_inline_max, "INLINE_MAX"},
+        {&k_result_bytes, "RESULT_BYTES"},
+        {&k_result_cats, "RESULT_CATS"},
+        {&k_probe_key, "_PROBE_KEY"},
+        {&k_cache, "_cache"},
+        {&k_gen, "_gen"},
+        {&k_last_dec, "_last_dec"},
+        {&k_last_log, "_last_log"},
+        {&k_last_np, "_last_np"},
+        {&k_last_warn, "_last_warn"},
+        {&k_log_probe, "_log_probe"},
+        {&k_log_state, "_log_state"},
+        {&k_modules, "_modules"},
+        {&k_np_var, "_np_var"},
+        {&k_warnings, "_warnings"},
+        {&k_decimal, "decimal"},
+        {&k_filters, "filters"},
+        {&k_numpy, "numpy"},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        *strs[i].s = PyUnicode_InternFromString(strs[i].text);
+        if (!*strs[i].s)
+            return -1;
+    }
+    int_five = PyLong_FromLong(5);
+    if (!int_five)
+        return -1;
+    if (pdy_fastpickle_init(m) < 0)
+        return -1;
+    return PyModule_AddFunctions(m, fastcall_methods);
+}

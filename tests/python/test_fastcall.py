@@ -1,0 +1,171 @@
+"""The driver's C fast path for plain @functional calls (pydron._core.call,
+fastcall.c) against the Python path it takes over from (PYDRON_FASTCALL=0):
+the same programs give the same stdout and stderr, tracebacks included, on
+each executor; and the fast path did take (and hand back) the calls the
+programs are written for. The programs also run in test_differential
+against the plain sequential run."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import pydron
+from pydron import _core, _runtime, functional, schedule
+
+HERE = pathlib.Path(__file__).parent
+# written for it, and the differential programs of many tiny calls
+PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py")) + [
+    HERE / "programs" / f"{name}.py" for name in (
+        "batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
+        "thousands_tiny_tasks")]
+PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
+
+# Runs a program as __main__ and writes what the fast path took to a file
+# (both runs use it, so their tracebacks have the same frames).
+RUN = """
+import json, runpy, sys
+from pydron import _core
+try:
+    runpy.run_path(sys.argv[1], run_name="__main__")
+finally:
+    with open(sys.argv[2], "w") as f:
+        json.dump(_core.fast_counts(), f)
+"""
+
+
+def _run(prog, executor, fast, tmp_path):
+    counts = tmp_path / f"counts-{fast}.json"
+    env = dict(os.environ, PYDRON_EXECUTOR=executor, PYDRON_WORKERS="2",
+               PYDRON_FASTCALL="1" if fast else "0",
+               PYTHONPATH=os.pathsep.join([PKG_ROOT, os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([sys.executable, "-c", RUN, str(prog), str(counts)], env=env,
+                       capture_output=True, text=True, timeout=120, cwd=str(prog.parent))
+    return p.stdout, p.stderr, p.returncode, json.loads(counts.read_text())
+
+
+@pytest.mark.parametrize("executor", ["threads", "local"])
+@pytest.mark.parametrize("prog", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def test_same_output_as_python_path(prog, executor, tmp_path):
+    if executor == "local":
+        from conftest import require_local
+        require_local()
+    out, err, rc, counts = _run(prog, executor, True, tmp_path)
+    out0, err0, rc0, counts0 = _run(prog, executor, False, tmp_path)
+    assert (out, err, rc) == (out0, err0, rc0)
+    assert counts0["calls"] == 0  # off: nothing went through C
+    # taken in C up to the task (calls: batched in C; rest: handed to
+    # Session._submit_ent once its version was known, while the batch size
+    # is not; which one depends on how fast tasks run)
+    assert counts["calls"] + counts["rest"] > 100, counts
+    if prog.stem.startswith("fastcall_"):
+        assert counts["appends"] > 100, counts  # lst.append(placeholder) in C
+    if "mixed" in prog.stem:
+        assert counts["handed_back"] > 100 and counts["rest"] > 0, counts
+    if "failures" in prog.stem:
+        # the failing call's own line, through the fast path
+        assert "out.append(g(i))" in err and "ValueError: bad 1701" in err
+
+
+@functional
+def inc(x):
+    return x + 1
+
+
+@schedule
+def loop(n):
+    out = []
+    for i in range(n):
+        out.append(inc(i))
+    return out
+
+
+def test_counts_show_the_path_taken():
+    pydron.configure(executor="threads", workers=2)
+    try:
+        before = _core.fast_counts()
+        assert loop(3000) == list(range(1, 3001))
+        after = _core.fast_counts()
+    finally:
+        pydron.configure()
+    if _runtime.call is not _core.call:
+        pytest.skip("PYDRON_FASTCALL=0 in this environment")
+    assert after["calls"] + after["rest"] > before["calls"] + before["rest"]
+    # (the first call starts the session: the Python path)
+    assert after["appends"] - before["appends"] >= 2990
+
+
+@pytest.mark.parametrize("executor", ["threads", "local"])
+def test_window_by_count_and_bytes(monkeypatch, executor):
+    """Calls batched by the fast path still pause the driver at the
+    look-ahead window's count and byte budget (the C path's own check)."""
+    from conftest import require_local, spy_tasks
+
+    if executor == "local":
+        require_local()
+    pydron.configure(executor=executor, workers=2)
+    try:
+        # until the batch size is known (learned from the tasks' run times)
+        for _ in range(20):
+            before = _core.fast_counts()["calls"]
+            assert loop(3000) == list(range(1, 3001))
+            if _core.fast_counts()["calls"] > before or _runtime.calls.fast_call is not _core.call:
+                break
+        seen = []
+        spy_tasks(monkeypatch, lambda: None, lambda _, fut: seen.append(
+            (len(_runtime._pending), sum(f._n for _, f in _runtime._pending))))
+        for window, budget in ((40, 1 << 30), (10000, 3000)):
+            monkeypatch.setattr(_runtime.state.S, "window", window)
+            monkeypatch.setattr(_runtime.state.S, "window_bytes", budget)
+            del seen[:]
+            before = _core.fast_counts()["calls"]
+            assert loop(3000) == list(range(1, 3001))
+            if _runtime.calls.fast_call is _core.call:
+                assert _core.fast_counts()["calls"] - before > 0  # some batched in C
+            assert max(n for n, _ in seen) <= window
+            assert max(b for _, b in seen) <= budget
+            # (the limit did bind)
+            assert max(n for n, _ in seen) > window // 2 or max(b for _, b in seen) > budget // 2
+    finally:
+        pydron.configure()
+
+
+_SCALARS = [0, 1, 255, 256, 65535, 65536, -1, -128, 2**31 - 1, -2**31, 2**31, -2**31 - 1,
+            2**40, True, False, None, 0.0, -0.0, 1.5, float("inf"), float("-inf"),
+            float("nan"), 1e308, 5e-324]
+
+
+def test_scalar_pickles_are_the_pickle_modules():
+    """The fast path writes the pickle of (args, {}) for scalar arguments
+    and reads scalar results itself: byte for byte and value for value what
+    the pickle module does, or it hands the case to the pickle module."""
+    import pickle
+    import random
+
+    rnd = random.Random(12)
+    taken = 0
+    for _ in range(20000):
+        k = rnd.randint(0, 4)
+        args = tuple(rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random() * 1e6])
+                     for _ in range(k))
+        got = _core.fast_dumps(args)
+        if got is None:
+            assert k > 3 or any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
+        else:
+            taken += 1
+            assert got == pickle.dumps((args, {}), 5), args
+    assert taken > 10000
+    for v in _SCALARS + [rnd.randint(-2**40, 2**40) for _ in range(1000)] + [rnd.random() for _ in range(100)]:
+        for proto in (2, 3, 4, 5):
+            r = _core.fast_loads(pickle.dumps(v, proto))
+            if r is None:
+                assert type(v) is int and not -2**31 <= v < 2**31
+            else:
+                assert type(r[0]) is type(v) and repr(r[0]) == repr(v)
+    for data in (b"", b".", b"\x80\x05.", b"\x80\x05K.", b"\x80\x05K\x01\x01.",
+                 b"\x80\x05\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.", pickle.dumps("a", 5),
+                 pickle.dumps((1,), 5), pickle.dumps(1, 1)):
+        assert _core.fast_loads(data) is None, data
