@@ -697,14 +697,20 @@ out:
     return res;
 }
 
+/* 1 if fast_setup ran, else 0 with RuntimeError naming the entry point */
+static int is_ready(const char *entry)
+{
+    if (!F.ready)
+        PyErr_Format(PyExc_RuntimeError, "pydron._core.%s before fast_setup", entry);
+    return F.ready;
+}
+
 /* call(f, *args, **kwargs): calls.call, the plain @functional case in C. */
 static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!F.ready) {
-        PyErr_SetString(PyExc_RuntimeError, "pydron._core.call before fast_setup");
+    if (!is_ready("call"))
         return NULL;
-    }
     if (kwnames || nargs < 1 || !on_driver())
         goto slow;
     PyObject *f = args[0];
@@ -790,10 +796,8 @@ static PyObject *last_pop(PyObject *lst)
 static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!F.ready) {
-        PyErr_SetString(PyExc_RuntimeError, "pydron._core.mcall before fast_setup");
+    if (!is_ready("mcall"))
         return NULL;
-    }
     if (kwnames || nargs != 3 || !PyList_CheckExact(args[0]) || !PyUnicode_CheckExact(args[1]))
         goto slow;
     if (args[1] != str_append && PyUnicode_Compare(args[1], str_append) != 0)
