@@ -647,6 +647,10 @@ static void huge_values(int asked)
     thp_shmem_set("advise");
     if (!asked)
         setenv("PYDRON_SHM_HUGE", "0", 1);
+    /* the other process first: a fork while this one's reaper thread holds
+     * a lock would leave the child stuck */
+    pdi_shm_ref r;
+    holder h = holder_start(make_one_8mb, &r, 1);
     pdi_shm_counters c0, c1;
     pdi_shm_get_counters(&c0);
     uint8_t *a = pdi_shm_alloc(8 * MB);
@@ -669,8 +673,6 @@ static void huge_values(int asked)
     pdi_shm_free(a);
     pdi_shm_free(b);
     /* another process's value, mapped here */
-    pdi_shm_ref r;
-    holder h = holder_start(make_one_8mb, &r, 1);
     void *m;
     OK(pdi_shm_map(&r, &m));
     cr_assert(check(m, 8 * MB, 7));
