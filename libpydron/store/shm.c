@@ -40,7 +40,7 @@ static ent *buckets[NBUCKETS];
 static atomic_size_t nlive;   /* entries: lets pdi_shm_free skip the lock */
 static size_t nfds;           /* fds we hold (lock) */
 
-static atomic_uint_fast64_t c_allocs, c_fallbacks, c_sent, c_maps, c_mapfail, c_cache_hits;
+static atomic_uint_fast64_t c_allocs, c_fallbacks, c_sent, c_maps, c_mapfail, c_cache_hits, c_huge;
 
 /* Released mappings of large values received from other processes, kept for
  * a while (lock): the same unchanged array handed to task after task comes
@@ -65,6 +65,46 @@ static size_t max_fds;
 static char host_id[128];
 static int test_unmappable; /* PYDRON_SHM_TEST_UNMAPPABLE=1: refuse every ref */
 
+/* Transparent huge pages for shared values, where the kernel allows them
+ * for shared memory (/sys/kernel/mm/transparent_hugepage/shmem_enabled
+ * other than never/deny; Debian's default is never). A 32 MiB value then
+ * takes 16 page-table entries instead of 8192: mapping it in a task costs
+ * ~20 us instead of ~0.8 ms, and filling it about half the time. Mappings
+ * of at least HUGE_MIN ask for them (MADV_HUGEPAGE: what "advise" waits
+ * for); PYDRON_SHM_HUGE=0 turns this off. */
+#define HUGE_MIN ((size_t)2 << 20)
+static int huge_ok;
+
+static int kernel_allows_shmem_thp(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+    if (!f)
+        return 0;
+    if (!fgets(buf, sizeof buf, f))
+        buf[0] = 0;
+    fclose(f);
+    /* the setting in force is the one in brackets */
+    const char *on[] = {"[always]", "[within_size]", "[advise]", "[force]"};
+    for (size_t i = 0; i < sizeof on / sizeof *on; i++)
+        if (strstr(buf, on[i]))
+            return 1;
+    return 0;
+}
+
+/* Ask for huge pages on a new mapping of a shared value (best effort). */
+static int want_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    if (huge_ok && len >= HUGE_MIN && madvise(p, len, MADV_HUGEPAGE) == 0)
+        return 1;
+#else
+    (void)p;
+    (void)len;
+#endif
+    return 0;
+}
+
 static void init(void)
 {
     const char *e = getenv("PYDRON_SHM");
@@ -79,6 +119,8 @@ static void init(void)
         if (*end == 0)
             cache_ns = ms > 3600000ull ? 3600000000000ull : ms * 1000000ull;
     }
+    e = getenv("PYDRON_SHM_HUGE");
+    huge_ok = !(e && strcmp(e, "0") == 0) && kernel_allows_shmem_thp();
     size_t m = DEFAULT_MIN;
     const char *s = getenv("PYDRON_SHM_MIN");
     if (s && *s) {
@@ -228,6 +270,8 @@ void *pdi_shm_alloc_memfd(size_t len)
     }
     if (reg(p, len, fd, (uint64_t)st.st_ino, K_OWN) != 0)
         goto fail;
+    if (want_huge(p, len))
+        atomic_fetch_add(&c_huge, 1);
     atomic_fetch_add(&c_allocs, 1);
     return p;
 fail:
@@ -239,36 +283,64 @@ fail:
     return NULL;
 }
 
-/* A memfd holding the concatenation of parts (total bytes), or NULL. */
-static void *memfd_copyv(const pydron_iov *parts, size_t n, size_t total)
+/* Fill fd (total bytes, sized and sealed) with parts through a mapping
+ * that asks for huge pages: with them a fault per 2 MiB, not per 4 KiB,
+ * and the copy takes about half the time of write(). The mapping, or
+ * MAP_FAILED (errno set) when huge pages were not granted. */
+static void *fill_huge(int fd, const pydron_iov *parts, size_t n, size_t total)
 {
-    if (!take_fd_slot())
-        return NULL;
-    /* write() fills the file without a page fault per 4 KiB page, which
-     * is most of the cost of a memcpy into a fresh mapping */
-    int fd = memfd_create("pydron", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return p;
+    if (!want_huge(p, total)) {
+        munmap(p, total);
+        errno = ENOTSUP;
+        return MAP_FAILED;
+    }
+    for (size_t k = 0, off = 0; k < n; off += parts[k].len, k++)
+        if (parts[k].len)
+            memcpy((char *)p + off, parts[k].data, parts[k].len);
+    atomic_fetch_add(&c_huge, 1);
+    return p;
+}
+
+/* Fill fd with parts by write(): without huge pages it skips the page
+ * fault per 4 KiB page that is most of the cost of a memcpy into a fresh
+ * mapping. 0, or -1 (errno set). */
+static int fill_write(int fd, const pydron_iov *parts, size_t n)
+{
     size_t off = 0;
-    int ok = fd >= 0;
-    for (size_t k = 0; ok && k < n; k++) {
+    for (size_t k = 0; k < n; k++) {
         size_t done = 0;
         while (done < parts[k].len) {
             ssize_t w = pwrite(fd, (const char *)parts[k].data + done, parts[k].len - done,
                                (off_t)(off + done));
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0) {
-                ok = 0;
-                break;
-            }
+            if (w <= 0)
+                return -1;
             done += (size_t)w;
         }
         off += done;
     }
+    return 0;
+}
+
+/* A memfd holding the concatenation of parts (total bytes), or NULL. */
+static void *memfd_copyv(const pydron_iov *parts, size_t n, size_t total)
+{
+    if (!take_fd_slot())
+        return NULL;
+    int fd = memfd_create("pydron", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     struct stat st;
     void *p = MAP_FAILED;
-    if (ok && off == total && seal(fd) == 0 && fstat(fd, &st) == 0 &&
-        (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED &&
-        reg(p, total, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
+    int ok = fd >= 0 && ftruncate(fd, (off_t)total) == 0 && seal(fd) == 0 && fstat(fd, &st) == 0;
+    if (ok && huge_ok && total >= HUGE_MIN)
+        p = fill_huge(fd, parts, n, total);
+    if (ok && p == MAP_FAILED)
+        ok = fill_write(fd, parts, n) == 0 &&
+             (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED;
+    if (ok && reg(p, total, fd, (uint64_t)st.st_ino, K_OWN) == 0) {
         atomic_fetch_add(&c_allocs, 1);
         return p;
     }
@@ -522,6 +594,26 @@ int pdi_shm_ref_valid(const pdi_shm_ref *r)
            r->ino != 0 && r->len != 0 && r->len <= (uint64_t)PTRDIFF_MAX;
 }
 
+/* Map a received value read-only with its page tables populated in one
+ * call (a fraction of one fault per 4 KiB page on first touch: 32 MiB is
+ * 8192 faults for a task that reads it all). Huge pages, where its maker
+ * got them, are mapped as such only by a mapping that asks for them too,
+ * so ask before populating. */
+static void *map_shared_ro(int fd, size_t len)
+{
+#ifdef MADV_POPULATE_READ
+    if (huge_ok && len >= HUGE_MIN) {
+        void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            return p;
+        if (want_huge(p, len) && madvise(p, len, MADV_POPULATE_READ) == 0)
+            return p;
+        munmap(p, len); /* a kernel without MADV_POPULATE_READ (before 5.14) */
+    }
+#endif
+    return mmap(NULL, len, PROT_READ, MAP_SHARED | (len >= POPULATE_MIN ? MAP_POPULATE : 0), fd, 0);
+}
+
 int pdi_shm_map(const pdi_shm_ref *r, void **out)
 {
     pthread_once(&once, init);
@@ -584,11 +676,7 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
         }
         pthread_mutex_unlock(&lock);
     }
-    /* A task maps a large input to read it: populating the page tables in
-     * one call costs a fraction of one fault per 4 KiB page on first touch
-     * (32 MiB: 8192 faults per task that reads it all). */
-    p = mmap(NULL, (size_t)r->len, PROT_READ,
-             MAP_SHARED | (r->len >= POPULATE_MIN ? MAP_POPULATE : 0), fd, 0);
+    p = map_shared_ro(fd, (size_t)r->len);
     if (p == MAP_FAILED) {
         rc = pdi_err(PYDRON_EIO, "cannot map shared memory of pid %u: %s", r->pid,
                      strerror(errno));
@@ -671,6 +759,7 @@ void pdi_shm_get_counters(pdi_shm_counters *out)
     out->maps = atomic_load(&c_maps);
     out->map_failures = atomic_load(&c_mapfail);
     out->cache_hits = atomic_load(&c_cache_hits);
+    out->huge = atomic_load(&c_huge);
     pthread_mutex_lock(&lock);
     out->cached = ncache;
     pthread_mutex_unlock(&lock);

@@ -83,6 +83,7 @@ typedef struct pdi_shm_counters {
     uint64_t live;        /* registered buffers now */
     uint64_t cache_hits;  /* maps served by a released mapping of the same file */
     uint64_t cached;      /* released mappings held now */
+    uint64_t huge;        /* mappings of values made or filled asking for huge pages */
 } pdi_shm_counters;
 void pdi_shm_get_counters(pdi_shm_counters *out);
 void pdi_shm_note_sent(void);

@@ -585,6 +585,115 @@ Test(shm, private_mapping_is_copy_on_write)
     pdi_shm_free(p);
 }
 
+/* kB of the mapping holding addr that are mapped with huge (PMD) pages */
+static long pmd_mapped_kb(const void *addr)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    cr_assert(f);
+    char line[512];
+    int in = 0;
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char c;
+        if (sscanf(line, "%lx-%lx%c", &lo, &hi, &c) == 3 && c == ' ')
+            in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (in)
+            sscanf(line, "ShmemPmdMapped: %ld kB", &kb);
+    }
+    fclose(f);
+    return kb;
+}
+
+#define THP_SHMEM "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+static char thp_before[32];
+
+/* The kernel's setting for huge pages in shared memory (its word in
+ * brackets); set to `to`, or skip the test where it cannot be set. */
+static void thp_shmem_set(const char *to)
+{
+    char buf[128] = "";
+    FILE *f = fopen(THP_SHMEM, "r");
+    if (!f || !fgets(buf, sizeof buf, f)) {
+        if (f)
+            fclose(f);
+        cr_skip_test("no transparent huge pages for shared memory here");
+    }
+    fclose(f);
+    char *a = strchr(buf, '['), *b = a ? strchr(a, ']') : NULL;
+    if (a && b && !thp_before[0])
+        snprintf(thp_before, sizeof thp_before, "%.*s", (int)(b - a - 1), a + 1);
+    f = fopen(THP_SHMEM, "w");
+    if (!f || fputs(to, f) < 0 || fclose(f) != 0)
+        cr_skip_test("cannot set " THP_SHMEM " (needs root)");
+}
+
+static void thp_shmem_restore(void)
+{
+    FILE *f = thp_before[0] ? fopen(THP_SHMEM, "w") : NULL;
+    if (f) {
+        fputs(thp_before, f);
+        fclose(f);
+    }
+}
+
+/* Where the kernel gives huge pages to shared memory when asked
+ * ("advise"), a value made, filled and mapped in another process gets
+ * them: 2 MiB page-table entries, so mapping 32 MiB in a task costs
+ * microseconds, not a millisecond. Both ways of making a value and the
+ * receiving side; PYDRON_SHM_HUGE=0 asks for none. */
+static void huge_values(int asked)
+{
+    thp_shmem_set("advise");
+    if (!asked)
+        setenv("PYDRON_SHM_HUGE", "0", 1);
+    /* the other process first: a fork while this one's reaper thread holds
+     * a lock would leave the child stuck */
+    pdi_shm_ref r;
+    holder h = holder_start(make_one_8mb, &r, 1);
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+    uint8_t *a = pdi_shm_alloc(8 * MB);
+    cr_assert(a && mapped_from_memfd(a));
+    fill(a, 8 * MB, 5);
+    uint8_t *src = malloc(8 * MB);
+    fill(src, 8 * MB, 6);
+    uint8_t *b = pdi_shm_copy(src, 8 * MB);
+    cr_assert(b && mapped_from_memfd(b) && check(b, 8 * MB, 6));
+    free(src);
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(c1.huge, c0.huge + (asked ? 2 : 0));
+    if (asked) {
+        cr_assert_geq(pmd_mapped_kb(a), 2048, "an allocated value has huge pages");
+        cr_assert_geq(pmd_mapped_kb(b), 2048, "a copied value has huge pages");
+    } else {
+        cr_assert_eq(pmd_mapped_kb(a), 0);
+        cr_assert_eq(pmd_mapped_kb(b), 0);
+    }
+    pdi_shm_free(a);
+    pdi_shm_free(b);
+    /* another process's value, mapped here */
+    void *m;
+    OK(pdi_shm_map(&r, &m));
+    cr_assert(check(m, 8 * MB, 7));
+    if (asked)
+        cr_assert_geq(pmd_mapped_kb(m), 2048, "a received value is mapped with huge pages");
+    else
+        cr_assert_eq(pmd_mapped_kb(m), 0);
+    pdi_shm_free(m);
+    holder_end(&h);
+}
+
+Test(shm, values_get_huge_pages_where_the_kernel_allows, .fini = thp_shmem_restore)
+{
+    huge_values(1);
+}
+
+Test(shm, pydron_shm_huge_0_asks_for_none, .fini = thp_shmem_restore)
+{
+    huge_values(0);
+}
+
 /* ShmRefs survive the wire codec, and a frame without one decodes as before */
 Test(shm, wire_fields_round_trip)
 {
