@@ -244,10 +244,23 @@ static int plain(PyObject *o, int depth, int *budget)
 
 /* ---- submit --------------------------------------------------------------- */
 
+/* PyDict_GetItem without its cost: in 3.11 it saves and restores the
+ * exception state around every lookup (about 100 instructions), and the
+ * submit path does some twenty lookups a call. The keys here are interned
+ * str (or the dicts' own keys), whose lookup raises nothing; an error that
+ * does come is dropped, as PyDict_GetItem drops it. */
+static inline PyObject *dget(PyObject *d, PyObject *k)
+{
+    PyObject *v = PyDict_GetItemWithError(d, k);
+    if (!v && PyErr_Occurred())
+        PyErr_Clear();
+    return v;
+}
+
 /* RESULT_BYTES.get(fn, 0) (_backend._result_bytes) */
 static Py_ssize_t result_bytes(PyObject *fn)
 {
-    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
+    PyObject *rb = dget(F.bdict, k_result_bytes);
     if (!rb || !PyDict_Check(rb))
         return -1;
     PyObject *n = PyDict_GetItemWithError(rb, fn);
@@ -269,8 +282,8 @@ static Py_ssize_t result_bytes(PyObject *fn)
 static PyObject *settings_gen(void)
 {
     PyObject *sd = F.setdict;
-    PyObject *wt = PyDict_GetItem(sd, k_last_warn);
-    PyObject *wmod = PyDict_GetItem(sd, k_warnings);
+    PyObject *wt = dget(sd, k_last_warn);
+    PyObject *wmod = dget(sd, k_warnings);
     if (!wt || !wmod || !PyTuple_CheckExact(wt) || PyTuple_GET_SIZE(wt) != 3)
         return NULL;
     PyObject *wf = PyObject_GetAttr(wmod, k_filters);
@@ -283,15 +296,15 @@ static PyObject *settings_gen(void)
     Py_DECREF(wf);
     if (!same || PyErr_Occurred())
         return NULL;
-    PyObject *ls = PyDict_GetItem(sd, k_log_state),
-             *ll = PyDict_GetItem(sd, k_last_log),
-             *probe = PyDict_GetItem(sd, k_log_probe),
-             *pkey = PyDict_GetItem(sd, k_probe_key),
-             *nv = PyDict_GetItem(sd, k_np_var),
-             *lnp = PyDict_GetItem(sd, k_last_np),
-             *mods = PyDict_GetItem(sd, k_modules),
-             *ldec = PyDict_GetItem(sd, k_last_dec),
-             *gen = PyDict_GetItem(sd, k_gen);
+    PyObject *ls = dget(sd, k_log_state),
+             *ll = dget(sd, k_last_log),
+             *probe = dget(sd, k_log_probe),
+             *pkey = dget(sd, k_probe_key),
+             *nv = dget(sd, k_np_var),
+             *lnp = dget(sd, k_last_np),
+             *mods = dget(sd, k_modules),
+             *ldec = dget(sd, k_last_dec),
+             *gen = dget(sd, k_gen);
     if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
         !PyDict_Check(mods) || ldec != Py_None || !gen)
         return NULL;
@@ -316,10 +329,10 @@ static PyObject *settings_gen(void)
         Py_DECREF(cur);
         if (!same)
             return NULL;
-    } else if (lnp != Py_None || PyDict_GetItem(mods, k_numpy)) {
+    } else if (lnp != Py_None || dget(mods, k_numpy)) {
         return NULL;
     }
-    if (PyDict_GetItem(mods, k_decimal))
+    if (dget(mods, k_decimal))
         return NULL; /* _decimal_state(): Python's */
     return Py_NewRef(gen);
 }
@@ -431,15 +444,15 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
                PyList_GET_SIZE(st) == 4) {
         if (inproc == Py_True) {
             /* in process: the runner timed the call (_serialize.SECONDS) */
-            PyObject *secs = PyDict_GetItem(F.sdict, k_seconds);
-            PyObject *d = secs && PyDict_Check(secs) ? PyDict_GetItem(secs, key) : NULL;
+            PyObject *secs = dget(F.sdict, k_seconds);
+            PyObject *d = secs && PyDict_Check(secs) ? dget(secs, key) : NULL;
             if (d)
                 PyList_SetItem(st, 0, Py_NewRef(d));
         }
         PyObject *probes = PyList_GET_ITEM(st, 1), *c = PyList_GET_ITEM(st, 3),
                  *d = PyList_GET_ITEM(st, 0);
-        PyObject *bmax = PyDict_GetItem(F.bdict, k_batch_max),
-                 *bsec = PyDict_GetItem(F.bdict, k_batch_seconds);
+        PyObject *bmax = dget(F.bdict, k_batch_max),
+                 *bsec = dget(F.bdict, k_batch_seconds);
         /* probes whose task has not finished tell nothing yet */
         int fresh = inproc == Py_True ||
                     (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0);
@@ -530,6 +543,11 @@ static PyObject *track(PyObject *fut)
     Py_DECREF(seqn);
     if (!item)
         goto fail;
+    /* Only the queue holds the entry and nothing refers back to it, so it
+     * is never part of a cycle: the collector need not track it (its Future
+     * counts as reachable while queued, which it is). One tracked object
+     * less per call, among tens of thousands alive in a loop of calls. */
+    PyObject_GC_UnTrack(item);
     PyObject *r = PyObject_CallOneArg(F.pending_append, item);
     Py_DECREF(item);
     if (!r)
@@ -817,6 +835,8 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
             pop = PyObject_GetAttr(lst, str_pop);
         PyObject *item = pop ? PyTuple_Pack(2, SLOT(F.S, F.s_last_seq), pop) : NULL;
         Py_XDECREF(pop);
+        if (item) /* only the undo log holds it: no cycle (as in track) */
+            PyObject_GC_UnTrack(item);
         PyObject *r = item ? PyObject_CallOneArg(F.undo_append, item) : NULL;
         Py_XDECREF(item);
         if (!r)
@@ -893,8 +913,8 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     sset(fut, F.f_r, r);
     Py_DECREF(r);
     PyObject *fn = SLOT(fut, F.f_fn);
-    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
-    PyObject *rc = PyDict_GetItem(F.bdict, k_result_cats);
+    PyObject *rb = dget(F.bdict, k_result_bytes);
+    PyObject *rc = dget(F.bdict, k_result_cats);
     if (!fn || !rb || !rc || !PyDict_Check(rb) || !PyDict_Check(rc)) {
         PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
         return -1;
@@ -939,7 +959,7 @@ static int decode(PyObject *fut)
         return 0;
     }
     Py_ssize_t n = PyLong_AsSsize_t(size);
-    PyObject *inl = PyDict_GetItem(F.bdict, k_inline_max);
+    PyObject *inl = dget(F.bdict, k_inline_max);
     Py_ssize_t inline_max = inl ? PyLong_AsSsize_t(inl) : -1;
     if (n <= 0 || inline_max < 0 || (b == Py_None && n > inline_max)) {
         PyErr_Clear();
