@@ -21,7 +21,7 @@ HERE = pathlib.Path(__file__).parent
 PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py")) + [
     HERE / "programs" / f"{name}.py" for name in (
         "batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
-        "thousands_tiny_tasks")]
+        "batch_tiny_members_differ", "thousands_tiny_tasks")]
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 
 # Runs a program as __main__ and writes what the fast path took to a file
