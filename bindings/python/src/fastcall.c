@@ -598,14 +598,36 @@ fail:
     return NULL;
 }
 
+/* _Batch.add's BATCH_M.pack(0, 0, nd) ("<III"): the calls of a loop mostly
+ * pickle to the same length, so the last head is handed out again (bytes
+ * do not change) instead of a new object per call. */
+static PyObject *batch_head(uint32_t nd)
+{
+    static PyObject *last;
+    static uint32_t last_nd;
+    if (last && last_nd == nd)
+        return Py_NewRef(last);
+    unsigned char head[12];
+    pdy_pack_u32(head, 0);
+    pdy_pack_u32(head + 4, 0);
+    pdy_pack_u32(head + 8, nd);
+    PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
+    if (hb) {
+        Py_XSETREF(last, Py_NewRef(hb));
+        last_nd = nd;
+    }
+    return hb;
+}
+
 /* Session.submit and calls._submit for a plain call (see the top). */
 static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *argt = PyTuple_New(nargs), *kw = PyDict_New();
+    /* kw: the empty kwargs, made only for the Python pickler or path */
+    PyObject *argt = PyTuple_New(nargs), *kw = NULL;
     PyObject *ent = NULL, *data = NULL, *b = NULL, *fut = NULL, *kobj = NULL, *res = NULL;
     PyObject *prev = SLOT(F.S, F.s_in_backend); /* Py_False: checked by on_driver */
     Py_ssize_t k, nd;
-    if (!argt || !kw)
+    if (!argt)
         goto out;
     for (Py_ssize_t i = 0; i < nargs; i++) {
         Py_INCREF(args[i]);
@@ -625,7 +647,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         goto restore;
     data = pdy_dumps_args(argt);
     if (!data) {
-        PyObject *pair = PyErr_Occurred() ? NULL : PyTuple_Pack(2, argt, kw);
+        kw = PyErr_Occurred() ? NULL : PyDict_New();
+        PyObject *pair = kw ? PyTuple_Pack(2, argt, kw) : NULL;
         if (!pair)
             goto restore;
         PyObject *dargs[] = {pair, int_five};
@@ -670,12 +693,7 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     fut = new_future(fn, b, nd + rb);
     if (!fut)
         goto restore;
-    /* _Batch.add: BATCH_M.pack(0, nfut, len(data)), "<III" */
-    unsigned char head[12];
-    pdy_pack_u32(head, 0);
-    pdy_pack_u32(head + 4, 0);
-    pdy_pack_u32(head + 8, (uint32_t)nd);
-    PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
+    PyObject *hb = batch_head((uint32_t)nd);
     if (!hb)
         goto restore;
     int err = PyList_Append(futs, fut) < 0 || PyList_Append(heads, hb) < 0 ||
@@ -697,6 +715,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
 rest:
     sset(F.S, F.s_in_backend, prev);
     N.rest++;
+    if (!kw && !(kw = PyDict_New()))
+        goto out;
     {
         PyObject *rargs[] = {fn, ent, kobj ? kobj : Py_None, argt, kw};
         res = PyObject_Vectorcall(F.submit_rest, rargs, 5, NULL);
