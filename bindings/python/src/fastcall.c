@@ -964,19 +964,30 @@ static int decode(PyObject *fut)
     PyObject *b = SLOT(fut, F.f_b), *val = SLOT(fut, F.f_v);
     if (!b || !val || val == Py_None || (b != F.member && b != Py_None))
         return 0;
-    PyObject *st = PyObject_CallMethodNoArgs(val, str_state);
-    if (!st)
-        return -1;
-    long s = PyLong_AsLong(st);
-    Py_DECREF(st);
-    if (s == -1 && PyErr_Occurred())
-        return -1;
-    if (s != PYDRON_VALUE_READY)
-        return 0;
-    PyObject *size = PyObject_CallMethodNoArgs(val, str_size);
-    if (!size) {
-        PyErr_Clear(); /* Python's path handles it (and says why) */
-        return 0;
+    PyObject *mv = NULL, *size;
+    const void *here = NULL; /* the bytes, when on the driver already */
+    size_t len = 0;
+    if (pdy_value_peek(val, &here, &len)) {
+        /* ready, bytes here: what state(), size() and the buffer say, in
+         * one graph lock and without dropping the GIL */
+        size = PyLong_FromSize_t(len);
+        if (!size)
+            return -1;
+    } else {
+        PyObject *st = PyObject_CallMethodNoArgs(val, str_state);
+        if (!st)
+            return -1;
+        long s = PyLong_AsLong(st);
+        Py_DECREF(st);
+        if (s == -1 && PyErr_Occurred())
+            return -1;
+        if (s != PYDRON_VALUE_READY)
+            return 0;
+        size = PyObject_CallMethodNoArgs(val, str_size);
+        if (!size) {
+            PyErr_Clear(); /* Python's path handles it (and says why) */
+            return 0;
+        }
     }
     Py_ssize_t n = PyLong_AsSsize_t(size);
     PyObject *inl = dget(F.bdict, k_inline_max);
@@ -986,17 +997,19 @@ static int decode(PyObject *fut)
         Py_DECREF(size);
         return 0; /* stays on its worker: _ok_in_place */
     }
-    PyObject *mv = PyMemoryView_FromObject(val);
-    if (!mv) {
-        Py_DECREF(size);
-        return -1;
+    if (!here) {
+        mv = PyMemoryView_FromObject(val);
+        if (!mv) {
+            Py_DECREF(size);
+            return -1;
+        }
+        here = PyMemoryView_GET_BUFFER(mv)->buf;
+        len = (size_t)PyMemoryView_GET_BUFFER(mv)->len;
     }
-    Py_buffer *view = PyMemoryView_GET_BUFFER(mv);
-    const char *p = view->buf;
-    size_t len = (size_t)view->len;
+    const char *p = here;
     if (!len || p[len - 1] != '.' ||
         (len > 32 && (memmem(p, len, "cloudpickle", 11) || memmem(p, len, "_frombuffer", 11)))) {
-        Py_DECREF(mv);
+        Py_XDECREF(mv);
         Py_DECREF(size);
         return 0; /* out-of-band buffers or the driver's unpickler */
     }
@@ -1004,9 +1017,12 @@ static int decode(PyObject *fut)
     Py_INCREF(prev);
     sset(F.S, F.s_in_backend, Py_True);
     PyObject *v = pdy_loads_scalar((const unsigned char *)p, len);
-    if (!v && !PyErr_Occurred())
-        v = PyObject_CallOneArg(F.loads, mv);
-    Py_DECREF(mv);
+    if (!v && !PyErr_Occurred()) {
+        if (!mv) /* pickle.loads takes an object: the Value's own buffer */
+            mv = PyMemoryView_FromObject(val);
+        v = mv ? PyObject_CallOneArg(F.loads, mv) : NULL;
+    }
+    Py_XDECREF(mv);
     int ok = v ? 1 : -1;
     if (v && Py_IS_TYPE(v, F.Logged)) {
         PyObject *uargs[] = {v, Py_True};
