@@ -52,7 +52,8 @@ static struct {
     int ready;
     /* handed to fast_setup (pydron._runtime) */
     PyObject *S; /* state.S: a Driver (__slots__) */
-    PyObject *pending, *pending_append, *pending_popleft, *undo, *undo_append, *tainted, *seq;
+    PyObject *pending, *pending_append, *pending_popleft, *undo, *undo_append, *undo_popleft,
+        *tainted, *seq;
     PyObject *py_call, *py_mcall, *submit_rest, *shrink, *front_poll, *prefix, *call_site;
     PyObject *dumps, *loads;
     /* Driver slot offsets */
@@ -73,7 +74,7 @@ static struct {
 } N;
 
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
-    *str_closed, *str_check, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
+    *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
     *str_in_process, *str_fcache, *str_done;
 static PyObject *int_five;
@@ -257,6 +258,22 @@ static inline PyObject *dget(PyObject *d, PyObject *k)
     return v;
 }
 
+/* id(fn) (the key of Session._fcache and _dur): the calls of a loop are of
+ * one function, so the last one's int is handed out again. The function is
+ * held, so its address cannot be another object's meanwhile. */
+static PyObject *fn_id(PyObject *fn)
+{
+    static PyObject *last_fn, *last_id;
+    if (fn == last_fn)
+        return Py_NewRef(last_id);
+    PyObject *id = PyLong_FromVoidPtr(fn);
+    if (id) {
+        Py_XSETREF(last_fn, Py_NewRef(fn));
+        Py_XSETREF(last_id, Py_NewRef(id));
+    }
+    return id;
+}
+
 /* RESULT_BYTES.get(fn, 0) (_backend._result_bytes) */
 static Py_ssize_t result_bytes(PyObject *fn)
 {
@@ -364,7 +381,7 @@ static PyObject *fn_entry(PyObject *sess, PyObject *fn)
     PyObject *ent = NULL;
     if (gen) {
         PyObject *fc = PyObject_GetAttr(sess, str_fcache);
-        PyObject *idfn = fc ? PyLong_FromVoidPtr(fn) : NULL;
+        PyObject *idfn = fc ? fn_id(fn) : NULL;
         ent = idfn && PyDict_Check(fc) ? PyDict_GetItemWithError(fc, idfn) : NULL;
         Py_XINCREF(ent);
         Py_XDECREF(idfn);
@@ -436,7 +453,7 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
         return -1;
     }
     Py_ssize_t k = 0; /* 0: ask Python */
-    PyObject *idfn = PyLong_FromVoidPtr(fn);
+    PyObject *idfn = fn_id(fn);
     PyObject *st = idfn && PyDict_Check(dur) ? PyDict_GetItemWithError(dur, idfn) : NULL;
     if (!idfn || PyErr_Occurred()) {
         k = -1;
@@ -561,11 +578,19 @@ static PyObject *track(PyObject *fut)
     Py_ssize_t n = PyObject_Size(F.pending);
     if (n < 0)
         goto fail;
-    PyObject *win = PyLong_FromSsize_t(n);
-    if (!win)
-        goto fail;
-    int over = PyObject_RichCompareBool(win, SLOT(F.S, F.s_window), Py_GT);
-    Py_DECREF(win);
+    PyObject *wmax = SLOT(F.S, F.s_window);
+    Py_ssize_t wm = PyLong_CheckExact(wmax) ? PyLong_AsSsize_t(wmax) : -1;
+    int over;
+    if (wm >= 0) { /* len(pending) > S.window without an int object */
+        over = n > wm;
+    } else {
+        PyErr_Clear(); /* (not a C size: compared as Python does) */
+        PyObject *win = PyLong_FromSsize_t(n);
+        if (!win)
+            goto fail;
+        over = PyObject_RichCompareBool(win, wmax, Py_GT);
+        Py_DECREF(win);
+    }
     if (over == 0)
         over = PyObject_RichCompareBool(SLOT(F.S, F.s_pbytes), SLOT(F.S, F.s_window_bytes), Py_GT);
     if (over < 0)
@@ -733,6 +758,44 @@ out:
     Py_XDECREF(b);
     Py_XDECREF(fut);
     return res;
+}
+
+/* bind_batch(futs, vals, member): _Batch.flush's loop over the calls it
+ * sent (for f, v in zip(futs, vals): f._v = v; f._b = member), once per
+ * call of a batch of hundreds. Futures of the type fast_setup saw take the
+ * slots directly; anything else goes through setattr, as in Python. */
+static PyObject *fc_bind_batch(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "bind_batch(futs, vals, member)");
+        return NULL;
+    }
+    PyObject *futs = PySequence_Fast(args[0], "bind_batch: futs must be a sequence");
+    PyObject *vals = futs ? PySequence_Fast(args[1], "bind_batch: vals must be a sequence")
+                          : NULL;
+    if (!vals) {
+        Py_XDECREF(futs);
+        return NULL;
+    }
+    PyObject *member = args[2];
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(futs);
+    if (PySequence_Fast_GET_SIZE(vals) < n)
+        n = PySequence_Fast_GET_SIZE(vals); /* as zip */
+    int err = 0;
+    for (Py_ssize_t i = 0; i < n && !err; i++) {
+        PyObject *f = PySequence_Fast_GET_ITEM(futs, i), *v = PySequence_Fast_GET_ITEM(vals, i);
+        if (F.Future && Py_IS_TYPE(f, F.Future)) {
+            sset(f, F.f_v, v);
+            sset(f, F.f_b, member);
+        } else {
+            err = PyObject_SetAttr(f, str_v, v) < 0 || PyObject_SetAttr(f, str_b, member) < 0;
+        }
+    }
+    Py_DECREF(futs);
+    Py_DECREF(vals);
+    if (err)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* 1 if fast_setup ran, else 0 with RuntimeError naming the entry point */
@@ -956,6 +1019,59 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     return err < 0 ? -1 : 1;
 }
 
+/* _poll's last step: undo entries older than the oldest pending call can
+ * no longer be needed (a failure rolls back only what came after the
+ * failed call), so they go; all of them when nothing is pending. One entry
+ * per append in a loop of calls: this loop ran in Python before. */
+static int trim_undo(void)
+{
+    Py_ssize_t np = PyObject_Size(F.pending);
+    if (np < 0)
+        return -1;
+    PyObject *oldest = NULL;
+    if (np) {
+        PyObject *front = PySequence_GetItem(F.pending, 0);
+        if (!front)
+            return -1;
+        if (PyTuple_CheckExact(front) && PyTuple_GET_SIZE(front) == 2)
+            oldest = Py_NewRef(PyTuple_GET_ITEM(front, 0));
+        Py_DECREF(front);
+        if (!oldest)
+            return 0; /* not ours to judge: _poll's loop does it */
+    }
+    int rc = 0;
+    for (;;) {
+        Py_ssize_t nu = PyObject_Size(F.undo);
+        if (nu <= 0) {
+            rc = nu < 0 ? -1 : 0;
+            break;
+        }
+        PyObject *e = PySequence_GetItem(F.undo, 0);
+        if (!e) {
+            rc = -1;
+            break;
+        }
+        int older = 1;
+        if (oldest)
+            older = PyTuple_CheckExact(e) && PyTuple_GET_SIZE(e) == 2
+                        ? PyObject_RichCompareBool(PyTuple_GET_ITEM(e, 0), oldest, Py_LT)
+                        : 0;
+        Py_DECREF(e);
+        if (older <= 0) {
+            rc = older;
+            break;
+        }
+        PyObject *x = PyObject_CallNoArgs(F.undo_popleft);
+        if (!x) {
+            rc = -1;
+            break;
+        }
+        Py_DECREF(x);
+    }
+    Py_XDECREF(oldest);
+    return rc;
+}
+
 /* fut._r is None: decode its finished value as Future.exception() ->
  * _wait() would. 1 ok (fut._r set, a success), 0 leave it to Python, -1
  * error. */
@@ -1137,6 +1253,8 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
         if (ok == 0)
             break;
     }
+    if (trim_undo() < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1165,7 +1283,8 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     PyObject *pa = PyObject_GetAttrString(pending, "append");
     PyObject *pp = pa ? PyObject_GetAttrString(pending, "popleft") : NULL;
     PyObject *ua = pp ? PyObject_GetAttrString(undo, "append") : NULL;
-    PyObject *pickle = ua ? PyImport_ImportModule("pickle") : NULL;
+    PyObject *up = ua ? PyObject_GetAttrString(undo, "popleft") : NULL;
+    PyObject *pickle = up ? PyImport_ImportModule("pickle") : NULL;
     PyObject *dumps = pickle ? PyObject_GetAttrString(pickle, "dumps") : NULL;
     PyObject *loads = dumps ? PyObject_GetAttrString(pickle, "loads") : NULL;
     PyObject *site = loads ? PyObject_GetAttrString(m, "call_site") : NULL;
@@ -1174,6 +1293,7 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
         Py_XDECREF(pa);
         Py_XDECREF(pp);
         Py_XDECREF(ua);
+        Py_XDECREF(up);
         Py_XDECREF(dumps);
         Py_XDECREF(loads);
         return NULL;
@@ -1184,6 +1304,7 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     Py_XSETREF(F.pending_popleft, pp);
     Py_XSETREF(F.undo, Py_NewRef(undo));
     Py_XSETREF(F.undo_append, ua);
+    Py_XSETREF(F.undo_popleft, up);
     Py_XSETREF(F.tainted, Py_NewRef(tainted));
     Py_XSETREF(F.seq, Py_NewRef(seq));
     Py_XSETREF(F.py_call, Py_NewRef(call));
@@ -1218,6 +1339,8 @@ static PyMethodDef fastcall_methods[] = {
      "call(f, *args, **kwargs): pydron._runtime.calls.call, a plain @functional call in C."},
     {"mcall", (PyCFunction)(void (*)(void))fc_mcall, METH_FASTCALL | METH_KEYWORDS,
      "mcall(obj, name, *args, **kwargs): pydron._runtime.calls.mcall, list.append in C."},
+    {"bind_batch", (PyCFunction)(void (*)(void))fc_bind_batch, METH_FASTCALL,
+     "bind_batch(futs, vals, member): f._v = v and f._b = member for each pair (_Batch.flush)."},
     {"settle_ready", fc_settle_ready, METH_O,
      "settle_ready(place): take the finished front of the pending queue (barriers._poll)."},
     {NULL}};
@@ -1237,6 +1360,8 @@ int pdy_fastcall_init(PyObject *m)
         {&str_check, "_check"},
         {&str_fn_entry, "_fn_entry"},
         {&str_batch_size, "_batch_size"},
+        {&str_v, "_v"},
+        {&str_b, "_b"},
         {&str_open, "_open"},
         {&str_flush, "flush"},
         {&str_pop, "pop"},
