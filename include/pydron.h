@@ -422,6 +422,15 @@ PYDRON_API int pydron_value_bytes(pydron_graph *g, pydron_value v, const void **
  * body's. */
 PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_ms);
 
+/* The bytes of a ready value that are on the driver already, without
+ * waiting and without other work: 0 with the borrowed view set (valid as
+ * for pydron_value_bytes); 1 when there is nothing to hand out now (pending,
+ * failed, released, or still on its worker: ask pydron_value_state_get and
+ * pydron_value_bytes), *data and *len untouched. For callers that decode
+ * many small results in a row and must not pay a wait's set-up for each.
+ * Errors: EINVAL, ESTALE. Thread-safe. */
+PYDRON_API int pydron_value_peek(pydron_graph *g, pydron_value v, const void **data, size_t *len);
+
 /* A fresh private, writable, copy-on-write mapping of a ready value's bytes
  * (fetched to the driver first, like pydron_value_bytes), without copying
  * them: writes go to private copies of the touched pages and never reach

@@ -320,6 +320,29 @@ PYDRON_API int pydron_value_fetch(pydron_graph *g, pydron_value v, int timeout_m
     return rc;
 }
 
+PYDRON_API int pydron_value_peek(pydron_graph *g, pydron_value v, const void **data, size_t *len)
+{
+    pdi_err_clear();
+    if (!data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_peek: NULL argument");
+    if (pdi_lock_graph(g, "pydron_value_peek"))
+        return PYDRON_EINVAL;
+    int rc = 1; /* nothing to hand out now: not an error, so no message */
+    pdi_value *r = pdi_value_get(g, v.id, NULL);
+    if (!r) {
+        rc = PYDRON_ESTALE;
+    } else if (r->state == PYDRON_VALUE_READY) {
+        pdi_value *root = pdi_value_root(g, r);
+        if (pdi_value_has_bytes(root)) {
+            *data = pdi_value_data(root);
+            *len = (size_t)root->len;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc;
+}
+
 PYDRON_API int pydron_value_map_private(pydron_graph *g, pydron_value v, void **addr,
                                         size_t *len)
 {

@@ -220,6 +220,43 @@ Test(local, fetch_in_slices, .timeout = 120)
     OK(pydron_runtime_free(rt));
 }
 
+/* pydron_value_peek: the bytes only when they are on the driver already -
+ * a small result (it comes back inside its completion) at once, a 512 KB
+ * one left on its worker not until it was fetched; 1 while pending, never
+ * waiting; the same bytes as pydron_value_bytes. */
+Test(local, peek_only_what_is_here, .timeout = 120)
+{
+    pydron_runtime *rt = runtime(PYDRON_EXECUTOR_LOCAL, 1);
+    pydron_graph *g;
+    OK(pydron_graph_new(rt, &g));
+    pydron_value in[2] = {u64c(g, 512u << 10), u64c(g, 4)};
+    pydron_value big = ffi(g, rt, "tl_make_big", NULL, in, 2);
+    pydron_value sum = ffi(g, rt, "tl_add_u64", "L(LL)", in, 2);
+    const void *p = NULL, *q;
+    size_t l = 7, m;
+    int rc = pydron_value_peek(g, sum, &p, &l);
+    if (rc == 1) /* pending (or not back yet): nothing handed out */
+        cr_assert(p == NULL && l == 7);
+    else
+        cr_assert_eq(rc, 0, "%d: %s", rc, pydron_error_last());
+    OK(pydron_graph_wait(g, sum, 60000));
+    OK(pydron_graph_wait(g, big, 60000));
+    OK(pydron_value_peek(g, sum, &p, &l)); /* inline in its completion */
+    cr_assert_eq(l, 8);
+    cr_assert_eq(*(const uint64_t *)p, (512u << 10) + 4);
+    cr_assert_eq(pydron_value_peek(g, big, &p, &l), 1, "a large result stays on its worker");
+    OK(pydron_value_bytes(g, big, &q, &m)); /* fetches it */
+    OK(pydron_value_peek(g, big, &p, &l));
+    cr_assert(p == q && l == m && l == 512u << 10);
+    cr_assert_eq(pydron_value_peek(NULL, big, &p, &l), PYDRON_EINVAL);
+    cr_assert_eq(pydron_value_peek(g, big, NULL, &l), PYDRON_EINVAL);
+    OK(pydron_value_release(g, big));
+    OK(pydron_value_release(g, sum));
+    cr_assert_eq(pydron_value_peek(g, big, &p, &l), PYDRON_ESTALE);
+    OK(pydron_graph_free(g));
+    OK(pydron_runtime_free(rt));
+}
+
 /* pids of our children running pydron-worker */
 static int worker_children(pid_t parent, pid_t *out, int max)
 {

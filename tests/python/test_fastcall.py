@@ -21,7 +21,7 @@ HERE = pathlib.Path(__file__).parent
 PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py")) + [
     HERE / "programs" / f"{name}.py" for name in (
         "batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
-        "thousands_tiny_tasks")]
+        "batch_tiny_members_differ", "thousands_tiny_tasks")]
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 
 # Runs a program as __main__ and writes what the fast path took to a file
@@ -169,3 +169,29 @@ def test_scalar_pickles_are_the_pickle_modules():
                  b"\x80\x05\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.", pickle.dumps("a", 5),
                  pickle.dumps((1,), 5), pickle.dumps(1, 1)):
         assert _core.fast_loads(data) is None, data
+
+
+def test_bind_batch_is_the_loop_it_replaces():
+    """_Batch.flush hands each call of a sent batch its graph value and
+    batch marker with _core.bind_batch: for Futures (slots in C) and any
+    other object (setattr), pairs as zip makes them, errors as setattr's."""
+    from pydron import _backend
+
+    assert loop(300) == list(range(1, 301))  # the fast path knows Future now
+
+    class Plain:
+        pass
+
+    marker = object()
+    futs = [_backend.Future(None, inc) for _ in range(3)] + [Plain()]
+    vals = ["v0", "v1", "v2", "v3", "extra"]
+    _core.bind_batch(futs, vals, marker)
+    assert [f._v for f in futs] == vals[:4]
+    assert all(f._b is marker for f in futs)
+    _core.bind_batch(futs[:2], ("w0",), None)  # shorter vals: as zip
+    assert [f._v for f in futs] == ["w0", "v1", "v2", "v3"]
+    assert futs[0]._b is None and futs[1]._b is marker
+    with pytest.raises(AttributeError):
+        _core.bind_batch([object()], [1], None)
+    with pytest.raises(TypeError):
+        _core.bind_batch(futs, 5, None)

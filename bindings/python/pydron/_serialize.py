@@ -798,49 +798,82 @@ def _interrupts_driver():
 
 def _run_batch(key, fn, flags, payload, inputs):
     """Body of a batch task: each call as run_task would run it alone (its
-    own log records, its own exception), one output each."""
+    own log records, its own exception), one output each.
+
+    A batch holds up to a few hundred calls of a few microseconds each, so
+    the per-call steps are the cost: what run_task does per task through
+    helpers (task_loads' scan for classes by value, capture_start/_end,
+    encode_result) is done here inline, or once per batch where that
+    gives the same answer for every call."""
     i = (1 if flags & F_FN_INPUT else 0) + (1 if flags & F_CODE else 0)
     copy = not (flags & F_FN_INPUT)
     cmap = CLASSMAPS.get(key) if copy and CLASSMAPS else None
     (n,) = BATCH_N.unpack_from(payload, HDR.size)
     pos = HDR.size + BATCH_N.size
     body = pos + BATCH_M.size * n
+    # task_loads scans each call's pickle for a class by value; one scan of
+    # all of them finds none when no call has one (a match across the
+    # bytes of two calls only sends each call through task_loads).
+    plain = not cmap and _SETSTATE.search(payload, body) is None
     out = []
+    append, loads, dumps, plain_types = out.append, pickle.loads, pickle.dumps, _PLAIN
+    # Log records and warnings: one list for the batch, handed over to a
+    # call's result only when that call logged something (capture_start and
+    # capture_end made two per call). Each call's records stay its own.
     collect = _settings.COLLECT
+    tl = _settings._tl
+    buf = None
+    if collect:
+        buf = tl.records = []
     t0 = _clock()
-    for k in range(n):
-        nbuf, nfut, ln = BATCH_M.unpack_from(payload, pos + BATCH_M.size * k)
-        data = payload[body:body + ln]
-        body += ln
-        bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
-        i += nbuf + nfut
-        if collect:
-            _settings.capture_start()
-        try:
-            if nfut:
-                args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
-            else:
-                args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
-            if _settings._applied_log is not None:
-                _settings.restore_logging(fn)
-            res = fn(*args, **kwargs)
-            del args, kwargs
-            recs = _settings.capture_end() if collect else None
-            if recs:
-                res = _Logged(res, recs)
+    try:
+        for nbuf, nfut, ln in BATCH_M.iter_unpack(payload[pos:body]):
+            data = payload[body:body + ln]
+            body += ln
+            if nbuf or nfut:
+                bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
+                i += nbuf + nfut
+            recs = None
             try:
-                out.append(encode_result(res))
-            except Exception as e:
-                err = _unpicklable_result(fn, e)
-                out.append(pickle.dumps(_MemberFailed(f"TypeError: {err}", encode_exception(err)), 5))
-        except BaseException as e:
-            recs = _settings.capture_end() if collect else None
-            if type(e) is KeyboardInterrupt and _interrupts_driver():
-                raise
-            if type(e) is _core.TaskFailed:
-                failed = _MemberFailed(e.args[0], e.args[1] if len(e.args) > 1 else None)
-            else:
-                failed = _MemberFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs))
-            out.append(pickle.dumps(failed, 5))
+                if nfut:
+                    args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
+                elif not plain:
+                    args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
+                elif nbuf:
+                    args, kwargs = loads(data, buffers=bufs)
+                else:
+                    args, kwargs = loads(data)
+                if _settings._applied_log is not None:
+                    _settings.restore_logging(fn)
+                res = fn(*args, **kwargs)
+                del args, kwargs
+                if collect:
+                    if buf:
+                        recs, buf = buf, []
+                        tl.records = buf
+                    elif tl.records is not buf:  # the call ran a task of its own here
+                        tl.records = buf
+                if recs:
+                    res = _Logged(res, recs)
+                try:
+                    append(dumps(res, 5) if type(res) in plain_types else encode_result(res))
+                except Exception as e:
+                    err = _unpicklable_result(fn, e)
+                    append(pickle.dumps(_MemberFailed(f"TypeError: {err}", encode_exception(err)), 5))
+            except BaseException as e:
+                if collect:
+                    if buf:
+                        recs, buf = buf, []
+                    tl.records = buf
+                if type(e) is KeyboardInterrupt and _interrupts_driver():
+                    raise
+                if type(e) is _core.TaskFailed:
+                    failed = _MemberFailed(e.args[0], e.args[1] if len(e.args) > 1 else None)
+                else:
+                    failed = _MemberFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs or None))
+                append(pickle.dumps(failed, 5))
+    finally:
+        if collect:
+            tl.records = None  # as capture_end leaves it
     SECONDS[key] = (_clock() - t0) / n
     return out

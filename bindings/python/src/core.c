@@ -1304,6 +1304,20 @@ static int value_check(ValueObject *self)
     return graph_check(self->graph);
 }
 
+/* fastcall.h: a Value's bytes when they are on the driver now, with the
+ * GIL held throughout (pydron_value_peek: one graph lock). The getbuffer
+ * path drops and takes the GIL twice (fetch, bytes), which for a result of
+ * a few bytes cost more than decoding it. */
+int pdy_value_peek(PyObject *o, const void **data, size_t *len)
+{
+    if (!ValueType || !Py_IS_TYPE(o, ValueType))
+        return 0;
+    ValueObject *self = (ValueObject *)o;
+    if (!self->graph || !self->graph->g)
+        return 0; /* closed: the general path says so */
+    return pydron_value_peek(self->graph->g, (pydron_value){self->id}, data, len) == 0;
+}
+
 static PyObject *task_error(ValueObject *self)
 {
     pydron_task t = {0};

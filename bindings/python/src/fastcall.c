@@ -52,7 +52,8 @@ static struct {
     int ready;
     /* handed to fast_setup (pydron._runtime) */
     PyObject *S; /* state.S: a Driver (__slots__) */
-    PyObject *pending, *pending_append, *pending_popleft, *undo, *undo_append, *tainted, *seq;
+    PyObject *pending, *pending_append, *pending_popleft, *undo, *undo_append, *undo_popleft,
+        *tainted, *seq;
     PyObject *py_call, *py_mcall, *submit_rest, *shrink, *front_poll, *prefix, *call_site;
     PyObject *dumps, *loads;
     /* Driver slot offsets */
@@ -73,7 +74,7 @@ static struct {
 } N;
 
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
-    *str_closed, *str_check, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
+    *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
     *str_in_process, *str_fcache, *str_done;
 static PyObject *int_five;
@@ -244,10 +245,39 @@ static int plain(PyObject *o, int depth, int *budget)
 
 /* ---- submit --------------------------------------------------------------- */
 
+/* PyDict_GetItem without its cost: in 3.11 it saves and restores the
+ * exception state around every lookup (about 100 instructions), and the
+ * submit path does some twenty lookups a call. The keys here are interned
+ * str (or the dicts' own keys), whose lookup raises nothing; an error that
+ * does come is dropped, as PyDict_GetItem drops it. */
+static inline PyObject *dget(PyObject *d, PyObject *k)
+{
+    PyObject *v = PyDict_GetItemWithError(d, k);
+    if (!v && PyErr_Occurred())
+        PyErr_Clear();
+    return v;
+}
+
+/* id(fn) (the key of Session._fcache and _dur): the calls of a loop are of
+ * one function, so the last one's int is handed out again. The function is
+ * held, so its address cannot be another object's meanwhile. */
+static PyObject *fn_id(PyObject *fn)
+{
+    static PyObject *last_fn, *last_id;
+    if (fn == last_fn)
+        return Py_NewRef(last_id);
+    PyObject *id = PyLong_FromVoidPtr(fn);
+    if (id) {
+        Py_XSETREF(last_fn, Py_NewRef(fn));
+        Py_XSETREF(last_id, Py_NewRef(id));
+    }
+    return id;
+}
+
 /* RESULT_BYTES.get(fn, 0) (_backend._result_bytes) */
 static Py_ssize_t result_bytes(PyObject *fn)
 {
-    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
+    PyObject *rb = dget(F.bdict, k_result_bytes);
     if (!rb || !PyDict_Check(rb))
         return -1;
     PyObject *n = PyDict_GetItemWithError(rb, fn);
@@ -269,8 +299,8 @@ static Py_ssize_t result_bytes(PyObject *fn)
 static PyObject *settings_gen(void)
 {
     PyObject *sd = F.setdict;
-    PyObject *wt = PyDict_GetItem(sd, k_last_warn);
-    PyObject *wmod = PyDict_GetItem(sd, k_warnings);
+    PyObject *wt = dget(sd, k_last_warn);
+    PyObject *wmod = dget(sd, k_warnings);
     if (!wt || !wmod || !PyTuple_CheckExact(wt) || PyTuple_GET_SIZE(wt) != 3)
         return NULL;
     PyObject *wf = PyObject_GetAttr(wmod, k_filters);
@@ -283,15 +313,15 @@ static PyObject *settings_gen(void)
     Py_DECREF(wf);
     if (!same || PyErr_Occurred())
         return NULL;
-    PyObject *ls = PyDict_GetItem(sd, k_log_state),
-             *ll = PyDict_GetItem(sd, k_last_log),
-             *probe = PyDict_GetItem(sd, k_log_probe),
-             *pkey = PyDict_GetItem(sd, k_probe_key),
-             *nv = PyDict_GetItem(sd, k_np_var),
-             *lnp = PyDict_GetItem(sd, k_last_np),
-             *mods = PyDict_GetItem(sd, k_modules),
-             *ldec = PyDict_GetItem(sd, k_last_dec),
-             *gen = PyDict_GetItem(sd, k_gen);
+    PyObject *ls = dget(sd, k_log_state),
+             *ll = dget(sd, k_last_log),
+             *probe = dget(sd, k_log_probe),
+             *pkey = dget(sd, k_probe_key),
+             *nv = dget(sd, k_np_var),
+             *lnp = dget(sd, k_last_np),
+             *mods = dget(sd, k_modules),
+             *ldec = dget(sd, k_last_dec),
+             *gen = dget(sd, k_gen);
     if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
         !PyDict_Check(mods) || ldec != Py_None || !gen)
         return NULL;
@@ -316,10 +346,10 @@ static PyObject *settings_gen(void)
         Py_DECREF(cur);
         if (!same)
             return NULL;
-    } else if (lnp != Py_None || PyDict_GetItem(mods, k_numpy)) {
+    } else if (lnp != Py_None || dget(mods, k_numpy)) {
         return NULL;
     }
-    if (PyDict_GetItem(mods, k_decimal))
+    if (dget(mods, k_decimal))
         return NULL; /* _decimal_state(): Python's */
     return Py_NewRef(gen);
 }
@@ -351,7 +381,7 @@ static PyObject *fn_entry(PyObject *sess, PyObject *fn)
     PyObject *ent = NULL;
     if (gen) {
         PyObject *fc = PyObject_GetAttr(sess, str_fcache);
-        PyObject *idfn = fc ? PyLong_FromVoidPtr(fn) : NULL;
+        PyObject *idfn = fc ? fn_id(fn) : NULL;
         ent = idfn && PyDict_Check(fc) ? PyDict_GetItemWithError(fc, idfn) : NULL;
         Py_XINCREF(ent);
         Py_XDECREF(idfn);
@@ -423,7 +453,7 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
         return -1;
     }
     Py_ssize_t k = 0; /* 0: ask Python */
-    PyObject *idfn = PyLong_FromVoidPtr(fn);
+    PyObject *idfn = fn_id(fn);
     PyObject *st = idfn && PyDict_Check(dur) ? PyDict_GetItemWithError(dur, idfn) : NULL;
     if (!idfn || PyErr_Occurred()) {
         k = -1;
@@ -431,15 +461,15 @@ static Py_ssize_t batch_size(PyObject *sess, PyObject *fn, PyObject *key)
                PyList_GET_SIZE(st) == 4) {
         if (inproc == Py_True) {
             /* in process: the runner timed the call (_serialize.SECONDS) */
-            PyObject *secs = PyDict_GetItem(F.sdict, k_seconds);
-            PyObject *d = secs && PyDict_Check(secs) ? PyDict_GetItem(secs, key) : NULL;
+            PyObject *secs = dget(F.sdict, k_seconds);
+            PyObject *d = secs && PyDict_Check(secs) ? dget(secs, key) : NULL;
             if (d)
                 PyList_SetItem(st, 0, Py_NewRef(d));
         }
         PyObject *probes = PyList_GET_ITEM(st, 1), *c = PyList_GET_ITEM(st, 3),
                  *d = PyList_GET_ITEM(st, 0);
-        PyObject *bmax = PyDict_GetItem(F.bdict, k_batch_max),
-                 *bsec = PyDict_GetItem(F.bdict, k_batch_seconds);
+        PyObject *bmax = dget(F.bdict, k_batch_max),
+                 *bsec = dget(F.bdict, k_batch_seconds);
         /* probes whose task has not finished tell nothing yet */
         int fresh = inproc == Py_True ||
                     (PyList_CheckExact(probes) && PyList_GET_SIZE(probes) == 0);
@@ -530,6 +560,11 @@ static PyObject *track(PyObject *fut)
     Py_DECREF(seqn);
     if (!item)
         goto fail;
+    /* Only the queue holds the entry and nothing refers back to it, so it
+     * is never part of a cycle: the collector need not track it (its Future
+     * counts as reachable while queued, which it is). One tracked object
+     * less per call, among tens of thousands alive in a loop of calls. */
+    PyObject_GC_UnTrack(item);
     PyObject *r = PyObject_CallOneArg(F.pending_append, item);
     Py_DECREF(item);
     if (!r)
@@ -543,11 +578,19 @@ static PyObject *track(PyObject *fut)
     Py_ssize_t n = PyObject_Size(F.pending);
     if (n < 0)
         goto fail;
-    PyObject *win = PyLong_FromSsize_t(n);
-    if (!win)
-        goto fail;
-    int over = PyObject_RichCompareBool(win, SLOT(F.S, F.s_window), Py_GT);
-    Py_DECREF(win);
+    PyObject *wmax = SLOT(F.S, F.s_window);
+    Py_ssize_t wm = PyLong_CheckExact(wmax) ? PyLong_AsSsize_t(wmax) : -1;
+    int over;
+    if (wm >= 0) { /* len(pending) > S.window without an int object */
+        over = n > wm;
+    } else {
+        PyErr_Clear(); /* (not a C size: compared as Python does) */
+        PyObject *win = PyLong_FromSsize_t(n);
+        if (!win)
+            goto fail;
+        over = PyObject_RichCompareBool(win, wmax, Py_GT);
+        Py_DECREF(win);
+    }
     if (over == 0)
         over = PyObject_RichCompareBool(SLOT(F.S, F.s_pbytes), SLOT(F.S, F.s_window_bytes), Py_GT);
     if (over < 0)
@@ -580,14 +623,36 @@ fail:
     return NULL;
 }
 
+/* _Batch.add's BATCH_M.pack(0, 0, nd) ("<III"): the calls of a loop mostly
+ * pickle to the same length, so the last head is handed out again (bytes
+ * do not change) instead of a new object per call. */
+static PyObject *batch_head(uint32_t nd)
+{
+    static PyObject *last;
+    static uint32_t last_nd;
+    if (last && last_nd == nd)
+        return Py_NewRef(last);
+    unsigned char head[12];
+    pdy_pack_u32(head, 0);
+    pdy_pack_u32(head + 4, 0);
+    pdy_pack_u32(head + 8, nd);
+    PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
+    if (hb) {
+        Py_XSETREF(last, Py_NewRef(hb));
+        last_nd = nd;
+    }
+    return hb;
+}
+
 /* Session.submit and calls._submit for a plain call (see the top). */
 static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *argt = PyTuple_New(nargs), *kw = PyDict_New();
+    /* kw: the empty kwargs, made only for the Python pickler or path */
+    PyObject *argt = PyTuple_New(nargs), *kw = NULL;
     PyObject *ent = NULL, *data = NULL, *b = NULL, *fut = NULL, *kobj = NULL, *res = NULL;
     PyObject *prev = SLOT(F.S, F.s_in_backend); /* Py_False: checked by on_driver */
     Py_ssize_t k, nd;
-    if (!argt || !kw)
+    if (!argt)
         goto out;
     for (Py_ssize_t i = 0; i < nargs; i++) {
         Py_INCREF(args[i]);
@@ -607,7 +672,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         goto restore;
     data = pdy_dumps_args(argt);
     if (!data) {
-        PyObject *pair = PyErr_Occurred() ? NULL : PyTuple_Pack(2, argt, kw);
+        kw = PyErr_Occurred() ? NULL : PyDict_New();
+        PyObject *pair = kw ? PyTuple_Pack(2, argt, kw) : NULL;
         if (!pair)
             goto restore;
         PyObject *dargs[] = {pair, int_five};
@@ -652,12 +718,7 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     fut = new_future(fn, b, nd + rb);
     if (!fut)
         goto restore;
-    /* _Batch.add: BATCH_M.pack(0, nfut, len(data)), "<III" */
-    unsigned char head[12];
-    pdy_pack_u32(head, 0);
-    pdy_pack_u32(head + 4, 0);
-    pdy_pack_u32(head + 8, (uint32_t)nd);
-    PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
+    PyObject *hb = batch_head((uint32_t)nd);
     if (!hb)
         goto restore;
     int err = PyList_Append(futs, fut) < 0 || PyList_Append(heads, hb) < 0 ||
@@ -679,6 +740,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
 rest:
     sset(F.S, F.s_in_backend, prev);
     N.rest++;
+    if (!kw && !(kw = PyDict_New()))
+        goto out;
     {
         PyObject *rargs[] = {fn, ent, kobj ? kobj : Py_None, argt, kw};
         res = PyObject_Vectorcall(F.submit_rest, rargs, 5, NULL);
@@ -695,6 +758,44 @@ out:
     Py_XDECREF(b);
     Py_XDECREF(fut);
     return res;
+}
+
+/* bind_batch(futs, vals, member): _Batch.flush's loop over the calls it
+ * sent (for f, v in zip(futs, vals): f._v = v; f._b = member), once per
+ * call of a batch of hundreds. Futures of the type fast_setup saw take the
+ * slots directly; anything else goes through setattr, as in Python. */
+static PyObject *fc_bind_batch(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "bind_batch(futs, vals, member)");
+        return NULL;
+    }
+    PyObject *futs = PySequence_Fast(args[0], "bind_batch: futs must be a sequence");
+    PyObject *vals = futs ? PySequence_Fast(args[1], "bind_batch: vals must be a sequence")
+                          : NULL;
+    if (!vals) {
+        Py_XDECREF(futs);
+        return NULL;
+    }
+    PyObject *member = args[2];
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(futs);
+    if (PySequence_Fast_GET_SIZE(vals) < n)
+        n = PySequence_Fast_GET_SIZE(vals); /* as zip */
+    int err = 0;
+    for (Py_ssize_t i = 0; i < n && !err; i++) {
+        PyObject *f = PySequence_Fast_GET_ITEM(futs, i), *v = PySequence_Fast_GET_ITEM(vals, i);
+        if (F.Future && Py_IS_TYPE(f, F.Future)) {
+            sset(f, F.f_v, v);
+            sset(f, F.f_b, member);
+        } else {
+            err = PyObject_SetAttr(f, str_v, v) < 0 || PyObject_SetAttr(f, str_b, member) < 0;
+        }
+    }
+    Py_DECREF(futs);
+    Py_DECREF(vals);
+    if (err)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* 1 if fast_setup ran, else 0 with RuntimeError naming the entry point */
@@ -817,6 +918,8 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
             pop = PyObject_GetAttr(lst, str_pop);
         PyObject *item = pop ? PyTuple_Pack(2, SLOT(F.S, F.s_last_seq), pop) : NULL;
         Py_XDECREF(pop);
+        if (item) /* only the undo log holds it: no cycle (as in track) */
+            PyObject_GC_UnTrack(item);
         PyObject *r = item ? PyObject_CallOneArg(F.undo_append, item) : NULL;
         Py_XDECREF(item);
         if (!r)
@@ -893,8 +996,8 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     sset(fut, F.f_r, r);
     Py_DECREF(r);
     PyObject *fn = SLOT(fut, F.f_fn);
-    PyObject *rb = PyDict_GetItem(F.bdict, k_result_bytes);
-    PyObject *rc = PyDict_GetItem(F.bdict, k_result_cats);
+    PyObject *rb = dget(F.bdict, k_result_bytes);
+    PyObject *rc = dget(F.bdict, k_result_cats);
     if (!fn || !rb || !rc || !PyDict_Check(rb) || !PyDict_Check(rc)) {
         PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
         return -1;
@@ -916,6 +1019,59 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
     return err < 0 ? -1 : 1;
 }
 
+/* _poll's last step: undo entries older than the oldest pending call can
+ * no longer be needed (a failure rolls back only what came after the
+ * failed call), so they go; all of them when nothing is pending. One entry
+ * per append in a loop of calls: this loop ran in Python before. */
+static int trim_undo(void)
+{
+    Py_ssize_t np = PyObject_Size(F.pending);
+    if (np < 0)
+        return -1;
+    PyObject *oldest = NULL;
+    if (np) {
+        PyObject *front = PySequence_GetItem(F.pending, 0);
+        if (!front)
+            return -1;
+        if (PyTuple_CheckExact(front) && PyTuple_GET_SIZE(front) == 2)
+            oldest = Py_NewRef(PyTuple_GET_ITEM(front, 0));
+        Py_DECREF(front);
+        if (!oldest)
+            return 0; /* not ours to judge: _poll's loop does it */
+    }
+    int rc = 0;
+    for (;;) {
+        Py_ssize_t nu = PyObject_Size(F.undo);
+        if (nu <= 0) {
+            rc = nu < 0 ? -1 : 0;
+            break;
+        }
+        PyObject *e = PySequence_GetItem(F.undo, 0);
+        if (!e) {
+            rc = -1;
+            break;
+        }
+        int older = 1;
+        if (oldest)
+            older = PyTuple_CheckExact(e) && PyTuple_GET_SIZE(e) == 2
+                        ? PyObject_RichCompareBool(PyTuple_GET_ITEM(e, 0), oldest, Py_LT)
+                        : 0;
+        Py_DECREF(e);
+        if (older <= 0) {
+            rc = older;
+            break;
+        }
+        PyObject *x = PyObject_CallNoArgs(F.undo_popleft);
+        if (!x) {
+            rc = -1;
+            break;
+        }
+        Py_DECREF(x);
+    }
+    Py_XDECREF(oldest);
+    return rc;
+}
+
 /* fut._r is None: decode its finished value as Future.exception() ->
  * _wait() would. 1 ok (fut._r set, a success), 0 leave it to Python, -1
  * error. */
@@ -924,39 +1080,52 @@ static int decode(PyObject *fut)
     PyObject *b = SLOT(fut, F.f_b), *val = SLOT(fut, F.f_v);
     if (!b || !val || val == Py_None || (b != F.member && b != Py_None))
         return 0;
-    PyObject *st = PyObject_CallMethodNoArgs(val, str_state);
-    if (!st)
-        return -1;
-    long s = PyLong_AsLong(st);
-    Py_DECREF(st);
-    if (s == -1 && PyErr_Occurred())
-        return -1;
-    if (s != PYDRON_VALUE_READY)
-        return 0;
-    PyObject *size = PyObject_CallMethodNoArgs(val, str_size);
-    if (!size) {
-        PyErr_Clear(); /* Python's path handles it (and says why) */
-        return 0;
+    PyObject *mv = NULL, *size;
+    const void *here = NULL; /* the bytes, when on the driver already */
+    size_t len = 0;
+    if (pdy_value_peek(val, &here, &len)) {
+        /* ready, bytes here: what state(), size() and the buffer say, in
+         * one graph lock and without dropping the GIL */
+        size = PyLong_FromSize_t(len);
+        if (!size)
+            return -1;
+    } else {
+        PyObject *st = PyObject_CallMethodNoArgs(val, str_state);
+        if (!st)
+            return -1;
+        long s = PyLong_AsLong(st);
+        Py_DECREF(st);
+        if (s == -1 && PyErr_Occurred())
+            return -1;
+        if (s != PYDRON_VALUE_READY)
+            return 0;
+        size = PyObject_CallMethodNoArgs(val, str_size);
+        if (!size) {
+            PyErr_Clear(); /* Python's path handles it (and says why) */
+            return 0;
+        }
     }
     Py_ssize_t n = PyLong_AsSsize_t(size);
-    PyObject *inl = PyDict_GetItem(F.bdict, k_inline_max);
+    PyObject *inl = dget(F.bdict, k_inline_max);
     Py_ssize_t inline_max = inl ? PyLong_AsSsize_t(inl) : -1;
     if (n <= 0 || inline_max < 0 || (b == Py_None && n > inline_max)) {
         PyErr_Clear();
         Py_DECREF(size);
         return 0; /* stays on its worker: _ok_in_place */
     }
-    PyObject *mv = PyMemoryView_FromObject(val);
-    if (!mv) {
-        Py_DECREF(size);
-        return -1;
+    if (!here) {
+        mv = PyMemoryView_FromObject(val);
+        if (!mv) {
+            Py_DECREF(size);
+            return -1;
+        }
+        here = PyMemoryView_GET_BUFFER(mv)->buf;
+        len = (size_t)PyMemoryView_GET_BUFFER(mv)->len;
     }
-    Py_buffer *view = PyMemoryView_GET_BUFFER(mv);
-    const char *p = view->buf;
-    size_t len = (size_t)view->len;
+    const char *p = here;
     if (!len || p[len - 1] != '.' ||
         (len > 32 && (memmem(p, len, "cloudpickle", 11) || memmem(p, len, "_frombuffer", 11)))) {
-        Py_DECREF(mv);
+        Py_XDECREF(mv);
         Py_DECREF(size);
         return 0; /* out-of-band buffers or the driver's unpickler */
     }
@@ -964,9 +1133,12 @@ static int decode(PyObject *fut)
     Py_INCREF(prev);
     sset(F.S, F.s_in_backend, Py_True);
     PyObject *v = pdy_loads_scalar((const unsigned char *)p, len);
-    if (!v && !PyErr_Occurred())
-        v = PyObject_CallOneArg(F.loads, mv);
-    Py_DECREF(mv);
+    if (!v && !PyErr_Occurred()) {
+        if (!mv) /* pickle.loads takes an object: the Value's own buffer */
+            mv = PyMemoryView_FromObject(val);
+        v = mv ? PyObject_CallOneArg(F.loads, mv) : NULL;
+    }
+    Py_XDECREF(mv);
     int ok = v ? 1 : -1;
     if (v && Py_IS_TYPE(v, F.Logged)) {
         PyObject *uargs[] = {v, Py_True};
@@ -1081,6 +1253,8 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
         if (ok == 0)
             break;
     }
+    if (trim_undo() < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1109,7 +1283,8 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     PyObject *pa = PyObject_GetAttrString(pending, "append");
     PyObject *pp = pa ? PyObject_GetAttrString(pending, "popleft") : NULL;
     PyObject *ua = pp ? PyObject_GetAttrString(undo, "append") : NULL;
-    PyObject *pickle = ua ? PyImport_ImportModule("pickle") : NULL;
+    PyObject *up = ua ? PyObject_GetAttrString(undo, "popleft") : NULL;
+    PyObject *pickle = up ? PyImport_ImportModule("pickle") : NULL;
     PyObject *dumps = pickle ? PyObject_GetAttrString(pickle, "dumps") : NULL;
     PyObject *loads = dumps ? PyObject_GetAttrString(pickle, "loads") : NULL;
     PyObject *site = loads ? PyObject_GetAttrString(m, "call_site") : NULL;
@@ -1118,6 +1293,7 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
         Py_XDECREF(pa);
         Py_XDECREF(pp);
         Py_XDECREF(ua);
+        Py_XDECREF(up);
         Py_XDECREF(dumps);
         Py_XDECREF(loads);
         return NULL;
@@ -1128,6 +1304,7 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     Py_XSETREF(F.pending_popleft, pp);
     Py_XSETREF(F.undo, Py_NewRef(undo));
     Py_XSETREF(F.undo_append, ua);
+    Py_XSETREF(F.undo_popleft, up);
     Py_XSETREF(F.tainted, Py_NewRef(tainted));
     Py_XSETREF(F.seq, Py_NewRef(seq));
     Py_XSETREF(F.py_call, Py_NewRef(call));
@@ -1162,6 +1339,8 @@ static PyMethodDef fastcall_methods[] = {
      "call(f, *args, **kwargs): pydron._runtime.calls.call, a plain @functional call in C."},
     {"mcall", (PyCFunction)(void (*)(void))fc_mcall, METH_FASTCALL | METH_KEYWORDS,
      "mcall(obj, name, *args, **kwargs): pydron._runtime.calls.mcall, list.append in C."},
+    {"bind_batch", (PyCFunction)(void (*)(void))fc_bind_batch, METH_FASTCALL,
+     "bind_batch(futs, vals, member): f._v = v and f._b = member for each pair (_Batch.flush)."},
     {"settle_ready", fc_settle_ready, METH_O,
      "settle_ready(place): take the finished front of the pending queue (barriers._poll)."},
     {NULL}};
@@ -1181,6 +1360,8 @@ int pdy_fastcall_init(PyObject *m)
         {&str_check, "_check"},
         {&str_fn_entry, "_fn_entry"},
         {&str_batch_size, "_batch_size"},
+        {&str_v, "_v"},
+        {&str_b, "_b"},
         {&str_open, "_open"},
         {&str_flush, "flush"},
         {&str_pop, "pop"},

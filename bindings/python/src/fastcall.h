@@ -8,4 +8,10 @@
  * exception set. */
 int pdy_fastcall_init(PyObject *m);
 
+/* In core.c: 1 with a borrowed view of a pydron._core.Value's bytes when
+ * the value is ready and its bytes are on the driver (valid while the
+ * Value lives), else 0 (anything else, errors included, goes the general
+ * way: Value methods and its buffer). No exception is set. */
+int pdy_value_peek(PyObject *o, const void **data, size_t *len);
+
 #endif
