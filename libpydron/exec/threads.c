@@ -36,6 +36,18 @@ typedef struct tslots {
     struct thr *x;
     _Atomic uint64_t since;                /* when the current group started */
     _Atomic(pydron_job *) job[TH_GROUP];   /* taken from the queue, not started */
+    /* Scheduler bypass: while this thread reports its group
+     * (pydron_jobs_done), jobs the core submits from here - those its
+     * completions made ready, the successor of a chain - go into its own
+     * empty slots instead of the shared queue, and it runs them next: no
+     * queue lock, no wakeup, and the successor runs where its input was
+     * just written. They stay everyone's (recall and stealing take them
+     * from the slots as before). Sound for any policy: the core's dispatch
+     * still picks each job (policy, windows, in-flight counts); only which
+     * pool thread of this one location runs it changes, and that was never
+     * ordered. */
+    int bypass;   /* room for bypassed jobs: TH_GROUP, 1 or 0 (not reporting) */
+    int nlocal;   /* slots filled by the bypass */
 } tslots;
 
 typedef struct thr {
@@ -47,7 +59,15 @@ typedef struct thr {
     unsigned n, started;
     unsigned in_flight;
     int stop;
+    /* threads looking for work (about to sleep or asleep) and wakeups sent
+     * to them: a thread that bypassed jobs into its slots wakes one so it
+     * can steal them (see worker_main) */
+    atomic_uint nidle;
+    unsigned kicks;   /* under mu */
 } thr;
+
+/* the pool thread running here, if any (for the bypass in thr_submit) */
+static _Thread_local tslots *tl_me;
 
 /* Take a job waiting in another thread's slots behind a group that has
  * run for TH_STEAL_NS (x->mu not needed); *waiting: jobs were left. */
@@ -79,30 +99,46 @@ static void *worker_main(void *arg)
 {
     tslots *me = arg;
     thr *x = me->x;
+    tl_me = me;
     pydron_job *jobs[TH_GROUP];
     int rcs[TH_GROUP];
     int tiny = 1;   /* the last group's jobs were tiny */
     pthread_mutex_lock(&x->mu);
     for (;;) {
         size_t m = 0, len;
-        while (!x->stop && !(len = pdi_ring_len(&x->q))) {
+        if (me->nlocal) {
+            /* jobs bypassed into our slots by our last report: run them
+             * first (those stolen meanwhile are NULL and skipped) */
+            m = (size_t)me->nlocal;
+            me->nlocal = 0;
+        }
+        while (!m && !x->stop && !(len = pdi_ring_len(&x->q))) {
             int waiting = 0;
+            unsigned kicks = x->kicks;
+            /* counted idle before looking at the slots: a thread that
+             * bypasses jobs into its slots after we looked sees us and
+             * kicks (thr_submit) */
+            atomic_fetch_add(&x->nidle, 1);
             pthread_mutex_unlock(&x->mu);
             pydron_job *j = steal(x, me, &waiting);
             pthread_mutex_lock(&x->mu);
             if (j) {
+                atomic_fetch_sub(&x->nidle, 1);
                 atomic_store(&me->job[0], j);
                 m = 1;
                 break;
             }
-            if (x->stop || pdi_ring_len(&x->q))
+            if (x->stop || pdi_ring_len(&x->q) || x->kicks != kicks) {
+                atomic_fetch_sub(&x->nidle, 1);
                 continue;
+            }
             if (waiting) {
                 struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, TH_STEAL_NS);
                 pthread_cond_timedwait(&x->cv, &x->mu, &ts);
             } else {
                 pthread_cond_wait(&x->cv, &x->mu);
             }
+            atomic_fetch_sub(&x->nidle, 1);
         }
         if (!m) {
             len = pdi_ring_len(&x->q);
@@ -129,11 +165,37 @@ static void *worker_main(void *arg)
             jobs[n++] = j;
         }
         tiny = pdi_now_ns() - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;
+        /* our slots are all empty now: the report may refill them (one job
+         * only after slow jobs, as a group would hold) */
+        me->bypass = tiny ? TH_GROUP : 1;
         pydron_jobs_done(jobs, rcs, n);
+        me->bypass = 0;
         pthread_mutex_lock(&x->mu);
     }
     pthread_mutex_unlock(&x->mu);
     return NULL;
+}
+
+/* Called from our own report: take the whole batch into our empty slots
+ * if it fits (all or none: the core fails a whole batch that submit
+ * refuses, so none may be ours when the rest is refused); returns 1 if
+ * taken. If a thread is idle and we hold more than one, it is woken to
+ * steal (our slots are where it looks). */
+static int bypass_take(thr *x, tslots *me, pydron_job *const *jobs, size_t n)
+{
+    if (n > (size_t)(me->bypass - me->nlocal))
+        return 0;
+    /* an idle thread may steal an earlier one meanwhile: that slot is not
+     * reused (nlocal only grows until we run them) */
+    for (size_t k = 0; k < n; k++)
+        atomic_store(&me->job[me->nlocal++], jobs[k]);
+    if (me->nlocal > 1 && atomic_load(&x->nidle)) {
+        pthread_mutex_lock(&x->mu);
+        x->kicks++;
+        pthread_cond_signal(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+    }
+    return 1;
 }
 
 static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
@@ -174,6 +236,9 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
 {
     (void)worker;
     thr *x = self;
+    tslots *me = tl_me;
+    if (me && me->x == x && me->bypass && bypass_take(x, me, jobs, n))
+        return 0;
     pthread_mutex_lock(&x->mu);
     if (x->stop) {
         pthread_mutex_unlock(&x->mu);
