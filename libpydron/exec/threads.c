@@ -39,7 +39,8 @@ typedef struct tslots {
     /* Scheduler bypass: while this thread reports its group
      * (pydron_jobs_done), jobs the core submits from here - those its
      * completions made ready, the successor of a chain - go into its own
-     * empty slots instead of the shared queue, and it runs them next: no
+     * empty slots instead of the shared queue (only the first while another
+     * thread waits for work: it gets the rest), and it runs them next: no
      * queue lock, no wakeup, and the successor runs where its input was
      * just written. They stay everyone's (recall and stealing take them
      * from the slots as before). Sound for any policy: the core's dispatch
@@ -59,11 +60,10 @@ typedef struct thr {
     unsigned n, started;
     unsigned in_flight;
     int stop;
-    /* threads looking for work (about to sleep or asleep) and wakeups sent
-     * to them: a thread that bypassed jobs into its slots wakes one so it
-     * can steal them (see worker_main) */
+    /* threads waiting for work (changed under mu, read without it as a
+     * hint): while one waits, the bypass keeps one job only and queues the
+     * rest, where that thread finds them */
     atomic_uint nidle;
-    unsigned kicks;   /* under mu */
 } thr;
 
 /* the pool thread running here, if any (for the bypass in thr_submit) */
@@ -112,34 +112,32 @@ static void *worker_main(void *arg)
             m = (size_t)me->nlocal;
             me->nlocal = 0;
         }
+        int idle = 0;
         while (!m && !x->stop && !(len = pdi_ring_len(&x->q))) {
             int waiting = 0;
-            unsigned kicks = x->kicks;
-            /* counted idle before looking at the slots: a thread that
-             * bypasses jobs into its slots after we looked sees us and
-             * kicks (thr_submit) */
-            atomic_fetch_add(&x->nidle, 1);
+            if (!idle) {
+                idle = 1;
+                atomic_fetch_add_explicit(&x->nidle, 1, memory_order_relaxed);
+            }
             pthread_mutex_unlock(&x->mu);
             pydron_job *j = steal(x, me, &waiting);
             pthread_mutex_lock(&x->mu);
             if (j) {
-                atomic_fetch_sub(&x->nidle, 1);
                 atomic_store(&me->job[0], j);
                 m = 1;
                 break;
             }
-            if (x->stop || pdi_ring_len(&x->q) || x->kicks != kicks) {
-                atomic_fetch_sub(&x->nidle, 1);
+            if (x->stop || pdi_ring_len(&x->q))
                 continue;
-            }
             if (waiting) {
                 struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, TH_STEAL_NS);
                 pthread_cond_timedwait(&x->cv, &x->mu, &ts);
             } else {
                 pthread_cond_wait(&x->cv, &x->mu);
             }
-            atomic_fetch_sub(&x->nidle, 1);
         }
+        if (idle)
+            atomic_fetch_sub_explicit(&x->nidle, 1, memory_order_relaxed);
         if (!m) {
             len = pdi_ring_len(&x->q);
             if (!len)
@@ -176,28 +174,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Called from our own report: take the whole batch into our empty slots
- * if it fits (all or none: the core fails a whole batch that submit
- * refuses, so none may be ours when the rest is refused); returns 1 if
- * taken. If a thread is idle and we hold more than one, it is woken to
- * steal (our slots are where it looks). */
-static int bypass_take(thr *x, tslots *me, pydron_job *const *jobs, size_t n)
-{
-    if (n > (size_t)(me->bypass - me->nlocal))
-        return 0;
-    /* an idle thread may steal an earlier one meanwhile: that slot is not
-     * reused (nlocal only grows until we run them) */
-    for (size_t k = 0; k < n; k++)
-        atomic_store(&me->job[me->nlocal++], jobs[k]);
-    if (me->nlocal > 1 && atomic_load(&x->nidle)) {
-        pthread_mutex_lock(&x->mu);
-        x->kicks++;
-        pthread_cond_signal(&x->cv);
-        pthread_mutex_unlock(&x->mu);
-    }
-    return 1;
-}
-
 static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, unsigned *in_flight)
 {
     (void)host;
@@ -232,13 +208,9 @@ static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, uns
     return 0;
 }
 
-static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+/* Into the shared queue, waking a thread. */
+static int queue_submit(thr *x, pydron_job *const *jobs, size_t n)
 {
-    (void)worker;
-    thr *x = self;
-    tslots *me = tl_me;
-    if (me && me->x == x && me->bypass && bypass_take(x, me, jobs, n))
-        return 0;
     pthread_mutex_lock(&x->mu);
     if (x->stop) {
         pthread_mutex_unlock(&x->mu);
@@ -258,6 +230,32 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     else
         pthread_cond_broadcast(&x->cv);
     pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    (void)worker;
+    thr *x = self;
+    tslots *me = tl_me;
+    if (!me || me->x != x || !me->bypass)
+        return queue_submit(x, jobs, n);
+    /* from our own report (see tslots.bypass): the first ones into our
+     * empty slots, as many as fit; one only while a thread waits for work,
+     * so that it gets the rest at once */
+    int room = (atomic_load_explicit(&x->nidle, memory_order_relaxed) ? 1 : me->bypass) - me->nlocal;
+    size_t keep = room <= 0 ? 0 : n < (size_t)room ? n : (size_t)room;
+    /* the rest first: the core fails a whole batch that submit refuses, so
+     * none may be in our slots then */
+    if (keep < n) {
+        int rc = queue_submit(x, jobs + keep, n - keep);
+        if (rc)
+            return rc;
+    }
+    /* an idle thread may steal one of them meanwhile: its slot is not
+     * reused (nlocal only grows until we run them) */
+    for (size_t k = 0; k < keep; k++)
+        atomic_store(&me->job[me->nlocal++], jobs[k]);
     return 0;
 }
 
