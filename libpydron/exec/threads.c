@@ -112,7 +112,7 @@ static void *worker_main(void *arg)
             m = (size_t)me->nlocal;
             me->nlocal = 0;
         }
-        int idle = 0;
+        int idle = 0, stole = 0;
         while (!m && !x->stop && !(len = pdi_ring_len(&x->q))) {
             int waiting = 0;
             if (!idle) {
@@ -125,6 +125,7 @@ static void *worker_main(void *arg)
             if (j) {
                 atomic_store(&me->job[0], j);
                 m = 1;
+                stole = 1;
                 break;
             }
             if (x->stop || pdi_ring_len(&x->q))
@@ -138,16 +139,19 @@ static void *worker_main(void *arg)
         }
         if (idle)
             atomic_fetch_sub_explicit(&x->nidle, 1, memory_order_relaxed);
-        if (!m) {
-            len = pdi_ring_len(&x->q);
-            if (!len)
-                break;   /* stopping and drained */
+        len = pdi_ring_len(&x->q);
+        if (!m && !len)
+            break;   /* stopping and drained */
+        if (!stole && len) {
+            /* a group from the queue, or what the bypass left in our slots
+             * topped up from it: the bypass must not shrink groups (each
+             * group costs one report) */
             size_t share = (len + 2 * (size_t)x->n - 1) / (2 * (size_t)x->n);
-            m = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
-            for (size_t k = 0; k < m; k++) {
+            size_t want = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
+            for (; m < want && pdi_ring_len(&x->q); m++) {
                 pydron_job *j = NULL;
                 (void)pdi_ring_pop(&x->q, &j, sizeof j);
-                atomic_store_explicit(&me->job[k], j, memory_order_release);
+                atomic_store_explicit(&me->job[m], j, memory_order_release);
             }
         }
         int stopping = x->stop;
