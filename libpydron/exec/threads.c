@@ -36,6 +36,19 @@ typedef struct tslots {
     struct thr *x;
     _Atomic uint64_t since;                /* when the current group started */
     _Atomic(pydron_job *) job[TH_GROUP];   /* taken from the queue, not started */
+    /* Scheduler bypass: while this thread reports its group
+     * (pydron_jobs_done), jobs the core submits from here - those its
+     * completions made ready, the successor of a chain - go into its own
+     * empty slots instead of the shared queue (only the first while another
+     * thread waits for work: it gets the rest), and it runs them next: no
+     * queue lock, no wakeup, and the successor runs where its input was
+     * just written. They stay everyone's (recall and stealing take them
+     * from the slots as before). Sound for any policy: the core's dispatch
+     * still picks each job (policy, windows, in-flight counts); only which
+     * pool thread of this one location runs it changes, and that was never
+     * ordered. */
+    int bypass;   /* room for bypassed jobs: TH_GROUP, 1 or 0 (not reporting) */
+    int nlocal;   /* slots filled by the bypass */
 } tslots;
 
 typedef struct thr {
@@ -47,7 +60,14 @@ typedef struct thr {
     unsigned n, started;
     unsigned in_flight;
     int stop;
+    /* threads waiting for work (changed under mu, read without it as a
+     * hint): while one waits, the bypass keeps one job only and queues the
+     * rest, where that thread finds them */
+    atomic_uint nidle;
 } thr;
+
+/* the pool thread running here, if any (for the bypass in thr_submit) */
+static _Thread_local tslots *tl_me;
 
 /* Take a job waiting in another thread's slots behind a group that has
  * run for TH_STEAL_NS (x->mu not needed); *waiting: jobs were left. */
@@ -79,20 +99,33 @@ static void *worker_main(void *arg)
 {
     tslots *me = arg;
     thr *x = me->x;
+    tl_me = me;
     pydron_job *jobs[TH_GROUP];
     int rcs[TH_GROUP];
     int tiny = 1;   /* the last group's jobs were tiny */
     pthread_mutex_lock(&x->mu);
     for (;;) {
         size_t m = 0, len;
-        while (!x->stop && !(len = pdi_ring_len(&x->q))) {
+        if (me->nlocal) {
+            /* jobs bypassed into our slots by our last report: run them
+             * first (those stolen meanwhile are NULL and skipped) */
+            m = (size_t)me->nlocal;
+            me->nlocal = 0;
+        }
+        int idle = 0, stole = 0;
+        while (!m && !x->stop && !(len = pdi_ring_len(&x->q))) {
             int waiting = 0;
+            if (!idle) {
+                idle = 1;
+                atomic_fetch_add_explicit(&x->nidle, 1, memory_order_relaxed);
+            }
             pthread_mutex_unlock(&x->mu);
             pydron_job *j = steal(x, me, &waiting);
             pthread_mutex_lock(&x->mu);
             if (j) {
                 atomic_store(&me->job[0], j);
                 m = 1;
+                stole = 1;
                 break;
             }
             if (x->stop || pdi_ring_len(&x->q))
@@ -104,16 +137,21 @@ static void *worker_main(void *arg)
                 pthread_cond_wait(&x->cv, &x->mu);
             }
         }
-        if (!m) {
-            len = pdi_ring_len(&x->q);
-            if (!len)
-                break;   /* stopping and drained */
+        if (idle)
+            atomic_fetch_sub_explicit(&x->nidle, 1, memory_order_relaxed);
+        len = pdi_ring_len(&x->q);
+        if (!m && !len)
+            break;   /* stopping and drained */
+        if (!stole && len) {
+            /* a group from the queue, or what the bypass left in our slots
+             * topped up from it: the bypass must not shrink groups (each
+             * group costs one report) */
             size_t share = (len + 2 * (size_t)x->n - 1) / (2 * (size_t)x->n);
-            m = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
-            for (size_t k = 0; k < m; k++) {
+            size_t want = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
+            for (; m < want && pdi_ring_len(&x->q); m++) {
                 pydron_job *j = NULL;
                 (void)pdi_ring_pop(&x->q, &j, sizeof j);
-                atomic_store_explicit(&me->job[k], j, memory_order_release);
+                atomic_store_explicit(&me->job[m], j, memory_order_release);
             }
         }
         int stopping = x->stop;
@@ -129,7 +167,11 @@ static void *worker_main(void *arg)
             jobs[n++] = j;
         }
         tiny = pdi_now_ns() - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;
+        /* our slots are all empty now: the report may refill them (one job
+         * only after slow jobs, as a group would hold) */
+        me->bypass = tiny ? TH_GROUP : 1;
         pydron_jobs_done(jobs, rcs, n);
+        me->bypass = 0;
         pthread_mutex_lock(&x->mu);
     }
     pthread_mutex_unlock(&x->mu);
@@ -170,10 +212,9 @@ static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, uns
     return 0;
 }
 
-static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+/* Into the shared queue, waking a thread. */
+static int queue_submit(thr *x, pydron_job *const *jobs, size_t n)
 {
-    (void)worker;
-    thr *x = self;
     pthread_mutex_lock(&x->mu);
     if (x->stop) {
         pthread_mutex_unlock(&x->mu);
@@ -193,6 +234,32 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     else
         pthread_cond_broadcast(&x->cv);
     pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned worker)
+{
+    (void)worker;
+    thr *x = self;
+    tslots *me = tl_me;
+    if (!me || me->x != x || !me->bypass)
+        return queue_submit(x, jobs, n);
+    /* from our own report (see tslots.bypass): the first ones into our
+     * empty slots, as many as fit; one only while a thread waits for work,
+     * so that it gets the rest at once */
+    int room = (atomic_load_explicit(&x->nidle, memory_order_relaxed) ? 1 : me->bypass) - me->nlocal;
+    size_t keep = room <= 0 ? 0 : n < (size_t)room ? n : (size_t)room;
+    /* the rest first: the core fails a whole batch that submit refuses, so
+     * none may be in our slots then */
+    if (keep < n) {
+        int rc = queue_submit(x, jobs + keep, n - keep);
+        if (rc)
+            return rc;
+    }
+    /* an idle thread may steal one of them meanwhile: its slot is not
+     * reused (nlocal only grows until we run them) */
+    for (size_t k = 0; k < keep; k++)
+        atomic_store(&me->job[me->nlocal++], jobs[k]);
     return 0;
 }
 

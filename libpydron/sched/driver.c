@@ -306,9 +306,19 @@ void pdi_dispatch(pydron_graph *g)
     pdi_sgraph *sg = pdi_S(g);
     pydron_runtime *rt = sg->rt;
     pdi_sched_drain(g);
-    if (!g->started || sg->dispatching || !rt->xstarted)
+    if (!g->started || !rt->xstarted)
         return;
+    if (sg->dispatching) {
+        /* the one dispatching has the lock released around a submit: it
+         * must look again, else tasks readied now (a job completed on a
+         * pool thread meanwhile) wait for the next event - forever after
+         * pydron_graph_start with nobody waiting */
+        sg->redispatch = 1;
+        return;
+    }
     sg->dispatching = 1;
+again:
+    sg->redispatch = 0;
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int fifo = sg->pops == &pdi_fifo_ops;
@@ -393,6 +403,8 @@ void pdi_dispatch(pydron_graph *g)
             progress = 1;
         }
     }
+    if (sg->redispatch)
+        goto again;
     sg->dispatching = 0;
     pdi_sched_drain(g);   /* tasks failed in prepare or refused by the executor */
 }

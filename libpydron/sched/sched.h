@@ -38,6 +38,7 @@ typedef struct pdi_sgraph {
     pydron_job *jfree;     /* job free list */
     pydron_job *jlive;     /* jobs handed out (for worker loss) */
     int dispatching;
+    int redispatch;   /* a dispatch was skipped while another ran: it loops once more */
 
     /* measured durations per kind (seconds) */
     double *ksum;

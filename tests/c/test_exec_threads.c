@@ -355,3 +355,200 @@ Test(exec_threads, a_blocked_job_does_not_hold_its_group, .timeout = 60)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* ------------------------------------------------ scheduler bypass (chains)
+ * A job readied by a pool thread's own completions goes into that thread's
+ * slots and runs there next, instead of through the shared queue (where
+ * any thread, woken for it, would take it). */
+
+enum { CHAIN_MAX = 2048 };
+typedef struct chainrec {
+    pthread_t who[CHAIN_MAX];
+    uint64_t step[CHAIN_MAX];    /* the payload of each recorded body */
+    _Atomic int ran;             /* bodies that ran */
+    _Atomic int hold_at;         /* the body with this payload waits for release */
+    _Atomic int holding, release;
+} chainrec;
+static chainrec crec;
+
+/* output = input + 1; records the thread and payload; fails when the
+ * payload is FAIL_BIT or more */
+#define FAIL_BIT 1000000u
+static int fn_chain_step(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    int rc = 0;
+    uint64_t x = tu_input_u64(ctx, 0, &rc), p = tu_payload_u64(ctx);
+    int i = atomic_fetch_add(&crec.ran, 1);
+    if (i < CHAIN_MAX) {
+        crec.who[i] = pthread_self();
+        crec.step[i] = p;
+    }
+    if ((int)p == atomic_load(&crec.hold_at)) {
+        atomic_store(&crec.holding, 1);
+        uint64_t t0 = tu_now_ns();
+        while (!atomic_load(&crec.release) && tu_now_ns() - t0 < 20000000000ull)
+            usleep(1000);
+    }
+    if (rc || p >= FAIL_BIT) {
+        pydron_ctx_fail(ctx, "step %llu failed", (unsigned long long)p);
+        return PYDRON_ETASK;
+    }
+    x++;
+    return pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+/* A chain of n steps (payload base + step index, plus FAIL_BIT at
+ * fail_at); tasks in t[], the last output returned. */
+static pydron_value add_chain(pydron_graph *g, uint32_t k, int n, int base, int fail_at,
+                              pydron_task *t)
+{
+    pydron_value v = tu_const_u64(g, 0), nv;
+    for (int i = 0; i < n; i++) {
+        uint64_t p = (uint64_t)(base + i) + (i == fail_at ? FAIL_BIT : 0);
+        t[i] = tu_add(g, k, PYDRON_TASK_PURE, &v, 1, 1, &nv, &p);
+        TU_OK(pydron_value_release(g, v));
+        v = nv;
+    }
+    return v;
+}
+
+static void crec_reset(void)
+{
+    memset(crec.who, 0, sizeof crec.who);
+    memset(crec.step, 0, sizeof crec.step);
+    atomic_store(&crec.ran, 0);
+    atomic_store(&crec.hold_at, -1);
+    atomic_store(&crec.holding, 0);
+    atomic_store(&crec.release, 0);
+}
+
+/* 4 pool threads, one chain: each successor is readied by the thread that
+ * completed its predecessor and runs there. Through the shared queue each
+ * step wakes an idle thread, which takes it now and then (some 2% of the
+ * steps here, on 2 cores; the completing thread mostly wins). Allowed: a few moves at the start (the first steps'
+ * successors can be dispatched by the driver, into the queue) and an idle
+ * thread stealing a step whose thread was descheduled long (a loaded
+ * machine). */
+Test(exec_threads, chains_run_on_the_completing_thread, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 4);
+    uint32_t k = tu_kind_c(rt, "step", fn_chain_step, NULL);
+    pydron_graph *g = tu_graph(rt);
+    crec_reset();
+    enum { C = 1, N = 2000 };
+    static pydron_task t[C][N];
+    pydron_value last[C];
+    for (int c = 0; c < C; c++)
+        last[c] = add_chain(g, k, N, 1000 * c, -1, t[c]);
+    TU_OK(pydron_graph_run(g, 60000));
+    cr_assert_eq(atomic_load(&crec.ran), C * N);
+    int moved = 0;
+    for (int c = 0; c < C; c++) {
+        cr_assert_eq(tu_get_u64(g, last[c]), N);
+        TU_OK(pydron_value_release(g, last[c]));
+        /* which thread ran each step: the slot its body recorded */
+        pthread_t prev = {0};
+        for (int i = 0; i < N; i++) {
+            int slot = -1;
+            for (int r = 0; r < C * N && slot < 0; r++)
+                if (crec.step[r] == (uint64_t)(1000 * c + i))
+                    slot = r;
+            cr_assert_geq(slot, 0, "chain %d step %d not recorded", c, i);
+            if (i >= 2 && !pthread_equal(crec.who[slot], prev))
+                moved++;
+            prev = crec.who[slot];
+        }
+    }
+    cr_assert_leq(moved, 4, "%d of %d chain steps ran on another thread than their predecessor",
+                  moved, C * N);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* The bypass keeps per-task results and errors: in 8 chains run side by
+ * side, a step that fails fails the rest of its chain with its own error,
+ * the other chains finish with their results, and states are exact. */
+Test(exec_threads, bypassed_chains_keep_results_and_errors, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t k = tu_kind_c(rt, "step", fn_chain_step, NULL);
+    pydron_graph *g = tu_graph(rt);
+    crec_reset();
+    enum { C = 8, N = 60 };
+    static pydron_task t[C][N];
+    pydron_value last[C];
+    int expect_ran = 0;
+    for (int c = 0; c < C; c++) {
+        int fail_at = c % 3 == 1 ? 10 + c : -1;
+        last[c] = add_chain(g, k, N, 1000 * c, fail_at, t[c]);
+        expect_ran += fail_at < 0 ? N : fail_at + 1;   /* steps after a failure never run */
+    }
+    (void)pydron_graph_run(g, 60000);   /* ETASK: some chains fail */
+    for (int c = 0; c < C; c++) {
+        int fail_at = c % 3 == 1 ? 10 + c : -1;
+        if (fail_at < 0) {
+            cr_assert_eq(tu_get_u64(g, last[c]), N, "chain %d", c);
+        } else {
+            int rc = pydron_graph_wait(g, last[c], 10000);
+            cr_assert_eq(rc, PYDRON_ETASK, "chain %d: wait returned %d", c, rc);
+            pydron_task who = PYDRON_TASK_NONE;
+            char *msg = NULL;
+            TU_OK(pydron_value_error(g, last[c], &who, &msg, NULL, NULL));
+            cr_assert_eq(who.id, t[c][fail_at].id, "chain %d: error blamed on the wrong task", c);
+            char want[32];
+            snprintf(want, sizeof want, "step %u failed", FAIL_BIT + 1000 * c + fail_at);
+            cr_assert(msg && strstr(msg, want), "chain %d: message '%s'", c, msg ? msg : "");
+            pydron_free(msg);
+        }
+        for (int i = 0; i < N; i++) {
+            pydron_task_state st;
+            TU_OK(pydron_task_state_get(g, t[c][i], &st));
+            pydron_task_state want = fail_at < 0 || i < fail_at ? PYDRON_TASK_DONE
+                                                                 : PYDRON_TASK_FAILED;
+            cr_assert_eq(st, want, "chain %d step %d: state %d, expected %d", c, i, st, want);
+        }
+        TU_OK(pydron_value_release(g, last[c]));
+    }
+    cr_assert_eq(atomic_load(&crec.ran), expect_ran, "%d bodies ran, expected %d",
+                 atomic_load(&crec.ran), expect_ran);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* Cancel in the middle of a chain: the step running finishes, its
+ * successor (readied on the pool thread) never runs, every later step is
+ * CANCELED and a wait on the chain's end says ECANCELED. */
+Test(exec_threads, cancel_stops_a_bypassed_chain, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t k = tu_kind_c(rt, "step", fn_chain_step, NULL);
+    pydron_graph *g = tu_graph(rt);
+    crec_reset();
+    enum { N = 300, AT = 120 };
+    static pydron_task t[N];
+    atomic_store(&crec.hold_at, AT);
+    pydron_value last = add_chain(g, k, N, 0, -1, t);
+    TU_OK(pydron_graph_start(g));
+    uint64_t t0 = tu_now_ns();
+    while (!atomic_load(&crec.holding) && tu_now_ns() - t0 < 20000000000ull)
+        usleep(1000);
+    cr_assert(atomic_load(&crec.holding), "step %d never ran (%d ran)", AT, atomic_load(&crec.ran));
+    TU_OK(pydron_graph_cancel(g));
+    atomic_store(&crec.release, 1);
+    (void)pydron_graph_run(g, 20000);   /* the held step finishes */
+    TU_ERR(PYDRON_ECANCELED, pydron_graph_wait(g, last, 0));
+    cr_assert_eq(atomic_load(&crec.ran), AT + 1, "%d steps ran, expected %d",
+                 atomic_load(&crec.ran), AT + 1);
+    for (int i = 0; i < N; i++) {
+        pydron_task_state st;
+        TU_OK(pydron_task_state_get(g, t[i], &st));
+        if (i < AT)
+            cr_assert_eq(st, PYDRON_TASK_DONE, "step %d: state %d", i, st);
+        else if (i > AT)
+            cr_assert_eq(st, PYDRON_TASK_CANCELED, "step %d: state %d", i, st);
+    }
+    TU_OK(pydron_value_release(g, last));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
