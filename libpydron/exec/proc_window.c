@@ -111,26 +111,25 @@ typedef struct steal_move {
     unsigned to;
 } steal_move;
 
-/* Lock held: move up to `room` of worker v's newest queued jobs that idle
- * worker i can run into mv (recalled from v). Returns how many. */
+/* Lock held: move up to `room` of worker v's queued jobs that idle worker i
+ * can run into mv (recalled from v). Returns how many. */
 static size_t take_queued(pdi_proc *p, unsigned v, unsigned i, unsigned room, steal_move *mv)
 {
     pworker *bw = &p->w[v];
     unsigned t = bw->threads ? bw->threads : 1;
     unsigned queued = bw->njobs - t; /* the oldest `t` may be running */
-    if (room > queued)
-        room = queued;
-    /* the newest `room` entries of v, by insertion into a small sorted
-     * list (seq descending): they start last on v */
+    if (queued > STEAL_MAX)
+        queued = STEAL_MAX;
+    /* v's newest `queued` entries (they start last on v), by insertion
+     * into a small list sorted by seq, descending. Only those: an older
+     * one may be running there, whatever kind it is */
     jobent *best[STEAL_MAX];
     size_t nb = 0;
     for (size_t k = 0; k < p->njb; k++) {
         for (jobent *e = p->jb[k]; e; e = e->next) {
-            if (e->worker != v || !pdi_proc_worker_runs(&p->w[i], pydron_job_kind_name(e->job)))
+            if (e->worker != v || (nb == queued && e->seq < best[nb - 1]->seq))
                 continue;
-            if (nb == room && (!nb || e->seq < best[nb - 1]->seq))
-                continue;
-            size_t at = nb < room ? nb++ : nb - 1;
+            size_t at = nb < queued ? nb++ : nb - 1;
             while (at > 0 && best[at - 1]->seq < e->seq) {
                 best[at] = best[at - 1];
                 at--;
@@ -139,8 +138,10 @@ static size_t take_queued(pdi_proc *p, unsigned v, unsigned i, unsigned room, st
         }
     }
     size_t n = 0;
-    for (size_t x = 0; x < nb; x++) {
+    for (size_t x = 0; x < nb && n < room; x++) {
         jobent *e = best[x];
+        if (!pdi_proc_worker_runs(&p->w[i], pydron_job_kind_name(e->job)))
+            continue;
         if (pdi_grow((void **)&bw->rcl, &bw->caprcl, bw->nrcl + 1, sizeof *bw->rcl) != 0)
             break;
         (void)pdi_proc_job_take(p, e->seq, v);
