@@ -315,6 +315,7 @@ struct pdi_proc {
     /* options (copied) */
     unsigned nw, in_flight, hb_ms, max_wait_ms;
     int fixed_window;    /* in_flight was set by the user: no measured window */
+    int steal;           /* idle workers take stuck workers' queued jobs (PYDRON_STEAL) */
     unsigned worker_wait_ms; /* parked jobs wait this long for a live worker */
     int restarts;            /* worker_restarts: -1 = $PYDRON_WORKER_RESTARTS/default */
     char *worker_command;

@@ -82,16 +82,6 @@ unsigned pdi_proc_window_sample_locked(pdi_proc *p, const jobent *e, uint64_t no
 #define STEAL_MAX_NS 200000000ull
 #define STEAL_MAX 64 /* jobs moved per round */
 
-static int steal_on(void)
-{
-    static int on = -1; /* PYDRON_STEAL=0 turns it off */
-    if (on < 0) {
-        const char *e = getenv("PYDRON_STEAL");
-        on = !(e && *e == '0');
-    }
-    return on;
-}
-
 /* Lock held: worker v, which has jobs queued, has finished nothing for
  * long enough that a job waiting there is better run by idle worker i. */
 static int stuck_for(const pdi_proc *p, unsigned v, unsigned i, uint64_t now)
@@ -172,7 +162,7 @@ static void send_recalls_locked(pdi_proc *p, unsigned v)
 
 void pdi_proc_steal_locked(pdi_proc *p, uint64_t now)
 {
-    if (!steal_on() || p->stopping || p->nw < 2 || now - p->last_steal_ns < STEAL_EVERY_NS)
+    if (!p->steal || p->stopping || p->nw < 2 || now - p->last_steal_ns < STEAL_EVERY_NS)
         return;
     steal_move mv[STEAL_MAX];
     size_t nmv = 0;
