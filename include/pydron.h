@@ -698,6 +698,13 @@ PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t
  * for ever. After this call the job must not be touched. Any thread; hold
  * no lock that submit() takes. */
 PYDRON_API void pydron_job_requeue(pydron_job *j);
+/* The executor runs job j on `worker` instead of the worker it was
+ * submitted to (an idle worker took it from a busy one's queue): the core
+ * counts it against that worker's in-flight jobs from now on, so that
+ * neither gets more or less work than the window allows. The job's
+ * outputs are placed where its completion says. 0, or EINVAL for a worker
+ * out of range. Any thread; hold no lock that submit() takes. */
+PYDRON_API int pydron_job_moved(pydron_job *j, unsigned worker);
 
 /* Host services for executors */
 /* A worker is gone: the core re-runs its jobs in flight and recomputes values

@@ -175,6 +175,10 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
     unsigned env_win = wv && atoi(wv) > 0 ? (unsigned)atoi(wv) : 0;
     p->in_flight = ro->in_flight ? ro->in_flight : env_win ? env_win : DEFAULT_IN_FLIGHT;
     p->fixed_window = ro->in_flight || env_win;
+    /* idle workers take queued jobs of stuck ones (proc_window.c) unless
+     * PYDRON_STEAL=0; read per executor, so a program (or test) may set it */
+    const char *st = getenv("PYDRON_STEAL");
+    p->steal = !(st && *st == '0');
     p->unknown_in_driver = o->run_unknown_kinds_in_driver != 0;
     p->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HB_MS;
     const char *ww = getenv("PYDRON_WORKER_WAIT_MS");

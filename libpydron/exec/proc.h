@@ -292,6 +292,10 @@ typedef struct pworker {
      * unknown), mean task run time (ns), the depth last given to the core */
     uint64_t rtt_ns, dur_ns;
     unsigned window;
+    /* its last completion, or when it was given work while it had none:
+     * a worker with jobs queued and no progress for a while is stuck on
+     * long ones, and an idle worker may take its queued jobs (stealing) */
+    uint64_t progress_ns;
     struct pdi_sendq *sq_head, *sq_tail; /* frames for the sender thread */
     pthread_cond_t scv;
     pthread_t sender;
@@ -311,6 +315,7 @@ struct pdi_proc {
     /* options (copied) */
     unsigned nw, in_flight, hb_ms, max_wait_ms;
     int fixed_window;    /* in_flight was set by the user: no measured window */
+    int steal;           /* idle workers take stuck workers' queued jobs (PYDRON_STEAL) */
     unsigned worker_wait_ms; /* parked jobs wait this long for a live worker */
     int restarts;            /* worker_restarts: -1 = $PYDRON_WORKER_RESTARTS/default */
     char *worker_command;
@@ -432,7 +437,8 @@ void pdi_proc_flush_later_locked(pdi_proc *p, int all);
 unsigned pdi_proc_window_sample_locked(pdi_proc *p, const jobent *e, uint64_t now_ns,
                                        uint64_t run_ns);
 /* Service thread, lock held (released around the calls): idle workers
- * take queued, not started jobs of busy ones. */
+ * take queued, not started jobs of workers stuck on long ones (on unless
+ * PYDRON_STEAL=0). */
 void pdi_proc_steal_locked(pdi_proc *p, uint64_t now);
 /* proc_accept.c */
 void *pdi_proc_acceptor_thread(void *arg);
@@ -454,6 +460,8 @@ void *pdi_proc_service_thread(void *arg);
 uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n);
 /* pdi_proc_submit.c */
 int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned wi);
+/* Lock held: worker w announced a runner for kind. */
+int pdi_proc_worker_runs(const pworker *w, const char *kind);
 /* service thread, lock held: hand parked jobs to a live worker, or fail
  * them when none came back in time (unlocks around the hand-over) */
 void pdi_proc_unpark_locked(pdi_proc *p, uint64_t now);

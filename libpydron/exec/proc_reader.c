@@ -46,6 +46,7 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
         pthread_mutex_lock(&p->lock);
         jobent *e = pdi_proc_job_take(p, c->seq, wi);
         unsigned win = 0;
+        p->w[wi].progress_ns = now; /* a thread is free (also after a recalled job) */
         if (e && c->status == 0 && c->end_ns >= c->start_ns && c->start_ns)
             win = pdi_proc_window_sample_locked(p, e, now, c->end_ns - c->start_ns);
         if (e && c->shm_failed) {

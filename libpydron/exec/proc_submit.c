@@ -49,7 +49,7 @@ static int local_push(pdi_proc *p, pydron_job *j)
     return 0;
 }
 
-static int worker_has_kind(const pworker *w, const char *kind)
+int pdi_proc_worker_runs(const pworker *w, const char *kind)
 {
     for (size_t i = 0; i < w->nkinds; i++)
         if (strcmp(w->kinds[i], kind) == 0)
@@ -69,7 +69,7 @@ static size_t divert_unrunnable(pdi_proc *p, unsigned wi, pydron_job **jobs, siz
     for (size_t i = 0; i < n; i++) {
         pydron_job *j = jobs[i];
         const char *kind = pydron_job_kind_name(j);
-        if (!w->alive || worker_has_kind(w, kind)) {
+        if (!w->alive || pdi_proc_worker_runs(w, kind)) {
             jobs[keep++] = j;
             continue;
         }
@@ -444,6 +444,8 @@ int pdi_proc_submit(void *self, pydron_job *const *jobs_in, size_t n, unsigned w
     /* registered before the frame can leave: the reply can beat us back;
      * a loss from here on returns them through pdi_proc_worker_gone */
     uint64_t now = pdi_now_ns();
+    if (!w->njobs)
+        w->progress_ns = now; /* idle until now: not stuck */
     for (size_t i = 0; i < n; i++) {
         ents[i]->seq = seq0 + i + 1;
         ents[i]->job = jobs[i];

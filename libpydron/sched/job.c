@@ -488,6 +488,26 @@ PYDRON_API void pydron_job_requeue(pydron_job *j)
     pthread_mutex_unlock(&pdi_S(g)->mu);
 }
 
+PYDRON_API int pydron_job_moved(pydron_job *j, unsigned worker)
+{
+    pdi_err_clear();
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_moved: NULL job");
+    pydron_graph *g = j->g;
+    pdi_sgraph *sg = pdi_S(g);
+    if (worker >= sg->rt->nworkers)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_moved: no worker %u", worker);
+    pthread_mutex_lock(&sg->mu);
+    /* a job on the driver thread (-1) was never counted against a worker */
+    if (j->worker >= 0 && (unsigned)j->worker != worker) {
+        atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
+        atomic_fetch_add(&sg->rt->inflight[worker], 1);
+        j->worker = (int32_t)worker;
+    }
+    pthread_mutex_unlock(&sg->mu);
+    return 0;
+}
+
 /* Batched completions: one graph lock, one drain and one dispatch for each
  * run of consecutive jobs of the same graph, instead of one per job (the
  * per-task cost of tiny tasks is mostly this bookkeeping). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/ctx.h"
@@ -209,8 +210,29 @@ static int cmp_u64(const void *a, const void *b)
 /* The driver took these jobs back (their graph was canceled): drop the ones
  * still queued. Running or finished ones are past recalling; the driver
  * ignores their completions (and releases their outputs). */
+/* PYDRON_TEST_RECALL_DELAY_MS (tests only): apply a recall this much
+ * later, on the reading thread (every frame after it waits too), so that a
+ * recalled job can start before its recall is seen: it then runs here and
+ * where the driver moved it, and the driver must keep one result. */
+static unsigned test_recall_delay_ms(void)
+{
+    static int ms = -1;
+    if (ms < 0) {
+        const char *e = getenv("PYDRON_TEST_RECALL_DELAY_MS");
+        long v = e ? strtol(e, NULL, 10) : 0;
+        ms = v > 0 && v <= 60000 ? (int)v : 0;
+    }
+    return (unsigned)ms;
+}
+
 void pdi_wk_recall(worker *w, const uint64_t *seqs, size_t n)
 {
+    unsigned delay = test_recall_delay_ms();
+    if (delay) {
+        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
     uint64_t *s = n ? malloc(n * sizeof *s) : NULL;
     if (!s)
         return;

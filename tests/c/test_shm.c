@@ -762,6 +762,11 @@ static uint64_t pattern_sum(size_t n, uint64_t seed)
  * but cannot be mapped, so every transfer falls back to bytes. */
 static void sixty_four_mb(int shm)
 {
+    /* the consumers stay where the fifo policy put them: idle workers
+     * taking queued ones from a worker busy making `big` (stealing) could
+     * gather all four constant consumers on one, and this test is about
+     * both workers' transfer paths */
+    setenv("PYDRON_STEAL", "0", 1);
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
     o.executor = PYDRON_EXECUTOR_LOCAL;
     o.workers = 2;
