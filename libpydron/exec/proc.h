@@ -440,6 +440,8 @@ unsigned pdi_proc_window_sample_locked(pdi_proc *p, const jobent *e, uint64_t no
  * take queued, not started jobs of workers stuck on long ones (on unless
  * PYDRON_STEAL=0). */
 void pdi_proc_steal_locked(pdi_proc *p, uint64_t now);
+/* Lock held: queue worker v's pending Recall frame, if any. */
+void pdi_proc_send_recalls_locked(pdi_proc *p, unsigned v);
 /* proc_accept.c */
 void *pdi_proc_acceptor_thread(void *arg);
 void pdi_proc_send_peer_update(pdi_proc *p, unsigned except, int32_t id, const char *url);

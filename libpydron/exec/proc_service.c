@@ -34,17 +34,7 @@ uint64_t *pdi_proc_take_releases_locked(pdi_proc *p, unsigned wi, size_t *n)
 /* Lock held: queue worker wi's pending releases and recalls. */
 static void queue_releases_locked(pdi_proc *p, unsigned wi)
 {
-    pworker *w = &p->w[wi];
-    if (w->nrcl) {
-        Pydron__Recall r = PYDRON__RECALL__INIT;
-        r.seqs = w->rcl;
-        r.n_seqs = w->nrcl;
-        Pydron__Frame f = PYDRON__FRAME__INIT;
-        f.body_case = PYDRON__FRAME__BODY_RECALL;
-        f.recall = &r;
-        (void)pdi_proc_enqueue_frame_locked(p, wi, &f);
-        w->nrcl = 0;
-    }
+    pdi_proc_send_recalls_locked(p, wi);
     size_t n;
     uint64_t *ids = pdi_proc_take_releases_locked(p, wi, &n);
     if (n) {

@@ -143,9 +143,9 @@ static size_t take_queued(pdi_proc *p, unsigned v, unsigned i, unsigned room, st
     return n;
 }
 
-/* Lock held: send worker v's pending recalls now, ahead of the service
- * round (after the batches that carried them: queue order). */
-static void send_recalls_locked(pdi_proc *p, unsigned v)
+/* Lock held: queue worker v's pending recalls (after the batches that
+ * carried them: queue order). */
+void pdi_proc_send_recalls_locked(pdi_proc *p, unsigned v)
 {
     pworker *w = &p->w[v];
     if (!w->nrcl)
@@ -192,7 +192,7 @@ void pdi_proc_steal_locked(pdi_proc *p, uint64_t now)
             pdi_debug(WHO, "worker %u idle: %zu queued jobs taken from worker %u (nothing "
                            "finished there for %llu ms)", i, got, v,
                       (unsigned long long)((now - p->w[v].progress_ns) / 1000000ull));
-            send_recalls_locked(p, v);
+            pdi_proc_send_recalls_locked(p, v);
         }
         nmv += got;
         /* counted as the idle worker's from now on: it is not idle for the
