@@ -179,6 +179,16 @@ class NetHosts:
                 raise RuntimeError("nethosts switch did not answer")
         else:
             _ip("link", "set", self._veth(i), "up" if up else "down")
+            if up:
+                # the carrier comes some time after `ip link set up` (under
+                # load, more than a connect's timeout): wait for it
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    out = subprocess.run(["ip", "-o", "link", "show", "dev", self._veth(i)],
+                                         capture_output=True, text=True).stdout
+                    if "LOWER_UP" in out:
+                        break
+                    time.sleep(0.02)
 
     def link_down(self, i):
         self._link(i, False)
