@@ -102,7 +102,6 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
     }
     root->refs++;
     int timed_out = 0;
-    int was_fetching = (root->vf & VF_FETCHING) != 0;
     while ((root->vf & VF_FETCHING) && root->state == PYDRON_VALUE_READY) {
         sg->waiters++;
         if (deadline_ns) {
@@ -131,7 +130,10 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
         rc = pdi_err(frc, "fetching value %#llx from worker %d failed: %s", (unsigned long long)id,
                      root->where, pydron_strerror(frc));
     }
-    if (PDI_UNLIKELY(pdi_tracing()) && was_fetching && rc == 0)
+    /* traced whether or not the fetch was still under way when the loop
+     * above looked: the lock is released around the executor's fetch call,
+     * and a fetch done by then was a fetch all the same */
+    if (PDI_UNLIKELY(pdi_tracing()) && rc == 0)
         pdi_trace_transfer("fetch to driver", t0, pdi_now_ns(), root->len, root->where, -1);
     pdi_value_unref(g, ri);
     return rc;
