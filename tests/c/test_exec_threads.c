@@ -466,6 +466,9 @@ Test(exec_threads, chains_run_on_the_completing_thread, .timeout = 60)
     TU_OK(pydron_runtime_free(rt));
 }
 
+/* The step at which chain c of the test below fails, -1: none. */
+static int chain_fail_at(int c) { return c % 3 == 1 ? 10 + c : -1; }
+
 /* The bypass keeps per-task results and errors: in 8 chains run side by
  * side, a step that fails fails the rest of its chain with its own error,
  * the other chains finish with their results, and states are exact. */
@@ -480,13 +483,13 @@ Test(exec_threads, bypassed_chains_keep_results_and_errors, .timeout = 60)
     pydron_value last[C];
     int expect_ran = 0;
     for (int c = 0; c < C; c++) {
-        int fail_at = c % 3 == 1 ? 10 + c : -1;
+        int fail_at = chain_fail_at(c);
         last[c] = add_chain(g, k, N, 1000 * c, fail_at, t[c]);
         expect_ran += fail_at < 0 ? N : fail_at + 1;   /* steps after a failure never run */
     }
     (void)pydron_graph_run(g, 60000);   /* ETASK: some chains fail */
     for (int c = 0; c < C; c++) {
-        int fail_at = c % 3 == 1 ? 10 + c : -1;
+        int fail_at = chain_fail_at(c);
         if (fail_at < 0) {
             cr_assert_eq(tu_get_u64(g, last[c]), N, "chain %d", c);
         } else {
