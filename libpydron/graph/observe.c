@@ -88,39 +88,60 @@ pdi_tlog *pdi_log_at(pydron_graph *g, uint64_t k)
 }
 
 /* Log a finished task (timings) into the ring. */
-void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
+/* The record, the trace and the run log see the task (each is off by default). */
+static void PDI_NOINLINE log_observers(pydron_graph *g, uint32_t ti, pdi_task *t, uint8_t state,
+                                       const pdi_run *j)
 {
-    pdi_task *t = pdi_T(g, ti);
-    if (PDI_UNLIKELY(g->rec != NULL))
+    if (g->rec != NULL)
         pdi_rec_done(g, ti, state, j ? j->worker : -2);  /* -2: did not run */
     /* the trace streams every task that ran, whatever the log keeps */
-    if (PDI_UNLIKELY(pdi_tracing()) && j && j->start_ns)
+    if (pdi_tracing() && j && j->start_ns)
         pdi_trace_task(pdi_task_name(g, t), pdi_tid(g, ti), j->worker, state, t->attempt,
                        t->queued_ns, j->start_ns, j->end_ns);
     if (g->rec_id)
         pdi_record_task(g, ti, state, j);
+}
+
+/* The entry for ring slot `slot`, whose chunk is not there yet (the log's
+ * first entries): NULL when out of memory (the entry is not logged). */
+static pdi_tlog *PDI_NOINLINE log_grow(pydron_graph *g, uint64_t slot)
+{
     if (!g->logcap)
         g->logcap = log_capacity();
+    size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
+    pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
+    if (!nc)
+        return NULL;
+    g->lchunks = nc;
+    if (!(nc[c] = malloc(PDI_CHUNK * sizeof(pdi_tlog))))
+        return NULL;
+    g->nlchunks = c + 1;
+    return &nc[c][slot & (PDI_CHUNK - 1)];
+}
+
+/* Log a finished task (timings) into the ring. Per task: keep it short. */
+void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
+{
+    pdi_task *t = pdi_T(g, ti);
+    if (PDI_UNLIKELY(g->rec != NULL || g->rec_id || pdi_tracing()))
+        log_observers(g, ti, t, state, j);
     uint64_t slot = g->logslot;
     size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
-    if (c >= g->nlchunks) {
-        pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
-        if (!nc)
-            return;
-        g->lchunks = nc;
-        if (!(nc[c] = malloc(PDI_CHUNK * sizeof(pdi_tlog))))
-            return;
-        g->nlchunks = c + 1;
-    }
-    pdi_tlog *e = &g->lchunks[c][slot & (PDI_CHUNK - 1)];
-    e->task = pdi_tid(g, ti);
-    e->queued_ns = t->queued_ns;
-    e->started_ns = j ? j->start_ns : 0;
-    e->finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns();
-    e->kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind;
-    e->worker = (int16_t)(j ? j->worker : -1);
-    e->state = state;
-    e->exec = (uint8_t)(j && j->exec);
+    pdi_tlog *e;
+    if (PDI_LIKELY(c < g->nlchunks))
+        e = &g->lchunks[c][slot & (PDI_CHUNK - 1)];
+    else if (!(e = log_grow(g, slot)))
+        return;
+    *e = (pdi_tlog){
+        .task = pdi_mkid(g->tag, t->gen, ti),
+        .queued_ns = t->queued_ns,
+        .started_ns = j ? j->start_ns : 0,
+        .finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns(),
+        .kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind,
+        .worker = (int16_t)(j ? j->worker : -1),
+        .state = state,
+        .exec = (uint8_t)(j && j->exec),
+    };
     g->nlog++;
     if (++g->logslot == g->logcap)
         g->logslot = 0;

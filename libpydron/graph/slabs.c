@@ -51,14 +51,16 @@ int pdi_task_alloc(pydron_graph *g, uint32_t *idx)
 void pdi_task_free(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
-    if (t->bits & TB_IN_HEAP)
-        free(t->ins.p);
-    if (t->bits & TB_OUT_HEAP)
-        free(t->outs.p);
-    if (t->bits & TB_TICK_HEAP)
-        free(t->tick.p);
-    if (t->bits & TB_PAY_HEAP)
-        free(t->payload.p);
+    if (PDI_UNLIKELY(t->bits & (TB_IN_HEAP | TB_OUT_HEAP | TB_TICK_HEAP | TB_PAY_HEAP))) {
+        if (t->bits & TB_IN_HEAP)
+            free(t->ins.p);
+        if (t->bits & TB_OUT_HEAP)
+            free(t->outs.p);
+        if (t->bits & TB_TICK_HEAP)
+            free(t->tick.p);
+        if (t->bits & TB_PAY_HEAP)
+            free(t->payload.p);
+    }
     t->bits = 0;
     t->state = PDI_T_FREE;
     if (++t->gen > PDI_GEN_MASK)

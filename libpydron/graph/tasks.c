@@ -8,27 +8,29 @@
 
 
 /* Report a finished task (g->chg.done). */
-static void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
+static inline void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
-    g->chg.dirty = 1;
-    if (g->chg.ndone == g->chg.capdone &&
-        pdi_grow((void **)&g->chg.done, &g->chg.capdone, g->chg.ndone + 1, sizeof(pdi_done)) != 0) {
+    pdi_changes *c = &g->chg;
+    c->dirty = 1;
+    if (PDI_UNLIKELY(c->ndone == c->capdone) &&
+        pdi_grow((void **)&c->done, &c->capdone, c->ndone + 1, sizeof(pdi_done)) != 0) {
         /* out of memory: one duration sample is lost and a stale policy
          * entry stays counted; every waiter looks again */
-        g->chg.wake = 1;
+        c->wake = 1;
         return;
     }
-    pdi_done *d = &g->chg.done[g->chg.ndone++];
-    d->task = pdi_tid(g, ti);
-    d->kind = t->kind;
-    d->flags = t->flags;
-    d->state = t->state;
-    d->queued = (t->bits & TB_QUEUED) != 0;
+    c->done[c->ndone++] = (pdi_done){
+        .task = pdi_mkid(g->tag, t->gen, ti),
+        .kind = t->kind,
+        .flags = t->flags,
+        .state = t->state,
+        .queued = (t->bits & TB_QUEUED) != 0,
+        .seconds = run && run->end_ns > run->start_ns && run->start_ns
+                       ? (float)(run->end_ns - run->start_ns) * 1e-9f
+                       : 0.0f,
+    };
     t->bits &= (uint8_t)~TB_QUEUED;
-    d->seconds = run && run->end_ns > run->start_ns && run->start_ns
-                     ? (float)((double)(run->end_ns - run->start_ns) * 1e-9)
-                     : 0.0f;
 }
 
 static inline void task_finish_common(pydron_graph *g, uint32_t ti, const pdi_run *run)
@@ -83,10 +85,79 @@ static inline void held_set(uint64_t *b, size_t i, int on)
 }
 static inline int held_get(const uint64_t *b, size_t i) { return (int)(b[i / 64] >> (i % 64)) & 1; }
 
+static inline void set_outputs(pydron_graph *g, pdi_task *t, pdi_tout *jo, uint64_t tid);
+static void succeeded_many(pydron_graph *g, uint32_t ti, pdi_task *t, pdi_tout *jo, uint64_t tid);
+
+/* pdi_task_succeeded in one pass for the most common shape, which is most
+ * of the per-task cost of tiny tasks: one output, still pending and ours,
+ * at most PDI_VCONS_INLINE consumers, none a forward, nobody holding it
+ * (so the record is not kept), bytes on the driver small enough to be
+ * stored inline; no tick-heap entry, no lineage, no zombie. Returns 0 when
+ * the shape does not hold (nothing changed): the general path does it.
+ * Does exactly what the general path does for this shape. */
+static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi_run *run)
+{
+    if (t->nout != 1 || (t->bits & ~TB_QUEUED) || t->hpos != PDI_NOPOS || g->lin || g->freeing)
+        return 0;
+    pdi_tout *jo = run->outs;
+    uint32_t oi = t->outs.in[0];
+    pdi_value *o = pdi_V(g, oi);
+    uint64_t tid = pdi_tid(g, ti);
+    pdi_out *src = &jo[0].out;
+    if (o->state != PYDRON_VALUE_PENDING || o->producer != tid || o->urefs ||
+        (o->vf & VF_CONSHEAP) || jo[0].where >= 0 || src->len > sizeof o->u.in ||
+        !(src->is_inline || !src->free_fn ||
+          (src->free_fn == pdi_free_cb && src->free_arg == src->data)))
+        return 0;
+    size_t ncons = (size_t)o->len;
+    for (size_t k = 0; k < ncons; k++)
+        if (o->u.cin[k] & PDI_CONS_FWD)
+            return 0;
+    t->state = PYDRON_TASK_DONE;
+    g->stats.tasks_done++;
+    pdi_task_log(g, ti, PYDRON_TASK_DONE, run);
+    if (g->pending)
+        g->pending--;
+    g->events += 2;   /* the task finished, its output resolved */
+    report_done(g, ti, run);
+    /* the output: its bytes inline, ready (pdi_value_set_bytes, _ready) */
+    size_t len = src->len;
+    uint32_t cons[PDI_VCONS_INLINE];
+    memcpy(cons, o->u.cin, sizeof cons);
+    if (len)
+        memcpy(o->u.in, pdi_out_data(src), len);
+    pdi_out_release(src);
+    o->vf |= VF_INLINE;
+    o->len = len;
+    o->state = PYDRON_VALUE_READY;
+    g->stats.bytes_live += len;
+    if (g->stats.bytes_live > g->stats.bytes_peak)
+        g->stats.bytes_peak = g->stats.bytes_live;
+    for (size_t k = 0; k < ncons; k++) {
+        pdi_task *c = pdi_T(g, cons[k]);
+        if (c->bits & TB_ZOMBIE)
+            pdi_task_dec_pending(g, cons[k], oi);
+        else if (--c->npending == 0 && c->state == PYDRON_TASK_WAITING)
+            pdi_task_ready(g, cons[k]);
+    }
+    g->chg.resolved++;
+    g->chg.dirty = 1;
+    if (oi == g->chg.watch_vi)
+        g->chg.watch_hit = 1;
+    pdi_value_unref(g, oi);   /* the producer's hold */
+    /* the task record: nobody holds its output, so it is not kept */
+    for (uint16_t i = 0; i < t->nin; i++)
+        pdi_value_unref(g, t->ins.in[i]);
+    pdi_task_free(g, ti);
+    return 1;
+}
+
 void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
 {
     pdi_task *t = pdi_T(g, ti);
-    uint32_t *outs = pdi_task_outs(t), *ins = pdi_task_ins(t);
+    if (run && run->outs && succeeded_simple(g, ti, t, run))
+        return;
+    uint32_t *outs = pdi_task_outs(t);
     pdi_tout *jo = run ? run->outs : NULL;
     t->state = PYDRON_TASK_DONE;
     g->stats.tasks_done++;
@@ -96,12 +167,31 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
     /* which outputs we hold (all, except after a partial recomputation):
      * one bit each, on the stack - nothing to allocate here, where running
      * out of memory could not be reported */
-    uint64_t held[HELD_WORDS(t->nout)];
+    if (t->nout > 64) {
+        succeeded_many(g, ti, t, jo, tid);
+        return;
+    }
+    uint64_t held[1] = {0};   /* a word: no variable-length array to set up */
     for (uint16_t i = 0; i < t->nout; i++) {
         pdi_value *o = pdi_V(g, outs[i]);
         held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
-    for (uint16_t i = 0; i < t->nout; i++) {
+    set_outputs(g, t, jo, tid);
+    t = pdi_T(g, ti);
+    for (uint16_t i = 0; i < t->nout; i++)
+        if (held_get(held, i))
+            pdi_value_unref(g, pdi_task_outs(t)[i]);
+    pdi_task_release(g, ti);
+}
+
+/* Outputs of a task that succeeded: each one still pending becomes ready
+ * with its bytes, or stays where it ran; the others were a recomputation's
+ * copy, forgotten. */
+static inline void set_outputs(pydron_graph *g, pdi_task *t, pdi_tout *jo, uint64_t tid)
+{
+    uint32_t *outs = pdi_task_outs(t);
+    uint16_t nout = t->nout;
+    for (uint16_t i = 0; i < nout; i++) {
         uint32_t oi = outs[i];
         pdi_value *o = pdi_V(g, oi);
         if (o->state != PYDRON_VALUE_PENDING || o->producer != tid) {
@@ -139,8 +229,18 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
             pdi_value_ready(g, oi, &c);
         }
     }
+}
+
+/* pdi_task_succeeded for more than 64 outputs: the bitmap on the stack. */
+static void succeeded_many(pydron_graph *g, uint32_t ti, pdi_task *t, pdi_tout *jo, uint64_t tid)
+{
+    uint64_t held[HELD_WORDS(t->nout)];
+    for (uint16_t i = 0; i < t->nout; i++) {
+        pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
+        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
+    }
+    set_outputs(g, t, jo, tid);
     t = pdi_T(g, ti);
-    (void)ins;
     for (uint16_t i = 0; i < t->nout; i++)
         if (held_get(held, i))
             pdi_value_unref(g, pdi_task_outs(t)[i]);
@@ -391,7 +491,8 @@ void pdi_graph_cancel_locked(pydron_graph *g)
     g->closed = 1;
     pdi_error *e = pdi_error_new(0, PYDRON_ECANCELED, pdi_strdup("the graph was canceled"), NULL, 0);
     e = pdi_err_or_oom(e);
-    for (uint32_t i = 1; i <= g->tcount; i++) {
+    /* every task finished (a graph freed after its run): none to scan for */
+    for (uint32_t i = 1; i <= g->tcount && g->pending; i++) {
         pdi_task *t = pdi_T(g, i);
         if (t->state != PYDRON_TASK_WAITING && t->state != PYDRON_TASK_READY)
             continue;

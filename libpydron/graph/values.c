@@ -251,16 +251,21 @@ void pdi_fail_drain(pydron_graph *g) { wq_drain(g); }
 
 static void notify(pydron_graph *g, uint32_t vi, pdi_cons_list *c, pdi_error *err)
 {
+    int pushed = 0;
     for (size_t k = 0; k < c->n; k++) {
         uint32_t e = c->p[k];
         if (e & PDI_CONS_FWD) {
             wq_push(W_FWD, e & ~PDI_CONS_FWD, vi, NULL);
+            pushed = 1;
         } else {
             pdi_task *t = pdi_T(g, e);
             if (err && !(t->bits & TB_ZOMBIE)) {
                 /* the task fails with err (its input refs go in pdi_task_failed) */
                 t->npending--;
                 wq_push(W_FAIL, e, 0, err);
+                pushed = 1;
+            } else if (!(t->bits & TB_ZOMBIE) && t->npending > 1) {
+                t->npending--;   /* pdi_task_dec_pending's common case, without a call */
             } else {
                 pdi_task_dec_pending(g, e, vi);
             }
@@ -268,7 +273,10 @@ static void notify(pydron_graph *g, uint32_t vi, pdi_cons_list *c, pdi_error *er
     }
     if (c->heap)
         free(c->p);
-    wq_drain(g);
+    /* only notify queues work: nothing queued here, nothing to drain (an
+     * outer drain, if any, goes on), and no thread-local to read */
+    if (pushed)
+        wq_drain(g);
 }
 
 void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where)

@@ -240,6 +240,7 @@ void pdi_flush_ready(pydron_graph *g)
     /* PURE tasks in readiness order (pushing may fail a task, which never
      * adds here; the array is re-read in case it does) */
     pdi_changes *c = &g->chg;
+    int fifo = sg->pops == &pdi_fifo_ops;
     for (size_t k = 0; k < c->nready; k++) {
         uint64_t id = c->ready[k];
         uint32_t ti = pdi_id_idx(id);   /* reported by this graph: index in range */
@@ -248,7 +249,14 @@ void pdi_flush_ready(pydron_graph *g)
             continue;   /* gone, waiting again, or ready twice with its entry still queued */
         t->bits |= TB_QUEUED;
         sg->nqueued++;
-        push_policy(g, ti);
+        if (fifo) {
+            /* push_policy's FIFO case, without the call and its frame */
+            ++sg->ready_seq;
+            if (PDI_UNLIKELY(pdi_ring_push(sg->pself, &id, sizeof id) != 0))
+                policy_refused(g, ti, id);
+        } else {
+            push_policy(g, ti);
+        }
     }
     c->nready = 0;
     if (c->capready > 65536) {
@@ -355,9 +363,12 @@ again:
                 if (fifo ? !pdi_ring_pop(sg->pself, &pt.id, sizeof pt.id)
                          : sg->pops->pick(sg->pself, w, &pt) != 1)
                     break;
-                uint32_t ti;
-                pdi_task *t = pdi_task_get(g, pt.id, &ti);
-                if (!t || !(t->bits & TB_QUEUED))
+                /* ids the core pushed (FIFO) need no tag check; a policy's
+                 * pick is checked whole */
+                uint32_t ti = pdi_id_idx(pt.id);
+                pdi_task *t = fifo ? pdi_T(g, ti) : pdi_task_get(g, pt.id, &ti);
+                if (!t || t->state == PDI_T_FREE || t->gen != pdi_id_gen(pt.id) ||
+                    (t->bits & TB_ZOMBIE) || !(t->bits & TB_QUEUED))
                     continue;   /* canceled or stale pick */
                 if (t->state != PYDRON_TASK_READY) {
                     /* waiting again (an input was lost with its worker): it
@@ -413,7 +424,7 @@ void pdi_sched_cancel_locked(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
     pdi_sched_drain(g);   /* PURE tasks not pushed yet are not in the policy: nothing to take back */
-    for (uint32_t i = 1; i <= g->tcount; i++) {
+    for (uint32_t i = 1; i <= g->tcount && sg->nqueued; i++) {   /* none queued: no scan */
         pdi_task *t = pdi_T(g, i);
         if (t->state == PDI_T_FREE || !(t->bits & TB_QUEUED))
             continue;
