@@ -358,7 +358,10 @@ again:
             unsigned win = pdi_worker_window(rt, w);
             unsigned level = any_level || share > win ? win : (unsigned)share;
             size_t n = 0;
-            while (n < BATCH && atomic_load(&rt->inflight[w]) < level && sg->nqueued) {
+            /* one atomic add for the batch (below), not one per job: other
+             * graphs' dispatches meanwhile only make the level approximate */
+            unsigned inf = atomic_load(&rt->inflight[w]);
+            while (n < BATCH && inf + n < level && sg->nqueued) {
                 pydron_task pt;
                 if (fifo ? !pdi_ring_pop(sg->pself, &pt.id, sizeof pt.id)
                          : sg->pops->pick(sg->pself, w, &pt) != 1)
@@ -388,11 +391,11 @@ again:
                         g->chg.ready_lost = 1;   /* no job: still READY, found again */
                     continue;   /* task failed inside prepare (or OOM) */
                 }
-                atomic_fetch_add(&rt->inflight[w], 1);
                 batch[n++] = j;
             }
             if (!n)
                 continue;
+            atomic_fetch_add(&rt->inflight[w], (unsigned)n);
             progress = 1;
             pthread_mutex_unlock(&sg->mu);
             int rc = rt->xops->submit(rt->xself, batch, n, w);

@@ -146,9 +146,35 @@ static void unlink_live(pydron_graph *g, pydron_job *j)
         j->next->prev = j->prev;
 }
 
+/* Jobs that left a worker, counted off its in-flight count at once: one
+ * atomic per run of completions of one worker instead of one per job (a
+ * locked instruction is a good part of a tiny task's time). */
+typedef struct wdec {
+    int32_t w;
+    unsigned n;
+} wdec;
+
+static inline void wdec_flush(pydron_runtime *rt, wdec *d)
+{
+    if (d->n)
+        atomic_fetch_sub(&rt->inflight[d->w], d->n);
+    d->n = 0;
+}
+
+static inline void wdec_add(pydron_runtime *rt, wdec *d, int32_t w)
+{
+    if (w < 0)
+        return;
+    if (d->n && d->w != w)
+        wdec_flush(rt, d);
+    d->w = w;
+    d->n++;
+}
+
 /* Complete one job without acting on what it changed (the caller drains:
- * once per batch of completions). */
-static void job_complete(pydron_graph *g, pydron_job *j, int rc)
+ * once per batch of completions). Its worker's in-flight count goes down
+ * now, or through *dec (NULL: now) before the caller dispatches. */
+static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
 {
     pdi_sgraph *sg = pdi_S(g);
     uint32_t ti = pdi_id_idx(j->task);
@@ -156,7 +182,9 @@ static void job_complete(pydron_graph *g, pydron_job *j, int rc)
     unlink_live(g, j);
     if (sg->inflight)
         sg->inflight--;
-    if (j->worker >= 0)
+    if (dec)
+        wdec_add(sg->rt, dec, j->worker);
+    else if (j->worker >= 0)
         atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
     if (rc == 0) {
         for (size_t i = 0; i < j->nout; i++) {
@@ -216,6 +244,11 @@ static void job_complete(pydron_graph *g, pydron_job *j, int rc)
     pdi_job_clear(j);
     pdi_job_put(g, j);
     g->events++;
+}
+
+static void job_complete(pydron_graph *g, pydron_job *j, int rc)
+{
+    job_complete_dec(g, j, rc, NULL);
 }
 
 /* The job did not run: back to the scheduler, uncharged, to be prepared
@@ -524,9 +557,11 @@ PYDRON_API void pydron_jobs_done(pydron_job *const *jobs, const int *rcs, size_t
         /* a job not yet done keeps its graph alive (graph_free waits for it) */
         pydron_graph *g = jobs[i]->g;
         pthread_mutex_lock(&pdi_S(g)->mu);
+        wdec dec = {0, 0};
         for (; i < n && (!jobs[i] || jobs[i]->g == g); i++)
             if (jobs[i])
-                job_complete(g, jobs[i], rcs[i]);
+                job_complete_dec(g, jobs[i], rcs[i], &dec);
+        wdec_flush(pdi_S(g)->rt, &dec);
         jobs_completed(g);
         if (!g->canceled)
             pdi_dispatch(g);
