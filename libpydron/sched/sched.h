@@ -60,10 +60,11 @@ static inline pdi_sgraph *pdi_S(pydron_graph *g) { return (pdi_sgraph *)(void *)
 /* ---- jobs ---- */
 #define PDI_JOB_INLINE 4
 typedef struct pdi_jin {
+    pdi_buf buf;        /* data NULL when the bytes are not on the driver, else
+                           len == size: a task body reads it in place (ctx) */
     uint64_t value;
     uint64_t size;
     int32_t where;
-    const void *data;   /* NULL when the bytes are not on the driver */
 } pdi_jin;
 
 struct pydron_job {
