@@ -23,6 +23,7 @@ int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
     ctx->inputs = inputs;
     ctx->nin = nin;
     ctx->nout = nout;
+    ctx->nset = 0;
     ctx->in_stride = sizeof(pdi_buf);
     ctx->out_stride = sizeof(pdi_out);
     ctx->outs_heap = nout > PDI_CTX_OUT_STACK;
@@ -56,6 +57,7 @@ void pdi_ctx_cleanup(pydron_task_ctx *ctx)
     }
     ctx->outs = NULL;
     ctx->nout = 0;
+    ctx->nset = 0;
     ctx->outs_heap = 0;
     free(ctx->error);
     free(ctx->detail);
@@ -74,6 +76,8 @@ int pdi_ctx_output_move(pydron_task_ctx *ctx, size_t i, pdi_out *dst)
     pdi_out *o = pdi_ctx_output(ctx, i);
     if (!o || !dst)
         return pdi_err(PYDRON_EINVAL, "output %zu out of range", i);
+    if (o->set)
+        ctx->nset--;
     *dst = *o;
     memset(o, 0, sizeof *o);
     return 0;
@@ -139,6 +143,7 @@ int pdi_ctx_finish(pydron_task_ctx *ctx, int rc)
             ctx->error = pdi_strdup("task failed");
         for (size_t i = 0; i < ctx->nout; i++)
             pdi_out_release(pdi_ctx_out_at(ctx, i));
+        ctx->nset = 0;
         return PYDRON_ETASK;
     }
     return 0;
@@ -195,6 +200,8 @@ static pdi_out *out_slot(pydron_task_ctx *ctx, size_t i, const char *fn)
         return NULL;
     }
     pdi_out *o = pdi_ctx_out_at(ctx, i);
+    if (o->set)
+        ctx->nset--;
     pdi_out_release(o);
     return o;
 }
@@ -233,6 +240,7 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t le
     }
     o->len = len;
     o->set = 1;
+    ctx->nset++;
     return 0;
 }
 
@@ -258,21 +266,11 @@ static inline void copy_small(unsigned char *d, const unsigned char *s, size_t n
     }
 }
 
-PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
+/* pydron_ctx_output_set but for a small output into an unset slot: apart,
+ * so that the common case saves no registers */
+static PDI_NOINLINE int output_set_slow(pydron_task_ctx *ctx, size_t i, const void *data,
+                                       size_t len)
 {
-    pdi_err_clear();
-    if (PDI_LIKELY(len <= PDI_OUT_INLINE && data && ctx && i < ctx->nout)) {
-        /* small (scalars): into the output itself, as pydron_ctx_output_alloc
-         * + memcpy would, without their calls */
-        pdi_out *o = pdi_ctx_out_at(ctx, i);
-        if (o->set)   /* an unset output is all zero */
-            pdi_out_release(o);
-        copy_small(o->inl, data, len);
-        o->len = len;
-        o->is_inline = 1;
-        o->set = 1;
-        return 0;
-    }
     if (len && !data)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_set: NULL data");
     if (len > PDI_OUT_INLINE && len >= pdi_shm_min() && ctx && i < ctx->nout) {
@@ -288,6 +286,25 @@ PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void 
     if (len)
         memcpy(p, data, len);
     return 0;
+}
+
+PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
+{
+    pdi_err_clear();
+    pdi_out *o;
+    if (PDI_LIKELY(len <= PDI_OUT_INLINE && data && ctx && i < ctx->nout &&
+                   !(o = pdi_ctx_out_at(ctx, i))->set)) {
+        /* small (scalars) into an unset output, which is all zero: its bytes
+         * go into the output itself, as pydron_ctx_output_alloc + memcpy
+         * would put them, without their calls */
+        copy_small(o->inl, data, len);
+        o->len = len;
+        o->is_inline = 1;
+        o->set = 1;
+        ctx->nset++;
+        return 0;
+    }
+    return output_set_slow(ctx, i, data, len);
 }
 
 PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i, const pydron_iov *parts,
@@ -341,6 +358,7 @@ PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void
     o->free_fn = free_fn;
     o->free_arg = free_arg;
     o->set = 1;
+    ctx->nset++;
     return 0;
 }
 

@@ -73,6 +73,7 @@ struct pydron_task_ctx {
     pdi_out *outs;             /* nout entries, out_stride bytes apart: outs_stack,
                                   heap (outs_heap) or the caller's (pdi_ctx_init_view) */
     size_t nout;
+    size_t nset;               /* outputs set (so that success is one test) */
     size_t in_stride, out_stride;
     int outs_heap;
     pdi_out outs_stack[PDI_CTX_OUT_STACK];
@@ -110,6 +111,7 @@ static inline void pdi_ctx_init_view(pydron_task_ctx *ctx, const char *kind_name
     ctx->nin = nin;
     ctx->outs = outs;
     ctx->nout = nout;
+    ctx->nset = 0;
     ctx->in_stride = in_stride;
     ctx->out_stride = out_stride;
     ctx->outs_heap = 0;
@@ -140,13 +142,8 @@ int pdi_ctx_finish(pydron_task_ctx *ctx, int rc);
 /* The same, with the common case (success, every output set) inline. */
 static inline int pdi_ctx_finish_fast(pydron_task_ctx *ctx, int rc)
 {
-    if (PDI_LIKELY(rc == 0 && !ctx->failed)) {
-        size_t i = 0;
-        while (i < ctx->nout && pdi_ctx_out_at(ctx, i)->set)
-            i++;
-        if (PDI_LIKELY(i == ctx->nout))
-            return 0;
-    }
+    if (PDI_LIKELY(rc == 0 && !ctx->failed && ctx->nset == ctx->nout))
+        return 0;
     return pdi_ctx_finish(ctx, rc);
 }
 

@@ -1,7 +1,17 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
+#include "exec/exec.h"
 #include "runner/runner.h"
 #include "sched/sched.h"
 #include "util/trace.h"
+
+/* The inline outputs of a job not in use are unset with no place (where
+ * -1): pdi_job_prepare hands them out as they are. */
+static void outs_reset(pdi_tout *o, size_t n)
+{
+    memset(o, 0, n * sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i].where = -1;
+}
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {
@@ -10,8 +20,8 @@ pydron_job *pdi_job_get(pydron_graph *g)
         pdi_S(g)->jfree = j->next;
     else if (!(j = malloc(sizeof *j)))
         return NULL;
-    else   /* unused inline outputs are zero (pdi_job_prepare) */
-        memset(j->outs_inl, 0, sizeof j->outs_inl);
+    else
+        outs_reset(j->outs_inl, PDI_JOB_INLINE);
     return j;
 }
 
@@ -23,8 +33,10 @@ void pdi_job_put(pydron_graph *g, pydron_job *j)
 
 void pdi_job_clear(pydron_job *j)
 {
-    for (size_t i = 0; i < j->nout; i++)
+    for (size_t i = 0; i < j->nout; i++) {
         pdi_out_release(&j->outs[i].out);
+        j->outs[i].where = -1;   /* as pdi_job_prepare wants them */
+    }
     if (j->ins != j->ins_inl)
         free(j->ins);
     if (j->outs != j->outs_inl)
@@ -109,10 +121,14 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     uint32_t *ins = pdi_task_ins(t);
     uint16_t nin = t->nin, nout = t->nout;
     pdi_jin *jin = nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(nin * sizeof *jin);
-    /* inline outputs of a job not in use are zero (pdi_job_get, pdi_job_clear) */
-    pdi_tout *jout = nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(nout, sizeof *jout);
+    /* inline outputs of a job not in use are unset, where -1 (pdi_job_get,
+     * pdi_job_clear) */
+    pdi_tout *jout = j->outs_inl;
+    if (PDI_UNLIKELY(nout > PDI_JOB_INLINE) && (jout = malloc(nout * sizeof *jout)))
+        outs_reset(jout, nout);
     if (PDI_UNLIKELY(!jin || !jout))
         return prepare_oom(g, j, ti, jin, jout);
+    int local = 1;
     /* one pass over the inputs: check each, fill it in */
     for (uint16_t i = 0; i < nin; i++) {
         uint32_t vi = ins[i];
@@ -127,11 +143,12 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         }
         pdi_jin *in = &jin[i];
         /* the id the bytes are stored under is that of the root */
-        in->value = pdi_vid(g, vi);
+        in->value = pdi_mkid(g->tag, r->gen, vi);
         in->size = r->len;
         in->where = (r->vf & VF_REMOTE) ? r->where : -1;
         in->buf.data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
         in->buf.len = in->buf.data ? (size_t)r->len : 0;
+        local &= in->buf.data != NULL || r->len == 0;
     }
     /* executors that can fetch keep values elsewhere than the driver:
      * in-process ones (no fetch) move nothing */
@@ -150,12 +167,14 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         }
     }
     j->g = g;
-    j->task = pdi_tid(g, ti);
+    j->task = pdi_mkid(g->tag, t->gen, ti);
     j->kind = g->kt->kinds[t->kind];
     j->attempt = t->attempt;
     j->worker = worker;
     j->canceled = 0;
     j->on_driver = 0;
+    j->ins_local = local;
+    j->outs_preset = 0;
     j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
     j->payload_len = t->payload_len;
     j->nin = nin;
@@ -166,8 +185,6 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->detail = NULL;
     j->detail_len = 0;
     j->start_ns = j->end_ns = 0;
-    for (uint16_t i = 0; i < nout; i++)
-        jout[i].where = -1;
     t->state = PYDRON_TASK_RUNNING;
     j->prev = NULL;
     j->next = sg->jlive;
@@ -374,28 +391,43 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
     return 0;
 }
 
+/* pydron_job_run_local after its pdi_err_clear */
+static int run_local(pydron_job *j, uint64_t *now_ns);
+
 PYDRON_API int pydron_job_run_local(pydron_job *j)
 {
     pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
-    j->start_ns = pdi_now_ns();
-    for (size_t i = 0; i < j->nin; i++) {
-        if (PDI_UNLIKELY(!j->ins[i].buf.data && j->ins[i].size)) {
+    uint64_t now = pdi_now_ns();
+    return run_local(j, &now);
+}
+
+int pdi_job_run_local_at(pydron_job *j, uint64_t *now_ns)
+{
+    pdi_err_clear();
+    return run_local(j, now_ns);
+}
+
+static int run_local(pydron_job *j, uint64_t *now_ns)
+{
+    j->start_ns = *now_ns;
+    for (size_t i = 0; PDI_UNLIKELY(!j->ins_local) && i < j->nin; i++) {
+        if (!j->ins[i].buf.data && j->ins[i].size) {
             free(j->err);
             j->err = pdi_asprintf("input %zu is not available in this process", i);
-            j->end_ns = pdi_now_ns();
+            *now_ns = j->end_ns = pdi_now_ns();
             return PYDRON_ETASK;
         }
     }
     /* the body writes the job's outputs in place (no copy in or out): they
-     * start unset (pdi_job_prepare), unless an executor set one already */
-    for (size_t i = 0; i < j->nout; i++) {
-        pdi_tout *o = &j->outs[i];
-        if (PDI_UNLIKELY(o->out.set || o->where >= 0)) {
-            pdi_out_release(&o->out);
-            o->where = -1;
+     * start unset (pdi_job_prepare), unless the executor set one already */
+    if (PDI_UNLIKELY(j->outs_preset)) {
+        for (size_t i = 0; i < j->nout; i++) {
+            pdi_out_release(&j->outs[i].out);
+            j->outs[i].where = -1;
         }
+        j->outs_preset = 0;
     }
     pdi_kind *k = j->kind;
     pydron_task_ctx ctx;
@@ -431,7 +463,7 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
         }
         pdi_ctx_cleanup(&ctx);
     }
-    j->end_ns = pdi_now_ns();
+    *now_ns = j->end_ns = pdi_now_ns();
     return rc;
 }
 
@@ -447,6 +479,7 @@ PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t whe
     pdi_out_release(&j->outs[i].out);
     j->outs[i].where = where;
     j->outs[i].size = size;
+    j->outs_preset = 1;
     return 0;
 }
 
@@ -467,6 +500,7 @@ PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *
     o->free_arg = free_arg;
     o->set = 1;
     j->outs[i].where = -1;
+    j->outs_preset = 1;
     return 0;
 }
 

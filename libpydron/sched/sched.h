@@ -75,6 +75,8 @@ struct pydron_job {
     int32_t worker;       /* -1: driver thread */
     int canceled;         /* graph asked to cancel before it ran */
     int on_driver;        /* ran on the thread that drives its graph (inline) */
+    int ins_local;        /* every input's bytes are in this process (run_local) */
+    int outs_preset;      /* the executor set an output (run_local resets them) */
     const void *payload;
     size_t payload_len;
     size_t nin, nout;

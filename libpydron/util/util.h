@@ -18,11 +18,13 @@
 #define PDI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PDI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PDI_WEAK __attribute__((weak))
+#define PDI_NOINLINE __attribute__((noinline))
 #else
 #define PDI_PRINTF(a, b)
 #define PDI_LIKELY(x) (x)
 #define PDI_UNLIKELY(x) (x)
 #define PDI_WEAK
+#define PDI_NOINLINE
 #endif
 
 /* Record a detailed message for pydron_error_last() and return rc, so that
