@@ -34,8 +34,10 @@ void pdi_job_put(pydron_graph *g, pydron_job *j)
 void pdi_job_clear(pydron_job *j)
 {
     for (size_t i = 0; i < j->nout; i++) {
-        pdi_out_release(&j->outs[i].out);
-        j->outs[i].where = -1;   /* as pdi_job_prepare wants them */
+        pdi_tout *o = &j->outs[i];
+        if (o->out.set)   /* an unset output is all zero already */
+            pdi_out_release(&o->out);
+        o->where = -1;    /* as pdi_job_prepare wants them */
     }
     if (j->ins != j->ins_inl)
         free(j->ins);
