@@ -87,7 +87,7 @@ static int inl_poll(void *self, int timeout_ms)
                 break;
             }
             pydron_job *j = batch[i + m];
-            rcs[m++] = pydron_job_canceled(j) ? PYDRON_ECANCELED : pdi_job_run_local_at(j, &now);
+            rcs[m++] = pdi_job_run_local_at(j, &now);   /* ECANCELED if canceled */
         }
         pydron_jobs_done(batch + i, rcs, m);
         i += m;

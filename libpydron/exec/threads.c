@@ -167,8 +167,8 @@ static void *worker_main(void *arg)
             pydron_job *j = atomic_exchange(&me->job[k], NULL);
             if (!j)
                 continue;   /* recalled or stolen */
-            rcs[n] = stopping || pydron_job_canceled(j) ? PYDRON_ECANCELED
-                                                        : pdi_job_run_local_at(j, &now);
+            /* ECANCELED if the graph was canceled */
+            rcs[n] = stopping ? PYDRON_ECANCELED : pdi_job_run_local_at(j, &now);
             jobs[n++] = j;
         }
         tiny = now - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;

@@ -408,6 +408,8 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
 int pdi_job_run_local_at(pydron_job *j, uint64_t *now_ns)
 {
     pdi_err_clear();
+    if (pdi_job_is_canceled(j))
+        return PYDRON_ECANCELED;
     return run_local(j, now_ns);
 }
 
