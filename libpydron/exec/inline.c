@@ -1,10 +1,11 @@
 /* The inline executor: jobs run on the driver thread, inside
  * pydron_graph_wait/run (poll), in the order they were submitted.
  * Deterministic; meant for tests, debugging and the C benchmark.
- * Written against pydron.h alone (plus util/), like an outside executor. */
+ * Written against pydron.h alone (plus util/), like an outside executor,
+ * but for pdi_job_run_local_at (exec/exec.h), which saves a clock read. */
 #include <pthread.h>
-#include <time.h>
 
+#include "exec/exec.h"
 #include "pydron.h"
 #include "util/util.h"
 
@@ -43,14 +44,6 @@ static int inl_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     return rc;
 }
 
-static uint64_t coarse_ns(void)
-{
-    /* a cheap clock (a few ms resolution): read once per job */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Run the jobs queued at entry, for about max(timeout_ms, 1) ms at most
  * (at least one job): the driver checks its deadline between polls, so a
  * chain of slow tasks cannot keep pydron_graph_wait past its timeout.
@@ -76,7 +69,7 @@ static int inl_poll(void *self, int timeout_ms)
     x->runcap = 0;
     pthread_mutex_unlock(&x->mu);
     uint64_t slice = (uint64_t)(timeout_ms > 1 ? timeout_ms : 1) * 1000000u;
-    uint64_t t0 = coarse_ns();
+    uint64_t t0 = pdi_now_ns();
     size_t i = 0;
     /* run a group, then report it with one pydron_jobs_done (one graph lock
      * and one dispatch per group instead of per job); a group ends early
@@ -85,13 +78,16 @@ static int inl_poll(void *self, int timeout_ms)
     while (i < n) {
         size_t m = 0;
         int late = 0;
+        /* the clock is read after each report; within a group, a job starts
+         * when the one before ended (pdi_job_run_local_at) */
+        uint64_t now = i ? pdi_now_ns() : t0;
         while (m < INL_GROUP && i + m < n) {
-            if ((i > 0 || m > 0) && coarse_ns() - t0 >= slice) {
+            if ((i > 0 || m > 0) && now - t0 >= slice) {
                 late = 1;
                 break;
             }
             pydron_job *j = batch[i + m];
-            rcs[m++] = pydron_job_canceled(j) ? PYDRON_ECANCELED : pydron_job_run_local(j);
+            rcs[m++] = pdi_job_run_local_at(j, &now);   /* ECANCELED if canceled */
         }
         pydron_jobs_done(batch + i, rcs, m);
         i += m;

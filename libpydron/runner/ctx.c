@@ -4,10 +4,9 @@
 #include "store/shm.h"
 #include "util/util.h"
 
-void pdi_out_release(pdi_out *o)
+void pdi_out_release_slow(pdi_out *o)
 {
-    if (o->set && !o->is_inline && o->free_fn)
-        o->free_fn(o->free_arg);
+    o->free_fn(o->free_arg);
     memset(o, 0, sizeof *o);
 }
 
@@ -24,6 +23,10 @@ int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
     ctx->inputs = inputs;
     ctx->nin = nin;
     ctx->nout = nout;
+    ctx->nset = 0;
+    ctx->in_stride = sizeof(pdi_buf);
+    ctx->out_stride = sizeof(pdi_out);
+    ctx->outs_heap = nout > PDI_CTX_OUT_STACK;
     ctx->error = NULL;
     ctx->detail = NULL;
     ctx->detail_len = 0;
@@ -48,12 +51,14 @@ void pdi_ctx_cleanup(pydron_task_ctx *ctx)
         return;
     if (ctx->outs) {
         for (size_t i = 0; i < ctx->nout; i++)
-            pdi_out_release(&ctx->outs[i]);
-        if (ctx->outs != ctx->outs_stack)
+            pdi_out_release(pdi_ctx_out_at(ctx, i));
+        if (ctx->outs_heap)
             free(ctx->outs);
     }
     ctx->outs = NULL;
     ctx->nout = 0;
+    ctx->nset = 0;
+    ctx->outs_heap = 0;
     free(ctx->error);
     free(ctx->detail);
     ctx->error = NULL;
@@ -63,7 +68,7 @@ void pdi_ctx_cleanup(pydron_task_ctx *ctx)
 
 pdi_out *pdi_ctx_output(pydron_task_ctx *ctx, size_t i)
 {
-    return (ctx && i < ctx->nout) ? &ctx->outs[i] : NULL;
+    return (ctx && i < ctx->nout) ? pdi_ctx_out_at(ctx, i) : NULL;
 }
 
 int pdi_ctx_output_move(pydron_task_ctx *ctx, size_t i, pdi_out *dst)
@@ -71,6 +76,8 @@ int pdi_ctx_output_move(pydron_task_ctx *ctx, size_t i, pdi_out *dst)
     pdi_out *o = pdi_ctx_output(ctx, i);
     if (!o || !dst)
         return pdi_err(PYDRON_EINVAL, "output %zu out of range", i);
+    if (o->set)
+        ctx->nset--;
     *dst = *o;
     memset(o, 0, sizeof *o);
     return 0;
@@ -119,7 +126,7 @@ int pdi_ctx_finish(pydron_task_ctx *ctx, int rc)
 {
     if (rc == 0 && !ctx->failed) {
         for (size_t i = 0; i < ctx->nout; i++) {
-            if (!ctx->outs[i].set) {
+            if (!pdi_ctx_out_at(ctx, i)->set) {
                 set_msg(ctx, "task of kind '%s' returned without setting output %zu of %zu",
                         ctx->kind_name, i, ctx->nout);
                 break;
@@ -135,7 +142,8 @@ int pdi_ctx_finish(pydron_task_ctx *ctx, int rc)
         if (!ctx->error)
             ctx->error = pdi_strdup("task failed");
         for (size_t i = 0; i < ctx->nout; i++)
-            pdi_out_release(&ctx->outs[i]);
+            pdi_out_release(pdi_ctx_out_at(ctx, i));
+        ctx->nset = 0;
         return PYDRON_ETASK;
     }
     return 0;
@@ -148,7 +156,7 @@ int pdi_ctx_run(pydron_task_ctx *ctx, const pydron_runner_ops *ops, void *self)
         rc = pdi_err(PYDRON_ENOTFOUND, "kind '%s' has no runner", ctx->kind_name);
     else
         rc = ops->run(self, ctx);
-    return pdi_ctx_finish(ctx, rc);
+    return pdi_ctx_finish_fast(ctx, rc);
 }
 
 /* ---- public accessors used by task bodies ---- */
@@ -165,8 +173,9 @@ PYDRON_API int pydron_ctx_input(const pydron_task_ctx *ctx, size_t i, const void
     if (i >= ctx->nin)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_input: input %zu out of range (task has %zu)",
                        i, ctx->nin);
-    *data = ctx->inputs[i].data;
-    *len = ctx->inputs[i].len;
+    const pdi_buf *b = pdi_ctx_in_at(ctx, i);
+    *data = b->data;
+    *len = b->len;
     return 0;
 }
 
@@ -190,7 +199,9 @@ static pdi_out *out_slot(pydron_task_ctx *ctx, size_t i, const char *fn)
         pdi_err(PYDRON_EINVAL, "%s: output %zu out of range (task has %zu)", fn, i, ctx->nout);
         return NULL;
     }
-    pdi_out *o = &ctx->outs[i];
+    pdi_out *o = pdi_ctx_out_at(ctx, i);
+    if (o->set)
+        ctx->nset--;
     pdi_out_release(o);
     return o;
 }
@@ -229,12 +240,37 @@ PYDRON_API int pydron_ctx_output_alloc(pydron_task_ctx *ctx, size_t i, size_t le
     }
     o->len = len;
     o->set = 1;
+    ctx->nset++;
     return 0;
 }
 
-PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
+/* Copy n <= PDI_OUT_INLINE bytes without a call: two overlapping moves of
+ * the widest size that fits (as memcpy does for small sizes). */
+static inline void copy_small(unsigned char *d, const unsigned char *s, size_t n)
 {
-    pdi_err_clear();
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            d[k] = s[k];
+    }
+}
+
+/* pydron_ctx_output_set but for a small output into an unset slot: apart,
+ * so that the common case saves no registers */
+static PDI_NOINLINE int output_set_slow(pydron_task_ctx *ctx, size_t i, const void *data,
+                                       size_t len)
+{
     if (len && !data)
         return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_set: NULL data");
     if (len > PDI_OUT_INLINE && len >= pdi_shm_min() && ctx && i < ctx->nout) {
@@ -250,6 +286,25 @@ PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void 
     if (len)
         memcpy(p, data, len);
     return 0;
+}
+
+PYDRON_API int pydron_ctx_output_set(pydron_task_ctx *ctx, size_t i, const void *data, size_t len)
+{
+    pdi_err_clear();
+    pdi_out *o;
+    if (PDI_LIKELY(len <= PDI_OUT_INLINE && data && ctx && i < ctx->nout &&
+                   !(o = pdi_ctx_out_at(ctx, i))->set)) {
+        /* small (scalars) into an unset output, which is all zero: its bytes
+         * go into the output itself, as pydron_ctx_output_alloc + memcpy
+         * would put them, without their calls */
+        copy_small(o->inl, data, len);
+        o->len = len;
+        o->is_inline = 1;
+        o->set = 1;
+        ctx->nset++;
+        return 0;
+    }
+    return output_set_slow(ctx, i, data, len);
 }
 
 PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i, const pydron_iov *parts,
@@ -303,6 +358,7 @@ PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i, const void
     o->free_fn = free_fn;
     o->free_arg = free_arg;
     o->set = 1;
+    ctx->nset++;
     return 0;
 }
 

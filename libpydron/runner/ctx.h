@@ -18,8 +18,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pydron.h"
+#include "util/util.h"
 
 /* Borrowed bytes. */
 typedef struct pdi_buf {
@@ -48,8 +50,16 @@ static inline const void *pdi_out_data(const pdi_out *o)
 }
 /* free(p), usable as free_fn (the core recognises it and skips a wrapper). */
 void pdi_free_cb(void *p);
-/* Free the bytes of o (calls free_fn once) and reset it to "not set". */
-void pdi_out_release(pdi_out *o);
+void pdi_out_release_slow(pdi_out *o);
+/* Free the bytes of o (calls free_fn once) and reset it to "not set".
+ * Inline: most outputs released per task are unset or inline bytes. */
+static inline void pdi_out_release(pdi_out *o)
+{
+    if (o->set && !o->is_inline && o->free_fn)
+        pdi_out_release_slow(o);
+    else
+        memset(o, 0, sizeof *o);
+}
 
 #define PDI_CTX_OUT_STACK 4
 
@@ -58,10 +68,14 @@ struct pydron_task_ctx {
     unsigned attempt;
     const void *payload;
     size_t payload_len;
-    const pdi_buf *inputs;
+    const pdi_buf *inputs;     /* nin entries, in_stride bytes apart */
     size_t nin;
-    pdi_out *outs;             /* nout entries: outs_stack or heap */
+    pdi_out *outs;             /* nout entries, out_stride bytes apart: outs_stack,
+                                  heap (outs_heap) or the caller's (pdi_ctx_init_view) */
     size_t nout;
+    size_t nset;               /* outputs set (so that success is one test) */
+    size_t in_stride, out_stride;
+    int outs_heap;
     pdi_out outs_stack[PDI_CTX_OUT_STACK];
     char *error;               /* malloc'd message once failed */
     void *detail;              /* malloc'd opaque detail bytes */
@@ -76,6 +90,47 @@ int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
                  const void *payload, size_t payload_len, const pdi_buf *inputs, size_t nin,
                  size_t nout);
 
+/* Initialise ctx over the caller's arrays, so that nothing is copied in or
+ * out (in-process jobs, sched/job.c): input i is the pdi_buf at
+ * (char *)inputs + i * in_stride, output i the pdi_out at (char *)outs +
+ * i * out_stride; the outputs must be unset (zero). The body writes the
+ * outputs in place; after a failure (pdi_ctx_finish) they are released
+ * again. Nothing to clean up after a success; after a failure take the
+ * error (pdi_ctx_error_take) or call pdi_ctx_cleanup, which also releases
+ * the caller's outputs. Cannot fail. */
+static inline void pdi_ctx_init_view(pydron_task_ctx *ctx, const char *kind_name,
+                                     unsigned attempt, const void *payload, size_t payload_len,
+                                     const pdi_buf *inputs, size_t in_stride, size_t nin,
+                                     pdi_out *outs, size_t out_stride, size_t nout)
+{
+    ctx->kind_name = kind_name;
+    ctx->attempt = attempt;
+    ctx->payload = payload;
+    ctx->payload_len = payload_len;
+    ctx->inputs = inputs;
+    ctx->nin = nin;
+    ctx->outs = outs;
+    ctx->nout = nout;
+    ctx->nset = 0;
+    ctx->in_stride = in_stride;
+    ctx->out_stride = out_stride;
+    ctx->outs_heap = 0;
+    ctx->error = NULL;
+    ctx->detail = NULL;
+    ctx->detail_len = 0;
+    ctx->failed = 0;
+    ctx->user = NULL;
+}
+
+static inline const pdi_buf *pdi_ctx_in_at(const pydron_task_ctx *ctx, size_t i)
+{
+    return (const pdi_buf *)(const void *)((const char *)ctx->inputs + i * ctx->in_stride);
+}
+static inline pdi_out *pdi_ctx_out_at(const pydron_task_ctx *ctx, size_t i)
+{
+    return (pdi_out *)(void *)((char *)ctx->outs + i * ctx->out_stride);
+}
+
 /* Run ops->run(self, ctx) and normalise the outcome: returns 0 when the body
  * succeeded and set every output, else PYDRON_ETASK with ctx->error set
  * (a body that returned non-zero without a message, or forgot an output,
@@ -84,6 +139,13 @@ int pdi_ctx_run(pydron_task_ctx *ctx, const pydron_runner_ops *ops, void *self);
 
 /* Normalise the return code of a body that was called by other means. */
 int pdi_ctx_finish(pydron_task_ctx *ctx, int rc);
+/* The same, with the common case (success, every output set) inline. */
+static inline int pdi_ctx_finish_fast(pydron_task_ctx *ctx, int rc)
+{
+    if (PDI_LIKELY(rc == 0 && !ctx->failed && ctx->nset == ctx->nout))
+        return 0;
+    return pdi_ctx_finish(ctx, rc);
+}
 
 /* Output i (NULL if out of range). */
 pdi_out *pdi_ctx_output(pydron_task_ctx *ctx, size_t i);

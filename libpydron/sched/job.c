@@ -1,6 +1,17 @@
 /* Jobs: one task handed to an executor (or run on the driver thread). */
+#include "exec/exec.h"
+#include "runner/runner.h"
 #include "sched/sched.h"
 #include "util/trace.h"
+
+/* The inline outputs of a job not in use are unset with no place (where
+ * -1): pdi_job_prepare hands them out as they are. */
+static void outs_reset(pdi_tout *o, size_t n)
+{
+    memset(o, 0, n * sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i].where = -1;
+}
 
 pydron_job *pdi_job_get(pydron_graph *g)
 {
@@ -9,6 +20,8 @@ pydron_job *pdi_job_get(pydron_graph *g)
         pdi_S(g)->jfree = j->next;
     else if (!(j = malloc(sizeof *j)))
         return NULL;
+    else
+        outs_reset(j->outs_inl, PDI_JOB_INLINE);
     return j;
 }
 
@@ -20,8 +33,12 @@ void pdi_job_put(pydron_graph *g, pydron_job *j)
 
 void pdi_job_clear(pydron_job *j)
 {
-    for (size_t i = 0; i < j->nout; i++)
-        pdi_out_release(&j->outs[i].out);
+    for (size_t i = 0; i < j->nout; i++) {
+        pdi_tout *o = &j->outs[i];
+        if (o->out.set)   /* an unset output is all zero already */
+            pdi_out_release(&o->out);
+        o->where = -1;    /* as pdi_job_prepare wants them */
+    }
     if (j->ins != j->ins_inl)
         free(j->ins);
     if (j->outs != j->outs_inl)
@@ -43,6 +60,60 @@ int pdi_job_is_canceled(const pydron_job *j)
     return __atomic_load_n(&j->g->canceled, __ATOMIC_RELAXED);
 }
 
+/* Task ti cannot run because input i (root r) is failed or lost: fail it. */
+static int input_unusable(pydron_graph *g, uint32_t ti, const pdi_value *r, uint16_t i)
+{
+    if (r->state == PYDRON_VALUE_FAILED) {
+        pdi_task_failed(g, ti, r->u.err, PYDRON_TASK_FAILED, NULL);
+        return PYDRON_ETASK;
+    }
+    /* read through an alias whose bytes were lost with a worker */
+    pdi_error *e = pdi_error_new(pdi_tid(g, ti), PYDRON_ETASK,
+                                 pdi_asprintf("input %u was lost with its worker", i), NULL, 0);
+    pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
+    if (e)
+        pdi_error_unref(e);
+    return PYDRON_ETASK;
+}
+
+/* The root of value vi (aliases hold no bytes): its record, and its index. */
+static inline pdi_value *input_root(pydron_graph *g, uint32_t *vi)
+{
+    pdi_value *r = pdi_V(g, *vi);
+    while (PDI_UNLIKELY(r->vf & VF_ALIAS)) {
+        *vi = r->u.cin[0];
+        r = pdi_V(g, *vi);
+    }
+    return r;
+}
+
+/* The arrays of a job with more than PDI_JOB_INLINE inputs or outputs could
+ * not be allocated: a failed input still wins (as without the allocation). */
+static int prepare_oom(pydron_graph *g, pydron_job *j, uint32_t ti, pdi_jin *jin,
+                       pdi_tout *jout)
+{
+    if (jin != j->ins_inl)
+        free(jin);
+    if (jout != j->outs_inl)
+        free(jout);
+    j->ins = NULL;
+    j->outs = NULL;
+    j->nin = j->nout = 0;
+    pdi_task *t = pdi_T(g, ti);
+    uint32_t *ins = pdi_task_ins(t);
+    for (uint16_t i = 0; i < t->nin; i++) {
+        uint32_t vi = ins[i];
+        pdi_value *r = input_root(g, &vi);
+        if (r->state != PYDRON_VALUE_READY)
+            return input_unusable(g, ti, r, i);
+    }
+    pdi_error *e = pdi_error_new(pdi_tid(g, ti), PYDRON_ETASK, pdi_strdup("out of memory"), NULL, 0);
+    pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
+    if (e)
+        pdi_error_unref(e);
+    return PYDRON_ENOMEM;
+}
+
 /* Fill j for task ti. If an input has failed meanwhile (a value lost with
  * its worker), the task fails here and PYDRON_ETASK is returned. */
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
@@ -50,70 +121,44 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     uint32_t *ins = pdi_task_ins(t);
-    for (uint16_t i = 0; i < t->nin; i++) {
-        pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
-        if (r->state == PYDRON_VALUE_FAILED) {
-            pdi_task_failed(g, ti, r->u.err, PYDRON_TASK_FAILED, NULL);
-            return PYDRON_ETASK;
+    uint16_t nin = t->nin, nout = t->nout;
+    pdi_jin *jin = nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(nin * sizeof *jin);
+    /* inline outputs of a job not in use are unset, where -1 (pdi_job_get,
+     * pdi_job_clear) */
+    pdi_tout *jout = j->outs_inl;
+    if (PDI_UNLIKELY(nout > PDI_JOB_INLINE) && (jout = malloc(nout * sizeof *jout)))
+        outs_reset(jout, nout);
+    if (PDI_UNLIKELY(!jin || !jout))
+        return prepare_oom(g, j, ti, jin, jout);
+    int local = 1;
+    /* one pass over the inputs: check each, fill it in */
+    for (uint16_t i = 0; i < nin; i++) {
+        uint32_t vi = ins[i];
+        pdi_value *r = input_root(g, &vi);
+        if (PDI_UNLIKELY(r->state != PYDRON_VALUE_READY)) {
+            int rc = input_unusable(g, ti, r, i);
+            if (jin != j->ins_inl)
+                free(jin);
+            if (jout != j->outs_inl)
+                free(jout);
+            return rc;
         }
-        if (r->state != PYDRON_VALUE_READY) {
-            /* read through an alias whose bytes were lost with a worker */
-            pdi_error *e = pdi_error_new(pdi_tid(g, ti), PYDRON_ETASK,
-                                         pdi_asprintf("input %u was lost with its worker", i),
-                                         NULL, 0);
-            pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
-            if (e)
-                pdi_error_unref(e);
-            return PYDRON_ETASK;
-        }
-    }
-    j->g = g;
-    j->task = pdi_tid(g, ti);
-    j->kind = g->kt->kinds[t->kind];
-    j->attempt = t->attempt;
-    j->worker = worker;
-    j->canceled = 0;
-    j->on_driver = 0;
-    j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
-    j->payload_len = t->payload_len;
-    j->nin = t->nin;
-    j->nout = t->nout;
-    j->err = NULL;
-    j->detail = NULL;
-    j->detail_len = 0;
-    j->start_ns = j->end_ns = 0;
-    j->ins = t->nin <= PDI_JOB_INLINE ? j->ins_inl : malloc(t->nin * sizeof(pdi_jin));
-    j->outs = t->nout <= PDI_JOB_INLINE ? j->outs_inl : calloc(t->nout, sizeof(pdi_tout));
-    if (!j->ins || !j->outs) {
-        if (j->ins != j->ins_inl)
-            free(j->ins);
-        if (j->outs != j->outs_inl)
-            free(j->outs);
-        j->ins = NULL;
-        j->outs = NULL;
-        j->nin = j->nout = 0;
-        pdi_error *e = pdi_error_new(j->task, PYDRON_ETASK, pdi_strdup("out of memory"), NULL, 0);
-        pdi_task_failed(g, ti, e, PYDRON_TASK_FAILED, NULL);
-        if (e)
-            pdi_error_unref(e);
-        return PYDRON_ENOMEM;
-    }
-    if (j->outs == j->outs_inl)
-        memset(j->outs, 0, t->nout * sizeof(pdi_tout));
-    /* executors that can fetch keep values elsewhere than the driver:
-     * in-process ones (no fetch) move nothing */
-    int moves = sg->rt->xops && sg->rt->xops->fetch;
-    for (uint16_t i = 0; i < t->nin; i++) {
-        pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
-        pdi_jin *in = &j->ins[i];
-        in->value = pdi_vid(g, (uint32_t)(ins[i]));
+        pdi_jin *in = &jin[i];
         /* the id the bytes are stored under is that of the root */
-        for (uint32_t vi = ins[i]; pdi_V(g, vi)->vf & VF_ALIAS; vi = pdi_V(g, vi)->u.cin[0])
-            in->value = pdi_vid(g, pdi_V(g, vi)->u.cin[0]);
+        in->value = pdi_mkid(g->tag, r->gen, vi);
         in->size = r->len;
         in->where = (r->vf & VF_REMOTE) ? r->where : -1;
-        in->data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
-        if (worker >= 0 && in->where != worker && moves) {
+        in->buf.data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
+        in->buf.len = in->buf.data ? (size_t)r->len : 0;
+        local &= in->buf.data != NULL || r->len == 0;
+    }
+    /* executors that can fetch keep values elsewhere than the driver:
+     * in-process ones (no fetch) move nothing */
+    if (worker >= 0 && sg->rt->xops && sg->rt->xops->fetch) {
+        for (uint16_t i = 0; i < nin; i++) {
+            pdi_jin *in = &jin[i];
+            if (in->where == worker)
+                continue;
             /* the input must travel to the worker (stats, trace) */
             if (in->where < 0)
                 g->stats.bytes_to_workers += in->size;
@@ -123,8 +168,25 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
                 pdi_trace_input_moved(in->value, in->size, in->where, worker);
         }
     }
-    for (uint16_t i = 0; i < t->nout; i++)
-        j->outs[i].where = -1;
+    j->g = g;
+    j->task = pdi_mkid(g->tag, t->gen, ti);
+    j->kind = g->kt->kinds[t->kind];
+    j->attempt = t->attempt;
+    j->worker = worker;
+    j->canceled = 0;
+    j->on_driver = 0;
+    j->ins_local = local;
+    j->outs_preset = 0;
+    j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
+    j->payload_len = t->payload_len;
+    j->nin = nin;
+    j->nout = nout;
+    j->ins = jin;
+    j->outs = jout;
+    j->err = NULL;
+    j->detail = NULL;
+    j->detail_len = 0;
+    j->start_ns = j->end_ns = 0;
     t->state = PYDRON_TASK_RUNNING;
     j->prev = NULL;
     j->next = sg->jlive;
@@ -340,9 +402,9 @@ PYDRON_API int pydron_job_input(const pydron_job *j, size_t i, pydron_value *v, 
     if (where)
         *where = in->where;
     if (data)
-        *data = in->data;
+        *data = in->buf.data;
     if (len)
-        *len = in->data ? (size_t)in->size : 0;
+        *len = in->buf.len;
     return 0;
 }
 
@@ -364,69 +426,81 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
     return 0;
 }
 
+/* pydron_job_run_local after its pdi_err_clear */
+static int run_local(pydron_job *j, uint64_t *now_ns);
+
 PYDRON_API int pydron_job_run_local(pydron_job *j)
 {
     pdi_err_clear();
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
-    pdi_buf bst[PDI_JOB_INLINE];
-    pdi_buf *bufs = j->nin <= PDI_JOB_INLINE ? bst : malloc(j->nin * sizeof *bufs);
-    j->start_ns = pdi_now_ns();
-    if (!bufs) {
-        j->err = pdi_strdup("out of memory");
-        j->end_ns = pdi_now_ns();
-        return PYDRON_ETASK;
-    }
-    for (size_t i = 0; i < j->nin; i++) {
-        bufs[i].data = j->ins[i].data;
-        bufs[i].len = (size_t)j->ins[i].size;
-        if (!bufs[i].data && j->ins[i].size) {
+    uint64_t now = pdi_now_ns();
+    return run_local(j, &now);
+}
+
+int pdi_job_run_local_at(pydron_job *j, uint64_t *now_ns)
+{
+    pdi_err_clear();
+    if (pdi_job_is_canceled(j))
+        return PYDRON_ECANCELED;
+    return run_local(j, now_ns);
+}
+
+static int run_local(pydron_job *j, uint64_t *now_ns)
+{
+    j->start_ns = *now_ns;
+    for (size_t i = 0; PDI_UNLIKELY(!j->ins_local) && i < j->nin; i++) {
+        if (!j->ins[i].buf.data && j->ins[i].size) {
             free(j->err);
             j->err = pdi_asprintf("input %zu is not available in this process", i);
-            if (bufs != bst)
-                free(bufs);
-            j->end_ns = pdi_now_ns();
+            *now_ns = j->end_ns = pdi_now_ns();
             return PYDRON_ETASK;
         }
     }
+    /* the body writes the job's outputs in place (no copy in or out): they
+     * start unset (pdi_job_prepare), unless the executor set one already */
+    if (PDI_UNLIKELY(j->outs_preset)) {
+        for (size_t i = 0; i < j->nout; i++) {
+            pdi_out_release(&j->outs[i].out);
+            j->outs[i].where = -1;
+        }
+        j->outs_preset = 0;
+    }
+    pdi_kind *k = j->kind;
     pydron_task_ctx ctx;
-    int rc = pdi_ctx_init(&ctx, j->kind->name, j->attempt, j->payload, j->payload_len, bufs,
-                          j->nin, j->nout);
-    if (rc == 0) {
-        pdi_tls_state *tls = &pdi_tls;   /* one TLS lookup */
-        pydron_graph *prev = tls->cb_graph;
-        j->on_driver = tls->driver == j->g;
-        tls->cb_graph = j->g;
-        int serial = (j->kind->flags & PYDRON_KIND_SERIAL) != 0;
-        if (serial)
-            pthread_mutex_lock(&j->kind->serial);
-        rc = pdi_ctx_run(&ctx, j->kind->runner, j->kind->runner_self);
-        if (serial)
-            pthread_mutex_unlock(&j->kind->serial);
-        tls->cb_graph = prev;
-        if (rc == 0) {
-            for (size_t i = 0; i < j->nout; i++) {
-                pdi_out_release(&j->outs[i].out);
-                pdi_ctx_output_move(&ctx, i, &j->outs[i].out);
-                j->outs[i].where = -1;
-            }
-        } else {
+    pdi_ctx_init_view(&ctx, k->name ? k->name : "", j->attempt, j->payload, j->payload_len,
+                      &j->ins[0].buf, sizeof(pdi_jin), j->nin, &j->outs[0].out,
+                      sizeof(pdi_tout), j->nout);
+    pdi_tls_state *tls = &pdi_tls;   /* one TLS lookup */
+    pydron_graph *prev = tls->cb_graph;
+    j->on_driver = tls->driver == j->g;
+    tls->cb_graph = j->g;
+    int serial = (k->flags & PYDRON_KIND_SERIAL) != 0;
+    if (PDI_UNLIKELY(serial))
+        pthread_mutex_lock(&k->serial);
+    int rc;
+    if (PDI_LIKELY(k->runner == &pdi_c_runner_ops)) {
+        /* a C kind: its function, without the runner's indirection */
+        const pdi_c_runner *r = k->runner_self;
+        rc = pdi_ctx_finish_fast(&ctx, r->fn(&ctx, r->user));
+    } else {
+        rc = pdi_ctx_run(&ctx, k->runner, k->runner_self);
+    }
+    if (PDI_UNLIKELY(serial))
+        pthread_mutex_unlock(&k->serial);
+    tls->cb_graph = prev;
+    if (PDI_UNLIKELY(rc != 0)) {
+        /* pdi_ctx_finish released the outputs */
+        free(j->err);
+        free(j->detail);
+        pdi_ctx_error_take(&ctx, &j->err, &j->detail, &j->detail_len);
+        if (!k->runner && j->err) {
             free(j->err);
-            free(j->detail);
-            pdi_ctx_error_take(&ctx, &j->err, &j->detail, &j->detail_len);
-            if (!j->kind->runner && j->err) {
-                free(j->err);
-                j->err = pdi_asprintf("kind '%s' has no runner in this process", j->kind->name);
-            }
+            j->err = pdi_asprintf("kind '%s' has no runner in this process", k->name);
         }
         pdi_ctx_cleanup(&ctx);
-    } else {
-        j->err = pdi_strdup(pydron_error_last());
-        rc = PYDRON_ETASK;
     }
-    if (bufs != bst)
-        free(bufs);
-    j->end_ns = pdi_now_ns();
+    *now_ns = j->end_ns = pdi_now_ns();
     return rc;
 }
 
@@ -442,6 +516,7 @@ PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t whe
     pdi_out_release(&j->outs[i].out);
     j->outs[i].where = where;
     j->outs[i].size = size;
+    j->outs_preset = 1;
     return 0;
 }
 
@@ -462,6 +537,7 @@ PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *
     o->free_arg = free_arg;
     o->set = 1;
     j->outs[i].where = -1;
+    j->outs_preset = 1;
     return 0;
 }
 

@@ -60,10 +60,11 @@ static inline pdi_sgraph *pdi_S(pydron_graph *g) { return (pdi_sgraph *)(void *)
 /* ---- jobs ---- */
 #define PDI_JOB_INLINE 4
 typedef struct pdi_jin {
+    pdi_buf buf;        /* data NULL when the bytes are not on the driver, else
+                           len == size: a task body reads it in place (ctx) */
     uint64_t value;
     uint64_t size;
     int32_t where;
-    const void *data;   /* NULL when the bytes are not on the driver */
 } pdi_jin;
 
 struct pydron_job {
@@ -74,6 +75,8 @@ struct pydron_job {
     int32_t worker;       /* -1: driver thread */
     int canceled;         /* graph asked to cancel before it ran */
     int on_driver;        /* ran on the thread that drives its graph (inline) */
+    int ins_local;        /* every input's bytes are in this process (run_local) */
+    int outs_preset;      /* the executor set an output (run_local resets them) */
     const void *payload;
     size_t payload_len;
     size_t nin, nout;

@@ -16,14 +16,14 @@
  * pdi_err(rc, "...: %s", pydron_error_last()). */
 static _Thread_local char tls_msg[2][1024];
 static _Thread_local unsigned char tls_cur; /* buffer holding the message */
-static _Thread_local unsigned char tls_set; /* 0: cleared */
+_Thread_local unsigned char pdi_err_set; /* 0: cleared */
 
 int pdi_verr(int rc, const char *fmt, va_list ap)
 {
     unsigned next = tls_cur ^ 1u;
     vsnprintf(tls_msg[next], sizeof tls_msg[next], fmt, ap);
     tls_cur = (unsigned char)next;
-    tls_set = 1;
+    pdi_err_set = 1;
     return rc;
 }
 
@@ -36,9 +36,7 @@ int pdi_err(int rc, const char *fmt, ...)
     return rc;
 }
 
-void pdi_err_clear(void) { tls_set = 0; }
-
-PYDRON_API const char *pydron_error_last(void) { return tls_set ? tls_msg[tls_cur] : ""; }
+PYDRON_API const char *pydron_error_last(void) { return pdi_err_set ? tls_msg[tls_cur] : ""; }
 
 PYDRON_API const char *pydron_strerror(int rc)
 {

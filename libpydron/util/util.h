@@ -32,8 +32,10 @@
 int pdi_err(int rc, const char *fmt, ...) PDI_PRINTF(2, 3);
 int pdi_verr(int rc, const char *fmt, va_list ap);
 /* Clear the thread's last error. Every public function that returns an
- * error code calls it first (pydron.h, pydron_error_last). */
-void pdi_err_clear(void);
+ * error code calls it first (pydron.h, pydron_error_last). Inline: task
+ * bodies call several such functions per task (util/error.c). */
+extern _Thread_local unsigned char pdi_err_set;
+static inline void pdi_err_clear(void) { pdi_err_set = 0; }
 
 /* printf into a fresh malloc'd string (NULL on ENOMEM). */
 char *pdi_vasprintf(const char *fmt, va_list ap);
