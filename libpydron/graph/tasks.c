@@ -221,9 +221,165 @@ void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
         pdi_task_ready(g, ti);
 }
 
-int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
-                        size_t tick_len, pydron_task *out_task, pydron_value *out_values,
-                        uint32_t *out_tidx)
+/* Undo the taking of value slots oi[0..n) (records not written yet): newest
+ * first, so that the free list and the slab count are as they were. */
+static void give_back_values(pydron_graph *g, const uint32_t *oi, const int *ofree, size_t n)
+{
+    while (n--) {
+        if (ofree[n])
+            g->vfree = oi[n];   /* its record still links the rest of the list */
+        else
+            g->vcount = oi[n] - 1;
+    }
+}
+
+/* The common task, added without a test per rare feature: PURE, a known
+ * kind, at most two inputs and two outputs and a tick of at most two levels
+ * (all stored in the record), a payload of at most 8 bytes, live inputs none
+ * of which failed, each pending one with room for a consumer in its record,
+ * and free record slots (no slab to grow). Returns 0 when any of that does
+ * not hold, having changed nothing: task_add_general then does everything,
+ * errors and their messages included. */
+static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
+                                const uint32_t *tick, size_t tick_len,
+                                pydron_task *out_task, pydron_value *out_values,
+                                uint32_t *out_tidx)
+{
+    size_t nin = d->ninputs, nout = d->noutputs, plen = d->payload_len;
+    uint32_t kind;
+    if (PDI_UNLIKELY(d->version != PYDRON_TASK_DESC_VERSION ||
+                     (d->flags & ~(unsigned)PYDRON_TASK_PURE) || (nin | nout | tick_len) > 2 ||
+                     plen > 8 || !(d->duration_hint >= 0) ||
+                     !pdi_kind_idx(g->kt, d->kind, &kind)))
+        return 0;
+    if (PDI_UNLIKELY((nin && !d->inputs) || (nout && !out_values) || (plen && !d->payload)))
+        return 0;
+    /* inputs: the checks of pdi_value_get, and room for nin consumers (one
+     * value may be both inputs) */
+    pdi_value *iv[2] = {NULL, NULL};
+    uint32_t ii[2] = {0, 0};
+    for (size_t i = 0; i < nin; i++) {
+        uint64_t id = d->inputs[i].id;
+        uint32_t vi = pdi_id_idx(id);
+        if (PDI_UNLIKELY(pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount))
+            return 0;
+        pdi_value *v = pdi_V(g, vi);
+        if (PDI_UNLIKELY(v->gen != pdi_id_gen(id) || pdi_value_hidden(v)))
+            return 0;
+        if (v->state == PYDRON_VALUE_PENDING) {
+            if (PDI_UNLIKELY((v->vf & VF_CONSHEAP) || v->len + nin > PDI_VCONS_INLINE))
+                return 0;
+        } else if (PDI_UNLIKELY(v->state != PYDRON_VALUE_READY)) {
+            return 0;   /* failed (the task fails at once), freed or parked */
+        }
+        iv[i] = v;
+        ii[i] = vi;
+    }
+    /* record slots: the free lists first, else room in the last chunk. A
+     * value slot taken is given back (newest first) if a later one is
+     * missing; records are written only once all are there. */
+    uint32_t oi[2] = {0, 0}, ogen[2] = {0, 0};
+    int ofree[2] = {0, 0};
+    for (size_t i = 0; i < nout; i++) {
+        uint32_t vi = g->vfree;
+        if (vi) {
+            pdi_value *f = pdi_V(g, vi);
+            ogen[i] = f->gen;
+            g->vfree = f->u.cin[0];
+            ofree[i] = 1;
+        } else {
+            vi = g->vcount + 1;
+            if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks)) {
+                give_back_values(g, oi, ofree, i);
+                return 0;
+            }
+            g->vcount = vi;
+            ogen[i] = 1;
+        }
+        oi[i] = vi;
+    }
+    uint32_t ti = g->tfree, tgen;
+    if (ti) {
+        pdi_task *f = pdi_T(g, ti);
+        tgen = f->gen;
+        g->tfree = f->hpos;
+    } else {
+        ti = g->tcount + 1;
+        if (PDI_UNLIKELY((ti >> PDI_CHUNK_BITS) >= g->ntchunks)) {
+            give_back_values(g, oi, ofree, nout);
+            return 0;
+        }
+        g->tcount = ti;
+        tgen = 1;
+    }
+
+    uint64_t tid = pdi_mkid(g->tag, tgen, ti);
+    uint32_t npending = 0;
+    for (size_t i = 0; i < nin; i++) {
+        pdi_value *v = iv[i];
+        v->refs++;
+        if (v->state == PYDRON_VALUE_PENDING) {
+            v->u.cin[v->len++] = ti;
+            npending++;
+        }
+    }
+    for (size_t i = 0; i < nout; i++) {
+        *pdi_V(g, oi[i]) = (pdi_value){.gen = ogen[i],
+                                       .state = PYDRON_VALUE_PENDING,
+                                       .where = -1,
+                                       .refs = 1,    /* producer hold */
+                                       .urefs = 1,   /* caller's */
+                                       .producer = tid};
+        out_values[i].id = pdi_mkid(g->tag, ogen[i], oi[i]);
+    }
+    g->stats.values_live += nout;
+    /* every field, one store each (a compound literal here becomes a
+     * zeroing loop plus the stores) */
+    pdi_task *t = pdi_T(g, ti);
+    t->gen = tgen;
+    t->state = PYDRON_TASK_WAITING;
+    t->flags = PYDRON_TASK_PURE;
+    t->tick_len = (uint8_t)tick_len;
+    t->bits = 0;
+    t->kind = kind;
+    t->npending = npending;
+    t->nin = (uint16_t)nin;
+    t->nout = (uint16_t)nout;
+    t->payload_len = (uint32_t)plen;
+    t->hpos = PDI_NOPOS;
+    t->seq = ++g->seq;
+    t->duration = (float)d->duration_hint;
+    t->label = 0;
+    t->attempt = 0;
+    t->requeues = 0;
+    t->ins.in[0] = ii[0];
+    t->ins.in[1] = ii[1];
+    t->outs.in[0] = oi[0];
+    t->outs.in[1] = oi[1];
+    t->tick.in[0] = tick_len ? tick[0] : 0;
+    t->tick.in[1] = tick_len > 1 ? tick[1] : 0;
+    t->payload.p = NULL;
+    t->queued_ns = 0;
+    if (plen)
+        memcpy(t->payload.in, d->payload, plen);
+    if (PDI_UNLIKELY(d->label != NULL))
+        t->label = pdi_label_add(g, d->label, kind);
+    if (out_task)
+        out_task->id = tid;
+    if (out_tidx)
+        *out_tidx = ti;
+    g->stats.tasks_added++;
+    g->pending++;
+    if (PDI_UNLIKELY(g->rec != NULL))
+        pdi_rec_add(g, ti);    /* inputs known; before it may become ready */
+    if (npending == 0)
+        pdi_task_ready(g, ti);
+    return 1;
+}
+
+static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
+                            size_t tick_len, pydron_task *out_task, pydron_value *out_values,
+                            uint32_t *out_tidx)
 {
     if (d->version != PYDRON_TASK_DESC_VERSION)
         return pdi_err(PYDRON_EINVAL, "pydron_task_desc.version is %u, expected %u", d->version,
@@ -381,6 +537,15 @@ oom:
     free(htick);
     free(hpay);
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+}
+
+int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
+                        size_t tick_len, pydron_task *out_task, pydron_value *out_values,
+                        uint32_t *out_tidx)
+{
+    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
+        return 0;
+    return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
 }
 
 /* Cancel every task that has not started; pending inputs fail too. The
