@@ -221,16 +221,60 @@ void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
         pdi_task_ready(g, ti);
 }
 
-/* Undo the taking of value slots oi[0..n) (records not written yet): newest
- * first, so that the free list and the slab count are as they were. */
-static void give_back_values(pydron_graph *g, const uint32_t *oi, const int *ofree, size_t n)
+/* An input the fast path takes: live, and ready, or pending with room for
+ * nin more consumers in the record (one value may be both inputs). */
+static inline pdi_value *fast_input(pydron_graph *g, uint64_t id, size_t nin, uint32_t *vi)
 {
-    while (n--) {
-        if (ofree[n])
-            g->vfree = oi[n];   /* its record still links the rest of the list */
-        else
-            g->vcount = oi[n] - 1;
+    pdi_value *v = pdi_value_live(g, id, vi);
+    if (PDI_UNLIKELY(!v))
+        return NULL;
+    if (v->state == PYDRON_VALUE_PENDING)
+        return PDI_UNLIKELY((v->vf & VF_CONSHEAP) || v->len + nin > PDI_VCONS_INLINE) ? NULL : v;
+    /* failed (the task fails at once), freed or parked: the general path */
+    return PDI_LIKELY(v->state == PYDRON_VALUE_READY) ? v : NULL;
+}
+
+/* A value slot for the fast path: from the free list, else from room in the
+ * last chunk (no growth); 0 if neither. Its record is not written yet, so
+ * fast_value_untake can give it back. */
+static inline uint32_t fast_value_take(pydron_graph *g, uint32_t *gen)
+{
+    uint32_t vi = g->vfree;
+    if (vi) {
+        pdi_value *f = pdi_V(g, vi);
+        *gen = f->gen;
+        g->vfree = f->u.cin[0];
+        return vi;
     }
+    vi = g->vcount + 1;
+    if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks))
+        return 0;
+    g->vcount = vi;
+    *gen = 1;
+    return vi;
+}
+/* Undo fast_value_take of vi (the last slot taken). Generation 1 is a
+ * fresh slab slot, the last one counted; a slot from the free list has a
+ * higher one (pdi_value_drop bumps it before listing the slot) and its
+ * record still links the rest of the list. */
+static void fast_value_untake(pydron_graph *g, uint32_t vi, uint32_t gen)
+{
+    if (gen == 1)
+        g->vcount = vi - 1;
+    else
+        g->vfree = vi;
+}
+
+static inline void fast_value_init(pydron_graph *g, uint32_t vi, uint32_t gen, uint64_t tid,
+                                   pydron_value *out)
+{
+    *pdi_V(g, vi) = (pdi_value){.gen = gen,
+                                .state = PYDRON_VALUE_PENDING,
+                                .where = -1,
+                                .refs = 1,    /* producer hold */
+                                .urefs = 1,   /* caller's */
+                                .producer = tid};
+    out->id = pdi_mkid(g->tag, gen, vi);
 }
 
 /* The common task, added without a test per rare feature: PURE, a known
@@ -239,7 +283,8 @@ static void give_back_values(pydron_graph *g, const uint32_t *oi, const int *ofr
  * of which failed, each pending one with room for a consumer in its record,
  * and free record slots (no slab to grow). Returns 0 when any of that does
  * not hold, having changed nothing: task_add_general then does everything,
- * errors and their messages included. */
+ * errors and their messages included. Two ports at most, so each is its own
+ * statement (no loop, no array on the stack). */
 static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
                                 const uint32_t *tick, size_t tick_len,
                                 pydron_task *out_task, pydron_value *out_values,
@@ -254,49 +299,19 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
         return 0;
     if (PDI_UNLIKELY((nin && !d->inputs) || (nout && !out_values) || (plen && !d->payload)))
         return 0;
-    /* inputs: the checks of pdi_value_get, and room for nin consumers (one
-     * value may be both inputs) */
-    pdi_value *iv[2] = {NULL, NULL};
-    uint32_t ii[2] = {0, 0};
-    for (size_t i = 0; i < nin; i++) {
-        uint64_t id = d->inputs[i].id;
-        uint32_t vi = pdi_id_idx(id);
-        if (PDI_UNLIKELY(pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount))
-            return 0;
-        pdi_value *v = pdi_V(g, vi);
-        if (PDI_UNLIKELY(v->gen != pdi_id_gen(id) || pdi_value_hidden(v)))
-            return 0;
-        if (v->state == PYDRON_VALUE_PENDING) {
-            if (PDI_UNLIKELY((v->vf & VF_CONSHEAP) || v->len + nin > PDI_VCONS_INLINE))
-                return 0;
-        } else if (PDI_UNLIKELY(v->state != PYDRON_VALUE_READY)) {
-            return 0;   /* failed (the task fails at once), freed or parked */
-        }
-        iv[i] = v;
-        ii[i] = vi;
-    }
-    /* record slots: the free lists first, else room in the last chunk. A
-     * value slot taken is given back (newest first) if a later one is
-     * missing; records are written only once all are there. */
-    uint32_t oi[2] = {0, 0}, ogen[2] = {0, 0};
-    int ofree[2] = {0, 0};
-    for (size_t i = 0; i < nout; i++) {
-        uint32_t vi = g->vfree;
-        if (vi) {
-            pdi_value *f = pdi_V(g, vi);
-            ogen[i] = f->gen;
-            g->vfree = f->u.cin[0];
-            ofree[i] = 1;
-        } else {
-            vi = g->vcount + 1;
-            if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks)) {
-                give_back_values(g, oi, ofree, i);
-                return 0;
-            }
-            g->vcount = vi;
-            ogen[i] = 1;
-        }
-        oi[i] = vi;
+    pdi_value *v0 = NULL, *v1 = NULL;
+    uint32_t i0 = 0, i1 = 0;
+    if (nin && !(v0 = fast_input(g, d->inputs[0].id, nin, &i0)))
+        return 0;
+    if (nin > 1 && !(v1 = fast_input(g, d->inputs[1].id, nin, &i1)))
+        return 0;
+    /* record slots; given back (newest first) if a later one is missing */
+    uint32_t o0 = 0, o1 = 0, g0 = 0, g1 = 0;
+    if (nout && !(o0 = fast_value_take(g, &g0)))
+        return 0;
+    if (nout > 1 && !(o1 = fast_value_take(g, &g1))) {
+        fast_value_untake(g, o0, g0);
+        return 0;
     }
     uint32_t ti = g->tfree, tgen;
     if (ti) {
@@ -306,7 +321,10 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     } else {
         ti = g->tcount + 1;
         if (PDI_UNLIKELY((ti >> PDI_CHUNK_BITS) >= g->ntchunks)) {
-            give_back_values(g, oi, ofree, nout);
+            if (o1)
+                fast_value_untake(g, o1, g1);
+            if (o0)
+                fast_value_untake(g, o0, g0);
             return 0;
         }
         g->tcount = ti;
@@ -315,24 +333,28 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
 
     uint64_t tid = pdi_mkid(g->tag, tgen, ti);
     uint32_t npending = 0;
-    for (size_t i = 0; i < nin; i++) {
-        pdi_value *v = iv[i];
-        v->refs++;
-        if (v->state == PYDRON_VALUE_PENDING) {
-            v->u.cin[v->len++] = ti;
+    if (v0) {
+        v0->refs++;
+        if (v0->state == PYDRON_VALUE_PENDING) {
+            v0->u.cin[v0->len++] = ti;
             npending++;
         }
     }
-    for (size_t i = 0; i < nout; i++) {
-        *pdi_V(g, oi[i]) = (pdi_value){.gen = ogen[i],
-                                       .state = PYDRON_VALUE_PENDING,
-                                       .where = -1,
-                                       .refs = 1,    /* producer hold */
-                                       .urefs = 1,   /* caller's */
-                                       .producer = tid};
-        out_values[i].id = pdi_mkid(g->tag, ogen[i], oi[i]);
+    if (v1) {
+        v1->refs++;
+        if (v1->state == PYDRON_VALUE_PENDING) {
+            v1->u.cin[v1->len++] = ti;
+            npending++;
+        }
     }
-    g->stats.values_live += nout;
+    if (o0) {
+        fast_value_init(g, o0, g0, tid, &out_values[0]);
+        g->stats.values_live++;
+    }
+    if (o1) {
+        fast_value_init(g, o1, g1, tid, &out_values[1]);
+        g->stats.values_live++;
+    }
     /* every field, one store each (a compound literal here becomes a
      * zeroing loop plus the stores) */
     pdi_task *t = pdi_T(g, ti);
@@ -352,10 +374,10 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     t->label = 0;
     t->attempt = 0;
     t->requeues = 0;
-    t->ins.in[0] = ii[0];
-    t->ins.in[1] = ii[1];
-    t->outs.in[0] = oi[0];
-    t->outs.in[1] = oi[1];
+    t->ins.in[0] = i0;
+    t->ins.in[1] = i1;
+    t->outs.in[0] = o0;
+    t->outs.in[1] = o1;
     t->tick.in[0] = tick_len ? tick[0] : 0;
     t->tick.in[1] = tick_len > 1 ? tick[1] : 0;
     t->payload.p = NULL;
