@@ -293,8 +293,8 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     size_t nin = d->ninputs, nout = d->noutputs, plen = d->payload_len;
     uint32_t kind;
     if (PDI_UNLIKELY(d->version != PYDRON_TASK_DESC_VERSION ||
-                     (d->flags & ~(unsigned)PYDRON_TASK_PURE) || nin > 2 || nout > 2 || tick_len > 2 ||
-                     plen > 8 || !(d->duration_hint >= 0) ||
+                     (d->flags & ~(unsigned)PYDRON_TASK_PURE) || nin > 2 || nout > 2 ||
+                     tick_len > 2 || plen > 8 || !(d->duration_hint >= 0) ||
                      !pdi_kind_idx(g->kt, d->kind, &kind)))
         return 0;
     if (PDI_UNLIKELY((nin && !d->inputs) || (nout && !out_values) || (plen && !d->payload)))
