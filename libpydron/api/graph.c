@@ -136,14 +136,13 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
             tick = &auto_tick;
             tick_len = 1;
         }
-        uint32_t ti;
         /* room in the refinement queue for a REFINABLE task ready at once, so
          * that taking it never allocates inside this call */
         if ((desc->flags & PYDRON_TASK_REFINABLE) &&
             pdi_ring_reserve(&pdi_S(g)->refq, pdi_ring_len(&pdi_S(g)->refq) + 1, sizeof(uint32_t)))
             rc = pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
         else
-            rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, &ti);
+            rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, NULL);
         pdi_sched_drain(g);
         if (rc == 0 && desc->tick_len && tick[0] > g->top_tick)
             g->top_tick = tick[0];

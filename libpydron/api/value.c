@@ -168,7 +168,9 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
         return PYDRON_EINVAL;
     int rc = 0;
     uint32_t vi;
-    pdi_value *r = pdi_value_get(g, v.id, &vi);
+    pdi_value *r = pdi_value_live(g, v.id, &vi);
+    if (PDI_UNLIKELY(!r))
+        r = pdi_value_get(g, v.id, &vi);   /* NULL again, with the message */
     if (!r)
         rc = PYDRON_ESTALE;
     else if (r->urefs == 0)

@@ -337,6 +337,19 @@ static inline pdi_value *pdi_V(pydron_graph *g, uint32_t i)
 static inline uint64_t pdi_tid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_T(g, i)->gen, i); }
 static inline uint64_t pdi_vid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_V(g, i)->gen, i); }
 
+/* The test of pdi_value_get without its message, for hot paths: the live
+ * value named by id (and its index), else NULL - then pdi_value_get says why. */
+static inline pdi_value *pdi_value_live(pydron_graph *g, uint64_t id, uint32_t *idx)
+{
+    uint32_t i = pdi_id_idx(id);
+    if (pdi_id_tag(id) != g->tag || i - 1u >= g->vcount)   /* i == 0 wraps */
+        return NULL;
+    pdi_value *v = pdi_V(g, i);
+    if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id) || (v->refs == 0 && v->urefs == 0))
+        return NULL;
+    *idx = i;
+    return v;
+}
 /* Look up a live task/value by id; NULL (with error message set) if stale. */
 pdi_task *pdi_task_get(pydron_graph *g, uint64_t id, uint32_t *idx);
 pdi_value *pdi_value_get(pydron_graph *g, uint64_t id, uint32_t *idx);

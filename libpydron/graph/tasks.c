@@ -321,9 +321,187 @@ void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
         pdi_task_ready(g, ti);
 }
 
-int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
-                        size_t tick_len, pydron_task *out_task, pydron_value *out_values,
-                        uint32_t *out_tidx)
+/* An input the fast path takes: live, and ready, or pending with room for
+ * nin more consumers in the record (one value may be both inputs). */
+static inline pdi_value *fast_input(pydron_graph *g, uint64_t id, size_t nin, uint32_t *vi)
+{
+    pdi_value *v = pdi_value_live(g, id, vi);
+    if (PDI_UNLIKELY(!v))
+        return NULL;
+    if (v->state == PYDRON_VALUE_PENDING)
+        return PDI_UNLIKELY((v->vf & VF_CONSHEAP) || v->len + nin > PDI_VCONS_INLINE) ? NULL : v;
+    /* failed (the task fails at once), freed or parked: the general path */
+    return PDI_LIKELY(v->state == PYDRON_VALUE_READY) ? v : NULL;
+}
+
+/* A value slot for the fast path: from the free list, else from room in the
+ * last chunk (no growth); 0 if neither. Its record is not written yet, so
+ * fast_value_untake can give it back. */
+static inline uint32_t fast_value_take(pydron_graph *g, uint32_t *gen)
+{
+    uint32_t vi = g->vfree;
+    if (vi) {
+        pdi_value *f = pdi_V(g, vi);
+        *gen = f->gen;
+        g->vfree = f->u.cin[0];
+        return vi;
+    }
+    vi = g->vcount + 1;
+    if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks))
+        return 0;
+    g->vcount = vi;
+    *gen = 1;
+    return vi;
+}
+/* Undo fast_value_take of vi (the last slot taken). Generation 1 is a
+ * fresh slab slot, the last one counted; a slot from the free list has a
+ * higher one (pdi_value_drop bumps it before listing the slot) and its
+ * record still links the rest of the list. */
+static void fast_value_untake(pydron_graph *g, uint32_t vi, uint32_t gen)
+{
+    if (gen == 1)
+        g->vcount = vi - 1;
+    else
+        g->vfree = vi;
+}
+
+static inline void fast_value_init(pydron_graph *g, uint32_t vi, uint32_t gen, uint64_t tid,
+                                   pydron_value *out)
+{
+    *pdi_V(g, vi) = (pdi_value){.gen = gen,
+                                .state = PYDRON_VALUE_PENDING,
+                                .where = -1,
+                                .refs = 1,    /* producer hold */
+                                .urefs = 1,   /* caller's */
+                                .producer = tid};
+    out->id = pdi_mkid(g->tag, gen, vi);
+}
+
+/* The common task, added without a test per rare feature: PURE, a known
+ * kind, at most two inputs and two outputs and a tick of at most two levels
+ * (all stored in the record), a payload of at most 8 bytes, live inputs none
+ * of which failed, each pending one with room for a consumer in its record,
+ * and free record slots (no slab to grow). Returns 0 when any of that does
+ * not hold, having changed nothing: task_add_general then does everything,
+ * errors and their messages included. Two ports at most, so each is its own
+ * statement (no loop, no array on the stack). */
+static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
+                                const uint32_t *tick, size_t tick_len,
+                                pydron_task *out_task, pydron_value *out_values,
+                                uint32_t *out_tidx)
+{
+    size_t nin = d->ninputs, nout = d->noutputs, plen = d->payload_len;
+    uint32_t kind;
+    if (PDI_UNLIKELY(d->version != PYDRON_TASK_DESC_VERSION ||
+                     (d->flags & ~(unsigned)PYDRON_TASK_PURE) || nin > 2 || nout > 2 ||
+                     tick_len > 2 || plen > 8 || !(d->duration_hint >= 0) ||
+                     !pdi_kind_idx(g->kt, d->kind, &kind)))
+        return 0;
+    if (PDI_UNLIKELY((nin && !d->inputs) || (nout && !out_values) || (plen && !d->payload)))
+        return 0;
+    pdi_value *v0 = NULL, *v1 = NULL;
+    uint32_t i0 = 0, i1 = 0;
+    if (nin && !(v0 = fast_input(g, d->inputs[0].id, nin, &i0)))
+        return 0;
+    if (nin > 1 && !(v1 = fast_input(g, d->inputs[1].id, nin, &i1)))
+        return 0;
+    /* record slots; given back (newest first) if a later one is missing */
+    uint32_t o0 = 0, o1 = 0, g0 = 0, g1 = 0;
+    if (nout && !(o0 = fast_value_take(g, &g0)))
+        return 0;
+    if (nout > 1 && !(o1 = fast_value_take(g, &g1))) {
+        fast_value_untake(g, o0, g0);
+        return 0;
+    }
+    uint32_t ti = g->tfree, tgen;
+    if (ti) {
+        pdi_task *f = pdi_T(g, ti);
+        tgen = f->gen;
+        g->tfree = f->hpos;
+    } else {
+        ti = g->tcount + 1;
+        if (PDI_UNLIKELY((ti >> PDI_CHUNK_BITS) >= g->ntchunks)) {
+            if (o1)
+                fast_value_untake(g, o1, g1);
+            if (o0)
+                fast_value_untake(g, o0, g0);
+            return 0;
+        }
+        g->tcount = ti;
+        tgen = 1;
+    }
+
+    uint64_t tid = pdi_mkid(g->tag, tgen, ti);
+    uint32_t npending = 0;
+    if (v0) {
+        v0->refs++;
+        if (v0->state == PYDRON_VALUE_PENDING) {
+            v0->u.cin[v0->len++] = ti;
+            npending++;
+        }
+    }
+    if (v1) {
+        v1->refs++;
+        if (v1->state == PYDRON_VALUE_PENDING) {
+            v1->u.cin[v1->len++] = ti;
+            npending++;
+        }
+    }
+    if (o0) {
+        fast_value_init(g, o0, g0, tid, &out_values[0]);
+        g->stats.values_live++;
+    }
+    if (o1) {
+        fast_value_init(g, o1, g1, tid, &out_values[1]);
+        g->stats.values_live++;
+    }
+    /* every field, one store each (a compound literal here becomes a
+     * zeroing loop plus the stores) */
+    pdi_task *t = pdi_T(g, ti);
+    t->gen = tgen;
+    t->state = PYDRON_TASK_WAITING;
+    t->flags = PYDRON_TASK_PURE;
+    t->tick_len = (uint8_t)tick_len;
+    t->bits = 0;
+    t->kind = kind;
+    t->npending = npending;
+    t->nin = (uint16_t)nin;
+    t->nout = (uint16_t)nout;
+    t->payload_len = (uint32_t)plen;
+    t->hpos = PDI_NOPOS;
+    t->seq = ++g->seq;
+    t->duration = (float)d->duration_hint;
+    t->label = 0;
+    t->attempt = 0;
+    t->requeues = 0;
+    t->ins.in[0] = i0;
+    t->ins.in[1] = i1;
+    t->outs.in[0] = o0;
+    t->outs.in[1] = o1;
+    t->tick.in[0] = tick_len ? tick[0] : 0;
+    t->tick.in[1] = tick_len > 1 ? tick[1] : 0;
+    t->payload.p = NULL;
+    t->queued_ns = 0;
+    if (plen)
+        memcpy(t->payload.in, d->payload, plen);
+    if (PDI_UNLIKELY(d->label != NULL))
+        t->label = pdi_label_add(g, d->label, kind);
+    if (out_task)
+        out_task->id = tid;
+    if (out_tidx)
+        *out_tidx = ti;
+    g->stats.tasks_added++;
+    g->pending++;
+    if (PDI_UNLIKELY(g->rec != NULL))
+        pdi_rec_add(g, ti);    /* inputs known; before it may become ready */
+    if (npending == 0)
+        pdi_task_ready(g, ti);
+    return 1;
+}
+
+static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
+                            size_t tick_len, pydron_task *out_task, pydron_value *out_values,
+                            uint32_t *out_tidx)
 {
     if (d->version != PYDRON_TASK_DESC_VERSION)
         return pdi_err(PYDRON_EINVAL, "pydron_task_desc.version is %u, expected %u", d->version,
@@ -481,6 +659,15 @@ oom:
     free(htick);
     free(hpay);
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+}
+
+int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
+                        size_t tick_len, pydron_task *out_task, pydron_value *out_values,
+                        uint32_t *out_tidx)
+{
+    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
+        return 0;
+    return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
 }
 
 /* Cancel every task that has not started; pending inputs fail too. The
