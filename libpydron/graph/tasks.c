@@ -615,7 +615,6 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
         o->producer = tid;
         o->refs = 1;    /* producer hold */
         o->urefs = 1;   /* caller's */
-        out_values[i].id = pdi_vid(g, outs[i]);
     }
     if (out_task)
         out_task->id = tid;
@@ -640,6 +639,9 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
             failed = v->u.err;
         }
     }
+    /* after the inputs are read: out_values may be the caller's inputs array */
+    for (uint16_t i = 0; i < t->nout; i++)
+        out_values[i].id = pdi_vid(g, outs[i]);
     if (PDI_UNLIKELY(g->rec != NULL))
         pdi_rec_add(g, ti);    /* inputs known; before it may finish below */
     if (flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))

@@ -714,3 +714,40 @@ Test(graph, free_with_pending_work)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* The caller may pass its inputs array as out_values (replace the inputs by
+ * the output, as a loop "v = f(v)" does): the inputs are read first. Both
+ * the short task (one input) and one with three inputs, ready and pending. */
+Test(graph, out_values_may_be_the_inputs)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    uint64_t one = 1;
+    pydron_value a = tu_const_u64(g, 10), b = tu_const_u64(g, 20), c = tu_const_u64(g, 30);
+    pydron_value held[4] = {a, b, c, PYDRON_VALUE_NONE};
+    pydron_value v[3] = {a, PYDRON_VALUE_NONE, PYDRON_VALUE_NONE};
+    pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+    d.kind = k;
+    d.ninputs = 1;
+    d.inputs = v;
+    d.noutputs = 1;
+    d.payload = &one;
+    d.payload_len = sizeof one;
+    TU_OK(pydron_task_add(g, &d, NULL, v));   /* v[0] = a + 1, pending */
+    held[3] = v[0];
+    v[1] = b;
+    v[2] = c;
+    d.ninputs = 3;
+    TU_OK(pydron_task_add(g, &d, NULL, v));   /* v[0] = (a + 1) + b + c + 1 */
+    cr_assert_neq(v[0].id, held[3].id);
+    /* a task that read its own output as an input would wait forever */
+    TU_OK(pydron_graph_wait(g, v[0], 10000));
+    cr_assert_eq(tu_get_u64(g, v[0]), 11 + 20 + 30 + 1);
+    cr_assert_eq(tu_get_u64(g, held[3]), 11);
+    TU_OK(pydron_value_release(g, v[0]));
+    for (int i = 0; i < 4; i++)
+        TU_OK(pydron_value_release(g, held[i]));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
