@@ -87,6 +87,8 @@ static inline int held_get(const uint64_t *b, size_t i) { return (int)(b[i / 64]
 
 static inline void set_outputs(pydron_graph *g, pdi_task *t, pdi_tout *jo, uint64_t tid);
 static void succeeded_many(pydron_graph *g, uint32_t ti, pdi_task *t, pdi_tout *jo, uint64_t tid);
+static inline void finish_outputs(pydron_graph *g, uint32_t ti, pdi_tout *jo, uint64_t tid,
+                                  uint64_t *held);
 
 /* pdi_task_succeeded in one pass for the most common shape, which is most
  * of the per-task cost of tiny tasks: one output, still pending and ours,
@@ -157,7 +159,6 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
     pdi_task *t = pdi_T(g, ti);
     if (run && run->outs && succeeded_simple(g, ti, t, run))
         return;
-    uint32_t *outs = pdi_task_outs(t);
     pdi_tout *jo = run ? run->outs : NULL;
     t->state = PYDRON_TASK_DONE;
     g->stats.tasks_done++;
@@ -172,8 +173,18 @@ void pdi_task_succeeded(pydron_graph *g, uint32_t ti, const pdi_run *run)
         return;
     }
     uint64_t held[1] = {0};   /* a word: no variable-length array to set up */
+    finish_outputs(g, ti, jo, tid, held);
+}
+
+/* The outputs of task ti, which succeeded, then its record. held: one bit
+ * per output, room for all of them: which ones we hold (all, except after
+ * a partial recomputation). */
+static inline void finish_outputs(pydron_graph *g, uint32_t ti, pdi_tout *jo, uint64_t tid,
+                                  uint64_t *held)
+{
+    pdi_task *t = pdi_T(g, ti);
     for (uint16_t i = 0; i < t->nout; i++) {
-        pdi_value *o = pdi_V(g, outs[i]);
+        pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
         held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
     }
     set_outputs(g, t, jo, tid);
@@ -235,16 +246,7 @@ static inline void set_outputs(pydron_graph *g, pdi_task *t, pdi_tout *jo, uint6
 static void succeeded_many(pydron_graph *g, uint32_t ti, pdi_task *t, pdi_tout *jo, uint64_t tid)
 {
     uint64_t held[HELD_WORDS(t->nout)];
-    for (uint16_t i = 0; i < t->nout; i++) {
-        pdi_value *o = pdi_V(g, pdi_task_outs(t)[i]);
-        held_set(held, i, o->state == PYDRON_VALUE_PENDING && o->producer == tid);
-    }
-    set_outputs(g, t, jo, tid);
-    t = pdi_T(g, ti);
-    for (uint16_t i = 0; i < t->nout; i++)
-        if (held_get(held, i))
-            pdi_value_unref(g, pdi_task_outs(t)[i]);
-    pdi_task_release(g, ti);
+    finish_outputs(g, ti, jo, tid, held);
 }
 
 void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state,

@@ -16,22 +16,10 @@ int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
 {
     if (!ctx || (nin && !inputs) || (payload_len && !payload))
         return pdi_err(PYDRON_EINVAL, "pdi_ctx_init: invalid arguments");
-    ctx->kind_name = kind_name ? kind_name : "";
-    ctx->attempt = attempt;
-    ctx->payload = payload;
-    ctx->payload_len = payload_len;
-    ctx->inputs = inputs;
-    ctx->nin = nin;
-    ctx->nout = nout;
-    ctx->nset = 0;
-    ctx->in_stride = sizeof(pdi_buf);
-    ctx->out_stride = sizeof(pdi_out);
+    /* the view's fields, then outputs the ctx owns */
+    pdi_ctx_init_view(ctx, kind_name ? kind_name : "", attempt, payload, payload_len, inputs,
+                      sizeof(pdi_buf), nin, NULL, sizeof(pdi_out), nout);
     ctx->outs_heap = nout > PDI_CTX_OUT_STACK;
-    ctx->error = NULL;
-    ctx->detail = NULL;
-    ctx->detail_len = 0;
-    ctx->failed = 0;
-    ctx->user = NULL;
     if (nout <= PDI_CTX_OUT_STACK) {
         ctx->outs = ctx->outs_stack;
         memset(ctx->outs_stack, 0, nout * sizeof(pdi_out));
