@@ -181,8 +181,19 @@ static int supervise(const pydron_worker_options *o, int (*run)(const pydron_wor
     for (;;) {
         double t0 = now_s();
         fflush(NULL);
+        /* SIGTERM/SIGINT stay blocked across the fork until each side has
+         * its handlers: else a SIGTERM forwarded to the child before it reset
+         * the inherited on_stop was taken by that handler and lost, and the
+         * child went on (found by test_worker_restart: a supervisor that did
+         * not stop) */
+        sigset_t stops, old;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGINT);
+        sigprocmask(SIG_BLOCK, &stops, &old);
         pid_t pid = fork();
         if (pid < 0) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
             fprintf(stderr, "pydron-worker supervisor: cannot start the worker: %s\n",
                     strerror(errno));
             return 1;
@@ -190,11 +201,13 @@ static int supervise(const pydron_worker_options *o, int (*run)(const pydron_wor
         if (pid == 0) {
             signal(SIGTERM, SIG_DFL);
             signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the group: the driver decides */
+            sigprocmask(SIG_SETMASK, &old, NULL);   /* a pending SIGTERM ends it here */
             int rc = run(o);
             fflush(NULL);
             _exit(rc);
         }
         child_pid = pid;
+        sigprocmask(SIG_SETMASK, &old, NULL);   /* a pending stop is forwarded now */
         if (stop_requested) /* a signal before child_pid was set */
             kill(pid, SIGTERM);
         int st = 0;
