@@ -479,7 +479,20 @@ extern pdi_error pdi_oom_error;
 pdi_error *pdi_err_or_oom(pdi_error *e);
 /* Run queued failures and forwards (outermost call only). */
 void pdi_fail_drain(pydron_graph *g);
-void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi);
+/* Input from_vi of task ti resolved: one input fewer to wait for (ready at
+ * none); a zombie drops its hold and goes with its last one. Hot: inline. */
+static inline void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
+{
+    pdi_task *t = pdi_T(g, ti);
+    if (PDI_UNLIKELY(t->bits & TB_ZOMBIE)) {
+        pdi_value_unref(g, from_vi);
+        if (--t->npending == 0)
+            pdi_task_free(g, ti);
+        return;
+    }
+    if (--t->npending == 0 && t->state == PYDRON_TASK_WAITING)
+        pdi_task_ready(g, ti);
+}
 void pdi_task_release(pydron_graph *g, uint32_t ti);
 int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);
 uint64_t *pdi_input_ids(pydron_graph *g, pdi_task *t, uint64_t *one, int roots);

@@ -135,13 +135,8 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
     g->stats.bytes_live += len;
     if (g->stats.bytes_live > g->stats.bytes_peak)
         g->stats.bytes_peak = g->stats.bytes_live;
-    for (size_t k = 0; k < ncons; k++) {
-        pdi_task *c = pdi_T(g, cons[k]);
-        if (c->bits & TB_ZOMBIE)
-            pdi_task_dec_pending(g, cons[k], oi);
-        else if (--c->npending == 0 && c->state == PYDRON_TASK_WAITING)
-            pdi_task_ready(g, cons[k]);
-    }
+    for (size_t k = 0; k < ncons; k++)
+        pdi_task_dec_pending(g, cons[k], oi);
     g->chg.resolved++;
     g->chg.dirty = 1;
     if (oi == g->chg.watch_vi)
@@ -308,19 +303,6 @@ void pdi_task_refined(pydron_graph *g, uint32_t ti)
     for (uint16_t i = 0; i < t->nout; i++)
         pdi_value_unref(g, pdi_task_outs(t)[i]);
     pdi_task_release(g, ti);
-}
-
-void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t from_vi)
-{
-    pdi_task *t = pdi_T(g, ti);
-    if (t->bits & TB_ZOMBIE) {
-        pdi_value_unref(g, from_vi);
-        if (--t->npending == 0)
-            pdi_task_free(g, ti);
-        return;
-    }
-    if (--t->npending == 0 && t->state == PYDRON_TASK_WAITING)
-        pdi_task_ready(g, ti);
 }
 
 /* An input the fast path takes: live, and ready, or pending with room for

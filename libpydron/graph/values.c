@@ -264,8 +264,6 @@ static void notify(pydron_graph *g, uint32_t vi, pdi_cons_list *c, pdi_error *er
                 t->npending--;
                 wq_push(W_FAIL, e, 0, err);
                 pushed = 1;
-            } else if (!(t->bits & TB_ZOMBIE) && t->npending > 1) {
-                t->npending--;   /* pdi_task_dec_pending's common case, without a call */
             } else {
                 pdi_task_dec_pending(g, e, vi);
             }

@@ -178,17 +178,21 @@ static void policy_refused(pydron_graph *g, uint32_t ti, uint64_t id)
         pdi_error_unref(e);
 }
 
+/* FIFO reads the id only: pushed as it is, without a pydron_sched_task. */
+static inline void push_fifo(pydron_graph *g, uint32_t ti, uint64_t id)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    ++sg->ready_seq;
+    if (PDI_UNLIKELY(pdi_ring_push(sg->pself, &id, sizeof id) != 0))
+        policy_refused(g, ti, id);
+}
+
 static void push_policy(pydron_graph *g, uint32_t ti)
 {
     pdi_sgraph *sg = pdi_S(g);
     pdi_task *t = pdi_T(g, ti);
     if (sg->pops == &pdi_fifo_ops) {
-        /* FIFO reads the id only */
-        uint64_t id = pdi_tid(g, ti);
-        ++sg->ready_seq;
-        if (PDI_LIKELY(pdi_ring_push(sg->pself, &id, sizeof id) == 0))
-            return;
-        policy_refused(g, ti, id);
+        push_fifo(g, ti, pdi_tid(g, ti));
         return;
     }
     uint64_t sizes_st[16];
@@ -249,14 +253,10 @@ void pdi_flush_ready(pydron_graph *g)
             continue;   /* gone, waiting again, or ready twice with its entry still queued */
         t->bits |= TB_QUEUED;
         sg->nqueued++;
-        if (fifo) {
-            /* push_policy's FIFO case, without the call and its frame */
-            ++sg->ready_seq;
-            if (PDI_UNLIKELY(pdi_ring_push(sg->pself, &id, sizeof id) != 0))
-                policy_refused(g, ti, id);
-        } else {
+        if (fifo)
+            push_fifo(g, ti, id);   /* without push_policy's call and frame */
+        else
             push_policy(g, ti);
-        }
     }
     c->nready = 0;
     if (c->capready > 65536) {
