@@ -189,6 +189,20 @@ class NetHosts:
                     if "LOWER_UP" in out:
                         break
                     time.sleep(0.02)
+                # and for the bridge to forward on the port again (3 =
+                # BR_STATE_FORWARDING); the host forgets neighbours it
+                # failed to reach while the link was down, so that its next
+                # connect asks again at once
+                state = f"/sys/class/net/{self._veth(i)}/brport/state"
+                while time.monotonic() < deadline:
+                    try:
+                        with open(state) as f:
+                            if f.read().strip() == "3":
+                                break
+                    except OSError:
+                        break   # not a bridge port: nothing to wait for
+                    time.sleep(0.02)
+                _ip("-n", h.name, "neigh", "flush", "all", check=False)
 
     def link_down(self, i):
         self._link(i, False)
