@@ -280,7 +280,9 @@ typedef struct pydron_runtime_options {
     unsigned in_flight;         /* tasks in flight per worker; 0 = default (64; the
                                    process executors then follow what they measure:
                                    enough to cover the round trip, few for long
-                                   tasks; PYDRON_WINDOW fixes it there too) */
+                                   tasks; the threads executor keeps two groups of
+                                   64 per thread while tasks are tiny;
+                                   PYDRON_WINDOW fixes it there too) */
 } pydron_runtime_options;
 
 #define PYDRON_RUNTIME_OPTIONS_INIT \

@@ -555,3 +555,82 @@ Test(exec_threads, cancel_stops_a_bypassed_chain, .timeout = 60)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* ---- the window follows the jobs' size ---- */
+
+static int fn_sleep_2ms(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    uint64_t x = 1;
+    return pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+/* n independent tasks of kind k, run to the end */
+static void run_independent(pydron_runtime *rt, uint32_t k, int n)
+{
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 1);
+    for (int i = 0; i < n; i++) {
+        pydron_value v;
+        tu_add(g, k, PYDRON_TASK_PURE, &c, 1, 1, &v, NULL);
+        TU_OK(pydron_value_release(g, v));
+    }
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_run(g, 60000));
+    TU_OK(pydron_graph_free(g));
+}
+
+static unsigned window_now(pydron_runtime *rt)
+{
+    unsigned w = 0;
+    int down = 1;
+    TU_OK(pydron_runtime_worker_window(rt, 0, &w, &down));
+    cr_assert_eq(down, 0);
+    return w;
+}
+
+/* Tiny jobs deepen the window to two groups of 64 per thread, so that each
+ * thread runs full groups (one graph lock per 64 jobs); jobs of 2 ms bring
+ * it back to the default, so that long jobs are not committed early. */
+Test(exec_threads, window_deepens_for_tiny_jobs_and_returns_for_long_ones, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t tiny = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    uint32_t slow = tu_kind_c(rt, "sleep", fn_sleep_2ms, NULL);
+    run_independent(rt, slow, 4);
+    cr_assert_eq(window_now(rt), 64, "window %u after long jobs", window_now(rt));
+    /* a group is tiny when its jobs averaged under 20 us each: a stall of
+     * the whole machine can make one group look slow, so a few rounds */
+    int round = 0;
+    while (window_now(rt) != 2 * 2 * 64 && round++ < 50)
+        run_independent(rt, tiny, 2000);
+    cr_assert_eq(window_now(rt), 256, "window %u after %d rounds of tiny jobs", window_now(rt),
+                 round);
+    run_independent(rt, slow, 4);
+    cr_assert_eq(window_now(rt), 64, "window %u after long jobs again", window_now(rt));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* A window the user fixed (in_flight, PYDRON_WINDOW) stays as it is. */
+static void window_stays(unsigned in_flight, const char *env, unsigned want)
+{
+    if (env)
+        setenv("PYDRON_WINDOW", env, 1);
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_THREADS;
+    o.workers = 2;
+    o.in_flight = in_flight;
+    pydron_runtime *rt = NULL;
+    TU_OK(pydron_runtime_new(&rt, &o));
+    uint32_t tiny = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    for (int round = 0; round < 5; round++) {
+        run_independent(rt, tiny, 2000);
+        cr_assert_eq(window_now(rt), want, "window %u, fixed at %u", window_now(rt), want);
+    }
+    TU_OK(pydron_runtime_free(rt));
+}
+
+Test(exec_threads, window_fixed_by_in_flight_stays) { window_stays(100, NULL, 100); }
+Test(exec_threads, window_fixed_by_env_stays) { window_stays(0, "90", 90); }
