@@ -2,7 +2,7 @@
  * pydron_graph_wait/run (poll), in the order they were submitted.
  * Deterministic; meant for tests, debugging and the C benchmark.
  * Written against pydron.h alone (plus util/), like an outside executor,
- * but for pdi_job_run_local_at (exec/exec.h), which saves a clock read. */
+ * but for pdi_job_run_timed (exec/exec.h), which saves clock reads. */
 #include <pthread.h>
 
 #include "exec/exec.h"
@@ -75,20 +75,24 @@ static int inl_poll(void *self, int timeout_ms)
      * and one dispatch per group instead of per job); a group ends early
      * when the slice is used up */
     int rcs[INL_GROUP];
+    pdi_jtimer tm;
+    pdi_jtimer_init(&tm, t0);
     while (i < n) {
         size_t m = 0;
         int late = 0;
         /* the clock is read after each report; within a group, a job starts
-         * when the one before ended (pdi_job_run_local_at) */
-        uint64_t now = i ? pdi_now_ns() : t0;
+         * when the one before ended (pdi_job_run_timed) */
+        if (i)
+            pdi_jtimer_restart(&tm, pdi_now_ns());
         while (m < INL_GROUP && i + m < n) {
-            if ((i > 0 || m > 0) && now - t0 >= slice) {
+            if ((i > 0 || m > 0) && tm.from - t0 >= slice) {
                 late = 1;
                 break;
             }
             pydron_job *j = batch[i + m];
-            rcs[m++] = pdi_job_run_local_at(j, &now);   /* ECANCELED if canceled */
+            rcs[m++] = pdi_job_run_timed(j, &tm);   /* ECANCELED if canceled */
         }
+        (void)pdi_jtimer_flush(&tm);
         pydron_jobs_done(batch + i, rcs, m);
         i += m;
         if (late)

@@ -3,7 +3,7 @@
  * from there, a group at a time (pydron_jobs_done). Size: opts.workers,
  * else the number of online CPUs.
  * Written against pydron.h alone (plus util/), like an outside executor,
- * but for pdi_job_run_local_at (exec/exec.h), which saves a clock read. */
+ * but for pdi_job_run_timed (exec/exec.h), which saves clock reads. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -123,6 +123,8 @@ static void *worker_main(void *arg)
     pydron_job *jobs[TH_GROUP];
     int rcs[TH_GROUP];
     int tiny = 1;   /* the last group's jobs were tiny */
+    pdi_jtimer tm;   /* kept across groups: whether jobs are timed in runs */
+    pdi_jtimer_init(&tm, 0);
     pthread_mutex_lock(&x->mu);
     for (;;) {
         size_t m = 0, len;
@@ -179,16 +181,17 @@ static void *worker_main(void *arg)
         uint64_t t0 = pdi_now_ns();
         atomic_store_explicit(&me->since, t0, memory_order_relaxed);
         size_t n = 0;
-        /* a job starts when the one before ended (one clock read per job) */
-        uint64_t now = t0;
+        /* a job starts when the one before ended (pdi_job_run_timed) */
+        pdi_jtimer_restart(&tm, t0);
         for (size_t k = 0; k < m; k++) {
             pydron_job *j = atomic_exchange(&me->job[k], NULL);
             if (!j)
                 continue;   /* recalled or stolen */
             /* ECANCELED if the graph was canceled */
-            rcs[n] = stopping ? PYDRON_ECANCELED : pdi_job_run_local_at(j, &now);
+            rcs[n] = stopping ? PYDRON_ECANCELED : pdi_job_run_timed(j, &tm);
             jobs[n++] = j;
         }
+        uint64_t now = pdi_jtimer_flush(&tm);
         tiny = now - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;
         if (x->deep && n && atomic_load_explicit(&x->is_deep, memory_order_relaxed) != tiny &&
             atomic_exchange(&x->is_deep, tiny) != tiny)

@@ -426,8 +426,10 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
     return 0;
 }
 
-/* pydron_job_run_local after its pdi_err_clear */
-static int run_local(pydron_job *j, uint64_t *now_ns);
+/* pydron_job_run_local after its pdi_err_clear: starts at *now_ns; with
+ * read, the clock is read at the end (*now_ns = the end), else the job's
+ * end is left at its start for its timer to set */
+static int run_local(pydron_job *j, uint64_t *now_ns, int read);
 
 PYDRON_API int pydron_job_run_local(pydron_job *j)
 {
@@ -435,18 +437,68 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
     uint64_t now = pdi_now_ns();
-    return run_local(j, &now);
+    return run_local(j, &now, 1);
 }
 
-int pdi_job_run_local_at(pydron_job *j, uint64_t *now_ns)
+void pdi_jtimer_init(pdi_jtimer *t, uint64_t now)
+{
+    t->from = now;
+    t->every = 1;
+    t->n = 0;
+    t->kind = NULL;
+}
+
+void pdi_jtimer_restart(pdi_jtimer *t, uint64_t now)
+{
+    (void)pdi_jtimer_flush(t);
+    t->from = now;
+}
+
+uint64_t pdi_jtimer_flush(pdi_jtimer *t)
+{
+    unsigned n = t->n;
+    if (!n)
+        return t->from;
+    uint64_t now = pdi_now_ns(), span = now - t->from, share = span / n;
+    for (unsigned i = 0; i < n; i++) {
+        t->run[i]->start_ns = t->from + i * share;
+        t->run[i]->end_ns = t->from + (i + 1) * share;
+    }
+    t->run[n - 1]->end_ns = now;
+    if (span >= (uint64_t)n * PDI_JT_TINY_NS)
+        t->every = 1;   /* not tiny (any more): one read per job */
+    t->from = now;
+    t->n = 0;
+    return now;
+}
+
+int pdi_job_run_timed(pydron_job *j, pdi_jtimer *t)
 {
     pdi_err_clear();
     if (pdi_job_is_canceled(j))
         return PYDRON_ECANCELED;
-    return run_local(j, now_ns);
+    if (t->every == 1 || t->kind != j->kind || PDI_UNLIKELY(pdi_tracing())) {
+        /* timed alone; a tiny one starts a run of its kind */
+        (void)pdi_jtimer_flush(t);
+        uint64_t start = t->from;
+        int rc = run_local(j, &t->from, 1);
+        t->kind = j->kind;
+        t->every = rc == 0 && t->from - start < PDI_JT_TINY_NS ? PDI_JT_RUN : 1;
+        return rc;
+    }
+    uint64_t start = t->from;
+    int rc = run_local(j, &start, 0);
+    t->run[t->n++] = j;
+    if (PDI_UNLIKELY(rc != 0)) {
+        (void)pdi_jtimer_flush(t);
+        t->every = 1;
+    } else if (t->n == t->every) {
+        (void)pdi_jtimer_flush(t);
+    }
+    return rc;
 }
 
-static int run_local(pydron_job *j, uint64_t *now_ns)
+static int run_local(pydron_job *j, uint64_t *now_ns, int read)
 {
     j->start_ns = *now_ns;
     for (size_t i = 0; PDI_UNLIKELY(!j->ins_local) && i < j->nin; i++) {
@@ -500,7 +552,9 @@ static int run_local(pydron_job *j, uint64_t *now_ns)
         }
         pdi_ctx_cleanup(&ctx);
     }
-    *now_ns = j->end_ns = pdi_now_ns();
+    if (read)
+        *now_ns = pdi_now_ns();
+    j->end_ns = *now_ns;
     return rc;
 }
 

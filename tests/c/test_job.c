@@ -6,7 +6,9 @@
  * one before. Each test pins a behaviour those shortcuts must keep: the
  * bytes of every small size, the last of several sets winning, a missing
  * output or a failure after a set failing the task (with buffers freed
- * once), an executor's preset outputs replaced, sane times.
+ * once), an executor's preset outputs replaced, sane times; tiny jobs
+ * timed in runs of their kind with exact totals, slow kinds and traced
+ * jobs timed alone.
  */
 #include <stdatomic.h>
 
@@ -334,4 +336,151 @@ Test(job, times_are_ordered)
         TU_OK(pydron_graph_free(g));
         TU_OK(pydron_runtime_free(rt));
     }
+}
+
+/* ---- tiny jobs are timed in runs (exec/exec.h, pdi_jtimer) ---- */
+
+/* payload 0: nothing; else sleep that many microseconds. Output = input. */
+static int fn_maybe_sleep(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    uint64_t us = tu_payload_u64(ctx);
+    if (us) {
+        struct timespec ts = {0, (long)us * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int rc = 0;
+    uint64_t x = tu_input_u64(ctx, 0, &rc);
+    return rc ? rc : pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+enum { TJ_N = 2000, TJ_SLOW_EVERY = 16, TJ_SLOW_US = 2000 };
+
+typedef struct tjobs {
+    uint32_t slow_kind;       /* kind of the slow jobs (the other kind is tiny) */
+    size_t n, bad, nslow, slow_short;
+    uint64_t last_finished, total_ns;
+    int ordered;
+    uint64_t dur[TJ_N];
+    int slow[TJ_N];
+    size_t equal_runs, eq;    /* runs of >= 7 equal durations in a row */
+} tjobs;
+
+static void on_tjob(const pydron_task_timing *t, void *user)
+{
+    tjobs *s = user;
+    if (!t->started_ns || t->started_ns < t->queued_ns || t->finished_ns < t->started_ns)
+        s->bad++;
+    if (s->ordered && t->started_ns < s->last_finished)
+        s->bad++;
+    s->last_finished = t->finished_ns;
+    uint64_t d = t->finished_ns - t->started_ns;
+    if (s->n && d == s->dur[s->n - 1]) {
+        if (++s->eq == 6)
+            s->equal_runs++;
+    } else {
+        s->eq = 0;
+    }
+    s->dur[s->n] = d;
+    s->total_ns += d;
+    s->slow[s->n] = t->kind == s->slow_kind;
+    s->n++;
+}
+
+/* TJ_N independent jobs; every TJ_SLOW_EVERY-th sleeps TJ_SLOW_US, as a
+ * job of kind `slow` (the others are of kind `tiny`, which may be the
+ * same kind) */
+static void run_mixed(pydron_executor_kind ex, int same_kind, tjobs *s)
+{
+    pydron_runtime *rt = tu_runtime(ex, 2);
+    uint32_t tiny = tu_kind_c(rt, "tiny", fn_maybe_sleep, NULL);
+    uint32_t slow = same_kind ? tiny : tu_kind_c(rt, "slow", fn_maybe_sleep, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 7);
+    size_t nslow = 0;
+    for (size_t i = 0; i < TJ_N; i++) {
+        int is_slow = i % TJ_SLOW_EVERY == TJ_SLOW_EVERY - 1;
+        uint64_t us = is_slow ? TJ_SLOW_US : 0;
+        pydron_value o;
+        tu_add(g, is_slow ? slow : tiny, PYDRON_TASK_PURE, &c, 1, 1, &o, &us);
+        TU_OK(pydron_value_release(g, o));
+        nslow += (size_t)is_slow;
+    }
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_run(g, 60000));
+    memset(s, 0, sizeof *s);
+    s->slow_kind = same_kind ? UINT32_MAX : slow;
+    s->ordered = ex == PYDRON_EXECUTOR_INLINE;
+    TU_OK(pydron_graph_timings(g, on_tjob, s));
+    cr_assert_eq(s->n, TJ_N);
+    cr_assert_eq(s->bad, 0, "%zu tasks with times out of order", s->bad);
+    /* nothing is lost: the sleeps are all in the total */
+    cr_assert_geq(s->total_ns, (uint64_t)nslow * TJ_SLOW_US * 1000,
+                  "total %llu ns for %zu sleeps of %d us", (unsigned long long)s->total_ns,
+                  nslow, TJ_SLOW_US);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* A job of another kind than the tiny ones before it is timed alone: each
+ * slow job's own time holds its whole sleep, on both executors. */
+Test(job, a_slow_kind_among_tiny_jobs_keeps_exact_times, .timeout = 60)
+{
+    static tjobs s;
+    for (size_t e = 0; e < 2; e++) {
+        run_mixed(execs[e], 0, &s);
+        size_t short_ = 0, nslow = 0;
+        for (size_t i = 0; i < s.n; i++) {
+            if (!s.slow[i])
+                continue;
+            nslow++;
+            short_ += s.dur[i] < (uint64_t)TJ_SLOW_US * 1000;
+        }
+        cr_assert_eq(nslow, TJ_N / TJ_SLOW_EVERY);
+        cr_assert_eq(short_, 0, "executor %zu: %zu of %zu slow jobs shorter than their sleep",
+                     e, short_, nslow);
+    }
+}
+
+/* Calls of one kind, mostly tiny with a slow one now and then: a slow call
+ * may share its time with at most 7 calls of its kind next to it (inline:
+ * in run order), and the tiny calls are timed in runs (seen as runs of
+ * equal durations; without runs, 7 equal ns durations in a row are rare). */
+Test(job, tiny_jobs_are_timed_in_runs_with_exact_totals, .timeout = 60)
+{
+    static tjobs s;
+    run_mixed(PYDRON_EXECUTOR_INLINE, 1, &s);
+    for (size_t i = TJ_SLOW_EVERY - 1; i < s.n; i += TJ_SLOW_EVERY) {
+        uint64_t sum = 0;
+        for (size_t k = i >= 7 ? i - 7 : 0; k <= i + 7 && k < s.n; k++)
+            sum += s.dur[k];
+        cr_assert_geq(sum, (uint64_t)TJ_SLOW_US * 1000,
+                      "the slow call %zu and its neighbours took %llu ns in all", i,
+                      (unsigned long long)sum);
+    }
+    cr_assert_geq(s.equal_runs, 10, "only %zu runs of equal durations among %d tiny jobs",
+                  s.equal_runs, TJ_N);
+    run_mixed(PYDRON_EXECUTOR_THREADS, 1, &s);
+    cr_assert_geq(s.equal_runs, 10, "threads: only %zu runs of equal durations", s.equal_runs);
+}
+
+/* While a trace is written, every job is timed alone (the trace shows each
+ * task's own span): no runs of equal durations, slow calls exact. */
+Test(job, tracing_times_every_job_alone, .timeout = 60)
+{
+    static tjobs s;
+    char path[] = "/tmp/pydron-test-job-trace-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    pydron_trace_options o = PYDRON_TRACE_OPTIONS_INIT;
+    o.path = path;
+    TU_OK(pydron_trace_start(&o));
+    run_mixed(PYDRON_EXECUTOR_INLINE, 1, &s);
+    TU_OK(pydron_trace_stop());
+    unlink(path);
+    size_t short_ = 0;
+    for (size_t i = TJ_SLOW_EVERY - 1; i < s.n; i += TJ_SLOW_EVERY)
+        short_ += s.dur[i] < (uint64_t)TJ_SLOW_US * 1000;
+    cr_assert_eq(short_, 0, "%zu slow calls shorter than their sleep while tracing", short_);
 }
