@@ -188,24 +188,9 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->detail_len = 0;
     j->start_ns = j->end_ns = 0;
     t->state = PYDRON_TASK_RUNNING;
-    j->prev = NULL;
-    j->next = sg->jlive;
-    if (sg->jlive)
-        sg->jlive->prev = j;
-    sg->jlive = j;
     if (worker >= 0)
         sg->inflight++;
     return 0;
-}
-
-static void unlink_live(pydron_graph *g, pydron_job *j)
-{
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        pdi_S(g)->jlive = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
 }
 
 /* Jobs that left a worker, counted off its in-flight count at once: one
@@ -241,7 +226,6 @@ static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
     pdi_sgraph *sg = pdi_S(g);
     uint32_t ti = pdi_id_idx(j->task);
     pdi_task *t = pdi_T(g, ti);
-    unlink_live(g, j);
     if (sg->inflight)
         sg->inflight--;
     if (dec)
@@ -339,7 +323,6 @@ static void job_requeue(pydron_graph *g, pydron_job *j)
      * one that never started (its worker lost, parked, taken back) is not */
     if (j->err)
         g->stats.tasks_retried++;
-    unlink_live(g, j);
     if (sg->inflight)
         sg->inflight--;
     if (j->worker >= 0)

@@ -36,7 +36,6 @@ typedef struct pdi_sgraph {
     uint64_t nqueued;      /* tasks handed to the policy not yet picked */
     uint64_t inflight;     /* jobs of this graph held by the executor */
     pydron_job *jfree;     /* job free list */
-    pydron_job *jlive;     /* jobs handed out (for worker loss) */
     int dispatching;
     int redispatch;   /* a dispatch was skipped while another ran: it loops once more */
 
@@ -88,8 +87,7 @@ struct pydron_job {
     void *detail;
     size_t detail_len;
     uint64_t start_ns, end_ns;
-    struct pydron_job *next;  /* free list / in-flight list */
-    struct pydron_job *prev;
+    struct pydron_job *next;  /* free list */
 };
 
 /* ---- sched/driver.c ---- */
