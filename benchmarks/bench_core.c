@@ -260,8 +260,12 @@ int main(int argc, char **argv)
     printf("BENCH core_inline_add_per_task %.0f ns\n", ii.add_ns);
     printf("BENCH core_inline_run_per_task %.0f ns\n", ii.run_ns);
     printf("BENCH core_inline_chain_per_task %.0f ns\n", ic.add_ns + ic.run_ns);
+    printf("BENCH core_inline_chain_add_per_task %.0f ns\n", ic.add_ns);
+    printf("BENCH core_inline_chain_run_per_task %.0f ns\n", ic.run_ns);
     printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
+    printf("BENCH core_threads_run_per_task %.0f ns\n", ti.run_ns);
     printf("BENCH core_threads_chain_per_task %.0f ns\n", tc.add_ns + tc.run_ns);
+    printf("BENCH core_threads_chain_run_per_task %.0f ns\n", tc.run_ns);
     printf("BENCH core_bytes_per_task %llu B\n", (unsigned long long)ii.heap_per_task);
     printf("BENCH core_bytes_per_task_chain %llu B\n", (unsigned long long)ic.heap_per_task);
     printf("BENCH core_bytes_kept_per_done_task %llu B\n", (unsigned long long)ii.kept_per_task);
