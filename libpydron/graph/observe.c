@@ -56,7 +56,7 @@ uint32_t pdi_label_add(pydron_graph *g, const char *label, uint32_t kind)
     return (uint32_t)g->nlabels;
 }
 
-/* Capacity of the timing log, a multiple of PDI_CHUNK: a driver that runs
+/* Capacity of the timing log, a multiple of PDI_LOG_CHUNK: a driver that runs
  * millions of tasks keeps the recent ones (aggregate counts and per-kind
  * durations live elsewhere and are kept whole), not 40 bytes per task
  * forever. */
@@ -71,7 +71,7 @@ static uint64_t log_capacity(void)
     c = v > 0 ? (uint64_t)v : PDI_TLOG_DEFAULT_MAX;
     if (c > (1ull << 32))
         c = 1ull << 32;
-    c = (c + PDI_CHUNK - 1) & ~(uint64_t)(PDI_CHUNK - 1);
+    c = (c + PDI_LOG_CHUNK - 1) & ~(uint64_t)(PDI_LOG_CHUNK - 1);
     __atomic_store_n(&cap, c, __ATOMIC_RELAXED);
     return c;
 }
@@ -84,7 +84,7 @@ uint64_t pdi_log_first(const pydron_graph *g)
 pdi_tlog *pdi_log_at(pydron_graph *g, uint64_t k)
 {
     uint64_t slot = k % g->logcap;
-    return &g->lchunks[slot >> PDI_CHUNK_BITS][slot & (PDI_CHUNK - 1)];
+    return &g->lchunks[slot >> PDI_LOG_CHUNK_BITS][slot & (PDI_LOG_CHUNK - 1)];
 }
 
 /* Log a finished task (timings) into the ring. */
@@ -108,15 +108,15 @@ static pdi_tlog *PDI_NOINLINE log_grow(pydron_graph *g, uint64_t slot)
 {
     if (!g->logcap)
         g->logcap = log_capacity();
-    size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
+    size_t c = (size_t)(slot >> PDI_LOG_CHUNK_BITS);
     pdi_tlog **nc = realloc(g->lchunks, (c + 1) * sizeof *nc);
     if (!nc)
         return NULL;
     g->lchunks = nc;
-    if (!(nc[c] = malloc(PDI_CHUNK * sizeof(pdi_tlog))))
+    if (!(nc[c] = malloc(PDI_LOG_CHUNK * sizeof(pdi_tlog))))
         return NULL;
     g->nlchunks = c + 1;
-    return &nc[c][slot & (PDI_CHUNK - 1)];
+    return &nc[c][slot & (PDI_LOG_CHUNK - 1)];
 }
 
 /* Log a finished task (timings) into the ring. Per task: keep it short. */
@@ -126,10 +126,10 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
     if (PDI_UNLIKELY(g->rec != NULL || g->rec_id || pdi_tracing()))
         log_observers(g, ti, t, state, j);
     uint64_t slot = g->logslot;
-    size_t c = (size_t)(slot >> PDI_CHUNK_BITS);
+    size_t c = (size_t)(slot >> PDI_LOG_CHUNK_BITS);
     pdi_tlog *e;
     if (PDI_LIKELY(c < g->nlchunks))
-        e = &g->lchunks[c][slot & (PDI_CHUNK - 1)];
+        e = &g->lchunks[c][slot & (PDI_LOG_CHUNK - 1)];
     else if (!(e = log_grow(g, slot)))
         return;
     *e = (pdi_tlog){
