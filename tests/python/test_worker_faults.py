@@ -373,3 +373,54 @@ def test_worker_stops_endless_task_when_driver_is_killed(tmp_path, supervised):
             drv.kill()
             drv.wait()
         stop_all(procs)
+
+
+SUPERVISOR_STOPPED_IN_POPEN = textwrap.dedent("""
+    import os, signal, subprocess, sys
+    sys.path.insert(0, {here!r})
+    orig = subprocess.Popen
+
+    def poke():
+        pass
+
+    class StopArrivesInside(orig):
+        # the supervisor's SIGTERM arrives while Popen runs: its handler runs
+        # at the next Python call, before the supervisor knows the child
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            with open({pidfile!r}, "w") as f:
+                f.write(str(self.pid))
+            os.kill(os.getpid(), signal.SIGTERM)
+            poke()
+
+    subprocess.Popen = StopArrivesInside
+    from pydron import worker
+    sys.exit(worker.supervise(["--connect", {url!r}]))
+""")
+
+
+def test_supervisor_stop_during_popen_stops_the_new_worker(tmp_path):
+    """Before: a SIGTERM whose handler ran inside Popen set the supervisor's
+    stop flag but could not terminate the child it did not know yet; the
+    supervisor then waited for that worker, which waited a minute for a
+    driver that was not there. Now the new child is stopped at once."""
+    url = f"tcp://127.0.0.1:{free_port()}"   # nobody listens: the worker would wait
+    pidfile = tmp_path / "child.pid"
+    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR_STOPPED_IN_POPEN.format(
+        here=HERE, url=url, pidfile=str(pidfile))], env=dict(os.environ, PYDRON_SECRET=SECRET))
+    try:
+        assert sup.wait(timeout=20) == 0
+        child = int(pidfile.read_text())
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{child}"), "the worker outlived its supervisor"
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait()
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass

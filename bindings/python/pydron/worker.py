@@ -146,9 +146,16 @@ def supervise(child_args) -> int:
     if any(a == "--secret-file" and b == "-" for a, b in zip(child_args, child_args[1:])) or             "--secret-file=-" in child_args:
         stdin_secret = sys.stdin.buffer.readline()
     while True:
+        if stop:
+            return 0
         t0 = time.monotonic()
         child = subprocess.Popen([sys.executable, "-m", "pydron.worker", *child_args], env=env,
                                  stdin=subprocess.PIPE if stdin_secret is not None else None)
+        if stop:
+            # the stop's handler ran inside Popen (Python code), before this
+            # child was known to it: stop the child now. Popen has returned,
+            # so the child has exec'd and takes SIGTERM as any worker does.
+            child.terminate()
         if stdin_secret is not None:
             try:
                 child.stdin.write(stdin_secret)
