@@ -171,8 +171,7 @@ int pdi_proc_new(const pydron_runtime_options *ro, const void *exec_options,
         p->nw = launcher->default_workers ? launcher->default_workers : pdi_ncpus();
     /* the user's in_flight (configure(window=...), PYDRON_WINDOW) is kept
      * as it is; else each worker's window follows what is measured */
-    const char *wv = getenv("PYDRON_WINDOW");
-    unsigned env_win = wv && atoi(wv) > 0 ? (unsigned)atoi(wv) : 0;
+    unsigned env_win = pdi_env_window();
     p->in_flight = ro->in_flight ? ro->in_flight : env_win ? env_win : DEFAULT_IN_FLIGHT;
     p->fixed_window = ro->in_flight || env_win;
     /* idle workers take queued jobs of stuck ones (proc_window.c) unless

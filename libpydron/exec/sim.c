@@ -1081,8 +1081,7 @@ int pdi_exec_create_sim(void *user, const pydron_runtime_options *opts, const vo
     }
     /* as the process executors: a window from what is measured unless
      * in_flight is given (here, in the runtime options or PYDRON_WINDOW) */
-    const char *wv = getenv("PYDRON_WINDOW");
-    int measured_window = !o.in_flight && !(opts && opts->in_flight) && !(wv && atoi(wv) > 0);
+    int measured_window = !o.in_flight && !(opts && opts->in_flight) && !pdi_env_window();
     if (!o.workers)
         o.workers = opts && opts->workers ? opts->workers : 4;
     if (!o.cores)

@@ -369,8 +369,7 @@ int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
     x->n = opts && opts->workers ? opts->workers : ncpu > 0 ? (unsigned)ncpu : 1u;
     if (x->n > 4096)
         x->n = 4096;
-    const char *wv = getenv("PYDRON_WINDOW");
-    unsigned env_win = wv && atoi(wv) > 0 ? (unsigned)atoi(wv) : 0;
+    unsigned env_win = pdi_env_window();
     unsigned inf = opts && opts->in_flight ? opts->in_flight : env_win ? env_win : 4 * x->n;
     x->in_flight = inf < 64 ? 64 : inf;
     int fixed = (opts && opts->in_flight) || env_win;

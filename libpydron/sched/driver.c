@@ -322,28 +322,28 @@ int pdi_dispatch_on_add(pydron_graph *g)
  * indexes are checked against the graph's size before use. */
 #define PF_TASK 8
 #define PF_VALUE 4
+/* The record of the task k places ahead in the FIFO queue, NULL if the
+ * queue is shorter or the index is out of the graph's range. */
+static inline pdi_task *queued_ahead(pydron_graph *g, pdi_ring *q, size_t k)
+{
+    if (pdi_ring_len(q) <= k)
+        return NULL;
+    uint64_t id;
+    memcpy(&id, pdi_ring_at(q, k, sizeof id), sizeof id);
+    uint32_t ti = pdi_id_idx(id);
+    return ti && ti <= g->tcount ? pdi_T(g, ti) : NULL;
+}
+
 static inline void prefetch_ahead(pydron_graph *g, pdi_ring *q)
 {
-    size_t len = pdi_ring_len(q);
-    if (len > PF_TASK) {
-        uint64_t id;
-        memcpy(&id, pdi_ring_at(q, PF_TASK, sizeof id), sizeof id);
-        uint32_t ti = pdi_id_idx(id);
-        if (ti && ti <= g->tcount) {
-            /* 80 bytes: may span two lines */
-            __builtin_prefetch(pdi_T(g, ti), 1);
-            __builtin_prefetch((char *)pdi_T(g, ti) + 79, 1);
-        }
+    pdi_task *t = queued_ahead(g, q, PF_TASK);
+    if (t) {
+        /* 80 bytes: may span two lines */
+        __builtin_prefetch(t, 1);
+        __builtin_prefetch((char *)t + 79, 1);
     }
-    if (len > PF_VALUE) {
-        uint64_t id;
-        memcpy(&id, pdi_ring_at(q, PF_VALUE, sizeof id), sizeof id);
-        uint32_t ti = pdi_id_idx(id);
-        if (!ti || ti > g->tcount)
-            return;
-        pdi_task *t = pdi_T(g, ti);
-        if (t->bits & (TB_IN_HEAP | TB_OUT_HEAP))
-            return;
+    t = queued_ahead(g, q, PF_VALUE);
+    if (t && !(t->bits & (TB_IN_HEAP | TB_OUT_HEAP))) {
         uint32_t vi = t->nin ? t->ins.in[0] : 0, vo = t->nout ? t->outs.in[0] : 0;
         if (vi && vi <= g->vcount)
             __builtin_prefetch(pdi_V(g, vi), 0);

@@ -37,6 +37,15 @@ int pdi_verr(int rc, const char *fmt, va_list ap);
 extern _Thread_local unsigned char pdi_err_set;
 static inline void pdi_err_clear(void) { pdi_err_set = 0; }
 
+/* The in-flight window PYDRON_WINDOW fixes for every executor that keeps
+ * one (threads, process, simulated), 0 if it is unset or not a positive
+ * number. */
+static inline unsigned pdi_env_window(void)
+{
+    const char *w = getenv("PYDRON_WINDOW");
+    return w && atoi(w) > 0 ? (unsigned)atoi(w) : 0;
+}
+
 /* printf into a fresh malloc'd string (NULL on ENOMEM). */
 char *pdi_vasprintf(const char *fmt, va_list ap);
 char *pdi_asprintf(const char *fmt, ...) PDI_PRINTF(1, 2);
