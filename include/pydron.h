@@ -99,6 +99,16 @@ PYDRON_API const char *pydron_error_last(void);
  * (DOT text, copied value bytes, ...). NULL is fine. */
 PYDRON_API void pydron_free(void *p);
 
+/* The memory of a freed graph's task and value records (chunks of a few
+ * MiB) is kept for the next graph of the process, so that building a large
+ * graph does not take every page afresh from the kernel (a fault and a
+ * zeroed page per 4 KiB). At most PYDRON_RECORD_CACHE_MB MiB (environment,
+ * read once; 0 keeps none), else min(256 MiB, RAM / 16). Thread-safe.
+ * pydron_memory_cached: the bytes kept now. pydron_memory_trim: gives them
+ * back to the system allocator; returns how many. */
+PYDRON_API size_t pydron_memory_cached(void);
+PYDRON_API size_t pydron_memory_trim(void);
+
 /* ------------------------------------------------------------------------
  * Ids
  * ------------------------------------------------------------------------ */

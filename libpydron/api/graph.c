@@ -359,9 +359,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     if (sg->own_policy && sg->pops && sg->pops->destroy)
         sg->pops->destroy(sg->pself);
     for (size_t c = 0; c < g->ntchunks; c++)
-        free(g->tchunks[c]);
+        pdi_chunk_put(g->tchunks[c], PDI_CHUNK * sizeof(pdi_task));
     for (size_t c = 0; c < g->nvchunks; c++)
-        free(g->vchunks[c]);
+        pdi_chunk_put(g->vchunks[c], PDI_CHUNK * sizeof(pdi_value));
     for (size_t c = 0; c < g->nlchunks; c++)
         free(g->lchunks[c]);
     free(g->tchunks);

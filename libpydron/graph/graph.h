@@ -468,6 +468,10 @@ static inline void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
     v->len = 0;
 }
 int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
+/* A slab chunk of `bytes` (malloc'd, or a freed graph's kept for reuse;
+ * contents undefined), and its return (kept or freed; NULL is ignored). */
+void *pdi_chunk_get(size_t bytes);
+void pdi_chunk_put(void *p, size_t bytes);
 void pdi_task_free(pydron_graph *g, uint32_t ti);
 /* Free value vi's record (no reference left), or park it for lineage. */
 void pdi_value_drop(pydron_graph *g, uint32_t vi);
