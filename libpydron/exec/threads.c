@@ -41,6 +41,21 @@
  * once a group is not (measured: chains 300-450 -> 280-300 ns). Not when
  * the user fixed the window (in_flight, PYDRON_WINDOW). */
 #define TH_DEEP 2u
+#define SOLO_CALM 4
+/* SOLO: a tiny job's bookkeeping (the core's completion and dispatch, under
+ * the graph lock) costs more than the job, and only one thread can do it at
+ * a time: the others wait for the graph lock, asleep, and are woken (a
+ * context switch per group on each side). On two threads, chains of empty
+ * tasks ran at ~190-330 ns per task, on one at ~124 (bench_core --workers;
+ * oneTBB's own chains: 52 ns on two threads, 27 on one). So while a thread's
+ * report (pydron_jobs_done) takes longer than running its group did, the
+ * pool goes solo: one thread at a time holds a group; the others stay
+ * asleep and are not fed by the bypass. It ends when a group runs longer
+ * than twice its report SOLO_CALM times in a row (one group now and then
+ * runs slowly: a cache miss per record, an interrupt), or one is not tiny;
+ * and a thread that has waited
+ * TH_STEAL_NS while a group ran takes work again (a job that turned long
+ * does not hold the queue). PYDRON_THREADS_SOLO=0 turns it off. */
 
 struct thr;
 /* An idle thread steals from a group only when that group has run this
@@ -84,6 +99,14 @@ typedef struct thr {
      * hint): while one waits, the bypass keeps one job only and queues the
      * rest, where that thread finds them */
     atomic_uint nidle;
+    /* Solo (see SOLO below): one thread at a time runs tiny groups. running:
+     * threads holding a group, from taking it to the end of its report;
+     * run_since: when the last group began. solo_ok: PYDRON_THREADS_SOLO
+     * is not 0. */
+    atomic_int solo;
+    atomic_uint running;
+    _Atomic uint64_t run_since;
+    int solo_ok;
 } thr;
 
 /* the pool thread running here, if any (for the bypass in thr_submit) */
@@ -115,6 +138,17 @@ static pydron_job *steal(thr *x, const tslots *mine, int *waiting)
     return NULL;
 }
 
+/* Solo and another thread holds a group that began less than TH_STEAL_NS
+ * ago: this one waits (x->mu held or not: hints, rechecked in the loop). */
+static int solo_wait(thr *x)
+{
+    if (!atomic_load_explicit(&x->solo, memory_order_relaxed) ||
+        !atomic_load_explicit(&x->running, memory_order_relaxed))
+        return 0;
+    uint64_t since = atomic_load_explicit(&x->run_since, memory_order_relaxed);
+    return pdi_now_ns() - since < TH_STEAL_NS;
+}
+
 static void *worker_main(void *arg)
 {
     tslots *me = arg;
@@ -123,11 +157,24 @@ static void *worker_main(void *arg)
     pydron_job *jobs[TH_GROUP];
     int rcs[TH_GROUP];
     int tiny = 1;   /* the last group's jobs were tiny */
+    int calm = 0;   /* groups in a row that ran over twice their report */
     pdi_jtimer tm;   /* kept across groups: whether jobs are timed in runs */
     pdi_jtimer_init(&tm, 0);
     pthread_mutex_lock(&x->mu);
     for (;;) {
         size_t m = 0, len;
+        if (me->nlocal && solo_wait(x)) {
+            /* SOLO and another thread runs: what our report kept for us
+             * goes to the queue, where that thread tops up its groups */
+            int kept = 0;
+            for (int k = 0; k < me->nlocal; k++) {
+                pydron_job *j = atomic_exchange(&me->job[k], NULL);
+                if (j && pdi_ring_push(&x->q, &j, sizeof j) != 0) {
+                    atomic_store(&me->job[kept++], j);   /* no room: we run it */
+                }
+            }
+            me->nlocal = kept;
+        }
         if (me->nlocal) {
             /* jobs bypassed into our slots by our last report: run them
              * first (those stolen meanwhile are NULL and skipped) */
@@ -135,7 +182,7 @@ static void *worker_main(void *arg)
             me->nlocal = 0;
         }
         int idle = 0, stole = 0;
-        while (!m && !x->stop && !(len = pdi_ring_len(&x->q))) {
+        while (!m && !x->stop && (!(len = pdi_ring_len(&x->q)) || solo_wait(x))) {
             int waiting = 0;
             if (!idle) {
                 idle = 1;
@@ -150,8 +197,13 @@ static void *worker_main(void *arg)
                 stole = 1;
                 break;
             }
-            if (x->stop || pdi_ring_len(&x->q))
+            if (x->stop)
                 continue;
+            if (pdi_ring_len(&x->q)) {
+                if (!solo_wait(x))
+                    continue;
+                waiting = 1;   /* look again once that group is old */
+            }
             if (waiting) {
                 struct timespec ts = pdi_abstime_after(CLOCK_REALTIME, TH_STEAL_NS);
                 pthread_cond_timedwait(&x->cv, &x->mu, &ts);
@@ -168,7 +220,9 @@ static void *worker_main(void *arg)
             /* a group from the queue, or what the bypass left in our slots
              * topped up from it: the bypass must not shrink groups (each
              * group costs one report) */
-            size_t share = (len + 2 * (size_t)x->n - 1) / (2 * (size_t)x->n);
+            size_t share = atomic_load_explicit(&x->solo, memory_order_relaxed)
+                               ? TH_GROUP   /* the others wait: a whole group */
+                               : (len + 2 * (size_t)x->n - 1) / (2 * (size_t)x->n);
             size_t want = tiny ? (share < TH_GROUP ? share : TH_GROUP) : 1;
             for (; m < want && pdi_ring_len(&x->q); m++) {
                 pydron_job *j = NULL;
@@ -177,8 +231,10 @@ static void *worker_main(void *arg)
             }
         }
         int stopping = x->stop;
-        pthread_mutex_unlock(&x->mu);
         uint64_t t0 = pdi_now_ns();
+        atomic_fetch_add_explicit(&x->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&x->run_since, t0, memory_order_relaxed);
+        pthread_mutex_unlock(&x->mu);
         atomic_store_explicit(&me->since, t0, memory_order_relaxed);
         size_t n = 0;
         /* a job starts when the one before ended (pdi_job_run_timed) */
@@ -201,7 +257,21 @@ static void *worker_main(void *arg)
         me->bypass = tiny ? TH_GROUP : 1;
         pydron_jobs_done(jobs, rcs, n);
         me->bypass = 0;
+        int wake = 0;
+        if (x->solo_ok && n) {
+            /* SOLO: the report against the run of the group */
+            uint64_t report = pdi_now_ns() - now, ran = now - t0;
+            int solo = atomic_load_explicit(&x->solo, memory_order_relaxed);
+            calm = tiny && ran > 2 * report ? calm + 1 : 0;
+            if (!solo && tiny && report > ran)
+                atomic_store_explicit(&x->solo, 1, memory_order_relaxed);
+            else if (solo && (!tiny || calm >= SOLO_CALM))
+                wake = atomic_exchange(&x->solo, 0);
+        }
         pthread_mutex_lock(&x->mu);
+        atomic_fetch_sub_explicit(&x->running, 1, memory_order_relaxed);
+        if (wake && pdi_ring_len(&x->q))
+            pthread_cond_broadcast(&x->cv);   /* the others take work again */
     }
     pthread_mutex_unlock(&x->mu);
     return NULL;
@@ -241,8 +311,9 @@ static int thr_start(void *self, pydron_exec_host *host, unsigned *nworkers, uns
     return 0;
 }
 
-/* Into the shared queue, waking a thread. */
-static int queue_submit(thr *x, pydron_job *const *jobs, size_t n)
+/* Into the shared queue, waking a thread unless quiet (SOLO: the others
+ * wait for the running group, and look again after TH_STEAL_NS). */
+static int queue_submit(thr *x, pydron_job *const *jobs, size_t n, int quiet)
 {
     pthread_mutex_lock(&x->mu);
     if (x->stop) {
@@ -258,7 +329,9 @@ static int queue_submit(thr *x, pydron_job *const *jobs, size_t n)
     }
     for (size_t k = 0; k < n; k++)
         (void)pdi_ring_push(&x->q, &jobs[k], sizeof jobs[k]);
-    if (n == 1)
+    if (quiet)
+        ;
+    else if (n == 1)
         pthread_cond_signal(&x->cv);
     else
         pthread_cond_broadcast(&x->cv);
@@ -272,16 +345,18 @@ static int thr_submit(void *self, pydron_job *const *jobs, size_t n, unsigned wo
     thr *x = self;
     tslots *me = tl_me;
     if (!me || me->x != x || !me->bypass)
-        return queue_submit(x, jobs, n);
+        return queue_submit(x, jobs, n, 0);
     /* from our own report (see tslots.bypass): the first ones into our
      * empty slots, as many as fit; one only while a thread waits for work,
-     * so that it gets the rest at once */
-    int room = (atomic_load_explicit(&x->nidle, memory_order_relaxed) ? 1 : me->bypass) - me->nlocal;
+     * so that it gets the rest at once (not when solo: we run them) */
+    int solo = atomic_load_explicit(&x->solo, memory_order_relaxed);
+    int room = (!solo && atomic_load_explicit(&x->nidle, memory_order_relaxed) ? 1 : me->bypass) -
+               me->nlocal;
     size_t keep = room <= 0 ? 0 : n < (size_t)room ? n : (size_t)room;
     /* the rest first: the core fails a whole batch that submit refuses, so
      * none may be in our slots then */
     if (keep < n) {
-        int rc = queue_submit(x, jobs + keep, n - keep);
+        int rc = queue_submit(x, jobs + keep, n - keep, solo);
         if (rc)
             return rc;
     }
@@ -374,6 +449,8 @@ int pdi_exec_create_threads(void *user, const pydron_runtime_options *opts,
     x->in_flight = inf < 64 ? 64 : inf;
     int fixed = (opts && opts->in_flight) || env_win;
     x->deep = fixed ? 0 : x->n * TH_DEEP * TH_GROUP;
+    const char *so = getenv("PYDRON_THREADS_SOLO");
+    x->solo_ok = x->n > 1 && !(so && so[0] == '0' && so[1] == '\0');
     if (x->deep > 65536)
         x->deep = 65536;
     if (x->deep && x->deep < x->in_flight)

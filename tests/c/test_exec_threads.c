@@ -634,3 +634,135 @@ static void window_stays(unsigned in_flight, const char *env, unsigned want)
 
 Test(exec_threads, window_fixed_by_in_flight_stays) { window_stays(100, NULL, 100); }
 Test(exec_threads, window_fixed_by_env_stays) { window_stays(0, "90", 90); }
+
+/* ---- solo: one thread at a time while the jobs cost less than their
+ * bookkeeping ---- */
+
+/* Which thread ran each job, as the number of times the running thread
+ * changed from one job to the next (in the order the bodies started). */
+static _Atomic unsigned long solo_last;
+static _Atomic int solo_switches, solo_jobs;
+static int fn_switch_probe(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    unsigned long me = (unsigned long)pthread_self();
+    if (atomic_exchange(&solo_last, me) != me)
+        atomic_fetch_add(&solo_switches, 1);
+    atomic_fetch_add(&solo_jobs, 1);
+    int rc = 0;
+    uint64_t x = tu_input_u64(ctx, 0, &rc) + 1;
+    if (rc)
+        return pydron_ctx_fail(ctx, "bad input"), PYDRON_ETASK;
+    return pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+/* chains chains of len empty steps on a 2-thread pool; returns how often
+ * the running thread changed, and checks every chain's result */
+static int run_switch_probe(int chains, int len)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t k = tu_kind_c(rt, "probe", fn_switch_probe, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 0);
+    pydron_value *ends = (pydron_value *)calloc((size_t)chains, sizeof *ends);
+    for (int i = 0; i < chains; i++) {
+        pydron_value v = c, nv;
+        for (int s = 0; s < len; s++) {
+            tu_add(g, k, PYDRON_TASK_PURE, &v, 1, 1, &nv, NULL);
+            if (v.id != c.id)
+                TU_OK(pydron_value_release(g, v));
+            v = nv;
+        }
+        ends[i] = v;
+    }
+    atomic_store(&solo_last, 0);
+    atomic_store(&solo_switches, 0);
+    atomic_store(&solo_jobs, 0);
+    TU_OK(pydron_graph_run(g, 60000));
+    cr_assert_eq(atomic_load(&solo_jobs), chains * len);
+    for (int i = 0; i < chains; i++) {
+        cr_assert_eq(tu_get_u64(g, ends[i]), (uint64_t)len);
+        TU_OK(pydron_value_release(g, ends[i]));
+    }
+    free(ends);
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    return atomic_load(&solo_switches);
+}
+
+/* Empty jobs cost less than their report: one thread runs them while the
+ * other sleeps. Without solo, two threads took turns at every group or two
+ * (here ~200-1,200 changes of thread in 100,000 jobs); with it, a handful
+ * (the first groups, and a thread descheduled long on a loaded machine). */
+Test(exec_threads, tiny_jobs_run_on_one_thread_at_a_time, .timeout = 60)
+{
+    int sw = run_switch_probe(1000, 100);
+    cr_assert_leq(sw, 100, "the running thread changed %d times in 100,000 tiny jobs", sw);
+}
+
+/* Solo ends as soon as jobs are long: after many tiny jobs, four 150 ms
+ * jobs still run two at a time; and one job that turns long while the
+ * pool is solo does not hold the queue - the other thread takes the jobs
+ * behind it. Checked by the jobs' run intervals, not by time. */
+typedef struct span {
+    _Atomic uint64_t start, end;
+} span;
+static span spans[8];
+static int fn_timed_sleep(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    uint64_t p = tu_payload_u64(ctx);   /* index * 1000 + ms */
+    span *s = &spans[p / 1000];
+    atomic_store(&s->start, tu_now_ns());
+    struct timespec ts = {0, (long)(p % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    atomic_store(&s->end, tu_now_ns());
+    uint64_t x = p;
+    return pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+static int overlap(int a, int b)
+{
+    return atomic_load(&spans[a].start) < atomic_load(&spans[b].end) &&
+           atomic_load(&spans[b].start) < atomic_load(&spans[a].end);
+}
+
+static void run_sleeps(pydron_runtime *rt, uint32_t k, const uint64_t *ms, int n)
+{
+    memset(spans, 0, sizeof spans);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 0);
+    for (int i = 0; i < n; i++) {
+        uint64_t p = (uint64_t)i * 1000 + ms[i];
+        pydron_value v;
+        tu_add(g, k, PYDRON_TASK_PURE, &c, 1, 1, &v, &p);
+        TU_OK(pydron_value_release(g, v));
+    }
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_run(g, 60000));
+    TU_OK(pydron_graph_free(g));
+}
+
+Test(exec_threads, solo_gives_way_to_long_jobs, .timeout = 60)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t tiny = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    uint32_t slow = tu_kind_c(rt, "sleep", fn_timed_sleep, NULL);
+    for (int round = 0; round < 5; round++)
+        run_independent(rt, tiny, 20000);
+    const uint64_t four[4] = {150, 150, 150, 150};
+    run_sleeps(rt, slow, four, 4);
+    int pairs = overlap(0, 1) + overlap(0, 2) + overlap(0, 3) + overlap(1, 2) + overlap(1, 3) +
+                overlap(2, 3);
+    cr_assert_geq(pairs, 2, "four 150 ms jobs after tiny ones: %d pairs ran together", pairs);
+
+    /* solo again, then one long job with short ones queued behind it */
+    for (int round = 0; round < 5; round++)
+        run_independent(rt, tiny, 20000);
+    const uint64_t mixed[5] = {400, 30, 30, 30, 30};
+    run_sleeps(rt, slow, mixed, 5);
+    int beside = overlap(0, 1) + overlap(0, 2) + overlap(0, 3) + overlap(0, 4);
+    cr_assert_geq(beside, 3, "only %d of 4 short jobs ran beside the 400 ms one", beside);
+    TU_OK(pydron_runtime_free(rt));
+}
