@@ -282,6 +282,7 @@ int main(int argc, char **argv)
     printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
     printf("BENCH core_threads_run_per_task %.0f ns\n", ti.run_ns);
     printf("BENCH core_threads_chain_per_task %.0f ns\n", tc.add_ns + tc.run_ns);
+    printf("BENCH core_threads_chain_add_per_task %.0f ns\n", tc.add_ns);
     printf("BENCH core_threads_chain_run_per_task %.0f ns\n", tc.run_ns);
     printf("BENCH core_bytes_per_task %llu B\n", (unsigned long long)ii.heap_per_task);
     printf("BENCH core_bytes_per_task_chain %llu B\n", (unsigned long long)ic.heap_per_task);
