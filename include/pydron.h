@@ -338,6 +338,15 @@ PYDRON_API int pydron_runtime_worker_window(pydron_runtime *rt, unsigned worker,
 #define PYDRON_TASK_PURE 0x1u      /* no side effects: may run on any worker */
 #define PYDRON_TASK_SYNC 0x2u      /* runs on the driver thread in tick order */
 #define PYDRON_TASK_REFINABLE 0x4u /* replaced via its kind's refine callback */
+/* Not a property of the task but of the call: the task takes one of the
+ * caller's references on each of its inputs (one per input slot: a value
+ * given twice takes two), as if the caller released each input right after
+ * the add - in the same call, under one lock. A loop that builds a chain
+ * (add, then release the step before) saves a call and a lock per step.
+ * If the caller does not hold enough references, the add fails with
+ * PYDRON_ESTATE; a failed add takes nothing. May be combined with the
+ * other flags (alone it means PURE). */
+#define PYDRON_TASK_TAKE_INPUTS 0x8u
 
 /* Tick modes for tasks added during refinement */
 #define PYDRON_TICK_CHILD 0        /* tick = replaced task's tick + given components */

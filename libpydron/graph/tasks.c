@@ -377,7 +377,8 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     size_t nin = d->ninputs, nout = d->noutputs, plen = d->payload_len;
     uint32_t kind;
     if (PDI_UNLIKELY(d->version != PYDRON_TASK_DESC_VERSION ||
-                     (d->flags & ~(unsigned)PYDRON_TASK_PURE) || nin > 2 || nout > 2 ||
+                     (d->flags & ~(unsigned)(PYDRON_TASK_PURE | PYDRON_TASK_TAKE_INPUTS)) ||
+                     nin > 2 || nout > 2 ||
                      tick_len > 2 || plen > 8 || !(d->duration_hint >= 0) ||
                      !pdi_kind_idx(g->kt, d->kind, &kind)))
         return 0;
@@ -494,7 +495,9 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
     if (!pdi_kind_idx(g->kt, d->kind, &kind))
         return pdi_err(PYDRON_ENOTFOUND, "no kind %#x registered in this graph's runtime",
                        d->kind);
-    unsigned flags = d->flags ? d->flags : PYDRON_TASK_PURE;
+    unsigned flags = d->flags & ~(unsigned)PYDRON_TASK_TAKE_INPUTS;
+    if (!flags)
+        flags = PYDRON_TASK_PURE;
     if (flags & ~(PYDRON_TASK_PURE | PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE))
         return pdi_err(PYDRON_EINVAL, "unknown task flags 0x%x", d->flags);
     if ((flags & PYDRON_TASK_PURE) && (flags & PYDRON_TASK_SYNC))
@@ -647,13 +650,93 @@ oom:
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
 }
 
+/* PYDRON_TASK_TAKE_INPUTS, before the add: the caller holds a reference
+ * for each input slot (a value given k times needs k). Counted by taking
+ * them and giving them back (vis: room for n indexes), so nothing changes
+ * here; an input that is not live is left to the add, which reports it. */
+static int take_check(pydron_graph *g, const pydron_task_desc *d, uint32_t *vis)
+{
+    size_t n = d->ninputs, i = 0, taken = 0;
+    for (; i < n; i++) {
+        /* pdi_value_live's test but for the references: a value given
+         * again whose references were all counted off here is still live */
+        uint64_t id = d->inputs[i].id;
+        uint32_t vi = pdi_id_idx(id);
+        if (pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount)
+            continue;
+        pdi_value *v = pdi_V(g, vi);
+        if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id))
+            continue;
+        if (!v->urefs)
+            break;
+        v->urefs--;
+        vis[taken++] = vi;
+    }
+    while (taken)
+        pdi_V(g, vis[--taken])->urefs++;
+    if (i < n)
+        return pdi_err(PYDRON_ESTATE,
+                       "input %zu (value %#llx): the caller holds no reference for the task to "
+                       "take (PYDRON_TASK_TAKE_INPUTS)",
+                       i, (unsigned long long)d->inputs[i].id);
+    return 0;
+}
+
+/* After the add: release one caller's reference per input slot, as
+ * pydron_value_release does (the task holds its own now, unless it failed
+ * at once). The inputs are read again: out_values may be the inputs array,
+ * so their ids are taken before the add. */
+static void take_refs(pydron_graph *g, const uint64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t vi;
+        pdi_value *r = pdi_value_live(g, ids[i], &vi);
+        if (!r || !r->urefs)
+            continue;   /* checked before: cannot happen */
+        if (--r->urefs == 0 && r->refs == 0)
+            pdi_value_drop(g, vi);
+        else if (r->urefs == 0 && r->producer && g->nretained)
+            pdi_maybe_unretain(g, r->producer, 0);
+    }
+}
+
 int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx)
 {
-    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
-        return 0;
-    return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+    if (PDI_LIKELY(!(d->flags & PYDRON_TASK_TAKE_INPUTS))) {
+        if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
+            return 0;
+        return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+    }
+    size_t n = d->ninputs;
+    if (n && !d->inputs)
+        return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+    /* the ids, before out_values (maybe the same array) is written; the
+     * check's indexes */
+    uint64_t ids_st[8], *ids = ids_st;
+    uint32_t vis_st[8], *vis = vis_st;
+    if (n > 8 && (!(ids = malloc(n * sizeof *ids)) || !(vis = malloc(n * sizeof *vis)))) {
+        if (ids != ids_st)
+            free(ids);
+        return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+    }
+    int rc = take_check(g, d, vis);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            ids[i] = d->inputs[i].id;
+        if (task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx))
+            rc = 0;
+        else
+            rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        if (rc == 0)
+            take_refs(g, ids, n);
+    }
+    if (ids != ids_st) {
+        free(ids);
+        free(vis);
+    }
+    return rc;
 }
 
 /* Cancel every task that has not started; pending inputs fail too. The
