@@ -116,10 +116,12 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
         if (chain && i % chain == 0)
             cur = c;
         d.inputs = chain ? &cur : &c;
+        /* a chain step takes the caller's reference on the step before (as
+         * add + release, in one call); not the first, which reads c */
+        d.flags = chain && cur.id != c.id ? PYDRON_TASK_PURE | PYDRON_TASK_TAKE_INPUTS
+                                          : PYDRON_TASK_PURE;
         check(pydron_task_add(g, &d, NULL, &out), "task_add");
         if (chain) {
-            if (cur.id != c.id)
-                check(pydron_value_release(g, cur), "release");
             cur = out;
             /* keep the end of the last chain to read the result */
             if ((i + 1) % chain == 0 && i + 1 < ntasks)
