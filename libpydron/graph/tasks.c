@@ -650,6 +650,38 @@ oom:
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
 }
 
+/* The record of value id if it exists (not freed, same generation), even
+ * with no reference left; NULL otherwise (the add reports it). */
+static inline pdi_value *take_rec(pydron_graph *g, uint64_t id)
+{
+    uint32_t vi = pdi_id_idx(id);
+    if (pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount)
+        return NULL;
+    pdi_value *v = pdi_V(g, vi);
+    return v->state == PDI_V_FREE || v->gen != pdi_id_gen(id) ? NULL : v;
+}
+
+/* One caller's reference on value id goes, as in pydron_value_release. */
+static inline void take_ref(pydron_graph *g, uint64_t id)
+{
+    uint32_t vi;
+    pdi_value *r = pdi_value_live(g, id, &vi);
+    if (PDI_UNLIKELY(!r || !r->urefs))
+        return;   /* counted before the add: cannot happen */
+    if (--r->urefs == 0 && r->refs == 0)
+        pdi_value_drop(g, vi);
+    else if (PDI_UNLIKELY(r->urefs == 0 && r->producer && g->nretained))
+        pdi_maybe_unretain(g, r->producer, 0);
+}
+
+static int take_err(size_t i, uint64_t id)
+{
+    return pdi_err(PYDRON_ESTATE,
+                   "input %zu (value %#llx): the caller holds no reference for the task to "
+                   "take (PYDRON_TASK_TAKE_INPUTS)",
+                   i, (unsigned long long)id);
+}
+
 /* PYDRON_TASK_TAKE_INPUTS, before the add: the caller holds a reference
  * for each input slot (a value given k times needs k). Counted by taking
  * them and giving them back (vis: room for n indexes), so nothing changes
@@ -658,46 +690,19 @@ static int take_check(pydron_graph *g, const pydron_task_desc *d, uint32_t *vis)
 {
     size_t n = d->ninputs, i = 0, taken = 0;
     for (; i < n; i++) {
-        /* pdi_value_live's test but for the references: a value given
-         * again whose references were all counted off here is still live */
-        uint64_t id = d->inputs[i].id;
-        uint32_t vi = pdi_id_idx(id);
-        if (pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount)
-            continue;
-        pdi_value *v = pdi_V(g, vi);
-        if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id))
+        /* a value given again whose references were all counted off here
+         * has none left, but is still there */
+        pdi_value *v = take_rec(g, d->inputs[i].id);
+        if (!v)
             continue;
         if (!v->urefs)
             break;
         v->urefs--;
-        vis[taken++] = vi;
+        vis[taken++] = pdi_id_idx(d->inputs[i].id);
     }
     while (taken)
         pdi_V(g, vis[--taken])->urefs++;
-    if (i < n)
-        return pdi_err(PYDRON_ESTATE,
-                       "input %zu (value %#llx): the caller holds no reference for the task to "
-                       "take (PYDRON_TASK_TAKE_INPUTS)",
-                       i, (unsigned long long)d->inputs[i].id);
-    return 0;
-}
-
-/* After the add: release one caller's reference per input slot, as
- * pydron_value_release does (the task holds its own now, unless it failed
- * at once). The inputs are read again: out_values may be the inputs array,
- * so their ids are taken before the add. */
-static void take_refs(pydron_graph *g, const uint64_t *ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t vi;
-        pdi_value *r = pdi_value_live(g, ids[i], &vi);
-        if (!r || !r->urefs)
-            continue;   /* checked before: cannot happen */
-        if (--r->urefs == 0 && r->refs == 0)
-            pdi_value_drop(g, vi);
-        else if (r->urefs == 0 && r->producer && g->nretained)
-            pdi_maybe_unretain(g, r->producer, 0);
-    }
+    return i < n ? take_err(i, d->inputs[i].id) : 0;
 }
 
 int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
@@ -712,6 +717,24 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     size_t n = d->ninputs;
     if (n && !d->inputs)
         return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+    if (n <= 2) {
+        /* the common case without loops or arrays */
+        uint64_t id0 = n ? d->inputs[0].id : 0, id1 = n > 1 ? d->inputs[1].id : 0;
+        pdi_value *v0 = n ? take_rec(g, id0) : NULL, *v1 = n > 1 ? take_rec(g, id1) : NULL;
+        if (v0 && v0->urefs < (v1 == v0 ? 2u : 1u))
+            return take_err(v0->urefs ? 1 : 0, id0);
+        if (v1 && v1 != v0 && !v1->urefs)
+            return take_err(1, id1);
+        int rc = task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)
+                     ? 0
+                     : task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        if (rc == 0 && n) {
+            take_ref(g, id0);
+            if (n > 1)
+                take_ref(g, id1);
+        }
+        return rc;
+    }
     /* the ids, before out_values (maybe the same array) is written; the
      * check's indexes */
     uint64_t ids_st[8], *ids = ids_st;
@@ -729,8 +752,8 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
             rc = 0;
         else
             rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
-        if (rc == 0)
-            take_refs(g, ids, n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            take_ref(g, ids[i]);
     }
     if (ids != ids_st) {
         free(ids);
