@@ -176,10 +176,8 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
     else if (r->urefs == 0)
         rc = pdi_err(PYDRON_ESTATE, "value %#llx: the caller holds no reference to release",
                      (unsigned long long)v.id);
-    else if (--r->urefs == 0 && r->refs == 0)
-        pdi_value_drop(g, vi);
-    else if (r->urefs == 0 && r->producer && g->nretained)
-        pdi_maybe_unretain(g, r->producer, 0);
+    else
+        pdi_value_urelease(g, vi);
     pdi_sched_drain(g);
     pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;

@@ -41,7 +41,6 @@
  * once a group is not (measured: chains 300-450 -> 280-300 ns). Not when
  * the user fixed the window (in_flight, PYDRON_WINDOW). */
 #define TH_DEEP 2u
-#define SOLO_CALM 4
 /* SOLO: a tiny job's bookkeeping (the core's completion and dispatch, under
  * the graph lock) costs more than the job, and only one thread can do it at
  * a time: the others wait for the graph lock, asleep, and are woken (a
@@ -53,9 +52,10 @@
  * asleep and are not fed by the bypass. It ends when a group runs longer
  * than twice its report SOLO_CALM times in a row (one group now and then
  * runs slowly: a cache miss per record, an interrupt), or one is not tiny;
- * and a thread that has waited
- * TH_STEAL_NS while a group ran takes work again (a job that turned long
- * does not hold the queue). PYDRON_THREADS_SOLO=0 turns it off. */
+ * and a thread that has waited TH_STEAL_NS while a group ran takes work
+ * again (a job that turned long does not hold the queue).
+ * PYDRON_THREADS_SOLO=0 turns it off. */
+#define SOLO_CALM 4
 
 struct thr;
 /* An idle thread steals from a group only when that group has run this
@@ -329,11 +329,9 @@ static int queue_submit(thr *x, pydron_job *const *jobs, size_t n, int quiet)
     }
     for (size_t k = 0; k < n; k++)
         (void)pdi_ring_push(&x->q, &jobs[k], sizeof jobs[k]);
-    if (quiet)
-        ;
-    else if (n == 1)
+    if (!quiet && n == 1)
         pthread_cond_signal(&x->cv);
-    else
+    else if (!quiet)
         pthread_cond_broadcast(&x->cv);
     pthread_mutex_unlock(&x->mu);
     return 0;

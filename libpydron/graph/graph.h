@@ -345,18 +345,25 @@ static inline pdi_value *pdi_V(pydron_graph *g, uint32_t i)
 static inline uint64_t pdi_tid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_T(g, i)->gen, i); }
 static inline uint64_t pdi_vid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_V(g, i)->gen, i); }
 
-/* The test of pdi_value_get without its message, for hot paths: the live
- * value named by id (and its index), else NULL - then pdi_value_get says why. */
-static inline pdi_value *pdi_value_live(pydron_graph *g, uint64_t id, uint32_t *idx)
+/* The record named by id (and its index) if it is in use, even with no
+ * reference counted on it at the moment; else NULL. */
+static inline pdi_value *pdi_value_rec(pydron_graph *g, uint64_t id, uint32_t *idx)
 {
     uint32_t i = pdi_id_idx(id);
     if (pdi_id_tag(id) != g->tag || i - 1u >= g->vcount)   /* i == 0 wraps */
         return NULL;
     pdi_value *v = pdi_V(g, i);
-    if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id) || (v->refs == 0 && v->urefs == 0))
+    if (v->state == PDI_V_FREE || v->gen != pdi_id_gen(id))
         return NULL;
     *idx = i;
     return v;
+}
+/* The test of pdi_value_get without its message, for hot paths: the live
+ * value named by id (and its index), else NULL - then pdi_value_get says why. */
+static inline pdi_value *pdi_value_live(pydron_graph *g, uint64_t id, uint32_t *idx)
+{
+    pdi_value *v = pdi_value_rec(g, id, idx);
+    return v && (v->refs || v->urefs) ? v : NULL;
 }
 /* Look up a live task/value by id; NULL (with error message set) if stale. */
 pdi_task *pdi_task_get(pydron_graph *g, uint64_t id, uint32_t *idx);
@@ -486,6 +493,17 @@ static inline void pdi_value_unref(pydron_graph *g, uint32_t vi)
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
 void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);
 void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi);
+/* One of the caller's references on value vi (it holds one) goes: the
+ * record with its last reference, else the producer's kept record with the
+ * caller's last (pydron_value_release, PYDRON_TASK_TAKE_INPUTS). */
+static inline void pdi_value_urelease(pydron_graph *g, uint32_t vi)
+{
+    pdi_value *r = pdi_V(g, vi);
+    if (--r->urefs == 0 && r->refs == 0)
+        pdi_value_drop(g, vi);
+    else if (PDI_UNLIKELY(r->urefs == 0 && r->producer && g->nretained))
+        pdi_maybe_unretain(g, r->producer, 0);
+}
 /* A static error for out-of-memory during failure handling. */
 extern pdi_error pdi_oom_error;
 pdi_error *pdi_err_or_oom(pdi_error *e);

@@ -85,18 +85,16 @@ void pdi_chunk_put(void *p, size_t bytes)
     if (!p)
         return;
     pthread_once(&cache_once, cache_init);
-    if (bytes >= sizeof(cached_chunk)) {
-        pthread_mutex_lock(&cache_mu);
-        if (cache_bytes + bytes <= cache_limit) {
-            cached_chunk *c = p;
-            c->bytes = bytes;
-            c->next = cache_head;
-            cache_head = c;
-            cache_bytes += bytes;
-            p = NULL;
-        }
-        pthread_mutex_unlock(&cache_mu);
+    pthread_mutex_lock(&cache_mu);
+    if (cache_bytes + bytes <= cache_limit) {   /* a chunk is far larger than its link */
+        cached_chunk *c = p;
+        c->bytes = bytes;
+        c->next = cache_head;
+        cache_head = c;
+        cache_bytes += bytes;
+        p = NULL;
     }
+    pthread_mutex_unlock(&cache_mu);
     free(p);
 }
 

@@ -650,28 +650,13 @@ oom:
     return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
 }
 
-/* The record of value id if it exists (not freed, same generation), even
- * with no reference left; NULL otherwise (the add reports it). */
-static inline pdi_value *take_rec(pydron_graph *g, uint64_t id)
-{
-    uint32_t vi = pdi_id_idx(id);
-    if (pdi_id_tag(id) != g->tag || vi - 1u >= g->vcount)
-        return NULL;
-    pdi_value *v = pdi_V(g, vi);
-    return v->state == PDI_V_FREE || v->gen != pdi_id_gen(id) ? NULL : v;
-}
-
-/* One caller's reference on value id goes, as in pydron_value_release. */
+/* One caller's reference on value id goes (counted before the add). */
 static inline void take_ref(pydron_graph *g, uint64_t id)
 {
     uint32_t vi;
     pdi_value *r = pdi_value_live(g, id, &vi);
-    if (PDI_UNLIKELY(!r || !r->urefs))
-        return;   /* counted before the add: cannot happen */
-    if (--r->urefs == 0 && r->refs == 0)
-        pdi_value_drop(g, vi);
-    else if (PDI_UNLIKELY(r->urefs == 0 && r->producer && g->nretained))
-        pdi_maybe_unretain(g, r->producer, 0);
+    if (PDI_LIKELY(r && r->urefs))
+        pdi_value_urelease(g, vi);
 }
 
 static int take_err(size_t i, uint64_t id)
@@ -692,13 +677,14 @@ static int take_check(pydron_graph *g, const pydron_task_desc *d, uint32_t *vis)
     for (; i < n; i++) {
         /* a value given again whose references were all counted off here
          * has none left, but is still there */
-        pdi_value *v = take_rec(g, d->inputs[i].id);
+        uint32_t vi;
+        pdi_value *v = pdi_value_rec(g, d->inputs[i].id, &vi);
         if (!v)
             continue;
         if (!v->urefs)
             break;
         v->urefs--;
-        vis[taken++] = pdi_id_idx(d->inputs[i].id);
+        vis[taken++] = vi;
     }
     while (taken)
         pdi_V(g, vis[--taken])->urefs++;
@@ -720,7 +706,9 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     if (n <= 2) {
         /* the common case without loops or arrays */
         uint64_t id0 = n ? d->inputs[0].id : 0, id1 = n > 1 ? d->inputs[1].id : 0;
-        pdi_value *v0 = n ? take_rec(g, id0) : NULL, *v1 = n > 1 ? take_rec(g, id1) : NULL;
+        uint32_t vi;
+        pdi_value *v0 = n ? pdi_value_rec(g, id0, &vi) : NULL;
+        pdi_value *v1 = n > 1 ? pdi_value_rec(g, id1, &vi) : NULL;
         if (v0 && v0->urefs < (v1 == v0 ? 2u : 1u))
             return take_err(v0->urefs ? 1 : 0, id0);
         if (v1 && v1 != v0 && !v1->urefs)

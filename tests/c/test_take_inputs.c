@@ -32,15 +32,7 @@ static pydron_value chain(pydron_graph *g, uint32_t k, int len, int take, int wi
             TU_OK(pydron_value_retain(g, one));
             TU_OK(pydron_value_retain(g, one));
         }
-        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
-        d.kind = k;
-        d.flags = take ? PYDRON_TASK_TAKE_INPUTS : 0;
-        d.ninputs = wide ? 4 : 1;
-        d.inputs = in;
-        d.noutputs = 1;
-        d.payload = &pay;
-        d.payload_len = sizeof pay;
-        TU_OK(pydron_task_add(g, &d, NULL, &out));
+        tu_add(g, k, take ? PYDRON_TASK_TAKE_INPUTS : 0, in, wide ? 4 : 1, 1, &out, &pay);
         if (!take)
             TU_OK(pydron_value_release(g, cur));
         cur = out;
