@@ -208,3 +208,54 @@ Test(take_inputs, failed_input_fails_the_task_and_releases_the_reference)
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
 }
+
+/* Inside a refinement: the callback owns its tasks' outputs and chains
+ * them with the flag, then binds the last one. */
+static uint32_t refine_sum_kind;
+static int refine_chain(pydron_refine *r, void *user)
+{
+    (void)user;
+    pydron_value v;
+    int rc = pydron_refine_input_value(r, 0, &v);
+    if (rc)
+        return rc;
+    uint64_t pay = 10;
+    for (int s = 0; s < 3; s++) {
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        d.kind = refine_sum_kind;
+        /* the replaced task's input is not the callback's to give */
+        d.flags = s ? PYDRON_TASK_TAKE_INPUTS : 0;
+        d.ninputs = 1;
+        d.inputs = &v;
+        d.noutputs = 1;
+        d.payload = &pay;
+        d.payload_len = sizeof pay;
+        uint32_t tick = (uint32_t)s + 1;
+        d.tick = &tick;
+        d.tick_len = 1;
+        if ((rc = pydron_refine_add_task(r, &d, NULL, &v)) != 0)
+            return rc;
+    }
+    return pydron_refine_bind_output(r, 0, v);   /* takes the callback's reference */
+}
+
+Test(take_inputs, in_a_refinement)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    refine_sum_kind = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
+    kd.name = "chain3";
+    kd.refine = refine_chain;
+    uint32_t kr = 0;
+    TU_OK(pydron_runtime_register_kind(rt, &kd, &kr));
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 5), out;
+    tu_add(g, kr, PYDRON_TASK_REFINABLE | PYDRON_TASK_TAKE_INPUTS, &c, 1, 1, &out, NULL);
+    cr_assert_eq(tu_get_u64(g, out), 35);
+    TU_OK(pydron_graph_run(g, 60000));
+    TU_OK(pydron_value_release(g, out));
+    cr_assert_eq(stats(g).values_live, 0, "%llu values live",
+                 (unsigned long long)stats(g).values_live);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
