@@ -82,7 +82,8 @@ static PyObject *int_five;
 static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
     *k_inline_max, *k_last_dec, *k_last_log, *k_last_np, *k_last_warn, *k_log_probe,
     *k_log_state, *k_modules, *k_np_var, *k_numpy, *k_probe_key, *k_result_bytes,
-    *k_result_cats, *k_warnings, *k_seconds;
+    *k_result_cats, *k_warnings, *k_seconds, *k_dec_key, *k_dec_state, *k_getcontext,
+    *k_reduce;
 
 /* ---- slots of __slots__ classes, by offset ---------------------------- */
 
@@ -293,6 +294,65 @@ static Py_ssize_t result_bytes(PyObject *fn)
     return v == -1 && PyErr_Occurred() ? -1 : v;
 }
 
+/* _settings._decimal_state() == _last_dec, for a program that imported
+ * decimal (also through fractions, statistics, pandas): 1 the same, 0 not
+ * known here (Python's path decides), -1 error. The context's settings are
+ * read as _decimal_state reads them, through its __reduce__ (one C call:
+ * prec, rounding, Emin, Emax, capitals, clamp, flags, traps), and compared
+ * with the key _decimal_state kept for the state it last computed. Without
+ * this every call of such a program took the Python path (~1 us a call). */
+static int decimal_same(PyObject *dec, PyObject *ldec)
+{
+    /* decimal.getcontext while decimal is this module; the type's
+     * __reduce__ while contexts are of this type (no method lookup a call) */
+    static PyObject *mod, *getctx, *ctype, *reduce;
+    PyObject *key = dget(F.setdict, k_dec_key), *st = dget(F.setdict, k_dec_state);
+    if (!key || !st || !PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) < 6 || st != ldec)
+        return 0;
+    if (dec != mod) {
+        PyObject *g = PyObject_GetAttr(dec, k_getcontext);
+        if (!g) {
+            PyErr_Clear();
+            return 0;
+        }
+        Py_XSETREF(getctx, g);
+        Py_XSETREF(mod, Py_NewRef(dec));
+    }
+    PyObject *ctx = PyObject_CallNoArgs(getctx);
+    if (ctx && (PyObject *)Py_TYPE(ctx) != ctype) {
+        PyObject *r = PyObject_GetAttr((PyObject *)Py_TYPE(ctx), k_reduce);
+        if (r) {
+            Py_XSETREF(reduce, r);
+            Py_XSETREF(ctype, Py_NewRef(Py_TYPE(ctx)));
+        }
+    }
+    PyObject *red = ctx && (PyObject *)Py_TYPE(ctx) == ctype ? PyObject_CallOneArg(reduce, ctx)
+                                                              : NULL;
+    Py_XDECREF(ctx);
+    if (!red) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *a = PyTuple_CheckExact(red) && PyTuple_GET_SIZE(red) == 2
+                      ? PyTuple_GET_ITEM(red, 1)
+                      : NULL;
+    PyObject *traps = a && PyTuple_CheckExact(a) && PyTuple_GET_SIZE(a) == 8
+                          ? PyTuple_GET_ITEM(a, 7)
+                          : NULL;
+    /* key = a[:6] + tuple(a[7]) */
+    int same = traps && PyList_CheckExact(traps) &&
+               PyTuple_GET_SIZE(key) == 6 + PyList_GET_SIZE(traps);
+    for (Py_ssize_t i = 0; same && i < 6; i++) {
+        PyObject *x = PyTuple_GET_ITEM(a, i), *y = PyTuple_GET_ITEM(key, i);
+        same = x == y || PyObject_RichCompareBool(x, y, Py_EQ) > 0;
+    }
+    for (Py_ssize_t i = 0; same && i < PyTuple_GET_SIZE(key) - 6; i++)
+        same = PyList_GET_ITEM(traps, i) == PyTuple_GET_ITEM(key, 6 + i);
+    Py_DECREF(red);
+    PyErr_Clear(); /* (a comparison that raised: not the same) */
+    return same;
+}
+
 /* _settings.settings()[0] while nothing changed (its first branch): a new
  * reference to the generation, or NULL (an exception set, or not known
  * here: ask Python). */
@@ -323,7 +383,7 @@ static PyObject *settings_gen(void)
              *ldec = dget(sd, k_last_dec),
              *gen = dget(sd, k_gen);
     if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
-        !PyDict_Check(mods) || ldec != Py_None || !gen)
+        !PyDict_Check(mods) || !ldec || !gen)
         return NULL;
     PyObject *cache = PyObject_GetAttr(probe, k_cache);
     if (!cache) {
@@ -349,8 +409,9 @@ static PyObject *settings_gen(void)
     } else if (lnp != Py_None || dget(mods, k_numpy)) {
         return NULL;
     }
-    if (dget(mods, k_decimal))
-        return NULL; /* _decimal_state(): Python's */
+    PyObject *dec = dget(mods, k_decimal);
+    if (dec ? decimal_same(dec, ldec) <= 0 : ldec != Py_None)
+        return NULL;
     return Py_NewRef(gen);
 }
 
@@ -371,8 +432,49 @@ static int ref_is(PyObject *ref, PyObject *o)
 #endif
 }
 
+/* not FnState.changed() (_state.py), decided here when every global,
+ * closure cell and module attribute the function reads (deps) is still the
+ * very object of its last version (tokens): a module, a function, a class,
+ * a constant not rebound. 1 unchanged; 0 ask Python, which also compares
+ * snapshots of mutable values, attributes of classes, and draws from the
+ * random generators (rngs). */
+static int fst_same(PyObject *fst)
+{
+    static PyObject *tp;
+    static Py_ssize_t o_deps, o_tokens, o_rngs;
+    if ((PyObject *)Py_TYPE(fst) != tp) {
+        PyObject *t = (PyObject *)Py_TYPE(fst);
+        if (slot_offset(t, "deps", &o_deps) < 0 || slot_offset(t, "tokens", &o_tokens) < 0 ||
+            slot_offset(t, "rngs", &o_rngs) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        Py_XSETREF(tp, Py_NewRef(t));
+    }
+    PyObject *deps = SLOT(fst, o_deps), *toks = SLOT(fst, o_tokens), *rngs = SLOT(fst, o_rngs);
+    if (!deps || !toks || !rngs || !PyList_CheckExact(deps) || !PyList_CheckExact(toks) ||
+        !PyList_CheckExact(rngs) || PyList_GET_SIZE(rngs) != 0 ||
+        PyList_GET_SIZE(deps) != PyList_GET_SIZE(toks))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(deps); i++) {
+        PyObject *d = PyList_GET_ITEM(deps, i), *v;
+        if (!PyTuple_CheckExact(d) || PyTuple_GET_SIZE(d) != 2)
+            return 0;
+        PyObject *holder = PyTuple_GET_ITEM(d, 0), *key = PyTuple_GET_ITEM(d, 1);
+        if (key == Py_None) /* a closure cell */
+            v = PyCell_Check(holder) ? PyCell_GET(holder) : NULL;
+        else if (PyDict_CheckExact(holder) && PyUnicode_CheckExact(key)) /* globals */
+            v = dget(holder, key);
+        else
+            return 0; /* a class attribute, __defaults__: Python's getattr */
+        if (!v || v != PyList_GET_ITEM(toks, i))
+            return 0;
+    }
+    return 1;
+}
+
 /* Session._fn_entry(fn) while fn's current version stands (its first
- * branch, without globals to watch); otherwise the Python method. */
+ * branch); otherwise the Python method. */
 static PyObject *fn_entry(PyObject *sess, PyObject *fn)
 {
     PyObject *gen = settings_gen();
@@ -392,7 +494,7 @@ static PyObject *fn_entry(PyObject *sess, PyObject *fn)
             return NULL;
         }
         int ok = ent && PyTuple_CheckExact(ent) && PyTuple_GET_SIZE(ent) == 7 &&
-                 PyTuple_GET_ITEM(ent, 5) == Py_None;
+                 (PyTuple_GET_ITEM(ent, 5) == Py_None || fst_same(PyTuple_GET_ITEM(ent, 5)));
         if (ok) {
             PyObject *ref = PyTuple_GET_ITEM(ent, 3), *obj = ref;
             if (PyTuple_GET_ITEM(ent, 4) == Py_True)
@@ -1394,6 +1496,10 @@ int pdy_fastcall_init(PyObject *m)
         {&k_np_var, "_np_var"},
         {&k_warnings, "_warnings"},
         {&k_decimal, "decimal"},
+        {&k_dec_key, "_dec_key"},
+        {&k_dec_state, "_dec_state"},
+        {&k_getcontext, "getcontext"},
+        {&k_reduce, "__reduce__"},
         {&k_filters, "filters"},
         {&k_numpy, "numpy"},
     };

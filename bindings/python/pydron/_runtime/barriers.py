@@ -229,11 +229,16 @@ def barrier():
 
 def _barrier():
     while _pending:
-        _settle_ready(False)  # the finished front, in C (no placing: as below)
+        # the finished front, in C; its immutable values take their
+        # placeholders' places in lists, as _poll does (sync() then finds
+        # values there, not a placeholder per item to resolve)
+        _settle_ready(True)
         if not _pending:
             break
         seq, fut = _pending[0]
         if _exception(fut) is None:
+            if fut._l is not None and fut._r is not None:
+                _settle_place(fut)
             S.pbytes -= fut._n
             _pending.popleft()
             continue
