@@ -21,7 +21,8 @@ HERE = pathlib.Path(__file__).parent
 PROGRAMS = sorted((HERE / "programs").glob("fastcall_*.py")) + [
     HERE / "programs" / f"{name}.py" for name in (
         "batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
-        "batch_tiny_members_differ", "thousands_tiny_tasks")]
+        "batch_tiny_members_differ", "batch_tiny_results_of_every_kind",
+        "thousands_tiny_tasks")]
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 
 # Runs a program as __main__ and writes what the fast path took to a file
@@ -81,6 +82,36 @@ def loop(n):
     for i in range(n):
         out.append(inc(i))
     return out
+
+
+@functional
+def shape(x):
+    return x + 1 if x % 3 else [x]  # a list: the worker's C loop hands it back
+
+
+@schedule
+def shapes(n):
+    out = []
+    for i in range(n):
+        out.append(shape(i))
+    return out
+
+
+def test_batches_run_in_c_on_the_worker():
+    """The threads executor runs tasks in this process, so the worker's
+    counts are here: the plain calls of batches ran in C (batchrun.c), the
+    calls returning a list ran there and were handed back to Python."""
+    if os.environ.get("PYDRON_FASTCALL") == "0":
+        pytest.skip("PYDRON_FASTCALL=0 in this environment")
+    pydron.configure(executor="threads", workers=2)
+    try:
+        before = _core.batch_counts()
+        assert shapes(3000) == [i + 1 if i % 3 else [i] for i in range(3000)]
+        after = _core.batch_counts()
+    finally:
+        pydron.configure()
+    assert after["ran"] - before["ran"] > 1000, (before, after)
+    assert after["handed_back"] - before["handed_back"] > 300, (before, after)
 
 
 def test_counts_show_the_path_taken():

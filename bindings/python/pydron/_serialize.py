@@ -86,6 +86,11 @@ def _align(n: int) -> int:
 # result is decoded with one pickle.loads on the value's bytes.
 
 _PLAIN = frozenset([int, float, str, bytes, bool, type(None), complex])
+# the plain calls of a batch in C (_run_batch); PYDRON_FASTCALL=0 (read where
+# the worker starts: it inherits the driver's environment) leaves every call
+# to Python, as for the driver's fast path
+_batch_plain = getattr(_core, "batch_plain", None) \
+    if os.environ.get("PYDRON_FASTCALL", "1") != "0" else None
 
 
 class _OOB(list):
@@ -825,28 +830,54 @@ def _run_batch(key, fn, flags, payload, inputs):
     buf = None
     if collect:
         buf = tl.records = []
+    # The calls that need none of the steps below (no buffer, placeholder or
+    # log record, a plain result) run in C, in order, until one does; that
+    # one continues here: before its call (kind 0), or after it with what it
+    # returned (1) or raised (2).
+    fast = _batch_plain if plain else None
+    sd = _settings.__dict__
+    hp = pos  # the next member's head; body: its bytes
+    k = 0
     t0 = _clock()
     try:
-        for nbuf, nfut, ln in BATCH_M.iter_unpack(payload[pos:body]):
-            data = payload[body:body + ln]
-            body += ln
-            if nbuf or nfut:
-                bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
-                i += nbuf + nfut
+        while k < n:
+            kind = 0
+            if fast is not None:
+                hp, body, ran, kind, val = fast(fn, payload, hp, body, n - k, out, plain_types,
+                                                sd, tl, buf)
+                k += ran
+                if kind == 3:
+                    break
             recs = None
             try:
-                if nfut:
-                    args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
-                elif not plain:
-                    args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
-                elif nbuf:
-                    args, kwargs = loads(data, buffers=bufs)
+                if kind == 0:
+                    nbuf, nfut, ln = BATCH_M.unpack_from(payload, hp)
+                    hp += BATCH_M.size
+                    data = payload[body:body + ln]
+                    body += ln
+                    k += 1
+                    if nbuf or nfut:
+                        bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
+                        i += nbuf + nfut
+                    if nfut:
+                        args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
+                    elif not plain:
+                        args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
+                    elif nbuf:
+                        args, kwargs = loads(data, buffers=bufs)
+                    else:
+                        args, kwargs = loads(data)
+                    if _settings._applied_log is not None:
+                        _settings.restore_logging(fn)
+                    res = fn(*args, **kwargs)
+                    del args, kwargs
+                elif kind == 2:
+                    try:
+                        raise val  # the call's exception, as if raised here
+                    finally:
+                        val = None
                 else:
-                    args, kwargs = loads(data)
-                if _settings._applied_log is not None:
-                    _settings.restore_logging(fn)
-                res = fn(*args, **kwargs)
-                del args, kwargs
+                    res, val = val, None
                 if collect:
                     if buf:
                         recs, buf = buf, []

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batchrun.h"
 #include "fastcall.h"
 #include "pydron.h"
 #include "pyexec.h"
@@ -2070,6 +2071,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (pdy_pyexec_init(m) < 0)
         goto fail;
     if (pdy_fastcall_init(m) < 0)
+        goto fail;
+    if (pdy_batchrun_init(m) < 0)
         goto fail;
     PyModule_AddIntConstant(m, "VERSION_NUMBER", PYDRON_VERSION_NUMBER);
     PyModule_AddStringConstant(m, "VERSION_STRING", PYDRON_VERSION_STRING);
