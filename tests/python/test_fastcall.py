@@ -226,3 +226,36 @@ def test_bind_batch_is_the_loop_it_replaces():
         _core.bind_batch([object()], [1], None)
     with pytest.raises(TypeError):
         _core.bind_batch(futs, 5, None)
+
+
+class _Node:
+    pass
+
+
+def test_pending_entry_reads_as_a_pair_and_tracks_its_object_again():
+    """The fast path's pending-queue entry: read as the (seq, future) tuple
+    the Python path appends; its object is untracked by the garbage collector
+    while queued and tracked again when the entry goes, so a cycle through it
+    is collected as before."""
+    import gc
+    import weakref
+
+    n = _Node()
+    n.me = n  # a cycle through the object
+    e = _core._pending_entry(7, n)
+    assert not gc.is_tracked(n)
+    assert e[0] == 7 and e[1] is n and len(e) == 2
+    seq, obj = e
+    assert (seq, obj) == (7, n) and repr(e).startswith("(7, <")
+    with pytest.raises(IndexError):
+        e[2]
+    del e, obj
+    assert gc.is_tracked(n)  # something else still holds it
+    r = weakref.ref(n)
+    del n
+    gc.collect()
+    assert r() is None  # the cycle was found
+    e = _core._pending_entry(8, _Node())  # the entry holds the last reference
+    r = weakref.ref(e[1])
+    del e
+    assert r() is None

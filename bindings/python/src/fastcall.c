@@ -110,6 +110,81 @@ static void sset(PyObject *o, Py_ssize_t off, PyObject *v)
     Py_XSETREF(SLOT(o, off), v);
 }
 
+/* ---- pending entries ------------------------------------------------------ */
+
+/* An entry of the pending queue made here: the (seq, fut) pair that
+ * calls._track appends as a tuple, and read the same way (e[0], e[1],
+ * `seq, fut = e`). While it is queued, its Future is not tracked by the
+ * garbage collector: a loop of calls keeps thousands of them alive at once,
+ * and every collection walked them all, full collections included, for
+ * nothing (the queue holds them: they are reachable, whatever points at
+ * them). The entry's going (popleft, clear, a filtered copy dropped) tracks
+ * the Future again if anything else still holds it, so a cycle through it
+ * later is found as before. Nothing here points back at the entry: it is
+ * not tracked either. */
+typedef struct {
+    PyObject_HEAD PyObject *seq, *fut;
+} Entry;
+
+static void entry_dealloc(Entry *e)
+{
+    PyObject *f = e->fut;
+    if (f && Py_REFCNT(f) > 1 && PyType_IS_GC(Py_TYPE(f)) && !PyObject_GC_IsTracked(f))
+        PyObject_GC_Track(f);
+    Py_XDECREF(e->seq);
+    Py_XDECREF(f);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+static Py_ssize_t entry_len(PyObject *e) { return 2; }
+
+static PyObject *entry_item(PyObject *o, Py_ssize_t i)
+{
+    Entry *e = (Entry *)o;
+    if (i == 0 || i == 1)
+        return Py_NewRef(i ? e->fut : e->seq);
+    PyErr_SetString(PyExc_IndexError, "pending entry index out of range");
+    return NULL;
+}
+
+static PyObject *entry_repr(PyObject *o)
+{
+    Entry *e = (Entry *)o;
+    return PyUnicode_FromFormat("(%R, %R)", e->seq, e->fut);
+}
+
+static PySequenceMethods entry_seq = {
+    .sq_length = entry_len,
+    .sq_item = entry_item,
+};
+
+static PyTypeObject EntryType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pydron._core.PendingEntry",
+    .tp_basicsize = sizeof(Entry),
+    .tp_dealloc = (destructor)entry_dealloc,
+    .tp_repr = entry_repr,
+    .tp_as_sequence = &entry_seq,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "(seq, future) in the driver's pending queue, made by the fast path.",
+};
+
+/* seq and fut of a pending entry (a 2-tuple or an Entry), borrowed; 0 when
+ * it is neither */
+static int entry_parts(PyObject *item, PyObject **seq, PyObject **fut)
+{
+    if (Py_IS_TYPE(item, &EntryType)) {
+        *seq = ((Entry *)item)->seq;
+        *fut = ((Entry *)item)->fut;
+        return 1;
+    }
+    if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+        *seq = PyTuple_GET_ITEM(item, 0);
+        *fut = PyTuple_GET_ITEM(item, 1);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- state --------------------------------------------------------------- */
 
 /* S.driver == threading.get_ident() and not S.in_backend */
@@ -658,15 +733,16 @@ static PyObject *track(PyObject *fut)
         goto fail;
     }
     sset(F.S, F.s_last_seq, seqn);
-    PyObject *item = PyTuple_Pack(2, seqn, fut);
-    Py_DECREF(seqn);
-    if (!item)
+    Entry *e = PyObject_New(Entry, &EntryType);
+    if (!e) {
+        Py_DECREF(seqn);
         goto fail;
-    /* Only the queue holds the entry and nothing refers back to it, so it
-     * is never part of a cycle: the collector need not track it (its Future
-     * counts as reachable while queued, which it is). One tracked object
-     * less per call, among tens of thousands alive in a loop of calls. */
-    PyObject_GC_UnTrack(item);
+    }
+    e->seq = seqn; /* (the reference next() gave) */
+    e->fut = Py_NewRef(fut);
+    PyObject *item = (PyObject *)e;
+    if (PyObject_GC_IsTracked(fut))
+        PyObject_GC_UnTrack(fut); /* while queued: see Entry */
     PyObject *r = PyObject_CallOneArg(F.pending_append, item);
     Py_DECREF(item);
     if (!r)
@@ -703,9 +779,9 @@ static PyObject *track(PyObject *fut)
         PyObject *front = PySequence_GetItem(F.pending, 0);
         if (!front)
             goto fail;
-        int due = PyTuple_Check(front) && PyTuple_GET_SIZE(front) == 2
-                      ? PyObject_RichCompareBool(PyTuple_GET_ITEM(front, 0),
-                                                 SLOT(F.S, F.s_last_lazy), Py_LE)
+        PyObject *fseq, *ffut;
+        int due = entry_parts(front, &fseq, &ffut)
+                      ? PyObject_RichCompareBool(fseq, SLOT(F.S, F.s_last_lazy), Py_LE)
                       : 1;
         Py_DECREF(front);
         if (due > 0) {
@@ -1135,8 +1211,9 @@ static int trim_undo(void)
         PyObject *front = PySequence_GetItem(F.pending, 0);
         if (!front)
             return -1;
-        if (PyTuple_CheckExact(front) && PyTuple_GET_SIZE(front) == 2)
-            oldest = Py_NewRef(PyTuple_GET_ITEM(front, 0));
+        PyObject *fseq, *ffut;
+        if (entry_parts(front, &fseq, &ffut))
+            oldest = Py_NewRef(fseq);
         Py_DECREF(front);
         if (!oldest)
             return 0; /* not ours to judge: _poll's loop does it */
@@ -1320,9 +1397,9 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
         PyObject *item = PySequence_GetItem(F.pending, 0);
         if (!item)
             return NULL;
-        PyObject *fut = PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2
-                            ? PyTuple_GET_ITEM(item, 1)
-                            : NULL;
+        PyObject *iseq, *fut = NULL;
+        if (!entry_parts(item, &iseq, &fut))
+            fut = NULL;
         if (!fut || !Py_IS_TYPE(fut, F.Future)) {
             Py_DECREF(item);
             break;
@@ -1423,6 +1500,24 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+/* _pending_entry(seq, obj): an Entry as track() makes one, obj untracked
+ * while it lives (for tests of the entry itself). */
+static PyObject *fc_pending_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_pending_entry(seq, obj)");
+        return NULL;
+    }
+    Entry *e = PyObject_New(Entry, &EntryType);
+    if (!e)
+        return NULL;
+    e->seq = Py_NewRef(args[0]);
+    e->fut = Py_NewRef(args[1]);
+    if (PyObject_IS_GC(args[1]) && PyObject_GC_IsTracked(args[1]))
+        PyObject_GC_UnTrack(args[1]);
+    return (PyObject *)e;
+}
+
 static PyObject *fc_counts(PyObject *m, PyObject *unused)
 {
     return Py_BuildValue("{sKsKsKsKsK}", "calls", N.calls, "handed_back", N.handed, "rest",
@@ -1443,6 +1538,9 @@ static PyMethodDef fastcall_methods[] = {
      "mcall(obj, name, *args, **kwargs): pydron._runtime.calls.mcall, list.append in C."},
     {"bind_batch", (PyCFunction)(void (*)(void))fc_bind_batch, METH_FASTCALL,
      "bind_batch(futs, vals, member): f._v = v and f._b = member for each pair (_Batch.flush)."},
+    {"_pending_entry", (PyCFunction)(void (*)(void))fc_pending_entry, METH_FASTCALL,
+     "_pending_entry(seq, obj): a pending-queue entry as the fast path makes one (obj not "
+     "tracked by the garbage collector while the entry lives; for tests)."},
     {"settle_ready", fc_settle_ready, METH_O,
      "settle_ready(place): take the finished front of the pending queue (barriers._poll)."},
     {NULL}};
@@ -1510,6 +1608,8 @@ int pdy_fastcall_init(PyObject *m)
     }
     int_five = PyLong_FromLong(5);
     if (!int_five)
+        return -1;
+    if (PyType_Ready(&EntryType) < 0)
         return -1;
     if (pdy_fastpickle_init(m) < 0)
         return -1;
