@@ -4,7 +4,8 @@
 
 Figures (all ratios measured in this same run):
   - per-task overhead of N tiny @functional calls in a @schedule loop, end to
-    end, against plain sequential calls, concurrent.futures'
+    end (also of a function that reads globals), against plain sequential
+    calls, concurrent.futures'
     ProcessPoolExecutor, joblib and dask.distributed (peers are skipped with
     a SKIP line when not installed: pip install .[bench]);
   - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential,
@@ -15,6 +16,7 @@ Figures (all ratios measured in this same run):
 
 import argparse
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -62,6 +64,22 @@ def tiny_loop(n):
     return out
 
 
+STEP = 2
+
+
+@functional
+def tiny_globals(x):
+    return math.floor(x / STEP) + tiny_plain(x)  # reads a module, a constant, a function
+
+
+@schedule
+def tiny_globals_loop(n):
+    out = []
+    for i in range(n):
+        out.append(tiny_globals(i))
+    return out
+
+
 def burn(n):
     s = 0
     for i in range(n):
@@ -92,6 +110,9 @@ def overhead(args):
     assert tiny_loop(n) == expect  # warm: workers started, function shipped
     pyd = per_task(tiny_loop, n)
     bench("py_schedule_tiny_per_task", pyd, "us")
+    # the same, by a function that reads globals (most real ones do)
+    assert tiny_globals_loop(n) == [i // 2 + i + 1 for i in range(n)]
+    bench("py_schedule_tiny_globals_per_task", per_task(tiny_globals_loop, n), "us")
     seq = per_task(lambda k: [tiny_plain(i) for i in range(k)], n)
     bench("py_sequential_tiny_per_task", seq, "us")
 
