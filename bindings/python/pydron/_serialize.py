@@ -836,6 +836,13 @@ def _run_batch(key, fn, flags, payload, inputs):
     # returned (1) or raised (2).
     fast = _batch_plain if plain else None
     sd = _settings.__dict__
+    # A function whose only setting is the program's logging levels and
+    # warnings filters: they are applied before a call when they are not
+    # the ones applied (as its wrapper does at each call), and fn itself is
+    # called. lg None: the worker's defaults, restored as restore_logging
+    # does (the C loop runs calls only while they are what is applied).
+    lg = getattr(fn, "_pd_lg", None)
+    call = fn.__wrapped__ if lg is not None else fn
     hp = pos  # the next member's head; body: its bytes
     k = 0
     t0 = _clock()
@@ -843,8 +850,8 @@ def _run_batch(key, fn, flags, payload, inputs):
         while k < n:
             kind = 0
             if fast is not None:
-                hp, body, ran, kind, val = fast(fn, payload, hp, body, n - k, out, plain_types,
-                                                sd, tl, buf)
+                hp, body, ran, kind, val = fast(call, payload, hp, body, n - k, out, plain_types,
+                                                sd, tl, buf, lg)
                 k += ran
                 if kind == 3:
                     break
@@ -867,9 +874,12 @@ def _run_batch(key, fn, flags, payload, inputs):
                         args, kwargs = loads(data, buffers=bufs)
                     else:
                         args, kwargs = loads(data)
-                    if _settings._applied_log is not None:
+                    if lg is not None:
+                        if _settings._applied_log is not lg:
+                            _settings._apply_logging(lg)
+                    elif _settings._applied_log is not None:
                         _settings.restore_logging(fn)
-                    res = fn(*args, **kwargs)
+                    res = call(*args, **kwargs)
                     del args, kwargs
                 elif kind == 2:
                     try:

@@ -244,6 +244,9 @@ def with_settings(fn, snap):
 
     task_with_program_settings.__wrapped__ = fn
     task_with_program_settings._pd_log = lg is not None
+    # a batch of calls applies the logging part once and calls fn itself
+    # (_serialize._run_batch) when it is all there is
+    task_with_program_settings._pd_lg = lg if dec is None and err is None else None
     return task_with_program_settings
 
 

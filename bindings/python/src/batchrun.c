@@ -8,8 +8,9 @@
  * checks for buffers, placeholders, log records and plain results). This
  * runs the calls that need none of those, one after the other:
  *
- *   head (nbuf, nfut, len) with nbuf = nfut = 0, no logging configuration to
- *   restore, args/kwargs from pickle.loads of the member's bytes, a call that
+ *   head (nbuf, nfut, len) with nbuf = nfut = 0, the logging levels and
+ *   warnings filters the calls want already applied (_settings._applied_log
+ *   is `applied`), args/kwargs from pickle.loads of the member's bytes, a call that
  *   returns, no log record captured during it, a result of a plain type:
  *   out.append(pickle.dumps(result, 5)).
  *
@@ -62,13 +63,13 @@ static PyObject *take_exception(void)
 
 static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10) {
+    if (nargs != 11) {
         PyErr_SetString(PyExc_TypeError, "batch_plain(fn, payload, hp, body, left, out, plain, "
-                                         "settings, tl, buf)");
+                                         "settings, tl, buf, applied)");
         return NULL;
     }
     PyObject *fn = args[0], *payload = args[1], *out = args[5], *plain = args[6],
-             *setd = args[7], *tl = args[8], *buf = args[9];
+             *setd = args[7], *tl = args[8], *buf = args[9], *want = args[10];
     Py_ssize_t hp = PyLong_AsSsize_t(args[2]), body = PyLong_AsSsize_t(args[3]),
                left = PyLong_AsSsize_t(args[4]);
     if (PyErr_Occurred())
@@ -93,7 +94,7 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
         }
         uint32_t nbuf = u32_at(p + hp), nfut = u32_at(p + hp + 4), ln = u32_at(p + hp + 8);
         PyObject *applied = PyDict_GetItemWithError(setd, k_applied_log);
-        if (nbuf || nfut || (Py_ssize_t)ln > n - body || !applied || applied != Py_None) {
+        if (nbuf || nfut || (Py_ssize_t)ln > n - body || !applied || applied != want) {
             if (PyErr_Occurred())
                 goto done;
             ret = result(hp, body, ran, 0, NULL);
@@ -170,7 +171,8 @@ static PyMethodDef batchrun_methods[] = {
      "batch_counts() -> {ran, handed_back}: calls of batches this process ran and encoded in "
      "C, and ran in C but handed back to Python (a result or exception to finish)."},
     {"batch_plain", (PyCFunction)(void (*)(void))batch_plain, METH_FASTCALL,
-     "batch_plain(fn, payload, hp, body, left, out, plain, settings, tl, buf) -> (hp, body, "
+     "batch_plain(fn, payload, hp, body, left, out, plain, settings, tl, buf, applied) -> "
+     "(hp, body, "
      "ran, kind, value): run the plain calls of a batch from the member whose head is at hp "
      "and bytes at body (pydron._serialize._run_batch). kind 0: stopped before a member; 1: "
      "the last call returned value; 2: it raised value; 3: all `left` members ran."},
