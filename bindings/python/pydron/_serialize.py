@@ -403,7 +403,18 @@ def _new_copy(make, args, known):
     from cloudpickle import cloudpickle as cp
 
     tid = args[-2]
-    copy = make(*args[:-2], None, args[-1])
+    head = args[:-2]
+    if isinstance(known, type) and issubclass(known, Warning) and len(head) == 4 \
+            and getattr(make, "__name__", "") == "_make_skeleton_class":
+        # A warning class of the script: the copy derives from the driver's
+        # class as well as from its own bases (first, for a consistent
+        # order: the driver's class is a subclass of those bases' originals),
+        # so the program's warnings filters naming that class or a base (the
+        # process's own, which in-process tasks see) match the task's
+        # warnings too, "error" raising in the task as in sequential Python,
+        # while the task's `except` clauses name the copies.
+        head = (head[0], head[1], (known,) + tuple(head[2]), head[3])
+    copy = make(*head, None, args[-1])
     with cp._DYNAMIC_CLASS_TRACKER_LOCK:
         cp._DYNAMIC_CLASS_TRACKER_BY_CLASS[copy] = tid
     return copy

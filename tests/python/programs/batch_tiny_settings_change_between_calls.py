@@ -9,9 +9,7 @@
 # Python, and the first failure in program order is the one raised.
 # (Warnings filters changed while calls are pending are not here: on the
 # in-process executors tasks see the filters of when they run, a known
-# limit, docs/python.md; so are filters naming a warning class of the
-# script, which the in-process executors' copies of the task function do
-# not match.)
+# limit, docs/python.md.)
 import logging
 import sys
 import warnings
