@@ -691,15 +691,22 @@ static int take_check(pydron_graph *g, const pydron_task_desc *d, uint32_t *vis)
     return i < n ? take_err(i, d->inputs[i].id) : 0;
 }
 
+/* The add itself: the common case inline, else the general one. */
+static inline int task_add_any(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
+                               size_t tick_len, pydron_task *out_task, pydron_value *out_values,
+                               uint32_t *out_tidx)
+{
+    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
+        return 0;
+    return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+}
+
 int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx)
 {
-    if (PDI_LIKELY(!(d->flags & PYDRON_TASK_TAKE_INPUTS))) {
-        if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
-            return 0;
-        return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
-    }
+    if (PDI_LIKELY(!(d->flags & PYDRON_TASK_TAKE_INPUTS)))
+        return task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
     size_t n = d->ninputs;
     if (n && !d->inputs)
         return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
@@ -713,9 +720,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
             return take_err(v0->urefs ? 1 : 0, id0);
         if (v1 && v1 != v0 && !v1->urefs)
             return take_err(1, id1);
-        int rc = task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)
-                     ? 0
-                     : task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        int rc = task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
         if (rc == 0 && n) {
             take_ref(g, id0);
             if (n > 1)
@@ -736,10 +741,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             ids[i] = d->inputs[i].id;
-        if (task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx))
-            rc = 0;
-        else
-            rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        rc = task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
         for (size_t i = 0; rc == 0 && i < n; i++)
             take_ref(g, ids[i]);
     }

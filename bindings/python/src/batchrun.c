@@ -29,6 +29,7 @@
 #include "batchrun.h"
 
 static PyObject *loads_fn, *dumps_fn, *int_five, *k_applied_log, *k_records;
+
 /* calls run here and encoded, calls handed back after running (kind 1, 2),
  * in this process (batch_counts(): tests check the loop was taken) */
 static unsigned long long ran_here, handed_back;
@@ -38,9 +39,12 @@ static uint32_t u32_at(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* (hp, body, ran, kind, value) */
+/* (hp, body, ran, kind, value), counted */
 static PyObject *result(Py_ssize_t hp, Py_ssize_t body, Py_ssize_t ran, int kind, PyObject *v)
 {
+    int back = kind == 1 || kind == 2; /* the last call ran here, Python finishes it */
+    handed_back += (unsigned long long)back;
+    ran_here += (unsigned long long)(ran - back);
     return Py_BuildValue("nnniO", hp, body, ran, kind, v ? v : Py_None);
 }
 
@@ -152,11 +156,6 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
     }
     ret = result(hp, body, ran, 3, NULL);
 done:
-    if (ret) {
-        Py_ssize_t kind = PyLong_AsSsize_t(PyTuple_GET_ITEM(ret, 3));
-        handed_back += kind == 1 || kind == 2;
-        ran_here += (unsigned long long)ran - (kind == 1 || kind == 2);
-    }
     PyBuffer_Release(&view);
     return ret;
 }

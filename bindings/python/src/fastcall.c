@@ -168,6 +168,19 @@ static PyTypeObject EntryType = {
     .tp_doc = "(seq, future) in the driver's pending queue, made by the fast path.",
 };
 
+/* A new Entry (seq, fut), fut untracked while it lives (see Entry). */
+static PyObject *entry_new(PyObject *seq, PyObject *fut)
+{
+    Entry *e = PyObject_New(Entry, &EntryType);
+    if (!e)
+        return NULL;
+    e->seq = Py_NewRef(seq);
+    e->fut = Py_NewRef(fut);
+    if (PyObject_IS_GC(fut) && PyObject_GC_IsTracked(fut))
+        PyObject_GC_UnTrack(fut);
+    return (PyObject *)e;
+}
+
 /* seq and fut of a pending entry (a 2-tuple or an Entry), borrowed; 0 when
  * it is neither */
 static int entry_parts(PyObject *item, PyObject **seq, PyObject **fut)
@@ -733,16 +746,10 @@ static PyObject *track(PyObject *fut)
         goto fail;
     }
     sset(F.S, F.s_last_seq, seqn);
-    Entry *e = PyObject_New(Entry, &EntryType);
-    if (!e) {
-        Py_DECREF(seqn);
+    PyObject *item = entry_new(seqn, fut);
+    Py_DECREF(seqn);
+    if (!item)
         goto fail;
-    }
-    e->seq = seqn; /* (the reference next() gave) */
-    e->fut = Py_NewRef(fut);
-    PyObject *item = (PyObject *)e;
-    if (PyObject_GC_IsTracked(fut))
-        PyObject_GC_UnTrack(fut); /* while queued: see Entry */
     PyObject *r = PyObject_CallOneArg(F.pending_append, item);
     Py_DECREF(item);
     if (!r)
@@ -1398,8 +1405,7 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
         if (!item)
             return NULL;
         PyObject *iseq, *fut = NULL;
-        if (!entry_parts(item, &iseq, &fut))
-            fut = NULL;
+        (void)entry_parts(item, &iseq, &fut); /* (fut stays NULL if neither) */
         if (!fut || !Py_IS_TYPE(fut, F.Future)) {
             Py_DECREF(item);
             break;
@@ -1500,22 +1506,15 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-/* _pending_entry(seq, obj): an Entry as track() makes one, obj untracked
- * while it lives (for tests of the entry itself). */
+/* _pending_entry(seq, obj): an Entry as track() makes one (for tests of
+ * the entry itself). */
 static PyObject *fc_pending_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "_pending_entry(seq, obj)");
         return NULL;
     }
-    Entry *e = PyObject_New(Entry, &EntryType);
-    if (!e)
-        return NULL;
-    e->seq = Py_NewRef(args[0]);
-    e->fut = Py_NewRef(args[1]);
-    if (PyObject_IS_GC(args[1]) && PyObject_GC_IsTracked(args[1]))
-        PyObject_GC_UnTrack(args[1]);
-    return (PyObject *)e;
+    return entry_new(args[0], args[1]);
 }
 
 static PyObject *fc_counts(PyObject *m, PyObject *unused)

@@ -237,7 +237,7 @@ def _barrier():
             break
         seq, fut = _pending[0]
         if _exception(fut) is None:
-            if fut._l is not None and fut._r is not None:
+            if fut._l is not None:
                 _settle_place(fut)
             S.pbytes -= fut._n
             _pending.popleft()
