@@ -65,7 +65,8 @@ static void refuse(pdi_conn *c, int code, const char *msg)
     Pydron__Frame f = PYDRON__FRAME__INIT;
     f.body_case = PYDRON__FRAME__BODY_REFUSED;
     f.refused = &r;
-    (void)pdi_proc_send(c, &f);
+    if (pdi_proc_send(c, &f) == 0)
+        pdi_conn_linger(c, 1000); /* so the peer reads why */
 }
 
 static void *handshake_thread(void *arg)

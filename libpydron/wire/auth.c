@@ -43,7 +43,8 @@ static void refuse(pdi_conn *c, int code, const char *msg)
     r.message = (char *)msg;
     f.body_case = PYDRON__FRAME__BODY_REFUSED;
     f.refused = &r;
-    (void)pdi_conn_send_timeout(c, &f, NULL, 0, 1000);
+    if (pdi_conn_send_timeout(c, &f, NULL, 0, 1000) == 0)
+        pdi_conn_linger(c, 1000); /* so the peer reads why */
 }
 
 static int send_auth(pdi_conn *c, const uint8_t proof[PDI_KDF_LEN])

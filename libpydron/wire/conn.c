@@ -640,6 +640,27 @@ int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len)
     return rc;
 }
 
+void pdi_conn_linger(pdi_conn *c, int timeout_ms)
+{
+    if (!c || !c->s || !c->raio || timeout_ms <= 0)
+        return;
+    char msg[1024];
+    unsigned char was_set = pdi_err_set;
+    snprintf(msg, sizeof msg, "%s", pydron_error_last());
+    uint64_t deadline = pdi_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint8_t junk[512];
+    size_t got;
+    int ms;
+    /* the handshake's deadline bounds this too (do_io) */
+    while ((ms = pdi_ms_left(deadline)) > 0 &&
+           do_io(c, c->raio, 0, junk, sizeof junk, ms, &got) == 0)
+        ;
+    if (was_set)
+        pdi_err(0, "%s", msg);
+    else
+        pdi_err_clear();
+}
+
 void pdi_conn_close(pdi_conn *c)
 {
     if (!c)

@@ -43,6 +43,13 @@ int pdi_conn_send_raw(pdi_conn *c, const void *data, size_t len);
 /* Abort pending I/O (any thread, never blocks); an operation that races
  * with it fails too, and later calls fail with ECLOSED. */
 void pdi_conn_close(pdi_conn *c);
+/* Before closing a connection we refused: read and drop what the peer
+ * still sends until it closes, at most timeout_ms. A close right after the
+ * last send loses that send on tls+tcp:// (nng's TLS layer writes the
+ * record to the socket after the send returns), and on tcp:// unread input
+ * makes the kernel reset the connection, which can drop the peer's copy of
+ * it. Keeps the thread's error message. */
+void pdi_conn_linger(pdi_conn *c, int timeout_ms);
 /* Tests only: sleep this many microseconds right before each stream
  * operation starts (widens the window a concurrent close must handle). */
 extern atomic_uint pdi_wire_test_io_delay_us;
