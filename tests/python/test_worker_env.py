@@ -65,3 +65,56 @@ def test_a_limit_the_user_set_is_kept(tmp_path):
     for env in run(tmp_path, 2, OMP_NUM_THREADS="3", MKL_NUM_THREADS="7"):
         assert env["OMP_NUM_THREADS"] == "3" and env["MKL_NUM_THREADS"] == "7", env
         assert env["OPENBLAS_NUM_THREADS"] == want, env
+
+
+FILTER_DRIVER = textwrap.dedent("""
+    import json, sys, warnings
+    from pydron import functional, schedule
+    import warnmod  # after pydron: the filter below is the program's own
+
+    warnings.filterwarnings("error", category=warnmod.ModWarning)
+
+    @functional
+    def loaded():
+        return "warnmod" in sys.modules
+
+    @functional
+    def loaded_after(_):
+        return "warnmod" in sys.modules
+
+    @functional
+    def warn_it():
+        import warnmod
+        try:
+            warnings.warn("from the task", warnmod.ModWarning)
+        except warnmod.ModWarning as e:
+            return "raised: " + str(e)
+        return "not raised"
+
+    @schedule
+    def main():
+        first = loaded()
+        w = warn_it()
+        return [first, w, loaded_after(w)]
+
+    print(json.dumps(main()))
+""")
+
+
+def test_filters_naming_a_module_do_not_import_it_in_workers(tmp_path):
+    """A warnings filter of the program names a class of a module the tasks
+    never imported: workers read the filter without importing the module
+    (numpy imported after pydron did this to every worker), and the filter
+    still applies once a task imports it."""
+    (tmp_path / "warnmod.py").write_text("class ModWarning(UserWarning):\n    pass\n")
+    script = tmp_path / "prog.py"
+    script.write_text(FILTER_DRIVER)
+    env = dict(os.environ, PYDRON_EXECUTOR="local", PYDRON_WORKERS="1",
+               PYTHONPATH=str(tmp_path))
+    p = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    first, warned, after = json.loads(p.stdout.strip().splitlines()[-1])
+    assert first is False, "the worker imported the module to read the filter"
+    assert warned == "raised: from the task"
+    assert after is True

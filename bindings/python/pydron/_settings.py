@@ -113,8 +113,93 @@ def _warn_filters():
     f = tuple(warnings.filters)
     if f == _WARN_FILTERS:
         return None
-    return tuple(("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
-                 for a, m, c, mod, ln in f)
+    return tuple(("always" if a in ("default", "once", "module") else a, m, _CategoryRef.of(c),
+                  mod, ln) for a, m, c, mod, ln in f)
+
+
+class _CategoryRef:
+    """A filter's warning class from an imported module, as a task carries it.
+    Pickled by reference, the class would make every worker import its module
+    to read the filters, whether or not the task ever uses it: numpy imported
+    after pydron adds filters naming numpy's warnings, and each worker then
+    imported numpy (~0.1 s, tens of MB), on the thread that runs tasks.
+    A worker gets the class itself if the module is already there, else a
+    stand-in that matches the class's subclasses once the module is imported
+    (a warning of such a class cannot exist before)."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    @staticmethod
+    def of(c):
+        mod = getattr(c, "__module__", None)
+        if mod in (None, "builtins", "__main__") or not isinstance(c, type):
+            return c
+        m = sys.modules.get(mod)
+        if m is None or _resolve(m, c.__qualname__) is not c:
+            return c  # not found by name: pickled as usual (by value)
+        return _CategoryRef(c)
+
+    def __eq__(self, other):
+        return type(other) is _CategoryRef and other.cls is self.cls
+
+    def __hash__(self):
+        return hash(self.cls)
+
+    def __reduce__(self):
+        return _category, (self.cls.__module__, self.cls.__qualname__)
+
+
+def _resolve(m, qualname):
+    obj = m
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+_lazy_categories: dict = {}  # (module, qualname) -> stand-in class
+
+
+class _LazyCategoryMeta(type):
+    def __subclasscheck__(cls, sub):
+        real = cls._pd_real()
+        return real is not None and issubclass(sub, real)
+
+    def __instancecheck__(cls, obj):
+        real = cls._pd_real()
+        return real is not None and isinstance(obj, real)
+
+
+def _category(mod, qualname):
+    """Worker: the warning class of a filter (see _CategoryRef)."""
+    m = sys.modules.get(mod)
+    if m is not None:
+        c = _resolve(m, qualname)
+        if isinstance(c, type):
+            return c
+    key = (mod, qualname)
+    c = _lazy_categories.get(key)
+    if c is None:
+        found = []
+
+        def real():
+            if not found:
+                mm = sys.modules.get(mod)
+                r = _resolve(mm, qualname) if mm is not None else None
+                if not isinstance(r, type):
+                    return None
+                found.append(r)
+            return found[0]
+
+        c = _LazyCategoryMeta(qualname.rsplit(".", 1)[-1], (Warning,),
+                              {"_pd_real": staticmethod(real), "__module__": mod,
+                               "__qualname__": qualname})
+        _lazy_categories[key] = c
+    return c
 
 
 def settings():
