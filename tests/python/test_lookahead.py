@@ -1,7 +1,13 @@
 """Look-ahead past driver statements that look at results: print, f-strings,
 reading methods, builtins and `+=` over values not computed yet become
-deferred operations, so the driver goes on adding later tasks."""
+deferred operations, so the driver goes on adding later tasks.
 
+Tasks that must still be running when later ones are added wait for a gate
+file the test creates once the last of them was added (a wait of at most
+10 s), not for a fixed time: on a loaded machine a driver that does not wait
+can still take longer than any fixed sleep to add the rest."""
+
+import os
 import time
 
 import numpy as np
@@ -21,32 +27,50 @@ def executor(request):
     yield request.param
 
 
+def wait_gate(gate):
+    if gate is not None:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+
 class SubmitLog:
-    """Counts submissions and how many earlier tasks had finished at each one."""
+    """Counts submissions and how many earlier tasks had finished at each one.
+    open_gate(fn, n, path): create the file path once n tasks of fn were added."""
 
     def __init__(self, monkeypatch):
         self.futures = []
         self.done_at_submit = []
         self.done_flags = []  # per submission: which earlier tasks had finished
+        self.gate = None
+
         def added(flags, fut):
             self.done_flags.append(flags)
             self.done_at_submit.append(sum(flags))
             self.futures.append(fut)
+            if self.gate is not None:
+                fn, n, path = self.gate
+                if sum(1 for f in self.futures if f._fn is fn.__pydron_functional__) == n:
+                    open(path, "w").close()
 
         spy_tasks(monkeypatch, lambda: [f.done() for f in self.futures], added)
 
 
+    def open_gate(self, fn, n, path):
+        self.gate = (fn, n, str(path))
+
+
 @functional
-def frame(i, t):
-    time.sleep(t)
+def frame(i, gate):
+    wait_gate(gate)
     return np.full(4, float(i))
 
 
 @schedule
-def report_loop(n, t):
+def report_loop(n, gate):
     total = 0
     for i in range(n):
-        f = frame(i, t)
+        f = frame(i, gate)
         total += f.sum()
         total = total + f[0] * f.shape[0] - f.size
         print("frame", i, f.mean(), f"{f.max():.1f}", round(float(f.min()), 1))
@@ -54,33 +78,37 @@ def report_loop(n, t):
     return total
 
 
-def test_loop_that_prints_results_adds_every_task_first(executor, monkeypatch, capsys):
-    report_loop(2, 0)  # the driver learns what frame() returns (feedback)
+def test_loop_that_prints_results_adds_every_task_first(executor, monkeypatch, capsys,
+                                                        tmp_path):
+    report_loop(2, None)  # the driver learns what frame() returns (feedback)
     capsys.readouterr()
     log = SubmitLog(monkeypatch)
     n = 6
-    assert report_loop(n, 0.3) == sum(8.0 * i - 4 for i in range(n))
+    log.open_gate(frame, n, tmp_path / "go")
+    assert report_loop(n, str(tmp_path / "go")) == sum(8.0 * i - 4 for i in range(n))
     assert log.done_at_submit == [0] * n  # no task waited for an earlier one
     out = capsys.readouterr().out.splitlines()
     assert out == [f"frame {i} {float(i)} {i:.1f} {float(i)}" for i in range(n)] + [f"total {sum(8.0 * i - 4 for i in range(n))}"]
 
 
-def test_first_call_waits_until_the_result_category_is_known(monkeypatch, capsys):
+def test_first_call_waits_until_the_result_category_is_known(monkeypatch, capsys, tmp_path):
     pydron.configure(executor="threads", workers=2)
 
     @functional
-    def fresh(i):
-        time.sleep(0.05)
+    def fresh(i, gate):
+        if i:  # the first one finishes: the driver waits for it
+            wait_gate(gate)
         return float(i)
 
     @schedule
-    def loop(n):
+    def loop(n, gate):
         for i in range(n):
-            x = fresh(i)
+            x = fresh(i, gate)
             print(x.is_integer(), x.hex())
 
     log = SubmitLog(monkeypatch)
-    loop(4)
+    log.open_gate(fresh, 4, tmp_path / "go")
+    loop(4, str(tmp_path / "go"))
     # The first result's category is unknown: the driver waits for it once,
     # then runs ahead of the others.
     assert log.done_at_submit[:2] == [0, 1]
@@ -99,31 +127,32 @@ def step(x):
 
 
 @functional
-def slow_sq(x, t):
-    time.sleep(t)
+def slow_sq(x, gate):
+    wait_gate(gate)
     return x * x
 
 
 @schedule
-def seed_while(x, t):
+def seed_while(x, gate):
     s = 0
     while cond(x):
         x = step(x)
-        s += slow_sq(x, t)
+        s += slow_sq(x, gate)
     return x, s
 
 
-def test_seed_while_loop_does_not_wait_for_h(monkeypatch):
-    # enough workers that a sleeping slow_sq never holds up cond/step
+def test_seed_while_loop_does_not_wait_for_h(monkeypatch, tmp_path):
+    # enough workers that a waiting slow_sq never holds up cond/step
     pydron.configure(executor="threads", workers=8)
-    seed_while(10, 0)
+    seed_while(10, None)
     log = SubmitLog(monkeypatch)
-    x, s = seed_while(0, 0.4)
+    log.open_gate(slow_sq, 4, tmp_path / "go")
+    x, s = seed_while(0, str(tmp_path / "go"))
     assert (x, s) == (12, sum(v * v for v in (3, 6, 9, 12)))
     sq = [i for i, f in enumerate(log.futures) if f._fn is slow_sq.__pydron_functional__]
     assert len(sq) == 4
     # The loop waits for cond() each round, never for slow_sq(): when the
-    # last slow_sq was added, the first one (0.4 s) had not finished.
+    # last slow_sq was added, the first one (waiting for that) had not finished.
     assert log.done_flags[sq[-1]][sq[0]] is False
 
 
@@ -207,28 +236,30 @@ def test_driver_changes_after_a_deferred_read_are_not_seen_by_it(executor, capsy
     assert capsys.readouterr().out == "6.0\n16.0\n" * 3
 
 
-def test_return_annotation_gives_the_category_before_any_result(monkeypatch, capsys):
+def test_return_annotation_gives_the_category_before_any_result(monkeypatch, capsys,
+                                                                tmp_path):
     pydron.configure(executor="threads", workers=2)
 
     @functional
-    def measured(i) -> float:
-        time.sleep(0.2)
+    def measured(i, gate) -> float:
+        wait_gate(gate)
         return i * 0.5
 
     @functional
-    def image(i) -> np.ndarray:
-        time.sleep(0.2)
+    def image(i, gate) -> np.ndarray:
+        wait_gate(gate)
         return np.full(3, i)
 
     @schedule
-    def loop(n):
+    def loop(n, gate):
         for i in range(n):
-            x = measured(i)
-            a = image(i)
+            x = measured(i, gate)
+            a = image(i, gate)
             print(round(x, 1), a.sum(), f"{x:.2f}")
 
     log = SubmitLog(monkeypatch)
-    loop(3)
+    log.open_gate(image, 3, tmp_path / "go")  # image(2) is the last of the six
+    loop(3, str(tmp_path / "go"))
     # nothing waited, not even for the first results
     assert log.done_at_submit == [0] * 6
     assert capsys.readouterr().out == "".join(f"{round(i * 0.5, 1)} {3 * i} {i * 0.5:.2f}\n"
@@ -237,7 +268,10 @@ def test_return_annotation_gives_the_category_before_any_result(monkeypatch, cap
 
 @functional
 def maybe_fail(i, t):
-    time.sleep(t)
+    if isinstance(t, str):
+        wait_gate(t)
+    else:
+        time.sleep(t)
     if i == 4:
         raise ValueError(f"bad {i}")
     return i
@@ -255,9 +289,10 @@ def try_loop(n, t):
     return out
 
 
-def test_try_body_runs_its_loop_in_parallel(executor, monkeypatch):
+def test_try_body_runs_its_loop_in_parallel(executor, monkeypatch, tmp_path):
     log = SubmitLog(monkeypatch)
-    assert try_loop(4, 0.3) == [0, 1, 2, 3]
+    log.open_gate(maybe_fail, 4, tmp_path / "go")
+    assert try_loop(4, str(tmp_path / "go")) == [0, 1, 2, 3]
     assert log.done_at_submit == [0] * 4  # no task waited inside the try body
 
 
@@ -277,9 +312,10 @@ def with_loop(n, t):
     return out, first.startswith('"""')
 
 
-def test_with_body_runs_its_loop_in_parallel(executor, monkeypatch):
+def test_with_body_runs_its_loop_in_parallel(executor, monkeypatch, tmp_path):
     log = SubmitLog(monkeypatch)
-    assert with_loop(4, 0.3) == ([0, 1, 2, 3], True)
+    log.open_gate(maybe_fail, 4, tmp_path / "go")
+    assert with_loop(4, str(tmp_path / "go")) == ([0, 1, 2, 3], True)
     assert log.done_at_submit == [0] * 4
 
 
