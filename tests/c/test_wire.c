@@ -405,10 +405,12 @@ static void *accept_one(void *arg)
     return NULL;
 }
 
-static int dial_auth(const char *url, const char *secret, char *msg, size_t n)
+/* Dial url (ca: the CA file for tls+tcp://, else NULL) and authenticate. */
+static int dial_auth_ca(const char *url, const char *ca, const char *secret, char *msg,
+                        size_t n)
 {
     pdi_conn *c;
-    int rc = pdi_conn_dial(url, NULL, 5000, &c);
+    int rc = pdi_conn_dial(url, ca, 5000, &c);
     if (rc == 0) {
         Pydron__Hello h = PYDRON__HELLO__INIT;
         h.worker_id = -1;
@@ -417,6 +419,11 @@ static int dial_auth(const char *url, const char *secret, char *msg, size_t n)
     }
     snprintf(msg, n, "%s", pydron_error_last());
     return rc;
+}
+
+static int dial_auth(const char *url, const char *secret, char *msg, size_t n)
+{
+    return dial_auth_ca(url, NULL, secret, msg, n);
 }
 
 Test(wire, handshake_right_and_wrong_secret)
@@ -451,21 +458,6 @@ Test(wire, handshake_right_and_wrong_secret)
  * over TLS too: nng's TLS layer writes a record to the socket after the
  * send returns, so a listener closing right after its Refused frame lost
  * it now and then ("closed the connection during the handshake"). */
-static int dial_auth_ca(const char *url, const char *ca, const char *secret, char *msg,
-                        size_t n)
-{
-    pdi_conn *c;
-    int rc = pdi_conn_dial(url, ca, 5000, &c);
-    if (rc == 0) {
-        Pydron__Hello h = PYDRON__HELLO__INIT;
-        h.worker_id = -1;
-        rc = pdi_auth_dial(c, &h, secret, strlen(secret), 5000);
-        pdi_conn_free(c);
-    }
-    snprintf(msg, n, "%s", pydron_error_last());
-    return rc;
-}
-
 Test(wire, wrong_secret_refusal_arrives_over_tls_and_tcp, .timeout = 120)
 {
     char dir[] = "/tmp/pydron-tls-XXXXXX";

@@ -161,10 +161,27 @@ def _resolve(m, qualname):
     return obj
 
 
+def _lookup(mod, qualname):
+    """The class mod.qualname if mod is imported, else None."""
+    m = sys.modules.get(mod)
+    c = _resolve(m, qualname) if m is not None else None
+    return c if isinstance(c, type) else None
+
+
 _lazy_categories: dict = {}  # (module, qualname) -> stand-in class
 
 
 class _LazyCategoryMeta(type):
+    """A stand-in's checks go to the real class once its module is imported."""
+
+    def _pd_real(cls):
+        real = cls.__dict__.get("_pd_cls")
+        if real is None:
+            real = _lookup(cls.__module__, cls.__qualname__)
+            if real is not None:
+                cls._pd_cls = real
+        return real
+
     def __subclasscheck__(cls, sub):
         real = cls._pd_real()
         return real is not None and issubclass(sub, real)
@@ -176,29 +193,13 @@ class _LazyCategoryMeta(type):
 
 def _category(mod, qualname):
     """Worker: the warning class of a filter (see _CategoryRef)."""
-    m = sys.modules.get(mod)
-    if m is not None:
-        c = _resolve(m, qualname)
-        if isinstance(c, type):
-            return c
-    key = (mod, qualname)
-    c = _lazy_categories.get(key)
+    c = _lookup(mod, qualname)
     if c is None:
-        found = []
-
-        def real():
-            if not found:
-                mm = sys.modules.get(mod)
-                r = _resolve(mm, qualname) if mm is not None else None
-                if not isinstance(r, type):
-                    return None
-                found.append(r)
-            return found[0]
-
-        c = _LazyCategoryMeta(qualname.rsplit(".", 1)[-1], (Warning,),
-                              {"_pd_real": staticmethod(real), "__module__": mod,
-                               "__qualname__": qualname})
-        _lazy_categories[key] = c
+        c = _lazy_categories.get((mod, qualname))
+        if c is None:
+            c = _lazy_categories[(mod, qualname)] = _LazyCategoryMeta(
+                qualname.rsplit(".", 1)[-1], (Warning,),
+                {"__module__": mod, "__qualname__": qualname})
     return c
 
 
