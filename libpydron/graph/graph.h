@@ -299,6 +299,7 @@ struct pydron_graph {
     size_t nvchunks;
     uint32_t vcount;
     uint32_t vfree;
+    uint8_t tfresh, vfresh; /* the last chunk is fresh from the kernel: prefault it */
 
     /* state */
     int started, closed, canceled, freeing;
@@ -477,8 +478,21 @@ static inline void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
 int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
 /* A slab chunk of `bytes` (malloc'd, or a freed graph's kept for reuse;
  * contents undefined), and its return (kept or freed; NULL is ignored). */
-void *pdi_chunk_get(size_t bytes);
+void *pdi_chunk_get(size_t bytes, int *fresh);
 void pdi_chunk_put(void *p, size_t bytes);
+/* Slots of a fresh chunk are faulted in PDI_PREFAULT_RECS at a time, when
+ * the first slot of such a block is handed out (pdi_slab_prefault). */
+#define PDI_PREFAULT_RECS 1024u
+void pdi_slab_prefault(void *chunk, size_t esz, uint32_t idx);
+static inline void pdi_slab_touch(pydron_graph *g, int values, uint32_t idx)
+{
+    if (PDI_UNLIKELY((idx & (PDI_PREFAULT_RECS - 1)) == 0) && (values ? g->vfresh : g->tfresh)) {
+        if (values)
+            pdi_slab_prefault(g->vchunks[idx >> PDI_CHUNK_BITS], sizeof(pdi_value), idx);
+        else
+            pdi_slab_prefault(g->tchunks[idx >> PDI_CHUNK_BITS], sizeof(pdi_task), idx);
+    }
+}
 void pdi_task_free(pydron_graph *g, uint32_t ti);
 /* Free value vi's record (no reference left), or park it for lineage. */
 void pdi_value_drop(pydron_graph *g, uint32_t vi);

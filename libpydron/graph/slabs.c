@@ -1,8 +1,11 @@
 /* Slabs: chunked arrays of task and value records, allocation, free lists
  * and lookup by id. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "graph/graph.h"
@@ -61,9 +64,10 @@ static void cache_init(void)
     pthread_atfork(NULL, NULL, cache_at_fork_child);
 }
 
-void *pdi_chunk_get(size_t bytes)
+void *pdi_chunk_get(size_t bytes, int *fresh)
 {
     pthread_once(&cache_once, cache_init);
+    *fresh = 0;
     if (cache_limit) {
         pthread_mutex_lock(&cache_mu);
         for (cached_chunk **p = &cache_head; *p; p = &(*p)->next) {
@@ -77,7 +81,45 @@ void *pdi_chunk_get(size_t bytes)
         }
         pthread_mutex_unlock(&cache_mu);
     }
+    *fresh = 1;
     return malloc(bytes);
+}
+
+/* ------------------------------------------------------------- prefault
+ *
+ * A fresh chunk's pages come from the kernel one fault at a time as records
+ * are first written: a trap, a zeroed page and a page-table update per
+ * 4 KiB. Asking for a block of pages in one call (MADV_POPULATE_WRITE,
+ * Linux 5.14) does the same work without a trap per page: writing 88-byte
+ * records into fresh memory took 20-23 ns each with faults and 12-14 with
+ * 44-88 KiB blocks populated ahead on this VM. A block at a time, not the
+ * whole chunk, so a small graph's memory stays what it touches. Kernels
+ * without it (EINVAL) fall back to faults, asked once. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static int prefault_off;
+
+void pdi_slab_prefault(void *chunk, size_t esz, uint32_t idx)
+{
+    if (__atomic_load_n(&prefault_off, __ATOMIC_RELAXED))
+        return;
+    long psz = sysconf(_SC_PAGESIZE);
+    if (psz <= 0)
+        return;
+    uintptr_t pg = (uintptr_t)psz;
+    uint32_t first = idx & (PDI_CHUNK - 1) & ~(PDI_PREFAULT_RECS - 1);
+    uint32_t end = first + PDI_PREFAULT_RECS;
+    uintptr_t c0 = (uintptr_t)chunk, c1 = c0 + (uintptr_t)PDI_CHUNK * esz;
+    /* the pages holding the block's records, within the chunk's pages */
+    uintptr_t a = (c0 + first * esz) & ~(pg - 1);
+    uintptr_t b = (c0 + (uintptr_t)end * esz + pg - 1) & ~(pg - 1);
+    uintptr_t hi = (c1 + pg - 1) & ~(pg - 1);
+    if (b > hi)
+        b = hi;
+    if (a < b && madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        __atomic_store_n(&prefault_off, 1, __ATOMIC_RELAXED);
 }
 
 void pdi_chunk_put(void *p, size_t bytes)
@@ -124,7 +166,8 @@ PYDRON_API size_t pydron_memory_trim(void)
 
 /* ------------------------------------------------------------------ slabs */
 
-static int slab_slot(void ***chunks, size_t *nchunks, uint32_t *count, size_t esz, uint32_t *idx)
+static int slab_slot(void ***chunks, size_t *nchunks, uint32_t *count, size_t esz, uint32_t *idx,
+                     uint8_t *fresh)
 {
     uint32_t i = *count + 1;  /* index 0 is never used */
     if (i > PDI_MAX_IDX)
@@ -135,10 +178,16 @@ static int slab_slot(void ***chunks, size_t *nchunks, uint32_t *count, size_t es
         if (!nc)
             return pdi_err(PYDRON_ENOMEM, "out of memory growing the graph");
         *chunks = nc;
-        nc[c] = pdi_chunk_get(PDI_CHUNK * esz);
+        int f;
+        nc[c] = pdi_chunk_get(PDI_CHUNK * esz, &f);
         if (!nc[c])
             return pdi_err(PYDRON_ENOMEM, "out of memory growing the graph");
         *nchunks = c + 1;
+        *fresh = (uint8_t)f;
+        if (f)
+            pdi_slab_prefault(nc[c], esz, i);   /* the block of slot i (index 0 never starts one) */
+    } else if ((i & (PDI_PREFAULT_RECS - 1)) == 0 && *fresh) {
+        pdi_slab_prefault((*chunks)[c], esz, i);
     }
     *count = i;
     *idx = i;
@@ -154,7 +203,8 @@ int pdi_task_alloc(pydron_graph *g, uint32_t *idx)
         g->tfree = t->hpos;
         gen = t->gen;
     } else {
-        int rc = slab_slot((void ***)&g->tchunks, &g->ntchunks, &g->tcount, sizeof(pdi_task), &i);
+        int rc = slab_slot((void ***)&g->tchunks, &g->ntchunks, &g->tcount, sizeof(pdi_task), &i,
+                           &g->tfresh);
         if (rc)
             return rc;
     }
@@ -196,7 +246,8 @@ int pdi_value_new_locked(pydron_graph *g, uint32_t *idx)
         g->vfree = v->u.cin[0];
         gen = v->gen;
     } else {
-        int rc = slab_slot((void ***)&g->vchunks, &g->nvchunks, &g->vcount, sizeof(pdi_value), &i);
+        int rc = slab_slot((void ***)&g->vchunks, &g->nvchunks, &g->vcount, sizeof(pdi_value), &i,
+                           &g->vfresh);
         if (rc)
             return rc;
     }
