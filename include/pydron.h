@@ -1160,7 +1160,7 @@ typedef struct pydron_worker_options {
     const char *secret;         /* shared secret (NULL: read PYDRON_SECRET) */
     const char *tls_ca_file;    /* PEM CA to verify the driver (tls+tcp://) */
     int32_t worker_id;          /* assigned by the launcher; -1 = ask the driver */
-    unsigned threads;           /* task threads; 0 = 1 */
+    unsigned threads;           /* threads running tasks, the caller's one of them; 0 = 1 */
     const pydron_worker_runner *runners; /* extra runners (the FFI one is built in) */
     size_t nrunners;
     int exit_with_parent;       /* 1: die when the parent process dies */
@@ -1182,7 +1182,10 @@ PYDRON_API void pydron_worker_options_init(pydron_worker_options *opts);
     ((void)pydron_worker_options_init_version((opts), PYDRON_WORKER_OPTIONS_VERSION))
 
 /* Run the worker loop until the driver says shutdown or the connection is
- * lost for good. Blocks the calling thread. Returns 0 on orderly shutdown.
+ * lost for good. Blocks the calling thread, which runs tasks (one of the
+ * `threads`; the driver's connection is read on a thread of the library's):
+ * called from a process's main thread, tasks run there. Returns 0 on
+ * orderly shutdown.
  * A supervisor that restarts crashed workers (pydron-worker --restart,
  * python -m pydron.worker --restart) sets $PYDRON_SUPERVISED: "0" for its
  * first worker, "PID HOW" for a replacement ("4242 killed by SIGSEGV");

@@ -178,9 +178,8 @@ out:
     pdi_wk_done_push(w, d);
 }
 
-void *pdi_wk_task_thread(void *arg)
+void pdi_wk_task_loop(worker *w)
 {
-    worker *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->qlock);
         while (!w->qhead && !w->stopping)
@@ -198,6 +197,15 @@ void *pdi_wk_task_thread(void *arg)
         pdi_wk_sf_unref(it->sf);
         free(it);
     }
+    pthread_mutex_lock(&w->qlock);
+    w->loops--;
+    pthread_cond_broadcast(&w->loopcond);
+    pthread_mutex_unlock(&w->qlock);
+}
+
+void *pdi_wk_task_thread(void *arg)
+{
+    pdi_wk_task_loop(arg);
     return NULL;
 }
 

@@ -76,23 +76,74 @@ static void on_term(int sig)
  * nothing else of the program runs in it. */
 #define STOP_GRACE_MS 2000
 
-static void join_task_threads(worker *w, pthread_t *tt, size_t n)
+/* Stop the task loops (queued tasks are dropped: the driver asked us to
+ * stop or is gone) and wait for them, at most the grace. */
+static void stop_task_loops(worker *w)
 {
     const char *g = getenv("PYDRON_WORKER_STOP_GRACE_MS");
     uint64_t grace_ms = g && atoi(g) > 0 ? (uint64_t)atoi(g) : STOP_GRACE_MS;
     struct timespec until = pdi_abstime_after(CLOCK_REALTIME, grace_ms * 1000000ull);
-    for (size_t i = 0; i < n; i++) {
-        if (pthread_timedjoin_np(tt[i], NULL, &until) == 0)
-            continue;
-        pdi_log(WHO, "worker %d: %s, and a task is still running %llu ms later: ending the "
-                     "worker process so that the task does not run on", w->id,
-                atomic_load(&w->lost) ? "the driver is gone" : "the driver said shutdown",
-                (unsigned long long)grace_ms);
-        if (w->o.exit_with_parent && parent_gone())
-            cleanup_paths();
-        fflush(NULL);
-        _exit(0);
+    pthread_mutex_lock(&w->qlock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->qcond);
+    int timed_out = 0;
+    while (w->loops > 0 && !timed_out)
+        timed_out = pthread_cond_timedwait(&w->loopcond, &w->qlock, &until) == ETIMEDOUT;
+    unsigned running = w->loops;
+    pthread_mutex_unlock(&w->qlock);
+    if (!running)
+        return;
+    pdi_log(WHO, "worker %d: %s, and a task is still running %llu ms later: ending the "
+                 "worker process so that the task does not run on", w->id,
+            atomic_load(&w->lost) ? "the driver is gone" : "the driver said shutdown",
+            (unsigned long long)grace_ms);
+    if (w->o.exit_with_parent && parent_gone())
+        cleanup_paths();
+    fflush(NULL);
+    _exit(0);
+}
+
+/* The driver's connection, on a thread of its own: the thread that called
+ * pydron_worker_main runs tasks. Reads and handles frames until the driver
+ * says shutdown or is gone, then stops the task loops. */
+static int handle_frame(worker *w, pdi_frame *in, int *shutdown);
+
+static void *reader_thread(void *arg)
+{
+    worker *w = arg;
+    int rc;
+    for (;;) {
+        pdi_frame in;
+        int shutdown = 0;
+        rc = pdi_conn_recv(w->drv, pdi_wire_limits_session(), -1, &in);
+        if (rc) {
+            if (rc == PYDRON_EPROTO)
+                pdi_log(WHO, "worker %d: bad frame from the driver, disconnecting: %s", w->id,
+                        pydron_error_last());
+            else if (!atomic_load(&w->lost))
+                pdi_debug(WHO, "worker %d: driver connection lost: %s", w->id,
+                          pydron_error_last());
+            atomic_store(&w->lost, 1);
+            if (rc != PYDRON_EPROTO)
+                rc = pdi_err(PYDRON_ECLOSED, "driver connection lost");
+            break;
+        }
+        atomic_store(&w->last_recv_ns, pdi_now_ns());
+        rc = handle_frame(w, &in, &shutdown);
+        pdi_frame_free(&in);
+        if (rc) {
+            pdi_log(WHO, "worker %d: %s; disconnecting", w->id, pydron_error_last());
+            atomic_store(&w->lost, 1);
+            break;
+        }
+        if (shutdown)
+            break;
     }
+    w->reader_rc = rc;
+    if (rc)
+        w->reader_msg = pdi_strdup(pydron_error_last());
+    stop_task_loops(w);
+    return NULL;
 }
 
 static void ipc_path(const char *url, char *out, size_t n)
@@ -314,6 +365,7 @@ int pydron_worker_main(const pydron_worker_options *opts)
     w->id = opts->worker_id;
     pthread_mutex_init(&w->qlock, NULL);
     pthread_cond_init(&w->qcond, NULL);
+    pthread_cond_init(&w->loopcond, NULL);
     pthread_mutex_init(&w->olock, NULL);
     pthread_cond_init(&w->ocond, NULL);
     pthread_cond_init(&w->sentcond, NULL);
@@ -470,47 +522,49 @@ int pydron_worker_main(const pydron_worker_options *opts)
     if (pthread_create(&sender, NULL, pdi_wk_sender_thread, w) == 0)
         have_sender = 1;
     nthreads = opts->threads ? opts->threads : 1;
-    tt = calloc(nthreads, sizeof *tt);
+    tt = calloc(nthreads, sizeof *tt); /* tt[0]: the calling thread */
     if (!tt || !have_sender || !have_acceptor) {
         rc = pdi_err(PYDRON_ENOMEM, "cannot start worker threads");
         nthreads = 0;
         goto stop;
     }
-    for (size_t i = 0; i < nthreads; i++) {
+    for (size_t i = 1; i < nthreads; i++) {
+        pthread_mutex_lock(&w->qlock);
+        w->loops++;
+        pthread_mutex_unlock(&w->qlock);
         if (pthread_create(&tt[i], NULL, pdi_wk_task_thread, w) != 0) {
+            pthread_mutex_lock(&w->qlock);
+            w->loops--;
+            pthread_mutex_unlock(&w->qlock);
             nthreads = i;
             rc = pdi_err(PYDRON_ENOMEM, "cannot start task threads");
             goto stop;
         }
     }
-
-    for (;;) {
-        pdi_frame in;
-        int shutdown = 0;
-        rc = pdi_conn_recv(w->drv, pdi_wire_limits_session(), -1, &in);
-        if (rc) {
-            if (rc == PYDRON_EPROTO)
-                pdi_log(WHO, "worker %d: bad frame from the driver, disconnecting: %s", w->id,
-                        pydron_error_last());
-            else if (!atomic_load(&w->lost))
-                pdi_debug(WHO, "worker %d: driver connection lost: %s", w->id,
-                          pydron_error_last());
-            atomic_store(&w->lost, 1);
-            if (rc != PYDRON_EPROTO)
-                rc = pdi_err(PYDRON_ECLOSED, "driver connection lost");
-            break;
-        }
-        atomic_store(&w->last_recv_ns, pdi_now_ns());
-        rc = handle_frame(w, &in, &shutdown);
-        pdi_frame_free(&in);
-        if (rc) {
-            pdi_log(WHO, "worker %d: %s; disconnecting", w->id, pydron_error_last());
-            atomic_store(&w->lost, 1);
-            break;
-        }
-        if (shutdown)
-            break;
+    /* Tasks run on this thread, the reading on another: a worker started
+     * from a process's main thread (python -m pydron.worker, pydron-worker)
+     * runs its tasks there, as the sequential program and a process pool's
+     * workers do. Signal handlers, signal.alarm timeouts and libraries that
+     * insist on the main thread work in a task; and the interpreter's loop
+     * runs on the stack the kernel placed at random for the process, not
+     * on a new thread's, which lies at the same offset in every worker (its
+     * speed moves by several per cent with that placement). */
+    pthread_mutex_lock(&w->qlock);
+    w->loops++;
+    pthread_mutex_unlock(&w->qlock);
+    pthread_t reader;
+    if (pthread_create(&reader, NULL, reader_thread, w) != 0) {
+        pthread_mutex_lock(&w->qlock);
+        w->loops--;
+        pthread_mutex_unlock(&w->qlock);
+        rc = pdi_err(PYDRON_ENOMEM, "cannot start the worker's reading thread");
+        goto stop;
     }
+    pdi_wk_task_loop(w); /* until the reader stops the loops */
+    pthread_join(reader, NULL);
+    rc = w->reader_rc;
+    if (rc)
+        pdi_err(rc, "%s", w->reader_msg ? w->reader_msg : "driver connection lost");
 
 stop:
     if (w->store) {
@@ -520,13 +574,10 @@ stop:
         pdi_debug(WHO, "worker %d stopping with %zu values (%llu bytes) in its store", w->id, nv,
                   (unsigned long long)nb);
     }
-    /* stop task threads (queued tasks are dropped: the driver asked us to
-     * stop or is gone), flush completions, stop the sender */
-    pthread_mutex_lock(&w->qlock);
-    w->stopping = 1;
-    pthread_cond_broadcast(&w->qcond);
-    pthread_mutex_unlock(&w->qlock);
-    join_task_threads(w, tt, nthreads);
+    /* stop the task loops, flush completions, stop the sender */
+    stop_task_loops(w);
+    for (size_t i = 1; i < nthreads; i++)
+        pthread_join(tt[i], NULL); /* out of their loops already */
     free(tt);
     while (w->qhead) {
         task_item *it = w->qhead;
@@ -603,6 +654,7 @@ done:
         pdi_store_free(w->store);
         pdi_guard_free(w->guard);
         free(w->runners);
+        free(w->reader_msg);
         pdi_secret_free(w->secret, w->secret_len);
         free(w);
         if (keep)

@@ -99,6 +99,10 @@ typedef struct worker {
     pthread_cond_t qcond;
     task_item *qhead, *qtail;
     int stopping;
+    unsigned loops;          /* task loops still running (qlock) */
+    pthread_cond_t loopcond; /* a task loop ended (qlock) */
+    int reader_rc;           /* how the driver's connection ended */
+    char *reader_msg;        /* ... and the error message, for the caller's thread */
 
     pthread_mutex_t olock;
     pthread_cond_t ocond;
@@ -139,7 +143,11 @@ void *pdi_wk_peer_accept_thread(void *arg);
 /* ---- tasks.c: task threads ---- */
 void pdi_wk_sf_unref(shared_frame *sf);
 void pdi_wk_fail_item(done_item *d, int status, const char *msg);
-/* Thread: take tasks from the queue (qlock) and run them. */
+/* Take tasks from the queue (qlock) and run them until stopping; the
+ * calling thread of pydron_worker_main runs one, so that a task runs on the
+ * process's main thread where the worker was started from it. */
+void pdi_wk_task_loop(worker *w);
+/* Thread: pdi_wk_task_loop, for the task threads after the first. */
 void *pdi_wk_task_thread(void *arg);
 /* Drop the queued tasks with these seqs (a Recall from the driver; qlock). */
 void pdi_wk_recall(worker *w, const uint64_t *seqs, size_t n);

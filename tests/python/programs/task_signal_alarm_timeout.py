@@ -1,0 +1,53 @@
+"""A task limits its own run time with a SIGALRM handler and an interval
+timer, as scientific code wraps a solver that may not converge; one task
+lets its timeout escape to the driver. Signal handlers work only on a
+process's main thread: a worker process runs its tasks there."""
+import signal
+import threading
+
+from pydron import schedule, functional
+
+
+class GaveUp(Exception):
+    pass
+
+
+@functional
+def solve(n, limit, catch=True):
+    def on_alarm(signum, frame):
+        raise GaveUp(f"no answer for {n} within {limit} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        if n < 0:  # never converges
+            x = 0
+            while True:
+                x += 1
+        return sum(i * i for i in range(n))
+    except GaveUp as e:
+        if not catch:
+            raise
+        return f"timeout: {e}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@functional
+def on_main_thread():
+    return threading.current_thread() is threading.main_thread()
+
+
+@schedule
+def main():
+    print([solve(n, 0.3) for n in (10, -1, 1000, -2)])
+    print("main thread:", on_main_thread())
+    try:
+        print(solve(-3, 0.2, catch=False))
+    except GaveUp as e:
+        print("driver caught:", e)
+    print("handler restored:", signal.getsignal(signal.SIGALRM) is signal.SIG_DFL)
+
+
+main()
