@@ -1,7 +1,10 @@
 """A task limits its own run time with a SIGALRM handler and an interval
 timer, as scientific code wraps a solver that may not converge; one task
-lets its timeout escape to the driver. Signal handlers work only on a
+lets its timeout escape to the driver; others signal themselves, directly
+and through asyncio's add_signal_handler. Signal handlers work only on a
 process's main thread: a worker process runs its tasks there."""
+import asyncio
+import os
 import signal
 import threading
 
@@ -39,10 +42,39 @@ def on_main_thread():
     return threading.current_thread() is threading.main_thread()
 
 
+@functional
+def count_usr1(k):
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    try:
+        for _ in range(k):
+            os.kill(os.getpid(), signal.SIGUSR1)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    return len(got)
+
+
+@functional
+def asyncio_signal(tag):
+    async def run():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR2, done.set_result, tag)
+        try:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            return await asyncio.wait_for(done, 10)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR2)
+
+    return asyncio.run(run())
+
+
 @schedule
 def main():
     print([solve(n, 0.3) for n in (10, -1, 1000, -2)])
     print("main thread:", on_main_thread())
+    print("SIGUSR1 handled:", [count_usr1(k) for k in (1, 3)])
+    print("asyncio:", [asyncio_signal(t) for t in ("a", "b")])
     try:
         print(solve(-3, 0.2, catch=False))
     except GaveUp as e:
