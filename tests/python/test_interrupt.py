@@ -66,7 +66,7 @@ def test_sigint_stops_driver_and_workers(executor):
     assert p.returncode != 0
     assert "KeyboardInterrupt" in err
     assert elapsed < 15
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # against a hang, not a speed
     while procs_with_env(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert procs_with_env(marker) == []

@@ -324,17 +324,20 @@ def arange(n) -> np.ndarray:
     return np.arange(n, dtype=float)
 
 
-def test_reading_method_of_a_finished_result_waits_for_nothing():
+def test_reading_method_of_a_finished_result_waits_for_nothing(tmp_path):
     # c.mean() when c is already done: a reading method of a numpy result has no
     # effects, so no barrier, and the driver does not take the object (later
-    # tasks given c still take the task's own value)
+    # tasks given c still take the task's own value). The sleeper runs until
+    # the gate opens, after the checks: a method that did wait would find it
+    # finished only after the gate's timeout.
     import threading
 
+    gate = tmp_path / "go"
     pydron.configure(executor="threads", workers=2)
     _runtime.session()
     _runtime.state.S.driver = threading.get_ident()
     try:
-        sleeper = _runtime.calls._submit(maybe_fail.__pydron_functional__, (0, 0.6), {})
+        sleeper = _runtime.calls._submit(maybe_fail.__pydron_functional__, (0, str(gate)), {})
         a = _runtime.calls._submit(arange.__pydron_functional__, (4,), {})
         a._v.wait()
         assert _runtime.mcall(a, "sum") == 6.0
@@ -345,5 +348,6 @@ def test_reading_method_of_a_finished_result_waits_for_nothing():
         assert _runtime.mcall(a, "reshape", 2, 2).shape == (2, 2)
         assert a._x is True
     finally:
+        gate.touch()
         _runtime.barrier()
         _runtime.state.S.driver = None
