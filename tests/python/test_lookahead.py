@@ -7,14 +7,13 @@ file the test creates once the last of them was added (a wait of at most
 10 s), not for a fixed time: on a loaded machine a driver that does not wait
 can still take longer than any fixed sleep to add the rest."""
 
-import os
 import time
 
 import numpy as np
 import pytest
 
 import pydron
-from conftest import spy_tasks
+from gates import SubmitLog, wait_gate
 from pydron import _backend, _runtime, functional, schedule
 
 
@@ -25,39 +24,6 @@ def executor(request):
         require_local()
     pydron.configure(executor=request.param, workers=2)
     yield request.param
-
-
-def wait_gate(gate):
-    if gate is not None:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(gate) and time.monotonic() < deadline:
-            time.sleep(0.002)
-
-
-class SubmitLog:
-    """Counts submissions and how many earlier tasks had finished at each one.
-    open_gate(fn, n, path): create the file path once n tasks of fn were added."""
-
-    def __init__(self, monkeypatch):
-        self.futures = []
-        self.done_at_submit = []
-        self.done_flags = []  # per submission: which earlier tasks had finished
-        self.gate = None
-
-        def added(flags, fut):
-            self.done_flags.append(flags)
-            self.done_at_submit.append(sum(flags))
-            self.futures.append(fut)
-            if self.gate is not None:
-                fn, n, path = self.gate
-                if sum(1 for f in self.futures if f._fn is fn.__pydron_functional__) == n:
-                    open(path, "w").close()
-
-        spy_tasks(monkeypatch, lambda: [f.done() for f in self.futures], added)
-
-
-    def open_gate(self, fn, n, path):
-        self.gate = (fn, n, str(path))
 
 
 @functional
@@ -344,6 +310,7 @@ def test_reading_method_of_a_finished_result_waits_for_nothing(tmp_path):
         assert _runtime.mcall(a, "max") == 3.0
         assert not sleeper.done()
         assert a._x is False
+        gate.touch()  # (reshape below may wait for the tasks before a)
         # a method that may hand out the object itself resolves it as before
         assert _runtime.mcall(a, "reshape", 2, 2).shape == (2, 2)
         assert a._x is True

@@ -2,7 +2,8 @@
 wrapper, enumerate/zip of these) submit every task of the loop before the
 first one finishes where stepping the iterator early is provably the same as
 sequential; where it is not, the "pydron" logger says why at debug level.
-Measured with a submission spy, never with timings."""
+Measured with a submission spy, never with timings: tasks that must still be
+running wait for a gate file the spy creates once the last task was added."""
 
 import logging
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 
 import pydron
-from conftest import spy_tasks
+from gates import SubmitLog, wait_gate
 from pydron import _runtime, functional, schedule
 
 
@@ -23,22 +24,12 @@ def executor(request):
     yield request.param
 
 
-class SubmitLog:
-    """How many earlier tasks had finished at each submission."""
-
-    def __init__(self, monkeypatch):
-        self.futures = []
-        self.done_at_submit = []
-        def added(ndone, fut):
-            self.done_at_submit.append(ndone)
-            self.futures.append(fut)
-
-        spy_tasks(monkeypatch, lambda: sum(f.done() for f in self.futures), added)
-
-
 @functional
-def work(i):
-    time.sleep(0.25)
+def work(i, gate=None):
+    if gate is None:  # loops that must wait: a step that did not would find it running
+        time.sleep(0.25)
+    else:
+        wait_gate(gate)
     return i * 10
 
 
@@ -78,75 +69,75 @@ class Dataset:
 
 
 @schedule
-def over_dataset(n):
+def over_dataset(n, gate):
     ds = Dataset(list(range(n)))  # (made before any task)
-    return [work(i) for i in ds] + [work(i) for i in ds]
+    return [work(i, gate) for i in ds] + [work(i, gate) for i in ds]
 
 
 @schedule
-def over_generator(n):
-    return [work(i) for i in frames(n)]
+def over_generator(n, gate):
+    return [work(i, gate) for i in frames(n)]
 
 
 @schedule
-def over_generator_loop(n):
+def over_generator_loop(n, gate):
     out = []
     for i in frames(n):
-        out.append(work(i))
+        out.append(work(i, gate))
     return out
 
 
 @schedule
-def over_batches(items):
+def over_batches(items, gate):
     out = []
     for b in batches(items, 2):
-        out.append(work(b[0]))
+        out.append(work(b[0], gate))
     return out
 
 
 @schedule
-def over_map(n):
+def over_map(n, gate):
     out = []
-    for y in map(work, range(n)):
+    for y in map(work, range(n), [gate] * n):
         out.append(y)
     return out
 
 
 @schedule
-def over_progress(n):
+def over_progress(n, gate):
     bar = Progress(range(n))
     out = []
     for i in bar:
-        out.append(work(i))
+        out.append(work(i, gate))
     return out, bar.n
 
 
 @schedule
-def over_enumerate_map(n):
+def over_enumerate_map(n, gate):
     out = []
-    for k, y in enumerate(map(work, range(n)), 1):
+    for k, y in enumerate(map(work, range(n), [gate] * n), 1):
         out.append((k, y))
     return out
 
 
 @schedule
-def over_zip_generator_list(n):
+def over_zip_generator_list(n, gate):
     out = []
     for i, name in zip(frames(n), [str(j) for j in range(n)]):
-        out.append((name, work(i)))
+        out.append((name, work(i, gate)))
     return out
 
 
 @schedule
-def over_itertools(n):
+def over_itertools(n, gate):
     import itertools
     out = []
     for i in itertools.islice(frames(100), n):
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in itertools.chain(frames(1), [5]):
-        out.append(work(i))
+        out.append(work(i, gate))
     for a, b in itertools.zip_longest(frames(2), [7], fillvalue=0):
-        out.append(work(a + b))
+        out.append(work(a + b, gate))
     return out
 
 
@@ -171,70 +162,70 @@ class Countdown:
 
 
 @schedule
-def over_filter(n):
+def over_filter(n, gate):
     out = []
     for i in filter(is_even, frames(2 * n)):
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in filter(lambda x: x % 2, range(2 * n)):
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in filter(None, frames(n)):
-        out.append(work(i))
+        out.append(work(i, gate))
     return out
 
 
 @schedule
-def over_more_itertools(n):
+def over_more_itertools(n, gate):
     import itertools
     import operator
     out = []
     for i in itertools.count(1):
         if i > n:
             break
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in itertools.repeat(2, n):
-        out.append(work(i))
+        out.append(work(i, gate))
     for a, b in itertools.product(frames(n), range(2)):
-        out.append(work(a + b))
+        out.append(work(a + b, gate))
     for c in itertools.combinations(frames(n), 2):
-        out.append(work(c[0] + c[1]))
+        out.append(work(c[0] + c[1], gate))
     for s in itertools.accumulate(frames(n)):
-        out.append(work(s))
+        out.append(work(s, gate))
     for s in itertools.accumulate(frames(n), operator.mul, initial=1):
-        out.append(work(s))
+        out.append(work(s, gate))
     for i in itertools.takewhile(lambda x: x < n, itertools.count()):
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in itertools.dropwhile(is_even, frames(n)):
-        out.append(work(i))
+        out.append(work(i, gate))
     for i in itertools.compress(frames(n), [1, 0, 1]):
-        out.append(work(i))
+        out.append(work(i, gate))
     for k, g in itertools.groupby(frames(2 * n), key=lambda x: x // 2):
-        out.append(work(k + sum(g)))
-    for y in itertools.starmap(work, [(i,) for i in range(n)]):
+        out.append(work(k + sum(g), gate))
+    for y in itertools.starmap(work, [(i, gate) for i in range(n)]):
         out.append(y)
     for i in itertools.chain.from_iterable([frames(n), [9]]):
-        out.append(work(i))
+        out.append(work(i, gate))
     a, b = itertools.tee(frames(n))
     for x, y in zip(a, b):
-        out.append(work(x + y))
+        out.append(work(x + y, gate))
     for k, i in enumerate(filter(is_even, frames(2 * n))):
-        out.append(work(k + i))
+        out.append(work(k + i, gate))
     for y in map(lambda x: x + 1, frames(n)):
-        out.append(work(y))
+        out.append(work(y, gate))
     return out
 
 
 @schedule
-def over_iterator_class(n):
+def over_iterator_class(n, gate):
     c = Countdown(n)
     out = []
     for i in c:
-        out.append(work(i))
+        out.append(work(i, gate))
     return out, c.n
 
 
 @schedule
-def consumed_by_builtins(n):
-    return list(map(work, range(n))), sum(map(work, range(n)))
+def consumed_by_builtins(n, gate):
+    return list(map(work, range(n), [gate] * n)), sum(map(work, range(n), [gate] * n))
 
 
 @pytest.mark.parametrize("fn, n, expect", [
@@ -253,10 +244,18 @@ def consumed_by_builtins(n):
                               10, 60, 0, 10, 0, 10, 90, 0, 20, 0, 30, 10, 20]),
     (over_iterator_class, 3, ([20, 10, 0], 0)),
 ], ids=lambda v: getattr(v, "__name__", None))
-def test_every_task_is_submitted_before_the_first_finishes(executor, monkeypatch, fn, n, expect):
+def test_every_task_is_submitted_before_the_first_finishes(executor, monkeypatch, tmp_path,
+                                                           fn, n, expect):
+    # a first run, through a gate already open, counts the tasks fn adds
+    (tmp_path / "open").touch()
+    count = SubmitLog(monkeypatch)
+    assert fn(n, str(tmp_path / "open")) == expect
+    tasks = sum(f._fn is work.__pydron_functional__ for f in count.futures)
     log = SubmitLog(monkeypatch)
-    assert fn(n) == expect
-    assert log.futures and log.done_at_submit == [0] * len(log.futures)
+    log.open_gate(work, tasks, tmp_path / "go")  # once the last one was added
+    assert fn(n, str(tmp_path / "go")) == expect
+    assert tasks and len(log.futures) == tasks
+    assert log.done_at_submit == [0] * tasks
 
 
 def noisy(n):
@@ -369,21 +368,22 @@ def test_the_wrapper_counter_is_undone_when_an_earlier_task_fails():
     assert bar.n == 1
 
 
-def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch):
+def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch, tmp_path):
     tqdm = pytest.importorskip("tqdm").tqdm  # optional test dependency
     import io
     pydron.configure(executor="threads", workers=2)
     log = SubmitLog(monkeypatch)
 
     @schedule
-    def run(bar):
+    def run(bar, gate):
         out = []
         for i in bar:
-            out.append(work(i))
+            out.append(work(i, gate))
         return out
 
     bar = tqdm(range(4), file=io.StringIO())
-    assert run(bar) == [0, 10, 20, 30]
+    log.open_gate(work, 4, tmp_path / "go")
+    assert run(bar, str(tmp_path / "go")) == [0, 10, 20, 30]
     assert log.done_at_submit == [0] * 4
     assert bar.n == 4
 
@@ -419,19 +419,20 @@ def test_real_tqdm_runs_ahead_and_ends_as_sequential(monkeypatch):
 
 
 @schedule
-def after_tasks_enumerate_zip(n):
-    first = [work(i) for i in range(2)]  # pending when the loops start
+def after_tasks_enumerate_zip(n, gate):
+    first = [work(i, gate) for i in range(2)]  # pending when the loops start
     out = []
     for k, i in enumerate(frames(n)):
-        out.append(work(k + i))
+        out.append(work(k + i, gate))
     for i, j in zip(frames(n), range(n)):
-        out.append(work(i + j))
-    for y in map(work, frames(n)):
+        out.append(work(i + j, gate))
+    for y in map(work, frames(n), [gate] * n):
         out.append(y)
     return first + out
 
 
-def test_loops_starting_while_tasks_are_pending_do_not_wait(executor, monkeypatch):
+def test_loops_starting_while_tasks_are_pending_do_not_wait(executor, monkeypatch, tmp_path):
     log = SubmitLog(monkeypatch)
-    assert after_tasks_enumerate_zip(2) == [0, 10, 0, 20, 0, 20, 0, 10]
+    log.open_gate(work, 8, tmp_path / "go")
+    assert after_tasks_enumerate_zip(2, str(tmp_path / "go")) == [0, 10, 0, 20, 0, 20, 0, 10]
     assert log.done_at_submit == [0] * 8

@@ -4,7 +4,7 @@ import time
 import pytest
 
 import pydron
-from conftest import spy_tasks
+from gates import SubmitLog, wait_gate
 from pydron import _runtime, functional, schedule
 from pydron._translate.nested import wrap_nested
 from _passes import apply
@@ -32,14 +32,10 @@ def fail(msg):
     raise ValueError(msg)
 
 
-class SubmitLog:
-    def __init__(self, monkeypatch):
-        self.futures, self.done_at_submit = [], []
-        def added(ndone, fut):
-            self.done_at_submit.append(ndone)
-            self.futures.append(fut)
-
-        spy_tasks(monkeypatch, lambda: sum(f.done() for f in self.futures), added)
+@functional
+def gated(x, gate):
+    wait_gate(gate)
+    return x
 
 
 @pytest.fixture(params=["inline", "threads"])
@@ -48,17 +44,19 @@ def executor(request):
     return request.param
 
 
-def test_nested_helper_called_in_loop_runs_in_parallel(monkeypatch):
+def test_nested_helper_called_in_loop_runs_in_parallel(monkeypatch, tmp_path):
     pydron.configure(executor="threads", workers=2)
     log = SubmitLog(monkeypatch)
 
     @schedule
-    def main(xs):
+    def main(xs, gate):
         def process(x):
-            return slow(slow(x, 0.2), 0.0)
+            return slow(gated(x, gate), 0.0)
         return [process(x) for x in xs]
 
-    assert main([1, 2, 3]) == [1, 2, 3]
+    # the gated tasks run until the last slow() was added
+    log.open_gate(slow, 3, tmp_path / "go")
+    assert main([1, 2, 3], str(tmp_path / "go")) == [1, 2, 3]
     assert log.done_at_submit == [0] * 6
 
 

@@ -1,0 +1,43 @@
+"""Gates for submission-spy tests: tasks that must still be running when later
+ones are added wait for a gate file (at most 10 s) instead of sleeping a fixed
+time, and the spy creates the file once the last of them was added. On a loaded
+machine a driver that does not wait can take longer than any fixed sleep to add
+the rest; a driver that does wait still finds the first task finished (after
+the gate's timeout), so the tests can still fail."""
+
+import os
+import time
+
+from conftest import spy_tasks
+
+
+def wait_gate(gate):
+    if gate is not None:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+
+class SubmitLog:
+    """Counts submissions and how many earlier tasks had finished at each one.
+    open_gate(fn, n, path): create the file path once n tasks of fn were added."""
+
+    def __init__(self, monkeypatch):
+        self.futures = []
+        self.done_at_submit = []
+        self.done_flags = []  # per submission: which earlier tasks had finished
+        self.gate = None
+
+        def added(flags, fut):
+            self.done_flags.append(flags)
+            self.done_at_submit.append(sum(flags))
+            self.futures.append(fut)
+            if self.gate is not None:
+                fn, n, path = self.gate
+                if sum(1 for f in self.futures if f._fn is fn.__pydron_functional__) == n:
+                    open(path, "w").close()
+
+        spy_tasks(monkeypatch, lambda: [f.done() for f in self.futures], added)
+
+    def open_gate(self, fn, n, path):
+        self.gate = (fn, n, str(path))
