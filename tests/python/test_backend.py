@@ -172,14 +172,30 @@ def test_64mb_array(session):
     assert s.result()[0] == pytest.approx(float(a.sum()))
 
 
-def test_result_timeout(session):
+def wait_for_file(path, end):
+    """Return None once the file path exists (or at wall-clock time end)."""
+    import os
     import time
 
-    f = session.submit(time.sleep, (0.5,), {})
-    if session.executor != "inline":
-        with pytest.raises(TimeoutError):
-            f.result(timeout=0.05)
-    assert f.result(timeout=10) is None
+    while not os.path.exists(path) and time.time() < end:
+        time.sleep(0.01)
+
+
+def test_result_timeout(session, tmp_path):
+    import time
+
+    gate = str(tmp_path / "go")
+    if session.executor == "inline":
+        open(gate, "w").close()  # the task may run in this thread: nothing to wait for
+    # the task runs until the test opens the gate (after the timeout was seen)
+    f = session.submit(wait_for_file, (gate, time.time() + 60), {})
+    try:
+        if session.executor != "inline":
+            with pytest.raises(TimeoutError):
+                f.result(timeout=0.05)
+    finally:
+        open(gate, "w").close()
+    assert f.result(timeout=60) is None
 
 
 def test_session_singleton_and_configure(monkeypatch):

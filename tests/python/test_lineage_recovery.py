@@ -39,9 +39,44 @@ def make(i):
     return bytes([i % 251]) * SIZE
 
 
-def use(b, k):
+def hold(gate):
+    """In a task: say which process runs it (a file gate.<pid>), then wait
+    for the file gate (made by the test; 90 s deadline from when the gate
+    was handed out, so that a gate never made fails a test, not hangs it)."""
+    import os
     import time
 
+    path, end = gate
+    open(f"{path}.{os.getpid()}", "w").close()
+    while not os.path.exists(path) and time.time() < end:
+        time.sleep(0.01)
+
+
+def new_gate(tmp_path, name="go"):
+    return str(tmp_path / name), time.time() + 90
+
+
+def started_in(gate):
+    """The pids of the processes that started a task holding on gate."""
+    path, _ = gate
+    d, base = os.path.split(path)
+    return {int(f[len(base) + 1:]) for f in os.listdir(d) if f.startswith(base + ".")}
+
+
+def wait_started(gate, pids, timeout=60):
+    """Until tasks holding on gate run in every process of pids."""
+    end = time.monotonic() + timeout
+    while not set(pids) <= started_in(gate):
+        assert time.monotonic() < end, (f"tasks did not start in {sorted(pids)} "
+                                        f"(only in {sorted(started_in(gate))})")
+        time.sleep(0.02)
+
+
+def use(b, k, gate=None):
+    import time
+
+    if gate is not None:
+        hold(gate)
     time.sleep(0.03)
     return len(b) * b[0] + k
 
@@ -50,15 +85,21 @@ def expected():
     return [SIZE * (i % 251) + i for i in range(N)]
 
 
-def two_stage(s, lose):
+def two_stage(s, lose, tmp_path, pids):
     """Stage 1 finished (values on the workers), stage 2 submitted, then
-    lose() a worker while stage 2 runs; returns stage 2's results."""
+    lose() a worker while stage 2 runs (its tasks hold on a gate until
+    after the loss, started on every worker of pids); returns stage 2's
+    results."""
     st1 = [s.submit(make, (i,), {}) for i in range(N)]
     s.wait_all(st1)  # status only: the bytes stay where they were made
-    st2 = [s.submit(use, (st1[i], i), {}) for i in range(N)]
-    time.sleep(0.15)  # stage 2 is under way on every worker
+    gate = new_gate(tmp_path)
+    st2 = [s.submit(use, (st1[i], i, gate), {}) for i in range(N)]
+    wait_started(gate, pids)  # stage 2 is under way on every worker
     before = s.stats()["tasks_retried"]
-    lose()
+    try:
+        lose()
+    finally:
+        open(gate[0], "w").close()  # no stage-2 task finished before the loss
     out = [f.result(timeout=120) for f in st2]
     return out, s.stats()["tasks_retried"] - before
 
@@ -72,7 +113,7 @@ def local_workers(s, others, n):
 
 
 @pytest.mark.parametrize("how", ["kill", "stop"])
-def test_local_two_stage_loss_gives_sequential_result(how):
+def test_local_two_stage_loss_gives_sequential_result(how, tmp_path):
     require_local()
     others = set(descendants(os.getpid()))
     # a short heartbeat: a stopped worker is noticed after 3 s
@@ -81,7 +122,7 @@ def test_local_two_stage_loss_gives_sequential_result(how):
     try:
         ws = local_workers(s, others, 3)
         sig = signal.SIGKILL if how == "kill" else signal.SIGSTOP
-        out, retried = two_stage(s, lambda: os.kill(ws[1], sig))
+        out, retried = two_stage(s, lambda: os.kill(ws[1], sig), tmp_path, ws[:3])
         assert out == expected()
         # values that lived on the lost worker were made again (lineage)
         assert retried >= 1
@@ -94,15 +135,23 @@ def test_local_two_stage_loss_gives_sequential_result(how):
                 pass
 
 
-def pid_after(x, seconds):
+def pid_after(x, seconds, gate=None, old=()):
+    """With a gate: hold on it; a process not in old (a replacement worker)
+    opens it instead, so that the tasks wait until a replacement has joined
+    and got work, however long it takes to start."""
     import os
     import time
 
+    if gate is not None:
+        if os.getpid() in old:
+            hold(gate)
+        else:
+            open(gate[0], "w").close()
     time.sleep(seconds)
     return os.getpid(), x
 
 
-def test_replacement_worker_gets_work_and_survivors_share_the_rest():
+def test_replacement_worker_gets_work_and_survivors_share_the_rest(tmp_path):
     """Before: after a loss the replacement got no work and the lost
     worker's queue went to one survivor. Now the core gives the lost slot
     nothing until its replacement is there, then sends it work."""
@@ -111,8 +160,11 @@ def test_replacement_worker_gets_work_and_survivors_share_the_rest():
     s = _backend.Session("local", workers=3, heartbeat_ms=200)
     try:
         ws = local_workers(s, others, 3)
-        fs = [s.submit(pid_after, (i, 0.2), {}) for i in range(45)]
-        time.sleep(0.3)
+        # the tasks hold until a replacement runs one (or the gate's 90 s
+        # deadline: then the replacement got nothing and the test fails)
+        gate = new_gate(tmp_path)
+        fs = [s.submit(pid_after, (i, 0.2, gate, tuple(ws)), {}) for i in range(45)]
+        wait_started(gate, ws[:1])  # the worker to kill has work under way
         os.kill(ws[0], signal.SIGKILL)
         out = [f.result(timeout=120) for f in fs]
         assert [x for _, x in out] == list(range(45))
@@ -180,19 +232,20 @@ def host_worker_pid(h):
 
 
 @pytest.mark.parametrize("how", ["kill", "link_down"])
-def test_remote_two_stage_loss_of_a_host_gives_sequential_result(how):
+def test_remote_two_stage_loss_of_a_host_gives_sequential_result(how, tmp_path):
     NetHosts = nethosts()
     with NetHosts(3) as net:
         s, procs = start_remote(net, 3)
         try:
             s.wait_all([s.submit(make, (i,), {}) for i in range(6)])
             victim = net.hosts[1]
+            pids = [host_worker_pid(h) for h in net.hosts[:3]]
             if how == "kill":
-                pid = host_worker_pid(victim)
+                pid = pids[1]
                 lose = lambda: os.kill(pid, signal.SIGKILL)  # noqa: E731
             else:
                 lose = lambda: net.link_down(1)  # noqa: E731
-            out, retried = two_stage(s, lose)
+            out, retried = two_stage(s, lose, tmp_path, pids)
             assert out == expected()
             assert retried >= 1
         finally:

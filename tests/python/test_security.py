@@ -51,6 +51,24 @@ def relay_report(report):
     return [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
 
 
+def wait_relays_done(relays, timeout=20):
+    """relays: Popen objects of relay.py. A relay writes a report line as
+    each direction of a link ends, then that pump's thread ends: wait (up to
+    timeout) until every relay is back to its one accepting thread, i.e.
+    every link it relayed has ended and been reported."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        busy = []
+        for p in relays:
+            try:
+                busy.append(p.poll() is None and thread_count(p.pid) > 1)
+            except OSError:  # gone: it writes nothing more
+                busy.append(False)
+        if not any(busy):
+            return
+        time.sleep(0.05)
+
+
 def worker(url, sf, *extra, env=None, log=None):
     cmd = [sys.executable, "-m", "pydron", "worker", "--connect", url, "--secret-file", sf,
            "--path", HERE, *extra]
@@ -151,7 +169,7 @@ def test_no_plaintext_on_driver_and_peer_links(tmp_path):
         s.close()
         for p in procs:
             p.wait(timeout=30)
-        time.sleep(0.5)  # the relays write their report as each link ends
+        wait_relays_done([relay, ra, rb])  # the relays report as each link ends
         drv = relay_report(rrep)
         peers = relay_report(rrepa) + relay_report(rrepb)
         assert drv and sum(r["bytes"] for r in drv) > 50 * len(MARKER)
@@ -230,7 +248,7 @@ def test_relay_tampering_on_peer_link_is_detected(tmp_path, mode):
         s.close()
         for p in procs:
             p.wait(timeout=30)
-        time.sleep(0.5)
+        wait_relays_done([ra, rb])  # the relays report as each link ends
     finally:
         stop(procs + [ra, rb])
         for f in logs:

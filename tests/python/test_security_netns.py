@@ -18,7 +18,7 @@ import pytest
 
 from nethosts import NetHosts
 from test_security import (MARKER, SECRET, combine, echo_marker, make_value, relay_report,
-                           run_session, secret_file, stop, thread_count)
+                           run_session, secret_file, stop, thread_count, wait_relays_done)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OK, WHY = NetHosts.available()
@@ -132,7 +132,7 @@ def test_relay_between_hosts_on_peer_link_is_detected(tmp_path, mode):
             s.close()
             for p in procs:
                 p.wait(timeout=30)
-            time.sleep(0.5)
+            wait_relays_done([r for r, _ in relays])  # they report as each link ends
         finally:
             stop(procs + [r for r, _ in relays])
             for f in logs:
@@ -203,7 +203,7 @@ def test_no_plaintext_on_peer_links_between_hosts_under_tls(tmp_path):
             s.close()
             for p in procs:
                 p.wait(timeout=30)
-            time.sleep(0.5)
+            wait_relays_done([r for r, _ in relays])  # they report as each link ends
         finally:
             stop(procs + [r for r, _ in relays])
     peers = [r for _, rep in relays for r in relay_report(rep)]

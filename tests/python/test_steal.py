@@ -24,50 +24,62 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def nap(x, t):
+    """Sleep t seconds, or with t = (path, deadline): wait until the file
+    path exists (or the wall-clock deadline passed)."""
     import os
     import time
 
-    time.sleep(t)
+    if isinstance(t, tuple):
+        path, end = t
+        while not os.path.exists(path) and time.time() < end:
+            time.sleep(0.01)
+    else:
+        time.sleep(t)
     return x, os.getpid()
 
 
-def _short_not_held_by_long(s):
-    """Worker A gets a 4 s task with a short one queued behind it (the core
+def _short_not_held_by_long(s, tmp_path):
+    """Worker A gets a long task with a short one queued behind it (the core
     spreads L, S0, S1, S2 as A: L, S1 and B: S0, S2); B finishes its two and
-    is idle. Every short result must come from B, before L is done."""
+    is idle. Every short result must come from B, before L is done. The long
+    task holds on a gate the test opens only once it has all three short
+    results: without stealing, S1 waits behind it until the gate's deadline
+    and the test fails (result timeout), however fast or slow the machine."""
     s.wait_all([s.submit(nap, (i, 0.01), {}) for i in range(4)])  # both workers up
+    gate = str(tmp_path / "go")
     t0 = time.monotonic()
-    long_f = s.submit(nap, ("long", 4.0), {})
-    shorts = [s.submit(nap, (i, 0.2), {}) for i in range(3)]
-    got = [f.result(timeout=60) for f in shorts]
-    took = time.monotonic() - t0
-    # the short one queued behind the long task did not wait for it: all
-    # three were done while it still ran (a generous bound; 4 s without
-    # stealing)
-    assert not long_f.done(), f"short tasks waited for the long one ({took:.2f} s)"
-    assert took < 3.0, took
+    long_f = s.submit(nap, ("long", (gate, time.time() + 120)), {})
+    try:
+        shorts = [s.submit(nap, (i, 0.2), {}) for i in range(3)]
+        got = [f.result(timeout=60) for f in shorts]
+        took = time.monotonic() - t0
+        # the short one queued behind the long task did not wait for it: all
+        # three were done while it still ran
+        assert not long_f.done(), f"short tasks waited for the long one ({took:.2f} s)"
+    finally:
+        open(gate, "w").close()
     assert [x for x, _ in got] == [0, 1, 2]
     _, long_pid = long_f.result(timeout=60)
     # the short ones all ran on the worker that was not busy
     assert all(pid != long_pid for _, pid in got), (long_pid, got)
 
 
-def test_idle_local_worker_takes_short_task_queued_behind_long_one():
+def test_idle_local_worker_takes_short_task_queued_behind_long_one(tmp_path):
     require_local()
     s = _backend.Session("local", workers=2)
     try:
-        _short_not_held_by_long(s)
+        _short_not_held_by_long(s, tmp_path)
     finally:
         s.close()
 
 
-def test_idle_remote_worker_takes_short_task_queued_behind_long_one():
+def test_idle_remote_worker_takes_short_task_queued_behind_long_one(tmp_path):
     from test_worker_faults import free_port, remote_session, stop_all
 
     url = f"tcp://127.0.0.1:{free_port()}"
     s, procs = remote_session(url, 2)
     try:
-        _short_not_held_by_long(s)
+        _short_not_held_by_long(s, tmp_path)
     finally:
         s.close()
         stop_all(procs)
@@ -116,7 +128,9 @@ PROGRAM = textwrap.dedent("""
         print(h)
     else:
         from pydron import _backend
-        s = _backend.Session("local", workers=2)
+        # a 2 s heartbeat: a worker gives up on a driver silent for 20 s,
+        # well past the recall delay (its reading thread sleeps that long)
+        s = _backend.Session("local", workers=2, heartbeat_ms=2000)
         s.wait_all([s.submit(time.sleep, (0.01,), {}) for i in range(4)])
         L = s.submit(hold, (go,), {})
         fs = [s.submit(short, (i, runs), {}) for i in range(3)]
@@ -146,7 +160,10 @@ def _run(tmp_path, mode):
     d.mkdir()
     prog = tmp_path / "prog.py"
     prog.write_text(PROGRAM)
-    env = dict(os.environ, PYDRON_TEST_RECALL_DELAY_MS="1000")
+    # the recall is applied 8 s after it reaches the busy worker: the long
+    # task ends and the worker starts the taken job well before that, even
+    # on a slow machine (the program waits for that run, not for the time)
+    env = dict(os.environ, PYDRON_TEST_RECALL_DELAY_MS="8000")
     r = subprocess.run([sys.executable, str(prog), mode, str(d)], env=env, capture_output=True,
                        text=True, timeout=120, cwd=str(tmp_path))
     runs = (d / "runs").read_text().split()

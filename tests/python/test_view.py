@@ -114,12 +114,19 @@ def test_trace_of_transits(tmp_path):
 
 
 PROGRAM = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pydron import schedule, functional
     import pydron
 
+    GATE = GATE_PATH
+    END = time.time() + 60   # the gate's deadline: a missing bar fails, not hangs
+
     @functional
     def slow(i):
+        # with a gate: hold until the test saw the bar (a gate makes the
+        # call last until then on any machine, however slow or fast)
+        while GATE and not os.path.exists(GATE) and time.time() < END:
+            time.sleep(0.01)
         time.sleep(SLEEP)
         return i * i
 
@@ -143,14 +150,35 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-def _program(tmp_path, sleep=0.05):
+def _program(tmp_path, sleep=0.05, gate=None):
+    """gate: a path the slow tasks wait for (see _open_on_bar), else None."""
     f = tmp_path / "prog.py"
-    f.write_text(PROGRAM.replace("SLEEP", repr(sleep)))
+    f.write_text(PROGRAM.replace("SLEEP", repr(sleep))
+                 .replace("GATE_PATH", repr(None if gate is None else str(gate))))
     return f
 
 
-def _run_pty(argv, env, timeout=120, size=(30, 100)):
-    """Run with stdout and stderr on a pseudo-terminal: what a person sees."""
+def _open_on_bar(*gates, after=()):
+    """For _run_pty's on_output: create gates[k] once the bar ("pydron:")
+    was drawn after the text after[k] (from the start if none), so that the
+    tasks of a call hold until its bar showed: no race between the bar's
+    delay and the call's length."""
+    after = list(after) + [None] * (len(gates) - len(after))
+
+    def on_output(out):
+        for gate, mark in zip(gates, after):
+            if mark is not None:
+                if mark not in out:
+                    continue
+                out = out.split(mark, 1)[1]
+            if "pydron:" in out and not os.path.exists(gate):
+                open(gate, "w").close()
+    return on_output
+
+
+def _run_pty(argv, env, timeout=120, size=(30, 100), on_output=None):
+    """Run with stdout and stderr on a pseudo-terminal: what a person sees.
+    on_output(text so far) is called as output comes."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
@@ -169,16 +197,43 @@ def _run_pty(argv, env, timeout=120, size=(30, 100)):
             if not chunk:
                 break
             out += chunk
+            if on_output is not None:
+                on_output(out.decode(errors="replace"))
     finally:
         os.close(master)
         p.wait(timeout)
     return p.returncode, out.decode(errors="replace")
 
 
+def _run_stderr_pipe(argv, env, on_output, timeout=120):
+    """Run with stderr on a pipe read as it comes (on_output(text so far)),
+    stdout discarded; returns the exit code and stderr."""
+    p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    err = b""
+    try:
+        while True:
+            r, _, _ = select.select([p.stderr], [], [], timeout)
+            if not r:
+                p.kill()
+                raise AssertionError("no output for %s s: %r" % (timeout, err[-500:]))
+            chunk = os.read(p.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            err += chunk
+            on_output(err.decode(errors="replace"))
+    finally:
+        p.stderr.close()
+        p.wait(timeout)
+    return p.returncode, err.decode(errors="replace")
+
+
 def test_progress_on_a_terminal(tmp_path):
-    prog = _program(tmp_path)
+    gate = tmp_path / "bar-seen"
+    prog = _program(tmp_path, gate=gate)
     rc, out = _run_pty([sys.executable, str(prog), "30"],
-                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2))
+                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2),
+                       on_output=_open_on_bar(gate))
     assert rc == 0, out
     assert str(sum(i * i for i in range(30))) in out
     # tqdm's bar: counts against the tasks submitted (30 slow + 30 add)
@@ -187,22 +242,27 @@ def test_progress_on_a_terminal(tmp_path):
 
 
 TWO_CALLS = textwrap.dedent("""
-    import time
+    import os, sys, time
     from pydron import schedule, functional
 
+    END = time.time() + 60   # the gates' deadline: a missing bar fails, not hangs
+
     @functional
-    def slow(i):
+    def slow(i, gate):
+        # each call's tasks hold until the test saw that call's bar
+        while not os.path.exists(gate) and time.time() < END:
+            time.sleep(0.01)
         time.sleep(0.05)
         return i
 
     @schedule
-    def main(n):
-        return sum([slow(i) for i in range(n)])
+    def main(n, gate):
+        return sum([slow(i, gate) for i in range(n)])
 
-    print("FIRST", main(30), flush=True)
+    print("FIRST", main(30, sys.argv[1]), flush=True)
     time.sleep(1.5)   # plain code between the calls: no bar over it
     print("BETWEEN", flush=True)
-    print("SECOND", main(30), flush=True)
+    print("SECOND", main(30, sys.argv[2]), flush=True)
 """)
 
 
@@ -212,8 +272,10 @@ def test_progress_cleared_between_schedule_calls(tmp_path):
     nothing is redrawn while plain code runs; the next call shows it again."""
     prog = tmp_path / "two.py"
     prog.write_text(TWO_CALLS)
-    rc, out = _run_pty([sys.executable, str(prog)],
-                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2, PYDRON_PROGRESS=1))
+    g1, g2 = tmp_path / "bar1", tmp_path / "bar2"
+    rc, out = _run_pty([sys.executable, str(prog), str(g1), str(g2)],
+                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2, PYDRON_PROGRESS=1),
+                       on_output=_open_on_bar(g1, g2, after=(None, "BETWEEN")))
     assert rc == 0, out
     first, rest = out.split("FIRST 435", 1)
     between, second = rest.split("BETWEEN", 1)
@@ -227,9 +289,11 @@ def test_progress_cleared_between_schedule_calls(tmp_path):
 
 def test_progress_on_a_terminal_without_size(tmp_path):
     """A terminal that reports 0 columns (some CI consoles) still gets a bar."""
-    prog = _program(tmp_path)
+    gate = tmp_path / "bar-seen"
+    prog = _program(tmp_path, gate=gate)
     rc, out = _run_pty([sys.executable, str(prog), "30"],
-                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2), size=(0, 0))
+                       _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2), size=(0, 0),
+                       on_output=_open_on_bar(gate))
     assert rc == 0, out
     assert re.search(r"pydron: .*\b60/60\b", out), out
 
@@ -249,16 +313,16 @@ def test_progress_quiet_when_not_a_terminal_or_off(tmp_path):
 
 def test_progress_forced_without_tqdm(tmp_path):
     """PYDRON_PROGRESS=1 shows it on a pipe too; without tqdm a plain line."""
-    prog = _program(tmp_path)
     block = tmp_path / "block"
     block.mkdir()
     (block / "tqdm.py").write_text("raise ImportError('tqdm hidden by the test')\n")
     env = _env(PYDRON_EXECUTOR="threads", PYDRON_WORKERS=2, PYDRON_PROGRESS=1)
     env["PYTHONPATH"] = f"{block}{os.pathsep}{PKG_ROOT}"
-    p = subprocess.run([sys.executable, str(prog), "30"], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert re.search(r"pydron: 60/60 tasks, [0-9.]+ tasks/s", p.stderr), p.stderr
+    gate = tmp_path / "bar-seen"
+    prog = _program(tmp_path, gate=gate)
+    rc, err = _run_stderr_pipe([sys.executable, str(prog), "30"], env, _open_on_bar(gate))
+    assert rc == 0, err
+    assert re.search(r"pydron: 60/60 tasks, [0-9.]+ tasks/s", err), err
 
 
 def test_bad_progress_setting_is_a_clear_error(tmp_path):

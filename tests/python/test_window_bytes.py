@@ -25,9 +25,24 @@ def executor(request):
     pydron.configure()
 
 
+def _nap(t):
+    """Sleep t seconds, or with t = (path, deadline): wait until the file
+    path exists (or the wall-clock deadline passed)."""
+    import os
+
+    if isinstance(t, tuple):
+        path, end = t
+        while not os.path.exists(path) and time.time() < end:
+            time.sleep(0.01)
+    else:
+        time.sleep(t)
+
+
 @functional
 def make(i, t):
-    time.sleep(t)
+    # a gate holds every task but the first: until one result was seen the
+    # driver cannot tell what make returns, and waits for it
+    _nap(0 if i == 0 and isinstance(t, tuple) else t)
     return np.full(MB // 8, float(i))  # 1 MiB result
 
 
@@ -54,22 +69,39 @@ def big_args(n, t):
     return out
 
 
-def _most_pending(monkeypatch, fn, *args):
+def _most_pending(monkeypatch, fn, *args, gate=None, gate_at=None):
+    """fn(*args) and the most tasks pending at once; with a gate path,
+    the file is created once gate_at tasks were added."""
     from conftest import spy_tasks
 
     most = []
-    spy_tasks(monkeypatch, lambda: None, lambda _, fut: most.append(
-        sum(1 for _, p in _runtime._pending if type(p) is not _runtime.state.S.Lazy)))
-    res = fn(*args)
+
+    def after(_, fut):
+        most.append(sum(1 for _, p in _runtime._pending if type(p) is not _runtime.state.S.Lazy))
+        if gate is not None and len(most) == gate_at:
+            open(gate, "w").close()
+
+    spy_tasks(monkeypatch, lambda: None, after)
+    try:
+        res = fn(*args)
+    finally:
+        if gate is not None:
+            open(gate, "w").close()
     monkeypatch.undo()
     return res, max(most)
 
 
-def test_results_not_consumed_pause_the_driver(monkeypatch, executor):
+def test_results_not_consumed_pause_the_driver(monkeypatch, executor, tmp_path):
     n, t = 40, 0.02
     want = float(sum(range(n)) * (MB // 8))
-    # without a budget (1 GiB): the driver adds (nearly) every task at once
-    res, free = _most_pending(monkeypatch, consume_each, n, t)
+    # without a budget (1 GiB): the driver adds (nearly) every task at once;
+    # the tasks (but the first, see make) hold until all n were added (a
+    # gate, 60 s deadline: a driver that pauses leaves it shut and adds
+    # fewer), so the count does not depend on how fast the workers are
+    # compared to the driver
+    gate = str(tmp_path / "go")
+    res, free = _most_pending(monkeypatch, consume_each, n, (gate, time.time() + 60),
+                              gate=gate, gate_at=n)
     assert res == want
     assert free >= n // 2
     # 6 MiB: once a result's size is known, at most ~6 of them wait

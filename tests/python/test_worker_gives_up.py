@@ -51,7 +51,7 @@ PROGRAM = textwrap.dedent("""\
     print(main(), flush=True)
 """)
 
-STOP_S = 4.5  # longer than the worker's wait: 3 s with a 200 ms heartbeat
+GIVE_UP_S = 30  # deadline for the worker to give up (it waits 3 s with a 200 ms heartbeat)
 
 
 class _Run:
@@ -91,10 +91,16 @@ class _Run:
         time.sleep(0.3)  # inside its sleep
 
     def stall_driver(self):
-        """The driver says nothing for longer than the worker waits."""
+        """The driver says nothing until the worker has given up (one more
+        "giving up" on stderr: the local worker writes to the same pipe,
+        which the reader thread drains while the driver is stopped), or
+        GIVE_UP_S passed (the test then fails on its "giving up" count)."""
+        before = self.stderr().count("giving up")
         self.p.send_signal(signal.SIGSTOP)
         try:
-            time.sleep(STOP_S)
+            end = time.monotonic() + GIVE_UP_S
+            while self.stderr().count("giving up") <= before and time.monotonic() < end:
+                time.sleep(0.05)
         finally:
             self.p.send_signal(signal.SIGCONT)
 

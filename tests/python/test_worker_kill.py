@@ -11,29 +11,45 @@ from conftest import descendants, require_local
 from pydron import _backend
 
 
-def slow_square(x):
+def slow_square(x, gate=None):
+    """With gate = (path, deadline): first say which process runs it (a file
+    path.<pid>), then wait until the file path exists (or the deadline)."""
+    import os
     import time
 
+    if gate is not None:
+        path, end = gate
+        open(f"{path}.{os.getpid()}", "w").close()
+        while not os.path.exists(path) and time.time() < end:
+            time.sleep(0.01)
     time.sleep(0.05)
     return x * x
 
 
-def test_sigkill_worker_mid_run():
+def test_sigkill_worker_mid_run(tmp_path):
     require_local()
     # workers of sessions other tests abandoned may still be around
     others = set(descendants(os.getpid()))
     s = _backend.Session("local", workers=2)
+    gate = str(tmp_path / "go")
     try:
         warm = [s.submit(slow_square, (i,), {}) for i in range(4)]
         s.wait_all(warm)
         workers = [p for p in descendants(os.getpid()) if p not in others]
         assert len(workers) >= 2
-        fs = [s.submit(slow_square, (i,), {}) for i in range(60)]
-        time.sleep(0.3)  # tasks are in flight on both workers
+        # the tasks hold on a gate opened only after the kill: the killed
+        # worker has work in flight, however slow the machine
+        fs = [s.submit(slow_square, (i, (gate, time.time() + 90)), {}) for i in range(60)]
+        end = time.monotonic() + 60
+        while not os.path.exists(f"{gate}.{workers[0]}"):  # a task runs on it
+            assert time.monotonic() < end, "no task started on the worker to kill"
+            time.sleep(0.02)
         os.kill(workers[0], signal.SIGKILL)
-        assert [f.result(timeout=60) for f in fs] == [i * i for i in range(60)]
+        open(gate, "w").close()
+        assert [f.result(timeout=120) for f in fs] == [i * i for i in range(60)]
         assert s.stats()["tasks_retried"] >= 1
     finally:
+        open(gate, "w").close()
         s.close()
 
 
