@@ -76,6 +76,14 @@ static void on_term(int sig)
  * nothing else of the program runs in it. */
 #define STOP_GRACE_MS 2000
 
+/* Count task loops about to run (d = 1) or that will not (d = -1). */
+static void loops_add(worker *w, int d)
+{
+    pthread_mutex_lock(&w->qlock);
+    w->loops = (unsigned)((int)w->loops + d);
+    pthread_mutex_unlock(&w->qlock);
+}
+
 /* Stop the task loops (queued tasks are dropped: the driver asked us to
  * stop or is gone) and wait for them, at most the grace. */
 static void stop_task_loops(worker *w)
@@ -529,13 +537,9 @@ int pydron_worker_main(const pydron_worker_options *opts)
         goto stop;
     }
     for (size_t i = 1; i < nthreads; i++) {
-        pthread_mutex_lock(&w->qlock);
-        w->loops++;
-        pthread_mutex_unlock(&w->qlock);
+        loops_add(w, 1);
         if (pthread_create(&tt[i], NULL, pdi_wk_task_thread, w) != 0) {
-            pthread_mutex_lock(&w->qlock);
-            w->loops--;
-            pthread_mutex_unlock(&w->qlock);
+            loops_add(w, -1);
             nthreads = i;
             rc = pdi_err(PYDRON_ENOMEM, "cannot start task threads");
             goto stop;
@@ -545,18 +549,13 @@ int pydron_worker_main(const pydron_worker_options *opts)
      * from a process's main thread (python -m pydron.worker, pydron-worker)
      * runs its tasks there, as the sequential program and a process pool's
      * workers do. Signal handlers, signal.alarm timeouts and libraries that
-     * insist on the main thread work in a task; and the interpreter's loop
-     * runs on the stack the kernel placed at random for the process, not
-     * on a new thread's, which lies at the same offset in every worker (its
-     * speed moves by several per cent with that placement). */
-    pthread_mutex_lock(&w->qlock);
-    w->loops++;
-    pthread_mutex_unlock(&w->qlock);
+     * insist on the main thread work in a task, and an interpreter's loop
+     * runs on the stack the kernel placed for the process, as in a process
+     * pool (a new thread's stack lies at the same offset in every worker). */
+    loops_add(w, 1);
     pthread_t reader;
     if (pthread_create(&reader, NULL, reader_thread, w) != 0) {
-        pthread_mutex_lock(&w->qlock);
-        w->loops--;
-        pthread_mutex_unlock(&w->qlock);
+        loops_add(w, -1);
         rc = pdi_err(PYDRON_ENOMEM, "cannot start the worker's reading thread");
         goto stop;
     }
