@@ -484,14 +484,12 @@ void pdi_chunk_put(void *p, size_t bytes);
  * the first slot of such a block is handed out (pdi_slab_prefault). */
 #define PDI_PREFAULT_RECS 1024u
 void pdi_slab_prefault(void *chunk, size_t esz, uint32_t idx);
-static inline void pdi_slab_touch(pydron_graph *g, int values, uint32_t idx)
+/* Slot idx of a slab (chunks, records of esz bytes) is handed out: fault in
+ * its block if it starts one and the chunk is fresh. */
+static inline void pdi_slab_touch(void *const *chunks, uint8_t fresh, size_t esz, uint32_t idx)
 {
-    if (PDI_UNLIKELY((idx & (PDI_PREFAULT_RECS - 1)) == 0) && (values ? g->vfresh : g->tfresh)) {
-        if (values)
-            pdi_slab_prefault(g->vchunks[idx >> PDI_CHUNK_BITS], sizeof(pdi_value), idx);
-        else
-            pdi_slab_prefault(g->tchunks[idx >> PDI_CHUNK_BITS], sizeof(pdi_task), idx);
-    }
+    if (PDI_UNLIKELY((idx & (PDI_PREFAULT_RECS - 1)) == 0) && fresh)
+        pdi_slab_prefault(chunks[idx >> PDI_CHUNK_BITS], esz, idx);
 }
 void pdi_task_free(pydron_graph *g, uint32_t ti);
 /* Free value vi's record (no reference left), or park it for lineage. */

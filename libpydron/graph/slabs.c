@@ -186,8 +186,8 @@ static int slab_slot(void ***chunks, size_t *nchunks, uint32_t *count, size_t es
         *fresh = (uint8_t)f;
         if (f)
             pdi_slab_prefault(nc[c], esz, i);   /* the block of slot i (index 0 never starts one) */
-    } else if ((i & (PDI_PREFAULT_RECS - 1)) == 0 && *fresh) {
-        pdi_slab_prefault((*chunks)[c], esz, i);
+    } else {
+        pdi_slab_touch(*chunks, *fresh, esz, i);
     }
     *count = i;
     *idx = i;

@@ -333,7 +333,7 @@ static inline uint32_t fast_value_take(pydron_graph *g, uint32_t *gen)
     vi = g->vcount + 1;
     if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks))
         return 0;
-    pdi_slab_touch(g, 1, vi);
+    pdi_slab_touch((void *const *)g->vchunks, g->vfresh, sizeof(pdi_value), vi);
     g->vcount = vi;
     *gen = 1;
     return vi;
@@ -413,7 +413,7 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
                 fast_value_untake(g, o0, g0);
             return 0;
         }
-        pdi_slab_touch(g, 0, ti);
+        pdi_slab_touch((void *const *)g->tchunks, g->tfresh, sizeof(pdi_task), ti);
         g->tcount = ti;
         tgen = 1;
     }

@@ -11,6 +11,23 @@ import time
 from conftest import spy_tasks
 
 
+def wait_file(path, end):
+    """In a task: wait until the file path exists, or until the wall-clock
+    time end (time.time()) passed. The deadline is absolute so that it means
+    the same in a worker process; it fails a test that never makes the file
+    instead of hanging it."""
+    while not os.path.exists(path) and time.time() < end:
+        time.sleep(0.01)
+
+
+def hold(gate):
+    """In a task, with gate = (path, end): say which process runs it (a file
+    path.<pid>), then wait_file(path, end)."""
+    path, end = gate
+    open(f"{path}.{os.getpid()}", "w").close()
+    wait_file(path, end)
+
+
 def wait_gate(gate):
     if gate is not None:
         deadline = time.monotonic() + 10

@@ -5,6 +5,7 @@ import traceback
 
 import numpy as np
 import pytest
+from gates import wait_file
 
 from pydron import _backend, _core, _serialize
 
@@ -172,15 +173,6 @@ def test_64mb_array(session):
     assert s.result()[0] == pytest.approx(float(a.sum()))
 
 
-def wait_for_file(path, end):
-    """Return None once the file path exists (or at wall-clock time end)."""
-    import os
-    import time
-
-    while not os.path.exists(path) and time.time() < end:
-        time.sleep(0.01)
-
-
 def test_result_timeout(session, tmp_path):
     import time
 
@@ -188,7 +180,7 @@ def test_result_timeout(session, tmp_path):
     if session.executor == "inline":
         open(gate, "w").close()  # the task may run in this thread: nothing to wait for
     # the task runs until the test opens the gate (after the timeout was seen)
-    f = session.submit(wait_for_file, (gate, time.time() + 60), {})
+    f = session.submit(wait_file, (gate, time.time() + 60), {})
     try:
         if session.executor != "inline":
             with pytest.raises(TimeoutError):

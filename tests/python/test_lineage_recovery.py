@@ -21,6 +21,7 @@ import time
 
 import pytest
 from conftest import descendants, require_local
+from gates import hold
 
 from pydron import _backend
 
@@ -37,19 +38,6 @@ def make(i):
 
     time.sleep(0.005)
     return bytes([i % 251]) * SIZE
-
-
-def hold(gate):
-    """In a task: say which process runs it (a file gate.<pid>), then wait
-    for the file gate (made by the test; 90 s deadline from when the gate
-    was handed out, so that a gate never made fails a test, not hangs it)."""
-    import os
-    import time
-
-    path, end = gate
-    open(f"{path}.{os.getpid()}", "w").close()
-    while not os.path.exists(path) and time.time() < end:
-        time.sleep(0.01)
 
 
 def new_gate(tmp_path, name="go"):

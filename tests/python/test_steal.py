@@ -17,6 +17,7 @@ import time
 
 import pytest
 from conftest import require_local
+from gates import wait_file
 
 from pydron import _backend
 
@@ -30,9 +31,7 @@ def nap(x, t):
     import time
 
     if isinstance(t, tuple):
-        path, end = t
-        while not os.path.exists(path) and time.time() < end:
-            time.sleep(0.01)
+        wait_file(*t)
     else:
         time.sleep(t)
     return x, os.getpid()

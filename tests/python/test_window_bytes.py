@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from gates import wait_file
 
 import pydron
 from pydron import _runtime, functional, schedule
@@ -28,12 +29,8 @@ def executor(request):
 def _nap(t):
     """Sleep t seconds, or with t = (path, deadline): wait until the file
     path exists (or the wall-clock deadline passed)."""
-    import os
-
     if isinstance(t, tuple):
-        path, end = t
-        while not os.path.exists(path) and time.time() < end:
-            time.sleep(0.01)
+        wait_file(*t)
     else:
         time.sleep(t)
 

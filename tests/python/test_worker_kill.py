@@ -7,21 +7,17 @@ import time
 
 import pytest
 from conftest import descendants, require_local
+from gates import hold
 
 from pydron import _backend
 
 
 def slow_square(x, gate=None):
-    """With gate = (path, deadline): first say which process runs it (a file
-    path.<pid>), then wait until the file path exists (or the deadline)."""
-    import os
+    """With gate = (path, deadline): hold on it first (gates.hold)."""
     import time
 
     if gate is not None:
-        path, end = gate
-        open(f"{path}.{os.getpid()}", "w").close()
-        while not os.path.exists(path) and time.time() < end:
-            time.sleep(0.01)
+        hold(gate)
     time.sleep(0.05)
     return x * x
 
