@@ -202,6 +202,64 @@ def test_scalar_pickles_are_the_pickle_modules():
         assert _core.fast_loads(data) is None, data
 
 
+def test_worker_scalar_pickles_are_the_pickle_modules():
+    """A worker's batch reads (args, {}) of scalar arguments and writes a
+    scalar result itself (batchrun.c): what it reads is what pickle.loads
+    gives, for the driver's pickles and for damaged ones it accepts, and
+    what it writes is pickle.dumps(v, 5), byte for byte."""
+    import pickle
+    import random
+
+    rnd = random.Random(7)
+    taken = 0
+    for _ in range(20000):
+        k = rnd.randint(0, 4)
+        args = tuple(rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random() * 1e6])
+                     for _ in range(k))
+        got = _core.fast_loads_args(pickle.dumps((args, {}), 5))
+        if got is None:
+            assert k > 3 or any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
+        else:
+            taken += 1
+            assert [type(a) for a in got] == [type(a) for a in args] and repr(got) == repr(args)
+    assert taken > 10000
+    for data in (b"", pickle.dumps(((1,), {"a": 1}), 5), pickle.dumps(((1,), {}), 4),
+                 pickle.dumps(([1], {}), 5), pickle.dumps(((1, 2, 3, 4), {}), 5),
+                 pickle.dumps(((1,), {}, 2), 5), pickle.dumps((1,), 5)):
+        assert _core.fast_loads_args(data) is None, data
+    accepted = 0
+    for _ in range(100000):  # damaged pickles: taken only when they mean the same
+        data = bytearray(pickle.dumps((tuple(rnd.choice([0, 300, 70000, -5, 1.5, None, True])
+                                             for _ in range(rnd.randint(0, 3))), {}), 5))
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(data))
+            op = rnd.randint(0, 2)
+            if op == 0:
+                data[at] = rnd.randrange(256)
+            elif op == 1:
+                del data[at]
+            else:
+                data.insert(at, rnd.randrange(256))
+        got = _core.fast_loads_args(bytes(data))
+        if got is not None:
+            accepted += 1
+            want = pickle.loads(bytes(data))
+            assert type(want) is tuple and want[1] == {} and repr(want[0]) == repr(got), data
+    assert accepted > 100
+    written = 0
+    for v in _SCALARS + [rnd.randint(-2**32, 2**32) for _ in range(2000)] + \
+            [rnd.random() * 10 ** rnd.randint(-300, 300) for _ in range(500)] + \
+            ["a", b"b", 1j, (1,), [], 2**31, -2**31 - 1]:
+        got = _core.fast_dumps_result(v)
+        if got is None:
+            assert type(v) not in (float, bool, type(None)) and \
+                not (type(v) is int and -2**31 <= v < 2**31), v
+        else:
+            written += 1
+            assert got == pickle.dumps(v, 5), v
+    assert written > 1000
+
+
 def test_bind_batch_is_the_loop_it_replaces():
     """_Batch.flush hands each call of a sent batch its graph value and
     batch marker with _core.bind_batch: for Futures (slots in C) and any

@@ -134,6 +134,112 @@ PyObject *pdy_loads_scalar(const unsigned char *p, size_t len)
     }
 }
 
+/* One scalar's opcode at q[0 .. end): a new reference and *used, or NULL
+ * without an exception when it is not one of put_scalar's. */
+static PyObject *get_scalar(const unsigned char *q, size_t end, size_t *used)
+{
+    size_t w;
+    switch (q[0]) {
+    case 'N':
+    case 0x88:
+    case 0x89:
+        w = 1;
+        break;
+    case 'K':
+        w = 2;
+        break;
+    case 'M':
+        w = 3;
+        break;
+    case 'J':
+        w = 5;
+        break;
+    case 'G':
+        w = 9;
+        break;
+    default:
+        return NULL;
+    }
+    if (w > end)
+        return NULL;
+    *used = w;
+    switch (q[0]) {
+    case 'N':
+        return Py_NewRef(Py_None);
+    case 0x88:
+        return Py_NewRef(Py_True);
+    case 0x89:
+        return Py_NewRef(Py_False);
+    case 'K':
+        return PyLong_FromLong(q[1]);
+    case 'M':
+        return PyLong_FromLong(q[1] | (long)q[2] << 8);
+    case 'J':
+        return PyLong_FromLong((long)(int32_t)((uint32_t)q[1] | (uint32_t)q[2] << 8 |
+                                               (uint32_t)q[3] << 16 | (uint32_t)q[4] << 24));
+    default: { /* 'G' */
+        double d = PyFloat_Unpack8((const char *)q + 1, 0);
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        return PyFloat_FromDouble(d);
+    }
+    }
+}
+
+Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
+{
+    /* PROTO 5, FRAME (length len - 11), the items, TUPLEn MEMOIZE or
+     * EMPTY_TUPLE, then EMPTY_DICT MEMOIZE TUPLE2 MEMOIZE STOP */
+    static const unsigned char tail[] = {'}', 0x94, 0x86, 0x94, '.'};
+    if (len < 11 + 1 + sizeof tail || p[0] != 0x80 || p[1] != 5 || p[2] != 0x95)
+        return -1;
+    uint64_t fl = 0;
+    for (int k = 7; k >= 0; k--)
+        fl = (fl << 8) | p[3 + k];
+    if (fl != len - 11 || memcmp(p + len - sizeof tail, tail, sizeof tail) != 0)
+        return -1;
+    size_t i = 11, end = len - sizeof tail; /* the items and the tuple's opcode(s) */
+    Py_ssize_t na = 0;
+    while (na < 3 && i < end && p[i] != ')' && p[i] != 0x94 && !(p[i] >= 0x85 && p[i] <= 0x87)) {
+        size_t used = 0;
+        PyObject *o = get_scalar(p + i, end - i, &used);
+        if (!o)
+            goto no;
+        out[na++] = o;
+        i += used;
+    }
+    if (na == 0 ? end - i == 1 && p[i] == ')'
+                : end - i == 2 && p[i] == 0x84 + na && p[i + 1] == 0x94)
+        return na;
+no:
+    for (Py_ssize_t k = 0; k < na; k++)
+        Py_DECREF(out[k]);
+    PyErr_Clear(); /* (an allocation that failed: the pickle module's path says it) */
+    return -1;
+}
+
+PyObject *pdy_dumps_scalar(PyObject *o)
+{
+    unsigned char buf[11 + 9 + 1];
+    size_t n = 11;
+    if (!put_scalar(buf, &n, o))
+        return NULL;
+    buf[n++] = '.';
+    size_t body = n - 11;
+    buf[9] = 0x80;
+    buf[10] = 5;
+    if (body < 4) /* the C pickler keeps no frame under 4 bytes */
+        return PyBytes_FromStringAndSize((const char *)buf + 9, (Py_ssize_t)(body + 2));
+    buf[0] = 0x80;
+    buf[1] = 5;
+    buf[2] = 0x95;
+    pdy_pack_u32(buf + 3, (uint32_t)body);
+    pdy_pack_u32(buf + 7, 0);
+    return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)n);
+}
+
 /* _core.fast_dumps(args) / fast_loads(data): the two above, for tests
  * (None when they do not take it). */
 static PyObject *fc_dumps(PyObject *m, PyObject *argt)
@@ -166,7 +272,41 @@ static PyObject *fc_loads(PyObject *m, PyObject *data)
     Py_RETURN_NONE;
 }
 
+static PyObject *fc_loads_args(PyObject *m, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "fast_loads_args(data): bytes");
+        return NULL;
+    }
+    PyObject *items[3];
+    Py_ssize_t n = pdy_loads_args((const unsigned char *)PyBytes_AS_STRING(data),
+                                  (size_t)PyBytes_GET_SIZE(data), items);
+    if (n < 0)
+        Py_RETURN_NONE;
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (t)
+            PyTuple_SET_ITEM(t, i, items[i]);
+        else
+            Py_DECREF(items[i]);
+    }
+    return t;
+}
+
+static PyObject *fc_dumps_result(PyObject *m, PyObject *v)
+{
+    PyObject *r = pdy_dumps_scalar(v);
+    if (r || PyErr_Occurred())
+        return r;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef fastpickle_methods[] = {
+    {"fast_loads_args", fc_loads_args, METH_O,
+     "fast_loads_args(data) -> args of pickle.loads(data) == (args, {}) as a worker's batch "
+     "reads it, or None."},
+    {"fast_dumps_result", fc_dumps_result, METH_O,
+     "fast_dumps_result(v) -> pickle.dumps(v, 5) as a worker's batch writes it, or None."},
     {"fast_dumps", fc_dumps, METH_O,
      "fast_dumps(args) -> pickle.dumps((args, {}), 5) as the fast path writes it, or None."},
     {"fast_loads", fc_loads, METH_O,

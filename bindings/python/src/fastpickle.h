@@ -21,7 +21,14 @@ PyObject *pdy_dumps_args(PyObject *argt);
 /* pickle.loads(p[:len]) of a scalar's pickle: a new reference, or NULL
  * without an exception when it is not one. */
 PyObject *pdy_loads_scalar(const unsigned char *p, size_t len);
-/* Adds fast_dumps and fast_loads (for tests) to the module. */
+/* pickle.loads(p[:len]) of what pdy_dumps_args writes: the arguments'
+ * count with new references in out[0..n) (the kwargs are empty), or -1
+ * without an exception when p is not such a pickle. */
+Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3]);
+/* pickle.dumps(o, 5) of an int of 32 bits, a float, a bool or None: new
+ * bytes, or NULL without an exception for anything else. */
+PyObject *pdy_dumps_scalar(PyObject *o);
+/* Adds fast_dumps, fast_loads, fast_loads_args and fast_dumps_result (for tests) to the module. */
 int pdy_fastpickle_init(PyObject *m);
 
 #endif
