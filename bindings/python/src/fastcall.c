@@ -441,66 +441,142 @@ static int decimal_same(PyObject *dec, PyObject *ldec)
     return same;
 }
 
+/* settings_gen's lookups in three dicts (the _settings module's, the
+ * warnings module's and sys.modules), kept while none of them changed: a
+ * dozen dict lookups a call were a tenth of a tiny call's time on the
+ * driver. A change is seen through the dicts' version tags (3.11) or a dict
+ * watcher (3.12 and later). The values kept are borrowed: a dict that did
+ * not change still holds them. What can change without touching a dict
+ * (the filters list in place, the logging probe's cache, numpy's context
+ * variable, decimal's context) is checked at every call, as before. */
+static struct {
+    int kept;   /* 1: the fields below are what the dicts hold */
+    int static_ok; /* the checks on them alone passed */
+    PyObject *sd, *mods, *wdict; /* the dicts they came from (compared) */
+#if PY_VERSION_HEX >= 0x030C0000
+    uint64_t seen; /* SG_changes when kept */
+#else
+    uint64_t v_sd, v_mods, v_wdict;
+#endif
+    PyObject *wt, *wf, *probe, *pkey, *nv, *lnp, *ldec, *gen, *dec;
+} SG;
+
+#if PY_VERSION_HEX >= 0x030C0000
+static int sg_watcher = -1;
+static uint64_t sg_changes; /* the watched dicts' changes so far */
+
+static int sg_watch(PyDict_WatchEvent ev, PyObject *d, PyObject *key, PyObject *val)
+{
+    sg_changes++;
+    return 0;
+}
+#endif
+
+static int sg_current(PyObject *sd)
+{
+    if (!SG.kept || SG.sd != sd)
+        return 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    return SG.seen == sg_changes;
+#else
+    return SG.v_sd == ((PyDictObject *)sd)->ma_version_tag &&
+           SG.v_mods == ((PyDictObject *)SG.mods)->ma_version_tag &&
+           SG.v_wdict == ((PyDictObject *)SG.wdict)->ma_version_tag;
+#endif
+}
+
+/* Looks the values up again: 1 kept, 0 not a shape kept here (Python's path
+ * decides at each call then), -1 error. */
+static int sg_refresh(PyObject *sd)
+{
+    SG.kept = 0;
+    PyObject *wmod = dget(sd, k_warnings), *mods = dget(sd, k_modules);
+    if (!wmod || !PyModule_CheckExact(wmod) || !mods || !PyDict_CheckExact(mods))
+        return 0;
+    PyObject *wdict = PyModule_GetDict(wmod); /* borrowed */
+    if (!wdict || !PyDict_CheckExact(wdict))
+        return 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (sg_watcher < 0 && (sg_watcher = PyDict_AddWatcher(sg_watch)) < 0)
+        return -1;
+    if (PyDict_Watch(sg_watcher, sd) < 0 || PyDict_Watch(sg_watcher, mods) < 0 ||
+        PyDict_Watch(sg_watcher, wdict) < 0)
+        return -1;
+    SG.seen = sg_changes;
+#else
+    SG.v_sd = ((PyDictObject *)sd)->ma_version_tag;
+    SG.v_mods = ((PyDictObject *)mods)->ma_version_tag;
+    SG.v_wdict = ((PyDictObject *)wdict)->ma_version_tag;
+#endif
+    SG.sd = sd;
+    SG.mods = mods;
+    SG.wdict = wdict;
+    SG.wt = dget(sd, k_last_warn);
+    SG.wf = dget(wdict, k_filters);
+    PyObject *ls = dget(sd, k_log_state), *ll = dget(sd, k_last_log);
+    SG.probe = dget(sd, k_log_probe);
+    SG.pkey = dget(sd, k_probe_key);
+    SG.nv = dget(sd, k_np_var);
+    SG.lnp = dget(sd, k_last_np);
+    SG.ldec = dget(sd, k_last_dec);
+    SG.gen = dget(sd, k_gen);
+    SG.dec = dget(mods, k_decimal);
+    PyObject *wt = SG.wt;
+    SG.static_ok = wt && SG.wf && PyTuple_CheckExact(wt) && PyTuple_GET_SIZE(wt) == 3 &&
+                   PyTuple_GET_ITEM(wt, 0) == SG.wf && PyList_CheckExact(SG.wf) &&
+                   PyLong_CheckExact(PyTuple_GET_ITEM(wt, 1)) && ls && ls == ll && SG.probe &&
+                   SG.probe != Py_None && SG.pkey && SG.nv && SG.lnp && SG.ldec && SG.gen &&
+                   (SG.nv != Py_None ? PyContextVar_CheckExact(SG.nv)
+                                     : SG.lnp == Py_None && !dget(mods, k_numpy)) &&
+                   (SG.dec || SG.ldec == Py_None);
+    SG.kept = 1;
+    return 1;
+}
+
 /* _settings.settings()[0] while nothing changed (its first branch): a new
  * reference to the generation, or NULL (an exception set, or not known
  * here: ask Python). */
 static PyObject *settings_gen(void)
 {
     PyObject *sd = F.setdict;
-    PyObject *wt = dget(sd, k_last_warn);
-    PyObject *wmod = dget(sd, k_warnings);
-    if (!wt || !wmod || !PyTuple_CheckExact(wt) || PyTuple_GET_SIZE(wt) != 3)
+    if (!sg_current(sd)) {
+        int rc = sg_refresh(sd);
+        if (rc <= 0)
+            return NULL;
+    }
+    if (!SG.static_ok)
         return NULL;
-    PyObject *wf = PyObject_GetAttr(wmod, k_filters);
-    if (!wf)
+    PyObject *wt = SG.wt, *wf = SG.wf;
+    Py_ssize_t wn = PyLong_AsSsize_t(PyTuple_GET_ITEM(wt, 1));
+    if (wn != PyList_GET_SIZE(wf) || (wn != 0 && PyTuple_GET_ITEM(wt, 2) != PyList_GET_ITEM(wf, 0))) {
+        PyErr_Clear();
         return NULL;
-    int same = PyTuple_GET_ITEM(wt, 0) == wf && PyList_CheckExact(wf) &&
-               PyLong_CheckExact(PyTuple_GET_ITEM(wt, 1)) &&
-               PyLong_AsSsize_t(PyTuple_GET_ITEM(wt, 1)) == PyList_GET_SIZE(wf) &&
-               (PyList_GET_SIZE(wf) == 0 || PyTuple_GET_ITEM(wt, 2) == PyList_GET_ITEM(wf, 0));
-    Py_DECREF(wf);
-    if (!same || PyErr_Occurred())
-        return NULL;
-    PyObject *ls = dget(sd, k_log_state),
-             *ll = dget(sd, k_last_log),
-             *probe = dget(sd, k_log_probe),
-             *pkey = dget(sd, k_probe_key),
-             *nv = dget(sd, k_np_var),
-             *lnp = dget(sd, k_last_np),
-             *mods = dget(sd, k_modules),
-             *ldec = dget(sd, k_last_dec),
-             *gen = dget(sd, k_gen);
-    if (!ls || ls != ll || !probe || probe == Py_None || !pkey || !nv || !lnp || !mods ||
-        !PyDict_Check(mods) || !ldec || !gen)
-        return NULL;
-    PyObject *cache = PyObject_GetAttr(probe, k_cache);
+    }
+    PyObject *cache = PyObject_GetAttr(SG.probe, k_cache);
     if (!cache) {
         PyErr_Clear();
         return NULL;
     }
-    int has = PyDict_CheckExact(cache) ? PyDict_Contains(cache, pkey) : 0;
+    int has = PyDict_CheckExact(cache) ? PyDict_Contains(cache, SG.pkey) : 0;
     Py_DECREF(cache);
     if (has <= 0) {
         PyErr_Clear();
         return NULL;
     }
-    if (nv != Py_None) {
+    if (SG.nv != Py_None) {
         PyObject *cur = NULL;
-        if (!PyContextVar_CheckExact(nv) || PyContextVar_Get(nv, NULL, &cur) < 0 || !cur) {
+        if (PyContextVar_Get(SG.nv, NULL, &cur) < 0 || !cur) {
             PyErr_Clear();
             return NULL;
         }
-        same = cur == lnp;
+        int same = cur == SG.lnp;
         Py_DECREF(cur);
         if (!same)
             return NULL;
-    } else if (lnp != Py_None || dget(mods, k_numpy)) {
-        return NULL;
     }
-    PyObject *dec = dget(mods, k_decimal);
-    if (dec ? decimal_same(dec, ldec) <= 0 : ldec != Py_None)
+    if (SG.dec && decimal_same(SG.dec, SG.ldec) <= 0)
         return NULL;
-    return Py_NewRef(gen);
+    return Py_NewRef(SG.gen);
 }
 
 /* 1 when the weak reference ref points at o */
