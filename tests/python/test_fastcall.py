@@ -164,6 +164,47 @@ def test_window_by_count_and_bytes(monkeypatch, executor):
         pydron.configure()
 
 
+@pytest.mark.parametrize("executor", ["threads", "local"])
+def test_finished_calls_settle_before_the_window_fills(monkeypatch, executor):
+    """The C path settles a finished front of the pending queue within 64
+    calls of seeing it, not only once the window is full: the loop's
+    oldest placeholders leave while still in the cache. Here the window is
+    too large to fill; the loop waits (at call 1,500) until its first call
+    has finished, and the queue must then shrink while the loop goes on."""
+    import time
+
+    from conftest import require_local, spy_tasks
+
+    if executor == "local":
+        require_local()
+    pydron.configure(executor=executor, workers=2)
+    try:
+        for _ in range(20):  # until the batch size is known
+            before = _core.fast_counts()["calls"]
+            assert loop(3000) == list(range(1, 3001))
+            if _core.fast_counts()["calls"] > before or _runtime.calls.fast_call is not _core.call:
+                break
+        if _runtime.calls.fast_call is not _core.call:
+            pytest.skip("PYDRON_FASTCALL=0 in this environment")
+        monkeypatch.setattr(_runtime.state.S, "window", 10 ** 7)
+        lens = []
+
+        def after(_, fut):
+            lens.append(len(_runtime._pending))
+            if len(lens) == 1500:  # every call sent so far has finished
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not all(
+                        f.done() for _, f in list(_runtime._pending) if f._v is not None):
+                    time.sleep(0.002)
+        spy_tasks(monkeypatch, lambda: None, after)
+        assert loop(3000) == list(range(1, 3001))
+    finally:
+        pydron.configure()
+    # (without it the queue only grows: the window never fills and there is
+    # no deferred operation to poll for)
+    assert min(lens[1500:1600]) < 1000, lens[1490:1600]
+
+
 _SCALARS = [0, 1, 255, 256, 65535, 65536, -1, -128, 2**31 - 1, -2**31, 2**31, -2**31 - 1,
             2**40, True, False, None, 0.0, -0.0, 1.5, float("inf"), float("-inf"),
             float("nan"), 1e308, 5e-324]

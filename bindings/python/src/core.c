@@ -1319,6 +1319,21 @@ int pdy_value_peek(PyObject *o, const void **data, size_t *len)
     return pydron_value_peek(self->graph->g, (pydron_value){self->id}, data, len) == 0;
 }
 
+/* fastcall.h: 1 when a Value is no longer pending (ready or failed), 0
+ * otherwise (pending, not a Value, closed, an error: not known to be done).
+ * No exception is set. */
+int pdy_value_done(PyObject *o)
+{
+    if (!ValueType || !Py_IS_TYPE(o, ValueType))
+        return 0;
+    ValueObject *self = (ValueObject *)o;
+    if (!self->graph || !self->graph->g)
+        return 0;
+    pydron_value_state st;
+    return pydron_value_state_get(self->graph->g, (pydron_value){self->id}, &st) == 0 &&
+           st != PYDRON_VALUE_PENDING;
+}
+
 static PyObject *task_error(ValueObject *self)
 {
     pydron_task t = {0};

@@ -13,5 +13,8 @@ int pdy_fastcall_init(PyObject *m);
  * Value lives), else 0 (anything else, errors included, goes the general
  * way: Value methods and its buffer). No exception is set. */
 int pdy_value_peek(PyObject *o, const void **data, size_t *len);
+/* In core.c: 1 when a pydron._core.Value is ready or failed, else 0
+ * (pending, or anything not known to be done). No exception is set. */
+int pdy_value_done(PyObject *o);
 
 #endif
