@@ -416,6 +416,11 @@ PYDRON_API int pydron_value_set_failed(pydron_graph *g, pydron_value v, const ch
  * (the caller's and those of consumers that have not run). */
 PYDRON_API int pydron_value_retain(pydron_graph *g, pydron_value v);
 PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v);
+/* pydron_value_release of vs[0..n) under one lock (a value given k times
+ * gives up k references). All or nothing: when one of them is not a live
+ * value of g whose references the caller still holds, none is released and
+ * the error names it. */
+PYDRON_API int pydron_value_release_many(pydron_graph *g, const pydron_value *vs, size_t n);
 
 typedef enum pydron_value_state {
     PYDRON_VALUE_PENDING = 0,  /* not produced yet */

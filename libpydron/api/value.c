@@ -1,5 +1,6 @@
 /* Public value functions: constants, inputs, references, bytes, errors. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "api/api.h"
 #include "graph/graph.h"
@@ -179,6 +180,52 @@ PYDRON_API int pydron_value_release(pydron_graph *g, pydron_value v)
     else
         pdi_value_urelease(g, vi);
     pdi_sched_drain(g);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_value_release_many(pydron_graph *g, const pydron_value *vs, size_t n)
+{
+    pdi_err_clear();
+    if (!vs && n)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_release_many: NULL values (n = %zu)", n);
+    if (pdi_lock_graph(g, "pydron_value_release_many"))
+        return PYDRON_EINVAL;
+    uint32_t here[64], *vi = n <= 64 ? here : malloc(n * sizeof *vi);
+    int rc = 0;
+    size_t i = 0, took = 0;
+    if (!vi) {
+        rc = pdi_err(PYDRON_ENOMEM, "pydron_value_release_many: out of memory (n = %zu)", n);
+        goto out;
+    }
+    /* every check first (a value given twice needs two of the caller's
+     * references): all of them are released, or none */
+    for (i = 0; i < n; i++) {
+        pdi_value *r = pdi_value_live(g, vs[i].id, &vi[i]);
+        if (PDI_UNLIKELY(!r) && !(r = pdi_value_get(g, vs[i].id, &vi[i]))) {
+            rc = PYDRON_ESTALE; /* (the message names the value) */
+            break;
+        }
+    }
+    for (took = 0; !rc && took < i; took++) {
+        pdi_value *r = pdi_V(g, vi[took]);
+        if (r->urefs == 0) {
+            rc = pdi_err(PYDRON_ESTATE,
+                         "value %#llx (item %zu): the caller holds no reference to release",
+                         (unsigned long long)vs[took].id, took);
+            break;
+        }
+        r->urefs--;
+    }
+    for (size_t j = 0; j < took; j++)
+        pdi_V(g, vi[j])->urefs++;
+    for (size_t j = 0; !rc && j < n; j++)
+        pdi_value_urelease(g, vi[j]);
+    if (!rc)
+        pdi_sched_drain(g);
+out:
+    if (vi != here)
+        free(vi);
     pthread_mutex_unlock(&pdi_S(g)->mu);
     return rc;
 }

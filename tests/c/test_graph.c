@@ -495,6 +495,52 @@ Test(graph, stale_after_release)
     TU_OK(pydron_runtime_free(rt));
 }
 
+/* pydron_value_release_many: many releases under one lock, all or none. */
+Test(graph, release_many)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = tu_const_u64(g, (uint64_t)i);
+    TU_OK(pydron_value_retain(g, v[1]));
+    TU_OK(pydron_value_release_many(g, NULL, 0)); /* nothing to do */
+    TU_ERR(PYDRON_EINVAL, pydron_value_release_many(g, NULL, 2));
+    TU_ERR(PYDRON_EINVAL, pydron_value_release_many(NULL, v, 2));
+
+    /* a stale value among them: none released */
+    pydron_value gone = tu_const_u64(g, 7);
+    TU_OK(pydron_value_release(g, gone));
+    pydron_value mix[3] = {v[0], gone, v[2]};
+    TU_ERR(PYDRON_ESTALE, pydron_value_release_many(g, mix, 3));
+    cr_assert_eq(tu_get_u64(g, v[0]), 0);
+    cr_assert_eq(tu_get_u64(g, v[2]), 2);
+
+    /* one more release than the caller holds (v[3] twice): none released */
+    pydron_value twice[3] = {v[4], v[3], v[3]};
+    TU_ERR(PYDRON_ESTATE, pydron_value_release_many(g, twice, 3));
+    cr_assert(strstr(pydron_error_last(), "item 2") != NULL, "%s", pydron_error_last());
+    cr_assert_eq(tu_get_u64(g, v[3]), 3);
+    cr_assert_eq(tu_get_u64(g, v[4]), 4);
+
+    /* v[1] (retained once more) given twice: both its references go */
+    pydron_value two[2] = {v[1], v[1]};
+    TU_OK(pydron_value_release_many(g, two, 2));
+    TU_ERR(PYDRON_ESTALE, pydron_value_release(g, v[1]));
+
+    /* the rest, more than fit on the function's stack (a heap array) */
+    pydron_value rest[99];
+    int k = 0;
+    for (int i = 0; i < 100; i++)
+        if (i != 1)
+            rest[k++] = v[i];
+    TU_OK(pydron_value_release_many(g, rest, (size_t)k));
+    for (int i = 0; i < 100; i++)
+        TU_ERR(PYDRON_ESTALE, pydron_value_release(g, v[i]));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
 /* A SYNC task whose tick is below one that already started is out of order. */
 static int fn_sync_log(pydron_task_ctx *ctx, void *user)
 {
