@@ -1290,11 +1290,52 @@ static PyType_Spec Graph_spec = {"pydron._core.Graph", sizeof(GraphObject), 0,
 /* ------------------------------------------------------------------------
  * Value
  * ------------------------------------------------------------------------ */
+/* Values dropped while the fast path settles results (pdy_release_defer)
+ * give their references back in groups of up to 256 under one graph lock
+ * (pydron_value_release_many), not a lock each: a loop of tiny calls drops
+ * one Value per call. */
+static struct {
+    int depth;
+    GraphObject *graph; /* of the ids held (a strong reference) */
+    size_t n;
+    pydron_value ids[256];
+} RD;
+
+static void rd_flush(void)
+{
+    GraphObject *gr = RD.graph;
+    size_t n = RD.n;
+    RD.graph = NULL;
+    RD.n = 0;
+    if (gr && gr->g && n)
+        (void)pydron_value_release_many(gr->g, RD.ids, n); /* as Value_dealloc: no error out */
+    Py_XDECREF(gr);
+}
+
+void pdy_release_defer(int on)
+{
+    if (on) {
+        RD.depth++;
+    } else if (RD.depth > 0) {
+        RD.depth--;
+        rd_flush();
+    }
+}
+
 static void Value_dealloc(ValueObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->owned && self->graph && self->graph->g)
-        pydron_value_release(self->graph->g, (pydron_value){self->id});
+    if (self->owned && self->graph && self->graph->g) {
+        if (RD.depth > 0) {
+            if (RD.graph != self->graph || RD.n == sizeof RD.ids / sizeof RD.ids[0])
+                rd_flush();
+            if (!RD.graph)
+                RD.graph = (GraphObject *)Py_NewRef(self->graph);
+            RD.ids[RD.n++] = (pydron_value){self->id};
+        } else {
+            pydron_value_release(self->graph->g, (pydron_value){self->id});
+        }
+    }
     Py_CLEAR(self->graph);
     PyObject_Free(self);
     Py_DECREF(tp);

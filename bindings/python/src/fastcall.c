@@ -1203,7 +1203,17 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
         Py_RETURN_NONE;
     }
     /* the value replaces it there once it has finished (settle_ready) */
-    PyObject *lid = PyLong_FromVoidPtr(lst);
+    /* id(lst): appends in a loop are to one list, so the int made for the
+     * last one is handed out again (its value is the address either way) */
+    static PyObject *last_lid;
+    static void *last_lst;
+    PyObject *lid;
+    if (last_lid && last_lst == (void *)lst) {
+        lid = Py_NewRef(last_lid);
+    } else if ((lid = PyLong_FromVoidPtr(lst))) {
+        Py_XSETREF(last_lid, Py_NewRef(lid));
+        last_lst = lst;
+    }
     PyObject *idx = lid ? PyLong_FromSsize_t(PyList_GET_SIZE(lst)) : NULL;
     PyObject *at = idx ? PyTuple_Pack(2, lid, idx) : NULL;
     Py_XDECREF(idx);
@@ -1214,7 +1224,12 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
     PyObject_GC_UnTrack(at); /* two ints: no cycle; the collector need not scan it */
     sset(v, F.f_l, at);
     Py_DECREF(at);
-    int err = PyList_Append(lst, v) < 0 || PyDict_SetItem(F.tainted, lid, lst) < 0;
+    int err = PyList_Append(lst, v) < 0;
+    if (!err) { /* _tainted[id(lst)] = lst, unless it is there already */
+        PyObject *had = PyDict_GetItemWithError(F.tainted, lid);
+        err = had ? had != lst && PyDict_SetItem(F.tainted, lid, lst) < 0
+                  : PyErr_Occurred() || PyDict_SetItem(F.tainted, lid, lst) < 0;
+    }
     Py_DECREF(lid);
     if (err)
         return NULL;
@@ -1272,19 +1287,35 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
         PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
         return -1;
     }
-    if (PyDict_GET_SIZE(rb) > 4096)
-        PyDict_Clear(rb);
-    if (PyDict_SetItem(rb, fn, size) < 0) {
+    /* the results of a loop's calls are mostly of one size and category:
+     * a lookup finds the same object there and writes nothing */
+    PyObject *had = PyDict_GetItemWithError(rb, fn);
+    if (!had && PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_TypeError))
             return -1;
         PyErr_Clear();
     }
-    if (PyDict_GET_SIZE(rc) > 4096) /* functions made on the fly: keep it bounded */
-        PyDict_Clear(rc);
+    if (had != size) {
+        if (PyDict_GET_SIZE(rb) > 4096)
+            PyDict_Clear(rb);
+        if (PyDict_SetItem(rb, fn, size) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return -1;
+            PyErr_Clear();
+        }
+    }
     PyObject *c = category(v);
     if (!c)
         return -1;
-    int err = PyDict_SetItem(rc, fn, c);
+    had = PyDict_GetItemWithError(rc, fn);
+    int err = 0;
+    if (!had && PyErr_Occurred())
+        err = -1;
+    else if (had != c) {
+        if (PyDict_GET_SIZE(rc) > 4096) /* functions made on the fly: keep it bounded */
+            PyDict_Clear(rc);
+        err = PyDict_SetItem(rc, fn, c);
+    }
     Py_DECREF(c);
     return err < 0 ? -1 : 1;
 }
@@ -1461,34 +1492,16 @@ static int settle_place(PyObject *fut)
     return rc;
 }
 
-/* settle_ready(place): the front of the pending queue while it holds
- * Futures that finished well, as barriers._poll (place=True: with
- * _settle_place) and barriers._barrier (False) take them, without waiting.
- * Stops at the first one it does not take (a deferred operation, one not
- * finished, a failure, a value that needs the Python decoder). */
-static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
+/* settle_ready's loop: 0, or -1 with an exception set */
+static int settle_front(int pl)
 {
-    if (!F.ready || backend_sync() <= 0) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    int pl = PyObject_IsTrue(place);
-    if (pl < 0)
-        return NULL;
-    PyObject *d = SLOT(F.S, F.s_driver);
-    unsigned long id = d && PyLong_CheckExact(d) ? PyLong_AsUnsignedLong(d) : 0;
-    if (PyErr_Occurred())
-        return NULL;
-    if (id != PyThread_get_thread_ident())
-        Py_RETURN_NONE; /* not the driver's queue to take: Python's loop does */
     for (;;) {
         Py_ssize_t n = PyObject_Size(F.pending);
         if (n <= 0)
             break;
         PyObject *item = PySequence_GetItem(F.pending, 0);
         if (!item)
-            return NULL;
+            return -1;
         PyObject *iseq, *fut = NULL;
         (void)entry_parts(item, &iseq, &fut); /* (fut stays NULL if neither) */
         if (!fut || !Py_IS_TYPE(fut, F.Future)) {
@@ -1519,11 +1532,42 @@ static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
         }
         Py_DECREF(item);
         if (ok < 0)
-            return NULL;
+            return -1;
         if (ok == 0)
             break;
     }
-    if (trim_undo() < 0)
+    return 0;
+}
+
+/* settle_ready(place): the front of the pending queue while it holds
+ * Futures that finished well, as barriers._poll (place=True: with
+ * _settle_place) and barriers._barrier (False) take them, without waiting.
+ * Stops at the first one it does not take (a deferred operation, one not
+ * finished, a failure, a value that needs the Python decoder). */
+static PyObject *fc_settle_ready(PyObject *m, PyObject *place)
+{
+    if (!F.ready || backend_sync() <= 0) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    int pl = PyObject_IsTrue(place);
+    if (pl < 0)
+        return NULL;
+    PyObject *d = SLOT(F.S, F.s_driver);
+    unsigned long id = d && PyLong_CheckExact(d) ? PyLong_AsUnsignedLong(d) : 0;
+    if (PyErr_Occurred())
+        return NULL;
+    if (id != PyThread_get_thread_ident())
+        Py_RETURN_NONE; /* not the driver's queue to take: Python's loop does */
+    /* the Values of the results settled here give their graph references
+     * back in groups, not one graph lock each */
+    pdy_release_defer(1);
+    int rc = settle_front(pl);
+    if (rc == 0)
+        rc = trim_undo();
+    pdy_release_defer(0);
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }

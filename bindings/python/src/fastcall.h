@@ -16,5 +16,9 @@ int pdy_value_peek(PyObject *o, const void **data, size_t *len);
 /* In core.c: 1 when a pydron._core.Value is ready or failed, else 0
  * (pending, or anything not known to be done). No exception is set. */
 int pdy_value_done(PyObject *o);
+/* In core.c: pdy_release_defer(1) ... (0): Values dropped in between give
+ * their graph references back in groups (one lock each), at the latest
+ * when the outermost pair ends. */
+void pdy_release_defer(int on);
 
 #endif
