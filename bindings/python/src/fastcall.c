@@ -454,7 +454,7 @@ static struct {
     int static_ok; /* the checks on them alone passed */
     PyObject *sd, *mods, *wdict; /* the dicts they came from (compared) */
 #if PY_VERSION_HEX >= 0x030C0000
-    uint64_t seen; /* SG_changes when kept */
+    uint64_t seen; /* sg_changes when kept */
 #else
     uint64_t v_sd, v_mods, v_wdict;
 #endif
