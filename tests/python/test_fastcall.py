@@ -210,6 +210,13 @@ _SCALARS = [0, 1, 255, 256, 65535, 65536, -1, -128, 2**31 - 1, -2**31, 2**31, -2
             float("nan"), 1e308, 5e-324]
 
 
+def _random_args(rnd, n):
+    """n argument tuples of 0-4 scalars, some ints past 32 bits."""
+    for _ in range(n):
+        yield tuple(rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random() * 1e6])
+                    for _ in range(rnd.randint(0, 4)))
+
+
 def test_scalar_pickles_are_the_pickle_modules():
     """The fast path writes the pickle of (args, {}) for scalar arguments
     and reads scalar results itself: byte for byte and value for value what
@@ -219,10 +226,8 @@ def test_scalar_pickles_are_the_pickle_modules():
 
     rnd = random.Random(12)
     taken = 0
-    for _ in range(20000):
-        k = rnd.randint(0, 4)
-        args = tuple(rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random() * 1e6])
-                     for _ in range(k))
+    for args in _random_args(rnd, 20000):
+        k = len(args)
         got = _core.fast_dumps(args)
         if got is None:
             assert k > 3 or any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
@@ -253,10 +258,8 @@ def test_worker_scalar_pickles_are_the_pickle_modules():
 
     rnd = random.Random(7)
     taken = 0
-    for _ in range(20000):
-        k = rnd.randint(0, 4)
-        args = tuple(rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random() * 1e6])
-                     for _ in range(k))
+    for args in _random_args(rnd, 20000):
+        k = len(args)
         got = _core.fast_loads_args(pickle.dumps((args, {}), 5))
         if got is None:
             assert k > 3 or any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
