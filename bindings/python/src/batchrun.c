@@ -111,18 +111,11 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
         /* scalar arguments as the driver's fast path writes them: read
          * here (a Pickler's Unpickler per call was a fifth of a tiny call's
          * time on the worker); anything else: the pickle module */
-        PyObject *items[3], *res;
+        PyObject *items[3], *ak = NULL, *res;
         Py_ssize_t na = pdy_loads_args(p + body, ln, items);
-        if (na >= 0) {
-            hp += 12;
-            body += (Py_ssize_t)ln;
-            ran++;
-            res = PyObject_Vectorcall(fn, items, (size_t)na, NULL);
-            for (Py_ssize_t i = 0; i < na; i++)
-                Py_DECREF(items[i]);
-        } else {
+        if (na < 0) {
             PyObject *mv = PyMemoryView_FromMemory((char *)p + body, (Py_ssize_t)ln, PyBUF_READ);
-            PyObject *ak = mv ? PyObject_CallOneArg(loads_fn, mv) : NULL;
+            ak = mv ? PyObject_CallOneArg(loads_fn, mv) : NULL;
             Py_XDECREF(mv);
             if (!ak || !PyTuple_CheckExact(ak) || PyTuple_GET_SIZE(ak) != 2 ||
                 !PyTuple_CheckExact(PyTuple_GET_ITEM(ak, 0)) ||
@@ -133,12 +126,18 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
                 ret = result(hp, body, ran, 0, NULL);
                 goto done;
             }
-            hp += 12;
-            body += (Py_ssize_t)ln;
-            ran++;
+        }
+        hp += 12;
+        body += (Py_ssize_t)ln;
+        ran++;
+        if (ak) {
             PyObject *kw = PyTuple_GET_ITEM(ak, 1);
             res = PyObject_Call(fn, PyTuple_GET_ITEM(ak, 0), PyDict_GET_SIZE(kw) ? kw : NULL);
             Py_DECREF(ak);
+        } else {
+            res = PyObject_Vectorcall(fn, items, (size_t)na, NULL);
+            for (Py_ssize_t i = 0; i < na; i++)
+                Py_DECREF(items[i]);
         }
         if (!res) {
             PyObject *e = take_exception();

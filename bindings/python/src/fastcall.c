@@ -347,6 +347,22 @@ static inline PyObject *dget(PyObject *d, PyObject *k)
     return v;
 }
 
+/* d[key] = val unless d[key] is val already (the calls of a loop mostly
+ * store the same object again: a lookup, no write). A dict past `bound`
+ * entries (when not 0) is cleared first: functions made on the fly keep
+ * the tables bounded. 0 or -1 with an exception. */
+static int put_if_changed(PyObject *d, PyObject *key, PyObject *val, Py_ssize_t bound)
+{
+    PyObject *had = PyDict_GetItemWithError(d, key);
+    if (had == val)
+        return 0;
+    if (!had && PyErr_Occurred())
+        return -1;
+    if (bound && PyDict_GET_SIZE(d) > bound)
+        PyDict_Clear(d);
+    return PyDict_SetItem(d, key, val);
+}
+
 /* id(fn) (the key of Session._fcache and _dur): the calls of a loop are of
  * one function, so the last one's int is handed out again. The function is
  * held, so its address cannot be another object's meanwhile. */
@@ -389,12 +405,11 @@ static Py_ssize_t result_bytes(PyObject *fn)
  * prec, rounding, Emin, Emax, capitals, clamp, flags, traps), and compared
  * with the key _decimal_state kept for the state it last computed. Without
  * this every call of such a program took the Python path (~1 us a call). */
-static int decimal_same(PyObject *dec, PyObject *ldec)
+static int decimal_same(PyObject *dec, PyObject *ldec, PyObject *key, PyObject *st)
 {
     /* decimal.getcontext while decimal is this module; the type's
      * __reduce__ while contexts are of this type (no method lookup a call) */
     static PyObject *mod, *getctx, *ctype, *reduce;
-    PyObject *key = dget(F.setdict, k_dec_key), *st = dget(F.setdict, k_dec_state);
     if (!key || !st || !PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) < 6 || st != ldec)
         return 0;
     if (dec != mod) {
@@ -458,7 +473,7 @@ static struct {
 #else
     uint64_t v_sd, v_mods, v_wdict;
 #endif
-    PyObject *wt, *wf, *probe, *pkey, *nv, *lnp, *ldec, *gen, *dec;
+    PyObject *wt, *wf, *probe, *pkey, *nv, *lnp, *ldec, *gen, *dec, *dkey, *dstate;
 } SG;
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -521,6 +536,8 @@ static int sg_refresh(PyObject *sd)
     SG.ldec = dget(sd, k_last_dec);
     SG.gen = dget(sd, k_gen);
     SG.dec = dget(mods, k_decimal);
+    SG.dkey = dget(sd, k_dec_key);
+    SG.dstate = dget(sd, k_dec_state);
     PyObject *wt = SG.wt;
     SG.static_ok = wt && SG.wf && PyTuple_CheckExact(wt) && PyTuple_GET_SIZE(wt) == 3 &&
                    PyTuple_GET_ITEM(wt, 0) == SG.wf && PyList_CheckExact(SG.wf) &&
@@ -559,7 +576,7 @@ static PyObject *settings_gen(void)
     }
     int has = PyDict_CheckExact(cache) ? PyDict_Contains(cache, SG.pkey) : 0;
     Py_DECREF(cache);
-    if (has <= 0) {
+    if (has <= 0 || !sg_current(sd)) { /* (or the getattr ran code that changed them) */
         PyErr_Clear();
         return NULL;
     }
@@ -574,8 +591,17 @@ static PyObject *settings_gen(void)
         if (!same)
             return NULL;
     }
-    if (SG.dec && decimal_same(SG.dec, SG.ldec) <= 0)
-        return NULL;
+    if (SG.dec) {
+        /* held across decimal_same: a decimal module in Python runs code */
+        PyObject *held[] = {SG.dec, SG.ldec, SG.dkey, SG.dstate};
+        for (size_t i = 0; i < 4; i++)
+            Py_XINCREF(held[i]);
+        int same = decimal_same(held[0], held[1], held[2], held[3]);
+        for (size_t i = 0; i < 4; i++)
+            Py_XDECREF(held[i]);
+        if (same <= 0 || !sg_current(sd))
+            return NULL;
+    }
     return Py_NewRef(SG.gen);
 }
 
@@ -1226,12 +1252,7 @@ static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyO
     PyObject_GC_UnTrack(at); /* two ints: no cycle; the collector need not scan it */
     sset(v, F.f_l, at);
     Py_DECREF(at);
-    int err = PyList_Append(lst, v) < 0;
-    if (!err) { /* _tainted[id(lst)] = lst, unless it is there already */
-        PyObject *had = PyDict_GetItemWithError(F.tainted, lid);
-        err = had ? had != lst && PyDict_SetItem(F.tainted, lid, lst) < 0
-                  : PyErr_Occurred() || PyDict_SetItem(F.tainted, lid, lst) < 0;
-    }
+    int err = PyList_Append(lst, v) < 0 || put_if_changed(F.tainted, lid, lst, 0) < 0;
     Py_DECREF(lid);
     if (err)
         return NULL;
@@ -1289,35 +1310,15 @@ static int record(PyObject *fut, PyObject *val, PyObject *v, PyObject *size)
         PyErr_SetString(PyExc_RuntimeError, "pydron fast path: RESULT_BYTES/CATS missing");
         return -1;
     }
-    /* the results of a loop's calls are mostly of one size and category:
-     * a lookup finds the same object there and writes nothing */
-    PyObject *had = PyDict_GetItemWithError(rb, fn);
-    if (!had && PyErr_Occurred()) {
+    if (put_if_changed(rb, fn, size, 4096) < 0) {
         if (!PyErr_ExceptionMatches(PyExc_TypeError))
             return -1;
         PyErr_Clear();
     }
-    if (had != size) {
-        if (PyDict_GET_SIZE(rb) > 4096)
-            PyDict_Clear(rb);
-        if (PyDict_SetItem(rb, fn, size) < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_TypeError))
-                return -1;
-            PyErr_Clear();
-        }
-    }
     PyObject *c = category(v);
     if (!c)
         return -1;
-    had = PyDict_GetItemWithError(rc, fn);
-    int err = 0;
-    if (!had && PyErr_Occurred())
-        err = -1;
-    else if (had != c) {
-        if (PyDict_GET_SIZE(rc) > 4096) /* functions made on the fly: keep it bounded */
-            PyDict_Clear(rc);
-        err = PyDict_SetItem(rc, fn, c);
-    }
+    int err = put_if_changed(rc, fn, c, 4096);
     Py_DECREF(c);
     return err < 0 ? -1 : 1;
 }

@@ -86,52 +86,13 @@ PyObject *pdy_dumps_args(PyObject *argt)
     return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)n);
 }
 
-/* pickle.loads of a scalar's pickle (protocol 2+): a new reference, or
- * NULL without an exception when it is not one. */
-PyObject *pdy_loads_scalar(const unsigned char *p, size_t len)
+/* The length of the FRAME at p[2] (u64, little-endian, at p[3..11)). */
+static uint64_t frame_len(const unsigned char *p)
 {
-    if (len < 4 || p[0] != 0x80 || p[1] < 2 || p[1] > 5 || p[len - 1] != '.')
-        return NULL;
-    size_t i = 2;
-    if (p[2] == 0x95) {
-        if (len < 11 + 2)
-            return NULL;
-        uint64_t fl = 0;
-        for (int k = 7; k >= 0; k--)
-            fl = (fl << 8) | p[3 + k];
-        if (fl != len - 11)
-            return NULL;
-        i = 11;
-    }
-    size_t body = len - 1 - i; /* without STOP */
-    const unsigned char *q = p + i;
-    switch (q[0]) {
-    case 'N':
-        return body == 1 ? Py_NewRef(Py_None) : NULL;
-    case 0x88:
-        return body == 1 ? Py_NewRef(Py_True) : NULL;
-    case 0x89:
-        return body == 1 ? Py_NewRef(Py_False) : NULL;
-    case 'K':
-        return body == 2 ? PyLong_FromLong(q[1]) : NULL;
-    case 'M':
-        return body == 3 ? PyLong_FromLong(q[1] | (long)q[2] << 8) : NULL;
-    case 'J':
-        if (body != 5)
-            return NULL;
-        return PyLong_FromLong((long)(int32_t)((uint32_t)q[1] | (uint32_t)q[2] << 8 |
-                                               (uint32_t)q[3] << 16 | (uint32_t)q[4] << 24));
-    case 'G': {
-        if (body != 9)
-            return NULL;
-        double d = PyFloat_Unpack8((const char *)q + 1, 0);
-        if (d == -1.0 && PyErr_Occurred())
-            return NULL;
-        return PyFloat_FromDouble(d);
-    }
-    default:
-        return NULL;
-    }
+    uint64_t fl = 0;
+    for (int k = 7; k >= 0; k--)
+        fl = (fl << 8) | p[3 + k];
+    return fl;
 }
 
 /* One scalar's opcode at q[0 .. end): a new reference and *used, or NULL
@@ -188,6 +149,27 @@ static PyObject *get_scalar(const unsigned char *q, size_t end, size_t *used)
     }
 }
 
+/* pickle.loads of a scalar's pickle (protocol 2+): a new reference, or
+ * NULL without an exception when it is not one. */
+PyObject *pdy_loads_scalar(const unsigned char *p, size_t len)
+{
+    if (len < 4 || p[0] != 0x80 || p[1] < 2 || p[1] > 5 || p[len - 1] != '.')
+        return NULL;
+    size_t i = 2;
+    if (p[2] == 0x95) {
+        if (len < 11 + 2)
+            return NULL;
+        if (frame_len(p) != len - 11)
+            return NULL;
+        i = 11;
+    }
+    size_t body = len - 1 - i, used = 0; /* without STOP */
+    PyObject *v = get_scalar(p + i, body, &used);
+    if (v && used != body) /* more after the scalar: not one */
+        Py_CLEAR(v);
+    return v;
+}
+
 Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
 {
     /* PROTO 5, FRAME (length len - 11), the items, TUPLEn MEMOIZE or
@@ -195,10 +177,7 @@ Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
     static const unsigned char tail[] = {'}', 0x94, 0x86, 0x94, '.'};
     if (len < 11 + 1 + sizeof tail || p[0] != 0x80 || p[1] != 5 || p[2] != 0x95)
         return -1;
-    uint64_t fl = 0;
-    for (int k = 7; k >= 0; k--)
-        fl = (fl << 8) | p[3 + k];
-    if (fl != len - 11 || memcmp(p + len - sizeof tail, tail, sizeof tail) != 0)
+    if (frame_len(p) != len - 11 || memcmp(p + len - sizeof tail, tail, sizeof tail) != 0)
         return -1;
     size_t i = 11, end = len - sizeof tail; /* the items and the tuple's opcode(s) */
     Py_ssize_t na = 0;
