@@ -703,7 +703,10 @@ class Session:
         """The graph constant (snapshot) of a large argument buffer. The same
         unchanged array handed to many calls is copied once: the constant made
         from the same memory last time is reused when every byte still
-        matches (memcmp: sound, and several times cheaper than the copy)."""
+        matches. Checked by memcmp (sound, and several times cheaper than the
+        copy), or, for memory seen unchanged once already, by the kernel's
+        record of the pages written since (_core.watch: only those are
+        compared; an array nobody wrote is not read at all)."""
         n = raw.nbytes
         if n < _SHARE_MIN:
             return self._graph.constant(raw)
@@ -713,21 +716,40 @@ class Session:
             # Same memory of the same (kept alive) object. Unchanged for sure
             # while no driver event that may change an object in place has
             # happened since it was checked (_state.EPOCH, reported by the
-            # translated code); otherwise compare every byte.
+            # translated code); otherwise ask the watch, or compare every byte.
             if _state.TRACKING and c[2] == _state.EPOCH:
                 return c[0]
-            if _core.same_bytes(c[0], raw):
+            w = c[3]
+            if w is not None:
+                same = w.same(c[0], raw)
+                if same is None:  # cannot tell (the watch may have ended)
+                    same = _core.same_bytes(c[0], raw)
+                    if not w.live:
+                        c[3] = None
+            else:
+                # protected before the compare: a write after it is seen
+                c[3] = w = _core.watch(raw)
+                same = _core.same_bytes(c[0], raw)
+            if same:
                 c[2] = _state.EPOCH
                 return c[0]
+            # changed: stop watching (a watched page costs its writer a
+            # fault), and snapshot it again
+            if w is not None:
+                w.stop()
         v = self._graph.constant(raw)
         consts = self._consts
-        consts.pop(key, None)
-        consts[key] = [v, raw.obj, _state.EPOCH]
+        old = consts.pop(key, None)
+        if old is not None and old[3] is not None:
+            old[3].stop()
+        consts[key] = [v, raw.obj, _state.EPOCH, None]
         held = sum(k[1] for k in consts)
         while len(consts) > 1 and (len(consts) > _SHARE_KEEP or held > _SHARE_BYTES):
             old = next(iter(consts))
             held -= old[1]
-            del consts[old]
+            gone = consts.pop(old)
+            if gone[3] is not None:
+                gone[3].stop()
         return v
 
     def _batch_size(self, fn, key):
@@ -850,6 +872,9 @@ class Session:
         except _core.PydronError:
             pass
         self._open = None  # calls never sent: waiting for one raises ClosedError
+        for c in self._consts.values():
+            if c[3] is not None:
+                c[3].stop()
         self._consts.clear()
         self._codes.clear()
         try:

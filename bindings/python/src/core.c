@@ -22,6 +22,7 @@
 #include "fastcall.h"
 #include "pydron.h"
 #include "pyexec.h"
+#include "wtrack.h"
 
 /* The worker loop ships with the process executors; a build without it
  * still imports (worker_main then raises NotSupportedError). */
@@ -1940,6 +1941,112 @@ static PyObject *mod_same_bytes(PyObject *m, PyObject *args)
     return PyBool_FromLong(same);
 }
 
+/* WriteWatch: the pages of a large argument written since it was last
+ * checked (wtrack.c). watch(buffer) -> WriteWatch, or None when this memory
+ * cannot be watched; ending the object ends the watch. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t id;
+} WatchObject;
+
+static PyTypeObject *WatchType;
+
+static void Watch_dealloc(WatchObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->id)
+        pdy_wt_stop(self->id);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* same(snapshot, buffer) -> True (unchanged since the watch started or the
+ * last call), False (changed), or None (cannot tell: compare the bytes;
+ * .live says whether the watch goes on). */
+static PyObject *Watch_same(WatchObject *self, PyObject *args)
+{
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b))
+        return NULL;
+    if (!self->id)
+        Py_RETURN_NONE;
+    Py_buffer x, y;
+    if (PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int r = x.len != y.len ? 0 : pdy_wt_same(self->id, y.buf, (size_t)y.len, x.buf);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    if (r < 0 && !pdy_wt_live(self->id))
+        self->id = 0;
+    if (r < 0)
+        Py_RETURN_NONE;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *Watch_stop(WatchObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->id)
+        pdy_wt_stop(self->id);
+    self->id = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Watch_live(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->id && pdy_wt_live(self->id));
+}
+
+static PyMethodDef Watch_methods[] = {
+    {"same", (PyCFunction)Watch_same, METH_VARARGS,
+     "same(snapshot, buffer) -> True/False/None: unchanged since the last check?"},
+    {"stop", (PyCFunction)Watch_stop, METH_NOARGS, "End the watch."},
+    {NULL}};
+
+static PyGetSetDef Watch_getset[] = {
+    {"live", (getter)Watch_live, NULL, "Whether the watch is on.", NULL}, {NULL}};
+
+static PyType_Slot Watch_slots[] = {{Py_tp_dealloc, Watch_dealloc},
+                                    {Py_tp_methods, Watch_methods},
+                                    {Py_tp_getset, Watch_getset},
+                                    {Py_tp_doc, "The pages of a buffer written since a check."},
+                                    {0, NULL}};
+
+static PyType_Spec Watch_spec = {"pydron._core.WriteWatch", sizeof(WatchObject), 0,
+                                 Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                                 Watch_slots};
+
+static PyObject *mod_watch(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    uint64_t id = v.len ? pdy_wt_start(v.buf, (size_t)v.len) : 0;
+    PyBuffer_Release(&v);
+    if (!id)
+        Py_RETURN_NONE;
+    WatchObject *w = PyObject_New(WatchObject, WatchType);
+    if (!w) {
+        pdy_wt_stop(id);
+        return NULL;
+    }
+    w->id = id;
+    return (PyObject *)w;
+}
+
+static PyObject *mod_watch_count(PyObject *m, PyObject *unused)
+{
+    (void)m;
+    (void)unused;
+    return PyLong_FromSize_t(pdy_wt_count());
+}
+
 /* The shared secret: the Python worker and configure() use the library's
  * own parser and checks, so C and Python accept exactly the same secrets. */
 static int have_secret_api(void)
@@ -1999,6 +2106,10 @@ static PyMethodDef module_methods[] = {
      "files under prefix, or None."},
     {"same_bytes", mod_same_bytes, METH_VARARGS,
      "Whether two contiguous buffers hold the same bytes (memcmp, GIL released)."},
+    {"watch", mod_watch, METH_O,
+     "watch(buffer) -> WriteWatch of the pages holding it, or None when this process cannot "
+     "watch that memory."},
+    {"watch_count", mod_watch_count, METH_NOARGS, "How many WriteWatch are on (tests)."},
     {"secret_read_file", mod_secret_read_file, METH_O,
      "Read a shared secret file (pydron_secret_read_file): refuses files others can read "
      "and weak secrets."},
@@ -2112,7 +2223,8 @@ PyMODINIT_FUNC PyInit__core(void)
     GraphType = (PyTypeObject *)PyType_FromSpec(&Graph_spec);
     ValueType = (PyTypeObject *)PyType_FromSpec(&Value_spec);
     PrivateBufferType = (PyTypeObject *)PyType_FromSpec(&PrivateBuffer_spec);
-    if (!RuntimeType || !GraphType || !ValueType || !PrivateBufferType)
+    WatchType = (PyTypeObject *)PyType_FromSpec(&Watch_spec);
+    if (!RuntimeType || !GraphType || !ValueType || !PrivateBufferType || !WatchType)
         goto fail;
     Py_INCREF(RuntimeType);
     Py_INCREF(GraphType);
@@ -2120,6 +2232,9 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddObject(m, "Runtime", (PyObject *)RuntimeType) < 0 ||
         PyModule_AddObject(m, "Graph", (PyObject *)GraphType) < 0 ||
         PyModule_AddObject(m, "Value", (PyObject *)ValueType) < 0)
+        goto fail;
+    Py_INCREF(WatchType);
+    if (PyModule_AddObject(m, "WriteWatch", (PyObject *)WatchType) < 0)
         goto fail;
     Py_INCREF(PrivateBufferType);
     if (PyModule_AddObject(m, "PrivateBuffer", (PyObject *)PrivateBufferType) < 0)

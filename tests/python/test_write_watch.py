@@ -1,0 +1,165 @@
+"""The driver's write watch of large arguments (bindings/python/src/wtrack.c,
+issue 12): which pages of an array were written since the last check, so that
+an unchanged array handed again is reused without reading it. Real memory,
+real kernel: userfaultfd's asynchronous write protection and PAGEMAP_SCAN."""
+
+import mmap
+import os
+import tempfile
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import require_local
+from pydron import _core
+
+MB = 1024 * 1024
+
+
+def _supported() -> bool:
+    a = np.ones(MB // 8)
+    w = _core.watch(a)
+    if w is None:
+        return False
+    w.stop()
+    return True
+
+
+@pytest.fixture
+def supported():
+    # Linux 6.7 has what it needs (UFFD_FEATURE_WP_ASYNC, PAGEMAP_SCAN); on
+    # an older kernel the runtime compares bytes instead, which the
+    # differential programs test either way
+    if tuple(int(x) for x in os.uname().release.split(".")[:2]) < (6, 7):
+        pytest.skip("Linux before 6.7 has no asynchronous write protection")
+    assert _supported(), "Linux >= 6.7 but the write watch is refused"
+
+
+def test_unchanged_changed_and_same_bytes(supported):
+    a = np.arange(4 * MB // 8, dtype=np.float64)
+    snap = a.copy()
+    w = _core.watch(a)
+    assert w.live and _core.watch_count() >= 1
+    assert w.same(snap, a) is True
+    a[12345] = a[12345]  # written, same bytes
+    assert w.same(snap, a) is True
+    a[100] = -1.0
+    assert w.same(snap, a) is False
+    a[100] = snap[100]
+    assert w.same(snap, a) is True  # only the written pages are compared
+    a.view(np.uint8)[-1] ^= 0xFF  # the last byte, on a page shared with what follows
+    assert w.same(snap, a) is False
+    w.stop()
+    assert not w.live
+    assert w.same(snap, a) is None
+
+
+def test_kernel_and_thread_writes_are_seen(supported):
+    a = np.zeros(2 * MB, dtype=np.uint8)
+    snap = a.copy()
+    w = _core.watch(a)
+    with tempfile.TemporaryFile() as f:
+        f.write(b"\x05" * 64)
+        f.seek(0)
+        f.readinto(memoryview(a)[MB + 7:MB + 71])
+    assert w.same(snap, a) is False
+    a[:] = 0
+    assert w.same(snap, a) is True
+    t = threading.Thread(target=lambda: a.__setitem__(5, 1))
+    t.start()
+    t.join()
+    assert w.same(snap, a) is False
+    w.stop()
+
+
+def test_a_page_two_watches_share(supported):
+    base = np.zeros(2 * MB + 3, dtype=np.uint8)
+    left, right = base[: MB + 100], base[MB + 100:]
+    ls, rs = left.copy(), right.copy()
+    wl, wr = _core.watch(left), _core.watch(right)
+    # protecting right took what the page table knew of left's shared page
+    assert wl.same(ls, left) is None
+    assert wl.same(ls, left) is True
+    right[0] = 1  # on the page left ends in
+    # left's check takes the page's write: it is not in left's bytes
+    assert wl.same(ls, left) is True
+    # right cannot tell from the page table any more: compare every byte
+    assert wr.same(rs, right) is None
+    assert wr.live
+    right[0] = 0
+    assert wr.same(rs, right) is True
+    wl.stop()
+    # left's pages no longer protected, right's still are
+    right[-1] = 9
+    assert wr.same(rs, right) is False
+    wr.stop()
+
+
+def test_shared_and_file_backed_memory_is_refused(supported, tmp_path):
+    # another process or the file can change these without a write here
+    m = mmap.mmap(-1, 4 * MB, flags=mmap.MAP_SHARED)
+    m.write(b"x" * (4 * MB))
+    assert _core.watch(np.frombuffer(m, dtype=np.uint8)) is None
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"\x01" * (4 * MB))
+    mm = np.memmap(p, dtype=np.uint8, mode="r+")
+    assert _core.watch(mm) is None
+    cow = np.memmap(p, dtype=np.uint8, mode="c")  # private, but pages of the file
+    assert _core.watch(cow) is None
+    del mm, cow
+
+
+def test_a_forked_child_does_not_watch(supported):
+    a = np.zeros(MB, dtype=np.uint8)
+    snap = a.copy()
+    w = _core.watch(a)
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own copy of the memory, no watch of its own
+        try:
+            a[3] = 7
+            ok = _core.watch(a) is None and w.same(snap, a) is None
+            os.write(wfd, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    got = os.read(r, 1)
+    os.waitpid(pid, 0)
+    assert got == b"1"
+    assert w.same(snap, a) is True  # the child's write was to its copy
+    a[3] = 7
+    assert w.same(snap, a) is False
+    w.stop()
+
+
+@pytest.fixture
+def local_session():
+    require_local()
+    from pydron import _backend
+
+    s = _backend.Session("local", workers=2)
+    yield s
+    s.close()
+
+
+def test_the_runtime_watches_a_reused_array_and_stops_when_it_changes(supported, local_session):
+    s = local_session
+    a = np.arange(MB, dtype=np.float64)  # 8 MiB
+    before = _core.watch_count()
+
+    def total(x):
+        return float(x.sum())
+
+    assert s.submit(total, (a,), {}).result() == float(a.sum())   # a snapshot
+    assert _core.watch_count() == before
+    assert s.submit(total, (a,), {}).result() == float(a.sum())   # seen again: watched
+    assert _core.watch_count() == before + 1
+    assert s.submit(total, (a,), {}).result() == float(a.sum())
+    a[7] = 1e6  # changed: a new snapshot, no longer watched (writes to it cost faults)
+    assert s.submit(total, (a,), {}).result() == float(a.sum())
+    assert _core.watch_count() == before
+    assert s.submit(total, (a,), {}).result() == float(a.sum())
+    assert _core.watch_count() == before + 1
+    s.close()
+    assert _core.watch_count() == before
