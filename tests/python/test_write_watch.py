@@ -151,15 +151,49 @@ def test_the_runtime_watches_a_reused_array_and_stops_when_it_changes(supported,
     def total(x):
         return float(x.sum())
 
-    assert s.submit(total, (a,), {}).result() == float(a.sum())   # a snapshot
-    assert _core.watch_count() == before
-    assert s.submit(total, (a,), {}).result() == float(a.sum())   # seen again: watched
-    assert _core.watch_count() == before + 1
-    assert s.submit(total, (a,), {}).result() == float(a.sum())
-    a[7] = 1e6  # changed: a new snapshot, no longer watched (writes to it cost faults)
-    assert s.submit(total, (a,), {}).result() == float(a.sum())
-    assert _core.watch_count() == before
-    assert s.submit(total, (a,), {}).result() == float(a.sum())
-    assert _core.watch_count() == before + 1
+    def check(watched):
+        assert s.submit(total, (a,), {}).result() == float(a.sum())
+        assert _core.watch_count() == before + watched
+
+    check(0)  # a snapshot
+    check(1)  # seen again: watched (from before this compare)
+    check(1)
+    a[7] = 1e6
+    check(0)  # changed: a new snapshot, no longer watched (writes to it cost faults)
+    check(0)  # changed once while watched: one unchanged compare first
+    check(1)
+    check(1)
+    a[8] = 1e6
+    check(0)
+    for _ in range(3):  # changed twice while watched: three
+        check(0)
+    check(1)
     s.close()
     assert _core.watch_count() == before
+
+
+def test_memory_that_cannot_be_watched_is_compared_without_asking_again(supported, local_session,
+                                                                        tmp_path, monkeypatch):
+    s = local_session
+    p = tmp_path / "m.bin"
+    p.write_bytes(np.arange(MB, dtype=np.float64).tobytes())
+    # a plain ndarray on the file's pages (a memmap itself is pickled in band)
+    m = np.asarray(np.memmap(p, dtype=np.float64, mode="r+"))
+    asked = []
+    real = _core.watch
+
+    def watch(buf):
+        asked.append(1)
+        return real(buf)
+
+    monkeypatch.setattr(_core, "watch", watch)
+
+    def total(x):
+        return float(x.sum())
+
+    for k in range(4):
+        m[k] = -k
+        assert s.submit(total, (m,), {}).result() == float(m.sum())
+        assert s.submit(total, (m,), {}).result() == float(m.sum())
+    assert len(asked) == 1  # refused once: not asked again for this array
+    del m

@@ -706,7 +706,9 @@ class Session:
         matches. Checked by memcmp (sound, and several times cheaper than the
         copy), or, for memory seen unchanged once already, by the kernel's
         record of the pages written since (_core.watch: only those are
-        compared; an array nobody wrote is not read at all)."""
+        compared; an array nobody wrote is not read at all). An array found
+        changed while watched waits 1, 3, 7, ... unchanged checks before it
+        is watched again."""
         n = raw.nbytes
         if n < _SHARE_MIN:
             return self._graph.constant(raw)
@@ -727,22 +729,37 @@ class Session:
                     if not w.live:
                         c[3] = None
             else:
-                # protected before the compare: a write after it is seen
-                c[3] = w = _core.watch(raw)
+                if c[5] >= (1 << c[4]) - 1:
+                    # seen unchanged often enough since it last changed
+                    # while watched: watch it, protected before the compare
+                    # (a write after it is seen)
+                    c[3] = w = _core.watch(raw)
+                    if w is None:
+                        c[4] = 64  # cannot be watched: do not ask again
                 same = _core.same_bytes(c[0], raw)
+                if w is None:
+                    c[5] += 1
             if same:
                 c[2] = _state.EPOCH
                 return c[0]
-            # changed: stop watching (a watched page costs its writer a
-            # fault), and snapshot it again
+            # changed: stop watching (each first write to a watched page
+            # costs its writer a fault), snapshot it again, and wait longer
+            # each time before watching it again (an array changed every
+            # other call would pay the faults and the protection each time)
             if w is not None:
                 w.stop()
+                strikes = min(c[4] + 1, 8)
+            else:
+                strikes = c[4]
+        else:
+            strikes = 0
         v = self._graph.constant(raw)
         consts = self._consts
         old = consts.pop(key, None)
         if old is not None and old[3] is not None:
             old[3].stop()
-        consts[key] = [v, raw.obj, _state.EPOCH, None]
+        # [value, object, epoch checked, watch, strikes, unchanged since]
+        consts[key] = [v, raw.obj, _state.EPOCH, None, strikes, 0]
         held = sum(k[1] for k in consts)
         while len(consts) > 1 and (len(consts) > _SHARE_KEEP or held > _SHARE_BYTES):
             old = next(iter(consts))

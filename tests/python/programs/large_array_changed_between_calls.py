@@ -94,16 +94,18 @@ def main():
     # a file-backed array changed through the file, not the mapping
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.bin")
-        m = np.memmap(path, dtype=np.float64, mode="w+", shape=(N,))
-        m[:] = 1.0
-        m.flush()
+        mm = np.memmap(path, dtype=np.float64, mode="w+", shape=(N,))
+        mm[:] = 1.0
+        mm.flush()
+        m = np.asarray(mm)  # a plain ndarray on the file's pages (a memmap is pickled in band)
         for k in range(3):
             out.append(("memmap", use(m, k)))
         fd = os.open(path, os.O_WRONLY)
         os.pwrite(fd, np.float64(42.0).tobytes(), 8 * 12345)
         os.close(fd)
         out.append(("memmap after pwrite", use(m, 5)))
-        del m
+        out.append(("memmap after pwrite again", use(m, 6)))
+        del m, mm
 
     # shared memory another process writes
     shm = shared_memory.SharedMemory(create=True, size=8 * N)
