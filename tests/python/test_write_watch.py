@@ -5,6 +5,7 @@ real kernel: userfaultfd's asynchronous write protection and PAGEMAP_SCAN."""
 
 import mmap
 import os
+import sys
 import tempfile
 import threading
 
@@ -88,6 +89,14 @@ def test_a_page_two_watches_share(supported):
     assert wr.same(rs, right) is None
     assert wr.live
     right[0] = 0
+    assert wr.same(rs, right) is True
+    # left changed early on, right on the shared page: left's check ends at
+    # its first changed page, but its scan took the shared page's write too
+    left[10] = 1
+    right[1] = 1
+    assert wl.same(ls, left) is False
+    assert wr.same(rs, right) is None
+    right[1] = 0
     assert wr.same(rs, right) is True
     wl.stop()
     # left's pages no longer protected, right's still are
@@ -197,3 +206,47 @@ def test_memory_that_cannot_be_watched_is_compared_without_asking_again(supporte
         assert s.submit(total, (m,), {}).result() == float(m.sum())
     assert len(asked) == 1  # refused once: not asked again for this array
     del m
+
+
+def test_threads_watching_side_by_side_agree_with_memcmp(supported):
+    # the checks run without the GIL: watches of neighbouring arrays (pages
+    # shared at their edges), checked and written from several threads
+    base = np.zeros(4 * MB + 5 * 1000, dtype=np.uint8)
+    parts = [base[i * (MB + 1000):(i + 1) * (MB + 1000)] for i in range(4)]
+    errors = []
+
+    def work(i):
+        a = parts[i]
+        rng = np.random.default_rng(i)
+        snap = a.copy()
+        w = _core.watch(a)
+        for _ in range(200):
+            if rng.random() < 0.5:
+                # on a page shared with a neighbour, whose scans take the
+                # page's writes from this watch: sometimes the same byte
+                k = int(rng.integers(0, 64))
+                k = k if rng.random() < 0.5 else a.size - 1 - k
+                a[k] = rng.integers(0, 3)
+            got = w.same(snap, a)
+            truth = bool((a == snap).all())
+            if got is None:
+                got = truth
+            if got != truth:
+                errors.append((i, got, truth))
+            if not got:
+                snap = a.copy()
+                w.stop()
+                w = _core.watch(a)
+        w.stop()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # interleave the threads as much as possible
+    try:
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors

@@ -1977,7 +1977,14 @@ static PyObject *Watch_same(WatchObject *self, PyObject *args)
         PyBuffer_Release(&x);
         return NULL;
     }
-    int r = x.len != y.len ? 0 : pdy_wt_same(self->id, y.buf, (size_t)y.len, x.buf);
+    int r = 0;
+    if (x.len == y.len) {
+        uint64_t id = self->id;
+        /* the pages written are compared without the GIL, as same_bytes does */
+        Py_BEGIN_ALLOW_THREADS
+        r = pdy_wt_same(id, y.buf, (size_t)y.len, x.buf);
+        Py_END_ALLOW_THREADS
+    }
     PyBuffer_Release(&x);
     PyBuffer_Release(&y);
     if (r < 0 && !pdy_wt_live(self->id))
@@ -2027,7 +2034,12 @@ static PyObject *mod_watch(PyObject *m, PyObject *arg)
     Py_buffer v;
     if (PyObject_GetBuffer(arg, &v, PyBUF_C_CONTIGUOUS) < 0)
         return NULL;
-    uint64_t id = v.len ? pdy_wt_start(v.buf, (size_t)v.len) : 0;
+    uint64_t id = 0;
+    if (v.len) {
+        Py_BEGIN_ALLOW_THREADS   /* reads /proc/self/maps, protects every page */
+        id = pdy_wt_start(v.buf, (size_t)v.len);
+        Py_END_ALLOW_THREADS
+    }
     PyBuffer_Release(&v);
     if (!id)
         Py_RETURN_NONE;

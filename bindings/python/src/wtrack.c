@@ -49,6 +49,7 @@
 #if defined(__linux__)
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -95,9 +96,24 @@ static uintptr_t pgsz;
 static wt_entry *ents;
 static size_t nents, capents;
 static uint64_t next_id = 1;
+/* Guards all of the above: the extension calls in without the GIL (a
+ * compare of the pages written may take a while). */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-/* Ready to watch in this process? Called with the GIL held (all of this
- * file is). */
+/* A child of fork may have been made while another thread held the lock;
+ * it never watches (the descriptors are the parent's: its memory). */
+static void at_fork_child(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    if (state == 1)
+        state = -1;
+    nents = 0;
+}
+
+static void install_atfork(void) { pthread_atfork(NULL, NULL, at_fork_child); }
+
+/* Ready to watch in this process? With mu held. */
 static int ready(void)
 {
     if (state == 1) {
@@ -241,7 +257,18 @@ static int all_anonymous(uintptr_t s, uintptr_t e)
 
 #define WT_VEC 32
 
+static uint64_t wt_start_locked(const void *p, size_t len);
+
 uint64_t pdy_wt_start(const void *p, size_t len)
+{
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&mu);
+    uint64_t id = wt_start_locked(p, len);
+    pthread_mutex_unlock(&mu);
+    return id;
+}
+
+static uint64_t wt_start_locked(const void *p, size_t len)
 {
     if (!len || !ready())
         return 0;
@@ -287,14 +314,25 @@ uint64_t pdy_wt_start(const void *p, size_t len)
     return id;
 }
 
+static void wt_stop_locked(uint64_t id);
+static int wt_same_locked(uint64_t id, const void *p, size_t len, const void *snap);
+
 int pdy_wt_same(uint64_t id, const void *p, size_t len, const void *snap)
+{
+    pthread_mutex_lock(&mu);
+    int r = wt_same_locked(id, p, len, snap);
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
+static int wt_same_locked(uint64_t id, const void *p, size_t len, const void *snap)
 {
     wt_entry *w = ready() ? find(id) : NULL;
     if (!w)
         return -1;
     uintptr_t b0 = (uintptr_t)p, b1 = b0 + len;
     if (w->s != (b0 & ~(pgsz - 1)) || w->e != ((b1 + pgsz - 1) & ~(pgsz - 1))) {
-        pdy_wt_stop(id);   /* not the memory it watches */
+        wt_stop_locked(id);   /* not the memory it watches */
         return -1;
     }
     int dirty = w->dirty, same = 1;
@@ -304,16 +342,23 @@ int pdy_wt_same(uint64_t id, const void *p, size_t len, const void *snap)
         uintptr_t we;
         long r = scan(a, w->e, WT_PAGE_IS_WRITTEN | WT_PAGE_IS_FILE, vec, WT_VEC, &we);
         if (r < 0 || we <= a) {
-            pdy_wt_stop(id);   /* unmapped, mapped again, or not protected any more */
+            wt_stop_locked(id);   /* unmapped, mapped again, or not protected any more */
+            return -1;
+        }
+        /* every page reported is protected again: another watch holding
+         * one of them loses its write (all of them, even when a compare
+         * below ends the check early) */
+        int file = 0;
+        for (long i = 0; i < r; i++) {
+            mark_others(id, (uintptr_t)vec[i].start, (uintptr_t)vec[i].end);
+            file |= (vec[i].categories & WT_PAGE_IS_FILE) != 0;
+        }
+        if (file) {
+            wt_stop_locked(id);
             return -1;
         }
         for (long i = 0; i < r && same; i++) {
-            if (vec[i].categories & WT_PAGE_IS_FILE) {
-                pdy_wt_stop(id);
-                return -1;
-            }
             uintptr_t rs = (uintptr_t)vec[i].start, re = (uintptr_t)vec[i].end;
-            mark_others(id, rs, re);
             uintptr_t x0 = rs > b0 ? rs : b0, x1 = re < b1 ? re : b1;
             if (x0 < x1 && memcmp((const void *)x0, (const char *)snap + (x0 - b0), x1 - x0) != 0)
                 same = 0;
@@ -327,6 +372,13 @@ int pdy_wt_same(uint64_t id, const void *p, size_t len, const void *snap)
 
 void pdy_wt_stop(uint64_t id)
 {
+    pthread_mutex_lock(&mu);
+    wt_stop_locked(id);
+    pthread_mutex_unlock(&mu);
+}
+
+static void wt_stop_locked(uint64_t id)
+{
     wt_entry *w = ready() ? find(id) : NULL;
     if (!w)
         return;
@@ -335,9 +387,21 @@ void pdy_wt_stop(uint64_t id)
     release_pages(id, s, e);
 }
 
-int pdy_wt_live(uint64_t id) { return ready() && find(id) != NULL; }
+int pdy_wt_live(uint64_t id)
+{
+    pthread_mutex_lock(&mu);
+    int r = ready() && find(id) != NULL;
+    pthread_mutex_unlock(&mu);
+    return r;
+}
 
-size_t pdy_wt_count(void) { return state == 1 ? nents : 0; }
+size_t pdy_wt_count(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t n = state == 1 ? nents : 0;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
 
 #else /* no userfaultfd write protection: the caller compares bytes */
 
