@@ -22,9 +22,12 @@
  * refused, and so is a page the kernel reports as a file's (PAGE_IS_FILE). A watch that can no
  * longer be trusted (its memory unmapped and mapped again, which drops the
  * registration: PM_SCAN_CHECK_WPASYNC fails) ends, and the caller compares
- * bytes. Not covered: madvise(MADV_DONTNEED) on live pages of the array,
- * which zeroes them without a write; neither numpy nor malloc does that to
- * memory in use.
+ * bytes. Not covered: writes that reach the pages without the page table
+ * - a device's DMA into memory pinned before the watch (cudaHostRegister,
+ * io_uring fixed buffers, RDMA) - and madvise(MADV_DONTNEED) on live pages
+ * of the array, which zeroes them without a write (neither numpy nor
+ * malloc does that to memory in use). PYDRON_NO_WRITE_WATCH=1 turns the
+ * watch off for such programs.
  *
  * Pages shared by two watches (a page at the edge of two buffers): a scan
  * for one protects the page again, so the other would miss the write. The
