@@ -250,3 +250,15 @@ def test_threads_watching_side_by_side_agree_with_memcmp(supported):
     finally:
         sys.setswitchinterval(old)
     assert not errors
+
+
+def test_pydron_no_write_watch_turns_it_off(supported):
+    import subprocess
+
+    code = ("import numpy as np\nfrom pydron import _core\n"
+            "print(_core.watch(np.ones(1 << 20)) is None)\n")
+    env = dict(os.environ, PYDRON_NO_WRITE_WATCH="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
