@@ -337,6 +337,29 @@ def big_array(args):
     del r
     bench("py_numpy_32mb_arg_and_result_roundtrip", rt * 1e3, "ms")
     bench("py_numpy_32mb_arg_and_result_over_memcpy", rt / cp, "x")
+    # the check that the same array handed again is unchanged: every byte
+    # compared with the snapshot, or only the pages written since (nothing
+    # here), when the kernel can watch it (_core.watch: Linux 6.7+)
+    from pydron import _core
+
+    snap = s._graph.constant(memoryview(a).cast("B"))
+    cmp_ms = min(_timed(lambda: _core.same_bytes(snap, a)) for _ in range(5)) * 1e3
+    bench("py_unchanged_32mb_check_memcmp", cmp_ms, "ms")
+    w = _core.watch(a)
+    if w is None:
+        skip("py_unchanged_32mb_check_watched", "this kernel cannot watch writes (Linux < 6.7)")
+    else:
+        assert w.same(snap, a) is True
+        wt_ms = min(_timed(lambda: w.same(snap, a)) for _ in range(5)) * 1e3
+        w.stop()
+        bench("py_unchanged_32mb_check_watched", wt_ms, "ms")
+        bench("py_unchanged_32mb_check_memcmp_over_watched", cmp_ms / wt_ms, "x")
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 FIRST = textwrap.dedent("""
