@@ -45,15 +45,18 @@ def test_unchanged_changed_and_same_bytes(supported):
     assert w.same(snap, a) is True
     a[12345] = a[12345]  # written, same bytes
     assert w.same(snap, a) is True
+    assert w.same(snap, a) is True  # the written page is compared again
     a[100] = -1.0
     assert w.same(snap, a) is False
+    # a change ends the watch: it never says "unchanged" again
+    assert not w.live
+    assert w.same(snap, a) is None
     a[100] = snap[100]
-    assert w.same(snap, a) is True  # only the written pages are compared
+    w = _core.watch(a)
     a.view(np.uint8)[-1] ^= 0xFF  # the last byte, on a page shared with what follows
     assert w.same(snap, a) is False
     w.stop()
     assert not w.live
-    assert w.same(snap, a) is None
 
 
 def test_kernel_and_thread_writes_are_seen(supported):
@@ -66,12 +69,12 @@ def test_kernel_and_thread_writes_are_seen(supported):
         f.readinto(memoryview(a)[MB + 7:MB + 71])
     assert w.same(snap, a) is False
     a[:] = 0
+    w = _core.watch(a)
     assert w.same(snap, a) is True
     t = threading.Thread(target=lambda: a.__setitem__(5, 1))
     t.start()
     t.join()
     assert w.same(snap, a) is False
-    w.stop()
 
 
 def test_a_page_two_watches_share(supported):
@@ -79,30 +82,29 @@ def test_a_page_two_watches_share(supported):
     left, right = base[: MB + 100], base[MB + 100:]
     ls, rs = left.copy(), right.copy()
     wl, wr = _core.watch(left), _core.watch(right)
-    # protecting right took what the page table knew of left's shared page
+    # starting right protected their shared page again, taking what the
+    # page table knew of writes there before: left cannot tell any more
     assert wl.same(ls, left) is None
-    assert wl.same(ls, left) is True
-    right[0] = 1  # on the page left ends in
-    # left's check takes the page's write: it is not in left's bytes
-    assert wl.same(ls, left) is True
-    # right cannot tell from the page table any more: compare every byte
-    assert wr.same(rs, right) is None
-    assert wr.live
+    assert not wl.live
+    assert wr.same(rs, right) is True
+    right[0] = 1  # on the shared page
+    assert wr.same(rs, right) is False
     right[0] = 0
-    assert wr.same(rs, right) is True
-    # left changed early on, right on the shared page: left's check ends at
-    # its first changed page, but its scan took the shared page's write too
-    left[10] = 1
-    right[1] = 1
+    wl = _core.watch(left)
+    right[0] = 1  # right's byte on left's last page: left's bytes are unchanged
+    assert wl.same(ls, left) is True
+    assert wl.same(ls, left) is True
+    left[-1] = 9
     assert wl.same(ls, left) is False
-    assert wr.same(rs, right) is None
-    right[1] = 0
-    assert wr.same(rs, right) is True
+    right[0] = 0
+    left[-1] = 0
+    # a stopped watch leaves the pages another holds protected
+    wl = _core.watch(left)
+    wr = _core.watch(right)
     wl.stop()
-    # left's pages no longer protected, right's still are
+    assert wr.same(rs, right) is True
     right[-1] = 9
     assert wr.same(rs, right) is False
-    wr.stop()
 
 
 def test_shared_and_file_backed_memory_is_refused(supported, tmp_path):

@@ -8,30 +8,41 @@
  * userfaultfd's asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux
  * 6.7) lets a write to a protected page go on at once and only clears the
  * page's protection bit; the PAGEMAP_SCAN ioctl of /proc/self/pagemap
- * reports the pages whose bit is clear and protects them again in the same
- * step (the interface CRIU and Wine's GetWriteWatch emulation use). Only the
- * pages written are then compared; an array nobody wrote is known unchanged
- * after a walk of its page table (~0.3 ms for 32 MB of 4 KiB pages).
+ * protects a range and reports the pages whose bit is clear (the interface
+ * CRIU and Wine's GetWriteWatch emulation use). A watch protects the
+ * buffer's pages once, when it starts; a check compares only the pages
+ * written since. An array nobody wrote is known unchanged after a walk of
+ * its page table (3 µs for 32 MB in huge pages, ~0.3 ms in 4 KiB pages).
+ * A check does not protect the pages it finds written again: a write may
+ * land on a page after the fault that cleared its bit (memory pinned for
+ * I/O: O_DIRECT, process_vm_writev, a device), and protecting the page
+ * while that write is in flight would hide it. A page once written is
+ * compared at every check instead, and a change ends the watch: a watch
+ * only ever goes from "unchanged" to ended, which also keeps checks on
+ * several threads at once sound.
  *
  * Sound for private anonymous memory (what numpy and malloc give): every
  * write to it from this process, from user or kernel mode (read(2) into the
- * buffer, O_DIRECT, process_vm_writev), goes through the page fault that
- * clears the bit. Not for shared or file-backed memory, which another
- * process or the file can change under the same page table entries: a
- * buffer not wholly in private mappings of no file (/proc/self/maps) is
- * refused, and so is a page the kernel reports as a file's (PAGE_IS_FILE). A watch that can no
- * longer be trusted (its memory unmapped and mapped again, which drops the
- * registration: PM_SCAN_CHECK_WPASYNC fails) ends, and the caller compares
- * bytes. Not covered: writes that reach the pages without the page table
- * - a device's DMA into memory pinned before the watch (cudaHostRegister,
- * io_uring fixed buffers, RDMA) - and madvise(MADV_DONTNEED) on live pages
- * of the array, which zeroes them without a write (neither numpy nor
+ * buffer), clears the bit through a page fault or a pin. Not for shared or
+ * file-backed memory, which another process or the file can change under
+ * the same page table entries: a buffer not wholly in private mappings of
+ * no file (/proc/self/maps) is refused, and so is a page the kernel reports
+ * as a file's (PAGE_IS_FILE). A watch that can no longer be trusted (its
+ * memory unmapped and mapped again, which drops the registration:
+ * PM_SCAN_CHECK_WPASYNC fails) ends, and the caller compares bytes.
+ *
+ * Not covered: a write in flight into pinned memory when the watch starts
+ * (asynchronous or direct I/O into the array, a device's DMA, another
+ * process's process_vm_writev, while the array is handed to a call);
+ * another user of PAGEMAP_SCAN in the process protecting the same pages;
+ * madvise(MADV_DONTNEED) on live pages of the array (neither numpy nor
  * malloc does that to memory in use). PYDRON_NO_WRITE_WATCH=1 turns the
  * watch off for such programs.
  *
- * Pages shared by two watches (a page at the edge of two buffers): a scan
- * for one protects the page again, so the other would miss the write. The
- * other is marked dirty then and compares every byte next time.
+ * Pages shared by two watches (a page at the edge of two buffers): starting
+ * one protects the page again, so the other would miss a write made there
+ * before. The other is marked and ends at its next check (the caller
+ * compares every byte then).
  *
  * The cost is on the writer: the first write to each protected page takes
  * a minor fault (~1.4 µs per 4 KiB page here: rewriting a watched 32 MB
@@ -89,7 +100,7 @@ struct wt_pm_scan_arg {
 typedef struct wt_entry {
     uint64_t id;
     uintptr_t s, e; /* the pages: [s, e), page aligned */
-    int dirty;      /* another watch's scan may have taken a write of ours */
+    int dirty;      /* a watch started since took a write of ours: end */
 } wt_entry;
 
 static int state;          /* 0: not tried; 1: ready; -1: unavailable */
@@ -202,13 +213,17 @@ static void release_pages(uint64_t self, uintptr_t s, uintptr_t e)
     }
 }
 
-static long scan(uintptr_t s, uintptr_t e, uint64_t anyof, struct wt_page_region *vec, size_t n,
-                 uintptr_t *walk_end)
+/* PAGEMAP_SCAN over [s, e): the pages in any of the categories anyof (all
+ * with 0), in vec; with protect, those pages are write protected in the
+ * same step. Fails (EPERM) where the memory is not registered with
+ * asynchronous write protection. */
+static long scan(uintptr_t s, uintptr_t e, int protect, uint64_t anyof,
+                 struct wt_page_region *vec, size_t n, uintptr_t *walk_end)
 {
     struct wt_pm_scan_arg a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
-    a.flags = WT_PM_SCAN_WP_MATCHING | WT_PM_SCAN_CHECK_WPASYNC;
+    a.flags = (protect ? WT_PM_SCAN_WP_MATCHING : 0) | WT_PM_SCAN_CHECK_WPASYNC;
     a.start = s;
     a.end = e;
     a.vec = (uintptr_t)vec;
@@ -297,7 +312,7 @@ static uint64_t wt_start_locked(const void *p, size_t len)
     int ok = 1;
     for (uintptr_t a = s; ok && a < e;) {
         uintptr_t we;
-        long r = scan(a, e, 0, vec, WT_VEC, &we);
+        long r = scan(a, e, 1, 0, vec, WT_VEC, &we);
         if (r < 0 || we <= a) {
             ok = 0;
             break;
@@ -338,29 +353,31 @@ static int wt_same_locked(uint64_t id, const void *p, size_t len, const void *sn
         wt_stop_locked(id);   /* not the memory it watches */
         return -1;
     }
-    int dirty = w->dirty, same = 1;
-    w->dirty = 0;
+    if (w->dirty) {
+        /* a watch started since took writes from a page both hold */
+        wt_stop_locked(id);
+        return -1;
+    }
+    /* The pages written since the watch started. They are not protected
+     * again: a write can land on a page after its fault (memory pinned for
+     * I/O: O_DIRECT, process_vm_writev, a device), so a page protected
+     * again while such a write is in flight would not show it. A page
+     * once written is compared at every check instead; a change ends the
+     * watch. */
+    int same = 1;
     struct wt_page_region vec[WT_VEC];
     for (uintptr_t a = w->s; same && a < w->e;) {
         uintptr_t we;
-        long r = scan(a, w->e, WT_PAGE_IS_WRITTEN | WT_PAGE_IS_FILE, vec, WT_VEC, &we);
+        long r = scan(a, w->e, 0, WT_PAGE_IS_WRITTEN | WT_PAGE_IS_FILE, vec, WT_VEC, &we);
         if (r < 0 || we <= a) {
             wt_stop_locked(id);   /* unmapped, mapped again, or not protected any more */
             return -1;
         }
-        /* every page reported is protected again: another watch holding
-         * one of them loses its write (all of them, even when a compare
-         * below ends the check early) */
-        int file = 0;
-        for (long i = 0; i < r; i++) {
-            mark_others(id, (uintptr_t)vec[i].start, (uintptr_t)vec[i].end);
-            file |= (vec[i].categories & WT_PAGE_IS_FILE) != 0;
-        }
-        if (file) {
-            wt_stop_locked(id);
-            return -1;
-        }
         for (long i = 0; i < r && same; i++) {
+            if (vec[i].categories & WT_PAGE_IS_FILE) {
+                wt_stop_locked(id);
+                return -1;
+            }
             uintptr_t rs = (uintptr_t)vec[i].start, re = (uintptr_t)vec[i].end;
             uintptr_t x0 = rs > b0 ? rs : b0, x1 = re < b1 ? re : b1;
             if (x0 < x1 && memcmp((const void *)x0, (const char *)snap + (x0 - b0), x1 - x0) != 0)
@@ -368,9 +385,13 @@ static int wt_same_locked(uint64_t id, const void *p, size_t len, const void *sn
         }
         a = we;
     }
-    if (!same)
+    if (!same) {
+        /* it never says "unchanged" again (a check racing with this one
+         * on another thread gets -1, not 1) */
+        wt_stop_locked(id);
         return 0;
-    return dirty ? -1 : 1;
+    }
+    return 1;
 }
 
 void pdy_wt_stop(uint64_t id)

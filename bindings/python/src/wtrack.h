@@ -15,13 +15,11 @@
  * then compares bytes as before. */
 uint64_t pdy_wt_start(const void *p, size_t len);
 
-/* Was [p, p + len) of watch id written since it started or since the last
- * call? The pages written are protected again by the same call (atomically:
- * a write after it is seen next time). For each written page, the bytes of
- * the buffer on it are compared with snap (the copy made when the watch
- * started, at the same offsets). 1: unchanged; 0: changed; -1: cannot tell
- * (the caller compares every byte; a watch that can no longer be trusted
- * has ended). */
+/* Was [p, p + len) of watch id written since it started? The bytes of the
+ * buffer on each page written since are compared with snap (the copy made
+ * when the watch started, at the same offsets). 1: unchanged; 0: changed
+ * (the watch ends); -1: cannot tell (the caller compares every byte; the
+ * watch has ended). */
 int pdy_wt_same(uint64_t id, const void *p, size_t len, const void *snap);
 
 /* End watch id (unknown ids are ignored). Pages no other watch holds are no
