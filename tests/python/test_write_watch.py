@@ -264,3 +264,48 @@ def test_pydron_no_write_watch_turns_it_off(supported):
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_direct_io_in_flight_during_checks_is_seen(supported, tmp_path):
+    # O_DIRECT reads pin the array's pages (the fault that clears a page's
+    # bit) and the data lands later: checks running meanwhile must not hide
+    # it once the read is done
+    n = 256 * 1024
+    path = tmp_path / "d.bin"
+    path.write_bytes(b"\0" * n)
+    raw = np.zeros(n + 4096, dtype=np.uint8)
+    off = (-raw.ctypes.data) % 4096
+    a = raw[off:off + n]  # O_DIRECT wants aligned memory
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        pytest.skip(f"no O_DIRECT on {tmp_path}: {e}")
+    missed = 0
+    try:
+        for r in range(60):
+            with open(path, "r+b") as f:  # new content for this round
+                f.write(bytes([r % 250 + 1]) * n)
+                f.flush()
+                os.fsync(f.fileno())
+            snap = a.copy()
+            w = _core.watch(a)
+            done = threading.Event()
+
+            def check():
+                while not done.is_set():
+                    w.same(snap, a)
+
+            t = threading.Thread(target=check)
+            t.start()
+            try:
+                assert os.preadv(fd, [memoryview(a)], 0) == n
+            finally:
+                done.set()
+                t.join()
+            assert (a != snap).any()
+            if w.same(snap, a) is True:
+                missed += 1
+            w.stop()
+    finally:
+        os.close(fd)
+    assert missed == 0
