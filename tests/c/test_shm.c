@@ -459,6 +459,8 @@ static pdi_shm_ref fresh(const void *p, size_t len)
 
 Test(shm, stale_or_wrong_refs_are_rejected)
 {
+    /* no cache of released mappings: each map below asks the offerer */
+    setenv("PYDRON_SHM_CACHE_MS", "0", 1);
     uint8_t *p = pdi_shm_alloc(2 * MB);
     cr_assert(p);
     pdi_shm_ref r, bad;
@@ -501,6 +503,33 @@ Test(shm, stale_or_wrong_refs_are_rejected)
     pdi_shm_get_counters(&c1);
     cr_assert_eq(c1.map_failures, c0.map_failures + 7);
     cr_assert_eq(c1.maps, c0.maps + 1);
+    pdi_shm_free(p);
+}
+
+/* A released mapping still in the cache serves the next reference to the
+ * same file from the same offerer without asking it for the descriptor
+ * (the ticket is then never claimed); a reference naming another offerer
+ * is not served from it. */
+Test(shm, cached_mapping_serves_references_of_its_offerer_only)
+{
+    setenv("PYDRON_SHM_CACHE_MS", "3000", 1);
+    uint8_t *p = pdi_shm_alloc(2 * MB);
+    cr_assert(p);
+    fill(p, 2 * MB, 7);
+    pdi_shm_ref r = fresh(p, 2 * MB), again = fresh(p, 2 * MB), other = fresh(p, 2 * MB);
+    other.sock ^= 1;   /* another process's socket */
+    void *m, *m2;
+    OK(pdi_shm_map(&r, &m));
+    pdi_shm_free(m);
+    pdi_shm_counters c0, c1;
+    pdi_shm_get_counters(&c0);
+    cr_assert_eq(pdi_shm_map(&other, &m2), PYDRON_EIO);
+    OK(pdi_shm_map(&again, &m2));
+    pdi_shm_get_counters(&c1);
+    cr_assert_eq(m2, m, "served from the cache");
+    cr_assert_eq(c1.cache_hits, c0.cache_hits + 1);
+    cr_assert(check(m2, 2 * MB, 7));
+    pdi_shm_free(m2);
     pdi_shm_free(p);
 }
 
