@@ -621,6 +621,37 @@ static void *map_shared_ro(int fd, size_t len)
     return mmap(NULL, len, PROT_READ, MAP_SHARED | (len >= POPULATE_MIN ? MAP_POPULATE : 0), fd, 0);
 }
 
+/* A released mapping in the cache of the file with inode ino and that
+ * length, and either device dev (dev != 0) or offered by process opid with
+ * passing socket osock (opid != 0): taken out of the cache, live again with
+ * the fd (and slot) it had, and counted as a map; NULL if none. */
+static ent *cache_take(uint64_t ino, size_t len, uint64_t dev, uint32_t opid, uint64_t osock)
+{
+    if (!atomic_load(&ncache)) /* unlocked peek: a miss only costs a new mapping */
+        return NULL;
+    pthread_mutex_lock(&lock);
+    ent *c = NULL;
+    for (ent **pp = &cache; *pp; pp = &(*pp)->next) {
+        ent *x = *pp;
+        if (x->ino == ino && x->len == len &&
+            (dev ? x->dev == dev : opid && x->opid == opid && x->osock == osock)) {
+            *pp = x->next;
+            ncache--;
+            cache_bytes -= x->len;
+            c = x;
+            break;
+        }
+    }
+    if (c)
+        link_locked(c);
+    pthread_mutex_unlock(&lock);
+    if (c) {
+        atomic_fetch_add(&c_maps, 1);
+        atomic_fetch_add(&c_cache_hits, 1);
+    }
+    return c;
+}
+
 int pdi_shm_map(const pdi_shm_ref *r, void **out)
 {
     pthread_once(&once, init);
@@ -641,29 +672,10 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
      * 32 MiB array. Sound: the cache holds the memfd open, so its inode
      * number names no other file meanwhile, and it was checked (sealed,
      * ours, that size) when first received from that process. */
-    if (atomic_load(&ncache)) {
-        pthread_mutex_lock(&lock);
-        ent *c = NULL;
-        for (ent **pp = &cache; *pp; pp = &(*pp)->next) {
-            ent *x = *pp;
-            if (x->opid == r->pid && x->osock == r->sock && x->ino == r->ino &&
-                x->len == (size_t)r->len) {
-                *pp = x->next;
-                ncache--;
-                cache_bytes -= x->len;
-                c = x;
-                break;
-            }
-        }
-        if (c) {
-            link_locked(c);
-            pthread_mutex_unlock(&lock);
-            atomic_fetch_add(&c_maps, 1);
-            atomic_fetch_add(&c_cache_hits, 1);
-            *out = (void *)c->addr;
-            return 0;
-        }
-        pthread_mutex_unlock(&lock);
+    ent *c = cache_take(r->ino, (size_t)r->len, 0, r->pid, r->sock);
+    if (c) {
+        *out = (void *)c->addr;
+        return 0;
     }
     int keep = take_fd_slot();
     int fd = -1;
@@ -688,32 +700,13 @@ int pdi_shm_map(const pdi_shm_ref *r, void **out)
                      "should be (%s)", r->pid, why);
         goto fail;
     }
-    if (ncache) { /* unlocked peek: a miss only costs a new mapping */
-        pthread_mutex_lock(&lock);
-        ent *c = NULL;
-        for (ent **pp = &cache; *pp; pp = &(*pp)->next) {
-            ent *x = *pp;
-            if (x->ino == (uint64_t)st.st_ino && x->dev == (uint64_t)st.st_dev &&
-                x->len == (size_t)r->len) {
-                *pp = x->next;
-                ncache--;
-                cache_bytes -= x->len;
-                c = x;
-                break;
-            }
-        }
-        if (c) {
-            link_locked(c); /* live again, with the fd (and slot) it had */
-            pthread_mutex_unlock(&lock);
-            close(fd);
-            if (keep)
-                put_fd_slot();
-            atomic_fetch_add(&c_maps, 1);
-            atomic_fetch_add(&c_cache_hits, 1);
-            *out = (void *)c->addr;
-            return 0;
-        }
-        pthread_mutex_unlock(&lock);
+    c = cache_take((uint64_t)st.st_ino, (size_t)r->len, (uint64_t)st.st_dev, 0, 0);
+    if (c) {
+        close(fd);
+        if (keep)
+            put_fd_slot();
+        *out = (void *)c->addr;
+        return 0;
     }
     p = map_shared_ro(fd, (size_t)r->len);
     if (p == MAP_FAILED) {

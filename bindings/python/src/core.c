@@ -1915,21 +1915,30 @@ static PyObject *mod_call_site(PyObject *m, PyObject *prefix)
     Py_RETURN_NONE;
 }
 
+/* The C-contiguous buffers of a and b (from args "OO"): 0, or -1 with an
+ * exception and nothing held. */
+static int two_buffers(PyObject *args, Py_buffer *x, Py_buffer *y)
+{
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b))
+        return -1;
+    if (PyObject_GetBuffer(a, x, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (PyObject_GetBuffer(b, y, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(x);
+        return -1;
+    }
+    return 0;
+}
+
 /* same_bytes(a, b) -> bool: equal length and content (memcmp with the GIL
  * released). Sound change detection for a large argument handed again: the
  * constant made from it last time is reused only when every byte matches. */
 static PyObject *mod_same_bytes(PyObject *m, PyObject *args)
 {
-    PyObject *a, *b;
-    if (!PyArg_ParseTuple(args, "OO", &a, &b))
-        return NULL;
     Py_buffer x, y;
-    if (PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS) < 0)
+    if (two_buffers(args, &x, &y) < 0)
         return NULL;
-    if (PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS) < 0) {
-        PyBuffer_Release(&x);
-        return NULL;
-    }
     int same = x.len == y.len;
     if (same && x.buf != y.buf && x.len) {
         Py_BEGIN_ALLOW_THREADS
@@ -1965,17 +1974,13 @@ static void Watch_dealloc(WatchObject *self)
  * .live says whether the watch goes on). */
 static PyObject *Watch_same(WatchObject *self, PyObject *args)
 {
-    PyObject *a, *b;
-    if (!PyArg_ParseTuple(args, "OO", &a, &b))
-        return NULL;
-    if (!self->id)
-        Py_RETURN_NONE;
     Py_buffer x, y;
-    if (PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS) < 0)
+    if (two_buffers(args, &x, &y) < 0)
         return NULL;
-    if (PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS) < 0) {
+    if (!self->id) {
         PyBuffer_Release(&x);
-        return NULL;
+        PyBuffer_Release(&y);
+        Py_RETURN_NONE;
     }
     int r = 0;
     if (x.len == y.len) {
