@@ -207,3 +207,25 @@ def test_session_singleton_and_configure(monkeypatch):
         config.configure(executor="nope")
     config.reset()
     _backend.shutdown()
+
+
+def test_decoding_a_large_result_copies_its_buffer_at_most_once():
+    # a result with an out-of-band array, decoded for the driver (writable):
+    # without a private mapping the array is copied once; the unpickler
+    # must be given the pickle alone, not the pickle and the buffers (a
+    # second copy of the whole array, as BytesIO copies what it is given)
+    import tracemalloc
+
+    n = 16 * 1024 * 1024
+    a = np.arange(n // 8, dtype=np.float64)
+    parts = _serialize.encode_result(a)
+    assert isinstance(parts, list), "the array should go out of band"
+    blob = b"".join(bytes(p) for p in parts)
+    tracemalloc.start()
+    try:
+        got = _serialize.decode_result(blob, writable=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, a) and got.flags.writeable
+    assert peak < 1.5 * n, f"{peak / n:.2f} copies of the array while decoding"

@@ -425,7 +425,9 @@ def task_loads(data, buffers=None, cmap=None, head=None, copy=False, update=True
     pickle's own bytes when data also holds out-of-band buffers."""
     if not cmap and _SETSTATE.search(data if head is None else head) is None:
         return pickle.loads(data, buffers=buffers)
-    return _TaskUnpickler(io.BytesIO(data), buffers, cmap, copy, update).load()
+    # the pickle alone (BytesIO copies what it is given; see driver_loads)
+    return _TaskUnpickler(io.BytesIO(data if head is None else head), buffers, cmap, copy,
+                          update).load()
 
 
 def copy_loads(data):
@@ -459,7 +461,9 @@ def driver_loads(data, buffers=None, head=None):
     also holds out-of-band buffers."""
     if _NEEDS_DRIVER.search(data if head is None else head) is None:
         return pickle.loads(data, buffers=buffers)
-    return _DriverUnpickler(io.BytesIO(data), buffers=buffers).load()
+    # the pickle alone: BytesIO copies what it is given, and data may end
+    # with the out-of-band buffers (a 32 MiB result was copied once more)
+    return _DriverUnpickler(io.BytesIO(data if head is None else head), buffers=buffers).load()
 
 
 # -- exceptions --------------------------------------------------------------
