@@ -343,23 +343,17 @@ def big_array(args):
     from pydron import _core
 
     snap = s._graph.constant(memoryview(a).cast("B"))
-    cmp_ms = min(_timed(lambda: _core.same_bytes(snap, a)) for _ in range(5)) * 1e3
+    cmp_ms = _best(lambda: _core.same_bytes(snap, a), 5) * 1e3
     bench("py_unchanged_32mb_check_memcmp", cmp_ms, "ms")
     w = _core.watch(a)
     if w is None:
         skip("py_unchanged_32mb_check_watched", "this kernel cannot watch writes (Linux < 6.7)")
     else:
         assert w.same(snap, a) is True
-        wt_ms = min(_timed(lambda: w.same(snap, a)) for _ in range(5)) * 1e3
+        wt_ms = _best(lambda: w.same(snap, a), 5) * 1e3
         w.stop()
         bench("py_unchanged_32mb_check_watched", wt_ms, "ms")
         bench("py_unchanged_32mb_check_memcmp_over_watched", cmp_ms / wt_ms, "x")
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 FIRST = textwrap.dedent("""

@@ -44,6 +44,17 @@ def require_local():
         pytest.skip("local executor not available in this build")
 
 
+@pytest.fixture
+def local():
+    """A Session on the local executor with two worker processes."""
+    require_local()
+    from pydron import _backend
+
+    s = _backend.Session("local", workers=2)
+    yield s
+    s.close()
+
+
 @pytest.fixture(params=["inline", "threads", "local"])
 def session(request):
     """A fresh Session on each executor (local skipped if not available)."""

@@ -63,16 +63,6 @@ def pause(delay):
     return delay
 
 
-@pytest.fixture
-def local():
-    require_local()
-    from pydron import _backend
-
-    s = _backend.Session("local", workers=2)
-    yield s
-    s.close()
-
-
 def test_64mb_argument_and_result_by_shared_memory(local):
     a = np.random.default_rng(3).random(8 * MB)  # 64 MiB of float64
     # the argument: the workers map the driver's snapshot

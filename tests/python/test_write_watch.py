@@ -12,7 +12,6 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import require_local
 from pydron import _core
 
 MB = 1024 * 1024
@@ -144,18 +143,8 @@ def test_a_forked_child_does_not_watch(supported):
     w.stop()
 
 
-@pytest.fixture
-def local_session():
-    require_local()
-    from pydron import _backend
-
-    s = _backend.Session("local", workers=2)
-    yield s
-    s.close()
-
-
-def test_the_runtime_watches_a_reused_array_and_stops_when_it_changes(supported, local_session):
-    s = local_session
+def test_the_runtime_watches_a_reused_array_and_stops_when_it_changes(supported, local):
+    s = local
     a = np.arange(MB, dtype=np.float64)  # 8 MiB
     before = _core.watch_count()
 
@@ -183,9 +172,9 @@ def test_the_runtime_watches_a_reused_array_and_stops_when_it_changes(supported,
     assert _core.watch_count() == before
 
 
-def test_memory_that_cannot_be_watched_is_compared_without_asking_again(supported, local_session,
+def test_memory_that_cannot_be_watched_is_compared_without_asking_again(supported, local,
                                                                         tmp_path, monkeypatch):
-    s = local_session
+    s = local
     p = tmp_path / "m.bin"
     p.write_bytes(np.arange(MB, dtype=np.float64).tobytes())
     # a plain ndarray on the file's pages (a memmap itself is pickled in band)

@@ -44,6 +44,27 @@ BATCH_MAX = 256
 _SHARE_MIN = 1 << 20
 _SHARE_KEEP = 8
 _SHARE_BYTES = 256 << 20
+_NO_WATCH = 64  # _Const.strikes of memory that cannot be watched
+
+
+class _Const:
+    """A large argument's snapshot, kept for the next call given the same
+    memory (Session._constant)."""
+
+    __slots__ = ("value", "obj", "epoch", "watch", "strikes", "calm")
+
+    def __init__(self, value, obj, epoch, strikes):
+        self.value = value      # the graph constant
+        self.obj = obj          # the buffer's object, kept alive
+        self.epoch = epoch      # _state.EPOCH when last found unchanged
+        self.watch = None       # _core.WriteWatch while watched
+        self.strikes = strikes  # changes found while watched (_NO_WATCH: never watch)
+        self.calm = 0           # unchanged checks since the snapshot
+
+    def forget(self):
+        if self.watch is not None:
+            self.watch.stop()
+            self.watch = None
 
 
 class _HasFuture(Exception):
@@ -714,59 +735,50 @@ class Session:
             return self._graph.constant(raw)
         key = _core.buffer_key(raw)
         c = self._consts.get(key)
-        if c is not None and c[1] is raw.obj:
+        strikes = 0
+        if c is not None and c.obj is raw.obj:
             # Same memory of the same (kept alive) object. Unchanged for sure
             # while no driver event that may change an object in place has
             # happened since it was checked (_state.EPOCH, reported by the
             # translated code); otherwise ask the watch, or compare every byte.
-            if _state.TRACKING and c[2] == _state.EPOCH:
-                return c[0]
-            w = c[3]
+            if _state.TRACKING and c.epoch == _state.EPOCH:
+                return c.value
+            w = c.watch
             if w is not None:
-                same = w.same(c[0], raw)
-                if same is None:  # cannot tell (the watch may have ended)
-                    same = _core.same_bytes(c[0], raw)
-                    if not w.live:
-                        c[3] = None
+                same = w.same(c.value, raw)
+                if same is None:  # cannot tell: the watch has ended
+                    same = _core.same_bytes(c.value, raw)
+                    c.watch = None
             else:
-                if c[5] >= (1 << c[4]) - 1:
+                if c.calm >= (1 << c.strikes) - 1:
                     # seen unchanged often enough since it last changed
                     # while watched: watch it, protected before the compare
                     # (a write after it is seen)
-                    c[3] = w = _core.watch(raw)
+                    c.watch = w = _core.watch(raw)
                     if w is None:
-                        c[4] = 64  # cannot be watched: do not ask again
-                same = _core.same_bytes(c[0], raw)
+                        c.strikes = _NO_WATCH  # cannot be watched: do not ask again
+                same = _core.same_bytes(c.value, raw)
                 if w is None:
-                    c[5] += 1
+                    c.calm += 1
             if same:
-                c[2] = _state.EPOCH
-                return c[0]
+                c.epoch = _state.EPOCH
+                return c.value
             # changed: stop watching (each first write to a watched page
             # costs its writer a fault), snapshot it again, and wait longer
             # each time before watching it again (an array changed every
             # other call would pay the faults and the protection each time)
-            if w is not None:
-                w.stop()
-                strikes = min(c[4] + 1, 8)
-            else:
-                strikes = c[4]
-        else:
-            strikes = 0
+            strikes = c.strikes if w is None else min(c.strikes + 1, 8)
         v = self._graph.constant(raw)
         consts = self._consts
         old = consts.pop(key, None)
-        if old is not None and old[3] is not None:
-            old[3].stop()
-        # [value, object, epoch checked, watch, strikes, unchanged since]
-        consts[key] = [v, raw.obj, _state.EPOCH, None, strikes, 0]
+        if old is not None:
+            old.forget()
+        consts[key] = _Const(v, raw.obj, _state.EPOCH, strikes)
         held = sum(k[1] for k in consts)
         while len(consts) > 1 and (len(consts) > _SHARE_KEEP or held > _SHARE_BYTES):
             old = next(iter(consts))
             held -= old[1]
-            gone = consts.pop(old)
-            if gone[3] is not None:
-                gone[3].stop()
+            consts.pop(old).forget()
         return v
 
     def _batch_size(self, fn, key):
@@ -890,8 +902,7 @@ class Session:
             pass
         self._open = None  # calls never sent: waiting for one raises ClosedError
         for c in self._consts.values():
-            if c[3] is not None:
-                c[3].stop()
+            c.forget()
         self._consts.clear()
         self._codes.clear()
         try:

@@ -1969,9 +1969,9 @@ static void Watch_dealloc(WatchObject *self)
     Py_DECREF(tp);
 }
 
-/* same(snapshot, buffer) -> True (unchanged since the watch started or the
- * last call), False (changed), or None (cannot tell: compare the bytes;
- * .live says whether the watch goes on). */
+/* same(snapshot, buffer) -> True (unchanged since the watch started), False
+ * (changed), or None (cannot tell: compare the bytes). Anything but True
+ * ends the watch. */
 static PyObject *Watch_same(WatchObject *self, PyObject *args)
 {
     Py_buffer x, y;
@@ -1983,8 +1983,8 @@ static PyObject *Watch_same(WatchObject *self, PyObject *args)
         Py_RETURN_NONE;
     }
     int r = 0;
+    uint64_t id = self->id;
     if (x.len == y.len) {
-        uint64_t id = self->id;
         /* the pages written are compared without the GIL, as same_bytes does */
         Py_BEGIN_ALLOW_THREADS
         r = pdy_wt_same(id, y.buf, (size_t)y.len, x.buf);
@@ -1992,8 +1992,12 @@ static PyObject *Watch_same(WatchObject *self, PyObject *args)
     }
     PyBuffer_Release(&x);
     PyBuffer_Release(&y);
-    if (r < 0 && !pdy_wt_live(self->id))
+    if (r != 1) {
+        /* a change or a doubt ends the watch (pdy_wt_same ended it already,
+         * but for buffers of different lengths) */
+        pdy_wt_stop(id);
         self->id = 0;
+    }
     if (r < 0)
         Py_RETURN_NONE;
     return PyBool_FromLong(r);

@@ -51,8 +51,8 @@
  *
  * userfaultfd(UFFD_USER_MODE_ONLY) needs no privilege (Linux 5.11); the
  * protection is resolved in the kernel (asynchronous mode), so no thread
- * reads the descriptor. A child made by fork has neither: the pid is
- * checked, and a child never watches. */
+ * reads the descriptor. A child made by fork has neither (the descriptors
+ * name the parent's memory): a fork handler ends watching in the child. */
 #define _GNU_SOURCE
 #include "wtrack.h"
 
@@ -105,7 +105,6 @@ typedef struct wt_entry {
 
 static int state;          /* 0: not tried; 1: ready; -1: unavailable */
 static int uffd = -1, pmfd = -1;
-static pid_t owner;
 static uintptr_t pgsz;
 static wt_entry *ents;
 static size_t nents, capents;
@@ -130,17 +129,11 @@ static void install_atfork(void) { pthread_atfork(NULL, NULL, at_fork_child); }
 /* Ready to watch in this process? With mu held. */
 static int ready(void)
 {
-    if (state == 1) {
-        if (getpid() == owner)
-            return 1;
-        /* a child of fork: the descriptors are the parent's (its memory) */
-        state = -1;
-        nents = 0;
-        return 0;
-    }
-    if (state < 0)
-        return 0;
+    if (state)
+        return state > 0;
     state = -1;
+    /* before any watch can exist: a child of fork never watches */
+    pthread_once(&atfork_once, install_atfork);
     if (getenv("PYDRON_NO_WRITE_WATCH"))
         return 0;
     long ps = sysconf(_SC_PAGESIZE);
@@ -165,7 +158,6 @@ static int ready(void)
     uffd = u;
     pmfd = pm;
     pgsz = (uintptr_t)ps;
-    owner = getpid();
     state = 1;
     return 1;
 }
@@ -178,7 +170,8 @@ static wt_entry *find(uint64_t id)
     return NULL;
 }
 
-/* Other watches holding a page of [s, e) lose what a scan there took. */
+/* Other watches holding a page of [s, e), which a new watch just protected
+ * again, lost any write made there before: they end at their next check. */
 static void mark_others(uint64_t self, uintptr_t s, uintptr_t e)
 {
     for (size_t i = 0; i < nents; i++)
@@ -279,7 +272,6 @@ static uint64_t wt_start_locked(const void *p, size_t len);
 
 uint64_t pdy_wt_start(const void *p, size_t len)
 {
-    pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&mu);
     uint64_t id = wt_start_locked(p, len);
     pthread_mutex_unlock(&mu);
