@@ -24,7 +24,7 @@ N = 1 << 19  # 4 MiB of float64: above the size whose snapshot is kept
 
 @functional
 def digest(a, k):
-    return k, a.shape, zlib.crc32(a)
+    return k, memoryview(a).nbytes, zlib.crc32(a)
 
 
 @schedule
@@ -126,6 +126,19 @@ def main():
     finally:
         shm.close()
         shm.unlink()
+
+    # other large buffers: a bytearray, an array.array, a memoryview
+    import array
+
+    for b in (bytearray(b"\x01" * (8 * N)), array.array("d", range(N))):
+        view = memoryview(b)
+        for k in range(3):
+            out.append((type(b).__name__, use(b, k), use(view, k)))
+        b[12345] = 9
+        out.append((type(b).__name__ + " changed", use(b, 5), use(view, 5)))
+        view[-1] = 7
+        out.append((type(b).__name__ + " changed by its view", use(b, 6), use(view, 6)))
+        del view
 
     # a new array where the old one was
     for k in range(3):
