@@ -361,3 +361,89 @@ def test_pending_entry_reads_as_a_pair_and_tracks_its_object_again():
     r = weakref.ref(e[1])
     del e
     assert r() is None
+
+
+def test_placeholder_arguments_pickle_as_the_python_path_writes_them():
+    """Placeholders among up to three scalar arguments: the fast path writes
+    each as a persistent id (its index among the call's placeholders, each
+    once, in the order met), byte for byte what Session._dumps_with_futures
+    writes with the pickle module's persistent_id hook."""
+    import io
+    import pickle
+    import random
+
+    class Ph:
+        pass
+
+    rnd = random.Random(5)
+    phs = [Ph() for _ in range(3)]
+    taken = 0
+    for args in _random_args(rnd, 5000):
+        args = tuple(rnd.choice(phs) if rnd.random() < 0.4 else a for a in args)
+        got = _core.fast_dumps_futs(args, Ph)
+        futs, index = [], {}
+
+        def pid(o):
+            if type(o) is Ph:
+                if id(o) not in index:
+                    index[id(o)] = len(futs)
+                    futs.append(o)
+                return index[id(o)]
+            return None
+
+        f = io.BytesIO()
+        p = pickle.Pickler(f, 5)
+        p.persistent_id = pid
+        p.dump((args, {}))
+        if got is None:
+            assert len(args) > 3 or any(type(a) is int and not -2**31 <= a < 2**31
+                                        for a in args)
+            continue
+        taken += 1
+        assert got[0] == f.getvalue(), args
+        assert got[1] == futs
+    assert taken > 2000
+
+
+@functional
+def _leaf(i):
+    return i
+
+
+@functional
+def _pair(a, b):
+    return (a, b)
+
+
+@schedule
+def _pairs_of_results(n):
+    xs = []
+    for i in range(n):
+        xs.append(_leaf(i))
+    out = []
+    for i in range(n):
+        out.append(_pair(xs[i], xs[n - 1 - i]))
+    return out
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads"])
+def test_calls_on_placeholders_take_the_fast_path(executor):
+    """A call whose arguments are placeholders of earlier calls (a Future
+    whose graph value stands for it) is batched in C like a call on
+    scalars: the pairwise trees and pipelines of data-flow programs."""
+    if _runtime.calls.fast_call is not _core.call:
+        pytest.skip("the fast path is off (PYDRON_FASTCALL=0)")
+    pydron.configure(executor=executor, workers=2)
+    try:
+        n = 2000
+        for _ in range(20):  # until the batch sizes are known
+            c0 = _core.fast_counts()
+            assert _pairs_of_results(n) == [(i, n - 1 - i) for i in range(n)]
+            c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
+            if c["calls"] > 1.8 * n:
+                break
+        # the leaves, and the pairs but for the first few (their leaves are
+        # still in the batch being filled: the Python path sends it)
+        assert c["calls"] > 1.8 * n, c
+    finally:
+        pydron.configure()

@@ -64,7 +64,7 @@ static struct {
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
     PyObject *member, *immutable, *category, *unwrap;
     Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
-    Py_ssize_t b_ent, b_heads, b_datas, b_futs;
+    Py_ssize_t b_ent, b_heads, b_datas, b_futs, b_inputs;
 } F;
 
 /* What the fast path took and handed back (fast_counts(): tests check
@@ -76,7 +76,7 @@ static struct {
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
     *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
-    *str_in_process, *str_fcache, *str_done;
+    *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr;
 static PyObject *int_five;
 /* keys of the backend's and _settings' module dicts */
 static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
@@ -262,7 +262,8 @@ static int backend_sync(void)
         slot_offset(fut, "_n", &F.f_n) < 0 || slot_offset(fut, "_site", &F.f_site) < 0 ||
         slot_offset(batch, "ent", &F.b_ent) < 0 || slot_offset(batch, "heads", &F.b_heads) < 0 ||
         slot_offset(batch, "datas", &F.b_datas) < 0 ||
-        slot_offset(batch, "futs", &F.b_futs) < 0)
+        slot_offset(batch, "futs", &F.b_futs) < 0 ||
+        slot_offset(batch, "inputs", &F.b_inputs) < 0)
         return -1;
     Py_INCREF(be);
     Py_XSETREF(F.backend, be);
@@ -921,33 +922,78 @@ fail:
     return NULL;
 }
 
-/* _Batch.add's BATCH_M.pack(0, 0, nd) ("<III"): the calls of a loop mostly
- * pickle to the same length, so the last head is handed out again (bytes
- * do not change) instead of a new object per call. */
-static PyObject *batch_head(uint32_t nd)
+/* _Batch.add's BATCH_M.pack(0, nfut, nd) ("<III"): the calls of a loop
+ * mostly pickle to the same length, so the last head is handed out again
+ * (bytes do not change) instead of a new object per call. */
+static PyObject *batch_head(uint32_t nfut, uint32_t nd)
 {
     static PyObject *last;
-    static uint32_t last_nd;
-    if (last && last_nd == nd)
+    static uint32_t last_nd, last_nfut;
+    if (last && last_nd == nd && last_nfut == nfut)
         return Py_NewRef(last);
     unsigned char head[12];
     pdy_pack_u32(head, 0);
-    pdy_pack_u32(head + 4, 0);
+    pdy_pack_u32(head + 4, nfut);
     pdy_pack_u32(head + 8, nd);
     PyObject *hb = PyBytes_FromStringAndSize((const char *)head, sizeof head);
     if (hb) {
         Py_XSETREF(last, Py_NewRef(hb));
         last_nd = nd;
+        last_nfut = nfut;
     }
     return hb;
 }
 
-/* Session.submit and calls._submit for a plain call (see the top). */
-static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs)
+/* A Future argument the fast path passes as a task input, as
+ * Session._dumps_with_futures would: its graph value stands for it (its
+ * _driver_value() is _NOVALUE without running anything: no deferred
+ * operation may hand out part of it, and driver code was never handed it)
+ * and it has one (not a call still in the batch being filled, which
+ * _val() would send first, nor a placeholder already replaced by its
+ * value). */
+static int future_arg(PyObject *f)
+{
+    PyObject *v = SLOT(f, F.f_v);
+    return v && v != Py_None && SLOT(f, F.f_a) == Py_None && SLOT(f, F.f_x) == Py_False;
+}
+
+/* The graph values of the Futures in futs (as _Batch.add's inputs), in a
+ * new list; Py_None (a new reference) when one is of another graph than
+ * sess's (the Python path raises the error); NULL on error. */
+static PyObject *future_values(PyObject *sess, PyObject *futs)
+{
+    PyObject *g = PyObject_GetAttr(sess, str_graph);
+    if (!g)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(futs);
+    PyObject *vals = PyList_New(n);
+    for (Py_ssize_t i = 0; vals && i < n; i++) {
+        PyObject *v = SLOT(PyList_GET_ITEM(futs, i), F.f_v);
+        PyObject *vg = PyObject_GetAttr(v, str_graph_attr);
+        if (!vg) {
+            Py_CLEAR(vals);
+            break;
+        }
+        Py_DECREF(vg);
+        if (vg != g) {
+            Py_SETREF(vals, Py_NewRef(Py_None));
+            break;
+        }
+        PyList_SET_ITEM(vals, i, Py_NewRef(v));
+    }
+    Py_DECREF(g);
+    return vals;
+}
+
+/* Session.submit and calls._submit for a plain call (see the top); nfut:
+ * how many of the arguments are Futures (future_arg). */
+static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs,
+                        Py_ssize_t nfut)
 {
     /* kw: the empty kwargs, made only for the Python pickler or path */
     PyObject *argt = PyTuple_New(nargs), *kw = NULL;
     PyObject *ent = NULL, *data = NULL, *b = NULL, *fut = NULL, *kobj = NULL, *res = NULL;
+    PyObject *futs = NULL, *fvals = NULL;
     PyObject *prev = SLOT(F.S, F.s_in_backend); /* Py_False: checked by on_driver */
     Py_ssize_t k, nd;
     if (!argt)
@@ -968,7 +1014,22 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     kobj = PyLong_FromSsize_t(k);
     if (!kobj)
         goto restore;
-    data = pdy_dumps_args(argt);
+    if (nfut) {
+        /* Futures: the pickle with their persistent ids, their values as
+         * the call's inputs (anything else: the Python path) */
+        if (k <= 1 || !(futs = PyList_New(0)))
+            goto rest_or_error;
+        data = pdy_dumps_args_futs(argt, F.Future, futs);
+        if (!data)
+            goto rest_or_error;
+        fvals = future_values(sess, futs);
+        if (!fvals)
+            goto restore;
+        if (fvals == Py_None)
+            goto rest;
+    } else {
+        data = pdy_dumps_args(argt);
+    }
     if (!data) {
         kw = PyErr_Occurred() ? NULL : PyDict_New();
         PyObject *pair = kw ? PyTuple_Pack(2, argt, kw) : NULL;
@@ -1006,9 +1067,10 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         if (!b || PyObject_SetAttr(sess, str_open, b) < 0)
             goto restore;
     }
-    PyObject *futs = SLOT(b, F.b_futs), *heads = SLOT(b, F.b_heads), *datas = SLOT(b, F.b_datas);
-    if (!futs || !heads || !datas || !PyList_CheckExact(futs) || !PyList_CheckExact(heads) ||
-        !PyList_CheckExact(datas))
+    PyObject *bfuts = SLOT(b, F.b_futs), *heads = SLOT(b, F.b_heads),
+             *datas = SLOT(b, F.b_datas), *binputs = SLOT(b, F.b_inputs);
+    if (!bfuts || !heads || !datas || !PyList_CheckExact(bfuts) || !PyList_CheckExact(heads) ||
+        !PyList_CheckExact(datas) || (fvals && (!binputs || !PyList_CheckExact(binputs))))
         goto rest;
     Py_ssize_t rb = result_bytes(fn);
     if (rb < 0)
@@ -1016,15 +1078,16 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     fut = new_future(fn, b, nd + rb);
     if (!fut)
         goto restore;
-    PyObject *hb = batch_head((uint32_t)nd);
+    PyObject *hb = batch_head(fvals ? (uint32_t)PyList_GET_SIZE(fvals) : 0, (uint32_t)nd);
     if (!hb)
         goto restore;
-    int err = PyList_Append(futs, fut) < 0 || PyList_Append(heads, hb) < 0 ||
-              PyList_Append(datas, data) < 0;
+    int err = PyList_Append(bfuts, fut) < 0 || PyList_Append(heads, hb) < 0 ||
+              PyList_Append(datas, data) < 0 ||
+              (fvals && PyList_SetSlice(binputs, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, fvals) < 0);
     Py_DECREF(hb);
     if (err)
         goto restore;
-    if (PyList_GET_SIZE(futs) >= k) {
+    if (PyList_GET_SIZE(bfuts) >= k) {
         PyObject *r = PyObject_CallMethodNoArgs(b, str_flush);
         if (!r)
             goto restore;
@@ -1035,6 +1098,9 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     res = track(fut);
     fut = NULL;
     goto out;
+rest_or_error:
+    if (PyErr_Occurred())
+        goto restore;
 rest:
     sset(F.S, F.s_in_backend, prev);
     N.rest++;
@@ -1048,6 +1114,8 @@ rest:
 restore:
     sset(F.S, F.s_in_backend, prev);
 out:
+    Py_XDECREF(futs);
+    Py_XDECREF(fvals);
     Py_XDECREF(argt);
     Py_XDECREF(kw);
     Py_XDECREF(ent);
@@ -1127,13 +1195,25 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     if (!PyUnicode_CheckExact(kind) || PyUnicode_Compare(kind, str_functional) != 0)
         goto slow;
     int budget = PLAIN_BUDGET;
+    Py_ssize_t other = 0; /* arguments that are not plain: Futures? */
     for (Py_ssize_t i = 1; i < nargs; i++)
-        if (!plain(args[i], 0, &budget))
-            goto slow;
+        if (!plain(args[i], 0, &budget)) {
+            if (nargs > 4)
+                goto slow; /* pdy_dumps_args_futs: 3 arguments at most */
+            other++;
+        }
     int rc = backend_sync();
     if (rc < 0)
         return NULL;
     if (rc == 0)
+        goto slow;
+    for (Py_ssize_t i = 1; other && i < nargs; i++)
+        if (Py_IS_TYPE(args[i], F.Future) && !future_arg(args[i]))
+            goto slow;
+    Py_ssize_t nfut = 0;
+    for (Py_ssize_t i = 1; other && i < nargs; i++)
+        nfut += Py_IS_TYPE(args[i], F.Future);
+    if (nfut != other)
         goto slow;
     PyObject *fn = PyDict_GetItemWithError(fd, str_functional_attr);
     if (!fn) {
@@ -1154,7 +1234,7 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     PyObject *res = NULL;
     int go = check && closed == Py_False && PyLong_CheckExact(check) && PyLong_AsLong(check) == 0;
     if (check && go)
-        res = submit(sess, fn, args + 1, nargs - 1);
+        res = submit(sess, fn, args + 1, nargs - 1, nfut);
     Py_XDECREF(closed);
     Py_XDECREF(check);
     Py_DECREF(sess);
@@ -1706,6 +1786,8 @@ int pdy_fastcall_init(PyObject *m)
         {&str_in_process, "_in_process"},
         {&str_fcache, "_fcache"},
         {&str_done, "done"},
+        {&str_graph, "_graph"},
+        {&str_graph_attr, "graph"},
         {&k_seconds, "SECONDS"},
         {&k_batch_max, "BATCH_MAX"},
         {&k_batch_seconds, "BATCH_SECONDS"},

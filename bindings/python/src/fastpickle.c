@@ -57,17 +57,36 @@ static int put_scalar(unsigned char *p, size_t *n, PyObject *o)
     return 1;
 }
 
-/* New bytes, or NULL without an exception when not a case for it. */
-PyObject *pdy_dumps_args(PyObject *argt)
+/* Future f as pickle's persistent_id hook writes it (_backend's pid): its
+ * index among the Futures of the call (futs, each once, in the order met),
+ * BININT1, then BINPERSID. 0 when futs cannot grow. */
+static int put_future(unsigned char *p, size_t *n, PyObject *f, PyObject *futs)
+{
+    Py_ssize_t k = 0, nf = PyList_GET_SIZE(futs);
+    while (k < nf && PyList_GET_ITEM(futs, k) != f)
+        k++;
+    if (k == nf && PyList_Append(futs, f) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    p[(*n)++] = 'K';
+    p[(*n)++] = (unsigned char)k; /* at most 3 arguments */
+    p[(*n)++] = 'Q';
+    return 1;
+}
+
+static PyObject *dumps_args(PyObject *argt, PyTypeObject *ft, PyObject *futs)
 {
     Py_ssize_t na = PyTuple_GET_SIZE(argt);
     if (na > 3)
         return NULL;
     unsigned char buf[2 + 9 + 3 * 9 + 8];
     size_t n = 11; /* PROTO 5, FRAME + length: written last */
-    for (Py_ssize_t i = 0; i < na; i++)
-        if (!put_scalar(buf, &n, PyTuple_GET_ITEM(argt, i)))
+    for (Py_ssize_t i = 0; i < na; i++) {
+        PyObject *a = PyTuple_GET_ITEM(argt, i);
+        if (ft && Py_IS_TYPE(a, ft) ? !put_future(buf, &n, a, futs) : !put_scalar(buf, &n, a))
             return NULL;
+    }
     if (na == 0) {
         buf[n++] = ')'; /* EMPTY_TUPLE: not memoized */
     } else {
@@ -84,6 +103,14 @@ PyObject *pdy_dumps_args(PyObject *argt)
     pdy_pack_u32(buf + 3, (uint32_t)body);
     pdy_pack_u32(buf + 7, (uint32_t)(body >> 32));
     return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)n);
+}
+
+/* New bytes, or NULL without an exception when not a case for it. */
+PyObject *pdy_dumps_args(PyObject *argt) { return dumps_args(argt, NULL, NULL); }
+
+PyObject *pdy_dumps_args_futs(PyObject *argt, PyTypeObject *ft, PyObject *futs)
+{
+    return dumps_args(argt, ft, futs);
 }
 
 /* The length of the FRAME at p[2] (u64, little-endian, at p[3..11)). */
@@ -233,6 +260,30 @@ static PyObject *fc_dumps(PyObject *m, PyObject *argt)
     Py_RETURN_NONE;
 }
 
+/* _core.fast_dumps_futs(args, ftype): pdy_dumps_args_futs, for tests:
+ * (pickle, [the arguments of type ftype, each once]) or None. */
+static PyObject *fc_dumps_futs(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "fast_dumps_futs(args, ftype): a tuple and a type");
+        return NULL;
+    }
+    PyObject *futs = PyList_New(0);
+    if (!futs)
+        return NULL;
+    PyObject *r = pdy_dumps_args_futs(args[0], (PyTypeObject *)args[1], futs);
+    if (!r) {
+        Py_DECREF(futs);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *t = PyTuple_Pack(2, r, futs);
+    Py_DECREF(r);
+    Py_DECREF(futs);
+    return t;
+}
+
 static PyObject *fc_loads(PyObject *m, PyObject *data)
 {
     if (!PyBytes_Check(data)) {
@@ -286,6 +337,9 @@ static PyMethodDef fastpickle_methods[] = {
      "reads it, or None."},
     {"fast_dumps_result", fc_dumps_result, METH_O,
      "fast_dumps_result(v) -> pickle.dumps(v, 5) as a worker's batch writes it, or None."},
+    {"fast_dumps_futs", (PyCFunction)(void (*)(void))fc_dumps_futs, METH_FASTCALL,
+     "fast_dumps_futs(args, ftype) -> (pickle, futures): the fast path's pickle of a call "
+     "with arguments of type ftype as persistent ids, or None."},
     {"fast_dumps", fc_dumps, METH_O,
      "fast_dumps(args) -> pickle.dumps((args, {}), 5) as the fast path writes it, or None."},
     {"fast_loads", fc_loads, METH_O,

@@ -18,6 +18,11 @@ static inline void pdy_pack_u32(unsigned char *p, uint32_t v)
 /* pickle.dumps((argt, {}), 5) for scalar arguments (see fastpickle.c): new
  * bytes, or NULL without an exception when argt is not such a case. */
 PyObject *pdy_dumps_args(PyObject *argt);
+/* The same with arguments of type ft (Futures) among the scalars, written
+ * as persistent ids (pickle's persistent_id hook returning the index of
+ * each in futs, a list the Futures are appended to once each, in the order
+ * met): the pickle _backend's Session._dumps_with_futures makes. */
+PyObject *pdy_dumps_args_futs(PyObject *argt, PyTypeObject *ft, PyObject *futs);
 /* pickle.loads(p[:len]) of a scalar's pickle: a new reference, or NULL
  * without an exception when it is not one. */
 PyObject *pdy_loads_scalar(const unsigned char *p, size_t len);
