@@ -412,7 +412,7 @@ def _leaf(i):
 
 @functional
 def _pair(a, b):
-    return (a, b)
+    return a * 100000 + b
 
 
 @schedule
@@ -438,12 +438,18 @@ def test_calls_on_placeholders_take_the_fast_path(executor):
         n = 2000
         for _ in range(20):  # until the batch sizes are known
             c0 = _core.fast_counts()
-            assert _pairs_of_results(n) == [(i, n - 1 - i) for i in range(n)]
+            assert _pairs_of_results(n) == [i * 100000 + n - 1 - i for i in range(n)]
             c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
             if c["calls"] > 1.8 * n:
                 break
         # the leaves, and the pairs but for the first few (their leaves are
         # still in the batch being filled: the Python path sends it)
         assert c["calls"] > 1.8 * n, c
+        # on the worker (in this process): the pairs, whose placeholders
+        # are scalar results, run in C too
+        b0 = _core.batch_counts()
+        assert _pairs_of_results(n) == [i * 100000 + n - 1 - i for i in range(n)]
+        b = {k: v - b0[k] for k, v in _core.batch_counts().items()}
+        assert b["ran"] > 1.8 * n, b
     finally:
         pydron.configure()

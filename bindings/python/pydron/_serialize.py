@@ -865,8 +865,8 @@ def _run_batch(key, fn, flags, payload, inputs):
         while k < n:
             kind = 0
             if fast is not None:
-                hp, body, ran, kind, val = fast(call, payload, hp, body, n - k, out, plain_types,
-                                                sd, tl, buf, lg)
+                hp, body, ran, kind, val, i = fast(call, payload, hp, body, n - k, out,
+                                                   plain_types, sd, tl, buf, lg, inputs, i)
                 k += ran
                 if kind == 3:
                     break

@@ -8,7 +8,9 @@
  * checks for buffers, placeholders, log records and plain results). This
  * runs the calls that need none of those, one after the other:
  *
- *   head (nbuf, nfut, len) with nbuf = nfut = 0, the logging levels and
+ *   head (nbuf, nfut, len) with nbuf = 0 and nfut = 0, or up to three
+ *   placeholders whose inputs are scalar pickles (the driver's fast path
+ *   writes such calls: fastpickle.c), the logging levels and
  *   warnings filters the calls want already applied (_settings._applied_log
  *   is `applied`), args/kwargs from pickle.loads of the member's bytes, a call that
  *   returns, no log record captured during it, a result of a plain type:
@@ -43,13 +45,42 @@ static uint32_t u32_at(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* (hp, body, ran, kind, value), counted */
-static PyObject *result(Py_ssize_t hp, Py_ssize_t body, Py_ssize_t ran, int kind, PyObject *v)
+/* (hp, body, ran, kind, value, ii), counted */
+static PyObject *result(Py_ssize_t hp, Py_ssize_t body, Py_ssize_t ran, int kind, PyObject *v,
+                        Py_ssize_t ii)
 {
     int back = kind == 1 || kind == 2; /* the last call ran here, Python finishes it */
     handed_back += (unsigned long long)back;
     ran_here += (unsigned long long)(ran - back);
-    return Py_BuildValue("nnniO", hp, body, ran, kind, v ? v : Py_None);
+    return Py_BuildValue("nnniOn", hp, body, ran, kind, v ? v : Py_None, ii);
+}
+
+/* The values of a member's placeholders: inputs[ii .. ii + nfut), each a
+ * scalar's pickle (a result the worker's batch loop wrote), read as
+ * _ArgUnpickler.persistent_load would (decode_result: a plain pickle). 0
+ * with new references in fv, or -1 without an exception when one is not
+ * such a pickle (a failed call, a log record, a larger value): Python's. */
+static int placeholder_values(PyObject *inputs, Py_ssize_t ii, uint32_t nfut, PyObject *fv[3])
+{
+    if (nfut > 3 || !(PyList_CheckExact(inputs) || PyTuple_CheckExact(inputs)) || ii < 0 ||
+        ii > PySequence_Fast_GET_SIZE(inputs) - (Py_ssize_t)nfut)
+        return -1;
+    for (uint32_t k = 0; k < nfut; k++) {
+        Py_buffer v;
+        fv[k] = NULL;
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(inputs, ii + (Py_ssize_t)k), &v,
+                               PyBUF_SIMPLE) == 0) {
+            fv[k] = pdy_loads_scalar(v.buf, (size_t)v.len);
+            PyBuffer_Release(&v);
+        }
+        if (!fv[k]) {
+            PyErr_Clear();
+            for (uint32_t j = 0; j < k; j++)
+                Py_DECREF(fv[j]);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The raised exception as an object with its traceback (3.11: fetched). */
@@ -71,15 +102,16 @@ static PyObject *take_exception(void)
 
 static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 11) {
+    if (nargs != 13) {
         PyErr_SetString(PyExc_TypeError, "batch_plain(fn, payload, hp, body, left, out, plain, "
-                                         "settings, tl, buf, applied)");
+                                         "settings, tl, buf, applied, inputs, ii)");
         return NULL;
     }
     PyObject *fn = args[0], *payload = args[1], *out = args[5], *plain = args[6],
-             *setd = args[7], *tl = args[8], *buf = args[9], *want = args[10];
+             *setd = args[7], *tl = args[8], *buf = args[9], *want = args[10],
+             *inputs = args[11];
     Py_ssize_t hp = PyLong_AsSsize_t(args[2]), body = PyLong_AsSsize_t(args[3]),
-               left = PyLong_AsSsize_t(args[4]);
+               left = PyLong_AsSsize_t(args[4]), ii = PyLong_AsSsize_t(args[12]);
     if (PyErr_Occurred())
         return NULL;
     if (!PyList_CheckExact(out) || !PyAnySet_Check(plain) || !PyDict_Check(setd) ||
@@ -97,22 +129,40 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
     while (ran < left) {
         /* before the member: what _run_batch would do differently */
         if (hp < 0 || body < 0 || hp > n - 12 || body > n) {
-            ret = result(hp, body, ran, 0, NULL);
+            ret = result(hp, body, ran, 0, NULL, ii);
             goto done;
         }
         uint32_t nbuf = u32_at(p + hp), nfut = u32_at(p + hp + 4), ln = u32_at(p + hp + 8);
         PyObject *applied = PyDict_GetItemWithError(setd, k_applied_log);
-        if (nbuf || nfut || (Py_ssize_t)ln > n - body || !applied || applied != want) {
+        if (nbuf || (Py_ssize_t)ln > n - body || !applied || applied != want) {
             if (PyErr_Occurred())
                 goto done;
-            ret = result(hp, body, ran, 0, NULL);
+            ret = result(hp, body, ran, 0, NULL, ii);
             goto done;
         }
         /* scalar arguments as the driver's fast path writes them: read
          * here (a Pickler's Unpickler per call was a fifth of a tiny call's
-         * time on the worker); anything else: the pickle module */
+         * time on the worker); anything else: the pickle module. Placeholders
+         * among them: only as the fast path writes them (else Python's
+         * _ArgUnpickler). */
         PyObject *items[3], *ak = NULL, *res;
-        Py_ssize_t na = pdy_loads_args(p + body, ln, items);
+        Py_ssize_t na;
+        if (nfut) {
+            PyObject *fv[3];
+            na = -1;
+            if (placeholder_values(inputs, ii, nfut, fv) == 0) {
+                na = pdy_loads_args_futs(p + body, ln, items, fv, nfut);
+                for (uint32_t k = 0; k < nfut; k++)
+                    Py_DECREF(fv[k]);
+            }
+            if (na < 0) {
+                ret = result(hp, body, ran, 0, NULL, ii);
+                goto done;
+            }
+            ii += (Py_ssize_t)nfut;
+        } else {
+            na = pdy_loads_args(p + body, ln, items);
+        }
         if (na < 0) {
             PyObject *mv = PyMemoryView_FromMemory((char *)p + body, (Py_ssize_t)ln, PyBUF_READ);
             ak = mv ? PyObject_CallOneArg(loads_fn, mv) : NULL;
@@ -123,7 +173,7 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
                 /* Python unpickles it again and says what is wrong */
                 PyErr_Clear();
                 Py_XDECREF(ak);
-                ret = result(hp, body, ran, 0, NULL);
+                ret = result(hp, body, ran, 0, NULL, ii);
                 goto done;
             }
         }
@@ -141,7 +191,7 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
         }
         if (!res) {
             PyObject *e = take_exception();
-            ret = result(hp, body, ran, 2, e);
+            ret = result(hp, body, ran, 2, e, ii);
             Py_XDECREF(e);
             goto done;
         }
@@ -164,14 +214,14 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
             /* Python encodes it (and says why it cannot) */
             PyErr_Clear();
             Py_XDECREF(data);
-            ret = result(hp, body, ran, 1, res);
+            ret = result(hp, body, ran, 1, res, ii);
             Py_DECREF(res);
             goto done;
         }
         Py_DECREF(data);
         Py_DECREF(res);
     }
-    ret = result(hp, body, ran, 3, NULL);
+    ret = result(hp, body, ran, 3, NULL, ii);
 done:
     PyBuffer_Release(&view);
     return ret;
@@ -187,11 +237,11 @@ static PyMethodDef batchrun_methods[] = {
      "batch_counts() -> {ran, handed_back}: calls of batches this process ran and encoded in "
      "C, and ran in C but handed back to Python (a result or exception to finish)."},
     {"batch_plain", (PyCFunction)(void (*)(void))batch_plain, METH_FASTCALL,
-     "batch_plain(fn, payload, hp, body, left, out, plain, settings, tl, buf, applied) -> "
-     "(hp, body, "
-     "ran, kind, value): run the plain calls of a batch from the member whose head is at hp "
+     "batch_plain(fn, payload, hp, body, left, out, plain, settings, tl, buf, applied, inputs, "
+     "ii) -> (hp, body, ran, kind, value, ii): run the plain calls of a batch from the member whose head is at hp "
      "and bytes at body (pydron._serialize._run_batch). kind 0: stopped before a member; 1: "
-     "the last call returned value; 2: it raised value; 3: all `left` members ran."},
+     "the last call returned value; 2: it raised value; 3: all `left` members ran. ii: the "
+     "index in inputs of the next member's first input."},
     {NULL}};
 
 int pdy_batchrun_init(PyObject *m)

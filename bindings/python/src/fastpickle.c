@@ -197,7 +197,8 @@ PyObject *pdy_loads_scalar(const unsigned char *p, size_t len)
     return v;
 }
 
-Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
+static Py_ssize_t loads_args(const unsigned char *p, size_t len, PyObject *out[3],
+                             PyObject *const *futv, size_t nfut)
 {
     /* PROTO 5, FRAME (length len - 11), the items, TUPLEn MEMOIZE or
      * EMPTY_TUPLE, then EMPTY_DICT MEMOIZE TUPLE2 MEMOIZE STOP */
@@ -210,9 +211,16 @@ Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
     Py_ssize_t na = 0;
     while (na < 3 && i < end && p[i] != ')' && p[i] != 0x94 && !(p[i] >= 0x85 && p[i] <= 0x87)) {
         size_t used = 0;
-        PyObject *o = get_scalar(p + i, end - i, &used);
-        if (!o)
+        PyObject *o;
+        if (p[i] == 'K' && end - i >= 3 && p[i + 2] == 'Q') {
+            /* BININT1 k, BINPERSID: the call's placeholder k (put_future) */
+            if (p[i + 1] >= nfut)
+                goto no;
+            o = Py_NewRef(futv[p[i + 1]]);
+            used = 3;
+        } else if (!(o = get_scalar(p + i, end - i, &used))) {
             goto no;
+        }
         out[na++] = o;
         i += used;
     }
@@ -224,6 +232,17 @@ no:
         Py_DECREF(out[k]);
     PyErr_Clear(); /* (an allocation that failed: the pickle module's path says it) */
     return -1;
+}
+
+Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3])
+{
+    return loads_args(p, len, out, NULL, 0);
+}
+
+Py_ssize_t pdy_loads_args_futs(const unsigned char *p, size_t len, PyObject *out[3],
+                               PyObject *const *futv, size_t nfut)
+{
+    return loads_args(p, len, out, futv, nfut);
 }
 
 PyObject *pdy_dumps_scalar(PyObject *o)

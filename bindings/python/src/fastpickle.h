@@ -30,6 +30,10 @@ PyObject *pdy_loads_scalar(const unsigned char *p, size_t len);
  * count with new references in out[0..n) (the kwargs are empty), or -1
  * without an exception when p is not such a pickle. */
 Py_ssize_t pdy_loads_args(const unsigned char *p, size_t len, PyObject *out[3]);
+/* The same for what pdy_dumps_args_futs writes: placeholder k (a
+ * persistent id) is futv[k] (k < nfut; a new reference is taken). */
+Py_ssize_t pdy_loads_args_futs(const unsigned char *p, size_t len, PyObject *out[3],
+                               PyObject *const *futv, size_t nfut);
 /* pickle.dumps(o, 5) of an int of 32 bits, a float, a bool or None: new
  * bytes, or NULL without an exception for anything else. */
 PyObject *pdy_dumps_scalar(PyObject *o);

@@ -52,6 +52,45 @@ def check(a, b):
     return a - b
 
 
+@functional
+def kinds(i):
+    """Results of every kind, to be passed on: the worker reads a scalar
+    result in C, anything else (and a call that logged) in Python."""
+    k = i % 7
+    if k == 0:
+        return str(i)
+    if k == 1:
+        return (i, i)
+    if k == 2:
+        return 2**40 + i
+    if k == 3:
+        import logging
+
+        logging.getLogger("fastcall_future_args").warning("kind %d", i)
+        return i
+    if k == 4:
+        return None
+    if k == 5:
+        return i * 0.5
+    return i % 2 == 0
+
+
+@functional
+def describe(a, b):
+    return f"{a!r}/{b!r}"
+
+
+@schedule
+def passed_on(n):
+    xs = []
+    for i in range(n):
+        xs.append(kinds(i))
+    out = []
+    for i in range(n):
+        out.append(describe(xs[i], xs[(i + 1) % n]))
+    return out
+
+
 @schedule
 def tree(n):
     xs = [leaf(i) for i in range(n)]
@@ -108,6 +147,8 @@ if __name__ == "__main__":
     print("tree", tree(1024), tree(1000))
     res = mixes(600)
     print("mixes", len(res), res[:7], res[-5:], sum(r if isinstance(r, (int, float)) else sum(r) for r in res))
+    res = passed_on(700)
+    print("passed_on", res[:8], len(set(res)))
     res = changed(500)
     print("changed", res[:6], sum(res))
     for f in (failed_input, raising):
