@@ -453,3 +453,35 @@ def test_calls_on_placeholders_take_the_fast_path(executor):
         assert b["ran"] > 1.8 * n, b
     finally:
         pydron.configure()
+
+
+_this = sys.modules[__name__]
+
+
+@schedule
+def _through_module(n):
+    out = []
+    for i in range(n):
+        out.append(_this._leaf(i))
+    return out
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads"])
+def test_calls_through_a_module_take_the_fast_path(executor):
+    """mylib.f(x) for a @functional f of module mylib (calls.mcall on a
+    module) is batched in C as f(x) is: it cost ~4x more per call through
+    the Python path."""
+    if _runtime.calls.fast_call is not _core.call:
+        pytest.skip("the fast path is off (PYDRON_FASTCALL=0)")
+    pydron.configure(executor=executor, workers=2)
+    try:
+        n = 3000
+        for _ in range(20):  # until the batch size is known
+            c0 = _core.fast_counts()
+            assert _through_module(n) == list(range(n))
+            c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
+            if c["calls"] > 0.9 * n:
+                break
+        assert c["calls"] > 0.9 * n, c
+    finally:
+        pydron.configure()

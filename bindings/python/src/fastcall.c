@@ -1272,11 +1272,39 @@ static PyObject *last_pop(PyObject *lst)
 
 /* mcall(obj, name, *args, **kwargs): calls.mcall; lst.append(v) of a Future
  * or a scalar in C (stores._list_append). */
+/* mod.name(*args, **kw) for a module mod: calls.mcall's last line,
+ * call(_getattr(mod, name), ...), with fc_call (a module's attribute runs
+ * no barrier there): a @functional reached through its module (import
+ * mylib; mylib.calibrate(img)) takes the fast path as calibrate(img) does. */
+static PyObject *module_call(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    PyObject *f = PyObject_GetAttr(args[0], args[1]);
+    if (!f)
+        return NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, total = nargs - 1 + nkw;
+    PyObject *stack[8], **a = total <= 8 ? stack : PyMem_Malloc((size_t)total * sizeof *a);
+    PyObject *r = NULL;
+    if (a) {
+        a[0] = f;
+        memcpy(a + 1, args + 2, (size_t)(total - 1) * sizeof *a);
+        r = fc_call(m, a, (size_t)(nargs - 1), kwnames);
+        if (a != stack)
+            PyMem_Free(a);
+    } else {
+        PyErr_NoMemory();
+    }
+    Py_DECREF(f);
+    return r;
+}
+
 static PyObject *fc_mcall(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (!is_ready("mcall"))
         return NULL;
+    if (nargs >= 2 && PyModule_CheckExact(args[0]) && PyUnicode_CheckExact(args[1]))
+        return module_call(m, args, nargs, kwnames);
     if (kwnames || nargs != 3 || !PyList_CheckExact(args[0]) || !PyUnicode_CheckExact(args[1]))
         goto slow;
     if (args[1] != str_append && PyUnicode_Compare(args[1], str_append) != 0)
