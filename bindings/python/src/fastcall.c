@@ -76,7 +76,7 @@ static struct {
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
     *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
-    *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr;
+    *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr, *str_out;
 static PyObject *int_five;
 /* keys of the backend's and _settings' module dicts */
 static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
@@ -986,12 +986,14 @@ static PyObject *future_values(PyObject *sess, PyObject *futs)
 }
 
 /* Session.submit and calls._submit for a plain call (see the top); nfut:
- * how many of the arguments are Futures (future_arg). */
+ * how many of the arguments are Futures (future_arg); kwargs NULL or a dict
+ * of plain keyword arguments. */
 static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_ssize_t nargs,
-                        Py_ssize_t nfut)
+                        Py_ssize_t nfut, PyObject *kwargs)
 {
-    /* kw: the empty kwargs, made only for the Python pickler or path */
-    PyObject *argt = PyTuple_New(nargs), *kw = NULL;
+    /* kw: the keyword arguments (a dict of plain values), else the empty
+     * kwargs, made only for the Python pickler or path */
+    PyObject *argt = PyTuple_New(nargs), *kw = Py_XNewRef(kwargs);
     PyObject *ent = NULL, *data = NULL, *b = NULL, *fut = NULL, *kobj = NULL, *res = NULL;
     PyObject *futs = NULL, *fvals = NULL;
     PyObject *prev = SLOT(F.S, F.s_in_backend); /* Py_False: checked by on_driver */
@@ -1027,12 +1029,13 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
             goto restore;
         if (fvals == Py_None)
             goto rest;
-    } else {
+    } else if (!kw) {
         data = pdy_dumps_args(argt);
     }
     if (!data) {
-        kw = PyErr_Occurred() ? NULL : PyDict_New();
-        PyObject *pair = kw ? PyTuple_Pack(2, argt, kw) : NULL;
+        if (PyErr_Occurred() || (!kw && !(kw = PyDict_New())))
+            goto restore;
+        PyObject *pair = PyTuple_Pack(2, argt, kw);
         if (!pair)
             goto restore;
         PyObject *dargs[] = {pair, int_five};
@@ -1178,7 +1181,7 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (!is_ready("call"))
         return NULL;
-    if (kwnames || nargs < 1 || !on_driver())
+    if (nargs < 1 || !on_driver())
         goto slow;
     PyObject *f = args[0];
     if (!Py_IS_TYPE(f, &PyFunction_Type))
@@ -1215,6 +1218,16 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
         nfut += Py_IS_TYPE(args[i], F.Future);
     if (nfut != other)
         goto slow;
+    /* keyword arguments: plain values, and not out= (calls.call tells the
+     * state tracker first: np.add(a, b, out=c)); with Futures: Python's */
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nkw && nfut)
+        goto slow;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Compare(name, str_out) == 0 || !plain(args[nargs + i], 0, &budget))
+            goto slow;
+    }
     PyObject *fn = PyDict_GetItemWithError(fd, str_functional_attr);
     if (!fn) {
         if (PyErr_Occurred())
@@ -1233,8 +1246,17 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     PyObject *check = closed ? PyObject_GetAttr(sess, str_check) : NULL;
     PyObject *res = NULL;
     int go = check && closed == Py_False && PyLong_CheckExact(check) && PyLong_AsLong(check) == 0;
+    PyObject *kw = NULL;
+    if (check && go && nkw) {
+        kw = PyDict_New();
+        for (Py_ssize_t i = 0; kw && i < nkw; i++)
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+                Py_CLEAR(kw);
+        go = kw != NULL;
+    }
     if (check && go)
-        res = submit(sess, fn, args + 1, nargs - 1, nfut);
+        res = submit(sess, fn, args + 1, nargs - 1, nfut, kw);
+    Py_XDECREF(kw);
     Py_XDECREF(closed);
     Py_XDECREF(check);
     Py_DECREF(sess);
@@ -1815,6 +1837,7 @@ int pdy_fastcall_init(PyObject *m)
         {&str_fcache, "_fcache"},
         {&str_done, "done"},
         {&str_graph, "_graph"},
+        {&str_out, "out"},
         {&str_graph_attr, "graph"},
         {&k_seconds, "SECONDS"},
         {&k_batch_max, "BATCH_MAX"},
