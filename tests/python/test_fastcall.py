@@ -259,18 +259,19 @@ def test_worker_scalar_pickles_are_the_pickle_modules():
     rnd = random.Random(7)
     taken = 0
     for args in _random_args(rnd, 20000):
-        k = len(args)
-        got = _core.fast_loads_args(pickle.dumps((args, {}), 5))
+        got = _core.fast_loads_call(pickle.dumps((args, {}), 5))
         if got is None:
-            assert k > 3 or any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
+            assert any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
         else:
             taken += 1
+            got, kw = got
+            assert kw == {}
             assert [type(a) for a in got] == [type(a) for a in args] and repr(got) == repr(args)
     assert taken > 10000
-    for data in (b"", pickle.dumps(((1,), {"a": 1}), 5), pickle.dumps(((1,), {}), 4),
-                 pickle.dumps(([1], {}), 5), pickle.dumps(((1, 2, 3, 4), {}), 5),
-                 pickle.dumps(((1,), {}, 2), 5), pickle.dumps((1,), 5)):
-        assert _core.fast_loads_args(data) is None, data
+    for data in (b"", pickle.dumps(((1,), {}), 4), pickle.dumps(([1], {}), 5),
+                 pickle.dumps(((1,), {}, 2), 5), pickle.dumps((1,), 5),
+                 pickle.dumps(((1,), {1: 2}), 5), pickle.dumps(((1, 2), {}), 5)[:-1]):
+        assert _core.fast_loads_call(data) is None, data
     accepted = 0
     for _ in range(100000):  # damaged pickles: taken only when they mean the same
         data = bytearray(pickle.dumps((tuple(rnd.choice([0, 300, 70000, -5, 1.5, None, True])
@@ -284,11 +285,11 @@ def test_worker_scalar_pickles_are_the_pickle_modules():
                 del data[at]
             else:
                 data.insert(at, rnd.randrange(256))
-        got = _core.fast_loads_args(bytes(data))
+        got = _core.fast_loads_call(bytes(data))
         if got is not None:
             accepted += 1
             want = pickle.loads(bytes(data))
-            assert type(want) is tuple and want[1] == {} and repr(want[0]) == repr(got), data
+            assert type(want) is tuple and repr(want) == repr(got), data
     assert accepted > 100
     written = 0
     for v in _SCALARS + [rnd.randint(-2**32, 2**32) for _ in range(2000)] + \
@@ -380,7 +381,7 @@ def test_placeholder_arguments_pickle_as_the_python_path_writes_them():
     taken = 0
     for args in _random_args(rnd, 5000):
         args = tuple(rnd.choice(phs) if rnd.random() < 0.4 else a for a in args)
-        got = _core.fast_dumps_futs(args, Ph)
+        got = _core.fast_dumps_call(args, None, Ph)
         futs, index = [], {}
 
         def pid(o):
@@ -396,13 +397,115 @@ def test_placeholder_arguments_pickle_as_the_python_path_writes_them():
         p.persistent_id = pid
         p.dump((args, {}))
         if got is None:
-            assert len(args) > 3 or any(type(a) is int and not -2**31 <= a < 2**31
-                                        for a in args)
+            assert any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
             continue
         taken += 1
         assert got[0] == f.getvalue(), args
         assert got[1] == futs
     assert taken > 2000
+
+
+def _random_calls(rnd, n, ph_type=None):
+    """n (args, kwargs) of scalars, str and bytes (some the same object
+    again, some long, non-ASCII or a lone surrogate), and instances of
+    ph_type; 0-18 arguments, 0-4 keywords."""
+    texts = ["", "a", "ab", "mode", "é€😀", "x" * 255, "y" * 256, "\ud800", b"", b"\x00b",
+             b"z" * 300]
+    def item():
+        c = rnd.random()
+        if c < 0.45:
+            return rnd.choice(_SCALARS + [rnd.randint(-2**33, 2**33), rnd.random()])
+        if c < 0.6:
+            return rnd.choice(texts)  # the same object again
+        if c < 0.75:
+            return "".join(rnd.choice("abcé") for _ in range(rnd.randint(0, 5)))
+        if c < 0.85 and ph_type is not None:
+            return rnd.choice(ph_type)
+        return rnd.choice([1.5, 2, None, True])
+    for _ in range(n):
+        na = rnd.choice([0, 1, 2, 3, 3, 4, 5, 8, 16, 17])
+        nk = rnd.choice([0, 0, 1, 2, 4])
+        keys = rnd.sample(["k", "mode", "a", "ab", "x", "é"], nk)
+        yield tuple(item() for _ in range(na)), {k: item() for k in keys}
+
+
+def test_call_pickles_are_the_pickle_modules():
+    """Calls with str, bytes and keyword arguments, more than three
+    arguments, placeholders: the fast path writes (args, kwargs) byte for
+    byte as the pickle module does (persistent ids as
+    Session._dumps_with_futures writes them), the worker reads back what
+    pickle.loads gives, and a damaged pickle is read only when it means the
+    same to pickle.loads."""
+    import io
+    import pickle
+    import random
+
+    class Ph:
+        def __init__(self, v):
+            self.v = v
+
+        def __repr__(self):
+            return f"Ph({self.v!r})"
+
+    rnd = random.Random(11)
+    phs = [Ph(i) for i in range(4)]
+    written = read = 0
+    for args, kw in _random_calls(rnd, 20000, phs):
+        futs, index = [], {}
+
+        def pid(o):
+            if type(o) is Ph:
+                if id(o) not in index:
+                    index[id(o)] = len(futs)
+                    futs.append(o)
+                return index[id(o)]
+            return None
+
+        f = io.BytesIO()
+        p = pickle.Pickler(f, 5)
+        p.persistent_id = pid
+        p.dump((args, kw))
+        want = f.getvalue()
+        got = _core.fast_dumps_call(args, kw or None, Ph)
+        if got is None:  # left to the pickle module: only for these
+            assert len(args) > 16 or any(
+                (type(a) is int and not -2**31 <= a < 2**31) or
+                (type(a) in (str, bytes) and len(a.encode("utf-8", "surrogatepass")
+                                              if type(a) is str else a) > 255) or
+                (type(a) is str and any(0xD800 <= ord(c) < 0xE000 for c in a))
+                for a in args + tuple(kw.values())), (args, kw)
+        else:
+            written += 1
+            assert got[0] == want, (args, kw)
+            assert got[1] == futs
+
+        class Up(pickle.Unpickler):
+            def persistent_load(self, k):
+                return futs[k]
+
+        back = _core.fast_loads_call(want, tuple(futs))
+        if back is not None:
+            read += 1
+            assert repr(back) == repr(Up(io.BytesIO(want)).load()), (args, kw)
+    assert written > 8000 and read > 8000, (written, read)
+    accepted = 0
+    for args, kw in _random_calls(rnd, 30000):
+        data = bytearray(pickle.dumps((args, kw), 5))
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(data))
+            op = rnd.randint(0, 2)
+            if op == 0:
+                data[at] = rnd.randrange(256)
+            elif op == 1:
+                del data[at]
+            else:
+                data.insert(at, rnd.randrange(256))
+        got = _core.fast_loads_call(bytes(data))
+        if got is not None:
+            accepted += 1
+            want = pickle.loads(bytes(data))
+            assert repr(want) == repr(got), data
+    assert accepted > 100, accepted
 
 
 @functional

@@ -8,9 +8,9 @@
  * checks for buffers, placeholders, log records and plain results). This
  * runs the calls that need none of those, one after the other:
  *
- *   head (nbuf, nfut, len) with nbuf = 0 and nfut = 0, or up to three
- *   placeholders whose inputs are scalar pickles (the driver's fast path
- *   writes such calls: fastpickle.c), the logging levels and
+ *   head (nbuf, nfut, len) with nbuf = 0, placeholders (if any) whose
+ *   inputs are scalar pickles, a call's pickle as the driver's fast path
+ *   writes it or any other (args, kwargs) (fastpickle.c), the logging levels and
  *   warnings filters the calls want already applied (_settings._applied_log
  *   is `applied`), args/kwargs from pickle.loads of the member's bytes, a call that
  *   returns, no log record captured during it, a result of a plain type:
@@ -60,9 +60,10 @@ static PyObject *result(Py_ssize_t hp, Py_ssize_t body, Py_ssize_t ran, int kind
  * _ArgUnpickler.persistent_load would (decode_result: a plain pickle). 0
  * with new references in fv, or -1 without an exception when one is not
  * such a pickle (a failed call, a log record, a larger value): Python's. */
-static int placeholder_values(PyObject *inputs, Py_ssize_t ii, uint32_t nfut, PyObject *fv[3])
+static int placeholder_values(PyObject *inputs, Py_ssize_t ii, uint32_t nfut,
+                              PyObject *fv[PDY_MAX_ARGS])
 {
-    if (nfut > 3 || !(PyList_CheckExact(inputs) || PyTuple_CheckExact(inputs)) || ii < 0 ||
+    if (nfut > PDY_MAX_ARGS || !(PyList_CheckExact(inputs) || PyTuple_CheckExact(inputs)) || ii < 0 ||
         ii > PySequence_Fast_GET_SIZE(inputs) - (Py_ssize_t)nfut)
         return -1;
     for (uint32_t k = 0; k < nfut; k++) {
@@ -145,13 +146,13 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
          * time on the worker); anything else: the pickle module. Placeholders
          * among them: only as the fast path writes them (else Python's
          * _ArgUnpickler). */
-        PyObject *items[3], *ak = NULL, *res;
+        PyObject *items[PDY_MAX_ARGS], *kw = NULL, *ak = NULL, *res;
         Py_ssize_t na;
         if (nfut) {
-            PyObject *fv[3];
+            PyObject *fv[PDY_MAX_ARGS];
             na = -1;
             if (placeholder_values(inputs, ii, nfut, fv) == 0) {
-                na = pdy_loads_args_futs(p + body, ln, items, fv, nfut);
+                na = pdy_loads_call(p + body, ln, items, &kw, fv, nfut);
                 for (uint32_t k = 0; k < nfut; k++)
                     Py_DECREF(fv[k]);
             }
@@ -161,7 +162,7 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
             }
             ii += (Py_ssize_t)nfut;
         } else {
-            na = pdy_loads_args(p + body, ln, items);
+            na = pdy_loads_call(p + body, ln, items, &kw, NULL, 0);
         }
         if (na < 0) {
             PyObject *mv = PyMemoryView_FromMemory((char *)p + body, (Py_ssize_t)ln, PyBUF_READ);
@@ -184,6 +185,17 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
             PyObject *kw = PyTuple_GET_ITEM(ak, 1);
             res = PyObject_Call(fn, PyTuple_GET_ITEM(ak, 0), PyDict_GET_SIZE(kw) ? kw : NULL);
             Py_DECREF(ak);
+        } else if (kw) {
+            PyObject *t = PyTuple_New(na);
+            for (Py_ssize_t i = 0; i < na; i++) {
+                if (t)
+                    PyTuple_SET_ITEM(t, i, items[i]);
+                else
+                    Py_DECREF(items[i]);
+            }
+            res = t ? PyObject_Call(fn, t, kw) : NULL;
+            Py_XDECREF(t);
+            Py_DECREF(kw);
         } else {
             res = PyObject_Vectorcall(fn, items, (size_t)na, NULL);
             for (Py_ssize_t i = 0; i < na; i++)

@@ -1021,7 +1021,7 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
          * the call's inputs (anything else: the Python path) */
         if (k <= 1 || !(futs = PyList_New(0)))
             goto rest_or_error;
-        data = pdy_dumps_args_futs(argt, F.Future, futs);
+        data = pdy_dumps_call(argt, kw, F.Future, futs);
         if (!data)
             goto rest_or_error;
         fvals = future_values(sess, futs);
@@ -1029,8 +1029,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
             goto restore;
         if (fvals == Py_None)
             goto rest;
-    } else if (!kw) {
-        data = pdy_dumps_args(argt);
+    } else {
+        data = pdy_dumps_call(argt, kw, NULL, NULL);
     }
     if (!data) {
         if (PyErr_Occurred() || (!kw && !(kw = PyDict_New())))
@@ -1201,8 +1201,8 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     Py_ssize_t other = 0; /* arguments that are not plain: Futures? */
     for (Py_ssize_t i = 1; i < nargs; i++)
         if (!plain(args[i], 0, &budget)) {
-            if (nargs > 4)
-                goto slow; /* pdy_dumps_args_futs: 3 arguments at most */
+            if (nargs > PDY_MAX_ARGS + 1)
+                goto slow; /* pdy_dumps_call's limit */
             other++;
         }
     int rc = backend_sync();
@@ -1219,10 +1219,8 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
     if (nfut != other)
         goto slow;
     /* keyword arguments: plain values, and not out= (calls.call tells the
-     * state tracker first: np.add(a, b, out=c)); with Futures: Python's */
+     * state tracker first: np.add(a, b, out=c)) */
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nkw && nfut)
-        goto slow;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, i);
         if (PyUnicode_Compare(name, str_out) == 0 || !plain(args[nargs + i], 0, &budget))
