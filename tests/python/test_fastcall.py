@@ -364,47 +364,6 @@ def test_pending_entry_reads_as_a_pair_and_tracks_its_object_again():
     assert r() is None
 
 
-def test_placeholder_arguments_pickle_as_the_python_path_writes_them():
-    """Placeholders among up to three scalar arguments: the fast path writes
-    each as a persistent id (its index among the call's placeholders, each
-    once, in the order met), byte for byte what Session._dumps_with_futures
-    writes with the pickle module's persistent_id hook."""
-    import io
-    import pickle
-    import random
-
-    class Ph:
-        pass
-
-    rnd = random.Random(5)
-    phs = [Ph() for _ in range(3)]
-    taken = 0
-    for args in _random_args(rnd, 5000):
-        args = tuple(rnd.choice(phs) if rnd.random() < 0.4 else a for a in args)
-        got = _core.fast_dumps_call(args, None, Ph)
-        futs, index = [], {}
-
-        def pid(o):
-            if type(o) is Ph:
-                if id(o) not in index:
-                    index[id(o)] = len(futs)
-                    futs.append(o)
-                return index[id(o)]
-            return None
-
-        f = io.BytesIO()
-        p = pickle.Pickler(f, 5)
-        p.persistent_id = pid
-        p.dump((args, {}))
-        if got is None:
-            assert any(type(a) is int and not -2**31 <= a < 2**31 for a in args)
-            continue
-        taken += 1
-        assert got[0] == f.getvalue(), args
-        assert got[1] == futs
-    assert taken > 2000
-
-
 def _random_calls(rnd, n, ph_type=None):
     """n (args, kwargs) of scalars, str and bytes (some the same object
     again, some long, non-ASCII or a lone surrogate), and instances of
@@ -451,6 +410,7 @@ def test_call_pickles_are_the_pickle_modules():
     phs = [Ph(i) for i in range(4)]
     written = read = 0
     for args, kw in _random_calls(rnd, 20000, phs):
+        # Session._dumps_with_futures: each placeholder's index, once each
         futs, index = [], {}
 
         def pid(o):
@@ -529,35 +489,6 @@ def _pairs_of_results(n):
     return out
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads"])
-def test_calls_on_placeholders_take_the_fast_path(executor):
-    """A call whose arguments are placeholders of earlier calls (a Future
-    whose graph value stands for it) is batched in C like a call on
-    scalars: the pairwise trees and pipelines of data-flow programs."""
-    if _runtime.calls.fast_call is not _core.call:
-        pytest.skip("the fast path is off (PYDRON_FASTCALL=0)")
-    pydron.configure(executor=executor, workers=2)
-    try:
-        n = 2000
-        for _ in range(20):  # until the batch sizes are known
-            c0 = _core.fast_counts()
-            assert _pairs_of_results(n) == [i * 100000 + n - 1 - i for i in range(n)]
-            c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
-            if c["calls"] > 1.8 * n:
-                break
-        # the leaves, and the pairs but for the first few (their leaves are
-        # still in the batch being filled: the Python path sends it)
-        assert c["calls"] > 1.8 * n, c
-        # on the worker (in this process): the pairs, whose placeholders
-        # are scalar results, run in C too
-        b0 = _core.batch_counts()
-        assert _pairs_of_results(n) == [i * 100000 + n - 1 - i for i in range(n)]
-        b = {k: v - b0[k] for k, v in _core.batch_counts().items()}
-        assert b["ran"] > 1.8 * n, b
-    finally:
-        pydron.configure()
-
-
 _this = sys.modules[__name__]
 
 
@@ -567,27 +498,6 @@ def _through_module(n):
     for i in range(n):
         out.append(_this._leaf(i))
     return out
-
-
-@pytest.mark.parametrize("executor", ["inline", "threads"])
-def test_calls_through_a_module_take_the_fast_path(executor):
-    """mylib.f(x) for a @functional f of module mylib (calls.mcall on a
-    module) is batched in C as f(x) is: it cost ~4x more per call through
-    the Python path."""
-    if _runtime.calls.fast_call is not _core.call:
-        pytest.skip("the fast path is off (PYDRON_FASTCALL=0)")
-    pydron.configure(executor=executor, workers=2)
-    try:
-        n = 3000
-        for _ in range(20):  # until the batch size is known
-            c0 = _core.fast_counts()
-            assert _through_module(n) == list(range(n))
-            c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
-            if c["calls"] > 0.9 * n:
-                break
-        assert c["calls"] > 0.9 * n, c
-    finally:
-        pydron.configure()
 
 
 @functional
@@ -603,21 +513,41 @@ def _by_keyword(n):
     return out
 
 
+# Shapes of calls the fast path batches in C, as it does f(i): (program, n,
+# its result, calls in C per unit of n). Through the Python path they cost
+# 1.5-4x more per call.
+_SHAPES = {
+    # placeholders of earlier calls as arguments: the leaves, and the pairs
+    # but for the first few (their leaves are still in the batch being
+    # filled: the Python path sends it)
+    "placeholders": (_pairs_of_results, 2000,
+                     lambda n: [i * 100000 + n - 1 - i for i in range(n)], 1.8),
+    # mylib.f(x) for a @functional f of module mylib (calls.mcall on a module)
+    "through_a_module": (_through_module, 3000, lambda n: list(range(n)), 0.9),
+    # f(x, k=3, label="a"): plain keyword values
+    "keywords": (_by_keyword, 3000, lambda n: [3 * i for i in range(n)], 0.9),
+}
+
+
 @pytest.mark.parametrize("executor", ["inline", "threads"])
-def test_calls_with_keyword_arguments_take_the_fast_path(executor):
-    """f(x, k=3) with plain keyword values is batched in C as f(x, 3) is
-    (the Python path cost about 1.5x more per call)."""
+@pytest.mark.parametrize("shape", sorted(_SHAPES))
+def test_calls_of_every_shape_take_the_fast_path(shape, executor):
+    """Each shape of call is batched in C on the driver; on the worker (in
+    this process), whose calls' arguments are scalars, placeholders of
+    scalar results, short str or keywords, it runs in the C batch loop."""
     if _runtime.calls.fast_call is not _core.call:
         pytest.skip("the fast path is off (PYDRON_FASTCALL=0)")
+    prog, n, want, per = _SHAPES[shape]
     pydron.configure(executor=executor, workers=2)
     try:
-        n = 3000
-        for _ in range(20):  # until the batch size is known
-            c0 = _core.fast_counts()
-            assert _by_keyword(n) == [3 * i for i in range(n)]
+        for _ in range(20):  # until the batch sizes are known
+            c0, b0 = _core.fast_counts(), _core.batch_counts()
+            assert prog(n) == want(n)
             c = {k: v - c0[k] for k, v in _core.fast_counts().items()}
-            if c["calls"] > 0.9 * n:
+            b = {k: v - b0[k] for k, v in _core.batch_counts().items()}
+            if c["calls"] > per * n and b["ran"] > per * n:
                 break
-        assert c["calls"] > 0.9 * n, c
+        assert c["calls"] > per * n, c
+        assert b["ran"] > per * n, b
     finally:
         pydron.configure()
