@@ -513,6 +513,22 @@ def _by_keyword(n):
     return out
 
 
+@functional
+def _first(a, i):
+    return float(a[0]) + i
+
+
+@schedule
+def _with_small_array(n):
+    import numpy as np
+
+    a = np.arange(100.0)
+    out = []
+    for i in range(n):
+        out.append(_first(a, i))
+    return out
+
+
 # Shapes of calls the fast path batches in C, as it does f(i): (program, n,
 # its result, calls in C per unit of n). Through the Python path they cost
 # 1.5-4x more per call.
@@ -526,6 +542,9 @@ _SHAPES = {
     "through_a_module": (_through_module, 3000, lambda n: list(range(n)), 0.9),
     # f(x, k=3, label="a"): plain keyword values
     "keywords": (_by_keyword, 3000, lambda n: [3 * i for i in range(n)], 0.9),
+    # a small numpy array (pickled inside the call, as the Python path does
+    # under OOB_MIN)
+    "numpy_array": (_with_small_array, 3000, lambda n: [float(i) for i in range(n)], 0.9),
 }
 
 

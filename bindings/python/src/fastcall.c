@@ -76,7 +76,8 @@ static struct {
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
     *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
-    *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr, *str_out;
+    *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr, *str_out,
+    *str_dtype, *str_hasobject, *str_nbytes;
 static PyObject *int_five;
 /* keys of the backend's and _settings' module dicts */
 static PyObject *k_batch_max, *k_batch_seconds, *k_cache, *k_decimal, *k_filters, *k_gen,
@@ -299,6 +300,61 @@ static int is_scalar(PyObject *o)
            t == &PyBool_Type || t == &PyBytes_Type || t == &PyComplex_Type;
 }
 
+/* numpy's ndarray and generic (its scalars' base), once the program has
+ * imported numpy (never imported here) */
+static PyTypeObject *np_ndarray, *np_generic;
+
+static int numpy_types(void)
+{
+    if (np_ndarray)
+        return 1;
+    PyObject *np = PyImport_GetModule(k_numpy);
+    if (!np) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *nd = PyObject_GetAttrString(np, "ndarray"),
+             *gen = nd ? PyObject_GetAttrString(np, "generic") : NULL;
+    Py_DECREF(np);
+    if (!gen || !PyType_Check(nd) || !PyType_Check(gen)) {
+        PyErr_Clear();
+        Py_XDECREF(nd);
+        Py_XDECREF(gen);
+        return 0;
+    }
+    np_ndarray = (PyTypeObject *)nd; /* kept for the process */
+    np_generic = (PyTypeObject *)gen;
+    return 1;
+}
+
+/* Bytes of an array the Python path pickles inside the call's pickle
+ * (_serialize.OOB_MIN: larger ones become graph constants). */
+#define NP_INBAND_MAX (64 * 1024)
+
+/* A numpy array (exactly ndarray) of under NP_INBAND_MAX bytes, or a numpy
+ * scalar (numpy's own types), without Python objects inside: its pickle
+ * runs no code of the program and stays in band, as the Python path
+ * writes it. */
+static int plain_numpy(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    if (!numpy_types())
+        return 0;
+    int arr = t == np_ndarray;
+    if (!arr && !(strncmp(t->tp_name, "numpy.", 6) == 0 && PyType_IsSubtype(t, np_generic)))
+        return 0;
+    PyObject *dt = PyObject_GetAttr(o, str_dtype);
+    PyObject *ho = dt ? PyObject_GetAttr(dt, str_hasobject) : NULL;
+    PyObject *nb = ho == Py_False && arr ? PyObject_GetAttr(o, str_nbytes) : NULL;
+    int ok = ho == Py_False && (!arr || (nb && PyLong_CheckExact(nb) &&
+                                         PyLong_AsSsize_t(nb) < NP_INBAND_MAX));
+    Py_XDECREF(dt);
+    Py_XDECREF(ho);
+    Py_XDECREF(nb);
+    PyErr_Clear();
+    return ok;
+}
+
 /* Pickling o runs no code of the program and yields a plain pickle without
  * out-of-band buffers, Futures or generators. */
 static int plain(PyObject *o, int depth, int *budget)
@@ -306,6 +362,10 @@ static int plain(PyObject *o, int depth, int *budget)
     if (--*budget < 0)
         return 0;
     if (is_scalar(o))
+        return 1;
+    /* numpy's types are named "numpy.<name>" (a subclass of the program's
+     * is not) */
+    if (strncmp(Py_TYPE(o)->tp_name, "numpy.", 6) == 0 && plain_numpy(o))
         return 1;
     if (depth >= PLAIN_DEPTH)
         return 0;
@@ -1836,6 +1896,9 @@ int pdy_fastcall_init(PyObject *m)
         {&str_done, "done"},
         {&str_graph, "_graph"},
         {&str_out, "out"},
+        {&str_dtype, "dtype"},
+        {&str_hasobject, "hasobject"},
+        {&str_nbytes, "nbytes"},
         {&str_graph_attr, "graph"},
         {&k_seconds, "SECONDS"},
         {&k_batch_max, "BATCH_MAX"},
