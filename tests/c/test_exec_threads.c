@@ -695,9 +695,18 @@ static int run_switch_probe(int chains, int len)
  * other sleeps. Without solo, two threads took turns at every group or two
  * (here ~200-1,200 changes of thread in 100,000 jobs); with it, a handful
  * (the first groups, and a thread descheduled long on a loaded machine). */
-Test(exec_threads, tiny_jobs_run_on_one_thread_at_a_time, .timeout = 60)
+Test(exec_threads, tiny_jobs_run_on_one_thread_at_a_time, .timeout = 120)
 {
+    /* the fewest of three runs: on a machine loaded by other work (an ASan
+     * build next to other tests), a run's threads are descheduled at
+     * random, which no run of the pool avoids; without solo every run
+     * switches hundreds of times */
     int sw = run_switch_probe(1000, 100);
+    for (int k = 1; k < 3 && sw > 100; k++) {
+        int s2 = run_switch_probe(1000, 100);
+        if (s2 < sw)
+            sw = s2;
+    }
     cr_assert_leq(sw, 100, "the running thread changed %d times in 100,000 tiny jobs", sw);
 }
 
