@@ -11,7 +11,9 @@ Figures (all ratios measured in this same run):
   - speedup of 8 CPU-bound tasks of ~0.5 s each on the workers vs sequential,
     and of the same loop printing and summing each result (look-ahead on/off);
   - a 32 MB numpy argument through a worker, against memcpy of it;
-  - time of the first @schedule call in a fresh process, worker start included.
+  - time of the first @schedule call in a fresh process, worker start included;
+  - driver cost per call of each shape of call (keywords, placeholders, a
+    function through its module, a small array) against a plain call.
 """
 
 import argparse
@@ -754,11 +756,88 @@ def million(args):
         os.unlink(f.name)
 
 
+# -- calls of each shape (driver fast path) -----------------------------------
+
+
+@functional
+def shape_f(a, b=0):
+    return a
+
+
+_this_module = sys.modules[__name__]
+
+
+@schedule
+def shape_plain(n):
+    return [shape_f(i, 2) for i in range(n)]
+
+
+@schedule
+def shape_keyword(n):
+    return [shape_f(i, b=2) for i in range(n)]
+
+
+@schedule
+def shape_placeholder(n):
+    xs = [shape_f(i) for i in range(n)]
+    return [shape_f(x, 3) for x in xs]
+
+
+@schedule
+def shape_placeholder_str(n):
+    xs = [shape_f(i) for i in range(n)]
+    return [shape_f(x, "mode") for x in xs]
+
+
+@schedule
+def shape_placeholder_keyword(n):
+    xs = [shape_f(i) for i in range(n)]
+    return [shape_f(x, b=3) for x in xs]
+
+
+@schedule
+def shape_module(n):
+    return [_this_module.shape_f(i) for i in range(n)]
+
+
+@schedule
+def shape_small_array(n, a):
+    return [shape_f(a, i) for i in range(n)]
+
+
+def shapes(args):
+    """Driver cost per call of each shape of @functional call in a loop (the
+    C fast path takes them all), and its ratio to a plain positional call
+    in this run. The placeholder shapes make 2n calls."""
+    n = args.tasks
+    cases = [("plain", shape_plain, (), 1), ("keyword", shape_keyword, (), 1),
+             ("placeholder", shape_placeholder, (), 2),
+             ("placeholder_str", shape_placeholder_str, (), 2),
+             ("placeholder_keyword", shape_placeholder_keyword, (), 2),
+             ("module_attribute", shape_module, (), 1)]
+    try:
+        import numpy as np
+
+        cases.append(("small_array", shape_small_array, (np.arange(100.0),), 1))
+    except ImportError:
+        skip("py_shape_small_array_per_call", "numpy not installed")
+    per = {}
+    for name, fn, extra, calls in cases:
+        fn(n, *extra)
+        fn(n, *extra)  # batch sizes learned
+        per[name] = _best(lambda: fn(n, *extra)) / (calls * n) * 1e6
+        bench(f"py_shape_{name}_per_call", per[name], "us")
+    for name in per:
+        if name != "plain":
+            bench(f"py_shape_{name}_over_plain", per[name] / per["plain"], "x")
+
+
 def main():
     ap = argparse.ArgumentParser(description="pydron Python benchmarks")
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--only", choices=["overhead", "speedup", "array", "first"], default=None)
+    ap.add_argument("--only", choices=["overhead", "speedup", "array", "first", "shapes"],
+                    default=None)
     ap.add_argument("--peers", action="store_true",
                     help="issue 12's table: pydron, joblib, Ray, dask, ProcessPoolExecutor, "
                          "sequential on the same four workloads in this one run")
@@ -787,6 +866,8 @@ def main():
             skip("py_numpy_32mb_arg_roundtrip", "numpy not installed")
     if args.only in (None, "first"):
         first_call(args)
+    if args.only in (None, "shapes"):
+        shapes(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
     ("overhead", ["--tasks", "300"], "BENCH py_schedule_tiny_per_task"),
     ("array", [], "BENCH py_numpy_32mb_arg_over_memcpy"),
     ("first", [], "BENCH py_first_schedule_call"),
+    ("shapes", ["--tasks", "300"], "BENCH py_shape_placeholder_over_plain"),
 ])
 def test_bench_python_runs(only, extra, expect):
     from conftest import require_local
