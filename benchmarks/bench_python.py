@@ -13,7 +13,8 @@ Figures (all ratios measured in this same run):
   - a 32 MB numpy argument through a worker, against memcpy of it;
   - time of the first @schedule call in a fresh process, worker start included;
   - driver cost per call of each shape of call (keywords, placeholders, a
-    function through its module, a small array) against a plain call.
+    pipeline per item, a function through its module, a small array)
+    against a plain call.
 """
 
 import argparse
@@ -795,6 +796,20 @@ def shape_placeholder_keyword(n):
     return [shape_f(x, b=3) for x in xs]
 
 
+@functional
+def shape_g(a, b=0):
+    return a
+
+
+@schedule
+def shape_pipeline(n):
+    out = []
+    for i in range(n):
+        a = shape_f(i)
+        out.append(shape_g(a, 3))  # two steps per item, each its own function
+    return out
+
+
 @schedule
 def shape_module(n):
     return [_this_module.shape_f(i) for i in range(n)]
@@ -814,6 +829,7 @@ def shapes(args):
              ("placeholder", shape_placeholder, (), 2),
              ("placeholder_str", shape_placeholder_str, (), 2),
              ("placeholder_keyword", shape_placeholder_keyword, (), 2),
+             ("pipeline_per_item", shape_pipeline, (), 2),
              ("module_attribute", shape_module, (), 1)]
     try:
         import numpy as np

@@ -529,6 +529,15 @@ def _with_small_array(n):
     return out
 
 
+@schedule
+def _pipeline_per_item(n):
+    out = []
+    for i in range(n):
+        a = _leaf(i)
+        out.append(_pair(a, i))  # a is still in _leaf's batch being filled
+    return out
+
+
 # Shapes of calls the fast path batches in C, as it does f(i): (program, n,
 # its result, calls in C per unit of n). Through the Python path they cost
 # 1.5-4x more per call.
@@ -542,6 +551,11 @@ _SHAPES = {
     "through_a_module": (_through_module, 3000, lambda n: list(range(n)), 0.9),
     # f(x, k=3, label="a"): plain keyword values
     "keywords": (_by_keyword, 3000, lambda n: [3 * i for i in range(n)], 0.9),
+    # a pipeline per item: one batch per function is filled, each call's
+    # placeholder input taken when its batch is sent (it had 1 call per
+    # batch: 12 us per call instead of 2)
+    "pipeline_per_item": (_pipeline_per_item, 2000,
+                          lambda n: [i * 100000 + i for i in range(n)], 1.8),
     # a small numpy array (pickled inside the call, as the Python path does
     # under OOB_MIN)
     "numpy_array": (_with_small_array, 3000, lambda n: [float(i) for i in range(n)], 0.9),

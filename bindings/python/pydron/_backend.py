@@ -359,12 +359,13 @@ class _Batch:
     each). Each call's arguments were pickled when it was made (snapshot);
     flush adds the task and hands each call's Future its own value."""
 
-    __slots__ = ("s", "ent", "heads", "datas", "inputs", "futs")
+    __slots__ = ("s", "ent", "heads", "datas", "inputs", "futs", "waits")
 
     def __init__(self, s, ent):
         self.s, self.ent = s, ent
         self.heads, self.datas, self.futs = [], [], []
         self.inputs = list(ent[2])
+        self.waits = ()  # the batches being filled that hold placeholders among inputs
 
     def add(self, fut, data, nfut, inputs):
         self.futs.append(fut)
@@ -372,16 +373,45 @@ class _Batch:
         self.datas.append(data)
         if inputs:
             self.inputs.extend(inputs)
+            for x in inputs:
+                if type(x) is Future and x._b not in self.waits:
+                    self.waits = self.waits + (x._b,)
+
+    def waits_for(self, other):
+        """Is this batch (through the batches it waits for) waiting for other?"""
+        if other is None:
+            return False
+        todo, seen = [self], set()
+        while todo:
+            b = todo.pop()
+            if b is other:
+                return True
+            if id(b) not in seen:
+                seen.add(id(b))
+                todo.extend(b.waits)
+        return False
 
     def flush(self):
         s = self.s
-        if s._open is self:
-            s._open = None
+        if s._opens.get(self.ent[0]) is self:
+            del s._opens[self.ent[0]]
         futs, self.futs = self.futs, []
         if not futs:
             return
         ent, n = self.ent, len(futs)
         g = s._graph
+        if self.waits:
+            # placeholders that were in another batch being filled when their
+            # call was made: their values now (that batch is sent first)
+            self.waits = ()
+            try:
+                self.inputs = [_values((x,), g)[0] if type(x) is Future else x
+                               for x in self.inputs]
+            except BaseException as e:
+                err = _FailedBatch(e)
+                for f in futs:
+                    f._b = err
+                raise
         fn = futs[0]._fn
         label = getattr(fn, "__qualname__", None) or type(fn).__name__
         try:
@@ -408,6 +438,20 @@ class _Batch:
             if st[2] & 7 == 2 and len(st[1]) < 8:
                 st[1].append((vals[0], n))  # its run time tells how long a call takes
         self.heads = self.datas = self.inputs = None
+
+
+# Batches being filled at once (one per function) before the oldest is sent.
+_OPEN_MAX = 8
+
+
+def _values(futs, g):
+    """The graph values of placeholders futs (a batch being filled that holds
+    one is sent first), all of graph g."""
+    vals = tuple(f._val() if type(f) is Future else f for f in futs)
+    for v in vals:
+        if v.graph is not g:
+            raise _core.StateError("a Future from another pydron session was passed")
+    return vals
 
 
 def _label(fn):
@@ -549,7 +593,9 @@ class Session:
         self._closed = False
         if view.get("trace") and not _core.trace_active():
             _core.trace_start(view["trace"])
-        self._open = None  # _Batch being filled
+        # function version key -> _Batch being filled (one per function: a
+        # pipeline per item, b = g(f(i)), fills both; at most _OPEN_MAX)
+        self._opens: dict = {}
         # (address, length) -> [constant, the buffer's object (kept: its memory
         # is not reused meanwhile), EPOCH when its bytes were known equal]; newest last
         self._consts: dict = {}
@@ -678,11 +724,27 @@ class Session:
         inputs = ent[2]
         if bufs:
             inputs = inputs + tuple(self._constant(pb.raw()) for pb in bufs)
+        if k is None and not bufs:
+            k = self._batch_size(fn, ent[0]) if not self._check else 1
         if futs:
-            fvals = tuple(f._val() for f in futs)  # sends the open batch if it holds one
-            for v in fvals:
-                if v.graph is not g:
-                    raise _core.StateError("a Future from another pydron session was passed")
+            if bufs or k <= 1:
+                fvals = _values(futs, g)  # sends the batches that hold them
+            else:
+                # a call that joins a batch: a placeholder still in another
+                # function's batch being filled stays one (its value is taken
+                # when this call's batch is sent, that batch first), so that a
+                # pipeline per item (b = g(f(i))) keeps both batches filling;
+                # one in the batch this call joins: that batch goes first
+                mine = self._opens.get(ent[0])
+                fvals = []
+                for f in futs:
+                    fb = f._b
+                    if f._v is None and type(fb) is _Batch and fb is not mine \
+                            and not fb.waits_for(mine):
+                        fvals.append(f)
+                    else:  # (a batch waiting for this one's would wait for itself)
+                        fvals.append(_values((f,), g)[0])
+                fvals = tuple(fvals)
             inputs = inputs + fvals
         # F_SLOW: not the plain pickle of plain arguments (classes by value or
         # placeholders may be inside: the task loads it with care)
@@ -692,15 +754,15 @@ class Session:
             f = Future(g.task(self._kind, payload, inputs, label=_label(fn), nogil=True), fn)
             f._n = len(payload) + sum(pb.raw().nbytes for pb in bufs) + _result_bytes(fn)
             return f
-        if k is None:
-            k = self._batch_size(fn, ent[0]) if not self._check else 1
-        b = self._open
+        b = self._opens.get(ent[0])
         if b is not None and (k <= 1 or b.ent is not ent):
             b.flush()
             b = None
         if k > 1:
             if b is None:
-                b = self._open = _Batch(self, ent)
+                if len(self._opens) >= _OPEN_MAX:
+                    next(iter(self._opens.values())).flush()  # the oldest
+                b = self._opens[ent[0]] = _Batch(self, ent)
             f = Future(None, fn)
             f._b = b
             f._n = len(data) + _result_bytes(fn)
@@ -817,11 +879,10 @@ class Session:
         return k
 
     def flush(self):
-        """Send the batch being filled (the runtime calls this before the
-        driver waits)."""
-        b = self._open
-        if b is not None:
-            b.flush()
+        """Send the batches being filled (the runtime calls this before the
+        driver waits), oldest first."""
+        while self._opens:
+            next(iter(self._opens.values())).flush()
 
     def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
         import io
@@ -900,7 +961,7 @@ class Session:
             _last_stats = self.view_stats()
         except _core.PydronError:
             pass
-        self._open = None  # calls never sent: waiting for one raises ClosedError
+        self._opens = {}  # calls never sent: waiting for one raises ClosedError
         for c in self._consts.values():
             c.forget()
         self._consts.clear()

@@ -64,7 +64,7 @@ static struct {
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
     PyObject *member, *immutable, *category, *unwrap;
     Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
-    Py_ssize_t b_ent, b_heads, b_datas, b_futs, b_inputs;
+    Py_ssize_t b_ent, b_heads, b_datas, b_futs, b_inputs, b_waits;
 } F;
 
 /* What the fast path took and handed back (fast_counts(): tests check
@@ -74,7 +74,7 @@ static struct {
 } N;
 
 static PyObject *str_kind, *str_functional_attr, *str_functional, *str_append, *str_session,
-    *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_open, *str_flush, *str_pop,
+    *str_closed, *str_check, *str_v, *str_b, *str_fn_entry, *str_batch_size, *str_opens, *str_flush, *str_pop,
     *str_state, *str_size, *str_decoded, *str_num, *str_str, *str_none, *str_dur,
     *str_in_process, *str_fcache, *str_done, *str_graph, *str_graph_attr, *str_out,
     *str_dtype, *str_hasobject, *str_nbytes;
@@ -264,7 +264,8 @@ static int backend_sync(void)
         slot_offset(batch, "ent", &F.b_ent) < 0 || slot_offset(batch, "heads", &F.b_heads) < 0 ||
         slot_offset(batch, "datas", &F.b_datas) < 0 ||
         slot_offset(batch, "futs", &F.b_futs) < 0 ||
-        slot_offset(batch, "inputs", &F.b_inputs) < 0)
+        slot_offset(batch, "inputs", &F.b_inputs) < 0 ||
+        slot_offset(batch, "waits", &F.b_waits) < 0)
         return -1;
     Py_INCREF(be);
     Py_XSETREF(F.backend, be);
@@ -1005,22 +1006,28 @@ static PyObject *batch_head(uint32_t nfut, uint32_t nd)
 }
 
 /* A Future argument the fast path passes as a task input, as
- * Session._dumps_with_futures would: its graph value stands for it (its
+ * Session._submit_ent would: its graph value stands for it (its
  * _driver_value() is _NOVALUE without running anything: no deferred
- * operation may hand out part of it, and driver code was never handed it)
- * and it has one (not a call still in the batch being filled, which
- * _val() would send first, nor a placeholder already replaced by its
- * value). */
+ * operation may hand out part of it, and driver code was never handed it),
+ * and it has one, or it is a call still in a batch being filled (its value
+ * is taken when the batch this call joins is sent: future_values). Not a
+ * placeholder already replaced by its value. */
 static int future_arg(PyObject *f)
 {
     PyObject *v = SLOT(f, F.f_v);
-    return v && v != Py_None && SLOT(f, F.f_a) == Py_None && SLOT(f, F.f_x) == Py_False;
+    if (!v || SLOT(f, F.f_a) != Py_None || SLOT(f, F.f_x) != Py_False)
+        return 0;
+    return v != Py_None || Py_IS_TYPE(SLOT(f, F.f_b), F.Batch);
 }
 
-/* The graph values of the Futures in futs (as _Batch.add's inputs), in a
- * new list; Py_None (a new reference) when one is of another graph than
- * sess's (the Python path raises the error); NULL on error. */
-static PyObject *future_values(PyObject *sess, PyObject *futs)
+/* The inputs of the Futures in futs for the batch b this call joins (as
+ * _Batch.add's inputs), in a new list: the graph value of each, or the
+ * Future itself when it is a call in another batch being filled that waits
+ * for no batch (it cannot wait for b: no cycle), as Session._submit_ent
+ * decides. Py_None (a new reference) for anything else (a value of another
+ * graph, a call in b, a batch that waits: the Python path decides); NULL
+ * on error. */
+static PyObject *future_values(PyObject *sess, PyObject *futs, PyObject *b)
 {
     PyObject *g = PyObject_GetAttr(sess, str_graph);
     if (!g)
@@ -1028,7 +1035,16 @@ static PyObject *future_values(PyObject *sess, PyObject *futs)
     Py_ssize_t n = PyList_GET_SIZE(futs);
     PyObject *vals = PyList_New(n);
     for (Py_ssize_t i = 0; vals && i < n; i++) {
-        PyObject *v = SLOT(PyList_GET_ITEM(futs, i), F.f_v);
+        PyObject *f = PyList_GET_ITEM(futs, i), *v = SLOT(f, F.f_v);
+        if (v == Py_None) {
+            PyObject *fb = SLOT(f, F.f_b), *w = SLOT(fb, F.b_waits);
+            if (fb == b || !w || !PyTuple_CheckExact(w) || PyTuple_GET_SIZE(w) != 0) {
+                Py_SETREF(vals, Py_NewRef(Py_None));
+                break;
+            }
+            PyList_SET_ITEM(vals, i, Py_NewRef(f));
+            continue;
+        }
         PyObject *vg = PyObject_GetAttr(v, str_graph_attr);
         if (!vg) {
             Py_CLEAR(vals);
@@ -1043,6 +1059,31 @@ static PyObject *future_values(PyObject *sess, PyObject *futs)
     }
     Py_DECREF(g);
     return vals;
+}
+
+/* b.waits gains the batches of the Futures among inputs (_Batch.add). */
+static int batch_waits_add(PyObject *b, PyObject *inputs)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(inputs); i++) {
+        PyObject *x = PyList_GET_ITEM(inputs, i);
+        if (!Py_IS_TYPE(x, F.Future))
+            continue;
+        PyObject *fb = SLOT(x, F.f_b), *w = SLOT(b, F.b_waits);
+        if (!w || !PyTuple_CheckExact(w))
+            return -1;
+        int in = 0;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(w) && !in; k++)
+            in = PyTuple_GET_ITEM(w, k) == fb;
+        if (in)
+            continue;
+        PyObject *one = PyTuple_Pack(1, fb), *nw = one ? PySequence_Concat(w, one) : NULL;
+        Py_XDECREF(one);
+        if (!nw)
+            return -1;
+        sset(b, F.b_waits, nw);
+        Py_DECREF(nw);
+    }
+    return 0;
 }
 
 /* Session.submit and calls._submit for a plain call (see the top); nfut:
@@ -1076,15 +1117,34 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     kobj = PyLong_FromSsize_t(k);
     if (!kobj)
         goto restore;
+    /* one call per task: the Python path */
+    if (k <= 1)
+        goto rest;
+    /* the batch of this function being filled (Session._opens); none, or
+     * one of an older version of it: the Python path sends and opens */
+    PyObject *opens = PyObject_GetAttr(sess, str_opens);
+    if (!opens)
+        goto restore;
+    b = PyDict_CheckExact(opens) ? PyDict_GetItemWithError(opens, PyTuple_GET_ITEM(ent, 0))
+                                 : NULL;
+    Py_XINCREF(b);
+    Py_DECREF(opens);
+    if (!b) {
+        if (PyErr_Occurred())
+            goto restore;
+        goto rest;
+    }
+    if (!Py_IS_TYPE(b, F.Batch) || SLOT(b, F.b_ent) != ent)
+        goto rest;
     if (nfut) {
         /* Futures: the pickle with their persistent ids, their values as
          * the call's inputs (anything else: the Python path) */
-        if (k <= 1 || !(futs = PyList_New(0)))
-            goto rest_or_error;
+        if (!(futs = PyList_New(0)))
+            goto restore;
         data = pdy_dumps_call(argt, kw, F.Future, futs);
         if (!data)
             goto rest_or_error;
-        fvals = future_values(sess, futs);
+        fvals = future_values(sess, futs, b);
         if (!fvals)
             goto restore;
         if (fvals == Py_None)
@@ -1112,24 +1172,6 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
     if (k <= 1 || nd > (Py_ssize_t)UINT32_MAX ||
         memmem(PyBytes_AS_STRING(data), (size_t)nd, "__main__", 8))
         goto rest;
-    b = PyObject_GetAttr(sess, str_open);
-    if (!b)
-        goto restore;
-    if (b != Py_None && (!Py_IS_TYPE(b, F.Batch) || SLOT(b, F.b_ent) != ent)) {
-        if (!Py_IS_TYPE(b, F.Batch))
-            goto rest;
-        PyObject *r = PyObject_CallMethodNoArgs(b, str_flush);
-        if (!r)
-            goto restore;
-        Py_DECREF(r);
-        Py_SETREF(b, Py_NewRef(Py_None));
-    }
-    if (b == Py_None) {
-        PyObject *bargs[] = {sess, ent};
-        Py_SETREF(b, PyObject_Vectorcall((PyObject *)F.Batch, bargs, 2, NULL));
-        if (!b || PyObject_SetAttr(sess, str_open, b) < 0)
-            goto restore;
-    }
     PyObject *bfuts = SLOT(b, F.b_futs), *heads = SLOT(b, F.b_heads),
              *datas = SLOT(b, F.b_datas), *binputs = SLOT(b, F.b_inputs);
     if (!bfuts || !heads || !datas || !PyList_CheckExact(bfuts) || !PyList_CheckExact(heads) ||
@@ -1140,6 +1182,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         goto restore;
     fut = new_future(fn, b, nd + rb);
     if (!fut)
+        goto restore;
+    if (fvals && batch_waits_add(b, fvals) < 0)
         goto restore;
     PyObject *hb = batch_head(fvals ? (uint32_t)PyList_GET_SIZE(fvals) : 0, (uint32_t)nd);
     if (!hb)
@@ -1881,7 +1925,7 @@ int pdy_fastcall_init(PyObject *m)
         {&str_batch_size, "_batch_size"},
         {&str_v, "_v"},
         {&str_b, "_b"},
-        {&str_open, "_open"},
+        {&str_opens, "_opens"},
         {&str_flush, "flush"},
         {&str_pop, "pop"},
         {&str_state, "state"},
