@@ -248,6 +248,32 @@ def test_scalar_pickles_are_the_pickle_modules():
         assert _core.fast_loads(data) is None, data
 
 
+def _damaged_pickles_read_as_pickle_does(rnd, calls):
+    """Each call's pickle with 1-3 bytes changed, deleted or inserted: the
+    fast reader takes one only when pickle.loads reads the same from it.
+    Returns how many it took."""
+    import pickle
+
+    accepted = 0
+    for call in calls:
+        data = bytearray(pickle.dumps(call, 5))
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(data))
+            op = rnd.randint(0, 2)
+            if op == 0:
+                data[at] = rnd.randrange(256)
+            elif op == 1:
+                del data[at]
+            else:
+                data.insert(at, rnd.randrange(256))
+        got = _core.fast_loads_call(bytes(data))
+        if got is not None:
+            accepted += 1
+            want = pickle.loads(bytes(data))
+            assert type(want) is tuple and repr(want) == repr(got), data
+    return accepted
+
+
 def test_worker_scalar_pickles_are_the_pickle_modules():
     """A worker's batch reads (args, {}) of scalar arguments and writes a
     scalar result itself (batchrun.c): what it reads is what pickle.loads
@@ -272,25 +298,9 @@ def test_worker_scalar_pickles_are_the_pickle_modules():
                  pickle.dumps(((1,), {}, 2), 5), pickle.dumps((1,), 5),
                  pickle.dumps(((1,), {1: 2}), 5), pickle.dumps(((1, 2), {}), 5)[:-1]):
         assert _core.fast_loads_call(data) is None, data
-    accepted = 0
-    for _ in range(100000):  # damaged pickles: taken only when they mean the same
-        data = bytearray(pickle.dumps((tuple(rnd.choice([0, 300, 70000, -5, 1.5, None, True])
-                                             for _ in range(rnd.randint(0, 3))), {}), 5))
-        for _ in range(rnd.randint(1, 3)):
-            at = rnd.randrange(len(data))
-            op = rnd.randint(0, 2)
-            if op == 0:
-                data[at] = rnd.randrange(256)
-            elif op == 1:
-                del data[at]
-            else:
-                data.insert(at, rnd.randrange(256))
-        got = _core.fast_loads_call(bytes(data))
-        if got is not None:
-            accepted += 1
-            want = pickle.loads(bytes(data))
-            assert type(want) is tuple and repr(want) == repr(got), data
-    assert accepted > 100
+    calls = ((tuple(rnd.choice([0, 300, 70000, -5, 1.5, None, True])
+                    for _ in range(rnd.randint(0, 3))), {}) for _ in range(100000))
+    assert _damaged_pickles_read_as_pickle_does(rnd, calls) > 100
     written = 0
     for v in _SCALARS + [rnd.randint(-2**32, 2**32) for _ in range(2000)] + \
             [rnd.random() * 10 ** rnd.randint(-300, 300) for _ in range(500)] + \
@@ -448,24 +458,7 @@ def test_call_pickles_are_the_pickle_modules():
             read += 1
             assert repr(back) == repr(Up(io.BytesIO(want)).load()), (args, kw)
     assert written > 8000 and read > 8000, (written, read)
-    accepted = 0
-    for args, kw in _random_calls(rnd, 30000):
-        data = bytearray(pickle.dumps((args, kw), 5))
-        for _ in range(rnd.randint(1, 3)):
-            at = rnd.randrange(len(data))
-            op = rnd.randint(0, 2)
-            if op == 0:
-                data[at] = rnd.randrange(256)
-            elif op == 1:
-                del data[at]
-            else:
-                data.insert(at, rnd.randrange(256))
-        got = _core.fast_loads_call(bytes(data))
-        if got is not None:
-            accepted += 1
-            want = pickle.loads(bytes(data))
-            assert repr(want) == repr(got), data
-    assert accepted > 100, accepted
+    assert _damaged_pickles_read_as_pickle_does(rnd, _random_calls(rnd, 30000)) > 100
 
 
 @functional
