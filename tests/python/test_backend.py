@@ -229,3 +229,33 @@ def test_decoding_a_large_result_copies_its_buffer_at_most_once():
         tracemalloc.stop()
     assert np.array_equal(got, a) and got.flags.writeable
     assert peak < 1.5 * n, f"{peak / n:.2f} copies of the array while decoding"
+
+
+def test_batches_wait_for_the_batches_that_hold_their_placeholders(session, monkeypatch):
+    """One batch is filled per function: a call given a placeholder still in
+    another function's batch keeps it (its value is taken when its own
+    batch is sent, that batch first), unless that batch waits for the one
+    the call joins (no two batches wait for each other), a call given a
+    placeholder of its own batch sends that batch first, and a placeholder
+    of another session is refused at the call."""
+    monkeypatch.setattr(_backend.Session, "_batch_size", lambda self, fn, key: 64)
+    a = session.submit(add, (1, 2), {})
+    assert type(a._b) is _backend._Batch and a._v is None
+    b = session.submit(double, (a,), {})  # a stays a placeholder in double's batch
+    assert b._b is not a._b and a._v is None
+    assert b._b.waits == (a._b,) and a in b._b.inputs
+    c = session.submit(add, (b, 1), {})  # double's batch waits for add's: sent now
+    assert b._v is not None and a._v is not None
+    d = session.submit(same, (c,), {})
+    e = session.submit(same, (d,), {})  # its own batch's placeholder: that batch goes first
+    assert d._v is not None
+    assert [f.result() for f in (a, b, c, d, e)] == [3, 6, 7, 7, 7]
+    other = _backend.Session("inline")
+    try:
+        f = other.submit(add, (5,), {})
+        assert type(f._b) is _backend._Batch
+        with pytest.raises(_core.StateError, match="another pydron session"):
+            session.submit(double, (f,), {})
+        assert f.result() == 5
+    finally:
+        other.close()

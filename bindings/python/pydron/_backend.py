@@ -739,8 +739,8 @@ class Session:
                 fvals = []
                 for f in futs:
                     fb = f._b
-                    if f._v is None and type(fb) is _Batch and fb is not mine \
-                            and not fb.waits_for(mine):
+                    if f._v is None and type(fb) is _Batch and fb.s is self \
+                            and fb is not mine and not fb.waits_for(mine):
                         fvals.append(f)
                     else:  # (a batch waiting for this one's would wait for itself)
                         fvals.append(_values((f,), g)[0])

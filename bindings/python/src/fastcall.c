@@ -64,7 +64,7 @@ static struct {
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
     PyObject *member, *immutable, *category, *unwrap;
     Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
-    Py_ssize_t b_ent, b_heads, b_datas, b_futs, b_inputs, b_waits;
+    Py_ssize_t b_s, b_ent, b_heads, b_datas, b_futs, b_inputs, b_waits;
 } F;
 
 /* What the fast path took and handed back (fast_counts(): tests check
@@ -261,7 +261,8 @@ static int backend_sync(void)
         slot_offset(fut, "_q", &F.f_q) < 0 || slot_offset(fut, "_a", &F.f_a) < 0 ||
         slot_offset(fut, "_b", &F.f_b) < 0 || slot_offset(fut, "_l", &F.f_l) < 0 ||
         slot_offset(fut, "_n", &F.f_n) < 0 || slot_offset(fut, "_site", &F.f_site) < 0 ||
-        slot_offset(batch, "ent", &F.b_ent) < 0 || slot_offset(batch, "heads", &F.b_heads) < 0 ||
+        slot_offset(batch, "s", &F.b_s) < 0 || slot_offset(batch, "ent", &F.b_ent) < 0 ||
+        slot_offset(batch, "heads", &F.b_heads) < 0 ||
         slot_offset(batch, "datas", &F.b_datas) < 0 ||
         slot_offset(batch, "futs", &F.b_futs) < 0 ||
         slot_offset(batch, "inputs", &F.b_inputs) < 0 ||
@@ -1022,8 +1023,8 @@ static int future_arg(PyObject *f)
 
 /* The inputs of the Futures in futs for the batch b this call joins (as
  * _Batch.add's inputs), in a new list: the graph value of each, or the
- * Future itself when it is a call in another batch being filled that waits
- * for no batch (it cannot wait for b: no cycle), as Session._submit_ent
+ * Future itself when it is a call in another batch of this session being
+ * filled that waits for no batch (it cannot wait for b: no cycle), as Session._submit_ent
  * decides. Py_None (a new reference) for anything else (a value of another
  * graph, a call in b, a batch that waits: the Python path decides); NULL
  * on error. */
@@ -1038,7 +1039,8 @@ static PyObject *future_values(PyObject *sess, PyObject *futs, PyObject *b)
         PyObject *f = PyList_GET_ITEM(futs, i), *v = SLOT(f, F.f_v);
         if (v == Py_None) {
             PyObject *fb = SLOT(f, F.f_b), *w = SLOT(fb, F.b_waits);
-            if (fb == b || !w || !PyTuple_CheckExact(w) || PyTuple_GET_SIZE(w) != 0) {
+            if (fb == b || SLOT(fb, F.b_s) != sess || !w || !PyTuple_CheckExact(w) ||
+                PyTuple_GET_SIZE(w) != 0) {
                 Py_SETREF(vals, Py_NewRef(Py_None));
                 break;
             }
