@@ -75,9 +75,9 @@ def scalars(n):
 
 
 if __name__ == "__main__":
-    res = arrays(300)
+    res = arrays(150)
     print(len(res), hashlib.sha256("\n".join(res).encode()).hexdigest())
     for j in range(0, len(res), 211):
         print(res[j])
-    res = scalars(300)
+    res = scalars(200)
     print(len(res), res[:4], res[-4:])

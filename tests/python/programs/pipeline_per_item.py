@@ -108,16 +108,16 @@ def printed(n):
 
 
 if __name__ == "__main__":
-    r = two_steps(2000)
+    r = two_steps(1000)
     print("two", len(r), r[:4], sum(r))
-    r = four_steps(1500)
+    r = four_steps(600)
     print("four", len(r), r[:3], r[-1])
-    r = feedback(1200)
+    r = feedback(120)
     print("feedback", r[:5], r[-1] % 1000003)
     try:
-        with_failure(600)
+        with_failure(400)
     except ValueError as e:
         print("ValueError", e)
-    r = redefined(800)
-    print("redefined", r[:2], r[398:402], sum(r))
-    print("printed", printed(500))
+    r = redefined(400)
+    print("redefined", r[:2], r[198:202], sum(r))
+    print("printed", printed(200))
