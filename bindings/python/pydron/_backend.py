@@ -400,21 +400,15 @@ class _Batch:
             return
         ent, n = self.ent, len(futs)
         g = s._graph
-        if self.waits:
-            # placeholders that were in another batch being filled when their
-            # call was made: their values now (that batch is sent first)
-            self.waits = ()
-            try:
-                self.inputs = [_values((x,), g)[0] if type(x) is Future else x
-                               for x in self.inputs]
-            except BaseException as e:
-                err = _FailedBatch(e)
-                for f in futs:
-                    f._b = err
-                raise
         fn = futs[0]._fn
         label = getattr(fn, "__qualname__", None) or type(fn).__name__
         try:
+            if self.waits:
+                # placeholders that were in another batch being filled when
+                # their call was made: their values now (that batch is sent first)
+                self.waits = ()
+                self.inputs = [_values((x,), g)[0] if type(x) is Future else x
+                               for x in self.inputs]
             if n == 1:
                 (nfut,) = struct_nfut(self.heads[0])
                 # F_SLOW: a member's pickle may hold classes by value (loaded with care)
@@ -596,8 +590,7 @@ class Session:
         # function version key -> _Batch being filled (one per function: a
         # pipeline per item, b = g(f(i)), fills both; at most _OPEN_MAX)
         self._opens: dict = {}
-        # (address, length) -> [constant, the buffer's object (kept: its memory
-        # is not reused meanwhile), EPOCH when its bytes were known equal]; newest last
+        # (address, length) -> _Const (the snapshot of a large argument); newest last
         self._consts: dict = {}
         self._dur: dict = {}  # id(fn) -> [seconds per call, probe Value, calls in it]
         self._graph.start()  # starts the executor (workers) now, so failures show here

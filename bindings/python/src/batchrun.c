@@ -63,8 +63,8 @@ static PyObject *result(Py_ssize_t hp, Py_ssize_t body, Py_ssize_t ran, int kind
 static int placeholder_values(PyObject *inputs, Py_ssize_t ii, uint32_t nfut,
                               PyObject *fv[PDY_MAX_ARGS])
 {
-    if (nfut > PDY_MAX_ARGS || !(PyList_CheckExact(inputs) || PyTuple_CheckExact(inputs)) || ii < 0 ||
-        ii > PySequence_Fast_GET_SIZE(inputs) - (Py_ssize_t)nfut)
+    if (nfut > PDY_MAX_ARGS || !(PyList_CheckExact(inputs) || PyTuple_CheckExact(inputs)) ||
+        ii < 0 || ii > PySequence_Fast_GET_SIZE(inputs) - (Py_ssize_t)nfut)
         return -1;
     for (uint32_t k = 0; k < nfut; k++) {
         Py_buffer v;
@@ -182,24 +182,14 @@ static PyObject *batch_plain(PyObject *m, PyObject *const *args, Py_ssize_t narg
         body += (Py_ssize_t)ln;
         ran++;
         if (ak) {
-            PyObject *kw = PyTuple_GET_ITEM(ak, 1);
-            res = PyObject_Call(fn, PyTuple_GET_ITEM(ak, 0), PyDict_GET_SIZE(kw) ? kw : NULL);
+            PyObject *akw = PyTuple_GET_ITEM(ak, 1);
+            res = PyObject_Call(fn, PyTuple_GET_ITEM(ak, 0), PyDict_GET_SIZE(akw) ? akw : NULL);
             Py_DECREF(ak);
-        } else if (kw) {
-            PyObject *t = PyTuple_New(na);
-            for (Py_ssize_t i = 0; i < na; i++) {
-                if (t)
-                    PyTuple_SET_ITEM(t, i, items[i]);
-                else
-                    Py_DECREF(items[i]);
-            }
-            res = t ? PyObject_Call(fn, t, kw) : NULL;
-            Py_XDECREF(t);
-            Py_DECREF(kw);
         } else {
-            res = PyObject_Vectorcall(fn, items, (size_t)na, NULL);
+            res = PyObject_VectorcallDict(fn, items, (size_t)na, kw);
             for (Py_ssize_t i = 0; i < na; i++)
                 Py_DECREF(items[i]);
+            Py_XDECREF(kw);
         }
         if (!res) {
             PyObject *e = take_exception();

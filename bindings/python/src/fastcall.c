@@ -1170,8 +1170,8 @@ static PyObject *submit(PyObject *sess, PyObject *fn, PyObject *const *args, Py_
         goto rest;
     nd = PyBytes_GET_SIZE(data);
     /* "__main__" in the pickle (a str argument holding it): the Python path
-     * decides; one call per task otherwise: the Python path too */
-    if (k <= 1 || nd > (Py_ssize_t)UINT32_MAX ||
+     * decides */
+    if (nd > (Py_ssize_t)UINT32_MAX ||
         memmem(PyBytes_AS_STRING(data), (size_t)nd, "__main__", 8))
         goto rest;
     PyObject *bfuts = SLOT(b, F.b_futs), *heads = SLOT(b, F.b_heads),
@@ -1316,12 +1316,15 @@ static PyObject *fc_call(PyObject *m, PyObject *const *args, size_t nargsf, PyOb
         return NULL;
     if (rc == 0)
         goto slow;
-    for (Py_ssize_t i = 1; other && i < nargs; i++)
-        if (Py_IS_TYPE(args[i], F.Future) && !future_arg(args[i]))
-            goto slow;
+    /* the arguments that are not plain must all be Futures it can pass */
     Py_ssize_t nfut = 0;
-    for (Py_ssize_t i = 1; other && i < nargs; i++)
-        nfut += Py_IS_TYPE(args[i], F.Future);
+    for (Py_ssize_t i = 1; nfut < other && i < nargs; i++) {
+        if (!Py_IS_TYPE(args[i], F.Future))
+            continue;
+        if (!future_arg(args[i]))
+            goto slow;
+        nfut++;
+    }
     if (nfut != other)
         goto slow;
     /* keyword arguments: plain values, and not out= (calls.call tells the

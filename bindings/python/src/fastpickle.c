@@ -148,25 +148,22 @@ static int put_item(pw *w, PyObject *o, PyTypeObject *ft, PyObject *futs)
     return put_scalar(w->b, &w->n, o) || put_text(w, o);
 }
 
-static PyObject *dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyObject *futs)
+PyObject *pdy_dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyObject *futs)
 {
     Py_ssize_t na = PyTuple_GET_SIZE(argt), nkw = kw ? PyDict_GET_SIZE(kw) : 0;
     if (na > PDY_MAX_ARGS)
         return NULL;
-    pw *w = PyMem_Malloc(sizeof *w);
-    if (!w)
-        return NULL; /* (the pickle module's path says it) */
-    w->n = 11; /* PROTO 5, FRAME + length: written last */
+    pw wb, *w = &wb; /* ~2.5 KiB on the stack: no allocation per call */
+    w->n = 11;       /* PROTO 5, FRAME + length: written last */
     w->nmemo = w->nobj = 0;
-    PyObject *res = NULL;
     /* the arguments: TUPLE1..3 after them, or MARK ... TUPLE */
     if (na > 3)
         w->b[w->n++] = '(';
     for (Py_ssize_t i = 0; i < na; i++)
         if (!put_item(w, PyTuple_GET_ITEM(argt, i), ft, futs))
-            goto out;
+            return NULL;
     if (!pw_room(w, 16))
-        goto out;
+        return NULL;
     if (na == 0) {
         w->b[w->n++] = ')'; /* EMPTY_TUPLE: not memoized */
     } else {
@@ -185,9 +182,9 @@ static PyObject *dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyOb
     PyObject *k, *v;
     while (kw && PyDict_Next(kw, &pos, &k, &v))
         if (!PyUnicode_CheckExact(k) || !put_text(w, k) || !put_item(w, v, ft, futs))
-            goto out;
+            return NULL;
     if (!pw_room(w, 4))
-        goto out;
+        return NULL;
     if (nkw)
         w->b[w->n++] = nkw > 1 ? 'u' : 's';
     w->b[w->n++] = 0x86; /* TUPLE2 MEMOIZE STOP */
@@ -199,18 +196,7 @@ static PyObject *dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyOb
     w->b[2] = 0x95;
     pdy_pack_u32(w->b + 3, (uint32_t)body);
     pdy_pack_u32(w->b + 7, (uint32_t)(body >> 32));
-    res = PyBytes_FromStringAndSize((const char *)w->b, (Py_ssize_t)w->n);
-out:
-    PyMem_Free(w);
-    return res;
-}
-
-/* New bytes, or NULL without an exception when not a case for it. */
-PyObject *pdy_dumps_args(PyObject *argt) { return dumps_call(argt, NULL, NULL, NULL); }
-
-PyObject *pdy_dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyObject *futs)
-{
-    return dumps_call(argt, kw, ft, futs);
+    return PyBytes_FromStringAndSize((const char *)w->b, (Py_ssize_t)w->n);
 }
 
 /* The length of the FRAME at p[2] (u64, little-endian, at p[3..11)). */
@@ -359,8 +345,8 @@ static PyObject *get_item(pr *r)
     return o;
 }
 
-static Py_ssize_t loads_call(const unsigned char *p, size_t len, PyObject *out[PDY_MAX_ARGS],
-                             PyObject **kwp, PyObject *const *futv, size_t nfut)
+Py_ssize_t pdy_loads_call(const unsigned char *p, size_t len, PyObject *out[PDY_MAX_ARGS],
+                          PyObject **kwp, PyObject *const *futv, size_t nfut)
 {
     /* PROTO 5, FRAME (length len - 11), the arguments (TUPLEn MEMOIZE after
      * up to 3, MARK ... TUPLE MEMOIZE, or EMPTY_TUPLE), EMPTY_DICT MEMOIZE
@@ -371,9 +357,7 @@ static Py_ssize_t loads_call(const unsigned char *p, size_t len, PyObject *out[P
         return -1;
     if (frame_len(p) != len - 11 || memcmp(p + len - sizeof tail, tail, sizeof tail) != 0)
         return -1;
-    pr *r = PyMem_Malloc(sizeof *r);
-    if (!r)
-        return -1;
+    pr rb, *r = &rb;
     r->p = p;
     r->i = 11;
     r->end = len - sizeof tail;
@@ -434,7 +418,6 @@ static Py_ssize_t loads_call(const unsigned char *p, size_t len, PyObject *out[P
 done:
     for (unsigned k = 0; k < r->nmemo; k++)
         Py_XDECREF(r->memo[k]);
-    PyMem_Free(r);
     if (!ok) {
         for (Py_ssize_t k = 0; k < na; k++)
             Py_DECREF(out[k]);
@@ -446,11 +429,6 @@ done:
     return na;
 }
 
-Py_ssize_t pdy_loads_call(const unsigned char *p, size_t len, PyObject *out[PDY_MAX_ARGS],
-                          PyObject **kw, PyObject *const *futv, size_t nfut)
-{
-    return loads_call(p, len, out, kw, futv, nfut);
-}
 
 PyObject *pdy_dumps_scalar(PyObject *o)
 {
@@ -480,7 +458,7 @@ static PyObject *fc_dumps(PyObject *m, PyObject *argt)
         PyErr_SetString(PyExc_TypeError, "fast_dumps(args): a tuple");
         return NULL;
     }
-    PyObject *r = pdy_dumps_args(argt);
+    PyObject *r = pdy_dumps_call(argt, NULL, NULL, NULL);
     if (r || PyErr_Occurred())
         return r;
     Py_RETURN_NONE;

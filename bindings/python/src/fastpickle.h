@@ -26,8 +26,6 @@ static inline void pdy_pack_u32(unsigned char *p, uint32_t v)
  * _backend's Session._dumps_with_futures makes. New bytes, or NULL without
  * an exception when the call is not such a case. */
 PyObject *pdy_dumps_call(PyObject *argt, PyObject *kw, PyTypeObject *ft, PyObject *futs);
-/* pdy_dumps_call(argt, NULL, NULL, NULL) */
-PyObject *pdy_dumps_args(PyObject *argt);
 /* pickle.loads(p[:len]) of a scalar's pickle: a new reference, or NULL
  * without an exception when it is not one. */
 PyObject *pdy_loads_scalar(const unsigned char *p, size_t len);
