@@ -218,6 +218,25 @@ static inline void wdec_add(pydron_runtime *rt, wdec *d, int32_t w)
     d->n++;
 }
 
+void pdi_task_run_failed(pydron_graph *g, uint32_t ti, uint64_t tid, int rc, char **err,
+                         void **detail, size_t detail_len, const pdi_run *run)
+{
+    int canceled = rc == PYDRON_ECANCELED && g->canceled;
+    char *m;
+    if (canceled)
+        m = pdi_strdup("the graph was canceled");
+    else if (*err)
+        m = *err, *err = NULL;
+    else
+        m = pdi_asprintf("the executor reported %s (%d)", pydron_strerror(rc), rc);
+    void *d = *detail;
+    *detail = NULL;
+    pdi_error *e = pdi_error_new(tid, canceled ? PYDRON_ECANCELED : PYDRON_ETASK, m, d, detail_len);
+    pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, run);
+    if (e)
+        pdi_error_unref(e);
+}
+
 /* Complete one job without acting on what it changed (the caller drains:
  * once per batch of completions). Its worker's in-flight count goes down
  * now, or through *dec (NULL: now) before the caller dispatches. */
@@ -270,21 +289,7 @@ static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
             pdi_task_requeue(g, ti);   /* its inputs may be pending again */
         }
     } else {
-        int canceled = rc == PYDRON_ECANCELED && g->canceled;
-        char *m;
-        if (canceled)
-            m = pdi_strdup("the graph was canceled");
-        else if (j->err)
-            m = j->err, j->err = NULL;
-        else
-            m = pdi_asprintf("the executor reported %s (%d)", pydron_strerror(rc), rc);
-        void *d = j->detail;
-        j->detail = NULL;
-        pdi_error *e = pdi_error_new(j->task, canceled ? PYDRON_ECANCELED : PYDRON_ETASK, m, d,
-                                     j->detail_len);
-        pdi_task_failed(g, ti, e, canceled ? PYDRON_TASK_CANCELED : PYDRON_TASK_FAILED, &run);
-        if (e)
-            pdi_error_unref(e);
+        pdi_task_run_failed(g, ti, j->task, rc, &j->err, &j->detail, j->detail_len, &run);
     }
     g->now_hint = 0;
     pdi_job_clear(j);

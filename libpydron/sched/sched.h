@@ -156,6 +156,12 @@ int pdi_job_is_canceled(const pydron_job *j);
  * and the fetch goes on). Returns 1 if the value was lost with its worker
  * meanwhile and is pending again (being recomputed). */
 int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns);
+/* A run of task ti (id tid) ended in rc, neither success nor a lost
+ * worker (g->mu held): the task fails with the message *err (taken; NULL:
+ * one saying rc) and *detail (taken), or is canceled if rc is
+ * PYDRON_ECANCELED and the graph was. */
+void pdi_task_run_failed(pydron_graph *g, uint32_t ti, uint64_t tid, int rc, char **err,
+                         void **detail, size_t detail_len, const pdi_run *run);
 /* Complete a job (g->mu held): outcome rc as in pydron_job_done. */
 void pdi_job_complete_locked(pydron_graph *g, pydron_job *j, int rc);
 /* Run the refine callback of task ti on the driver thread (g->mu held,
