@@ -1088,8 +1088,13 @@ typedef struct pydron_graph_stats {
     uint64_t bytes_to_driver;       /* values fetched to the driver */
     uint64_t wait_ns;               /* time callers spent in pydron_graph_wait/run
                                        before what they waited for was there (ns) */
+    /* version 4 */
+    uint64_t tasks_direct;          /* tasks the waiting thread ran itself, without a
+                                       job (the inline executor's direct lane: C kinds
+                                       whose inputs are in this process; PYDRON_DIRECT=0
+                                       turns it off) */
 } pydron_graph_stats;
-#define PYDRON_GRAPH_STATS_VERSION 3
+#define PYDRON_GRAPH_STATS_VERSION 4
 PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
 
 /* Trace of the run in the Chrome/Perfetto Trace Event Format (a JSON file

@@ -382,6 +382,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(g->last_sync_tick);
     free(sg->ksum);
     free(sg->kcnt);
+    free(sg->dslots);
     while (sg->jfree) {
         pydron_job *j = sg->jfree;
         sg->jfree = j->next;

@@ -154,6 +154,7 @@ PYDRON_API int pydron_runtime_new(pydron_runtime **out, const pydron_runtime_opt
         return rc;
     }
     rt->xkind = o.executor;
+    rt->direct_off = pdi_direct_off_env();
     /* keep only scalar options; strings belonged to the caller */
     o.worker_command = NULL;
     o.worker_args = NULL;

@@ -277,6 +277,8 @@ typedef struct pdi_run {
     int exec;           /* 1: through the executor (0: on the driver by sched/) */
     uint64_t start_ns, end_ns;
     pdi_tout *outs;     /* per output (success only; NULL: all outputs already set) */
+    int counted;        /* the caller adds the duration to its kind's figures itself
+                           (a PURE task taken off every queue: nothing else to report) */
 } pdi_run;
 
 /* The graph: records, indexes and what changed. The public handle

@@ -13,6 +13,9 @@ static inline void report_done(pydron_graph *g, uint32_t ti, const pdi_run *run)
     pdi_task *t = pdi_T(g, ti);
     pdi_changes *c = &g->chg;
     c->dirty = 1;
+    if (run && run->counted && !(t->bits & TB_QUEUED) &&
+        !(t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)))
+        return;   /* nothing the scheduler would do with the report */
     if (PDI_UNLIKELY(c->ndone == c->capdone) &&
         pdi_grow((void **)&c->done, &c->capdone, c->ndone + 1, sizeof(pdi_done)) != 0) {
         /* out of memory: one duration sample is lost and a stale policy

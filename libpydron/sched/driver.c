@@ -359,6 +359,8 @@ void pdi_dispatch(pydron_graph *g)
     pdi_sched_drain(g);
     if (!g->started || !rt->xstarted)
         return;
+    if (pdi_tls.driver == g && pdi_direct_use(g))
+        return;   /* the driving thread runs the queue itself (pdi_direct_run) */
     if (sg->dispatching) {
         /* the one dispatching has the lock released around a submit: it
          * must look again, else tasks readied now (a job completed on a
@@ -703,6 +705,10 @@ int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms)
             did = driver_step(g);
             if (!did) {
                 uint64_t ev = g->events;
+                /* jobs the executor holds are older than the queue: they
+                 * are polled first (below), the lane runs after them */
+                if (!sg->inflight && pdi_direct_use(g))
+                    did = pdi_direct_run(g) > 0;
                 pdi_dispatch(g);
                 if (rt->xops->poll && sg->inflight) {
                     pthread_mutex_unlock(&sg->mu);

@@ -264,7 +264,7 @@ static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
     g->now_hint = j->end_ns;   /* saves a clock read per newly ready task */
     /* an executor that runs jobs on the driver thread (inline) reports -1,
      * as a SYNC task does: the worker index was only its slot */
-    pdi_run run = {j->on_driver ? -1 : j->worker, j->worker >= 0, j->start_ns, j->end_ns, j->outs};
+    pdi_run run = {j->on_driver ? -1 : j->worker, j->worker >= 0, j->start_ns, j->end_ns, j->outs, 0};
     if (rc == 0) {
         pdi_task_succeeded(g, ti, &run);
     } else if (rc == PYDRON_EIO && !g->canceled) {

@@ -45,7 +45,7 @@ void pdi_refine_run(pydron_graph *g, uint32_t ti)
             }
         }
     }
-    pdi_run run = {-1, 0, start, pdi_now_ns(), NULL};   /* the timing, for the log */
+    pdi_run run = {-1, 0, start, pdi_now_ns(), NULL, 0};   /* the timing, for the log */
     if (rc == 0 && !r.fail) {
         uint32_t *outs = pdi_task_outs(t);
         for (size_t i = 0; i < r.nout; i++) {

@@ -36,6 +36,8 @@ typedef struct pdi_sgraph {
     uint64_t nqueued;      /* tasks handed to the policy not yet picked */
     uint64_t inflight;     /* jobs of this graph held by the executor */
     pydron_job *jfree;     /* job free list */
+    struct pdi_dslot *dslots;   /* the direct lane's group (sched/direct.c) */
+    int direct_oom;        /* dslots could not be allocated: no direct lane */
     int dispatching;
     int redispatch;   /* a dispatch was skipped while another ran: it loops once more */
 
@@ -121,6 +123,17 @@ void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
 double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
 void pdi_flush_ready(pydron_graph *g);
+/* ---- sched/direct.c ---- */
+/* PYDRON_DIRECT is "0" (read when a runtime is made). */
+int pdi_direct_off_env(void);
+/* The direct lane applies to g now: the inline executor, the FIFO policy,
+ * no trace being written, the graph neither canceled nor being freed. */
+int pdi_direct_use(pydron_graph *g);
+/* The driving thread runs g's queued tasks (g->mu held, released around
+ * each group): C tasks whose inputs are here directly, others handed to
+ * the executor as jobs. Returns how many ran directly. */
+size_t pdi_direct_run(pydron_graph *g);
+
 /* ---- sched/policy.c ---- */
 int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);
 /* The built-in FIFO (its self is a pdi_ring of task ids): the dispatcher
@@ -204,6 +217,7 @@ struct pydron_runtime {
     const pydron_executor_ops *xops;
     void *xself;
     pydron_executor_kind xkind;
+    int direct_off;                     /* PYDRON_DIRECT=0 when it was made (sched/direct.c) */
     int xstarted;
     unsigned nworkers, in_flight;
     _Atomic unsigned *inflight;         /* per worker, shared by graphs */

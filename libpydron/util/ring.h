@@ -71,6 +71,20 @@ static inline int pdi_ring_pop(pdi_ring *r, void *v, size_t esz)
     return 1;
 }
 
+/* Put *v back at the front (undo a pop); 0 or PYDRON_ENOMEM. */
+static inline int pdi_ring_unpop(pdi_ring *r, const void *v, size_t esz)
+{
+    if (r->len == r->cap) {
+        int rc = pdi_ring_grow(r, esz);
+        if (rc)
+            return rc;
+    }
+    r->head = (r->head - 1) & (r->cap - 1);
+    memcpy(r->buf + r->head * esz, v, esz);
+    r->len++;
+    return 0;
+}
+
 static inline void pdi_ring_clear(pdi_ring *r) { r->head = r->len = 0; }
 
 static inline void pdi_ring_free(pdi_ring *r)

@@ -116,6 +116,12 @@ Test(abi, graph_stats_old_caller)
     cr_assert_eq(s2.version, 2);
     cr_assert_eq(s2.tasks_done, 1);
 
+    /* version 3: up to wait_ns, not the direct lane's count after it */
+    size_t v3 = offsetof(pydron_graph_stats, wait_ns) + sizeof(uint64_t);
+    guard_init(&buf, v3);
+    TU_OK(pydron_graph_stats_get_version(g, (pydron_graph_stats *)buf.b, 3));
+    guard_check(&buf, "pydron_graph_stats_get_version(3)");
+
     /* this header's name: the current version */
     pydron_graph_stats cur;
     memset(&cur, 0xff, sizeof cur);

@@ -1,0 +1,361 @@
+/* The direct lane: with the inline executor, the thread that drives a graph
+ * runs its ready C tasks itself, in groups, without a job record each.
+ *
+ * The inline executor runs every job on the driving thread anyway; what a
+ * tiny task cost there was the way to it: a job taken from the free list
+ * and filled in, handed to the executor's queue, polled out again, run
+ * through the generic job runner, reported back and cleared. A chained
+ * task of bench_core spent ~1,240 instructions there, the body's own ~25
+ * among them, against ~360 for a whole oneTBB task. The direct lane keeps
+ * what a task's meaning needs (its inputs read in place, its outcome, its
+ * duration, its log entry, its consumers readied) and drops the rest: a
+ * group of up to DL_GROUP tasks is taken from the FIFO queue under the
+ * graph lock, run with the lock released, and completed under one lock.
+ *
+ * A task takes the lane when its kind is a C function (not SERIAL) and
+ * every input's bytes are in this process; others become jobs for the
+ * executor, as pdi_dispatch would make them. Jobs queued in the executor
+ * before (from pydron_task_add) still run through it. Tasks run in the
+ * FIFO queue's order; durations are measured as the inline executor's
+ * (pdi_jtimer's runs of tiny tasks); a group stops after the driver's time
+ * slice, and the tasks it did not reach go back to the queue.
+ *
+ * PYDRON_DIRECT=0 when a runtime is made turns the lane off for it (the job
+ * path, for comparison). */
+#include <stdlib.h>
+
+#include "exec/exec.h"
+#include "runner/ctx.h"
+#include "runner/runner.h"
+#include "sched/sched.h"
+#include "util/trace.h"
+
+#define DL_GROUP 64
+/* the driver's slice: a group of slow tasks does not hold up a wait's
+ * deadline longer than the inline executor's poll would */
+#define DL_SLICE_NS 1000000u
+
+struct pdi_dslot {
+    uint32_t ti;
+    uint16_t nin, nout;
+    int rc;
+    const pdi_c_runner *r;
+    pdi_kind *k;
+    unsigned attempt;
+    const void *payload;
+    size_t payload_len;
+    uint64_t start_ns, end_ns;
+    char *err;
+    void *detail;
+    size_t detail_len;
+    pdi_buf ins[PDI_JOB_INLINE];
+    pdi_tout outs[PDI_JOB_INLINE];
+};
+
+int pdi_direct_off_env(void)
+{
+    const char *e = getenv("PYDRON_DIRECT");
+    return e && e[0] == '0' && e[1] == '\0';
+}
+
+/* Task t (READY) fits the lane: 1 with slot s filled (but for its index),
+ * else 0. Changes nothing else. */
+static int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
+{
+    pdi_kind *k = g->kt->kinds[t->kind];
+    if (k->runner != &pdi_c_runner_ops || (k->flags & PYDRON_KIND_SERIAL) ||
+        t->nin > PDI_JOB_INLINE || t->nout > PDI_JOB_INLINE)
+        return 0;
+    uint32_t *ins = pdi_task_ins(t);
+    for (uint16_t i = 0; i < t->nin; i++) {
+        pdi_value *r = pdi_V(g, ins[i]);
+        while (PDI_UNLIKELY(r->vf & VF_ALIAS))
+            r = pdi_V(g, r->u.cin[0]);
+        if (PDI_UNLIKELY(r->state != PYDRON_VALUE_READY || !pdi_value_has_bytes(r)))
+            return 0;   /* the job path fails it, or has it fetched */
+        s->ins[i].data = pdi_value_data(r);
+        s->ins[i].len = (size_t)r->len;
+    }
+    /* the outputs are unset, all zero (calloc, and complete() leaves them so) */
+    for (uint16_t i = 0; i < t->nout; i++)
+        s->outs[i].where = -1;
+    s->nin = t->nin;
+    s->nout = t->nout;
+    s->k = k;
+    s->r = k->runner_self;
+    s->attempt = t->attempt;
+    s->payload = t->payload_len ? pdi_task_payload(t) : NULL;
+    s->payload_len = t->payload_len;
+    /* err and detail are NULL (calloc, and complete() leaves them so) */
+    return 1;
+}
+
+/* Hand the tasks that do not fit the lane to the executor as jobs. */
+static void submit_jobs(pydron_graph *g, pydron_job **jobs, size_t n)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
+    atomic_fetch_add(&rt->inflight[0], (unsigned)n);
+    pthread_mutex_unlock(&sg->mu);
+    int rc = rt->xops->submit(rt->xself, jobs, n, 0);
+    pthread_mutex_lock(&sg->mu);
+    if (rc < 0) {
+        for (size_t k = 0; k < n; k++) {
+            pydron_job *j = jobs[k];
+            free(j->err);
+            j->err = pdi_asprintf("executor '%s' refused the job: %s",
+                                  rt->xops->name ? rt->xops->name : "?", pydron_strerror(rc));
+            pdi_job_complete_locked(g, j, PYDRON_ETASK);
+        }
+    }
+}
+
+/* Equal shares of [from, now) for slots a..b-1 (a run of tiny tasks timed
+ * by one clock read), as pdi_jtimer_flush. */
+static void share(struct pdi_dslot *s, size_t a, size_t b, uint64_t from, uint64_t now)
+{
+    uint64_t share = (now - from) / (b - a);
+    for (size_t i = a; i < b; i++) {
+        s[i].start_ns = from + (i - a) * share;
+        s[i].end_ns = from + (i - a + 1) * share;
+    }
+    s[b - 1].end_ns = now;
+}
+
+/* Run slots 0..n-1 (g->mu released). Returns how many ran; the rest were
+ * not reached within the slice. Timed as pdi_job_run_timed times the
+ * inline executor's jobs: a task is timed alone (a clock read after it)
+ * unless it follows tiny tasks of its own kind; those are timed in runs of
+ * up to PDI_JT_RUN, one read for the run, an equal share each. */
+static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n)
+{
+    pdi_err_clear();
+    pdi_tls_state *tls = &pdi_tls;
+    pydron_graph *prev = tls->cb_graph;
+    tls->cb_graph = g;
+    uint64_t t0 = pdi_now_ns(), from = t0, now;
+    size_t first = 0, i = 0;   /* slots first..i-1: a run not timed yet */
+    unsigned every = 1;
+    const pdi_kind *rk = NULL;  /* the kind of the run */
+    while (i < n) {
+        struct pdi_dslot *d = &s[i];
+        int alone = every == 1 || d->k != rk;
+        if (alone && first < i) {
+            now = pdi_now_ns();
+            share(s, first, i, from, now);
+            from = now;
+            first = i;
+        }
+        int rc;
+        if (PDI_UNLIKELY(__atomic_load_n(&g->canceled, __ATOMIC_RELAXED))) {
+            rc = PYDRON_ECANCELED;
+        } else {
+            pydron_task_ctx ctx;
+            pdi_ctx_init_view(&ctx, d->k->name ? d->k->name : "", d->attempt, d->payload,
+                              d->payload_len, d->ins, sizeof d->ins[0], d->nin, &d->outs[0].out,
+                              sizeof d->outs[0], d->nout);
+            rc = pdi_ctx_finish_fast(&ctx, d->r->fn(&ctx, d->r->user));
+            if (PDI_UNLIKELY(rc != 0)) {
+                pdi_ctx_error_take(&ctx, &d->err, &d->detail, &d->detail_len);
+                pdi_ctx_cleanup(&ctx);
+            }
+        }
+        d->rc = rc;
+        i++;
+        if (alone) {
+            now = pdi_now_ns();
+            d->start_ns = from;
+            d->end_ns = now;
+            every = rc == 0 && now - from < PDI_JT_TINY_NS ? PDI_JT_RUN : 1;
+            rk = d->k;
+        } else if (rc != 0 || i - first == every || i == n) {
+            now = pdi_now_ns();
+            share(s, first, i, from, now);
+            if (rc != 0 || now - from >= (uint64_t)(i - first) * PDI_JT_TINY_NS)
+                every = 1;   /* not tiny (any more): one read per task */
+        } else {
+            continue;
+        }
+        from = now;
+        first = i;
+        if (now - t0 >= DL_SLICE_NS)
+            break;
+    }
+    tls->cb_graph = prev;
+    return i;
+}
+
+/* One outcome, as job_complete_dec reports a job's. */
+static void complete(pydron_graph *g, struct pdi_dslot *d)
+{
+    uint64_t tid = pdi_tid(g, d->ti);
+    pdi_run run = {-1, 1, d->start_ns, d->end_ns, d->outs, 1};
+    /* the duration, as pdi_sched_drain_slow counts a reported one */
+    pdi_sgraph *sg = pdi_S(g);
+    uint32_t kind = pdi_T(g, d->ti)->kind;
+    if (d->end_ns > d->start_ns && d->start_ns) {
+        double sec = (double)((float)(d->end_ns - d->start_ns) * 1e-9f);
+        if (PDI_LIKELY(kind < sg->kcap)) {
+            sg->ksum[kind] += sec;
+            sg->kcnt[kind]++;
+        } else {
+            pdi_kstat_add(g, kind, sec);
+        }
+    }
+    g->now_hint = d->end_ns;
+    if (PDI_LIKELY(d->rc == 0))
+        pdi_task_succeeded(g, d->ti, &run);
+    else
+        pdi_task_run_failed(g, d->ti, tid, d->rc, &d->err, &d->detail, d->detail_len, &run);
+    g->now_hint = 0;
+    /* what the outcome did not take (an unset output is all zero) */
+    for (uint16_t i = 0; i < d->nout; i++)
+        if (PDI_UNLIKELY(d->outs[i].out.set))
+            pdi_out_release(&d->outs[i].out);
+    if (PDI_UNLIKELY(d->rc != 0)) {   /* NULL again for the slot's next task */
+        free(d->err);
+        free(d->detail);
+        d->err = NULL;
+        d->detail = NULL;
+        d->detail_len = 0;
+    }
+    g->events++;
+}
+
+int pdi_direct_use(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    return sg->rt->xkind == PYDRON_EXECUTOR_INLINE && sg->pops == &pdi_fifo_ops &&
+           !sg->rt->direct_off && !sg->direct_oom && !g->canceled && !g->freeing &&
+           !pdi_tracing();
+}
+
+/* Not reached within the slice: back to the front of the queue, in order. */
+static void put_back(pydron_graph *g, struct pdi_dslot *s, size_t a, size_t n)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    for (size_t i = n; i-- > a;) {
+        uint32_t ti = s[i].ti;
+        pdi_task *t = pdi_T(g, ti);
+        uint64_t id = pdi_tid(g, ti);
+        t->state = PYDRON_TASK_READY;
+        if (pdi_ring_unpop(sg->pself, &id, sizeof id) == 0) {
+            t->bits |= TB_QUEUED;
+            sg->nqueued++;
+        } else {
+            pdi_task_ready(g, ti);   /* out of memory: behind the queue */
+        }
+    }
+}
+
+size_t pdi_direct_run(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    if (!g->started || !sg->rt->xstarted)
+        return 0;
+    if (!sg->dslots && !(sg->dslots = calloc(DL_GROUP, sizeof *sg->dslots))) {
+        sg->direct_oom = 1;   /* pdi_dispatch does it the job way */
+        return 0;
+    }
+    struct pdi_dslot *s = sg->dslots;
+    pdi_ring *q = sg->pself;
+    pdi_changes *c = &g->chg;
+    size_t total = 0;
+    uint64_t t0 = pdi_now_ns();
+    for (;;) {
+        /* FIFO: what became ready since goes behind the queue; while the
+         * queue is empty it is the front, taken straight from the list of
+         * changes (a chain's next step without a trip through the queue) */
+        pdi_sched_drain(g);
+        if (sg->nqueued || c->nready > DL_GROUP || c->ready_lost)
+            pdi_flush_ready(g);
+        /* a group: tasks of the lane, or jobs for the executor, in queue
+         * order; the first task of the other class ends it */
+        size_t n = 0, nj = 0, k = 0;
+        pydron_job *jobs[DL_GROUP];
+        while (n < DL_GROUP && nj < DL_GROUP) {
+            uint64_t id;
+            int listed = k < c->nready;
+            if (listed)
+                id = c->ready[k];
+            else if (sg->nqueued && pdi_ring_len(q))
+                memcpy(&id, pdi_ring_at(q, 0, sizeof id), sizeof id);
+            else
+                break;
+            uint32_t ti = pdi_id_idx(id);
+            pdi_task *t = pdi_T(g, ti);
+            if (listed) {
+                if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY ||
+                    (t->bits & TB_QUEUED)) {
+                    k++;   /* as pdi_flush_ready skips it */
+                    continue;
+                }
+            } else {
+                if (t->state == PDI_T_FREE || t->gen != pdi_id_gen(id) ||
+                    (t->bits & TB_ZOMBIE) || !(t->bits & TB_QUEUED)) {
+                    (void)pdi_ring_pop(q, &id, sizeof id);   /* canceled or stale */
+                    continue;
+                }
+                if (t->state != PYDRON_TASK_READY) {
+                    /* waiting again: pushed anew when ready */
+                    (void)pdi_ring_pop(q, &id, sizeof id);
+                    t->bits &= (uint8_t)~TB_QUEUED;
+                    sg->nqueued--;
+                    continue;
+                }
+            }
+            int direct = take(g, t, &s[n]);
+            if (direct ? nj != 0 : n != 0)
+                break;   /* the other class: the next group */
+            if (listed) {
+                k++;
+            } else {
+                (void)pdi_ring_pop(q, &id, sizeof id);
+                t->bits &= (uint8_t)~TB_QUEUED;
+                sg->nqueued--;
+            }
+            if (direct) {
+                s[n++].ti = ti;
+                t->state = PYDRON_TASK_RUNNING;
+                continue;
+            }
+            pydron_job *j = pdi_job_get(g);
+            int rc = j ? pdi_job_prepare(g, j, ti, 0) : PYDRON_ENOMEM;
+            if (rc) {
+                if (j)
+                    pdi_job_put(g, j);
+                else
+                    g->chg.ready_lost = 1;
+                continue;
+            }
+            jobs[nj++] = j;
+        }
+        if (k) {   /* what the group did not reach stays at the list's front */
+            memmove(c->ready, c->ready + k, (c->nready - k) * sizeof *c->ready);
+            c->nready -= k;
+        }
+        if (nj) {
+            /* older than the queue's rest: the driver polls them first */
+            submit_jobs(g, jobs, nj);
+            break;
+        }
+        if (!n)
+            break;
+        sg->inflight += n;
+        pthread_mutex_unlock(&sg->mu);
+        size_t ran = run_group(g, s, n);
+        pthread_mutex_lock(&sg->mu);
+        for (size_t i = 0; i < ran; i++)
+            complete(g, &s[i]);
+        put_back(g, s, ran, n);
+        sg->inflight -= n;
+        total += ran;
+        g->stats.tasks_direct += ran;
+        pdi_sched_drain(g);
+        if (sg->waiters > (unsigned)sg->drv_waiting)
+            pthread_cond_broadcast(&sg->cv);
+        if (ran < n || pdi_now_ns() - t0 >= DL_SLICE_NS || g->canceled)
+            break;
+    }
+    return total;
+}

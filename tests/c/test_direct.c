@@ -1,0 +1,517 @@
+/*
+ * test_direct.c - the inline executor's direct lane (sched/direct.c): the
+ * thread that waits runs C tasks itself, in groups, without a job each,
+ * and hands every other task to the executor as a job, in FIFO order.
+ *
+ * Each test runs one program twice: here with the lane, and in a forked
+ * child with PYDRON_DIRECT=0 (every task a job, the path the lane must
+ * match). It compares all a program can see: each value's bytes, or its
+ * error (message, detail, failed task); the graph's stats; the order in
+ * which the bodies ran; and the timing log. The programs mix what the lane
+ * takes with what it must leave to jobs (more than 4 inputs or outputs, a
+ * kind with its own runner), failures, missing outputs, large outputs,
+ * chains and fan-ins, so a group meets every boundary.
+ */
+#include "testutil.h"
+
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- the bodies: each logs its task number (payload) when it runs ---- */
+
+#define MAXT 6000
+static atomic_uint norder;
+static uint32_t order[MAXT];
+
+static void log_run(const pydron_task_ctx *ctx)
+{
+    unsigned i = atomic_fetch_add(&norder, 1);
+    if (i < MAXT)
+        order[i] = (uint32_t)tu_payload_u64(ctx);
+}
+
+/* the payload plus every input; every output gets it (+ its index) */
+static int fn_mix(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    log_run(ctx);
+    uint64_t p = tu_payload_u64(ctx), s = p;
+    int rc = 0;
+    for (size_t i = 0; i < pydron_ctx_ninputs(ctx); i++) {
+        const void *d;
+        size_t n;
+        if ((rc = pydron_ctx_input(ctx, i, &d, &n)) != 0)
+            return rc;
+        uint64_t x = 0;
+        memcpy(&x, d, n < sizeof x ? n : sizeof x);
+        s = s * 31 + x + n;
+    }
+    if (p % 211 == 0) {
+        const char detail[] = {'d', 0, 'x', (char)(p & 0x7f)};
+        pydron_ctx_fail_detail(ctx, detail, sizeof detail);
+        pydron_ctx_fail(ctx, "mix %llu failed at %llu", (unsigned long long)p,
+                        (unsigned long long)s);
+        return PYDRON_ETASK;
+    }
+    if (p % 307 == 0)
+        return 0;   /* forgets its outputs */
+    for (size_t o = 0; o < pydron_ctx_noutputs(ctx); o++) {
+        uint64_t v = s + o;
+        if (p % 7 == 0) {
+            /* large: past the inline bytes, and now and then past the
+             * shared-memory threshold */
+            size_t n = p % 14 == 0 ? 70000 : 40;
+            unsigned char *b;
+            if ((rc = pydron_ctx_output_alloc(ctx, o, n, (void **)&b)) != 0)
+                return rc;
+            for (size_t k = 0; k < n; k++)
+                b[k] = (unsigned char)(v >> (k % 8 * 8)) ^ (unsigned char)k;
+        } else if ((rc = pydron_ctx_output_set(ctx, o, &v, sizeof v)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* the same body behind a runner of its own (not the C runner) */
+static int own_run(void *self, pydron_task_ctx *ctx) { return fn_mix(ctx, self); }
+static const pydron_runner_ops own_ops = {PYDRON_RUNNER_OPS_VERSION, own_run, NULL};
+
+/* ---- a program and what it shows ---- */
+
+typedef struct seen {
+    uint64_t values, errors, order, timings, stats;   /* hashes */
+    uint64_t nvalues, nerrors, norder, ntimings;
+    uint64_t tasks_done, tasks_failed, tasks_direct;
+    int run_rc;
+} seen;
+
+static uint64_t mix(uint64_t h, uint64_t x) { return tu_mix(h ^ (x + 0x9e3779b97f4a7c15ull)); }
+
+static uint64_t mix_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = mix(h, b[i]);
+    return mix(h, n);
+}
+
+typedef struct tstate {
+    seen *s;
+    pydron_task *tasks;
+    size_t ntasks;
+} tstate;
+
+static size_t task_index(const tstate *st, uint64_t id)
+{
+    for (size_t i = 0; i < st->ntasks; i++)
+        if (st->tasks[i].id == id)
+            return i;
+    return (size_t)-1;
+}
+
+static void on_timing(const pydron_task_timing *t, void *user)
+{
+    tstate *st = user;
+    /* which task, in which order, how it ended; not the times themselves */
+    st->s->timings = mix(mix(st->s->timings, task_index(st, t->task.id)), t->state);
+    st->s->ntimings++;
+}
+
+/* kinds: 0 mix (C), 1 own runner */
+static void program(uint64_t seed, size_t ntasks, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    atomic_store(&norder, 0);
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t kmix = tu_kind_c(rt, "mix", fn_mix, NULL);
+    pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
+    kd.name = "own";
+    kd.runner = &own_ops;
+    uint32_t kown;
+    TU_OK(pydron_runtime_register_kind(rt, &kd, &kown));
+    pydron_graph *g = tu_graph(rt);
+    tu_rng r = {seed};
+    pydron_value *vals = calloc(ntasks * 6 + 4, sizeof *vals);
+    int *kept = calloc(ntasks * 6 + 4, sizeof *kept);
+    pydron_task *tasks = calloc(ntasks, sizeof *tasks);
+    cr_assert(vals && kept && tasks);
+    size_t nv = 0;
+    for (uint64_t c = 0; c < 4; c++)
+        vals[nv] = tu_const_u64(g, c * 1000 + 1), kept[nv++] = 1;
+    pydron_value last = vals[0];
+    for (size_t t = 0; t < ntasks; t++) {
+        unsigned shape = tu_below(&r, 10);
+        size_t nin = shape < 4 ? 1 : shape < 7 ? 1 + tu_below(&r, 4) : 5 + tu_below(&r, 2);
+        size_t nout = shape == 9 ? 2 + tu_below(&r, 4) : 1;
+        pydron_value in[6];
+        for (size_t i = 0; i < nin; i++) {
+            /* chains (the last output), recent values, or any value alive */
+            unsigned how = tu_below(&r, 3);
+            size_t j = how == 0 ? nv : how == 1 ? nv - 1 - tu_below(&r, nv < 8 ? (unsigned)nv : 8)
+                                               : tu_below(&r, (unsigned)nv);
+            while (j < nv && !kept[j])
+                j = tu_below(&r, (unsigned)nv);
+            in[i] = j < nv ? vals[j] : last;
+            if (j >= nv && !kept[nv - 1]) {
+                /* the last output was released: any kept value */
+                do
+                    j = tu_below(&r, (unsigned)nv);
+                while (!kept[j]);
+                in[i] = vals[j];
+            }
+        }
+        uint64_t p = t + 1;
+        uint32_t kind = tu_below(&r, 8) == 0 ? kown : kmix;
+        tasks[t] = tu_add(g, kind, PYDRON_TASK_PURE, in, nin, nout, vals + nv, &p);
+        last = vals[nv + nout - 1];
+        for (size_t o = 0; o < nout; o++, nv++)
+            kept[nv] = 1;
+        /* let go of some values, as a program that is done with them */
+        if (nv > 12 && tu_below(&r, 3) == 0) {
+            size_t j = 4 + tu_below(&r, (unsigned)(nv - 4));
+            if (kept[j]) {
+                TU_OK(pydron_value_release(g, vals[j]));
+                kept[j] = 0;
+            }
+        }
+    }
+    s->run_rc = pydron_graph_run(g, 120000);
+    for (size_t j = 0; j < nv; j++) {
+        if (!kept[j])
+            continue;
+        const void *p;
+        size_t n;
+        if (pydron_value_bytes(g, vals[j], &p, &n) == 0) {
+            s->values = mix_bytes(mix(s->values, j), p, n);
+            s->nvalues++;
+            continue;
+        }
+        pydron_task ft = PYDRON_TASK_NONE;
+        char *msg = NULL;
+        void *detail = NULL;
+        size_t dlen = 0;
+        TU_OK(pydron_value_error(g, vals[j], &ft, &msg, &detail, &dlen));
+        tstate st = {s, tasks, ntasks};
+        s->errors = mix(s->errors, j);
+        s->errors = mix(s->errors, task_index(&st, ft.id));
+        s->errors = mix_bytes(s->errors, msg, strlen(msg));
+        s->errors = mix_bytes(s->errors, detail, dlen);
+        pydron_free(msg);
+        pydron_free(detail);
+        s->nerrors++;
+    }
+    unsigned no = atomic_load(&norder);
+    s->norder = no;
+    for (unsigned i = 0; i < no && i < MAXT; i++)
+        s->order = mix(s->order, order[i]);
+    tstate st = {s, tasks, ntasks};
+    TU_OK(pydron_graph_timings(g, on_timing, &st));
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    s->tasks_done = gs.tasks_done;
+    s->tasks_failed = gs.tasks_failed;
+    s->tasks_direct = gs.tasks_direct;
+    s->stats = mix(mix(mix(mix(0, gs.tasks_added), gs.tasks_done), gs.tasks_failed),
+                   gs.values_live);
+    s->stats = mix(mix(s->stats, gs.bytes_live), gs.bytes_peak);
+    for (size_t j = 0; j < nv; j++)
+        if (kept[j])
+            TU_OK(pydron_value_release(g, vals[j]));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    free(vals);
+    free(kept);
+    free(tasks);
+}
+
+/* The program in a child process with PYDRON_DIRECT=0. */
+static void program_on_jobs(uint64_t seed, size_t ntasks, seen *s)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        setenv("PYDRON_DIRECT", "0", 1);
+        seen c;
+        program(seed, ntasks, &c);
+        ssize_t w = write(fd[1], &c, sizeof c);
+        _exit(w == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t n = read(fd[0], s, sizeof *s);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (%d)", status);
+    cr_assert_eq(n, (ssize_t)sizeof *s);
+}
+
+static void same(uint64_t seed, size_t ntasks)
+{
+    seen a, b;
+    program_on_jobs(seed, ntasks, &b);
+    program(seed, ntasks, &a);
+    cr_assert_eq(b.tasks_direct, 0, "seed %llu: PYDRON_DIRECT=0 ran %llu tasks directly",
+                 (unsigned long long)seed, (unsigned long long)b.tasks_direct);
+    /* the lane took a good part of what ran (the rest: the first ready
+     * tasks, sent as jobs when the run started, and what it leaves to jobs) */
+    cr_assert_gt(a.tasks_direct * 4, a.norder, "seed %llu: only %llu of %llu tasks on the lane",
+                 (unsigned long long)seed, (unsigned long long)a.tasks_direct,
+                 (unsigned long long)a.norder);
+    cr_assert_eq(a.run_rc, b.run_rc, "seed %llu: run returned %d, on jobs %d",
+                 (unsigned long long)seed, a.run_rc, b.run_rc);
+    cr_assert_eq(a.nvalues, b.nvalues, "seed %llu: %llu values, on jobs %llu",
+                 (unsigned long long)seed, (unsigned long long)a.nvalues,
+                 (unsigned long long)b.nvalues);
+    cr_assert_eq(a.values, b.values, "seed %llu: values differ", (unsigned long long)seed);
+    cr_assert_eq(a.nerrors, b.nerrors, "seed %llu: %llu errors, on jobs %llu",
+                 (unsigned long long)seed, (unsigned long long)a.nerrors,
+                 (unsigned long long)b.nerrors);
+    cr_assert_eq(a.errors, b.errors, "seed %llu: errors differ", (unsigned long long)seed);
+    cr_assert_eq(a.norder, b.norder, "seed %llu: %llu bodies ran, on jobs %llu",
+                 (unsigned long long)seed, (unsigned long long)a.norder,
+                 (unsigned long long)b.norder);
+    cr_assert_eq(a.order, b.order, "seed %llu: the bodies ran in another order",
+                 (unsigned long long)seed);
+    cr_assert_eq(a.ntimings, b.ntimings, "seed %llu: timing log", (unsigned long long)seed);
+    cr_assert_eq(a.timings, b.timings, "seed %llu: timing log differs", (unsigned long long)seed);
+    cr_assert_eq(a.tasks_done, b.tasks_done);
+    cr_assert_eq(a.tasks_failed, b.tasks_failed);
+    cr_assert_eq(a.stats, b.stats, "seed %llu: stats differ", (unsigned long long)seed);
+    cr_assert_gt(a.nerrors, 0, "the program should fail somewhere");
+}
+
+Test(direct, mixed_programs_match_the_job_path, .timeout = 120)
+{
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        same(seed, 300 + seed * 300);
+}
+
+/* Chains only: every step is on the lane. */
+static int fn_inc(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    log_run(ctx);
+    int rc = 0;
+    uint64_t x = tu_input_u64(ctx, 0, &rc) + 1;
+    return rc ? rc : pydron_ctx_output_set(ctx, 0, &x, sizeof x);
+}
+
+static void chains(size_t nchains, size_t len, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    atomic_store(&norder, 0);
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "inc", fn_inc, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 0), *ends = calloc(nchains, sizeof *ends);
+    for (size_t ch = 0; ch < nchains; ch++) {
+        pydron_value cur = c;
+        for (size_t i = 0; i < len; i++) {
+            uint64_t p = ch * len + i;
+            pydron_value o;
+            tu_add(g, k, PYDRON_TASK_PURE, &cur, 1, 1, &o, &p);
+            if (i)
+                TU_OK(pydron_value_release(g, cur));
+            cur = o;
+        }
+        ends[ch] = cur;
+    }
+    s->run_rc = pydron_graph_run(g, 120000);
+    for (size_t ch = 0; ch < nchains; ch++) {
+        cr_assert_eq(tu_get_u64(g, ends[ch]), len);
+        TU_OK(pydron_value_release(g, ends[ch]));
+    }
+    unsigned no = atomic_load(&norder);
+    s->norder = no;
+    for (unsigned i = 0; i < no && i < MAXT; i++)
+        s->order = mix(s->order, order[i]);
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    s->tasks_direct = gs.tasks_direct;
+    s->tasks_done = gs.tasks_done;
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    free(ends);
+}
+
+/* Side by side chains run breadth first, in FIFO order, as jobs do: steps
+ * made ready by the lane go behind the tasks queued before them. */
+Test(direct, chains_run_in_fifo_order)
+{
+    seen a, b;
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("PYDRON_DIRECT", "0", 1);
+        chains(400, 12, &b);
+        _exit(write(fd[1], &b, sizeof b) == (ssize_t)sizeof b ? 0 : 1);
+    }
+    cr_assert_eq(read(fd[0], &b, sizeof b), (ssize_t)sizeof b);
+    waitpid(pid, NULL, 0);
+    chains(400, 12, &a);
+    cr_assert_eq(a.tasks_done, 4800);
+    /* all but the 256 first steps sent as jobs when the run started; the
+     * other 144 wait in the queue, ahead of every second step */
+    cr_assert_eq(a.tasks_direct, 4800 - 256, "%llu of 4800 on the lane",
+                 (unsigned long long)a.tasks_direct);
+    cr_assert_eq(a.norder, b.norder);
+    cr_assert_eq(a.order, b.order, "the lane ran the chains in another order than the jobs");
+}
+
+/* A wait with a deadline returns in time while the lane runs slow tasks
+ * (the lane gives the driver back its slice), and the rest runs later. */
+static int fn_sleep_ms(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    struct timespec ts = {0, 5 * 1000000};
+    nanosleep(&ts, NULL);
+    return fn_inc(ctx, NULL);
+}
+
+Test(direct, a_wait_with_a_deadline_returns_while_slow_tasks_run)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, NULL);
+    pydron_graph *g = tu_graph(rt);
+    /* behind 256 quick tasks, which the start of the run sends as jobs */
+    uint32_t kq = tu_kind_c(rt, "quick", fn_inc, NULL);
+    pydron_value c = tu_const_u64(g, 0), outs[200], q[256];
+    for (uint64_t i = 0; i < 256; i++)
+        tu_add(g, kq, PYDRON_TASK_PURE, &c, 1, 1, &q[i], &i);
+    for (uint64_t i = 0; i < 200; i++)
+        tu_add(g, k, PYDRON_TASK_PURE, &c, 1, 1, &outs[i], &i);
+    uint64_t t0 = tu_now_ns();
+    TU_ERR(PYDRON_ETIMEDOUT, pydron_graph_wait(g, outs[199], 50));
+    uint64_t took = tu_now_ns() - t0;
+    /* 200 x 5 ms = 1 s if the lane kept going */
+    cr_assert_lt(took, 500000000u, "a 50 ms wait took %llu ms", (unsigned long long)(took / 1000000));
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    cr_assert_gt(gs.tasks_direct, 0);
+    cr_assert_lt(gs.tasks_done, 456);
+    TU_OK(pydron_graph_run(g, 60000));
+    for (uint64_t i = 0; i < 200; i++) {
+        cr_assert_eq(tu_get_u64(g, outs[i]), 1);
+        TU_OK(pydron_value_release(g, outs[i]));
+    }
+    for (uint64_t i = 0; i < 256; i++)
+        TU_OK(pydron_value_release(g, q[i]));
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* Canceled from another thread while the lane runs: every task ends,
+ * done or canceled, and the graph can be freed. */
+typedef struct cancel_arg {
+    pydron_graph *g;
+} cancel_arg;
+
+static void *cancel_later(void *p)
+{
+    cancel_arg *a = p;
+    struct timespec ts = {0, 30 * 1000000};
+    nanosleep(&ts, NULL);
+    pydron_graph_cancel(a->g);
+    return NULL;
+}
+
+Test(direct, cancel_while_the_lane_runs)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 0), cur = c;
+    for (uint64_t i = 0; i < 100; i++) {
+        pydron_value o;
+        tu_add(g, k, PYDRON_TASK_PURE, &cur, 1, 1, &o, &i);
+        if (i)
+            TU_OK(pydron_value_release(g, cur));
+        cur = o;
+    }
+    cancel_arg a = {g};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cancel_later, &a), 0);
+    TU_OK(pydron_graph_run(g, 60000));   /* every task ended, as on jobs */
+    pthread_join(th, NULL);
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    cr_assert_gt(gs.tasks_done, 0);
+    cr_assert_lt(gs.tasks_done, 100);
+    char *msg = NULL;
+    TU_OK(pydron_value_error(g, cur, NULL, &msg, NULL, NULL));
+    cr_assert(strstr(msg, "cancel"), "the chain's end: %s", msg);
+    pydron_free(msg);
+    TU_OK(pydron_value_release(g, cur));
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+/* Times on the lane are taken as the inline executor takes its jobs':
+ * tiny tasks of one kind in runs of 8 (equal shares of one clock read), a
+ * task of another kind alone, so a slow kind among tiny ones keeps its
+ * own time whole. */
+typedef struct tl {
+    size_t n, slow_short, equal_runs, eq;
+    uint64_t prev;
+    uint32_t slow_kind;
+} tl;
+
+static void on_tl(const pydron_task_timing *t, void *user)
+{
+    tl *s = user;
+    uint64_t d = t->finished_ns - t->started_ns;
+    if (t->kind == s->slow_kind && d < 2000000u)
+        s->slow_short++;
+    if (s->n && d == s->prev) {
+        if (++s->eq == 6)
+            s->equal_runs++;
+    } else {
+        s->eq = 0;
+    }
+    s->prev = d;
+    s->n++;
+}
+
+static int fn_slow_2ms(pydron_task_ctx *ctx, void *user)
+{
+    (void)user;
+    struct timespec ts = {0, 2 * 1000000};
+    nanosleep(&ts, NULL);
+    return fn_inc(ctx, NULL);
+}
+
+Test(direct, tiny_tasks_timed_in_runs_and_a_slow_kind_alone)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t k = tu_kind_c(rt, "inc", fn_inc, NULL);
+    uint32_t ks = tu_kind_c(rt, "slow", fn_slow_2ms, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value c = tu_const_u64(g, 0);
+    for (uint64_t i = 0; i < 4000; i++) {
+        pydron_value o;
+        tu_add(g, i % 64 == 63 ? ks : k, PYDRON_TASK_PURE, &c, 1, 1, &o, &i);
+        TU_OK(pydron_value_release(g, o));
+    }
+    TU_OK(pydron_graph_run(g, 60000));
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    cr_assert_gt(gs.tasks_direct, 3000);
+    tl s = {0};
+    TU_OK(pydron_runtime_kind(rt, "slow", &s.slow_kind));
+    TU_OK(pydron_graph_timings(g, on_tl, &s));
+    cr_assert_eq(s.n, 4000);
+    cr_assert_eq(s.slow_short, 0, "%zu slow tasks timed shorter than their sleep", s.slow_short);
+    cr_assert_geq(s.equal_runs, 200, "only %zu runs of equal times", s.equal_runs);
+    TU_OK(pydron_value_release(g, c));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
