@@ -88,7 +88,7 @@ if [[ $SKIP != *" valgrind "* ]]; then
     vg=(timeout -k 10 900 valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
         --error-exitcode=97 --num-callers=30)
     ok=PASS
-    for suite in graph refine errors memory observe exec_api wire abi enomem util; do
+    for suite in graph refine errors memory observe exec_api wire abi enomem util direct; do
         if ! "${vg[@]}" --log-file="$vgdir/$suite.%p.log" "$ROOT/build/tests/c/test_$suite" -j1 \
              >"$vgdir/$suite.out" 2>&1; then
             echo "valgrind: suite $suite failed, see $vgdir/$suite.out"; ok=FAIL
