@@ -16,7 +16,9 @@
  * pages); the library keeps a freed graph's record chunks for the next
  * graph (pydron_memory_cached), so later runs reuse them, as the graphs of
  * a long-lived program do. *_cold_* lines: the chains again after
- * pydron_memory_trim, on fresh memory. Bytes per task count the chunks
+ * pydron_memory_trim, on fresh memory. *_jobs_*: the inline chains with the
+ * executor's direct lane off (PYDRON_DIRECT=0: a job per task, as before
+ * the lane). Bytes per task count the chunks
  * taken from that cache too.
  *
  * Prints lines "BENCH <name> <value> <unit>".
@@ -230,6 +232,18 @@ int main(int argc, char **argv)
     run_result ic = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
     if (sum != (ntasks % chain ? ntasks % chain : chain))
         return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    /* the same on the job path (the inline executor's direct lane off:
+     * PYDRON_DIRECT is read when a runtime is made), for a same-run ratio */
+    const char *was = getenv("PYDRON_DIRECT");
+    char *keep = was ? strdup(was) : NULL;
+    setenv("PYDRON_DIRECT", "0", 1);
+    run_result icj = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+    if (keep)
+        setenv("PYDRON_DIRECT", keep, 1), free(keep);
+    else
+        unsetenv("PYDRON_DIRECT");
+    if (sum != (ntasks % chain ? ntasks % chain : chain))
+        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
     /* the same on memory the process never had: the first large graph of a
      * process (the others reuse the records' chunks of freed graphs) */
     pydron_memory_trim();
@@ -279,6 +293,8 @@ int main(int argc, char **argv)
     printf("BENCH core_inline_chain_per_task %.0f ns\n", ic.add_ns + ic.run_ns);
     printf("BENCH core_inline_chain_add_per_task %.0f ns\n", ic.add_ns);
     printf("BENCH core_inline_chain_run_per_task %.0f ns\n", ic.run_ns);
+    printf("BENCH core_inline_chain_jobs_run_per_task %.0f ns\n", icj.run_ns);
+    printf("BENCH core_inline_chain_lane_vs_jobs %.2f x\n", ic.run_ns / icj.run_ns);
     printf("BENCH core_inline_chain_cold_per_task %.0f ns\n", icc.add_ns + icc.run_ns);
     printf("BENCH core_inline_chain_cold_add_per_task %.0f ns\n", icc.add_ns);
     printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
