@@ -414,17 +414,22 @@ typedef struct cancel_arg {
     pydron_graph *g;
 } cancel_arg;
 
+/* once the third step has started (so two are done: a step is ready only
+ * when the one before completed), whatever the machine's load */
 static void *cancel_later(void *p)
 {
     cancel_arg *a = p;
-    struct timespec ts = {0, 30 * 1000000};
-    nanosleep(&ts, NULL);
+    while (atomic_load(&norder) < 3) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     pydron_graph_cancel(a->g);
     return NULL;
 }
 
 Test(direct, cancel_while_the_lane_runs)
 {
+    atomic_store(&norder, 0);
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
     uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, NULL);
     pydron_graph *g = tu_graph(rt);
@@ -443,7 +448,7 @@ Test(direct, cancel_while_the_lane_runs)
     pthread_join(th, NULL);
     pydron_graph_stats gs;
     TU_OK(pydron_graph_stats_get(g, &gs));
-    cr_assert_gt(gs.tasks_done, 0);
+    cr_assert_geq(gs.tasks_done, 2);
     cr_assert_lt(gs.tasks_done, 100);
     char *msg = NULL;
     TU_OK(pydron_value_error(g, cur, NULL, &msg, NULL, NULL));
@@ -460,8 +465,8 @@ Test(direct, cancel_while_the_lane_runs)
  * task of another kind alone, so a slow kind among tiny ones keeps its
  * own time whole. */
 typedef struct tl {
-    size_t n, slow_short, equal_runs, eq;
-    uint64_t prev;
+    size_t n, slow_short, equal_runs, eq, ntiny;
+    uint64_t prev, tiny_ns;
     uint32_t slow_kind;
 } tl;
 
@@ -471,6 +476,8 @@ static void on_tl(const pydron_task_timing *t, void *user)
     uint64_t d = t->finished_ns - t->started_ns;
     if (t->kind == s->slow_kind && d < 2000000u)
         s->slow_short++;
+    if (t->kind != s->slow_kind)
+        s->tiny_ns += d, s->ntiny++;
     if (s->n && d == s->prev) {
         if (++s->eq == 6)
             s->equal_runs++;
@@ -510,7 +517,11 @@ Test(direct, tiny_tasks_timed_in_runs_and_a_slow_kind_alone)
     TU_OK(pydron_graph_timings(g, on_tl, &s));
     cr_assert_eq(s.n, 4000);
     cr_assert_eq(s.slow_short, 0, "%zu slow tasks timed shorter than their sleep", s.slow_short);
-    cr_assert_geq(s.equal_runs, 200, "only %zu runs of equal times", s.equal_runs);
+    /* runs are for tasks under PDI_JT_TINY_NS (1 us): not under valgrind,
+     * where each takes microseconds and is rightly timed alone */
+    if (s.tiny_ns < 300u * s.ntiny)
+        cr_assert_geq(s.equal_runs, 200, "only %zu runs of equal times (tiny tasks: %llu ns each)",
+                      s.equal_runs, (unsigned long long)(s.tiny_ns / s.ntiny));
     TU_OK(pydron_value_release(g, c));
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
