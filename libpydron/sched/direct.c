@@ -90,26 +90,6 @@ static int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
     return 1;
 }
 
-/* Hand the tasks that do not fit the lane to the executor as jobs. */
-static void submit_jobs(pydron_graph *g, pydron_job **jobs, size_t n)
-{
-    pdi_sgraph *sg = pdi_S(g);
-    pydron_runtime *rt = sg->rt;
-    atomic_fetch_add(&rt->inflight[0], (unsigned)n);
-    pthread_mutex_unlock(&sg->mu);
-    int rc = rt->xops->submit(rt->xself, jobs, n, 0);
-    pthread_mutex_lock(&sg->mu);
-    if (rc < 0) {
-        for (size_t k = 0; k < n; k++) {
-            pydron_job *j = jobs[k];
-            free(j->err);
-            j->err = pdi_asprintf("executor '%s' refused the job: %s",
-                                  rt->xops->name ? rt->xops->name : "?", pydron_strerror(rc));
-            pdi_job_complete_locked(g, j, PYDRON_ETASK);
-        }
-    }
-}
-
 /* Equal shares of [from, now) for slots a..b-1 (a run of tiny tasks timed
  * by one clock read), as pdi_jtimer_flush. */
 static void share(struct pdi_dslot *s, size_t a, size_t b, uint64_t from, uint64_t now)
@@ -336,7 +316,7 @@ size_t pdi_direct_run(pydron_graph *g)
         }
         if (nj) {
             /* older than the queue's rest: the driver polls them first */
-            submit_jobs(g, jobs, nj);
+            pdi_submit_jobs(g, jobs, nj, 0);
             break;
         }
         if (!n)

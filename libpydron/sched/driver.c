@@ -352,6 +352,28 @@ static inline void prefetch_ahead(pydron_graph *g, pdi_ring *q)
     }
 }
 
+void pdi_submit_jobs(pydron_graph *g, pydron_job **jobs, size_t n, unsigned w)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pydron_runtime *rt = sg->rt;
+    /* one atomic add for the batch, not one per job: other graphs'
+     * dispatches meanwhile only make the level approximate */
+    atomic_fetch_add(&rt->inflight[w], (unsigned)n);
+    pthread_mutex_unlock(&sg->mu);
+    int rc = rt->xops->submit(rt->xself, jobs, n, w);
+    pthread_mutex_lock(&sg->mu);
+    if (rc < 0) {
+        /* the executor took none of them: fail them here */
+        for (size_t k = 0; k < n; k++) {
+            pydron_job *j = jobs[k];
+            free(j->err);
+            j->err = pdi_asprintf("executor '%s' refused the job: %s",
+                                  rt->xops->name ? rt->xops->name : "?", pydron_strerror(rc));
+            pdi_job_complete_locked(g, j, PYDRON_ETASK);
+        }
+    }
+}
+
 void pdi_dispatch(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
@@ -403,8 +425,7 @@ again:
             unsigned win = pdi_worker_window(rt, w);
             unsigned level = any_level || share > win ? win : (unsigned)share;
             size_t n = 0;
-            /* one atomic add for the batch (below), not one per job: other
-             * graphs' dispatches meanwhile only make the level approximate */
+            /* the batch is counted in flight once (pdi_submit_jobs) */
             unsigned inf = atomic_load(&rt->inflight[w]);
             while (n < BATCH && inf + n < level && sg->nqueued) {
                 pydron_task pt;
@@ -442,22 +463,8 @@ again:
             }
             if (!n)
                 continue;
-            atomic_fetch_add(&rt->inflight[w], (unsigned)n);
             progress = 1;
-            pthread_mutex_unlock(&sg->mu);
-            int rc = rt->xops->submit(rt->xself, batch, n, w);
-            pthread_mutex_lock(&sg->mu);
-            if (rc < 0) {
-                /* the executor took none of them: fail them here */
-                for (size_t k = 0; k < n; k++) {
-                    pydron_job *j = batch[k];
-                    free(j->err);
-                    j->err = pdi_asprintf("executor '%s' refused the job: %s",
-                                          rt->xops->name ? rt->xops->name : "?",
-                                          pydron_strerror(rc));
-                    pdi_job_complete_locked(g, j, PYDRON_ETASK);
-                }
-            }
+            pdi_submit_jobs(g, batch, n, w);
         }
         if (!progress && !any_level && sg->nqueued) {
             any_level = 1;

@@ -106,6 +106,10 @@ static inline void pdi_sched_drain(pydron_graph *g)
 /* Hand ready tasks to the executor (called with g->mu held; may release
  * and re-acquire it around submit). */
 void pdi_dispatch(pydron_graph *g);
+/* Hand prepared jobs to the executor's worker w (g->mu held, released
+ * around submit): counted in flight; failed here if the executor refuses
+ * them all. */
+void pdi_submit_jobs(pydron_graph *g, pydron_job **jobs, size_t n, unsigned w);
 /* Should pydron_task_add dispatch now, or leave it to the next completion? */
 int pdi_dispatch_on_add(pydron_graph *g);
 void pdi_wake(pydron_graph *g);

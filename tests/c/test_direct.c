@@ -367,18 +367,19 @@ Test(direct, chains_run_in_fifo_order)
 
 /* A wait with a deadline returns in time while the lane runs slow tasks
  * (the lane gives the driver back its slice), and the rest runs later. */
+/* fn_inc after a sleep of *(const long *)user milliseconds */
 static int fn_sleep_ms(pydron_task_ctx *ctx, void *user)
 {
-    (void)user;
-    struct timespec ts = {0, 5 * 1000000};
+    struct timespec ts = {0, *(const long *)user * 1000000};
     nanosleep(&ts, NULL);
     return fn_inc(ctx, NULL);
 }
+static const long ms2 = 2, ms5 = 5;
 
 Test(direct, a_wait_with_a_deadline_returns_while_slow_tasks_run)
 {
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
-    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, NULL);
+    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, (void *)&ms5);
     pydron_graph *g = tu_graph(rt);
     /* behind 256 quick tasks, which the start of the run sends as jobs */
     uint32_t kq = tu_kind_c(rt, "quick", fn_inc, NULL);
@@ -431,7 +432,7 @@ Test(direct, cancel_while_the_lane_runs)
 {
     atomic_store(&norder, 0);
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
-    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, NULL);
+    uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, (void *)&ms5);
     pydron_graph *g = tu_graph(rt);
     pydron_value c = tu_const_u64(g, 0), cur = c;
     for (uint64_t i = 0; i < 100; i++) {
@@ -488,19 +489,11 @@ static void on_tl(const pydron_task_timing *t, void *user)
     s->n++;
 }
 
-static int fn_slow_2ms(pydron_task_ctx *ctx, void *user)
-{
-    (void)user;
-    struct timespec ts = {0, 2 * 1000000};
-    nanosleep(&ts, NULL);
-    return fn_inc(ctx, NULL);
-}
-
 Test(direct, tiny_tasks_timed_in_runs_and_a_slow_kind_alone)
 {
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
     uint32_t k = tu_kind_c(rt, "inc", fn_inc, NULL);
-    uint32_t ks = tu_kind_c(rt, "slow", fn_slow_2ms, NULL);
+    uint32_t ks = tu_kind_c(rt, "slow", fn_sleep_ms, (void *)&ms2);
     pydron_graph *g = tu_graph(rt);
     pydron_value c = tu_const_u64(g, 0);
     for (uint64_t i = 0; i < 4000; i++) {
