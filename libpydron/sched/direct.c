@@ -68,9 +68,7 @@ static int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
         return 0;
     uint32_t *ins = pdi_task_ins(t);
     for (uint16_t i = 0; i < t->nin; i++) {
-        pdi_value *r = pdi_V(g, ins[i]);
-        while (PDI_UNLIKELY(r->vf & VF_ALIAS))
-            r = pdi_V(g, r->u.cin[0]);
+        pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
         if (PDI_UNLIKELY(r->state != PYDRON_VALUE_READY || !pdi_value_has_bytes(r)))
             return 0;   /* the job path fails it, or has it fetched */
         s->ins[i].data = pdi_value_data(r);
@@ -168,25 +166,16 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n)
 /* One outcome, as job_complete_dec reports a job's. */
 static void complete(pydron_graph *g, struct pdi_dslot *d)
 {
-    uint64_t tid = pdi_tid(g, d->ti);
     pdi_run run = {-1, 1, d->start_ns, d->end_ns, d->outs, 1};
     /* the duration, as pdi_sched_drain_slow counts a reported one */
-    pdi_sgraph *sg = pdi_S(g);
-    uint32_t kind = pdi_T(g, d->ti)->kind;
-    if (d->end_ns > d->start_ns && d->start_ns) {
-        double sec = (double)((float)(d->end_ns - d->start_ns) * 1e-9f);
-        if (PDI_LIKELY(kind < sg->kcap)) {
-            sg->ksum[kind] += sec;
-            sg->kcnt[kind]++;
-        } else {
-            pdi_kstat_add(g, kind, sec);
-        }
-    }
+    if (d->end_ns > d->start_ns && d->start_ns)
+        pdi_kstat_add(g, pdi_T(g, d->ti)->kind,
+                      (double)((float)(d->end_ns - d->start_ns) * 1e-9f));
     g->now_hint = d->end_ns;
     if (PDI_LIKELY(d->rc == 0))
         pdi_task_succeeded(g, d->ti, &run);
     else
-        pdi_task_run_failed(g, d->ti, tid, d->rc, &d->err, &d->detail, d->detail_len, &run);
+        pdi_task_run_failed(g, d->ti, pdi_tid(g, d->ti), d->rc, &d->err, &d->detail, d->detail_len, &run);
     g->now_hint = 0;
     /* what the outcome did not take (an unset output is all zero) */
     for (uint16_t i = 0; i < d->nout; i++)

@@ -22,7 +22,7 @@ void pdi_wake(pydron_graph *g)
         pthread_cond_broadcast(&pdi_S(g)->cv);
 }
 
-void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
+void pdi_kstat_add_slow(pydron_graph *g, uint32_t kind, double seconds)
 {
     pdi_sgraph *sg = pdi_S(g);
     if (kind >= sg->kcap) {
@@ -111,12 +111,7 @@ void pdi_sched_drain_slow(pydron_graph *g)
         for (size_t k = 0; k < c->ndone; k++) {
             pdi_done *d = &c->done[k];
             if (d->seconds > 0) {
-                if (d->kind < sg->kcap) {   /* the common case, without a call */
-                    sg->ksum[d->kind] += d->seconds;
-                    sg->kcnt[d->kind]++;
-                } else {
-                    pdi_kstat_add(g, d->kind, d->seconds);
-                }
+                pdi_kstat_add(g, d->kind, d->seconds);
             }
             if (d->queued)
                 sg->nqueued--;   /* its entry in the policy is skipped when picked */

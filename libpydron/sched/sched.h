@@ -123,7 +123,19 @@ typedef struct pdi_target {
 } pdi_target;
 /* The driver loop of pydron_graph_wait/run (takes g->mu). */
 int pdi_drive(pydron_graph *g, pdi_target tg, int timeout_ms);
-void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds);
+void pdi_kstat_add_slow(pydron_graph *g, uint32_t kind, double seconds);
+/* A task of kind took seconds: its kind's figures (the common case without
+ * a call; the arrays grow in pdi_kstat_add_slow). */
+static inline void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    if (PDI_LIKELY(kind < sg->kcap)) {
+        sg->ksum[kind] += seconds;
+        sg->kcnt[kind]++;
+    } else {
+        pdi_kstat_add_slow(g, kind, seconds);
+    }
+}
 double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
 void pdi_flush_ready(pydron_graph *g);
