@@ -404,12 +404,18 @@ def dumps_function(fn, settings, fst=None) -> bytes:
     """Pickle (fn, settings): functions of the program's modules by value, so
     their globals travel as of now, and so do the attributes of the program's
     modules read as `module.name` (fst.modattrs)."""
+    return _dumps_by_value((fn, settings), fst.modattrs if fst is not None else {})
+
+
+def _dumps_by_value(obj, modattrs) -> bytes:
+    """Pickle obj with the program's functions by value, and the attributes
+    of the program's modules named in modattrs (module name -> names) as of
+    now."""
     import io
 
     from ._serialize import cloud_pickler
 
     progmods = program_modules()
-    modattrs = fst.modattrs if fst is not None else {}
 
     class P(cloud_pickler()):  # keeps file names for the tasks' tracebacks
         def reducer_override(self, obj):
@@ -424,5 +430,5 @@ def dumps_function(fn, settings, fst=None) -> bytes:
             return super().reducer_override(obj)
 
     f = io.BytesIO()
-    P(f, 5).dump((fn, settings))
+    P(f, 5).dump(obj)
     return f.getvalue()
