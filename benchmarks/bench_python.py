@@ -13,12 +13,14 @@ Figures (all ratios measured in this same run):
   - a 32 MB numpy argument through a worker, against memcpy of it;
   - time of the first @schedule call in a fresh process, worker start included;
   - driver cost per call of each shape of call (keywords, placeholders, a
-    pipeline per item, a function through its module, a small array)
+    pipeline per item, a function through its module, a small array, an
+    instance of a class defined in the script)
     against a plain call.
 """
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import os
 import subprocess
@@ -820,6 +822,27 @@ def shape_small_array(n, a):
     return [shape_f(a, i) for i in range(n)]
 
 
+@functional
+def shape_gain(s, x):
+    return x
+
+
+@dataclasses.dataclass
+class ShapeSettings:
+    """Settings handed to every call: defined here, in the script (run as
+    __main__, its class pickles by value: one class version for the loop)."""
+    gain: float
+    offset: float = 0.0
+
+    def apply(self, x):
+        return x * self.gain + self.offset
+
+
+@schedule
+def shape_script_class(n, s):
+    return [shape_gain(s, i) for i in range(n)]
+
+
 def shapes(args):
     """Driver cost per call of each shape of @functional call in a loop (the
     C fast path takes them all), and its ratio to a plain positional call
@@ -830,7 +853,8 @@ def shapes(args):
              ("placeholder_str", shape_placeholder_str, (), 2),
              ("placeholder_keyword", shape_placeholder_keyword, (), 2),
              ("pipeline_per_item", shape_pipeline, (), 2),
-             ("module_attribute", shape_module, (), 1)]
+             ("module_attribute", shape_module, (), 1),
+             ("script_class_instance", shape_script_class, (ShapeSettings(2.0, 1.0),), 1)]
     try:
         import numpy as np
 

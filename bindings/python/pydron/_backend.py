@@ -354,6 +354,17 @@ def _dumps_probe(obj, cloudpickle):
         p.dump(obj)
 
 
+class _ClassVersion:
+    """A version of a by-value class: its key, the class (weakly), what its
+    pickle carried (ClassState), and the graph constant of that pickle
+    (worker processes) or the copy made from it (in process)."""
+
+    __slots__ = ("key", "ref", "st", "value", "copy")
+
+    def __init__(self, key, ref, st, value, copy):
+        self.key, self.ref, self.st, self.value, self.copy = key, ref, st, value, copy
+
+
 class _Batch:
     """Calls of one function version gathered into one task (one output
     each). Each call's arguments were pickled when it was made (snapshot);
@@ -581,6 +592,11 @@ class Session:
         # in-process: function versions in _serialize._FUNCS (current ones in
         # _fcache, superseded ones here, dropped once far behind)
         self._old_keys: collections.deque = collections.deque()
+        # id(class) -> _ClassVersion: the current version of each by-value
+        # class the arguments carried (see _serialize.CLASS_COPIES)
+        self._cvers: dict = {}
+        self._byref: dict = {}  # id(class) -> class: classes pickled by reference
+        self._cmark = None  # in process: the input standing for class versions
         self._check = F_CHECK if _purity.check_mode() else 0
         if self._in_process:
             _settings.install_collect()
@@ -620,9 +636,12 @@ class Session:
             run = fn
             if fst is not None:
                 try:
-                    (run, _), cmap = _serialize.copy_loads(_state.dumps_function(fn, None, fst))
+                    known = self._class_copies()
+                    (run, _), cmap = _serialize.copy_loads(_state.dumps_function(fn, None, fst),
+                                                           known)
                     if cmap:  # its classes are copies too (see _serialize.CLASSMAPS)
                         _serialize.CLASSMAPS[key] = cmap
+                        self._adopt_copies(cmap, known)
                 except Exception as e:  # noqa: BLE001 - runs with live globals
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
@@ -680,6 +699,76 @@ class Session:
             k = old.popleft()
             _serialize._FUNCS.pop(k, None)
             _serialize.CLASSMAPS.pop(k, None)
+            _serialize.CLASS_COPIES.pop(k, None)
+
+    # -- classes of arguments --------------------------------------------------
+    def _class_version(self, cls):
+        """The current version of a class that pickles by value (None: it
+        pickles by reference, or cannot be versioned and goes by value in
+        each call's pickle, as before)."""
+        i = id(cls)
+        if self._byref.get(i) is cls:
+            return None
+        e = self._cvers.get(i)
+        if e is not None and e.ref() is cls and not e.st.changed():
+            return e
+        from cloudpickle import cloudpickle as cp
+
+        if cp._should_pickle_by_reference(cls):
+            self._byref[i] = cls
+            return None
+        try:
+            st = _state.ClassState(cls)
+            data = _state.dumps_class(cls, st)
+            if self._in_process:
+                known = self._class_copies()
+                copy, cmap = _serialize.copy_loads(data, known)
+                e = self._new_version(cls, st, None, copy)
+                self._adopt_copies(cmap, known)
+            else:
+                e = self._new_version(cls, st, self._graph.constant(data), None)
+        except Exception as exc:  # noqa: BLE001 - by value in each call's pickle
+            log.debug("pydron: class %r is not versioned (%s)", cls, exc)
+            return None
+        return e
+
+    def _new_version(self, cls, st, value, copy):
+        i = id(cls)
+        old = self._cvers.get(i)
+        e = _ClassVersion(next(_keys), weakref.ref(cls, lambda _, i=i, c=self._cvers: c.pop(i, None)),
+                          st, value, copy)
+        if copy is not None:
+            _serialize.CLASS_COPIES[e.key] = (cls, copy)
+        self._cvers[i] = e
+        if old is not None and old.copy is not None:
+            self._retire(old.key)
+        return e
+
+    def _class_mark(self):
+        m = self._cmark
+        if m is None:
+            m = self._cmark = self._graph.constant(b"")
+        return m
+
+    def _class_copies(self):
+        """{driver class: copy} of the in-process class versions still current."""
+        out = {}
+        for e in list(self._cvers.values()):
+            cls = e.ref()
+            if cls is not None and e.copy is not None and not e.st.changed():
+                out[cls] = e.copy
+        return out
+
+    def _adopt_copies(self, cmap, known):
+        """Copies a load just made (not taken from known): the current
+        versions of their classes, so that later arguments get the same copy."""
+        for cls, copy in cmap.items():
+            e = self._cvers.get(id(cls))
+            if known.get(cls) is not copy and not (e is not None and e.copy is copy):
+                try:
+                    self._new_version(cls, _state.ClassState(cls), None, copy)
+                except Exception:  # noqa: BLE001 - not versioned: arguments make their own
+                    pass
 
     # -- tasks ---------------------------------------------------------------
     def submit(self, fn, args: tuple, kwargs: dict) -> Future:
@@ -697,11 +786,12 @@ class Session:
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
             if MAIN in data:
-                # objects of __main__ classes: by value, as of the call (in
-                # process, the task gets copies of the classes: _serialize)
+                # objects of __main__ classes: their classes as of the call,
+                # one pickle per class version (_class_version); by value if
+                # something else of __main__ is inside
                 del bufs[:]
                 futs = []
-                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True)
+                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
         except _HasFuture:
             del bufs[:]
             futs = []
@@ -709,7 +799,7 @@ class Session:
         except Exception as e:
             del bufs[:]
             futs = []
-            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, cloud=True, first=e)
+            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, first=e)
         if _purity.RNG_MARK.search(data) is not None:
             for rng, where in _purity.find_generators(args, kwargs, fn):
                 _purity.rng_argument(fn, rng, where)
@@ -731,6 +821,9 @@ class Session:
                 mine = self._opens.get(ent[0])
                 fvals = []
                 for f in futs:
+                    if type(f) is not Future:  # a class version's constant
+                        fvals.append(f)
+                        continue
                     fb = f._b
                     if f._v is None and type(fb) is _Batch and fb.s is self \
                             and fb is not mine and not fb.waits_for(mine):
@@ -881,6 +974,7 @@ class Session:
         import io
 
         index = {}
+        cpids = {}  # id(class) -> its persistent id in this pickle (or None)
 
         def pid(obj):
             if type(obj) is Future and obj._driver_value() is _NOVALUE:
@@ -889,6 +983,24 @@ class Session:
                     i = index[id(obj)] = len(futs)
                     futs.append(obj)
                 return i
+            if isinstance(obj, type):
+                k = id(obj)
+                if k in cpids:
+                    return cpids[k]
+                e = self._class_version(obj)
+                r = None
+                if e is not None:
+                    # an input for the version's pickle (in process, where the
+                    # copy is found by its key, one empty constant for all:
+                    # the task's loader then is the one that reads the ids)
+                    v = e.value if e.value is not None else self._class_mark()
+                    i = index.get(id(v))
+                    if i is None:
+                        i = index[id(v)] = len(futs)
+                        futs.append(v)
+                    r = ("c", i, e.key)
+                cpids[k] = r
+                return r
             return None
 
         def dump(pickler_cls):
@@ -907,6 +1019,7 @@ class Session:
                 first = e
             del bufs[:], futs[:]
             index.clear()
+            cpids.clear()
         try:
             return dump(_serialize.cloud_pickler())
         except Exception as e:
@@ -978,9 +1091,14 @@ class Session:
         self._graph.close()
         self._rt.close()
         if self._in_process:
-            for k in list(self._old_keys) + [e[0] for e in self._fcache.values()]:
+            for k in list(self._old_keys) + [e[0] for e in self._fcache.values()] + \
+                    [e.key for e in self._cvers.values()]:
                 _serialize._FUNCS.pop(k, None)
                 _serialize.CLASSMAPS.pop(k, None)
+                _serialize.CLASS_COPIES.pop(k, None)
+        self._cvers.clear()
+        self._byref.clear()
+        self._cmark = None
 
 
 _session: Session | None = None

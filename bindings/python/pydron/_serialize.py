@@ -343,6 +343,20 @@ class _DriverUnpickler(pickle.Unpickler):
 _SETSTATE = re.compile(rb"_class_setstate")
 CLASSMAPS: dict = {}  # function key -> {driver class: copy} (in-process)
 
+# Class versions. An argument's by-value class is not pickled into every
+# call: the driver pickles it once per version (while nothing its pickle
+# carries changed: _state.ClassState) into a graph constant, and the call's
+# pickle names it by a persistent id ("c", input index, version key). A
+# worker loads a version once (_CLASS_VERSIONS) and again only if something
+# else has set that class's state since (_APPLIED: which version set it
+# last), so each task still sees the class as of its call. In process
+# (inline, threads) the driver makes one copy per version (CLASS_COPIES,
+# input index -1: no constant), shared with the copies its functions'
+# versions make, so that one class has one copy in a task.
+CLASS_COPIES: dict = {}  # version key -> (driver class, copy) (in-process)
+_CLASS_VERSIONS: dict = {}  # version key -> class (worker)
+_APPLIED: dict = {}  # id(class) -> the version key that set its state last (worker)
+
 
 class _TaskUnpickler(pickle.Unpickler):
     """Loads a task's data. copy (in-process): the driver's classes become
@@ -365,7 +379,11 @@ class _TaskUnpickler(pickle.Unpickler):
                 kept = self._kept
 
                 def setstate(cls, state):
-                    return cls if id(cls) in kept else obj(cls, state)
+                    if id(cls) in kept:
+                        return cls
+                    _APPLIED.pop(id(cls), None)  # a version loaded before is not its state now
+                    _drop_stale(cls, state)
+                    return obj(cls, state)
                 return setstate
             if name in ("_make_skeleton_class", "_make_skeleton_enum"):
                 return self._skeleton(obj)
@@ -395,6 +413,31 @@ class _TaskUnpickler(pickle.Unpickler):
             self._kept.add(id(cls))
             return cls
         return skeleton
+
+
+def _drop_stale(cls, state):
+    """Attributes a class of this process has that the state it is given
+    (cloudpickle's, of the driver's class as of a call) does not: deleted in
+    the driver since an earlier state was set here. cloudpickle only sets
+    attributes; sequential Python would not find these. Dunder names (the
+    type's own machinery), slots and abc bookkeeping are not in that state
+    and stay; an attribute left out because it is its base's own object
+    falls back to that same object."""
+    import enum
+
+    if isinstance(cls, enum.EnumMeta):
+        return  # its state leaves out its members and their maps
+    try:
+        names = state[0]
+        slots = cls.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        for name in [n for n in cls.__dict__ if n not in names]:
+            if not (name.startswith("__") and name.endswith("__")) and name not in slots \
+                    and not name.startswith("_abc_"):
+                delattr(cls, name)
+    except Exception:  # noqa: BLE001 - an odd class: as cloudpickle leaves it
+        pass
 
 
 def _new_copy(make, args, known):
@@ -430,13 +473,16 @@ def task_loads(data, buffers=None, cmap=None, head=None, copy=False, update=True
                           update).load()
 
 
-def copy_loads(data):
-    """(object, {driver class: copy}): data (a function pickled by value with
-    the classes it reaches) loaded as fresh copies of those classes, as a
-    worker would have them, not the driver's own (in-process executors)."""
+def copy_loads(data, known=None):
+    """(object, {driver class: copy}): data (a function or class pickled by
+    value with the classes it reaches) loaded as fresh copies of those
+    classes, as a worker would have them, not the driver's own (in-process
+    executors). known: {driver class: copy} of classes whose copies are
+    still as the driver's class is now; those are used as they are."""
     from cloudpickle import cloudpickle as cp
 
     cmap = {}
+    reused = set()
 
     class U(pickle.Unpickler):
         def find_class(self, module, name):
@@ -444,15 +490,42 @@ def copy_loads(data):
             if module == "cloudpickle.cloudpickle" and name in ("_make_skeleton_class",
                                                                 "_make_skeleton_enum"):
                 def skeleton(*args):
-                    known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(args[-2])
-                    if known is None:
+                    known_cls = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(args[-2])
+                    if known_cls is None:
                         return obj(*args[:-2], None, args[-1])
-                    copy = cmap[known] = _new_copy(obj, args, known)
+                    copy = known.get(known_cls) if known else None
+                    if copy is not None:
+                        reused.add(id(copy))
+                    else:
+                        copy = _new_copy(obj, args, known_cls)
+                    cmap[known_cls] = copy
                     return copy
                 return skeleton
+            if module == "cloudpickle.cloudpickle" and name == "_class_setstate" and known:
+                def setstate(cls, state):
+                    return cls if id(cls) in reused else obj(cls, state)
+                return setstate
             return obj
 
     return U(io.BytesIO(data)).load(), cmap
+
+
+def class_version(pid, futs, cmap, copy):
+    """The class an argument's persistent id ("c", index, version key) names
+    (see CLASS_COPIES)."""
+    _, i, vkey = pid
+    if copy:
+        drv, cls = CLASS_COPIES[vkey]
+        return (cmap.get(drv) if cmap else None) or cls
+    cls = _CLASS_VERSIONS.get(vkey)
+    if cls is not None and _APPLIED.get(id(cls)) == vkey:
+        return cls
+    cls = _TaskUnpickler(io.BytesIO(futs[i])).load()
+    if len(_CLASS_VERSIONS) >= _FUNCS_MAX:
+        _CLASS_VERSIONS.clear()
+    _CLASS_VERSIONS[vkey] = cls
+    _APPLIED[id(cls)] = vkey
+    return cls
 
 
 def driver_loads(data, buffers=None, head=None):
@@ -703,6 +776,8 @@ class _ArgUnpickler(_TaskUnpickler):
         self._cache = {}
 
     def persistent_load(self, pid):
+        if type(pid) is tuple:
+            return class_version(pid, self._futs, self._cmap, self._copy)
         v = self._cache.get(pid)
         if v is None:
             v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
@@ -726,7 +801,10 @@ def decode_args(payload, inputs):
     if flags & F_FN_INPUT:
         i += 1
         if fn is None:
-            fn, settings = pickle.loads(inputs[i - 1])
+            # its classes take the state they had at the call (_TaskUnpickler:
+            # attributes deleted since are deleted here too)
+            fn, settings = _TaskUnpickler(io.BytesIO(inputs[i - 1])).load()
+            _APPLIED.clear()  # its classes have the function version's state now
             fn = _settings.with_settings(fn, settings)
             if len(_FUNCS) >= _FUNCS_MAX:
                 _FUNCS.clear()

@@ -245,12 +245,15 @@ def _is_enum(cls):
     return isinstance(cls, enum.EnumMeta)
 
 
-def _deps(fn, modattrs=None, globalrng=None):
+def _deps(fn, modattrs=None, globalrng=None, classes=None):
     """(holder, key) pairs whose values the pickled function carries: the
     globals read by fn and by every function/class it reaches by value,
     closure cells and defaults, and attributes of the program's modules read
     as `module.name` (collected in modattrs: module name -> names). Names of
-    functions drawing from the global random state go to globalrng."""
+    functions drawing from the global random state go to globalrng.
+    classes (a list): the by-value classes reached go there, their by-value
+    bases and metaclasses (which a class's pickle carries) walked too; None
+    appended when the walk stopped at its bound (the list is incomplete)."""
     from cloudpickle import cloudpickle as cp
 
     progmods = program_modules()
@@ -268,6 +271,11 @@ def _deps(fn, modattrs=None, globalrng=None):
             continue
         seen.add(id(f))
         if isinstance(f, type):
+            if classes is not None:
+                classes.append(f)
+                for b in f.__bases__:
+                    push(b)
+                push(type(f))
             plain = not _is_enum(f)
             for k, v in list(vars(f).items()):
                 if plain and not k.startswith("_") and not isinstance(
@@ -325,6 +333,8 @@ def _deps(fn, modattrs=None, globalrng=None):
             out.append((f, "__defaults__"))
         if f.__kwdefaults__:
             out.append((f, "__kwdefaults__"))
+    if classes is not None and todo:
+        classes.append(None)  # stopped at _MAX_FUNCS
     return out
 
 
@@ -366,6 +376,56 @@ class FnState:
             if not _same(old, _get(d)):
                 return True
         return False
+
+
+class ClassState:
+    """What the pickle of a by-value class carries, for reusing that pickle
+    (a class version) while none of it changed: the globals its methods
+    read (as FnState), and every entry of the class dicts of the by-value
+    classes it reaches (itself, its bases and metaclass, classes its
+    methods name), compared by identity - a method replaced, an attribute
+    rebound, added or deleted makes a new version - and, for attributes
+    that are not dunder names, by value as FnState compares globals (a
+    list changed in place too)."""
+
+    __slots__ = ("deps", "tokens", "modattrs", "dicts", "classes")
+
+    def __init__(self, cls):
+        self.modattrs = {}
+        classes = []
+        deps = _deps(cls, self.modattrs, None, classes)
+        if None in classes:
+            raise ValueError("the class reaches too many functions to be versioned")
+        seen = {(id(h), n) for h, n in deps}
+        for k in classes:
+            for name, v in vars(k).items():
+                if not (name.startswith("__") and name.endswith("__")) and not isinstance(
+                        v, (types.FunctionType, staticmethod, classmethod, property)) \
+                        and (id(k), name) not in seen:
+                    deps.append((k, name))
+        self.deps = deps
+        self.tokens = [_token(_get(d)) for d in deps]
+        self.classes = classes
+        self.dicts = [(k, dict(vars(k))) for k in classes]
+
+    def changed(self) -> bool:
+        for k, saved in self.dicts:
+            d = k.__dict__
+            if len(d) != len(saved):
+                return True
+            for name, v in saved.items():
+                if d.get(name, _MISSING) is not v:
+                    return True
+        for d, old in zip(self.deps, self.tokens):
+            if not _same(old, _get(d)):
+                return True
+        return False
+
+
+def dumps_class(cls, cst) -> bytes:
+    """The pickle of a by-value class as of now (its version), as a
+    function's version carries it (cst: its ClassState)."""
+    return _dumps_by_value(cls, cst.modattrs)
 
 
 def fn_state(fn):

@@ -1,0 +1,154 @@
+"""Class versions: an argument's class that pickles by value (defined in the
+script, or inside a function) is pickled once per version and named by its
+key in each call's pickle; the worker loads a version once, and again when
+something else set that class's state since. Each call still sees its
+classes as of the call (the differential programs class_versions_* check
+that end to end)."""
+
+import enum
+import threading
+
+import pytest
+
+from pydron import _serialize, _state
+
+OFFSET = 0
+
+
+def make_settings():
+    class Settings:
+        gain = 2
+
+        def apply(self, x):
+            return x * self.gain + OFFSET
+
+    return Settings
+
+
+def use(s, x):
+    return s.apply(x)
+
+
+def test_one_version_while_the_class_is_unchanged(session):
+    global OFFSET
+    S = make_settings()
+    s = S()
+    fs = [session.submit(use, (s, i), {}) for i in range(40)]
+    e1 = session._cvers[id(S)]
+    fs += [session.submit(use, (S(), i), {}) for i in range(40, 80)]
+    assert session._cvers[id(S)] is e1  # no new pickle of the class
+    S.gain = 3
+    f3 = session.submit(use, (s, 1), {})
+    e2 = session._cvers[id(S)]
+    assert e2.key != e1.key
+    OFFSET = 10  # a global its method reads
+    try:
+        f4 = session.submit(use, (s, 1), {})
+        assert session._cvers[id(S)].key != e2.key
+    finally:
+        OFFSET = 0
+    S.gain = 2
+    assert [f.result() for f in fs] == [2 * i for i in range(80)]
+    assert f3.result() == 3 and f4.result() == 13
+
+
+def test_in_process_one_copy_per_version():
+    from pydron import _backend
+
+    s = _backend.Session("inline")
+    try:
+        S = make_settings()
+        n0 = len(_serialize.CLASS_COPIES)
+        fs = [s.submit(use, (S(), i), {}) for i in range(30)]
+        assert len(_serialize.CLASS_COPIES) == n0 + 1
+        drv, copy = _serialize.CLASS_COPIES[s._cvers[id(S)].key]
+        assert drv is S and copy is not S and copy.gain == 2
+        S.gain = 4
+        fs.append(s.submit(use, (S(), 1), {}))
+        assert len(_serialize.CLASS_COPIES) == n0 + 2
+        assert copy.gain == 2  # the earlier calls' copy is as of their call
+        assert [f.result() for f in fs] == [2 * i for i in range(30)] + [4]
+    finally:
+        s.close()
+    assert len(_serialize.CLASS_COPIES) == n0
+
+
+def _version(cls):
+    return _state.dumps_class(cls, _state.ClassState(cls))
+
+
+def test_worker_reloads_a_version_only_when_another_set_the_class():
+    S = make_settings()
+    b1 = _version(S)
+    S.gain = 5
+    b2 = _version(S)
+    # in this process the class is the driver's own: loading sets its state
+    load = _serialize.class_version
+    assert load(("c", 0, -11), [b1], None, False) is S and S.gain == 2
+    assert load(("c", 0, -12), [b2], None, False) is S and S.gain == 5
+    assert load(("c", 0, -11), [b1], None, False) is S and S.gain == 2  # set again
+    S.gain = 99  # not through a load: a cached version is not loaded again
+    assert load(("c", 0, -11), [b1], None, False) is S and S.gain == 99
+    _serialize._TaskUnpickler(__import__("io").BytesIO(b2)).load()  # another load sets it
+    assert S.gain == 5
+    assert load(("c", 0, -11), [b1], None, False) is S and S.gain == 2
+
+
+def test_attribute_deleted_in_the_driver_is_deleted_in_the_worker():
+    S = make_settings()
+    S.extra = 1
+    b1 = _version(S)
+    del S.extra
+    b2 = _version(S)
+    S.extra = 7
+    _serialize.class_version(("c", 0, -21), [b1], None, False)
+    assert S.extra == 1
+    _serialize.class_version(("c", 0, -22), [b2], None, False)
+    assert not hasattr(S, "extra")
+    assert S().apply(1) == 2
+
+
+def test_enum_members_survive_a_new_version():
+    def make():
+        class Color(enum.Enum):
+            RED = 1
+            BLUE = 2
+
+            def twice(self):
+                return 2 * self.value
+
+        return Color
+
+    C = make()
+    b = _version(C)
+    _serialize.class_version(("c", 0, -31), [b], None, False)
+    assert C(2) is C.BLUE and C.RED.twice() == 2 and list(C) == [C.RED, C.BLUE]
+
+
+def test_a_class_that_cannot_be_versioned_goes_by_value(session, monkeypatch):
+    monkeypatch.setattr(_state, "_MAX_FUNCS", 1)  # the walk stops: no version
+    S = make_settings()
+    fs = [session.submit(use, (S(), i), {}) for i in range(5)]
+    assert id(S) not in session._cvers
+    assert [f.result() for f in fs] == [2 * i for i in range(5)]
+
+
+def make_locked():
+    class Locked:
+        lock = threading.Lock()
+
+        def v(self):
+            return 1
+
+    return Locked
+
+
+def v_of(o):
+    return o.v()
+
+
+def test_an_unpicklable_class_is_reported_at_the_call(session):
+    L = make_locked()
+    with pytest.raises(TypeError, match=r"v_of\(\): argument 'o'"):
+        session.submit(v_of, (L(),), {})
+    assert id(L) not in session._cvers
