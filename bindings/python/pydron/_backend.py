@@ -181,7 +181,11 @@ class Future:
         self._a = None
 
     def __reduce_ex__(self, protocol):
-        v = self._driver_value()
+        try:
+            v = self._driver_value()
+        except BaseException as e:
+            _state.RAISING = e  # (see _state.RAISING)
+            raise
         if v is not _NOVALUE:
             return (_serialize.identity, (v,))
         raise _HasFuture()
@@ -643,6 +647,8 @@ class Session:
                         _serialize.CLASSMAPS[key] = cmap
                         self._adopt_copies(cmap, known)
                 except Exception as e:  # noqa: BLE001 - runs with live globals
+                    if _state.program_failure(e):
+                        raise
                     log.debug("pydron: %r cannot be copied (%s); its task reads the "
                               "globals when it runs", fn, e)
             _serialize._FUNCS[key] = _settings.with_settings(run, snap)
@@ -654,6 +660,8 @@ class Session:
             try:
                 data = _state.dumps_function(fn, snap, fst)
             except Exception as e:
+                if _state.program_failure(e):
+                    raise
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TypeError(f"{name}(): the function cannot be pickled: {type(e).__name__}: {e}") from e
             inputs = (self._graph.constant(data),)
@@ -728,6 +736,8 @@ class Session:
             else:
                 e = self._new_version(cls, st, self._graph.constant(data), None)
         except Exception as exc:  # noqa: BLE001 - by value in each call's pickle
+            if _state.program_failure(exc):
+                raise
             log.debug("pydron: class %r is not versioned (%s)", cls, exc)
             return None
         return e
@@ -797,6 +807,8 @@ class Session:
             futs = []
             data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
         except Exception as e:
+            if _state.program_failure(e):
+                raise
             del bufs[:]
             futs = []
             data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, first=e)
@@ -1016,6 +1028,8 @@ class Session:
                 if MAIN not in data:
                     return data
             except Exception as e:
+                if _state.program_failure(e):
+                    raise
                 first = e
             del bufs[:], futs[:]
             index.clear()
@@ -1023,6 +1037,8 @@ class Session:
         try:
             return dump(_serialize.cloud_pickler())
         except Exception as e:
+            if _state.program_failure(e):
+                raise
             raise _describe_arg(fn, args, kwargs, first or e) from None
 
     def wait_all(self, futures) -> None:

@@ -95,6 +95,20 @@ EPOCH = 0
 TRACKING = False
 
 
+# The exception a placeholder's pickling raised last (Future.__reduce_ex__:
+# an earlier call's failure, raised at this point in program order, or a
+# failed deferred operation). Pickling sites that try another way after an
+# exception (snapshots, the argument picklers) re-raise this one instead:
+# the runtime raises such a failure once, so swallowing it would lose it and
+# leave later calls reading placeholders of statements that never ran.
+RAISING = None
+
+
+def program_failure(e) -> bool:
+    """e is the failure a placeholder's pickling raised (see RAISING)."""
+    return e is not None and e is RAISING
+
+
 def touch():
     """The driver may have changed objects in place (see EPOCH)."""
     global EPOCH
@@ -127,7 +141,9 @@ def _snap(v, prev=None):
     bufs = _Collect()
     try:
         data = pickle.dumps(v, 5, buffer_callback=bufs)
-    except Exception:  # noqa: BLE001 - cannot be snapshot: compare identity
+    except Exception as e:  # noqa: BLE001 - cannot be snapshot: compare identity
+        if program_failure(e):
+            raise
         return v
     sn = _Snap()
     sn.data = data
@@ -169,7 +185,9 @@ def _same(old, v):
             # (a large buffer now would be in it: different bytes)
             try:
                 return pickle.dumps(v, 5) == old.data
-            except Exception:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001
+                if program_failure(e):
+                    raise
                 return False
         new = _snap(v, old)
         if type(new) is not _Snap or new.data != old.data or new.digests != old.digests:

@@ -5,7 +5,7 @@ import operator
 import sys
 import types
 
-from .. import _serialize
+from .. import _serialize, _state
 from .._backend import RESULT_CATS, Future, category
 from .barriers import _drain_to, r, rdeep, ro, sync
 from .errors import call_site
@@ -96,10 +96,17 @@ class Lazy(Future):
             _drain_to(self.seq)
         if self.exc is not None:
             raise self.exc
+        if not self.ran:
+            raise RuntimeError("pydron: a statement abandoned after an earlier exception")
         return self.val
 
     def __reduce_ex__(self, protocol):
-        return (_serialize.identity, (self._driver_value(),))
+        try:
+            v = self._driver_value()
+        except BaseException as e:
+            _state.RAISING = e  # (see _state.RAISING)
+            raise
+        return (_serialize.identity, (v,))
 
 
 def _drain_all():
