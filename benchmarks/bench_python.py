@@ -13,9 +13,9 @@ Figures (all ratios measured in this same run):
   - a 32 MB numpy argument through a worker, against memcpy of it;
   - time of the first @schedule call in a fresh process, worker start included;
   - driver cost per call of each shape of call (keywords, placeholders, a
-    pipeline per item, a function through its module, a small array, an
-    instance of a class defined in the script)
-    against a plain call.
+    pipeline per item, one function twice per item, a function through its
+    module, a small array, an instance of a class defined in the script as
+    argument and as result) against a plain call.
 """
 
 import argparse
@@ -813,6 +813,11 @@ def shape_pipeline(n):
 
 
 @schedule
+def shape_chain(n):
+    return [shape_f(shape_f(i)) for i in range(n)]  # the inner call in the outer's batch
+
+
+@schedule
 def shape_module(n):
     return [_this_module.shape_f(i) for i in range(n)]
 
@@ -843,6 +848,16 @@ def shape_script_class(n, s):
     return [shape_gain(s, i) for i in range(n)]
 
 
+@functional
+def shape_make(x):
+    return ShapeSettings(x)
+
+
+@schedule
+def shape_script_result(n):
+    return [shape_make(i) for i in range(n)]
+
+
 def shapes(args):
     """Driver cost per call of each shape of @functional call in a loop (the
     C fast path takes them all), and its ratio to a plain positional call
@@ -853,8 +868,10 @@ def shapes(args):
              ("placeholder_str", shape_placeholder_str, (), 2),
              ("placeholder_keyword", shape_placeholder_keyword, (), 2),
              ("pipeline_per_item", shape_pipeline, (), 2),
+             ("chain_same_function", shape_chain, (), 2),
              ("module_attribute", shape_module, (), 1),
-             ("script_class_instance", shape_script_class, (ShapeSettings(2.0, 1.0),), 1)]
+             ("script_class_instance", shape_script_class, (ShapeSettings(2.0, 1.0),), 1),
+             ("script_class_result", shape_script_result, (), 1)]
     try:
         import numpy as np
 

@@ -231,13 +231,44 @@ def test_decoding_a_large_result_copies_its_buffer_at_most_once():
     assert peak < 1.5 * n, f"{peak / n:.2f} copies of the array while decoding"
 
 
+def test_member_of_its_own_batch_unless_the_call_cannot_join(session, monkeypatch):
+    """A placeholder of the batch a call would join is named as an earlier
+    member; when the call cannot join after all (a large buffer makes it a
+    task of its own, or taking another input's value sent that batch), the
+    batch goes first and the call takes the value as an input."""
+    monkeypatch.setattr(_backend.Session, "_batch_size", lambda self, fn, key: 64)
+    big = np.arange(100_000, dtype=np.float64)  # out of band: a task of its own
+    a = session.submit(add, (1, 2), {})
+    x = session.submit(add, (a, big[0]), {})
+    assert x._b is a._b  # joined, a named as member 0
+    y = session.submit(walk, ([a, float(big.sum())],), {})
+    z = session.submit(stats_plus, (big, a), {})
+    assert a._v is not None  # a's batch was sent for z, which has a buffer
+    b = session.submit(double, (x,), {})  # double's batch waits for add's
+    c = session.submit(add, (b, x), {})  # b's value sends double's batch, add's first
+    assert x._v is not None
+    assert [f.result() for f in (a, x, y, b, c)] == [3, 3.0, 3 + big.sum(), 6.0, 9.0]
+    assert z.result() == big.sum() + 3
+    a2 = session.submit(add, (5, 0), {})
+    b2 = session.submit(double, (a2,), {})  # double's batch waits for add's
+    c2 = session.submit(add, (b2, a2), {})  # b2's value sends both: a2 is a value then
+    assert a2._v is not None and c2._b is not a2._b
+    assert _serialize.BATCH_M.unpack(c2._b.heads[-1])[0] == 0
+    assert [f.result() for f in (a2, b2, c2)] == [5, 10, 15]
+
+
+def stats_plus(arr, k):
+    return float(arr.sum()) + k
+
+
 def test_batches_wait_for_the_batches_that_hold_their_placeholders(session, monkeypatch):
     """One batch is filled per function: a call given a placeholder still in
     another function's batch keeps it (its value is taken when its own
     batch is sent, that batch first), unless that batch waits for the one
     the call joins (no two batches wait for each other), a call given a
-    placeholder of its own batch sends that batch first, and a placeholder
-    of another session is refused at the call."""
+    placeholder of its own batch joins it and names that call as an earlier
+    member (f(f(i))), and a placeholder of another session is refused at the
+    call."""
     monkeypatch.setattr(_backend.Session, "_batch_size", lambda self, fn, key: 64)
     a = session.submit(add, (1, 2), {})
     assert type(a._b) is _backend._Batch and a._v is None
@@ -247,8 +278,9 @@ def test_batches_wait_for_the_batches_that_hold_their_placeholders(session, monk
     c = session.submit(add, (b, 1), {})  # double's batch waits for add's: sent now
     assert b._v is not None and a._v is not None
     d = session.submit(same, (c,), {})
-    e = session.submit(same, (d,), {})  # its own batch's placeholder: that batch goes first
-    assert d._v is not None
+    e = session.submit(same, (d,), {})  # its own batch's placeholder: an earlier member
+    assert d._v is None and e._b is d._b
+    assert _serialize.BATCH_M.unpack(e._b.heads[-1])[0] == _serialize.M_LOCAL
     assert [f.result() for f in (a, b, c, d, e)] == [3, 6, 7, 7, 7]
     other = _backend.Session("inline")
     try:

@@ -152,3 +152,47 @@ def test_an_unpicklable_class_is_reported_at_the_call(session):
     with pytest.raises(TypeError, match=r"v_of\(\): argument 'o'"):
         session.submit(v_of, (L(),), {})
     assert id(L) not in session._cvers
+
+
+# -- classes in results: class references -------------------------------------
+
+
+def test_result_names_its_class_and_the_driver_takes_its_own():
+    S = make_settings()
+    blob = _serialize.encode_result(S())
+    got = _serialize.decode_result(blob, True)
+    assert type(got) is S and got.apply(2) == 4
+
+
+def test_result_class_unknown_to_the_reader_is_loaded_from_the_reference(monkeypatch):
+    from cloudpickle import cloudpickle as cp
+
+    S = make_settings()
+    blob = _serialize.encode_result(S())
+    tid = cp._get_or_create_tracker_id(S)
+    monkeypatch.delitem(cp._DYNAMIC_CLASS_TRACKER_BY_ID, tid)  # as a process without it
+    got = _serialize.decode_result(blob, True)
+    assert type(got) is not S and type(got).__name__ == "Settings" and got.apply(2) == 4
+
+
+def test_worker_pickles_a_class_once_while_no_load_set_it(monkeypatch):
+    monkeypatch.setattr(_serialize, "IN_DRIVER", False)  # as in a worker process
+    S = make_settings()
+    _serialize.encode_result(S())
+    first = _serialize._CLASS_BYTES[id(S)]
+    _serialize.encode_result(S())
+    assert _serialize._CLASS_BYTES[id(S)] is first  # the same pickle again
+    b = _version(S)
+    _serialize.class_version(("c", 0, -41), [b], None, False)  # a load sets S
+    _serialize.encode_result(S())
+    assert _serialize._CLASS_BYTES[id(S)] is not first
+
+
+def test_driver_classes_are_pickled_anew_in_the_driver(monkeypatch):
+    monkeypatch.setattr(_serialize, "IN_DRIVER", True)
+    S = make_settings()
+    a = _serialize.encode_result(S())
+    assert id(S) not in _serialize._CLASS_BYTES  # the program may change it any time
+    S.gain = 7
+    got = _serialize.decode_result(a, False)  # a task's side: the class it has, kept
+    assert type(got) is S and got.apply(1) == 7

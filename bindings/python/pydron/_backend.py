@@ -382,9 +382,9 @@ class _Batch:
         self.inputs = list(ent[2])
         self.waits = ()  # the batches being filled that hold placeholders among inputs
 
-    def add(self, fut, data, nfut, inputs):
+    def add(self, fut, data, nfut, inputs, local=False):
         self.futs.append(fut)
-        self.heads.append(BATCH_M.pack(0, nfut, len(data)))
+        self.heads.append(BATCH_M.pack(_serialize.M_LOCAL if local else 0, nfut, len(data)))
         self.datas.append(data)
         if inputs:
             self.inputs.extend(inputs)
@@ -592,6 +592,7 @@ class Session:
         self._graph = _core.Graph(self._rt)
         self._kind = self._rt.python_kind
         self._in_process = executor in ("inline", "threads")
+        _serialize.IN_DRIVER = True
         self._fcache: dict = {}
         # in-process: function versions in _serialize._FUNCS (current ones in
         # _fcache, superseded ones here, dropped once far behind)
@@ -787,12 +788,15 @@ class Session:
             raise _core.ClosedError("pydron session is closed")
         return self._submit_ent(fn, self._fn_entry(fn), args, kwargs)
 
-    def _submit_ent(self, fn, ent, args, kwargs, k=None):
+    def _submit_ent(self, fn, ent, args, kwargs, k=None, nolocal=False):
         """submit() once the function's version is known; k: the batch size
         if already asked (the C fast path, pydron._core.call, falls back here
-        for what it does not take over)."""
+        for what it does not take over). nolocal: placeholders of calls in
+        the batch this call would join are not named as its members (see
+        _local_batch)."""
         bufs = cb = _serialize._OOB()
         futs = None
+        local = None if nolocal else self._local_batch(fn, ent, k)
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
             if MAIN in data:
@@ -801,17 +805,23 @@ class Session:
                 # something else of __main__ is inside
                 del bufs[:]
                 futs = []
-                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
+                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, local=local)
         except _HasFuture:
             del bufs[:]
             futs = []
-            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
+            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, local=local)
         except Exception as e:
             if _state.program_failure(e):
                 raise
             del bufs[:]
             futs = []
-            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, first=e)
+            data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, first=e, local=local)
+        used = local is not None and local[1]
+        if local is not None:
+            k = local[2]
+        if used:
+            if bufs:  # a task of its own after all: its inputs are those calls' values
+                return self._submit_ent(fn, ent, args, kwargs, k, True)
         if _purity.RNG_MARK.search(data) is not None:
             for rng, where in _purity.find_generators(args, kwargs, fn):
                 _purity.rng_argument(fn, rng, where)
@@ -844,6 +854,10 @@ class Session:
                         fvals.append(_values((f,), g)[0])
                 fvals = tuple(fvals)
             inputs = inputs + fvals
+        if used and self._opens.get(ent[0]) is not local[0]:
+            # that batch was sent meanwhile (a batch holding an input waited
+            # for it): its calls are placeholders with values now
+            return self._submit_ent(fn, ent, args, kwargs, k, True)
         # F_SLOW: not the plain pickle of plain arguments (classes by value or
         # placeholders may be inside: the task loads it with care)
         flags = ent[1] | self._check | (F_SLOW if futs is not None else 0)
@@ -864,7 +878,7 @@ class Session:
             f = Future(None, fn)
             f._b = b
             f._n = len(data) + _result_bytes(fn)
-            b.add(f, data, len(futs) if futs else 0, inputs[len(ent[2]):])
+            b.add(f, data, len(futs) if futs else 0, inputs[len(ent[2]):], used)
             if len(b.futs) >= k:
                 b.flush()
             return f
@@ -982,14 +996,35 @@ class Session:
         while self._opens:
             next(iter(self._opens.values())).flush()
 
-    def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None):
+    def _local_batch(self, fn, ent, k):
+        """[the batch of fn's version being filled that this call would join,
+        whether the call's pickle names one of its calls, the batch size], or
+        None: placeholders of calls in that batch are then named as earlier
+        members of the call's own batch (f(f(i)): the inner call's result is
+        read in the same task), and the batch keeps filling."""
+        b = self._opens.get(ent[0])
+        if b is None or b.ent is not ent or self._check:
+            return None
+        if k is None:
+            k = self._batch_size(fn, ent[0])
+        return [b, False, k] if k > 1 and len(b.futs) < k else None
+
+    def _dumps_with_futures(self, fn, args, kwargs, bufs, cb, futs, cloud=False, first=None,
+                            local=None):
         import io
 
         index = {}
         cpids = {}  # id(class) -> its persistent id in this pickle (or None)
+        lb = local[0] if local is not None else None
 
         def pid(obj):
             if type(obj) is Future and obj._driver_value() is _NOVALUE:
+                if obj._b is lb and lb is not None and obj._v is None:
+                    mf = lb.futs
+                    for j in range(len(mf) - 1, -1, -1):
+                        if mf[j] is obj:
+                            local[1] = True
+                            return ("m", j)
                 i = index.get(id(obj))
                 if i is None:
                     i = index[id(obj)] = len(futs)
@@ -1034,6 +1069,8 @@ class Session:
             del bufs[:], futs[:]
             index.clear()
             cpids.clear()
+            if local is not None:
+                local[1] = False
         try:
             return dump(_serialize.cloud_pickler())
         except Exception as e:

@@ -52,6 +52,12 @@ F_BATCH = 8
 F_CODE = 16
 BATCH_N = struct.Struct("<I")
 BATCH_M = struct.Struct("<III")
+# A member's nbuf with this bit: its pickle names results of earlier members
+# of its batch, by persistent ids ("m", member index) (f(f(i)): the inner
+# call is in the batch the outer one joins); members with buffers are never
+# batched, so the rest of nbuf is 0. The worker's C loop hands such a member
+# back to _run_batch (nbuf not 0).
+M_LOCAL = 1 << 31
 
 TRAILER = b"PDOB"  # ends a result blob that has out-of-band buffers
 OOB_MIN = 64 * 1024  # smaller buffers stay inside the pickle
@@ -144,16 +150,97 @@ def cloud_dumps(obj, buffer_callback=None):
 
 def _dumps_any(obj, bufs):
     """Pickle with out-of-band buffers; cloudpickle only if plain pickle fails."""
-    try:
-        data = pickle.dumps(obj, 5, buffer_callback=bufs)
-        if MAIN not in data:
-            return data
-    except Exception:
-        pass
+    e = _CLASS_BYTES.get(id(type(obj)))
+    if e is None or e[0] is not type(obj):  # (an instance of such a class: plain pickle fails)
+        try:
+            data = pickle.dumps(obj, 5, buffer_callback=bufs)
+            if MAIN not in data:
+                return data
+        except Exception:
+            pass
     # Classes and functions of the program's __main__ travel by value (the
-    # other process's __main__ is a different module).
+    # other process's __main__ is a different module); classes as class
+    # references (see _ResultPickler).
     del bufs[:]
-    return cloud_dumps(obj, bufs)
+    f = io.BytesIO()
+    _result_pickler()(f, 5, buffer_callback=bufs).dump(obj)
+    return f.getvalue()
+
+
+# -- classes in results: class references ------------------------------------
+#
+# A result holding instances of a class that pickles by value carried that
+# class's whole pickle (its methods' code...), made again for every result
+# and loaded again by the driver only to find its own class there (by the
+# class's cloudpickle tracker id). A result now names such a class as
+# _load_class_ref(tracker id, the class's pickle as bytes): the driver, or a
+# task's process that has the class already, takes the class by its tracker
+# id and skips the pickle; only a process that does not have it loads it.
+# (The bytes hold "cloudpickle" and "_class_setstate": every reader of such
+# a result takes the unpicklers below, not a plain pickle.loads.)
+# The pickle is made once per class while nothing in this process set that
+# class's state (_CLS_STAMP), and only for classes this process got from
+# pickles (a worker's classes, an in-process task's copies), which change
+# only so: the driver's own classes (and those a task defines as it runs,
+# in the driver's process) are pickled anew each time.
+
+IN_DRIVER = False  # a session was made in this process (Session.__init__)
+_CLS_STAMP = [0]  # bumped whenever this process sets a class's state from a pickle
+_CLASS_BYTES: dict = {}  # id(class) -> (class, stamp, tracker id, its pickle)
+_BYREF_CLASSES: dict = {}  # id(class) -> class: pickled by reference
+_ResultPickler = None
+
+
+def _load_class_ref(tid, data):
+    """A class reference as a plain unpickler reads it: the class of this
+    process with that tracker id, else its pickle."""
+    from cloudpickle import cloudpickle as cp
+
+    cls = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+    return cls if cls is not None else pickle.loads(data)
+
+
+def _class_ref(cls):
+    """(tracker id, pickle) of a by-value class in a result, None if it
+    pickles by reference."""
+    i = id(cls)
+    e = _CLASS_BYTES.get(i)
+    if e is not None and e[0] is cls and e[1] == _CLS_STAMP[0]:
+        return e[2], e[3]
+    if _BYREF_CLASSES.get(i) is cls:
+        return None
+    from cloudpickle import cloudpickle as cp
+
+    if cp._should_pickle_by_reference(cls):
+        if len(_BYREF_CLASSES) >= _FUNCS_MAX:
+            _BYREF_CLASSES.clear()
+        _BYREF_CLASSES[i] = cls
+        return None
+    tid = cp._get_or_create_tracker_id(cls)
+    data = cloud_dumps(cls)
+    if not IN_DRIVER or cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid) is not cls:
+        # a class got from a pickle (a worker's, or an in-process copy): kept
+        if len(_CLASS_BYTES) >= _FUNCS_MAX:
+            _CLASS_BYTES.clear()
+        _CLASS_BYTES[i] = (cls, _CLS_STAMP[0], tid, data)
+    return tid, data
+
+
+def _result_pickler():
+    global _ResultPickler
+    if _ResultPickler is None:
+        class ResultPickler(cloud_pickler()):
+            # (reducer_override: called only for objects that are not atoms,
+            # as cloudpickle's own is, where a persistent_id runs for every one)
+            def reducer_override(self, obj):
+                if isinstance(obj, type):
+                    r = _class_ref(obj)
+                    if r is not None:
+                        return _load_class_ref, r
+                return super().reducer_override(obj)
+
+        _ResultPickler = ResultPickler
+    return _ResultPickler
 
 
 def encode_result(obj):
@@ -308,8 +395,19 @@ def _writable_frombuffer(buf, dtype, shape, order):
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
 
 
+def _driver_class_ref(tid, data):
+    """A class reference (_class_ref) in the driver: its own class by the
+    tracker id; the pickle only if the driver does not know it."""
+    from cloudpickle import cloudpickle as cp
+
+    cls = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+    return cls if cls is not None else _DriverUnpickler(io.BytesIO(data)).load()
+
+
 class _DriverUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
+        if name == "_load_class_ref" and module == __name__:
+            return _driver_class_ref
         if module == "cloudpickle.cloudpickle":
             if name == "_class_setstate":
                 return _class_setstate
@@ -373,6 +471,8 @@ class _TaskUnpickler(pickle.Unpickler):
         self._kept = set()
 
     def find_class(self, module, name):
+        if name == "_load_class_ref" and module == __name__:
+            return self._class_ref
         obj = super().find_class(module, name)
         if module == "cloudpickle.cloudpickle":
             if name == "_class_setstate":
@@ -382,6 +482,7 @@ class _TaskUnpickler(pickle.Unpickler):
                     if id(cls) in kept:
                         return cls
                     _APPLIED.pop(id(cls), None)  # a version loaded before is not its state now
+                    _CLS_STAMP[0] += 1
                     _drop_stale(cls, state)
                     return obj(cls, state)
                 return setstate
@@ -391,6 +492,25 @@ class _TaskUnpickler(pickle.Unpickler):
         if self._copy and isinstance(obj, type):
             return self._cmap.get(obj) or (self._own or {}).get(obj) or obj
         return obj
+
+    def _class_ref(self, tid, data):
+        """A class reference (_class_ref): as the class's pickle would load
+        here, without loading it when the class it names is known."""
+        from cloudpickle import cloudpickle as cp
+
+        known = cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid)
+        if known is not None:
+            if self._copy:
+                c = self._cmap.get(known) or (self._own or {}).get(known)
+                if c is not None:
+                    return c
+            elif not self._update:
+                return known
+        sub = _TaskUnpickler(io.BytesIO(data), None, self._cmap, self._copy, self._update)
+        sub._own, sub._kept = self._own, self._kept
+        cls = sub.load()
+        self._own = sub._own
+        return cls
 
     def _skeleton(self, make):
         def skeleton(*args):
@@ -770,14 +890,25 @@ class _MemberFailed:
 
 
 class _ArgUnpickler(_TaskUnpickler):
-    def __init__(self, data, buffers, futs, cmap, copy):
+    def __init__(self, data, buffers, futs, cmap, copy, local=None):
         super().__init__(io.BytesIO(data), buffers, cmap, copy)
         self._futs = futs
+        self._local = local  # the result blobs of the batch's earlier members
         self._cache = {}
 
     def persistent_load(self, pid):
         if type(pid) is tuple:
-            return class_version(pid, self._futs, self._cmap, self._copy)
+            if pid[0] != "m":
+                return class_version(pid, self._futs, self._cmap, self._copy)
+            v = self._cache.get(pid)
+            if v is None:
+                blob = self._local[pid[1]]
+                if type(blob) is list:  # parts: the pickle, then out-of-band buffers
+                    blob = b"".join(blob)
+                v = self._cache[pid] = decode_result(blob, False, self._cmap, self._copy)
+            if type(v) is _MemberFailed:
+                raise _core.TaskFailed(v.message, v.detail)
+            return v
         v = self._cache.get(pid)
         if v is None:
             v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
@@ -805,6 +936,7 @@ def decode_args(payload, inputs):
             # attributes deleted since are deleted here too)
             fn, settings = _TaskUnpickler(io.BytesIO(inputs[i - 1])).load()
             _APPLIED.clear()  # its classes have the function version's state now
+            _CLS_STAMP[0] += 1
             fn = _settings.with_settings(fn, settings)
             if len(_FUNCS) >= _FUNCS_MAX:
                 _FUNCS.clear()
@@ -956,11 +1088,16 @@ def _run_batch(key, fn, flags, payload, inputs):
                     data = payload[body:body + ln]
                     body += ln
                     k += 1
+                    local = nbuf & M_LOCAL
+                    if local:
+                        nbuf &= ~M_LOCAL
+                        bufs, futs = (), ()
                     if nbuf or nfut:
                         bufs, futs = inputs[i:i + nbuf], inputs[i + nbuf:i + nbuf + nfut]
                         i += nbuf + nfut
-                    if nfut:
-                        args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy).load()
+                    if nfut or local:
+                        args, kwargs = _ArgUnpickler(data, bufs, futs, cmap, copy,
+                                                     out if local else None).load()
                     elif not plain:
                         args, kwargs = task_loads(data, bufs if nbuf else None, cmap, copy=copy)
                     elif nbuf:
