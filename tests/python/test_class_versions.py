@@ -61,8 +61,8 @@ def test_in_process_one_copy_per_version():
         n0 = len(_serialize.CLASS_COPIES)
         fs = [s.submit(use, (S(), i), {}) for i in range(30)]
         assert len(_serialize.CLASS_COPIES) == n0 + 1
-        drv, copy = _serialize.CLASS_COPIES[s._cvers[id(S)].key]
-        assert drv is S and copy is not S and copy.gain == 2
+        ref, copy = _serialize.CLASS_COPIES[s._cvers[id(S)].key]
+        assert ref() is S and copy is not S and copy.gain == 2
         S.gain = 4
         fs.append(s.submit(use, (S(), 1), {}))
         assert len(_serialize.CLASS_COPIES) == n0 + 2
@@ -71,6 +71,37 @@ def test_in_process_one_copy_per_version():
     finally:
         s.close()
     assert len(_serialize.CLASS_COPIES) == n0
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_classes_made_on_the_fly_do_not_pile_up(executor):
+    import gc
+
+    from pydron import _backend
+
+    if executor == "local":
+        from conftest import require_local
+
+        require_local()
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(_backend, "_CLASS_VERSIONS_MAX", 8)
+    s = _backend.Session(executor, workers=2)
+    try:
+        import weakref
+
+        fs, made = [], []
+        for i in range(60):
+            S = make_settings()  # a new class each time, as a class statement in a loop
+            made.append(weakref.ref(S))
+            fs.append(s.submit(use, (S(), i), {}))
+            assert len(s._cvers) <= 8
+        assert [f.result() for f in fs] == [2 * i for i in range(60)]
+        del S, fs
+        gc.collect()
+        assert sum(r() is not None for r in made) <= 8  # the session keeps no more
+    finally:
+        s.close()
+        monkeypatch.undo()
 
 
 def _version(cls):

@@ -30,6 +30,7 @@ log = logging.getLogger("pydron")
 # program's key 1 is never taken for this one's.
 _keys = itertools.count((int.from_bytes(os.urandom(4), "little") << 32) | 1)
 _KEEP_VERSIONS = 20_000  # superseded in-process function versions kept (> WINDOW)
+_CLASS_VERSIONS_MAX = 512  # current class versions a session keeps
 
 # Adaptive granularity: calls of a function whose tasks are measured to run
 # far below the per-task cost are gathered into one batch task (one output per
@@ -745,14 +746,20 @@ class Session:
 
     def _new_version(self, cls, st, value, copy):
         i = id(cls)
-        old = self._cvers.get(i)
-        e = _ClassVersion(next(_keys), weakref.ref(cls, lambda _, i=i, c=self._cvers: c.pop(i, None)),
-                          st, value, copy)
+        old = self._cvers.pop(i, None)
+        ref = weakref.ref(cls)
+        e = _ClassVersion(next(_keys), ref, st, value, copy)
         if copy is not None:
-            _serialize.CLASS_COPIES[e.key] = (cls, copy)
-        self._cvers[i] = e
+            _serialize.CLASS_COPIES[e.key] = (ref, copy)  # (not keeping the class alive)
+        self._cvers[i] = e  # the newest last
         if old is not None and old.copy is not None:
             self._retire(old.key)
+        if len(self._cvers) > _CLASS_VERSIONS_MAX:
+            # classes made on the fly (a class statement in a loop): the
+            # least recently versioned one goes (its state holds the class)
+            gone = self._cvers.pop(next(iter(self._cvers)))
+            if gone.copy is not None:
+                self._retire(gone.key)
         return e
 
     def _class_mark(self):

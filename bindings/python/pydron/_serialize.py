@@ -451,7 +451,7 @@ CLASSMAPS: dict = {}  # function key -> {driver class: copy} (in-process)
 # (inline, threads) the driver makes one copy per version (CLASS_COPIES,
 # input index -1: no constant), shared with the copies its functions'
 # versions make, so that one class has one copy in a task.
-CLASS_COPIES: dict = {}  # version key -> (driver class, copy) (in-process)
+CLASS_COPIES: dict = {}  # version key -> (weakref to the driver class, copy) (in-process)
 _CLASS_VERSIONS: dict = {}  # version key -> class (worker)
 _APPLIED: dict = {}  # id(class) -> the version key that set its state last (worker)
 
@@ -635,8 +635,9 @@ def class_version(pid, futs, cmap, copy):
     (see CLASS_COPIES)."""
     _, i, vkey = pid
     if copy:
-        drv, cls = CLASS_COPIES[vkey]
-        return (cmap.get(drv) if cmap else None) or cls
+        ref, cls = CLASS_COPIES[vkey]
+        drv = ref()
+        return (cmap.get(drv) if cmap and drv is not None else None) or cls
     cls = _CLASS_VERSIONS.get(vkey)
     if cls is not None and _APPLIED.get(id(cls)) == vkey:
         return cls
