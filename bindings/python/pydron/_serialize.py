@@ -448,9 +448,11 @@ CLASSMAPS: dict = {}  # function key -> {driver class: copy} (in-process)
 # worker loads a version once (_CLASS_VERSIONS) and again only if something
 # else has set that class's state since (_APPLIED: which version set it
 # last), so each task still sees the class as of its call. In process
-# (inline, threads) the driver makes one copy per version (CLASS_COPIES,
-# input index -1: no constant), shared with the copies its functions'
-# versions make, so that one class has one copy in a task.
+# (inline, threads) the driver makes one copy per version (CLASS_COPIES;
+# the id's input is then one empty constant shared by all versions, which
+# only makes the task load its arguments with _ArgUnpickler), shared with
+# the copies its functions' versions make, so that one class has one copy
+# in a task.
 CLASS_COPIES: dict = {}  # version key -> (weakref to the driver class, copy) (in-process)
 _CLASS_VERSIONS: dict = {}  # version key -> class (worker)
 _APPLIED: dict = {}  # id(class) -> the version key that set its state last (worker)
