@@ -601,7 +601,6 @@ class Session:
         # id(class) -> _ClassVersion: the current version of each by-value
         # class the arguments carried (see _serialize.CLASS_COPIES)
         self._cvers: dict = {}
-        self._byref: dict = {}  # id(class) -> class: classes pickled by reference
         self._cmark = None  # in process: the input standing for class versions
         self._check = F_CHECK if _purity.check_mode() else 0
         if self._in_process:
@@ -716,16 +715,10 @@ class Session:
         """The current version of a class that pickles by value (None: it
         pickles by reference, or cannot be versioned and goes by value in
         each call's pickle, as before)."""
-        i = id(cls)
-        if self._byref.get(i) is cls:
-            return None
-        e = self._cvers.get(i)
+        e = self._cvers.get(id(cls))
         if e is not None and e.ref() is cls and not e.st.changed():
             return e
-        from cloudpickle import cloudpickle as cp
-
-        if cp._should_pickle_by_reference(cls):
-            self._byref[i] = cls
+        if _serialize.by_reference(cls):
             return None
         try:
             st = _state.ClassState(cls)
@@ -802,26 +795,28 @@ class Session:
         the batch this call would join are not named as its members (see
         _local_batch)."""
         bufs = cb = _serialize._OOB()
-        futs = None
-        local = None if nolocal else self._local_batch(fn, ent, k)
+        futs = local = None
         try:
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
             if MAIN in data:
                 # objects of __main__ classes: their classes as of the call,
                 # one pickle per class version (_class_version); by value if
-                # something else of __main__ is inside
+                # something else of __main__ is inside (no placeholder: the
+                # plain pickle would have raised _HasFuture)
                 del bufs[:]
                 futs = []
-                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, local=local)
+                data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs)
         except _HasFuture:
             del bufs[:]
             futs = []
+            local = None if nolocal else self._local_batch(fn, ent, k)
             data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, local=local)
         except Exception as e:
             if _state.program_failure(e):
                 raise
             del bufs[:]
             futs = []
+            local = None if nolocal else self._local_batch(fn, ent, k)
             data = self._dumps_with_futures(fn, args, kwargs, bufs, cb, futs, first=e, local=local)
         used = local is not None and local[1]
         if local is not None:
@@ -1024,6 +1019,14 @@ class Session:
         cpids = {}  # id(class) -> its persistent id in this pickle (or None)
         lb = local[0] if local is not None else None
 
+        def slot(x):
+            """x's index among the call's inputs after its buffers."""
+            i = index.get(id(x))
+            if i is None:
+                i = index[id(x)] = len(futs)
+                futs.append(x)
+            return i
+
         def pid(obj):
             if type(obj) is Future and obj._driver_value() is _NOVALUE:
                 if obj._b is lb and lb is not None and obj._v is None:
@@ -1032,11 +1035,7 @@ class Session:
                         if mf[j] is obj:
                             local[1] = True
                             return ("m", j)
-                i = index.get(id(obj))
-                if i is None:
-                    i = index[id(obj)] = len(futs)
-                    futs.append(obj)
-                return i
+                return slot(obj)
             if isinstance(obj, type):
                 k = id(obj)
                 if k in cpids:
@@ -1047,12 +1046,7 @@ class Session:
                     # an input for the version's pickle (in process, where the
                     # copy is found by its key, one empty constant for all:
                     # the task's loader then is the one that reads the ids)
-                    v = e.value if e.value is not None else self._class_mark()
-                    i = index.get(id(v))
-                    if i is None:
-                        i = index[id(v)] = len(futs)
-                        futs.append(v)
-                    r = ("c", i, e.key)
+                    r = ("c", slot(e.value if e.value is not None else self._class_mark()), e.key)
                 cpids[k] = r
                 return r
             return None
@@ -1157,7 +1151,6 @@ class Session:
                 _serialize.CLASSMAPS.pop(k, None)
                 _serialize.CLASS_COPIES.pop(k, None)
         self._cvers.clear()
-        self._byref.clear()
         self._cmark = None
 
 

@@ -200,22 +200,33 @@ def _load_class_ref(tid, data):
     return cls if cls is not None else pickle.loads(data)
 
 
+def by_reference(cls) -> bool:
+    """cloudpickle pickles cls by reference (importable), not by value;
+    remembered for the classes found so."""
+    i = id(cls)
+    if _BYREF_CLASSES.get(i) is cls:
+        return True
+    from cloudpickle import cloudpickle as cp
+
+    if not cp._should_pickle_by_reference(cls):
+        return False
+    if len(_BYREF_CLASSES) >= _FUNCS_MAX:
+        _BYREF_CLASSES.clear()
+    _BYREF_CLASSES[i] = cls
+    return True
+
+
 def _class_ref(cls):
     """(tracker id, pickle) of a by-value class in a result, None if it
     pickles by reference."""
-    i = id(cls)
-    e = _CLASS_BYTES.get(i)
+    e = _CLASS_BYTES.get(id(cls))
     if e is not None and e[0] is cls and e[1] == _CLS_STAMP[0]:
         return e[2], e[3]
-    if _BYREF_CLASSES.get(i) is cls:
+    if by_reference(cls):
         return None
     from cloudpickle import cloudpickle as cp
 
-    if cp._should_pickle_by_reference(cls):
-        if len(_BYREF_CLASSES) >= _FUNCS_MAX:
-            _BYREF_CLASSES.clear()
-        _BYREF_CLASSES[i] = cls
-        return None
+    i = id(cls)
     tid = cp._get_or_create_tracker_id(cls)
     data = cloud_dumps(cls)
     if not IN_DRIVER or cp._DYNAMIC_CLASS_TRACKER_BY_ID.get(tid) is not cls:
@@ -900,21 +911,16 @@ class _ArgUnpickler(_TaskUnpickler):
         self._cache = {}
 
     def persistent_load(self, pid):
-        if type(pid) is tuple:
-            if pid[0] != "m":
-                return class_version(pid, self._futs, self._cmap, self._copy)
-            v = self._cache.get(pid)
-            if v is None:
-                blob = self._local[pid[1]]
-                if type(blob) is list:  # parts: the pickle, then out-of-band buffers
-                    blob = b"".join(blob)
-                v = self._cache[pid] = decode_result(blob, False, self._cmap, self._copy)
-            if type(v) is _MemberFailed:
-                raise _core.TaskFailed(v.message, v.detail)
-            return v
+        local = type(pid) is tuple
+        if local and pid[0] != "m":
+            return class_version(pid, self._futs, self._cmap, self._copy)
         v = self._cache.get(pid)
         if v is None:
-            v = self._cache[pid] = decode_result(self._futs[pid], False, self._cmap, self._copy)
+            # an input, or ("m", i): the result blob of the batch's member i
+            blob = self._local[pid[1]] if local else self._futs[pid]
+            if type(blob) is list:  # parts: the pickle, then out-of-band buffers
+                blob = b"".join(blob)
+            v = self._cache[pid] = decode_result(blob, False, self._cmap, self._copy)
         if type(v) is _MemberFailed:
             # as a task whose input failed: the same failure (the driver
             # raises the earlier call's in program order anyway)

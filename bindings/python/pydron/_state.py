@@ -83,6 +83,8 @@ _ATOMIC = frozenset([int, float, complex, bool, str, bytes, type(None)])
 _BYID = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
          types.MethodDescriptorType, types.WrapperDescriptorType, logging.Logger)
 _MAX_FUNCS = 500  # bound on the functions walked for one task function
+# a class's entries that are its code, not its attributes' values
+_METHODS = (types.FunctionType, staticmethod, classmethod, property)
 
 
 # Large buffers (numpy arrays of 64 KiB and more) are hashed, not copied, and
@@ -296,8 +298,7 @@ def _deps(fn, modattrs=None, globalrng=None, classes=None):
                 push(type(f))
             plain = not _is_enum(f)
             for k, v in list(vars(f).items()):
-                if plain and not k.startswith("_") and not isinstance(
-                        v, (types.FunctionType, staticmethod, classmethod, property)):
+                if plain and not k.startswith("_") and not isinstance(v, _METHODS):
                     # a class attribute (`self.weight`): a change makes a new version
                     out.append((f, k))
                 if isinstance(v, (staticmethod, classmethod)):
@@ -417,9 +418,8 @@ class ClassState:
         seen = {(id(h), n) for h, n in deps}
         for k in classes:
             for name, v in vars(k).items():
-                if not (name.startswith("__") and name.endswith("__")) and not isinstance(
-                        v, (types.FunctionType, staticmethod, classmethod, property)) \
-                        and (id(k), name) not in seen:
+                if not (name.startswith("__") and name.endswith("__")) \
+                        and not isinstance(v, _METHODS) and (id(k), name) not in seen:
                     deps.append((k, name))
         self.deps = deps
         self.tokens = [_token(_get(d)) for d in deps]
