@@ -68,6 +68,7 @@ class _Map(map):
         srcs = tuple(_step_source(i) for i in iterables)
         self = map.__new__(cls, _tuple_args, *srcs)
         self._f = f
+        self._srcs = iterables
         return self
 
     def __next__(self):
@@ -479,6 +480,10 @@ def _consumed(consumer, it):
         return map(rdeep, it._lazy())
     if consumer is list or consumer is tuple:
         return it._lazy()  # a list of placeholders, as a display would hold
+    if consumer is not sorted and not _quiet_steps(it):
+        # sum/min/max/set/dict may raise at step i: a later step's effects
+        # (map(g, xs) with g a function of the program) must not come first
+        return map(rdeep, it._lazy())
     before = S.last_seq
     S.batching = True  # no failure raised while the steps are taken: the consumer comes first
     try:
@@ -487,6 +492,34 @@ def _consumed(consumer, it):
         S.batching = False
     return _InOrder(before, steps)
 
+
+
+def _quiet_steps(it):
+    """Does taking the steps of `it` (a _Map, enumerate or zip made by
+    translated code) run nothing but tasks (no code of the program with
+    effects)? sorted, list and tuple take every step before they look at
+    any; the other consumers may stop at a step that raises."""
+    if type(it) is _Map:
+        f = it._f
+        fn = f.__func__ if type(f) is types.MethodType else f
+        if type(fn) is not _FunctionType or getattr(fn, "__pydron_kind__", None) != "functional":
+            return False
+        srcs = it._srcs
+    elif type(it) is _LazyEnumerate:
+        srcs = (it._inner,)
+    elif type(it) is _LazyZip:
+        srcs = it._inner
+    else:
+        return False
+    for v in srcs:
+        if _safe_iterable(v):
+            continue
+        if type(v) is _Map or isinstance(v, _Steps):
+            if not _quiet_steps(v):
+                return False
+        elif not _step_ahead(v):
+            return False
+    return True
 
 
 class _InOrder:
