@@ -1,5 +1,5 @@
 """Look-ahead past driver statements that look at results: print, f-strings,
-reading methods, builtins and `+=` over values not computed yet become
+reading methods, builtins, `+=` and `-x` over values not computed yet become
 deferred operations, so the driver goes on adding later tasks.
 
 Tasks that must still be running when later ones are added wait for a gate
@@ -39,6 +39,8 @@ def report_loop(n, gate):
         f = frame(i, gate)
         total += f.sum()
         total = total + f[0] * f.shape[0] - f.size
+        neg = -f
+        total += -neg[0] - f[0]  # 0, with unary operators deferred too
         print("frame", i, f.mean(), f"{f.max():.1f}", round(float(f.min()), 1))
     print("total", total)
     return total

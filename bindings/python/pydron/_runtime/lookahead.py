@@ -257,13 +257,37 @@ _ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split(
 def bop(op, a, b):
     """`a op b` (not %): deferred while an operand is a placeholder not computed
     yet and the other can be read later; else both resolved, as `ro(a) op ro(b)`."""
-    if _pending and (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
-        ca, cb = _capture(a), _capture(b)
-        if ca >= 0 and cb >= 0 and (ca | cb) == 1:
-            key = ("b", op)
-            return _defer(_BOPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+    if (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
+        key = ("b", op)
+        if _pending:
+            ca, cb = _capture(a), _capture(b)
+            if ca >= 0 and cb >= 0 and (ca | cb) == 1:
+                return _defer(_BOPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+        a = ro(a)
+        return _learned(key, _BOPS[op](a, ro(b)))
     a = ro(a)
     return _BOPS[op](a, ro(b))
+
+
+def _learned(key, v):
+    """An operation on a placeholder done at once (its operand was there):
+    its result's category, as a deferred one's, for the next time."""
+    RESULT_CATS[key] = category(v)
+    return v
+
+
+_UOPS = {"-": operator.neg, "+": operator.pos, "~": operator.invert}
+
+
+def uop(op, a):
+    """`-a`, `+a`, `~a`: deferred while a is a placeholder not computed yet
+    (of an effect-free category); else `op ro(a)`."""
+    if isinstance(a, S.Future) and _on_driver():
+        key = ("u", op)
+        if _pending and _capture(a) == 1:
+            return _defer(_UOPS[op], (a,), None, key, S.backend.RESULT_CATS.get(key))
+        return _learned(key, _UOPS[op](ro(a)))
+    return _UOPS[op](ro(a))
 
 
 def item(obj, index):

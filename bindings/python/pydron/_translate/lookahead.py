@@ -5,6 +5,7 @@ runtime helpers that may defer them (a `Lazy` queued with the tasks, see
 docs/python.md "Look-ahead"):
 
     ro(a) + ro(b)      -> __pydron__.bop("+", a, b)
+    -ro(a)             -> __pydron__.uop("-", a)
     r(x)[i]            -> __pydron__.item(x, i)
     r(x).shape         -> __pydron__.attr(x, "shape")
     r(x).name(args)    -> __pydron__.mcall(x, "name", args)
@@ -22,6 +23,7 @@ from .zones import Zones
 _FN_STATE = {"__defaults__", "__kwdefaults__", "__closure__"}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
            ast.Pow: "**", ast.MatMult: "@"}
+_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 
 
 class LookAhead(Zones):
@@ -35,6 +37,17 @@ class LookAhead(Zones):
         if left is None or right is None or op is None:
             return node
         return ast.copy_location(rt("bop", ast.Constant(value=op), left, right), node)
+
+    def visit_UnaryOp(self, node):
+        # -x, +x, ~x: deferred as a binary operator is (not: a truth test)
+        self.generic_visit(node)
+        op = _UNARY.get(type(node.op))
+        if self.eager or op is None:
+            return node
+        value = operand(node.operand, "ro")
+        if value is None:
+            return node
+        return ast.copy_location(rt("uop", ast.Constant(value=op), value), node)
 
     def visit_Subscript(self, node):
         # deferred like a reading method
