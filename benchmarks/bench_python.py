@@ -297,6 +297,46 @@ def lookahead(args, n):
     bench("py_lookahead_8x0.5s_pydron", t_par, "s")
     bench("py_lookahead_8x0.5s_speedup", on, "x")
     bench("py_lookahead_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
+    genexp_sum(n)
+
+
+@schedule
+def burn_genexp(sizes):
+    return sum(burn_task(k) for k in sizes)
+
+
+def genexp_sum(n):
+    """sum(f(x) for x in xs): the generator expression's lazy twin submits every
+    call before the first is waited for; against the same run with the twin
+    switched off (one call at a time, as before)."""
+    from pydron._runtime import calls as _calls
+
+    sizes = [n] * 8
+    burn_genexp(sizes[:2])
+    real = _calls._twin_source
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        seq = sum(burn(k) for k in sizes)
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        par = burn_genexp(sizes)
+        t_par = time.perf_counter() - t0
+        _calls._twin_source = lambda gen: None
+        try:
+            t0 = time.perf_counter()
+            off = burn_genexp(sizes)
+            t_off = time.perf_counter() - t0
+        finally:
+            _calls._twin_source = real
+        assert par == seq == off
+        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
+    rounds.sort()
+    on, _, t_seq, t_par = rounds[1]
+    bench("py_genexp_sum_8x0.5s_sequential", t_seq, "s")
+    bench("py_genexp_sum_8x0.5s_pydron", t_par, "s")
+    bench("py_genexp_sum_8x0.5s_speedup", on, "x")
+    bench("py_genexp_sum_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
 
 
 def array_sum(a):
@@ -818,6 +858,11 @@ def shape_chain(n):
 
 
 @schedule
+def shape_genexp_sum(n):
+    return sum(shape_f(i, 2) for i in range(n))  # the lazy twin's steps, then in order
+
+
+@schedule
 def shape_module(n):
     return [_this_module.shape_f(i) for i in range(n)]
 
@@ -869,6 +914,7 @@ def shapes(args):
              ("placeholder_keyword", shape_placeholder_keyword, (), 2),
              ("pipeline_per_item", shape_pipeline, (), 2),
              ("chain_same_function", shape_chain, (), 2),
+             ("genexp_sum", shape_genexp_sum, (), 1),
              ("module_attribute", shape_module, (), 1),
              ("script_class_instance", shape_script_class, (ShapeSettings(2.0, 1.0),), 1),
              ("script_class_result", shape_script_result, (), 1)]

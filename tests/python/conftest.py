@@ -133,3 +133,5 @@ def spy_tasks(monkeypatch, before, after):
 
     monkeypatch.setattr(_runtime, "call", spying(_runtime.call))
     monkeypatch.setattr(_runtime.calls, "_submit", spying(_runtime.calls._submit))
+    # a generator expression's lazy twin calls the fast path from the runtime
+    monkeypatch.setattr(_runtime.calls, "fast_call", spying(_runtime.calls.fast_call))

@@ -22,6 +22,7 @@ thread. The modules, each with one job:
 | `escapes` | what the program sees of its frame and of the functions it made (locals(), closures, `*` calls, callers' frames) |
 | `iterators` | loops over generators, map(...), wrappers: stepped ahead where provably the same |
 | `iterwrap` | itertools objects over the program's iterators: sources stepped through `iterators` |
+| `genexps` | generator expressions consumed whole by a builtin: a lazy twin's steps first |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
@@ -37,6 +38,8 @@ from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
                      setitem, slice_)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
+from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pfv, pit, pitem, pmcall, prdo, pro,
+                      puop)
 
 __all__ = [
     "r", "rdeep", "rdo", "ro", "sync", "barrier", "call", "ecall", "enter_nested", "leave",
@@ -45,4 +48,6 @@ __all__ = [
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
+    "gx", "gxlast", "gxsrc", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
+    "puop",
 ]

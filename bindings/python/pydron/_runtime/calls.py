@@ -17,7 +17,8 @@ from .state import tainted as _tainted, undo as _undo
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
 from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
-                        _make_map, _steppable, _wrapped)
+                        _consumed_gen, _make_map, _steppable, _wrapped)
+from .genexps import twin_source as _twin_source
 from .iterwrap import _ITERTOOLS, _is_chain_from_iterable, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
@@ -27,6 +28,7 @@ _partial = functools.partial
 _call_site = _core.call_site
 _ModuleType = type(sys)
 _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
+_GeneratorType = type(x for x in ())
 
 
 # --------------------------------------------------------------------------
@@ -298,6 +300,11 @@ def _h_pure_shallow(f, args, kwargs):
 
 
 def _h_pure_consumer(f, args, kwargs):
+    if args and type(args[0]) is _GeneratorType and _twin_source(args[0]) is not None \
+            and all(map(_plain, args[1:])) and all(map(_plain, kwargs.values())):
+        # sum(f(x) for x in xs): the generator expression's lazy twin first
+        args = (_consumed_gen(f, args[0]),) + tuple(rdeep(a) for a in args[1:])
+        return _consume(f, args, _rdeep_kwargs(kwargs))
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     # zip/enumerate over placeholders: the consumer looks at the items.

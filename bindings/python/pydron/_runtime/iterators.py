@@ -494,6 +494,28 @@ def _consumed(consumer, it):
 
 
 
+def _consumed_gen(consumer, gen):
+    """A generator expression with a lazy twin (genexps.py) given to a builtin
+    that consumes it whole: the twin's steps first (all tasks submitted), then
+    the values in order, then the generator itself from the first item the
+    twin could not take. Up to a window of steps ahead of the consumer (a
+    list or tuple takes them all). any/all may stop early: the generator as
+    it is."""
+    src = _genexps.twin_source(gen)
+    if src is None or id(consumer) in _SHORT_CIRCUIT or not _on_driver():
+        return gen
+    before = S.last_seq
+    whole = consumer is list or consumer is tuple
+    S.batching = True  # no failure raised while the steps are taken: the consumer comes first
+    try:
+        steps, rest = _genexps.steps(gen, src, None if whole else S.window)
+    finally:
+        S.batching = False
+    if rest is None and whole:
+        return iter(steps)  # a list of placeholders, as a display would hold
+    return _InOrder(before, steps, rest, gen)
+
+
 def _quiet_steps(it):
     """Does taking the steps of `it` (a _Map, enumerate or zip made by
     translated code) run nothing but tasks (no code of the program with
@@ -525,18 +547,35 @@ def _quiet_steps(it):
 class _InOrder:
     """The values of steps already taken, read in program order: the consumer
     sits between step i and step i + 1, so a later step's failure must not be
-    raised while it reads step i (no _poll here)."""
+    raised while it reads step i (no _poll here). Then, if any, the rest of the
+    iterator, one item at a time; or (rest is a genexps._GxSource) more steps
+    of its twin, taken when the consumer is half way through these."""
 
-    def __init__(self, before, steps):
+    def __init__(self, before, steps, rest=None, gen=None):
         self.before = before  # program-order number of the last task before the steps
         self.steps = steps
+        self.rest = rest
+        self.gen = gen
+        self.i = 0
+
+    def _more(self):
+        S.batching = True
+        try:
+            more, self.rest = _genexps.steps(self.gen, self.rest, S.window)
+        finally:
+            S.batching = False
+        self.steps = self.steps[self.i:] + more
         self.i = 0
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if type(self.rest) is _genexps._GxSource and self.i * 2 >= len(self.steps):
+            self._more()
         if self.i >= len(self.steps):
+            if self.rest is not None:
+                return next(self.rest)
             raise StopIteration
         x = self.steps[self.i]
         if type(x) is S.Future:
@@ -585,6 +624,7 @@ def _wait_upto(upto):
 
 
 from . import calls as _calls  # noqa: E402  (calls imports this module)
+from . import genexps as _genexps  # noqa: E402
 
 
 # itertools objects made by translated code over iterators of the program

@@ -27,6 +27,7 @@ from .lookahead import look_ahead
 from .mangle import mangle
 from .nested import wrap_nested
 from .resolve import insert_resolution
+from .genexps import check_twins, twin_genexps
 from .targets import lower_targets
 from .trybody import lazy_bodies
 from .util import RT
@@ -63,12 +64,14 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     """Run the passes over a FunctionDef node; returns the new node. (Also used by tests.)"""
     validate(fdef, filename, fdef.name)
     mangle(fdef, qualname)
+    fdef = twin_genexps(fdef)
     fdef = lower_targets(fdef)
     fdef = insert_barriers(fdef)
     fdef = insert_resolution(fdef, generator)
     fdef = lazy_bodies(fdef, generator)
     fdef = look_ahead(fdef, generator)
     fdef = dispatch_calls(fdef, generator)
+    fdef = check_twins(fdef)
     fdef = register_closures(fdef)
     fdef = wrap_nested(fdef)
     return fdef

@@ -7,6 +7,7 @@ and returns from the @schedule function itself are not resolution points."""
 
 import ast
 
+from .genexps import GX_EAGER, GX_TWIN
 from .util import is_generator, is_rt, resolved, rt
 
 
@@ -236,9 +237,21 @@ class Resolve(ast.NodeTransformer):
         return node
 
     def visit_GeneratorExp(self, node):
-        # Consumed later, by code that may not expect placeholders.
         self.generic_visit(node)
+        if getattr(node, GX_TWIN, False):
+            # a lazy twin (genexps.py): its source is the generator
+            # expression's, its items stay placeholders
+            for i, g in enumerate(node.generators):
+                if i:
+                    g.iter = rt("it", g.iter)
+                g.ifs = [r(c) for c in g.ifs]
+            return node
         self._comprehension_generators(node)
+        src = node.generators[0].iter.args[0]
+        if getattr(node, GX_EAGER, False) and is_rt(src) and src.func.attr == "gxsrc":
+            node.generators[0].iter = src  # gxsrc(it(xs)), not it(gxsrc(xs))
+            src.args[0] = rt("it", src.args[0])
+        # Consumed later, by code that may not expect placeholders.
         node.elt = rdeep(node.elt)
         return node
 

@@ -4,7 +4,8 @@ Calls in a lazy zone may return placeholders at once (`call`, look-ahead);
 calls in an eager zone run to completion where they are made (`ecall`), so
 that exceptions, `__exit__` and lazily consumed code see sequential behaviour.
 
-Eager: the whole body of a generator function, lambdas, generator expressions,
+Eager: the whole body of a generator function, lambdas, generator expressions
+(not their lazy twins, genexps.py),
 class bodies, `try*`, and `try`/`with` statements that the trybody pass did
 not mark lazy; the handlers, `else` and `finally` of a lazy `try` and the
 items of a lazy `with`. A nested (non-generator) def's body is lazy again;
@@ -12,6 +13,7 @@ its decorators and defaults belong to the enclosing zone."""
 
 import ast
 
+from .genexps import GX_TWIN
 from .util import is_generator
 
 LAZY = "pd_lazy"                # a Try/With whose body runs lazily (trybody pass)
@@ -61,7 +63,16 @@ class Zones(ast.NodeTransformer):
         node.body = self._visit_list(node.body)
         return node
 
-    visit_TryStar = visit_ClassDef = visit_GeneratorExp = _eager
+    visit_TryStar = visit_ClassDef = _eager
+
+    def visit_GeneratorExp(self, node):
+        if not getattr(node, GX_TWIN, False):
+            return self._eager(node)
+        # a generator expression's lazy twin (genexps.py): lazy wherever it is
+        saved, self.eager = self.eager, 0
+        self.generic_visit(node)
+        self.eager = saved
+        return node
 
     def visit_FunctionDef(self, node):
         if self.top:

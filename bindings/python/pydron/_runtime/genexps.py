@@ -1,0 +1,301 @@
+"""Generator expressions consumed whole by a builtin (`sum(f(x) for x in xs)`).
+
+A generator expression is an eager zone: its items are computed as they are
+yielded, for whatever code consumes it, so `sum(f(x) for x in xs)` made each
+call wait for the one before. The translator gives a generator expression of
+one `for` a lazy twin over the same source (_translate/genexps.py):
+
+    __pydron__.gx((e for x in __pydron__.gxsrc(it(xs)) if c),
+                  (e' for x in __pydron__.gxlast() if c'))
+
+The twin's helpers (pcall, pbop, ...) do what the lazy zone's do, but never
+run anything with an effect or code of the program: where the lazy helper
+would (an unknown call, a print, a user-defined operator, a property), they
+raise _Bail instead. A builtin that consumes its argument whole (sum, max,
+sorted, set, ...) takes the twin's steps first, so every task is submitted
+before the first is waited for, and then reads the values in order
+(iterators._InOrder: the consumer sits between step i and step i + 1). At
+the first step the twin cannot take (_Bail, or any exception), that step's
+tasks are forgotten, its source item is pushed back, and the consumer goes
+on with the eager generator from that item, one item at a time, as before:
+its effects and exceptions come after the consumer has taken the items
+before it. The source is only stepped ahead when that runs no code of the
+program (a list, a range, an array, ...: tables._safe_iterable).
+"""
+
+import types
+
+from .. import _state
+from .._backend import category as _category
+from .barriers import r, rdeep
+from .lookahead import (_ND_ATTRS, _SAFE_METHODS, _TRUSTED, _deferrable_funcs, _runs_code, attr,
+                        bop, fv, item, uop)
+from .state import S, _on_driver
+from .state import pending as _pending
+from .stores import it
+from .tables import _SCALARS, _safe_iterable
+
+_NONE = object()
+_FunctionType = types.FunctionType
+_MethodType = types.MethodType
+_ModuleType = types.ModuleType
+
+
+class _Bail(Exception):
+    """A step of a lazy twin would run something with an effect."""
+
+
+class _GxSource:
+    """The source iterator a generator expression and its twin share; one item
+    can be pushed back (the item of the step the twin could not take)."""
+
+    __slots__ = ("_it", "back", "last", "twin", "__weakref__")
+
+    def __init__(self, iterable):
+        self._it = iter(iterable)
+        self.back = self.last = _NONE
+        self.twin = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        v = self.back
+        if v is not _NONE:
+            self.back = _NONE
+        else:
+            self.last = _NONE
+            v = next(self._it)
+        self.last = v
+        return v
+
+
+_made = [None, None]  # the source gxsrc made, then the one gxlast handed out
+
+
+def gxsrc(v):
+    """The outermost iterable of a generator expression (after it()): shared
+    with its twin when stepping it runs no code of the program. (Translated
+    code that other threads run never gets a twin: _made is the driver's.)"""
+    if not _on_driver():
+        return v
+    if _safe_iterable(v):
+        src = _made[0] = _GxSource(v)
+        return src
+    _made[0] = None
+    return v
+
+
+def gxlast():
+    """The twin's source: the one gxsrc made just before (nothing if none).
+    The three helpers run one right after the other on the driver: gxsrc
+    while the generator expression is made, gxlast while its twin is, then
+    gx."""
+    if not _on_driver():
+        return ()
+    src = _made[1] = _made[0]
+    _made[0] = None
+    return src if src is not None else ()
+
+
+def gx(gen, twin):
+    """The generator expression itself; its twin is kept on the shared source."""
+    if not _on_driver():
+        return gen
+    src = _made[1]
+    _made[1] = None
+    if src is not None:
+        src.twin = twin
+    return gen
+
+
+def twin_source(gen):
+    """The shared source of an unstarted generator expression with a twin, or None."""
+    if type(gen) is not types.GeneratorType or gen.gi_running or gen.gi_suspended:
+        return None
+    frame = gen.gi_frame
+    if frame is None:
+        return None
+    src = frame.f_locals.get(".0")
+    if type(src) is not _GxSource or src.twin is None or src.twin.gi_frame is None:
+        return None
+    return src
+
+
+def steps(gen, src, limit=None):
+    """Take up to `limit` of the twin's steps (S.batching set by the caller).
+    Returns (steps, rest): rest is None when the twin took every step; the
+    eager generator `gen`, to go on with from the item pushed back, when it
+    could not take one; `src` when it stopped at the limit (more later)."""
+    twin = src.twin
+    out = []
+    while limit is None or len(out) < limit:
+        mark = S.last_seq
+        try:
+            v = next(twin)
+        except StopIteration:
+            src.twin = None
+            gen.close()  # consumed, as the sequential program leaves it
+            return out, None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            # Not taken here: the eager generator takes this item again
+            src.twin = None
+            _state.RAISING = None
+            if src.last is not _NONE:
+                src.back = src.last
+            _forget_after(mark)
+            twin.close()
+            if type(e) is not _Bail:
+                e.__traceback__ = None
+            return out, gen
+        out.append(v)
+    return out, src
+
+
+def _forget_after(mark):
+    """Drop the tasks and operations the abandoned step added (they run, and
+    nobody looks at them)."""
+    while _pending and _pending[-1][0] > mark:
+        _pending.pop()
+
+
+# --------------------------------------------------------------------------
+# The twin's helpers: the lazy zone's, where they run nothing with an effect.
+
+def _inert(v):
+    """May an operator, a builtin or a format look at `v` without running code
+    of the program?"""
+    t = type(v)
+    if t in _SCALARS:
+        return True
+    if isinstance(v, S.Future):
+        return v.category() in _TRUSTED
+    if t is tuple:
+        return all(map(_inert, v))
+    return t.__module__ == "numpy"
+
+
+def _all_inert(args, kwargs):
+    return all(map(_inert, args)) and (not kwargs or all(map(_inert, kwargs.values())))
+
+
+def _settle(v):
+    """A placeholder's value if it is there, or if its category is not known
+    yet (the first results of a function): then the value decides. A pending
+    one of a known effect-free category stays (an operation on it is deferred,
+    as the look-ahead defers it)."""
+    if isinstance(v, S.Future) and (v.done() or v.category() not in _TRUSTED):
+        return r(v)
+    return v
+
+
+def _pending_trusted(v):
+    return isinstance(v, S.Future) and not v.done() and v.category() in _TRUSTED
+
+
+def pcall(f, /, *args, **kwargs):
+    f = r(f)
+    tf = type(f)
+    if tf is _FunctionType:
+        if getattr(f, "__pydron_kind__", None) == "functional":
+            return _calls.fast_call(f, *args, **kwargs)
+    elif tf is _MethodType:
+        if getattr(f.__func__, "__pydron_kind__", None) == "functional":
+            return _calls.call(f, *args, **kwargs)
+    elif (id(f) in _calls._PURE_IDS or id(f) in (S.deferrable_ids or _deferrable_funcs())) \
+            and not (kwargs and "out" in kwargs):
+        args = tuple(map(_settle, args))
+        if kwargs:
+            kwargs = {k: _settle(v) for k, v in kwargs.items()}
+        if _all_inert(args, kwargs):
+            return _calls.call(f, *args, **kwargs)
+    raise _Bail
+
+
+def pmcall(obj, name, /, *args, **kwargs):
+    if type(obj) is _ModuleType:
+        return pcall(getattr(obj, name), *args, **kwargs)
+    obj = _settle(obj)
+    args = tuple(map(_settle, args))
+    if isinstance(obj, S.Future):
+        c = obj.category()
+    elif _inert(obj):
+        c = _category(obj)
+    else:
+        raise _Bail
+    if c is None or name not in _SAFE_METHODS.get(c, ()) or not _all_inert(args, kwargs):
+        raise _Bail
+    return _calls.mcall(obj, name, *args, **kwargs)
+
+
+def pbop(op, a, b):
+    a, b = _settle(a), _settle(b)
+    if _inert(a) and _inert(b):
+        return bop(op, a, b)
+    raise _Bail
+
+
+def puop(op, a):
+    a = _settle(a)
+    if _inert(a):
+        return uop(op, a)
+    raise _Bail
+
+
+def pattr(obj, name):
+    if _pending_trusted(obj) and obj.category() == "nd" and name in _ND_ATTRS:
+        return attr(obj, name)  # deferred
+    obj = r(obj)
+    if type(obj) is not _ModuleType and not _inert(obj) and _runs_code(type(obj), name, False):
+        raise _Bail
+    return attr(obj, name)
+
+
+def pitem(obj, index):
+    index = rdeep(index)
+    if not _inert(index):
+        raise _Bail
+    if _pending_trusted(obj) and obj.category() in ("nd", "seq", "str"):
+        return item(obj, index)  # deferred
+    obj = r(obj)
+    if _inert(obj) or type(obj) in (list, dict):
+        return item(obj, index)
+    raise _Bail
+
+
+def pro(v):
+    """An operand or a truth test: its value, which runs no code of the program."""
+    v = r(v)
+    if _inert(v):
+        return v
+    raise _Bail
+
+
+def prdo(v):
+    v = rdeep(v)
+    if _inert(v):
+        return v
+    raise _Bail
+
+
+def pfv(v, conv=-1, spec=""):
+    spec = rdeep(spec)
+    if _pending_trusted(v) and _inert(spec):
+        return fv(v, conv, spec)  # deferred
+    v = rdeep(v)
+    if _inert(v) and _inert(spec):
+        return fv(v, conv, spec)
+    raise _Bail
+
+
+def pit(v):
+    """A lowered tuple target's item: unpacked without running code."""
+    v = r(v)
+    if _safe_iterable(v):
+        return it(v)
+    raise _Bail
+
+
+from . import calls as _calls  # noqa: E402  (calls imports this module)

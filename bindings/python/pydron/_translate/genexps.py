@@ -1,0 +1,139 @@
+"""Passes: a generator expression of one `for` gets a lazy twin over the same
+source, for builtins that consume it whole (`sum(f(x) for x in xs)`).
+
+    (e for x in xs if c)
+      ->  __pydron__.gx((e for x in __pydron__.gxsrc(xs) if c),
+                        (e for x in __pydron__.gxlast() if c))     # the twin
+
+`twin_genexps` (first, before targets are lowered) makes the twin, a copy
+marked GX_TWIN; the generator expression keeps its eager zone, the twin's
+is lazy (zones.py), its source is not wrapped by it() and its items are not
+resolved (resolve.py). `check_twins` (after calls are dispatched) renames
+the twin's helpers to the ones that never run an effect (pcall, pbop, ...:
+_runtime/genexps.py); a twin with any other helper or call is dropped, and
+the expression is as it was; so is one without a call (no task to submit
+ahead). Not for several `for`s (a step of the twin could not be given back
+to the generator), nor with `:=`, a lambda, a nested comprehension, `*`, a
+set or dict display, yield or await inside."""
+
+import ast
+import copy
+
+from .util import RT, is_rt, rt
+
+GX_TWIN = "pd_gx_twin"    # the lazy twin (a GeneratorExp)
+GX_EAGER = "pd_gx_eager"  # the generator expression that has a twin
+
+_NOT_IN_TWIN = (ast.NamedExpr, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                ast.GeneratorExp, ast.Yield, ast.YieldFrom, ast.Await, ast.Starred, ast.Set,
+                ast.Dict)
+
+# the lazy zone's helpers -> the twin's (None: the same helper)
+_TWIN_HELPERS = {"call": "pcall", "mcall": "pmcall", "bop": "pbop", "uop": "puop", "attr": "pattr",
+                 "item": "pitem", "ro": "pro", "rdo": "prdo", "fv": "pfv", "it": "pit",
+                 "r": None, "rdeep": None, "fjoin": None, "gxlast": None, "slice_": None,
+                 "pro": None}
+
+
+def _twinnable(node):
+    if len(node.generators) != 1 or node.generators[0].is_async:
+        return False
+    g = node.generators[0]
+    parts = [node.elt, g.target] + list(g.ifs)
+    return not any(isinstance(n, _NOT_IN_TWIN) for p in parts for n in ast.walk(p))
+
+
+class _Twins(ast.NodeTransformer):
+    def visit_GeneratorExp(self, node):
+        self.generic_visit(node)
+        if not _twinnable(node):
+            return node
+        g = node.generators[0]
+        twin = ast.GeneratorExp(
+            elt=copy.deepcopy(node.elt),
+            generators=[ast.comprehension(target=copy.deepcopy(g.target), iter=rt("gxlast"),
+                                          ifs=copy.deepcopy(g.ifs), is_async=0)])
+        setattr(twin, GX_TWIN, True)
+        g.iter = rt("gxsrc", g.iter)
+        setattr(node, GX_EAGER, True)
+        out = rt("gx", node, twin)
+        for n in ast.walk(out):
+            if "lineno" in n._attributes and not hasattr(n, "lineno"):
+                ast.copy_location(n, node)
+        return out
+
+
+def twin_genexps(tree):
+    return _Twins().visit(tree)
+
+
+def _is_helper(node, name):
+    return is_rt(node) and node.func.attr == name
+
+
+class _Check(ast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if not _is_helper(node, "gx") or len(node.args) != 2:
+            return node
+        gen, twin = node.args
+        if self._rename(twin):
+            return node
+        # no twin: the generator expression over its source, as it was
+        src = gen.generators[0].iter
+        if _is_helper(src, "gxsrc"):
+            gen.generators[0].iter = src.args[0]
+        return gen
+
+    @staticmethod
+    def _rename(twin):
+        """Rename the twin's helpers; False if it has anything that may run
+        code of the program outside them."""
+        if not any(_is_helper(n, "call") or _is_helper(n, "mcall") for n in ast.walk(twin)):
+            return False  # no call: no task to submit ahead, the twin would only cost
+        for g in twin.generators:
+            g.ifs = [rt("pro", *c.args) if _is_helper(c, "r") else c for c in g.ifs]
+        calls = []
+        for n in ast.walk(twin):
+            if isinstance(n, ast.Call):
+                if not is_rt(n) or n.func.attr not in _TWIN_HELPERS:
+                    return False
+                calls.append(n)
+            elif isinstance(n, ast.Attribute):
+                if not (isinstance(n.value, ast.Name) and n.value.id == RT):
+                    return False
+            elif isinstance(n, _RAW_OPS):
+                # an operator Python runs itself: on values the helpers checked
+                for o in _operands(n):
+                    if not (isinstance(o, (ast.Constant, *_RAW_OPS)) or _is_helper(o, "ro")
+                            or _is_helper(o, "rdo") or _is_helper(o, "pro")):
+                        return False
+            elif not isinstance(n, _PLAIN_NODES):
+                return False
+        for n in calls:
+            new = _TWIN_HELPERS[n.func.attr]
+            if new is not None:
+                n.func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=new,
+                                       ctx=ast.Load())
+        return True
+
+
+_RAW_OPS = (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp)
+_PLAIN_NODES = (ast.GeneratorExp, ast.comprehension, ast.Name, ast.Constant, ast.Tuple, ast.List,
+                ast.keyword, ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+
+
+def _operands(n):
+    if isinstance(n, ast.BinOp):
+        return [n.left, n.right]
+    if isinstance(n, ast.UnaryOp):
+        return [n.operand]
+    if isinstance(n, ast.Compare):
+        return [n.left] + n.comparators
+    if isinstance(n, ast.BoolOp):
+        return n.values
+    return [n.test]  # IfExp: its branches are values, not operands
+
+
+def check_twins(tree):
+    return _Check().visit(tree)

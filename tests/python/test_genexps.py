@@ -1,0 +1,188 @@
+"""Generator expressions consumed whole by a builtin (`sum(f(x) for x in xs)`):
+every task of the expression is submitted before the first finishes (the
+lazy twin, _runtime/genexps.py), in windows when there are many, and what
+the program sees stays sequential. Parallelism is measured with a submission
+spy and gates, never with timings. The differential programs
+genexp_consumed_whole and map_consumed_effects compare whole programs with
+plain Python on every executor."""
+
+import ast
+import re
+import textwrap
+
+import pytest
+
+import pydron
+from gates import SubmitLog, wait_gate
+from pydron import functional, schedule
+from pydron._runtime.state import S
+from pydron._translate import translate_source
+
+
+@pytest.fixture(params=["threads", "local"])
+def executor(request):
+    if request.param == "local":
+        from conftest import require_local
+        require_local()
+    pydron.configure(executor=request.param, workers=2)
+    yield request.param
+
+
+@functional
+def work(i, gate=None):
+    wait_gate(gate)
+    return i * 10
+
+
+@schedule
+def summed(n, gate):
+    return sum(work(i, gate) for i in range(n))
+
+
+@schedule
+def maximum_of_operator(n, gate):
+    xs = list(range(n))
+    return max(work(i, gate) + 1 for i in xs)
+
+
+@schedule
+def sorted_negated(n, gate):
+    return sorted((-work(i, gate) for i in range(n)), reverse=True)
+
+
+@schedule
+def list_filtered(n, gate):
+    return list(work(i, gate) for i in range(n) if i % 2 == 0)
+
+
+@schedule
+def minimum_enumerated(n, gate):
+    return min(work(i, gate) - v for i, v in enumerate(range(n)))
+
+
+@schedule
+def set_of_quotients(n, gate):
+    return set(work(i, gate) // 20 for i in range(n))
+
+
+@schedule
+def summed_with_start(n, gate):
+    return sum((work(i, gate) for i in range(n)), 5)
+
+
+@schedule
+def summed_map(n, gate):
+    return sum(map(work, range(n), [gate] * n))
+
+
+@pytest.mark.parametrize("fn, expect", [
+    (summed, 30), (maximum_of_operator, 21), (sorted_negated, [0, -10, -20]),
+    (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
+    (summed_with_start, 35), (summed_map, 30),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
+        executor, monkeypatch, tmp_path, fn, expect):
+    (tmp_path / "open").touch()
+    count = SubmitLog(monkeypatch)
+    assert fn(3, str(tmp_path / "open")) == expect  # (result categories learned)
+    tasks = len(count.futures)
+    assert tasks == (2 if fn is list_filtered else 3)
+    log = SubmitLog(monkeypatch)
+    log.open_gate(work, tasks, tmp_path / "go")  # once the last one was added
+    assert fn(3, str(tmp_path / "go")) == expect
+    assert log.done_at_submit == [0] * tasks
+
+
+def test_the_first_expression_runs_ahead_with_no_result_seen_yet(executor, monkeypatch, tmp_path):
+    @functional
+    def fresh(i, gate):
+        wait_gate(gate)
+        return i
+
+    @schedule
+    def run(gate):
+        return sum(fresh(i, gate) for i in range(4))
+
+    log = SubmitLog(monkeypatch)
+    log.open_gate(fresh, 4, tmp_path / "go")
+    assert run(str(tmp_path / "go")) == 6
+    assert log.done_at_submit == [0, 0, 0, 0]
+
+
+@functional
+def inc(i):
+    if i == 37:
+        raise ValueError("item 37")
+    return i + 1
+
+
+def items_sum(n, bad):
+    return sum(inc(i) if i != bad else "x" for i in range(n))
+
+
+def _outcome(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 - the outcome compared
+        return type(e), str(e)
+
+
+def test_windows_of_steps_keep_the_sequential_program(monkeypatch):
+    """More items than the window of tasks ahead: the twin's steps are taken
+    a window at a time, half a window ahead of the consumer; the value, or
+    the exception of the first failing item, as in plain Python."""
+    from pydron._runtime import genexps
+
+    pydron.configure(executor="threads", workers=2)
+    monkeypatch.setattr(S, "window", 8)
+    taken = []
+    real = genexps.steps
+
+    def steps(gen, src, limit=None):
+        out, rest = real(gen, src, limit)
+        taken.append((limit, len(out)))
+        return out, rest
+    monkeypatch.setattr(genexps, "steps", steps)
+    run = schedule(items_sum)
+    for n, bad in [(30, -1), (30, 21), (60, -1), (45, 40), (45, 3), (8, -1), (0, -1)]:
+        taken.clear()
+        assert _outcome(run, n, bad) == _outcome(items_sum, n, bad), (n, bad)
+        assert all(limit == 8 and k <= 8 for limit, k in taken), taken
+        if n >= 30 and not 0 <= bad < 24:  # (the consumer fails in the first windows)
+            assert len(taken) >= 3, (n, bad, taken)
+
+
+def _translated(src):
+    fdef = ast.parse(textwrap.dedent(src)).body[0]
+    return ast.unparse(translate_source(fdef))
+
+
+@pytest.mark.parametrize("expr, twin", [
+    ("sum(f(x) for x in xs)", True),
+    ("max(f(x) ** 2 + k for x in xs if x > 0)", True),
+    ("sum(f(a, b) for a, b in pairs)", True),
+    ("sorted(np.sqrt(f(x)).mean() for x in xs)", True),
+    ("sum(f'{f(x):.2f}'.count('1') for x in xs)", True),
+    ("sum(f(x) for x in xs for y in ys)", False),     # two fors
+    ("sum((y := f(x)) for x in xs)", False),          # stores in the enclosing scope
+    ("sum(g(lambda: x) for x in xs)", False),         # a lambda
+    ("sum(sum(f(y) for y in x) for x in xs)", False),  # the outer (the inner has a twin)
+    ("sum(f(x)[1:3] for x in xs)", False),            # a slice Python runs itself
+    ("sum({f(x)} for x in xs)", False),               # a set display hashes
+    ("sum(f(*x) for x in xs)", False),                # a * call
+    ("sum(x * k for x in xs)", False),                # no call: no task to submit ahead
+])
+def test_which_expressions_get_a_twin(expr, twin):
+    code = _translated(f"def main(xs, ys, pairs, k):\n    return {expr}\n")
+    outer = code.split("return ", 1)[1]
+    assert bool(re.match(r"__pydron__\.call\(\w+, __pydron__\.gx\(", outer)) == twin, code
+    if not twin:  # the source as it was
+        assert "gxsrc" not in outer.split("for x in", 1)[1].split(")", 1)[0], code
+
+
+def test_a_twin_runs_no_code_of_the_program():
+    code = _translated("def main(xs, k):\n    return sum(f(x) * k + len(x) for x in xs if x)\n")
+    twin = code.split("__pydron__.gxlast()")[0].rsplit("), (", 1)[1]
+    for helper in ("call(", "bop(", "mcall(", "attr(", "item("):
+        assert f"__pydron__.{helper}" not in twin, twin
+    assert "__pydron__.pcall(f, x)" in twin and "__pydron__.pbop(" in twin
