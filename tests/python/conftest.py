@@ -44,6 +44,18 @@ def require_local():
         pytest.skip("local executor not available in this build")
 
 
+@pytest.fixture(params=["threads", "local"])
+def executor(request):
+    """The program runs on each executor that has workers of its own, two of
+    them (a test module may define its own list)."""
+    if request.param == "local":
+        require_local()
+    import pydron
+
+    pydron.configure(executor=request.param, workers=2)
+    yield request.param
+
+
 @pytest.fixture
 def local():
     """A Session on the local executor with two worker processes."""

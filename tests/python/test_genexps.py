@@ -19,15 +19,6 @@ from pydron._runtime.state import S
 from pydron._translate import translate_source
 
 
-@pytest.fixture(params=["threads", "local"])
-def executor(request):
-    if request.param == "local":
-        from conftest import require_local
-        require_local()
-    pydron.configure(executor=request.param, workers=2)
-    yield request.param
-
-
 @functional
 def work(i, gate=None):
     wait_gate(gate)

@@ -17,15 +17,6 @@ from gates import SubmitLog, wait_gate
 from pydron import _backend, _runtime, functional, schedule
 
 
-@pytest.fixture(params=["threads", "local"])
-def executor(request):
-    if request.param == "local":
-        from conftest import require_local
-        require_local()
-    pydron.configure(executor=request.param, workers=2)
-    yield request.param
-
-
 @functional
 def frame(i, gate):
     wait_gate(gate)

@@ -15,15 +15,6 @@ from gates import SubmitLog, wait_gate
 from pydron import _runtime, functional, schedule
 
 
-@pytest.fixture(params=["threads", "local"])
-def executor(request):
-    if request.param == "local":
-        from conftest import require_local
-        require_local()
-    pydron.configure(executor=request.param, workers=2)
-    yield request.param
-
-
 @functional
 def work(i, gate=None):
     if gate is None:  # loops that must wait: a step that did not would find it running
