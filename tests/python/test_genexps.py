@@ -1,9 +1,9 @@
-"""Generator expressions consumed whole by a builtin (`sum(f(x) for x in xs)`):
-every task of the expression is submitted before the first finishes (the
-lazy twin, _runtime/genexps.py), in windows when there are many, and what
-the program sees stays sequential. Parallelism is measured with a submission
+"""Generator expressions consumed whole by a builtin (`sum(f(x) for x in xs)`)
+or by a translated loop: every task of the expression is submitted before
+the first finishes (the lazy twin, _runtime/genexps.py), in windows when
+there are many, and what the program sees stays sequential. Parallelism is measured with a submission
 spy and gates, never with timings. The differential programs
-genexp_consumed_whole and map_consumed_effects compare whole programs with
+genexp_consumed_whole, genexp_loops and map_consumed_effects compare whole programs with
 plain Python on every executor."""
 
 import ast
@@ -66,10 +66,32 @@ def summed_map(n, gate):
     return sum(map(work, range(n), [gate] * n))
 
 
+@schedule
+def loop_over(n, gate):
+    out = []
+    for v in (work(i, gate) for i in range(n)):
+        out.append(v)
+    return out
+
+
+@schedule
+def loop_enumerated(n, gate):
+    total = 0
+    for i, v in enumerate(work(i, gate) for i in range(n)):
+        total += v * i
+    return total
+
+
+@schedule
+def comprehension_over(n, gate):
+    return [v + 1 for v in (work(i, gate) for i in range(n))]
+
+
 @pytest.mark.parametrize("fn, expect", [
     (summed, 30), (maximum_of_operator, 21), (sorted_negated, [0, -10, -20]),
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
-    (summed_with_start, 35), (summed_map, 30),
+    (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
+    (loop_enumerated, 50), (comprehension_over, [1, 11, 21]),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
         executor, monkeypatch, tmp_path, fn, expect):

@@ -301,7 +301,8 @@ def _h_pure_shallow(f, args, kwargs):
 
 def _h_pure_consumer(f, args, kwargs):
     if args and type(args[0]) is _GeneratorType and _twin_source(args[0]) is not None \
-            and all(map(_plain, args[1:])) and all(map(_plain, kwargs.values())):
+            and all(map(_plain, args[1:])) and all(map(_plain, kwargs.values())) \
+            and _CONSUMER_KW.issuperset(kwargs):
         # sum(f(x) for x in xs): the generator expression's lazy twin first
         args = (_consumed_gen(f, args[0]),) + tuple(rdeep(a) for a in args[1:])
         return _consume(f, args, _rdeep_kwargs(kwargs))
@@ -533,6 +534,9 @@ _PURE = [
 _PURE_IDS = {id(f) for f in _PURE}
 _SHALLOW_IDS = {id(f) for f in (len, isinstance, issubclass, type, id, callable)}
 _CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all)}
+# what a consumer of a generator expression's twin may be given besides it (a
+# key= function runs between the items: the twin's steps must not run ahead)
+_CONSUMER_KW = frozenset(("start", "default", "reverse"))
 
 
 def _wrap_enumerate(it, *a, **k):

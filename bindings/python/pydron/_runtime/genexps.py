@@ -140,18 +140,50 @@ def steps(gen, src, limit=None):
         except KeyboardInterrupt:
             raise
         except BaseException as e:
-            # Not taken here: the eager generator takes this item again
             src.twin = None
-            _state.RAISING = None
-            if src.last is not _NONE:
-                src.back = src.last
-            _forget_after(mark)
-            twin.close()
-            if type(e) is not _Bail:
-                e.__traceback__ = None
+            _give_back(src, twin, mark, e)
             return out, gen
         out.append(v)
     return out, src
+
+
+def walk(gen, src):
+    """A translated loop over the generator expression: the twin's steps, one
+    per step of the loop (placeholders: each task is submitted when the loop
+    reaches it, nothing is taken ahead); from the first step the twin cannot
+    take, the expression's own values."""
+    twin, src.twin = src.twin, None
+    return _walk(gen, src, twin)
+
+
+def _walk(gen, src, twin):
+    while True:
+        mark = S.last_seq
+        try:
+            v = next(twin)
+        except StopIteration:
+            gen.close()  # consumed, as the sequential program leaves it
+            return
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            _give_back(src, twin, mark, e)
+            break
+        yield v
+    for v in gen:  # (not `yield from`: a loop left early does not close gen)
+        yield v
+
+
+def _give_back(src, twin, mark, e):
+    """The step the twin could not take: its tasks are forgotten and its
+    source item goes back, for the eager generator to take again."""
+    _state.RAISING = None
+    if src.last is not _NONE:
+        src.back = src.last
+    _forget_after(mark)
+    twin.close()
+    if type(e) is not _Bail:
+        e.__traceback__ = None
 
 
 def _forget_after(mark):

@@ -141,7 +141,20 @@ def _lazy_iter(v):
         return v._lazy()
     if _safe_iterable(v):
         return v
+    if t is _GeneratorType:
+        w = _twin_walk(v)
+        if w is not None:
+            return w
     return _guarded(_iter_of(v))
+
+
+def _twin_walk(gen):
+    """A generator expression with a lazy twin, for a translated loop: its
+    twin's steps (genexps.walk); None for any other generator."""
+    src = _genexps.twin_source(gen)
+    if src is None or not _on_driver():
+        return None
+    return _genexps.walk(gen, src)
 
 
 def _step_source(v):

@@ -9,7 +9,7 @@ from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
-from .iterators import _Map, _Steps, _guarded, _iter_of
+from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
@@ -25,6 +25,10 @@ def it(v):
     t = type(v)
     if t is _Map or isinstance(v, _Steps):
         return v._lazy() if _on_driver() else v
+    if t is _GeneratorType:
+        w = _twin_walk(v)  # a generator expression: its lazy twin's steps
+        if w is not None:
+            return w
     if getattr(t, "__iter__", None) is None and not hasattr(t, "__getitem__"):
         # not iterable: Python's own message where it iterates ("cannot unpack
         # non-iterable int object", "argument after * must be an iterable")
