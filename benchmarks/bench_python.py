@@ -291,13 +291,19 @@ def lookahead(args, n):
             set_capture(real)
         assert (off, text_off) == (seq, text_seq)
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
-    rounds.sort()
-    on, off, t_seq, t_par = rounds[1]
-    bench("py_lookahead_8x0.5s_sequential", t_seq, "s")
-    bench("py_lookahead_8x0.5s_pydron", t_par, "s")
-    bench("py_lookahead_8x0.5s_speedup", on, "x")
-    bench("py_lookahead_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
+    report_on_off("py_lookahead", rounds)
     genexp_sum(n)
+
+
+def report_on_off(name, rounds):
+    """rounds: (speedup, speedup switched off, sequential s, pydron s) per
+    round; the median round's times and speedup, the median speedup off."""
+    rounds.sort()
+    on, _, t_seq, t_par = rounds[1]
+    bench(f"{name}_8x0.5s_sequential", t_seq, "s")
+    bench(f"{name}_8x0.5s_pydron", t_par, "s")
+    bench(f"{name}_8x0.5s_speedup", on, "x")
+    bench(f"{name}_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
 
 
 @schedule
@@ -331,12 +337,7 @@ def genexp_sum(n):
             _calls._twin_source = real
         assert par == seq == off
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
-    rounds.sort()
-    on, _, t_seq, t_par = rounds[1]
-    bench("py_genexp_sum_8x0.5s_sequential", t_seq, "s")
-    bench("py_genexp_sum_8x0.5s_pydron", t_par, "s")
-    bench("py_genexp_sum_8x0.5s_speedup", on, "x")
-    bench("py_genexp_sum_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
+    report_on_off("py_genexp_sum", rounds)
 
 
 def array_sum(a):
