@@ -67,6 +67,11 @@ def summed_map(n, gate):
 
 
 @schedule
+def joined(n, gate):
+    return "-".join(str(work(i, gate)) for i in range(n))
+
+
+@schedule
 def loop_over(n, gate):
     out = []
     for v in (work(i, gate) for i in range(n)):
@@ -91,7 +96,7 @@ def comprehension_over(n, gate):
     (summed, 30), (maximum_of_operator, 21), (sorted_negated, [0, -10, -20]),
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
     (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
-    (loop_enumerated, 50), (comprehension_over, [1, 11, 21]),
+    (loop_enumerated, 50), (comprehension_over, [1, 11, 21]), (joined, "0-10-20"),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
         executor, monkeypatch, tmp_path, fn, expect):

@@ -75,7 +75,15 @@ def main():
     print("list tuple", list(sq(x) for x in range(4)), tuple(half(x) for x in range(4)))
     print("set", sorted(set(sq(x) % 5 for x in xs)), sorted(frozenset(sq(x) % 3 for x in xs)))
     print("dict", dict(pair(x) for x in range(4)))
-    print("join", "-".join(word(x) for x in range(5)))
+    print("join", "-".join(word(x) for x in range(5)), b",".join(word(x).encode() for x in range(3)))
+    try:
+        print("".join(word(x) if x != 2 else 7 for x in range(5)))
+    except TypeError as e:
+        print("caught TypeError", e)
+    try:
+        print("".join(word(fails_at(x, 3)) for x in range(6)))
+    except ValueError as e:
+        print("caught", e)
     print("f-string", sum(len(f"{sq(x):04d}") for x in xs))
     print("numpy", sum(vec(x) for x in range(5)), sum(vec(x).sum() for x in range(5)))
     print("numpy method", max(vec(x).mean() for x in range(5)))

@@ -280,6 +280,11 @@ def _rdeep_kwargs(kwargs):
 
 
 def _h_immutable_method(f, args, kwargs):
+    if len(args) == 1 and not kwargs and type(args[0]) is _GeneratorType \
+            and f.__name__ == "join" and _twin_source(args[0]) is not None:
+        # "-".join(f(x) for x in xs): join takes every item before it looks
+        # at one; the twin's steps first, the values in order
+        return f(_consumed_gen(f, args[0]))
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     # "-".join(parts), "{}".format(x), (1.5).is_integer(): no user code runs.
