@@ -38,7 +38,8 @@ DIFFERENTIAL = ["try_except_star", "match_statement", "walrus_in_comprehension_a
                 "fstrings", "comprehension_nested_futures", "generator_function",
                 "exc_in_nested_schedule", "numpy_arrays", "state_global_rebound_between_calls",
                 "for_break_continue_else", "kitchen_sink", "seed_calibration_loop",
-                "batch_tiny_settings_every_kind_of_change"]
+                "batch_tiny_settings_every_kind_of_change", "genexp_consumed_whole",
+                "genexp_loops"]
 
 
 def _metadata(wheel):
