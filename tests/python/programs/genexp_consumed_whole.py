@@ -122,6 +122,11 @@ def main():
     print("loud sum", sum(Loud(sq(x)) for x in range(4)))
     print("loud min", min(Loud(sq(x) - 3 * x) for x in range(4)))
     print("print in items", sum(print("item", x) or sq(x) for x in range(4)))
+    objs = np.array([Loud(1), Loud(2)], dtype=object)  # its items' dunders print
+    try:
+        print(sum((objs + sq(x)).sum() if x != 2 else "s" for x in range(4)))
+    except TypeError as e:
+        print("caught TypeError", e)
     print("plain function", sum(shout(sq(x)) for x in range(4)))
 
     # the generator is left as the sequential program leaves it

@@ -206,7 +206,8 @@ def _inert(v):
         return v.category() in _TRUSTED
     if t is tuple:
         return all(map(_inert, v))
-    return t.__module__ == "numpy"
+    # numpy arrays and scalars, not of dtype object (its items' dunders run)
+    return t.__module__ == "numpy" and _category(v) is not None
 
 
 def _all_inert(args, kwargs):
