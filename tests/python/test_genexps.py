@@ -67,6 +67,11 @@ def summed_map(n, gate):
 
 
 @schedule
+def counted(n, gate):
+    return sum(work(i, gate) > 5 for i in range(n))
+
+
+@schedule
 def joined(n, gate):
     return "-".join(str(work(i, gate)) for i in range(n))
 
@@ -97,6 +102,7 @@ def comprehension_over(n, gate):
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
     (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
     (loop_enumerated, 50), (comprehension_over, [1, 11, 21]), (joined, "0-10-20"),
+    (counted, 2),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
         executor, monkeypatch, tmp_path, fn, expect):
@@ -189,6 +195,8 @@ def _translated(src):
     ("sum({f(x)} for x in xs)", False),               # a set display hashes
     ("sum(f(*x) for x in xs)", False),                # a * call
     ("sum(x * k for x in xs)", False),                # no call: no task to submit ahead
+    ("sum(f(x) > k for x in xs if x < k)", True),     # (a comparison item is deferred)
+    ("any(f(x) < k < 5 for x in xs)", True),          # (a chained one is looked at)
 ])
 def test_which_expressions_get_a_twin(expr, twin):
     code = _translated(f"def main(xs, ys, pairs, k):\n    return {expr}\n")
@@ -204,3 +212,10 @@ def test_a_twin_runs_no_code_of_the_program():
     for helper in ("call(", "bop(", "mcall(", "attr(", "item("):
         assert f"__pydron__.{helper}" not in twin, twin
     assert "__pydron__.pcall(f, x)" in twin and "__pydron__.pbop(" in twin
+
+
+def test_a_comparison_item_is_deferred_and_a_tested_one_is_not():
+    code = _translated("def main(xs, k):\n    return sum(f(x) > k for x in xs if f(x) < k)\n")
+    twin = code.split("__pydron__.gxlast()")[1]
+    assert "__pydron__.pcop('>', __pydron__.pcall(f, x), k)" in code
+    assert "__pydron__.pro(__pydron__.prdo(__pydron__.pcall(f, x)) < __pydron__.prdo(k))" in twin

@@ -92,6 +92,13 @@ def main():
     print("tuple target", sum(sq(a) - b for a, b in [(1, 2), (3, 4), (5, 6)]))
     print("conditional", sum(sq(x) if x % 2 else -x for x in xs))
     print("any all", any(sq(x) > 50 for x in xs), all(sq(x) >= 0 for x in xs))
+    print("counted", sum(sq(x) > 20 for x in xs), sum(word(x) == "w3" for x in xs),
+          list(vec(x) > 1 for x in range(3)), sum((vec(x) >= 2).sum() for x in range(4)),
+          sum(1 if sq(x) != 4 else 100 for x in range(5)))
+    try:
+        print(sum(sq(x) < 3 if x != 2 else word(x) < 3 for x in xs))
+    except TypeError as e:
+        print("caught TypeError", e)
     ys = [sq(x) for x in range(6)]  # placeholders as the source
     print("over placeholders", sum(half(y) for y in ys), max(y + 1 for y in ys))
 

@@ -38,8 +38,8 @@ from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
                      setitem, slice_)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
-from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pfv, pit, pitem, pmcall, prdo, pro,
-                      puop)
+from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
+                      pro, puop)
 
 __all__ = [
     "r", "rdeep", "rdo", "ro", "sync", "barrier", "call", "ecall", "enter_nested", "leave",
@@ -49,5 +49,5 @@ __all__ = [
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
-    "puop",
+    "puop", "pcop",
 ]

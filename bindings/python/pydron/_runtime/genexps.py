@@ -29,7 +29,7 @@ from .. import _state
 from .._backend import category as _category
 from .barriers import r, rdeep
 from .lookahead import (_ND_ATTRS, _SAFE_METHODS, _TRUSTED, _deferrable_funcs, _runs_code, attr,
-                        bop, fv, item, uop)
+                        bop, cop, fv, item, uop)
 from .state import S, _on_driver
 from .state import pending as _pending
 from .stores import it
@@ -267,6 +267,14 @@ def pbop(op, a, b):
     a, b = _settle(a), _settle(b)
     if _inert(a) and _inert(b):
         return bop(op, a, b)
+    raise _Bail
+
+
+def pcop(op, a, b):
+    """A comparison that is an item (or part of one), not a truth test."""
+    a, b = _settle(a), _settle(b)
+    if _inert(a) and _inert(b):
+        return cop(op, a, b)
     raise _Bail
 
 

@@ -7,7 +7,7 @@ import types
 
 from .. import _serialize, _state
 from .._backend import RESULT_CATS, Future, category
-from .barriers import _drain_to, r, rdeep, ro, sync
+from .barriers import _drain_to, r, rdeep, rdo, ro, sync
 from .errors import call_site
 from .state import S, _on_driver
 from .state import pending as _pending, seq as _seq
@@ -274,6 +274,26 @@ def _learned(key, v):
     its result's category, as a deferred one's, for the next time."""
     RESULT_CATS[key] = category(v)
     return v
+
+
+_CMPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+         "==": operator.eq, "!=": operator.ne}
+
+
+def cop(op, a, b):
+    """`a op b`, one comparison whose value is not tested at once (an item of
+    a generator expression's twin): deferred as a binary operator is; else
+    `rdo(a) op rdo(b)`."""
+    if (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
+        key = ("k", op)
+        if _pending:
+            ca, cb = _capture(a), _capture(b)
+            if ca >= 0 and cb >= 0 and (ca | cb) == 1:
+                return _defer(_CMPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+        a = rdo(a)
+        return _learned(key, _CMPS[op](a, rdo(b)))
+    a = rdo(a)
+    return _CMPS[op](a, rdo(b))
 
 
 _UOPS = {"-": operator.neg, "+": operator.pos, "~": operator.invert}

@@ -32,7 +32,7 @@ _NOT_IN_TWIN = (ast.NamedExpr, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictCo
 _TWIN_HELPERS = {"call": "pcall", "mcall": "pmcall", "bop": "pbop", "uop": "puop", "attr": "pattr",
                  "item": "pitem", "ro": "pro", "rdo": "prdo", "fv": "pfv", "it": "pit",
                  "r": None, "rdeep": None, "fjoin": None, "gxlast": None, "slice_": None,
-                 "pro": None}
+                 "pro": None, "pcop": None}
 
 
 def _twinnable(node):
@@ -93,6 +93,7 @@ class _Check(ast.NodeTransformer):
             return False  # no call: no task to submit ahead, the twin would only cost
         for g in twin.generators:
             g.ifs = [rt("pro", *c.args) if _is_helper(c, "r") else c for c in g.ifs]
+        twin.elt = _compares(twin.elt)
         calls = []
         for n in ast.walk(twin):
             if isinstance(n, ast.Call):
@@ -116,6 +117,32 @@ class _Check(ast.NodeTransformer):
                 n.func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=new,
                                        ctx=ast.Load())
         return True
+
+
+_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_TESTS = ("r", "ro", "rdo")  # wrappers that look at their operand at once
+
+
+def _compares(node):
+    """One comparison of two resolved operands that no wrapper tests at once
+    (`sum(f(x) > t for x in xs)`) -> pcop(op, a, b), deferred like an
+    operator; in a truth test it stays as it is (it is looked at there)."""
+    if isinstance(node, ast.Call) and is_rt(node) and node.func.attr in _TESTS:
+        return node
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _CMPOPS \
+            and _is_helper(node.left, "rdo") and _is_helper(node.comparators[0], "rdo"):
+        new = rt("pcop", ast.Constant(value=_CMPOPS[type(node.ops[0])]),
+                 _compares(node.left.args[0]), _compares(node.comparators[0].args[0]))
+        for n in ast.walk(new):
+            if "lineno" in n._attributes and not hasattr(n, "lineno"):
+                ast.copy_location(n, node)
+        return new
+    for field, value in ast.iter_fields(node):
+        if isinstance(value, ast.AST):
+            setattr(node, field, _compares(value))
+        elif isinstance(value, list):
+            setattr(node, field, [_compares(v) if isinstance(v, ast.AST) else v for v in value])
+    return node
 
 
 _RAW_OPS = (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp)
