@@ -423,47 +423,64 @@ static void crec_reset(void)
     atomic_store(&crec.release, 0);
 }
 
-/* 4 pool threads, one chain: each successor is readied by the thread that
- * completed its predecessor and runs there. Through the shared queue each
- * step wakes an idle thread, which takes it now and then (some 2% of the
- * steps here, on 2 cores; the completing thread mostly wins). Allowed: a few moves at the start (the first steps'
- * successors can be dispatched by the driver, into the queue) and an idle
- * thread stealing a step whose thread was descheduled long (a loaded
- * machine). */
-Test(exec_threads, chains_run_on_the_completing_thread, .timeout = 60)
+/* One chain of n steps on a pool of 4 threads: how many steps (from the
+ * third on) ran on another thread than the step before. Solo mode off
+ * (read when the pool is made): it keeps a chain on one thread too (the
+ * others wait while a group runs), so with it on, chains stay put even
+ * through the shared queue and the bypass would go untested. */
+static int chain_moves(int n)
 {
+    cr_assert_eq(setenv("PYDRON_THREADS_SOLO", "0", 1), 0);
     pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 4);
+    cr_assert_eq(unsetenv("PYDRON_THREADS_SOLO"), 0);
     uint32_t k = tu_kind_c(rt, "step", fn_chain_step, NULL);
     pydron_graph *g = tu_graph(rt);
     crec_reset();
-    enum { C = 1, N = 2000 };
-    static pydron_task t[C][N];
-    pydron_value last[C];
-    for (int c = 0; c < C; c++)
-        last[c] = add_chain(g, k, N, 1000 * c, -1, t[c]);
+    static pydron_task t[CHAIN_MAX];
+    pydron_value last = add_chain(g, k, n, 0, -1, t);
     TU_OK(pydron_graph_run(g, 60000));
-    cr_assert_eq(atomic_load(&crec.ran), C * N);
+    cr_assert_eq(atomic_load(&crec.ran), n);
+    cr_assert_eq(tu_get_u64(g, last), (uint64_t)n);
+    TU_OK(pydron_value_release(g, last));
     int moved = 0;
-    for (int c = 0; c < C; c++) {
-        cr_assert_eq(tu_get_u64(g, last[c]), N);
-        TU_OK(pydron_value_release(g, last[c]));
+    pthread_t prev = {0};
+    for (int i = 0; i < n; i++) {
         /* which thread ran each step: the slot its body recorded */
-        pthread_t prev = {0};
-        for (int i = 0; i < N; i++) {
-            int slot = -1;
-            for (int r = 0; r < C * N && slot < 0; r++)
-                if (crec.step[r] == (uint64_t)(1000 * c + i))
-                    slot = r;
-            cr_assert_geq(slot, 0, "chain %d step %d not recorded", c, i);
-            if (i >= 2 && !pthread_equal(crec.who[slot], prev))
-                moved++;
-            prev = crec.who[slot];
-        }
+        int slot = -1;
+        for (int r = 0; r < n && slot < 0; r++)
+            if (crec.step[r] == (uint64_t)i)
+                slot = r;
+        cr_assert_geq(slot, 0, "step %d not recorded", i);
+        if (i >= 2 && !pthread_equal(crec.who[slot], prev))
+            moved++;
+        prev = crec.who[slot];
     }
-    cr_assert_leq(moved, 4, "%d of %d chain steps ran on another thread than their predecessor",
-                  moved, C * N);
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
+    return moved;
+}
+
+/* 4 pool threads, one chain: each successor is readied by the thread that
+ * completed its predecessor and runs there. Through the shared queue each
+ * step wakes an idle thread, which takes it now and then (with the bypass
+ * switched off, at best 10-98 of the 2000 steps moved in three runs here,
+ * on 2 cores; the completing thread mostly wins). Allowed: a few moves at the start (the first steps' successors can be dispatched by
+ * the driver, into the queue). An idle thread also takes a step (steals)
+ * whose thread has held its group for 100 us, which a loaded machine or a
+ * sanitizer's slowness makes happen (71 of 2000 once under ASan in CI):
+ * so the best of up to three runs counts, and a chain that goes through
+ * the queue still fails all three. */
+Test(exec_threads, chains_run_on_the_completing_thread, .timeout = 60)
+{
+    enum { N = 2000 };
+    int moves[3] = {-1, -1, -1}, best = N;
+    for (int a = 0; a < 3 && best > 4; a++) {
+        moves[a] = chain_moves(N);
+        if (moves[a] < best)
+            best = moves[a];
+    }
+    cr_assert_leq(best, 4, "at best %d of %d chain steps ran on another thread than their "
+                  "predecessor (runs: %d, %d, %d)", best, N, moves[0], moves[1], moves[2]);
 }
 
 /* The step at which chain c of the test below fails, -1: none. */
