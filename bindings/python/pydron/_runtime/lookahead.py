@@ -257,16 +257,22 @@ _ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split(
 def bop(op, a, b):
     """`a op b` (not %): deferred while an operand is a placeholder not computed
     yet and the other can be read later; else both resolved, as `ro(a) op ro(b)`."""
+    return _binary(("b", op), _BOPS[op], a, b, ro)
+
+
+def _binary(key, fn, a, b, resolve):
+    """fn(a, b), deferred while an operand is a placeholder not computed yet
+    and the other can be read later; else fn(resolve(a), resolve(b)), its
+    result's category learned when an operand was a placeholder."""
     if (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
-        key = ("b", op)
         if _pending:
             ca, cb = _capture(a), _capture(b)
             if ca >= 0 and cb >= 0 and (ca | cb) == 1:
-                return _defer(_BOPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
-        a = ro(a)
-        return _learned(key, _BOPS[op](a, ro(b)))
-    a = ro(a)
-    return _BOPS[op](a, ro(b))
+                return _defer(fn, (a, b), None, key, S.backend.RESULT_CATS.get(key))
+        a = resolve(a)
+        return _learned(key, fn(a, resolve(b)))
+    a = resolve(a)
+    return fn(a, resolve(b))
 
 
 def _learned(key, v):
@@ -284,16 +290,7 @@ def cop(op, a, b):
     """`a op b`, one comparison whose value is not tested at once (an item of
     a generator expression's twin): deferred as a binary operator is; else
     `rdo(a) op rdo(b)`."""
-    if (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
-        key = ("k", op)
-        if _pending:
-            ca, cb = _capture(a), _capture(b)
-            if ca >= 0 and cb >= 0 and (ca | cb) == 1:
-                return _defer(_CMPS[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
-        a = rdo(a)
-        return _learned(key, _CMPS[op](a, rdo(b)))
-    a = rdo(a)
-    return _CMPS[op](a, rdo(b))
+    return _binary(("k", op), _CMPS[op], a, b, rdo)
 
 
 _UOPS = {"-": operator.neg, "+": operator.pos, "~": operator.invert}
