@@ -23,6 +23,7 @@ thread. The modules, each with one job:
 | `iterators` | loops over generators, map(...), wrappers: stepped ahead where provably the same |
 | `iterwrap` | itertools objects over the program's iterators: sources stepped through `iterators` |
 | `genexps` | generator expressions consumed whole by a builtin: a lazy twin's steps first |
+| `npstores` | stores of results into a numpy array nothing else can see, in a loop: deferred |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
@@ -38,6 +39,7 @@ from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
                      setitem, slice_)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
+from .npstores import npflush, nprefs, npstore
 from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
                       pro, puop)
 
@@ -49,5 +51,5 @@ __all__ = [
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
-    "puop", "pcop",
+    "puop", "pcop", "npflush", "nprefs", "npstore",
 ]

@@ -11,7 +11,7 @@ from .. import _core
 from .._state import touch as _touch
 from .._backend import _immutable
 from .state import S, _exception, _result
-from .state import pending as _pending, tainted as _tainted, undo as _undo
+from .state import npdirty as _npdirty, pending as _pending, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _SCALARS, _numpy_type
 
 _warn = warnings.warn
@@ -175,6 +175,7 @@ def _poll():
         _pending.popleft()
     if not _pending:
         _undo.clear()
+        _npdirty.clear()
         return
     # Mutations made when only finished tasks had been called can no longer be undone.
     oldest = _pending[0][0]
@@ -202,6 +203,7 @@ def _fail(seq, fut):
         _undo.pop()[1]()
     _undo.clear()
     _pending.clear()
+    _npdirty.clear()  # the deferred stores after the failure never run
     S.pbytes = 0
     try:
         _result(fut)  # raises a fresh copy of the original exception
@@ -245,6 +247,7 @@ def _barrier():
         _fail(seq, fut)
     S.pbytes = 0
     _undo.clear()
+    _npdirty.clear()
 
 
 def _drain_to(upto):

@@ -75,6 +75,9 @@ undo = collections.deque()
 # reach (id -> container); resolved in place before unknown code runs.
 tainted = {}
 seq = itertools.count(1)
+# Arrays with deferred item stores queued (npstores): id -> npstores._Held.
+# Emptied with the pending queue (a failure drops the stores after it).
+npdirty = {}
 # Code objects produced by the translator (nested defs and lambdas of @schedule
 # bodies): safe to hand to the pure builtins (sorted(key=...), max(key=...)).
 translated_codes = set()

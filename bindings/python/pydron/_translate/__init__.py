@@ -4,6 +4,7 @@ The passes, in order (each one job, each its own module and tests):
   validate   reject async constructs, before anything runs
   mangle     private names of methods (the new def is compiled outside its class)
   targets    stores into items/attributes, unpacking, augmented assignment, del
+  npstores   item stores into a local a loop never reads: `npstore`, `npflush` after
   barriers   barriers before try/with/import/class; resolve global/nonlocal stores
   resolve    resolve placeholders where Python looks at a value (marks its wrappers)
   trybody    try/with bodies that run lazily, their failures brought back in order
@@ -25,6 +26,7 @@ from .calls import dispatch_calls
 from .closures import register_closures
 from .lookahead import look_ahead
 from .mangle import mangle
+from .npstores import defer_array_stores
 from .nested import wrap_nested
 from .resolve import insert_resolution
 from .genexps import check_twins, twin_genexps
@@ -66,6 +68,7 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     mangle(fdef, qualname)
     fdef = twin_genexps(fdef)
     fdef = lower_targets(fdef)
+    fdef = defer_array_stores(fdef)
     fdef = insert_barriers(fdef)
     fdef = insert_resolution(fdef, generator)
     fdef = lazy_bodies(fdef, generator)

@@ -1,0 +1,138 @@
+"""Stores of results into a numpy array that nothing else can see: deferred.
+
+`out[i] = f(i)` in a loop, with `out = np.empty(n)`, would make the driver
+wait for each result before the next call is made: a store into anything but
+a list or dict resolves its value. Instead, such a store becomes a deferred
+operation (lookahead.Lazy) queued in program order with the tasks; it runs
+once everything before it has finished, so the array takes its values in
+the sequential order, and a failure (the result's shape, a task's exception)
+is raised where the sequential program raises it. Stores after an earlier
+failure never run, as in the sequential program.
+
+Deferring a store is sound only while no code can read the array before the
+store has run. That is checked twice:
+
+- by the translator (_translate/npstores.py): inside the loop, the array's
+  name is used only as the target of item stores, it is a plain local of
+  the @schedule function (no closure, `global` or `nonlocal` reaches it),
+  the loop is in no try/with statement, and `npflush(name)` follows the loop
+  (after it, the array has every value it was given);
+- here, at every store: the array is an exact `numpy.ndarray` that owns its
+  memory, holds no Python objects, and no reference to it exists but the
+  function's local variable (a view, a container, a task's argument, a
+  closure would each hold one: `sys.getrefcount`, against the count measured
+  on a probe made the way translated code makes the call).
+
+Anything else is an ordinary store (stores.setitem), after the deferred
+stores queued before it. PYDRON_NPSTORE=0 switches the deferral off.
+"""
+
+import os
+import sys
+
+from .barriers import _drain_to
+from .lookahead import _capture, _defer
+from .state import _on_driver
+from .state import npdirty as _dirty, pending as _pending
+from .stores import setitem
+
+_getrefcount = sys.getrefcount
+_gettrace = sys.gettrace   # a tracer may hold a frame's locals: counts differ
+_np = None          # numpy, once an array was seen
+_base = None        # references to a local array at a store, nobody else holding it
+_ON = os.environ.get("PYDRON_NPSTORE", "1") != "0" and (3, 11) <= sys.version_info[:2] <= (3, 13)
+
+
+class _Held:
+    """The array of one loop's deferred stores: how many are queued, the
+    program-order number of the last. Its queued stores hold this, not the
+    array: the array's reference count is then one more, whatever their
+    number."""
+
+    __slots__ = ("obj", "n", "last")
+
+    def __init__(self, obj):
+        self.obj, self.n, self.last = obj, 0, 0
+
+
+def nprefs(obj, key, value):
+    """The probe's call (same shape as npstore's): the reference count."""
+    return _getrefcount(obj)
+
+
+def _calibrate():
+    """How many references a store made by translated code sees on an array
+    only the function's local variable holds: measured on a probe compiled
+    the way the translator emits `__pydron__.npstore(name, key, value)` (the
+    runtime reached through a free variable, the array a local)."""
+    src = ("def _outer():\n"
+           "    __pydron__ = None\n"
+           "    def probe(make):\n"
+           "        a = make()\n"
+           "        return __pydron__.nprefs(a, 0, 0)\n"
+           "    return probe\n")
+    ns = {}
+    exec(compile(src, "<pydron npstore probe>", "exec"), ns)
+    probe = ns["_outer"]()
+    probe.__closure__[0].cell_contents = sys.modules[__package__]
+    counts = {probe(lambda: _np.empty(1)) for _ in range(3)}
+    return counts.pop() if len(counts) == 1 else -1   # not steady: never defer
+
+
+def _plain_key(k):
+    t = type(k)
+    if t is int or t is slice and _plain_slice(k) or k is Ellipsis or k is None:
+        return True
+    if t is tuple:
+        return all(map(_plain_key1, k))
+    return isinstance(k, _np.integer)
+
+
+def _plain_key1(k):
+    t = type(k)
+    return t is int or (t is slice and _plain_slice(k)) or k is Ellipsis or k is None \
+        or isinstance(k, _np.integer)
+
+
+def _plain_slice(s):
+    return all(type(p) is int or p is None for p in (s.start, s.stop, s.step))
+
+
+def _store_op(h, key, value):
+    try:
+        h.obj[key] = value
+    finally:
+        h.n -= 1
+        if h.n == 0 and _dirty.get(id(h.obj)) is h:
+            del _dirty[id(h.obj)]
+
+
+def npstore(obj, key, value):
+    """`obj[key] = value` in a loop the translator found fit (above)."""
+    global _np, _base
+    refs = _getrefcount(obj)   # first: nothing else here may hold obj yet
+    if _pending and _ON and type(obj).__name__ == "ndarray" and _on_driver() \
+            and _gettrace() is None:
+        if _np is None:
+            _np = sys.modules["numpy"]
+        if _base is None:
+            _base = _calibrate()
+        h = _dirty.get(id(obj))
+        if type(obj) is _np.ndarray and refs == _base + (h is not None) \
+                and obj.base is None and obj.flags.writeable and not obj.dtype.hasobject \
+                and _plain_key(key) and _capture(value) >= 0:
+            if h is None:
+                h = _dirty[id(obj)] = _Held(obj)
+            lz = _defer(_store_op, (h, key, value), None, ("s",), "none")
+            h.n += 1
+            h.last = lz.seq
+            return
+    setitem(obj, key, value)   # (a barrier first: the deferred stores run before it)
+
+
+def npflush(obj):
+    """After the loop: the deferred stores into obj run (and raise, in
+    program order) before the program looks at it again."""
+    h = _dirty.get(id(obj))
+    if h is not None and h.obj is obj:
+        _drain_to(h.last)

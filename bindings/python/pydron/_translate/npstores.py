@@ -1,0 +1,138 @@
+"""Pass: item stores into a local that a loop never reads become
+`__pydron__.npstore(name, key, value)`, and `__pydron__.npflush(name)`
+follows the loop.
+
+For `out[i] = f(i)` in a loop, with `out` a numpy array, the runtime defers
+the store (a deferred operation, in program order) instead of waiting for
+f(i) (_runtime/npstores.py). That is sound only while nothing reads the
+array before the deferred stores have run. This pass proves the part that
+can be seen in the source; the runtime checks the rest (the array's type,
+and that no other reference to it exists) at every store:
+
+- the name is a local of the @schedule function: bound in its own scope,
+  not declared `global` or `nonlocal`, not used in any nested function,
+  lambda, class or comprehension (those could read it through a cell);
+- inside the loop (its body, `else`, and a `while` test; a `for` iterable
+  is evaluated once, before), the name appears only as the object of these
+  item stores: no load, no other store, no `del`;
+- the loop is in no try or with statement of the function (a handler could
+  look at the array between a failure and the stores before it);
+- the loop has no `return`, `yield` or `await`, and calls no `locals`,
+  `vars`, `dir`, `eval`, `exec`, `globals` or `breakpoint` (they reach the
+  frame's variables).
+
+The outermost loop that fits is taken, so a nest of loops waits once, after
+the outer one. Any other object (a list, a dict) stored through `npstore`
+takes the ordinary path, and `npflush` of it does nothing."""
+
+import ast
+
+from .util import RT, SCOPES, is_rt, locate, rt, stmt
+
+_NESTED = SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_ESCAPES = frozenset(("locals", "vars", "dir", "eval", "exec", "globals", "breakpoint"))
+_TRY = (ast.Try, ast.With) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+
+
+def defer_array_stores(fdef):
+    locals_ = _locals(fdef)
+    _block(fdef.body, locals_, False, frozenset())
+    return fdef
+
+
+def _own(node):
+    """The nodes under node, not those of nested scopes (which are yielded,
+    not entered)."""
+    todo = list(ast.iter_child_nodes(node))
+    while todo:
+        n = todo.pop()
+        yield n
+        if not isinstance(n, _NESTED):
+            todo.extend(ast.iter_child_nodes(n))
+
+
+def _locals(fdef):
+    """Names bound in the function's own scope that no nested scope uses and
+    no global/nonlocal statement declares."""
+    bound, blocked = set(), set()
+    a = fdef.args
+    for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if arg is not None:
+            bound.add(arg.arg)
+    for n in _own(fdef):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            bound.add(n.id)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            blocked.update(n.names)
+        elif isinstance(n, _NESTED):
+            blocked.update(m.id for m in ast.walk(n) if isinstance(m, ast.Name))
+            if isinstance(n, SCOPES) and not isinstance(n, ast.Lambda):
+                bound.add(n.name)
+        elif isinstance(n, ast.alias):
+            bound.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            bound.add(n.rest)
+    return bound - blocked - {RT}
+
+
+def _block(stmts, locals_, in_try, done):
+    out = []
+    for s in stmts:
+        out.append(s)
+        if isinstance(s, (ast.For, ast.While)):
+            names = set() if in_try else _fit(s, locals_) - done
+            if names:
+                _rewrite(s, names)
+                for n in sorted(names):
+                    out.append(locate(stmt(rt("npflush", ast.Name(id=n, ctx=ast.Load()))), s))
+            sub = done | names
+            _block(s.body, locals_, in_try, sub)
+            _block(s.orelse, locals_, in_try, sub)
+        elif isinstance(s, _TRY):
+            for part in ("body", "orelse", "finalbody"):
+                _block(getattr(s, part, []), locals_, True, done)
+            for h in getattr(s, "handlers", []):
+                _block(h.body, locals_, True, done)
+        elif isinstance(s, ast.If):
+            _block(s.body, locals_, in_try, done)
+            _block(s.orelse, locals_, in_try, done)
+        elif isinstance(s, ast.Match):
+            for c in s.cases:
+                _block(c.body, locals_, in_try, done)
+    stmts[:] = out
+
+
+def _fit(loop, locals_):
+    """The names whose item stores in loop may be deferred."""
+    parts = [loop.body, loop.orelse] + ([[loop.test]] if isinstance(loop, ast.While) else [])
+    nodes = [m for part in parts for n in part for m in [n, *_own(n)]]
+    for n in nodes:
+        if isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Await)):
+            return set()
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _ESCAPES:
+            return set()
+    targets = {}
+    for n in nodes:
+        if is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
+                and isinstance(n.args[0], ast.Name) and n.args[0].id in locals_:
+            targets[n.args[0].id] = targets.get(n.args[0].id, 0) + 1
+    if not targets:
+        return set()
+    uses = {}
+    for n in nodes:
+        if isinstance(n, ast.Name) and n.id in targets:
+            uses[n.id] = uses.get(n.id, 0) + 1
+    return {a for a, k in targets.items() if uses.get(a) == k}
+
+
+def _rewrite(loop, names):
+    for part in (loop.body, loop.orelse):
+        for s in part:
+            for n in [s, *_own(s)]:
+                if is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
+                        and isinstance(n.args[0], ast.Name) and n.args[0].id in names:
+                    n.func.attr = "npstore"
