@@ -293,6 +293,7 @@ def lookahead(args, n):
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
     report_on_off("py_lookahead", rounds)
     genexp_sum(n)
+    array_store(n)
 
 
 def report_on_off(name, rounds):
@@ -338,6 +339,50 @@ def genexp_sum(n):
         assert par == seq == off
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
     report_on_off("py_genexp_sum", rounds)
+
+
+@schedule
+def burn_into_array(sizes):
+    import numpy as np
+
+    out = np.empty(len(sizes))
+    for i, k in enumerate(sizes):
+        out[i] = burn_task(k)
+    return out.tolist()
+
+
+def array_store(n):
+    """`out[i] = f(x)` into a numpy array made in the function: the stores
+    are deferred (every call submitted before the first result is stored),
+    against the same run with the deferral switched off (each store waits
+    for its value, as before)."""
+    import numpy as np
+
+    from pydron._runtime import npstores as _nps
+
+    sizes = [n] * 8
+    burn_into_array(sizes[:2])
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        seq = np.empty(len(sizes))
+        for i, k in enumerate(sizes):
+            seq[i] = burn(k)
+        seq = seq.tolist()
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        par = burn_into_array(sizes)
+        t_par = time.perf_counter() - t0
+        _nps._ON = False
+        try:
+            t0 = time.perf_counter()
+            off = burn_into_array(sizes)
+            t_off = time.perf_counter() - t0
+        finally:
+            _nps._ON = True
+        assert par == seq == off
+        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
+    report_on_off("py_array_store", rounds)
 
 
 def array_sum(a):
