@@ -24,7 +24,8 @@ def test_slice_store_becomes_slice_object():
 def test_unpacking_is_iteration_and_nested_targets_lowered():
     out = t("def f(v):\n    a, (b, c[0]), *d = v\n")
     assert "a, _pd_t1, *d = __pydron__.it(v)" in out
-    assert "b, _pd_t2 = __pydron__.it(_pd_t1)" in out
+    # no star: unpack, which may defer a result's unpacking (stores.unpack)
+    assert "b, _pd_t2 = __pydron__.unpack(_pd_t1, 2)" in out
     assert "__pydron__.setitem(c, 0, _pd_t2)" in out
 
 
@@ -52,7 +53,7 @@ def test_del_forms():
 
 def test_for_and_with_targets():
     out = t("def f(xs):\n    for a, b in xs:\n        pass\n    with m() as o.h:\n        pass\n")
-    assert "for _pd_t1 in xs:\n        a, b = __pydron__.it(_pd_t1)" in out
+    assert "for _pd_t1 in xs:\n        a, b = __pydron__.unpack(_pd_t1, 2)" in out
     assert "with m() as _pd_t2:\n        __pydron__.setattr_(o, 'h', _pd_t2)" in out
 
 

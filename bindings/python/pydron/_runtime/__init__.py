@@ -37,7 +37,7 @@ from .lookahead import attr, bop, fjoin, fv, item, uop
 from .state import register, session
 from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
-                     setitem, slice_)
+                     setitem, slice_, unpack)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
 from .npstores import npflush, nprefs, npstore
 from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
@@ -51,5 +51,5 @@ __all__ = [
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
-    "puop", "pcop", "npflush", "nprefs", "npstore",
+    "puop", "pcop", "npflush", "nprefs", "npstore", "unpack",
 ]

@@ -32,6 +32,11 @@ def r(v):
 
 def _resolve(fut):
     if type(fut) is S.Lazy:
+        if fut.early is not None:
+            ok, val = fut.ahead()   # (an item of an unpacked result that is there)
+            if ok:
+                _poll()
+                return val
         # Everything before it runs first, raising in order; so do the
         # operations that read it (the driver may change the object), and all
         # pending ones if it may be part of a task result (x.T).

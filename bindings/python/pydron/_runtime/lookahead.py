@@ -37,13 +37,24 @@ class Lazy(Future):
     (look-ahead). Only operations on values of known effect-free categories
     are deferred (below)."""
 
-    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc", "alias")
+    __slots__ = ("seq", "op", "args", "kw", "key", "cat", "ran", "val", "exc", "alias", "early")
 
     def __init__(self, seq, op, args, kw, key, cat):
         Future.__init__(self, None, op)
         self.seq, self.op, self.args, self.kw, self.key, self.cat = seq, op, args, kw, key, cat
         self.ran = self.alias = False
         self.val = self.exc = None
+        # For an operation that can be done ahead of its turn once what it
+        # reads is there (an item of an unpacked result, stores.unpack): a
+        # function giving (True, value), or (False, None) to wait its turn.
+        self.early = None
+
+    def ahead(self):
+        """(True, value) if the value can be had without waiting for the
+        tasks and operations before it; else (False, None)."""
+        if self.ran or self.early is None:
+            return False, None
+        return self.early()
 
     def __repr__(self):
         return f"<pydron deferred {self.key[0]} #{self.seq} {'done' if self.ran else 'pending'}>"
@@ -75,6 +86,9 @@ class Lazy(Future):
 
     def peek(self):
         if not self.ran:
+            ok, v = self.ahead()
+            if ok:
+                return v
             _drain_to(self.seq)
         if self.exc is not None:
             raise self.exc
@@ -93,6 +107,9 @@ class Lazy(Future):
 
     def _driver_value(self):
         if not self.ran:
+            ok, v = self.ahead()
+            if ok:
+                return v
             _drain_to(self.seq)
         if self.exc is not None:
             raise self.exc
@@ -226,6 +243,8 @@ def _aliasing(key, args):
         return key[1] in ("T", "real", "imag")
     if kind == "i":
         return key[1] != "str"
+    if kind == "u":
+        return True   # an unpacked value's items are parts of it
     if kind in ("b", "a", "c"):
         return any(type(a) is S.Future and a.category() == "seq" for a in args)
     return False

@@ -6,8 +6,9 @@ import sys
 
 from .._state import touch as _touch
 from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
+from .._backend import RESULT_CATS, _immutable
 from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
-from .state import S, _on_driver
+from .state import S, _in_backend_call, _on_driver
 from .state import pending as _pending, tainted as _tainted
 from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
 from .tables import _DICTS, _SCALARS, _safe_iterable
@@ -34,6 +35,65 @@ def it(v):
         # non-iterable int object", "argument after * must be an iterable")
         return v
     return _guarded(_iter_of(v))
+
+
+_UNPACK_CATS = ("seq", "nd", "str")
+_unpackers = {}
+
+
+def _unpacker(n):
+    """A function doing `a0, ..., a{n-1} = v`: Python's own unpacking, its
+    messages (not enough values, too many, non-iterable) included. Compiled
+    under this file's name, so tracebacks hide its frame as pydron's."""
+    f = _unpackers.get(n)
+    if f is None:
+        names = "".join(f"a{k}, " for k in range(n))
+        ns = {}
+        exec(compile(f"def unpack(v):\n    {names}= v\n    return ({names})\n", __file__, "exec"),
+             ns)
+        f = _unpackers[n] = ns["unpack"]
+    return f
+
+
+def unpack(v, n):
+    """`a, b = v` (n targets, none starred). While v is a placeholder not
+    computed yet whose category unpacks without running code of the program
+    (a tuple or list of such values, an array, a string), one deferred
+    operation unpacks it in program order (raising Python's own error there
+    if the length is wrong) and each target gets a placeholder for its item:
+    `m, s = stats(x)` in a loop does not wait for each result. Else as
+    `it(v)`."""
+    if isinstance(v, S.Future) and not v.done() and _pending and _on_driver() \
+            and v.category() in _UNPACK_CATS:
+        f = _unpacker(n)
+        u = _defer(f, (v,), None, ("u", n), "seq")
+        key = ("i", "seq")
+        cat = RESULT_CATS.get(key)
+        items = tuple(_defer(operator.getitem, (u, k), None, key, cat) for k in range(n))
+        if type(v) is S.Future:
+            for k, lz in enumerate(items):
+                lz.early = _item_ahead(v, f, k)
+        return items
+    return it(v)
+
+
+def _item_ahead(v, f, k):
+    """Item k of task result v unpacked by f, for the driver or a task that
+    needs it before its turn: once v has finished well, unpacked without
+    waiting for the tasks before it (unpacking a value of these categories
+    runs no code and has no effect), if it unpacks and the item is
+    immutable (nobody can change it meanwhile). Else its turn is waited for,
+    so a failure is raised in program order, as before."""
+    def ahead():
+        r = v._r or _in_backend_call(v._wait, None)
+        if not r[0]:
+            return False, None
+        try:
+            item = f(r[1])[k]
+        except Exception:  # noqa: BLE001 - raised at its turn, in program order
+            return False, None
+        return (True, item) if _immutable(item) else (False, None)
+    return ahead
 
 
 # --------------------------------------------------------------------------

@@ -10,13 +10,14 @@ docs/python.md "Look-ahead"):
     r(x).shape         -> __pydron__.attr(x, "shape")
     r(x).name(args)    -> __pydron__.mcall(x, "name", args)
     r(x).name(*args)   -> __pydron__.mstar(x, "name")(*args)
+    a, b = v           -> a, b = __pydron__.unpack(v, 2)   (targets pass; it(v) when eager)
     f"a{rdeep(x)}"     -> __pydron__.fjoin("a", __pydron__.fv(x, -1))
 
 Eager zones keep the plain resolution."""
 
 import ast
 
-from .util import RT, operand, rt
+from .util import RT, is_rt, operand, rt
 from .zones import Zones
 
 # a function's state the runtime settles before the program reads it (closures.py)
@@ -76,6 +77,11 @@ class LookAhead(Zones):
 
     def visit_Call(self, node):
         f = node.func
+        if self.eager and is_rt(node) and f.attr == "unpack":
+            # a, b = v where unpacking must not be deferred: it(v), as before
+            node.args = [self.visit(node.args[0])]
+            f.attr = "it"
+            return node
         if self.eager or not isinstance(f, ast.Attribute) or operand(f.value, "r") is None:
             self.generic_visit(node)
             return node

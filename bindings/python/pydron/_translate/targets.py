@@ -58,7 +58,12 @@ class Targets(Located):
                 name = ast.Name(id=t, ctx=ast.Store())
                 elts.append(ast.Starred(value=name, ctx=ast.Store()) if starred else name)
                 later.append((inner, ast.Name(id=t, ctx=ast.Load())))
-            out = [ast.Assign(targets=[ast.Tuple(elts=elts, ctx=ast.Store())], value=rt("it", value))]
+            # unpack(v, n): may defer unpacking a result not computed yet (the
+            # look-ahead pass makes it it(v) in eager zones)
+            star = any(isinstance(e, ast.Starred) for e in elts)
+            source = rt("it", value) if star or not elts else \
+                rt("unpack", value, ast.Constant(value=len(elts)))
+            out = [ast.Assign(targets=[ast.Tuple(elts=elts, ctx=ast.Store())], value=source)]
             for inner, tname in later:
                 out.extend(self.store(inner, tname))
             return out
