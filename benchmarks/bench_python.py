@@ -294,6 +294,7 @@ def lookahead(args, n):
     report_on_off("py_lookahead", rounds)
     genexp_sum(n)
     array_store(n)
+    unpack_loop(n)
 
 
 def report_on_off(name, rounds):
@@ -383,6 +384,54 @@ def array_store(n):
         assert par == seq == off
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
     report_on_off("py_array_store", rounds)
+
+
+def burn_pair(n):
+    return burn(n), n
+
+
+burn_pair_task = functional(burn_pair)
+
+
+@schedule
+def burn_unpacked(sizes):
+    out = []
+    for k in sizes:
+        s, m = burn_pair_task(k)
+        out.append(s + m)
+    return out
+
+
+def unpack_loop(n):
+    """`s, m = f(x)` in a loop: the unpacking is deferred (every call
+    submitted before the first result is unpacked), against the same run
+    with it switched off (each unpacking waits for its value, as before)."""
+    from pydron._runtime import stores as _st
+
+    sizes = [n] * 8
+    burn_unpacked(sizes[:2])
+    real = _st._UNPACK_CATS
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        seq = []
+        for k in sizes:
+            s, m = burn_pair(k)
+            seq.append(s + m)
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        par = burn_unpacked(sizes)
+        t_par = time.perf_counter() - t0
+        _st._UNPACK_CATS = ()
+        try:
+            t0 = time.perf_counter()
+            off = burn_unpacked(sizes)
+            t_off = time.perf_counter() - t0
+        finally:
+            _st._UNPACK_CATS = real
+        assert par == seq == off
+        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
+    report_on_off("py_unpack", rounds)
 
 
 def array_sum(a):
