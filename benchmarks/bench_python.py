@@ -308,6 +308,31 @@ def report_on_off(name, rounds):
     bench(f"{name}_off_8x0.5s_speedup", sorted(r[1] for r in rounds)[1], "x")
 
 
+def on_off_rounds(name, sequential, parallel, module, attr, off_value):
+    """Three rounds of: sequential(), parallel(), and parallel() again with
+    module.attr set to off_value (a feature switched off: the code before
+    it); the three must agree. report_on_off prints the median round."""
+    real = getattr(module, attr)
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        seq = sequential()
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        par = parallel()
+        t_par = time.perf_counter() - t0
+        setattr(module, attr, off_value)
+        try:
+            t0 = time.perf_counter()
+            off = parallel()
+            t_off = time.perf_counter() - t0
+        finally:
+            setattr(module, attr, real)
+        assert par == seq == off
+        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
+    report_on_off(name, rounds)
+
+
 @schedule
 def burn_genexp(sizes):
     return sum(burn_task(k) for k in sizes)
@@ -321,25 +346,8 @@ def genexp_sum(n):
 
     sizes = [n] * 8
     burn_genexp(sizes[:2])
-    real = _calls._twin_source
-    rounds = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        seq = sum(burn(k) for k in sizes)
-        t_seq = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        par = burn_genexp(sizes)
-        t_par = time.perf_counter() - t0
-        _calls._twin_source = lambda gen: None
-        try:
-            t0 = time.perf_counter()
-            off = burn_genexp(sizes)
-            t_off = time.perf_counter() - t0
-        finally:
-            _calls._twin_source = real
-        assert par == seq == off
-        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
-    report_on_off("py_genexp_sum", rounds)
+    on_off_rounds("py_genexp_sum", lambda: sum(burn(k) for k in sizes),
+                  lambda: burn_genexp(sizes), _calls, "_twin_source", lambda gen: None)
 
 
 @schedule
@@ -363,27 +371,13 @@ def array_store(n):
 
     sizes = [n] * 8
     burn_into_array(sizes[:2])
-    rounds = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        seq = np.empty(len(sizes))
+
+    def sequential():
+        out = np.empty(len(sizes))
         for i, k in enumerate(sizes):
-            seq[i] = burn(k)
-        seq = seq.tolist()
-        t_seq = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        par = burn_into_array(sizes)
-        t_par = time.perf_counter() - t0
-        _nps._ON = False
-        try:
-            t0 = time.perf_counter()
-            off = burn_into_array(sizes)
-            t_off = time.perf_counter() - t0
-        finally:
-            _nps._ON = True
-        assert par == seq == off
-        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
-    report_on_off("py_array_store", rounds)
+            out[i] = burn(k)
+        return out.tolist()
+    on_off_rounds("py_array_store", sequential, lambda: burn_into_array(sizes), _nps, "_ON", False)
 
 
 def burn_pair(n):
@@ -410,28 +404,14 @@ def unpack_loop(n):
 
     sizes = [n] * 8
     burn_unpacked(sizes[:2])
-    real = _st._UNPACK_CATS
-    rounds = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        seq = []
+
+    def sequential():
+        out = []
         for k in sizes:
             s, m = burn_pair(k)
-            seq.append(s + m)
-        t_seq = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        par = burn_unpacked(sizes)
-        t_par = time.perf_counter() - t0
-        _st._UNPACK_CATS = ()
-        try:
-            t0 = time.perf_counter()
-            off = burn_unpacked(sizes)
-            t_off = time.perf_counter() - t0
-        finally:
-            _st._UNPACK_CATS = real
-        assert par == seq == off
-        rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
-    report_on_off("py_unpack", rounds)
+            out.append(s + m)
+        return out
+    on_off_rounds("py_unpack", sequential, lambda: burn_unpacked(sizes), _st, "_UNPACK_CATS", ())
 
 
 def array_sum(a):

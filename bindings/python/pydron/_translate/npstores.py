@@ -27,7 +27,7 @@ takes the ordinary path, and `npflush` of it does nothing."""
 
 import ast
 
-from .util import RT, SCOPES, is_rt, locate, rt, stmt
+from .util import RT, SCOPES, is_rt, locate, own_scope, rt, stmt
 
 _NESTED = SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _ESCAPES = frozenset(("locals", "vars", "dir", "eval", "exec", "globals", "breakpoint"))
@@ -41,14 +41,9 @@ def defer_array_stores(fdef):
 
 
 def _own(node):
-    """The nodes under node, not those of nested scopes (which are yielded,
-    not entered)."""
-    todo = list(ast.iter_child_nodes(node))
-    while todo:
-        n = todo.pop()
-        yield n
-        if not isinstance(n, _NESTED):
-            todo.extend(ast.iter_child_nodes(n))
+    """The nodes under node, not those of nested scopes, comprehensions
+    included (which are yielded, not entered)."""
+    return own_scope(node, _NESTED)
 
 
 def _locals(fdef):

@@ -42,13 +42,14 @@ class Temps:
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
-def own_scope(node):
-    """The nodes of a function's own scope (not those of nested defs/lambdas/classes)."""
+def own_scope(node, scopes=SCOPES):
+    """The nodes of a function's own scope (not those of nested defs/lambdas/classes,
+    or of whatever `scopes` names: yielded, not entered)."""
     todo = list(ast.iter_child_nodes(node))
     while todo:
         n = todo.pop()
         yield n
-        if not isinstance(n, SCOPES):
+        if not isinstance(n, scopes):
             todo.extend(ast.iter_child_nodes(n))
 
 
