@@ -10,6 +10,7 @@ executor."""
 
 import ast
 import textwrap
+import weakref
 
 import numpy as np
 import pytest
@@ -202,6 +203,19 @@ def test_a_second_reference_to_the_array_stops_the_deferral(monkeypatch):
     assert deferred == [0, 1, 2]
     deferred.clear()
     assert run(True) == ([0.0, 10.0, 20.0], 1)
+    assert deferred == []
+
+    @schedule
+    def proxied():
+        out = np.zeros(3)
+        seen = weakref.proxy(out)   # reads the array without a reference to it
+        sums = []
+        for i in range(3):
+            out[i] = work(i)
+            sums.append(float(seen.sum()))
+        return sums
+
+    assert proxied() == [0.0, 10.0, 30.0]
     assert deferred == []
     assert isinstance(npstores._base, int) and npstores._base > 0
 

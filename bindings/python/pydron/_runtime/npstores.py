@@ -21,7 +21,8 @@ store has run. That is checked twice:
   memory, holds no Python objects, and no reference to it exists but the
   function's local variable (a view, a container, a task's argument, a
   closure would each hold one: `sys.getrefcount`, against the count measured
-  on a probe made the way translated code makes the call).
+  on a probe made the way translated code makes the call), nor a weak one
+  (a `weakref.proxy` reads it without holding it).
 
 Anything else is an ordinary store (stores.setitem), after the deferred
 stores queued before it. PYDRON_NPSTORE=0 switches the deferral off.
@@ -29,6 +30,7 @@ stores queued before it. PYDRON_NPSTORE=0 switches the deferral off.
 
 import os
 import sys
+from weakref import getweakrefcount as _getweakrefcount
 
 from .barriers import _drain_to
 from .lookahead import _capture, _defer
@@ -119,8 +121,8 @@ def npstore(obj, key, value):
             _base = _calibrate()
         h = _dirty.get(id(obj))
         if type(obj) is _np.ndarray and refs == _base + (h is not None) \
-                and obj.base is None and obj.flags.writeable and not obj.dtype.hasobject \
-                and _plain_key(key) and _capture(value) >= 0:
+                and not _getweakrefcount(obj) and obj.base is None and obj.flags.writeable \
+                and not obj.dtype.hasobject and _plain_key(key) and _capture(value) >= 0:
             if h is None:
                 h = _dirty[id(obj)] = _Held(obj)
             lz = _defer(_store_op, (h, key, value), None, ("s",), "none")
