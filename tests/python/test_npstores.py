@@ -315,6 +315,28 @@ def _translated(src):
      """, 0, []),
     ("""
      def f(n):
+         out = np.zeros(n)
+         for i in range(n):
+             out[i] = g(i)
+         return [out[i] for i in range(n) if out[i] > 0]
+     """, 1, ["out"]),   # a list comprehension after the loop runs after the flush
+    ("""
+     def f(n):
+         out = np.zeros(n)
+         for i in range(n):
+             out[i] = g(i)
+             print([v for v in out])
+     """, 0, []),   # ... one inside it reads the array there
+    ("""
+     def f(n):
+         out = np.zeros(n)
+         later = (v for v in out)
+         for i in range(n):
+             out[i] = g(i)
+             print(next(later))
+     """, 0, []),   # a generator expression may run its steps during the loop
+    ("""
+     def f(n):
          global out
          for i in range(n):
              out[i] = g(i)

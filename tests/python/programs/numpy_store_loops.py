@@ -195,6 +195,26 @@ def closure_and_try(n):
 
 
 @schedule
+def comprehensions_and_generators(n):
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = val(i)
+    picked = [out[i] for i in range(n) if out[i] > 2]   # after the loop
+    gen = np.zeros(n)
+    steps = (float(v) for v in gen)   # made before the loop, stepped in it
+    seen = []
+    for i in range(n):
+        gen[i] = val(i) + 1
+        seen.append(next(steps))
+    inside = np.zeros(n)
+    sums = []
+    for i in range(n):
+        inside[i] = val(i)
+        sums.append(sum([v for v in inside]))
+    return picked, seen, sums
+
+
+@schedule
 def object_and_subclass_arrays(n):
     objs = np.empty(n, dtype=object)
     for i in range(n):
@@ -244,6 +264,7 @@ def main():
     print(parameter_array(np.zeros(3)).tolist())
     print(global_array(), GLOBAL.tolist())
     print(closure_and_try(4))
+    print(comprehensions_and_generators(4))
     print(object_and_subclass_arrays(3))
     print(list_and_dict_targets(3))
     print(failing_task(3, 1).tolist())

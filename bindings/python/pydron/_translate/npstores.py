@@ -11,7 +11,10 @@ and that no other reference to it exists) at every store:
 
 - the name is a local of the @schedule function: bound in its own scope,
   not declared `global` or `nonlocal`, not used in any nested function,
-  lambda, class or comprehension (those could read it through a cell);
+  lambda, class or generator expression (those could run during the loop
+  and read it through a cell; a list, set or dict comprehension runs where
+  it is written, so one after the loop does not matter, and one inside it
+  counts as a use there);
 - inside the loop (its body, `else`, and a `while` test; a `for` iterable
   is evaluated once, before), the name appears only as the object of these
   item stores: no load, no other store, no `del`;
@@ -30,6 +33,9 @@ import ast
 from .util import RT, SCOPES, is_rt, locate, own_scope, rt, stmt
 
 _NESTED = SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# nested scopes whose code may run later than where they are written (a list,
+# set or dict comprehension runs there and then)
+_LATER = SCOPES + (ast.GeneratorExp,)
 _ESCAPES = frozenset(("locals", "vars", "dir", "eval", "exec", "globals", "breakpoint"))
 _TRY = (ast.Try, ast.With) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 
@@ -59,7 +65,9 @@ def _locals(fdef):
             bound.add(n.id)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             blocked.update(n.names)
-        elif isinstance(n, _NESTED):
+        elif isinstance(n, _LATER):
+            # may run at another time than where it is written (a call, a
+            # generator's steps): could read the array during a loop
             blocked.update(m.id for m in ast.walk(n) if isinstance(m, ast.Name))
             if isinstance(n, SCOPES) and not isinstance(n, ast.Lambda):
                 bound.add(n.name)
@@ -105,9 +113,11 @@ def _fit(loop, locals_):
     """The names whose item stores in loop may be deferred."""
     parts = [loop.body, loop.orelse] + ([[loop.test]] if isinstance(loop, ast.While) else [])
     nodes = [m for part in parts for n in part for m in [n, *_own(n)]]
+    every = [m for part in parts for n in part for m in ast.walk(n)]   # comprehensions too
     for n in nodes:
         if isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Await)):
             return set()
+    for n in every:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _ESCAPES:
             return set()
     targets = {}
@@ -118,7 +128,7 @@ def _fit(loop, locals_):
     if not targets:
         return set()
     uses = {}
-    for n in nodes:
+    for n in every:
         if isinstance(n, ast.Name) and n.id in targets:
             uses[n.id] = uses.get(n.id, 0) + 1
     return {a for a, k in targets.items() if uses.get(a) == k}
