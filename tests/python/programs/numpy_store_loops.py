@@ -235,6 +235,51 @@ def list_and_dict_targets(n):
     return lst, d
 
 
+@functional
+def as_float(x):
+    return float(x)
+
+
+@schedule
+def keys_and_conversions(n):
+    a = np.zeros((n, 3))
+    for i in np.arange(n):          # numpy integer keys
+        a[i, ...] = vec(int(i), 3)
+        a[-1 - i, None, ::2] = (val(int(i)), -1.0)
+    ints = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        ints[i] = as_float(i * 2.7)   # truncated as plain Python does
+    return a.tolist(), ints.tolist()
+
+
+@schedule
+def nan_into_int(n):
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = as_float("nan") if i == 2 else as_float(i)
+        print("stored", i)
+    return out.tolist()
+
+
+@schedule
+def read_only(n):
+    out = np.zeros(n)
+    out.flags.writeable = False
+    for i in range(n):
+        out[i] = val(i)
+    return out.tolist()
+
+
+@schedule
+def driver_raises_after(n, bad_store):
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = scalar_then_vector(i + 2) if i == bad_store else val(i)
+        if i == 2:
+            raise KeyError(f"driver at {i}")
+    return out.tolist()
+
+
 @schedule
 def main():
     print(fill_1d(6).tolist())
@@ -267,6 +312,14 @@ def main():
     print(comprehensions_and_generators(4))
     print(object_and_subclass_arrays(3))
     print(list_and_dict_targets(3))
+    print(keys_and_conversions(3))
+    for fn, args, exc in ((nan_into_int, (4,), ValueError), (read_only, (2,), ValueError),
+                          (driver_raises_after, (5, 9), KeyError),
+                          (driver_raises_after, (5, 1), ValueError)):
+        try:
+            print(fn(*args))
+        except exc as e:
+            print("caught", type(e).__name__, e)
     print(failing_task(3, 1).tolist())
 
 
