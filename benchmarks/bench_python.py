@@ -668,6 +668,9 @@ def peers(args):
     except ImportError:
         skip("peers ray", "not installed (pip install ray)")
     else:
+        # a local cluster without token auth: with it on, Ray writes a token to
+        # ~/.ray/auth_token, which turns auth on for every later Ray of the user
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False)
         try:
             r_tiny, r_leaf, r_add = ray.remote(tiny_plain), ray.remote(leaf), ray.remote(add2)

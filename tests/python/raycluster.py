@@ -48,9 +48,19 @@ class RayCluster:
                and not k.startswith("RAY_")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # no token auth on this loopback head (client_env says the same to
+        # its clients): a token another Ray left in ~/.ray/auth_token would
+        # otherwise turn it on for some processes and not others
+        env["RAY_AUTH_MODE"] = "disabled"
         # the raylet waits 30 s (Ray's default) for its agent, a Python
         # process slow to start on a loaded machine, then aborts
         env["RAY_agent_register_timeout_ms"] = "180000"
+        return env
+
+    @staticmethod
+    def client_env(env):
+        """env, for a process that connects to this head as a client."""
+        env["RAY_AUTH_MODE"] = "disabled"
         return env
 
     def logs(self):
@@ -71,6 +81,7 @@ class RayCluster:
                     raise
 
     def _start(self):
+        self.client_env(os.environ)   # clients in this process (ray.init, the ray executor)
         self.dir = tempfile.mkdtemp(prefix="pydron-ray-")
         port = _free_port()
         self.address = f"127.0.0.1:{port}"

@@ -95,6 +95,7 @@ def _env(mode):
             env["PYDRON_ADDRESS"] = _dask_address()
         elif mode == "ray":
             env["PYDRON_ADDRESS"] = _ray_address()
+            raycluster.RayCluster.client_env(env)
     env["PYTHONHASHSEED"] = "0"
     return env
 
