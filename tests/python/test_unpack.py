@@ -1,9 +1,10 @@
-"""Unpacking a result not computed yet (`m, s = stats(x)`): one deferred
-operation unpacks it in program order and each name gets a placeholder for
-its item (stores.unpack), so a loop that unpacks its results submits every
-call before the first finishes; an item the driver or a task needs before
-its turn is taken from the finished result without waiting for the tasks
-before it. Parallelism is measured with a submission spy and gates, never
+"""Items of results not computed yet: unpacking (`m, s = stats(x)`: one
+deferred operation unpacks it in program order and each name gets a
+placeholder for its item, stores.unpack) and subscripts of tuples, lists
+and small dicts (`res["period"]`, lookahead.item). A loop that reads its
+results that way submits every call before the first finishes; an item
+the driver or a task needs before its turn is taken from the finished
+result without waiting for the tasks before it. Parallelism is measured with a submission spy and gates, never
 with timings; the differential program unpack_results compares whole
 programs with plain Python on every executor."""
 
@@ -101,6 +102,55 @@ def test_an_item_passed_to_a_task_waits_for_its_result_only(executor, monkeypatc
     fns = [f._fn for f in log.futures]
     for k, fn in enumerate(fns):
         if fn is refine.__pydron_functional__:
+            assert log.done_flags[k][0] is False   # slow(gate) still running
+
+
+@functional
+def analyze(i, gate=None):
+    wait_gate(gate)
+    return {"period": i * 1.5, "power": -i}
+
+
+@schedule
+def dict_items(n, gate):
+    periods, powers = [], []
+    for i in range(n):
+        res = analyze(i, gate)
+        periods.append(res["period"])
+        powers.append(res.get("power"))
+    return periods, powers
+
+
+def test_every_call_of_a_loop_reading_dict_results_is_submitted_before_the_first_finishes(
+        executor, monkeypatch, tmp_path):
+    expect = ([0.0, 1.5, 3.0], [0, -1, -2])
+    (tmp_path / "open").touch()
+    assert dict_items(3, str(tmp_path / "open")) == expect   # (result categories learned)
+    log = SubmitLog(monkeypatch)
+    log.open_gate(analyze, 3, tmp_path / "go")
+    assert dict_items(3, str(tmp_path / "go")) == expect
+    assert log.done_at_submit == [0, 0, 0]
+
+
+@schedule
+def items_passed_on(n, gate):
+    h = slow(gate)
+    out = []
+    for i in range(n):
+        res = analyze(i)
+        pair = stats(i)
+        out.append(refine(res["period"], pair[1]))
+    return out, h
+
+
+def test_a_subscript_passed_to_a_task_waits_for_its_result_only(executor, monkeypatch, tmp_path):
+    (tmp_path / "open").touch()
+    assert items_passed_on(2, str(tmp_path / "open")) == ([0.0, 2.5], 0)
+    log = SubmitLog(monkeypatch)
+    log.open_gate(refine, 3, tmp_path / "go")
+    assert items_passed_on(3, str(tmp_path / "go")) == ([0.0, 2.5, 5.0], 0)
+    for k, f in enumerate(log.futures):
+        if f._fn is refine.__pydron_functional__:
             assert log.done_flags[k][0] is False   # slow(gate) still running
 
 

@@ -88,12 +88,14 @@ def _immutable(v, depth=0):
 
 # Categories of values whose methods and dunders pydron knows to be free of
 # effects: "nd" (numpy arrays and scalars), "num", "str", "seq" (list/tuple of
-# such items), "none". The driver may run statements that look at a value of
+# such items), "map" (a dict of such values under str or int keys: a task's
+# {"period": p, "power": w}), "none". The driver may run statements that look at a value of
 # these categories later, in program order, instead of waiting for it now
 # (see _runtime's deferred operations). Each @functional function's last
 # result category is remembered: feedback, like a JIT's type profile.
 _NUM = frozenset([int, float, complex, bool])
 _STR = frozenset([str, bytes])
+_MAP_KEYS = frozenset([str, int])   # hashing and comparing them runs no code of the program
 RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
 RESULT_BYTES: dict = {}  # function -> size of its last result (the look-ahead's byte budget)
 
@@ -117,6 +119,9 @@ def category(v, depth=0):
         return "nd" if v.dtype.hasobject is False else None
     if (t is tuple or t is list) and depth < 2 and len(v) <= 64:
         return "seq" if all(category(x, depth + 1) is not None for x in v) else None
+    if t is dict and depth < 2 and len(v) <= 64:
+        return "map" if all(type(k) in _MAP_KEYS and category(x, depth + 1) is not None
+                            for k, x in v.items()) else None
     return None
 
 

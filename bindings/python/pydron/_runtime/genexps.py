@@ -298,7 +298,7 @@ def pitem(obj, index):
     index = rdeep(index)
     if not _inert(index):
         raise _Bail
-    if _pending_trusted(obj) and obj.category() in ("nd", "seq", "str"):
+    if _pending_trusted(obj) and obj.category() in ("nd", "seq", "str", "map"):
         return item(obj, index)  # deferred
     obj = r(obj)
     if _inert(obj) or type(obj) in (list, dict):

@@ -6,10 +6,10 @@ import sys
 import types
 
 from .. import _serialize, _state
-from .._backend import RESULT_CATS, Future, category
+from .._backend import RESULT_CATS, Future, _immutable, category
 from .barriers import _drain_to, r, rdeep, rdo, ro, sync
 from .errors import call_site
-from .state import S, _on_driver
+from .state import S, _in_backend_call, _on_driver
 from .state import pending as _pending, seq as _seq
 from .tables import _MISSING, _SCALARS
 
@@ -145,7 +145,9 @@ _STR_METHODS = frozenset("""
 """.split())
 _NUM_METHODS = frozenset("as_integer_ratio bit_length conjugate hex is_integer __round__".split())
 _SEQ_METHODS = frozenset("count index copy __len__ __getitem__".split())
-_SAFE_METHODS = {"nd": _NP_METHODS, "str": _STR_METHODS, "num": _NUM_METHODS, "seq": _SEQ_METHODS}
+_MAP_METHODS = frozenset("get keys values items copy __len__ __getitem__ __contains__".split())
+_SAFE_METHODS = {"nd": _NP_METHODS, "str": _STR_METHODS, "num": _NUM_METHODS, "seq": _SEQ_METHODS,
+                 "map": _MAP_METHODS}
 _TRUSTED = frozenset(_SAFE_METHODS) | {"none"}
 _print = print
 _method_ops = {}
@@ -246,7 +248,7 @@ def _aliasing(key, args):
     if kind == "u":
         return True   # an unpacked value's items are parts of it
     if kind in ("b", "a", "c"):
-        return any(type(a) is S.Future and a.category() == "seq" for a in args)
+        return any(type(a) is S.Future and a.category() in ("seq", "map") for a in args)
     return False
 
 
@@ -330,10 +332,33 @@ def item(obj, index):
     """`obj[index]` (a load)."""
     if isinstance(obj, S.Future) and not obj.done() and _on_driver():
         c = obj.category()
-        if c in ("nd", "seq", "str") and _capture(index) == 0:
+        if c in ("nd", "seq", "str", "map") and _capture(index) == 0:
             key = ("i", c)
-            return _defer(operator.getitem, (obj, index), None, key, S.backend.RESULT_CATS.get(key))
+            lz = _defer(operator.getitem, (obj, index), None, key, S.backend.RESULT_CATS.get(key))
+            if type(obj) is S.Future:
+                lz.early = _ahead(obj, lambda val: val[index])
+            return lz
     return r(obj)[index]
+
+
+def _ahead(v, get):
+    """For a deferred operation that only reads task result v (an item, an
+    item of it unpacked) and that the driver or a task needs before its
+    turn: once v has finished well, get(value), without waiting for the tasks
+    before it (reading a value of a trusted category runs no code and has no
+    effect), if that succeeds and the item is immutable (nobody can change
+    it meanwhile). Else (False, None): its turn is waited for, so a failure
+    is raised in program order, as before."""
+    def ahead():
+        r = v._r or _in_backend_call(v._wait, None)
+        if not r[0]:
+            return False, None
+        try:
+            x = get(r[1])
+        except Exception:  # noqa: BLE001 - raised at its turn, in program order
+            return False, None
+        return (True, x) if _immutable(x) else (False, None)
+    return ahead
 
 
 def attr(obj, name):

@@ -6,9 +6,9 @@ import sys
 
 from .._state import touch as _touch
 from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
-from .._backend import RESULT_CATS, _immutable
-from .lookahead import _PLAIN_ATTR, _capture, _defer, _runs_code
-from .state import S, _in_backend_call, _on_driver
+from .._backend import RESULT_CATS
+from .lookahead import _PLAIN_ATTR, _ahead, _capture, _defer, _runs_code
+from .state import S, _on_driver
 from .state import pending as _pending, tainted as _tainted
 from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
 from .tables import _DICTS, _SCALARS, _safe_iterable
@@ -72,28 +72,9 @@ def unpack(v, n):
         items = tuple(_defer(operator.getitem, (u, k), None, key, cat) for k in range(n))
         if type(v) is S.Future:
             for k, lz in enumerate(items):
-                lz.early = _item_ahead(v, f, k)
+                lz.early = _ahead(v, lambda val, k=k: f(val)[k])
         return items
     return it(v)
-
-
-def _item_ahead(v, f, k):
-    """Item k of task result v unpacked by f, for the driver or a task that
-    needs it before its turn: once v has finished well, unpacked without
-    waiting for the tasks before it (unpacking a value of these categories
-    runs no code and has no effect), if it unpacks and the item is
-    immutable (nobody can change it meanwhile). Else its turn is waited for,
-    so a failure is raised in program order, as before."""
-    def ahead():
-        r = v._r or _in_backend_call(v._wait, None)
-        if not r[0]:
-            return False, None
-        try:
-            item = f(r[1])[k]
-        except Exception:  # noqa: BLE001 - raised at its turn, in program order
-            return False, None
-        return (True, item) if _immutable(item) else (False, None)
-    return ahead
 
 
 # --------------------------------------------------------------------------
@@ -211,7 +192,7 @@ def aug(op, a, b):
         # the left operand must not be an array a task returned (+= would change
         # it in place, under aliases of the same Future)
         if ca >= 0 and cb >= 0 and (ca | cb) == 1 and op != "%" and not (
-                type(a) is S.Future and a.category() in ("nd", "seq")):
+                type(a) is S.Future and a.category() in ("nd", "seq", "map")):
             key = ("a", op)
             return _defer(_AUG[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
     a = r(a)
