@@ -82,12 +82,9 @@ def _calibrate():
 
 
 def _plain_key(k):
-    t = type(k)
-    if t is int or t is slice and _plain_slice(k) or k is Ellipsis or k is None:
-        return True
-    if t is tuple:
-        return all(map(_plain_key1, k))
-    return isinstance(k, _np.integer)
+    """Indexing with k runs no code of the program: ints, slices of ints,
+    `...`, None, or a tuple of those."""
+    return all(map(_plain_key1, k)) if type(k) is tuple else _plain_key1(k)
 
 
 def _plain_key1(k):

@@ -122,8 +122,7 @@ def _fit(loop, locals_):
             return set()
     targets = {}
     for n in nodes:
-        if is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
-                and isinstance(n.args[0], ast.Name) and n.args[0].id in locals_:
+        if _store_into(n, locals_):
             targets[n.args[0].id] = targets.get(n.args[0].id, 0) + 1
     if not targets:
         return set()
@@ -138,6 +137,11 @@ def _rewrite(loop, names):
     for part in (loop.body, loop.orelse):
         for s in part:
             for n in [s, *_own(s)]:
-                if is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
-                        and isinstance(n.args[0], ast.Name) and n.args[0].id in names:
+                if _store_into(n, names):
                     n.func.attr = "npstore"
+
+
+def _store_into(n, names):
+    """Is n `__pydron__.setitem(name, key, value)` (targets pass) with name in names?"""
+    return is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
+        and isinstance(n.args[0], ast.Name) and n.args[0].id in names
