@@ -176,6 +176,64 @@ def test_windows_of_steps_keep_the_sequential_program(monkeypatch):
             assert len(taken) >= 3, (n, bad, taken)
 
 
+@functional
+def fails_at(i, bad):
+    if i == bad:
+        raise ValueError("item %d" % i)
+    return i + 1
+
+
+def loop_failing_item(n, bad):
+    for v in (fails_at(i, bad) for i in range(n)):
+        print("ok", v)
+    return "done"
+
+
+def earlier_then_loop(n, bad):
+    a = fails_at(bad, bad)
+    print("a", a)
+    for v in (fails_at(i, -1) for i in range(n)):
+        print("ok", v)
+    return "done"
+
+
+def earlier_then_sum(n, bad):
+    a = fails_at(bad, bad)
+    print("a", a)
+    return sum(fails_at(i, -1) for i in range(n))
+
+
+def earlier_then_sorted(n, bad):
+    a = fails_at(bad, bad) + 1
+    print("a", a)
+    return sorted((fails_at(i, -1) for i in range(n)), reverse=True)
+
+
+def zipped_failing_item(n, bad):
+    for i, v in zip(range(n), (fails_at(i, bad) for i in range(n))):
+        print("ok", i, v)
+    return [v * 2 for v in (fails_at(i, bad + 1) for i in range(n))]
+
+
+@pytest.mark.parametrize("fn", [loop_failing_item, earlier_then_loop, earlier_then_sum,
+                                earlier_then_sorted, zipped_failing_item],
+                         ids=lambda f: f.__name__)
+def test_an_earlier_failure_raised_while_the_twin_steps_is_the_programs(
+        executor, monkeypatch, capsys, fn):
+    """A submission in a step of the twin polls the finished front and raises
+    the first failure whose turn has come: one of an earlier item, or of a
+    statement before the expression. It is raised there, as sequential code
+    raises it earlier, and not taken for the step's own failure (which would
+    forget it and go on with the rest). Small byte windows make the step wait
+    for the front at different items."""
+    want = _outcome(fn, 6, 3), capsys.readouterr().out
+    run = schedule(fn)
+    for window in (1, 20, 30, 40, 60, 80, 100, 150, 300, 1 << 30):
+        monkeypatch.setattr(S, "window_bytes", window)
+        got = _outcome(run, 6, 3), capsys.readouterr().out
+        assert got == want, window
+
+
 def _translated(src):
     fdef = ast.parse(textwrap.dedent(src)).body[0]
     return ast.unparse(translate_source(fdef))

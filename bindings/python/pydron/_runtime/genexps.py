@@ -130,7 +130,7 @@ def steps(gen, src, limit=None):
     twin = src.twin
     out = []
     while limit is None or len(out) < limit:
-        mark = S.last_seq
+        mark, lf = S.last_seq, S.last_failure
         try:
             v = next(twin)
         except StopIteration:
@@ -141,6 +141,7 @@ def steps(gen, src, limit=None):
             raise
         except BaseException as e:
             src.twin = None
+            _earlier(twin, mark, lf, e)
             _give_back(src, twin, mark, e)
             return out, gen
         out.append(v)
@@ -158,7 +159,7 @@ def walk(gen, src):
 
 def _walk(gen, src, twin):
     while True:
-        mark = S.last_seq
+        mark, lf = S.last_seq, S.last_failure
         try:
             v = next(twin)
         except StopIteration:
@@ -167,11 +168,29 @@ def _walk(gen, src, twin):
         except KeyboardInterrupt:
             raise
         except BaseException as e:
+            _earlier(twin, mark, lf, e)
             _give_back(src, twin, mark, e)
             break
         yield v
     for v in gen:  # (not `yield from`: a loop left early does not close gen)
         yield v
+
+
+def _earlier(twin, mark, lf, e):
+    """Raise the failure of a task or deferred operation from before the step
+    (program-order number <= mark) if the step raised it: a submission polls
+    the finished front (_track, _shrink) and raises the first failure whose
+    turn has come. That is the program's exception at this point (every
+    statement before it has run, nothing after it will), not the step's: it
+    is not forgotten with the step. (S.last_failure is a new tuple for each
+    failure raised; `lf` is the one before the step.)"""
+    now = S.last_failure
+    if now is lf or now is None or now[0] > mark:
+        return
+    twin.close()
+    if now[1] is e:
+        raise e
+    raise now[1] from None  # (a site that raised another exception for it)
 
 
 def _give_back(src, twin, mark, e):
