@@ -215,8 +215,29 @@ def zipped_failing_item(n, bad):
     return [v * 2 for v in (fails_at(i, bad + 1) for i in range(n))]
 
 
+@functional
+def text_at(i, bad):
+    if i == bad:
+        raise KeyError(i)
+    return "s" if i == 1 else i
+
+
+def consumer_fails_first_map(n, bad):
+    return sum(map(text_at, range(n), [bad] * n))  # 0 + "s": before text_at(bad) fails
+
+
+def consumer_fails_first_genexp(n, bad):
+    return sum(text_at(i, bad) for i in range(n))
+
+
+def consumer_reaches_failing_step(n, bad):
+    return sorted(map(fails_at, range(n), [bad] * n))
+
+
 @pytest.mark.parametrize("fn", [loop_failing_item, earlier_then_loop, earlier_then_sum,
-                                earlier_then_sorted, zipped_failing_item],
+                                earlier_then_sorted, zipped_failing_item,
+                                consumer_fails_first_map, consumer_fails_first_genexp,
+                                consumer_reaches_failing_step],
                          ids=lambda f: f.__name__)
 def test_an_earlier_failure_raised_while_the_twin_steps_is_the_programs(
         executor, monkeypatch, capsys, fn):
@@ -224,8 +245,10 @@ def test_an_earlier_failure_raised_while_the_twin_steps_is_the_programs(
     the first failure whose turn has come: one of an earlier item, or of a
     statement before the expression. It is raised there, as sequential code
     raises it earlier, and not taken for the step's own failure (which would
-    forget it and go on with the rest). Small byte windows make the step wait
-    for the front at different items."""
+    forget it and go on with the rest). A step taken ahead of a consumer
+    that stops earlier (sum meets 0 + "s") raises nothing, even when the
+    window makes the submissions wait for the front. Small byte windows make
+    the steps wait for the front at different items."""
     want = _outcome(fn, 6, 3), capsys.readouterr().out
     run = schedule(fn)
     for window in (1, 20, 30, 40, 60, 80, 100, 150, 300, 1 << 30):

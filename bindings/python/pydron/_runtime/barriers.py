@@ -169,10 +169,18 @@ def _poll():
         if type(fut) is S.Lazy:
             # Every task and operation before it has finished: its turn.
             if fut.exception() is not None:
+                if S.batching:
+                    break  # (below)
                 barrier()
         elif not fut.done():
             break
         elif _exception(fut) is not None:
+            if S.batching:
+                # steps taken ahead of their consumer (a submission waits
+                # for the front when the window is full): a failure is
+                # raised when the consumer reaches it, or forgotten if it
+                # stops before
+                break
             barrier()
         elif fut._l is not None:
             _settle_place(fut)
