@@ -82,12 +82,24 @@ def _ray_address():
     return _ray.address
 
 
+# The "executors" that are threads with a small PYDRON_WINDOW_BYTES.
+WINDOWS = {"tight": "1", "snug": "100"}
+
+
 def _env(mode):
     env = dict(_BASE_ENV)
     env["PYTHONPATH"] = PKG_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("PYDRON_DISABLE", None)
     if mode == "oracle":
         env["PYDRON_DISABLE"] = "1"
+    elif mode in WINDOWS:
+        # a byte window of one: every call waits for the oldest pending task
+        # and polls; of 100: a few small calls fit, and a call waits for
+        # one of a few before it. Failures then reach the driver at points
+        # of the program where a roomy window makes them rare (races).
+        env["PYDRON_EXECUTOR"] = "threads"
+        env["PYDRON_WORKERS"] = "2"
+        env["PYDRON_WINDOW_BYTES"] = WINDOWS[mode]
     else:
         env["PYDRON_EXECUTOR"] = mode
         env.setdefault("PYDRON_WORKERS", "2")
@@ -194,7 +206,12 @@ RAY_PROGRAMS = {"call_plain", "reduction_tree", "exc_uncaught_task", "exc_task_a
 # process runs its tasks there, as the sequential program does; the threads
 # executor's pool threads and Dask's worker threads cannot give it.
 MAIN_THREAD_PROGRAMS = {"task_signal_alarm_timeout"}
+# Programs about failures and look-ahead (by name) also run on threads with
+# small byte windows (see _env).
+TIGHT_PROGRAMS = re.compile(
+    "exc|fail|error|try|raise|genexp|iter|loop|consum|abandon|early|unpack|store")
 CASES = [(p, ex) for p in PROGRAMS for ex in EXECUTORS if ex != "ray" or p.stem in RAY_PROGRAMS]
+CASES += [(p, w) for w in WINDOWS for p in PROGRAMS if TIGHT_PROGRAMS.search(p.stem)]
 
 
 @pytest.mark.parametrize("program,executor", CASES, ids=[f"{p.stem}-{ex}" for p, ex in CASES])
@@ -203,7 +220,7 @@ def test_program(program, executor, request):
         ok, why = _local_available()
         if not ok:
             pytest.skip(f"local executor cannot start workers: {why}")
-    if executor in ("threads", "dask") and program.stem in MAIN_THREAD_PROGRAMS:
+    if executor in ("threads", "dask", *WINDOWS) and program.stem in MAIN_THREAD_PROGRAMS:
         pytest.skip("the task needs its process's main thread: on this executor it runs on "
                     "a pool thread (signal.signal raises ValueError there)")
     if executor == "dask" and program.stem in DASK_TOO_SLOW:
