@@ -11,7 +11,7 @@ from .. import _core
 from .._state import touch as _touch
 from .._backend import _immutable
 from .state import S, _exception, _result
-from .state import npdirty as _npdirty, pending as _pending, tainted as _tainted, undo as _undo
+from .state import npdirty as _npdirty, pending as _pending, records as _records, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _SCALARS, _numpy_type
 
 _warn = warnings.warn
@@ -133,6 +133,20 @@ def rdeep(v, _seen=None):
         return v
     if isinstance(v, S.Future):
         return _resolve(v)
+    if t in _records:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        d = v.__dict__  # (in place: a frozen dataclass's fields too)
+        for k, x in list(d.items()):
+            if type(x) in _SCALARS:
+                continue
+            y = rdeep(x, _seen)
+            if y is not x:
+                d[k] = y
+        return v
     return v
 
 
@@ -145,6 +159,13 @@ def _has_future(v, _seen=None):
             return False
         _seen.add(id(v))
         return any(_has_future(x, _seen) for x in (v.values() if t in _DICTS else v))
+    if t in _records:
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return False
+        _seen.add(id(v))
+        return any(_has_future(x, _seen) for x in v.__dict__.values())
     return isinstance(v, S.Future)
 
 
@@ -304,6 +325,13 @@ def _settle(v, seen):
         return items if any(a is not b for a, b in zip(items, v)) else v
     if isinstance(v, S.Future) and v.done() and _exception(v) is None:
         return _result(v)
+    if t in _records and id(v) not in seen:
+        seen.add(id(v))
+        d = v.__dict__
+        for k, x in list(d.items()):
+            y = _settle(x, seen)
+            if y is not x:
+                d[k] = y
     return v
 
 

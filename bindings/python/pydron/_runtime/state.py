@@ -74,6 +74,10 @@ undo = collections.deque()
 # Containers that may hold Futures and that code other than the translated one may
 # reach (id -> container); resolved in place before unknown code runs.
 tainted = {}
+# Classes of records (plain dataclasses, calls._record_class) built with
+# placeholders in their fields: their instances are settled like lists and
+# dicts (the fields in __dict__, in place; rdeep, _settle, _has_future).
+records = set()
 seq = itertools.count(1)
 # Arrays with deferred item stores queued (npstores): id -> npstores._Held.
 # Emptied with the pending queue (a failure drops the stores after it).

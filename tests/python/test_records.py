@@ -1,0 +1,165 @@
+"""Records: instances of plain dataclasses built from results in a loop
+(Result(name, flux=measure(i))) hold the placeholders, as a list does, so
+the loop submits every task before the first finishes; code other than the
+translated one only ever sees the values (the record's fields are settled
+in place first). Classes whose construction or attribute access runs code
+of the program still get values."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from gates import SubmitLog, wait_gate
+from pydron import functional, schedule
+from pydron._runtime.state import records
+
+
+@functional
+def work(i, gate=None):
+    wait_gate(gate)
+    return i * 10
+
+
+@dataclass
+class Result:
+    name: str
+    flux: float
+    tags: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Frozen:
+    flux: float
+    band: str = "g"
+
+
+@dataclass
+class Outer:
+    inner: Result
+    pair: tuple
+
+
+@dataclass
+class Base:
+    flux: float
+
+
+@dataclass
+class Derived(Base):
+    err: float = 0.0
+
+
+@schedule
+def built_in_loop(n, gate):
+    out = []
+    for i in range(n):
+        out.append(Result(f"r{i}", work(i, gate)))
+    return sum(r.flux for r in out)
+
+
+@schedule
+def frozen_keywords(n, gate):
+    out = [Frozen(flux=work(i, gate), band="r") for i in range(n)]
+    return sum(r.flux for r in out)
+
+
+@schedule
+def nested_with_list_field(n, gate):
+    out = []
+    for i in range(n):
+        out.append(Outer(Result("x", 1.0, [work(i, gate)]), (work(i, gate), i)))
+    return sum(o.inner.tags[0] + o.pair[0] for o in out)
+
+
+@schedule
+def inherited(n, gate):
+    out = []
+    for i in range(n):
+        out.append(Derived(work(i, gate), err=0.5))
+    return sum(d.flux + d.err for d in out)
+
+
+@pytest.mark.parametrize("fn, expect", [
+    (built_in_loop, 30), (frozen_keywords, 30), (nested_with_list_field, 60),
+    (inherited, 31.5),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_records_of_placeholders_do_not_wait(executor, monkeypatch, tmp_path, fn, expect):
+    (tmp_path / "open").touch()
+    assert fn(3, str(tmp_path / "open")) == expect  # (result categories learned)
+    log = SubmitLog(monkeypatch)
+    n = len(log.futures)
+    log.open_gate(work, 3 if fn is not nested_with_list_field else 6, tmp_path / "go")
+    assert fn(3, str(tmp_path / "go")) == expect
+    assert log.done_at_submit == [0] * len(log.futures) and len(log.futures) > n
+
+
+seen_types = []
+
+
+def look(rec):
+    seen_types.append(type(rec.flux).__name__)
+    return rec.flux + 1
+
+
+@dataclass
+class Watched:
+    flux: float
+
+    def __setattr__(self, name, value):
+        seen_types.append(type(value).__name__)
+        object.__setattr__(self, name, value)
+
+
+@dataclass(slots=True)
+class Slotted:
+    flux: float
+
+
+@dataclass
+class Posted:
+    flux: float
+
+    def __post_init__(self):
+        seen_types.append(type(self.flux).__name__)
+
+
+@dataclass
+class Dynamic:
+    flux: float
+
+    def __getattr__(self, name):
+        return name
+
+
+@schedule
+def seen_by_other_code(n):
+    recs = [Result("a", work(i)) for i in range(n)]
+    out = [look(r) for r in recs]
+    others = [Watched(work(i)) for i in range(n)] + [Posted(work(i)) for i in range(n)]
+    slotted = [Slotted(work(i)) for i in range(n)]
+    dyn = [Dynamic(work(i)) for i in range(n)]
+    return out, [o.flux for o in others], [s.flux for s in slotted], [d.flux for d in dyn]
+
+
+def test_other_code_sees_values(executor):
+    seen_types.clear()
+    records.clear()
+    got = seen_by_other_code(3)
+    assert got == ([1, 11, 21], [0, 10, 20] * 2, [0, 10, 20], [0, 10, 20])
+    assert seen_types == ["int"] * 9
+    assert Result in records
+    assert not {Watched, Slotted, Posted, Dynamic} & records
+
+
+@schedule
+def failing(n, bad):
+    out = []
+    for i in range(n):
+        out.append(Result("f", work(i) // (i - bad)))
+    return [r.flux for r in out]
+
+
+def test_a_failing_field_raises_in_order(executor):
+    assert failing(3, -1) == [0, 5, 6]
+    with pytest.raises(ZeroDivisionError):
+        failing(4, 2)
