@@ -430,15 +430,15 @@ class _Batch:
                 self.waits = ()
                 self.inputs = [_values((x,), g)[0] if type(x) is Future else x
                                for x in self.inputs]
+            # a batch even of one call: a call's failure is in its result
+            # bytes, not a failure of the graph value, so that a batch given
+            # it fails that call alone (a batch whose input failed would fail
+            # every call in it; see _alone_unsettled)
+            payload = b"".join([HDR.pack(ent[0], ent[1] | F_BATCH, 0, 0), BATCH_N.pack(n)]
+                               + self.heads + self.datas)
+            vals = g.task(s._kind, payload, self.inputs, noutputs=n, label=label)
             if n == 1:
-                (nfut,) = struct_nfut(self.heads[0])
-                # F_SLOW: a member's pickle may hold classes by value (loaded with care)
-                payload = HDR.pack(ent[0], ent[1] | F_SLOW, 0, nfut) + self.datas[0]
-                vals = (g.task(s._kind, payload, self.inputs, label=label),)
-            else:
-                payload = b"".join([HDR.pack(ent[0], ent[1] | F_BATCH, 0, 0), BATCH_N.pack(n)]
-                                   + self.heads + self.datas)
-                vals = g.task(s._kind, payload, self.inputs, noutputs=n, label=label)
+                vals = (vals,)
         except BaseException as e:
             err = _FailedBatch(e)
             for f in futs:
@@ -446,7 +446,7 @@ class _Batch:
             raise
         # for f, v in zip(futs, vals): f._v = v; f._b = member - in C (a
         # batch holds hundreds of calls of a few microseconds each)
-        _core.bind_batch(futs, vals, None if n == 1 else _MEMBER)
+        _core.bind_batch(futs, vals, _MEMBER)
         st = s._dur.get(id(futs[0]._fn))
         if st is not None and not s._in_process:
             st[2] += 1
@@ -476,13 +476,9 @@ def _label(fn):
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
-def struct_nfut(head):
-    return (BATCH_M.unpack(head)[1],)
-
-
 class _Member:
-    """Future._b of a call sent in a batch of several: its failure is
-    recorded in its value's bytes, so its status needs them."""
+    """Future._b of a call sent in a batch: its failure is recorded in its
+    value's bytes, so its status needs them."""
 
     __slots__ = ()
 
@@ -491,6 +487,12 @@ class _Member:
 
 
 _MEMBER = _Member()
+
+
+def _alone_unsettled(f):
+    """A placeholder of a task of its own (not a call of a batch: a call's
+    failure is in its own result bytes) that has not succeeded yet."""
+    return type(f) is Future and f._b is None and not (f._r is not None and f._r[0])
 # Results up to this size come back inside their completion (the process
 # executors' inline limit); larger ones stay on their worker until read.
 INLINE_MAX = 4096
@@ -838,6 +840,14 @@ class Session:
             inputs = inputs + tuple(self._constant(pb.raw()) for pb in bufs)
         if k is None and not bufs:
             k = self._batch_size(fn, ent[0]) if not self._check else 1
+        if futs and k is not None and k > 1 and any(map(_alone_unsettled, futs)):
+            # a task of its own that has not succeeded among the inputs: the
+            # batch would be one task given its value, and its failure
+            # would fail every call of the batch (only this call's is
+            # that failure): a task of its own too
+            if used:
+                return self._submit_ent(fn, ent, args, kwargs, 1, True)
+            k = 1
         if futs:
             if bufs or k <= 1:
                 fvals = _values(futs, g)  # sends the batches that hold them

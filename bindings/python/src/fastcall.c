@@ -1018,6 +1018,15 @@ static int future_arg(PyObject *f)
     PyObject *v = SLOT(f, F.f_v);
     if (!v || SLOT(f, F.f_a) != Py_None || SLOT(f, F.f_x) != Py_False)
         return 0;
+    if (SLOT(f, F.f_b) == Py_None) {
+        /* a task of its own that has not succeeded: Session._submit_ent
+         * keeps a call given it out of batches (its failure would fail
+         * every call of the batch) */
+        PyObject *r = SLOT(f, F.f_r);
+        if (!r || !PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2 ||
+            PyTuple_GET_ITEM(r, 0) != Py_True)
+            return 0;
+    }
     return v != Py_None || Py_IS_TYPE(SLOT(f, F.f_b), F.Batch);
 }
 
