@@ -93,6 +93,29 @@ def test_records_of_placeholders_do_not_wait(executor, monkeypatch, tmp_path, fn
     assert log.done_at_submit == [0] * len(log.futures) and len(log.futures) > n
 
 
+class Star:
+    def __init__(self, name):
+        self.name = name
+
+
+@schedule
+def stored_attributes(n, gate):
+    stars = [Star(f"s{i}") for i in range(n)]
+    for i, s in enumerate(stars):
+        s.flux = work(i, gate)
+    return sum(s.flux for s in stars)
+
+
+def test_attribute_stores_of_placeholders_do_not_wait(executor, monkeypatch, tmp_path):
+    (tmp_path / "open").touch()
+    assert stored_attributes(3, str(tmp_path / "open")) == 30
+    log = SubmitLog(monkeypatch)
+    log.open_gate(work, 3, tmp_path / "go")
+    assert stored_attributes(3, str(tmp_path / "go")) == 30
+    assert log.done_at_submit == [0, 0, 0]
+    assert Star in records
+
+
 seen_types = []
 
 

@@ -134,8 +134,55 @@ def failing_field(n, bad):
     return len(results)
 
 
+class Star:
+    """A plain class of the program: results stored into its attributes."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def describe(self):
+        return f"{self.name} {self.flux:.1f}±{self.err}"
+
+
+class Guarded:
+    @property
+    def flux(self):
+        return self._flux
+
+    @flux.setter
+    def flux(self, v):
+        print("setter sees", type(v).__name__)
+        self._flux = v
+
+
+@schedule
+def attributes(n):
+    stars = [Star(f"s{i}") for i in range(n)]
+    for s in stars:
+        s.flux = measure(len(s.name) + n)
+        s.err = measure(1) / 10
+    print("star", stars[0].flux, stars[-1].err, stars[1].describe())
+    print("dict", vars(stars[2]), stars[2].__dict__["flux"])
+    print("repr in f-string", f"{[s.flux for s in stars]}", f"{stars[0].flux:.2f}")
+    g = Guarded()
+    g.flux = measure(3)
+    print("guarded", g.flux)
+    s = stars[0]
+    s.flux = fails_at(2, -1)
+    s.flux = s.flux + 1
+    print("updated", s.flux)
+    try:
+        t = Star("bad")
+        t.flux = fails_at(4, 4)
+        print("never")
+    except ValueError as e:
+        print("caught", e, hasattr(t, "flux"))
+    return stars[-1]
+
+
 @schedule
 def main():
+    print("attributes", attributes(4).flux)
     print("collect", collect(6)[-1])
     print("keys", keys_and_equality(5))
     print("nested", nested_and_tasks(4))

@@ -91,9 +91,36 @@ def ro(v):
 def rdo(v):
     """A deep-resolved operand (comparisons, `%`)."""
     v = rdeep(v)
-    if _pending and type(v) not in _OPERAND_TYPES and not _numpy_type(type(v)):
-        sync()
+    if _pending:
+        t = type(v)
+        if (t not in _OPERAND_TYPES and not _numpy_type(t)) or \
+                (t in _CONTAINERS and not _inert_value(v)):
+            sync()  # a dunder of the program (an item's __eq__, __repr__) may have effects
     return v
+
+
+_CONTAINERS = {list, tuple, set, frozenset, *_DICTS}
+
+
+def _inert_value(v, depth=0):
+    """Do comparing and formatting `v` run no code of the program? Scalars,
+    numpy values (not of dtype object) and containers of them, a few levels
+    deep (a container's items are compared and formatted with their own
+    dunders: [star] == [other] runs Star.__eq__)."""
+    t = type(v)
+    if t in _SCALARS:
+        return True
+    if t in _CONTAINERS:
+        if depth > 3:
+            return False
+        if t in _DICTS:
+            return all(_inert_value(k, depth + 1) and _inert_value(x, depth + 1)
+                       for k, x in v.items())
+        return all(_inert_value(x, depth + 1) for x in v)
+    if _numpy_type(t):
+        dt = getattr(v, "dtype", None)
+        return dt is not None and not dt.hasobject
+    return False
 
 
 def rdeep(v, _seen=None):
@@ -148,6 +175,34 @@ def rdeep(v, _seen=None):
                 d[k] = y
         return v
     return v
+
+
+_record_types = {}
+
+
+def _record_type(t):
+    """May instances of class t hold placeholders in their __dict__ (a
+    record, settled like a list: state.records)? A class of the program (no
+    metaclass, made by object.__new__) whose attribute access runs no code of
+    the program: no __slots__, and no __getattribute__, __getattr__,
+    __setattr__ or __delattr__ of its own (a frozen dataclass's are generated)."""
+    ok = _record_types.get(t)
+    if ok is None:
+        mro = t.__mro__[:-1]
+        ok = (type(t) is type and t.__module__ != "builtins" and mro
+              and t.__new__ is object.__new__
+              and all("__slots__" not in b.__dict__ for b in mro)
+              and t.__getattribute__ is object.__getattribute__
+              and not hasattr(t, "__getattr__")
+              and (t.__setattr__ is object.__setattr__ or _generated(t.__setattr__))
+              and (t.__delattr__ is object.__delattr__ or _generated(t.__delattr__)))
+        _record_types[t] = ok
+    return ok
+
+
+def _generated(fn):
+    """Made by dataclasses (a frozen class's __setattr__), not by the program."""
+    return getattr(getattr(fn, "__code__", None), "co_filename", "") == "<string>"
 
 
 def _has_future(v, _seen=None):

@@ -8,7 +8,8 @@ import sys
 
 from .errors import _PKG
 from .. import _core, _state
-from .barriers import _has_future, _poll, _settle_tainted, _unknown, barrier, r, rdeep, sync
+from .barriers import (_has_future, _poll, _record_type, _settle_tainted, _unknown, barrier, r,
+                       rdeep, sync)
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
 from .state import S, _exception, _get_ident, _on_driver, session
@@ -348,7 +349,7 @@ def _h_itertools(f, args, kwargs):
 
 
 def _h_plain_constructor(f, args, kwargs):
-    if _pending and _record_class(f) and (any(map(_has_future, args)) or
+    if _pending and _record_type(f) and (any(map(_has_future, args)) or
                                           any(map(_has_future, kwargs.values()))):
         # Result(name, flux=measure(img)) in a loop: the record holds the
         # placeholders, as a list would, and is settled (its fields in
@@ -440,30 +441,6 @@ def _plain_constructor(cls):
               and all(_constructors.get(b, True) for b in cls.__mro__[1:-1]))
         _constructors[cls] = ok
     return ok
-
-
-_record_classes = {}
-
-
-def _record_class(cls):
-    """A plain dataclass (_plain_constructor) whose instances keep their
-    fields in __dict__ and whose attribute access runs no code of the
-    program: an instance may hold placeholders (barriers._records)."""
-    ok = _record_classes.get(cls)
-    if ok is None:
-        mro = cls.__mro__[:-1]
-        ok = (all("__slots__" not in b.__dict__ for b in mro)
-              and cls.__getattribute__ is object.__getattribute__
-              and not hasattr(cls, "__getattr__")
-              and (cls.__setattr__ is object.__setattr__ or _generated(cls.__setattr__))
-              and (cls.__delattr__ is object.__delattr__ or _generated(cls.__delattr__)))
-        _record_classes[cls] = ok
-    return ok
-
-
-def _generated(fn):
-    """Made by dataclasses (a frozen class's __setattr__), not by the program."""
-    return getattr(getattr(fn, "__code__", None), "co_filename", "") == "<string>"
 
 
 def ecall(f, /, *args, **kwargs):

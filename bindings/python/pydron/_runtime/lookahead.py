@@ -7,10 +7,10 @@ import types
 
 from .. import _serialize, _state
 from .._backend import RESULT_CATS, Future, _immutable, category
-from .barriers import _drain_to, r, rdeep, rdo, ro, sync
+from .barriers import _drain_to, _inert_value, r, rdeep, rdo, ro, sync
 from .errors import call_site
 from .state import S, _in_backend_call, _on_driver
-from .state import pending as _pending, seq as _seq
+from .state import pending as _pending, records as _records, seq as _seq, tainted as _tainted
 from .tables import _MISSING, _SCALARS
 
 
@@ -449,8 +449,10 @@ def fv(v, conv=-1, spec=""):
             return _defer(_format_op, (v, conv, spec), None, ("f",), "str")
         v = rdeep(v)
         spec = r(spec)
-    elif type(v) in _RDEEP_FORMAT:
+    elif type(v) in _RDEEP_FORMAT or type(v) in _records:
         v = rdeep(v)
+    if (_pending or _tainted) and not _inert_value(v) and _on_driver():
+        sync()  # its __format__/__repr__ (or an item's) may be code of the program
     return _format_op(v, conv, spec)
 
 

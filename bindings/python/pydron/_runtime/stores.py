@@ -5,11 +5,11 @@ import operator
 import sys
 
 from .._state import touch as _touch
-from .barriers import _log, _log_snapshot, _taint, _unknown, r, rdeep, sync
+from .barriers import _has_future, _log, _log_snapshot, _record_type, _taint, _unknown, r, rdeep, sync
 from .._backend import RESULT_CATS
 from .lookahead import _PLAIN_ATTR, _ahead, _capture, _defer, _runs_code
 from .state import S, _on_driver
-from .state import pending as _pending, tainted as _tainted
+from .state import pending as _pending, records as _records, tainted as _tainted
 from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
 from .tables import _DICTS, _SCALARS, _safe_iterable
 
@@ -137,8 +137,16 @@ def delitem(obj, key):
 def setattr_(obj, name, value):
     _touch()  # may change an object in place (an array's shape, ...)
     obj = r(obj)
-    value = rdeep(value)
-    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, True):
+    t = type(obj)
+    if _pending and _has_future(value) and _record_type(t) and not _runs_code(t, name, True) \
+            and _on_driver():
+        # star.flux = measure(star.image): the object holds the placeholder
+        # (a record, settled like a list before other code sees it)
+        _records.add(t)
+        _tainted[id(obj)] = obj
+    else:
+        value = rdeep(value)
+    if _pending and t not in _PLAIN_ATTR and _runs_code(t, name, True):
         sync()  # a property setter or __setattr__
     if _pending:
         try:
