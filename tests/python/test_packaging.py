@@ -34,13 +34,14 @@ PROGRAMS = wheels.ROOT / "tests" / "python" / "programs"
 # numpy through shared memory, globals, nested @schedule, and settings that
 # change in a loop of tiny calls: the fast path sees a change through dict
 # version tags on 3.11 and a dict watcher from 3.12; deferred stores into
-# numpy arrays count references the way each version's bytecode makes them).
+# numpy arrays count references the way each version's bytecode makes them;
+# an __init__ that only stores its parameters is recognised by its bytecode).
 DIFFERENTIAL = ["try_except_star", "match_statement", "walrus_in_comprehension_and_if",
                 "fstrings", "comprehension_nested_futures", "generator_function",
                 "exc_in_nested_schedule", "numpy_arrays", "state_global_rebound_between_calls",
                 "for_break_continue_else", "kitchen_sink", "seed_calibration_loop",
                 "batch_tiny_settings_every_kind_of_change", "genexp_consumed_whole",
-                "genexp_loops", "numpy_store_loops"]
+                "genexp_loops", "numpy_store_loops", "records_of_results"]
 
 
 def _metadata(wheel):

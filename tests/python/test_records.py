@@ -79,9 +79,27 @@ def inherited(n, gate):
     return sum(d.flux + d.err for d in out)
 
 
+class Plain:
+    """__init__ only stores its parameters: no code to wait for."""
+
+    def __init__(self, name, flux, err=0.5, *, tags=()):
+        self.name = name
+        self.flux = flux
+        self.err = err
+        self.tags = [name, tags]
+
+
+@schedule
+def built_by_init(n, gate):
+    out = []
+    for i in range(n):
+        out.append(Plain(f"p{i}", work(i, gate), tags=(i,)))
+    return sum(p.flux + p.err for p in out)
+
+
 @pytest.mark.parametrize("fn, expect", [
     (built_in_loop, 30), (frozen_keywords, 30), (nested_with_list_field, 60),
-    (inherited, 31.5),
+    (inherited, 31.5), (built_by_init, 31.5),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_records_of_placeholders_do_not_wait(executor, monkeypatch, tmp_path, fn, expect):
     (tmp_path / "open").touch()
@@ -154,13 +172,19 @@ class Dynamic:
         return name
 
 
+class Noisy:
+    def __init__(self, flux):
+        seen_types.append(type(flux).__name__)
+        self.flux = flux
+
+
 @schedule
 def seen_by_other_code(n):
     recs = [Result("a", work(i)) for i in range(n)]
     out = [look(r) for r in recs]
     others = [Watched(work(i)) for i in range(n)] + [Posted(work(i)) for i in range(n)]
     slotted = [Slotted(work(i)) for i in range(n)]
-    dyn = [Dynamic(work(i)) for i in range(n)]
+    dyn = [Dynamic(work(i)) for i in range(n)] + [Noisy(work(i)) for i in range(n)]
     return out, [o.flux for o in others], [s.flux for s in slotted], [d.flux for d in dyn]
 
 
@@ -168,10 +192,10 @@ def test_other_code_sees_values(executor):
     seen_types.clear()
     records.clear()
     got = seen_by_other_code(3)
-    assert got == ([1, 11, 21], [0, 10, 20] * 2, [0, 10, 20], [0, 10, 20])
-    assert seen_types == ["int"] * 9
+    assert got == ([1, 11, 21], [0, 10, 20] * 2, [0, 10, 20], [0, 10, 20] * 2)
+    assert seen_types == ["int"] * 12
     assert Result in records
-    assert not {Watched, Slotted, Posted, Dynamic} & records
+    assert not {Watched, Slotted, Posted, Dynamic, Noisy} & records
 
 
 @schedule

@@ -1,6 +1,7 @@
 """Calls: what a call in a @schedule body does depends on the callee; the
 entries of @schedule functions (strict and lazy) and of nested defs."""
 
+import dis as _dis
 import functools
 import math
 import os
@@ -11,7 +12,7 @@ from .. import _core, _state
 from .barriers import (_has_future, _poll, _record_type, _settle_tainted, _unknown, barrier, r,
                        rdeep, sync)
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
-                        _deferrable_funcs, _getattr, _method_op, _peek, _print, _scan)
+                        _deferrable_funcs, _getattr, _method_op, _peek, _print, _runs_code, _scan)
 from .state import S, _exception, _get_ident, _on_driver, session
 from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import records as _records, tainted as _tainted, undo as _undo
@@ -208,7 +209,7 @@ def _classify_value(f, tf):
         return _h_map
     if id(f) in _ITERTOOLS and _ITERTOOLS[id(f)] is f:
         return _h_itertools
-    if tf is type and _plain_constructor(f):
+    if tf is type and (_plain_constructor(f) or _simple_init(f)):
         return _h_plain_constructor
     return _h_unknown
 
@@ -441,6 +442,75 @@ def _plain_constructor(cls):
               and all(_constructors.get(b, True) for b in cls.__mro__[1:-1]))
         _constructors[cls] = ok
     return ok
+
+
+_simple_inits = {}
+
+
+def _simple_init(cls):
+    """A class of the program whose __init__ only stores its parameters (or
+    constants, or lists and tuples of them) into attributes of self
+    (`self.name = name`), with no code of the program behind those stores
+    (_record_type, no property): building one runs nothing to wait for,
+    and it may hold placeholders as a record."""
+    ok = _simple_inits.get(cls)
+    if ok is None:
+        ok = False
+        try:
+            init = cls.__init__
+            if type(init) is _FunctionType and init.__closure__ is None and _record_type(cls):
+                names = _init_stores(init.__code__)
+                ok = names is not None and not any(_runs_code(cls, n, True) for n in names)
+        except Exception:  # noqa: BLE001 - an odd class: called as unknown code
+            ok = False
+        _simple_inits[cls] = ok
+    return ok
+
+
+_INIT_IGNORED = frozenset(("RESUME", "NOP", "CACHE"))
+
+
+def _init_stores(code):
+    """The attribute names an __init__ stores into self, if its bytecode does
+    nothing else (a stack machine over the few instructions that allows:
+    loads of parameters and constants, lists and tuples of them, stores of
+    attributes of self, return None); None otherwise."""
+    if code.co_flags & 0x3A0 or code.co_argcount < 1:  # generators and coroutines
+        return None
+    nparams = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
+    stack, names = [], []
+    for ins in _dis.get_instructions(code):
+        op, arg = ins.opname, ins.arg
+        if op in _INIT_IGNORED:
+            continue
+        if op == "LOAD_FAST":
+            if arg >= nparams:
+                return None
+            stack.append("self" if arg == 0 else "v")
+        elif op == "LOAD_FAST_LOAD_FAST":
+            for i in (arg >> 4, arg & 15):
+                if i >= nparams:
+                    return None
+                stack.append("self" if i == 0 else "v")
+        elif op == "LOAD_CONST":
+            stack.append(("c", ins.argval))
+        elif op in ("BUILD_LIST", "BUILD_TUPLE") or (op in ("BUILD_MAP", "BUILD_SET") and arg == 0):
+            if len(stack) < arg or "self" in stack[len(stack) - arg:]:
+                return None
+            del stack[len(stack) - arg:]
+            stack.append("v")
+        elif op == "STORE_ATTR":
+            if len(stack) < 2 or stack[-1] != "self" or stack[-2] == "self":
+                return None
+            del stack[-2:]
+            names.append(ins.argval)
+        elif op == "RETURN_VALUE":
+            return names if stack == [("c", None)] else None
+        elif op == "RETURN_CONST":
+            return names if not stack and ins.argval is None else None
+        else:
+            return None
+    return None
 
 
 def ecall(f, /, *args, **kwargs):
