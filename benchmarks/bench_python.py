@@ -295,6 +295,8 @@ def lookahead(args, n):
     genexp_sum(n)
     array_store(n)
     unpack_loop(n)
+    records_loop(n)
+    attributes_loop(n)
 
 
 def report_on_off(name, rounds):
@@ -412,6 +414,58 @@ def unpack_loop(n):
             out.append(s + m)
         return out
     on_off_rounds("py_unpack", sequential, lambda: burn_unpacked(sizes), _st, "_UNPACK_CATS", ())
+
+
+@dataclasses.dataclass
+class BurnResult:
+    n: int
+    value: int
+
+
+@schedule
+def burn_records(sizes):
+    out = []
+    for k in sizes:
+        out.append(BurnResult(k, burn_task(k)))
+    return [r.value for r in out]
+
+
+def records_loop(n):
+    """`Result(k, f(k))` (a dataclass) in a loop: the record holds the
+    placeholder (every call submitted before the first result is there),
+    against the same run with records switched off (the constructor waits
+    for its arguments, as before)."""
+    from pydron._runtime import calls as _calls
+
+    sizes = [n] * 8
+    burn_records(sizes[:2])
+    on_off_rounds("py_records", lambda: [burn(k) for k in sizes], lambda: burn_records(sizes),
+                  _calls, "_record_type", lambda t: False)
+
+
+class Burnt:
+    def __init__(self, n):
+        self.n = n
+
+
+@schedule
+def burn_attributes(sizes):
+    objs = [Burnt(k) for k in sizes]
+    for o in objs:
+        o.value = burn_task(o.n)
+    return [o.value for o in objs]
+
+
+def attributes_loop(n):
+    """`obj.value = f(obj.n)` over objects of a class of the program: the
+    object holds the placeholder, against the same run with that switched
+    off (the store waits for its value, as before)."""
+    from pydron._runtime import stores as _st
+
+    sizes = [n] * 8
+    burn_attributes(sizes[:2])
+    on_off_rounds("py_attributes", lambda: [burn(k) for k in sizes],
+                  lambda: burn_attributes(sizes), _st, "_record_type", lambda t: False)
 
 
 def array_sum(a):
