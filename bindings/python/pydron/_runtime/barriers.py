@@ -161,19 +161,7 @@ def rdeep(v, _seen=None):
     if isinstance(v, S.Future):
         return _resolve(v)
     if t in _records:
-        if _seen is None:
-            _seen = set()
-        elif id(v) in _seen:
-            return v
-        _seen.add(id(v))
-        d = v.__dict__  # (in place: a frozen dataclass's fields too)
-        for k, x in list(d.items()):
-            if type(x) in _SCALARS:
-                continue
-            y = rdeep(x, _seen)
-            if y is not x:
-                d[k] = y
-        return v
+        rdeep(v.__dict__, _seen)  # in place: a frozen dataclass's fields too
     return v
 
 
@@ -215,12 +203,7 @@ def _has_future(v, _seen=None):
         _seen.add(id(v))
         return any(_has_future(x, _seen) for x in (v.values() if t in _DICTS else v))
     if t in _records:
-        if _seen is None:
-            _seen = set()
-        elif id(v) in _seen:
-            return False
-        _seen.add(id(v))
-        return any(_has_future(x, _seen) for x in v.__dict__.values())
+        return _has_future(v.__dict__, _seen)
     return isinstance(v, S.Future)
 
 
@@ -380,13 +363,8 @@ def _settle(v, seen):
         return items if any(a is not b for a, b in zip(items, v)) else v
     if isinstance(v, S.Future) and v.done() and _exception(v) is None:
         return _result(v)
-    if t in _records and id(v) not in seen:
-        seen.add(id(v))
-        d = v.__dict__
-        for k, x in list(d.items()):
-            y = _settle(x, seen)
-            if y is not x:
-                d[k] = y
+    if t in _records:
+        _settle(v.__dict__, seen)
     return v
 
 
