@@ -206,10 +206,12 @@ RAY_PROGRAMS = {"call_plain", "reduction_tree", "exc_uncaught_task", "exc_task_a
 # process runs its tasks there, as the sequential program does; the threads
 # executor's pool threads and Dask's worker threads cannot give it.
 MAIN_THREAD_PROGRAMS = {"task_signal_alarm_timeout"}
-# Programs about failures and look-ahead (by name) also run on threads with
-# small byte windows (see _env).
+# Programs about failures, look-ahead, batches and transfers (by name) also
+# run on threads with small byte windows (see _env): batches are then sent
+# with few calls, often one.
 TIGHT_PROGRAMS = re.compile(
-    "exc|fail|error|try|raise|genexp|iter|loop|consum|abandon|early|unpack|store")
+    "exc|fail|error|try|raise|genexp|iter|loop|consum|abandon|early|unpack|store|batch|transfer|"
+    "record")
 CASES = [(p, ex) for p in PROGRAMS for ex in EXECUTORS if ex != "ray" or p.stem in RAY_PROGRAMS]
 CASES += [(p, w) for w in WINDOWS for p in PROGRAMS if TIGHT_PROGRAMS.search(p.stem)]
 

@@ -1156,4 +1156,4 @@ def _run_batch(key, fn, flags, payload, inputs):
         if collect:
             tl.records = None  # as capture_end leaves it
     SECONDS[key] = (_clock() - t0) / n
-    return out
+    return out[0] if n == 1 else out  # one output: its blob (bytes, or a list of parts)
