@@ -210,3 +210,58 @@ def test_a_failing_field_raises_in_order(executor):
     assert failing(3, -1) == [0, 5, 6]
     with pytest.raises(ZeroDivisionError):
         failing(4, 2)
+
+
+@pytest.mark.parametrize("body, simple", [
+    ("self.a = a\n        self.b = b", True),
+    ("self.a = a\n        self.b = [a, b]\n        self.c = (b, 1)\n        self.d = {}", True),
+    ("self.a = 'x'\n        self.b = None", True),
+    ("pass", True),
+    ("self.a = a * 2", False),                       # arithmetic (a dunder of a)
+    ("self.a = len(a)", False),                      # a call
+    ("super().__init__()\n        self.a = a", False),
+    ("x = a\n        self.a = x", False),            # a local
+    ("a.owner = self", False),                       # stores into another object
+    ("self.me = self", False),                       # self escapes into itself
+    ("if a:\n            self.a = a", False),        # control flow
+    ("self.a = self.b = a", False),                  # (a copy on the stack)
+    ("self.a = {'k': a}", False),                    # a dict display hashes its keys
+    ("self.a = a\n        print(a)", False),
+    ("self.a = a\n        return None", True),
+])
+def test_which_constructors_are_plain_stores(body, simple):
+    from pydron._runtime.calls import _simple_init
+
+    ns = {"__name__": "records_case"}  # (a class of a module, not of builtins)
+    exec(f"class C:\n    def __init__(self, a=1, b=2):\n        {body}\n", ns)
+    assert _simple_init(ns["C"]) is simple
+
+
+def test_plain_stores_but_classes_that_run_code_are_left_out():
+    from pydron._runtime.calls import _simple_init
+
+    class Prop:
+        def __init__(self, a):
+            self.a = a
+
+        @property
+        def a(self):
+            return 1
+
+        @a.setter
+        def a(self, v):
+            pass
+
+    class Meta(type):
+        pass
+
+    class WithMeta(metaclass=Meta):
+        def __init__(self, a):
+            self.a = a
+
+    class Gen:
+        def __init__(self, a):  # noqa: PLE0303 - a generator __init__ (TypeError when called)
+            self.a = a
+            yield
+
+    assert not _simple_init(Prop) and not _simple_init(WithMeta) and not _simple_init(Gen)
