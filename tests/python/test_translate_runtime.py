@@ -252,10 +252,16 @@ def test_dataclass_constructor_needs_no_barrier(monkeypatch, tmp_path):
 def test_class_with_custom_init_gets_a_barrier(monkeypatch):
     pydron.configure(executor="threads", workers=2)
     log = SubmitLog(monkeypatch)
+    seen = []
 
     class Noisy:
         def __init__(self, v):
+            seen.append(v)  # code of the program: it may look at anything
             self.v = v
+
+    class Plain:
+        def __init__(self, v):
+            self.v = v  # only stores its parameter: nothing to wait for
 
     @schedule
     def f():
@@ -264,8 +270,17 @@ def test_class_with_custom_init_gets_a_barrier(monkeypatch):
         b = slow(n.v, 0)
         return a + b
 
+    @schedule
+    def g():
+        a = slow(1, 0.2)
+        n = Plain(2)
+        b = slow(n.v, 0)
+        return a + b
+
     assert f() == 3
     assert log.done_at_submit == [0, 1]
+    assert g() == 3
+    assert log.done_at_submit[2:] == [2, 2]  # (f's two done; g's first still running)
 
 
 def test_schedule_called_from_another_thread_is_plain():
