@@ -49,10 +49,12 @@ def _decimal_state():
     ~10 us per call, paid by every task of any program that imports decimal
     (also through fractions or statistics)."""
     global _dec_key, _dec_state
-    dec = sys.modules.get("decimal")
-    if dec is None:
+    getcontext = getattr(sys.modules.get("decimal"), "getcontext", None)
+    if getcontext is None:
+        # not imported, or still being imported by a task on another thread
+        # (the threads executor): the driver has not set a context yet
         return None
-    a = dec.getcontext().__reduce__()[1]  # (prec, rounding, Emin, Emax, capitals, clamp, flags, traps)
+    a = getcontext().__reduce__()[1]  # (prec, rounding, Emin, Emax, capitals, clamp, flags, traps)
     key = a[:6] + tuple(a[7])
     if key != _dec_key:
         _dec_key = key
