@@ -189,7 +189,8 @@ def _record_type(t):
 
 
 def _generated(fn):
-    """Made by dataclasses (a frozen class's __setattr__), not by the program."""
+    """Made by dataclasses (its __init__, a frozen class's __setattr__), not
+    written in the program."""
     return getattr(getattr(fn, "__code__", None), "co_filename", "") == "<string>"
 
 

@@ -9,8 +9,8 @@ import sys
 
 from .errors import _PKG
 from .. import _core, _state
-from .barriers import (_has_future, _poll, _record_type, _settle_tainted, _unknown, barrier, r,
-                       rdeep, sync)
+from .barriers import (_generated, _has_future, _poll, _record_type, _settle_tainted, _unknown,
+                       barrier, r, rdeep, sync)
 from .lookahead import (_FRESH_METHODS, _SAFE_METHODS, _defer, _defer_func, _defer_print,
                         _deferrable_funcs, _getattr, _method_op, _peek, _print, _runs_code, _scan)
 from .state import S, _exception, _get_ident, _on_driver, session
@@ -435,7 +435,7 @@ def _plain_constructor(cls):
         init = cls.__dict__.get("__init__")
         fields = cls.__dict__.get("__dataclass_fields__")
         ok = (fields is not None and init is not None
-              and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+              and _generated(init)
               and not hasattr(cls, "__post_init__") and cls.__new__ is object.__new__
               and all(type(b).__name__ == "type" for b in cls.__mro__)
               and all(f.default_factory in (list, dict, set, _MISSING) for f in fields.values())
