@@ -55,10 +55,19 @@ void pdi_out_release_slow(pdi_out *o);
  * Inline: most outputs released per task are unset or inline bytes. */
 static inline void pdi_out_release(pdi_out *o)
 {
-    if (o->set && !o->is_inline && o->free_fn)
+    if (o->set && !o->is_inline && o->free_fn) {
         pdi_out_release_slow(o);
-    else
-        memset(o, 0, sizeof *o);
+        return;
+    }
+    /* the fields, not the inline bytes (read only while is_inline): a
+     * memset of the whole became `rep stos`, a fifth of a tiny task's
+     * completion in perf */
+    o->data = NULL;
+    o->len = 0;
+    o->free_fn = NULL;
+    o->free_arg = NULL;
+    o->set = 0;
+    o->is_inline = 0;
 }
 
 #define PDI_CTX_OUT_STACK 4
