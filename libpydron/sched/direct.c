@@ -16,7 +16,9 @@
  * every input's bytes are in this process; others become jobs for the
  * executor, as pdi_dispatch would make them. Jobs queued in the executor
  * before (from pydron_task_add) still run through it. Tasks run in the
- * FIFO queue's order; durations are measured as the inline executor's
+ * policy's order: the FIFO queue's, or on the work-stealing policy the
+ * newest ready task first (the one worker's own deque; oneTBB and Cilk run
+ * a chain depth first the same way, its input still in the cache); durations are measured as the inline executor's
  * (pdi_jtimer's runs of tiny tasks); a group stops after the driver's time
  * slice, and the tasks it did not reach go back to the queue.
  *
@@ -194,16 +196,38 @@ static void complete(pydron_graph *g, struct pdi_dslot *d)
 int pdi_direct_use(pydron_graph *g)
 {
     pdi_sgraph *sg = pdi_S(g);
-    return sg->rt->xkind == PYDRON_EXECUTOR_INLINE && sg->pops == &pdi_fifo_ops &&
+    return sg->rt->xkind == PYDRON_EXECUTOR_INLINE &&
+           (sg->pops == &pdi_fifo_ops || sg->pops == &pdi_steal_ops) &&
            !sg->rt->direct_off && !sg->direct_oom && !g->canceled && !g->freeing &&
            !pdi_tracing();
 }
 
-/* Not reached within the slice: back to the front of the queue, in order. */
-static void put_back(pydron_graph *g, struct pdi_dslot *s, size_t a, size_t n)
+/* Back to the newest end of the ready list, unqueued: what the lane takes
+ * next in the work-stealing order (newest first). */
+static void relist(pydron_graph *g, uint32_t ti, uint64_t id)
+{
+    pdi_changes *c = &g->chg;
+    pdi_T(g, ti)->state = PYDRON_TASK_READY;
+    if (c->nready == c->capready &&
+        pdi_grow((void **)&c->ready, &c->capready, c->nready + 1, sizeof(uint64_t)) != 0) {
+        c->ready_lost = 1;   /* found again by the scan */
+        c->dirty = 1;
+        return;
+    }
+    c->ready[c->nready++] = id;
+}
+
+/* Not reached within the slice: back where the group took them, in order -
+ * the front of the FIFO queue, or (work-stealing, taken newest first) the
+ * newest end of the ready list. */
+static void put_back(pydron_graph *g, struct pdi_dslot *s, size_t a, size_t n, int lifo)
 {
     pdi_sgraph *sg = pdi_S(g);
     for (size_t i = n; i-- > a;) {
+        if (lifo) {
+            relist(g, s[i].ti, pdi_tid(g, s[i].ti));
+            continue;
+        }
         uint32_t ti = s[i].ti;
         pdi_task *t = pdi_T(g, ti);
         uint64_t id = pdi_tid(g, ti);
@@ -231,29 +255,52 @@ size_t pdi_direct_run(pydron_graph *g)
     pdi_changes *c = &g->chg;
     size_t total = 0;
     uint64_t t0 = pdi_now_ns();
+    /* work-stealing: the newest ready task first, as the policy's worker
+     * takes the newest of its own deque (the one worker here is this
+     * thread): what the last group made ready, newest first, then the
+     * policy's pick. A chain's next step runs while its input is hot. */
+    int lifo = sg->pops == &pdi_steal_ops;
     for (;;) {
         /* FIFO: what became ready since goes behind the queue; while the
          * queue is empty it is the front, taken straight from the list of
-         * changes (a chain's next step without a trip through the queue) */
+         * changes (a chain's next step without a trip through the queue).
+         * Work-stealing: the list is newer than all the policy holds. */
         pdi_sched_drain(g);
-        if (sg->nqueued || c->nready > DL_GROUP || c->ready_lost)
+        if (lifo ? c->ready_lost : (sg->nqueued || c->nready > DL_GROUP || c->ready_lost))
             pdi_flush_ready(g);
         /* a group: tasks of the lane, or jobs for the executor, in queue
          * order; the first task of the other class ends it */
         size_t n = 0, nj = 0, k = 0;
+        uint64_t carry = 0;   /* picked, of the other class: relisted after */
         pydron_job *jobs[DL_GROUP];
         while (n < DL_GROUP && nj < DL_GROUP) {
             uint64_t id;
-            int listed = k < c->nready;
-            if (listed)
-                id = c->ready[k];
-            else if (sg->nqueued && pdi_ring_len(q))
-                memcpy(&id, pdi_ring_at(q, 0, sizeof id), sizeof id);
-            else
-                break;
-            uint32_t ti = pdi_id_idx(id);
-            pdi_task *t = pdi_T(g, ti);
+            int listed = k < c->nready, picked = 0;
             if (listed) {
+                id = c->ready[lifo ? c->nready - 1 - k : k];
+            } else if (lifo) {
+                pydron_task pt;
+                if (!sg->nqueued || sg->pops->pick(sg->pself, 0, &pt) != 1)
+                    break;
+                id = pt.id;
+                picked = 1;
+            } else if (sg->nqueued && pdi_ring_len(q)) {
+                memcpy(&id, pdi_ring_at(q, 0, sizeof id), sizeof id);
+            } else {
+                break;
+            }
+            uint32_t ti = pdi_id_idx(id);
+            pdi_task *t = picked ? pdi_task_get(g, id, &ti) : pdi_T(g, ti);
+            if (picked) {
+                /* as pdi_dispatch checks a policy's pick */
+                if (!t || t->state == PDI_T_FREE || t->gen != pdi_id_gen(id) ||
+                    (t->bits & TB_ZOMBIE) || !(t->bits & TB_QUEUED))
+                    continue;   /* canceled or stale */
+                t->bits &= (uint8_t)~TB_QUEUED;
+                sg->nqueued--;
+                if (t->state != PYDRON_TASK_READY)
+                    continue;   /* waiting again: pushed anew when ready */
+            } else if (listed) {
                 if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY ||
                     (t->bits & TB_QUEUED)) {
                     k++;   /* as pdi_flush_ready skips it */
@@ -274,10 +321,15 @@ size_t pdi_direct_run(pydron_graph *g)
                 }
             }
             int direct = take(g, t, &s[n]);
-            if (direct ? nj != 0 : n != 0)
+            if (direct ? nj != 0 : n != 0) {
+                if (picked)
+                    carry = id;   /* out of the policy now: first in the next group */
                 break;   /* the other class: the next group */
+            }
             if (listed) {
                 k++;
+            } else if (picked) {
+                /* taken out of the policy above */
             } else {
                 (void)pdi_ring_pop(q, &id, sizeof id);
                 t->bits &= (uint8_t)~TB_QUEUED;
@@ -299,10 +351,14 @@ size_t pdi_direct_run(pydron_graph *g)
             }
             jobs[nj++] = j;
         }
-        if (k) {   /* what the group did not reach stays at the list's front */
+        if (k && lifo) {   /* taken from the newest end */
+            c->nready -= k;
+        } else if (k) {   /* what the group did not reach stays at the list's front */
             memmove(c->ready, c->ready + k, (c->nready - k) * sizeof *c->ready);
             c->nready -= k;
         }
+        if (carry)
+            relist(g, pdi_id_idx(carry), carry);
         if (nj) {
             /* older than the queue's rest: the driver polls them first */
             pdi_submit_jobs(g, jobs, nj, 0);
@@ -316,7 +372,7 @@ size_t pdi_direct_run(pydron_graph *g)
         pthread_mutex_lock(&sg->mu);
         for (size_t i = 0; i < ran; i++)
             complete(g, &s[i]);
-        put_back(g, s, ran, n);
+        put_back(g, s, ran, n, lifo);
         sg->inflight -= n;
         total += ran;
         g->stats.tasks_direct += ran;

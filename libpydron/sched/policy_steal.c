@@ -101,8 +101,8 @@ static void steal_destroy(void *self)
     free(x);
 }
 
-static const pydron_policy_ops steal_ops = {PYDRON_POLICY_OPS_VERSION, "work-stealing",
-                                            steal_push, steal_pick, NULL, steal_destroy};
+const pydron_policy_ops pdi_steal_ops = {PYDRON_POLICY_OPS_VERSION, "work-stealing",
+                                         steal_push, steal_pick, NULL, steal_destroy};
 
 int pdi_policy_steal(const pydron_policy_ops **ops, void **self)
 {
@@ -110,7 +110,7 @@ int pdi_policy_steal(const pydron_policy_ops **ops, void **self)
     if (!x)
         return pdi_err(PYDRON_ENOMEM, "cannot allocate the work-stealing policy");
     x->rng = pdi_policy_seed();
-    *ops = &steal_ops;
+    *ops = &pdi_steal_ops;
     *self = x;
     return 0;
 }

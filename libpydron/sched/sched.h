@@ -142,7 +142,8 @@ void pdi_flush_ready(pydron_graph *g);
 /* ---- sched/direct.c ---- */
 /* PYDRON_DIRECT is "0" (read when a runtime is made). */
 int pdi_direct_off_env(void);
-/* The direct lane applies to g now: the inline executor, the FIFO policy,
+/* The direct lane applies to g now: the inline executor, the FIFO or the
+ * work-stealing policy,
  * no trace being written, the graph neither canceled nor being freed. */
 int pdi_direct_use(pydron_graph *g);
 /* The driving thread runs g's queued tasks (g->mu held, released around
@@ -156,6 +157,8 @@ int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, vo
  * pushes and picks on it directly, without building a pydron_sched_task
  * that FIFO does not read (the per-task cost of tiny tasks). */
 extern const pydron_policy_ops pdi_fifo_ops;
+/* the work-stealing policy's ops (the direct lane takes its order) */
+extern const pydron_policy_ops pdi_steal_ops;
 /* Which inputs of push() a built-in policy reads (the core skips the rest). */
 void pdi_policy_needs(pydron_policy_kind kind, int *bottom_level, int *locality);
 /* sched/policy_heft.c, policy_steal.c, policy_random.c */

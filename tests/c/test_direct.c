@@ -11,11 +11,30 @@
  * takes with what it must leave to jobs (more than 4 inputs or outputs, a
  * kind with its own runner), failures, missing outputs, large outputs,
  * chains and fan-ins, so a group meets every boundary.
+ *
+ * On the work-stealing policy the lane takes the newest ready task first:
+ * the same values, failed values, counts and stats as the jobs, in another
+ * order (which failure a value with two failed inputs reports, and the
+ * peak of live bytes, follow the order), and chains run depth first.
  */
 #include "testutil.h"
 
 #include <stdatomic.h>
 #include <unistd.h>
+
+/* the policy of the runtimes the programs make: the lane takes the FIFO
+ * policy's order, and the work-stealing policy's (newest first) */
+static pydron_policy_kind policy = PYDRON_POLICY_FIFO;
+
+static pydron_runtime *inline_runtime(void)
+{
+    pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
+    o.executor = PYDRON_EXECUTOR_INLINE;
+    o.policy = policy;
+    pydron_runtime *rt = NULL;
+    TU_OK(pydron_runtime_new(&rt, &o));
+    return rt;
+}
 
 /* ---- the bodies: each logs its task number (payload) when it runs ---- */
 
@@ -80,9 +99,9 @@ static const pydron_runner_ops own_ops = {PYDRON_RUNNER_OPS_VERSION, own_run, NU
 /* ---- a program and what it shows ---- */
 
 typedef struct seen {
-    uint64_t values, errors, order, timings, stats;   /* hashes */
+    uint64_t values, errors, failed, order, timings, stats;   /* hashes */
     uint64_t nvalues, nerrors, norder, ntimings;
-    uint64_t tasks_done, tasks_failed, tasks_direct;
+    uint64_t tasks_done, tasks_failed, tasks_direct, peak;
     int run_rc;
 } seen;
 
@@ -123,7 +142,7 @@ static void program(uint64_t seed, size_t ntasks, seen *s)
 {
     memset(s, 0, sizeof *s);
     atomic_store(&norder, 0);
-    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_runtime *rt = inline_runtime();
     uint32_t kmix = tu_kind_c(rt, "mix", fn_mix, NULL);
     pydron_kind_desc kd = PYDRON_KIND_DESC_INIT;
     kd.name = "own";
@@ -194,6 +213,7 @@ static void program(uint64_t seed, size_t ntasks, seen *s)
         TU_OK(pydron_value_error(g, vals[j], &ft, &msg, &detail, &dlen));
         tstate st = {s, tasks, ntasks};
         s->errors = mix(s->errors, j);
+        s->failed = mix(s->failed, j);
         s->errors = mix(s->errors, task_index(&st, ft.id));
         s->errors = mix_bytes(s->errors, msg, strlen(msg));
         s->errors = mix_bytes(s->errors, detail, dlen);
@@ -214,7 +234,8 @@ static void program(uint64_t seed, size_t ntasks, seen *s)
     s->tasks_direct = gs.tasks_direct;
     s->stats = mix(mix(mix(mix(0, gs.tasks_added), gs.tasks_done), gs.tasks_failed),
                    gs.values_live);
-    s->stats = mix(mix(s->stats, gs.bytes_live), gs.bytes_peak);
+    s->stats = mix(s->stats, gs.bytes_live);
+    s->peak = gs.bytes_peak;
     for (size_t j = 0; j < nv; j++)
         if (kept[j])
             TU_OK(pydron_value_release(g, vals[j]));
@@ -258,22 +279,41 @@ static void same(uint64_t seed, size_t ntasks)
     cr_assert_eq(a.nerrors, b.nerrors, "seed %llu: %llu errors, on jobs %llu",
                  (unsigned long long)seed, (unsigned long long)a.nerrors,
                  (unsigned long long)b.nerrors);
-    cr_assert_eq(a.errors, b.errors, "seed %llu: errors differ", (unsigned long long)seed);
+    cr_assert_eq(a.failed, b.failed, "seed %llu: other values failed", (unsigned long long)seed);
+    /* which failure a value with two failed inputs reports is the one that
+     * came first: the same only in the same order */
+    if (policy == PYDRON_POLICY_FIFO)
+        cr_assert_eq(a.errors, b.errors, "seed %llu: errors differ", (unsigned long long)seed);
     cr_assert_eq(a.norder, b.norder, "seed %llu: %llu bodies ran, on jobs %llu",
                  (unsigned long long)seed, (unsigned long long)a.norder,
                  (unsigned long long)b.norder);
-    cr_assert_eq(a.order, b.order, "seed %llu: the bodies ran in another order",
-                 (unsigned long long)seed);
+    /* FIFO: the same order exactly. Work-stealing: the jobs' order depends
+     * on how many a dispatch sends at once, the lane takes one newest task
+     * after another (chains_run_depth_first_on_work_stealing) */
+    if (policy == PYDRON_POLICY_FIFO)
+        cr_assert_eq(a.order, b.order, "seed %llu: the bodies ran in another order",
+                     (unsigned long long)seed);
     cr_assert_eq(a.ntimings, b.ntimings, "seed %llu: timing log", (unsigned long long)seed);
-    cr_assert_eq(a.timings, b.timings, "seed %llu: timing log differs", (unsigned long long)seed);
+    if (policy == PYDRON_POLICY_FIFO)
+        cr_assert_eq(a.timings, b.timings, "seed %llu: timing log differs",
+                     (unsigned long long)seed);
     cr_assert_eq(a.tasks_done, b.tasks_done);
     cr_assert_eq(a.tasks_failed, b.tasks_failed);
     cr_assert_eq(a.stats, b.stats, "seed %llu: stats differ", (unsigned long long)seed);
+    if (policy == PYDRON_POLICY_FIFO)   /* the peak depends on the order */
+        cr_assert_eq(a.peak, b.peak, "seed %llu: peak bytes differ", (unsigned long long)seed);
     cr_assert_gt(a.nerrors, 0, "the program should fail somewhere");
 }
 
 Test(direct, mixed_programs_match_the_job_path, .timeout = 120)
 {
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        same(seed, 300 + seed * 300);
+}
+
+Test(direct, mixed_programs_match_the_job_path_on_work_stealing, .timeout = 120)
+{
+    policy = PYDRON_POLICY_WORK_STEALING;
     for (uint64_t seed = 1; seed <= 12; seed++)
         same(seed, 300 + seed * 300);
 }
@@ -292,7 +332,7 @@ static void chains(size_t nchains, size_t len, seen *s)
 {
     memset(s, 0, sizeof *s);
     atomic_store(&norder, 0);
-    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_runtime *rt = inline_runtime();
     uint32_t k = tu_kind_c(rt, "inc", fn_inc, NULL);
     pydron_graph *g = tu_graph(rt);
     pydron_value c = tu_const_u64(g, 0), *ends = calloc(nchains, sizeof *ends);
@@ -345,6 +385,49 @@ Test(direct, chains_run_in_fifo_order)
     cr_assert_eq(a.order, b.order, "the lane ran the chains in another order than the jobs");
 }
 
+/* The share of a chain's steps that ran fewer than 128 bodies after the
+ * step before (each body logs chain * len + step). */
+static double near_steps(const seen *s, size_t nchains, size_t len)
+{
+    size_t *last = calloc(nchains, sizeof *last), gaps = 0, near = 0;
+    cr_assert(last);
+    for (size_t i = 0; i < s->norder && i < MAXT; i++) {
+        size_t ch = order[i] / len;
+        if (order[i] % len) {
+            near += i - last[ch] - 1 < 128;
+            gaps++;
+        }
+        last[ch] = i;
+    }
+    free(last);
+    return gaps ? (double)near / (double)gaps : 0;
+}
+
+/* On the work-stealing policy the lane takes the newest ready task first,
+ * as the policy's worker takes the newest of its own deque (and oneTBB's
+ * and Cilk's): a step a group readied runs before older queued steps, so
+ * a chain goes on while its input is hot. The FIFO order of the same
+ * chains, as a control: all 400 chains take a step before any takes the
+ * next. */
+Test(direct, chains_run_depth_first_on_work_stealing)
+{
+    seen f, w;
+    chains(400, 12, &f);
+    double fifo_near = near_steps(&f, 400, 12);
+    policy = PYDRON_POLICY_WORK_STEALING;
+    chains(400, 12, &w);
+    double steal_near = near_steps(&w, 400, 12);
+    cr_assert_eq(w.tasks_done, 4800);
+    cr_assert_gt(w.tasks_direct, 4000, "%llu of 4800 on the lane",
+                 (unsigned long long)w.tasks_direct);
+    cr_assert_eq(fifo_near, 0, "FIFO: %.2f of the steps near the step before", fifo_near);
+    /* groups of 64 chains step together, reversed each round (the newest
+     * first): a step follows its predecessor within 127 bodies, but for
+     * the second steps of the 256 chains the run's start sent as jobs */
+    cr_assert_gt(steal_near, 0.9, "work-stealing: only %.2f of the steps near the step before",
+                 steal_near);
+}
+
 /* A wait with a deadline returns in time while the lane runs slow tasks
  * (the lane gives the driver back its slice), and the rest runs later. */
 /* fn_inc after a sleep of *(const long *)user milliseconds */
@@ -356,20 +439,27 @@ static int fn_sleep_ms(pydron_task_ctx *ctx, void *user)
 }
 static const long ms2 = 2, ms5 = 5;
 
-Test(direct, a_wait_with_a_deadline_returns_while_slow_tasks_run)
+static void a_wait_with_a_deadline(void)
 {
-    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_runtime *rt = inline_runtime();
     uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, (void *)&ms5);
     pydron_graph *g = tu_graph(rt);
-    /* behind 256 quick tasks, which the start of the run sends as jobs */
+    /* behind 256 quick tasks, which the start of the run sends as jobs:
+     * added before them (FIFO), or after them (work-stealing: the newest
+     * go first) */
     uint32_t kq = tu_kind_c(rt, "quick", fn_inc, NULL);
     pydron_value c = tu_const_u64(g, 0), outs[200], q[256];
-    for (uint64_t i = 0; i < 256; i++)
+    int fifo = policy == PYDRON_POLICY_FIFO;
+    for (uint64_t i = 0; fifo && i < 256; i++)
         tu_add(g, kq, PYDRON_TASK_PURE, &c, 1, 1, &q[i], &i);
     for (uint64_t i = 0; i < 200; i++)
         tu_add(g, k, PYDRON_TASK_PURE, &c, 1, 1, &outs[i], &i);
+    for (uint64_t i = 0; !fifo && i < 256; i++)
+        tu_add(g, kq, PYDRON_TASK_PURE, &c, 1, 1, &q[i], &i);
     uint64_t t0 = tu_now_ns();
-    TU_ERR(PYDRON_ETIMEDOUT, pydron_graph_wait(g, outs[199], 50));
+    /* the last to run: the newest on FIFO, the oldest on work-stealing */
+    pydron_value last = fifo ? outs[199] : outs[0];
+    TU_ERR(PYDRON_ETIMEDOUT, pydron_graph_wait(g, last, 50));
     uint64_t took = tu_now_ns() - t0;
     /* 200 x 5 ms = 1 s if the lane kept going */
     cr_assert_lt(took, 500000000u, "a 50 ms wait took %llu ms", (unsigned long long)(took / 1000000));
@@ -387,6 +477,17 @@ Test(direct, a_wait_with_a_deadline_returns_while_slow_tasks_run)
     TU_OK(pydron_value_release(g, c));
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
+}
+
+Test(direct, a_wait_with_a_deadline_returns_while_slow_tasks_run)
+{
+    a_wait_with_a_deadline();
+}
+
+Test(direct, a_wait_with_a_deadline_returns_on_work_stealing)
+{
+    policy = PYDRON_POLICY_WORK_STEALING;
+    a_wait_with_a_deadline();
 }
 
 /* Canceled from another thread while the lane runs: every task ends,
@@ -408,10 +509,10 @@ static void *cancel_later(void *p)
     return NULL;
 }
 
-Test(direct, cancel_while_the_lane_runs)
+static void cancel_while_running(void)
 {
     atomic_store(&norder, 0);
-    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_runtime *rt = inline_runtime();
     uint32_t k = tu_kind_c(rt, "sleepy", fn_sleep_ms, (void *)&ms5);
     pydron_graph *g = tu_graph(rt);
     pydron_value c = tu_const_u64(g, 0), cur = c;
@@ -439,6 +540,17 @@ Test(direct, cancel_while_the_lane_runs)
     TU_OK(pydron_value_release(g, c));
     TU_OK(pydron_graph_free(g));
     TU_OK(pydron_runtime_free(rt));
+}
+
+Test(direct, cancel_while_the_lane_runs)
+{
+    cancel_while_running();
+}
+
+Test(direct, cancel_while_the_lane_runs_on_work_stealing)
+{
+    policy = PYDRON_POLICY_WORK_STEALING;
+    cancel_while_running();
 }
 
 /* Times on the lane are taken as the inline executor takes its jobs':
@@ -471,7 +583,7 @@ static void on_tl(const pydron_task_timing *t, void *user)
 
 Test(direct, tiny_tasks_timed_in_runs_and_a_slow_kind_alone)
 {
-    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    pydron_runtime *rt = inline_runtime();
     uint32_t k = tu_kind_c(rt, "inc", fn_inc, NULL);
     uint32_t ks = tu_kind_c(rt, "slow", fn_sleep_ms, (void *)&ms2);
     pydron_graph *g = tu_graph(rt);
