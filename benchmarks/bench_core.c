@@ -18,14 +18,23 @@
  * a long-lived program do. *_cold_* lines: the chains again after
  * pydron_memory_trim, on fresh memory. *_jobs_*: the inline chains with the
  * executor's direct lane off (PYDRON_DIRECT=0: a job per task, as before
- * the lane). Bytes per task count the chunks
+ * the lane). *_steal_*: the inline runs on the work-stealing policy, oneTBB's
+ * own order (the newest ready task first: a chain runs depth first); the
+ * others use the default FIFO policy. Bytes per task count the chunks
  * taken from that cache too.
  *
  * Prints lines "BENCH <name> <value> <unit>".
- * usage: bench_core [--tasks N] [--chain L] [--workers W] [--only RUN]
+ * usage: bench_core [--tasks N] [--chain L] [--workers W] [--rounds R] [--only RUN]
+ *
+ * --rounds R (default 5; 0: none): the chains of the inline executor (FIFO
+ * and work-stealing) and of oneTBB again, back to back, R times; the
+ * *_paired_* lines are the medians of each round's ratio. On a shared
+ * machine oneTBB's figure alone moves 2x between runs a minute apart, so a
+ * ratio of neighbours is the steadier one.
  *
  * --only RUN runs one of inline, inline_chain, threads, threads_chain, pool,
- * pool_chain, tbb, tbb_chain and prints nothing: for counting instructions
+ * pool_chain, tbb, tbb_chain (inline and threads runs with "_steal" after
+ * them: on the work-stealing policy) and prints nothing: for counting instructions
  * per task on a loaded machine (valgrind --tool=callgrind at two task
  * counts; the difference divided by the difference in tasks), where times
  * are noise. benchmarks/core_instr.sh does that.
@@ -87,6 +96,9 @@ static size_t heap_used(void)
     return mi.uordblks + mi.hblkhd;
 }
 
+/* the policy of the runtimes run() makes */
+static pydron_policy_kind bench_policy = PYDRON_POLICY_FIFO;
+
 /* chain == 0: independent tasks; else chains of that length. */
 static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks, uint64_t chain,
                       uint64_t *checksum)
@@ -94,6 +106,7 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     pydron_runtime_options o = PYDRON_RUNTIME_OPTIONS_INIT;
     o.executor = ex;
     o.workers = workers;
+    o.policy = bench_policy;
     pydron_runtime *rt;
     check(pydron_runtime_new(&rt, &o), "runtime");
     uint32_t k;
@@ -169,7 +182,11 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
 static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_t chain)
 {
     size_t len = strlen(name);
-    int is_chain = len > 6 && !strcmp(name + len - 6, "_chain");
+    if (len > 6 && !strcmp(name + len - 6, "_steal")) {
+        bench_policy = PYDRON_POLICY_WORK_STEALING;
+        len -= 6;
+    }
+    int is_chain = len > 6 && !strncmp(name + len - 6, "_chain", 6);
     uint64_t want = is_chain ? (ntasks % chain ? ntasks % chain : chain) : 1, sum = 0;
     uint64_t sh = is_chain ? chain : 0;
     double ns;
@@ -190,10 +207,59 @@ static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_
     return 0;
 }
 
+#ifdef PYDRON_BENCH_TBB
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Chains on the inline executor (FIFO, work-stealing) and on oneTBB, back
+ * to back, `rounds` times: the median of each round's ratio. */
+static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned rounds)
+{
+    double *fifo = calloc(rounds, sizeof *fifo), *steal = calloc(rounds, sizeof *steal);
+    if (!fifo || !steal)
+        return fprintf(stderr, "bench_core: out of memory\n"), 1;
+    uint64_t want = ntasks % chain ? ntasks % chain : chain, sum, chk;
+    printf("# paired rounds (ns per chained task: inline fifo, inline work-stealing, tbb):");
+    for (unsigned r = 0; r < rounds; r++) {
+        bench_policy = PYDRON_POLICY_FIFO;
+        run_result a = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+        if (sum != want)
+            return fprintf(stderr, "bench_core: wrong chain result\n"), 1;
+        bench_policy = PYDRON_POLICY_WORK_STEALING;
+        run_result b = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+        if (sum != want)
+            return fprintf(stderr, "bench_core: wrong chain result\n"), 1;
+        double t;
+        bench_tbb_run(workers, ntasks, chain, work_ptr, &t, &chk);
+        if (chk != want)
+            return fprintf(stderr, "bench_core: tbb: wrong chain result\n"), 1;
+        fifo[r] = (a.add_ns + a.run_ns) / t;
+        steal[r] = (b.add_ns + b.run_ns) / t;
+        printf(" %.0f/%.0f/%.0f", a.add_ns + a.run_ns, b.add_ns + b.run_ns, t);
+    }
+    bench_policy = PYDRON_POLICY_FIFO;
+    printf("\n");
+    printf("BENCH core_inline_chain_paired_vs_tbb %.2f x\n", median(fifo, rounds));
+    printf("BENCH core_inline_chain_steal_paired_vs_tbb %.2f x\n", median(steal, rounds));
+    free(fifo);
+    free(steal);
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     uint64_t ntasks = 1000000, chain = 100;
-    unsigned workers = 0;
+    unsigned workers = 0, rounds = 5;
     const char *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--tasks"))
@@ -204,8 +270,11 @@ int main(int argc, char **argv)
             workers = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--only"))
             only = argv[i + 1];
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_core [--tasks N] [--chain L] [--workers W] [--only RUN]\n");
+            fprintf(stderr, "usage: bench_core [--tasks N] [--chain L] [--workers W] [--rounds R] "
+                            "[--only RUN]\n");
             return 2;
         }
     }
@@ -250,6 +319,16 @@ int main(int argc, char **argv)
     run_result icc = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
     if (sum != (ntasks % chain ? ntasks % chain : chain))
         return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    /* the work-stealing policy (oneTBB's own discipline: a worker takes the
+     * newest task it made ready, so a chain runs depth first) */
+    bench_policy = PYDRON_POLICY_WORK_STEALING;
+    run_result iis = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0, &sum);
+    if (sum != 1)
+        return fprintf(stderr, "bench_core: wrong result %llu\n", (unsigned long long)sum), 1;
+    run_result ics = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+    if (sum != (ntasks % chain ? ntasks % chain : chain))
+        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    bench_policy = PYDRON_POLICY_FIFO;
     run_result ti = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, 0, &sum);
     if (sum != 1)
         return 1;
@@ -297,6 +376,10 @@ int main(int argc, char **argv)
     printf("BENCH core_inline_chain_lane_vs_jobs %.2f x\n", ic.run_ns / icj.run_ns);
     printf("BENCH core_inline_chain_cold_per_task %.0f ns\n", icc.add_ns + icc.run_ns);
     printf("BENCH core_inline_chain_cold_add_per_task %.0f ns\n", icc.add_ns);
+    printf("BENCH core_inline_steal_per_task %.0f ns\n", iis.add_ns + iis.run_ns);
+    printf("BENCH core_inline_chain_steal_per_task %.0f ns\n", ics.add_ns + ics.run_ns);
+    printf("BENCH core_inline_chain_steal_add_per_task %.0f ns\n", ics.add_ns);
+    printf("BENCH core_inline_chain_steal_run_per_task %.0f ns\n", ics.run_ns);
     printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
     printf("BENCH core_threads_run_per_task %.0f ns\n", ti.run_ns);
     printf("BENCH core_threads_chain_per_task %.0f ns\n", tc.add_ns + tc.run_ns);
@@ -320,8 +403,12 @@ int main(int argc, char **argv)
     printf("BENCH core_inline_vs_tbb %.2f x\n", ci / tbb_i);
     printf("BENCH core_inline_chain_vs_tbb %.2f x\n", cc / tbb_c);
     printf("BENCH core_inline_chain_cold_vs_tbb %.2f x\n", (icc.add_ns + icc.run_ns) / tbb_c);
+    printf("BENCH core_inline_steal_vs_tbb %.2f x\n", (iis.add_ns + iis.run_ns) / tbb_i);
+    printf("BENCH core_inline_chain_steal_vs_tbb %.2f x\n", (ics.add_ns + ics.run_ns) / tbb_c);
     printf("BENCH core_threads_vs_tbb %.2f x\n", ti_ / tbb_i);
     printf("BENCH core_threads_chain_vs_tbb %.2f x\n", tc_ / tbb_c);
+    if (rounds)
+        return paired(workers, ntasks, chain, rounds);
 #endif
     return 0;
 }
