@@ -178,6 +178,21 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     return r;
 }
 
+/* run(), exiting with a message unless the result is right: 1 for
+ * independent tasks, the last chain's length for chains */
+static run_result checked(pydron_executor_kind ex, unsigned workers, uint64_t ntasks,
+                          uint64_t chain)
+{
+    uint64_t sum, want = chain ? (ntasks % chain ? ntasks % chain : chain) : 1;
+    run_result r = run(ex, workers, ntasks, chain, &sum);
+    if (sum != want) {
+        fprintf(stderr, "bench_core: wrong %sresult %llu\n", chain ? "chain " : "",
+                (unsigned long long)sum);
+        exit(1);
+    }
+    return r;
+}
+
 /* --only: one run, checked, silent */
 static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_t chain)
 {
@@ -227,17 +242,13 @@ static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned ro
     double *fifo = calloc(rounds, sizeof *fifo), *steal = calloc(rounds, sizeof *steal);
     if (!fifo || !steal)
         return fprintf(stderr, "bench_core: out of memory\n"), 1;
-    uint64_t want = ntasks % chain ? ntasks % chain : chain, sum, chk;
+    uint64_t want = ntasks % chain ? ntasks % chain : chain, chk;
     printf("# paired rounds (ns per chained task: inline fifo, inline work-stealing, tbb):");
     for (unsigned r = 0; r < rounds; r++) {
         bench_policy = PYDRON_POLICY_FIFO;
-        run_result a = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
-        if (sum != want)
-            return fprintf(stderr, "bench_core: wrong chain result\n"), 1;
+        run_result a = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
         bench_policy = PYDRON_POLICY_WORK_STEALING;
-        run_result b = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
-        if (sum != want)
-            return fprintf(stderr, "bench_core: wrong chain result\n"), 1;
+        run_result b = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
         double t;
         bench_tbb_run(workers, ntasks, chain, work_ptr, &t, &chk);
         if (chk != want)
@@ -294,47 +305,30 @@ int main(int argc, char **argv)
     if (x != ntasks)
         return 1;
 
-    uint64_t sum;
-    run_result ii = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0, &sum);
-    if (sum != 1)
-        return fprintf(stderr, "bench_core: wrong result %llu\n", (unsigned long long)sum), 1;
-    run_result ic = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
-    if (sum != (ntasks % chain ? ntasks % chain : chain))
-        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    run_result ii = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0);
+    run_result ic = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
     /* the same on the job path (the inline executor's direct lane off:
      * PYDRON_DIRECT is read when a runtime is made), for a same-run ratio */
     const char *was = getenv("PYDRON_DIRECT");
     char *keep = was ? strdup(was) : NULL;
     setenv("PYDRON_DIRECT", "0", 1);
-    run_result icj = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
+    run_result icj = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
     if (keep)
         setenv("PYDRON_DIRECT", keep, 1), free(keep);
     else
         unsetenv("PYDRON_DIRECT");
-    if (sum != (ntasks % chain ? ntasks % chain : chain))
-        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
     /* the same on memory the process never had: the first large graph of a
      * process (the others reuse the records' chunks of freed graphs) */
     pydron_memory_trim();
-    run_result icc = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
-    if (sum != (ntasks % chain ? ntasks % chain : chain))
-        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    run_result icc = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
     /* the work-stealing policy (oneTBB's own discipline: a worker takes the
      * newest task it made ready, so a chain runs depth first) */
     bench_policy = PYDRON_POLICY_WORK_STEALING;
-    run_result iis = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0, &sum);
-    if (sum != 1)
-        return fprintf(stderr, "bench_core: wrong result %llu\n", (unsigned long long)sum), 1;
-    run_result ics = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain, &sum);
-    if (sum != (ntasks % chain ? ntasks % chain : chain))
-        return fprintf(stderr, "bench_core: wrong chain result %llu\n", (unsigned long long)sum), 1;
+    run_result iis = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0);
+    run_result ics = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
     bench_policy = PYDRON_POLICY_FIFO;
-    run_result ti = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, 0, &sum);
-    if (sum != 1)
-        return 1;
-    run_result tc = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain, &sum);
-    if (sum != (ntasks % chain ? ntasks % chain : chain))
-        return 1;
+    run_result ti = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, 0);
+    run_result tc = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain);
 
     /* the peers, same shapes, same thread count as the threads executor */
     double pool_i, pool_c;
