@@ -187,7 +187,7 @@ KNOWN: dict = {
 # batch programs and test_dask.py; they still run on every other executor.
 DASK_TOO_SLOW = {"batch_tiny_calls_each_its_own", "batch_tiny_logging_and_errors",
                  "batch_tiny_members_differ", "batch_tiny_settings_every_kind_of_change",
-                 "settled_placeholders_in_lists"}
+                 "settled_placeholders_in_lists", "batch_members_of_failed_inputs"}
 
 
 # On the ray executor, a selection (each run connects to Ray, seconds each):
