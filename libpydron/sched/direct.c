@@ -18,8 +18,9 @@
  * before (from pydron_task_add) still run through it. Tasks run in the
  * policy's order: the FIFO queue's, or on the work-stealing policy the
  * newest ready task first (the one worker's own deque; oneTBB and Cilk run
- * a chain depth first the same way, its input still in the cache); durations are measured as the inline executor's
- * (pdi_jtimer's runs of tiny tasks); a group stops after the driver's time
+ * a chain depth first the same way, its input still in the cache);
+ * durations are measured as the inline executor's (pdi_jtimer's runs of
+ * tiny tasks); a group stops after the driver's time
  * slice, and the tasks it did not reach go back to the queue.
  *
  * PYDRON_DIRECT=0 when a runtime is made turns the lane off for it (the job
