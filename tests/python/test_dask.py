@@ -162,6 +162,36 @@ def test_a_client_passed_in_is_used_and_left_open(cluster):
         c.close()
 
 
+def test_dask_teardown_timeouts_stay_out_of_the_programs_stderr(cluster, caplog):
+    """A client pydron made: Dask's waits that timed out while the client
+    closed are not reported as "never retrieved" (a CI run's program printed
+    them after its own output); any other unretrieved exception still is."""
+    import asyncio
+    import gc
+
+    from pydron import _dask
+
+    client, own = _dask.connect(cluster.address)
+    assert own
+    loop = client.loop.asyncio_loop
+
+    async def dropped(exc):
+        f = loop.create_future()
+        f.set_exception(exc)   # nobody retrieves it
+        del f
+        gc.collect()
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            asyncio.run_coroutine_threadsafe(dropped(TimeoutError("Timeout")), loop).result(10)
+            assert not [r for r in caplog.records if r.name == "asyncio"]
+            asyncio.run_coroutine_threadsafe(dropped(ValueError("not Dask's")), loop).result(10)
+            got = [r for r in caplog.records if r.name == "asyncio"]
+            assert got and "never retrieved" in got[0].getMessage()
+    finally:
+        client.close()
+
+
 def test_configuration_errors_are_clear():
     with pytest.raises(ValueError, match="needs the Dask scheduler's address"):
         pydron.configure(executor="dask")

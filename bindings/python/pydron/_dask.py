@@ -88,9 +88,38 @@ def connect(address=None, client=None, timeout=30):
                          "(configure(executor='dask', address='tcp://host:8786') or "
                          "PYDRON_ADDRESS) or a distributed.Client (configure(client=...))")
     try:
-        return distributed.Client(address, timeout=timeout, set_as_default=False), True
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
     except OSError as e:
         raise _core.TransportError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    quiet_teardown(client.loop.asyncio_loop)
+    return client, True
+
+
+def quiet_teardown(loop):
+    """Keep Dask's own teardown out of the program's stderr, on the event
+    loop of a client pydron made (and so nothing but Dask runs on it).
+
+    Closing a client stops its loop while Dask's internal waits with a
+    timeout (tornado's ``gen.with_timeout``: the batched stream's waker,
+    comm closes) may have timed out and not been resumed yet. Their futures
+    then end with ``TimeoutError`` that nobody retrieves, and asyncio logs
+    "Future exception was never retrieved" when they are collected: on a slow
+    host, after a program that printed nothing of the kind. That report, and
+    only that one (never retrieved, a TimeoutError), goes to pydron's debug
+    log; every other one reaches the loop's handler as before."""
+    prev = loop.get_exception_handler()
+
+    def handler(lp, ctx):
+        msg = ctx.get("message", "")
+        if "exception was never retrieved" in msg and isinstance(ctx.get("exception"), TimeoutError):
+            log.debug("pydron: Dask teardown: %s: %r", msg, ctx.get("exception"))
+            return
+        if prev is not None:
+            prev(lp, ctx)
+        else:
+            lp.default_exception_handler(ctx)
+
+    loop.set_exception_handler(handler)
 
 
 def check_workers(client):
