@@ -365,6 +365,14 @@ static inline void fast_value_init(pydron_graph *g, uint32_t vi, uint32_t gen, u
     out->id = pdi_mkid(g->tag, gen, vi);
 }
 
+/* One of the caller's references on v passes to a task just added, which
+ * holds its own (so the record stays): pdi_value_urelease without the drop. */
+static inline void fast_take(pydron_graph *g, pdi_value *v)
+{
+    if (--v->urefs == 0 && PDI_UNLIKELY(v->producer && g->nretained))
+        pdi_maybe_unretain(g, v->producer, 0);
+}
+
 /* The common task, added without a test per rare feature: PURE, a known
  * kind, at most two inputs and two outputs and a tick of at most two levels
  * (all stored in the record), a payload of at most 8 bytes, live inputs none
@@ -393,6 +401,11 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     if (nin && !(v0 = fast_input(g, d->inputs[0].id, nin, &i0)))
         return 0;
     if (nin > 1 && !(v1 = fast_input(g, d->inputs[1].id, nin, &i1)))
+        return 0;
+    /* PYDRON_TASK_TAKE_INPUTS: the caller holds a reference for each input
+     * slot (the general path reports it when not) */
+    int take = (d->flags & PYDRON_TASK_TAKE_INPUTS) != 0;
+    if (take && ((v0 && v0->urefs < (v1 == v0 ? 2u : 1u)) || (v1 && v1 != v0 && !v1->urefs)))
         return 0;
     /* record slots; given back (newest first) if a later one is missing */
     uint32_t o0 = 0, o1 = 0, g0 = 0, g1 = 0;
@@ -486,6 +499,12 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
         pdi_rec_add(g, ti);    /* inputs known; before it may become ready */
     if (npending == 0)
         pdi_task_ready(g, ti);
+    if (take) {   /* the caller's references pass to the task (which holds one each) */
+        if (v0)
+            fast_take(g, v0);
+        if (v1)
+            fast_take(g, v1);
+    }
     return 1;
 }
 
@@ -696,22 +715,15 @@ static int take_check(pydron_graph *g, const pydron_task_desc *d, uint32_t *vis)
     return i < n ? take_err(i, d->inputs[i].id) : 0;
 }
 
-/* The add itself: the common case inline, else the general one. */
-static inline int task_add_any(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
-                               size_t tick_len, pydron_task *out_task, pydron_value *out_values,
-                               uint32_t *out_tidx)
-{
-    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
-        return 0;
-    return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
-}
-
 int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
                         size_t tick_len, pydron_task *out_task, pydron_value *out_values,
                         uint32_t *out_tidx)
 {
-    if (PDI_LIKELY(!(d->flags & PYDRON_TASK_TAKE_INPUTS)))
-        return task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
+    /* the fast path takes the inputs itself */
+    if (PDI_LIKELY(task_add_fast(g, d, tick, tick_len, out_task, out_values, out_tidx)))
+        return 0;
+    if (!(d->flags & PYDRON_TASK_TAKE_INPUTS))
+        return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
     size_t n = d->ninputs;
     if (n && !d->inputs)
         return task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
@@ -725,7 +737,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
             return take_err(v0->urefs ? 1 : 0, id0);
         if (v1 && v1 != v0 && !v1->urefs)
             return take_err(1, id1);
-        int rc = task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        int rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
         if (rc == 0 && n) {
             take_ref(g, id0);
             if (n > 1)
@@ -746,7 +758,7 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             ids[i] = d->inputs[i].id;
-        rc = task_add_any(g, d, tick, tick_len, out_task, out_values, out_tidx);
+        rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
         for (size_t i = 0; rc == 0 && i < n; i++)
             take_ref(g, ids[i]);
     }
