@@ -293,14 +293,8 @@ size_t pdi_direct_run(pydron_graph *g)
             uint32_t ti = pdi_id_idx(id);
             pdi_task *t = picked ? pdi_task_get(g, id, &ti) : pdi_T(g, ti);
             if (picked) {
-                /* as pdi_dispatch checks a policy's pick */
-                if (!t || t->state == PDI_T_FREE || t->gen != pdi_id_gen(id) ||
-                    (t->bits & TB_ZOMBIE) || !(t->bits & TB_QUEUED))
-                    continue;   /* canceled or stale */
-                t->bits &= (uint8_t)~TB_QUEUED;
-                sg->nqueued--;
-                if (t->state != PYDRON_TASK_READY)
-                    continue;   /* waiting again: pushed anew when ready */
+                if (!pdi_pick_check(g, t, id))
+                    continue;
             } else if (listed) {
                 if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY ||
                     (t->bits & TB_QUEUED)) {

@@ -432,19 +432,8 @@ again:
                 /* ids the core pushed (FIFO) need no tag check; a policy's
                  * pick is checked whole */
                 uint32_t ti = pdi_id_idx(pt.id);
-                pdi_task *t = fifo ? pdi_T(g, ti) : pdi_task_get(g, pt.id, &ti);
-                if (!t || t->state == PDI_T_FREE || t->gen != pdi_id_gen(pt.id) ||
-                    (t->bits & TB_ZOMBIE) || !(t->bits & TB_QUEUED))
-                    continue;   /* canceled or stale pick */
-                if (t->state != PYDRON_TASK_READY) {
-                    /* waiting again (an input was lost with its worker): it
-                     * is pushed anew when it is ready */
-                    t->bits &= (uint8_t)~TB_QUEUED;
-                    sg->nqueued--;
+                if (!pdi_pick_check(g, fifo ? pdi_T(g, ti) : pdi_task_get(g, pt.id, &ti), pt.id))
                     continue;
-                }
-                t->bits &= (uint8_t)~TB_QUEUED;
-                sg->nqueued--;
                 pydron_job *j = pdi_job_get(g);
                 int rc = j ? pdi_job_prepare(g, j, ti, (int32_t)w) : PYDRON_ENOMEM;
                 if (rc) {

@@ -139,6 +139,20 @@ static inline void pdi_kstat_add(pydron_graph *g, uint32_t kind, double seconds)
 double pdi_task_duration(pydron_graph *g, pdi_task *t);
 
 void pdi_flush_ready(pydron_graph *g);
+/* A task id the policy handed out (t: its record, or NULL if not live):
+ * the READY task to run, taken out of the queue count; else NULL: canceled
+ * or stale (skipped), or out of the queue and waiting again (an input was
+ * lost with its worker: pushed anew when ready). Every pick is checked so,
+ * by pdi_dispatch and by the direct lane. */
+static inline pdi_task *pdi_pick_check(pydron_graph *g, pdi_task *t, uint64_t id)
+{
+    if (!t || t->state == PDI_T_FREE || t->gen != pdi_id_gen(id) || (t->bits & TB_ZOMBIE) ||
+        !(t->bits & TB_QUEUED))
+        return NULL;
+    t->bits &= (uint8_t)~TB_QUEUED;
+    pdi_S(g)->nqueued--;
+    return t->state == PYDRON_TASK_READY ? t : NULL;
+}
 /* ---- sched/direct.c ---- */
 /* PYDRON_DIRECT is "0" (read when a runtime is made). */
 int pdi_direct_off_env(void);
