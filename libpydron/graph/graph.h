@@ -138,8 +138,8 @@ typedef struct pdi_task {
     uint8_t flags;      /* PYDRON_TASK_* */
     uint8_t tick_len;
     uint8_t bits;       /* TB_* */
-    uint32_t kind;
-    uint32_t npending;  /* inputs not yet available */
+    uint16_t kind;      /* < PDI_MAX_KINDS */
+    uint16_t npending;  /* inputs not yet available (<= nin) */
     uint16_t nin, nout;
     uint32_t payload_len;
     uint32_t hpos;      /* position in the driver heap; next free when free */
@@ -180,6 +180,7 @@ typedef struct pdi_label {
 
 /* ---- kinds ---- */
 #define PDI_MAX_KINDS 4096
+_Static_assert(PDI_MAX_KINDS <= 65536, "pdi_task.kind is 16 bits");
 typedef struct pdi_kind {
     char *name;
     const pydron_runner_ops *runner;
