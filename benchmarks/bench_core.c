@@ -27,8 +27,9 @@
  * usage: bench_core [--tasks N] [--chain L] [--workers W] [--rounds R] [--only RUN]
  *
  * --rounds R (default 5; 0: none): the chains of the inline executor (FIFO
- * and work-stealing) and of oneTBB again, back to back, R times; the
- * *_paired_* lines are the medians of each round's ratio. On a shared
+ * and work-stealing), the threads executor and oneTBB (on W threads, and on
+ * one) again, back to back, R times; the *_paired_* lines are the medians of
+ * each round's ratio. On a shared
  * machine oneTBB's figure alone moves 2x between runs a minute apart, so a
  * ratio of neighbours is the steadier one.
  *
@@ -235,34 +236,45 @@ static double median(double *v, unsigned n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Chains on the inline executor (FIFO, work-stealing) and on oneTBB, back
- * to back, `rounds` times: the median of each round's ratio. */
+/* Chains on the inline executor (FIFO, work-stealing), the threads executor
+ * and oneTBB (on `workers` threads, and on one: the inline executor's one
+ * thread), back to back, `rounds` times: the median of each round's ratio. */
 static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned rounds)
 {
-    double *fifo = calloc(rounds, sizeof *fifo), *steal = calloc(rounds, sizeof *steal);
-    if (!fifo || !steal)
+    double *v = calloc(4 * (size_t)rounds, sizeof *v);
+    if (!v)
         return fprintf(stderr, "bench_core: out of memory\n"), 1;
+    double *fifo = v, *steal = v + rounds, *thr = v + 2 * rounds, *steal1 = v + 3 * rounds;
     uint64_t want = ntasks % chain ? ntasks % chain : chain, chk;
-    printf("# paired rounds (ns per chained task: inline fifo, inline work-stealing, tbb):");
+    printf("# paired rounds (ns per chained task: inline fifo, inline work-stealing, threads, "
+           "tbb, tbb on one thread):");
     for (unsigned r = 0; r < rounds; r++) {
         bench_policy = PYDRON_POLICY_FIFO;
         run_result a = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
         bench_policy = PYDRON_POLICY_WORK_STEALING;
         run_result b = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
-        double t;
+        bench_policy = PYDRON_POLICY_FIFO;
+        run_result c = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain);
+        double t, t1;
         bench_tbb_run(workers, ntasks, chain, work_ptr, &t, &chk);
+        if (chk != want)
+            return fprintf(stderr, "bench_core: tbb: wrong chain result\n"), 1;
+        bench_tbb_run(1, ntasks, chain, work_ptr, &t1, &chk);
         if (chk != want)
             return fprintf(stderr, "bench_core: tbb: wrong chain result\n"), 1;
         fifo[r] = (a.add_ns + a.run_ns) / t;
         steal[r] = (b.add_ns + b.run_ns) / t;
-        printf(" %.0f/%.0f/%.0f", a.add_ns + a.run_ns, b.add_ns + b.run_ns, t);
+        thr[r] = (c.add_ns + c.run_ns) / t;
+        steal1[r] = (b.add_ns + b.run_ns) / t1;
+        printf(" %.0f/%.0f/%.0f/%.0f/%.0f", a.add_ns + a.run_ns, b.add_ns + b.run_ns,
+               c.add_ns + c.run_ns, t, t1);
     }
-    bench_policy = PYDRON_POLICY_FIFO;
     printf("\n");
     printf("BENCH core_inline_chain_paired_vs_tbb %.2f x\n", median(fifo, rounds));
     printf("BENCH core_inline_chain_steal_paired_vs_tbb %.2f x\n", median(steal, rounds));
-    free(fifo);
-    free(steal);
+    printf("BENCH core_threads_chain_paired_vs_tbb %.2f x\n", median(thr, rounds));
+    printf("BENCH core_inline_chain_steal_paired_vs_tbb_one_thread %.2f x\n", median(steal1, rounds));
+    free(v);
     return 0;
 }
 #endif
