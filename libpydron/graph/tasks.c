@@ -365,12 +365,14 @@ static inline void fast_value_init(pydron_graph *g, uint32_t vi, uint32_t gen, u
     out->id = pdi_mkid(g->tag, gen, vi);
 }
 
-/* One of the caller's references on v passes to a task just added, which
- * holds its own (so the record stays): pdi_value_urelease without the drop. */
-static inline void fast_take(pydron_graph *g, pdi_value *v)
+/* PYDRON_TASK_TAKE_INPUTS with inputs v0, v1 (NULL: none; one value may
+ * be both): the first input slot the caller holds no reference for, or -1
+ * when it holds one for each. */
+static inline int take_missing(const pdi_value *v0, const pdi_value *v1)
 {
-    if (--v->urefs == 0 && PDI_UNLIKELY(v->producer && g->nretained))
-        pdi_maybe_unretain(g, v->producer, 0);
+    if (v0 && v0->urefs < (v1 == v0 ? 2u : 1u))
+        return v0->urefs ? 1 : 0;
+    return v1 && v1 != v0 && !v1->urefs ? 1 : -1;
 }
 
 /* The common task, added without a test per rare feature: PURE, a known
@@ -405,7 +407,7 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
     /* PYDRON_TASK_TAKE_INPUTS: the caller holds a reference for each input
      * slot (the general path reports it when not) */
     int take = (d->flags & PYDRON_TASK_TAKE_INPUTS) != 0;
-    if (take && ((v0 && v0->urefs < (v1 == v0 ? 2u : 1u)) || (v1 && v1 != v0 && !v1->urefs)))
+    if (take && take_missing(v0, v1) >= 0)
         return 0;
     /* record slots; given back (newest first) if a later one is missing */
     uint32_t o0 = 0, o1 = 0, g0 = 0, g1 = 0;
@@ -501,9 +503,9 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
         pdi_task_ready(g, ti);
     if (take) {   /* the caller's references pass to the task (which holds one each) */
         if (v0)
-            fast_take(g, v0);
+            pdi_value_urelease(g, i0);
         if (v1)
-            fast_take(g, v1);
+            pdi_value_urelease(g, i1);
     }
     return 1;
 }
@@ -733,10 +735,9 @@ int pdi_task_add_locked(pydron_graph *g, const pydron_task_desc *d, const uint32
         uint32_t vi;
         pdi_value *v0 = n ? pdi_value_rec(g, id0, &vi) : NULL;
         pdi_value *v1 = n > 1 ? pdi_value_rec(g, id1, &vi) : NULL;
-        if (v0 && v0->urefs < (v1 == v0 ? 2u : 1u))
-            return take_err(v0->urefs ? 1 : 0, id0);
-        if (v1 && v1 != v0 && !v1->urefs)
-            return take_err(1, id1);
+        int k = take_missing(v0, v1);
+        if (k >= 0)
+            return take_err((size_t)k, k ? id1 : id0);
         int rc = task_add_general(g, d, tick, tick_len, out_task, out_values, out_tidx);
         if (rc == 0 && n) {
             take_ref(g, id0);
