@@ -51,11 +51,15 @@
  * pool goes solo: one thread at a time holds a group; the others stay
  * asleep and are not fed by the bypass. It ends when a group runs longer
  * than twice its report SOLO_CALM times in a row (one group now and then
- * runs slowly: a cache miss per record, an interrupt), or one is not tiny;
- * and a thread that has waited TH_STEAL_NS while a group ran takes work
- * again (a job that turned long does not hold the queue).
- * PYDRON_THREADS_SOLO=0 turns it off. */
+ * runs slowly: a cache miss per record, an interrupt), or SOLO_SLOW groups
+ * in a row are not tiny (one alone may be a thread descheduled for a tick
+ * on a loaded machine: ~4 ms for 64 empty jobs; ending solo for it cost
+ * ~12 changes of thread each time, up to ~200 a second under ASan next to
+ * other tests); and a thread that has waited TH_STEAL_NS while a group ran
+ * takes work again (a job that turned long does not hold the queue, nor
+ * does a descheduled thread). PYDRON_THREADS_SOLO=0 turns it off. */
 #define SOLO_CALM 4
+#define SOLO_SLOW 2
 
 struct thr;
 /* An idle thread steals from a group only when that group has run this
@@ -158,6 +162,7 @@ static void *worker_main(void *arg)
     int rcs[TH_GROUP];
     int tiny = 1;   /* the last group's jobs were tiny */
     int calm = 0;   /* groups in a row that ran over twice their report */
+    int slow = 0;   /* groups in a row that were not tiny */
     pdi_jtimer tm;   /* kept across groups: whether jobs are timed in runs */
     pdi_jtimer_init(&tm, 0);
     pthread_mutex_lock(&x->mu);
@@ -263,9 +268,10 @@ static void *worker_main(void *arg)
             uint64_t report = pdi_now_ns() - now, ran = now - t0;
             int solo = atomic_load_explicit(&x->solo, memory_order_relaxed);
             calm = tiny && ran > 2 * report ? calm + 1 : 0;
+            slow = tiny ? 0 : slow + 1;
             if (!solo && tiny && report > ran)
                 atomic_store_explicit(&x->solo, 1, memory_order_relaxed);
-            else if (solo && (!tiny || calm >= SOLO_CALM))
+            else if (solo && (slow >= SOLO_SLOW || calm >= SOLO_CALM))
                 wake = atomic_exchange(&x->solo, 0);
         }
         pthread_mutex_lock(&x->mu);
