@@ -25,6 +25,7 @@ import os
 import pickle
 import sys
 import types
+from math import copysign as _copysign
 
 # -- the program's own modules ---------------------------------------------
 
@@ -168,10 +169,38 @@ def _plain_array(v):
     return t.__name__ == "ndarray" and t.__module__ == "numpy" and not v.dtype.hasobject
 
 
+class _Empty:
+    """Token of an empty list, dict or set: the same while the value is an
+    empty one of the same type (its pickle would be the same bytes), without
+    pickling it at each check (dataclasses' __repr__ holds such a set in a
+    closure cell: every version check of a dataclass pickled it)."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t):
+        self.t = t
+
+
+_EMPTY_TYPES = frozenset([list, dict, set])
+
+
+def _frozen(v, depth=0):
+    """v is an atom or a tuple of them (nested at most 4 deep): it cannot
+    change, so it is its own token, compared by identity."""
+    t = type(v)
+    if t in _ATOMIC:
+        return True
+    return t is tuple and depth < 4 and len(v) <= 64 and all(_frozen(x, depth + 1) for x in v)
+
+
 def _token(v):
     t = type(v)
     if t in _ATOMIC or isinstance(v, _BYID):
         return v
+    if t is tuple and _frozen(v):
+        return v  # (a function's __defaults__): unchanged while it is the same tuple
+    if t in _EMPTY_TYPES and not v:
+        return _Empty(t)
     return _snap(v)
 
 
@@ -179,6 +208,8 @@ def _same(old, v):
     if old is v:
         return True
     t = type(old)
+    if t is _Empty:
+        return type(v) is old.t and not v
     if t is _Snap:
         if old.top is v and TRACKING and old.epoch == EPOCH and _plain_array(v):
             return True  # the same array, and nothing ran that could change it
@@ -196,7 +227,22 @@ def _same(old, v):
             return False
         old.epoch, old.owners, old.top = new.epoch, new.owners, v
         return True
-    return t in _ATOMIC and type(v) is t and old == v
+    if t is tuple:  # a frozen token (_frozen): rebound, an equal tuple is the same pickle
+        try:
+            return type(v) is tuple and pickle.dumps(v, 5) == pickle.dumps(old, 5)
+        except Exception as e:  # noqa: BLE001
+            if program_failure(e):
+                raise
+            return False
+    if t in _ATOMIC and type(v) is t and old == v:
+        # equal, yet another value: -0.0 == 0.0 (copysign, 1/x and atan2 tell them apart)
+        if t is float:
+            return _copysign(1.0, old) == _copysign(1.0, v)
+        if t is complex:
+            return (_copysign(1.0, old.real) == _copysign(1.0, v.real)
+                    and _copysign(1.0, old.imag) == _copysign(1.0, v.imag))
+        return True
+    return False
 
 
 def _by_value(obj, progmods) -> bool:
