@@ -577,3 +577,52 @@ def test_calls_of_every_shape_take_the_fast_path(shape, executor):
         assert b["ran"] > per * n, b
     finally:
         pydron.configure()
+
+
+def test_pid_filter_asks_only_about_placeholders_and_classes():
+    """_core.pid_filter (the persistent_id of the argument picklers): the
+    Python function is asked about objects of the given type and classes
+    (metaclass instances too), never about anything else, and what it says
+    is the pickle's; a pickle made with it equals one made with the function
+    itself."""
+    import io
+    import pickle
+
+    class Place:
+        pass
+
+    class Meta(type):
+        pass
+
+    class Odd(metaclass=Meta):
+        pass
+
+    asked = []
+
+    def pid(obj):
+        asked.append(obj)
+        if type(obj) is Place:
+            return ("p", 0)
+        if obj is Odd:
+            return ("c", "Odd")  # (a local class: by its id, as class versions are)
+        return None
+
+    f = _core.pid_filter(pid, Place)
+    p = Place()
+    for v in (1, 2.5, "s", b"b", None, [1], {"k": (1,)}, object(), Place.__new__):
+        assert f(v) is None
+    assert asked == []
+    assert f(p) == ("p", 0) and f(int) is None and f(Odd) == ("c", "Odd")
+    assert asked == [p, int, Odd]
+
+    def dump(persistent_id):
+        b = io.BytesIO()
+        pk = pickle.Pickler(b, 5)
+        pk.persistent_id = persistent_id
+        pk.dump(((p, [1, 2.0, "x"], Odd, {"a": p}), {"k": int}))
+        return b.getvalue()
+
+    assert dump(_core.pid_filter(pid, Place)) == dump(pid)
+    for bad in ((pid,), (1, Place), (pid, 1), (pid, Place, 3)):
+        with pytest.raises(TypeError):
+            _core.pid_filter(*bad)

@@ -489,6 +489,21 @@ class _Member:
 _MEMBER = _Member()
 
 
+def _main_arg(args, kwargs):
+    """An argument is an object of a class of __main__ (settings handed to
+    every call): the call's pickle is _dumps_with_futures' (its class as a
+    version), and the plain one, tried first otherwise, would be made only
+    to be thrown away."""
+    for a in args:
+        if type(a).__module__ == "__main__":
+            return True
+    if kwargs:
+        for a in kwargs.values():
+            if type(a).__module__ == "__main__":
+                return True
+    return False
+
+
 def _alone_unsettled(f):
     """A placeholder of a task of its own (not a call of a batch: a call's
     failure is in its own result bytes) that has not succeeded yet."""
@@ -804,6 +819,8 @@ class Session:
         bufs = cb = _serialize._OOB()
         futs = local = None
         try:
+            if _main_arg(args, kwargs):
+                raise _HasFuture  # (its pickle names __main__: the plain one is of no use)
             data = pickle.dumps((args, kwargs), 5, buffer_callback=cb)
             if MAIN in data:
                 # objects of __main__ classes: their classes as of the call,
@@ -1069,7 +1086,7 @@ class Session:
         def dump(pickler_cls):
             f = io.BytesIO()
             p = pickler_cls(f, 5, buffer_callback=cb)
-            p.persistent_id = pid
+            p.persistent_id = _core.pid_filter(pid, Future)  # (pid's None for the rest, in C)
             p.dump((args, kwargs))
             return f.getvalue()
 

@@ -20,12 +20,14 @@ main script, outside the interpreter's and site-packages' directories.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import pickle
 import sys
 import types
 from math import copysign as _copysign
+from operator import is_ as _is
 
 # -- the program's own modules ---------------------------------------------
 
@@ -80,6 +82,7 @@ def program_modules() -> frozenset:
 # -- globals a function reads -------------------------------------------------
 
 _MISSING = object()
+_MISSINGS = itertools.repeat(_MISSING)  # (map(d.get, names, _MISSINGS): d.get(name, _MISSING))
 _ATOMIC = frozenset([int, float, complex, bool, str, bytes, type(None)])
 _BYID = (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
          types.MethodDescriptorType, types.WrapperDescriptorType, logging.Logger)
@@ -470,20 +473,16 @@ class ClassState:
         self.deps = deps
         self.tokens = [_token(_get(d)) for d in deps]
         self.classes = classes
-        self.dicts = [(k, dict(vars(k))) for k in classes]
+        # (class, its names, their values): compared in C loops (map/all),
+        # checked at every call that hands an object of the class to a task
+        self.dicts = [(k, tuple(vars(k)), tuple(vars(k).values())) for k in classes]
 
     def changed(self) -> bool:
-        for k, saved in self.dicts:
+        for k, names, vals in self.dicts:
             d = k.__dict__
-            if len(d) != len(saved):
+            if len(d) != len(names) or not all(map(_is, map(d.get, names, _MISSINGS), vals)):
                 return True
-            for name, v in saved.items():
-                if d.get(name, _MISSING) is not v:
-                    return True
-        for d, old in zip(self.deps, self.tokens):
-            if not _same(old, _get(d)):
-                return True
-        return False
+        return not all(map(_same, self.tokens, map(_get, self.deps)))
 
 
 def dumps_class(cls, cst) -> bytes:
