@@ -79,6 +79,64 @@ def inherited(n, gate):
     return sum(d.flux + d.err for d in out)
 
 
+@dataclass(slots=True)
+class SlotResult:
+    name: str
+    flux: float
+    tags: list = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenSlots:
+    flux: float
+    band: str = "g"
+
+
+@dataclass(slots=True)
+class SlotsOverDict(Base):
+    """Slots of its own over a base with a __dict__."""
+    err: float = 0.0
+
+
+class HandSlots:
+    """__slots__ written by hand (a private one mangled), __init__ only
+    stores its parameters."""
+    __slots__ = ("name", "__flux", "__weakref__")
+
+    def __init__(self, name, flux):
+        self.name = name
+        self.__flux = flux
+
+    def flux(self):
+        return self.__flux
+
+
+@schedule
+def slotted_in_loop(n, gate):
+    out = []
+    for i in range(n):
+        out.append(SlotResult(f"r{i}", work(i, gate), [work(i, gate)]))
+    return sum(r.flux + r.tags[0] for r in out)
+
+
+@schedule
+def frozen_slots(n, gate):
+    out = [FrozenSlots(flux=work(i, gate), band="r") for i in range(n)]
+    return sum(r.flux for r in out)
+
+
+@schedule
+def slots_over_dict(n, gate):
+    out = [SlotsOverDict(work(i, gate), err=work(i, gate)) for i in range(n)]
+    return sum(d.flux + d.err for d in out)
+
+
+@schedule
+def hand_slots(n, gate):
+    out = [HandSlots("h", work(i, gate)) for i in range(n)]
+    return sum(h.flux() for h in out)
+
+
 class Plain:
     """__init__ only stores its parameters: no code to wait for."""
 
@@ -99,14 +157,16 @@ def built_by_init(n, gate):
 
 @pytest.mark.parametrize("fn, expect", [
     (built_in_loop, 30), (frozen_keywords, 30), (nested_with_list_field, 60),
-    (inherited, 31.5), (built_by_init, 31.5),
+    (inherited, 31.5), (built_by_init, 31.5), (slotted_in_loop, 60), (frozen_slots, 30),
+    (slots_over_dict, 60), (hand_slots, 30),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_records_of_placeholders_do_not_wait(executor, monkeypatch, tmp_path, fn, expect):
     (tmp_path / "open").touch()
     assert fn(3, str(tmp_path / "open")) == expect  # (result categories learned)
     log = SubmitLog(monkeypatch)
     n = len(log.futures)
-    log.open_gate(work, 3 if fn is not nested_with_list_field else 6, tmp_path / "go")
+    log.open_gate(work, 6 if fn in (nested_with_list_field, slotted_in_loop, slots_over_dict)
+                  else 3, tmp_path / "go")
     assert fn(3, str(tmp_path / "go")) == expect
     assert log.done_at_submit == [0] * len(log.futures) and len(log.futures) > n
 
@@ -194,8 +254,8 @@ def test_other_code_sees_values(executor):
     got = seen_by_other_code(3)
     assert got == ([1, 11, 21], [0, 10, 20] * 2, [0, 10, 20], [0, 10, 20] * 2)
     assert seen_types == ["int"] * 12
-    assert Result in records
-    assert not {Watched, Slotted, Posted, Dynamic, Noisy} & records
+    assert Result in records and Slotted in records
+    assert not {Watched, Posted, Dynamic, Noisy} & records
 
 
 @schedule

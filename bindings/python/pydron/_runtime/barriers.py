@@ -4,6 +4,7 @@ unknown code, which runs behind a barrier and never sees a placeholder."""
 
 import sys
 import warnings
+from types import MemberDescriptorType as _MemberDescriptorType
 from time import monotonic_ns as _monotonic_ns
 
 from .. import _core
@@ -161,29 +162,90 @@ def rdeep(v, _seen=None):
     if isinstance(v, S.Future):
         return _resolve(v)
     if t in _records:
-        rdeep(v.__dict__, _seen)  # in place: a frozen dataclass's fields too
+        d = _slotted.get(t)
+        if d is None:
+            rdeep(v.__dict__, _seen)  # in place: a frozen dataclass's fields too
+            return v
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return v
+        _seen.add(id(v))
+        if d[1]:
+            rdeep(v.__dict__, _seen)
+        for name in d[0]:
+            x = _getslot(v, name, _UNSET)
+            if x is not _UNSET:
+                y = rdeep(x, _seen)
+                if y is not x:
+                    _object_setattr(v, name, y)  # (a frozen one's too)
     return v
 
 
 _record_types = {}
+# Records with __slots__ (@dataclass(slots=True)): class -> (the slot names
+# of its classes, whether its objects also have a __dict__). Their fields
+# are read and set through the slots' member descriptors (code of C).
+_slotted = {}
+_UNSET = object()
+_object_setattr = object.__setattr__
+
+
+def _getslot(v, name, default):
+    try:
+        return object.__getattribute__(v, name)
+    except AttributeError:  # (a slot never set)
+        return default
+
+
+def _slot_layout(t):
+    """(names, has_dict) of class t's slots, or None when a slot name is not
+    a plain member descriptor on t (a property of a subclass over it). The
+    names as copyreg._slotnames finds them (private ones mangled), without
+    its caching them on the class."""
+    names = []
+    for c in t.__mro__:
+        sl = c.__dict__.get("__slots__")
+        if sl is None:
+            continue
+        for n in ([sl] if isinstance(sl, str) else sl):
+            if n in ("__dict__", "__weakref__"):
+                continue
+            if n.startswith("__") and not n.endswith("__"):
+                n = "_%s%s" % (c.__name__.lstrip("_"), n)
+            names.append(n)
+    for n in names:
+        d = None
+        for c in t.__mro__:
+            if n in c.__dict__:
+                d = c.__dict__[n]
+                break
+        if type(d) is not _MemberDescriptorType:
+            return None
+    return tuple(names), t.__dictoffset__ != 0
 
 
 def _record_type(t):
-    """May instances of class t hold placeholders in their __dict__ (a
-    record, settled like a list: state.records)? A class of the program (no
-    metaclass, made by object.__new__) whose attribute access runs no code of
-    the program: no __slots__, and no __getattribute__, __getattr__,
+    """May instances of class t hold placeholders in their __dict__ or slots
+    (a record, settled like a list: state.records)? A class of the program
+    (no metaclass, made by object.__new__) whose attribute access runs no
+    code of the program: slots that are plain member descriptors
+    (@dataclass(slots=True)), and no __getattribute__, __getattr__,
     __setattr__ or __delattr__ of its own (a frozen dataclass's are generated)."""
     ok = _record_types.get(t)
     if ok is None:
         mro = t.__mro__[:-1]
+        slots = any("__slots__" in b.__dict__ for b in mro)
+        layout = _slot_layout(t) if slots else None
         ok = (type(t) is type and t.__module__ != "builtins" and mro
               and t.__new__ is object.__new__
-              and all("__slots__" not in b.__dict__ for b in mro)
+              and (not slots or layout is not None)
               and t.__getattribute__ is object.__getattribute__
               and not hasattr(t, "__getattr__")
               and (t.__setattr__ is object.__setattr__ or _generated(t.__setattr__))
               and (t.__delattr__ is object.__delattr__ or _generated(t.__delattr__)))
+        if ok and slots:
+            _slotted[t] = layout
         _record_types[t] = ok
     return ok
 
@@ -204,7 +266,16 @@ def _has_future(v, _seen=None):
         _seen.add(id(v))
         return any(_has_future(x, _seen) for x in (v.values() if t in _DICTS else v))
     if t in _records:
-        return _has_future(v.__dict__, _seen)
+        d = _slotted.get(t)
+        if d is None:
+            return _has_future(v.__dict__, _seen)
+        if _seen is None:
+            _seen = set()
+        elif id(v) in _seen:
+            return False
+        _seen.add(id(v))
+        return (d[1] and _has_future(v.__dict__, _seen)) or any(
+            _has_future(_getslot(v, name, None), _seen) for name in d[0])
     return isinstance(v, S.Future)
 
 
@@ -365,7 +436,21 @@ def _settle(v, seen):
     if isinstance(v, S.Future) and v.done() and _exception(v) is None:
         return _result(v)
     if t in _records:
-        _settle(v.__dict__, seen)
+        d = _slotted.get(t)
+        if d is None:
+            _settle(v.__dict__, seen)
+            return v
+        if id(v) in seen:
+            return v
+        seen.add(id(v))
+        if d[1]:
+            _settle(v.__dict__, seen)
+        for name in d[0]:
+            x = _getslot(v, name, _UNSET)
+            if x is not _UNSET:
+                y = _settle(x, seen)
+                if y is not x:
+                    _object_setattr(v, name, y)
     return v
 
 
