@@ -76,7 +76,8 @@ undo = collections.deque()
 tainted = {}
 # Classes of records (plain dataclasses, calls._record_class) built with
 # placeholders in their fields: their instances are settled like lists and
-# dicts (the fields in __dict__, in place; rdeep, _settle, _has_future).
+# dicts (the fields in __dict__ or in slots, barriers._slotted, in place;
+# rdeep, _settle, _has_future).
 records = set()
 seq = itertools.count(1)
 # Arrays with deferred item stores queued (npstores): id -> npstores._Held.
