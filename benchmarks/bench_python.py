@@ -296,6 +296,7 @@ def lookahead(args, n):
     array_store(n)
     unpack_loop(n)
     records_loop(n)
+    slot_records_loop(n)
     attributes_loop(n)
 
 
@@ -441,6 +442,30 @@ def records_loop(n):
     burn_records(sizes[:2])
     on_off_rounds("py_records", lambda: [burn(k) for k in sizes], lambda: burn_records(sizes),
                   _calls, "_record_type", lambda t: False)
+
+
+@dataclasses.dataclass(slots=True)
+class BurnSlots:
+    n: int
+    value: int
+
+
+@schedule
+def burn_slot_records(sizes):
+    out = []
+    for k in sizes:
+        out.append(BurnSlots(k, burn_task(k)))
+    return [r.value for r in out]
+
+
+def slot_records_loop(n):
+    """records_loop with @dataclass(slots=True): the placeholder in a slot."""
+    from pydron._runtime import calls as _calls
+
+    sizes = [n] * 8
+    burn_slot_records(sizes[:2])
+    on_off_rounds("py_slot_records", lambda: [burn(k) for k in sizes],
+                  lambda: burn_slot_records(sizes), _calls, "_record_type", lambda t: False)
 
 
 class Burnt:
