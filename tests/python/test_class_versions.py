@@ -52,6 +52,52 @@ def test_one_version_while_the_class_is_unchanged(session):
     assert f3.result() == 3 and f4.result() == 13
 
 
+def test_class_state_sees_every_change_of_its_classes():
+    """ClassState.changed() trusts a class's version tag (_core.type_tag)
+    while it is the same, and compares the dicts otherwise: every way
+    Python code changes a class (its own attribute set, rebound to an equal
+    value, added or deleted, a base's attribute, a method replaced, the
+    metaclass's attribute) is still seen, each on its own."""
+    from pydron import _core
+
+    class Meta(type):
+        pass
+
+    class Base(metaclass=Meta):
+        scale = 1.0
+
+    def make():
+        class Leaf(Base):
+            gain = 2.0
+
+            def apply(self, x):
+                return x * self.gain * self.scale
+
+        return Leaf
+
+    changes = [
+        lambda L: setattr(L, "gain", 3.0),
+        lambda L: setattr(L, "gain", float("2")),  # equal, another float object
+        lambda L: setattr(L, "extra", 1),
+        lambda L: delattr(L, "gain"),
+        lambda L: setattr(L, "apply", lambda self, x: x),
+        lambda L: setattr(Base, "scale", 2.0),
+        lambda L: setattr(Base, "new", 0),
+    ]
+    for change in changes:
+        Base.scale = 1.0
+        if hasattr(Base, "new"):
+            del Base.new
+        L = make()
+        st = _state.ClassState(L)
+        assert st.tags is not None and _core.type_tag(L) != 0
+        assert not st.changed() and not st.changed()  # (the tags, then the tags again)
+        change(L)
+        assert st.changed(), change
+    with pytest.raises(TypeError):
+        _core.type_tag(1)
+
+
 def test_in_process_one_copy_per_version():
     from pydron import _backend
 

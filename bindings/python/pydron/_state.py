@@ -29,6 +29,8 @@ import types
 from math import copysign as _copysign
 from operator import is_ as _is
 
+from ._core import type_tag as _type_tag
+
 # -- the program's own modules ---------------------------------------------
 
 _prog_n = -1
@@ -456,7 +458,7 @@ class ClassState:
     that are not dunder names, by value as FnState compares globals (a
     list changed in place too)."""
 
-    __slots__ = ("deps", "tokens", "modattrs", "dicts", "classes")
+    __slots__ = ("deps", "tokens", "modattrs", "dicts", "classes", "tags")
 
     def __init__(self, cls):
         self.modattrs = {}
@@ -476,13 +478,24 @@ class ClassState:
         # (class, its names, their values): compared in C loops (map/all),
         # checked at every call that hands an object of the class to a task
         self.dicts = [(k, tuple(vars(k)), tuple(vars(k).values())) for k in classes]
+        self.tags = _type_tags(classes)
 
     def changed(self) -> bool:
-        for k, names, vals in self.dicts:
-            d = k.__dict__
-            if len(d) != len(names) or not all(map(_is, map(d.get, names, _MISSINGS), vals)):
-                return True
+        tags = self.tags
+        if tags is None or _type_tags(self.classes) != tags:
+            # a class may have changed since its tag (or had none): its dict
+            for k, names, vals in self.dicts:
+                d = k.__dict__
+                if len(d) != len(names) or not all(map(_is, map(d.get, names, _MISSINGS), vals)):
+                    return True
+            self.tags = _type_tags(self.classes)  # the same dicts: the tags they have now
         return not all(map(_same, self.tokens, map(_get, self.deps)))
+
+
+def _type_tags(classes):
+    """The classes' version tags (_core.type_tag), or None if one has none."""
+    tags = tuple(map(_type_tag, classes))
+    return tags if all(tags) else None
 
 
 def dumps_class(cls, cst) -> bytes:

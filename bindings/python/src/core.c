@@ -1865,6 +1865,38 @@ static PyObject *mod_buffer_key(PyObject *m, PyObject *arg)
     return r;
 }
 
+/* type_tag(cls) -> CPython's version tag of the class (its method cache's
+ * key), assigned now if it has none: the same nonzero tag read again means
+ * no attribute of cls or of a class in its MRO was set or deleted between
+ * the reads (type_setattro calls PyType_Modified, which clears it on the
+ * class and its subclasses). 0: no tag could be assigned (tags ran out);
+ * the caller compares the class's dict instead. A class version's check
+ * (_state.ClassState.changed) compared every entry of the dict per call. */
+static PyObject *mod_type_tag(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    if (!PyType_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "type_tag(cls): cls must be a class");
+        return NULL;
+    }
+    PyTypeObject *t = (PyTypeObject *)arg;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Type_AssignVersionTag(t))
+        return PyLong_FromLong(0);
+#else
+    if (!PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        /* a lookup assigns one (3.11 has no call that only does that) */
+        static PyObject *probe;
+        if (!probe && !(probe = PyUnicode_InternFromString("__pydron_type_tag__")))
+            return NULL;
+        (void)_PyType_Lookup(t, probe); /* borrowed; never raises */
+    }
+    if (!PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG))
+        return PyLong_FromLong(0);
+#endif
+    return PyLong_FromUnsignedLong(t->tp_version_tag);
+}
+
 /* call_site(prefix) -> (id of the frame, code, lasti, lineno) of the nearest
  * Python frame whose code's file name does not start with prefix (pydron's
  * own package), or None. Every @functional call records where the program
@@ -2122,6 +2154,8 @@ static PyObject *mod_secret_generate(PyObject *m, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"buffer_key", mod_buffer_key, METH_O, "(address, length) of a contiguous buffer."},
+    {"type_tag", mod_type_tag, METH_O,
+     "CPython's version tag of a class (the same nonzero tag: not changed since), or 0."},
     {"call_site", mod_call_site, METH_O,
      "call_site(prefix) -> (frame id, code, lasti, lineno) of the nearest frame not from "
      "files under prefix, or None."},
