@@ -165,21 +165,26 @@ def rdeep(v, _seen=None):
         d = _slotted.get(t)
         if d is None:
             rdeep(v.__dict__, _seen)  # in place: a frozen dataclass's fields too
-            return v
-        if _seen is None:
-            _seen = set()
-        elif id(v) in _seen:
-            return v
-        _seen.add(id(v))
-        if d[1]:
-            rdeep(v.__dict__, _seen)
-        for name in d[0]:
-            x = _getslot(v, name, _UNSET)
-            if x is not _UNSET:
-                y = rdeep(x, _seen)
-                if y is not x:
-                    _object_setattr(v, name, y)  # (a frozen one's too)
+        else:
+            _in_slots(rdeep, v, d, set() if _seen is None else _seen)
     return v
+
+
+def _in_slots(fn, v, layout, seen):
+    """fn(field, seen) (rdeep, _settle) over the fields of record v that has
+    slots (layout: _slotted's), each set to what fn returns, in place (a
+    frozen one's too); v's __dict__ beside them as a dict."""
+    if id(v) in seen:
+        return
+    seen.add(id(v))
+    if layout[1]:
+        fn(v.__dict__, seen)
+    for name in layout[0]:
+        x = _getslot(v, name, _UNSET)
+        if x is not _UNSET:
+            y = fn(x, seen)
+            if y is not x:
+                _object_setattr(v, name, y)
 
 
 _record_types = {}
@@ -439,18 +444,8 @@ def _settle(v, seen):
         d = _slotted.get(t)
         if d is None:
             _settle(v.__dict__, seen)
-            return v
-        if id(v) in seen:
-            return v
-        seen.add(id(v))
-        if d[1]:
-            _settle(v.__dict__, seen)
-        for name in d[0]:
-            x = _getslot(v, name, _UNSET)
-            if x is not _UNSET:
-                y = _settle(x, seen)
-                if y is not x:
-                    _object_setattr(v, name, y)
+        else:
+            _in_slots(_settle, v, d, seen)
     return v
 
 
