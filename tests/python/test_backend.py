@@ -291,3 +291,47 @@ def test_batches_wait_for_the_batches_that_hold_their_placeholders(session, monk
         assert f.result() == 5
     finally:
         other.close()
+
+
+def test_the_reused_argument_pickler_gives_fresh_pickles(session):
+    """Session._plain_dump reuses one pickler: each dump is what a new
+    pickle.Pickler gives (memo cleared: an object met in the dump before is
+    written again, not as a memo reference), after a dump that raised too,
+    and a dump inside a dump (code the pickling runs) gets its own."""
+    import io
+    import pickle
+
+    def fresh(obj, pid):
+        f = io.BytesIO()
+        p = pickle.Pickler(f, 5)
+        p.persistent_id = pid
+        p.dump(obj)
+        return f.getvalue()
+
+    def none(obj):
+        return None
+
+    shared = ["a long enough string", 2.5]
+    first = session._plain_dump((shared, shared), none, lambda pb: True)
+    assert first == fresh((shared, shared), none)
+    assert session._plain_dump((shared, 1), none, lambda pb: True) == fresh((shared, 1), none)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        session._plain_dump(([1, 2, 3] * 50, Boom()), none, lambda pb: True)
+    assert session._plain_dump((shared,), none, lambda pb: True) == fresh((shared,), none)
+
+    inner = []
+
+    class Nested:
+        def __reduce__(self):
+            inner.append(session._plain_dump((shared, "in"), none, lambda pb: True))
+            return (str, ("n",))
+
+    out = session._plain_dump((shared, Nested(), shared), none, lambda pb: True)
+    assert inner == [fresh((shared, "in"), none)]
+    assert pickle.loads(out) == (shared, "n", shared)
+    assert session._plain_dump((shared,), none, lambda pb: True) == fresh((shared,), none)
