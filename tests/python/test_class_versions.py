@@ -98,6 +98,34 @@ def test_class_state_sees_every_change_of_its_classes():
         _core.type_tag(1)
 
 
+def test_pickle_caching_slot_names_is_not_a_change():
+    """pickle caches __slotnames__ in a class the first time it pickles an
+    instance of it, possibly after another class's version (whose methods
+    name it) was taken in the same call's pickle: not a new version (the
+    in-process copies would hold two copies of the one class)."""
+    import copyreg
+
+    def make():
+        class Sample:
+            def __init__(self, v):
+                self.v = v
+
+        class Model:
+            def fit(self, data):
+                return all(isinstance(d, Sample) for d in data)
+
+        return Sample, Model
+
+    Sample, Model = make()
+    st = _state.ClassState(Model)
+    assert Sample in st.classes and not st.changed()
+    copyreg._slotnames(Sample)
+    assert "__slotnames__" in vars(Sample)
+    assert not st.changed()
+    Sample.extra = 1
+    assert st.changed()
+
+
 def test_in_process_one_copy_per_version():
     from pydron import _backend
 

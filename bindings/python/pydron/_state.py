@@ -476,8 +476,13 @@ class ClassState:
         self.tokens = [_token(_get(d)) for d in deps]
         self.classes = classes
         # (class, its names, their values): compared in C loops (map/all),
-        # checked at every call that hands an object of the class to a task
-        self.dicts = [(k, tuple(vars(k)), tuple(vars(k).values())) for k in classes]
+        # checked at every call that hands an object of the class to a task.
+        # Not __slotnames__: pickle caches it in the class the first time it
+        # pickles an instance (copyreg._slotnames), which may be in the very
+        # pickle that took this version (an argument of the class after an
+        # object whose methods name it): a new version then, mid-pickle, gave
+        # the in-process copies two different copies of the one class.
+        self.dicts = [(k, *_class_items(k)) for k in classes]
         self.tags = _type_tags(classes)
 
     def changed(self) -> bool:
@@ -486,10 +491,17 @@ class ClassState:
             # a class may have changed since its tag (or had none): its dict
             for k, names, vals in self.dicts:
                 d = k.__dict__
-                if len(d) != len(names) or not all(map(_is, map(d.get, names, _MISSINGS), vals)):
+                if len(d) - ("__slotnames__" in d) != len(names) or \
+                        not all(map(_is, map(d.get, names, _MISSINGS), vals)):
                     return True
             self.tags = _type_tags(self.classes)  # the same dicts: the tags they have now
         return not all(map(_same, self.tokens, map(_get, self.deps)))
+
+
+def _class_items(k):
+    """(names, values) of the entries of class k's dict but __slotnames__."""
+    items = [(n, v) for n, v in vars(k).items() if n != "__slotnames__"]
+    return tuple(n for n, _ in items), tuple(v for _, v in items)
 
 
 def _type_tags(classes):
