@@ -1088,12 +1088,14 @@ class Session:
                 return r
             return None
 
+        persistent_id = _core.pid_filter(pid, Future)  # (pid's None for the rest, in C)
+
         def dump(pickler_cls):
             if pickler_cls is pickle.Pickler:
-                return self._plain_dump((args, kwargs), _core.pid_filter(pid, Future), cb)
+                return self._plain_dump((args, kwargs), persistent_id, cb)
             f = io.BytesIO()
             p = pickler_cls(f, 5, buffer_callback=cb)
-            p.persistent_id = _core.pid_filter(pid, Future)  # (pid's None for the rest, in C)
+            p.persistent_id = persistent_id
             p.dump((args, kwargs))
             return f.getvalue()
 
