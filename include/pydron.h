@@ -1093,8 +1093,12 @@ typedef struct pydron_graph_stats {
                                        job (the inline executor's direct lane: C kinds
                                        whose inputs are in this process; PYDRON_DIRECT=0
                                        turns it off) */
+    /* version 5 */
+    uint64_t tasks_grouped;         /* tasks a pool thread ran in a group, many to a job
+                                       (the threads executor: C kinds measured tiny;
+                                       PYDRON_DIRECT=0 turns it off) */
 } pydron_graph_stats;
-#define PYDRON_GRAPH_STATS_VERSION 4
+#define PYDRON_GRAPH_STATS_VERSION 5
 PYDRON_API int pydron_graph_stats_get(pydron_graph *g, pydron_graph_stats *out);
 
 /* Trace of the run in the Chrome/Perfetto Trace Event Format (a JSON file

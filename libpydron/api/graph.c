@@ -383,6 +383,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     free(sg->ksum);
     free(sg->kcnt);
     free(sg->dslots);
+    pdi_group_free_all(g);
     while (sg->jfree) {
         pydron_job *j = sg->jfree;
         sg->jfree = j->next;

@@ -108,7 +108,7 @@ static void share(struct pdi_dslot *s, size_t a, size_t b, uint64_t from, uint64
  * inline executor's jobs: a task is timed alone (a clock read after it)
  * unless it follows tiny tasks of its own kind; those are timed in runs of
  * up to PDI_JT_RUN, one read for the run, an equal share each. */
-static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n)
+static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t slice_ns)
 {
     pdi_err_clear();
     pdi_tls_state *tls = &pdi_tls;
@@ -159,17 +159,18 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n)
         }
         from = now;
         first = i;
-        if (now - t0 >= DL_SLICE_NS)
+        if (now - t0 >= slice_ns)
             break;
     }
     tls->cb_graph = prev;
     return i;
 }
 
-/* One outcome, as job_complete_dec reports a job's. */
-static void complete(pydron_graph *g, struct pdi_dslot *d)
+/* One outcome, as job_complete_dec reports a job's; worker: where it ran
+ * (-1: the driving thread). */
+static void complete(pydron_graph *g, struct pdi_dslot *d, int32_t worker)
 {
-    pdi_run run = {-1, 1, d->start_ns, d->end_ns, d->outs, 1};
+    pdi_run run = {worker, 1, d->start_ns, d->end_ns, d->outs, 1};
     /* the duration, as pdi_sched_drain_slow counts a reported one */
     if (d->end_ns > d->start_ns && d->start_ns)
         pdi_kstat_add(g, pdi_T(g, d->ti)->kind,
@@ -218,28 +219,30 @@ static void relist(pydron_graph *g, uint32_t ti, uint64_t id)
     c->ready[c->nready++] = id;
 }
 
+void pdi_task_unpick(pydron_graph *g, uint32_t ti, uint64_t id)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    if (sg->pops != &pdi_fifo_ops) {
+        relist(g, ti, id);
+        return;
+    }
+    pdi_task *t = pdi_T(g, ti);
+    t->state = PYDRON_TASK_READY;
+    if (pdi_ring_unpop(sg->pself, &id, sizeof id) == 0) {
+        t->bits |= TB_QUEUED;
+        sg->nqueued++;
+    } else {
+        pdi_task_ready(g, ti);   /* out of memory: behind the queue */
+    }
+}
+
 /* Not reached within the slice: back where the group took them, in order -
  * the front of the FIFO queue, or (work-stealing, taken newest first) the
  * newest end of the ready list. */
-static void put_back(pydron_graph *g, struct pdi_dslot *s, size_t a, size_t n, int lifo)
+static void put_back(pydron_graph *g, struct pdi_dslot *s, size_t a, size_t n)
 {
-    pdi_sgraph *sg = pdi_S(g);
-    for (size_t i = n; i-- > a;) {
-        if (lifo) {
-            relist(g, s[i].ti, pdi_tid(g, s[i].ti));
-            continue;
-        }
-        uint32_t ti = s[i].ti;
-        pdi_task *t = pdi_T(g, ti);
-        uint64_t id = pdi_tid(g, ti);
-        t->state = PYDRON_TASK_READY;
-        if (pdi_ring_unpop(sg->pself, &id, sizeof id) == 0) {
-            t->bits |= TB_QUEUED;
-            sg->nqueued++;
-        } else {
-            pdi_task_ready(g, ti);   /* out of memory: behind the queue */
-        }
-    }
+    for (size_t i = n; i-- > a;)
+        pdi_task_unpick(g, s[i].ti, pdi_tid(g, s[i].ti));
 }
 
 size_t pdi_direct_run(pydron_graph *g)
@@ -363,11 +366,11 @@ size_t pdi_direct_run(pydron_graph *g)
             break;
         sg->inflight += n;
         pthread_mutex_unlock(&sg->mu);
-        size_t ran = run_group(g, s, n);
+        size_t ran = run_group(g, s, n, DL_SLICE_NS);
         pthread_mutex_lock(&sg->mu);
         for (size_t i = 0; i < ran; i++)
-            complete(g, &s[i]);
-        put_back(g, s, ran, n, lifo);
+            complete(g, &s[i], -1);
+        put_back(g, s, ran, n);
         sg->inflight -= n;
         total += ran;
         g->stats.tasks_direct += ran;
@@ -378,4 +381,174 @@ size_t pdi_direct_run(pydron_graph *g)
             break;
     }
     return total;
+}
+
+/* ------------------------------------------------------------ group jobs
+ *
+ * The lane's groups for the threads executor. Its pool threads, not the
+ * driving thread, run the tasks; what a tiny task cost there was its job:
+ * prepared, queued, run through the generic runner, completed and cleared,
+ * one each (~1,830 instructions per chained task of bench_core, against
+ * ~1,430 on the inline executor's lane). So the dispatcher puts the ready
+ * C tasks of kinds measured tiny into one job (GROUP jobs): up to GJ_GROUP
+ * of them, as many as fill GJ_BUDGET_NS by their kind's mean duration.
+ * The pool thread runs them one after another as the lane does (each its
+ * own outcome, duration and log entry), and their completion is one
+ * report. A kind's first GJ_MIN_RUNS tasks go as jobs of their own (its
+ * duration is unknown), and so do tasks of kinds that take GJ_BUDGET_NS /
+ * 2 or more: a task of seconds is not queued behind others on one thread
+ * while another idles. A group that has run GJ_SLICE_NS (a tiny kind's
+ * call that turned slow) stops; the tasks it did not reach go back to the
+ * policy. At most GJ_PER_WORKER groups per worker are out at a time: their
+ * slots stay in the cache, and tasks wait in the policy's order, not in a
+ * pool thread's. Only the shipped threads executor gets them (it runs every
+ * job with pdi_job_run_timed); PYDRON_DIRECT=0 turns them off with the
+ * lane. */
+#define GJ_GROUP DL_GROUP
+#define GJ_BUDGET_NS 100000.0
+#define GJ_SLICE_NS 400000u
+#define GJ_MIN_RUNS 8u
+#define GJ_PER_WORKER 2u
+
+struct pdi_dgroup {
+    size_t n, cap;
+    size_t ran;                 /* slots run (the rest go back) */
+    struct pdi_dgroup *next;    /* free list */
+    struct pdi_dslot s[GJ_GROUP];
+};
+
+int pdi_group_use(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    return sg->rt->xkind == PYDRON_EXECUTOR_THREADS &&
+           (sg->pops == &pdi_fifo_ops || sg->pops == &pdi_steal_ops) && !sg->rt->direct_off &&
+           !g->canceled && !g->freeing && !pdi_tracing();
+}
+
+/* How many tasks of t's kind fill a group (>= 2), or 0: not a kind for
+ * groups (not a C function, SERIAL, not measured yet, not tiny). */
+static size_t group_cap(pydron_graph *g, const pdi_task *t)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    uint32_t k = t->kind;
+    if (k >= sg->kcap || sg->kcnt[k] < GJ_MIN_RUNS)
+        return 0;
+    const pdi_kind *kd = g->kt->kinds[k];
+    if (kd->runner != &pdi_c_runner_ops || (kd->flags & PYDRON_KIND_SERIAL))
+        return 0;
+    double mean_ns = sg->ksum[k] * 1e9 / sg->kcnt[k];
+    if (mean_ns * GJ_GROUP <= GJ_BUDGET_NS)
+        return GJ_GROUP;
+    size_t cap = (size_t)(GJ_BUDGET_NS / mean_ns);
+    return cap >= 2 ? cap : 0;
+}
+
+int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    pdi_task *t = pdi_T(g, ti);
+    size_t cap = group_cap(g, t);
+    if (!cap)
+        return 0;
+    struct pdi_dgroup *gr = *gj ? (*gj)->group : NULL;
+    if (gr && gr->n < gr->cap) {
+        if (!take(g, t, &gr->s[gr->n]))
+            return 0;
+        gr->s[gr->n++].ti = ti;
+        t->state = PYDRON_TASK_RUNNING;
+        return 1;
+    }
+    if (sg->ngroups >= GJ_PER_WORKER * sg->rt->nworkers)
+        return -1;
+    if ((gr = sg->gfree) != NULL) {
+        sg->gfree = gr->next;
+    } else if (!(gr = calloc(1, sizeof *gr))) {
+        return 0;   /* a job of its own */
+    }
+    pydron_job *j = pdi_job_get(g);
+    if (!j || !take(g, t, &gr->s[0])) {
+        if (j)
+            pdi_job_put(g, j);
+        gr->next = sg->gfree;
+        sg->gfree = gr;
+        return 0;
+    }
+    gr->s[0].ti = ti;
+    gr->n = 1;
+    gr->cap = cap;
+    gr->ran = 0;
+    t->state = PYDRON_TASK_RUNNING;
+    /* a job with no ports of its own: pydron_job_* read it as such */
+    j->g = g;
+    j->task = pdi_mkid(g->tag, t->gen, ti);
+    j->kind = gr->s[0].k;
+    j->attempt = 0;
+    j->worker = worker;
+    j->canceled = 0;
+    j->on_driver = 0;
+    j->ins_local = 1;
+    j->outs_preset = 0;
+    j->payload = NULL;
+    j->payload_len = 0;
+    j->nin = j->nout = 0;
+    j->ins = j->ins_inl;
+    j->outs = j->outs_inl;
+    j->err = NULL;
+    j->detail = NULL;
+    j->detail_len = 0;
+    j->start_ns = j->end_ns = 0;
+    j->group = gr;
+    sg->ngroups++;
+    if (worker >= 0)
+        sg->inflight++;
+    *gj = j;
+    return 2;
+}
+
+uint64_t pdi_group_run(pydron_job *j, uint64_t start_ns)
+{
+    struct pdi_dgroup *gr = j->group;
+    (void)start_ns;
+    gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS);
+    return gr->s[gr->ran ? gr->ran - 1 : 0].end_ns;
+}
+
+void pdi_group_complete(pydron_graph *g, pydron_job *j, int rc, int requeue)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    struct pdi_dgroup *gr = j->group;
+    size_t ran = 0;
+    if (requeue) {
+        ran = 0;   /* not run: every task back to the policy */
+    } else if (rc == 0) {
+        ran = gr->ran;
+    } else {
+        /* not run (canceled): each task has that outcome */
+        if (g->canceled)
+            rc = PYDRON_ECANCELED;
+        for (size_t i = 0; i < gr->n; i++) {
+            gr->s[i].rc = rc;
+            gr->s[i].start_ns = gr->s[i].end_ns = 0;
+        }
+        ran = gr->n;
+    }
+    for (size_t i = 0; i < ran; i++)
+        complete(g, &gr->s[i], j->worker);
+    put_back(g, gr->s, ran, gr->n);
+    g->stats.tasks_grouped += rc == 0 ? ran : 0;
+    gr->n = gr->ran = 0;
+    gr->next = sg->gfree;
+    sg->gfree = gr;
+    j->group = NULL;
+    sg->ngroups--;
+}
+
+void pdi_group_free_all(pydron_graph *g)
+{
+    pdi_sgraph *sg = pdi_S(g);
+    while (sg->gfree) {
+        struct pdi_dgroup *gr = sg->gfree;
+        sg->gfree = gr->next;
+        free(gr);
+    }
 }

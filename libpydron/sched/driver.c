@@ -392,6 +392,7 @@ again:
     pdi_flush_ready(g);
     pydron_job *batch[BATCH];
     int fifo = sg->pops == &pdi_fifo_ops;
+    int grouping = pdi_group_use(g);
     int progress = 1;
     int any_level = 0;
     while (progress && sg->nqueued) {
@@ -420,6 +421,7 @@ again:
             unsigned win = pdi_worker_window(rt, w);
             unsigned level = any_level || share > win ? win : (unsigned)share;
             size_t n = 0;
+            pydron_job *gj = NULL;   /* the batch's open group job */
             /* the batch is counted in flight once (pdi_submit_jobs) */
             unsigned inf = atomic_load(&rt->inflight[w]);
             while (n < BATCH && inf + n < level && sg->nqueued) {
@@ -434,6 +436,21 @@ again:
                 uint32_t ti = pdi_id_idx(pt.id);
                 if (!pdi_pick_check(g, fifo ? pdi_T(g, ti) : pdi_task_get(g, pt.id, &ti), pt.id))
                     continue;
+                if (grouping) {
+                    int r = pdi_group_add(g, &gj, ti, (int32_t)w);
+                    if (r == 1)
+                        continue;
+                    if (r == 2) {
+                        batch[n++] = gj;
+                        continue;
+                    }
+                    if (r < 0) {
+                        /* enough groups are out: it waits for the next completion */
+                        pdi_task_unpick(g, ti, pt.id);
+                        break;
+                    }
+                    gj = NULL;   /* a job of its own: later tasks in a new group */
+                }
                 pydron_job *j = pdi_job_get(g);
                 int rc = j ? pdi_job_prepare(g, j, ti, (int32_t)w) : PYDRON_ENOMEM;
                 if (rc) {

@@ -22,6 +22,7 @@ pydron_job *pdi_job_get(pydron_graph *g)
         return NULL;
     else
         outs_reset(j->outs_inl, PDI_JOB_INLINE);
+    j->group = NULL;
     return j;
 }
 
@@ -187,6 +188,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
     j->detail = NULL;
     j->detail_len = 0;
     j->start_ns = j->end_ns = 0;
+    j->group = NULL;
     t->state = PYDRON_TASK_RUNNING;
     if (worker >= 0)
         sg->inflight++;
@@ -251,6 +253,14 @@ static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
         wdec_add(sg->rt, dec, j->worker);
     else if (j->worker >= 0)
         atomic_fetch_sub(&sg->rt->inflight[j->worker], 1);
+    if (PDI_UNLIKELY(j->group != NULL)) {
+        /* an executor that loses workers or runs elsewhere never gets one */
+        pdi_group_complete(g, j, rc, rc == PYDRON_EIO && !g->canceled);
+        pdi_job_clear(j);
+        pdi_job_put(g, j);
+        g->events++;
+        return;
+    }
     if (rc == 0) {
         for (size_t i = 0; i < j->nout; i++) {
             if (!j->outs[i].out.set && j->outs[i].where < 0) {
@@ -311,6 +321,10 @@ static void job_requeue(pydron_graph *g, pydron_job *j)
     pdi_task *t = pdi_T(g, ti);
     if (g->canceled) {
         job_complete(g, j, PYDRON_ECANCELED);
+        return;
+    }
+    if (PDI_UNLIKELY(j->group != NULL)) {   /* its tasks, uncharged */
+        job_complete(g, j, PYDRON_EIO);
         return;
     }
     if (t->requeues >= PDI_MAX_REQUEUES) {
@@ -489,6 +503,11 @@ int pdi_job_run_timed(pydron_job *j, pdi_jtimer *t)
 static int run_local(pydron_job *j, uint64_t *now_ns, int read)
 {
     j->start_ns = *now_ns;
+    if (PDI_UNLIKELY(j->group != NULL)) {   /* each task is timed on its own */
+        *now_ns = j->end_ns = pdi_group_run(j, j->start_ns);
+        (void)read;
+        return 0;
+    }
     for (size_t i = 0; PDI_UNLIKELY(!j->ins_local) && i < j->nin; i++) {
         if (!j->ins[i].buf.data && j->ins[i].size) {
             free(j->err);

@@ -38,6 +38,8 @@ typedef struct pdi_sgraph {
     pydron_job *jfree;     /* job free list */
     struct pdi_dslot *dslots;   /* the direct lane's group (sched/direct.c) */
     int direct_oom;        /* dslots could not be allocated: no direct lane */
+    struct pdi_dgroup *gfree;   /* group jobs' slots not in use (sched/direct.c) */
+    unsigned ngroups;      /* group jobs out (held by the executor) */
     int dispatching;
     int redispatch;   /* a dispatch was skipped while another ran: it loops once more */
 
@@ -89,6 +91,7 @@ struct pydron_job {
     void *detail;
     size_t detail_len;
     uint64_t start_ns, end_ns;
+    struct pdi_dgroup *group; /* a group job: its tasks (sched/direct.c), else NULL */
     struct pydron_job *next;  /* free list */
 };
 
@@ -164,6 +167,26 @@ int pdi_direct_use(pydron_graph *g);
  * each group): C tasks whose inputs are here directly, others handed to
  * the executor as jobs. Returns how many ran directly. */
 size_t pdi_direct_run(pydron_graph *g);
+/* Group jobs (the threads executor's): ready tiny C tasks dispatched many
+ * to a job. pdi_group_use: they apply to g now. pdi_group_add (g->mu held):
+ * task ti (READY, picked for worker) joins the open group job *gj: 1; or a
+ * new one, made and stored in *gj, to be submitted: 2; 0: not a task for a
+ * group (a job of its own; nothing changed); -1: it would need a new group
+ * and enough are out (the caller puts it back). pdi_group_run (no lock):
+ * run the group's tasks, on the executor's thread; returns when the last
+ * one ended. pdi_group_complete (g->mu held): the tasks' outcomes, and
+ * those not reached (all of them with requeue) back to the policy; or each
+ * fails with rc (!= 0: the group did not run). */
+int pdi_group_use(pydron_graph *g);
+int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker);
+uint64_t pdi_group_run(pydron_job *j, uint64_t start_ns);
+void pdi_group_complete(pydron_graph *g, pydron_job *j, int rc, int requeue);
+void pdi_group_free_all(pydron_graph *g);
+/* Task ti (READY), picked from the policy (pdi_pick_check), goes back
+ * where it was taken: the front of the FIFO queue, else the ready list
+ * (the lane's next pick on work-stealing; pushed to the policy again by
+ * the next dispatch). */
+void pdi_task_unpick(pydron_graph *g, uint32_t ti, uint64_t id);
 
 /* ---- sched/policy.c ---- */
 int pdi_policy_create(pydron_policy_kind kind, const pydron_policy_ops **ops, void **self);

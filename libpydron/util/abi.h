@@ -28,6 +28,7 @@ static inline size_t pdi_graph_stats_size(unsigned version)
     case 2: return PDI_END_OF(pydron_graph_stats, version);
     case 3: return PDI_END_OF(pydron_graph_stats, wait_ns);
     case 4: return PDI_END_OF(pydron_graph_stats, tasks_direct);
+    case 5: return PDI_END_OF(pydron_graph_stats, tasks_grouped);
     default: return 0;
     }
 }
