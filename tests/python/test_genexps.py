@@ -7,7 +7,9 @@ genexp_consumed_whole, genexp_loops and map_consumed_effects compare whole progr
 plain Python on every executor."""
 
 import ast
+import math
 import re
+import statistics
 import textwrap
 
 import pytest
@@ -77,6 +79,31 @@ def joined(n, gate):
 
 
 @schedule
+def stats_mean(n, gate):
+    return statistics.mean(work(i, gate) for i in range(n))
+
+
+@schedule
+def stats_median_of_map(n, gate):
+    return statistics.median(map(work, range(n), [gate] * n))
+
+
+@schedule
+def stats_quantiles_with_keywords(n, gate):
+    return statistics.quantiles((work(i, gate) for i in range(n)), n=2, method="inclusive")
+
+
+@schedule
+def fsum_of_quotients(n, gate):
+    return math.fsum(work(i, gate) / 4 for i in range(n))
+
+
+@schedule
+def prod_with_start(n, gate):
+    return math.prod((work(i, gate) + 1 for i in range(n)), start=2)
+
+
+@schedule
 def loop_over(n, gate):
     out = []
     for v in (work(i, gate) for i in range(n)):
@@ -102,7 +129,8 @@ def comprehension_over(n, gate):
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
     (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
     (loop_enumerated, 50), (comprehension_over, [1, 11, 21]), (joined, "0-10-20"),
-    (counted, 2),
+    (counted, 2), (stats_mean, 10), (stats_median_of_map, 10),
+    (stats_quantiles_with_keywords, [10.0]), (fsum_of_quotients, 7.5), (prod_with_start, 462),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
         executor, monkeypatch, tmp_path, fn, expect):

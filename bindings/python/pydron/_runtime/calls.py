@@ -5,6 +5,7 @@ import dis as _dis
 import functools
 import math
 import os
+import statistics
 import sys
 
 from .errors import _PKG
@@ -166,6 +167,8 @@ def _classify(f, tf):
             return _h_nested
         if code is not None and code.co_flags & _CO_GENERATOR and kind is None:
             return _h_generator
+        if id(f) in _STATS_IDS and _STATS_IDS[id(f)] is f:
+            return _h_pure_consumer
         return _h_unknown
     h = _classify_value(f, tf)
     # print and the pure builtins/numpy functions over results not computed
@@ -618,10 +621,20 @@ _PURE = [
 ] + [v for v in vars(math).values() if type(v) is _BuiltinType]
 _PURE_IDS = {id(f) for f in _PURE}
 _SHALLOW_IDS = {id(f) for f in (len, isinstance, issubclass, type, id, callable)}
-_CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all)}
+_CONSUMER_IDS = {id(f) for f in (list, tuple, set, frozenset, dict, sorted, sum, min, max, any, all,
+                                  math.fsum, math.prod)}
+# statistics' functions over data (Python code of the standard library, no
+# effects but the items' own arithmetic, read in order): consumers too, by
+# identity (a program that rebinds statistics.mean calls its own function)
+_STATS_IDS = {id(f): f for f in (getattr(statistics, n, None) for n in (
+    "mean", "fmean", "geometric_mean", "harmonic_mean", "median", "median_low", "median_high",
+    "median_grouped", "mode", "multimode", "pstdev", "pvariance", "stdev", "variance",
+    "quantiles")) if f is not None}
 # what a consumer of a generator expression's twin may be given besides it (a
-# key= function runs between the items: the twin's steps must not run ahead)
-_CONSUMER_KW = frozenset(("start", "default", "reverse"))
+# key= function runs between the items: the twin's steps must not run ahead);
+# statistics' keywords are numbers, names and data
+_CONSUMER_KW = frozenset(("start", "default", "reverse", "n", "method", "mu", "xbar", "interval",
+                          "weights"))
 
 
 def _wrap_enumerate(it, *a, **k):
