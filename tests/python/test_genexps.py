@@ -104,6 +104,21 @@ def prod_with_start(n, gate):
 
 
 @schedule
+def max_by_key(n, gate):
+    return max(range(n), key=lambda i: work(i, gate))
+
+
+@schedule
+def min_by_key_with_default(n, gate):
+    return min(range(n), key=lambda i: -work(i, gate), default=None)
+
+
+@schedule
+def sorted_by_key_reversed(n, gate):
+    return sorted(list(range(n)), key=lambda i: (work(i, gate), -i), reverse=True)
+
+
+@schedule
 def loop_over(n, gate):
     out = []
     for v in (work(i, gate) for i in range(n)):
@@ -131,6 +146,7 @@ def comprehension_over(n, gate):
     (loop_enumerated, 50), (comprehension_over, [1, 11, 21]), (joined, "0-10-20"),
     (counted, 2), (stats_mean, 10), (stats_median_of_map, 10),
     (stats_quantiles_with_keywords, [10.0]), (fsum_of_quotients, 7.5), (prod_with_start, 462),
+    (max_by_key, 2), (min_by_key_with_default, 2), (sorted_by_key_reversed, [2, 1, 0]),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
         executor, monkeypatch, tmp_path, fn, expect):

@@ -12,11 +12,13 @@ import types
 
 from .._state import touch as _touch
 from .barriers import _fail, _log, barrier, rdeep, sync
+from .barriers import r as _r
 from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
 from .state import pending as _pending, tainted as _tainted, translated_codes as _translated_codes
 from .state import lazy_codes as _lazy_codes
-from .tables import (_BuiltinType, _DICTS, _IMMUTABLE, _SAFE_ITER, _SCALARS, _safe_iterable)
+from .tables import (_BuiltinType, _DICTS, _IMMUTABLE, _KeySource, _SAFE_ITER, _SCALARS,
+                     _safe_iterable)
 
 log = logging.getLogger("pydron")
 
@@ -527,6 +529,60 @@ def _consumed_gen(consumer, gen):
     if rest is None and whole:
         return iter(steps)  # a list of placeholders, as a display would hold
     return _InOrder(before, steps, rest, gen)
+
+
+_KEYED = {id(f): f for f in (max, min, sorted)}
+_KEYED_KW = {id(max): {"default"}, id(min): {"default"}, id(sorted): {"reverse"}}
+
+
+def kxsrc():
+    """The source of a key function's generator expression: its items come later."""
+    return _KeySource()
+
+
+def keyed(f, data, key, gen, /, **kwargs):
+    """`max(data, key=lambda p: e)` (min, sorted; _translate/genexps._Keys):
+    gen is `(e for p in kxsrc())`, the key's values, with a lazy twin. Its
+    steps come first (every key's calls submitted), then the builtin reads
+    the values in order, a key per item as it would call the key function,
+    and compares them itself: the same comparisons, in the same order, and a
+    failing key's exception where its call would have raised (the later
+    keys' tasks forgotten). Where the twin cannot take a step, the rest of
+    the keys come from the generator expression itself, one item at a time,
+    as the key function would compute them. Anything else (not the builtin,
+    data that is not a plain sequence, other keywords, off the driver): the
+    call as written."""
+    src = _genexps.twin_source(gen) if _on_driver() else None
+    if src is not None and _KEYED.get(id(f)) is f and _KEYED_KW[id(f)].issuperset(kwargs) \
+            and _safe_iterable(_r(data)):
+        data = rdeep(_r(data))  # as the builtin's argument is resolved (calls._h_pure_consumer)
+    else:
+        src = None
+    if src is None:
+        gen.close()
+        return _calls.call(f, data, key=key, **kwargs)
+    items = list(data)
+    src._it.items = items  # (the _GxSource's iterator is the _KeySource)
+    before = S.last_seq
+    S.batching = True  # no failure raised while the steps are taken: the consumer comes first
+    try:
+        steps, rest = _genexps.steps(gen, src, S.window)
+    finally:
+        S.batching = False
+    keys = _InOrder(before, steps, rest, gen)
+    pull = keys.__next__
+    try:
+        if f is sorted:
+            order = sorted(range(len(items)), key=lambda _: pull(), **kwargs)
+            return [items[i] for i in order]
+        if "default" in kwargs:
+            i = f(range(len(items)), key=lambda _: pull(), default=keys)
+            return kwargs["default"] if i is keys else items[i]
+        return items[f(range(len(items)), key=lambda _: pull())]
+    except BaseException:
+        _wait_upto(keys.before)  # an earlier task's failure comes first
+        keys.abandon()
+        raise
 
 
 def _quiet_steps(it):

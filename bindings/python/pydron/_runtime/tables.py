@@ -24,11 +24,32 @@ for _cls, _like in ((_Enumerate, enumerate), (_Zip, zip)):
     _cls.__name__ = _cls.__qualname__ = _like.__name__  # what the program sees
     _cls.__module__ = "builtins"
 
+class _KeySource:
+    """The source of a key function's generator expression (genexps.keyed):
+    made empty when the expression is, given the consumer's items later."""
+
+    __slots__ = ("items", "i")
+
+    def __init__(self):
+        self.items = ()
+        self.i = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        i = self.i
+        if i >= len(self.items):
+            raise StopIteration
+        self.i = i + 1
+        return self.items[i]
+
+
 _SAFE_ITER = {
     list, tuple, dict, set, frozenset, str, bytes, bytearray, range,
     type({}.keys()), type({}.values()), type({}.items()),
     type(iter([])), type(reversed([])), type(iter(())), type(iter(range(1))),
-    _Enumerate, _Zip,
+    _Enumerate, _Zip, _KeySource,
 }
 _OPERAND_TYPES = {int, float, complex, bool, str, bytes, bytearray, type(None), list, tuple, dict,
                   set, frozenset, range, slice, type, type({}.keys()), type({}.values()),

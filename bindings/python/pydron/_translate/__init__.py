@@ -29,7 +29,7 @@ from .mangle import mangle
 from .npstores import defer_array_stores
 from .nested import wrap_nested
 from .resolve import insert_resolution
-from .genexps import check_twins, twin_genexps
+from .genexps import check_twins, key_genexps, twin_genexps
 from .targets import lower_targets
 from .trybody import lazy_bodies
 from .util import RT
@@ -66,6 +66,7 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     """Run the passes over a FunctionDef node; returns the new node. (Also used by tests.)"""
     validate(fdef, filename, fdef.name)
     mangle(fdef, qualname)
+    fdef = key_genexps(fdef)
     fdef = twin_genexps(fdef)
     fdef = lower_targets(fdef)
     fdef = defer_array_stores(fdef)

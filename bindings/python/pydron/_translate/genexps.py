@@ -67,6 +67,48 @@ def twin_genexps(tree):
     return _Twins().visit(tree)
 
 
+_KEYED = ("max", "min", "sorted")
+
+
+class _Keys(ast.NodeTransformer):
+    """`max(xs, key=lambda p: e)` (min, sorted) -> `__pydron__.keyed(max, xs,
+    lambda p: e, (e for p in __pydron__.kxsrc()))`: the generator expression
+    of the key's values gets a lazy twin (twin_genexps, next), whose steps
+    submit every key's calls before the consumer compares the first two
+    (_runtime/genexps.keyed). The lambda stays for a consumer that is not the
+    builtin when it runs."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if not (isinstance(node.func, ast.Name) and node.func.id in _KEYED
+                and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred)):
+            return node
+        keys = [k for k in node.keywords if k.arg == "key"]
+        if len(keys) != 1 or any(k.arg is None for k in node.keywords):
+            return node
+        lam = keys[0].value
+        a = lam.args if isinstance(lam, ast.Lambda) else None
+        if a is None or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults \
+                or len(a.args) != 1:
+            return node
+        gen = ast.GeneratorExp(
+            elt=copy.deepcopy(lam.body),
+            generators=[ast.comprehension(target=ast.Name(id=a.args[0].arg, ctx=ast.Store()),
+                                          iter=rt("kxsrc"), ifs=[], is_async=0)])
+        if not _twinnable(gen):
+            return node
+        out = rt("keyed", node.func, node.args[0], lam, gen)
+        out.keywords = [k for k in node.keywords if k.arg != "key"]
+        for n in ast.walk(out):
+            if "lineno" in n._attributes and not hasattr(n, "lineno"):
+                ast.copy_location(n, node)
+        return out
+
+
+def key_genexps(tree):
+    return _Keys().visit(tree)
+
+
 def _is_helper(node, name):
     return is_rt(node) and node.func.attr == name
 
