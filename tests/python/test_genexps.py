@@ -161,6 +161,34 @@ def test_every_task_of_the_expression_is_submitted_before_the_first_finishes(
     assert log.done_at_submit == [0] * tasks
 
 
+@functional
+def item_key(t):
+    i, gate = t
+    wait_gate(gate)
+    return -i
+
+
+@schedule
+def sorted_by_named_key(n, gate):
+    return [i for i, _ in sorted([(i, gate) for i in range(n)], key=item_key)]
+
+
+@schedule
+def max_by_named_key(n, gate):
+    return max([(i, gate) for i in range(n)], key=item_key)[0]
+
+
+@pytest.mark.parametrize("fn, expect", [(sorted_by_named_key, [2, 1, 0]), (max_by_named_key, 0)],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_a_key_given_by_name_submits_every_call_first(executor, monkeypatch, tmp_path, fn, expect):
+    (tmp_path / "open").touch()
+    assert fn(3, str(tmp_path / "open")) == expect
+    log = SubmitLog(monkeypatch)
+    log.open_gate(item_key, 3, tmp_path / "go")
+    assert fn(3, str(tmp_path / "go")) == expect
+    assert log.done_at_submit == [0, 0, 0]
+
+
 def test_the_first_expression_runs_ahead_with_no_result_seen_yet(executor, monkeypatch, tmp_path):
     @functional
     def fresh(i, gate):

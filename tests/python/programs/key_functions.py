@@ -47,6 +47,8 @@ def main():
     print("over a range", min(range(10), key=lambda i: evaluate(i, 3.2)))
     print("over enumerate", min(enumerate("abcdef"), key=lambda t: score(t[0])))
     print("over a dict", sorted({"a": 1, "b": 2, "c": 3}, key=lambda k: score(len(k) * 3)))
+    print("by name", max(models, key=score), sorted(models, key=score, reverse=True),
+          min(models[:5], key=shout), sorted(["bb", "a", "ccc"], key=len))
     ys = [score(m) for m in models]  # placeholders as the data
     print("over placeholders", sorted(ys, key=lambda y: evaluate(y, 2)))
 

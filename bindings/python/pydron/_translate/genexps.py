@@ -68,11 +68,13 @@ def twin_genexps(tree):
 
 
 _KEYED = ("max", "min", "sorted")
+_KEY_ITEM = "pd_key_item"  # the item of a key given by name (the expression's own scope)
 
 
 class _Keys(ast.NodeTransformer):
-    """`max(xs, key=lambda p: e)` (min, sorted) -> `__pydron__.keyed(max, xs,
-    lambda p: e, (e for p in __pydron__.kxsrc()))`: the generator expression
+    """`max(xs, key=lambda p: e)` (min, sorted; `key=name` as `lambda v:
+    name(v)`) -> `__pydron__.keyed(max, xs, lambda p: e, (e for p in
+    __pydron__.kxsrc()))`: the generator expression
     of the key's values gets a lazy twin (twin_genexps, next), whose steps
     submit every key's calls before the consumer compares the first two
     (_runtime/genexps.keyed). The lambda stays for a consumer that is not the
@@ -87,13 +89,22 @@ class _Keys(ast.NodeTransformer):
         if len(keys) != 1 or any(k.arg is None for k in node.keywords):
             return node
         lam = keys[0].value
-        a = lam.args if isinstance(lam, ast.Lambda) else None
-        if a is None or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults \
-                or len(a.args) != 1:
-            return node
+        if isinstance(lam, ast.Name):
+            # key=evaluate: (evaluate(v) for v in ...), the name looked up
+            # per item as the builtin would call what it named (nothing in
+            # the twin can rebind it)
+            param, body = _KEY_ITEM, ast.Call(func=ast.Name(id=lam.id, ctx=ast.Load()),
+                                              args=[ast.Name(id=_KEY_ITEM, ctx=ast.Load())],
+                                              keywords=[])
+        else:
+            a = lam.args if isinstance(lam, ast.Lambda) else None
+            if a is None or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults \
+                    or len(a.args) != 1:
+                return node
+            param, body = a.args[0].arg, copy.deepcopy(lam.body)
         gen = ast.GeneratorExp(
-            elt=copy.deepcopy(lam.body),
-            generators=[ast.comprehension(target=ast.Name(id=a.args[0].arg, ctx=ast.Store()),
+            elt=body,
+            generators=[ast.comprehension(target=ast.Name(id=param, ctx=ast.Store()),
                                           iter=rt("kxsrc"), ifs=[], is_async=0)])
         if not _twinnable(gen):
             return node
