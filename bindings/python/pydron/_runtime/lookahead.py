@@ -1,6 +1,7 @@
 """Deferred driver operations (look-ahead)."""
 
 import collections
+import math
 import operator
 import sys
 import types
@@ -161,7 +162,11 @@ _NP_FUNCS = """
 
 
 _base_ids = {id(f): f.__name__ for f in (float, int, str, bool, abs, len, round, min, max, sum,
-                                         repr, format, sorted, tuple)}
+                                         repr, format, sorted, tuple, divmod, pow, complex)}
+# math's functions of numbers (math.sqrt(flux(img)), math.log10(...)): named
+# apart from numpy's of the same name (their results are of other kinds)
+_base_ids.update((id(f), "math." + n) for n, f in vars(math).items()
+                 if type(f) is type(len))
 
 
 def _deferrable_funcs():
