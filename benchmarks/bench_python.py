@@ -298,6 +298,7 @@ def lookahead(args, n):
     records_loop(n)
     slot_records_loop(n)
     attributes_loop(n)
+    keyed_max(n)
 
 
 def report_on_off(name, rounds):
@@ -442,6 +443,23 @@ def records_loop(n):
     burn_records(sizes[:2])
     on_off_rounds("py_records", lambda: [burn(k) for k in sizes], lambda: burn_records(sizes),
                   _calls, "_record_type", lambda t: False)
+
+
+@schedule
+def burn_best(sizes):
+    return max(range(len(sizes)), key=lambda i: burn_task(sizes[i]) + i)
+
+
+def keyed_max(n):
+    """`max(items, key=lambda i: f(i))`: every key's call submitted before
+    the first comparison, against the same run with it switched off (each
+    key waits for its call, as before)."""
+    from pydron._runtime import iterators as _it
+
+    sizes = [n] * 8
+    burn_best(sizes[:2])
+    on_off_rounds("py_keyed_max", lambda: max(range(8), key=lambda i: burn(sizes[i]) + i),
+                  lambda: burn_best(sizes), _it, "_KEYED", {})
 
 
 @dataclasses.dataclass(slots=True)
