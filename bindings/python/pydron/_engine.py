@@ -48,6 +48,7 @@ def _setup_worker():
     # what is shown
     _settings._worker_filters = [("always" if a in ("default", "once", "module") else a,
                                   m, c, mod, ln) for a, m, c, mod, ln in warnings.filters]
+    _settings.wrap_std()
     _settings.CAPTURE = _settings.COLLECT = True
     _worker_ready = True
 

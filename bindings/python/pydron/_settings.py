@@ -413,6 +413,62 @@ def _hook():
     warnings._showwarnmsg = _showwarnmsg
 
 
+class _TaskStream:
+    """sys.stdout or sys.stderr of a process that runs tasks: what a task
+    running on this thread writes (print, write) is kept with its log
+    records (_tl.records) and written by the driver in program order
+    (forward), so a task's output comes where the sequential program prints
+    it, and that of a task sequential code never reached (run ahead, then
+    forgotten) never comes. Anything else goes to the stream it wraps, whose
+    other attributes it hands on."""
+
+    __slots__ = ("_pd_real", "_pd_tag")
+
+    def __init__(self, real, tag):
+        object.__setattr__(self, "_pd_real", real)
+        object.__setattr__(self, "_pd_tag", tag)
+
+    def write(self, s):
+        buf = getattr(_tl, "records", None)
+        if buf is None:
+            return self._pd_real.write(s)
+        if type(s) is not str:
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        tag = self._pd_tag
+        if buf and type(buf[-1]) is tuple and buf[-1][0] == tag:
+            buf[-1] = (tag, buf[-1][1] + s)  # one entry per run of writes
+        else:
+            buf.append((tag, s))
+        return len(s)
+
+    def writelines(self, lines):
+        for s in lines:
+            self.write(s)
+
+    def flush(self):
+        if getattr(_tl, "records", None) is None:
+            return self._pd_real.flush()
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._pd_real, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._pd_real, name, value)
+
+    def __repr__(self):
+        return repr(self._pd_real)
+
+
+def wrap_std():
+    """sys.stdout and sys.stderr keep what tasks on this process's threads
+    write (_TaskStream); streams the program set later are left alone."""
+    if type(sys.stdout) is not _TaskStream and sys.stdout is not None:
+        sys.stdout = _TaskStream(sys.stdout, "o")
+    if type(sys.stderr) is not _TaskStream and sys.stderr is not None:
+        sys.stderr = _TaskStream(sys.stderr, "e")
+
+
 COLLECT = False  # tasks' log records and warnings go to the driver in program order
 
 
@@ -422,6 +478,7 @@ def install_collect():
     by the driver like those of worker processes."""
     global COLLECT
     _hook()
+    wrap_std()
     COLLECT = True
 
 
@@ -442,6 +499,7 @@ def install_capture():
                        for a, m, c, mod, ln in warnings.filters]
     warnings.filters[:] = _worker_filters
     warnings._filters_mutated()
+    wrap_std()  # (after the handler above took the real stderr)
     CAPTURE = COLLECT = True
 
 
@@ -463,6 +521,10 @@ def forward(records):
     formats and filters), as if they had been logged here, and its warnings to
     the driver's warnings filters."""
     for d in records:
+        if type(d) is tuple and d[0] in ("o", "e"):
+            # what the task printed, to the driver's streams of now
+            (sys.stdout if d[0] == "o" else sys.stderr).write(d[1])
+            continue
         if type(d) is tuple:
             import warnings
 
