@@ -408,8 +408,24 @@ def _hook():
         buf.append(("w", str(msg.message), msg.category, msg.filename, msg.lineno,
                     _warning_module(msg.filename, msg.lineno)))
 
+    orig_basic = logging.basicConfig
+
+    def basicConfig(**kwargs):
+        # logging.warning() with no handler on the root calls basicConfig():
+        # in one process it configures the root logger the driver's records
+        # go to. A task's call is kept with its records and made by the
+        # driver in program order (forward); with a stream or handlers of
+        # the task (objects of its process) it cannot be, and is dropped.
+        buf = getattr(_tl, "records", None)
+        if buf is None:
+            return orig_basic(**kwargs)
+        simple = all(type(v) in _ATOMIC for v in kwargs.values())
+        buf.append(("b", kwargs if simple else None))
+        return None
+
     handle._pd_hook = True
     logging.Logger.handle = handle
+    logging.basicConfig = basicConfig
     warnings._showwarnmsg = _showwarnmsg
 
 
@@ -491,9 +507,14 @@ def install_capture():
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
+    # the root logger keeps no handler, as in the program's process before it
+    # configures logging: a task's logging.warning() then calls basicConfig,
+    # which the driver makes (_hook); the worker's own lines have theirs
     h = logging.StreamHandler()
     h.setFormatter(logging.Formatter("pydron-worker[%(process)d] %(message)s"))
-    root.addHandler(h)
+    own = logging.getLogger("pydron")
+    own.addHandler(h)
+    own.propagate = False
     _hook()
     _worker_filters = [("always" if a in ("default", "once", "module") else a, m, c, mod, ln)
                        for a, m, c, mod, ln in warnings.filters]
@@ -524,6 +545,10 @@ def forward(records):
         if type(d) is tuple and d[0] in ("o", "e"):
             # what the task printed, to the driver's streams of now
             (sys.stdout if d[0] == "o" else sys.stderr).write(d[1])
+            continue
+        if type(d) is tuple and d[0] == "b":
+            if d[1] is not None:
+                logging.basicConfig(**d[1])
             continue
         if type(d) is tuple:
             import warnings
