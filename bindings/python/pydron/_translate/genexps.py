@@ -35,6 +35,14 @@ _TWIN_HELPERS = {"call": "pcall", "mcall": "pmcall", "bop": "pbop", "uop": "puop
                  "pro": None, "pcop": None}
 
 
+def _located(tree, node):
+    """tree, whose new nodes get node's source position."""
+    for n in ast.walk(tree):
+        if "lineno" in n._attributes and not hasattr(n, "lineno"):
+            ast.copy_location(n, node)
+    return tree
+
+
 def _twinnable(node):
     if len(node.generators) != 1 or node.generators[0].is_async:
         return False
@@ -57,10 +65,7 @@ class _Twins(ast.NodeTransformer):
         g.iter = rt("gxsrc", g.iter)
         setattr(node, GX_EAGER, True)
         out = rt("gx", node, twin)
-        for n in ast.walk(out):
-            if "lineno" in n._attributes and not hasattr(n, "lineno"):
-                ast.copy_location(n, node)
-        return out
+        return _located(out, node)
 
 
 def twin_genexps(tree):
@@ -110,10 +115,7 @@ class _Keys(ast.NodeTransformer):
             return node
         out = rt("keyed", node.func, node.args[0], lam, gen)
         out.keywords = [k for k in node.keywords if k.arg != "key"]
-        for n in ast.walk(out):
-            if "lineno" in n._attributes and not hasattr(n, "lineno"):
-                ast.copy_location(n, node)
-        return out
+        return _located(out, node)
 
 
 def key_genexps(tree):
@@ -186,10 +188,7 @@ def _compares(node):
             and _is_helper(node.left, "rdo") and _is_helper(node.comparators[0], "rdo"):
         new = rt("pcop", ast.Constant(value=_CMPOPS[type(node.ops[0])]),
                  _compares(node.left.args[0]), _compares(node.comparators[0].args[0]))
-        for n in ast.walk(new):
-            if "lineno" in n._attributes and not hasattr(n, "lineno"):
-                ast.copy_location(n, node)
-        return new
+        return _located(new, node)
     for field, value in ast.iter_fields(node):
         if isinstance(value, ast.AST):
             setattr(node, field, _compares(value))
