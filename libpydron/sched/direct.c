@@ -477,38 +477,16 @@ int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
     gr->n = 1;
     gr->cap = cap;
     gr->ran = 0;
-    t->state = PYDRON_TASK_RUNNING;
-    /* a job with no ports of its own: pydron_job_* read it as such */
-    j->g = g;
-    j->task = pdi_mkid(g->tag, t->gen, ti);
-    j->kind = gr->s[0].k;
-    j->attempt = 0;
-    j->worker = worker;
-    j->canceled = 0;
-    j->on_driver = 0;
-    j->ins_local = 1;
-    j->outs_preset = 0;
-    j->payload = NULL;
-    j->payload_len = 0;
-    j->nin = j->nout = 0;
-    j->ins = j->ins_inl;
-    j->outs = j->outs_inl;
-    j->err = NULL;
-    j->detail = NULL;
-    j->detail_len = 0;
-    j->start_ns = j->end_ns = 0;
+    pdi_job_fill(g, j, ti, worker);   /* a job with no ports of its own */
     j->group = gr;
     sg->ngroups++;
-    if (worker >= 0)
-        sg->inflight++;
     *gj = j;
     return 2;
 }
 
-uint64_t pdi_group_run(pydron_job *j, uint64_t start_ns)
+uint64_t pdi_group_run(pydron_job *j)
 {
     struct pdi_dgroup *gr = j->group;
-    (void)start_ns;
     gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS);
     return gr->s[gr->ran ? gr->ran - 1 : 0].end_ns;
 }

@@ -117,6 +117,33 @@ static int prepare_oom(pydron_graph *g, pydron_job *j, uint32_t ti, pdi_jin *jin
 
 /* Fill j for task ti. If an input has failed meanwhile (a value lost with
  * its worker), the task fails here and PYDRON_ETASK is returned. */
+void pdi_job_fill(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
+{
+    pdi_task *t = pdi_T(g, ti);
+    j->g = g;
+    j->task = pdi_mkid(g->tag, t->gen, ti);
+    j->kind = g->kt->kinds[t->kind];
+    j->attempt = t->attempt;
+    j->worker = worker;
+    j->canceled = 0;
+    j->on_driver = 0;
+    j->ins_local = 1;
+    j->outs_preset = 0;
+    j->payload = NULL;
+    j->payload_len = 0;
+    j->nin = j->nout = 0;
+    j->ins = j->ins_inl;
+    j->outs = j->outs_inl;
+    j->err = NULL;
+    j->detail = NULL;
+    j->detail_len = 0;
+    j->start_ns = j->end_ns = 0;
+    j->group = NULL;
+    t->state = PYDRON_TASK_RUNNING;
+    if (worker >= 0)
+        pdi_S(g)->inflight++;
+}
+
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
 {
     pdi_sgraph *sg = pdi_S(g);
@@ -169,29 +196,14 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
                 pdi_trace_input_moved(in->value, in->size, in->where, worker);
         }
     }
-    j->g = g;
-    j->task = pdi_mkid(g->tag, t->gen, ti);
-    j->kind = g->kt->kinds[t->kind];
-    j->attempt = t->attempt;
-    j->worker = worker;
-    j->canceled = 0;
-    j->on_driver = 0;
+    pdi_job_fill(g, j, ti, worker);
     j->ins_local = local;
-    j->outs_preset = 0;
     j->payload = t->payload_len ? pdi_task_payload(t) : NULL;
     j->payload_len = t->payload_len;
     j->nin = nin;
     j->nout = nout;
     j->ins = jin;
     j->outs = jout;
-    j->err = NULL;
-    j->detail = NULL;
-    j->detail_len = 0;
-    j->start_ns = j->end_ns = 0;
-    j->group = NULL;
-    t->state = PYDRON_TASK_RUNNING;
-    if (worker >= 0)
-        sg->inflight++;
     return 0;
 }
 
@@ -504,7 +516,7 @@ static int run_local(pydron_job *j, uint64_t *now_ns, int read)
 {
     j->start_ns = *now_ns;
     if (PDI_UNLIKELY(j->group != NULL)) {   /* each task is timed on its own */
-        *now_ns = j->end_ns = pdi_group_run(j, j->start_ns);
+        *now_ns = j->end_ns = pdi_group_run(j);
         (void)read;
         return 0;
     }

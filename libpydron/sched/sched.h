@@ -179,7 +179,7 @@ size_t pdi_direct_run(pydron_graph *g);
  * fails with rc (!= 0: the group did not run). */
 int pdi_group_use(pydron_graph *g);
 int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker);
-uint64_t pdi_group_run(pydron_job *j, uint64_t start_ns);
+uint64_t pdi_group_run(pydron_job *j);
 void pdi_group_complete(pydron_graph *g, pydron_job *j, int rc, int requeue);
 void pdi_group_free_all(pydron_graph *g);
 /* Task ti (READY), picked from the policy (pdi_pick_check), goes back
@@ -207,6 +207,10 @@ uint64_t pdi_policy_seed(void);
 
 /* ---- exec/job.c ---- */
 pydron_job *pdi_job_get(pydron_graph *g);
+/* The header of job j for task ti (g->mu held): no ports, no payload, no
+ * error yet; the task RUNNING, counted in flight when worker >= 0
+ * (pdi_job_prepare fills the ports after it, a group job its group). */
+void pdi_job_fill(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
 void pdi_job_put(pydron_graph *g, pydron_job *j);
 int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker);
 void pdi_job_clear(pydron_job *j);
