@@ -31,13 +31,15 @@ typedef struct pdi_jtimer {
     unsigned every;                /* jobs per reading: 1 or PDI_JT_RUN */
     unsigned n;                    /* jobs of the run so far, waiting for their times */
     const void *kind;              /* of the run's jobs */
+    size_t tasks;                  /* tasks run since init or restart (a group job's
+                                    * tasks count one by one) */
     pydron_job *run[PDI_JT_RUN];
 } pdi_jtimer;
 
 /* A timer whose first job starts at now (a pdi_now_ns() value); every = 1. */
 void pdi_jtimer_init(pdi_jtimer *t, uint64_t now);
 /* The next job starts at now (a new group); keeps what was learned. Any
- * jobs still waiting for their times get them first. */
+ * jobs still waiting for their times get them first; tasks starts at 0. */
 void pdi_jtimer_restart(pdi_jtimer *t, uint64_t now);
 /* pydron_job_canceled(j) ? PYDRON_ECANCELED : pydron_job_run_local(j),
  * timed by t. A job's times are final once pdi_jtimer_flush ran: call it

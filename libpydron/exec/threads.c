@@ -17,7 +17,8 @@
  * and reports them with one pydron_jobs_done (one graph lock and one
  * dispatch per group): tiny tasks then cost a fraction of a lock each. It
  * takes at most its share of the queue, and one job at a time once its
- * jobs take longer than TH_TINY_NS each. A job waiting in a slot is still
+ * jobs take longer than TH_TINY_NS per task each (a group job, the
+ * dispatcher's tiny tasks many to a job, counts its tasks). A job waiting in a slot is still
  * everyone's: the owner, recall (cancel) and idle threads (stealing) each
  * take it with an atomic exchange, so cancel stays synchronous and a long
  * job does not hold the ones behind it for long (an idle thread steals from
@@ -253,7 +254,9 @@ static void *worker_main(void *arg)
             jobs[n++] = j;
         }
         uint64_t now = pdi_jtimer_flush(&tm);
-        tiny = now - t0 < (uint64_t)(n ? n : 1) * TH_TINY_NS;
+        /* per task: a group job (sched/direct.c) holds many */
+        size_t ntasks = tm.tasks > n ? tm.tasks : n;
+        tiny = now - t0 < (uint64_t)(ntasks ? ntasks : 1) * TH_TINY_NS;
         if (x->deep && n && atomic_load_explicit(&x->is_deep, memory_order_relaxed) != tiny &&
             atomic_exchange(&x->is_deep, tiny) != tiny)
             (void)pydron_exec_set_window(x->host, 0, tiny ? x->deep : 0);

@@ -484,10 +484,10 @@ int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
     return 2;
 }
 
-uint64_t pdi_group_run(pydron_job *j)
+uint64_t pdi_group_run(pydron_job *j, size_t *ran)
 {
     struct pdi_dgroup *gr = j->group;
-    gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS);
+    *ran = gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS);
     return gr->s[gr->ran ? gr->ran - 1 : 0].end_ns;
 }
 

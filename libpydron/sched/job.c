@@ -443,7 +443,7 @@ PYDRON_API int pydron_job_output_value(const pydron_job *j, size_t i, pydron_val
 /* pydron_job_run_local after its pdi_err_clear: starts at *now_ns; with
  * read, the clock is read at the end (*now_ns = the end), else the job's
  * end is left at its start for its timer to set */
-static int run_local(pydron_job *j, uint64_t *now_ns, int read);
+static int run_local(pydron_job *j, uint64_t *now_ns, int read, size_t *tasks);
 
 PYDRON_API int pydron_job_run_local(pydron_job *j)
 {
@@ -451,7 +451,8 @@ PYDRON_API int pydron_job_run_local(pydron_job *j)
     if (!j)
         return pdi_err(PYDRON_EINVAL, "pydron_job_run_local: NULL job");
     uint64_t now = pdi_now_ns();
-    return run_local(j, &now, 1);
+    size_t tasks = 0;
+    return run_local(j, &now, 1, &tasks);
 }
 
 void pdi_jtimer_init(pdi_jtimer *t, uint64_t now)
@@ -460,12 +461,14 @@ void pdi_jtimer_init(pdi_jtimer *t, uint64_t now)
     t->every = 1;
     t->n = 0;
     t->kind = NULL;
+    t->tasks = 0;
 }
 
 void pdi_jtimer_restart(pdi_jtimer *t, uint64_t now)
 {
     (void)pdi_jtimer_flush(t);
     t->from = now;
+    t->tasks = 0;
 }
 
 uint64_t pdi_jtimer_flush(pdi_jtimer *t)
@@ -495,13 +498,13 @@ int pdi_job_run_timed(pydron_job *j, pdi_jtimer *t)
         /* timed alone; a tiny one starts a run of its kind */
         (void)pdi_jtimer_flush(t);
         uint64_t start = t->from;
-        int rc = run_local(j, &t->from, 1);
+        int rc = run_local(j, &t->from, 1, &t->tasks);
         t->kind = j->kind;
         t->every = rc == 0 && t->from - start < PDI_JT_TINY_NS ? PDI_JT_RUN : 1;
         return rc;
     }
     uint64_t start = t->from;
-    int rc = run_local(j, &start, 0);
+    int rc = run_local(j, &start, 0, &t->tasks);
     t->run[t->n++] = j;
     if (PDI_UNLIKELY(rc != 0)) {
         (void)pdi_jtimer_flush(t);
@@ -512,14 +515,17 @@ int pdi_job_run_timed(pydron_job *j, pdi_jtimer *t)
     return rc;
 }
 
-static int run_local(pydron_job *j, uint64_t *now_ns, int read)
+static int run_local(pydron_job *j, uint64_t *now_ns, int read, size_t *tasks)
 {
     j->start_ns = *now_ns;
     if (PDI_UNLIKELY(j->group != NULL)) {   /* each task is timed on its own */
-        *now_ns = j->end_ns = pdi_group_run(j);
+        size_t ran = 0;
+        *now_ns = j->end_ns = pdi_group_run(j, &ran);
+        *tasks += ran;
         (void)read;
         return 0;
     }
+    ++*tasks;
     for (size_t i = 0; PDI_UNLIKELY(!j->ins_local) && i < j->nin; i++) {
         if (!j->ins[i].buf.data && j->ins[i].size) {
             free(j->err);

@@ -174,12 +174,12 @@ size_t pdi_direct_run(pydron_graph *g);
  * group (a job of its own; nothing changed); -1: it would need a new group
  * and enough are out (the caller puts it back). pdi_group_run (no lock):
  * run the group's tasks, on the executor's thread; returns when the last
- * one ended. pdi_group_complete (g->mu held): the tasks' outcomes, and
+ * one ended, and how many ran in *ran. pdi_group_complete (g->mu held): the tasks' outcomes, and
  * those not reached (all of them with requeue) back to the policy; or each
  * fails with rc (!= 0: the group did not run). */
 int pdi_group_use(pydron_graph *g);
 int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker);
-uint64_t pdi_group_run(pydron_job *j);
+uint64_t pdi_group_run(pydron_job *j, size_t *ran);
 void pdi_group_complete(pydron_graph *g, pydron_job *j, int rc, int requeue);
 void pdi_group_free_all(pydron_graph *g);
 /* Task ti (READY), picked from the policy (pdi_pick_check), goes back
