@@ -33,7 +33,7 @@ from .lookahead import (_ND_ATTRS, _SAFE_METHODS, _TRUSTED, _deferrable_funcs, _
 from .state import S, _on_driver
 from .state import pending as _pending
 from .stores import it
-from .tables import _SCALARS, _safe_iterable
+from .tables import _SCALARS, _safe_iterable, _unseen
 
 _NONE = object()
 _FunctionType = types.FunctionType
@@ -46,27 +46,35 @@ class _Bail(Exception):
 
 
 class _GxSource:
-    """The source iterator a generator expression and its twin share; one item
-    can be pushed back (the item of the step the twin could not take)."""
+    """The source iterator a generator expression and its twin share. Items
+    can be given back (front: the next one last): the item of the step the
+    twin could not take, and those of steps the consumer never took. While
+    the twin steps, what it takes is logged (log; marks[k]: the log's length
+    after step k) for that."""
 
-    __slots__ = ("_it", "back", "last", "twin", "__weakref__")
+    __slots__ = ("_it", "front", "last", "twin", "log", "marks", "__weakref__")
 
     def __init__(self, iterable):
         self._it = iter(iterable)
-        self.back = self.last = _NONE
+        self.front = []
+        self.last = _NONE
         self.twin = None
+        self.log = self.marks = None
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        v = self.back
-        if v is not _NONE:
-            self.back = _NONE
+        front = self.front
+        if front:
+            v = front.pop()
         else:
             self.last = _NONE
             v = next(self._it)
         self.last = v
+        log = self.log
+        if log is not None:
+            log.append(v)
         return v
 
 
@@ -79,7 +87,7 @@ def gxsrc(v):
     code that other threads run never gets a twin: _made is the driver's.)"""
     if not _on_driver():
         return v
-    if _safe_iterable(v):
+    if _safe_iterable(v) and _unseen(v, 1):   # (1: our parameter)
         src = _made[0] = _GxSource(v)
         return src
     _made[0] = None
@@ -122,30 +130,54 @@ def twin_source(gen):
     return src
 
 
-def steps(gen, src, limit=None):
+def steps(gen, src, limit=None, close=True):
     """Take up to `limit` of the twin's steps (S.batching set by the caller).
-    Returns (steps, rest): rest is None when the twin took every step; the
-    eager generator `gen`, to go on with from the item pushed back, when it
-    could not take one; `src` when it stopped at the limit (more later)."""
+    Returns (steps, rest): rest is None when the twin took every step (then
+    `gen` is closed, as a consumer leaves it, unless not `close`: the
+    consumer's reading of the steps does it at their end); the eager
+    generator `gen`, to go on with from the item pushed back, when it could
+    not take one; `src` when it stopped at the limit (more later)."""
     twin = src.twin
+    log, marks = src.log, src.marks  # (None: not logged)
     out = []
     while limit is None or len(out) < limit:
         mark, lf = S.last_seq, S.last_failure
         try:
             v = next(twin)
         except StopIteration:
-            src.twin = None
-            gen.close()  # consumed, as the sequential program leaves it
+            src.twin = src.log = src.marks = None
+            if close:
+                gen.close()  # consumed, as the sequential program leaves it
             return out, None
         except KeyboardInterrupt:
             raise
         except BaseException as e:
-            src.twin = None
+            src.twin = src.log = src.marks = None
+            if log and src.last is not _NONE and log[-1] is src.last:
+                log.pop()  # given back now (_give_back), not with the steps'
             _earlier(twin, mark, lf, e)
             _give_back(src, twin, mark, e)
             return out, gen
         out.append(v)
+        if marks is not None:
+            marks.append(len(log))
     return out, src
+
+
+def give_back(src, log, marks, i):
+    """The consumer of the steps stopped early, having taken i of them: the
+    items the later steps took go back to the source (before any given back
+    already: they came first), so that the generator expression, if the
+    program goes on with it, yields the item after step i - 1's. A twin
+    paused at a window's end is closed."""
+    twin, src.twin = src.twin, None
+    src.log = src.marks = None
+    if twin is not None:
+        twin.close()
+    if log is None or i > len(marks):
+        return  # the consumer was past the steps: the generator itself had the rest
+    m = marks[i - 1] if i else 0
+    src.front.extend(reversed(log[m:]))
 
 
 def walk(gen, src):
@@ -198,7 +230,7 @@ def _give_back(src, twin, mark, e):
     source item goes back, for the eager generator to take again."""
     _state.RAISING = None
     if src.last is not _NONE:
-        src.back = src.last
+        src.front.append(src.last)
     _forget_after(mark)
     twin.close()
     if type(e) is not _Bail:

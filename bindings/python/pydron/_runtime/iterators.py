@@ -17,6 +17,7 @@ from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
 from .state import pending as _pending, tainted as _tainted, translated_codes as _translated_codes
 from .state import lazy_codes as _lazy_codes
+from .tables import _held, _unseen
 from .tables import (_BuiltinType, _DICTS, _IMMUTABLE, _KeySource, _SAFE_ITER, _SCALARS,
                      _safe_iterable)
 
@@ -71,15 +72,18 @@ class _Map(map):
         self = map.__new__(cls, _tuple_args, *srcs)
         self._f = f
         self._srcs = iterables
+        self._front = None  # items given back (_InOrder.abandon), the next last
         return self
 
     def __next__(self):
-        items = map.__next__(self)
+        front = self._front
+        items = front.pop() if front else map.__next__(self)
         if _on_driver():
             return rdeep(_calls.call(self._f, *items))
         return self._f(*items)
 
-    def _lazy(self):
+    def _lazy(self, taken=None):
+        """The steps as placeholders; each step's items appended to `taken`."""
         f = self._f
         step = _calls.call
         if type(f) is _FunctionType and f.__code__ in _translated_codes \
@@ -89,10 +93,16 @@ class _Map(map):
             from .iterwrap import _Guard
             step = _Guard(f)
         while True:
-            try:
-                items = map.__next__(self)
-            except StopIteration:
-                return
+            front = self._front
+            if front:
+                items = front.pop()
+            else:
+                try:
+                    items = map.__next__(self)
+                except StopIteration:
+                    return
+            if taken is not None:
+                taken.append(items)
             yield step(f, *items) if step is _calls.call else step(*items)
 
 
@@ -495,17 +505,20 @@ def _consumed(consumer, it):
         return map(rdeep, it._lazy())
     if consumer is list or consumer is tuple:
         return it._lazy()  # a list of placeholders, as a display would hold
-    if consumer is not sorted and not _quiet_steps(it):
+    if consumer is not sorted and not (_quiet_steps(it) and _unseen_sources(it)):
         # sum/min/max/set/dict may raise at step i: a later step's effects
         # (map(g, xs) with g a function of the program) must not come first
         return map(rdeep, it._lazy())
     before = S.last_seq
+    taken = [] if type(it) is _Map else None
     S.batching = True  # no failure raised while the steps are taken: the consumer comes first
     try:
-        steps = list(it._lazy())
+        steps = list(it._lazy(taken) if taken is not None else it._lazy())
     finally:
         S.batching = False
-    return _InOrder(before, steps)
+    steps = _InOrder(before, steps)
+    steps.map = (it, taken) if taken is not None else None
+    return steps
 
 
 
@@ -521,14 +534,17 @@ def _consumed_gen(consumer, gen):
         return gen
     before = S.last_seq
     whole = consumer is list or consumer is tuple
+    if not whole:
+        src.log, src.marks = [], []  # what the steps take (_InOrder.abandon)
+    log, marks = src.log, src.marks
     S.batching = True  # no failure raised while the steps are taken: the consumer comes first
     try:
-        steps, rest = _genexps.steps(gen, src, None if whole else S.window)
+        steps, rest = _genexps.steps(gen, src, None if whole else S.window, whole)
     finally:
         S.batching = False
     if rest is None and whole:
         return iter(steps)  # a list of placeholders, as a display would hold
-    return _InOrder(before, steps, rest, gen)
+    return _InOrder(before, steps, rest, gen, src, log, marks)
 
 
 _KEYED = {id(f): f for f in (max, min, sorted)}
@@ -554,7 +570,7 @@ def keyed(f, data, key, gen, /, **kwargs):
     call as written."""
     src = _genexps.twin_source(gen) if _on_driver() else None
     if src is not None and _KEYED.get(id(f)) is f and _KEYED_KW[id(f)].issuperset(kwargs) \
-            and _safe_iterable(_r(data)):
+            and _safe_iterable(_r(data)) and _unseen(_r(data), 1):
         data = rdeep(_r(data))  # as the builtin's argument is resolved (calls._h_pure_consumer)
     else:
         src = None
@@ -583,6 +599,33 @@ def keyed(f, data, key, gen, /, **kwargs):
         _wait_upto(keys.before)  # an earlier task's failure comes first
         keys.abandon()
         raise
+
+
+def _unseen_sources(it):
+    """tables._unseen for what `it` (a _Map, enumerate or zip made by
+    translated code) steps: a map over an iterator the program holds
+    (`sum(map(f, lines))` after `next(lines)`) is stepped one item at a time
+    where the consumer may stop early, so that the program finds the iterator
+    where the sequential one would. (A map the program holds gets back the
+    items it was not asked for: _InOrder.abandon.)"""
+    t = type(it)
+    # a source's references beside the local v: the tuple it is in and the C
+    # object's own (map, zip: a tuple of iterators; enumerate: its iterator;
+    # an iterator's iterator is itself); for enumerate, a new tuple
+    if t is _Map:
+        srcs, held = it._srcs, 3
+    elif t is _LazyEnumerate:
+        srcs, held = (it._inner,), 4
+    else:
+        srcs, held = it._inner, 3
+    for k in range(len(srcs)):
+        v = srcs[k]
+        if type(v) is _Map or isinstance(v, _Steps):
+            if _held(v, held) or not _unseen_sources(v):
+                return False
+        elif not _unseen(v, held):
+            return False
+    return True
 
 
 def _quiet_steps(it):
@@ -620,17 +663,27 @@ class _InOrder:
     iterator, one item at a time; or (rest is a genexps._GxSource) more steps
     of its twin, taken when the consumer is half way through these."""
 
-    def __init__(self, before, steps, rest=None, gen=None):
+    def __init__(self, before, steps, rest=None, gen=None, src=None, log=None, marks=None):
         self.before = before  # program-order number of the last task before the steps
         self.steps = steps
         self.rest = rest
         self.gen = gen
         self.i = 0
+        # what the steps took, given back where the consumer stops early: a
+        # generator expression's source (genexps._GxSource) and what its
+        # twin's steps took from it (src.log, up to src.marks[k] for step k)
+        self.src, self.log, self.marks = src, log, marks
+        self.map = None  # (a _Map, each step's items)
 
     def _more(self):
+        if self.log is not None and self.i:
+            # what the steps taken so far took, the consumer has
+            m = self.marks[self.i - 1]
+            del self.log[:m]
+            self.marks[:] = [k - m for k in self.marks[self.i:]]
         S.batching = True
         try:
-            more, self.rest = _genexps.steps(self.gen, self.rest, S.window)
+            more, self.rest = _genexps.steps(self.gen, self.rest, S.window, False)
         finally:
             S.batching = False
         self.steps = self.steps[self.i:] + more
@@ -644,30 +697,52 @@ class _InOrder:
             self._more()
         if self.i >= len(self.steps):
             if self.rest is not None:
-                return next(self.rest)
+                v = next(self.rest)
+                self.i += 1  # (past the steps: abandon gives nothing back)
+                return v
+            if self.gen is not None:
+                self.gen.close()  # consumed, as the sequential program leaves it
             raise StopIteration
         x = self.steps[self.i]
         if type(x) is S.Future:
             try:
                 v = _result(x)
+            except KeyboardInterrupt:
+                raise
             except BaseException:
                 _wait_upto(self.before)  # an earlier task's failure comes first
                 self.i += 1
-                self.abandon()
+                self.abandon(True)
                 raise
         else:
             v = rdeep(x)
         self.i += 1
         return v
 
-    def abandon(self):
+    def abandon(self, raised=False):
         """The consumer stopped at step i: sequential code never took the later
-        steps, so their tasks are forgotten (no failure of theirs is raised)."""
+        steps, so their tasks are forgotten (no failure of theirs is raised),
+        and the generator expression or map (the program may hold it and go
+        on with it) gets back the items they took: its next item is the one
+        after step i's, as in the sequential program. Unless step i's value
+        raised (`raised`): a generator expression that raises is finished."""
         later = {id(x) for x in self.steps[self.i:] if isinstance(x, S.Future)}
         if later:
             kept = [e for e in _pending if id(e[1]) not in later]
             _pending.clear()
             _pending.extend(kept)
+        i = self.i
+        if self.map is not None:
+            m, taken = self.map
+            self.map = None
+            if i < len(taken):
+                m._front = taken[:i - 1:-1] if i else taken[::-1]  # taken[i:], last first
+        src = self.src
+        if src is not None:
+            self.src = None
+            _genexps.give_back(src, self.log, self.marks, i)
+            if raised:
+                self.gen.close()
 
 
 def _consume(f, args, kwargs):

@@ -2,12 +2,14 @@
 
 import collections
 import dataclasses
+import sys
 import types
 
 _FunctionType = types.FunctionType
 _MethodType = types.MethodType
 _BuiltinType = types.BuiltinFunctionType
 _MISSING = dataclasses.MISSING
+_getrefcount = sys.getrefcount
 # dict types whose item stores and methods run no user code
 _DICTS = {dict, collections.defaultdict, collections.OrderedDict, collections.Counter}
 
@@ -65,7 +67,56 @@ def _safe_iterable(v):
     return t in _SAFE_ITER or (t.__name__ == "ndarray" and t.__module__ == "numpy")
 
 
+# The iterators among them: stepping one ahead of the program moves it.
+_SAFE_ITERATORS = {t for t in _SAFE_ITER if getattr(t, "__next__", None) is not None}
+
+
+def _rc_probe(v):
+    return _getrefcount(v)
+
+
+def _rc_base():
+    """What sys.getrefcount reports, in a function, for an object only its
+    parameter holds (its caller's temporary moved in), or None if this
+    interpreter does not count references that way (held ones count one
+    more): then every iterator counts as held."""
+    base = _rc_probe(object())
+    held = object()
+    return base if _rc_probe(held) == base + 1 else None
+
+
+def _held(v, mine):
+    """Does anyone hold v but the caller (mine: its own references to it)?"""
+    return _RC_BASE is None or _getrefcount(v) - mine > _RC_BASE
+
+
+def _unseen(v, mine):
+    """Can the program not see it when v is stepped ahead of it? A container:
+    yes (each loop over it makes an iterator of its own). An iterator: only
+    when no one holds it but the caller (`mine`: the caller's own references
+    to it: its locals, its tuples), nor the iterators an enumerate or zip of
+    them steps (`enumerate(it)` where the program holds `it`). Stepping a held
+    iterator ahead would leave it further on than the sequential program
+    does where the consumer stops early (raises, short-circuits)."""
+    t = type(v)
+    if t not in _SAFE_ITERATORS:
+        return True
+    if _held(v, mine + 1):   # (+1: our parameter)
+        return False
+    if t is _Enumerate or t is _Zip:
+        # enumerate: a new tuple (it, count), and v holds it: two references;
+        # zip: the tuple of its iterators itself, one
+        inner = v.__reduce__()[1]
+        if t is _Enumerate:
+            return _unseen(inner[0], 2)
+        for k in range(len(inner)):
+            if not _unseen(inner[k], 1):
+                return False
+    return True
+
+
 def _numpy_type(t):
     return t.__module__ == "numpy"
 
 
+_RC_BASE = _rc_base()
