@@ -713,6 +713,12 @@ class _InOrder:
                 _wait_upto(self.before)  # an earlier task's failure comes first
                 self.i += 1
                 self.abandon(True)
+                for seq, fut in _pending:
+                    if fut is x:
+                        # raised as a barrier raises it, once: where the
+                        # program catches it (even in code that is not
+                        # translated) it is handled
+                        _fail(seq, x)
                 raise
         else:
             v = rdeep(x)
