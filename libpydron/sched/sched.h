@@ -156,51 +156,6 @@ static inline pdi_task *pdi_pick_check(pydron_graph *g, pdi_task *t, uint64_t id
     pdi_S(g)->nqueued--;
     return t->state == PYDRON_TASK_READY ? t : NULL;
 }
-
-/* The FIFO queue is in the order tasks became ready, which is not the
- * order their records were made in: chains run side by side visit records
- * added far apart (bench_core, 10,000 chains of 100 added one after the
- * other: the same chains added step by step, records in run order, ran
- * ~22 ns faster per ~130 ns task). So the records of the task PDI_PF_TASK
- * ahead in the queue are fetched early, and those of the first input and
- * output of the task PDI_PF_VALUE ahead (their indexes are in its record,
- * fetched by then). With slab chunks of 32768 records (graph.h), that
- * brought chains from ~128 to ~113 ns; with chunks of 4096, ~3 ns. Only
- * hints: a stale id's record is plain memory of the graph, and value
- * indexes are checked against the graph's size before use. */
-#define PDI_PF_TASK 8
-#define PDI_PF_VALUE 4
-
-/* The record of the task k places ahead in the FIFO queue, NULL if the
- * queue is shorter or the index is out of the graph's range. */
-static inline pdi_task *pdi_queued_ahead(pydron_graph *g, pdi_ring *q, size_t k)
-{
-    if (pdi_ring_len(q) <= k)
-        return NULL;
-    uint64_t id;
-    memcpy(&id, pdi_ring_at(q, k, sizeof id), sizeof id);
-    uint32_t ti = pdi_id_idx(id);
-    return ti && ti <= g->tcount ? pdi_T(g, ti) : NULL;
-}
-
-static inline void pdi_prefetch_ahead(pydron_graph *g, pdi_ring *q)
-{
-    pdi_task *t = pdi_queued_ahead(g, q, PDI_PF_TASK);
-    if (t) {
-        /* 80 bytes: may span two lines */
-        __builtin_prefetch(t, 1);
-        __builtin_prefetch((char *)t + 79, 1);
-    }
-    t = pdi_queued_ahead(g, q, PDI_PF_VALUE);
-    if (t && !(t->bits & (TB_IN_HEAP | TB_OUT_HEAP))) {
-        uint32_t vi = t->nin ? t->ins.in[0] : 0, vo = t->nout ? t->outs.in[0] : 0;
-        if (vi && vi <= g->vcount)
-            __builtin_prefetch(pdi_V(g, vi), 0);
-        if (vo && vo <= g->vcount)
-            __builtin_prefetch(pdi_V(g, vo), 1);
-    }
-}
-
 /* ---- sched/direct.c ---- */
 /* PYDRON_DIRECT is "0" (read when a runtime is made). */
 int pdi_direct_off_env(void);
