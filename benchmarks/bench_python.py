@@ -299,6 +299,7 @@ def lookahead(args, n):
     slot_records_loop(n)
     attributes_loop(n)
     keyed_max(n)
+    any_scan(n)
 
 
 def report_on_off(name, rounds):
@@ -460,6 +461,23 @@ def keyed_max(n):
     burn_best(sizes[:2])
     on_off_rounds("py_keyed_max", lambda: max(range(8), key=lambda i: burn(sizes[i]) + i),
                   lambda: burn_best(sizes), _it, "_KEYED", {})
+
+
+@schedule
+def burn_any(sizes):
+    return any(burn_task(k) < 0 for k in sizes)
+
+
+def any_scan(n):
+    """`any(f(x) < 0 for x in xs)` that finds nothing: a few items per worker
+    submitted ahead of the one any() reads, against the same run with that
+    switched off (each item waits for its call, as before)."""
+    from pydron._runtime import iterators as _it
+
+    sizes = [n] * 8
+    burn_any(sizes[:2])
+    on_off_rounds("py_any_scan", lambda: any(burn(k) < 0 for k in sizes),
+                  lambda: burn_any(sizes), _it, "_SHORT_AHEAD", False)
 
 
 @dataclasses.dataclass(slots=True)

@@ -388,3 +388,39 @@ def test_a_comparison_item_is_deferred_and_a_tested_one_is_not():
     twin = code.split("__pydron__.gxlast()")[1]
     assert "__pydron__.pcop('>', __pydron__.pcall(f, x), k)" in code
     assert "__pydron__.pro(__pydron__.prdo(__pydron__.pcall(f, x)) < __pydron__.prdo(k))" in twin
+
+
+@schedule
+def any_above(n, limit, gate):
+    return any(work(i, gate) > limit for i in range(n))
+
+
+@schedule
+def all_below(n, limit, gate):
+    return all(work(i, gate) < limit for i in range(n))
+
+
+@pytest.mark.parametrize("fn, expect", [(any_above, False), (all_below, True)],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_any_and_all_keep_the_workers_busy(executor, monkeypatch, tmp_path, fn, expect):
+    """any/all over a scan that does not stop: two items per worker are
+    submitted before the first finishes, then the rest as the consumer goes."""
+    (tmp_path / "open").touch()
+    assert fn(10, 1000, str(tmp_path / "open")) is expect  # (result categories learned)
+    log = SubmitLog(monkeypatch)
+    log.open_gate(work, 4, tmp_path / "go")
+    assert fn(10, 1000, str(tmp_path / "go")) is expect
+    assert log.done_at_submit[:4] == [0, 0, 0, 0]
+    assert len(log.futures) == 10
+
+
+@pytest.mark.parametrize("fn, expect", [(any_above, True), (all_below, False)],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_any_and_all_stop_a_few_items_ahead(executor, monkeypatch, tmp_path, fn, expect):
+    """Where any/all stop (item 2 here), at most a window or two of items
+    beyond had their tasks submitted: not the whole scan."""
+    (tmp_path / "open").touch()
+    assert fn(40, 15, str(tmp_path / "open")) is expect
+    log = SubmitLog(monkeypatch)
+    assert fn(40, 15, str(tmp_path / "open")) is expect
+    assert 3 <= len(log.futures) <= 8, len(log.futures)

@@ -58,7 +58,7 @@ static struct {
     PyObject *dumps, *loads;
     /* Driver slot offsets */
     Py_ssize_t s_driver, s_in_backend, s_last_seq, s_last_lazy, s_window, s_window_bytes,
-        s_pbytes, s_batching, s_backend;
+        s_pbytes, s_batching, s_backend, s_horizon;
     /* taken from S.backend when it is first seen (pydron._backend) */
     PyObject *backend, *bdict, *sdict, *setdict; /* the module, its dict, _serialize's, _settings' */
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
@@ -1751,11 +1751,22 @@ static int settle_front(int pl)
         PyObject *item = PySequence_GetItem(F.pending, 0);
         if (!item)
             return -1;
-        PyObject *iseq, *fut = NULL;
+        PyObject *iseq = NULL, *fut = NULL;
         (void)entry_parts(item, &iseq, &fut); /* (fut stays NULL if neither) */
         if (!fut || !Py_IS_TYPE(fut, F.Future)) {
             Py_DECREF(item);
             break;
+        }
+        PyObject *h = SLOT(F.S, F.s_horizon);
+        if (h && h != Py_None) {
+            /* beyond the step any/all reads (S.horizon): not yet */
+            int beyond = PyObject_RichCompareBool(iseq, h, Py_GT);
+            if (beyond != 0) {
+                Py_DECREF(item);
+                if (beyond < 0)
+                    return -1;
+                break;
+            }
         }
         PyObject *r = SLOT(fut, F.f_r);
         int ok;
@@ -1841,7 +1852,8 @@ static PyObject *fc_setup(PyObject *m, PyObject *args, PyObject *kw)
         slot_offset(tp, "window_bytes", &F.s_window_bytes) < 0 ||
         slot_offset(tp, "pbytes", &F.s_pbytes) < 0 ||
         slot_offset(tp, "batching", &F.s_batching) < 0 ||
-        slot_offset(tp, "backend", &F.s_backend) < 0)
+        slot_offset(tp, "backend", &F.s_backend) < 0 ||
+        slot_offset(tp, "horizon", &F.s_horizon) < 0)
         return NULL;
     PyObject *pa = PyObject_GetAttrString(pending, "append");
     PyObject *pp = pa ? PyObject_GetAttrString(pending, "popleft") : NULL;

@@ -301,6 +301,8 @@ def _poll():
         _settle_ready(True)  # the finished front, in C; what it leaves: below
         if not _pending:
             break
+        if S.horizon is not None and _pending[0][0] > S.horizon:
+            break  # any/all have not reached it (S.horizon)
         fut = _pending[0][1]
         if type(fut) is S.Lazy:
             # Every task and operation before it has finished: its turn.

@@ -314,8 +314,11 @@ def _h_pure_consumer(f, args, kwargs):
             and all(map(_plain, args[1:])) and all(map(_plain, kwargs.values())) \
             and _CONSUMER_KW.issuperset(kwargs):
         # sum(f(x) for x in xs): the generator expression's lazy twin first
-        args = (_consumed_gen(f, args[0]),) + tuple(rdeep(a) for a in args[1:])
-        return _consume(f, args, _rdeep_kwargs(kwargs))
+        try:
+            args = (_consumed_gen(f, args[0]),) + tuple(rdeep(a) for a in args[1:])
+            return _consume(f, args, _rdeep_kwargs(kwargs))
+        finally:
+            S.horizon = None  # (any/all: _consumed_gen set it)
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     # zip/enumerate over placeholders: the consumer looks at the items.

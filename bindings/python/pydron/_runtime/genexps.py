@@ -160,7 +160,7 @@ def steps(gen, src, limit=None, close=True):
             return out, gen
         out.append(v)
         if marks is not None:
-            marks.append(len(log))
+            marks.append((len(log), S.last_seq))
     return out, src
 
 
@@ -176,7 +176,7 @@ def give_back(src, log, marks, i):
         twin.close()
     if log is None or i > len(marks):
         return  # the consumer was past the steps: the generator itself had the rest
-    m = marks[i - 1] if i else 0
+    m = marks[i - 1][0] if i else 0
     src.front.extend(reversed(log[m:]))
 
 

@@ -493,6 +493,9 @@ _FILE_ITERS = {_io.TextIOWrapper, _io.BufferedReader, _io.BytesIO, _io.StringIO}
 
 
 _SHORT_CIRCUIT = {id(any), id(all)}
+# any/all over a generator expression take a few steps ahead (False: one item
+# at a time, as before them; bench_python compares the two)
+_SHORT_AHEAD = True
 
 
 def _consumed(consumer, it):
@@ -522,6 +525,16 @@ def _consumed(consumer, it):
 
 
 
+def _few_ahead():
+    """Steps taken at a time for any/all: two per worker, four at least."""
+    s = S.backend.current() if S.backend is not None else None
+    try:
+        n = s.nworkers() if s is not None else 1
+    except Exception:  # noqa: BLE001 - a runtime being closed: as for one worker
+        n = 1
+    return max(4, 2 * n)
+
+
 def _consumed_gen(consumer, gen):
     """A generator expression with a lazy twin (genexps.py) given to a builtin
     that consumes it whole: the twin's steps first (all tasks submitted), then
@@ -530,21 +543,36 @@ def _consumed_gen(consumer, gen):
     list or tuple takes them all). any/all may stop early: the generator as
     it is."""
     src = _genexps.twin_source(gen)
-    if src is None or id(consumer) in _SHORT_CIRCUIT or not _on_driver():
+    if src is None or not _on_driver():
         return gen
     before = S.last_seq
     whole = consumer is list or consumer is tuple
+    if whole:
+        limit = None
+    elif id(consumer) in _SHORT_CIRCUIT:
+        if not _SHORT_AHEAD:
+            return gen
+        # any/all: where they stop, the steps taken beyond are work done for
+        # nothing; a few per worker keep the workers busy
+        limit = _few_ahead()
+    else:
+        limit = S.window
     if not whole:
         src.log, src.marks = [], []  # what the steps take (_InOrder.abandon)
     log, marks = src.log, src.marks
+    short = limit is not None and id(consumer) in _SHORT_CIRCUIT
+    if short:
+        S.horizon = before  # (reset by the caller, calls._h_pure_consumer)
     S.batching = True  # no failure raised while the steps are taken: the consumer comes first
     try:
-        steps, rest = _genexps.steps(gen, src, None if whole else S.window, whole)
+        steps, rest = _genexps.steps(gen, src, limit, whole)
     finally:
         S.batching = False
     if rest is None and whole:
         return iter(steps)  # a list of placeholders, as a display would hold
-    return _InOrder(before, steps, rest, gen, src, log, marks)
+    steps = _InOrder(before, steps, rest, gen, src, log, marks, limit)
+    steps.short = short
+    return steps
 
 
 _KEYED = {id(f): f for f in (max, min, sorted)}
@@ -663,12 +691,16 @@ class _InOrder:
     iterator, one item at a time; or (rest is a genexps._GxSource) more steps
     of its twin, taken when the consumer is half way through these."""
 
-    def __init__(self, before, steps, rest=None, gen=None, src=None, log=None, marks=None):
+    def __init__(self, before, steps, rest=None, gen=None, src=None, log=None, marks=None,
+                 limit=None):
         self.before = before  # program-order number of the last task before the steps
         self.steps = steps
         self.rest = rest
         self.gen = gen
+        self.limit = limit or S.window  # steps taken at a time
         self.i = 0
+        self.ended = False  # StopIteration raised
+        self.short = False  # any/all: S.horizon follows the step read
         # what the steps took, given back where the consumer stops early: a
         # generator expression's source (genexps._GxSource) and what its
         # twin's steps took from it (src.log, up to src.marks[k] for step k)
@@ -678,12 +710,12 @@ class _InOrder:
     def _more(self):
         if self.log is not None and self.i:
             # what the steps taken so far took, the consumer has
-            m = self.marks[self.i - 1]
+            m, self.before = self.marks[self.i - 1]
             del self.log[:m]
-            self.marks[:] = [k - m for k in self.marks[self.i:]]
+            self.marks[:] = [(k - m, q) for k, q in self.marks[self.i:]]
         S.batching = True
         try:
-            more, self.rest = _genexps.steps(self.gen, self.rest, S.window, False)
+            more, self.rest = _genexps.steps(self.gen, self.rest, self.limit, False)
         finally:
             S.batching = False
         self.steps = self.steps[self.i:] + more
@@ -696,14 +728,19 @@ class _InOrder:
         if type(self.rest) is _genexps._GxSource and self.i * 2 >= len(self.steps):
             self._more()
         if self.i >= len(self.steps):
+            if self.short:
+                S.horizon = None  # past the steps: read as they come
             if self.rest is not None:
                 v = next(self.rest)
                 self.i += 1  # (past the steps: abandon gives nothing back)
                 return v
             if self.gen is not None:
                 self.gen.close()  # consumed, as the sequential program leaves it
+            self.ended = True
             raise StopIteration
         x = self.steps[self.i]
+        if self.short:
+            S.horizon = self.marks[self.i][1]  # the tasks up to this step's
         if type(x) is S.Future:
             try:
                 v = _result(x)
@@ -732,12 +769,22 @@ class _InOrder:
         on with it) gets back the items they took: its next item is the one
         after step i's, as in the sequential program. Unless step i's value
         raised (`raised`): a generator expression that raises is finished."""
-        later = {id(x) for x in self.steps[self.i:] if isinstance(x, S.Future)}
-        if later:
-            kept = [e for e in _pending if id(e[1]) not in later]
-            _pending.clear()
-            _pending.extend(kept)
         i = self.i
+        marks = self.marks
+        if marks is not None and i <= len(marks):
+            # everything the later steps submitted: their tasks and the
+            # deferred operations on them (f(x) > t), not only their values
+            cut = marks[i - 1][1] if i else self.before
+            if _pending and _pending[-1][0] > cut:
+                kept = [e for e in _pending if e[0] <= cut]
+                _pending.clear()
+                _pending.extend(kept)
+        else:
+            later = {id(x) for x in self.steps[i:] if isinstance(x, S.Future)}
+            if later:
+                kept = [e for e in _pending if id(e[1]) not in later]
+                _pending.clear()
+                _pending.extend(kept)
         if self.map is not None:
             m, taken = self.map
             self.map = None
@@ -753,13 +800,17 @@ class _InOrder:
 
 def _consume(f, args, kwargs):
     try:
-        return f(*args, **kwargs)
+        r = f(*args, **kwargs)
     except BaseException:
         for a in args:
             if type(a) is _InOrder:
                 _wait_upto(a.before)  # an earlier task's failure comes first
                 a.abandon()
         raise
+    for a in args:
+        if type(a) is _InOrder and not a.ended:
+            a.abandon()  # any/all returned before the end
+    return r
 
 
 def _wait_upto(upto):

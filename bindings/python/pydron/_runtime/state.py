@@ -30,7 +30,7 @@ class Driver:
 
     __slots__ = ("driver", "in_backend", "last_seq", "last_lazy", "last_failure", "next_lazy",
                  "Future", "Lazy", "backend", "deferrable_ids", "window", "batching",
-                 "window_bytes", "pbytes",
+                 "window_bytes", "pbytes", "horizon",
                  "failure_site")
 
     def __init__(self):
@@ -62,6 +62,11 @@ class Driver:
         # Taking the steps of a map a builtin consumes: no failure is raised
         # meanwhile, the consumer comes first (iterators._consumed).
         self.batching = False
+        # While any/all read steps taken ahead: tasks after this program-order
+        # number are not settled (their output and log records not handed
+        # on) until the consumer reaches them; those it never reaches are
+        # forgotten unseen. None: no limit.
+        self.horizon = None
 
 
 S = Driver()
