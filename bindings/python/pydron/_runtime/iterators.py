@@ -9,6 +9,7 @@ import dis as _dis
 import io as _io
 import logging
 import types
+from operator import index as _index
 
 from .._state import touch as _touch
 from .barriers import _fail, _log, barrier, rdeep, sync
@@ -111,17 +112,35 @@ class _Steps:
 
 
 class _LazyEnumerate(enumerate, _Steps):
+    """Its count is its own, shared by both ways of stepping it (values, for
+    code that is not translated; placeholders, _lazy): `next(e)` and then a
+    loop over e go on from where the other left off."""
+
     def __new__(cls, inner, start=0):
-        self = enumerate.__new__(cls, _values(inner), start)
-        self._inner, self._start = inner, start
+        self = enumerate.__new__(cls, (), start)  # (checks start; its own state unused)
+        self._inner, self._n, self._vals = inner, _index(start), _values(inner)
         return self
 
+    def __next__(self):
+        v = next(self._vals)
+        n = self._n
+        self._n = n + 1
+        return n, v
+
     def _lazy(self):
-        return enumerate(_lazy_iter(self._inner), self._start)
+        for v in _lazy_iter(self._inner):
+            n = self._n
+            self._n = n + 1
+            yield n, v
 
 
 class _LazyZip(zip, _Steps):
+    """Over iterators it shares with its lazy steps: a list becomes its
+    iterator here (zip makes one anyway), so `next(z)` and then a loop over
+    z go on from where the other left off."""
+
     def __new__(cls, *inner, **kw):
+        inner = tuple(x if _steppable(x) else iter(x) for x in inner)
         self = zip.__new__(cls, *map(_values, inner), **kw)
         self._inner, self._kw = inner, kw
         return self
