@@ -90,6 +90,19 @@ def main():
     m = map(fails, xs)
     attempt("held map", lambda: sum(m))
     print("held map rest", list(m))
+    # the item is an operation on the task's value, or holds it
+    gen = (fails(x) > 3 for x in xs)
+    attempt("held compare", lambda: sum(gen))
+    print("held compare rest", list(gen))
+    gen = ((x, fails(x)) for x in xs)
+    attempt("held pair", lambda: max(gen))
+    print("held pair rest", list(gen))
+    attempt("pairs", lambda: sum(x + y for x, y in ((x, fails(x)) for x in xs)))
+    print("after pairs", double(17))
+    attempt("all", lambda: all(fails(x) * 2 < 100 for x in xs))
+    print("after all", double(18))
+    attempt("any", lambda: any(fails(x) > 50 for x in xs))
+    print("after any", double(19))
 
 
 if __name__ == "__main__":

@@ -760,24 +760,28 @@ class _InOrder:
         x = self.steps[self.i]
         if self.short:
             S.horizon = self.marks[self.i][1]  # the tasks up to this step's
-        if type(x) is S.Future:
-            try:
-                v = _result(x)
-            except KeyboardInterrupt:
-                raise
-            except BaseException:
-                _wait_upto(self.before)  # an earlier task's failure comes first
-                self.i += 1
-                self.abandon(True)
+        try:
+            # a task's value, a deferred operation's (f(x) > t), or a value
+            # holding placeholders ((x, f(x)))
+            v = _result(x) if type(x) is S.Future else rdeep(x)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            # the step raised, as the generator expression's item would
+            _wait_upto(self.before)  # an earlier task's failure comes first
+            self.i += 1
+            marks = self.marks
+            end = marks[self.i - 1][1] if marks is not None and self.i <= len(marks) else None
+            self.abandon(True)
+            # raised as a barrier raises it, once: where the program catches
+            # it (even in code that is not translated) it is handled
+            if end is not None:
+                _wait_upto(end)  # the step's own tasks and operations
+            else:
                 for seq, fut in _pending:
                     if fut is x:
-                        # raised as a barrier raises it, once: where the
-                        # program catches it (even in code that is not
-                        # translated) it is handled
                         _fail(seq, x)
-                raise
-        else:
-            v = rdeep(x)
+            raise
         self.i += 1
         return v
 
