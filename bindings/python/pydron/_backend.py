@@ -168,7 +168,8 @@ class Future:
     """Placeholder for the result of a task. Cheap to create."""
 
     # _site: where the driver called it (set by the runtime, read with getattr)
-    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_n", "_site", "__weakref__")
+    __slots__ = ("_v", "_fn", "_r", "_x", "_q", "_a", "_b", "_l", "_n", "_site", "_o",
+                 "__weakref__")
 
     def __init__(self, v, fn):
         self._v = v      # _core.Value: one reference on the graph value
@@ -185,6 +186,10 @@ class Future:
         # Set by the runtime when a deferred operation may hand out part of it
         # (x.T, x[0]): the function that runs every deferred operation first.
         self._a = None
+        # What the task printed and logged, when its result was read before an
+        # earlier task's: handed on when it leaves the pending queue, in
+        # program order (_serialize._hand_on, barriers._pop_front).
+        self._o = None
 
     def __reduce_ex__(self, protocol):
         try:
@@ -240,9 +245,9 @@ class Future:
             val.wait(timeout)
         except _core.TaskError as e:
             self._r = (False, (e.args[0], e.args[1]))
-            _serialize.forward_failure_logs(e.args[1])
+            _serialize.forward_failure_logs(e.args[1], self)
             return self._r
-        return self._decoded(val, _serialize.decode_result(val, True))
+        return self._decoded(val, _serialize.decode_result(val, True, fut=self))
 
     def _decoded(self, val, v):
         """Record the decoded result v of graph value val (the C fast path,
@@ -250,7 +255,7 @@ class Future:
         itself)."""
         if type(v) is _serialize._MemberFailed:  # this call of a batch raised
             self._r = (False, (v.message, v.detail))
-            _serialize.forward_failure_logs(v.detail)
+            _serialize.forward_failure_logs(v.detail, self)
             return self._r
         self._r = (True, v)
         if len(RESULT_BYTES) > 4096:

@@ -308,11 +308,33 @@ class _Logged:
         return _Logged, (self.value, self.records, self.notes)
 
 
-def _unwrap(v, driver):
+def _hand_on(records, fut):
+    """Driver: a task's records (output, log records, warnings) to the
+    driver's streams and loggers, in program order: read before an earlier
+    task that is still pending (the program needed this value first), they
+    wait on the Future (fut._o) until it leaves the pending queue
+    (barriers._pop_front); a task that is then forgotten shows nothing."""
+    if fut is not None:
+        from ._runtime.state import pending
+
+        if pending and pending[0][1] is not fut:
+            open_before = False
+            for _, f in pending:
+                if f is fut:
+                    if open_before:
+                        fut._o = records if fut._o is None else fut._o + records
+                        return
+                    break
+                if not open_before and type(f) is type(fut) and (f._r is None or f._o is not None):
+                    open_before = True  # an earlier task whose records may come, or wait
+    _settings.forward(records)
+
+
+def _unwrap(v, driver, fut=None):
     if type(v) is _Logged:
         if driver:
             if v.records:
-                _settings.forward(v.records)
+                _hand_on(v.records, fut)
             if v.notes:
                 from . import _purity
 
@@ -321,7 +343,7 @@ def _unwrap(v, driver):
     return v
 
 
-def decode_result(buf, writable: bool, cmap=None, copy=False):
+def decode_result(buf, writable: bool, cmap=None, copy=False, fut=None):
     """Inverse of encode_result. writable=True (driver side: the program may
     modify what it gets back) maps large results privately, copy-on-write
     (``Value.private_buffer``), and copies out-of-band buffers only when
@@ -336,7 +358,7 @@ def decode_result(buf, writable: bool, cmap=None, copy=False):
             v = task_loads(mv, cmap=cmap, copy=copy, update=False)
         else:
             v = pickle.loads(mv)
-        return _unwrap(v, writable) if type(v) is _Logged else v
+        return _unwrap(v, writable, fut) if type(v) is _Logged else v
     views = _oob_views(mv)
     if writable:
         priv = getattr(buf, "private_buffer", None)
@@ -351,7 +373,7 @@ def decode_result(buf, writable: bool, cmap=None, copy=False):
         # PickleBuffer: an array whose pickle says "read-only" can still get
         # the writable memory (see _writable_frombuffer)
         return _unwrap(driver_loads(mv, [pickle.PickleBuffer(v) for v in views],
-                                    mv[:_oob_start(mv)]), True)
+                                    mv[:_oob_start(mv)]), True, fut)
     return _unwrap(task_loads(mv, views, cmap, mv[:_oob_start(mv)], copy, False), False)
 
 
@@ -768,7 +790,7 @@ def encode_exception(e: BaseException, records=None) -> bytes:
     return pickle.dumps(d, 5)
 
 
-def forward_failure_logs(detail) -> None:
+def forward_failure_logs(detail, fut=None) -> None:
     """Driver: the log records a failed task made before it raised."""
     if not detail:
         return
@@ -777,7 +799,7 @@ def forward_failure_logs(detail) -> None:
     except Exception:  # noqa: BLE001 - not ours: nothing to forward
         return
     if recs:
-        _settings.forward(recs)
+        _hand_on(recs, fut)
 
 
 class TaskError(_core.TaskError):

@@ -63,7 +63,7 @@ static struct {
     PyObject *backend, *bdict, *sdict, *setdict; /* the module, its dict, _serialize's, _settings' */
     PyTypeObject *Future, *Batch, *Logged, *MemberFailed;
     PyObject *member, *immutable, *category, *unwrap;
-    Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site;
+    Py_ssize_t f_v, f_fn, f_r, f_x, f_q, f_a, f_b, f_l, f_n, f_site, f_o;
     Py_ssize_t b_s, b_ent, b_heads, b_datas, b_futs, b_inputs, b_waits;
 } F;
 
@@ -261,6 +261,7 @@ static int backend_sync(void)
         slot_offset(fut, "_q", &F.f_q) < 0 || slot_offset(fut, "_a", &F.f_a) < 0 ||
         slot_offset(fut, "_b", &F.f_b) < 0 || slot_offset(fut, "_l", &F.f_l) < 0 ||
         slot_offset(fut, "_n", &F.f_n) < 0 || slot_offset(fut, "_site", &F.f_site) < 0 ||
+        slot_offset(fut, "_o", &F.f_o) < 0 ||
         slot_offset(batch, "s", &F.b_s) < 0 || slot_offset(batch, "ent", &F.b_ent) < 0 ||
         slot_offset(batch, "heads", &F.b_heads) < 0 ||
         slot_offset(batch, "datas", &F.b_datas) < 0 ||
@@ -794,6 +795,7 @@ static PyObject *new_future(PyObject *fn, PyObject *batch, Py_ssize_t n)
     sset(f, F.f_x, Py_False);
     SLOT(f, F.f_q) = zero;
     sset(f, F.f_a, Py_None);
+    sset(f, F.f_o, Py_None);
     return f;
 }
 
@@ -1767,6 +1769,12 @@ static int settle_front(int pl)
                     return -1;
                 break;
             }
+        }
+        PyObject *o = SLOT(fut, F.f_o);
+        if (o && o != Py_None) {
+            /* output held until its turn (_serialize._hand_on): _poll hands it on */
+            Py_DECREF(item);
+            break;
         }
         PyObject *r = SLOT(fut, F.f_r);
         int ok;

@@ -7,7 +7,7 @@ import warnings
 from types import MemberDescriptorType as _MemberDescriptorType
 from time import monotonic_ns as _monotonic_ns
 
-from .. import _core
+from .. import _core, _settings
 
 from .._state import touch as _touch
 from .._backend import _immutable
@@ -323,7 +323,7 @@ def _poll():
         elif fut._l is not None:
             _settle_place(fut)
         S.pbytes -= fut._n
-        _pending.popleft()
+        _pop_front()
     if not _pending:
         _undo.clear()
         _npdirty.clear()
@@ -349,7 +349,20 @@ def _settle_place(fut):
         lst[i] = r[1]
 
 
+def _pop_front():
+    """Take the front of the pending queue: a task's output and log records
+    held because its value was read before an earlier task's
+    (_serialize._hand_on) come now, in program order."""
+    fut = _pending.popleft()[1]
+    if type(fut) is S.Future and fut._o is not None:
+        held, fut._o = fut._o, None
+        _settings.forward(held)
+
+
 def _fail(seq, fut):
+    if type(fut) is S.Future and fut._o is not None:
+        held, fut._o = fut._o, None
+        _settings.forward(held)  # what the failed task logged before it raised
     while _undo and _undo[-1][0] >= seq:
         _undo.pop()[1]()
     _undo.clear()
@@ -393,7 +406,7 @@ def _barrier():
             if fut._l is not None:
                 _settle_place(fut)
             S.pbytes -= fut._n
-            _pending.popleft()
+            _pop_front()
             continue
         _fail(seq, fut)
     S.pbytes = 0
@@ -408,7 +421,7 @@ def _drain_to(upto):
     while _pending and _pending[0][0] <= upto:
         seq, fut = _pending[0]
         if _exception(fut) is None:
-            _pending.popleft()
+            _pop_front()
             continue
         _fail(seq, fut)
     _poll()

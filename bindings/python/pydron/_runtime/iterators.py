@@ -12,7 +12,7 @@ import types
 from operator import index as _index
 
 from .._state import touch as _touch
-from .barriers import _fail, _log, barrier, rdeep, sync
+from .barriers import _fail, _log, _pop_front, barrier, rdeep, sync
 from .barriers import r as _r
 from .lookahead import _runs_code
 from .state import S, _exception, _on_driver, _result
@@ -842,7 +842,7 @@ def _wait_upto(upto):
     while _pending and _pending[0][0] <= upto:
         seq, fut = _pending[0]
         if _exception(fut) is None:
-            _pending.popleft()
+            _pop_front()
             continue
         _fail(seq, fut)
 
