@@ -82,6 +82,44 @@ def test_math_functions_of_results_are_deferred(executor, monkeypatch, capsys, t
         f"level {i} {round(math.exp(-(2.0 * i + 1)), 9)}" for i in range(5)]
 
 
+@functional
+def count(i, gate):
+    wait_gate(gate)
+    return 37 * i + 5
+
+
+@schedule
+def modulo_loop(n, gate):
+    out = []
+    for i in range(n):
+        v = level(i, gate)
+        k = count(i, gate)
+        out.append(("%.2f" % v, "%5.1f%%" % v, "%d:%s" % (i, "x"), k % 7, v % 3, k & 0xF,
+                    k | 1, k ^ 3, k << 2, k >> 1))
+        print("row %d %.3f" % (i, i / 3))
+    return out
+
+
+def test_modulo_and_bitwise_operators_of_results_are_deferred(executor, monkeypatch, capsys,
+                                                               tmp_path):
+    """`"%.2f" % flux(i)`, `k % 7`, `k & 0xF` and the other bitwise operators
+    on results in a loop: deferred as `+` is, so the loop adds every task
+    first; the values and output as in plain Python."""
+    modulo_loop(3, None)  # the driver learns what level() and count() return
+    capsys.readouterr()
+    log = SubmitLog(monkeypatch)
+    log.open_gate(count, 5, tmp_path / "go")
+    out = modulo_loop(5, str(tmp_path / "go"))
+    want = []
+    for i in range(5):
+        v, k = 2.0 * i + 1, 37 * i + 5
+        want.append(("%.2f" % v, "%5.1f%%" % v, "%d:%s" % (i, "x"), k % 7, v % 3, k & 0xF,
+                     k | 1, k ^ 3, k << 2, k >> 1))
+    assert out == want
+    assert log.done_at_submit == [0] * 10
+    assert capsys.readouterr().out.splitlines() == ["row %d %.3f" % (i, i / 3) for i in range(5)]
+
+
 def test_first_call_waits_until_the_result_category_is_known(monkeypatch, capsys, tmp_path):
     pydron.configure(executor="threads", workers=2)
 

@@ -274,31 +274,41 @@ def _defer(op, args, kwargs, key, cat):
     _pending.append((seq, lz))
     return lz
 _BOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-         "//": operator.floordiv, "**": operator.pow, "@": operator.matmul}
+         "//": operator.floordiv, "**": operator.pow, "@": operator.matmul, "%": operator.mod,
+         "<<": operator.lshift, ">>": operator.rshift, "&": operator.and_, "|": operator.or_,
+         "^": operator.xor}
 _FN_STATE = frozenset(("__defaults__", "__kwdefaults__", "__closure__"))
 _FunctionType = types.FunctionType
 _ND_ATTRS = frozenset("shape ndim size dtype T real imag nbytes itemsize".split())
 
 
 def bop(op, a, b):
-    """`a op b` (not %): deferred while an operand is a placeholder not computed
-    yet and the other can be read later; else both resolved, as `ro(a) op ro(b)`."""
+    """`a op b`: deferred while an operand is a placeholder not computed yet
+    and the other can be read later; else both resolved, as `ro(a) op ro(b)`
+    (`%`: `ro(a) % rdo(b)`, the items of a tuple of arguments too). A deferred
+    `"%.2f" % v` formats a value of a trusted category (numbers, strings,
+    numpy values): no code of the program runs."""
+    if op == "%":
+        return _binary(("b", op), operator.mod, a, b, ro, rdo)
     return _binary(("b", op), _BOPS[op], a, b, ro)
 
 
-def _binary(key, fn, a, b, resolve):
+def _binary(key, fn, a, b, resolve, resolve_b=None):
     """fn(a, b), deferred while an operand is a placeholder not computed yet
-    and the other can be read later; else fn(resolve(a), resolve(b)), its
-    result's category learned when an operand was a placeholder."""
+    and the other can be read later; else fn(resolve(a), resolve_b(b)) (b
+    resolved as a unless told), its result's category learned when an
+    operand was a placeholder."""
+    if resolve_b is None:
+        resolve_b = resolve
     if (isinstance(a, S.Future) or isinstance(b, S.Future)) and _on_driver():
         if _pending:
             ca, cb = _capture(a), _capture(b)
             if ca >= 0 and cb >= 0 and (ca | cb) == 1:
                 return _defer(fn, (a, b), None, key, S.backend.RESULT_CATS.get(key))
         a = resolve(a)
-        return _learned(key, fn(a, resolve(b)))
+        return _learned(key, fn(a, resolve_b(b)))
     a = resolve(a)
-    return fn(a, resolve(b))
+    return fn(a, resolve_b(b))
 
 
 def _learned(key, v):

@@ -23,7 +23,8 @@ from .zones import Zones
 # a function's state the runtime settles before the program reads it (closures.py)
 _FN_STATE = {"__defaults__", "__kwdefaults__", "__closure__"}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Pow: "**", ast.MatMult: "@"}
+           ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+           ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 
 
