@@ -318,15 +318,18 @@ def _hand_on(records, fut):
         from ._runtime.state import pending
 
         if pending and pending[0][1] is not fut:
-            open_before = False
-            for _, f in pending:
+            for _, f in pending:  # (the front is usually such a task)
                 if f is fut:
-                    if open_before:
-                        fut._o = records if fut._o is None else fut._o + records
-                        return
+                    break  # none before it
+                if type(f) is type(fut) and (f._r is None or f._o is not None):
+                    # an earlier task whose records may come, or wait: if fut
+                    # is in the queue too (looked for from the newest end,
+                    # where a value read at once usually is), they wait
+                    for _, g in reversed(pending):
+                        if g is fut:
+                            fut._o = records if fut._o is None else fut._o + records
+                            return
                     break
-                if not open_before and type(f) is type(fut) and (f._r is None or f._o is not None):
-                    open_before = True  # an earlier task whose records may come, or wait
     _settings.forward(records)
 
 
