@@ -98,6 +98,10 @@ _STR = frozenset([str, bytes])
 _MAP_KEYS = frozenset([str, int])   # hashing and comparing them runs no code of the program
 RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
 RESULT_BYTES: dict = {}  # function -> size of its last result (the look-ahead's byte budget)
+# function -> whether a result of it came with output or log records: a large
+# result stays on its worker at a barrier only when its function is known not
+# to print (its records travel with its bytes: _ok_in_place)
+RESULT_RECORDS: dict = {}
 
 
 def _result_bytes(fn):
@@ -258,6 +262,9 @@ class Future:
             _serialize.forward_failure_logs(v.detail, self)
             return self._r
         self._r = (True, v)
+        if len(RESULT_RECORDS) > 4096:
+            RESULT_RECORDS.clear()
+        RESULT_RECORDS.setdefault(self._fn, False)  # (True: _serialize._hand_on said so)
         if len(RESULT_BYTES) > 4096:
             RESULT_BYTES.clear()
         try:
@@ -324,7 +331,10 @@ class Future:
         if len(RESULT_BYTES) > 4096:
             RESULT_BYTES.clear()
         RESULT_BYTES[self._fn] = n
-        return True
+        # what the task printed or logged comes with its bytes: decoded now,
+        # in its turn, unless its function is known not to print (the first
+        # result of each function tells)
+        return RESULT_RECORDS.get(self._fn) is False
 
 
 def _describe_arg(fn, args, kwargs, err):

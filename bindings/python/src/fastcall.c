@@ -1694,8 +1694,8 @@ static int decode(PyObject *fut)
     Py_XDECREF(mv);
     int ok = v ? 1 : -1;
     if (v && Py_IS_TYPE(v, F.Logged)) {
-        PyObject *uargs[] = {v, Py_True};
-        Py_SETREF(v, PyObject_Vectorcall(F.unwrap, uargs, 2, NULL));
+        PyObject *uargs[] = {v, Py_True, fut};
+        Py_SETREF(v, PyObject_Vectorcall(F.unwrap, uargs, 3, NULL));
         ok = v ? 1 : -1;
     }
     if (v && Py_IS_TYPE(v, F.MemberFailed)) {
