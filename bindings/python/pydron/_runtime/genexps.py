@@ -49,8 +49,8 @@ class _GxSource:
     """The source iterator a generator expression and its twin share. Items
     can be given back (front: the next one last): the item of the step the
     twin could not take, and those of steps the consumer never took. While
-    the twin steps, what it takes is logged (log; marks[k]: the log's length
-    after step k) for that."""
+    the twin steps for a consumer, what it takes is logged for that (log;
+    marks[k]: the log's length and S.last_seq after step k)."""
 
     __slots__ = ("_it", "front", "last", "twin", "log", "marks", "__weakref__")
 
