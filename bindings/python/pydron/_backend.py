@@ -98,10 +98,6 @@ _STR = frozenset([str, bytes])
 _MAP_KEYS = frozenset([str, int])   # hashing and comparing them runs no code of the program
 RESULT_CATS: dict = {}  # function -> category of its last result seen by the driver
 RESULT_BYTES: dict = {}  # function -> size of its last result (the look-ahead's byte budget)
-# function -> whether a result of it came with output or log records: a large
-# result stays on its worker at a barrier only when its function is known not
-# to print (its records travel with its bytes: _ok_in_place)
-RESULT_RECORDS: dict = {}
 
 
 def _result_bytes(fn):
@@ -262,9 +258,6 @@ class Future:
             _serialize.forward_failure_logs(v.detail, self)
             return self._r
         self._r = (True, v)
-        if len(RESULT_RECORDS) > 4096:
-            RESULT_RECORDS.clear()
-        RESULT_RECORDS.setdefault(self._fn, False)  # (True: _serialize._hand_on said so)
         if len(RESULT_BYTES) > 4096:
             RESULT_BYTES.clear()
         try:
@@ -331,10 +324,19 @@ class Future:
         if len(RESULT_BYTES) > 4096:
             RESULT_BYTES.clear()
         RESULT_BYTES[self._fn] = n
-        # what the task printed or logged comes with its bytes: decoded now,
-        # in its turn, unless its function is known not to print (the first
-        # result of each function tells)
-        return RESULT_RECORDS.get(self._fn) is False
+        # What the task printed or logged travels with its bytes (a _Logged
+        # pickle). On the executors that run tasks in this process the bytes
+        # are here: one that carries records is decoded now, in its turn,
+        # and its output comes. On workers it stays there (its output comes
+        # when the program reads it; docs/python.md "Output").
+        s = _session
+        if s is None or s.executor not in _IN_PROCESS:
+            return True
+        try:
+            head = bytes(memoryview(val)[:256])
+        except (TypeError, ValueError, BufferError, _core.PydronError):
+            return True
+        return b"_Logged" not in head
 
 
 def _describe_arg(fn, args, kwargs, err):
@@ -530,6 +532,7 @@ def _alone_unsettled(f):
 # Results up to this size come back inside their completion (the process
 # executors' inline limit); larger ones stay on their worker until read.
 INLINE_MAX = 4096
+_IN_PROCESS = frozenset(("inline", "threads"))  # executors whose results' bytes are here
 
 
 class _FailedBatch:

@@ -317,9 +317,6 @@ def _hand_on(records, fut):
     if fut is not None:
         from ._runtime.state import pending
 
-        from . import _backend
-
-        _backend.RESULT_RECORDS[fut._fn] = True  # its large results are read at barriers
         if pending and pending[0][1] is not fut:
             for _, f in pending:  # (the front is usually such a task)
                 if f is fut:
