@@ -12,7 +12,11 @@ def la(src, generator=False):
 @pytest.mark.parametrize("src, expect", [
     ("x = a + b", "x = __pydron__.bop('+', a, b)"),
     ("x = a @ b", "x = __pydron__.bop('@', a, b)"),
-    ("x = a % b", "x = __pydron__.ro(a) % __pydron__.rdo(b)"),  # % formatting is not deferred
+    # % (remainder or formatting; the runtime resolves a tuple of arguments
+    # deeply when it runs at once) and the bitwise operators, as +
+    ("x = a % b", "x = __pydron__.bop('%', a, b)"),
+    ("x = a & b", "x = __pydron__.bop('&', a, b)"),
+    ("x = a << b", "x = __pydron__.bop('<<', a, b)"),
     ("x = a[i]", "x = __pydron__.item(a, __pydron__.rdeep(i))"),
     ("x = a[1:2]", "x = __pydron__.r(a)[__pydron__.r(1):__pydron__.r(2)]"),
     ("x = a.shape", "x = __pydron__.attr(a, 'shape')"),
