@@ -349,20 +349,21 @@ def _settle_place(fut):
         lst[i] = r[1]
 
 
-def _pop_front():
-    """Take the front of the pending queue: a task's output and log records
-    held because its value was read before an earlier task's
-    (_serialize._hand_on) come now, in program order."""
-    fut = _pending.popleft()[1]
+def _release_held(fut):
+    """A task's output and log records held because its value was read
+    before an earlier task's (_serialize._hand_on): they come now, its turn."""
     if type(fut) is S.Future and fut._o is not None:
         held, fut._o = fut._o, None
         _settings.forward(held)
 
 
+def _pop_front():
+    """Take the front of the pending queue (its held records come)."""
+    _release_held(_pending.popleft()[1])
+
+
 def _fail(seq, fut):
-    if type(fut) is S.Future and fut._o is not None:
-        held, fut._o = fut._o, None
-        _settings.forward(held)  # what the failed task logged before it raised
+    _release_held(fut)  # what the failed task logged before it raised
     while _undo and _undo[-1][0] >= seq:
         _undo.pop()[1]()
     _undo.clear()

@@ -812,7 +812,7 @@ class _InOrder:
             m, taken = self.map
             self.map = None
             if i < len(taken):
-                m._front = taken[:i - 1:-1] if i else taken[::-1]  # taken[i:], last first
+                m._front = taken[i:][::-1]  # the next one last
         src = self.src
         if src is not None:
             self.src = None
