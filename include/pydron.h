@@ -167,6 +167,19 @@ PYDRON_API int pydron_ctx_output_setv(pydron_task_ctx *ctx, size_t i,
 PYDRON_API int pydron_ctx_output_take(pydron_task_ctx *ctx, size_t i,
                                       const void *data, size_t len,
                                       void (*free_fn)(void *), void *free_arg);
+/* The largest note (pydron_ctx_output_note). */
+#define PYDRON_NOTE_MAX (16u << 20)
+/* A note for output i: up to PYDRON_NOTE_MAX bytes (copied) that reach the
+ * driver with the task's completion when the output's bytes do not: an
+ * output larger than the inline limit stays on the worker process that
+ * made it until someone reads it, and its note tells the driver at once
+ * what it must know of it (the Python package sends the output a task
+ * printed this way). Where the bytes come to the driver with the
+ * completion (small outputs, in-process executors), the note is dropped:
+ * the bytes must carry whatever it says too. Calling it again for the same
+ * i replaces the note; len 0 removes it. */
+PYDRON_API int pydron_ctx_output_note(pydron_task_ctx *ctx, size_t i, const void *data,
+                                      size_t len);
 /* Mark the task as failed with a message (printf-style; copied). The runner
  * should then return PYDRON_ETASK. An optional detail (e.g. a traceback or
  * a pickled exception) travels with the error as opaque bytes. */
@@ -432,6 +445,11 @@ typedef enum pydron_value_state {
 PYDRON_API int pydron_value_state_get(pydron_graph *g, pydron_value v, pydron_value_state *out);
 /* Size in bytes of a ready value. */
 PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out);
+/* The note that came with the value from the worker that holds its bytes
+ * (pydron_ctx_output_note): a borrowed view, valid while the caller holds
+ * a reference to v; *data NULL and *len 0 when it has none. 0, or EINVAL,
+ * ESTALE. */
+PYDRON_API int pydron_value_note(pydron_graph *g, pydron_value v, const void **data, size_t *len);
 
 /* Borrowed view of a ready value's bytes, fetched to the driver if they live
  * on a worker. The view stays valid while the caller holds a reference to v.
@@ -695,6 +713,10 @@ PYDRON_API int pydron_job_run_local(pydron_job *j);
 /* Record a remote result before pydron_job_done: output i lives on worker
  * `where` with `size` bytes. */
 PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t where, size_t size);
+/* The note that came with remote output i (pydron_ctx_output_note; copied,
+ * at most PYDRON_NOTE_MAX bytes): call after pydron_job_set_output_remote
+ * for that output. pydron_value_note reads it on the driver. */
+PYDRON_API int pydron_job_set_output_note(pydron_job *j, size_t i, const void *data, size_t len);
 PYDRON_API int pydron_job_set_output_bytes(pydron_job *j, size_t i, const void *data, size_t len,
                                            void (*free_fn)(void *), void *free_arg);
 PYDRON_API int pydron_job_set_error(pydron_job *j, const char *message, const void *detail,

@@ -374,6 +374,7 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     pdi_rec_free(g);
     free(g->heap);
     free(g->lin);
+    pdi_notes_free(g);
     pdi_ring_free(&sg->refq);
     free(g->chg.ready_drv);
     free(g->chg.ready);

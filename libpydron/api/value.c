@@ -279,6 +279,32 @@ PYDRON_API int pydron_value_size(pydron_graph *g, pydron_value v, size_t *out)
     return rc;
 }
 
+PYDRON_API int pydron_value_note(pydron_graph *g, pydron_value v, const void **data, size_t *len)
+{
+    pdi_err_clear();
+    if (!data || !len)
+        return pdi_err(PYDRON_EINVAL, "pydron_value_note: NULL out");
+    if (pdi_lock_graph(g, "pydron_value_note"))
+        return PYDRON_EINVAL;
+    int rc = 0;
+    uint32_t vi;
+    pdi_value *r = pdi_value_live(g, v.id, &vi);
+    if (!r) {
+        r = pdi_value_get(g, v.id, NULL);   /* its message */
+        rc = PYDRON_ESTALE;
+    } else {
+        while (r->vf & VF_ALIAS) {
+            vi = r->u.cin[0];
+            r = pdi_V(g, vi);
+        }
+        *data = pdi_note_get(g, vi, len);
+        if (!*data)
+            *len = 0;
+    }
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc;
+}
+
 /* pydron_value_bytes and pydron_value_fetch: the graph lock held; deadline_ns
  * 0 = none. */
 static int value_bytes_locked(pydron_graph *g, pydron_value v, const void **data, size_t *len,

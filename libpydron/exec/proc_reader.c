@@ -115,6 +115,13 @@ static int on_completions(pdi_proc *p, unsigned wi, pdi_frame *in)
                     }
                 } else {
                     pydron_job_set_output_remote(j, i, o->where, (size_t)o->size);
+                    const void *d;
+                    size_t len;
+                    /* a note that is not there, or too large, is dropped: the
+                     * value is right without it */
+                    if (o->note_segment > 0 &&
+                        pdi_frame_seg(in, o->note_segment - 1, &d, &len) == 0)
+                        (void)pydron_job_set_output_note(j, i, d, len);
                 }
             }
         } else {

@@ -334,6 +334,8 @@ struct pydron_graph {
     pdi_rec *rec;          /* the whole run's graph, when recorded (graph/record.c) */
     uint64_t now_hint;     /* a fresh clock reading from the caller, valid during a completion */
     uint32_t rec_id;       /* PYDRON_RECORD: this graph's number in the record, 0 = off */
+    struct pdi_vnote *notes; /* notes of remote values, by value index (graph/notes.c) */
+    size_t nnotes, capnotes;
     pydron_graph_stats stats;
 };
 
@@ -374,6 +376,20 @@ pdi_task *pdi_task_get(pydron_graph *g, uint64_t id, uint32_t *idx);
 pdi_value *pdi_value_get(pydron_graph *g, uint64_t id, uint32_t *idx);
 /* Follow an alias to the value that holds the bytes. */
 pdi_value *pdi_value_root(pydron_graph *g, pdi_value *v);
+/* ---- graph/notes.c: the notes of values (pydron_ctx_output_note) ---- */
+/* Keep note data[0..len) (malloc'd, taken; freed on failure: ENOMEM) for
+ * value index vi, replacing its note; len 0 drops it. */
+int pdi_note_put(pydron_graph *g, uint32_t vi, void *data, size_t len);
+/* vi's note (borrowed, valid until it is dropped or replaced), else NULL. */
+const void *pdi_note_get(const pydron_graph *g, uint32_t vi, size_t *len);
+void pdi_note_drop_slow(pydron_graph *g, uint32_t vi);
+/* A value record is freed or parked: its note goes with its bytes. */
+static inline void pdi_note_drop(pydron_graph *g, uint32_t vi)
+{
+    if (PDI_UNLIKELY(g->nnotes != 0))
+        pdi_note_drop_slow(g, vi);
+}
+void pdi_notes_free(pydron_graph *g);
 static inline const void *pdi_value_data(pdi_value *v)
 {
     return (v->vf & VF_INLINE) ? (const void *)v->u.in : v->u.ext.data;

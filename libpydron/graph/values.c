@@ -94,6 +94,7 @@ static void value_park(pydron_graph *g, uint32_t vi)
 void pdi_value_drop(pydron_graph *g, uint32_t vi)
 {
     pdi_value *v = pdi_V(g, vi);
+    pdi_note_drop(g, vi);
     if (g->lin && vi < g->lincap && g->lin[vi] && !g->freeing) {
         value_park(g, vi);
         return;

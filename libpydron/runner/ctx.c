@@ -10,6 +10,11 @@ void pdi_out_release_slow(pdi_out *o)
     memset(o, 0, sizeof *o);
 }
 
+struct pdi_cnote {
+    void *data;
+    size_t len;
+};
+
 int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
                  const void *payload, size_t payload_len, const pdi_buf *inputs, size_t nin,
                  size_t nout)
@@ -19,6 +24,7 @@ int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
     /* the view's fields, then outputs the ctx owns */
     pdi_ctx_init_view(ctx, kind_name ? kind_name : "", attempt, payload, payload_len, inputs,
                       sizeof(pdi_buf), nin, NULL, sizeof(pdi_out), nout);
+    ctx->keep_notes = 1;
     ctx->outs_heap = nout > PDI_CTX_OUT_STACK;
     if (nout <= PDI_CTX_OUT_STACK) {
         ctx->outs = ctx->outs_stack;
@@ -52,6 +58,54 @@ void pdi_ctx_cleanup(pydron_task_ctx *ctx)
     ctx->error = NULL;
     ctx->detail = NULL;
     ctx->detail_len = 0;
+    if (ctx->notes) {
+        for (size_t i = 0; i < ctx->nnotes; i++)
+            free(ctx->notes[i].data);
+        free(ctx->notes);
+        ctx->notes = NULL;
+    }
+}
+
+PYDRON_API int pydron_ctx_output_note(pydron_task_ctx *ctx, size_t i, const void *data,
+                                      size_t len)
+{
+    pdi_err_clear();
+    if (!ctx || (len && !data))
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_note: NULL argument");
+    if (i >= ctx->nout)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_note: output %zu out of range (%zu)", i,
+                       ctx->nout);
+    if (len > PYDRON_NOTE_MAX)
+        return pdi_err(PYDRON_EINVAL, "pydron_ctx_output_note: %zu bytes, more than "
+                       "PYDRON_NOTE_MAX (%u)", len, (unsigned)PYDRON_NOTE_MAX);
+    if (!ctx->keep_notes)
+        return 0;   /* in process: the output's bytes reach the driver */
+    void *copy = NULL;
+    if (len && !(copy = pdi_memdup(data, len)))
+        return pdi_err(PYDRON_ENOMEM, "out of memory for a note of %zu bytes", len);
+    if (!ctx->notes) {
+        if (!(ctx->notes = calloc(ctx->nout, sizeof *ctx->notes))) {
+            free(copy);
+            return pdi_err(PYDRON_ENOMEM, "out of memory for notes");
+        }
+        ctx->nnotes = ctx->nout;
+    }
+    free(ctx->notes[i].data);
+    ctx->notes[i].data = copy;
+    ctx->notes[i].len = len;
+    return 0;
+}
+
+void pdi_ctx_note_take(pydron_task_ctx *ctx, size_t i, void **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (ctx->notes && i < ctx->nnotes) {
+        *data = ctx->notes[i].data;
+        *len = ctx->notes[i].len;
+        ctx->notes[i].data = NULL;
+        ctx->notes[i].len = 0;
+    }
 }
 
 pdi_out *pdi_ctx_output(pydron_task_ctx *ctx, size_t i)

@@ -90,10 +90,13 @@ struct pydron_task_ctx {
     void *detail;              /* malloc'd opaque detail bytes */
     size_t detail_len;
     int failed;
+    int keep_notes;            /* notes are kept (pdi_ctx_init: worker processes) */
+    struct pdi_cnote *notes;   /* nnotes notes (pydron_ctx_output_note), else NULL */
+    size_t nnotes;             /* the outputs when notes were made (cleanup sets nout 0) */
     void *user;                /* free for the embedding code (wire, executor) */
 };
 
-/* Initialise ctx. Returns 0 or PYDRON_ENOMEM (when nout > PDI_CTX_OUT_STACK
+/* Initialise ctx (it keeps notes: pydron_ctx_output_note). Returns 0 or PYDRON_ENOMEM (when nout > PDI_CTX_OUT_STACK
  * and the output array cannot be allocated) or PYDRON_EINVAL. */
 int pdi_ctx_init(pydron_task_ctx *ctx, const char *kind_name, unsigned attempt,
                  const void *payload, size_t payload_len, const pdi_buf *inputs, size_t nin,
@@ -128,6 +131,8 @@ static inline void pdi_ctx_init_view(pydron_task_ctx *ctx, const char *kind_name
     ctx->detail = NULL;
     ctx->detail_len = 0;
     ctx->failed = 0;
+    ctx->keep_notes = 0;   /* in process: the bytes come to the driver */
+    ctx->notes = NULL;
     ctx->user = NULL;
 }
 
@@ -160,6 +165,10 @@ static inline int pdi_ctx_finish_fast(pydron_task_ctx *ctx, int rc)
 pdi_out *pdi_ctx_output(pydron_task_ctx *ctx, size_t i);
 /* Move output i into *dst (ownership passes to dst; the ctx forgets it). */
 int pdi_ctx_output_move(pydron_task_ctx *ctx, size_t i, pdi_out *dst);
+
+/* Take output i's note (pydron_ctx_output_note): *data (free() it) and
+ * *len, or NULL and 0. */
+void pdi_ctx_note_take(pydron_task_ctx *ctx, size_t i, void **data, size_t *len);
 
 /* The failure message ("" if none); detail may be NULL. Borrowed until cleanup. */
 const char *pdi_ctx_error(const pydron_task_ctx *ctx, const void **detail, size_t *detail_len);

@@ -20,8 +20,10 @@ pydron_job *pdi_job_get(pydron_graph *g)
         pdi_S(g)->jfree = j->next;
     else if (!(j = malloc(sizeof *j)))
         return NULL;
-    else
+    else {
         outs_reset(j->outs_inl, PDI_JOB_INLINE);
+        j->notes = NULL;   /* pdi_job_clear leaves it so for the free list */
+    }
     j->group = NULL;
     return j;
 }
@@ -30,6 +32,36 @@ void pdi_job_put(pydron_graph *g, pydron_job *j)
 {
     j->next = pdi_S(g)->jfree;
     pdi_S(g)->jfree = j;
+}
+
+struct pdi_jnote {
+    void *data;   /* malloc'd, NULL: none */
+    size_t len;
+};
+
+static void notes_free(pydron_job *j)
+{
+    for (size_t i = 0; i < j->nout; i++)
+        free(j->notes[i].data);
+    free(j->notes);
+    j->notes = NULL;
+}
+
+/* Before the task's outcome: the notes of its remote outputs go to the
+ * values that take them (those still pending and produced by this run;
+ * a recomputation's other outputs keep theirs). */
+static void notes_keep(pydron_graph *g, pydron_job *j, pdi_task *t)
+{
+    uint32_t *outs = pdi_task_outs(t);
+    for (size_t i = 0; i < j->nout && i < t->nout; i++) {
+        pdi_value *o = pdi_V(g, outs[i]);
+        if (!j->notes[i].data || j->outs[i].where < 0 || o->state != PYDRON_VALUE_PENDING ||
+            o->producer != j->task)
+            continue;
+        /* out of memory: the value is still right, without its note */
+        (void)pdi_note_put(g, outs[i], j->notes[i].data, j->notes[i].len);
+        j->notes[i].data = NULL;
+    }
 }
 
 void pdi_job_clear(pydron_job *j)
@@ -48,6 +80,8 @@ void pdi_job_clear(pydron_job *j)
         free(j->err);
     if (PDI_UNLIKELY(j->detail != NULL))
         free(j->detail);
+    if (PDI_UNLIKELY(j->notes != NULL))
+        notes_free(j);
     j->ins = NULL;
     j->outs = NULL;
     j->err = NULL;
@@ -288,6 +322,8 @@ static void job_complete_dec(pydron_graph *g, pydron_job *j, int rc, wdec *dec)
      * as a SYNC task does: the worker index was only its slot */
     pdi_run run = {j->on_driver ? -1 : j->worker, j->worker >= 0, j->start_ns, j->end_ns, j->outs, 0};
     if (rc == 0) {
+        if (PDI_UNLIKELY(j->notes != NULL))
+            notes_keep(g, j, t);
         pdi_task_succeeded(g, ti, &run);
     } else if (rc == PYDRON_EIO && !g->canceled) {
         t->attempt++;
@@ -596,6 +632,35 @@ PYDRON_API int pydron_job_set_output_remote(pydron_job *j, size_t i, int32_t whe
     j->outs[i].where = where;
     j->outs[i].size = size;
     j->outs_preset = 1;
+    return 0;
+}
+
+PYDRON_API int pydron_job_set_output_note(pydron_job *j, size_t i, const void *data, size_t len)
+{
+    pdi_err_clear();
+    if (!j)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_output_note: NULL job");
+    if (i >= j->nout)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_output_note: output %zu out of range (%zu)",
+                       i, j->nout);
+    if (len && !data)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_output_note: NULL data");
+    if (len > PYDRON_NOTE_MAX)
+        return pdi_err(PYDRON_EINVAL, "pydron_job_set_output_note: %zu bytes, more than "
+                       "PYDRON_NOTE_MAX (%u)", len, (unsigned)PYDRON_NOTE_MAX);
+    if (j->outs[i].where < 0)
+        return pdi_err(PYDRON_ESTATE, "pydron_job_set_output_note: output %zu is not remote "
+                       "(pydron_job_set_output_remote first)", i);
+    void *copy = NULL;
+    if (len && !(copy = pdi_memdup(data, len)))
+        return pdi_err(PYDRON_ENOMEM, "out of memory for a note of %zu bytes", len);
+    if (!j->notes && !(j->notes = calloc(j->nout, sizeof *j->notes))) {
+        free(copy);
+        return pdi_err(PYDRON_ENOMEM, "out of memory for notes");
+    }
+    free(j->notes[i].data);
+    j->notes[i].data = copy;
+    j->notes[i].len = len;
     return 0;
 }
 

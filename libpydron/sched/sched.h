@@ -92,6 +92,8 @@ struct pydron_job {
     size_t detail_len;
     uint64_t start_ns, end_ns;
     struct pdi_dgroup *group; /* a group job: its tasks (sched/direct.c), else NULL */
+    struct pdi_jnote *notes;  /* nout notes of remote outputs (pydron_job_set_output_note),
+                                 else NULL */
     struct pydron_job *next;  /* free list */
 };
 

@@ -47,6 +47,11 @@ void pdi_wk_done_free(done_item *d)
         for (size_t i = 0; i < d->nout; i++)
             pdi_out_release(&d->outs[i]);
     free(d->outs);
+    if (d->notes) {
+        for (size_t i = 0; i < d->nout; i++)
+            free((void *)d->notes[i].data);
+        free(d->notes);
+    }
     free(d->ids);
     free(d->sizes);
     free(d->error);
@@ -109,6 +114,11 @@ static int send_completions(worker *w, done_item *list)
             } else {
                 o->where = w->id;
                 o->segment = -1;
+                if (d->notes && d->notes[i].len) {
+                    o->note_segment = (int32_t)ks + 1;
+                    segs[ks].data = d->notes[i].data;
+                    segs[ks++].len = d->notes[i].len;
+                }
             }
         }
     }

@@ -43,6 +43,23 @@ void pdi_wk_fail_item(done_item *d, int status, const char *msg)
 
 static void out_free(void *p) { free(p); }
 
+/* Output i stays here: its note (pydron_ctx_output_note) goes with the
+ * completion. Out of memory: the completion goes without it. */
+static void keep_note(done_item *d, pydron_task_ctx *ctx, size_t i)
+{
+    void *data;
+    size_t len;
+    pdi_ctx_note_take(ctx, i, &data, &len);
+    if (!data)
+        return;
+    if (!d->notes && !(d->notes = calloc(d->nout, sizeof *d->notes))) {
+        free(data);
+        return;
+    }
+    d->notes[i].data = data;
+    d->notes[i].len = len;
+}
+
 static void run_task(worker *w, task_item *it)
 {
     Pydron__Task *t = it->t;
@@ -157,6 +174,7 @@ static void run_task(worker *w, task_item *it)
                 int src = pdi_store_put(w->store, t->outputs[i], data, o.len, fn, arg);
                 if (src != 0 && src != PYDRON_EEXIST)
                     pdi_wk_fail_item(d, src, "cannot store an output");
+                keep_note(d, &ctx, i);
             }
         }
     } else {

@@ -64,6 +64,7 @@ typedef struct done_item {
     uint64_t *ids;
     pdi_out *outs;      /* inline outputs (set) or stored ones (not set) */
     uint64_t *sizes;
+    pdi_buf *notes;     /* nout notes of stored outputs (malloc'd data), else NULL */
 } done_item;
 
 typedef struct peer {

@@ -54,6 +54,37 @@ EXPORT int tl_slow_sum_ctx(pydron_task_ctx *ctx)
     return tl_sum_ctx(ctx);
 }
 
+/* input 0 = u64 n: output = n bytes of a pattern, with the note
+ * "n=<n>" (pydron_ctx_output_note); a second note replaces a first. */
+EXPORT int tl_make_noted(pydron_task_ctx *ctx)
+{
+    uint64_t n = in_u64(ctx, 0);
+    char note[64];
+    int len = snprintf(note, sizeof note, "n=%llu", (unsigned long long)n);
+    int rc = pydron_ctx_output_note(ctx, 0, "first", 5);
+    if (rc == 0)
+        rc = pydron_ctx_output_note(ctx, 0, note, (size_t)len);
+    void *out;
+    if (rc == 0)
+        rc = pydron_ctx_output_alloc(ctx, 0, (size_t)n, &out);
+    if (rc)
+        return rc;
+    memset(out, 0x5a, (size_t)n);
+    return 0;
+}
+
+/* output = 1 when pydron_ctx_output_note refuses bad arguments */
+EXPORT int tl_note_errors(pydron_task_ctx *ctx)
+{
+    static const char buf[16];
+    uint64_t ok = pydron_ctx_output_note(ctx, 1, "x", 1) == PYDRON_EINVAL &&
+                  pydron_ctx_output_note(ctx, 0, NULL, 3) == PYDRON_EINVAL &&
+                  pydron_ctx_output_note(NULL, 0, "x", 1) == PYDRON_EINVAL &&
+                  pydron_ctx_output_note(ctx, 0, buf, (size_t)PYDRON_NOTE_MAX + 1) == PYDRON_EINVAL &&
+                  pydron_ctx_output_note(ctx, 0, buf, 0) == 0;
+    return pydron_ctx_output_set(ctx, 0, &ok, sizeof ok);
+}
+
 /* input 0 = u64 n, input 1 = u64 seed: output = n bytes of a pattern */
 EXPORT int tl_make_big(pydron_task_ctx *ctx)
 {

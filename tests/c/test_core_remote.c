@@ -5,6 +5,7 @@
  * retries after PYDRON_EIO (worker lost). */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pydron.h"
@@ -79,7 +80,19 @@ static int f_submit(void *self, pydron_job *const *jobs, size_t n, unsigned work
         f->wk[f->nvals] = (int)worker;
         f->vals[f->nvals++] = sum;
         pthread_mutex_unlock(&f->mu);
+        /* a note only for a remote output, within its bounds; a later
+         * one replaces it */
+        cr_assert_eq(pydron_job_set_output_note(j, 0, "x", 1), PYDRON_ESTATE);
         cr_assert_eq(pydron_job_set_output_remote(j, 0, (int32_t)worker, 8), 0);
+        cr_assert_eq(pydron_job_set_output_note(j, 1, "x", 1), PYDRON_EINVAL);
+        cr_assert_eq(pydron_job_set_output_note(j, 0, NULL, 1), PYDRON_EINVAL);
+        cr_assert_eq(pydron_job_set_output_note(NULL, 0, "x", 1), PYDRON_EINVAL);
+        cr_assert_eq(pydron_job_set_output_note(j, 0, "x", (size_t)PYDRON_NOTE_MAX + 1),
+                     PYDRON_EINVAL);
+        char note[32];
+        int nl = snprintf(note, sizeof note, "sum %lld", (long long)sum);
+        cr_assert_eq(pydron_job_set_output_note(j, 0, "old", 3), 0);
+        cr_assert_eq(pydron_job_set_output_note(j, 0, note, (size_t)nl), 0);
         pydron_job_done(j, 0);
     }
     return 0;
@@ -189,6 +202,10 @@ static void run(int fail_first, unsigned max_retries)
         int64_t x;
         memcpy(&x, d, 8);
         cr_assert_eq(x, 100);
+        /* the executor's note for the last value (pydron_job_set_output_note) */
+        cr_assert_eq(pydron_value_note(g, cur, &d, &n), 0);
+        cr_assert_eq(n, 7);
+        cr_assert(memcmp(d, "sum 100", 7) == 0);
         pydron_graph_stats st;
         pydron_graph_stats_get(g, &st);
         cr_assert_eq(st.tasks_retried, fail_first ? 100u : 0u);

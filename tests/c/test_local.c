@@ -188,6 +188,79 @@ Test(local, values_of_64_mb, .timeout = 300)
     OK(pydron_runtime_free(rt));
 }
 
+/* pydron_ctx_output_note: an output that stays on its worker brings its
+ * note with the completion, and keeps it after the driver fetched its
+ * bytes; a small output comes back whole, without one; the inline executor
+ * keeps none (the bytes are here). 100 notes at once (the table grows),
+ * half of them released (their notes go). Bad arguments are refused. */
+Test(local, notes_of_outputs_kept_on_workers, .timeout = 120)
+{
+    const pydron_executor_kind exs[2] = {PYDRON_EXECUTOR_LOCAL, PYDRON_EXECUTOR_INLINE};
+    uint64_t got[2][100];
+    for (int e = 0; e < 2; e++) {
+        int remote = exs[e] == PYDRON_EXECUTOR_LOCAL;
+        pydron_runtime *rt = runtime(exs[e], 2);
+        pydron_graph *g;
+        OK(pydron_graph_new(rt, &g));
+        enum { N = 100 };
+        pydron_value big[N], sums[N];
+        for (int k = 0; k < N; k++) {
+            pydron_value in = u64c(g, 5000 + (uint64_t)k);
+            big[k] = ffi(g, rt, "tl_make_noted", NULL, &in, 1);
+            sums[k] = ffi(g, rt, "tl_checksum", NULL, &big[k], 1);
+            OK(pydron_value_release(g, in));
+        }
+        pydron_value in = u64c(g, 100);
+        pydron_value small = ffi(g, rt, "tl_make_noted", NULL, &in, 1);
+        pydron_value errs = ffi(g, rt, "tl_note_errors", NULL, NULL, 0);
+        OK(pydron_graph_run(g, -1));
+        cr_assert_eq(getu(g, errs), 1, "bad notes refused in the task");
+        for (int k = 0; k < N; k++)   /* consumers read the bytes, not the note */
+            got[e][k] = getu(g, sums[k]);
+        if (e == 1)
+            cr_assert(memcmp(got[0], got[1], sizeof got[0]) == 0, "local and inline differ");
+        const void *p;
+        size_t l;
+        char want[32];
+        for (int k = 0; k < N; k++) {
+            OK(pydron_value_note(g, big[k], &p, &l));
+            int n = snprintf(want, sizeof want, "n=%d", 5000 + k);
+            if (remote) {
+                cr_assert_eq(l, (size_t)n, "note %d: %zu bytes", k, l);
+                cr_assert(memcmp(p, want, l) == 0, "note %d: %.*s", k, (int)l, (const char *)p);
+            } else {
+                cr_assert_null(p);
+                cr_assert_eq(l, 0);
+            }
+        }
+        OK(pydron_value_note(g, small, &p, &l));
+        cr_assert_null(p, "a small output's bytes came back: no note");
+        cr_assert_eq(l, 0);
+        /* the driver fetches the bytes: the note stays */
+        const void *b;
+        size_t bl;
+        OK(pydron_value_bytes(g, big[7], &b, &bl));
+        cr_assert_eq(bl, 5007);
+        OK(pydron_value_note(g, big[7], &p, &l));
+        cr_assert_eq(l, remote ? 6u : 0u);
+        /* released values take their notes; the others keep theirs */
+        for (int k = 0; k < N; k += 2) {
+            OK(pydron_value_release(g, big[k]));
+            cr_assert_eq(pydron_value_note(g, big[k], &p, &l), PYDRON_ESTALE);
+        }
+        for (int k = 1; k < N; k += 2) {
+            OK(pydron_value_note(g, big[k], &p, &l));
+            cr_assert_eq(l, remote ? 6u : 0u, "note %d after the release of others", k);
+            if (remote)
+                cr_assert(memcmp(p, "n=", 2) == 0 && atoi((const char *)p + 2) == 5000 + k);
+        }
+        cr_assert_eq(pydron_value_note(g, big[1], NULL, &l), PYDRON_EINVAL);
+        cr_assert_eq(pydron_value_note(NULL, big[1], &p, &l), PYDRON_EINVAL);
+        OK(pydron_graph_free(g));
+        OK(pydron_runtime_free(rt));
+    }
+}
+
 /* pydron_value_fetch: a value on a worker (512 KB: bytes on the socket, no
  * shared memory) brought to the driver in 0 ms slices, as the Python binding
  * does to stay responsive to Ctrl-C; a pending value is ESTATE. */
