@@ -62,6 +62,58 @@ def test_a_task_sequential_code_never_reaches_prints_nothing(executor, capsys):
     assert capsys.readouterr().out.splitlines() == ["step 0", "step 1", "step 2", "caught step 2"]
 
 
+@functional
+def frame(i, lines=1):
+    for k in range(lines):
+        print("frame", i, k)
+    return bytes(100_000) + bytes([i])
+
+
+@functional
+def last_byte(b):
+    return b[-1]
+
+
+@schedule
+def frames(lines):
+    kept = [frame(i, lines) for i in range(3)]  # large: they stay on the workers
+    print("made")
+    seen = [last_byte(f) for f in kept]          # only tasks read them
+    print("read", seen)
+    late = frame(9, lines)
+    print("before")
+    print("late", late[-1])                      # the program reads this one
+    return seen
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "local"], indirect=True)
+def test_output_of_large_results_never_read_comes_once_in_order(executor, capsys):
+    # on worker processes it comes with the completion's note, not the bytes
+    assert frames(2) == [0, 1, 2]
+    want = [f"frame {i} {k}" for i in range(3) for k in range(2)] + ["made", "read [0, 1, 2]"]
+    want += ["frame 9 0", "frame 9 1", "before", "late 9"]
+    assert capsys.readouterr().out.splitlines() == want
+
+
+@pytest.mark.parametrize("executor", ["local"], indirect=True)
+def test_much_output_of_a_large_result_comes_in_order(executor, capsys):
+    lines = 40_000  # ~ 0.5 MB of records in the note
+    @schedule
+    def one():
+        f = frame(5, lines)
+        print("before")
+        return last_byte(f)
+
+    assert one() == 5
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"frame 5 {k}" for k in range(lines)] + ["before"]
+
+
+def test_output_note_outside_a_task_is_an_error():
+    with pytest.raises(RuntimeError, match="no task"):
+        pydron._core.output_note(0, b"x")
+
+
 def test_the_stream_wrapper_hands_on_what_it_does_not_keep():
     real = io.StringIO()
     s = _settings._TaskStream(real, "o")

@@ -304,6 +304,24 @@ class Future:
             r = self._wait(timeout)
         return None if r[0] else _serialize.decode_exception(*r[1], self._fn)
 
+    def _show_note(self, val):
+        """Hand on what the task printed, logged and warned, from the note
+        that came with its completion (_serialize._note), once."""
+        try:
+            note = val.note()
+        except (_core.PydronError, TypeError):
+            return
+        if note is None or self in _serialize._SHOWN:
+            return
+        recs, notes = _serialize.decode_result(note, True)
+        _serialize._SHOWN.add(self)
+        if recs:
+            _serialize._hand_on(recs, self)
+        if notes:
+            from . import _purity
+
+            _purity.report_mutations(notes)
+
     def _ok_in_place(self, timeout):
         """True when the task finished well and its value is too large to
         have come back with its completion: it stays on the worker that made
@@ -327,10 +345,11 @@ class Future:
         # What the task printed or logged travels with its bytes (a _Logged
         # pickle). On the executors that run tasks in this process the bytes
         # are here: one that carries records is decoded now, in its turn,
-        # and its output comes. On workers it stays there (its output comes
-        # when the program reads it; docs/python.md "Output").
+        # and its output comes. On worker processes they stay there, and
+        # the records came with the completion's note: shown now.
         s = _session
         if s is None or s.executor not in _IN_PROCESS:
+            self._show_note(val)
             return True
         try:
             head = bytes(memoryview(val)[:256])

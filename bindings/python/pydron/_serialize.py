@@ -335,7 +335,7 @@ def _hand_on(records, fut):
 
 def _unwrap(v, driver, fut=None):
     if type(v) is _Logged:
-        if driver:
+        if driver and not (_SHOWN and fut is not None and fut in _SHOWN):
             if v.records:
                 _hand_on(v.records, fut)
             if v.notes:
@@ -1043,11 +1043,42 @@ def run_task(payload, inputs):
         # the task's exception travels to the driver
         raise _core.TaskFailed(f"{type(e).__name__}: {e}", encode_exception(e, recs)) from None
     try:
-        return encode_result(res)
+        blob = encode_result(res)
     except Exception as e:
         # as for arguments: say which function, not 60 lines of pickler
         err = _unpicklable_result(fn, e)
         raise _core.TaskFailed(f"TypeError: {err}", encode_exception(err)) from None
+    if type(res) is _Logged and _settings.CAPTURE:
+        _note(blob, res)
+    return blob
+
+
+# Results larger than this stay on the worker that made them (the wire's
+# inline limit, INLINE_MAX of libpydron/exec/proc.h and _backend).
+_NOTE_MIN = 4096
+
+
+def _note(blob, res):
+    """Worker: a large result stays here until the program reads it, which
+    it may never do (an image handed from task to task); what the task
+    printed, logged and warned goes to the driver now, in the completion's
+    note (pydron_ctx_output_note), and the driver shows it at the task's
+    turn (Future._ok_in_place). The bytes keep it too: where they come to
+    the driver whole, the note is dropped and they carry it."""
+    n = len(blob) if type(blob) is bytes else sum(memoryview(p).nbytes for p in blob)
+    if n <= _NOTE_MIN:
+        return
+    try:
+        note = encode_result((res.records, res.notes))
+        if type(note) is bytes:
+            _core.output_note(0, note)
+    except Exception:  # noqa: BLE001 - too large, or no task here: the bytes carry it
+        pass
+
+
+# Futures whose task's output was shown from its note (Future._show_note):
+# the records in their bytes are not shown again when the program reads them.
+_SHOWN = weakref.WeakSet()
 
 
 def _interrupts_driver():

@@ -267,6 +267,28 @@ static void gil_drop(int persistent, PyGILState_STATE gs)
         PyGILState_Release(gs);
 }
 
+/* The task this thread runs (pyrunner_run), for output_note(). */
+static _Thread_local pydron_task_ctx *tls_ctx;
+
+static PyObject *mod_output_note(PyObject *mod, PyObject *args)
+{
+    Py_ssize_t i;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "ny*", &i, &view))
+        return NULL;
+    if (!tls_ctx || i < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, i < 0 ? "output_note: negative output"
+                                                  : "output_note: no task runs on this thread");
+        return NULL;
+    }
+    int rc = pydron_ctx_output_note(tls_ctx, (size_t)i, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    if (rc < 0)
+        return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
 static int pyrunner_run(void *self, pydron_task_ctx *ctx)
 {
     pyrunner *r = self;
@@ -301,7 +323,10 @@ static int pyrunner_run(void *self, pydron_task_ctx *ctx)
             goto pyfail;
         PyList_SET_ITEM(inputs, (Py_ssize_t)i, mv);
     }
+    pydron_task_ctx *outer = tls_ctx;   /* a task run inside a task (inline) */
+    tls_ctx = ctx;
     res = PyObject_CallFunctionObjArgs(r->fn, payload, inputs, NULL);
+    tls_ctx = outer;
     if (!res)
         goto pyfail;
     if (write_outputs(ctx, res) < 0)
@@ -1509,6 +1534,20 @@ static PyObject *Value_size(ValueObject *self, PyObject *unused)
     return PyLong_FromSize_t(n);
 }
 
+static PyObject *Value_note(ValueObject *self, PyObject *unused)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    const void *data = NULL;
+    size_t n = 0;
+    int rc = pydron_value_note(self->graph->g, (pydron_value){self->id}, &data, &n);
+    if (rc < 0)
+        return raise_rc(rc);
+    if (!data)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize(data, (Py_ssize_t)n);
+}
+
 /* Bring a value's bytes to the driver in slices of WAIT_SLICE_MS, the GIL
  * released, checking for signals between slices (Ctrl-C works while a value
  * crosses; a fetch that never completes no longer hangs the program beyond
@@ -1697,6 +1736,9 @@ static PyMethodDef Value_methods[] = {
     {"error", (PyCFunction)Value_error, METH_NOARGS,
      "(message, detail bytes, task id) of a failed value."},
     {"size", (PyCFunction)Value_size, METH_NOARGS, "Size in bytes of a ready value."},
+    {"note", (PyCFunction)Value_note, METH_NOARGS,
+     "The note that came with the value from the worker holding its bytes "
+     "(pydron_value_note), or None."},
     {"seconds", (PyCFunction)Value_seconds, METH_NOARGS,
      "How long the value's producer task ran (seconds), or None if unknown."},
     {"bytes", (PyCFunction)Value_bytes, METH_NOARGS, "A copy of the ready value's bytes."},
@@ -2183,6 +2225,9 @@ static PyMethodDef module_methods[] = {
      "trace_span(category, name, start_ns, end_ns): a span on the driver's track "
      "(times from time.monotonic_ns())."},
     {"strerror", mod_strerror, METH_O, "Description of a pydron error code."},
+    {"output_note", mod_output_note, METH_VARARGS,
+     "output_note(i, data): in a task body, a note for output i that reaches the driver "
+     "with the completion when the output stays on its worker (pydron_ctx_output_note)."},
     {"worker_main", (PyCFunction)(void (*)(void))mod_worker_main, METH_VARARGS | METH_KEYWORDS,
      "Run the worker loop (pydron_worker_main) with runner registered as kind 'python'."},
     {NULL}};

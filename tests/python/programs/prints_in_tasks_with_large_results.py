@@ -3,6 +3,8 @@
 # program reads it only later or never), but what the task printed comes at
 # its place in program order, as in plain Python.
 import logging
+import sys
+import warnings
 
 import numpy as np
 
@@ -24,6 +26,13 @@ def catalog(i):
 @functional
 def quiet(i):
     return np.full(100000, float(i))
+
+
+@functional
+def flagged(i):
+    warnings.warn(f"saturated pixels in frame {i}")
+    print("flagging", i, file=sys.stderr)
+    return np.zeros((200, 200)) + i
 
 
 @functional
@@ -50,6 +59,8 @@ def main():
     print("before reading late")
     print("late", late[0, 0])
     calibrate(30)
+    flags = [flagged(i) for i in range(2)]  # read only by tasks
+    print("flag means", [measure(f) for f in flags])
     print("end")
 
 
