@@ -178,14 +178,7 @@ def _result(path, mode, session=None):
 
 # Divergences owned by other parts, tracked here so the suite stays green and a fix
 # shows up as XPASS (strict: then remove the entry). None at the moment.
-KNOWN: dict = {
-    # What a task prints travels with its result's bytes; pydron's own
-    # workers also send it in the completion's note when the result is large
-    # and stays on the worker. A Dask task has one result only: a large one
-    # that the program never reads stays on its Dask worker, and so does the
-    # output (docs/python.md "Output").
-    ("prints_in_tasks_with_large_results", "dask"): "output of unread large results on Dask workers",
-}
+KNOWN: dict = {}
 
 # Programs of thousands of tiny tasks: on the dask executor each batch is a
 # Dask task at Dask's per-task cost (~5-50 ms on 2 cores), so they outrun the

@@ -343,17 +343,13 @@ class Future:
             RESULT_BYTES.clear()
         RESULT_BYTES[self._fn] = n
         # What the task printed or logged travels with its bytes (a _Logged
-        # pickle). On the executors that run tasks in this process the bytes
-        # are here: one that carries records is decoded now, in its turn,
-        # and its output comes. On worker processes they stay there, and
-        # the records came with the completion's note: shown now.
-        s = _session
-        if s is None or s.executor not in _IN_PROCESS:
+        # pickle). Where the bytes are here (the executors that run tasks in
+        # this process, results an engine sent whole), one that carries
+        # records is decoded now, in its turn, and its output comes. Bytes
+        # that stay on their worker came with a note of the records: shown now.
+        head = val.head(256)
+        if head is None:
             self._show_note(val)
-            return True
-        try:
-            head = bytes(memoryview(val)[:256])
-        except (TypeError, ValueError, BufferError, _core.PydronError):
             return True
         return b"_Logged" not in head
 
@@ -551,7 +547,6 @@ def _alone_unsettled(f):
 # Results up to this size come back inside their completion (the process
 # executors' inline limit); larger ones stay on their worker until read.
 INLINE_MAX = 4096
-_IN_PROCESS = frozenset(("inline", "threads"))  # executors whose results' bytes are here
 
 
 class _FailedBatch:

@@ -60,7 +60,14 @@ def _task_info(dask_scheduler=None, keys=(), prefixes=()):
         d = getattr(t, "duration_average", None) if t is not None else None
         if d is not None and d >= 0:
             dur[p] = d
-    return nbytes, dur
+    # what tasks with large results printed (pydron._engine._send_note)
+    notes = {}
+    md = getattr(dask_scheduler, "task_metadata", {})
+    for k in keys:
+        m = md.get(k)
+        if type(m) is dict and "pydron-note" in m:
+            notes[k] = m.pop("pydron-note")
+    return nbytes, dur, notes
 
 
 # run_on_scheduler pickles a function of a module by reference: the scheduler
@@ -244,10 +251,10 @@ class DaskExecutor(BridgeLoop):
             if ent is not None:
                 done.append((fut, ent))
         ok = [(f, e) for f, e in done if f.status == "finished"]
-        nbytes = {}
+        nbytes = notes = {}
         if ok:
             try:
-                nbytes, dur = self.client.run_on_scheduler(
+                nbytes, dur, notes = self.client.run_on_scheduler(
                     _task_info_by_value, keys=[f.key for f, _ in ok], prefixes=tuple(self._prefixes))
                 self._dur.update(dur)
             except Exception as e:  # noqa: BLE001 - then every value stays remote
@@ -269,6 +276,9 @@ class DaskExecutor(BridgeLoop):
                         self._vals.pop(vid, None)  # the driver's now: Dask may forget it
                     else:
                         job.set_output_remote(i, 0, nbytes.get(fut.key, 0))
+                        note = notes.get(fut.key)
+                        if note is not None and len(outs) == 1:
+                            job.set_output_note(0, note)
                 d = self._dur.get(prefix)
                 if d is not None:
                     # Dask's mean for this function: the driver's adaptive

@@ -65,8 +65,30 @@ def _run(payload, nout, specs, *vals):
     inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
     out = _serialize.run_task(memoryview(payload), inputs)
     if nout == 1:
+        note = _serialize.take_note()
+        if note is not None:
+            _send_note(note, out)
         return _join(out)
     return tuple(_join(o) for o in out)
+
+
+def _send_note(note, out):
+    """What the task printed, logged and warned, for a result that stays on
+    this engine's worker (larger than INLINE_MAX) and that the program may
+    never read: on Dask it goes to the scheduler's metadata of this task,
+    which the driver reads with the result's size (_dask._task_info) and
+    shows at the task's turn, as the completion's note of pydron's own
+    workers (_serialize._note). Dropped with the task by the scheduler."""
+    size = len(out) if type(out) is bytes else sum(memoryview(p).nbytes for p in out)
+    if size <= INLINE_MAX:
+        return  # the bytes come to the driver, and they carry it
+    try:
+        import distributed
+
+        key = distributed.get_worker().get_current_task()
+        distributed.get_client().set_metadata([key, "pydron-note"], note)
+    except Exception:  # noqa: BLE001 - not on Dask (Ray): the bytes carry it
+        pass
 
 
 def worker_info():

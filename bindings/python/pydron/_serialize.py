@@ -29,6 +29,7 @@ import pickle
 import re
 import struct
 import sys
+import threading
 import traceback
 import types
 import weakref
@@ -1070,10 +1071,26 @@ def _note(blob, res):
         return
     try:
         note = encode_result((res.records, res.notes))
-        if type(note) is bytes:
+        if type(note) is not bytes:
+            return
+        try:
             _core.output_note(0, note)
-    except Exception:  # noqa: BLE001 - too large, or no task here: the bytes carry it
+        except RuntimeError:  # run by an engine's worker (Dask): _engine sends it
+            _engine_note.note = note
+    except Exception:  # noqa: BLE001 - too large: the bytes carry it
         pass
+
+
+_engine_note = threading.local()
+
+
+def take_note():
+    """The note of the task run_task just ran on this thread outside a
+    pydron worker (an engine's worker), or None."""
+    note = getattr(_engine_note, "note", None)
+    if note is not None:
+        _engine_note.note = None
+    return note
 
 
 # Futures whose task's output was shown from its note (Future._show_note):

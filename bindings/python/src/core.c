@@ -1534,6 +1534,27 @@ static PyObject *Value_size(ValueObject *self, PyObject *unused)
     return PyLong_FromSize_t(n);
 }
 
+/* head(n): the first n bytes when the value's bytes are on the driver now
+ * (no fetch, no wait), else None */
+static PyObject *Value_head(ValueObject *self, PyObject *arg)
+{
+    if (value_check(self) < 0)
+        return NULL;
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "head: negative length");
+        return NULL;
+    }
+    const void *data;
+    size_t len;
+    if (pydron_value_peek(self->graph->g, (pydron_value){self->id}, &data, &len) != 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return PyBytes_FromStringAndSize(data, (Py_ssize_t)(len < (size_t)n ? len : (size_t)n));
+}
+
 static PyObject *Value_note(ValueObject *self, PyObject *unused)
 {
     if (value_check(self) < 0)
@@ -1736,6 +1757,8 @@ static PyMethodDef Value_methods[] = {
     {"error", (PyCFunction)Value_error, METH_NOARGS,
      "(message, detail bytes, task id) of a failed value."},
     {"size", (PyCFunction)Value_size, METH_NOARGS, "Size in bytes of a ready value."},
+    {"head", (PyCFunction)Value_head, METH_O,
+     "head(n): the first n bytes if the value's bytes are on the driver now, else None."},
     {"note", (PyCFunction)Value_note, METH_NOARGS,
      "The note that came with the value from the worker holding its bytes "
      "(pydron_value_note), or None."},

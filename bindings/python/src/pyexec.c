@@ -313,6 +313,22 @@ static PyObject *Job_set_output_remote(JobObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_output_note(i, data): the note that came with remote output i (copied) */
+static PyObject *Job_set_output_note(JobObject *self, PyObject *args)
+{
+    Py_ssize_t i;
+    Py_buffer data;
+    if (job_check(self) < 0 || !PyArg_ParseTuple(args, "ny*", &i, &data))
+        return NULL;
+    int rc = pydron_job_set_output_note(self->j, (size_t)i, data.buf, (size_t)data.len);
+    PyBuffer_Release(&data);
+    if (rc < 0) {
+        PyErr_Format(PyExc_ValueError, "output %zd: %s", i, pydron_error_last());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* set_output_bytes(i, data): output i is these bytes, now the driver's (copied) */
 static PyObject *Job_set_output_bytes(JobObject *self, PyObject *args)
 {
@@ -384,6 +400,9 @@ static PyMethodDef Job_methods[] = {
     {"canceled", (PyCFunction)Job_canceled, METH_NOARGS, "The graph was canceled."},
     {"set_output_remote", (PyCFunction)Job_set_output_remote, METH_VARARGS,
      "set_output_remote(i, where, size): output i lives with this executor."},
+    {"set_output_note", (PyCFunction)Job_set_output_note, METH_VARARGS,
+     "set_output_note(i, data): the note that came with remote output i "
+     "(pydron_job_set_output_note)."},
     {"set_output_bytes", (PyCFunction)Job_set_output_bytes, METH_VARARGS,
      "set_output_bytes(i, data): output i is these bytes (copied), held by the driver."},
     {"set_error", (PyCFunction)Job_set_error, METH_VARARGS,
