@@ -331,7 +331,13 @@ def _h_pure_consumer(f, args, kwargs):
 
 def _h_safe_wrap(wrap, f, args, kwargs):
     if all(_plain(a) or _steppable(a) for a in args):
-        return wrap(*args, **kwargs)  # enumerate(gen), zip(gen, lst): stepped later
+        # enumerate(gen), zip(gen, lst): stepped later; a task's result given
+        # itself (zip(*results), enumerate(f(x), start=g(y))) is its value
+        if any(isinstance(a, S.Future) for a in args):
+            args = tuple(map(r, args))
+        if kwargs and any(isinstance(v, S.Future) for v in kwargs.values()):
+            kwargs = {k: r(v) for k, v in kwargs.items()}
+        return wrap(*args, **kwargs)
     return _unknown(f, args, kwargs)
 
 

@@ -203,6 +203,9 @@ _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 def _make_map(args):
     if len(args) < 2:
         return map(*args)  # Python's own error
+    if any(isinstance(a, S.Future) for a in args[1:]):
+        # map(str, f(x)): a task's result given itself iterates as its value
+        args = args[:1] + tuple(map(_r, args[1:]))
     return _Map(*args)
 
 

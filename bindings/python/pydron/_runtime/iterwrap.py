@@ -19,7 +19,7 @@ import operator as _operator
 import sys as _sys
 import types
 
-from .barriers import barrier, rdeep, sync
+from .barriers import barrier, r, rdeep, sync
 from .iterators import (_GeneratorType, _Map, _Steps, _fn_state_check, _gen_code_check,
                         _guarded, _iter_of, _STORES_SELF, _why, _wrapped)
 from .state import S, _on_driver
@@ -184,6 +184,10 @@ def _source(a):
     known here)."""
     if _safe_iterable(a):
         return a
+    if isinstance(a, S.Future):
+        # a task's result given itself (product(f(x), f(y)), chain(*results)):
+        # what it iterates is the value
+        return _source(r(a))
     t = type(a)
     if _wrapped.get(id(a)) is a:
         return a
