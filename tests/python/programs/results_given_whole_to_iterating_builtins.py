@@ -59,7 +59,10 @@ def main():
     print("product", list(itertools.product(seq(1), seq(5)))[:4])
     print("chain", list(itertools.chain(*[seq(i) for i in range(3)])))
     print("islice", list(itertools.islice(seq(3), 2)), list(itertools.pairwise(seq(4))))
-    print("starmap", list(itertools.starmap(pow, zip(seq(1), seq(0)))))
+    print("starmap", list(itertools.starmap(pow, zip(seq(1), seq(0)))),
+          list(itertools.starmap(divmod, [measure(3)[:2], seq(7)[:2]])))
+    print("from_iterable", list(itertools.chain.from_iterable([seq(1), seq(5)])),
+          list(itertools.chain.from_iterable(kinds(1)[:2])))
     for a, b, c in zip(*[seq(i) for i in range(3)]):
         print("row", a, b, c, sq(a))
     for i, v in enumerate(seq(2), start=1):
