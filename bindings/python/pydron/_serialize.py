@@ -316,16 +316,19 @@ def _hand_on(records, fut):
     wait on the Future (fut._o) until it leaves the pending queue
     (barriers._pop_front); a task that is then forgotten shows nothing."""
     if fut is not None:
-        from ._runtime.state import pending
+        from ._runtime.state import S, pending
 
         if pending and pending[0][1] is not fut:
             for _, f in pending:  # (the front is usually such a task)
                 if f is fut:
                     break  # none before it
-                if type(f) is type(fut) and (f._r is None or f._o is not None):
-                    # an earlier task whose records may come, or wait: if fut
-                    # is in the queue too (looked for from the newest end,
-                    # where a value read at once usually is), they wait
+                if (f._r is None or f._o is not None) if type(f) is type(fut) else \
+                        (type(f) is S.Lazy and not f.ran):
+                    # an earlier task whose records may come, or wait, or an
+                    # earlier deferred operation (a print: its line comes
+                    # first; one that raises: later tasks show nothing): if
+                    # fut is in the queue too (looked for from the newest
+                    # end, where a value read at once usually is), they wait
                     for _, g in reversed(pending):
                         if g is fut:
                             fut._o = records if fut._o is None else fut._o + records
