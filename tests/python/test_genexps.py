@@ -189,6 +189,27 @@ def test_a_key_given_by_name_submits_every_call_first(executor, monkeypatch, tmp
     assert log.done_at_submit == [0, 0, 0]
 
 
+@functional
+def fails_at_3(i):
+    if i == 3:
+        raise ValueError(f"item {i}")
+    return i
+
+
+@schedule
+def failing_sum(n):
+    return sum(fails_at_3(i) for i in range(n))
+
+
+@pytest.mark.parametrize("fn", [failing_sum], ids=lambda f: f.__name__)
+def test_a_failing_step_is_raised_alone(executor, fn):
+    # not again as "during handling of the above exception" of itself
+    with pytest.raises(ValueError, match="item 3") as ei:
+        fn(6)
+    e = ei.value
+    assert e.__context__ is None or e.__suppress_context__
+
+
 def test_the_first_expression_runs_ahead_with_no_result_seen_yet(executor, monkeypatch, tmp_path):
     @functional
     def fresh(i, gate):

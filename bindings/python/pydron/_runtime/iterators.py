@@ -706,6 +706,12 @@ def _quiet_steps(it):
     return True
 
 
+def _same_failure(e, first):
+    """e, raised while `first` was handled, is the same task failure again (a
+    barrier decodes it anew): `first` is raised, once."""
+    return e is first or (type(e) is type(first) and e.args == first.args)
+
+
 class _InOrder:
     """The values of steps already taken, read in program order: the consumer
     sits between step i and step i + 1, so a later step's failure must not be
@@ -769,21 +775,26 @@ class _InOrder:
             v = _result(x) if type(x) is S.Future else rdeep(x)
         except KeyboardInterrupt:
             raise
-        except BaseException:
+        except BaseException as first:
             # the step raised, as the generator expression's item would
-            _wait_upto(self.before)  # an earlier task's failure comes first
-            self.i += 1
-            marks = self.marks
-            end = marks[self.i - 1][1] if marks is not None and self.i <= len(marks) else None
-            self.abandon(True)
-            # raised as a barrier raises it, once: where the program catches
-            # it (even in code that is not translated) it is handled
-            if end is not None:
-                _wait_upto(end)  # the step's own tasks and operations
-            else:
-                for seq, fut in _pending:
-                    if fut is x:
-                        _fail(seq, x)
+            try:
+                _wait_upto(self.before)  # an earlier task's failure comes first
+                self.i += 1
+                marks = self.marks
+                end = marks[self.i - 1][1] if marks is not None and self.i <= len(marks) else None
+                self.abandon(True)
+                # raised as a barrier raises it, once: where the program
+                # catches it (even in code that is not translated) it is handled
+                if end is not None:
+                    _wait_upto(end)  # the step's own tasks and operations
+                else:
+                    for seq, fut in _pending:
+                        if fut is x:
+                            _fail(seq, x)
+            except BaseException as e:
+                if not _same_failure(e, first):
+                    e.__suppress_context__ = True  # that one alone, as sequential code raises it
+                    raise
             raise
         self.i += 1
         return v
