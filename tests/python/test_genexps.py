@@ -178,7 +178,23 @@ def max_by_named_key(n, gate):
     return max([(i, gate) for i in range(n)], key=item_key)[0]
 
 
-@pytest.mark.parametrize("fn, expect", [(sorted_by_named_key, [2, 1, 0]), (max_by_named_key, 0)],
+@schedule
+def list_sort_by_named_key(n, gate):
+    items = [(i, gate) for i in range(n)]
+    items.sort(key=item_key)
+    return [i for i, _ in items]
+
+
+@schedule
+def list_sort_by_lambda_reversed(n, gate):
+    items = [(i, gate) for i in range(n)]
+    items.sort(key=lambda t: item_key(t) * 2, reverse=True)
+    return [i for i, _ in items]
+
+
+@pytest.mark.parametrize("fn, expect", [(sorted_by_named_key, [2, 1, 0]), (max_by_named_key, 0),
+                                        (list_sort_by_named_key, [2, 1, 0]),
+                                        (list_sort_by_lambda_reversed, [0, 1, 2])],
                          ids=lambda v: getattr(v, "__name__", None))
 def test_a_key_given_by_name_submits_every_call_first(executor, monkeypatch, tmp_path, fn, expect):
     (tmp_path / "open").touch()
@@ -201,7 +217,14 @@ def failing_sum(n):
     return sum(fails_at_3(i) for i in range(n))
 
 
-@pytest.mark.parametrize("fn", [failing_sum], ids=lambda f: f.__name__)
+@schedule
+def failing_sort(n):
+    xs = list(range(n))
+    xs.sort(key=lambda v: fails_at_3(v))
+    return xs
+
+
+@pytest.mark.parametrize("fn", [failing_sum, failing_sort], ids=lambda f: f.__name__)
 def test_a_failing_step_is_raised_alone(executor, fn):
     # not again as "during handling of the above exception" of itself
     with pytest.raises(ValueError, match="item 3") as ei:

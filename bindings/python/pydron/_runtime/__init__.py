@@ -40,7 +40,7 @@ from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, 
                      setitem, slice_, unpack)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
 from .npstores import npflush, nprefs, npstore
-from .iterators import keyed, kxsrc
+from .iterators import keyed, keyed_sort, kxsrc
 from .genexps import (gx, gxlast, gxsrc, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
                       pro, puop)
 
@@ -52,5 +52,5 @@ __all__ = [
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
-    "puop", "pcop", "npflush", "nprefs", "npstore", "unpack", "keyed", "kxsrc",
+    "puop", "pcop", "npflush", "nprefs", "npstore", "unpack", "keyed", "keyed_sort", "kxsrc",
 ]

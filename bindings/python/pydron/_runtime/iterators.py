@@ -651,6 +651,36 @@ def keyed(f, data, key, gen, /, **kwargs):
         raise
 
 
+def keyed_sort(obj, key, gen, /, **kwargs):
+    """`lst.sort(key=lambda p: e)` (_translate/genexps._Keys): list.sort calls
+    the key once per item, in order, before it compares two, and leaves the
+    list as it was when a key raises. So, as for sorted (keyed): the items
+    resolved in place, every key's calls submitted (the twin's steps), then
+    the list sorts itself by the keys read in order - the same comparisons,
+    a failing key's exception where its call would have raised. Anything
+    else (not a list, other keywords, off the driver): the call as written."""
+    src = _genexps.twin_source(gen) if _on_driver() else None
+    if src is None or type(obj) is not list or not {"reverse"}.issuperset(kwargs):
+        gen.close()
+        return _calls.mcall(obj, "sort", key=key, **kwargs)
+    rdeep(obj)  # the items the key reads, in place (as a call of unknown code does)
+    src._it.items = list(obj)
+    before = S.last_seq
+    S.batching = True  # no failure raised while the steps are taken: the sort comes first
+    try:
+        steps, rest = _genexps.steps(gen, src, S.window)
+    finally:
+        S.batching = False
+    keys = _InOrder(before, steps, rest, gen)
+    pull = keys.__next__
+    try:
+        return obj.sort(key=lambda _: pull(), **kwargs)
+    except BaseException:
+        _wait_upto(keys.before)  # an earlier task's failure comes first
+        keys.abandon()
+        raise
+
+
 def _unseen_sources(it):
     """tables._unseen for what `it` (a _Map, enumerate or zip made by
     translated code) steps: a map over an iterator the program holds

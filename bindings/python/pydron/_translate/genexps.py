@@ -77,7 +77,7 @@ _KEY_ITEM = "pd_key_item"  # the item of a key given by name (the expression's o
 
 
 class _Keys(ast.NodeTransformer):
-    """`max(xs, key=lambda p: e)` (min, sorted; `key=name` as `lambda v:
+    """`max(xs, key=lambda p: e)` (min, sorted, `lst.sort`; `key=name` as `lambda v:
     name(v)`) -> `__pydron__.keyed(max, xs, lambda p: e, (e for p in
     __pydron__.kxsrc()))`: the generator expression
     of the key's values gets a lazy twin (twin_genexps, next), whose steps
@@ -87,13 +87,21 @@ class _Keys(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if not (isinstance(node.func, ast.Name) and node.func.id in _KEYED
-                and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred)):
+        # lst.sort(key=...): lst a name the key does not read (list.sort
+        # empties the list while it sorts: a key that looks at it sees [])
+        is_sort = isinstance(node.func, ast.Attribute) and node.func.attr == "sort" \
+            and isinstance(node.func.value, ast.Name) and not node.args
+        if not is_sort and not (isinstance(node.func, ast.Name) and node.func.id in _KEYED
+                                and len(node.args) == 1
+                                and not isinstance(node.args[0], ast.Starred)):
             return node
         keys = [k for k in node.keywords if k.arg == "key"]
         if len(keys) != 1 or any(k.arg is None for k in node.keywords):
             return node
         lam = keys[0].value
+        if is_sort and any(isinstance(n, ast.Name) and n.id == node.func.value.id
+                           for n in ast.walk(lam)):
+            return node
         if isinstance(lam, ast.Name):
             # key=evaluate: (evaluate(v) for v in ...), the name looked up
             # per item as the builtin would call what it named (nothing in
@@ -113,6 +121,10 @@ class _Keys(ast.NodeTransformer):
                                           iter=rt("kxsrc"), ifs=[], is_async=0)])
         if not _twinnable(gen):
             return node
+        if is_sort:
+            out = rt("keyed_sort", node.func.value, lam, gen)
+            out.keywords = [k for k in node.keywords if k.arg != "key"]
+            return _located(out, node)
         out = rt("keyed", node.func, node.args[0], lam, gen)
         out.keywords = [k for k in node.keywords if k.arg != "key"]
         return _located(out, node)
