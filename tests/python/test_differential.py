@@ -36,6 +36,10 @@ except ImportError:
     pass
 PKG_ROOT = str(pathlib.Path(pydron.__file__).resolve().parent.parent)
 TIMEOUT = 120
+# A program on an engine (Dask, Ray) pays the engine's per-task cost: the
+# chained batches of batch_chain_same_function_per_item take ~25 s on Dask
+# on a quiet 2-core machine and passed 120 s next to other work in CI.
+TIMEOUT_ENGINE = 240
 
 
 # Taken once, on the main thread: _env runs on a thread pool while pytest sets
@@ -113,11 +117,12 @@ def _env(mode):
 
 
 def _run(path, mode):
+    limit = TIMEOUT_ENGINE if mode in ("dask", "ray") else TIMEOUT
     try:
         p = subprocess.run([sys.executable, str(path)], env=_env(mode), cwd=str(path.parent),
-                           capture_output=True, text=True, timeout=TIMEOUT)
+                           capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired as e:
-        return ("<timeout>", f"timeout after {TIMEOUT}s\n{(e.stderr or b'')[-2000:]!r}", -999)
+        return ("<timeout>", f"timeout after {limit}s\n{(e.stderr or b'')[-2000:]!r}", -999)
     return (p.stdout, p.stderr, p.returncode)
 
 
