@@ -119,14 +119,18 @@ void pdi_sched_drain_slow(pydron_graph *g)
                 driver = 1;
         }
         c->ndone = 0;
-        if (g->pending == 0)
-            driver = 1;
         if (c->capdone > 65536) {
             free(c->done);
             c->done = NULL;
             c->capdone = 0;
         }
     }
+    /* every task finished: the driver's wait for all of them is over. Not
+     * only after reported completions: a counted run of an executor is not
+     * reported (report_done), and the last tasks finished that way left a
+     * driver in pydron_graph_run asleep until its 50 ms wait timed out */
+    if (g->pending == 0 && sg->drv_waiting)
+        driver = any = 1;
     c->resolved = 0;
     c->watch_hit = 0;
     c->wake = 0;
@@ -611,7 +615,8 @@ static void wait_cv(pydron_graph *g, uint64_t deadline, unsigned max_ms)
         until = deadline;
     struct timespec ts = pdi_timespec_mono(until);
     sg->waiters++;
-    pthread_cond_timedwait(&sg->cv, &sg->mu, &ts);
+    if (pthread_cond_timedwait(&sg->cv, &sg->mu, &ts) == ETIMEDOUT)
+        sg->wait_timeouts++;
     sg->waiters--;
 }
 

@@ -22,6 +22,7 @@ typedef struct pdi_sgraph {
     unsigned waiters;      /* threads blocked on cv */
     int drv_waiting;       /* the driving thread sleeps on cv for g.chg.watch_vi
                               (0: for every task to finish) */
+    unsigned long wait_timeouts;   /* the driver's waits that ran out unwoken (tests) */
 
     /* driver work */
     pdi_ring refq;         /* uint32_t: REFINABLE tasks ready for their callback */
