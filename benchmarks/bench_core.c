@@ -206,10 +206,11 @@ static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_
     uint64_t want = is_chain ? (ntasks % chain ? ntasks % chain : chain) : 1, sum = 0;
     uint64_t sh = is_chain ? chain : 0;
     double ns;
+    run_result rr = {0};
     if (!strncmp(name, "inline", 6))
-        run(PYDRON_EXECUTOR_INLINE, 0, ntasks, sh, &sum);
+        rr = run(PYDRON_EXECUTOR_INLINE, 0, ntasks, sh, &sum);
     else if (!strncmp(name, "threads", 7))
-        run(PYDRON_EXECUTOR_THREADS, workers, ntasks, sh, &sum);
+        rr = run(PYDRON_EXECUTOR_THREADS, workers, ntasks, sh, &sum);
     else if (!strncmp(name, "pool", 4))
         bench_pool_run(workers, ntasks, sh, work_ptr, &ns, &sum);
 #ifdef PYDRON_BENCH_TBB
@@ -220,6 +221,9 @@ static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_
         return fprintf(stderr, "bench_core: unknown --only %s\n", name), 2;
     if (sum != want)
         return fprintf(stderr, "bench_core: %s: wrong result %llu\n", name, (unsigned long long)sum), 1;
+    if (rr.done)   /* the core's runs: their figures (the peers' are their own) */
+        printf("BENCH only_%s_per_task %.0f ns (add %.0f, run %.0f)\n", name,
+               rr.add_ns + rr.run_ns, rr.add_ns, rr.run_ns);
     return 0;
 }
 
