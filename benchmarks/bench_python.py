@@ -299,6 +299,7 @@ def lookahead(args, n):
     slot_records_loop(n)
     attributes_loop(n)
     keyed_max(n)
+    sort_in_place(n)
     any_scan(n)
 
 
@@ -461,6 +462,28 @@ def keyed_max(n):
     burn_best(sizes[:2])
     on_off_rounds("py_keyed_max", lambda: max(range(8), key=lambda i: burn(sizes[i]) + i),
                   lambda: burn_best(sizes), _it, "_KEYED", {})
+
+
+@schedule
+def burn_sorted_in_place(sizes):
+    order = list(sizes)
+    order.sort(key=burn_task)  # the key function by name
+    return order
+
+
+def sort_in_place(n):
+    """`lst.sort(key=f)`: every key's call submitted before the list
+    compares two, against the same run with it switched off (list.sort calls
+    the key function itself, one call at a time, as before). A key lambda
+    whose value is a task's (`key=lambda x: f(x) + 1`) ran in parallel
+    before too: list.sort takes every key first, and the look-ahead defers
+    them."""
+    from pydron._runtime import iterators as _it
+
+    sizes = [n + k for k in range(8)]
+    burn_sorted_in_place(sizes[:2])
+    on_off_rounds("py_sort_key", lambda: sorted(sizes, key=burn),
+                  lambda: burn_sorted_in_place(sizes), _it, "_SORT_KEYED", False)
 
 
 @schedule

@@ -651,6 +651,9 @@ def keyed(f, data, key, gen, /, **kwargs):
         raise
 
 
+_SORT_KEYED = True  # (benchmarks/bench_python.py switches it off for its baseline)
+
+
 def keyed_sort(obj, key, gen, /, **kwargs):
     """`lst.sort(key=lambda p: e)` (_translate/genexps._Keys): list.sort calls
     the key once per item, in order, before it compares two, and leaves the
@@ -659,7 +662,7 @@ def keyed_sort(obj, key, gen, /, **kwargs):
     the list sorts itself by the keys read in order - the same comparisons,
     a failing key's exception where its call would have raised. Anything
     else (not a list, other keywords, off the driver): the call as written."""
-    src = _genexps.twin_source(gen) if _on_driver() else None
+    src = _genexps.twin_source(gen) if _on_driver() and _SORT_KEYED else None
     if src is None or type(obj) is not list or not {"reverse"}.issuperset(kwargs):
         gen.close()
         return _calls.mcall(obj, "sort", key=key, **kwargs)
