@@ -63,6 +63,14 @@ def _tuple_args(*items):
     return items
 
 
+def _map_rest(f, items, srcs):
+    """A _Map with items given back (its _front), unpickled: f over those
+    argument tuples, then over the rest of its sources."""
+    import itertools
+
+    return itertools.starmap(f, itertools.chain(items, zip(*srcs)))
+
+
 class _Map(map):
     """map(f, *iterables) made by translated code. A translated loop (it())
     steps it as a loop body would call f, through call(): a @functional f
@@ -82,6 +90,17 @@ class _Map(map):
         if _on_driver():
             return rdeep(_calls.call(self._f, *items))
         return self._f(*items)
+
+    def __reduce__(self):
+        # Given to a task (`join(map(str, xs))`) or copied: the plain map of f
+        # over what is left of its sources. The C map underneath yields the
+        # argument tuples __next__ applies f to: pickled as it is, it handed
+        # the task those tuples ((1,), (2,), ...) instead of f's values.
+        srcs = tuple(map.__reduce__(self)[1][1:])
+        front = self._front
+        if front:
+            return _map_rest, (self._f, tuple(reversed(front)), srcs)
+        return map, (self._f,) + srcs
 
     def _lazy(self, taken=None):
         """The steps as placeholders; each step's items appended to `taken`."""
