@@ -647,6 +647,25 @@ def keyed(f, data, key, gen, /, **kwargs):
         gen.close()
         return _calls.call(f, data, key=key, **kwargs)
     items = list(data)
+
+    def compare(keys):
+        pull = keys.__next__
+        if f is sorted:
+            order = sorted(range(len(items)), key=lambda _: pull(), **kwargs)
+            return [items[i] for i in order]
+        if "default" in kwargs:
+            i = f(range(len(items)), key=lambda _: pull(), default=keys)
+            return kwargs["default"] if i is keys else items[i]
+        return items[f(range(len(items)), key=lambda _: pull())]
+
+    return _by_keys(gen, src, items, compare)
+
+
+def _by_keys(gen, src, items, compare):
+    """keyed and keyed_sort: the steps of gen's twin over `items` first (every
+    key's calls submitted), then compare(keys), which reads the key values
+    in order from keys (an _InOrder); where it raises, an earlier task's
+    failure comes first and the later keys' tasks are forgotten."""
     src._it.items = items  # (the _GxSource's iterator is the _KeySource)
     before = S.last_seq
     S.batching = True  # no failure raised while the steps are taken: the consumer comes first
@@ -655,15 +674,8 @@ def keyed(f, data, key, gen, /, **kwargs):
     finally:
         S.batching = False
     keys = _InOrder(before, steps, rest, gen)
-    pull = keys.__next__
     try:
-        if f is sorted:
-            order = sorted(range(len(items)), key=lambda _: pull(), **kwargs)
-            return [items[i] for i in order]
-        if "default" in kwargs:
-            i = f(range(len(items)), key=lambda _: pull(), default=keys)
-            return kwargs["default"] if i is keys else items[i]
-        return items[f(range(len(items)), key=lambda _: pull())]
+        return compare(keys)
     except BaseException:
         _wait_upto(keys.before)  # an earlier task's failure comes first
         keys.abandon()
@@ -686,21 +698,8 @@ def keyed_sort(obj, key, gen, /, **kwargs):
         gen.close()
         return _calls.mcall(obj, "sort", key=key, **kwargs)
     rdeep(obj)  # the items the key reads, in place (as a call of unknown code does)
-    src._it.items = list(obj)
-    before = S.last_seq
-    S.batching = True  # no failure raised while the steps are taken: the sort comes first
-    try:
-        steps, rest = _genexps.steps(gen, src, S.window)
-    finally:
-        S.batching = False
-    keys = _InOrder(before, steps, rest, gen)
-    pull = keys.__next__
-    try:
-        return obj.sort(key=lambda _: pull(), **kwargs)
-    except BaseException:
-        _wait_upto(keys.before)  # an earlier task's failure comes first
-        keys.abandon()
-        raise
+    return _by_keys(gen, src, list(obj),
+                    lambda keys: obj.sort(key=lambda _: next(keys), **kwargs))
 
 
 def _unseen_sources(it):
