@@ -110,6 +110,22 @@ def test_unpicklable_argument_names_function_and_argument(session):
     assert session.stats()["tasks_added"] == 0
 
 
+def test_a_generator_argument_is_read_at_the_call_and_an_endless_one_fails(session, monkeypatch):
+    import itertools
+
+    g = (i * i for i in range(5))
+    assert session.submit(total, (g,), {}).result() == 30
+    assert list(g) == []  # read at the call, as the task would have read it
+    monkeypatch.setattr(_serialize, "GEN_MAX", 100)
+    endless = (i for i in itertools.count())
+    with pytest.raises(TypeError, match="read whole at the call.*more than 100 items"):
+        session.submit(total, (endless,), {})
+    assert next(endless) == 101  # the driver read GEN_MAX + 1 items, no more
+    # a lock in an argument after a generator still names the argument
+    with pytest.raises(TypeError, match=r"calibrate\(\): argument 'bias'"):
+        session.submit(calibrate, ((i for i in range(3)),), {"bias": threading.Lock()})
+
+
 def test_lambda_and_closure(session):
     k = 7
     f = session.submit(lambda x: x + k, (1,), {})

@@ -356,8 +356,6 @@ class Future:
 
 def _describe_arg(fn, args, kwargs, err):
     """TypeError naming the function and the argument that cannot be pickled."""
-    import cloudpickle
-
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     try:
         import inspect
@@ -367,14 +365,14 @@ def _describe_arg(fn, args, kwargs, err):
         params = []
     for i, a in enumerate(args):
         try:
-            _dumps_probe(a, cloudpickle)
+            _dumps_probe(a)
         except Exception as e:  # noqa: BLE001 - reported to the user
             pname = params[i] if i < len(params) else f"#{i}"
             return TypeError(f"{name}(): argument '{pname}' (position {i}) cannot be pickled: "
                              f"{type(e).__name__}: {e}")
     for k, a in kwargs.items():
         try:
-            _dumps_probe(a, cloudpickle)
+            _dumps_probe(a)
         except Exception as e:  # noqa: BLE001
             return TypeError(f"{name}(): argument '{k}' cannot be pickled: {type(e).__name__}: {e}")
     return TypeError(f"{name}(): arguments cannot be pickled: {type(err).__name__}: {err}")
@@ -385,13 +383,13 @@ class _Probe(pickle.Pickler):
         return 0 if type(obj) is Future else None
 
 
-def _dumps_probe(obj, cloudpickle):
+def _dumps_probe(obj):
     import io
 
     try:
         _Probe(io.BytesIO(), 5).dump(obj)
     except Exception:
-        p = cloudpickle.Pickler(io.BytesIO(), 5)
+        p = _serialize.args_pickler()(io.BytesIO(), 5)
         p.persistent_id = lambda o: 0 if type(o) is Future else None
         p.dump(obj)
 
@@ -1146,7 +1144,7 @@ class Session:
             if local is not None:
                 local[1] = False
         try:
-            return dump(_serialize.cloud_pickler())
+            return dump(_serialize.args_pickler())
         except Exception as e:
             if _state.program_failure(e):
                 raise

@@ -143,6 +143,66 @@ def cloud_pickler():
     return _CloudPickler
 
 
+# A generator given to a task (`total(x * 2 for x in xs)`, `fit(rows(path))`)
+# cannot travel: it is a running frame. The task gets a generator over the
+# same items instead, read whole on the driver at the call (the arguments of a
+# task are its snapshot, as for every other mutable argument). What the
+# generator raises while being read is raised inside the task where its next
+# item would have been, as it is in plain Python. The driver reads at most
+# GEN_MAX items: a generator without end fails at the call with a clear error
+# instead of filling memory.
+GEN_MAX = 10_000_000
+
+
+def _replay(items, exc=None):
+    """The task's side of a generator argument: its items, then its failure."""
+    yield from items
+    if exc is not None:
+        raise exc
+
+
+def _gen_reduce(gen):
+    from . import _state
+
+    items = []
+    exc = None
+    try:
+        for x in gen:
+            items.append(x)
+            if len(items) > GEN_MAX:
+                e = TypeError(f"a generator given to a task is read whole at the call, and "
+                              f"this one gave more than {GEN_MAX:,} items (a generator "
+                              f"without end?); give the task a list, or a bounded "
+                              f"iterator (itertools.islice)")
+                _state.RAISING = e  # (see _state.RAISING: the program's failure)
+                raise e
+    except Exception as e:  # noqa: BLE001 - raised in the task, in its turn
+        if _state.program_failure(e):
+            raise
+        exc = e
+    return _replay, (items, exc) if exc is not None else (items,)
+
+
+_ArgsPickler = None
+
+
+def args_pickler():
+    """The pickler of a task's arguments when plain pickle fails: the cloud
+    pickler, which also hands generators over (_gen_reduce)."""
+    global _ArgsPickler
+    if _ArgsPickler is None:
+        import collections
+
+        base = cloud_pickler()
+
+        class ArgsPickler(base):
+            dispatch_table = collections.ChainMap({types.GeneratorType: _gen_reduce},
+                                                  base.dispatch_table)
+
+        _ArgsPickler = ArgsPickler
+    return _ArgsPickler
+
+
 def cloud_dumps(obj, buffer_callback=None):
     f = io.BytesIO()
     cloud_pickler()(f, 5, buffer_callback=buffer_callback).dump(obj)

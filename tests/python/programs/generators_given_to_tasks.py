@@ -1,0 +1,96 @@
+# A generator given to a task (a generator expression, a generator function's
+# generator, one nested in a list or passed by keyword) reaches it as a
+# generator of the same items: sum, len(list(...)), partial reads, failures the
+# generator raises (caught in the task, or not), items that are results of
+# other tasks, numpy arrays, an empty one. The program's own generator is used
+# up by the call, as in plain Python when the task reads it all.
+import numpy as np
+
+from pydron import functional, schedule
+
+
+@functional
+def total(values):
+    return sum(values)
+
+
+@functional
+def describe(values):
+    import inspect
+
+    items = list(values)
+    return f"{inspect.isgenerator(values)} {len(items)} {items[:3]}"
+
+
+@functional
+def first_two(values):
+    it = iter(values)
+    return next(it), next(it)
+
+
+@functional
+def safe_total(values):
+    t = 0
+    try:
+        for v in values:
+            t += v
+    except ValueError as e:
+        return ("stopped", t, str(e))
+    return ("done", t)
+
+
+@functional
+def total_of(*, values, scale=1):
+    return scale * sum(values)
+
+
+@functional
+def sums(groups):
+    return [sum(g) for g in groups]
+
+
+@functional
+def square(x):
+    return x * x
+
+
+@functional
+def norms(arrays):
+    return [float(np.linalg.norm(a)) for a in arrays]
+
+
+def rows(n):
+    for i in range(n):
+        yield i * 3
+
+
+def failing(n, bad):
+    for i in range(n):
+        if i == bad:
+            raise ValueError(f"row {i} is bad")
+        yield i
+
+
+@schedule
+def main():
+    xs = list(range(1, 11))
+    print(total(x * 2 for x in xs), total(rows(5)), total(x for x in []))
+    print(describe(x for x in xs if x % 2), describe(rows(4)))
+    print(first_two(x * 10 for x in xs))
+    print(total(square(x) for x in xs))                 # items are results of tasks
+    print(total(x + y for x in range(3) for y in range(4)))
+    g = (x for x in xs)
+    print(next(g), next(g), total(g), list(g))          # the rest, then nothing
+    print(safe_total(failing(6, 3)), safe_total(failing(3, 9)))
+    try:
+        print(total(failing(5, 2)))
+    except ValueError as e:
+        print("caught", e)
+    print(total_of(values=(x for x in xs), scale=2), sums([rows(3), (x for x in xs)]))
+    print(norms(np.full(50_000, float(i)) for i in range(3)))
+    results = [total(rows(k)) for k in range(6)]
+    print(results, total(r for r in results))
+
+
+if __name__ == "__main__":
+    main()
