@@ -146,41 +146,60 @@ def cloud_pickler():
 # A generator given to a task (`total(x * 2 for x in xs)`, `fit(rows(path))`)
 # cannot travel: it is a running frame. The task gets a generator over the
 # same items instead, read whole on the driver at the call (the arguments of a
-# task are its snapshot, as for every other mutable argument). What the
-# generator raises while being read is raised inside the task where its next
-# item would have been, as it is in plain Python. The driver reads at most
-# GEN_MAX items: a generator without end fails at the call with a clear error
-# instead of filling memory.
+# task are its snapshot, as for every other mutable argument). The same holds
+# for a generator a task returns (a @functional generator function): the task
+# reads it whole and the program gets a generator of its items. What the
+# generator raises while being read is raised where its next item would have
+# been, as it is in plain Python. At most GEN_MAX items are read: a generator
+# without end fails with a clear error instead of filling memory.
 GEN_MAX = 10_000_000
 
 
 def _replay(items, exc=None):
-    """The task's side of a generator argument: its items, then its failure."""
+    """A generator read whole, given again: its items, then its failure."""
     yield from items
     if exc is not None:
         raise exc
 
 
-def _gen_reduce(gen):
+def _read_gen(gen, where):
+    """(items, exception or None) of gen; TypeError past GEN_MAX items."""
     from . import _state
 
     items = []
-    exc = None
     try:
         for x in gen:
             items.append(x)
             if len(items) > GEN_MAX:
-                e = TypeError(f"a generator given to a task is read whole at the call, and "
-                              f"this one gave more than {GEN_MAX:,} items (a generator "
-                              f"without end?); give the task a list, or a bounded "
-                              f"iterator (itertools.islice)")
+                e = TypeError(f"a generator {where} is read whole, and this one gave more "
+                              f"than {GEN_MAX:,} items (a generator without end?); use a "
+                              f"list, or a bounded iterator (itertools.islice)")
                 _state.RAISING = e  # (see _state.RAISING: the program's failure)
                 raise e
-    except Exception as e:  # noqa: BLE001 - raised in the task, in its turn
+    except Exception as e:  # noqa: BLE001 - raised where the item would have been
         if _state.program_failure(e):
             raise
-        exc = e
+        return items, e
+    return items, None
+
+
+def _gen_reduce(gen):
+    items, exc = _read_gen(gen, "given to a task")
     return _replay, (items, exc) if exc is not None else (items,)
+
+
+class _GenResult:
+    """A task's generator result, read whole in the task (inside its output
+    capture): the program gets a generator of the same items."""
+
+    __slots__ = ("r",)
+
+    def __init__(self, gen):
+        self.r = _read_gen(gen, "a task returns")
+
+    def __reduce__(self):
+        items, exc = self.r
+        return _replay, (items, exc) if exc is not None else (items,)
 
 
 _ArgsPickler = None
@@ -1089,6 +1108,8 @@ def run_task(payload, inputs):
             snap = _purity.before(args, kwargs)
         t0 = _clock()
         res = fn(*args, **kwargs)
+        if type(res) is types.GeneratorType:
+            res = _GenResult(res)
         SECONDS[key] = _clock() - t0
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
@@ -1263,6 +1284,8 @@ def _run_batch(key, fn, flags, payload, inputs):
                         val = None
                 else:
                     res, val = val, None
+                if type(res) is types.GeneratorType:
+                    res = _GenResult(res)
                 if collect:
                     if buf:
                         recs, buf = buf, []

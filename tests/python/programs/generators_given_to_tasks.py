@@ -3,7 +3,10 @@
 # generator of the same items: sum, len(list(...)), partial reads, failures the
 # generator raises (caught in the task, or not), items that are results of
 # other tasks, numpy arrays, an empty one. The program's own generator is used
-# up by the call, as in plain Python when the task reads it all.
+# up by the call, as in plain Python when the task reads it all. A @functional
+# generator function's call gives the program a generator of its items (read
+# in a loop, by list, given to another task, many tiny ones, one that fails
+# part-way).
 import numpy as np
 
 from pydron import functional, schedule
@@ -59,6 +62,20 @@ def norms(arrays):
     return [float(np.linalg.norm(a)) for a in arrays]
 
 
+@functional
+def stream(n):
+    for i in range(n):
+        yield i * i
+
+
+@functional
+def stream_failing(n, bad):
+    for i in range(n):
+        if i == bad:
+            raise KeyError(i)
+        yield i
+
+
 def rows(n):
     for i in range(n):
         yield i * 3
@@ -90,6 +107,19 @@ def main():
     print(norms(np.full(50_000, float(i)) for i in range(3)))
     results = [total(rows(k)) for k in range(6)]
     print(results, total(r for r in results))
+    s = stream(5)
+    print(type(s).__name__, [v + 1 for v in s], list(s), sum(stream(4)))
+    print(total(stream(6)), describe(stream(3)), safe_total(stream(2)))
+    print([list(stream(k)) for k in range(40)][-1][-3:])
+    print(sum(total(stream(k)) for k in range(30)))
+    got = []
+    try:
+        for v in stream_failing(5, 3):
+            got.append(v)
+    except KeyError as e:
+        print("stream failed after", got, repr(e))
+    print(total(stream_failing(2, 5)))
+    total(stream_failing(4, 1))
 
 
 if __name__ == "__main__":
