@@ -419,6 +419,8 @@ int main(int argc, char **argv)
     printf("BENCH core_threads_chain_vs_tbb %.2f x\n", tc_ / tbb_c);
     if (rounds)
         return paired(workers, ntasks, chain, rounds);
+#else
+    (void)rounds;   /* the paired rounds are against oneTBB */
 #endif
     return 0;
 }
