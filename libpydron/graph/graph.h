@@ -46,9 +46,11 @@ static inline uint32_t pdi_id_gen(uint64_t id)
 static inline uint32_t pdi_id_tag(uint64_t id) { return (uint32_t)(id >> (PDI_IDX_BITS + PDI_GEN_BITS)); }
 
 /* Records per slab chunk. 32768 (2.5 MB of tasks, 1.5 MB of values, of
- * which only the pages of records in use are ever touched): with chunks
- * of 4096, the dispatch's prefetches (sched/driver.c) saved ~3 ns per
- * chained task, with 32768 ~15 ns (bench_core, chains of 100). */
+ * which only the pages of records in use are ever touched): 32768 instead
+ * of 4096 saved ~12 ns per chained task (bench_core, chains of 100). That
+ * was measured as the dispatch's prefetches' gain (sched/driver.c), but GCC
+ * had dropped those prefetches (see PDI_ALWAYS_INLINE): it was the larger
+ * chunks' own. */
 #define PDI_CHUNK_BITS 15
 #define PDI_CHUNK (1u << PDI_CHUNK_BITS)
 /* Entries per chunk of the timing log (graph/observe.c): its capacity is

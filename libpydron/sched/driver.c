@@ -323,7 +323,7 @@ int pdi_dispatch_on_add(pydron_graph *g)
 #define PF_VALUE 4
 /* The record of the task k places ahead in the FIFO queue, NULL if the
  * queue is shorter or the index is out of the graph's range. */
-static inline pdi_task *queued_ahead(pydron_graph *g, pdi_ring *q, size_t k)
+static PDI_ALWAYS_INLINE pdi_task *queued_ahead(pydron_graph *g, pdi_ring *q, size_t k)
 {
     if (pdi_ring_len(q) <= k)
         return NULL;
@@ -333,7 +333,7 @@ static inline pdi_task *queued_ahead(pydron_graph *g, pdi_ring *q, size_t k)
     return ti && ti <= g->tcount ? pdi_T(g, ti) : NULL;
 }
 
-static inline void prefetch_ahead(pydron_graph *g, pdi_ring *q)
+static PDI_ALWAYS_INLINE void prefetch_ahead(pydron_graph *g, pdi_ring *q)
 {
     pdi_task *t = queued_ahead(g, q, PF_TASK);
     if (t) {

@@ -19,12 +19,17 @@
 #define PDI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PDI_WEAK __attribute__((weak))
 #define PDI_NOINLINE __attribute__((noinline))
+/* For helpers whose whole effect is __builtin_prefetch: GCC's IPA pure-const
+ * pass counts such a function as const and drops its calls (checked with
+ * GCC 12: no prefetch left in the library), unless it is inlined first. */
+#define PDI_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define PDI_PRINTF(a, b)
 #define PDI_LIKELY(x) (x)
 #define PDI_UNLIKELY(x) (x)
 #define PDI_WEAK
 #define PDI_NOINLINE
+#define PDI_ALWAYS_INLINE inline
 #endif
 
 /* Record a detailed message for pydron_error_last() and return rc, so that
