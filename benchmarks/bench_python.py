@@ -491,6 +491,11 @@ def burn_any(sizes):
     return any(burn_task(k) < 0 for k in sizes)
 
 
+@schedule
+def burn_all_map(sizes):
+    return all(map(burn_task, sizes))
+
+
 def any_scan(n):
     """`any(f(x) < 0 for x in xs)` that finds nothing: a few items per worker
     submitted ahead of the one any() reads, against the same run with that
@@ -501,6 +506,10 @@ def any_scan(n):
     burn_any(sizes[:2])
     on_off_rounds("py_any_scan", lambda: any(burn(k) < 0 for k in sizes),
                   lambda: burn_any(sizes), _it, "_SHORT_AHEAD", False)
+    # all() over a map of a @functional that finds nothing false: the same
+    burn_all_map(sizes[:2])
+    on_off_rounds("py_all_map_scan", lambda: all(map(burn, sizes)),
+                  lambda: burn_all_map(sizes), _it, "_SHORT_AHEAD", False)
 
 
 @dataclasses.dataclass(slots=True)

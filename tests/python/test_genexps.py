@@ -458,6 +458,54 @@ def test_any_and_all_keep_the_workers_busy(executor, monkeypatch, tmp_path, fn, 
     assert len(log.futures) == 10
 
 
+@functional
+def work_above(i, gate, limit):
+    wait_gate(gate)
+    return i * 10 > limit
+
+
+@functional
+def work_below(i, gate, limit):
+    wait_gate(gate)
+    return i * 10 < limit
+
+
+@schedule
+def any_above_map(n, limit, gate):
+    return any(map(work_above, range(n), [gate] * n, [limit] * n))
+
+
+@schedule
+def all_below_map(n, limit, gate):
+    return all(map(work_below, range(n), [gate] * n, [limit] * n))
+
+
+@pytest.mark.parametrize("fn, expect", [(any_above_map, False), (all_below_map, True)],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_any_and_all_over_a_map_keep_the_workers_busy(executor, monkeypatch, tmp_path, fn,
+                                                      expect):
+    """any/all over a map of a @functional, as over a generator expression:
+    a few items are submitted before the first finishes."""
+    (tmp_path / "open").touch()
+    assert fn(10, 1000, str(tmp_path / "open")) is expect
+    log = SubmitLog(monkeypatch)
+    log.open_gate(work_above if fn is any_above_map else work_below, 4, tmp_path / "go")
+    assert fn(10, 1000, str(tmp_path / "go")) is expect
+    assert log.done_at_submit[:4] == [0, 0, 0, 0]
+    assert len(log.futures) == 10
+
+
+@pytest.mark.parametrize("fn, expect", [(any_above_map, True), (all_below_map, False)],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_any_and_all_over_a_map_stop_a_few_items_ahead(executor, monkeypatch, tmp_path, fn,
+                                                       expect):
+    (tmp_path / "open").touch()
+    assert fn(40, 15, str(tmp_path / "open")) is expect
+    log = SubmitLog(monkeypatch)
+    assert fn(40, 15, str(tmp_path / "open")) is expect
+    assert 3 <= len(log.futures) <= 8, len(log.futures)
+
+
 @pytest.mark.parametrize("fn, expect", [(any_above, True), (all_below, False)],
                          ids=lambda v: getattr(v, "__name__", None))
 def test_any_and_all_stop_a_few_items_ahead(executor, monkeypatch, tmp_path, fn, expect):

@@ -546,6 +546,8 @@ def _consumed(consumer, it):
     if not _on_driver():
         return it
     if id(consumer) in _SHORT_CIRCUIT:
+        if _SHORT_AHEAD and type(it) is _Map and _quiet_steps(it) and _unseen_sources(it):
+            return _short_map(it)
         return map(rdeep, it._lazy())
     if consumer is list or consumer is tuple:
         return it._lazy()  # a list of placeholders, as a display would hold
@@ -564,6 +566,24 @@ def _consumed(consumer, it):
     steps.map = (it, taken) if taken is not None else None
     return steps
 
+
+
+def _short_map(m):
+    """any/all over a map of a @functional (`any(map(is_transit, curves))`):
+    a few steps ahead of the consumer, as for a generator expression
+    (_consumed_gen), taken again when it is half way through them. Where it
+    stops, the later steps' tasks are forgotten and the map gets their items
+    back (_InOrder.abandon)."""
+    before = S.last_seq
+    taken = []
+    steps = _InOrder(before, [], limit=_few_ahead())
+    steps.lazy = m._lazy(taken)
+    steps.marks = []
+    steps.map = (m, taken)
+    steps.short = True
+    S.horizon = before  # (reset by the caller, calls._h_pure_consumer)
+    steps._more()
+    return steps
 
 
 def _few_ahead():
@@ -785,8 +805,12 @@ class _InOrder:
         # twin's steps took from it (src.log, up to src.marks[k] for step k)
         self.src, self.log, self.marks = src, log, marks
         self.map = None  # (a _Map, each step's items)
+        self.lazy = None  # a map's steps (_Map._lazy) not taken yet (_short_map)
 
     def _more(self):
+        if self.lazy is not None:
+            self._more_of_map()
+            return
         if self.log is not None and self.i:
             # what the steps taken so far took, the consumer has
             m, self.before = self.marks[self.i - 1]
@@ -800,11 +824,35 @@ class _InOrder:
         self.steps = self.steps[self.i:] + more
         self.i = 0
 
+    def _more_of_map(self):
+        """Up to `limit` more steps of the map (marks: S.last_seq after each)."""
+        i, marks = self.i, self.marks
+        if i:
+            self.before = marks[i - 1][1]
+            del marks[:i]
+            del self.map[1][:i]  # (the items of the steps the consumer has)
+        more = []
+        S.batching = True
+        try:
+            while len(more) < self.limit:
+                try:
+                    x = next(self.lazy)
+                except StopIteration:
+                    self.lazy = None
+                    break
+                more.append(x)
+                marks.append((0, S.last_seq))
+        finally:
+            S.batching = False
+        self.steps = self.steps[i:] + more
+        self.i = 0
+
     def __iter__(self):
         return self
 
     def __next__(self):
-        if type(self.rest) is _genexps._GxSource and self.i * 2 >= len(self.steps):
+        if (type(self.rest) is _genexps._GxSource or self.lazy is not None) \
+                and self.i * 2 >= len(self.steps):
             self._more()
         if self.i >= len(self.steps):
             if self.short:
