@@ -118,7 +118,7 @@ def test_a_generator_argument_is_read_at_the_call_and_an_endless_one_fails(sessi
     assert list(g) == []  # read at the call, as the task would have read it
     monkeypatch.setattr(_serialize, "GEN_MAX", 100)
     endless = (i for i in itertools.count())
-    with pytest.raises(TypeError, match="read whole at the call.*more than 100 items"):
+    with pytest.raises(TypeError, match="given to a task is read whole.*more than 100 items"):
         session.submit(total, (endless,), {})
     assert next(endless) == 101  # the driver read GEN_MAX + 1 items, no more
     # a lock in an argument after a generator still names the argument
