@@ -188,6 +188,22 @@ def _gen_reduce(gen):
     return _replay, (items, exc) if exc is not None else (items,)
 
 
+class _GenArg:
+    """A generator expression given to a task whose lazy twin took its steps
+    (_runtime.calls._gen_args): its items, placeholders of the tasks the
+    steps submitted among them, then what the generator itself gave from
+    the first step the twin could not take, and its failure. The task gets
+    a generator of them (_replay)."""
+
+    __slots__ = ("items", "exc")
+
+    def __init__(self, items, exc=None):
+        self.items, self.exc = items, exc
+
+    def __reduce__(self):
+        return _replay, (self.items, self.exc) if self.exc is not None else (self.items,)
+
+
 class _GenResult:
     """A task's generator result, read whole in the task (inside its output
     capture): the program gets a generator of the same items."""

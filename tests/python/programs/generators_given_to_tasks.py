@@ -76,6 +76,17 @@ def stream_failing(n, bad):
         yield i
 
 
+@functional
+def checked(x):
+    if x == 4:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def plus(x):
+    return x + 100
+
+
 def rows(n):
     for i in range(n):
         yield i * 3
@@ -119,6 +130,20 @@ def main():
     except KeyError as e:
         print("stream failed after", got, repr(e))
     print(total(stream_failing(2, 5)))
+    # generator expressions of tasks: every item's task submitted first
+    print(total(square(x) + 1 for x in xs), describe(square(x) for x in xs if x % 3))
+    print(total(square(x) if x < 5 else plus(x) for x in xs))   # the rest read as it goes
+    print(safe_total(checked(x) for x in range(3)), total_of(values=(square(x) for x in xs)))
+    try:
+        print(total(checked(x) for x in range(8)))
+    except ValueError as e:
+        print("caught", e)
+    try:
+        print(safe_total(checked(x) for x in range(8)))   # the task's except sees it
+    except ValueError as e:
+        print("caught outside", e)
+    g2 = (square(x) for x in xs)
+    print(total(g2), list(g2))
     total(stream_failing(4, 1))
 
 

@@ -19,9 +19,11 @@ from .state import lazy_codes as _lazy_codes, pending as _pending, seq as _seq
 from .state import records as _records, tainted as _tainted, undo as _undo
 from .state import translated_codes as _translated_codes
 from .escapes import _closures, _settle_closures, _settle_done
-from .iterators import (_LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
-                        _consumed_gen, _make_map, _steppable, _wrapped)
+from .iterators import (_InOrder, _LazyEnumerate, _LazyZip, _Map, _Steps, _consume, _consumed,
+                        _consumed_gen, _make_map, _same_failure, _steppable, _wrapped)
 from .genexps import twin_source as _twin_source
+from . import genexps as _genexps
+from .. import _serialize
 from .iterwrap import _ITERTOOLS, _is_chain_from_iterable, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
@@ -39,12 +41,75 @@ _GeneratorType = type(x for x in ())
 
 
 def _submit(fn, args, kwargs):
+    for a in args:
+        if type(a) is _GeneratorType:
+            args, kwargs = _gen_args(args, kwargs)
+            break
+    else:
+        if kwargs and _GeneratorType in map(type, kwargs.values()):
+            args, kwargs = _gen_args(args, kwargs)
     prev, S.in_backend = S.in_backend, True  # _in_backend_call, inlined (per task)
     try:
         fut = session().submit(fn, args, kwargs)
     finally:
         S.in_backend = prev
     return _track(fut)
+
+
+def _gen_args(args, kwargs):
+    """A task's arguments with each generator expression that has a lazy twin
+    (`total(f(x) for x in xs)`) read through its twin's steps: every task of
+    its items is submitted before the first is waited for, then the values
+    are read in order, as sum() reads them (read as the generator itself, it
+    waited for each item's task before it submitted the next). Other
+    generators are read whole when the arguments are pickled
+    (_serialize._gen_reduce)."""
+    return (tuple(_gen_arg(a) if type(a) is _GeneratorType else a for a in args),
+            {k: _gen_arg(v) if type(v) is _GeneratorType else v for k, v in kwargs.items()}
+            if kwargs else kwargs)
+
+
+def _gen_arg(gen):
+    """The values the task's generator gives (_serialize._GenArg), and the
+    failure of the item where it stops: an item's own failure (its task's,
+    or its expression's) is raised inside the task at that item, as the
+    generator raises it there in plain Python (a task that catches it goes
+    on); a failure of an earlier statement's task is the program's, raised
+    here."""
+    if _twin_source(gen) is None or not _on_driver():
+        return gen
+    ino = _consumed_gen(None, gen)
+    if type(ino) is not _InOrder:
+        return gen
+    vals, exc = [], None
+    while True:
+        lf = S.last_failure
+        # past the steps: the generator itself, from the item its twin could not take
+        eager = ino.i >= len(ino.steps) and ino.rest is not None \
+            and type(ino.rest) is not _genexps._GxSource
+        try:
+            v = next(ino)
+        except StopIteration:
+            break
+        except Exception as e:  # noqa: BLE001 - the item's own, or the program's
+            if _state.program_failure(e) or not _own_failure(ino, e, lf, eager):
+                raise
+            exc = e
+            break
+        vals.append(v)
+    return _serialize._GenArg(vals, exc)
+
+
+def _own_failure(ino, e, lf, eager):
+    """Did reading the next item of `ino` raise that item's own failure?"""
+    if eager:
+        # the expression raised on the driver; a task's failure raised by a
+        # barrier in it is not known to be this item's: the program's
+        return S.last_failure is lf
+    x = ino.steps[ino.i - 1] if ino.i else None
+    if not isinstance(x, S.Future):
+        return False
+    return _same_failure(e, _exception(x))
 
 
 def _submit_rest(fn, ent, k, args, kwargs):
