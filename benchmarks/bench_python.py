@@ -293,6 +293,7 @@ def lookahead(args, n):
         rounds.append((t_seq / t_par, t_seq / t_off, t_seq, t_par))
     report_on_off("py_lookahead", rounds)
     genexp_sum(n)
+    genexp_grid(n)
     array_store(n)
     unpack_loop(n)
     records_loop(n)
@@ -354,6 +355,23 @@ def genexp_sum(n):
     burn_genexp(sizes[:2])
     on_off_rounds("py_genexp_sum", lambda: sum(burn(k) for k in sizes),
                   lambda: burn_genexp(sizes), _calls, "_twin_source", lambda gen: None)
+
+
+@schedule
+def burn_grid(sizes):
+    return sum(burn_task(k) for k in sizes for j in range(2))
+
+
+def genexp_grid(n):
+    """sum(f(x) for x in xs for j in range(2)): a generator expression of two
+    `for`s gets a lazy twin over its loops' tuples (_runtime/genexps.nest);
+    against the same run with the twin switched off."""
+    from pydron._runtime import calls as _calls
+
+    sizes = [n] * 4
+    burn_grid(sizes[:1])
+    on_off_rounds("py_genexp_grid", lambda: sum(burn(k) for k in sizes for j in range(2)),
+                  lambda: burn_grid(sizes), _calls, "_twin_source", lambda gen: None)
 
 
 @schedule

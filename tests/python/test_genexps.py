@@ -139,7 +139,26 @@ def comprehension_over(n, gate):
     return [v + 1 for v in (work(i, gate) for i in range(n))]
 
 
+@schedule
+def summed_grid(n, gate):
+    return sum(work(i + j, gate) for i in range(1) for j in range(n))
+
+
+@schedule
+def summed_rows(n, gate):
+    return sum(work(y, gate) for row in [[0], list(range(1, n))] for y in row)
+
+
+@schedule
+def loop_over_grid(n, gate):
+    out = []
+    for v in (work(i + j, gate) for i in range(n) for j in range(1)):
+        out.append(v)
+    return out
+
+
 @pytest.mark.parametrize("fn, expect", [
+    (summed_grid, 30), (summed_rows, 30), (loop_over_grid, [0, 10, 20]),
     (summed, 30), (maximum_of_operator, 21), (sorted_negated, [0, -10, -20]),
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
     (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
@@ -400,7 +419,14 @@ def _translated(src):
     ("sum(f(a, b) for a, b in pairs)", True),
     ("sorted(np.sqrt(f(x)).mean() for x in xs)", True),
     ("sum(f'{f(x):.2f}'.count('1') for x in xs)", True),
-    ("sum(f(x) for x in xs for y in ys)", False),     # two fors
+    ("sum(f(x) for x in xs for y in ys)", True),      # two fors: one over nest()
+    ("sum(f(x, y) for x in xs for y in range(x + 1))", True),
+    ("sum(f(y) for x in xs for y in x if y)", True),
+    ("sum(f(x) for x in xs if x for y in ys)", False),    # a condition on an outer for
+    ("sum(f(x) for x in xs for y in g(x))", False),       # an inner iterable that calls
+    ("sum(f(y) for x in xs for a, b in pairs for y in ys)", False),  # an outer target not a name
+    ("sum(f(y) for x in xs for y in ys[0])", False),      # a subscript may run code
+    ("sum(f(x) for x in xs for y in y)", False),          # reads its own target
     ("sum((y := f(x)) for x in xs)", False),          # stores in the enclosing scope
     ("sum(g(lambda: x) for x in xs)", False),         # a lambda
     ("sum(sum(f(y) for y in x) for x in xs)", False),  # the outer (the inner has a twin)

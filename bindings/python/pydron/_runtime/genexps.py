@@ -32,10 +32,12 @@ from .lookahead import (_ND_ATTRS, _SAFE_METHODS, _TRUSTED, _deferrable_funcs, _
                         bop, cop, fv, item, uop)
 from .state import S, _on_driver
 from .state import pending as _pending
+from . import stores as _stores
 from .stores import it
 from .tables import _SCALARS, _safe_iterable, _unseen
 
 _NONE = object()
+_range = range
 _FunctionType = types.FunctionType
 _MethodType = types.MethodType
 _ModuleType = types.ModuleType
@@ -80,12 +82,99 @@ class _GxSource:
 
 _made = [None, None]  # the source gxsrc made, then the one gxlast handed out
 
+# > 0 while a twin takes a step (steps, _walk): a _Nest then takes no inner
+# iterable that would run code of the program to iterate
+_stepping = [0]
+
+
+class _Nest:
+    """`nest(xs, lambda x: ys, ...)`: the loops of a generator expression of
+    several `for`s (_translate/genexps._flat), as one iterator of tuples of
+    the loops' values, stepped as the expression steps them: each inner
+    iterable is made (its lambda called) when its loop is reached and
+    iterated through it(). Taken by a twin's step, an inner iterable that is
+    not a plain container (one whose iteration runs code of the program)
+    raises _Bail, and the outer value waits (held) for the generator itself
+    to take it."""
+
+    __slots__ = ("_its", "_vals", "_inners", "_kinds", "_held", "safe", "__weakref__")
+
+    def __init__(self, first, kinds, inners, safe):
+        self._inners = inners
+        self._kinds = kinds  # per inner loop: "n" its lambda gives the iterable, "r" (f, args)
+        self._its = [iter(first)]
+        self._vals = []
+        self._held = _NONE
+        self.safe = safe  # the first iterable may be stepped ahead (gxsrc)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        its, vals = self._its, self._vals
+        n = len(self._inners) + 1
+        while True:
+            v = self._held
+            if v is _NONE:
+                try:
+                    v = next(its[-1])
+                except StopIteration:
+                    if len(its) == 1:
+                        raise
+                    its.pop()
+                    vals.pop()
+                    continue
+                if len(its) == n:
+                    return (*vals, v)
+                self._held = v
+            k = len(vals)
+            inner = self._inners[k](*vals, v)
+            if self._kinds[k] == "r":
+                f, a = inner
+                if f is _range:
+                    inner = _range(*(r(x) for x in a))
+                elif _stepping[0]:
+                    raise _Bail()  # the program's own `range`
+                else:
+                    inner = _calls.ecall(f, *a)
+            inner = it(inner)
+            if _stepping[0] and not _safe_iterable(inner):
+                raise _Bail()
+            nxt = iter(inner)
+            self._held = _NONE
+            vals.append(v)
+            its.append(nxt)
+
+
+_stores._Nest = _Nest
+
+
+def nest(first, kinds, *inners):
+    """The iterator of a generator expression of several `for`s (_Nest)."""
+    v = r(first)
+    # (our references: the parameter and, when r gave it back, v)
+    return _Nest(it(v), kinds, inners, _safe_iterable(v) and _unseen(v, 2 if v is first else 1))
+
+
+def _step(twin):
+    _stepping[0] += 1
+    try:
+        return next(twin)
+    finally:
+        _stepping[0] -= 1
+
 
 def gxsrc(v):
     """The outermost iterable of a generator expression (after it()): shared
     with its twin when stepping it runs no code of the program. (Translated
     code that other threads run never gets a twin: _made is the driver's.)"""
     if not _on_driver():
+        return v
+    if type(v) is _Nest:
+        if v.safe:
+            src = _made[0] = _GxSource(v)
+            return src
+        _made[0] = None
         return v
     if _safe_iterable(v) and _unseen(v, 1):   # (1: our parameter)
         src = _made[0] = _GxSource(v)
@@ -143,7 +232,7 @@ def steps(gen, src, limit=None, close=True):
     while limit is None or len(out) < limit:
         mark, lf = S.last_seq, S.last_failure
         try:
-            v = next(twin)
+            v = _step(twin)
         except StopIteration:
             src.twin = src.log = src.marks = None
             if close:
@@ -193,7 +282,7 @@ def _walk(gen, src, twin):
     while True:
         mark, lf = S.last_seq, S.last_failure
         try:
-            v = next(twin)
+            v = _step(twin)
         except StopIteration:
             gen.close()  # consumed, as the sequential program leaves it
             return

@@ -18,12 +18,17 @@ from .tables import _DICTS, _SCALARS, _safe_iterable
 # Iteration
 
 
+_Nest = None  # genexps._Nest (set there: genexps imports this module)
+
+
 def it(v):
     """An iterable about to be iterated (for, unpacking, comprehension, *args)."""
     v = r(v)
     if _safe_iterable(v):
         return v
     t = type(v)
+    if t is _Nest:
+        return v  # (its loops' iterables went through it() themselves)
     if t is _Map or isinstance(v, _Steps):
         return v._lazy() if _on_driver() else v
     if t is _GeneratorType:
@@ -363,3 +368,4 @@ def raise_recursion_limit():
 
 
 _LIST_OPS = {name: op for (t, name), op in _CONTAINER_OPS.items() if t is list}
+

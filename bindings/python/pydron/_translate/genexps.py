@@ -12,17 +12,23 @@ resolved (resolve.py). `check_twins` (after calls are dispatched) renames
 the twin's helpers to the ones that never run an effect (pcall, pbop, ...:
 _runtime/genexps.py); a twin with any other helper or call is dropped, and
 the expression is as it was; so is one without a call (no task to submit
-ahead). Not for several `for`s (a step of the twin could not be given back
-to the generator), nor with `:=`, a lambda, a nested comprehension, `*`, a
-set or dict display, yield or await inside."""
+ahead). Several `for`s: first made one `for` over the tuples of the loops'
+values (_flat), where that is the same program; otherwise no twin (a step
+of the twin could not be given back mid-way through an inner loop). Not
+with `:=`, a lambda, a nested comprehension, `*`, a set or dict display,
+yield or await inside."""
 
 import ast
+import builtins
 import copy
 
 from .util import RT, is_rt, rt
 
 GX_TWIN = "pd_gx_twin"    # the lazy twin (a GeneratorExp)
 GX_EAGER = "pd_gx_eager"  # the generator expression that has a twin
+
+# generator expressions of several `for`s get a twin too (_flat); False: not
+_FLATTEN = True
 
 _NOT_IN_TWIN = (ast.NamedExpr, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
                 ast.GeneratorExp, ast.Yield, ast.YieldFrom, ast.Await, ast.Starred, ast.Set,
@@ -51,9 +57,89 @@ def _twinnable(node):
     return not any(isinstance(n, _NOT_IN_TWIN) for p in parts for n in ast.walk(p))
 
 
+_ARITH = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def _plain_bound(e):
+    """A name, an int, or + - * // of them: evaluating it runs no code of the
+    program on ints (a range's bounds)."""
+    if isinstance(e, ast.Name) or (isinstance(e, ast.Constant) and type(e.value) is int):
+        return True
+    if isinstance(e, ast.BinOp) and isinstance(e.op, _ARITH):
+        return _plain_bound(e.left) and _plain_bound(e.right)
+    return isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _plain_bound(e.operand)
+
+
+def _plain_inner(e):
+    """An inner `for`'s iterable that reads names only: `ys`, `row`,
+    `range(i + 1, n)`, `[a, b]`."""
+    if isinstance(e, ast.Name):
+        return True
+    if isinstance(e, (ast.List, ast.Tuple)):
+        return all(isinstance(x, (ast.Name, ast.Constant)) for x in e.elts)
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "range" \
+        and not e.keywords and 1 <= len(e.args) <= 3 and all(map(_plain_bound, e.args))
+
+
+def _flat(node):
+    """`(e for x in xs for y in Y if c)` -> `(e for (x, y) in
+    __pydron__.nest(xs, lambda x: Y) if c)`: one `for` over the tuples of the
+    loops' values (_runtime/genexps.nest steps the loops as the expression
+    would, evaluating Y for each x when it is reached), so that the
+    expression can get a lazy twin, and the item a step of the twin could
+    not take can be given back mid-way through the inner loop. Only where
+    that is the same program: conditions on the last `for` alone, names as
+    the outer targets, and inner iterables that read names only (a name, or
+    range of names and ints) and no target of their own or a later `for`."""
+    gens = node.generators
+    if len(gens) < 2 or any(g.is_async for g in gens) or any(g.ifs for g in gens[:-1]):
+        return None
+    if not any(isinstance(n, ast.Call) and not (isinstance(n.func, ast.Name)
+                                                 and n.func.id in _BUILTIN_NAMES)
+               for p in [node.elt] + gens[-1].ifs for n in ast.walk(p)):
+        # no call but of builtins (`abs(x - y)`): no task to submit ahead, and
+        # nest's steps in Python cost ~2 us an item over the loops' own
+        return None
+    if not all(isinstance(g.target, ast.Name) for g in gens[:-1]):
+        return None
+    outer = [g.target.id for g in gens[:-1]]
+    if len(set(outer)) != len(outer):
+        return None
+    last = {n.id for n in ast.walk(gens[-1].target) if isinstance(n, ast.Name)}
+    lambdas, kinds = [], ""
+    for k, g in enumerate(gens[1:], 1):
+        if not _plain_inner(g.iter):
+            return None
+        later = set(outer[k:]) | last
+        if any(isinstance(n, ast.Name) and n.id in later for n in ast.walk(g.iter)):
+            return None
+        # range(a, b): the lambda gives (range, (a, b)) and nest calls it (a
+        # call in the lambda would be an eager one: a barrier per outer item)
+        body = copy.deepcopy(g.iter)
+        if isinstance(body, ast.Call):
+            body = ast.Tuple(elts=[body.func, ast.Tuple(elts=body.args, ctx=ast.Load())],
+                             ctx=ast.Load())
+        kinds += "r" if isinstance(g.iter, ast.Call) else "n"
+        lambdas.append(ast.Lambda(
+            args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in outer[:k]],
+                               kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=body))
+    target = ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Store()) for n in outer] + [gens[-1].target],
+                       ctx=ast.Store())
+    flat = ast.GeneratorExp(elt=node.elt, generators=[ast.comprehension(
+        target=target, iter=rt("nest", gens[0].iter, ast.Constant(value=kinds), *lambdas), ifs=gens[-1].ifs, is_async=0)])
+    return _located(flat, node)
+
+
 class _Twins(ast.NodeTransformer):
     def visit_GeneratorExp(self, node):
         self.generic_visit(node)
+        if len(node.generators) > 1 and _FLATTEN:
+            flat = _flat(node)
+            if flat is None or not _twinnable(flat):
+                return node
+            node = flat
         if not _twinnable(node):
             return node
         g = node.generators[0]
