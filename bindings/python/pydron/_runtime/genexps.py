@@ -88,7 +88,7 @@ _stepping = [0]
 
 
 class _Nest:
-    """`nest(xs, lambda x: ys, ...)`: the loops of a generator expression of
+    """`nest(xs, "n", lambda x: ys)`: the loops of a generator expression of
     several `for`s (_translate/genexps._flat), as one iterator of tuples of
     the loops' values, stepped as the expression steps them: each inner
     iterable is made (its lambda called) when its loop is reached and
