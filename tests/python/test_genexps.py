@@ -521,6 +521,23 @@ def test_any_and_all_over_a_map_keep_the_workers_busy(executor, monkeypatch, tmp
     assert len(log.futures) == 10
 
 
+@schedule
+def any_map_then_horizon(n, limit, gate):
+    from pydron._runtime.state import S
+
+    found = any(map(work_above, range(n), [gate] * n, [limit] * n))
+    return found, S.horizon
+
+
+def test_any_over_a_map_that_stops_early_leaves_no_horizon(executor, tmp_path):
+    """S.horizon (tasks past it are not settled by polls) is any/all's while
+    they read: left set after any() returned, the window stopped holding
+    (_shrink polls) and failures waited for a barrier."""
+    (tmp_path / "open").touch()
+    assert any_above_map(40, 15, str(tmp_path / "open")) is True
+    assert any_map_then_horizon(40, 15, str(tmp_path / "open")) == (True, None)
+
+
 @pytest.mark.parametrize("fn, expect", [(any_above_map, True), (all_below_map, False)],
                          ids=lambda v: getattr(v, "__name__", None))
 def test_any_and_all_over_a_map_stop_a_few_items_ahead(executor, monkeypatch, tmp_path, fn,

@@ -387,11 +387,14 @@ def _h_pure_consumer(f, args, kwargs):
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     # zip/enumerate over placeholders: the consumer looks at the items.
-    args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
-                 _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else
-                 map(rdeep, a) if _wrapped.get(id(a)) is a else rdeep(a)
-                 for a in args)
-    return _consume(f, args, _rdeep_kwargs(kwargs))
+    try:
+        args = tuple(map(rdeep, a) if type(a) in (_Zip, _Enumerate) else
+                     _consumed(f, a) if type(a) is _Map or isinstance(a, _Steps) else
+                     map(rdeep, a) if _wrapped.get(id(a)) is a else rdeep(a)
+                     for a in args)
+        return _consume(f, args, _rdeep_kwargs(kwargs))
+    finally:
+        S.horizon = None  # (any/all over a map: _short_map set it)
 
 
 def _h_safe_wrap(wrap, f, args, kwargs):
