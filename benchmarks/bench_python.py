@@ -301,9 +301,6 @@ def lookahead(args, n):
     keyed_max(n)
     sort_in_place(n)
     any_scan(n)
-    # last: in three full runs the look-ahead lines measured right after it
-    # dropped to 1.1-1.5x (1.8-2.0x without it, and with a 3 s pause after
-    # it); not explained yet (same task count, categories and durations)
     genexp_grid(n)
 
 
