@@ -184,16 +184,15 @@ def _read_gen(gen, where):
 
 
 def _gen_reduce(gen):
-    items, exc = _read_gen(gen, "given to a task")
-    return _replay, (items, exc) if exc is not None else (items,)
+    return _Items(*_read_gen(gen, "given to a task")).__reduce__()
 
 
-class _GenArg:
-    """A generator expression given to a task whose lazy twin took its steps
-    (_runtime.calls._gen_args): its items, placeholders of the tasks the
-    steps submitted among them, then what the generator itself gave from
-    the first step the twin could not take, and its failure. The task gets
-    a generator of them (_replay)."""
+class _Items:
+    """A generator's items read whole, and its failure: pickled as a
+    generator of them (_replay). A task's generator result (read inside the
+    task's output capture) and a generator expression given to a task whose
+    lazy twin took its steps (_runtime.calls._gen_args: the values read in
+    order after every item's task was submitted)."""
 
     __slots__ = ("items", "exc")
 
@@ -202,20 +201,6 @@ class _GenArg:
 
     def __reduce__(self):
         return _replay, (self.items, self.exc) if self.exc is not None else (self.items,)
-
-
-class _GenResult:
-    """A task's generator result, read whole in the task (inside its output
-    capture): the program gets a generator of the same items."""
-
-    __slots__ = ("r",)
-
-    def __init__(self, gen):
-        self.r = _read_gen(gen, "a task returns")
-
-    def __reduce__(self):
-        items, exc = self.r
-        return _replay, (items, exc) if exc is not None else (items,)
 
 
 _ArgsPickler = None
@@ -1125,7 +1110,7 @@ def run_task(payload, inputs):
         t0 = _clock()
         res = fn(*args, **kwargs)
         if type(res) is types.GeneratorType:
-            res = _GenResult(res)
+            res = _Items(*_read_gen(res, "a task returns"))
         SECONDS[key] = _clock() - t0
         notes = _purity.mutated(fn, snap, args, kwargs) if flags & F_CHECK else None
         del args, kwargs
@@ -1301,7 +1286,7 @@ def _run_batch(key, fn, flags, payload, inputs):
                 else:
                     res, val = val, None
                 if type(res) is types.GeneratorType:
-                    res = _GenResult(res)
+                    res = _Items(*_read_gen(res, "a task returns"))
                 if collect:
                     if buf:
                         recs, buf = buf, []

@@ -70,7 +70,7 @@ def _gen_args(args, kwargs):
 
 
 def _gen_arg(gen):
-    """The values the task's generator gives (_serialize._GenArg), and the
+    """The values the task's generator gives (_serialize._Items), and the
     failure of the item where it stops: an item's own failure (its task's,
     or its expression's) is raised inside the task at that item, as the
     generator raises it there in plain Python (a task that catches it goes
@@ -97,7 +97,7 @@ def _gen_arg(gen):
             exc = e
             break
         vals.append(v)
-    return _serialize._GenArg(vals, exc)
+    return _serialize._Items(vals, exc)
 
 
 def _own_failure(ino, e, lf, eager):
