@@ -24,6 +24,8 @@
 #include "pydron.h"
 #include "runner/ctx.h"
 #include "util/ring.h"
+#include "util/time.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 /* ---- ids: | tag:12 | gen:26 | index:26 | ---- */
@@ -443,6 +445,37 @@ void pdi_task_failed(pydron_graph *g, uint32_t ti, pdi_error *err, uint8_t state
                      const pdi_run *run);
 void pdi_task_refined(pydron_graph *g, uint32_t ti);
 void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
+/* Task ti's log entry *e (pdi_task_log). */
+static inline void pdi_tlog_fill(pydron_graph *g, pdi_tlog *e, uint32_t ti, const pdi_task *t,
+                                 uint8_t state, const pdi_run *j)
+{
+    *e = (pdi_tlog){
+        .task = pdi_mkid(g->tag, t->gen, ti),
+        .queued_ns = t->queued_ns,
+        .started_ns = j ? j->start_ns : 0,
+        .finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns(),
+        .kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind,
+        .worker = (int16_t)(j ? j->worker : -1),
+        .state = state,
+        .exec = (uint8_t)(j && j->exec),
+    };
+    g->nlog++;
+    if (++g->logslot == g->logcap)
+        g->logslot = 0;
+}
+/* pdi_task_log for a task that ran (j not NULL), in the caller: a tiny
+ * task's completion calls no function for its log entry unless a record,
+ * the run log or the trace is on or the ring needs a chunk. */
+static inline void pdi_task_log_ran(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
+{
+    uint64_t slot = g->logslot;
+    size_t c = (size_t)(slot >> PDI_LOG_CHUNK_BITS);
+    if (PDI_UNLIKELY(g->rec != NULL || g->rec_id || pdi_tracing() || c >= g->nlchunks)) {
+        pdi_task_log(g, ti, state, j);
+        return;
+    }
+    pdi_tlog_fill(g, &g->lchunks[c][slot & (PDI_LOG_CHUNK - 1)], ti, pdi_T(g, ti), state, j);
+}
 /* graph/runlog.c (PYDRON_RECORD): a number for a new graph (0 = not
  * recording), a JSON line per finished task, flush the file. */
 uint32_t pdi_record_graph_id(void);
@@ -513,6 +546,21 @@ static inline void pdi_slab_touch(void *const *chunks, uint8_t fresh, size_t esz
         pdi_slab_prefault(chunks[idx >> PDI_CHUNK_BITS], esz, idx);
 }
 void pdi_task_free(pydron_graph *g, uint32_t ti);
+/* pdi_task_free in the caller for a record with nothing on the heap. */
+static inline void pdi_task_free_inline(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
+    if (PDI_UNLIKELY(t->bits & (TB_IN_HEAP | TB_OUT_HEAP | TB_TICK_HEAP | TB_PAY_HEAP)) ||
+        PDI_UNLIKELY(t->gen >= PDI_GEN_MASK)) {
+        pdi_task_free(g, ti);
+        return;
+    }
+    t->bits = 0;
+    t->state = PDI_T_FREE;
+    t->gen++;
+    t->hpos = g->tfree;
+    g->tfree = ti;
+}
 /* Free value vi's record (no reference left), or park it for lineage. */
 void pdi_value_drop(pydron_graph *g, uint32_t vi);
 /* Internal references (consumers, producer, aliases); hot: inline. */
@@ -522,6 +570,31 @@ static inline void pdi_value_unref(pydron_graph *g, uint32_t vi)
     pdi_value *v = pdi_V(g, vi);
     if (--v->refs == 0 && v->urefs == 0)
         pdi_value_drop(g, vi);
+}
+/* pdi_value_unref where a tiny task's completion drops its input: the
+ * common last reference (a ready value with its few bytes in the record,
+ * no note, lineage or retained producer) freed here, as pdi_value_drop
+ * frees it; anything else through pdi_value_drop. */
+static inline void pdi_value_unref_inline(pydron_graph *g, uint32_t vi)
+{
+    pdi_value *v = pdi_V(g, vi);
+    if (--v->refs != 0 || v->urefs != 0)
+        return;
+    if (PDI_UNLIKELY(v->state != PYDRON_VALUE_READY ||
+                     (v->vf & (VF_INLINE | VF_REMOTE | VF_ALIAS)) != VF_INLINE || g->nnotes ||
+                     g->lin || g->nretained || g->freeing)) {
+        pdi_value_drop(g, vi);
+        return;
+    }
+    g->stats.bytes_live -= v->len;
+    v->state = PDI_V_FREE;
+    v->vf = 0;
+    v->producer = 0;
+    g->stats.values_live--;
+    if (++v->gen <= PDI_GEN_MASK) {   /* else retire the slot */
+        v->u.cin[0] = g->vfree;
+        g->vfree = vi;
+    }
 }
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
 void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);

@@ -132,19 +132,7 @@ void pdi_task_log(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
         e = &g->lchunks[c][slot & (PDI_LOG_CHUNK - 1)];
     else if (!(e = log_grow(g, slot)))
         return;
-    *e = (pdi_tlog){
-        .task = pdi_mkid(g->tag, t->gen, ti),
-        .queued_ns = t->queued_ns,
-        .started_ns = j ? j->start_ns : 0,
-        .finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns(),
-        .kind = t->label ? (PDI_TLOG_LABEL | t->label) : t->kind,
-        .worker = (int16_t)(j ? j->worker : -1),
-        .state = state,
-        .exec = (uint8_t)(j && j->exec),
-    };
-    g->nlog++;
-    if (++g->logslot == g->logcap)
-        g->logslot = 0;
+    pdi_tlog_fill(g, e, ti, t, state, j);
 }
 
 int pdi_log_find(pydron_graph *g, uint64_t id, pdi_tlog **out)

@@ -100,6 +100,8 @@ static inline void finish_outputs(pydron_graph *g, uint32_t ti, pdi_tout *jo, ui
  * stored inline; no tick-heap entry, no lineage, no zombie. Returns 0 when
  * the shape does not hold (nothing changed): the general path does it.
  * Does exactly what the general path does for this shape. */
+_Static_assert(sizeof(((pdi_out *)0)->inl) == sizeof(((pdi_value *)0)->u.in),
+               "an inline output fills a value's inline bytes");
 static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi_run *run)
 {
     if (t->nout != 1 || (t->bits & ~TB_QUEUED) || t->hpos != PDI_NOPOS || g->lin || g->freeing)
@@ -120,7 +122,7 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
             return 0;
     t->state = PYDRON_TASK_DONE;
     g->stats.tasks_done++;
-    pdi_task_log(g, ti, PYDRON_TASK_DONE, run);
+    pdi_task_log_ran(g, ti, PYDRON_TASK_DONE, run);
     if (g->pending)
         g->pending--;
     g->events += 2;   /* the task finished, its output resolved */
@@ -129,8 +131,10 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
     size_t len = src->len;
     uint32_t cons[PDI_VCONS_INLINE];
     memcpy(cons, o->u.cin, sizeof cons);
-    if (len)
-        memcpy(o->u.in, pdi_out_data(src), len);
+    if (src->is_inline)   /* the whole buffer: a fixed copy, not a call */
+        memcpy(o->u.in, src->inl, sizeof o->u.in);
+    else if (len)
+        memcpy(o->u.in, src->data, len);
     pdi_out_release(src);
     o->vf |= VF_INLINE;
     o->len = len;
@@ -147,8 +151,8 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
     pdi_value_unref(g, oi);   /* the producer's hold */
     /* the task record: nobody holds its output, so it is not kept */
     for (uint16_t i = 0; i < t->nin; i++)
-        pdi_value_unref(g, t->ins.in[i]);
-    pdi_task_free(g, ti);
+        pdi_value_unref_inline(g, t->ins.in[i]);
+    pdi_task_free_inline(g, ti);
     return 1;
 }
 
