@@ -629,6 +629,27 @@ static inline void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t f
     if (--t->npending == 0 && t->state == PYDRON_TASK_WAITING)
         pdi_task_ready(g, ti);
 }
+/* pdi_task_dec_pending where a tiny task's completion readies its
+ * consumers: a consumer that becomes ready goes on the list of changes
+ * here when it is an ordinary task, the list has room and the caller gave
+ * the time (g->now_hint), as pdi_task_ready puts it there; else through
+ * pdi_task_dec_pending. */
+static inline void pdi_task_dec_pending_inline(pydron_graph *g, uint32_t ti, uint32_t from_vi)
+{
+    pdi_task *t = pdi_T(g, ti);
+    pdi_changes *c = &g->chg;
+    if (PDI_UNLIKELY(t->npending != 1 || t->state != PYDRON_TASK_WAITING ||
+                     (t->bits & TB_ZOMBIE) ||
+                     (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ||
+                     c->nready == c->capready || !g->now_hint)) {
+        pdi_task_dec_pending(g, ti, from_vi);
+        return;
+    }
+    t->npending = 0;
+    t->state = PYDRON_TASK_READY;
+    t->queued_ns = g->now_hint;
+    c->ready[c->nready++] = pdi_mkid(g->tag, t->gen, ti);
+}
 void pdi_task_release(pydron_graph *g, uint32_t ti);
 int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);
 uint64_t *pdi_input_ids(pydron_graph *g, pdi_task *t, uint64_t *one, int roots);

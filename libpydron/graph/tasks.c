@@ -143,7 +143,7 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
     if (g->stats.bytes_live > g->stats.bytes_peak)
         g->stats.bytes_peak = g->stats.bytes_live;
     for (size_t k = 0; k < ncons; k++)
-        pdi_task_dec_pending(g, cons[k], oi);
+        pdi_task_dec_pending_inline(g, cons[k], oi);
     g->chg.resolved++;
     g->chg.dirty = 1;
     if (oi == g->chg.watch_vi)

@@ -131,7 +131,7 @@ int pdi_direct_off_env(void)
 
 /* Task t (READY) fits the lane: 1 with slot s filled (but for its index),
  * else 0. Changes nothing else. */
-static int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
+static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
 {
     pdi_kind *k = g->kt->kinds[t->kind];
     if (k->runner != &pdi_c_runner_ops || (k->flags & PYDRON_KIND_SERIAL) ||
@@ -236,7 +236,7 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t
 
 /* One outcome, as job_complete_dec reports a job's; worker: where it ran
  * (-1: the driving thread). */
-static void complete(pydron_graph *g, struct pdi_dslot *d, int32_t worker)
+static PDI_ALWAYS_INLINE void complete(pydron_graph *g, struct pdi_dslot *d, int32_t worker)
 {
     pdi_run run = {worker, 1, d->start_ns, d->end_ns, d->outs, 1};
     /* the duration, as pdi_sched_drain_slow counts a reported one */
