@@ -387,12 +387,12 @@ static inline int take_missing(const pdi_value *v0, const pdi_value *v1)
  * not hold, having changed nothing: task_add_general then does everything,
  * errors and their messages included. Two ports at most, so each is its own
  * statement (no loop, no array on the stack). */
-static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
-                                const uint32_t *tick, size_t tick_len,
-                                pydron_task *out_task, pydron_value *out_values,
-                                uint32_t *out_tidx)
+static PDI_ALWAYS_INLINE int task_add_fast_n(pydron_graph *g, const pydron_task_desc *d,
+                                            const uint32_t *tick, size_t tick_len,
+                                            pydron_task *out_task, pydron_value *out_values,
+                                            uint32_t *out_tidx, size_t nin, size_t nout)
 {
-    size_t nin = d->ninputs, nout = d->noutputs, plen = d->payload_len;
+    size_t plen = d->payload_len;
     uint32_t kind;
     if (PDI_UNLIKELY(d->version != PYDRON_TASK_DESC_VERSION ||
                      (d->flags & ~(unsigned)(PYDRON_TASK_PURE | PYDRON_TASK_TAKE_INPUTS)) ||
@@ -512,6 +512,20 @@ static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
             pdi_value_urelease(g, i1);
     }
     return 1;
+}
+
+/* task_add_fast_n for the desc's port counts; the commonest, one input
+ * and one output (a map's task, a chain's step), compiled for those: no
+ * code for a second port or for none. */
+static inline int task_add_fast(pydron_graph *g, const pydron_task_desc *d,
+                                const uint32_t *tick, size_t tick_len,
+                                pydron_task *out_task, pydron_value *out_values,
+                                uint32_t *out_tidx)
+{
+    if (d->ninputs == 1 && d->noutputs == 1)
+        return task_add_fast_n(g, d, tick, tick_len, out_task, out_values, out_tidx, 1, 1);
+    return task_add_fast_n(g, d, tick, tick_len, out_task, out_values, out_tidx, d->ninputs,
+                           d->noutputs);
 }
 
 static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const uint32_t *tick,
