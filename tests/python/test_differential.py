@@ -205,7 +205,7 @@ RAY_PROGRAMS = {"call_plain", "reduction_tree", "exc_uncaught_task", "exc_task_a
                 "state_module_attribute_read_by_task", "class_in_script",
                 "script_classes_come_back_as_driver_classes", "unpicklable_result",
                 "seed_calibration_loop", "mergesort_recursive", "print_before_failure",
-                "kitchen_sink"}
+                "prints_in_tasks_with_large_results", "kitchen_sink"}
 # Tasks that need their process's main thread (signal handlers): a worker
 # process runs its tasks there, as the sequential program does; the threads
 # executor's pool threads and Dask's worker threads cannot give it.

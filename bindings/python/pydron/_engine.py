@@ -72,6 +72,19 @@ def _run(payload, nout, specs, *vals):
     return tuple(_join(o) for o in out)
 
 
+def _run_noted(payload, specs, *vals):
+    """_run of a one-output task on Ray, which has no task metadata to carry
+    a note: two returns, the note (b"" when the result carries it or there
+    is none) and the result. The driver reads the note with the task's
+    completion and leaves a large result in the object store (_ray)."""
+    if not _worker_ready:
+        _setup_worker()
+    inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
+    out = _serialize.run_task(memoryview(payload), inputs)
+    note = _serialize.take_note()
+    return (note if note is not None else b""), _join(out)
+
+
 def _send_note(note, out):
     """What the task printed, logged and warned, for a result that stays on
     this engine's worker (larger than INLINE_MAX) and that the program may

@@ -19,6 +19,11 @@ core's executor behind ``Runtime.set_executor``:
   stay in the object store until the driver reads them (``fetch``: a
   ``ray.get`` on a helper thread). ``release`` drops the ref, so Ray frees
   the value.
+* what a task printed, logged and warned travels with its result; a task of
+  one output returns it a second time as its first return, the note
+  (``_engine._run_noted``: Ray has no task metadata, as Dask's, to carry
+  it), read with the completion, so a large result that the program never
+  reads still shows its task's output at its turn.
 * a failed task is the task's own exception (``TaskFailed`` from
   ``run_task``, the ``cause`` of Ray's ``RayTaskError``), shown by the driver
   exactly as on the other executors.
@@ -34,7 +39,7 @@ import threading
 
 from . import _core, _serialize
 from ._engine import (BridgeLoop, ECANCELED, EIO, ETASK, INLINE_MAX, LABELS, SCATTER_MIN, _run,
-                      worker_info)
+                      _run_noted, worker_info)
 
 log = logging.getLogger("pydron")
 
@@ -98,9 +103,11 @@ class RayExecutor(BridgeLoop):
         self.ray = ray = _ray()
         self._own = own
         self._remote = ray.remote(_run)
+        self._noted = ray.remote(_run_noted)
         self._vals: dict = {}  # value id -> ObjectRef
         self._consts: collections.OrderedDict = collections.OrderedDict()  # value id -> ref
-        self._jobs: dict = {}  # first ObjectRef of a task -> (job, outputs, refs)
+        # first ObjectRef of a task -> (job, outputs, refs, note's ref or None)
+        self._jobs: dict = {}
         self._new: queue.SimpleQueue = queue.SimpleQueue()  # refs for the waiter
         self._fetcher = concurrent.futures.ThreadPoolExecutor(2, "pydron-ray-fetch")
         self._stopping = False
@@ -150,10 +157,16 @@ class RayExecutor(BridgeLoop):
                 outs = job.outputs()
                 n = len(outs)
                 fkey = _serialize.HDR.unpack_from(payload, 0)[0]
-                refs = self._remote.options(num_returns=n, name=LABELS.get(fkey, "pydron.task")) \
-                    .remote(bytes(payload), n, (-1,) * len(vals), *vals)
+                name = LABELS.get(fkey, "pydron.task")
+                specs = (-1,) * len(vals)
+                note = None
                 if n == 1:
-                    refs = [refs]
+                    note, ref = self._noted.options(num_returns=2, name=name) \
+                        .remote(bytes(payload), specs, *vals)
+                    refs = [ref]
+                else:
+                    refs = self._remote.options(num_returns=n, name=name) \
+                        .remote(bytes(payload), n, specs, *vals)
             except Exception as e:  # noqa: BLE001 - the job fails with the reason
                 job.set_error(f"pydron: the Ray executor cannot submit the task: "
                               f"{type(e).__name__}: {e}")
@@ -161,7 +174,7 @@ class RayExecutor(BridgeLoop):
                 continue
             for vid, ref in zip(outs, refs):
                 self._vals[vid] = ref
-            self._jobs[refs[0]] = (job, outs, refs)
+            self._jobs[refs[0]] = (job, outs, refs, note)
             self._new.put(refs[0])
 
     # -- the waiter thread -------------------------------------------------------
@@ -205,21 +218,29 @@ class RayExecutor(BridgeLoop):
                 done.append(ent)
         try:  # what the driver's Ray knows already (it owns the returns): no call
             sizes = ray.experimental.get_local_object_locations(
-                [r for _, _, rs in done for r in rs])
+                [r for _, _, rs, _ in done for r in rs])
         except Exception as e:  # noqa: BLE001 - then every value is read at once
             log.debug("pydron: Ray object sizes unavailable: %s", e)
             sizes = {}
-        for job, outs, rs in done:
+        for job, outs, rs, note in done:
             small = []
             for r in rs:
                 sz = (sizes.get(r) or {}).get("object_size")
                 small.append(sz is None or sz <= INLINE_MAX)
+            # the note is read with the completion (small: b"" unless the
+            # result is large, and an error object when the task failed,
+            # which Ray reports as unhandled if it is never read); a result
+            # left in the object store shows its task's output by it
             try:
                 # a failed task's returns are small error objects: read at once
-                got = ray.get([r for r, s in zip(rs, small) if s]) if any(small) else []
+                want = [r for r, s in zip(rs, small) if s]
+                got = ray.get(want + [note] if note is not None else want) \
+                    if want or note is not None else []
             except ray.exceptions.RayError as e:
                 self._failed(e, job, outs)
                 continue
+            if note is not None:
+                note = got.pop()
             got = iter(got)
             for i, (vid, r, s) in enumerate(zip(outs, rs, small)):
                 if s:
@@ -229,6 +250,12 @@ class RayExecutor(BridgeLoop):
                     self._vals.pop(vid, None)  # the driver's now: Ray may free it
                 else:
                     job.set_output_remote(i, 0, (sizes.get(r) or {}).get("object_size") or 0)
+            if note and not small[0]:  # after set_output_remote, as the core asks
+                self.bytes_got += len(note)
+                try:
+                    job.set_output_note(0, note)
+                except ValueError:  # over PYDRON_NOTE_MAX: the bytes carry it
+                    pass
             job.done(0)
 
     def _failed(self, exc, job, outs):
@@ -272,7 +299,7 @@ class RayExecutor(BridgeLoop):
             self._waiter.join()
             self._waiter = None
         refs = list(self._jobs)
-        for job, _, _ in self._jobs.values():
+        for job, _, _, _ in self._jobs.values():
             job.done(ECANCELED)
         self._jobs.clear()
         self._fetcher.shutdown(wait=True)
