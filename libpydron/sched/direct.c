@@ -99,13 +99,12 @@ static PDI_ALWAYS_INLINE void pf_queued(pydron_graph *g, const pdi_ring *q, size
         uint32_t ti = pdi_id_idx(id);
         if (ti > g->tcount)
             return;
+        /* a stale entry or ports on the heap give indexes of other
+         * records, or of none (0, or past the count: not asked for); a
+         * wrong prefetch costs a load, no test per task */
         const pdi_task *t = pdi_T(g, ti);
-        if (t->gen != pdi_id_gen(id) || t->state != PYDRON_TASK_READY)
-            return;
-        if (t->nin && !(t->bits & TB_IN_HEAP))
-            pf_value(g, t->ins.in[0]);
-        if (t->nout && !(t->bits & TB_OUT_HEAP))
-            pf_value(g, t->outs.in[0]);
+        pf_value(g, t->ins.in[0]);
+        pf_value(g, t->outs.in[0]);
     }
 }
 
