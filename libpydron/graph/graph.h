@@ -482,7 +482,24 @@ uint32_t pdi_record_graph_id(void);
 void pdi_record_task(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *run);
 void pdi_record_flush(void);
 /* Task ti's inputs are all there: READY, reported in g->chg.ready(_drv). */
-void pdi_task_ready(pydron_graph *g, uint32_t ti);
+void pdi_task_ready_slow(pydron_graph *g, uint32_t ti);
+/* Task ti is ready: on the list of changes (g->chg.ready), or the driver's
+ * for SYNC and REFINABLE tasks. Inline for the common case (an ordinary
+ * task, room in the list, the caller's clock reading in g->now_hint: a
+ * completion readying its consumers); pdi_task_ready_slow does it all. */
+static inline void pdi_task_ready(pydron_graph *g, uint32_t ti)
+{
+    pdi_task *t = pdi_T(g, ti);
+    pdi_changes *c = &g->chg;
+    if (PDI_UNLIKELY((t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ||
+                     c->nready == c->capready || !g->now_hint)) {
+        pdi_task_ready_slow(g, ti);
+        return;
+    }
+    t->state = PYDRON_TASK_READY;
+    t->queued_ns = g->now_hint;
+    c->ready[c->nready++] = pdi_mkid(g->tag, t->gen, ti);
+}
 /* Remote bytes of value id on worker where are not needed: report them. */
 void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);
 int pdi_tick_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
@@ -546,20 +563,26 @@ static inline void pdi_slab_touch(void *const *chunks, uint8_t fresh, size_t esz
         pdi_slab_prefault(chunks[idx >> PDI_CHUNK_BITS], esz, idx);
 }
 void pdi_task_free(pydron_graph *g, uint32_t ti);
+/* The end of pdi_task_free: record ti (nothing of it on the heap any more)
+ * back on the free list under its next generation, or retired when its
+ * generations are used up (so ids stay unique). */
+static inline void pdi_task_slot_free(pydron_graph *g, pdi_task *t, uint32_t ti)
+{
+    t->bits = 0;
+    t->state = PDI_T_FREE;
+    if (++t->gen > PDI_GEN_MASK)
+        return;
+    t->hpos = g->tfree;
+    g->tfree = ti;
+}
 /* pdi_task_free in the caller for a record with nothing on the heap. */
 static inline void pdi_task_free_inline(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
-    if (PDI_UNLIKELY(t->bits & (TB_IN_HEAP | TB_OUT_HEAP | TB_TICK_HEAP | TB_PAY_HEAP)) ||
-        PDI_UNLIKELY(t->gen >= PDI_GEN_MASK)) {
+    if (PDI_UNLIKELY(t->bits & (TB_IN_HEAP | TB_OUT_HEAP | TB_TICK_HEAP | TB_PAY_HEAP)))
         pdi_task_free(g, ti);
-        return;
-    }
-    t->bits = 0;
-    t->state = PDI_T_FREE;
-    t->gen++;
-    t->hpos = g->tfree;
-    g->tfree = ti;
+    else
+        pdi_task_slot_free(g, t, ti);
 }
 /* Free value vi's record (no reference left), or park it for lineage. */
 void pdi_value_drop(pydron_graph *g, uint32_t vi);
@@ -570,6 +593,19 @@ static inline void pdi_value_unref(pydron_graph *g, uint32_t vi)
     pdi_value *v = pdi_V(g, vi);
     if (--v->refs == 0 && v->urefs == 0)
         pdi_value_drop(g, vi);
+}
+/* The end of pdi_value_drop: record vi (its bytes, error or consumers
+ * freed) back on the free list under its next generation, or retired. */
+static inline void pdi_value_slot_free(pydron_graph *g, pdi_value *v, uint32_t vi)
+{
+    v->state = PDI_V_FREE;
+    v->vf = 0;
+    v->producer = 0;
+    g->stats.values_live--;
+    if (++v->gen <= PDI_GEN_MASK) {   /* else retire the slot */
+        v->u.cin[0] = g->vfree;
+        g->vfree = vi;
+    }
 }
 /* pdi_value_unref where a tiny task's completion drops its input: the
  * common last reference (a ready value with its few bytes in the record,
@@ -587,14 +623,7 @@ static inline void pdi_value_unref_inline(pydron_graph *g, uint32_t vi)
         return;
     }
     g->stats.bytes_live -= v->len;
-    v->state = PDI_V_FREE;
-    v->vf = 0;
-    v->producer = 0;
-    g->stats.values_live--;
-    if (++v->gen <= PDI_GEN_MASK) {   /* else retire the slot */
-        v->u.cin[0] = g->vfree;
-        g->vfree = vi;
-    }
+    pdi_value_slot_free(g, v, vi);
 }
 /* Value vi (pending, consumers in c) has its bytes: mark ready and notify. */
 void pdi_value_ready(pydron_graph *g, uint32_t vi, pdi_cons_list *c);
@@ -628,27 +657,6 @@ static inline void pdi_task_dec_pending(pydron_graph *g, uint32_t ti, uint32_t f
     }
     if (--t->npending == 0 && t->state == PYDRON_TASK_WAITING)
         pdi_task_ready(g, ti);
-}
-/* pdi_task_dec_pending where a tiny task's completion readies its
- * consumers: a consumer that becomes ready goes on the list of changes
- * here when it is an ordinary task, the list has room and the caller gave
- * the time (g->now_hint), as pdi_task_ready puts it there; else through
- * pdi_task_dec_pending. */
-static inline void pdi_task_dec_pending_inline(pydron_graph *g, uint32_t ti, uint32_t from_vi)
-{
-    pdi_task *t = pdi_T(g, ti);
-    pdi_changes *c = &g->chg;
-    if (PDI_UNLIKELY(t->npending != 1 || t->state != PYDRON_TASK_WAITING ||
-                     (t->bits & TB_ZOMBIE) ||
-                     (t->flags & (PYDRON_TASK_SYNC | PYDRON_TASK_REFINABLE)) ||
-                     c->nready == c->capready || !g->now_hint)) {
-        pdi_task_dec_pending(g, ti, from_vi);
-        return;
-    }
-    t->npending = 0;
-    t->state = PYDRON_TASK_READY;
-    t->queued_ns = g->now_hint;
-    c->ready[c->nready++] = pdi_mkid(g->tag, t->gen, ti);
 }
 void pdi_task_release(pydron_graph *g, uint32_t ti);
 int pdi_task_retain(pydron_graph *g, uint32_t ti, const uint64_t *ids);

@@ -229,12 +229,7 @@ void pdi_task_free(pydron_graph *g, uint32_t ti)
         if (t->bits & TB_PAY_HEAP)
             free(t->payload.p);
     }
-    t->bits = 0;
-    t->state = PDI_T_FREE;
-    if (++t->gen > PDI_GEN_MASK)
-        return;   /* generation exhausted: retire the slot so ids stay unique */
-    t->hpos = g->tfree;
-    g->tfree = ti;
+    pdi_task_slot_free(g, t, ti);
 }
 
 int pdi_value_new_locked(pydron_graph *g, uint32_t *idx)

@@ -47,7 +47,7 @@ static inline void task_finish_common(pydron_graph *g, uint32_t ti, const pdi_ru
     report_done(g, ti, run);
 }
 
-void pdi_task_ready(pydron_graph *g, uint32_t ti)
+void pdi_task_ready_slow(pydron_graph *g, uint32_t ti)
 {
     pdi_task *t = pdi_T(g, ti);
     t->state = PYDRON_TASK_READY;
@@ -143,7 +143,7 @@ static int succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t, const pdi
     if (g->stats.bytes_live > g->stats.bytes_peak)
         g->stats.bytes_peak = g->stats.bytes_live;
     for (size_t k = 0; k < ncons; k++)
-        pdi_task_dec_pending_inline(g, cons[k], oi);
+        pdi_task_dec_pending(g, cons[k], oi);
     g->chg.resolved++;
     g->chg.dirty = 1;
     if (oi == g->chg.watch_vi)
@@ -503,8 +503,8 @@ static PDI_ALWAYS_INLINE int task_add_fast_n(pydron_graph *g, const pydron_task_
     g->pending++;
     if (PDI_UNLIKELY(g->rec != NULL))
         pdi_rec_add(g, ti);    /* inputs known; before it may become ready */
-    if (npending == 0)
-        pdi_task_ready(g, ti);
+    if (npending == 0)   /* (no clock reading here: the inline path never applies) */
+        pdi_task_ready_slow(g, ti);
     if (take) {   /* the caller's references pass to the task (which holds one each) */
         if (v0)
             pdi_value_urelease(g, i0);

@@ -114,14 +114,7 @@ void pdi_value_drop(pydron_graph *g, uint32_t vi)
     } else if (v->state == PYDRON_VALUE_PENDING && (v->vf & VF_CONSHEAP)) {
         free(v->u.cp);
     }
-    v->state = PDI_V_FREE;
-    v->vf = 0;
-    v->producer = 0;
-    g->stats.values_live--;
-    if (++v->gen <= PDI_GEN_MASK) {   /* else retire the slot */
-        v->u.cin[0] = g->vfree;
-        g->vfree = vi;
-    }
+    pdi_value_slot_free(g, v, vi);
     if (producer && g->nretained && !g->freeing)
         pdi_maybe_unretain(g, producer, 0);
 }

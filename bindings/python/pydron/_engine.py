@@ -57,13 +57,18 @@ def _join(blob):
     return blob if type(blob) is bytes else b"".join(blob)
 
 
-def _run(payload, nout, specs, *vals):
-    """The body of a pydron task on an engine's worker: run_task as a pydron worker
-    runs it. An input given as (spec k >= 0) is output k of a batch task."""
+def _run_task(payload, specs, vals):
+    """run_task on an engine's worker, as a pydron worker runs it. An input
+    given as (spec k >= 0) is output k of a batch task."""
     if not _worker_ready:
         _setup_worker()
     inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
-    out = _serialize.run_task(memoryview(payload), inputs)
+    return _serialize.run_task(memoryview(payload), inputs)
+
+
+def _run(payload, nout, specs, *vals):
+    """The body of a pydron task on an engine's worker (_run_task)."""
+    out = _run_task(payload, specs, vals)
     if nout == 1:
         note = _serialize.take_note()
         if note is not None:
@@ -77,10 +82,7 @@ def _run_noted(payload, specs, *vals):
     a note: two returns, the note (b"" when the result carries it or there
     is none) and the result. The driver reads the note with the task's
     completion and leaves a large result in the object store (_ray)."""
-    if not _worker_ready:
-        _setup_worker()
-    inputs = [memoryview(v if s < 0 else v[s]) for s, v in zip(specs, vals)]
-    out = _serialize.run_task(memoryview(payload), inputs)
+    out = _run_task(payload, specs, vals)
     note = _serialize.take_note()
     return (note if note is not None else b""), _join(out)
 

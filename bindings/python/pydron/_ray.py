@@ -234,8 +234,9 @@ class RayExecutor(BridgeLoop):
             try:
                 # a failed task's returns are small error objects: read at once
                 want = [r for r, s in zip(rs, small) if s]
-                got = ray.get(want + [note] if note is not None else want) \
-                    if want or note is not None else []
+                if note is not None:
+                    want.append(note)
+                got = ray.get(want) if want else []
             except ray.exceptions.RayError as e:
                 self._failed(e, job, outs)
                 continue

@@ -368,4 +368,3 @@ def raise_recursion_limit():
 
 
 _LIST_OPS = {name: op for (t, name), op in _CONTAINER_OPS.items() if t is list}
-
