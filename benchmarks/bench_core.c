@@ -91,10 +91,12 @@ typedef struct run_result {
     uint64_t done;
 } run_result;
 
+/* malloc'd bytes and the chunks of task and value records graphs use
+ * (mapped, not malloc'd) */
 static size_t heap_used(void)
 {
     struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
+    return mi.uordblks + mi.hblkhd + pydron_memory_records();
 }
 
 /* the policy of the runtimes run() makes */
@@ -125,7 +127,7 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     d.noutputs = 1;
 
     malloc_trim(0);
-    size_t heap0 = heap_used(), cached0 = pydron_memory_cached();
+    size_t heap0 = heap_used();
     uint64_t t0 = now_ns();
     cur = c;
     for (uint64_t i = 0; i < ntasks; i++) {
@@ -148,11 +150,10 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     }
     last = out;
     uint64_t t1 = now_ns();
-    /* record chunks taken from the library's cache were in the heap already */
-    size_t heap1 = heap_used() + (cached0 - pydron_memory_cached());
+    size_t heap1 = heap_used();
     check(pydron_graph_run(g, -1), "run");
     uint64_t t2 = now_ns();
-    size_t heap2 = heap_used() + (cached0 - pydron_memory_cached());
+    size_t heap2 = heap_used();
 
     const void *p;
     size_t n;

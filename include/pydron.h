@@ -105,9 +105,12 @@ PYDRON_API void pydron_free(void *p);
  * zeroed page per 4 KiB). At most PYDRON_RECORD_CACHE_MB MiB (environment,
  * read once; 0 keeps none), else min(256 MiB, RAM / 16). Thread-safe.
  * pydron_memory_cached: the bytes kept now. pydron_memory_trim: gives them
- * back to the system allocator; returns how many. */
+ * back to the kernel; returns how many. pydron_memory_records: the bytes
+ * of the chunks the live graphs of the process use (records are mapped
+ * from the kernel, not malloc'd: mallinfo does not count them). */
 PYDRON_API size_t pydron_memory_cached(void);
 PYDRON_API size_t pydron_memory_trim(void);
+PYDRON_API size_t pydron_memory_records(void);
 
 /* ------------------------------------------------------------------------
  * Ids

@@ -358,14 +358,9 @@ PYDRON_API int pydron_graph_free(pydron_graph *g)
     pthread_mutex_unlock(&sg->mu);
     if (sg->own_policy && sg->pops && sg->pops->destroy)
         sg->pops->destroy(sg->pself);
-    for (size_t c = 0; c < g->ntchunks; c++)
-        pdi_chunk_put(g->tchunks[c], PDI_CHUNK * sizeof(pdi_task));
-    for (size_t c = 0; c < g->nvchunks; c++)
-        pdi_chunk_put(g->vchunks[c], PDI_CHUNK * sizeof(pdi_value));
+    pdi_slabs_release(g);
     for (size_t c = 0; c < g->nlchunks; c++)
         free(g->lchunks[c]);
-    free(g->tchunks);
-    free(g->vchunks);
     free(g->lchunks);
     for (size_t i = 0; i < g->nlabels; i++)
         free(g->labels[i].text);

@@ -290,6 +290,13 @@ typedef struct pdi_run {
  * pydron_graph * points at a pdi_sgraph (sched/sched.h) whose first member
  * this is; graph/ never reads the rest. Everything here is protected by the
  * caller's lock (the scheduler's g->mu). */
+/* The reservation behind a slab: chunks of PDI_CHUNK records readable
+ * and writable (committed; some may still be counted in the cache) and
+ * chunks of address space reserved (graph/slabs.c). */
+typedef struct pdi_slab {
+    uint32_t ncommit, nres;
+} pdi_slab;
+
 struct pydron_graph {
     uint32_t tag;
     const pdi_kindtab *kt;  /* the runtime's kinds */
@@ -297,15 +304,17 @@ struct pydron_graph {
     int can_release;        /* the executor releases remote bytes (lineage parks values) */
     pdi_changes chg;        /* reported changes, drained by sched/ */
 
-    /* slabs */
-    pdi_task **tchunks;
-    size_t ntchunks;
+    /* slabs: each a reservation of address space, committed a chunk at a
+     * time (graph/slabs.c), so that record i is base + i */
+    pdi_task *tbase;       /* NULL until the first task */
+    size_t ntchunks;       /* chunks in use: slots up to ntchunks * PDI_CHUNK - 1 */
     uint32_t tcount;       /* slots handed out (index 0 unused) */
     uint32_t tfree;        /* free list head, 0 = empty */
-    pdi_value **vchunks;
+    pdi_value *vbase;
     size_t nvchunks;
     uint32_t vcount;
     uint32_t vfree;
+    pdi_slab tslab, vslab; /* their reservations' sizes */
     uint8_t tfresh, vfresh; /* the last chunk is fresh from the kernel: prefault it */
 
     /* state */
@@ -344,14 +353,8 @@ struct pydron_graph {
 };
 
 /* ---- internal API (graph/graph.c) ---- */
-static inline pdi_task *pdi_T(pydron_graph *g, uint32_t i)
-{
-    return &g->tchunks[i >> PDI_CHUNK_BITS][i & (PDI_CHUNK - 1)];
-}
-static inline pdi_value *pdi_V(pydron_graph *g, uint32_t i)
-{
-    return &g->vchunks[i >> PDI_CHUNK_BITS][i & (PDI_CHUNK - 1)];
-}
+static inline pdi_task *pdi_T(pydron_graph *g, uint32_t i) { return g->tbase + i; }
+static inline pdi_value *pdi_V(pydron_graph *g, uint32_t i) { return g->vbase + i; }
 static inline uint64_t pdi_tid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_T(g, i)->gen, i); }
 static inline uint64_t pdi_vid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_V(g, i)->gen, i); }
 
@@ -547,20 +550,20 @@ static inline void pdi_cons_take(pdi_value *v, pdi_cons_list *c)
     v->len = 0;
 }
 int pdi_task_alloc(pydron_graph *g, uint32_t *idx);
-/* A slab chunk of `bytes` (malloc'd, or a freed graph's kept for reuse;
- * contents undefined), and its return (kept or freed; NULL is ignored). */
-void *pdi_chunk_get(size_t bytes, int *fresh);
-void pdi_chunk_put(void *p, size_t bytes);
+/* The graph's slabs back to the process's cache (or the kernel), at
+ * pydron_graph_free. */
+void pdi_slabs_release(pydron_graph *g);
 /* Slots of a fresh chunk are faulted in PDI_PREFAULT_RECS at a time, when
  * the first slot of such a block is handed out (pdi_slab_prefault). */
 #define PDI_PREFAULT_RECS 1024u
 void pdi_slab_prefault(void *chunk, size_t esz, uint32_t idx);
-/* Slot idx of a slab (chunks, records of esz bytes) is handed out: fault in
+/* Slot idx of a slab (base, records of esz bytes) is handed out: fault in
  * its block if it starts one and the chunk is fresh. */
-static inline void pdi_slab_touch(void *const *chunks, uint8_t fresh, size_t esz, uint32_t idx)
+static inline void pdi_slab_touch(void *base, uint8_t fresh, size_t esz, uint32_t idx)
 {
     if (PDI_UNLIKELY((idx & (PDI_PREFAULT_RECS - 1)) == 0) && fresh)
-        pdi_slab_prefault(chunks[idx >> PDI_CHUNK_BITS], esz, idx);
+        pdi_slab_prefault((char *)base + (size_t)(idx >> PDI_CHUNK_BITS) * PDI_CHUNK * esz, esz,
+                          idx);
 }
 void pdi_task_free(pydron_graph *g, uint32_t ti);
 /* The end of pdi_task_free: record ti (nothing of it on the heap any more)

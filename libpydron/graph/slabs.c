@@ -10,19 +10,31 @@
 
 #include "graph/graph.h"
 
-/* ------------------------------------------------------------ chunk cache
+/* ------------------------------------------------------------ reservations
  *
- * The chunks of a freed graph's records are kept for the next graph of the
- * process, up to a limit. A chunk is a few MiB: malloc takes it from the
- * kernel with mmap and gives it back at free, so every graph paid for its
- * records' pages afresh - a fault and a zeroed page per 4 KiB, ~20 of the
- * ~45 ns of adding a task to a large graph on a VM (bench_core: building
- * chains of 1M tasks, 44 -> 22 ns per task once the memory was reused).
- * Taskflow's node pool and oneTBB's allocator keep their memory the same
- * way. Limit: PYDRON_RECORD_CACHE_MB in the environment (0: keep none),
- * else min(256 MiB, RAM / 16); pydron_memory_trim gives it all back. Not
- * under AddressSanitizer, whose use-after-free checks a reused chunk would
- * blind. */
+ * A slab is one reservation of address space (mmap, PROT_NONE: no memory
+ * and no commit charge until used), made readable and writable a chunk of
+ * PDI_CHUNK records at a time as the graph grows. Record i is then base +
+ * i: one add from a pointer the lane keeps in a register, where chunked
+ * arrays took a load of the chunk's pointer, dependent on i, on every one
+ * of a task's ~30 record lookups (bench_core's chained tasks: ~8% of their
+ * time on the inline executor). The reservation is as large as a graph's
+ * records may be (PDI_MAX_IDX: 5 GiB of address space for tasks, 3 GiB for
+ * values; 2^47 bytes are there to take); where a limit (ulimit -v, a
+ * tool's address space) refuses that much, a smaller one, and the graph
+ * holds fewer live records (the error says so).
+ *
+ * The chunks of a freed graph are kept for the next graph of the process,
+ * up to a limit, with their reservation. A chunk is a few MiB of pages the
+ * kernel would otherwise take back and fault in and zero afresh for every
+ * graph: a fault and a zeroed page per 4 KiB, ~20 of the ~45 ns of adding
+ * a task to a large graph on a VM (bench_core: building chains of 1M
+ * tasks, 44 -> 22 ns per task once the memory was reused). Taskflow's node
+ * pool and oneTBB's allocator keep their memory the same way. Limit:
+ * PYDRON_RECORD_CACHE_MB in the environment (0: keep none), else min(256
+ * MiB, RAM / 16); pydron_memory_trim gives it all back. The bytes of kept
+ * chunks count as cached until a graph grows into them. Not under
+ * AddressSanitizer, whose use-after-free checks a reused chunk would blind. */
 #if defined(__SANITIZE_ADDRESS__)
 #define PDI_ASAN 1
 #elif defined(__has_feature)
@@ -31,14 +43,19 @@
 #endif
 #endif
 
-typedef struct cached_chunk {
-    struct cached_chunk *next;
-    size_t bytes;
-} cached_chunk;
+/* A kept reservation; the header sits in its record 0, which is never
+ * used (a kept reservation has a chunk committed). */
+typedef struct kept_res {
+    struct kept_res *next;
+    size_t esz;
+    pdi_slab s;
+} kept_res;
+_Static_assert(sizeof(kept_res) <= sizeof(pdi_value), "a header fits in record 0");
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static cached_chunk *cache_head;
-static size_t cache_bytes, cache_limit;
+static kept_res *cache_head;
+static size_t cache_bytes, cache_limit;   /* committed chunks no graph uses */
+static size_t live_bytes;                 /* chunks graphs use */
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_at_fork_child(void) { pthread_mutex_init(&cache_mu, NULL); }
@@ -64,25 +81,102 @@ static void cache_init(void)
     pthread_atfork(NULL, NULL, cache_at_fork_child);
 }
 
-void *pdi_chunk_get(size_t bytes, int *fresh)
+static size_t chunk_bytes(size_t esz) { return (size_t)PDI_CHUNK * esz; }
+
+/* A reservation for records of esz bytes: a kept one, else a new one of
+ * as many chunks as a graph may have, or fewer where that much address
+ * space is refused. NULL: not even one chunk's worth. */
+static char *res_get(size_t esz, pdi_slab *s)
 {
     pthread_once(&cache_once, cache_init);
-    *fresh = 0;
-    if (cache_limit) {
-        pthread_mutex_lock(&cache_mu);
-        for (cached_chunk **p = &cache_head; *p; p = &(*p)->next) {
-            cached_chunk *c = *p;
-            if (c->bytes == bytes) {
-                *p = c->next;
-                cache_bytes -= bytes;
-                pthread_mutex_unlock(&cache_mu);
-                return c;
-            }
+    pthread_mutex_lock(&cache_mu);
+    for (kept_res **p = &cache_head; *p; p = &(*p)->next) {
+        kept_res *k = *p;
+        if (k->esz == esz) {
+            *p = k->next;
+            *s = k->s;
+            pthread_mutex_unlock(&cache_mu);
+            return (char *)k;
         }
-        pthread_mutex_unlock(&cache_mu);
     }
-    *fresh = 1;
-    return malloc(bytes);
+    pthread_mutex_unlock(&cache_mu);
+    size_t want = ((size_t)PDI_MAX_IDX >> PDI_CHUNK_BITS) + 1;
+    for (size_t n = want; n >= 1; n /= 2) {
+        void *p = mmap(NULL, n * chunk_bytes(esz), PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) {
+            s->ncommit = 0;
+            s->nres = (uint32_t)n;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Chunk c of a reservation (the next one a graph grows into): usable.
+ * *fresh: its pages are new from the kernel. */
+static int res_chunk(char *base, pdi_slab *s, size_t esz, size_t c, uint8_t *fresh)
+{
+    size_t cb = chunk_bytes(esz);
+    if (c >= s->nres)
+        return pdi_err(PYDRON_ENOMEM,
+                       "too many live records in one graph (%zu: the address space this "
+                       "process may reserve for them)",
+                       (size_t)s->nres * PDI_CHUNK - 1);
+    int kept = c < s->ncommit;
+    if (!kept && mprotect(base + c * cb, cb, PROT_READ | PROT_WRITE) != 0)
+        return pdi_err(PYDRON_ENOMEM, "out of memory growing the graph");
+    pthread_mutex_lock(&cache_mu);
+    if (kept)
+        cache_bytes -= cb;
+    live_bytes += cb;
+    pthread_mutex_unlock(&cache_mu);
+    if (!kept)
+        s->ncommit = (uint32_t)c + 1;
+    *fresh = (uint8_t)!kept;
+    return 0;
+}
+
+/* A graph's reservation (nuse chunks in use) back: its first chunks kept,
+ * as many as the limit lets, the rest given back to the kernel. */
+static void res_put(char *base, pdi_slab s, size_t nuse, size_t esz)
+{
+    if (!base)
+        return;
+    size_t cb = chunk_bytes(esz), keep = 0;
+    pthread_mutex_lock(&cache_mu);
+    live_bytes -= nuse * cb;
+    cache_bytes -= (s.ncommit - nuse) * cb;   /* kept ones it never grew into */
+    if (cache_limit > cache_bytes)
+        keep = (cache_limit - cache_bytes) / cb;
+    if (keep > s.ncommit)
+        keep = s.ncommit;
+    cache_bytes += keep * cb;
+    if (keep) {
+        kept_res *k = (kept_res *)(void *)base;
+        s.ncommit = (uint32_t)keep;
+        k->esz = esz;
+        k->s = s;
+        k->next = cache_head;
+        cache_head = k;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    if (!keep) {
+        munmap(base, (size_t)s.nres * cb);
+    } else if (keep < s.ncommit) {
+        /* the pages and their commit charge back; the range reserved again */
+        (void)mmap(base + keep * cb, (s.ncommit - keep) * cb, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    }
+}
+
+void pdi_slabs_release(pydron_graph *g)
+{
+    res_put((char *)g->tbase, g->tslab, g->ntchunks, sizeof(pdi_task));
+    res_put((char *)g->vbase, g->vslab, g->nvchunks, sizeof(pdi_value));
+    g->tbase = NULL;
+    g->vbase = NULL;
+    g->ntchunks = g->nvchunks = 0;
 }
 
 /* ------------------------------------------------------------- prefault
@@ -122,24 +216,6 @@ void pdi_slab_prefault(void *chunk, size_t esz, uint32_t idx)
         __atomic_store_n(&prefault_off, 1, __ATOMIC_RELAXED);
 }
 
-void pdi_chunk_put(void *p, size_t bytes)
-{
-    if (!p)
-        return;
-    pthread_once(&cache_once, cache_init);
-    pthread_mutex_lock(&cache_mu);
-    if (cache_bytes + bytes <= cache_limit) {   /* a chunk is far larger than its link */
-        cached_chunk *c = p;
-        c->bytes = bytes;
-        c->next = cache_head;
-        cache_head = c;
-        cache_bytes += bytes;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&cache_mu);
-    free(p);
-}
-
 PYDRON_API size_t pydron_memory_cached(void)
 {
     pthread_mutex_lock(&cache_mu);
@@ -148,46 +224,52 @@ PYDRON_API size_t pydron_memory_cached(void)
     return n;
 }
 
+PYDRON_API size_t pydron_memory_records(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    size_t n = live_bytes;
+    pthread_mutex_unlock(&cache_mu);
+    return n;
+}
+
 PYDRON_API size_t pydron_memory_trim(void)
 {
     pthread_mutex_lock(&cache_mu);
-    cached_chunk *c = cache_head;
-    size_t n = cache_bytes;
+    kept_res *k = cache_head;
+    size_t n = 0;
     cache_head = NULL;
-    cache_bytes = 0;
-    pthread_mutex_unlock(&cache_mu);
-    while (c) {
-        cached_chunk *next = c->next;
-        free(c);
-        c = next;
+    while (k) {
+        kept_res *next = k->next;
+        size_t cb = chunk_bytes(k->esz);
+        n += (size_t)k->s.ncommit * cb;
+        munmap(k, (size_t)k->s.nres * cb);
+        k = next;
     }
+    cache_bytes -= n;
+    pthread_mutex_unlock(&cache_mu);
     return n;
 }
 
 /* ------------------------------------------------------------------ slabs */
 
-static int slab_slot(void ***chunks, size_t *nchunks, uint32_t *count, size_t esz, uint32_t *idx,
-                     uint8_t *fresh)
+static int slab_slot(char **base, size_t *nchunks, pdi_slab *s, uint32_t *count, size_t esz,
+                     uint32_t *idx, uint8_t *fresh)
 {
     uint32_t i = *count + 1;  /* index 0 is never used */
     if (i > PDI_MAX_IDX)
         return pdi_err(PYDRON_ENOMEM, "too many live records in one graph (max %u)", PDI_MAX_IDX);
     size_t c = i >> PDI_CHUNK_BITS;
     if (c >= *nchunks) {
-        void **nc = realloc(*chunks, (c + 1) * sizeof(void *));
-        if (!nc)
-            return pdi_err(PYDRON_ENOMEM, "out of memory growing the graph");
-        *chunks = nc;
-        int f;
-        nc[c] = pdi_chunk_get(PDI_CHUNK * esz, &f);
-        if (!nc[c])
-            return pdi_err(PYDRON_ENOMEM, "out of memory growing the graph");
+        if (!*base && !(*base = res_get(esz, s)))
+            return pdi_err(PYDRON_ENOMEM, "out of address space for the graph's records");
+        int rc = res_chunk(*base, s, esz, c, fresh);
+        if (rc)
+            return rc;
         *nchunks = c + 1;
-        *fresh = (uint8_t)f;
-        if (f)
-            pdi_slab_prefault(nc[c], esz, i);   /* the block of slot i (index 0 never starts one) */
+        if (*fresh)
+            pdi_slab_prefault(*base + c * chunk_bytes(esz), esz, i);   /* the block of slot i */
     } else {
-        pdi_slab_touch(*chunks, *fresh, esz, i);
+        pdi_slab_touch(*base, *fresh, esz, i);
     }
     *count = i;
     *idx = i;
@@ -203,8 +285,10 @@ int pdi_task_alloc(pydron_graph *g, uint32_t *idx)
         g->tfree = t->hpos;
         gen = t->gen;
     } else {
-        int rc = slab_slot((void ***)&g->tchunks, &g->ntchunks, &g->tcount, sizeof(pdi_task), &i,
+        char *b = (char *)g->tbase;
+        int rc = slab_slot(&b, &g->ntchunks, &g->tslab, &g->tcount, sizeof(pdi_task), &i,
                            &g->tfresh);
+        g->tbase = (pdi_task *)(void *)b;
         if (rc)
             return rc;
     }
@@ -241,8 +325,10 @@ int pdi_value_new_locked(pydron_graph *g, uint32_t *idx)
         g->vfree = v->u.cin[0];
         gen = v->gen;
     } else {
-        int rc = slab_slot((void ***)&g->vchunks, &g->nvchunks, &g->vcount, sizeof(pdi_value), &i,
+        char *b = (char *)g->vbase;
+        int rc = slab_slot(&b, &g->nvchunks, &g->vslab, &g->vcount, sizeof(pdi_value), &i,
                            &g->vfresh);
+        g->vbase = (pdi_value *)(void *)b;
         if (rc)
             return rc;
     }

@@ -340,7 +340,7 @@ static inline uint32_t fast_value_take(pydron_graph *g, uint32_t *gen)
     vi = g->vcount + 1;
     if (PDI_UNLIKELY((vi >> PDI_CHUNK_BITS) >= g->nvchunks))
         return 0;
-    pdi_slab_touch((void *const *)g->vchunks, g->vfresh, sizeof(pdi_value), vi);
+    pdi_slab_touch(g->vbase, g->vfresh, sizeof(pdi_value), vi);
     g->vcount = vi;
     *gen = 1;
     return vi;
@@ -435,7 +435,7 @@ static PDI_ALWAYS_INLINE int task_add_fast_n(pydron_graph *g, const pydron_task_
                 fast_value_untake(g, o0, g0);
             return 0;
         }
-        pdi_slab_touch((void *const *)g->tchunks, g->tfresh, sizeof(pdi_task), ti);
+        pdi_slab_touch(g->tbase, g->tfresh, sizeof(pdi_task), ti);
         g->tcount = ti;
         tgen = 1;
     }
@@ -593,7 +593,7 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
         goto oom;   /* (and the ready report, if it is ready at once) */
     uint32_t ti;
     if (pdi_task_alloc(g, &ti) != 0)
-        goto oom;
+        goto records;
     pdi_task *t = pdi_T(g, ti);
     uint32_t *outs = hout ? hout : t->outs.in;
     uint16_t made = 0;
@@ -606,7 +606,7 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
         while (made)
             pdi_value_drop(g, outs[--made]);
         pdi_task_free(g, ti);
-        goto oom;
+        goto records;
     }
     t = pdi_T(g, ti);
     t->flags = (uint8_t)flags;
@@ -687,11 +687,13 @@ static int task_add_general(pydron_graph *g, const pydron_task_desc *d, const ui
     }
     return 0;
 oom:
+    pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+records:   /* (the slabs say why: out of memory, or of reserved address space) */
     free(hin);
     free(hout);
     free(htick);
     free(hpay);
-    return pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+    return PYDRON_ENOMEM;
 }
 
 /* One caller's reference on value id goes (counted before the add). */

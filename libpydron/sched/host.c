@@ -71,16 +71,9 @@ int pdi_fetch_wait(pydron_graph *g, pdi_value *root, uint64_t deadline_ns)
 {
     pdi_sgraph *sg = pdi_S(g);
     pydron_runtime *rt = sg->rt;
-    uint32_t ri = 0;
-    /* find root's index: it is the value reached by following aliases; the
+    /* root's index: it is the value reached by following aliases; the
      * caller passes the record, so recompute the id from its slab position */
-    for (size_t c = 0; c < g->nvchunks; c++) {
-        pdi_value *base = g->vchunks[c];
-        if (root >= base && root < base + PDI_CHUNK) {
-            ri = (uint32_t)(c * PDI_CHUNK + (size_t)(root - base));
-            break;
-        }
-    }
+    uint32_t ri = (uint32_t)(root - g->vbase);
     uint64_t id = pdi_vid(g, ri);
     uint64_t t0 = pdi_now_ns();
     if (!rt->xops->fetch)

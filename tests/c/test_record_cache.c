@@ -2,7 +2,10 @@
  * test_record_cache.c - the record chunks of a freed graph are kept for the
  * next graph of the process (pydron_memory_cached, pydron_memory_trim,
  * PYDRON_RECORD_CACHE_MB), and a graph built on reused chunks behaves as
- * one built on fresh memory: the same results, states and statistics.
+ * one built on fresh memory: the same results, states and statistics. The
+ * chunks live graphs use are counted (pydron_memory_records); where the
+ * address space a graph's records are reserved in is limited, the graph
+ * holds fewer and says so.
  *
  * Criterion runs each test in its own process, so each one starts with an
  * empty cache and reads PYDRON_RECORD_CACHE_MB afresh. Under AddressSanitizer
@@ -10,6 +13,8 @@
  * checks): the tests that need kept chunks say so and check that instead.
  */
 #include "testutil.h"
+
+#include <sys/resource.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASAN 1
@@ -193,4 +198,99 @@ Test(record_cache, bad_limit_falls_back_to_the_default)
         cr_assert_eq(pydron_memory_cached(), 0);
     else
         cr_assert_gt(pydron_memory_cached(), 0, "the default limit keeps the chunks");
+}
+
+/* The chunks a live graph uses are counted while it lives, from the first
+ * record on, and not after it is freed (kept or not). */
+Test(record_cache, records_of_live_graphs_are_counted)
+{
+    cr_assert_eq(pydron_memory_records(), 0, "no graph yet");
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t ks = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    pydron_value one = tu_const_u64(g, 1), out;
+    size_t v1 = pydron_memory_records();
+    cr_assert_geq(v1, (size_t)32768 * 16, "a value chunk: %zu bytes", v1);
+    tu_add(g, ks, 0, &one, 1, 1, &out, NULL);
+    size_t t1 = pydron_memory_records();
+    cr_assert_gt(t1, v1, "and a task chunk");
+    /* 70,000 more pending tasks: two more chunks of each kind */
+    for (int i = 0; i < 70000; i++) {
+        pydron_value o;
+        tu_add(g, ks, 0, &one, 1, 1, &o, NULL);
+        TU_OK(pydron_value_release(g, o));
+    }
+    cr_assert_eq(pydron_memory_records(), 3 * t1, "three chunks of each: %zu of %zu",
+                 pydron_memory_records(), t1);
+    TU_OK(pydron_graph_run(g, 120000));
+    cr_assert_eq(tu_get_u64(g, out), 1);
+    TU_OK(pydron_value_release(g, one));
+    TU_OK(pydron_value_release(g, out));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+    cr_assert_eq(pydron_memory_records(), 0, "the freed graph's chunks are not in use");
+    if (!ASAN)
+        cr_assert_eq(pydron_memory_cached(), 3 * t1, "they are kept instead");
+}
+
+static size_t vm_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    fclose(f);
+    cr_assert_gt(kb, 0);
+    return kb << 10;
+}
+
+/* A graph made where the process may map little (ulimit -v) reserves room
+ * for fewer records: adding past them is PYDRON_ENOMEM naming the address
+ * space, and the graph keeps working - every task added before runs. */
+Test(record_cache, limited_address_space_gives_fewer_records_and_a_clear_error, .timeout = 120)
+{
+    if (ASAN)
+        cr_skip_test("AddressSanitizer maps terabytes: no address space limit to set");
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_INLINE, 0);
+    uint32_t ks = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    struct rlimit old, low;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    low = old;
+    low.rlim_cur = vm_size() + ((size_t)160 << 20);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &low), 0);
+    /* the value and task reservations are made now, under the limit */
+    pydron_value one = tu_const_u64(g, 1), first;
+    tu_add(g, ks, 0, &one, 1, 1, &first, NULL);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0, "the rest of the test mallocs freely");
+    uint64_t added = 1;
+    int rc = 0;
+    while (added < 4000000) {
+        pydron_task_desc d = PYDRON_TASK_DESC_INIT;
+        pydron_value o;
+        d.kind = ks;
+        d.ninputs = 1;
+        d.inputs = &one;
+        d.noutputs = 1;
+        if ((rc = pydron_task_add(g, &d, NULL, &o)) != 0)
+            break;
+        TU_OK(pydron_value_release(g, o));
+        added++;
+    }
+    cr_assert_eq(rc, PYDRON_ENOMEM, "adding stopped with %d after %llu tasks", rc,
+                 (unsigned long long)added);
+    cr_assert_not_null(strstr(pydron_error_last(), "address space"), "%s", pydron_error_last());
+    cr_assert_gt(added, 32768, "at least a chunk of records: %llu", (unsigned long long)added);
+    TU_OK(pydron_graph_run(g, 120000));
+    pydron_graph_stats st;
+    TU_OK(pydron_graph_stats_get(g, &st));
+    cr_assert_eq(st.tasks_done, added);
+    cr_assert_eq(tu_get_u64(g, first), 1);
+    TU_OK(pydron_value_release(g, one));
+    TU_OK(pydron_value_release(g, first));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
 }
