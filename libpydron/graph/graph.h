@@ -610,10 +610,23 @@ static inline void pdi_value_slot_free(pydron_graph *g, pdi_value *v, uint32_t v
         g->vfree = vi;
     }
 }
+/* The record of task id producer is kept (TB_RETAINED) for an output the
+ * caller holds: pdi_maybe_unretain would look at it. */
+static inline int pdi_producer_retained(pydron_graph *g, uint64_t producer)
+{
+    uint32_t ti = pdi_id_idx(producer);
+    if (pdi_id_tag(producer) != g->tag || !ti || ti > g->tcount)
+        return 0;
+    const pdi_task *t = pdi_T(g, ti);
+    return t->gen == pdi_id_gen(producer) && (t->bits & TB_RETAINED);
+}
 /* pdi_value_unref where a tiny task's completion drops its input: the
  * common last reference (a ready value with its few bytes in the record,
  * no note, lineage or retained producer) freed here, as pdi_value_drop
- * frees it; anything else through pdi_value_drop. */
+ * frees it; anything else through pdi_value_drop. A graph with kept
+ * records (the caller holds a finished task's output: nretained) looks at
+ * the value's own producer, not at the count: a run where one chain's end
+ * finished early went the slow way for every task after it. */
 static inline void pdi_value_unref_inline(pydron_graph *g, uint32_t vi)
 {
     pdi_value *v = pdi_V(g, vi);
@@ -621,7 +634,8 @@ static inline void pdi_value_unref_inline(pydron_graph *g, uint32_t vi)
         return;
     if (PDI_UNLIKELY(v->state != PYDRON_VALUE_READY ||
                      (v->vf & (VF_INLINE | VF_REMOTE | VF_ALIAS)) != VF_INLINE || g->nnotes ||
-                     g->lin || g->nretained || g->freeing)) {
+                     g->lin || g->freeing ||
+                     (g->nretained && v->producer && pdi_producer_retained(g, v->producer)))) {
         pdi_value_drop(g, vi);
         return;
     }
