@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "graph/graph.h"
@@ -20,9 +21,11 @@
  * of a task's ~30 record lookups (bench_core's chained tasks: ~8% of their
  * time on the inline executor). The reservation is as large as a graph's
  * records may be (PDI_MAX_IDX: 5 GiB of address space for tasks, 3 GiB for
- * values; 2^47 bytes are there to take); where a limit (ulimit -v, a
- * tool's address space) refuses that much, a smaller one, and the graph
- * holds fewer live records (the error says so).
+ * values; 2^47 bytes are there to take, for at most 4,095 live graphs).
+ * Under an address space limit (ulimit -v) it takes at most an eighth of
+ * what the process may still map, so that the program's own allocations
+ * keep their room; where a tool's address space refuses that much, a
+ * smaller one. Such a graph holds fewer live records (the error says so).
  *
  * The chunks of a freed graph are kept for the next graph of the process,
  * up to a limit, with their reservation. A chunk is a few MiB of pages the
@@ -83,9 +86,28 @@ static void cache_init(void)
 
 static size_t chunk_bytes(size_t esz) { return (size_t)PDI_CHUNK * esz; }
 
+/* The address space the process may still map under its limit (ulimit
+ * -v: RLIMIT_AS), or SIZE_MAX when there is none. */
+static size_t as_room(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX;
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    size_t used = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+    return (size_t)rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
+}
+
 /* A reservation for records of esz bytes: a kept one, else a new one of
- * as many chunks as a graph may have, or fewer where that much address
- * space is refused. NULL: not even one chunk's worth. */
+ * as many chunks as a graph may have - under an address space limit, of
+ * at most an eighth of what is left - or fewer where that much is refused.
+ * NULL: not even one chunk's worth. */
 static char *res_get(size_t esz, pdi_slab *s)
 {
     pthread_once(&cache_once, cache_init);
@@ -100,8 +122,10 @@ static char *res_get(size_t esz, pdi_slab *s)
         }
     }
     pthread_mutex_unlock(&cache_mu);
-    size_t want = ((size_t)PDI_MAX_IDX >> PDI_CHUNK_BITS) + 1;
-    for (size_t n = want; n >= 1; n /= 2) {
+    size_t n = ((size_t)PDI_MAX_IDX >> PDI_CHUNK_BITS) + 1, room = as_room();
+    while (n > 1 && n * chunk_bytes(esz) > room / 8)
+        n /= 2;   /* an eighth of what is left: the program keeps room to map */
+    for (; n >= 1; n /= 2) {
         void *p = mmap(NULL, n * chunk_bytes(esz), PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {

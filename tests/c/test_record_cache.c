@@ -248,8 +248,9 @@ static size_t vm_size(void)
 }
 
 /* A graph made where the process may map little (ulimit -v) reserves room
- * for fewer records: adding past them is PYDRON_ENOMEM naming the address
- * space, and the graph keeps working - every task added before runs. */
+ * for fewer records, leaving the program most of what it may map: adding
+ * past them is PYDRON_ENOMEM naming the address space, and the graph keeps
+ * working - every task added before runs. */
 Test(record_cache, limited_address_space_gives_fewer_records_and_a_clear_error, .timeout = 120)
 {
     if (ASAN)
@@ -265,6 +266,10 @@ Test(record_cache, limited_address_space_gives_fewer_records_and_a_clear_error, 
     /* the value and task reservations are made now, under the limit */
     pydron_value one = tu_const_u64(g, 1), first;
     tu_add(g, ks, 0, &one, 1, 1, &first, NULL);
+    /* and they left the program most of its room */
+    void *big = malloc((size_t)96 << 20);
+    cr_assert_not_null(big, "the graph's records took the room a program's own 96 MiB needs");
+    free(big);
     cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0, "the rest of the test mallocs freely");
     uint64_t added = 1;
     int rc = 0;
