@@ -18,7 +18,7 @@ def la(src, generator=False):
     ("x = a & b", "x = __pydron__.bop('&', a, b)"),
     ("x = a << b", "x = __pydron__.bop('<<', a, b)"),
     ("x = a[i]", "x = __pydron__.item(a, __pydron__.rdeep(i))"),
-    ("x = a[1:2]", "x = __pydron__.r(a)[__pydron__.r(1):__pydron__.r(2)]"),
+    ("x = a[1:2]", "x = __pydron__.rsub(a)[__pydron__.r(1):__pydron__.r(2)]"),
     ("x = a.shape", "x = __pydron__.attr(a, 'shape')"),
     ("x = a.sum(1)", "x = __pydron__.mcall(a, 'sum', 1)"),
     ("x = f'{a:>{w}}'", "x = __pydron__.fjoin(__pydron__.fv(a, -1, __pydron__.fjoin('>', __pydron__.fv(w, -1))))"),

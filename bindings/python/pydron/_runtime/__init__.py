@@ -33,7 +33,7 @@ from .errors import hide_internal
 from .calls import (ecall, enter_nested, leave, nested_error, run_lazy, run_strict)
 from .calls import fast_call as call, fast_mcall as mcall  # C, falling back to calls.call/mcall
 from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
-from .lookahead import attr, bop, fjoin, fv, item, uop
+from .lookahead import attr, bop, eattr, fjoin, fv, item, rsub, uop
 from .state import register, session
 from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
@@ -46,7 +46,8 @@ from .genexps import (gx, gxlast, gxsrc, nest, pattr, pbop, pcall, pcop, pfv, pi
 
 __all__ = [
     "r", "rdeep", "rdo", "ro", "sync", "barrier", "call", "ecall", "enter_nested", "leave",
-    "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "fjoin", "fv", "item", "uop",
+    "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "eattr", "fjoin", "fv", "item",
+    "rsub", "uop",
     "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "hide_internal", "register",

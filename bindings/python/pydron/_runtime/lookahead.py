@@ -353,7 +353,50 @@ def item(obj, index):
             if type(obj) is S.Future:
                 lz.early = _ahead(obj, lambda val: val[index])
             return lz
-    return r(obj)[index]
+    return rsub(obj)[index]
+
+
+def rsub(obj):
+    """The object of a subscript `obj[...]` (r(obj)), after a barrier if its
+    __getitem__ is code of the program while earlier work is pending: that
+    code runs after everything before it, as in the sequential program (a
+    catalog's `__getitem__` that prints "loading chunk 3" came before an
+    earlier statement's pending output). Eager zones use it for their
+    subscripts (their attribute loads: eattr)."""
+    if isinstance(obj, S.Future):
+        obj = r(obj)
+    if _pending and type(obj) not in _PLAIN_ITEM and _item_code(type(obj)) and _on_driver():
+        sync()
+    return obj
+
+
+def _item_code(t):
+    """Is t's __getitem__ code of the program (a Python function: a class of
+    the program, pandas, ...)? Types of C extensions (numpy) run none."""
+    v = _item_codes.get(t)
+    if v is None:
+        v = _item_codes[t] = type(getattr(t, "__getitem__", None)) is types.FunctionType
+        if len(_item_codes) > 4096:
+            _item_codes.clear()
+    return v
+
+
+_item_codes = {}
+# Types whose subscripts run no code of the program.
+_PLAIN_ITEM = {list, tuple, dict, str, bytes, bytearray, range, memoryview, type}
+
+
+def eattr(obj, name):
+    """`obj.name` in an eager zone (a generator expression's items, a lambda,
+    an eager `try`): resolved as r() does, after a barrier if reading it runs
+    code of the program while earlier work is pending (_getattr), as attr()
+    reads it in a lazy zone. (One call: it stands for r(x).name in loops.)"""
+    if isinstance(obj, S.Future):
+        obj = r(obj)
+    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
+            and _on_driver():
+        sync()
+    return getattr(obj, name)
 
 
 def _ahead(v, get):

@@ -13,7 +13,12 @@ docs/python.md "Look-ahead"):
     a, b = v           -> a, b = __pydron__.unpack(v, 2)   (targets pass; it(v) when eager)
     f"a{rdeep(x)}"     -> __pydron__.fjoin("a", __pydron__.fv(x, -1))
 
-Eager zones keep the plain resolution."""
+Eager zones keep the plain resolution, but for attribute loads and
+subscripts, which may run code of the program (a property, __getattr__, a
+class's __getitem__): behind a barrier when they do, as in lazy zones:
+
+    r(x).name          -> __pydron__.eattr(x, "name")      (eager)
+    r(x)[i]            -> __pydron__.rsub(x)[i]            (eager; slices everywhere)"""
 
 import ast
 
@@ -55,8 +60,11 @@ class LookAhead(Zones):
         # deferred like a reading method
         self.generic_visit(node)
         obj = operand(node.value, "r")
-        if self.eager or obj is None or not isinstance(node.ctx, ast.Load) \
-                or isinstance(node.slice, ast.Slice) or _has_slice(node.slice):
+        if obj is None or not isinstance(node.ctx, ast.Load):
+            return node
+        if self.eager or isinstance(node.slice, ast.Slice) or _has_slice(node.slice):
+            # not deferred; behind a barrier where __getitem__ is the program's
+            node.value = ast.copy_location(rt("rsub", obj), node.value)
             return node
         return ast.copy_location(rt("item", obj, node.slice), node)
 
@@ -67,7 +75,8 @@ class LookAhead(Zones):
         if obj is None or not isinstance(node.ctx, ast.Load):
             return node
         if self.eager and node.attr not in _FN_STATE:
-            return node
+            # not deferred; behind a barrier where reading it runs the program's code
+            return ast.copy_location(rt("eattr", obj, ast.Constant(value=node.attr)), node)
         return ast.copy_location(rt("attr", obj, ast.Constant(value=node.attr)), node)
 
     def visit_JoinedStr(self, node):
@@ -82,6 +91,13 @@ class LookAhead(Zones):
             # a, b = v where unpacking must not be deferred: it(v), as before
             node.args = [self.visit(node.args[0])]
             f.attr = "it"
+            return node
+        if self.eager and isinstance(f, ast.Attribute) and operand(f.value, "r") is not None:
+            # obj.name(...) in an eager zone: called as it was (its value, not the
+            # method, is what may be the program's code: the call's dispatch)
+            f.value = self.visit(f.value)
+            node.args = self._visit_list(node.args)
+            node.keywords = self._visit_list(node.keywords)
             return node
         if self.eager or not isinstance(f, ast.Attribute) or operand(f.value, "r") is None:
             self.generic_visit(node)
