@@ -157,8 +157,34 @@ def loop_over_grid(n, gate):
     return out
 
 
+class Frame:
+    """An image with its sources, as a pipeline holds them (plain attributes)."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+
+@schedule
+def summed_sources(n, gate):
+    frames = [Frame([0]), Frame(list(range(1, n)))]
+    return sum(work(s, gate) for f in frames for s in f.sources)
+
+
+@schedule
+def summed_table_rows(n, gate):
+    table = {"a": [0], "b": list(range(1, n))}
+    return sum(work(y, gate) for k in ["a", "b"] for y in table[k])
+
+
+@schedule
+def summed_tails(n, gate):
+    xs = list(range(n))
+    return sum(work(y, gate) for i in range(1) for y in xs[i:])
+
+
 @pytest.mark.parametrize("fn, expect", [
     (summed_grid, 30), (summed_rows, 30), (loop_over_grid, [0, 10, 20]),
+    (summed_sources, 30), (summed_table_rows, 30), (summed_tails, 30),
     (summed, 30), (maximum_of_operator, 21), (sorted_negated, [0, -10, -20]),
     (list_filtered, [0, 20]), (minimum_enumerated, 0), (set_of_quotients, {0, 1}),
     (summed_with_start, 35), (summed_map, 30), (loop_over, [0, 10, 20]),
@@ -425,7 +451,17 @@ def _translated(src):
     ("sum(f(x) for x in xs if x for y in ys)", False),    # a condition on an outer for
     ("sum(f(x) for x in xs for y in g(x))", False),       # an inner iterable that calls
     ("sum(f(y) for x in xs for a, b in pairs for y in ys)", False),  # an outer target not a name
-    ("sum(f(y) for x in xs for y in ys[0])", False),      # a subscript may run code
+    ("sum(f(y) for x in xs for y in ys[0])", True),       # nest reads it (pitem: no code)
+    ("sum(f(y) for x in xs for y in x.sources)", True),   # an attribute (pattr)
+    ("sum(f(y) for x in xs for y in ys[x + 1])", True),
+    ("sum(f(y) for x in xs for y in ys[x:])", True),      # a slice of plain bounds
+    ("sum(f(y) for x in xs for y in ys[::2])", True),
+    ("sum(f(y) for x in xs for y in ys['a'])", True),
+    ("sum(f(y) for x in xs for y in x.a.b)", False),      # an attribute of an attribute
+    ("sum(f(y) for x in xs for y in ys[g(x)])", False),   # a key that calls
+    ("sum(f(y) for x in xs for y in ys[x][0])", False),   # a subscript of a subscript
+    ("sum(f(y) for x in xs for y in ys[x:g(x)])", False), # a bound that calls
+    ("sum(f(y) for x in xs for y in y.a)", False),        # reads its own target
     ("sum(f(x) for x in xs for y in y)", False),          # reads its own target
     ("sum((y := f(x)) for x in xs)", False),          # stores in the enclosing scope
     ("sum(g(lambda: x) for x in xs)", False),         # a lambda

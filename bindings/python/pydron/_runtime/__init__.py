@@ -41,7 +41,7 @@ from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, 
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
 from .npstores import npflush, nprefs, npstore
 from .iterators import keyed, keyed_sort, kxsrc
-from .genexps import (gx, gxlast, gxsrc, nest, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
+from .genexps import (gx, gxlast, gxsrc, nest, nref, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
                       pro, puop)
 
 __all__ = [
@@ -52,6 +52,6 @@ __all__ = [
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
-    "gx", "gxlast", "gxsrc", "nest", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
+    "gx", "gxlast", "gxsrc", "nest", "nref", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
     "puop", "pcop", "npflush", "nprefs", "npstore", "unpack", "keyed", "keyed_sort", "kxsrc",
 ]

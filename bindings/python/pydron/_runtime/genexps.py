@@ -29,7 +29,7 @@ from .. import _state
 from .._backend import category as _category
 from .barriers import r, rdeep
 from .lookahead import (_ND_ATTRS, _SAFE_METHODS, _TRUSTED, _deferrable_funcs, _runs_code, attr,
-                        bop, cop, fv, item, uop)
+                        bop, cop, eattr, fv, item, rsub, uop)
 from .state import S, _on_driver
 from .state import pending as _pending
 from . import stores as _stores
@@ -101,7 +101,9 @@ class _Nest:
 
     def __init__(self, first, kinds, inners, safe):
         self._inners = inners
-        self._kinds = kinds  # per inner loop: "n" its lambda gives the iterable, "r" (f, args)
+        # per inner loop: "n" its lambda gives the iterable, "r" (f, args),
+        # "a", "s", "l" a nref of an attribute's, item's or slice's name and key
+        self._kinds = kinds
         self._its = [iter(first)]
         self._vals = []
         self._held = _NONE
@@ -129,7 +131,8 @@ class _Nest:
                 self._held = v
             k = len(vals)
             inner = self._inners[k](*vals, v)
-            if self._kinds[k] == "r":
+            kind = self._kinds[k]
+            if kind == "r":
                 f, a = inner
                 if f is _range:
                     inner = _range(*(r(x) for x in a))
@@ -137,6 +140,8 @@ class _Nest:
                     raise _Bail()  # the program's own `range`
                 else:
                     inner = _calls.ecall(f, *a)
+            elif kind != "n":
+                inner = _reach(kind, inner.obj, inner.key)
             inner = it(inner)
             if _stepping[0] and not _safe_iterable(inner):
                 raise _Bail()
@@ -147,6 +152,48 @@ class _Nest:
 
 
 _stores._Nest = _Nest
+
+
+class _Ref:
+    """nref(): an inner iterable's name and key, as the lambda of nest gives
+    them (rdeep does not look into it)."""
+
+    __slots__ = ("obj", "key")
+
+    def __init__(self, obj, key):
+        self.obj = obj
+        self.key = key
+
+
+def nref(obj, key):
+    return _Ref(obj, key)
+
+
+_SLICEABLE = (list, tuple, str, bytes, _range)
+
+
+def _reach(kind, obj, key):
+    """The inner iterable `obj.key` ("a"), `obj[key]` ("s") or `obj[lo:hi:step]`
+    ("l", key the bounds) as the generator expression reads it (eattr, rsub:
+    behind a barrier where that runs code of the program); in a step of the
+    twin, only where it runs none (a property, a __getattr__, a __getitem__
+    or __index__ of the program's: _Bail)."""
+    if kind == "a":
+        if _stepping[0]:
+            return pattr(obj, key)
+        return eattr(obj, key)
+    if kind == "s":
+        if _stepping[0]:
+            return pitem(obj, key)
+        return rsub(obj)[rdeep(key)]
+    bounds = [r(b) for b in key]
+    if _stepping[0]:
+        obj = r(obj)
+        if not (type(obj) in _SLICEABLE or _inert(obj)) \
+                or any(b is not None and type(b) is not int for b in bounds):
+            raise _Bail()
+        return obj[slice(*bounds)]
+    return rsub(obj)[slice(*bounds)]
 
 
 def nest(first, kinds, *inners):

@@ -71,15 +71,50 @@ def _plain_bound(e):
     return isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _plain_bound(e.operand)
 
 
-def _plain_inner(e):
-    """An inner `for`'s iterable that reads names only: `ys`, `row`,
-    `range(i + 1, n)`, `[a, b]`."""
+def _plain_key(e):
+    """A subscript's key made of names and constants: an int, a str, a name,
+    or + - * // of names and ints."""
+    return _plain_bound(e) or (isinstance(e, ast.Constant) and type(e.value) is str)
+
+
+def _inner(e):
+    """An inner `for`'s iterable that nest can make without running code of
+    the program in the lambda: (its kind, the lambda's body), or None.
+    Names only - `ys`, `row`, `[a, b]` ("n"), `range(i + 1, n)` ("r": the
+    lambda gives (range, (i + 1, n)) and nest calls it; a call in the lambda
+    would be an eager one, a barrier per outer item) - or one attribute,
+    subscript or slice of a name: `img.sources` ("a"), `table[k]` ("s"),
+    `row[i + 1:]` ("l"). For those the lambda gives the name's value and the
+    key in a nref() (which rdeep, applied to every lambda's result, does not
+    look into: a table's values are not resolved whole per outer item), and
+    nest reads them as the expression would, or, in a step of the twin, only
+    where that runs no code of the program (pattr, pitem)."""
     if isinstance(e, ast.Name):
-        return True
+        return "n", e
     if isinstance(e, (ast.List, ast.Tuple)):
-        return all(isinstance(x, (ast.Name, ast.Constant)) for x in e.elts)
-    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "range" \
-        and not e.keywords and 1 <= len(e.args) <= 3 and all(map(_plain_bound, e.args))
+        if all(isinstance(x, (ast.Name, ast.Constant)) for x in e.elts):
+            return "n", e
+        return None
+    if isinstance(e, ast.Call):
+        if isinstance(e.func, ast.Name) and e.func.id == "range" and not e.keywords \
+                and 1 <= len(e.args) <= 3 and all(map(_plain_bound, e.args)):
+            return "r", ast.Tuple(elts=[e.func, ast.Tuple(elts=e.args, ctx=ast.Load())],
+                                  ctx=ast.Load())
+        return None
+    if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name):
+        return "a", rt("nref", e.value, ast.Constant(value=e.attr))
+    if isinstance(e, ast.Subscript) and isinstance(e.value, ast.Name):
+        k = e.slice
+        if isinstance(k, ast.Slice):
+            bounds = [k.lower, k.upper, k.step]
+            if not all(b is None or _plain_bound(b) for b in bounds):
+                return None
+            return "l", rt("nref", e.value, ast.Tuple(
+                elts=[ast.Constant(value=None) if b is None else b for b in bounds],
+                ctx=ast.Load()))
+        if _plain_key(k):
+            return "s", rt("nref", e.value, k)
+    return None
 
 
 def _flat(node):
@@ -90,8 +125,9 @@ def _flat(node):
     expression can get a lazy twin, and the item a step of the twin could
     not take can be given back mid-way through the inner loop. Only where
     that is the same program: conditions on the last `for` alone, names as
-    the outer targets, and inner iterables that read names only (a name, or
-    range of names and ints) and no target of their own or a later `for`."""
+    the outer targets, and inner iterables of names (_inner: a name, a
+    display, range of names and ints, an attribute, subscript or slice of a
+    name) that read no target of their own or a later `for`."""
     gens = node.generators
     if len(gens) < 2 or any(g.is_async for g in gens) or any(g.ifs for g in gens[:-1]):
         return None
@@ -109,18 +145,14 @@ def _flat(node):
     last = {n.id for n in ast.walk(gens[-1].target) if isinstance(n, ast.Name)}
     lambdas, kinds = [], ""
     for k, g in enumerate(gens[1:], 1):
-        if not _plain_inner(g.iter):
+        inner = _inner(copy.deepcopy(g.iter))
+        if inner is None:
             return None
         later = set(outer[k:]) | last
         if any(isinstance(n, ast.Name) and n.id in later for n in ast.walk(g.iter)):
             return None
-        # range(a, b): the lambda gives (range, (a, b)) and nest calls it (a
-        # call in the lambda would be an eager one: a barrier per outer item)
-        body = copy.deepcopy(g.iter)
-        if isinstance(body, ast.Call):
-            body = ast.Tuple(elts=[body.func, ast.Tuple(elts=body.args, ctx=ast.Load())],
-                             ctx=ast.Load())
-        kinds += "r" if isinstance(g.iter, ast.Call) else "n"
+        kind, body = inner
+        kinds += kind
         lambdas.append(ast.Lambda(
             args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in outer[:k]],
                                kwonlyargs=[], kw_defaults=[], defaults=[]),
