@@ -1,5 +1,6 @@
 # Reads that run code of the program - a property, __getattr__, a class's
-# __getitem__ - right after a statement whose output waits for its tasks:
+# __getitem__, and the other dunders (stores, `in`, formats, truth, `with`,
+# `+=`, iteration) - right after a statement whose output waits for its tasks:
 # their prints come after it, as in plain Python. In generator expressions
 # given to builtins (with a lazy twin, whose step stops there, and without),
 # loops over them, lambdas, eager try blocks and the body itself (subscripts
@@ -38,6 +39,59 @@ class Sliced:
     def __getitem__(self, k):
         print("slice", k.start, k.stop)
         return list(range(k.start, k.stop))
+
+
+class Box:
+    """Every other dunder the program may give a class, each printing."""
+
+    def __init__(self):
+        self._v = 0
+
+    def __setitem__(self, k, v):
+        print("set", k, v)
+
+    def __delitem__(self, k):
+        print("del", k)
+
+    def __contains__(self, k):
+        print("contains", k)
+        return True
+
+    def __format__(self, spec):
+        print("format", spec)
+        return "box"
+
+    def __bool__(self):
+        print("bool")
+        return True
+
+    def __iter__(self):
+        print("iter")
+        return iter([1, 2])
+
+    def __len__(self):
+        print("len")
+        return 2
+
+    @property
+    def v(self):
+        return self._v
+
+    @v.setter
+    def v(self, x):
+        print("setter", x)
+        self._v = x
+
+    def __enter__(self):
+        print("enter")
+        return self
+
+    def __exit__(self, *a):
+        print("exit")
+
+    def __iadd__(self, o):
+        print("iadd", o)
+        return self
 
 
 class Lazy:
@@ -92,6 +146,31 @@ def main():
         print(sum(f(len(x), 1) for x in [lazy.values, lazy.missing]))
     except AttributeError as e:
         print("caught AttributeError", e)
+    b = Box()
+    print(sum(f(x, 15) for x in range(3)))
+    b[1] = 2
+    print(sum(f(x, 16) for x in range(3)))
+    del b[1]
+    print(sum(f(x, 17) for x in range(3)))
+    print(3 in b)
+    print(sum(f(x, 18) for x in range(3)))
+    print(f"{b:x}")
+    print(sum(f(x, 19) for x in range(3)))
+    if b:
+        print("yes")
+    print(sum(f(x, 20) for x in range(3)))
+    b.v = 5
+    print(sum(f(x, 21) for x in range(3)))
+    with b:
+        print("in with")
+    print(sum(f(x, 22) for x in range(3)))
+    b += 1
+    print(sum(f(x, 23) for x in range(3)))
+    print(list(b), sorted(b), len(b))
+    print(sum(f(x, 24) for x in range(3)))
+    print([f(v, 1) for v in b], sum(f(v, 1) for v in b))
+    print(sum(f(x, 25) for x in range(3)))
+    print(any(f(x, 1) > 100 for x in range(3) if x in b), sum(f(x, 1) for x in range(2) if b))
 
 
 if __name__ == "__main__":

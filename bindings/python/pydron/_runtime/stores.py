@@ -11,7 +11,7 @@ from .lookahead import _PLAIN_ATTR, _ahead, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, records as _records, tainted as _tainted
 from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
-from .tables import _DICTS, _SCALARS, _safe_iterable
+from .tables import _DICTS, _OPERAND_TYPES, _SCALARS, _numpy_type, _safe_iterable
 
 
 # --------------------------------------------------------------------------
@@ -215,7 +215,14 @@ def aug(op, a, b):
             _list_extend(a, b)
             return a
     b = rdeep(b) if op == "%" else r(b)
+    if _pending and (_user_operand(a) or _user_operand(b)) and _on_driver():
+        sync()  # its __iadd__ (or the other's __radd__) is code of the program, as ro() holds
     return _AUG[op](a, b)
+
+
+def _user_operand(v):
+    t = type(v)
+    return t not in _OPERAND_TYPES and not _numpy_type(t)
 
 
 # --------------------------------------------------------------------------
