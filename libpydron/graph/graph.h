@@ -286,10 +286,6 @@ typedef struct pdi_run {
                            (a PURE task taken off every queue: nothing else to report) */
 } pdi_run;
 
-/* The graph: records, indexes and what changed. The public handle
- * pydron_graph * points at a pdi_sgraph (sched/sched.h) whose first member
- * this is; graph/ never reads the rest. Everything here is protected by the
- * caller's lock (the scheduler's g->mu). */
 /* The reservation behind a slab: chunks of PDI_CHUNK records readable
  * and writable (committed; some may still be counted in the cache) and
  * chunks of address space reserved (graph/slabs.c). */
@@ -297,6 +293,10 @@ typedef struct pdi_slab {
     uint32_t ncommit, nres;
 } pdi_slab;
 
+/* The graph: records, indexes and what changed. The public handle
+ * pydron_graph * points at a pdi_sgraph (sched/sched.h) whose first member
+ * this is; graph/ never reads the rest. Everything here is protected by the
+ * caller's lock (the scheduler's g->mu). */
 struct pydron_graph {
     uint32_t tag;
     const pdi_kindtab *kt;  /* the runtime's kinds */
@@ -611,7 +611,7 @@ static inline void pdi_value_slot_free(pydron_graph *g, pdi_value *v, uint32_t v
     }
 }
 /* The record of task id producer is kept (TB_RETAINED) for an output the
- * caller holds: pdi_maybe_unretain would look at it. */
+ * caller holds (pdi_maybe_unretain frees it once none is held). */
 static inline int pdi_producer_retained(pydron_graph *g, uint64_t producer)
 {
     uint32_t ti = pdi_id_idx(producer);

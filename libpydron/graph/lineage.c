@@ -128,13 +128,10 @@ static void unretain_free(pydron_graph *g, uint32_t ti)
 
 void pdi_maybe_unretain(pydron_graph *g, uint64_t producer, uint32_t except_vi)
 {
+    if (!pdi_producer_retained(g, producer))
+        return;
     uint32_t ti = pdi_id_idx(producer);
-    if (pdi_id_tag(producer) != g->tag || !ti || ti > g->tcount)
-        return;
-    pdi_task *t = pdi_T(g, ti);
-    if (t->gen != pdi_id_gen(producer) || !(t->bits & TB_RETAINED))
-        return;
-    if (!any_output_held(g, t, producer, except_vi))
+    if (!any_output_held(g, pdi_T(g, ti), producer, except_vi))
         unretain_free(g, ti);
 }
 

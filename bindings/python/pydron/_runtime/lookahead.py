@@ -386,19 +386,6 @@ _item_codes = {}
 _PLAIN_ITEM = {list, tuple, dict, str, bytes, bytearray, range, memoryview, type}
 
 
-def eattr(obj, name):
-    """`obj.name` in an eager zone (a generator expression's items, a lambda,
-    an eager `try`): resolved as r() does, after a barrier if reading it runs
-    code of the program while earlier work is pending (_getattr), as attr()
-    reads it in a lazy zone. (One call: it stands for r(x).name in loops.)"""
-    if isinstance(obj, S.Future):
-        obj = r(obj)
-    if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
-            and _on_driver():
-        sync()
-    return getattr(obj, name)
-
-
 def _ahead(v, get):
     """For a deferred operation that only reads task result v (an item, an
     item of it unpacked) and that the driver or a task needs before its
@@ -431,13 +418,21 @@ def attr(obj, name):
     return _getattr(obj, name)
 
 
-def _getattr(obj, name):
+def eattr(obj, name):
     """getattr, after a barrier if it runs code of the program (a property,
-    __getattr__): code pydron does not see."""
+    __getattr__): code pydron does not see. `obj.name` in an eager zone (a
+    generator expression's items, a lambda, an eager `try`; a placeholder
+    resolved as r() does), and attr()'s read of a value (_getattr). One
+    call: it stands for r(x).name in loops."""
+    if isinstance(obj, S.Future):
+        obj = r(obj)
     if _pending and type(obj) not in _PLAIN_ATTR and _runs_code(type(obj), name, False) \
             and _on_driver():
         sync()
     return getattr(obj, name)
+
+
+_getattr = eattr
 
 
 # Types whose attribute access runs no user code.

@@ -5,13 +5,13 @@ import operator
 import sys
 
 from .._state import touch as _touch
-from .barriers import _has_future, _log, _log_snapshot, _record_type, _taint, _unknown, r, rdeep, sync
+from .barriers import _has_future, _log, _log_snapshot, _record_type, _taint, _unknown, r, rdeep, ro, sync
 from .._backend import RESULT_CATS
 from .lookahead import _PLAIN_ATTR, _ahead, _capture, _defer, _runs_code
 from .state import S, _on_driver
 from .state import pending as _pending, records as _records, tainted as _tainted
 from .iterators import _GeneratorType, _Map, _Steps, _guarded, _iter_of, _twin_walk
-from .tables import _DICTS, _OPERAND_TYPES, _SCALARS, _numpy_type, _safe_iterable
+from .tables import _DICTS, _SCALARS, _safe_iterable
 
 
 # --------------------------------------------------------------------------
@@ -208,21 +208,16 @@ def aug(op, a, b):
                 type(a) is S.Future and a.category() in ("nd", "seq", "map")):
             key = ("a", op)
             return _defer(_AUG[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
-    a = r(a)
+    # operands as ro() gives them: behind a barrier when either is of a
+    # class of the program (its __iadd__, or the other's __radd__, is its code)
+    a = ro(a)
     if op == "+" and type(a) is list:
         b = r(b)
         if type(b) in (list, tuple):
             _list_extend(a, b)
             return a
-    b = rdeep(b) if op == "%" else r(b)
-    if _pending and (_user_operand(a) or _user_operand(b)) and _on_driver():
-        sync()  # its __iadd__ (or the other's __radd__) is code of the program, as ro() holds
+    b = ro(rdeep(b)) if op == "%" else ro(b)
     return _AUG[op](a, b)
-
-
-def _user_operand(v):
-    t = type(v)
-    return t not in _OPERAND_TYPES and not _numpy_type(t)
 
 
 # --------------------------------------------------------------------------
