@@ -20,15 +20,17 @@ def test_sync_before_import_and_class():
 
 
 def test_global_and_nonlocal_stores_resolved_local_not():
+    """A global store alone is undone if an earlier task fails (gstore); a
+    nonlocal one waits for the tasks first (ostore: a barrier)."""
     out = b("def f():\n    global G\n    G = t()\n    x = t()\n    def g():\n        nonlocal x\n        x = t()\n")
     assert "G = __pydron__.gstore(globals(), 'G', t())" in out
     assert "    x = t()" in out
-    assert "        x = __pydron__.rdeep(t())" in out
+    assert "        x = __pydron__.ostore(t())" in out
 
 
-def test_unpacking_into_declared_name_resolved():
+def test_unpacking_into_declared_name_resolved_after_the_tasks():
     out = b("def f():\n    global a\n    a, b = v\n")
-    assert "a, b = __pydron__.rdeep(v)" in out
+    assert "a, b = __pydron__.ostore(v)" in out
 
 
 def test_class_body_item_store_left_alone():

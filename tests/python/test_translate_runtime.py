@@ -345,6 +345,93 @@ def test_undo_log_stays_bounded_while_tasks_keep_finishing():
     assert biggest < 100, biggest
 
 
+def test_failure_undoes_in_place_operators_on_arrays_sets_and_bytearrays(executor):
+    np = pytest.importorskip("numpy")
+
+    @schedule
+    def f(acc, seen, buf):
+        bad = fail("x")
+        acc += 1          # changed in place: plain Python never got here
+        acc[1:] *= 3
+        seen |= {2}
+        buf += b"!"
+        return bad
+
+    acc, seen, buf = np.arange(3.0), {1}, bytearray(b"a")
+    with pytest.raises(ValueError):
+        f(acc, seen, buf)
+    assert acc.tolist() == [0.0, 1.0, 2.0] and seen == {1} and buf == b"a"
+
+
+def test_in_place_operators_keep_one_copy_per_object_per_task(monkeypatch):
+    """Between two task calls an array changed a hundred times is copied
+    once (the copy before the first change is what a failure restores)."""
+    np = pytest.importorskip("numpy")
+    pydron.configure(executor="threads", workers=2)
+    from pydron._runtime import barriers
+    sizes = []
+    real = barriers._save_before
+
+    def spy(a):
+        real(a)
+        sizes.append(len(_runtime.state.undo))
+    monkeypatch.setattr(barriers, "_save_before", spy)
+    import pydron._runtime.stores as stores
+    monkeypatch.setattr(stores, "_save_before", spy)
+
+    @schedule
+    def f(acc, gate):   # a parameter: the caller sees it (no deferred operators)
+        first = gated(1, gate)
+        for _ in range(100):
+            acc += 1
+        second = gated(2, gate)
+        for _ in range(100):
+            acc -= 0.5
+        return acc.tolist(), first + second
+
+    assert f(np.zeros(4), None) == ([50.0] * 4, 3)
+    assert len(sizes) == 200 and max(sizes) == 2, sizes[:3]
+
+
+def test_in_place_operators_past_the_copy_budget_wait_for_the_tasks(monkeypatch):
+    """No room for a copy: the operator waits for the tasks called before
+    (a barrier, which raises the failure there), so the array is never
+    changed; within the budget it is copied and the operator runs at once."""
+    np = pytest.importorskip("numpy")
+    pydron.configure(executor="threads", workers=2)
+    from pydron._runtime import barriers
+    import pydron._runtime.stores as stores
+    monkeypatch.setattr(barriers, "_SAVE_BUDGET", 16)
+    seen = []
+    real = barriers._save_before
+
+    def spy(a):
+        n = len(_runtime.state.undo)
+        try:
+            real(a)
+        except ValueError:
+            seen.append("waited, raised")
+            raise
+        seen.append(len(_runtime.state.undo) - n)
+    monkeypatch.setattr(stores, "_save_before", spy)
+
+    @schedule
+    def f(acc):
+        bad = fail("x")
+        acc += 1
+        return bad
+
+    acc = np.zeros(8)   # 64 bytes: over the budget
+    with pytest.raises(ValueError):
+        f(acc)
+    assert acc.tolist() == [0.0] * 8 and seen == ["waited, raised"]
+    small = np.zeros(1)   # 8 bytes: copied
+    seen.clear()
+    with pytest.raises(ValueError):
+        f(small)
+    assert small.tolist() == [0.0] and seen == [1]
+
+
 def test_partial_of_functional_is_a_task(monkeypatch, tmp_path):
     import functools
 

@@ -36,7 +36,7 @@ from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, m
 from .lookahead import attr, bop, eattr, fjoin, fv, item, rsub, uop
 from .state import register, session
 from .state import pending as _pending
-from .stores import (aug, delattr_, delitem, gstore, it, raise_recursion_limit, setattr_,
+from .stores import (aug, delattr_, delitem, gstore, it, ostore, raise_recursion_limit, setattr_,
                      setitem, slice_, unpack)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
 from .npstores import npflush, nprefs, npstore
@@ -48,7 +48,7 @@ __all__ = [
     "r", "rdeep", "rdo", "ro", "sync", "barrier", "call", "ecall", "enter_nested", "leave",
     "mcall", "nested_error", "run_lazy", "run_strict", "attr", "bop", "eattr", "fjoin", "fv", "item",
     "rsub", "uop",
-    "session", "aug", "delattr_", "delitem", "gstore", "it", "raise_recursion_limit",
+    "session", "aug", "delattr_", "delitem", "gstore", "it", "ostore", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",

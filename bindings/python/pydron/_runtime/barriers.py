@@ -2,6 +2,7 @@
 (wait for every task so far, in program order), failures and the undo log, and
 unknown code, which runs behind a barrier and never sees a placeholder."""
 
+import collections
 import sys
 import warnings
 from types import MemberDescriptorType as _MemberDescriptorType
@@ -492,6 +493,78 @@ def _log_snapshot(c):
             c.clear()
             dict.update(c, saved)
     _undo.append((S.last_seq, undo))
+
+
+# What the undo log holds for in-place operators (`acc += 1` on an array,
+# `s |= {x}`): (tag, bytes) per copy, oldest first, dropped with the log's
+# entries; past _SAVE_BUDGET bytes the operator waits for the tasks instead.
+_saved = collections.deque()
+_SAVE_BUDGET = 64 << 20
+_S_NBYTES = [0]
+
+
+def _save_before(a):
+    """`a` is about to be changed in place by an operator (`a op= b`) while
+    tasks run: what it holds goes to the undo log, so that when a task called
+    before fails, the program finds `a` as the sequential program would (the
+    operator never ran there). An array, list, dict, set or bytearray is
+    copied once per task called, at most _SAVE_BUDGET bytes of copies held at
+    once; anything else, or past that, waits for the tasks (barrier)."""
+    if not _pending:
+        return
+    if not _undo:
+        _saved.clear()
+        _S_NBYTES[0] = 0
+    while _saved and _saved[0][0] < _pending[0][0]:  # as _poll drops their entries
+        _S_NBYTES[0] -= _saved.popleft()[1]
+    seq = S.last_seq
+    # one copy per object per task called: an earlier one holds what a
+    # failure restores (looked for among the newest few entries)
+    k = 0
+    for tag, f in reversed(_undo):
+        if tag != seq or k == 8:
+            break
+        if getattr(f, "obj", None) is a:
+            return
+        k += 1
+    t = type(a)
+    np = sys.modules.get("numpy")
+    nd = np is not None and isinstance(a, np.ndarray)
+    if nd:
+        n = a.nbytes
+    elif t is list or t in _DICTS or t is set or t is bytearray:
+        n = 8 * len(a) + 64
+    else:
+        n = None
+    if n is None or _S_NBYTES[0] + n > _SAVE_BUDGET:
+        barrier()
+        return
+    if nd:
+        saved = a.copy()
+
+        def undo():
+            np.copyto(a, saved)  # a view's elements too: its base's memory
+    elif t is list or t is bytearray:
+        saved = a[:]
+
+        def undo():
+            a[:] = saved
+    elif t is set:
+        saved = set(a)
+
+        def undo():
+            set.clear(a)
+            set.update(a, saved)
+    else:
+        saved = dict(a)
+
+        def undo():
+            dict.clear(a)
+            dict.update(a, saved)
+    undo.obj = a
+    _undo.append((seq, undo))
+    _saved.append((seq, n))
+    _S_NBYTES[0] += n
 
 
 def _unknown(f, args, kwargs):

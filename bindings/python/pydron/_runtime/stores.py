@@ -5,7 +5,8 @@ import operator
 import sys
 
 from .._state import touch as _touch
-from .barriers import _has_future, _log, _log_snapshot, _record_type, _taint, _unknown, r, rdeep, ro, sync
+from .barriers import (_has_future, _log, _log_snapshot, _record_type, _save_before, _taint, _unknown,
+                       barrier, r, rdeep, ro, sync)
 from .._backend import RESULT_CATS
 from .lookahead import _PLAIN_ATTR, _ahead, _capture, _defer, _runs_code
 from .state import S, _on_driver
@@ -182,6 +183,17 @@ def gstore(g, name, value):
     return value
 
 
+def ostore(value):
+    """The value for a store into a `nonlocal` name (or a `global` one among
+    other targets): resolved, and stored once the tasks called before have
+    finished (a barrier: a failure among them comes first, and the cell
+    keeps the value plain Python leaves in it)."""
+    value = rdeep(value)
+    if _pending:
+        barrier()
+    return value
+
+
 def delattr_(obj, name):
     obj = r(obj)
     sync()
@@ -194,6 +206,9 @@ _AUG = {
     "<<": operator.ilshift, ">>": operator.irshift, "&": operator.iand,
     "|": operator.ior, "^": operator.ixor, "@": operator.imatmul,
 }
+
+
+_IN_PLACE = {op: f"__i{f.__name__[1:]}__" for op, f in _AUG.items()}
 
 
 def aug(op, a, b):
@@ -217,6 +232,8 @@ def aug(op, a, b):
             _list_extend(a, b)
             return a
     b = ro(rdeep(b)) if op == "%" else ro(b)
+    if _pending and hasattr(type(a), _IN_PLACE[op]):
+        _save_before(a)  # changed in place: undone if a task called before fails
     return _AUG[op](a, b)
 
 

@@ -3,7 +3,9 @@
 - before `try` and `with`: a task called earlier must fail *outside* the handler,
   as it would sequentially; inside, calls run eagerly (see the calls pass);
 - before `import` and `class`: they run code pydron does not see;
-- a value bound to a `global`/`nonlocal` name is resolved: other code may read it."""
+- a value bound to a `global`/`nonlocal` name is resolved: other code may read it;
+  a `global` store alone is undone if a task called earlier fails, any other
+  (a `nonlocal` name, or names in a tuple) waits for those tasks first."""
 
 import ast
 
@@ -62,7 +64,9 @@ class Barriers(Located):
             globs = ast.Call(func=ast.Name(id="globals", ctx=ast.Load()), args=[], keywords=[])
             node.value = rt("gstore", globs, ast.Constant(value=names[0]), node.value)
         elif any(isinstance(n, ast.Name) and n.id in declared for t in node.targets for n in ast.walk(t)):
-            node.value = rt("rdeep", node.value)
+            # a cell (or a global among other targets): resolved, after the
+            # tasks called before (nothing puts a cell back if one fails)
+            node.value = rt("ostore", node.value)
         return node
 
 
