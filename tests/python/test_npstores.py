@@ -88,7 +88,26 @@ def printed(n, gate):
     return out.tolist()
 
 
+@schedule
+def accumulated(n, gate):
+    acc = np.zeros(3)
+    for i in range(n):
+        acc += row(i, gate)
+    return acc.tolist()
+
+
+@schedule
+def accumulated_and_stored(n, gate):
+    acc = np.ones(2)
+    for i in range(n):
+        acc *= work(i + 1, gate)
+        acc[0] = work(i, gate)
+    return acc.tolist()
+
+
 CASES = [
+    (accumulated, 3, [3.0, 6.0, 9.0]),
+    (accumulated_and_stored, 2, [10.0, 200.0]),
     (filled, 3, [0.0, 10.0, 20.0]),
     (rows, 3, [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]),
     (nested, 2, [[0.0, 1.0], [10.0, 11.0]]),
@@ -106,7 +125,7 @@ def test_every_task_of_the_loop_is_submitted_before_the_first_finishes(
     assert fn(n, str(tmp_path / "open")) == expect   # (result categories learned)
     tasks = len(count.futures)
     log = SubmitLog(monkeypatch)
-    log.open_gate(work if fn is not rows else row, tasks, tmp_path / "go")
+    log.open_gate(row if fn in (rows, accumulated) else work, tasks, tmp_path / "go")
     assert fn(n, str(tmp_path / "go")) == expect
     assert log.done_at_submit == [0] * tasks
     if fn is printed:
@@ -159,7 +178,48 @@ def inside_try(n, gate):
     return out.tolist()
 
 
+@schedule
+def aug_alias_before(n, gate):
+    acc = np.zeros(2)
+    same = acc
+    for i in range(n):
+        acc += work(i, gate)
+    return same.tolist()
+
+
+@schedule
+def aug_into_parameter(acc, gate):
+    for i in range(len(acc)):
+        acc += work(i, gate)
+    return acc.tolist()
+
+
+@schedule
+def aug_read_in_loop(n, gate):
+    acc = np.zeros(2)
+    seen = []
+    for i in range(n):
+        acc += work(i, gate)
+        seen.append(float(acc[0]))
+    return seen
+
+
+@schedule
+def aug_inside_try(n, gate):
+    acc = np.zeros(2)
+    try:
+        for i in range(n):
+            acc += work(i, gate)
+    finally:
+        pass
+    return acc.tolist()
+
+
 @pytest.mark.parametrize("fn, arg, expect", [
+    (aug_alias_before, 3, [30.0, 30.0]),
+    (aug_into_parameter, None, [30.0, 30.0, 30.0]),
+    (aug_read_in_loop, 3, [0.0, 10.0, 30.0]),
+    (aug_inside_try, 3, [30.0, 30.0]),
     (view_before, 3, [0.0, 10.0, 30.0]),
     (alias_before, 3, [0.0, 10.0, 20.0]),
     (into_parameter, None, [0.0, 10.0, 20.0]),

@@ -36,7 +36,7 @@ from .barriers import _drain_to
 from .lookahead import _capture, _defer
 from .state import _on_driver
 from .state import npdirty as _dirty, pending as _pending
-from .stores import setitem
+from .stores import _AUG, aug, setitem
 
 _getrefcount = sys.getrefcount
 _gettrace = sys.gettrace   # a tracer may hold a frame's locals: counts differ
@@ -106,27 +106,62 @@ def _store_op(h, key, value):
             del _dirty[id(h.obj)]
 
 
+def _aug_op(h, op, value):
+    try:
+        _AUG[op](h.obj, value)   # an array's in-place operators return it
+    finally:
+        h.n -= 1
+        if h.n == 0 and _dirty.get(id(h.obj)) is h:
+            del _dirty[id(h.obj)]
+
+
+def _fits(obj, refs, value):
+    """May a store or in-place operator of `value` into obj be deferred (the
+    checks above; refs: obj's reference count at the call)?"""
+    global _np, _base
+    if not (_pending and _ON and type(obj).__name__ == "ndarray" and _on_driver()
+            and _gettrace() is None):
+        return False
+    if _np is None:
+        _np = sys.modules["numpy"]
+    if _base is None:
+        _base = _calibrate()
+    return type(obj) is _np.ndarray and refs == _base + (id(obj) in _dirty) \
+        and not _getweakrefcount(obj) and obj.base is None and obj.flags.writeable \
+        and not obj.dtype.hasobject and _capture(value) >= 0
+
+
+def _queue(obj, op, *args):
+    """op(held, *args) deferred, in program order with the tasks."""
+    h = _dirty.get(id(obj))
+    if h is None:
+        h = _dirty[id(obj)] = _Held(obj)
+    lz = _defer(op, (h, *args), None, ("s",), "none")
+    h.n += 1
+    h.last = lz.seq
+
+
 def npstore(obj, key, value):
     """`obj[key] = value` in a loop the translator found fit (above)."""
-    global _np, _base
     refs = _getrefcount(obj)   # first: nothing else here may hold obj yet
-    if _pending and _ON and type(obj).__name__ == "ndarray" and _on_driver() \
-            and _gettrace() is None:
-        if _np is None:
-            _np = sys.modules["numpy"]
-        if _base is None:
-            _base = _calibrate()
-        h = _dirty.get(id(obj))
-        if type(obj) is _np.ndarray and refs == _base + (h is not None) \
-                and not _getweakrefcount(obj) and obj.base is None and obj.flags.writeable \
-                and not obj.dtype.hasobject and _plain_key(key) and _capture(value) >= 0:
-            if h is None:
-                h = _dirty[id(obj)] = _Held(obj)
-            lz = _defer(_store_op, (h, key, value), None, ("s",), "none")
-            h.n += 1
-            h.last = lz.seq
-            return
+    if _fits(obj, refs, value) and _plain_key(key):
+        _queue(obj, _store_op, key, value)
+        return
     setitem(obj, key, value)   # (a barrier first: the deferred stores run before it)
+
+
+def npaug(obj, op, value):
+    """`obj op= value` in a loop the translator found fit (above): for an
+    array, the operator in place, deferred as a store is; returns what the
+    name is bound to."""
+    refs = _getrefcount(obj)   # first, as npstore's
+    if _fits(obj, refs, value):
+        _queue(obj, _aug_op, op, value)
+        return obj
+    h = _dirty.get(id(obj))
+    if h is not None and h.obj is obj:
+        _drain_to(h.last)   # the deferred stores and operators run first
+    return aug(op, obj, value)
 
 
 def npflush(obj):

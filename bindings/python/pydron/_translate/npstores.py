@@ -1,9 +1,10 @@
 """Pass: item stores into a local that a loop never reads become
-`__pydron__.npstore(name, key, value)`, and `__pydron__.npflush(name)`
-follows the loop.
+`__pydron__.npstore(name, key, value)`, its in-place operators
+(`name += value`) `name = __pydron__.npaug(name, op, value)`, and
+`__pydron__.npflush(name)` follows the loop.
 
-For `out[i] = f(i)` in a loop, with `out` a numpy array, the runtime defers
-the store (a deferred operation, in program order) instead of waiting for
+For `out[i] = f(i)` (or `acc += f(i)`) in a loop, with `out` a numpy array,
+the runtime defers the store (a deferred operation, in program order) instead of waiting for
 f(i) (_runtime/npstores.py). That is sound only while nothing reads the
 array before the deferred stores have run. This pass proves the part that
 can be seen in the source; the runtime checks the rest (the array's type,
@@ -17,7 +18,8 @@ and that no other reference to it exists) at every store:
   counts as a use there);
 - inside the loop (its body, `else`, and a `while` test; a `for` iterable
   is evaluated once, before), the name appears only as the object of these
-  item stores: no load, no other store, no `del`;
+  item stores and in these in-place operators: no other load, no other
+  store, no `del`;
 - the loop is in no try or with statement of the function (a handler could
   look at the array between a failure and the stores before it);
 - the loop has no `return`, `yield` or `await`, and calls no `locals`,
@@ -124,6 +126,8 @@ def _fit(loop, locals_):
     for n in nodes:
         if _store_into(n, locals_):
             targets[n.args[0].id] = targets.get(n.args[0].id, 0) + 1
+        elif _aug_into(n, locals_):   # the name twice: stored and read
+            targets[n.value.args[1].id] = targets.get(n.value.args[1].id, 0) + 2
     if not targets:
         return set()
     uses = {}
@@ -139,9 +143,24 @@ def _rewrite(loop, names):
             for n in [s, *_own(s)]:
                 if _store_into(n, names):
                     n.func.attr = "npstore"
+                elif _aug_into(n, names):
+                    n.value.func.attr = "npaug"
+                    op, name, value = n.value.args
+                    n.value.args = [name, op, value]
 
 
 def _store_into(n, names):
     """Is n `__pydron__.setitem(name, key, value)` (targets pass) with name in names?"""
     return is_rt(n) and n.func.attr == "setitem" and len(n.args) == 3 \
         and isinstance(n.args[0], ast.Name) and n.args[0].id in names
+
+
+def _aug_into(n, names):
+    """Is n `name = __pydron__.aug(op, name, value)` (`name op= value`,
+    targets pass) with name in names?"""
+    if not (isinstance(n, ast.Assign) and len(n.targets) == 1
+            and isinstance(n.targets[0], ast.Name) and n.targets[0].id in names):
+        return False
+    v = n.value
+    return is_rt(v) and v.func.attr == "aug" and len(v.args) == 3 \
+        and isinstance(v.args[1], ast.Name) and v.args[1].id == n.targets[0].id

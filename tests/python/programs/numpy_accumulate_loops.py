@@ -1,0 +1,221 @@
+# Results accumulated into numpy arrays in loops (`acc += f(i)`), the way
+# scientists stack calibrated images: the in-place operators are deferred
+# while the array is a local nobody else holds, and must give the sequential
+# program's arrays, output and exceptions in every shape: every in-place
+# operator, vectors and scalars, int and float arrays, nested and while
+# loops, a store and an operator into one array, a deferred operation as the
+# operand, plain operands mixed in, prints between; a failing task, an
+# operator that fails (dtype casting, shapes that do not broadcast) raised
+# at its iteration; and the cases where the array can be seen during the
+# loop (an alias, a view, a parameter, a read in the loop, a try statement),
+# where each operator runs at its turn. Accumulators that are not arrays
+# (ints, lists) keep their own behaviour.
+import numpy as np
+
+from pydron import functional, schedule
+
+
+@functional
+def val(i):
+    return i * 1.5
+
+
+@functional
+def vec(i, n):
+    return np.arange(n) * i + 1.0
+
+
+@functional
+def ivec(i, n):
+    return np.arange(n, dtype=np.int64) + i
+
+
+@functional
+def fails_at(i, bad):
+    if i == bad:
+        raise ValueError(f"bad image {i}")
+    return np.full(2, float(i))
+
+
+@schedule
+def stack(n):
+    acc = np.zeros(3)
+    for i in range(n):
+        acc += vec(i, 3)
+    return acc
+
+
+@schedule
+def every_operator(n):
+    a = np.ones(3)
+    b = np.full(3, 100.0)
+    c = np.full(3, 2.0 ** 20)
+    d = np.full(3, 7.0)
+    e = np.ones(3, dtype=np.int64)
+    f = np.zeros(3, dtype=np.int64)
+    for i in range(1, n):
+        a *= val(i)
+        b -= vec(i, 3)
+        c /= val(i)
+        d **= 1.0 + val(i) / 10
+        e <<= ivec(i, 3) % 3
+        f |= ivec(i, 3)
+        f ^= ivec(i + 1, 3)
+        e //= ivec(1, 3)
+        d %= 1000.0 + val(i)
+    return a, b, c, d, e, f
+
+
+@schedule
+def nested_while_and_stores(n):
+    img = np.zeros((n, 2))
+    total = np.zeros(2)
+    for i in range(n):
+        for j in range(2):
+            img[i, j] = val(i + j)
+            total += val(i * j)
+    k = 0
+    w = np.zeros(2)
+    while k < n:
+        w += vec(k, 2)
+        k += 1
+    return img, total, w
+
+
+@schedule
+def operands_mixed(n):
+    acc = np.zeros(2)
+    for i in range(n):
+        acc += vec(i, 2) * 2          # a deferred operation as the operand
+        acc += 1                      # a plain operand
+        acc -= np.ones(2)             # an array the program made
+        if i % 2:
+            acc += val(i)
+    return acc
+
+
+@schedule
+def prints_between(n):
+    acc = np.zeros(2)
+    for i in range(n):
+        print("calibrating", i)
+        acc += vec(i, 2)
+        print("stacked", i)
+    print("total", acc.sum())
+    return acc
+
+
+@schedule
+def failing_task(n, bad):
+    acc = np.zeros(2)
+    for i in range(n):
+        print("image", i)
+        acc += fails_at(i, bad)
+    return acc
+
+
+@schedule
+def casting_fails(n):
+    acc = np.zeros(3, dtype=np.int64)
+    for i in range(n):
+        print("adding", i)
+        acc += ivec(i, 3) if i < 2 else vec(i, 3)   # float into int: UFuncTypeError
+    return acc
+
+
+@schedule
+def shapes_fail(n):
+    acc = np.zeros(3)
+    for i in range(n):
+        print("adding", i)
+        acc += vec(i, 3 if i != 2 else 4)
+    return acc
+
+
+@schedule
+def seen_through_alias(n):
+    acc = np.zeros(2)
+    same = acc
+    for i in range(n):
+        acc += vec(i, 2)
+    return same
+
+
+@schedule
+def seen_through_view(n):
+    acc = np.zeros(4)
+    part = acc[1:3]
+    sums = []
+    for i in range(n):
+        acc += vec(i, 4)
+        sums.append(float(part.sum()))
+    return sums
+
+
+@schedule
+def into_parameter(acc, n):
+    for i in range(n):
+        acc += vec(i, 2)
+    return acc
+
+
+@schedule
+def read_in_loop(n):
+    acc = np.zeros(2)
+    seen = []
+    for i in range(n):
+        acc += vec(i, 2)
+        seen.append(acc.tolist())
+    return seen
+
+
+@schedule
+def inside_try(n, bad):
+    acc = np.zeros(2)
+    try:
+        for i in range(n):
+            acc += fails_at(i, bad)
+    except ValueError as e:
+        print("stopped:", e)
+    return acc
+
+
+@schedule
+def not_arrays(n):
+    count = 0
+    total = 0.0
+    parts = []
+    for i in range(n):
+        count += 1
+        total += val(i)
+        parts += [val(i)]
+    return count, total, parts
+
+
+def show(label, x):
+    if isinstance(x, tuple):
+        print(label, [np.asarray(v).tolist() for v in x])
+    else:
+        print(label, np.asarray(x).tolist())
+
+
+for round_ in range(2):   # the second time with result categories learned
+    print("round", round_)
+    show("stack", stack(6))
+    show("every_operator", every_operator(5))
+    show("nested_while_and_stores", nested_while_and_stores(4))
+    show("operands_mixed", operands_mixed(5))
+    show("prints_between", prints_between(3))
+    for fn, args in ((failing_task, (6, 3)), (casting_fails, (4,)), (shapes_fail, (4,))):
+        try:
+            show(fn.__name__, fn(*args))
+        except Exception as e:
+            print(fn.__name__, "raised", type(e).__name__, e)
+    show("seen_through_alias", seen_through_alias(3))
+    show("seen_through_view", seen_through_view(3))
+    outer = np.zeros(2)
+    show("into_parameter", into_parameter(outer, 3))
+    show("outer", outer)
+    show("read_in_loop", read_in_loop(3))
+    show("inside_try", inside_try(5, 3))
+    print("not_arrays", not_arrays(4))
