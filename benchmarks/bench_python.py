@@ -294,6 +294,7 @@ def lookahead(args, n):
     report_on_off("py_lookahead", rounds)
     genexp_sum(n)
     array_store(n)
+    array_accumulate(n)
     unpack_loop(n)
     records_loop(n)
     slot_records_loop(n)
@@ -402,6 +403,49 @@ def array_store(n):
             out[i] = burn(k)
         return out.tolist()
     on_off_rounds("py_array_store", sequential, lambda: burn_into_array(sizes), _nps, "_ON", False)
+
+
+def burn_image(n):
+    import numpy as np
+
+    return np.full(4, float(burn(n)))
+
+
+burn_image_task = functional(burn_image)
+
+
+@schedule
+def burn_stack(sizes):
+    import numpy as np
+
+    acc = np.zeros(4)
+    bins = np.zeros(3)
+    for i, k in enumerate(sizes):
+        acc += burn_image_task(k)
+        bins[i % 3] += burn_task(k)
+    return acc.tolist(), bins.tolist()
+
+
+def array_accumulate(n):
+    """`acc += f(x)` and `bins[i % 3] += g(x)` into numpy arrays made in the
+    function (stacking images, filling bins): deferred like the stores,
+    against the same run with the deferral switched off (each operator
+    waits for its value, as before)."""
+    import numpy as np
+
+    from pydron._runtime import npstores as _nps
+
+    sizes = [n] * 4   # 8 tasks: 4 images and 4 bin values
+    burn_stack(sizes[:2])
+
+    def sequential():
+        acc = np.zeros(4)
+        bins = np.zeros(3)
+        for i, k in enumerate(sizes):
+            acc += burn_image(k)
+            bins[i % 3] += burn(k)
+        return acc.tolist(), bins.tolist()
+    on_off_rounds("py_array_accumulate", sequential, lambda: burn_stack(sizes), _nps, "_ON", False)
 
 
 def burn_pair(n):

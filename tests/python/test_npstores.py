@@ -105,8 +105,28 @@ def accumulated_and_stored(n, gate):
     return acc.tolist()
 
 
+@schedule
+def binned(n, gate):
+    bins = np.zeros(2)
+    tiles = np.zeros((2, 4))
+    for i in range(n):
+        bins[i % 2] += work(i, gate)
+        tiles[i % 2, 1:3] -= work(i, gate)
+    return bins.tolist(), tiles.tolist()
+
+
+@schedule
+def rebound(n, gate):
+    acc = np.zeros(3)
+    for i in range(n):
+        acc = acc + row(i, gate)
+    return acc.tolist()
+
+
 CASES = [
     (accumulated, 3, [3.0, 6.0, 9.0]),
+    (rebound, 3, [3.0, 6.0, 9.0]),
+    (binned, 3, ([20.0, 10.0], [[0.0, -20.0, -20.0, 0.0], [0.0, -10.0, -10.0, 0.0]])),
     (accumulated_and_stored, 2, [10.0, 200.0]),
     (filled, 3, [0.0, 10.0, 20.0]),
     (rows, 3, [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]),
@@ -125,7 +145,7 @@ def test_every_task_of_the_loop_is_submitted_before_the_first_finishes(
     assert fn(n, str(tmp_path / "open")) == expect   # (result categories learned)
     tasks = len(count.futures)
     log = SubmitLog(monkeypatch)
-    log.open_gate(row if fn in (rows, accumulated) else work, tasks, tmp_path / "go")
+    log.open_gate(row if fn in (rows, accumulated, rebound) else work, tasks, tmp_path / "go")
     assert fn(n, str(tmp_path / "go")) == expect
     assert log.done_at_submit == [0] * tasks
     if fn is printed:
@@ -215,7 +235,18 @@ def aug_inside_try(n, gate):
     return acc.tolist()
 
 
+@schedule
+def bin_read_in_loop(n, gate):
+    bins = np.zeros(2)
+    seen = []
+    for i in range(n):
+        bins[i % 2] += work(i, gate)
+        seen.append(float(bins[0]))
+    return seen
+
+
 @pytest.mark.parametrize("fn, arg, expect", [
+    (bin_read_in_loop, 3, [0.0, 0.0, 20.0]),
     (aug_alias_before, 3, [30.0, 30.0]),
     (aug_into_parameter, None, [30.0, 30.0, 30.0]),
     (aug_read_in_loop, 3, [0.0, 10.0, 30.0]),
@@ -419,11 +450,49 @@ def _translated(src):
          out = np.zeros(n)
          for i in range(n):
              out[i] += g(i)
-     """, 0, []),
+     """, 0, ["out"]),   # npget/npaugset, no npstore
+    ("""
+     def f(n):
+         acc = np.zeros(n)
+         for i in range(n):
+             acc += g(i)
+             acc[0] = g(i)
+     """, 1, ["acc"]),   # npaug and npstore into one array
+    ("""
+     def f(n):
+         acc = np.zeros(n)
+         for i in range(n):
+             acc += g(i)
+             print(acc)
+     """, 0, []),   # read in the loop
+    ("""
+     def f(n):
+         acc = np.zeros(n)
+         for i in range(n):
+             acc = acc + g(i)
+     """, 0, ["acc"]),   # npbop
+    ("""
+     def f(n):
+         acc = np.zeros(n)
+         for i in range(n):
+             acc = g(i) + acc
+     """, 0, []),   # the name on the right: not this pattern
+    ("""
+     def f(n):
+         out = np.zeros(n)
+         for i in range(n):
+             out[i] += g(i)
+             out[i, 0] -= out[0]
+     """, 0, []),   # the array read in a value
 ])
 def test_which_loops_store_through_npstore(src, stores, flushes):
     text = _translated(src)
     assert text.count("npstore(") == stores
+    # in-place operators: into a name npaug, into an item npget + npaugset
+    assert text.count("npaug(") == sum(f"{n} += " in src for n in flushes)
+    assert text.count("npbop(") == sum(f"{n} = {n} + " in src for n in flushes)
+    assert text.count("npget(") == text.count("npaugset(") == sum(
+        f"{n}[i] += " in src for n in flushes)
     got = [line.strip()[len("__pydron__.npflush("):-1] for line in text.splitlines()
            if "npflush(" in line]
     assert got == flushes

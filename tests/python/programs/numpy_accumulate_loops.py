@@ -1,15 +1,18 @@
-# Results accumulated into numpy arrays in loops (`acc += f(i)`), the way
-# scientists stack calibrated images: the in-place operators are deferred
-# while the array is a local nobody else holds, and must give the sequential
-# program's arrays, output and exceptions in every shape: every in-place
-# operator, vectors and scalars, int and float arrays, nested and while
-# loops, a store and an operator into one array, a deferred operation as the
-# operand, plain operands mixed in, prints between; a failing task, an
-# operator that fails (dtype casting, shapes that do not broadcast) raised
-# at its iteration; and the cases where the array can be seen during the
-# loop (an alias, a view, a parameter, a read in the loop, a try statement),
-# where each operator runs at its turn. Accumulators that are not arrays
-# (ints, lists) keep their own behaviour.
+# Results accumulated into numpy arrays in loops (`acc += f(i)`,
+# `hist[k] += f(i)`, `img[y0:y1, x0:x1] += stamp(i)`, `acc = acc + f(i)`),
+# the way scientists stack calibrated images and fill bins: the operators
+# are deferred while the array is a local nobody else holds, and must give
+# the sequential program's arrays, output and exceptions in every shape:
+# every in-place operator, vectors and scalars, int and float arrays, nested
+# and while loops, a store and an operator into one array, a deferred
+# operation as the operand, plain operands mixed in, prints between,
+# rebinding that broadcasts to a new shape; a failing task, an operator that
+# fails (dtype casting, shapes that do not broadcast, an index out of range,
+# raised before the value is computed, as Python reads the item first)
+# raised at its iteration; and the cases where the array can be seen during
+# the loop (an alias, a view, a parameter, a read in the loop, a try
+# statement), where each operator runs at its turn. Accumulators that are
+# not arrays (ints, lists) keep their own behaviour.
 import numpy as np
 
 from pydron import functional, schedule
@@ -133,6 +136,81 @@ def shapes_fail(n):
 
 
 @schedule
+def rebound(n):
+    acc = np.zeros(3)
+    prod = np.ones(3)
+    grid = np.zeros(3)
+    for i in range(n):
+        acc = acc + vec(i, 3)
+        prod = prod * val(i + 1)
+        grid = grid - ivec(i, 3)[:, None] / 2   # broadcasts to (3, 3)
+    return acc, prod, grid
+
+
+@schedule
+def rebound_fails(n, bad):
+    acc = np.zeros(2)
+    for i in range(n):
+        print("image", i)
+        acc = acc + fails_at(i, bad)
+    return acc
+
+
+@schedule
+def rebound_with_alias(n):
+    acc = np.zeros(2)
+    first = acc
+    for i in range(n):
+        acc = acc + vec(i, 2)
+    first += 1
+    return acc, first
+
+
+def noisy(i):
+    print("noisy", i)
+    return float(i)
+
+
+@schedule
+def binned(n):
+    s = np.zeros(3)
+    m = np.zeros((4, 6))
+    for i in range(n):
+        s[i % 3] += val(i)
+        m[i % 4, i % 3:i % 3 + 2] += vec(i, 2)
+        m[(i + 1) % 4] -= val(i)
+        s[...] *= 1.0 + val(i) / 100
+    return s, m
+
+
+@schedule
+def bins_out_of_range(n):
+    s = np.zeros(3)
+    for i in range(n):
+        print("bin", i)
+        s[i] += noisy(i) + val(i)   # i == 3: IndexError before noisy(3) prints
+    return s
+
+
+@schedule
+def bin_casting_fails(n):
+    s = np.zeros(3, dtype=np.int64)
+    for i in range(n):
+        print("bin", i)
+        s[i % 3] += val(i)   # 1.5 into an int array: UFuncTypeError at i == 1
+    return s
+
+
+@schedule
+def bins_seen_in_loop(n):
+    s = np.zeros(3)
+    for i in range(n):
+        s[i % 3] += val(i)
+        print("first bin", s[0])
+    return s
+
+
+@schedule
 def seen_through_alias(n):
     acc = np.zeros(2)
     same = acc
@@ -206,7 +284,13 @@ for round_ in range(2):   # the second time with result categories learned
     show("nested_while_and_stores", nested_while_and_stores(4))
     show("operands_mixed", operands_mixed(5))
     show("prints_between", prints_between(3))
-    for fn, args in ((failing_task, (6, 3)), (casting_fails, (4,)), (shapes_fail, (4,))):
+    show("binned", binned(6))
+    show("rebound", rebound(4))
+    show("rebound_with_alias", rebound_with_alias(3))
+    show("bins_seen_in_loop", bins_seen_in_loop(4))
+    for fn, args in ((failing_task, (6, 3)), (casting_fails, (4,)), (shapes_fail, (4,)),
+                     (bins_out_of_range, (5,)), (bin_casting_fails, (3,)),
+                     (rebound_fails, (5, 2))):
         try:
             show(fn.__name__, fn(*args))
         except Exception as e:

@@ -32,9 +32,10 @@ import os
 import sys
 from weakref import getweakrefcount as _getweakrefcount
 
-from .barriers import _drain_to
-from .lookahead import _capture, _defer
-from .state import _on_driver
+from .barriers import _drain_to, rdeep
+from .._backend import RESULT_CATS
+from .lookahead import _BOPS, _capture, _defer, bop, item
+from .state import S, _on_driver
 from .state import npdirty as _dirty, pending as _pending
 from .stores import _AUG, aug, setitem
 
@@ -115,12 +116,21 @@ def _aug_op(h, op, value):
             del _dirty[id(h.obj)]
 
 
-def _fits(obj, refs, value):
-    """May a store or in-place operator of `value` into obj be deferred (the
-    checks above; refs: obj's reference count at the call)?"""
+def _augitem_op(h, key, op, value):
+    try:
+        a = h.obj
+        a[key] = _AUG[op](a[key], value)   # as Python runs a[key] op= value
+    finally:
+        h.n -= 1
+        if h.n == 0 and _dirty.get(id(h.obj)) is h:
+            del _dirty[id(h.obj)]
+
+
+def _fits_array(obj, refs):
+    """May a store or in-place operator into obj be deferred (the checks
+    above but the value's; refs: obj's reference count at the call)?"""
     global _np, _base
-    if not (_pending and _ON and type(obj).__name__ == "ndarray" and _on_driver()
-            and _gettrace() is None):
+    if not (_ON and type(obj).__name__ == "ndarray" and _on_driver() and _gettrace() is None):
         return False
     if _np is None:
         _np = sys.modules["numpy"]
@@ -128,7 +138,12 @@ def _fits(obj, refs, value):
         _base = _calibrate()
     return type(obj) is _np.ndarray and refs == _base + (id(obj) in _dirty) \
         and not _getweakrefcount(obj) and obj.base is None and obj.flags.writeable \
-        and not obj.dtype.hasobject and _capture(value) >= 0
+        and not obj.dtype.hasobject
+
+
+def _fits(obj, refs, value):
+    """Tasks run, _fits_array, and value may be read later (captured)."""
+    return _pending and _fits_array(obj, refs) and _capture(value) >= 0
 
 
 def _queue(obj, op, *args):
@@ -162,6 +177,61 @@ def npaug(obj, op, value):
     if h is not None and h.obj is obj:
         _drain_to(h.last)   # the deferred stores and operators run first
     return aug(op, obj, value)
+
+
+def npbop(obj, op, value):
+    """`obj = obj op value` in a loop the translator found fit: with obj an
+    array nobody else holds and value a placeholder, deferred as if obj were
+    one too (nothing can change it before the operation runs: the name is
+    rebound to the operation's placeholder, and no other reference exists);
+    else bop()."""
+    refs = _getrefcount(obj)   # first, as npstore's
+    if isinstance(value, S.Future) and _fits(obj, refs, value) and _capture(value) == 1:
+        key = ("b", op)
+        return _defer(_BOPS[op], (obj, value), None, key, RESULT_CATS.get(key))
+    return bop(op, obj, value)
+
+
+class _Later:
+    """npget's answer when `obj[key] op= value` may be deferred: the item is
+    read when the operator runs."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<pydron: item read later>"
+
+
+_LATER = _Later()
+
+
+def npget(obj, key, op):
+    """The read of `obj[key] op= value` in a loop the translator found fit:
+    _LATER if the operator may be deferred (checked before the value is
+    computed, where Python reads the item; the value's own task may be the
+    first to run), else the item."""
+    refs = _getrefcount(obj)   # first, as npstore's
+    if _fits_array(obj, refs) and _plain_key(key):
+        obj[key]   # an index out of range raises here, before the value, as in Python
+        return _LATER
+    h = _dirty.get(id(obj))
+    if h is not None and h.obj is obj:
+        _drain_to(h.last)   # the deferred stores and operators run first
+    return item(obj, rdeep(key))
+
+
+def npaugset(obj, key, op, got, value):
+    """The rest of `obj[key] op= value` (got: npget's answer): deferred, the
+    item read, changed and stored when its turn comes; else as translated
+    code does it."""
+    if got is _LATER:
+        if _pending and _capture(value) >= 0:
+            _queue(obj, _augitem_op, key, op, value)
+            return
+        h = _dirty.get(id(obj))
+        if h is not None and h.obj is obj:
+            _drain_to(h.last)
+        got = obj[key]   # an array of ints/slices: runs no code of the program
+    setitem(obj, key, aug(op, got, value))
 
 
 def npflush(obj):

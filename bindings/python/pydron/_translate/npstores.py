@@ -1,6 +1,8 @@
 """Pass: item stores into a local that a loop never reads become
 `__pydron__.npstore(name, key, value)`, its in-place operators
-(`name += value`) `name = __pydron__.npaug(name, op, value)`, and
+(`name += value`) `name = __pydron__.npaug(name, op, value)` and
+`name[key] += value` `npget` + `npaugset`, its rebinding `name = name +
+value` `name = __pydron__.npbop(name, op, value)`, and
 `__pydron__.npflush(name)` follows the loop.
 
 For `out[i] = f(i)` (or `acc += f(i)`) in a loop, with `out` a numpy array,
@@ -32,6 +34,7 @@ takes the ordinary path, and `npflush` of it does nothing."""
 
 import ast
 
+from .lookahead import _BINOPS as _ALL_BINOPS
 from .util import RT, SCOPES, is_rt, locate, own_scope, rt, stmt
 
 _NESTED = SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -39,6 +42,8 @@ _NESTED = SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # set or dict comprehension runs there and then)
 _LATER = SCOPES + (ast.GeneratorExp,)
 _ESCAPES = frozenset(("locals", "vars", "dir", "eval", "exec", "globals", "breakpoint"))
+# `name = name op value`: npbop (not `%`, which formats strings too)
+_BINOPS = {k: v for k, v in _ALL_BINOPS.items() if v != "%"}
 _TRY = (ast.Try, ast.With) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 
 
@@ -126,8 +131,13 @@ def _fit(loop, locals_):
     for n in nodes:
         if _store_into(n, locals_):
             targets[n.args[0].id] = targets.get(n.args[0].id, 0) + 1
-        elif _aug_into(n, locals_):   # the name twice: stored and read
-            targets[n.value.args[1].id] = targets.get(n.value.args[1].id, 0) + 2
+        elif _aug_into(n, locals_) or _rebind_into(n, locals_):   # the name twice: stored and read
+            targets[n.targets[0].id] = targets.get(n.targets[0].id, 0) + 2
+    for block in _blocks(loop):
+        for j in range(len(block) - 2):
+            name = _augitem_at(block, j, locals_)
+            if name is not None:   # the name once: `_pd_t = name`
+                targets[name] = targets.get(name, 0) + 1
     if not targets:
         return set()
     uses = {}
@@ -138,6 +148,24 @@ def _fit(loop, locals_):
 
 
 def _rewrite(loop, names):
+    for block in _blocks(loop):
+        j = 0
+        while j < len(block) - 2:
+            name = _augitem_at(block, j, names)
+            if name is not None:
+                # t1 = name; t2 = key; setitem(t1, t2, aug(op, t1[t2], value))
+                # -> t2 = key; t1 = npget(name, t2, op); npaugset(name, t2, op, t1, value)
+                t1, t2, s3 = block[j].targets[0].id, block[j + 1], block[j + 2]
+                op, _, value = s3.value.args[2].args
+                key = t2.targets[0].id
+                get = locate(ast.Assign(targets=[ast.Name(id=t1, ctx=ast.Store())], value=rt(
+                    "npget", ast.Name(id=name, ctx=ast.Load()), ast.Name(id=key, ctx=ast.Load()),
+                    op)), block[j])
+                put = locate(stmt(rt("npaugset", ast.Name(id=name, ctx=ast.Load()),
+                                     ast.Name(id=key, ctx=ast.Load()), ast.Constant(value=op.value),
+                                     ast.Name(id=t1, ctx=ast.Load()), value)), s3)
+                block[j:j + 3] = [t2, get, put]
+            j += 1
     for part in (loop.body, loop.orelse):
         for s in part:
             for n in [s, *_own(s)]:
@@ -147,6 +175,68 @@ def _rewrite(loop, names):
                     n.value.func.attr = "npaug"
                     op, name, value = n.value.args
                     n.value.args = [name, op, value]
+                elif _rebind_into(n, names):
+                    b = n.value
+                    n.value = locate(rt("npbop", b.left, ast.Constant(value=_BINOPS[type(b.op)]),
+                                        b.right), b)
+
+
+def _rebind_into(n, names):
+    """Is n `name = name op value` (not `%`) with name in names?"""
+    if not (isinstance(n, ast.Assign) and len(n.targets) == 1
+            and isinstance(n.targets[0], ast.Name) and n.targets[0].id in names):
+        return False
+    v = n.value
+    return isinstance(v, ast.BinOp) and type(v.op) in _BINOPS \
+        and _is_name(v.left, n.targets[0].id)
+
+
+def _blocks(loop):
+    """The statement lists of loop's body and else, and of the blocks nested
+    in them (not in nested scopes)."""
+    todo = [loop.body, loop.orelse]
+    while todo:
+        block = todo.pop()
+        yield block
+        for s in block:
+            if isinstance(s, _NESTED):
+                continue
+            for part in ("body", "orelse", "finalbody"):
+                sub = getattr(s, part, None)
+                if isinstance(sub, list) and sub and isinstance(sub[0], ast.stmt):
+                    todo.append(sub)
+            for h in getattr(s, "handlers", None) or ():
+                todo.append(h.body)
+            for c in getattr(s, "cases", None) or ():
+                todo.append(c.body)
+
+
+def _augitem_at(block, j, names):
+    """The name if block[j:j + 3] is `name[key] op= value` as the targets
+    pass lowers it, with name in names:
+        t1 = name
+        t2 = key
+        __pydron__.setitem(t1, t2, __pydron__.aug(op, t1[t2], value))"""
+    s1, s2, s3 = block[j:j + 3]
+    if not (isinstance(s1, ast.Assign) and len(s1.targets) == 1 and isinstance(s1.targets[0], ast.Name)
+            and isinstance(s1.value, ast.Name) and s1.value.id in names
+            and isinstance(s2, ast.Assign) and len(s2.targets) == 1
+            and isinstance(s2.targets[0], ast.Name) and isinstance(s3, ast.Expr)):
+        return None
+    t1, t2, c = s1.targets[0].id, s2.targets[0].id, s3.value
+    if not (is_rt(c) and c.func.attr == "setitem" and len(c.args) == 3
+            and _is_name(c.args[0], t1) and _is_name(c.args[1], t2)):
+        return None
+    a = c.args[2]
+    if not (is_rt(a) and a.func.attr == "aug" and len(a.args) == 3
+            and isinstance(a.args[1], ast.Subscript) and _is_name(a.args[1].value, t1)
+            and _is_name(a.args[1].slice, t2)):
+        return None
+    return s1.value.id
+
+
+def _is_name(n, name):
+    return isinstance(n, ast.Name) and n.id == name
 
 
 def _store_into(n, names):
