@@ -98,22 +98,25 @@ def _plain_slice(s):
     return all(type(p) is int or p is None for p in (s.start, s.stop, s.step))
 
 
+def _ran(h):
+    """One of h's queued operations ran (or failed): the last one forgets h."""
+    h.n -= 1
+    if h.n == 0 and _dirty.get(id(h.obj)) is h:
+        del _dirty[id(h.obj)]
+
+
 def _store_op(h, key, value):
     try:
         h.obj[key] = value
     finally:
-        h.n -= 1
-        if h.n == 0 and _dirty.get(id(h.obj)) is h:
-            del _dirty[id(h.obj)]
+        _ran(h)
 
 
 def _aug_op(h, op, value):
     try:
         _AUG[op](h.obj, value)   # an array's in-place operators return it
     finally:
-        h.n -= 1
-        if h.n == 0 and _dirty.get(id(h.obj)) is h:
-            del _dirty[id(h.obj)]
+        _ran(h)
 
 
 def _augitem_op(h, key, op, value):
@@ -121,9 +124,7 @@ def _augitem_op(h, key, op, value):
         a = h.obj
         a[key] = _AUG[op](a[key], value)   # as Python runs a[key] op= value
     finally:
-        h.n -= 1
-        if h.n == 0 and _dirty.get(id(h.obj)) is h:
-            del _dirty[id(h.obj)]
+        _ran(h)
 
 
 def _fits_array(obj, refs):
@@ -173,9 +174,7 @@ def npaug(obj, op, value):
     if _fits(obj, refs, value):
         _queue(obj, _aug_op, op, value)
         return obj
-    h = _dirty.get(id(obj))
-    if h is not None and h.obj is obj:
-        _drain_to(h.last)   # the deferred stores and operators run first
+    npflush(obj)   # its deferred stores and operators run first
     return aug(op, obj, value)
 
 
@@ -213,9 +212,7 @@ def npget(obj, key, op):
     if _fits_array(obj, refs) and _plain_key(key):
         obj[key]   # an index out of range raises here, before the value, as in Python
         return _LATER
-    h = _dirty.get(id(obj))
-    if h is not None and h.obj is obj:
-        _drain_to(h.last)   # the deferred stores and operators run first
+    npflush(obj)   # its deferred stores and operators run first
     return item(obj, rdeep(key))
 
 
@@ -227,9 +224,7 @@ def npaugset(obj, key, op, got, value):
         if _pending and _capture(value) >= 0:
             _queue(obj, _augitem_op, key, op, value)
             return
-        h = _dirty.get(id(obj))
-        if h is not None and h.obj is obj:
-            _drain_to(h.last)
+        npflush(obj)
         got = obj[key]   # an array of ints/slices: runs no code of the program
     setitem(obj, key, aug(op, got, value))
 
