@@ -7,6 +7,7 @@ the gate's timeout), so the tests can still fail."""
 
 import os
 import time
+import weakref
 
 from conftest import spy_tasks
 
@@ -35,9 +36,26 @@ def wait_gate(gate):
             time.sleep(0.002)
 
 
+class _Seen:
+    """A task the log saw added: its function, and its Future without holding
+    it (the runtime reads reference counts: `acc = f(0)` then `acc += ...`
+    defers only while nothing but the program holds the Future)."""
+
+    __slots__ = ("_fn", "_ref")
+
+    def __init__(self, fut):
+        self._fn = fut._fn
+        self._ref = weakref.ref(fut)
+
+    def done(self):
+        fut = self._ref()
+        return fut is None or fut.done()   # gone: it had left the pending queue, finished
+
+
 class SubmitLog:
     """Counts submissions and how many earlier tasks had finished at each one.
-    open_gate(fn, n, path): create the file path once n tasks of fn were added."""
+    open_gate(fn, n, path): create the file path once n tasks of fn were added.
+    futures: a _Seen per task added, in order."""
 
     def __init__(self, monkeypatch):
         self.futures = []
@@ -48,7 +66,7 @@ class SubmitLog:
         def added(flags, fut):
             self.done_flags.append(flags)
             self.done_at_submit.append(sum(flags))
-            self.futures.append(fut)
+            self.futures.append(_Seen(fut))
             if self.gate is not None:
                 fn, n, path = self.gate
                 if sum(1 for f in self.futures if f._fn is fn.__pydron_functional__) == n:

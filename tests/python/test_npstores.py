@@ -123,8 +123,17 @@ def rebound(n, gate):
     return acc.tolist()
 
 
+@schedule
+def accumulated_from_a_task(n, gate):
+    acc = row(0, gate)
+    for i in range(1, n):
+        acc += row(i, gate)
+    return acc.tolist()
+
+
 CASES = [
     (accumulated, 3, [3.0, 6.0, 9.0]),
+    (accumulated_from_a_task, 3, [3.0, 6.0, 9.0]),
     (rebound, 3, [3.0, 6.0, 9.0]),
     (binned, 3, ([20.0, 10.0], [[0.0, -20.0, -20.0, 0.0], [0.0, -10.0, -10.0, 0.0]])),
     (accumulated_and_stored, 2, [10.0, 200.0]),
@@ -145,7 +154,8 @@ def test_every_task_of_the_loop_is_submitted_before_the_first_finishes(
     assert fn(n, str(tmp_path / "open")) == expect   # (result categories learned)
     tasks = len(count.futures)
     log = SubmitLog(monkeypatch)
-    log.open_gate(row if fn in (rows, accumulated, rebound) else work, tasks, tmp_path / "go")
+    log.open_gate(row if fn in (rows, accumulated, accumulated_from_a_task, rebound) else work, tasks,
+                  tmp_path / "go")
     assert fn(n, str(tmp_path / "go")) == expect
     assert log.done_at_submit == [0] * tasks
     if fn is printed:

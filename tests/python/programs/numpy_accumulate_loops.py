@@ -6,7 +6,8 @@
 # every in-place operator, vectors and scalars, int and float arrays, nested
 # and while loops, a store and an operator into one array, a deferred
 # operation as the operand, plain operands mixed in, prints between,
-# rebinding that broadcasts to a new shape; a failing task, an operator that
+# rebinding that broadcasts to a new shape, the first image a task's result
+# (alone, aliased, failing, given on to a task); a failing task, an operator that
 # fails (dtype casting, shapes that do not broadcast, an index out of range,
 # raised before the value is computed, as Python reads the item first)
 # raised at its iteration; and the cases where the array can be seen during
@@ -166,6 +167,48 @@ def rebound_with_alias(n):
     return acc, first
 
 
+@functional
+def total(a):
+    return float(a.sum())
+
+
+@schedule
+def first_from_a_task(n):
+    acc = vec(0, 3)
+    for i in range(1, n):
+        acc += vec(i, 3)
+    return acc
+
+
+@schedule
+def first_from_a_task_aliased(n):
+    acc = vec(0, 2)
+    first = acc
+    keep = [acc]
+    for i in range(1, n):
+        acc += vec(i, 2)
+        print("first now", first.sum(), total(keep[0]))
+    return acc, first, keep[0]
+
+
+@schedule
+def first_task_fails(n):
+    acc = fails_at(0, 0)
+    for i in range(1, n):
+        print("image", i)
+        acc += vec(i, 2)
+    return acc
+
+
+@schedule
+def first_from_a_task_given_on(n):
+    acc = vec(0, 2)
+    for i in range(1, n):
+        acc += vec(i, 2)
+        acc *= 0.5
+    return total(acc), total(vec(0, 2))
+
+
 def noisy(i):
     print("noisy", i)
     return float(i)
@@ -287,10 +330,13 @@ for round_ in range(2):   # the second time with result categories learned
     show("binned", binned(6))
     show("rebound", rebound(4))
     show("rebound_with_alias", rebound_with_alias(3))
+    show("first_from_a_task", first_from_a_task(4))
+    show("first_from_a_task_aliased", first_from_a_task_aliased(3))
+    show("first_from_a_task_given_on", first_from_a_task_given_on(3))
     show("bins_seen_in_loop", bins_seen_in_loop(4))
     for fn, args in ((failing_task, (6, 3)), (casting_fails, (4,)), (shapes_fail, (4,)),
                      (bins_out_of_range, (5,)), (bin_casting_fails, (3,)),
-                     (rebound_fails, (5, 2))):
+                     (rebound_fails, (5, 2)), (first_task_fails, (3,))):
         try:
             show(fn.__name__, fn(*args))
         except Exception as e:

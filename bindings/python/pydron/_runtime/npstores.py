@@ -33,7 +33,7 @@ import sys
 from weakref import getweakrefcount as _getweakrefcount
 
 from .barriers import _drain_to, rdeep
-from .._backend import RESULT_CATS
+from .._backend import RESULT_CATS, _Batch
 from .lookahead import _BOPS, _capture, _defer, bop, item
 from .state import S, _on_driver
 from .state import npdirty as _dirty, pending as _pending
@@ -127,17 +127,23 @@ def _augitem_op(h, key, op, value):
         _ran(h)
 
 
+def _baseline():
+    """The reference count of an array only the caller's variable holds, at
+    a call of translated code (measured once numpy is loaded)."""
+    global _np, _base
+    if _base is None:
+        _np = sys.modules["numpy"]
+        _base = _calibrate()
+    return _base
+
+
 def _fits_array(obj, refs):
     """May a store or in-place operator into obj be deferred (the checks
     above but the value's; refs: obj's reference count at the call)?"""
-    global _np, _base
     if not (_ON and type(obj).__name__ == "ndarray" and _on_driver() and _gettrace() is None):
         return False
-    if _np is None:
-        _np = sys.modules["numpy"]
-    if _base is None:
-        _base = _calibrate()
-    return type(obj) is _np.ndarray and refs == _base + (id(obj) in _dirty) \
+    base = _baseline()
+    return type(obj) is _np.ndarray and refs == base + (id(obj) in _dirty) \
         and not _getweakrefcount(obj) and obj.base is None and obj.flags.writeable \
         and not obj.dtype.hasobject
 
@@ -174,8 +180,24 @@ def npaug(obj, op, value):
     if _fits(obj, refs, value):
         _queue(obj, _aug_op, op, value)
         return obj
+    if type(obj) is S.Future and _alone(obj, refs) and _capture(value) >= 0:
+        # `acc = f(first)` before the loop: the operator on the task's array,
+        # deferred (the name is rebound to its placeholder, and later ones
+        # are ordinary deferred operators)
+        key = ("a", op)
+        return _defer(_AUG[op], (obj, value), None, key, RESULT_CATS.get(key))
     npflush(obj)   # its deferred stores and operators run first
     return aug(op, obj, value)
+
+
+def _alone(fut, refs):
+    """Is fut a task's array nothing but the caller's variable holds (its
+    entry in the pending queue aside, and in the batch of calls being filled
+    that will send it), never handed to driver code?"""
+    return _pending and _ON and _on_driver() and _gettrace() is None and fut.category() == "nd" \
+        and not fut._x and fut._a is None and fut._l is None and _capture(fut) >= 0 \
+        and refs == _baseline() + 1 + (type(fut._b) is _Batch) \
+        and any(f is fut for _, f in _pending)
 
 
 def npbop(obj, op, value):
