@@ -3,8 +3,12 @@
 # then fails, its exception caught: plain Python never ran them (the call
 # raised first), so the object keeps what it held. Arrays, views, rows,
 # arrays in lists, dicts, tuples and attributes, a nested function's `+=`,
-# under `if` and in an inner loop; the failing task's exception caught in
-# the loop, around the loop, and by the caller of the @schedule function.
+# under `if` and in an inner loop; OrderedDict, Counter and defaultdict
+# (deleted from, merged into: their order kept); the failing task's
+# exception caught in the loop, around the loop, and by the caller of the
+# @schedule function.
+import collections
+
 import numpy as np
 
 from pydron import functional, schedule
@@ -90,6 +94,28 @@ def stop_at_first(images):
 
 
 @schedule
+def dict_kinds():
+    ordered = collections.OrderedDict((f"k{i}", i) for i in range(8))
+    merged = collections.OrderedDict(z=0)
+    counts = collections.Counter(a=1)
+    by_default = collections.defaultdict(int, q=1)
+    for i in range(6):
+        try:
+            v = calib(i)
+            del ordered[f"k{i}"]
+            merged |= {f"m{i}": v}
+            counts |= collections.Counter(b=i)
+            by_default |= {i: i}
+        except ValueError as e:
+            print("skip", e)
+    print(list(ordered.items()), list(merged.items()), dict(counts), dict(by_default))
+    ordered["new"] = 1
+    ordered.move_to_end("k2")
+    merged.move_to_end("z")
+    print(list(ordered), list(merged))
+
+
+@schedule
 def into_caller_array(acc, n):
     for i in range(n):
         v = calib(i)
@@ -98,6 +124,7 @@ def into_caller_array(acc, n):
 
 
 skip_bad()
+dict_kinds()
 stop_at_first([0, 1, 3, 4, 5, 6])
 stop_at_first([0, 1, 3, 4])
 outer = np.zeros(2)

@@ -490,9 +490,16 @@ def _log_snapshot(c):
         saved = dict(c)
 
         def undo():
-            c.clear()
-            dict.update(c, saved)
+            _put_back(c, saved)
     _undo.append((S.last_seq, undo))
+
+
+def _put_back(d, saved):
+    """A dict (OrderedDict, defaultdict, Counter) given the items of `saved`
+    again, in their order, through its own methods: dict's own would leave
+    an OrderedDict's order behind (list(od) empty, move_to_end a KeyError)."""
+    d.clear()
+    d.update(saved)
 
 
 # What the undo log holds for in-place operators (`acc += 1` on an array,
@@ -559,8 +566,7 @@ def _save_before(a):
         saved = dict(a)
 
         def undo():
-            dict.clear(a)
-            dict.update(a, saved)
+            _put_back(a, saved)
     undo.obj = a
     _undo.append((seq, undo))
     _saved.append((seq, n))
