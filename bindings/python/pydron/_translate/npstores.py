@@ -5,10 +5,11 @@
 value` `name = __pydron__.npbop(name, op, value)`, and
 `__pydron__.npflush(name)` follows the loop.
 
-For `out[i] = f(i)` (or `acc += f(i)`) in a loop, with `out` a numpy array,
-the runtime defers the store (a deferred operation, in program order) instead of waiting for
-f(i) (_runtime/npstores.py). That is sound only while nothing reads the
-array before the deferred stores have run. This pass proves the part that
+For `out[i] = f(i)` (or `acc += f(i)`, `acc = acc + f(i)`) in a loop, with
+`out` a numpy array, the runtime defers the store (a deferred operation, in
+program order) instead of waiting for f(i) (_runtime/npstores.py). That is
+sound only while nothing reads the array before the deferred stores have
+run. This pass proves the part that
 can be seen in the source; the runtime checks the rest (the array's type,
 and that no other reference to it exists) at every store:
 
@@ -20,8 +21,8 @@ and that no other reference to it exists) at every store:
   counts as a use there);
 - inside the loop (its body, `else`, and a `while` test; a `for` iterable
   is evaluated once, before), the name appears only as the object of these
-  item stores and in these in-place operators: no other load, no other
-  store, no `del`;
+  item stores and in these in-place operators and rebindings: no other
+  load, no other store, no `del`;
 - the loop is in no try or with statement of the function (a handler could
   look at the array between a failure and the stores before it);
 - the loop has no `return`, `yield` or `await`, and calls no `locals`,
