@@ -479,27 +479,41 @@ def _log(undo):
 
 
 def _log_snapshot(c):
-    if not _pending:
-        return
-    if type(c) is list:
-        saved = c[:]
+    """A list or dict about to change: put back as it is now if a task
+    called before fails."""
+    if _pending:
+        _undo.append((S.last_seq, _restorer(c)))
+
+
+def _restorer(a):
+    """What puts `a` (an array, list, bytearray, set or dict) back as it is
+    now: a copy taken here. A dict (OrderedDict, defaultdict, Counter) gets
+    its items again through its own methods: dict's own would leave an
+    OrderedDict's order behind (list(od) empty, move_to_end a KeyError)."""
+    t = type(a)
+    if t is list or t is bytearray:
+        saved = a[:]
 
         def undo():
-            c[:] = saved
-    else:
-        saved = dict(c)
+            a[:] = saved
+    elif t is set:
+        saved = set(a)
 
         def undo():
-            _put_back(c, saved)
-    _undo.append((S.last_seq, undo))
+            set.clear(a)
+            set.update(a, saved)
+    elif isinstance(a, dict):
+        saved = dict(a)
 
+        def undo():
+            a.clear()
+            a.update(saved)
+    else:   # a numpy array
+        saved = a.copy()
 
-def _put_back(d, saved):
-    """A dict (OrderedDict, defaultdict, Counter) given the items of `saved`
-    again, in their order, through its own methods: dict's own would leave
-    an OrderedDict's order behind (list(od) empty, move_to_end a KeyError)."""
-    d.clear()
-    d.update(saved)
+        def undo():
+            sys.modules["numpy"].copyto(a, saved)  # a view's elements too: its base's memory
+    return undo
 
 
 # What the undo log holds for in-place operators (`acc += 1` on an array,
@@ -507,7 +521,7 @@ def _put_back(d, saved):
 # entries; past _SAVE_BUDGET bytes the operator waits for the tasks instead.
 _saved = collections.deque()
 _SAVE_BUDGET = 64 << 20
-_S_NBYTES = [0]
+_saved_bytes = 0
 
 
 def _save_before(a):
@@ -517,13 +531,14 @@ def _save_before(a):
     operator never ran there). An array, list, dict, set or bytearray is
     copied once per task called, at most _SAVE_BUDGET bytes of copies held at
     once; anything else, or past that, waits for the tasks (barrier)."""
+    global _saved_bytes
     if not _pending:
         return
     if not _undo:
         _saved.clear()
-        _S_NBYTES[0] = 0
+        _saved_bytes = 0
     while _saved and _saved[0][0] < _pending[0][0]:  # as _poll drops their entries
-        _S_NBYTES[0] -= _saved.popleft()[1]
+        _saved_bytes -= _saved.popleft()[1]
     seq = S.last_seq
     # one copy per object per task called: an earlier one holds what a
     # failure restores (looked for among the newest few entries)
@@ -543,34 +558,14 @@ def _save_before(a):
         n = 8 * len(a) + 64
     else:
         n = None
-    if n is None or _S_NBYTES[0] + n > _SAVE_BUDGET:
+    if n is None or _saved_bytes + n > _SAVE_BUDGET:
         barrier()
         return
-    if nd:
-        saved = a.copy()
-
-        def undo():
-            np.copyto(a, saved)  # a view's elements too: its base's memory
-    elif t is list or t is bytearray:
-        saved = a[:]
-
-        def undo():
-            a[:] = saved
-    elif t is set:
-        saved = set(a)
-
-        def undo():
-            set.clear(a)
-            set.update(a, saved)
-    else:
-        saved = dict(a)
-
-        def undo():
-            _put_back(a, saved)
+    undo = _restorer(a)
     undo.obj = a
     _undo.append((seq, undo))
     _saved.append((seq, n))
-    _S_NBYTES[0] += n
+    _saved_bytes += n
 
 
 def _unknown(f, args, kwargs):

@@ -37,7 +37,7 @@ from .._backend import RESULT_CATS, _Batch
 from .lookahead import _BOPS, _capture, _defer, bop, item
 from .state import S, _on_driver
 from .state import npdirty as _dirty, pending as _pending
-from .stores import _AUG, aug, setitem
+from .stores import _AUG, _aug_later, aug, setitem
 
 _getrefcount = sys.getrefcount
 _gettrace = sys.gettrace   # a tracer may hold a frame's locals: counts differ
@@ -184,8 +184,7 @@ def npaug(obj, op, value):
         # `acc = f(first)` before the loop: the operator on the task's array,
         # deferred (the name is rebound to its placeholder, and later ones
         # are ordinary deferred operators)
-        key = ("a", op)
-        return _defer(_AUG[op], (obj, value), None, key, RESULT_CATS.get(key))
+        return _aug_later(op, obj, value)
     npflush(obj)   # its deferred stores and operators run first
     return aug(op, obj, value)
 

@@ -211,6 +211,12 @@ _AUG = {
 _IN_PLACE = {op: f"__i{f.__name__[1:]}__" for op, f in _AUG.items()}
 
 
+def _aug_later(op, a, b):
+    """`a op= b` as a deferred operation (its value what the name is bound to)."""
+    key = ("a", op)
+    return _defer(_AUG[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+
+
 def aug(op, a, b):
     """`a op= b`; returns the new value to bind."""
     _touch()  # in place for arrays, lists, ...
@@ -221,8 +227,7 @@ def aug(op, a, b):
         # it in place, under aliases of the same Future)
         if ca >= 0 and cb >= 0 and (ca | cb) == 1 and op != "%" and not (
                 type(a) is S.Future and a.category() in ("nd", "seq", "map")):
-            key = ("a", op)
-            return _defer(_AUG[op], (a, b), None, key, S.backend.RESULT_CATS.get(key))
+            return _aug_later(op, a, b)
     # operands as ro() gives them: behind a barrier when either is of a
     # class of the program (its __iadd__, or the other's __radd__, is its code)
     a = ro(a)
