@@ -295,6 +295,7 @@ def lookahead(args, n):
     genexp_sum(n)
     array_store(n)
     array_accumulate(n)
+    array_stacking(n)
     unpack_loop(n)
     records_loop(n)
     slot_records_loop(n)
@@ -446,6 +447,41 @@ def array_accumulate(n):
             bins[i % 3] += burn(k)
         return acc.tolist(), bins.tolist()
     on_off_rounds("py_array_accumulate", sequential, lambda: burn_stack(sizes), _nps, "_ON", False)
+
+
+@schedule
+def burn_extremes(sizes):
+    import numpy as np
+
+    best = np.zeros(4)
+    rows = np.zeros((0, 4))
+    for k in sizes:
+        best = np.maximum(best, burn_image_task(k))
+        rows = np.vstack([rows, burn_image_task(k)])
+    return best.tolist(), rows.tolist()
+
+
+def array_stacking(n):
+    """`best = np.maximum(best, f(x))` and `rows = np.vstack([rows, f(x)])`
+    in a loop (a running maximum, stacked rows): the calls deferred like the
+    operators, against the same run with the deferral switched off (each
+    call waits for its value, as before)."""
+    import numpy as np
+
+    from pydron._runtime import npstores as _nps
+
+    sizes = [n] * 4   # 8 tasks
+    burn_extremes(sizes[:2])
+
+    def sequential():
+        best = np.zeros(4)
+        rows = np.zeros((0, 4))
+        for k in sizes:
+            best = np.maximum(best, burn_image(k))
+            rows = np.vstack([rows, burn_image(k)])
+        return best.tolist(), rows.tolist()
+    on_off_rounds("py_array_stacking", sequential, lambda: burn_extremes(sizes), _nps, "_ON",
+                  False)
 
 
 def burn_pair(n):

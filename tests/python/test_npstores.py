@@ -131,8 +131,35 @@ def accumulated_from_a_task(n, gate):
     return acc.tolist()
 
 
+@schedule
+def running_max(n, gate):
+    best = np.zeros(3)
+    for i in range(n):
+        best = np.maximum(best, row(i, gate))
+    return best.tolist()
+
+
+@schedule
+def appended(n, gate):
+    acc = np.zeros(0)
+    for i in range(n):
+        acc = np.append(acc, row(i, gate))
+    return acc.tolist()
+
+
+@schedule
+def stacked(n, gate):
+    acc = np.zeros((0, 3))
+    for i in range(n):
+        acc = np.vstack([acc, row(i, gate)])
+    return acc.tolist()
+
+
 CASES = [
     (accumulated, 3, [3.0, 6.0, 9.0]),
+    (running_max, 3, [2.0, 3.0, 4.0]),
+    (appended, 2, [0.0, 1.0, 2.0, 1.0, 2.0, 3.0]),
+    (stacked, 2, [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]),
     (accumulated_from_a_task, 3, [3.0, 6.0, 9.0]),
     (rebound, 3, [3.0, 6.0, 9.0]),
     (binned, 3, ([20.0, 10.0], [[0.0, -20.0, -20.0, 0.0], [0.0, -10.0, -10.0, 0.0]])),
@@ -154,7 +181,8 @@ def test_every_task_of_the_loop_is_submitted_before_the_first_finishes(
     assert fn(n, str(tmp_path / "open")) == expect   # (result categories learned)
     tasks = len(count.futures)
     log = SubmitLog(monkeypatch)
-    log.open_gate(row if fn in (rows, accumulated, accumulated_from_a_task, rebound) else work, tasks,
+    log.open_gate(row if fn in (rows, accumulated, accumulated_from_a_task, rebound, running_max,
+                                appended, stacked) else work, tasks,
                   tmp_path / "go")
     assert fn(n, str(tmp_path / "go")) == expect
     assert log.done_at_submit == [0] * tasks
@@ -494,6 +522,39 @@ def _translated(src):
              out[i] += g(i)
              out[i, 0] -= out[0]
      """, 0, []),   # the array read in a value
+    ("""
+     def f(n):
+         best = np.zeros(n)
+         rows = np.zeros((0, n))
+         for i in range(n):
+             best = np.maximum(best, g(i))
+             rows = np.vstack([rows, g(i)])
+             rows = np.concatenate((rows, g(i)), axis=0)
+     """, 0, ["best", "rows"]),   # npcall, three forms
+    ("""
+     def f(n):
+         best = np.zeros(n)
+         for i in range(n):
+             best = np.maximum(g(i), best)
+     """, 0, []),   # the name not first
+    ("""
+     def f(n):
+         best = np.zeros(n)
+         for i in range(n):
+             best = np.maximum(best, g(i), out=best)
+     """, 0, []),   # out=
+    ("""
+     def f(n):
+         best = np.zeros(n)
+         for i in range(n):
+             best = np.maximum(best, best * g(i))
+     """, 0, []),   # the name read in an argument
+    ("""
+     def f(n):
+         rows = np.zeros((0, n))
+         for i in range(n):
+             rows = np.vstack([rows, g(i)], *extra)
+     """, 0, []),   # a starred argument
 ])
 def test_which_loops_store_through_npstore(src, stores, flushes):
     text = _translated(src)
@@ -501,6 +562,7 @@ def test_which_loops_store_through_npstore(src, stores, flushes):
     # in-place operators: into a name npaug, into an item npget + npaugset
     assert text.count("npaug(") == sum(f"{n} += " in src for n in flushes)
     assert text.count("npbop(") == sum(f"{n} = {n} + " in src for n in flushes)
+    assert text.count("npcall(") == sum(src.count(f"{n} = np.") - 1 for n in flushes)   # (not the first binding)
     assert text.count("npget(") == text.count("npaugset(") == sum(
         f"{n}[i] += " in src for n in flushes)
     got = [line.strip()[len("__pydron__.npflush("):-1] for line in text.splitlines()

@@ -39,7 +39,7 @@ from .state import pending as _pending
 from .stores import (aug, delattr_, delitem, gstore, it, ostore, raise_recursion_limit, setattr_,
                      setitem, slice_, unpack)
 from .trybody import UNBOUND, lsave, try_enter, try_exit, try_fail
-from .npstores import npaug, npaugset, npbop, npflush, npget, nprefs, npstore
+from .npstores import npaug, npaugset, npbop, npcall, npflush, npget, nprefs, npstore
 from .iterators import keyed, keyed_sort, kxsrc
 from .genexps import (gx, gxlast, gxsrc, nest, nref, pattr, pbop, pcall, pcop, pfv, pit, pitem, pmcall, prdo,
                       pro, puop)
@@ -53,5 +53,5 @@ __all__ = [
     "_pending", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "nest", "nref", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
-    "puop", "pcop", "npaug", "npaugset", "npbop", "npflush", "npget", "nprefs", "npstore", "unpack", "keyed", "keyed_sort", "kxsrc",
+    "puop", "pcop", "npaug", "npaugset", "npbop", "npcall", "npflush", "npget", "nprefs", "npstore", "unpack", "keyed", "keyed_sort", "kxsrc",
 ]

@@ -157,7 +157,7 @@ _NP_FUNCS = """
     ceil clip concatenate count_nonzero cumsum diff dot exp floor hstack isclose isfinite
     isinf isnan linspace log log10 max mean median min nanmax nanmean nanmedian nanmin
     nanstd nansum percentile polyfit prod quantile round sign sin cos sort sqrt square stack
-    std sum unique var vstack where
+    std sum unique var vstack where maximum minimum fmax fmin append dstack column_stack
 """.split()
 
 

@@ -24,8 +24,11 @@ store has run. That is checked twice:
   on a probe made the way translated code makes the call), nor a weak one
   (a `weakref.proxy` reads it without holding it).
 
-Anything else is an ordinary store (stores.setitem), after the deferred
-stores queued before it. PYDRON_NPSTORE=0 switches the deferral off.
+In-place operators (`acc += f(i)`, npaug, npget/npaugset), rebindings by an
+operator (`acc = acc + f(i)`, npbop) and by a numpy function that makes a new
+array (`best = np.maximum(best, f(i))`, `acc = np.vstack([acc, f(i)])`,
+npcall) are deferred under the same checks. Anything else is an ordinary
+store (stores.setitem), after the deferred stores queued before it. PYDRON_NPSTORE=0 switches the deferral off.
 """
 
 import os
@@ -34,7 +37,8 @@ from weakref import getweakrefcount as _getweakrefcount
 
 from .barriers import _drain_to, rdeep
 from .._backend import RESULT_CATS, _Batch
-from .lookahead import _BOPS, _capture, _defer, bop, item
+from .calls import call
+from .lookahead import _BOPS, _capture, _defer, _scan, bop, item
 from .state import S, _on_driver
 from .state import npdirty as _dirty, pending as _pending
 from .stores import _AUG, _aug_later, aug, setitem
@@ -210,6 +214,56 @@ def npbop(obj, op, value):
         key = ("b", op)
         return _defer(_BOPS[op], (obj, value), None, key, RESULT_CATS.get(key))
     return bop(op, obj, value)
+
+
+# `name = f(name, value)` / `f([name, value])`: numpy functions that return a
+# new array and keep no reference to their arguments (no `out=`: the
+# translator takes only constant keyword arguments and none named `out`)
+_NP_CALLS = """
+    maximum minimum fmax fmin add subtract multiply divide true_divide logaddexp hypot
+    logical_and logical_or bitwise_and bitwise_or append concatenate vstack hstack stack
+    dstack column_stack
+""".split()
+_calls = None   # id(function) -> (function, name), once numpy is loaded
+_seq_ops = {}
+
+
+def _npcalls():
+    global _calls
+    if _calls is None:
+        np = sys.modules["numpy"]
+        _calls = {id(f): (f, n) for n in _NP_CALLS for f in [getattr(np, n, None)] if f is not None}
+    return _calls
+
+
+def _seq_op(f, kind):
+    """f(kind(items), **kw) as a deferred operation of the items."""
+    op = _seq_ops.get((f, kind))
+    if op is None:
+        def op(*items, **kw):
+            return f(kind(items), **kw)
+        _seq_ops[(f, kind)] = op
+    return op
+
+
+def npcall(obj, f, form, /, *rest, **kw):
+    """`obj = f(obj, *rest)` (form 0), `f([obj, *rest])` (1) or `f((obj,
+    *rest))` (2) in a loop the translator found fit: with f one of the numpy
+    functions above, obj an array nobody else holds (or, in a list or tuple,
+    a placeholder) and a placeholder among the rest, deferred as npbop
+    defers (the name is rebound to the call's placeholder); else the call."""
+    refs = _getrefcount(obj)   # first, as npstore's
+    if _pending and _ON and "numpy" in sys.modules:
+        known = _npcalls().get(id(f))
+        if known is not None and known[0] is f and _scan(rest, kw) == 1 \
+                and (_fits_array(obj, refs) or (form and _on_driver() and _capture(obj) == 1)):
+            key = ("c", known[1])
+            op = _seq_op(f, list if form == 1 else tuple) if form else f
+            return _defer(op, (obj, *rest), kw or None, key, RESULT_CATS.get(key))
+    npflush(obj)   # its deferred stores and operators run first
+    if form == 0:
+        return call(f, obj, *rest, **kw)
+    return call(f, [obj, *rest] if form == 1 else (obj, *rest), **kw)
 
 
 class _Later:

@@ -132,7 +132,8 @@ def _fit(loop, locals_):
     for n in nodes:
         if _store_into(n, locals_):
             targets[n.args[0].id] = targets.get(n.args[0].id, 0) + 1
-        elif _aug_into(n, locals_) or _rebind_into(n, locals_):   # the name twice: stored and read
+        elif _aug_into(n, locals_) or _rebind_into(n, locals_) \
+                or _call_into(n, locals_) is not None:   # the name twice: stored and read
             targets[n.targets[0].id] = targets.get(n.targets[0].id, 0) + 2
     for block in _blocks(loop):
         for j in range(len(block) - 2):
@@ -180,6 +181,13 @@ def _rewrite(loop, names):
                     b = n.value
                     n.value = locate(rt("npbop", b.left, ast.Constant(value=_BINOPS[type(b.op)]),
                                         b.right), b)
+                elif _call_into(n, names) is not None:
+                    c = n.value
+                    form, rest = _call_into(n, names)
+                    new = rt("npcall", ast.Name(id=n.targets[0].id, ctx=ast.Load()), c.func,
+                             ast.Constant(value=form), *rest)
+                    new.keywords = c.keywords
+                    n.value = locate(new, c)
 
 
 def _rebind_into(n, names):
@@ -190,6 +198,38 @@ def _rebind_into(n, names):
     v = n.value
     return isinstance(v, ast.BinOp) and type(v.op) in _BINOPS \
         and _is_name(v.left, n.targets[0].id)
+
+
+def _call_into(n, names):
+    """(form, other arguments) if n is `name = func(name, ...)` (form 0),
+    `name = func([name, ...])` (1) or `name = func((name, ...))` (2) with
+    name in names, func a name or a dotted name, no starred argument and
+    keyword arguments of constants only (no `out=`); else None. The runtime
+    defers it only for the numpy functions it knows (npstores.npcall)."""
+    if not (isinstance(n, ast.Assign) and len(n.targets) == 1
+            and isinstance(n.targets[0], ast.Name) and n.targets[0].id in names):
+        return None
+    c, name = n.value, n.targets[0].id
+    if not (isinstance(c, ast.Call) and c.args and not is_rt(c) and _dotted(c.func)):
+        return None
+    if any(k.arg is None or k.arg == "out" or not isinstance(k.value, ast.Constant)
+           for k in c.keywords) or any(isinstance(a, ast.Starred) for a in c.args):
+        return None
+    first = c.args[0]
+    if _is_name(first, name):
+        return 0, c.args[1:]
+    if len(c.args) == 1 and isinstance(first, (ast.List, ast.Tuple)) and first.elts \
+            and _is_name(first.elts[0], name) \
+            and not any(isinstance(e, ast.Starred) for e in first.elts):
+        return (1 if isinstance(first, ast.List) else 2), first.elts[1:]
+    return None
+
+
+def _dotted(f):
+    """Is f a name or a chain of attributes of a name (np.maximum)?"""
+    while isinstance(f, ast.Attribute):
+        f = f.value
+    return isinstance(f, ast.Name)
 
 
 def _blocks(loop):
