@@ -113,6 +113,10 @@ def _env(mode):
             env["PYDRON_ADDRESS"] = _ray_address()
             raycluster.RayCluster.client_env(env)
     env["PYTHONHASHSEED"] = "0"
+    # the hint of a loop that ran one task at a time (SerialWarning) is
+    # pydron's own line on stderr, about speed, not the program's behaviour
+    # (test_serial_hints.py tests it)
+    env["PYDRON_HINTS"] = "0"
     return env
 
 

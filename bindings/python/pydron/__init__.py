@@ -35,7 +35,7 @@ _WARN_FILTERS = tuple(warnings.filters)
 from ._version import __version__  # generated from include/pydron.h at build time
 
 __all__ = ["schedule", "functional", "configure", "stats", "PydronError", "PurityWarning",
-           "TranslationError", "TaskError", "VersionMismatch", "__version__"]
+           "SerialWarning", "TranslationError", "TaskError", "VersionMismatch", "__version__"]
 
 
 def _disabled():
@@ -135,6 +135,9 @@ def __getattr__(name):
     if name == "PurityWarning":
         from ._purity import PurityWarning
         return PurityWarning
+    if name == "SerialWarning":
+        from ._runtime.hints import SerialWarning
+        return SerialWarning
     if name == "TaskError":
         from ._serialize import TaskError
         return TaskError

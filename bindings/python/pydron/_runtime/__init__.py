@@ -24,6 +24,7 @@ thread. The modules, each with one job:
 | `iterwrap` | itertools objects over the program's iterators: sources stepped through `iterators` |
 | `genexps` | generator expressions consumed whole by a builtin: a lazy twin's steps first |
 | `npstores` | stores of results into a numpy array nothing else can see, in a loop: deferred |
+| `hints` | the line that made a loop run its tasks one at a time: a `SerialWarning` |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """

@@ -12,6 +12,7 @@ from .. import _core, _settings
 
 from .._state import touch as _touch
 from .._backend import _immutable
+from . import hints as _hints
 from .state import S, _exception, _result
 from .state import npdirty as _npdirty, pending as _pending, records as _records, tainted as _tainted, undo as _undo
 from .tables import _BuiltinType, _DICTS, _MethodType, _OPERAND_TYPES, _SCALARS, _numpy_type
@@ -55,7 +56,7 @@ def _resolve(fut):
         # driver gets the object (and may change it)
         _drain_to(fut._q)
     try:
-        val = _result(fut)
+        val = _hints.waited(_result, fut) if _hints.ON and not fut.done() else _result(fut)
     except KeyboardInterrupt:
         raise  # Ctrl-C while waiting: not the task's failure
     except BaseException:
@@ -404,7 +405,7 @@ def _barrier():
         if not _pending:
             break
         seq, fut = _pending[0]
-        if _exception(fut) is None:
+        if _wait_exception(fut) is None:
             if fut._l is not None:
                 _settle_place(fut)
             S.pbytes -= fut._n
@@ -416,13 +417,20 @@ def _barrier():
     _npdirty.clear()
 
 
+def _wait_exception(fut):
+    """_exception(fut): a task's waits noted for the hints (hints.py)."""
+    if _hints.ON and type(fut) is S.Future and not fut.done():
+        return _hints.waited(_exception, fut)
+    return _exception(fut)
+
+
 def _drain_to(upto):
     """barrier() up to program-order number `upto` (inclusive; None: all)."""
     if upto is None:
         upto = S.last_seq
     while _pending and _pending[0][0] <= upto:
         seq, fut = _pending[0]
-        if _exception(fut) is None:
+        if _wait_exception(fut) is None:
             _pop_front()
             continue
         _fail(seq, fut)
@@ -571,7 +579,14 @@ def _save_before(a):
 def _unknown(f, args, kwargs):
     # Code we know nothing about: everything before it in program order happens
     # first, and it never sees a placeholder.
-    sync()
+    if _pending:
+        prev, _hints.reason = _hints.reason, f   # a wait here is this call's
+        try:
+            sync()
+        finally:
+            _hints.reason = prev
+    else:
+        sync()
     args = tuple(_settled(rdeep(a)) for a in args)
     for k, v in kwargs.items():
         kwargs[k] = _settled(rdeep(v))

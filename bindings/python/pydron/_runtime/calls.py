@@ -8,6 +8,7 @@ import os
 import statistics
 import sys
 
+from . import hints as _hints
 from .errors import _PKG
 from .. import _core, _state
 from .barriers import (_generated, _has_future, _poll, _record_type, _settle_tainted, _unknown,
@@ -27,7 +28,8 @@ from .. import _serialize
 from .iterwrap import _ITERTOOLS, _is_chain_from_iterable, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
-                     _MethodType, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
+                     _MethodType, _PATH_ARGS, _PATH_FUNCS, _PATH_METHODS, _PATH_TYPES,
+                     _PURE_METHOD_TYPES, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
 
 _partial = functools.partial
 _call_site = _core.call_site
@@ -234,7 +236,13 @@ def _classify(f, tf):
             return _h_generator
         if id(f) in _STATS_IDS and _STATS_IDS[id(f)] is f:
             return _h_pure_consumer
+        if _PATH_FUNCS.get(id(f)) is f or (
+                method and type(f.__self__) in _PATH_TYPES and f.__name__ in _PATH_METHODS
+                and getattr(type(f.__self__), f.__name__, None) is f.__func__):
+            return _h_path
         return _h_unknown
+    if _PATH_FUNCS.get(id(f)) is f:
+        return _h_path   # os.fspath, pathlib's classes
     h = _classify_value(f, tf)
     # print and the pure builtins/numpy functions over results not computed
     # yet are deferred while tasks are pending (look-ahead)
@@ -260,7 +268,7 @@ def _classify_value(f, tf):
                     op = None  # overridden by the subclass
                 if op is not None:
                     return functools.partial(_h_container, op)
-            elif st in _IMMUTABLE:
+            elif st in _IMMUTABLE or st in _PURE_METHOD_TYPES:
                 return _h_immutable_method
             return _h_unknown
     if tf is _BuiltinType or tf is type:
@@ -365,6 +373,28 @@ def _h_pure(f, args, kwargs):
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     return f(*(rdeep(a) for a in args), **_rdeep_kwargs(kwargs))
+
+
+def _h_path(f, args, kwargs):
+    # os.path.join(out, name), Path(out) / name, p.with_suffix(".npy"),
+    # re.match(r"img(\d+)", name): of strings and pathlib's own paths these
+    # look at no file and run no code of the program, so a loop making
+    # output names does not wait for its tasks at each one; anything else
+    # (a PathLike of the program, a function as re.sub's replacement) waits
+    if not all(_plain(a) or type(a) in _PATH_ARGS for a in (*args, *kwargs.values())):
+        return _unknown(f, args, kwargs)
+    vals = [rdeep(a) for a in args]
+    kw = {k: rdeep(v) for k, v in kwargs.items()}
+    if all(map(_pathish, vals)) and all(map(_pathish, kw.values())):
+        return f(*vals, **kw)
+    return _unknown(f, vals, kw)
+
+
+def _pathish(v):
+    t = type(v)
+    if t in _PATH_ARGS:
+        return True
+    return (t is list or t is tuple) and len(v) <= 64 and all(type(x) in _PATH_ARGS for x in v)
 
 
 def _h_pure_shallow(f, args, kwargs):
@@ -620,6 +650,7 @@ def run_strict(inner, args, kwargs):
         # translated code reports what may change objects in place (see _state)
         _state.touch()
         _state.TRACKING = True
+        _hints.started()
         try:
             return _run_strict(inner, args, kwargs)
         finally:
@@ -628,10 +659,20 @@ def run_strict(inner, args, kwargs):
             _closures.clear()
             _wrapped.clear()
             _call_returned()
+            _hints.report(_workers())
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     _state.touch()  # from plain code that ran inside the @schedule call
     return _run_strict(inner, args, kwargs)
+
+
+def _workers():
+    """The current session's workers (0: none)."""
+    cur = S.backend.current() if S.backend is not None else None
+    try:
+        return cur.nworkers() if cur is not None else 0
+    except Exception:   # a session stopped meanwhile
+        return 0
 
 
 def _call_returned():

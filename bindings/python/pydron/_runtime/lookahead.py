@@ -12,7 +12,7 @@ from .barriers import _drain_to, _inert_value, r, rdeep, rdo, ro, sync
 from .errors import call_site
 from .state import S, _in_backend_call, _on_driver
 from .state import pending as _pending, records as _records, seq as _seq, tainted as _tainted
-from .tables import _MISSING, _SCALARS
+from .tables import _MISSING, _PATH_TYPES, _SCALARS
 
 
 # --------------------------------------------------------------------------
@@ -438,7 +438,7 @@ _getattr = eattr
 # Types whose attribute access runs no user code.
 _PLAIN_ATTR = {types.ModuleType, type, int, float, complex, str, bytes, list, tuple, dict, set,
                frozenset, bool, type(None), types.FunctionType, types.MethodType,
-               types.BuiltinFunctionType}
+               types.BuiltinFunctionType, *_PATH_TYPES}
 _attr_code = {}
 _PLAIN_DESCR = (types.FunctionType, staticmethod, classmethod, types.MemberDescriptorType,
                 types.GetSetDescriptorType, types.BuiltinFunctionType, types.WrapperDescriptorType,

@@ -2,6 +2,9 @@
 
 import collections
 import dataclasses
+import os
+import pathlib
+import re
 import sys
 import types
 
@@ -59,7 +62,32 @@ _OPERAND_TYPES = {int, float, complex, bool, str, bytes, bytearray, type(None), 
                   types.MethodType, collections.defaultdict, collections.OrderedDict,
                   collections.Counter}
 _IMMUTABLE = {str, bytes, int, float, complex, bool, tuple, frozenset, range}
-_SCALARS = {int, float, complex, bool, str, bytes, type(None), type(Ellipsis), slice}
+# pathlib's own path types (not subclasses): immutable, and their operators,
+# hashing, comparisons, formatting and properties run pathlib's code only
+_PATH_TYPES = {pathlib.PurePosixPath, pathlib.PosixPath, pathlib.PureWindowsPath,
+               pathlib.WindowsPath}
+_SCALARS = {int, float, complex, bool, str, bytes, type(None), type(Ellipsis), slice,
+            *_PATH_TYPES}
+_OPERAND_TYPES |= _PATH_TYPES
+# Functions of paths that look at no file and have no effect: os.path's
+# string functions, pathlib's pure methods and constructors (calls._h_path)
+_PATH_FUNCS = {id(f): f for f in (
+    *(getattr(os.path, n) for n in ("join", "basename", "dirname", "splitext", "split",
+                                    "normpath", "normcase", "isabs", "splitdrive",
+                                    "commonpath", "commonprefix")),
+    os.fspath, pathlib.Path, pathlib.PurePath, *_PATH_TYPES,
+    # names parsed with re: its functions of strings (not a function as
+    # sub's replacement: not a string, so it waits), a match's groups
+    *(getattr(re, n) for n in ("match", "search", "fullmatch", "sub", "subn", "split",
+                               "findall", "compile", "escape")))}
+# the arguments they take without running code of the program
+_PATH_ARGS = {str, bytes, int, bool, type(None), re.Pattern, re.RegexFlag, *_PATH_TYPES}
+# C types whose methods have no effect and run no code of the program
+_PURE_METHOD_TYPES = {re.Pattern, re.Match}
+_PATH_METHODS = frozenset("""
+    with_suffix with_name with_stem joinpath relative_to is_relative_to as_posix is_absolute
+    match is_reserved __truediv__ __rtruediv__ __str__ __fspath__
+""".split())
 
 
 def _safe_iterable(v):
