@@ -30,7 +30,7 @@ This module exports the helpers the translator emits (`__pydron__.<name>`).
 """
 
 from .barriers import r, rdeep, rdo, ro, sync, barrier
-from .errors import hide_internal
+from .errors import caught, hide_internal
 from .calls import (ecall, enter_nested, leave, nested_error, run_lazy, run_strict)
 from .calls import fast_call as call, fast_mcall as mcall  # C, falling back to calls.call/mcall
 from .escapes import closure, deco, dir_, edeco, estar, eval_, exec_, locals_, mstar, star
@@ -51,7 +51,7 @@ __all__ = [
     "rsub", "uop",
     "session", "aug", "delattr_", "delitem", "gstore", "it", "ostore", "raise_recursion_limit",
     "setattr_", "setitem", "slice_", "UNBOUND", "lsave", "try_enter", "try_exit", "try_fail",
-    "_pending", "hide_internal", "register",
+    "_pending", "caught", "hide_internal", "register",
     "closure", "deco", "dir_", "edeco", "estar", "eval_", "exec_", "locals_", "mstar", "star",
     "gx", "gxlast", "gxsrc", "nest", "nref", "pattr", "pbop", "pcall", "pfv", "pit", "pitem", "pmcall", "prdo", "pro",
     "puop", "pcop", "npaug", "npaugset", "npbop", "npcall", "npflush", "npget", "nprefs", "npstore", "unpack", "keyed", "keyed_sort", "kxsrc",

@@ -32,7 +32,7 @@ from .resolve import insert_resolution
 from .genexps import check_twins, key_genexps, twin_genexps
 from .targets import lower_targets
 from .trybody import lazy_bodies
-from .util import RT
+from .util import RT, rt
 from .validate import TranslationError, validate
 
 __all__ = ["translate", "translate_source", "TranslationError", "RT"]
@@ -78,6 +78,22 @@ def translate_source(fdef, qualname="f", filename="<pydron>", generator=False):
     fdef = check_twins(fdef)
     fdef = register_closures(fdef)
     fdef = wrap_nested(fdef)
+    fdef = tidy_handlers(fdef)
+    return fdef
+
+
+def tidy_handlers(fdef):
+    """`__pydron__.caught()` first in each `except` clause of the program
+    (not the passes' own, whose names start with _pd_): the exception it
+    handles shows the program's frames only (errors.caught)."""
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Try):
+            for h in node.handlers:
+                if not (h.name or "").startswith("_pd_"):
+                    call = ast.Expr(value=rt("caught"))
+                    ast.copy_location(call, h.body[0])
+                    ast.fix_missing_locations(call)
+                    h.body.insert(0, call)
     return fdef
 
 

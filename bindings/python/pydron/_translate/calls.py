@@ -99,7 +99,9 @@ class Calls(Zones):
             func = rt("estar" if self.eager else "star", f)
             return ast.copy_location(ast.Call(func=func, args=node.args, keywords=node.keywords), node)
         func = ast.Attribute(value=ast.Name(id=RT, ctx=ast.Load()), attr=helper, ctx=ast.Load())
-        return ast.Call(func=func, args=[f] + node.args, keywords=node.keywords)
+        # the call's own position: a traceback marks it, not the whole statement
+        return ast.copy_location(ast.Call(func=func, args=[f] + node.args, keywords=node.keywords),
+                                 node)
 
 
 def dispatch_calls(tree, generator):
