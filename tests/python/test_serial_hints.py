@@ -1,12 +1,14 @@
 """A loop whose tasks ran one at a time gets a SerialWarning naming the line
 that made it (_runtime/hints.py); a loop that makes its output names with
-os.path, pathlib or re (calls._h_path) does not wait for its tasks at each
-one.
+os.path or pathlib (calls._h_path) or logs with logging (logcalls.py) does
+not wait for its tasks at each one.
 
 Parallelism is checked with the submission spy and gates, never with
 timings; the hint's own rule looks at how long the driver waited, which
 only grows on a loaded machine (each task sleeps)."""
 
+import io
+import logging
 import os
 import pathlib
 import time
@@ -184,3 +186,75 @@ def test_a_pathlike_of_the_program_still_waits(executor, monkeypatch, tmp_path):
         "/out/img0": 0, "/out/img1": 10, "/out/img2": 20}
     assert log.done_at_submit == [0, 1, 2]   # its __fspath__ is code of the program
 
+
+# ---------------------------------------------------------------- logging
+
+@schedule
+def logged(n, gate, name):
+    log = logging.getLogger(name)
+    out = []
+    for i in range(n):
+        v = gated(i, gate)
+        log.info("calibrated %d: %s", i, v)
+        log.debug("below the level %d", i)
+        out.append(v)
+    return out
+
+
+@pytest.fixture
+def stream_logger():
+    name = "pydron-test-log"
+    lg = logging.getLogger(name)
+    buf = io.StringIO()
+    h = logging.StreamHandler(buf)
+    h.setFormatter(logging.Formatter("%(funcName)s:%(lineno)d %(message)s"))
+    lg.addHandler(h)
+    lg.setLevel(logging.INFO)
+    lg.propagate = False
+    yield name, lg, buf
+    lg.removeHandler(h)
+
+
+def _only(lg, *handlers):
+    """pytest's log capture adds its handlers to the logger during the test
+    (handlers of another program: no deferral); the test's own only."""
+    lg.handlers[:] = [h for h in lg.handlers if h in handlers]
+
+
+def test_log_calls_do_not_wait_for_the_tasks(executor, monkeypatch, tmp_path, stream_logger):
+    name, lg, buf = stream_logger
+    _only(lg, *lg.handlers[:1])
+    (tmp_path / "open").touch()
+    assert logged(3, str(tmp_path / "open"), name) == [0, 10, 20]
+    line = _line_of(logged, 'log.info("calibrated')
+    want = "".join(f"logged:{line} calibrated {i}: {i * 10}\n" for i in range(3))
+    assert buf.getvalue() == want   # the program's function and line
+    log = SubmitLog(monkeypatch)
+    log.open_gate(gated, 3, tmp_path / "go")
+    assert logged(3, str(tmp_path / "go"), name) == [0, 10, 20]
+    assert log.done_at_submit == [0, 0, 0]
+    assert buf.getvalue() == want * 2
+
+
+class Keep(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def emit(self, record):
+        self.seen.append(record.getMessage())
+
+
+def test_a_handler_of_the_program_still_waits(executor, monkeypatch, tmp_path, stream_logger):
+    name, lg, _ = stream_logger
+    _only(lg, *lg.handlers[:1])
+    keep = Keep()
+    lg.addHandler(keep)
+    try:
+        (tmp_path / "open").touch()
+        log = SubmitLog(monkeypatch)
+        assert logged(3, str(tmp_path / "open"), name) == [0, 10, 20]
+        assert log.done_at_submit == [0, 1, 2]   # its emit is code of the program
+        assert keep.seen == ["calibrated 0: 0", "calibrated 1: 10", "calibrated 2: 20"]
+    finally:
+        lg.removeHandler(keep)

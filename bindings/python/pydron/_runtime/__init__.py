@@ -25,6 +25,7 @@ thread. The modules, each with one job:
 | `genexps` | generator expressions consumed whole by a builtin: a lazy twin's steps first |
 | `npstores` | stores of results into a numpy array nothing else can see, in a loop: deferred |
 | `hints` | the line that made a loop run its tasks one at a time: a `SerialWarning` |
+| `logcalls` | logging calls while tasks are pending: queued in program order, as print |
 
 This module exports the helpers the translator emits (`__pydron__.<name>`).
 """

@@ -27,6 +27,7 @@ from . import genexps as _genexps
 from .. import _serialize
 from .iterwrap import _ITERTOOLS, _is_chain_from_iterable, _wrap_itertools
 from .stores import _CONTAINER_OPS, _LIST_OPS
+from .logcalls import deferred as _log_deferred, log_call as _log_call
 from .tables import (_BuiltinType, _DICTS, _Enumerate, _FunctionType, _IMMUTABLE, _MISSING,
                      _MethodType, _PATH_ARGS, _PATH_FUNCS, _PATH_METHODS, _PATH_TYPES,
                      _PURE_METHOD_TYPES, _SAFE_ITER, _SCALARS, _Zip, _safe_iterable)
@@ -240,6 +241,8 @@ def _classify(f, tf):
                 method and type(f.__self__) in _PATH_TYPES and f.__name__ in _PATH_METHODS
                 and getattr(type(f.__self__), f.__name__, None) is f.__func__):
             return _h_path
+        if _log_call(f) is not None:
+            return _h_log
         return _h_unknown
     if _PATH_FUNCS.get(id(f)) is f:
         return _h_path   # os.fspath, pathlib's classes
@@ -373,6 +376,14 @@ def _h_pure(f, args, kwargs):
     if not _all_plain(args, kwargs):
         return _unknown(f, args, kwargs)
     return f(*(rdeep(a) for a in args), **_rdeep_kwargs(kwargs))
+
+
+def _h_log(f, args, kwargs):
+    # log.info(...) while tasks are pending: queued in program order, as
+    # print is (logcalls.py); else as before
+    if _log_deferred(f, _log_call(f), args, kwargs):
+        return None
+    return _unknown(f, args, kwargs)
 
 
 def _h_path(f, args, kwargs):
