@@ -100,6 +100,22 @@ def test_a_loop_waiting_at_unknown_code_names_its_line(local2):
     assert not _serial(again)
 
 
+@schedule
+def waits_then_fails(n):
+    out = waits_at_unknown_code(n)
+    return out[n]   # IndexError
+
+
+def test_no_hint_over_an_exception(local2):
+    # a warnings filter "error" would replace the program's own exception
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(IndexError):
+            waits_then_fails(5)
+    with pytest.warns(pydron.SerialWarning):   # the line was not marked as warned
+        waits_at_unknown_code(5)
+
+
 def test_a_test_of_each_result_is_named_too(local2):
     with pytest.warns(pydron.SerialWarning) as record:
         assert waits_at_a_test(5) == 2

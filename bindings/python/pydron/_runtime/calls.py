@@ -662,15 +662,19 @@ def run_strict(inner, args, kwargs):
         _state.touch()
         _state.TRACKING = True
         _hints.started()
+        returned = False
         try:
-            return _run_strict(inner, args, kwargs)
+            res = _run_strict(inner, args, kwargs)
+            returned = True
         finally:
             S.driver = None
             _state.TRACKING = False
             _closures.clear()
             _wrapped.clear()
             _call_returned()
-            _hints.report(_workers())
+            # (not over an exception: a warnings filter "error" would replace it)
+            _hints.report(_workers() if returned else 0)
+        return res
     if S.driver != me or S.in_backend:
         return inner(*args, **kwargs)  # another thread or a task body: plain Python
     _state.touch()  # from plain code that ran inside the @schedule call

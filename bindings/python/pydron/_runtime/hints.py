@@ -103,7 +103,7 @@ def _name(f):
 
 def report(workers):
     """At the return of the outermost @schedule call: warn about its lines
-    that kept the workers idle (workers: the executor's)."""
+    that kept the workers idle (workers: the executor's; 0: forget them)."""
     sites = dict(_sites)
     _sites.clear()
     if not ON or workers < 2 or not sites or _started is None:
