@@ -25,10 +25,10 @@ the hint too: it is still the line that orders them.
 
 import linecache
 import os
-import sys
 import time
 import warnings
 
+from .errors import call_site
 from .state import S, pending as _pending
 
 ON = os.environ.get("PYDRON_HINTS", "1") != "0"
@@ -65,11 +65,9 @@ def _alone(fut):
 
 
 def _site():
-    """The line of the program (the first frame outside pydron) that waits."""
-    f = sys._getframe(2)
-    while f is not None and (f.f_globals.get("__name__") or "").startswith("pydron"):
-        f = f.f_back
-    return None if f is None else (f.f_code.co_filename, f.f_lineno)
+    """The line of the program (the nearest frame outside pydron) that waits."""
+    site = call_site()
+    return None if site is None else (site[1].co_filename, site[3])
 
 
 def waited(fn, fut):
