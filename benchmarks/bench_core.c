@@ -18,7 +18,9 @@
  * a long-lived program do. *_cold_* lines: the chains again after
  * pydron_memory_trim, on fresh memory. *_jobs_*: the inline chains with the
  * executor's direct lane off (PYDRON_DIRECT=0: a job per task, as before
- * the lane). *_steal_*: the inline runs on the work-stealing policy, oneTBB's
+ * the lane). *_many_*: the tasks added with pydron_task_add_many, a chain
+ * (or 100 independent tasks) per call, instead of one pydron_task_add
+ * each. *_steal_*: the inline runs on the work-stealing policy, oneTBB's
  * own order (the newest ready task first: a chain runs depth first); the
  * others use the default FIFO policy. Bytes per task count the chunks
  * taken from that cache too.
@@ -35,7 +37,8 @@
  *
  * --only RUN runs one of inline, inline_chain, threads, threads_chain, pool,
  * pool_chain, tbb, tbb_chain (inline and threads runs with "_steal" after
- * them: on the work-stealing policy) and prints nothing: for counting instructions
+ * them: on the work-stealing policy; then "_many": added with
+ * pydron_task_add_many) and prints nothing: for counting instructions
  * per task on a loaded machine (valgrind --tool=callgrind at two task
  * counts; the difference divided by the difference in tasks), where times
  * are noise. benchmarks/core_instr.sh does that.
@@ -101,6 +104,49 @@ static size_t heap_used(void)
 
 /* the policy of the runtimes run() makes */
 static pydron_policy_kind bench_policy = PYDRON_POLICY_FIFO;
+/* 1: run() adds with pydron_task_add_many, a chain (or MANY_BATCH
+ * independent tasks) per call, as a C program that builds its graph in a
+ * loop can; 0: one pydron_task_add per task */
+static int bench_many = 0;
+#define MANY_BATCH 100
+
+/* The tasks of run() by pydron_task_add_many: chains of length chain, each
+ * one call (a step's input is the output the same call wrote before it);
+ * or independent tasks reading c, MANY_BATCH per call. The outputs are
+ * released as run() releases them; the very last one is returned. */
+static pydron_value add_many(pydron_graph *g, const pydron_task_desc *d, pydron_value c,
+                             uint64_t ntasks, uint64_t chain)
+{
+    size_t b = chain ? chain : MANY_BATCH;
+    pydron_task_desc *ds = malloc(b * sizeof *ds);
+    pydron_value *outs = malloc(b * sizeof *outs);
+    if (!ds || !outs) {
+        fprintf(stderr, "bench_core: out of memory\n");
+        exit(1);
+    }
+    for (size_t j = 0; j < b; j++) {
+        ds[j] = *d;
+        ds[j].inputs = chain && j ? &outs[j - 1] : &c;
+        ds[j].flags = chain && j ? PYDRON_TASK_PURE | PYDRON_TASK_TAKE_INPUTS : PYDRON_TASK_PURE;
+    }
+    pydron_value last = PYDRON_VALUE_NONE;
+    for (uint64_t i = 0; i < ntasks; i += b) {
+        size_t m = ntasks - i < b ? (size_t)(ntasks - i) : b;
+        check(pydron_task_add_many(g, ds, m, NULL, outs, NULL), "task_add_many");
+        last = outs[m - 1];
+        /* a chain's end (its steps' references passed on); all, but the
+         * very last output */
+        if (chain)
+            m = 1, outs[0] = last;
+        if (i + b < ntasks)
+            check(pydron_value_release_many(g, outs, m), "release");
+        else if (m > 1)
+            check(pydron_value_release_many(g, outs, m - 1), "release");
+    }
+    free(ds);
+    free(outs);
+    return last;
+}
 
 /* chain == 0: independent tasks; else chains of that length. */
 static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks, uint64_t chain,
@@ -130,7 +176,9 @@ static run_result run(pydron_executor_kind ex, unsigned workers, uint64_t ntasks
     size_t heap0 = heap_used();
     uint64_t t0 = now_ns();
     cur = c;
-    for (uint64_t i = 0; i < ntasks; i++) {
+    if (bench_many)
+        out = add_many(g, &d, c, ntasks, chain);
+    for (uint64_t i = 0; i < ntasks && !bench_many; i++) {
         if (chain && i % chain == 0)
             cur = c;
         d.inputs = chain ? &cur : &c;
@@ -199,7 +247,11 @@ static run_result checked(pydron_executor_kind ex, unsigned workers, uint64_t nt
 static int run_only(const char *name, unsigned workers, uint64_t ntasks, uint64_t chain)
 {
     size_t len = strlen(name);
-    if (len > 6 && !strcmp(name + len - 6, "_steal")) {
+    if (len > 5 && !strcmp(name + len - 5, "_many")) {
+        bench_many = 1;
+        len -= 5;
+    }
+    if (len > 6 && !strncmp(name + len - 6, "_steal", 6)) {
         bench_policy = PYDRON_POLICY_WORK_STEALING;
         len -= 6;
     }
@@ -246,13 +298,15 @@ static double median(double *v, unsigned n)
  * thread), back to back, `rounds` times: the median of each round's ratio. */
 static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned rounds)
 {
-    double *v = calloc(4 * (size_t)rounds, sizeof *v);
+    double *v = calloc(7 * (size_t)rounds, sizeof *v);
     if (!v)
         return fprintf(stderr, "bench_core: out of memory\n"), 1;
     double *fifo = v, *steal = v + rounds, *thr = v + 2 * rounds, *steal1 = v + 3 * rounds;
+    double *mfifo = v + 4 * rounds, *msteal = v + 5 * rounds, *mthr = v + 6 * rounds;
     uint64_t want = ntasks % chain ? ntasks % chain : chain, chk;
     printf("# paired rounds (ns per chained task: inline fifo, inline work-stealing, threads, "
-           "tbb, tbb on one thread):");
+           "tbb, tbb on one thread; then added by pydron_task_add_many: inline fifo, inline "
+           "work-stealing, threads):");
     for (unsigned r = 0; r < rounds; r++) {
         bench_policy = PYDRON_POLICY_FIFO;
         run_result a = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
@@ -260,6 +314,13 @@ static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned ro
         run_result b = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
         bench_policy = PYDRON_POLICY_FIFO;
         run_result c = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain);
+        bench_many = 1;
+        run_result ma = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
+        bench_policy = PYDRON_POLICY_WORK_STEALING;
+        run_result mb = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
+        bench_policy = PYDRON_POLICY_FIFO;
+        run_result mc = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain);
+        bench_many = 0;
         double t, t1;
         bench_tbb_run(workers, ntasks, chain, work_ptr, &t, &chk);
         if (chk != want)
@@ -271,14 +332,21 @@ static int paired(unsigned workers, uint64_t ntasks, uint64_t chain, unsigned ro
         steal[r] = (b.add_ns + b.run_ns) / t;
         thr[r] = (c.add_ns + c.run_ns) / t;
         steal1[r] = (b.add_ns + b.run_ns) / t1;
-        printf(" %.0f/%.0f/%.0f/%.0f/%.0f", a.add_ns + a.run_ns, b.add_ns + b.run_ns,
-               c.add_ns + c.run_ns, t, t1);
+        mfifo[r] = (ma.add_ns + ma.run_ns) / t;
+        msteal[r] = (mb.add_ns + mb.run_ns) / t;
+        mthr[r] = (mc.add_ns + mc.run_ns) / t;
+        printf(" %.0f/%.0f/%.0f/%.0f/%.0f;%.0f/%.0f/%.0f", a.add_ns + a.run_ns,
+               b.add_ns + b.run_ns, c.add_ns + c.run_ns, t, t1, ma.add_ns + ma.run_ns,
+               mb.add_ns + mb.run_ns, mc.add_ns + mc.run_ns);
     }
     printf("\n");
     printf("BENCH core_inline_chain_paired_vs_tbb %.2f x\n", median(fifo, rounds));
     printf("BENCH core_inline_chain_steal_paired_vs_tbb %.2f x\n", median(steal, rounds));
     printf("BENCH core_threads_chain_paired_vs_tbb %.2f x\n", median(thr, rounds));
     printf("BENCH core_inline_chain_steal_paired_vs_tbb_one_thread %.2f x\n", median(steal1, rounds));
+    printf("BENCH core_inline_chain_many_paired_vs_tbb %.2f x\n", median(mfifo, rounds));
+    printf("BENCH core_inline_chain_steal_many_paired_vs_tbb %.2f x\n", median(msteal, rounds));
+    printf("BENCH core_threads_chain_many_paired_vs_tbb %.2f x\n", median(mthr, rounds));
     free(v);
     return 0;
 }
@@ -344,6 +412,11 @@ int main(int argc, char **argv)
     run_result iis = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0);
     run_result ics = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
     bench_policy = PYDRON_POLICY_FIFO;
+    /* added with pydron_task_add_many */
+    bench_many = 1;
+    run_result iim = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, 0);
+    run_result icm = checked(PYDRON_EXECUTOR_INLINE, 0, ntasks, chain);
+    bench_many = 0;
     run_result ti = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, 0);
     run_result tc = checked(PYDRON_EXECUTOR_THREADS, workers, ntasks, chain);
 
@@ -391,6 +464,10 @@ int main(int argc, char **argv)
     printf("BENCH core_inline_chain_steal_per_task %.0f ns\n", ics.add_ns + ics.run_ns);
     printf("BENCH core_inline_chain_steal_add_per_task %.0f ns\n", ics.add_ns);
     printf("BENCH core_inline_chain_steal_run_per_task %.0f ns\n", ics.run_ns);
+    printf("BENCH core_inline_many_per_task %.0f ns\n", iim.add_ns + iim.run_ns);
+    printf("BENCH core_inline_many_add_per_task %.0f ns\n", iim.add_ns);
+    printf("BENCH core_inline_chain_many_per_task %.0f ns\n", icm.add_ns + icm.run_ns);
+    printf("BENCH core_inline_chain_many_add_per_task %.0f ns\n", icm.add_ns);
     printf("BENCH core_threads_per_task %.0f ns\n", ti.add_ns + ti.run_ns);
     printf("BENCH core_threads_run_per_task %.0f ns\n", ti.run_ns);
     printf("BENCH core_threads_chain_per_task %.0f ns\n", tc.add_ns + tc.run_ns);
@@ -413,6 +490,8 @@ int main(int argc, char **argv)
     printf("BENCH tbb_chain_per_task %.0f ns\n", tbb_c);
     printf("BENCH core_inline_vs_tbb %.2f x\n", ci / tbb_i);
     printf("BENCH core_inline_chain_vs_tbb %.2f x\n", cc / tbb_c);
+    printf("BENCH core_inline_many_vs_tbb %.2f x\n", (iim.add_ns + iim.run_ns) / tbb_i);
+    printf("BENCH core_inline_chain_many_vs_tbb %.2f x\n", (icm.add_ns + icm.run_ns) / tbb_c);
     printf("BENCH core_inline_chain_cold_vs_tbb %.2f x\n", (icc.add_ns + icc.run_ns) / tbb_c);
     printf("BENCH core_inline_steal_vs_tbb %.2f x\n", (iis.add_ns + iis.run_ns) / tbb_i);
     printf("BENCH core_inline_chain_steal_vs_tbb %.2f x\n", (ics.add_ns + ics.run_ns) / tbb_c);

@@ -414,6 +414,18 @@ PYDRON_API int pydron_graph_free(pydron_graph *g);
  * already-started SYNC task). */
 PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
                                pydron_task *out_task, pydron_value *out_values);
+/* pydron_task_add of descs[0..n) in order, under one lock (for loops that
+ * add many tiny tasks: the per-call cost of taking the graph lock goes).
+ * out_tasks (may be NULL) gets n ids; out_values gets each task's outputs
+ * one after the other (the sum of the noutputs). A task's outputs are
+ * written before the next desc is read, so a desc's inputs may point into
+ * out_values at outputs of earlier tasks of the batch (a chain in one
+ * call). Not all or nothing: on an error, tasks 0..*added-1 were added
+ * (their outputs are the caller's, as from pydron_task_add), the rest not,
+ * and the message names the task. added may be NULL. */
+PYDRON_API int pydron_task_add_many(pydron_graph *g, const pydron_task_desc *descs, size_t n,
+                                    pydron_task *out_tasks, pydron_value *out_values,
+                                    size_t *added);
 
 /* A constant value: bytes copied now; ready immediately. Caller owns one ref. */
 PYDRON_API int pydron_value_constant(pydron_graph *g, const void *data, size_t len,

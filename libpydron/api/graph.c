@@ -111,18 +111,21 @@ PYDRON_API int pydron_graph_new(pydron_runtime *rt, pydron_graph **out)
     return 0;
 }
 
-PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
-                               pydron_task *out_task, pydron_value *out_values)
+/* The checks of pydron_task_add that need no lock. */
+static inline int add_check(const pydron_task_desc *desc)
+{
+    if (PDI_UNLIKELY(desc->tick_len && !desc->tick))
+        return pdi_err(PYDRON_EINVAL, "tick_len > 0 with NULL tick");
+    if (PDI_UNLIKELY(desc->tick_mode != PYDRON_TICK_CHILD))
+        return pdi_err(PYDRON_EINVAL, "tick_mode SUCCESSOR is only valid inside a refinement");
+    return 0;
+}
+
+/* One task of pydron_task_add(_many), g->mu held. */
+static PDI_ALWAYS_INLINE int add_locked(pydron_graph *g, const pydron_task_desc *desc,
+                                         pydron_task *out_task, pydron_value *out_values)
 {
     pdi_sgraph *sg = pdi_S(g);
-    pdi_err_clear();
-    if (!g || !desc)
-        return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
-    if (desc->tick_len && !desc->tick)
-        return pdi_err(PYDRON_EINVAL, "tick_len > 0 with NULL tick");
-    if (desc->tick_mode != PYDRON_TICK_CHILD)
-        return pdi_err(PYDRON_EINVAL, "tick_mode SUCCESSOR is only valid inside a refinement");
-    pthread_mutex_lock(&sg->mu);
     int rc;
     if (g->closed || g->freeing) {
         rc = pdi_err(PYDRON_ESTATE, "the graph is %s: no more tasks can be added",
@@ -139,7 +142,7 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         /* room in the refinement queue for a REFINABLE task ready at once, so
          * that taking it never allocates inside this call */
         if ((desc->flags & PYDRON_TASK_REFINABLE) &&
-            pdi_ring_reserve(&pdi_S(g)->refq, pdi_ring_len(&pdi_S(g)->refq) + 1, sizeof(uint32_t)))
+            pdi_ring_reserve(&sg->refq, pdi_ring_len(&sg->refq) + 1, sizeof(uint32_t)))
             rc = pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
         else
             rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, NULL);
@@ -149,7 +152,56 @@ PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
         if (rc == 0 && g->started && !sg->dispatching && pdi_dispatch_on_add(g))
             pdi_dispatch(g);
     }
+    return rc;
+}
+
+PYDRON_API int pydron_task_add(pydron_graph *g, const pydron_task_desc *desc,
+                               pydron_task *out_task, pydron_value *out_values)
+{
+    pdi_err_clear();
+    if (!g || !desc)
+        return pdi_err(PYDRON_EINVAL, "pydron_task_add: NULL argument");
+    int rc = add_check(desc);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&pdi_S(g)->mu);
+    rc = add_locked(g, desc, out_task, out_values);
+    pthread_mutex_unlock(&pdi_S(g)->mu);
+    return rc;
+}
+
+PYDRON_API int pydron_task_add_many(pydron_graph *g, const pydron_task_desc *descs, size_t n,
+                                    pydron_task *out_tasks, pydron_value *out_values,
+                                    size_t *added)
+{
+    pdi_err_clear();
+    if (added)
+        *added = 0;
+    if (!g || (n && !descs))
+        return pdi_err(PYDRON_EINVAL, "pydron_task_add_many: NULL argument");
+    pdi_sgraph *sg = pdi_S(g);
+    size_t i = 0, nv = 0;
+    int rc = 0;
+    pthread_mutex_lock(&sg->mu);
+    for (; i < n; i++) {
+        const pydron_task_desc *d = &descs[i];
+        /* checked per task, not before the loop: a task's outputs are
+         * written into out_values before the next desc is read */
+        if (d->noutputs && !out_values)
+            rc = pdi_err(PYDRON_EINVAL, "NULL out_values with outputs declared");
+        else if (!(rc = add_check(d)))
+            rc = add_locked(g, d, out_tasks ? &out_tasks[i] : NULL,
+                            d->noutputs ? out_values + nv : NULL);
+        if (PDI_UNLIKELY(rc != 0)) {
+            rc = pdi_err(rc, "pydron_task_add_many: task %zu of the batch: %s", i,
+                         pydron_error_last());
+            break;
+        }
+        nv += d->noutputs;
+    }
     pthread_mutex_unlock(&sg->mu);
+    if (added)
+        *added = i;
     return rc;
 }
 

@@ -541,6 +541,101 @@ Test(graph, release_many)
     TU_OK(pydron_runtime_free(rt));
 }
 
+/* pydron_task_add_many: a chain in one call (each step reads the output
+ * of the one before, written into out_values by the same call, and takes
+ * its reference); an error part way leaves the tasks before it added and
+ * names the task; misuse. On the inline and threads executors. */
+static void add_many_on(pydron_executor_kind ex, unsigned workers)
+{
+    pydron_runtime *rt = tu_runtime(ex, workers);
+    uint32_t sum = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    enum { N = 300 };
+    pydron_value c = tu_const_u64(g, 5), outs[N + 2];
+    pydron_task_desc d[N];
+    pydron_task ts[N];
+    uint64_t one = 1;
+    for (int i = 0; i < N; i++) {
+        d[i] = (pydron_task_desc)PYDRON_TASK_DESC_INIT;
+        d[i].kind = sum;
+        d[i].ninputs = 1;
+        d[i].noutputs = 1;
+        d[i].payload = &one;
+        d[i].payload_len = sizeof one;
+        /* step i reads step i-1's output, not known before the call */
+        d[i].inputs = i ? &outs[i - 1] : &c;
+        d[i].flags = i ? PYDRON_TASK_TAKE_INPUTS : 0;
+    }
+    size_t added = 12345;
+    TU_OK(pydron_task_add_many(g, d, N, ts, outs, &added));
+    cr_assert_eq(added, N);
+    for (int i = 0; i + 1 < N; i++) /* the references passed on: only the last is ours */
+        TU_ERR(PYDRON_ESTATE, pydron_value_release(g, outs[i]));
+    pydron_task_state st;
+    TU_OK(pydron_task_state_get(g, ts[N - 1], &st));
+    TU_OK(pydron_graph_run(g, 60000));
+    cr_assert_eq(tu_get_u64(g, outs[N - 1]), 5 + N);
+    TU_OK(pydron_value_release(g, outs[N - 1]));
+
+    /* an unknown kind at task 2: tasks 0 and 1 were added and are the
+     * caller's; the message names task 2; nothing after it was added */
+    pydron_graph *g2 = tu_graph(rt);
+    pydron_value c2 = tu_const_u64(g2, 10);
+    for (int i = 0; i < 4; i++) {
+        d[i].inputs = &c2;
+        d[i].flags = 0;
+    }
+    d[2].kind = 0xdead;
+    TU_ERR(PYDRON_ENOTFOUND, pydron_task_add_many(g2, d, 4, NULL, outs, &added));
+    cr_assert_eq(added, 2);
+    cr_assert(strstr(pydron_error_last(), "task 2 of the batch") != NULL, "%s",
+              pydron_error_last());
+    cr_assert(strstr(pydron_error_last(), "no kind") != NULL, "%s", pydron_error_last());
+    d[2].kind = sum;
+    TU_OK(pydron_graph_run(g2, 60000));
+    cr_assert_eq(tu_get_u64(g2, outs[0]), 11);
+    cr_assert_eq(tu_get_u64(g2, outs[1]), 11);
+    TU_OK(pydron_value_release(g2, outs[0]));
+    TU_OK(pydron_value_release(g2, outs[1]));
+    TU_OK(pydron_graph_free(g2));
+
+    /* misuse: each an error with a message, nothing added */
+    pydron_graph *g3 = tu_graph(rt);
+    pydron_value c3 = tu_const_u64(g3, 1);
+    d[0].inputs = &c3;
+    TU_OK(pydron_task_add_many(g3, d, 0, NULL, NULL, &added));
+    cr_assert_eq(added, 0);
+    TU_ERR(PYDRON_EINVAL, pydron_task_add_many(NULL, d, 1, NULL, outs, &added));
+    TU_ERR(PYDRON_EINVAL, pydron_task_add_many(g3, NULL, 1, NULL, outs, &added));
+    TU_ERR(PYDRON_EINVAL, pydron_task_add_many(g3, d, 1, NULL, NULL, &added));
+    cr_assert_eq(added, 0);
+    cr_assert(strstr(pydron_error_last(), "task 0 of the batch") != NULL, "%s",
+              pydron_error_last());
+    d[1].tick_len = 1;   /* with a NULL tick */
+    d[1].inputs = &c3;
+    TU_ERR(PYDRON_EINVAL, pydron_task_add_many(g3, d, 2, NULL, outs, NULL));
+    cr_assert(strstr(pydron_error_last(), "NULL tick") != NULL, "%s", pydron_error_last());
+    d[1].tick_len = 0;
+    /* task 0 of that call was added: a stale input id in the next call */
+    TU_OK(pydron_value_release(g3, outs[0]));
+    pydron_value stale = outs[0];
+    d[0].inputs = &c3;
+    d[1].inputs = &stale;
+    TU_OK(pydron_graph_run(g3, 60000));
+    TU_ERR(PYDRON_ESTALE, pydron_task_add_many(g3, d, 2, NULL, outs, &added));
+    cr_assert_eq(added, 1);
+    TU_OK(pydron_value_release(g3, outs[0]));
+    TU_OK(pydron_graph_close(g3));
+    TU_ERR(PYDRON_ESTATE, pydron_task_add_many(g3, d, 1, NULL, outs, &added));
+    cr_assert_eq(added, 0);
+    TU_OK(pydron_graph_free(g3));
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
+Test(graph, add_many_inline) { add_many_on(PYDRON_EXECUTOR_INLINE, 0); }
+Test(graph, add_many_threads) { add_many_on(PYDRON_EXECUTOR_THREADS, 2); }
+
 /* A SYNC task whose tick is below one that already started is out of order. */
 static int fn_sync_log(pydron_task_ctx *ctx, void *user)
 {
