@@ -469,7 +469,8 @@ static inline void pdi_tlog_fill(pydron_graph *g, pdi_tlog *e, uint32_t ti, cons
 /* pdi_task_log for a task that ran (j not NULL), in the caller: a tiny
  * task's completion calls no function for its log entry unless a record,
  * the run log or the trace is on or the ring needs a chunk. */
-static inline void pdi_task_log_ran(pydron_graph *g, uint32_t ti, uint8_t state, const pdi_run *j)
+static inline void pdi_task_log_ran(pydron_graph *g, const pdi_task *t, uint32_t ti, uint8_t state,
+                                    const pdi_run *j)
 {
     uint64_t slot = g->logslot;
     size_t c = (size_t)(slot >> PDI_LOG_CHUNK_BITS);
@@ -477,7 +478,7 @@ static inline void pdi_task_log_ran(pydron_graph *g, uint32_t ti, uint8_t state,
         pdi_task_log(g, ti, state, j);
         return;
     }
-    pdi_tlog_fill(g, &g->lchunks[c][slot & (PDI_LOG_CHUNK - 1)], ti, pdi_T(g, ti), state, j);
+    pdi_tlog_fill(g, &g->lchunks[c][slot & (PDI_LOG_CHUNK - 1)], ti, t, state, j);
 }
 /* graph/runlog.c (PYDRON_RECORD): a number for a new graph (0 = not
  * recording), a JSON line per finished task, flush the file. */
@@ -579,9 +580,8 @@ static inline void pdi_task_slot_free(pydron_graph *g, pdi_task *t, uint32_t ti)
     g->tfree = ti;
 }
 /* pdi_task_free in the caller for a record with nothing on the heap. */
-static inline void pdi_task_free_inline(pydron_graph *g, uint32_t ti)
+static inline void pdi_task_free_inline(pydron_graph *g, pdi_task *t, uint32_t ti)
 {
-    pdi_task *t = pdi_T(g, ti);
     if (PDI_UNLIKELY(t->bits & (TB_IN_HEAP | TB_OUT_HEAP | TB_TICK_HEAP | TB_PAY_HEAP)))
         pdi_task_free(g, ti);
     else

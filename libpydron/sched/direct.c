@@ -129,12 +129,19 @@ int pdi_direct_off_env(void)
 }
 
 /* Task t (READY) fits the lane: 1 with slot s filled (but for its index),
- * else 0. Changes nothing else. */
-static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s)
+ * else 0. Changes nothing else but *fit (NULL, or the last kind found to
+ * fit: kinds never change once registered). */
+static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot *s,
+                                  const pdi_kind **fit)
 {
     pdi_kind *k = g->kt->kinds[t->kind];
-    if (k->runner != &pdi_c_runner_ops || (k->flags & PYDRON_KIND_SERIAL) ||
-        t->nin > PDI_JOB_INLINE || t->nout > PDI_JOB_INLINE)
+    /* *fit: a kind of the lane (one test for the tasks of a group's kind) */
+    if (k != *fit) {
+        if (k->runner != &pdi_c_runner_ops || (k->flags & PYDRON_KIND_SERIAL))
+            return 0;
+        *fit = k;
+    }
+    if (t->nin > PDI_JOB_INLINE || t->nout > PDI_JOB_INLINE)
         return 0;
     uint32_t *ins = pdi_task_ins(t);
     for (uint16_t i = 0; i < t->nin; i++) {
@@ -248,10 +255,13 @@ static PDI_ALWAYS_INLINE void complete(pydron_graph *g, struct pdi_dslot *d, int
     else
         pdi_task_run_failed(g, d->ti, pdi_tid(g, d->ti), d->rc, &d->err, &d->detail, d->detail_len, &run);
     g->now_hint = 0;
-    /* what the outcome did not take (an unset output is all zero) */
-    for (uint16_t i = 0; i < d->nout; i++)
-        if (PDI_UNLIKELY(d->outs[i].out.set))
-            pdi_out_release(&d->outs[i].out);
+    /* what the outcome did not take (an unset output is all zero); a
+     * task's one output is taken on success (one test, not a loop) */
+    uint16_t nout = d->nout;
+    if (PDI_UNLIKELY(nout > 1 || (nout && d->outs[0].out.set)))
+        for (uint16_t i = 0; i < nout; i++)
+            if (d->outs[i].out.set)
+                pdi_out_release(&d->outs[i].out);
     if (PDI_UNLIKELY(d->rc != 0)) {   /* NULL again for the slot's next task */
         free(d->err);
         free(d->detail);
@@ -344,6 +354,7 @@ size_t pdi_direct_run(pydron_graph *g)
         size_t n = 0, nj = 0, k = 0;
         uint64_t carry = 0;   /* picked, of the other class: relisted after */
         pydron_job *jobs[DL_GROUP];
+        const pdi_kind *fit = NULL;
         while (n < DL_GROUP && nj < DL_GROUP) {
             uint64_t id;
             int listed = k < c->nready, picked = 0;
@@ -386,7 +397,7 @@ size_t pdi_direct_run(pydron_graph *g)
                     continue;
                 }
             }
-            int direct = take(g, t, &s[n]);
+            int direct = take(g, t, &s[n], &fit);
             if (direct ? nj != 0 : n != 0) {
                 if (picked)
                     carry = id;   /* out of the policy now: first in the next group */
@@ -484,6 +495,7 @@ size_t pdi_direct_run(pydron_graph *g)
 struct pdi_dgroup {
     size_t n, cap;
     size_t ran;                 /* slots run (the rest go back) */
+    const pdi_kind *fit;        /* take()'s kind of the lane */
     struct pdi_dgroup *next;    /* free list */
     struct pdi_dslot s[GJ_GROUP];
 };
@@ -523,7 +535,7 @@ int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
         return 0;
     struct pdi_dgroup *gr = *gj ? (*gj)->group : NULL;
     if (gr && gr->n < gr->cap) {
-        if (!take(g, t, &gr->s[gr->n]))
+        if (!take(g, t, &gr->s[gr->n], &gr->fit))
             return 0;
         gr->s[gr->n++].ti = ti;
         t->state = PYDRON_TASK_RUNNING;
@@ -537,7 +549,8 @@ int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
         return 0;   /* a job of its own */
     }
     pydron_job *j = pdi_job_get(g);
-    if (!j || !take(g, t, &gr->s[0])) {
+    gr->fit = NULL;
+    if (!j || !take(g, t, &gr->s[0], &gr->fit)) {
         if (j)
             pdi_job_put(g, j);
         gr->next = sg->gfree;
