@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
-#include "graph/graph.h"
+#include "graph/fast.h"
 #include "sched/sched.h"
 #include "util/abi.h"
 
@@ -144,6 +144,8 @@ static PDI_ALWAYS_INLINE int add_locked(pydron_graph *g, const pydron_task_desc 
         if ((desc->flags & PYDRON_TASK_REFINABLE) &&
             pdi_ring_reserve(&sg->refq, pdi_ring_len(&sg->refq) + 1, sizeof(uint32_t)))
             rc = pdi_err(PYDRON_ENOMEM, "out of memory adding a task");
+        else if (PDI_LIKELY(pdi_task_add_fast(g, desc, tick, tick_len, out_task, out_values, NULL)))
+            rc = 0;   /* the common task, inline (pdi_task_add_locked: the rest) */
         else
             rc = pdi_task_add_locked(g, desc, tick, tick_len, out_task, out_values, NULL);
         pdi_sched_drain(g);

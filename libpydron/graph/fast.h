@@ -45,8 +45,8 @@ static inline void pdi_report_done(pydron_graph *g, pdi_task *t, uint32_t ti,
  * Does exactly what the general path does for this shape. */
 _Static_assert(sizeof(((pdi_out *)0)->inl) == sizeof(((pdi_value *)0)->u.in),
                "an inline output fills a value's inline bytes");
-static inline int pdi_task_succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t,
-                                            const pdi_run *run)
+static PDI_ALWAYS_INLINE int pdi_task_succeeded_simple(pydron_graph *g, uint32_t ti, pdi_task *t,
+                                                       const pdi_run *run)
 {
     if (t->nout != 1 || (t->bits & ~TB_QUEUED) || t->hpos != PDI_NOPOS || g->lin || g->freeing)
         return 0;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 
 #include "exec/exec.h"
+#include "graph/fast.h"
 #include "runner/ctx.h"
 #include "runner/runner.h"
 #include "sched/sched.h"
@@ -245,15 +246,19 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t
 static PDI_ALWAYS_INLINE void complete(pydron_graph *g, struct pdi_dslot *d, int32_t worker)
 {
     pdi_run run = {worker, 1, d->start_ns, d->end_ns, d->outs, 1};
+    pdi_task *t = pdi_T(g, d->ti);
     /* the duration, as pdi_sched_drain_slow counts a reported one */
     if (d->end_ns > d->start_ns && d->start_ns)
-        pdi_kstat_add(g, pdi_T(g, d->ti)->kind,
-                      (double)((float)(d->end_ns - d->start_ns) * 1e-9f));
+        pdi_kstat_add(g, t->kind, (double)((float)(d->end_ns - d->start_ns) * 1e-9f));
     g->now_hint = d->end_ns;
-    if (PDI_LIKELY(d->rc == 0))
-        pdi_task_succeeded(g, d->ti, &run);
-    else
-        pdi_task_run_failed(g, d->ti, pdi_tid(g, d->ti), d->rc, &d->err, &d->detail, d->detail_len, &run);
+    if (PDI_LIKELY(d->rc == 0)) {
+        /* the commonest shape here, without a call */
+        if (!pdi_task_succeeded_simple(g, d->ti, t, &run))
+            pdi_task_succeeded(g, d->ti, &run);
+    } else {
+        pdi_task_run_failed(g, d->ti, pdi_tid(g, d->ti), d->rc, &d->err, &d->detail,
+                            d->detail_len, &run);
+    }
     g->now_hint = 0;
     /* what the outcome did not take (an unset output is all zero); a
      * task's one output is taken on success (one test, not a loop) */
