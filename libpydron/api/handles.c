@@ -40,6 +40,7 @@ int pdi_handle_graph_add(pydron_graph *g)
         } while (graph_by_tag[t]);
         graph_by_tag[t] = g;
         g->tag = t;
+        g->tagbits = pdi_mkid(t, 0, 0);
         ngraphs_live++;
     }
     pthread_mutex_unlock(&hmu);

@@ -24,7 +24,7 @@ static inline void pdi_report_done(pydron_graph *g, pdi_task *t, uint32_t ti,
         return;
     }
     c->done[c->ndone++] = (pdi_done){
-        .task = pdi_mkid(g->tag, t->gen, ti),
+        .task = pdi_gid(g, t->gen, ti),
         .kind = t->kind,
         .flags = t->flags,
         .state = t->state,
@@ -53,7 +53,7 @@ static PDI_ALWAYS_INLINE int pdi_task_succeeded_simple(pydron_graph *g, uint32_t
     pdi_tout *jo = run->outs;
     uint32_t oi = t->outs.in[0];
     pdi_value *o = pdi_V(g, oi);
-    uint64_t tid = pdi_mkid(g->tag, t->gen, ti);
+    uint64_t tid = pdi_gid(g, t->gen, ti);
     pdi_out *src = &jo[0].out;
     if (o->state != PYDRON_VALUE_PENDING || o->producer != tid || o->urefs ||
         (o->vf & VF_CONSHEAP) || jo[0].where >= 0 || src->len > sizeof o->u.in ||
@@ -154,7 +154,7 @@ static inline void pdi_fast_value_init(pydron_graph *g, uint32_t vi, uint32_t ge
                                 .refs = 1,    /* producer hold */
                                 .urefs = 1,   /* caller's */
                                 .producer = tid};
-    out->id = pdi_mkid(g->tag, gen, vi);
+    out->id = pdi_gid(g, gen, vi);
 }
 
 /* PYDRON_TASK_TAKE_INPUTS with inputs v0, v1 (NULL: none; one value may
@@ -228,7 +228,7 @@ static PDI_ALWAYS_INLINE int pdi_task_add_fast_n(pydron_graph *g, const pydron_t
         tgen = 1;
     }
 
-    uint64_t tid = pdi_mkid(g->tag, tgen, ti);
+    uint64_t tid = pdi_gid(g, tgen, ti);
     uint32_t npending = 0;
     if (v0) {
         v0->refs++;

@@ -299,6 +299,7 @@ typedef struct pdi_slab {
  * caller's lock (the scheduler's g->mu). */
 struct pydron_graph {
     uint32_t tag;
+    uint64_t tagbits;   /* tag in an id's place: pdi_gid (set with tag) */
     const pdi_kindtab *kt;  /* the runtime's kinds */
     unsigned max_retries;   /* runs of a task lost with its worker */
     int can_release;        /* the executor releases remote bytes (lineage parks values) */
@@ -355,8 +356,14 @@ struct pydron_graph {
 /* ---- internal API (graph/graph.c) ---- */
 static inline pdi_task *pdi_T(pydron_graph *g, uint32_t i) { return g->tbase + i; }
 static inline pdi_value *pdi_V(pydron_graph *g, uint32_t i) { return g->vbase + i; }
-static inline uint64_t pdi_tid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_T(g, i)->gen, i); }
-static inline uint64_t pdi_vid(pydron_graph *g, uint32_t i) { return pdi_mkid(g->tag, pdi_V(g, i)->gen, i); }
+/* The id of record idx of g under generation gen: pdi_mkid with g's tag,
+ * shifted once when the tag is given (ids are made several times a task). */
+static inline uint64_t pdi_gid(const pydron_graph *g, uint32_t gen, uint32_t idx)
+{
+    return g->tagbits | ((uint64_t)gen << PDI_IDX_BITS) | idx;
+}
+static inline uint64_t pdi_tid(pydron_graph *g, uint32_t i) { return pdi_gid(g, pdi_T(g, i)->gen, i); }
+static inline uint64_t pdi_vid(pydron_graph *g, uint32_t i) { return pdi_gid(g, pdi_V(g, i)->gen, i); }
 
 /* The record named by id (and its index) if it is in use, even with no
  * reference counted on it at the moment; else NULL. */
@@ -409,7 +416,7 @@ static inline uint64_t pdi_job_out_id(pydron_graph *g, uint64_t tid, uint32_t oi
 {
     pdi_value *o = pdi_V(g, oi);
     if (o->state == PDI_V_FREE || o->producer != tid)
-        return pdi_mkid(g->tag, 0, oi);
+        return pdi_gid(g, 0, oi);
     return pdi_vid(g, oi);
 }
 
@@ -453,7 +460,7 @@ static inline void pdi_tlog_fill(pydron_graph *g, pdi_tlog *e, uint32_t ti, cons
                                  uint8_t state, const pdi_run *j)
 {
     *e = (pdi_tlog){
-        .task = pdi_mkid(g->tag, t->gen, ti),
+        .task = pdi_gid(g, t->gen, ti),
         .queued_ns = t->queued_ns,
         .started_ns = j ? j->start_ns : 0,
         .finished_ns = (j && j->end_ns) ? j->end_ns : pdi_now_ns(),
@@ -502,7 +509,7 @@ static inline void pdi_task_ready(pydron_graph *g, uint32_t ti)
     }
     t->state = PYDRON_TASK_READY;
     t->queued_ns = g->now_hint;
-    c->ready[c->nready++] = pdi_mkid(g->tag, t->gen, ti);
+    c->ready[c->nready++] = pdi_gid(g, t->gen, ti);
 }
 /* Remote bytes of value id on worker where are not needed: report them. */
 void pdi_report_release(pydron_graph *g, uint64_t id, int32_t where);

@@ -142,10 +142,11 @@ static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot
             return 0;
         *fit = k;
     }
-    if (t->nin > PDI_JOB_INLINE || t->nout > PDI_JOB_INLINE)
+    uint16_t nin = t->nin, nout = t->nout;
+    if (nin > PDI_JOB_INLINE || nout > PDI_JOB_INLINE)
         return 0;
     uint32_t *ins = pdi_task_ins(t);
-    for (uint16_t i = 0; i < t->nin; i++) {
+    for (uint16_t i = 0; i < nin; i++) {
         pdi_value *r = pdi_value_root(g, pdi_V(g, ins[i]));
         if (PDI_UNLIKELY(r->state != PYDRON_VALUE_READY || !pdi_value_has_bytes(r)))
             return 0;   /* the job path fails it, or has it fetched */
@@ -153,10 +154,10 @@ static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot
         s->ins[i].len = (size_t)r->len;
     }
     /* the outputs are unset, all zero (calloc, and complete() leaves them so) */
-    for (uint16_t i = 0; i < t->nout; i++)
+    for (uint16_t i = 0; i < nout; i++)
         s->outs[i].where = -1;
-    s->nin = t->nin;
-    s->nout = t->nout;
+    s->nin = nin;
+    s->nout = nout;
     s->k = k;
     s->r = k->runner_self;
     s->attempt = t->attempt;

@@ -155,7 +155,7 @@ void pdi_job_fill(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
 {
     pdi_task *t = pdi_T(g, ti);
     j->g = g;
-    j->task = pdi_mkid(g->tag, t->gen, ti);
+    j->task = pdi_gid(g, t->gen, ti);
     j->kind = g->kt->kinds[t->kind];
     j->attempt = t->attempt;
     j->worker = worker;
@@ -207,7 +207,7 @@ int pdi_job_prepare(pydron_graph *g, pydron_job *j, uint32_t ti, int32_t worker)
         }
         pdi_jin *in = &jin[i];
         /* the id the bytes are stored under is that of the root */
-        in->value = pdi_mkid(g->tag, r->gen, vi);
+        in->value = pdi_gid(g, r->gen, vi);
         in->size = r->len;
         in->where = (r->vf & VF_REMOTE) ? r->where : -1;
         in->buf.data = pdi_value_has_bytes(r) ? pdi_value_data(r) : NULL;
