@@ -187,13 +187,10 @@ PYDRON_API int pydron_task_add_many(pydron_graph *g, const pydron_task_desc *des
     pthread_mutex_lock(&sg->mu);
     for (; i < n; i++) {
         const pydron_task_desc *d = &descs[i];
-        /* checked per task, not before the loop: a task's outputs are
-         * written into out_values before the next desc is read */
-        if (d->noutputs && !out_values)
-            rc = pdi_err(PYDRON_EINVAL, "NULL out_values with outputs declared");
-        else if (!(rc = add_check(d)))
+        /* (NULL out_values with outputs declared: the add reports it) */
+        if (!(rc = add_check(d)))
             rc = add_locked(g, d, out_tasks ? &out_tasks[i] : NULL,
-                            d->noutputs ? out_values + nv : NULL);
+                            out_values ? out_values + nv : NULL);
         if (PDI_UNLIKELY(rc != 0)) {
             rc = pdi_err(rc, "pydron_task_add_many: task %zu of the batch: %s", i,
                          pydron_error_last());
