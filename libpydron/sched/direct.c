@@ -156,6 +156,11 @@ static PDI_ALWAYS_INLINE int take(pydron_graph *g, pdi_task *t, struct pdi_dslot
     /* the outputs are unset, all zero (calloc, and complete() leaves them so) */
     for (uint16_t i = 0; i < nout; i++)
         s->outs[i].where = -1;
+    /* the first output's record, read first by the completion after the
+     * group has run (pf_consumer): out of the cache since the add on a
+     * long graph, it stalled there (perf) */
+    if (nout && !(t->bits & TB_OUT_HEAP))
+        pf_value(g, t->outs.in[0]);
     s->nin = nin;
     s->nout = nout;
     s->k = k;
@@ -179,21 +184,40 @@ static void share(struct pdi_dslot *s, size_t a, size_t b, uint64_t from, uint64
     s[b - 1].end_ns = now;
 }
 
+/* Tiny tasks of one kind are timed in runs of up to DL_RUN, one clock read
+ * for the run (pdi_jtimer's runs are of PDI_JT_RUN): a read costs ~24 ns
+ * on this VM, ~11 reads per group of 64 chained tasks were ~4 ns a task
+ * (perf). A slow call of a tiny kind shares its time with up to DL_RUN - 1
+ * calls of that kind next to it; each run's total stays exact. */
+#define DL_RUN 32
+
+/* The lane's clock between groups: whether tasks of kind rk were tiny
+ * (every: DL_RUN, else 1), so that a group does not time its first task
+ * alone again; now: the last reading of the last group. */
+struct dl_clock {
+    unsigned every;
+    const pdi_kind *rk;
+    uint64_t now;
+};
+
 /* Run slots 0..n-1 (g->mu released). Returns how many ran; the rest were
  * not reached within the slice. Timed as pdi_job_run_timed times the
  * inline executor's jobs: a task is timed alone (a clock read after it)
  * unless it follows tiny tasks of its own kind; those are timed in runs of
- * up to PDI_JT_RUN, one read for the run, an equal share each. */
-static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t slice_ns)
+ * up to DL_RUN, one read for the run, an equal share each. The clock starts
+ * anew with each group (the completions between groups are no task's
+ * time); *ck carries what was learnt about the kind from group to group. */
+static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t slice_ns,
+                        struct dl_clock *ck)
 {
     pdi_err_clear();
     pdi_tls_state *tls = &pdi_tls;
     pydron_graph *prev = tls->cb_graph;
     tls->cb_graph = g;
-    uint64_t t0 = pdi_now_ns(), from = t0, now;
+    uint64_t t0 = pdi_now_ns(), from = t0, now = t0;
     size_t first = 0, i = 0;   /* slots first..i-1: a run not timed yet */
-    unsigned every = 1;
-    const pdi_kind *rk = NULL;  /* the kind of the run */
+    unsigned every = ck->every;
+    const pdi_kind *rk = ck->rk;  /* the kind of the run */
     while (i < n) {
         struct pdi_dslot *d = &s[i];
         int alone = every == 1 || d->k != rk;
@@ -223,7 +247,7 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t
             now = pdi_now_ns();
             d->start_ns = from;
             d->end_ns = now;
-            every = rc == 0 && now - from < PDI_JT_TINY_NS ? PDI_JT_RUN : 1;
+            every = rc == 0 && now - from < PDI_JT_TINY_NS ? DL_RUN : 1;
             rk = d->k;
         } else if (rc != 0 || i - first == every || i == n) {
             now = pdi_now_ns();
@@ -239,6 +263,9 @@ static size_t run_group(pydron_graph *g, struct pdi_dslot *s, size_t n, uint64_t
             break;
     }
     tls->cb_graph = prev;
+    ck->every = every;
+    ck->rk = rk;
+    ck->now = now;
     return i;
 }
 
@@ -347,6 +374,7 @@ size_t pdi_direct_run(pydron_graph *g)
      * thread): what the last group made ready, newest first, then the
      * policy's pick. A chain's next step runs while its input is hot. */
     int lifo = sg->pops == &pdi_steal_ops;
+    struct dl_clock ck = {1, NULL, t0};
     for (;;) {
         /* FIFO: what became ready since goes behind the queue; while the
          * queue is empty it is the front, taken straight from the list of
@@ -451,7 +479,7 @@ size_t pdi_direct_run(pydron_graph *g)
             break;
         sg->inflight += n;
         pthread_mutex_unlock(&sg->mu);
-        size_t ran = run_group(g, s, n, DL_SLICE_NS);
+        size_t ran = run_group(g, s, n, DL_SLICE_NS, &ck);
         pthread_mutex_lock(&sg->mu);
         for (size_t i = 0; i < ran; i++) {
             if (i + PF_CONS < ran)
@@ -465,7 +493,7 @@ size_t pdi_direct_run(pydron_graph *g)
         pdi_sched_drain(g);
         if (sg->waiters > (unsigned)sg->drv_waiting)
             pthread_cond_broadcast(&sg->cv);
-        if (ran < n || pdi_now_ns() - t0 >= DL_SLICE_NS || g->canceled)
+        if (ran < n || ck.now - t0 >= DL_SLICE_NS || g->canceled)
             break;
     }
     return total;
@@ -577,7 +605,8 @@ int pdi_group_add(pydron_graph *g, pydron_job **gj, uint32_t ti, int32_t worker)
 uint64_t pdi_group_run(pydron_job *j, size_t *ran)
 {
     struct pdi_dgroup *gr = j->group;
-    *ran = gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS);
+    struct dl_clock ck = {1, NULL, 0};
+    *ran = gr->ran = run_group(j->g, gr->s, gr->n, GJ_SLICE_NS, &ck);
     return gr->s[gr->ran ? gr->ran - 1 : 0].end_ns;
 }
 
