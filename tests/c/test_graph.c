@@ -633,6 +633,53 @@ static void add_many_on(pydron_executor_kind ex, unsigned workers)
     TU_OK(pydron_runtime_free(rt));
 }
 
+/* pydron_task_add_many on a started graph while its tasks run on pool
+ * threads (each batch may dispatch in its middle, releasing the graph lock
+ * around the executor's submit): chains of batches, each batch's first
+ * step reading the last output of the batch before; every result right. */
+Test(graph, add_many_while_running)
+{
+    pydron_runtime *rt = tu_runtime(PYDRON_EXECUTOR_THREADS, 2);
+    uint32_t sum = tu_kind_c(rt, "sum", tu_fn_sum, NULL);
+    pydron_graph *g = tu_graph(rt);
+    TU_OK(pydron_graph_start(g));
+    enum { B = 64, BATCHES = 200, CHAINS = 3 };
+    pydron_value ends[CHAINS];
+    pydron_task_desc d[B];
+    pydron_value outs[B];
+    uint64_t one = 1;
+    for (int c = 0; c < CHAINS; c++) {
+        pydron_value prev = tu_const_u64(g, (uint64_t)c * 1000000u);
+        for (int b = 0; b < BATCHES; b++) {
+            for (int i = 0; i < B; i++) {
+                d[i] = (pydron_task_desc)PYDRON_TASK_DESC_INIT;
+                d[i].kind = sum;
+                d[i].ninputs = 1;
+                d[i].noutputs = 1;
+                d[i].payload = &one;
+                d[i].payload_len = sizeof one;
+                d[i].inputs = i ? &outs[i - 1] : &prev;
+                d[i].flags = PYDRON_TASK_TAKE_INPUTS;
+            }
+            size_t added = 0;
+            TU_OK(pydron_task_add_many(g, d, B, NULL, outs, &added));
+            cr_assert_eq(added, B);
+            prev = outs[B - 1];
+        }
+        ends[c] = prev;
+    }
+    for (int c = 0; c < CHAINS; c++) {
+        TU_OK(pydron_graph_wait(g, ends[c], 60000));
+        cr_assert_eq(tu_get_u64(g, ends[c]), (uint64_t)c * 1000000u + B * BATCHES);
+        TU_OK(pydron_value_release(g, ends[c]));
+    }
+    pydron_graph_stats gs;
+    TU_OK(pydron_graph_stats_get(g, &gs));
+    cr_assert_eq(gs.tasks_done, (uint64_t)CHAINS * B * BATCHES);
+    TU_OK(pydron_graph_free(g));
+    TU_OK(pydron_runtime_free(rt));
+}
+
 Test(graph, add_many_inline) { add_many_on(PYDRON_EXECUTOR_INLINE, 0); }
 Test(graph, add_many_threads) { add_many_on(PYDRON_EXECUTOR_THREADS, 2); }
 
