@@ -443,16 +443,17 @@ Test(job, a_slow_kind_among_tiny_jobs_keeps_exact_times, .timeout = 60)
 }
 
 /* Calls of one kind, mostly tiny with a slow one now and then: a slow call
- * may share its time with at most 7 calls of its kind next to it (inline:
- * in run order), and the tiny calls are timed in runs (seen as runs of
- * equal durations; without runs, 7 equal ns durations in a row are rare). */
+ * may share its time with at most 31 calls of its kind next to it (the
+ * inline executor's direct lane times runs of up to 32, in run order; jobs
+ * runs of 8), and the tiny calls are timed in runs (seen as runs of equal
+ * durations; without runs, 7 equal ns durations in a row are rare). */
 Test(job, tiny_jobs_are_timed_in_runs_with_exact_totals, .timeout = 60)
 {
     static tjobs s;
     run_mixed(PYDRON_EXECUTOR_INLINE, 1, &s);
     for (size_t i = TJ_SLOW_EVERY - 1; i < s.n; i += TJ_SLOW_EVERY) {
         uint64_t sum = 0;
-        for (size_t k = i >= 7 ? i - 7 : 0; k <= i + 7 && k < s.n; k++)
+        for (size_t k = i >= 31 ? i - 31 : 0; k <= i + 31 && k < s.n; k++)
             sum += s.dur[k];
         cr_assert_geq(sum, (uint64_t)TJ_SLOW_US * 1000,
                       "the slow call %zu and its neighbours took %llu ns in all", i,
