@@ -541,6 +541,26 @@ Test(graph, release_many)
     TU_OK(pydron_runtime_free(rt));
 }
 
+/* n descriptors of a chain of "sum" tasks adding 1 each, for one
+ * pydron_task_add_many call: step i reads step i-1's output, which the
+ * call writes into outs[i-1] before it reads step i (so it is not known
+ * before the call); the first step reads *first with first_flags. */
+static const uint64_t chain_inc = 1;
+static void chain_descs(pydron_task_desc *d, int n, uint32_t kind, pydron_value *outs,
+                        const pydron_value *first, unsigned first_flags)
+{
+    for (int i = 0; i < n; i++) {
+        d[i] = (pydron_task_desc)PYDRON_TASK_DESC_INIT;
+        d[i].kind = kind;
+        d[i].ninputs = 1;
+        d[i].noutputs = 1;
+        d[i].payload = &chain_inc;
+        d[i].payload_len = sizeof chain_inc;
+        d[i].inputs = i ? &outs[i - 1] : first;
+        d[i].flags = i ? PYDRON_TASK_TAKE_INPUTS : first_flags;
+    }
+}
+
 /* pydron_task_add_many: a chain in one call (each step reads the output
  * of the one before, written into out_values by the same call, and takes
  * its reference); an error part way leaves the tasks before it added and
@@ -554,18 +574,7 @@ static void add_many_on(pydron_executor_kind ex, unsigned workers)
     pydron_value c = tu_const_u64(g, 5), outs[N + 2];
     pydron_task_desc d[N];
     pydron_task ts[N];
-    uint64_t one = 1;
-    for (int i = 0; i < N; i++) {
-        d[i] = (pydron_task_desc)PYDRON_TASK_DESC_INIT;
-        d[i].kind = sum;
-        d[i].ninputs = 1;
-        d[i].noutputs = 1;
-        d[i].payload = &one;
-        d[i].payload_len = sizeof one;
-        /* step i reads step i-1's output, not known before the call */
-        d[i].inputs = i ? &outs[i - 1] : &c;
-        d[i].flags = i ? PYDRON_TASK_TAKE_INPUTS : 0;
-    }
+    chain_descs(d, N, sum, outs, &c, 0);
     size_t added = 12345;
     TU_OK(pydron_task_add_many(g, d, N, ts, outs, &added));
     cr_assert_eq(added, N);
@@ -647,20 +656,10 @@ Test(graph, add_many_while_running)
     pydron_value ends[CHAINS];
     pydron_task_desc d[B];
     pydron_value outs[B];
-    uint64_t one = 1;
     for (int c = 0; c < CHAINS; c++) {
         pydron_value prev = tu_const_u64(g, (uint64_t)c * 1000000u);
         for (int b = 0; b < BATCHES; b++) {
-            for (int i = 0; i < B; i++) {
-                d[i] = (pydron_task_desc)PYDRON_TASK_DESC_INIT;
-                d[i].kind = sum;
-                d[i].ninputs = 1;
-                d[i].noutputs = 1;
-                d[i].payload = &one;
-                d[i].payload_len = sizeof one;
-                d[i].inputs = i ? &outs[i - 1] : &prev;
-                d[i].flags = PYDRON_TASK_TAKE_INPUTS;
-            }
+            chain_descs(d, B, sum, outs, &prev, PYDRON_TASK_TAKE_INPUTS);
             size_t added = 0;
             TU_OK(pydron_task_add_many(g, d, B, NULL, outs, &added));
             cr_assert_eq(added, B);
